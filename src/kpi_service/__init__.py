@@ -1,0 +1,1 @@
+"""KPI service: define, assign, compute and read KPIs."""

@@ -1,0 +1,97 @@
+"""The FastAPI application factory and its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from kpi_service.assignments.router import router as assignments_router
+from kpi_service.audit.router import router as audit_router
+from kpi_service.core.context import RequestContextMiddleware
+from kpi_service.core.database import Database
+from kpi_service.core.errors import PROBLEM_JSON, install_error_handlers
+from kpi_service.core.migrations import current_revision, head_revision
+from kpi_service.core.settings import Settings, get_settings
+from kpi_service.definitions.router import router as definitions_router
+from kpi_service.legacy.router import router as legacy_router
+from kpi_service.measurements.router import router as measurements_router
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/kpis"
+
+
+def _connect(settings: Settings) -> Database:
+    if settings.database_url is None:
+        raise RuntimeError("KPI_DATABASE_URL is not set (use `kpi-service serve`)")
+    source = settings.source_database_url
+    return Database.connect(settings.database_url.get_secret_value(), settings,
+                            source.get_secret_value() if source else None)
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """Build the app; it connects on start-up unless a database is handed in."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = getattr(app.state, "db", None) is None
+        if owned:
+            app.state.db = _connect(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.db.dispose()
+                app.state.db = None
+
+    app = FastAPI(
+        title="KPI service",
+        version="0.1.0",
+        summary="Define KPIs, assign them with targets and weights, compute and read them.",
+        root_path=settings.root_path,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+
+    for router in (definitions_router, assignments_router, measurements_router, audit_router):
+        app.include_router(router, prefix=API_PREFIX)
+    if settings.legacy_routes:
+        app.include_router(legacy_router)
+
+    @app.get("/healthz", tags=["operations"], operation_id="getHealth")
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], operation_id="getReadiness",
+             responses={503: {"description": "Not ready"}})
+    async def readyz() -> Any:
+        """The database answers and its schema is at the newest migration."""
+        db: Database = app.state.db
+        try:
+            async with db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            current = await current_revision(db.engine)
+        except Exception:  # any failure to reach the database means "not ready"
+            log.warning("readiness check failed", exc_info=True)
+            current = None
+        head = head_revision()
+        if current is None or current != head:
+            return JSONResponse(
+                {"type": "urn:kpi-service:problem:not-ready", "title": "Not ready",
+                 "status": 503, "detail": f"database revision {current}, expected {head}"},
+                status_code=503, media_type=PROBLEM_JSON, headers={"Retry-After": "5"},
+            )
+        return {"status": "ready", "revision": current}
+
+    return app

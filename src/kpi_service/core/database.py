@@ -1,0 +1,68 @@
+"""Engines, sessions and the unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from kpi_service.core.settings import Settings
+
+
+def async_url(url: str) -> str:
+    """The SQLAlchemy asyncpg form of a PostgreSQL URL given in any usual spelling."""
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql+psycopg2://",
+                   "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    raise ValueError("the database URL must start with postgresql:// or postgres://")
+
+
+@dataclass
+class Database:
+    """The service's own engine and session factory, plus the source database engine."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    source_engine: AsyncEngine
+
+    @classmethod
+    def connect(cls, url: str, settings: Settings, source_url: str | None = None) -> Database:
+        """Engines for the service database and the source database (the same by default)."""
+        engine = create_async_engine(
+            async_url(url),
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_pre_ping=True,
+            connect_args={"server_settings": {"application_name": "kpi-service"}},
+        )
+        source_engine = engine
+        if source_url and async_url(source_url) != async_url(url):
+            source_engine = create_async_engine(async_url(source_url), pool_pre_ping=True,
+                                                pool_size=5, max_overflow=5)
+        sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        return cls(engine=engine, sessions=sessions, source_engine=source_engine)
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        if self.source_engine is not self.engine:
+            await self.source_engine.dispose()
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """A session that commits when the block succeeds and rolls back when it raises."""
+        async with self.sessions() as session:
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()

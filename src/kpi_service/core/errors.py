@@ -1,0 +1,150 @@
+"""Domain errors, and their one mapping to RFC 9457 problem+json (or the seed's `{"error"}`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+LEGACY_PREFIX = "/kpis/"
+
+
+class DomainError(Exception):
+    """A refusal the client can act on; subclasses say which kind."""
+
+    status = 400
+    code = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, errors: Sequence[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors or [])
+
+
+class InvalidInput(DomainError):
+    status, code, title = 422, "invalid-input", "Invalid input"
+
+
+class NotFound(DomainError):
+    status, code, title = 404, "not-found", "Not found"
+
+
+class Conflict(DomainError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class Forbidden(DomainError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class Unauthenticated(DomainError):
+    status, code, title = 401, "unauthenticated", "Authentication required"
+
+
+class Unavailable(DomainError):
+    status, code, title = 503, "unavailable", "Service unavailable"
+
+
+def field_error(loc: Sequence[str | int], msg: str, kind: str = "value_error") -> dict[str, Any]:
+    """One entry of a problem's `errors` list."""
+    return {"loc": list(loc), "msg": msg, "type": kind}
+
+
+def _response(request: Request, status: int, code: str, title: str, detail: str,
+              errors: Sequence[dict[str, Any]] = (),
+              headers: dict[str, str] | None = None) -> JSONResponse:
+    if request.url.path.startswith(LEGACY_PREFIX):
+        # The seed's BFF reads `error` from the body: keep its shape on its routes.
+        return JSONResponse({"error": detail}, status_code=status, headers=headers)
+    body: dict[str, Any] = {
+        "type": f"urn:kpi-service:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    if errors:
+        body["errors"] = list(errors)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        msg = str(err.get("msg", "invalid value"))
+        out.append(field_error([str(p) for p in err.get("loc", ())], msg, str(err.get("type"))))
+    return out
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    headers = {"Retry-After": "5"} if isinstance(exc, Unavailable) else None
+    return _response(request, exc.status, exc.code, exc.title, exc.detail, exc.errors, headers)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _validation_errors(exc)
+    if any(e["type"] == "json_invalid" for e in errors):
+        return _response(request, 400, "malformed-json", "Malformed JSON",
+                         "The request body is not valid JSON.", errors)
+    summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:3])
+    return _response(request, 422, "invalid-input", "Invalid input", summary, errors)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 401: "Authentication required"}
+    title = titles.get(exc.status_code, "HTTP error")
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    code = title.lower().replace(" ", "-")
+    return _response(request, exc.status_code, code, title, detail,
+                     headers=dict(exc.headers or {}) or None)
+
+
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    # Input is validated before it reaches the database; this is the last line of defence.
+    assert isinstance(exc, DBAPIError)
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or ""
+    if isinstance(exc, IntegrityError) or sqlstate.startswith("23"):
+        return _response(request, 409, "conflict", "Conflict",
+                         "The request conflicts with data already stored.")
+    if sqlstate.startswith("22"):
+        return _response(request, 422, "invalid-input", "Invalid input",
+                         "A value is out of the range that can be stored.")
+    if exc.connection_invalidated or sqlstate.startswith("08") or sqlstate == "57P03":
+        return _response(request, 503, "unavailable", "Service unavailable",
+                         "The database is not reachable; retry shortly.",
+                         headers={"Retry-After": "5"})
+    log.exception("database error on %s %s", request.method, request.url.path)
+    return _response(request, 500, "internal", "Internal server error",
+                     "The server could not complete the request.")
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, OSError | TimeoutError):
+        return _response(request, 503, "unavailable", "Service unavailable",
+                         "A dependency is not reachable; retry shortly.",
+                         headers={"Retry-After": "5"})
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _response(request, 500, "internal", "Internal server error",
+                     "The server could not complete the request.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error the app can raise to one response shape."""
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(DBAPIError, _on_database_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,75 @@
+"""Run Alembic from the service: find the scripts, upgrade, compare."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kpi_service.models import SCHEMA
+
+
+def migrations_dir() -> Path:
+    """Where the migration scripts are: KPI_MIGRATIONS_DIR, the checkout, or the current dir."""
+    candidates = [
+        os.environ.get("KPI_MIGRATIONS_DIR"),
+        Path(__file__).resolve().parents[3] / "migrations",
+        Path.cwd() / "migrations",
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "env.py").exists():
+            return Path(candidate)
+    raise FileNotFoundError("migration scripts not found; set KPI_MIGRATIONS_DIR")
+
+
+def alembic_config(url: str | None = None, **attributes: Any) -> Config:
+    """An Alembic configuration for our scripts, bound to a URL or a connection."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.set_main_option(
+        "file_template",
+        "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d-%%(rev)s_%%(slug)s",
+    )
+    if url:
+        cfg.attributes["url"] = url
+    cfg.attributes.update(attributes)
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Upgrade the database at `url` (blocking; call outside an event loop)."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Downgrade the database at `url` (blocking; call outside an event loop)."""
+    command.downgrade(alembic_config(url), revision)
+
+
+def head_revision() -> str | None:
+    """The newest revision among the scripts."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at."""
+
+    def read(connection: Connection) -> str | None:
+        ctx = MigrationContext.configure(connection, opts={"version_table_schema": SCHEMA})
+        return ctx.get_current_revision()
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+async def upgrade_async(url: str) -> None:
+    """Upgrade from inside a running event loop (Alembic's env starts a loop of its own)."""
+    await asyncio.to_thread(upgrade, url)

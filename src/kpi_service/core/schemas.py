@@ -1,0 +1,97 @@
+"""Field types and base models shared by every domain's schemas."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+
+from kpi_service.core.errors import InvalidInput, field_error
+
+MAX_ID = 2**63 - 1
+MAX_VALUE = Decimal("1e15")
+
+# Control characters (NUL above all: PostgreSQL text cannot hold it) are refused everywhere.
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+_PRINTABLE_MULTILINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+SubjectRef = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_PRINTABLE)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_PRINTABLE,
+                                        strip_whitespace=True)]
+ShortText = Annotated[str, StringConstraints(max_length=100, pattern=_PRINTABLE)]
+LongText = Annotated[str, StringConstraints(max_length=4000, pattern=_PRINTABLE_MULTILINE)]
+
+_as_float = PlainSerializer(float, return_type=float, when_used="json")
+# A value a client may send: finite, within what any KPI sensibly holds.
+Number = Annotated[Decimal, Field(allow_inf_nan=False, ge=-MAX_VALUE, le=MAX_VALUE), _as_float]
+# A value we send back: a JSON number.
+OutNumber = Annotated[Decimal, _as_float]
+Weight = Annotated[Decimal, Field(allow_inf_nan=False, ge=0, le=100), _as_float]
+
+
+class Input(BaseModel):
+    """A request body: unknown keys are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Output(BaseModel):
+    """A response body, read from ORM objects or dicts."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; pass `next_cursor` back as `cursor` for the next one."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+Limit = Annotated[int, Field(ge=1, le=500)]
+
+
+def encode_cursor(last_id: int) -> str:
+    """An opaque cursor pointing after the row with that id."""
+    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    """The id a cursor points after; a malformed cursor is the client's error."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        after = json.loads(raw)["after"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        after = None
+    if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_ID:
+        raise InvalidInput("The cursor is not one this service issued.",
+                           errors=[field_error(["query", "cursor"], "malformed cursor")])
+    return after
+
+
+@dataclass
+class Slice(Generic[T]):
+    """One page of domain objects, before they become a `Page` response."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+def slice_of(rows: Sequence[T], limit: int, key: Callable[[T], int]) -> Slice[T]:
+    """The page from `limit + 1` fetched rows: the extra row only says there is more."""
+    items = list(rows[:limit])
+    more = len(rows) > limit
+    return Slice(items=items, next_cursor=encode_cursor(key(items[-1])) if more else None)

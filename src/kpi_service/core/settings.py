@@ -1,0 +1,82 @@
+"""Service settings, read from the environment (prefix `KPI_`) and an optional `.env` file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AuthMode(StrEnum):
+    JWT = "jwt"
+    TRUSTED_HEADERS = "trusted_headers"
+    NONE = "none"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; `.env.example` and the README list them all."""
+
+    model_config = SettingsConfigDict(env_prefix="KPI_", env_file=".env", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: SecretStr | None = None
+    source_database_url: SecretStr | None = None
+    data_dir: Path = Path(".kpi")
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+
+    timezone: str = "UTC"
+    root_path: str = ""
+    log_level: str = "INFO"
+    default_tenant: str = "default"
+
+    auth_mode: AuthMode = AuthMode.NONE
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: SecretStr | None = None
+    jwt_audience: str | None = None
+    service_token: SecretStr | None = None
+
+    legacy_routes: bool = True
+    legacy_trust_network: bool = False
+
+    query_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
+    query_row_cap: int = Field(default=100_000, ge=1, le=10_000_000)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _auth_is_configured(self) -> Settings:
+        if self.auth_mode is AuthMode.NONE and self.env is Environment.PRODUCTION:
+            raise ValueError("KPI_AUTH_MODE=none is refused when KPI_ENV=production")
+        if self.auth_mode is AuthMode.JWT and not (self.jwt_secret or self.jwt_public_key):
+            raise ValueError("KPI_AUTH_MODE=jwt needs KPI_JWT_SECRET or KPI_JWT_PUBLIC_KEY")
+        if self.auth_mode is AuthMode.TRUSTED_HEADERS and not self.service_token:
+            raise ValueError("KPI_AUTH_MODE=trusted_headers needs KPI_SERVICE_TOKEN")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

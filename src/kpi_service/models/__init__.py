@@ -1,0 +1,22 @@
+"""All tables, on one metadata for Alembic."""
+
+from kpi_service.models.base import SCHEMA, Base
+from kpi_service.models.definition import Assignment, AssignmentTarget, Definition
+from kpi_service.models.measurement import (
+    AuditEntry,
+    CalculationRun,
+    Measurement,
+    MeasurementRevision,
+)
+
+__all__ = [
+    "SCHEMA",
+    "AssignmentTarget",
+    "Assignment",
+    "AuditEntry",
+    "Base",
+    "CalculationRun",
+    "Definition",
+    "Measurement",
+    "MeasurementRevision",
+]

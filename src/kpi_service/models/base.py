@@ -1,0 +1,37 @@
+"""The one metadata (schema `kpi`) and the column types every table shares."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from sqlalchemy import BigInteger, DateTime, MetaData, Numeric, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, mapped_column
+
+SCHEMA = "kpi"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        dict[str, Any]: JSONB,
+        list[Any]: JSONB,
+        Decimal: Numeric,
+        datetime: DateTime(timezone=True),
+        str: Text,
+    }
+
+
+TenantId = Annotated[str, mapped_column(Text, primary_key=True)]
+BigId = Annotated[int, mapped_column(BigInteger, primary_key=True, autoincrement=True)]
+CreatedAt = Annotated[datetime, mapped_column(server_default=func.now())]
