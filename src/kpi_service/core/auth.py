@@ -89,7 +89,8 @@ def _from_jwt(request: Request, settings: Settings) -> Principal:
 def _from_headers(request: Request, settings: Settings) -> Principal:
     assert settings.service_token is not None
     offered = request.headers.get("x-service-token", "")
-    if not hmac.compare_digest(offered.encode(), settings.service_token.get_secret_value().encode()):
+    expected = settings.service_token.get_secret_value().encode()
+    if not hmac.compare_digest(offered.encode(), expected):
         raise Unauthenticated("The service token is missing or wrong.")
     h = request.headers
     return _principal(h.get("x-tenant-id", settings.default_tenant), h.get("x-user-id"),

@@ -87,7 +87,9 @@ class EmbeddedPostgres:
 
     def ensure_database(self, name: str) -> None:
         """Create the database if it does not exist yet."""
-        exists = self._psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
+        if not name.replace("_", "").isalnum():
+            raise EmbeddedPostgresError(f"unsafe database name {name!r}")
+        exists = self._psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{name}'")  # noqa: S608
         if exists.strip() != "1":
             self._psql("postgres", f'CREATE DATABASE "{name}"')
 
@@ -177,7 +179,7 @@ class EmbeddedPostgres:
                 f"{program} failed ({result.returncode}): {result.stderr.strip()}{tail}"
             )
         log.debug("%s took %.2fs", program, time.monotonic() - started)
-        return result.stdout
+        return str(result.stdout)
 
     def _log_tail(self) -> str:
         logfile = self.pgdata / "server.log"

@@ -82,7 +82,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
         msg = str(err.get("msg", "invalid value"))
-        out.append(field_error([str(p) for p in err.get("loc", ())], msg, str(err.get("type"))))
+        out.append(field_error(list(err.get("loc", ())), msg, str(err.get("type"))))
     return out
 
 

@@ -1,5 +1,83 @@
-"""Placeholder until the domain lands."""
+"""/definitions: create, list, read, change and deactivate KPI definitions."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from kpi_service.core.auth import PrincipalDep
+from kpi_service.core.deps import DatabaseDep, SessionDep, SettingsDep
+from kpi_service.core.schemas import Id, Key, Limit, Page, ShortText
+from kpi_service.definitions import service
+from kpi_service.definitions.schemas import (
+    CalculationType,
+    Category,
+    DefinitionCreate,
+    DefinitionRead,
+    DefinitionUpdate,
+)
+from kpi_service.models import Definition
+
+router = APIRouter(prefix="/definitions", tags=["definitions"])
+
+DefinitionId = Annotated[Id, Path(description="The definition's id.")]
+
+
+@router.post("", operation_id="createDefinition", response_model=DefinitionRead,
+             status_code=201)
+async def create_definition(body: DefinitionCreate, session: SessionDep,
+                            principal: PrincipalDep, db: DatabaseDep,
+                            settings: SettingsDep) -> Definition:
+    """Define a new KPI (admins only)."""
+    return await service.create(session, principal, body, source_engine=db.source_engine,
+                                settings=settings)
+
+
+@router.get("", operation_id="listDefinitions", response_model=Page[DefinitionRead])
+async def list_definitions(
+    session: SessionDep,
+    principal: PrincipalDep,
+    category: Annotated[Category | None, Query()] = None,
+    calculation_type: Annotated[CalculationType | None, Query()] = None,
+    is_active: Annotated[bool | None, Query()] = None,
+    limit: Annotated[Limit, Query()] = 50,
+    cursor: Annotated[ShortText | None, Query()] = None,
+) -> object:
+    """The tenant's KPI definitions, in id order, one page at a time."""
+    page = await service.list_definitions(session, principal, cursor=cursor, limit=limit,
+                                          category=category, calculation_type=calculation_type,
+                                          is_active=is_active)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get("/by-key/{key}", operation_id="getDefinitionByKey", response_model=DefinitionRead)
+async def get_definition_by_key(key: Annotated[Key, Path()], session: SessionDep,
+                                principal: PrincipalDep) -> Definition:
+    """One KPI definition, by its key."""
+    return await service.get_by_key(session, principal, key)
+
+
+@router.get("/{definition_id}", operation_id="getDefinition", response_model=DefinitionRead)
+async def get_definition(definition_id: DefinitionId, session: SessionDep,
+                         principal: PrincipalDep) -> Definition:
+    """One KPI definition, by its id."""
+    return await service.get(session, principal, definition_id)
+
+
+@router.patch("/{definition_id}", operation_id="updateDefinition",
+              response_model=DefinitionRead)
+async def update_definition(definition_id: DefinitionId, body: DefinitionUpdate,
+                            session: SessionDep, principal: PrincipalDep, db: DatabaseDep,
+                            settings: SettingsDep) -> Definition:
+    """Change a KPI definition (admins only); key, period and scope never change."""
+    return await service.update(session, principal, definition_id, body,
+                                source_engine=db.source_engine, settings=settings)
+
+
+@router.delete("/{definition_id}", operation_id="deactivateDefinition",
+               response_model=DefinitionRead)
+async def deactivate_definition(definition_id: DefinitionId, session: SessionDep,
+                                principal: PrincipalDep) -> Definition:
+    """Deactivate a KPI definition (admins only); its history stays."""
+    return await service.deactivate(session, principal, definition_id)

@@ -11,8 +11,8 @@ from kpi_service.models.measurement import (
 
 __all__ = [
     "SCHEMA",
-    "AssignmentTarget",
     "Assignment",
+    "AssignmentTarget",
     "AuditEntry",
     "Base",
     "CalculationRun",

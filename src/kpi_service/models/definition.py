@@ -25,7 +25,8 @@ class Definition(Base):
     __tablename__ = "definitions"
     __table_args__ = (
         UniqueConstraint("tenant_id", "key"),
-        CheckConstraint("target_type IN ('higher_better', 'lower_better', 'exact')", name="target_type"),
+        CheckConstraint("target_type IN ('higher_better', 'lower_better', 'exact')",
+                        name="target_type"),
         CheckConstraint(
             "aggregation_period IN ('daily', 'weekly', 'monthly', 'quarterly', 'yearly')",
             name="aggregation_period",

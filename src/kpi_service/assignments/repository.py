@@ -1,0 +1,145 @@
+"""Assignment and target statements: scoped by the caller's condition, never committed here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kpi_service.models import Assignment, AssignmentTarget, Definition
+
+# (definition_id, subject_type, subject_id, start_date): what makes an assignment unique.
+NaturalKey = tuple[int, str, str, date]
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentFilters:
+    """What a list of assignments may be narrowed to; None means any."""
+
+    user_id: str | None = None
+    subject_type: str | None = None
+    subject_id: str | None = None
+    team_id: str | None = None
+    definition_id: int | None = None
+    active_on: date | None = None
+
+
+def _with_key() -> Select[Assignment, str]:
+    return select(Assignment, Definition.key).join(
+        Definition, and_(Definition.tenant_id == Assignment.tenant_id,
+                         Definition.id == Assignment.definition_id),
+    )
+
+
+class AssignmentRepository:
+    """Reads and writes of `kpi.assignments` and `kpi.assignment_targets` for one session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, condition: ColumnElement[bool], assignment_id: int) -> Assignment | None:
+        """The assignment with that id, if it meets the condition."""
+        stmt = select(Assignment).where(condition, Assignment.id == assignment_id)
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def get_with_key(self, condition: ColumnElement[bool],
+                           assignment_id: int) -> tuple[Assignment, str] | None:
+        """The assignment with that id and its definition's key, if it meets the condition."""
+        stmt = _with_key().where(condition, Assignment.id == assignment_id)
+        return (await self.session.execute(stmt)).one_or_none()
+
+    async def page(self, condition: ColumnElement[bool], filters: AssignmentFilters, *,
+                   after: int | None, limit: int) -> Sequence[tuple[Assignment, str]]:
+        """Up to `limit + 1` assignments (with definition keys) after the id `after`."""
+        stmt = _with_key().where(condition)
+        if filters.user_id is not None:
+            stmt = stmt.where(Assignment.subject_type == "user",
+                              Assignment.subject_id == filters.user_id)
+        if filters.subject_type is not None:
+            stmt = stmt.where(Assignment.subject_type == filters.subject_type)
+        if filters.subject_id is not None:
+            stmt = stmt.where(Assignment.subject_id == filters.subject_id)
+        if filters.team_id is not None:
+            stmt = stmt.where(Assignment.team_id == filters.team_id)
+        if filters.definition_id is not None:
+            stmt = stmt.where(Assignment.definition_id == filters.definition_id)
+        if filters.active_on is not None:
+            stmt = stmt.where(Assignment.start_date <= filters.active_on,
+                              or_(Assignment.end_date.is_(None),
+                                  Assignment.end_date >= filters.active_on))
+        if after is not None:
+            stmt = stmt.where(Assignment.id > after)
+        stmt = stmt.order_by(Assignment.id).limit(limit + 1)
+        return (await self.session.execute(stmt)).all()
+
+    async def existing(self, tenant_id: str,
+                       keys: Sequence[NaturalKey]) -> dict[NaturalKey, int]:
+        """Which of these natural keys are taken in the tenant, with the ids holding them."""
+        if not keys:
+            return {}
+        columns = (Assignment.definition_id, Assignment.subject_type, Assignment.subject_id,
+                   Assignment.start_date)
+        stmt = select(Assignment.id, *columns).where(
+            Assignment.tenant_id == tenant_id, tuple_(*columns).in_(list(keys)))
+        rows = (await self.session.execute(stmt)).all()
+        return {(d, t, s, start): i for i, d, t, s, start in rows}
+
+    async def add_many(self, rows: Sequence[dict[str, Any]]) -> list[Assignment]:
+        """Insert assignments in one statement; returned in the order given."""
+        # Asking SQLAlchemy to keep the order costs one statement per row with this key
+        # (tenant_id given, id generated), so match the rows up by their natural key instead.
+        stmt = insert(Assignment).returning(Assignment)
+        inserted = (await self.session.scalars(stmt, list(rows))).all()
+        by_key = {(a.definition_id, a.subject_type, a.subject_id, a.start_date): a
+                  for a in inserted}
+        return [by_key[(r["definition_id"], r["subject_type"], r["subject_id"], r["start_date"])]
+                for r in rows]
+
+    async def add_targets(self, rows: Sequence[dict[str, Any]]) -> Sequence[AssignmentTarget]:
+        """Insert targets in one statement; returned in the order given."""
+        stmt = insert(AssignmentTarget).returning(AssignmentTarget, sort_by_parameter_order=True)
+        return (await self.session.scalars(stmt, list(rows))).all()
+
+    async def set_target(self, tenant_id: str, assignment_id: int, effective_from: date,
+                         target_value: Decimal, set_by: str) -> None:
+        """Add the target from that date on, or replace the one already set for that date."""
+        stmt = pg_insert(AssignmentTarget).values(
+            tenant_id=tenant_id, assignment_id=assignment_id, effective_from=effective_from,
+            target_value=target_value, set_by=set_by,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "assignment_id", "effective_from"],
+            set_={"target_value": stmt.excluded.target_value, "set_by": stmt.excluded.set_by,
+                  "created_at": func.now()},
+        )
+        await self.session.execute(stmt)
+
+    async def targets_of(self, tenant_id: str,
+                         assignment_ids: Sequence[int]) -> Sequence[AssignmentTarget]:
+        """Every target of those assignments, by assignment then effective date."""
+        if not assignment_ids:
+            return []
+        stmt = (
+            select(AssignmentTarget)
+            .where(AssignmentTarget.tenant_id == tenant_id,
+                   AssignmentTarget.assignment_id.in_(assignment_ids))
+            .order_by(AssignmentTarget.assignment_id, AssignmentTarget.effective_from)
+            # Targets may have been upserted behind the identity map's back.
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def update(self, assignment: Assignment, values: dict[str, Any]) -> Assignment:
+        """Apply changes, stamp `updated_at`, and return the row as stored."""
+        for name, value in values.items():
+            setattr(assignment, name, value)
+        assignment.updated_at = func.now()
+        await self.session.flush()
+        await self.session.refresh(assignment)
+        return assignment

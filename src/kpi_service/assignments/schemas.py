@@ -1,0 +1,121 @@
+"""Assignments (a definition x a subject, with effective-dated targets) as the API shows them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from kpi_service.core.schemas import (
+    Id,
+    Input,
+    Key,
+    Number,
+    OutNumber,
+    Output,
+    SubjectRef,
+    Weight,
+)
+
+SubjectType = Literal["user", "team", "organization"]
+
+MAX_BULK = 1000
+
+
+class AssignmentCreate(Input):
+    """A new assignment; name the definition by `definition_id` or `definition_key`."""
+
+    definition_id: Id | None = None
+    definition_key: Key | None = None
+    subject_type: SubjectType
+    subject_id: SubjectRef | None = Field(
+        default=None, description="Required for user and team; the tenant for organization.")
+    team_id: SubjectRef | None = None
+    target_value: Number
+    weight: Weight = Decimal(100)
+    baseline_value: Number | None = None
+    start_date: date | None = Field(default=None, description="Defaults to today.")
+    end_date: date | None = None
+
+    @model_validator(mode="after")
+    def _one_definition_reference(self) -> AssignmentCreate:
+        if (self.definition_id is None) == (self.definition_key is None):
+            raise ValueError("give exactly one of definition_id or definition_key")
+        return self
+
+
+class AssignmentBulkCreate(Input):
+    """Many new assignments, stored all together or not at all."""
+
+    items: Annotated[list[AssignmentCreate], Field(min_length=1, max_length=MAX_BULK)]
+
+
+# Fields a PATCH may set but never clear: an explicit null is refused, not stored.
+_NOT_NULL = ("target_value", "target_effective_from", "weight")
+
+
+class AssignmentUpdate(Input):
+    """A partial change; a new target applies from `target_effective_from` (default today)."""
+
+    target_value: Number | None = None
+    target_effective_from: date | None = None
+    weight: Weight | None = None
+    baseline_value: Number | None = None
+    end_date: date | None = None
+    team_id: SubjectRef | None = None
+
+    @field_validator(*_NOT_NULL)
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be omitted but not null")
+        return value
+
+    @model_validator(mode="after")
+    def _date_needs_target(self) -> AssignmentUpdate:
+        if "target_effective_from" in self.model_fields_set \
+                and "target_value" not in self.model_fields_set:
+            raise ValueError("target_effective_from needs a target_value")
+        return self
+
+
+class AssignmentEnd(Input):
+    """When an assignment ends (inclusive); default today."""
+
+    end_date: date | None = None
+
+
+class TargetRead(Output):
+    """The target from a date on."""
+
+    effective_from: date
+    target_value: OutNumber
+
+
+class AssignmentRead(Output):
+    """An assignment, its target in force today and every target it has had."""
+
+    id: int
+    definition_id: int
+    definition_key: str
+    subject_type: SubjectType
+    subject_id: str
+    team_id: str | None
+    target_value: OutNumber
+    weight: OutNumber
+    baseline_value: OutNumber | None
+    start_date: date
+    end_date: date | None
+    is_active: bool
+    assigned_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    targets: list[TargetRead]
+
+
+class AssignmentList(Output):
+    """The assignments created by one bulk request, in request order."""
+
+    items: list[AssignmentRead]

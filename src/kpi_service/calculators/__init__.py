@@ -1,0 +1,1 @@
+"""Calculators: values for many subjects of one definition and one period at once."""

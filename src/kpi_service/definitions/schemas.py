@@ -1,0 +1,111 @@
+"""KPI definitions as clients send and read them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from kpi_service.core.schemas import (
+    Input,
+    Key,
+    LongText,
+    Name,
+    Number,
+    OutNumber,
+    Output,
+    ShortText,
+)
+
+Unit = Literal["count", "percent", "currency", "hours", "minutes", "days", "none"]
+TargetType = Literal["higher_better", "lower_better", "exact"]
+AggregationPeriod = Literal["daily", "weekly", "monthly", "quarterly", "yearly"]
+Scope = Literal["user", "team", "organization"]
+CalculationType = Literal["manual", "query", "event", "api", "formula"]
+Rollup = Literal["sum", "avg", "last", "min", "max"]
+
+Category = Annotated[ShortText, Field(min_length=1)]
+WarningThreshold = Annotated[Number, Field(gt=0, le=100)]
+ScoreCap = Annotated[Number, Field(gt=0, le=100_000)]
+# Config is checked per calculation type by the service; this only bounds its size.
+Config = Annotated[dict[str, Any], Field(max_length=50)]
+
+# Counts and money add up over periods; rates and durations average; the rest keep the last.
+DEFAULT_ROLLUP: dict[str, Rollup] = {
+    "count": "sum", "currency": "sum",
+    "percent": "avg", "hours": "avg", "minutes": "avg", "days": "avg",
+    "none": "last",
+}
+
+
+class DefinitionCreate(Input):
+    """A new KPI definition."""
+
+    key: Key
+    name: Name
+    description: LongText | None = None
+    category: Category | None = None
+    unit: Unit
+    target_type: TargetType
+    aggregation_period: AggregationPeriod
+    scope: Scope = "user"
+    calculation_type: CalculationType
+    config: Config = Field(default_factory=dict)
+    rollup: Rollup | None = Field(default=None, description="Defaults from the unit.")
+    warning_threshold: WarningThreshold = Decimal(80)
+    score_cap: ScoreCap = Decimal(150)
+    is_active: bool = True
+
+
+# Fields a PATCH may set but never clear: an explicit null is refused, not stored.
+_NOT_NULL = ("name", "unit", "target_type", "calculation_type", "config", "rollup",
+             "warning_threshold", "score_cap", "is_active")
+
+
+class DefinitionUpdate(Input):
+    """A partial change; key, aggregation_period and scope never change."""
+
+    name: Name | None = None
+    description: LongText | None = None
+    category: Category | None = None
+    unit: Unit | None = None
+    target_type: TargetType | None = None
+    calculation_type: CalculationType | None = None
+    config: Config | None = None
+    rollup: Rollup | None = None
+    warning_threshold: WarningThreshold | None = None
+    score_cap: ScoreCap | None = None
+    is_active: bool | None = None
+
+    @field_validator(*_NOT_NULL)
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be omitted but not null")
+        return value
+
+
+class DefinitionRead(Output):
+    """A KPI definition as stored."""
+
+    id: int
+    key: str
+    name: str
+    description: str | None
+    category: str | None
+    unit: Unit
+    target_type: TargetType
+    aggregation_period: AggregationPeriod
+    scope: Scope
+    calculation_type: CalculationType
+    config: dict[str, Any]
+    rollup: Rollup
+    warning_threshold: OutNumber
+    score_cap: OutNumber
+    is_active: bool
+    version: int
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,164 @@
+"""KPI definition rules: who may change them, what a config must hold, when the version rises."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from kpi_service.audit import service as audit
+from kpi_service.calculators.builtin import BUILTIN_QUERIES
+from kpi_service.calculators.query import verify_sql
+from kpi_service.core.auth import Principal
+from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
+from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.core.settings import Settings
+from kpi_service.definitions.repository import DefinitionRepository
+from kpi_service.definitions.schemas import (
+    DEFAULT_ROLLUP,
+    DefinitionCreate,
+    DefinitionRead,
+    DefinitionUpdate,
+)
+from kpi_service.models import Definition
+
+ENTITY = "definition"
+# A change to any of these can change computed values, so it raises `version`.
+CALCULATION_FIELDS = frozenset({"target_type", "calculation_type", "config", "unit", "rollup",
+                                "warning_threshold", "score_cap"})
+_NOT_YET_AVAILABLE = frozenset({"event", "api", "formula"})
+
+
+def snapshot(definition: Definition) -> dict[str, Any]:
+    """The JSON-ready form of a definition, for audit entries."""
+    return DefinitionRead.model_validate(definition).model_dump(mode="json")
+
+
+def _require_admin(principal: Principal, action: str) -> None:
+    if not principal.is_admin:
+        raise Forbidden(f"Only admins can {action} KPI definitions.")
+
+
+async def validate_config(calculation_type: str, config: dict[str, Any], *,
+                          source_engine: AsyncEngine, settings: Settings) -> dict[str, Any]:
+    """The config if it fits the calculation type, else `InvalidInput` naming the field."""
+    if calculation_type in _NOT_YET_AVAILABLE:
+        reason = f"calculation type {calculation_type} is not available yet"
+        raise InvalidInput(f"The {reason}.",
+                           errors=[field_error(["body", "calculation_type"], reason)])
+    if calculation_type == "manual":
+        if config:
+            raise InvalidInput("A manual KPI takes no config.", errors=[
+                field_error(["body", "config"], "must be {} for calculation type manual")])
+        return {}
+    return await _validate_query_config(config, source_engine, settings)
+
+
+async def _validate_query_config(config: dict[str, Any], source_engine: AsyncEngine,
+                                 settings: Settings) -> dict[str, Any]:
+    loc = ["body", "config"]
+    if set(config) not in ({"query_key"}, {"sql"}):
+        extra = sorted(set(config) - {"query_key", "sql"})
+        errors = [field_error([*loc, key], "unknown config key") for key in extra]
+        msg = "must hold exactly one of query_key or sql"
+        raise InvalidInput(f"A query KPI's config {msg}.",
+                           errors=errors or [field_error(loc, msg)])
+    if "query_key" in config:
+        query_key = config["query_key"]
+        if not isinstance(query_key, str) or query_key not in BUILTIN_QUERIES:
+            known = ", ".join(sorted(BUILTIN_QUERIES))
+            msg = f"unknown built-in query; known: {known}"
+            raise InvalidInput(f"The query_key is not a built-in query (known: {known}).",
+                               errors=[field_error([*loc, "query_key"], msg)])
+        return {"query_key": query_key}
+    sql = config["sql"]
+    # verify_sql judges the statement itself; NUL cannot even reach the database.
+    if not isinstance(sql, str) or "\x00" in sql:
+        msg = "must be the text of one SELECT statement"
+        raise InvalidInput(f"The sql {msg}.", errors=[field_error([*loc, "sql"], msg)])
+    await verify_sql(source_engine, sql, settings)
+    return {"sql": sql}
+
+
+async def create(session: AsyncSession, principal: Principal, body: DefinitionCreate, *,
+                 source_engine: AsyncEngine, settings: Settings) -> Definition:
+    """Store a new definition (admins only); a key already used in the tenant is a conflict."""
+    _require_admin(principal, "create")
+    repo = DefinitionRepository(session)
+    if await repo.get_by_key(principal.tenant_id, body.key) is not None:
+        raise Conflict(f"A KPI definition with key {body.key!r} already exists.",
+                       errors=[field_error(["body", "key"], "already used in this tenant")])
+    values = body.model_dump()
+    values["config"] = await validate_config(body.calculation_type, body.config,
+                                             source_engine=source_engine, settings=settings)
+    values["rollup"] = body.rollup or DEFAULT_ROLLUP[body.unit]
+    values["created_by"] = principal.user_id
+    definition = await repo.add(principal.tenant_id, values)
+    await audit.record(session, principal, "create", ENTITY, definition.id,
+                       after=snapshot(definition))
+    return definition
+
+
+async def list_definitions(session: AsyncSession, principal: Principal, *, cursor: str | None,
+                           limit: int, category: str | None = None,
+                           calculation_type: str | None = None,
+                           is_active: bool | None = None) -> Slice[Definition]:
+    """One page of the tenant's definitions, in id order."""
+    rows = await DefinitionRepository(session).page(
+        principal.tenant_id, after=decode_cursor(cursor), limit=limit, category=category,
+        calculation_type=calculation_type, is_active=is_active,
+    )
+    return slice_of(rows, limit, lambda d: d.id)
+
+
+async def get(session: AsyncSession, principal: Principal, definition_id: int) -> Definition:
+    """The tenant's definition with that id, else `NotFound`."""
+    definition = await DefinitionRepository(session).get(principal.tenant_id, definition_id)
+    if definition is None:
+        raise NotFound(f"KPI definition {definition_id} does not exist.")
+    return definition
+
+
+async def get_by_key(session: AsyncSession, principal: Principal, key: str) -> Definition:
+    """The tenant's definition with that key, else `NotFound`."""
+    definition = await DefinitionRepository(session).get_by_key(principal.tenant_id, key)
+    if definition is None:
+        raise NotFound(f"KPI definition {key!r} does not exist.")
+    return definition
+
+
+async def update(session: AsyncSession, principal: Principal, definition_id: int,
+                 body: DefinitionUpdate, *, source_engine: AsyncEngine,
+                 settings: Settings) -> Definition:
+    """Apply a partial change (admins only); calculation changes raise the version."""
+    definition = await get(session, principal, definition_id)
+    _require_admin(principal, "change")
+    requested = body.model_dump(exclude_unset=True)
+    if "calculation_type" in requested or "config" in requested:
+        calculation_type = requested.get("calculation_type", definition.calculation_type)
+        # A new type without a config starts from an empty one rather than the old type's.
+        changes_type = calculation_type != definition.calculation_type
+        config = requested.get("config", {} if changes_type else definition.config)
+        requested["config"] = await validate_config(
+            calculation_type, config, source_engine=source_engine, settings=settings)
+    changes = {name: value for name, value in requested.items()
+               if getattr(definition, name) != value}
+    before = snapshot(definition)
+    if CALCULATION_FIELDS & changes.keys():
+        changes["version"] = definition.version + 1
+    definition = await DefinitionRepository(session).update(definition, changes)
+    await audit.record(session, principal, "update", ENTITY, definition.id,
+                       before=before, after=snapshot(definition))
+    return definition
+
+
+async def deactivate(session: AsyncSession, principal: Principal,
+                     definition_id: int) -> Definition:
+    """Mark a definition inactive (admins only); its assignments and history stay."""
+    definition = await get(session, principal, definition_id)
+    _require_admin(principal, "deactivate")
+    before = snapshot(definition)
+    definition = await DefinitionRepository(session).update(definition, {"is_active": False})
+    await audit.record(session, principal, "deactivate", ENTITY, definition.id,
+                       before=before, after=snapshot(definition))
+    return definition

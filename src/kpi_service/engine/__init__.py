@@ -1,0 +1,1 @@
+"""Pure KPI calculations: reporting periods and achievement scoring."""

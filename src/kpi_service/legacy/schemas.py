@@ -1,0 +1,30 @@
+"""The seed's request bodies (its BFF sends exactly these)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import Field, model_validator
+
+from kpi_service.core.schemas import Id, Input, Number, SubjectRef, Weight
+
+
+class LegacyAssign(Input):
+    kpi_definition_id: Id
+    target_value: Number
+    weight: Weight = Field(default=100)  # type: ignore[assignment]
+    start_date: date | None = None
+    assigned_by: SubjectRef | int | None = None
+
+
+class LegacyCalculate(Input):
+    period_start: date
+    period_end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LegacyCalculate:
+        if self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        if (self.period_end - self.period_start).days > 3660:
+            raise ValueError("the range is longer than ten years")
+        return self

@@ -1,0 +1,123 @@
+"""The seed's BFF routes as a thin face on the native services, in the seed's shapes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from kpi_service.assignments import service as assignments
+from kpi_service.assignments.access import visible_assignments
+from kpi_service.assignments.schemas import AssignmentCreate
+from kpi_service.assignments.service import get_visible
+from kpi_service.audit import service as audit
+from kpi_service.core.auth import Principal
+from kpi_service.core.errors import Conflict, Forbidden
+from kpi_service.core.settings import Settings
+from kpi_service.engine.periods import PeriodKind, aligned_or_custom
+from kpi_service.legacy.repository import LegacyRepository
+from kpi_service.legacy.schemas import LegacyAssign, LegacyCalculate
+from kpi_service.measurements.repository import MeasurementRepository
+from kpi_service.measurements.service import execute_run, get_measurement, start_run
+
+_DEFINITION_FIELDS = ("id", "key", "name", "description", "category", "calculation_type",
+                      "config", "unit", "target_type", "aggregation_period", "scope",
+                      "is_active", "created_at", "updated_at")
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def seed_user_id(user_id: str) -> int | str:
+    """The seed's user ids are integers: answer numeric ids as numbers, others as given."""
+    return int(user_id) if user_id.isdigit() and len(user_id) < 19 else user_id
+
+
+async def assign(session: AsyncSession, settings: Settings, principal: Principal, user_id: str,
+                 body: LegacyAssign) -> int:
+    """Assign a definition to a user (the seed's `user_kpis` row); returns its id."""
+    created = await assignments.create(session, principal, AssignmentCreate(
+        definition_id=body.kpi_definition_id, subject_type="user", subject_id=user_id,
+        target_value=body.target_value, weight=body.weight, start_date=body.start_date,
+    ), settings=settings)
+    return created.id
+
+
+async def definitions(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:
+    """Active definitions, ordered by category and name."""
+    rows = await LegacyRepository(session).active_definitions(principal.tenant_id)
+    return [{f: getattr(d, f) for f in _DEFINITION_FIELDS} for d in rows]
+
+
+async def user_kpis(session: AsyncSession, settings: Settings, principal: Principal,
+                    user_id: str) -> list[dict[str, Any]]:
+    """A user's current KPIs, each with its latest measurement (or null)."""
+    today = datetime.now(UTC).astimezone(settings.tz).date()
+    rows = await LegacyRepository(session).user_assignments(
+        principal.tenant_id, user_id, today, visible_assignments(principal))
+    kpis = []
+    for a, d, target, m_id, actual, _, achievement, p_start, p_end, calculated_at in rows:
+        latest = None
+        if m_id is not None:
+            latest = {"actual_value": _number(actual),
+                      "achievement_percentage": _number(achievement),
+                      "period_start": p_start, "period_end": p_end,
+                      "calculated_at": calculated_at}
+        kpis.append({
+            "id": a.id, "target_value": _number(target),
+            "weight": _number(a.weight), "start_date": a.start_date,
+            "kpi_definition_id": d.id, "key": d.key, "name": d.name,
+            "description": d.description, "unit": d.unit, "target_type": d.target_type,
+            "category": d.category, "latest_measurement": latest,
+        })
+    return kpis
+
+
+@dataclass(frozen=True)
+class Calculated:
+    """The outcome of a seed-style calculation: a measurement, or the reason there is none."""
+
+    measurement_id: int | None
+    measurement: dict[str, Any] | None
+    error: str | None = None
+
+
+async def calculate(session: AsyncSession, source: AsyncEngine, settings: Settings,
+                    principal: Principal, assignment_id: int, body: LegacyCalculate) -> Calculated:
+    """Compute exactly the inclusive date range given, aligned to a period or not."""
+    assignment = await get_visible(session, principal, assignment_id)
+    if not principal.is_admin:
+        raise Forbidden("Only admins recalculate.")
+    repo = MeasurementRepository(session)
+    definition = await repo.definition(principal.tenant_id, assignment.definition_id)
+    assert definition is not None  # the foreign key guarantees it
+    if definition.calculation_type == "manual":
+        raise Conflict("Manual KPIs cannot be auto-calculated")
+    period = aligned_or_custom(PeriodKind(definition.aggregation_period), body.period_start,
+                               body.period_end)
+    pairs = [(definition, period)]
+    run = start_run(repo, principal, "manual", pairs, period.start, period.end,
+                    {"assignment_ids": [assignment.id], "route": "legacy"})
+    await repo.flush()
+    tally = await execute_run(session, source, settings, principal, pairs, run,
+                              assignment_ids=[assignment.id], require_overlap=False)
+    await audit.record(session, principal, "measurements.calculate", "run", run.id, None,
+                       {"status": run.status, "assignment_id": assignment.id})
+    if assignment.id not in tally.measurement_ids:
+        reason = tally.errors[0]["error"] if tally.errors else "nothing was computed"
+        return Calculated(None, None, f"Calculation failed: {reason}")
+    m = await get_measurement(session, principal, tally.measurement_ids[assignment.id])
+    return Calculated(m.id, {
+        "user_kpi_id": assignment.id, "period_start": m.period_start,
+        "period_end": m.period_end, "actual_value": _number(m.actual_value),
+        "target_value": _number(m.target_value),
+        "achievement_percentage": _number(m.achievement),
+        "score": _number(m.score), "status": m.status,
+        "metadata": {"calculation_type": definition.calculation_type,
+                     "kpi_name": definition.name, "calculated_at": m.calculated_at,
+                     "run_id": run.id, **m.details},
+    })

@@ -1,0 +1,199 @@
+"""Compute and store the measurements of one (definition, period) for all its due subjects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from kpi_service.calculators import query
+from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
+from kpi_service.core.settings import Settings
+from kpi_service.engine import achievement as ach
+from kpi_service.engine.periods import Period
+from kpi_service.measurements.repository import DueAssignment, MeasurementRepository
+from kpi_service.models import Definition, Measurement
+
+MAX_RUN_ERRORS = 20
+
+# What a recalculation compares to decide whether a stored measurement changed.
+_COMPARED = ("actual_value", "target_value", "achievement", "score", "status", "previous_value",
+             "change_pct", "trend", "is_final", "source")
+
+
+@dataclass
+class Tally:
+    """Counts of one calculation, and its first errors."""
+
+    computed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    skipped: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    measurement_ids: dict[int, int] = field(default_factory=dict)
+
+    def error(self, definition: Definition, period: Period, message: str,
+              subject_id: str | None = None) -> None:
+        if len(self.errors) < MAX_RUN_ERRORS:
+            entry = {"definition": definition.key, "period_start": period.start.isoformat(),
+                     "error": message}
+            if subject_id is not None:
+                entry["subject_id"] = subject_id
+            self.errors.append(entry)
+
+    def add(self, other: Tally) -> None:
+        self.computed += other.computed
+        self.unchanged += other.unchanged
+        self.failed += other.failed
+        self.skipped += other.skipped
+        room = MAX_RUN_ERRORS - len(self.errors)
+        self.errors.extend(other.errors[:max(room, 0)])
+        self.measurement_ids.update(other.measurement_ids)
+
+
+def measurement_values(definition: Definition, period: Period, due: DueAssignment,
+                       actual: Decimal | None, previous: Decimal | None,
+                       today: date) -> dict[str, Any]:
+    """The derived columns of a measurement: achievement, score, status, change, trend."""
+    target_type = ach.TargetType(definition.target_type)
+    achievement = ach.achievement(actual, due.target_value, target_type, due.baseline_value)
+    return {
+        "actual_value": actual,
+        "target_value": due.target_value,
+        "achievement": achievement,
+        "score": ach.score(achievement, definition.score_cap),
+        "status": _value(ach.status(achievement, definition.warning_threshold)),
+        "previous_value": previous,
+        "change_pct": ach.change_pct(actual, previous),
+        "trend": _value(ach.trend(actual, previous, target_type, due.target_value)),
+        "is_final": period.end < today,
+    }
+
+
+def _value(member: ach.Status | ach.Trend | None) -> str | None:
+    return None if member is None else member.value
+
+
+def _unchanged(existing: Measurement, row: dict[str, Any]) -> bool:
+    return all(getattr(existing, name) == row[name] for name in _COMPARED)
+
+
+def revision_of(existing: Measurement, changed_by: str | None,
+                reason: str | None) -> dict[str, Any]:
+    """The revision row that keeps a measurement's state before a change."""
+    return {
+        "tenant_id": existing.tenant_id, "measurement_id": existing.id,
+        "revision": existing.revision, "actual_value": existing.actual_value,
+        "target_value": existing.target_value, "achievement": existing.achievement,
+        "score": existing.score, "status": existing.status, "source": existing.source,
+        "details": existing.details, "comment": existing.comment, "run_id": existing.run_id,
+        "definition_version": existing.definition_version, "recorded_by": existing.recorded_by,
+        "calculated_at": existing.calculated_at, "changed_by": changed_by,
+        "change_reason": reason,
+    }
+
+
+class MeasurementWriter:
+    """Builds measurement rows for a period and writes them in bulk, keeping revisions."""
+
+    def __init__(self, session: AsyncSession, settings: Settings, actor: str | None) -> None:
+        self.repo = MeasurementRepository(session)
+        self.settings = settings
+        self.actor = actor
+
+    def today(self) -> date:
+        return datetime.now(UTC).astimezone(self.settings.tz).date()
+
+    async def write(self, definition: Definition, period: Period, due: Sequence[DueAssignment],
+                    values: dict[int, tuple[Decimal | None, dict[str, Any]]], *, source: str,
+                    run_id: int | None, reason: str, comment: str | None = None) -> Tally:
+        """Store the values (by assignment id) of one period; unchanged rows are not rewritten."""
+        tally = Tally()
+        ids = [d.id for d in due if d.id in values]
+        if not ids:
+            return tally
+        tenant = definition.tenant_id
+        existing = await self.repo.for_period(tenant, ids, period.start, period.end)
+        previous: dict[int, Decimal | None] = {}
+        if period.is_aligned:
+            previous = await self.repo.aligned_values(tenant, ids, period.previous().start)
+        today, now = self.today(), datetime.now(UTC)
+        rows, revisions = [], []
+        for item in due:
+            if item.id not in values:
+                continue
+            actual, details = values[item.id]
+            row = measurement_values(definition, period, item, actual, previous.get(item.id),
+                                     today)
+            row["source"] = source
+            old = existing.get(item.id)
+            if old is not None and _unchanged(old, row) and old.comment == (comment or old.comment):
+                tally.unchanged += 1
+                tally.measurement_ids[item.id] = old.id
+                continue
+            if old is not None:
+                revisions.append(revision_of(old, self.actor, reason))
+            row.update(
+                tenant_id=tenant, assignment_id=item.id, definition_id=definition.id,
+                period_start=period.start, period_end=period.end, aligned=period.is_aligned,
+                details=details, comment=comment, run_id=run_id,
+                definition_version=definition.version, recorded_by=self.actor,
+                revision=(old.revision + 1) if old is not None else 1, calculated_at=now,
+            )
+            rows.append(row)
+        await self.repo.add_revisions(revisions)
+        tally.measurement_ids.update(await self.repo.upsert(rows))
+        tally.computed += len(rows)
+        return tally
+
+
+async def compute_period(session: AsyncSession, source: AsyncEngine, settings: Settings,
+                         definition: Definition, period: Period, *, run_id: int | None,
+                         actor: str | None, assignment_ids: Sequence[int] | None = None,
+                         subject_ids: Sequence[str] | None = None,
+                         require_overlap: bool = True) -> Tally:
+    """Compute one (definition, period) for every due subject with one source round trip."""
+    repo = MeasurementRepository(session)
+    due = await repo.due_assignments(
+        definition.tenant_id, definition.id, period.start, period.end,
+        assignment_ids=assignment_ids, subject_ids=subject_ids, require_overlap=require_overlap,
+    )
+    tally = Tally()
+    if not due:
+        return tally
+    if definition.calculation_type != "query":
+        # Manual values are recorded, not computed; other types arrive with their calculators.
+        tally.skipped = len(due)
+        return tally
+    subjects = sorted({d.subject_id for d in due})
+    request = CalculationRequest(
+        tenant_id=definition.tenant_id, definition_key=definition.key,
+        calculation_type=definition.calculation_type, config=definition.config, period=period,
+        subject_ids=subjects, tz=settings.tz,
+    )
+    try:
+        outcomes = await query.calculate(request, source, settings)
+    except CalculationFailed as exc:
+        tally.failed = len(due)
+        tally.error(definition, period, str(exc))
+        return tally
+    values: dict[int, tuple[Decimal | None, dict[str, Any]]] = {}
+    for item in due:
+        outcome = outcomes.get(item.subject_id) or Outcome(None, "no outcome", failed=True)
+        if outcome.failed:
+            tally.failed += 1
+            tally.error(definition, period, outcome.reason or "failed", item.subject_id)
+            continue
+        details = dict(outcome.details)
+        if outcome.reason:
+            details["no_value_reason"] = outcome.reason
+        values[item.id] = (outcome.value, details)
+    writer = MeasurementWriter(session, settings, actor)
+    written = await writer.write(definition, period, due, values, source="calculated",
+                                 run_id=run_id, reason=f"recalculated by run {run_id}")
+    tally.add(written)
+    return tally

@@ -1,0 +1,186 @@
+"""Measurement, revision and run statements: set-based, one per (definition, period)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kpi_service.models import (
+    Assignment,
+    AssignmentTarget,
+    CalculationRun,
+    Definition,
+    Measurement,
+    MeasurementRevision,
+)
+
+# asyncpg takes at most 32,767 parameters per statement: chunk the bulk upserts.
+UPSERT_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class DueAssignment:
+    """An assignment due for a period, with the target in force for it."""
+
+    id: int
+    subject_type: str
+    subject_id: str
+    team_id: str | None
+    weight: Decimal
+    baseline_value: Decimal | None
+    target_value: Decimal | None
+
+
+def target_in_force(period_end: date) -> Any:
+    latest = (
+        select(AssignmentTarget.target_value)
+        .where(AssignmentTarget.tenant_id == Assignment.tenant_id,
+               AssignmentTarget.assignment_id == Assignment.id,
+               AssignmentTarget.effective_from <= period_end)
+        .order_by(AssignmentTarget.effective_from.desc()).limit(1)
+        .correlate(Assignment).scalar_subquery()
+    )
+    # Before the first target took effect (only reachable through the seed's calculate
+    # route, which may compute any range), the first target is the only one there is.
+    first = (
+        select(AssignmentTarget.target_value)
+        .where(AssignmentTarget.tenant_id == Assignment.tenant_id,
+               AssignmentTarget.assignment_id == Assignment.id)
+        .order_by(AssignmentTarget.effective_from.asc()).limit(1)
+        .correlate(Assignment).scalar_subquery()
+    )
+    return func.coalesce(latest, first)
+
+
+class MeasurementRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def due_assignments(
+        self, tenant_id: str, definition_id: int, start: date, end: date, *,
+        assignment_ids: Sequence[int] | None = None, subject_ids: Sequence[str] | None = None,
+        require_overlap: bool = True,
+    ) -> list[DueAssignment]:
+        """Assignments of a definition due for [start, end], each with its target in force."""
+        stmt = select(
+            Assignment.id, Assignment.subject_type, Assignment.subject_id, Assignment.team_id,
+            Assignment.weight, Assignment.baseline_value,
+            target_in_force(end).label("target_value"),
+        ).where(Assignment.tenant_id == tenant_id, Assignment.definition_id == definition_id)
+        if require_overlap:
+            stmt = stmt.where(Assignment.start_date <= end,
+                              (Assignment.end_date.is_(None)) | (Assignment.end_date >= start))
+        if assignment_ids is not None:
+            stmt = stmt.where(Assignment.id.in_(list(assignment_ids)))
+        if subject_ids is not None:
+            stmt = stmt.where(Assignment.subject_id.in_(list(subject_ids)))
+        rows = (await self.session.execute(stmt.order_by(Assignment.id))).all()
+        return [DueAssignment(*row) for row in rows]
+
+    async def for_period(self, tenant_id: str, assignment_ids: Sequence[int], start: date,
+                         end: date) -> dict[int, Measurement]:
+        """Existing measurements of these assignments for exactly [start, end]."""
+        stmt = select(Measurement).where(
+            Measurement.tenant_id == tenant_id,
+            Measurement.assignment_id.in_(list(assignment_ids)),
+            Measurement.period_start == start, Measurement.period_end == end,
+        )
+        return {m.assignment_id: m for m in (await self.session.scalars(stmt)).all()}
+
+    async def aligned_values(self, tenant_id: str, assignment_ids: Sequence[int],
+                             start: date) -> dict[int, Decimal | None]:
+        """Actual values of the aligned period starting on `start`, by assignment."""
+        stmt = select(Measurement.assignment_id, Measurement.actual_value).where(
+            Measurement.tenant_id == tenant_id,
+            Measurement.assignment_id.in_(list(assignment_ids)),
+            Measurement.aligned.is_(True), Measurement.period_start == start,
+        )
+        return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
+
+    async def add_revisions(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Keep the previous state of changed measurements, in one batch."""
+        if rows:
+            await self.session.execute(insert(MeasurementRevision), list(rows))
+
+    async def upsert(self, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
+        """Insert or update measurements in bulk; returns measurement id by assignment id."""
+        ids: dict[int, int] = {}
+        for offset in range(0, len(rows), UPSERT_CHUNK):
+            chunk = list(rows[offset:offset + UPSERT_CHUNK])
+            insert_stmt = pg_insert(Measurement).values(chunk)
+            updatable = [c for c in chunk[0] if c not in
+                         ("tenant_id", "assignment_id", "period_start", "period_end")]
+            stmt = insert_stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "assignment_id", "period_start", "period_end"],
+                set_={c: insert_stmt.excluded[c] for c in updatable},
+            ).returning(Measurement.assignment_id, Measurement.id)
+            ids.update({a: m for a, m in (await self.session.execute(stmt)).all()})
+        return ids
+
+    def listing(self, tenant_id: str,
+                visible: ColumnElement[bool]) -> Select[Measurement, str, str, str]:
+        """Measurements with their subject and definition key, as the caller may see them."""
+        return (
+            select(Measurement, Assignment.subject_type, Assignment.subject_id,
+                   Definition.key)
+            .join(Assignment, and_(Assignment.tenant_id == Measurement.tenant_id,
+                                   Assignment.id == Measurement.assignment_id))
+            .join(Definition, and_(Definition.tenant_id == Measurement.tenant_id,
+                                   Definition.id == Measurement.definition_id))
+            .where(Measurement.tenant_id == tenant_id, visible)
+        )
+
+    async def rows(self, stmt: Select[Measurement, str, str, str]) -> Sequence[Any]:
+        result: Sequence[Any] = (await self.session.execute(stmt)).all()
+        return result
+
+    async def revisions(self, tenant_id: str, measurement_id: int) -> Sequence[MeasurementRevision]:
+        stmt = (select(MeasurementRevision)
+                .where(MeasurementRevision.tenant_id == tenant_id,
+                       MeasurementRevision.measurement_id == measurement_id)
+                .order_by(MeasurementRevision.revision.desc()))
+        return (await self.session.scalars(stmt)).all()
+
+    async def definitions(self, tenant_id: str, *, keys: Iterable[str] | None = None,
+                          ids: Iterable[int] | None = None) -> Sequence[Definition]:
+        """Active definitions of a tenant, optionally only some keys or ids."""
+        stmt = select(Definition).where(Definition.tenant_id == tenant_id,
+                                        Definition.is_active.is_(True))
+        if keys is not None:
+            stmt = stmt.where(Definition.key.in_(list(keys)))
+        if ids is not None:
+            stmt = stmt.where(Definition.id.in_(list(ids)))
+        return (await self.session.scalars(stmt.order_by(Definition.id))).all()
+
+    async def definition(self, tenant_id: str, definition_id: int) -> Definition | None:
+        return await self.session.get(Definition, (tenant_id, definition_id))
+
+    def add_run(self, run: CalculationRun) -> None:
+        self.session.add(run)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def run(self, tenant_id: str, run_id: int) -> CalculationRun | None:
+        return await self.session.get(CalculationRun, (tenant_id, run_id))
+
+    async def runs(self, tenant_id: str, *, after: int | None,
+                   limit: int) -> Sequence[CalculationRun]:
+        stmt = select(CalculationRun).where(CalculationRun.tenant_id == tenant_id)
+        if after is not None:
+            stmt = stmt.where(CalculationRun.id < after)
+        return (await self.session.scalars(stmt.order_by(CalculationRun.id.desc())
+                                           .limit(limit + 1))).all()
+
+    async def touch_run(self, run: CalculationRun, **values: Any) -> None:
+        """Update a run's bookkeeping columns."""
+        for key, value in values.items():
+            setattr(run, key, value)
+        await self.session.flush()

@@ -1,0 +1,111 @@
+"""Measurements, revisions and runs as the API shows and takes them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from kpi_service.core.schemas import (
+    Id,
+    Input,
+    Key,
+    LongText,
+    Number,
+    OutNumber,
+    Output,
+    SubjectRef,
+)
+
+
+class MeasurementRead(Output):
+    id: int
+    assignment_id: int
+    definition_id: int
+    definition_key: str
+    subject_type: str
+    subject_id: str
+    period_start: date
+    period_end: date
+    aligned: bool = Field(description="The period is one of the definition's own periods.")
+    actual_value: OutNumber | None
+    target_value: OutNumber | None
+    achievement: OutNumber | None = Field(description="Percent, unbounded.")
+    score: OutNumber | None = Field(description="Achievement capped by the definition.")
+    status: str | None
+    previous_value: OutNumber | None
+    change_pct: OutNumber | None
+    trend: str | None
+    is_final: bool
+    source: str
+    details: dict[str, Any]
+    comment: str | None
+    run_id: int | None
+    definition_version: int
+    recorded_by: str | None
+    revision: int
+    calculated_at: datetime
+
+
+class RevisionRead(Output):
+    revision: int
+    actual_value: OutNumber | None
+    target_value: OutNumber | None
+    achievement: OutNumber | None
+    score: OutNumber | None
+    status: str | None
+    source: str
+    details: dict[str, Any]
+    comment: str | None
+    run_id: int | None
+    definition_version: int
+    recorded_by: str | None
+    calculated_at: datetime
+    changed_by: str | None
+    change_reason: str | None
+    changed_at: datetime
+
+
+class ManualValue(Input):
+    """A value recorded by hand for a manual KPI."""
+
+    value: Number
+    comment: LongText | None = None
+
+
+class RecalculateRequest(Input):
+    """Recalculate the periods overlapping [period_start, period_end] (default: one day)."""
+
+    period_start: date
+    period_end: date | None = None
+    definition_keys: list[Key] | None = Field(default=None, max_length=500)
+    assignment_ids: list[Id] | None = Field(default=None, max_length=10_000)
+    subject_ids: list[SubjectRef] | None = Field(default=None, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RecalculateRequest:
+        if self.period_end is not None and self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        return self
+
+
+class RunRead(Output):
+    id: int
+    trigger: str
+    period_kind: str | None
+    period_start: date
+    period_end: date
+    filters: dict[str, Any]
+    status: str
+    computed: int
+    unchanged: int
+    failed: int
+    skipped: int
+    progress_done: int
+    progress_total: int
+    errors: list[dict[str, Any]]
+    requested_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

@@ -1,0 +1,82 @@
+"""A definition's config is checked against its calculation type on create and on update."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from tests.definitions.helpers import URL, assert_problem, body, create, error_locs
+
+SUBJECT_SQL = ("SELECT u AS subject_id, 1 AS value "
+               "FROM unnest(CAST(:subject_ids AS text[])) AS u")
+
+
+async def assert_nothing_stored(client: AsyncClient) -> None:
+    assert (await client.get(URL)).json()["items"] == []
+
+
+@pytest.mark.parametrize(("calculation_type", "config", "loc"), [
+    ("manual", {"query_key": "cases_resolved_count"}, ["body", "config"]),
+    ("query", {}, ["body", "config"]),
+    ("query", {"query_key": "no_such_query"}, ["body", "config", "query_key"]),
+    ("query", {"query_key": 7}, ["body", "config", "query_key"]),
+    ("query", {"query_key": "cases_resolved_count", "sql": SUBJECT_SQL}, ["body", "config"]),
+    ("query", {"query_key": "cases_resolved_count", "extra": 1}, ["body", "config", "extra"]),
+    ("query", {"sql": 42}, ["body", "config", "sql"]),
+    ("query", {"sql": "SELECT 1\x00"}, ["body", "config", "sql"]),
+    ("query", {"sql": "DELETE FROM kpi.definitions"}, ["body", "config", "sql"]),
+    ("query", {"sql": "SELECT 1 AS value"}, ["body", "config", "sql"]),
+    ("query", {"sql": "SELECT subject_id, value FROM no_such_table"},
+     ["body", "config", "sql"]),
+    ("event", {"event_type": "call", "aggregate": "count"}, ["body", "calculation_type"]),
+    ("api", {}, ["body", "calculation_type"]),
+    ("formula", {"expression": "a / b"}, ["body", "calculation_type"]),
+])
+async def test_config_that_does_not_fit_is_refused(client: AsyncClient, calculation_type: str,
+                                                   config: dict[str, Any],
+                                                   loc: list[str]) -> None:
+    response = await client.post(URL, json=body(calculation_type=calculation_type,
+                                                config=config))
+    problem = assert_problem(response, 422)
+    assert loc in error_locs(problem)
+    if calculation_type in ("event", "api", "formula"):
+        assert f"calculation type {calculation_type} is not available yet" in problem["detail"]
+    await assert_nothing_stored(client)
+
+
+@pytest.mark.parametrize("config", [
+    {"query_key": "avg_resolution_time"},
+    {"query_key": "cases_resolved_count"},
+    {"sql": SUBJECT_SQL},
+])
+async def test_query_configs_that_fit_are_stored(client: AsyncClient,
+                                                 config: dict[str, Any]) -> None:
+    created = await create(client, calculation_type="query", config=config)
+    assert created["config"] == config
+    assert (await client.get(f"{URL}/{created['id']}")).json()["config"] == config
+
+
+async def test_update_checks_the_config_too(client: AsyncClient) -> None:
+    created = await create(client, calculation_type="query",
+                           config={"query_key": "cases_resolved_count"})
+    url = f"{URL}/{created['id']}"
+    for change, loc in [
+        ({"config": {"query_key": "nope"}}, ["body", "config", "query_key"]),
+        ({"config": {"query_key": "cases_resolved_count", "sql": SUBJECT_SQL}},
+         ["body", "config"]),
+        ({"calculation_type": "manual", "config": {"sql": SUBJECT_SQL}}, ["body", "config"]),
+        ({"calculation_type": "event"}, ["body", "calculation_type"]),
+    ]:
+        problem = assert_problem(await client.patch(url, json=change), 422)
+        assert loc in error_locs(problem), change
+    assert (await client.get(url)).json() == created
+
+
+async def test_manual_config_must_stay_empty_on_update(client: AsyncClient) -> None:
+    created = await create(client)
+    url = f"{URL}/{created['id']}"
+    problem = assert_problem(await client.patch(url, json={"config": {"a": 1}}), 422)
+    assert ["body", "config"] in error_locs(problem)
+    assert (await client.get(url)).json() == created

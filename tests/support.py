@@ -1,0 +1,55 @@
+"""Helpers the tests share: a `support_cases` source table and API shortcuts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from httpx import AsyncClient
+from sqlalchemy import text
+
+from kpi_service.core.database import Database
+
+Case = tuple[int, str, datetime, datetime | None]  # assigned_to, status, created_at, resolved_at
+
+
+async def create_support_cases(db: Database, cases: Iterable[Case]) -> None:
+    """The seed's `support_cases` table in the source (= test) database, with these rows."""
+    async with db.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE IF EXISTS public.support_cases"))
+        await conn.execute(text(
+            "CREATE TABLE public.support_cases (id serial PRIMARY KEY, assigned_to integer, "
+            "status text NOT NULL, created_at timestamptz NOT NULL, resolved_at timestamptz)"))
+        rows = [{"a": a, "s": s, "c": c, "r": r} for a, s, c, r in cases]
+        if rows:
+            await conn.execute(text(
+                "INSERT INTO public.support_cases (assigned_to, status, created_at, resolved_at) "
+                "VALUES (:a, :s, :c, :r)"), rows)
+
+
+async def create_definition(client: AsyncClient, **fields: Any) -> dict[str, Any]:
+    body = {"unit": "count", "target_type": "higher_better", "aggregation_period": "weekly",
+            "calculation_type": "manual", "config": {}, **fields}
+    body.setdefault("name", body["key"].replace("_", " ").title())
+    response = await client.post("/api/kpis/definitions", json=body)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def assign(client: AsyncClient, definition_id: int, subject_id: str,
+                 target_value: float, **fields: Any) -> dict[str, Any]:
+    body = {"definition_id": definition_id, "subject_type": "user", "subject_id": subject_id,
+            "target_value": target_value, **fields}
+    response = await client.post("/api/kpis/assignments", json=body)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def measurements(client: AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    response = await client.get("/api/kpis/measurements", params={"limit": 500, **params})
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
