@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 from pydantic import SecretStr
 
@@ -38,11 +40,18 @@ def database_url(settings: Settings) -> Iterator[str]:
         server.stop()
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from kpi_service.app import create_app
 
+    # uvicorn shuts down gracefully, then re-raises SIGTERM; with the default handler that
+    # kills the process before the embedded database is stopped, so make it an exit.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with database_url(settings) as url:
         upgrade(url)
         bound = settings.model_copy(update={"database_url": SecretStr(url)})
@@ -93,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result: int = args.handler(args, settings)
+    try:
+        result: int = args.handler(args, settings)
+    except KeyboardInterrupt:
+        return 130
     return result
 
 

@@ -1,0 +1,137 @@
+"""The Alembic scripts build exactly the tables the models describe, and go down and up again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from kpi_service.core.database import async_url
+from kpi_service.core.migrations import current_revision, downgrade, head_revision, upgrade
+from kpi_service.models import SCHEMA, Base
+from tests.conftest import create_database
+
+Server = tuple[str, Callable[[str], str], Callable[[str], None]]
+
+MODEL_TABLES = {"definitions", "assignments", "assignment_targets", "measurements",
+                "measurement_revisions", "calculation_runs", "audit_entries"}
+
+
+def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    # As migrations/env.py: only our schema is compared.
+    return name == SCHEMA if type_ == "schema" else True
+
+
+def _diff(connection: Connection) -> list[Any]:
+    """What autogenerate would write to bring the database to the models (env.py's options)."""
+    context = MigrationContext.configure(connection, opts={
+        "target_metadata": Base.metadata,
+        "version_table_schema": SCHEMA,
+        "include_schemas": True,
+        "include_name": _include_name,
+        "compare_type": True,
+        "compare_server_default": True,
+    })
+    return list(compare_metadata(context, Base.metadata))
+
+
+def _added_tables(diff: list[Any]) -> set[str]:
+    return {op[1].name for op in diff if isinstance(op, tuple) and op[0] == "add_table"}
+
+
+@pytest.fixture
+async def fresh(server: Server) -> AsyncIterator[tuple[str, AsyncEngine]]:
+    """A new empty database (and an engine on it), dropped afterwards."""
+    url = await asyncio.to_thread(create_database, server, "kpi_mig")
+    engine = create_async_engine(async_url(url))
+    try:
+        yield url, engine
+    finally:
+        await engine.dispose()
+        await asyncio.to_thread(server[2], make_url(url).database or "")
+
+
+async def _diff_of(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as conn:
+        return await conn.run_sync(_diff)
+
+
+async def _tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = :schema"),
+            {"schema": SCHEMA})
+        return {r[0] for r in rows}
+
+
+async def test_models_and_migrations_agree(fresh: tuple[str, AsyncEngine]) -> None:
+    url, engine = fresh
+    # Before any migration, the comparison sees every model table missing: it does compare.
+    async with engine.begin() as conn:
+        await conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+    assert _added_tables(await _diff_of(engine)) == MODEL_TABLES
+
+    await asyncio.to_thread(upgrade, url)
+    assert await _diff_of(engine) == []
+
+    # And it notices a drift, so the empty diff above means something.
+    async with engine.begin() as conn:
+        await conn.execute(text(f"ALTER TABLE {SCHEMA}.assignments ALTER COLUMN team_id "
+                                "TYPE varchar(10)"))
+        await conn.execute(text(f"DROP INDEX {SCHEMA}.ix_audit_entries_tenant_id_at"))
+    drift = await _diff_of(engine)
+    kinds = sorted(op[0][0] if isinstance(op, list) else op[0] for op in drift)
+    assert kinds == ["add_index", "modify_type"], drift
+
+
+async def test_downgrade_to_base_and_up_again_with_rows(fresh: tuple[str, AsyncEngine]) -> None:
+    url, engine = fresh
+    await asyncio.to_thread(upgrade, url)
+    assert await _tables(engine) == MODEL_TABLES | {"alembic_version"}
+    async with engine.begin() as conn:
+        for statement in (
+            "INSERT INTO kpi.definitions (tenant_id, id, key, name, unit, target_type, "
+            "aggregation_period, scope, calculation_type, rollup) VALUES ('default', 1, "
+            "'calls', 'Calls', 'count', 'higher_better', 'weekly', 'user', 'manual', 'sum')",
+            "INSERT INTO kpi.assignments (tenant_id, id, definition_id, subject_type, "
+            "subject_id, weight, start_date) VALUES ('default', 1, 1, 'user', '42', 100, "
+            "'2026-01-05')",
+            "INSERT INTO kpi.assignment_targets (tenant_id, assignment_id, effective_from, "
+            "target_value) VALUES ('default', 1, '2026-01-05', 10)",
+            "INSERT INTO kpi.calculation_runs (tenant_id, id, trigger, period_start, "
+            "period_end, status) VALUES ('default', 1, 'manual', '2026-01-05', '2026-01-11', "
+            "'succeeded')",
+            "INSERT INTO kpi.measurements (tenant_id, id, assignment_id, definition_id, "
+            "period_start, period_end, aligned, actual_value, target_value, is_final, source, "
+            "definition_version, run_id, revision) VALUES ('default', 1, 1, 1, '2026-01-05', "
+            "'2026-01-11', true, 12, 10, true, 'manual', 1, 1, 2)",
+            "INSERT INTO kpi.measurement_revisions (tenant_id, measurement_id, revision, "
+            "actual_value, source, details, definition_version, calculated_at) VALUES "
+            "('default', 1, 1, 9, 'manual', '{}', 1, now())",
+            "INSERT INTO kpi.audit_entries (tenant_id, actor, actor_role, action, entity_type, "
+            "entity_id) VALUES ('default', 'boss', 'admin', 'create', 'definition', '1')",
+        ):
+            await conn.execute(text(statement))
+    await engine.dispose()  # downgrade drops tables: no pooled connection may hold them
+
+    await asyncio.to_thread(downgrade, url, "base")
+    assert await _tables(engine) <= {"alembic_version"}
+    assert await current_revision(engine) is None
+    await engine.dispose()
+
+    await asyncio.to_thread(upgrade, url)
+    assert await _tables(engine) == MODEL_TABLES | {"alembic_version"}
+    async with engine.connect() as conn:
+        for table in sorted(MODEL_TABLES):
+            count = (await conn.execute(text(f"SELECT count(*) FROM kpi.{table}"))).scalar_one()
+            assert count == 0, table
+    assert await current_revision(engine) == head_revision()
+    assert head_revision() is not None
+    assert await _diff_of(engine) == []
