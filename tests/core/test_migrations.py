@@ -7,15 +7,19 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kpi_service.core.database import async_url
-from kpi_service.core.migrations import current_revision, downgrade, head_revision, upgrade
-from kpi_service.models import SCHEMA, Base
+from kpi_service.core.migrations import (
+    current_revision,
+    downgrade,
+    head_revision,
+    migration_engine,
+    schema_drift,
+    upgrade,
+)
+from kpi_service.models import SCHEMA
 from tests.conftest import create_database
 
 Server = tuple[str, Callable[[str], str], Callable[[str], None]]
@@ -24,22 +28,7 @@ MODEL_TABLES = {"definitions", "assignments", "assignment_targets", "measurement
                 "measurement_revisions", "calculation_runs", "audit_entries"}
 
 
-def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    # As migrations/env.py: only our schema is compared.
-    return name == SCHEMA if type_ == "schema" else True
-
-
-def _diff(connection: Connection) -> list[Any]:
-    """What autogenerate would write to bring the database to the models (env.py's options)."""
-    context = MigrationContext.configure(connection, opts={
-        "target_metadata": Base.metadata,
-        "version_table_schema": SCHEMA,
-        "include_schemas": True,
-        "include_name": _include_name,
-        "compare_type": True,
-        "compare_server_default": True,
-    })
-    return list(compare_metadata(context, Base.metadata))
+_diff = schema_drift
 
 
 def _added_tables(diff: list[Any]) -> set[str]:
@@ -50,7 +39,7 @@ def _added_tables(diff: list[Any]) -> set[str]:
 async def fresh(server: Server) -> AsyncIterator[tuple[str, AsyncEngine]]:
     """A new empty database (and an engine on it), dropped afterwards."""
     url = await asyncio.to_thread(create_database, server, "kpi_mig")
-    engine = create_async_engine(async_url(url))
+    engine = migration_engine(url)
     try:
         yield url, engine
     finally:

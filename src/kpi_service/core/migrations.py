@@ -8,13 +8,48 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from kpi_service.models import SCHEMA
+from kpi_service.core.database import async_url
+from kpi_service.models import SCHEMA, Base
+
+
+def migration_engine(url: str) -> AsyncEngine:
+    """An engine for schema work whose default schema is `public`, whatever the role's name.
+
+    With PostgreSQL's default search_path (`"$user", public`) a role named `kpi` would make
+    our schema the default one, and autogenerate would then compare it as schema-less.
+    """
+    return create_async_engine(async_url(url),
+                               connect_args={"server_settings": {"search_path": "public"}})
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Only our schema is compared and migrated."""
+    return name == SCHEMA if type_ == "schema" else True
+
+
+def context_options() -> dict[str, Any]:
+    """The options of every migration context: env.py's and the drift check's."""
+    return {
+        "target_metadata": Base.metadata,
+        "version_table_schema": SCHEMA,
+        "include_schemas": True,
+        "include_name": include_name,
+        "compare_type": True,
+        "compare_server_default": True,
+    }
+
+
+def schema_drift(connection: Connection) -> list[Any]:
+    """What autogenerate would change to bring the database to the models (empty: none)."""
+    ctx = MigrationContext.configure(connection, opts=context_options())
+    return list(compare_metadata(ctx, Base.metadata))
 
 
 def migrations_dir() -> Path:

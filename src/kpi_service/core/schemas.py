@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
 
 from kpi_service.core.errors import InvalidInput, field_error
 
@@ -21,7 +28,15 @@ MAX_VALUE = Decimal("1e15")
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 _PRINTABLE_MULTILINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+def _not_a_boolean(value: object) -> object:
+    # Lax int parsing reads JSON `true` as 1: a boolean is never an id.
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    return value
+
+
+Id = Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=1, le=MAX_ID)]
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 SubjectRef = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_PRINTABLE)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_PRINTABLE,

@@ -14,7 +14,8 @@ class LegacyAssign(Input):
     target_value: Number
     weight: Weight = Field(default=100)  # type: ignore[assignment]
     start_date: date | None = None
-    assigned_by: SubjectRef | int | None = None
+    # The seed's users.id; read and ignored (the assigner is the caller), yet kept in range.
+    assigned_by: SubjectRef | Id | None = None
 
 
 class LegacyCalculate(Input):

@@ -1,0 +1,428 @@
+"""Who is let in, as whom, and what another tenant or a lesser role can reach (DESIGN.md 8)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from httpx import ASGITransport, AsyncClient, Response
+from pydantic import SecretStr, ValidationError
+
+from kpi_service.app import create_app
+from kpi_service.core.database import Database
+from kpi_service.core.settings import AuthMode, Environment
+from tests.conftest import JWT_SECRET, SERVICE_TOKEN, bearer, make_settings
+from tests.security.helpers import app_routes
+
+DEFINITIONS = "/api/kpis/definitions"
+ADMIN = bearer("boss", "admin")
+ACME_ADMIN = bearer("boss", "admin", tenant="acme")
+
+
+@asynccontextmanager
+async def api(db: Database, database_url: str, **overrides: Any) -> AsyncIterator[AsyncClient]:
+    """A client on an app built with these settings, sharing the test database."""
+    app = create_app(make_settings(database_url, **overrides), database=db)
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
+        yield c
+
+
+def assert_problem(response: Response, status: int, context: object = "") -> None:
+    assert response.status_code == status, (context, response.status_code, response.text)
+    assert response.headers["content-type"] == "application/problem+json", context
+    assert response.json()["status"] == status, context
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def claims(**changes: Any) -> dict[str, Any]:
+    """Valid claims for an admin of `default`; a change of None removes the claim."""
+    values: dict[str, Any] = {"sub": "boss", "tenant": "default", "role": "admin",
+                              "teams": [], "exp": int(time.time()) + 600}
+    values.update(changes)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def hand_made(header: dict[str, Any], payload: dict[str, Any], key: bytes | None) -> str:
+    """A JWT assembled by hand: HMAC-SHA256 over header.payload with `key`, or no signature."""
+    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(payload).encode())}"
+    if key is None:
+        return signing_input + "."
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64url(signature)}"
+
+
+def rsa_pair() -> tuple[bytes, bytes]:
+    """A fresh RSA key pair as (private PEM, public PEM)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public
+
+
+def with_token(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- jwt ---------------------------------------------------------------------------------
+
+def tampered(secret: bytes) -> str:
+    """A validly signed token whose payload was then swapped for another tenant's."""
+    header, _, signature = hand_made({"alg": "HS256", "typ": "JWT"}, claims(), secret).split(".")
+    return f"{header}.{b64url(json.dumps(claims(tenant='acme')).encode())}.{signature}"
+
+
+def refused_hs256_headers() -> dict[str, dict[str, str]]:
+    """Credentials an HS256 deployment must refuse, by what is wrong with them."""
+    other_private, _ = rsa_pair()
+    hs = {"alg": "HS256", "typ": "JWT"}
+    secret = JWT_SECRET.encode()
+    return {
+        "expired": with_token(jwt.encode(claims(exp=int(time.time()) - 60), JWT_SECRET,
+                                         algorithm="HS256")),
+        "not yet valid": with_token(jwt.encode(claims(nbf=int(time.time()) + 600), JWT_SECRET,
+                                               algorithm="HS256")),
+        "alg none": with_token(hand_made({"alg": "none", "typ": "JWT"}, claims(), None)),
+        "alg none with a signature": with_token(
+            hand_made({"alg": "none", "typ": "JWT"}, claims(), secret)),
+        "wrong secret": with_token(jwt.encode(
+            claims(), "another-secret-that-is-also-long-enough", algorithm="HS256")),
+        "RS256 with a random key": with_token(jwt.encode(claims(), other_private,
+                                                         algorithm="RS256")),
+        "tampered payload": with_token(tampered(secret)),
+        "no sub": with_token(hand_made(hs, claims(sub=None), secret)),
+        "no tenant": with_token(hand_made(hs, claims(tenant=None), secret)),
+        "no role": with_token(hand_made(hs, claims(role=None), secret)),
+        "no exp": with_token(hand_made(hs, claims(exp=None), secret)),
+        "unknown role": with_token(hand_made(hs, claims(role="superuser"), secret)),
+        "role of the wrong type": with_token(hand_made(hs, claims(role=["admin"]), secret)),
+        "malformed tenant": with_token(hand_made(hs, claims(tenant="acme' OR '1'='1"), secret)),
+        "empty sub": with_token(hand_made(hs, claims(sub=""), secret)),
+        "teams not a list": with_token(hand_made(hs, claims(teams={"t1": True}), secret)),
+        "exp not a number": with_token(hand_made(hs, claims(exp="tomorrow"), secret)),
+        "garbage token": with_token("not.a.jwt"),
+        "scheme Basic": {"Authorization": "Basic " + b64url(b"boss:admin")},
+        "scheme only": {"Authorization": "Bearer"},
+        "scheme and a space": {"Authorization": "Bearer "},
+        "token without scheme": {"Authorization": hand_made(hs, claims(), secret)},
+        "no header": {},
+    }
+
+
+async def test_jwt_refusals_are_401_problems(jwt_client: AsyncClient) -> None:
+    assert (await jwt_client.get(DEFINITIONS, headers=ADMIN)).status_code == 200
+    hs = {"alg": "HS256", "typ": "JWT"}
+    good = hand_made(hs, claims(), JWT_SECRET.encode())
+    response = await jwt_client.get(DEFINITIONS, headers=with_token(good))
+    assert response.status_code == 200, "the hand-made token is well formed"
+    for name, headers in refused_hs256_headers().items():
+        response = await jwt_client.get(DEFINITIONS, headers=headers)
+        assert_problem(response, 401, name)
+        assert JWT_SECRET not in response.text
+
+
+async def test_jwt_audience_is_checked_when_configured(db: Database, database_url: str) -> None:
+    async with api(db, database_url, auth_mode=AuthMode.JWT, jwt_audience="kpi") as c:
+        ok = await c.get(DEFINITIONS, headers=bearer("boss", "admin", aud="kpi"))
+        assert ok.status_code == 200, ok.text
+        for name, headers in (("another audience", bearer("boss", "admin", aud="other")),
+                              ("no audience", bearer("boss", "admin"))):
+            assert_problem(await c.get(DEFINITIONS, headers=headers), 401, name)
+
+
+async def test_rs256_accepts_its_key_and_refuses_key_confusion(db: Database,
+                                                              database_url: str) -> None:
+    private, public = rsa_pair()
+    other_private, _ = rsa_pair()
+    async with api(db, database_url, auth_mode=AuthMode.JWT, jwt_secret=None,
+                   jwt_public_key=SecretStr(public.decode())) as c:
+        signed = jwt.encode(claims(), private, algorithm="RS256")
+        ok = await c.get(DEFINITIONS, headers=with_token(signed))
+        assert ok.status_code == 200, ok.text
+        refused = {
+            # The classic confusion: HMAC keyed with the public key's PEM text.
+            "HS256 keyed with the public PEM": hand_made(
+                {"alg": "HS256", "typ": "JWT"}, claims(), public),
+            "HS256 keyed with the stripped public PEM": hand_made(
+                {"alg": "HS256", "typ": "JWT"}, claims(), public.strip()),
+            "HS256 with the test secret": jwt.encode(claims(), JWT_SECRET, algorithm="HS256"),
+            "RS256 by another key": jwt.encode(claims(), other_private, algorithm="RS256"),
+            "alg none": hand_made({"alg": "none", "typ": "JWT"}, claims(), None),
+            "RS256 expired": jwt.encode(claims(exp=int(time.time()) - 60), private,
+                                        algorithm="RS256"),
+            "RS256 without tenant": jwt.encode(claims(tenant=None), private, algorithm="RS256"),
+        }
+        for name, token in refused.items():
+            assert_problem(await c.get(DEFINITIONS, headers=with_token(token)), 401, name)
+
+
+# --- trusted headers ---------------------------------------------------------------------
+
+def bff(user: str, role: str, tenant: str | None = None, teams: str | None = None,
+        token: str = SERVICE_TOKEN) -> dict[str, str]:
+    """The headers the BFF forwards."""
+    headers = {"X-Service-Token": token, "X-User-Id": user, "X-User-Role": role}
+    if tenant is not None:
+        headers["X-Tenant-Id"] = tenant
+    if teams is not None:
+        headers["X-User-Teams"] = teams
+    return headers
+
+
+async def _assignment(c: AsyncClient, headers: dict[str, str], definition_id: int,
+                      subject_id: str, team_id: str | None = None) -> int:
+    response = await c.post("/api/kpis/assignments", headers=headers, json={
+        "definition_id": definition_id, "subject_type": "user", "subject_id": subject_id,
+        "team_id": team_id, "target_value": 10, "start_date": "2026-01-05"})
+    assert response.status_code == 201, response.text
+    created: int = response.json()["id"]
+    return created
+
+
+async def _listed(c: AsyncClient, url: str, headers: dict[str, str]) -> list[Any]:
+    response = await c.get(url, headers=headers, params={"limit": 500})
+    assert response.status_code == 200, response.text
+    items: list[Any] = response.json()["items"]
+    return items
+
+
+async def test_trusted_headers(db: Database, database_url: str) -> None:
+    async with api(db, database_url, auth_mode=AuthMode.TRUSTED_HEADERS) as c:
+        admin = bff("boss", "admin")
+        for name, headers in {
+            "no service token": {k: v for k, v in admin.items() if k != "X-Service-Token"},
+            "wrong service token": bff("boss", "admin", token="guess"),
+            "service token prefix": bff("boss", "admin", token=SERVICE_TOKEN[:-1]),
+            "service token with more": bff("boss", "admin", token=SERVICE_TOKEN + "x"),
+            "empty service token": bff("boss", "admin", token=""),
+            "a bearer token instead": ADMIN,
+            "no user id": {k: v for k, v in admin.items() if k != "X-User-Id"},
+            "no role": {k: v for k, v in admin.items() if k != "X-User-Role"},
+            "unknown role": bff("boss", "root"),
+            "malformed tenant": bff("boss", "admin", tenant="a b"),
+            "malformed team": bff("m1", "manager", teams="t1,t 2"),
+        }.items():
+            assert_problem(await c.get(DEFINITIONS, headers=headers), 401, name)
+
+        created = await c.post(DEFINITIONS, headers=admin, json={
+            "key": "calls", "name": "Calls", "unit": "count", "target_type": "higher_better",
+            "aggregation_period": "weekly", "calculation_type": "manual"})
+        assert created.status_code == 201, created.text
+        assert created.json()["created_by"] == "boss"
+        kpi = created.json()["id"]
+        a42 = await _assignment(c, admin, kpi, "42", "t1")
+        a43 = await _assignment(c, admin, kpi, "43", "t2")
+        a44 = await _assignment(c, admin, kpi, "44", "t3")
+
+        url = "/api/kpis/assignments"
+        assert [a["id"] for a in await _listed(c, url, admin)] == [a42, a43, a44]
+        assert [a["id"] for a in await _listed(c, url, bff("42", "member"))] == [a42]
+        assert [a["id"] for a in await _listed(c, url, bff("43", "member"))] == [a43]
+        assert await _listed(c, url, bff("99", "member")) == []
+        manager = bff("m1", "manager", teams="t1, t3")
+        assert [a["id"] for a in await _listed(c, url, manager)] == [a42, a44]
+        assert_problem(await c.get(f"{url}/{a43}", headers=manager), 404)
+        # X-Tenant-Id names the tenant; the default tenant is the settings' one.
+        assert [d["id"] for d in await _listed(c, DEFINITIONS, bff("boss", "admin",
+                                                                     tenant="default"))] == [kpi]
+        acme = bff("boss", "admin", tenant="acme")
+        assert await _listed(c, DEFINITIONS, acme) == []
+        assert await _listed(c, url, acme) == []
+        assert_problem(await c.get(f"{url}/{a42}", headers=acme), 404)
+        assert_problem(await c.get(f"{DEFINITIONS}/{kpi}", headers=acme), 404)
+
+        audit = await _listed(c, "/api/kpis/audit", admin)
+        assert {(e["actor"], e["actor_role"]) for e in audit} == {("boss", "admin")}
+        assert len(audit) == 4
+
+
+# --- settings ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("overrides", "reason"), [
+    ({"auth_mode": AuthMode.NONE, "env": Environment.PRODUCTION}, "production"),
+    ({"auth_mode": AuthMode.JWT, "jwt_secret": None, "jwt_public_key": None}, "KPI_JWT_SECRET"),
+    ({"auth_mode": AuthMode.TRUSTED_HEADERS, "service_token": None}, "KPI_SERVICE_TOKEN"),
+])
+def test_settings_refuse_unsafe_auth(database_url: str, overrides: dict[str, Any],
+                                     reason: str) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        make_settings(database_url, **overrides)
+
+
+def test_settings_accept_real_auth_in_production(database_url: str) -> None:
+    settings = make_settings(database_url, env=Environment.PRODUCTION, auth_mode=AuthMode.JWT)
+    assert settings.auth_mode is AuthMode.JWT
+
+
+# --- tenant isolation --------------------------------------------------------------------
+
+# Every route with a path parameter, as another tenant's admin would try it on our ids.
+BY_ID: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("GET", "/api/kpis/definitions/{definition_id}", None),
+    ("PATCH", "/api/kpis/definitions/{definition_id}", {"name": "Taken over"}),
+    ("DELETE", "/api/kpis/definitions/{definition_id}", None),
+    ("GET", "/api/kpis/definitions/by-key/{key}", None),
+    ("GET", "/api/kpis/assignments/{assignment_id}", None),
+    ("PATCH", "/api/kpis/assignments/{assignment_id}", {"weight": 1}),
+    ("POST", "/api/kpis/assignments/{assignment_id}/end", {"end_date": "2026-01-31"}),
+    ("PUT", "/api/kpis/assignments/{assignment_id}/measurements/{period_start}", {"value": 1}),
+    ("GET", "/api/kpis/measurements/{measurement_id}", None),
+    ("GET", "/api/kpis/measurements/{measurement_id}/revisions", None),
+    ("GET", "/api/kpis/runs/{run_id}", None),
+]
+# Every list route: another tenant sees none of our rows.
+LISTS = ["/api/kpis/definitions", "/api/kpis/assignments", "/api/kpis/measurements",
+         "/api/kpis/runs", "/api/kpis/audit"]
+
+
+def test_the_tables_cover_every_route() -> None:
+    routes = app_routes("/api/kpis")
+    with_params = {(method, path) for method, path in routes if "{" in path}
+    assert with_params - {(method, path) for method, path, _ in BY_ID} == set(), \
+        "add these routes to BY_ID"
+    assert {(m, p) for m, p in with_params if "id}" in p} != set()
+    lists = {path for method, path in routes if method == "GET" and "{" not in path}
+    assert lists == set(LISTS), "add new list routes to LISTS"
+
+
+@pytest.fixture
+async def default_data(jwt_client: AsyncClient) -> dict[str, Any]:
+    """A definition, two members' assignments, recorded values (one corrected), and a run."""
+    c = jwt_client
+    d = await c.post(DEFINITIONS, headers=ADMIN, json={
+        "key": "calls", "name": "Calls", "unit": "count", "target_type": "higher_better",
+        "aggregation_period": "weekly", "calculation_type": "manual"})
+    assert d.status_code == 201, d.text
+    a42 = await _assignment(c, ADMIN, d.json()["id"], "42", "t1")
+    a43 = await _assignment(c, ADMIN, d.json()["id"], "43", "t2")
+    recorded: dict[int, int] = {}
+    for assignment, value in ((a42, 10), (a42, 12), (a43, 7)):
+        put = await c.put(f"/api/kpis/assignments/{assignment}/measurements/2026-01-05",
+                          headers=ADMIN, json={"value": value})
+        assert put.status_code == 200, put.text
+        recorded[assignment] = put.json()["id"]
+    run = await c.post("/api/kpis/measurements/recalculate", headers=ADMIN,
+                       json={"period_start": "2026-01-05"})
+    assert run.status_code == 202, run.text
+    return {"definition_id": d.json()["id"], "key": "calls", "assignment_id": a42,
+            "other_assignment_id": a43, "period_start": "2026-01-05",
+            "measurement_id": recorded[a42], "other_measurement_id": recorded[a43],
+            "run_id": run.json()["id"]}
+
+
+async def _send(c: AsyncClient, method: str, url: str, body: dict[str, Any] | None,
+                headers: dict[str, str]) -> Response:
+    return await c.request(method, url, json=body, headers=headers)
+
+
+async def _state(c: AsyncClient, ids: dict[str, Any]) -> list[Any]:
+    """What the owning admin sees: every row reachable by id, and every list."""
+    seen: list[Any] = []
+    for method, template, _ in BY_ID:
+        if method == "GET":
+            response = await c.get(template.format(**ids), headers=ADMIN)
+            assert response.status_code == 200, (template, response.text)
+            seen.append(response.json())
+    for url in LISTS:
+        seen.append(await _listed(c, url, ADMIN))
+    return seen
+
+
+async def test_another_tenant_reaches_nothing(jwt_client: AsyncClient,
+                                              default_data: dict[str, Any]) -> None:
+    c, ids = jwt_client, default_data
+    before = await _state(c, ids)
+    assert all(before[-len(LISTS):]), "the owner sees rows in every list"
+    revisions = (await c.get(f"/api/kpis/measurements/{ids['measurement_id']}/revisions",
+                             headers=ADMIN)).json()
+    assert [r["actual_value"] for r in revisions] == [10]
+
+    for method, template, body in BY_ID:
+        url = template.format(**ids)
+        assert_problem(await _send(c, method, url, body, ACME_ADMIN), 404, f"{method} {url}")
+    for url in LISTS:
+        assert await _listed(c, url, ACME_ADMIN) == [], url
+    # Filters naming our ids or keys find nothing either.
+    for url, params in (
+        ("/api/kpis/assignments", {"definition_id": ids["definition_id"]}),
+        ("/api/kpis/assignments", {"user_id": "42"}),
+        ("/api/kpis/measurements", {"assignment_id": ids["assignment_id"]}),
+        ("/api/kpis/measurements", {"definition_key": "calls"}),
+        ("/api/kpis/audit", {"entity_type": "definition",
+                             "entity_id": str(ids["definition_id"])}),
+    ):
+        response = await c.get(url, params=params, headers=ACME_ADMIN)
+        assert response.status_code == 200 and response.json()["items"] == [], (url, params)
+    # Our definition is unknown to acme, whether it assigns or recalculates with it.
+    refused = [
+        ("POST", "/api/kpis/assignments", {"definition_id": ids["definition_id"],
+                                            "subject_type": "user", "subject_id": "42",
+                                            "target_value": 1}),
+        ("POST", "/api/kpis/assignments", {"definition_key": "calls", "subject_type": "user",
+                                            "subject_id": "42", "target_value": 1}),
+        ("POST", "/api/kpis/measurements/recalculate", {"period_start": "2026-01-05",
+                                                         "definition_keys": ["calls"]}),
+    ]
+    for method, url, body in refused:
+        assert_problem(await _send(c, method, url, body, ACME_ADMIN), 422, f"{method} {url}")
+    # The seed's routes, on the same app, keep tenants apart too.
+    legacy = await c.get("/kpis/users/42", headers=ACME_ADMIN)
+    assert legacy.status_code == 200 and legacy.json()["kpis"] == []
+    assert (await c.get("/kpis/definitions", headers=ACME_ADMIN)).json() == {"definitions": []}
+    calc = await c.post(f"/kpis/calculate/{ids['assignment_id']}", headers=ACME_ADMIN,
+                        json={"period_start": "2026-01-05", "period_end": "2026-01-11"})
+    assert calc.status_code == 404 and "error" in calc.json(), calc.text
+    assign = await c.post("/kpis/users/42/kpis/assign", headers=ACME_ADMIN,
+                          json={"kpi_definition_id": ids["definition_id"], "target_value": 1})
+    assert 400 <= assign.status_code < 500 and "error" in assign.json(), assign.text
+
+    assert await _state(c, ids) == before
+    for url in LISTS:
+        assert await _listed(c, url, ACME_ADMIN) == [], url
+
+
+# --- roles -------------------------------------------------------------------------------
+
+async def test_roles(jwt_client: AsyncClient, default_data: dict[str, Any]) -> None:
+    c, ids = jwt_client, default_data
+    member42, member43 = bearer("42", "member"), bearer("43", "member")
+    manager = bearer("m1", "manager", teams=["t1"])
+    own = await c.get(f"/api/kpis/measurements/{ids['measurement_id']}", headers=member42)
+    assert own.status_code == 200 and own.json()["actual_value"] == 12, own.text
+
+    for url in (f"/api/kpis/assignments/{ids['assignment_id']}",
+                f"/api/kpis/measurements/{ids['measurement_id']}",
+                f"/api/kpis/measurements/{ids['measurement_id']}/revisions"):
+        assert_problem(await c.get(url, headers=member43), 404, url)
+    assert [m["id"] for m in await _listed(c, "/api/kpis/measurements", member43)] == [
+        ids["other_measurement_id"]]
+    assert_problem(await c.get("/api/kpis/audit", headers=member42), 403)
+    assert_problem(await c.get("/api/kpis/audit", headers=manager), 403)
+    assert_problem(await c.get("/api/kpis/runs", headers=member42), 403)
+    assert_problem(await c.post(DEFINITIONS, headers=member42, json={
+        "key": "mine", "name": "Mine", "unit": "count", "target_type": "higher_better",
+        "aggregation_period": "weekly", "calculation_type": "manual"}), 403)
+    # Visible to its member, yet not theirs to record or change.
+    record = f"/api/kpis/assignments/{ids['assignment_id']}/measurements/2026-01-05"
+    assert_problem(await c.put(record, headers=member42, json={"value": 99}), 403)
+    # A manager of t1 sees 42's (team t1) measurement, not 43's (team t2).
+    seen = await _listed(c, "/api/kpis/measurements", manager)
+    assert [m["id"] for m in seen] == [ids["measurement_id"]]
+    assert_problem(await c.get(f"/api/kpis/measurements/{ids['other_measurement_id']}",
+                               headers=manager), 404)
+    audit = await _listed(c, "/api/kpis/audit", ADMIN)
+    assert {e["actor"] for e in audit} == {"boss"}
