@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from kpi_service.core.schemas import (
     Id,
@@ -17,6 +17,7 @@ from kpi_service.core.schemas import (
     Output,
     SubjectRef,
     Weight,
+    refuse_null,
 )
 
 SubjectType = Literal["user", "team", "organization"]
@@ -66,12 +67,7 @@ class AssignmentUpdate(Input):
     end_date: date | None = None
     team_id: SubjectRef | None = None
 
-    @field_validator(*_NOT_NULL)
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be omitted but not null")
-        return value
+    _not_null = refuse_null(*_NOT_NULL)
 
     @model_validator(mode="after")
     def _date_needs_target(self) -> AssignmentUpdate:

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    field_validator,
 )
 
 from kpi_service.core.errors import InvalidInput, field_error
@@ -56,6 +57,17 @@ class Input(BaseModel):
     """A request body: unknown keys are refused, not ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def _not_null(cls: type[BaseModel], value: object) -> object:
+    if value is None:
+        raise ValueError("may be omitted but not null")
+    return value
+
+
+def refuse_null(*fields: str) -> Any:
+    """A validator for a PATCH body: these fields may be omitted, never set to null."""
+    return field_validator(*fields)(classmethod(_not_null))
 
 
 class Output(BaseModel):

@@ -41,6 +41,16 @@ class DefinitionRepository:
         stmt = select(Definition).where(Definition.tenant_id == tenant_id, or_(*conditions))
         return (await self.session.scalars(stmt)).all()
 
+    async def active(self, tenant_id: str, *,
+                     keys: Sequence[str] | None = None) -> Sequence[Definition]:
+        """The tenant's active definitions (optionally only those keys) by category and name."""
+        stmt = select(Definition).where(Definition.tenant_id == tenant_id,
+                                        Definition.is_active.is_(True))
+        if keys is not None:
+            stmt = stmt.where(Definition.key.in_(list(keys)))
+        stmt = stmt.order_by(Definition.category.nulls_last(), Definition.name, Definition.id)
+        return (await self.session.scalars(stmt)).all()
+
     async def page(self, tenant_id: str, *, after: int | None, limit: int,
                    category: str | None = None, calculation_type: str | None = None,
                    is_active: bool | None = None) -> Sequence[Definition]:

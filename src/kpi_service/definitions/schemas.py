@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from kpi_service.core.schemas import (
     Input,
@@ -17,6 +17,7 @@ from kpi_service.core.schemas import (
     OutNumber,
     Output,
     ShortText,
+    refuse_null,
 )
 
 Unit = Literal["count", "percent", "currency", "hours", "minutes", "days", "none"]
@@ -79,12 +80,7 @@ class DefinitionUpdate(Input):
     score_cap: ScoreCap | None = None
     is_active: bool | None = None
 
-    @field_validator(*_NOT_NULL)
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be omitted but not null")
-        return value
+    _not_null = refuse_null(*_NOT_NULL)
 
 
 class DefinitionRead(Output):

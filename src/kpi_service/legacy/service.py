@@ -17,8 +17,8 @@ from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Conflict, Forbidden
 from kpi_service.core.settings import Settings
+from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import PeriodKind, aligned_or_custom
-from kpi_service.legacy.repository import LegacyRepository
 from kpi_service.legacy.schemas import LegacyAssign, LegacyCalculate
 from kpi_service.measurements.repository import MeasurementRepository
 from kpi_service.measurements.service import execute_run, get_measurement, start_run
@@ -49,7 +49,7 @@ async def assign(session: AsyncSession, settings: Settings, principal: Principal
 
 async def definitions(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:
     """Active definitions, ordered by category and name."""
-    rows = await LegacyRepository(session).active_definitions(principal.tenant_id)
+    rows = await DefinitionRepository(session).active(principal.tenant_id)
     return [{f: getattr(d, f) for f in _DEFINITION_FIELDS} for d in rows]
 
 
@@ -57,10 +57,10 @@ async def user_kpis(session: AsyncSession, settings: Settings, principal: Princi
                     user_id: str) -> list[dict[str, Any]]:
     """A user's current KPIs, each with its latest measurement (or null)."""
     today = datetime.now(UTC).astimezone(settings.tz).date()
-    rows = await LegacyRepository(session).user_assignments(
+    rows = await MeasurementRepository(session).current_with_latest(
         principal.tenant_id, user_id, today, visible_assignments(principal))
     kpis = []
-    for a, d, target, m_id, actual, _, achievement, p_start, p_end, calculated_at in rows:
+    for a, d, target, m_id, actual, achievement, p_start, p_end, calculated_at in rows:
         latest = None
         if m_id is not None:
             latest = {"actual_value": _number(actual),
@@ -93,7 +93,8 @@ async def calculate(session: AsyncSession, source: AsyncEngine, settings: Settin
     if not principal.is_admin:
         raise Forbidden("Only admins recalculate.")
     repo = MeasurementRepository(session)
-    definition = await repo.definition(principal.tenant_id, assignment.definition_id)
+    definition = await DefinitionRepository(session).get(principal.tenant_id,
+                                                         assignment.definition_id)
     assert definition is not None  # the foreign key guarantees it
     if definition.calculation_type == "manual":
         raise Conflict("Manual KPIs cannot be auto-calculated")

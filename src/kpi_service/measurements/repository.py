@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, insert, select
+from sqlalchemy import ColumnElement, Select, and_, func, insert, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -148,19 +148,32 @@ class MeasurementRepository:
                 .order_by(MeasurementRevision.revision.desc()))
         return (await self.session.scalars(stmt)).all()
 
-    async def definitions(self, tenant_id: str, *, keys: Iterable[str] | None = None,
-                          ids: Iterable[int] | None = None) -> Sequence[Definition]:
-        """Active definitions of a tenant, optionally only some keys or ids."""
-        stmt = select(Definition).where(Definition.tenant_id == tenant_id,
-                                        Definition.is_active.is_(True))
-        if keys is not None:
-            stmt = stmt.where(Definition.key.in_(list(keys)))
-        if ids is not None:
-            stmt = stmt.where(Definition.id.in_(list(ids)))
-        return (await self.session.scalars(stmt.order_by(Definition.id))).all()
-
-    async def definition(self, tenant_id: str, definition_id: int) -> Definition | None:
-        return await self.session.get(Definition, (tenant_id, definition_id))
+    async def current_with_latest(self, tenant_id: str, user_id: str, today: date,
+                                  visible: ColumnElement[bool]) -> Sequence[Any]:
+        """A user's current assignments, each with its definition, target in force today
+        and latest measurement (aligned or not), in one statement."""
+        latest = (
+            select(Measurement.id, Measurement.actual_value, Measurement.achievement,
+                   Measurement.period_start, Measurement.period_end, Measurement.calculated_at)
+            .where(Measurement.tenant_id == Assignment.tenant_id,
+                   Measurement.assignment_id == Assignment.id)
+            .order_by(Measurement.period_start.desc(), Measurement.period_end.desc())
+            .limit(1).correlate(Assignment).lateral("latest")
+        )
+        stmt = (
+            select(Assignment, Definition, target_in_force(today).label("target_value"),
+                   latest.c.id, latest.c.actual_value, latest.c.achievement,
+                   latest.c.period_start, latest.c.period_end, latest.c.calculated_at)
+            .join(Definition, and_(Definition.tenant_id == Assignment.tenant_id,
+                                   Definition.id == Assignment.definition_id))
+            .outerjoin(latest, true())
+            .where(Assignment.tenant_id == tenant_id, Assignment.subject_type == "user",
+                   Assignment.subject_id == user_id, Definition.is_active.is_(True),
+                   (Assignment.end_date.is_(None)) | (Assignment.end_date >= today), visible)
+            .order_by(Assignment.id)
+        )
+        result: Sequence[Any] = (await self.session.execute(stmt)).all()
+        return result
 
     def add_run(self, run: CalculationRun) -> None:
         self.session.add(run)

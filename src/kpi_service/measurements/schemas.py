@@ -19,7 +19,24 @@ from kpi_service.core.schemas import (
 )
 
 
-class MeasurementRead(Output):
+class _MeasuredState(Output):
+    """What a measurement holds, now or in an earlier revision."""
+
+    actual_value: OutNumber | None
+    target_value: OutNumber | None
+    achievement: OutNumber | None = Field(description="Percent, unbounded.")
+    score: OutNumber | None = Field(description="Achievement capped by the definition.")
+    status: str | None
+    source: str
+    details: dict[str, Any]
+    comment: str | None
+    run_id: int | None
+    definition_version: int
+    recorded_by: str | None
+    calculated_at: datetime
+
+
+class MeasurementRead(_MeasuredState):
     id: int
     assignment_id: int
     definition_id: int
@@ -29,39 +46,15 @@ class MeasurementRead(Output):
     period_start: date
     period_end: date
     aligned: bool = Field(description="The period is one of the definition's own periods.")
-    actual_value: OutNumber | None
-    target_value: OutNumber | None
-    achievement: OutNumber | None = Field(description="Percent, unbounded.")
-    score: OutNumber | None = Field(description="Achievement capped by the definition.")
-    status: str | None
     previous_value: OutNumber | None
     change_pct: OutNumber | None
     trend: str | None
     is_final: bool
-    source: str
-    details: dict[str, Any]
-    comment: str | None
-    run_id: int | None
-    definition_version: int
-    recorded_by: str | None
     revision: int
-    calculated_at: datetime
 
 
-class RevisionRead(Output):
+class RevisionRead(_MeasuredState):
     revision: int
-    actual_value: OutNumber | None
-    target_value: OutNumber | None
-    achievement: OutNumber | None
-    score: OutNumber | None
-    status: str | None
-    source: str
-    details: dict[str, Any]
-    comment: str | None
-    run_id: int | None
-    definition_version: int
-    recorded_by: str | None
-    calculated_at: datetime
     changed_by: str | None
     change_reason: str | None
     changed_at: datetime

@@ -14,6 +14,7 @@ from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
+from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import Period, PeriodKind, between, containing
 from kpi_service.measurements.calculation import MeasurementWriter, Tally, compute_period
 from kpi_service.measurements.repository import MeasurementRepository
@@ -101,7 +102,8 @@ async def record_manual(session: AsyncSession, settings: Settings, principal: Pr
                                              assignment.subject_id, assignment.team_id)):
         raise Forbidden("Only admins and the subject's managers record values.")
     repo = MeasurementRepository(session)
-    definition = await repo.definition(principal.tenant_id, assignment.definition_id)
+    definition = await DefinitionRepository(session).get(principal.tenant_id,
+                                                         assignment.definition_id)
     assert definition is not None  # the foreign key guarantees it
     if definition.calculation_type != "manual":
         raise NotManualKpi(definition.key, definition.calculation_type)
@@ -136,9 +138,10 @@ def _status(tally: Tally) -> str:
     return "partial" if tally.failed else "succeeded"
 
 
-async def _definitions(repo: MeasurementRepository, principal: Principal,
+async def _definitions(session: AsyncSession, principal: Principal,
                        keys: list[str] | None) -> list[Definition]:
-    definitions = list(await repo.definitions(principal.tenant_id, keys=keys))
+    definitions = list(await DefinitionRepository(session).active(principal.tenant_id,
+                                                                  keys=keys))
     if keys is not None:
         unknown = sorted(set(keys) - {d.key for d in definitions})
         if unknown:
@@ -190,7 +193,7 @@ async def recalculate(session: AsyncSession, source: AsyncEngine, settings: Sett
     if not principal.is_admin:
         raise Forbidden("Only admins recalculate.")
     repo = MeasurementRepository(session)
-    definitions = await _definitions(repo, principal, body.definition_keys)
+    definitions = await _definitions(session, principal, body.definition_keys)
     last = body.period_end or body.period_start
     pairs = sorted(
         ((d, p) for d in definitions
