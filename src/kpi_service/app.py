@@ -19,6 +19,7 @@ from kpi_service.core.errors import PROBLEM_JSON, install_error_handlers
 from kpi_service.core.migrations import current_revision, head_revision
 from kpi_service.core.settings import Settings, get_settings
 from kpi_service.definitions.router import router as definitions_router
+from kpi_service.events.router import router as events_router
 from kpi_service.legacy.router import router as legacy_router
 from kpi_service.measurements.router import router as measurements_router
 
@@ -63,7 +64,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
 
-    for router in (definitions_router, assignments_router, measurements_router, audit_router):
+    for router in (definitions_router, assignments_router, measurements_router, events_router,
+                   audit_router):
         app.include_router(router, prefix=API_PREFIX)
     if settings.legacy_routes:
         app.include_router(legacy_router)

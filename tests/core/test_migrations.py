@@ -25,7 +25,7 @@ from tests.conftest import create_database
 Server = tuple[str, Callable[[str], str], Callable[[str], None]]
 
 MODEL_TABLES = {"definitions", "assignments", "assignment_targets", "measurements",
-                "measurement_revisions", "calculation_runs", "audit_entries"}
+                "measurement_revisions", "calculation_runs", "audit_entries", "events"}
 
 
 _diff = schema_drift

@@ -286,7 +286,7 @@ BY_ID: list[tuple[str, str, dict[str, Any] | None]] = [
 ]
 # Every list route: another tenant sees none of our rows.
 LISTS = ["/api/kpis/definitions", "/api/kpis/assignments", "/api/kpis/measurements",
-         "/api/kpis/runs", "/api/kpis/audit"]
+         "/api/kpis/runs", "/api/kpis/audit", "/api/kpis/events"]
 
 
 def test_the_tables_cover_every_route() -> None:
@@ -318,6 +318,10 @@ async def default_data(jwt_client: AsyncClient) -> dict[str, Any]:
     run = await c.post("/api/kpis/measurements/recalculate", headers=ADMIN,
                        json={"period_start": "2026-01-05"})
     assert run.status_code == 202, run.text
+    events = await c.post("/api/kpis/events", headers=ADMIN, json={"events": [
+        {"id": "0b9f5a52-6f0e-4c3e-8d1f-6a1b2c3d4e5f", "user_id": "42", "team_id": "t1",
+         "type": "call", "occurred_at": "2026-01-06T10:00:00Z"}]})
+    assert events.status_code == 200 and events.json()["accepted"] == 1, events.text
     return {"definition_id": d.json()["id"], "key": "calls", "assignment_id": a42,
             "other_assignment_id": a43, "period_start": "2026-01-05",
             "measurement_id": recorded[a42], "other_measurement_id": recorded[a43],

@@ -109,6 +109,12 @@ def routes(ids: dict[str, int]) -> dict[str, Route]:
              "definition_keys": ["calls"], "assignment_ids": [ids["assignment"]],
              "subject_ids": ["42"]},
             dates=("period_start", "period_end")),
+        # Item-level refusals of events are per item (200 with `errors`): tests/events covers
+        # them; here the batch itself is attacked.
+        "ingest events": Route(
+            "POST", "/api/kpis/events",
+            {"events": [{"id": "7d3c1f8e-5b0a-4e61-9d2a-0c5e3a9b1f20", "user_id": "42",
+                         "type": "call", "occurred_at": "2026-01-06T10:00:00Z", "value": 3}]}),
         "legacy assign": Route(
             "POST", "/kpis/users/{user_id}/kpis/assign",
             {"kpi_definition_id": ids["manual"], "target_value": 5, "weight": 20,

@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from kpi_service.core.database import async_url
-from kpi_service.models import SCHEMA, Base
+from kpi_service.models import PARTITION_PREFIX, SCHEMA, Base
 
 
 def migration_engine(url: str) -> AsyncEngine:
@@ -30,8 +30,10 @@ def migration_engine(url: str) -> AsyncEngine:
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """Only our schema is compared and migrated."""
-    return name == SCHEMA if type_ == "schema" else True
+    """Only our schema is compared and migrated; event partitions are made at run time."""
+    if type_ == "schema":
+        return name == SCHEMA
+    return not (type_ == "table" and name is not None and name.startswith(PARTITION_PREFIX))
 
 
 def context_options() -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from kpi_service.models.base import SCHEMA, Base
 from kpi_service.models.definition import Assignment, AssignmentTarget, Definition
+from kpi_service.models.event import PARTITION_PREFIX, Event
 from kpi_service.models.measurement import (
     AuditEntry,
     CalculationRun,
@@ -10,6 +11,7 @@ from kpi_service.models.measurement import (
 )
 
 __all__ = [
+    "PARTITION_PREFIX",
     "SCHEMA",
     "Assignment",
     "AssignmentTarget",
@@ -17,6 +19,7 @@ __all__ = [
     "Base",
     "CalculationRun",
     "Definition",
+    "Event",
     "Measurement",
     "MeasurementRevision",
 ]
