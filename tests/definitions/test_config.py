@@ -30,7 +30,17 @@ async def assert_nothing_stored(client: AsyncClient) -> None:
     ("query", {"sql": "SELECT 1 AS value"}, ["body", "config", "sql"]),
     ("query", {"sql": "SELECT subject_id, value FROM no_such_table"},
      ["body", "config", "sql"]),
-    ("event", {"event_type": "call", "aggregate": "count"}, ["body", "calculation_type"]),
+    ("event", {"aggregate": "count"}, ["body", "config", "event_type"]),
+    ("event", {"event_type": "Bad Type", "aggregate": "count"}, ["body", "config", "event_type"]),
+    ("event", {"event_type": "call", "aggregate": "median"}, ["body", "config", "aggregate"]),
+    ("event", {"event_type": "call", "aggregate": "count", "property": "x"},
+     ["body", "config", "property"]),
+    ("event", {"event_type": "call", "aggregate": "sum", "property": "a.b"},
+     ["body", "config", "property"]),
+    ("event", {"event_type": "call", "aggregate": "sum", "filter": {"k": [1]}},
+     ["body", "config", "filter"]),
+    ("event", {"event_type": "call", "aggregate": "sum", "extra": 1},
+     ["body", "config", "extra"]),
     ("api", {}, ["body", "calculation_type"]),
     ("formula", {"expression": "a / b"}, ["body", "calculation_type"]),
 ])
@@ -41,7 +51,7 @@ async def test_config_that_does_not_fit_is_refused(client: AsyncClient, calculat
                                                 config=config))
     problem = assert_problem(response, 422)
     assert loc in error_locs(problem)
-    if calculation_type in ("event", "api", "formula"):
+    if calculation_type in ("api", "formula"):
         assert f"calculation type {calculation_type} is not available yet" in problem["detail"]
     await assert_nothing_stored(client)
 
@@ -67,7 +77,8 @@ async def test_update_checks_the_config_too(client: AsyncClient) -> None:
         ({"config": {"query_key": "cases_resolved_count", "sql": SUBJECT_SQL}},
          ["body", "config"]),
         ({"calculation_type": "manual", "config": {"sql": SUBJECT_SQL}}, ["body", "config"]),
-        ({"calculation_type": "event"}, ["body", "calculation_type"]),
+        ({"calculation_type": "event"}, ["body", "config", "event_type"]),
+        ({"calculation_type": "api"}, ["body", "calculation_type"]),
     ]:
         problem = assert_problem(await client.patch(url, json=change), 422)
         assert loc in error_locs(problem), change

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kpi_service.audit import service as audit
+from kpi_service.calculators import event as event_calculator
 from kpi_service.calculators.builtin import BUILTIN_QUERIES
 from kpi_service.calculators.query import verify_sql
 from kpi_service.core.auth import Principal
@@ -26,7 +27,7 @@ ENTITY = "definition"
 # A change to any of these can change computed values, so it raises `version`.
 CALCULATION_FIELDS = frozenset({"target_type", "calculation_type", "config", "unit", "rollup",
                                 "warning_threshold", "score_cap"})
-_NOT_YET_AVAILABLE = frozenset({"event", "api", "formula"})
+_NOT_YET_AVAILABLE = frozenset({"api", "formula"})
 
 
 def snapshot(definition: Definition) -> dict[str, Any]:
@@ -46,6 +47,12 @@ async def validate_config(calculation_type: str, config: dict[str, Any], *,
         reason = f"calculation type {calculation_type} is not available yet"
         raise InvalidInput(f"The {reason}.",
                            errors=[field_error(["body", "calculation_type"], reason)])
+    if calculation_type == "event":
+        try:
+            return event_calculator.validate_config(config)
+        except event_calculator.EventConfigError as exc:
+            raise InvalidInput(f"The event config is not usable: {exc}.", errors=[
+                field_error(["body", "config", exc.key], exc.reason)]) from None
     if calculation_type == "manual":
         if config:
             raise InvalidInput("A manual KPI takes no config.", errors=[

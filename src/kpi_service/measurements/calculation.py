@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from kpi_service.calculators import query
+from kpi_service.calculators import event, query
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
 from kpi_service.core.settings import Settings
 from kpi_service.engine import achievement as ach
@@ -165,7 +165,7 @@ async def compute_period(session: AsyncSession, source: AsyncEngine, settings: S
     tally = Tally()
     if not due:
         return tally
-    if definition.calculation_type != "query":
+    if definition.calculation_type not in ("query", "event"):
         # Manual values are recorded, not computed; other types arrive with their calculators.
         tally.skipped = len(due)
         return tally
@@ -176,7 +176,10 @@ async def compute_period(session: AsyncSession, source: AsyncEngine, settings: S
         subject_ids=subjects, tz=settings.tz,
     )
     try:
-        outcomes = await query.calculate(request, source, settings)
+        if definition.calculation_type == "event":
+            outcomes = await event.calculate(request, session, definition.scope)
+        else:
+            outcomes = await query.calculate(request, source, settings)
     except CalculationFailed as exc:
         tally.failed = len(due)
         tally.error(definition, period, str(exc))

@@ -1,0 +1,117 @@
+"""The `event` calculator: one grouped statement over ingested events for all subjects."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Numeric, case, distinct, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kpi_service.calculators.base import CalculationRequest, Outcome
+from kpi_service.models import Event
+
+PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95}
+AGGREGATES = frozenset({"count", "sum", "avg", "min", "max", "distinct_users", *PERCENTILES})
+# Counting aggregates give 0 for a subject without events; the others give no value.
+_COUNTING = frozenset({"count", "distinct_users"})
+_KEYS = frozenset({"event_type", "aggregate", "property", "filter"})
+_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:\-]{0,63}$")
+_PROPERTY = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+class EventConfigError(ValueError):
+    """The config of an event KPI is not usable; the message says which key and why."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config, if it names an event type, an aggregate and optional property and filter."""
+    for key in sorted(set(config) - _KEYS):
+        raise EventConfigError(key, "unknown config key")
+    event_type = config.get("event_type")
+    if not isinstance(event_type, str) or not _EVENT_TYPE.match(event_type):
+        raise EventConfigError("event_type", "an event type such as 'call' is required")
+    aggregate = config.get("aggregate")
+    if aggregate not in AGGREGATES:
+        raise EventConfigError("aggregate", f"one of {', '.join(sorted(AGGREGATES))}")
+    prop = config.get("property")
+    if prop is not None and (not isinstance(prop, str) or not _PROPERTY.match(prop)):
+        raise EventConfigError("property", "a property name of letters, digits and _")
+    if prop is not None and aggregate in _COUNTING:
+        raise EventConfigError("property", f"{aggregate} counts events; it takes no property")
+    flt = config.get("filter", {})
+    if not isinstance(flt, dict) or len(flt) > 10 or not all(
+            isinstance(k, str) and _PROPERTY.match(k) and _scalar(v) for k, v in flt.items()):
+        raise EventConfigError("filter", "at most 10 property: value pairs of plain values")
+    return {k: v for k, v in config.items() if k in _KEYS}
+
+
+def _scalar(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" not in value and len(value) <= 200
+    return isinstance(value, bool | int) or (isinstance(value, float) and value == value
+                                             and abs(value) != float("inf"))
+
+
+def _measured(prop: str | None) -> Any:
+    if prop is None:
+        return Event.value
+    field = Event.properties[prop]
+    # A property that is not a JSON number is ignored rather than failing the statement.
+    return case((func.jsonb_typeof(field) == "number", field.astext.cast(Numeric)))
+
+
+def _aggregate(aggregate: str, prop: str | None) -> Any:
+    x = _measured(prop)
+    if aggregate == "count":
+        return func.count()
+    if aggregate == "distinct_users":
+        return func.count(distinct(Event.user_id))
+    if aggregate in PERCENTILES:
+        return func.percentile_cont(literal(PERCENTILES[aggregate])).within_group(x)
+    return getattr(func, aggregate)(x)
+
+
+def _group(scope: str) -> Any:
+    if scope == "team":
+        return Event.team_id
+    if scope == "organization":
+        return Event.tenant_id
+    return Event.user_id
+
+
+async def calculate(request: CalculationRequest, session: AsyncSession,
+                    scope: str = "user") -> dict[str, Outcome]:
+    """Values for every due subject from one statement over the period's events."""
+    config = request.config
+    start, end = request.period.instants(request.tz)
+    group = _group(scope)
+    stmt = (
+        select(group, _aggregate(config["aggregate"], config.get("property")))
+        .where(Event.tenant_id == request.tenant_id, Event.type == config["event_type"],
+               Event.occurred_at >= start, Event.occurred_at < end,
+               group.in_(list(request.subject_ids)))
+        .group_by(group)
+    )
+    if config.get("filter"):
+        stmt = stmt.where(Event.properties.contains(config["filter"]))
+    values = {str(k): v for k, v in (await session.execute(stmt)).all()}
+    details = {"event_type": config["event_type"], "aggregate": config["aggregate"]}
+    counting = config["aggregate"] in _COUNTING
+    out = {}
+    for subject in request.subject_ids:
+        value = values.get(subject)
+        if value is None and counting:
+            value = 0
+        if value is None:
+            out[subject] = Outcome(None, "no events for the period", details=details)
+        else:
+            out[subject] = Outcome(Decimal(value), details=details)
+    return out
