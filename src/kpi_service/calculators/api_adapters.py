@@ -8,7 +8,7 @@ import random
 import statistics
 import string
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -127,12 +127,12 @@ class Fetcher:
         if retry_after is not None:
             return min(retry_after, BACKOFF_CAP_S)
         jitter = random.uniform(0, self.backoff_base)
-        return min(self.backoff_base * 2**retry + jitter, BACKOFF_CAP_S)
+        return min(self.backoff_base * 2.0**retry + jitter, BACKOFF_CAP_S)
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
     try:
-        seconds = float(headers.get("retry-after", ""))
+        seconds = float(str(headers.get("retry-after", "")))
     except ValueError:
         return None  # absent, or an HTTP date: the exponential back-off applies
     return seconds if 0 <= seconds < float("inf") else None
@@ -173,8 +173,11 @@ def _json_type(value: Any) -> str:
         return "a boolean"
     if isinstance(value, Decimal) and not value.is_finite():
         return "not finite"
-    named = {str: "a string", list: "an array", dict: "an object"}
-    return named.get(type(value), "a number out of range")
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object" if isinstance(value, dict) else "a number out of range"
 
 
 def pointer_tokens(pointer: str) -> list[str]:
@@ -194,15 +197,15 @@ def pointer_tokens(pointer: str) -> list[str]:
 def resolve_pointer(document: Any, tokens: Sequence[str]) -> Any:
     """The value the pointer tokens reach in document; LookupError when there is none."""
     current = document
-    for token in tokens:
+    for step in tokens:
         if isinstance(current, dict):
-            current = current[token]
+            current = current[step]
         elif isinstance(current, list):
-            if not token.isdigit() or (token != "0" and token.startswith("0")):
-                raise LookupError(token)
-            current = current[int(token)]
+            if not step.isdigit() or (step != "0" and step.startswith("0")):
+                raise LookupError(step)
+            current = current[int(step)]
         else:
-            raise LookupError(token)
+            raise LookupError(step)
     return current
 
 
@@ -237,7 +240,9 @@ def _unix_bounds(request: CalculationRequest) -> tuple[int, int]:
 
 
 async def _per_subject(subjects: Iterable[str],
-                       compute: Callable[[str], Awaitable[Outcome]]) -> dict[str, Outcome]:
+                       compute: Callable[[str], Coroutine[Any, Any, Outcome]],
+                       ) -> dict[str, Outcome]:
+    tasks: dict[str, asyncio.Task[Outcome]]
     async with asyncio.TaskGroup() as group:
         tasks = {subject: group.create_task(compute(subject))
                  for subject in dict.fromkeys(subjects)}

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kpi_service.audit import service as audit
+from kpi_service.calculators import api as api_calculator
 from kpi_service.calculators import event as event_calculator
 from kpi_service.calculators.builtin import BUILTIN_QUERIES
 from kpi_service.calculators.query import verify_sql
@@ -27,7 +28,7 @@ ENTITY = "definition"
 # A change to any of these can change computed values, so it raises `version`.
 CALCULATION_FIELDS = frozenset({"target_type", "calculation_type", "config", "unit", "rollup",
                                 "warning_threshold", "score_cap"})
-_NOT_YET_AVAILABLE = frozenset({"api", "formula"})
+_NOT_YET_AVAILABLE = frozenset({"formula"})
 
 
 def snapshot(definition: Definition) -> dict[str, Any]:
@@ -53,6 +54,13 @@ async def validate_config(calculation_type: str, config: dict[str, Any], *,
         except event_calculator.EventConfigError as exc:
             raise InvalidInput(f"The event config is not usable: {exc}.", errors=[
                 field_error(["body", "config", exc.key], exc.reason)]) from None
+    if calculation_type == "api":
+        try:
+            api_calculator.validate_config(config)
+        except api_calculator.ApiConfigError as exc:
+            raise InvalidInput(f"The api config is not usable: {exc}.",
+                               errors=[field_error(["body", "config"], str(exc))]) from None
+        return config
     if calculation_type == "manual":
         if config:
             raise InvalidInput("A manual KPI takes no config.", errors=[

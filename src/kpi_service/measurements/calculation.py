@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from kpi_service.calculators import event, query
+from kpi_service.calculators import api, event, query
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
 from kpi_service.core.settings import Settings
 from kpi_service.engine import achievement as ach
@@ -165,7 +165,7 @@ async def compute_period(session: AsyncSession, source: AsyncEngine, settings: S
     tally = Tally()
     if not due:
         return tally
-    if definition.calculation_type not in ("query", "event"):
+    if definition.calculation_type not in ("query", "event", "api"):
         # Manual values are recorded, not computed; other types arrive with their calculators.
         tally.skipped = len(due)
         return tally
@@ -178,6 +178,8 @@ async def compute_period(session: AsyncSession, source: AsyncEngine, settings: S
     try:
         if definition.calculation_type == "event":
             outcomes = await event.calculate(request, session, definition.scope)
+        elif definition.calculation_type == "api":
+            outcomes = await api.calculate(request)
         else:
             outcomes = await query.calculate(request, source, settings)
     except CalculationFailed as exc:
