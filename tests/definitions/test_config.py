@@ -44,7 +44,12 @@ async def assert_nothing_stored(client: AsyncClient) -> None:
     ("api", {}, ["body", "config"]),
     ("api", {"adapter": "http_json", "url": "ftp://x/{subject_id}", "value_pointer": "/v"},
      ["body", "config"]),
-    ("formula", {"expression": "a / b"}, ["body", "calculation_type"]),
+    ("formula", {"expression": "a / b"}, ["body", "config", "expression"]),
+    ("formula", {"expression": "__import__('os')", "variables": {}},
+     ["body", "config", "expression"]),
+    ("formula", {"expression": "a", "variables": {"a": "no_such_kpi"}},
+     ["body", "config", "variables"]),
+    ("formula", {"expression": "a", "variables": {"a": "k"}, "x": 1}, ["body", "config", "x"]),
 ])
 async def test_config_that_does_not_fit_is_refused(client: AsyncClient, calculation_type: str,
                                                    config: dict[str, Any],
@@ -53,8 +58,6 @@ async def test_config_that_does_not_fit_is_refused(client: AsyncClient, calculat
                                                 config=config))
     problem = assert_problem(response, 422)
     assert loc in error_locs(problem)
-    if calculation_type == "formula":
-        assert f"calculation type {calculation_type} is not available yet" in problem["detail"]
     await assert_nothing_stored(client)
 
 
@@ -80,7 +83,7 @@ async def test_update_checks_the_config_too(client: AsyncClient) -> None:
          ["body", "config"]),
         ({"calculation_type": "manual", "config": {"sql": SUBJECT_SQL}}, ["body", "config"]),
         ({"calculation_type": "event"}, ["body", "config", "event_type"]),
-        ({"calculation_type": "formula"}, ["body", "calculation_type"]),
+        ({"calculation_type": "formula"}, ["body", "config"]),
     ]:
         problem = assert_problem(await client.patch(url, json=change), 422)
         assert loc in error_locs(problem), change

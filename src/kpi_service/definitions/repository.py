@@ -51,6 +51,13 @@ class DefinitionRepository:
         stmt = stmt.order_by(Definition.category.nulls_last(), Definition.name, Definition.id)
         return (await self.session.scalars(stmt)).all()
 
+    async def formulas(self, tenant_id: str) -> Sequence[Definition]:
+        """The tenant's active formula definitions."""
+        stmt = select(Definition).where(Definition.tenant_id == tenant_id,
+                                        Definition.is_active.is_(True),
+                                        Definition.calculation_type == "formula")
+        return (await self.session.scalars(stmt)).all()
+
     async def page(self, tenant_id: str, *, after: int | None, limit: int,
                    category: str | None = None, calculation_type: str | None = None,
                    is_active: bool | None = None) -> Sequence[Definition]:

@@ -22,13 +22,13 @@ from kpi_service.definitions.schemas import (
     DefinitionRead,
     DefinitionUpdate,
 )
+from kpi_service.engine.formula import FormulaError, evaluation_order, parse_formula
 from kpi_service.models import Definition
 
 ENTITY = "definition"
 # A change to any of these can change computed values, so it raises `version`.
 CALCULATION_FIELDS = frozenset({"target_type", "calculation_type", "config", "unit", "rollup",
                                 "warning_threshold", "score_cap"})
-_NOT_YET_AVAILABLE = frozenset({"formula"})
 
 
 def snapshot(definition: Definition) -> dict[str, Any]:
@@ -44,10 +44,8 @@ def _require_admin(principal: Principal, action: str) -> None:
 async def validate_config(calculation_type: str, config: dict[str, Any], *,
                           source_engine: AsyncEngine, settings: Settings) -> dict[str, Any]:
     """The config if it fits the calculation type, else `InvalidInput` naming the field."""
-    if calculation_type in _NOT_YET_AVAILABLE:
-        reason = f"calculation type {calculation_type} is not available yet"
-        raise InvalidInput(f"The {reason}.",
-                           errors=[field_error(["body", "calculation_type"], reason)])
+    if calculation_type == "formula":
+        return _formula_config(config)
     if calculation_type == "event":
         try:
             return event_calculator.validate_config(config)
@@ -67,6 +65,52 @@ async def validate_config(calculation_type: str, config: dict[str, Any], *,
                 field_error(["body", "config"], "must be {} for calculation type manual")])
         return {}
     return await _validate_query_config(config, source_engine, settings)
+
+
+def _formula_config(config: dict[str, Any]) -> dict[str, Any]:
+    loc = ["body", "config"]
+    extra = sorted(set(config) - {"expression", "variables"})
+    if extra:
+        raise InvalidInput("A formula KPI's config holds expression and variables only.",
+                           errors=[field_error([*loc, k], "unknown config key") for k in extra])
+    expression, variables = config.get("expression"), config.get("variables", {})
+    if not isinstance(expression, str) or not isinstance(variables, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in variables.items()):
+        raise InvalidInput("A formula needs an expression and variables naming KPI keys.",
+                           errors=[field_error(loc, "expression: text, variables: {name: key}")])
+    try:
+        parse_formula(expression, variables)
+    except FormulaError as exc:
+        raise InvalidInput(f"The formula is refused: {exc}",
+                           errors=[field_error([*loc, "expression"], str(exc))]) from None
+    return {"expression": expression, "variables": dict(variables)}
+
+
+async def _check_formula_inputs(session: AsyncSession, tenant_id: str, key: str,
+                                aggregation_period: str, scope: str,
+                                config: dict[str, Any]) -> None:
+    """The KPIs a formula uses exist, share its period and scope, and form no loop."""
+    loc = ["body", "config", "variables"]
+    repo = DefinitionRepository(session)
+    used = set(config["variables"].values())
+    found = {d.key: d for d in await repo.find(tenant_id, keys=sorted(used - {key}))}
+    for name in sorted(used - set(found) - {key}):
+        raise InvalidInput(f"The formula uses {name!r}, which is not a KPI of this tenant.",
+                           errors=[field_error(loc, f"unknown KPI key {name}")])
+    for d in found.values():
+        if (d.aggregation_period, d.scope) != (aggregation_period, scope):
+            reason = (f"{d.key} is {d.aggregation_period} per {d.scope}; the formula is "
+                      f"{aggregation_period} per {scope}")
+            raise InvalidInput(f"The formula's inputs must share its period and scope: {reason}.",
+                               errors=[field_error(loc, reason)])
+    graph = {d.key: list(d.config.get("variables", {}).values())
+             for d in await repo.formulas(tenant_id)}
+    graph[key] = sorted(used)
+    try:
+        evaluation_order(graph)
+    except FormulaError as exc:
+        raise InvalidInput(f"The formula is refused: {exc}",
+                           errors=[field_error(loc, str(exc))]) from None
 
 
 async def _validate_query_config(config: dict[str, Any], source_engine: AsyncEngine,
@@ -106,6 +150,9 @@ async def create(session: AsyncSession, principal: Principal, body: DefinitionCr
     values = body.model_dump()
     values["config"] = await validate_config(body.calculation_type, body.config,
                                              source_engine=source_engine, settings=settings)
+    if body.calculation_type == "formula":
+        await _check_formula_inputs(session, principal.tenant_id, body.key,
+                                    body.aggregation_period, body.scope, values["config"])
     values["rollup"] = body.rollup or DEFAULT_ROLLUP[body.unit]
     values["created_by"] = principal.user_id
     definition = await repo.add(principal.tenant_id, values)
@@ -156,6 +203,10 @@ async def update(session: AsyncSession, principal: Principal, definition_id: int
         config = requested.get("config", {} if changes_type else definition.config)
         requested["config"] = await validate_config(
             calculation_type, config, source_engine=source_engine, settings=settings)
+        if calculation_type == "formula":
+            await _check_formula_inputs(session, principal.tenant_id, definition.key,
+                                        definition.aggregation_period, definition.scope,
+                                        requested["config"])
     changes = {name: value for name, value in requested.items()
                if getattr(definition, name) != value}
     before = snapshot(definition)

@@ -14,6 +14,7 @@ from kpi_service.calculators import api, event, query
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
 from kpi_service.core.settings import Settings
 from kpi_service.engine import achievement as ach
+from kpi_service.engine.formula import FormulaError, parse_formula
 from kpi_service.engine.periods import Period
 from kpi_service.measurements.repository import DueAssignment, MeasurementRepository
 from kpi_service.models import Definition, Measurement
@@ -151,6 +152,29 @@ class MeasurementWriter:
         return tally
 
 
+async def formula_outcomes(session: AsyncSession, definition: Definition,
+                           request: CalculationRequest) -> dict[str, Outcome]:
+    """Evaluate a formula per subject from the stored values of the KPIs it uses."""
+    try:
+        formula = parse_formula(definition.config["expression"], definition.config["variables"])
+    except (FormulaError, KeyError) as exc:
+        raise CalculationFailed(f"the formula is not usable: {exc}") from exc
+    keys = sorted(set(formula.variables.values()))
+    stored = await MeasurementRepository(session).values_of(
+        definition.tenant_id, keys, request.period.start, request.period.end,
+        definition.scope, request.subject_ids)
+    out = {}
+    for subject in request.subject_ids:
+        inputs = {name: stored.get((subject, key)) for name, key in formula.variables.items()}
+        value, reason = formula.evaluate(inputs)
+        details: dict[str, Any] = {
+            "inputs": {n: None if v is None else str(v) for n, v in inputs.items()}}
+        if reason:
+            details["no_value_reason"] = reason
+        out[subject] = Outcome(value, reason, details=details)
+    return out
+
+
 async def compute_period(session: AsyncSession, source: AsyncEngine, settings: Settings,
                          definition: Definition, period: Period, *, run_id: int | None,
                          actor: str | None, assignment_ids: Sequence[int] | None = None,
@@ -165,8 +189,8 @@ async def compute_period(session: AsyncSession, source: AsyncEngine, settings: S
     tally = Tally()
     if not due:
         return tally
-    if definition.calculation_type not in ("query", "event", "api"):
-        # Manual values are recorded, not computed; other types arrive with their calculators.
+    if definition.calculation_type == "manual":
+        # Manual values are recorded, not computed.
         tally.skipped = len(due)
         return tally
     subjects = sorted({d.subject_id for d in due})
@@ -180,6 +204,8 @@ async def compute_period(session: AsyncSession, source: AsyncEngine, settings: S
             outcomes = await event.calculate(request, session, definition.scope)
         elif definition.calculation_type == "api":
             outcomes = await api.calculate(request)
+        elif definition.calculation_type == "formula":
+            outcomes = await formula_outcomes(session, definition, request)
         else:
             outcomes = await query.calculate(request, source, settings)
     except CalculationFailed as exc:

@@ -104,6 +104,23 @@ class MeasurementRepository:
         )
         return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
 
+    async def values_of(self, tenant_id: str, keys: Sequence[str], start: date, end: date,
+                        subject_type: str,
+                        subject_ids: Sequence[str]) -> dict[tuple[str, str], Decimal | None]:
+        """Actual values of other KPIs for the same period and subjects, by (subject, key)."""
+        stmt = (
+            select(Assignment.subject_id, Definition.key, Measurement.actual_value)
+            .join(Assignment, and_(Assignment.tenant_id == Measurement.tenant_id,
+                                   Assignment.id == Measurement.assignment_id))
+            .join(Definition, and_(Definition.tenant_id == Measurement.tenant_id,
+                                   Definition.id == Measurement.definition_id))
+            .where(Measurement.tenant_id == tenant_id, Definition.key.in_(list(keys)),
+                   Measurement.period_start == start, Measurement.period_end == end,
+                   Assignment.subject_type == subject_type,
+                   Assignment.subject_id.in_(list(subject_ids)))
+        )
+        return {(s, k): v for s, k, v in (await self.session.execute(stmt)).all()}
+
     async def add_revisions(self, rows: Sequence[dict[str, Any]]) -> None:
         """Keep the previous state of changed measurements, in one batch."""
         if rows:

@@ -15,6 +15,7 @@ from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound,
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
+from kpi_service.engine.formula import FormulaError, evaluation_order
 from kpi_service.engine.periods import Period, PeriodKind, between, containing
 from kpi_service.measurements.calculation import MeasurementWriter, Tally, compute_period
 from kpi_service.measurements.repository import MeasurementRepository
@@ -195,10 +196,17 @@ async def recalculate(session: AsyncSession, source: AsyncEngine, settings: Sett
     repo = MeasurementRepository(session)
     definitions = await _definitions(session, principal, body.definition_keys)
     last = body.period_end or body.period_start
+    # Within a period, formula KPIs come after the KPIs they use.
+    try:
+        order = evaluation_order({d.key: list(d.config.get("variables", {}).values())
+                                  for d in definitions})
+    except FormulaError as exc:  # refused when saved; only a hand-edited database gets here
+        raise Conflict(f"The KPIs cannot be ordered: {exc}") from None
+    rank = {key: i for i, key in enumerate(order)}
     pairs = sorted(
         ((d, p) for d in definitions
          for p in between(PeriodKind(d.aggregation_period), body.period_start, last)),
-        key=lambda pair: (pair[1].start, pair[0].id),
+        key=lambda pair: (pair[1].start, rank[pair[0].key], pair[0].id),
     )
     if len(pairs) > MAX_PAIRS:
         raise InvalidInput(f"That is {len(pairs)} (KPI, period) pairs; at most {MAX_PAIRS} "
