@@ -27,6 +27,7 @@ from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.migrations import upgrade
 from kpi_service.core.settings import AuthMode, Environment, Settings
 from kpi_service.models import Base
+from tests.calculators.http_fixtures import SourceServer
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 SERVICE_TOKEN = "test-service-token"
@@ -153,6 +154,15 @@ def bearer(user: str, role: str, tenant: str = "default", teams: list[str] | Non
                                "teams": teams or [], "exp": int(time.time()) + 3600}
     payload.update(claims)
     return {"Authorization": "Bearer " + jwt.encode(payload, JWT_SECRET, algorithm="HS256")}
+
+
+@pytest.fixture(scope="module")
+def source() -> Iterator[SourceServer]:
+    """A fake external HTTP source on 127.0.0.1 (see tests/calculators/http_fixtures.py)."""
+    server = SourceServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

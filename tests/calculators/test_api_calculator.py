@@ -6,7 +6,6 @@ import asyncio
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -31,14 +30,6 @@ BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2026, 11, 8, 23, tzinfo=UTC)
 END = datetime(2026, 11, 15, 23, tzinfo=UTC)
 START_UNIX, END_UNIX = int(START.timestamp()), int(END.timestamp())
-
-
-@pytest.fixture(scope="module")
-def source() -> Iterator[SourceServer]:
-    server = SourceServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
 from tests.calculators.http_fixtures import SourceServer
 from tests.support import create_definition, measurements
-
-
-@pytest.fixture(scope="module")
-def source() -> Iterator[SourceServer]:
-    server = SourceServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_a_failing_subject_makes_the_run_partial_and_the_rest_is_stored(

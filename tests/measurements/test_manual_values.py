@@ -125,3 +125,16 @@ async def test_listing_pages_through_everything(client: AsyncClient, db: Databas
     assert bad.status_code == 422
     window = await measurements(client, period_from="2026-03-15", period_to="2026-05-01")
     assert [m["actual_value"] for m in window] == [3, 4, 5]
+
+
+async def test_an_omitted_comment_keeps_the_stored_one(client: AsyncClient, db: Database) -> None:
+    _, a = await _manual(client)
+    url = f"/api/kpis/assignments/{a['id']}/measurements/2026-10-01"
+    await client.put(url, json={"value": 70, "comment": "first survey"})
+    changed = (await client.put(url, json={"value": 75})).json()
+    assert (changed["actual_value"], changed["comment"], changed["revision"]) == (
+        75, "first survey", 2)
+    same = (await client.put(url, json={"value": 75})).json()
+    assert same["revision"] == 2  # nothing changed, nothing rewritten
+    recommented = (await client.put(url, json={"value": 75, "comment": "corrected"})).json()
+    assert (recommented["comment"], recommented["revision"]) == ("corrected", 3)

@@ -36,6 +36,3 @@ class CalculationRequest:
 class CalculationFailed(Exception):
     """The whole (definition, period) could not be computed; the message says why."""
 
-
-class NotComputed(Exception):
-    """This calculation type is never computed (manual values are recorded, not calculated)."""

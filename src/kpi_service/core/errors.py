@@ -51,10 +51,6 @@ class Unauthenticated(DomainError):
     status, code, title = 401, "unauthenticated", "Authentication required"
 
 
-class Unavailable(DomainError):
-    status, code, title = 503, "unavailable", "Service unavailable"
-
-
 def field_error(loc: Sequence[str | int], msg: str, kind: str = "value_error") -> dict[str, Any]:
     """One entry of a problem's `errors` list."""
     return {"loc": list(loc), "msg": msg, "type": kind}
@@ -88,8 +84,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    headers = {"Retry-After": "5"} if isinstance(exc, Unavailable) else None
-    return _response(request, exc.status, exc.code, exc.title, exc.detail, exc.errors, headers)
+    return _response(request, exc.status, exc.code, exc.title, exc.detail, exc.errors)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -106,7 +105,3 @@ async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as connection:
         return await connection.run_sync(read)
 
-
-async def upgrade_async(url: str) -> None:
-    """Upgrade from inside a running event loop (Alembic's env starts a loop of its own)."""
-    await asyncio.to_thread(upgrade, url)

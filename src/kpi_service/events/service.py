@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import ColumnElement, and_, or_, true
+from sqlalchemy import ColumnElement, or_, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.audit import service as audit
@@ -88,7 +88,7 @@ def visible_events(principal: Principal) -> ColumnElement[bool]:
     own = Event.user_id == principal.user_id
     if principal.role is Role.MANAGER and principal.teams:
         return or_(own, Event.team_id.in_(sorted(principal.teams)))
-    return and_(own)
+    return own
 
 
 def _encode(event: Event) -> str:

@@ -101,9 +101,8 @@ async def calculate(session: AsyncSession, source: AsyncEngine, settings: Settin
     period = aligned_or_custom(PeriodKind(definition.aggregation_period), body.period_start,
                                body.period_end)
     pairs = [(definition, period)]
-    run = start_run(repo, principal, "manual", pairs, period.start, period.end,
-                    {"assignment_ids": [assignment.id], "route": "legacy"})
-    await repo.flush()
+    run = await start_run(repo, principal, "manual", pairs, period.start, period.end,
+                          {"assignment_ids": [assignment.id], "route": "legacy"})
     tally = await execute_run(session, source, settings, principal, pairs, run,
                               assignment_ids=[assignment.id], require_overlap=False)
     await audit.record(session, principal, "measurements.calculate", "run", run.id, None,

@@ -23,7 +23,7 @@ MAX_RUN_ERRORS = 20
 
 # What a recalculation compares to decide whether a stored measurement changed.
 _COMPARED = ("actual_value", "target_value", "achievement", "score", "status", "previous_value",
-             "change_pct", "trend", "is_final", "source")
+             "change_pct", "trend", "is_final", "source", "comment")
 
 
 @dataclass
@@ -130,9 +130,11 @@ class MeasurementWriter:
             actual, details = values[item.id]
             row = measurement_values(definition, period, item, actual, previous.get(item.id),
                                      today)
-            row["source"] = source
             old = existing.get(item.id)
-            if old is not None and _unchanged(old, row) and old.comment == (comment or old.comment):
+            # No comment given keeps the one stored (a recalculation never has one).
+            row["source"] = source
+            row["comment"] = comment if comment is not None or old is None else old.comment
+            if old is not None and _unchanged(old, row):
                 tally.unchanged += 1
                 tally.measurement_ids[item.id] = old.id
                 continue
@@ -141,7 +143,7 @@ class MeasurementWriter:
             row.update(
                 tenant_id=tenant, assignment_id=item.id, definition_id=definition.id,
                 period_start=period.start, period_end=period.end, aligned=period.is_aligned,
-                details=details, comment=comment, run_id=run_id,
+                details=details, run_id=run_id,
                 definition_version=definition.version, recorded_by=self.actor,
                 revision=(old.revision + 1) if old is not None else 1, calculated_at=now,
             )

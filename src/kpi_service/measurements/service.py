@@ -169,10 +169,10 @@ async def execute_run(session: AsyncSession, source: AsyncEngine, settings: Sett
     return total
 
 
-def start_run(repo: MeasurementRepository, principal: Principal, trigger: str,
-              pairs: list[tuple[Definition, Period]], first: date, last: date,
-              filters: dict[str, Any]) -> CalculationRun:
-    """A new run row in state `running` for these pairs."""
+async def start_run(repo: MeasurementRepository, principal: Principal, trigger: str,
+                    pairs: list[tuple[Definition, Period]], first: date, last: date,
+                    filters: dict[str, Any]) -> CalculationRun:
+    """A new run row in state `running` for these pairs, flushed so it has its id."""
     kinds = {p.kind.value if p.kind else None for _, p in pairs}
     now = datetime.now(UTC)
     run = CalculationRun(
@@ -185,6 +185,7 @@ def start_run(repo: MeasurementRepository, principal: Principal, trigger: str,
         requested_by=principal.user_id, started_at=now, heartbeat_at=now,
     )
     repo.add_run(run)
+    await repo.flush()
     return run
 
 
@@ -214,9 +215,8 @@ async def recalculate(session: AsyncSession, source: AsyncEngine, settings: Sett
                            errors=[field_error(["body", "period_end"], "range too large")])
     periods_per_definition = len(pairs) / max(len(definitions), 1)
     trigger = "backfill" if periods_per_definition > 1 else "manual"
-    run = start_run(repo, principal, trigger, pairs, body.period_start, last,
-                    body.model_dump(mode="json", exclude_none=True))
-    await repo.flush()
+    run = await start_run(repo, principal, trigger, pairs, body.period_start, last,
+                          body.model_dump(mode="json", exclude_none=True))
     await execute_run(session, source, settings, principal, pairs, run,
                       assignment_ids=body.assignment_ids, subject_ids=body.subject_ids)
     await audit.record(session, principal, "measurements.recalculate", "run", run.id, None,
