@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -53,3 +54,27 @@ async def measurements(client: AsyncClient, **params: Any) -> list[dict[str, Any
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
+
+
+FINISHED = ("succeeded", "partial", "failed")
+
+
+async def wait_for_run(client: AsyncClient, run_id: int, *,
+                       within: float = 60.0) -> dict[str, Any]:
+    """Poll a run until it has finished, as a client of the API would."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        response = await client.get(f"/api/kpis/runs/{run_id}")
+        assert response.status_code == 200, response.text
+        run: dict[str, Any] = response.json()
+        if run["status"] in FINISHED:
+            return run
+        assert asyncio.get_running_loop().time() < deadline, f"run {run_id} unfinished: {run}"
+        await asyncio.sleep(0.05)
+
+
+async def recalculate(client: AsyncClient, **body: Any) -> dict[str, Any]:
+    """Ask for a recalculation (202) and wait for the run to finish; the finished run."""
+    response = await client.post("/api/kpis/measurements/recalculate", json=body)
+    assert response.status_code == 202, response.text
+    return await wait_for_run(client, response.json()["id"])
