@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from kpi_service.audit import service as audit
 from kpi_service.calculators import api as api_calculator
 from kpi_service.calculators import event as event_calculator
+from kpi_service.calculators import subjects
 from kpi_service.calculators.builtin import BUILTIN_QUERIES
 from kpi_service.calculators.query import verify_sql
 from kpi_service.core.auth import Principal
@@ -41,9 +42,28 @@ def _require_admin(principal: Principal, action: str) -> None:
         raise Forbidden(f"Only admins can {action} KPI definitions.")
 
 
-async def validate_config(calculation_type: str, config: dict[str, Any], *,
-                          source_engine: AsyncEngine, settings: Settings) -> dict[str, Any]:
-    """The config if it fits the calculation type, else `InvalidInput` naming the field."""
+async def validate_config(calculation_type: str, config: dict[str, Any], *, scope: str,
+                          rollup: str, source_engine: AsyncEngine,
+                          settings: Settings) -> dict[str, Any]:
+    """The config if it fits the calculation type and scope, else `InvalidInput` naming the
+    field; a team or organisation query or api KPI stores its `subjects` setting explicitly."""
+    checked = await _source_config(calculation_type, subjects.source_config(config),
+                                   source_engine=source_engine, settings=settings)
+    return {**checked, **_subjects(scope, calculation_type, config, rollup)}
+
+
+def _subjects(scope: str, calculation_type: str, config: dict[str, Any],
+              rollup: str) -> dict[str, str]:
+    try:
+        return subjects.validate(scope, calculation_type, config, rollup)
+    except subjects.SubjectsConfigError as exc:
+        loc = ["body", "rollup"] if exc.field == "rollup" else ["body", "config", exc.field]
+        raise InvalidInput(f"The {exc.field} setting is not usable: {exc.reason}.",
+                           errors=[field_error(loc, exc.reason)]) from None
+
+
+async def _source_config(calculation_type: str, config: dict[str, Any], *,
+                         source_engine: AsyncEngine, settings: Settings) -> dict[str, Any]:
     if calculation_type == "formula":
         return _formula_config(config)
     if calculation_type == "event":
@@ -148,12 +168,13 @@ async def create(session: AsyncSession, principal: Principal, body: DefinitionCr
         raise Conflict(f"A KPI definition with key {body.key!r} already exists.",
                        errors=[field_error(["body", "key"], "already used in this tenant")])
     values = body.model_dump()
-    values["config"] = await validate_config(body.calculation_type, body.config,
-                                             source_engine=source_engine, settings=settings)
+    values["rollup"] = body.rollup or DEFAULT_ROLLUP[body.unit]
+    values["config"] = await validate_config(
+        body.calculation_type, body.config, scope=body.scope, rollup=values["rollup"],
+        source_engine=source_engine, settings=settings)
     if body.calculation_type == "formula":
         await _check_formula_inputs(session, principal.tenant_id, body.key,
                                     body.aggregation_period, body.scope, values["config"])
-    values["rollup"] = body.rollup or DEFAULT_ROLLUP[body.unit]
     values["created_by"] = principal.user_id
     definition = await repo.add(principal.tenant_id, values)
     await audit.record(session, principal, "create", ENTITY, definition.id,
@@ -202,11 +223,17 @@ async def update(session: AsyncSession, principal: Principal, definition_id: int
         changes_type = calculation_type != definition.calculation_type
         config = requested.get("config", {} if changes_type else definition.config)
         requested["config"] = await validate_config(
-            calculation_type, config, source_engine=source_engine, settings=settings)
+            calculation_type, config, scope=definition.scope,
+            rollup=requested.get("rollup", definition.rollup), source_engine=source_engine,
+            settings=settings)
         if calculation_type == "formula":
             await _check_formula_inputs(session, principal.tenant_id, definition.key,
                                         definition.aggregation_period, definition.scope,
                                         requested["config"])
+    elif "rollup" in requested:
+        # A new rollup must still be able to combine the members' values.
+        _subjects(definition.scope, definition.calculation_type, definition.config,
+                  requested["rollup"])
     changes = {name: value for name, value in requested.items()
                if getattr(definition, name) != value}
     before = snapshot(definition)

@@ -12,10 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kpi_service.calculators import api, event, query
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
+from kpi_service.calculators.subjects import source_config
 from kpi_service.core.settings import Settings
 from kpi_service.engine import achievement as ach
 from kpi_service.engine.formula import FormulaError, parse_formula
 from kpi_service.engine.periods import Period
+from kpi_service.measurements.members import member_outcomes, through_members
 from kpi_service.measurements.repository import DueAssignment, MeasurementRepository
 from kpi_service.models import Definition, Measurement
 
@@ -177,6 +179,23 @@ async def formula_outcomes(session: AsyncSession, definition: Definition,
     return out
 
 
+async def _outcomes(session: AsyncSession, source: AsyncEngine, settings: Settings,
+                    definition: Definition, request: CalculationRequest) -> dict[str, Outcome]:
+    """Every due subject's outcome: from the source, or rolled up from its members' values."""
+    async def calculate(of: CalculationRequest) -> dict[str, Outcome]:
+        if definition.calculation_type == "event":
+            return await event.calculate(of, session, definition.scope)
+        if definition.calculation_type == "api":
+            return await api.calculate(of)
+        if definition.calculation_type == "formula":
+            return await formula_outcomes(session, definition, of)
+        return await query.calculate(of, source, settings)
+
+    if through_members(definition):
+        return await member_outcomes(session, definition, request, calculate)
+    return await calculate(request)
+
+
 async def compute_period(session: AsyncSession, source: AsyncEngine, settings: Settings,
                          definition: Definition, period: Period, *, run_id: int | None,
                          actor: str | None, assignment_ids: Sequence[int] | None = None,
@@ -198,18 +217,12 @@ async def compute_period(session: AsyncSession, source: AsyncEngine, settings: S
     subjects = sorted({d.subject_id for d in due})
     request = CalculationRequest(
         tenant_id=definition.tenant_id, definition_key=definition.key,
-        calculation_type=definition.calculation_type, config=definition.config, period=period,
-        subject_ids=subjects, tz=settings.tz,
+        calculation_type=definition.calculation_type,
+        config=source_config(definition.config), period=period, subject_ids=subjects,
+        tz=settings.tz,
     )
     try:
-        if definition.calculation_type == "event":
-            outcomes = await event.calculate(request, session, definition.scope)
-        elif definition.calculation_type == "api":
-            outcomes = await api.calculate(request)
-        elif definition.calculation_type == "formula":
-            outcomes = await formula_outcomes(session, definition, request)
-        else:
-            outcomes = await query.calculate(request, source, settings)
+        outcomes = await _outcomes(session, source, settings, definition, request)
     except CalculationFailed as exc:
         tally.failed = len(due)
         tally.error(definition, period, str(exc))

@@ -121,6 +121,26 @@ class MeasurementRepository:
         )
         return {(s, k): v for s, k, v in (await self.session.execute(stmt)).all()}
 
+    async def members(self, tenant_id: str, team_ids: Sequence[str] | None, start: date,
+                      end: date) -> dict[str, list[str]]:
+        """Member user ids by team (or, with team_ids None, by the organisation's subject id,
+        the tenant): users with a user assignment of any of the tenant's definitions in force
+        during [start, end], recording that team. The service keeps no roster of its own."""
+        group = Assignment.team_id if team_ids is not None else Assignment.tenant_id
+        stmt = (
+            select(group, Assignment.subject_id).distinct()
+            .where(Assignment.tenant_id == tenant_id, Assignment.subject_type == "user",
+                   Assignment.start_date <= end,
+                   (Assignment.end_date.is_(None)) | (Assignment.end_date >= start))
+            .order_by(group, Assignment.subject_id)
+        )
+        if team_ids is not None:
+            stmt = stmt.where(Assignment.team_id.in_(list(team_ids)))
+        found: dict[str, list[str]] = {}
+        for subject, user in (await self.session.execute(stmt)).all():
+            found.setdefault(str(subject), []).append(user)  # never null: filtered above
+        return found
+
     async def add_revisions(self, rows: Sequence[dict[str, Any]]) -> None:
         """Keep the previous state of changed measurements, in one batch."""
         if rows:

@@ -1,0 +1,82 @@
+"""Team KPIs over members are set-based too: one source statement for every member of every
+due team, and a statement count that does not grow with the number of members."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from httpx import AsyncClient
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from kpi_service.core.database import Database, async_url
+from tests.support import FINISHED, create_definition, create_support_cases
+
+WEEK = "2026-11-09"
+
+
+async def _finished(database_url: str, run_id: int) -> dict[str, Any]:
+    """The run once finished, read on an engine of its own so the polling is not counted."""
+    engine = create_async_engine(async_url(database_url))
+    try:
+        async with engine.connect() as conn:
+            for _ in range(1200):
+                row = (await conn.execute(text(
+                    "SELECT status, computed FROM kpi.calculation_runs WHERE id = :id"),
+                    {"id": run_id})).mappings().first()
+                if row is not None and row["status"] in FINISHED:
+                    return dict(row)
+                await conn.rollback()
+                await asyncio.sleep(0.05)
+    finally:
+        await engine.dispose()
+    raise AssertionError(f"run {run_id} did not finish")
+
+
+async def _statements_for(client: AsyncClient, db: Database, database_url: str,
+                          members: int) -> tuple[Counter[str], list[str]]:
+    start = datetime(2026, 11, 9, 9, tzinfo=UTC)
+    await create_support_cases(db, [(u, "resolved", start, start + timedelta(hours=u))
+                                    for u in range(1, members + 1)])
+    d = await create_definition(client, key=f"team_resolved_{members}", scope="team",
+                                calculation_type="query", unit="hours",
+                                config={"query_key": "avg_resolution_time"})
+    # Members spread over three teams; each user's team comes from a user assignment.
+    csat = await create_definition(client, key=f"csat_{members}", unit="percent")
+    items = [{"definition_id": csat["id"], "subject_type": "user", "subject_id": str(u),
+              "team_id": "ABC"[u % 3], "target_value": 90, "start_date": "2026-11-01"}
+             for u in range(1, members + 1)]
+    items += [{"definition_id": d["id"], "subject_type": "team", "subject_id": team,
+               "target_value": 5, "start_date": "2026-11-01"} for team in "ABC"]
+    assert (await client.post("/api/kpis/assignments/bulk", json={"items": items})).status_code \
+        == 201
+    seen: Counter[str] = Counter()
+    source: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen[statement.split()[0].upper()] += 1
+        if "support_cases" in statement:
+            source.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        response = await client.post("/api/kpis/measurements/recalculate", json={
+            "period_start": WEEK, "definition_keys": [d["key"]]})
+        assert response.status_code == 202, response.text
+        run = await _finished(database_url, response.json()["id"])
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert run["computed"] == 3, run
+    return seen, source
+
+
+async def test_team_statement_count_does_not_depend_on_the_number_of_members(
+        client: AsyncClient, db: Database, database_url: str) -> None:
+    few, few_source = await _statements_for(client, db, database_url, 3)
+    many, many_source = await _statements_for(client, db, database_url, 300)
+    assert few == many, (few, many)
+    assert len(few_source) == len(many_source) == 1  # every member of every team at once
+    assert sum(few.values()) < 25
