@@ -33,7 +33,7 @@ JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 SERVICE_TOKEN = "test-service-token"
 
 
-def _plain_dsn(url: str) -> str:
+def plain_dsn(url: str) -> str:
     return make_url(async_url(url)).set(drivername="postgresql").render_as_string(False)
 
 
@@ -44,7 +44,7 @@ def _server_url() -> Iterator[tuple[str, Callable[[str], str], Callable[[str], N
 
         def run(sql: str) -> None:
             async def go() -> None:
-                conn = await asyncpg.connect(_plain_dsn(base.set(database="postgres")
+                conn = await asyncpg.connect(plain_dsn(base.set(database="postgres")
                                                         .render_as_string(False)))
                 try:
                     await conn.execute(sql)
@@ -78,7 +78,7 @@ def create_database(server: tuple[str, Callable[[str], str], Callable[[str], Non
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
 
     async def go() -> None:
-        conn = await asyncpg.connect(_plain_dsn(url_of("postgres")))
+        conn = await asyncpg.connect(plain_dsn(url_of("postgres")))
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
         finally:

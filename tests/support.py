@@ -59,12 +59,12 @@ async def measurements(client: AsyncClient, **params: Any) -> list[dict[str, Any
 FINISHED = ("succeeded", "partial", "failed")
 
 
-async def wait_for_run(client: AsyncClient, run_id: int, *,
-                       within: float = 60.0) -> dict[str, Any]:
+async def wait_for_run(client: AsyncClient, run_id: int, *, within: float = 60.0,
+                       headers: dict[str, str] | None = None) -> dict[str, Any]:
     """Poll a run until it has finished, as a client of the API would."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        response = await client.get(f"/api/kpis/runs/{run_id}")
+        response = await client.get(f"/api/kpis/runs/{run_id}", headers=headers)
         assert response.status_code == 200, response.text
         run: dict[str, Any] = response.json()
         if run["status"] in FINISHED:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -9,11 +10,15 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
+from kpi_service.core.database import Database
 from kpi_service.core.embedded import EmbeddedPostgres
+from tests.support import assign, create_definition, create_support_cases, measurements
 
 
 def _free_port() -> int:
@@ -72,3 +77,48 @@ def test_openapi_has_unique_operation_ids() -> None:
     assert len(ids) == len(set(ids))
     assert {"listDefinitions", "recordMeasurement", "recalculateMeasurements",
             "createAssignments"} <= set(ids)
+
+
+def _backfill(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
+    env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test")
+    return subprocess.run([sys.executable, "-m", "kpi_service.cli", "backfill", *args],
+                          env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+async def test_backfill_computes_the_range_with_a_progress_bar(
+        client: httpx.AsyncClient, db: Database, database_url: str, tmp_path: Path) -> None:
+    monday = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    await create_support_cases(db, [(1, "resolved", monday, monday + timedelta(hours=1)),
+                                    (1, "resolved", monday + timedelta(days=7),
+                                     monday + timedelta(days=7, hours=2))])
+    d = await create_definition(client, key="cases_resolved", calculation_type="query",
+                                config={"query_key": "cases_resolved_count"})
+    await create_definition(client, key="other", calculation_type="query",
+                            config={"query_key": "cases_resolved_count"})
+    await assign(client, d["id"], "1", 1, start_date="2026-10-01")
+
+    done = await asyncio.to_thread(_backfill, database_url, tmp_path, "--from", "2026-11-02",
+                                   "--to", "2026-11-15", "--definition", "cases_resolved")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2/2 periods, 2 computed, 0 unchanged, 0 failed" in done.stdout
+    assert "100%" in done.stderr  # the progress bar's last state
+    got = {m["period_start"]: m["actual_value"] for m in await measurements(client)}
+    assert got == {"2026-11-02": 1, "2026-11-09": 1}
+    [run] = (await client.get("/api/kpis/runs")).json()["items"]
+    assert (run["trigger"], run["requested_by"][:4]) == ("backfill", "cli:")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--from", "2026-13-01", "--to", "2026-11-02"), "is not a date"),
+    (("--from", "2026-11-09", "--to", "2026-11-02"), "period_end is before period_start"),
+    (("--from", "2026-11-02", "--to", "2026-11-08", "--definition", "nope"), "nope"),
+    (("--from", "2026-11-02", "--to", "2026-11-08", "--restate"), "needs a reason"),
+])
+async def test_backfill_refuses_bad_arguments_with_a_message(
+        database_url: str, tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    done = await asyncio.to_thread(_backfill, database_url, tmp_path, *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr

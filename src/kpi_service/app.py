@@ -22,6 +22,8 @@ from kpi_service.definitions.router import router as definitions_router
 from kpi_service.events.router import router as events_router
 from kpi_service.legacy.router import router as legacy_router
 from kpi_service.measurements.router import router as measurements_router
+from kpi_service.measurements.runs import BackgroundRuns
+from kpi_service.scheduler.service import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +47,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         owned = getattr(app.state, "db", None) is None
         if owned:
             app.state.db = _connect(settings)
+        scheduler = Scheduler(lambda: app.state.db, settings, app.state.runs)
+        if settings.scheduler_enabled:
+            scheduler.start()
         try:
             yield
         finally:
+            scheduler.shutdown()
+            await app.state.runs.shutdown()
             if owned:
                 await app.state.db.dispose()
                 app.state.db = None
@@ -61,6 +68,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = database
+    app.state.runs = BackgroundRuns(lambda: app.state.db, settings)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
 

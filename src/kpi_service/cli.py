@@ -1,18 +1,21 @@
-"""The `kpi-service` command: serve, migrate, openapi."""
+"""The `kpi-service` command: serve, migrate, backfill, openapi."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from types import FrameType
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.migrations import upgrade
@@ -71,6 +74,73 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _backfill(args: argparse.Namespace, settings: Settings) -> int:
+    with database_url(settings) as url:
+        upgrade(url)
+        bound = settings.model_copy(update={"database_url": SecretStr(url)})
+        return asyncio.run(_run_backfill(args, bound))
+
+
+async def _run_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from kpi_service.core.auth import Principal, Role
+    from kpi_service.core.database import Database
+    from kpi_service.core.errors import DomainError
+    from kpi_service.measurements import runs, service
+    from kpi_service.measurements.schemas import RecalculateRequest
+
+    url = settings.database_url.get_secret_value() if settings.database_url else ""
+    source = settings.source_database_url
+    db = Database.connect(url, settings, source.get_secret_value() if source else None)
+    principal = Principal(tenant_id=args.tenant or settings.default_tenant,
+                          user_id=f"cli:{_os_user()}", role=Role.ADMIN)
+    try:
+        body = RecalculateRequest(period_start=args.start, period_end=args.end,
+                                  period_kind=args.kind, definition_keys=args.definition,
+                                  restate=args.restate, reason=args.reason)
+        async with db.unit_of_work() as session:
+            queued = await service.recalculate(session, principal, body)
+        started = time.monotonic()
+        with tqdm(total=queued.progress_total, unit="period", file=sys.stderr,
+                  disable=args.quiet, desc=f"run {queued.id}") as bar:
+            def advance(done: int, total: int) -> None:
+                bar.update(done - bar.n)
+
+            run = await runs.execute(db, settings, principal.tenant_id, queued.id,
+                                     runs.worker_name(), on_progress=advance)
+    except (DomainError, ValidationError) as exc:
+        sys.stderr.write(f"kpi-service backfill: {exc}\n")
+        return 2
+    finally:
+        await db.dispose()
+    if run is None:
+        sys.stderr.write(f"run {queued.id} was taken by another process\n")
+        return 1
+    seconds = time.monotonic() - started
+    sys.stdout.write(
+        f"run {run.id} {run.status}: {run.progress_done}/{run.progress_total} periods, "
+        f"{run.computed} computed, {run.unchanged} unchanged, {run.failed} failed, "
+        f"{run.skipped} skipped in {seconds:.1f}s\n")
+    for error in run.errors:
+        sys.stdout.write(f"  {json.dumps(error)}\n")
+    return {"succeeded": 0, "partial": 3}.get(run.status, 1)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # a container user with no passwd entry
+        return "unknown"
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
 def _openapi(args: argparse.Namespace, settings: Settings) -> int:
     from kpi_service.app import create_app
 
@@ -91,6 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="upgrade the database schema")
     migrate.add_argument("--revision", default="head")
     migrate.set_defaults(handler=_migrate)
+    backfill = sub.add_parser(
+        "backfill", help="compute every period overlapping a date range, with a progress bar")
+    backfill.add_argument("--from", dest="start", type=_day, required=True, metavar="DATE")
+    backfill.add_argument("--to", dest="end", type=_day, required=True, metavar="DATE")
+    backfill.add_argument("--definition", action="append", metavar="KEY",
+                          help="only this KPI (repeatable); default: every active KPI")
+    backfill.add_argument("--kind", choices=["daily", "weekly", "monthly", "quarterly",
+                                             "yearly"], help="only KPIs of this period kind")
+    backfill.add_argument("--tenant", help="default: KPI_DEFAULT_TENANT")
+    backfill.add_argument("--restate", action="store_true",
+                          help="also change closed periods (needs --reason)")
+    backfill.add_argument("--reason", help="why; kept on every changed measurement")
+    backfill.add_argument("--quiet", action="store_true", help="no progress bar")
+    backfill.set_defaults(handler=_backfill)
     openapi = sub.add_parser("openapi", help="print the OpenAPI document")
     openapi.set_defaults(handler=_openapi)
     return parser

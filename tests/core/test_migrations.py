@@ -25,7 +25,8 @@ from tests.conftest import create_database
 Server = tuple[str, Callable[[str], str], Callable[[str], None]]
 
 MODEL_TABLES = {"definitions", "assignments", "assignment_targets", "measurements",
-                "measurement_revisions", "calculation_runs", "audit_entries", "events"}
+                "measurement_revisions", "calculation_runs", "audit_entries", "events",
+                "closed_periods"}
 
 
 _diff = schema_drift

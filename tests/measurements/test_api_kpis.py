@@ -6,7 +6,7 @@ from httpx import AsyncClient
 
 from kpi_service.core.database import Database
 from tests.calculators.http_fixtures import SourceServer
-from tests.support import create_definition, measurements
+from tests.support import create_definition, measurements, recalculate
 
 
 async def test_a_failing_subject_makes_the_run_partial_and_the_rest_is_stored(
@@ -21,8 +21,7 @@ async def test_a_failing_subject_makes_the_run_partial_and_the_rest_is_stored(
               "target_value": 10, "start_date": "2026-11-01"} for u in ("1", "2", "3", "4")]
     assert (await client.post("/api/kpis/assignments/bulk", json={"items": items})).status_code \
         == 201
-    run = (await client.post("/api/kpis/measurements/recalculate",
-                             json={"period_start": "2026-11-09"})).json()
+    run = await recalculate(client, period_start="2026-11-09")
     assert (run["status"], run["computed"], run["failed"]) == ("partial", 3, 1)
     assert run["errors"][0]["subject_id"] == "3"
     assert state.attempts["3"] == 2  # one try and one retry

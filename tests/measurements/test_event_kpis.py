@@ -13,7 +13,7 @@ import pytest
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support import create_definition, measurements
+from tests.support import create_definition, measurements, recalculate
 
 WEEK_START = datetime(2026, 11, 9, tzinfo=UTC)
 USERS = [str(u) for u in range(1, 9)]
@@ -98,8 +98,7 @@ async def test_every_aggregate_matches_a_plain_python_recomputation(
                   "target_value": 10, "start_date": "2026-11-01"} for u in USERS]
         assert (await client.post("/api/kpis/assignments/bulk",
                                   json={"items": items})).status_code == 201
-    run = (await client.post("/api/kpis/measurements/recalculate",
-                             json={"period_start": "2026-11-09"})).json()
+    run = await recalculate(client, period_start="2026-11-09")
     assert run["status"] == "succeeded" and run["computed"] == len(CONFIGS) * len(USERS)
     got = {(m["definition_key"], m["subject_id"]): m["actual_value"]
            for m in await measurements(client)}

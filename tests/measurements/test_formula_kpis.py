@@ -8,7 +8,7 @@ import pytest
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support import assign, create_definition, measurements
+from tests.support import assign, create_definition, measurements, recalculate
 
 WEEK = "2026-11-09"
 
@@ -35,8 +35,7 @@ async def test_formula_uses_this_periods_values_and_explains_missing_ones(
             await _record(client, await assign(client, hours["id"], user, 1,
                                                start_date="2026-11-01"), h)
         await assign(client, rate["id"], user, 50, start_date="2026-11-01")
-    run = (await client.post("/api/kpis/measurements/recalculate", json={
-        "period_start": WEEK, "definition_keys": ["resolved_per_hour"]})).json()
+    run = await recalculate(client, period_start=WEEK, definition_keys=["resolved_per_hour"])
     assert run["status"] == "succeeded", run
     got = {m["subject_id"]: m for m in await measurements(client, definition_key=rate["key"])}
     assert got["1"]["actual_value"] == pytest.approx(75.0)       # round(30 / 40 * 100, 1)
@@ -77,8 +76,7 @@ async def test_a_run_computes_inputs_before_the_formula(client: AsyncClient,
                "occurred_at": f"2026-11-1{i}T12:00:00Z"} for i in range(3)]
     assert (await client.post("/api/kpis/events", json={"events": events})).json()[
         "accepted"] == 3
-    run = (await client.post("/api/kpis/measurements/recalculate",
-                             json={"period_start": WEEK})).json()
+    run = await recalculate(client, period_start=WEEK)
     assert run["computed"] == 2
     got = {m["definition_key"]: m["actual_value"] for m in await measurements(client)}
     # 3 calls (10th, 11th, 12th): the formula, though its key sorts first, sees them

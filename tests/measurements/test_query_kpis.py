@@ -11,7 +11,13 @@ from httpx import ASGITransport, AsyncClient
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from tests.conftest import make_settings
-from tests.support import assign, create_definition, create_support_cases, measurements
+from tests.support import (
+    assign,
+    create_definition,
+    create_support_cases,
+    measurements,
+    recalculate,
+)
 
 UTC_ = UTC
 WEEK = "2026-11-09"  # Monday; the week ends Sunday 2026-11-15
@@ -55,10 +61,7 @@ async def _setup(client: AsyncClient, db: Database) -> dict[str, dict]:
 async def test_weekly_values_match_a_hand_count_sundays_included(
         client: AsyncClient, db: Database) -> None:
     await _setup(client, db)
-    response = await client.post("/api/kpis/measurements/recalculate",
-                                 json={"period_start": WEEK})
-    assert response.status_code == 202, response.text
-    run = response.json()
+    run = await recalculate(client, period_start=WEEK)
     assert run["status"] == "succeeded"
     assert run["computed"] == 6 and run["failed"] == 0
 
@@ -89,10 +92,8 @@ async def test_weekly_values_match_a_hand_count_sundays_included(
 async def test_previous_week_gives_change_and_direction_aware_trend(
         client: AsyncClient, db: Database) -> None:
     await _setup(client, db)
-    response = await client.post("/api/kpis/measurements/recalculate",
-                                 json={"period_start": "2026-11-02", "period_end": WEEK})
-    assert response.status_code == 202
-    assert response.json()["trigger"] == "backfill"
+    run = await recalculate(client, period_start="2026-11-02", period_end=WEEK)
+    assert run["trigger"] == "backfill" and run["progress_done"] == run["progress_total"] == 4
     rows = {(m["definition_key"], m["subject_id"], m["period_start"]): m
             for m in await measurements(client, user_id="1")}
     prev = rows[("avg_resolution_time", "1", "2026-11-02")]
@@ -111,16 +112,16 @@ async def test_recalculation_is_idempotent_and_keeps_revisions(
         client: AsyncClient, db: Database) -> None:
     await _setup(client, db)
     body = {"period_start": WEEK, "definition_keys": ["cases_resolved"], "subject_ids": ["1"]}
-    first = (await client.post("/api/kpis/measurements/recalculate", json=body)).json()
+    first = await recalculate(client, **body)
     assert first["computed"] == 1
-    again = (await client.post("/api/kpis/measurements/recalculate", json=body)).json()
+    again = await recalculate(client, **body)
     assert again["computed"] == 0 and again["unchanged"] == 1
     [m] = await measurements(client, user_id="1", definition_key="cases_resolved")
     assert m["revision"] == 1
 
     # A third Sunday case appears: the value changes, the old one is kept as a revision.
     await create_support_cases(db, [*CASES, (1, "resolved", at(15, 1), at(15, 12))])
-    third = (await client.post("/api/kpis/measurements/recalculate", json=body)).json()
+    third = await recalculate(client, **body)
     assert third["computed"] == 1
     [m] = await measurements(client, user_id="1", definition_key="cases_resolved")
     assert m["actual_value"] == 3 and m["revision"] == 2 and m["run_id"] == third["id"]
@@ -145,9 +146,7 @@ async def test_days_follow_the_organisation_time_zone(db: Database, database_url
         count = await create_definition(client, key="cases_resolved", calculation_type="query",
                                         config={"query_key": "cases_resolved_count"})
         await assign(client, count["id"], "1", 5, start_date="2026-11-01")
-        response = await client.post("/api/kpis/measurements/recalculate",
-                                     json={"period_start": WEEK})
-        assert response.json()["computed"] == 1
+        assert (await recalculate(client, period_start=WEEK))["computed"] == 1
         [m] = await measurements(client, user_id="1")
         assert m["actual_value"] == 2
 
@@ -160,8 +159,7 @@ async def test_only_assignments_overlapping_the_period_are_computed(
     await assign(client, count["id"], "1", 4, start_date="2026-11-16")   # starts after the week
     await assign(client, count["id"], "2", 4, start_date="2026-10-01", end_date="2026-11-08")
     await assign(client, count["id"], "3", 4, start_date="2026-11-15")   # last day of the week
-    run = (await client.post("/api/kpis/measurements/recalculate",
-                             json={"period_start": WEEK})).json()
+    run = await recalculate(client, period_start=WEEK)
     assert run["computed"] == 1
     assert [m["subject_id"] for m in await measurements(client)] == ["3"]
 
@@ -175,8 +173,7 @@ async def test_effective_dated_target_applies_from_its_date(
     response = await client.patch(f"/api/kpis/assignments/{a['id']}",
                                   json={"target_value": 1, "target_effective_from": WEEK})
     assert response.status_code == 200, response.text
-    await client.post("/api/kpis/measurements/recalculate",
-                      json={"period_start": "2026-11-02", "period_end": WEEK})
+    await recalculate(client, period_start="2026-11-02", period_end=WEEK)
     rows = {m["period_start"]: m for m in await measurements(client)}
     assert rows["2026-11-02"]["target_value"] == 4 and rows["2026-11-02"]["actual_value"] == 1
     assert rows["2026-11-02"]["achievement"] == pytest.approx(25.0)   # 1 / 4
@@ -194,8 +191,7 @@ async def test_admin_sql_kpi_runs_sandboxed(client: AsyncClient, db: Database) -
                                 config={"sql": sql})
     for user in ("1", "2", "3"):
         await assign(client, d["id"], user, 2, start_date="2026-10-01")
-    run = (await client.post("/api/kpis/measurements/recalculate",
-                             json={"period_start": WEEK})).json()
+    run = await recalculate(client, period_start=WEEK)
     assert run["status"] == "succeeded"
     values = {m["subject_id"]: m["actual_value"] for m in await measurements(client)}
     # admin SQL: a subject without rows has no value (unlike the built-in count)
@@ -210,10 +206,7 @@ async def test_sql_that_fails_at_run_time_makes_the_run_fail_not_the_request(
     d = await create_definition(client, key="broken", calculation_type="query",
                                 config={"sql": sql})
     await assign(client, d["id"], "1", 2, start_date="2026-10-01")
-    response = await client.post("/api/kpis/measurements/recalculate",
-                                 json={"period_start": WEEK})
-    assert response.status_code == 202
-    run = response.json()
+    run = await recalculate(client, period_start=WEEK)
     assert run["status"] == "failed" and run["failed"] == 1
     assert "division by zero" in run["errors"][0]["error"]
     assert await measurements(client) == []

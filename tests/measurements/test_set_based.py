@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from httpx import AsyncClient
 from sqlalchemy import event
 
 from kpi_service.core.database import Database
-from tests.support import create_definition, create_support_cases
+from tests.conftest import plain_dsn
+from tests.support import FINISHED, create_definition, create_support_cases
 
 WEEK = "2026-11-09"
 
 
-async def _statements_for(client: AsyncClient, db: Database, users: int) -> Counter[str]:
+async def _statements_for(client: AsyncClient, db: Database, database_url: str,
+                          users: int) -> Counter[str]:
     start = datetime(2026, 11, 9, 9, tzinfo=UTC)
     await create_support_cases(db, [(u, "resolved", start, start + timedelta(hours=u))
                                     for u in range(1, users + 1)])
@@ -34,16 +38,32 @@ async def _statements_for(client: AsyncClient, db: Database, users: int) -> Coun
     try:
         response = await client.post("/api/kpis/measurements/recalculate", json={
             "period_start": WEEK, "definition_keys": [d["key"]]})
+        assert response.status_code == 202, response.text
+        # Waited for on a connection of its own, so the polling is not counted.
+        run = await _finished(database_url, response.json()["id"])
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
-    run = response.json()
     assert run["computed"] == users, run
     return seen
 
 
+async def _finished(url: str, run_id: int) -> dict[str, Any]:
+    conn = await asyncpg.connect(plain_dsn(url))
+    try:
+        for _ in range(1200):
+            row = await conn.fetchrow("SELECT status, computed FROM kpi.calculation_runs "
+                                      "WHERE id = $1", run_id)
+            if row is not None and row["status"] in FINISHED:
+                return dict(row)
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+    raise AssertionError(f"run {run_id} did not finish")
+
+
 async def test_statement_count_does_not_depend_on_the_number_of_subjects(
-        client: AsyncClient, db: Database) -> None:
-    few = await _statements_for(client, db, 3)
-    many = await _statements_for(client, db, 300)
+        client: AsyncClient, db: Database, database_url: str) -> None:
+    few = await _statements_for(client, db, database_url, 3)
+    many = await _statements_for(client, db, database_url, 300)
     assert few == many, (few, many)
     assert sum(few.values()) < 25

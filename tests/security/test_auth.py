@@ -23,6 +23,7 @@ from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode, Environment
 from tests.conftest import JWT_SECRET, SERVICE_TOKEN, bearer, make_settings
 from tests.security.helpers import app_routes
+from tests.support import wait_for_run
 
 DEFINITIONS = "/api/kpis/definitions"
 ADMIN = bearer("boss", "admin")
@@ -318,6 +319,7 @@ async def default_data(jwt_client: AsyncClient) -> dict[str, Any]:
     run = await c.post("/api/kpis/measurements/recalculate", headers=ADMIN,
                        json={"period_start": "2026-01-05"})
     assert run.status_code == 202, run.text
+    await wait_for_run(c, run.json()["id"], headers=ADMIN)
     events = await c.post("/api/kpis/events", headers=ADMIN, json={"events": [
         {"id": "0b9f5a52-6f0e-4c3e-8d1f-6a1b2c3d4e5f", "user_id": "42", "team_id": "t1",
          "type": "call", "occurred_at": "2026-01-06T10:00:00Z"}]})

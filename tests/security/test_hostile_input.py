@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from tests.security.helpers import app_routes
-from tests.support import create_support_cases
+from tests.support import create_support_cases, wait_for_run
 
 NO_BODY = object()
 SENTINEL = "__RAW_LITERAL__"
@@ -107,8 +107,13 @@ def routes(ids: dict[str, int]) -> dict[str, Route]:
             "POST", "/api/kpis/measurements/recalculate",
             {"period_start": "2026-01-05", "period_end": "2026-01-11",
              "definition_keys": ["calls"], "assignment_ids": [ids["assignment"]],
-             "subject_ids": ["42"]},
-            dates=("period_start", "period_end")),
+             "subject_ids": ["42"], "period_kind": "weekly", "reason": "source fixed"},
+            texts=("reason",), dates=("period_start", "period_end")),
+        "close periods": Route(
+            "POST", "/api/kpis/periods/close",
+            {"period_start": "2026-01-05", "period_end": "2026-01-11",
+             "definition_keys": ["calls"], "period_kind": "weekly", "reason": "month end"},
+            texts=("reason",), dates=("period_start", "period_end")),
         # Item-level refusals of events are per item (200 with `errors`): tests/events covers
         # them; here the batch itself is attacked.
         "ingest events": Route(
@@ -479,6 +484,8 @@ async def world(client: AsyncClient, db: Database) -> dict[str, int]:
         response = await client.request(method, url, json=body)
         assert response.status_code in (200, 201, 202), response.text
         made_id: int = response.json()["id"]
+        if response.status_code == 202:  # a run: the attacks start once it has finished
+            await wait_for_run(client, made_id)
         return made_id
 
     kpi = {"unit": "count", "target_type": "higher_better", "aggregation_period": "weekly"}

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kpi_service.core.cron import cron_trigger
+
 
 class AuthMode(StrEnum):
     JWT = "jwt"
@@ -52,6 +54,21 @@ class Settings(BaseSettings):
     query_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
     query_row_cap: int = Field(default=100_000, ge=1, le=10_000_000)
 
+    # The scheduler: one cron line per period kind, in `timezone`.
+    scheduler_enabled: bool = True
+    schedule_daily: str = "0 1 * * *"
+    schedule_weekly: str = "0 2 * * mon"
+    schedule_monthly: str = "0 3 1 * *"
+    schedule_quarterly: str = "0 4 1 jan,apr,jul,oct *"
+    schedule_yearly: str = "0 5 1 jan *"
+    # At start-up, this many past occurrences per period kind are caught up if missed.
+    scheduler_catchup: int = Field(default=3, ge=0, le=400)
+    # A run whose heartbeat is older than this is stale: another process may resume it.
+    run_stale_seconds: int = Field(default=120, ge=2, le=86_400)
+    run_heartbeat_seconds: float = Field(default=15, gt=0, le=3600)
+    # Event partitions are created this many months ahead.
+    partitions_ahead_months: int = Field(default=3, ge=0, le=36)
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -60,6 +77,18 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _schedules_are_cron_lines(self) -> Settings:
+        for kind in ("daily", "weekly", "monthly", "quarterly", "yearly"):
+            try:
+                cron_trigger(self.schedule(kind), self.tz)
+            except ValueError as exc:
+                raise ValueError(f"KPI_SCHEDULE_{kind.upper()}: {exc}") from None
+        if self.run_heartbeat_seconds * 2 > self.run_stale_seconds:
+            raise ValueError("KPI_RUN_HEARTBEAT_SECONDS must be at most half of "
+                             "KPI_RUN_STALE_SECONDS, or live runs would look stale")
+        return self
 
     @model_validator(mode="after")
     def _auth_is_configured(self) -> Settings:
@@ -74,6 +103,11 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def schedule(self, kind: str) -> str:
+        """The cron line of a period kind (daily, weekly, monthly, quarterly, yearly)."""
+        line: str = getattr(self, f"schedule_{kind}")
+        return line
 
 
 @lru_cache

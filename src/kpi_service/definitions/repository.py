@@ -23,6 +23,12 @@ class DefinitionRepository:
                                         Definition.id == definition_id)
         return (await self.session.scalars(stmt)).one_or_none()
 
+    async def by_ids(self, tenant_id: str, ids: Sequence[int]) -> dict[int, Definition]:
+        """The tenant's definitions with these ids, by id."""
+        stmt = select(Definition).where(Definition.tenant_id == tenant_id,
+                                        Definition.id.in_(list(ids)))
+        return {d.id: d for d in (await self.session.scalars(stmt)).all()}
+
     async def get_by_key(self, tenant_id: str, key: str) -> Definition | None:
         """The tenant's definition with that key, if any."""
         stmt = select(Definition).where(Definition.tenant_id == tenant_id, Definition.key == key)

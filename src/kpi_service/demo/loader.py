@@ -25,6 +25,7 @@ from kpi_service.core.settings import Settings
 from kpi_service.definitions import service as definitions
 from kpi_service.definitions.schemas import DefinitionCreate
 from kpi_service.engine.periods import PeriodKind, containing
+from kpi_service.measurements import runs
 from kpi_service.measurements import service as measurements
 from kpi_service.measurements.schemas import ManualValue, RecalculateRequest
 
@@ -160,11 +161,13 @@ async def load_demo(settings: Settings) -> None:
             created = await _ensure_definitions(session, db, settings, admin, first_monday)
             await _record_satisfaction(session, settings, admin, created, first_monday, today)
         async with db.unit_of_work() as session:
-            run = await measurements.recalculate(
-                session, db.source_engine, settings, admin,
+            queued = await measurements.recalculate(
+                session, admin,
                 RecalculateRequest(period_start=first_monday,
                                    period_end=this_week.start - timedelta(days=1),
                                    definition_keys=["avg_resolution_time", "cases_resolved"]))
+        run = await runs.execute(db, settings, queued.tenant_id, queued.id, runs.worker_name())
+        if run is not None:
             log.info("demo: run %s %s: %s computed, %s unchanged", run.id, run.status,
                      run.computed, run.unchanged)
     finally:

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
-import json
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, NamedTuple
 
+from asyncpg.exceptions import UniqueViolationError
 from sqlalchemy import ColumnElement, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.models import PARTITION_PREFIX, SCHEMA, Event
 
-_COLUMNS = ("tenant_id", "id", "occurred_at", "user_id", "team_id", "type", "value",
-            "properties")
+
+class EventRow(NamedTuple):
+    """One row of `kpi.events` as COPY takes it; `properties` is JSON text."""
+
+    tenant_id: str
+    id: uuid.UUID
+    occurred_at: datetime
+    user_id: str
+    team_id: str | None
+    type: str
+    value: Decimal | None
+    properties: str
+
+
+_COLUMNS = list(EventRow._fields)
 _STAGING = "kpi_event_staging"
 # Serialises partition creation across sessions and replicas (an arbitrary constant).
 _PARTITION_LOCK = 7_260_301
@@ -38,11 +53,12 @@ class EventRepository:
     async def ensure_partitions(self, months: Iterable[tuple[int, int]]) -> list[str]:
         """Create the monthly partitions that are missing; returns the ones created."""
         wanted = {partition_name(y, m): (y, m) for y, m in months}
-        missing = sorted(set(wanted) - await self.existing_partitions())
-        if not missing:
+        if not set(wanted) - await self.existing_partitions():
             return []
         await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
                                    {"k": _PARTITION_LOCK})
+        # Another session may have made some while we waited for the lock.
+        missing = sorted(set(wanted) - await self.existing_partitions())
         for name in missing:
             year, month = wanted[name]
             nxt = (year + month // 12, month % 12 + 1)
@@ -53,20 +69,29 @@ class EventRepository:
                 f"TO ('{nxt[0]:04d}-{nxt[1]:02d}-01 00:00+00')"))
         return missing
 
-    async def insert_new(self, rows: Sequence[dict[str, Any]]) -> int:
-        """COPY the rows into a staging table, then add those not stored yet; returns how many."""
+    async def insert_new(self, rows: Sequence[EventRow]) -> int:
+        """Store the rows whose key is not stored yet; returns how many were stored."""
         if not rows:
             return 0
+        driver = await self._driver()
+        try:
+            # Usually none is stored yet: one COPY straight into the table, in a savepoint
+            # (the driver's: the session's would not be emitted before a statement of its own).
+            async with driver.transaction():
+                await driver.copy_records_to_table("events", schema_name=SCHEMA, records=rows,
+                                                   columns=_COLUMNS)
+            return len(rows)
+        except UniqueViolationError:
+            return await self._insert_skipping_stored(rows)
+
+    async def _insert_skipping_stored(self, rows: Sequence[EventRow]) -> int:
+        """COPY the rows into a staging table, then add those not stored yet."""
         await self.session.execute(text(
             f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (tenant_id text, id uuid, "
             "occurred_at timestamptz, user_id text, team_id text, type text, value numeric, "
             "properties jsonb) ON COMMIT DELETE ROWS"))
-        connection = await self.session.connection()
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
-        records = [tuple(json.dumps(r[c]) if c == "properties" else r[c] for c in _COLUMNS)
-                   for r in rows]
-        await driver.copy_records_to_table(_STAGING, records=records, columns=list(_COLUMNS))
+        driver = await self._driver()
+        await driver.copy_records_to_table(_STAGING, records=rows, columns=_COLUMNS)
         columns = ", ".join(_COLUMNS)
         result = await self.session.execute(text(
             f"INSERT INTO {SCHEMA}.events ({columns}) SELECT {columns} FROM {_STAGING} "  # noqa: S608
@@ -74,6 +99,12 @@ class EventRepository:
         await self.session.execute(text(f"TRUNCATE {_STAGING}"))
         inserted: int = result.rowcount  # type: ignore[attr-defined]
         return inserted
+
+    async def _driver(self) -> Any:
+        """The asyncpg connection under the session's, for COPY."""
+        connection = await self.session.connection()
+        raw = await connection.get_raw_connection()
+        return raw.driver_connection
 
     async def timeline(self, tenant_id: str, visible: ColumnElement[bool], *,
                        user_id: str | None, types: Sequence[str] | None,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, field_validator
+from pydantic_core import PydanticSerializationError, to_json
 
 from kpi_service.core.schemas import Input, Number, OutNumber, Output, SubjectRef
 
@@ -18,9 +20,15 @@ MAX_PROPERTIES_BYTES = 8_192
 EventType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.:\-]{0,63}$")]
 
 
+MAX_DEPTH = 10
+# One byte of compact UTF-8 JSON takes at most six characters in `json.dumps` (`\\u00XX`).
+_WORST_EXPANSION = 6
+_SUSPECT = re.compile(rb"\\u0000|NaN|Infinity")
+
+
 def _clean(value: Any, depth: int = 0) -> Any:
-    if depth > 10:
-        raise ValueError("properties are nested too deeply (at most 10 levels)")
+    if depth > MAX_DEPTH:
+        raise ValueError(f"properties are nested too deeply (at most {MAX_DEPTH} levels)")
     if isinstance(value, str) and "\x00" in value:
         raise ValueError("properties may not contain NUL characters")
     if isinstance(value, float) and not math.isfinite(value):
@@ -35,6 +43,36 @@ def _clean(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def _suspicious(data: bytes) -> bool:
+    # Cheap scans of the encoded text; a hit (perhaps only inside a string) means a full walk.
+    return (_SUSPECT.search(data) is not None
+            or data.count(b"{") + data.count(b"[") > MAX_DEPTH)
+
+
+def check_properties(value: dict[str, Any]) -> None:
+    """Refuse properties that cannot be stored: NUL, NaN, Infinity, too deep or too big."""
+    try:
+        data = to_json(value, inf_nan_mode="constants")
+    except PydanticSerializationError:  # a lone surrogate: not text PostgreSQL can store
+        raise ValueError("properties must be valid Unicode text") from None
+    if _suspicious(data):
+        _clean(value)
+    # The limit is on `json.dumps` text; only a value near it pays for computing that.
+    if (len(data) * _WORST_EXPANSION > MAX_PROPERTIES_BYTES
+            and len(json.dumps(value)) > MAX_PROPERTIES_BYTES):
+        raise ValueError(f"properties take more than {MAX_PROPERTIES_BYTES} bytes as JSON")
+
+
+def properties_json(value: dict[str, Any]) -> str:
+    """Checked properties as the JSON text stored."""
+    return to_json(value).decode()
+
+
+def _in_utc(at: datetime) -> datetime:
+    # One conversion here spares an offset lookup in every later comparison and in COPY.
+    return at.astimezone(UTC)
+
+
 class EventIn(Input):
     """One event; `id` is the client's UUID and makes re-sending harmless."""
 
@@ -42,16 +80,14 @@ class EventIn(Input):
     user_id: SubjectRef
     team_id: SubjectRef | None = None
     type: EventType
-    occurred_at: AwareDatetime
+    occurred_at: Annotated[AwareDatetime, AfterValidator(_in_utc)]
     value: Number | None = None
     properties: dict[str, Any] = Field(default_factory=dict, max_length=50)
 
     @field_validator("properties")
     @classmethod
     def _properties_are_storable(cls, value: dict[str, Any]) -> dict[str, Any]:
-        _clean(value)
-        if len(json.dumps(value)) > MAX_PROPERTIES_BYTES:
-            raise ValueError(f"properties take more than {MAX_PROPERTIES_BYTES} bytes as JSON")
+        check_properties(value)
         return value
 
 

@@ -7,7 +7,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -18,40 +18,61 @@ from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Forbidden, InvalidInput, field_error
 from kpi_service.core.schemas import Slice
-from kpi_service.events.repository import EventRepository
-from kpi_service.events.schemas import EventIn, IngestResult, ItemError
+from kpi_service.events.repository import EventRepository, EventRow
+from kpi_service.events.schemas import EventIn, IngestResult, ItemError, properties_json
 from kpi_service.models import Event
 
-_EVENT = TypeAdapter(EventIn)
+_EVENTS = TypeAdapter(list[EventIn])
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 # Clocks drift: an event may be stamped a little in the future, not more.
 FUTURE_SLACK = timedelta(days=1)
 
 
-def _item_errors(index: int, exc: ValidationError) -> list[ItemError]:
-    return [ItemError(index=index, reason=str(e["msg"]), loc=[str(p) for p in e["loc"]])
-            for e in exc.errors()]
+def _refusals(items: Sequence[Any], exc: ValidationError) -> dict[int, list[ItemError]]:
+    """The errors of a whole-list validation, by item index, with locations inside the item."""
+    refused: dict[int, list[ItemError]] = {}
+    for e in exc.errors():
+        index, *loc = e["loc"]
+        assert isinstance(index, int)
+        if not isinstance(items[index], dict):
+            refused[index] = [ItemError(index=index, reason="an event must be a JSON object")]
+        else:
+            refused.setdefault(index, []).append(
+                ItemError(index=index, reason=str(e["msg"]), loc=[str(p) for p in loc]))
+    return refused
+
+
+def _validate_all(items: Sequence[Any]) -> tuple[list[tuple[int, EventIn]], list[ItemError]]:
+    """One validation of the whole list; when some fail, a second one of the others."""
+    try:
+        return list(enumerate(_EVENTS.validate_python(items))), []
+    except ValidationError as exc:
+        refused = _refusals(items, exc)
+    kept = [i for i in range(len(items)) if i not in refused]
+    events = _EVENTS.validate_python([items[i] for i in kept])
+    errors = [error for index in sorted(refused) for error in refused[index]]
+    return list(zip(kept, events, strict=True)), errors
 
 
 def validate_batch(items: Sequence[Any],
                    now: datetime) -> tuple[list[tuple[int, EventIn]], list[ItemError]]:
     """The valid events (with their index) and one error list entry per refused field."""
-    valid, errors = [], []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            errors.append(ItemError(index=index, reason="an event must be a JSON object"))
-            continue
-        try:
-            event = _EVENT.validate_python(item)
-        except ValidationError as exc:
-            errors.extend(_item_errors(index, exc))
-            continue
-        if not EARLIEST <= event.occurred_at <= now + FUTURE_SLACK:
+    checked, errors = _validate_all(items)
+    latest = now + FUTURE_SLACK
+    valid = []
+    for index, event in checked:
+        if EARLIEST <= event.occurred_at <= latest:
+            valid.append((index, event))
+        else:
             errors.append(ItemError(index=index, loc=["occurred_at"],
                                     reason="occurred_at is before 2000 or in the future"))
-            continue
-        valid.append((index, event))
+    errors.sort(key=lambda e: e.index)
     return valid, errors
+
+
+def _row(tenant_id: str, event: EventIn) -> EventRow:
+    return EventRow(tenant_id, event.id, event.occurred_at, event.user_id, event.team_id,
+                    event.type, event.value, properties_json(event.properties))
 
 
 async def ingest(session: AsyncSession, principal: Principal,
@@ -64,12 +85,9 @@ async def ingest(session: AsyncSession, principal: Principal,
     for _, event in valid:
         unique.setdefault(event.id, event)
     repo = EventRepository(session)
-    months = {(e.occurred_at.astimezone(UTC).year, e.occurred_at.astimezone(UTC).month)
-              for e in unique.values()}
-    await repo.ensure_partitions(months)
-    rows = [{**e.model_dump(), "tenant_id": principal.tenant_id,
-             "occurred_at": e.occurred_at.astimezone(UTC)} for e in unique.values()]
-    inserted = await repo.insert_new(rows)
+    await repo.ensure_partitions({(e.occurred_at.year, e.occurred_at.month)
+                                  for e in unique.values()})
+    inserted = await repo.insert_new([_row(principal.tenant_id, e) for e in unique.values()])
     rejected = len({e.index for e in errors})
     result = IngestResult(accepted=inserted, duplicates=len(valid) - inserted,
                           rejected=rejected, errors=errors)
@@ -79,6 +97,20 @@ async def ingest(session: AsyncSession, principal: Principal,
                            {"accepted": inserted, "duplicates": result.duplicates,
                             "rejected": rejected})
     return result
+
+
+def _months(today: date, months_ahead: int) -> list[tuple[int, int]]:
+    """(year, month) of today's month and the `months_ahead` months after it."""
+    first = today.year * 12 + today.month - 1
+    return [(n // 12, n % 12 + 1) for n in range(first, first + months_ahead + 1)]
+
+
+async def prepare_partitions(session: AsyncSession, today: date,
+                             months_ahead: int = 3) -> list[str]:
+    """Create the partitions of this UTC month and the next ones; the names of those created."""
+    if months_ahead < 0:
+        raise ValueError("months_ahead must not be negative")
+    return await EventRepository(session).ensure_partitions(_months(today, months_ahead))
 
 
 def visible_events(principal: Principal) -> ColumnElement[bool]:

@@ -21,7 +21,7 @@ from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import PeriodKind, aligned_or_custom
 from kpi_service.legacy.schemas import LegacyAssign, LegacyCalculate
 from kpi_service.measurements.repository import MeasurementRepository
-from kpi_service.measurements.service import execute_run, get_measurement, start_run
+from kpi_service.measurements.service import calculate_now, get_measurement
 
 _DEFINITION_FIELDS = ("id", "key", "name", "description", "category", "calculation_type",
                       "config", "unit", "target_type", "aggregation_period", "scope",
@@ -92,7 +92,6 @@ async def calculate(session: AsyncSession, source: AsyncEngine, settings: Settin
     assignment = await get_visible(session, principal, assignment_id)
     if not principal.is_admin:
         raise Forbidden("Only admins recalculate.")
-    repo = MeasurementRepository(session)
     definition = await DefinitionRepository(session).get(principal.tenant_id,
                                                          assignment.definition_id)
     assert definition is not None  # the foreign key guarantees it
@@ -100,11 +99,8 @@ async def calculate(session: AsyncSession, source: AsyncEngine, settings: Settin
         raise Conflict("Manual KPIs cannot be auto-calculated")
     period = aligned_or_custom(PeriodKind(definition.aggregation_period), body.period_start,
                                body.period_end)
-    pairs = [(definition, period)]
-    run = await start_run(repo, principal, "manual", pairs, period.start, period.end,
-                          {"assignment_ids": [assignment.id], "route": "legacy"})
-    tally = await execute_run(session, source, settings, principal, pairs, run,
-                              assignment_ids=[assignment.id], require_overlap=False)
+    run, tally = await calculate_now(session, source, settings, principal, definition, period,
+                                     {"assignment_ids": [assignment.id], "route": "legacy"})
     await audit.record(session, principal, "measurements.calculate", "run", run.id, None,
                        {"status": run.status, "assignment_id": assignment.id})
     if assignment.id not in tally.measurement_ids:

@@ -200,7 +200,7 @@ async def compute_period(session: AsyncSession, source: AsyncEngine, settings: S
                          definition: Definition, period: Period, *, run_id: int | None,
                          actor: str | None, assignment_ids: Sequence[int] | None = None,
                          subject_ids: Sequence[str] | None = None,
-                         require_overlap: bool = True) -> Tally:
+                         require_overlap: bool = True, reason: str | None = None) -> Tally:
     """Compute one (definition, period) for every due subject with one source round trip."""
     repo = MeasurementRepository(session)
     due = await repo.due_assignments(
@@ -240,6 +240,6 @@ async def compute_period(session: AsyncSession, source: AsyncEngine, settings: S
         values[item.id] = (outcome.value, details)
     writer = MeasurementWriter(session, settings, actor)
     written = await writer.write(definition, period, due, values, source="calculated",
-                                 run_id=run_id, reason=f"recalculated by run {run_id}")
+                                 run_id=run_id, reason=reason or f"recalculated by run {run_id}")
     tally.add(written)
     return tally

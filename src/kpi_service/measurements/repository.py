@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.models import (
     Assignment,
     AssignmentTarget,
-    CalculationRun,
     Definition,
     Measurement,
     MeasurementRevision,
@@ -211,26 +210,3 @@ class MeasurementRepository:
         )
         result: Sequence[Any] = (await self.session.execute(stmt)).all()
         return result
-
-    def add_run(self, run: CalculationRun) -> None:
-        self.session.add(run)
-
-    async def flush(self) -> None:
-        await self.session.flush()
-
-    async def run(self, tenant_id: str, run_id: int) -> CalculationRun | None:
-        return await self.session.get(CalculationRun, (tenant_id, run_id))
-
-    async def runs(self, tenant_id: str, *, after: int | None,
-                   limit: int) -> Sequence[CalculationRun]:
-        stmt = select(CalculationRun).where(CalculationRun.tenant_id == tenant_id)
-        if after is not None:
-            stmt = stmt.where(CalculationRun.id < after)
-        return (await self.session.scalars(stmt.order_by(CalculationRun.id.desc())
-                                           .limit(limit + 1))).all()
-
-    async def touch_run(self, run: CalculationRun, **values: Any) -> None:
-        """Update a run's bookkeeping columns."""
-        for key, value in values.items():
-            setattr(run, key, value)
-        await self.session.flush()

@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, status
 
 from kpi_service.core.auth import PrincipalDep
-from kpi_service.core.deps import DatabaseDep, SessionDep, SettingsDep
+from kpi_service.core.deps import SessionDep, SettingsDep
 from kpi_service.core.schemas import Id, Key, Limit, Page, ShortText, SubjectRef
-from kpi_service.measurements import service
+from kpi_service.measurements import closing, service
+from kpi_service.measurements.runs import BackgroundRuns
 from kpi_service.measurements.schemas import (
+    ClosePeriodsRequest,
+    ClosePeriodsResult,
     ManualValue,
     MeasurementRead,
     RecalculateRequest,
@@ -20,6 +23,14 @@ from kpi_service.measurements.schemas import (
 )
 
 router = APIRouter(tags=["measurements"])
+
+
+def _runs(request: Request) -> BackgroundRuns:
+    runs: BackgroundRuns = request.app.state.runs
+    return runs
+
+
+RunsDep = Annotated[BackgroundRuns, Depends(_runs)]
 
 
 @router.get("/measurements", operation_id="listMeasurements",
@@ -72,10 +83,23 @@ async def record_measurement(session: SessionDep, settings: SettingsDep, princip
 
 @router.post("/measurements/recalculate", operation_id="recalculateMeasurements",
              response_model=RunRead, status_code=status.HTTP_202_ACCEPTED)
-async def recalculate(session: SessionDep, db: DatabaseDep, settings: SettingsDep,
-                      principal: PrincipalDep, body: RecalculateRequest) -> object:
-    """Recalculate the matching KPIs for every period overlapping the range; answers the run."""
-    return await service.recalculate(session, db.source_engine, settings, principal, body)
+async def recalculate(session: SessionDep, principal: PrincipalDep, runs: RunsDep,
+                      background: BackgroundTasks, body: RecalculateRequest) -> object:
+    """Queue a recalculation of the matching KPIs for every period overlapping the range.
+
+    Answers `202` with the queued run; `GET /runs/{id}` shows its progress until it ends.
+    """
+    run = await service.recalculate(session, principal, body)
+    # Started once the response is on its way, hence after the run row is committed.
+    background.add_task(runs.submit, run.tenant_id, run.id)
+    return run
+
+
+@router.post("/periods/close", operation_id="closePeriods", response_model=ClosePeriodsResult)
+async def close_periods(session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
+                        body: ClosePeriodsRequest) -> object:
+    """Freeze the measurements of ended periods; only a restatement changes them after."""
+    return await closing.close_periods(session, settings, principal, body)
 
 
 @router.get("/runs", operation_id="listRuns", response_model=Page[RunRead])

@@ -17,6 +17,7 @@ from kpi_service.core.schemas import (
     Output,
     SubjectRef,
 )
+from kpi_service.definitions.schemas import AggregationPeriod
 
 
 class _MeasuredState(Output):
@@ -72,15 +73,51 @@ class RecalculateRequest(Input):
 
     period_start: date
     period_end: date | None = None
+    period_kind: AggregationPeriod | None = Field(
+        default=None, description="Only KPIs aggregated over this period kind.")
     definition_keys: list[Key] | None = Field(default=None, max_length=500)
     assignment_ids: list[Id] | None = Field(default=None, max_length=10_000)
     subject_ids: list[SubjectRef] | None = Field(default=None, max_length=10_000)
+    restate: bool = Field(default=False, description="Change closed periods too; needs a reason.")
+    reason: LongText | None = Field(default=None, description="Why (kept on each revision).")
 
     @model_validator(mode="after")
     def _ordered(self) -> RecalculateRequest:
         if self.period_end is not None and self.period_end < self.period_start:
             raise ValueError("period_end is before period_start")
+        if self.restate and not self.reason:
+            raise ValueError("a restatement needs a reason")
         return self
+
+
+class ClosePeriodsRequest(Input):
+    """Close the periods holding `period_start` (to `period_end`) of the matching KPIs."""
+
+    period_start: date
+    period_end: date | None = None
+    period_kind: AggregationPeriod | None = None
+    definition_keys: list[Key] | None = Field(default=None, max_length=500)
+    reason: LongText | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ClosePeriodsRequest:
+        if self.period_end is not None and self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        return self
+
+
+class ClosedPeriodRead(Output):
+    definition_key: str
+    period_start: date
+    period_end: date
+    closed_by: str | None
+    reason: str | None
+    closed_at: datetime
+
+
+class ClosePeriodsResult(Output):
+    closed: list[ClosedPeriodRead] = Field(description="Periods closed by this request.")
+    already_closed: int
 
 
 class RunRead(Output):
@@ -90,6 +127,8 @@ class RunRead(Output):
     period_start: date
     period_end: date
     filters: dict[str, Any]
+    restate: bool
+    reason: str | None
     status: str
     computed: int
     unchanged: int
@@ -102,3 +141,5 @@ class RunRead(Output):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    heartbeat_at: datetime | None
+    resumed: int = Field(description="How often the run was resumed after its process died.")

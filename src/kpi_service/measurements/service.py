@@ -15,16 +15,21 @@ from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound,
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
-from kpi_service.engine.formula import FormulaError, evaluation_order
-from kpi_service.engine.periods import Period, PeriodKind, between, containing
+from kpi_service.engine.periods import Period, PeriodKind, containing
 from kpi_service.measurements.calculation import MeasurementWriter, Tally, compute_period
 from kpi_service.measurements.repository import MeasurementRepository
+from kpi_service.measurements.run_repository import RunRepository
+from kpi_service.measurements.runs import new_run, order_pairs, run_status
 from kpi_service.measurements.schemas import ManualValue, MeasurementRead, RecalculateRequest
 from kpi_service.models import Assignment, CalculationRun, Definition, Measurement
 from kpi_service.models import MeasurementRevision as Revision
 
 # One request may recalculate at most this many (definition, period) pairs.
 MAX_PAIRS = 5000
+
+
+class PeriodClosed(Conflict):
+    """A closed period's measurements change only by a restatement."""
 
 
 class NotManualKpi(Conflict):
@@ -121,6 +126,9 @@ async def record_manual(session: AsyncSession, settings: Settings, principal: Pr
                                               and assignment.end_date < period.start):
         raise InvalidInput("The assignment is not in force during that period.",
                            errors=[field_error(loc, "outside the assignment's dates")])
+    if await RunRepository(session).closed(principal.tenant_id, [(definition.id, period.start)]):
+        raise PeriodClosed(f"The period starting {period.start} is closed; its values are "
+                           "frozen.")
     due = await repo.due_assignments(principal.tenant_id, definition.id, period.start,
                                      period.end, assignment_ids=[assignment.id])
     writer = MeasurementWriter(session, settings, principal.user_id)
@@ -133,14 +141,10 @@ async def record_manual(session: AsyncSession, settings: Settings, principal: Pr
     return measurement
 
 
-def _status(tally: Tally) -> str:
-    if tally.failed and not (tally.computed or tally.unchanged):
-        return "failed"
-    return "partial" if tally.failed else "succeeded"
-
-
-async def _definitions(session: AsyncSession, principal: Principal,
-                       keys: list[str] | None) -> list[Definition]:
+async def active_definitions(session: AsyncSession, principal: Principal,
+                             keys: list[str] | None,
+                             period_kind: str | None = None) -> list[Definition]:
+    """The active definitions with these keys (all if None), of one period kind if given."""
     definitions = list(await DefinitionRepository(session).active(principal.tenant_id,
                                                                   keys=keys))
     if keys is not None:
@@ -148,79 +152,69 @@ async def _definitions(session: AsyncSession, principal: Principal,
         if unknown:
             raise InvalidInput(f"Unknown or inactive KPI keys: {', '.join(unknown)}.",
                                errors=[field_error(["body", "definition_keys"], "unknown key")])
+    if period_kind is not None:
+        definitions = [d for d in definitions if d.aggregation_period == period_kind]
     return definitions
 
 
-async def execute_run(session: AsyncSession, source: AsyncEngine, settings: Settings,
-                      principal: Principal, pairs: list[tuple[Definition, Period]],
-                      run: CalculationRun, **filters: Any) -> Tally:
-    """Compute every (definition, period) pair of a run, oldest period first, and close it."""
-    repo = MeasurementRepository(session)
-    total = Tally()
-    for done, (definition, period) in enumerate(pairs, start=1):
-        tally = await compute_period(session, source, settings, definition, period,
-                                     run_id=run.id, actor=principal.user_id, **filters)
-        total.add(tally)
-        await repo.touch_run(run, progress_done=done, computed=total.computed,
-                             unchanged=total.unchanged, failed=total.failed,
-                             skipped=total.skipped, errors=list(total.errors),
-                             heartbeat_at=datetime.now(UTC))
-    await repo.touch_run(run, status=_status(total), finished_at=datetime.now(UTC))
-    return total
-
-
-async def start_run(repo: MeasurementRepository, principal: Principal, trigger: str,
-                    pairs: list[tuple[Definition, Period]], first: date, last: date,
-                    filters: dict[str, Any]) -> CalculationRun:
-    """A new run row in state `running` for these pairs, flushed so it has its id."""
-    kinds = {p.kind.value if p.kind else None for _, p in pairs}
+async def calculate_now(session: AsyncSession, source: AsyncEngine, settings: Settings,
+                        principal: Principal, definition: Definition, period: Period,
+                        filters: dict[str, Any]) -> tuple[CalculationRun, Tally]:
+    """One (definition, period) computed inside the caller's transaction, as a finished run
+    (the seed's calculate route answers with the measurement itself)."""
+    if period.is_aligned and await RunRepository(session).closed(
+            principal.tenant_id, [(definition.id, period.start)]):
+        raise PeriodClosed(f"The {definition.key} period starting {period.start} is closed.")
     now = datetime.now(UTC)
-    run = CalculationRun(
-        tenant_id=principal.tenant_id, trigger=trigger,
-        period_kind=kinds.pop() if len(kinds) == 1 else None,
-        period_start=min((p.start for _, p in pairs), default=first),
-        period_end=max((p.end for _, p in pairs), default=last),
-        filters=filters, status="running", progress_total=len(pairs), progress_done=0,
-        computed=0, unchanged=0, failed=0, skipped=0, errors=[],
-        requested_by=principal.user_id, started_at=now, heartbeat_at=now,
-    )
-    repo.add_run(run)
-    await repo.flush()
-    return run
+    run = new_run(principal.tenant_id, "manual", [(definition, period)], first=period.start,
+                  last=period.end, filters=filters, requested_by=principal.user_id,
+                  status="running")
+    run.started_at = now
+    await RunRepository(session).add(run)
+    tally = await compute_period(session, source, settings, definition, period, run_id=run.id,
+                                 actor=principal.user_id,
+                                 assignment_ids=filters.get("assignment_ids"),
+                                 require_overlap=False)
+    for name in ("computed", "unchanged", "failed", "skipped", "errors"):
+        setattr(run, name, getattr(tally, name))
+    run.progress_done, run.status, run.finished_at = 1, run_status(tally), datetime.now(UTC)
+    await session.flush()
+    return run, tally
 
 
-async def recalculate(session: AsyncSession, source: AsyncEngine, settings: Settings,
-                      principal: Principal, body: RecalculateRequest) -> CalculationRun:
-    """Recalculate every period of the matching definitions that overlaps the date range."""
+async def recalculate(session: AsyncSession, principal: Principal,
+                      body: RecalculateRequest) -> CalculationRun:
+    """Queue a run over every period of the matching definitions overlapping the range.
+
+    The caller commits, then hands the run to a worker (`runs.execute`); the run's
+    progress is readable while it works.
+    """
     if not principal.is_admin:
         raise Forbidden("Only admins recalculate.")
-    repo = MeasurementRepository(session)
-    definitions = await _definitions(session, principal, body.definition_keys)
+    definitions = await active_definitions(session, principal, body.definition_keys,
+                                           body.period_kind)
     last = body.period_end or body.period_start
-    # Within a period, formula KPIs come after the KPIs they use.
-    try:
-        order = evaluation_order({d.key: list(d.config.get("variables", {}).values())
-                                  for d in definitions})
-    except FormulaError as exc:  # refused when saved; only a hand-edited database gets here
-        raise Conflict(f"The KPIs cannot be ordered: {exc}") from None
-    rank = {key: i for i, key in enumerate(order)}
-    pairs = sorted(
-        ((d, p) for d in definitions
-         for p in between(PeriodKind(d.aggregation_period), body.period_start, last)),
-        key=lambda pair: (pair[1].start, rank[pair[0].key], pair[0].id),
-    )
+    pairs = order_pairs(definitions, body.period_start, last)
     if len(pairs) > MAX_PAIRS:
         raise InvalidInput(f"That is {len(pairs)} (KPI, period) pairs; at most {MAX_PAIRS} "
                            "per request. Narrow the range or the KPIs.",
                            errors=[field_error(["body", "period_end"], "range too large")])
+    repo = RunRepository(session)
+    closed = await repo.closed(principal.tenant_id, [(d.id, p.start) for d, p in pairs])
+    if closed and not body.restate:
+        keys = {d.id: d.key for d in definitions}
+        listed = ", ".join(f"{keys[d]} {s}" for d, s in sorted(closed)[:10])
+        raise PeriodClosed(f"{len(closed)} of these periods are closed ({listed}). Set "
+                           "`restate` with a `reason` to change them.")
     periods_per_definition = len(pairs) / max(len(definitions), 1)
     trigger = "backfill" if periods_per_definition > 1 else "manual"
-    run = await start_run(repo, principal, trigger, pairs, body.period_start, last,
-                          body.model_dump(mode="json", exclude_none=True))
-    await execute_run(session, source, settings, principal, pairs, run,
-                      assignment_ids=body.assignment_ids, subject_ids=body.subject_ids)
+    filters = body.model_dump(mode="json", exclude_none=True,
+                              exclude={"restate", "reason"})
+    run = await repo.add(new_run(principal.tenant_id, trigger, pairs, first=body.period_start,
+                                 last=last, filters=filters, requested_by=principal.user_id,
+                                 restate=body.restate, reason=body.reason))
     await audit.record(session, principal, "measurements.recalculate", "run", run.id, None,
-                       {"status": run.status, "computed": run.computed, "failed": run.failed})
+                       {"periods": len(pairs), "restate": body.restate, "reason": body.reason})
     return run
 
 
@@ -228,7 +222,7 @@ async def get_run(session: AsyncSession, principal: Principal, run_id: int) -> C
     """One run of the caller's tenant (admins and managers)."""
     if principal.role is Role.MEMBER:
         raise Forbidden("Runs are visible to admins and managers.")
-    run = await MeasurementRepository(session).run(principal.tenant_id, run_id)
+    run = await RunRepository(session).get(principal.tenant_id, run_id)
     if run is None:
         raise NotFound(f"Run {run_id} not found.")
     return run
@@ -239,6 +233,6 @@ async def list_runs(session: AsyncSession, principal: Principal, *, cursor: str 
     """Runs of the caller's tenant, newest first."""
     if principal.role is Role.MEMBER:
         raise Forbidden("Runs are visible to admins and managers.")
-    rows = await MeasurementRepository(session).runs(principal.tenant_id,
-                                                     after=decode_cursor(cursor), limit=limit)
+    rows = await RunRepository(session).page(principal.tenant_id, after=decode_cursor(cursor),
+                                             limit=limit)
     return slice_of(rows, limit, lambda r: r.id)

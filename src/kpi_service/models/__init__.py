@@ -6,6 +6,7 @@ from kpi_service.models.event import PARTITION_PREFIX, Event
 from kpi_service.models.measurement import (
     AuditEntry,
     CalculationRun,
+    ClosedPeriod,
     Measurement,
     MeasurementRevision,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "CalculationRun",
+    "ClosedPeriod",
     "Definition",
     "Event",
     "Measurement",

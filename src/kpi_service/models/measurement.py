@@ -108,6 +108,9 @@ class CalculationRun(Base):
         Index("uq_calculation_runs_schedule_occurrence", "tenant_id", "trigger", "period_kind",
               "period_start", unique=True, postgresql_where=text("trigger = 'schedule'")),
         Index(None, "tenant_id", "created_at"),
+        # Unfinished runs, found by their heartbeat when a replica looks for stale ones.
+        Index("ix_calculation_runs_unfinished", "heartbeat_at",
+              postgresql_where=text("status IN ('queued', 'running')")),
     )
 
     tenant_id: Mapped[TenantId]
@@ -117,6 +120,11 @@ class CalculationRun(Base):
     period_start: Mapped[date]
     period_end: Mapped[date]
     filters: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    # The (definition id, period start, period end) triples to compute, in order; a run
+    # resumed after a crash continues from `progress_done`.
+    plan: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    restate: Mapped[bool] = mapped_column(server_default=text("false"))
+    reason: Mapped[str | None]
     status: Mapped[str]
     computed: Mapped[int] = mapped_column(server_default=text("0"))
     unchanged: Mapped[int] = mapped_column(server_default=text("0"))
@@ -130,6 +138,27 @@ class CalculationRun(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
+    worker: Mapped[str | None]
+    resumed: Mapped[int] = mapped_column(server_default=text("0"))
+
+
+class ClosedPeriod(Base):
+    """A (definition, period) whose measurements are frozen: only a restatement changes them."""
+
+    __tablename__ = "closed_periods"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "definition_id"],
+                             ["kpi.definitions.tenant_id", "kpi.definitions.id"]),
+        CheckConstraint("period_end >= period_start", name="period"),
+    )
+
+    tenant_id: Mapped[TenantId]
+    definition_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    period_start: Mapped[date] = mapped_column(primary_key=True)
+    period_end: Mapped[date]
+    closed_by: Mapped[str | None]
+    reason: Mapped[str | None]
+    closed_at: Mapped[CreatedAt]
 
 
 class AuditEntry(Base):

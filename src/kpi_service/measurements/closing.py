@@ -1,0 +1,54 @@
+"""Closing periods: their measurements are frozen until a restatement changes them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kpi_service.audit import service as audit
+from kpi_service.core.auth import Principal
+from kpi_service.core.errors import Forbidden, InvalidInput, field_error
+from kpi_service.core.settings import Settings
+from kpi_service.measurements.run_repository import RunRepository
+from kpi_service.measurements.runs import order_pairs
+from kpi_service.measurements.schemas import (
+    ClosedPeriodRead,
+    ClosePeriodsRequest,
+    ClosePeriodsResult,
+)
+from kpi_service.measurements.service import MAX_PAIRS, active_definitions
+
+
+async def close_periods(session: AsyncSession, settings: Settings, principal: Principal,
+                        body: ClosePeriodsRequest) -> ClosePeriodsResult:
+    """Close every period of the matching KPIs overlapping the range; all must have ended."""
+    if not principal.is_admin:
+        raise Forbidden("Only admins close periods.")
+    definitions = await active_definitions(session, principal, body.definition_keys,
+                                           body.period_kind)
+    pairs = order_pairs(definitions, body.period_start, body.period_end or body.period_start)
+    if len(pairs) > MAX_PAIRS:
+        raise InvalidInput(f"That is {len(pairs)} (KPI, period) pairs; at most {MAX_PAIRS}.",
+                           errors=[field_error(["body", "period_end"], "range too large")])
+    today = datetime.now(UTC).astimezone(settings.tz).date()
+    open_ones = sorted({p.end for _, p in pairs if p.end >= today})
+    if open_ones:
+        raise InvalidInput(
+            f"Only periods that have ended can be closed; one ends on {open_ones[0]}.",
+            errors=[field_error(["body", "period_end" if body.period_end else "period_start"],
+                                "the period has not ended")])
+    now = datetime.now(UTC)
+    rows = [{"tenant_id": principal.tenant_id, "definition_id": d.id, "period_start": p.start,
+             "period_end": p.end, "closed_by": principal.user_id, "reason": body.reason,
+             "closed_at": now} for d, p in pairs]
+    done = set(await RunRepository(session).close(rows))
+    closed = [ClosedPeriodRead(definition_key=d.key, period_start=p.start, period_end=p.end,
+                               closed_by=principal.user_id, reason=body.reason, closed_at=now)
+              for d, p in pairs if (d.id, p.start) in done]
+    result = ClosePeriodsResult(closed=closed, already_closed=len(pairs) - len(closed))
+    if closed:
+        await audit.record(session, principal, "periods.close", "periods",
+                           f"{body.period_start}..{body.period_end or body.period_start}", None,
+                           {"closed": len(closed), "reason": body.reason})
+    return result

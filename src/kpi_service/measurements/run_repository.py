@@ -1,0 +1,142 @@
+"""Run and closed-period statements: claiming, heartbeats, progress, occurrences."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kpi_service.models import CalculationRun, ClosedPeriod, Definition
+
+UNFINISHED = ("queued", "running")
+
+
+class RunRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, run: CalculationRun) -> CalculationRun:
+        self.session.add(run)
+        await self.session.flush()
+        return run
+
+    async def get(self, tenant_id: str, run_id: int) -> CalculationRun | None:
+        return await self.session.get(CalculationRun, (tenant_id, run_id))
+
+    async def page(self, tenant_id: str, *, after: int | None,
+                   limit: int) -> Sequence[CalculationRun]:
+        """Up to `limit + 1` runs before the id `after`, newest first."""
+        stmt = select(CalculationRun).where(CalculationRun.tenant_id == tenant_id)
+        if after is not None:
+            stmt = stmt.where(CalculationRun.id < after)
+        return (await self.session.scalars(stmt.order_by(CalculationRun.id.desc())
+                                           .limit(limit + 1))).all()
+
+    async def claim(self, tenant_id: str, run_id: int, worker: str,
+                    stale_before: datetime) -> CalculationRun | None:
+        """Take a run to execute: a queued one, or one whose owner stopped beating.
+
+        One UPDATE decides: of two processes claiming at once, the second re-reads the
+        row after the first commits, finds it running with a fresh heartbeat, and gets
+        nothing.
+        """
+        run = CalculationRun
+        resumed = run.status == "running"
+        stmt = (
+            update(run)
+            .where(run.tenant_id == tenant_id, run.id == run_id,
+                   run.status.in_(UNFINISHED),
+                   or_(and_(run.status == "queued", run.worker.is_(None)),
+                       run.heartbeat_at < stale_before))
+            .values(status="running", worker=worker, heartbeat_at=func.now(),
+                    started_at=func.coalesce(run.started_at, func.now()),
+                    resumed=run.resumed + resumed.cast(run.resumed.type))
+            .returning(run)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def stale(self, stale_before: datetime, limit: int) -> list[tuple[str, int]]:
+        """Unfinished runs of any tenant whose heartbeat stopped: (tenant, run id), oldest first.
+
+        The one statement that crosses tenants: the process resumes work, it serves nobody.
+        """
+        stmt = (select(CalculationRun.tenant_id, CalculationRun.id)
+                .where(CalculationRun.status.in_(UNFINISHED),
+                       CalculationRun.heartbeat_at < stale_before)
+                .order_by(CalculationRun.heartbeat_at).limit(limit))
+        return [(t, i) for t, i in (await self.session.execute(stmt)).all()]
+
+    async def beat(self, tenant_id: str, run_id: int, worker: str) -> bool:
+        """Refresh the heartbeat of a run this worker owns; False if it owns it no longer."""
+        stmt = (update(CalculationRun)
+                .where(CalculationRun.tenant_id == tenant_id, CalculationRun.id == run_id,
+                       CalculationRun.worker == worker, CalculationRun.status == "running")
+                .values(heartbeat_at=func.now())
+                .returning(CalculationRun.id))
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def record(self, tenant_id: str, run_id: int, worker: str, **values: Any) -> bool:
+        """Write a run's progress or outcome, if this worker still owns it."""
+        stmt = (update(CalculationRun)
+                .where(CalculationRun.tenant_id == tenant_id, CalculationRun.id == run_id,
+                       CalculationRun.worker == worker, CalculationRun.status == "running")
+                .values(heartbeat_at=func.now(), **values)
+                .returning(CalculationRun.id))
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def release(self, tenant_id: str, run_id: int, worker: str) -> None:
+        """Give a run up on shutdown: its heartbeat is made stale so any process resumes it."""
+        await self.session.execute(
+            update(CalculationRun)
+            .where(CalculationRun.tenant_id == tenant_id, CalculationRun.id == run_id,
+                   CalculationRun.worker == worker, CalculationRun.status == "running")
+            .values(heartbeat_at=text("'epoch'::timestamptz")))
+
+    async def add_occurrence(self, values: dict[str, Any]) -> int | None:
+        """Insert a scheduled occurrence's run unless one exists; its id, or None if taken.
+
+        A transaction-level advisory lock on the occurrence serialises replicas that fire
+        together; the unique index on (tenant, trigger, kind, start) is the guarantee.
+        """
+        key = f"kpi-schedule:{values['tenant_id']}:{values['period_kind']}:" \
+              f"{values['period_start'].isoformat()}"
+        await self.session.execute(select(func.pg_advisory_xact_lock(
+            func.hashtextextended(key, 0))))
+        stmt = (pg_insert(CalculationRun).values(**values)
+                .on_conflict_do_nothing(
+                    index_elements=["tenant_id", "trigger", "period_kind", "period_start"],
+                    index_where=text("trigger = 'schedule'"))
+                .returning(CalculationRun.id))
+        row = (await self.session.execute(stmt)).first()
+        return None if row is None else int(row[0])
+
+    async def tenants_with(self, aggregation_period: str) -> list[str]:
+        """Tenants with an active definition of this period kind (the scheduler's list)."""
+        stmt = (select(Definition.tenant_id).distinct()
+                .where(Definition.is_active.is_(True),
+                       Definition.aggregation_period == aggregation_period)
+                .order_by(Definition.tenant_id))
+        return list((await self.session.scalars(stmt)).all())
+
+    async def closed(self, tenant_id: str,
+                     pairs: Sequence[tuple[int, date]]) -> set[tuple[int, date]]:
+        """Which (definition id, period start) pairs are closed."""
+        if not pairs:
+            return set()
+        stmt = select(ClosedPeriod.definition_id, ClosedPeriod.period_start).where(
+            ClosedPeriod.tenant_id == tenant_id,
+            tuple_(ClosedPeriod.definition_id, ClosedPeriod.period_start).in_(list(pairs)))
+        return {(d, s) for d, s in (await self.session.execute(stmt)).all()}
+
+    async def close(self, rows: Sequence[dict[str, Any]]) -> list[tuple[int, date]]:
+        """Close periods not closed yet; the (definition id, period start) pairs it closed."""
+        if not rows:
+            return []
+        stmt = (pg_insert(ClosedPeriod).values(list(rows)).on_conflict_do_nothing()
+                .returning(ClosedPeriod.definition_id, ClosedPeriod.period_start))
+        return [(d, s) for d, s in (await self.session.execute(stmt)).all()]

@@ -1,0 +1,193 @@
+"""Real processes: two service replicas with schedulers ticking every few seconds on one
+database, and a backfill killed mid-run then resumed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from httpx import AsyncClient
+
+from kpi_service.core.database import Database
+from kpi_service.measurements.runs import BackgroundRuns
+from kpi_service.scheduler.service import Scheduler
+from tests.calculators.http_fixtures import SourceServer
+from tests.conftest import make_settings, plain_dsn
+from tests.support import assign, create_definition, create_support_cases, wait_for_run
+
+
+def _env(database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
+    env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test", KPI_AUTH_MODE="none", **extra)
+    return env
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the service did not become ready"
+        time.sleep(0.2)
+
+
+async def _fetch(url: str, sql: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(plain_dsn(url))
+    try:
+        return list(await conn.fetch(sql))
+    finally:
+        await conn.close()
+
+
+async def test_two_replicas_ticking_every_second_run_each_occurrence_once(
+        client: AsyncClient, db: Database, database_url: str, tmp_path: Path) -> None:
+    today = datetime.now(UTC).date()
+    yesterday = today - timedelta(days=1)
+    noon = datetime.combine(yesterday, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
+    await create_support_cases(db, [(u, "resolved", noon, noon + timedelta(minutes=i))
+                                    for u in (1, 2, 3) for i in range(u)])
+    d = await create_definition(client, key="resolved_daily", aggregation_period="daily",
+                                calculation_type="query",
+                                config={"query_key": "cases_resolved_count"})
+    for user in ("1", "2", "3"):
+        await assign(client, d["id"], user, 2, start_date="2026-01-01")
+
+    env = _env(database_url, KPI_SCHEDULE_DAILY="* * * * * *", KPI_SCHEDULER_CATCHUP="2",
+               KPI_LOG_LEVEL="INFO")
+    procs = []
+    for _ in range(2):
+        port = _free_port()
+        # Popen only starts the process; it does not wait for it.
+        proc = subprocess.Popen([sys.executable, "-m", "kpi_service.cli", "serve", "--port",  # noqa: ASYNC220
+                                 str(port)], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        procs.append((proc, port))
+    try:
+        for proc, port in procs:
+            _wait_ready(proc, port)
+        await asyncio.sleep(6)  # some six ticks each, all for the same occurrence
+    finally:
+        outputs = []
+        for proc, _ in procs:
+            proc.send_signal(signal.SIGTERM)
+            out, _err = proc.communicate(timeout=30)
+            outputs.append(out.decode())
+    for output in outputs:  # both ticked, many times
+        assert output.count('Running job "Scheduler.tick') >= 3, output[-3000:]
+
+    runs = await _fetch(database_url, "SELECT period_start, status, worker "
+                                      "FROM kpi.calculation_runs ORDER BY period_start")
+    # The catch-up's two days (the day before yesterday, yesterday), each exactly once.
+    assert [(r["period_start"], r["status"]) for r in runs] == [
+        (yesterday - timedelta(days=1), "succeeded"), (yesterday, "succeeded")]
+    rows = await _fetch(database_url, "SELECT m.period_start, a.subject_id, m.actual_value, "
+                                      "m.revision FROM kpi.measurements m JOIN kpi.assignments "
+                                      "a ON a.id = m.assignment_id ORDER BY 1, 2")
+    assert [(r["period_start"], r["subject_id"], int(r["actual_value"]), r["revision"])
+            for r in rows] == [
+        *((yesterday - timedelta(days=1), u, 0, 1) for u in ("1", "2", "3")),
+        *((yesterday, u, int(u), 1) for u in ("1", "2", "3"))]
+
+
+async def _progress(url: str, run_id: int) -> int:
+    [row] = await _fetch(url, f"SELECT progress_done FROM kpi.calculation_runs "
+                              f"WHERE id = {int(run_id)}")
+    return int(row["progress_done"])
+
+
+async def _checksum(url: str) -> tuple[int, str]:
+    [row] = await _fetch(url, "SELECT count(*) AS n, md5(string_agg(concat_ws('|', "
+                              "assignment_id, period_start, actual_value, achievement, score, "
+                              "status, previous_value, trend), ',' ORDER BY assignment_id, "
+                              "period_start)) AS digest FROM kpi.measurements")
+    return int(row["n"]), str(row["digest"])
+
+
+async def test_a_backfill_killed_mid_run_is_resumed_to_the_clean_result(
+        client: AsyncClient, db: Database, database_url: str, source: SourceServer,
+        tmp_path: Path) -> None:
+    state = source.reset()
+    state.values = {"1": 12, "2": 7.5, "3": 30}
+    state.delay_s = 0.15
+    d = await create_definition(client, key="crm_daily", aggregation_period="daily",
+                                calculation_type="api", config={
+                                    "adapter": "http_json",
+                                    "url": source.base_url + "/kpi/{subject_id}",
+                                    "value_pointer": "/data/value", "timeout_s": 5})
+    for user in state.values:
+        await assign(client, d["id"], user, 10, start_date="2026-01-01")
+    first, last = date(2026, 10, 1), date(2026, 10, 30)
+
+    proc = subprocess.Popen(  # noqa: ASYNC220 (starts it, does not wait)
+        [sys.executable, "-m", "kpi_service.cli", "backfill", "--from", first.isoformat(),
+         "--to", last.isoformat()],
+        env=_env(database_url, KPI_RUN_HEARTBEAT_SECONDS="0.5", KPI_RUN_STALE_SECONDS="2"),
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        run_id = None
+        deadline = time.monotonic() + 60
+        while run_id is None or await _progress(database_url, run_id) < 5:
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert time.monotonic() < deadline
+            rows = await _fetch(database_url, "SELECT id FROM kpi.calculation_runs")
+            run_id = rows[0]["id"] if rows else None
+            await asyncio.sleep(0.05)
+    finally:
+        proc.kill()  # SIGKILL: no cleanup, no release
+        proc.wait()
+    killed_at = await _progress(database_url, run_id)
+    assert 5 <= killed_at < 30
+
+    # The next process up (here: the scheduler's sweep at start-up) finds it stale.
+    settings = make_settings(database_url, run_heartbeat_seconds=0.5, run_stale_seconds=2)
+    database = Database.connect(database_url, settings)
+    runs = BackgroundRuns(lambda: database, settings)
+    try:
+        assert await Scheduler(lambda: database, settings, runs).sweep() == 0  # not yet
+        await asyncio.sleep(2.5)
+        assert await Scheduler(lambda: database, settings, runs).sweep() == 1
+        run = await wait_for_run(client, run_id)
+    finally:
+        await runs.shutdown()
+        await database.dispose()
+    assert (run["status"], run["progress_done"], run["resumed"]) == ("succeeded", 30, 1)
+    assert run["computed"] == 90
+
+    # Every (subject, day) once, with the source's value; a clean run changes nothing.
+    rows = await _fetch(database_url, "SELECT a.subject_id, count(*) AS n, "
+                                      "count(DISTINCT m.period_start) AS days, "
+                                      "min(m.actual_value) AS lo, max(m.actual_value) AS hi "
+                                      "FROM kpi.measurements m JOIN kpi.assignments a "
+                                      "ON a.id = m.assignment_id GROUP BY 1 ORDER BY 1")
+    got: dict[str, Any] = {r["subject_id"]: (r["n"], r["days"], float(r["lo"]), float(r["hi"]))
+                           for r in rows}
+    assert got == {u: (30, 30, float(v), float(v)) for u, v in state.values.items()}
+    resumed = await _checksum(database_url)
+    response = await client.post("/api/kpis/measurements/recalculate", json={
+        "period_start": first.isoformat(), "period_end": last.isoformat()})
+    clean = await wait_for_run(client, response.json()["id"])
+    assert (clean["computed"], clean["unchanged"]) == (0, 90)
+    assert await _checksum(database_url) == resumed
+    assert await _fetch(database_url, "SELECT 1 FROM kpi.measurement_revisions") == []

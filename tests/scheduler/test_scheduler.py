@@ -1,0 +1,109 @@
+"""The scheduler's jobs on the real database: exactly once across replicas, catch-up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import text
+
+from kpi_service.core.database import Database
+from kpi_service.core.settings import Settings
+from kpi_service.engine.periods import PeriodKind, containing
+from kpi_service.measurements.runs import BackgroundRuns
+from kpi_service.scheduler.service import Scheduler
+from tests.conftest import make_settings
+from tests.support import assign, create_definition, create_support_cases, wait_for_run
+
+DAY = date(2026, 11, 18)
+
+
+@pytest.fixture
+async def replicas(database_url: str) -> AsyncIterator[list[Scheduler]]:
+    """Two schedulers, each with its own connection pool and run worker: two processes."""
+    settings = make_settings(database_url, scheduler_catchup=2)
+    made = []
+    for _ in range(2):
+        database = Database.connect(database_url, settings)
+        made.append((database, Scheduler(lambda d=database: d, settings,
+                                         BackgroundRuns(lambda d=database: d, settings))))
+    yield [s for _, s in made]
+    for database, scheduler in made:
+        await scheduler.runs.shutdown()
+        await database.dispose()
+
+
+async def _daily_world(client: AsyncClient, db: Database) -> None:
+    """User u resolves u cases on the 18th; a daily and a weekly KPI for users 1-3."""
+    cases = [(u, "resolved", datetime(2026, 11, 18, 8, tzinfo=UTC),
+              datetime(2026, 11, 18, 9 + i, tzinfo=UTC)) for u in (1, 2, 3) for i in range(u)]
+    await create_support_cases(db, cases)
+    for key, kind in (("resolved_daily", "daily"), ("resolved_weekly", "weekly")):
+        d = await create_definition(client, key=key, aggregation_period=kind,
+                                    calculation_type="query",
+                                    config={"query_key": "cases_resolved_count"})
+        for user in ("1", "2", "3"):
+            await assign(client, d["id"], user, 2, start_date="2026-11-01")
+
+
+async def _rows(db: Database, sql: str) -> list[tuple[object, ...]]:
+    async with db.engine.connect() as conn:
+        return [tuple(r) for r in (await conn.execute(text(sql))).all()]
+
+
+async def test_two_replicas_firing_together_run_the_occurrence_once(
+        client: AsyncClient, db: Database, replicas: list[Scheduler]) -> None:
+    await _daily_world(client, db)
+    period = containing(PeriodKind.DAILY, DAY)
+    for _ in range(3):  # and again, as a cron firing every few seconds would
+        claimed = await asyncio.gather(*(r.occur(PeriodKind.DAILY, period) for r in replicas))
+        if _ == 0:
+            assert sorted(len(c) for c in claimed) == [0, 1]
+            [run_id] = claimed[0] or claimed[1]
+        else:
+            assert claimed == [[], []]
+    run = await wait_for_run(client, run_id)
+    assert (run["trigger"], run["period_kind"], run["status"]) == ("schedule", "daily",
+                                                                    "succeeded")
+    assert await _rows(db, "SELECT count(*) FROM kpi.calculation_runs") == [(1,)]
+    values = await _rows(db, "SELECT a.subject_id, m.actual_value FROM kpi.measurements m "
+                             "JOIN kpi.assignments a ON a.id = m.assignment_id "
+                             "ORDER BY a.subject_id")
+    assert [(s, int(v)) for s, v in values] == [("1", 1), ("2", 2), ("3", 3)]
+
+
+async def test_catch_up_claims_each_missed_occurrence_once(
+        client: AsyncClient, db: Database, replicas: list[Scheduler]) -> None:
+    await _daily_world(client, db)
+    now = datetime(2026, 11, 21, 12, tzinfo=UTC)  # Saturday
+    first, second = await asyncio.gather(*(r.catch_up(now) for r in replicas))
+    assert sorted(first + second) == sorted(set(first + second))
+    for run_id in first + second:
+        await wait_for_run(client, run_id)
+    # Daily: the 19th and the 20th; weekly: the weeks of the 9th and the 2nd.
+    occurrences = await _rows(db, "SELECT period_kind, period_start FROM kpi.calculation_runs "
+                                  "WHERE trigger = 'schedule' ORDER BY 1, 2")
+    assert occurrences == [("daily", date(2026, 11, 19)), ("daily", date(2026, 11, 20)),
+                           ("weekly", date(2026, 11, 2)), ("weekly", date(2026, 11, 9))]
+    assert await replicas[0].catch_up(now) == []
+    weekly = await _rows(db, "SELECT m.period_start, count(*), sum(m.actual_value) "
+                             "FROM kpi.measurements m WHERE m.period_end - m.period_start = 6 "
+                             "GROUP BY 1 ORDER BY 1")
+    # The cases of the 18th lie in the week of the 16th, not scheduled before the 23rd.
+    assert weekly == [(date(2026, 11, 2), 3, 0), (date(2026, 11, 9), 3, 0)]
+
+
+async def test_a_scheduled_run_leaves_closed_periods_alone(
+        client: AsyncClient, db: Database, settings: Settings,
+        replicas: list[Scheduler]) -> None:
+    await _daily_world(client, db)
+    closed = await client.post("/api/kpis/periods/close", json={
+        "period_start": DAY.isoformat(), "definition_keys": ["resolved_daily"]})
+    assert closed.status_code == 200, closed.text
+    [run_id] = await replicas[0].occur(PeriodKind.DAILY, containing(PeriodKind.DAILY, DAY))
+    run = await wait_for_run(client, run_id)
+    assert run["computed"] == 0 and "closed" in run["errors"][0]["error"]
+    assert await _rows(db, "SELECT count(*) FROM kpi.measurements") == [(0,)]
