@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support import assign, create_definition, measurements, recalculate
+from tests.support import (
+    assign,
+    create_definition,
+    create_support_cases,
+    measurements,
+    recalculate,
+)
 
 WEEK = "2026-11-09"
 
@@ -81,3 +92,72 @@ async def test_a_run_computes_inputs_before_the_formula(client: AsyncClient,
     got = {m["definition_key"]: m["actual_value"] for m in await measurements(client)}
     # 3 calls (10th, 11th, 12th): the formula, though its key sorts first, sees them
     assert got == {"zz_source": 3, "aa_double": 6}
+
+
+@pytest.mark.parametrize("seed", [7, 2026])
+async def test_formulas_over_computed_kpis_match_a_plain_python_recomputation(
+        client: AsyncClient, db: Database, seed: int) -> None:
+    """Random cases and calls (unknown to the test's expectations until drawn), a query KPI
+    and an event KPI computed from them, and two formulas over those."""
+    rng = random.Random(seed)
+    users = [str(u) for u in range(1, 21)]
+    monday = datetime(2026, 11, 9, tzinfo=UTC)
+    cases, calls = [], []
+    for user in users:
+        for _ in range(rng.randint(0, 6)):
+            created = monday + timedelta(minutes=rng.randint(-3000, 10000))
+            cases.append((int(user), "resolved", created,
+                          created + timedelta(minutes=rng.randint(1, 3000))))
+        for _ in range(rng.randint(0, 5)):
+            calls.append({"id": str(uuid.UUID(int=rng.getrandbits(128))), "user_id": user,
+                          "type": "call", "occurred_at": (monday + timedelta(
+                              minutes=rng.randint(-2000, 12000))).isoformat()})
+    await create_support_cases(db, cases)
+    if calls:
+        assert (await client.post("/api/kpis/events", json={"events": calls})).status_code == 200
+    in_week = monday + timedelta(days=7)
+    resolved = {u: sum(1 for a, _, _, r in cases if str(a) == u and monday <= r < in_week)
+                for u in users}
+    called = {u: sum(1 for c in calls if c["user_id"] == u
+                     and monday <= datetime.fromisoformat(c["occurred_at"]) < in_week)
+              for u in users}
+
+    keys = {"resolved": await create_definition(client, key="resolved", calculation_type="query",
+                                                config={"query_key": "cases_resolved_count"}),
+            "calls": await create_definition(client, key="calls", calculation_type="event",
+                                             config={"event_type": "call",
+                                                     "aggregate": "count"})}
+    keys["per_call"] = await create_definition(
+        client, key="per_call", calculation_type="formula",
+        config={"expression": "round(r / c * 100, 2)",
+                "variables": {"r": "resolved", "c": "calls"}})
+    keys["blend"] = await create_definition(
+        client, key="blend", calculation_type="formula",
+        config={"expression": "max(r - c, 0) + min(r, c) / 3 if c > 0 else r * 2",
+                "variables": {"r": "resolved", "c": "calls"}})
+    for d in keys.values():
+        items = [{"definition_id": d["id"], "subject_type": "user", "subject_id": u,
+                  "target_value": 3, "start_date": "2026-11-01"} for u in users]
+        assert (await client.post("/api/kpis/assignments/bulk",
+                                  json={"items": items})).status_code == 201
+    run = await recalculate(client, period_start=WEEK)
+    assert run["status"] == "succeeded", run
+
+    def per_call(r: int, c: int) -> Decimal | None:
+        if c == 0:
+            return None
+        return (Decimal(r) * 100 / Decimal(c)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+    def blend(r: int, c: int) -> Fraction:
+        return max(Fraction(r - c), Fraction(0)) + Fraction(min(r, c), 3) if c > 0 else \
+            Fraction(r * 2)
+
+    got = {(m["definition_key"], m["subject_id"]): m["actual_value"]
+           for m in await measurements(client)}
+    for u in users:
+        assert got[("resolved", u)] == resolved[u]
+        assert got[("calls", u)] == called[u]
+        expected = per_call(resolved[u], called[u])
+        assert got[("per_call", u)] == (None if expected is None else float(expected)), u
+        assert got[("blend", u)] == pytest.approx(float(blend(resolved[u], called[u])),
+                                                  abs=1e-6), u

@@ -107,3 +107,22 @@ async def test_a_scheduled_run_leaves_closed_periods_alone(
     run = await wait_for_run(client, run_id)
     assert run["computed"] == 0 and "closed" in run["errors"][0]["error"]
     assert await _rows(db, "SELECT count(*) FROM kpi.measurements") == [(0,)]
+
+
+async def test_the_partitions_job_creates_months_ahead_once(
+        db: Database, database_url: str) -> None:
+    today = datetime.now(UTC).date()
+    ahead = [(today.year + (today.month - 1 + k) // 12, (today.month - 1 + k) % 12 + 1)
+             for k in range(15)]
+    names = [f"events_y{y:04d}m{m:02d}" for y, m in ahead]
+    async with db.engine.begin() as conn:  # the far months, should an earlier run have made them
+        for name in names[12:]:
+            await conn.execute(text(f"DROP TABLE IF EXISTS kpi.{name}"))
+    settings = make_settings(database_url, partitions_ahead_months=14)
+    scheduler = Scheduler(lambda: db, settings, BackgroundRuns(lambda: db, settings))
+    created = await scheduler.partitions()
+    assert set(names[12:]) <= set(created) <= set(names)
+    assert await scheduler.partitions() == []
+    attached = await _rows(db, "SELECT c.relname FROM pg_inherits i JOIN pg_class c "
+                               "ON c.oid = i.inhrelid WHERE i.inhparent = 'kpi.events'::regclass")
+    assert set(names) <= {r[0] for r in attached}
