@@ -11,6 +11,7 @@ from sqlalchemy import Numeric, case, distinct, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.calculators.base import CalculationRequest, Outcome
+from kpi_service.core.sql import among
 from kpi_service.models import Event
 
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95}
@@ -97,7 +98,7 @@ async def calculate(request: CalculationRequest, session: AsyncSession,
         select(group, _aggregate(config["aggregate"], config.get("property")))
         .where(Event.tenant_id == request.tenant_id, Event.type == config["event_type"],
                Event.occurred_at >= start, Event.occurred_at < end,
-               group.in_(list(request.subject_ids)))
+               among(group, request.subject_ids))
         .group_by(group)
     )
     if config.get("filter"):

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, insert, select, true
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import ColumnElement, Select, and_, func, insert, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kpi_service.core.sql import among
 from kpi_service.models import (
+    SCHEMA,
     Assignment,
     AssignmentTarget,
     Definition,
@@ -20,8 +22,17 @@ from kpi_service.models import (
     MeasurementRevision,
 )
 
-# asyncpg takes at most 32,767 parameters per statement: chunk the bulk upserts.
-UPSERT_CHUNK = 1000
+# The columns a calculation writes, and the merge of staged rows into the table.
+_STAGING = "kpi_measurement_staging"
+_KEY = ("tenant_id", "assignment_id", "period_start", "period_end")
+_UPSERTED = [c.name for c in Measurement.__table__.columns if c.name != "id"]
+_MERGE = (
+    f"INSERT INTO {SCHEMA}.measurements ({', '.join(_UPSERTED)}) "  # noqa: S608 (constants)
+    f"SELECT {', '.join(_UPSERTED)} FROM {_STAGING} "
+    f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _UPSERTED if c not in _KEY)
+    + " RETURNING assignment_id, id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,28 +88,29 @@ class MeasurementRepository:
             stmt = stmt.where(Assignment.start_date <= end,
                               (Assignment.end_date.is_(None)) | (Assignment.end_date >= start))
         if assignment_ids is not None:
-            stmt = stmt.where(Assignment.id.in_(list(assignment_ids)))
+            stmt = stmt.where(among(Assignment.id, assignment_ids))
         if subject_ids is not None:
-            stmt = stmt.where(Assignment.subject_id.in_(list(subject_ids)))
+            stmt = stmt.where(among(Assignment.subject_id, subject_ids))
         rows = (await self.session.execute(stmt.order_by(Assignment.id))).all()
         return [DueAssignment(*row) for row in rows]
 
     async def for_period(self, tenant_id: str, assignment_ids: Sequence[int], start: date,
-                         end: date) -> dict[int, Measurement]:
-        """Existing measurements of these assignments for exactly [start, end]."""
-        stmt = select(Measurement).where(
+                         end: date) -> dict[int, Any]:
+        """Existing measurements of these assignments for exactly [start, end], as rows
+        (attribute access like the model, without the cost of ORM objects)."""
+        stmt = select(*Measurement.__table__.columns).where(
             Measurement.tenant_id == tenant_id,
-            Measurement.assignment_id.in_(list(assignment_ids)),
+            among(Measurement.assignment_id, assignment_ids),
             Measurement.period_start == start, Measurement.period_end == end,
         )
-        return {m.assignment_id: m for m in (await self.session.scalars(stmt)).all()}
+        return {m.assignment_id: m for m in (await self.session.execute(stmt)).all()}
 
     async def aligned_values(self, tenant_id: str, assignment_ids: Sequence[int],
                              start: date) -> dict[int, Decimal | None]:
         """Actual values of the aligned period starting on `start`, by assignment."""
         stmt = select(Measurement.assignment_id, Measurement.actual_value).where(
             Measurement.tenant_id == tenant_id,
-            Measurement.assignment_id.in_(list(assignment_ids)),
+            among(Measurement.assignment_id, assignment_ids),
             Measurement.aligned.is_(True), Measurement.period_start == start,
         )
         return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
@@ -116,7 +128,7 @@ class MeasurementRepository:
             .where(Measurement.tenant_id == tenant_id, Definition.key.in_(list(keys)),
                    Measurement.period_start == start, Measurement.period_end == end,
                    Assignment.subject_type == subject_type,
-                   Assignment.subject_id.in_(list(subject_ids)))
+                   among(Assignment.subject_id, subject_ids))
         )
         return {(s, k): v for s, k, v in (await self.session.execute(stmt)).all()}
 
@@ -134,7 +146,7 @@ class MeasurementRepository:
             .order_by(group, Assignment.subject_id)
         )
         if team_ids is not None:
-            stmt = stmt.where(Assignment.team_id.in_(list(team_ids)))
+            stmt = stmt.where(among(Assignment.team_id, team_ids))
         found: dict[str, list[str]] = {}
         for subject, user in (await self.session.execute(stmt)).all():
             found.setdefault(str(subject), []).append(user)  # never null: filtered above
@@ -146,18 +158,24 @@ class MeasurementRepository:
             await self.session.execute(insert(MeasurementRevision), list(rows))
 
     async def upsert(self, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
-        """Insert or update measurements in bulk; returns measurement id by assignment id."""
-        ids: dict[int, int] = {}
-        for offset in range(0, len(rows), UPSERT_CHUNK):
-            chunk = list(rows[offset:offset + UPSERT_CHUNK])
-            insert_stmt = pg_insert(Measurement).values(chunk)
-            updatable = [c for c in chunk[0] if c not in
-                         ("tenant_id", "assignment_id", "period_start", "period_end")]
-            stmt = insert_stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "assignment_id", "period_start", "period_end"],
-                set_={c: insert_stmt.excluded[c] for c in updatable},
-            ).returning(Measurement.assignment_id, Measurement.id)
-            ids.update({a: m for a, m in (await self.session.execute(stmt)).all()})
+        """Insert or update measurements in bulk; returns measurement id by assignment id.
+
+        The rows are COPied into a session-local staging table, then merged with one
+        INSERT ... SELECT ... ON CONFLICT DO UPDATE: no SQL is built per row.
+        """
+        if not rows:
+            return {}
+        await self.session.execute(text(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ON COMMIT DELETE ROWS AS "  # noqa: S608
+            f"SELECT {', '.join(_UPSERTED)} FROM {SCHEMA}.measurements WITH NO DATA"))
+        records = [tuple(json.dumps(row[c]) if c == "details" else row[c] for c in _UPSERTED)
+                   for row in rows]
+        connection = await self.session.connection()
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        await driver.copy_records_to_table(_STAGING, records=records, columns=_UPSERTED)
+        result = await self.session.execute(text(_MERGE))
+        ids = {a: m for a, m in result.all()}
+        await self.session.execute(text(f"TRUNCATE {_STAGING}"))
         return ids
 
     def listing(self, tenant_id: str,
