@@ -1,113 +1,242 @@
-"""Event KPIs on a generated data set, checked against a plain-Python recomputation."""
+"""Event KPIs on a random data set, checked against a plain-Python recomputation.
+
+Every aggregate, over the event's value or a numeric property, with and without a property
+filter, for user, team and organisation scopes, over an ISO week of the organisation's time
+zone (one of them the week US summer time ends). The data come from a seeded generator: a
+failure names its seed and reproduces.
+"""
 
 from __future__ import annotations
 
 import random
-import statistics
 import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
 
+from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.support import create_definition, measurements, recalculate
+from tests.conftest import make_settings
+from tests.support import measurements, recalculate
 
-WEEK_START = datetime(2026, 11, 9, tzinfo=UTC)
-USERS = [str(u) for u in range(1, 9)]
-
-
-def _events(seed: int) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    out = []
-    for user in USERS[:-1]:  # the last user has no events at all
-        for _ in range(rng.randint(0, 40)):
-            at = WEEK_START + timedelta(seconds=rng.randint(-2 * 86400, 9 * 86400))
-            kind = rng.choice(["call", "call", "email"])
-            props: dict[str, Any] = {"duration": rng.randint(5, 900),
-                                     "outcome": rng.choice(["won", "lost"])}
-            if rng.random() < 0.1:
-                props["duration"] = "n/a"  # not a number: ignored by the aggregate
-            out.append({"id": str(uuid.uuid4()), "user_id": user, "type": kind,
-                        "occurred_at": at.isoformat(), "value": rng.randint(1, 100),
-                        "properties": props})
-    return out
+TENANT = "default"
+MONDAY = datetime(2025, 10, 27)  # local; US summer time ends on Sunday 2 November 2025
+USERS = [f"u{n}" for n in range(1, 9)]  # the last one sends nothing
+TEAMS = ["support", "sales", "field"]
+TYPES = ["call", "email"]
+AGGREGATES = ["count", "sum", "avg", "min", "max", "distinct_users", "p50", "p90", "p95"]
+QUANTILES = {"p50": Decimal("0.5"), "p90": Decimal("0.9"), "p95": Decimal("0.95")}
+SIX_PLACES = Decimal("0.000001")
 
 
-def _in_week(e: dict[str, Any]) -> bool:
-    at = datetime.fromisoformat(e["occurred_at"])
-    return WEEK_START <= at < WEEK_START + timedelta(days=7)
+@dataclass(frozen=True)
+class Case:
+    seed: int
+    zone: str
+
+    @property
+    def week(self) -> tuple[datetime, datetime]:
+        """The week's half-open instant range in the organisation's time zone."""
+        tz = ZoneInfo(self.zone)
+        return (MONDAY.replace(tzinfo=tz).astimezone(UTC),
+                (MONDAY + timedelta(days=7)).replace(tzinfo=tz).astimezone(UTC))
 
 
-def _percentile(xs: list[float], q: float) -> float:
-    # PostgreSQL's percentile_cont: linear interpolation between closest ranks.
+CASES = [Case(1, "America/New_York"), Case(2, "Asia/Kolkata"), Case(3, "UTC"),
+         Case(4, "America/New_York")]
+
+
+def _number(rng: random.Random) -> float | int:
+    if rng.random() < 0.3:
+        return rng.randint(-50, 900)
+    return round(rng.uniform(-50, 900), 2)
+
+
+def _properties(rng: random.Random) -> dict[str, Any]:
+    props: dict[str, Any] = {"channel": rng.choice(["phone", "chat", "mail"]),
+                             "vip": rng.random() < 0.3}
+    roll = rng.random()
+    if roll < 0.7:
+        props["duration"] = _number(rng)
+    elif roll < 0.8:
+        props["duration"] = "n/a"  # not a number: ignored by aggregates over it
+    elif roll < 0.85:
+        props["duration"] = True   # a boolean is not a number either
+    return props
+
+
+def _instants(rng: random.Random, case: Case, count: int) -> list[datetime]:
+    start, end = case.week
+    edges = [start, start - timedelta(microseconds=1), end, end - timedelta(microseconds=1)]
+    spread = [start + timedelta(seconds=rng.randint(-2 * 86_400, 9 * 86_400))
+              for _ in range(count)]
+    return edges + spread
+
+
+def generate_events(case: Case) -> list[dict[str, Any]]:
+    """Events of every kind, some right on the week's edges, some duplicated ids."""
+    rng = random.Random(case.seed)
+    events = []
+    for at in _instants(rng, case, rng.randint(250, 400)):
+        event: dict[str, Any] = {
+            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "user_id": rng.choice(USERS[:-1]), "type": rng.choice(TYPES),
+            "occurred_at": at.astimezone(ZoneInfo(case.zone)).isoformat(),
+            "properties": _properties(rng)}
+        if rng.random() < 0.85:
+            event["team_id"] = rng.choice(TEAMS)
+        if rng.random() < 0.85:
+            event["value"] = _number(rng)
+        events.append(event)
+    # A re-sent event (same id, same content) counts once.
+    events += [dict(e) for e in rng.sample(events, 5)]
+    return events
+
+
+def random_configs(rng: random.Random) -> list[dict[str, Any]]:
+    """Every aggregate once, on a random type, measured and filter."""
+    configs = []
+    for aggregate in AGGREGATES:
+        config: dict[str, Any] = {"event_type": rng.choice(TYPES), "aggregate": aggregate}
+        if aggregate not in ("count", "distinct_users") and rng.random() < 0.5:
+            config["property"] = "duration"
+        if rng.random() < 0.4:
+            config["filter"] = rng.choice([{"channel": "phone"}, {"vip": True},
+                                           {"channel": "chat", "vip": False}])
+        configs.append(config)
+    return configs
+
+
+# -- the plain-Python recomputation -------------------------------------------------------
+
+def _matches(properties: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    # JSON containment: true is not 1, "1" is not 1.
+    return all(k in properties and type(properties[k]) is type(v) and properties[k] == v
+               for k, v in wanted.items())
+
+
+def _measured(event: dict[str, Any], prop: str | None) -> Decimal | None:
+    raw = event.get("value") if prop is None else event["properties"].get(prop)
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    return Decimal(str(raw))
+
+
+def _percentile(xs: list[Decimal], q: Decimal) -> Decimal:
+    # As PostgreSQL's percentile_cont: linear interpolation between the closest ranks.
     xs = sorted(xs)
-    pos = q * (len(xs) - 1)
-    lo, frac = int(pos), pos - int(pos)
-    return xs[lo] if lo + 1 >= len(xs) else xs[lo] + (xs[lo + 1] - xs[lo]) * frac
+    position = q * (len(xs) - 1)
+    low = int(position)
+    if low + 1 == len(xs):
+        return xs[low]
+    return xs[low] + (xs[low + 1] - xs[low]) * (position - low)
 
 
-def expected(events: list[dict[str, Any]], config: dict[str, Any], user: str) -> float | None:
-    rows = [e for e in events if e["user_id"] == user and e["type"] == config["event_type"]
-            and _in_week(e)
-            and all(e["properties"].get(k) == v for k, v in config.get("filter", {}).items())]
-    agg = config["aggregate"]
-    if agg == "count":
-        return len(rows)
-    if agg == "distinct_users":
-        return len({e["user_id"] for e in rows})
-    prop = config.get("property")
-    xs = [float(e["value"]) if prop is None else e["properties"][prop] for e in rows]
-    xs = [x for x in xs if isinstance(x, int | float)]
+def _aggregate(aggregate: str, rows: list[dict[str, Any]], prop: str | None) -> Decimal | None:
+    if aggregate == "count":
+        return Decimal(len(rows))
+    if aggregate == "distinct_users":
+        return Decimal(len({e["user_id"] for e in rows}))
+    xs = [x for x in (_measured(e, prop) for e in rows) if x is not None]
     if not xs:
         return None
-    simple = {"sum": sum, "avg": statistics.fmean, "min": min, "max": max}
-    if agg in simple:
-        return float(simple[agg](xs))
-    return _percentile(xs, {"p50": 0.5, "p90": 0.9, "p95": 0.95}[agg])
+    with localcontext() as ctx:
+        ctx.prec = 60
+        simple: dict[str, Callable[[list[Decimal]], Decimal]] = {
+            "sum": lambda v: sum(v, Decimal(0)), "min": min, "max": max,
+            "avg": lambda v: sum(v, Decimal(0)) / len(v)}
+        exact = (simple[aggregate](xs) if aggregate in simple
+                 else _percentile(xs, QUANTILES[aggregate]))
+        return exact.quantize(SIX_PLACES, rounding=ROUND_HALF_EVEN)
 
 
-CONFIGS = [
-    {"event_type": "call", "aggregate": "count"},
-    {"event_type": "call", "aggregate": "count", "filter": {"outcome": "won"}},
-    {"event_type": "call", "aggregate": "sum"},
-    {"event_type": "email", "aggregate": "avg"},
-    {"event_type": "call", "aggregate": "min", "property": "duration"},
-    {"event_type": "call", "aggregate": "max", "property": "duration"},
-    {"event_type": "call", "aggregate": "distinct_users"},
-    {"event_type": "call", "aggregate": "p50", "property": "duration"},
-    {"event_type": "call", "aggregate": "p90", "property": "duration"},
-    {"event_type": "call", "aggregate": "p95"},
-]
+def expected_value(events: list[dict[str, Any]], case: Case, config: dict[str, Any],
+                   scope: str, subject: str) -> Decimal | None:
+    start, end = case.week
+    group = {"user": lambda e: e["user_id"], "team": lambda e: e.get("team_id"),
+             "organization": lambda e: TENANT}[scope]
+    unique = {e["id"]: e for e in reversed(events)}.values()
+    rows = [e for e in unique
+            if e["type"] == config["event_type"] and group(e) == subject
+            and start <= datetime.fromisoformat(e["occurred_at"]) < end
+            and _matches(e["properties"], config.get("filter", {}))]
+    return _aggregate(config["aggregate"], rows, config.get("property"))
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-async def test_every_aggregate_matches_a_plain_python_recomputation(
-        client: AsyncClient, db: Database, seed: int) -> None:
-    events = _events(seed)
-    for start in range(0, len(events), 5000):
-        response = await client.post("/api/kpis/events",
-                                     json={"events": events[start:start + 5000]})
-        assert response.json()["rejected"] == 0
-    for i, config in enumerate(CONFIGS):
-        d = await create_definition(client, key=f"ev_{i}", calculation_type="event",
-                                    config=config)
-        items = [{"definition_id": d["id"], "subject_type": "user", "subject_id": u,
-                  "target_value": 10, "start_date": "2026-11-01"} for u in USERS]
-        assert (await client.post("/api/kpis/assignments/bulk",
-                                  json={"items": items})).status_code == 201
-    run = await recalculate(client, period_start="2026-11-09")
-    assert run["status"] == "succeeded" and run["computed"] == len(CONFIGS) * len(USERS)
-    got = {(m["definition_key"], m["subject_id"]): m["actual_value"]
-           for m in await measurements(client)}
-    for i, config in enumerate(CONFIGS):
-        for user in USERS:
-            want = expected(events, config, user)
-            have = got[(f"ev_{i}", user)]
-            if want is None:
-                assert have is None, (config, user)
-            else:
-                assert have == pytest.approx(want, rel=1e-9), (config, user)
-    assert Decimal(str(got[("ev_0", USERS[-1])])) == 0  # no events: a count of zero
+# -- through the API ------------------------------------------------------------------------
+
+SUBJECTS = {"user": USERS, "team": [*TEAMS, "nobody"], "organization": [TENANT]}
+
+
+@pytest.fixture
+async def zoned(request: pytest.FixtureRequest, db: Database,
+                database_url: str) -> AsyncIterator[AsyncClient]:
+    """A client on an app whose organisation lives in the case's time zone."""
+    app = create_app(make_settings(database_url, timezone=request.param.zone), database=db)
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
+        yield c
+
+
+async def _define(client: AsyncClient, case: Case) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Definitions and assignments for every scope; (scope, config) by definition key."""
+    rng = random.Random(case.seed * 7919)
+    made = {}
+    for scope, subjects in SUBJECTS.items():
+        for i, config in enumerate(random_configs(rng)):
+            key = f"{scope[:3]}_{i}_{config['aggregate']}"
+            answer = await client.post("/api/kpis/definitions", json={
+                "key": key, "name": key, "unit": "count", "target_type": "higher_better",
+                "aggregation_period": "weekly", "scope": scope, "calculation_type": "event",
+                "config": config})
+            assert answer.status_code == 201, answer.text
+            items = [{"definition_id": answer.json()["id"], "subject_type": scope,
+                      "subject_id": s, "target_value": 10, "start_date": "2025-10-01"}
+                     for s in subjects]
+            bulk = await client.post("/api/kpis/assignments/bulk", json={"items": items})
+            assert bulk.status_code == 201, bulk.text
+            made[key] = (scope, config)
+    return made
+
+
+async def _stored(db: Database) -> dict[tuple[str, str], Decimal | None]:
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(text(
+            "SELECT d.key, a.subject_id, m.actual_value FROM kpi.measurements m "
+            "JOIN kpi.assignments a ON a.tenant_id = m.tenant_id AND a.id = m.assignment_id "
+            "JOIN kpi.definitions d ON d.tenant_id = a.tenant_id AND d.id = a.definition_id "
+            "WHERE m.period_start = '2025-10-27'"))
+        return {(k, s): v for k, s, v in rows}
+
+
+@pytest.mark.parametrize("zoned", CASES, indirect=True, ids=lambda c: f"{c.seed}-{c.zone}")
+async def test_every_aggregate_and_scope_matches_a_plain_python_recomputation(
+        zoned: AsyncClient, db: Database, request: pytest.FixtureRequest) -> None:
+    case: Case = request.node.callspec.params["zoned"]
+    events = generate_events(case)
+    answer = await zoned.post("/api/kpis/events", json={"events": events})
+    assert answer.json()["rejected"] == 0, answer.text
+    definitions = await _define(zoned, case)
+
+    run = await recalculate(zoned, period_start=MONDAY.date().isoformat())
+    due = sum(len(SUBJECTS[scope]) for scope, _ in definitions.values())
+    assert (run["status"], run["computed"]) == ("succeeded", due), run
+
+    stored = await _stored(db)
+    wanted = {(key, subject): expected_value(events, case, config, scope, subject)
+              for key, (scope, config) in definitions.items() for subject in SUBJECTS[scope]}
+    assert stored.keys() == wanted.keys()
+    wrong = {k: (stored[k], v) for k, v in wanted.items() if stored[k] != v}
+    assert not wrong, f"seed {case.seed} ({case.zone}): stored != expected for {wrong}"
+    served = {(m["definition_key"], m["subject_id"]): m["actual_value"]
+              for m in await measurements(zoned, limit=500)}
+    assert served == {k: None if v is None else float(v) for k, v in wanted.items()}
+    # The user who sent nothing: counts are zero, the others have no value.
+    assert {stored[(k, USERS[-1])] for k, (s, c) in definitions.items() if s == "user"
+            and c["aggregate"] in ("count", "distinct_users")} == {Decimal(0)}

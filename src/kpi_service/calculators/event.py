@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.calculators.base import CalculationRequest, Outcome
 from kpi_service.core.sql import among
+from kpi_service.engine.achievement import quantize
 from kpi_service.models import Event
 
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95}
@@ -114,5 +115,7 @@ async def calculate(request: CalculationRequest, session: AsyncSession,
         if value is None:
             out[subject] = Outcome(None, "no events for the period", details=details)
         else:
-            out[subject] = Outcome(Decimal(value), details=details)
+            # Stored as the engine stores every derived number: six places, half to even
+            # (percentiles come from PostgreSQL as doubles, averages with 16+ digits).
+            out[subject] = Outcome(quantize(Decimal(value)), details=details)
     return out

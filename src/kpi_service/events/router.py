@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.routing import APIRoute
 
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep
 from kpi_service.core.schemas import Limit, Page, ShortText, SubjectRef
 from kpi_service.events import service
+from kpi_service.events.ingestion import collector_paused
 from kpi_service.events.schemas import EventBatch, EventRead, EventType, IngestResult
 
-router = APIRouter(prefix="/events", tags=["events"])
+
+class _BulkRequest(Request):
+    """A request whose JSON body is parsed with the garbage collector paused (see ingestion)."""
+
+    async def json(self) -> Any:
+        body = await self.body()
+        with collector_paused():
+            return json.loads(body)
+
+
+class _BulkRoute(APIRoute):
+    """Routes that read large JSON bodies through `_BulkRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def bulk_handler(request: Request) -> Response:
+            return await handler(_BulkRequest(request.scope, request.receive))
+
+        return bulk_handler
+
+
+router = APIRouter(prefix="/events", tags=["events"], route_class=_BulkRoute)
 
 
 @router.post("", operation_id="ingestEvents", response_model=IngestResult)

@@ -1,4 +1,4 @@
-"""Event rules: per-item validation, idempotent ingestion, who sees whose timeline."""
+"""Event rules: idempotent ingestion, partitions ahead, who sees whose timeline."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import binascii
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import ColumnElement, or_, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,61 +17,10 @@ from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Forbidden, InvalidInput, field_error
 from kpi_service.core.schemas import Slice
-from kpi_service.events.repository import EventRepository, EventRow
-from kpi_service.events.schemas import EventIn, IngestResult, ItemError, properties_json
+from kpi_service.events.ingestion import check_batch
+from kpi_service.events.repository import EventRepository
+from kpi_service.events.schemas import IngestResult
 from kpi_service.models import Event
-
-_EVENTS = TypeAdapter(list[EventIn])
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-# Clocks drift: an event may be stamped a little in the future, not more.
-FUTURE_SLACK = timedelta(days=1)
-
-
-def _refusals(items: Sequence[Any], exc: ValidationError) -> dict[int, list[ItemError]]:
-    """The errors of a whole-list validation, by item index, with locations inside the item."""
-    refused: dict[int, list[ItemError]] = {}
-    for e in exc.errors():
-        index, *loc = e["loc"]
-        assert isinstance(index, int)
-        if not isinstance(items[index], dict):
-            refused[index] = [ItemError(index=index, reason="an event must be a JSON object")]
-        else:
-            refused.setdefault(index, []).append(
-                ItemError(index=index, reason=str(e["msg"]), loc=[str(p) for p in loc]))
-    return refused
-
-
-def _validate_all(items: Sequence[Any]) -> tuple[list[tuple[int, EventIn]], list[ItemError]]:
-    """One validation of the whole list; when some fail, a second one of the others."""
-    try:
-        return list(enumerate(_EVENTS.validate_python(items))), []
-    except ValidationError as exc:
-        refused = _refusals(items, exc)
-    kept = [i for i in range(len(items)) if i not in refused]
-    events = _EVENTS.validate_python([items[i] for i in kept])
-    errors = [error for index in sorted(refused) for error in refused[index]]
-    return list(zip(kept, events, strict=True)), errors
-
-
-def validate_batch(items: Sequence[Any],
-                   now: datetime) -> tuple[list[tuple[int, EventIn]], list[ItemError]]:
-    """The valid events (with their index) and one error list entry per refused field."""
-    checked, errors = _validate_all(items)
-    latest = now + FUTURE_SLACK
-    valid = []
-    for index, event in checked:
-        if EARLIEST <= event.occurred_at <= latest:
-            valid.append((index, event))
-        else:
-            errors.append(ItemError(index=index, loc=["occurred_at"],
-                                    reason="occurred_at is before 2000 or in the future"))
-    errors.sort(key=lambda e: e.index)
-    return valid, errors
-
-
-def _row(tenant_id: str, event: EventIn) -> EventRow:
-    return EventRow(tenant_id, event.id, event.occurred_at, event.user_id, event.team_id,
-                    event.type, event.value, properties_json(event.properties))
 
 
 async def ingest(session: AsyncSession, principal: Principal,
@@ -80,17 +28,13 @@ async def ingest(session: AsyncSession, principal: Principal,
     """Store the valid events not stored yet; report duplicates and refusals per item."""
     if not principal.is_admin:
         raise Forbidden("Only admins (or the ingesting service) send events.")
-    valid, errors = validate_batch(items, datetime.now(UTC))
-    unique: dict[uuid.UUID, EventIn] = {}
-    for _, event in valid:
-        unique.setdefault(event.id, event)
+    batch = check_batch(items, principal.tenant_id, datetime.now(UTC))
     repo = EventRepository(session)
-    await repo.ensure_partitions({(e.occurred_at.year, e.occurred_at.month)
-                                  for e in unique.values()})
-    inserted = await repo.insert_new([_row(principal.tenant_id, e) for e in unique.values()])
-    rejected = len({e.index for e in errors})
-    result = IngestResult(accepted=inserted, duplicates=len(valid) - inserted,
-                          rejected=rejected, errors=errors)
+    await repo.ensure_partitions(batch.months)
+    inserted = await repo.insert_new(batch.rows)
+    rejected = len({e.index for e in batch.errors})
+    result = IngestResult(accepted=inserted, duplicates=batch.valid - inserted,
+                          rejected=rejected, errors=batch.errors)
     if inserted:
         await audit.record(session, principal, "events.ingest", "event_batch",
                            f"{len(items)} items", None,
