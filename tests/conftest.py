@@ -28,13 +28,10 @@ from kpi_service.core.migrations import upgrade
 from kpi_service.core.settings import AuthMode, Environment, Settings
 from kpi_service.models import Base
 from tests.calculators.http_fixtures import SourceServer
+from tests.support import plain_dsn
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 SERVICE_TOKEN = "test-service-token"
-
-
-def plain_dsn(url: str) -> str:
-    return make_url(async_url(url)).set(drivername="postgresql").render_as_string(False)
 
 
 def _server_url() -> Iterator[tuple[str, Callable[[str], str], Callable[[str], None]]]:

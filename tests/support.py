@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from httpx import AsyncClient
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 
-from kpi_service.core.database import Database
+from kpi_service.core.database import Database, async_url
+
+
+def plain_dsn(url: str) -> str:
+    """A database URL as asyncpg takes it."""
+    return make_url(async_url(url)).set(drivername="postgresql").render_as_string(False)
+
 
 Case = tuple[int, str, datetime, datetime | None]  # assigned_to, status, created_at, resolved_at
 
@@ -78,3 +87,34 @@ async def recalculate(client: AsyncClient, **body: Any) -> dict[str, Any]:
     response = await client.post("/api/kpis/measurements/recalculate", json=body)
     assert response.status_code == 202, response.text
     return await wait_for_run(client, response.json()["id"])
+
+
+@asynccontextmanager
+async def statements_sent(db: Database) -> AsyncIterator[list[str]]:
+    """Every statement the service's engine sends inside the block, in order."""
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def run_finished_unobserved(database_url: str, run_id: int) -> dict[str, Any]:
+    """The run once finished, polled on a connection of its own (not the service's engine,
+    so statement counts stay exact)."""
+    conn = await asyncpg.connect(plain_dsn(database_url))
+    try:
+        for _ in range(1200):
+            row = await conn.fetchrow("SELECT status, computed FROM kpi.calculation_runs "
+                                      "WHERE id = $1", run_id)
+            if row is not None and row["status"] in FINISHED:
+                return dict(row)
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+    raise AssertionError(f"run {run_id} did not finish")

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import asyncpg
 from httpx import AsyncClient
-from sqlalchemy import event
 
 from kpi_service.core.database import Database
-from tests.conftest import plain_dsn
-from tests.support import FINISHED, create_definition, create_support_cases
+from tests.support import (
+    create_definition,
+    create_support_cases,
+    run_finished_unobserved,
+    statements_sent,
+)
 
 WEEK = "2026-11-09"
 
@@ -29,36 +29,13 @@ async def _statements_for(client: AsyncClient, db: Database, database_url: str,
               "target_value": 5, "start_date": "2026-11-01"} for u in range(1, users + 1)]
     assert (await client.post("/api/kpis/assignments/bulk", json={"items": items})).status_code \
         == 201
-    seen: Counter[str] = Counter()
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen[statement.split()[0].upper()] += 1
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
-    try:
+    async with statements_sent(db) as sent:
         response = await client.post("/api/kpis/measurements/recalculate", json={
             "period_start": WEEK, "definition_keys": [d["key"]]})
         assert response.status_code == 202, response.text
-        # Waited for on a connection of its own, so the polling is not counted.
-        run = await _finished(database_url, response.json()["id"])
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        run = await run_finished_unobserved(database_url, response.json()["id"])
     assert run["computed"] == users, run
-    return seen
-
-
-async def _finished(url: str, run_id: int) -> dict[str, Any]:
-    conn = await asyncpg.connect(plain_dsn(url))
-    try:
-        for _ in range(1200):
-            row = await conn.fetchrow("SELECT status, computed FROM kpi.calculation_runs "
-                                      "WHERE id = $1", run_id)
-            if row is not None and row["status"] in FINISHED:
-                return dict(row)
-            await asyncio.sleep(0.05)
-    finally:
-        await conn.close()
-    raise AssertionError(f"run {run_id} did not finish")
+    return Counter(statement.split()[0].upper() for statement in sent)
 
 
 async def test_statement_count_does_not_depend_on_the_number_of_subjects(

@@ -3,37 +3,20 @@ due team, and a statement count that does not grow with the number of members.""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from httpx import AsyncClient
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from kpi_service.core.database import Database, async_url
-from tests.support import FINISHED, create_definition, create_support_cases
+from kpi_service.core.database import Database
+from tests.support import (
+    create_definition,
+    create_support_cases,
+    run_finished_unobserved,
+    statements_sent,
+)
 
 WEEK = "2026-11-09"
-
-
-async def _finished(database_url: str, run_id: int) -> dict[str, Any]:
-    """The run once finished, read on an engine of its own so the polling is not counted."""
-    engine = create_async_engine(async_url(database_url))
-    try:
-        async with engine.connect() as conn:
-            for _ in range(1200):
-                row = (await conn.execute(text(
-                    "SELECT status, computed FROM kpi.calculation_runs WHERE id = :id"),
-                    {"id": run_id})).mappings().first()
-                if row is not None and row["status"] in FINISHED:
-                    return dict(row)
-                await conn.rollback()
-                await asyncio.sleep(0.05)
-    finally:
-        await engine.dispose()
-    raise AssertionError(f"run {run_id} did not finish")
 
 
 async def _statements_for(client: AsyncClient, db: Database, database_url: str,
@@ -53,24 +36,14 @@ async def _statements_for(client: AsyncClient, db: Database, database_url: str,
                "target_value": 5, "start_date": "2026-11-01"} for team in "ABC"]
     assert (await client.post("/api/kpis/assignments/bulk", json={"items": items})).status_code \
         == 201
-    seen: Counter[str] = Counter()
-    source: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen[statement.split()[0].upper()] += 1
-        if "support_cases" in statement:
-            source.append(statement)
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
-    try:
+    async with statements_sent(db) as sent:
         response = await client.post("/api/kpis/measurements/recalculate", json={
             "period_start": WEEK, "definition_keys": [d["key"]]})
         assert response.status_code == 202, response.text
-        run = await _finished(database_url, response.json()["id"])
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        run = await run_finished_unobserved(database_url, response.json()["id"])
     assert run["computed"] == 3, run
-    return seen, source
+    return (Counter(statement.split()[0].upper() for statement in sent),
+            [statement for statement in sent if "support_cases" in statement])
 
 
 async def test_team_statement_count_does_not_depend_on_the_number_of_members(

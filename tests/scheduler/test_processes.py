@@ -21,8 +21,14 @@ from kpi_service.core.database import Database
 from kpi_service.measurements.runs import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
 from tests.calculators.http_fixtures import SourceServer
-from tests.conftest import make_settings, plain_dsn
-from tests.support import assign, create_definition, create_support_cases, wait_for_run
+from tests.conftest import make_settings
+from tests.support import (
+    assign,
+    create_definition,
+    create_support_cases,
+    plain_dsn,
+    wait_for_run,
+)
 
 
 def _env(database_url: str, **extra: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from kpi_service.engine.formula import FormulaError, parse_formula
 from kpi_service.engine.periods import Period
 from kpi_service.measurements.members import member_outcomes, through_members
 from kpi_service.measurements.repository import DueAssignment, MeasurementRepository
-from kpi_service.models import Definition, Measurement
+from kpi_service.models import Definition
 
 MAX_RUN_ERRORS = 20
 
@@ -81,11 +81,12 @@ def _value(member: ach.Status | ach.Trend | None) -> str | None:
     return None if member is None else member.value
 
 
-def _unchanged(existing: Measurement, row: dict[str, Any]) -> bool:
+def _unchanged(existing: Any, row: dict[str, Any]) -> bool:
+    # `existing` is a stored row (MeasurementRepository.for_period): the model's attributes.
     return all(getattr(existing, name) == row[name] for name in _COMPARED)
 
 
-def revision_of(existing: Measurement, changed_by: str | None,
+def revision_of(existing: Any, changed_by: str | None,
                 reason: str | None) -> dict[str, Any]:
     """The revision row that keeps a measurement's state before a change."""
     return {
