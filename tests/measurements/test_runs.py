@@ -192,3 +192,17 @@ async def test_a_run_whose_process_died_is_resumed_once_with_nothing_lost_or_dou
     async with db.engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM kpi.measurement_revisions"))
                 ).scalar() == 0
+
+
+async def test_the_seed_calculate_route_refuses_a_closed_week(
+        client: AsyncClient, db: Database) -> None:
+    d = await _world(client, db)
+    assignments = (await client.get("/api/kpis/assignments",
+                                    params={"definition_id": d["id"]})).json()["items"]
+    assert (await client.post("/api/kpis/periods/close",
+                              json={"period_start": WEEKS[0]})).status_code == 200
+    response = await client.post(f"/kpis/calculate/{assignments[0]['id']}",
+                                 json={"period_start": WEEKS[0], "period_end": "2026-10-25"})
+    assert response.status_code == 409, response.text
+    assert "closed" in response.json()["error"]
+    assert await measurements(client) == []

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, tuple_, update
+from sqlalchemy import Interval, and_, func, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.models import CalculationRun, ClosedPeriod, Definition
 
 UNFINISHED = ("queued", "running")
+
+
+def _beaten_before(stale_after: timedelta) -> Any:
+    """The instant before which a heartbeat is stale, on the database's clock: heartbeats
+    are written with its `now()`, so replicas whose clocks differ still agree."""
+    return func.now() - literal(stale_after, Interval())
 
 
 class RunRepository:
@@ -37,7 +43,7 @@ class RunRepository:
                                            .limit(limit + 1))).all()
 
     async def claim(self, tenant_id: str, run_id: int, worker: str,
-                    stale_before: datetime) -> CalculationRun | None:
+                    stale_after: timedelta) -> CalculationRun | None:
         """Take a run to execute: a queued one, or one whose owner stopped beating.
 
         One UPDATE decides: of two processes claiming at once, the second re-reads the
@@ -51,7 +57,7 @@ class RunRepository:
             .where(run.tenant_id == tenant_id, run.id == run_id,
                    run.status.in_(UNFINISHED),
                    or_(and_(run.status == "queued", run.worker.is_(None)),
-                       run.heartbeat_at < stale_before))
+                       run.heartbeat_at < _beaten_before(stale_after)))
             .values(status="running", worker=worker, heartbeat_at=func.now(),
                     started_at=func.coalesce(run.started_at, func.now()),
                     resumed=run.resumed + resumed.cast(run.resumed.type))
@@ -60,14 +66,14 @@ class RunRepository:
         )
         return (await self.session.scalars(stmt)).one_or_none()
 
-    async def stale(self, stale_before: datetime, limit: int) -> list[tuple[str, int]]:
+    async def stale(self, stale_after: timedelta, limit: int) -> list[tuple[str, int]]:
         """Unfinished runs of any tenant whose heartbeat stopped: (tenant, run id), oldest first.
 
         The one statement that crosses tenants: the process resumes work, it serves nobody.
         """
         stmt = (select(CalculationRun.tenant_id, CalculationRun.id)
                 .where(CalculationRun.status.in_(UNFINISHED),
-                       CalculationRun.heartbeat_at < stale_before)
+                       CalculationRun.heartbeat_at < _beaten_before(stale_after))
                 .order_by(CalculationRun.heartbeat_at).limit(limit))
         return [(t, i) for t, i in (await self.session.execute(stmt)).all()]
 

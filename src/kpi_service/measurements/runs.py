@@ -87,9 +87,9 @@ class LostRun(Exception):
 async def execute(database: Database, settings: Settings, tenant_id: str, run_id: int,
                   worker: str, on_progress: Progress | None = None) -> CalculationRun | None:
     """Claim the run and compute its remaining pairs; None if it is not ours to run."""
-    stale_before = datetime.now(UTC) - timedelta(seconds=settings.run_stale_seconds)
+    stale_after = timedelta(seconds=settings.run_stale_seconds)
     async with database.unit_of_work() as session:
-        run = await RunRepository(session).claim(tenant_id, run_id, worker, stale_before)
+        run = await RunRepository(session).claim(tenant_id, run_id, worker, stale_after)
     if run is None:
         return None
     if run.resumed:
@@ -200,9 +200,9 @@ async def _fail(database: Database, run: CalculationRun, worker: str) -> None:
 async def stale_runs(database: Database, settings: Settings,
                      limit: int = 10) -> list[tuple[str, int]]:
     """Unfinished runs of any tenant whose process stopped beating: (tenant, run id)."""
-    stale_before = datetime.now(UTC) - timedelta(seconds=settings.run_stale_seconds)
     async with database.sessions() as session:
-        return await RunRepository(session).stale(stale_before, limit)
+        return await RunRepository(session).stale(timedelta(seconds=settings.run_stale_seconds),
+                                                  limit)
 
 
 class BackgroundRuns:
