@@ -20,9 +20,11 @@ from kpi_service.core.migrations import current_revision, head_revision
 from kpi_service.core.settings import Settings, get_settings
 from kpi_service.definitions.router import router as definitions_router
 from kpi_service.events.router import router as events_router
+from kpi_service.followups import FOLLOWERS
 from kpi_service.legacy.router import router as legacy_router
 from kpi_service.measurements.router import router as measurements_router
 from kpi_service.measurements.runs import BackgroundRuns
+from kpi_service.metrics.router import router as metrics_router
 from kpi_service.scheduler.service import Scheduler
 
 log = logging.getLogger(__name__)
@@ -68,12 +70,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = database
-    app.state.runs = BackgroundRuns(lambda: app.state.db, settings)
+    app.state.runs = BackgroundRuns(lambda: app.state.db, settings, FOLLOWERS)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
 
     for router in (definitions_router, assignments_router, measurements_router, events_router,
-                   audit_router):
+                   metrics_router, audit_router):
         app.include_router(router, prefix=API_PREFIX)
     if settings.legacy_routes:
         app.include_router(legacy_router)

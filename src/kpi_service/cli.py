@@ -87,6 +87,7 @@ async def _run_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from kpi_service.core.auth import Principal, Role
     from kpi_service.core.database import Database
     from kpi_service.core.errors import DomainError
+    from kpi_service.followups import FOLLOWERS
     from kpi_service.measurements import runs, service
     from kpi_service.measurements.schemas import RecalculateRequest
 
@@ -108,7 +109,8 @@ async def _run_backfill(args: argparse.Namespace, settings: Settings) -> int:
                 bar.update(done - bar.n)
 
             run = await runs.execute(db, settings, principal.tenant_id, queued.id,
-                                     runs.worker_name(), on_progress=advance)
+                                     runs.worker_name(), on_progress=advance,
+                                     followers=FOLLOWERS)
     except (DomainError, ValidationError) as exc:
         sys.stderr.write(f"kpi-service backfill: {exc}\n")
         return 2

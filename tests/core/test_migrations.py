@@ -26,7 +26,7 @@ Server = tuple[str, Callable[[str], str], Callable[[str], None]]
 
 MODEL_TABLES = {"definitions", "assignments", "assignment_targets", "measurements",
                 "measurement_revisions", "calculation_runs", "audit_entries", "events",
-                "closed_periods"}
+                "closed_periods", "goals"}
 
 
 _diff = schema_drift

@@ -25,6 +25,7 @@ from kpi_service.core.settings import Settings
 from kpi_service.definitions import service as definitions
 from kpi_service.definitions.schemas import DefinitionCreate
 from kpi_service.engine.periods import PeriodKind, containing
+from kpi_service.followups import FOLLOWERS
 from kpi_service.measurements import runs
 from kpi_service.measurements import service as measurements
 from kpi_service.measurements.schemas import ManualValue, RecalculateRequest
@@ -166,7 +167,8 @@ async def load_demo(settings: Settings) -> None:
                 RecalculateRequest(period_start=first_monday,
                                    period_end=this_week.start - timedelta(days=1),
                                    definition_keys=["avg_resolution_time", "cases_resolved"]))
-        run = await runs.execute(db, settings, queued.tenant_id, queued.id, runs.worker_name())
+        run = await runs.execute(db, settings, queued.tenant_id, queued.id, runs.worker_name(),
+                                 followers=FOLLOWERS)
         if run is not None:
             log.info("demo: run %s %s: %s computed, %s unchanged", run.id, run.status,
                      run.computed, run.unchanged)

@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 Pair = tuple[Definition, Period]
 Progress = Callable[[int, int], None]
+# Work that reads a finished run's measurements (goals reached, alerts): each gets the
+# database, the settings and the finished run, after its last pair is committed.
+Follower = Callable[[Database, Settings, CalculationRun], Awaitable[None]]
 
 
 def worker_name() -> str:
@@ -85,8 +88,10 @@ class LostRun(Exception):
 
 
 async def execute(database: Database, settings: Settings, tenant_id: str, run_id: int,
-                  worker: str, on_progress: Progress | None = None) -> CalculationRun | None:
-    """Claim the run and compute its remaining pairs; None if it is not ours to run."""
+                  worker: str, on_progress: Progress | None = None,
+                  followers: Sequence[Follower] = ()) -> CalculationRun | None:
+    """Claim the run and compute its remaining pairs, then hand the finished run to each
+    follower; None if it is not ours to run."""
     stale_after = timedelta(seconds=settings.run_stale_seconds)
     async with database.unit_of_work() as session:
         run = await RunRepository(session).claim(tenant_id, run_id, worker, stale_after)
@@ -97,7 +102,7 @@ async def execute(database: Database, settings: Settings, tenant_id: str, run_id
                  run.progress_total)
     beat = asyncio.create_task(_heartbeat(database, settings, tenant_id, run_id, worker))
     try:
-        return await _work(database, settings, run, worker, on_progress)
+        finished = await _work(database, settings, run, worker, on_progress)
     except asyncio.CancelledError:
         await asyncio.shield(_release(database, tenant_id, run_id, worker))
         raise
@@ -110,6 +115,21 @@ async def execute(database: Database, settings: Settings, tenant_id: str, run_id
         return None
     finally:
         beat.cancel()
+    await _follow(database, settings, finished, followers)
+    return finished
+
+
+async def _follow(database: Database, settings: Settings, run: CalculationRun,
+                  followers: Sequence[Follower]) -> None:
+    # The measurements are stored whatever a follower does; its failure is its own, and
+    # the next run of the same KPIs evaluates them again.
+    for follower in followers:
+        try:
+            await follower(database, settings, run)
+        except Exception:
+            log.exception("%s failed after run %s of %s", getattr(follower, "__qualname__",
+                                                                  follower), run.id,
+                          run.tenant_id)
 
 
 async def _work(database: Database, settings: Settings, run: CalculationRun, worker: str,
@@ -208,9 +228,11 @@ async def stale_runs(database: Database, settings: Settings,
 class BackgroundRuns:
     """Runs executing in this process's event loop, cancelled (and released) on shutdown."""
 
-    def __init__(self, database: Callable[[], Database], settings: Settings) -> None:
+    def __init__(self, database: Callable[[], Database], settings: Settings,
+                 followers: Sequence[Follower] = ()) -> None:
         self._database = database
         self._settings = settings
+        self._followers = tuple(followers)
         self.worker = worker_name()
         self._tasks: dict[tuple[str, int], asyncio.Task[CalculationRun | None]] = {}
 
@@ -220,7 +242,8 @@ class BackgroundRuns:
         if key in self._tasks:
             return
         task = asyncio.create_task(execute(self._database(), self._settings, tenant_id, run_id,
-                                           self.worker), name=f"run-{tenant_id}-{run_id}")
+                                           self.worker, followers=self._followers),
+                                   name=f"run-{tenant_id}-{run_id}")
         self._tasks[key] = task
         task.add_done_callback(lambda _: self._tasks.pop(key, None))
 

@@ -3,6 +3,7 @@
 from kpi_service.models.base import SCHEMA, Base
 from kpi_service.models.definition import Assignment, AssignmentTarget, Definition
 from kpi_service.models.event import PARTITION_PREFIX, Event
+from kpi_service.models.goal import Goal
 from kpi_service.models.measurement import (
     AuditEntry,
     CalculationRun,
@@ -22,6 +23,7 @@ __all__ = [
     "ClosedPeriod",
     "Definition",
     "Event",
+    "Goal",
     "Measurement",
     "MeasurementRevision",
 ]

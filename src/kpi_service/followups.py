@@ -1,0 +1,8 @@
+"""What follows every finished calculation run, wherever it ran (API, scheduler, CLI)."""
+
+from __future__ import annotations
+
+from kpi_service.measurements.runs import Follower
+
+# Each reads the run's measurements once they are committed; see `runs.execute`.
+FOLLOWERS: tuple[Follower, ...] = ()

@@ -1,0 +1,1 @@
+"""Read views over the engine: scorecards, rankings, series, executive views, exports."""
