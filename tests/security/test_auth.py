@@ -288,6 +288,8 @@ BY_ID: list[tuple[str, str, dict[str, Any] | None]] = [
 # Every list route: another tenant sees none of our rows.
 LISTS = ["/api/kpis/definitions", "/api/kpis/assignments", "/api/kpis/measurements",
          "/api/kpis/runs", "/api/kpis/audit", "/api/kpis/events"]
+# Every read view that is not a list (metrics): each is walked by `test_views_*` below.
+VIEWS: list[str] = []
 
 
 def test_the_tables_cover_every_route() -> None:
@@ -297,7 +299,7 @@ def test_the_tables_cover_every_route() -> None:
         "add these routes to BY_ID"
     assert {(m, p) for m, p in with_params if "id}" in p} != set()
     lists = {path for method, path in routes if method == "GET" and "{" not in path}
-    assert lists == set(LISTS), "add new list routes to LISTS"
+    assert lists - set(VIEWS) == set(LISTS), "add new list routes to LISTS, views to VIEWS"
 
 
 @pytest.fixture
