@@ -47,6 +47,12 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _demo_users(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 100_000:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 100000")
+    return int(value)
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -59,9 +65,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         upgrade(url)
         bound = settings.model_copy(update={"database_url": SecretStr(url)})
         if args.demo:
-            from kpi_service.demo.loader import load_demo
+            from kpi_service.demo.loader import DemoMismatch, load_demo
+            from kpi_service.demo.people import DemoSize
 
-            asyncio.run(load_demo(bound))
+            try:
+                asyncio.run(load_demo(bound, DemoSize(agents=args.demo_users)))
+            except DemoMismatch as exc:
+                print(f"kpi-service: {exc}", file=sys.stderr)
+                return 2
         uvicorn.run(create_app(bound), host=args.host, port=args.port,
                     log_level=settings.log_level.lower(), proxy_headers=True)
     return 0
@@ -159,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="load the demo data set first")
+    serve.add_argument("--demo-users", type=_demo_users, default=12, metavar="N",
+                       help="sales agents in the demo (teams of 12; default 12)")
     serve.set_defaults(handler=_serve)
     migrate = sub.add_parser("migrate", help="upgrade the database schema")
     migrate.add_argument("--revision", default="head")

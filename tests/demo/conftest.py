@@ -1,0 +1,73 @@
+"""The demo loaded twice into a database of its own (its source tables would otherwise leak
+into other tests), in a time zone with daylight saving; counts taken after each load."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from kpi_service.core.migrations import upgrade
+from kpi_service.core.settings import Settings
+from kpi_service.demo.loader import load_demo
+from kpi_service.models import CalculationRun
+from tests.conftest import create_database, make_settings
+from tests.support import plain_dsn
+
+TZ = "America/New_York"
+COUNTED = ("public.support_cases", "public.leads", "public.contacts", "public.kpi_demo_state",
+           "kpi.events", "kpi.definitions", "kpi.assignments", "kpi.assignment_targets",
+           "kpi.measurements", "kpi.measurement_revisions")
+
+
+@dataclass(frozen=True)
+class LoadedDemo:
+    """What the loads left: runs, row counts after each load, and where to read."""
+
+    dsn: str
+    settings: Settings
+    runs: tuple[CalculationRun | None, CalculationRun | None]
+    counts: tuple[dict[str, int], dict[str, int]]
+    days_before: tuple[date, date]  # yesterday in TZ before the first load and after the last
+
+    async def rows(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
+
+
+async def _counts(dsn: str) -> dict[str, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in COUNTED}
+    finally:
+        await conn.close()
+
+
+def _yesterday() -> date:
+    return datetime.now(UTC).astimezone(ZoneInfo(TZ)).date() - timedelta(days=1)
+
+
+@pytest.fixture(scope="package")
+def demo(server: tuple[str, Callable[[str], str], Callable[[str], None]]) -> Iterator[LoadedDemo]:
+    url = create_database(server, "kpi_demo")
+    upgrade(url)
+    settings = make_settings(url, timezone=TZ, scheduler_enabled=False)
+    dsn = plain_dsn(url)
+    before = _yesterday()
+    first = asyncio.run(load_demo(settings))
+    first_counts = asyncio.run(_counts(dsn))
+    second = asyncio.run(load_demo(settings))
+    second_counts = asyncio.run(_counts(dsn))
+    yield LoadedDemo(dsn, settings, (first, second), (first_counts, second_counts),
+                     (before, _yesterday()))
+    server[2](make_url(url).database or "")
