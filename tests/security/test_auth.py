@@ -289,7 +289,11 @@ BY_ID: list[tuple[str, str, dict[str, Any] | None]] = [
 LISTS = ["/api/kpis/definitions", "/api/kpis/assignments", "/api/kpis/measurements",
          "/api/kpis/runs", "/api/kpis/audit", "/api/kpis/events"]
 # Every read view that is not a list (metrics): each is walked by `test_views_*` below.
-VIEWS: list[str] = []
+VIEWS: list[str] = [
+    "/api/kpis/metrics/scorecard",
+    "/api/kpis/metrics/team",
+    "/api/kpis/metrics/leaderboard",
+]
 
 
 def test_the_tables_cover_every_route() -> None:

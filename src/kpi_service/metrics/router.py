@@ -4,4 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from kpi_service.metrics.standing.router import router as standing_router
+
 router = APIRouter(prefix="/metrics", tags=["metrics"])
+router.include_router(standing_router)

@@ -1,0 +1,216 @@
+"""GET /metrics/leaderboard: users ranked by one KPI's score, with ties, percentiles and
+rank changes; a member sees only their own row."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from httpx import AsyncClient
+
+from kpi_service.core.database import Database
+from tests.conftest import bearer
+from tests.metrics.helpers import (
+    KPIS,
+    MONTHS,
+    Held,
+    competition,
+    held,
+    manual_kpi,
+    num,
+    ok,
+    q,
+    random_dataset,
+    record,
+    view,
+)
+from tests.security.test_auth import assert_problem
+from tests.support import statements_sent
+
+FEB = "2026-02-10"
+ROW = ("user_id", "team_id", "rank", "percentile", "previous_rank", "rank_change")
+
+
+async def calls_board(client: AsyncClient) -> dict[str, Any]:
+    """Seven users on `calls` (target 10): values of January and February 2026."""
+    calls = await manual_kpi(client, "calls")
+    users = {"ann": ("t1", 10, 12), "bob": ("t1", 5, 12), "cid": ("t1", 20, 15),
+             "gus": ("t1", None, 25), "dee": ("t2", 9, 8), "eve": ("t2", None, 5),
+             "fay": ("t2", 3, None)}
+    for user, (team, january, february) in users.items():
+        assignment = await held(client, calls, user, 10, team=team)
+        for month, value in (("2026-01-01", january), ("2026-02-01", february)):
+            if value is not None:
+                await record(client, assignment, month, value)
+    return calls
+
+
+def rows(board: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [tuple(item[f] for f in ROW) for item in board["items"]]
+
+
+async def test_hand_worked_leaderboard(client: AsyncClient) -> None:
+    await calls_board(client)
+    board = await ok(client, "leaderboard", definition_key="calls", date=FEB)
+    assert (board["definition_key"], board["period_kind"], board["period_start"],
+            board["period_end"], board["team_id"]) == ("calls", "monthly", "2026-02-01",
+                                                      "2026-02-28", None)
+    # February scores: cid 150, gus 250 capped at 150, ann and bob 120, dee 80, eve 50, fay
+    # none. Competition ranks 1, 1, 3, 3, 5, 6; percentile = others strictly below / 5.
+    # January: cid 150, ann 100, dee 90, bob 50, fay 30 (gus and eve unmeasured).
+    assert (board["population"], board["ranked"]) == (7, 6)
+    assert rows(board) == [
+        ("cid", "t1", 1, 80, 1, 0),
+        ("gus", "t1", 1, 80, None, None),
+        ("ann", "t1", 3, 40, 2, -1),
+        ("bob", "t1", 3, 40, 4, 1),
+        ("dee", "t2", 5, 20, 3, -2),
+        ("eve", "t2", 6, 0, None, None),
+        ("fay", "t2", None, None, 5, None),
+    ]
+    gus = board["items"][1]
+    assert (gus["value"], gus["target"], gus["achievement"], gus["score"], gus["status"]) == (
+        25, 10, 250, 150, "met")
+    fay = board["items"][-1]
+    assert (fay["value"], fay["target"], fay["achievement"], fay["status"]) == (
+        None, 10, None, None)
+
+    t2 = await ok(client, "leaderboard", definition_key="calls", date=FEB, team_id="t2")
+    assert (t2["team_id"], t2["population"], t2["ranked"]) == ("t2", 3, 2)
+    assert rows(t2) == [("dee", "t2", 1, 100, 1, 0), ("eve", "t2", 2, 0, None, None),
+                        ("fay", "t2", None, None, 2, None)]
+
+
+async def test_pages(client: AsyncClient) -> None:
+    await calls_board(client)
+    seen: list[str] = []
+    cursor = None
+    for _ in range(4):
+        page = await ok(client, "leaderboard", definition_key="calls", date=FEB, limit=2,
+                        cursor=cursor)
+        seen += [item["user_id"] for item in page["items"]]
+        assert page["population"] == 7
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["cid", "gus", "ann", "bob", "dee", "eve", "fay"]
+    assert cursor is None
+    response = await view(client, "leaderboard", definition_key="calls", cursor="bogus")
+    assert_problem(response, 422)
+
+
+async def test_access(client: AsyncClient, jwt_client: AsyncClient) -> None:
+    await calls_board(client)
+
+    async def board(headers: dict[str, str], **params: Any) -> dict[str, Any]:
+        return await ok(jwt_client, "leaderboard", headers, definition_key="calls", date=FEB,
+                        **params)
+
+    # A member: their own row and the population's size, nothing of the others.
+    ann = await board(bearer("ann", "member"))
+    assert (ann["population"], ann["ranked"], rows(ann)) == (7, 6, [("ann", "t1", 3, 40, 2,
+                                                                      -1)])
+    assert ann["next_cursor"] is None
+    fay = await board(bearer("fay", "member"))
+    assert rows(fay) == [("fay", "t2", None, None, 5, None)]
+    stranger = await board(bearer("zoe", "member"))
+    assert (stranger["population"], stranger["items"]) == (7, [])
+    # Within their own team: cid and gus tie above ann and bob (tied): nobody below ann.
+    in_team = await board(bearer("ann", "member"), team_id="t1")
+    assert (in_team["population"], rows(in_team)) == (4, [("ann", "t1", 3, 0, 2, -1)])
+    assert_problem(await view(jwt_client, "leaderboard", bearer("ann", "member"),
+                              definition_key="calls", team_id="t2"), 404)
+    # A manager ranks the members of the teams they manage.
+    t1 = await board(bearer("m1", "manager", teams=["t1"]))
+    assert [r[:3] for r in rows(t1)] == [("cid", "t1", 1), ("gus", "t1", 1), ("ann", "t1", 3),
+                                         ("bob", "t1", 3)]
+    assert t1["population"] == 4
+    both = await board(bearer("m9", "manager", teams=["t1", "t2"]))
+    assert both["population"] == 7 and len(both["items"]) == 7
+    assert_problem(await view(jwt_client, "leaderboard", bearer("m1", "manager", teams=["t1"]),
+                              definition_key="calls", team_id="t2"), 404)
+    # Another tenant does not know the KPI at all.
+    assert_problem(await view(jwt_client, "leaderboard", bearer("boss", "admin", tenant="acme"),
+                              definition_key="calls"), 404)
+
+
+def expected_board(data: list[Held], key: str, month: str,
+                   team: str | None = None) -> dict[str, Any]:
+    """The leaderboard recomputed in plain Python from the recorded rows."""
+    held_rows = [h for h in data if h.key == key and team in (None, h.team)]
+    scores = {h.user: h.score(month) for h in held_rows}
+    before = MONTHS[MONTHS.index(month) - 1] if MONTHS.index(month) else None
+    ranks = competition(scores)
+    previous = competition({h.user: h.score(before) for h in held_rows}) if before else {}
+    ranked = [s for s in scores.values() if s is not None]
+    items = []
+    for h in sorted(held_rows, key=lambda h: (h.user not in ranks, ranks.get(h.user, 0),
+                                              h.user)):
+        rank, score = ranks.get(h.user), scores[h.user]
+        below = sum(1 for s in ranked if score is not None and s < score)
+        items.append({
+            "user_id": h.user, "team_id": h.team, "rank": rank,
+            "percentile": None if rank is None or len(ranked) == 1
+            else num(q(Decimal(below) / (len(ranked) - 1) * 100)),
+            "previous_rank": previous.get(h.user),
+            "rank_change": None if rank is None or h.user not in previous
+            else previous[h.user] - rank,
+            "value": num(h.values.get(month)), "target": num(h.target),
+            "achievement": num(h.achievement(month)), "score": num(score)})
+    return {"population": len(held_rows), "ranked": len(ranked), "items": items}
+
+
+async def test_random_data_set_recomputed_in_plain_python(client: AsyncClient) -> None:
+    data = await random_dataset(client, seed=20260253)
+    for key in KPIS:
+        for month in MONTHS:
+            for team in (None, "t1"):
+                got = await ok(client, "leaderboard", definition_key=key, date=month,
+                               team_id=team, limit=500)
+                for item in got["items"]:
+                    del item["status"]
+                assert {k: got[k] for k in ("population", "ranked", "items")} == \
+                    expected_board(data, key, month, team), (key, month, team)
+
+
+async def test_periods_are_the_kpis_own(client: AsyncClient) -> None:
+    weekly = await manual_kpi(client, "weekly_calls", aggregation_period="weekly")
+    await record(client, await held(client, weekly, "ann", 10), "2026-02-09", 5)
+    board = await ok(client, "leaderboard", definition_key="weekly_calls", date=FEB)
+    assert (board["period_kind"], board["period_start"], board["period_end"]) == (
+        "weekly", "2026-02-09", "2026-02-15")
+    # Alone in the ranking: rank 1, nobody to compare with, hence no percentile.
+    assert rows(board) == [("ann", "t1", 1, None, None, None)]
+    latest = await ok(client, "leaderboard", definition_key="weekly_calls")
+    assert latest["is_final"] is True and latest["items"][0]["value"] is None
+
+
+async def test_refusals(client: AsyncClient) -> None:
+    await calls_board(client)
+    assert_problem(await view(client, "leaderboard", definition_key="nope"), 404)
+    team_kpi = await manual_kpi(client, "team_calls", scope="team")
+    assert team_kpi["scope"] == "team"
+    assert_problem(await view(client, "leaderboard", definition_key="team_calls"), 422)
+    gone = await manual_kpi(client, "gone")
+    assert (await client.delete(f"/api/kpis/definitions/{gone['id']}")).status_code < 300
+    assert_problem(await view(client, "leaderboard", definition_key="gone"), 409)
+    for params in ({}, {"definition_key": "Calls"}, {"definition_key": "calls", "limit": 0},
+                   {"definition_key": "calls", "limit": 501},
+                   {"definition_key": "calls", "date": "2026-02-30"},
+                   {"definition_key": "calls", "period_kind": "monthly"}):
+        assert_problem(await view(client, "leaderboard", **params), 422, params)
+
+
+async def test_statements_do_not_grow_with_the_population(client: AsyncClient,
+                                                          db: Database) -> None:
+    kpi = await manual_kpi(client, "calls")
+    counts, users = [], 0
+    for size in (2, 15):
+        for i in range(users, size):
+            await record(client, await held(client, kpi, f"u{i:02d}", 10), "2026-02-01", i)
+        users = size
+        async with statements_sent(db) as sent:
+            board = await ok(client, "leaderboard", definition_key="calls", date=FEB)
+        assert board["population"] == size
+        counts.append(len(sent))
+    assert counts == [2, 2], counts
