@@ -21,6 +21,7 @@ from kpi_service.core.settings import Settings, get_settings
 from kpi_service.definitions.router import router as definitions_router
 from kpi_service.events.router import router as events_router
 from kpi_service.followups import FOLLOWERS
+from kpi_service.goals.router import router as goals_router
 from kpi_service.legacy.router import router as legacy_router
 from kpi_service.measurements.router import router as measurements_router
 from kpi_service.measurements.runs import BackgroundRuns
@@ -74,8 +75,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
 
-    for router in (definitions_router, assignments_router, measurements_router, events_router,
-                   metrics_router, audit_router):
+    for router in (definitions_router, assignments_router, measurements_router, goals_router,
+                   events_router, metrics_router, audit_router):
         app.include_router(router, prefix=API_PREFIX)
     if settings.legacy_routes:
         app.include_router(legacy_router)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from kpi_service.goals.service import after_run as goals_after_run
 from kpi_service.measurements.runs import Follower
 
 # Each reads the run's measurements once they are committed; see `runs.execute`.
-FOLLOWERS: tuple[Follower, ...] = ()
+FOLLOWERS: tuple[Follower, ...] = (goals_after_run,)

@@ -293,6 +293,10 @@ VIEWS: list[str] = [
     "/api/kpis/metrics/scorecard",
     "/api/kpis/metrics/team",
     "/api/kpis/metrics/leaderboard",
+    "/api/kpis/metrics/summary",
+    "/api/kpis/metrics/funnel",
+    "/api/kpis/metrics/breakdown",
+    "/api/kpis/metrics/cohorts",
 ]
 
 

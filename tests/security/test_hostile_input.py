@@ -114,6 +114,28 @@ def routes(ids: dict[str, int]) -> dict[str, Route]:
             {"period_start": "2026-01-05", "period_end": "2026-01-11",
              "definition_keys": ["calls"], "period_kind": "weekly", "reason": "month end"},
             texts=("reason",), dates=("period_start", "period_end")),
+        "create goal": Route(
+            "POST", "/api/kpis/goals",
+            {"definition_key": "calls", "user_id": "42", "period_kind": "custom",
+             "period_start": "2026-01-05", "period_end": "2026-01-25", "target_value": 30},
+            texts=("definition_key", "user_id", "period_kind"), numbers=("target_value",),
+            dates=("period_start", "period_end")),
+        "create goals": Route(
+            "POST", "/api/kpis/goals/bulk",
+            {"period": "quarterly", "period_start": "2026-01-01", "user_id": "42",
+             "goals": {"calls": 40}},
+            texts=("period", "user_id"), dates=("period_start", "period_end")),
+        "set goals": Route(
+            "PUT", "/api/kpis/goals/bulk",
+            {"period": "monthly", "period_start": "2026-01-01", "user_id": "42",
+             "goals": {"calls": 20}},
+            texts=("period", "user_id"), dates=("period_start", "period_end")),
+        "update goal": Route(
+            "PATCH", "/api/kpis/goals/{goal_id}",
+            {"target_value": 25, "period_kind": "monthly", "period_start": "2026-02-01"},
+            {"goal_id": ids["goal"]},
+            texts=("period_kind",), numbers=("target_value",),
+            dates=("period_start", "period_end")),
         # Item-level refusals of events are per item (200 with `errors`): tests/events covers
         # them; here the batch itself is attacked.
         "ingest events": Route(
@@ -316,6 +338,33 @@ def rule_attempts(ids: dict[str, int], all_routes: dict[str, Route]) -> Iterator
     ):
         yield body("legacy assign", f"assigned_by is {flaw}", {"assigned_by": value})
     yield body("legacy assign", "a weight over 100", {"weight": 100.5})
+    for flaw, change in flaws(
+        ("end before start", {"period_end": "2026-01-04"}),
+        ("a custom goal without end", {"period_end": None}),
+        ("two definition references", {"definition_id": ids["manual"]}),
+        ("an unknown KPI", {"definition_key": "nope"}),
+        ("a user id with NUL", {"user_id": "4\u00002"}),
+        ("a range of 20 years", {"period_start": "2006-01-01"}),
+        ("an end that is not the month's", {"period_kind": "monthly"}),
+        ("the goal that exists", {"period_kind": "monthly", "period_start": "2026-01-01",
+                                  "period_end": None}),
+    ):
+        yield body("create goal", flaw, change)
+    for name in ("create goals", "set goals"):
+        for flaw, goals in flaws(
+            ("empty", {}), ("a list", [{"calls": 1}]), ("an unknown key", {"nope": 1}),
+            ("a key with NUL", {"calls\u0000": 1}), ("a key of 100 KB", {HUGE: 1}),
+            ("a NaN target", {"calls": "NaN"}), ("the same KPI twice", {"calls": 1, "Calls": 2}),
+            ("101 keys", {f"k{i}": 1 for i in range(101)}),
+        ):
+            yield body(name, f"goals is {flaw}", {"goals": goals})
+    yield body("create goals", "the goals that exist", {"period": "monthly"})
+    for flaw, change in flaws(
+        ("a null target", {"target_value": None}), ("a null start", {"period_start": None}),
+        ("a custom end before its start", {"period_kind": "custom", "period_end": "2026-01-01"}),
+        ("a KPI change", {"definition_key": "resolved"}), ("a user change", {"user_id": "43"}),
+    ):
+        yield body("update goal", flaw, change, merge=False)
 
     # Config: nested past any sensible depth, the wrong shape, or SQL that writes or stalls.
     deep = (b'{"key": "deep", "name": "Deep", "unit": "count", "target_type": "exact", '
@@ -383,12 +432,14 @@ def path_attempts(all_routes: dict[str, Route]) -> Iterator[Attempt]:
     for flaw, bad in BAD_PATH_IDS:
         yield Attempt("deactivate definition", f"definition_id is {flaw}", "DELETE",
                       f"/api/kpis/definitions/{bad}")
+    for flaw, bad in BAD_PATH_IDS:
+        yield Attempt("delete goal", f"goal_id is {flaw}", "DELETE", f"/api/kpis/goals/{bad}")
     for flaw, bad in BAD_USER_IDS:
         yield Attempt("legacy user", f"user_id is {flaw}", "GET", f"/kpis/users/{bad}")
 
 
 LISTS = ["/api/kpis/definitions", "/api/kpis/assignments", "/api/kpis/measurements",
-         "/api/kpis/runs", "/api/kpis/audit"]
+         "/api/kpis/runs", "/api/kpis/audit", "/api/kpis/goals"]
 BAD_LIMITS = [("past int32", str(INT32)), ("past int64", str(INT64)), ("past uint64", str(2**64)),
               ("negative", "-1"), ("zero", "0"), ("501", "501"), ("NUL", "%00"),
               ("1 then NUL", "1%00"), ("a word", "many"), ("a fraction", "1.5"),
@@ -408,6 +459,8 @@ BAD_QUERIES = [
     ("/api/kpis/measurements", "period_from=2026-02-01&period_to=2026-01-01"),
     ("/api/kpis/runs", "cursor=not-a-cursor"),
     ("/api/kpis/audit", "entity_id=%00"), ("/api/kpis/audit", f"entity_type={LONG}"),
+    ("/api/kpis/goals", "user_id=%00"), ("/api/kpis/goals", "active_on=2026-02-30"),
+    ("/api/kpis/goals", "period_kind=weekly"), ("/api/kpis/goals", f"definition_id={INT64}"),
 ]
 
 
@@ -474,8 +527,8 @@ async def snapshot(db: Database) -> dict[str, tuple[int, str]]:
 
 @pytest.fixture
 async def world(client: AsyncClient, db: Database) -> dict[str, int]:
-    """A manual and a query KPI, one assignment of each, a recorded value, a run, and the
-    source table the query KPI reads."""
+    """A manual and a query KPI, one assignment of each, a recorded value, a run, a goal,
+    and the source table the query KPI reads."""
     monday = datetime(2026, 1, 5, 9, tzinfo=UTC)
     await create_support_cases(db, [(42, "resolved", monday, monday + timedelta(hours=h))
                                     for h in (1, 2, 3)])
@@ -502,14 +555,18 @@ async def world(client: AsyncClient, db: Database) -> dict[str, int]:
     await made("PUT", f"/api/kpis/assignments/{assignment}/measurements/2026-01-05",
                {"value": 2})
     await made("POST", "/api/kpis/measurements/recalculate", {"period_start": "2026-01-05"})
+    goal = await made("POST", "/api/kpis/goals", {
+        "definition_key": "calls", "user_id": "42", "period_kind": "monthly",
+        "period_start": "2026-01-01", "target_value": 10})
     return {"manual": manual, "query": query, "assignment": assignment,
-            "query_assignment": query_assignment}
+            "query_assignment": query_assignment, "goal": goal}
 
 
 def test_every_mutation_route_is_attacked() -> None:
     attacked = {(route.method, route.path) for route in routes(
-        {"manual": 1, "query": 2, "assignment": 3, "query_assignment": 4}).values()}
+        {"manual": 1, "query": 2, "assignment": 3, "query_assignment": 4, "goal": 5}).values()}
     attacked.add(("DELETE", "/api/kpis/definitions/{definition_id}"))
+    attacked.add(("DELETE", "/api/kpis/goals/{goal_id}"))
     mutations = {(method, path) for method, path in app_routes() if method != "GET"}
     assert mutations - attacked == set(), "add these routes to routes()"
 
@@ -519,7 +576,8 @@ async def test_hostile_requests_are_refused_and_change_nothing(
     attempts = all_attempts(world)
     assert len(attempts) > 700
     before = await snapshot(db)
-    assert before["audit_entries"][0] == 6, "2 definitions, 2 assignments, 1 value, 1 run"
+    assert before["audit_entries"][0] == 7, \
+        "2 definitions, 2 assignments, 1 value, 1 run, 1 goal"
     failures: list[str] = []
     for attempt in attempts:
         response = await send(client, attempt)

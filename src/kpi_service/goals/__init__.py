@@ -1,0 +1,1 @@
+"""Goals: a user's own targets per period on KPIs, with their progress."""

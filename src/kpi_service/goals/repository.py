@@ -1,0 +1,221 @@
+"""Goal statements: goals read with what their periods hold in one statement; never committed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    Select,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, distinct_on
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kpi_service.core.sql import among
+from kpi_service.engine.goals import Measured
+from kpi_service.models import Assignment, Definition, Goal, Measurement
+
+# (user_id, definition_id, period_start, period_end): what makes a goal unique in a tenant.
+NaturalKey = tuple[str, int, date, date]
+
+
+@dataclass(frozen=True, slots=True)
+class GoalFilters:
+    """What a list of goals may be narrowed to; None means any."""
+
+    user_id: str | None = None
+    definition_id: int | None = None
+    definition_key: str | None = None
+    period_kind: str | None = None
+    active_on: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GoalRow:
+    """A goal with its KPI's settings and what the periods counted for it hold."""
+
+    goal: Goal
+    definition_key: str
+    target_type: str
+    rollup: str
+    warning_threshold: Decimal
+    measured: Measured
+
+
+def _measured() -> Any:
+    """Per goal (a LATERAL subquery): the user's aligned measured periods of the goal's KPI
+    starting within its range; a period measured under two assignments counts once, with
+    the value of the assignment that started later."""
+    per_period = (
+        select(Measurement.period_start.label("period_start"),
+               Measurement.actual_value.label("value"))
+        .join(Assignment, and_(Assignment.tenant_id == Measurement.tenant_id,
+                               Assignment.id == Measurement.assignment_id))
+        .where(Assignment.tenant_id == Goal.tenant_id,
+               Assignment.definition_id == Goal.definition_id,
+               Assignment.subject_type == "user", Assignment.subject_id == Goal.user_id,
+               Measurement.tenant_id == Goal.tenant_id, Measurement.aligned.is_(True),
+               Measurement.actual_value.is_not(None),
+               Measurement.period_start >= Goal.period_start,
+               Measurement.period_start <= Goal.period_end)
+        .ext(distinct_on(Measurement.period_start))
+        .order_by(Measurement.period_start, Assignment.start_date.desc(), Assignment.id.desc())
+        .correlate(Goal)
+        .subquery("per_period")
+    )
+    value = per_period.c.value
+    latest = func.array_agg(aggregate_order_by(value, per_period.c.period_start.desc()),
+                            type_=ARRAY(value.type))
+    return select(
+        func.count().label("periods"), func.sum(value).label("total"),
+        func.min(value).label("minimum"), func.max(value).label("maximum"),
+        latest[1].label("last"),
+    ).lateral("measured")
+
+
+def _with_progress() -> Select[Any]:
+    measured = _measured()
+    return (
+        select(Goal, Definition.key, Definition.target_type, Definition.rollup,
+               Definition.warning_threshold, measured.c.periods, measured.c.total,
+               measured.c.minimum, measured.c.maximum, measured.c.last)
+        .join(Definition, and_(Definition.tenant_id == Goal.tenant_id,
+                               Definition.id == Goal.definition_id))
+        .join(measured, true())
+        # Rows may have been changed behind the identity map's back (achieved_at stamps).
+        .execution_options(populate_existing=True)
+    )
+
+
+def _row(row: Any) -> GoalRow:
+    goal, key, target_type, rollup, threshold, periods, total, minimum, maximum, last = row
+    return GoalRow(goal, key, target_type, rollup, threshold,
+                   Measured(periods, total, minimum, maximum, last))
+
+
+class GoalRepository:
+    """Reads and writes of `kpi.goals` for one session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _rows(self, stmt: Select[Any]) -> list[GoalRow]:
+        return [_row(r) for r in (await self.session.execute(stmt)).all()]
+
+    async def get(self, condition: ColumnElement[bool], goal_id: int) -> GoalRow | None:
+        """The goal with that id and its progress inputs, if it meets the condition."""
+        rows = await self._rows(_with_progress().where(condition, Goal.id == goal_id))
+        return rows[0] if rows else None
+
+    async def by_ids(self, tenant_id: str, ids: Sequence[int]) -> list[GoalRow]:
+        """These goals of the tenant with their progress inputs, in id order."""
+        stmt = _with_progress().where(Goal.tenant_id == tenant_id, among(Goal.id, ids))
+        return await self._rows(stmt.order_by(Goal.id))
+
+    async def page(self, condition: ColumnElement[bool], filters: GoalFilters, *,
+                   after: int | None, limit: int) -> list[GoalRow]:
+        """Up to `limit + 1` goals after the id `after`, with their progress inputs."""
+        stmt = _with_progress().where(condition)
+        if filters.user_id is not None:
+            stmt = stmt.where(Goal.user_id == filters.user_id)
+        if filters.definition_id is not None:
+            stmt = stmt.where(Goal.definition_id == filters.definition_id)
+        if filters.definition_key is not None:
+            stmt = stmt.where(Definition.key == filters.definition_key)
+        if filters.period_kind is not None:
+            stmt = stmt.where(Goal.period_kind == filters.period_kind)
+        if filters.active_on is not None:
+            stmt = stmt.where(Goal.period_start <= filters.active_on,
+                              Goal.period_end >= filters.active_on)
+        if after is not None:
+            stmt = stmt.where(Goal.id > after)
+        return await self._rows(stmt.order_by(Goal.id).limit(limit + 1))
+
+    async def unachieved_touched_by(self, tenant_id: str, definition_ids: Sequence[int],
+                                    starts: Sequence[date]) -> list[GoalRow]:
+        """Goals not yet achieved in whose range one of these (definition, period start)
+        pairs falls, with their progress inputs."""
+        plan = func.unnest(literal(list(definition_ids), ARRAY(BigInteger)),
+                           literal(list(starts), ARRAY(Date))).table_valued(
+            "definition_id", "period_start").render_derived("plan")
+        touched = exists().select_from(plan).where(
+            plan.c.definition_id == Goal.definition_id,
+            plan.c.period_start >= Goal.period_start, plan.c.period_start <= Goal.period_end)
+        stmt = _with_progress().where(Goal.tenant_id == tenant_id, Goal.achieved_at.is_(None),
+                                      among(Goal.definition_id, sorted(set(definition_ids))),
+                                      touched)
+        return await self._rows(stmt.order_by(Goal.id))
+
+    async def existing(self, tenant_id: str, keys: Sequence[NaturalKey]) -> dict[NaturalKey, Goal]:
+        """The goals holding these natural keys in the tenant."""
+        if not keys:
+            return {}
+        columns = (Goal.user_id, Goal.definition_id, Goal.period_start, Goal.period_end)
+        stmt = select(Goal).where(Goal.tenant_id == tenant_id, tuple_(*columns).in_(list(keys)))
+        goals = (await self.session.scalars(stmt)).all()
+        return {(g.user_id, g.definition_id, g.period_start, g.period_end): g for g in goals}
+
+    async def add_many(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Insert goals in one statement; their ids in the order given."""
+        stmt = insert(Goal).returning(Goal.id, sort_by_parameter_order=True)
+        return list((await self.session.scalars(stmt, list(rows))).all())
+
+    async def upsert_many(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Insert goals, or set the kind and target of those already holding the same user,
+        KPI and range (a changed target is a new goal: its achievement is judged afresh);
+        one statement, ids in the order given."""
+        inserted = pg_insert(Goal).values(list(rows))
+        changed = Goal.target_value != inserted.excluded.target_value
+        stmt = inserted.on_conflict_do_update(
+            index_elements=["tenant_id", "user_id", "definition_id", "period_start",
+                            "period_end"],
+            set_={"period_kind": inserted.excluded.period_kind,
+                  "target_value": inserted.excluded.target_value, "updated_at": func.now(),
+                  "achieved_at": case((changed, null()), else_=Goal.achieved_at)},
+        ).returning(Goal.user_id, Goal.definition_id, Goal.period_start, Goal.period_end,
+                    Goal.id)
+        ids = {(u, d, s, e): i for u, d, s, e, i in (await self.session.execute(stmt)).all()}
+        return [ids[(r["user_id"], r["definition_id"], r["period_start"], r["period_end"])]
+                for r in rows]
+
+    async def update(self, tenant_id: str, goal_id: int, values: dict[str, Any]) -> None:
+        """Apply changes to one goal and stamp `updated_at`."""
+        stmt = (update(Goal).where(Goal.tenant_id == tenant_id, Goal.id == goal_id)
+                .values(**values, updated_at=func.now())
+                .execution_options(synchronize_session=False))
+        await self.session.execute(stmt)
+
+    async def delete(self, tenant_id: str, goal_id: int) -> None:
+        """Remove one goal."""
+        await self.session.execute(delete(Goal).where(Goal.tenant_id == tenant_id,
+                                                      Goal.id == goal_id))
+
+    async def mark_achieved(self, tenant_id: str,
+                            ids: Sequence[int]) -> dict[int, datetime | None]:
+        """Stamp these goals achieved now unless they already are; the stamp each holds."""
+        if not ids:
+            return {}
+        stmt = (update(Goal).where(Goal.tenant_id == tenant_id, among(Goal.id, ids))
+                .values(achieved_at=func.coalesce(Goal.achieved_at, func.now()))
+                .returning(Goal.id, Goal.achieved_at)
+                .execution_options(synchronize_session=False))
+        return {i: at for i, at in (await self.session.execute(stmt)).all()}

@@ -1,0 +1,89 @@
+"""/goals: a user's own targets per period on KPIs, with their progress."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from kpi_service.core.auth import PrincipalDep
+from kpi_service.core.deps import SessionDep, SettingsDep
+from kpi_service.core.schemas import Id, Key, Limit, Page, ShortText, SubjectRef
+from kpi_service.goals import service
+from kpi_service.goals.repository import GoalFilters
+from kpi_service.goals.schemas import (
+    GoalBulk,
+    GoalCreate,
+    GoalList,
+    GoalPeriodKind,
+    GoalRead,
+    GoalUpdate,
+)
+
+router = APIRouter(prefix="/goals", tags=["goals"])
+
+GoalId = Annotated[Id, Path(description="The goal's id.")]
+
+
+@router.post("", operation_id="createGoal", response_model=GoalRead, status_code=201)
+async def create_goal(body: GoalCreate, session: SessionDep, principal: PrincipalDep,
+                      settings: SettingsDep) -> GoalRead:
+    """Set a goal on a KPI for a month, quarter, year or custom dates (your own, or as an
+    admin or manager for a user you manage)."""
+    return await service.create(session, settings, principal, body)
+
+
+@router.post("/bulk", operation_id="createGoals", response_model=GoalList, status_code=201)
+async def create_goals(body: GoalBulk, session: SessionDep, principal: PrincipalDep,
+                       settings: SettingsDep) -> GoalList:
+    """Seed 003's shape: create a goal per KPI key for one period, all or none; 409 when one
+    of them exists already."""
+    return GoalList(items=await service.create_many(session, settings, principal, body))
+
+
+@router.put("/bulk", operation_id="setGoals", response_model=GoalList)
+async def set_goals(body: GoalBulk, session: SessionDep, principal: PrincipalDep,
+                    settings: SettingsDep) -> GoalList:
+    """Seed 003's shape: create the goals of the period, or set the targets of those that
+    exist; goals of the period not named are left as they are."""
+    return GoalList(items=await service.set_many(session, settings, principal, body))
+
+
+@router.get("", operation_id="listGoals", response_model=Page[GoalRead])
+async def list_goals(
+    session: SessionDep,
+    principal: PrincipalDep,
+    user_id: Annotated[SubjectRef | None, Query(description="One user's goals.")] = None,
+    definition_id: Annotated[Id | None, Query()] = None,
+    definition_key: Annotated[Key | None, Query()] = None,
+    period_kind: Annotated[GoalPeriodKind | None, Query()] = None,
+    active_on: Annotated[date | None, Query(description="Whose range holds this date.")] = None,
+    limit: Annotated[Limit, Query()] = 50,
+    cursor: Annotated[ShortText | None, Query()] = None,
+) -> object:
+    """The goals the caller may see, in id order, each with its progress."""
+    filters = GoalFilters(user_id=user_id, definition_id=definition_id,
+                          definition_key=definition_key, period_kind=period_kind,
+                          active_on=active_on)
+    page = await service.list_goals(session, principal, filters, cursor=cursor, limit=limit)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get("/{goal_id}", operation_id="getGoal", response_model=GoalRead)
+async def get_goal(goal_id: GoalId, session: SessionDep, principal: PrincipalDep) -> GoalRead:
+    """One goal with its progress."""
+    return await service.get(session, principal, goal_id)
+
+
+@router.patch("/{goal_id}", operation_id="updateGoal", response_model=GoalRead)
+async def update_goal(goal_id: GoalId, body: GoalUpdate, session: SessionDep,
+                      principal: PrincipalDep) -> GoalRead:
+    """Change a goal's target or range; a changed goal's achievement is judged afresh."""
+    return await service.update(session, principal, goal_id, body)
+
+
+@router.delete("/{goal_id}", operation_id="deleteGoal", response_model=GoalRead)
+async def delete_goal(goal_id: GoalId, session: SessionDep, principal: PrincipalDep) -> GoalRead:
+    """Remove a goal; the answer is the goal as it was."""
+    return await service.delete(session, principal, goal_id)

@@ -1,0 +1,107 @@
+"""Goals as clients set them (one at a time, or seed 003's bulk shape) and read them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from kpi_service.core.schemas import (
+    Id,
+    Input,
+    Key,
+    Number,
+    OutNumber,
+    Output,
+    SubjectRef,
+    refuse_null,
+)
+
+GoalPeriodKind = Literal["monthly", "quarterly", "yearly", "custom"]
+GoalStatus = Literal["met", "at_risk", "off_track", "no_data"]
+# A bulk map's key: a KPI key, or its camelCase spelling as seed 003's client sends it.
+GoalKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}$")]
+
+MAX_BULK = 100
+
+
+class GoalCreate(Input):
+    """A new goal; name the KPI by `definition_id` or `definition_key`."""
+
+    definition_id: Id | None = None
+    definition_key: Key | None = None
+    user_id: SubjectRef | None = Field(default=None, description="Defaults to the caller.")
+    period_kind: GoalPeriodKind
+    period_start: date | None = Field(
+        default=None, description="Any day of a calendar period (default: today, in the "
+                                  "organisation's time zone); a custom goal's first day.")
+    period_end: date | None = Field(default=None, description="Required for custom goals.")
+    target_value: Number
+
+    @model_validator(mode="after")
+    def _one_definition_reference(self) -> GoalCreate:
+        if (self.definition_id is None) == (self.definition_key is None):
+            raise ValueError("give exactly one of definition_id or definition_key")
+        return self
+
+
+class GoalBulk(Input):
+    """Seed 003's shape: targets by KPI key for one period of one user."""
+
+    period: GoalPeriodKind
+    goals: Annotated[dict[GoalKey, Number], Field(min_length=1, max_length=MAX_BULK)] = Field(
+        description="Target by KPI key (snake_case, or its camelCase spelling).")
+    period_start: date | None = Field(
+        default=None, description="Any day of the period (default: today, in the "
+                                  "organisation's time zone); a custom range's first day.")
+    period_end: date | None = Field(default=None, description="Required for custom goals.")
+    user_id: SubjectRef | None = Field(default=None, description="Defaults to the caller.")
+
+
+# Fields a PATCH may set but never clear: an explicit null is refused, not stored.
+_NOT_NULL = ("target_value", "period_kind", "period_start", "period_end")
+
+
+class GoalUpdate(Input):
+    """A new target or range; the KPI and the user never change."""
+
+    target_value: Number | None = None
+    period_kind: GoalPeriodKind | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+
+    _not_null = refuse_null(*_NOT_NULL)
+
+
+class GoalRead(Output):
+    """A goal with its progress from the user's measurements in its range."""
+
+    id: int
+    user_id: str
+    definition_id: int
+    definition_key: str
+    target_type: str
+    rollup: str
+    period_kind: GoalPeriodKind
+    period_start: date
+    period_end: date
+    target_value: OutNumber
+    current_value: OutNumber | None = Field(
+        description="The values of the periods counted, combined by the KPI's rollup.")
+    progress: OutNumber | None = Field(
+        description="Percent of the target, direction-aware, unbounded; null without data.")
+    status: GoalStatus
+    periods_counted: int = Field(description="Measured periods starting within the range.")
+    reason: str | None = Field(description="Why there is no progress, when there is none.")
+    achieved_at: datetime | None = Field(
+        description="When progress first reached 100% (kept if it falls again).")
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class GoalList(Output):
+    """The goals a bulk request created or set, in the request's order."""
+
+    items: list[GoalRead]

@@ -1,0 +1,331 @@
+"""Goal rules: whose goals, which KPIs and ranges, progress, and when a goal counts achieved."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, NoReturn
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kpi_service.audit import service as audit
+from kpi_service.core.auth import Principal
+from kpi_service.core.database import Database
+from kpi_service.core.errors import Conflict, InvalidInput, NotFound, field_error
+from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.core.settings import Settings
+from kpi_service.definitions.repository import DefinitionRepository
+from kpi_service.engine.goals import (
+    GoalPeriodError,
+    GoalPeriodKind,
+    GoalProgress,
+    check_fits,
+    goal_period,
+    goal_progress,
+)
+from kpi_service.engine.periods import Period, PeriodKind
+from kpi_service.goals.access import visible_goals
+from kpi_service.goals.repository import GoalFilters, GoalRepository, GoalRow, NaturalKey
+from kpi_service.goals.schemas import GoalBulk, GoalCreate, GoalRead, GoalUpdate
+from kpi_service.metrics.access import SubjectType, require_readable
+from kpi_service.models import CalculationRun, Definition
+
+ENTITY = "goal"
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+Loc = list[str | int]
+
+
+def today(settings: Settings) -> date:
+    """Today's date in the organisation's time zone."""
+    return datetime.now(settings.tz).date()
+
+
+def progress_of(row: GoalRow) -> GoalProgress:
+    """A goal's progress from what its periods hold, as its KPI rolls them up."""
+    return goal_progress(row.measured, rollup=row.rollup, target=row.goal.target_value,
+                         target_type=row.target_type, warning_threshold=row.warning_threshold)
+
+
+def _read(row: GoalRow, progress: GoalProgress, achieved_at: datetime | None) -> GoalRead:
+    goal = row.goal
+    return GoalRead(
+        id=goal.id, user_id=goal.user_id, definition_id=goal.definition_id,
+        definition_key=row.definition_key, target_type=row.target_type, rollup=row.rollup,
+        period_kind=goal.period_kind,
+        period_start=goal.period_start, period_end=goal.period_end,
+        target_value=goal.target_value, current_value=progress.current_value,
+        progress=progress.progress, status=progress.status.value,
+        periods_counted=progress.periods_counted, reason=progress.reason,
+        achieved_at=achieved_at, created_by=goal.created_by, created_at=goal.created_at,
+        updated_at=goal.updated_at,
+    )
+
+
+async def _reads(session: AsyncSession, tenant_id: str, rows: Sequence[GoalRow]) -> list[GoalRead]:
+    """The goals as the API shows them; those reached but not yet stamped are stamped now, so
+    a value recorded since the last run is not missed (one statement for them all)."""
+    judged = [(row, progress_of(row)) for row in rows]
+    reached = [row.goal.id for row, progress in judged
+               if progress.reached and row.goal.achieved_at is None]
+    stamped = await GoalRepository(session).mark_achieved(tenant_id, reached)
+    return [_read(row, progress, stamped.get(row.goal.id, row.goal.achieved_at))
+            for row, progress in judged]
+
+
+def _json(read: GoalRead) -> dict[str, Any]:
+    return read.model_dump(mode="json")
+
+
+def _invalid(loc: Loc, reason: str) -> NoReturn:
+    where = ".".join(str(part) for part in loc[1:])
+    raise InvalidInput(f"{where}: {reason}" if where else reason,
+                       errors=[field_error(loc, reason)])
+
+
+async def _for_user(session: AsyncSession, principal: Principal, user_id: str | None) -> str:
+    """The user whose goals these are: the caller's own, or one they may manage (else 404)."""
+    user = user_id or principal.user_id
+    if user != principal.user_id:
+        await require_readable(session, principal, SubjectType.USER, user)
+    return user
+
+
+def _definition_problem(definition: Definition) -> str | None:
+    if definition.scope != "user":
+        return (f"KPI {definition.key!r} is measured per {definition.scope}; goals are set "
+                "on KPIs measured per user")
+    if not definition.is_active:
+        return f"KPI {definition.key!r} is inactive"
+    return None
+
+
+def _period(kind: str, start: date | None, end: date | None, day: date) -> Period:
+    """The goal's range (default: the calendar period holding today), or a 422 naming why."""
+    goal_kind = GoalPeriodKind(kind)
+    if start is None:
+        if goal_kind is GoalPeriodKind.CUSTOM:
+            _invalid(["body", "period_start"], "a custom goal needs a period_start")
+        start = day
+    try:
+        return goal_period(goal_kind, start, end)
+    except GoalPeriodError as exc:
+        _invalid(["body", exc.field], exc.reason)
+
+
+def _misfit(kind: str, period: Period, definition: Definition) -> GoalPeriodError | None:
+    """Why the KPI's measurements could never count towards such a goal, if so."""
+    try:
+        check_fits(GoalPeriodKind(kind), period, PeriodKind(definition.aggregation_period))
+    except GoalPeriodError as exc:
+        return exc
+    return None
+
+
+def _row(principal: Principal, user_id: str, definition: Definition, kind: str, period: Period,
+         target: Any) -> dict[str, Any]:
+    return {"tenant_id": principal.tenant_id, "user_id": user_id,
+            "definition_id": definition.id, "period_kind": kind,
+            "period_start": period.start, "period_end": period.end, "target_value": target,
+            "created_by": principal.user_id}
+
+
+def _key(row: dict[str, Any]) -> NaturalKey:
+    return row["user_id"], row["definition_id"], row["period_start"], row["period_end"]
+
+
+async def _stored(session: AsyncSession, principal: Principal,
+                  ids: Sequence[int]) -> list[GoalRead]:
+    """These goals as stored now, in the order of `ids`."""
+    rows = {r.goal.id: r for r in await GoalRepository(session).by_ids(principal.tenant_id, ids)}
+    reads = {r.id: r for r in await _reads(session, principal.tenant_id, list(rows.values()))}
+    return [reads[i] for i in ids]
+
+
+async def create(session: AsyncSession, settings: Settings, principal: Principal,
+                 body: GoalCreate) -> GoalRead:
+    """Set a new goal for the caller, or for a user they manage."""
+    user = await _for_user(session, principal, body.user_id)
+    repo = DefinitionRepository(session)
+    if body.definition_id is not None:
+        definition = await repo.get(principal.tenant_id, body.definition_id)
+        name = "definition_id"
+    else:
+        definition = await repo.get_by_key(principal.tenant_id, body.definition_key or "")
+        name = "definition_key"
+    if definition is None:
+        _invalid(["body", name], "no such KPI definition")
+    problem = _definition_problem(definition)
+    if problem is not None:
+        _invalid(["body", name], problem)
+    period = _period(body.period_kind, body.period_start, body.period_end, today(settings))
+    misfit = _misfit(body.period_kind, period, definition)
+    if misfit is not None:
+        _invalid(["body", misfit.field], misfit.reason)
+    row = _row(principal, user, definition, body.period_kind, period, body.target_value)
+    goals = GoalRepository(session)
+    taken = await goals.existing(principal.tenant_id, [_key(row)])
+    if taken:
+        (held,) = taken.values()
+        raise Conflict(f"Goal {held.id} already sets {definition.key!r} for user {user!r} "
+                       f"over {period.start.isoformat()}..{period.end.isoformat()}.")
+    (goal_id,) = await goals.add_many([row])
+    (created,) = await _stored(session, principal, [goal_id])
+    await audit.record(session, principal, "create", ENTITY, goal_id, after=_json(created))
+    return created
+
+
+def _kpi_key(given: str) -> str:
+    """The KPI key a bulk map names: itself, or the snake_case form of a camelCase spelling."""
+    return _CAMEL_HUMP.sub("_", given).lower()
+
+
+async def _bulk_rows(session: AsyncSession, settings: Settings, principal: Principal,
+                     body: GoalBulk) -> list[dict[str, Any]]:
+    """One goal row per entry of the map, or a 422 naming every entry that is refused."""
+    user = await _for_user(session, principal, body.user_id)
+    period = _period(body.period, body.period_start, body.period_end, today(settings))
+    keys = {given: _kpi_key(given) for given in body.goals}
+    found = {d.key: d for d in await DefinitionRepository(session).find(
+        principal.tenant_id, keys=sorted(set(keys.values())))}
+    errors: list[dict[str, Any]] = []
+    unknown = [given for given, key in keys.items() if key not in found]
+    for given in unknown:
+        errors.append(field_error(["body", "goals", given], "no such KPI definition"))
+    named: dict[str, str] = {}
+    rows = []
+    for given, key in keys.items():
+        if key not in found:
+            continue
+        definition = found[key]
+        misfit = _misfit(body.period, period, definition)
+        problem = _definition_problem(definition) or (misfit.reason if misfit else None)
+        if key in named:
+            problem = f"names the same KPI as {named[key]!r}"
+        named.setdefault(key, given)
+        if problem is not None:
+            errors.append(field_error(["body", "goals", given], problem))
+            continue
+        rows.append(_row(principal, user, definition, body.period, period, body.goals[given]))
+    if unknown:
+        raise InvalidInput(f"Unknown KPI keys: {', '.join(unknown)}.", errors=errors)
+    if errors:
+        first = errors[0]
+        raise InvalidInput(f"goals.{first['loc'][-1]}: {first['msg']}", errors=errors)
+    return rows
+
+
+async def create_many(session: AsyncSession, settings: Settings, principal: Principal,
+                      body: GoalBulk) -> list[GoalRead]:
+    """Create a goal per KPI of the map, all or none (409 when one already exists)."""
+    rows = await _bulk_rows(session, settings, principal, body)
+    goals = GoalRepository(session)
+    taken = await goals.existing(principal.tenant_id, [_key(r) for r in rows])
+    if taken:
+        listed = ", ".join(f"goal {g.id} (KPI {g.definition_id})" for g in taken.values())
+        raise Conflict(f"These goals exist already: {listed}. PUT sets them instead.")
+    created = await _stored(session, principal, await goals.add_many(rows))
+    await audit.record_many(session, [
+        audit.entry(principal, "create", ENTITY, read.id, None, _json(read)) for read in created])
+    return created
+
+
+async def set_many(session: AsyncSession, settings: Settings, principal: Principal,
+                   body: GoalBulk) -> list[GoalRead]:
+    """Create the goals of the map, or set the targets of those that exist for that period."""
+    rows = await _bulk_rows(session, settings, principal, body)
+    goals = GoalRepository(session)
+    taken = await goals.existing(principal.tenant_id, [_key(r) for r in rows])
+    before = {r.id: r for r in await _stored(session, principal,
+                                             [g.id for g in taken.values()])}
+    stored = await _stored(session, principal, await goals.upsert_many(rows))
+    await audit.record_many(session, [
+        audit.entry(principal, "update" if read.id in before else "create", ENTITY, read.id,
+                    _json(before[read.id]) if read.id in before else None, _json(read))
+        for read in stored])
+    return stored
+
+
+async def list_goals(session: AsyncSession, principal: Principal, filters: GoalFilters, *,
+                     cursor: str | None, limit: int) -> Slice[GoalRead]:
+    """One page of the goals the caller may see, in id order, each with its progress."""
+    rows = await GoalRepository(session).page(visible_goals(principal), filters,
+                                              after=decode_cursor(cursor), limit=limit)
+    page = slice_of(rows, limit, lambda row: row.goal.id)
+    return Slice(await _reads(session, principal.tenant_id, page.items), page.next_cursor)
+
+
+async def _visible(session: AsyncSession, principal: Principal, goal_id: int) -> GoalRow:
+    row = await GoalRepository(session).get(visible_goals(principal), goal_id)
+    if row is None:
+        raise NotFound(f"Goal {goal_id} does not exist.")
+    return row
+
+
+async def get(session: AsyncSession, principal: Principal, goal_id: int) -> GoalRead:
+    """One goal the caller may see, with its progress."""
+    (read,) = await _reads(session, principal.tenant_id,
+                           [await _visible(session, principal, goal_id)])
+    return read
+
+
+async def update(session: AsyncSession, principal: Principal, goal_id: int,
+                 body: GoalUpdate) -> GoalRead:
+    """Change a goal's target or range; a changed goal's achievement is judged afresh."""
+    row = await _visible(session, principal, goal_id)
+    (before,) = await _reads(session, principal.tenant_id, [row])
+    goal, requested = row.goal, body.model_dump(exclude_unset=True)
+    kind = requested.get("period_kind", goal.period_kind)
+    start = requested.get("period_start", goal.period_start)
+    # An aligned goal's end follows from its start; a custom one keeps its end unless given.
+    end = requested.get("period_end", goal.period_end if kind == "custom" else None)
+    period = _period(kind, start, end, start)
+    definition = await DefinitionRepository(session).get(principal.tenant_id,
+                                                         goal.definition_id)
+    assert definition is not None  # the foreign key guarantees it
+    misfit = _misfit(kind, period, definition)
+    if misfit is not None:
+        _invalid(["body", misfit.field], misfit.reason)
+    changes: dict[str, Any] = {"period_kind": kind, "period_start": period.start,
+                               "period_end": period.end,
+                               "target_value": requested.get("target_value", goal.target_value)}
+    changes = {k: v for k, v in changes.items() if getattr(goal, k) != v}
+    goals = GoalRepository(session)
+    moved = (goal.user_id, goal.definition_id, period.start, period.end)
+    if {"period_start", "period_end"} & changes.keys():
+        taken = await goals.existing(principal.tenant_id, [moved])
+        if taken:
+            raise Conflict(f"Goal {taken[moved].id} already covers that range for this KPI "
+                           "and user.")
+    if changes.keys() - {"period_kind"}:
+        changes["achieved_at"] = None
+    if changes:
+        await goals.update(principal.tenant_id, goal.id, changes)
+    (after,) = await _stored(session, principal, [goal.id])
+    await audit.record(session, principal, "update", ENTITY, goal.id, before=_json(before),
+                       after=_json(after))
+    return after
+
+
+async def delete(session: AsyncSession, principal: Principal, goal_id: int) -> GoalRead:
+    """Remove a goal; the answer is the goal as it was."""
+    row = await _visible(session, principal, goal_id)
+    (before,) = await _reads(session, principal.tenant_id, [row])
+    await GoalRepository(session).delete(principal.tenant_id, goal_id)
+    await audit.record(session, principal, "delete", ENTITY, goal_id, before=_json(before))
+    return before
+
+
+async def after_run(database: Database, settings: Settings, run: CalculationRun) -> None:
+    """Stamp `achieved_at` on every goal the run's periods touch that is reached now: one
+    statement reads them all with what their periods hold, one stamps those reached."""
+    pairs = [(int(item[0]), date.fromisoformat(item[1])) for item in run.plan]
+    if not pairs:
+        return
+    async with database.unit_of_work() as session:
+        goals = GoalRepository(session)
+        rows = await goals.unachieved_touched_by(run.tenant_id, [d for d, _ in pairs],
+                                                 [s for _, s in pairs])
+        await goals.mark_achieved(run.tenant_id,
+                                  [r.goal.id for r in rows if progress_of(r).reached])

@@ -1,0 +1,1 @@
+"""Activity and executive views: summary, funnel, breakdown, cohorts."""

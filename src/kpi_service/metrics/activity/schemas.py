@@ -1,0 +1,245 @@
+"""Query parameters and answers of the activity and executive views."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from kpi_service.core.schemas import Input, Key, Limit, OutNumber, Output, SubjectRef
+from kpi_service.definitions.schemas import AggregationPeriod
+from kpi_service.events.schemas import EventType
+from kpi_service.metrics.access import SubjectType
+
+# At most five years of days in one range.
+MAX_RANGE_DAYS = 5 * 366
+MAX_STAGES = 20
+MAX_COHORT_MONTHS = 36
+
+Stage = Annotated[str, StringConstraints(
+    pattern=r"^(kpi:[a-z][a-z0-9_]{0,62}|event:[a-z][a-z0-9_.:\-]{0,63})$")]
+# An event property or a query column: plain names only, they reach SQL as identifiers.
+Dimension = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+
+
+class _SubjectRange(Input):
+    """A subject and an inclusive range of local dates (the organisation's time zone)."""
+
+    subject_type: SubjectType = Field(
+        default=SubjectType.ORGANIZATION,
+        description="user, team (events with that team_id) or organization.")
+    subject_id: SubjectRef | None = Field(
+        default=None, description="Required for user and team; the tenant for organization.")
+    start: date = Field(description="First day, inclusive.")
+    end: date = Field(description="Last day, inclusive.")
+
+    @model_validator(mode="after")
+    def _valid_range(self) -> _SubjectRange:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        if (self.end - self.start).days + 1 > MAX_RANGE_DAYS:
+            raise ValueError(f"the range spans more than {MAX_RANGE_DAYS} days")
+        if self.subject_type is not SubjectType.ORGANIZATION and self.subject_id is None:
+            raise ValueError(f"subject_id is required for subject_type {self.subject_type}")
+        return self
+
+
+# --- summary -----------------------------------------------------------------------------
+
+class SummaryQuery(Input):
+    """Which period the achievement distribution covers."""
+
+    period_kind: AggregationPeriod | None = Field(
+        default=None, description="Only user KPIs of this period kind (default: all).")
+    date: dt.date | None = Field(
+        default=None, description="A day of the period (default: each kind's latest final "
+                                  "period).")
+
+
+class OrganizationKpi(Output):
+    """An organisation-scope KPI with its latest measurement (all null when it has none)."""
+
+    definition_key: str
+    name: str
+    unit: str
+    aggregation_period: str
+    period_start: date | None
+    period_end: date | None
+    is_final: bool | None
+    value: OutNumber | None
+    target: OutNumber | None
+    achievement: OutNumber | None
+    status: str | None
+    previous_value: OutNumber | None
+    change_pct: OutNumber | None
+    trend: str | None
+
+
+class AchievementBucket(Output):
+    """Measurements with achievement in [lower, upper) percent (null: unbounded)."""
+
+    lower: OutNumber | None
+    upper: OutNumber | None
+    count: int
+
+
+class Distribution(Output):
+    """How the users' measurements of a period stand."""
+
+    assignments: int = Field(description="User assignments in force during the period.")
+    met: int
+    at_risk: int
+    off_track: int
+    no_value: int = Field(description="No measurement, or one without achievement.")
+    buckets: list[AchievementBucket]
+
+
+class KpiDistribution(Distribution):
+    definition_key: str
+    name: str
+    period_start: date
+    period_end: date
+
+
+class OpenAlert(Output):
+    """An alert still pending or firing."""
+
+    id: int
+    rule_name: str
+    definition_key: str
+    subject_type: str
+    subject_id: str
+    period_start: date
+    period_end: date
+    status: Literal["pending", "firing"]
+    severity: str
+    opened_at: datetime
+
+
+class SummaryRead(Output):
+    kpis: list[OrganizationKpi] = Field(description="Active organisation-scope KPIs, by key.")
+    distribution: list[KpiDistribution] = Field(description="Per active user KPI, by key.")
+    overall: Distribution = Field(description="Every KPI's distribution added together.")
+    open_alerts: list[OpenAlert] = Field(
+        default_factory=list, description="Alerts pending or firing, newest first.")
+
+
+# --- funnel ------------------------------------------------------------------------------
+
+class FunnelQuery(_SubjectRange):
+    """Ordered stages: `kpi:<key>` (the subject's value of that KPI) or `event:<type>`."""
+
+    stages: list[Stage] = Field(min_length=1, max_length=MAX_STAGES)
+    count: Literal["events", "users"] = Field(
+        default="events", description="What an event stage counts: events or distinct users.")
+
+    @model_validator(mode="after")
+    def _distinct_stages(self) -> FunnelQuery:
+        if len(set(self.stages)) != len(self.stages):
+            raise ValueError("a stage is named twice")
+        return self
+
+
+class FunnelStage(Output):
+    stage: str = Field(description="As given: kpi:<key> or event:<type>.")
+    kind: Literal["kpi", "event"]
+    key: str = Field(description="The KPI key or event type.")
+    count: OutNumber | None = Field(description="None: the KPI has no value in the range.")
+    conversion_from_previous: OutNumber | None = Field(description="Percent; None for the "
+                                                       "first stage or a previous 0 or None.")
+    conversion_from_first: OutNumber | None = Field(description="Percent; None when the first "
+                                                    "stage is 0 or None.")
+
+
+class FunnelRead(Output):
+    subject_type: SubjectType
+    subject_id: str
+    start: date
+    end: date
+    count: Literal["events", "users"]
+    stages: list[FunnelStage]
+
+
+# --- breakdown ---------------------------------------------------------------------------
+
+class BreakdownQuery(_SubjectRange):
+    """A KPI split by an event property (event KPIs) or an extra column (query KPIs)."""
+
+    definition_key: Key
+    dimension: Dimension
+    convert_type: EventType | None = Field(
+        default=None, description="Event KPIs: conversions are events of this type with the "
+                                  "same dimension value.")
+    convert_property: Dimension | None = Field(
+        default=None, description="Numeric property of the conversion events to sum "
+                                  "(default: their value).")
+    limit: Limit = 100
+
+    @model_validator(mode="after")
+    def _property_needs_type(self) -> BreakdownQuery:
+        if self.convert_property is not None and self.convert_type is None:
+            raise ValueError("convert_property needs convert_type")
+        return self
+
+
+class BreakdownRow(Output):
+    dimension_value: str | None = Field(description="None: events without the property.")
+    count: int = Field(description="Events of the KPI (query KPIs: source rows).")
+    value: OutNumber | None = Field(description="The KPI's aggregate over this slice.")
+    total: OutNumber | None = Field(description="Sum of the measured values.")
+    conversions: int | None
+    conversion_rate: OutNumber | None = Field(description="conversions / count, percent.")
+    conversion_value: OutNumber | None = Field(description="Sum over the conversions.")
+
+
+class BreakdownRead(Output):
+    definition_key: str
+    calculation_type: str
+    dimension: str
+    subject_type: SubjectType
+    subject_id: str
+    start: date
+    end: date
+    rows: list[BreakdownRow]
+    truncated: bool = Field(description="More dimension values exist than `limit`.")
+
+
+# --- cohorts -----------------------------------------------------------------------------
+
+class CohortsQuery(Input):
+    """Monthly signup cohorts and who was active in weeks 1, 4 and 12 after signing up."""
+
+    months: int = Field(default=6, ge=1, le=MAX_COHORT_MONTHS)
+    last_month: date | None = Field(
+        default=None, description="A day of the newest cohort's month (default: today).")
+    signup_type: EventType = "signup"
+    activity_type: EventType | None = Field(
+        default=None, description="Activity that retains (default: any type but signup_type).")
+
+    @model_validator(mode="after")
+    def _types_differ(self) -> CohortsQuery:
+        if self.activity_type == self.signup_type:
+            raise ValueError("activity_type must differ from signup_type")
+        return self
+
+
+_RETAINED = "Members active in that week; None until it is over for every member."
+
+
+class CohortRead(Output):
+    month: date = Field(description="First day of the signup month (organisation's time zone).")
+    size: int
+    week_1_retained: int | None = Field(description=_RETAINED)
+    week_1_pct: OutNumber | None
+    week_4_retained: int | None = Field(description=_RETAINED)
+    week_4_pct: OutNumber | None
+    week_12_retained: int | None = Field(description=_RETAINED)
+    week_12_pct: OutNumber | None
+
+
+class CohortsRead(Output):
+    signup_type: str
+    activity_type: str | None
+    cohorts: list[CohortRead] = Field(description="Oldest first.")

@@ -1,0 +1,326 @@
+"""Rules of the activity views: who may read them, what each stage or slice means."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from operator import attrgetter
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from kpi_service.calculators.sql_guard import UnsafeSql
+from kpi_service.calculators.subjects import SubjectMode, source_config, subject_mode
+from kpi_service.core.auth import Principal
+from kpi_service.core.errors import InvalidInput, field_error
+from kpi_service.core.settings import Settings
+from kpi_service.definitions.repository import DefinitionRepository
+from kpi_service.engine import cohorts as cohort_rules
+from kpi_service.engine.achievement import quantize
+from kpi_service.engine.funnels import across_members, conversions, percent
+from kpi_service.engine.periods import PeriodKind, containing, custom, latest_final, local_today
+from kpi_service.engine.rollup import MEMBER_ROLLUPS
+from kpi_service.measurements.repository import MeasurementRepository
+from kpi_service.metrics.access import SubjectType, require_readable
+from kpi_service.metrics.activity.event_repository import (
+    ActivityEventRepository,
+    EventRange,
+    EventSlice,
+)
+from kpi_service.metrics.activity.measurement_repository import (
+    BUCKET_EDGES,
+    ActivityMeasurementRepository,
+    DistributionRow,
+)
+from kpi_service.metrics.activity.schemas import (
+    AchievementBucket,
+    BreakdownQuery,
+    BreakdownRead,
+    BreakdownRow,
+    CohortRead,
+    CohortsQuery,
+    CohortsRead,
+    Distribution,
+    FunnelQuery,
+    FunnelRead,
+    FunnelStage,
+    KpiDistribution,
+    OrganizationKpi,
+    SummaryQuery,
+    SummaryRead,
+)
+from kpi_service.metrics.activity.source_repository import (
+    SourceSlice,
+    SourceSplitError,
+    split_query,
+)
+from kpi_service.models import Definition
+
+
+async def summary(session: AsyncSession, settings: Settings, principal: Principal,
+                  query: SummaryQuery) -> SummaryRead:
+    """Organisation KPIs' latest values and how the users' measurements of a period stand."""
+    await require_readable(session, principal, SubjectType.ORGANIZATION, principal.tenant_id)
+    today = local_today(settings.tz, datetime.now(UTC))
+    kinds = [PeriodKind(query.period_kind)] if query.period_kind else list(PeriodKind)
+    periods = [containing(kind, query.date) if query.date else latest_final(kind, today)
+               for kind in kinds]
+    repo = ActivityMeasurementRepository(session)
+    kpis = [OrganizationKpi(
+        definition_key=r.key, name=r.name, unit=r.unit, aggregation_period=r.aggregation_period,
+        period_start=r.period_start, period_end=r.period_end, is_final=r.is_final,
+        value=r.actual_value, target=r.target_value, achievement=r.achievement,
+        status=r.status, previous_value=r.previous_value, change_pct=r.change_pct,
+        trend=r.trend) for r in await repo.organization_kpis(principal.tenant_id)]
+    rows = await repo.distribution(principal.tenant_id, periods)
+    per_kpi = [KpiDistribution(definition_key=r.definition_key, name=r.name,
+                               period_start=r.period_start, period_end=r.period_end,
+                               **_counts(r)) for r in rows]
+    return SummaryRead(kpis=kpis, distribution=per_kpi, overall=_overall(rows))
+
+
+def _buckets(counts: list[int]) -> list[AchievementBucket]:
+    bounds: list[Decimal | None] = [None, *BUCKET_EDGES, None]
+    return [AchievementBucket(lower=lower, upper=upper, count=n)
+            for lower, upper, n in zip(bounds, bounds[1:], counts, strict=False)]
+
+
+def _counts(row: DistributionRow) -> dict[str, object]:
+    return {"assignments": row.assignments, **row.statuses, "no_value": row.no_value,
+            "buckets": _buckets(row.buckets)}
+
+
+def _overall(rows: list[DistributionRow]) -> Distribution:
+    """Every KPI's counts added: each user measurement counts once, in its KPI."""
+    buckets = [sum(r.buckets[i] for r in rows) for i in range(len(BUCKET_EDGES) + 1)]
+    return Distribution(
+        assignments=sum(r.assignments for r in rows),
+        met=sum(r.statuses["met"] for r in rows),
+        at_risk=sum(r.statuses["at_risk"] for r in rows),
+        off_track=sum(r.statuses["off_track"] for r in rows),
+        no_value=sum(r.no_value for r in rows), buckets=_buckets(buckets))
+
+
+async def funnel(session: AsyncSession, settings: Settings, principal: Principal,
+                 query: FunnelQuery) -> FunnelRead:
+    """Stage counts for a subject over a date range, with conversions between stages."""
+    subject_id = await readable_subject(session, principal, query.subject_type,
+                                        query.subject_id)
+    stages = [tuple(s.split(":", 1)) for s in query.stages]
+    keys = [key for kind, key in stages if kind == "kpi"]
+    types = [key for kind, key in stages if kind == "event"]
+    counts: dict[str, Decimal | None] = {}
+    if keys:
+        definitions = {d.key: d for d in await DefinitionRepository(session).find(
+            principal.tenant_id, keys=keys)}
+        for i, (kind, key) in enumerate(stages):
+            if kind == "kpi":
+                _check_kpi_stage(definitions.get(key), key, query.subject_type, i)
+        values = await ActivityMeasurementRepository(session).stage_values(
+            principal.tenant_id, {key: definitions[key].scope for key in keys},
+            query.subject_type, subject_id, query.start, query.end)
+        for key in keys:
+            counts[f"kpi:{key}"] = across_members(values.get(key, []), definitions[key].rollup)
+    if types:
+        scope = EventRange(principal.tenant_id, query.subject_type, subject_id,
+                           *custom(query.start, query.end).instants(settings.tz))
+        found = await ActivityEventRepository(session).stage_counts(scope, types)
+        for event_type in types:
+            events, users = found.get(event_type, (0, 0))
+            counts[f"event:{event_type}"] = Decimal(users if query.count == "users" else events)
+    converted = conversions([counts[stage] for stage in query.stages])
+    return FunnelRead(
+        subject_type=query.subject_type, subject_id=subject_id, start=query.start,
+        end=query.end, count=query.count,
+        stages=[FunnelStage(stage=stage, kind=kind, key=key, count=c.count,
+                            conversion_from_previous=c.from_previous,
+                            conversion_from_first=c.from_first)
+                for stage, (kind, key), c in zip(query.stages, stages, converted, strict=True)])
+
+
+# Which KPI scopes a funnel subject can read: its own, or its members' combined per period.
+_STAGE_SCOPES = {SubjectType.USER: ("user",), SubjectType.TEAM: ("team", "user"),
+                 SubjectType.ORGANIZATION: ("organization", "team", "user")}
+
+
+def _check_kpi_stage(definition: Definition | None, key: str, subject_type: SubjectType,
+                     index: int) -> None:
+    """Refuse a KPI stage that does not exist or cannot be read for the subject."""
+    loc: list[str | int] = ["query", "stages", index]
+    if definition is None:
+        raise InvalidInput(f"No KPI with key {key!r}.",
+                           errors=[field_error(loc, "no such KPI definition")])
+    reason = None
+    if definition.scope not in _STAGE_SCOPES[subject_type]:
+        reason = f"KPI {key!r} is measured per {definition.scope}, not for a {subject_type}"
+    elif definition.scope != subject_type and definition.rollup not in MEMBER_ROLLUPS:
+        reason = (f"KPI {key!r} rolls up by {definition.rollup!r}, which cannot combine the "
+                  f"{subject_type}'s members")
+    if reason:
+        raise InvalidInput(f"{reason}.", errors=[field_error(loc, reason)])
+
+
+async def cohorts(session: AsyncSession, settings: Settings, principal: Principal,
+                  query: CohortsQuery) -> CohortsRead:
+    """Monthly signup cohorts with retention in weeks 1, 4 and 12 after signing up."""
+    await require_readable(session, principal, SubjectType.ORGANIZATION, principal.tenant_id)
+    now = datetime.now(UTC)
+    months = cohort_rules.cohort_months(query.last_month or local_today(settings.tz, now),
+                                        query.months)
+    last_day = cohort_rules.month_after(months[-1]) - timedelta(days=1)
+    window = custom(months[0], last_day).instants(settings.tz)
+    weeks = cohort_rules.RETENTION_WEEKS
+    active = (window[0] + min(weeks) * cohort_rules.WEEK,
+              window[1] + (max(weeks) + 1) * cohort_rules.WEEK)
+    rows = {r.month: r for r in await ActivityEventRepository(session).cohorts(
+        principal.tenant_id, signup_type=query.signup_type, activity_type=query.activity_type,
+        window=window, active=active, tz_name=settings.timezone, weeks=weeks)}
+    out = []
+    for month in months:
+        row = rows.get(month)
+        size = row.size if row else 0
+        fields: dict[str, object] = {}
+        for week in weeks:
+            kept = cohort_rules.retention(size, row.retained[week] if row else 0,
+                                          row.latest_signup if row else None, week, now)
+            fields[f"week_{week}_retained"] = kept.retained
+            fields[f"week_{week}_pct"] = kept.percent
+        out.append(CohortRead.model_validate({"month": month, "size": size, **fields}))
+    return CohortsRead(signup_type=query.signup_type, activity_type=query.activity_type,
+                       cohorts=out)
+
+
+async def readable_subject(session: AsyncSession, principal: Principal,
+                           subject_type: SubjectType, subject_id: str | None) -> str:
+    """The subject's id (the tenant for the organisation) once the caller may read it."""
+    if subject_type is SubjectType.ORGANIZATION:
+        if subject_id not in (None, principal.tenant_id):
+            raise InvalidInput("The organisation's subject_id is the tenant's.", errors=[
+                field_error(["query", "subject_id"], "omit it for the organization")])
+        subject_id = principal.tenant_id
+    await require_readable(session, principal, subject_type, subject_id)
+    assert subject_id is not None  # the query model requires it for users and teams
+    return subject_id
+
+
+async def breakdown(session: AsyncSession, settings: Settings, principal: Principal,
+                    query: BreakdownQuery, source: AsyncEngine | None = None) -> BreakdownRead:
+    """A KPI split by an event property (event KPIs) or a column of its SQL (query KPIs).
+
+    `source` is the source database's engine; without it, a query KPI reads the service's
+    own database, which is the source unless KPI_SOURCE_DATABASE_URL names another.
+    """
+    subject_id = await readable_subject(session, principal, query.subject_type,
+                                        query.subject_id)
+    definition = await DefinitionRepository(session).get_by_key(principal.tenant_id,
+                                                                 query.definition_key)
+    if definition is None:
+        raise InvalidInput(f"No KPI with key {query.definition_key!r}.", errors=[
+            field_error(["query", "definition_key"], "no such KPI definition")])
+    instants = custom(query.start, query.end).instants(settings.tz)
+    if definition.calculation_type == "event":
+        scope = EventRange(principal.tenant_id, query.subject_type, subject_id, *instants)
+        slices = await ActivityEventRepository(session).breakdown(
+            scope, definition.config, query.dimension, convert_type=query.convert_type,
+            convert_property=query.convert_property, limit=query.limit)
+        rows = [_event_row(s) for s in slices]
+    elif definition.calculation_type == "query":
+        if query.convert_type is not None:
+            raise InvalidInput("Conversions are counted for event KPIs only.", errors=[
+                field_error(["query", "convert_type"], "only for event KPIs")])
+        engine = source or _own_engine(session, settings)
+        subjects = await _source_subjects(session, definition, query.subject_type, subject_id,
+                                          query)
+        rows = await _query_rows(engine, settings, definition, query.dimension,
+                                 principal.tenant_id, subjects, instants)
+        rows = rows[:query.limit + 1]
+    else:
+        raise InvalidInput(f"KPI {definition.key!r} is a {definition.calculation_type} KPI; "
+                           "only event and query KPIs can be split.", errors=[
+                               field_error(["query", "definition_key"],
+                                           "not an event or query KPI")])
+    return BreakdownRead(
+        definition_key=definition.key, calculation_type=definition.calculation_type,
+        dimension=query.dimension, subject_type=query.subject_type, subject_id=subject_id,
+        start=query.start, end=query.end, rows=rows[:query.limit],
+        truncated=len(rows) > query.limit)
+
+
+def _event_row(s: EventSlice) -> BreakdownRow:
+    conversions = s.conversions
+    return BreakdownRow(
+        dimension_value=s.dimension_value, count=s.count, value=_six(s.value),
+        total=_six(s.total), conversions=conversions,
+        conversion_rate=None if conversions is None else percent(Decimal(conversions),
+                                                                 Decimal(s.count)),
+        conversion_value=_six(s.conversion_value))
+
+
+def _own_engine(session: AsyncSession, settings: Settings) -> AsyncEngine:
+    if settings.source_database_url is not None:
+        raise RuntimeError("a separate source database is configured: pass its engine")
+    bind = session.bind
+    assert isinstance(bind, AsyncEngine)
+    return bind
+
+
+async def _source_subjects(session: AsyncSession, definition: Definition,
+                           subject_type: SubjectType, subject_id: str,
+                           query: BreakdownQuery) -> list[str]:
+    """Whom the KPI's SQL is asked about: the subject itself when the KPI passes its own
+    subjects to the source, else users (a team's or the organisation's members)."""
+    mode = subject_mode(definition.scope, definition.calculation_type, definition.config)
+    if mode is SubjectMode.OWN:
+        if definition.scope != subject_type:
+            reason = (f"KPI {definition.key!r} asks its source about each {definition.scope}, "
+                      f"not a {subject_type}")
+            raise InvalidInput(f"{reason}.", errors=[field_error(["query", "subject_type"],
+                                                                 reason)])
+        return [subject_id]
+    if subject_type is SubjectType.USER:
+        return [subject_id]
+    teams = [subject_id] if subject_type is SubjectType.TEAM else None
+    members = await MeasurementRepository(session).members(
+        definition.tenant_id, teams, query.start, query.end)
+    return members.get(subject_id, [])
+
+
+async def _query_rows(engine: AsyncEngine, settings: Settings, definition: Definition,
+                      dimension: str, tenant_id: str, subjects: list[str],
+                      instants: tuple[datetime, datetime]) -> list[BreakdownRow]:
+    """The rows of a query KPI's split, busiest value first."""
+    loc = ["query", "dimension"]
+    try:
+        slices = await split_query(engine, settings, source_config(definition.config),
+                                   dimension, tenant_id=tenant_id, subject_ids=subjects,
+                                   instants=instants, tz_name=settings.timezone)
+    except (SourceSplitError, UnsafeSql) as exc:
+        raise InvalidInput(f"KPI {definition.key!r} cannot be split: {exc}",
+                           errors=[field_error(loc, str(exc))]) from None
+    except DBAPIError as exc:
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        first_line = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
+        reason = (f"the KPI's query returns no column {dimension!r}" if sqlstate == "42703"
+                  else f"the KPI's query failed on the source database: {first_line[:200]}")
+        raise InvalidInput(f"KPI {definition.key!r} cannot be split: {reason}.",
+                           errors=[field_error(loc, reason)]) from None
+    slices.sort(key=lambda s: (-s.rows, s.dimension_value is None, s.dimension_value or ""))
+    rolled = _ROLLED.get(definition.rollup)
+    return [BreakdownRow(
+        dimension_value=s.dimension_value, count=s.rows,
+        value=_six(rolled(s)) if rolled else None, total=_six(s.total),
+        conversions=None, conversion_rate=None, conversion_value=None) for s in slices]
+
+
+# A query KPI's value for a slice: its subjects' values combined as a team's members' are
+# (`last` orders periods, not subjects, so it gives none).
+_ROLLED: dict[str, Callable[[SourceSlice], Decimal | None]] = {
+    "sum": attrgetter("total"), "avg": attrgetter("avg"), "min": attrgetter("min"),
+    "max": attrgetter("max")}
+
+
+def _six(value: Decimal | None) -> Decimal | None:
+    """Six places, as the engine stores every derived number (PostgreSQL gives doubles for
+    percentiles and long fractions for averages)."""
+    return None if value is None else quantize(Decimal(value))

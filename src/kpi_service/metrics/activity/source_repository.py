@@ -1,0 +1,77 @@
+"""A query KPI split by an extra column of its SQL, run in the calculator's read-only sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kpi_service.calculators.query import _read_only, prepare
+from kpi_service.core.settings import Settings
+
+# The runner's wrapper selects only subject_id and value; the split adds the dimension column.
+_RUNNER_HEAD = "SELECT q.subject_id::text AS subject_id, q.value::numeric AS value"
+_BODY_OPENS = " FROM (\n"
+
+
+class SourceSplitError(ValueError):
+    """The KPI's query cannot be split as asked; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSlice:
+    """One dimension value of a query KPI's rows for the asked subjects."""
+
+    dimension_value: str | None
+    rows: int
+    total: Decimal | None
+    avg: Decimal | None
+    min: Decimal | None
+    max: Decimal | None
+
+
+def _split_statement(config: Mapping[str, Any], dimension: str, row_cap: int) -> str:
+    """The KPI's checked, capped statement grouped by `dimension` (a validated plain name)."""
+    if "query_key" in config:
+        raise SourceSplitError(f"built-in query {config['query_key']!r} returns no column "
+                               "besides subject_id and value")
+    runner = prepare(dict(config), row_cap).sql
+    head, opens, body = runner.partition(_BODY_OPENS)
+    if head != _RUNNER_HEAD or not opens:
+        raise RuntimeError("the query runner's wrapper changed; update the breakdown's splice")
+    capped = f'{head}, q."{dimension}"::text AS dimension{opens}{body}'
+    mine = "b.subject_id = ANY(CAST(:subject_ids AS text[]))"
+    # Every row counts against the cap, the asked subjects' or not (as in the calculator).
+    return (
+        "SELECT b.dimension, "  # noqa: S608 (names checked; the body is the sandbox's)
+        f"count(*) FILTER (WHERE {mine}), sum(b.value) FILTER (WHERE {mine}), "
+        f"avg(b.value) FILTER (WHERE {mine}), min(b.value) FILTER (WHERE {mine}), "
+        f"max(b.value) FILTER (WHERE {mine}), sum(count(*)) OVER () "
+        f"FROM ({capped}) AS b GROUP BY b.dimension"
+    )
+
+
+async def split_query(engine: AsyncEngine, settings: Settings, config: Mapping[str, Any],
+                      dimension: str, *, tenant_id: str, subject_ids: Sequence[str],
+                      instants: tuple[datetime, datetime], tz_name: str) -> list[SourceSlice]:
+    """The KPI's rows for these subjects and instants, per value of the dimension column; one
+    statement in a READ ONLY transaction with the statement timeout and the row cap."""
+    cap = settings.query_row_cap
+    statement = _split_statement(config, dimension, cap)
+    params = {"subject_ids": list(subject_ids), "period_start": instants[0].astimezone(UTC),
+              "period_end": instants[1].astimezone(UTC), "tenant_id": tenant_id}
+    async with engine.connect() as conn:
+        await conn.begin()
+        try:
+            await _read_only(conn, settings, tz_name)
+            rows = (await conn.execute(text(statement), params)).all()
+        finally:
+            await conn.rollback()
+    if rows and rows[0][6] > cap:
+        raise SourceSplitError(f"the query returned more than {cap} rows (the row cap)")
+    return [SourceSlice(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows if r[1] > 0]

@@ -1,0 +1,259 @@
+"""The executive summary: organisation KPIs' latest values (DAU/WAU/MAU from events, MRR by
+hand) and the users' achievement distribution, recomputed in plain Python; access, input."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from tests.conftest import bearer
+from tests.support import assign, create_definition, recalculate
+
+URL = "/api/kpis/metrics/summary"
+WEEK = date(2026, 2, 9)  # a Monday
+EDGES = (Decimal(50), Decimal(80), Decimal(100), Decimal(120))
+SIX = Decimal("0.000001")
+
+
+def achievement(actual: Decimal, target: Decimal, target_type: str) -> Decimal:
+    """DESIGN.md section 4, by hand."""
+    if target_type == "higher_better":
+        return Decimal(100) if target == 0 else actual / target * 100
+    if target_type == "lower_better":
+        if target == 0:
+            return Decimal(100) if actual <= 0 else Decimal(0)
+        return Decimal(100) if actual <= 0 else target / actual * 100
+    if target == 0:
+        return Decimal(100) if actual == 0 else Decimal(0)
+    return max(Decimal(0), 100 - abs(actual - target) / abs(target) * 100)
+
+
+def bucket(value: Decimal) -> int:
+    return sum(1 for edge in EDGES if value >= edge)
+
+
+def tally(cases: list[tuple[Decimal | None, Decimal, str, Decimal]]) -> dict[str, Any]:
+    """Counts a client would make from (value, target, target type, warning) per user."""
+    out = {"assignments": len(cases), "met": 0, "at_risk": 0, "off_track": 0, "no_value": 0,
+           "buckets": [0] * 5}
+    for value, target, target_type, warning in cases:
+        if value is None:
+            out["no_value"] += 1
+            continue
+        a = achievement(value, target, target_type)
+        out["met" if a >= 100 else "at_risk" if a >= warning else "off_track"] += 1
+        out["buckets"][bucket(a)] += 1
+    return out
+
+
+def counts_of(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: body[k] for k in ("assignments", "met", "at_risk", "off_track", "no_value")} | {
+        "buckets": [b["count"] for b in body["buckets"]]}
+
+
+async def put(client: AsyncClient, assignment_id: int, period_start: str, value: Any) -> None:
+    response = await client.put(
+        f"/api/kpis/assignments/{assignment_id}/measurements/{period_start}",
+        json={"value": value})
+    assert response.status_code == 200, response.text
+
+
+KPIS = [("calls", "higher_better", Decimal(80)), ("resolution_hours", "lower_better",
+                                                   Decimal(70)),
+        ("csat", "exact", Decimal(90))]
+
+
+async def _random_user_kpis(client: AsyncClient, seed: int) -> dict[str, list[Any]]:
+    """Weekly manual KPIs for 24 users, random targets and values (some exactly on a
+    bucket edge, some missing, some zero targets); the cases behind each week's counts."""
+    rng = random.Random(seed)
+    cases: dict[str, list[Any]] = {}
+    for key, target_type, warning in KPIS:
+        d = await create_definition(client, key=key, target_type=target_type,
+                                    warning_threshold=float(warning))
+        cases[key] = []
+        for n in range(24):
+            target = Decimal(rng.choice([0, 4, 10, 10, 25, 40])) if n % 8 else Decimal(10)
+            a = await assign(client, d["id"], f"u{n}", float(target), team_id="t1",
+                             start_date="2026-01-05")
+            value: Decimal | None = Decimal(rng.choice([0, 1, 3, 5, 8, 10, 12, 15, 30, 41]))
+            if n % 8 == 0:
+                value = Decimal([5, 8, 10, 12][n // 8 % 4])  # 50, 80, 100, 120 % or mirrored
+            if rng.random() < 0.15:
+                value = None
+            if value is not None:
+                await put(client, a["id"], WEEK.isoformat(), float(value))
+            # The week before has values too; they must not count.
+            await put(client, a["id"], (WEEK - timedelta(days=7)).isoformat(), 1)
+            cases[key].append((value, target, target_type, warning))
+    return cases
+
+
+async def _bystanders(client: AsyncClient) -> None:
+    """Assignments not in force in the week, and an inactive KPI: none of them counts."""
+    calls = (await client.get("/api/kpis/definitions/by-key/calls")).json()
+    await assign(client, calls["id"], "late", 10, start_date="2026-02-16")
+    await assign(client, calls["id"], "gone", 10, start_date="2026-01-05",
+                 end_date="2026-02-08")
+    old = await create_definition(client, key="old_kpi")
+    kept = await assign(client, old["id"], "u1", 10, start_date="2026-01-05")
+    await put(client, kept["id"], WEEK.isoformat(), 3)
+    assert (await client.delete(f"/api/kpis/definitions/{old['id']}")).status_code in (200, 204)
+
+
+@pytest.mark.parametrize("seed", [51, 52])
+async def test_the_distribution_matches_a_plain_python_count(client: AsyncClient,
+                                                             seed: int) -> None:
+    cases = await _random_user_kpis(client, seed)
+    await _bystanders(client)
+    monthly = await create_definition(client, key="revenue", aggregation_period="monthly",
+                                      unit="currency")
+    m = await assign(client, monthly["id"], "u1", 1000, start_date="2026-01-01")
+    await put(client, m["id"], "2026-02-01", 1500)
+    await assign(client, monthly["id"], "u2", 1000, start_date="2026-01-01")
+
+    response = await client.get(URL, params={"period_kind": "weekly",
+                                             "date": (WEEK + timedelta(days=3)).isoformat()})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    by_key = {d["definition_key"]: d for d in body["distribution"]}
+    assert sorted(by_key) == sorted(key for key, _, _ in KPIS)
+    for key, wanted in cases.items():
+        assert counts_of(by_key[key]) == tally(wanted), key
+        assert (by_key[key]["period_start"], by_key[key]["period_end"]) == (
+            WEEK.isoformat(), (WEEK + timedelta(days=6)).isoformat())
+    assert counts_of(body["overall"]) == tally([c for w in cases.values() for c in w])
+    assert [(b["lower"], b["upper"]) for b in body["overall"]["buckets"]] == [
+        (None, 50), (50, 80), (80, 100), (100, 120), (120, None)]
+
+    # Without a kind: each KPI's own period holding the date, the monthly one too.
+    every = (await client.get(URL, params={"date": WEEK.isoformat()})).json()
+    revenue = next(d for d in every["distribution"] if d["definition_key"] == "revenue")
+    assert (revenue["period_start"], revenue["period_end"]) == ("2026-02-01", "2026-02-28")
+    assert counts_of(revenue) == tally([(Decimal(1500), Decimal(1000), "higher_better",
+                                         Decimal(80)), (None, Decimal(1000), "", Decimal(80))])
+    assert counts_of(every["overall"]) == tally(
+        [c for w in cases.values() for c in w]
+        + [(Decimal(1500), Decimal(1000), "higher_better", Decimal(80)),
+           (None, Decimal(1000), "", Decimal(80))])
+
+
+async def test_the_default_period_is_each_kinds_latest_final_one(client: AsyncClient) -> None:
+    today = datetime.now(UTC).date()
+    this_monday = today - timedelta(days=today.weekday())
+    last_week = this_monday - timedelta(days=7)
+    d = await create_definition(client, key="calls")
+    a = await assign(client, d["id"], "u1", 10, start_date="2020-01-06")
+    b = await assign(client, d["id"], "u2", 10, start_date="2020-01-06")
+    await put(client, a["id"], last_week.isoformat(), 11)
+    await put(client, b["id"], this_monday.isoformat(), 11)  # in progress: not the default
+    body = (await client.get(URL)).json()
+    [calls] = body["distribution"]
+    assert calls["period_start"] == last_week.isoformat()
+    assert (calls["assignments"], calls["met"], calls["no_value"]) == (2, 1, 1)
+
+
+def _event(user: str, at: datetime) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "user_id": user, "type": "login",
+            "occurred_at": at.isoformat()}
+
+
+async def test_organisation_kpis_show_their_latest_values(client: AsyncClient) -> None:
+    rng = random.Random(53)
+    feb = datetime(2026, 2, 1, tzinfo=UTC)
+    events = [_event(f"u{rng.randint(1, 30)}", feb + timedelta(minutes=rng.randint(0, 40_000)))
+              for _ in range(600)]
+    assert (await client.post("/api/kpis/events", json={"events": events})).status_code == 200
+    targets = {"dau": 10, "wau": 20, "mau": 25}
+    for key, period in (("dau", "daily"), ("wau", "weekly"), ("mau", "monthly")):
+        d = await create_definition(client, key=key, aggregation_period=period,
+                                    scope="organization", calculation_type="event",
+                                    config={"event_type": "login",
+                                            "aggregate": "distinct_users"})
+        await assign(client, d["id"], "default", targets[key], subject_type="organization",
+                     start_date="2026-01-01")
+    mrr = await create_definition(client, key="mrr", aggregation_period="monthly",
+                                  scope="organization", unit="currency")
+    a = await assign(client, mrr["id"], "default", 12000, subject_type="organization",
+                     start_date="2026-01-01")
+    await put(client, a["id"], "2026-01-01", 10000)
+    await put(client, a["id"], "2026-02-01", 12500)
+    await create_definition(client, key="arr", aggregation_period="yearly",
+                            scope="organization", unit="currency")
+    run = await recalculate(client, period_start="2026-02-15", period_end="2026-02-22")
+    assert run["status"] == "succeeded", run
+
+    body = (await client.get(URL)).json()
+    kpis = {k["definition_key"]: k for k in body["kpis"]}
+    assert list(kpis) == ["arr", "dau", "mau", "mrr", "wau"]
+
+    def users(low: datetime, high: datetime) -> Decimal:
+        return Decimal(len({e["user_id"] for e in events
+                            if low <= datetime.fromisoformat(e["occurred_at"]) < high}))
+
+    def change(a: Decimal, prev: Decimal) -> float | None:
+        if prev == 0:
+            return None
+        return float(((a - prev) / abs(prev) * 100).quantize(SIX, rounding=ROUND_HALF_EVEN))
+
+    day = datetime(2026, 2, 22, tzinfo=UTC)
+    week = datetime(2026, 2, 16, tzinfo=UTC)  # the week holding the 22nd (a Sunday)
+    for key, start, end, value, prev in (
+            ("dau", "2026-02-22", "2026-02-22", users(day, day + timedelta(days=1)),
+             users(day - timedelta(days=1), day)),
+            ("wau", "2026-02-16", "2026-02-22", users(week, week + timedelta(days=7)),
+             users(week - timedelta(days=7), week)),
+            ("mau", "2026-02-01", "2026-02-28", users(feb, datetime(2026, 3, 1, tzinfo=UTC)),
+             None)):
+        kpi = kpis[key]
+        assert (kpi["period_start"], kpi["period_end"], kpi["value"]) == (start, end,
+                                                                          float(value)), key
+        assert kpi["target"] == targets[key] and kpi["is_final"] is True
+        assert kpi["achievement"] == float((value / targets[key] * 100).quantize(
+            SIX, rounding=ROUND_HALF_EVEN))
+        assert kpi["change_pct"] == (None if prev is None else change(value, prev)), key
+    assert (kpis["mrr"]["period_start"], kpis["mrr"]["value"], kpis["mrr"]["previous_value"],
+            kpis["mrr"]["change_pct"], kpis["mrr"]["trend"], kpis["mrr"]["status"]) == (
+        "2026-02-01", 12500, 10000, 25.0, "improving", "met")
+    assert kpis["mrr"]["achievement"] == pytest.approx(104.166667)
+    assert {k: v for k, v in kpis["arr"].items() if v is not None} == {
+        "definition_key": "arr", "name": "Arr", "unit": "currency",
+        "aggregation_period": "yearly"}
+    assert body["distribution"] == [] and body["overall"]["assignments"] == 0
+
+
+async def test_members_are_refused_and_other_tenants_see_nothing(
+        jwt_client: AsyncClient) -> None:
+    c, admin = jwt_client, bearer("boss", "admin")
+    d = await c.post("/api/kpis/definitions", headers=admin, json={
+        "key": "mrr", "name": "MRR", "unit": "currency", "target_type": "higher_better",
+        "aggregation_period": "monthly", "scope": "organization",
+        "calculation_type": "manual"})
+    made = await c.post("/api/kpis/assignments", headers=admin, json={
+        "definition_id": d.json()["id"], "subject_type": "organization", "target_value": 5,
+        "start_date": "2026-01-01"})
+    put_ = await c.put(f"/api/kpis/assignments/{made.json()['id']}/measurements/2026-01-01",
+                       headers=admin, json={"value": 7})
+    assert put_.status_code == 200, put_.text
+    member = await c.get(URL, headers=bearer("42", "member"))
+    assert member.status_code == 403
+    assert member.headers["content-type"] == "application/problem+json"
+    manager = await c.get(URL, headers=bearer("m1", "manager", teams=["t1"]))
+    assert manager.status_code == 200 and manager.json()["kpis"][0]["value"] == 7
+    acme = (await c.get(URL, headers=bearer("boss", "admin", tenant="acme"))).json()
+    assert acme["kpis"] == [] and acme["distribution"] == [] and acme["open_alerts"] == []
+
+
+@pytest.mark.parametrize("params", [
+    {"period_kind": "hourly"}, {"date": "2026-02-30"}, {"date": "soon"}, {"tenant": "acme"},
+])
+async def test_bad_input_is_a_422_problem(client: AsyncClient, params: dict[str, Any]) -> None:
+    response = await client.get(URL, params=params)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
