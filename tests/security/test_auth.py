@@ -284,10 +284,13 @@ BY_ID: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/kpis/measurements/{measurement_id}", None),
     ("GET", "/api/kpis/measurements/{measurement_id}/revisions", None),
     ("GET", "/api/kpis/runs/{run_id}", None),
+    ("GET", "/api/kpis/goals/{goal_id}", None),
+    ("PATCH", "/api/kpis/goals/{goal_id}", {"target_value": 1}),
+    ("DELETE", "/api/kpis/goals/{goal_id}", None),
 ]
 # Every list route: another tenant sees none of our rows.
 LISTS = ["/api/kpis/definitions", "/api/kpis/assignments", "/api/kpis/measurements",
-         "/api/kpis/runs", "/api/kpis/audit", "/api/kpis/events"]
+         "/api/kpis/runs", "/api/kpis/audit", "/api/kpis/events", "/api/kpis/goals"]
 # Every read view that is not a list (metrics): each is walked by `test_views_*` below.
 VIEWS: list[str] = [
     "/api/kpis/metrics/scorecard",
@@ -312,7 +315,8 @@ def test_the_tables_cover_every_route() -> None:
 
 @pytest.fixture
 async def default_data(jwt_client: AsyncClient) -> dict[str, Any]:
-    """A definition, two members' assignments, recorded values (one corrected), and a run."""
+    """A definition, two members' assignments, recorded values (one corrected), a run, an
+    event and a goal of 42's."""
     c = jwt_client
     d = await c.post(DEFINITIONS, headers=ADMIN, json={
         "key": "calls", "name": "Calls", "unit": "count", "target_type": "higher_better",
@@ -334,10 +338,14 @@ async def default_data(jwt_client: AsyncClient) -> dict[str, Any]:
         {"id": "0b9f5a52-6f0e-4c3e-8d1f-6a1b2c3d4e5f", "user_id": "42", "team_id": "t1",
          "type": "call", "occurred_at": "2026-01-06T10:00:00Z"}]})
     assert events.status_code == 200 and events.json()["accepted"] == 1, events.text
+    goal = await c.post("/api/kpis/goals", headers=ADMIN, json={
+        "definition_key": "calls", "user_id": "42", "period_kind": "monthly",
+        "period_start": "2026-01-01", "target_value": 40})
+    assert goal.status_code == 201, goal.text
     return {"definition_id": d.json()["id"], "key": "calls", "assignment_id": a42,
             "other_assignment_id": a43, "period_start": "2026-01-05",
             "measurement_id": recorded[a42], "other_measurement_id": recorded[a43],
-            "run_id": run.json()["id"]}
+            "run_id": run.json()["id"], "goal_id": goal.json()["id"]}
 
 
 async def _send(c: AsyncClient, method: str, url: str, body: dict[str, Any] | None,
@@ -378,6 +386,7 @@ async def test_another_tenant_reaches_nothing(jwt_client: AsyncClient,
         ("/api/kpis/assignments", {"user_id": "42"}),
         ("/api/kpis/measurements", {"assignment_id": ids["assignment_id"]}),
         ("/api/kpis/measurements", {"definition_key": "calls"}),
+        ("/api/kpis/goals", {"user_id": "42"}),
         ("/api/kpis/audit", {"entity_type": "definition",
                              "entity_id": str(ids["definition_id"])}),
     ):
@@ -422,7 +431,8 @@ async def test_roles(jwt_client: AsyncClient, default_data: dict[str, Any]) -> N
 
     for url in (f"/api/kpis/assignments/{ids['assignment_id']}",
                 f"/api/kpis/measurements/{ids['measurement_id']}",
-                f"/api/kpis/measurements/{ids['measurement_id']}/revisions"):
+                f"/api/kpis/measurements/{ids['measurement_id']}/revisions",
+                f"/api/kpis/goals/{ids['goal_id']}"):
         assert_problem(await c.get(url, headers=member43), 404, url)
     assert [m["id"] for m in await _listed(c, "/api/kpis/measurements", member43)] == [
         ids["other_measurement_id"]]
