@@ -300,6 +300,8 @@ VIEWS: list[str] = [
     "/api/kpis/metrics/funnel",
     "/api/kpis/metrics/breakdown",
     "/api/kpis/metrics/cohorts",
+    "/api/kpis/metrics/timeseries",
+    "/api/kpis/metrics/forecast",
 ]
 
 

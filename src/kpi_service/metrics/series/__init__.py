@@ -1,0 +1,1 @@
+"""Series views: a KPI over time for a subject (timeseries) and where it is heading (forecast)."""

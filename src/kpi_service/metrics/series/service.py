@@ -1,0 +1,313 @@
+"""Series views: a KPI's values over time for a subject, and where they are heading."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kpi_service.core.auth import Principal
+from kpi_service.core.errors import InvalidInput, NotFound, field_error
+from kpi_service.core.settings import Settings
+from kpi_service.definitions.repository import DefinitionRepository
+from kpi_service.engine import achievement as ach
+from kpi_service.engine.periods import Period, PeriodKind, containing, local_today
+from kpi_service.engine.rollup import MEMBER_ROLLUPS
+from kpi_service.engine.series import Valued, is_finer, layout, native_count, summarize
+from kpi_service.engine.statistics import MIN_POINTS, LineFit, fit_line
+from kpi_service.metrics.access import SubjectType, require_readable
+from kpi_service.metrics.series.repository import (
+    BucketRow,
+    SeriesRepository,
+    SeriesRequest,
+    SeriesRows,
+)
+from kpi_service.metrics.series.schemas import (
+    ForecastQuery,
+    ForecastRead,
+    Outlook,
+    PaceRead,
+    PointValue,
+    Projection,
+    SeriesPoint,
+    SeriesSummary,
+    TimeseriesQuery,
+    TimeseriesRead,
+    TrendRead,
+    Verdict,
+)
+from kpi_service.models import Definition
+
+# Five years of daily values: the most native periods one series reads.
+MAX_PERIODS = 5 * 366
+# A target is `likely` met from this probability on, `unlikely` below its complement.
+LIKELY = 0.75
+LEVELS = (0.80, 0.95)
+
+
+async def _subject(session: AsyncSession, principal: Principal,
+                   subject_type: str, subject_id: str | None) -> tuple[SubjectType, str]:
+    """The subject the caller may read (404 or 403 otherwise), with its stored id."""
+    kind = SubjectType(subject_type)
+    if kind is SubjectType.ORGANIZATION:
+        if subject_id not in (None, principal.tenant_id):
+            raise InvalidInput("The organisation is the caller's own; omit subject_id.",
+                               errors=[field_error(["query", "subject_id"],
+                                                   "not allowed for the organization")])
+        await require_readable(session, principal, kind, None)
+        return kind, principal.tenant_id
+    stored = subject_id if subject_id is not None else principal.user_id
+    await require_readable(session, principal, kind, stored)
+    return kind, stored
+
+
+async def _definition(session: AsyncSession, principal: Principal, key: str) -> Definition:
+    definition = await DefinitionRepository(session).get_by_key(principal.tenant_id, key)
+    if definition is None:
+        raise NotFound(f"KPI {key!r} not found.")
+    return definition
+
+
+def _source(rows: SeriesRows, kind: SubjectType,
+            definition: Definition) -> Literal["own", "members", "none"]:
+    if rows.own:
+        return "own"
+    if kind is SubjectType.USER:
+        return "none"
+    if definition.rollup not in MEMBER_ROLLUPS:
+        raise InvalidInput(
+            f"The {kind} has no assignment of KPI {definition.key!r}, and its members' values "
+            f"cannot be combined by the rollup {definition.rollup!r}.",
+            errors=[field_error(["query", "subject_type"], "no own assignment to show")])
+    return "members" if rows.members else "none"
+
+
+def _head(definition: Definition, kind: SubjectType, subject_id: str,
+          rows: SeriesRows) -> dict[str, object]:
+    source = _source(rows, kind, definition)
+    return {"key": definition.key, "subject_type": kind.value, "subject_id": subject_id,
+            "unit": definition.unit, "target_type": definition.target_type,
+            "rollup": definition.rollup, "native_grain": definition.aggregation_period,
+            "source": source, "members": rows.members if source == "members" else None}
+
+
+def _request(principal: Principal, definition: Definition, kind: SubjectType,
+             subject_id: str, buckets: list[tuple[date, int]], first: date, last: date,
+             target_for: Period | None = None) -> SeriesRequest:
+    return SeriesRequest(
+        tenant_id=principal.tenant_id, definition_id=definition.id,
+        subject_type=kind.value, subject_id=subject_id, rollup=definition.rollup,
+        buckets=buckets, range_start=first, range_end=last,
+        derive=kind is not SubjectType.USER and definition.rollup in MEMBER_ROLLUPS,
+        target_for=target_for)
+
+
+def _today(settings: Settings) -> date:
+    return local_today(settings.tz, datetime.now(UTC))
+
+
+def _scored(definition: Definition, value: Decimal | None, target: Decimal | None,
+            baseline: Decimal | None) -> tuple[Decimal | None, str | None]:
+    achievement = ach.achievement(value, target, ach.TargetType(definition.target_type),
+                                  baseline)
+    status = ach.status(achievement, definition.warning_threshold)
+    return achievement, None if status is None else status.value
+
+
+def _point(definition: Definition, period: Period, expected: int, in_range: int,
+           row: BucketRow | None, derived: bool, today: date) -> SeriesPoint:
+    value = ach.quantize(row.value) if row else None
+    target = ach.quantize(row.target) if row else None
+    baseline = ach.quantize(row.baseline) if row else None
+    achievement, status = _scored(definition, value, target, baseline)
+    measured = row.measured if row else 0
+    return SeriesPoint(
+        period_start=period.start, period_end=period.end, value=value, target=target,
+        achievement=achievement, status=status,
+        is_final=period.end < today and (row.final if row else True),
+        complete=measured == expected, periods_expected=expected, periods_in_range=in_range,
+        periods_measured=measured,
+        members_measured=(row.members_measured if row else 0) if derived else None)
+
+
+def _named(valued: Valued | None) -> PointValue | None:
+    if valued is None:
+        return None
+    return PointValue(period_start=valued.period.start, period_end=valued.period.end,
+                      value=valued.value)
+
+
+async def timeseries(session: AsyncSession, settings: Settings, principal: Principal,
+                     query: TimeseriesQuery) -> TimeseriesRead:
+    """A KPI's values for a subject over a range, at its grain or rolled up to a coarser one."""
+    kind, subject_id = await _subject(session, principal, query.subject_type, query.subject_id)
+    definition = await _definition(session, principal, query.key)
+    native = PeriodKind(definition.aggregation_period)
+    grain = PeriodKind(query.grain) if query.grain is not None else native
+    if is_finer(grain, native):
+        raise InvalidInput(f"KPI {definition.key!r} is measured {native}; it can be shown "
+                           f"{native} or coarser, not {grain}.",
+                           errors=[field_error(["query", "grain"], "finer than the KPI's own")])
+    today = _today(settings)
+    first = query.first
+    assert first is not None  # the query model requires it
+    last = query.last if query.last is not None else today
+    if last < first:
+        raise InvalidInput(f"The range starts after its end {last}.",
+                           errors=[field_error(["query", "to"], "before from")])
+    if native_count(native, first, last) > MAX_PERIODS:
+        raise InvalidInput(f"The range holds more than {MAX_PERIODS} {native} periods; "
+                           "ask for a shorter one.",
+                           errors=[field_error(["query", "from"], "range too long")])
+    buckets = layout(native, grain, first, last)
+    mapping = [(p.start, i) for i, b in enumerate(buckets) for p in b.in_range]
+    rows = await SeriesRepository(session).series(
+        _request(principal, definition, kind, subject_id, mapping, first, last))
+    head = _head(definition, kind, subject_id, rows)
+    found = {row.bucket: row for row in rows.buckets}
+    derived = head["source"] == "members"
+    points = [_point(definition, b.period, b.expected, len(b.in_range), found.get(i), derived,
+                     today) for i, b in enumerate(buckets)]
+    summary = summarize([(containing(grain, p.period_start), p.value, p.achievement)
+                         for p in points], ach.TargetType(definition.target_type))
+    return TimeseriesRead.model_validate({
+        **head, "grain": grain.value, "range_start": first, "range_end": last,
+        "points": points,
+        "summary": SeriesSummary(
+            points_with_value=summary.points_with_value, latest=_named(summary.latest),
+            minimum=_named(summary.minimum), maximum=_named(summary.maximum),
+            best=_named(summary.best), change=summary.change, change_pct=summary.change_pct,
+            change_from_previous_pct=summary.change_from_previous_pct),
+    })
+
+
+def _decimal(x: float) -> Decimal:
+    quantized = ach.quantize(Decimal(repr(x)))
+    assert quantized is not None
+    return quantized
+
+
+def _elapsed(period: Period, settings: Settings, as_of: datetime) -> Decimal:
+    """The share of the period's instants before `as_of`, from 0 to 1, in the organisation's
+    time zone (a day of a DST change is 23 or 25 hours long)."""
+    start, end = period.instants(settings.tz)
+    micro = timedelta(microseconds=1)
+    done = min(max(as_of - start, timedelta(0)), end - start)
+    return Decimal(done // micro) / Decimal((end - start) // micro)
+
+
+def _pace(definition: Definition, settings: Settings, period: Period, row: BucketRow | None,
+          target: Decimal | None) -> tuple[PaceRead | None, str | None]:
+    if row is None or row.value is None or row.calculated_at is None:
+        return None, "no value has been recorded for the current period yet"
+    value = ach.quantize(row.value)
+    assert value is not None
+    fraction = _elapsed(period, settings, row.calculated_at)
+    if definition.rollup == "sum":
+        if fraction == 0:
+            return None, "the current period's value was taken before any of it had elapsed"
+        projected = ach.quantize(value / fraction)
+    else:
+        projected = value
+    assert projected is not None
+    baseline = ach.quantize(row.baseline)
+    achievement, status = _scored(definition, projected, target, baseline)
+    return PaceRead(value=value, projected=projected, elapsed_fraction=ach.quantize(fraction),
+                    as_of=row.calculated_at, target=target, achievement=achievement,
+                    status=status), None
+
+
+def _probability(definition: Definition, fit: LineFit, x: float, target: Decimal,
+                 baseline: Decimal | None) -> float:
+    """P(the period's value meets its target) under the fit; an exact KPI counts as met
+    within its warning band, since a continuous value hits a point with probability 0."""
+    t = float(target)
+    kind = ach.TargetType(definition.target_type)
+    if kind is ach.TargetType.EXACT:
+        tolerance = abs(t) * (100 - float(definition.warning_threshold)) / 100
+        return fit.probability_between(x, t - tolerance, t + tolerance)
+    # With a baseline, achievement grows from the baseline towards the target, whichever
+    # way that is; met means at or beyond the target in that direction.
+    at_least = kind is ach.TargetType.HIGHER_BETTER
+    if baseline is not None and baseline != target:
+        at_least = target > baseline
+    return fit.probability_at_least(x, t) if at_least else fit.probability_at_most(x, t)
+
+
+def _verdict(probability: float) -> Verdict:
+    if probability >= LIKELY:
+        return "likely"
+    return "unlikely" if probability < 1 - LIKELY else "uncertain"
+
+
+def _window(native: PeriodKind, today: date, history: int) -> list[Period]:
+    """The `history` ended periods before the current one, then the current one."""
+    periods = [containing(native, today)]
+    for _ in range(history):
+        periods.insert(0, periods[0].previous())
+    return periods
+
+
+async def forecast(session: AsyncSession, settings: Settings, principal: Principal,
+                   query: ForecastQuery) -> ForecastRead:
+    """Pace of the current period, a linear trend of the next ones with prediction
+    intervals, and how likely the current period's target is to be met."""
+    kind, subject_id = await _subject(session, principal, query.subject_type, query.subject_id)
+    definition = await _definition(session, principal, query.key)
+    native = PeriodKind(definition.aggregation_period)
+    today = _today(settings)
+    periods = _window(native, today, query.history)
+    current, n = periods[-1], query.history
+    rows = await SeriesRepository(session).series(_request(
+        principal, definition, kind, subject_id, [(p.start, i) for i, p in enumerate(periods)],
+        periods[0].start, current.end, target_for=current))
+    head = _head(definition, kind, subject_id, rows)
+    found = {row.bucket: row for row in rows.buckets}
+    now_row = found.get(n)
+    target = ach.quantize(now_row.target if now_row and now_row.target is not None
+                          else rows.target_in_force)
+    pace, pace_reason = _pace(definition, settings, current, now_row, target)
+
+    history = [(float(i), float(row.value)) for i, row in sorted(found.items())
+               if i < n and row.value is not None]
+    fit, trend, trend_reason, projections = None, None, None, []
+    if len(history) < MIN_POINTS:
+        trend_reason = (f"not enough history: {len(history)} of the last {n} ended periods "
+                        f"have a value; at least {MIN_POINTS} are needed")
+    else:
+        fit = fit_line([x for x, _ in history], [y for _, y in history])
+        trend = TrendRead(window_start=periods[0].start, periods_used=fit.n,
+                          slope=_decimal(fit.slope), intercept=_decimal(fit.intercept),
+                          residual_se=_decimal(fit.residual_se))
+        period = current
+        for step in range(query.horizon):
+            x = float(n + step)
+            (low80, high80), (low95, high95) = (fit.prediction_interval(x, level)
+                                                for level in LEVELS)
+            projections.append(Projection(
+                period_start=period.start, period_end=period.end,
+                value=_decimal(fit.predict(x)), lower_80=_decimal(low80),
+                upper_80=_decimal(high80), lower_95=_decimal(low95), upper_95=_decimal(high95)))
+            period = period.next()
+
+    probability: float | None = None
+    verdict: Verdict
+    if target is None:
+        verdict = "no_target"
+    elif fit is None:
+        verdict = "not_enough_history"
+    else:
+        baseline = ach.quantize(now_row.baseline) if now_row else None
+        probability = _probability(definition, fit, float(n), target, baseline)
+        verdict = _verdict(probability)
+    outlook = Outlook(period_start=current.start, period_end=current.end, target=target,
+                      expected=_decimal(fit.predict(float(n))) if fit else None,
+                      probability=None if probability is None else _decimal(probability),
+                      verdict=verdict)
+    return ForecastRead.model_validate({
+        **head, "today": today, "current_period_start": current.start,
+        "current_period_end": current.end, "pace": pace, "pace_reason": pace_reason,
+        "trend": trend, "trend_reason": trend_reason, "projections": projections,
+        "outlook": outlook})
