@@ -135,16 +135,27 @@ def _tune(server: EmbeddedPostgres) -> None:
         server.start()
 
 
+async def _exists(dsn: str, name: str) -> bool:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+    finally:
+        await conn.close()
+
+
 @contextmanager
-def bench_database(name: str, workdir: Path = DEFAULT_WORKDIR) -> Iterator[str]:
-    """A fresh database `name`, migrated to head, on KPI_DATABASE_URL's server (which needs
-    CREATEDB) or on an embedded server in `workdir`; yields its service URL."""
+def bench_database(name: str, workdir: Path = DEFAULT_WORKDIR, *,
+                   reuse: bool = False) -> Iterator[str]:
+    """A fresh database `name` (or, with `reuse`, the one left by an earlier run), migrated
+    to head, on KPI_DATABASE_URL's server (which needs CREATEDB) or on an embedded server in
+    `workdir`; yields its service URL."""
     external = os.environ.get("KPI_DATABASE_URL")
     if external:
         base = make_url(async_url(external))
         admin = plain_dsn(base.set(database="postgres").render_as_string(False))
-        asyncio.run(_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-                             f'CREATE DATABASE "{name}"'))
+        if not (reuse and asyncio.run(_exists(admin, name))):
+            asyncio.run(_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+                                 f'CREATE DATABASE "{name}"'))
         url = base.set(database=name).render_as_string(False)
         upgrade(url)
         yield url
@@ -153,7 +164,8 @@ def bench_database(name: str, workdir: Path = DEFAULT_WORKDIR) -> Iterator[str]:
     server.start()
     try:
         _tune(server)
-        server.drop_database(name)
+        if not reuse:
+            server.drop_database(name)
         server.ensure_database(name)
         url = server.url(name)
         upgrade(url)
