@@ -10,12 +10,14 @@ import random
 import statistics
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 
+from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.conftest import bearer
+from tests.conftest import bearer, make_settings
 from tests.support import assign, create_definition
 
 FORECAST = "/api/kpis/metrics/forecast"
@@ -95,14 +97,14 @@ def verdict(p: float) -> str:
 # --- API shortcuts ------------------------------------------------------------------------
 
 async def forecast(client: AsyncClient, headers: dict[str, str] | None = None,
-                   **params: Any) -> dict[str, Any]:
-    """The forecast, asked until the organisation's day (UTC) did not change meanwhile."""
+                   zone: ZoneInfo = ZoneInfo("UTC"), **params: Any) -> dict[str, Any]:
+    """The forecast, asked until the organisation's day did not change meanwhile."""
     for _ in range(3):
-        before = datetime.now(UTC).date()
+        before = datetime.now(zone).date()
         response = await client.get(FORECAST, headers=headers, params={
             k: v for k, v in params.items() if v is not None})
         assert response.status_code == 200, response.text
-        if datetime.now(UTC).date() == before:
+        if datetime.now(zone).date() == before:
             break
     body: dict[str, Any] = response.json()
     assert body["today"] == before.isoformat()
@@ -118,10 +120,11 @@ async def record(client: AsyncClient, assignment_id: int, start: date, value: fl
     return stored
 
 
-def elapsed(start: date, end: date, at: datetime) -> float:
-    """The share of [start 00:00, end + 1 day 00:00) UTC before `at`."""
-    begin = datetime(start.year, start.month, start.day, tzinfo=UTC)
-    finish = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+def elapsed(start: date, end: date, at: datetime, zone: ZoneInfo = ZoneInfo("UTC")) -> float:
+    """The share of [start 00:00, end + 1 day 00:00) in the zone before `at`."""
+    begin = datetime(start.year, start.month, start.day, tzinfo=zone)
+    after = end + timedelta(days=1)
+    finish = datetime(after.year, after.month, after.day, tzinfo=zone)
     return (at - begin) / (finish - begin)
 
 
@@ -181,6 +184,30 @@ async def test_a_monthly_sum_kpi_with_pace_trend_and_outlook(client: AsyncClient
     assert outlook["expected"] == pytest.approx(model.predict(history), abs=1e-6)
     assert outlook["probability"] == pytest.approx(p, abs=1e-6)
     assert outlook["verdict"] == verdict(p)
+
+
+async def test_pace_counts_the_month_in_the_organisations_time_zone(
+        db: Database, database_url: str) -> None:
+    zone = ZoneInfo("Pacific/Auckland")  # 13 hours ahead of UTC in November
+    app = create_app(make_settings(database_url, timezone=zone.key), database=db)
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+        today = datetime.now(zone).date()
+        current = month_start(today)
+        definition = await create_definition(client, key="sales", unit="currency",
+                                             aggregation_period="monthly")
+        held = await assign(client, definition["id"], "7", 1000,
+                            start_date=month_start(today, 3).isoformat())
+        for back, value in ((3, 700), (2, 820), (1, 930)):
+            await record(client, held["id"], month_start(today, back), value)
+        stored = await record(client, held["id"], current, 250)
+        body = await forecast(client, zone=zone, key="sales", subject_id="7", history=3)
+    assert body["current_period_start"] == current.isoformat()
+    share = elapsed(current, month_end(current), datetime.fromisoformat(stored["calculated_at"]),
+                    zone)
+    assert body["pace"]["elapsed_fraction"] == pytest.approx(share, abs=1e-6)
+    assert body["pace"]["projected"] == pytest.approx(250 / share, rel=1e-6)
+    model = Model([(0, 700.0), (1, 820.0), (2, 930.0)])
+    assert body["outlook"]["probability"] == pytest.approx(model.p_at_least(3, 1000), abs=1e-6)
 
 
 async def test_not_enough_history_no_pace_and_the_target_in_force(client: AsyncClient,

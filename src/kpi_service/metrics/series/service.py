@@ -118,10 +118,11 @@ def _scored(definition: Definition, value: Decimal | None, target: Decimal | Non
 
 def _point(definition: Definition, period: Period, expected: int, in_range: int,
            row: BucketRow | None, derived: bool, today: date) -> SeriesPoint:
-    value = ach.quantize(row.value) if row else None
-    target = ach.quantize(row.target) if row else None
-    baseline = ach.quantize(row.baseline) if row else None
-    achievement, status = _scored(definition, value, target, baseline)
+    value = target = achievement = None
+    status: str | None = None
+    if row is not None and row.value is not None:
+        value, target = ach.quantize(row.value), ach.quantize(row.target)
+        achievement, status = _scored(definition, value, target, ach.quantize(row.baseline))
     measured = row.measured if row else 0
     return SeriesPoint(
         period_start=period.start, period_end=period.end, value=value, target=target,
@@ -246,8 +247,8 @@ def _window(native: PeriodKind, today: date, history: int) -> list[Period]:
     """The `history` ended periods before the current one, then the current one."""
     periods = [containing(native, today)]
     for _ in range(history):
-        periods.insert(0, periods[0].previous())
-    return periods
+        periods.append(periods[-1].previous())
+    return periods[::-1]
 
 
 async def forecast(session: AsyncSession, settings: Settings, principal: Principal,
