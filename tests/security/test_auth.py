@@ -302,6 +302,7 @@ VIEWS: list[str] = [
     "/api/kpis/metrics/cohorts",
     "/api/kpis/metrics/timeseries",
     "/api/kpis/metrics/forecast",
+    "/api/kpis/metrics/export.csv",
 ]
 
 

@@ -1,0 +1,42 @@
+"""Turning rows of plain values into CSV text, safe to open in a spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+
+# A spreadsheet runs a cell starting with these as a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: object) -> str:
+    """One value as CSV cell text: numbers in plain notation, ISO dates, empty for None,
+    and text that a spreadsheet would read as a formula defused with a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ";".join(cell(v) for v in value)
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def lines(rows: Iterable[Sequence[object]]) -> str:
+    """CSV text (RFC 4180: CRLF line ends, quoted where needed) of these rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerows([cell(v) for v in row] for row in rows)
+    return buffer.getvalue()

@@ -1,0 +1,91 @@
+"""The exportable views: one entry each (its query model, service function, main table)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, get_origin
+
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import QueryParams
+
+from kpi_service.core.errors import InvalidInput, field_error
+from kpi_service.core.schemas import Input
+from kpi_service.metrics.activity import service as activity
+from kpi_service.metrics.activity.schemas import (
+    BreakdownQuery,
+    BreakdownRead,
+    CohortsQuery,
+    CohortsRead,
+    FunnelQuery,
+    FunnelRead,
+    SummaryQuery,
+    SummaryRead,
+)
+from kpi_service.metrics.export.tables import Table, check, unwrap_optional
+from kpi_service.metrics.series import service as series
+from kpi_service.metrics.series.schemas import (
+    ForecastQuery,
+    ForecastRead,
+    TimeseriesQuery,
+    TimeseriesRead,
+)
+from kpi_service.metrics.standing import service as standing
+from kpi_service.metrics.standing.schemas import (
+    LeaderboardQuery,
+    LeaderboardRead,
+    ScorecardQuery,
+    ScorecardRead,
+    TeamQuery,
+    TeamViewRead,
+)
+
+# `async def view(session, settings, principal, query, **extra) -> its Read model`.
+ViewFunction = Callable[..., Awaitable[BaseModel]]
+
+
+@dataclass(frozen=True)
+class ExportView:
+    """A metrics view as the export runs it."""
+
+    query: type[Input]
+    compute: ViewFunction
+    table: Table
+    # The view reads the source database (a query KPI's own data), passed as `source`.
+    source: bool = False
+
+
+VIEWS: dict[str, ExportView] = {
+    "scorecard": ExportView(ScorecardQuery, standing.scorecard,
+                            Table(ScorecardRead, ("kpis",))),
+    "team": ExportView(TeamQuery, standing.team_view, Table(TeamViewRead, ("members", "cells"))),
+    "leaderboard": ExportView(LeaderboardQuery, standing.leaderboard,
+                              Table(LeaderboardRead, ("items",))),
+    "timeseries": ExportView(TimeseriesQuery, series.timeseries,
+                             Table(TimeseriesRead, ("points",))),
+    "forecast": ExportView(ForecastQuery, series.forecast, Table(ForecastRead, ("projections",))),
+    "summary": ExportView(SummaryQuery, activity.summary, Table(SummaryRead, ("kpis",))),
+    "funnel": ExportView(FunnelQuery, activity.funnel, Table(FunnelRead, ("stages",))),
+    "breakdown": ExportView(BreakdownQuery, activity.breakdown, Table(BreakdownRead, ("rows",)),
+                            source=True),
+    "cohorts": ExportView(CohortsQuery, activity.cohorts, Table(CohortsRead, ("cohorts",))),
+}
+check([v.table for v in VIEWS.values()])
+
+
+def parse(model: type[Input], params: QueryParams, skip: str) -> Any:
+    """The query parameters (but `skip`) as the view's query model, as FastAPI would read
+    them: repeated keys make a list where the model takes one, else the last one counts."""
+    lists = {field.alias or name for name, field in model.model_fields.items()
+             if get_origin(unwrap_optional(field.annotation)) is list}
+    data: dict[str, Any] = {}
+    for key in dict.fromkeys(params.keys()):
+        if key != skip:
+            values = params.getlist(key)
+            data[key] = values if key in lists else values[-1]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [field_error(["query", *e["loc"]], e["msg"], e["type"]) for e in exc.errors()]
+        summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:3])
+        raise InvalidInput(summary, errors=errors) from None
