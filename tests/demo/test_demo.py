@@ -54,6 +54,7 @@ async def test_a_second_load_duplicates_nothing_and_changes_nothing(demo: Loaded
     assert first == second
     assert first["public.leads"] > 3000 and first["public.contacts"] > 500
     assert first["kpi.events"] > 20_000 and first["kpi.measurement_revisions"] == 0
+    assert first["kpi.goals"] == 12 * (2 * 3 + 1)
     run_1, run_2 = demo.runs
     assert run_1 is not None and run_2 is not None
     assert run_2.computed == 0 and run_2.unchanged == run_1.computed + run_1.unchanged
@@ -213,3 +214,15 @@ async def test_daily_revenue_has_a_year_of_days_with_zero_on_quiet_days(demo: Lo
 async def test_another_size_on_the_same_database_is_refused(demo: LoadedDemo) -> None:
     with pytest.raises(DemoMismatch, match="12 agents"):
         await load_demo(demo.settings, DemoSize(agents=24))
+
+
+async def test_the_pilot_team_has_monthly_and_quarterly_goals(demo: LoadedDemo) -> None:
+    window = await _window(demo)
+    held = await demo.rows("SELECT g.user_id, g.period_kind, g.period_start, d.key "
+                           "FROM kpi.goals g JOIN kpi.definitions d ON d.id = g.definition_id")
+    assert {r["user_id"] for r in held} == set(AGENTS)
+    last_month = _month_days(window.last_day.replace(day=1) - timedelta(days=1))[0].replace(day=1)
+    assert {(r["period_kind"], r["period_start"]) for r in held} == {
+        ("monthly", last_month), ("monthly", window.last_day.replace(day=1)),
+        ("quarterly", date(window.last_day.year, (window.last_day.month - 1) // 3 * 3 + 1, 1))}
+    assert {r["key"] for r in held} == {"conversions", "revenue", "response_time_hours"}
