@@ -128,6 +128,11 @@ async def test_a_large_export_streams_back_exactly_the_rows(client: AsyncClient,
         comparable(r) for r in expected
         if r["subject_id"] == "u03" and "2023-02-01" <= r["period_start"] <= "2023-02-10")
     assert len(some) == 10
+    # Seed 001's call: no view (raw measurements), the range as start and end.
+    seed = parsed(await client.get(EXPORT, params={"start": "2024-02-28", "end": "2024-02-29"}))
+    assert sorted(map(comparable, seed)) == sorted(
+        comparable(r) for r in expected if "2024-02-28" <= r["period_start"] <= "2024-02-29")
+    assert len(seed) == 2 * 20
     assert parsed(await export(client, view="measurements", definition_key="other")) == []
 
 
@@ -283,7 +288,7 @@ async def test_every_view_exports_its_main_table(client: AsyncClient) -> None:
 async def test_bad_requests_are_problems_not_csv(client: AsyncClient) -> None:
     await hand_worked_team(client)
     for params, status in (
-        ({}, 422), ({"view": "nope"}, 422), ({"view": "Scorecard"}, 422),
+        ({"view": "nope"}, 422), ({"view": "Scorecard"}, 422),
         ({"view": "scorecard", "period_kind": "hourly"}, 422),
         ({"view": "scorecard", "bogus": "1"}, 422),
         ({"view": "team"}, 422),
@@ -292,6 +297,8 @@ async def test_bad_requests_are_problems_not_csv(client: AsyncClient) -> None:
         ({"view": "measurements", "period_from": "2026-02-01", "period_to": "2026-01-01"}, 422),
         ({"view": "measurements", "user_id": "x" * 65}, 422),
         ({"view": "measurements", "limit": "10"}, 422),
+        ({"start": "2026-01-01", "period_from": "2026-01-01"}, 422),
+        ({"start": "2026-01-02", "end": "2026-01-01"}, 422),
     ):
         response = await export(client, **params)
         assert_problem(response, status, params)

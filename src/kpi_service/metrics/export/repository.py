@@ -43,8 +43,8 @@ def measurement_rows(tenant_id: str, visible: ColumnElement[bool],
         stmt = stmt.where(Measurement.definition_id == query.definition_id)
     if query.definition_key is not None:
         stmt = stmt.where(Definition.key == query.definition_key)
-    if query.period_from is not None:
-        stmt = stmt.where(Measurement.period_end >= query.period_from)
-    if query.period_to is not None:
-        stmt = stmt.where(Measurement.period_start <= query.period_to)
+    if query.first is not None:
+        stmt = stmt.where(Measurement.period_end >= query.first)
+    if query.last is not None:
+        stmt = stmt.where(Measurement.period_start <= query.last)
     return stmt

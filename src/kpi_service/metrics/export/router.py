@@ -24,7 +24,7 @@ async def export_csv(
     database: DatabaseDep,
     view: Annotated[str, Query(max_length=32, description=(
         f"One of {', '.join(service.EXPORTABLE)}. The other parameters are that view's "
-        "(measurements: those of listMeasurements but paging)."))],
+        "(measurements: those of listMeasurements but paging)."))] = service.MEASUREMENTS,
 ) -> StreamingResponse:
     """A metrics view's main table as CSV (one row per KPI, member x KPI cell, ranked user,
     point, stage...), or raw measurements streamed in id order."""

@@ -18,9 +18,25 @@ class MeasurementExportQuery(Input):
     definition_key: Key | None = None
     period_from: dt.date | None = Field(default=None, description="Periods ending on or after.")
     period_to: dt.date | None = Field(default=None, description="Periods starting on or before.")
+    start: dt.date | None = Field(default=None, description="Same as period_from (seed 001).")
+    end: dt.date | None = Field(default=None, description="Same as period_to (seed 001).")
 
     @model_validator(mode="after")
-    def _ordered(self) -> MeasurementExportQuery:
-        if self.period_from and self.period_to and self.period_to < self.period_from:
-            raise ValueError("period_to is before period_from")
+    def _range(self) -> MeasurementExportQuery:
+        if self.start is not None and self.period_from is not None:
+            raise ValueError("give either period_from or start, not both")
+        if self.end is not None and self.period_to is not None:
+            raise ValueError("give either period_to or end, not both")
+        if self.first and self.last and self.last < self.first:
+            raise ValueError("the range ends before it starts")
         return self
+
+    @property
+    def first(self) -> dt.date | None:
+        """Periods ending on or after this day, whichever name it came under."""
+        return self.period_from if self.period_from is not None else self.start
+
+    @property
+    def last(self) -> dt.date | None:
+        """Periods starting on or before this day, whichever name it came under."""
+        return self.period_to if self.period_to is not None else self.end
