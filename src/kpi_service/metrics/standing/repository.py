@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from kpi_service.core.sql import among
 from kpi_service.engine.periods import Period
@@ -78,7 +79,7 @@ def _standing(tenant_id: str, periods: Sequence[Period], *, kind: str | None = N
                                Definition.is_active.is_(True)))
         .outerjoin(Measurement, and_(Measurement.tenant_id == Assignment.tenant_id,
                                      Measurement.assignment_id == Assignment.id,
-                                     Measurement.aligned.is_(True),
+                                     Measurement.aligned,
                                      Measurement.period_start == p.c.start))
         # One row per (period, user, KPI): the assignment that started last, then the newest.
         .ext(distinct_on(p.c.start, Assignment.subject_id, Assignment.definition_id))
@@ -93,9 +94,10 @@ def _standing(tenant_id: str, periods: Sequence[Period], *, kind: str | None = N
         stmt = stmt.where(Assignment.subject_id == user_id)
     if team_id is not None:
         # Only users ever recorded under the team can be its members (uses the team index).
-        members = select(Assignment.subject_id).where(
-            Assignment.tenant_id == tenant_id, Assignment.subject_type == "user",
-            Assignment.team_id == team_id)
+        recorded = aliased(Assignment)
+        members = select(recorded.subject_id).where(
+            recorded.tenant_id == tenant_id, recorded.subject_type == "user",
+            recorded.team_id == team_id)
         stmt = stmt.where(Assignment.subject_id.in_(members))
     return stmt.subquery("standing")
 
