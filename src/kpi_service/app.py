@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from kpi_service.alerts.router import router as alerts_router
 from kpi_service.assignments.router import router as assignments_router
 from kpi_service.audit.router import router as audit_router
 from kpi_service.core.context import RequestContextMiddleware
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
 
     for router in (definitions_router, assignments_router, measurements_router, goals_router,
-                   events_router, metrics_router, audit_router):
+                   events_router, metrics_router, alerts_router, audit_router):
         app.include_router(router, prefix=API_PREFIX)
     if settings.legacy_routes:
         app.include_router(legacy_router)

@@ -26,7 +26,8 @@ Server = tuple[str, Callable[[str], str], Callable[[str], None]]
 
 MODEL_TABLES = {"definitions", "assignments", "assignment_targets", "measurements",
                 "measurement_revisions", "calculation_runs", "audit_entries", "events",
-                "closed_periods", "goals"}
+                "closed_periods", "goals", "alert_channels", "alert_rules", "alerts",
+                "alert_deliveries", "alert_delivery_attempts"}
 
 
 _diff = schema_drift

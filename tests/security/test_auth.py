@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -287,10 +288,20 @@ BY_ID: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/kpis/goals/{goal_id}", None),
     ("PATCH", "/api/kpis/goals/{goal_id}", {"target_value": 1}),
     ("DELETE", "/api/kpis/goals/{goal_id}", None),
+    ("GET", "/api/kpis/alerts/rules/{rule_id}", None),
+    ("PATCH", "/api/kpis/alerts/rules/{rule_id}", {"is_active": False}),
+    ("DELETE", "/api/kpis/alerts/rules/{rule_id}", None),
+    ("GET", "/api/kpis/alerts/channels/{channel_id}", None),
+    ("PATCH", "/api/kpis/alerts/channels/{channel_id}", {"name": "taken"}),
+    ("DELETE", "/api/kpis/alerts/channels/{channel_id}", None),
+    ("GET", "/api/kpis/alerts/{alert_id}", None),
+    ("POST", "/api/kpis/alerts/{alert_id}/acknowledge", None),
 ]
 # Every list route: another tenant sees none of our rows.
 LISTS = ["/api/kpis/definitions", "/api/kpis/assignments", "/api/kpis/measurements",
-         "/api/kpis/runs", "/api/kpis/audit", "/api/kpis/events", "/api/kpis/goals"]
+         "/api/kpis/runs", "/api/kpis/audit", "/api/kpis/events", "/api/kpis/goals",
+         "/api/kpis/alerts", "/api/kpis/alerts/rules", "/api/kpis/alerts/channels",
+         "/api/kpis/alerts/deliveries"]
 # Every read view that is not a list (metrics): each is walked by `test_views_*` below.
 VIEWS: list[str] = [
     "/api/kpis/metrics/scorecard",
@@ -319,12 +330,21 @@ def test_the_tables_cover_every_route() -> None:
 @pytest.fixture
 async def default_data(jwt_client: AsyncClient) -> dict[str, Any]:
     """A definition, two members' assignments, recorded values (one corrected), a run, an
-    event and a goal of 42's."""
+    event, a goal of 42's, and an alert rule whose alert (43 under 80%) was notified to a
+    channel whose secret is not set (so its delivery failed at once)."""
     c = jwt_client
     d = await c.post(DEFINITIONS, headers=ADMIN, json={
         "key": "calls", "name": "Calls", "unit": "count", "target_type": "higher_better",
         "aggregation_period": "weekly", "calculation_type": "manual"})
     assert d.status_code == 201, d.text
+    channel = await c.post("/api/kpis/alerts/channels", headers=ADMIN, json={
+        "name": "ops", "url": "http://127.0.0.1:9/hook",
+        "secret_env": "KPI_WEBHOOK_SECRET_NOT_SET_IN_TESTS"})
+    assert channel.status_code == 201, channel.text
+    rule = await c.post("/api/kpis/alerts/rules", headers=ADMIN, json={
+        "definition_key": "calls", "name": "Low calls", "channel_ids": [channel.json()["id"]],
+        "condition": {"kind": "achievement_below", "threshold": 80}})
+    assert rule.status_code == 201, rule.text
     a42 = await _assignment(c, ADMIN, d.json()["id"], "42", "t1")
     a43 = await _assignment(c, ADMIN, d.json()["id"], "43", "t2")
     recorded: dict[int, int] = {}
@@ -337,6 +357,13 @@ async def default_data(jwt_client: AsyncClient) -> dict[str, Any]:
                        json={"period_start": "2026-01-05"})
     assert run.status_code == 202, run.text
     await wait_for_run(c, run.json()["id"], headers=ADMIN)
+    # The run's alert evaluation follows it; wait for its delivery to be over.
+    for _ in range(500):
+        deliveries = await _listed(c, "/api/kpis/alerts/deliveries", ADMIN)
+        if deliveries and deliveries[0]["status"] != "pending":
+            break
+        await asyncio.sleep(0.02)
+    [alert] = await _listed(c, "/api/kpis/alerts", ADMIN)
     events = await c.post("/api/kpis/events", headers=ADMIN, json={"events": [
         {"id": "0b9f5a52-6f0e-4c3e-8d1f-6a1b2c3d4e5f", "user_id": "42", "team_id": "t1",
          "type": "call", "occurred_at": "2026-01-06T10:00:00Z"}]})
@@ -348,7 +375,9 @@ async def default_data(jwt_client: AsyncClient) -> dict[str, Any]:
     return {"definition_id": d.json()["id"], "key": "calls", "assignment_id": a42,
             "other_assignment_id": a43, "period_start": "2026-01-05",
             "measurement_id": recorded[a42], "other_measurement_id": recorded[a43],
-            "run_id": run.json()["id"], "goal_id": goal.json()["id"]}
+            "run_id": run.json()["id"], "goal_id": goal.json()["id"],
+            "rule_id": rule.json()["id"], "channel_id": channel.json()["id"],
+            "alert_id": alert["id"]}
 
 
 async def _send(c: AsyncClient, method: str, url: str, body: dict[str, Any] | None,

@@ -153,6 +153,33 @@ def routes(ids: dict[str, int]) -> dict[str, Route]:
             "POST", "/kpis/calculate/{user_kpi_id}",
             {"period_start": "2026-01-07", "period_end": "2026-01-13"},
             {"user_kpi_id": ids["query_assignment"]}, dates=("period_start", "period_end")),
+        "create alert channel": Route(
+            "POST", "/api/kpis/alerts/channels",
+            {"name": "pager", "url": "https://hooks.example.com/kpi",
+             "secret_env": "KPI_WEBHOOK_SECRET_PAGER"},
+            texts=("name", "url", "secret_env")),
+        "update alert channel": Route(
+            "PATCH", "/api/kpis/alerts/channels/{channel_id}",
+            {"name": "ops2", "url": "https://hooks.example.com/ops"},
+            {"channel_id": ids["channel"]}, texts=("name", "url", "secret_env")),
+        "create alert rule": Route(
+            "POST", "/api/kpis/alerts/rules",
+            {"definition_id": ids["manual"], "name": "Low calls", "subject_id": "42",
+             "condition": {"kind": "achievement_below", "threshold": 80, "clear_margin": 5,
+                           "for_periods": 1},
+             "severity": "critical", "channel_ids": [ids["channel"]], "is_active": True},
+            texts=("name", "subject_id", "severity"), ids=("definition_id",)),
+        "update alert rule": Route(
+            "PATCH", "/api/kpis/alerts/rules/{rule_id}",
+            {"name": "Lower calls", "severity": "warning", "subject_id": "42"},
+            {"rule_id": ids["rule"]}, texts=("name", "severity", "subject_id")),
+        "acknowledge alert": Route(
+            "POST", "/api/kpis/alerts/{alert_id}/acknowledge", {"note": "on it"},
+            {"alert_id": ids["alert"]}, texts=("note",), body_optional=True),
+        "evaluate alerts": Route(
+            "POST", "/api/kpis/alerts/evaluate",
+            {"rule_ids": [ids["rule"]], "period_start": "2026-01-05", "period_end": "2026-01-11"},
+            dates=("period_start", "period_end")),
     }
 
 
@@ -434,12 +461,17 @@ def path_attempts(all_routes: dict[str, Route]) -> Iterator[Attempt]:
                       f"/api/kpis/definitions/{bad}")
     for flaw, bad in BAD_PATH_IDS:
         yield Attempt("delete goal", f"goal_id is {flaw}", "DELETE", f"/api/kpis/goals/{bad}")
+    for kind in ("rules", "channels"):
+        for flaw, bad in BAD_PATH_IDS:
+            yield Attempt(f"delete alert {kind}", f"id is {flaw}", "DELETE",
+                          f"/api/kpis/alerts/{kind}/{bad}")
     for flaw, bad in BAD_USER_IDS:
         yield Attempt("legacy user", f"user_id is {flaw}", "GET", f"/kpis/users/{bad}")
 
 
 LISTS = ["/api/kpis/definitions", "/api/kpis/assignments", "/api/kpis/measurements",
-         "/api/kpis/runs", "/api/kpis/audit", "/api/kpis/goals"]
+         "/api/kpis/runs", "/api/kpis/audit", "/api/kpis/goals", "/api/kpis/alerts",
+         "/api/kpis/alerts/rules", "/api/kpis/alerts/channels", "/api/kpis/alerts/deliveries"]
 BAD_LIMITS = [("past int32", str(INT32)), ("past int64", str(INT64)), ("past uint64", str(2**64)),
               ("negative", "-1"), ("zero", "0"), ("501", "501"), ("NUL", "%00"),
               ("1 then NUL", "1%00"), ("a word", "many"), ("a fraction", "1.5"),
@@ -461,6 +493,11 @@ BAD_QUERIES = [
     ("/api/kpis/audit", "entity_id=%00"), ("/api/kpis/audit", f"entity_type={LONG}"),
     ("/api/kpis/goals", "user_id=%00"), ("/api/kpis/goals", "active_on=2026-02-30"),
     ("/api/kpis/goals", "period_kind=weekly"), ("/api/kpis/goals", f"definition_id={INT64}"),
+    ("/api/kpis/alerts", "status=open"), ("/api/kpis/alerts", "subject_id=%00"),
+    ("/api/kpis/alerts", f"rule_id={INT64}"), ("/api/kpis/alerts", "subject_type=planet"),
+    ("/api/kpis/alerts/rules", "is_active=maybe"), ("/api/kpis/alerts/rules", "cursor=%00"),
+    ("/api/kpis/alerts/deliveries", "status=sent"),
+    ("/api/kpis/alerts/deliveries", f"alert_id={2**64}"),
 ]
 
 
@@ -558,15 +595,30 @@ async def world(client: AsyncClient, db: Database) -> dict[str, int]:
     goal = await made("POST", "/api/kpis/goals", {
         "definition_key": "calls", "user_id": "42", "period_kind": "monthly",
         "period_start": "2026-01-01", "target_value": 10})
+    channel = await made("POST", "/api/kpis/alerts/channels", {
+        "name": "ops", "url": "https://hooks.example.com/ops",
+        "secret_env": "KPI_WEBHOOK_SECRET_OPS"})
+    rule = await made("POST", "/api/kpis/alerts/rules", {
+        "definition_id": manual, "name": "Low", "condition": {"kind": "achievement_below",
+                                                              "threshold": 80}})
+    # 2 of 3 is 67%: evaluated now, the rule opens an alert for 42.
+    evaluated = await client.post("/api/kpis/alerts/evaluate", json={
+        "rule_ids": [rule], "period_start": "2026-01-05"})
+    assert evaluated.status_code == 200 and evaluated.json()["opened"] == 1, evaluated.text
+    alert = (await client.get("/api/kpis/alerts")).json()["items"][0]["id"]
     return {"manual": manual, "query": query, "assignment": assignment,
-            "query_assignment": query_assignment, "goal": goal}
+            "query_assignment": query_assignment, "goal": goal, "channel": channel,
+            "rule": rule, "alert": alert}
 
 
 def test_every_mutation_route_is_attacked() -> None:
     attacked = {(route.method, route.path) for route in routes(
-        {"manual": 1, "query": 2, "assignment": 3, "query_assignment": 4, "goal": 5}).values()}
+        {"manual": 1, "query": 2, "assignment": 3, "query_assignment": 4, "goal": 5,
+         "channel": 6, "rule": 7, "alert": 8}).values()}
     attacked.add(("DELETE", "/api/kpis/definitions/{definition_id}"))
     attacked.add(("DELETE", "/api/kpis/goals/{goal_id}"))
+    attacked.add(("DELETE", "/api/kpis/alerts/rules/{rule_id}"))
+    attacked.add(("DELETE", "/api/kpis/alerts/channels/{channel_id}"))
     mutations = {(method, path) for method, path in app_routes() if method != "GET"}
     assert mutations - attacked == set(), "add these routes to routes()"
 
@@ -576,8 +628,8 @@ async def test_hostile_requests_are_refused_and_change_nothing(
     attempts = all_attempts(world)
     assert len(attempts) > 700
     before = await snapshot(db)
-    assert before["audit_entries"][0] == 7, \
-        "2 definitions, 2 assignments, 1 value, 1 run, 1 goal"
+    assert before["audit_entries"][0] == 10, \
+        "2 definitions, 2 assignments, 1 value, 1 run, 1 goal, an alert channel, rule, evaluation"
     failures: list[str] = []
     for attempt in attempts:
         response = await send(client, attempt)

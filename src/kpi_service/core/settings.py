@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     # Event partitions are created this many months ahead.
     partitions_ahead_months: int = Field(default=3, ge=0, le=36)
 
+    # Alert webhooks: each attempt is cut after the timeout; a 5xx, 429, timeout or
+    # connection error is retried after backoff x 2^(attempt - 1) seconds (at most the max).
+    webhook_timeout_seconds: float = Field(default=5, gt=0, le=60)
+    webhook_attempts: int = Field(default=5, ge=1, le=20)
+    webhook_backoff_seconds: float = Field(default=1, ge=0, le=600)
+    webhook_backoff_max_seconds: float = Field(default=300, ge=0, le=86_400)
+    webhook_concurrency: int = Field(default=8, ge=1, le=100)
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -1,5 +1,12 @@
 """All tables, on one metadata for Alembic."""
 
+from kpi_service.models.alert import (
+    Alert,
+    AlertChannel,
+    AlertDelivery,
+    AlertDeliveryAttempt,
+    AlertRule,
+)
 from kpi_service.models.base import SCHEMA, Base
 from kpi_service.models.definition import Assignment, AssignmentTarget, Definition
 from kpi_service.models.event import PARTITION_PREFIX, Event
@@ -15,6 +22,11 @@ from kpi_service.models.measurement import (
 __all__ = [
     "PARTITION_PREFIX",
     "SCHEMA",
+    "Alert",
+    "AlertChannel",
+    "AlertDelivery",
+    "AlertDeliveryAttempt",
+    "AlertRule",
     "Assignment",
     "AssignmentTarget",
     "AuditEntry",

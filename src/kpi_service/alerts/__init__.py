@@ -1,0 +1,1 @@
+"""Alerts: rules on KPIs, alerts that open, fire and resolve, and signed webhooks."""

@@ -1,0 +1,214 @@
+"""Alert rules and webhook channels: what admins configure, checked against the tenant's data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kpi_service.alerts.evaluation import stored_params
+from kpi_service.alerts.repository import ChannelRepository, RuleRepository
+from kpi_service.alerts.schemas import (
+    ChannelCreate,
+    ChannelRead,
+    ChannelUpdate,
+    Condition,
+    MissingValue,
+    RuleCreate,
+    RuleRead,
+    RuleUpdate,
+)
+from kpi_service.audit import service as audit
+from kpi_service.core.auth import Principal
+from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
+from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.definitions.repository import DefinitionRepository
+from kpi_service.models import AlertChannel, AlertRule, Definition
+
+RULE, CHANNEL = "alert_rule", "alert_channel"
+
+
+def _require_admin(principal: Principal, what: str) -> None:
+    if not principal.is_admin:
+        raise Forbidden(f"Only admins can manage {what}.")
+
+
+def rule_read(rule: AlertRule, definition_key: str) -> RuleRead:
+    """A rule as the API shows it."""
+    data = {c.key: getattr(rule, c.key) for c in AlertRule.__table__.columns}
+    data.update(definition_key=definition_key, condition={"kind": rule.kind, **rule.params})
+    return RuleRead.model_validate(data)
+
+
+def _rule_snapshot(rule: AlertRule, definition_key: str) -> dict[str, Any]:
+    return rule_read(rule, definition_key).model_dump(mode="json")
+
+
+def _channel_snapshot(channel: AlertChannel) -> dict[str, Any]:
+    return ChannelRead.model_validate(channel).model_dump(mode="json")
+
+
+async def _definition(session: AsyncSession, tenant_id: str, body: RuleCreate) -> Definition:
+    repo = DefinitionRepository(session)
+    if body.definition_id is not None:
+        found, loc = await repo.get(tenant_id, body.definition_id), "definition_id"
+    else:
+        assert body.definition_key is not None
+        found, loc = await repo.get_by_key(tenant_id, body.definition_key), "definition_key"
+    if found is None:
+        raise InvalidInput("No such KPI definition in this tenant.",
+                           errors=[field_error(["body", loc], "unknown KPI definition")])
+    return found
+
+
+def _check_condition(definition: Definition, condition: Condition) -> None:
+    if isinstance(condition, MissingValue) and definition.calculation_type != "manual":
+        reason = (f"KPI {definition.key!r} is computed ({definition.calculation_type}); "
+                  "missing values are watched on manual KPIs only")
+        raise InvalidInput(f"The condition does not fit the KPI: {reason}.",
+                           errors=[field_error(["body", "condition", "kind"], reason)])
+
+
+async def _check_channels(session: AsyncSession, tenant_id: str, ids: list[int]) -> None:
+    unknown = sorted(set(ids) - await ChannelRepository(session).existing(tenant_id, ids))
+    if unknown:
+        raise InvalidInput(f"No such alert channels: {', '.join(map(str, unknown))}.",
+                           errors=[field_error(["body", "channel_ids"], "unknown channel id")])
+
+
+async def create_rule(session: AsyncSession, principal: Principal, body: RuleCreate) -> RuleRead:
+    """Store a new rule (admins only); it is evaluated after the KPI's next run."""
+    _require_admin(principal, "alert rules")
+    definition = await _definition(session, principal.tenant_id, body)
+    _check_condition(definition, body.condition)
+    await _check_channels(session, principal.tenant_id, body.channel_ids)
+    rule = await RuleRepository(session).add(principal.tenant_id, {
+        "definition_id": definition.id, "name": body.name, "kind": body.condition.kind,
+        "params": stored_params(body.condition), "subject_id": body.subject_id,
+        "severity": body.severity, "channel_ids": body.channel_ids,
+        "is_active": body.is_active, "created_by": principal.user_id})
+    await audit.record(session, principal, "create", RULE, rule.id,
+                       after=_rule_snapshot(rule, definition.key))
+    return rule_read(rule, definition.key)
+
+
+async def _rule(session: AsyncSession, principal: Principal, rule_id: int) -> tuple[AlertRule, str]:
+    _require_admin(principal, "alert rules")
+    found = await RuleRepository(session).get(principal.tenant_id, rule_id)
+    if found is None:
+        raise NotFound(f"Alert rule {rule_id} not found.")
+    return found[0], found[1]
+
+
+async def get_rule(session: AsyncSession, principal: Principal, rule_id: int) -> RuleRead:
+    """One rule (admins only)."""
+    return rule_read(*await _rule(session, principal, rule_id))
+
+
+async def list_rules(session: AsyncSession, principal: Principal, *, cursor: str | None,
+                     limit: int, definition_id: int | None,
+                     is_active: bool | None) -> Slice[RuleRead]:
+    """The tenant's rules in id order (admins only)."""
+    _require_admin(principal, "alert rules")
+    rows = await RuleRepository(session).page(principal.tenant_id, after=decode_cursor(cursor),
+                                              limit=limit, definition_id=definition_id,
+                                              is_active=is_active)
+    page = slice_of(rows, limit, lambda r: r[0].id)
+    return Slice([rule_read(rule, key) for rule, key in page.items], page.next_cursor)
+
+
+async def update_rule(session: AsyncSession, principal: Principal, rule_id: int,
+                      body: RuleUpdate) -> RuleRead:
+    """Change a rule (admins only); open alerts follow the new condition from the next
+    evaluation on."""
+    rule, key = await _rule(session, principal, rule_id)
+    before = _rule_snapshot(rule, key)
+    values = body.model_dump(exclude_unset=True, exclude={"condition"})
+    if body.condition is not None:
+        if body.condition.kind != rule.kind:
+            raise InvalidInput("A rule's kind never changes; create another rule.", errors=[
+                field_error(["body", "condition", "kind"], f"must stay {rule.kind}")])
+        definition = await DefinitionRepository(session).get(principal.tenant_id,
+                                                              rule.definition_id)
+        assert definition is not None  # definitions are deactivated, never deleted
+        _check_condition(definition, body.condition)
+        values["params"] = stored_params(body.condition)
+    if body.channel_ids is not None:
+        await _check_channels(session, principal.tenant_id, body.channel_ids)
+    rule = await RuleRepository(session).update(rule, values)
+    await audit.record(session, principal, "update", RULE, rule.id, before=before,
+                       after=_rule_snapshot(rule, key))
+    return rule_read(rule, key)
+
+
+async def delete_rule(session: AsyncSession, principal: Principal, rule_id: int) -> RuleRead:
+    """Delete a rule with its alerts and their delivery log (admins only); to keep the
+    history, deactivate it instead."""
+    rule, key = await _rule(session, principal, rule_id)
+    gone = rule_read(rule, key)
+    await RuleRepository(session).remove(rule)
+    await audit.record(session, principal, "delete", RULE, rule_id,
+                       before=gone.model_dump(mode="json"))
+    return gone
+
+
+async def create_channel(session: AsyncSession, principal: Principal,
+                         body: ChannelCreate) -> AlertChannel:
+    """Store a new webhook (admins only); names are unique in the tenant."""
+    _require_admin(principal, "alert channels")
+    repo = ChannelRepository(session)
+    if await repo.get_by_name(principal.tenant_id, body.name) is not None:
+        raise Conflict(f"An alert channel named {body.name!r} already exists.",
+                       errors=[field_error(["body", "name"], "already used in this tenant")])
+    channel = await repo.add(principal.tenant_id, {**body.model_dump(),
+                                                   "created_by": principal.user_id})
+    await audit.record(session, principal, "create", CHANNEL, channel.id,
+                       after=_channel_snapshot(channel))
+    return channel
+
+
+async def get_channel(session: AsyncSession, principal: Principal,
+                      channel_id: int) -> AlertChannel:
+    """One webhook (admins only)."""
+    _require_admin(principal, "alert channels")
+    channel = await ChannelRepository(session).get(principal.tenant_id, channel_id)
+    if channel is None:
+        raise NotFound(f"Alert channel {channel_id} not found.")
+    return channel
+
+
+async def list_channels(session: AsyncSession, principal: Principal, *, cursor: str | None,
+                        limit: int) -> Slice[AlertChannel]:
+    """The tenant's webhooks in id order (admins only)."""
+    _require_admin(principal, "alert channels")
+    rows = await ChannelRepository(session).page(principal.tenant_id,
+                                                 after=decode_cursor(cursor), limit=limit)
+    return slice_of(rows, limit, lambda c: c.id)
+
+
+async def update_channel(session: AsyncSession, principal: Principal, channel_id: int,
+                         body: ChannelUpdate) -> AlertChannel:
+    """Change a webhook (admins only); pending retries use the new URL and secret."""
+    channel = await get_channel(session, principal, channel_id)
+    repo = ChannelRepository(session)
+    if body.name is not None and body.name != channel.name and (
+            await repo.get_by_name(principal.tenant_id, body.name)) is not None:
+        raise Conflict(f"An alert channel named {body.name!r} already exists.",
+                       errors=[field_error(["body", "name"], "already used in this tenant")])
+    before = _channel_snapshot(channel)
+    channel = await repo.update(channel, body.model_dump(exclude_unset=True))
+    await audit.record(session, principal, "update", CHANNEL, channel.id, before=before,
+                       after=_channel_snapshot(channel))
+    return channel
+
+
+async def delete_channel(session: AsyncSession, principal: Principal,
+                         channel_id: int) -> ChannelRead:
+    """Delete a webhook (admins only): rules stop naming it, its pending deliveries are
+    cancelled, its delivery log stays."""
+    channel = await get_channel(session, principal, channel_id)
+    gone = ChannelRead.model_validate(channel)
+    await ChannelRepository(session).remove(channel)
+    await audit.record(session, principal, "delete", CHANNEL, channel_id,
+                       before=gone.model_dump(mode="json"))
+    return gone

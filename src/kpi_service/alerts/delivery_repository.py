@@ -1,0 +1,150 @@
+"""Delivery statements: queue, claim (a lease on the database clock), record, list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Interval, exists, func, literal, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from kpi_service.core.sql import among
+from kpi_service.models import AlertChannel, AlertDelivery, AlertDeliveryAttempt
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery this process may attempt now, with where and how to send it."""
+
+    tenant_id: str
+    id: int
+    alert_id: int
+    attempt: int
+    event: str
+    body: str
+    url: str
+    secret_env: str
+    lease_until: datetime
+
+
+def _later(seconds: float) -> ColumnElement[datetime]:
+    """The database's now() plus some seconds (one clock for every replica)."""
+    return func.now() + literal(timedelta(seconds=seconds), Interval())
+
+
+_RETURNED = (AlertDelivery.tenant_id, AlertDelivery.id, AlertDelivery.alert_id,
+             AlertDelivery.attempts, AlertDelivery.event, AlertDelivery.body, AlertChannel.url,
+             AlertChannel.secret_env, AlertDelivery.next_attempt_at)
+
+
+class DeliveryRepository:
+    """Reads and writes of `kpi.alert_deliveries` and their attempts for one session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def queue(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Queue deliveries, due at once; a transition already queued for a channel is not
+        queued again. How many were queued."""
+        if not rows:
+            return 0
+        stmt = (insert(AlertDelivery)
+                .values(status="pending", next_attempt_at=func.now())
+                .on_conflict_do_nothing(index_elements=["tenant_id", "alert_id", "channel_id",
+                                                        "event"])
+                .returning(AlertDelivery.id))
+        return len((await self.session.scalars(stmt, list(rows))).all())
+
+    async def _claim(self, condition: ColumnElement[bool], lease: float) -> list[Claimed]:
+        stmt = (update(AlertDelivery)
+                .where(AlertChannel.tenant_id == AlertDelivery.tenant_id,
+                       AlertChannel.id == AlertDelivery.channel_id, condition)
+                .values(attempts=AlertDelivery.attempts + 1, next_attempt_at=_later(lease))
+                .returning(*_RETURNED))
+        return [Claimed(*row) for row in (await self.session.execute(stmt)).all()]
+
+    async def claim_due(self, tenant_id: str | None, lease: float, limit: int) -> list[Claimed]:
+        """Take up to `limit` pending deliveries that are due (of one tenant, or of all for
+        the sweep): each is leased for `lease` seconds, so nobody else attempts it meanwhile
+        and a process that dies mid-attempt leaves it due again afterwards."""
+        earlier = aliased(AlertDelivery)
+        # A receiver hears of an alert's transitions in order: a delivery waits while an
+        # earlier one of the same alert to the same channel is still pending.
+        waiting = exists().where(earlier.tenant_id == AlertDelivery.tenant_id,
+                                 earlier.alert_id == AlertDelivery.alert_id,
+                                 earlier.channel_id == AlertDelivery.channel_id,
+                                 earlier.id < AlertDelivery.id, earlier.status == "pending")
+        due = (select(AlertDelivery.tenant_id, AlertDelivery.id)
+               .where(AlertDelivery.status == "pending",
+                      AlertDelivery.next_attempt_at <= func.now(), ~waiting)
+               .order_by(AlertDelivery.next_attempt_at).limit(limit)
+               .with_for_update(skip_locked=True))
+        if tenant_id is not None:
+            due = due.where(AlertDelivery.tenant_id == tenant_id)
+        return await self._claim(tuple_(AlertDelivery.tenant_id, AlertDelivery.id).in_(due),
+                                 lease)
+
+    async def reclaim(self, claimed: Claimed, expected: datetime, lease: float) -> Claimed | None:
+        """Take the delivery again for its next attempt, unless someone else took it since
+        (its next attempt is no longer the one this process scheduled)."""
+        found = await self._claim(
+            (AlertDelivery.tenant_id == claimed.tenant_id) & (AlertDelivery.id == claimed.id)
+            & (AlertDelivery.status == "pending") & (AlertDelivery.next_attempt_at == expected),
+            lease)
+        return found[0] if found else None
+
+    async def record(self, claimed: Claimed, *, status_code: int | None, error: str | None,
+                     duration_ms: int, delivered: bool,
+                     retry_in: float | None) -> datetime | None:
+        """Log one attempt and move the delivery on: delivered, due again in `retry_in`
+        seconds, or failed. When the next attempt is due (None: there is none)."""
+        status = "delivered" if delivered else "pending" if retry_in is not None else "failed"
+        next_at = None if retry_in is None else _later(retry_in)
+        stmt = (update(AlertDelivery)
+                .where(AlertDelivery.tenant_id == claimed.tenant_id,
+                       AlertDelivery.id == claimed.id, AlertDelivery.status == "pending",
+                       AlertDelivery.attempts == claimed.attempt)
+                .values(status=status, last_status_code=status_code, last_error=error,
+                        next_attempt_at=next_at,
+                        delivered_at=func.now() if delivered else None)
+                .returning(AlertDelivery.next_attempt_at))
+        owned = (await self.session.execute(stmt)).one_or_none()
+        following = owned[0] if owned is not None else None
+        self.session.add(AlertDeliveryAttempt(
+            tenant_id=claimed.tenant_id, delivery_id=claimed.id, attempt=claimed.attempt,
+            url=claimed.url, status_code=status_code, error=error, duration_ms=duration_ms,
+            next_retry_at=following))
+        await self.session.flush()
+        return following
+
+    async def page(self, tenant_id: str, *, after: int | None, limit: int,
+                   alert_id: int | None, channel_id: int | None,
+                   status: str | None) -> Sequence[AlertDelivery]:
+        """Up to `limit + 1` deliveries, newest first."""
+        stmt = select(AlertDelivery).where(AlertDelivery.tenant_id == tenant_id)
+        if alert_id is not None:
+            stmt = stmt.where(AlertDelivery.alert_id == alert_id)
+        if channel_id is not None:
+            stmt = stmt.where(AlertDelivery.channel_id == channel_id)
+        if status is not None:
+            stmt = stmt.where(AlertDelivery.status == status)
+        if after is not None:
+            stmt = stmt.where(AlertDelivery.id < after)
+        stmt = stmt.order_by(AlertDelivery.id.desc()).limit(limit + 1)
+        return (await self.session.scalars(stmt)).all()
+
+    async def attempts_of(self, tenant_id: str,
+                          delivery_ids: Sequence[int]) -> Sequence[AlertDeliveryAttempt]:
+        """Every attempt of these deliveries, oldest first."""
+        if not delivery_ids:
+            return []
+        stmt = (select(AlertDeliveryAttempt)
+                .where(AlertDeliveryAttempt.tenant_id == tenant_id,
+                       among(AlertDeliveryAttempt.delivery_id, delivery_ids))
+                .order_by(AlertDeliveryAttempt.delivery_id, AlertDeliveryAttempt.attempt,
+                          AlertDeliveryAttempt.id))
+        return (await self.session.scalars(stmt)).all()

@@ -1,0 +1,334 @@
+"""Evaluating alert rules over stored measurements, after each run and on demand.
+
+Per rule: one statement loads what it judges for all its subjects, one loads their latest
+alerts; the pure state machine (`engine.alerting`) decides; then all rules' alert changes
+and the deliveries they notify are written in bulk, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kpi_service.alerts import delivery, series
+from kpi_service.alerts.repository import AlertRepository, RuleRepository
+from kpi_service.alerts.schemas import (
+    AchievementBelow,
+    Anomaly,
+    ChangePct,
+    Condition,
+    ConsecutiveDeclines,
+    MissingValue,
+    PayloadAlert,
+    ValueThreshold,
+    WebhookPayload,
+)
+from kpi_service.core.database import Database
+from kpi_service.core.settings import Settings
+from kpi_service.definitions.repository import DefinitionRepository
+from kpi_service.engine import alerting
+from kpi_service.engine.alerting import AlertStatus, Notice, Snapshot, Tracked
+from kpi_service.engine.periods import (
+    Period,
+    PeriodKind,
+    aligned_or_custom,
+    between,
+    containing,
+)
+from kpi_service.models import Alert, AlertRule, CalculationRun, Definition
+
+log = logging.getLogger(__name__)
+
+CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
+Track = tuple[str, ...]
+
+
+def condition_of(rule: AlertRule) -> Condition:
+    """The rule's stored condition, as validated when it was saved."""
+    return CONDITION.validate_python({"kind": rule.kind, **rule.params})
+
+
+def stored_params(condition: Condition) -> dict[str, Any]:
+    """A condition as stored: its parameters (decimals as exact text), without the kind."""
+    return {k: str(v) if isinstance(v, Decimal) else v
+            for k, v in condition.model_dump(exclude={"kind"}).items()}
+
+
+def stored_details(details: Mapping[str, Decimal | None]) -> dict[str, str | None]:
+    return {k: None if v is None else str(v) for k, v in details.items()}
+
+
+def _decimals(details: Mapping[str, Any]) -> dict[str, Decimal | None]:
+    return {k: None if v is None else Decimal(str(v)) for k, v in details.items()}
+
+
+def judge(condition: Condition, point: series.Point) -> alerting.Judgement:
+    """How one (subject, period) stands against a measurement-based condition."""
+    match condition:
+        case AchievementBelow():
+            return alerting.below(point.achievement, condition.threshold, condition.clear_margin)
+        case ValueThreshold():
+            return alerting.value_crosses(point.actual_value,
+                                          alerting.Direction(condition.direction),
+                                          condition.threshold, condition.clear_margin)
+        case ChangePct():
+            return alerting.change_beyond(point.actual_value, point.previous_value,
+                                          alerting.ChangeDirection(condition.direction),
+                                          condition.limit, condition.clear_margin)
+        case Anomaly():
+            return alerting.anomaly(point.actual_value, point.history, condition.z)
+        case ConsecutiveDeclines():
+            return alerting.declines(point.actual_value is not None, point.declining,
+                                     condition.periods)
+    raise ValueError(f"{condition.kind} is not judged from measurements")
+
+
+def for_periods(condition: Condition) -> int:
+    """Consecutive breaching periods before an alert fires."""
+    return getattr(condition, "for_periods", 1)
+
+
+def _tracked(alert: Alert) -> Tracked:
+    return Tracked(alert.period_start, alert.period_end, AlertStatus(alert.status), alert.streak,
+                   alert.last_period_start, alert.last_period_end, alert.value, alert.observed,
+                   alert.threshold, _decimals(alert.details), fired=alert.fired_at is not None,
+                   id=alert.id)
+
+
+@dataclass
+class Change:
+    """An alert opened or changed by this evaluation, with where it belongs."""
+
+    rule: AlertRule
+    definition: Definition
+    subject_type: str
+    subject_id: str
+    alert: Tracked
+    existing: Alert | None
+
+
+@dataclass
+class Outcome:
+    """What an evaluation did."""
+
+    rules: int = 0
+    opened: int = 0
+    fired: int = 0
+    resolved: int = 0
+    deliveries: int = 0
+    changes: list[Change] = field(default_factory=list)
+
+
+def _back(kind: PeriodKind, start: date, count: int) -> date:
+    period = containing(kind, start)
+    for _ in range(count):
+        period = period.previous()
+    return period.start
+
+
+async def _measured(session: AsyncSession, rule: AlertRule, definition: Definition,
+                    condition: Condition, periods: Sequence[Period]) -> list[Change]:
+    kind = PeriodKind(definition.aggregation_period)
+    history = condition.window if isinstance(condition, Anomaly) else 0
+    streak = condition.periods if isinstance(condition, ConsecutiveDeclines) else 1
+    starts = [p.start for p in periods]
+    points = await series.points(
+        session, rule.tenant_id, definition.id, kind, starts,
+        load_from=_back(kind, min(starts), max(history, streak - 1, 1)), history=history,
+        streak=streak, subject_id=rule.subject_id)
+    seen: dict[Track, list[alerting.Observation]] = defaultdict(list)
+    for point in points:
+        seen[(point.subject_type, point.subject_id)].append(alerting.Observation(
+            point.period_start, point.period_end, point.actual_value, judge(condition, point)))
+    alerts = await AlertRepository(session).latest_by_subject(
+        rule.tenant_id, rule.id, sorted({subject for _, subject in seen}))
+    latest: dict[Track, Alert] = {(a.subject_type, a.subject_id): a for a in alerts}
+    return _advance(rule, definition, seen, latest, for_periods(condition))
+
+
+async def _missing(session: AsyncSession, rule: AlertRule, definition: Definition,
+                   condition: MissingValue, periods: Sequence[Period], today: date) -> list[Change]:
+    existing = await AlertRepository(session).open_or_of_periods(
+        rule.tenant_id, rule.id, [p.start for p in periods])
+    judged = {(p.start, p.end) for p in periods}
+    judged |= {(a.period_start, a.period_end) for a in existing if a.status != "resolved"}
+    seen: dict[Track, list[alerting.Observation]] = defaultdict(list)
+    for item in await series.due(session, rule.tenant_id, definition.id, sorted(judged),
+                                 subject_id=rule.subject_id):
+        judgement = alerting.missing(item.has_value, item.period_end, today, condition.days)
+        seen[(item.subject_type, item.subject_id, item.period_start.isoformat())].append(
+            alerting.Observation(item.period_start, item.period_end, None, judgement))
+    latest: dict[Track, Alert] = {(a.subject_type, a.subject_id, a.period_start.isoformat()): a
+                                  for a in existing}
+    return _advance(rule, definition, seen, latest, 1)
+
+
+def _advance(rule: AlertRule, definition: Definition,
+             seen: Mapping[Track, list[alerting.Observation]], latest: Mapping[Track, Alert],
+             needed: int) -> list[Change]:
+    changes = []
+    for track, observations in seen.items():
+        alert = latest.get(track)
+        current = None if alert is None else _tracked(alert)
+        for touched in alerting.advance(current, observations, needed):
+            existing = alert if touched.id is not None else None
+            changes.append(Change(rule, definition, track[0], track[1], touched, existing))
+    return changes
+
+
+def periods_of(definition: Definition, condition: Condition, today: date,
+               first: date | None, last: date | None) -> list[Period]:
+    """The periods a rule is evaluated over on demand: those overlapping [first, last], or
+    by default the latest final period (missing values: the latest overdue periods)."""
+    kind = PeriodKind(definition.aggregation_period)
+    if first is not None:
+        return between(kind, first, last or first)
+    if not isinstance(condition, MissingValue):
+        return [containing(kind, today).previous()]
+    # The latest period whose last day is more than `days` days ago, and those before it.
+    cutoff = today - timedelta(days=condition.days + 1)
+    period = containing(kind, cutoff)
+    if period.end > cutoff:
+        period = period.previous()
+    found = [period]
+    while len(found) < condition.lookback_periods:
+        found.append(found[-1].previous())
+    return sorted(found, key=lambda p: p.start)
+
+
+async def evaluate(session: AsyncSession, tenant_id: str, to_evaluate: Sequence[AlertRule],
+                   periods: Mapping[int, Sequence[Period]], *, today: date,
+                   now: datetime) -> Outcome:
+    """Evaluate each rule over its periods (by rule id) and write what changed."""
+    definitions = await DefinitionRepository(session).by_ids(
+        tenant_id, sorted({r.definition_id for r in to_evaluate}))
+    outcome = Outcome(rules=len(to_evaluate))
+    for rule in to_evaluate:
+        definition, judged = definitions.get(rule.definition_id), periods.get(rule.id, ())
+        if definition is None or not judged:
+            continue
+        condition = condition_of(rule)
+        if isinstance(condition, MissingValue):
+            outcome.changes += await _missing(session, rule, definition, condition, judged, today)
+        else:
+            outcome.changes += await _measured(session, rule, definition, condition, judged)
+    await _write(session, tenant_id, outcome, now)
+    await RuleRepository(session).stamp(tenant_id, [r.id for r in to_evaluate], now)
+    return outcome
+
+
+def _row(change: Change, now: datetime) -> dict[str, Any]:
+    alert, before = change.alert, change.existing
+    fired = any(n.notice is Notice.FIRING for n in alert.notices)
+    return {
+        "tenant_id": change.rule.tenant_id, "status": alert.status.value, "streak": alert.streak,
+        "last_period_start": alert.last_start, "last_period_end": alert.last_end,
+        "value": alert.value, "observed": alert.observed, "threshold": alert.threshold,
+        "details": stored_details(alert.details),
+        "fired_at": now if fired else (before.fired_at if before else None),
+        "resolved_at": now if alert.status is AlertStatus.RESOLVED else None,
+        "updated_at": now,
+    }
+
+
+async def _write(session: AsyncSession, tenant_id: str, outcome: Outcome, now: datetime) -> None:
+    repo = AlertRepository(session)
+    new = [c for c in outcome.changes if c.existing is None]
+    rows = [{**_row(c, now), "rule_id": c.rule.id, "definition_id": c.definition.id,
+             "subject_type": c.subject_type, "subject_id": c.subject_id,
+             "period_start": c.alert.period_start, "period_end": c.alert.period_end,
+             "severity": c.rule.severity, "opened_at": now} for c in new]
+    ids = await repo.insert(rows)
+    for change in new:
+        change.alert.id = ids[(change.rule.id, change.subject_type, change.subject_id,
+                               change.alert.period_start)]
+    await repo.update_many([{**_row(c, now), "id": c.existing.id}
+                            for c in outcome.changes if c.existing is not None])
+    queued = []
+    for change in outcome.changes:
+        for snapshot in change.alert.notices:
+            body = payload(change, snapshot, now)
+            queued += [{"tenant_id": tenant_id, "alert_id": change.alert.id, "channel_id": channel,
+                        "event": snapshot.notice.value, "body": body}
+                       for channel in change.rule.channel_ids]
+    outcome.opened = len(new)
+    outcome.fired = sum(n.notice is Notice.FIRING for c in outcome.changes for n in c.alert.notices)
+    outcome.resolved = sum(c.alert.status is AlertStatus.RESOLVED for c in outcome.changes)
+    outcome.deliveries = await delivery.queue(session, queued)
+
+
+def payload(change: Change, snapshot: Snapshot, now: datetime) -> str:
+    """The JSON body that notifies one transition, as it will be signed and sent."""
+    alert, before, rule = change.alert, change.existing, change.rule
+    assert alert.id is not None
+    fired_at = now if any(n.notice is Notice.FIRING for n in alert.notices) else (
+        before.fired_at if before else None)
+    body = WebhookPayload(
+        type=f"alert.{snapshot.notice.value}",
+        tenant_id=rule.tenant_id,
+        alert=PayloadAlert(
+            id=alert.id, status=snapshot.status.value, severity=rule.severity,
+            period_start=alert.period_start, period_end=alert.period_end,
+            last_period_start=snapshot.last_start, last_period_end=snapshot.last_end,
+            value=snapshot.value, observed=snapshot.observed, threshold=snapshot.threshold,
+            details=snapshot.details, opened_at=before.opened_at if before else now,
+            fired_at=fired_at,
+            resolved_at=now if snapshot.notice is Notice.RESOLVED else None),
+        rule={"id": rule.id, "name": rule.name, "severity": rule.severity,
+              "condition": condition_of(rule).model_dump(mode="json")},
+        definition={"id": change.definition.id, "key": change.definition.key,
+                    "name": change.definition.name},
+        subject={"type": change.subject_type, "id": change.subject_id},
+    )
+    return body.model_dump_json()
+
+
+def run_periods(run: CalculationRun,
+                definitions: Mapping[int, Definition]) -> dict[int, list[Period]]:
+    """The aligned periods of a run's plan, by definition id."""
+    found: dict[int, set[Period]] = defaultdict(set)
+    for definition_id, start, end in run.plan:
+        definition = definitions.get(int(definition_id))
+        if definition is None:
+            continue
+        period = aligned_or_custom(PeriodKind(definition.aggregation_period),
+                                   date.fromisoformat(start), date.fromisoformat(end))
+        if period.is_aligned:
+            found[definition.id].add(period)
+    return {d: sorted(p, key=lambda x: x.start) for d, p in found.items()}
+
+
+def local_today(settings: Settings, now: datetime) -> date:
+    return now.astimezone(settings.tz).date()
+
+
+async def after_run(database: Database, settings: Settings, run: CalculationRun) -> None:
+    """Evaluate the active rules of the run's KPIs over the run's periods, then deliver."""
+    definition_ids = sorted({int(item[0]) for item in run.plan})
+    if not definition_ids:
+        return
+    now = datetime.now(UTC)
+    async with database.unit_of_work() as session:
+        outcome = Outcome()
+        to_evaluate = await RuleRepository(session).to_evaluate(run.tenant_id,
+                                                                definition_ids=definition_ids)
+        if to_evaluate:
+            definitions = await DefinitionRepository(session).by_ids(run.tenant_id,
+                                                                     definition_ids)
+            by_definition = run_periods(run, definitions)
+            outcome = await evaluate(
+                session, run.tenant_id, to_evaluate,
+                {r.id: by_definition.get(r.definition_id, []) for r in to_evaluate},
+                today=local_today(settings, now), now=now)
+    if outcome.opened or outcome.fired or outcome.resolved:
+        log.info("alerts after run %s of %s: %s opened, %s fired, %s resolved", run.id,
+                 run.tenant_id, outcome.opened, outcome.fired, outcome.resolved)
+    await delivery.deliver_due(database, settings, tenant_id=run.tenant_id)

@@ -1,0 +1,164 @@
+"""/alerts: rules, webhook channels, alerts, their deliveries, and evaluation on demand."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Body, Path, Query
+
+from kpi_service.alerts import configuration, delivery, service
+from kpi_service.alerts.schemas import (
+    Acknowledgement,
+    AlertRead,
+    AlertStatus,
+    ChannelCreate,
+    ChannelRead,
+    ChannelUpdate,
+    DeliveryRead,
+    DeliveryStatus,
+    EvaluateRequest,
+    EvaluationRead,
+    RuleCreate,
+    RuleRead,
+    RuleUpdate,
+)
+from kpi_service.core.auth import PrincipalDep
+from kpi_service.core.deps import DatabaseDep, SessionDep, SettingsDep
+from kpi_service.core.schemas import Id, Limit, Page, ShortText, SubjectRef
+
+router = APIRouter(prefix="/alerts", tags=["alerts"])
+
+RuleId = Annotated[Id, Path(description="The alert rule's id.")]
+ChannelId = Annotated[Id, Path(description="The alert channel's id.")]
+AlertId = Annotated[Id, Path(description="The alert's id.")]
+Cursor = Annotated[ShortText | None, Query()]
+
+
+@router.post("/rules", operation_id="createAlertRule", response_model=RuleRead, status_code=201)
+async def create_rule(body: RuleCreate, session: SessionDep, principal: PrincipalDep) -> object:
+    """Watch a KPI with a rule (admins only)."""
+    return await configuration.create_rule(session, principal, body)
+
+
+@router.get("/rules", operation_id="listAlertRules", response_model=Page[RuleRead])
+async def list_rules(session: SessionDep, principal: PrincipalDep,
+                     definition_id: Annotated[Id | None, Query()] = None,
+                     is_active: Annotated[bool | None, Query()] = None,
+                     cursor: Cursor = None, limit: Annotated[Limit, Query()] = 50) -> object:
+    """The tenant's alert rules in id order (admins only)."""
+    page = await configuration.list_rules(session, principal, cursor=cursor, limit=limit,
+                                          definition_id=definition_id, is_active=is_active)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get("/rules/{rule_id}", operation_id="getAlertRule", response_model=RuleRead)
+async def get_rule(rule_id: RuleId, session: SessionDep, principal: PrincipalDep) -> object:
+    """One alert rule (admins only)."""
+    return await configuration.get_rule(session, principal, rule_id)
+
+
+@router.patch("/rules/{rule_id}", operation_id="updateAlertRule", response_model=RuleRead)
+async def update_rule(rule_id: RuleId, body: RuleUpdate, session: SessionDep,
+                      principal: PrincipalDep) -> object:
+    """Change an alert rule (admins only); its KPI and its condition's kind never change."""
+    return await configuration.update_rule(session, principal, rule_id, body)
+
+
+@router.delete("/rules/{rule_id}", operation_id="deleteAlertRule", response_model=RuleRead)
+async def delete_rule(rule_id: RuleId, session: SessionDep, principal: PrincipalDep) -> object:
+    """Delete an alert rule with its alerts and their deliveries (admins only)."""
+    return await configuration.delete_rule(session, principal, rule_id)
+
+
+@router.post("/channels", operation_id="createAlertChannel", response_model=ChannelRead,
+             status_code=201)
+async def create_channel(body: ChannelCreate, session: SessionDep,
+                         principal: PrincipalDep) -> object:
+    """Add a webhook (admins only); its secret stays in the environment variable it names."""
+    return await configuration.create_channel(session, principal, body)
+
+
+@router.get("/channels", operation_id="listAlertChannels", response_model=Page[ChannelRead])
+async def list_channels(session: SessionDep, principal: PrincipalDep, cursor: Cursor = None,
+                        limit: Annotated[Limit, Query()] = 50) -> object:
+    """The tenant's webhooks in id order (admins only)."""
+    page = await configuration.list_channels(session, principal, cursor=cursor, limit=limit)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get("/channels/{channel_id}", operation_id="getAlertChannel", response_model=ChannelRead)
+async def get_channel(channel_id: ChannelId, session: SessionDep,
+                      principal: PrincipalDep) -> object:
+    """One webhook (admins only)."""
+    return await configuration.get_channel(session, principal, channel_id)
+
+
+@router.patch("/channels/{channel_id}", operation_id="updateAlertChannel",
+              response_model=ChannelRead)
+async def update_channel(channel_id: ChannelId, body: ChannelUpdate, session: SessionDep,
+                         principal: PrincipalDep) -> object:
+    """Change a webhook (admins only)."""
+    return await configuration.update_channel(session, principal, channel_id, body)
+
+
+@router.delete("/channels/{channel_id}", operation_id="deleteAlertChannel",
+               response_model=ChannelRead)
+async def delete_channel(channel_id: ChannelId, session: SessionDep,
+                         principal: PrincipalDep) -> object:
+    """Delete a webhook (admins only); its pending deliveries are cancelled."""
+    return await configuration.delete_channel(session, principal, channel_id)
+
+
+@router.get("/deliveries", operation_id="listAlertDeliveries", response_model=Page[DeliveryRead])
+async def list_deliveries(session: SessionDep, principal: PrincipalDep,
+                          alert_id: Annotated[Id | None, Query()] = None,
+                          channel_id: Annotated[Id | None, Query()] = None,
+                          status: Annotated[DeliveryStatus | None, Query()] = None,
+                          cursor: Cursor = None,
+                          limit: Annotated[Limit, Query()] = 50) -> object:
+    """Webhook deliveries newest first, each with every attempt (admins only)."""
+    page = await service.list_deliveries(session, principal, alert_id=alert_id,
+                                         channel_id=channel_id, status=status, cursor=cursor,
+                                         limit=limit)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.post("/evaluate", operation_id="evaluateAlerts", response_model=EvaluationRead)
+async def evaluate(body: EvaluateRequest, session: SessionDep, settings: SettingsDep,
+                   database: DatabaseDep, principal: PrincipalDep,
+                   background: BackgroundTasks) -> object:
+    """Evaluate active rules now (admins only); webhooks go out after the answer."""
+    outcome = await service.evaluate_now(session, settings, principal, body)
+    # Sent once the response is on its way, hence after the alerts are committed.
+    background.add_task(delivery.deliver_due, database, settings, tenant_id=principal.tenant_id)
+    return outcome
+
+
+@router.get("", operation_id="listAlerts", response_model=Page[AlertRead])
+async def list_alerts(
+    session: SessionDep, principal: PrincipalDep,
+    status: Annotated[AlertStatus | None, Query()] = None,
+    rule_id: Annotated[Id | None, Query()] = None,
+    definition_id: Annotated[Id | None, Query()] = None,
+    subject_type: Annotated[Literal["user", "team", "organization"] | None, Query()] = None,
+    subject_id: Annotated[SubjectRef | None, Query()] = None,
+    cursor: Cursor = None, limit: Annotated[Limit, Query()] = 50,
+) -> object:
+    """Alerts the caller may see, newest first."""
+    page = await service.list_alerts(session, principal, status=status, rule_id=rule_id,
+                                     definition_id=definition_id, subject_type=subject_type,
+                                     subject_id=subject_id, cursor=cursor, limit=limit)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get("/{alert_id}", operation_id="getAlert", response_model=AlertRead)
+async def get_alert(alert_id: AlertId, session: SessionDep, principal: PrincipalDep) -> object:
+    """One alert."""
+    return await service.get_alert(session, principal, alert_id)
+
+
+@router.post("/{alert_id}/acknowledge", operation_id="acknowledgeAlert", response_model=AlertRead)
+async def acknowledge(alert_id: AlertId, session: SessionDep, principal: PrincipalDep,
+                      body: Annotated[Acknowledgement | None, Body()] = None) -> object:
+    """Mark an open alert as seen (admins, and managers who see it); it stays open."""
+    return await service.acknowledge(session, principal, alert_id, body.note if body else None)

@@ -1,0 +1,106 @@
+"""API shortcuts of the alert tests, and waiting for an evaluation's webhooks to settle."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+from typing import Any
+
+from httpx import AsyncClient
+
+from tests.alerts.receiver import SECRET_ENV, Receiver
+from tests.support import wait_for_run
+
+RULES = "/api/kpis/alerts/rules"
+CHANNELS = "/api/kpis/alerts/channels"
+ALERTS = "/api/kpis/alerts"
+DELIVERIES = "/api/kpis/alerts/deliveries"
+MONDAY = date(2026, 1, 5)
+
+
+def week(n: int) -> date:
+    """The Monday of week n (1 = the week of 2026-01-05)."""
+    return MONDAY + timedelta(weeks=n - 1)
+
+
+async def make_channel(c: AsyncClient, receiver: Receiver, path: str = "/hook",
+                       headers: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:
+    body = {"name": path.strip("/") or "hook", "url": receiver.url(path), "secret_env": SECRET_ENV,
+            **fields}
+    response = await c.post(CHANNELS, json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def make_rule(c: AsyncClient, definition_id: int, condition: dict[str, Any],
+                    channel_ids: list[int], headers: dict[str, str] | None = None,
+                    **fields: Any) -> dict[str, Any]:
+    body = {"definition_id": definition_id, "name": f"{condition['kind']} rule",
+            "condition": condition, "channel_ids": channel_ids, "severity": "critical", **fields}
+    response = await c.post(RULES, json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def record(c: AsyncClient, assignment_id: int, period_start: date, value: Any,
+                 headers: dict[str, str] | None = None) -> dict[str, Any]:
+    response = await c.put(
+        f"/api/kpis/assignments/{assignment_id}/measurements/{period_start.isoformat()}",
+        json={"value": value}, headers=headers)
+    assert response.status_code == 200, response.text
+    stored: dict[str, Any] = response.json()
+    return stored
+
+
+async def listed(c: AsyncClient, url: str, headers: dict[str, str] | None = None,
+                 **params: Any) -> list[dict[str, Any]]:
+    response = await c.get(url, params={"limit": 500, **params}, headers=headers)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def stamps(c: AsyncClient, headers: dict[str, str] | None = None) -> dict[int, Any]:
+    """When each rule was last evaluated."""
+    return {r["id"]: r["last_evaluated_at"] for r in await listed(c, RULES, headers)}
+
+
+async def settle(c: AsyncClient, before: dict[int, Any], headers: dict[str, str] | None = None,
+                 within: float = 30.0) -> None:
+    """Wait until the rules of `before` were evaluated again and no delivery is pending."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while any(before[rule] == at for rule, at in (await stamps(c, headers)).items()
+              if rule in before):
+        assert loop.time() < deadline, "the rules were not evaluated"
+        await asyncio.sleep(0.02)
+    while any(d["status"] == "pending" for d in await listed(c, DELIVERIES, headers)):
+        assert loop.time() < deadline, "deliveries still pending"
+        await asyncio.sleep(0.02)
+
+
+async def run_and_settle(c: AsyncClient, headers: dict[str, str] | None = None,
+                         rules: list[int] | None = None, **body: Any) -> dict[str, Any]:
+    """Recalculate (the run's follower evaluates the rules of its KPIs, all of them or
+    `rules`) and wait for the webhooks."""
+    before = await stamps(c, headers)
+    if rules is not None:
+        before = {r: at for r, at in before.items() if r in rules}
+    response = await c.post("/api/kpis/measurements/recalculate", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    run = await wait_for_run(c, response.json()["id"], headers=headers)
+    await settle(c, before, headers)
+    return run
+
+
+async def evaluate_and_settle(c: AsyncClient, headers: dict[str, str] | None = None,
+                              **body: Any) -> dict[str, Any]:
+    """Evaluate now and wait for the webhooks."""
+    before = await stamps(c, headers)
+    response = await c.post(f"{ALERTS}/evaluate", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    await settle(c, before, headers)
+    result: dict[str, Any] = response.json()
+    return result
