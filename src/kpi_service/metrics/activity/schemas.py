@@ -123,7 +123,8 @@ class SummaryRead(Output):
     distribution: list[KpiDistribution] = Field(description="Per active user KPI, by key.")
     overall: Distribution = Field(description="Every KPI's distribution added together.")
     open_alerts: list[OpenAlert] = Field(
-        default_factory=list, description="Alerts pending or firing, newest first.")
+        description="Alerts pending or firing that the caller may see, newest first (at "
+                    "most 50; GET /alerts lists them all).")
 
 
 # --- funnel ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from operator import attrgetter
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from kpi_service.alerts.service import open_alerts
 from kpi_service.calculators.sql_guard import UnsafeSql
 from kpi_service.calculators.subjects import SubjectMode, source_config, subject_mode
 from kpi_service.core.auth import Principal
@@ -46,6 +47,7 @@ from kpi_service.metrics.activity.schemas import (
     FunnelRead,
     FunnelStage,
     KpiDistribution,
+    OpenAlert,
     OrganizationKpi,
     SummaryQuery,
     SummaryRead,
@@ -56,6 +58,9 @@ from kpi_service.metrics.activity.source_repository import (
     split_query,
 )
 from kpi_service.models import Definition
+
+# The summary shows the newest open alerts; the alerts list pages through all of them.
+OPEN_ALERTS_SHOWN = 50
 
 
 async def summary(session: AsyncSession, settings: Settings, principal: Principal,
@@ -77,7 +82,10 @@ async def summary(session: AsyncSession, settings: Settings, principal: Principa
     per_kpi = [KpiDistribution(definition_key=r.definition_key, name=r.name,
                                period_start=r.period_start, period_end=r.period_end,
                                **_counts(r)) for r in rows]
-    return SummaryRead(kpis=kpis, distribution=per_kpi, overall=_overall(rows))
+    alerts = [OpenAlert.model_validate(a.model_dump())
+              for a in await open_alerts(session, principal, limit=OPEN_ALERTS_SHOWN)]
+    return SummaryRead(kpis=kpis, distribution=per_kpi, overall=_overall(rows),
+                       open_alerts=alerts)
 
 
 def _buckets(counts: list[int]) -> list[AchievementBucket]:
