@@ -62,7 +62,8 @@ def _scalar(value: Any) -> bool:
                                              and abs(value) != float("inf"))
 
 
-def _measured(prop: str | None) -> Any:
+def measured_value(prop: str | None) -> Any:
+    """The number an event contributes: its value, or a numeric property (else null)."""
     if prop is None:
         return Event.value
     field = Event.properties[prop]
@@ -70,8 +71,9 @@ def _measured(prop: str | None) -> Any:
     return case((func.jsonb_typeof(field) == "number", field.astext.cast(Numeric)))
 
 
-def _aggregate(aggregate: str, prop: str | None) -> Any:
-    x = _measured(prop)
+def aggregate_of(aggregate: str, prop: str | None) -> Any:
+    """The SQL aggregate a KPI's config names, over the events' measured numbers."""
+    x = measured_value(prop)
     if aggregate == "count":
         return func.count()
     if aggregate == "distinct_users":
@@ -96,7 +98,7 @@ async def calculate(request: CalculationRequest, session: AsyncSession,
     start, end = request.period.instants(request.tz)
     group = _group(scope)
     stmt = (
-        select(group, _aggregate(config["aggregate"], config.get("property")))
+        select(group, aggregate_of(config["aggregate"], config.get("property")))
         .where(Event.tenant_id == request.tenant_id, Event.type == config["event_type"],
                Event.occurred_at >= start, Event.occurred_at < end,
                among(group, request.subject_ids))

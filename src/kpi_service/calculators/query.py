@@ -36,7 +36,8 @@ def prepare(config: dict[str, Any], row_cap: int) -> PreparedQuery:
     return PreparedQuery("sql", wrap_for_run(checked, row_cap), None)
 
 
-async def _read_only(conn: AsyncConnection, settings: Settings, tz_name: str) -> None:
+async def read_only(conn: AsyncConnection, settings: Settings, tz_name: str) -> None:
+    """Make the connection's transaction a sandbox: read only, timed out, in the tenant's zone."""
     await conn.execute(text("SET TRANSACTION READ ONLY"))
     # SET LOCAL takes no bind parameters; both values come from validated settings.
     await conn.execute(text(f"SET LOCAL statement_timeout = {int(settings.query_timeout_ms)}"))
@@ -53,7 +54,7 @@ async def _fetch(engine: AsyncEngine, sql: str, params: dict[str, Any], settings
     async with engine.connect() as conn:
         await conn.begin()
         try:
-            await _read_only(conn, settings, tz_name)
+            await read_only(conn, settings, tz_name)
             result = await conn.execute(text(sql), params)
             rows = [(r[0], r[1]) for r in result.fetchmany(row_cap + 1)]
         finally:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Date, and_, distinct, func, literal_column, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.calculators.event import _aggregate, _measured
+from kpi_service.calculators.event import aggregate_of, measured_value
 from kpi_service.core.sql import among
 from kpi_service.metrics.access import SubjectType
 from kpi_service.models import Event
@@ -93,14 +93,14 @@ class ActivityEventRepository:
         count = func.count().filter(is_kpi).label("count")
         columns: list[Any] = [
             dim.label("dimension_value"), count,
-            _aggregate(config["aggregate"], prop).filter(is_kpi),
-            func.sum(_measured(prop)).filter(is_kpi),
+            aggregate_of(config["aggregate"], prop).filter(is_kpi),
+            func.sum(measured_value(prop)).filter(is_kpi),
         ]
         types = [config["event_type"]]
         if convert_type is not None:
             is_conversion = Event.type == convert_type
             columns += [func.count().filter(is_conversion),
-                        func.sum(_measured(convert_property)).filter(is_conversion)]
+                        func.sum(measured_value(convert_property)).filter(is_conversion)]
             types.append(convert_type)
         stmt = (
             select(*columns)

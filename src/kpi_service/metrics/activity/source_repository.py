@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kpi_service.calculators.query import _read_only, prepare
+from kpi_service.calculators.query import prepare, read_only
 from kpi_service.core.settings import Settings
 
 # The runner's wrapper selects only subject_id and value; the split adds the dimension column.
@@ -68,7 +68,7 @@ async def split_query(engine: AsyncEngine, settings: Settings, config: Mapping[s
     async with engine.connect() as conn:
         await conn.begin()
         try:
-            await _read_only(conn, settings, tz_name)
+            await read_only(conn, settings, tz_name)
             rows = (await conn.execute(text(statement), params)).all()
         finally:
             await conn.rollback()
