@@ -6,6 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from httpx import AsyncClient
 
+from kpi_service.alerts.evaluation import evaluate_overdue
+from kpi_service.core.database import Database
+from tests.alerts.conftest import QUICK
 from tests.alerts.helpers import (
     ALERTS,
     evaluate_and_settle,
@@ -16,6 +19,7 @@ from tests.alerts.helpers import (
     run_and_settle,
 )
 from tests.alerts.receiver import Receiver
+from tests.conftest import make_settings
 from tests.support import assign, create_definition
 
 DAYS = 3
@@ -117,3 +121,24 @@ async def test_evaluate_refuses_what_it_cannot_do(api: AsyncClient) -> None:
                  {"rules": [1]}):
         response = await api.post(f"{ALERTS}/evaluate", json=body)
         assert response.status_code == 422, (body, response.text)
+
+
+async def test_the_overdue_job_evaluates_missing_value_rules(api: AsyncClient, receiver: Receiver,
+                                                      db: Database, database_url: str) -> None:
+    kpi = await create_definition(api, key="visits")
+    start = this_monday() - timedelta(weeks=3)
+    await assign(api, kpi["id"], "42", 5, start_date=start.isoformat())
+    hook = await make_channel(api, receiver, "/job")
+    await make_rule(api, kpi["id"], {"kind": "missing_value", "days": DAYS,
+                                     "lookback_periods": 1}, [hook["id"]])
+    # Another rule kind is left to the runs.
+    await make_rule(api, kpi["id"], {"kind": "achievement_below", "threshold": 50}, [])
+    settings = make_settings(database_url, **QUICK)
+    assert await evaluate_overdue(db, settings) == 1
+    [alert] = await listed(api, ALERTS)
+    assert (alert["subject_id"], alert["period_start"]) == ("42", latest_overdue(1)[0].isoformat())
+    [sent] = receiver.state.to("/job")
+    assert sent.signed and sent.payload["rule"]["condition"] == {
+        "kind": "missing_value", "days": DAYS, "lookback_periods": 1}
+    assert await evaluate_overdue(db, settings) == 1
+    assert len(receiver.state.received) == 1

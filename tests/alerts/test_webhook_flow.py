@@ -4,6 +4,7 @@ recovery resolves it once more; re-running the same run changes and sends nothin
 from __future__ import annotations
 
 import statistics
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -172,3 +173,28 @@ async def test_oscillating_within_the_margin_does_not_flap(api: AsyncClient,
     assert sorted(a["period_start"] for a in flapping) == [week(n).isoformat() for n in dips]
     assert len(receiver.state.to("/bare")) == 2 * len(dips)
     assert all(r.signed for r in receiver.state.received)
+
+
+async def test_an_event_kpi_spike_fires_after_its_run(api: AsyncClient,
+                                                      receiver: Receiver) -> None:
+    kpi = await create_definition(api, key="calls_made", calculation_type="event",
+                                  config={"event_type": "call", "aggregate": "count"})
+    await assign(api, kpi["id"], "42", 5, start_date=week(1).isoformat())
+    hook = await make_channel(api, receiver, "/events")
+    await make_rule(api, kpi["id"], {"kind": "anomaly", "window": 4, "z": 3}, [hook["id"]])
+    counts = [5, 6, 5, 6, 20]
+    events = [{"id": str(uuid.UUID(int=n * 1000 + i)), "user_id": "42", "type": "call",
+               "occurred_at": f"{week(n).isoformat()}T09:{i:02d}:00Z"}
+              for n, count in enumerate(counts, start=1) for i in range(count)]
+    ingested = await api.post("/api/kpis/events", json={"events": events})
+    assert ingested.status_code == 200 and ingested.json()["accepted"] == sum(counts)
+    assert expected_anomalies([Decimal(c) for c in counts], 4, Decimal(3)) == [5]
+
+    await run_and_settle(api, period_start=week(1).isoformat(), period_end=week(5).isoformat())
+    alert = only(await listed(api, ALERTS))
+    assert (alert["period_start"], alert["status"], alert["value"]) == (
+        week(5).isoformat(), "firing", 20)
+    z = (20 - statistics.mean(counts[:4])) / statistics.stdev(counts[:4])
+    assert abs(alert["observed"] - z) < 1e-5
+    sent = only(receiver.state.to("/events"))
+    assert sent.signed and sent.payload["definition"]["key"] == "calls_made"

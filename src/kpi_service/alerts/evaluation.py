@@ -204,6 +204,16 @@ def periods_of(definition: Definition, condition: Condition, today: date,
     return sorted(found, key=lambda p: p.start)
 
 
+async def on_demand(session: AsyncSession, tenant_id: str, rules: Sequence[AlertRule], *,
+                    today: date, first: date | None = None,
+                    last: date | None = None) -> dict[int, list[Period]]:
+    """The periods each rule is evaluated over on demand (see `periods_of`), by rule id."""
+    definitions = await DefinitionRepository(session).by_ids(
+        tenant_id, sorted({r.definition_id for r in rules}))
+    return {r.id: periods_of(definitions[r.definition_id], condition_of(r), today, first, last)
+            for r in rules}
+
+
 async def evaluate(session: AsyncSession, tenant_id: str, to_evaluate: Sequence[AlertRule],
                    periods: Mapping[int, Sequence[Period]], *, today: date,
                    now: datetime) -> Outcome:
@@ -332,3 +342,22 @@ async def after_run(database: Database, settings: Settings, run: CalculationRun)
         log.info("alerts after run %s of %s: %s opened, %s fired, %s resolved", run.id,
                  run.tenant_id, outcome.opened, outcome.fired, outcome.resolved)
     await delivery.deliver_due(database, settings, tenant_id=run.tenant_id)
+
+
+async def evaluate_overdue(database: Database, settings: Settings) -> int:
+    """A job for the scheduler: every tenant's active missing-value rules over their latest
+    overdue periods (no run finds a value that was never recorded), then their webhooks.
+    How many rules were evaluated."""
+    async with database.sessions() as session:
+        tenants = await RuleRepository(session).tenants_with("missing_value")
+    evaluated = 0
+    for tenant_id in tenants:
+        now = datetime.now(UTC)
+        today = local_today(settings, now)
+        async with database.unit_of_work() as session:
+            rules = await RuleRepository(session).to_evaluate(tenant_id, kind="missing_value")
+            periods = await on_demand(session, tenant_id, rules, today=today)
+            outcome = await evaluate(session, tenant_id, rules, periods, today=today, now=now)
+        evaluated += outcome.rules
+        await delivery.deliver_due(database, settings, tenant_id=tenant_id)
+    return evaluated

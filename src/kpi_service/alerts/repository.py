@@ -157,12 +157,22 @@ class RuleRepository:
         await self.session.execute(delete(AlertRule).where(AlertRule.tenant_id == rule.tenant_id,
                                                            AlertRule.id == rule.id))
 
+    async def tenants_with(self, kind: str) -> list[str]:
+        """Tenants with an active rule of this kind (for a job over every tenant)."""
+        stmt = (select(AlertRule.tenant_id).distinct()
+                .where(AlertRule.kind == kind, AlertRule.is_active.is_(True))
+                .order_by(AlertRule.tenant_id))
+        return list((await self.session.scalars(stmt)).all())
+
     async def to_evaluate(self, tenant_id: str, *, definition_ids: Sequence[int] | None = None,
-                          rule_ids: Sequence[int] | None = None) -> Sequence[AlertRule]:
-        """Active rules (of these definitions, or with these ids), locked in id order so two
-        evaluations of one rule take turns."""
+                          rule_ids: Sequence[int] | None = None,
+                          kind: str | None = None) -> Sequence[AlertRule]:
+        """Active rules (of these definitions, with these ids, of this kind), locked in id
+        order so two evaluations of one rule take turns."""
         stmt = select(AlertRule).where(AlertRule.tenant_id == tenant_id,
                                        AlertRule.is_active.is_(True))
+        if kind is not None:
+            stmt = stmt.where(AlertRule.kind == kind)
         if definition_ids is not None:
             stmt = stmt.where(among(AlertRule.definition_id, definition_ids))
         if rule_ids is not None:

@@ -9,13 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.alerts.delivery_repository import DeliveryRepository
-from kpi_service.alerts.evaluation import (
-    Outcome,
-    condition_of,
-    evaluate,
-    local_today,
-    periods_of,
-)
+from kpi_service.alerts.evaluation import Outcome, evaluate, local_today, on_demand
 from kpi_service.alerts.repository import AlertRepository, AlertRow, RuleRepository
 from kpi_service.alerts.schemas import AlertRead, DeliveryRead, EvaluateRequest
 from kpi_service.audit import service as audit
@@ -23,7 +17,6 @@ from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
-from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.models import Alert
 
 ENTITY = "alert"
@@ -138,10 +131,8 @@ async def evaluate_now(session: AsyncSession, settings: Settings, principal: Pri
                            errors=[field_error(["body", "rule_ids"], "unknown or inactive rule")])
     now = datetime.now(UTC)
     today = local_today(settings, now)
-    definitions = await DefinitionRepository(session).by_ids(
-        principal.tenant_id, sorted({r.definition_id for r in rules}))
-    periods = {r.id: periods_of(definitions[r.definition_id], condition_of(r), today,
-                                body.period_start, body.period_end) for r in rules}
+    periods = await on_demand(session, principal.tenant_id, rules, today=today,
+                              first=body.period_start, last=body.period_end)
     outcome = await evaluate(session, principal.tenant_id, rules, periods, today=today, now=now)
     await audit.record(session, principal, "evaluate", "alert_rules",
                        ",".join(str(r.id) for r in rules)[:1000] or "none",
