@@ -348,6 +348,17 @@ def test_wrap_for_run_compiles_parses_and_caps(sql: str, parameters: set[str]) -
     assert _limit(compiled) == 501
 
 
+def test_wrap_for_run_adds_a_quoted_extra_column_and_refuses_anything_else() -> None:
+    sql = "SELECT owner AS subject_id, 1 AS value, region FROM leads"
+    wrapped = wrap_for_run(check_select(sql), 5, extra_column="region")
+    assert wrapped.startswith('SELECT q.subject_id::text AS subject_id, q.value::numeric AS '
+                              'value, q."region"::text AS dimension FROM (')
+    assert len(pglast.parse_sql(compile_like_runner(wrapped)[0])) == 1
+    for bad in ('region" FROM x; --', "a b", "", "1st", "région"):
+        with pytest.raises(ValueError, match="extra_column"):
+            wrap_for_run(check_select(sql), 5, extra_column=bad)
+
+
 @pytest.mark.parametrize(("sql", "parameters"), ACCEPTED.values(), ids=ACCEPTED.keys())
 def test_replay_matches_sqlalchemy(sql: str, parameters: set[str]) -> None:
     """The guard checks its replay of text(); it must equal what SQLAlchemy really sends."""

@@ -62,8 +62,9 @@ _COLON_TOKENS = frozenset({"SCONST", "USCONST", "IDENT", "UIDENT", "SQL_COMMENT"
 _TAIL_TOKENS = frozenset({"ASCII_59", "SQL_COMMENT", "C_COMMENT"})
 _WRITE_LABELS = {ast.InsertStmt: "INSERT", ast.UpdateStmt: "UPDATE", ast.DeleteStmt: "DELETE",
                  ast.MergeStmt: "MERGE"}
-_WRAPPER = ("SELECT q.subject_id::text AS subject_id, q.value::numeric AS value "
+_WRAPPER = ("SELECT q.subject_id::text AS subject_id, q.value::numeric AS value{extra} "
             "FROM (\n{body}\n) AS q LIMIT {limit}")
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,17 @@ def check_select(sql: str) -> CheckedSql:
     return CheckedSql(sql=trimmed, parameters=parameters)
 
 
-def wrap_for_run(checked: CheckedSql, row_cap: int) -> str:
-    """Return the text() statement that runs the re-checked SQL with LIMIT row_cap + 1."""
+def wrap_for_run(checked: CheckedSql, row_cap: int, extra_column: str | None = None) -> str:
+    """Return the text() statement that runs the re-checked SQL with LIMIT row_cap + 1; an
+    `extra_column` of the SQL (a plain name, quoted) is selected too, as `dimension`."""
     if isinstance(row_cap, bool) or not isinstance(row_cap, int) or row_cap < 1:
         raise ValueError(f"row_cap must be a positive int, got {row_cap!r}")
+    if extra_column is not None and not _COLUMN.match(extra_column):
+        raise ValueError(f"extra_column must be a plain column name, got {extra_column!r}")
     # Re-checked because stored SQL may predate today's rules or have been edited in the database.
     _, _, body = _analyse(checked.sql)
-    return _WRAPPER.format(body=body, limit=row_cap + 1)
+    extra = f', q."{extra_column}"::text AS dimension' if extra_column else ""
+    return _WRAPPER.format(body=body, limit=row_cap + 1, extra=extra)
 
 
 def _analyse(sql: str) -> tuple[str, frozenset[str], str]:
@@ -109,7 +114,7 @@ def _analyse(sql: str) -> tuple[str, frozenset[str], str]:
         label = _WRITE_LABELS.get(type(stmt)) or trimmed[first.start : first.end + 1].upper()
         raise UnsafeSql(f"Only a single SELECT statement is allowed, not {label}.")
     # Walk the full statement exactly as PostgreSQL will receive it from the runner.
-    runner_sql = _replay_sqlalchemy(_WRAPPER.format(body=body, limit=2), parameters)
+    runner_sql = _replay_sqlalchemy(_WRAPPER.format(body=body, limit=2, extra=""), parameters)
     wrapped = _parse(runner_sql, "The SQL cannot be used as a subquery")
     outer = wrapped[0].stmt if len(wrapped) == 1 else None
     if not (isinstance(outer, ast.SelectStmt) and outer.fromClause

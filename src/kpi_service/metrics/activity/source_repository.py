@@ -11,12 +11,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kpi_service.calculators.query import prepare, read_only
+from kpi_service.calculators.query import read_only
+from kpi_service.calculators.sql_guard import check_select, wrap_for_run
 from kpi_service.core.settings import Settings
-
-# The runner's wrapper selects only subject_id and value; the split adds the dimension column.
-_RUNNER_HEAD = "SELECT q.subject_id::text AS subject_id, q.value::numeric AS value"
-_BODY_OPENS = " FROM (\n"
 
 
 class SourceSplitError(ValueError):
@@ -40,11 +37,7 @@ def _split_statement(config: Mapping[str, Any], dimension: str, row_cap: int) ->
     if "query_key" in config:
         raise SourceSplitError(f"built-in query {config['query_key']!r} returns no column "
                                "besides subject_id and value")
-    runner = prepare(dict(config), row_cap).sql
-    head, opens, body = runner.partition(_BODY_OPENS)
-    if head != _RUNNER_HEAD or not opens:
-        raise RuntimeError("the query runner's wrapper changed; update the breakdown's splice")
-    capped = f'{head}, q."{dimension}"::text AS dimension{opens}{body}'
+    capped = wrap_for_run(check_select(config["sql"]), row_cap, extra_column=dimension)
     mine = "b.subject_id = ANY(CAST(:subject_ids AS text[]))"
     # Every row counts against the cap, the asked subjects' or not (as in the calculator).
     return (
