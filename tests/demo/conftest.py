@@ -24,7 +24,8 @@ from tests.support import plain_dsn
 TZ = "America/New_York"
 COUNTED = ("public.support_cases", "public.leads", "public.contacts", "public.kpi_demo_state",
            "kpi.events", "kpi.definitions", "kpi.assignments", "kpi.assignment_targets",
-           "kpi.measurements", "kpi.measurement_revisions", "kpi.goals")
+           "kpi.measurements", "kpi.measurement_revisions", "kpi.goals", "kpi.alert_rules",
+           "kpi.alerts")
 
 
 @dataclass(frozen=True)

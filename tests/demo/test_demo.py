@@ -55,6 +55,7 @@ async def test_a_second_load_duplicates_nothing_and_changes_nothing(demo: Loaded
     assert first["public.leads"] > 3000 and first["public.contacts"] > 500
     assert first["kpi.events"] > 20_000 and first["kpi.measurement_revisions"] == 0
     assert first["kpi.goals"] == 12 * (2 * 3 + 1)
+    assert first["kpi.alert_rules"] == 4
     run_1, run_2 = demo.runs
     assert run_1 is not None and run_2 is not None
     assert run_2.computed == 0 and run_2.unchanged == run_1.computed + run_1.unchanged
@@ -226,3 +227,34 @@ async def test_the_pilot_team_has_monthly_and_quarterly_goals(demo: LoadedDemo) 
         ("monthly", last_month), ("monthly", window.last_day.replace(day=1)),
         ("quarterly", date(window.last_day.year, (window.last_day.month - 1) // 3 * 3 + 1, 1))}
     assert {r["key"] for r in held} == {"conversions", "revenue", "response_time_hours"}
+
+
+async def test_the_conversion_rule_covers_every_month_below_80_percent_of_target(
+        demo: LoadedDemo) -> None:
+    window = await _window(demo)
+    months = []
+    month = window.events_start
+    while month <= window.last_day:
+        months.append(month)
+        month = _month_days(month)[1] + timedelta(days=1)
+    episodes = await demo.rows(
+        "SELECT a.subject_id, a.period_start, a.last_period_start FROM kpi.alerts a "
+        "JOIN kpi.alert_rules r ON r.id = a.rule_id "
+        "WHERE r.name = 'Conversion rate below 80% of target'")
+    assert episodes
+    for agent in AGENTS:
+        created = [(_local_day(r["created_at"]), r["disposition"]) for r in await demo.rows(
+            "SELECT created_at, disposition FROM public.leads WHERE assigned_agent_id = $1",
+            agent)]
+        breached = set()
+        for month in months:
+            last = _month_days(month)[1]
+            leads = [d for day, d in created if month <= day <= last]
+            rate = Decimal(100) * sum(d == "converted" for d in leads) / len(leads)
+            if rate / 30 * 100 < 80:  # the target is 30%
+                breached.add(month)
+        mine = [e for e in episodes if e["subject_id"] == agent]
+        # An episode opens on a breach, and every breach lies inside an episode.
+        assert {e["period_start"] for e in mine} <= breached
+        assert all(any(e["period_start"] <= m <= e["last_period_start"] for e in mine)
+                   for m in breached)

@@ -4,7 +4,7 @@ events, the organisation's executive KPIs, and their computed history.
 Idempotent: the day the demo ends on (yesterday at the first load) and its size are kept in
 `public.kpi_demo_state`; source rows and events are generated once from fixed seeds;
 definitions are created when missing (with their assignments and manual values); goals are
-set (a PUT: the same values again); the history
+set (a PUT: the same values again); alert rules are created when missing by name; the history
 is recalculated at every load, which changes nothing when nothing changed.
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
-from kpi_service.demo import catalog, events, goals, sources
+from kpi_service.demo import alerts, catalog, events, goals, sources
 from kpi_service.demo.people import DemoSize, Window
 from kpi_service.engine.periods import PeriodKind, containing
 from kpi_service.followups import FOLLOWERS
@@ -101,6 +101,7 @@ async def load_demo(settings: Settings, size: DemoSize | None = None) -> Calcula
             await catalog.record_manual_values(session, settings, admin, created, size, window,
                                                first_monday)
             await goals.ensure_goals(session, settings, admin, size, window)
+            await alerts.ensure_rules(session, admin)
         async with db.unit_of_work() as session:
             queued = await measurements.recalculate(session, admin, RecalculateRequest(
                 period_start=min(window.leads_start, first_monday), period_end=window.last_day))
