@@ -321,23 +321,24 @@ def local_today(settings: Settings, now: datetime) -> date:
 
 
 async def after_run(database: Database, settings: Settings, run: CalculationRun) -> None:
-    """Evaluate the active rules of the run's KPIs over the run's periods, then deliver."""
+    """Evaluate the active rules of the run's KPIs over the run's periods, then send the
+    tenant's due deliveries (those queued now, and any left pending earlier)."""
     definition_ids = sorted({int(item[0]) for item in run.plan})
     if not definition_ids:
         return
     now = datetime.now(UTC)
     async with database.unit_of_work() as session:
-        outcome = Outcome()
         to_evaluate = await RuleRepository(session).to_evaluate(run.tenant_id,
                                                                 definition_ids=definition_ids)
-        if to_evaluate:
-            definitions = await DefinitionRepository(session).by_ids(run.tenant_id,
-                                                                     definition_ids)
-            by_definition = run_periods(run, definitions)
-            outcome = await evaluate(
-                session, run.tenant_id, to_evaluate,
-                {r.id: by_definition.get(r.definition_id, []) for r in to_evaluate},
-                today=local_today(settings, now), now=now)
+        # Most runs watch nothing: one statement, and done.
+        if not to_evaluate:
+            return
+        definitions = await DefinitionRepository(session).by_ids(run.tenant_id, definition_ids)
+        by_definition = run_periods(run, definitions)
+        outcome = await evaluate(
+            session, run.tenant_id, to_evaluate,
+            {r.id: by_definition.get(r.definition_id, []) for r in to_evaluate},
+            today=local_today(settings, now), now=now)
     if outcome.opened or outcome.fired or outcome.resolved:
         log.info("alerts after run %s of %s: %s opened, %s fired, %s resolved", run.id,
                  run.tenant_id, outcome.opened, outcome.fired, outcome.resolved)
