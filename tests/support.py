@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
@@ -104,17 +104,25 @@ async def statements_sent(db: Database) -> AsyncIterator[list[str]]:
         event.remove(db.engine.sync_engine, "before_cursor_execute", record)
 
 
-async def run_finished_unobserved(database_url: str, run_id: int) -> dict[str, Any]:
+async def run_finished_unobserved(database_url: str, run_id: int,
+                                  client: AsyncClient | None = None) -> dict[str, Any]:
     """The run once finished, polled on a connection of its own (not the service's engine,
-    so statement counts stay exact)."""
+    so statement counts stay exact); with the client, also once the app's background work
+    for it (the followers after the run) has ended, so that work is counted every time."""
     conn = await asyncpg.connect(plain_dsn(database_url))
     try:
         for _ in range(1200):
             row = await conn.fetchrow("SELECT status, computed FROM kpi.calculation_runs "
                                       "WHERE id = $1", run_id)
             if row is not None and row["status"] in FINISHED:
-                return dict(row)
+                break
             await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"run {run_id} did not finish")
     finally:
         await conn.close()
-    raise AssertionError(f"run {run_id} did not finish")
+    if client is not None:
+        transport = client._transport
+        assert isinstance(transport, ASGITransport)
+        await transport.app.state.runs.idle()  # type: ignore[attr-defined]
+    return dict(row)

@@ -40,7 +40,7 @@ async def _statements_for(client: AsyncClient, db: Database, database_url: str,
         response = await client.post("/api/kpis/measurements/recalculate", json={
             "period_start": WEEK, "definition_keys": [d["key"]]})
         assert response.status_code == 202, response.text
-        run = await run_finished_unobserved(database_url, response.json()["id"])
+        run = await run_finished_unobserved(database_url, response.json()["id"], client)
     assert run["computed"] == 3, run
     return (Counter(statement.split()[0].upper() for statement in sent),
             [statement for statement in sent if "support_cases" in statement])

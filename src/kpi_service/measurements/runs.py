@@ -254,6 +254,11 @@ class BackgroundRuns:
             await self.submit(tenant_id, run_id)
         return len(stale)
 
+    async def idle(self) -> None:
+        """Wait until every run of this process, followers included, has ended."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
     async def shutdown(self) -> None:
         """Stop every run of this process; each is released for another to resume."""
         tasks = list(self._tasks.values())
