@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from httpx import AsyncClient
@@ -126,3 +126,31 @@ async def test_the_partitions_job_creates_months_ahead_once(
     attached = await _rows(db, "SELECT c.relname FROM pg_inherits i JOIN pg_class c "
                                "ON c.oid = i.inhrelid WHERE i.inhparent = 'kpi.events'::regclass")
     assert set(names) <= {r[0] for r in attached}
+
+
+async def test_the_alert_jobs_are_scheduled_and_find_a_missing_manual_value(
+        client: AsyncClient, db: Database, database_url: str) -> None:
+    settings = make_settings(database_url, schedule_overdue_values="30 7 * * *",
+                             alert_sweep_seconds=45)
+    scheduler = Scheduler(lambda: db, settings, BackgroundRuns(lambda: db, settings))
+    scheduler.start()
+    try:
+        jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}  # type: ignore[union-attr]
+        assert str(jobs["overdue-values"].trigger.fields[5]) == "7"  # hour
+        assert str(jobs["overdue-values"].trigger.fields[6]) == "30"  # minute
+        assert jobs["alert-deliveries"].trigger.interval.total_seconds() == 45
+    finally:
+        scheduler.shutdown()
+    kpi = await create_definition(client, key="visits", calculation_type="manual")
+    monday = containing(PeriodKind.WEEKLY, datetime.now(UTC).date()).start
+    await assign(client, kpi["id"], "42", 5, start_date=(monday - timedelta(weeks=4)).isoformat())
+    rule = await client.post("/api/kpis/alerts/rules", json={
+        "definition_id": kpi["id"], "name": "visits missing",
+        "condition": {"kind": "missing_value", "days": 0, "lookback_periods": 1}})
+    assert rule.status_code == 201, rule.text
+    assert await scheduler.overdue_values() == 1
+    alerts = (await client.get("/api/kpis/alerts")).json()["items"]
+    # The latest ended week has no value: one alert, for it.
+    assert [(a["subject_id"], a["period_start"]) for a in alerts] == [
+        ("42", (monday - timedelta(weeks=1)).isoformat())]
+    assert await scheduler.deliveries() == 0

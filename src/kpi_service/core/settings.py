@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     run_heartbeat_seconds: float = Field(default=15, gt=0, le=3600)
     # Event partitions are created this many months ahead.
     partitions_ahead_months: int = Field(default=3, ge=0, le=36)
+    # Missing manual values are looked for daily at this time (no run notices an absence),
+    # and webhook deliveries left pending or due for a retry are swept this often.
+    schedule_overdue_values: str = "0 6 * * *"
+    alert_sweep_seconds: int = Field(default=60, ge=1, le=3600)
 
     # Alert webhooks: each attempt is cut after the timeout; a 5xx, 429, timeout or
     # connection error is retried after backoff x 2^(attempt - 1) seconds (at most the max).
@@ -88,7 +92,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _schedules_are_cron_lines(self) -> Settings:
-        for kind in ("daily", "weekly", "monthly", "quarterly", "yearly"):
+        for kind in ("daily", "weekly", "monthly", "quarterly", "yearly", "overdue_values"):
             try:
                 cron_trigger(self.schedule(kind), self.tz)
             except ValueError as exc:

@@ -1,4 +1,5 @@
-"""APScheduler wiring: a cron job per period kind, catch-up at start, stale sweeps, partitions.
+"""APScheduler wiring: a cron job per period kind, catch-up at start, stale sweeps, partitions,
+missing manual values and the alert webhooks' retries.
 
 Every replica runs the same jobs. An occurrence runs once whichever fires first: its run
 row is unique per (tenant, trigger, kind, period start) and claimed under an advisory
@@ -13,6 +14,8 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from kpi_service.alerts.delivery import retry_pending
+from kpi_service.alerts.evaluation import evaluate_overdue
 from kpi_service.core.cron import cron_trigger
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
@@ -50,6 +53,12 @@ class Scheduler:
                           coalesce=True, max_instances=1, next_run_time=datetime.now(tz))
         scheduler.add_job(self.partitions, cron_trigger("30 0 * * *", tz), id="partitions",
                           coalesce=True, max_instances=1, next_run_time=datetime.now(tz))
+        scheduler.add_job(self.overdue_values,
+                          cron_trigger(self.settings.schedule_overdue_values, tz),
+                          id="overdue-values", coalesce=True, max_instances=1)
+        scheduler.add_job(self.deliveries, "interval", seconds=self.settings.alert_sweep_seconds,
+                          id="alert-deliveries", coalesce=True, max_instances=1,
+                          next_run_time=datetime.now(tz))
         scheduler.add_job(self.catch_up, id="catch-up", next_run_time=datetime.now(tz))
         scheduler.start()
         self._scheduler = scheduler
@@ -104,3 +113,11 @@ class Scheduler:
         if created:
             log.info("created event partitions %s", ", ".join(created))
         return created
+
+    async def overdue_values(self) -> int:
+        """Alert on manual values still missing after their period closed; rules evaluated."""
+        return await evaluate_overdue(self._database(), self.settings)
+
+    async def deliveries(self) -> int:
+        """Send webhook deliveries left pending or due for a retry; how many were sent."""
+        return await retry_pending(self._database(), self.settings)
