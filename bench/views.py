@@ -183,9 +183,9 @@ def paths(target: str, last_day: date, users: int, count: int = 2000) -> list[st
             out.append(f"/api/kpis/metrics/leaderboard?definition_key={rng.choice(keys)}"
                        f"&date={day}&limit=50")
         elif target == "timeseries":
-            out.append(f"/api/kpis/metrics/timeseries?key=revenue_daily&subject_type=user"
-                       f"&subject_id={rng.choice(agents[:TEAM_SIZE])}&from={year}"
-                       f"&to={last_day.isoformat()}")
+            out.append(f"/api/kpis/metrics/timeseries?definition_key=revenue_daily"
+                       f"&subject_type=user&subject_id={rng.choice(agents[:TEAM_SIZE])}"
+                       f"&start={year}&end={last_day.isoformat()}")
         else:  # the seed's route, on the service and on the Flask design
             out.append(f"/kpis/users/{rng.choice(agents)}")
     return out

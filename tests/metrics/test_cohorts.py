@@ -204,6 +204,7 @@ async def test_members_are_refused_and_other_tenants_see_nothing(
 @pytest.mark.parametrize("params", [
     {"months": 0}, {"months": 37}, {"months": "six"}, {"activity_type": "signup"},
     {"signup_type": "Sign Up"}, {"last_month": "2025-13-01"}, {"tenant": "acme"},
+    {"last_month": "0001-01-01"}, {"last_month": "9999-12-31"},
 ])
 async def test_bad_input_is_a_422_problem(client: AsyncClient, params: dict[str, Any]) -> None:
     response = await client.get(URL, params=params)

@@ -247,9 +247,9 @@ EVERY_VIEW: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "scorecard": ({"user_id": "ann", "date": FEB}, ("kpis",)),
     "team": ({"team_id": "t1", "date": FEB}, ("members", "cells")),
     "leaderboard": ({"definition_key": "calls", "date": FEB}, ("items",)),
-    "timeseries": ({"key": "calls", "subject_id": "ann", "from": "2026-01-01",
-                    "to": "2026-03-31"}, ("points",)),
-    "forecast": ({"key": "calls", "subject_id": "ann"}, ("projections",)),
+    "timeseries": ({"definition_key": "calls", "subject_id": "ann", "start": "2026-01-01",
+                    "end": "2026-03-31"}, ("points",)),
+    "forecast": ({"definition_key": "calls", "subject_id": "ann"}, ("projections",)),
     "summary": ({"period_kind": "monthly", "date": FEB}, ("kpis",)),
     "funnel": ({"start": "2026-01-01", "end": "2026-01-31",
                 "stages": ["event:signup", "event:call"]}, ("stages",)),
@@ -307,6 +307,15 @@ async def test_bad_requests_are_problems_not_csv(client: AsyncClient) -> None:
     assert "measurements" in unknown["detail"] and "scorecard" in unknown["detail"]
     period = (await export(client, view="scorecard", period_kind="hourly")).json()
     assert period["errors"][0]["loc"] == ["query", "period_kind"]
+    # The view's own parameter names, refusals located as the view locates them.
+    for params, named in (({"key": "calls", "start": "2026-01-01"}, ["definition_key", "key"]),
+                          ({"definition_key": "calls", "from": "2026-01-01"}, ["start", "from"]),
+                          ({"definition_key": "calls", "start": "2026-02-01",
+                            "end": "2026-01-31"}, ["end"])):
+        refused = await export(client, view="timeseries", subject_id="ann", **params)
+        assert_problem(refused, 422, params)
+        assert [e["loc"] for e in refused.json()["errors"]] == [["query", name]
+                                                                for name in named], refused.text
 
 
 async def test_repeated_parameters(client: AsyncClient) -> None:

@@ -151,8 +151,8 @@ async def test_a_monthly_sum_kpi_with_pace_trend_and_outlook(client: AsyncClient
     stored = await record(client, held["id"], current, now_value)
     assert stored["is_final"] is False
 
-    body = await forecast(client, key="revenue", subject_id="7", history=history,
-                          horizon=horizon)
+    body = await forecast(client, definition_key="revenue", subject_id="7",
+                          history=history, horizon=horizon)
     assert (body["source"], body["current_period_start"]) == ("own", current.isoformat())
     # Pace: a sum scales the value so far by the share of the month elapsed when it was taken.
     share = elapsed(current, month_end(current), datetime.fromisoformat(stored["calculated_at"]))
@@ -200,7 +200,8 @@ async def test_pace_counts_the_month_in_the_organisations_time_zone(
         for back, value in ((3, 700), (2, 820), (1, 930)):
             await record(client, held["id"], month_start(today, back), value)
         stored = await record(client, held["id"], current, 250)
-        body = await forecast(client, zone=zone, key="sales", subject_id="7", history=3)
+        body = await forecast(client, zone=zone, definition_key="sales", subject_id="7",
+                              history=3)
     assert body["current_period_start"] == current.isoformat()
     share = elapsed(current, month_end(current), datetime.fromisoformat(stored["calculated_at"]),
                     zone)
@@ -222,7 +223,7 @@ async def test_not_enough_history_no_pace_and_the_target_in_force(client: AsyncC
     await record(client, held["id"], month_start(today, 1), 9)
     await record(client, held["id"], month_start(today, 5), 8)
     await record(client, held["id"], month_start(today, 13), 7)  # outside the 12-month window
-    body = await forecast(client, key="deals", subject_id="7")
+    body = await forecast(client, definition_key="deals", subject_id="7")
     assert body["pace"] is None and "no value" in body["pace_reason"]
     assert body["trend"] is None and body["projections"] == []
     assert body["trend_reason"] == ("not enough history: 2 of the last 12 ended periods have "
@@ -231,9 +232,9 @@ async def test_not_enough_history_no_pace_and_the_target_in_force(client: AsyncC
                                "period_end": month_end(month_start(today)).isoformat(),
                                "target": 14, "expected": None, "probability": None,
                                "verdict": "not_enough_history"}
-    longer = await forecast(client, key="deals", subject_id="7", history=14)
+    longer = await forecast(client, definition_key="deals", subject_id="7", history=14)
     assert longer["trend"]["periods_used"] == 3 and len(longer["projections"]) == 3
-    nothing = await forecast(client, key="deals", subject_id="8")
+    nothing = await forecast(client, definition_key="deals", subject_id="8")
     assert nothing["source"] == "none" and nothing["outlook"]["verdict"] == "no_target"
 
 
@@ -250,7 +251,8 @@ async def test_an_average_lower_better_kpi_paces_at_its_value(client: AsyncClien
     for back, value in zip(range(6, 0, -1), values, strict=True):
         await record(client, held["id"], month_start(today, back), value)
     await record(client, held["id"], month_start(today), 4.0)
-    body = await forecast(client, key="handle_time", subject_id="7", history=6, horizon=1)
+    body = await forecast(client, definition_key="handle_time", subject_id="7", history=6,
+                          horizon=1)
     assert body["pace"]["projected"] == 4.0  # an average is not scaled
     assert body["pace"]["achievement"] == pytest.approx(125.0) and body["pace"]["status"] == "met"
     model = Model(list(enumerate(values)))
@@ -273,7 +275,8 @@ async def test_points_on_a_line_give_certain_verdicts(client: AsyncClient,
                             start_date=month_start(today, 4).isoformat())
         for x in range(4):  # 20, 30, 40, 50: the next month is 60 exactly
             await record(client, held["id"], month_start(today, 4 - x), 20 + 10 * x)
-        body = await forecast(client, key=key, subject_id="7", history=4, horizon=2)
+        body = await forecast(client, definition_key=key, subject_id="7", history=4,
+                              horizon=2)
         assert body["trend"]["residual_se"] == 0 and body["trend"]["slope"] == 10
         assert [(p["value"], p["lower_95"], p["upper_95"], p["lower_80"])
                 for p in body["projections"]] == [(60, 60, 60, 60), (70, 70, 70, 70)]
@@ -295,7 +298,7 @@ async def test_a_team_forecast_from_its_members(client: AsyncClient, db: Databas
             value = round(scale * (10 + 3 * x + (x % 2)), 2)
             await record(client, held["id"], month_start(today, 5 - x), value)
             team_values[x] = team_values.get(x, 0) + value
-    body = await forecast(client, key="calls", subject_type="team", subject_id="A",
+    body = await forecast(client, definition_key="calls", subject_type="team", subject_id="A",
                           history=5, horizon=2)
     assert (body["source"], body["members"]) == ("members", 3)
     model = Model(sorted(team_values.items()))
@@ -319,9 +322,9 @@ async def test_refusals_and_access(jwt_client: AsyncClient, db: Database) -> Non
             "team_id": team, "target_value": 10, "start_date": "2025-01-01"})
         assert a.status_code == 201, a.text
     member = bearer("42", "member")
-    assert (await forecast(c, member, key="calls"))["subject_id"] == "42"
+    assert (await forecast(c, member, definition_key="calls"))["subject_id"] == "42"
     manager = bearer("m", "manager", teams=["t1"])
-    assert (await forecast(c, manager, key="calls", subject_type="team",
+    assert (await forecast(c, manager, definition_key="calls", subject_type="team",
                            subject_id="t1"))["members"] == 2
     cases = [
         (member, {"subject_id": "43"}, 404), (member, {"subject_type": "team",
@@ -332,9 +335,11 @@ async def test_refusals_and_access(jwt_client: AsyncClient, db: Database) -> Non
         (ADMIN, {"history": 2}, 422), (ADMIN, {"history": 731}, 422),
         (ADMIN, {"horizon": 0}, 422), (ADMIN, {"horizon": 25}, 422),
         (ADMIN, {"horizon": "two"}, 422), (ADMIN, {"grain": "weekly"}, 422),
-        (ADMIN, {"key": "nope"}, 404),
+        (ADMIN, {"definition_key": "nope"}, 404),
+        (ADMIN, {"key": "calls"}, 422), (ADMIN, {"subject_type": "team"}, 422),
     ]
     for headers, params, status in cases:
-        response = await c.get(FORECAST, headers=headers, params={"key": "calls", **params})
+        response = await c.get(FORECAST, headers=headers,
+                               params={"definition_key": "calls", **params})
         assert response.status_code == status, (params, response.text)
         assert response.headers["content-type"] == "application/problem+json"

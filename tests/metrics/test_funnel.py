@@ -341,3 +341,24 @@ async def test_bad_input_is_a_422_problem(client: AsyncClient, params: dict[str,
     response = await client.get(URL, params=params)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_refusals_name_the_parameter_at_fault(client: AsyncClient) -> None:
+    """Range and subject refusals point at `start`, `end` or `subject_id`, not the query."""
+    one = {"stages": ["event:call"], "start": "2026-01-01", "end": "2026-01-09"}
+    for params, loc in (
+        ({**one, "end": "2025-12-31"}, ["end"]),
+        ({**one, "start": "2020-01-01"}, ["end"]),  # more than five years of days
+        ({**one, "subject_type": "user"}, ["subject_id"]),
+        ({**one, "subject_type": "team"}, ["subject_id"]),
+        ({"stages": ["event:call"], "end": "2026-01-09"}, ["start"]),
+        ({**one, "start": "1899-12-31"}, ["start"]),
+        ({**one, "end": "3000-01-01"}, ["end"]),
+        ({**one, "start": "9999-12-30", "end": "9999-12-31"}, ["start", "end"]),
+    ):
+        response = await client.get(URL, params=params)
+        assert response.status_code == 422, (params, response.text)
+        assert [e["loc"] for e in response.json()["errors"]] == [["query", name]
+                                                               for name in loc], params
+    edge = await client.get(URL, params={**one, "start": "2999-12-31", "end": "2999-12-31"})
+    assert edge.status_code == 200, edge.text

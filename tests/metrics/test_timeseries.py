@@ -238,9 +238,10 @@ async def test_a_random_daily_series_by_every_rollup_and_grain(
             return Decimal(a if day >= RETARGET else b)
 
         for grain in ("daily", "weekly", "monthly", "quarterly", "yearly"):
-            body = await series(client, key=key, subject_id="7", grain=grain,
-                                **{"from": RANGE_FIRST, "to": RANGE_LAST})
-            assert (body["source"], body["grain"], body["rollup"]) == ("own", grain, rollup)
+            body = await series(client, definition_key=key, subject_id="7", grain=grain,
+                                start=RANGE_FIRST, end=RANGE_LAST)
+            assert (body["definition_key"], body["source"], body["grain"], body["rollup"]) == (
+                key, "own", grain, rollup)
             want = expected_points(values, target, rollup, target_type, RANGE_FIRST,
                                    RANGE_LAST, grain)
             assert_points(body["points"], want)
@@ -254,8 +255,8 @@ async def test_one_statement_answers_a_series(client: AsyncClient, db: Database)
     assignment = await assign(client, definition["id"], "7", 10, start_date="2025-01-01")
     await record(client, assignment["id"], date(2025, 1, 2), 4)
     async with statements_sent(db) as sent:
-        body = await series(client, key="calls", subject_id="7", grain="monthly",
-                            **{"from": date(2025, 1, 1), "to": date(2025, 12, 31)})
+        body = await series(client, definition_key="calls", subject_id="7", grain="monthly",
+                            start=date(2025, 1, 1), end=date(2025, 12, 31))
     assert len(body["points"]) == 12 and body["points"][0]["value"] == 4
     # The definition by its key, then the series itself.
     assert len([s for s in sent if s.lstrip().upper().startswith(("SELECT", "WITH"))]) == 2
@@ -271,8 +272,8 @@ async def test_weeks_straddling_months_go_by_their_thursday(client: AsyncClient,
              date(2025, 7, 21): 4, date(2025, 7, 28): 6, date(2025, 8, 4): 9}
     for monday, value in weeks.items():
         await record(client, assignment["id"], monday, value)
-    body = await series(client, key="deals", subject_id="7", grain="monthly",
-                        **{"from": date(2025, 6, 1), "to": date(2025, 8, 31)})
+    body = await series(client, definition_key="deals", subject_id="7", grain="monthly",
+                        start=date(2025, 6, 1), end=date(2025, 8, 31))
     # Worked by hand: June holds the weeks of 2, 9, 16, 23 June (Thursdays 5 .. 26 June);
     # July holds 30 June, 7, 14, 21, 28 July (five weeks), of which 14 July has no value.
     got = [(p["period_start"], p["value"], p["target"], p["periods_expected"],
@@ -283,8 +284,8 @@ async def test_weeks_straddling_months_go_by_their_thursday(client: AsyncClient,
     want = expected_points({m: Decimal(v) for m, v in weeks.items()}, lambda _: Decimal(10),
                            "sum", "higher_better", date(2025, 7, 16), date(2025, 8, 31),
                            "monthly", native="weekly")
-    cut = await series(client, key="deals", subject_id="7", grain="monthly",
-                       **{"from": date(2025, 7, 16), "to": date(2025, 8, 31)})
+    cut = await series(client, definition_key="deals", subject_id="7", grain="monthly",
+                       start=date(2025, 7, 16), end=date(2025, 8, 31))
     assert_points(cut["points"], want)
     assert cut["points"][0]["periods_in_range"] == 3  # the weeks of 14, 21 and 28 July
 
@@ -295,29 +296,29 @@ async def test_gaps_stay_gaps_and_no_data_is_no_value(client: AsyncClient,
     assignment = await assign(client, definition["id"], "7", 10, start_date="2025-01-01")
     await record(client, assignment["id"], date(2025, 1, 1), 12)
     await record(client, assignment["id"], date(2025, 4, 1), 6)
-    body = await series(client, key="calls", subject_id="7",
-                        **{"from": date(2025, 1, 1), "to": date(2025, 5, 31)})
+    body = await series(client, definition_key="calls", subject_id="7",
+                        start=date(2025, 1, 1), end=date(2025, 5, 31))
     assert [p["value"] for p in body["points"]] == [12, None, None, 6, None]
     assert [p["status"] for p in body["points"]] == ["met", None, None, "off_track", None]
-    quarters = await series(client, key="calls", subject_id="7", grain="quarterly",
-                            **{"from": date(2025, 1, 1), "to": date(2025, 6, 30)})
+    quarters = await series(client, definition_key="calls", subject_id="7", grain="quarterly",
+                            start=date(2025, 1, 1), end=date(2025, 6, 30))
     # Q1 holds one measured month of three: 12 against one month's target, not 12 / 30.
     assert [(p["value"], p["target"], p["achievement"], p["periods_measured"])
             for p in quarters["points"]] == [(12, 10, 120, 1), (6, 10, 60, 1)]
     assert quarters["summary"]["change_from_previous_pct"] == pytest.approx(-50)
 
-    empty = await series(client, key="calls", subject_id="7",
-                         **{"from": date(2024, 1, 1), "to": date(2024, 3, 31)})
+    empty = await series(client, definition_key="calls", subject_id="7",
+                         start=date(2024, 1, 1), end=date(2024, 3, 31))
     assert [p["value"] for p in empty["points"]] == [None, None, None]
     assert empty["source"] == "own" and empty["summary"]["points_with_value"] == 0
     assert empty["summary"]["latest"] is None and empty["summary"]["change"] is None
-    nobody = await series(client, key="calls", subject_id="8",
-                          **{"from": date(2025, 1, 1), "to": date(2025, 2, 28)})
+    nobody = await series(client, definition_key="calls", subject_id="8",
+                          start=date(2025, 1, 1), end=date(2025, 2, 28))
     assert nobody["source"] == "none" and [p["value"] for p in nobody["points"]] == [None] * 2
 
 
-async def test_lower_better_with_zero_targets_and_aliases(client: AsyncClient,
-                                                          db: Database) -> None:
+async def test_lower_better_with_zero_targets_and_the_default_end(
+        client: AsyncClient, db: Database) -> None:
     definition = await create_definition(client, key="defects", unit="count",
                                          target_type="lower_better",
                                          aggregation_period="monthly")
@@ -325,21 +326,21 @@ async def test_lower_better_with_zero_targets_and_aliases(client: AsyncClient,
     await retarget(client, assignment["id"], 4, date(2025, 3, 1))
     for month, value in ((1, 0), (2, 3), (3, 2), (4, 8)):
         await record(client, assignment["id"], date(2025, month, 1), value)
-    body = await series(client, key="defects", subject_id="7",
-                        period_start="2025-01-01", period_end="2025-04-30")
+    body = await series(client, definition_key="defects", subject_id="7",
+                        start="2025-01-01", end="2025-04-30")
     # Target 0: met only at 0 or below; target 4: 4/2 -> 200, 4/8 -> 50.
     assert [(p["value"], p["target"], p["achievement"], p["status"]) for p in body["points"]] \
         == [(0, 0, 100, "met"), (3, 0, 0, "off_track"), (2, 4, 200, "met"),
             (8, 4, 50, "off_track")]
     assert body["summary"]["best"]["period_start"] == "2025-01-01"  # the lowest count
-    quarter = await series(client, key="defects", subject_id="7", grain="quarterly",
-                           period_start="2025-01-01", period_end="2025-03-31")
+    quarter = await series(client, definition_key="defects", subject_id="7", grain="quarterly",
+                           start="2025-01-01", end="2025-03-31")
     # 0 + 3 + 2 = 5 against 0 + 0 + 4 = 4: 4 / 5 -> 80, at risk.
     assert [(p["value"], p["target"], p["achievement"], p["status"])
             for p in quarter["points"]] == [(5, 4, 80, "at_risk")]
     before = datetime.now(UTC).date()  # the organisation's time zone is UTC here
-    default_end = await series(client, key="defects", subject_id="7", grain="yearly",
-                               **{"from": date(2025, 1, 1)})
+    default_end = await series(client, definition_key="defects", subject_id="7", grain="yearly",
+                               start=date(2025, 1, 1))
     after = datetime.now(UTC).date()
     assert default_end["range_end"] in {before.isoformat(), after.isoformat()}
 
@@ -397,9 +398,9 @@ async def test_a_team_and_the_organisation_derive_from_members_event_kpi(
     for subject_type, subject_id, users in (("team", "A", ["u1", "u2", "u3"]),
                                             ("organization", None, list(MEMBERS))):
         values, targets, counts = derived(users)
-        weekly = await series(client, key="call_minutes", subject_type=subject_type,
+        weekly = await series(client, definition_key="call_minutes", subject_type=subject_type,
                               subject_id=subject_id,
-                              **{"from": WEEKS[0], "to": WEEKS[-1] + timedelta(days=6)})
+                              start=WEEKS[0], end=WEEKS[-1] + timedelta(days=6))
         assert (weekly["source"], weekly["members"]) == ("members", len(users))
         assert [p["members_measured"] for p in weekly["points"]] == [counts[w] for w in WEEKS]
         for point, monday in zip(weekly["points"], WEEKS, strict=True):
@@ -407,9 +408,9 @@ async def test_a_team_and_the_organisation_derive_from_members_event_kpi(
             assert point["target"] == pytest.approx(float(q(targets[monday])), abs=1e-6)
             assert point["achievement"] == pytest.approx(float(achieved(
                 q(values[monday]), q(targets[monday]), "higher_better")), abs=1e-6)
-        monthly = await series(client, key="call_minutes", subject_type=subject_type,
+        monthly = await series(client, definition_key="call_minutes", subject_type=subject_type,
                                subject_id=subject_id, grain="monthly",
-                               **{"from": date(2025, 6, 1), "to": date(2025, 7, 31)})
+                               start=date(2025, 6, 1), end=date(2025, 7, 31))
         # June: the weeks of 23 June (Thursday 26 June); July: 30 June, 7 and 14 July.
         june = {m: values[m] for m in WEEKS[:1]}
         july = {m: values[m] for m in WEEKS[1:]}
@@ -429,8 +430,8 @@ async def test_a_team_with_its_own_assignment_shows_it(client: AsyncClient,
                         start_date="2025-01-01")
     for month, value in ((1, 40), (2, 55), (3, 52)):
         await record(client, team["id"], date(2025, month, 1), value)
-    body = await series(client, key="nps", subject_type="team", subject_id="A",
-                        grain="quarterly", **{"from": date(2025, 1, 1), "to": date(2025, 3, 31)})
+    body = await series(client, definition_key="nps", subject_type="team", subject_id="A",
+                        grain="quarterly", start=date(2025, 1, 1), end=date(2025, 3, 31))
     # `last`: the quarter shows March's value and target.
     assert (body["source"], body["members"]) == ("own", None)
     assert [(p["value"], p["target"], p["achievement"]) for p in body["points"]] == [
@@ -439,8 +440,8 @@ async def test_a_team_with_its_own_assignment_shows_it(client: AsyncClient,
     user_kpi = await create_definition(client, key="mood", unit="none",
                                        aggregation_period="monthly")
     await assign(client, user_kpi["id"], "u1", 5, start_date="2025-01-01", team_id="A")
-    refused = await client.get(TS, params={"key": "mood", "subject_type": "team",
-                                           "subject_id": "A", "from": "2025-01-01"})
+    refused = await client.get(TS, params={"definition_key": "mood", "subject_type": "team",
+                                           "subject_id": "A", "start": "2025-01-01"})
     assert refused.status_code == 422, refused.text
     assert "rollup 'last'" in refused.json()["detail"]
 
@@ -449,38 +450,49 @@ async def test_a_team_with_its_own_assignment_shows_it(client: AsyncClient,
 
 async def test_bad_requests_are_clear_problems(client: AsyncClient, db: Database) -> None:
     await create_definition(client, key="calls", aggregation_period="weekly")
-    base = {"key": "calls", "subject_id": "7", "from": "2025-01-01"}
-    cases = [
-        ({**base, "grain": "daily"}, 422, "grain"),
-        ({**base, "grain": "hourly"}, 422, "grain"),
-        ({**base, "to": "2024-12-31"}, 422, "ends before"),
-        ({**base, "period_start": "2025-01-01"}, 422, "either"),
-        ({"key": "calls", "subject_id": "7"}, 422, "required"),
-        ({**base, "from": "2025-02-30"}, 422, "from"),
-        ({**base, "from": "0001-01-01"}, 422, "from"),
-        ({**base, "to": "9999-12-31"}, 422, "to"),
-        ({**base, "from": "1900-01-01", "to": "1920-12-31"}, 200, ""),
-        ({"key": "calls", "subject_type": "team", "from": "2025-01-01"}, 422, "subject_id"),
-        ({"key": "calls", "subject_type": "organization", "subject_id": "acme",
-          "from": "2025-01-01"}, 422, "subject_id"),
-        ({**base, "subject_type": "planet"}, 422, "subject_type"),
-        ({**base, "key": "Calls; DROP"}, 422, "key"),
-        ({**base, "evil": "1"}, 422, "evil"),
-        ({**base, "key": "missing"}, 404, "missing"),
+    base = {"definition_key": "calls", "subject_id": "7", "start": "2025-01-01"}
+    after_today = (datetime.now(UTC).date() + timedelta(days=2)).isoformat()
+    cases: list[tuple[dict[str, str], int, list[str] | None]] = [
+        ({**base, "grain": "daily"}, 422, ["query", "grain"]),
+        ({**base, "grain": "hourly"}, 422, ["query", "grain"]),
+        ({**base, "end": "2024-12-31"}, 422, ["query", "end"]),
+        ({**base, "start": after_today}, 422, ["query", "start"]),  # after the default end
+        ({"definition_key": "calls", "subject_id": "7"}, 422, ["query", "start"]),
+        ({**base, "start": "2025-02-30"}, 422, ["query", "start"]),
+        ({**base, "start": "0001-01-01"}, 422, ["query", "start"]),
+        ({**base, "end": "9999-12-31"}, 422, ["query", "end"]),
+        ({**base, "start": "1900-01-01", "end": "1920-12-31"}, 200, None),
+        ({**base, "start": "2025-01-01", "end": "2025-01-01"}, 200, None),
+        ({"definition_key": "calls", "subject_type": "team", "start": "2025-01-01"}, 422,
+         ["query", "subject_id"]),
+        ({"definition_key": "calls", "subject_type": "organization", "subject_id": "acme",
+          "start": "2025-01-01"}, 422, ["query", "subject_id"]),
+        ({**base, "subject_type": "planet"}, 422, ["query", "subject_type"]),
+        ({**base, "definition_key": "Calls; DROP"}, 422, ["query", "definition_key"]),
+        ({"subject_id": "7", "start": "2025-01-01"}, 422, ["query", "definition_key"]),
+        ({**base, "evil": "1"}, 422, ["query", "evil"]),
+        ({**base, "definition_key": "missing"}, 404, None),
     ]
-    for params, status, words in cases:
+    # The former names are refused, not read as synonyms.
+    for old in ("key", "from", "to", "period_start", "period_end"):
+        cases.append(({**base, old: "2025-01-01" if old != "key" else "calls"}, 422,
+                      ["query", old]))
+    for params, status, loc in cases:
         response = await client.get(TS, params=params)
         assert response.status_code == status, (params, response.text)
         if status != 200:
             assert response.headers["content-type"] == "application/problem+json"
-            assert words in response.text, (params, response.text)
+        if loc is not None:
+            assert [e["loc"] for e in response.json()["errors"]] == [loc], (params,
+                                                                          response.text)
     daily = await create_definition(client, key="visits", aggregation_period="daily")
     assert daily["aggregation_period"] == "daily"
-    too_long = await client.get(TS, params={"key": "visits", "subject_id": "7",
-                                            "from": "2020-01-01", "to": "2025-01-05"})
+    too_long = await client.get(TS, params={"definition_key": "visits", "subject_id": "7",
+                                            "start": "2020-01-01", "end": "2025-01-05"})
     assert too_long.status_code == 422 and "shorter" in too_long.json()["detail"]
-    five_years = await client.get(TS, params={"key": "visits", "subject_id": "7",
-                                              "from": "2020-01-01", "to": "2024-12-31"})
+    assert too_long.json()["errors"][0]["loc"] == ["query", "start"]
+    five_years = await client.get(TS, params={"definition_key": "visits", "subject_id": "7",
+                                              "start": "2020-01-01", "end": "2024-12-31"})
     assert five_years.status_code == 200 and len(five_years.json()["points"]) == 1827
 
 
@@ -498,7 +510,7 @@ async def test_who_sees_which_series(jwt_client: AsyncClient, db: Database) -> N
         assert a.status_code == 201, a.text
         held[user] = a.json()["id"]
         await record(c, held[user], date(2025, 1, 1), int(user) - 40, headers=ADMIN)
-    params = {"key": "calls", "from": "2025-01-01", "to": "2025-01-31"}
+    params = {"definition_key": "calls", "start": "2025-01-01", "end": "2025-01-31"}
     member = bearer("42", "member")
     own = await series(c, member, **params)  # no subject_id: the caller's own series
     assert (own["subject_id"], own["points"][0]["value"]) == ("42", 2)
@@ -536,8 +548,8 @@ async def test_seed_003_revenue_trends(client: AsyncClient, db: Database) -> Non
         await record(client, held["id"], day, value)
     may = {d: v for d, v in values.items() if d.month == 5}
     april = {d: v for d, v in values.items() if d.month == 4}
-    daily = await series(client, key="revenue", subject_id="agent7",
-                         **{"from": date(2025, 5, 1), "to": date(2025, 5, 31)})
+    daily = await series(client, definition_key="revenue", subject_id="agent7",
+                         start=date(2025, 5, 1), end=date(2025, 5, 31))
     assert [p["value"] for p in daily["points"]] == [
         None if d not in may else float(may[d])
         for d in (date(2025, 5, 1) + timedelta(days=i) for i in range(31))]
@@ -545,15 +557,15 @@ async def test_seed_003_revenue_trends(client: AsyncClient, db: Database) -> Non
     assert daily["summary"]["best"] == {"period_start": best.isoformat(),
                                         "period_end": best.isoformat(),
                                         "value": float(may[best])}
-    monthly = await series(client, key="revenue", subject_id="agent7", grain="monthly",
-                           **{"from": date(2025, 4, 1), "to": date(2025, 5, 31)})
+    monthly = await series(client, definition_key="revenue", subject_id="agent7", grain="monthly",
+                           start=date(2025, 4, 1), end=date(2025, 5, 31))
     total_april, total_may = sum(april.values()), sum(may.values())
     assert [p["value"] for p in monthly["points"]] == [float(total_april), float(total_may)]
     assert monthly["summary"]["latest"]["value"] == float(total_may)
     assert monthly["summary"]["change_from_previous_pct"] == pytest.approx(
         float(q((total_may - total_april) / total_april * 100)), abs=1e-6)
-    weekly = await series(client, key="revenue", subject_id="agent7", grain="weekly",
-                          **{"from": date(2025, 5, 1), "to": date(2025, 5, 31)})
+    weekly = await series(client, definition_key="revenue", subject_id="agent7", grain="weekly",
+                          start=date(2025, 5, 1), end=date(2025, 5, 31))
     assert [p["period_start"] for p in weekly["points"]][:2] == ["2025-04-28", "2025-05-05"]
     assert weekly["points"][1]["value"] == float(sum(
         (v for d, v in values.items() if date(2025, 5, 5) <= d <= date(2025, 5, 11)),

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import (
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from kpi_service.core.schemas import Input, Key, Limit, OutNumber, Output, SubjectRef
 from kpi_service.definitions.schemas import AggregationPeriod
 from kpi_service.events.schemas import EventType
 from kpi_service.metrics.access import SubjectType
+from kpi_service.metrics.params import Day
 
 # At most five years of days in one range.
 MAX_RANGE_DAYS = 5 * 366
@@ -31,19 +37,31 @@ class _SubjectRange(Input):
         default=SubjectType.ORGANIZATION,
         description="user, team (events with that team_id) or organization.")
     subject_id: SubjectRef | None = Field(
-        default=None, description="Required for user and team; the tenant for organization.")
-    start: date = Field(description="First day, inclusive.")
-    end: date = Field(description="Last day, inclusive.")
+        default=None, validate_default=True,
+        description="Required for user and team; the tenant for organization.")
+    start: Day = Field(description="First day of the range, inclusive.")
+    end: Day = Field(description="Last day of the range, inclusive.")
 
-    @model_validator(mode="after")
-    def _valid_range(self) -> _SubjectRange:
-        if self.end < self.start:
+    # Field validators (not a model one) so that a refusal names the parameter at fault.
+    @field_validator("subject_id")
+    @classmethod
+    def _subject_named(cls, subject_id: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("subject_type")
+        if subject_id is None and kind not in (None, SubjectType.ORGANIZATION):
+            raise ValueError(f"subject_id is required for subject_type {kind}")
+        return subject_id
+
+    @field_validator("end")
+    @classmethod
+    def _valid_range(cls, end: date, info: ValidationInfo) -> date:
+        start = info.data.get("start")
+        if start is None:
+            return end
+        if end < start:
             raise ValueError("end is before start")
-        if (self.end - self.start).days + 1 > MAX_RANGE_DAYS:
+        if (end - start).days + 1 > MAX_RANGE_DAYS:
             raise ValueError(f"the range spans more than {MAX_RANGE_DAYS} days")
-        if self.subject_type is not SubjectType.ORGANIZATION and self.subject_id is None:
-            raise ValueError(f"subject_id is required for subject_type {self.subject_type}")
-        return self
+        return end
 
 
 # --- summary -----------------------------------------------------------------------------
@@ -53,7 +71,7 @@ class SummaryQuery(Input):
 
     period_kind: AggregationPeriod | None = Field(
         default=None, description="Only user KPIs of this period kind (default: all).")
-    date: dt.date | None = Field(
+    date: Day | None = Field(
         default=None, description="A day of the period (default: each kind's latest final "
                                   "period).")
 
@@ -168,7 +186,7 @@ class FunnelRead(Output):
 class BreakdownQuery(_SubjectRange):
     """A KPI split by an event property (event KPIs) or an extra column (query KPIs)."""
 
-    definition_key: Key
+    definition_key: Key = Field(description="The KPI definition's key.")
     dimension: Dimension
     convert_type: EventType | None = Field(
         default=None, description="Event KPIs: conversions are events of this type with the "
@@ -213,7 +231,7 @@ class CohortsQuery(Input):
     """Monthly signup cohorts and who was active in weeks 1, 4 and 12 after signing up."""
 
     months: int = Field(default=6, ge=1, le=MAX_COHORT_MONTHS)
-    last_month: date | None = Field(
+    last_month: Day | None = Field(
         default=None, description="A day of the newest cohort's month (default: today).")
     signup_type: EventType = "signup"
     activity_type: EventType | None = Field(

@@ -3,65 +3,52 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from kpi_service.core.schemas import Input, Key, OutNumber, Output, SubjectRef
 from kpi_service.definitions.schemas import AggregationPeriod
+from kpi_service.metrics.access import SubjectType
+from kpi_service.metrics.params import Day
 
-SubjectType = Literal["user", "team", "organization"]
 Source = Literal["own", "members", "none"]
 Verdict = Literal["likely", "uncertain", "unlikely", "not_enough_history", "no_target"]
-# Far enough from the calendar's ends that buckets and weeks around a day stay valid dates.
-Day = Annotated[date, Field(ge=date(2, 1, 1), le=date(9998, 12, 31))]
 
 
 class _SubjectQuery(Input):
-    key: Key = Field(description="The KPI definition's key.")
-    subject_type: SubjectType = "user"
+    definition_key: Key = Field(description="The KPI definition's key.")
+    subject_type: SubjectType = Field(
+        default=SubjectType.USER, description="user, team or organization.")
     subject_id: SubjectRef | None = Field(
-        default=None, description="A user or team id; omitted for the organisation. A user "
-        "series without it is the caller's own.")
+        default=None, validate_default=True,
+        description="A user or team id; omitted for the organisation. A user series without "
+                    "it is the caller's own.")
 
-    @model_validator(mode="after")
-    def _subject(self) -> _SubjectQuery:
-        if self.subject_type == "team" and self.subject_id is None:
+    @field_validator("subject_id")
+    @classmethod
+    def _subject(cls, subject_id: str | None, info: ValidationInfo) -> str | None:
+        if subject_id is None and info.data.get("subject_type") is SubjectType.TEAM:
             raise ValueError("subject_id is required for a team")
-        return self
+        return subject_id
 
 
 class TimeseriesQuery(_SubjectQuery):
     """A KPI for a subject over a date range, at its own grain or a coarser one."""
 
-    from_: Day | None = Field(default=None, alias="from", description="First day of the range.")
-    to: Day | None = Field(default=None, description="Last day of the range (default: today).")
-    period_start: Day | None = Field(default=None, description="Same as `from`.")
-    period_end: Day | None = Field(default=None, description="Same as `to`.")
+    start: Day = Field(description="First day of the range, inclusive.")
+    end: Day | None = Field(default=None, description="Last day of the range, inclusive "
+                            "(default: today in the organisation's time zone).")
     grain: AggregationPeriod | None = Field(
         default=None, description="Roll periods up to this grain (default: the KPI's own).")
 
-    @model_validator(mode="after")
-    def _range(self) -> TimeseriesQuery:
-        if self.from_ is not None and self.period_start is not None:
-            raise ValueError("give either from or period_start, not both")
-        if self.to is not None and self.period_end is not None:
-            raise ValueError("give either to or period_end, not both")
-        if self.first is None:
-            raise ValueError("from (or period_start) is required")
-        if self.last is not None and self.last < self.first:
-            raise ValueError("the range ends before it starts")
-        return self
-
-    @property
-    def first(self) -> date | None:
-        """The range's first day, whichever name it came under."""
-        return self.from_ if self.from_ is not None else self.period_start
-
-    @property
-    def last(self) -> date | None:
-        """The range's last day if given, whichever name it came under."""
-        return self.to if self.to is not None else self.period_end
+    @field_validator("end")
+    @classmethod
+    def _in_order(cls, end: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("start")
+        if end is not None and start is not None and end < start:
+            raise ValueError("end is before start")
+        return end
 
 
 class ForecastQuery(_SubjectQuery):
@@ -116,7 +103,7 @@ class SeriesSummary(Output):
 
 
 class _SeriesHead(Output):
-    key: str
+    definition_key: str
     subject_type: SubjectType
     subject_id: str
     unit: str

@@ -48,9 +48,8 @@ LEVELS = (0.80, 0.95)
 
 
 async def _subject(session: AsyncSession, principal: Principal,
-                   subject_type: str, subject_id: str | None) -> tuple[SubjectType, str]:
+                   kind: SubjectType, subject_id: str | None) -> tuple[SubjectType, str]:
     """The subject the caller may read (404 or 403 otherwise), with its stored id."""
-    kind = SubjectType(subject_type)
     if kind is SubjectType.ORGANIZATION:
         if subject_id not in (None, principal.tenant_id):
             raise InvalidInput("The organisation is the caller's own; omit subject_id.",
@@ -87,10 +86,11 @@ def _source(rows: SeriesRows, kind: SubjectType,
 def _head(definition: Definition, kind: SubjectType, subject_id: str,
           rows: SeriesRows) -> dict[str, object]:
     source = _source(rows, kind, definition)
-    return {"key": definition.key, "subject_type": kind.value, "subject_id": subject_id,
-            "unit": definition.unit, "target_type": definition.target_type,
-            "rollup": definition.rollup, "native_grain": definition.aggregation_period,
-            "source": source, "members": rows.members if source == "members" else None}
+    return {"definition_key": definition.key, "subject_type": kind.value,
+            "subject_id": subject_id, "unit": definition.unit,
+            "target_type": definition.target_type, "rollup": definition.rollup,
+            "native_grain": definition.aggregation_period, "source": source,
+            "members": rows.members if source == "members" else None}
 
 
 def _request(principal: Principal, definition: Definition, kind: SubjectType,
@@ -144,7 +144,7 @@ async def timeseries(session: AsyncSession, settings: Settings, principal: Princ
                      query: TimeseriesQuery) -> TimeseriesRead:
     """A KPI's values for a subject over a range, at its grain or rolled up to a coarser one."""
     kind, subject_id = await _subject(session, principal, query.subject_type, query.subject_id)
-    definition = await _definition(session, principal, query.key)
+    definition = await _definition(session, principal, query.definition_key)
     native = PeriodKind(definition.aggregation_period)
     grain = PeriodKind(query.grain) if query.grain is not None else native
     if is_finer(grain, native):
@@ -152,16 +152,17 @@ async def timeseries(session: AsyncSession, settings: Settings, principal: Princ
                            f"{native} or coarser, not {grain}.",
                            errors=[field_error(["query", "grain"], "finer than the KPI's own")])
     today = _today(settings)
-    first = query.first
-    assert first is not None  # the query model requires it
-    last = query.last if query.last is not None else today
+    first = query.start
+    last = query.end if query.end is not None else today
     if last < first:
-        raise InvalidInput(f"The range starts after its end {last}.",
-                           errors=[field_error(["query", "to"], "before from")])
+        # Only an omitted end can get here: a given one is checked by the query model.
+        raise InvalidInput(f"The range starts after today ({last}), its default end.",
+                           errors=[field_error(["query", "start"], "after today, the default "
+                                               "end")])
     if native_count(native, first, last) > MAX_PERIODS:
         raise InvalidInput(f"The range holds more than {MAX_PERIODS} {native} periods; "
                            "ask for a shorter one.",
-                           errors=[field_error(["query", "from"], "range too long")])
+                           errors=[field_error(["query", "start"], "range too long")])
     buckets = layout(native, grain, first, last)
     mapping = [(p.start, i) for i, b in enumerate(buckets) for p in b.in_range]
     rows = await SeriesRepository(session).series(
@@ -256,7 +257,7 @@ async def forecast(session: AsyncSession, settings: Settings, principal: Princip
     """Pace of the current period, a linear trend of the next ones with prediction
     intervals, and how likely the current period's target is to be met."""
     kind, subject_id = await _subject(session, principal, query.subject_type, query.subject_id)
-    definition = await _definition(session, principal, query.key)
+    definition = await _definition(session, principal, query.definition_key)
     native = PeriodKind(definition.aggregation_period)
     today = _today(settings)
     periods = _window(native, today, query.history)

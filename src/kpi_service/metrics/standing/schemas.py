@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
 from pydantic import Field
 
@@ -17,9 +16,8 @@ from kpi_service.core.schemas import (
     SubjectRef,
 )
 from kpi_service.definitions.schemas import AggregationPeriod
+from kpi_service.metrics.params import Day
 
-# Far enough either way for any report, near enough that a previous period always exists.
-Day = Annotated[dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(2999, 12, 31))]
 _DAY = ("Any day inside the period; default: the latest final period (the one before the "
         "current one in the organisation's time zone).")
 
@@ -48,7 +46,7 @@ class TeamQuery(Input):
 class LeaderboardQuery(Input):
     """Which KPI, for which period, among whom, which page."""
 
-    definition_key: Key
+    definition_key: Key = Field(description="The KPI definition's key.")
     date: Day | None = Field(default=None, description=_DAY + " Periods are the KPI's own.")
     team_id: SubjectRef | None = Field(default=None, description="Only this team's members.")
     limit: Limit = 50
