@@ -72,6 +72,7 @@ async def run(base_url: str, paths: list[str], concurrency: int, duration: float
     """Load the server for `warmup + duration` seconds; the figures of the last `duration`."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     tally = Tally()
+    cpu_before = time.process_time()
     async with httpx.AsyncClient(base_url=base_url, limits=limits, headers=headers,
                                  timeout=30.0) as client:
         now = time.perf_counter()
@@ -89,6 +90,9 @@ async def run(base_url: str, paths: list[str], concurrency: int, duration: float
         "p99_ms": round(percentile(ordered, 0.99) * 1000, 2),
         "max_ms": round(ordered[-1] * 1000, 2) if ordered else math.nan,
         "concurrency": concurrency,
+        # This process's own CPU per request: on a shared machine it is taken from the server.
+        "client_cpu_ms": round((time.process_time() - cpu_before) / max(len(ordered), 1)
+                               * duration / (duration + warmup) * 1000, 2),
     }
 
 

@@ -41,6 +41,7 @@ from pydantic import SecretStr
 from bench.common import bench_database, load_line, markdown_table, plain_dsn, settle
 from bench.ingest import free_port
 from bench.seed_flask import build_seed_tables
+from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.settings import Settings
 from kpi_service.demo.loader import load_demo
 from kpi_service.demo.people import TEAM_SIZE, DemoSize
@@ -151,6 +152,18 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def database_cpu_seconds(workdir: Path) -> float | None:
+    """CPU time of the embedded PostgreSQL so far: the postmaster, the backends that ended
+    (counted into it once reaped) and those alive; None on an external server."""
+    if os.environ.get("KPI_DATABASE_URL"):
+        return None
+    pid_file = EmbeddedPostgres(workdir / "postgres").pgdata / "postmaster.pid"
+    postmaster = int(pid_file.read_text().split()[0])
+    fields = Path(f"/proc/{postmaster}/stat").read_text().rpartition(")")[2].split()
+    reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime, cstime
+    return cpu_seconds(postmaster) + reaped
+
+
 def _children(pid: int) -> list[int]:
     try:
         listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -196,18 +209,20 @@ def paths(target: str, last_day: date, users: int, count: int = 2000) -> list[st
 def load(base: str, pid: int, requests: list[str], args: argparse.Namespace,
          workdir: Path) -> dict[str, Any]:
     """Run the load generator in its own process against one server; its figures plus the
-    server's CPU per request."""
+    server's and the database's CPU per request."""
     file = workdir / "paths.json"
     file.write_text(json.dumps(requests))
-    before = cpu_seconds(pid)
+    before, db_before = cpu_seconds(pid), database_cpu_seconds(workdir)
     done = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "bench.loadgen", base, str(file), "--concurrency",
          str(args.concurrency), "--duration", str(args.duration), "--warmup", str(args.warmup)],
         capture_output=True, text=True, check=True)
     figures: dict[str, Any] = json.loads(done.stdout)
-    spent = cpu_seconds(pid) - before
-    total = figures["requests"] * (args.duration + args.warmup) / args.duration
-    figures["server_cpu_ms"] = round(spent / max(total, 1) * 1000, 2)
+    spent, db_after = cpu_seconds(pid) - before, database_cpu_seconds(workdir)
+    total = max(figures["requests"] * (args.duration + args.warmup) / args.duration, 1)
+    figures["server_cpu_ms"] = round(spent / total * 1000, 2)
+    figures["database_cpu_ms"] = (round((db_after - db_before) / total * 1000, 2)
+                                  if db_after is not None and db_before is not None else None)
     return figures
 
 
@@ -278,9 +293,10 @@ def main() -> None:
                     print("flask", json.dumps(figures), flush=True)
         print(markdown_table(
             ["view", "requests/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors",
-             "server CPU ms/req"],
+             "server CPU ms/req", "database CPU ms/req", "client CPU ms/req"],
             [(name, f["rps"], f["p50_ms"], f["p95_ms"], f["p99_ms"], f["max_ms"], f["errors"],
-              f["server_cpu_ms"]) for name, f in rows]))
+              f["server_cpu_ms"], f["database_cpu_ms"], f["client_cpu_ms"])
+             for name, f in rows]))
 
 
 if __name__ == "__main__":
