@@ -131,11 +131,14 @@ def service(url: str) -> Any:
 
 
 def seed_flask(url: str, threads: int) -> Any:
-    """The seed's Flask design under gunicorn: one process, `threads` threads (gthread)."""
+    """The seed's Flask design under gunicorn: one process, `threads` threads (gthread), and
+    uvicorn's keep-alive of 5 s (with gunicorn's default of 2 s, connections the load
+    generator is about to reuse are dropped)."""
     env = {**os.environ, "SEED_DSN": plain_dsn(url)}
     binary = str(Path(sys.executable).with_name("gunicorn"))
     return _server(lambda port: [binary, "--workers", "1", "--worker-class", "gthread",
-                                 "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
+                                 "--threads", str(threads), "--keep-alive", "5",
+                                 "--bind", f"127.0.0.1:{port}",
                                  "--log-level", "warning", "bench.seed_flask:app"],
                    env, "/kpis/users/0", "the seed's Flask app")
 
