@@ -188,10 +188,25 @@ async def test_organisation_kpis_show_their_latest_values(client: AsyncClient) -
                             scope="organization", unit="currency")
     run = await recalculate(client, period_start="2026-02-15", period_end="2026-02-22")
     assert run["status"] == "succeeded", run
+    # A formula over MRR: March has no MRR yet, so its measurement has no value; the summary
+    # shows February's, the last one known.
+    await create_definition(client, key="arr_monthly", aggregation_period="monthly",
+                            scope="organization", unit="currency", calculation_type="formula",
+                            config={"expression": "m * 12", "variables": {"m": "mrr"}})
+    arr = await client.get("/api/kpis/definitions/by-key/arr_monthly")
+    await assign(client, arr.json()["id"], "default", 150000, subject_type="organization",
+                 start_date="2026-01-01")
+    await recalculate(client, period_start="2026-02-01", period_end="2026-03-31",
+                      definition_keys=["arr_monthly"])
+    march = await client.get("/api/kpis/measurements",
+                             params={"definition_key": "arr_monthly", "period_from": "2026-03-01"})
+    assert [m["actual_value"] for m in march.json()["items"]] == [None]
 
     body = (await client.get(URL)).json()
     kpis = {k["definition_key"]: k for k in body["kpis"]}
-    assert list(kpis) == ["arr", "dau", "mau", "mrr", "wau"]
+    assert list(kpis) == ["arr", "arr_monthly", "dau", "mau", "mrr", "wau"]
+    assert (kpis["arr_monthly"]["period_start"], kpis["arr_monthly"]["value"]) == (
+        "2026-02-01", 12500 * 12)
 
     def users(low: datetime, high: datetime) -> Decimal:
         return Decimal(len({e["user_id"] for e in events

@@ -95,7 +95,8 @@ class ActivityMeasurementRepository:
 
     async def organization_kpis(self, tenant_id: str) -> Sequence[Any]:
         """Every active organisation-scope definition with the latest aligned measurement of
-        the organisation's assignments (none: nulls)."""
+        the organisation's assignments that has a value (none: nulls); a period in progress
+        not yet entered does not hide the last known value."""
         latest = (
             select(Measurement.period_start, Measurement.period_end, Measurement.is_final,
                    Measurement.actual_value, Measurement.target_value, Measurement.achievement,
@@ -105,6 +106,7 @@ class ActivityMeasurementRepository:
                                    Assignment.id == Measurement.assignment_id))
             .where(Measurement.tenant_id == Definition.tenant_id,
                    Measurement.definition_id == Definition.id, Measurement.aligned.is_(True),
+                   Measurement.actual_value.is_not(None),
                    Assignment.subject_type == "organization",
                    Assignment.subject_id == tenant_id)
             .order_by(Measurement.period_start.desc(), Assignment.start_date.desc())
