@@ -6,17 +6,16 @@ import asyncio
 import hashlib
 import hmac
 import json
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.local_http import LocalServer
 
 SECRET = "receiver-secret-for-tests-0123456789"
 SECRET_ENV = "KPI_WEBHOOK_SECRET_TESTS"
@@ -75,8 +74,7 @@ class Receiver:
     def __init__(self) -> None:
         self.state = ReceiverState()
         self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._local: LocalServer | None = None
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -103,22 +101,9 @@ class Receiver:
 
     def start(self) -> None:
         app = Starlette(routes=[Route("/{path:path}", self.hook, methods=["POST"])])
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the receiver did not start")
-            time.sleep(0.01)
+        self._local = LocalServer(app, "the receiver")
+        self.port = self._local.start()
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._local is not None:
+            self._local.stop()

@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
-import threading
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.local_http import LocalServer
 
 
 @dataclass(frozen=True)
@@ -85,8 +83,7 @@ class SourceServer:
     def __init__(self) -> None:
         self.state = SourceState()
         self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._local: LocalServer | None = None
 
     @property
     def base_url(self) -> str:
@@ -188,23 +185,10 @@ class SourceServer:
             Route("/conversations/search", self.intercom_search, methods=["POST"]),
             Route("/v1/calls", self.aircall_calls),
         ])
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake source did not start")
-            time.sleep(0.01)
+        self._local = LocalServer(app, "the fake source")
+        self.port = self._local.start()
 
     def stop(self) -> None:
         """Ask the server to exit and wait for its thread."""
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._local is not None:
+            self._local.stop()
