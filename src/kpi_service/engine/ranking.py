@@ -26,8 +26,7 @@ def overall_from_totals(weighted_sum: Decimal | None, weight_sum: Decimal | None
     """
     if weighted_sum is None or weight_sum is None or weight_sum <= 0:
         return None
-    with localcontext(_CONTEXT):
-        return quantize(weighted_sum / weight_sum)
+    return quantize(_CONTEXT.divide(weighted_sum, weight_sum))
 
 
 def _ordered_scores(scores: Mapping[K, Decimal | None]) -> list[Decimal]:
