@@ -81,6 +81,34 @@ async def test_hand_worked_leaderboard(client: AsyncClient) -> None:
                         ("fay", "t2", None, None, 2, None)]
 
 
+async def test_the_assignment_in_force_last_ranks(client: AsyncClient) -> None:
+    calls = await manual_kpi(client, "calls")
+    # ann moves from t1 (target 10) to t2 (target 20) on 15 February; both are measured.
+    old = await held(client, calls, "ann", 10, team="t1", end_date="2026-02-14")
+    new = await held(client, calls, "ann", 20, team="t2", start="2026-02-15")
+    bob = await held(client, calls, "bob", 10, team="t1")
+    await held(client, calls, "cid", 10, team="t2")
+    for assignment, month, value in ((old, "2026-01-01", 10), (old, "2026-02-01", 30),
+                                     (new, "2026-02-01", 10), (bob, "2026-01-01", 5),
+                                     (bob, "2026-02-01", 8)):
+        await record(client, assignment, month, value)
+    # February: bob 80, ann 10 / 20 = 50 (her new assignment; the old one's 150 is not
+    # hers any more), cid unmeasured. January: ann 100 (t1), bob 50.
+    board = await ok(client, "leaderboard", definition_key="calls", date=FEB)
+    assert (board["population"], board["ranked"]) == (3, 2)
+    assert rows(board) == [("bob", "t1", 1, 100, 2, 1), ("ann", "t2", 2, 0, 1, -1),
+                           ("cid", "t2", None, None, None, None)]
+    ann = board["items"][1]
+    assert (ann["value"], ann["target"], ann["achievement"], ann["score"]) == (10, 20, 50, 50)
+    assert board["items"][2]["target"] == 10
+    # Among t2, ann was not ranked in January (she was in t1); among t1, bob was second.
+    t2 = await ok(client, "leaderboard", definition_key="calls", date=FEB, team_id="t2")
+    assert (t2["population"], t2["ranked"], rows(t2)) == (
+        2, 1, [("ann", "t2", 1, None, None, None), ("cid", "t2", None, None, None, None)])
+    t1 = await ok(client, "leaderboard", definition_key="calls", date=FEB, team_id="t1")
+    assert (t1["population"], rows(t1)) == (1, [("bob", "t1", 1, None, 2, 1)])
+
+
 async def test_pages(client: AsyncClient) -> None:
     await calls_board(client)
     seen: list[str] = []

@@ -5,52 +5,74 @@ active KPI of the kind, the user's assignment in force in the period that starte
 per user and KPI, even when an assignment was replaced mid-period), with its aligned
 measurement of that period when one is stored. The relation is narrow (what ranking needs);
 `_detailed` adds the measurement's values and the target in force to the rows shown.
+
+Each statement is built once per shape, with named parameters (`:tenant_id`, the periods'
+dates, the filters' values): a request only binds its values, and SQLAlchemy compiles the
+statement once and finds it again by its memoised cache key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Date,
+    Integer,
     Select,
+    String,
     Subquery,
     and_,
+    any_,
+    bindparam,
     case,
     func,
-    literal,
     or_,
     select,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from kpi_service.core.sql import among
 from kpi_service.engine.periods import Period
 from kpi_service.models import Assignment, AssignmentTarget, Definition, Measurement
 
-# The team's members are found through a second look at assignments; made once, as aliasing a
-# mapped class copies every column.
+_TENANT = bindparam("tenant_id", type_=String)
+# The team's members are found through a second look at assignments.
 _RECORDED = aliased(Assignment, name="recorded")
 
 
-def _periods(periods: Sequence[Period]) -> Subquery:
-    """The periods as a relation of bound dates: each statement is compiled once whatever the
-    dates (a VALUES list has no cache key, so it would be compiled on every request), and the
-    planner sees a lone period's dates as constants."""
-    rows = [select(literal(p.start, Date).label("start"), literal(p.end, Date).label("end"))
-            for p in periods]
-    return (rows[0] if len(rows) == 1 else union_all(*rows)).subquery("p")
+def _dates(name: str, periods: Sequence[Period]) -> dict[str, date]:
+    """The values of the date parameters of the standing relation `name`."""
+    values = {}
+    for i, period in enumerate(periods):
+        values[f"{name}_start_{i}"], values[f"{name}_end_{i}"] = period.start, period.end
+    return values
 
 
-def _target(tenant_id: str, assignment_id: Any, period_end: Any) -> Any:
+def _bound(values: dict[str, Any]) -> dict[str, Any]:
+    """The parameters given a value: a filter left out (None) is not in the statement."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _periods(name: str, count: int) -> Subquery:
+    """`count` periods as a relation of bound dates (see `_dates`): cacheable, where a VALUES
+    list has no cache key, and a lone period's dates are constants to the planner."""
+    rows = [select(bindparam(f"{name}_start_{i}", type_=Date).label("start"),
+                   bindparam(f"{name}_end_{i}", type_=Date).label("end"))
+            for i in range(count)]
+    return (rows[0] if count == 1 else union_all(*rows)).subquery("p")
+
+
+def _target(assignment_id: Any, period_end: Any) -> Any:
     """The target in force on the period's last day (before the first one took effect, the
     first one: the measurements' own rule, `measurements.repository.target_in_force`)."""
-    of_assignment = and_(AssignmentTarget.tenant_id == tenant_id,
+    of_assignment = and_(AssignmentTarget.tenant_id == _TENANT,
                          AssignmentTarget.assignment_id == assignment_id)
     latest = (select(AssignmentTarget.target_value)
               .where(of_assignment, AssignmentTarget.effective_from <= period_end)
@@ -60,19 +82,21 @@ def _target(tenant_id: str, assignment_id: Any, period_end: Any) -> Any:
     return func.coalesce(latest, first)
 
 
-def _standing(tenant_id: str, periods: Sequence[Period], *, kind: str | None = None,
-              definition_id: int | None = None, user_id: str | None = None,
-              team_id: str | None = None) -> Subquery:
-    """The standing relation of these periods (assignment, weight, team, measurement id and
-    score); narrowed to one KPI kind or one KPI, to one user, or to users with any assignment
-    under a team (the caller filters on the team)."""
-    p = _periods(periods)
-    in_force = and_(Assignment.tenant_id == tenant_id, Assignment.subject_type == "user",
+@cache
+def _standing(name: str, periods: int, *, kind: bool = False, definition: bool = False,
+              user: bool = False, team: bool = False) -> Subquery:
+    """The standing relation of `periods` periods (assignment, weight, team, measurement id
+    and score); narrowed, when asked, to the KPIs of `:kind` or to `:definition_id`, to the
+    user `:user_id`, or to users with any assignment under `:team_id` (the caller filters on
+    the team)."""
+    p = _periods(name, periods)
+    in_force = and_(Assignment.tenant_id == _TENANT, Assignment.subject_type == "user",
                     Assignment.start_date <= p.c.end,
                     or_(Assignment.end_date.is_(None), Assignment.end_date >= p.c.start))
     stmt = (
         select(
-            p.c.start.label("period_start"), Assignment.subject_id, Assignment.definition_id,
+            p.c.start.label("period_start"), p.c.end.label("period_end"),
+            Assignment.subject_id, Assignment.definition_id,
             Assignment.id.label("assignment_id"), Assignment.team_id, Assignment.weight,
             Measurement.id.label("measurement_id"), Measurement.score,
         )
@@ -94,23 +118,23 @@ def _standing(tenant_id: str, periods: Sequence[Period], *, kind: str | None = N
         .order_by(p.c.start, Assignment.subject_id, Assignment.definition_id,
                   Assignment.start_date.desc(), Assignment.id.desc())
     )
-    if kind is not None:
-        stmt = stmt.where(Definition.aggregation_period == kind)
-    if definition_id is not None:
-        stmt = stmt.where(Assignment.definition_id == definition_id)
-    if user_id is not None:
-        stmt = stmt.where(Assignment.subject_id == user_id)
-    if team_id is not None:
+    if kind:
+        stmt = stmt.where(Definition.aggregation_period == bindparam("kind", type_=String))
+    if definition:
+        stmt = stmt.where(Assignment.definition_id == bindparam("definition_id",
+                                                                type_=BigInteger))
+    if user:
+        stmt = stmt.where(Assignment.subject_id == bindparam("user_id", type_=String))
+    if team:
         # Only users ever recorded under the team can be its members (uses the team index).
         members = select(_RECORDED.subject_id).where(
-            _RECORDED.tenant_id == tenant_id, _RECORDED.subject_type == "user",
-            _RECORDED.team_id == team_id)
+            _RECORDED.tenant_id == _TENANT, _RECORDED.subject_type == "user",
+            _RECORDED.team_id == bindparam("team_id", type_=String))
         stmt = stmt.where(Assignment.subject_id.in_(members))
-    return stmt.subquery("standing")
+    return stmt.subquery(name)
 
 
-def _detailed(tenant_id: str, rows: Subquery, period: Period,
-              *columns: Any) -> Select[*tuple[Any, ...]]:
+def _detailed(rows: Subquery, *columns: Any) -> Select[*tuple[Any, ...]]:
     """Standing rows with their measurement's values and the target in force for the period."""
     return (
         select(
@@ -118,19 +142,103 @@ def _detailed(tenant_id: str, rows: Subquery, period: Period,
             Measurement.id.is_not(None).label("measured"),
             Measurement.actual_value.label("value"),
             func.coalesce(Measurement.target_value,
-                          _target(tenant_id, rows.c.assignment_id,
-                                  literal(period.end, Date))).label("target"),
+                          _target(rows.c.assignment_id, rows.c.period_end)).label("target"),
             Measurement.achievement, Measurement.status, Measurement.previous_value,
             Measurement.change_pct, Measurement.trend,
         )
         .select_from(rows)
-        .outerjoin(Measurement, and_(Measurement.tenant_id == tenant_id,
+        .outerjoin(Measurement, and_(Measurement.tenant_id == _TENANT,
                                      Measurement.id == rows.c.measurement_id))
     )
 
 
-def _scored(s: Subquery) -> ColumnElement[bool]:
-    return and_(s.c.score.is_not(None), s.c.weight > 0)
+def _among_teams(team_id: Any) -> ColumnElement[bool]:
+    """The row's team is one of the array `:teams`."""
+    return team_id == any_(bindparam("teams", type_=ARRAY(String)))  # type: ignore[no-any-return]
+
+
+@cache
+def _user_kpis() -> Select[*tuple[Any, ...]]:
+    s = _standing("standing", 1, kind=True, user=True)
+    return (
+        _detailed(s, Definition.key, Definition.name, Definition.unit, Definition.target_type)
+        .join(Assignment, and_(Assignment.tenant_id == _TENANT,
+                               Assignment.id == s.c.assignment_id))
+        .join(Definition, and_(Definition.tenant_id == _TENANT,
+                               Definition.id == s.c.definition_id))
+        .order_by(Definition.key)
+    )
+
+
+@cache
+def _team_scores(periods: int) -> Select[*tuple[Any, ...]]:
+    s = _standing("standing", periods, kind=True, team=True)
+    scored = and_(s.c.score.is_not(None), s.c.weight > 0)
+    return (
+        select(s.c.period_start, s.c.subject_id,
+               func.sum(s.c.weight * s.c.score).filter(scored).label("weighted_sum"),
+               func.sum(s.c.weight).filter(scored).label("weight_sum"))
+        .where(s.c.team_id == bindparam("team_id", type_=String))
+        .group_by(s.c.period_start, s.c.subject_id)
+    )
+
+
+@cache
+def _team_cells() -> Select[*tuple[Any, ...]]:
+    s = _standing("standing", 1, kind=True, team=True)
+    return (
+        _detailed(s, Definition.key, Definition.name, Definition.unit, Definition.target_type,
+                  Definition.rollup)
+        .join(Definition, and_(Definition.tenant_id == _TENANT,
+                               Definition.id == s.c.definition_id))
+        .where(s.c.team_id == bindparam("team_id", type_=String))
+        .order_by(Definition.key, s.c.subject_id)
+    )
+
+
+@cache
+def _leaderboard(teams: bool, user: bool) -> Select[*tuple[Any, ...]]:
+    now = _standing("now", 1, definition=True)
+    has_score = now.c.score.is_not(None)
+    # Unscored rows sort last, so among the scored ones `rank()` counts those strictly
+    # higher, and `count(*)` (its frame ends with the row's peers) those at least as high.
+    by_score = now.c.score.desc().nulls_last()
+    ranked_count = func.count(now.c.score).over()
+    ranked = select(
+        now.c.period_end, now.c.subject_id, now.c.assignment_id, now.c.team_id, now.c.weight,
+        now.c.measurement_id, now.c.score,
+        case((has_score, func.rank().over(order_by=by_score))).label("rank"),
+        case((has_score, ranked_count - func.count().over(order_by=by_score))).label("below"),
+        ranked_count.label("ranked"), func.count().over().label("population"))
+    if teams:
+        ranked = ranked.where(_among_teams(now.c.team_id))
+    page = ranked.subquery("ranked")
+    shown = (select(page).order_by(page.c.rank.asc().nulls_last(), page.c.subject_id)
+             .offset(bindparam("offset", type_=Integer))
+             .limit(bindparam("limit", type_=Integer)))
+    if user:
+        shown = shown.where(page.c.subject_id == bindparam("user_id", type_=String))
+    rows = shown.subquery("page")
+    # The previous period is ranked on scores alone; only the page's rows are joined.
+    before = _standing("before", 1, definition=True)
+    previous_ranks = (select(before.c.subject_id,
+                             func.rank().over(order_by=before.c.score.desc()).label("rank"))
+                      .where(before.c.score.is_not(None)))
+    if teams:
+        previous_ranks = previous_ranks.where(_among_teams(before.c.team_id))
+    back = previous_ranks.subquery("before_ranks")
+    return (
+        _detailed(rows, back.c.rank.label("previous_rank"))
+        .outerjoin(back, back.c.subject_id == rows.c.subject_id)
+        .order_by(rows.c.rank.asc().nulls_last(), rows.c.subject_id)
+    )
+
+
+@cache
+def _population(teams: bool) -> Select[*tuple[Any, ...]]:
+    s = _standing("standing", 1, definition=True)
+    stmt = select(func.count(), func.count(s.c.score))
+    return stmt.where(_among_teams(s.c.team_id)) if teams else stmt
 
 
 class StandingRepository:
@@ -141,47 +249,24 @@ class StandingRepository:
                         visible: ColumnElement[bool]) -> Sequence[Any]:
         """A user's KPIs of the kind in force in the period, as far as the caller may see them,
         each with its definition and measurement."""
-        s = _standing(tenant_id, [period], kind=kind, user_id=user_id)
-        stmt = (
-            _detailed(tenant_id, s, period, Definition.key, Definition.name, Definition.unit,
-                      Definition.target_type)
-            .join(Assignment, and_(Assignment.tenant_id == tenant_id,
-                                   Assignment.id == s.c.assignment_id))
-            .join(Definition, and_(Definition.tenant_id == tenant_id,
-                                   Definition.id == s.c.definition_id))
-            .where(visible)
-            .order_by(Definition.key)
-        )
-        return (await self.session.execute(stmt)).all()
+        values = {"tenant_id": tenant_id, "kind": kind, "user_id": user_id,
+                  **_dates("standing", [period])}
+        return (await self.session.execute(_user_kpis().where(visible), values)).all()
 
     async def team_scores(self, tenant_id: str, kind: str, periods: Sequence[Period],
                           team_id: str) -> Sequence[Any]:
         """Per period and member of the team: the sums of weight x score and of weight over
         their scored KPIs recorded under the team (null when none is scored)."""
-        s = _standing(tenant_id, periods, kind=kind, team_id=team_id)
-        scored = _scored(s)
-        stmt = (
-            select(s.c.period_start, s.c.subject_id,
-                   func.sum(s.c.weight * s.c.score).filter(scored).label("weighted_sum"),
-                   func.sum(s.c.weight).filter(scored).label("weight_sum"))
-            .where(s.c.team_id == team_id)
-            .group_by(s.c.period_start, s.c.subject_id)
-        )
-        return (await self.session.execute(stmt)).all()
+        values = {"tenant_id": tenant_id, "kind": kind, "team_id": team_id,
+                  **_dates("standing", periods)}
+        return (await self.session.execute(_team_scores(len(periods)), values)).all()
 
     async def team_cells(self, tenant_id: str, kind: str, period: Period,
                          team_id: str) -> Sequence[Any]:
         """Every (member, KPI) recorded under the team in the period, measured or not."""
-        s = _standing(tenant_id, [period], kind=kind, team_id=team_id)
-        stmt = (
-            _detailed(tenant_id, s, period, Definition.key, Definition.name, Definition.unit,
-                      Definition.target_type, Definition.rollup)
-            .join(Definition, and_(Definition.tenant_id == tenant_id,
-                                   Definition.id == s.c.definition_id))
-            .where(s.c.team_id == team_id)
-            .order_by(Definition.key, s.c.subject_id)
-        )
-        return (await self.session.execute(stmt)).all()
+        values = {"tenant_id": tenant_id, "kind": kind, "team_id": team_id,
+                  **_dates("standing", [period])}
+        return (await self.session.execute(_team_cells(), values)).all()
 
     async def leaderboard(self, tenant_id: str, definition_id: int, period: Period,
                           previous: Period, *, teams: Sequence[str] | None,
@@ -189,49 +274,16 @@ class StandingRepository:
         """The ranked rows of one KPI for a period among users recorded under `teams` (all when
         None), with their rank in the previous period among the same teams; only `user_id`'s
         row when given. Each row carries the population and ranked counts of its period."""
-        now = _standing(tenant_id, [period], definition_id=definition_id)
-        has_score = now.c.score.is_not(None)
-        # Unscored rows sort last, so among the scored ones `rank()` counts those strictly
-        # higher, and `count(*)` (its frame ends with the row's peers) those at least as high.
-        by_score = now.c.score.desc().nulls_last()
-        ranked_count = func.count(now.c.score).over()
-        ranked = (
-            select(now.c.subject_id, now.c.assignment_id, now.c.team_id, now.c.weight,
-                   now.c.measurement_id, now.c.score,
-                   case((has_score, func.rank().over(order_by=by_score))).label("rank"),
-                   case((has_score, ranked_count - func.count().over(order_by=by_score))
-                        ).label("below"),
-                   ranked_count.label("ranked"), func.count().over().label("population"))
-        )
-        if teams is not None:
-            ranked = ranked.where(among(now.c.team_id, teams))
-        page = ranked.subquery("ranked")
-        order = (page.c.rank.asc().nulls_last(), page.c.subject_id)
-        shown = select(page).order_by(*order).offset(offset).limit(limit)
-        if user_id is not None:
-            shown = shown.where(page.c.subject_id == user_id)
-        rows = shown.subquery("page")
-        # The previous period is ranked on scores alone; only the page's rows are joined.
-        before = _standing(tenant_id, [previous], definition_id=definition_id)
-        previous_ranks = (select(before.c.subject_id,
-                                 func.rank().over(order_by=before.c.score.desc()).label("rank"))
-                          .where(before.c.score.is_not(None)))
-        if teams is not None:
-            previous_ranks = previous_ranks.where(among(before.c.team_id, teams))
-        back = previous_ranks.subquery("before")
-        stmt = (
-            _detailed(tenant_id, rows, period, back.c.rank.label("previous_rank"))
-            .outerjoin(back, back.c.subject_id == rows.c.subject_id)
-            .order_by(rows.c.rank.asc().nulls_last(), rows.c.subject_id)
-        )
-        return (await self.session.execute(stmt)).all()
+        values = {"tenant_id": tenant_id, "definition_id": definition_id, "teams": teams,
+                  "user_id": user_id, "offset": offset, "limit": limit,
+                  **_dates("now", [period]), **_dates("before", [previous])}
+        stmt = _leaderboard(teams is not None, user_id is not None)
+        return (await self.session.execute(stmt, _bound(values))).all()
 
     async def population(self, tenant_id: str, definition_id: int, period: Period,
                          teams: Sequence[str] | None) -> tuple[int, int]:
         """How many users hold the KPI in the period among `teams`, and how many have a score."""
-        s = _standing(tenant_id, [period], definition_id=definition_id)
-        stmt = select(func.count(), func.count(s.c.score))
-        if teams is not None:
-            stmt = stmt.where(among(s.c.team_id, teams))
-        row = (await self.session.execute(stmt)).one()
+        values = {"tenant_id": tenant_id, "definition_id": definition_id, "teams": teams,
+                  **_dates("standing", [period])}
+        row = (await self.session.execute(_population(teams is not None), _bound(values))).one()
         return int(row[0]), int(row[1])
