@@ -136,6 +136,40 @@ async def test_a_team_without_members(client: AsyncClient) -> None:
     assert (await ok(client, "team", team_id="t1", date="2024-01-01"))["members"] == []
 
 
+async def test_a_kpi_moved_to_another_team_mid_period(client: AsyncClient) -> None:
+    a, b = await manual_kpi(client, "ka"), await manual_kpi(client, "kb")
+    ann_a = await held(client, a, "ann", 10, team="t1")
+    # ann's kb is recorded under t1 until 14 February, then under t2: in February it counts
+    # for t2 only (the assignment in force last), while her ka keeps her in t1.
+    ann_b_old = await held(client, b, "ann", 10, team="t1", end_date="2026-02-14")
+    ann_b = await held(client, b, "ann", 10, team="t2", start="2026-02-15")
+    bob_a = await held(client, a, "bob", 10, team="t2")
+    bob_b = await held(client, b, "bob", 10, team="t1")
+    for assignment, value in ((ann_a, 10), (ann_b_old, 20), (ann_b, 5), (bob_a, 8),
+                              (bob_b, 12)):
+        await record(client, assignment, "2026-02-01", value)
+
+    def grid(team: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return [(m["user_id"], m["overall_score"], m["rank"],
+                 [(c["definition_key"], c["assignment_id"], c["score"]) for c in m["cells"]])
+                for m in team["members"]]
+
+    t1 = await ok(client, "team", team_id="t1", date=FEB)
+    assert grid(t1) == [("bob", 120, 1, [("kb", bob_b, 120)]),
+                        ("ann", 100, 2, [("ka", ann_a, 100)])]
+    t2 = await ok(client, "team", team_id="t2", date=FEB)
+    assert grid(t2) == [("bob", 80, 1, [("ka", bob_a, 80)]),
+                        ("ann", 50, 2, [("kb", ann_b, 50)])]
+    # In January kb was still under t1 for ann (nothing recorded): she was not in t2.
+    january = await ok(client, "team", team_id="t2", date="2026-01-15")
+    assert [m["user_id"] for m in january["members"]] == ["bob"]
+    # Her scorecard ranks her within each team over the KPIs recorded under it.
+    for team, score in (("t1", 100), ("t2", 50)):
+        card = await ok(client, "scorecard", user_id="ann", date=FEB, team_id=team)
+        assert card["team"] == {"team_id": team, "score": score, "rank": 2, "team_size": 2,
+                                "ranked": 2, "previous_rank": None, "rank_change": None}
+
+
 async def test_access(client: AsyncClient, jwt_client: AsyncClient) -> None:
     await hand_worked_team(client)
     manager = bearer("m1", "manager", teams=["t1"])

@@ -60,15 +60,6 @@ def _bound(values: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _periods(name: str, count: int) -> Subquery:
-    """`count` periods as a relation of bound dates (see `_dates`): cacheable, where a VALUES
-    list has no cache key, and a lone period's dates are constants to the planner."""
-    rows = [select(bindparam(f"{name}_start_{i}", type_=Date).label("start"),
-                   bindparam(f"{name}_end_{i}", type_=Date).label("end"))
-            for i in range(count)]
-    return (rows[0] if count == 1 else union_all(*rows)).subquery("p")
-
-
 def _target(assignment_id: Any, period_end: Any) -> Any:
     """The target in force on the period's last day (before the first one took effect, the
     first one: the measurements' own rule, `measurements.repository.target_in_force`)."""
@@ -82,26 +73,20 @@ def _target(assignment_id: Any, period_end: Any) -> Any:
     return func.coalesce(latest, first)
 
 
-@cache
-def _standing(name: str, periods: int, *, kind: bool = False, definition: bool = False,
-              user: bool = False, team: bool = False) -> Subquery:
-    """The standing relation of `periods` periods (assignment, weight, team, measurement id
-    and score); narrowed, when asked, to the KPIs of `:kind` or to `:definition_id`, to the
-    user `:user_id`, or to users with any assignment under `:team_id` (the caller filters on
-    the team)."""
-    p = _periods(name, periods)
-    in_force = and_(Assignment.tenant_id == _TENANT, Assignment.subject_type == "user",
-                    Assignment.start_date <= p.c.end,
-                    or_(Assignment.end_date.is_(None), Assignment.end_date >= p.c.start))
+def _period_standing(name: str, index: int, *, kind: bool, definition: bool, user: bool,
+                     team: bool) -> Select[*tuple[Any, ...]]:
+    """The standing rows of period `index` of `name` (see `_standing`)."""
+    # Dates bound as parameters: a VALUES list of periods would have no cache key (compiled
+    # anew on every request) and would hide the dates from the planner behind a join.
+    start = bindparam(f"{name}_start_{index}", type_=Date)
+    end = bindparam(f"{name}_end_{index}", type_=Date)
     stmt = (
         select(
-            p.c.start.label("period_start"), p.c.end.label("period_end"),
+            start.label("period_start"), end.label("period_end"),
             Assignment.subject_id, Assignment.definition_id,
             Assignment.id.label("assignment_id"), Assignment.team_id, Assignment.weight,
             Measurement.id.label("measurement_id"), Measurement.score,
         )
-        .select_from(p)
-        .join(Assignment, in_force)
         .join(Definition, and_(Definition.tenant_id == Assignment.tenant_id,
                                Definition.id == Assignment.definition_id,
                                Definition.is_active.is_(True)))
@@ -111,11 +96,13 @@ def _standing(name: str, periods: int, *, kind: bool = False, definition: bool =
         .outerjoin(Measurement, and_(Measurement.tenant_id == Assignment.tenant_id,
                                      Measurement.definition_id == Assignment.definition_id,
                                      Measurement.assignment_id == Assignment.id,
-                                     Measurement.aligned,
-                                     Measurement.period_start == p.c.start))
-        # One row per (period, user, KPI): the assignment that started last, then the newest.
-        .ext(distinct_on(p.c.start, Assignment.subject_id, Assignment.definition_id))
-        .order_by(p.c.start, Assignment.subject_id, Assignment.definition_id,
+                                     Measurement.aligned, Measurement.period_start == start))
+        .where(Assignment.tenant_id == _TENANT, Assignment.subject_type == "user",
+               Assignment.start_date <= end,
+               or_(Assignment.end_date.is_(None), Assignment.end_date >= start))
+        # One row per (user, KPI): the assignment that started last, then the newest.
+        .ext(distinct_on(Assignment.subject_id, Assignment.definition_id))
+        .order_by(Assignment.subject_id, Assignment.definition_id,
                   Assignment.start_date.desc(), Assignment.id.desc())
     )
     if kind:
@@ -126,12 +113,28 @@ def _standing(name: str, periods: int, *, kind: bool = False, definition: bool =
     if user:
         stmt = stmt.where(Assignment.subject_id == bindparam("user_id", type_=String))
     if team:
-        # Only users ever recorded under the team can be its members (uses the team index).
-        members = select(_RECORDED.subject_id).where(
-            _RECORDED.tenant_id == _TENANT, _RECORDED.subject_type == "user",
-            _RECORDED.team_id == bindparam("team_id", type_=String))
-        stmt = stmt.where(Assignment.subject_id.in_(members))
-    return stmt.subquery(name)
+        # A (user, KPI) can stand under the team only if it was ever recorded under it: only
+        # those are read (through the team index). A join rather than IN: PostgreSQL then
+        # estimates a team's size, not a tenant's, and plans no parallel workers for it.
+        recorded = (select(_RECORDED.subject_id, _RECORDED.definition_id)
+                    .where(_RECORDED.tenant_id == _TENANT, _RECORDED.subject_type == "user",
+                           _RECORDED.team_id == bindparam("team_id", type_=String))
+                    .distinct().subquery("recorded"))
+        stmt = stmt.join(recorded, and_(recorded.c.subject_id == Assignment.subject_id,
+                                        recorded.c.definition_id == Assignment.definition_id))
+    return stmt
+
+
+@cache
+def _standing(name: str, periods: int, *, kind: bool = False, definition: bool = False,
+              user: bool = False, team: bool = False) -> Subquery:
+    """The standing relation of `periods` periods, dated by the parameters `_dates(name, ...)`
+    (assignment, weight, team, measurement id and score); narrowed, when asked, to the KPIs of
+    `:kind` or to `:definition_id`, to the user `:user_id`, or to the (user, KPI) pairs ever
+    recorded under `:team_id` (the caller filters on the team)."""
+    each = [_period_standing(name, i, kind=kind, definition=definition, user=user, team=team)
+            for i in range(periods)]
+    return (each[0] if periods == 1 else union_all(*each)).subquery(name)
 
 
 def _detailed(rows: Subquery, *columns: Any) -> Select[*tuple[Any, ...]]:
