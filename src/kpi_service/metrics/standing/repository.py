@@ -60,6 +60,10 @@ def _bound(values: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
+def _list(teams: Sequence[str] | None) -> list[str] | None:
+    return None if teams is None else list(teams)
+
+
 def _target(assignment_id: Any, period_end: Any) -> Any:
     """The target in force on the period's last day (before the first one took effect, the
     first one: the measurements' own rule, `measurements.repository.target_in_force`)."""
@@ -73,8 +77,13 @@ def _target(assignment_id: Any, period_end: Any) -> Any:
     return func.coalesce(latest, first)
 
 
+def _among_teams(team_id: Any) -> ColumnElement[bool]:
+    """The row's team is one of the array `:teams`."""
+    return team_id == any_(bindparam("teams", type_=ARRAY(String)))  # type: ignore[no-any-return]
+
+
 def _period_standing(name: str, index: int, *, kind: bool, definition: bool, user: bool,
-                     team: bool) -> Select[*tuple[Any, ...]]:
+                     teams: bool) -> Select[*tuple[Any, ...]]:
     """The standing rows of period `index` of `name` (see `_standing`)."""
     # Dates bound as parameters: a VALUES list of periods would have no cache key (compiled
     # anew on every request) and would hide the dates from the planner behind a join.
@@ -112,13 +121,13 @@ def _period_standing(name: str, index: int, *, kind: bool, definition: bool, use
                                                                 type_=BigInteger))
     if user:
         stmt = stmt.where(Assignment.subject_id == bindparam("user_id", type_=String))
-    if team:
-        # A (user, KPI) can stand under the team only if it was ever recorded under it: only
+    if teams:
+        # A (user, KPI) can stand under a team only if it was ever recorded under it: only
         # those are read (through the team index). A join rather than IN: PostgreSQL then
         # estimates a team's size, not a tenant's, and plans no parallel workers for it.
         recorded = (select(_RECORDED.subject_id, _RECORDED.definition_id)
                     .where(_RECORDED.tenant_id == _TENANT, _RECORDED.subject_type == "user",
-                           _RECORDED.team_id == bindparam("team_id", type_=String))
+                           _among_teams(_RECORDED.team_id))
                     .distinct().subquery("recorded"))
         stmt = stmt.join(recorded, and_(recorded.c.subject_id == Assignment.subject_id,
                                         recorded.c.definition_id == Assignment.definition_id))
@@ -127,12 +136,12 @@ def _period_standing(name: str, index: int, *, kind: bool, definition: bool, use
 
 @cache
 def _standing(name: str, periods: int, *, kind: bool = False, definition: bool = False,
-              user: bool = False, team: bool = False) -> Subquery:
+              user: bool = False, teams: bool = False) -> Subquery:
     """The standing relation of `periods` periods, dated by the parameters `_dates(name, ...)`
     (assignment, weight, team, measurement id and score); narrowed, when asked, to the KPIs of
     `:kind` or to `:definition_id`, to the user `:user_id`, or to the (user, KPI) pairs ever
-    recorded under `:team_id` (the caller filters on the team)."""
-    each = [_period_standing(name, i, kind=kind, definition=definition, user=user, team=team)
+    recorded under one of the array `:teams` (the caller filters on the teams)."""
+    each = [_period_standing(name, i, kind=kind, definition=definition, user=user, teams=teams)
             for i in range(periods)]
     return (each[0] if periods == 1 else union_all(*each)).subquery(name)
 
@@ -155,11 +164,6 @@ def _detailed(rows: Subquery, *columns: Any) -> Select[*tuple[Any, ...]]:
     )
 
 
-def _among_teams(team_id: Any) -> ColumnElement[bool]:
-    """The row's team is one of the array `:teams`."""
-    return team_id == any_(bindparam("teams", type_=ARRAY(String)))  # type: ignore[no-any-return]
-
-
 @cache
 def _user_kpis() -> Select[*tuple[Any, ...]]:
     s = _standing("standing", 1, kind=True, user=True)
@@ -175,33 +179,33 @@ def _user_kpis() -> Select[*tuple[Any, ...]]:
 
 @cache
 def _team_scores(periods: int) -> Select[*tuple[Any, ...]]:
-    s = _standing("standing", periods, kind=True, team=True)
+    s = _standing("standing", periods, kind=True, teams=True)
     scored = and_(s.c.score.is_not(None), s.c.weight > 0)
     return (
         select(s.c.period_start, s.c.subject_id,
                func.sum(s.c.weight * s.c.score).filter(scored).label("weighted_sum"),
                func.sum(s.c.weight).filter(scored).label("weight_sum"))
-        .where(s.c.team_id == bindparam("team_id", type_=String))
+        .where(_among_teams(s.c.team_id))
         .group_by(s.c.period_start, s.c.subject_id)
     )
 
 
 @cache
 def _team_cells() -> Select[*tuple[Any, ...]]:
-    s = _standing("standing", 1, kind=True, team=True)
+    s = _standing("standing", 1, kind=True, teams=True)
     return (
         _detailed(s, Definition.key, Definition.name, Definition.unit, Definition.target_type,
                   Definition.rollup)
         .join(Definition, and_(Definition.tenant_id == _TENANT,
                                Definition.id == s.c.definition_id))
-        .where(s.c.team_id == bindparam("team_id", type_=String))
+        .where(_among_teams(s.c.team_id))
         .order_by(Definition.key, s.c.subject_id)
     )
 
 
 @cache
 def _leaderboard(teams: bool, user: bool) -> Select[*tuple[Any, ...]]:
-    now = _standing("now", 1, definition=True)
+    now = _standing("now", 1, definition=True, teams=teams)
     has_score = now.c.score.is_not(None)
     # Unscored rows sort last, so among the scored ones `rank()` counts those strictly
     # higher, and `count(*)` (its frame ends with the row's peers) those at least as high.
@@ -223,7 +227,7 @@ def _leaderboard(teams: bool, user: bool) -> Select[*tuple[Any, ...]]:
         shown = shown.where(page.c.subject_id == bindparam("user_id", type_=String))
     rows = shown.subquery("page")
     # The previous period is ranked on scores alone; only the page's rows are joined.
-    before = _standing("before", 1, definition=True)
+    before = _standing("before", 1, definition=True, teams=teams)
     previous_ranks = (select(before.c.subject_id,
                              func.rank().over(order_by=before.c.score.desc()).label("rank"))
                       .where(before.c.score.is_not(None)))
@@ -239,7 +243,7 @@ def _leaderboard(teams: bool, user: bool) -> Select[*tuple[Any, ...]]:
 
 @cache
 def _population(teams: bool) -> Select[*tuple[Any, ...]]:
-    s = _standing("standing", 1, definition=True)
+    s = _standing("standing", 1, definition=True, teams=teams)
     stmt = select(func.count(), func.count(s.c.score))
     return stmt.where(_among_teams(s.c.team_id)) if teams else stmt
 
@@ -260,14 +264,14 @@ class StandingRepository:
                           team_id: str) -> Sequence[Any]:
         """Per period and member of the team: the sums of weight x score and of weight over
         their scored KPIs recorded under the team (null when none is scored)."""
-        values = {"tenant_id": tenant_id, "kind": kind, "team_id": team_id,
+        values = {"tenant_id": tenant_id, "kind": kind, "teams": [team_id],
                   **_dates("standing", periods)}
         return (await self.session.execute(_team_scores(len(periods)), values)).all()
 
     async def team_cells(self, tenant_id: str, kind: str, period: Period,
                          team_id: str) -> Sequence[Any]:
         """Every (member, KPI) recorded under the team in the period, measured or not."""
-        values = {"tenant_id": tenant_id, "kind": kind, "team_id": team_id,
+        values = {"tenant_id": tenant_id, "kind": kind, "teams": [team_id],
                   **_dates("standing", [period])}
         return (await self.session.execute(_team_cells(), values)).all()
 
@@ -277,7 +281,7 @@ class StandingRepository:
         """The ranked rows of one KPI for a period among users recorded under `teams` (all when
         None), with their rank in the previous period among the same teams; only `user_id`'s
         row when given. Each row carries the population and ranked counts of its period."""
-        values = {"tenant_id": tenant_id, "definition_id": definition_id, "teams": teams,
+        values = {"tenant_id": tenant_id, "definition_id": definition_id, "teams": _list(teams),
                   "user_id": user_id, "offset": offset, "limit": limit,
                   **_dates("now", [period]), **_dates("before", [previous])}
         stmt = _leaderboard(teams is not None, user_id is not None)
@@ -286,7 +290,7 @@ class StandingRepository:
     async def population(self, tenant_id: str, definition_id: int, period: Period,
                          teams: Sequence[str] | None) -> tuple[int, int]:
         """How many users hold the KPI in the period among `teams`, and how many have a score."""
-        values = {"tenant_id": tenant_id, "definition_id": definition_id, "teams": teams,
+        values = {"tenant_id": tenant_id, "definition_id": definition_id, "teams": _list(teams),
                   **_dates("standing", [period])}
         row = (await self.session.execute(_population(teams is not None), _bound(values))).one()
         return int(row[0]), int(row[1])
