@@ -345,6 +345,56 @@ async def test_lower_better_with_zero_targets_and_the_default_end(
     assert default_end["range_end"] in {before.isoformat(), after.isoformat()}
 
 
+async def test_points_are_scored_as_the_definition_and_assignment_now_say(
+        client: AsyncClient, db: Database) -> None:
+    """A point at the KPI's own grain is scored by today's threshold and baseline, and from
+    its value as shown (six decimals), whatever was stored when the value was recorded."""
+    definition = await create_definition(client, key="revenue", aggregation_period="daily")
+    held = await assign(client, definition["id"], "7", 3, start_date="2025-01-01")
+    days = [date(2025, 5, 1) + timedelta(days=i) for i in range(4)]
+    # 1.0000005 is shown as 1.000000 (half to even): 33.333333%, not 33.333350%.
+    for day, value in zip(days[:3], ("1.0000005", "2.4", "3.3"), strict=True):
+        await record(client, held["id"], day, Decimal(value))
+    params = {"definition_key": "revenue", "subject_id": "7", "start": days[0],
+              "end": days[-1]}
+
+    def scored(points: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(p["value"], p["achievement"], p["status"]) for p in points]
+
+    before = scored((await series(client, **params))["points"])
+    assert before[0] == (1.0, pytest.approx(33.333333, abs=1e-9), "off_track")
+    assert before[1:] == [(2.4, 80, "at_risk"), (3.3, 110, "met"), (None, None, None)]
+
+
+    async def threshold(value: int) -> None:
+        response = await client.patch(f"/api/kpis/definitions/{definition['id']}",
+                                      json={"warning_threshold": value})
+        assert response.status_code == 200, response.text
+
+    # A higher warning threshold set afterwards: 80% is off track now.
+    await threshold(85)
+    higher = scored((await series(client, **params))["points"])
+    assert higher[:3] == [before[0], (2.4, 80, "off_track"), (3.3, 110, "met")]
+    # A baseline set afterwards: (a - 1) / (3 - 1) * 100.
+    await patch_assignment(client, held["id"], baseline_value=1)
+    after = scored((await series(client, **params))["points"])
+    assert after[:3] == [(1.0, 0, "off_track"), (2.4, 70, "off_track"), (3.3, 115, "met")]
+    # A lower threshold again: 70% is at risk; a value recorded now is scored as stored.
+    await threshold(60)
+    await record(client, held["id"], days[3], Decimal(2))  # (2 - 1) / 2: 50%
+    now = scored((await series(client, **params))["points"])
+    assert now == [(1.0, 0, "off_track"), (2.4, 70, "at_risk"), (3.3, 115, "met"),
+                   (2.0, 50, "off_track")]
+    # The same requests again (a prepared statement's generic plan from the sixth on).
+    for _ in range(6):
+        assert scored((await series(client, **params))["points"]) == now
+
+
+async def patch_assignment(client: AsyncClient, assignment_id: int, **body: Any) -> None:
+    response = await client.patch(f"/api/kpis/assignments/{assignment_id}", json=body)
+    assert response.status_code == 200, response.text
+
+
 # --- teams and the organisation: their own assignment, or derived from members -----------
 
 MEMBERS = {"u1": "A", "u2": "A", "u3": "A", "u4": "B"}

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Context, Decimal, localcontext
+from typing import NamedTuple
 
 from kpi_service.engine.achievement import TargetType, change_pct, quantize
 from kpi_service.engine.periods import Period, PeriodKind, between, containing
@@ -56,8 +57,7 @@ def native_count(kind: PeriodKind, first: date, last: date) -> int:
     return last.year - first.year + 1
 
 
-@dataclass(frozen=True, slots=True)
-class Bucket:
+class Bucket(NamedTuple):
     """One point of a series: its period, how many native periods it holds, and which of
     them overlap the requested range."""
 
@@ -80,6 +80,9 @@ def layout(native: PeriodKind, grain: PeriodKind, first: date, last: date) -> li
     periods (those overlapping the range listed as in range)."""
     if is_finer(grain, native):
         raise ValueError(f"a {native} KPI cannot be shown {grain}")
+    if native is grain:
+        # Every period is a bucket of its own, and overlaps the range.
+        return [Bucket(period, 1, (period,)) for period in between(native, first, last)]
     buckets = []
     for period in between(grain, first, last):
         natives = _natives(native, grain, period)

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     ColumnElement,
     Date,
     Integer,
     Numeric,
+    Select,
+    Text,
     and_,
+    bindparam,
     case,
-    column,
+    cast,
     distinct,
     exists,
     func,
     literal,
+    literal_column,
+    null,
     or_,
     select,
     true,
@@ -28,17 +35,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Grouping
 
 from kpi_service.engine.periods import Period
 from kpi_service.models import Assignment, AssignmentTarget, Measurement
 
 _AGGREGATES: dict[str, Callable[[Any], Any]] = {
     "sum": func.sum, "avg": func.avg, "min": func.min, "max": func.max}
+# Plain table columns: the rows are read as tuples, without the ORM's per-row work.
+_A = Assignment.__table__.c
+_M = Measurement.__table__.c
+_T = AssignmentTarget.__table__.c
+_PLACES = 6
 
 
-@dataclass(frozen=True, slots=True)
-class BucketRow:
-    """A bucket's combined value, target and baseline, with counts."""
+class BucketRow(NamedTuple):
+    """A bucket's combined value, target and baseline, with counts; for a bucket that is one
+    stored measurement, its stored achievement and status, and whether they still hold."""
 
     bucket: int
     value: Decimal | None
@@ -47,7 +60,10 @@ class BucketRow:
     measured: int
     final: bool
     calculated_at: datetime | None
-    members_measured: int
+    members_measured: int | None
+    achievement: Decimal | None = None
+    status: str | None = None
+    stored: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +85,32 @@ class SeriesRequest:
     subject_type: str
     subject_id: str
     rollup: str
-    # Native period start -> bucket index; only these periods are read.
-    buckets: Sequence[tuple[date, int]]
+    # The native periods read, by start day in ascending order, and the index of the bucket
+    # each one goes to.
+    starts: Sequence[date]
+    indexes: Sequence[int]
     range_start: date
     range_end: date
     derive: bool
     # The period whose target in force (per member, combined) the forecast needs.
     target_for: Period | None = None
+    # Every bucket is one native period (no roll-up).
+    native: bool = False
+    # The definition's version: stored scores of another version are not reused.
+    version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What changes the statement's text; everything else is a bound parameter, so each
+    shape is built and compiled once and prepared once per connection."""
+
+    rollup: str
+    # Whose measurements: the subject's own assignment only, or else its members'.
+    members: Literal["team", "organization"] | None
+    # One subject and one native period per bucket: the rows are the measurements.
+    native: bool
+    target: bool
 
 
 def _combine(rollup: str, value: Any) -> Any:
@@ -88,22 +123,158 @@ def _latest(value: Any, order: Any, having: Any) -> Any:
     return ordered.filter(having)[1]
 
 
-def _members_condition(subject_type: str, subject_id: str) -> ColumnElement[bool]:
-    if subject_type == "team":
-        return and_(Assignment.subject_type == "user", Assignment.team_id == subject_id)
-    return Assignment.subject_type != "organization"
+def _members_condition(members: str) -> ColumnElement[bool]:
+    if members == "team":
+        return and_(_A.subject_type == "user",
+                    _A.team_id == bindparam("subject_id", type_=Text))
+    return _A.subject_type != "organization"
 
 
-def _target_in_force(assignment_id: Any, tenant_id: str, day: date) -> Any:
+def _exact(value: Any) -> ColumnElement[bool]:
+    # Stored with at most six decimals: the series' rounding leaves the value as it is.
+    return or_(value.is_(None), value == func.round(value, literal_column(str(_PLACES))))
+
+
+def _target_in_force(assignment_id: Any) -> Any:
+    tenant = bindparam("tenant_id", type_=Text)
+    day = bindparam("target_end", type_=Date)
+
     def pick(*conditions: Any, newest: bool) -> Any:
-        order = AssignmentTarget.effective_from
-        return (select(AssignmentTarget.target_value)
-                .where(AssignmentTarget.tenant_id == tenant_id,
-                       AssignmentTarget.assignment_id == assignment_id, *conditions)
+        order = _T.effective_from
+        return (select(_T.target_value)
+                .where(_T.tenant_id == tenant, _T.assignment_id == assignment_id, *conditions)
                 .order_by(order.desc() if newest else order.asc()).limit(1).scalar_subquery())
     # Before its first target took effect, an assignment's first target is the one it has.
-    return func.coalesce(pick(AssignmentTarget.effective_from <= day, newest=True),
-                         pick(newest=False))
+    return func.coalesce(pick(_T.effective_from <= day, newest=True), pick(newest=False))
+
+
+def _target(shape: _Shape, src: Any) -> Any:
+    if not shape.target:
+        return literal(None, Numeric).label("target_in_force")
+    start, end = bindparam("target_start", type_=Date), bindparam("target_end", type_=Date)
+    in_force = (
+        select(_target_in_force(src.c.id).label("target"))
+        .ext(distinct_on(src.c.subject_id))
+        .where(src.c.start_date <= end, or_(src.c.end_date.is_(None), src.c.end_date >= start))
+        .order_by(src.c.subject_id, src.c.start_date.desc())
+        .subquery("in_force")
+    )
+    return select(_combine(shape.rollup, in_force.c.target)).scalar_subquery()
+
+
+@functools.cache
+def _statement(shape: _Shape) -> Select[Any]:
+    """The series statement of a shape, with every value a bound parameter."""
+    tenant = bindparam("tenant_id", type_=Text)
+    definition = bindparam("definition_id", type_=BigInteger)
+    cols = (_A.id, _A.subject_id, _A.start_date, _A.end_date, _A.baseline_value, _A.updated_at)
+    mine = and_(_A.tenant_id == tenant, _A.definition_id == definition)
+    own = select(*cols).where(mine, _A.subject_type == bindparam("subject_type", type_=Text),
+                              _A.subject_id == bindparam("subject_id", type_=Text)).cte("own")
+    src = own
+    if shape.members is not None:
+        members = select(*cols).where(mine, _members_condition(shape.members),
+                                      ~exists(select(own.c.id)))
+        src = union_all(select(*own.c), members).cte("src")
+
+    # The periods read, ascending, and their buckets: width_bucket finds a period's place by
+    # binary search, so the statement needs no join whose size a generic plan cannot know.
+    # (Grouped: PostgreSQL subscripts a cast parameter only in parentheses.)
+    starts = Grouping(bindparam("starts", type_=ARRAY(Date)))
+    indexes = Grouping(bindparam("indexes", type_=ARRAY(Integer)))
+    place = func.width_bucket(_M.period_start, starts, type_=Integer)
+    stored = and_(_M.definition_version == bindparam("version", type_=Integer),
+                  # The assignment (its baseline) has not changed since the row was scored.
+                  _M.calculated_at >= src.c.updated_at, _exact(_M.actual_value),
+                  _exact(_M.target_value), _exact(src.c.baseline_value))
+    scores = (_M.achievement, _M.status, stored.label("stored")) if shape.native else ()
+    chosen = (
+        select(src.c.subject_id, _M.period_start, _M.actual_value.label("value"),
+               _M.target_value.label("target"), src.c.baseline_value.label("baseline"),
+               _M.is_final, _M.calculated_at, indexes[place].label("bucket"), *scores)
+        # A subject with two assignments in one period counts once: the newer one.
+        .ext(distinct_on(src.c.subject_id, _M.period_start))
+        .select_from(src)
+        .join(Measurement.__table__, and_(_M.tenant_id == tenant, _M.assignment_id == src.c.id))
+        .where(_M.definition_id == definition, _M.aligned.is_(True),
+               _M.period_start >= bindparam("first", type_=Date),
+               _M.period_start <= bindparam("last", type_=Date),
+               starts[place] == _M.period_start)
+        .order_by(src.c.subject_id, _M.period_start, src.c.start_date.desc())
+        .cte("chosen")
+    )
+    range_start = bindparam("range_start", type_=Date)
+    range_end = bindparam("range_end", type_=Date)
+    in_range = and_(src.c.start_date <= range_end,
+                    or_(src.c.end_date.is_(None), src.c.end_date >= range_start))
+    own_count = select(func.count()).select_from(own).scalar_subquery()
+    member_count = (select(func.count(distinct(src.c.subject_id))).where(in_range)
+                    .scalar_subquery())
+    one = select(literal(1).label("one")).subquery("one")
+    head = (own_count, member_count, _target(shape, src))
+    if shape.native:
+        c = chosen.c
+        has = c.value.isnot(None)
+        return (select(*head, c.bucket, c.value, case((has, c.target)),
+                       case((has, c.baseline)), case((has, 1), else_=0), c.is_final,
+                       c.calculated_at, null(), c.achievement, c.status, c.stored)
+                .select_from(one).outerjoin(chosen, true()).order_by(c.bucket))
+    buckets = _rolled_up(shape, chosen)
+    b = buckets.c
+    return (select(*head, b.bucket, b.value, b.target, b.baseline, b.measured, b.final,
+                   b.calculated_at, b.members_measured)
+            .select_from(one).outerjoin(buckets, true()).order_by(b.bucket))
+
+
+def _rolled_up(shape: _Shape, chosen: Any) -> Any:
+    """Each bucket's periods combined: first the subjects of a period, then the periods."""
+    c = chosen.c
+    rollup = shape.rollup
+    ranked: Any = chosen
+    newcomers: Any = cast(null(), Integer)
+    if shape.members is not None:
+        # Members with a value in a bucket, counted at their first valued period of it.
+        first = (func.row_number().over(partition_by=(c.bucket, c.subject_id),
+                                        order_by=(c.value.is_(None), c.period_start)) == 1)
+        ranked = select(chosen, first.label("first")).subquery("ranked")
+        newcomers = func.count().filter(and_(ranked.c.first, ranked.c.value.isnot(None)))
+    r = ranked.c
+    has_r = r.value.isnot(None)
+    per_period = select(
+        r.bucket, r.period_start, _combine(rollup, r.value).label("value"),
+        _combine(rollup, r.target).filter(has_r).label("target"),
+        case((func.count(r.baseline).filter(has_r) == func.count(r.value),
+              _combine(rollup, r.baseline).filter(has_r))).label("baseline"),
+        func.bool_and(r.is_final).label("final"),
+        func.max(r.calculated_at).label("calculated_at"),
+        newcomers.label("newcomers"),
+    ).group_by(r.bucket, r.period_start).cte("per_period")
+    p = per_period.c
+    has_p = p.value.isnot(None)
+    if rollup in _AGGREGATES:
+        combine = _AGGREGATES[rollup]
+        value, target = combine(p.value), combine(p.target).filter(has_p)
+        baseline = case((func.count(p.baseline).filter(has_p) == func.count(p.value),
+                         combine(p.baseline).filter(has_p)))
+    else:
+        value = _latest(p.value, p.period_start, has_p)
+        target = _latest(p.target, p.period_start, has_p)
+        baseline = _latest(p.baseline, p.period_start, has_p)
+    return select(
+        p.bucket, value.label("value"), target.label("target"),
+        baseline.label("baseline"), func.count(p.value).label("measured"),
+        func.bool_and(p.final).label("final"),
+        func.max(p.calculated_at).label("calculated_at"),
+        func.sum(p.newcomers).cast(Integer).label("members_measured"),
+    ).group_by(p.bucket).subquery("buckets")
+
+
+def _shape(r: SeriesRequest) -> _Shape:
+    members: Literal["team", "organization"] | None = None
+    if r.derive:
+        members = "team" if r.subject_type == "team" else "organization"
+    return _Shape(rollup=r.rollup, members=members, native=r.native and members is None,
+                  target=r.target_for is not None)
 
 
 class SeriesRepository:
@@ -113,101 +284,23 @@ class SeriesRepository:
     async def series(self, request: SeriesRequest) -> SeriesRows:
         """Every bucket's combined values, in one statement."""
         r = request
-        cols = (Assignment.id, Assignment.subject_id, Assignment.start_date,
-                Assignment.end_date, Assignment.baseline_value)
-        mine = and_(Assignment.tenant_id == r.tenant_id,
-                    Assignment.definition_id == r.definition_id)
-        own = select(*cols).where(mine, Assignment.subject_type == r.subject_type,
-                                  Assignment.subject_id == r.subject_id).cte("own")
-        src = own
-        if r.derive:
-            members = select(*cols).where(mine, _members_condition(r.subject_type, r.subject_id),
-                                          ~exists(select(own.c.id)))
-            src = union_all(select(*own.c), members).cte("src")
-
-        starts = literal([s for s, _ in r.buckets], ARRAY(Date))
-        indexes = literal([b for _, b in r.buckets], ARRAY(Integer))
-        mapping = (func.unnest(starts, indexes)
-                   .table_valued(column("period_start", Date), column("bucket", Integer))
-                   .render_derived(name="period_map"))
-        m = Measurement
-        first = min((s for s, _ in r.buckets), default=r.range_start)
-        last = max((s for s, _ in r.buckets), default=r.range_start)
-        chosen = (
-            select(src.c.subject_id, m.period_start, m.actual_value.label("value"),
-                   m.target_value.label("target"), src.c.baseline_value.label("baseline"),
-                   m.is_final, m.calculated_at, mapping.c.bucket)
-            # A subject with two assignments in one period counts once: the newer one.
-            .ext(distinct_on(src.c.subject_id, m.period_start))
-            .select_from(src)
-            .join(m, and_(m.tenant_id == r.tenant_id, m.assignment_id == src.c.id))
-            .join(mapping, mapping.c.period_start == m.period_start)
-            .where(m.definition_id == r.definition_id, m.aligned.is_(True),
-                   m.period_start >= first, m.period_start <= last)
-            .order_by(src.c.subject_id, m.period_start, src.c.start_date.desc())
-            .cte("chosen")
-        )
-        c = chosen.c
-        has = c.value.isnot(None)
-        per_period = select(
-            c.bucket, c.period_start, _combine(r.rollup, c.value).label("value"),
-            _combine(r.rollup, c.target).filter(has).label("target"),
-            case((func.count(c.baseline).filter(has) == func.count(c.value),
-                  _combine(r.rollup, c.baseline).filter(has))).label("baseline"),
-            func.bool_and(c.is_final).label("final"),
-            func.max(c.calculated_at).label("calculated_at"),
-        ).group_by(c.bucket, c.period_start).cte("per_period")
-        p = per_period.c
-        has_p = p.value.isnot(None)
-        if r.rollup in _AGGREGATES:
-            combine = _AGGREGATES[r.rollup]
-            value, target = combine(p.value), combine(p.target).filter(has_p)
-            baseline = case((func.count(p.baseline).filter(has_p) == func.count(p.value),
-                             combine(p.baseline).filter(has_p)))
-        else:
-            value = _latest(p.value, p.period_start, has_p)
-            target = _latest(p.target, p.period_start, has_p)
-            baseline = _latest(p.baseline, p.period_start, has_p)
-        buckets = select(
-            p.bucket, value.label("value"), target.label("target"),
-            baseline.label("baseline"), func.count(p.value).label("measured"),
-            func.bool_and(p.final).label("final"),
-            func.max(p.calculated_at).label("calculated_at"),
-        ).group_by(p.bucket).subquery("buckets")
-        counted = select(c.bucket, func.count(distinct(c.subject_id)).filter(has).label("n")
-                         ).group_by(c.bucket).subquery("counted")
-
-        in_range = and_(src.c.start_date <= r.range_end,
-                        or_(src.c.end_date.is_(None), src.c.end_date >= r.range_start))
-        own_count = select(func.count()).select_from(own).scalar_subquery()
-        member_count = (select(func.count(distinct(src.c.subject_id))).where(in_range)
-                        .scalar_subquery())
-        one = select(literal(1).label("one")).subquery("one")
-        stmt = (
-            select(own_count, member_count, self._target(r, src), buckets.c.bucket,
-                   buckets.c.value, buckets.c.target, buckets.c.baseline, buckets.c.measured,
-                   buckets.c.final, buckets.c.calculated_at, counted.c.n)
-            .select_from(one)
-            .outerjoin(buckets.join(counted, counted.c.bucket == buckets.c.bucket), true())
-            .order_by(buckets.c.bucket)
-        )
-        rows = (await self.session.execute(stmt)).all()
+        shape = _shape(r)
+        starts = r.starts
+        params: dict[str, Any] = {
+            "tenant_id": r.tenant_id, "definition_id": r.definition_id,
+            "subject_type": r.subject_type, "subject_id": r.subject_id,
+            "starts": list(starts), "indexes": list(r.indexes),
+            "first": starts[0] if starts else r.range_start,
+            "last": starts[-1] if starts else r.range_start,
+            "range_start": r.range_start, "range_end": r.range_end,
+            # No version matches -1: without one, stored scores are never reused.
+            "version": r.version if r.version is not None else -1,
+        }
+        if r.target_for is not None:
+            params.update(target_start=r.target_for.start, target_end=r.target_for.end)
+        rows = (await self.session.execute(_statement(shape), params)).all()
         head = rows[0]
-        return SeriesRows(
-            own=head[0] > 0, members=head[1], target_in_force=head[2],
-            buckets=[BucketRow(row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10])
-                     for row in rows if row[3] is not None])
-
-    def _target(self, r: SeriesRequest, src: Any) -> Any:
-        if r.target_for is None:
-            return literal(None).label("target_in_force")
-        period = r.target_for
-        in_force = (
-            select(_target_in_force(src.c.id, r.tenant_id, period.end).label("target"))
-            .ext(distinct_on(src.c.subject_id))
-            .where(src.c.start_date <= period.end,
-                   or_(src.c.end_date.is_(None), src.c.end_date >= period.start))
-            .order_by(src.c.subject_id, src.c.start_date.desc())
-            .subquery("in_force")
-        )
-        return select(_combine(r.rollup, in_force.c.target)).scalar_subquery()
+        end = None if shape.native else 11
+        buckets = [BucketRow(*row[3:end]) for row in rows if row[3] is not None]
+        return SeriesRows(own=head[0] > 0, members=head[1], target_in_force=head[2],
+                          buckets=buckets)
