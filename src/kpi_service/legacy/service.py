@@ -57,24 +57,21 @@ async def user_kpis(session: AsyncSession, settings: Settings, principal: Princi
                     user_id: str) -> list[dict[str, Any]]:
     """A user's current KPIs, each with its latest measurement (or null)."""
     today = datetime.now(UTC).astimezone(settings.tz).date()
+    # An admin sees the whole tenant, which the statement is scoped to already: without an
+    # extra condition it stays the one statement compiled once.
+    visible = None if principal.is_admin else visible_assignments(principal)
     rows = await MeasurementRepository(session).current_with_latest(
-        principal.tenant_id, user_id, today, visible_assignments(principal))
-    kpis = []
-    for a, d, target, m_id, actual, achievement, p_start, p_end, calculated_at in rows:
-        latest = None
-        if m_id is not None:
-            latest = {"actual_value": _number(actual),
-                      "achievement_percentage": _number(achievement),
-                      "period_start": p_start, "period_end": p_end,
-                      "calculated_at": calculated_at}
-        kpis.append({
-            "id": a.id, "target_value": _number(target),
-            "weight": _number(a.weight), "start_date": a.start_date,
-            "kpi_definition_id": d.id, "key": d.key, "name": d.name,
-            "description": d.description, "unit": d.unit, "target_type": d.target_type,
-            "category": d.category, "latest_measurement": latest,
-        })
-    return kpis
+        principal.tenant_id, user_id, today, visible)
+    return [{
+        "id": a_id, "target_value": _number(target), "weight": _number(weight),
+        "start_date": start_date, "kpi_definition_id": d_id, "key": key, "name": name,
+        "description": description, "unit": unit, "target_type": target_type,
+        "category": category,
+        "latest_measurement": None if m_id is None else {
+            "actual_value": _number(actual), "achievement_percentage": _number(achievement),
+            "period_start": p_start, "period_end": p_end, "calculated_at": calculated_at},
+    } for (a_id, weight, start_date, d_id, key, name, description, unit, target_type, category,
+           target, m_id, actual, achievement, p_start, p_end, calculated_at) in rows]
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,7 +10,19 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, insert, select, text, true
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.core.sql import among
@@ -48,7 +61,7 @@ class DueAssignment:
     target_value: Decimal | None
 
 
-def target_in_force(period_end: date) -> Any:
+def target_in_force(period_end: date | ColumnElement[date]) -> Any:
     latest = (
         select(AssignmentTarget.target_value)
         .where(AssignmentTarget.tenant_id == Assignment.tenant_id,
@@ -67,6 +80,38 @@ def target_in_force(period_end: date) -> Any:
         .correlate(Assignment).scalar_subquery()
     )
     return func.coalesce(latest, first)
+
+
+@functools.cache
+def _current_with_latest() -> Select[*tuple[Any, ...]]:
+    """`current_with_latest`'s statement, built and compiled once: plain columns (no ORM
+    objects), every value a bound parameter."""
+    today = bindparam("today", type_=Date)
+    latest = (
+        select(Measurement.id, Measurement.actual_value, Measurement.achievement,
+               Measurement.period_start, Measurement.period_end, Measurement.calculated_at)
+        .where(Measurement.tenant_id == Assignment.tenant_id,
+               Measurement.assignment_id == Assignment.id)
+        .order_by(Measurement.period_start.desc(), Measurement.period_end.desc())
+        .limit(1).correlate(Assignment).lateral("latest")
+    )
+    return (
+        select(Assignment.id, Assignment.weight, Assignment.start_date, Definition.id,
+               Definition.key, Definition.name, Definition.description, Definition.unit,
+               Definition.target_type, Definition.category,
+               target_in_force(today).label("target_value"),
+               latest.c.id, latest.c.actual_value, latest.c.achievement,
+               latest.c.period_start, latest.c.period_end, latest.c.calculated_at)
+        .join(Definition, and_(Definition.tenant_id == Assignment.tenant_id,
+                               Definition.id == Assignment.definition_id))
+        .outerjoin(latest, true())
+        .where(Assignment.tenant_id == bindparam("tenant_id", type_=Text),
+               Assignment.subject_type == "user",
+               Assignment.subject_id == bindparam("user_id", type_=Text),
+               Definition.is_active.is_(True),
+               (Assignment.end_date.is_(None)) | (Assignment.end_date >= today))
+        .order_by(Assignment.id)
+    )
 
 
 class MeasurementRepository:
@@ -203,28 +248,13 @@ class MeasurementRepository:
         return (await self.session.scalars(stmt)).all()
 
     async def current_with_latest(self, tenant_id: str, user_id: str, today: date,
-                                  visible: ColumnElement[bool]) -> Sequence[Any]:
-        """A user's current assignments, each with its definition, target in force today
-        and latest measurement (aligned or not), in one statement."""
-        latest = (
-            select(Measurement.id, Measurement.actual_value, Measurement.achievement,
-                   Measurement.period_start, Measurement.period_end, Measurement.calculated_at)
-            .where(Measurement.tenant_id == Assignment.tenant_id,
-                   Measurement.assignment_id == Assignment.id)
-            .order_by(Measurement.period_start.desc(), Measurement.period_end.desc())
-            .limit(1).correlate(Assignment).lateral("latest")
-        )
-        stmt = (
-            select(Assignment, Definition, target_in_force(today).label("target_value"),
-                   latest.c.id, latest.c.actual_value, latest.c.achievement,
-                   latest.c.period_start, latest.c.period_end, latest.c.calculated_at)
-            .join(Definition, and_(Definition.tenant_id == Assignment.tenant_id,
-                                   Definition.id == Assignment.definition_id))
-            .outerjoin(latest, true())
-            .where(Assignment.tenant_id == tenant_id, Assignment.subject_type == "user",
-                   Assignment.subject_id == user_id, Definition.is_active.is_(True),
-                   (Assignment.end_date.is_(None)) | (Assignment.end_date >= today), visible)
-            .order_by(Assignment.id)
-        )
-        result: Sequence[Any] = (await self.session.execute(stmt)).all()
+                                  visible: ColumnElement[bool] | None = None) -> Sequence[Any]:
+        """A user's current assignments, each with its definition's fields, the target in
+        force today and the latest measurement (aligned or not), in one statement; `visible`
+        narrows them further (None: everything in the tenant)."""
+        stmt = _current_with_latest()
+        if visible is not None:
+            stmt = stmt.where(visible)
+        params = {"tenant_id": tenant_id, "user_id": user_id, "today": today}
+        result: Sequence[Any] = (await self.session.execute(stmt, params)).all()
         return result
