@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = None
     source_database_url: SecretStr | None = None
     data_dir: Path = Path(".kpi")
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(default=20, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
 
     timezone: str = "UTC"
