@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -51,6 +52,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         owned = getattr(app.state, "db", None) is None
         if owned:
             app.state.db = _connect(settings)
+        # What exists at start-up (modules, the app, the routes) lives as long as the process:
+        # out of the collector's sight, a full collection walks requests' objects only.
+        gc.freeze()
         scheduler = Scheduler(lambda: app.state.db, settings, app.state.runs)
         if settings.scheduler_enabled:
             scheduler.start()

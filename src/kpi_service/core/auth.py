@@ -111,13 +111,15 @@ def authenticate(request: Request, settings: Settings) -> Principal:
     return Principal(settings.default_tenant, "local-admin", Role.ADMIN)
 
 
-def get_principal(request: Request) -> Principal:
+# The dependencies are `async` though they never wait: a plain `def` would be handed to a
+# thread of the pool on every request.
+async def get_principal(request: Request) -> Principal:
     """FastAPI dependency: the authenticated caller."""
     settings: Settings = request.app.state.settings
     return authenticate(request, settings)
 
 
-def get_legacy_principal(request: Request) -> Principal:
+async def get_legacy_principal(request: Request) -> Principal:
     """The caller of the seed's routes: trusted network callers act as the default admin."""
     settings: Settings = request.app.state.settings
     if settings.legacy_trust_network and not has_credentials(request):

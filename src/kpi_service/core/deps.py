@@ -19,13 +19,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_settings_dep(request: Request) -> Settings:
+# `async` though they never wait: a plain `def` dependency runs in a thread of the pool.
+async def get_settings_dep(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     """The app's database handles (for work that needs the source engine)."""
     db: Database = request.app.state.db
     return db

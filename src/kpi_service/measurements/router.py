@@ -25,7 +25,7 @@ from kpi_service.measurements.schemas import (
 router = APIRouter(tags=["measurements"])
 
 
-def _runs(request: Request) -> BackgroundRuns:
+async def _runs(request: Request) -> BackgroundRuns:
     runs: BackgroundRuns = request.app.state.runs
     return runs
 
