@@ -7,7 +7,7 @@ import random
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import Decimal, localcontext
 from typing import Any
 
 import pytest
@@ -15,20 +15,16 @@ from httpx import AsyncClient
 
 from kpi_service.core.database import Database
 from tests.conftest import bearer
+from tests.metrics.helpers import achieved, q
 from tests.support import assign, create_definition, recalculate, statements_sent
 
 TS = "/api/kpis/metrics/timeseries"
-SIX = Decimal("0.000001")
 ADMIN = bearer("boss", "admin")
 
 Values = dict[date, Decimal]
 
 
 # --- plain Python -------------------------------------------------------------------------
-
-def q(value: Decimal) -> Decimal:
-    return value.quantize(SIX, rounding=ROUND_HALF_EVEN) + 0
-
 
 def combine(values: dict[date, Decimal], rollup: str) -> Decimal:
     """Values of several periods (by start day) combined as the KPI's rollup says."""
@@ -44,18 +40,6 @@ def combine(values: dict[date, Decimal], rollup: str) -> Decimal:
         return min(ordered) if rollup == "min" else max(ordered)
 
 
-def achieved(actual: Decimal, target: Decimal, target_type: str) -> Decimal:
-    if target_type == "higher_better":
-        if target == 0:
-            return Decimal(100) if actual >= 0 else Decimal(0)
-        return q(actual / target * 100)
-    if target_type == "lower_better":
-        if target == 0:
-            return Decimal(100) if actual <= 0 else Decimal(0)
-        return Decimal(100) if actual <= 0 else q(target / actual * 100)
-    if target == 0:
-        return Decimal(100) if actual == 0 else Decimal(0)
-    return q(max(Decimal(0), 100 - abs(actual - target) / abs(target) * 100))
 
 
 def status_of(achievement: Decimal) -> str:
