@@ -1,5 +1,6 @@
 """GET /metrics/timeseries through HTTP, every number recomputed in plain Python from the
-values the test recorded (DESIGN.md section 4 formulas written out here, not imported)."""
+values the test recorded (DESIGN.md section 4 formulas written out in the tests, never the
+service's own)."""
 
 from __future__ import annotations
 
