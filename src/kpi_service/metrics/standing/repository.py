@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from enum import Enum
 from functools import cache
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Date,
+    FromClause,
     Integer,
     Select,
     String,
@@ -30,12 +32,13 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    cast,
+    column,
     func,
     or_,
     select,
-    union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
+from sqlalchemy.dialects.postgresql import ARRAY, array, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -43,6 +46,15 @@ from kpi_service.engine.periods import Period
 from kpi_service.models import Assignment, AssignmentTarget, Definition, Measurement
 
 _TENANT = bindparam("tenant_id", type_=String)
+
+
+class Teams(Enum):
+    """How a statement is narrowed to teams: one team, or any of several."""
+
+    ONE = "one"
+    ANY = "any"
+
+
 # The team's members are found through a second look at assignments.
 _RECORDED = aliased(Assignment, name="recorded")
 
@@ -77,25 +89,64 @@ def _target(assignment_id: Any, period_end: Any) -> Any:
     return func.coalesce(latest, first)
 
 
-def _among_teams(team_id: Any) -> ColumnElement[bool]:
-    """The row's team is one of the array `:teams`."""
-    return team_id == any_(bindparam("teams", type_=ARRAY(String)))  # type: ignore[no-any-return]
+def _of_teams(team_id: Any, teams: Teams) -> ColumnElement[bool]:
+    """The row's team is `:team_id` (ONE), or one of the array `:teams` (ANY)."""
+    # One team is a scalar parameter, not a one-element array: with an array of unknown
+    # length, PostgreSQL's generic plan looks costlier and it keeps planning every execution.
+    condition: ColumnElement[bool] = (
+        team_id == bindparam("team_id", type_=String) if teams is Teams.ONE
+        else team_id == any_(bindparam("teams", type_=ARRAY(String))))
+    return condition
 
 
-def _period_standing(name: str, index: int, *, kind: bool, definition: bool, user: bool,
-                     teams: bool) -> Select[*tuple[Any, ...]]:
-    """The standing rows of period `index` of `name` (see `_standing`)."""
-    # Dates bound as parameters: a VALUES list of periods would have no cache key (compiled
-    # anew on every request) and would hide the dates from the planner behind a join.
-    start = bindparam(f"{name}_start_{index}", type_=Date)
-    end = bindparam(f"{name}_end_{index}", type_=Date)
+def _measured(assignment_id: Any, period_end: Any) -> list[Any]:
+    """The joined measurement's values, and the target in force for the period."""
+    return [Measurement.id.is_not(None).label("measured"),
+            Measurement.actual_value.label("value"),
+            func.coalesce(Measurement.target_value,
+                          _target(assignment_id, period_end)).label("target"),
+            Measurement.achievement, Measurement.status, Measurement.previous_value,
+            Measurement.change_pct, Measurement.trend]
+
+
+def _dated(name: str, periods: int) -> tuple[Any, Any, FromClause | None]:
+    """The start and end of the standing's periods, bound as `_dates(name, ...)`, and the
+    relation to read them from, if any."""
+    starts = [bindparam(f"{name}_start_{i}", type_=Date) for i in range(periods)]
+    ends = [bindparam(f"{name}_end_{i}", type_=Date) for i in range(periods)]
+    if periods == 1:
+        # The dates themselves: constants to the planner, which then reads one KPI's
+        # measurements of the period as one index range.
+        return starts[0], ends[0], None
+    # Several periods: unnest arrays of them (a VALUES list would have no cache key; a UNION
+    # of one-period standings tempts PostgreSQL into a parallel Append that costs more than
+    # the work it splits).
+    p = (func.unnest(array(starts), array(ends))
+         .table_valued(column("start", Date), column("end", Date))
+         .render_derived("p"))
+    return p.c.start, p.c.end, p
+
+
+@cache
+def _standing(name: str, periods: int, *, kind: bool = False, definition: bool = False,
+              user: bool = False, teams: Teams | None = None,
+              detail: bool = False) -> Subquery:
+    """The standing relation of `periods` periods, dated by the parameters `_dates(name, ...)`
+    (assignment, weight, team, measurement id and score, and with `detail` the measurement's
+    values and the target); narrowed, when asked, to the KPIs of `:kind` or to
+    `:definition_id`, to the user `:user_id`, or to users ever recorded under the teams
+    (`_of_teams`; the caller filters on the teams)."""
+    start, end, dates = _dated(name, periods)
+    in_force = and_(Assignment.tenant_id == _TENANT, Assignment.subject_type == "user",
+                    Assignment.start_date <= end,
+                    or_(Assignment.end_date.is_(None), Assignment.end_date >= start))
+    columns = (start.label("period_start"), end.label("period_end"),
+               Assignment.subject_id, Assignment.definition_id,
+               Assignment.id.label("assignment_id"), Assignment.team_id, Assignment.weight,
+               Measurement.id.label("measurement_id"), Measurement.score)
     stmt = (
-        select(
-            start.label("period_start"), end.label("period_end"),
-            Assignment.subject_id, Assignment.definition_id,
-            Assignment.id.label("assignment_id"), Assignment.team_id, Assignment.weight,
-            Measurement.id.label("measurement_id"), Measurement.score,
-        )
+        (select(*columns).where(in_force) if dates is None
+         else select(*columns).select_from(dates).join(Assignment, in_force))
         .join(Definition, and_(Definition.tenant_id == Assignment.tenant_id,
                                Definition.id == Assignment.definition_id,
                                Definition.is_active.is_(True)))
@@ -106,14 +157,13 @@ def _period_standing(name: str, index: int, *, kind: bool, definition: bool, use
                                      Measurement.definition_id == Assignment.definition_id,
                                      Measurement.assignment_id == Assignment.id,
                                      Measurement.aligned, Measurement.period_start == start))
-        .where(Assignment.tenant_id == _TENANT, Assignment.subject_type == "user",
-               Assignment.start_date <= end,
-               or_(Assignment.end_date.is_(None), Assignment.end_date >= start))
-        # One row per (user, KPI): the assignment that started last, then the newest.
-        .ext(distinct_on(Assignment.subject_id, Assignment.definition_id))
-        .order_by(Assignment.subject_id, Assignment.definition_id,
+        # One row per (period, user, KPI): the assignment that started last, then the newest.
+        .ext(distinct_on(start, Assignment.subject_id, Assignment.definition_id))
+        .order_by(start, Assignment.subject_id, Assignment.definition_id,
                   Assignment.start_date.desc(), Assignment.id.desc())
     )
+    if detail:
+        stmt = stmt.add_columns(*_measured(Assignment.id, end))
     if kind:
         stmt = stmt.where(Definition.aggregation_period == bindparam("kind", type_=String))
     if definition:
@@ -121,43 +171,23 @@ def _period_standing(name: str, index: int, *, kind: bool, definition: bool, use
                                                                 type_=BigInteger))
     if user:
         stmt = stmt.where(Assignment.subject_id == bindparam("user_id", type_=String))
-    if teams:
-        # A (user, KPI) can stand under a team only if it was ever recorded under it: only
-        # those are read (through the team index). A join rather than IN: PostgreSQL then
-        # estimates a team's size, not a tenant's, and plans no parallel workers for it.
-        recorded = (select(_RECORDED.subject_id, _RECORDED.definition_id)
-                    .where(_RECORDED.tenant_id == _TENANT, _RECORDED.subject_type == "user",
-                           _among_teams(_RECORDED.team_id))
-                    .distinct().subquery("recorded"))
-        stmt = stmt.join(recorded, and_(recorded.c.subject_id == Assignment.subject_id,
-                                        recorded.c.definition_id == Assignment.definition_id))
-    return stmt
-
-
-@cache
-def _standing(name: str, periods: int, *, kind: bool = False, definition: bool = False,
-              user: bool = False, teams: bool = False) -> Subquery:
-    """The standing relation of `periods` periods, dated by the parameters `_dates(name, ...)`
-    (assignment, weight, team, measurement id and score); narrowed, when asked, to the KPIs of
-    `:kind` or to `:definition_id`, to the user `:user_id`, or to the (user, KPI) pairs ever
-    recorded under one of the array `:teams` (the caller filters on the teams)."""
-    each = [_period_standing(name, i, kind=kind, definition=definition, user=user, teams=teams)
-            for i in range(periods)]
-    return (each[0] if periods == 1 else union_all(*each)).subquery(name)
+    if teams is not None:
+        # Only users ever recorded under the teams can stand under them: they are read first
+        # (through the team index), as an array, which PostgreSQL estimates at a few users
+        # whatever the tenant's size.
+        members = (select(func.array_agg(_RECORDED.subject_id.distinct()))
+                   .where(_RECORDED.tenant_id == _TENANT, _RECORDED.subject_type == "user",
+                          _of_teams(_RECORDED.team_id, teams))
+                   .scalar_subquery())
+        stmt = stmt.where(Assignment.subject_id == any_(cast(members, ARRAY(String))))
+    return stmt.subquery(name)
 
 
 def _detailed(rows: Subquery, *columns: Any) -> Select[*tuple[Any, ...]]:
-    """Standing rows with their measurement's values and the target in force for the period."""
+    """Narrow standing rows with their measurement's values and the target in force (for a
+    few rows: their measurements are read again, by id)."""
     return (
-        select(
-            rows, *columns,
-            Measurement.id.is_not(None).label("measured"),
-            Measurement.actual_value.label("value"),
-            func.coalesce(Measurement.target_value,
-                          _target(rows.c.assignment_id, rows.c.period_end)).label("target"),
-            Measurement.achievement, Measurement.status, Measurement.previous_value,
-            Measurement.change_pct, Measurement.trend,
-        )
+        select(rows, *columns, *_measured(rows.c.assignment_id, rows.c.period_end))
         .select_from(rows)
         .outerjoin(Measurement, and_(Measurement.tenant_id == _TENANT,
                                      Measurement.id == rows.c.measurement_id))
@@ -166,9 +196,9 @@ def _detailed(rows: Subquery, *columns: Any) -> Select[*tuple[Any, ...]]:
 
 @cache
 def _user_kpis() -> Select[*tuple[Any, ...]]:
-    s = _standing("standing", 1, kind=True, user=True)
+    s = _standing("standing", 1, kind=True, user=True, detail=True)
     return (
-        _detailed(s, Definition.key, Definition.name, Definition.unit, Definition.target_type)
+        select(s, Definition.key, Definition.name, Definition.unit, Definition.target_type)
         .join(Assignment, and_(Assignment.tenant_id == _TENANT,
                                Assignment.id == s.c.assignment_id))
         .join(Definition, and_(Definition.tenant_id == _TENANT,
@@ -179,33 +209,35 @@ def _user_kpis() -> Select[*tuple[Any, ...]]:
 
 @cache
 def _team_scores(periods: int) -> Select[*tuple[Any, ...]]:
-    s = _standing("standing", periods, kind=True, teams=True)
+    s = _standing("standing", periods, kind=True, teams=Teams.ONE)
     scored = and_(s.c.score.is_not(None), s.c.weight > 0)
     return (
         select(s.c.period_start, s.c.subject_id,
                func.sum(s.c.weight * s.c.score).filter(scored).label("weighted_sum"),
                func.sum(s.c.weight).filter(scored).label("weight_sum"))
-        .where(_among_teams(s.c.team_id))
+        .where(_of_teams(s.c.team_id, Teams.ONE))
         .group_by(s.c.period_start, s.c.subject_id)
     )
 
 
 @cache
 def _team_cells() -> Select[*tuple[Any, ...]]:
-    s = _standing("standing", 1, kind=True, teams=True)
+    s = _standing("standing", 1, kind=True, teams=Teams.ONE, detail=True)
     return (
-        _detailed(s, Definition.key, Definition.name, Definition.unit, Definition.target_type,
-                  Definition.rollup)
+        select(s.c.subject_id, s.c.assignment_id, s.c.weight, s.c.value, s.c.target,
+               s.c.achievement, s.c.score, s.c.status, Definition.key, Definition.name,
+               Definition.unit, Definition.target_type, Definition.rollup)
         .join(Definition, and_(Definition.tenant_id == _TENANT,
                                Definition.id == s.c.definition_id))
-        .where(_among_teams(s.c.team_id))
+        .where(_of_teams(s.c.team_id, Teams.ONE))
         .order_by(Definition.key, s.c.subject_id)
     )
 
 
 @cache
 def _leaderboard(teams: bool, user: bool) -> Select[*tuple[Any, ...]]:
-    now = _standing("now", 1, definition=True, teams=teams)
+    among = Teams.ANY if teams else None
+    now = _standing("now", 1, definition=True, teams=among)
     has_score = now.c.score.is_not(None)
     # Unscored rows sort last, so among the scored ones `rank()` counts those strictly
     # higher, and `count(*)` (its frame ends with the row's peers) those at least as high.
@@ -218,7 +250,7 @@ def _leaderboard(teams: bool, user: bool) -> Select[*tuple[Any, ...]]:
         case((has_score, ranked_count - func.count().over(order_by=by_score))).label("below"),
         ranked_count.label("ranked"), func.count().over().label("population"))
     if teams:
-        ranked = ranked.where(_among_teams(now.c.team_id))
+        ranked = ranked.where(_of_teams(now.c.team_id, Teams.ANY))
     page = ranked.subquery("ranked")
     shown = (select(page).order_by(page.c.rank.asc().nulls_last(), page.c.subject_id)
              .offset(bindparam("offset", type_=Integer))
@@ -227,12 +259,12 @@ def _leaderboard(teams: bool, user: bool) -> Select[*tuple[Any, ...]]:
         shown = shown.where(page.c.subject_id == bindparam("user_id", type_=String))
     rows = shown.subquery("page")
     # The previous period is ranked on scores alone; only the page's rows are joined.
-    before = _standing("before", 1, definition=True, teams=teams)
+    before = _standing("before", 1, definition=True, teams=among)
     previous_ranks = (select(before.c.subject_id,
                              func.rank().over(order_by=before.c.score.desc()).label("rank"))
                       .where(before.c.score.is_not(None)))
     if teams:
-        previous_ranks = previous_ranks.where(_among_teams(before.c.team_id))
+        previous_ranks = previous_ranks.where(_of_teams(before.c.team_id, Teams.ANY))
     back = previous_ranks.subquery("before_ranks")
     return (
         _detailed(rows, back.c.rank.label("previous_rank"))
@@ -243,9 +275,9 @@ def _leaderboard(teams: bool, user: bool) -> Select[*tuple[Any, ...]]:
 
 @cache
 def _population(teams: bool) -> Select[*tuple[Any, ...]]:
-    s = _standing("standing", 1, definition=True, teams=teams)
+    s = _standing("standing", 1, definition=True, teams=Teams.ANY if teams else None)
     stmt = select(func.count(), func.count(s.c.score))
-    return stmt.where(_among_teams(s.c.team_id)) if teams else stmt
+    return stmt.where(_of_teams(s.c.team_id, Teams.ANY)) if teams else stmt
 
 
 class StandingRepository:
@@ -264,14 +296,14 @@ class StandingRepository:
                           team_id: str) -> Sequence[Any]:
         """Per period and member of the team: the sums of weight x score and of weight over
         their scored KPIs recorded under the team (null when none is scored)."""
-        values = {"tenant_id": tenant_id, "kind": kind, "teams": [team_id],
+        values = {"tenant_id": tenant_id, "kind": kind, "team_id": team_id,
                   **_dates("standing", periods)}
         return (await self.session.execute(_team_scores(len(periods)), values)).all()
 
     async def team_cells(self, tenant_id: str, kind: str, period: Period,
                          team_id: str) -> Sequence[Any]:
         """Every (member, KPI) recorded under the team in the period, measured or not."""
-        values = {"tenant_id": tenant_id, "kind": kind, "teams": [team_id],
+        values = {"tenant_id": tenant_id, "kind": kind, "team_id": team_id,
                   **_dates("standing", [period])}
         return (await self.session.execute(_team_cells(), values)).all()
 
