@@ -3,8 +3,9 @@
 All of them read the same relation (`_standing`): for each period asked, each user and each
 active KPI of the kind, the user's assignment in force in the period that started last (one
 per user and KPI, even when an assignment was replaced mid-period), with its aligned
-measurement of that period when one is stored. The relation is narrow (what ranking needs);
-`_detailed` adds the measurement's values and the target in force to the rows shown.
+measurement of that period when one is stored. Where every row is shown it carries the
+measurement's values and the target in force; for ranking it stays narrow, and `_detailed`
+adds them to the page's rows only.
 
 Each statement is built once per shape, with named parameters (`:tenant_id`, the periods'
 dates, the filters' values): a request only binds its values, and SQLAlchemy compiles the
@@ -73,6 +74,7 @@ def _bound(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _list(teams: Sequence[str] | None) -> list[str] | None:
+    """The teams as the list an array parameter takes."""
     return None if teams is None else list(teams)
 
 
@@ -196,6 +198,7 @@ def _detailed(rows: Subquery, *columns: Any) -> Select[*tuple[Any, ...]]:
 
 @cache
 def _user_kpis() -> Select[*tuple[Any, ...]]:
+    """`StandingRepository.user_kpis`, before the caller's visibility condition."""
     s = _standing("standing", 1, kind=True, user=True, detail=True)
     return (
         select(s, Definition.key, Definition.name, Definition.unit, Definition.target_type)
@@ -209,6 +212,7 @@ def _user_kpis() -> Select[*tuple[Any, ...]]:
 
 @cache
 def _team_scores(periods: int) -> Select[*tuple[Any, ...]]:
+    """`StandingRepository.team_scores` over that many periods."""
     s = _standing("standing", periods, kind=True, teams=Teams.ONE)
     scored = and_(s.c.score.is_not(None), s.c.weight > 0)
     return (
@@ -222,6 +226,7 @@ def _team_scores(periods: int) -> Select[*tuple[Any, ...]]:
 
 @cache
 def _team_cells() -> Select[*tuple[Any, ...]]:
+    """`StandingRepository.team_cells`."""
     s = _standing("standing", 1, kind=True, teams=Teams.ONE, detail=True)
     return (
         select(s.c.subject_id, s.c.assignment_id, s.c.weight, s.c.value, s.c.target,
@@ -236,6 +241,7 @@ def _team_cells() -> Select[*tuple[Any, ...]]:
 
 @cache
 def _leaderboard(teams: bool, user: bool) -> Select[*tuple[Any, ...]]:
+    """`StandingRepository.leaderboard`, among `:teams` or all, for `:user_id` or all."""
     among = Teams.ANY if teams else None
     now = _standing("now", 1, definition=True, teams=among)
     has_score = now.c.score.is_not(None)
@@ -275,6 +281,7 @@ def _leaderboard(teams: bool, user: bool) -> Select[*tuple[Any, ...]]:
 
 @cache
 def _population(teams: bool) -> Select[*tuple[Any, ...]]:
+    """`StandingRepository.population`, among `:teams` or all."""
     s = _standing("standing", 1, definition=True, teams=Teams.ANY if teams else None)
     stmt = select(func.count(), func.count(s.c.score))
     return stmt.where(_of_teams(s.c.team_id, Teams.ANY)) if teams else stmt
