@@ -24,6 +24,7 @@ from tests.metrics.helpers import (
     record,
     view,
 )
+from tests.metrics.test_scorecard import compilations
 from tests.security.test_auth import assert_problem
 from tests.support import statements_sent
 
@@ -242,3 +243,19 @@ async def test_statements_do_not_grow_with_the_population(client: AsyncClient,
         assert board["population"] == size
         counts.append(len(sent))
     assert counts == [2, 2], counts
+
+
+async def test_statements_are_compiled_once(client: AsyncClient, db: Database) -> None:
+    await calls_board(client)
+    for teams in ((None, None, None), ("t1", "t2", "t1")):
+        await ok(client, "leaderboard", definition_key="calls", date=FEB, team_id=teams[0])
+        seen = []
+        for team, day, limit in zip(teams, (FEB, "2026-01-20", "2026-03-02"), (50, 3, 10),
+                                    strict=True):
+            async with compilations(db) as compiled:
+                await ok(client, "leaderboard", definition_key="calls", date=day, limit=limit,
+                         team_id=team)
+            seen.append(compiled)
+        # The ranked rows' statement (after the definition's) is compiled once for any period,
+        # page size and team.
+        assert [c[1] for c in seen] == [seen[0][1]] * 3, (teams, seen)

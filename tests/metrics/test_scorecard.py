@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from httpx import AsyncClient
+from sqlalchemy import event
 
 from kpi_service.core.database import Database
 from tests.conftest import bearer
@@ -33,6 +36,23 @@ from tests.support import statements_sent
 
 D = Decimal
 FEB = "2026-02-10"
+
+
+@asynccontextmanager
+async def compilations(db: Database) -> AsyncIterator[list[int]]:
+    """The identity of the compiled form of every statement sent inside the block, in order
+    (SQLAlchemy hands out the same one for a statement it found in its cache)."""
+    compiled: list[int] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+               executemany: bool) -> None:
+        compiled.append(id(context.compiled))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield compiled
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
 
 
 def strings(tree: Any) -> set[str]:
@@ -367,3 +387,17 @@ async def test_statements_do_not_grow_with_the_team(client: AsyncClient, db: Dat
             await ok(client, "scorecard", user_id="u00", date=FEB)
         counts.append(len(sent))
     assert counts[0] == counts[1] <= 4, counts
+
+
+async def test_statements_are_compiled_once(client: AsyncClient, db: Database) -> None:
+    await hand_worked_team(client)
+    await ok(client, "scorecard", user_id="ann", date=FEB)
+    seen = []
+    for params in ({"user_id": "bob", "date": FEB}, {"user_id": "eve", "date": "2026-01-20"},
+                   {"user_id": "cid", "date": "2026-02-01", "team_id": "t1"}):
+        async with compilations(db) as compiled:
+            await ok(client, "scorecard", **params)
+        seen.append(compiled)
+    # Other users, periods and teams reuse the statements compiled once (a statement without
+    # a cache key, such as one holding a VALUES list, would be compiled for every request).
+    assert len(seen[0]) == 2 and seen[0] == seen[1] == seen[2], seen

@@ -26,6 +26,7 @@ from tests.metrics.helpers import (
     view,
     weighted,
 )
+from tests.metrics.test_scorecard import compilations
 from tests.security.test_auth import assert_problem
 from tests.support import statements_sent
 
@@ -207,3 +208,14 @@ async def test_one_statement_whatever_the_team_size(client: AsyncClient, db: Dat
         assert team["team_size"] == size
         counts.append(len(sent))
     assert counts == [1, 1], counts
+
+
+async def test_the_statement_is_compiled_once(client: AsyncClient, db: Database) -> None:
+    await hand_worked_team(client)
+    await ok(client, "team", team_id="t1", date=FEB)
+    seen = []
+    for team, day in (("t1", FEB), ("t2", "2026-01-20"), ("t9", "2025-12-01")):
+        async with compilations(db) as compiled:
+            await ok(client, "team", team_id=team, date=day)
+        seen.append(compiled)
+    assert len(seen[0]) == 1 and seen[0] == seen[1] == seen[2], seen
