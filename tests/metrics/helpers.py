@@ -10,7 +10,8 @@ from typing import Any
 
 from httpx import AsyncClient, Response
 
-from tests.support import assign, create_definition
+from kpi_service.core.database import Database
+from tests.support import assign, create_definition, statements_sent
 
 METRICS = "/api/kpis/metrics"
 
@@ -222,3 +223,19 @@ async def random_dataset(client: AsyncClient, seed: int, users: int = 14) -> lis
                 await record(client, row.assignment_id, month, int(value))
                 row.values[month] = value
     return held_rows
+
+
+async def statements_as_team_grows(client: AsyncClient, db: Database, sizes: Iterable[int],
+                                   name: str, **params: Any) -> list[tuple[int, Any]]:
+    """Users u00, u01, ... join team t1 with a manual `calls` KPI valued for February 2026,
+    up to each size in turn; after each, one request to the view: (statements sent, body)."""
+    kpi = await manual_kpi(client, "calls")
+    seen, users = [], 0
+    for size in sizes:
+        for i in range(users, size):
+            await record(client, await held(client, kpi, f"u{i:02d}", 10), "2026-02-01", i)
+        users = size
+        async with statements_sent(db) as sent:
+            body = await ok(client, name, **params)
+        seen.append((len(sent), body))
+    return seen

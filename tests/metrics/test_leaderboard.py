@@ -22,11 +22,11 @@ from tests.metrics.helpers import (
     q,
     random_dataset,
     record,
+    statements_as_team_grows,
     view,
 )
 from tests.metrics.test_scorecard import compilations
 from tests.security.test_auth import assert_problem
-from tests.support import statements_sent
 
 FEB = "2026-02-10"
 ROW = ("user_id", "team_id", "rank", "percentile", "previous_rank", "rank_change")
@@ -232,17 +232,9 @@ async def test_refusals(client: AsyncClient) -> None:
 
 async def test_statements_do_not_grow_with_the_population(client: AsyncClient,
                                                           db: Database) -> None:
-    kpi = await manual_kpi(client, "calls")
-    counts, users = [], 0
-    for size in (2, 15):
-        for i in range(users, size):
-            await record(client, await held(client, kpi, f"u{i:02d}", 10), "2026-02-01", i)
-        users = size
-        async with statements_sent(db) as sent:
-            board = await ok(client, "leaderboard", definition_key="calls", date=FEB)
-        assert board["population"] == size
-        counts.append(len(sent))
-    assert counts == [2, 2], counts
+    seen = await statements_as_team_grows(client, db, (2, 15), "leaderboard",
+                                          definition_key="calls", date=FEB)
+    assert [(count, board["population"]) for count, board in seen] == [(2, 2), (2, 15)]
 
 
 async def test_statements_are_compiled_once(client: AsyncClient, db: Database) -> None:

@@ -26,13 +26,13 @@ from tests.metrics.helpers import (
     ok,
     random_dataset,
     record,
+    statements_as_team_grows,
     status_of,
     trend_of,
     view,
     weighted,
 )
 from tests.security.test_auth import api, assert_problem
-from tests.support import statements_sent
 
 D = Decimal
 FEB = "2026-02-10"
@@ -377,16 +377,11 @@ async def test_bad_input_is_a_problem(client: AsyncClient) -> None:
 
 
 async def test_statements_do_not_grow_with_the_team(client: AsyncClient, db: Database) -> None:
-    kpi = await manual_kpi(client, "calls")
-    counts, members = [], 0
-    for size in (2, 12):
-        for i in range(members, size):
-            await record(client, await held(client, kpi, f"u{i:02d}", 10), "2026-02-01", i)
-        members = size
-        async with statements_sent(db) as sent:
-            await ok(client, "scorecard", user_id="u00", date=FEB)
-        counts.append(len(sent))
+    seen = await statements_as_team_grows(client, db, (2, 12), "scorecard", user_id="u00",
+                                          date=FEB)
+    counts = [count for count, _ in seen]
     assert counts[0] == counts[1] <= 4, counts
+    assert [card["team"]["team_size"] for _, card in seen] == [2, 12]
 
 
 async def test_statements_are_compiled_once(client: AsyncClient, db: Database) -> None:

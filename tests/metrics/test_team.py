@@ -22,13 +22,13 @@ from tests.metrics.helpers import (
     q,
     random_dataset,
     record,
+    statements_as_team_grows,
     status_of,
     view,
     weighted,
 )
 from tests.metrics.test_scorecard import compilations
 from tests.security.test_auth import assert_problem
-from tests.support import statements_sent
 
 FEB = "2026-02-10"
 # How the data set's KPIs combine across members (the unit's default roll-up).
@@ -197,17 +197,8 @@ async def test_bad_input_is_a_problem(client: AsyncClient) -> None:
 
 
 async def test_one_statement_whatever_the_team_size(client: AsyncClient, db: Database) -> None:
-    kpi = await manual_kpi(client, "calls")
-    counts, members = [], 0
-    for size in (2, 15):
-        for i in range(members, size):
-            await record(client, await held(client, kpi, f"u{i:02d}", 10), "2026-02-01", i)
-        members = size
-        async with statements_sent(db) as sent:
-            team = await ok(client, "team", team_id="t1", date=FEB)
-        assert team["team_size"] == size
-        counts.append(len(sent))
-    assert counts == [1, 1], counts
+    seen = await statements_as_team_grows(client, db, (2, 15), "team", team_id="t1", date=FEB)
+    assert [(count, team["team_size"]) for count, team in seen] == [(1, 2), (1, 15)]
 
 
 async def test_the_statement_is_compiled_once(client: AsyncClient, db: Database) -> None:
