@@ -13,8 +13,13 @@ from kpi_service.models import SCHEMA
 
 config = context.config
 
+# Replicas starting together all upgrade: the first takes this lock for its transaction,
+# the others wait for it, then find the schema at head and do nothing.
+MIGRATION_LOCK = 0x6B70_6D69  # "kpmi"
+
 
 def _run(connection: Connection) -> None:
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
     context.configure(connection=connection, **context_options())
     with context.begin_transaction():

@@ -126,3 +126,16 @@ async def test_downgrade_to_base_and_up_again_with_rows(fresh: tuple[str, AsyncE
     assert await current_revision(engine) == head_revision()
     assert head_revision() is not None
     assert await _diff_of(engine) == []
+
+
+async def test_replicas_upgrading_together_all_succeed(fresh: tuple[str, AsyncEngine]) -> None:
+    url, engine = fresh
+    # Three processes' worth of upgrades at once on an empty database: one builds the schema,
+    # the others wait for its lock, then find nothing to do.
+    await asyncio.gather(*(asyncio.to_thread(upgrade, url) for _ in range(3)))
+    assert await current_revision(engine) == head_revision()
+    assert await _tables(engine) == MODEL_TABLES | {"alembic_version"}
+    async with engine.connect() as conn:
+        versions = (await conn.execute(text("SELECT count(*) FROM kpi.alembic_version"))
+                    ).scalar_one()
+    assert versions == 1
