@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -128,11 +131,20 @@ async def test_downgrade_to_base_and_up_again_with_rows(fresh: tuple[str, AsyncE
     assert await _diff_of(engine) == []
 
 
-async def test_replicas_upgrading_together_all_succeed(fresh: tuple[str, AsyncEngine]) -> None:
+
+async def test_replicas_upgrading_together_all_succeed(fresh: tuple[str, AsyncEngine],
+                                                       tmp_path: Path) -> None:
     url, engine = fresh
-    # Three processes' worth of upgrades at once on an empty database: one builds the schema,
-    # the others wait for its lock, then find nothing to do.
-    await asyncio.gather(*(asyncio.to_thread(upgrade, url) for _ in range(3)))
+    # Three processes upgrade an empty database at once (Alembic's context is process-wide,
+    # so threads would not do): one builds the schema, the others wait for its lock, then
+    # find nothing to do.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
+    env["KPI_DATABASE_URL"] = url
+    procs = [await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kpi_service.cli", "migrate", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT) for _ in range(3)]
+    outputs = [await proc.communicate() for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], outputs
     assert await current_revision(engine) == head_revision()
     assert await _tables(engine) == MODEL_TABLES | {"alembic_version"}
     async with engine.connect() as conn:
