@@ -15,6 +15,7 @@ from sqlalchemy import text
 from kpi_service.alerts.router import router as alerts_router
 from kpi_service.assignments.router import router as assignments_router
 from kpi_service.audit.router import router as audit_router
+from kpi_service.core import openapi
 from kpi_service.core.context import RequestContextMiddleware
 from kpi_service.core.database import Database
 from kpi_service.core.errors import PROBLEM_JSON, install_error_handlers
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.runs = BackgroundRuns(lambda: app.state.db, settings, FOLLOWERS)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
+    openapi.install(app)
 
     for router in (definitions_router, assignments_router, measurements_router, goals_router,
                    events_router, metrics_router, alerts_router, audit_router):

@@ -156,9 +156,12 @@ def _day(value: str) -> date:
 
 def _openapi(args: argparse.Namespace, settings: Settings) -> int:
     from kpi_service.app import create_app
+    from kpi_service.core import openapi
 
-    spec = create_app(settings).openapi()
-    sys.stdout.write(json.dumps(spec, indent=2, sort_keys=False) + "\n")
+    # The default configuration, whatever this environment sets: the committed
+    # docs/openapi.json must not depend on who regenerated it.
+    spec = create_app(Settings.model_construct()).openapi()
+    sys.stdout.buffer.write(openapi.render(spec).encode())
     return 0
 
 
@@ -190,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--reason", help="why; kept on every changed measurement")
     backfill.add_argument("--quiet", action="store_true", help="no progress bar")
     backfill.set_defaults(handler=_backfill)
-    openapi = sub.add_parser("openapi", help="print the OpenAPI document")
+    openapi = sub.add_parser(
+        "openapi", help="print the OpenAPI document of the default configuration")
     openapi.set_defaults(handler=_openapi)
     return parser
 
