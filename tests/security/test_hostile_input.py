@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient, Response
-from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.security.helpers import app_routes
+from tests.security.helpers import app_routes, snapshot
 from tests.support import create_support_cases, wait_for_run
 
 NO_BODY = object()
@@ -548,18 +547,6 @@ def improper(attempt: Attempt, response: Response) -> str | None:
     if "Traceback" in response.text or "sqlalchemy" in response.text.lower():
         return "internals in the answer"
     return None
-
-
-async def snapshot(db: Database) -> dict[str, tuple[int, str]]:
-    """Row count and checksum of every table in schema kpi, found in the catalog."""
-    async with db.engine.connect() as conn:
-        tables = list((await conn.execute(text(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'kpi' AND table_type = 'BASE TABLE' ORDER BY 1"))).scalars())
-        union = " UNION ALL ".join(
-            f"SELECT '{t}', count(*), md5(coalesce(string_agg(r::text, ',' ORDER BY r::text), ''))"
-            f" FROM kpi.{t} AS r" for t in tables)
-        return {name: (count, digest) for name, count, digest in await conn.execute(text(union))}
 
 
 @pytest.fixture
