@@ -15,7 +15,7 @@ from sqlalchemy import text
 from kpi_service.alerts.router import router as alerts_router
 from kpi_service.assignments.router import router as assignments_router
 from kpi_service.audit.router import router as audit_router
-from kpi_service.core import openapi
+from kpi_service.core import openapi, telemetry
 from kpi_service.core.context import RequestContextMiddleware
 from kpi_service.core.database import Database
 from kpi_service.core.errors import PROBLEM_JSON, install_error_handlers
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.db = database
     app.state.runs = BackgroundRuns(lambda: app.state.db, settings, FOLLOWERS)
+    telemetry.install(app, settings)  # before the request context, which must wrap it
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     openapi.install(app)

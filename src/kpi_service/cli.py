@@ -17,6 +17,7 @@ from types import FrameType
 
 from pydantic import SecretStr, ValidationError
 
+from kpi_service.core import logs
 from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.migrations import upgrade
 from kpi_service.core.settings import Settings, get_settings
@@ -73,8 +74,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             except DemoMismatch as exc:
                 print(f"kpi-service: {exc}", file=sys.stderr)
                 return 2
+        # uvicorn's own lines go through the same formatter; the app writes the access log.
         uvicorn.run(create_app(bound), host=args.host, port=args.port,
-                    log_level=settings.log_level.lower(), proxy_headers=True)
+                    log_level=settings.log_level.lower(), proxy_headers=True,
+                    log_config=logs.config(settings.log_format, settings.log_level),
+                    access_log=False, timeout_graceful_shutdown=settings.shutdown_grace_seconds)
     return 0
 
 
@@ -203,8 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `kpi-service` command."""
     args = build_parser().parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_format, settings.log_level)
     try:
         result: int = args.handler(args, settings)
     except KeyboardInterrupt:

@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.alerts.delivery_repository import Claimed, DeliveryRepository
+from kpi_service.core import telemetry
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 
@@ -138,6 +139,7 @@ async def _follow(database: Database, settings: Settings, client: httpx.AsyncCli
             following = await DeliveryRepository(session).record(
                 current, status_code=result.status_code, error=result.error,
                 duration_ms=result.duration_ms, delivered=result.delivered, retry_in=retry_in)
+        telemetry.webhook_attempted(result.delivered, retry=retry_in is not None)
         log.info("webhook delivery %s (alert %s, %s) attempt %s: %s", current.id,
                  current.alert_id, current.event, current.attempt,
                  "delivered" if result.delivered else result.error)

@@ -36,17 +36,21 @@ class Database:
     @classmethod
     def connect(cls, url: str, settings: Settings, source_url: str | None = None) -> Database:
         """Engines for the service database and the source database (the same by default)."""
+        # A request waiting longer than pool_timeout for a connection gets 503 (core.errors);
+        # recycling replaces connections before a proxy or firewall drops them when idle.
+        waits = {"pool_timeout": settings.db_pool_timeout,
+                 "pool_recycle": settings.db_pool_recycle, "pool_pre_ping": True}
         engine = create_async_engine(
             async_url(url),
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
-            pool_pre_ping=True,
             connect_args={"server_settings": {"application_name": "kpi-service"}},
+            **waits,
         )
         source_engine = engine
         if source_url and async_url(source_url) != async_url(url):
-            source_engine = create_async_engine(async_url(source_url), pool_pre_ping=True,
-                                                pool_size=5, max_overflow=5)
+            source_engine = create_async_engine(async_url(source_url), pool_size=5,
+                                                max_overflow=5, **waits)
         sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         return cls(engine=engine, sessions=sessions, source_engine=source_engine)
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,13 @@ async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
                      "The server could not complete the request.")
 
 
+async def _on_pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+    # Every connection stayed busy for KPI_DB_POOL_TIMEOUT seconds: overloaded, not broken.
+    log.warning("no database connection free for %s %s", request.method, request.url.path)
+    return _response(request, 503, "unavailable", "Service unavailable",
+                     "The service is busy; retry shortly.", headers={"Retry-After": "2"})
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, OSError | TimeoutError):
         return _response(request, 503, "unavailable", "Service unavailable",
@@ -142,4 +150,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(DBAPIError, _on_database_error)
+    app.add_exception_handler(PoolTimeout, _on_pool_timeout)
+    # Handlers of specific classes run inside the middleware (which then logs the 503);
+    # the catch-all one runs outside it.
+    app.add_exception_handler(OSError, _on_unexpected)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -36,10 +37,18 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".kpi")
     db_pool_size: int = Field(default=20, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
+    # Seconds a request waits for a free connection before it is answered 503.
+    db_pool_timeout: float = Field(default=30, gt=0, le=600)
+    # Connections older than this many seconds are replaced when next taken (-1: never).
+    db_pool_recycle: int = Field(default=1800, ge=-1, le=86_400)
 
     timezone: str = "UTC"
     root_path: str = ""
     log_level: str = "INFO"
+    # json: one object per line (for log collectors); text: plain lines for a terminal.
+    log_format: Literal["json", "text"] = "json"
+    # If set, GET /metrics needs `Authorization: Bearer <token>`.
+    metrics_token: SecretStr | None = None
     default_tenant: str = "default"
 
     auth_mode: AuthMode = AuthMode.NONE
@@ -66,6 +75,9 @@ class Settings(BaseSettings):
     # A run whose heartbeat is older than this is stale: another process may resume it.
     run_stale_seconds: int = Field(default=120, ge=2, le=86_400)
     run_heartbeat_seconds: float = Field(default=15, gt=0, le=3600)
+    # On SIGTERM, requests in flight get this long to finish before they are cut; keep it
+    # below the orchestrator's own grace (Kubernetes: 30 s) so runs are released cleanly.
+    shutdown_grace_seconds: int = Field(default=20, ge=1, le=3600)
     # Event partitions are created this many months ahead.
     partitions_ahead_months: int = Field(default=3, ge=0, le=36)
     # Missing manual values are looked for daily at this time (no run notices an absence),

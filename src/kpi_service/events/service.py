@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, or_, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.audit import service as audit
+from kpi_service.core import telemetry
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Forbidden, InvalidInput, field_error
 from kpi_service.core.schemas import Slice
@@ -35,6 +36,7 @@ async def ingest(session: AsyncSession, principal: Principal,
     rejected = len({e.index for e in batch.errors})
     result = IngestResult(accepted=inserted, duplicates=batch.valid - inserted,
                           rejected=rejected, errors=batch.errors)
+    telemetry.events_ingested(inserted, result.duplicates, rejected)
     if inserted:
         await audit.record(session, principal, "events.ingest", "event_batch",
                            f"{len(items)} items", None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from kpi_service.calculators import api, event, query
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
 from kpi_service.calculators.subjects import source_config
+from kpi_service.core import telemetry
 from kpi_service.core.settings import Settings
 from kpi_service.engine import achievement as ach
 from kpi_service.engine.formula import FormulaError, parse_formula
@@ -222,12 +224,17 @@ async def compute_period(session: AsyncSession, source: AsyncEngine, settings: S
         config=source_config(definition.config), period=period, subject_ids=subjects,
         tz=settings.tz,
     )
+    started = time.perf_counter()
     try:
         outcomes = await _outcomes(session, source, settings, definition, request)
     except CalculationFailed as exc:
+        telemetry.calculated(definition.calculation_type, time.perf_counter() - started, 0,
+                             failed=True)
         tally.failed = len(due)
         tally.error(definition, period, str(exc))
         return tally
+    telemetry.calculated(definition.calculation_type, time.perf_counter() - started,
+                         len(outcomes))
     values: dict[int, tuple[Decimal | None, dict[str, Any]]] = {}
     for item in due:
         outcome = outcomes.get(item.subject_id) or Outcome(None, "no outcome", failed=True)

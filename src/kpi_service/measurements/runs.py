@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kpi_service.core import telemetry
 from kpi_service.core.database import Database
 from kpi_service.core.errors import Conflict
 from kpi_service.core.settings import Settings
@@ -115,6 +116,7 @@ async def execute(database: Database, settings: Settings, tenant_id: str, run_id
         return None
     finally:
         beat.cancel()
+    telemetry.run_finished(finished.status, finished.trigger)
     await _follow(database, settings, finished, followers)
     return finished
 
@@ -210,9 +212,11 @@ async def _fail(database: Database, run: CalculationRun, worker: str) -> None:
     error = {"error": "the run stopped on an internal error; see the service log"}
     try:
         async with database.unit_of_work() as session:
-            await RunRepository(session).record(
+            owned = await RunRepository(session).record(
                 run.tenant_id, run.id, worker, status="failed", finished_at=datetime.now(UTC),
                 errors=[*run.errors, error][-20:])
+        if owned:
+            telemetry.run_finished("failed", run.trigger)
     except Exception:
         log.warning("could not mark run %s failed", run.id, exc_info=True)
 

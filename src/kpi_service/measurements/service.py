@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from kpi_service.assignments.access import can_manage, visible_assignments
 from kpi_service.assignments.service import get_visible
 from kpi_service.audit import service as audit
+from kpi_service.core import telemetry
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
@@ -179,6 +180,7 @@ async def calculate_now(session: AsyncSession, source: AsyncEngine, settings: Se
         setattr(run, name, getattr(tally, name))
     run.progress_done, run.status, run.finished_at = 1, run_status(tally), datetime.now(UTC)
     await session.flush()
+    telemetry.run_finished(run.status, run.trigger)
     return run, tally
 
 
