@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +110,29 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
                      headers=dict(exc.headers or {}) or None)
 
 
+def _sqlstate(exc: DBAPIError) -> str:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or ""
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """The database, or the way to it, is down (not the statement wrong): retry later."""
+    if isinstance(exc, DBAPIError):
+        # 08: connection lost or refused; 57P: shutting down, restarting, not yet accepting.
+        return bool(exc.connection_invalidated) or _sqlstate(exc).startswith(("08", "57P"))
+    return isinstance(exc, OSError)  # refused, no such socket, timed out while connecting
+
+
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     # Input is validated before it reaches the database; this is the last line of defence.
     assert isinstance(exc, DBAPIError)
-    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or ""
+    sqlstate = _sqlstate(exc)
     if isinstance(exc, IntegrityError) or sqlstate.startswith("23"):
         return _response(request, 409, "conflict", "Conflict",
                          "The request conflicts with data already stored.")
     if sqlstate.startswith("22"):
         return _response(request, 422, "invalid-input", "Invalid input",
                          "A value is out of the range that can be stored.")
-    if exc.connection_invalidated or sqlstate.startswith("08") or sqlstate == "57P03":
+    if database_unreachable(exc):
         return _response(request, 503, "unavailable", "Service unavailable",
                          "The database is not reachable; retry shortly.",
                          headers={"Retry-After": "5"})
@@ -144,8 +158,38 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
                      "The server could not complete the request.")
 
 
+class ShutdownCut:
+    """Answer 503 to a request the server cancels once its shutdown grace has run out,
+    rather than the server's bare text 500: the client may retry it on another replica."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except asyncio.CancelledError:
+            if not started:
+                response = _response(Request(scope), 503, "unavailable", "Service unavailable",
+                                     "The service is shutting down; retry shortly.",
+                                     headers={"Retry-After": "1", "Connection": "close"})
+                await response(scope, receive, send)
+            raise
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error the app can raise to one response shape."""
+    app.add_middleware(ShutdownCut)
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

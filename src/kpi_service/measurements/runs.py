@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.core import telemetry
 from kpi_service.core.database import Database
-from kpi_service.core.errors import Conflict
+from kpi_service.core.errors import Conflict, database_unreachable
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.formula import FormulaError, evaluation_order
@@ -110,7 +110,14 @@ async def execute(database: Database, settings: Settings, tenant_id: str, run_id
     except LostRun:
         log.warning("run %s of %s was taken over by another process", run_id, tenant_id)
         return None
-    except Exception:
+    except Exception as exc:
+        if database_unreachable(exc):
+            # Nothing is wrong with the run: its last pair rolled back; any process resumes it
+            # (at once if the release gets through, else once its heartbeat is stale).
+            log.warning("run %s of %s stopped: the database is unreachable; it will be "
+                        "resumed", run_id, tenant_id)
+            await _release(database, tenant_id, run_id, worker)
+            return None
         log.exception("run %s of %s failed", run_id, tenant_id)
         await _fail(database, run, worker)
         return None
