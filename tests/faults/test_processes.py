@@ -4,17 +4,11 @@ database, and a backfill killed mid-run then resumed."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-import httpx
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
@@ -22,49 +16,21 @@ from kpi_service.measurements.runs import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
 from tests.calculators.http_fixtures import SourceServer
 from tests.conftest import make_settings
+from tests.faults.service import (
+    checksum,
+    fetch,
+    serve,
+    service_env,
+    start,
+    terminate,
+    wait_ready,
+)
 from tests.support import (
     assign,
     create_definition,
     create_support_cases,
-    plain_dsn,
     wait_for_run,
 )
-
-
-def _env(database_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
-    env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test", KPI_AUTH_MODE="none", **extra)
-    return env
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the service did not become ready"
-        time.sleep(0.2)
-
-
-async def _fetch(url: str, sql: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(plain_dsn(url))
-    try:
-        return list(await conn.fetch(sql))
-    finally:
-        await conn.close()
 
 
 async def test_two_replicas_ticking_every_second_run_each_occurrence_once(
@@ -80,35 +46,25 @@ async def test_two_replicas_ticking_every_second_run_each_occurrence_once(
     for user in ("1", "2", "3"):
         await assign(client, d["id"], user, 2, start_date="2026-01-01")
 
-    env = _env(database_url, KPI_SCHEDULE_DAILY="* * * * * *", KPI_SCHEDULER_CATCHUP="2",
-               KPI_LOG_LEVEL="INFO")
-    procs = []
-    for _ in range(2):
-        port = _free_port()
-        # Popen only starts the process; it does not wait for it.
-        proc = subprocess.Popen([sys.executable, "-m", "kpi_service.cli", "serve", "--port",  # noqa: ASYNC220
-                                 str(port)], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
-        procs.append((proc, port))
+    procs = [serve(database_url, tmp_path, KPI_SCHEDULE_DAILY="* * * * * *",
+                   KPI_SCHEDULER_CATCHUP="2", KPI_LOG_LEVEL="INFO") for _ in range(2)]
     try:
-        for proc, port in procs:
-            _wait_ready(proc, port)
+        for child in procs:
+            wait_ready(child)
         await asyncio.sleep(6)  # some six ticks each, all for the same occurrence
     finally:
-        outputs = []
-        for proc, _ in procs:
-            proc.send_signal(signal.SIGTERM)
-            out, _err = proc.communicate(timeout=30)
-            outputs.append(out.decode())
-    for output in outputs:  # both ticked, many times
-        assert output.count('Running job "Scheduler.tick') >= 3, output[-3000:]
+        outputs = [terminate(child)[1] for child in procs]
+    for output in outputs:  # both ticked, many times (whatever the log format)
+        ticks = [line for line in output.splitlines()
+                 if "Running job" in line and "Scheduler.tick" in line]
+        assert len(ticks) >= 3, output[-3000:]
 
-    runs = await _fetch(database_url, "SELECT period_start, status, worker "
+    runs = await fetch(database_url, "SELECT period_start, status, worker "
                                       "FROM kpi.calculation_runs ORDER BY period_start")
     # The catch-up's two days (the day before yesterday, yesterday), each exactly once.
     assert [(r["period_start"], r["status"]) for r in runs] == [
         (yesterday - timedelta(days=1), "succeeded"), (yesterday, "succeeded")]
-    rows = await _fetch(database_url, "SELECT m.period_start, a.subject_id, m.actual_value, "
+    rows = await fetch(database_url, "SELECT m.period_start, a.subject_id, m.actual_value, "
                                       "m.revision FROM kpi.measurements m JOIN kpi.assignments "
                                       "a ON a.id = m.assignment_id ORDER BY 1, 2")
     assert [(r["period_start"], r["subject_id"], int(r["actual_value"]), r["revision"])
@@ -118,17 +74,9 @@ async def test_two_replicas_ticking_every_second_run_each_occurrence_once(
 
 
 async def _progress(url: str, run_id: int) -> int:
-    [row] = await _fetch(url, f"SELECT progress_done FROM kpi.calculation_runs "
-                              f"WHERE id = {int(run_id)}")
+    [row] = await fetch(url, "SELECT progress_done FROM kpi.calculation_runs WHERE id = $1",
+                        run_id)
     return int(row["progress_done"])
-
-
-async def _checksum(url: str) -> tuple[int, str]:
-    [row] = await _fetch(url, "SELECT count(*) AS n, md5(string_agg(concat_ws('|', "
-                              "assignment_id, period_start, actual_value, achievement, score, "
-                              "status, previous_value, trend), ',' ORDER BY assignment_id, "
-                              "period_start)) AS digest FROM kpi.measurements")
-    return int(row["n"]), str(row["digest"])
 
 
 async def test_a_backfill_killed_mid_run_is_resumed_to_the_clean_result(
@@ -146,23 +94,21 @@ async def test_a_backfill_killed_mid_run_is_resumed_to_the_clean_result(
         await assign(client, d["id"], user, 10, start_date="2026-01-01")
     first, last = date(2026, 10, 1), date(2026, 10, 30)
 
-    proc = subprocess.Popen(  # noqa: ASYNC220 (starts it, does not wait)
-        [sys.executable, "-m", "kpi_service.cli", "backfill", "--from", first.isoformat(),
-         "--to", last.isoformat()],
-        env=_env(database_url, KPI_RUN_HEARTBEAT_SECONDS="0.5", KPI_RUN_STALE_SECONDS="2"),
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    child = start(["backfill", "--from", first.isoformat(), "--to", last.isoformat()],
+                  service_env(database_url, KPI_RUN_HEARTBEAT_SECONDS="0.5",
+                              KPI_RUN_STALE_SECONDS="2"), tmp_path)
     try:
         run_id = None
         deadline = time.monotonic() + 60
         while run_id is None or await _progress(database_url, run_id) < 5:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert child.proc.poll() is None, child.output()
             assert time.monotonic() < deadline
-            rows = await _fetch(database_url, "SELECT id FROM kpi.calculation_runs")
+            rows = await fetch(database_url, "SELECT id FROM kpi.calculation_runs")
             run_id = rows[0]["id"] if rows else None
             await asyncio.sleep(0.05)
     finally:
-        proc.kill()  # SIGKILL: no cleanup, no release
-        proc.wait()
+        child.proc.kill()  # SIGKILL: no cleanup, no release
+        child.proc.wait()
     killed_at = await _progress(database_url, run_id)
     assert 5 <= killed_at < 30
 
@@ -182,7 +128,7 @@ async def test_a_backfill_killed_mid_run_is_resumed_to_the_clean_result(
     assert run["computed"] == 90
 
     # Every (subject, day) once, with the source's value; a clean run changes nothing.
-    rows = await _fetch(database_url, "SELECT a.subject_id, count(*) AS n, "
+    rows = await fetch(database_url, "SELECT a.subject_id, count(*) AS n, "
                                       "count(DISTINCT m.period_start) AS days, "
                                       "min(m.actual_value) AS lo, max(m.actual_value) AS hi "
                                       "FROM kpi.measurements m JOIN kpi.assignments a "
@@ -190,10 +136,10 @@ async def test_a_backfill_killed_mid_run_is_resumed_to_the_clean_result(
     got: dict[str, Any] = {r["subject_id"]: (r["n"], r["days"], float(r["lo"]), float(r["hi"]))
                            for r in rows}
     assert got == {u: (30, 30, float(v), float(v)) for u, v in state.values.items()}
-    resumed = await _checksum(database_url)
+    resumed = await checksum(database_url)
     response = await client.post("/api/kpis/measurements/recalculate", json={
         "period_start": first.isoformat(), "period_end": last.isoformat()})
     clean = await wait_for_run(client, response.json()["id"])
     assert (clean["computed"], clean["unchanged"]) == (0, 90)
-    assert await _checksum(database_url) == resumed
-    assert await _fetch(database_url, "SELECT 1 FROM kpi.measurement_revisions") == []
+    assert await checksum(database_url) == resumed
+    assert await fetch(database_url, "SELECT 1 FROM kpi.measurement_revisions") == []
