@@ -20,6 +20,7 @@ from kpi_service.core.context import RequestContextMiddleware
 from kpi_service.core.database import Database
 from kpi_service.core.errors import PROBLEM_JSON, install_error_handlers
 from kpi_service.core.migrations import current_revision, head_revision
+from kpi_service.core.problems import LEGACY_RESPONSES, PROBLEM_RESPONSES, document_problems
 from kpi_service.core.settings import Settings, get_settings
 from kpi_service.definitions.router import router as definitions_router
 from kpi_service.events.router import router as events_router
@@ -82,12 +83,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     openapi.install(app)
+    document_problems(app)
 
     for router in (definitions_router, assignments_router, measurements_router, goals_router,
                    events_router, metrics_router, alerts_router, audit_router):
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     if settings.legacy_routes:
-        app.include_router(legacy_router)
+        app.include_router(legacy_router, responses=LEGACY_RESPONSES)
 
     @app.get("/healthz", tags=["operations"], operation_id="getHealth")
     async def healthz() -> dict[str, str]:
