@@ -37,7 +37,9 @@ def _not_a_boolean(value: object) -> object:
     return value
 
 
-Id = Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=1, le=MAX_ID)]
+# The bounds before the validator: after it, FastAPI would publish parameters' bounds as
+# `ge`/`le`, which no JSON Schema reader knows, instead of `minimum`/`maximum`.
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_not_a_boolean)]
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 SubjectRef = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_PRINTABLE)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_PRINTABLE,

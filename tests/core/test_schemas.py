@@ -1,0 +1,48 @@
+"""The shared field types publish what they enforce, in keywords JSON Schema readers know."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from httpx import AsyncClient
+
+from kpi_service.app import create_app
+from kpi_service.core.schemas import MAX_ID
+from tests.conftest import make_settings
+
+# pydantic's names for bounds; JSON Schema spells them minimum, maximum, exclusive*.
+NOT_JSON_SCHEMA = {"ge", "le", "gt", "lt"}
+
+
+def _schemas(node: Any) -> Iterator[dict[str, Any]]:
+    """Every schema object in a document (or part of one)."""
+    if isinstance(node, dict):
+        if "type" in node:
+            yield node
+        for value in node.values():
+            yield from _schemas(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _schemas(value)
+
+
+def test_bounds_are_json_schema_keywords() -> None:
+    spec = create_app(make_settings("postgresql://unused@127.0.0.1/unused")).openapi()
+    assert [s for s in _schemas(spec) if NOT_JSON_SCHEMA & set(s)] == []
+    (param,) = spec["paths"]["/api/kpis/definitions/{definition_id}"]["get"]["parameters"]
+    assert param["schema"]["minimum"] == 1
+    assert param["schema"]["maximum"] == MAX_ID
+
+
+async def test_ids_are_still_bounded_and_never_booleans(client: AsyncClient) -> None:
+    for bad in ("0", str(MAX_ID + 1), "-1"):
+        response = await client.get(f"/api/kpis/definitions/{bad}")
+        assert response.status_code == 422, bad
+    response = await client.get("/api/kpis/assignments", params={"definition_id": MAX_ID})
+    assert response.status_code == 200
+    response = await client.post("/api/kpis/goals", json={
+        "definition_id": True, "target_value": 1, "period_kind": "monthly",
+        "period_start": "2026-01-01"})
+    assert response.status_code == 422
+    assert ["body", "definition_id"] in [e["loc"] for e in response.json()["errors"]]
