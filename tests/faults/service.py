@@ -19,6 +19,10 @@ import httpx
 
 from tests.support import plain_dsn
 
+# The scheduler runs (its sweeps resume runs) but starts none: no catch-up, and a daily
+# schedule that does not fire during a test.
+QUIET_SCHEDULE = {"KPI_SCHEDULER_CATCHUP": "0", "KPI_SCHEDULE_DAILY": "0 0 1 1 *"}
+
 
 def service_env(database_url: str, **extra: str) -> dict[str, str]:
     """This environment without any KPI_ setting, plus the database and test defaults."""

@@ -23,7 +23,14 @@ from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.migrations import upgrade
 from kpi_service.measurements.runs import BackgroundRuns
 from tests.calculators.http_fixtures import SourceServer
-from tests.faults.service import Child, fetch, serve, terminate, wait_ready
+from tests.faults.service import (
+    QUIET_SCHEDULE,
+    Child,
+    fetch,
+    serve,
+    terminate,
+    wait_ready,
+)
 from tests.support import assign, create_definition, wait_for_run
 
 OUTAGE_S = 4.0
@@ -138,7 +145,8 @@ async def test_the_database_restarts_under_traffic_and_the_service_recovers_by_i
         server.ensure_database("kpi")
         url = server.url("kpi")
         await asyncio.to_thread(upgrade, url)
-        child = serve(url, tmp_path, KPI_RUN_HEARTBEAT_SECONDS="0.5", KPI_RUN_STALE_SECONDS="2")
+        child = serve(url, tmp_path, KPI_RUN_HEARTBEAT_SECONDS="0.5", KPI_RUN_STALE_SECONDS="2",
+                      **QUIET_SCHEDULE)
         await asyncio.to_thread(wait_ready, child)
         async with httpx.AsyncClient(base_url=child.base_url, timeout=30) as http:
             assignment, run_id = await _setup(http, source)
@@ -179,7 +187,8 @@ async def test_the_database_restarts_under_traffic_and_the_service_recovers_by_i
           f"{dict(Counter((_kind(a.path), a.status) for a in down))}; all: "
           f"{dict(Counter((_kind(a.path), a.status) for a in answers))}; slowest "
           f"{max(a.seconds for a in answers):.2f}s; recovered {recovered_after:.2f}s after "
-          f"PostgreSQL was up; run {run['id']} at {before['progress_done']}/50 when it stopped, "
+          f"PostgreSQL was up; {len(traffic.written)} of {len(traffic.tried)} writes "
+          f"acknowledged; run {run['id']} at {before['progress_done']}/50 when it stopped, "
           f"resumed {run['resumed']}x")
     assert alive and ready == 200
     assert code == 0, output[-3000:]

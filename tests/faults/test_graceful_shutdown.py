@@ -18,6 +18,7 @@ from httpx import AsyncClient
 from kpi_service.core.database import Database
 from tests.calculators.http_fixtures import SourceServer
 from tests.faults.service import (
+    QUIET_SCHEDULE,
     checksum,
     fetch,
     serve,
@@ -73,7 +74,7 @@ async def test_sigterm_lets_the_request_finish_and_leaves_the_run_resumable_at_o
                                      config=_api_config(source))
     slow = await assign(client, weekly["id"], "9", 40, start_date="2026-01-01")
 
-    child = serve(database_url, tmp_path, KPI_SCHEDULER_CATCHUP="0")
+    child = serve(database_url, tmp_path, **QUIET_SCHEDULE)
     await asyncio.to_thread(wait_ready, child)
     async with httpx.AsyncClient(base_url=child.base_url, timeout=30) as http:
         response = await http.post("/api/kpis/measurements/recalculate", json={
@@ -117,7 +118,7 @@ async def test_sigterm_lets_the_request_finish_and_leaves_the_run_resumable_at_o
 
     # The next process resumes it at start-up, long before the stale timeout (120 s).
     state.delay_s = 0.02
-    successor = serve(database_url, tmp_path, KPI_SCHEDULER_CATCHUP="0")
+    successor = serve(database_url, tmp_path, **QUIET_SCHEDULE)
     try:
         await asyncio.to_thread(wait_ready, successor)
         run = await wait_for_run(client, run_id, within=30)
@@ -160,7 +161,7 @@ async def test_a_request_outlasting_the_grace_is_cut_and_the_process_still_exits
                                      config={**_api_config(source), "timeout_s": 60})
     hung = await assign(client, weekly["id"], "9", 40, start_date="2026-01-01")
 
-    child = serve(database_url, tmp_path, KPI_SCHEDULER_CATCHUP="0",
+    child = serve(database_url, tmp_path, **QUIET_SCHEDULE,
                   KPI_SHUTDOWN_GRACE_SECONDS="1")
     await asyncio.to_thread(wait_ready, child)
     async with httpx.AsyncClient(base_url=child.base_url, timeout=90) as http:
