@@ -35,6 +35,23 @@ def test_bounds_are_json_schema_keywords() -> None:
     assert param["schema"]["maximum"] == MAX_ID
 
 
+def test_numbers_are_published_as_json_numbers() -> None:
+    spec = create_app(make_settings("postgresql://unused@127.0.0.1/unused")).openapi()
+    either = [s for s in _schemas(spec) for branch in [s.get("anyOf", [])]
+              if {"number", "string"} <= {b.get("type") for b in branch}]
+    assert either == []
+    numbers = [s for s in _schemas(spec) if s["type"] == "number" and "default" in s]
+    assert len(numbers) >= 7
+    assert all(type(s["default"]) in (int, float) for s in numbers), numbers
+    weight = spec["components"]["schemas"]["AssignmentCreate"]["properties"]["weight"]
+    assert (weight["type"], weight["minimum"], weight["maximum"], weight["default"]) == (
+        "number", 0, 100, 100)
+    threshold = spec["components"]["schemas"]["DefinitionCreate"]["properties"][
+        "warning_threshold"]
+    assert (threshold["exclusiveMinimum"], threshold["maximum"], threshold["default"]) == (
+        0, 100, 80)
+
+
 async def test_ids_are_still_bounded_and_never_booleans(client: AsyncClient) -> None:
     for bad in ("0", str(MAX_ID + 1), "-1"):
         response = await client.get(f"/api/kpis/definitions/{bad}")
@@ -46,3 +63,16 @@ async def test_ids_are_still_bounded_and_never_booleans(client: AsyncClient) -> 
         "period_start": "2026-01-01"})
     assert response.status_code == 422
     assert ["body", "definition_id"] in [e["loc"] for e in response.json()["errors"]]
+
+
+async def test_number_defaults_are_decimals_and_strings_still_read(client: AsyncClient) -> None:
+    created = await client.post("/api/kpis/definitions", json={
+        "key": "calls", "name": "Calls", "unit": "count", "target_type": "higher_better",
+        "aggregation_period": "weekly", "calculation_type": "manual"})
+    assert created.status_code == 201, created.text
+    assert (created.json()["warning_threshold"], created.json()["score_cap"]) == (80, 150)
+    assigned = await client.post("/api/kpis/assignments", json={
+        "definition_id": created.json()["id"], "subject_type": "user", "subject_id": "7",
+        "target_value": "12.5"})
+    assert assigned.status_code == 201, assigned.text
+    assert (assigned.json()["weight"], assigned.json()["target_value"]) == (100, 12.5)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -20,6 +19,7 @@ from kpi_service.core.schemas import (
     OutNumber,
     Output,
     SubjectRef,
+    number_default,
     refuse_null,
 )
 
@@ -42,7 +42,7 @@ class AchievementBelow(Input):
 
     kind: Literal["achievement_below"]
     threshold: Annotated[Number, Field(gt=0, le=100_000)]
-    clear_margin: Margin = Decimal(5)
+    clear_margin: Margin = number_default(5)
     for_periods: ForPeriods = 1
 
 
@@ -52,7 +52,7 @@ class ValueThreshold(Input):
     kind: Literal["value_threshold"]
     direction: Literal["above", "below"]
     threshold: Number
-    clear_margin: Margin = Decimal(0)
+    clear_margin: Margin = number_default(0)
     for_periods: ForPeriods = 1
 
 
@@ -63,7 +63,7 @@ class ChangePct(Input):
     kind: Literal["change_pct"]
     direction: Literal["up", "down", "either"] = "either"
     limit: Annotated[Number, Field(gt=0, le=1_000_000)]
-    clear_margin: Margin = Decimal(0)
+    clear_margin: Margin = number_default(0)
     for_periods: ForPeriods = 1
 
     @model_validator(mode="after")
@@ -79,7 +79,7 @@ class Anomaly(Input):
 
     kind: Literal["anomaly"]
     window: Annotated[int, Field(ge=3, le=104)] = 8
-    z: Annotated[Number, Field(gt=0, le=100)] = Decimal(3)
+    z: Annotated[Number, Field(gt=0, le=100)] = number_default(3)
     for_periods: ForPeriods = 1
 
 

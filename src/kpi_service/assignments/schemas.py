@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -17,6 +16,7 @@ from kpi_service.core.schemas import (
     Output,
     SubjectRef,
     Weight,
+    number_default,
     refuse_null,
 )
 
@@ -35,7 +35,7 @@ class AssignmentCreate(Input):
         default=None, description="Required for user and team; the tenant for organization.")
     team_id: SubjectRef | None = None
     target_value: Number
-    weight: Weight = Decimal(100)
+    weight: Weight = number_default(100)
     baseline_value: Number | None = None
     start_date: date | None = Field(default=None, description="Defaults to today.")
     end_date: date | None = None

@@ -15,10 +15,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     PlainSerializer,
     StringConstraints,
     field_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from kpi_service.core.errors import InvalidInput, field_error
 
@@ -48,11 +51,36 @@ ShortText = Annotated[str, StringConstraints(max_length=100, pattern=_PRINTABLE)
 LongText = Annotated[str, StringConstraints(max_length=4000, pattern=_PRINTABLE_MULTILINE)]
 
 _as_float = PlainSerializer(float, return_type=float, when_used="json")
+
+
+class _PublishedAsNumber:
+    """A Decimal field documented as the JSON number clients send, not as number-or-string."""
+
+    @staticmethod
+    def __get_pydantic_json_schema__(schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # pydantic also reads numeric strings, and publishes any string as valid: generated
+        # clients then type the field `float | str` and a fuzzer sends words.
+        published = handler(schema)
+        numbers = [s for s in published.get("anyOf", ()) if s.get("type") == "number"]
+        if not numbers:
+            return published
+        return {**numbers[0], **{k: v for k, v in published.items() if k != "anyOf"}}
+
+
 # A value a client may send: finite, within what any KPI sensibly holds.
-Number = Annotated[Decimal, Field(allow_inf_nan=False, ge=-MAX_VALUE, le=MAX_VALUE), _as_float]
+Number = Annotated[Decimal, Field(allow_inf_nan=False, ge=-MAX_VALUE, le=MAX_VALUE), _as_float,
+                   _PublishedAsNumber()]
 # A value we send back: a JSON number.
 OutNumber = Annotated[Decimal, _as_float]
-Weight = Annotated[Decimal, Field(allow_inf_nan=False, ge=0, le=100), _as_float]
+Weight = Annotated[Decimal, Field(allow_inf_nan=False, ge=0, le=100), _as_float,
+                   _PublishedAsNumber()]
+
+
+def number_default(value: int) -> Any:
+    """The default of a `Number` or `Weight` field, published as a JSON number (pydantic
+    would write a Decimal default as a string) and validated into a Decimal."""
+    return Field(default=value, validate_default=True)
 
 
 class Input(BaseModel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -17,6 +16,7 @@ from kpi_service.core.schemas import (
     OutNumber,
     Output,
     ShortText,
+    number_default,
     refuse_null,
 )
 
@@ -55,8 +55,8 @@ class DefinitionCreate(Input):
     calculation_type: CalculationType
     config: Config = Field(default_factory=dict)
     rollup: Rollup | None = Field(default=None, description="Defaults from the unit.")
-    warning_threshold: WarningThreshold = Decimal(80)
-    score_cap: ScoreCap = Decimal(150)
+    warning_threshold: WarningThreshold = number_default(80)
+    score_cap: ScoreCap = number_default(150)
     is_active: bool = True
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import Field, model_validator
+from pydantic import model_validator
 
-from kpi_service.core.schemas import Id, Input, Number, SubjectRef, Weight
+from kpi_service.core.schemas import Id, Input, Number, SubjectRef, Weight, number_default
 
 
 class LegacyAssign(Input):
     kpi_definition_id: Id
     target_value: Number
-    weight: Weight = Field(default=100)  # type: ignore[assignment]
+    weight: Weight = number_default(100)
     start_date: date | None = None
     # The seed's users.id; read and ignored (the assigner is the caller), yet kept in range.
     assigned_by: SubjectRef | Id | None = None
