@@ -105,8 +105,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             async with db.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             current = await current_revision(db.engine)
-        except Exception:  # any failure to reach the database means "not ready"
-            log.warning("readiness check failed", exc_info=True)
+        except Exception as exc:  # any failure to reach the database means "not ready"
+            # Probes come every few seconds during an outage: one line each, no traceback.
+            log.warning("readiness check failed: %s", type(exc).__name__)
             current = None
         head = head_revision()
         if current is None or current != head:
