@@ -52,6 +52,23 @@ def test_numbers_are_published_as_json_numbers() -> None:
         0, 100, 80)
 
 
+def test_what_is_refused_is_not_published_as_valid() -> None:
+    spec = create_app(make_settings("postgresql://unused@127.0.0.1/unused")).openapi()
+    schemas = spec["components"]["schemas"]
+    # PATCH fields that may be omitted but never be null (refuse_null).
+    for model, field in [("DefinitionUpdate", "unit"), ("DefinitionUpdate", "name"),
+                         ("AssignmentUpdate", "weight"), ("GoalUpdate", "target_value"),
+                         ("RuleUpdate", "severity"), ("ChannelUpdate", "url")]:
+        published = schemas[model]["properties"][field]
+        assert "null" not in str(published), (model, field, published)
+        assert "anyOf" in published or "type" in published or "$ref" in published
+    # ...while a field that may be cleared keeps its null.
+    assert {"type": "null"} in schemas["DefinitionUpdate"]["properties"]["category"]["anyOf"]
+    goals = schemas["GoalBulk"]["properties"]["goals"]
+    assert goals["additionalProperties"] is False
+    assert list(goals["patternProperties"]) == ["^[A-Za-z][A-Za-z0-9_]{0,62}$"]
+
+
 async def test_ids_are_still_bounded_and_never_booleans(client: AsyncClient) -> None:
     for bad in ("0", str(MAX_ID + 1), "-1"):
         response = await client.get(f"/api/kpis/definitions/{bad}")
@@ -76,3 +93,18 @@ async def test_number_defaults_are_decimals_and_strings_still_read(client: Async
         "target_value": "12.5"})
     assert assigned.status_code == 201, assigned.text
     assert (assigned.json()["weight"], assigned.json()["target_value"]) == (100, 12.5)
+
+
+async def test_null_and_stray_keys_are_still_refused(client: AsyncClient) -> None:
+    created = await client.post("/api/kpis/definitions", json={
+        "key": "calls", "name": "Calls", "unit": "count", "target_type": "higher_better",
+        "aggregation_period": "weekly", "calculation_type": "manual"})
+    assert created.status_code == 201, created.text
+    url = f"/api/kpis/definitions/{created.json()['id']}"
+    assert (await client.patch(url, json={"unit": None})).status_code == 422
+    cleared = await client.patch(url, json={"category": None, "unit": "hours"})
+    assert cleared.status_code == 200, cleared.text
+    assert (cleared.json()["category"], cleared.json()["unit"]) == (None, "hours")
+    bulk = await client.put("/api/kpis/goals/bulk", json={"period": "monthly",
+                                                          "goals": {"9calls": 5}})
+    assert bulk.status_code == 422

@@ -83,16 +83,36 @@ def number_default(value: int) -> Any:
     return Field(default=value, validate_default=True)
 
 
+def _not_null(cls: type[BaseModel], value: object) -> object:
+    if value is None:
+        raise ValueError("may be omitted but not null")
+    return value
+
+
+def _without_null(field: dict[str, Any]) -> dict[str, Any]:
+    """A property's schema with its `null` branch (and its `null` default) taken out."""
+    branches = [b for b in field.get("anyOf", ()) if b.get("type") != "null"]
+    rest = {k: v for k, v in field.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**branches[0], **rest} if len(branches) == 1 else {**rest, "anyOf": branches}
+
+
 class Input(BaseModel):
     """A request body: unknown keys are refused, not ignored."""
 
     model_config = ConfigDict(extra="forbid")
 
-
-def _not_null(cls: type[BaseModel], value: object) -> object:
-    if value is None:
-        raise ValueError("may be omitted but not null")
-    return value
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # A field typed `X | None = None` only to be omittable is published without the
+        # `null` that `refuse_null` refuses.
+        published = handler(schema)
+        never_null = {field for d in cls.__pydantic_decorators__.field_validators.values()
+                      if getattr(d.func, "__func__", None) is _not_null for field in d.info.fields}
+        properties = handler.resolve_ref_schema(published).get("properties", {})
+        for name in never_null & properties.keys():
+            properties[name] = _without_null(properties[name])
+        return published
 
 
 def refuse_null(*fields: str) -> Any:

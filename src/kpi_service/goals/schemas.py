@@ -50,8 +50,10 @@ class GoalBulk(Input):
     """Seed 003's shape: targets by KPI key for one period of one user."""
 
     period: GoalPeriodKind
+    # pydantic publishes the key pattern as patternProperties, which alone lets any key by.
     goals: Annotated[dict[GoalKey, Number], Field(min_length=1, max_length=MAX_BULK)] = Field(
-        description="Target by KPI key (snake_case, or its camelCase spelling).")
+        description="Target by KPI key (snake_case, or its camelCase spelling).",
+        json_schema_extra={"additionalProperties": False})
     period_start: date | None = Field(
         default=None, description="Any day of the period (default: today, in the "
                                   "organisation's time zone); a custom range's first day.")
