@@ -1,0 +1,14 @@
+"""The fuzz run's figures, printed in pytest's closing summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+FIGURES: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FIGURES:
+        terminalreporter.section("API fuzzing (schemathesis)")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
