@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from kpi_service.core.schemas import (
+    Day,
     Id,
     Input,
     Key,
@@ -303,8 +304,8 @@ class EvaluateRequest(Input):
     latest final period (missing values: its latest overdue periods)."""
 
     rule_ids: Annotated[list[Id], Field(min_length=1, max_length=500)] | None = None
-    period_start: date | None = None
-    period_end: date | None = None
+    period_start: Day | None = None
+    period_end: Day | None = None
 
     @model_validator(mode="after")
     def _range(self) -> EvaluateRequest:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
@@ -20,7 +19,7 @@ from kpi_service.assignments.schemas import (
 )
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
-from kpi_service.core.schemas import Id, Limit, Page, ShortText, SubjectRef
+from kpi_service.core.schemas import Day, Id, Limit, Page, ShortText, SubjectRef
 
 router = APIRouter(prefix="/assignments", tags=["assignments"])
 
@@ -54,7 +53,7 @@ async def list_assignments(
     subject_id: Annotated[SubjectRef | None, Query()] = None,
     team_id: Annotated[SubjectRef | None, Query()] = None,
     definition_id: Annotated[Id | None, Query()] = None,
-    active_on: Annotated[date | None, Query(description="In force on this date.")] = None,
+    active_on: Annotated[Day | None, Query(description="In force on this date.")] = None,
     limit: Annotated[Limit, Query()] = 50,
     cursor: Annotated[ShortText | None, Query()] = None,
 ) -> object:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from kpi_service.core.schemas import (
+    Day,
     Id,
     Input,
     Key,
@@ -37,8 +38,8 @@ class AssignmentCreate(Input):
     target_value: Number
     weight: Weight = number_default(100)
     baseline_value: Number | None = None
-    start_date: date | None = Field(default=None, description="Defaults to today.")
-    end_date: date | None = None
+    start_date: Day | None = Field(default=None, description="Defaults to today.")
+    end_date: Day | None = None
 
     @model_validator(mode="after")
     def _one_definition_reference(self) -> AssignmentCreate:
@@ -61,10 +62,10 @@ class AssignmentUpdate(Input):
     """A partial change; a new target applies from `target_effective_from` (default today)."""
 
     target_value: Number | None = None
-    target_effective_from: date | None = None
+    target_effective_from: Day | None = None
     weight: Weight | None = None
     baseline_value: Number | None = None
-    end_date: date | None = None
+    end_date: Day | None = None
     team_id: SubjectRef | None = None
 
     _not_null = refuse_null(*_NOT_NULL)
@@ -80,7 +81,7 @@ class AssignmentUpdate(Input):
 class AssignmentEnd(Input):
     """When an assignment ends (inclusive); default today."""
 
-    end_date: date | None = None
+    end_date: Day | None = None
 
 
 class TargetRead(Output):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,10 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_P
                                         strip_whitespace=True)]
 ShortText = Annotated[str, StringConstraints(max_length=100, pattern=_PRINTABLE)]
 LongText = Annotated[str, StringConstraints(max_length=4000, pattern=_PRINTABLE_MULTILINE)]
+
+# A day a client may name. Far enough from the calendar's ends that the periods, weeks and
+# cohort months around it (and the instant after its last day) are valid dates.
+Day = Annotated[dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(2999, 12, 31))]
 
 _as_float = PlainSerializer(float, return_type=float, when_used="json")
 

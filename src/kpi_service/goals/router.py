@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
-from kpi_service.core.schemas import Id, Key, Limit, Page, ShortText, SubjectRef
+from kpi_service.core.schemas import Day, Id, Key, Limit, Page, ShortText, SubjectRef
 from kpi_service.goals import service
 from kpi_service.goals.repository import GoalFilters
 from kpi_service.goals.schemas import (
@@ -58,7 +57,7 @@ async def list_goals(
     definition_id: Annotated[Id | None, Query()] = None,
     definition_key: Annotated[Key | None, Query()] = None,
     period_kind: Annotated[GoalPeriodKind | None, Query()] = None,
-    active_on: Annotated[date | None, Query(description="Whose range holds this date.")] = None,
+    active_on: Annotated[Day | None, Query(description="Whose range holds this date.")] = None,
     limit: Annotated[Limit, Query()] = 50,
     cursor: Annotated[ShortText | None, Query()] = None,
 ) -> object:

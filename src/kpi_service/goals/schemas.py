@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from kpi_service.core.schemas import (
+    Day,
     Id,
     Input,
     Key,
@@ -33,10 +34,10 @@ class GoalCreate(Input):
     definition_key: Key | None = None
     user_id: SubjectRef | None = Field(default=None, description="Defaults to the caller.")
     period_kind: GoalPeriodKind
-    period_start: date | None = Field(
+    period_start: Day | None = Field(
         default=None, description="Any day of a calendar period (default: today, in the "
                                   "organisation's time zone); a custom goal's first day.")
-    period_end: date | None = Field(default=None, description="Required for custom goals.")
+    period_end: Day | None = Field(default=None, description="Required for custom goals.")
     target_value: Number
 
     @model_validator(mode="after")
@@ -54,10 +55,10 @@ class GoalBulk(Input):
     goals: Annotated[dict[GoalKey, Number], Field(min_length=1, max_length=MAX_BULK)] = Field(
         description="Target by KPI key (snake_case, or its camelCase spelling).",
         json_schema_extra={"additionalProperties": False})
-    period_start: date | None = Field(
+    period_start: Day | None = Field(
         default=None, description="Any day of the period (default: today, in the "
                                   "organisation's time zone); a custom range's first day.")
-    period_end: date | None = Field(default=None, description="Required for custom goals.")
+    period_end: Day | None = Field(default=None, description="Required for custom goals.")
     user_id: SubjectRef | None = Field(default=None, description="Defaults to the caller.")
 
 
@@ -70,8 +71,8 @@ class GoalUpdate(Input):
 
     target_value: Number | None = None
     period_kind: GoalPeriodKind | None = None
-    period_start: date | None = None
-    period_end: date | None = None
+    period_start: Day | None = None
+    period_end: Day | None = None
 
     _not_null = refuse_null(*_NOT_NULL)
 

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from pydantic import model_validator
 
-from kpi_service.core.schemas import Id, Input, Number, SubjectRef, Weight, number_default
+from kpi_service.core.schemas import Day, Id, Input, Number, SubjectRef, Weight, number_default
 
 
 class LegacyAssign(Input):
     kpi_definition_id: Id
     target_value: Number
     weight: Weight = number_default(100)
-    start_date: date | None = None
+    start_date: Day | None = None
     # The seed's users.id; read and ignored (the assigner is the caller), yet kept in range.
     assigned_by: SubjectRef | Id | None = None
 
 
 class LegacyCalculate(Input):
-    period_start: date
-    period_end: date
+    period_start: Day
+    period_end: Day
 
     @model_validator(mode="after")
     def _ordered(self) -> LegacyCalculate:

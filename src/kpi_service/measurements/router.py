@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, status
 
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
-from kpi_service.core.schemas import Id, Key, Limit, Page, ShortText, SubjectRef
+from kpi_service.core.schemas import Day, Id, Key, Limit, Page, ShortText, SubjectRef
 from kpi_service.measurements import closing, service
 from kpi_service.measurements.runs import BackgroundRuns
 from kpi_service.measurements.schemas import (
@@ -41,8 +40,8 @@ async def list_measurements(
     user_id: Annotated[SubjectRef | None, Query()] = None,
     definition_id: Annotated[Id | None, Query()] = None,
     definition_key: Annotated[Key | None, Query()] = None,
-    period_from: Annotated[date | None, Query(description="periods ending on or after")] = None,
-    period_to: Annotated[date | None, Query(description="periods starting on or before")] = None,
+    period_from: Annotated[Day | None, Query(description="periods ending on or after")] = None,
+    period_to: Annotated[Day | None, Query(description="periods starting on or before")] = None,
     cursor: Annotated[ShortText | None, Query()] = None,
     limit: Annotated[Limit, Query()] = 50,
 ) -> object:
@@ -74,7 +73,7 @@ async def list_revisions(session: SessionDep, principal: PrincipalDep,
             operation_id="recordMeasurement", response_model=MeasurementRead)
 async def record_measurement(session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
                              assignment_id: Annotated[Id, Path()],
-                             period_start: Annotated[date, Path()],
+                             period_start: Annotated[Day, Path()],
                              body: ManualValue) -> object:
     """Record the value of a manual KPI for the period starting on `period_start`."""
     return await service.record_manual(session, settings, principal, assignment_id,

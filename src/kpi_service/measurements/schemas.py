@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from kpi_service.core.schemas import (
+    Day,
     Id,
     Input,
     Key,
@@ -71,8 +72,8 @@ class ManualValue(Input):
 class RecalculateRequest(Input):
     """Recalculate the periods overlapping [period_start, period_end] (default: one day)."""
 
-    period_start: date
-    period_end: date | None = None
+    period_start: Day
+    period_end: Day | None = None
     period_kind: AggregationPeriod | None = Field(
         default=None, description="Only KPIs aggregated over this period kind.")
     definition_keys: list[Key] | None = Field(default=None, max_length=500)
@@ -93,8 +94,8 @@ class RecalculateRequest(Input):
 class ClosePeriodsRequest(Input):
     """Close the periods holding `period_start` (to `period_end`) of the matching KPIs."""
 
-    period_start: date
-    period_end: date | None = None
+    period_start: Day
+    period_end: Day | None = None
     period_kind: AggregationPeriod | None = None
     definition_keys: list[Key] | None = Field(default=None, max_length=500)
     reason: LongText | None = None
