@@ -133,3 +133,13 @@ async def test_a_date_far_back_still_lists_a_kpi_that_has_not_started(
     assert (kpi["id"], kpi["start_date"], kpi["target_value"]) == (
         upcoming["id"], later.isoformat(), 10)
     assert date.fromisoformat(kpi["start_date"]) > datetime.now(UTC).date()
+
+
+async def test_user_ids_that_only_look_numeric_are_answered_as_given(
+        client: AsyncClient) -> None:
+    # Found by the API fuzzing: "²" passes str.isdigit() and int() refused it (a 500).
+    for user_id, answered in (("²", "²"), ("1²", "1²"), ("٣", "٣"), ("007", 7),
+                              ("9" * 19, "9" * 19)):
+        response = await client.get(f"/kpis/users/{user_id}")
+        assert response.status_code == 200, (user_id, response.text)
+        assert response.json() == {"user_id": answered, "kpis": []}

@@ -34,7 +34,9 @@ def _number(value: Decimal | None) -> float | None:
 
 def seed_user_id(user_id: str) -> int | str:
     """The seed's user ids are integers: answer numeric ids as numbers, others as given."""
-    return int(user_id) if user_id.isdigit() and len(user_id) < 19 else user_id
+    # isdigit() alone also holds for digits int() refuses, such as "²".
+    return int(user_id) if user_id.isascii() and user_id.isdigit() and len(user_id) < 19 \
+        else user_id
 
 
 async def assign(session: AsyncSession, settings: Settings, principal: Principal, user_id: str,
