@@ -138,7 +138,7 @@ def test_json_pointer_matches_rfc_6901_examples(pointer: str, expected: Any) -> 
 
 
 @pytest.mark.parametrize("pointer", ["/foo/2", "/foo/-", "/foo/01", "/nope", "/foo/0/x",
-                                     "/m~1n"])
+                                     "/m~1n", "/foo/²", "/foo/١"])
 def test_json_pointer_to_nothing_is_a_lookup_error(pointer: str) -> None:
     with pytest.raises(LookupError):
         resolve_pointer(RFC_DOC, pointer_tokens(pointer))

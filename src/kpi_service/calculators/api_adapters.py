@@ -201,7 +201,8 @@ def resolve_pointer(document: Any, tokens: Sequence[str]) -> Any:
         if isinstance(current, dict):
             current = current[step]
         elif isinstance(current, list):
-            if not step.isdigit() or (step != "0" and step.startswith("0")):
+            # isascii: str.isdigit() also holds for "²", which int() refuses.
+            if not (step.isascii() and step.isdigit()) or (step != "0" and step.startswith("0")):
                 raise LookupError(step)
             current = current[int(step)]
         else:
