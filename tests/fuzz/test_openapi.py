@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlalchemy.engine import make_url
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
@@ -99,12 +100,14 @@ async def _seed(url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def fuzz_database(server: tuple[str, Callable[[str], str], Callable[[str], None]]) -> str:
+def fuzz_database(server: tuple[str, Callable[[str], str], Callable[[str], None]],
+                  ) -> Iterator[str]:
     """A database of its own: the fuzzer's writes never meet another test's rows."""
     url = create_database(server, "kpi_fuzz")
     upgrade(url)
     asyncio.run(_seed(url))
-    return url
+    yield url
+    server[2](make_url(url).database or "")
 
 
 @pytest.fixture(scope="module")
