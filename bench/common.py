@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 from sqlalchemy.engine import make_url
 
 from kpi_service.core.database import async_url
@@ -99,6 +103,52 @@ class DataSpec:
 
 
 # ---------------------------------------------------------------------------- server
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def service_process(url: str, env: dict[str, str], log: Path | None = None,
+                    ready_seconds: float = 120) -> Iterator[tuple[str, int]]:
+    """`kpi-service serve` in its own process on `url`, auth `none`, with `env` on top;
+    yields its base URL and pid once /readyz answers, and stops it afterwards."""
+    port = free_port()
+    environment = {**os.environ, "KPI_DATABASE_URL": url, "KPI_AUTH_MODE": "none",
+                   "KPI_ENV": "development", "KPI_LOG_LEVEL": "warning", **env}
+    command = [str(Path(sys.executable).with_name("kpi-service")), "serve", "--port", str(port)]
+    if log is None:
+        process = subprocess.Popen(command, env=environment)  # noqa: S603
+    else:
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, env=environment,  # noqa: S603
+                                       stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_seconds
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the service did not become ready"
+                                   + (f" (see {log})" if log else ""))
+            time.sleep(0.3)
+        yield base, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+
+
 
 def plain_dsn(url: str) -> str:
     """The asyncpg (libpq-style) form of a service URL."""

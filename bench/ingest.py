@@ -23,13 +23,10 @@ import asyncio
 import json
 import os
 import random
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -39,7 +36,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.common import bench_database, load_line, plain_dsn, settle
+from bench.common import bench_database, load_line, plain_dsn, service_process, settle
 
 TENANT = "default"
 TYPES = ("call", "email", "login", "deal.won", "ticket:closed", "page_view")
@@ -108,37 +105,9 @@ def as_records(batch: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
              json.dumps(e["properties"])) for e in batch]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextmanager
-def service(url: str) -> Iterator[tuple[str, int]]:
+def service(url: str) -> AbstractContextManager[tuple[str, int]]:
     """`kpi-service serve` in its own process; yields its base URL and pid once it is ready."""
-    port = free_port()
-    env = {**os.environ, "KPI_DATABASE_URL": url, "KPI_AUTH_MODE": "none",
-           "KPI_ENV": "development", "KPI_LOG_LEVEL": "warning"}
-    command = [str(Path(sys.executable).with_name("kpi-service")), "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=env)  # noqa: S603
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the service did not become ready")
-            time.sleep(0.2)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    return service_process(url, {}, ready_seconds=60)
 
 
 async def post_one(client: httpx.AsyncClient, index: int, body: bytes) -> None:

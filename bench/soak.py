@@ -24,14 +24,13 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import random
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import Coroutine
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -41,8 +40,7 @@ import asyncpg
 import httpx
 from pydantic import SecretStr
 
-from bench.common import bench_database, load_line, markdown_table, plain_dsn
-from bench.ingest import free_port
+from bench.common import bench_database, load_line, markdown_table, plain_dsn, service_process
 from bench.loadgen import percentile
 from bench.views import cpu_seconds, database_cpu_seconds
 from kpi_service.core.settings import Settings
@@ -86,37 +84,10 @@ def build(url: str, agents: int) -> float:
     return time.perf_counter() - started
 
 
-@contextmanager
-def service(url: str, log: Path) -> Iterator[tuple[str, int]]:
+def service(url: str, log: Path) -> AbstractContextManager[tuple[str, int]]:
     """`kpi-service serve` with the scheduler on; yields its base URL and pid once ready."""
-    env = {**os.environ, "KPI_DATABASE_URL": url, "KPI_AUTH_MODE": "none",
-           "KPI_ENV": "development", "KPI_LOG_LEVEL": "warning", "KPI_TIMEZONE": "UTC",
-           "KPI_SCHEDULER_ENABLED": "true"}
-    port = free_port()
-    binary = str(Path(sys.executable).with_name("kpi-service"))
-    with log.open("wb") as out:
-        process = subprocess.Popen([binary, "serve", "--port", str(port)],  # noqa: S603
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the service did not become ready (see {log})")
-            time.sleep(0.3)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
+    return service_process(url, {"KPI_TIMEZONE": "UTC", "KPI_SCHEDULER_ENABLED": "true"},
+                           log=log)
 
 
 def memory_mb(pid: int) -> dict[str, float]:

@@ -38,8 +38,14 @@ import asyncpg
 import httpx
 from pydantic import SecretStr
 
-from bench.common import bench_database, load_line, markdown_table, plain_dsn, settle
-from bench.ingest import free_port
+from bench.common import (
+    bench_database,
+    free_port,
+    load_line,
+    markdown_table,
+    plain_dsn,
+    settle,
+)
 from bench.seed_flask import build_seed_tables
 from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.settings import Settings
