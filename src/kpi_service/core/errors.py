@@ -59,9 +59,10 @@ def field_error(loc: Sequence[str | int], msg: str, kind: str = "value_error") -
     return {"loc": list(loc), "msg": msg, "type": kind}
 
 
-def _response(request: Request, status: int, code: str, title: str, detail: str,
-              errors: Sequence[dict[str, Any]] = (),
-              headers: dict[str, str] | None = None) -> JSONResponse:
+def problem_response(request: Request, status: int, code: str, title: str, detail: str,
+                     errors: Sequence[dict[str, Any]] = (),
+                     headers: dict[str, str] | None = None) -> JSONResponse:
+    """The one error shape: problem+json, or the seed's `{"error"}` on its routes."""
     if request.url.path.startswith(LEGACY_PREFIX):
         # The seed's BFF reads `error` from the body: keep its shape on its routes.
         return JSONResponse({"error": detail}, status_code=status, headers=headers)
@@ -87,17 +88,17 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return _response(request, exc.status, exc.code, exc.title, exc.detail, exc.errors)
+    return problem_response(request, exc.status, exc.code, exc.title, exc.detail, exc.errors)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = _validation_errors(exc)
     if any(e["type"] == "json_invalid" for e in errors):
-        return _response(request, 400, "malformed-json", "Malformed JSON",
+        return problem_response(request, 400, "malformed-json", "Malformed JSON",
                          "The request body is not valid JSON.", errors)
     summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:3])
-    return _response(request, 422, "invalid-input", "Invalid input", summary, errors)
+    return problem_response(request, 422, "invalid-input", "Invalid input", summary, errors)
 
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -106,7 +107,7 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     title = titles.get(exc.status_code, "HTTP error")
     detail = exc.detail if isinstance(exc.detail, str) else title
     code = title.lower().replace(" ", "-")
-    return _response(request, exc.status_code, code, title, detail,
+    return problem_response(request, exc.status_code, code, title, detail,
                      headers=dict(exc.headers or {}) or None)
 
 
@@ -127,34 +128,34 @@ async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
     sqlstate = _sqlstate(exc)
     if isinstance(exc, IntegrityError) or sqlstate.startswith("23"):
-        return _response(request, 409, "conflict", "Conflict",
+        return problem_response(request, 409, "conflict", "Conflict",
                          "The request conflicts with data already stored.")
     if sqlstate.startswith("22"):
-        return _response(request, 422, "invalid-input", "Invalid input",
+        return problem_response(request, 422, "invalid-input", "Invalid input",
                          "A value is out of the range that can be stored.")
     if database_unreachable(exc):
-        return _response(request, 503, "unavailable", "Service unavailable",
+        return problem_response(request, 503, "unavailable", "Service unavailable",
                          "The database is not reachable; retry shortly.",
                          headers={"Retry-After": "5"})
     log.exception("database error on %s %s", request.method, request.url.path)
-    return _response(request, 500, "internal", "Internal server error",
+    return problem_response(request, 500, "internal", "Internal server error",
                      "The server could not complete the request.")
 
 
 async def _on_pool_timeout(request: Request, exc: Exception) -> JSONResponse:
     # Every connection stayed busy for KPI_DB_POOL_TIMEOUT seconds: overloaded, not broken.
     log.warning("no database connection free for %s %s", request.method, request.url.path)
-    return _response(request, 503, "unavailable", "Service unavailable",
+    return problem_response(request, 503, "unavailable", "Service unavailable",
                      "The service is busy; retry shortly.", headers={"Retry-After": "2"})
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, OSError | TimeoutError):
-        return _response(request, 503, "unavailable", "Service unavailable",
+    if isinstance(exc, OSError):  # TimeoutError and ConnectionError included
+        return problem_response(request, 503, "unavailable", "Service unavailable",
                          "A dependency is not reachable; retry shortly.",
                          headers={"Retry-After": "5"})
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _response(request, 500, "internal", "Internal server error",
+    return problem_response(request, 500, "internal", "Internal server error",
                      "The server could not complete the request.")
 
 
@@ -180,9 +181,10 @@ class ShutdownCut:
             await self.app(scope, receive, watched)
         except asyncio.CancelledError:
             if not started:
-                response = _response(Request(scope), 503, "unavailable", "Service unavailable",
-                                     "The service is shutting down; retry shortly.",
-                                     headers={"Retry-After": "1", "Connection": "close"})
+                response = problem_response(
+                    Request(scope), 503, "unavailable", "Service unavailable",
+                    "The service is shutting down; retry shortly.",
+                    headers={"Retry-After": "1", "Connection": "close"})
                 await response(scope, receive, send)
             raise
 

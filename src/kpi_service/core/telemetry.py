@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from prometheus_client import (
     GC_COLLECTOR,
@@ -32,7 +31,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kpi_service.core.errors import PROBLEM_JSON
+from kpi_service.core.errors import problem_response
 from kpi_service.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -217,12 +216,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     async def metrics(request: Request) -> Response:
         """The Prometheus exposition of this process."""
         if token is not None and not _bearer_matches(request, token):
-            return JSONResponse(
-                {"type": "urn:kpi-service:problem:unauthenticated",
-                 "title": "Authentication required", "status": 401,
-                 "detail": "The metrics need the bearer token of KPI_METRICS_TOKEN.",
-                 "instance": request.url.path},
-                status_code=401, media_type=PROBLEM_JSON,
+            return problem_response(
+                request, 401, "unauthenticated", "Authentication required",
+                "The metrics need the bearer token of KPI_METRICS_TOKEN.",
                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(telemetry.registry), media_type=content_type)
