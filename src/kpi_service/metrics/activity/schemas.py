@@ -13,11 +13,10 @@ from pydantic import (
     model_validator,
 )
 
-from kpi_service.core.schemas import Input, Key, Limit, OutNumber, Output, SubjectRef
+from kpi_service.core.schemas import Day, Input, Key, Limit, OutNumber, Output, SubjectRef
 from kpi_service.definitions.schemas import AggregationPeriod
 from kpi_service.events.schemas import EventType
 from kpi_service.metrics.access import SubjectType
-from kpi_service.metrics.params import Day
 
 # At most five years of days in one range.
 MAX_RANGE_DAYS = 5 * 366

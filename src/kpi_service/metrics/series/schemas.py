@@ -7,10 +7,9 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from kpi_service.core.schemas import Input, Key, OutNumber, Output, SubjectRef
+from kpi_service.core.schemas import Day, Input, Key, OutNumber, Output, SubjectRef
 from kpi_service.definitions.schemas import AggregationPeriod
 from kpi_service.metrics.access import SubjectType
-from kpi_service.metrics.params import Day
 
 Source = Literal["own", "members", "none"]
 Verdict = Literal["likely", "uncertain", "unlikely", "not_enough_history", "no_target"]

@@ -7,6 +7,7 @@ import datetime as dt
 from pydantic import Field
 
 from kpi_service.core.schemas import (
+    Day,
     Input,
     Key,
     Limit,
@@ -16,7 +17,6 @@ from kpi_service.core.schemas import (
     SubjectRef,
 )
 from kpi_service.definitions.schemas import AggregationPeriod
-from kpi_service.metrics.params import Day
 
 _DAY = ("Any day inside the period; default: the latest final period (the one before the "
         "current one in the organisation's time zone).")
