@@ -19,7 +19,7 @@ from kpi_service.core.database import Database
 from kpi_service.core.errors import install_error_handlers, problem_response
 from kpi_service.core.migrations import current_revision, head_revision
 from kpi_service.core.problems import LEGACY_RESPONSES, PROBLEM_RESPONSES, document_problems
-from kpi_service.core.settings import Settings, get_settings
+from kpi_service.core.settings import Environment, Settings, get_settings
 from kpi_service.definitions.router import router as definitions_router
 from kpi_service.events.router import router as events_router
 from kpi_service.followups import FOLLOWERS
@@ -38,9 +38,18 @@ API_PREFIX = "/api/kpis"
 def _connect(settings: Settings) -> Database:
     if settings.database_url is None:
         raise RuntimeError("KPI_DATABASE_URL is not set (use `kpi-service serve`)")
-    source = settings.source_database_url
-    return Database.connect(settings.database_url.get_secret_value(), settings,
-                            source.get_secret_value() if source else None)
+    return Database.connect(settings.database_url.get_secret_value(), settings)
+
+
+async def _check_sources(db: Database, settings: Settings) -> None:
+    """Create the service-kept source role and check every source's role; in production a
+    source whose role could reach the service's data stops the start."""
+    unsafe = {name: state.problem for name, state in (await db.sources.check()).items()
+              if state.unsafe}
+    if unsafe and settings.env is Environment.PRODUCTION:
+        await db.dispose()
+        raise RuntimeError("source roles are not safe for tenant SQL: " + "; ".join(
+            f"{name}: {problem}" for name, problem in unsafe.items()) + " (docs/security.md)")
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -52,6 +61,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         owned = getattr(app.state, "db", None) is None
         if owned:
             app.state.db = _connect(settings)
+        await _check_sources(app.state.db, settings)
         # What exists at start-up (modules, the app, the routes) lives as long as the process:
         # out of the collector's sight, a full collection walks requests' objects only.
         gc.freeze()
@@ -97,7 +107,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @app.get("/readyz", tags=["operations"], operation_id="getReadiness",
              responses={503: {"description": "Not ready"}})
     async def readyz(request: Request) -> Any:
-        """The database answers and its schema is at the newest migration."""
+        """The database answers, its schema is at the newest migration, and no source's role
+        could reach the service's data."""
         db: Database = app.state.db
         try:
             current = await current_revision(db.engine)  # a round trip: it answers, or not
@@ -110,6 +121,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             return problem_response(request, 503, "not-ready", "Not ready",
                                     f"database revision {current}, expected {head}",
                                     headers={"Retry-After": "5"})
-        return {"status": "ready", "revision": current}
+        states = await db.sources.check()
+        unsafe = [f"source {name}: {s.problem}" for name, s in states.items() if s.unsafe]
+        if unsafe:
+            return problem_response(request, 503, "not-ready", "Not ready",
+                                    "; ".join(unsafe), headers={"Retry-After": "30"})
+        return {"status": "ready", "revision": current,
+                "sources": {name: "ok" if s.usable else s.problem for name, s in states.items()}}
 
     return app

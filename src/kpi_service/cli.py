@@ -107,8 +107,7 @@ async def _run_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from kpi_service.measurements.schemas import RecalculateRequest
 
     url = settings.database_url.get_secret_value() if settings.database_url else ""
-    source = settings.source_database_url
-    db = Database.connect(url, settings, source.get_secret_value() if source else None)
+    db = Database.connect(url, settings)
     principal = Principal(tenant_id=args.tenant or settings.default_tenant,
                           user_id=f"cli:{_os_user()}", role=Role.ADMIN)
     try:

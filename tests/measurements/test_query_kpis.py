@@ -208,7 +208,7 @@ async def test_sql_that_fails_at_run_time_makes_the_run_fail_not_the_request(
     await assign(client, d["id"], "1", 2, start_date="2026-10-01")
     run = await recalculate(client, period_start=WEEK)
     assert run["status"] == "failed" and run["failed"] == 1
-    assert "division by zero" in run["errors"][0]["error"]
+    assert "divided by zero (SQLSTATE 22012)" in run["errors"][0]["error"]
     assert await measurements(client) == []
     stored = await client.get(f"/api/kpis/runs/{run['id']}")
     assert stored.json()["status"] == "failed"

@@ -9,13 +9,14 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
 from kpi_service.calculators.builtin import BUILTIN_QUERIES
 from kpi_service.calculators.sql_guard import UnsafeSql, check_select, wrap_for_run
 from kpi_service.core.errors import InvalidInput, field_error
 from kpi_service.core.settings import Settings
+from kpi_service.core.sources import Sources, SourceUnavailable, describe_failure, sandbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,29 +37,11 @@ def prepare(config: dict[str, Any], row_cap: int) -> PreparedQuery:
     return PreparedQuery("sql", wrap_for_run(checked, row_cap), None)
 
 
-async def read_only(conn: AsyncConnection, settings: Settings, tz_name: str) -> None:
-    """Make the connection's transaction a sandbox: read only, timed out, in the tenant's zone."""
-    await conn.execute(text("SET TRANSACTION READ ONLY"))
-    # SET LOCAL takes no bind parameters; both values come from validated settings.
-    await conn.execute(text(f"SET LOCAL statement_timeout = {int(settings.query_timeout_ms)}"))
-    await conn.execute(text("SELECT set_config('TimeZone', :tz, true)"), {"tz": tz_name})
-
-
-def _first_line(exc: DBAPIError) -> str:
-    message = str(getattr(exc, "orig", None) or exc)
-    return message.strip().splitlines()[0][:300] if message.strip() else type(exc).__name__
-
-
 async def _fetch(engine: AsyncEngine, sql: str, params: dict[str, Any], settings: Settings,
                  tz_name: str, row_cap: int) -> list[tuple[Any, Any]]:
-    async with engine.connect() as conn:
-        await conn.begin()
-        try:
-            await read_only(conn, settings, tz_name)
-            result = await conn.execute(text(sql), params)
-            rows = [(r[0], r[1]) for r in result.fetchmany(row_cap + 1)]
-        finally:
-            await conn.rollback()
+    async with sandbox(engine, settings, params["tenant_id"], tz_name) as conn:
+        result = await conn.execute(text(sql), params)
+        rows = [(r[0], r[1]) for r in result.fetchmany(row_cap + 1)]
     if len(rows) > row_cap:
         raise CalculationFailed(f"the query returned more than {row_cap} rows (the row cap)")
     return rows
@@ -104,23 +87,28 @@ def _outcomes(rows: list[tuple[Any, Any]], request: CalculationRequest,
     return out
 
 
-async def calculate(request: CalculationRequest, engine: AsyncEngine,
+async def calculate(request: CalculationRequest, sources: Sources,
                     settings: Settings) -> dict[str, Outcome]:
-    """Values for every due subject, from one statement on the source database."""
+    """Values for every due subject, from one statement on the tenant's source database."""
     try:
         prepared = prepare(request.config, settings.query_row_cap)
     except (UnsafeSql, KeyError) as exc:
         raise CalculationFailed(f"the query configuration is not usable: {exc}") from exc
     try:
+        engine = await sources.engine(request.tenant_id, request.config.get("source"))
         rows = await _fetch(engine, prepared.sql, _params(request), settings,
                             request.tz.key, settings.query_row_cap)
+    except SourceUnavailable as exc:
+        raise CalculationFailed(str(exc)) from None
     except DBAPIError as exc:
-        raise CalculationFailed(f"the query failed: {_first_line(exc)}") from exc
+        context = f"tenant {request.tenant_id}, KPI {request.definition_key}"
+        raise CalculationFailed(f"the query failed: {describe_failure(exc, context)}") from None
     return _outcomes(rows, request, prepared)
 
 
-async def verify_sql(engine: AsyncEngine, sql: str, settings: Settings) -> None:
-    """Refuse admin SQL that breaks the contract or does not run on the source database."""
+async def verify_sql(sources: Sources, tenant_id: str, source: str | None, sql: str,
+                     settings: Settings) -> None:
+    """Refuse admin SQL that breaks the contract or does not run on the tenant's source."""
     loc = ["body", "config", "sql"]
     try:
         checked = check_select(sql)
@@ -128,11 +116,17 @@ async def verify_sql(engine: AsyncEngine, sql: str, settings: Settings) -> None:
         raise InvalidInput(f"The SQL is refused: {exc}", errors=[field_error(loc, str(exc))]) \
             from None
     now = datetime.now(UTC)
-    params = {"subject_ids": [], "period_start": now, "period_end": now, "tenant_id": ""}
+    params = {"subject_ids": [], "period_start": now, "period_end": now, "tenant_id": tenant_id}
     probe = f"SELECT * FROM ({wrap_for_run(checked, 1)}) AS probe LIMIT 0"  # noqa: S608
+    try:
+        engine = await sources.engine(tenant_id, source)
+    except SourceUnavailable as exc:
+        raise InvalidInput(f"The source is refused: {exc}.",
+                           errors=[field_error(["body", "config", "source"], str(exc))]) from None
     try:
         await _fetch(engine, probe, params, settings, "UTC", 1)
     except DBAPIError as exc:
-        reason = f"it does not run on the source database: {_first_line(exc)}"
-        raise InvalidInput(f"The SQL is refused: {reason}",
+        reason = (f"it does not run on the source database: "
+                  f"{describe_failure(exc, f'tenant {tenant_id}, SQL checked at save')}")
+        raise InvalidInput(f"The SQL is refused: {reason}.",
                            errors=[field_error(loc, reason)]) from None

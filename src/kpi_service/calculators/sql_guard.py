@@ -48,6 +48,10 @@ FORBIDDEN_FUNCTIONS: frozenset[str] = frozenset({
     "pg_stat_reset_*", "pg_stat_statements_reset", "pg_log_*", "pg_wal_replay_*",
 })
 _FORBIDDEN_PREFIXES = tuple(f[:-1] for f in FORBIDDEN_FUNCTIONS if f.endswith("*"))
+# Tenant SQL reads the tenant's source tables, never the service's schema or the catalogs: the
+# source role cannot read `kpi` anyway (core/sources.py), and refusing at save says so plainly.
+FORBIDDEN_SCHEMAS: frozenset[str] = frozenset(
+    {"kpi", "pg_catalog", "information_schema", "pg_toast"})
 
 # Mirrors SQLAlchemy 2.1's TextClause bind regex and its "\:" un-escape (sql/compiler.py);
 # tests/calculators/test_sql_guard.py compares this replay with the real text().compile().
@@ -261,6 +265,12 @@ def _check_node(node: ast.Node) -> None:
         raise UnsafeSql("SELECT ... INTO is not allowed because it creates a table.")
     if isinstance(node, ast.LockingClause):
         raise UnsafeSql("Locking clauses such as FOR UPDATE or FOR SHARE are not allowed.")
+    if isinstance(node, ast.RangeVar):
+        schema, name = (node.schemaname or "").lower(), (node.relname or "").lower()
+        if schema in FORBIDDEN_SCHEMAS or schema.startswith("pg_") or name.startswith("pg_"):
+            shown = f"{schema}.{name}" if schema else name
+            raise UnsafeSql(f"The SQL reads {shown}; KPI SQL reads the tenant's source tables, "
+                            "not the service's schema or the system catalogs.")
     parts: tuple[object, ...] = ()
     if isinstance(node, ast.FuncCall):
         parts = (node.funcname or ())[-1:]

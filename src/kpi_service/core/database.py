@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from kpi_service.core.settings import Settings
+from kpi_service.core.sources import Sources
 
 
 def async_url(url: str) -> str:
@@ -27,15 +28,16 @@ def async_url(url: str) -> str:
 
 @dataclass
 class Database:
-    """The service's own engine and session factory, plus the source database engine."""
+    """The service's own engine and session factory, plus the tenants' source databases (whose
+    pools run tenant SQL; the service's pool never does)."""
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    source_engine: AsyncEngine
+    sources: Sources
 
     @classmethod
-    def connect(cls, url: str, settings: Settings, source_url: str | None = None) -> Database:
-        """Engines for the service database and the source database (the same by default)."""
+    def connect(cls, url: str, settings: Settings) -> Database:
+        """The service database's engine and the sources of the settings (connected lazily)."""
         # A request waiting longer than pool_timeout for a connection gets 503 (core.errors);
         # recycling replaces connections before a proxy or firewall drops them when idle.
         waits = {"pool_timeout": settings.db_pool_timeout,
@@ -47,17 +49,20 @@ class Database:
             connect_args={"server_settings": {"application_name": "kpi-service"}},
             **waits,
         )
-        source_engine = engine
-        if source_url and async_url(source_url) != async_url(url):
-            source_engine = create_async_engine(async_url(source_url), pool_size=5,
-                                                max_overflow=5, **waits)
         sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-        return cls(engine=engine, sessions=sessions, source_engine=source_engine)
+
+        def source_pool(source_url: str, name: str) -> AsyncEngine:
+            return create_async_engine(
+                async_url(source_url), pool_size=5, max_overflow=5,
+                connect_args={"server_settings": {"application_name": f"kpi-source-{name}"}},
+                **waits)
+
+        sources = Sources.configure(async_url(url), engine, settings, source_pool)
+        return cls(engine=engine, sessions=sessions, sources=sources)
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
-        if self.source_engine is not self.engine:
-            await self.source_engine.dispose()
+        await self.sources.dispose()
         await self.engine.dispose()
 
     @asynccontextmanager

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kpi_service.core.cron import cron_trigger
@@ -24,6 +25,18 @@ class Environment(StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
     PRODUCTION = "production"
+
+
+_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
+
+
+class NamedSource(BaseModel):
+    """A source database of `KPI_SOURCES`: its DSN (a secret) and the tenants that use it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: SecretStr
+    tenants: list[str] = Field(min_length=1)
 
 
 class Settings(BaseSettings):
@@ -59,6 +72,17 @@ class Settings(BaseSettings):
 
     legacy_routes: bool = True
     legacy_trust_network: bool = False
+
+    # Where admin SQL runs (docs/security.md). Unset: the `default` source is the service's own
+    # database reached as `source_role`, which the service creates, allowed to SELECT the
+    # tables of `source_schemas` and nothing of schema `kpi`.
+    source_role: str = Field(default="kpi_source", pattern=_NAME)
+    source_role_password: SecretStr | None = None
+    source_schemas: str = "public"
+    # The tenants that may use the `default` source (comma-separated; `*`: every tenant).
+    source_tenants: str = "*"
+    # More sources, as JSON: {"crm": {"url": "postgresql://...", "tenants": ["acme"]}}.
+    sources: dict[str, NamedSource] = Field(default_factory=dict)
 
     query_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
     query_row_cap: int = Field(default=100_000, ge=1, le=10_000_000)
@@ -114,6 +138,25 @@ class Settings(BaseSettings):
                              "KPI_RUN_STALE_SECONDS, or live runs would look stale")
         return self
 
+    @field_validator("source_schemas")
+    @classmethod
+    def _schema_names(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        if not names or any(not re.match(_NAME, name) or name == "kpi" or
+                            name.startswith("pg_") for name in names):
+            raise ValueError("a comma-separated list of plain schema names other than kpi and "
+                             "the system schemas")
+        return ",".join(names)
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, value: dict[str, NamedSource]) -> dict[str, NamedSource]:
+        for name in value:
+            if not re.match(_NAME, name) or name == "default":
+                raise ValueError(f"source name {name!r}: lower-case letters, digits and _, "
+                                 "not 'default' (that is KPI_SOURCE_DATABASE_URL)")
+        return value
+
     @model_validator(mode="after")
     def _auth_is_configured(self) -> Settings:
         if self.auth_mode is AuthMode.NONE and self.env is Environment.PRODUCTION:
@@ -127,6 +170,10 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def source_schema_list(self) -> list[str]:
+        return self.source_schemas.split(",")
 
     def schedule(self, kind: str) -> str:
         """The cron line of a period kind (daily, weekly, monthly, quarterly, yearly)."""

@@ -130,8 +130,7 @@ class PoolCollector(Collector):
         if database is None:  # before start-up or after shutdown
             return
         yield "service", database.engine.sync_engine.pool
-        if database.source_engine is not database.engine:
-            yield "source", database.source_engine.sync_engine.pool
+        yield from database.sources.pools()
 
 
 class Telemetry:

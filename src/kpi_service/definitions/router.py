@@ -30,7 +30,7 @@ async def create_definition(body: DefinitionCreate, session: SessionDep,
                             principal: PrincipalDep, db: DatabaseDep,
                             settings: SettingsDep) -> Definition:
     """Define a new KPI (admins only)."""
-    return await service.create(session, principal, body, source_engine=db.source_engine,
+    return await service.create(session, principal, body, sources=db.sources,
                                 settings=settings)
 
 
@@ -72,7 +72,7 @@ async def update_definition(definition_id: DefinitionId, body: DefinitionUpdate,
                             settings: SettingsDep) -> Definition:
     """Change a KPI definition (admins only); key, period and scope never change."""
     return await service.update(session, principal, definition_id, body,
-                                source_engine=db.source_engine, settings=settings)
+                                sources=db.sources, settings=settings)
 
 
 @router.delete("/{definition_id}", operation_id="deactivateDefinition",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.audit import service as audit
 from kpi_service.calculators import api as api_calculator
@@ -16,6 +16,7 @@ from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
+from kpi_service.core.sources import Sources, SourceUnavailable
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.definitions.schemas import (
     DEFAULT_ROLLUP,
@@ -43,12 +44,12 @@ def _require_admin(principal: Principal, action: str) -> None:
 
 
 async def validate_config(calculation_type: str, config: dict[str, Any], *, scope: str,
-                          rollup: str, source_engine: AsyncEngine,
+                          rollup: str, tenant_id: str, sources: Sources,
                           settings: Settings) -> dict[str, Any]:
     """The config if it fits the calculation type and scope, else `InvalidInput` naming the
     field; a team or organisation query or api KPI stores its `subjects` setting explicitly."""
     checked = await _source_config(calculation_type, subjects.source_config(config),
-                                   source_engine=source_engine, settings=settings)
+                                   tenant_id=tenant_id, sources=sources, settings=settings)
     return {**checked, **_subjects(scope, calculation_type, config, rollup)}
 
 
@@ -63,7 +64,8 @@ def _subjects(scope: str, calculation_type: str, config: dict[str, Any],
 
 
 async def _source_config(calculation_type: str, config: dict[str, Any], *,
-                         source_engine: AsyncEngine, settings: Settings) -> dict[str, Any]:
+                         tenant_id: str, sources: Sources,
+                         settings: Settings) -> dict[str, Any]:
     if calculation_type == "formula":
         return _formula_config(config)
     if calculation_type == "event":
@@ -84,7 +86,7 @@ async def _source_config(calculation_type: str, config: dict[str, Any], *,
             raise InvalidInput("A manual KPI takes no config.", errors=[
                 field_error(["body", "config"], "must be {} for calculation type manual")])
         return {}
-    return await _validate_query_config(config, source_engine, settings)
+    return await _validate_query_config(config, tenant_id, sources, settings)
 
 
 def _formula_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -133,9 +135,14 @@ async def _check_formula_inputs(session: AsyncSession, tenant_id: str, key: str,
                            errors=[field_error(loc, str(exc))]) from None
 
 
-async def _validate_query_config(config: dict[str, Any], source_engine: AsyncEngine,
+async def _validate_query_config(config: dict[str, Any], tenant_id: str, sources: Sources,
                                  settings: Settings) -> dict[str, Any]:
     loc = ["body", "config"]
+    named = {"source": config["source"]} if "source" in config else {}
+    if not isinstance(named.get("source", ""), str):
+        raise InvalidInput("The source must be the name of one of the tenant's sources.",
+                           errors=[field_error([*loc, "source"], "must be a source name")])
+    config = {key: value for key, value in config.items() if key != "source"}
     if set(config) not in ({"query_key"}, {"sql"}):
         extra = sorted(set(config) - {"query_key", "sql"})
         errors = [field_error([*loc, key], "unknown config key") for key in extra]
@@ -149,18 +156,23 @@ async def _validate_query_config(config: dict[str, Any], source_engine: AsyncEng
             msg = f"unknown built-in query; known: {known}"
             raise InvalidInput(f"The query_key is not a built-in query (known: {known}).",
                                errors=[field_error([*loc, "query_key"], msg)])
-        return {"query_key": query_key}
+        try:
+            await sources.engine(tenant_id, named.get("source"))
+        except SourceUnavailable as exc:
+            raise InvalidInput(f"The source is refused: {exc}.",
+                               errors=[field_error([*loc, "source"], str(exc))]) from None
+        return {"query_key": query_key, **named}
     sql = config["sql"]
     # verify_sql judges the statement itself; NUL cannot even reach the database.
     if not isinstance(sql, str) or "\x00" in sql:
         msg = "must be the text of one SELECT statement"
         raise InvalidInput(f"The sql {msg}.", errors=[field_error([*loc, "sql"], msg)])
-    await verify_sql(source_engine, sql, settings)
-    return {"sql": sql}
+    await verify_sql(sources, tenant_id, named.get("source"), sql, settings)
+    return {"sql": sql, **named}
 
 
 async def create(session: AsyncSession, principal: Principal, body: DefinitionCreate, *,
-                 source_engine: AsyncEngine, settings: Settings) -> Definition:
+                 sources: Sources, settings: Settings) -> Definition:
     """Store a new definition (admins only); a key already used in the tenant is a conflict."""
     _require_admin(principal, "create")
     repo = DefinitionRepository(session)
@@ -171,7 +183,7 @@ async def create(session: AsyncSession, principal: Principal, body: DefinitionCr
     values["rollup"] = body.rollup or DEFAULT_ROLLUP[body.unit]
     values["config"] = await validate_config(
         body.calculation_type, body.config, scope=body.scope, rollup=values["rollup"],
-        source_engine=source_engine, settings=settings)
+        tenant_id=principal.tenant_id, sources=sources, settings=settings)
     if body.calculation_type == "formula":
         await _check_formula_inputs(session, principal.tenant_id, body.key,
                                     body.aggregation_period, body.scope, values["config"])
@@ -211,7 +223,7 @@ async def get_by_key(session: AsyncSession, principal: Principal, key: str) -> D
 
 
 async def update(session: AsyncSession, principal: Principal, definition_id: int,
-                 body: DefinitionUpdate, *, source_engine: AsyncEngine,
+                 body: DefinitionUpdate, *, sources: Sources,
                  settings: Settings) -> Definition:
     """Apply a partial change (admins only); calculation changes raise the version."""
     definition = await get(session, principal, definition_id)
@@ -224,8 +236,8 @@ async def update(session: AsyncSession, principal: Principal, definition_id: int
         config = requested.get("config", {} if changes_type else definition.config)
         requested["config"] = await validate_config(
             calculation_type, config, scope=definition.scope,
-            rollup=requested.get("rollup", definition.rollup), source_engine=source_engine,
-            settings=settings)
+            rollup=requested.get("rollup", definition.rollup), tenant_id=principal.tenant_id,
+            sources=sources, settings=settings)
         if calculation_type == "formula":
             await _check_formula_inputs(session, principal.tenant_id, definition.key,
                                         definition.aggregation_period, definition.scope,

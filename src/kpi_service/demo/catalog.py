@@ -10,13 +10,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.assignments import service as assignments
 from kpi_service.assignments.schemas import AssignmentCreate, AssignmentRead, SubjectType
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import NotFound
 from kpi_service.core.settings import Settings
+from kpi_service.core.sources import Sources
 from kpi_service.definitions import service as definitions
 from kpi_service.definitions.schemas import DefinitionCreate
 from kpi_service.demo.people import (
@@ -247,7 +248,7 @@ def assignments_for(size: DemoSize, window: Window, support_start: date,
 
 
 async def ensure_catalog(session: AsyncSession, admin: Principal, settings: Settings,
-                         source: AsyncEngine, size: DemoSize, window: Window,
+                         source: Sources, size: DemoSize, window: Window,
                          support_start: date) -> list[AssignmentRead]:
     """Create the definitions missing by key and assign those; returns the new assignments."""
     created: dict[str, int] = {}
@@ -256,7 +257,7 @@ async def ensure_catalog(session: AsyncSession, admin: Principal, settings: Sett
             await definitions.get_by_key(session, admin, fields["key"])
         except NotFound:
             d = await definitions.create(session, admin, DefinitionCreate(**fields),
-                                         source_engine=source, settings=settings)
+                                         sources=source, settings=settings)
             created[d.key] = d.id
     bodies = assignments_for(size, window, support_start, created, admin.tenant_id)
     made: list[AssignmentRead] = []

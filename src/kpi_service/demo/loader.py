@@ -79,16 +79,14 @@ async def load_demo(settings: Settings, size: DemoSize | None = None) -> Calcula
     that computed its history."""
     size = size or DemoSize()
     assert settings.database_url is not None
-    source = settings.source_database_url
-    db = Database.connect(settings.database_url.get_secret_value(), settings,
-                          source.get_secret_value() if source else None)
+    db = Database.connect(settings.database_url.get_secret_value(), settings)
     admin = Principal(settings.default_tenant, "demo-loader", Role.ADMIN)
     started = time.perf_counter()
     try:
         window, events_loaded = await _window(db.engine, settings, size)
         first_monday = support_start(window)
-        if db.source_engine is db.engine:
-            await sources.ensure_sources(db.source_engine, size, window, first_monday)
+        if settings.source_database_url is None:  # the default source is our own database
+            await sources.ensure_sources(db.engine, size, window, first_monday)
         else:
             log.info("demo: the source database is external; its tables are left alone")
         if not events_loaded:
@@ -96,7 +94,7 @@ async def load_demo(settings: Settings, size: DemoSize | None = None) -> Calcula
             await _mark_events_loaded(db.engine)
             log.info("demo: %s events stored", stored)
         async with db.unit_of_work() as session:
-            created = await catalog.ensure_catalog(session, admin, settings, db.source_engine,
+            created = await catalog.ensure_catalog(session, admin, settings, db.sources,
                                                    size, window, first_monday)
             await catalog.record_manual_values(session, settings, admin, created, size, window,
                                                first_monday)

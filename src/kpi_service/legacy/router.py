@@ -44,7 +44,7 @@ async def calculate_kpi(session: SessionDep, db: DatabaseDep, settings: Settings
                         principal: LegacyPrincipalDep, user_kpi_id: Annotated[Id, Path()],
                         body: LegacyCalculate) -> Any:
     """Calculate one assignment for exactly the inclusive range given."""
-    result = await service.calculate(session, db.source_engine, settings, principal,
+    result = await service.calculate(session, db.sources, settings, principal,
                                      user_kpi_id, body)
     if result.error is not None:
         # Answered, not raised, so the failed run stays recorded.

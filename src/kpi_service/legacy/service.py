@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.assignments import service as assignments
 from kpi_service.assignments.access import visible_assignments
@@ -17,6 +17,7 @@ from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Conflict, Forbidden
 from kpi_service.core.settings import Settings
+from kpi_service.core.sources import Sources
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import PeriodKind, aligned_or_custom
 from kpi_service.legacy.schemas import LegacyAssign, LegacyCalculate
@@ -85,7 +86,7 @@ class Calculated:
     error: str | None = None
 
 
-async def calculate(session: AsyncSession, source: AsyncEngine, settings: Settings,
+async def calculate(session: AsyncSession, sources: Sources, settings: Settings,
                     principal: Principal, assignment_id: int, body: LegacyCalculate) -> Calculated:
     """Compute exactly the inclusive date range given, aligned to a period or not."""
     assignment = await get_visible(session, principal, assignment_id)
@@ -98,7 +99,7 @@ async def calculate(session: AsyncSession, source: AsyncEngine, settings: Settin
         raise Conflict("Manual KPIs cannot be auto-calculated")
     period = aligned_or_custom(PeriodKind(definition.aggregation_period), body.period_start,
                                body.period_end)
-    run, tally = await calculate_now(session, source, settings, principal, definition, period,
+    run, tally = await calculate_now(session, sources, settings, principal, definition, period,
                                      {"assignment_ids": [assignment.id], "route": "legacy"})
     await audit.record(session, principal, "measurements.calculate", "run", run.id, None,
                        {"status": run.status, "assignment_id": assignment.id})

@@ -9,13 +9,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.calculators import api, event, query
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
 from kpi_service.calculators.subjects import source_config
 from kpi_service.core import telemetry
 from kpi_service.core.settings import Settings
+from kpi_service.core.sources import Sources
 from kpi_service.engine import achievement as ach
 from kpi_service.engine.formula import FormulaError, parse_formula
 from kpi_service.engine.periods import Period
@@ -182,7 +183,7 @@ async def formula_outcomes(session: AsyncSession, definition: Definition,
     return out
 
 
-async def _outcomes(session: AsyncSession, source: AsyncEngine, settings: Settings,
+async def _outcomes(session: AsyncSession, sources: Sources, settings: Settings,
                     definition: Definition, request: CalculationRequest) -> dict[str, Outcome]:
     """Every due subject's outcome: from the source, or rolled up from its members' values."""
     async def calculate(of: CalculationRequest) -> dict[str, Outcome]:
@@ -192,14 +193,14 @@ async def _outcomes(session: AsyncSession, source: AsyncEngine, settings: Settin
             return await api.calculate(of)
         if definition.calculation_type == "formula":
             return await formula_outcomes(session, definition, of)
-        return await query.calculate(of, source, settings)
+        return await query.calculate(of, sources, settings)
 
     if through_members(definition):
         return await member_outcomes(session, definition, request, calculate)
     return await calculate(request)
 
 
-async def compute_period(session: AsyncSession, source: AsyncEngine, settings: Settings,
+async def compute_period(session: AsyncSession, sources: Sources, settings: Settings,
                          definition: Definition, period: Period, *, run_id: int | None,
                          actor: str | None, assignment_ids: Sequence[int] | None = None,
                          subject_ids: Sequence[str] | None = None,
@@ -226,7 +227,7 @@ async def compute_period(session: AsyncSession, source: AsyncEngine, settings: S
     )
     started = time.perf_counter()
     try:
-        outcomes = await _outcomes(session, source, settings, definition, request)
+        outcomes = await _outcomes(session, sources, settings, definition, request)
     except CalculationFailed as exc:
         telemetry.calculated(definition.calculation_type, time.perf_counter() - started, 0,
                              failed=True)

@@ -188,7 +188,7 @@ async def _pair(session: AsyncSession, database: Database, settings: Settings, r
         return tally
     reason = f"restated by run {run.id}: {run.reason}" if run.restate else None
     filters = run.filters
-    return await compute_period(session, database.source_engine, settings, definition, period,
+    return await compute_period(session, database.sources, settings, definition, period,
                                 run_id=run.id, actor=run.requested_by,
                                 assignment_ids=filters.get("assignment_ids"),
                                 subject_ids=filters.get("subject_ids"), reason=reason)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.assignments.access import can_manage, visible_assignments
 from kpi_service.assignments.service import get_visible
@@ -15,6 +15,7 @@ from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
+from kpi_service.core.sources import Sources
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import Period, PeriodKind, containing
 from kpi_service.measurements.calculation import MeasurementWriter, Tally, compute_period
@@ -158,7 +159,7 @@ async def active_definitions(session: AsyncSession, principal: Principal,
     return definitions
 
 
-async def calculate_now(session: AsyncSession, source: AsyncEngine, settings: Settings,
+async def calculate_now(session: AsyncSession, sources: Sources, settings: Settings,
                         principal: Principal, definition: Definition, period: Period,
                         filters: dict[str, Any]) -> tuple[CalculationRun, Tally]:
     """One (definition, period) computed inside the caller's transaction, as a finished run
@@ -172,7 +173,7 @@ async def calculate_now(session: AsyncSession, source: AsyncEngine, settings: Se
                   status="running")
     run.started_at = now
     await RunRepository(session).add(run)
-    tally = await compute_period(session, source, settings, definition, period, run_id=run.id,
+    tally = await compute_period(session, sources, settings, definition, period, run_id=run.id,
                                  actor=principal.user_id,
                                  assignment_ids=filters.get("assignment_ids"),
                                  require_overlap=False)

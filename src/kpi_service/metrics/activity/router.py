@@ -45,7 +45,7 @@ async def get_breakdown(session: SessionDep, settings: SettingsDep, principal: P
                         query: Annotated[BreakdownQuery, Query()]) -> object:
     """A KPI split by an event property or a column of its query, with conversions."""
     return await service.breakdown(session, settings, principal, query,
-                                   source=database.source_engine)
+                                   sources=database.sources)
 
 
 @router.get("/cohorts", operation_id="getCohorts", response_model=CohortsRead)

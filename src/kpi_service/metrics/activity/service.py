@@ -8,7 +8,7 @@ from decimal import Decimal
 from operator import attrgetter
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.alerts.service import open_alerts
 from kpi_service.calculators.sql_guard import UnsafeSql
@@ -16,6 +16,7 @@ from kpi_service.calculators.subjects import SubjectMode, source_config, subject
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import InvalidInput, field_error
 from kpi_service.core.settings import Settings
+from kpi_service.core.sources import Sources, SourceUnavailable, describe_failure
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import cohorts as cohort_rules
 from kpi_service.engine.achievement import quantize
@@ -213,12 +214,9 @@ async def readable_subject(session: AsyncSession, principal: Principal,
 
 
 async def breakdown(session: AsyncSession, settings: Settings, principal: Principal,
-                    query: BreakdownQuery, source: AsyncEngine | None = None) -> BreakdownRead:
-    """A KPI split by an event property (event KPIs) or a column of its SQL (query KPIs).
-
-    `source` is the source database's engine; without it, a query KPI reads the service's
-    own database, which is the source unless KPI_SOURCE_DATABASE_URL names another.
-    """
+                    query: BreakdownQuery, *, sources: Sources) -> BreakdownRead:
+    """A KPI split by an event property (event KPIs) or a column of its SQL (query KPIs, on
+    the tenant's source)."""
     subject_id = await readable_subject(session, principal, query.subject_type,
                                         query.subject_id)
     definition = await DefinitionRepository(session).get_by_key(principal.tenant_id,
@@ -237,10 +235,9 @@ async def breakdown(session: AsyncSession, settings: Settings, principal: Princi
         if query.convert_type is not None:
             raise InvalidInput("Conversions are counted for event KPIs only.", errors=[
                 field_error(["query", "convert_type"], "only for event KPIs")])
-        engine = source or _own_engine(session, settings)
         subjects = await _source_subjects(session, definition, query.subject_type, subject_id,
                                           query)
-        rows = await _query_rows(engine, settings, definition, query.dimension,
+        rows = await _query_rows(sources, settings, definition, query.dimension,
                                  principal.tenant_id, subjects, instants)
         rows = rows[:query.limit + 1]
     else:
@@ -265,14 +262,6 @@ def _event_row(s: EventSlice) -> BreakdownRow:
         conversion_value=_six(s.conversion_value))
 
 
-def _own_engine(session: AsyncSession, settings: Settings) -> AsyncEngine:
-    if settings.source_database_url is not None:
-        raise RuntimeError("a separate source database is configured: pass its engine")
-    bind = session.bind
-    assert isinstance(bind, AsyncEngine)
-    return bind
-
-
 async def _source_subjects(session: AsyncSession, definition: Definition,
                            subject_type: SubjectType, subject_id: str,
                            query: BreakdownQuery) -> list[str]:
@@ -294,23 +283,25 @@ async def _source_subjects(session: AsyncSession, definition: Definition,
     return members.get(subject_id, [])
 
 
-async def _query_rows(engine: AsyncEngine, settings: Settings, definition: Definition,
+async def _query_rows(sources: Sources, settings: Settings, definition: Definition,
                       dimension: str, tenant_id: str, subjects: list[str],
                       instants: tuple[datetime, datetime]) -> list[BreakdownRow]:
     """The rows of a query KPI's split, busiest value first."""
     loc = ["query", "dimension"]
+    config = source_config(definition.config)
     try:
-        slices = await split_query(engine, settings, source_config(definition.config),
+        engine = await sources.engine(tenant_id, config.get("source"))
+        slices = await split_query(engine, settings, config,
                                    dimension, tenant_id=tenant_id, subject_ids=subjects,
                                    instants=instants, tz_name=settings.timezone)
-    except (SourceSplitError, UnsafeSql) as exc:
+    except (SourceSplitError, UnsafeSql, SourceUnavailable) as exc:
         raise InvalidInput(f"KPI {definition.key!r} cannot be split: {exc}",
                            errors=[field_error(loc, str(exc))]) from None
     except DBAPIError as exc:
-        sqlstate = getattr(exc.orig, "sqlstate", None)
-        first_line = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
-        reason = (f"the KPI's query returns no column {dimension!r}" if sqlstate == "42703"
-                  else f"the KPI's query failed on the source database: {first_line[:200]}")
+        failure = describe_failure(exc, f"tenant {tenant_id}, breakdown of {definition.key}")
+        reason = (f"the KPI's query returns no column {dimension!r}"
+                  if failure.endswith("(SQLSTATE 42703)")
+                  else f"the KPI's query failed on the source database: {failure}")
         raise InvalidInput(f"KPI {definition.key!r} cannot be split: {reason}.",
                            errors=[field_error(loc, reason)]) from None
     slices.sort(key=lambda s: (-s.rows, s.dimension_value is None, s.dimension_value or ""))

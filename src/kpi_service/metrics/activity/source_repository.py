@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kpi_service.calculators.query import read_only
 from kpi_service.calculators.sql_guard import check_select, wrap_for_run
 from kpi_service.core.settings import Settings
+from kpi_service.core.sources import sandbox
 
 
 class SourceSplitError(ValueError):
@@ -58,13 +58,8 @@ async def split_query(engine: AsyncEngine, settings: Settings, config: Mapping[s
     statement = _split_statement(config, dimension, cap)
     params = {"subject_ids": list(subject_ids), "period_start": instants[0].astimezone(UTC),
               "period_end": instants[1].astimezone(UTC), "tenant_id": tenant_id}
-    async with engine.connect() as conn:
-        await conn.begin()
-        try:
-            await read_only(conn, settings, tz_name)
-            rows = (await conn.execute(text(statement), params)).all()
-        finally:
-            await conn.rollback()
+    async with sandbox(engine, settings, tenant_id, tz_name) as conn:
+        rows = (await conn.execute(text(statement), params)).all()
     if rows and rows[0][6] > cap:
         raise SourceSplitError(f"the query returned more than {cap} rows (the row cap)")
     return [SourceSlice(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows if r[1] > 0]

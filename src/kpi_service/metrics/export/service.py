@@ -66,7 +66,7 @@ async def export(session: AsyncSession, settings: Settings, principal: Principal
         raise InvalidInput(f"Unknown view {view!r}; one of: {', '.join(EXPORTABLE)}.",
                            errors=[field_error(["query", "view"], "unknown view")])
     view_query = parse(entry.query, params, skip="view")
-    extra = {"source": database.source_engine} if entry.source else {}
+    extra = {"sources": database.sources} if entry.source else {}
     response = await entry.compute(session, settings, principal, view_query, **extra)
     table = entry.table
     return Export(filename, _rows_in_chunks(table.header(), list(table.values(response))))

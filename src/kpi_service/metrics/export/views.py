@@ -51,7 +51,7 @@ class ExportView:
     query: type[Input]
     compute: ViewFunction
     table: Table
-    # The view reads the source database (a query KPI's own data), passed as `source`.
+    # The view reads the tenant's sources (a query KPI's own data), passed as `sources`.
     source: bool = False
 
 
