@@ -105,6 +105,8 @@ def make_settings(url: str, **overrides: Any) -> Settings:
         "jwt_secret": SecretStr(JWT_SECRET),
         "service_token": SecretStr(SERVICE_TOKEN),
         "timezone": "UTC",
+        # The source role the service creates; external test servers may ask its password.
+        "source_role_password": SecretStr("kpi-test-source"),
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

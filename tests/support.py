@@ -91,17 +91,21 @@ async def recalculate(client: AsyncClient, **body: Any) -> dict[str, Any]:
 
 @asynccontextmanager
 async def statements_sent(db: Database) -> AsyncIterator[list[str]]:
-    """Every statement the service's engine sends inside the block, in order."""
+    """Every statement the service's engine and the source pools send inside the block, in
+    order."""
     sent: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         sent.append(statement)
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    engines = [db.engine, *(engine for _, engine in db.sources.engines())]
+    for engine in engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
         yield sent
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def run_finished_unobserved(database_url: str, run_id: int,

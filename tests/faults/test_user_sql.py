@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
@@ -44,18 +45,24 @@ REFUSED = {
 # Valid SELECTs the parser accepts; the sandbox stops them when they run.
 CUT = {
     "hidden_sleep": (f"SELECT subject_id, public.fault_sleep() AS value {SUBJECTS}",
-                     "the query failed: canceling statement due to statement timeout"),
+                     "the query failed: it ran longer than the statement timeout "
+                     "(SQLSTATE 57014)"),
     "slow": ("SELECT '1' AS subject_id, count(*) AS value FROM generate_series(1, 1000000000)",
-             "the query failed: canceling statement due to statement timeout"),
+             "the query failed: it ran longer than the statement timeout (SQLSTATE 57014)"),
     "hidden_write": (f"SELECT subject_id, public.fault_write() AS value {SUBJECTS}",
-                     "the query failed: cannot execute INSERT in a read-only transaction"),
+                     "the query failed: it tried to write; source queries are read-only "
+                     "(SQLSTATE 25006)"),
     "hidden_ddl": (f"SELECT subject_id, public.fault_ddl() AS value {SUBJECTS}",
-                   "the query failed: cannot execute CREATE TABLE in a read-only transaction"),
+                   "the query failed: it tried to write; source queries are read-only "
+                   "(SQLSTATE 25006)"),
     "huge": ("SELECT g::text AS subject_id, g AS value FROM generate_series(1, 1000000) AS g",
              f"the query returned more than {ROW_CAP} rows (the row cap)"),
 }
 # Changes the session's settings and succeeds: the sandbox's rollback undoes the changes.
 SETTINGS = f"SELECT subject_id, public.fault_settings() AS value {SUBJECTS}"
+# Takes a session-level advisory lock, which outlives the transaction: the reset releases it.
+LOCK = f"SELECT subject_id, public.fault_lock() AS value {SUBJECTS}"
+LOCK_KEY = 4242
 WATCHED = ("statement_timeout", "TimeZone", "search_path", "default_transaction_read_only")
 
 SETUP = """
@@ -72,11 +79,13 @@ CREATE FUNCTION public.fault_settings() RETURNS int LANGUAGE plpgsql AS $$ BEGIN
     PERFORM set_config('search_path', 'pg_catalog', false);
     PERFORM set_config('default_transaction_read_only', 'on', false);
     RETURN 1; END $$;
+CREATE FUNCTION public.fault_lock() RETURNS int LANGUAGE plpgsql AS $$ BEGIN
+    PERFORM pg_advisory_lock(4242); RETURN 1; END $$;
 """
 TEARDOWN = """
 DROP TABLE IF EXISTS public.sandbox_target, public.pwned;
 DROP FUNCTION IF EXISTS public.fault_sleep(), public.fault_write(), public.fault_ddl(),
-    public.fault_settings();
+    public.fault_settings(), public.fault_lock();
 """
 
 
@@ -98,9 +107,10 @@ async def sandboxed(db: Database, database_url: str) -> AsyncIterator[AsyncClien
         await execute(database_url, TEARDOWN)
 
 
-async def _settings_of_every_pooled_connection(database: Database) -> list[dict[str, str]]:
-    """Hold all POOL connections at once (the pool has no more) and read their settings."""
-    held = [await database.engine.connect() for _ in range(POOL)]
+async def _settings_of_every_pooled_connection(engine: AsyncEngine,
+                                              count: int) -> list[dict[str, str]]:
+    """Hold `count` connections at once (all the pool keeps) and read their settings."""
+    held = [await engine.connect() for _ in range(count)]
     try:
         return [{name: str(await conn.scalar(text(f"SELECT current_setting('{name}')")))
                  for name in WATCHED} for conn in held]
@@ -125,9 +135,10 @@ async def test_hostile_sql_is_refused_when_saved(sandboxed: AsyncClient) -> None
 async def test_hostile_sql_in_a_run_is_cut_and_the_run_goes_on(
         sandboxed: AsyncClient, database_url: str) -> None:
     database: Database = sandboxed.app_database  # type: ignore[attr-defined]
-    before = await _settings_of_every_pooled_connection(database)
+    before = await _settings_of_every_pooled_connection(database.engine, POOL)
     ids = {}
-    for key, sql in [("good", GOOD), ("settings", SETTINGS), *((k, v[0]) for k, v in CUT.items()),
+    for key, sql in [("good", GOOD), ("settings", SETTINGS), ("lock", LOCK),
+                     *((k, v[0]) for k, v in CUT.items()),
                      *((k, GOOD) for k in REFUSED)]:
         d = await create_definition(sandboxed, key=key, calculation_type="query",
                                     config={"sql": sql})
@@ -142,21 +153,31 @@ async def test_hostile_sql_in_a_run_is_cut_and_the_run_goes_on(
     run = await recalculate(sandboxed, period_start="2026-11-09")
 
     hostile = len(REFUSED) + len(CUT)
-    assert (run["status"], run["computed"], run["failed"]) == ("partial", 4, 2 * hostile)
+    assert (run["status"], run["computed"], run["failed"]) == ("partial", 6, 2 * hostile)
     assert {e["definition"]: e["error"] for e in run["errors"]} == {
         **{k: f"the query configuration is not usable: {why}" for k, (_, why) in REFUSED.items()},
         **{k: why for k, (_, why) in CUT.items()}}
     stored = {(m["definition_id"], m["subject_id"]): m["actual_value"]
               for m in await measurements(sandboxed)}
     assert stored == {(ids["good"], "1"): 3, (ids["good"], "2"): 4,
-                      (ids["settings"], "1"): 1, (ids["settings"], "2"): 1}
+                      (ids["settings"], "1"): 1, (ids["settings"], "2"): 1,
+                      (ids["lock"], "1"): 1, (ids["lock"], "2"): 1}
 
     # Nothing the hostile SQL tried was done ...
     [row] = await fetch(database_url, "SELECT (SELECT count(*) FROM public.sandbox_target) AS n, "
                                       "to_regclass('public.pwned') AS pwned")
     assert (row["n"], row["pwned"]) == (0, None)
-    # ... and no connection the runs use kept the settings the SQL changed.
-    assert await _settings_of_every_pooled_connection(database) == before
+    # ... no connection kept the settings the SQL changed: neither the service's (which never
+    # runs tenant SQL) nor the source pool's, which ran it ...
+    assert await _settings_of_every_pooled_connection(database.engine, POOL) == before
+    source = await database.sources.engine("default", None)
+    idle = source.sync_engine.pool.checkedin()  # type: ignore[attr-defined]
+    assert idle >= 1
+    assert await _settings_of_every_pooled_connection(source, idle) == [before[0]] * idle
     assert before[0]["statement_timeout"] != "1ms"
+    # ... and nobody holds the session advisory lock the SQL took.
+    held = await fetch(database_url, "SELECT pid FROM pg_locks WHERE locktype = 'advisory' "
+                                     "AND objid = $1", LOCK_KEY)
+    assert held == []
     again = await recalculate(sandboxed, period_start="2026-11-09")
-    assert (again["status"], again["unchanged"], again["failed"]) == ("partial", 4, 2 * hostile)
+    assert (again["status"], again["unchanged"], again["failed"]) == ("partial", 6, 2 * hostile)

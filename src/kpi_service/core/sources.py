@@ -194,10 +194,15 @@ class Sources:
         if source.problem is not None:
             log.warning("source %s refused: its role %s", source.name, source.problem)
 
+    def engines(self) -> Iterator[tuple[str, AsyncEngine]]:
+        """Each source's engine, by name."""
+        for name, source in self._sources.items():
+            yield name, source.engine
+
     def pools(self) -> Iterator[tuple[str, Any]]:
         """Each source's pool, for the pool gauges."""
-        for name, source in self._sources.items():
-            yield f"source:{name}", source.engine.sync_engine.pool
+        for name, engine in self.engines():
+            yield f"source:{name}", engine.sync_engine.pool
 
     async def dispose(self) -> None:
         """Close every pooled source connection."""
@@ -232,7 +237,8 @@ async def provision_role(service_engine: AsyncEngine, role: str, settings: Setti
                     "NOREPLICATION NOBYPASSRLS NOINHERIT"))
                 if password is not None:
                     statement = await conn.scalar(text("SELECT format('ALTER ROLE %I PASSWORD "
-                                                       "%L', :r, :p)"),
+                                                       "%L', CAST(:r AS text), "
+                                                       "CAST(:p AS text))"),
                                                   {"r": role, "p": password.get_secret_value()})
                     await conn.execute(text(str(statement)))
                 await conn.execute(text(f"REVOKE ALL ON SCHEMA {SCHEMA} FROM {quoted}"))
