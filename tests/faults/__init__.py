@@ -5,7 +5,10 @@ issue's, fault by fault.
   without a restart): test_database_restart.py
   ::test_the_database_restarts_under_traffic_and_the_service_recovers_by_itself, and, the
   database staying up while a run's connection is cut,
-  ::test_a_connection_cut_mid_run_leaves_the_run_to_be_resumed_not_failed.
+  ::test_a_connection_cut_mid_run_leaves_the_run_to_be_resumed_not_failed; the database
+  ending the service's connections again and again under COPY writes and a backfill:
+  test_connection_cuts.py
+  ::test_connections_cut_under_copy_writes_answer_503_and_lose_nothing.
 - A process is killed (SIGKILL) during a run, the next start resumes it to the clean
   result: test_processes.py::test_a_backfill_killed_mid_run_is_resumed_to_the_clean_result.
 - Two processes with schedulers share a database for many forced ticks, one run per

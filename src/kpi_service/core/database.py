@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from kpi_service.core.errors import database_unreachable
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
 
@@ -71,7 +72,21 @@ class Database:
         async with self.sessions() as session:
             try:
                 yield session
-            except BaseException:
-                await session.rollback()
+            except BaseException as exc:
+                await _discard(session, exc)
                 raise
             await session.commit()
+
+
+async def _discard(session: AsyncSession, exc: BaseException) -> None:
+    """Roll back the failed unit of work; a connection the database ended (before or during
+    the rollback) is invalidated instead, so the pool never hands it out again."""
+    if database_unreachable(exc):
+        await session.invalidate()
+        return
+    try:
+        await session.rollback()
+    except Exception as failed:
+        if database_unreachable(failed):
+            await session.invalidate()
+        raise

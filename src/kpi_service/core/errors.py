@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -111,21 +112,50 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
                      headers=dict(exc.headers or {}) or None)
 
 
-def _sqlstate(exc: DBAPIError) -> str:
-    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or ""
+# What the database (or asyncpg, for COPY through the raw connection) raises: every error of
+# either kind is answered here, never as a bare 500 from the catch-all.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+# asyncpg's words for a connection the server ended under it: the socket is gone, or the
+# protocol still waits for the end of an operation the server will never finish (the
+# server's farewell arrived while the connection was idle). The service never shares a
+# connection between tasks, so "another operation is in progress" means the latter.
+_BROKEN_CONNECTION = ("another operation", "connection is closed", "connection was closed")
+
+
+def _sqlstate(exc: BaseException) -> str:
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or ""
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The error and what it was raised from (SQLAlchemy wraps asyncpg's errors twice)."""
+    chain = [exc]
+    while (cause := chain[-1].__cause__) is not None and len(chain) < 5:
+        chain.append(cause)
+    return chain
 
 
 def database_unreachable(exc: BaseException) -> bool:
-    """The database, or the way to it, is down (not the statement wrong): retry later."""
-    if isinstance(exc, DBAPIError):
+    """The database, or the way to it, is down or ended the connection (not the statement
+    wrong): retry later, on another connection."""
+    if isinstance(exc, OSError):  # refused, no such socket, timed out while connecting
+        return True
+    for link in _causes(exc):
+        if isinstance(link, DBAPIError) and link.connection_invalidated:
+            return True
         # 08: connection lost or refused; 57P: shutting down, restarting, not yet accepting.
-        return bool(exc.connection_invalidated) or _sqlstate(exc).startswith(("08", "57P"))
-    return isinstance(exc, OSError)  # refused, no such socket, timed out while connecting
+        if _sqlstate(link).startswith(("08", "57P")):
+            return True
+        if isinstance(link, asyncpg.InterfaceError | asyncpg.InternalClientError) and any(
+                words in str(link) for words in _BROKEN_CONNECTION):
+            return True
+    return False
 
 
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     # Input is validated before it reaches the database; this is the last line of defence.
-    assert isinstance(exc, DBAPIError)
+    assert isinstance(exc, DATABASE_ERRORS)
     sqlstate = _sqlstate(exc)
     if isinstance(exc, IntegrityError) or sqlstate.startswith("23"):
         return problem_response(request, 409, "conflict", "Conflict",
@@ -195,7 +225,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(DBAPIError, _on_database_error)
+    for database_error in DATABASE_ERRORS:
+        app.add_exception_handler(database_error, _on_database_error)
     app.add_exception_handler(PoolTimeout, _on_pool_timeout)
     # Handlers of specific classes run inside the middleware (which then logs the 503);
     # the catch-all one runs outside it.
