@@ -14,6 +14,7 @@ from kpi_service.alerts.router import router as alerts_router
 from kpi_service.assignments.router import router as assignments_router
 from kpi_service.audit.router import router as audit_router
 from kpi_service.core import openapi, telemetry
+from kpi_service.core.body_limit import BodyLimit
 from kpi_service.core.context import RequestContextMiddleware
 from kpi_service.core.database import Database
 from kpi_service.core.errors import install_error_handlers, problem_response
@@ -87,6 +88,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.db = database
     app.state.runs = BackgroundRuns(lambda: app.state.db, settings, FOLLOWERS)
+    # Innermost of ours: ahead of routing, authentication and body parsing, yet timed, logged
+    # and given its request id like any answer.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     telemetry.install(app, settings)  # before the request context, which must wrap it
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)

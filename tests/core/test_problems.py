@@ -9,7 +9,7 @@ from httpx import AsyncClient
 from kpi_service.app import create_app
 from tests.conftest import make_settings
 
-ERRORS = {"400", "401", "403", "404", "409", "422", "503"}
+ERRORS = {"400", "401", "403", "404", "409", "413", "422", "503"}
 
 
 def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

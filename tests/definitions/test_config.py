@@ -96,3 +96,43 @@ async def test_manual_config_must_stay_empty_on_update(client: AsyncClient) -> N
     problem = assert_problem(await client.patch(url, json={"config": {"a": 1}}), 422)
     assert ["body", "config"] in error_locs(problem)
     assert (await client.get(url)).json() == created
+
+
+@pytest.mark.parametrize(("expression", "variables"), [
+    ("9**9**9**9", {}),  # the exponent 9**9**9 would be 9 ** 387420489
+    ("x ** y", {"x": "resolved", "y": "hours"}),  # an exponent known only at run time
+    ("2 ** 1000", {}),
+    ("x * 1e16", {"x": "resolved"}),  # a constant beyond any result
+    ("x" + " + x" * 300, {"x": "resolved"}),  # 1,201 characters
+    ("-" * 60 + "x", {"x": "resolved"}),  # nested 61 deep
+])
+async def test_formulas_without_a_bounded_result_are_refused_when_saved(
+        client: AsyncClient, expression: str, variables: dict[str, str]) -> None:
+    await create(client, key="resolved")
+    await create(client, key="hours")
+    response = await client.post(URL, json=body(
+        key="rate", calculation_type="formula",
+        config={"expression": expression, "variables": variables}))
+    problem = assert_problem(response, 422)
+    assert error_locs(problem) == [["body", "config", "expression"]]
+    assert problem["detail"].startswith("The formula is refused: ")
+    assert len((await client.get(URL)).json()["items"]) == 2  # the two inputs only
+
+    created = await create(client, key="ratio", calculation_type="formula",
+                           config={"expression": "x * 2", "variables": {"x": "resolved"}})
+    url = f"{URL}/{created['id']}"
+    change = {"config": {"expression": expression, "variables": variables}}
+    problem = assert_problem(await client.patch(url, json=change), 422)
+    assert error_locs(problem) == [["body", "config", "expression"]]
+    assert (await client.get(url)).json() == created
+
+
+@pytest.mark.parametrize("expression", [
+    "resolved / hours * 100", "resolved ** 2 / hours", "resolved ** 0.5 + hours * 0",
+    "(resolved / hours) ** (1 / 3)"])
+async def test_ordinary_formulas_are_stored(client: AsyncClient, expression: str) -> None:
+    await create(client, key="resolved")
+    await create(client, key="hours")
+    config = {"expression": expression, "variables": {"resolved": "resolved", "hours": "hours"}}
+    created = await create(client, key="rate", calculation_type="formula", config=config)
+    assert created["config"] == config

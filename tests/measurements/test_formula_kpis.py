@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from tests.support import (
@@ -161,3 +162,22 @@ async def test_formulas_over_computed_kpis_match_a_plain_python_recomputation(
         assert got[("per_call", u)] == (None if expected is None else float(expected)), u
         assert got[("blend", u)] == pytest.approx(float(blend(resolved[u], called[u])),
                                                   abs=1e-6), u
+
+
+async def test_a_formula_stored_before_the_exponent_rule_fails_its_run_for_the_same_reason(
+        client: AsyncClient, db: Database) -> None:
+    base = await create_definition(client, key="base")
+    power = await create_definition(client, key="power", calculation_type="formula",
+                                    config={"expression": "b ** 2", "variables": {"b": "base"}})
+    await _record(client, await assign(client, base["id"], "1", 1, start_date="2026-11-01"), 3)
+    await assign(client, power["id"], "1", 1, start_date="2026-11-01")
+    # As a definition saved by an older version: the exponent is a variable.
+    async with db.engine.begin() as conn:
+        await conn.execute(text("UPDATE kpi.definitions SET config = CAST(:config AS jsonb) "
+                                "WHERE key = 'power'"),
+                           {"config": '{"expression": "b ** b", "variables": {"b": "base"}}'})
+    run = await recalculate(client, period_start=WEEK, definition_keys=["power"])
+    assert (run["status"], run["computed"], run["failed"]) == ("failed", 0, 1), run
+    reason = "the exponent in b ** b must be a constant from -10 to 10, without variables"
+    assert any(reason in str(error) for error in run["errors"]), run["errors"]
+    assert await measurements(client, definition_key="power") == []

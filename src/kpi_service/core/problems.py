@@ -47,6 +47,7 @@ _WHY = {
     403: "The resource is visible, the action is not allowed to the caller's role.",
     404: "No such resource, or one the caller cannot see (another tenant's included).",
     409: "The request conflicts with stored data (a duplicate, a closed period, a state).",
+    413: "The request body is larger than KPI_MAX_BODY_BYTES; it was not read.",
     422: "A parameter or a field of the body is invalid; `errors` says which.",
     503: "The database is not reachable or every connection is busy; retry later.",
 }

@@ -17,7 +17,6 @@ from kpi_service.definitions.schemas import (
     DefinitionRead,
     DefinitionUpdate,
 )
-from kpi_service.models import Definition
 
 router = APIRouter(prefix="/definitions", tags=["definitions"])
 
@@ -28,10 +27,11 @@ DefinitionId = Annotated[Id, Path(description="The definition's id.")]
              status_code=201)
 async def create_definition(body: DefinitionCreate, session: SessionDep,
                             principal: PrincipalDep, db: DatabaseDep,
-                            settings: SettingsDep) -> Definition:
+                            settings: SettingsDep) -> DefinitionRead:
     """Define a new KPI (admins only)."""
-    return await service.create(session, principal, body, sources=db.sources,
-                                settings=settings)
+    created = await service.create(session, principal, body, sources=db.sources,
+                                   settings=settings)
+    return service.readable(principal, created)
 
 
 @router.get("", operation_id="listDefinitions", response_model=Page[DefinitionRead])
@@ -44,40 +44,43 @@ async def list_definitions(
     limit: Annotated[Limit, Query()] = 50,
     cursor: Annotated[ShortText | None, Query()] = None,
 ) -> object:
-    """The tenant's KPI definitions, in id order, one page at a time."""
+    """The tenant's KPI definitions, in id order, one page at a time (SQL text: admins only)."""
     page = await service.list_definitions(session, principal, cursor=cursor, limit=limit,
                                           category=category, calculation_type=calculation_type,
                                           is_active=is_active)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return {"items": [service.readable(principal, d) for d in page.items],
+            "next_cursor": page.next_cursor}
 
 
 @router.get("/by-key/{key}", operation_id="getDefinitionByKey", response_model=DefinitionRead)
 async def get_definition_by_key(key: Annotated[Key, Path()], session: SessionDep,
-                                principal: PrincipalDep) -> Definition:
-    """One KPI definition, by its key."""
-    return await service.get_by_key(session, principal, key)
+                                principal: PrincipalDep) -> DefinitionRead:
+    """One KPI definition, by its key (SQL text: admins only)."""
+    return service.readable(principal, await service.get_by_key(session, principal, key))
 
 
 @router.get("/{definition_id}", operation_id="getDefinition", response_model=DefinitionRead)
 async def get_definition(definition_id: DefinitionId, session: SessionDep,
-                         principal: PrincipalDep) -> Definition:
-    """One KPI definition, by its id."""
-    return await service.get(session, principal, definition_id)
+                         principal: PrincipalDep) -> DefinitionRead:
+    """One KPI definition, by its id (SQL text: admins only)."""
+    return service.readable(principal, await service.get(session, principal, definition_id))
 
 
 @router.patch("/{definition_id}", operation_id="updateDefinition",
               response_model=DefinitionRead)
 async def update_definition(definition_id: DefinitionId, body: DefinitionUpdate,
                             session: SessionDep, principal: PrincipalDep, db: DatabaseDep,
-                            settings: SettingsDep) -> Definition:
+                            settings: SettingsDep) -> DefinitionRead:
     """Change a KPI definition (admins only); key, period and scope never change."""
-    return await service.update(session, principal, definition_id, body,
-                                sources=db.sources, settings=settings)
+    updated = await service.update(session, principal, definition_id, body,
+                                   sources=db.sources, settings=settings)
+    return service.readable(principal, updated)
 
 
 @router.delete("/{definition_id}", operation_id="deactivateDefinition",
                response_model=DefinitionRead)
 async def deactivate_definition(definition_id: DefinitionId, session: SessionDep,
-                                principal: PrincipalDep) -> Definition:
+                                principal: PrincipalDep) -> DefinitionRead:
     """Deactivate a KPI definition (admins only); its history stays."""
-    return await service.deactivate(session, principal, definition_id)
+    deactivated = await service.deactivate(session, principal, definition_id)
+    return service.readable(principal, deactivated)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from kpi_service.core.schemas import (
     Input,
@@ -84,7 +84,11 @@ class DefinitionUpdate(Input):
 
 
 class DefinitionRead(Output):
-    """A KPI definition as stored."""
+    """A KPI definition as stored (a query's SQL text for admins only)."""
+
+    # `sql_hidden` has a default for reading ORM rows, yet every answer carries it.
+    model_config = ConfigDict(from_attributes=True,
+                              json_schema_serialization_defaults_required=True)
 
     id: int
     key: str
@@ -96,7 +100,11 @@ class DefinitionRead(Output):
     aggregation_period: AggregationPeriod
     scope: Scope
     calculation_type: CalculationType
-    config: dict[str, Any]
+    config: dict[str, Any] = Field(
+        description="As saved, except a query's SQL text (`sql`), which only admins see.")
+    sql_hidden: bool = Field(
+        default=False,
+        description="True when the config holds SQL text left out for this caller's role.")
     rollup: Rollup
     warning_threshold: OutNumber
     score_cap: OutNumber

@@ -34,8 +34,28 @@ CALCULATION_FIELDS = frozenset({"target_type", "calculation_type", "config", "un
 
 
 def snapshot(definition: Definition) -> dict[str, Any]:
-    """The JSON-ready form of a definition, for audit entries."""
+    """The JSON-ready form of a definition, for audit entries (as admins, who alone read
+    them, read the definition)."""
     return DefinitionRead.model_validate(definition).model_dump(mode="json")
+
+
+def visible_config(principal: Principal, config: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The config as this caller may read it, and whether SQL text was left out of it.
+
+    Only admins write SQL and only admins read it: it names source tables and columns, and
+    its text is the admin's, not the organisation's. Others still see which built-in query
+    (`query_key`) a KPI uses, and everything else of its config.
+    """
+    if principal.is_admin or "sql" not in config:
+        return config, False
+    return {name: value for name, value in config.items() if name != "sql"}, True
+
+
+def readable(principal: Principal, definition: Definition) -> DefinitionRead:
+    """A definition as this caller may read it (see `visible_config`)."""
+    read = DefinitionRead.model_validate(definition)
+    config, hidden = visible_config(principal, read.config)
+    return read.model_copy(update={"config": config, "sql_hidden": True}) if hidden else read
 
 
 def _require_admin(principal: Principal, action: str) -> None:

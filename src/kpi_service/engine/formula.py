@@ -20,10 +20,12 @@ MAX_LENGTH = 1000
 MAX_DEPTH = 50
 MAX_NODES = 500
 MAX_EXPONENT = 10
+# Literal numbers are at most the largest result a formula may give.
+MAX_LITERAL = Decimal("1e15")
 MAX_VARIABLES = 20
 MAX_NAME_LENGTH = 64
 MAX_ROUND_PLACES = 10
-_RESULT_LIMIT = Decimal("1e15")
+_RESULT_LIMIT = MAX_LITERAL
 # Results must not depend on whatever decimal context the calling thread happens to use.
 _CONTEXT = Context(
     prec=50,
@@ -50,7 +52,7 @@ _ARITHMETIC: dict[type[ast.operator], Callable[[Decimal, Decimal], Decimal]] = {
     ast.Div: operator.truediv,
     ast.FloorDiv: lambda a, b: _floor_divmod(a, b)[0],
     ast.Mod: lambda a, b: _floor_divmod(a, b)[1],
-    ast.Pow: operator.pow,  # exponent checked first (see _Evaluation.number)
+    ast.Pow: operator.pow,  # exponent known and bounded when checked (see _Checker.exponent)
 }
 _DIVISIONS = (ast.Div, ast.FloorDiv, ast.Mod)
 _COMPARISONS: dict[type[ast.cmpop], Callable[[Decimal, Decimal], bool]] = {
@@ -136,6 +138,7 @@ class _Checker:
         self.variables = variables
         self.used: set[str] = set()
         self.literals: dict[ast.Constant, Decimal] = {}
+        self.exponents: dict[ast.BinOp, Decimal] = {}
 
     def expect(self, node: ast.expr, wanted: _Kind, role: str) -> None:
         kind = self.kind(node)
@@ -163,12 +166,8 @@ class _Checker:
             case ast.BinOp(left=left, op=op, right=right) if type(op) in _ARITHMETIC:
                 self.expect(left, _Kind.NUMBER, "arithmetic")
                 self.expect(right, _Kind.NUMBER, "arithmetic")
-                exponent = _signed_literal(right) if isinstance(op, ast.Pow) else None
-                # A literal exponent is known now: refuse it when saved, not on every run.
-                if exponent is not None and not (
-                    type(exponent) is int and abs(exponent) <= MAX_EXPONENT
-                ):
-                    raise FormulaError(_exponent_reason(node))
+                if isinstance(op, ast.Pow):
+                    self.exponents[node] = self.exponent(node)
                 return _Kind.NUMBER
             case ast.BinOp() | ast.UnaryOp():
                 raise FormulaError(
@@ -215,7 +214,29 @@ class _Checker:
             number = Decimal("NaN")
         if not number.is_finite():
             raise FormulaError(f"{text} is not a decimal number")
+        if number.copy_abs() > MAX_LITERAL:  # abs() would round, and trap, in the context
+            raise FormulaError(f"the number {text} is larger than {MAX_LITERAL:f}, the largest"
+                               " value a formula can give")
         return number
+
+    def exponent(self, node: ast.BinOp) -> Decimal:
+        """The value of a power's exponent: a constant, known now, within the bound.
+
+        So every power costs the same bounded work at any run: `x ** y` or `9 ** 9 ** 9 ** 9`
+        (whose exponent would be 9 ** 387420489) is refused here, not found out on each run.
+        """
+        if any(isinstance(n, ast.Name) and n.id in self.variables for n in ast.walk(node.right)):
+            raise FormulaError(_exponent_reason(node))
+        # Inner powers are checked before this one (children first): this is bounded work.
+        try:
+            value = _Evaluation(self.literals, self.exponents, self.variables, {}).number(
+                node.right)
+        except _NoValue as exc:
+            raise FormulaError(f"the exponent in {ast.unparse(node)} has no value: "
+                               f"{exc.reason}") from None
+        if abs(value) > MAX_EXPONENT:
+            raise FormulaError(_exponent_reason(node))
+        return value
 
     def call(self, node: ast.Call) -> None:
         if not isinstance(node.func, ast.Name):
@@ -242,8 +263,8 @@ class _Checker:
 
 def _exponent_reason(node: ast.expr) -> str:
     return (
-        f"the exponent in {ast.unparse(node)} must be a whole number"
-        f" from -{MAX_EXPONENT} to {MAX_EXPONENT}"
+        f"the exponent in {ast.unparse(node)} must be a constant from -{MAX_EXPONENT}"
+        f" to {MAX_EXPONENT}, without variables"
     )
 
 
@@ -301,17 +322,21 @@ def _parse(expression: str, variables: Mapping[str, str]) -> tuple[ast.expr, _Ch
 class _Evaluation:
     """One evaluation of a checked tree for one set of variable values."""
 
-    def __init__(self, formula: Formula, values: Mapping[str, Decimal | None]) -> None:
-        self.formula = formula
+    def __init__(self, literals: Mapping[ast.Constant, Decimal],
+                 exponents: Mapping[ast.BinOp, Decimal], variables: Mapping[str, str],
+                 values: Mapping[str, Decimal | None]) -> None:
+        self.literals = literals
+        self.exponents = exponents
+        self.variables = variables
         self.values = values
 
     def number(self, node: ast.expr) -> Decimal:
         match node:
             case ast.Constant():
-                return self.formula._literals[node]
+                return self.literals[node]
             case ast.Name(id=name):
                 value = self.values.get(name)
-                key = self.formula.variables[name]
+                key = self.variables[name]
                 if value is None:
                     raise _NoValue(f"no value for {name} ({key})")
                 if not value.is_finite():
@@ -320,14 +345,15 @@ class _Evaluation:
             case ast.UnaryOp(op=op, operand=operand):
                 sign = operator.neg if isinstance(op, ast.USub) else operator.pos
                 return _compute(node, sign, self.number(operand))
-            case ast.BinOp(left=left, op=ast.Pow(), right=right):
-                base, exponent = self.number(left), self.number(right)
-                if abs(exponent) > MAX_EXPONENT or exponent != exponent.to_integral_value():
-                    raise _NoValue(_exponent_reason(node))
+            case ast.BinOp(left=left, op=ast.Pow()):
+                base, exponent = self.number(left), self.exponents[node]
                 if base == 0 and exponent < 0:
                     # Decimal answers Infinity here without signalling, which min() could hide.
                     raise _NoValue(f"division by zero in {ast.unparse(node)}")
-                return _compute(node, operator.pow, base, int(exponent))
+                # A whole exponent multiplies exactly (and allows a negative base); another
+                # one (0.5: a square root) is computed to the context's 50 digits.
+                whole = exponent == exponent.to_integral_value()
+                return _compute(node, operator.pow, base, int(exponent) if whole else exponent)
             case ast.BinOp(left=left, op=op, right=right):
                 a, b = self.number(left), self.number(right)
                 if b == 0 and isinstance(op, _DIVISIONS):
@@ -389,6 +415,7 @@ class Formula:
     variables: dict[str, str]
     _tree: ast.expr = field(init=False, repr=False, compare=False)
     _literals: dict[ast.Constant, Decimal] = field(init=False, repr=False, compare=False)
+    _exponents: dict[ast.BinOp, Decimal] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Check expression and variables, raising FormulaError with the first problem."""
@@ -396,12 +423,14 @@ class Formula:
         object.__setattr__(self, "variables", dict(self.variables))
         object.__setattr__(self, "_tree", tree)
         object.__setattr__(self, "_literals", checker.literals)
+        object.__setattr__(self, "_exponents", checker.exponents)
 
     def evaluate(self, values: Mapping[str, Decimal | None]) -> tuple[Decimal | None, str | None]:
         """Return (value, None) from the values of the variables by name, or (None, reason)."""
         with localcontext(_CONTEXT):
             try:
-                result = _Evaluation(self, values).number(self._tree)
+                result = _Evaluation(self._literals, self._exponents, self.variables,
+                                     values).number(self._tree)
             except _NoValue as exc:
                 return None, exc.reason
             if not result.is_finite() or abs(result) > _RESULT_LIMIT:

@@ -19,6 +19,7 @@ from kpi_service.core.errors import Conflict, Forbidden
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
 from kpi_service.definitions.repository import DefinitionRepository
+from kpi_service.definitions.service import visible_config
 from kpi_service.engine.periods import PeriodKind, aligned_or_custom
 from kpi_service.legacy.schemas import LegacyAssign, LegacyCalculate
 from kpi_service.measurements.repository import MeasurementRepository
@@ -51,9 +52,15 @@ async def assign(session: AsyncSession, settings: Settings, principal: Principal
 
 
 async def definitions(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:
-    """Active definitions, ordered by category and name."""
+    """Active definitions, ordered by category and name; SQL text for admins only, as on the
+    native routes (with the same `sql_hidden` flag)."""
     rows = await DefinitionRepository(session).active(principal.tenant_id)
-    return [{f: getattr(d, f) for f in _DEFINITION_FIELDS} for d in rows]
+    out = []
+    for d in rows:
+        shown = {f: getattr(d, f) for f in _DEFINITION_FIELDS}
+        shown["config"], hidden = visible_config(principal, d.config)
+        out.append({**shown, "sql_hidden": True} if hidden else shown)
+    return out
 
 
 async def user_kpis(session: AsyncSession, settings: Settings, principal: Principal,
