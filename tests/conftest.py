@@ -105,6 +105,8 @@ def make_settings(url: str, **overrides: Any) -> Settings:
         "jwt_secret": SecretStr(JWT_SECRET),
         "service_token": SecretStr(SERVICE_TOKEN),
         "timezone": "UTC",
+        # The tests' HTTP sources and webhook receivers listen on 127.0.0.1.
+        "outbound_allow": "127.0.0.0/8",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

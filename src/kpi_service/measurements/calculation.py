@@ -189,7 +189,7 @@ async def _outcomes(session: AsyncSession, source: AsyncEngine, settings: Settin
         if definition.calculation_type == "event":
             return await event.calculate(of, session, definition.scope)
         if definition.calculation_type == "api":
-            return await api.calculate(of)
+            return await api.calculate(of, allow=settings.outbound_allow)
         if definition.calculation_type == "formula":
             return await formula_outcomes(session, definition, of)
         return await query.calculate(of, source, settings)
