@@ -107,6 +107,8 @@ def make_settings(url: str, **overrides: Any) -> Settings:
         "timezone": "UTC",
         # The source role the service creates; external test servers may ask its password.
         "source_role_password": SecretStr("kpi-test-source"),
+        # The tests' HTTP sources and webhook receivers listen on 127.0.0.1.
+        "outbound_allow": "127.0.0.0/8",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -11,11 +11,13 @@ import uvicorn
 
 
 class LocalServer:
-    """Serves `app` on a free port of 127.0.0.1 from start() until stop()."""
+    """Serves `app` on a free port of 127.0.0.1 from start() until stop(); `options` go to
+    uvicorn (e.g. ssl_certfile and ssl_keyfile for HTTPS)."""
 
-    def __init__(self, app: Any, name: str) -> None:
+    def __init__(self, app: Any, name: str, **options: Any) -> None:
         self.app = app
         self.name = name
+        self.options = options
         self.port = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -26,7 +28,7 @@ class LocalServer:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", access_log=False,
-                                lifespan="off", timeout_graceful_shutdown=1)
+                                lifespan="off", timeout_graceful_shutdown=1, **self.options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         daemon=True)

@@ -9,7 +9,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from tests.alerts.receiver import SECRET_ENV, Receiver
-from tests.support import wait_for_run
+from tests.support import assign, create_definition, wait_for_run
 
 RULES = "/api/kpis/alerts/rules"
 CHANNELS = "/api/kpis/alerts/channels"
@@ -52,6 +52,17 @@ async def record(c: AsyncClient, assignment_id: int, period_start: date, value: 
     assert response.status_code == 200, response.text
     stored: dict[str, Any] = response.json()
     return stored
+
+
+async def breach(c: AsyncClient, receiver: Receiver, path: str,
+                 **channel: Any) -> dict[str, Any]:
+    """A KPI at 50% of target and a rule below 80% notifying `path`: one firing delivery."""
+    kpi = await create_definition(c, key="calls")
+    a42 = await assign(c, kpi["id"], "42", 10, start_date=week(1).isoformat())
+    hook = await make_channel(c, receiver, path, **channel)
+    await make_rule(c, kpi["id"], {"kind": "achievement_below", "threshold": 80}, [hook["id"]])
+    await record(c, a42["id"], week(1), 5)
+    return hook
 
 
 async def listed(c: AsyncClient, url: str, headers: dict[str, str] | None = None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient
@@ -19,27 +18,15 @@ from tests.alerts.helpers import (
     ALERTS,
     CHANNELS,
     DELIVERIES,
+    breach,
     listed,
-    make_channel,
-    make_rule,
     record,
     run_and_settle,
     week,
 )
 from tests.alerts.receiver import SECRET, Receiver
 from tests.conftest import make_settings
-from tests.support import assign, create_definition, wait_for_run
-
-
-async def breach(c: AsyncClient, receiver: Receiver, path: str,
-                 **channel: Any) -> dict[str, Any]:
-    """A KPI at 50% of target and a rule below 80% notifying `path`: one firing delivery."""
-    kpi = await create_definition(c, key="calls")
-    a42 = await assign(c, kpi["id"], "42", 10, start_date=week(1).isoformat())
-    hook = await make_channel(c, receiver, path, **channel)
-    await make_rule(c, kpi["id"], {"kind": "achievement_below", "threshold": 80}, [hook["id"]])
-    await record(c, a42["id"], week(1), 5)
-    return hook
+from tests.support import assign, wait_for_run
 
 
 async def test_two_errors_then_success_is_three_logged_attempts(api: AsyncClient,

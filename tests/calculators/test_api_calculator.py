@@ -18,6 +18,7 @@ import pytest
 from kpi_service.calculators import api
 from kpi_service.calculators.api_adapters import pointer_tokens, resolve_pointer
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
+from kpi_service.core.outbound import parse_allow
 from kpi_service.engine.periods import PeriodKind, containing
 from tests.calculators.http_fixtures import SourceServer, SourceState
 
@@ -30,6 +31,8 @@ BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2026, 11, 8, 23, tzinfo=UTC)
 END = datetime(2026, 11, 15, 23, tzinfo=UTC)
 START_UNIX, END_UNIX = int(START.timestamp()), int(END.timestamp())
+# The sources of these tests listen on 127.0.0.1, an address refused unless allowed.
+LOOPBACK = parse_allow("127.0.0.0/8")
 
 
 @pytest.fixture
@@ -55,6 +58,7 @@ async def calculate(config: dict[str, Any], subjects: list[str],
                     **options: Any) -> dict[str, Outcome]:
     options.setdefault("env", ENV)
     options.setdefault("backoff_base", 0)
+    options.setdefault("allow", LOOPBACK)
     return await api.calculate(request_for(config, subjects), **options)
 
 
@@ -417,7 +421,7 @@ def changed(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     changed(INTERCOM, base_url=DROP, auth={"secret_env": "KPI_SECRET_INTERCOM"}),
 ], ids=lambda c: str(c.get("adapter")))
 def test_valid_configs_are_accepted(config: dict[str, Any]) -> None:
-    api.validate_config(config)
+    api.validate_config(config, allow=())
 
 
 @pytest.mark.parametrize(("config", "message"), [
@@ -469,4 +473,4 @@ def test_valid_configs_are_accepted(config: dict[str, Any]) -> None:
 ])
 def test_invalid_configs_are_refused_with_a_reason(config: dict[str, Any], message: str) -> None:
     with pytest.raises(api.ApiConfigError, match=re.escape(message)):
-        api.validate_config(config)
+        api.validate_config(config, allow=())

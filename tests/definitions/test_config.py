@@ -43,7 +43,7 @@ async def assert_nothing_stored(client: AsyncClient) -> None:
      ["body", "config", "extra"]),
     ("api", {}, ["body", "config"]),
     ("api", {"adapter": "http_json", "url": "ftp://x/{subject_id}", "value_pointer": "/v"},
-     ["body", "config"]),
+     ["body", "config", "url"]),
     ("formula", {"expression": "a / b"}, ["body", "config", "expression"]),
     ("formula", {"expression": "__import__('os')", "variables": {}},
      ["body", "config", "expression"]),

@@ -27,7 +27,9 @@ QUIET_SCHEDULE = {"KPI_SCHEDULER_CATCHUP": "0", "KPI_SCHEDULE_DAILY": "0 0 1 1 *
 def service_env(database_url: str, **extra: str) -> dict[str, str]:
     """This environment without any KPI_ setting, plus the database and test defaults."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
-    env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test", KPI_AUTH_MODE="none", **extra)
+    # The fault tests' sources and receivers listen on 127.0.0.1.
+    env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test", KPI_AUTH_MODE="none",
+               KPI_OUTBOUND_ALLOW="127.0.0.0/8", **extra)
     return env
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,7 @@ from kpi_service.alerts.schemas import (
     RuleUpdate,
 )
 from kpi_service.audit import service as audit
+from kpi_service.core import outbound
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
@@ -152,10 +154,20 @@ async def delete_rule(session: AsyncSession, principal: Principal, rule_id: int)
     return gone
 
 
-async def create_channel(session: AsyncSession, principal: Principal,
-                         body: ChannelCreate) -> AlertChannel:
-    """Store a new webhook (admins only); names are unique in the tenant."""
+def _check_url(url: str, allow: Sequence[outbound.Network]) -> None:
+    try:
+        outbound.check_url(url, allow)
+    except outbound.OutboundRefused as exc:
+        raise InvalidInput(f"The webhook URL is refused: {exc}.",
+                           errors=[field_error(["body", "url"], str(exc))]) from None
+
+
+async def create_channel(session: AsyncSession, principal: Principal, body: ChannelCreate, *,
+                         allow: Sequence[outbound.Network]) -> AlertChannel:
+    """Store a new webhook (admins only); names are unique in the tenant, and the URL may
+    not reach an internal address outside the `allow` ranges."""
     _require_admin(principal, "alert channels")
+    _check_url(body.url, allow)
     repo = ChannelRepository(session)
     if await repo.get_by_name(principal.tenant_id, body.name) is not None:
         raise Conflict(f"An alert channel named {body.name!r} already exists.",
@@ -187,9 +199,12 @@ async def list_channels(session: AsyncSession, principal: Principal, *, cursor: 
 
 
 async def update_channel(session: AsyncSession, principal: Principal, channel_id: int,
-                         body: ChannelUpdate) -> AlertChannel:
+                         body: ChannelUpdate, *,
+                         allow: Sequence[outbound.Network]) -> AlertChannel:
     """Change a webhook (admins only); pending retries use the new URL and secret."""
     channel = await get_channel(session, principal, channel_id)
+    if body.url is not None:
+        _check_url(body.url, allow)
     repo = ChannelRepository(session)
     if body.name is not None and body.name != channel.name and (
             await repo.get_by_name(principal.tenant_id, body.name)) is not None:

@@ -22,7 +22,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.alerts.delivery_repository import Claimed, DeliveryRepository
-from kpi_service.core import telemetry
+from kpi_service.core import outbound, telemetry
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 
@@ -99,6 +99,8 @@ async def attempt(client: httpx.AsyncClient, settings: Settings, claimed: Claime
                 code, after = response.status_code, response.headers.get("retry-after")
     except (TimeoutError, httpx.TimeoutException):
         return Result(None, f"no answer within {timeout:g} s", took(), retryable=True)
+    except outbound.OutboundRefused as exc:
+        return Result(None, f"the URL is refused: {exc}", took(), retryable=False)
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         return Result(None, f"the URL is not usable: {exc}"[:_MAX_ERROR], took(), retryable=False)
     except httpx.HTTPError as exc:
@@ -157,8 +159,8 @@ async def deliver_due(database: Database, settings: Settings, *, tenant_id: str 
     each through its retries; how many were taken up."""
     taken = 0
     limits = httpx.Limits(max_connections=settings.webhook_concurrency)
-    async with httpx.AsyncClient(limits=limits, follow_redirects=False,
-                                 timeout=settings.webhook_timeout_seconds) as client:
+    async with outbound.client(settings.outbound_allow, limits=limits,
+                               timeout=settings.webhook_timeout_seconds) as client:
         # A delivery that waited for an earlier one of its alert is due once that one is
         # done, so rounds go on until nothing is due (a few at most: firing, resolved).
         for _ in range(_ROUNDS):

@@ -72,10 +72,12 @@ async def delete_rule(rule_id: RuleId, session: SessionDep, principal: Principal
 
 @router.post("/channels", operation_id="createAlertChannel", response_model=ChannelRead,
              status_code=201)
-async def create_channel(body: ChannelCreate, session: SessionDep,
+async def create_channel(body: ChannelCreate, session: SessionDep, settings: SettingsDep,
                          principal: PrincipalDep) -> object:
-    """Add a webhook (admins only); its secret stays in the environment variable it names."""
-    return await configuration.create_channel(session, principal, body)
+    """Add a webhook (admins only); its secret stays in the environment variable it names,
+    and its URL may not reach an internal address."""
+    return await configuration.create_channel(session, principal, body,
+                                              allow=settings.outbound_allow)
 
 
 @router.get("/channels", operation_id="listAlertChannels", response_model=Page[ChannelRead])
@@ -96,9 +98,10 @@ async def get_channel(channel_id: ChannelId, session: SessionDep,
 @router.patch("/channels/{channel_id}", operation_id="updateAlertChannel",
               response_model=ChannelRead)
 async def update_channel(channel_id: ChannelId, body: ChannelUpdate, session: SessionDep,
-                         principal: PrincipalDep) -> object:
-    """Change a webhook (admins only)."""
-    return await configuration.update_channel(session, principal, channel_id, body)
+                         settings: SettingsDep, principal: PrincipalDep) -> object:
+    """Change a webhook (admins only); its URL may not reach an internal address."""
+    return await configuration.update_channel(session, principal, channel_id, body,
+                                              allow=settings.outbound_allow)
 
 
 @router.delete("/channels/{channel_id}", operation_id="deleteAlertChannel",

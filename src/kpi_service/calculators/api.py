@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +14,7 @@ import httpx
 
 from kpi_service.calculators import api_adapters as adapters
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
+from kpi_service.core import outbound
 
 # Config names a variable of this family only, so it cannot read e.g. KPI_DATABASE_URL.
 _SECRET_ENV = re.compile(r"KPI_SECRET_[A-Z0-9_]+")
@@ -34,7 +35,12 @@ _AUTH_KEYS = frozenset({"header", "scheme", "secret_env"})
 
 
 class ApiConfigError(ValueError):
-    """An `api` definition's config that cannot work; the message says which part and why."""
+    """An `api` definition's config that cannot work; the message says which part and why,
+    `key` names the config key at fault when it is one."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,32 +67,34 @@ class ApiConfig:
 
 def _check_url(url: str, key: str) -> None:
     if any(ch.isspace() or not ch.isprintable() for ch in url):
-        raise ApiConfigError(f"{key} must not contain spaces or control characters")
+        raise ApiConfigError(f"{key} must not contain spaces or control characters", key)
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 -- parsing the port is what raises on a malformed one
     except ValueError as exc:
-        raise ApiConfigError(f"{key} is not a valid URL ({exc})") from None
+        raise ApiConfigError(f"{key} is not a valid URL ({exc})", key) from None
     if parts.scheme not in ("http", "https"):
-        raise ApiConfigError(f"{key} must be an http or https URL")
+        raise ApiConfigError(f"{key} must be an http or https URL", key)
     if not parts.hostname:
-        raise ApiConfigError(f"{key} must name a host")
+        raise ApiConfigError(f"{key} must name a host", key)
     if parts.username is not None or parts.password is not None:
-        raise ApiConfigError(f"{key} must not carry credentials; name a secret in auth.secret_env")
+        raise ApiConfigError(f"{key} must not carry credentials; name a secret in "
+                             "auth.secret_env", key)
 
 
 def _url_template(config: Mapping[str, Any]) -> str:
     template = config.get("url")
     if not isinstance(template, str) or not template:
-        raise ApiConfigError("url is required: the URL template of the source")
+        raise ApiConfigError("url is required: the URL template of the source", "url")
     try:
         names = adapters.url_placeholders(template)
     except ValueError as exc:
-        raise ApiConfigError(f"url: {exc}") from None
+        raise ApiConfigError(f"url: {exc}", "url") from None
     head = template.split("{", 1)[0]
     # A placeholder in the scheme, host or port would let subject ids choose the server.
     if names and not (urlsplit(head).path or "?" in head):
-        raise ApiConfigError("url: placeholders may only appear in the path or the query string")
+        raise ApiConfigError("url: placeholders may only appear in the path or the query string",
+                             "url")
     _check_url(adapters.render_url(template, dict.fromkeys(adapters.URL_PLACEHOLDERS, "x")),
                "url")
     return template
@@ -95,11 +103,11 @@ def _url_template(config: Mapping[str, Any]) -> str:
 def _base_url(config: Mapping[str, Any], adapter: str) -> str:
     base_url = config.get("base_url", _DEFAULT_BASE_URLS[adapter])
     if not isinstance(base_url, str):
-        raise ApiConfigError("base_url must be a URL")
+        raise ApiConfigError("base_url must be a URL", "base_url")
     _check_url(base_url, "base_url")
     parts = urlsplit(base_url)
     if parts.query or parts.fragment:
-        raise ApiConfigError("base_url must not carry a query string or fragment")
+        raise ApiConfigError("base_url must not carry a query string or fragment", "base_url")
     return base_url.rstrip("/")
 
 
@@ -176,9 +184,16 @@ def parse_config(config: Mapping[str, Any]) -> ApiConfig:
     )
 
 
-def validate_config(config: Mapping[str, Any]) -> None:
-    """Refuse an `api` config that cannot work, with ApiConfigError saying why."""
-    parse_config(config)
+def validate_config(config: Mapping[str, Any], *, allow: Sequence[outbound.Network]) -> None:
+    """Refuse an `api` config that cannot work, or whose URL reaches an internal address
+    (outside the `allow` ranges), with ApiConfigError saying why."""
+    checked = parse_config(config)
+    key = "url" if checked.adapter == adapters.HTTP_JSON else "base_url"
+    url = adapters.render_url(checked.endpoint, dict.fromkeys(adapters.URL_PLACEHOLDERS, "x"))
+    try:
+        outbound.check_url(url, allow)
+    except outbound.OutboundRefused as exc:
+        raise ApiConfigError(f"{key} is refused: {exc}", key=key) from None
 
 
 def _headers(auth: Auth | None, env: Mapping[str, str]) -> dict[str, str]:
@@ -209,10 +224,11 @@ async def _run(config: ApiConfig, request: CalculationRequest, fetcher: adapters
     raise CalculationFailed(f"no adapter {config.adapter!r}")
 
 
-async def calculate(request: CalculationRequest, *, client: httpx.AsyncClient | None = None,
-                    backoff_base: float = 0.5,
+async def calculate(request: CalculationRequest, *, allow: Sequence[outbound.Network],
+                    client: httpx.AsyncClient | None = None, backoff_base: float = 0.5,
                     env: Mapping[str, str] | None = None) -> dict[str, Outcome]:
-    """Values for every due subject from the external source the definition's config names."""
+    """Values for every due subject from the external source the definition's config names;
+    only public addresses and the `allow` ranges are reached (checked at connect time)."""
     try:
         config = parse_config(request.config)
     except ApiConfigError as exc:
@@ -229,6 +245,5 @@ async def calculate(request: CalculationRequest, *, client: httpx.AsyncClient | 
         return await _run(config, request, fetcher(client))
     limits = httpx.Limits(max_connections=config.concurrency,
                           max_keepalive_connections=config.concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=config.timeout_s,
-                                 follow_redirects=False) as own:
+    async with outbound.client(allow, limits=limits, timeout=config.timeout_s) as own:
         return await _run(config, request, fetcher(own))

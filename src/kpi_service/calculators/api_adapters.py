@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 import httpx
 
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
+from kpi_service.core.outbound import OutboundRefused
 
 HTTP_JSON = "http_json"
 INTERCOM = "intercom_median_first_response"
@@ -86,6 +87,10 @@ class Fetcher:
             except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 failure = f"could not reach the source ({type(exc).__name__})"
                 status = None
+            except OutboundRefused as exc:
+                # Asking again would reach the same address: refused once is refused.
+                raise SourceError(f"the source is refused: {exc}", status=None,
+                                  attempts=attempt) from None
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 # The exception text may quote the URL; its type is enough to act on.
                 raise SourceError(f"the request failed ({type(exc).__name__})", status=None,

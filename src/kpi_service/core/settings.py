@@ -6,12 +6,13 @@ import re
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from kpi_service.core import outbound
 from kpi_service.core.cron import cron_trigger
 
 
@@ -119,6 +120,15 @@ class Settings(BaseSettings):
     webhook_backoff_seconds: float = Field(default=1, ge=0, le=600)
     webhook_backoff_max_seconds: float = Field(default=300, ge=0, le=86_400)
     webhook_concurrency: int = Field(default=8, ge=1, le=100)
+
+    # Ranges that api sources and webhooks may reach although they are internal (loopback,
+    # private, link-local...): comma-separated CIDRs, e.g. `10.0.0.0/8,::1/128`.
+    outbound_allow: Annotated[tuple[outbound.Network, ...], NoDecode] = ()
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _cidr_list(cls, value: object) -> object:
+        return outbound.parse_allow(value) if isinstance(value, str) else value
 
     @field_validator("timezone")
     @classmethod

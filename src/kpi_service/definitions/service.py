@@ -96,10 +96,11 @@ async def _source_config(calculation_type: str, config: dict[str, Any], *,
                 field_error(["body", "config", exc.key], exc.reason)]) from None
     if calculation_type == "api":
         try:
-            api_calculator.validate_config(config)
+            api_calculator.validate_config(config, allow=settings.outbound_allow)
         except api_calculator.ApiConfigError as exc:
+            loc = ["body", "config", *([exc.key] if exc.key else [])]
             raise InvalidInput(f"The api config is not usable: {exc}.",
-                               errors=[field_error(["body", "config"], str(exc))]) from None
+                               errors=[field_error(loc, str(exc))]) from None
         return config
     if calculation_type == "manual":
         if config:

@@ -190,7 +190,7 @@ async def _outcomes(session: AsyncSession, sources: Sources, settings: Settings,
         if definition.calculation_type == "event":
             return await event.calculate(of, session, definition.scope)
         if definition.calculation_type == "api":
-            return await api.calculate(of)
+            return await api.calculate(of, allow=settings.outbound_allow)
         if definition.calculation_type == "formula":
             return await formula_outcomes(session, definition, of)
         return await query.calculate(of, sources, settings)

@@ -1,0 +1,139 @@
+"""API sources may not reach internal addresses: refused when saved (422 on the URL field),
+and refused again when connecting, with no request reaching a server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from httpx import ASGITransport, AsyncClient
+
+from kpi_service.app import create_app
+from kpi_service.core.database import Database
+from tests.calculators.http_fixtures import SourceServer
+from tests.conftest import make_settings
+from tests.definitions.helpers import assert_problem
+from tests.support import create_definition, measurements, recalculate
+
+DEFINITIONS = "/api/kpis/definitions"
+INTERNAL_HOSTS = ["127.0.0.1", "localhost", "10.1.2.3", "172.16.0.1", "192.168.1.1",
+                  "169.254.169.254", "[::1]", "[fd00::1]", "[::ffff:127.0.0.1]"]
+BAD_SCHEME_URLS = ["file:///etc/passwd", "gopher://example.com/{subject_id}",
+                   "ftp://example.com/{subject_id}"]
+
+
+async def app_client(db: Database, database_url: str, allow: str) -> AsyncIterator[AsyncClient]:
+    app = create_app(make_settings(database_url, outbound_allow=allow), database=db)
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
+        yield c
+    await app.state.runs.shutdown()
+
+
+@pytest.fixture
+async def strict(db: Database, database_url: str) -> AsyncIterator[AsyncClient]:
+    """The app with the default policy: nothing internal is allowed."""
+    async for c in app_client(db, database_url, ""):
+        yield c
+
+
+@pytest.fixture
+async def on_premise(db: Database, database_url: str) -> AsyncIterator[AsyncClient]:
+    """The same database, with loopback opened (as an on-premise operator would)."""
+    async for c in app_client(db, database_url, "127.0.0.0/8,::1/128"):
+        yield c
+
+
+def json_source(url: str) -> dict[str, Any]:
+    return {"adapter": "http_json", "url": url, "value_pointer": "/data/value", "retries": 2,
+            "timeout_s": 5}
+
+
+def definition(key: str, config: dict[str, Any]) -> dict[str, Any]:
+    return {"key": key, "name": key.title(), "unit": "count", "target_type": "higher_better",
+            "aggregation_period": "weekly", "calculation_type": "api", "config": config}
+
+
+@pytest.mark.parametrize("url", [f"http://{host}:8080/kpi/{{subject_id}}"
+                                 for host in INTERNAL_HOSTS] + BAD_SCHEME_URLS)
+async def test_an_internal_or_non_http_source_url_is_refused_when_saved(
+        strict: AsyncClient, url: str) -> None:
+    response = await strict.post(DEFINITIONS, json=definition("crm", json_source(url)))
+    problem = assert_problem(response, 422)
+    assert [e["loc"] for e in problem["errors"]] == [["body", "config", "url"]]
+    assert (await strict.get(DEFINITIONS)).json()["items"] == []
+
+
+@pytest.mark.parametrize("host", INTERNAL_HOSTS)
+async def test_an_internal_base_url_of_a_named_adapter_is_refused(strict: AsyncClient,
+                                                                  host: str) -> None:
+    config = {"adapter": "intercom_median_first_response", "base_url": f"https://{host}",
+              "auth": {"secret_env": "KPI_SECRET_INTERCOM"}}
+    response = await strict.post(DEFINITIONS, json=definition("intercom", config))
+    problem = assert_problem(response, 422)
+    assert [e["loc"] for e in problem["errors"]] == [["body", "config", "base_url"]]
+    assert "internal addresses are refused" in problem["errors"][0]["msg"]
+
+
+async def test_a_change_to_an_internal_url_is_refused_and_nothing_changes(
+        strict: AsyncClient) -> None:
+    public = json_source("https://crm.example.com/kpi/{subject_id}")
+    created = await create_definition(strict, **definition("crm", public))
+    for url in ("http://169.254.169.254/latest/{subject_id}", "http://[::ffff:10.0.0.1]/x"):
+        response = await strict.patch(f"{DEFINITIONS}/{created['id']}",
+                                      json={"config": json_source(url)})
+        problem = assert_problem(response, 422)
+        assert [e["loc"] for e in problem["errors"]] == [["body", "config", "url"]]
+    stored = (await strict.get(f"{DEFINITIONS}/{created['id']}")).json()
+    assert (stored["config"]["url"], stored["version"]) == (public["url"], created["version"])
+
+
+async def test_the_allow_list_opens_its_ranges_when_saved(on_premise: AsyncClient) -> None:
+    for n, host in enumerate(["127.0.0.1", "localhost", "[::1]", "[::ffff:127.0.0.1]"]):
+        await create_definition(on_premise, **definition(f"crm{n}", json_source(
+            f"http://{host}:8080/kpi/{{subject_id}}")))
+    response = await on_premise.post(DEFINITIONS, json=definition("lan", json_source(
+        "http://10.1.2.3/kpi/{subject_id}")))
+    assert_problem(response, 422)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_a_source_refused_when_connecting_gets_no_request_and_the_run_goes_on(
+        strict: AsyncClient, on_premise: AsyncClient, source: SourceServer, host: str) -> None:
+    # Saved while loopback was allowed (or written before the rule): the connection is
+    # what is refused now, for a literal address and for a name resolving to loopback.
+    state = source.reset()
+    state.values = {"1": 12, "2": 7}
+    url = f"http://{host}:{source.port}/kpi/{{subject_id}}"
+    crm = await create_definition(on_premise, **definition("crm", json_source(url)))
+    calls = await create_definition(strict, key="calls", calculation_type="event",
+                                    config={"event_type": "call", "aggregate": "count"})
+    items = [{"definition_id": d["id"], "subject_type": "user", "subject_id": u,
+              "target_value": 10, "start_date": "2026-11-01"}
+             for d in (crm, calls) for u in ("1", "2")]
+    assert (await strict.post("/api/kpis/assignments/bulk", json={"items": items})
+            ).status_code == 201
+    sent = await strict.post("/api/kpis/events", json={"events": [
+        {"id": str(uuid.uuid4()), "user_id": "1", "type": "call",
+         "occurred_at": "2026-11-10T10:00:00Z"}]})
+    assert sent.json()["accepted"] == 1
+
+    run = await recalculate(strict, period_start="2026-11-09")
+    assert (run["status"], run["computed"], run["failed"]) == ("partial", 2, 2)
+    assert state.seen == []  # not one request, not one retry
+    reasons = {(e["definition"], e["subject_id"]): e["error"] for e in run["errors"]}
+    refused = ("the source is refused: the host resolves to a loopback address; internal "
+               "addresses are refused unless KPI_OUTBOUND_ALLOW opens them")
+    assert reasons == {("crm", "1"): refused, ("crm", "2"): refused}
+    got = {(m["definition_id"], m["subject_id"]): m["actual_value"]
+           for m in await measurements(strict)}
+    assert got == {(calls["id"], "1"): 1, (calls["id"], "2"): 0}
+
+    # The same definition, run where loopback is allowed, reaches the source as before.
+    run = await recalculate(on_premise, period_start="2026-11-09")
+    assert (run["status"], run["failed"]) == ("succeeded", 0)
+    assert sorted(s.path for s in state.seen) == ["/kpi/1", "/kpi/2"]
+    got = {(m["definition_id"], m["subject_id"]): m["actual_value"]
+           for m in await measurements(strict)}
+    assert (got[(crm["id"], "1")], got[(crm["id"], "2")]) == (12, 7)
