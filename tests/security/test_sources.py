@@ -320,3 +320,36 @@ async def test_a_superuser_source_is_refused(db: Database, database_url: str) ->
         assert states["default"].unsafe and states["default"].problem == "it is a superuser"
     finally:
         await database.dispose()
+
+
+async def test_a_source_that_cannot_be_reached_fails_its_kpis_not_the_service(
+        db: Database, database_url: str) -> None:
+    # Nothing listens on port 1: the run fails its pairs (it is not a service outage, which
+    # would release the run to be resumed forever), and saving says why.
+    down = NamedSource(url=SecretStr("postgresql://kpi_source:x@127.0.0.1:1/none"),
+                       tenants=["default"])
+    settings = make_settings(database_url, sources={"down": down})
+    database = Database.connect(database_url, settings)
+    app = create_app(settings, database=database)
+    sql = "SELECT '1' AS subject_id, 1 AS value"
+    try:
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
+            response = await c.post("/api/kpis/definitions", json=kpi("k", sql, source="down"))
+            assert response.status_code == 422, response.text
+            assert response.json()["errors"][0] == {
+                "loc": ["body", "config", "source"], "type": "value_error",
+                "msg": "source 'down' could not be reached (ConnectionRefusedError)"}
+            definition_id = await _tenant_kpi(c, {}, "k", sql)
+            await fetch(database_url, "UPDATE kpi.definitions SET config = $1::jsonb "
+                                      "WHERE id = $2", json.dumps({"sql": sql, "source": "down"}),
+                        definition_id)
+            run = await _run(c, {})
+            assert (run["status"], run["failed"]) == ("failed", 2)
+            assert run["errors"][0]["error"] == (
+                "source 'down' could not be reached (ConnectionRefusedError)")
+            ready = await c.get("/readyz")
+            assert ready.status_code == 200
+            assert ready.json()["sources"] == {
+                "default": "ok", "down": "not reachable (ConnectionRefusedError)"}
+    finally:
+        await database.dispose()

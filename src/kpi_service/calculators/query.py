@@ -120,11 +120,10 @@ async def verify_sql(sources: Sources, tenant_id: str, source: str | None, sql: 
     probe = f"SELECT * FROM ({wrap_for_run(checked, 1)}) AS probe LIMIT 0"  # noqa: S608
     try:
         engine = await sources.engine(tenant_id, source)
-    except SourceUnavailable as exc:
-        raise InvalidInput(f"The source is refused: {exc}.",
-                           errors=[field_error(["body", "config", "source"], str(exc))]) from None
-    try:
         await _fetch(engine, probe, params, settings, "UTC", 1)
+    except SourceUnavailable as exc:
+        raise InvalidInput(f"The source is not usable: {exc}.",
+                           errors=[field_error(["body", "config", "source"], str(exc))]) from None
     except DBAPIError as exc:
         reason = (f"it does not run on the source database: "
                   f"{describe_failure(exc, f'tenant {tenant_id}, SQL checked at save')}")

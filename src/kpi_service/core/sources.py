@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kpi_service.core.settings import Settings
@@ -157,7 +158,11 @@ class Sources:
         if not source.checked:
             async with source.lock:
                 if not source.checked:
-                    await self._prepare(source)
+                    try:
+                        await self._prepare(source)
+                    except (DBAPIError, OSError, PoolTimeout) as exc:
+                        raise SourceUnavailable(f"source {source.name!r} could not be reached "
+                                                f"({_why(exc)})") from None
         if source.problem is not None:
             raise SourceUnavailable(f"source {source.name!r} is refused: its database role is "
                                     f"not safe for tenant SQL ({source.problem})")
@@ -173,13 +178,9 @@ class Sources:
                     await self._prepare(source)
                     found[source.name] = SourceState(source.problem is None, True,
                                                      source.problem)
-                except DBAPIError as exc:
-                    code = _sqlstate(exc)
-                    found[source.name] = SourceState(False, False, "not reachable" + (
-                        f" (SQLSTATE {code})" if code else ""))
-                except OSError as exc:
+                except (DBAPIError, OSError, PoolTimeout) as exc:
                     found[source.name] = SourceState(False, False,
-                                                     f"not reachable ({type(exc).__name__})")
+                                                     f"not reachable ({_why(exc)})")
         return found
 
     async def _prepare(self, source: Source) -> None:
@@ -270,19 +271,25 @@ async def sandbox(engine: AsyncEngine, settings: Settings, tenant_id: str,
                   tz_name: str) -> AsyncIterator[AsyncConnection]:
     """A source connection in a READ ONLY transaction with the statement timeout, the
     tenant's zone and `kpi.tenant_id`; rolled back and reset (or dropped) afterwards."""
-    async with engine.connect() as conn:
-        try:
-            await conn.begin()
-            await conn.execute(text("SET TRANSACTION READ ONLY"))
-            # SET LOCAL takes no bind parameters; the value comes from validated settings.
-            await conn.execute(text(
-                f"SET LOCAL statement_timeout = {int(settings.query_timeout_ms)}"))
-            await conn.execute(text("SELECT set_config('TimeZone', :tz, true), "
-                                    "set_config(:name, :tenant, true)"),
-                               {"tz": tz_name, "name": TENANT_SETTING, "tenant": tenant_id})
-            yield conn
-        finally:
-            await _reset(conn)
+    try:
+        conn = await engine.connect()
+    except (DBAPIError, OSError, PoolTimeout) as exc:
+        # The source is down or its pool is full: this source's problem, not the service's.
+        raise SourceUnavailable(f"the source database could not be reached ({_why(exc)})") \
+            from None
+    try:
+        await conn.begin()
+        await conn.execute(text("SET TRANSACTION READ ONLY"))
+        # SET LOCAL takes no bind parameters; the value comes from validated settings.
+        await conn.execute(text(
+            f"SET LOCAL statement_timeout = {int(settings.query_timeout_ms)}"))
+        await conn.execute(text("SELECT set_config('TimeZone', :tz, true), "
+                                "set_config(:name, :tenant, true)"),
+                           {"tz": tz_name, "name": TENANT_SETTING, "tenant": tenant_id})
+        yield conn
+    finally:
+        await _reset(conn)
+        await conn.close()
 
 
 async def _reset(conn: AsyncConnection) -> None:
@@ -320,6 +327,12 @@ _REASONS: tuple[tuple[str, str], ...] = (
 def _sqlstate(exc: DBAPIError) -> str:
     orig = exc.orig
     return str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, DBAPIError) and (code := _sqlstate(exc)):
+        return f"SQLSTATE {code}"
+    return type(exc).__name__
 
 
 def describe_failure(exc: DBAPIError, context: str) -> str:

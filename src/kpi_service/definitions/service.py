@@ -180,7 +180,7 @@ async def _validate_query_config(config: dict[str, Any], tenant_id: str, sources
         try:
             await sources.engine(tenant_id, named.get("source"))
         except SourceUnavailable as exc:
-            raise InvalidInput(f"The source is refused: {exc}.",
+            raise InvalidInput(f"The source is not usable: {exc}.",
                                errors=[field_error([*loc, "source"], str(exc))]) from None
         return {"query_key": query_key, **named}
     sql = config["sql"]
