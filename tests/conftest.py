@@ -30,6 +30,18 @@ from kpi_service.models import Base
 from tests.calculators.http_fixtures import SourceServer
 from tests.support import plain_dsn
 
+SLOW_SUITES = ("fuzz", "faults", "clients")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The suites that start processes or send thousands of requests are `slow`."""
+    root = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(root).parts if item.path.is_relative_to(root) else ()
+        if parts and parts[0] in SLOW_SUITES:
+            item.add_marker(pytest.mark.slow)
+
+
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 SERVICE_TOKEN = "test-service-token"
 
