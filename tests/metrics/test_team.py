@@ -53,7 +53,8 @@ async def test_hand_worked_team_view(client: AsyncClient) -> None:
              for m in team["members"]}
     assert cells["ann"]["handle_time"] == {
         "definition_key": "handle_time", "assignment_id": ids["ann_handle"], "weight": 25,
-        "value": 1.6, "target": 2, "achievement": 125, "score": 125, "status": "met"}
+        "value": 1.6, "target": 2, "achievement": 125, "score": 125, "status": "met",
+            "pace": None}
     assert cells["bob"]["nps"] | {"assignment_id": 0} == {
         "definition_key": "nps", "assignment_id": 0, "weight": 100, "value": 3, "target": 10,
         "achievement": 30, "score": 30, "status": "off_track"}
