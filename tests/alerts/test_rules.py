@@ -35,7 +35,8 @@ async def test_rule_crud(api: AsyncClient, receiver: Receiver) -> None:
     assert rule["definition_id"] == kpi["id"] and rule["definition_key"] == "calls"
     # Defaults are stated, numbers are JSON numbers.
     assert rule["condition"] == {"kind": "achievement_below", "threshold": 75.5,
-                                 "clear_margin": 5.0, "for_periods": 1}
+                                 "clear_margin": 5.0, "for_periods": 1,
+                                 "on_projection": False}
     assert (rule["severity"], rule["is_active"], rule["subject_id"]) == ("warning", True, "42")
     assert rule["last_evaluated_at"] is None
     assert (await api.get(f"{RULES}/{rule['id']}")).json() == rule
@@ -45,7 +46,8 @@ async def test_rule_crud(api: AsyncClient, receiver: Receiver) -> None:
                       "for_periods": 3}, "severity": "critical", "subject_id": None})
     assert changed.status_code == 200, changed.text
     assert changed.json()["condition"] == {"kind": "achievement_below", "threshold": 60,
-                                           "clear_margin": 2, "for_periods": 3}
+                                           "clear_margin": 2, "for_periods": 3,
+                                           "on_projection": False}
     assert (changed.json()["severity"], changed.json()["subject_id"]) == ("critical", None)
     other = await make_rule(api, kpi["id"], {"kind": "anomaly"}, [], is_active=False)
     assert other["condition"] == {"kind": "anomaly", "window": 8, "z": 3, "for_periods": 1}

@@ -20,7 +20,10 @@ from kpi_service.engine.goals import (
     first_start_in,
     goal_period,
     goal_progress,
+    is_achieved,
     rolled_value,
+    settles_on,
+    stamped_too_early,
 )
 from kpi_service.engine.periods import Period, PeriodKind
 
@@ -174,3 +177,56 @@ def test_progress_matches_a_plain_recomputation(periods: list[Decimal], target: 
                 "exact": max(0.0, 100 - abs(a - t) / t * 100)}[target_type]
     assert float(result.progress) == pytest.approx(expected, rel=1e-9, abs=1e-6)
     assert result.progress == result.progress.quantize(D("0.000001"), rounding=ROUND_HALF_EVEN)
+
+
+DEC = Period(PeriodKind.MONTHLY, date(2026, 12, 1), date(2026, 12, 31))
+SIXTH, JAN_2 = date(2026, 12, 6), date(2027, 1, 2)
+
+
+def _achieved(values: list[str], target: str, target_type: str, rollup: str, today: date,
+              goal: Period = DEC, kind: PeriodKind = PeriodKind.WEEKLY) -> bool:
+    numbers = [Decimal(v) for v in values]
+    measured = Measured(len(numbers), sum(numbers, Decimal(0)), min(numbers), max(numbers),
+                        numbers[-1])
+    progress = goal_progress(measured, rollup=rollup, target=Decimal(target),
+                             target_type=target_type, warning_threshold=Decimal(80))
+    return is_achieved(progress, measured, rollup=rollup, target_type=target_type, goal=goal,
+                       kpi_kind=kind, today=today)
+
+
+def test_a_growing_total_is_achieved_as_soon_as_it_reaches_its_target() -> None:
+    # 6 + 5 = 11 conversions against 10, on the 6th: no later week can take them back.
+    assert _achieved(["6", "5"], "10", "higher_better", "sum", SIXTH)
+    assert not _achieved(["6", "3"], "10", "higher_better", "sum", SIXTH)
+    # A refund (a negative value) shows the total can fall: wait for the range's end.
+    assert not _achieved(["12", "-1"], "10", "higher_better", "sum", SIXTH)
+
+
+@pytest.mark.parametrize(("values", "target", "target_type", "rollup"), [
+    (["3", "5"], "4", "higher_better", "avg"),     # average 4: later weeks can lower it
+    (["2", "1"], "2", "lower_better", "avg"),      # 1.5 hours, at or under 2
+    (["10"], "10", "exact", "sum"),                 # a sum hitting an exact target
+    (["3", "5"], "5", "higher_better", "last"),
+    (["5", "6"], "5", "higher_better", "min"),
+    (["1", "9"], "9", "higher_better", "max"),
+    (["4"], "5", "lower_better", "sum"),
+])
+def test_any_other_goal_waits_for_its_range_to_end(values: list[str], target: str,
+                                                   target_type: str, rollup: str) -> None:
+    assert not _achieved(values, target, target_type, rollup, SIXTH)
+    # December's last week (28 Dec - 3 Jan) counts whole: the goal settles on 4 January.
+    assert not _achieved(values, target, target_type, rollup, JAN_2)
+    assert _achieved(values, target, target_type, rollup, date(2027, 1, 4))
+    assert settles_on(DEC, PeriodKind.WEEKLY) == date(2027, 1, 3)
+    assert settles_on(DEC, PeriodKind.MONTHLY) == date(2026, 12, 31)
+
+
+def test_a_stamp_before_the_result_was_settled_is_too_early() -> None:
+    measured = Measured(1, Decimal(4), Decimal(4), Decimal(4), Decimal(4))
+    early = {"rollup": "avg", "target_type": "higher_better", "goal": DEC,
+             "kpi_kind": PeriodKind.MONTHLY}
+    assert stamped_too_early(SIXTH, measured, **early)  # type: ignore[arg-type]
+    assert not stamped_too_early(JAN_2, measured, **early)  # type: ignore[arg-type]
+    # A growing total reached on the 6th was settled then.
+    assert not stamped_too_early(SIXTH, measured, rollup="sum", target_type="higher_better",
+                                 goal=DEC, kpi_kind=PeriodKind.MONTHLY)

@@ -16,7 +16,7 @@ from tests.goals.helpers import GOALS, goal, listed, manual_kpi, set_goal
 FIELDS = {"id", "user_id", "definition_id", "definition_key", "target_type", "rollup",
           "period_kind", "period_start", "period_end", "target_value", "current_value",
           "progress", "status", "periods_counted", "reason", "achieved_at", "created_by",
-          "created_at", "updated_at"}
+          "created_at", "updated_at", "is_final"}
 
 
 async def test_create_read_change_delete(client: AsyncClient, db: Database) -> None:

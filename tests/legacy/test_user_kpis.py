@@ -15,7 +15,7 @@ from tests.support import assign, create_definition, statements_sent
 KPI_KEYS = ["id", "target_value", "weight", "start_date", "kpi_definition_id", "key", "name",
             "description", "unit", "target_type", "category", "latest_measurement"]
 LATEST_KEYS = ["actual_value", "achievement_percentage", "period_start", "period_end",
-               "calculated_at"]
+               "calculated_at", "is_final", "pace"]
 ADMIN = bearer("boss", "admin")
 
 
@@ -81,7 +81,8 @@ async def test_current_kpis_with_target_in_force_and_latest_value(client: AsyncC
         "category": "sales",
         "latest_measurement": {"actual_value": 9, "achievement_percentage": 90,
                                "period_start": "2025-03-01", "period_end": "2025-03-31",
-                               "calculated_at": march["calculated_at"]}}
+                               "calculated_at": march["calculated_at"],
+                               "is_final": True, "pace": None}}
     assert list(first["latest_measurement"]) == LATEST_KEYS
     assert second == {
         "id": slow["id"], "target_value": 20, "weight": 60, "start_date": "2025-01-01",

@@ -277,6 +277,8 @@ async def test_every_view_exports_its_main_table(client: AsyncClient) -> None:
             for key, value in item.items():
                 if value == [] and key not in row:
                     continue  # an empty list of objects (JSON cannot tell it from scalars)
+                if value is None and key not in row:
+                    continue  # a null object (a pace): its flattened columns are empty
                 expected = value
                 if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
                     expected = "'" + value

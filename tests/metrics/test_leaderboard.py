@@ -185,7 +185,7 @@ def expected_board(data: list[Held], key: str, month: str,
             "rank_change": None if rank is None or h.user not in previous
             else previous[h.user] - rank,
             "value": num(h.values.get(month)), "target": num(h.target),
-            "achievement": num(h.achievement(month)), "score": num(score)})
+            "achievement": num(h.achievement(month)), "score": num(score), "pace": None})
     return {"population": len(held_rows), "ranked": len(ranked), "items": items}
 
 

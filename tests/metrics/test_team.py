@@ -53,14 +53,15 @@ async def test_hand_worked_team_view(client: AsyncClient) -> None:
              for m in team["members"]}
     assert cells["ann"]["handle_time"] == {
         "definition_key": "handle_time", "assignment_id": ids["ann_handle"], "weight": 25,
-        "value": 1.6, "target": 2, "achievement": 125, "score": 125, "status": "met"}
+        "value": 1.6, "target": 2, "achievement": 125, "score": 125, "status": "met",
+            "pace": None}
     assert cells["bob"]["nps"] | {"assignment_id": 0} == {
         "definition_key": "nps", "assignment_id": 0, "weight": 100, "value": 3, "target": 10,
-        "achievement": 30, "score": 30, "status": "off_track"}
+        "achievement": 30, "score": 30, "status": "off_track", "pace": None}
     # dee holds calls but recorded nothing: listed, with nulls.
     assert cells["dee"]["calls"] == {
         "definition_key": "calls", "assignment_id": ids["dee"], "weight": 100, "value": None,
-        "target": 10, "achievement": None, "score": None, "status": None}
+        "target": 10, "achievement": None, "score": None, "status": None, "pace": None}
     totals = {k["definition_key"]: k for k in team["kpis"]}
     assert list(totals) == ["calls", "handle_time", "nps", "quality"]
     # calls: 12 + 11.375 + 20 = 43.375 over 3 of 4 members; mean 14.458333; counts add up.
@@ -95,7 +96,7 @@ def expected_team(data: list[Held], team: str, month: str) -> dict[str, Any]:
                    "target": num(h.target), "achievement": num(h.achievement(month)),
                    "score": num(h.score(month)),
                    "status": None if h.achievement(month) is None
-                   else status_of(h.achievement(month) or Decimal(0))}
+                   else status_of(h.achievement(month) or Decimal(0)), "pace": None}
                   for h in rows if h.user == u]}
         for u in sorted(users, key=lambda u: (u not in ranks, ranks.get(u, 0), u))]
     kpis = []

@@ -7,6 +7,7 @@ and the deliveries they notify are written in bulk, in the caller's transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +36,9 @@ from kpi_service.alerts.schemas import (
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
+from kpi_service.engine import achievement as ach
 from kpi_service.engine import alerting
+from kpi_service.engine import pace as pace_rules
 from kpi_service.engine.alerting import AlertStatus, Notice, Snapshot, Tracked
 from kpi_service.engine.periods import (
     Period,
@@ -91,6 +95,26 @@ def judge(condition: Condition, point: series.Point) -> alerting.Judgement:
     raise ValueError(f"{condition.kind} is not judged from measurements")
 
 
+def projects(condition: Condition) -> bool:
+    """Whether the rule also judges the period in progress, on its pace."""
+    return bool(getattr(condition, "on_projection", False))
+
+
+def on_pace(point: series.Point, period: Period, definition: Definition, tz: ZoneInfo,
+            ) -> series.Point | None:
+    """The point of a period in progress with its value (and achievement) projected to the
+    period's end; None when there is nothing to project yet."""
+    if point.calculated_at is None:
+        return None
+    share = pace_rules.elapsed_share(period, tz, point.calculated_at)
+    value = pace_rules.projected(point.actual_value, definition.rollup, share)
+    if value is None:
+        return None
+    achieved = ach.achievement(value, point.target_value,
+                               ach.TargetType(definition.target_type), point.baseline_value)
+    return dataclasses.replace(point, actual_value=value, achievement=achieved)
+
+
 def for_periods(condition: Condition) -> int:
     """Consecutive breaching periods before an alert fires."""
     return getattr(condition, "for_periods", 1)
@@ -124,6 +148,7 @@ class Outcome:
     fired: int = 0
     resolved: int = 0
     deliveries: int = 0
+    withdrawn: int = 0
     changes: list[Change] = field(default_factory=list)
 
 
@@ -135,8 +160,20 @@ def _back(kind: PeriodKind, start: date, count: int) -> date:
 
 
 async def _measured(session: AsyncSession, rule: AlertRule, definition: Definition,
-                    condition: Condition, periods: Sequence[Period]) -> list[Change]:
+                    condition: Condition, periods: Sequence[Period], today: date,
+                    tz: ZoneInfo) -> tuple[list[Change], int]:
+    """The rule's alert changes over the periods: ended periods on their values, the period in
+    progress only for a rule that opts in to projections, on its pace. A rule that does not
+    first withdraws the alerts it opened on periods not ended yet (judged too early)."""
     kind = PeriodKind(definition.aggregation_period)
+    projecting = projects(condition)
+    withdrawn = 0
+    if not projecting:
+        withdrawn = await AlertRepository(session).withdraw_in_progress(
+            rule.tenant_id, rule.id, today)
+        periods = [p for p in periods if p.end < today]
+        if not periods:
+            return [], withdrawn
     history = condition.window if isinstance(condition, Anomaly) else 0
     streak = condition.periods if isinstance(condition, ConsecutiveDeclines) else 1
     starts = [p.start for p in periods]
@@ -146,12 +183,17 @@ async def _measured(session: AsyncSession, rule: AlertRule, definition: Definiti
         streak=streak, subject_id=rule.subject_id)
     seen: dict[Track, list[alerting.Observation]] = defaultdict(list)
     for point in points:
+        if point.period_end >= today:
+            projected = on_pace(point, containing(kind, point.period_start), definition, tz)
+            if projected is None:
+                continue
+            point = projected
         seen[(point.subject_type, point.subject_id)].append(alerting.Observation(
             point.period_start, point.period_end, point.actual_value, judge(condition, point)))
     alerts = await AlertRepository(session).latest_by_subject(
         rule.tenant_id, rule.id, sorted({subject for _, subject in seen}))
     latest: dict[Track, Alert] = {(a.subject_type, a.subject_id): a for a in alerts}
-    return _advance(rule, definition, seen, latest, for_periods(condition))
+    return _advance(rule, definition, seen, latest, for_periods(condition)), withdrawn
 
 
 async def _missing(session: AsyncSession, rule: AlertRule, definition: Definition,
@@ -216,8 +258,9 @@ async def on_demand(session: AsyncSession, tenant_id: str, rules: Sequence[Alert
 
 async def evaluate(session: AsyncSession, tenant_id: str, to_evaluate: Sequence[AlertRule],
                    periods: Mapping[int, Sequence[Period]], *, today: date,
-                   now: datetime) -> Outcome:
-    """Evaluate each rule over its periods (by rule id) and write what changed."""
+                   now: datetime, tz: ZoneInfo) -> Outcome:
+    """Evaluate each rule over its periods (by rule id) and write what changed; periods not
+    ended on `today` are judged only by rules projecting them (on their pace, in tz)."""
     definitions = await DefinitionRepository(session).by_ids(
         tenant_id, sorted({r.definition_id for r in to_evaluate}))
     outcome = Outcome(rules=len(to_evaluate))
@@ -229,7 +272,10 @@ async def evaluate(session: AsyncSession, tenant_id: str, to_evaluate: Sequence[
         if isinstance(condition, MissingValue):
             outcome.changes += await _missing(session, rule, definition, condition, judged, today)
         else:
-            outcome.changes += await _measured(session, rule, definition, condition, judged)
+            changes, withdrawn = await _measured(session, rule, definition, condition, judged,
+                                                 today, tz)
+            outcome.changes += changes
+            outcome.withdrawn += withdrawn
     await _write(session, tenant_id, outcome, now)
     await RuleRepository(session).stamp(tenant_id, [r.id for r in to_evaluate], now)
     return outcome
@@ -338,7 +384,7 @@ async def after_run(database: Database, settings: Settings, run: CalculationRun)
         outcome = await evaluate(
             session, run.tenant_id, to_evaluate,
             {r.id: by_definition.get(r.definition_id, []) for r in to_evaluate},
-            today=local_today(settings, now), now=now)
+            today=local_today(settings, now), now=now, tz=settings.tz)
     if outcome.opened or outcome.fired or outcome.resolved:
         log.info("alerts after run %s of %s: %s opened, %s fired, %s resolved", run.id,
                  run.tenant_id, outcome.opened, outcome.fired, outcome.resolved)
@@ -358,7 +404,8 @@ async def evaluate_overdue(database: Database, settings: Settings) -> int:
         async with database.unit_of_work() as session:
             rules = await RuleRepository(session).to_evaluate(tenant_id, kind="missing_value")
             periods = await on_demand(session, tenant_id, rules, today=today)
-            outcome = await evaluate(session, tenant_id, rules, periods, today=today, now=now)
+            outcome = await evaluate(session, tenant_id, rules, periods, today=today, now=now,
+                                     tz=settings.tz)
         evaluated += outcome.rules
         await delivery.deliver_due(database, settings, tenant_id=tenant_id)
     return evaluated

@@ -237,6 +237,16 @@ class AlertRepository:
                 .order_by(Alert.subject_type, Alert.subject_id, Alert.period_start.desc()))
         return (await self.session.scalars(stmt)).all()
 
+    async def withdraw_in_progress(self, tenant_id: str, rule_id: int, today: date) -> int:
+        """Delete the rule's alerts opened on a period not ended on `today` (with their
+        deliveries): judged too early, they never stood; how many."""
+        stmt = (delete(Alert)
+                .where(Alert.tenant_id == tenant_id, Alert.rule_id == rule_id,
+                       Alert.period_end >= today)
+                .execution_options(synchronize_session=False))
+        result = await self.session.execute(stmt)
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def open_or_of_periods(self, tenant_id: str, rule_id: int,
                                  starts: Sequence[date]) -> Sequence[Alert]:
         """The rule's open alerts, and its alerts of periods starting on these days."""

@@ -45,6 +45,10 @@ class AchievementBelow(Input):
     threshold: Annotated[Number, Field(gt=0, le=100_000)]
     clear_margin: Margin = number_default(5)
     for_periods: ForPeriods = 1
+    on_projection: bool = Field(default=False, description=(
+        "Also judge the period in progress on its pace (its value projected to the period's "
+        "end): the alert then says the period is projected to miss. Default: only ended "
+        "periods are judged."))
 
 
 class ValueThreshold(Input):
@@ -55,6 +59,10 @@ class ValueThreshold(Input):
     threshold: Number
     clear_margin: Margin = number_default(0)
     for_periods: ForPeriods = 1
+    on_projection: bool = Field(default=False, description=(
+        "Also judge the period in progress on its pace (its value projected to the period's "
+        "end): the alert then says the period is projected to miss. Default: only ended "
+        "periods are judged."))
 
 
 class ChangePct(Input):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import text
@@ -25,7 +25,7 @@ _STEP = {PeriodKind.DAILY: (0, 1), PeriodKind.WEEKLY: (0, 7), PeriodKind.MONTHLY
 _SERIES = """
 WITH series AS (
     SELECT a.subject_type, a.subject_id, m.period_start, m.period_end, m.actual_value,
-           m.achievement, m.trend
+           m.achievement, m.trend, m.target_value, a.baseline_value, m.calculated_at
     FROM kpi.measurements AS m
     JOIN kpi.assignments AS a ON a.tenant_id = m.tenant_id AND a.id = m.assignment_id
     WHERE m.tenant_id = :tenant_id AND m.definition_id = :definition_id AND m.aligned
@@ -45,7 +45,7 @@ WITH series AS (
     WINDOW w AS (PARTITION BY s.subject_type, s.subject_id ORDER BY s.period_start)
 )
 SELECT subject_type, subject_id, period_start, period_end, actual_value, achievement,
-       previous_value, history, declining
+       previous_value, history, declining, target_value, baseline_value, calculated_at
 FROM judged WHERE period_start = ANY(CAST(:starts AS date[]))
 ORDER BY subject_type, subject_id, period_start
 """
@@ -79,6 +79,9 @@ class Point:
     previous_value: Decimal | None
     history: list[Decimal]
     declining: int
+    target_value: Decimal | None = None
+    baseline_value: Decimal | None = None
+    calculated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,8 @@ async def points(session: AsyncSession, tenant_id: str, definition_id: int, kind
         subject, params["subject_id"] = "AND a.subject_id = :subject_id", subject_id
     rows = await session.execute(text(_SERIES.format(subject=subject)), params)
     return [Point(r.subject_type, r.subject_id, r.period_start, r.period_end, r.actual_value,
-                  r.achievement, r.previous_value, list(r.history or ()), int(r.declining))
+                  r.achievement, r.previous_value, list(r.history or ()), int(r.declining),
+                  r.target_value, r.baseline_value, r.calculated_at)
             for r in rows]
 
 

@@ -133,7 +133,8 @@ async def evaluate_now(session: AsyncSession, settings: Settings, principal: Pri
     today = local_today(settings, now)
     periods = await on_demand(session, principal.tenant_id, rules, today=today,
                               first=body.period_start, last=body.period_end)
-    outcome = await evaluate(session, principal.tenant_id, rules, periods, today=today, now=now)
+    outcome = await evaluate(session, principal.tenant_id, rules, periods, today=today, now=now,
+                             tz=settings.tz)
     await audit.record(session, principal, "evaluate", "alert_rules",
                        ",".join(str(r.id) for r in rules)[:1000] or "none",
                        after={"rules": outcome.rules, "opened": outcome.opened,

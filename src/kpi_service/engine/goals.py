@@ -33,6 +33,7 @@ class GoalStatus(StrEnum):
     AT_RISK = "at_risk"
     OFF_TRACK = "off_track"
     NO_DATA = "no_data"
+    IN_PROGRESS = "in_progress"
 
 
 class GoalPeriodError(ValueError):
@@ -139,3 +140,34 @@ def goal_progress(measured: Measured, *, rollup: str, target: Decimal, target_ty
     judged = status(progress, warning_threshold)
     assert progress is not None and judged is not None
     return GoalProgress(value, progress, GoalStatus(judged.value), measured.periods, None)
+
+
+def settles_on(goal: Period, kpi_kind: PeriodKind) -> date:
+    """The last day of data a goal counts: the end of the KPI's period holding the goal's last
+    day (a period starting within the range counts whole)."""
+    return containing(kpi_kind, goal.end).end
+
+
+def reaching_is_definitive(measured: Measured, *, rollup: str, target_type: str) -> bool:
+    """Whether reaching the target cannot be undone by later periods: a growing total (a
+    `sum` of non-negative values, higher better) only grows; an average, a `last`, `min` or
+    `max`, a lower-is-better or exact goal can still move away from the target."""
+    return (target_type == TargetType.HIGHER_BETTER.value and rollup == "sum"
+            and (measured.minimum is None or measured.minimum >= 0))
+
+
+def is_achieved(progress: GoalProgress, measured: Measured, *, rollup: str, target_type: str,
+                goal: Period, kpi_kind: PeriodKind, today: date) -> bool:
+    """Whether the goal counts achieved on `today`: reached, and either its range has ended
+    (its last counted period too) or reaching it is definitive."""
+    if not progress.reached:
+        return False
+    return today > settles_on(goal, kpi_kind) or reaching_is_definitive(
+        measured, rollup=rollup, target_type=target_type)
+
+
+def stamped_too_early(stamped_on: date, measured: Measured, *, rollup: str, target_type: str,
+                      goal: Period, kpi_kind: PeriodKind) -> bool:
+    """Whether an achievement stamped on that (local) day came before the result was settled."""
+    return stamped_on <= settles_on(goal, kpi_kind) and not reaching_is_definitive(
+        measured, rollup=rollup, target_type=target_type)

@@ -59,6 +59,7 @@ class GoalRow:
     rollup: str
     warning_threshold: Decimal
     measured: Measured
+    aggregation_period: str
 
 
 def _measured() -> Any:
@@ -97,7 +98,8 @@ def _with_progress() -> Select[Any]:
     return (
         select(Goal, Definition.key, Definition.target_type, Definition.rollup,
                Definition.warning_threshold, measured.c.periods, measured.c.total,
-               measured.c.minimum, measured.c.maximum, measured.c.last)
+               measured.c.minimum, measured.c.maximum, measured.c.last,
+               Definition.aggregation_period)
         .join(Definition, and_(Definition.tenant_id == Goal.tenant_id,
                                Definition.id == Goal.definition_id))
         .join(measured, true())
@@ -107,9 +109,9 @@ def _with_progress() -> Select[Any]:
 
 
 def _row(row: Any) -> GoalRow:
-    goal, key, target_type, rollup, threshold, periods, total, minimum, maximum, last = row
+    goal, key, target_type, rollup, threshold, periods, total, minimum, maximum, last, kind = row
     return GoalRow(goal, key, target_type, rollup, threshold,
-                   Measured(periods, total, minimum, maximum, last))
+                   Measured(periods, total, minimum, maximum, last), kind)
 
 
 class GoalRepository:
@@ -150,17 +152,17 @@ class GoalRepository:
             stmt = stmt.where(Goal.id > after)
         return await self._rows(stmt.order_by(Goal.id).limit(limit + 1))
 
-    async def unachieved_touched_by(self, tenant_id: str, definition_ids: Sequence[int],
-                                    starts: Sequence[date]) -> list[GoalRow]:
-        """Goals not yet achieved in whose range one of these (definition, period start)
-        pairs falls, with their progress inputs."""
+    async def touched_by(self, tenant_id: str, definition_ids: Sequence[int],
+                         starts: Sequence[date]) -> list[GoalRow]:
+        """Goals in whose range one of these (definition, period start) pairs falls, with
+        their progress inputs."""
         plan = func.unnest(literal(list(definition_ids), ARRAY(BigInteger)),
                            literal(list(starts), ARRAY(Date))).table_valued(
             "definition_id", "period_start").render_derived("plan")
         touched = exists().select_from(plan).where(
             plan.c.definition_id == Goal.definition_id,
             plan.c.period_start >= Goal.period_start, plan.c.period_start <= Goal.period_end)
-        stmt = _with_progress().where(Goal.tenant_id == tenant_id, Goal.achieved_at.is_(None),
+        stmt = _with_progress().where(Goal.tenant_id == tenant_id,
                                       among(Goal.definition_id, sorted(set(definition_ids))),
                                       touched)
         return await self._rows(stmt.order_by(Goal.id))
@@ -208,6 +210,13 @@ class GoalRepository:
         """Remove one goal."""
         await self.session.execute(delete(Goal).where(Goal.tenant_id == tenant_id,
                                                       Goal.id == goal_id))
+
+    async def clear_achieved(self, tenant_id: str, ids: Sequence[int]) -> None:
+        """Remove these goals' achievement stamps (stamped before their result was settled)."""
+        if ids:
+            await self.session.execute(
+                update(Goal).where(Goal.tenant_id == tenant_id, among(Goal.id, ids))
+                .values(achieved_at=None).execution_options(synchronize_session=False))
 
     async def mark_achieved(self, tenant_id: str,
                             ids: Sequence[int]) -> dict[int, datetime | None]:

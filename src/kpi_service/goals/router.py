@@ -53,6 +53,7 @@ async def set_goals(body: GoalBulk, session: SessionDep, principal: PrincipalDep
 async def list_goals(
     session: SessionDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     user_id: Annotated[SubjectRef | None, Query(description="One user's goals.")] = None,
     definition_id: Annotated[Id | None, Query()] = None,
     definition_key: Annotated[Key | None, Query()] = None,
@@ -65,24 +66,27 @@ async def list_goals(
     filters = GoalFilters(user_id=user_id, definition_id=definition_id,
                           definition_key=definition_key, period_kind=period_kind,
                           active_on=active_on)
-    page = await service.list_goals(session, principal, filters, cursor=cursor, limit=limit)
+    page = await service.list_goals(session, settings, principal, filters, cursor=cursor,
+                                    limit=limit)
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
 @router.get("/{goal_id}", operation_id="getGoal", response_model=GoalRead)
-async def get_goal(goal_id: GoalId, session: SessionDep, principal: PrincipalDep) -> GoalRead:
+async def get_goal(goal_id: GoalId, session: SessionDep, principal: PrincipalDep,
+                   settings: SettingsDep) -> GoalRead:
     """One goal with its progress."""
-    return await service.get(session, principal, goal_id)
+    return await service.get(session, settings, principal, goal_id)
 
 
 @router.patch("/{goal_id}", operation_id="updateGoal", response_model=GoalRead)
 async def update_goal(goal_id: GoalId, body: GoalUpdate, session: SessionDep,
-                      principal: PrincipalDep) -> GoalRead:
+                      principal: PrincipalDep, settings: SettingsDep) -> GoalRead:
     """Change a goal's target or range; a changed goal's achievement is judged afresh."""
-    return await service.update(session, principal, goal_id, body)
+    return await service.update(session, settings, principal, goal_id, body)
 
 
 @router.delete("/{goal_id}", operation_id="deleteGoal", response_model=GoalRead)
-async def delete_goal(goal_id: GoalId, session: SessionDep, principal: PrincipalDep) -> GoalRead:
+async def delete_goal(goal_id: GoalId, session: SessionDep, principal: PrincipalDep,
+                      settings: SettingsDep) -> GoalRead:
     """Remove a goal; the answer is the goal as it was."""
-    return await service.delete(session, principal, goal_id)
+    return await service.delete(session, settings, principal, goal_id)

@@ -20,7 +20,7 @@ from kpi_service.core.schemas import (
 )
 
 GoalPeriodKind = Literal["monthly", "quarterly", "yearly", "custom"]
-GoalStatus = Literal["met", "at_risk", "off_track", "no_data"]
+GoalStatus = Literal["met", "at_risk", "off_track", "no_data", "in_progress"]
 # A bulk map's key: a KPI key, or its camelCase spelling as seed 003's client sends it.
 GoalKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}$")]
 
@@ -94,11 +94,17 @@ class GoalRead(Output):
         description="The values of the periods counted, combined by the KPI's rollup.")
     progress: OutNumber | None = Field(
         description="Percent of the target, direction-aware, unbounded; null without data.")
-    status: GoalStatus
+    status: GoalStatus = Field(description="met, at_risk or off_track once the range has "
+                               "ended (or the goal is achieved); `in_progress` before; "
+                               "no_data without a value.")
+    is_final: bool = Field(description="The range (and the KPI period holding its last day) "
+                           "has ended: the result can no longer change with new periods.")
     periods_counted: int = Field(description="Measured periods starting within the range.")
     reason: str | None = Field(description="Why there is no progress, when there is none.")
     achieved_at: datetime | None = Field(
-        description="When progress first reached 100% (kept if it falls again).")
+        description="When the goal counted achieved: a growing total (higher-better sum of "
+                    "non-negative values) as soon as it reaches its target, any other goal "
+                    "only once its range has ended with the target reached.")
     created_by: str | None
     created_at: datetime
     updated_at: datetime

@@ -20,9 +20,13 @@ from kpi_service.engine.goals import (
     GoalPeriodError,
     GoalPeriodKind,
     GoalProgress,
+    GoalStatus,
     check_fits,
     goal_period,
     goal_progress,
+    is_achieved,
+    settles_on,
+    stamped_too_early,
 )
 from kpi_service.engine.periods import Period, PeriodKind
 from kpi_service.goals.access import visible_goals
@@ -48,30 +52,69 @@ def progress_of(row: GoalRow) -> GoalProgress:
                          target_type=row.target_type, warning_threshold=row.warning_threshold)
 
 
-def _read(row: GoalRow, progress: GoalProgress, achieved_at: datetime | None) -> GoalRead:
+def _range(row: GoalRow) -> Period:
+    return Period(None, row.goal.period_start, row.goal.period_end)
+
+
+def achieved_now(row: GoalRow, progress: GoalProgress, day: date) -> bool:
+    """Whether the goal counts achieved on `day` (see `engine.goals.is_achieved`)."""
+    return is_achieved(progress, row.measured, rollup=row.rollup, target_type=row.target_type,
+                       goal=_range(row), kpi_kind=PeriodKind(row.aggregation_period), today=day)
+
+
+def premature(row: GoalRow, settings: Settings) -> bool:
+    """Whether the goal's stored achievement stamp came before its result was settled."""
+    stamp = row.goal.achieved_at
+    return stamp is not None and stamped_too_early(
+        stamp.astimezone(settings.tz).date(), row.measured, rollup=row.rollup,
+        target_type=row.target_type, goal=_range(row),
+        kpi_kind=PeriodKind(row.aggregation_period))
+
+
+def _read(row: GoalRow, progress: GoalProgress, achieved_at: datetime | None,
+          day: date) -> GoalRead:
     goal = row.goal
+    final = day > settles_on(_range(row), PeriodKind(row.aggregation_period))
+    status = progress.status
+    if not final and achieved_at is None and status is not GoalStatus.NO_DATA:
+        # Not judged met, at risk or off track before the range is over.
+        status = GoalStatus.IN_PROGRESS
     return GoalRead(
         id=goal.id, user_id=goal.user_id, definition_id=goal.definition_id,
         definition_key=row.definition_key, target_type=row.target_type, rollup=row.rollup,
         period_kind=goal.period_kind,
         period_start=goal.period_start, period_end=goal.period_end,
         target_value=goal.target_value, current_value=progress.current_value,
-        progress=progress.progress, status=progress.status.value,
+        progress=progress.progress, status=status.value, is_final=final,
         periods_counted=progress.periods_counted, reason=progress.reason,
         achieved_at=achieved_at, created_by=goal.created_by, created_at=goal.created_at,
         updated_at=goal.updated_at,
     )
 
 
-async def _reads(session: AsyncSession, tenant_id: str, rows: Sequence[GoalRow]) -> list[GoalRead]:
-    """The goals as the API shows them; those reached but not yet stamped are stamped now, so
-    a value recorded since the last run is not missed (one statement for them all)."""
-    judged = [(row, progress_of(row)) for row in rows]
-    reached = [row.goal.id for row, progress in judged
-               if progress.reached and row.goal.achieved_at is None]
-    stamped = await GoalRepository(session).mark_achieved(tenant_id, reached)
-    return [_read(row, progress, stamped.get(row.goal.id, row.goal.achieved_at))
-            for row, progress in judged]
+async def settle(session: AsyncSession, settings: Settings, tenant_id: str,
+                 rows: Sequence[GoalRow]) -> dict[int, datetime | None]:
+    """Bring the goals' achievement stamps up to date: stamps made before the result was
+    settled are cleared, goals achieved now and not stamped are stamped now (a statement
+    each); every goal's stamp."""
+    day = today(settings)
+    cleared = [row.goal.id for row in rows if premature(row, settings)]
+    held = {row.goal.id: None if row.goal.id in cleared else row.goal.achieved_at
+            for row in rows}
+    achieved = [row.goal.id for row in rows
+                if held[row.goal.id] is None and achieved_now(row, progress_of(row), day)]
+    goals = GoalRepository(session)
+    await goals.clear_achieved(tenant_id, cleared)
+    return {**held, **await goals.mark_achieved(tenant_id, achieved)}
+
+
+async def _reads(session: AsyncSession, settings: Settings, tenant_id: str,
+                 rows: Sequence[GoalRow]) -> list[GoalRead]:
+    """The goals as the API shows them, their stamps brought up to date first (`settle`), so
+    a value recorded since the last run is not missed."""
+    stamps = await settle(session, settings, tenant_id, rows)
+    day = today(settings)
+    return [_read(row, progress_of(row), stamps[row.goal.id], day) for row in rows]
 
 
 def _json(read: GoalRead) -> dict[str, Any]:
@@ -135,11 +178,12 @@ def _key(row: dict[str, Any]) -> NaturalKey:
     return row["user_id"], row["definition_id"], row["period_start"], row["period_end"]
 
 
-async def _stored(session: AsyncSession, principal: Principal,
+async def _stored(session: AsyncSession, settings: Settings, principal: Principal,
                   ids: Sequence[int]) -> list[GoalRead]:
     """These goals as stored now, in the order of `ids`."""
     rows = {r.goal.id: r for r in await GoalRepository(session).by_ids(principal.tenant_id, ids)}
-    reads = {r.id: r for r in await _reads(session, principal.tenant_id, list(rows.values()))}
+    reads = {r.id: r for r in await _reads(session, settings, principal.tenant_id,
+                                                   list(rows.values()))}
     return [reads[i] for i in ids]
 
 
@@ -171,7 +215,7 @@ async def create(session: AsyncSession, settings: Settings, principal: Principal
         raise Conflict(f"Goal {held.id} already sets {definition.key!r} for user {user!r} "
                        f"over {period.start.isoformat()}..{period.end.isoformat()}.")
     (goal_id,) = await goals.add_many([row])
-    (created,) = await _stored(session, principal, [goal_id])
+    (created,) = await _stored(session, settings, principal, [goal_id])
     await audit.record(session, principal, "create", ENTITY, goal_id, after=_json(created))
     return created
 
@@ -225,7 +269,7 @@ async def create_many(session: AsyncSession, settings: Settings, principal: Prin
     if taken:
         listed = ", ".join(f"goal {g.id} (KPI {g.definition_id})" for g in taken.values())
         raise Conflict(f"These goals exist already: {listed}. PUT sets them instead.")
-    created = await _stored(session, principal, await goals.add_many(rows))
+    created = await _stored(session, settings, principal, await goals.add_many(rows))
     await audit.record_many(session, [
         audit.entry(principal, "create", ENTITY, read.id, None, _json(read)) for read in created])
     return created
@@ -237,9 +281,9 @@ async def set_many(session: AsyncSession, settings: Settings, principal: Princip
     rows = await _bulk_rows(session, settings, principal, body)
     goals = GoalRepository(session)
     taken = await goals.existing(principal.tenant_id, [_key(r) for r in rows])
-    before = {r.id: r for r in await _stored(session, principal,
+    before = {r.id: r for r in await _stored(session, settings, principal,
                                              [g.id for g in taken.values()])}
-    stored = await _stored(session, principal, await goals.upsert_many(rows))
+    stored = await _stored(session, settings, principal, await goals.upsert_many(rows))
     await audit.record_many(session, [
         audit.entry(principal, "update" if read.id in before else "create", ENTITY, read.id,
                     _json(before[read.id]) if read.id in before else None, _json(read))
@@ -247,13 +291,14 @@ async def set_many(session: AsyncSession, settings: Settings, principal: Princip
     return stored
 
 
-async def list_goals(session: AsyncSession, principal: Principal, filters: GoalFilters, *,
+async def list_goals(session: AsyncSession, settings: Settings, principal: Principal,
+                     filters: GoalFilters, *,
                      cursor: str | None, limit: int) -> Slice[GoalRead]:
     """One page of the goals the caller may see, in id order, each with its progress."""
     rows = await GoalRepository(session).page(visible_goals(principal), filters,
                                               after=decode_cursor(cursor), limit=limit)
     page = slice_of(rows, limit, lambda row: row.goal.id)
-    return Slice(await _reads(session, principal.tenant_id, page.items), page.next_cursor)
+    return Slice(await _reads(session, settings, principal.tenant_id, page.items), page.next_cursor)
 
 
 async def _visible(session: AsyncSession, principal: Principal, goal_id: int) -> GoalRow:
@@ -263,18 +308,19 @@ async def _visible(session: AsyncSession, principal: Principal, goal_id: int) ->
     return row
 
 
-async def get(session: AsyncSession, principal: Principal, goal_id: int) -> GoalRead:
+async def get(session: AsyncSession, settings: Settings, principal: Principal,
+              goal_id: int) -> GoalRead:
     """One goal the caller may see, with its progress."""
-    (read,) = await _reads(session, principal.tenant_id,
+    (read,) = await _reads(session, settings, principal.tenant_id,
                            [await _visible(session, principal, goal_id)])
     return read
 
 
-async def update(session: AsyncSession, principal: Principal, goal_id: int,
+async def update(session: AsyncSession, settings: Settings, principal: Principal, goal_id: int,
                  body: GoalUpdate) -> GoalRead:
     """Change a goal's target or range; a changed goal's achievement is judged afresh."""
     row = await _visible(session, principal, goal_id)
-    (before,) = await _reads(session, principal.tenant_id, [row])
+    (before,) = await _reads(session, settings, principal.tenant_id, [row])
     goal, requested = row.goal, body.model_dump(exclude_unset=True)
     kind = requested.get("period_kind", goal.period_kind)
     start = requested.get("period_start", goal.period_start)
@@ -302,30 +348,30 @@ async def update(session: AsyncSession, principal: Principal, goal_id: int,
         changes["achieved_at"] = None
     if changes:
         await goals.update(principal.tenant_id, goal.id, changes)
-    (after,) = await _stored(session, principal, [goal.id])
+    (after,) = await _stored(session, settings, principal, [goal.id])
     await audit.record(session, principal, "update", ENTITY, goal.id, before=_json(before),
                        after=_json(after))
     return after
 
 
-async def delete(session: AsyncSession, principal: Principal, goal_id: int) -> GoalRead:
+async def delete(session: AsyncSession, settings: Settings, principal: Principal,
+                 goal_id: int) -> GoalRead:
     """Remove a goal; the answer is the goal as it was."""
     row = await _visible(session, principal, goal_id)
-    (before,) = await _reads(session, principal.tenant_id, [row])
+    (before,) = await _reads(session, settings, principal.tenant_id, [row])
     await GoalRepository(session).delete(principal.tenant_id, goal_id)
     await audit.record(session, principal, "delete", ENTITY, goal_id, before=_json(before))
     return before
 
 
 async def after_run(database: Database, settings: Settings, run: CalculationRun) -> None:
-    """Stamp `achieved_at` on every goal the run's periods touch that is reached now: one
-    statement reads them all with what their periods hold, one stamps those reached."""
+    """Bring the achievement stamps of every goal the run's periods touch up to date
+    (`settle`): one statement reads them all with what their periods hold."""
     pairs = [(int(item[0]), date.fromisoformat(item[1])) for item in run.plan]
     if not pairs:
         return
     async with database.unit_of_work() as session:
         goals = GoalRepository(session)
-        rows = await goals.unachieved_touched_by(run.tenant_id, [d for d, _ in pairs],
-                                                 [s for _, s in pairs])
-        await goals.mark_achieved(run.tenant_id,
-                                  [r.goal.id for r in rows if progress_of(r).reached])
+        rows = await goals.touched_by(run.tenant_id, [d for d, _ in pairs],
+                                      [s for _, s in pairs])
+        await settle(session, settings, run.tenant_id, rows)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,10 +20,11 @@ from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.definitions.service import visible_config
-from kpi_service.engine.periods import PeriodKind, aligned_or_custom
+from kpi_service.engine.periods import Period, PeriodKind, aligned_or_custom
 from kpi_service.legacy.schemas import LegacyAssign, LegacyCalculate
 from kpi_service.measurements.repository import MeasurementRepository
 from kpi_service.measurements.service import calculate_now, get_measurement
+from kpi_service.metrics.pace import in_progress, pace_of
 
 _DEFINITION_FIELDS = ("id", "key", "name", "description", "category", "calculation_type",
                       "config", "unit", "target_type", "aggregation_period", "scope",
@@ -79,9 +80,22 @@ async def user_kpis(session: AsyncSession, settings: Settings, principal: Princi
         "category": category,
         "latest_measurement": None if m_id is None else {
             "actual_value": _number(actual), "achievement_percentage": _number(achievement),
-            "period_start": p_start, "period_end": p_end, "calculated_at": calculated_at},
+            "period_start": p_start, "period_end": p_end, "calculated_at": calculated_at,
+            **_finality(settings, Period(None, p_start, p_end), today, rollup, actual,
+                        calculated_at)},
     } for (a_id, weight, start_date, d_id, key, name, description, unit, target_type, category,
-           target, m_id, actual, achievement, p_start, p_end, calculated_at) in rows]
+           target, m_id, actual, achievement, p_start, p_end, calculated_at, rollup) in rows]
+
+
+def _finality(settings: Settings, period: Period, today: date, rollup: str,
+              actual: Decimal | None, calculated_at: datetime) -> dict[str, Any]:
+    """Whether the measurement's period has ended, and the pace of one still in progress."""
+    if not in_progress(period, today):
+        return {"is_final": True, "pace": None}
+    pace = pace_of(settings, period, rollup, actual, calculated_at)
+    return {"is_final": False, "pace": None if pace is None else {
+        "elapsed_fraction": _number(pace.elapsed_fraction),
+        "projected": _number(pace.projected)}}
 
 
 @dataclass(frozen=True)

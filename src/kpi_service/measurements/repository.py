@@ -101,7 +101,8 @@ def _current_with_latest() -> Select[*tuple[Any, ...]]:
                Definition.target_type, Definition.category,
                target_in_force(today).label("target_value"),
                latest.c.id, latest.c.actual_value, latest.c.achievement,
-               latest.c.period_start, latest.c.period_end, latest.c.calculated_at)
+               latest.c.period_start, latest.c.period_end, latest.c.calculated_at,
+               Definition.rollup)
         .join(Definition, and_(Definition.tenant_id == Assignment.tenant_id,
                                Definition.id == Assignment.definition_id))
         .outerjoin(latest, true())

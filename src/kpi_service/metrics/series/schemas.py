@@ -10,6 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from kpi_service.core.schemas import Day, Input, Key, OutNumber, Output, SubjectRef
 from kpi_service.definitions.schemas import AggregationPeriod
 from kpi_service.metrics.access import SubjectType
+from kpi_service.metrics.pace import PeriodPace
 
 Source = Literal["own", "members", "none"]
 Verdict = Literal["likely", "uncertain", "unlikely", "not_enough_history", "no_target"]
@@ -76,6 +77,9 @@ class SeriesPoint(Output):
     periods_measured: int = Field(description="Of those, the ones with a value.")
     members_measured: int | None = Field(
         description="Members with a value in the bucket, for a series derived from members.")
+    pace: PeriodPace | None = Field(
+        description="For a bucket in progress (status `in_progress`): where its value so far "
+                    "is heading.")
 
 
 class PointValue(Output):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Literal, TypedDict
 
@@ -15,6 +15,7 @@ from kpi_service.core.errors import InvalidInput, NotFound, field_error
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import achievement as ach
+from kpi_service.engine import pace as pace_rules
 from kpi_service.engine.periods import Period, PeriodKind, containing, local_today
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
 from kpi_service.engine.series import (
@@ -27,6 +28,7 @@ from kpi_service.engine.series import (
 )
 from kpi_service.engine.statistics import MIN_POINTS, LineFit, fit_line
 from kpi_service.metrics.access import SubjectType, require_readable
+from kpi_service.metrics.pace import IN_PROGRESS, PeriodPace, in_progress, pace_of
 from kpi_service.metrics.series.repository import (
     BucketRow,
     SeriesRepository,
@@ -138,10 +140,11 @@ class _Point(TypedDict):
     periods_in_range: int
     periods_measured: int
     members_measured: int | None
+    pace: PeriodPace | None
 
 
-def _point(definition: Definition, period: Period, expected: int, in_range: int,
-           row: BucketRow | None, derived: bool, today: date) -> _Point:
+def _point(definition: Definition, settings: Settings, period: Period, expected: int,
+           in_range: int, row: BucketRow | None, derived: bool, today: date) -> _Point:
     value = target = achievement = None
     status: str | None = None
     if row is not None and row.value is not None:
@@ -155,13 +158,20 @@ def _point(definition: Definition, period: Period, expected: int, in_range: int,
             achievement, status = _scored(definition, value, target,
                                           ach.quantize(row.baseline))
     measured = row.measured if row else 0
+    pace = None
+    if in_progress(period, today):
+        # Not judged before it ends: no status colour, its pace instead.
+        status = IN_PROGRESS if value is not None else None
+        pace = pace_of(settings, period, definition.rollup, value,
+                       row.calculated_at if row else None)
     return {
         "period_start": period.start, "period_end": period.end, "value": value,
         "target": target, "achievement": achievement, "status": status,
         "is_final": period.end < today and (row.final if row else True),
         "complete": measured == expected, "periods_expected": expected,
         "periods_in_range": in_range, "periods_measured": measured,
-        "members_measured": (row.members_measured if row else 0) if derived else None}
+        "members_measured": (row.members_measured if row else 0) if derived else None,
+        "pace": pace}
 
 
 def _named(valued: Valued | None) -> dict[str, object] | None:
@@ -214,9 +224,11 @@ async def timeseries(session: AsyncSession, settings: Settings, principal: Princ
     head = _head(definition, kind, subject_id, rows)
     found = {row.bucket: row for row in rows.buckets}
     derived = head["source"] == "members"
-    points = [_point(definition, b.period, b.expected, len(b.in_range), found.get(i), derived,
-                     today) for i, b in enumerate(buckets)]
-    summary = summarize([(b.period, p["value"], p["achievement"])
+    points = [_point(definition, settings, b.period, b.expected, len(b.in_range),
+                     found.get(i), derived, today) for i, b in enumerate(buckets)]
+    # The summary compares ended periods only: a period in progress is not a result yet.
+    summary = summarize([(b.period, p["value"], p["achievement"]) if p["pace"] is None
+                         and not in_progress(b.period, today) else (b.period, None, None)
                          for b, p in zip(buckets, points, strict=True)],
                         ach.TargetType(definition.target_type))
     # Plain values validated once, in pydantic's core, rather than a model per point.
@@ -238,29 +250,16 @@ def _decimal(x: float) -> Decimal:
     return quantized
 
 
-def _elapsed(period: Period, settings: Settings, as_of: datetime) -> Decimal:
-    """The share of the period's instants before `as_of`, from 0 to 1, in the organisation's
-    time zone (a day of a DST change is 23 or 25 hours long)."""
-    start, end = period.instants(settings.tz)
-    micro = timedelta(microseconds=1)
-    done = min(max(as_of - start, timedelta(0)), end - start)
-    return Decimal(done // micro) / Decimal((end - start) // micro)
-
-
 def _pace(definition: Definition, settings: Settings, period: Period, row: BucketRow | None,
           target: Decimal | None) -> tuple[PaceRead | None, str | None]:
     if row is None or row.value is None or row.calculated_at is None:
         return None, "no value has been recorded for the current period yet"
     value = ach.quantize(row.value)
     assert value is not None
-    fraction = _elapsed(period, settings, row.calculated_at)
-    if definition.rollup == "sum":
-        if fraction == 0:
-            return None, "the current period's value was taken before any of it had elapsed"
-        projected = ach.quantize(value / fraction)
-    else:
-        projected = value
-    assert projected is not None
+    fraction = pace_rules.elapsed_share(period, settings.tz, row.calculated_at)
+    projected = pace_rules.projected(value, definition.rollup, fraction)
+    if projected is None:
+        return None, "the current period's value was taken before any of it had elapsed"
     baseline = ach.quantize(row.baseline)
     achievement, status = _scored(definition, projected, target, baseline)
     return PaceRead(value=value, projected=projected, elapsed_fraction=ach.quantize(fraction),

@@ -108,7 +108,7 @@ def _measured(assignment_id: Any, period_end: Any) -> list[Any]:
             func.coalesce(Measurement.target_value,
                           _target(assignment_id, period_end)).label("target"),
             Measurement.achievement, Measurement.status, Measurement.previous_value,
-            Measurement.change_pct, Measurement.trend]
+            Measurement.change_pct, Measurement.trend, Measurement.calculated_at]
 
 
 def _dated(name: str, periods: int) -> tuple[Any, Any, FromClause | None]:
@@ -201,7 +201,8 @@ def _user_kpis() -> Select[*tuple[Any, ...]]:
     """`StandingRepository.user_kpis`, before the caller's visibility condition."""
     s = _standing("standing", 1, kind=True, user=True, detail=True)
     return (
-        select(s, Definition.key, Definition.name, Definition.unit, Definition.target_type)
+        select(s, Definition.key, Definition.name, Definition.unit, Definition.target_type,
+               Definition.rollup)
         .join(Assignment, and_(Assignment.tenant_id == _TENANT,
                                Assignment.id == s.c.assignment_id))
         .join(Definition, and_(Definition.tenant_id == _TENANT,
@@ -230,7 +231,8 @@ def _team_cells() -> Select[*tuple[Any, ...]]:
     s = _standing("standing", 1, kind=True, teams=Teams.ONE, detail=True)
     return (
         select(s.c.subject_id, s.c.assignment_id, s.c.weight, s.c.value, s.c.target,
-               s.c.achievement, s.c.score, s.c.status, Definition.key, Definition.name,
+               s.c.achievement, s.c.score, s.c.status, s.c.calculated_at, Definition.key,
+               Definition.name,
                Definition.unit, Definition.target_type, Definition.rollup)
         .join(Definition, and_(Definition.tenant_id == _TENANT,
                                Definition.id == s.c.definition_id))

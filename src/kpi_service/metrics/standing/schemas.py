@@ -17,9 +17,12 @@ from kpi_service.core.schemas import (
     SubjectRef,
 )
 from kpi_service.definitions.schemas import AggregationPeriod
+from kpi_service.metrics.pace import PeriodPace
 
 _DAY = ("Any day inside the period; default: the latest final period (the one before the "
-        "current one in the organisation's time zone).")
+        "current one in the organisation's time zone). A day of the period in progress shows "
+        "it with `is_final: false`: values so far with their pace, status `in_progress`, "
+        "provisional ranks.")
 
 
 class ScorecardQuery(Input):
@@ -57,7 +60,9 @@ class _Period(Output):
     period_kind: str
     period_start: dt.date
     period_end: dt.date
-    is_final: bool = Field(description="The period's last day is over.")
+    is_final: bool = Field(description="The period's last day is over; when false, the "
+                           "period is in progress: statuses are `in_progress`, change and "
+                           "trend are not given, and ranks are provisional.")
 
 
 class _Measured(Output):
@@ -65,7 +70,10 @@ class _Measured(Output):
     target: OutNumber | None = Field(description="The target in force for the period.")
     achievement: OutNumber | None = Field(description="Percent, unbounded.")
     score: OutNumber | None = Field(description="Achievement capped by the KPI's score cap.")
-    status: str | None
+    status: str | None = Field(description="met, at_risk, off_track; `in_progress` for a "
+                               "value of a period not ended yet.")
+    pace: PeriodPace | None = Field(
+        description="For a period in progress: where its value so far is heading.")
 
 
 class ScorecardKpi(_Measured):

@@ -19,6 +19,7 @@ from kpi_service.engine import ranking
 from kpi_service.engine.achievement import overall_score
 from kpi_service.engine.periods import Period, PeriodKind, containing, latest_final, local_today
 from kpi_service.metrics.access import SubjectType, require_readable
+from kpi_service.metrics.pace import in_progress, pace_of, unjudged
 from kpi_service.metrics.standing.repository import StandingRepository
 from kpi_service.metrics.standing.schemas import (
     LeaderboardQuery,
@@ -53,8 +54,14 @@ def _period_fields(kind: str, period: Period, today: date) -> dict[str, Any]:
             "is_final": period.end < today}
 
 
-def _measured(row: Any) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in _MEASURED}
+def _measured(row: Any, settings: Settings, period: Period, today: date, rollup: str,
+              *extra: str) -> dict[str, Any]:
+    """A row's measured fields; a period in progress shows its pace and no verdict."""
+    shown = {name: getattr(row, name) for name in (*_MEASURED, *extra)}
+    if not in_progress(period, today):
+        return {**shown, "pace": None}
+    return {**unjudged(shown),
+            "pace": pace_of(settings, period, rollup, row.value, row.calculated_at)}
 
 
 def _default_team(team_ids: Sequence[str]) -> str | None:
@@ -95,8 +102,9 @@ async def scorecard(session: AsyncSession, settings: Settings, principal: Princi
     kpis = [ScorecardKpi(
         assignment_id=r.assignment_id, definition_key=r.key, name=r.name, unit=r.unit,
         target_type=r.target_type, weight=r.weight, team_id=r.team_id, measured=r.measured,
-        previous_value=r.previous_value, change_pct=r.change_pct, trend=r.trend,
-        **_measured(r)) for r in rows]
+        previous_value=r.previous_value,
+        **_measured(r, settings, period, today, r.rollup, "change_pct", "trend"))
+        for r in rows]
     recorded_under = [r.team_id for r in rows if r.team_id is not None]
     team_id = query.team_id or _default_team(recorded_under)
     if query.team_id is not None and query.team_id not in recorded_under:
@@ -113,7 +121,7 @@ async def scorecard(session: AsyncSession, settings: Settings, principal: Princi
         teams=sorted(set(recorded_under)))
 
 
-def _team_kpis(rows: Sequence[Any]) -> list[TeamKpi]:
+def _team_kpis(rows: Sequence[Any], judged: bool) -> list[TeamKpi]:
     columns: dict[str, list[Any]] = {}
     for row in rows:
         columns.setdefault(row.key, []).append(row)
@@ -121,7 +129,8 @@ def _team_kpis(rows: Sequence[Any]) -> list[TeamKpi]:
     for key, cells in columns.items():
         first = cells[0]
         totals = ranking.column_totals(
-            [ranking.Cell(c.value, c.achievement, c.status) for c in cells], first.rollup)
+            [ranking.Cell(c.value, c.achievement, c.status if judged else None)
+             for c in cells], first.rollup)
         kpis.append(TeamKpi(
             definition_key=key, name=first.name, unit=first.unit,
             target_type=first.target_type, rollup=first.rollup, members=totals.members,
@@ -148,12 +157,13 @@ async def team_view(session: AsyncSession, settings: Settings, principal: Princi
     members = [TeamMember(
         user_id=member, overall_score=scores[member], rank=ranks.get(member),
         cells=[TeamCell(definition_key=c.key, assignment_id=c.assignment_id, weight=c.weight,
-                        **_measured(c)) for c in cells])
+                        **_measured(c, settings, period, today, c.rollup)) for c in cells])
         for member, cells in by_member.items()]
     members.sort(key=lambda m: (m.rank is None, m.rank or 0, m.user_id))
     return TeamViewRead(
         team_id=query.team_id, **_period_fields(query.period_kind, period, today),
-        team_size=len(members), ranked=len(ranks), kpis=_team_kpis(rows), members=members)
+        team_size=len(members), ranked=len(ranks),
+        kpis=_team_kpis(rows, not in_progress(period, today)), members=members)
 
 
 async def _leaderboard_teams(session: AsyncSession, principal: Principal,
@@ -199,7 +209,8 @@ async def leaderboard(session: AsyncSession, settings: Settings, principal: Prin
         user_id=r.subject_id, team_id=r.team_id, rank=r.rank,
         percentile=None if r.rank is None else ranking.percentile(r.below, r.ranked),
         previous_rank=r.previous_rank,
-        rank_change=ranking.rank_change(r.previous_rank, r.rank), **_measured(r))
+        rank_change=ranking.rank_change(r.previous_rank, r.rank),
+        **_measured(r, settings, period, today, definition.rollup))
         for r in rows[:query.limit]]
     more = len(rows) > query.limit
     return LeaderboardRead(
