@@ -291,6 +291,9 @@ ROUTES: list[Route] = [
           {"period_start": WEEK}),
     Route("POST", f"{A}/periods/close", "ok 403 403 403 403 ok",
           {"period_start": "2025-06-02", "period_kind": "weekly"}),
+    # Reopens what the row above closed (each tenant its own).
+    Route("POST", f"{A}/periods/reopen", "ok 403 403 403 403 ok",
+          {"period_start": "2025-06-02", "period_kind": "weekly", "reason": "late invoice"}),
     Route("GET", f"{A}/runs", "own own own 403 403 own", params=ALL, rows=tenant_rows),
     Route("GET", f"{A}/runs/{{run_id}}", "ok ok ok 403 403 404"),
     # --- goals: a member's own, a manager's team's ---------------------------------------

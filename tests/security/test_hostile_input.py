@@ -99,9 +99,9 @@ def routes(ids: dict[str, int]) -> dict[str, Route]:
             {"assignment_id": ids["assignment"]}, dates=("end_date",), body_optional=True),
         "record measurement": Route(
             "PUT", "/api/kpis/assignments/{assignment_id}/measurements/{period_start}",
-            {"value": 5, "comment": "by hand"},
+            {"value": 5, "comment": "by hand", "reason": "survey recount"},
             {"assignment_id": ids["assignment"], "period_start": "2026-01-12"},
-            texts=("comment",), numbers=("value",)),
+            texts=("comment", "reason"), numbers=("value",)),
         "recalculate": Route(
             "POST", "/api/kpis/measurements/recalculate",
             {"period_start": "2026-01-05", "period_end": "2026-01-11",
@@ -112,6 +112,11 @@ def routes(ids: dict[str, int]) -> dict[str, Route]:
             "POST", "/api/kpis/periods/close",
             {"period_start": "2026-01-05", "period_end": "2026-01-11",
              "definition_keys": ["calls"], "period_kind": "weekly", "reason": "month end"},
+            texts=("reason",), dates=("period_start", "period_end")),
+        "reopen periods": Route(
+            "POST", "/api/kpis/periods/reopen",
+            {"period_start": "2026-01-05", "period_end": "2026-01-11",
+             "definition_keys": ["calls"], "period_kind": "weekly", "reason": "late invoice"},
             texts=("reason",), dates=("period_start", "period_end")),
         "create goal": Route(
             "POST", "/api/kpis/goals",

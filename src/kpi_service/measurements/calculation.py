@@ -160,6 +160,26 @@ class MeasurementWriter:
         return tally
 
 
+async def rederive_recorded(session: AsyncSession, settings: Settings, definition: Definition,
+                            period: Period, due: Sequence[DueAssignment], *, run_id: int | None,
+                            actor: str | None, reason: str) -> Tally:
+    """Re-derive the figures of one period's recorded values (target in force, achievement,
+    score, status, change, trend, finality) without touching the values: each is written
+    back as it is stored, so only derived columns that differ change (with a revision)."""
+    stored = await MeasurementRepository(session).for_period(
+        definition.tenant_id, [d.id for d in due], period.start, period.end)
+    # Subjects with no recorded value have nothing to re-derive.
+    tally = Tally(skipped=len(due) - len(stored))
+    by_source: dict[str, dict[int, tuple[Decimal | None, dict[str, Any]]]] = {}
+    for assignment_id, row in stored.items():
+        by_source.setdefault(row.source, {})[assignment_id] = (row.actual_value, row.details)
+    writer = MeasurementWriter(session, settings, actor)
+    for source, values in sorted(by_source.items()):
+        tally.add(await writer.write(definition, period, due, values, source=source,
+                                     run_id=run_id, reason=reason))
+    return tally
+
+
 async def formula_outcomes(session: AsyncSession, definition: Definition,
                            request: CalculationRequest) -> dict[str, Outcome]:
     """Evaluate a formula per subject from the stored values of the KPIs it uses."""
@@ -204,8 +224,10 @@ async def compute_period(session: AsyncSession, sources: Sources, settings: Sett
                          definition: Definition, period: Period, *, run_id: int | None,
                          actor: str | None, assignment_ids: Sequence[int] | None = None,
                          subject_ids: Sequence[str] | None = None,
-                         require_overlap: bool = True, reason: str | None = None) -> Tally:
-    """Compute one (definition, period) for every due subject with one source round trip."""
+                         require_overlap: bool = True, reason: str | None = None,
+                         restate: bool = False) -> Tally:
+    """Compute one (definition, period) for every due subject with one source round trip;
+    a restatement re-derives manual KPIs' stored values too."""
     repo = MeasurementRepository(session)
     due = await repo.due_assignments(
         definition.tenant_id, definition.id, period.start, period.end,
@@ -215,6 +237,10 @@ async def compute_period(session: AsyncSession, sources: Sources, settings: Sett
     if not due:
         return tally
     if definition.calculation_type == "manual":
+        if restate:
+            return await rederive_recorded(session, settings, definition, period, due,
+                                           run_id=run_id, actor=actor,
+                                           reason=reason or f"restated by run {run_id}")
         # Manual values are recorded, not computed.
         tally.skipped = len(due)
         return tally

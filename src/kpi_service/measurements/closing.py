@@ -1,4 +1,5 @@
-"""Closing periods: their measurements are frozen until a restatement changes them."""
+"""Closing periods: their measurements are frozen until a restatement changes them, or an
+admin reopens them."""
 
 from __future__ import annotations
 
@@ -8,16 +9,34 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal
-from kpi_service.core.errors import Forbidden, InvalidInput, field_error
+from kpi_service.core.errors import Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.settings import Settings
 from kpi_service.measurements.run_repository import RunRepository
-from kpi_service.measurements.runs import order_pairs
+from kpi_service.measurements.runs import Pair, order_pairs
 from kpi_service.measurements.schemas import (
     ClosedPeriodRead,
     ClosePeriodsRequest,
     ClosePeriodsResult,
+    ReopenPeriodsRequest,
+    ReopenPeriodsResult,
 )
 from kpi_service.measurements.service import MAX_PAIRS, active_definitions
+
+
+async def _pairs(session: AsyncSession, principal: Principal,
+                 body: ClosePeriodsRequest | ReopenPeriodsRequest) -> list[Pair]:
+    """Every period of the matching KPIs overlapping the request's range."""
+    definitions = await active_definitions(session, principal, body.definition_keys,
+                                           body.period_kind)
+    pairs = order_pairs(definitions, body.period_start, body.period_end or body.period_start)
+    if len(pairs) > MAX_PAIRS:
+        raise InvalidInput(f"That is {len(pairs)} (KPI, period) pairs; at most {MAX_PAIRS}.",
+                           errors=[field_error(["body", "period_end"], "range too large")])
+    return pairs
+
+
+def _span(body: ClosePeriodsRequest | ReopenPeriodsRequest) -> str:
+    return f"{body.period_start}..{body.period_end or body.period_start}"
 
 
 async def close_periods(session: AsyncSession, settings: Settings, principal: Principal,
@@ -25,12 +44,7 @@ async def close_periods(session: AsyncSession, settings: Settings, principal: Pr
     """Close every period of the matching KPIs overlapping the range; all must have ended."""
     if not principal.is_admin:
         raise Forbidden("Only admins close periods.")
-    definitions = await active_definitions(session, principal, body.definition_keys,
-                                           body.period_kind)
-    pairs = order_pairs(definitions, body.period_start, body.period_end or body.period_start)
-    if len(pairs) > MAX_PAIRS:
-        raise InvalidInput(f"That is {len(pairs)} (KPI, period) pairs; at most {MAX_PAIRS}.",
-                           errors=[field_error(["body", "period_end"], "range too large")])
+    pairs = await _pairs(session, principal, body)
     today = datetime.now(UTC).astimezone(settings.tz).date()
     open_ones = sorted({p.end for _, p in pairs if p.end >= today})
     if open_ones:
@@ -48,7 +62,30 @@ async def close_periods(session: AsyncSession, settings: Settings, principal: Pr
               for d, p in pairs if (d.id, p.start) in done]
     result = ClosePeriodsResult(closed=closed, already_closed=len(pairs) - len(closed))
     if closed:
-        await audit.record(session, principal, "periods.close", "periods",
-                           f"{body.period_start}..{body.period_end or body.period_start}", None,
+        await audit.record(session, principal, "periods.close", "periods", _span(body), None,
                            {"closed": len(closed), "reason": body.reason})
     return result
+
+
+async def reopen_periods(session: AsyncSession, principal: Principal,
+                         body: ReopenPeriodsRequest) -> ReopenPeriodsResult:
+    """Reopen the closed periods of the matching KPIs overlapping the range (admins only);
+    404 when none of them is closed."""
+    if not principal.is_admin:
+        raise Forbidden("Only admins reopen periods.")
+    pairs = await _pairs(session, principal, body)
+    rows = await RunRepository(session).reopen(principal.tenant_id,
+                                               [(d.id, p.start) for d, p in pairs])
+    if not rows:
+        raise NotFound(f"No period of these KPIs between {body.period_start} and "
+                       f"{body.period_end or body.period_start} is closed.")
+    keys = {d.id: d.key for d, _ in pairs}
+    reopened = sorted(
+        (ClosedPeriodRead(definition_key=keys[r.definition_id], period_start=r.period_start,
+                          period_end=r.period_end, closed_by=r.closed_by, reason=r.reason,
+                          closed_at=r.closed_at) for r in rows),
+        key=lambda c: (c.period_start, c.definition_key))
+    await audit.record(session, principal, "periods.reopen", "periods", _span(body),
+                       {"closed": [c.model_dump(mode="json") for c in reopened]},
+                       {"reopened": len(reopened), "reason": body.reason})
+    return ReopenPeriodsResult(reopened=reopened, not_closed=len(pairs) - len(reopened))

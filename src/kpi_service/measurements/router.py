@@ -17,6 +17,8 @@ from kpi_service.measurements.schemas import (
     ManualValue,
     MeasurementRead,
     RecalculateRequest,
+    ReopenPeriodsRequest,
+    ReopenPeriodsResult,
     RevisionRead,
     RunRead,
 )
@@ -75,7 +77,11 @@ async def record_measurement(session: SessionDep, settings: SettingsDep, princip
                              assignment_id: Annotated[Id, Path()],
                              period_start: Annotated[Day, Path()],
                              body: ManualValue) -> object:
-    """Record the value of a manual KPI for the period starting on `period_start`."""
+    """Record the value of a manual KPI for the period starting on `period_start`.
+
+    A closed period's value is restated only with a `reason` (409 without one); the earlier
+    value is kept as a revision with that reason, and the change is audited.
+    """
     return await service.record_manual(session, settings, principal, assignment_id,
                                        period_start, body)
 
@@ -99,6 +105,14 @@ async def close_periods(session: SessionDep, settings: SettingsDep, principal: P
                         body: ClosePeriodsRequest) -> object:
     """Freeze the measurements of ended periods; only a restatement changes them after."""
     return await closing.close_periods(session, settings, principal, body)
+
+
+@router.post("/periods/reopen", operation_id="reopenPeriods", response_model=ReopenPeriodsResult)
+async def reopen_periods(session: SessionDep, principal: PrincipalDep,
+                         body: ReopenPeriodsRequest) -> object:
+    """Reopen closed periods (admins, with a `reason`): they are recalculated and recorded
+    as any open period again. 404 when none of the matching periods is closed."""
+    return await closing.reopen_periods(session, principal, body)
 
 
 @router.get("/runs", operation_id="listRuns", response_model=Page[RunRead])

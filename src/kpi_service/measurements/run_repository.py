@@ -6,7 +6,18 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Interval, and_, func, literal, or_, select, text, tuple_, update
+from sqlalchemy import (
+    Interval,
+    and_,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -146,3 +157,17 @@ class RunRepository:
         stmt = (pg_insert(ClosedPeriod).values(list(rows)).on_conflict_do_nothing()
                 .returning(ClosedPeriod.definition_id, ClosedPeriod.period_start))
         return [(d, s) for d, s in (await self.session.execute(stmt)).all()]
+
+    async def reopen(self, tenant_id: str,
+                     pairs: Sequence[tuple[int, date]]) -> Sequence[ClosedPeriod]:
+        """Reopen those of these (definition id, period start) pairs that are closed; the
+        closed-period rows as they were."""
+        if not pairs:
+            return []
+        stmt = (delete(ClosedPeriod)
+                .where(ClosedPeriod.tenant_id == tenant_id,
+                       tuple_(ClosedPeriod.definition_id, ClosedPeriod.period_start)
+                       .in_(list(pairs)))
+                .returning(ClosedPeriod)
+                .execution_options(synchronize_session=False))
+        return (await self.session.scalars(stmt)).all()

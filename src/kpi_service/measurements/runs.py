@@ -191,7 +191,8 @@ async def _pair(session: AsyncSession, database: Database, settings: Settings, r
     return await compute_period(session, database.sources, settings, definition, period,
                                 run_id=run.id, actor=run.requested_by,
                                 assignment_ids=filters.get("assignment_ids"),
-                                subject_ids=filters.get("subject_ids"), reason=reason)
+                                subject_ids=filters.get("subject_ids"), reason=reason,
+                                restate=run.restate)
 
 
 async def _heartbeat(database: Database, settings: Settings, tenant_id: str, run_id: int,

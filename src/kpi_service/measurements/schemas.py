@@ -67,6 +67,9 @@ class ManualValue(Input):
 
     value: Number
     comment: LongText | None = None
+    reason: LongText | None = Field(
+        default=None, description="Why the value changes (kept on the revision). Required "
+                                  "to restate the value of a closed period.")
 
 
 class RecalculateRequest(Input):
@@ -107,6 +110,24 @@ class ClosePeriodsRequest(Input):
         return self
 
 
+class ReopenPeriodsRequest(Input):
+    """Reopen the closed periods holding `period_start` (to `period_end`) of the matching KPIs."""
+
+    period_start: Day
+    period_end: Day | None = None
+    period_kind: AggregationPeriod | None = None
+    definition_keys: list[Key] | None = Field(default=None, max_length=500)
+    reason: LongText = Field(description="Why the periods are reopened (kept in the audit log).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReopenPeriodsRequest:
+        if self.period_end is not None and self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        if not self.reason.strip():
+            raise ValueError("reopening needs a reason")
+        return self
+
+
 class ClosedPeriodRead(Output):
     definition_key: str
     period_start: date
@@ -119,6 +140,12 @@ class ClosedPeriodRead(Output):
 class ClosePeriodsResult(Output):
     closed: list[ClosedPeriodRead] = Field(description="Periods closed by this request.")
     already_closed: int
+
+
+class ReopenPeriodsResult(Output):
+    reopened: list[ClosedPeriodRead] = Field(
+        description="Periods reopened by this request, as they were closed (by whom, why).")
+    not_closed: int = Field(description="Matching periods that were not closed.")
 
 
 class RunRead(Output):

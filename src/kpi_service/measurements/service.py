@@ -128,19 +128,41 @@ async def record_manual(session: AsyncSession, settings: Settings, principal: Pr
                                               and assignment.end_date < period.start):
         raise InvalidInput("The assignment is not in force during that period.",
                            errors=[field_error(loc, "outside the assignment's dates")])
-    if await RunRepository(session).closed(principal.tenant_id, [(definition.id, period.start)]):
+    reason = body.reason.strip() if body.reason else None
+    closed = await RunRepository(session).closed(principal.tenant_id,
+                                                 [(definition.id, period.start)])
+    if closed and not reason:
         raise PeriodClosed(f"The period starting {period.start} is closed; its values are "
-                           "frozen.")
+                           "frozen. To restate this value, send it again with a `reason` "
+                           "(kept on the revision and in the audit log).")
+    before = await _stored(session, principal, assignment.id, period)
     due = await repo.due_assignments(principal.tenant_id, definition.id, period.start,
                                      period.end, assignment_ids=[assignment.id])
     writer = MeasurementWriter(session, settings, principal.user_id)
+    change_reason = f"restated: {reason}" if closed else (reason or "manual entry")
     tally = await writer.write(definition, period, due, {assignment.id: (body.value, {})},
-                               source="manual", run_id=None, reason="manual entry",
+                               source="manual", run_id=None, reason=change_reason,
                                comment=body.comment)
     measurement = await get_measurement(session, principal, tally.measurement_ids[assignment.id])
-    await audit.record(session, principal, "measurement.record", "measurement", measurement.id,
-                       None, measurement.model_dump(mode="json"))
+    after: dict[str, Any] = measurement.model_dump(mode="json")
+    if reason:
+        after["reason"] = reason
+    await audit.record(session, principal,
+                       "measurement.restate" if closed else "measurement.record",
+                       "measurement", measurement.id,
+                       None if before is None else before.model_dump(mode="json"), after)
     return measurement
+
+
+async def _stored(session: AsyncSession, principal: Principal, assignment_id: int,
+                  period: Period) -> MeasurementRead | None:
+    """The measurement of an assignment for exactly this period, if one is stored."""
+    repo = MeasurementRepository(session)
+    stmt = repo.listing(principal.tenant_id, visible_assignments(principal)).where(
+        Measurement.assignment_id == assignment_id, Measurement.period_start == period.start,
+        Measurement.period_end == period.end)
+    rows = await repo.rows(stmt)
+    return to_read(rows[0]) if rows else None
 
 
 async def active_definitions(session: AsyncSession, principal: Principal,
