@@ -20,6 +20,11 @@ from kpi_service.models import Assignment, Definition, Measurement
 # Achievement buckets of the summary, in percent: [<50, 50-80, 80-100, 100-120, >=120).
 BUCKET_EDGES = (Decimal(50), Decimal(80), Decimal(100), Decimal(120))
 STATUSES = ("met", "at_risk", "off_track")
+# A measurement's columns the summary shows.
+_MEASURED = (Measurement.period_start, Measurement.period_end, Measurement.actual_value,
+             Measurement.target_value, Measurement.achievement, Measurement.status,
+             Measurement.previous_value, Measurement.change_pct, Measurement.trend,
+             Measurement.calculated_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,35 +98,62 @@ class ActivityMeasurementRepository:
             found.setdefault(key, []).append((period_start, value))
         return found
 
-    async def organization_kpis(self, tenant_id: str) -> Sequence[Any]:
-        """Every active organisation-scope definition with the latest aligned measurement of
-        the organisation's assignments that has a value (none: nulls); a period in progress
-        not yet entered does not hide the last known value."""
+    async def organization_kpis(self, tenant_id: str, kinds: Sequence[str],
+                                last_day: date) -> Sequence[Any]:
+        """Every active organisation-scope definition of these period kinds with the latest
+        aligned measurement of the organisation's assignments that has a value and ends by
+        `last_day` (none: nulls); a period not yet entered does not hide the last known
+        value."""
         latest = (
-            select(Measurement.period_start, Measurement.period_end, Measurement.is_final,
-                   Measurement.actual_value, Measurement.target_value, Measurement.achievement,
-                   Measurement.status, Measurement.previous_value, Measurement.change_pct,
-                   Measurement.trend)
+            select(*_MEASURED)
             .join(Assignment, and_(Assignment.tenant_id == Measurement.tenant_id,
                                    Assignment.id == Measurement.assignment_id))
             .where(Measurement.tenant_id == Definition.tenant_id,
                    Measurement.definition_id == Definition.id, Measurement.aligned.is_(True),
-                   Measurement.actual_value.is_not(None),
+                   Measurement.actual_value.is_not(None), Measurement.period_end <= last_day,
                    Assignment.subject_type == "organization",
                    Assignment.subject_id == tenant_id)
-            .order_by(Measurement.period_start.desc(), Assignment.start_date.desc())
+            .order_by(Measurement.period_start.desc(), Assignment.start_date.desc(),
+                      Assignment.id.desc())
             .limit(1).correlate(Definition).lateral("latest")
         )
         stmt = (
             select(Definition.key, Definition.name, Definition.unit,
-                   Definition.aggregation_period, latest)
+                   Definition.aggregation_period, Definition.rollup, latest)
             .outerjoin(latest, true())
             .where(Definition.tenant_id == tenant_id, Definition.scope == "organization",
-                   Definition.is_active.is_(True))
+                   Definition.is_active.is_(True), among(Definition.aggregation_period, kinds))
             .order_by(Definition.key)
         )
         rows: Sequence[Any] = (await self.session.execute(stmt)).all()
         return rows
+
+    async def organization_periods(self, tenant_id: str,
+                                   periods: Sequence[Period]) -> dict[tuple[str, date], Any]:
+        """The organisation's aligned measurement of each active organisation KPI for the
+        period of its kind among these, by (key, period start); from the assignment that
+        started last where two measured it."""
+        if not periods:
+            return {}
+        chosen = values(column("kind", Text), column("period_start", Date),
+                        name="chosen").data([(str(p.kind), p.start) for p in periods])
+        stmt = (
+            select(Definition.key, *_MEASURED)
+            .ext(distinct_on(Definition.key, Measurement.period_start))
+            .join(Assignment, and_(Assignment.tenant_id == Measurement.tenant_id,
+                                   Assignment.id == Measurement.assignment_id))
+            .join(Definition, and_(Definition.tenant_id == Measurement.tenant_id,
+                                   Definition.id == Measurement.definition_id))
+            .join(chosen, and_(chosen.c.kind == Definition.aggregation_period,
+                               chosen.c.period_start == Measurement.period_start))
+            .where(Measurement.tenant_id == tenant_id, Measurement.aligned.is_(True),
+                   Assignment.subject_type == "organization",
+                   Assignment.subject_id == tenant_id, Definition.scope == "organization")
+            .order_by(Definition.key, Measurement.period_start, Assignment.start_date.desc(),
+                      Assignment.id.desc())
+        )
+        return {(row.key, row.period_start): row
+                for row in (await self.session.execute(stmt)).all()}
 
     async def distribution(self, tenant_id: str,
                            periods: Sequence[Period]) -> list[DistributionRow]:

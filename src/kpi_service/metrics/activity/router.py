@@ -26,8 +26,9 @@ router = APIRouter()
 @router.get("/summary", operation_id="getSummary", response_model=SummaryRead)
 async def get_summary(session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
                       query: Annotated[SummaryQuery, Query()]) -> object:
-    """The organisation's latest KPI values, the users' achievement distribution for a
-    period, and open alerts; for managers and admins."""
+    """The organisation's KPIs (latest ended period, the period in progress with its pace,
+    or a range combined by rollup), the users' achievement distribution for ended periods,
+    and open alerts; for managers and admins."""
     return await service.summary(session, settings, principal, query)
 
 

@@ -17,6 +17,7 @@ from kpi_service.core.schemas import Day, Input, Key, Limit, OutNumber, Output, 
 from kpi_service.definitions.schemas import AggregationPeriod
 from kpi_service.events.schemas import EventType
 from kpi_service.metrics.access import SubjectType
+from kpi_service.metrics.pace import PeriodPace
 
 # At most five years of days in one range.
 MAX_RANGE_DAYS = 5 * 366
@@ -66,25 +67,57 @@ class _SubjectRange(Input):
 # --- summary -----------------------------------------------------------------------------
 
 class SummaryQuery(Input):
-    """Which period the achievement distribution covers."""
+    """Which periods the summary shows: by default each kind's latest ended one (and the one
+    in progress beside it), the periods holding `date`, or the range `start`..`end`."""
 
     period_kind: AggregationPeriod | None = Field(
-        default=None, description="Only user KPIs of this period kind (default: all).")
+        default=None, description="Only KPIs of this period kind (default: all).")
     date: Day | None = Field(
-        default=None, description="A day of the period (default: each kind's latest final "
-                                  "period).")
+        default=None, description="A day of the periods to show (default: each kind's latest "
+                                  "ended period and the period in progress).")
+    start: Day | None = Field(
+        default=None, description="First day of a range, inclusive (with end; not with "
+                                  "date): each organisation KPI combined over its periods "
+                                  "lying in the range.")
+    end: Day | None = Field(default=None, validate_default=True,
+                            description="Last day of the range, inclusive (with start).")
+
+    # Field validators (not a model one) so that a refusal names the parameter at fault.
+    @field_validator("start")
+    @classmethod
+    def _start_alone(cls, start: Day | None, info: ValidationInfo) -> Day | None:
+        if start is not None and info.data.get("date") is not None:
+            raise ValueError("start cannot be combined with date")
+        return start
+
+    @field_validator("end")
+    @classmethod
+    def _valid_range(cls, end: Day | None, info: ValidationInfo) -> Day | None:
+        if end is not None and info.data.get("date") is not None:
+            raise ValueError("end cannot be combined with date")
+        if "start" not in info.data:
+            return end  # start was refused already; pairing errors would only add noise
+        start = info.data["start"]
+        if end is None:
+            if start is not None:
+                raise ValueError("start needs end")
+            return end
+        if start is None:
+            raise ValueError("end needs start")
+        if end < start:
+            raise ValueError("end is before start")
+        if (end - start).days + 1 > MAX_RANGE_DAYS:
+            raise ValueError(f"the range spans more than {MAX_RANGE_DAYS} days")
+        return end
 
 
-class OrganizationKpi(Output):
-    """An organisation-scope KPI with its latest measurement (all null when it has none)."""
+class EndedValue(Output):
+    """An ended period's measurement, judged against its target (value null: not
+    measured)."""
 
-    definition_key: str
-    name: str
-    unit: str
-    aggregation_period: str
-    period_start: date | None
-    period_end: date | None
-    is_final: bool | None
+    period_start: date
+    period_end: date
+    is_final: bool = Field(description="Always true: the period has ended.")
     value: OutNumber | None
     target: OutNumber | None
     achievement: OutNumber | None
@@ -92,6 +125,61 @@ class OrganizationKpi(Output):
     previous_value: OutNumber | None
     change_pct: OutNumber | None
     trend: str | None
+
+
+class InProgressValue(Output):
+    """The period in progress: its value so far and its pace, never judged as ended (no
+    achievement, status or trend)."""
+
+    period_start: date
+    period_end: date
+    is_final: bool = Field(description="Always false: the period has not ended.")
+    value: OutNumber | None = Field(description="The value so far (null: not measured yet).")
+    target: OutNumber | None
+    pace: PeriodPace | None = Field(
+        description="Where the value so far is heading (as every view shows it); null when "
+                    "not measured yet.")
+
+
+class RangeValue(Output):
+    """A KPI over a range: its periods lying wholly inside it, combined by its rollup."""
+
+    start: date
+    end: date
+    rollup: str
+    value: OutNumber | None = Field(description="sum, mean, last, minimum or maximum of the "
+                                                "periods' values (null: none measured).")
+    periods_in_range: int = Field(description="The KPI's periods lying wholly in the range.")
+    periods_measured: int = Field(description="Those with a value.")
+    includes_in_progress: bool = Field(
+        description="The range holds the period in progress, counted with its value so far.")
+
+
+class OrganizationKpi(Output):
+    """An organisation-scope KPI: its latest ended period (`current`), the period in
+    progress beside it (`in_progress`), and its value over a range (`range`)."""
+
+    definition_key: str
+    name: str
+    unit: str
+    aggregation_period: str
+    rollup: str
+    current: EndedValue | None = Field(
+        description="Default and range: the latest ended period with a value (by the range's "
+                    "end); date: the ended period holding it.")
+    in_progress: InProgressValue | None = Field(
+        description="The period holding today, when the asked-for days include it.")
+    range: RangeValue | None = Field(description="Only with start and end.")
+
+
+class SummaryPeriod(Output):
+    """A period the distribution is asked for; one not ended yet is not judged (it has no
+    distribution)."""
+
+    period_kind: str
+    period_start: date
+    period_end: date
+    is_final: bool
 
 
 class AchievementBucket(Output):
@@ -136,8 +224,15 @@ class OpenAlert(Output):
 
 
 class SummaryRead(Output):
+    today: date = Field(description="The day the summary was made, in the organisation's "
+                                    "time zone.")
+    start: date | None
+    end: date | None
     kpis: list[OrganizationKpi] = Field(description="Active organisation-scope KPIs, by key.")
-    distribution: list[KpiDistribution] = Field(description="Per active user KPI, by key.")
+    periods: list[SummaryPeriod] = Field(description="The period of each kind the "
+                                                     "distribution covers.")
+    distribution: list[KpiDistribution] = Field(
+        description="Per active user KPI, by key; ended periods only.")
     overall: Distribution = Field(description="Every KPI's distribution added together.")
     open_alerts: list[OpenAlert] = Field(
         description="Alerts pending or firing that the caller may see, newest first (at "

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,8 +21,17 @@ from kpi_service.core.sources import Sources, SourceUnavailable, describe_failur
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import cohorts as cohort_rules
 from kpi_service.engine.achievement import quantize
-from kpi_service.engine.funnels import across_members, conversions, percent
-from kpi_service.engine.periods import PeriodKind, containing, custom, latest_final, local_today
+from kpi_service.engine.funnels import across_members, conversions, over_periods, percent
+from kpi_service.engine.periods import (
+    Period,
+    PeriodKind,
+    between,
+    containing,
+    custom,
+    is_final,
+    latest_final,
+    local_today,
+)
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
 from kpi_service.measurements.repository import MeasurementRepository
 from kpi_service.metrics.access import SubjectType, require_readable
@@ -44,12 +54,16 @@ from kpi_service.metrics.activity.schemas import (
     CohortsQuery,
     CohortsRead,
     Distribution,
+    EndedValue,
     FunnelQuery,
     FunnelRead,
     FunnelStage,
+    InProgressValue,
     KpiDistribution,
     OpenAlert,
     OrganizationKpi,
+    RangeValue,
+    SummaryPeriod,
     SummaryQuery,
     SummaryRead,
 )
@@ -58,6 +72,7 @@ from kpi_service.metrics.activity.source_repository import (
     SourceSplitError,
     split_query,
 )
+from kpi_service.metrics.pace import pace_of
 from kpi_service.models import Definition
 
 # The summary shows the newest open alerts; the alerts list pages through all of them.
@@ -66,27 +81,105 @@ OPEN_ALERTS_SHOWN = 50
 
 async def summary(session: AsyncSession, settings: Settings, principal: Principal,
                   query: SummaryQuery) -> SummaryRead:
-    """Organisation KPIs' latest values and how the users' measurements of a period stand."""
+    """Organisation KPIs (latest ended period, the period in progress with its pace, a range
+    combined by rollup) and how the users' measurements of ended periods stand."""
     await require_readable(session, principal, SubjectType.ORGANIZATION, principal.tenant_id)
     today = local_today(settings.tz, datetime.now(UTC))
     kinds = [PeriodKind(query.period_kind)] if query.period_kind else list(PeriodKind)
-    periods = [containing(kind, query.date) if query.date else latest_final(kind, today)
-               for kind in kinds]
+    asked = _asked_days(query, today)
+    # Only ended periods are judged: the distribution's, and the KPIs' `current`.
+    last_day = min(asked.end, today - timedelta(days=1))
+    periods = ([containing(kind, query.date) for kind in kinds] if query.date is not None
+               else [latest_final(kind, last_day + timedelta(days=1)) for kind in kinds])
+    ended = [p for p in periods if is_final(p, today)]
+    running = [p for p in (containing(kind, today) for kind in kinds) if _overlap(p, asked)]
     repo = ActivityMeasurementRepository(session)
-    kpis = [OrganizationKpi(
-        definition_key=r.key, name=r.name, unit=r.unit, aggregation_period=r.aggregation_period,
-        period_start=r.period_start, period_end=r.period_end, is_final=r.is_final,
-        value=r.actual_value, target=r.target_value, achievement=r.achievement,
-        status=r.status, previous_value=r.previous_value, change_pct=r.change_pct,
-        trend=r.trend) for r in await repo.organization_kpis(principal.tenant_id)]
-    rows = await repo.distribution(principal.tenant_id, periods)
-    per_kpi = [KpiDistribution(definition_key=r.definition_key, name=r.name,
-                               period_start=r.period_start, period_end=r.period_end,
-                               **_counts(r)) for r in rows]
+    rows = await repo.organization_kpis(principal.tenant_id, kinds, last_day)
+    exact = await repo.organization_periods(
+        principal.tenant_id, running + (ended if query.date is not None else []))
+    ranged: dict[str, list[tuple[date, Decimal | None]]] = {}
+    if query.start is not None:
+        ranged = await repo.stage_values(
+            principal.tenant_id, {r.key: "organization" for r in rows}, "organization",
+            principal.tenant_id, asked.start, asked.end)
+    kpis = []
+    for r in rows:
+        kind = PeriodKind(r.aggregation_period)
+        current = None
+        if query.date is not None:
+            held = containing(kind, query.date)
+            if is_final(held, today):
+                current = _ended(held, exact.get((r.key, held.start)))
+        elif r.period_start is not None:
+            current = _ended(None, r)
+        now = containing(kind, today)
+        kpis.append(OrganizationKpi(
+            definition_key=r.key, name=r.name, unit=r.unit,
+            aggregation_period=r.aggregation_period, rollup=r.rollup, current=current,
+            in_progress=(_in_progress(settings, now, exact.get((r.key, now.start)), r.rollup)
+                         if _overlap(now, asked) else None),
+            range=(_range(kind, asked, ranged.get(r.key, []), r.rollup, today)
+                   if query.start is not None else None)))
+    distribution = await repo.distribution(principal.tenant_id, ended)
+    per_kpi = [KpiDistribution(definition_key=d.definition_key, name=d.name,
+                               period_start=d.period_start, period_end=d.period_end,
+                               **_counts(d)) for d in distribution]
     alerts = [OpenAlert.model_validate(a.model_dump())
               for a in await open_alerts(session, principal, limit=OPEN_ALERTS_SHOWN)]
-    return SummaryRead(kpis=kpis, distribution=per_kpi, overall=_overall(rows),
-                       open_alerts=alerts)
+    return SummaryRead(
+        today=today, start=query.start, end=query.end, kpis=kpis,
+        periods=[SummaryPeriod(period_kind=str(p.kind), period_start=p.start,
+                               period_end=p.end, is_final=is_final(p, today))
+                 for p in periods],
+        distribution=per_kpi, overall=_overall(distribution), open_alerts=alerts)
+
+
+def _asked_days(query: SummaryQuery, today: date) -> Period:
+    """The days the caller asks about: the range, the date, or (by default) today."""
+    if query.start is not None and query.end is not None:
+        return custom(query.start, query.end)
+    return custom(query.date or today, query.date or today)
+
+
+def _overlap(period: Period, other: Period) -> bool:
+    return period.start <= other.end and other.start <= period.end
+
+
+def _ended(period: Period | None, row: Any) -> EndedValue:
+    """An ended period's block: the row's measurement, or the period unmeasured (no row)."""
+    if row is None:
+        assert period is not None
+        return EndedValue(period_start=period.start, period_end=period.end, is_final=True,
+                          value=None, target=None, achievement=None, status=None,
+                          previous_value=None, change_pct=None, trend=None)
+    return EndedValue(period_start=row.period_start, period_end=row.period_end, is_final=True,
+                      value=row.actual_value, target=row.target_value,
+                      achievement=row.achievement, status=row.status,
+                      previous_value=row.previous_value, change_pct=row.change_pct,
+                      trend=row.trend)
+
+
+def _in_progress(settings: Settings, period: Period, row: Any,
+                 rollup: str) -> InProgressValue:
+    """The period in progress: value so far and pace, without any judgement."""
+    value = row.actual_value if row is not None else None
+    return InProgressValue(
+        period_start=period.start, period_end=period.end, is_final=False, value=value,
+        target=row.target_value if row is not None else None,
+        pace=pace_of(settings, period, rollup, value,
+                     row.calculated_at if row is not None else None))
+
+
+def _range(kind: PeriodKind, asked: Period, values: list[tuple[date, Decimal | None]],
+           rollup: str, today: date) -> RangeValue:
+    """A KPI's periods lying wholly inside the range, combined by its rollup."""
+    inside = [p for p in between(kind, asked.start, asked.end)
+              if p.start >= asked.start and p.end <= asked.end]
+    return RangeValue(
+        start=asked.start, end=asked.end, rollup=rollup, value=over_periods(values, rollup),
+        periods_in_range=len(inside),
+        periods_measured=sum(1 for _, value in values if value is not None),
+        includes_in_progress=any(p.contains(today) for p in inside))
 
 
 def _buckets(counts: list[int]) -> list[AchievementBucket]:
