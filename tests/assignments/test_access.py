@@ -26,18 +26,18 @@ async def world(jwt_client: AsyncClient) -> dict[str, dict[str, Any]]:
     team_kpi = await definition(jwt_client, "team_output", scope="team", headers=ADMIN)
 
     async def make(subject_id: str, team_id: str | None, team: bool = False,
-                   start: str = "2025-01-01") -> dict[str, Any]:
+                   start: str = "2025-01-01", end: str | None = None) -> dict[str, Any]:
         if team:
             return await assign(jwt_client, team_kpi["id"], subject_id, headers=ADMIN,
                                 subject_type="team", team_id=team_id, start_date=start)
         return await assign(jwt_client, kpi["id"], subject_id, headers=ADMIN, team_id=team_id,
-                            start_date=start)
+                            start_date=start, end_date=end)
 
     return {
         "kpi": kpi, "team_kpi": team_kpi,
         "u42_t1": await make("42", "t1"),
         "u43_t2": await make("43", "t2"),
-        "m1_own": await make("m1", None),
+        "m1_own": await make("m1", None, end="2025-06-30"),
         "m1_in_t2": await make("m1", "t2", start="2025-07-01"),
         "team_t1": await make("t1", None, team=True),
         "team_t2": await make("t2", None, team=True),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from httpx import ASGITransport, AsyncClient
@@ -81,6 +81,53 @@ async def test_the_seed_curl_flow(client: AsyncClient, db: Database) -> None:
     assert latest["actual_value"] == pytest.approx(m["actual_value"])
     assert latest["achievement_percentage"] == pytest.approx(m["achievement_percentage"])
     assert (latest["period_start"], latest["period_end"]) == ("2026-11-09", "2026-11-15")
+
+
+async def test_the_readme_flow_supersedes_the_kpi_the_user_already_has(client: AsyncClient,
+                                                                      db: Database) -> None:
+    """As on the demo: user 1 already has KPI 1, computed for a past week; the README's assign
+    call supersedes it from today, and the week keeps showing the value it had."""
+    await create_support_cases(db, CASES)
+    await _seed_definitions(client)
+    held = await client.post("/kpis/users/1/kpis/assign", json={
+        "kpi_definition_id": 1, "target_value": 4, "weight": 100, "start_date": "2026-11-02"})
+    held_id = held.json()["user_kpi_id"]
+    week = {"period_start": "2026-11-09", "period_end": "2026-11-15"}
+    assert (await client.post(f"/kpis/calculate/{held_id}", json=week)).status_code == 200
+
+    assigned = await client.post("/kpis/users/1/kpis/assign",
+                                 json={"kpi_definition_id": 1, "target_value": 3, "weight": 100})
+    assert assigned.status_code == 201, assigned.text
+    new_id = assigned.json()["user_kpi_id"]
+    assert assigned.json() == {"success": True, "user_kpi_id": new_id} and new_id != held_id
+
+    today = datetime.now(UTC).date()
+    old = (await client.get(f"/api/kpis/assignments/{held_id}")).json()
+    assert old["end_date"] == (today - timedelta(days=1)).isoformat()
+    new = (await client.get(f"/api/kpis/assignments/{new_id}")).json()
+    assert (new["start_date"], new["end_date"]) == (today.isoformat(), None)
+    # The seed's view lists the KPIs in force: the new one alone.
+    assert [k["id"] for k in (await client.get("/kpis/users/1")).json()["kpis"]] == [new_id]
+
+    # The README then calculates the new assignment for that week too; the scorecard of the
+    # week still shows the assignment in force then, with its value and its target.
+    assert (await client.post(f"/kpis/calculate/{new_id}", json=week)).status_code == 200
+    card = await client.get("/api/kpis/metrics/scorecard", params={
+        "user_id": "1", "period_kind": "weekly", "date": "2026-11-09"})
+    [row] = card.json()["kpis"]
+    hours = (4 + (2 - 1 / 3600) + 24) / 3
+    assert (row["assignment_id"], row["target"]) == (held_id, 4)
+    assert row["value"] == pytest.approx(hours, abs=1e-6)
+    assert row["achievement"] == pytest.approx(4 / hours * 100, abs=1e-4)
+
+    # A start before both is refused, naming the first of them.
+    refused = await client.post("/kpis/users/1/kpis/assign", json={
+        "kpi_definition_id": 1, "target_value": 3, "start_date": "2026-10-01"})
+    assert refused.status_code == 409
+    assert refused.json() == {"error": (
+        f"Assignment {held_id} gives this KPI to user '1' from 2026-11-02 to "
+        f"{old['end_date']}, overlapping these dates; only an assignment that started earlier "
+        "is superseded: end or change it first (2 problems in all)")}
 
 
 async def test_calculate_takes_exactly_the_range_given(client: AsyncClient, db: Database) -> None:

@@ -101,11 +101,16 @@ async def test_who_sees_whose_kpis(jwt_client: AsyncClient, db: Database) -> Non
         "key": "calls", "name": "Calls", "unit": "count", "target_type": "higher_better",
         "aggregation_period": "monthly", "calculation_type": "manual"})
     assert d.status_code == 201, d.text
+    e = await c.post("/api/kpis/definitions", headers=ADMIN, json={
+        "key": "emails", "name": "E-mails", "unit": "count", "target_type": "higher_better",
+        "aggregation_period": "monthly", "calculation_type": "manual"})
+    assert e.status_code == 201, e.text
     held: dict[tuple[str, str], int] = {}
-    for user, team, start in (("42", "t1", "2025-01-01"), ("43", "t1", "2025-01-01"),
-                              ("43", "t2", "2025-02-01")):
+    # User 43 holds one KPI in team t1 and another in team t2.
+    for user, team, start, kpi in (("42", "t1", "2025-01-01", d), ("43", "t1", "2025-01-01", d),
+                                   ("43", "t2", "2025-02-01", e)):
         a = await c.post("/api/kpis/assignments", headers=ADMIN, json={
-            "definition_id": d.json()["id"], "subject_type": "user", "subject_id": user,
+            "definition_id": kpi.json()["id"], "subject_type": "user", "subject_id": user,
             "team_id": team, "target_value": 10, "start_date": start})
         assert a.status_code == 201, a.text
         held[(user, team)] = a.json()["id"]

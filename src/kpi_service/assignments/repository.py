@@ -8,7 +8,24 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    Integer,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    column,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+    values,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +33,10 @@ from kpi_service.models import Assignment, AssignmentTarget, Definition
 
 # (definition_id, subject_type, subject_id, start_date): what makes an assignment unique.
 NaturalKey = tuple[int, str, str, date]
+# (definition_id, subject_type, subject_id): at most one assignment of it in force on a day.
+SubjectKpi = tuple[int, str, str]
+# (index, definition_id, subject_type, subject_id, start_date, end_date or None): wanted dates.
+Span = tuple[int, int, str, str, date, date | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +99,50 @@ class AssignmentRepository:
         stmt = stmt.order_by(Assignment.id).limit(limit + 1)
         return (await self.session.execute(stmt)).all()
 
-    async def existing(self, tenant_id: str,
-                       keys: Sequence[NaturalKey]) -> dict[NaturalKey, int]:
-        """Which of these natural keys are taken in the tenant, with the ids holding them."""
-        if not keys:
-            return {}
-        columns = (Assignment.definition_id, Assignment.subject_type, Assignment.subject_id,
-                   Assignment.start_date)
-        stmt = select(Assignment.id, *columns).where(
-            Assignment.tenant_id == tenant_id, tuple_(*columns).in_(list(keys)))
-        rows = (await self.session.execute(stmt)).all()
-        return {(d, t, s, start): i for i, d, t, s, start in rows}
+    async def lock_subjects(self, tenant_id: str, pairs: Sequence[SubjectKpi]) -> None:
+        """Serialise the requests that change who holds these (definition, subject) pairs,
+        until the transaction ends (taken in one order, so two requests cannot deadlock)."""
+        keys = sorted({f"kpi-assign:{tenant_id}:{d}:{t}:{s}" for d, t, s in pairs})
+        ordered = (select(func.unnest(bindparam("keys", keys, type_=ARRAY(Text))).label("key"))
+                   .order_by("key").subquery("ordered"))
+        await self.session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtextextended(ordered.c.key, 0))))
+
+    async def overlapping(self, tenant_id: str,
+                          spans: Sequence[Span]) -> list[tuple[int, Assignment]]:
+        """The stored assignments whose dates overlap each span (its index in `spans`, the
+        assignment), for all spans in one statement, by index then start date."""
+        if not spans:
+            return []
+        wanted = values(column("i", Integer), column("definition_id", BigInteger),
+                        column("subject_type", Text), column("subject_id", Text),
+                        column("start_date", Date), column("end_date", Date),
+                        # An open end as the last day: a NULL in VALUES would have no type.
+                        name="wanted").data([(*span[:5], span[5] or date.max) for span in spans])
+        stmt = (
+            select(wanted.c.i, Assignment)
+            .join(wanted, and_(Assignment.definition_id == wanted.c.definition_id,
+                               Assignment.subject_type == wanted.c.subject_type,
+                               Assignment.subject_id == wanted.c.subject_id))
+            .where(Assignment.tenant_id == tenant_id,
+                   Assignment.start_date <= wanted.c.end_date,
+                   or_(Assignment.end_date.is_(None), Assignment.end_date >= wanted.c.start_date))
+            .order_by(wanted.c.i, Assignment.start_date, Assignment.id)
+        )
+        return [(i, a) for i, a in (await self.session.execute(stmt)).all()]
+
+    async def end_on(self, tenant_id: str, ends: dict[int, date]) -> Sequence[Assignment]:
+        """Set these assignments' end dates (id: end) in one statement; the rows as stored."""
+        if not ends:
+            return []
+        given = values(column("id", BigInteger), column("end_date", Date),
+                       name="given").data(sorted(ends.items()))
+        stmt = (update(Assignment)
+                .where(Assignment.tenant_id == tenant_id, Assignment.id == given.c.id)
+                .values(end_date=given.c.end_date, updated_at=func.now())
+                .returning(Assignment)
+                .execution_options(synchronize_session=False, populate_existing=True))
+        return (await self.session.scalars(stmt)).all()
 
     async def add_many(self, rows: Sequence[dict[str, Any]]) -> list[Assignment]:
         """Insert assignments in one statement; returned in the order given."""

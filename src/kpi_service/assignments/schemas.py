@@ -40,6 +40,11 @@ class AssignmentCreate(Input):
     baseline_value: Number | None = None
     start_date: Day | None = Field(default=None, description="Defaults to today.")
     end_date: Day | None = None
+    supersede: bool = Field(
+        default=True,
+        description="When the subject already has this KPI from an earlier start date, that "
+                    "assignment ends the day before this one starts (its history stays). "
+                    "false: answer 409 naming the assignment in force instead.")
 
     @model_validator(mode="after")
     def _one_definition_reference(self) -> AssignmentCreate:

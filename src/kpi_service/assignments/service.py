@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.assignments.access import can_manage, visible_assignments
-from kpi_service.assignments.repository import AssignmentFilters, AssignmentRepository, NaturalKey
+from kpi_service.assignments.repository import (
+    AssignmentFilters,
+    AssignmentRepository,
+    NaturalKey,
+    SubjectKpi,
+)
 from kpi_service.assignments.schemas import (
     AssignmentCreate,
     AssignmentRead,
@@ -141,6 +146,7 @@ async def _create(session: AsyncSession, principal: Principal,
     by_key = {d.key: d for d in definitions}
     refusals = _Refusals(bulk=bulk)
     rows: list[dict[str, Any]] = []
+    indexes: list[int] = []
     first_index: dict[NaturalKey, int] = {}
     for index, body in enumerate(bodies):
         loc = refusals.loc(index)
@@ -155,16 +161,111 @@ async def _create(session: AsyncSession, principal: Principal,
             continue
         first_index[natural] = index
         rows.append(row)
+        indexes.append(index)
+    _refuse_overlaps_within(rows, indexes, refusals)
     refusals.raise_any()
-    taken = await AssignmentRepository(session).existing(principal.tenant_id, list(first_index))
-    for natural, existing_id in taken.items():
-        refusals.conflicts.append(field_error(
-            refusals.loc(first_index[natural]),
-            f"assignment {existing_id} already gives this KPI to {natural[1]} {natural[2]!r} "
-            f"from {natural[3].isoformat()}"))
+    repo = AssignmentRepository(session)
+    await repo.lock_subjects(principal.tenant_id, [_subject_kpi(row) for row in rows])
+    held = await repo.overlapping(principal.tenant_id, [
+        (position, *_subject_kpi(row), row["start_date"], row["end_date"])
+        for position, row in enumerate(rows)])
+    ends = _superseded(principal, rows, indexes, held, refusals)
+    refusals.forbidden.sort(key=lambda e: e["loc"])
     refusals.conflicts.sort(key=lambda e: e["loc"])
     refusals.raise_any()
+    await _supersede(session, principal, ends, day)
     return await _insert(session, principal, rows, day)
+
+
+def _subject_kpi(row: dict[str, Any]) -> SubjectKpi:
+    return row["definition_id"], row["subject_type"], row["subject_id"]
+
+
+def _overlap(start: date, end: date | None, other_start: date, other_end: date | None) -> bool:
+    return (end is None or other_start <= end) and (other_end is None or other_end >= start)
+
+
+def _refuse_overlaps_within(rows: Sequence[dict[str, Any]], indexes: Sequence[int],
+                            refusals: _Refusals) -> None:
+    """Items of one request never overlap each other for the same KPI and subject."""
+    kept: dict[SubjectKpi, list[tuple[int, date, date | None]]] = defaultdict(list)
+    for index, row in zip(indexes, rows, strict=True):
+        start, end = row["start_date"], row["end_date"]
+        earlier = kept[_subject_kpi(row)]
+        clash = next((i for i, s, e in earlier if _overlap(start, end, s, e)), None)
+        if clash is not None:
+            refusals.conflicts.append(field_error(
+                refusals.loc(index), f"overlaps item {clash}: the same KPI and subject on "
+                                     "overlapping dates"))
+        else:
+            earlier.append((index, start, end))
+
+
+def _held_by(held: Assignment) -> str:
+    """How a 409 names the assignment in force: its id, subject and dates."""
+    until = f"to {held.end_date.isoformat()}" if held.end_date else "with no end date"
+    return (f"assignment {held.id} gives this KPI to {held.subject_type} {held.subject_id!r} "
+            f"from {held.start_date.isoformat()} {until}")
+
+
+@dataclass
+class _Ending:
+    """A stored assignment a new one supersedes, and the day it now ends."""
+
+    assignment: Assignment
+    definition_key: str
+    end_date: date
+
+
+def _superseded(principal: Principal, rows: Sequence[dict[str, Any]], indexes: Sequence[int],
+                held: Sequence[tuple[int, Assignment]], refusals: _Refusals) -> dict[int, _Ending]:
+    """The stored assignments the new rows supersede, by id; refusals noted for the rest.
+
+    A new assignment supersedes the ones in force on its start date that started before it:
+    they end the day before. One that starts on or after the new start date is not superseded
+    (the caller would lose it whole): that, or `supersede: false`, is a conflict naming it.
+    """
+    ends: dict[int, _Ending] = {}
+    for position, stored in held:
+        row, loc = rows[position], refusals.loc(indexes[position])
+        start: date = row["start_date"]
+        if stored.start_date == start:
+            refusals.conflicts.append(field_error(loc, (
+                f"assignment {stored.id} already gives this KPI to {stored.subject_type} "
+                f"{stored.subject_id!r} from {start.isoformat()}")))
+        elif stored.start_date > start:
+            refusals.conflicts.append(field_error(loc, (
+                f"{_held_by(stored)}, overlapping these dates; only an assignment that "
+                "started earlier is superseded: end or change it first")))
+        elif not row["_supersede"]:
+            refusals.conflicts.append(field_error(loc, (
+                f"{_held_by(stored)}; with supersede true (the default) it would end on "
+                f"{(start - timedelta(days=1)).isoformat()}")))
+        elif not can_manage(principal, stored.subject_type, stored.subject_id, stored.team_id):
+            refusals.forbidden.append(field_error(loc, (
+                f"{_held_by(stored)}, in a team you do not manage: it cannot be superseded")))
+        else:
+            end = start - timedelta(days=1)
+            if stored.id not in ends or end < ends[stored.id].end_date:
+                ends[stored.id] = _Ending(stored, row["_definition_key"], end)
+    return ends
+
+
+async def _supersede(session: AsyncSession, principal: Principal, ends: dict[int, _Ending],
+                     day: date) -> None:
+    """End the superseded assignments (one statement), each change audited."""
+    if not ends:
+        return
+    repo = AssignmentRepository(session)
+    targets: dict[int, list[AssignmentTarget]] = defaultdict(list)
+    for target in await repo.targets_of(principal.tenant_id, list(ends)):
+        targets[target.assignment_id].append(target)
+    before = {i: _read(e.assignment, e.definition_key, targets[i], day) for i, e in ends.items()}
+    ended = await repo.end_on(principal.tenant_id, {i: e.end_date for i, e in ends.items()})
+    after = [_read(a, ends[a.id].definition_key, targets[a.id], day) for a in ended]
+    await audit.record_many(session, [
+        audit.entry(principal, "supersede", ENTITY, read.id, _json(before[read.id]), _json(read))
+        for read in after])
 
 
 def _row(principal: Principal, body: AssignmentCreate, definition: Definition | None,
@@ -208,6 +309,7 @@ def _row(principal: Principal, body: AssignmentCreate, definition: Definition | 
         "weight": body.weight, "baseline_value": body.baseline_value, "start_date": start,
         "end_date": body.end_date, "assigned_by": principal.user_id,
         "_definition_key": definition.key, "_target_value": body.target_value,
+        "_supersede": body.supersede,
     }
 
 
@@ -215,6 +317,8 @@ async def _insert(session: AsyncSession, principal: Principal, rows: list[dict[s
                   day: date) -> list[AssignmentRead]:
     repo = AssignmentRepository(session)
     keys = [row.pop("_definition_key") for row in rows]
+    for row in rows:
+        del row["_supersede"]
     target_values = [row.pop("_target_value") for row in rows]
     assignments = await repo.add_many(rows)
     targets = await repo.add_targets([
@@ -287,6 +391,9 @@ async def update(session: AsyncSession, principal: Principal, assignment_id: int
     if end_date is not None and end_date < assignment.start_date:
         _before_start("end_date", assignment.start_date)
     repo = AssignmentRepository(session)
+    if "end_date" in requested and (assignment.end_date is not None) and (
+            end_date is None or end_date > assignment.end_date):
+        await _refuse_later_overlap(repo, principal, assignment, end_date)
     if "target_value" in requested:
         # A change applies from today unless dated; never before the assignment starts.
         effective_from = requested.get("target_effective_from") or max(day,
@@ -311,6 +418,20 @@ async def end(session: AsyncSession, principal: Principal, assignment_id: int,
         _before_start("end_date", assignment.start_date)
     await AssignmentRepository(session).update(assignment, {"end_date": end_date})
     return await _audited(session, principal, "end", assignment, before, day)
+
+
+async def _refuse_later_overlap(repo: AssignmentRepository, principal: Principal,
+                                assignment: Assignment, end_date: date | None) -> None:
+    """A later end date must not reach into the next assignment of the KPI and subject."""
+    pair = (assignment.definition_id, assignment.subject_type, assignment.subject_id)
+    await repo.lock_subjects(principal.tenant_id, [pair])
+    held = await repo.overlapping(principal.tenant_id,
+                                  [(0, *pair, assignment.start_date, end_date)])
+    others = [stored for _, stored in held if stored.id != assignment.id]
+    if others:
+        msg = f"{_held_by(others[0])}, within these dates"
+        raise Conflict(msg[:1].upper() + msg[1:] + ".",
+                       errors=[field_error(["body", "end_date"], msg)])
 
 
 def _before_start(name: str, start: date) -> NoReturn:

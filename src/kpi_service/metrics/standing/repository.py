@@ -159,10 +159,11 @@ def _standing(name: str, periods: int, *, kind: bool = False, definition: bool =
                                      Measurement.definition_id == Assignment.definition_id,
                                      Measurement.assignment_id == Assignment.id,
                                      Measurement.aligned, Measurement.period_start == start))
-        # One row per (period, user, KPI): the assignment that started last, then the newest.
+        # One row per (period, user, KPI): of the assignments in force in the period (two when
+        # one superseded the other during it), the one measured for it, else the later one.
         .ext(distinct_on(start, Assignment.subject_id, Assignment.definition_id))
         .order_by(start, Assignment.subject_id, Assignment.definition_id,
-                  Assignment.start_date.desc(), Assignment.id.desc())
+                  Measurement.id.is_(None), Assignment.start_date.desc(), Assignment.id.desc())
     )
     if detail:
         stmt = stmt.add_columns(*_measured(Assignment.id, end))
