@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from kpi_service.core.embedded import EmbeddedPostgres
@@ -127,3 +128,54 @@ async def test_backfill_refuses_bad_arguments_with_a_message(
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _verify(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
+    env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test")
+    return subprocess.run([sys.executable, "-m", "kpi_service.cli", "verify", *args],
+                          env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+async def test_verify_reports_figures_corrupted_in_sql_and_fix_rederives_them(
+        client: httpx.AsyncClient, db: Database, database_url: str, tmp_path: Path) -> None:
+    d = await create_definition(client, key="csat", aggregation_period="monthly")
+    a = await assign(client, d["id"], "7", 100, start_date="2025-01-01")
+    ids = []
+    for month, value in (("2025-01-01", 70), ("2025-02-01", 90), ("2025-03-01", 120)):
+        answer = await client.put(f"/api/kpis/assignments/{a['id']}/measurements/{month}",
+                                  json={"value": value})
+        assert answer.status_code == 200, answer.text
+        ids.append(answer.json()["id"])
+    clean = await asyncio.to_thread(_verify, database_url, tmp_path)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "checked 3 measurements of 1 tenant(s): no drift" in clean.stdout
+
+    async with db.engine.begin() as conn:
+        await conn.execute(text("UPDATE kpi.measurements SET achievement = 91, score = 91 "
+                                "WHERE id = :i"), {"i": ids[1]})
+        await conn.execute(text("UPDATE kpi.measurements SET change_pct = 1 WHERE id = :i"),
+                           {"i": ids[2]})
+    found = await asyncio.to_thread(_verify, database_url, tmp_path)
+    assert found.returncode == 1, found.stdout + found.stderr
+    lines = found.stdout.splitlines()
+    assert "3 measurements of 1 tenant(s): 2 differ from a clean recomputation" in lines[0]
+    assert lines[1:4] == ["  achievement: 1", "  change_pct: 1", "  score: 1"]
+    # Expected: 90 / 100; (120 - 90) / 90.
+    assert f"  tenant default measurement {ids[1]} achievement: stored 91, " \
+           "expected 90.000000" in lines
+    assert f"  tenant default measurement {ids[2]} change_pct: stored 1, " \
+           "expected 33.333333" in lines
+    other = await asyncio.to_thread(_verify, database_url, tmp_path, "--tenant", "acme")
+    assert other.returncode == 0 and "checked 0 measurements of tenant acme" in other.stdout
+
+    fixed = await asyncio.to_thread(_verify, database_url, tmp_path, "--fix")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "default: 2 measurements re-derived" in fixed.stdout and "no drift" in fixed.stdout
+    m = (await client.get(f"/api/kpis/measurements/{ids[1]}")).json()
+    assert (m["achievement"], m["score"], m["revision"]) == (90, 90, 2)
+    kept = (await client.get(f"/api/kpis/measurements/{ids[1]}/revisions")).json()
+    kept = kept["items"] if isinstance(kept, dict) else kept
+    assert (kept[0]["achievement"], kept[0]["change_reason"]) == (
+        91, "re-derived by kpi-service verify --fix")

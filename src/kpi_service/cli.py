@@ -1,4 +1,4 @@
-"""The `kpi-service` command: serve, migrate, backfill, openapi."""
+"""The `kpi-service` command: serve, migrate, backfill, verify, openapi."""
 
 from __future__ import annotations
 
@@ -143,6 +143,63 @@ async def _run_backfill(args: argparse.Namespace, settings: Settings) -> int:
     return {"succeeded": 0, "partial": 3}.get(run.status, 1)
 
 
+def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    with database_url(settings) as url:
+        bound = settings.model_copy(update={"database_url": SecretStr(url)})
+        return asyncio.run(_run_verify(args, bound))
+
+
+async def _run_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import text
+
+    from kpi_service.core.database import Database
+    from kpi_service.measurements.derivation import Drift, drift, rederive
+    from kpi_service.measurements.repository import MeasurementRepository
+
+    url = settings.database_url.get_secret_value() if settings.database_url else ""
+    db = Database.connect(url, settings)
+    try:
+        if args.fix:
+            async with db.sessions() as session:
+                tenants = [args.tenant] if args.tenant else await MeasurementRepository(
+                    session).tenants()
+            for tenant_id in tenants:
+                async with db.unit_of_work() as session:
+                    fixed = await rederive(session, settings, tenant_id,
+                                           actor=f"cli:{_os_user()}",
+                                           reason="re-derived by kpi-service verify --fix")
+                sys.stdout.write(f"{tenant_id}: {fixed} measurements re-derived\n")
+        found = Drift()
+        async with db.sessions() as session:
+            # One snapshot for every tenant; nothing is written.
+            await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, "
+                                       "READ ONLY"))
+            tenants = [args.tenant] if args.tenant else await MeasurementRepository(
+                session).tenants()
+            differing = 0
+            for tenant_id in tenants:
+                differing += await drift(session, settings, tenant_id, found)
+    finally:
+        await db.dispose()
+    where = f"tenant {args.tenant}" if args.tenant else f"{len(tenants)} tenant(s)"
+    if found.clean:
+        sys.stdout.write(f"checked {found.checked} measurements of {where}: no drift\n")
+        return 0
+    sys.stdout.write(f"checked {found.checked} measurements of {where}: {differing} differ "
+                     "from a clean recomputation\n")
+    for column, count in sorted(found.per_column.items()):
+        sys.stdout.write(f"  {column}: {count}\n")
+    for e in found.examples:
+        sys.stdout.write(f"  tenant {e['tenant_id']} measurement {e['measurement_id']} "
+                         f"{e['column']}: stored {_shown(e['stored'])}, "
+                         f"expected {_shown(e['expected'])}\n")
+    return 1
+
+
+def _shown(value: object) -> str:
+    return "null" if value is None else str(value)
+
+
 def _os_user() -> str:
     try:
         return getpass.getuser()
@@ -196,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--reason", help="why; kept on every changed measurement")
     backfill.add_argument("--quiet", action="store_true", help="no progress bar")
     backfill.set_defaults(handler=_backfill)
+    verify = sub.add_parser(
+        "verify", help="recompute every figure derived from stored values; report drift "
+                       "(exit 1) or none (exit 0)")
+    verify.add_argument("--tenant", help="only this tenant; default: every tenant")
+    verify.add_argument("--fix", action="store_true",
+                        help="first re-derive what drifted (each change keeps a revision)")
+    verify.set_defaults(handler=_verify)
     openapi = sub.add_parser(
         "openapi", help="print the OpenAPI document of the default configuration")
     openapi.set_defaults(handler=_openapi)

@@ -30,6 +30,7 @@ from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound,
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
+from kpi_service.measurements.derivation import rederive
 from kpi_service.models import Assignment, AssignmentTarget, Definition
 
 ENTITY = "assignment"
@@ -394,6 +395,7 @@ async def update(session: AsyncSession, principal: Principal, assignment_id: int
     if "end_date" in requested and (assignment.end_date is not None) and (
             end_date is None or end_date > assignment.end_date):
         await _refuse_later_overlap(repo, principal, assignment, end_date)
+    effective_from = assignment.start_date
     if "target_value" in requested:
         # A change applies from today unless dated; never before the assignment starts.
         effective_from = requested.get("target_effective_from") or max(day,
@@ -405,6 +407,16 @@ async def update(session: AsyncSession, principal: Principal, assignment_id: int
     changes: dict[str, Any] = {name: requested[name] for name in (
         "weight", "baseline_value", "end_date", "team_id") if name in requested}
     await repo.update(assignment, changes)
+    # Stored figures derived from the target or baseline follow them (weights are applied
+    # when overall scores are read; nothing stored depends on them).
+    if "target_value" in requested or "baseline_value" in requested:
+        # Periods before the first target's date fall back to it: a change on the start
+        # date may reach them too.
+        since = None if ("baseline_value" in requested
+                         or effective_from <= assignment.start_date) else effective_from
+        await rederive(session, settings, principal.tenant_id, assignment_ids=[assignment.id],
+                       since=since, actor=principal.user_id,
+                       reason="re-derived: target or baseline changed")
     return await _audited(session, principal, "update", assignment, before, day)
 
 

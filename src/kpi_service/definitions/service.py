@@ -25,12 +25,16 @@ from kpi_service.definitions.schemas import (
     DefinitionUpdate,
 )
 from kpi_service.engine.formula import FormulaError, evaluation_order, parse_formula
+from kpi_service.measurements.derivation import rederive
 from kpi_service.models import Definition
 
 ENTITY = "definition"
 # A change to any of these can change computed values, so it raises `version`.
 CALCULATION_FIELDS = frozenset({"target_type", "calculation_type", "config", "unit", "rollup",
                                 "warning_threshold", "score_cap"})
+# Stored measurements derive achievement, score, status and trend from these: a change
+# re-derives them (values are not recalculated; that takes a run).
+DERIVATION_FIELDS = frozenset({"target_type", "warning_threshold", "score_cap"})
 
 
 def snapshot(definition: Definition) -> dict[str, Any]:
@@ -273,6 +277,10 @@ async def update(session: AsyncSession, principal: Principal, definition_id: int
     if CALCULATION_FIELDS & changes.keys():
         changes["version"] = definition.version + 1
     definition = await DefinitionRepository(session).update(definition, changes)
+    if DERIVATION_FIELDS & changes.keys():
+        await rederive(session, settings, principal.tenant_id, definition_ids=[definition.id],
+                       actor=principal.user_id,
+                       reason="re-derived: target type, threshold or score cap changed")
     await audit.record(session, principal, "update", ENTITY, definition.id,
                        before=before, after=snapshot(definition))
     return definition

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,9 +17,14 @@ from kpi_service.calculators.subjects import source_config
 from kpi_service.core import telemetry
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
-from kpi_service.engine import achievement as ach
 from kpi_service.engine.formula import FormulaError, parse_formula
 from kpi_service.engine.periods import Period
+from kpi_service.measurements.derivation import (
+    measurement_values,
+    rederive,
+    revision_of,
+    today_in,
+)
 from kpi_service.measurements.members import member_outcomes, through_members
 from kpi_service.measurements.repository import DueAssignment, MeasurementRepository
 from kpi_service.models import Definition
@@ -61,47 +66,9 @@ class Tally:
         self.measurement_ids.update(other.measurement_ids)
 
 
-def measurement_values(definition: Definition, period: Period, due: DueAssignment,
-                       actual: Decimal | None, previous: Decimal | None,
-                       today: date) -> dict[str, Any]:
-    """The derived columns of a measurement: achievement, score, status, change, trend."""
-    target_type = ach.TargetType(definition.target_type)
-    achievement = ach.achievement(actual, due.target_value, target_type, due.baseline_value)
-    return {
-        "actual_value": actual,
-        "target_value": due.target_value,
-        "achievement": achievement,
-        "score": ach.score(achievement, definition.score_cap),
-        "status": _value(ach.status(achievement, definition.warning_threshold)),
-        "previous_value": previous,
-        "change_pct": ach.change_pct(actual, previous),
-        "trend": _value(ach.trend(actual, previous, target_type, due.target_value)),
-        "is_final": period.end < today,
-    }
-
-
-def _value(member: ach.Status | ach.Trend | None) -> str | None:
-    return None if member is None else member.value
-
-
 def _unchanged(existing: Any, row: dict[str, Any]) -> bool:
     # `existing` is a stored row (MeasurementRepository.for_period): the model's attributes.
     return all(getattr(existing, name) == row[name] for name in _COMPARED)
-
-
-def revision_of(existing: Any, changed_by: str | None,
-                reason: str | None) -> dict[str, Any]:
-    """The revision row that keeps a measurement's state before a change."""
-    return {
-        "tenant_id": existing.tenant_id, "measurement_id": existing.id,
-        "revision": existing.revision, "actual_value": existing.actual_value,
-        "target_value": existing.target_value, "achievement": existing.achievement,
-        "score": existing.score, "status": existing.status, "source": existing.source,
-        "details": existing.details, "comment": existing.comment, "run_id": existing.run_id,
-        "definition_version": existing.definition_version, "recorded_by": existing.recorded_by,
-        "calculated_at": existing.calculated_at, "changed_by": changed_by,
-        "change_reason": reason,
-    }
 
 
 class MeasurementWriter:
@@ -113,7 +80,7 @@ class MeasurementWriter:
         self.actor = actor
 
     def today(self) -> date:
-        return datetime.now(UTC).astimezone(self.settings.tz).date()
+        return today_in(self.settings)
 
     async def write(self, definition: Definition, period: Period, due: Sequence[DueAssignment],
                     values: dict[int, tuple[Decimal | None, dict[str, Any]]], *, source: str,
@@ -130,6 +97,7 @@ class MeasurementWriter:
             previous = await self.repo.aligned_values(tenant, ids, period.previous().start)
         today, now = self.today(), datetime.now(UTC)
         rows, revisions = [], []
+        moved = []  # assignments whose value changed: the next period's comparison follows
         for item in due:
             if item.id not in values:
                 continue
@@ -146,6 +114,8 @@ class MeasurementWriter:
                 continue
             if old is not None:
                 revisions.append(revision_of(old, self.actor, reason))
+            if old is None or old.actual_value != actual:
+                moved.append(item.id)
             row.update(
                 tenant_id=tenant, assignment_id=item.id, definition_id=definition.id,
                 period_start=period.start, period_end=period.end, aligned=period.is_aligned,
@@ -157,6 +127,13 @@ class MeasurementWriter:
         await self.repo.add_revisions(revisions)
         tally.measurement_ids.update(await self.repo.upsert(rows))
         tally.computed += len(rows)
+        if period.is_aligned and moved:
+            # The following period's previous value, change and trend are derived from this
+            # one's value; re-derived from what is stored, whatever path wrote it.
+            following = period.end + timedelta(days=1)
+            await rederive(self.repo.session, self.settings, tenant, assignment_ids=moved,
+                           since=following, until=following, actor=self.actor,
+                           reason="re-derived: previous period changed")
         return tally
 
 

@@ -62,13 +62,15 @@ class DueAssignment:
 
 
 def target_in_force(period_end: date | ColumnElement[date]) -> Any:
+    """The target of the enclosing query's assignment in force on `period_end` (a date, or a
+    column of the enclosing query, such as a measurement's period end)."""
     latest = (
         select(AssignmentTarget.target_value)
         .where(AssignmentTarget.tenant_id == Assignment.tenant_id,
                AssignmentTarget.assignment_id == Assignment.id,
                AssignmentTarget.effective_from <= period_end)
         .order_by(AssignmentTarget.effective_from.desc()).limit(1)
-        .correlate(Assignment).scalar_subquery()
+        .correlate_except(AssignmentTarget).scalar_subquery()
     )
     # Before the first target took effect (only reachable through the seed's calculate
     # route, which may compute any range), the first target is the only one there is.
@@ -197,6 +199,65 @@ class MeasurementRepository:
         for subject, user in (await self.session.execute(stmt)).all():
             found.setdefault(str(subject), []).append(user)  # never null: filtered above
         return found
+
+    def derivation_inputs(self, tenant_id: str, *, definition_ids: Sequence[int] | None,
+                          assignment_ids: Sequence[int] | None, since: date | None,
+                          until: date | None, unfinal_before: date | None) -> Select[Any]:
+        """Stored measurements with everything their derived figures depend on, in one
+        statement: the row (its columns), its definition, its assignment's fields, the
+        target in force at the period's end and the previous aligned period's stored value.
+
+        `since`: periods ending on or after it; `until`: periods starting on or before it;
+        `unfinal_before`: only rows stored as not final whose period ended before that day.
+        """
+        prev = Measurement.__table__.alias("prev")
+        stmt = (
+            select(*Measurement.__table__.columns, Definition,
+                   Assignment.subject_type.label("a_subject_type"),
+                   Assignment.subject_id.label("a_subject_id"),
+                   Assignment.team_id.label("a_team_id"), Assignment.weight.label("a_weight"),
+                   Assignment.baseline_value.label("a_baseline"),
+                   target_in_force(Measurement.__table__.c.period_end).label("target_in_force"),
+                   prev.c.actual_value.label("previous_stored"))
+            .join(Assignment, and_(Assignment.tenant_id == Measurement.tenant_id,
+                                   Assignment.id == Measurement.assignment_id))
+            .join(Definition, and_(Definition.tenant_id == Measurement.tenant_id,
+                                   Definition.id == Measurement.definition_id))
+            # The previous aligned period of the same kind ends the day before this one starts.
+            .outerjoin(prev, and_(Measurement.aligned.is_(True), prev.c.aligned.is_(True),
+                                  prev.c.tenant_id == Measurement.tenant_id,
+                                  prev.c.assignment_id == Measurement.assignment_id,
+                                  prev.c.period_end == Measurement.period_start - 1))
+            .where(Measurement.tenant_id == tenant_id)
+            .order_by(Measurement.id)
+        )
+        if definition_ids is not None:
+            stmt = stmt.where(among(Measurement.definition_id, definition_ids))
+        if assignment_ids is not None:
+            stmt = stmt.where(among(Measurement.assignment_id, assignment_ids))
+        if since is not None:
+            stmt = stmt.where(Measurement.period_end >= since)
+        if until is not None:
+            stmt = stmt.where(Measurement.period_start <= until)
+        if unfinal_before is not None:
+            stmt = stmt.where(Measurement.is_final.is_(False),
+                              Measurement.period_end < unfinal_before)
+        return stmt
+
+    async def tenants(self, unfinal_before: date | None = None) -> list[str]:
+        """Tenants with measurements (only those stored not final whose period ended before
+        `unfinal_before`, when given)."""
+        stmt = select(Measurement.tenant_id).distinct().order_by(Measurement.tenant_id)
+        if unfinal_before is not None:
+            stmt = stmt.where(Measurement.is_final.is_(False),
+                              Measurement.period_end < unfinal_before)
+        return list((await self.session.scalars(stmt)).all())
+
+    async def lock_tenant(self, tenant_id: str, purpose: str) -> None:
+        """A transaction-level advisory lock on (purpose, tenant): replicas doing the same
+        work for the same tenant take turns."""
+        await self.session.execute(select(func.pg_advisory_xact_lock(
+            func.hashtextextended(f"kpi-{purpose}:{tenant_id}", 0))))
 
     async def add_revisions(self, rows: Sequence[dict[str, Any]]) -> None:
         """Keep the previous state of changed measurements, in one batch."""

@@ -10,6 +10,7 @@ from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
 from kpi_service.core.schemas import Day, Id, Key, Limit, Page, ShortText, SubjectRef
 from kpi_service.measurements import closing, service
+from kpi_service.measurements.derivation import today_in
 from kpi_service.measurements.runs import BackgroundRuns
 from kpi_service.measurements.schemas import (
     ClosePeriodsRequest,
@@ -37,7 +38,7 @@ RunsDep = Annotated[BackgroundRuns, Depends(_runs)]
 @router.get("/measurements", operation_id="listMeasurements",
             response_model=Page[MeasurementRead])
 async def list_measurements(
-    session: SessionDep, principal: PrincipalDep,
+    session: SessionDep, principal: PrincipalDep, settings: SettingsDep,
     assignment_id: Annotated[Id | None, Query()] = None,
     user_id: Annotated[SubjectRef | None, Query()] = None,
     definition_id: Annotated[Id | None, Query()] = None,
@@ -51,16 +52,17 @@ async def list_measurements(
     page = await service.list_measurements(
         session, principal, assignment_id=assignment_id, user_id=user_id,
         definition_id=definition_id, definition_key=definition_key, period_from=period_from,
-        period_to=period_to, cursor=cursor, limit=limit)
+        period_to=period_to, cursor=cursor, limit=limit, today=today_in(settings))
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
 @router.get("/measurements/{measurement_id}", operation_id="getMeasurement",
             response_model=MeasurementRead)
-async def get_measurement(session: SessionDep, principal: PrincipalDep,
+async def get_measurement(session: SessionDep, principal: PrincipalDep, settings: SettingsDep,
                           measurement_id: Annotated[Id, Path()]) -> object:
     """One measurement."""
-    return await service.get_measurement(session, principal, measurement_id)
+    return await service.get_measurement(session, principal, measurement_id,
+                                         today=today_in(settings))
 
 
 @router.get("/measurements/{measurement_id}/revisions", operation_id="listMeasurementRevisions",

@@ -42,16 +42,19 @@ class NotManualKpi(Conflict):
                          "recorded values. Recalculate it instead.")
 
 
-def to_read(row: Any) -> MeasurementRead:
-    """A listing row (measurement, subject type, subject id, definition key) as the API shows it."""
+def to_read(row: Any, today: date | None = None) -> MeasurementRead:
+    """A listing row (measurement, subject type, subject id, definition key) as the API shows it;
+    with `today`, a period that has ended reads as final even before the daily job stores it."""
     measurement, subject_type, subject_id, key = row
     data = {c.key: getattr(measurement, c.key) for c in Measurement.__table__.columns}
     data.update(subject_type=subject_type, subject_id=subject_id, definition_key=key)
+    if today is not None and measurement.period_end < today:
+        data["is_final"] = True
     return MeasurementRead.model_validate(data)
 
 
 async def get_measurement(session: AsyncSession, principal: Principal,
-                          measurement_id: int) -> MeasurementRead:
+                          measurement_id: int, *, today: date | None = None) -> MeasurementRead:
     """One measurement the caller may see."""
     repo = MeasurementRepository(session)
     stmt = repo.listing(principal.tenant_id, visible_assignments(principal)).where(
@@ -59,14 +62,15 @@ async def get_measurement(session: AsyncSession, principal: Principal,
     rows = await repo.rows(stmt)
     if not rows:
         raise NotFound(f"Measurement {measurement_id} not found.")
-    return to_read(rows[0])
+    return to_read(rows[0], today)
 
 
 async def list_measurements(session: AsyncSession, principal: Principal, *,
                             assignment_id: int | None = None, user_id: str | None = None,
                             definition_id: int | None = None, definition_key: str | None = None,
                             period_from: date | None = None, period_to: date | None = None,
-                            cursor: str | None = None, limit: int = 50) -> Slice[MeasurementRead]:
+                            cursor: str | None = None, limit: int = 50,
+                            today: date | None = None) -> Slice[MeasurementRead]:
     """Measurements the caller may see, oldest id first, filtered."""
     if period_from and period_to and period_to < period_from:
         raise InvalidInput("period_to is before period_from.",
@@ -90,7 +94,7 @@ async def list_measurements(session: AsyncSession, principal: Principal, *,
         stmt = stmt.where(Measurement.id > after)
     rows = await repo.rows(stmt.order_by(Measurement.id).limit(limit + 1))
     page = slice_of(rows, limit, lambda r: r[0].id)
-    return Slice([to_read(r) for r in page.items], page.next_cursor)
+    return Slice([to_read(r, today) for r in page.items], page.next_cursor)
 
 
 async def list_revisions(session: AsyncSession, principal: Principal,

@@ -1,5 +1,5 @@
 """APScheduler wiring: a cron job per period kind, catch-up at start, stale sweeps, partitions,
-missing manual values and the alert webhooks' retries.
+finality of ended periods, missing manual values and the alert webhooks' retries.
 
 Every replica runs the same jobs. An occurrence runs once whichever fires first: its run
 row is unique per (tenant, trigger, kind, period start) and claimed under an advisory
@@ -21,6 +21,7 @@ from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.engine.periods import Period, PeriodKind
 from kpi_service.events.service import prepare_partitions
+from kpi_service.measurements.derivation import finalize_ended
 from kpi_service.measurements.runs import BackgroundRuns, claim_occurrence, scheduled_tenants
 from kpi_service.scheduler.occurrences import missed, period_of
 
@@ -52,6 +53,9 @@ class Scheduler:
         scheduler.add_job(self.sweep, "interval", seconds=sweep_every, id="stale-runs",
                           coalesce=True, max_instances=1, next_run_time=datetime.now(tz))
         scheduler.add_job(self.partitions, cron_trigger("30 0 * * *", tz), id="partitions",
+                          coalesce=True, max_instances=1, next_run_time=datetime.now(tz))
+        # Just after midnight, and at start: periods that ended are stored final.
+        scheduler.add_job(self.finalize, cron_trigger("5 0 * * *", tz), id="finalize",
                           coalesce=True, max_instances=1, next_run_time=datetime.now(tz))
         scheduler.add_job(self.overdue_values,
                           cron_trigger(self.settings.schedule_overdue_values, tz),
@@ -113,6 +117,11 @@ class Scheduler:
         if created:
             log.info("created event partitions %s", ", ".join(created))
         return created
+
+    async def finalize(self) -> int:
+        """Re-derive the measurements whose period has ended but are stored not final, per
+        tenant; how many changed."""
+        return await finalize_ended(self._database(), self.settings)
 
     async def overdue_values(self) -> int:
         """Alert on manual values still missing after their period closed; rules evaluated."""
