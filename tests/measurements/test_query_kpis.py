@@ -125,7 +125,7 @@ async def test_recalculation_is_idempotent_and_keeps_revisions(
     assert third["computed"] == 1
     [m] = await measurements(client, user_id="1", definition_key="cases_resolved")
     assert m["actual_value"] == 3 and m["revision"] == 2 and m["run_id"] == third["id"]
-    revisions = (await client.get(f"/api/kpis/measurements/{m['id']}/revisions")).json()
+    revisions = (await client.get(f"/api/kpis/measurements/{m['id']}/revisions")).json()["items"]
     assert [(r["revision"], r["actual_value"], r["run_id"]) for r in revisions] == [
         (1, 2, first["id"])]
     assert revisions[0]["change_reason"] == f"recalculated by run {third['id']}"
