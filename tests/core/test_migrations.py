@@ -6,6 +6,8 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
+from datetime import date, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +153,45 @@ async def test_replicas_upgrading_together_all_succeed(fresh: tuple[str, AsyncEn
         versions = (await conn.execute(text("SELECT count(*) FROM kpi.alembic_version"))
                     ).scalar_one()
     assert versions == 1
+
+
+async def test_stored_values_are_rounded_half_to_even(fresh: tuple[str, AsyncEngine]) -> None:
+
+    url, engine = fresh
+    await asyncio.to_thread(upgrade, url, "0005")
+    raw = ["33.333333333333336", "1.0000005", "1.0000015", "-2.0000025", "-2.00000251",
+           "12.5", "7"]
+    async with engine.begin() as conn:
+        for statement in (
+            "INSERT INTO kpi.definitions (tenant_id, id, key, name, unit, target_type, "
+            "aggregation_period, scope, calculation_type, rollup) VALUES ('default', 1, "
+            "'calls', 'Calls', 'count', 'higher_better', 'weekly', 'user', 'manual', 'sum')",
+            "INSERT INTO kpi.assignments (tenant_id, id, definition_id, subject_type, "
+            "subject_id, weight, start_date) VALUES ('default', 1, 1, 'user', '42', 100, "
+            "'2026-01-05')"):
+            await conn.execute(text(statement))
+        for i, value in enumerate(raw, start=1):
+            await conn.execute(text(
+                "INSERT INTO kpi.measurements (tenant_id, id, assignment_id, definition_id, "
+                "period_start, period_end, aligned, actual_value, previous_value, is_final, "
+                "source, definition_version, revision) VALUES ('default', :i, 1, 1, :s, :e, "
+                "true, CAST(:v AS numeric), CAST(:v AS numeric), true, 'manual', 1, 2)"),
+                {"i": i, "v": value, "s": date(2026, 1, 5) + timedelta(weeks=i),
+                 "e": date(2026, 1, 11) + timedelta(weeks=i)})
+            await conn.execute(text(
+                "INSERT INTO kpi.measurement_revisions (tenant_id, measurement_id, revision, "
+                "actual_value, source, details, definition_version, calculated_at) VALUES "
+                "('default', :i, 1, CAST(:v AS numeric), 'manual', '{}', 1, now())"),
+                {"i": i, "v": value})
+    await asyncio.to_thread(upgrade, url)
+    six = Decimal("0.000001")
+    expected = [Decimal(v).quantize(six, rounding=ROUND_HALF_EVEN) for v in raw]
+    assert [str(e) for e in expected[1:5]] == ["1.000000", "1.000002", "-2.000002",
+                                               "-2.000003"]
+    async with engine.connect() as conn:
+        stored = (await conn.execute(text(
+            "SELECT m.actual_value, m.previous_value, r.actual_value FROM kpi.measurements m "
+            "JOIN kpi.measurement_revisions r ON r.measurement_id = m.id ORDER BY m.id"))).all()
+    assert [tuple(row) for row in stored] == [(e, e, e) for e in expected]
+    # Values with six places or fewer are left as they were written.
+    assert [str(row[0]) for row in stored][5:] == ["12.5", "7"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -15,7 +16,9 @@ from kpi_service.engine.funnels import (
     conversions,
     over_periods,
     percent,
+    whole_periods,
 )
+from kpi_service.engine.periods import PeriodKind
 
 D = Decimal
 
@@ -104,3 +107,26 @@ def test_across_members_of_one_subject_is_over_periods_even_for_last() -> None:
     assert across_members([], "sum") is None
     with pytest.raises(ValueError, match="cannot combine"):
         across_members(MEMBERS, "last")
+
+
+@given(st.sampled_from(list(PeriodKind)), st.dates(date(2024, 11, 1), date(2027, 2, 1)),
+       st.integers(0, 500))
+def test_whole_periods_are_those_whose_days_all_lie_in_the_range(
+        kind: PeriodKind, start: date, days: int) -> None:
+    end = start + timedelta(days=days)
+
+    def period_of(day: date) -> tuple[Any, ...]:
+        # Which period a day belongs to, computed from the calendar directly.
+        iso = day.isocalendar()
+        return {PeriodKind.DAILY: (day,), PeriodKind.WEEKLY: (iso.year, iso.week),
+                PeriodKind.MONTHLY: (day.year, day.month),
+                PeriodKind.QUARTERLY: (day.year, (day.month - 1) // 3),
+                PeriodKind.YEARLY: (day.year,)}[kind]
+
+    spans: dict[tuple[Any, ...], list[date]] = {}
+    for i in range(-400, days + 401):  # every period touching the range, whole
+        day = start + timedelta(days=i)
+        spans.setdefault(period_of(day), []).append(day)
+    whole = sorted(d for span in spans.values() if start <= min(span) and max(span) <= end
+                   for d in span)
+    assert whole_periods(kind, start, end) == ((whole[0], whole[-1]) if whole else None)

@@ -35,7 +35,7 @@ async def test_record_then_correct_keeps_the_first_value_as_a_revision(
     second = (await client.put(url, json={"value": 99})).json()
     assert second["id"] == m["id"] and second["revision"] == 2
     assert second["achievement"] == pytest.approx(110.0) and second["status"] == "met"
-    revisions = (await client.get(f"/api/kpis/measurements/{m['id']}/revisions")).json()
+    revisions = (await client.get(f"/api/kpis/measurements/{m['id']}/revisions")).json()["items"]
     assert [(r["revision"], r["actual_value"], r["comment"]) for r in revisions] == [
         (1, 72, "survey of October")]
     assert revisions[0]["change_reason"] == "manual entry"
@@ -138,3 +138,31 @@ async def test_an_omitted_comment_keeps_the_stored_one(client: AsyncClient, db: 
     assert same["revision"] == 2  # nothing changed, nothing rewritten
     recommented = (await client.put(url, json={"value": 75, "comment": "corrected"})).json()
     assert (recommented["comment"], recommented["revision"]) == ("corrected", 3)
+
+
+async def test_revisions_are_a_page_like_every_list(client: AsyncClient, db: Database) -> None:
+    _, a = await _manual(client)
+    url = f"/api/kpis/assignments/{a['id']}/measurements/2026-10-01"
+    recorded = [70, 71, 72, 73, 74]
+    for value in recorded:
+        m = (await client.put(url, json={"value": value})).json()
+    revisions = f"/api/kpis/measurements/{m['id']}/revisions"
+    # Four earlier states, newest first: revision 4 held 73, ..., revision 1 held 70.
+    expected = [(n, recorded[n - 1]) for n in range(len(recorded) - 1, 0, -1)]
+    seen, cursor, pages = [], None, 0
+    while True:
+        params: dict[str, Any] = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        response = await client.get(revisions, params=params)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert set(body) == {"items", "next_cursor"}
+        seen += [(r["revision"], r["actual_value"]) for r in body["items"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert (seen, pages) == (expected, 2)
+    for bad in ({"cursor": "bogus"}, {"limit": 0}, {"limit": 501}):
+        response = await client.get(revisions, params=bad)
+        assert response.status_code == 422, (bad, response.text)
+        assert response.headers["content-type"] == "application/problem+json"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -125,7 +128,7 @@ async def test_recalculation_is_idempotent_and_keeps_revisions(
     assert third["computed"] == 1
     [m] = await measurements(client, user_id="1", definition_key="cases_resolved")
     assert m["actual_value"] == 3 and m["revision"] == 2 and m["run_id"] == third["id"]
-    revisions = (await client.get(f"/api/kpis/measurements/{m['id']}/revisions")).json()
+    revisions = (await client.get(f"/api/kpis/measurements/{m['id']}/revisions")).json()["items"]
     assert [(r["revision"], r["actual_value"], r["run_id"]) for r in revisions] == [
         (1, 2, first["id"])]
     assert revisions[0]["change_reason"] == f"recalculated by run {third['id']}"
@@ -224,3 +227,47 @@ async def test_recalculation_range_is_bounded(client: AsyncClient) -> None:
     assert response.headers["content-type"] == "application/problem+json"
     assert await client.get("/api/kpis/runs") is not None
     assert (await client.get("/api/kpis/runs")).json()["items"] == []
+
+
+async def test_values_are_stored_at_six_places_half_to_even_in_json_and_csv(
+        client: AsyncClient, db: Database) -> None:
+    # User 4 resolves three cases in 1, 1 and 2 hours: the average is 4/3 h, which the
+    # source computes with more digits than any stored figure keeps.
+    await create_support_cases(db, [(4, "resolved", at(9, 8), at(9, 9)),
+                                    (4, "resolved", at(10, 8), at(10, 9)),
+                                    (4, "resolved", at(11, 8), at(11, 10))])
+    avg = await create_definition(client, key="avg_resolution_time", unit="hours",
+                                  target_type="lower_better", calculation_type="query",
+                                  config={"query_key": "avg_resolution_time"})
+    await assign(client, avg["id"], "4", 2, start_date="2026-10-01")
+    manual = await create_definition(client, key="hours_logged", unit="hours")
+    logged = await assign(client, manual["id"], "4", 40, start_date="2026-10-01")
+    response = await client.put(
+        f"/api/kpis/assignments/{logged['id']}/measurements/{WEEK}",
+        json={"value": 10.1234565, "comment": "half: to the even 6, not up to 7"})
+    assert response.status_code == 200, response.text
+    assert (await recalculate(client, period_start=WEEK))["status"] == "succeeded"
+
+    six = Decimal("0.000001")
+    expected = {
+        "avg_resolution_time": (Decimal(4) / 3).quantize(six, rounding=ROUND_HALF_EVEN),
+        "hours_logged": Decimal("10.1234565").quantize(six, rounding=ROUND_HALF_EVEN),
+    }
+    assert {k: str(v) for k, v in expected.items()} == {
+        "avg_resolution_time": "1.333333", "hours_logged": "10.123456"}
+    achievement = (Decimal(2) / expected["avg_resolution_time"] * 100).quantize(
+        six, rounding=ROUND_HALF_EVEN)
+    json_rows = {m["definition_key"]: m for m in await measurements(client, user_id="4")}
+    assert {k: m["actual_value"] for k, m in json_rows.items()} == {
+        k: float(v) for k, v in expected.items()}
+    assert json_rows["avg_resolution_time"]["achievement"] == float(achievement)
+
+    export = await client.get("/api/kpis/metrics/export.csv", params={"user_id": "4"})
+    assert export.status_code == 200, export.text
+    csv_rows = {r["definition_key"]: r for r in csv.DictReader(io.StringIO(export.text))}
+    # The same numbers as JSON, in plain notation without trailing zeros.
+    assert {k: r["actual_value"] for k, r in csv_rows.items()} == {
+        k: str(v) for k, v in expected.items()}
+    assert csv_rows["avg_resolution_time"]["achievement"] == str(achievement)
+    assert (csv_rows["hours_logged"]["target_value"],
+            csv_rows["avg_resolution_time"]["score"]) == ("40", "150")

@@ -112,7 +112,7 @@ async def test_a_closed_period_is_frozen_until_restated_with_who_and_why(
     assert (run["status"], run["computed"], run["unchanged"]) == ("succeeded", 1, 1)
     [m] = await measurements(client, user_id="1", period_from=WEEKS[1], period_to=WEEKS[1])
     assert m["actual_value"] == 3 and m["revision"] == 2
-    [rev] = (await client.get(f"/api/kpis/measurements/{m['id']}/revisions")).json()
+    [rev] = (await client.get(f"/api/kpis/measurements/{m['id']}/revisions")).json()["items"]
     assert rev["actual_value"] == 2 and rev["changed_by"] == "local-admin"
     assert rev["change_reason"] == f"restated by run {run['id']}: late case found"
 

@@ -165,16 +165,16 @@ async def test_team_view_export_hand_worked(client: AsyncClient) -> None:
     # One row per member x KPI cell, members by rank (see the team view's example).
     assert [(r["user_id"], r["rank"], r["definition_key"], r["value"], r["score"])
             for r in rows] == [
-        ("cid", "1", "calls", "20", "150.000000"),
-        ("ann", "2", "calls", "12", "120.000000"),
-        ("ann", "2", "handle_time", "1.6", "125.000000"),
-        ("ann", "2", "quality", "81", "90.000000"),
-        ("bob", "2", "calls", "11.375", "113.750000"),
+        ("cid", "1", "calls", "20", "150"),
+        ("ann", "2", "calls", "12", "120"),
+        ("ann", "2", "handle_time", "1.6", "125"),
+        ("ann", "2", "quality", "81", "90"),
+        ("bob", "2", "calls", "11.375", "113.75"),
         ("dee", "", "calls", "", ""),
     ]
     assert {(r["team_id"], r["period_start"], r["period_end"], r["team_size"]) for r in rows} \
         == {("t1", "2026-02-01", "2026-02-28", "4")}
-    assert [r["overall_score"] for r in rows][:2] == ["150.000000", "113.750000"]
+    assert [r["overall_score"] for r in rows][:2] == ["150", "113.75"]
 
 
 async def test_standing_exports_keep_their_access_rules(client: AsyncClient,
@@ -184,7 +184,7 @@ async def test_standing_exports_keep_their_access_rules(client: AsyncClient,
     card = parsed(await export(jwt_client, member, view="scorecard", date=FEB))
     assert [r["definition_key"] for r in card] == ["calls", "handle_time", "quality"]
     assert {(r["user_id"], r["team_rank"], r["team_team_size"], r["overall_score"])
-            for r in card} == {("ann", "2", "4", "113.750000")}
+            for r in card} == {("ann", "2", "4", "113.75")}
     board = parsed(await export(jwt_client, member, view="leaderboard", definition_key="calls",
                                 date=FEB))
     assert [(r["user_id"], r["population"]) for r in board] == [("ann", "5")]

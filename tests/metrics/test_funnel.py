@@ -18,6 +18,7 @@ from sqlalchemy import text
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from tests.conftest import bearer, make_settings
+from tests.metrics.helpers import held, manual_kpi, record
 from tests.support import assign, create_definition, recalculate
 
 URL = "/api/kpis/metrics/funnel"
@@ -362,3 +363,42 @@ async def test_refusals_name_the_parameter_at_fault(client: AsyncClient) -> None
                                                                for name in loc], params
     edge = await client.get(URL, params={**one, "start": "2999-12-31", "end": "2999-12-31"})
     assert edge.status_code == 200, edge.text
+
+
+async def test_a_kpi_stage_without_a_count_says_why(client: AsyncClient, db: Database) -> None:
+    calls = await manual_kpi(client, "calls")  # monthly
+    visits = await manual_kpi(client, "visits", aggregation_period="weekly")
+    sales = await manual_kpi(client, "sales", aggregation_period="quarterly")
+    await record(client, await held(client, calls, "ann", 10), "2026-10-01", 12)
+    weekly = await held(client, visits, "ann", 5)
+    await record(client, weekly, "2026-10-05", 3)  # Mon 5 - Sun 11 October
+    await record(client, weekly, "2026-10-12", 4)  # Mon 12 - Sun 18 October
+    await held(client, sales, "ann", 100)
+    stages = ["kpi:visits", "kpi:calls", "kpi:sales"]
+
+    async def funnel(start: str, end: str) -> list[tuple[Any, Any]]:
+        response = await client.get(URL, params={"stages": stages, "subject_type": "user",
+                                                 "subject_id": "ann", "start": start,
+                                                 "end": end})
+        assert response.status_code == 200, response.text
+        return [(s["count"], s["reason"]) for s in response.json()["stages"]]
+
+    # 3 to 20 October: two whole weeks (5-11 and 12-18: 3 + 4 visits), no whole month or
+    # quarter.
+    assert await funnel("2026-10-03", "2026-10-20") == [
+        (7, None),
+        (None, "KPI 'calls' is computed per month; the range 2026-10-03..2026-10-20 does not "
+               "cover a whole month."),
+        (None, "KPI 'sales' is computed per quarter; the range 2026-10-03..2026-10-20 does "
+               "not cover a whole quarter."),
+    ]
+    # 1 October to 31 December: every period is whole; sales has no value in Q4.
+    assert await funnel("2026-10-01", "2026-12-31") == [
+        (7, None), (12, None),
+        (None, "KPI 'sales' has no value for user 'ann' in its periods inside the range "
+               "(2026-10-01..2026-12-31)."),
+    ]
+    # 6 to 9 October: not even a whole week.
+    assert (await funnel("2026-10-06", "2026-10-09"))[0] == (
+        None, "KPI 'visits' is computed per week (Monday to Sunday); the range "
+              "2026-10-06..2026-10-09 does not cover a whole week.")

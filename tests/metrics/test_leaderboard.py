@@ -1,5 +1,5 @@
-"""GET /metrics/leaderboard: users ranked by one KPI's score, with ties, percentiles and
-rank changes; a member sees only their own row."""
+"""GET /metrics/leaderboard: users ranked by one KPI's uncapped achievement, with ties,
+percentiles and rank changes; a member sees only their own row."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from httpx import AsyncClient
+from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from tests.conftest import bearer
@@ -14,6 +15,7 @@ from tests.metrics.helpers import (
     KPIS,
     MONTHS,
     Held,
+    achieved,
     competition,
     held,
     manual_kpi,
@@ -56,20 +58,21 @@ async def test_hand_worked_leaderboard(client: AsyncClient) -> None:
     assert (board["definition_key"], board["period_kind"], board["period_start"],
             board["period_end"], board["team_id"]) == ("calls", "monthly", "2026-02-01",
                                                       "2026-02-28", None)
-    # February scores: cid 150, gus 250 capped at 150, ann and bob 120, dee 80, eve 50, fay
-    # none. Competition ranks 1, 1, 3, 3, 5, 6; percentile = others strictly below / 5.
-    # January: cid 150, ann 100, dee 90, bob 50, fay 30 (gus and eve unmeasured).
+    # February achievements (uncapped: the cap is for weighted scores only): gus 250, cid
+    # 150, ann and bob 120, dee 80, eve 50, fay none. Competition ranks 1, 2, 3, 3, 5, 6;
+    # percentile = others strictly below / 5.
+    # January: cid 200, ann 100, dee 90, bob 50, fay 30 (gus and eve unmeasured).
     assert (board["population"], board["ranked"]) == (7, 6)
     assert rows(board) == [
-        ("cid", "t1", 1, 80, 1, 0),
-        ("gus", "t1", 1, 80, None, None),
+        ("gus", "t1", 1, 100, None, None),
+        ("cid", "t1", 2, 80, 1, -1),
         ("ann", "t1", 3, 40, 2, -1),
         ("bob", "t1", 3, 40, 4, 1),
         ("dee", "t2", 5, 20, 3, -2),
         ("eve", "t2", 6, 0, None, None),
         ("fay", "t2", None, None, 5, None),
     ]
-    gus = board["items"][1]
+    gus = board["items"][0]
     assert (gus["value"], gus["target"], gus["achievement"], gus["score"], gus["status"]) == (
         25, 10, 250, 150, "met")
     fay = board["items"][-1]
@@ -122,7 +125,7 @@ async def test_pages(client: AsyncClient) -> None:
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert seen == ["cid", "gus", "ann", "bob", "dee", "eve", "fay"]
+    assert seen == ["gus", "cid", "ann", "bob", "dee", "eve", "fay"]
     assert cursor is None
     response = await view(client, "leaderboard", definition_key="calls", cursor="bogus")
     assert_problem(response, 422)
@@ -144,14 +147,14 @@ async def test_access(client: AsyncClient, jwt_client: AsyncClient) -> None:
     assert rows(fay) == [("fay", "t2", None, None, 5, None)]
     stranger = await board(bearer("zoe", "member"))
     assert (stranger["population"], stranger["items"]) == (7, [])
-    # Within their own team: cid and gus tie above ann and bob (tied): nobody below ann.
+    # Within their own team: gus and cid above ann and bob (tied): nobody below ann.
     in_team = await board(bearer("ann", "member"), team_id="t1")
     assert (in_team["population"], rows(in_team)) == (4, [("ann", "t1", 3, 0, 2, -1)])
     assert_problem(await view(jwt_client, "leaderboard", bearer("ann", "member"),
                               definition_key="calls", team_id="t2"), 404)
     # A manager ranks the members of the teams they manage.
     t1 = await board(bearer("m1", "manager", teams=["t1"]))
-    assert [r[:3] for r in rows(t1)] == [("cid", "t1", 1), ("gus", "t1", 1), ("ann", "t1", 3),
+    assert [r[:3] for r in rows(t1)] == [("gus", "t1", 1), ("cid", "t1", 2), ("ann", "t1", 3),
                                          ("bob", "t1", 3)]
     assert t1["population"] == 4
     both = await board(bearer("m9", "manager", teams=["t1", "t2"]))
@@ -167,16 +170,19 @@ def expected_board(data: list[Held], key: str, month: str,
                    team: str | None = None) -> dict[str, Any]:
     """The leaderboard recomputed in plain Python from the recorded rows."""
     held_rows = [h for h in data if h.key == key and team in (None, h.team)]
+    # Ranked by uncapped achievement; the capped score is only shown.
     scores = {h.user: h.score(month) for h in held_rows}
+    achievements = {h.user: h.achievement(month) for h in held_rows}
     before = MONTHS[MONTHS.index(month) - 1] if MONTHS.index(month) else None
-    ranks = competition(scores)
-    previous = competition({h.user: h.score(before) for h in held_rows}) if before else {}
-    ranked = [s for s in scores.values() if s is not None]
+    ranks = competition(achievements)
+    previous = (competition({h.user: h.achievement(before) for h in held_rows}) if before
+                else {})
+    ranked = [a for a in achievements.values() if a is not None]
     items = []
     for h in sorted(held_rows, key=lambda h: (h.user not in ranks, ranks.get(h.user, 0),
                                               h.user)):
-        rank, score = ranks.get(h.user), scores[h.user]
-        below = sum(1 for s in ranked if score is not None and s < score)
+        rank, score, mine = ranks.get(h.user), scores[h.user], achievements[h.user]
+        below = sum(1 for a in ranked if mine is not None and a < mine)
         items.append({
             "user_id": h.user, "team_id": h.team, "rank": rank,
             "percentile": None if rank is None or len(ranked) == 1
@@ -251,3 +257,68 @@ async def test_statements_are_compiled_once(client: AsyncClient, db: Database) -
         # The ranked rows' statement (after the definition's) is compiled once for any period,
         # page size and team.
         assert [c[1] for c in seen] == [seen[0][1]] * 3, (teams, seen)
+
+
+async def test_the_cap_does_not_make_ties(client: AsyncClient) -> None:
+    # The issue's case: 16 and 12 conversions on a target of 12 with a score cap of 100 both
+    # score 100, yet 16 is the better month: achievements 133.333333 and 100 rank 1 and 2.
+    conversions = await manual_kpi(client, "conversions", score_cap=100)
+    values = {"ann": 16, "bob": 12, "cid": 12, "dee": 6}
+    for user, value in values.items():
+        await record(client, await held(client, conversions, user, 12), "2026-02-01", value)
+    achievements = {u: q(Decimal(v) / 12 * 100) for u, v in values.items()}
+    ranks = competition(achievements)
+    assert ranks == {"ann": 1, "bob": 2, "cid": 2, "dee": 4}
+    board = await ok(client, "leaderboard", definition_key="conversions", date=FEB)
+    assert [(i["user_id"], i["rank"], i["achievement"], i["score"]) for i in board["items"]] == [
+        (u, ranks[u], num(achievements[u]), num(min(achievements[u], Decimal(100))))
+        for u in sorted(values, key=lambda u: (ranks[u], u))]
+    # The overall scores keep the cap: ann and bob both score 100 on their scorecards.
+    for user in ("ann", "bob"):
+        card = await ok(client, "scorecard", user_id=user, period_kind="monthly", date=FEB)
+        assert card["overall_score"] == 100
+
+
+async def test_direction_aware_achievement(client: AsyncClient) -> None:
+    # Lower is better: 2 hours on a target of 4 (200) beats 3 (133.33), which beats 4 (100);
+    # exact: 95 and 105 on a target of 100 both miss by 5% and tie, 100 is first.
+    handle = await manual_kpi(client, "handle_time", unit="hours",
+                              target_type="lower_better")
+    quality = await manual_kpi(client, "quality", unit="percent", target_type="exact")
+    for key, definition, target, values in (
+            ("handle_time", handle, 4, {"ann": 3, "bob": 2, "cid": 4, "dee": 9}),
+            ("quality", quality, 100, {"ann": 95, "bob": 100, "cid": 105, "dee": 40})):
+        for user, value in values.items():
+            await record(client, await held(client, definition, user, target), "2026-02-01",
+                         value)
+        expected = competition({u: achieved(Decimal(v), Decimal(target), KPIS[key][1])
+                                for u, v in values.items()})
+        board = await ok(client, "leaderboard", definition_key=key, date=FEB)
+        assert {i["user_id"]: i["rank"] for i in board["items"]} == expected, key
+    assert expected == {"bob": 1, "ann": 2, "cid": 2, "dee": 4}
+
+
+async def test_by_value_where_there_is_no_target(client: AsyncClient, db: Database) -> None:
+    # The API always stores a target; a measurement stored without one (DESIGN.md 4 allows
+    # it) has a value and no achievement: it ranks after those with one, by value in the
+    # KPI's direction, and an `exact` KPI has no direction to rank values by.
+    for key, target_type in (("calls", "higher_better"), ("handle_time", "lower_better"),
+                             ("quality", "exact")):
+        definition = await manual_kpi(client, key, target_type=target_type)
+        for user, value in {"ann": 3, "bob": 5, "cid": 5, "dee": 8, "eve": 4}.items():
+            await record(client, await held(client, definition, user, 4), "2026-02-01", value)
+    async with db.engine.begin() as conn:
+        await conn.execute(text(
+            "UPDATE kpi.measurements SET target_value = NULL, achievement = NULL, score = NULL,"
+            " status = NULL FROM kpi.assignments a WHERE a.id = assignment_id"
+            " AND a.subject_id <> 'eve'"))
+    expected = {
+        # eve has a target and an achievement; the others follow by value.
+        "calls": {"eve": 1, "dee": 2, "bob": 3, "cid": 3, "ann": 5},
+        "handle_time": {"eve": 1, "ann": 2, "bob": 3, "cid": 3, "dee": 5},
+        "quality": {"eve": 1},
+    }
+    for key, ranks in expected.items():
+        board = await ok(client, "leaderboard", definition_key=key, date=FEB)
+        assert {i["user_id"]: i["rank"] for i in board["items"] if i["rank"]} == ranks, key
+        assert (board["population"], board["ranked"]) == (5, len(ranks)), key

@@ -324,4 +324,4 @@ async def test_another_tenant_reaches_nothing(jwt_client: AsyncClient, db: Datab
     assert await snapshot(db) == before
     revisions = await c.get(f"/api/kpis/measurements/{ids['measurement_id']}/revisions",
                             headers=ADMIN)
-    assert [r["actual_value"] for r in revisions.json()] == [10]
+    assert [r["actual_value"] for r in revisions.json()["items"]] == [10]

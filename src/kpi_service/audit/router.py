@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from kpi_service.audit import service
+from kpi_service.audit.repository import AuditFilters
 from kpi_service.audit.schemas import AuditEntryRead
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep
-from kpi_service.core.schemas import Limit, Page, ShortText
+from kpi_service.core.schemas import Instant, Limit, Page, ShortText, SubjectRef
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -19,12 +20,19 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 async def list_audit_entries(
     session: SessionDep,
     principal: PrincipalDep,
+    actor: Annotated[SubjectRef | None, Query(description="Who did it (a user id).")] = None,
+    action: Annotated[ShortText | None, Query(description="e.g. create, update, delete")] = None,
     entity_type: Annotated[ShortText | None, Query()] = None,
     entity_id: Annotated[ShortText | None, Query()] = None,
+    since: Annotated[Instant | None, Query(
+        description="Entries at or after this instant (ISO 8601 with an offset).")] = None,
+    until: Annotated[Instant | None, Query(
+        description="Entries before this instant (ISO 8601 with an offset).")] = None,
     cursor: Annotated[ShortText | None, Query()] = None,
     limit: Annotated[Limit, Query()] = 50,
 ) -> object:
-    """The tenant's audit entries, newest first."""
-    page = await service.list_entries(session, principal, cursor=cursor, limit=limit,
-                                      entity_type=entity_type, entity_id=entity_id)
+    """The tenant's audit entries, newest first, narrowed by actor, action, entity and time."""
+    filters = AuditFilters(actor=actor, action=action, entity_type=entity_type,
+                           entity_id=entity_id, since=since, until=until)
+    page = await service.list_entries(session, principal, filters, cursor=cursor, limit=limit)
     return {"items": page.items, "next_cursor": page.next_cursor}

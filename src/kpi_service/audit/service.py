@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.audit.repository import AuditRepository
+from kpi_service.audit.repository import AuditFilters, AuditRepository
 from kpi_service.core.auth import Principal
 from kpi_service.core.context import request_id
-from kpi_service.core.errors import Forbidden
+from kpi_service.core.errors import Forbidden, InvalidInput, field_error
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.models import AuditEntry
 
@@ -45,14 +45,14 @@ async def record_many(session: AsyncSession, entries: Sequence[dict[str, Any]]) 
     await AuditRepository(session).add_many(entries)
 
 
-async def list_entries(session: AsyncSession, principal: Principal, *, cursor: str | None,
-                       limit: int, entity_type: str | None,
-                       entity_id: str | None) -> Slice[AuditEntry]:
-    """Audit entries of the caller's tenant, newest first (admins only)."""
+async def list_entries(session: AsyncSession, principal: Principal, filters: AuditFilters, *,
+                       cursor: str | None, limit: int) -> Slice[AuditEntry]:
+    """Audit entries of the caller's tenant, newest first (admins only), filtered."""
     if not principal.is_admin:
         raise Forbidden("Only admins can read the audit log.")
-    rows = await AuditRepository(session).page(
-        principal.tenant_id, after=decode_cursor(cursor), limit=limit,
-        entity_type=entity_type, entity_id=entity_id,
-    )
+    if filters.since is not None and filters.until is not None and filters.until <= filters.since:
+        raise InvalidInput("until is not after since.",
+                           errors=[field_error(["query", "until"], "not after since")])
+    rows = await AuditRepository(session).page(principal.tenant_id, filters,
+                                               after=decode_cursor(cursor), limit=limit)
     return slice_of(rows, limit, lambda e: e.id)

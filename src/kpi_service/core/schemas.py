@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -54,6 +55,10 @@ LongText = Annotated[str, StringConstraints(max_length=4000, pattern=_PRINTABLE_
 # A day a client may name. Far enough from the calendar's ends that the periods, weeks and
 # cohort months around it (and the instant after its last day) are valid dates.
 Day = Annotated[dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(2999, 12, 31))]
+# An instant a client may name: with its UTC offset (a bare local time is ambiguous), within
+# the same calendar as `Day`.
+Instant = Annotated[AwareDatetime, Field(ge=dt.datetime(1900, 1, 1, tzinfo=dt.UTC),
+                                         le=dt.datetime(3000, 1, 1, tzinfo=dt.UTC))]
 
 _as_float = PlainSerializer(float, return_type=float, when_used="json")
 

@@ -8,9 +8,13 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from kpi_service.engine.achievement import quantize
+from kpi_service.engine.periods import PeriodKind, containing
 from kpi_service.engine.rollup import combine
 
 _HUNDRED = Decimal(100)
+_UNITS = {PeriodKind.DAILY: "day", PeriodKind.WEEKLY: "week (Monday to Sunday)",
+          PeriodKind.MONTHLY: "month", PeriodKind.QUARTERLY: "quarter",
+          PeriodKind.YEARLY: "year"}
 # Results must not depend on whatever decimal context the calling thread happens to use.
 _CONTEXT = Context(prec=50, rounding=ROUND_HALF_EVEN)
 
@@ -63,3 +67,27 @@ def over_periods(values: Sequence[tuple[date, Decimal | None]], rollup: str) -> 
     if rollup == "last":
         return known[-1][1]
     return quantize(combine([value for _, value in known], rollup))
+
+
+def whole_periods(kind: PeriodKind, start: date, end: date) -> tuple[date, date] | None:
+    """The first and last day of the periods of `kind` lying wholly inside [start, end], or
+    None when no whole period does."""
+    first = containing(kind, start)
+    if first.start < start:
+        first = first.next()
+    last = containing(kind, end)
+    if last.end > end:
+        last = last.previous()
+    return (first.start, last.end) if first.end <= end else None
+
+
+def no_count_reason(key: str, kind: PeriodKind, start: date, end: date, subject: str) -> str:
+    """Why a KPI stage has no count: no whole period of the KPI inside the range, or no value
+    in the ones inside it."""
+    unit = _UNITS[kind]
+    covered = whole_periods(kind, start, end)
+    if covered is None:
+        return (f"KPI {key!r} is computed per {unit}; the range {start}..{end} does not "
+                f"cover a whole {unit.split(' ')[0]}.")
+    return (f"KPI {key!r} has no value for {subject} in its periods inside the range "
+            f"({covered[0]}..{covered[1]}).")

@@ -41,6 +41,9 @@ def measurement_values(definition: Definition, period: Period, due: DueAssignmen
                        today: date) -> dict[str, Any]:
     """The value and its derived columns: target, achievement, score, status, change, trend,
     finality (the one way they are derived)."""
+    # Every calculator's value (and a manual one) is stored as every figure is: six places,
+    # half to even; everything below is derived from the stored value.
+    actual, previous = ach.quantize(actual), ach.quantize(previous)
     target_type = ach.TargetType(definition.target_type)
     achievement = ach.achievement(actual, due.target_value, target_type, due.baseline_value)
     return {

@@ -302,11 +302,16 @@ class MeasurementRepository:
         result: Sequence[Any] = (await self.session.execute(stmt)).all()
         return result
 
-    async def revisions(self, tenant_id: str, measurement_id: int) -> Sequence[MeasurementRevision]:
+    async def revisions(self, tenant_id: str, measurement_id: int, *, before: int | None,
+                        limit: int) -> Sequence[MeasurementRevision]:
+        """A measurement's revisions kept before the one with id `before` (None: all), newest
+        first, at most `limit + 1` (the extra one says there is more)."""
         stmt = (select(MeasurementRevision)
                 .where(MeasurementRevision.tenant_id == tenant_id,
-                       MeasurementRevision.measurement_id == measurement_id)
-                .order_by(MeasurementRevision.revision.desc()))
+                       MeasurementRevision.measurement_id == measurement_id))
+        if before is not None:
+            stmt = stmt.where(MeasurementRevision.id < before)
+        stmt = stmt.order_by(MeasurementRevision.id.desc()).limit(limit + 1)
         return (await self.session.scalars(stmt)).all()
 
     async def current_with_latest(self, tenant_id: str, user_id: str, today: date,

@@ -66,11 +66,15 @@ async def get_measurement(session: SessionDep, principal: PrincipalDep, settings
 
 
 @router.get("/measurements/{measurement_id}/revisions", operation_id="listMeasurementRevisions",
-            response_model=list[RevisionRead])
+            response_model=Page[RevisionRead])
 async def list_revisions(session: SessionDep, principal: PrincipalDep,
-                         measurement_id: Annotated[Id, Path()]) -> object:
+                         measurement_id: Annotated[Id, Path()],
+                         cursor: Annotated[ShortText | None, Query()] = None,
+                         limit: Annotated[Limit, Query()] = 50) -> object:
     """Earlier states of a measurement, newest first: who changed it, when and why."""
-    return await service.list_revisions(session, principal, measurement_id)
+    page = await service.list_revisions(session, principal, measurement_id, cursor=cursor,
+                                        limit=limit)
+    return {"items": page.items, "next_cursor": page.next_cursor}
 
 
 @router.put("/assignments/{assignment_id}/measurements/{period_start}",

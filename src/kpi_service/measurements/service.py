@@ -97,12 +97,13 @@ async def list_measurements(session: AsyncSession, principal: Principal, *,
     return Slice([to_read(r, today) for r in page.items], page.next_cursor)
 
 
-async def list_revisions(session: AsyncSession, principal: Principal,
-                         measurement_id: int) -> list[Revision]:
-    """Earlier states of a visible measurement, newest first."""
+async def list_revisions(session: AsyncSession, principal: Principal, measurement_id: int, *,
+                         cursor: str | None = None, limit: int = 50) -> Slice[Revision]:
+    """Earlier states of a visible measurement, newest first, one page at a time."""
     await get_measurement(session, principal, measurement_id)
-    return list(await MeasurementRepository(session).revisions(principal.tenant_id,
-                                                               measurement_id))
+    rows = await MeasurementRepository(session).revisions(
+        principal.tenant_id, measurement_id, before=decode_cursor(cursor), limit=limit)
+    return slice_of(rows, limit, lambda r: r.id)
 
 
 async def record_manual(session: AsyncSession, settings: Settings, principal: Principal,

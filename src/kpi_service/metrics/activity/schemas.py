@@ -260,6 +260,9 @@ class FunnelStage(Output):
     kind: Literal["kpi", "event"]
     key: str = Field(description="The KPI key or event type.")
     count: OutNumber | None = Field(description="None: the KPI has no value in the range.")
+    reason: str | None = Field(
+        default=None, description="Why `count` is None: no whole period of the KPI lies in "
+                                  "the range, or it has no value in those that do.")
     conversion_from_previous: OutNumber | None = Field(description="Percent; None for the "
                                                        "first stage or a previous 0 or None.")
     conversion_from_first: OutNumber | None = Field(description="Percent; None when the first "

@@ -21,7 +21,13 @@ from kpi_service.core.sources import Sources, SourceUnavailable, describe_failur
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import cohorts as cohort_rules
 from kpi_service.engine.achievement import quantize
-from kpi_service.engine.funnels import across_members, conversions, over_periods, percent
+from kpi_service.engine.funnels import (
+    across_members,
+    conversions,
+    no_count_reason,
+    over_periods,
+    percent,
+)
 from kpi_service.engine.periods import (
     Period,
     PeriodKind,
@@ -213,6 +219,7 @@ async def funnel(session: AsyncSession, settings: Settings, principal: Principal
     keys = [key for kind, key in stages if kind == "kpi"]
     types = [key for kind, key in stages if kind == "event"]
     counts: dict[str, Decimal | None] = {}
+    reasons: dict[str, str] = {}
     if keys:
         definitions = {d.key: d for d in await DefinitionRepository(session).find(
             principal.tenant_id, keys=keys)}
@@ -222,8 +229,14 @@ async def funnel(session: AsyncSession, settings: Settings, principal: Principal
         values = await ActivityMeasurementRepository(session).stage_values(
             principal.tenant_id, {key: definitions[key].scope for key in keys},
             query.subject_type, subject_id, query.start, query.end)
+        subject = ("the organisation" if query.subject_type is SubjectType.ORGANIZATION
+                   else f"{query.subject_type} {subject_id!r}")
         for key in keys:
             counts[f"kpi:{key}"] = across_members(values.get(key, []), definitions[key].rollup)
+            if counts[f"kpi:{key}"] is None:
+                reasons[f"kpi:{key}"] = no_count_reason(
+                    key, PeriodKind(definitions[key].aggregation_period), query.start,
+                    query.end, subject)
     if types:
         scope = EventRange(principal.tenant_id, query.subject_type, subject_id,
                            *custom(query.start, query.end).instants(settings.tz))
@@ -236,6 +249,7 @@ async def funnel(session: AsyncSession, settings: Settings, principal: Principal
         subject_type=query.subject_type, subject_id=subject_id, start=query.start,
         end=query.end, count=query.count,
         stages=[FunnelStage(stage=stage, kind=kind, key=key, count=c.count,
+                            reason=reasons.get(stage),
                             conversion_from_previous=c.from_previous,
                             conversion_from_first=c.from_first)
                 for stage, (kind, key), c in zip(query.stages, stages, converted, strict=True)])

@@ -9,12 +9,22 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 
+from kpi_service.engine.achievement import quantize
+
 # A spreadsheet runs a cell starting with these as a formula (OWASP "CSV injection").
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+def number(value: Decimal) -> str:
+    """A number as the JSON answers carry it: six places, half to even, in plain notation
+    without trailing zeros (150.000000 is 150, as JSON's 150.0)."""
+    rounded = quantize(value)
+    assert rounded is not None
+    return format(rounded.normalize(), "f")
+
+
 def cell(value: object) -> str:
-    """One value as CSV cell text: numbers in plain notation, ISO dates, empty for None,
+    """One value as CSV cell text: numbers as `number` does, ISO dates, empty for None,
     and text that a spreadsheet would read as a formula defused with a leading quote."""
     if value is None:
         return ""
@@ -23,7 +33,7 @@ def cell(value: object) -> str:
     if isinstance(value, Enum):
         value = value.value
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return number(value)
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, datetime | date):

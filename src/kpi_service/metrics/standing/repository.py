@@ -132,12 +132,13 @@ def _dated(name: str, periods: int) -> tuple[Any, Any, FromClause | None]:
 @cache
 def _standing(name: str, periods: int, *, kind: bool = False, definition: bool = False,
               user: bool = False, teams: Teams | None = None,
-              detail: bool = False) -> Subquery:
+              detail: bool = False, ranking: bool = False) -> Subquery:
     """The standing relation of `periods` periods, dated by the parameters `_dates(name, ...)`
     (assignment, weight, team, measurement id and score, and with `detail` the measurement's
     values and the target); narrowed, when asked, to the KPIs of `:kind` or to
     `:definition_id`, to the user `:user_id`, or to users ever recorded under the teams
-    (`_of_teams`; the caller filters on the teams)."""
+    (`_of_teams`; the caller filters on the teams). With `ranking`, the measurement's
+    uncapped achievement and value too (`rank_achievement`, `rank_value`)."""
     start, end, dates = _dated(name, periods)
     in_force = and_(Assignment.tenant_id == _TENANT, Assignment.subject_type == "user",
                     Assignment.start_date <= end,
@@ -167,6 +168,9 @@ def _standing(name: str, periods: int, *, kind: bool = False, definition: bool =
     )
     if detail:
         stmt = stmt.add_columns(*_measured(Assignment.id, end))
+    if ranking:
+        stmt = stmt.add_columns(Measurement.achievement.label("rank_achievement"),
+                                Measurement.actual_value.label("rank_value"))
     if kind:
         stmt = stmt.where(Definition.aggregation_period == bindparam("kind", type_=String))
     if definition:
@@ -242,21 +246,45 @@ def _team_cells() -> Select[*tuple[Any, ...]]:
     )
 
 
+class ValueOrder(Enum):
+    """How a KPI's values rank where there is no target: the better end first, or not at all
+    (an `exact` KPI without a target has no better end)."""
+
+    HIGHER_FIRST = "higher_first"
+    LOWER_FIRST = "lower_first"
+    NONE = "none"
+
+
+def _rank_order(s: Subquery, by_value: ValueOrder) -> tuple[Any, list[Any]]:
+    """Whether a standing row is ranked, and the window order that ranks it: by uncapped
+    achievement first (highest first); after those, rows measured without a target by value,
+    in the KPI's direction."""
+    achievement, value = s.c.rank_achievement, s.c.rank_value
+    if by_value is ValueOrder.NONE:
+        tier = case((achievement.is_not(None), 0))
+        key: Any = achievement
+    else:
+        tier = case((achievement.is_not(None), 0), (value.is_not(None), 1))
+        signed = value if by_value is ValueOrder.HIGHER_FIRST else -value
+        key = case((achievement.is_not(None), achievement), else_=signed)
+    return tier, [tier.asc().nulls_last(), key.desc().nulls_last()]
+
+
 @cache
-def _leaderboard(teams: bool, user: bool) -> Select[*tuple[Any, ...]]:
+def _leaderboard(teams: bool, user: bool, by_value: ValueOrder) -> Select[*tuple[Any, ...]]:
     """`StandingRepository.leaderboard`, among `:teams` or all, for `:user_id` or all."""
     among = Teams.ANY if teams else None
-    now = _standing("now", 1, definition=True, teams=among)
-    has_score = now.c.score.is_not(None)
-    # Unscored rows sort last, so among the scored ones `rank()` counts those strictly
-    # higher, and `count(*)` (its frame ends with the row's peers) those at least as high.
-    by_score = now.c.score.desc().nulls_last()
-    ranked_count = func.count(now.c.score).over()
+    now = _standing("now", 1, definition=True, teams=among, ranking=True)
+    tier, order = _rank_order(now, by_value)
+    has_rank = tier.is_not(None)
+    # Unranked rows sort last, so among the ranked ones `rank()` counts those strictly
+    # better, and `count(*)` (its frame ends with the row's peers) those at least as good.
+    ranked_count = func.count(tier).over()
     ranked = select(
         now.c.period_end, now.c.subject_id, now.c.assignment_id, now.c.team_id, now.c.weight,
         now.c.measurement_id, now.c.score,
-        case((has_score, func.rank().over(order_by=by_score))).label("rank"),
-        case((has_score, ranked_count - func.count().over(order_by=by_score))).label("below"),
+        case((has_rank, func.rank().over(order_by=order))).label("rank"),
+        case((has_rank, ranked_count - func.count().over(order_by=order))).label("below"),
         ranked_count.label("ranked"), func.count().over().label("population"))
     if teams:
         ranked = ranked.where(_of_teams(now.c.team_id, Teams.ANY))
@@ -267,11 +295,12 @@ def _leaderboard(teams: bool, user: bool) -> Select[*tuple[Any, ...]]:
     if user:
         shown = shown.where(page.c.subject_id == bindparam("user_id", type_=String))
     rows = shown.subquery("page")
-    # The previous period is ranked on scores alone; only the page's rows are joined.
-    before = _standing("before", 1, definition=True, teams=among)
+    # The previous period is ranked the same way; only the page's rows are joined.
+    before = _standing("before", 1, definition=True, teams=among, ranking=True)
+    before_tier, before_order = _rank_order(before, by_value)
     previous_ranks = (select(before.c.subject_id,
-                             func.rank().over(order_by=before.c.score.desc()).label("rank"))
-                      .where(before.c.score.is_not(None)))
+                             func.rank().over(order_by=before_order).label("rank"))
+                      .where(before_tier.is_not(None)))
     if teams:
         previous_ranks = previous_ranks.where(_of_teams(before.c.team_id, Teams.ANY))
     back = previous_ranks.subquery("before_ranks")
@@ -283,10 +312,12 @@ def _leaderboard(teams: bool, user: bool) -> Select[*tuple[Any, ...]]:
 
 
 @cache
-def _population(teams: bool) -> Select[*tuple[Any, ...]]:
+def _population(teams: bool, by_value: ValueOrder) -> Select[*tuple[Any, ...]]:
     """`StandingRepository.population`, among `:teams` or all."""
-    s = _standing("standing", 1, definition=True, teams=Teams.ANY if teams else None)
-    stmt = select(func.count(), func.count(s.c.score))
+    s = _standing("standing", 1, definition=True, teams=Teams.ANY if teams else None,
+                  ranking=True)
+    tier, _ = _rank_order(s, by_value)
+    stmt = select(func.count(), func.count(tier))
     return stmt.where(_of_teams(s.c.team_id, Teams.ANY)) if teams else stmt
 
 
@@ -318,21 +349,24 @@ class StandingRepository:
         return (await self.session.execute(_team_cells(), values)).all()
 
     async def leaderboard(self, tenant_id: str, definition_id: int, period: Period,
-                          previous: Period, *, teams: Sequence[str] | None,
-                          user_id: str | None, offset: int, limit: int) -> Sequence[Any]:
+                          previous: Period, *, by_value: ValueOrder,
+                          teams: Sequence[str] | None, user_id: str | None, offset: int,
+                          limit: int) -> Sequence[Any]:
         """The ranked rows of one KPI for a period among users recorded under `teams` (all when
         None), with their rank in the previous period among the same teams; only `user_id`'s
-        row when given. Each row carries the population and ranked counts of its period."""
+        row when given. Ranked by uncapped achievement, then (no target) by value as
+        `by_value` says. Each row carries the population and ranked counts of its period."""
         values = {"tenant_id": tenant_id, "definition_id": definition_id, "teams": _list(teams),
                   "user_id": user_id, "offset": offset, "limit": limit,
                   **_dates("now", [period]), **_dates("before", [previous])}
-        stmt = _leaderboard(teams is not None, user_id is not None)
+        stmt = _leaderboard(teams is not None, user_id is not None, by_value)
         return (await self.session.execute(stmt, _bound(values))).all()
 
     async def population(self, tenant_id: str, definition_id: int, period: Period,
-                         teams: Sequence[str] | None) -> tuple[int, int]:
-        """How many users hold the KPI in the period among `teams`, and how many have a score."""
+                         teams: Sequence[str] | None, by_value: ValueOrder) -> tuple[int, int]:
+        """How many users hold the KPI in the period among `teams`, and how many are ranked."""
         values = {"tenant_id": tenant_id, "definition_id": definition_id, "teams": _list(teams),
                   **_dates("standing", [period])}
-        row = (await self.session.execute(_population(teams is not None), _bound(values))).one()
+        stmt = _population(teams is not None, by_value)
+        row = (await self.session.execute(stmt, _bound(values))).one()
         return int(row[0]), int(row[1])

@@ -20,7 +20,7 @@ from kpi_service.engine.achievement import overall_score
 from kpi_service.engine.periods import Period, PeriodKind, containing, latest_final, local_today
 from kpi_service.metrics.access import SubjectType, require_readable
 from kpi_service.metrics.pace import in_progress, pace_of, unjudged
-from kpi_service.metrics.standing.repository import StandingRepository
+from kpi_service.metrics.standing.repository import StandingRepository, ValueOrder
 from kpi_service.metrics.standing.schemas import (
     LeaderboardQuery,
     LeaderboardRead,
@@ -177,9 +177,15 @@ async def _leaderboard_teams(session: AsyncSession, principal: Principal,
     return None if principal.is_admin else sorted(principal.teams)
 
 
+# Where there is no target, values rank in the KPI's direction (`exact` has none).
+_VALUE_ORDER = {"higher_better": ValueOrder.HIGHER_FIRST, "lower_better": ValueOrder.LOWER_FIRST,
+                "exact": ValueOrder.NONE}
+
+
 async def leaderboard(session: AsyncSession, settings: Settings, principal: Principal,
                       query: LeaderboardQuery) -> LeaderboardRead:
-    """Users ranked by their score of one KPI in one period; a member sees their own row."""
+    """Users ranked by their uncapped achievement of one KPI in one period (by value where they
+    have no target); a member sees their own row."""
     tenant = principal.tenant_id
     definition = await DefinitionRepository(session).get_by_key(tenant, query.definition_key)
     if definition is None:
@@ -196,15 +202,18 @@ async def leaderboard(session: AsyncSession, settings: Settings, principal: Prin
     period = _period(definition.aggregation_period, query.date, today)
     offset = decode_cursor(query.cursor) or 0
     repo = StandingRepository(session)
-    rows = await repo.leaderboard(tenant, definition.id, period, period.previous(), teams=teams,
-                                  user_id=only, offset=offset, limit=query.limit + 1)
+    by_value = _VALUE_ORDER[definition.target_type]
+    rows = await repo.leaderboard(tenant, definition.id, period, period.previous(),
+                                  by_value=by_value, teams=teams, user_id=only, offset=offset,
+                                  limit=query.limit + 1)
     if only is not None and query.team_id is not None and not rows:
         # A member ranks only among a team they belong to; others stay invisible.
         raise NotFound(f"Team {query.team_id!r} not found.")
     if rows:
         population, ranked = rows[0].population, rows[0].ranked
     else:
-        population, ranked = await repo.population(tenant, definition.id, period, teams)
+        population, ranked = await repo.population(tenant, definition.id, period, teams,
+                                                   by_value)
     items = [LeaderboardRow(
         user_id=r.subject_id, team_id=r.team_id, rank=r.rank,
         percentile=None if r.rank is None else ranking.percentile(r.below, r.ranked),
