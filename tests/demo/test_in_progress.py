@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from httpx import ASGITransport, AsyncClient
+
+from kpi_service.app import create_app
+from kpi_service.core.database import Database
 from tests.demo.conftest import LoadedDemo
 
 
@@ -20,6 +24,26 @@ async def test_no_alert_is_open_on_a_period_in_progress(demo: LoadedDemo) -> Non
     in_progress = await demo.rows(
         "SELECT count(*) AS n FROM kpi.measurements WHERE period_end >= $1", today)
     assert in_progress[0]["n"] > 0 or today.day == 1
+
+
+async def test_the_firing_alerts_answered_are_all_of_ended_periods(demo: LoadedDemo) -> None:
+    """`GET /alerts?status=firing` as the BFF asks it: every period judged has ended."""
+    today = _today(demo)
+    database = Database.connect(demo.settings.database_url.get_secret_value(), demo.settings)
+    app = create_app(demo.settings, database=database)
+    try:
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
+            response = await c.get("/api/kpis/alerts", params={"status": "firing",
+                                                               "limit": 500})
+    finally:
+        await database.dispose()
+    assert response.status_code == 200, response.text
+    page = response.json()
+    firing = await demo.rows("SELECT count(*) AS n FROM kpi.alerts WHERE status = 'firing'")
+    assert (len(page["items"]), page["next_cursor"]) == (firing[0]["n"], None)
+    assert page["items"], "the demo has firing alerts on ended periods"
+    assert [a for a in page["items"]
+            if date.fromisoformat(a["last_period_end"]) >= today] == []
 
 
 async def test_no_goal_of_a_range_in_progress_is_achieved_unless_a_growing_sum(

@@ -204,6 +204,28 @@ def test_a_corrected_value_of_the_same_period_resolves() -> None:
     assert [n.notice for n in alert.notices] == [Notice.RESOLVED]
 
 
+def test_a_projection_fires_but_only_the_final_figure_resolves() -> None:
+    def projected(n: int, verdict: Verdict, value: str) -> Observation:
+        return Observation(week(n), week(n) + timedelta(days=6), D(value),
+                           Judgement(verdict, D(value), D(0)), projected=True)
+
+    [alert] = advance(None, [projected(5, Verdict.BREACH, "3")], 1)
+    assert alert.status is AlertStatus.FIRING
+    alert.notices.clear()
+    # The pace recovers: the alert shows it, and stays open.
+    advance(alert, [projected(5, Verdict.CLEAR, "9")], 1)
+    assert (alert.status, alert.value, alert.notices) == (AlertStatus.FIRING, D(9), [])
+    # The period ends below: the same alert, on the final figure, still firing.
+    advance(alert, [seen(5, Verdict.BREACH, "4")], 1)
+    assert (alert.status, alert.value, alert.streak, alert.notices) == (
+        AlertStatus.FIRING, D(4), 1, [])
+    # A pending alert is not resolved by a projection either.
+    [pending] = advance(None, [seen(1, Verdict.BREACH), projected(2, Verdict.HOLD, "1")], 2)
+    assert (pending.status, pending.last_start) == (AlertStatus.PENDING, week(2))
+    advance(pending, [seen(2, Verdict.CLEAR)], 2)
+    assert pending.status is AlertStatus.RESOLVED and pending.notices == []
+
+
 def test_a_backfill_replays_every_transition_in_order() -> None:
     verdicts = [Verdict.BREACH, Verdict.CLEAR, Verdict.UNKNOWN, Verdict.BREACH, Verdict.BREACH]
     touched = advance(None, [seen(n, v) for n, v in enumerate(verdicts, start=1)], 1)

@@ -100,10 +100,19 @@ def projects(condition: Condition) -> bool:
     return bool(getattr(condition, "on_projection", False))
 
 
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """A period in progress as a projecting rule judges it: its point with the value (and
+    achievement) projected to the period's end, and what the alert shows of the projection."""
+
+    point: series.Point
+    details: dict[str, Decimal | None]
+
+
 def on_pace(point: series.Point, period: Period, definition: Definition, tz: ZoneInfo,
-            ) -> series.Point | None:
-    """The point of a period in progress with its value (and achievement) projected to the
-    period's end; None when there is nothing to project yet."""
+            ) -> Projection | None:
+    """The point of a period in progress projected on its pace; None when there is nothing
+    to project yet."""
     if point.calculated_at is None:
         return None
     share = pace_rules.elapsed_share(period, tz, point.calculated_at)
@@ -112,7 +121,8 @@ def on_pace(point: series.Point, period: Period, definition: Definition, tz: Zon
         return None
     achieved = ach.achievement(value, point.target_value,
                                ach.TargetType(definition.target_type), point.baseline_value)
-    return dataclasses.replace(point, actual_value=value, achievement=achieved)
+    return Projection(dataclasses.replace(point, actual_value=value, achievement=achieved),
+                      {"projected_value": value, "elapsed_fraction": ach.quantize(share)})
 
 
 def for_periods(condition: Condition) -> int:
@@ -183,13 +193,19 @@ async def _measured(session: AsyncSession, rule: AlertRule, definition: Definiti
         streak=streak, subject_id=rule.subject_id)
     seen: dict[Track, list[alerting.Observation]] = defaultdict(list)
     for point in points:
-        if point.period_end >= today:
-            projected = on_pace(point, containing(kind, point.period_start), definition, tz)
-            if projected is None:
+        if point.period_end < today:
+            judgement, projected = judge(condition, point), False
+        else:
+            projection = on_pace(point, containing(kind, point.period_start), definition, tz)
+            if projection is None:
                 continue
-            point = projected
+            judged = judge(condition, projection.point)
+            judgement = dataclasses.replace(judged,
+                                            details={**judged.details, **projection.details})
+            projected = True
+        # The alert shows the value so far; what was compared (observed) is the projection.
         seen[(point.subject_type, point.subject_id)].append(alerting.Observation(
-            point.period_start, point.period_end, point.actual_value, judge(condition, point)))
+            point.period_start, point.period_end, point.actual_value, judgement, projected))
     alerts = await AlertRepository(session).latest_by_subject(
         rule.tenant_id, rule.id, sorted({subject for _, subject in seen}))
     latest: dict[Track, Alert] = {(a.subject_type, a.subject_id): a for a in alerts}
@@ -229,12 +245,14 @@ def _advance(rule: AlertRule, definition: Definition,
 def periods_of(definition: Definition, condition: Condition, today: date,
                first: date | None, last: date | None) -> list[Period]:
     """The periods a rule is evaluated over on demand: those overlapping [first, last], or
-    by default the latest final period (missing values: the latest overdue periods)."""
+    by default the latest final period, and the period in progress for a rule projecting it
+    (missing values: the latest overdue periods)."""
     kind = PeriodKind(definition.aggregation_period)
     if first is not None:
         return between(kind, first, last or first)
     if not isinstance(condition, MissingValue):
-        return [containing(kind, today).previous()]
+        current = containing(kind, today)
+        return [current.previous(), current] if projects(condition) else [current.previous()]
     # The latest period whose last day is more than `days` days ago, and those before it.
     cutoff = today - timedelta(days=condition.days + 1)
     period = containing(kind, cutoff)

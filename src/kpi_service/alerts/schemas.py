@@ -309,7 +309,8 @@ class DeliveryRead(Output):
 
 class EvaluateRequest(Input):
     """Evaluate rules now: the periods overlapping the range, or by default each rule's
-    latest final period (missing values: its latest overdue periods)."""
+    latest final period, with the period in progress for `on_projection` rules (missing
+    values: its latest overdue periods)."""
 
     rule_ids: Annotated[list[Id], Field(min_length=1, max_length=500)] | None = None
     period_start: Day | None = None

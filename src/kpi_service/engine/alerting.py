@@ -188,12 +188,15 @@ def missing(has_value: bool, period_end: date, today: date, days: int) -> Judgem
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """One period of one subject as a rule judged it; `value` is the period's actual value."""
+    """One period of one subject as a rule judged it; `value` is the period's actual value.
+    A `projected` judgement (of a period in progress, on its pace) opens, extends or fires an
+    alert but never resolves one: only the period's final figure, or a later period, does."""
 
     period_start: date
     period_end: date
     value: Decimal | None
     judgement: Judgement
+    projected: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +267,9 @@ class Tracked:
         self._see(seen)
         if verdict is Verdict.CLEAR or (verdict is Verdict.HOLD
                                         and self.status is AlertStatus.PENDING):
-            self._move(AlertStatus.RESOLVED)
+            # A pace that recovers says where the period is heading, not how it ended.
+            if not seen.projected:
+                self._move(AlertStatus.RESOLVED)
         elif verdict is Verdict.BREACH:
             if later:
                 self.streak += 1
