@@ -534,3 +534,19 @@ async def test_bad_ranges_are_422_problems_naming_the_field(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert [e["loc"] for e in response.json()["errors"]] == locs
+
+
+async def test_a_superseded_organisation_assignment_no_longer_shows_its_later_values(
+        client: AsyncClient) -> None:
+    today = datetime.now(UTC).date()
+    older, last = month_start(today, 2), month_start(today, 1)
+    old = await org_kpi(client, "revenue", 1000, aggregation_period="monthly", unit="currency")
+    await put(client, old, older.isoformat(), 900)
+    await put(client, old, last.isoformat(), 5000)  # recorded before the new assignment
+    definition_id = (await client.get("/api/kpis/definitions/by-key/revenue")).json()["id"]
+    await assign(client, definition_id, "default", 2000, subject_type="organization",
+                 start_date=last.isoformat())  # supersedes from last month: no value yet
+    [kpi] = (await ok(client, "summary", period_kind="monthly"))["kpis"]
+    # Last month belongs to the new assignment, which has no value: the latest ended period
+    # with a value is the month before, the old assignment's.
+    assert (kpi["current"]["period_start"], kpi["current"]["value"]) == (older.isoformat(), 900)

@@ -51,6 +51,13 @@ class AssignmentFilters:
     active_on: date | None = None
 
 
+def in_force_during(start_date: Any, end_date: Any, period_start: Any,
+                    period_end: Any) -> ColumnElement[bool]:
+    """An assignment dated [start_date, end_date] (null: open) is in force during some of
+    [period_start, period_end]: only then does a measurement of that period show for it."""
+    return and_(start_date <= period_end, or_(end_date.is_(None), end_date >= period_start))
+
+
 def _with_key() -> Select[Assignment, str]:
     return select(Assignment, Definition.key).join(
         Definition, and_(Definition.tenant_id == Assignment.tenant_id,

@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, distinct_o
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kpi_service.assignments.repository import in_force_during
 from kpi_service.core.sql import among
 from kpi_service.engine.goals import Measured
 from kpi_service.models import Assignment, Definition, Goal, Measurement
@@ -64,8 +65,8 @@ class GoalRow:
 
 def _measured() -> Any:
     """Per goal (a LATERAL subquery): the user's aligned measured periods of the goal's KPI
-    starting within its range; a period measured under two assignments counts once, with
-    the value of the assignment that started later."""
+    starting within its range, each under an assignment in force in it; a period measured
+    under two assignments counts once, with the value of the assignment that started later."""
     per_period = (
         select(Measurement.period_start.label("period_start"),
                Measurement.actual_value.label("value"))
@@ -77,7 +78,9 @@ def _measured() -> Any:
                Measurement.tenant_id == Goal.tenant_id, Measurement.aligned.is_(True),
                Measurement.actual_value.is_not(None),
                Measurement.period_start >= Goal.period_start,
-               Measurement.period_start <= Goal.period_end)
+               Measurement.period_start <= Goal.period_end,
+               in_force_during(Assignment.start_date, Assignment.end_date,
+                               Measurement.period_start, Measurement.period_end))
         .ext(distinct_on(Measurement.period_start))
         .order_by(Measurement.period_start, Assignment.start_date.desc(), Assignment.id.desc())
         .correlate(Goal)

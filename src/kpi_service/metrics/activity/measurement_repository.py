@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Date, Text, and_, column, func, or_, selec
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kpi_service.assignments.repository import in_force_during
 from kpi_service.core.sql import among
 from kpi_service.engine.periods import Period
 from kpi_service.models import Assignment, Definition, Measurement
@@ -26,6 +27,10 @@ _MEASURED = (Measurement.period_start, Measurement.period_end, Measurement.actua
              Measurement.previous_value, Measurement.change_pct, Measurement.trend,
              Measurement.calculated_at)
 
+# A measurement shows for the assignment in force in its period (a superseded one's later
+# measurements stay stored as history), as in every view.
+_IN_FORCE = in_force_during(Assignment.start_date, Assignment.end_date,
+                            Measurement.period_start, Measurement.period_end)
 
 @dataclass(frozen=True, slots=True)
 class DistributionRow:
@@ -89,6 +94,7 @@ class ActivityMeasurementRepository:
             .join(Definition, and_(Definition.tenant_id == Measurement.tenant_id,
                                    Definition.id == Measurement.definition_id))
             .where(Measurement.tenant_id == tenant_id, held, Measurement.aligned.is_(True),
+                   _IN_FORCE,
                    Measurement.period_start >= start, Measurement.period_end <= end)
             .order_by(Definition.key, Assignment.subject_id, Measurement.period_start,
                       Assignment.start_date.desc(), Assignment.id.desc())
@@ -112,7 +118,7 @@ class ActivityMeasurementRepository:
                    Measurement.definition_id == Definition.id, Measurement.aligned.is_(True),
                    Measurement.actual_value.is_not(None), Measurement.period_end <= last_day,
                    Assignment.subject_type == "organization",
-                   Assignment.subject_id == tenant_id)
+                   Assignment.subject_id == tenant_id, _IN_FORCE)
             .order_by(Measurement.period_start.desc(), Assignment.start_date.desc(),
                       Assignment.id.desc())
             .limit(1).correlate(Definition).lateral("latest")
@@ -148,7 +154,8 @@ class ActivityMeasurementRepository:
                                chosen.c.period_start == Measurement.period_start))
             .where(Measurement.tenant_id == tenant_id, Measurement.aligned.is_(True),
                    Assignment.subject_type == "organization",
-                   Assignment.subject_id == tenant_id, Definition.scope == "organization")
+                   Assignment.subject_id == tenant_id, Definition.scope == "organization",
+                   _IN_FORCE)
             .order_by(Definition.key, Measurement.period_start, Assignment.start_date.desc(),
                       Assignment.id.desc())
         )

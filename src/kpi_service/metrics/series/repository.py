@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import Grouping
 
+from kpi_service.assignments.repository import in_force_during
 from kpi_service.engine.periods import Period
 from kpi_service.models import Assignment, AssignmentTarget, Measurement
 
@@ -155,7 +156,7 @@ def _target(shape: _Shape, src: Any) -> Any:
     in_force = (
         select(_target_in_force(src.c.id).label("target"))
         .ext(distinct_on(src.c.subject_id))
-        .where(src.c.start_date <= end, or_(src.c.end_date.is_(None), src.c.end_date >= start))
+        .where(in_force_during(src.c.start_date, src.c.end_date, start, end))
         .order_by(src.c.subject_id, src.c.start_date.desc())
         .subquery("in_force")
     )
@@ -192,11 +193,14 @@ def _statement(shape: _Shape) -> Select[Any]:
         select(src.c.subject_id, _M.period_start, _M.actual_value.label("value"),
                _M.target_value.label("target"), src.c.baseline_value.label("baseline"),
                _M.is_final, _M.calculated_at, indexes[place].label("bucket"), *scores)
-        # A subject with two assignments in one period counts once: the newer one.
+        # A subject with two assignments in one period counts once: the newer one. A
+        # measurement of a period after its assignment ended (superseded) is history only.
         .ext(distinct_on(src.c.subject_id, _M.period_start))
         .select_from(src)
         .join(Measurement.__table__, and_(_M.tenant_id == tenant, _M.assignment_id == src.c.id))
         .where(_M.definition_id == definition, _M.aligned.is_(True),
+               in_force_during(src.c.start_date, src.c.end_date, _M.period_start,
+                               _M.period_end),
                _M.period_start >= bindparam("first", type_=Date),
                _M.period_start <= bindparam("last", type_=Date),
                starts[place] == _M.period_start)
@@ -205,8 +209,7 @@ def _statement(shape: _Shape) -> Select[Any]:
     )
     range_start = bindparam("range_start", type_=Date)
     range_end = bindparam("range_end", type_=Date)
-    in_range = and_(src.c.start_date <= range_end,
-                    or_(src.c.end_date.is_(None), src.c.end_date >= range_start))
+    in_range = in_force_during(src.c.start_date, src.c.end_date, range_start, range_end)
     own_count = select(func.count()).select_from(own).scalar_subquery()
     member_count = (select(func.count(distinct(src.c.subject_id))).where(in_range)
                     .scalar_subquery())

@@ -36,13 +36,13 @@ from sqlalchemy import (
     cast,
     column,
     func,
-    or_,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, array, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from kpi_service.assignments.repository import in_force_during
 from kpi_service.engine.periods import Period
 from kpi_service.models import Assignment, AssignmentTarget, Definition, Measurement
 
@@ -141,8 +141,7 @@ def _standing(name: str, periods: int, *, kind: bool = False, definition: bool =
     uncapped achievement and value too (`rank_achievement`, `rank_value`)."""
     start, end, dates = _dated(name, periods)
     in_force = and_(Assignment.tenant_id == _TENANT, Assignment.subject_type == "user",
-                    Assignment.start_date <= end,
-                    or_(Assignment.end_date.is_(None), Assignment.end_date >= start))
+                    in_force_during(Assignment.start_date, Assignment.end_date, start, end))
     columns = (start.label("period_start"), end.label("period_end"),
                Assignment.subject_id, Assignment.definition_id,
                Assignment.id.label("assignment_id"), Assignment.team_id, Assignment.weight,
