@@ -415,7 +415,8 @@ async def update(session: AsyncSession, principal: Principal, assignment_id: int
         since = None if ("baseline_value" in requested
                          or effective_from <= assignment.start_date) else effective_from
         await rederive(session, settings, principal.tenant_id, assignment_ids=[assignment.id],
-                       since=since, actor=principal.user_id,
+                       definition_ids=[assignment.definition_id], since=since,
+                       actor=principal.user_id,
                        reason="re-derived: target or baseline changed")
     return await _audited(session, principal, "update", assignment, before, day)
 

@@ -91,6 +91,7 @@ class MeasurementWriter:
         if not ids:
             return tally
         tenant = definition.tenant_id
+        await self.repo.lock_definitions(tenant, [definition.id])
         existing = await self.repo.for_period(tenant, ids, period.start, period.end)
         previous: dict[int, Decimal | None] = {}
         if period.is_aligned:

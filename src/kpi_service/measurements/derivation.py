@@ -123,6 +123,8 @@ async def rederive(session: AsyncSession, settings: Settings, tenant_id: str, *,
         return 0
     today = today_in(settings)
     repo = MeasurementRepository(session)
+    if definition_ids is not None:  # as the writer does: no write of theirs runs meanwhile
+        await repo.lock_definitions(tenant_id, definition_ids)
     stmt = repo.derivation_inputs(tenant_id, definition_ids=definition_ids,
                                   assignment_ids=assignment_ids, since=since, until=until,
                                   unfinal_before=today if unfinal_only else None)

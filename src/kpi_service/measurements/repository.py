@@ -121,6 +121,15 @@ class MeasurementRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def lock_definitions(self, tenant_id: str, definition_ids: Sequence[int]) -> None:
+        """Hold, until the transaction ends, the lock under which the definitions' stored
+        figures are written: two writers of adjacent periods (two replicas, a run and a
+        manual entry) then see each other's values, so neither comparison goes stale."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(CAST(:tenant AS text) || '/' "
+                 "|| d::text, 20261206)) FROM unnest(CAST(:ids AS bigint[])) AS d ORDER BY d"),
+            {"tenant": tenant_id, "ids": sorted(set(definition_ids))})
+
     async def due_assignments(
         self, tenant_id: str, definition_id: int, start: date, end: date, *,
         assignment_ids: Sequence[int] | None = None, subject_ids: Sequence[str] | None = None,
