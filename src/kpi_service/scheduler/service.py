@@ -22,7 +22,8 @@ from kpi_service.core.settings import Settings
 from kpi_service.engine.periods import Period, PeriodKind
 from kpi_service.events.service import prepare_partitions
 from kpi_service.measurements.derivation import finalize_ended
-from kpi_service.measurements.runs import BackgroundRuns, claim_occurrence, scheduled_tenants
+from kpi_service.runs.background import BackgroundRuns
+from kpi_service.runs.claims import claim_occurrence, scheduled_tenants
 from kpi_service.scheduler.occurrences import missed, period_of
 
 log = logging.getLogger(__name__)
