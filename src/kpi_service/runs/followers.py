@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kpi_service.alerts.evaluation import after_run as alerts_after_run
+from kpi_service.alerts.evaluation_jobs import after_run as alerts_after_run
 from kpi_service.goals.service import after_run as goals_after_run
 from kpi_service.runs.execution import Follower
 

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from kpi_service.alerts.delivery import retry_pending
-from kpi_service.alerts.evaluation import evaluate_overdue
+from kpi_service.alerts.delivery_service import retry_pending
+from kpi_service.alerts.evaluation_jobs import evaluate_overdue
 from kpi_service.core.cron import cron_trigger
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
