@@ -23,12 +23,12 @@ from kpi_service.core.problems import LEGACY_RESPONSES, PROBLEM_RESPONSES, docum
 from kpi_service.core.settings import Environment, Settings, get_settings
 from kpi_service.definitions.router import router as definitions_router
 from kpi_service.events.router import router as events_router
-from kpi_service.followups import FOLLOWERS
 from kpi_service.goals.router import router as goals_router
 from kpi_service.legacy.router import router as legacy_router
 from kpi_service.measurements.router import router as measurements_router
-from kpi_service.measurements.runs import BackgroundRuns
 from kpi_service.metrics.router import router as metrics_router
+from kpi_service.runs.background import BackgroundRuns
+from kpi_service.runs.followers import FOLLOWERS
 from kpi_service.scheduler.service import Scheduler
 
 log = logging.getLogger(__name__)

@@ -102,9 +102,10 @@ async def _run_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from kpi_service.core.auth import Principal, Role
     from kpi_service.core.database import Database
     from kpi_service.core.errors import DomainError
-    from kpi_service.followups import FOLLOWERS
-    from kpi_service.measurements import runs, service
+    from kpi_service.measurements import service
     from kpi_service.measurements.schemas import RecalculateRequest
+    from kpi_service.runs import execution
+    from kpi_service.runs.followers import FOLLOWERS
 
     url = settings.database_url.get_secret_value() if settings.database_url else ""
     db = Database.connect(url, settings)
@@ -122,9 +123,9 @@ async def _run_backfill(args: argparse.Namespace, settings: Settings) -> int:
             def advance(done: int, total: int) -> None:
                 bar.update(done - bar.n)
 
-            run = await runs.execute(db, settings, principal.tenant_id, queued.id,
-                                     runs.worker_name(), on_progress=advance,
-                                     followers=FOLLOWERS)
+            run = await execution.execute(db, settings, principal.tenant_id, queued.id,
+                                          execution.worker_name(), on_progress=advance,
+                                          followers=FOLLOWERS)
     except (DomainError, ValidationError) as exc:
         sys.stderr.write(f"kpi-service backfill: {exc}\n")
         return 2

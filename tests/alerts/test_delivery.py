@@ -10,7 +10,7 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
 
-from kpi_service.alerts.delivery import retry_pending
+from kpi_service.alerts.delivery_service import retry_pending
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from tests.alerts.conftest import QUICK

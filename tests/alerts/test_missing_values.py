@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from httpx import AsyncClient
 
-from kpi_service.alerts.evaluation import evaluate_overdue
+from kpi_service.alerts.evaluation_jobs import evaluate_overdue
 from kpi_service.core.database import Database
 from tests.alerts.conftest import QUICK
 from tests.alerts.helpers import (

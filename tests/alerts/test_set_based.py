@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from httpx import AsyncClient
 
-from kpi_service.alerts import service
+from kpi_service.alerts import evaluation_service
 from kpi_service.alerts.schemas import EvaluateRequest
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.database import Database
@@ -41,7 +41,7 @@ async def evaluated(db: Database, settings: Settings, rules: list[int]) -> list[
     admin = Principal("default", "boss", Role.ADMIN)
     body = EvaluateRequest(rule_ids=rules, period_start=week(1), period_end=week(7))
     async with statements_sent(db) as sent, db.unit_of_work() as session:
-        await service.evaluate_now(session, settings, admin, body)
+        await evaluation_service.evaluate_now(session, settings, admin, body)
     return sent
 
 

@@ -21,7 +21,7 @@ from httpx import AsyncClient
 from kpi_service.core.database import Database
 from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.migrations import upgrade
-from kpi_service.measurements.runs import BackgroundRuns
+from kpi_service.runs.background import BackgroundRuns
 from tests.calculators.http_fixtures import SourceServer
 from tests.faults.service import (
     QUIET_SCHEDULE,

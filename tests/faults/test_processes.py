@@ -12,7 +12,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from kpi_service.measurements.runs import BackgroundRuns
+from kpi_service.runs.background import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
 from tests.calculators.http_fixtures import SourceServer
 from tests.conftest import make_settings

@@ -13,9 +13,9 @@ from sqlalchemy import select, text
 
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
-from kpi_service.followups import FOLLOWERS
 from kpi_service.goals.service import after_run
 from kpi_service.models import CalculationRun
+from kpi_service.runs.followers import FOLLOWERS
 from tests.goals.helpers import GOALS, given, goal, listed, manual_kpi, record, set_goal
 from tests.support import assign, create_definition, recalculate, statements_sent
 

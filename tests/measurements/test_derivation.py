@@ -21,7 +21,7 @@ from sqlalchemy import text
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.measurements.derivation import Drift, drift
-from kpi_service.measurements.runs import BackgroundRuns
+from kpi_service.runs.background import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
 from tests.support import assign, create_definition, measurements, recalculate
 

@@ -13,9 +13,10 @@ from sqlalchemy import text
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
-from kpi_service.measurements import runs, service
-from kpi_service.measurements.run_repository import RunRepository
+from kpi_service.measurements import service
 from kpi_service.measurements.schemas import RecalculateRequest
+from kpi_service.runs import execution
+from kpi_service.runs.repository import RunRepository
 from tests.support import (
     assign,
     create_definition,
@@ -166,17 +167,18 @@ async def test_a_run_whose_process_died_is_resumed_once_with_nothing_lost_or_dou
             raise Crash
 
     with pytest.raises(Crash):
-        await runs.execute(db, settings, "default", run_id, "doomed", on_progress=die_after_two)
+        await execution.execute(db, settings, "default", run_id, "doomed",
+                                on_progress=die_after_two)
     dead = (await client.get(f"/api/kpis/runs/{run_id}")).json()
     assert (dead["status"], dead["progress_done"], dead["computed"]) == ("running", 2, 4)
     # Alive-looking: nobody may take it yet.
-    assert await runs.execute(db, settings, "default", run_id, "eager") is None
+    assert await execution.execute(db, settings, "default", run_id, "eager") is None
 
     async with db.unit_of_work() as session:  # time passes: the heartbeat goes stale
         await session.execute(text("UPDATE kpi.calculation_runs SET heartbeat_at = "
                                    "now() - interval '1 hour' WHERE id = :id"), {"id": run_id})
-    assert await runs.stale_runs(db, settings) == [("default", run_id)]
-    resumed = await runs.execute(db, settings, "default", run_id, "heir")
+    assert await execution.stale_runs(db, settings) == [("default", run_id)]
+    resumed = await execution.execute(db, settings, "default", run_id, "heir")
     assert resumed is not None
     assert (resumed.status, resumed.progress_done, resumed.computed, resumed.resumed) == \
         ("succeeded", 4, 8, 1)

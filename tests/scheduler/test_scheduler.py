@@ -13,7 +13,7 @@ from sqlalchemy import text
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.engine.periods import PeriodKind, containing
-from kpi_service.measurements.runs import BackgroundRuns
+from kpi_service.runs.background import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
 from tests.conftest import make_settings
 from tests.support import assign, create_definition, create_support_cases, wait_for_run

@@ -6,7 +6,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Body, Path, Query
 
-from kpi_service.alerts import configuration, delivery, service
+from kpi_service.alerts import (
+    alert_service,
+    channel_service,
+    delivery_service,
+    evaluation_service,
+    rule_service,
+)
 from kpi_service.alerts.schemas import (
     Acknowledgement,
     AlertRead,
@@ -37,7 +43,7 @@ Cursor = Annotated[ShortText | None, Query()]
 @router.post("/rules", operation_id="createAlertRule", response_model=RuleRead, status_code=201)
 async def create_rule(body: RuleCreate, session: SessionDep, principal: PrincipalDep) -> object:
     """Watch a KPI with a rule (admins only)."""
-    return await configuration.create_rule(session, principal, body)
+    return await rule_service.create_rule(session, principal, body)
 
 
 @router.get("/rules", operation_id="listAlertRules", response_model=Page[RuleRead])
@@ -46,28 +52,28 @@ async def list_rules(session: SessionDep, principal: PrincipalDep,
                      is_active: Annotated[bool | None, Query()] = None,
                      cursor: Cursor = None, limit: Annotated[Limit, Query()] = 50) -> object:
     """The tenant's alert rules in id order (admins only)."""
-    page = await configuration.list_rules(session, principal, cursor=cursor, limit=limit,
-                                          definition_id=definition_id, is_active=is_active)
+    page = await rule_service.list_rules(session, principal, cursor=cursor, limit=limit,
+                                         definition_id=definition_id, is_active=is_active)
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
 @router.get("/rules/{rule_id}", operation_id="getAlertRule", response_model=RuleRead)
 async def get_rule(rule_id: RuleId, session: SessionDep, principal: PrincipalDep) -> object:
     """One alert rule (admins only)."""
-    return await configuration.get_rule(session, principal, rule_id)
+    return await rule_service.get_rule(session, principal, rule_id)
 
 
 @router.patch("/rules/{rule_id}", operation_id="updateAlertRule", response_model=RuleRead)
 async def update_rule(rule_id: RuleId, body: RuleUpdate, session: SessionDep,
                       principal: PrincipalDep) -> object:
     """Change an alert rule (admins only); its KPI and its condition's kind never change."""
-    return await configuration.update_rule(session, principal, rule_id, body)
+    return await rule_service.update_rule(session, principal, rule_id, body)
 
 
 @router.delete("/rules/{rule_id}", operation_id="deleteAlertRule", response_model=RuleRead)
 async def delete_rule(rule_id: RuleId, session: SessionDep, principal: PrincipalDep) -> object:
     """Delete an alert rule with its alerts and their deliveries (admins only)."""
-    return await configuration.delete_rule(session, principal, rule_id)
+    return await rule_service.delete_rule(session, principal, rule_id)
 
 
 @router.post("/channels", operation_id="createAlertChannel", response_model=ChannelRead,
@@ -76,15 +82,15 @@ async def create_channel(body: ChannelCreate, session: SessionDep, settings: Set
                          principal: PrincipalDep) -> object:
     """Add a webhook (admins only); its secret stays in the environment variable it names,
     and its URL may not reach an internal address."""
-    return await configuration.create_channel(session, principal, body,
-                                              allow=settings.outbound_allow)
+    return await channel_service.create_channel(session, principal, body,
+                                                allow=settings.outbound_allow)
 
 
 @router.get("/channels", operation_id="listAlertChannels", response_model=Page[ChannelRead])
 async def list_channels(session: SessionDep, principal: PrincipalDep, cursor: Cursor = None,
                         limit: Annotated[Limit, Query()] = 50) -> object:
     """The tenant's webhooks in id order (admins only)."""
-    page = await configuration.list_channels(session, principal, cursor=cursor, limit=limit)
+    page = await channel_service.list_channels(session, principal, cursor=cursor, limit=limit)
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
@@ -92,7 +98,7 @@ async def list_channels(session: SessionDep, principal: PrincipalDep, cursor: Cu
 async def get_channel(channel_id: ChannelId, session: SessionDep,
                       principal: PrincipalDep) -> object:
     """One webhook (admins only)."""
-    return await configuration.get_channel(session, principal, channel_id)
+    return await channel_service.get_channel(session, principal, channel_id)
 
 
 @router.patch("/channels/{channel_id}", operation_id="updateAlertChannel",
@@ -100,8 +106,8 @@ async def get_channel(channel_id: ChannelId, session: SessionDep,
 async def update_channel(channel_id: ChannelId, body: ChannelUpdate, session: SessionDep,
                          settings: SettingsDep, principal: PrincipalDep) -> object:
     """Change a webhook (admins only); its URL may not reach an internal address."""
-    return await configuration.update_channel(session, principal, channel_id, body,
-                                              allow=settings.outbound_allow)
+    return await channel_service.update_channel(session, principal, channel_id, body,
+                                                allow=settings.outbound_allow)
 
 
 @router.delete("/channels/{channel_id}", operation_id="deleteAlertChannel",
@@ -109,7 +115,7 @@ async def update_channel(channel_id: ChannelId, body: ChannelUpdate, session: Se
 async def delete_channel(channel_id: ChannelId, session: SessionDep,
                          principal: PrincipalDep) -> object:
     """Delete a webhook (admins only); its pending deliveries are cancelled."""
-    return await configuration.delete_channel(session, principal, channel_id)
+    return await channel_service.delete_channel(session, principal, channel_id)
 
 
 @router.get("/deliveries", operation_id="listAlertDeliveries", response_model=Page[DeliveryRead])
@@ -120,9 +126,9 @@ async def list_deliveries(session: SessionDep, principal: PrincipalDep,
                           cursor: Cursor = None,
                           limit: Annotated[Limit, Query()] = 50) -> object:
     """Webhook deliveries newest first, each with every attempt (admins only)."""
-    page = await service.list_deliveries(session, principal, alert_id=alert_id,
-                                         channel_id=channel_id, status=status, cursor=cursor,
-                                         limit=limit)
+    page = await delivery_service.list_deliveries(session, principal, alert_id=alert_id,
+                                                  channel_id=channel_id, status=status,
+                                                  cursor=cursor, limit=limit)
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
@@ -131,9 +137,10 @@ async def evaluate(body: EvaluateRequest, session: SessionDep, settings: Setting
                    database: DatabaseDep, principal: PrincipalDep,
                    background: BackgroundTasks) -> object:
     """Evaluate active rules now (admins only); webhooks go out after the answer."""
-    outcome = await service.evaluate_now(session, settings, principal, body)
+    outcome = await evaluation_service.evaluate_now(session, settings, principal, body)
     # Sent once the response is on its way, hence after the alerts are committed.
-    background.add_task(delivery.deliver_due, database, settings, tenant_id=principal.tenant_id)
+    background.add_task(delivery_service.deliver_due, database, settings,
+                                 tenant_id=principal.tenant_id)
     return outcome
 
 
@@ -148,20 +155,22 @@ async def list_alerts(
     cursor: Cursor = None, limit: Annotated[Limit, Query()] = 50,
 ) -> object:
     """Alerts the caller may see, newest first."""
-    page = await service.list_alerts(session, principal, status=status, rule_id=rule_id,
-                                     definition_id=definition_id, subject_type=subject_type,
-                                     subject_id=subject_id, cursor=cursor, limit=limit)
+    page = await alert_service.list_alerts(session, principal, status=status, rule_id=rule_id,
+                                           definition_id=definition_id,
+                                           subject_type=subject_type, subject_id=subject_id,
+                                           cursor=cursor, limit=limit)
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
 @router.get("/{alert_id}", operation_id="getAlert", response_model=AlertRead)
 async def get_alert(alert_id: AlertId, session: SessionDep, principal: PrincipalDep) -> object:
     """One alert."""
-    return await service.get_alert(session, principal, alert_id)
+    return await alert_service.get_alert(session, principal, alert_id)
 
 
 @router.post("/{alert_id}/acknowledge", operation_id="acknowledgeAlert", response_model=AlertRead)
 async def acknowledge(alert_id: AlertId, session: SessionDep, principal: PrincipalDep,
                       body: Annotated[Acknowledgement | None, Body()] = None) -> object:
     """Mark an open alert as seen (admins, and managers who see it); it stays open."""
-    return await service.acknowledge(session, principal, alert_id, body.note if body else None)
+    return await alert_service.acknowledge(session, principal, alert_id,
+                                                 body.note if body else None)

@@ -57,6 +57,14 @@ class DefinitionRepository:
         stmt = stmt.order_by(Definition.category.nulls_last(), Definition.name, Definition.id)
         return (await self.session.scalars(stmt)).all()
 
+    async def tenants_with(self, aggregation_period: str) -> list[str]:
+        """Tenants with an active definition of this period kind (the scheduler's list)."""
+        stmt = (select(Definition.tenant_id).distinct()
+                .where(Definition.is_active.is_(True),
+                       Definition.aggregation_period == aggregation_period)
+                .order_by(Definition.tenant_id))
+        return list((await self.session.scalars(stmt)).all())
+
     async def formulas(self, tenant_id: str) -> Sequence[Definition]:
         """The tenant's active formula definitions."""
         stmt = select(Definition).where(Definition.tenant_id == tenant_id,

@@ -23,11 +23,11 @@ from kpi_service.core.settings import Settings
 from kpi_service.demo import alerts, catalog, events, goals, sources
 from kpi_service.demo.people import DemoSize, Window
 from kpi_service.engine.periods import PeriodKind, containing
-from kpi_service.followups import FOLLOWERS
-from kpi_service.measurements import runs
 from kpi_service.measurements import service as measurements
 from kpi_service.measurements.schemas import RecalculateRequest
 from kpi_service.models import CalculationRun
+from kpi_service.runs import execution
+from kpi_service.runs.followers import FOLLOWERS
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,8 @@ async def load_demo(settings: Settings, size: DemoSize | None = None) -> Calcula
         async with db.unit_of_work() as session:
             queued = await measurements.recalculate(session, admin, RecalculateRequest(
                 period_start=min(window.leads_start, first_monday), period_end=window.last_day))
-        run = await runs.execute(db, settings, queued.tenant_id, queued.id, runs.worker_name(),
-                                 followers=FOLLOWERS)
+        run = await execution.execute(db, settings, queued.tenant_id, queued.id,
+                                      execution.worker_name(), followers=FOLLOWERS)
         if run is not None:
             log.info("demo: run %s %s: %s computed, %s unchanged, %s failed (%.1fs in all)",
                      run.id, run.status, run.computed, run.unchanged, run.failed,

@@ -34,6 +34,7 @@ from kpi_service.goals.repository import GoalFilters, GoalRepository, GoalRow, N
 from kpi_service.goals.schemas import GoalBulk, GoalCreate, GoalRead, GoalUpdate
 from kpi_service.metrics.access import SubjectType, require_readable
 from kpi_service.models import CalculationRun, Definition
+from kpi_service.runs.plan import RunPlan
 
 ENTITY = "goal"
 _CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -367,7 +368,7 @@ async def delete(session: AsyncSession, settings: Settings, principal: Principal
 async def after_run(database: Database, settings: Settings, run: CalculationRun) -> None:
     """Bring the achievement stamps of every goal the run's periods touch up to date
     (`settle`): one statement reads them all with what their periods hold."""
-    pairs = [(int(item[0]), date.fromisoformat(item[1])) for item in run.plan]
+    pairs = [(step.definition_id, step.start) for step in RunPlan.decode(run.plan)]
     if not pairs:
         return
     async with database.unit_of_work() as session:

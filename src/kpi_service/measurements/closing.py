@@ -11,8 +11,7 @@ from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.settings import Settings
-from kpi_service.measurements.run_repository import RunRepository
-from kpi_service.measurements.runs import Pair, order_pairs
+from kpi_service.measurements.closing_repository import ClosedPeriodRepository
 from kpi_service.measurements.schemas import (
     ClosedPeriodRead,
     ClosePeriodsRequest,
@@ -21,6 +20,7 @@ from kpi_service.measurements.schemas import (
     ReopenPeriodsResult,
 )
 from kpi_service.measurements.service import MAX_PAIRS, active_definitions
+from kpi_service.runs.plan import Pair, order_pairs
 
 
 async def _pairs(session: AsyncSession, principal: Principal,
@@ -56,7 +56,7 @@ async def close_periods(session: AsyncSession, settings: Settings, principal: Pr
     rows = [{"tenant_id": principal.tenant_id, "definition_id": d.id, "period_start": p.start,
              "period_end": p.end, "closed_by": principal.user_id, "reason": body.reason,
              "closed_at": now} for d, p in pairs]
-    done = set(await RunRepository(session).close(rows))
+    done = set(await ClosedPeriodRepository(session).close(rows))
     closed = [ClosedPeriodRead(definition_key=d.key, period_start=p.start, period_end=p.end,
                                closed_by=principal.user_id, reason=body.reason, closed_at=now)
               for d, p in pairs if (d.id, p.start) in done]
@@ -74,8 +74,8 @@ async def reopen_periods(session: AsyncSession, principal: Principal,
     if not principal.is_admin:
         raise Forbidden("Only admins reopen periods.")
     pairs = await _pairs(session, principal, body)
-    rows = await RunRepository(session).reopen(principal.tenant_id,
-                                               [(d.id, p.start) for d, p in pairs])
+    rows = await ClosedPeriodRepository(session).reopen(principal.tenant_id,
+                                                        [(d.id, p.start) for d, p in pairs])
     if not rows:
         raise NotFound(f"No period of these KPIs between {body.period_start} and "
                        f"{body.period_end or body.period_start} is closed.")

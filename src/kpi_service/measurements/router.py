@@ -11,7 +11,6 @@ from kpi_service.core.deps import SessionDep, SettingsDep
 from kpi_service.core.schemas import Day, Id, Key, Limit, Page, ShortText, SubjectRef
 from kpi_service.measurements import closing, service
 from kpi_service.measurements.derivation import today_in
-from kpi_service.measurements.runs import BackgroundRuns
 from kpi_service.measurements.schemas import (
     ClosePeriodsRequest,
     ClosePeriodsResult,
@@ -23,6 +22,7 @@ from kpi_service.measurements.schemas import (
     RevisionRead,
     RunRead,
 )
+from kpi_service.runs.background import BackgroundRuns
 
 router = APIRouter(tags=["measurements"])
 

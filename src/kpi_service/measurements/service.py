@@ -19,12 +19,13 @@ from kpi_service.core.sources import Sources
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import Period, PeriodKind, containing
 from kpi_service.measurements.calculation import MeasurementWriter, Tally, compute_period
+from kpi_service.measurements.closing_repository import ClosedPeriodRepository
 from kpi_service.measurements.repository import MeasurementRepository
-from kpi_service.measurements.run_repository import RunRepository
-from kpi_service.measurements.runs import new_run, order_pairs, run_status
 from kpi_service.measurements.schemas import ManualValue, MeasurementRead, RecalculateRequest
 from kpi_service.models import Assignment, CalculationRun, Definition, Measurement
 from kpi_service.models import MeasurementRevision as Revision
+from kpi_service.runs.plan import new_run, order_pairs, run_status
+from kpi_service.runs.repository import RunRepository
 
 # One request may recalculate at most this many (definition, period) pairs.
 MAX_PAIRS = 5000
@@ -134,8 +135,8 @@ async def record_manual(session: AsyncSession, settings: Settings, principal: Pr
         raise InvalidInput("The assignment is not in force during that period.",
                            errors=[field_error(loc, "outside the assignment's dates")])
     reason = body.reason.strip() if body.reason else None
-    closed = await RunRepository(session).closed(principal.tenant_id,
-                                                 [(definition.id, period.start)])
+    closed = await ClosedPeriodRepository(session).closed(principal.tenant_id,
+                                                          [(definition.id, period.start)])
     if closed and not reason:
         raise PeriodClosed(f"The period starting {period.start} is closed; its values are "
                            "frozen. To restate this value, send it again with a `reason` "
@@ -191,7 +192,7 @@ async def calculate_now(session: AsyncSession, sources: Sources, settings: Setti
                         filters: dict[str, Any]) -> tuple[CalculationRun, Tally]:
     """One (definition, period) computed inside the caller's transaction, as a finished run
     (the seed's calculate route answers with the measurement itself)."""
-    if period.is_aligned and await RunRepository(session).closed(
+    if period.is_aligned and await ClosedPeriodRepository(session).closed(
             principal.tenant_id, [(definition.id, period.start)]):
         raise PeriodClosed(f"The {definition.key} period starting {period.start} is closed.")
     now = datetime.now(UTC)
@@ -216,7 +217,7 @@ async def recalculate(session: AsyncSession, principal: Principal,
                       body: RecalculateRequest) -> CalculationRun:
     """Queue a run over every period of the matching definitions overlapping the range.
 
-    The caller commits, then hands the run to a worker (`runs.execute`); the run's
+    The caller commits, then hands the run to a worker (`execution.execute`); the run's
     progress is readable while it works.
     """
     if not principal.is_admin:
@@ -229,8 +230,8 @@ async def recalculate(session: AsyncSession, principal: Principal,
         raise InvalidInput(f"That is {len(pairs)} (KPI, period) pairs; at most {MAX_PAIRS} "
                            "per request. Narrow the range or the KPIs.",
                            errors=[field_error(["body", "period_end"], "range too large")])
-    repo = RunRepository(session)
-    closed = await repo.closed(principal.tenant_id, [(d.id, p.start) for d, p in pairs])
+    closed = await ClosedPeriodRepository(session).closed(
+        principal.tenant_id, [(d.id, p.start) for d, p in pairs])
     if closed and not body.restate:
         keys = {d.id: d.key for d in definitions}
         listed = ", ".join(f"{keys[d]} {s}" for d, s in sorted(closed)[:10])
@@ -240,9 +241,10 @@ async def recalculate(session: AsyncSession, principal: Principal,
     trigger = "backfill" if periods_per_definition > 1 else "manual"
     filters = body.model_dump(mode="json", exclude_none=True,
                               exclude={"restate", "reason"})
-    run = await repo.add(new_run(principal.tenant_id, trigger, pairs, first=body.period_start,
-                                 last=last, filters=filters, requested_by=principal.user_id,
-                                 restate=body.restate, reason=body.reason))
+    run = await RunRepository(session).add(new_run(
+        principal.tenant_id, trigger, pairs, first=body.period_start, last=last,
+        filters=filters, requested_by=principal.user_id, restate=body.restate,
+        reason=body.reason))
     await audit.record(session, principal, "measurements.recalculate", "run", run.id, None,
                        {"periods": len(pairs), "restate": body.restate, "reason": body.reason})
     return run

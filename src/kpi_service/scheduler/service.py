@@ -14,15 +14,16 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from kpi_service.alerts.delivery import retry_pending
-from kpi_service.alerts.evaluation import evaluate_overdue
+from kpi_service.alerts.delivery_service import retry_pending
+from kpi_service.alerts.evaluation_jobs import evaluate_overdue
 from kpi_service.core.cron import cron_trigger
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.engine.periods import Period, PeriodKind
 from kpi_service.events.service import prepare_partitions
 from kpi_service.measurements.derivation import finalize_ended
-from kpi_service.measurements.runs import BackgroundRuns, claim_occurrence, scheduled_tenants
+from kpi_service.runs.background import BackgroundRuns
+from kpi_service.runs.claims import claim_occurrence, scheduled_tenants
 from kpi_service.scheduler.occurrences import missed, period_of
 
 log = logging.getLogger(__name__)

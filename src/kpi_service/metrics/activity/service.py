@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.alerts.service import open_alerts
+from kpi_service.alerts.alert_service import open_alerts
 from kpi_service.calculators.sql_guard import UnsafeSql
 from kpi_service.calculators.subjects import SubjectMode, source_config, subject_mode
 from kpi_service.core.auth import Principal

@@ -1,27 +1,16 @@
-"""Run and closed-period statements: claiming, heartbeats, progress, occurrences."""
+"""Run statements: claiming, heartbeats, progress, occurrences."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import (
-    Interval,
-    and_,
-    delete,
-    func,
-    literal,
-    or_,
-    select,
-    text,
-    tuple_,
-    update,
-)
+from sqlalchemy import Interval, and_, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.models import CalculationRun, ClosedPeriod, Definition
+from kpi_service.models import CalculationRun
 
 UNFINISHED = ("queued", "running")
 
@@ -131,43 +120,3 @@ class RunRepository:
                 .returning(CalculationRun.id))
         row = (await self.session.execute(stmt)).first()
         return None if row is None else int(row[0])
-
-    async def tenants_with(self, aggregation_period: str) -> list[str]:
-        """Tenants with an active definition of this period kind (the scheduler's list)."""
-        stmt = (select(Definition.tenant_id).distinct()
-                .where(Definition.is_active.is_(True),
-                       Definition.aggregation_period == aggregation_period)
-                .order_by(Definition.tenant_id))
-        return list((await self.session.scalars(stmt)).all())
-
-    async def closed(self, tenant_id: str,
-                     pairs: Sequence[tuple[int, date]]) -> set[tuple[int, date]]:
-        """Which (definition id, period start) pairs are closed."""
-        if not pairs:
-            return set()
-        stmt = select(ClosedPeriod.definition_id, ClosedPeriod.period_start).where(
-            ClosedPeriod.tenant_id == tenant_id,
-            tuple_(ClosedPeriod.definition_id, ClosedPeriod.period_start).in_(list(pairs)))
-        return {(d, s) for d, s in (await self.session.execute(stmt)).all()}
-
-    async def close(self, rows: Sequence[dict[str, Any]]) -> list[tuple[int, date]]:
-        """Close periods not closed yet; the (definition id, period start) pairs it closed."""
-        if not rows:
-            return []
-        stmt = (pg_insert(ClosedPeriod).values(list(rows)).on_conflict_do_nothing()
-                .returning(ClosedPeriod.definition_id, ClosedPeriod.period_start))
-        return [(d, s) for d, s in (await self.session.execute(stmt)).all()]
-
-    async def reopen(self, tenant_id: str,
-                     pairs: Sequence[tuple[int, date]]) -> Sequence[ClosedPeriod]:
-        """Reopen those of these (definition id, period start) pairs that are closed; the
-        closed-period rows as they were."""
-        if not pairs:
-            return []
-        stmt = (delete(ClosedPeriod)
-                .where(ClosedPeriod.tenant_id == tenant_id,
-                       tuple_(ClosedPeriod.definition_id, ClosedPeriod.period_start)
-                       .in_(list(pairs)))
-                .returning(ClosedPeriod)
-                .execution_options(synchronize_session=False))
-        return (await self.session.scalars(stmt)).all()

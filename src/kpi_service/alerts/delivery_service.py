@@ -1,4 +1,5 @@
-"""Webhook deliveries: signed, posted outside any transaction, retried with backoff, logged.
+"""Webhook deliveries: signed, posted outside any transaction, retried with backoff, logged,
+and their log read back (admins).
 
 A receiver verifies a request by computing HMAC-SHA256, keyed with the channel's secret,
 over `<X-KPI-Timestamp>.<raw body>` and comparing it in constant time with the hex digest in
@@ -14,6 +15,7 @@ import hmac
 import logging
 import os
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +24,12 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.alerts.delivery_repository import Claimed, DeliveryRepository
+from kpi_service.alerts.schemas import DeliveryRead
 from kpi_service.core import outbound, telemetry
+from kpi_service.core.auth import Principal
 from kpi_service.core.database import Database
+from kpi_service.core.errors import Forbidden
+from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,25 @@ def signature(secret: bytes, timestamp: str, body: bytes) -> str:
 async def queue(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
     """Queue deliveries in the caller's transaction; they are sent once it has committed."""
     return await DeliveryRepository(session).queue(rows)
+
+
+async def list_deliveries(session: AsyncSession, principal: Principal, *,
+                          alert_id: int | None, channel_id: int | None, status: str | None,
+                          cursor: str | None, limit: int) -> Slice[DeliveryRead]:
+    """Deliveries newest first, each with its log of attempts (admins only)."""
+    if not principal.is_admin:
+        raise Forbidden("Only admins can read the delivery log.")
+    repo = DeliveryRepository(session)
+    rows = await repo.page(principal.tenant_id, after=decode_cursor(cursor), limit=limit,
+                           alert_id=alert_id, channel_id=channel_id, status=status)
+    page = slice_of(rows, limit, lambda d: d.id)
+    attempts: dict[int, list[Any]] = defaultdict(list)
+    for item in await repo.attempts_of(principal.tenant_id, [d.id for d in page.items]):
+        attempts[item.delivery_id].append(item)
+    items = [DeliveryRead.model_validate({**{c.key: getattr(d, c.key)
+                                             for c in type(d).__table__.columns},
+                                          "log": attempts[d.id]}) for d in page.items]
+    return Slice(items, page.next_cursor)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Evaluating alert rules over stored measurements, after each run and on demand.
+"""Evaluating alert rules over stored measurements, on demand and for the jobs
+(`evaluation_jobs`).
 
 Per rule: one statement loads what it judges for all its subjects, one loads their latest
 alerts; the pure state machine (`engine.alerting`) decides; then all rules' alert changes
@@ -8,7 +9,6 @@ and the deliveries they notify are written in bulk, in the caller's transaction.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,53 +17,38 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.alerts import delivery, series
-from kpi_service.alerts.repository import AlertRepository, RuleRepository
+from kpi_service.alerts import delivery_service
+from kpi_service.alerts.alert_repository import AlertRepository
+from kpi_service.alerts.observation_repository import ObservationRepository, Point
+from kpi_service.alerts.rule_repository import RuleRepository
+from kpi_service.alerts.rule_service import condition_of
 from kpi_service.alerts.schemas import (
     AchievementBelow,
     Anomaly,
     ChangePct,
     Condition,
     ConsecutiveDeclines,
+    EvaluateRequest,
     MissingValue,
     PayloadAlert,
     ValueThreshold,
     WebhookPayload,
 )
-from kpi_service.core.database import Database
+from kpi_service.audit import service as audit
+from kpi_service.core.auth import Principal
+from kpi_service.core.errors import Forbidden, InvalidInput, field_error
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import achievement as ach
 from kpi_service.engine import alerting
 from kpi_service.engine import pace as pace_rules
 from kpi_service.engine.alerting import AlertStatus, Notice, Snapshot, Tracked
-from kpi_service.engine.periods import (
-    Period,
-    PeriodKind,
-    aligned_or_custom,
-    between,
-    containing,
-)
-from kpi_service.models import Alert, AlertRule, CalculationRun, Definition
+from kpi_service.engine.periods import Period, PeriodKind, between, containing
+from kpi_service.models import Alert, AlertRule, Definition
 
-log = logging.getLogger(__name__)
-
-CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
 Track = tuple[str, ...]
-
-
-def condition_of(rule: AlertRule) -> Condition:
-    """The rule's stored condition, as validated when it was saved."""
-    return CONDITION.validate_python({"kind": rule.kind, **rule.params})
-
-
-def stored_params(condition: Condition) -> dict[str, Any]:
-    """A condition as stored: its parameters (decimals as exact text), without the kind."""
-    return {k: str(v) if isinstance(v, Decimal) else v
-            for k, v in condition.model_dump(exclude={"kind"}).items()}
 
 
 def stored_details(details: Mapping[str, Decimal | None]) -> dict[str, str | None]:
@@ -74,7 +59,7 @@ def _decimals(details: Mapping[str, Any]) -> dict[str, Decimal | None]:
     return {k: None if v is None else Decimal(str(v)) for k, v in details.items()}
 
 
-def judge(condition: Condition, point: series.Point) -> alerting.Judgement:
+def judge(condition: Condition, point: Point) -> alerting.Judgement:
     """How one (subject, period) stands against a measurement-based condition."""
     match condition:
         case AchievementBelow():
@@ -105,11 +90,11 @@ class Projection:
     """A period in progress as a projecting rule judges it: its point with the value (and
     achievement) projected to the period's end, and what the alert shows of the projection."""
 
-    point: series.Point
+    point: Point
     details: dict[str, Decimal | None]
 
 
-def on_pace(point: series.Point, period: Period, definition: Definition, tz: ZoneInfo,
+def on_pace(point: Point, period: Period, definition: Definition, tz: ZoneInfo,
             ) -> Projection | None:
     """The point of a period in progress projected on its pace; None when there is nothing
     to project yet."""
@@ -187,8 +172,8 @@ async def _measured(session: AsyncSession, rule: AlertRule, definition: Definiti
     history = condition.window if isinstance(condition, Anomaly) else 0
     streak = condition.periods if isinstance(condition, ConsecutiveDeclines) else 1
     starts = [p.start for p in periods]
-    points = await series.points(
-        session, rule.tenant_id, definition.id, kind, starts,
+    points = await ObservationRepository(session).points(
+        rule.tenant_id, definition.id, kind, starts,
         load_from=_back(kind, min(starts), max(history, streak - 1, 1)), history=history,
         streak=streak, subject_id=rule.subject_id)
     seen: dict[Track, list[alerting.Observation]] = defaultdict(list)
@@ -219,8 +204,8 @@ async def _missing(session: AsyncSession, rule: AlertRule, definition: Definitio
     judged = {(p.start, p.end) for p in periods}
     judged |= {(a.period_start, a.period_end) for a in existing if a.status != "resolved"}
     seen: dict[Track, list[alerting.Observation]] = defaultdict(list)
-    for item in await series.due(session, rule.tenant_id, definition.id, sorted(judged),
-                                 subject_id=rule.subject_id):
+    for item in await ObservationRepository(session).due(
+            rule.tenant_id, definition.id, sorted(judged), subject_id=rule.subject_id):
         judgement = alerting.missing(item.has_value, item.period_end, today, condition.days)
         seen[(item.subject_type, item.subject_id, item.period_start.isoformat())].append(
             alerting.Observation(item.period_start, item.period_end, None, judgement))
@@ -336,7 +321,7 @@ async def _write(session: AsyncSession, tenant_id: str, outcome: Outcome, now: d
     outcome.opened = len(new)
     outcome.fired = sum(n.notice is Notice.FIRING for c in outcome.changes for n in c.alert.notices)
     outcome.resolved = sum(c.alert.status is AlertStatus.RESOLVED for c in outcome.changes)
-    outcome.deliveries = await delivery.queue(session, queued)
+    outcome.deliveries = await delivery_service.queue(session, queued)
 
 
 def payload(change: Change, snapshot: Snapshot, now: datetime) -> str:
@@ -365,65 +350,31 @@ def payload(change: Change, snapshot: Snapshot, now: datetime) -> str:
     return body.model_dump_json()
 
 
-def run_periods(run: CalculationRun,
-                definitions: Mapping[int, Definition]) -> dict[int, list[Period]]:
-    """The aligned periods of a run's plan, by definition id."""
-    found: dict[int, set[Period]] = defaultdict(set)
-    for definition_id, start, end in run.plan:
-        definition = definitions.get(int(definition_id))
-        if definition is None:
-            continue
-        period = aligned_or_custom(PeriodKind(definition.aggregation_period),
-                                   date.fromisoformat(start), date.fromisoformat(end))
-        if period.is_aligned:
-            found[definition.id].add(period)
-    return {d: sorted(p, key=lambda x: x.start) for d, p in found.items()}
-
-
 def local_today(settings: Settings, now: datetime) -> date:
     return now.astimezone(settings.tz).date()
 
 
-async def after_run(database: Database, settings: Settings, run: CalculationRun) -> None:
-    """Evaluate the active rules of the run's KPIs over the run's periods, then send the
-    tenant's due deliveries (those queued now, and any left pending earlier)."""
-    definition_ids = sorted({int(item[0]) for item in run.plan})
-    if not definition_ids:
-        return
+async def evaluate_now(session: AsyncSession, settings: Settings, principal: Principal,
+                       body: EvaluateRequest) -> Outcome:
+    """Evaluate active rules now (admins only): the one way missing manual values are found
+    between runs. Deliveries are queued; the caller sends them once this commits."""
+    if not principal.is_admin:
+        raise Forbidden("Only admins can evaluate alert rules.")
+    rules = await RuleRepository(session).to_evaluate(principal.tenant_id,
+                                                      rule_ids=body.rule_ids)
+    unknown = sorted(set(body.rule_ids or ()) - {r.id for r in rules})
+    if unknown:
+        raise InvalidInput(f"No such active alert rules: {', '.join(map(str, unknown))}.",
+                           errors=[field_error(["body", "rule_ids"], "unknown or inactive rule")])
     now = datetime.now(UTC)
-    async with database.unit_of_work() as session:
-        to_evaluate = await RuleRepository(session).to_evaluate(run.tenant_id,
-                                                                definition_ids=definition_ids)
-        # Most runs watch nothing: one statement, and done.
-        if not to_evaluate:
-            return
-        definitions = await DefinitionRepository(session).by_ids(run.tenant_id, definition_ids)
-        by_definition = run_periods(run, definitions)
-        outcome = await evaluate(
-            session, run.tenant_id, to_evaluate,
-            {r.id: by_definition.get(r.definition_id, []) for r in to_evaluate},
-            today=local_today(settings, now), now=now, tz=settings.tz)
-    if outcome.opened or outcome.fired or outcome.resolved:
-        log.info("alerts after run %s of %s: %s opened, %s fired, %s resolved", run.id,
-                 run.tenant_id, outcome.opened, outcome.fired, outcome.resolved)
-    await delivery.deliver_due(database, settings, tenant_id=run.tenant_id)
-
-
-async def evaluate_overdue(database: Database, settings: Settings) -> int:
-    """A job for the scheduler: every tenant's active missing-value rules over their latest
-    overdue periods (no run finds a value that was never recorded), then their webhooks.
-    How many rules were evaluated."""
-    async with database.sessions() as session:
-        tenants = await RuleRepository(session).tenants_with("missing_value")
-    evaluated = 0
-    for tenant_id in tenants:
-        now = datetime.now(UTC)
-        today = local_today(settings, now)
-        async with database.unit_of_work() as session:
-            rules = await RuleRepository(session).to_evaluate(tenant_id, kind="missing_value")
-            periods = await on_demand(session, tenant_id, rules, today=today)
-            outcome = await evaluate(session, tenant_id, rules, periods, today=today, now=now,
-                                     tz=settings.tz)
-        evaluated += outcome.rules
-        await delivery.deliver_due(database, settings, tenant_id=tenant_id)
-    return evaluated
+    today = local_today(settings, now)
+    periods = await on_demand(session, principal.tenant_id, rules, today=today,
+                              first=body.period_start, last=body.period_end)
+    outcome = await evaluate(session, principal.tenant_id, rules, periods, today=today, now=now,
+                             tz=settings.tz)
+    await audit.record(session, principal, "evaluate", "alert_rules",
+                       ",".join(str(r.id) for r in rules)[:1000] or "none",
+                       after={"rules": outcome.rules, "opened": outcome.opened,
+                              "fired": outcome.fired, "resolved": outcome.resolved,
+                              "deliveries": outcome.deliveries})
+    return outcome

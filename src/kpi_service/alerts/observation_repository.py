@@ -1,4 +1,4 @@
-"""What the rules judge, loaded for all subjects of a rule in one statement each.
+"""Observations the rules judge, loaded for all subjects of a rule in one statement each.
 
 Window functions give every (subject, period) its previous period's value, the values of the
 periods before it (for the z-score) and how many of its latest periods declined; the frames
@@ -100,44 +100,50 @@ def _steps(kind: PeriodKind, name: str, count: int) -> dict[str, int]:
     return {f"{name}_months": months * count, f"{name}_days": days * count}
 
 
-async def points(session: AsyncSession, tenant_id: str, definition_id: int, kind: PeriodKind,
-                 starts: Sequence[date], *, load_from: date, history: int, streak: int,
-                 subject_id: str | None) -> list[Point]:
-    """The definition's aligned measurements of the periods starting on `starts`, each with
-    the previous period's value, the non-null values of the `history` periods before it,
-    and how many of the `streak` periods up to it declined (rows from `load_from` on feed
-    the windows)."""
-    if not starts:
-        return []
-    params: dict[str, object] = {
-        "tenant_id": tenant_id, "definition_id": definition_id, "load_from": load_from,
-        "load_to": max(starts), "starts": sorted(set(starts)),
-        **_steps(kind, "step", 1), **_steps(kind, "history", history),
-        **_steps(kind, "streak", streak - 1),
-    }
-    subject = ""
-    if subject_id is not None:
-        subject, params["subject_id"] = "AND a.subject_id = :subject_id", subject_id
-    rows = await session.execute(text(_SERIES.format(subject=subject)), params)
-    return [Point(r.subject_type, r.subject_id, r.period_start, r.period_end, r.actual_value,
-                  r.achievement, r.previous_value, list(r.history or ()), int(r.declining),
-                  r.target_value, r.baseline_value, r.calculated_at)
-            for r in rows]
+class ObservationRepository:
+    """What the rules judge, read with raw SQL (window functions) for one session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def points(self, tenant_id: str, definition_id: int, kind: PeriodKind,
+                     starts: Sequence[date], *, load_from: date, history: int, streak: int,
+                     subject_id: str | None) -> list[Point]:
+        """The definition's aligned measurements of the periods starting on `starts`, each with
+        the previous period's value, the non-null values of the `history` periods before it,
+        and how many of the `streak` periods up to it declined (rows from `load_from` on feed
+        the windows)."""
+        if not starts:
+            return []
+        params: dict[str, object] = {
+            "tenant_id": tenant_id, "definition_id": definition_id, "load_from": load_from,
+            "load_to": max(starts), "starts": sorted(set(starts)),
+            **_steps(kind, "step", 1), **_steps(kind, "history", history),
+            **_steps(kind, "streak", streak - 1),
+        }
+        subject = ""
+        if subject_id is not None:
+            subject, params["subject_id"] = "AND a.subject_id = :subject_id", subject_id
+        rows = await self.session.execute(text(_SERIES.format(subject=subject)), params)
+        return [Point(r.subject_type, r.subject_id, r.period_start, r.period_end, r.actual_value,
+                      r.achievement, r.previous_value, list(r.history or ()), int(r.declining),
+                      r.target_value, r.baseline_value, r.calculated_at)
+                for r in rows]
 
 
-async def due(session: AsyncSession, tenant_id: str, definition_id: int,
-              periods: Sequence[tuple[date, date]], *, subject_id: str | None) -> list[Due]:
-    """Every subject due for each period (its assignment overlaps it), and whether a value
-    is recorded for it."""
-    if not periods:
-        return []
-    params: dict[str, object] = {
-        "tenant_id": tenant_id, "definition_id": definition_id,
-        "starts": [p[0] for p in periods], "ends": [p[1] for p in periods],
-    }
-    subject = ""
-    if subject_id is not None:
-        subject, params["subject_id"] = "AND a.subject_id = :subject_id", subject_id
-    rows = await session.execute(text(_MISSING.format(subject=subject)), params)
-    return [Due(r.subject_type, r.subject_id, r.period_start, r.period_end, bool(r.has_value))
-            for r in rows]
+    async def due(self, tenant_id: str, definition_id: int,
+                  periods: Sequence[tuple[date, date]], *, subject_id: str | None) -> list[Due]:
+        """Every subject due for each period (its assignment overlaps it), and whether a value
+        is recorded for it."""
+        if not periods:
+            return []
+        params: dict[str, object] = {
+            "tenant_id": tenant_id, "definition_id": definition_id,
+            "starts": [p[0] for p in periods], "ends": [p[1] for p in periods],
+        }
+        subject = ""
+        if subject_id is not None:
+            subject, params["subject_id"] = "AND a.subject_id = :subject_id", subject_id
+        rows = await self.session.execute(text(_MISSING.format(subject=subject)), params)
+        return [Due(r.subject_type, r.subject_id, r.period_start, r.period_end, bool(r.has_value))
+                for r in rows]

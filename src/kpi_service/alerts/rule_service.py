@@ -1,38 +1,42 @@
-"""Alert rules and webhook channels: what admins configure, checked against the tenant's data."""
+"""Alert rules: what admins configure, checked against the tenant's data, and their
+conditions as stored."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.alerts.evaluation import stored_params
-from kpi_service.alerts.repository import ChannelRepository, RuleRepository
-from kpi_service.alerts.schemas import (
-    ChannelCreate,
-    ChannelRead,
-    ChannelUpdate,
-    Condition,
-    MissingValue,
-    RuleCreate,
-    RuleRead,
-    RuleUpdate,
-)
+from kpi_service.alerts.channel_repository import ChannelRepository
+from kpi_service.alerts.rule_repository import RuleRepository
+from kpi_service.alerts.schemas import Condition, MissingValue, RuleCreate, RuleRead, RuleUpdate
 from kpi_service.audit import service as audit
-from kpi_service.core import outbound
 from kpi_service.core.auth import Principal
-from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
+from kpi_service.core.errors import Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.definitions.repository import DefinitionRepository
-from kpi_service.models import AlertChannel, AlertRule, Definition
+from kpi_service.models import AlertRule, Definition
 
-RULE, CHANNEL = "alert_rule", "alert_channel"
+RULE = "alert_rule"
+CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
 
 
-def _require_admin(principal: Principal, what: str) -> None:
+def condition_of(rule: AlertRule) -> Condition:
+    """The rule's stored condition, as validated when it was saved."""
+    return CONDITION.validate_python({"kind": rule.kind, **rule.params})
+
+
+def stored_params(condition: Condition) -> dict[str, Any]:
+    """A condition as stored: its parameters (decimals as exact text), without the kind."""
+    return {k: str(v) if isinstance(v, Decimal) else v
+            for k, v in condition.model_dump(exclude={"kind"}).items()}
+
+
+def _require_admin(principal: Principal) -> None:
     if not principal.is_admin:
-        raise Forbidden(f"Only admins can manage {what}.")
+        raise Forbidden("Only admins can manage alert rules.")
 
 
 def rule_read(rule: AlertRule, definition_key: str) -> RuleRead:
@@ -44,10 +48,6 @@ def rule_read(rule: AlertRule, definition_key: str) -> RuleRead:
 
 def _rule_snapshot(rule: AlertRule, definition_key: str) -> dict[str, Any]:
     return rule_read(rule, definition_key).model_dump(mode="json")
-
-
-def _channel_snapshot(channel: AlertChannel) -> dict[str, Any]:
-    return ChannelRead.model_validate(channel).model_dump(mode="json")
 
 
 async def _definition(session: AsyncSession, tenant_id: str, body: RuleCreate) -> Definition:
@@ -80,7 +80,7 @@ async def _check_channels(session: AsyncSession, tenant_id: str, ids: list[int])
 
 async def create_rule(session: AsyncSession, principal: Principal, body: RuleCreate) -> RuleRead:
     """Store a new rule (admins only); it is evaluated after the KPI's next run."""
-    _require_admin(principal, "alert rules")
+    _require_admin(principal)
     definition = await _definition(session, principal.tenant_id, body)
     _check_condition(definition, body.condition)
     await _check_channels(session, principal.tenant_id, body.channel_ids)
@@ -95,7 +95,7 @@ async def create_rule(session: AsyncSession, principal: Principal, body: RuleCre
 
 
 async def _rule(session: AsyncSession, principal: Principal, rule_id: int) -> tuple[AlertRule, str]:
-    _require_admin(principal, "alert rules")
+    _require_admin(principal)
     found = await RuleRepository(session).get(principal.tenant_id, rule_id)
     if found is None:
         raise NotFound(f"Alert rule {rule_id} not found.")
@@ -111,7 +111,7 @@ async def list_rules(session: AsyncSession, principal: Principal, *, cursor: str
                      limit: int, definition_id: int | None,
                      is_active: bool | None) -> Slice[RuleRead]:
     """The tenant's rules in id order (admins only)."""
-    _require_admin(principal, "alert rules")
+    _require_admin(principal)
     rows = await RuleRepository(session).page(principal.tenant_id, after=decode_cursor(cursor),
                                               limit=limit, definition_id=definition_id,
                                               is_active=is_active)
@@ -150,80 +150,5 @@ async def delete_rule(session: AsyncSession, principal: Principal, rule_id: int)
     gone = rule_read(rule, key)
     await RuleRepository(session).remove(rule)
     await audit.record(session, principal, "delete", RULE, rule_id,
-                       before=gone.model_dump(mode="json"))
-    return gone
-
-
-def _check_url(url: str, allow: Sequence[outbound.Network]) -> None:
-    try:
-        outbound.check_url(url, allow)
-    except outbound.OutboundRefused as exc:
-        raise InvalidInput(f"The webhook URL is refused: {exc}.",
-                           errors=[field_error(["body", "url"], str(exc))]) from None
-
-
-async def create_channel(session: AsyncSession, principal: Principal, body: ChannelCreate, *,
-                         allow: Sequence[outbound.Network]) -> AlertChannel:
-    """Store a new webhook (admins only); names are unique in the tenant, and the URL may
-    not reach an internal address outside the `allow` ranges."""
-    _require_admin(principal, "alert channels")
-    _check_url(body.url, allow)
-    repo = ChannelRepository(session)
-    if await repo.get_by_name(principal.tenant_id, body.name) is not None:
-        raise Conflict(f"An alert channel named {body.name!r} already exists.",
-                       errors=[field_error(["body", "name"], "already used in this tenant")])
-    channel = await repo.add(principal.tenant_id, {**body.model_dump(),
-                                                   "created_by": principal.user_id})
-    await audit.record(session, principal, "create", CHANNEL, channel.id,
-                       after=_channel_snapshot(channel))
-    return channel
-
-
-async def get_channel(session: AsyncSession, principal: Principal,
-                      channel_id: int) -> AlertChannel:
-    """One webhook (admins only)."""
-    _require_admin(principal, "alert channels")
-    channel = await ChannelRepository(session).get(principal.tenant_id, channel_id)
-    if channel is None:
-        raise NotFound(f"Alert channel {channel_id} not found.")
-    return channel
-
-
-async def list_channels(session: AsyncSession, principal: Principal, *, cursor: str | None,
-                        limit: int) -> Slice[AlertChannel]:
-    """The tenant's webhooks in id order (admins only)."""
-    _require_admin(principal, "alert channels")
-    rows = await ChannelRepository(session).page(principal.tenant_id,
-                                                 after=decode_cursor(cursor), limit=limit)
-    return slice_of(rows, limit, lambda c: c.id)
-
-
-async def update_channel(session: AsyncSession, principal: Principal, channel_id: int,
-                         body: ChannelUpdate, *,
-                         allow: Sequence[outbound.Network]) -> AlertChannel:
-    """Change a webhook (admins only); pending retries use the new URL and secret."""
-    channel = await get_channel(session, principal, channel_id)
-    if body.url is not None:
-        _check_url(body.url, allow)
-    repo = ChannelRepository(session)
-    if body.name is not None and body.name != channel.name and (
-            await repo.get_by_name(principal.tenant_id, body.name)) is not None:
-        raise Conflict(f"An alert channel named {body.name!r} already exists.",
-                       errors=[field_error(["body", "name"], "already used in this tenant")])
-    before = _channel_snapshot(channel)
-    channel = await repo.update(channel, body.model_dump(exclude_unset=True))
-    await audit.record(session, principal, "update", CHANNEL, channel.id, before=before,
-                       after=_channel_snapshot(channel))
-    return channel
-
-
-async def delete_channel(session: AsyncSession, principal: Principal,
-                         channel_id: int) -> ChannelRead:
-    """Delete a webhook (admins only): rules stop naming it, its pending deliveries are
-    cancelled, its delivery log stays."""
-    channel = await get_channel(session, principal, channel_id)
-    gone = ChannelRead.model_validate(channel)
-    await ChannelRepository(session).remove(channel)
-    await audit.record(session, principal, "delete", CHANNEL, channel_id,
                        before=gone.model_dump(mode="json"))
     return gone

@@ -1,22 +1,17 @@
-"""Alerts: reading them with access rules, acknowledging, deliveries, evaluating on demand."""
+"""Alerts: reading them with access rules, acknowledging them."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.alerts.delivery_repository import DeliveryRepository
-from kpi_service.alerts.evaluation import Outcome, evaluate, local_today, on_demand
-from kpi_service.alerts.repository import AlertRepository, AlertRow, RuleRepository
-from kpi_service.alerts.schemas import AlertRead, DeliveryRead, EvaluateRequest
+from kpi_service.alerts.alert_repository import AlertRepository, AlertRow
+from kpi_service.alerts.schemas import AlertRead
 from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal, Role
-from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
+from kpi_service.core.errors import Conflict, Forbidden, NotFound
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
-from kpi_service.core.settings import Settings
 from kpi_service.models import Alert
 
 ENTITY = "alert"
@@ -96,48 +91,3 @@ async def acknowledge(session: AsyncSession, principal: Principal, alert_id: int
                               if alert.acknowledged_at else None,
                               "acknowledged_by": principal.user_id, "note": note})
     return await get_alert(session, principal, alert_id)
-
-
-async def list_deliveries(session: AsyncSession, principal: Principal, *,
-                          alert_id: int | None, channel_id: int | None, status: str | None,
-                          cursor: str | None, limit: int) -> Slice[DeliveryRead]:
-    """Deliveries newest first, each with its log of attempts (admins only)."""
-    if not principal.is_admin:
-        raise Forbidden("Only admins can read the delivery log.")
-    repo = DeliveryRepository(session)
-    rows = await repo.page(principal.tenant_id, after=decode_cursor(cursor), limit=limit,
-                           alert_id=alert_id, channel_id=channel_id, status=status)
-    page = slice_of(rows, limit, lambda d: d.id)
-    log: dict[int, list[Any]] = defaultdict(list)
-    for item in await repo.attempts_of(principal.tenant_id, [d.id for d in page.items]):
-        log[item.delivery_id].append(item)
-    items = [DeliveryRead.model_validate({**{c.key: getattr(d, c.key)
-                                             for c in type(d).__table__.columns},
-                                          "log": log[d.id]}) for d in page.items]
-    return Slice(items, page.next_cursor)
-
-
-async def evaluate_now(session: AsyncSession, settings: Settings, principal: Principal,
-                       body: EvaluateRequest) -> Outcome:
-    """Evaluate active rules now (admins only): the one way missing manual values are found
-    between runs. Deliveries are queued; the caller sends them once this commits."""
-    if not principal.is_admin:
-        raise Forbidden("Only admins can evaluate alert rules.")
-    rules = await RuleRepository(session).to_evaluate(principal.tenant_id,
-                                                      rule_ids=body.rule_ids)
-    unknown = sorted(set(body.rule_ids or ()) - {r.id for r in rules})
-    if unknown:
-        raise InvalidInput(f"No such active alert rules: {', '.join(map(str, unknown))}.",
-                           errors=[field_error(["body", "rule_ids"], "unknown or inactive rule")])
-    now = datetime.now(UTC)
-    today = local_today(settings, now)
-    periods = await on_demand(session, principal.tenant_id, rules, today=today,
-                              first=body.period_start, last=body.period_end)
-    outcome = await evaluate(session, principal.tenant_id, rules, periods, today=today, now=now,
-                             tz=settings.tz)
-    await audit.record(session, principal, "evaluate", "alert_rules",
-                       ",".join(str(r.id) for r in rules)[:1000] or "none",
-                       after={"rules": outcome.rules, "opened": outcome.opened,
-                              "fired": outcome.fired, "resolved": outcome.resolved,
-                              "deliveries": outcome.deliveries})
-    return outcome
