@@ -11,10 +11,11 @@ service of the action, on `principal.role`.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Forbidden, NotFound
@@ -34,7 +35,8 @@ def confined_to(principal: Principal) -> str | None:
     return principal.user_id if principal.role is Role.MEMBER else None
 
 
-def _manages_user(teams: list[str], tenant_id: str, user_id: Any) -> ColumnElement[bool]:
+def _manages_user(teams: list[str], tenant_id: str,
+                  user_id: QueryableAttribute[str] | str) -> ColumnElement[bool]:
     """SQL: the user (a column or a value) holds an assignment in one of these teams."""
     return exists().where(
         Assignment.tenant_id == tenant_id,
@@ -44,33 +46,32 @@ def _manages_user(teams: list[str], tenant_id: str, user_id: Any) -> ColumnEleme
     )
 
 
-def visible_assignments(principal: Principal) -> ColumnElement[bool]:
-    """The SQL condition over `Assignment` selecting what the principal may see."""
-    in_tenant = Assignment.tenant_id == principal.tenant_id
+def _seen(principal: Principal, tenant_id: QueryableAttribute[str], own: ColumnElement[bool],
+          of_teams: Callable[[list[str]], ColumnElement[bool]]) -> ColumnElement[bool]:
+    """The rows of the tenant for an admin; else one's own, and a manager's teams' rows."""
+    in_tenant = tenant_id == principal.tenant_id
     teams = managed_teams(principal)
     if teams is None:
         return in_tenant
-    own = and_(Assignment.subject_type == "user", Assignment.subject_id == principal.user_id)
     if teams:
-        of_teams = or_(
-            among(Assignment.team_id, teams),
-            and_(Assignment.subject_type == "team", among(Assignment.subject_id, teams)),
-        )
-        return and_(in_tenant, or_(own, of_teams))
+        return and_(in_tenant, or_(own, of_teams(teams)))
     return and_(in_tenant, own)
+
+
+def visible_assignments(principal: Principal) -> ColumnElement[bool]:
+    """The SQL condition over `Assignment` selecting what the principal may see."""
+    return _seen(principal, Assignment.tenant_id,
+                 and_(Assignment.subject_type == "user",
+                      Assignment.subject_id == principal.user_id),
+                 lambda teams: or_(among(Assignment.team_id, teams),
+                                   and_(Assignment.subject_type == "team",
+                                        among(Assignment.subject_id, teams))))
 
 
 def visible_goals(principal: Principal) -> ColumnElement[bool]:
     """The SQL condition over `Goal`: an admin's tenant, one's own goals, and a manager's users'."""
-    in_tenant = Goal.tenant_id == principal.tenant_id
-    teams = managed_teams(principal)
-    if teams is None:
-        return in_tenant
-    own = Goal.user_id == principal.user_id
-    if teams:
-        return and_(in_tenant, or_(own, _manages_user(teams, principal.tenant_id,
-                                                      Goal.user_id)))
-    return and_(in_tenant, own)
+    return _seen(principal, Goal.tenant_id, Goal.user_id == principal.user_id,
+                 lambda teams: _manages_user(teams, principal.tenant_id, Goal.user_id))
 
 
 def visible_alerts(principal: Principal) -> ColumnElement[bool]:
@@ -88,14 +89,8 @@ def visible_alerts(principal: Principal) -> ColumnElement[bool]:
 
 def visible_events(principal: Principal) -> ColumnElement[bool]:
     """Admins see every event of the tenant, managers their teams' and their own, members theirs."""
-    in_tenant = Event.tenant_id == principal.tenant_id
-    teams = managed_teams(principal)
-    if teams is None:
-        return in_tenant
-    own = Event.user_id == principal.user_id
-    if teams:
-        return and_(in_tenant, or_(own, among(Event.team_id, teams)))
-    return and_(in_tenant, own)
+    return _seen(principal, Event.tenant_id, Event.user_id == principal.user_id,
+                 lambda teams: among(Event.team_id, teams))
 
 
 def can_manage(principal: Principal, subject_type: str, subject_id: str,
