@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from kpi_service.assignments.access import can_manage
+from kpi_service.core.access import can_manage
 from kpi_service.core.auth import Principal, Role
 from tests.assignments.helpers import URL, assign, body, definition, listed_ids
 from tests.conftest import bearer

@@ -8,13 +8,11 @@ from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import (
-    ColumnElement,
     Row,
     Select,
     Table,
     and_,
     delete,
-    exists,
     func,
     insert,
     or_,
@@ -24,24 +22,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.assignments.access import visible_assignments
+from kpi_service.core.access import visible_alerts
 from kpi_service.core.auth import Principal
 from kpi_service.core.sql import among
-from kpi_service.models import Alert, AlertRule, Assignment, Definition
-
-
-def visible_alerts(principal: Principal) -> ColumnElement[bool]:
-    """Alerts of subjects whose assignments of that KPI the principal may see."""
-    in_tenant = Alert.tenant_id == principal.tenant_id
-    if principal.is_admin:
-        return in_tenant
-    return and_(in_tenant, exists().where(
-        visible_assignments(principal),
-        Assignment.definition_id == Alert.definition_id,
-        Assignment.subject_type == Alert.subject_type,
-        Assignment.subject_id == Alert.subject_id,
-    ))
-
+from kpi_service.models import Alert, AlertRule, Definition
 
 AlertRow = Row[Alert, str, str, str]
 

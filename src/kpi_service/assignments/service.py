@@ -11,7 +11,6 @@ from typing import Any, NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.assignments.access import can_manage, visible_assignments
 from kpi_service.assignments.repository import (
     AssignmentFilters,
     AssignmentRepository,
@@ -25,6 +24,7 @@ from kpi_service.assignments.schemas import (
     TargetRead,
 )
 from kpi_service.audit import service as audit
+from kpi_service.core.access import can_manage, visible_assignments
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of

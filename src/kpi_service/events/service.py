@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.audit import service as audit
 from kpi_service.core import telemetry
-from kpi_service.core.auth import Principal, Role
+from kpi_service.core.access import visible_events
+from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Forbidden, InvalidInput, field_error
 from kpi_service.core.schemas import Slice
 from kpi_service.events.ingestion import check_batch
@@ -57,16 +57,6 @@ async def prepare_partitions(session: AsyncSession, today: date,
     if months_ahead < 0:
         raise ValueError("months_ahead must not be negative")
     return await EventRepository(session).ensure_partitions(_months(today, months_ahead))
-
-
-def visible_events(principal: Principal) -> ColumnElement[bool]:
-    """Admins see every event of the tenant, managers their teams' and their own, members theirs."""
-    if principal.role is Role.ADMIN:
-        return true()
-    own = Event.user_id == principal.user_id
-    if principal.role is Role.MANAGER and principal.teams:
-        return or_(own, Event.team_id.in_(sorted(principal.teams)))
-    return own
 
 
 def _encode(event: Event) -> str:

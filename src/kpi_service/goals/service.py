@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.audit import service as audit
+from kpi_service.core.access import require_readable, visible_goals
 from kpi_service.core.auth import Principal
 from kpi_service.core.database import Database
 from kpi_service.core.errors import Conflict, InvalidInput, NotFound, field_error
@@ -29,11 +30,9 @@ from kpi_service.engine.goals import (
     stamped_too_early,
 )
 from kpi_service.engine.periods import Period, PeriodKind
-from kpi_service.goals.access import visible_goals
 from kpi_service.goals.repository import GoalFilters, GoalRepository, GoalRow, NaturalKey
 from kpi_service.goals.schemas import GoalBulk, GoalCreate, GoalRead, GoalUpdate
-from kpi_service.metrics.access import SubjectType, require_readable
-from kpi_service.models import CalculationRun, Definition
+from kpi_service.models import CalculationRun, Definition, SubjectType
 from kpi_service.runs.plan import RunPlan
 
 ENTITY = "goal"

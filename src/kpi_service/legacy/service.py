@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.assignments import service as assignments
-from kpi_service.assignments.access import visible_assignments
 from kpi_service.assignments.schemas import AssignmentCreate
 from kpi_service.assignments.service import get_visible
 from kpi_service.audit import service as audit
+from kpi_service.core.access import visible_assignments
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Conflict, Forbidden
 from kpi_service.core.settings import Settings

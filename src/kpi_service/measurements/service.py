@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.assignments.access import can_manage, visible_assignments
 from kpi_service.assignments.service import get_visible
 from kpi_service.audit import service as audit
 from kpi_service.core import telemetry
+from kpi_service.core.access import can_manage, visible_assignments
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
@@ -112,8 +112,8 @@ async def record_manual(session: AsyncSession, settings: Settings, principal: Pr
                         body: ManualValue) -> MeasurementRead:
     """Record a manual KPI's value for the period starting on `period_start`."""
     assignment = await get_visible(session, principal, assignment_id)
-    if not (principal.is_admin or can_manage(principal, assignment.subject_type,
-                                             assignment.subject_id, assignment.team_id)):
+    if not can_manage(principal, assignment.subject_type, assignment.subject_id,
+                      assignment.team_id):
         raise Forbidden("Only admins and the subject's managers record values.")
     repo = MeasurementRepository(session)
     definition = await DefinitionRepository(session).get(principal.tenant_id,

@@ -8,7 +8,12 @@ from kpi_service.models.alert import (
     AlertRule,
 )
 from kpi_service.models.base import SCHEMA, Base
-from kpi_service.models.definition import Assignment, AssignmentTarget, Definition
+from kpi_service.models.definition import (
+    Assignment,
+    AssignmentTarget,
+    Definition,
+    SubjectType,
+)
 from kpi_service.models.event import PARTITION_PREFIX, Event
 from kpi_service.models.goal import Goal
 from kpi_service.models.measurement import (
@@ -38,4 +43,5 @@ __all__ = [
     "Goal",
     "Measurement",
     "MeasurementRevision",
+    "SubjectType",
 ]

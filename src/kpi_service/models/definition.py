@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -61,6 +62,13 @@ class Definition(Base):
     created_by: Mapped[str | None]
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+# What a KPI is measured for (DESIGN.md section 3): the `subject_type` of an assignment.
+class SubjectType(StrEnum):
+    USER = "user"
+    TEAM = "team"
+    ORGANIZATION = "organization"
 
 
 class Assignment(Base):

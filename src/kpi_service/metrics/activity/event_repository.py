@@ -14,8 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.calculators.event import aggregate_of, measured_value
 from kpi_service.core.sql import among
-from kpi_service.metrics.access import SubjectType
-from kpi_service.models import Event
+from kpi_service.models import Event, SubjectType
 
 
 @dataclass(frozen=True, slots=True)

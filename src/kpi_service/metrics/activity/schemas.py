@@ -16,8 +16,8 @@ from pydantic import (
 from kpi_service.core.schemas import Day, Input, Key, Limit, OutNumber, Output, SubjectRef
 from kpi_service.definitions.schemas import AggregationPeriod
 from kpi_service.events.schemas import EventType
-from kpi_service.metrics.access import SubjectType
 from kpi_service.metrics.pace import PeriodPace
+from kpi_service.models import SubjectType
 
 # At most five years of days in one range.
 MAX_RANGE_DAYS = 5 * 366

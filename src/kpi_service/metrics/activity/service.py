@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.alerts.alert_service import open_alerts
 from kpi_service.calculators.sql_guard import UnsafeSql
 from kpi_service.calculators.subjects import SubjectMode, source_config, subject_mode
+from kpi_service.core.access import require_readable
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import InvalidInput, field_error
 from kpi_service.core.settings import Settings
@@ -40,7 +41,6 @@ from kpi_service.engine.periods import (
 )
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
 from kpi_service.measurements.repository import MeasurementRepository
-from kpi_service.metrics.access import SubjectType, require_readable
 from kpi_service.metrics.activity.event_repository import (
     ActivityEventRepository,
     EventRange,
@@ -79,7 +79,7 @@ from kpi_service.metrics.activity.source_repository import (
     split_query,
 )
 from kpi_service.metrics.pace import pace_of
-from kpi_service.models import Definition
+from kpi_service.models import Definition, SubjectType
 
 # The summary shows the newest open alerts; the alerts list pages through all of them.
 OPEN_ALERTS_SHOWN = 50

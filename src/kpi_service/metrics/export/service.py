@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import QueryParams
 
-from kpi_service.assignments.access import visible_assignments
+from kpi_service.core.access import visible_assignments
 from kpi_service.core.auth import Principal
 from kpi_service.core.database import Database
 from kpi_service.core.errors import InvalidInput, field_error

@@ -10,6 +10,7 @@ from typing import Literal, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kpi_service.core.access import require_readable
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import InvalidInput, NotFound, field_error
 from kpi_service.core.settings import Settings
@@ -27,7 +28,6 @@ from kpi_service.engine.series import (
     summarize,
 )
 from kpi_service.engine.statistics import MIN_POINTS, LineFit, fit_line
-from kpi_service.metrics.access import SubjectType, require_readable
 from kpi_service.metrics.pace import IN_PROGRESS, PeriodPace, in_progress, pace_of
 from kpi_service.metrics.series.repository import (
     BucketRow,
@@ -46,7 +46,7 @@ from kpi_service.metrics.series.schemas import (
     TrendRead,
     Verdict,
 )
-from kpi_service.models import Definition
+from kpi_service.models import Definition, SubjectType
 
 # Five years of daily values: the most native periods one series reads.
 MAX_PERIODS = 5 * 366

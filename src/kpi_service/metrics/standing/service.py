@@ -9,7 +9,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.assignments.access import visible_assignments
+from kpi_service.core.access import (
+    confined_to,
+    managed_teams,
+    require_readable,
+    visible_assignments,
+)
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Conflict, InvalidInput, NotFound, field_error
 from kpi_service.core.schemas import decode_cursor, encode_cursor
@@ -18,7 +23,6 @@ from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import ranking
 from kpi_service.engine.achievement import overall_score
 from kpi_service.engine.periods import Period, PeriodKind, containing, latest_final, local_today
-from kpi_service.metrics.access import SubjectType, require_readable
 from kpi_service.metrics.pace import in_progress, pace_of, unjudged
 from kpi_service.metrics.standing.repository import StandingRepository, ValueOrder
 from kpi_service.metrics.standing.schemas import (
@@ -35,6 +39,7 @@ from kpi_service.metrics.standing.schemas import (
     TeamStanding,
     TeamViewRead,
 )
+from kpi_service.models import SubjectType
 
 _MEASURED = ("value", "target", "achievement", "score", "status")
 
@@ -174,7 +179,7 @@ async def _leaderboard_teams(session: AsyncSession, principal: Principal,
     if team_id is not None:
         await require_readable(session, principal, SubjectType.TEAM, team_id)
         return [team_id]
-    return None if principal.is_admin else sorted(principal.teams)
+    return managed_teams(principal)
 
 
 # Where there is no target, values rank in the KPI's direction (`exact` has none).
@@ -197,7 +202,7 @@ async def leaderboard(session: AsyncSession, settings: Settings, principal: Prin
                            f"the {definition.scope}.",
                            errors=[field_error(["query", "definition_key"], "not user scope")])
     teams = await _leaderboard_teams(session, principal, query.team_id)
-    only = principal.user_id if principal.role is Role.MEMBER else None
+    only = confined_to(principal)
     today = _today(settings)
     period = _period(definition.aggregation_period, query.date, today)
     offset = decode_cursor(query.cursor) or 0
