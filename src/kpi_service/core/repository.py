@@ -1,0 +1,113 @@
+"""The repository base every domain repository builds on.
+
+One table per repository (`model`), one session, never a commit: the unit of work commits.
+What each domain used to write again lives here once: the tenant scope, one row by id, a
+keyset page, add (insert, flush, read back the server-set columns), update (stamping
+`updated_at`), and a filters object turned into conditions.
+
+Database errors are not caught here nor in any repository: they reach `core.errors`, the
+one place that maps them to problems (a unique or foreign key violation is a 409).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import field, fields
+from typing import Any, ClassVar, Generic, TypeVar, cast
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+M = TypeVar("M")
+S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
+
+
+def equal_to(column: Any) -> Any:
+    """A `Filters` field that narrows the list to `column = value` (`IS` for a boolean) when
+    set; None (its default) means any."""
+    return field(default=None, metadata={"column": column})
+
+
+class Filters:
+    """What a list may be narrowed to: a frozen dataclass per list, handed to its repository.
+    Fields made with `equal_to` are compared for equality; `more_conditions` adds the rest."""
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """The conditions of the filters that are set."""
+        found = []
+        for each in fields(cast(Any, self)):
+            column, value = each.metadata.get("column"), getattr(self, each.name)
+            if column is not None and value is not None:
+                found.append(column.is_(value) if isinstance(value, bool) else column == value)
+        return found + self.more_conditions()
+
+    def more_conditions(self) -> list[ColumnElement[bool]]:
+        """Conditions other than equality (ranges, pairs of columns)."""
+        return []
+
+
+def keyset(stmt: S, id_column: Any, after: int | None, limit: int, *,
+           newest_first: bool = False) -> S:
+    """Up to `limit + 1` rows after the id `after`, in id order (descending with
+    `newest_first`): the extra row only says there is more (see `core.schemas.slice_of`)."""
+    if after is not None:
+        stmt = stmt.where(id_column < after if newest_first else id_column > after)
+    return stmt.order_by(id_column.desc() if newest_first else id_column).limit(limit + 1)
+
+
+class Repository(Generic[M]):
+    """Reads and writes of `model` for one session, scoped by tenant."""
+
+    model: ClassVar[type[Any]]
+    # Lists of this table show the newest first (audit, deliveries) rather than the oldest.
+    newest_first: ClassVar[bool] = False
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def in_tenant(cls, tenant_id: str) -> ColumnElement[bool]:
+        """The tenant's rows of this table."""
+        return cast(ColumnElement[bool], cls.model.tenant_id == tenant_id)
+
+    def select(self, tenant_id: str) -> Select[M]:
+        """The tenant's rows of this table, as a statement to narrow further."""
+        return select(self.model).where(self.in_tenant(tenant_id))
+
+    async def one_or_none(self, stmt: Select[M]) -> M | None:
+        """The one row the statement finds, if any."""
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def all(self, stmt: Select[M]) -> Sequence[M]:
+        """Every row the statement finds."""
+        return (await self.session.scalars(stmt)).all()
+
+    async def get(self, tenant_id: str, row_id: int) -> M | None:
+        """The tenant's row with that id, if any."""
+        return await self.one_or_none(self.select(tenant_id).where(self.model.id == row_id))
+
+    async def page(self, tenant_id: str, filters: Filters | None = None, *, after: int | None,
+                   limit: int) -> Sequence[M]:
+        """Up to `limit + 1` of the tenant's rows matching `filters` after the id `after`."""
+        stmt = self.select(tenant_id)
+        if filters is not None:
+            stmt = stmt.where(*filters.conditions())
+        return await self.all(keyset(stmt, self.model.id, after, limit,
+                                     newest_first=self.newest_first))
+
+    async def add(self, tenant_id: str, values: dict[str, Any]) -> M:
+        """Insert a row and return it with its server-set columns."""
+        row = cast(M, self.model(tenant_id=tenant_id, **values))
+        self.session.add(row)
+        await self.session.flush()
+        await self.session.refresh(row)
+        return row
+
+    async def update(self, row: M, values: dict[str, Any]) -> M:
+        """Apply changes, stamp `updated_at`, and return the row as stored."""
+        for name, value in values.items():
+            setattr(row, name, value)
+        setattr(row, "updated_at", func.now())  # noqa: B010 (M is any table with the column)
+        await self.session.flush()
+        await self.session.refresh(row)
+        return row
