@@ -27,9 +27,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.models import Assignment, AssignmentTarget, Definition
+from kpi_service.core.repository import Filters, Repository, equal_to, keyset
+from kpi_service.models import Assignment, AssignmentTarget, Definition, joins
 
 # (definition_id, subject_type, subject_id, start_date): what makes an assignment unique.
 NaturalKey = tuple[int, str, str, date]
@@ -40,15 +40,24 @@ Span = tuple[int, int, str, str, date, date | None]
 
 
 @dataclass(frozen=True, slots=True)
-class AssignmentFilters:
+class AssignmentFilters(Filters):
     """What a list of assignments may be narrowed to; None means any."""
 
     user_id: str | None = None
-    subject_type: str | None = None
-    subject_id: str | None = None
-    team_id: str | None = None
-    definition_id: int | None = None
+    subject_type: str | None = equal_to(Assignment.subject_type)
+    subject_id: str | None = equal_to(Assignment.subject_id)
+    team_id: str | None = equal_to(Assignment.team_id)
+    definition_id: int | None = equal_to(Assignment.definition_id)
     active_on: date | None = None
+
+    def more_conditions(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.user_id is not None:
+            found += [Assignment.subject_type == "user", Assignment.subject_id == self.user_id]
+        if self.active_on is not None:
+            found.append(in_force_during(Assignment.start_date, Assignment.end_date,
+                                         self.active_on, self.active_on))
+        return found
 
 
 def in_force_during(start_date: Any, end_date: Any, period_start: Any,
@@ -59,22 +68,19 @@ def in_force_during(start_date: Any, end_date: Any, period_start: Any,
 
 
 def _with_key() -> Select[Assignment, str]:
-    return select(Assignment, Definition.key).join(
-        Definition, and_(Definition.tenant_id == Assignment.tenant_id,
-                         Definition.id == Assignment.definition_id),
-    )
+    return select(Assignment, Definition.key).join(Definition, joins.definition_of(Assignment))
 
 
-class AssignmentRepository:
+class AssignmentRepository(Repository[Assignment]):
     """Reads and writes of `kpi.assignments` and `kpi.assignment_targets` for one session."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    model = Assignment
 
-    async def get(self, condition: ColumnElement[bool], assignment_id: int) -> Assignment | None:
+    async def get_where(self, condition: ColumnElement[bool],
+                      assignment_id: int) -> Assignment | None:
         """The assignment with that id, if it meets the condition."""
-        stmt = select(Assignment).where(condition, Assignment.id == assignment_id)
-        return (await self.session.scalars(stmt)).one_or_none()
+        return await self.one_or_none(select(Assignment).where(condition,
+                                                               Assignment.id == assignment_id))
 
     async def get_with_key(self, condition: ColumnElement[bool],
                            assignment_id: int) -> tuple[Assignment, str] | None:
@@ -82,29 +88,11 @@ class AssignmentRepository:
         stmt = _with_key().where(condition, Assignment.id == assignment_id)
         return (await self.session.execute(stmt)).one_or_none()
 
-    async def page(self, condition: ColumnElement[bool], filters: AssignmentFilters, *,
-                   after: int | None, limit: int) -> Sequence[tuple[Assignment, str]]:
+    async def page_rows(self, condition: ColumnElement[bool], filters: AssignmentFilters, *,
+                        after: int | None, limit: int) -> Sequence[tuple[Assignment, str]]:
         """Up to `limit + 1` assignments (with definition keys) after the id `after`."""
-        stmt = _with_key().where(condition)
-        if filters.user_id is not None:
-            stmt = stmt.where(Assignment.subject_type == "user",
-                              Assignment.subject_id == filters.user_id)
-        if filters.subject_type is not None:
-            stmt = stmt.where(Assignment.subject_type == filters.subject_type)
-        if filters.subject_id is not None:
-            stmt = stmt.where(Assignment.subject_id == filters.subject_id)
-        if filters.team_id is not None:
-            stmt = stmt.where(Assignment.team_id == filters.team_id)
-        if filters.definition_id is not None:
-            stmt = stmt.where(Assignment.definition_id == filters.definition_id)
-        if filters.active_on is not None:
-            stmt = stmt.where(Assignment.start_date <= filters.active_on,
-                              or_(Assignment.end_date.is_(None),
-                                  Assignment.end_date >= filters.active_on))
-        if after is not None:
-            stmt = stmt.where(Assignment.id > after)
-        stmt = stmt.order_by(Assignment.id).limit(limit + 1)
-        return (await self.session.execute(stmt)).all()
+        stmt = _with_key().where(condition, *filters.conditions())
+        return (await self.session.execute(keyset(stmt, Assignment.id, after, limit))).all()
 
     async def lock_subjects(self, tenant_id: str, pairs: Sequence[SubjectKpi]) -> None:
         """Serialise the requests that change who holds these (definition, subject) pairs,
@@ -131,9 +119,9 @@ class AssignmentRepository:
             .join(wanted, and_(Assignment.definition_id == wanted.c.definition_id,
                                Assignment.subject_type == wanted.c.subject_type,
                                Assignment.subject_id == wanted.c.subject_id))
-            .where(Assignment.tenant_id == tenant_id,
-                   Assignment.start_date <= wanted.c.end_date,
-                   or_(Assignment.end_date.is_(None), Assignment.end_date >= wanted.c.start_date))
+            .where(self.in_tenant(tenant_id),
+                   in_force_during(Assignment.start_date, Assignment.end_date,
+                                   wanted.c.start_date, wanted.c.end_date))
             .order_by(wanted.c.i, Assignment.start_date, Assignment.id)
         )
         return [(i, a) for i, a in (await self.session.execute(stmt)).all()]
@@ -145,7 +133,7 @@ class AssignmentRepository:
         given = values(column("id", BigInteger), column("end_date", Date),
                        name="given").data(sorted(ends.items()))
         stmt = (update(Assignment)
-                .where(Assignment.tenant_id == tenant_id, Assignment.id == given.c.id)
+                .where(self.in_tenant(tenant_id), Assignment.id == given.c.id)
                 .values(end_date=given.c.end_date, updated_at=func.now())
                 .returning(Assignment)
                 .execution_options(synchronize_session=False, populate_existing=True))
@@ -195,12 +183,3 @@ class AssignmentRepository:
             .execution_options(populate_existing=True)
         )
         return (await self.session.scalars(stmt)).all()
-
-    async def update(self, assignment: Assignment, values: dict[str, Any]) -> Assignment:
-        """Apply changes, stamp `updated_at`, and return the row as stored."""
-        for name, value in values.items():
-            setattr(assignment, name, value)
-        assignment.updated_at = func.now()
-        await self.session.flush()
-        await self.session.refresh(assignment)
-        return assignment

@@ -335,7 +335,7 @@ async def list_assignments(session: AsyncSession, principal: Principal,
                            filters: AssignmentFilters, *, cursor: str | None, limit: int,
                            settings: Settings) -> Slice[AssignmentRead]:
     """One page of the assignments the principal may see, in id order."""
-    rows = await AssignmentRepository(session).page(
+    rows = await AssignmentRepository(session).page_rows(
         visible_assignments(principal), filters, after=decode_cursor(cursor), limit=limit)
     page = slice_of(rows, limit, lambda row: row[0].id)
     items = await _reads(session, principal.tenant_id, page.items, today(settings))
@@ -345,8 +345,8 @@ async def list_assignments(session: AsyncSession, principal: Principal,
 async def get_visible(session: AsyncSession, principal: Principal,
                       assignment_id: int) -> Assignment:
     """The assignment if the principal may see it, else `NotFound`."""
-    assignment = await AssignmentRepository(session).get(visible_assignments(principal),
-                                                         assignment_id)
+    assignment = await AssignmentRepository(session).get_where(visible_assignments(principal),
+                                                               assignment_id)
     if assignment is None:
         raise NotFound(f"Assignment {assignment_id} does not exist.")
     return assignment

@@ -35,7 +35,7 @@ async def record(session: AsyncSession, principal: Principal, action: str, entit
                  entity_id: object, before: dict[str, Any] | None = None,
                  after: dict[str, Any] | None = None) -> None:
     """Write one audit entry in the caller's transaction."""
-    AuditRepository(session).add(
+    AuditRepository(session).add_entry(
         AuditEntry(**entry(principal, action, entity_type, entity_id, before, after))
     )
 

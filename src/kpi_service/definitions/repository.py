@@ -3,36 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import or_
 
+from kpi_service.core.repository import Filters, Repository, equal_to
 from kpi_service.models import Definition
 
 
-class DefinitionRepository:
+@dataclass(frozen=True, slots=True)
+class DefinitionFilters(Filters):
+    """What a list of definitions may be narrowed to; None means any."""
+
+    category: str | None = equal_to(Definition.category)
+    calculation_type: str | None = equal_to(Definition.calculation_type)
+    is_active: bool | None = equal_to(Definition.is_active)
+
+
+class DefinitionRepository(Repository[Definition]):
     """Reads and writes of `kpi.definitions` for one session."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(self, tenant_id: str, definition_id: int) -> Definition | None:
-        """The tenant's definition with that id, if any."""
-        stmt = select(Definition).where(Definition.tenant_id == tenant_id,
-                                        Definition.id == definition_id)
-        return (await self.session.scalars(stmt)).one_or_none()
+    model = Definition
 
     async def by_ids(self, tenant_id: str, ids: Sequence[int]) -> dict[int, Definition]:
         """The tenant's definitions with these ids, by id."""
-        stmt = select(Definition).where(Definition.tenant_id == tenant_id,
-                                        Definition.id.in_(list(ids)))
-        return {d.id: d for d in (await self.session.scalars(stmt)).all()}
+        stmt = self.select(tenant_id).where(Definition.id.in_(list(ids)))
+        return {d.id: d for d in await self.all(stmt)}
 
     async def get_by_key(self, tenant_id: str, key: str) -> Definition | None:
         """The tenant's definition with that key, if any."""
-        stmt = select(Definition).where(Definition.tenant_id == tenant_id, Definition.key == key)
-        return (await self.session.scalars(stmt)).one_or_none()
+        return await self.one_or_none(self.select(tenant_id).where(Definition.key == key))
 
     async def find(self, tenant_id: str, *, ids: Sequence[int] = (),
                    keys: Sequence[str] = ()) -> Sequence[Definition]:
@@ -44,18 +44,16 @@ class DefinitionRepository:
             conditions.append(Definition.id.in_(ids))
         if keys:
             conditions.append(Definition.key.in_(keys))
-        stmt = select(Definition).where(Definition.tenant_id == tenant_id, or_(*conditions))
-        return (await self.session.scalars(stmt)).all()
+        return await self.all(self.select(tenant_id).where(or_(*conditions)))
 
     async def active(self, tenant_id: str, *,
                      keys: Sequence[str] | None = None) -> Sequence[Definition]:
         """The tenant's active definitions (optionally only those keys) by category and name."""
-        stmt = select(Definition).where(Definition.tenant_id == tenant_id,
-                                        Definition.is_active.is_(True))
+        stmt = self.select(tenant_id).where(Definition.is_active.is_(True))
         if keys is not None:
             stmt = stmt.where(Definition.key.in_(list(keys)))
         stmt = stmt.order_by(Definition.category.nulls_last(), Definition.name, Definition.id)
-        return (await self.session.scalars(stmt)).all()
+        return await self.all(stmt)
 
     async def tenants_with(self, aggregation_period: str) -> list[str]:
         """Tenants with an active definition of this period kind (the scheduler's list)."""
@@ -67,40 +65,5 @@ class DefinitionRepository:
 
     async def formulas(self, tenant_id: str) -> Sequence[Definition]:
         """The tenant's active formula definitions."""
-        stmt = select(Definition).where(Definition.tenant_id == tenant_id,
-                                        Definition.is_active.is_(True),
-                                        Definition.calculation_type == "formula")
-        return (await self.session.scalars(stmt)).all()
-
-    async def page(self, tenant_id: str, *, after: int | None, limit: int,
-                   category: str | None = None, calculation_type: str | None = None,
-                   is_active: bool | None = None) -> Sequence[Definition]:
-        """Up to `limit + 1` definitions after the id `after`, in id order."""
-        stmt = select(Definition).where(Definition.tenant_id == tenant_id)
-        if category is not None:
-            stmt = stmt.where(Definition.category == category)
-        if calculation_type is not None:
-            stmt = stmt.where(Definition.calculation_type == calculation_type)
-        if is_active is not None:
-            stmt = stmt.where(Definition.is_active.is_(is_active))
-        if after is not None:
-            stmt = stmt.where(Definition.id > after)
-        stmt = stmt.order_by(Definition.id).limit(limit + 1)
-        return (await self.session.scalars(stmt)).all()
-
-    async def add(self, tenant_id: str, values: dict[str, Any]) -> Definition:
-        """Insert a definition and return it with its server-set columns."""
-        definition = Definition(tenant_id=tenant_id, **values)
-        self.session.add(definition)
-        await self.session.flush()
-        await self.session.refresh(definition)
-        return definition
-
-    async def update(self, definition: Definition, values: dict[str, Any]) -> Definition:
-        """Apply changes, stamp `updated_at`, and return the row as stored."""
-        for name, value in values.items():
-            setattr(definition, name, value)
-        definition.updated_at = func.now()
-        await self.session.flush()
-        await self.session.refresh(definition)
-        return definition
+        return await self.all(self.select(tenant_id).where(
+            Definition.is_active.is_(True), Definition.calculation_type == "formula"))

@@ -17,7 +17,7 @@ from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound,
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources, SourceUnavailable
-from kpi_service.definitions.repository import DefinitionRepository
+from kpi_service.definitions.repository import DefinitionFilters, DefinitionRepository
 from kpi_service.definitions.schemas import (
     DEFAULT_ROLLUP,
     DefinitionCreate,
@@ -224,10 +224,9 @@ async def list_definitions(session: AsyncSession, principal: Principal, *, curso
                            calculation_type: str | None = None,
                            is_active: bool | None = None) -> Slice[Definition]:
     """One page of the tenant's definitions, in id order."""
-    rows = await DefinitionRepository(session).page(
-        principal.tenant_id, after=decode_cursor(cursor), limit=limit, category=category,
-        calculation_type=calculation_type, is_active=is_active,
-    )
+    filters = DefinitionFilters(category, calculation_type, is_active)
+    rows = await DefinitionRepository(session).page(principal.tenant_id, filters,
+                                                    after=decode_cursor(cursor), limit=limit)
     return slice_of(rows, limit, lambda d: d.id)
 
 

@@ -13,7 +13,6 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Select,
-    and_,
     case,
     delete,
     exists,
@@ -28,26 +27,31 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.assignments.repository import in_force_during
+from kpi_service.core.repository import Filters, Repository, equal_to, keyset
 from kpi_service.core.sql import among
 from kpi_service.engine.goals import Measured
-from kpi_service.models import Assignment, Definition, Goal, Measurement
+from kpi_service.models import Assignment, Definition, Goal, Measurement, joins
 
 # (user_id, definition_id, period_start, period_end): what makes a goal unique in a tenant.
 NaturalKey = tuple[str, int, date, date]
 
 
 @dataclass(frozen=True, slots=True)
-class GoalFilters:
+class GoalFilters(Filters):
     """What a list of goals may be narrowed to; None means any."""
 
-    user_id: str | None = None
-    definition_id: int | None = None
-    definition_key: str | None = None
-    period_kind: str | None = None
+    user_id: str | None = equal_to(Goal.user_id)
+    definition_id: int | None = equal_to(Goal.definition_id)
+    definition_key: str | None = equal_to(Definition.key)
+    period_kind: str | None = equal_to(Goal.period_kind)
     active_on: date | None = None
+
+    def more_conditions(self) -> list[ColumnElement[bool]]:
+        if self.active_on is None:
+            return []
+        return [Goal.period_start <= self.active_on, Goal.period_end >= self.active_on]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +74,7 @@ def _measured() -> Any:
     per_period = (
         select(Measurement.period_start.label("period_start"),
                Measurement.actual_value.label("value"))
-        .join(Assignment, and_(Assignment.tenant_id == Measurement.tenant_id,
-                               Assignment.id == Measurement.assignment_id))
+        .join(Assignment, joins.assignment_of(Measurement))
         .where(Assignment.tenant_id == Goal.tenant_id,
                Assignment.definition_id == Goal.definition_id,
                Assignment.subject_type == "user", Assignment.subject_id == Goal.user_id,
@@ -103,8 +106,7 @@ def _with_progress() -> Select[Any]:
                Definition.warning_threshold, measured.c.periods, measured.c.total,
                measured.c.minimum, measured.c.maximum, measured.c.last,
                Definition.aggregation_period)
-        .join(Definition, and_(Definition.tenant_id == Goal.tenant_id,
-                               Definition.id == Goal.definition_id))
+        .join(Definition, joins.definition_of(Goal))
         .join(measured, true())
         # Rows may have been changed behind the identity map's back (achieved_at stamps).
         .execution_options(populate_existing=True)
@@ -117,43 +119,29 @@ def _row(row: Any) -> GoalRow:
                    Measured(periods, total, minimum, maximum, last), kind)
 
 
-class GoalRepository:
+class GoalRepository(Repository[Goal]):
     """Reads and writes of `kpi.goals` for one session."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    model = Goal
 
     async def _rows(self, stmt: Select[Any]) -> list[GoalRow]:
         return [_row(r) for r in (await self.session.execute(stmt)).all()]
 
-    async def get(self, condition: ColumnElement[bool], goal_id: int) -> GoalRow | None:
+    async def get_where(self, condition: ColumnElement[bool], goal_id: int) -> GoalRow | None:
         """The goal with that id and its progress inputs, if it meets the condition."""
         rows = await self._rows(_with_progress().where(condition, Goal.id == goal_id))
         return rows[0] if rows else None
 
     async def by_ids(self, tenant_id: str, ids: Sequence[int]) -> list[GoalRow]:
         """These goals of the tenant with their progress inputs, in id order."""
-        stmt = _with_progress().where(Goal.tenant_id == tenant_id, among(Goal.id, ids))
+        stmt = _with_progress().where(self.in_tenant(tenant_id), among(Goal.id, ids))
         return await self._rows(stmt.order_by(Goal.id))
 
-    async def page(self, condition: ColumnElement[bool], filters: GoalFilters, *,
-                   after: int | None, limit: int) -> list[GoalRow]:
+    async def page_rows(self, condition: ColumnElement[bool], filters: GoalFilters, *,
+                        after: int | None, limit: int) -> list[GoalRow]:
         """Up to `limit + 1` goals after the id `after`, with their progress inputs."""
-        stmt = _with_progress().where(condition)
-        if filters.user_id is not None:
-            stmt = stmt.where(Goal.user_id == filters.user_id)
-        if filters.definition_id is not None:
-            stmt = stmt.where(Goal.definition_id == filters.definition_id)
-        if filters.definition_key is not None:
-            stmt = stmt.where(Definition.key == filters.definition_key)
-        if filters.period_kind is not None:
-            stmt = stmt.where(Goal.period_kind == filters.period_kind)
-        if filters.active_on is not None:
-            stmt = stmt.where(Goal.period_start <= filters.active_on,
-                              Goal.period_end >= filters.active_on)
-        if after is not None:
-            stmt = stmt.where(Goal.id > after)
-        return await self._rows(stmt.order_by(Goal.id).limit(limit + 1))
+        stmt = _with_progress().where(condition, *filters.conditions())
+        return await self._rows(keyset(stmt, Goal.id, after, limit))
 
     async def touched_by(self, tenant_id: str, definition_ids: Sequence[int],
                          starts: Sequence[date]) -> list[GoalRow]:
@@ -165,7 +153,7 @@ class GoalRepository:
         touched = exists().select_from(plan).where(
             plan.c.definition_id == Goal.definition_id,
             plan.c.period_start >= Goal.period_start, plan.c.period_start <= Goal.period_end)
-        stmt = _with_progress().where(Goal.tenant_id == tenant_id,
+        stmt = _with_progress().where(self.in_tenant(tenant_id),
                                       among(Goal.definition_id, sorted(set(definition_ids))),
                                       touched)
         return await self._rows(stmt.order_by(Goal.id))
@@ -175,8 +163,7 @@ class GoalRepository:
         if not keys:
             return {}
         columns = (Goal.user_id, Goal.definition_id, Goal.period_start, Goal.period_end)
-        stmt = select(Goal).where(Goal.tenant_id == tenant_id, tuple_(*columns).in_(list(keys)))
-        goals = (await self.session.scalars(stmt)).all()
+        goals = await self.all(self.select(tenant_id).where(tuple_(*columns).in_(list(keys))))
         return {(g.user_id, g.definition_id, g.period_start, g.period_end): g for g in goals}
 
     async def add_many(self, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -202,23 +189,24 @@ class GoalRepository:
         return [ids[(r["user_id"], r["definition_id"], r["period_start"], r["period_end"])]
                 for r in rows]
 
-    async def update(self, tenant_id: str, goal_id: int, values: dict[str, Any]) -> None:
-        """Apply changes to one goal and stamp `updated_at`."""
-        stmt = (update(Goal).where(Goal.tenant_id == tenant_id, Goal.id == goal_id)
+    async def update_by_id(self, tenant_id: str, goal_id: int, values: dict[str, Any]) -> None:
+        """Apply changes to one goal and stamp `updated_at` (the row is not loaded: goals are
+        read with their progress, never as plain rows)."""
+        stmt = (update(Goal).where(self.in_tenant(tenant_id), Goal.id == goal_id)
                 .values(**values, updated_at=func.now())
                 .execution_options(synchronize_session=False))
         await self.session.execute(stmt)
 
     async def delete(self, tenant_id: str, goal_id: int) -> None:
         """Remove one goal."""
-        await self.session.execute(delete(Goal).where(Goal.tenant_id == tenant_id,
+        await self.session.execute(delete(Goal).where(self.in_tenant(tenant_id),
                                                       Goal.id == goal_id))
 
     async def clear_achieved(self, tenant_id: str, ids: Sequence[int]) -> None:
         """Remove these goals' achievement stamps (stamped before their result was settled)."""
         if ids:
             await self.session.execute(
-                update(Goal).where(Goal.tenant_id == tenant_id, among(Goal.id, ids))
+                update(Goal).where(self.in_tenant(tenant_id), among(Goal.id, ids))
                 .values(achieved_at=None).execution_options(synchronize_session=False))
 
     async def mark_achieved(self, tenant_id: str,
@@ -226,7 +214,7 @@ class GoalRepository:
         """Stamp these goals achieved now unless they already are; the stamp each holds."""
         if not ids:
             return {}
-        stmt = (update(Goal).where(Goal.tenant_id == tenant_id, among(Goal.id, ids))
+        stmt = (update(Goal).where(self.in_tenant(tenant_id), among(Goal.id, ids))
                 .values(achieved_at=func.coalesce(Goal.achieved_at, func.now()))
                 .returning(Goal.id, Goal.achieved_at)
                 .execution_options(synchronize_session=False))

@@ -295,14 +295,14 @@ async def list_goals(session: AsyncSession, settings: Settings, principal: Princ
                      filters: GoalFilters, *,
                      cursor: str | None, limit: int) -> Slice[GoalRead]:
     """One page of the goals the caller may see, in id order, each with its progress."""
-    rows = await GoalRepository(session).page(visible_goals(principal), filters,
-                                              after=decode_cursor(cursor), limit=limit)
+    rows = await GoalRepository(session).page_rows(visible_goals(principal), filters,
+                                                   after=decode_cursor(cursor), limit=limit)
     page = slice_of(rows, limit, lambda row: row.goal.id)
     return Slice(await _reads(session, settings, principal.tenant_id, page.items), page.next_cursor)
 
 
 async def _visible(session: AsyncSession, principal: Principal, goal_id: int) -> GoalRow:
-    row = await GoalRepository(session).get(visible_goals(principal), goal_id)
+    row = await GoalRepository(session).get_where(visible_goals(principal), goal_id)
     if row is None:
         raise NotFound(f"Goal {goal_id} does not exist.")
     return row
@@ -347,7 +347,7 @@ async def update(session: AsyncSession, settings: Settings, principal: Principal
     if changes.keys() - {"period_kind"}:
         changes["achieved_at"] = None
     if changes:
-        await goals.update(principal.tenant_id, goal.id, changes)
+        await goals.update_by_id(principal.tenant_id, goal.id, changes)
     (after,) = await _stored(session, settings, principal, [goal.id])
     await audit.record(session, principal, "update", ENTITY, goal.id, before=_json(before),
                        after=_json(after))
