@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_
+from sqlalchemy import or_, select
 
 from kpi_service.core.repository import Filters, Repository, equal_to
 from kpi_service.models import Definition

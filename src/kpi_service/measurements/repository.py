@@ -23,8 +23,8 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from kpi_service.core.repository import Filters, Repository, equal_to, keyset
 from kpi_service.core.sql import among
 from kpi_service.models import (
     SCHEMA,
@@ -33,6 +33,7 @@ from kpi_service.models import (
     Definition,
     Measurement,
     MeasurementRevision,
+    joins,
 )
 
 # The columns a calculation writes, and the merge of staged rows into the table.
@@ -46,6 +47,29 @@ _MERGE = (
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _UPSERTED if c not in _KEY)
     + " RETURNING assignment_id, id"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementFilters(Filters):
+    """What a list of measurements may be narrowed to; None means any. `period_from`: periods
+    ending on or after it; `period_to`: periods starting on or before it."""
+
+    assignment_id: int | None = equal_to(Measurement.assignment_id)
+    user_id: str | None = None
+    definition_id: int | None = equal_to(Measurement.definition_id)
+    definition_key: str | None = equal_to(Definition.key)
+    period_from: date | None = None
+    period_to: date | None = None
+
+    def more_conditions(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.user_id is not None:
+            found += [Assignment.subject_type == "user", Assignment.subject_id == self.user_id]
+        if self.period_from is not None:
+            found.append(Measurement.period_end >= self.period_from)
+        if self.period_to is not None:
+            found.append(Measurement.period_start <= self.period_to)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +90,7 @@ def target_in_force(period_end: date | ColumnElement[date]) -> Any:
     column of the enclosing query, such as a measurement's period end)."""
     latest = (
         select(AssignmentTarget.target_value)
-        .where(AssignmentTarget.tenant_id == Assignment.tenant_id,
-               AssignmentTarget.assignment_id == Assignment.id,
+        .where(joins.assignment_of(AssignmentTarget),
                AssignmentTarget.effective_from <= period_end)
         .order_by(AssignmentTarget.effective_from.desc()).limit(1)
         .correlate_except(AssignmentTarget).scalar_subquery()
@@ -76,8 +99,7 @@ def target_in_force(period_end: date | ColumnElement[date]) -> Any:
     # route, which may compute any range), the first target is the only one there is.
     first = (
         select(AssignmentTarget.target_value)
-        .where(AssignmentTarget.tenant_id == Assignment.tenant_id,
-               AssignmentTarget.assignment_id == Assignment.id)
+        .where(joins.assignment_of(AssignmentTarget))
         .order_by(AssignmentTarget.effective_from.asc()).limit(1)
         .correlate(Assignment).scalar_subquery()
     )
@@ -92,8 +114,7 @@ def _current_with_latest() -> Select[*tuple[Any, ...]]:
     latest = (
         select(Measurement.id, Measurement.actual_value, Measurement.achievement,
                Measurement.period_start, Measurement.period_end, Measurement.calculated_at)
-        .where(Measurement.tenant_id == Assignment.tenant_id,
-               Measurement.assignment_id == Assignment.id)
+        .where(joins.assignment_of(Measurement))
         .order_by(Measurement.period_start.desc(), Measurement.period_end.desc())
         .limit(1).correlate(Assignment).lateral("latest")
     )
@@ -105,8 +126,7 @@ def _current_with_latest() -> Select[*tuple[Any, ...]]:
                latest.c.id, latest.c.actual_value, latest.c.achievement,
                latest.c.period_start, latest.c.period_end, latest.c.calculated_at,
                Definition.rollup)
-        .join(Definition, and_(Definition.tenant_id == Assignment.tenant_id,
-                               Definition.id == Assignment.definition_id))
+        .join(Definition, joins.definition_of(Assignment))
         .outerjoin(latest, true())
         .where(Assignment.tenant_id == bindparam("tenant_id", type_=Text),
                Assignment.subject_type == "user",
@@ -117,9 +137,10 @@ def _current_with_latest() -> Select[*tuple[Any, ...]]:
     )
 
 
-class MeasurementRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class MeasurementRepository(Repository[Measurement]):
+    """Reads and writes of `kpi.measurements` and their revisions for one session."""
+
+    model = Measurement
 
     async def lock_definitions(self, tenant_id: str, definition_ids: Sequence[int]) -> None:
         """Hold, until the transaction ends, the lock under which the definitions' stored
@@ -156,8 +177,7 @@ class MeasurementRepository:
         """Existing measurements of these assignments for exactly [start, end], as rows
         (attribute access like the model, without the cost of ORM objects)."""
         stmt = select(*Measurement.__table__.columns).where(
-            Measurement.tenant_id == tenant_id,
-            among(Measurement.assignment_id, assignment_ids),
+            self.in_tenant(tenant_id), among(Measurement.assignment_id, assignment_ids),
             Measurement.period_start == start, Measurement.period_end == end,
         )
         return {m.assignment_id: m for m in (await self.session.execute(stmt)).all()}
@@ -166,8 +186,7 @@ class MeasurementRepository:
                              start: date) -> dict[int, Decimal | None]:
         """Actual values of the aligned period starting on `start`, by assignment."""
         stmt = select(Measurement.assignment_id, Measurement.actual_value).where(
-            Measurement.tenant_id == tenant_id,
-            among(Measurement.assignment_id, assignment_ids),
+            self.in_tenant(tenant_id), among(Measurement.assignment_id, assignment_ids),
             Measurement.aligned.is_(True), Measurement.period_start == start,
         )
         return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
@@ -178,11 +197,9 @@ class MeasurementRepository:
         """Actual values of other KPIs for the same period and subjects, by (subject, key)."""
         stmt = (
             select(Assignment.subject_id, Definition.key, Measurement.actual_value)
-            .join(Assignment, and_(Assignment.tenant_id == Measurement.tenant_id,
-                                   Assignment.id == Measurement.assignment_id))
-            .join(Definition, and_(Definition.tenant_id == Measurement.tenant_id,
-                                   Definition.id == Measurement.definition_id))
-            .where(Measurement.tenant_id == tenant_id, Definition.key.in_(list(keys)),
+            .join(Assignment, joins.assignment_of(Measurement))
+            .join(Definition, joins.definition_of(Measurement))
+            .where(self.in_tenant(tenant_id), Definition.key.in_(list(keys)),
                    Measurement.period_start == start, Measurement.period_end == end,
                    Assignment.subject_type == subject_type,
                    among(Assignment.subject_id, subject_ids))
@@ -228,16 +245,14 @@ class MeasurementRepository:
                    Assignment.baseline_value.label("a_baseline"),
                    target_in_force(Measurement.__table__.c.period_end).label("target_in_force"),
                    prev.c.actual_value.label("previous_stored"))
-            .join(Assignment, and_(Assignment.tenant_id == Measurement.tenant_id,
-                                   Assignment.id == Measurement.assignment_id))
-            .join(Definition, and_(Definition.tenant_id == Measurement.tenant_id,
-                                   Definition.id == Measurement.definition_id))
+            .join(Assignment, joins.assignment_of(Measurement))
+            .join(Definition, joins.definition_of(Measurement))
             # The previous aligned period of the same kind ends the day before this one starts.
             .outerjoin(prev, and_(Measurement.aligned.is_(True), prev.c.aligned.is_(True),
                                   prev.c.tenant_id == Measurement.tenant_id,
                                   prev.c.assignment_id == Measurement.assignment_id,
                                   prev.c.period_end == Measurement.period_start - 1))
-            .where(Measurement.tenant_id == tenant_id)
+            .where(self.in_tenant(tenant_id))
             .order_by(Measurement.id)
         )
         if definition_ids is not None:
@@ -300,16 +315,21 @@ class MeasurementRepository:
         return (
             select(Measurement, Assignment.subject_type, Assignment.subject_id,
                    Definition.key)
-            .join(Assignment, and_(Assignment.tenant_id == Measurement.tenant_id,
-                                   Assignment.id == Measurement.assignment_id))
-            .join(Definition, and_(Definition.tenant_id == Measurement.tenant_id,
-                                   Definition.id == Measurement.definition_id))
-            .where(Measurement.tenant_id == tenant_id, visible)
+            .join(Assignment, joins.assignment_of(Measurement))
+            .join(Definition, joins.definition_of(Measurement))
+            .where(self.in_tenant(tenant_id), visible)
         )
 
     async def rows(self, stmt: Select[Measurement, str, str, str]) -> Sequence[Any]:
         result: Sequence[Any] = (await self.session.execute(stmt)).all()
         return result
+
+    async def page_rows(self, tenant_id: str, visible: ColumnElement[bool],
+                        filters: MeasurementFilters, *, after: int | None,
+                        limit: int) -> Sequence[Any]:
+        """Up to `limit + 1` listing rows (see `listing`) after the id `after`."""
+        stmt = self.listing(tenant_id, visible).where(*filters.conditions())
+        return await self.rows(keyset(stmt, Measurement.id, after, limit))
 
     async def revisions(self, tenant_id: str, measurement_id: int, *, before: int | None,
                         limit: int) -> Sequence[MeasurementRevision]:
@@ -318,9 +338,7 @@ class MeasurementRepository:
         stmt = (select(MeasurementRevision)
                 .where(MeasurementRevision.tenant_id == tenant_id,
                        MeasurementRevision.measurement_id == measurement_id))
-        if before is not None:
-            stmt = stmt.where(MeasurementRevision.id < before)
-        stmt = stmt.order_by(MeasurementRevision.id.desc()).limit(limit + 1)
+        stmt = keyset(stmt, MeasurementRevision.id, before, limit, newest_first=True)
         return (await self.session.scalars(stmt)).all()
 
     async def current_with_latest(self, tenant_id: str, user_id: str, today: date,

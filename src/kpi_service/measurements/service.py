@@ -20,9 +20,9 @@ from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import Period, PeriodKind, containing
 from kpi_service.measurements.calculation import MeasurementWriter, Tally, compute_period
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
-from kpi_service.measurements.repository import MeasurementRepository
+from kpi_service.measurements.repository import MeasurementFilters, MeasurementRepository
 from kpi_service.measurements.schemas import ManualValue, MeasurementRead, RecalculateRequest
-from kpi_service.models import Assignment, CalculationRun, Definition, Measurement
+from kpi_service.models import CalculationRun, Definition, Measurement
 from kpi_service.models import MeasurementRevision as Revision
 from kpi_service.runs.plan import new_run, order_pairs, run_status
 from kpi_service.runs.repository import RunRepository
@@ -76,24 +76,11 @@ async def list_measurements(session: AsyncSession, principal: Principal, *,
     if period_from and period_to and period_to < period_from:
         raise InvalidInput("period_to is before period_from.",
                            errors=[field_error(["query", "period_to"], "before period_from")])
-    repo = MeasurementRepository(session)
-    stmt = repo.listing(principal.tenant_id, visible_assignments(principal))
-    if assignment_id is not None:
-        stmt = stmt.where(Measurement.assignment_id == assignment_id)
-    if user_id is not None:
-        stmt = stmt.where(Assignment.subject_type == "user", Assignment.subject_id == user_id)
-    if definition_id is not None:
-        stmt = stmt.where(Measurement.definition_id == definition_id)
-    if definition_key is not None:
-        stmt = stmt.where(Definition.key == definition_key)
-    if period_from is not None:
-        stmt = stmt.where(Measurement.period_end >= period_from)
-    if period_to is not None:
-        stmt = stmt.where(Measurement.period_start <= period_to)
-    after = decode_cursor(cursor)
-    if after is not None:
-        stmt = stmt.where(Measurement.id > after)
-    rows = await repo.rows(stmt.order_by(Measurement.id).limit(limit + 1))
+    filters = MeasurementFilters(assignment_id, user_id, definition_id, definition_key,
+                                 period_from, period_to)
+    rows = await MeasurementRepository(session).page_rows(
+        principal.tenant_id, visible_assignments(principal), filters,
+        after=decode_cursor(cursor), limit=limit)
     page = slice_of(rows, limit, lambda r: r[0].id)
     return Slice([to_read(r, today) for r in page.items], page.next_cursor)
 

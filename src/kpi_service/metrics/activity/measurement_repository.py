@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.assignments.repository import in_force_during
 from kpi_service.core.sql import among
 from kpi_service.engine.periods import Period
-from kpi_service.models import Assignment, Definition, Measurement
+from kpi_service.models import Assignment, Definition, Measurement, joins
 
 # Achievement buckets of the summary, in percent: [<50, 50-80, 80-100, 100-120, >=120).
 BUCKET_EDGES = (Decimal(50), Decimal(80), Decimal(100), Decimal(120))
@@ -89,10 +89,8 @@ class ActivityMeasurementRepository:
         stmt = (
             select(Definition.key, Measurement.period_start, Measurement.actual_value)
             .ext(distinct_on(Definition.key, Assignment.subject_id, Measurement.period_start))
-            .join(Assignment, and_(Assignment.tenant_id == Measurement.tenant_id,
-                                   Assignment.id == Measurement.assignment_id))
-            .join(Definition, and_(Definition.tenant_id == Measurement.tenant_id,
-                                   Definition.id == Measurement.definition_id))
+            .join(Assignment, joins.assignment_of(Measurement))
+            .join(Definition, joins.definition_of(Measurement))
             .where(Measurement.tenant_id == tenant_id, held, Measurement.aligned.is_(True),
                    _IN_FORCE,
                    Measurement.period_start >= start, Measurement.period_end <= end)
@@ -112,8 +110,7 @@ class ActivityMeasurementRepository:
         value."""
         latest = (
             select(*_MEASURED)
-            .join(Assignment, and_(Assignment.tenant_id == Measurement.tenant_id,
-                                   Assignment.id == Measurement.assignment_id))
+            .join(Assignment, joins.assignment_of(Measurement))
             .where(Measurement.tenant_id == Definition.tenant_id,
                    Measurement.definition_id == Definition.id, Measurement.aligned.is_(True),
                    Measurement.actual_value.is_not(None), Measurement.period_end <= last_day,
@@ -146,10 +143,8 @@ class ActivityMeasurementRepository:
         stmt = (
             select(Definition.key, *_MEASURED)
             .ext(distinct_on(Definition.key, Measurement.period_start))
-            .join(Assignment, and_(Assignment.tenant_id == Measurement.tenant_id,
-                                   Assignment.id == Measurement.assignment_id))
-            .join(Definition, and_(Definition.tenant_id == Measurement.tenant_id,
-                                   Definition.id == Measurement.definition_id))
+            .join(Assignment, joins.assignment_of(Measurement))
+            .join(Definition, joins.definition_of(Measurement))
             .join(chosen, and_(chosen.c.kind == Definition.aggregation_period,
                                chosen.c.period_start == Measurement.period_start))
             .where(Measurement.tenant_id == tenant_id, Measurement.aligned.is_(True),
@@ -171,8 +166,7 @@ class ActivityMeasurementRepository:
         chosen = values(column("kind", Text), column("period_start", Date),
                         column("period_end", Date), name="chosen").data(
             [(str(p.kind), p.start, p.end) for p in periods])
-        measured = and_(Measurement.tenant_id == Assignment.tenant_id,
-                        Measurement.assignment_id == Assignment.id,
+        measured = and_(joins.assignment_of(Measurement),
                         Measurement.aligned.is_(True),
                         Measurement.period_start == chosen.c.period_start)
         stmt = (
@@ -182,8 +176,7 @@ class ActivityMeasurementRepository:
                    func.count().filter(Measurement.achievement.is_(None)),
                    *[func.count().filter(c) for c in _bucket_conditions()])
             .select_from(Assignment)
-            .join(Definition, and_(Definition.tenant_id == Assignment.tenant_id,
-                                   Definition.id == Assignment.definition_id))
+            .join(Definition, joins.definition_of(Assignment))
             .join(chosen, chosen.c.kind == Definition.aggregation_period)
             .outerjoin(Measurement, measured)
             .where(Assignment.tenant_id == tenant_id, Assignment.subject_type == "user",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy import ColumnElement, Select, select
 
 from kpi_service.metrics.export.schemas import MeasurementExportQuery
-from kpi_service.models import Assignment, Definition, Measurement
+from kpi_service.models import Assignment, Definition, Measurement, joins
 
 # The exported columns, in order (`details` stays out: JSON does not fit a cell).
 COLUMNS: list[Any] = [
@@ -27,10 +27,8 @@ def measurement_rows(tenant_id: str, visible: ColumnElement[bool],
     """Measurements of the tenant the caller may see, filtered, oldest id first."""
     stmt = (
         select(*COLUMNS)
-        .join(Assignment, and_(Assignment.tenant_id == Measurement.tenant_id,
-                               Assignment.id == Measurement.assignment_id))
-        .join(Definition, and_(Definition.tenant_id == Measurement.tenant_id,
-                               Definition.id == Measurement.definition_id))
+        .join(Assignment, joins.assignment_of(Measurement))
+        .join(Definition, joins.definition_of(Measurement))
         .where(Measurement.tenant_id == tenant_id, visible)
         .order_by(Measurement.id)
     )

@@ -44,7 +44,7 @@ from sqlalchemy.orm import aliased
 
 from kpi_service.assignments.repository import in_force_during
 from kpi_service.engine.periods import Period
-from kpi_service.models import Assignment, AssignmentTarget, Definition, Measurement
+from kpi_service.models import Assignment, AssignmentTarget, Definition, Measurement, joins
 
 _TENANT = bindparam("tenant_id", type_=String)
 
@@ -149,8 +149,7 @@ def _standing(name: str, periods: int, *, kind: bool = False, definition: bool =
     stmt = (
         (select(*columns).where(in_force) if dates is None
          else select(*columns).select_from(dates).join(Assignment, in_force))
-        .join(Definition, and_(Definition.tenant_id == Assignment.tenant_id,
-                               Definition.id == Assignment.definition_id,
+        .join(Definition, and_(joins.definition_of(Assignment),
                                Definition.is_active.is_(True)))
         # A measurement's definition is its assignment's (copied onto it): saying so lets
         # PostgreSQL read one KPI's measurements of a period through their (definition,
