@@ -9,7 +9,19 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Text, and_, column, func, or_, select, true, values
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Text,
+    and_,
+    column,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    values,
+)
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -83,7 +95,7 @@ class ActivityMeasurementRepository:
         keys_by_scope: dict[str, list[str]] = {}
         for key, scope in scopes.items():
             keys_by_scope.setdefault(scope, []).append(key)
-        held = or_(*[and_(among(Definition.key, keys),
+        held = or_(false(), *[and_(among(Definition.key, keys),
                           _held_by(scope, subject_type, subject_id))
                      for scope, keys in sorted(keys_by_scope.items())])
         stmt = (
