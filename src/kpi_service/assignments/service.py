@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kpi_service.assignments.in_force import (
+    Ending,
+    Loc,
+    Refusals,
+    refuse_later_overlap,
+    refuse_overlaps_within,
+    subject_kpi,
+    superseded,
+)
 from kpi_service.assignments.repository import (
     AssignmentFilters,
     AssignmentRepository,
     NaturalKey,
-    SubjectKpi,
 )
 from kpi_service.assignments.schemas import (
     AssignmentCreate,
@@ -26,7 +33,7 @@ from kpi_service.assignments.schemas import (
 from kpi_service.audit import service as audit
 from kpi_service.core.access import can_manage, visible_assignments
 from kpi_service.core.auth import Principal, Role
-from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
+from kpi_service.core.errors import Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
@@ -35,7 +42,6 @@ from kpi_service.models import Assignment, AssignmentTarget, Definition
 
 ENTITY = "assignment"
 
-Loc = tuple[str | int, ...]
 
 
 def today(settings: Settings) -> date:
@@ -82,30 +88,6 @@ def _json(read: AssignmentRead) -> dict[str, Any]:
     return read.model_dump(mode="json")
 
 
-@dataclass
-class _Refusals:
-    """The reasons items of a request are refused, grouped by the answer they call for."""
-
-    bulk: bool
-    invalid: list[dict[str, Any]] = field(default_factory=list)
-    forbidden: list[dict[str, Any]] = field(default_factory=list)
-    conflicts: list[dict[str, Any]] = field(default_factory=list)
-
-    def loc(self, index: int) -> Loc:
-        return ("body", "items", index) if self.bulk else ("body",)
-
-    def raise_any(self) -> None:
-        for errors, kind in ((self.invalid, InvalidInput), (self.forbidden, Forbidden),
-                             (self.conflicts, Conflict)):
-            if errors:
-                first, more = errors[0], f" ({len(errors)} problems in all)" * (len(errors) > 1)
-                # Said as the validation errors are: "items.3.subject_id: why".
-                where = ".".join(str(part) for part in first["loc"][1:])
-                said = first["msg"]
-                msg = f"{where}: {said}" if where else said[:1].upper() + said[1:]
-                raise kind(f"{msg}{more}", errors=errors)
-
-
 def _definition_of(body: AssignmentCreate, by_id: dict[int, Definition],
                    by_key: dict[str, Definition]) -> Definition | None:
     if body.definition_id is not None:
@@ -145,7 +127,7 @@ async def _create(session: AsyncSession, principal: Principal,
     )
     by_id = {d.id: d for d in definitions}
     by_key = {d.key: d for d in definitions}
-    refusals = _Refusals(bulk=bulk)
+    refusals = Refusals(bulk=bulk)
     rows: list[dict[str, Any]] = []
     indexes: list[int] = []
     first_index: dict[NaturalKey, int] = {}
@@ -163,14 +145,14 @@ async def _create(session: AsyncSession, principal: Principal,
         first_index[natural] = index
         rows.append(row)
         indexes.append(index)
-    _refuse_overlaps_within(rows, indexes, refusals)
+    refuse_overlaps_within(rows, indexes, refusals)
     refusals.raise_any()
     repo = AssignmentRepository(session)
-    await repo.lock_subjects(principal.tenant_id, [_subject_kpi(row) for row in rows])
+    await repo.lock_subjects(principal.tenant_id, [subject_kpi(row) for row in rows])
     held = await repo.overlapping(principal.tenant_id, [
-        (position, *_subject_kpi(row), row["start_date"], row["end_date"])
+        (position, *subject_kpi(row), row["start_date"], row["end_date"])
         for position, row in enumerate(rows)])
-    ends = _superseded(principal, rows, indexes, held, refusals)
+    ends = superseded(principal, rows, indexes, held, refusals)
     refusals.forbidden.sort(key=lambda e: e["loc"])
     refusals.conflicts.sort(key=lambda e: e["loc"])
     refusals.raise_any()
@@ -178,81 +160,7 @@ async def _create(session: AsyncSession, principal: Principal,
     return await _insert(session, principal, rows, day)
 
 
-def _subject_kpi(row: dict[str, Any]) -> SubjectKpi:
-    return row["definition_id"], row["subject_type"], row["subject_id"]
-
-
-def _overlap(start: date, end: date | None, other_start: date, other_end: date | None) -> bool:
-    return (end is None or other_start <= end) and (other_end is None or other_end >= start)
-
-
-def _refuse_overlaps_within(rows: Sequence[dict[str, Any]], indexes: Sequence[int],
-                            refusals: _Refusals) -> None:
-    """Items of one request never overlap each other for the same KPI and subject."""
-    kept: dict[SubjectKpi, list[tuple[int, date, date | None]]] = defaultdict(list)
-    for index, row in zip(indexes, rows, strict=True):
-        start, end = row["start_date"], row["end_date"]
-        earlier = kept[_subject_kpi(row)]
-        clash = next((i for i, s, e in earlier if _overlap(start, end, s, e)), None)
-        if clash is not None:
-            refusals.conflicts.append(field_error(
-                refusals.loc(index), f"overlaps item {clash}: the same KPI and subject on "
-                                     "overlapping dates"))
-        else:
-            earlier.append((index, start, end))
-
-
-def _held_by(held: Assignment) -> str:
-    """How a 409 names the assignment in force: its id, subject and dates."""
-    until = f"to {held.end_date.isoformat()}" if held.end_date else "with no end date"
-    return (f"assignment {held.id} gives this KPI to {held.subject_type} {held.subject_id!r} "
-            f"from {held.start_date.isoformat()} {until}")
-
-
-@dataclass
-class _Ending:
-    """A stored assignment a new one supersedes, and the day it now ends."""
-
-    assignment: Assignment
-    definition_key: str
-    end_date: date
-
-
-def _superseded(principal: Principal, rows: Sequence[dict[str, Any]], indexes: Sequence[int],
-                held: Sequence[tuple[int, Assignment]], refusals: _Refusals) -> dict[int, _Ending]:
-    """The stored assignments the new rows supersede, by id; refusals noted for the rest.
-
-    A new assignment supersedes the ones in force on its start date that started before it:
-    they end the day before. One that starts on or after the new start date is not superseded
-    (the caller would lose it whole): that, or `supersede: false`, is a conflict naming it.
-    """
-    ends: dict[int, _Ending] = {}
-    for position, stored in held:
-        row, loc = rows[position], refusals.loc(indexes[position])
-        start: date = row["start_date"]
-        if stored.start_date == start:
-            refusals.conflicts.append(field_error(loc, (
-                f"assignment {stored.id} already gives this KPI to {stored.subject_type} "
-                f"{stored.subject_id!r} from {start.isoformat()}")))
-        elif stored.start_date > start:
-            refusals.conflicts.append(field_error(loc, (
-                f"{_held_by(stored)}, overlapping these dates; only an assignment that "
-                "started earlier is superseded: end or change it first")))
-        elif not row["_supersede"]:
-            refusals.conflicts.append(field_error(loc, (
-                f"{_held_by(stored)}; with supersede true (the default) it would end on "
-                f"{(start - timedelta(days=1)).isoformat()}")))
-        elif not can_manage(principal, stored.subject_type, stored.subject_id, stored.team_id):
-            refusals.forbidden.append(field_error(loc, (
-                f"{_held_by(stored)}, in a team you do not manage: it cannot be superseded")))
-        else:
-            end = start - timedelta(days=1)
-            if stored.id not in ends or end < ends[stored.id].end_date:
-                ends[stored.id] = _Ending(stored, row["_definition_key"], end)
-    return ends
-
-
-async def _supersede(session: AsyncSession, principal: Principal, ends: dict[int, _Ending],
+async def _supersede(session: AsyncSession, principal: Principal, ends: dict[int, Ending],
                      day: date) -> None:
     """End the superseded assignments (one statement), each change audited."""
     if not ends:
@@ -270,7 +178,7 @@ async def _supersede(session: AsyncSession, principal: Principal, ends: dict[int
 
 
 def _row(principal: Principal, body: AssignmentCreate, definition: Definition | None,
-         loc: Loc, day: date, refusals: _Refusals) -> dict[str, Any] | None:
+         loc: Loc, day: date, refusals: Refusals) -> dict[str, Any] | None:
     """The row for one create body, or None after noting why it is refused."""
     if definition is None:
         name = "definition_id" if body.definition_id is not None else "definition_key"
@@ -394,7 +302,7 @@ async def update(session: AsyncSession, principal: Principal, assignment_id: int
     repo = AssignmentRepository(session)
     if "end_date" in requested and (assignment.end_date is not None) and (
             end_date is None or end_date > assignment.end_date):
-        await _refuse_later_overlap(repo, principal, assignment, end_date)
+        await refuse_later_overlap(repo, principal, assignment, end_date)
     effective_from = assignment.start_date
     if "target_value" in requested:
         # A change applies from today unless dated; never before the assignment starts.
@@ -431,20 +339,6 @@ async def end(session: AsyncSession, principal: Principal, assignment_id: int,
         _before_start("end_date", assignment.start_date)
     await AssignmentRepository(session).update(assignment, {"end_date": end_date})
     return await _audited(session, principal, "end", assignment, before, day)
-
-
-async def _refuse_later_overlap(repo: AssignmentRepository, principal: Principal,
-                                assignment: Assignment, end_date: date | None) -> None:
-    """A later end date must not reach into the next assignment of the KPI and subject."""
-    pair = (assignment.definition_id, assignment.subject_type, assignment.subject_id)
-    await repo.lock_subjects(principal.tenant_id, [pair])
-    held = await repo.overlapping(principal.tenant_id,
-                                  [(0, *pair, assignment.start_date, end_date)])
-    others = [stored for _, stored in held if stored.id != assignment.id]
-    if others:
-        msg = f"{_held_by(others[0])}, within these dates"
-        raise Conflict(msg[:1].upper() + msg[1:] + ".",
-                       errors=[field_error(["body", "end_date"], msg)])
 
 
 def _before_start(name: str, start: date) -> NoReturn:
