@@ -24,7 +24,8 @@ from kpi_service.definitions.schemas import (
     DefinitionRead,
     DefinitionUpdate,
 )
-from kpi_service.engine.formula import FormulaError, evaluation_order, parse_formula
+from kpi_service.engine.formula import FormulaError, parse_formula
+from kpi_service.engine.formula_order import evaluation_order
 from kpi_service.measurements.derivation import rederive
 from kpi_service.models import Definition
 
