@@ -123,7 +123,8 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
 _BROKEN_CONNECTION = ("another operation", "connection is closed", "connection was closed")
 
 
-def _sqlstate(exc: BaseException) -> str:
+def sqlstate(exc: BaseException) -> str:
+    """The SQLSTATE of a database error (SQLAlchemy's or the driver's), or empty."""
     cause = exc.orig if isinstance(exc, DBAPIError) else exc
     return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or ""
 
@@ -145,7 +146,7 @@ def database_unreachable(exc: BaseException) -> bool:
         if isinstance(link, DBAPIError) and link.connection_invalidated:
             return True
         # 08: connection lost or refused; 57P: shutting down, restarting, not yet accepting.
-        if _sqlstate(link).startswith(("08", "57P")):
+        if sqlstate(link).startswith(("08", "57P")):
             return True
         if isinstance(link, asyncpg.InterfaceError | asyncpg.InternalClientError) and any(
                 words in str(link) for words in _BROKEN_CONNECTION):
@@ -156,11 +157,11 @@ def database_unreachable(exc: BaseException) -> bool:
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     # Input is validated before it reaches the database; this is the last line of defence.
     assert isinstance(exc, DATABASE_ERRORS)
-    sqlstate = _sqlstate(exc)
-    if isinstance(exc, IntegrityError) or sqlstate.startswith("23"):
+    code = sqlstate(exc)
+    if isinstance(exc, IntegrityError) or code.startswith("23"):
         return problem_response(request, 409, "conflict", "Conflict",
                          "The request conflicts with data already stored.")
-    if sqlstate.startswith("22"):
+    if code.startswith("22"):
         return problem_response(request, 422, "invalid-input", "Invalid input",
                          "A value is out of the range that can be stored.")
     if database_unreachable(exc):

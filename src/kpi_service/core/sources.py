@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from kpi_service.core.errors import sqlstate
 from kpi_service.core.settings import Settings
 from kpi_service.models import SCHEMA
 
@@ -259,10 +260,10 @@ async def provision_role(service_engine: AsyncEngine, role: str, settings: Setti
             # Roles are shared by every database of a server: another database's service may
             # create the same role at the same moment (duplicate, or "tuple concurrently
             # updated"); anything else (no right to create roles) is left to the role check.
-            if _sqlstate(exc) in ("42710", "23505", "XX000", "40001") and attempt < 2:
+            if sqlstate(exc) in ("42710", "23505", "XX000", "40001") and attempt < 2:
                 continue
             log.warning("could not provision the source role %s (SQLSTATE %s)", role,
-                        _sqlstate(exc) or "none")
+                        sqlstate(exc) or "none")
             return
 
 
@@ -324,13 +325,8 @@ _REASONS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _sqlstate(exc: DBAPIError) -> str:
-    orig = exc.orig
-    return str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
-
-
 def _why(exc: BaseException) -> str:
-    if isinstance(exc, DBAPIError) and (code := _sqlstate(exc)):
+    if isinstance(exc, DBAPIError) and (code := sqlstate(exc)):
         return f"SQLSTATE {code}"
     return type(exc).__name__
 
@@ -338,7 +334,7 @@ def _why(exc: BaseException) -> str:
 def describe_failure(exc: DBAPIError, context: str) -> str:
     """What failed, in our words and the SQLSTATE only; the driver's message, which may
     quote source data, goes to the log alone."""
-    code = _sqlstate(exc)
+    code = sqlstate(exc)
     reason = next((words for prefix, words in _REASONS if code.startswith(prefix)),
                   "the source database refused it")
     log.warning("source query failed (%s): SQLSTATE %s: %s", context, code or "none",
