@@ -23,6 +23,7 @@ from kpi_service.core.settings import Settings
 from kpi_service.measurements.derivation import Drift, drift
 from kpi_service.runs.background import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
+from tests.metrics.helpers import status_of, trend_of
 from tests.support import assign, create_definition, measurements, recalculate
 
 SIX = Decimal("0.000001")
@@ -49,22 +50,6 @@ def _achievement(actual: Decimal, target: Decimal, kind: str,
     return _six(max(Decimal(0), 100 - abs(actual - target) / abs(target) * 100))
 
 
-def _status(achievement: Decimal, threshold: Decimal) -> str:
-    if achievement >= 100:
-        return "met"
-    return "at_risk" if achievement >= threshold else "off_track"
-
-
-def _trend(actual: Decimal, previous: Decimal, kind: str, target: Decimal) -> str:
-    if kind == "higher_better":
-        better, worse = actual, previous
-    elif kind == "lower_better":
-        better, worse = previous, actual
-    else:
-        better, worse = abs(previous - target), abs(actual - target)
-    return "improving" if better > worse else "declining" if better < worse else "flat"
-
-
 def expected(actual: Decimal, previous: Decimal | None, target: Decimal, kind: str,
              threshold: Decimal, cap: Decimal, baseline: Decimal | None = None,
              ) -> dict[str, Any]:
@@ -74,10 +59,10 @@ def expected(actual: Decimal, previous: Decimal | None, target: Decimal, kind: s
     return {
         "target_value": float(target), "achievement": float(achievement),
         "score": float(_six(max(Decimal(0), min(achievement, cap)))),
-        "status": _status(achievement, threshold),
+        "status": status_of(achievement, threshold),
         "previous_value": None if previous is None else float(previous),
         "change_pct": None if change is None else float(change),
-        "trend": None if previous is None else _trend(actual, previous, kind, target),
+        "trend": trend_of(actual, previous, kind, target),
     }
 
 
