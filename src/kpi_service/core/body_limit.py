@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kpi_service.core.asgi import HttpMiddleware
 from kpi_service.core.errors import problem_response
 
 
@@ -12,7 +13,7 @@ class _TooLarge(Exception):
     """The body streamed past the limit (raised into the app from `receive`)."""
 
 
-class BodyLimit:
+class BodyLimit(HttpMiddleware):
     """Answer 413 at once to a declared Content-Length over the limit; count a body without
     one as it streams, and stop reading it once past the limit.
 
@@ -21,13 +22,10 @@ class BodyLimit:
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send)

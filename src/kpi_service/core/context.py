@@ -6,23 +6,19 @@ import re
 import uuid
 from contextvars import ContextVar
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from kpi_service.core.asgi import HttpMiddleware
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 
-class RequestContextMiddleware:
+class RequestContextMiddleware(HttpMiddleware):
     """Take `X-Request-ID` from the caller (or make one), expose it, echo it back."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         offered = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         rid = offered if _SAFE_ID.match(offered) else uuid.uuid4().hex
         token = request_id.set(rid)

@@ -14,7 +14,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from kpi_service.core.asgi import HttpMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -165,42 +167,41 @@ async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(request, 422, "invalid-input", "Invalid input",
                          "A value is out of the range that can be stored.")
     if database_unreachable(exc):
-        return problem_response(request, 503, "unavailable", "Service unavailable",
-                         "The database is not reachable; retry shortly.",
-                         headers={"Retry-After": "5"})
+        return unavailable(request, "The database is not reachable; retry shortly.", 5)
     log.exception("database error on %s %s", request.method, request.url.path)
-    return problem_response(request, 500, "internal", "Internal server error",
-                     "The server could not complete the request.")
+    return _internal(request)
 
 
 async def _on_pool_timeout(request: Request, exc: Exception) -> JSONResponse:
     # Every connection stayed busy for KPI_DB_POOL_TIMEOUT seconds: overloaded, not broken.
     log.warning("no database connection free for %s %s", request.method, request.url.path)
-    return problem_response(request, 503, "unavailable", "Service unavailable",
-                     "The service is busy; retry shortly.", headers={"Retry-After": "2"})
+    return unavailable(request, "The service is busy; retry shortly.", 2)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, OSError):  # TimeoutError and ConnectionError included
-        return problem_response(request, 503, "unavailable", "Service unavailable",
-                         "A dependency is not reachable; retry shortly.",
-                         headers={"Retry-After": "5"})
+        return unavailable(request, "A dependency is not reachable; retry shortly.", 5)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _internal(request)
+
+
+def unavailable(request: Request, detail: str, retry_after: int,
+                **headers: str) -> JSONResponse:
+    """503: the client may retry after that many seconds (here, or on another replica)."""
+    return problem_response(request, 503, "unavailable", "Service unavailable", detail,
+                            headers={"Retry-After": str(retry_after), **headers})
+
+
+def _internal(request: Request) -> JSONResponse:
     return problem_response(request, 500, "internal", "Internal server error",
-                     "The server could not complete the request.")
+                            "The server could not complete the request.")
 
 
-class ShutdownCut:
+class ShutdownCut(HttpMiddleware):
     """Answer 503 to a request the server cancels once its shutdown grace has run out,
     rather than the server's bare text 500: the client may retry it on another replica."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def watched(message: Message) -> None:
@@ -212,10 +213,9 @@ class ShutdownCut:
             await self.app(scope, receive, watched)
         except asyncio.CancelledError:
             if not started:
-                response = problem_response(
-                    Request(scope), 503, "unavailable", "Service unavailable",
-                    "The service is shutting down; retry shortly.",
-                    headers={"Retry-After": "1", "Connection": "close"})
+                response = unavailable(Request(scope),
+                                       "The service is shutting down; retry shortly.", 1,
+                                       Connection="close")
                 await response(scope, receive, send)
             raise
 

@@ -31,6 +31,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kpi_service.core.asgi import HttpMiddleware
 from kpi_service.core.errors import problem_response
 from kpi_service.core.settings import Settings
 
@@ -164,17 +165,14 @@ def _templates(app: FastAPI) -> dict[int, str]:
             for context in iter_route_contexts(app.routes) if context.path_format is not None}
 
 
-class TelemetryMiddleware:
+class TelemetryMiddleware(HttpMiddleware):
     """Time each request under its route template and write its access log line."""
 
     def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
-        self.app = app
+        super().__init__(app)
         self.telemetry = telemetry
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500  # what the client gets when an error escapes before any response
 
