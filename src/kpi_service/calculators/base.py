@@ -10,6 +10,15 @@ from zoneinfo import ZoneInfo
 from kpi_service.engine.periods import Period
 
 
+class ConfigError(ValueError):
+    """A config setting that cannot work: `key` names it, `reason` says why."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """The value for one subject, or the reason there is none."""

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Numeric, case, distinct, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.calculators.base import CalculationRequest, Outcome
+from kpi_service.calculators.base import CalculationRequest, ConfigError, Outcome
 from kpi_service.core.sql import among
 from kpi_service.engine.achievement import quantize
 from kpi_service.models import Event
@@ -24,13 +24,8 @@ _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:\-]{0,63}$")
 _PROPERTY = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
-class EventConfigError(ValueError):
+class EventConfigError(ConfigError):
     """The config of an event KPI is not usable; the message says which key and why."""
-
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"{key}: {reason}")
-        self.key = key
-        self.reason = reason
 
 
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from kpi_service.calculators import api_adapters
+from kpi_service.calculators.base import ConfigError
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
 
 SUBJECTS_KEY = "subjects"
@@ -29,13 +30,8 @@ class SubjectMode(StrEnum):
     OWN = "own"
 
 
-class SubjectsConfigError(ValueError):
-    """A `subjects` setting that cannot work; `field` is `subjects` or `rollup`."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+class SubjectsConfigError(ConfigError):
+    """A `subjects` setting that cannot work; `key` is `subjects` or `rollup`."""
 
 
 def source_config(config: Mapping[str, Any]) -> dict[str, Any]:

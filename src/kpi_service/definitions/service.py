@@ -83,8 +83,8 @@ def _subjects(scope: str, calculation_type: str, config: dict[str, Any],
     try:
         return subjects.validate(scope, calculation_type, config, rollup)
     except subjects.SubjectsConfigError as exc:
-        loc = ["body", "rollup"] if exc.field == "rollup" else ["body", "config", exc.field]
-        raise InvalidInput(f"The {exc.field} setting is not usable: {exc.reason}.",
+        loc = ["body", "rollup"] if exc.key == "rollup" else ["body", "config", exc.key]
+        raise InvalidInput(f"The {exc.key} setting is not usable: {exc.reason}.",
                            errors=[field_error(loc, exc.reason)]) from None
 
 
