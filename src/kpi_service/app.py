@@ -6,9 +6,10 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypedDict
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from kpi_service.alerts.router import router as alerts_router
 from kpi_service.assignments.router import router as assignments_router
@@ -34,6 +35,14 @@ from kpi_service.scheduler.service import Scheduler
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/kpis"
+
+
+class Readiness(TypedDict):
+    """The answer of a ready service (published as free JSON, not as a model)."""
+
+    status: str
+    revision: str
+    sources: dict[str, str | None]
 
 
 def _connect(settings: Settings) -> Database:
@@ -108,9 +117,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         """The process is alive."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], operation_id="getReadiness",
+    @app.get("/readyz", tags=["operations"], operation_id="getReadiness", response_model=Any,
              responses={503: {"description": "Not ready"}})
-    async def readyz(request: Request) -> Any:
+    async def readyz(request: Request) -> Readiness | JSONResponse:
         """The database answers, its schema is at the newest migration, and no source's role
         could reach the service's data."""
         db: Database = app.state.db

@@ -13,6 +13,7 @@ from kpi_service.alerts import (
     evaluation_service,
     rule_service,
 )
+from kpi_service.alerts.evaluation_service import Outcome
 from kpi_service.alerts.schemas import (
     Acknowledgement,
     AlertRead,
@@ -31,6 +32,7 @@ from kpi_service.alerts.schemas import (
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import DatabaseDep, SessionDep, SettingsDep
 from kpi_service.core.schemas import Id, Limit, Page, ShortText, SubjectRef
+from kpi_service.models import AlertChannel
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -41,7 +43,8 @@ Cursor = Annotated[ShortText | None, Query()]
 
 
 @router.post("/rules", operation_id="createAlertRule", response_model=RuleRead, status_code=201)
-async def create_rule(body: RuleCreate, session: SessionDep, principal: PrincipalDep) -> object:
+async def create_rule(body: RuleCreate, session: SessionDep,
+                      principal: PrincipalDep) -> RuleRead:
     """Watch a KPI with a rule (admins only)."""
     return await rule_service.create_rule(session, principal, body)
 
@@ -50,28 +53,30 @@ async def create_rule(body: RuleCreate, session: SessionDep, principal: Principa
 async def list_rules(session: SessionDep, principal: PrincipalDep,
                      definition_id: Annotated[Id | None, Query()] = None,
                      is_active: Annotated[bool | None, Query()] = None,
-                     cursor: Cursor = None, limit: Annotated[Limit, Query()] = 50) -> object:
+                     cursor: Cursor = None,
+                     limit: Annotated[Limit, Query()] = 50) -> Page[RuleRead]:
     """The tenant's alert rules in id order (admins only)."""
     page = await rule_service.list_rules(session, principal, cursor=cursor, limit=limit,
                                          definition_id=definition_id, is_active=is_active)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return Page[RuleRead].of(page)
 
 
 @router.get("/rules/{rule_id}", operation_id="getAlertRule", response_model=RuleRead)
-async def get_rule(rule_id: RuleId, session: SessionDep, principal: PrincipalDep) -> object:
+async def get_rule(rule_id: RuleId, session: SessionDep, principal: PrincipalDep) -> RuleRead:
     """One alert rule (admins only)."""
     return await rule_service.get_rule(session, principal, rule_id)
 
 
 @router.patch("/rules/{rule_id}", operation_id="updateAlertRule", response_model=RuleRead)
 async def update_rule(rule_id: RuleId, body: RuleUpdate, session: SessionDep,
-                      principal: PrincipalDep) -> object:
+                      principal: PrincipalDep) -> RuleRead:
     """Change an alert rule (admins only); its KPI and its condition's kind never change."""
     return await rule_service.update_rule(session, principal, rule_id, body)
 
 
 @router.delete("/rules/{rule_id}", operation_id="deleteAlertRule", response_model=RuleRead)
-async def delete_rule(rule_id: RuleId, session: SessionDep, principal: PrincipalDep) -> object:
+async def delete_rule(rule_id: RuleId, session: SessionDep,
+                      principal: PrincipalDep) -> RuleRead:
     """Delete an alert rule with its alerts and their deliveries (admins only)."""
     return await rule_service.delete_rule(session, principal, rule_id)
 
@@ -79,7 +84,7 @@ async def delete_rule(rule_id: RuleId, session: SessionDep, principal: Principal
 @router.post("/channels", operation_id="createAlertChannel", response_model=ChannelRead,
              status_code=201)
 async def create_channel(body: ChannelCreate, session: SessionDep, settings: SettingsDep,
-                         principal: PrincipalDep) -> object:
+                         principal: PrincipalDep) -> AlertChannel:
     """Add a webhook (admins only); its secret stays in the environment variable it names,
     and its URL may not reach an internal address."""
     return await channel_service.create_channel(session, principal, body,
@@ -88,15 +93,15 @@ async def create_channel(body: ChannelCreate, session: SessionDep, settings: Set
 
 @router.get("/channels", operation_id="listAlertChannels", response_model=Page[ChannelRead])
 async def list_channels(session: SessionDep, principal: PrincipalDep, cursor: Cursor = None,
-                        limit: Annotated[Limit, Query()] = 50) -> object:
+                        limit: Annotated[Limit, Query()] = 50) -> Page[ChannelRead]:
     """The tenant's webhooks in id order (admins only)."""
     page = await channel_service.list_channels(session, principal, cursor=cursor, limit=limit)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return Page[ChannelRead].of(page, ChannelRead.model_validate)
 
 
 @router.get("/channels/{channel_id}", operation_id="getAlertChannel", response_model=ChannelRead)
 async def get_channel(channel_id: ChannelId, session: SessionDep,
-                      principal: PrincipalDep) -> object:
+                      principal: PrincipalDep) -> AlertChannel:
     """One webhook (admins only)."""
     return await channel_service.get_channel(session, principal, channel_id)
 
@@ -104,7 +109,7 @@ async def get_channel(channel_id: ChannelId, session: SessionDep,
 @router.patch("/channels/{channel_id}", operation_id="updateAlertChannel",
               response_model=ChannelRead)
 async def update_channel(channel_id: ChannelId, body: ChannelUpdate, session: SessionDep,
-                         settings: SettingsDep, principal: PrincipalDep) -> object:
+                         settings: SettingsDep, principal: PrincipalDep) -> AlertChannel:
     """Change a webhook (admins only); its URL may not reach an internal address."""
     return await channel_service.update_channel(session, principal, channel_id, body,
                                                 allow=settings.outbound_allow)
@@ -113,7 +118,7 @@ async def update_channel(channel_id: ChannelId, body: ChannelUpdate, session: Se
 @router.delete("/channels/{channel_id}", operation_id="deleteAlertChannel",
                response_model=ChannelRead)
 async def delete_channel(channel_id: ChannelId, session: SessionDep,
-                         principal: PrincipalDep) -> object:
+                         principal: PrincipalDep) -> ChannelRead:
     """Delete a webhook (admins only); its pending deliveries are cancelled."""
     return await channel_service.delete_channel(session, principal, channel_id)
 
@@ -124,18 +129,18 @@ async def list_deliveries(session: SessionDep, principal: PrincipalDep,
                           channel_id: Annotated[Id | None, Query()] = None,
                           status: Annotated[DeliveryStatus | None, Query()] = None,
                           cursor: Cursor = None,
-                          limit: Annotated[Limit, Query()] = 50) -> object:
+                          limit: Annotated[Limit, Query()] = 50) -> Page[DeliveryRead]:
     """Webhook deliveries newest first, each with every attempt (admins only)."""
     page = await delivery_service.list_deliveries(session, principal, alert_id=alert_id,
                                                   channel_id=channel_id, status=status,
                                                   cursor=cursor, limit=limit)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return Page[DeliveryRead].of(page)
 
 
 @router.post("/evaluate", operation_id="evaluateAlerts", response_model=EvaluationRead)
 async def evaluate(body: EvaluateRequest, session: SessionDep, settings: SettingsDep,
                    database: DatabaseDep, principal: PrincipalDep,
-                   background: BackgroundTasks) -> object:
+                   background: BackgroundTasks) -> Outcome:
     """Evaluate active rules now (admins only); webhooks go out after the answer."""
     outcome = await evaluation_service.evaluate_now(session, settings, principal, body)
     # Sent once the response is on its way, hence after the alerts are committed.
@@ -153,24 +158,25 @@ async def list_alerts(
     subject_type: Annotated[Literal["user", "team", "organization"] | None, Query()] = None,
     subject_id: Annotated[SubjectRef | None, Query()] = None,
     cursor: Cursor = None, limit: Annotated[Limit, Query()] = 50,
-) -> object:
+) -> Page[AlertRead]:
     """Alerts the caller may see, newest first."""
     page = await alert_service.list_alerts(session, principal, status=status, rule_id=rule_id,
                                            definition_id=definition_id,
                                            subject_type=subject_type, subject_id=subject_id,
                                            cursor=cursor, limit=limit)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return Page[AlertRead].of(page)
 
 
 @router.get("/{alert_id}", operation_id="getAlert", response_model=AlertRead)
-async def get_alert(alert_id: AlertId, session: SessionDep, principal: PrincipalDep) -> object:
+async def get_alert(alert_id: AlertId, session: SessionDep,
+                    principal: PrincipalDep) -> AlertRead:
     """One alert."""
     return await alert_service.get_alert(session, principal, alert_id)
 
 
 @router.post("/{alert_id}/acknowledge", operation_id="acknowledgeAlert", response_model=AlertRead)
 async def acknowledge(alert_id: AlertId, session: SessionDep, principal: PrincipalDep,
-                      body: Annotated[Acknowledgement | None, Body()] = None) -> object:
+                      body: Annotated[Acknowledgement | None, Body()] = None) -> AlertRead:
     """Mark an open alert as seen (admins, and managers who see it); it stays open."""
     return await alert_service.acknowledge(session, principal, alert_id,
                                                  body.note if body else None)

@@ -56,14 +56,14 @@ async def list_assignments(
     active_on: Annotated[Day | None, Query(description="In force on this date.")] = None,
     limit: Annotated[Limit, Query()] = 50,
     cursor: Annotated[ShortText | None, Query()] = None,
-) -> object:
+) -> Page[AssignmentRead]:
     """The assignments the caller may see, in id order, one page at a time."""
     filters = AssignmentFilters(user_id=user_id, subject_type=subject_type,
                                 subject_id=subject_id, team_id=team_id,
                                 definition_id=definition_id, active_on=active_on)
     page = await service.list_assignments(session, principal, filters, cursor=cursor,
                                           limit=limit, settings=settings)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return Page[AssignmentRead].of(page)
 
 
 @router.get("/{assignment_id}", operation_id="getAssignment", response_model=AssignmentRead)

@@ -30,9 +30,9 @@ async def list_audit_entries(
         description="Entries before this instant (ISO 8601 with an offset).")] = None,
     cursor: Annotated[ShortText | None, Query()] = None,
     limit: Annotated[Limit, Query()] = 50,
-) -> object:
+) -> Page[AuditEntryRead]:
     """The tenant's audit entries, newest first, narrowed by actor, action, entity and time."""
     filters = AuditFilters(actor=actor, action=action, entity_type=entity_type,
                            entity_id=entity_id, since=since, until=until)
     page = await service.list_entries(session, principal, filters, cursor=cursor, limit=limit)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return Page[AuditEntryRead].of(page, AuditEntryRead.model_validate)

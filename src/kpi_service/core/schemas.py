@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, overload
 
 from pydantic import (
     AwareDatetime,
@@ -137,6 +137,7 @@ class Output(BaseModel):
 
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 class Page(BaseModel, Generic[T]):
@@ -144,6 +145,24 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+    @overload
+    @classmethod
+    def of(cls, page: Slice[T]) -> Page[T]: ...
+
+    @overload
+    @classmethod
+    def of(cls, page: Slice[S], convert: Callable[[S], T]) -> Page[T]: ...
+
+    @classmethod
+    def of(cls, page: Slice[Any], convert: Callable[[Any], T] | None = None) -> Page[T]:
+        """The response for a service's `Slice`, each item through `convert` when given;
+        called on the parametrised page (`Page[ItemRead].of(...)`), the route's response model."""
+        # An unparametrised Page would reach FastAPI as another class, validated afresh.
+        if not cls.__pydantic_generic_metadata__["args"]:
+            raise TypeError("Page.of is called on Page[ItemRead], not on Page")
+        items = page.items if convert is None else [convert(item) for item in page.items]
+        return cls(items=items, next_cursor=page.next_cursor)
 
 
 Limit = Annotated[int, Field(ge=1, le=500)]

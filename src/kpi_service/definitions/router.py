@@ -43,13 +43,12 @@ async def list_definitions(
     is_active: Annotated[bool | None, Query()] = None,
     limit: Annotated[Limit, Query()] = 50,
     cursor: Annotated[ShortText | None, Query()] = None,
-) -> object:
+) -> Page[DefinitionRead]:
     """The tenant's KPI definitions, in id order, one page at a time (SQL text: admins only)."""
     page = await service.list_definitions(session, principal, cursor=cursor, limit=limit,
                                           category=category, calculation_type=calculation_type,
                                           is_active=is_active)
-    return {"items": [service.readable(principal, d) for d in page.items],
-            "next_cursor": page.next_cursor}
+    return Page[DefinitionRead].of(page, lambda d: service.readable(principal, d))
 
 
 @router.get("/by-key/{key}", operation_id="getDefinitionByKey", response_model=DefinitionRead)

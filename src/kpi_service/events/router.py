@@ -43,7 +43,7 @@ router = APIRouter(prefix="/events", tags=["events"], route_class=_BulkRoute)
 
 @router.post("", operation_id="ingestEvents", response_model=IngestResult)
 async def ingest_events(session: SessionDep, principal: PrincipalDep,
-                        body: EventBatch) -> object:
+                        body: EventBatch) -> IngestResult:
     """Store up to 10,000 events; re-sent ids are counted as duplicates, bad items reported."""
     return await service.ingest(session, principal, body.events)
 
@@ -55,8 +55,8 @@ async def list_events(
     type: Annotated[list[EventType] | None, Query(max_length=20)] = None,
     cursor: Annotated[ShortText | None, Query(max_length=300)] = None,
     limit: Annotated[Limit, Query()] = 50,
-) -> object:
+) -> Page[EventRead]:
     """A timeline of events, newest first, optionally for one user and some types."""
     page = await service.timeline(session, principal, user_id=user_id, types=type,
                                   cursor=cursor, limit=limit)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return Page[EventRead].of(page, EventRead.model_validate)

@@ -61,14 +61,14 @@ async def list_goals(
     active_on: Annotated[Day | None, Query(description="Whose range holds this date.")] = None,
     limit: Annotated[Limit, Query()] = 50,
     cursor: Annotated[ShortText | None, Query()] = None,
-) -> object:
+) -> Page[GoalRead]:
     """The goals the caller may see, in id order, each with its progress."""
     filters = GoalFilters(user_id=user_id, definition_id=definition_id,
                           definition_key=definition_key, period_kind=period_kind,
                           active_on=active_on)
     page = await service.list_goals(session, settings, principal, filters, cursor=cursor,
                                     limit=limit)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return Page[GoalRead].of(page)
 
 
 @router.get("/{goal_id}", operation_id="getGoal", response_model=GoalRead)

@@ -1,6 +1,8 @@
-"""The seed's request bodies (its BFF sends exactly these)."""
+"""The seed's request bodies (its BFF sends exactly these) and the answers it reads."""
 
 from __future__ import annotations
+
+from typing import Any, TypedDict
 
 from pydantic import model_validator
 
@@ -27,3 +29,25 @@ class LegacyCalculate(Input):
         if (self.period_end - self.period_start).days > 3660:
             raise ValueError("the range is longer than ten years")
         return self
+
+
+# The answers are published as free JSON, as the seed never described them: these types
+# are for the type checker, not response models.
+class LegacyDefinitions(TypedDict):
+    definitions: list[dict[str, Any]]
+
+
+class LegacyUserKpis(TypedDict):
+    user_id: int | str
+    kpis: list[dict[str, Any]]
+
+
+class LegacyAssigned(TypedDict):
+    success: bool
+    user_kpi_id: int
+
+
+class LegacyCalculated(TypedDict):
+    success: bool
+    measurement_id: int | None
+    measurement: dict[str, Any] | None
