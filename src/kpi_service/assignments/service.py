@@ -23,6 +23,7 @@ from kpi_service.assignments.repository import (
     AssignmentFilters,
     AssignmentRepository,
     NaturalKey,
+    TargetRepository,
 )
 from kpi_service.assignments.schemas import (
     AssignmentCreate,
@@ -77,7 +78,7 @@ def _read(assignment: Assignment, definition_key: str, targets: Sequence[Assignm
 
 async def _reads(session: AsyncSession, tenant_id: str,
                  rows: Sequence[tuple[Assignment, str]], day: date) -> list[AssignmentRead]:
-    targets = await AssignmentRepository(session).targets_of(tenant_id, [a.id for a, _ in rows])
+    targets = await TargetRepository(session).of_assignments(tenant_id, [a.id for a, _ in rows])
     by_assignment: dict[int, list[AssignmentTarget]] = defaultdict(list)
     for target in targets:
         by_assignment[target.assignment_id].append(target)
@@ -167,7 +168,8 @@ async def _supersede(session: AsyncSession, principal: Principal, ends: dict[int
         return
     repo = AssignmentRepository(session)
     targets: dict[int, list[AssignmentTarget]] = defaultdict(list)
-    for target in await repo.targets_of(principal.tenant_id, list(ends)):
+    for target in await TargetRepository(session).of_assignments(principal.tenant_id,
+                                                                 list(ends)):
         targets[target.assignment_id].append(target)
     before = {i: _read(e.assignment, e.definition_key, targets[i], day) for i, e in ends.items()}
     ended = await repo.end_on(principal.tenant_id, {i: e.end_date for i, e in ends.items()})
@@ -230,7 +232,7 @@ async def _insert(session: AsyncSession, principal: Principal, rows: list[dict[s
         del row["_supersede"]
     target_values = [row.pop("_target_value") for row in rows]
     assignments = await repo.add_many(rows)
-    targets = await repo.add_targets([
+    targets = await TargetRepository(session).add_many([
         {"tenant_id": principal.tenant_id, "assignment_id": a.id,
          "effective_from": a.start_date, "target_value": value, "set_by": principal.user_id}
         for a, value in zip(assignments, target_values, strict=True)
@@ -310,8 +312,9 @@ async def update(session: AsyncSession, principal: Principal, assignment_id: int
                                                                        assignment.start_date)
         if effective_from < assignment.start_date:
             _before_start("target_effective_from", assignment.start_date)
-        await repo.set_target(principal.tenant_id, assignment.id, effective_from,
-                              requested["target_value"], principal.user_id)
+        await TargetRepository(session).set_target(principal.tenant_id, assignment.id,
+                                                   effective_from, requested["target_value"],
+                                                   principal.user_id)
     changes: dict[str, Any] = {name: requested[name] for name in (
         "weight", "baseline_value", "end_date", "team_id") if name in requested}
     await repo.update(assignment, changes)
