@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -43,11 +43,6 @@ from kpi_service.models import Assignment, AssignmentTarget, Definition
 
 ENTITY = "assignment"
 
-
-
-def today(settings: Settings) -> date:
-    """Today's date in the organisation's time zone."""
-    return datetime.now(settings.tz).date()
 
 
 def target_on(targets: Sequence[AssignmentTarget], day: date) -> Decimal | None:
@@ -120,7 +115,7 @@ async def _create(session: AsyncSession, principal: Principal,
                   settings: Settings) -> list[AssignmentRead]:
     if principal.role is Role.MEMBER:
         raise Forbidden("Members cannot assign KPIs.")
-    day = today(settings)
+    day = settings.today()
     definitions = await DefinitionRepository(session).find(
         principal.tenant_id,
         ids=sorted({b.definition_id for b in bodies if b.definition_id is not None}),
@@ -248,7 +243,7 @@ async def list_assignments(session: AsyncSession, principal: Principal,
     rows = await AssignmentRepository(session).page_rows(
         visible_assignments(principal), filters, after=decode_cursor(cursor), limit=limit)
     page = slice_of(rows, limit, lambda row: row[0].id)
-    items = await _reads(session, principal.tenant_id, page.items, today(settings))
+    items = await _reads(session, principal.tenant_id, page.items, settings.today())
     return Slice(items=items, next_cursor=page.next_cursor)
 
 
@@ -269,7 +264,7 @@ async def get(session: AsyncSession, principal: Principal, assignment_id: int, *
                                                            assignment_id)
     if row is None:
         raise NotFound(f"Assignment {assignment_id} does not exist.")
-    (read,) = await _reads(session, principal.tenant_id, [row], today(settings))
+    (read,) = await _reads(session, principal.tenant_id, [row], settings.today())
     return read
 
 
@@ -291,7 +286,7 @@ async def _managed(session: AsyncSession, principal: Principal, assignment_id: i
 async def update(session: AsyncSession, principal: Principal, assignment_id: int,
                  body: AssignmentUpdate, *, settings: Settings) -> AssignmentRead:
     """Change weight, baseline, end date, team, or the target from a date on."""
-    day = today(settings)
+    day = settings.today()
     assignment, before = await _managed(session, principal, assignment_id, day)
     requested = body.model_dump(exclude_unset=True)
     if "team_id" in requested and not can_manage(
@@ -335,7 +330,7 @@ async def update(session: AsyncSession, principal: Principal, assignment_id: int
 async def end(session: AsyncSession, principal: Principal, assignment_id: int,
               end_date: date | None, *, settings: Settings) -> AssignmentRead:
     """End an assignment on a date (default today); its history stays."""
-    day = today(settings)
+    day = settings.today()
     assignment, before = await _managed(session, principal, assignment_id, day)
     end_date = end_date or day
     if end_date < assignment.start_date:
