@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.alerts.alert_repository import AlertRepository, AlertRow
+from kpi_service.alerts.alert_repository import AlertFilters, AlertRepository, AlertRow
 from kpi_service.alerts.schemas import AlertRead
 from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal, Role
@@ -15,7 +15,6 @@ from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.models import Alert
 
 ENTITY = "alert"
-OPEN = ("pending", "firing")
 
 
 def to_read(row: AlertRow) -> AlertRead:
@@ -32,42 +31,25 @@ async def list_alerts(session: AsyncSession, principal: Principal, *,
                       subject_id: str | None = None, cursor: str | None = None,
                       limit: int = 50) -> Slice[AlertRead]:
     """Alerts the caller may see, newest first, filtered."""
-    repo = AlertRepository(session)
-    stmt = repo.listing(principal)
-    if status is not None:
-        stmt = stmt.where(Alert.status == status)
-    if rule_id is not None:
-        stmt = stmt.where(Alert.rule_id == rule_id)
-    if definition_id is not None:
-        stmt = stmt.where(Alert.definition_id == definition_id)
-    if subject_type is not None:
-        stmt = stmt.where(Alert.subject_type == subject_type)
-    if subject_id is not None:
-        stmt = stmt.where(Alert.subject_id == subject_id)
-    after = decode_cursor(cursor)
-    if after is not None:
-        stmt = stmt.where(Alert.id < after)
-    rows = await repo.rows(stmt.order_by(Alert.id.desc()).limit(limit + 1))
+    filters = AlertFilters(status, rule_id, definition_id, subject_type, subject_id)
+    rows = await AlertRepository(session).page_rows(principal, filters,
+                                                    after=decode_cursor(cursor), limit=limit)
     page = slice_of(rows, limit, lambda r: r[0].id)
     return Slice([to_read(r) for r in page.items], page.next_cursor)
 
 
 async def get_alert(session: AsyncSession, principal: Principal, alert_id: int) -> AlertRead:
     """One alert the caller may see."""
-    repo = AlertRepository(session)
-    rows = await repo.rows(repo.listing(principal).where(Alert.id == alert_id))
-    if not rows:
+    row = await AlertRepository(session).get_row(principal, alert_id)
+    if row is None:
         raise NotFound(f"Alert {alert_id} not found.")
-    return to_read(rows[0])
+    return to_read(row)
 
 
 async def open_alerts(session: AsyncSession, principal: Principal,
                       limit: int = 50) -> list[AlertRead]:
     """Pending and firing alerts the caller may see, newest first (for the summary view)."""
-    repo = AlertRepository(session)
-    stmt = (repo.listing(principal).where(Alert.status.in_(OPEN))
-            .order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(limit))
-    return [to_read(r) for r in await repo.rows(stmt)]
+    return [to_read(r) for r in await AlertRepository(session).open_rows(principal, limit)]
 
 
 async def acknowledge(session: AsyncSession, principal: Principal, alert_id: int,

@@ -3,74 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
+from kpi_service.core.repository import Repository
 from kpi_service.core.sql import among
-from kpi_service.models import AlertChannel, AlertDelivery, AlertRule
+from kpi_service.models import AlertChannel
 
 
-class ChannelRepository:
+class ChannelRepository(Repository[AlertChannel]):
     """Reads and writes of `kpi.alert_channels` for one session."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(self, tenant_id: str, channel_id: int) -> AlertChannel | None:
-        stmt = select(AlertChannel).where(AlertChannel.tenant_id == tenant_id,
-                                          AlertChannel.id == channel_id)
-        return (await self.session.scalars(stmt)).one_or_none()
+    model = AlertChannel
 
     async def get_by_name(self, tenant_id: str, name: str) -> AlertChannel | None:
-        stmt = select(AlertChannel).where(AlertChannel.tenant_id == tenant_id,
-                                          AlertChannel.name == name)
-        return (await self.session.scalars(stmt)).one_or_none()
+        """The tenant's channel with that name, if any."""
+        return await self.one_or_none(self.select(tenant_id).where(AlertChannel.name == name))
 
     async def existing(self, tenant_id: str, ids: Sequence[int]) -> set[int]:
         """Which of these ids are channels of the tenant."""
         if not ids:
             return set()
-        stmt = select(AlertChannel.id).where(AlertChannel.tenant_id == tenant_id,
-                                             among(AlertChannel.id, ids))
+        stmt = select(AlertChannel.id).where(self.in_tenant(tenant_id), among(AlertChannel.id, ids))
         return set((await self.session.scalars(stmt)).all())
 
-    async def page(self, tenant_id: str, *, after: int | None,
-                   limit: int) -> Sequence[AlertChannel]:
-        stmt = select(AlertChannel).where(AlertChannel.tenant_id == tenant_id)
-        if after is not None:
-            stmt = stmt.where(AlertChannel.id > after)
-        return (await self.session.scalars(stmt.order_by(AlertChannel.id).limit(limit + 1))).all()
-
-    async def add(self, tenant_id: str, values: dict[str, Any]) -> AlertChannel:
-        channel = AlertChannel(tenant_id=tenant_id, **values)
-        self.session.add(channel)
-        await self.session.flush()
-        await self.session.refresh(channel)
-        return channel
-
-    async def update(self, channel: AlertChannel, values: dict[str, Any]) -> AlertChannel:
-        for name, value in values.items():
-            setattr(channel, name, value)
-        channel.updated_at = func.now()
-        await self.session.flush()
-        await self.session.refresh(channel)
-        return channel
-
     async def remove(self, channel: AlertChannel) -> None:
-        """Delete the channel, drop it from every rule, cancel its pending deliveries."""
-        tenant, channel_id = channel.tenant_id, channel.id
-        await self.session.execute(
-            update(AlertRule)
-            .where(AlertRule.tenant_id == tenant, AlertRule.channel_ids.contains([channel_id]))
-            .values(channel_ids=func.array_remove(AlertRule.channel_ids, channel_id),
-                    updated_at=func.now()))
-        await self.session.execute(
-            update(AlertDelivery)
-            .where(AlertDelivery.tenant_id == tenant, AlertDelivery.channel_id == channel_id,
-                   AlertDelivery.status == "pending")
-            .values(status="cancelled", next_attempt_at=None,
-                    last_error="the channel was deleted"))
+        """Delete the channel (rules naming it and its pending deliveries are the service's
+        to settle first)."""
         await self.session.delete(channel)
         await self.session.flush()

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.alerts.channel_repository import ChannelRepository
+from kpi_service.alerts.delivery_repository import DeliveryRepository
+from kpi_service.alerts.rule_repository import RuleRepository
 from kpi_service.alerts.schemas import ChannelCreate, ChannelRead, ChannelUpdate
 from kpi_service.audit import service as audit
 from kpi_service.core import outbound
@@ -97,6 +99,9 @@ async def delete_channel(session: AsyncSession, principal: Principal,
     cancelled, its delivery log stays."""
     channel = await get_channel(session, principal, channel_id)
     gone = ChannelRead.model_validate(channel)
+    await RuleRepository(session).drop_channel(principal.tenant_id, channel_id)
+    await DeliveryRepository(session).cancel_pending(principal.tenant_id, channel_id,
+                                                     "the channel was deleted")
     await ChannelRepository(session).remove(channel)
     await audit.record(session, principal, "delete", CHANNEL, channel_id,
                        before=gone.model_dump(mode="json"))

@@ -9,11 +9,20 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Interval, exists, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from kpi_service.core.repository import Filters, Repository, equal_to
 from kpi_service.core.sql import among
-from kpi_service.models import AlertChannel, AlertDelivery, AlertDeliveryAttempt
+from kpi_service.models import AlertChannel, AlertDelivery, AlertDeliveryAttempt, joins
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilters(Filters):
+    """What the delivery log may be narrowed to; None means any."""
+
+    alert_id: int | None = equal_to(AlertDelivery.alert_id)
+    channel_id: int | None = equal_to(AlertDelivery.channel_id)
+    status: str | None = equal_to(AlertDelivery.status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +50,12 @@ _RETURNED = (AlertDelivery.tenant_id, AlertDelivery.id, AlertDelivery.alert_id,
              AlertChannel.secret_env, AlertDelivery.next_attempt_at)
 
 
-class DeliveryRepository:
-    """Reads and writes of `kpi.alert_deliveries` and their attempts for one session."""
+class DeliveryRepository(Repository[AlertDelivery]):
+    """Reads and writes of `kpi.alert_deliveries` and their attempts for one session; pages
+    of them show the newest first."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    model = AlertDelivery
+    newest_first = True
 
     async def queue(self, rows: Sequence[dict[str, Any]]) -> int:
         """Queue deliveries, due at once; a transition already queued for a channel is not
@@ -61,8 +71,7 @@ class DeliveryRepository:
 
     async def _claim(self, condition: ColumnElement[bool], lease: float) -> list[Claimed]:
         stmt = (update(AlertDelivery)
-                .where(AlertChannel.tenant_id == AlertDelivery.tenant_id,
-                       AlertChannel.id == AlertDelivery.channel_id, condition)
+                .where(joins.channel_of(AlertDelivery), condition)
                 .values(attempts=AlertDelivery.attempts + 1, next_attempt_at=_later(lease))
                 .returning(*_RETURNED))
         return [Claimed(*row) for row in (await self.session.execute(stmt)).all()]
@@ -84,7 +93,7 @@ class DeliveryRepository:
                .order_by(AlertDelivery.next_attempt_at).limit(limit)
                .with_for_update(skip_locked=True))
         if tenant_id is not None:
-            due = due.where(AlertDelivery.tenant_id == tenant_id)
+            due = due.where(self.in_tenant(tenant_id))
         return await self._claim(tuple_(AlertDelivery.tenant_id, AlertDelivery.id).in_(due),
                                  lease)
 
@@ -92,7 +101,7 @@ class DeliveryRepository:
         """Take the delivery again for its next attempt, unless someone else took it since
         (its next attempt is no longer the one this process scheduled)."""
         found = await self._claim(
-            (AlertDelivery.tenant_id == claimed.tenant_id) & (AlertDelivery.id == claimed.id)
+            self.in_tenant(claimed.tenant_id) & (AlertDelivery.id == claimed.id)
             & (AlertDelivery.status == "pending") & (AlertDelivery.next_attempt_at == expected),
             lease)
         return found[0] if found else None
@@ -105,7 +114,7 @@ class DeliveryRepository:
         status = "delivered" if delivered else "pending" if retry_in is not None else "failed"
         next_at = None if retry_in is None else _later(retry_in)
         stmt = (update(AlertDelivery)
-                .where(AlertDelivery.tenant_id == claimed.tenant_id,
+                .where(self.in_tenant(claimed.tenant_id),
                        AlertDelivery.id == claimed.id, AlertDelivery.status == "pending",
                        AlertDelivery.attempts == claimed.attempt)
                 .values(status=status, last_status_code=status_code, last_error=error,
@@ -121,30 +130,26 @@ class DeliveryRepository:
         await self.session.flush()
         return following
 
-    async def page(self, tenant_id: str, *, after: int | None, limit: int,
-                   alert_id: int | None, channel_id: int | None,
-                   status: str | None) -> Sequence[AlertDelivery]:
-        """Up to `limit + 1` deliveries, newest first."""
-        stmt = select(AlertDelivery).where(AlertDelivery.tenant_id == tenant_id)
-        if alert_id is not None:
-            stmt = stmt.where(AlertDelivery.alert_id == alert_id)
-        if channel_id is not None:
-            stmt = stmt.where(AlertDelivery.channel_id == channel_id)
-        if status is not None:
-            stmt = stmt.where(AlertDelivery.status == status)
-        if after is not None:
-            stmt = stmt.where(AlertDelivery.id < after)
-        stmt = stmt.order_by(AlertDelivery.id.desc()).limit(limit + 1)
-        return (await self.session.scalars(stmt)).all()
+    async def cancel_pending(self, tenant_id: str, channel_id: int, reason: str) -> None:
+        """Cancel the tenant's pending deliveries to the channel, with the reason."""
+        await self.session.execute(
+            update(AlertDelivery)
+            .where(self.in_tenant(tenant_id), AlertDelivery.channel_id == channel_id,
+                   AlertDelivery.status == "pending")
+            .values(status="cancelled", next_attempt_at=None, last_error=reason))
 
-    async def attempts_of(self, tenant_id: str,
-                          delivery_ids: Sequence[int]) -> Sequence[AlertDeliveryAttempt]:
+
+class AttemptRepository(Repository[AlertDeliveryAttempt]):
+    """Reads of `kpi.alert_delivery_attempts` (written with their delivery, see `record`)."""
+
+    model = AlertDeliveryAttempt
+
+    async def of_deliveries(self, tenant_id: str,
+                            delivery_ids: Sequence[int]) -> Sequence[AlertDeliveryAttempt]:
         """Every attempt of these deliveries, oldest first."""
         if not delivery_ids:
             return []
-        stmt = (select(AlertDeliveryAttempt)
-                .where(AlertDeliveryAttempt.tenant_id == tenant_id,
-                       among(AlertDeliveryAttempt.delivery_id, delivery_ids))
-                .order_by(AlertDeliveryAttempt.delivery_id, AlertDeliveryAttempt.attempt,
-                          AlertDeliveryAttempt.id))
-        return (await self.session.scalars(stmt)).all()
+        return await self.all(
+            self.select(tenant_id).where(among(AlertDeliveryAttempt.delivery_id, delivery_ids))
+            .order_by(AlertDeliveryAttempt.delivery_id, AlertDeliveryAttempt.attempt,
+                      AlertDeliveryAttempt.id))

@@ -23,7 +23,12 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.alerts.delivery_repository import Claimed, DeliveryRepository
+from kpi_service.alerts.delivery_repository import (
+    AttemptRepository,
+    Claimed,
+    DeliveryFilters,
+    DeliveryRepository,
+)
 from kpi_service.alerts.schemas import DeliveryRead
 from kpi_service.core import outbound, telemetry
 from kpi_service.core.auth import Principal
@@ -62,12 +67,13 @@ async def list_deliveries(session: AsyncSession, principal: Principal, *,
     """Deliveries newest first, each with its log of attempts (admins only)."""
     if not principal.is_admin:
         raise Forbidden("Only admins can read the delivery log.")
-    repo = DeliveryRepository(session)
-    rows = await repo.page(principal.tenant_id, after=decode_cursor(cursor), limit=limit,
-                           alert_id=alert_id, channel_id=channel_id, status=status)
+    filters = DeliveryFilters(alert_id, channel_id, status)
+    rows = await DeliveryRepository(session).page(principal.tenant_id, filters,
+                                                  after=decode_cursor(cursor), limit=limit)
     page = slice_of(rows, limit, lambda d: d.id)
     attempts: dict[int, list[Any]] = defaultdict(list)
-    for item in await repo.attempts_of(principal.tenant_id, [d.id for d in page.items]):
+    for item in await AttemptRepository(session).of_deliveries(principal.tenant_id,
+                                                               [d.id for d in page.items]):
         attempts[item.delivery_id].append(item)
     items = [DeliveryRead.model_validate({**{c.key: getattr(d, c.key)
                                              for c in type(d).__table__.columns},

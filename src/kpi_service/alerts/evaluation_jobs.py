@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from kpi_service.alerts import delivery_service
-from kpi_service.alerts.evaluation_service import evaluate, local_today, on_demand
+from kpi_service.alerts.evaluation_service import evaluate, on_demand
 from kpi_service.alerts.rule_repository import RuleRepository
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
@@ -55,7 +55,7 @@ async def after_run(database: Database, settings: Settings, run: CalculationRun)
         outcome = await evaluate(
             session, run.tenant_id, to_evaluate,
             {r.id: by_definition.get(r.definition_id, []) for r in to_evaluate},
-            today=local_today(settings, now), now=now, tz=settings.tz)
+            today=settings.today(now), now=now, tz=settings.tz)
     if outcome.opened or outcome.fired or outcome.resolved:
         log.info("alerts after run %s of %s: %s opened, %s fired, %s resolved", run.id,
                  run.tenant_id, outcome.opened, outcome.fired, outcome.resolved)
@@ -71,7 +71,7 @@ async def evaluate_overdue(database: Database, settings: Settings) -> int:
     evaluated = 0
     for tenant_id in tenants:
         now = datetime.now(UTC)
-        today = local_today(settings, now)
+        today = settings.today(now)
         async with database.unit_of_work() as session:
             rules = await RuleRepository(session).to_evaluate(tenant_id, kind="missing_value")
             periods = await on_demand(session, tenant_id, rules, today=today)

@@ -350,10 +350,6 @@ def payload(change: Change, snapshot: Snapshot, now: datetime) -> str:
     return body.model_dump_json()
 
 
-def local_today(settings: Settings, now: datetime) -> date:
-    return now.astimezone(settings.tz).date()
-
-
 async def evaluate_now(session: AsyncSession, settings: Settings, principal: Principal,
                        body: EvaluateRequest) -> Outcome:
     """Evaluate active rules now (admins only): the one way missing manual values are found
@@ -367,7 +363,7 @@ async def evaluate_now(session: AsyncSession, settings: Settings, principal: Pri
         raise InvalidInput(f"No such active alert rules: {', '.join(map(str, unknown))}.",
                            errors=[field_error(["body", "rule_ids"], "unknown or inactive rule")])
     now = datetime.now(UTC)
-    today = local_today(settings, now)
+    today = settings.today(now)
     periods = await on_demand(session, principal.tenant_id, rules, today=today,
                               first=body.period_start, last=body.period_end)
     outcome = await evaluate(session, principal.tenant_id, rules, periods, today=today, now=now,

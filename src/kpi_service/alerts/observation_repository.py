@@ -13,9 +13,10 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from kpi_service.core.repository import Repository
 from kpi_service.engine.periods import PeriodKind
+from kpi_service.models import Measurement
 
 # A period kind as (months, days), the length of one step back in a RANGE frame.
 _STEP = {PeriodKind.DAILY: (0, 1), PeriodKind.WEEKLY: (0, 7), PeriodKind.MONTHLY: (1, 0),
@@ -100,11 +101,20 @@ def _steps(kind: PeriodKind, name: str, count: int) -> dict[str, int]:
     return {f"{name}_months": months * count, f"{name}_days": days * count}
 
 
-class ObservationRepository:
-    """What the rules judge, read with raw SQL (window functions) for one session."""
+def _of_subject(params: dict[str, object], subject_id: str | None) -> str:
+    """The condition narrowing the statement to one subject (none: every subject), its
+    parameter added to `params`."""
+    if subject_id is None:
+        return ""
+    params["subject_id"] = subject_id
+    return "AND a.subject_id = :subject_id"
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+
+class ObservationRepository(Repository[Measurement]):
+    """What the rules judge: the tenant's measurements, read with raw SQL (window functions)
+    for one session."""
+
+    model = Measurement
 
     async def points(self, tenant_id: str, definition_id: int, kind: PeriodKind,
                      starts: Sequence[date], *, load_from: date, history: int, streak: int,
@@ -121,15 +131,12 @@ class ObservationRepository:
             **_steps(kind, "step", 1), **_steps(kind, "history", history),
             **_steps(kind, "streak", streak - 1),
         }
-        subject = ""
-        if subject_id is not None:
-            subject, params["subject_id"] = "AND a.subject_id = :subject_id", subject_id
+        subject = _of_subject(params, subject_id)
         rows = await self.session.execute(text(_SERIES.format(subject=subject)), params)
         return [Point(r.subject_type, r.subject_id, r.period_start, r.period_end, r.actual_value,
                       r.achievement, r.previous_value, list(r.history or ()), int(r.declining),
                       r.target_value, r.baseline_value, r.calculated_at)
                 for r in rows]
-
 
     async def due(self, tenant_id: str, definition_id: int,
                   periods: Sequence[tuple[date, date]], *, subject_id: str | None) -> list[Due]:
@@ -141,9 +148,7 @@ class ObservationRepository:
             "tenant_id": tenant_id, "definition_id": definition_id,
             "starts": [p[0] for p in periods], "ends": [p[1] for p in periods],
         }
-        subject = ""
-        if subject_id is not None:
-            subject, params["subject_id"] = "AND a.subject_id = :subject_id", subject_id
+        subject = _of_subject(params, subject_id)
         rows = await self.session.execute(text(_MISSING.format(subject=subject)), params)
         return [Due(r.subject_type, r.subject_id, r.period_start, r.period_end, bool(r.has_value))
                 for r in rows]

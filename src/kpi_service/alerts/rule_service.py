@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.alerts.channel_repository import ChannelRepository
-from kpi_service.alerts.rule_repository import RuleRepository
+from kpi_service.alerts.rule_repository import RuleFilters, RuleRepository
 from kpi_service.alerts.schemas import Condition, MissingValue, RuleCreate, RuleRead, RuleUpdate
 from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal
@@ -96,7 +96,7 @@ async def create_rule(session: AsyncSession, principal: Principal, body: RuleCre
 
 async def _rule(session: AsyncSession, principal: Principal, rule_id: int) -> tuple[AlertRule, str]:
     _require_admin(principal)
-    found = await RuleRepository(session).get(principal.tenant_id, rule_id)
+    found = await RuleRepository(session).get_with_key(principal.tenant_id, rule_id)
     if found is None:
         raise NotFound(f"Alert rule {rule_id} not found.")
     return found[0], found[1]
@@ -112,9 +112,9 @@ async def list_rules(session: AsyncSession, principal: Principal, *, cursor: str
                      is_active: bool | None) -> Slice[RuleRead]:
     """The tenant's rules in id order (admins only)."""
     _require_admin(principal)
-    rows = await RuleRepository(session).page(principal.tenant_id, after=decode_cursor(cursor),
-                                              limit=limit, definition_id=definition_id,
-                                              is_active=is_active)
+    rows = await RuleRepository(session).page_rows(principal.tenant_id,
+                                                   RuleFilters(definition_id, is_active),
+                                                   after=decode_cursor(cursor), limit=limit)
     page = slice_of(rows, limit, lambda r: r[0].id)
     return Slice([rule_read(rule, key) for rule, key in page.items], page.next_cursor)
 

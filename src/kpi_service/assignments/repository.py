@@ -150,7 +150,13 @@ class AssignmentRepository(Repository[Assignment]):
         return [by_key[(r["definition_id"], r["subject_type"], r["subject_id"], r["start_date"])]
                 for r in rows]
 
-    async def add_targets(self, rows: Sequence[dict[str, Any]]) -> Sequence[AssignmentTarget]:
+
+class TargetRepository(Repository[AssignmentTarget]):
+    """Reads and writes of `kpi.assignment_targets` for one session."""
+
+    model = AssignmentTarget
+
+    async def add_many(self, rows: Sequence[dict[str, Any]]) -> Sequence[AssignmentTarget]:
         """Insert targets in one statement; returned in the order given."""
         stmt = insert(AssignmentTarget).returning(AssignmentTarget, sort_by_parameter_order=True)
         return (await self.session.scalars(stmt, list(rows))).all()
@@ -169,17 +175,16 @@ class AssignmentRepository(Repository[Assignment]):
         )
         await self.session.execute(stmt)
 
-    async def targets_of(self, tenant_id: str,
-                         assignment_ids: Sequence[int]) -> Sequence[AssignmentTarget]:
+    async def of_assignments(self, tenant_id: str,
+                             assignment_ids: Sequence[int]) -> Sequence[AssignmentTarget]:
         """Every target of those assignments, by assignment then effective date."""
         if not assignment_ids:
             return []
         stmt = (
-            select(AssignmentTarget)
-            .where(AssignmentTarget.tenant_id == tenant_id,
-                   AssignmentTarget.assignment_id.in_(assignment_ids))
+            self.select(tenant_id)
+            .where(AssignmentTarget.assignment_id.in_(assignment_ids))
             .order_by(AssignmentTarget.assignment_id, AssignmentTarget.effective_from)
             # Targets may have been upserted behind the identity map's back.
             .execution_options(populate_existing=True)
         )
-        return (await self.session.scalars(stmt)).all()
+        return await self.all(stmt)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -23,6 +23,7 @@ from kpi_service.assignments.repository import (
     AssignmentFilters,
     AssignmentRepository,
     NaturalKey,
+    TargetRepository,
 )
 from kpi_service.assignments.schemas import (
     AssignmentCreate,
@@ -42,11 +43,6 @@ from kpi_service.models import Assignment, AssignmentTarget, Definition
 
 ENTITY = "assignment"
 
-
-
-def today(settings: Settings) -> date:
-    """Today's date in the organisation's time zone."""
-    return datetime.now(settings.tz).date()
 
 
 def target_on(targets: Sequence[AssignmentTarget], day: date) -> Decimal | None:
@@ -77,7 +73,7 @@ def _read(assignment: Assignment, definition_key: str, targets: Sequence[Assignm
 
 async def _reads(session: AsyncSession, tenant_id: str,
                  rows: Sequence[tuple[Assignment, str]], day: date) -> list[AssignmentRead]:
-    targets = await AssignmentRepository(session).targets_of(tenant_id, [a.id for a, _ in rows])
+    targets = await TargetRepository(session).of_assignments(tenant_id, [a.id for a, _ in rows])
     by_assignment: dict[int, list[AssignmentTarget]] = defaultdict(list)
     for target in targets:
         by_assignment[target.assignment_id].append(target)
@@ -119,7 +115,7 @@ async def _create(session: AsyncSession, principal: Principal,
                   settings: Settings) -> list[AssignmentRead]:
     if principal.role is Role.MEMBER:
         raise Forbidden("Members cannot assign KPIs.")
-    day = today(settings)
+    day = settings.today()
     definitions = await DefinitionRepository(session).find(
         principal.tenant_id,
         ids=sorted({b.definition_id for b in bodies if b.definition_id is not None}),
@@ -167,7 +163,8 @@ async def _supersede(session: AsyncSession, principal: Principal, ends: dict[int
         return
     repo = AssignmentRepository(session)
     targets: dict[int, list[AssignmentTarget]] = defaultdict(list)
-    for target in await repo.targets_of(principal.tenant_id, list(ends)):
+    for target in await TargetRepository(session).of_assignments(principal.tenant_id,
+                                                                 list(ends)):
         targets[target.assignment_id].append(target)
     before = {i: _read(e.assignment, e.definition_key, targets[i], day) for i, e in ends.items()}
     ended = await repo.end_on(principal.tenant_id, {i: e.end_date for i, e in ends.items()})
@@ -230,7 +227,7 @@ async def _insert(session: AsyncSession, principal: Principal, rows: list[dict[s
         del row["_supersede"]
     target_values = [row.pop("_target_value") for row in rows]
     assignments = await repo.add_many(rows)
-    targets = await repo.add_targets([
+    targets = await TargetRepository(session).add_many([
         {"tenant_id": principal.tenant_id, "assignment_id": a.id,
          "effective_from": a.start_date, "target_value": value, "set_by": principal.user_id}
         for a, value in zip(assignments, target_values, strict=True)
@@ -246,7 +243,7 @@ async def list_assignments(session: AsyncSession, principal: Principal,
     rows = await AssignmentRepository(session).page_rows(
         visible_assignments(principal), filters, after=decode_cursor(cursor), limit=limit)
     page = slice_of(rows, limit, lambda row: row[0].id)
-    items = await _reads(session, principal.tenant_id, page.items, today(settings))
+    items = await _reads(session, principal.tenant_id, page.items, settings.today())
     return Slice(items=items, next_cursor=page.next_cursor)
 
 
@@ -267,7 +264,7 @@ async def get(session: AsyncSession, principal: Principal, assignment_id: int, *
                                                            assignment_id)
     if row is None:
         raise NotFound(f"Assignment {assignment_id} does not exist.")
-    (read,) = await _reads(session, principal.tenant_id, [row], today(settings))
+    (read,) = await _reads(session, principal.tenant_id, [row], settings.today())
     return read
 
 
@@ -289,7 +286,7 @@ async def _managed(session: AsyncSession, principal: Principal, assignment_id: i
 async def update(session: AsyncSession, principal: Principal, assignment_id: int,
                  body: AssignmentUpdate, *, settings: Settings) -> AssignmentRead:
     """Change weight, baseline, end date, team, or the target from a date on."""
-    day = today(settings)
+    day = settings.today()
     assignment, before = await _managed(session, principal, assignment_id, day)
     requested = body.model_dump(exclude_unset=True)
     if "team_id" in requested and not can_manage(
@@ -310,8 +307,9 @@ async def update(session: AsyncSession, principal: Principal, assignment_id: int
                                                                        assignment.start_date)
         if effective_from < assignment.start_date:
             _before_start("target_effective_from", assignment.start_date)
-        await repo.set_target(principal.tenant_id, assignment.id, effective_from,
-                              requested["target_value"], principal.user_id)
+        await TargetRepository(session).set_target(principal.tenant_id, assignment.id,
+                                                   effective_from, requested["target_value"],
+                                                   principal.user_id)
     changes: dict[str, Any] = {name: requested[name] for name in (
         "weight", "baseline_value", "end_date", "team_id") if name in requested}
     await repo.update(assignment, changes)
@@ -332,7 +330,7 @@ async def update(session: AsyncSession, principal: Principal, assignment_id: int
 async def end(session: AsyncSession, principal: Principal, assignment_id: int,
               end_date: date | None, *, settings: Settings) -> AssignmentRead:
     """End an assignment on a date (default today); its history stays."""
-    day = today(settings)
+    day = settings.today()
     assignment, before = await _managed(session, principal, assignment_id, day)
     end_date = end_date or day
     if end_date < assignment.start_date:

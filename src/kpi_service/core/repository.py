@@ -97,10 +97,14 @@ class Repository(Generic[M]):
 
     async def add(self, tenant_id: str, values: dict[str, Any]) -> M:
         """Insert a row and return it with its server-set columns."""
-        row = cast(M, self.model(tenant_id=tenant_id, **values))
+        row = await self.add_row(cast(M, self.model(tenant_id=tenant_id, **values)))
+        await self.session.refresh(row)
+        return row
+
+    async def add_row(self, row: M) -> M:
+        """Insert a row built by the caller, as given (not read back)."""
         self.session.add(row)
         await self.session.flush()
-        await self.session.refresh(row)
         return row
 
     async def update(self, row: M, values: dict[str, Any]) -> M:

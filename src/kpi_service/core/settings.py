@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kpi_service.core import outbound
 from kpi_service.core.cron import cron_trigger
+from kpi_service.engine.periods import local_today
 
 
 class AuthMode(StrEnum):
@@ -183,6 +185,10 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def today(self, now: datetime | None = None) -> date:
+        """The date in the organisation's time zone at the aware instant `now` (None: now)."""
+        return local_today(self.tz, datetime.now(UTC) if now is None else now)
 
     @property
     def source_schema_list(self) -> list[str]:

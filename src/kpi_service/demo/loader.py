@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -47,7 +47,7 @@ class DemoMismatch(RuntimeError):
 
 async def _window(engine: AsyncEngine, settings: Settings, size: DemoSize) -> tuple[Window, bool]:
     """The demo's window (fixed at the first load) and whether its events are stored."""
-    yesterday = datetime.now(UTC).astimezone(settings.tz).date() - timedelta(days=1)
+    yesterday = settings.today() - timedelta(days=1)
     async with engine.begin() as conn:
         await conn.execute(text(_CREATE_STATE))
         await conn.execute(text(

@@ -41,11 +41,6 @@ _CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 Loc = list[str | int]
 
 
-def today(settings: Settings) -> date:
-    """Today's date in the organisation's time zone."""
-    return datetime.now(settings.tz).date()
-
-
 def progress_of(row: GoalRow) -> GoalProgress:
     """A goal's progress from what its periods hold, as its KPI rolls them up."""
     return goal_progress(row.measured, rollup=row.rollup, target=row.goal.target_value,
@@ -66,7 +61,7 @@ def premature(row: GoalRow, settings: Settings) -> bool:
     """Whether the goal's stored achievement stamp came before its result was settled."""
     stamp = row.goal.achieved_at
     return stamp is not None and stamped_too_early(
-        stamp.astimezone(settings.tz).date(), row.measured, rollup=row.rollup,
+        settings.today(stamp), row.measured, rollup=row.rollup,
         target_type=row.target_type, goal=_range(row),
         kpi_kind=PeriodKind(row.aggregation_period))
 
@@ -97,7 +92,7 @@ async def settle(session: AsyncSession, settings: Settings, tenant_id: str,
     """Bring the goals' achievement stamps up to date: stamps made before the result was
     settled are cleared, goals achieved now and not stamped are stamped now (a statement
     each); every goal's stamp."""
-    day = today(settings)
+    day = settings.today()
     cleared = [row.goal.id for row in rows if premature(row, settings)]
     held = {row.goal.id: None if row.goal.id in cleared else row.goal.achieved_at
             for row in rows}
@@ -113,7 +108,7 @@ async def _reads(session: AsyncSession, settings: Settings, tenant_id: str,
     """The goals as the API shows them, their stamps brought up to date first (`settle`), so
     a value recorded since the last run is not missed."""
     stamps = await settle(session, settings, tenant_id, rows)
-    day = today(settings)
+    day = settings.today()
     return [_read(row, progress_of(row), stamps[row.goal.id], day) for row in rows]
 
 
@@ -203,7 +198,7 @@ async def create(session: AsyncSession, settings: Settings, principal: Principal
     problem = _definition_problem(definition)
     if problem is not None:
         _invalid(["body", name], problem)
-    period = _period(body.period_kind, body.period_start, body.period_end, today(settings))
+    period = _period(body.period_kind, body.period_start, body.period_end, settings.today())
     misfit = _misfit(body.period_kind, period, definition)
     if misfit is not None:
         _invalid(["body", misfit.field], misfit.reason)
@@ -229,7 +224,7 @@ async def _bulk_rows(session: AsyncSession, settings: Settings, principal: Princ
                      body: GoalBulk) -> list[dict[str, Any]]:
     """One goal row per entry of the map, or a 422 naming every entry that is refused."""
     user = await _for_user(session, principal, body.user_id)
-    period = _period(body.period, body.period_start, body.period_end, today(settings))
+    period = _period(body.period, body.period_start, body.period_end, settings.today())
     keys = {given: _kpi_key(given) for given in body.goals}
     found = {d.key: d for d in await DefinitionRepository(session).find(
         principal.tenant_id, keys=sorted(set(keys.values())))}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -67,7 +67,7 @@ async def definitions(session: AsyncSession, principal: Principal) -> list[dict[
 async def user_kpis(session: AsyncSession, settings: Settings, principal: Principal,
                     user_id: str) -> list[dict[str, Any]]:
     """A user's current KPIs, each with its latest measurement (or null)."""
-    today = datetime.now(UTC).astimezone(settings.tz).date()
+    today = settings.today()
     # An admin sees the whole tenant, which the statement is scoped to already: without an
     # extra condition it stays the one statement compiled once.
     visible = None if principal.is_admin else visible_assignments(principal)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +23,6 @@ from kpi_service.measurements.derivation import (
     measurement_values,
     rederive,
     revision_of,
-    today_in,
 )
 from kpi_service.measurements.members import member_outcomes, through_members
 from kpi_service.measurements.repository import DueAssignment, MeasurementRepository
@@ -79,9 +78,6 @@ class MeasurementWriter:
         self.settings = settings
         self.actor = actor
 
-    def today(self) -> date:
-        return today_in(self.settings)
-
     async def write(self, definition: Definition, period: Period, due: Sequence[DueAssignment],
                     values: dict[int, tuple[Decimal | None, dict[str, Any]]], *, source: str,
                     run_id: int | None, reason: str, comment: str | None = None) -> Tally:
@@ -96,7 +92,7 @@ class MeasurementWriter:
         previous: dict[int, Decimal | None] = {}
         if period.is_aligned:
             previous = await self.repo.aligned_values(tenant, ids, period.previous().start)
-        today, now = self.today(), datetime.now(UTC)
+        today, now = self.settings.today(), datetime.now(UTC)
         rows, revisions = [], []
         moved = []  # assignments whose value changed: the next period's comparison follows
         for item in due:

@@ -45,7 +45,7 @@ async def close_periods(session: AsyncSession, settings: Settings, principal: Pr
     if not principal.is_admin:
         raise Forbidden("Only admins close periods.")
     pairs = await _pairs(session, principal, body)
-    today = datetime.now(UTC).astimezone(settings.tz).date()
+    today = settings.today()
     open_ones = sorted({p.end for _, p in pairs if p.end >= today})
     if open_ones:
         raise InvalidInput(

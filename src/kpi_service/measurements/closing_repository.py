@@ -8,16 +8,15 @@ from typing import Any
 
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from kpi_service.core.repository import Repository
 from kpi_service.models import ClosedPeriod
 
 
-class ClosedPeriodRepository:
+class ClosedPeriodRepository(Repository[ClosedPeriod]):
     """Reads and writes of `kpi.closed_periods` for one session."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    model = ClosedPeriod
 
     async def closed(self, tenant_id: str,
                      pairs: Sequence[tuple[int, date]]) -> set[tuple[int, date]]:
@@ -25,7 +24,7 @@ class ClosedPeriodRepository:
         if not pairs:
             return set()
         stmt = select(ClosedPeriod.definition_id, ClosedPeriod.period_start).where(
-            ClosedPeriod.tenant_id == tenant_id,
+            self.in_tenant(tenant_id),
             tuple_(ClosedPeriod.definition_id, ClosedPeriod.period_start).in_(list(pairs)))
         return {(d, s) for d, s in (await self.session.execute(stmt)).all()}
 
@@ -44,7 +43,7 @@ class ClosedPeriodRepository:
         if not pairs:
             return []
         stmt = (delete(ClosedPeriod)
-                .where(ClosedPeriod.tenant_id == tenant_id,
+                .where(self.in_tenant(tenant_id),
                        tuple_(ClosedPeriod.definition_id, ClosedPeriod.period_start)
                        .in_(list(pairs)))
                 .returning(ClosedPeriod)

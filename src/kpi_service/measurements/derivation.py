@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.engine import achievement as ach
-from kpi_service.engine.periods import Period, PeriodKind, aligned_or_custom, local_today
+from kpi_service.engine.periods import Period, PeriodKind, aligned_or_custom
 from kpi_service.measurements.repository import DueAssignment, MeasurementRepository
 from kpi_service.models import Definition, Measurement
 
@@ -78,11 +78,6 @@ def revision_of(existing: Any, changed_by: str | None,
     }
 
 
-def today_in(settings: Settings) -> date:
-    """Today in the organisation's time zone: periods ending before it are final."""
-    return local_today(settings.tz, datetime.now(UTC))
-
-
 def _expected(row: Any, today: date) -> dict[str, Any]:
     """What a stored row's derived columns should be, from `derivation_inputs`' row."""
     definition: Definition = row.Definition
@@ -121,7 +116,7 @@ async def rederive(session: AsyncSession, settings: Settings, tenant_id: str, *,
     if (definition_ids is not None and not definition_ids) or (
             assignment_ids is not None and not assignment_ids):
         return 0
-    today = today_in(settings)
+    today = settings.today()
     repo = MeasurementRepository(session)
     if definition_ids is not None:  # as the writer does: no write of theirs runs meanwhile
         await repo.lock_definitions(tenant_id, definition_ids)
@@ -147,7 +142,7 @@ async def finalize_ended(database: Database, settings: Settings) -> int:
     transaction per tenant (the daily job); how many changed. Replicas running it together
     serialise on a lock and the second finds nothing left."""
     async with database.sessions() as session:
-        tenants = await MeasurementRepository(session).tenants(unfinal_before=today_in(settings))
+        tenants = await MeasurementRepository(session).tenants(unfinal_before=settings.today())
     changed = 0
     for tenant_id in tenants:
         async with database.unit_of_work() as session:
@@ -174,7 +169,7 @@ async def drift(session: AsyncSession, settings: Settings, tenant_id: str, found
                 examples: int = 20) -> int:
     """Add the drift of one tenant's stored measurements to `found` (read-only); how many
     of its measurements differ."""
-    today = today_in(settings)
+    today = settings.today()
     stmt = MeasurementRepository(session).derivation_inputs(
         tenant_id, definition_ids=None, assignment_ids=None, since=None, until=None,
         unfinal_before=None)

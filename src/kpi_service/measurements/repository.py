@@ -24,6 +24,7 @@ from sqlalchemy import (
     true,
 )
 
+from kpi_service.assignments.repository import AssignmentRepository
 from kpi_service.core.repository import Filters, Repository, equal_to, keyset
 from kpi_service.core.sql import among
 from kpi_service.models import (
@@ -161,7 +162,8 @@ class MeasurementRepository(Repository[Measurement]):
             Assignment.id, Assignment.subject_type, Assignment.subject_id, Assignment.team_id,
             Assignment.weight, Assignment.baseline_value,
             target_in_force(end).label("target_value"),
-        ).where(Assignment.tenant_id == tenant_id, Assignment.definition_id == definition_id)
+        ).where(AssignmentRepository.in_tenant(tenant_id),
+                Assignment.definition_id == definition_id)
         if require_overlap:
             stmt = stmt.where(Assignment.start_date <= end,
                               (Assignment.end_date.is_(None)) | (Assignment.end_date >= start))
@@ -214,7 +216,7 @@ class MeasurementRepository(Repository[Measurement]):
         group = Assignment.team_id if team_ids is not None else Assignment.tenant_id
         stmt = (
             select(group, Assignment.subject_id).distinct()
-            .where(Assignment.tenant_id == tenant_id, Assignment.subject_type == "user",
+            .where(AssignmentRepository.in_tenant(tenant_id), Assignment.subject_type == "user",
                    Assignment.start_date <= end,
                    (Assignment.end_date.is_(None)) | (Assignment.end_date >= start))
             .order_by(group, Assignment.subject_id)
@@ -331,16 +333,6 @@ class MeasurementRepository(Repository[Measurement]):
         stmt = self.listing(tenant_id, visible).where(*filters.conditions())
         return await self.rows(keyset(stmt, Measurement.id, after, limit))
 
-    async def revisions(self, tenant_id: str, measurement_id: int, *, before: int | None,
-                        limit: int) -> Sequence[MeasurementRevision]:
-        """A measurement's revisions kept before the one with id `before` (None: all), newest
-        first, at most `limit + 1` (the extra one says there is more)."""
-        stmt = (select(MeasurementRevision)
-                .where(MeasurementRevision.tenant_id == tenant_id,
-                       MeasurementRevision.measurement_id == measurement_id))
-        stmt = keyset(stmt, MeasurementRevision.id, before, limit, newest_first=True)
-        return (await self.session.scalars(stmt)).all()
-
     async def current_with_latest(self, tenant_id: str, user_id: str, today: date,
                                   visible: ColumnElement[bool] | None = None) -> Sequence[Any]:
         """A user's current assignments, each with its definition's fields, the target in
@@ -352,3 +344,18 @@ class MeasurementRepository(Repository[Measurement]):
         params = {"tenant_id": tenant_id, "user_id": user_id, "today": today}
         result: Sequence[Any] = (await self.session.execute(stmt, params)).all()
         return result
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionFilters(Filters):
+    """Whose revisions a list shows; None means any."""
+
+    measurement_id: int | None = equal_to(MeasurementRevision.measurement_id)
+
+
+class RevisionRepository(Repository[MeasurementRevision]):
+    """Reads of `kpi.measurement_revisions` (kept by `MeasurementRepository.add_revisions`);
+    pages of them show the newest first."""
+
+    model = MeasurementRevision
+    newest_first = True

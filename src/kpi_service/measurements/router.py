@@ -10,7 +10,6 @@ from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
 from kpi_service.core.schemas import Day, Id, Key, Limit, Page, ShortText, SubjectRef
 from kpi_service.measurements import closing, service
-from kpi_service.measurements.derivation import today_in
 from kpi_service.measurements.schemas import (
     ClosePeriodsRequest,
     ClosePeriodsResult,
@@ -53,7 +52,7 @@ async def list_measurements(
     page = await service.list_measurements(
         session, principal, assignment_id=assignment_id, user_id=user_id,
         definition_id=definition_id, definition_key=definition_key, period_from=period_from,
-        period_to=period_to, cursor=cursor, limit=limit, today=today_in(settings))
+        period_to=period_to, cursor=cursor, limit=limit, today=settings.today())
     return Page[MeasurementRead].of(page)
 
 
@@ -63,7 +62,7 @@ async def get_measurement(session: SessionDep, principal: PrincipalDep, settings
                           measurement_id: Annotated[Id, Path()]) -> MeasurementRead:
     """One measurement."""
     return await service.get_measurement(session, principal, measurement_id,
-                                         today=today_in(settings))
+                                         today=settings.today())
 
 
 @router.get("/measurements/{measurement_id}/revisions", operation_id="listMeasurementRevisions",

@@ -20,7 +20,12 @@ from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import Period, PeriodKind, containing
 from kpi_service.measurements.calculation import MeasurementWriter, Tally, compute_period
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
-from kpi_service.measurements.repository import MeasurementFilters, MeasurementRepository
+from kpi_service.measurements.repository import (
+    MeasurementFilters,
+    MeasurementRepository,
+    RevisionFilters,
+    RevisionRepository,
+)
 from kpi_service.measurements.schemas import ManualValue, MeasurementRead, RecalculateRequest
 from kpi_service.models import CalculationRun, Definition, Measurement
 from kpi_service.models import MeasurementRevision as Revision
@@ -89,8 +94,9 @@ async def list_revisions(session: AsyncSession, principal: Principal, measuremen
                          cursor: str | None = None, limit: int = 50) -> Slice[Revision]:
     """Earlier states of a visible measurement, newest first, one page at a time."""
     await get_measurement(session, principal, measurement_id)
-    rows = await MeasurementRepository(session).revisions(
-        principal.tenant_id, measurement_id, before=decode_cursor(cursor), limit=limit)
+    rows = await RevisionRepository(session).page(
+        principal.tenant_id, RevisionFilters(measurement_id), after=decode_cursor(cursor),
+        limit=limit)
     return slice_of(rows, limit, lambda r: r.id)
 
 
@@ -187,7 +193,7 @@ async def calculate_now(session: AsyncSession, sources: Sources, settings: Setti
                   last=period.end, filters=filters, requested_by=principal.user_id,
                   status="running")
     run.started_at = now
-    await RunRepository(session).add(run)
+    await RunRepository(session).add_row(run)
     tally = await compute_period(session, sources, settings, definition, period, run_id=run.id,
                                  actor=principal.user_id,
                                  assignment_ids=filters.get("assignment_ids"),
@@ -228,7 +234,7 @@ async def recalculate(session: AsyncSession, principal: Principal,
     trigger = "backfill" if periods_per_definition > 1 else "manual"
     filters = body.model_dump(mode="json", exclude_none=True,
                               exclude={"restate", "reason"})
-    run = await RunRepository(session).add(new_run(
+    run = await RunRepository(session).add_row(new_run(
         principal.tenant_id, trigger, pairs, first=body.period_start, last=last,
         filters=filters, requested_by=principal.user_id, restate=body.restate,
         reason=body.reason))

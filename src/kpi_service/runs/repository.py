@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Interval, and_, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from kpi_service.core.repository import Repository
 from kpi_service.models import CalculationRun
 
 UNFINISHED = ("queued", "running")
@@ -21,26 +20,12 @@ def _beaten_before(stale_after: timedelta) -> Any:
     return func.now() - literal(stale_after, Interval())
 
 
-class RunRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class RunRepository(Repository[CalculationRun]):
+    """Reads and writes of `kpi.calculation_runs` for one session; pages of them show the
+    newest first."""
 
-    async def add(self, run: CalculationRun) -> CalculationRun:
-        self.session.add(run)
-        await self.session.flush()
-        return run
-
-    async def get(self, tenant_id: str, run_id: int) -> CalculationRun | None:
-        return await self.session.get(CalculationRun, (tenant_id, run_id))
-
-    async def page(self, tenant_id: str, *, after: int | None,
-                   limit: int) -> Sequence[CalculationRun]:
-        """Up to `limit + 1` runs before the id `after`, newest first."""
-        stmt = select(CalculationRun).where(CalculationRun.tenant_id == tenant_id)
-        if after is not None:
-            stmt = stmt.where(CalculationRun.id < after)
-        return (await self.session.scalars(stmt.order_by(CalculationRun.id.desc())
-                                           .limit(limit + 1))).all()
+    model = CalculationRun
+    newest_first = True
 
     async def claim(self, tenant_id: str, run_id: int, worker: str,
                     stale_after: timedelta) -> CalculationRun | None:
@@ -54,7 +39,7 @@ class RunRepository:
         resumed = run.status == "running"
         stmt = (
             update(run)
-            .where(run.tenant_id == tenant_id, run.id == run_id,
+            .where(self.in_tenant(tenant_id), run.id == run_id,
                    run.status.in_(UNFINISHED),
                    or_(and_(run.status == "queued", run.worker.is_(None)),
                        run.heartbeat_at < _beaten_before(stale_after)))
@@ -80,7 +65,7 @@ class RunRepository:
     async def beat(self, tenant_id: str, run_id: int, worker: str) -> bool:
         """Refresh the heartbeat of a run this worker owns; False if it owns it no longer."""
         stmt = (update(CalculationRun)
-                .where(CalculationRun.tenant_id == tenant_id, CalculationRun.id == run_id,
+                .where(self.in_tenant(tenant_id), CalculationRun.id == run_id,
                        CalculationRun.worker == worker, CalculationRun.status == "running")
                 .values(heartbeat_at=func.now())
                 .returning(CalculationRun.id))
@@ -89,7 +74,7 @@ class RunRepository:
     async def record(self, tenant_id: str, run_id: int, worker: str, **values: Any) -> bool:
         """Write a run's progress or outcome, if this worker still owns it."""
         stmt = (update(CalculationRun)
-                .where(CalculationRun.tenant_id == tenant_id, CalculationRun.id == run_id,
+                .where(self.in_tenant(tenant_id), CalculationRun.id == run_id,
                        CalculationRun.worker == worker, CalculationRun.status == "running")
                 .values(heartbeat_at=func.now(), **values)
                 .returning(CalculationRun.id))
@@ -99,7 +84,7 @@ class RunRepository:
         """Give a run up on shutdown: its heartbeat is made stale so any process resumes it."""
         await self.session.execute(
             update(CalculationRun)
-            .where(CalculationRun.tenant_id == tenant_id, CalculationRun.id == run_id,
+            .where(self.in_tenant(tenant_id), CalculationRun.id == run_id,
                    CalculationRun.worker == worker, CalculationRun.status == "running")
             .values(heartbeat_at=text("'epoch'::timestamptz")))
 

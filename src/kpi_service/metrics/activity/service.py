@@ -37,7 +37,6 @@ from kpi_service.engine.periods import (
     custom,
     is_final,
     latest_final,
-    local_today,
 )
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
 from kpi_service.measurements.repository import MeasurementRepository
@@ -90,7 +89,7 @@ async def summary(session: AsyncSession, settings: Settings, principal: Principa
     """Organisation KPIs (latest ended period, the period in progress with its pace, a range
     combined by rollup) and how the users' measurements of ended periods stand."""
     await require_readable(session, principal, SubjectType.ORGANIZATION, principal.tenant_id)
-    today = local_today(settings.tz, datetime.now(UTC))
+    today = settings.today()
     kinds = [PeriodKind(query.period_kind)] if query.period_kind else list(PeriodKind)
     asked = _asked_days(query, today)
     # Only ended periods are judged: the distribution's, and the KPIs' `current`.
@@ -282,7 +281,7 @@ async def cohorts(session: AsyncSession, settings: Settings, principal: Principa
     """Monthly signup cohorts with retention in weeks 1, 4 and 12 after signing up."""
     await require_readable(session, principal, SubjectType.ORGANIZATION, principal.tenant_id)
     now = datetime.now(UTC)
-    months = cohort_rules.cohort_months(query.last_month or local_today(settings.tz, now),
+    months = cohort_rules.cohort_months(query.last_month or settings.today(now),
                                         query.months)
     last_day = cohort_rules.month_after(months[-1]) - timedelta(days=1)
     window = custom(months[0], last_day).instants(settings.tz)

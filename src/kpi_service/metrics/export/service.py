@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,7 +55,7 @@ async def export(session: AsyncSession, settings: Settings, principal: Principal
                  database: Database, view: str, params: QueryParams) -> Export:
     """Check the view and its parameters, compute a metrics view, and give the CSV to send;
     measurements are read as the body is sent, never all at once."""
-    today = datetime.now(UTC).astimezone(settings.tz).date().isoformat()
+    today = settings.today().isoformat()
     filename = f"kpi-{view}-{today}.csv"
     if view == MEASUREMENTS:
         query = parse(MeasurementExportQuery, params, skip="view")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Literal, TypedDict
 
@@ -17,7 +17,7 @@ from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import achievement as ach
 from kpi_service.engine import pace as pace_rules
-from kpi_service.engine.periods import Period, PeriodKind, containing, local_today
+from kpi_service.engine.periods import Period, PeriodKind, containing
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
 from kpi_service.engine.series import (
     Bucket,
@@ -113,10 +113,6 @@ def _request(principal: Principal, definition: Definition, kind: SubjectType,
         target_for=target_for, native=native, version=definition.version)
 
 
-def _today(settings: Settings) -> date:
-    return local_today(settings.tz, datetime.now(UTC))
-
-
 def _scored(definition: Definition, value: Decimal | None, target: Decimal | None,
             baseline: Decimal | None) -> tuple[Decimal | None, str | None]:
     achievement = ach.achievement(value, target, ach.TargetType(definition.target_type),
@@ -205,7 +201,7 @@ async def timeseries(session: AsyncSession, settings: Settings, principal: Princ
         raise InvalidInput(f"KPI {definition.key!r} is measured {native}; it can be shown "
                            f"{native} or coarser, not {grain}.",
                            errors=[field_error(["query", "grain"], "finer than the KPI's own")])
-    today = _today(settings)
+    today = settings.today()
     first = query.start
     last = query.end if query.end is not None else today
     if last < first:
@@ -305,7 +301,7 @@ async def forecast(session: AsyncSession, settings: Settings, principal: Princip
     kind, subject_id = await _subject(session, principal, query.subject_type, query.subject_id)
     definition = await _definition(session, principal, query.definition_key)
     native = PeriodKind(definition.aggregation_period)
-    today = _today(settings)
+    today = settings.today()
     periods = _window(native, today, query.history)
     current, n = periods[-1], query.history
     rows = await SeriesRepository(session).series(_request(

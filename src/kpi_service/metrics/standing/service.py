@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +22,7 @@ from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import ranking
 from kpi_service.engine.achievement import overall_score
-from kpi_service.engine.periods import Period, PeriodKind, containing, latest_final, local_today
+from kpi_service.engine.periods import Period, PeriodKind, containing, latest_final
 from kpi_service.metrics.pace import in_progress, pace_of, unjudged
 from kpi_service.metrics.standing.repository import StandingRepository, ValueOrder
 from kpi_service.metrics.standing.schemas import (
@@ -42,10 +42,6 @@ from kpi_service.metrics.standing.schemas import (
 from kpi_service.models import SubjectType
 
 _MEASURED = ("value", "target", "achievement", "score", "status")
-
-
-def _today(settings: Settings) -> date:
-    return local_today(settings.tz, datetime.now(UTC))
 
 
 def _period(kind: str, day: date | None, today: date) -> Period:
@@ -99,7 +95,7 @@ async def scorecard(session: AsyncSession, settings: Settings, principal: Princi
     """A user's KPIs of one period with their overall score and standing in their team."""
     user_id = query.user_id or principal.user_id
     await require_readable(session, principal, SubjectType.USER, user_id)
-    today = _today(settings)
+    today = settings.today()
     period = _period(query.period_kind, query.date, today)
     repo = StandingRepository(session)
     rows = await repo.user_kpis(principal.tenant_id, query.period_kind, period, user_id,
@@ -149,7 +145,7 @@ async def team_view(session: AsyncSession, settings: Settings, principal: Princi
                     query: TeamQuery) -> TeamViewRead:
     """A team's members x KPIs for one period, with overall scores, ranks and totals."""
     await require_readable(session, principal, SubjectType.TEAM, query.team_id)
-    today = _today(settings)
+    today = settings.today()
     period = _period(query.period_kind, query.date, today)
     rows = await StandingRepository(session).team_cells(principal.tenant_id, query.period_kind,
                                                         period, query.team_id)
@@ -203,7 +199,7 @@ async def leaderboard(session: AsyncSession, settings: Settings, principal: Prin
                            errors=[field_error(["query", "definition_key"], "not user scope")])
     teams = await _leaderboard_teams(session, principal, query.team_id)
     only = confined_to(principal)
-    today = _today(settings)
+    today = settings.today()
     period = _period(definition.aggregation_period, query.date, today)
     offset = decode_cursor(query.cursor) or 0
     repo = StandingRepository(session)
