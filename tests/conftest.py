@@ -27,8 +27,8 @@ from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.migrations import upgrade
 from kpi_service.core.settings import AuthMode, Environment, Settings
 from kpi_service.models import Base
-from tests.calculators.http_fixtures import SourceServer
-from tests.support import plain_dsn
+from tests.support.api import plain_dsn
+from tests.support.source import SourceServer
 
 SLOW_SUITES = ("fuzz", "faults", "clients")
 
@@ -171,7 +171,7 @@ def bearer(user: str, role: str, tenant: str = "default", teams: list[str] | Non
 
 @pytest.fixture(scope="module")
 def source() -> Iterator[SourceServer]:
-    """A fake external HTTP source on 127.0.0.1 (see tests/calculators/http_fixtures.py)."""
+    """A fake external HTTP source on 127.0.0.1 (see tests/support/source.py)."""
     server = SourceServer()
     server.start()
     yield server

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from kpi_service.core.embedded import EmbeddedPostgres
-from tests.support import assign, create_definition, create_support_cases, measurements
+from tests.support.api import assign, create_definition, create_support_cases, measurements
 
 
 def _free_port() -> int:

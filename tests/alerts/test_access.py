@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.alerts.helpers import (
+from tests.conftest import bearer
+from tests.support.alerts import (
     ALERTS,
     CHANNELS,
     DELIVERIES,
@@ -19,8 +20,7 @@ from tests.alerts.helpers import (
     run_and_settle,
     week,
 )
-from tests.alerts.receiver import Receiver
-from tests.conftest import bearer
+from tests.support.receiver import Receiver
 
 ADMIN = bearer("boss", "admin")
 ACME = bearer("boss", "admin", tenant="acme")

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from httpx import AsyncClient
 
-from tests.alerts.helpers import (
+from tests.support.alerts import (
     ALERTS,
     DELIVERIES,
     listed,
@@ -19,8 +19,8 @@ from tests.alerts.helpers import (
     run_and_settle,
     week,
 )
-from tests.alerts.receiver import Receiver
-from tests.support import assign, create_definition
+from tests.support.api import assign, create_definition
+from tests.support.receiver import Receiver
 
 WEEKS = 14
 WINDOW = 5

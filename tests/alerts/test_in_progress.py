@@ -19,7 +19,7 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.alerts.helpers import (
+from tests.support.alerts import (
     ALERTS,
     DELIVERIES,
     evaluate_and_settle,
@@ -28,8 +28,8 @@ from tests.alerts.helpers import (
     make_rule,
     record,
 )
-from tests.alerts.receiver import Receiver
-from tests.support import assign, create_definition
+from tests.support.api import assign, create_definition
+from tests.support.receiver import Receiver
 
 TARGET = 1_000_000
 SIX = Decimal("0.000001")

@@ -9,7 +9,8 @@ from httpx import AsyncClient
 from kpi_service.alerts.evaluation_jobs import evaluate_overdue
 from kpi_service.core.database import Database
 from tests.alerts.conftest import QUICK
-from tests.alerts.helpers import (
+from tests.conftest import make_settings
+from tests.support.alerts import (
     ALERTS,
     evaluate_and_settle,
     listed,
@@ -18,9 +19,8 @@ from tests.alerts.helpers import (
     record,
     run_and_settle,
 )
-from tests.alerts.receiver import Receiver
-from tests.conftest import make_settings
-from tests.support import assign, create_definition
+from tests.support.api import assign, create_definition
+from tests.support.receiver import Receiver
 
 DAYS = 3
 

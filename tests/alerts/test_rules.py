@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.alerts.helpers import (
+from tests.support.alerts import (
     ALERTS,
     CHANNELS,
     DELIVERIES,
@@ -19,8 +19,8 @@ from tests.alerts.helpers import (
     run_and_settle,
     week,
 )
-from tests.alerts.receiver import Receiver
-from tests.support import assign, create_definition
+from tests.support.api import assign, create_definition
+from tests.support.receiver import Receiver
 
 
 async def test_rule_crud(api: AsyncClient, receiver: Receiver) -> None:

@@ -11,8 +11,8 @@ from kpi_service.alerts.schemas import EvaluateRequest
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
-from tests.alerts.helpers import ALERTS, listed, make_rule, record, week
-from tests.support import assign, create_definition, statements_sent
+from tests.support.alerts import ALERTS, listed, make_rule, record, week
+from tests.support.api import assign, create_definition, statements_sent
 
 VALUES = [10, 11, 10, 9, 30, 8]
 CONDITIONS = [

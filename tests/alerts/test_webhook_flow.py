@@ -10,7 +10,7 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.alerts.helpers import (
+from tests.support.alerts import (
     ALERTS,
     DELIVERIES,
     listed,
@@ -20,8 +20,8 @@ from tests.alerts.helpers import (
     run_and_settle,
     week,
 )
-from tests.alerts.receiver import Receiver
-from tests.support import assign, create_definition
+from tests.support.api import assign, create_definition
+from tests.support.receiver import Receiver
 
 
 def expected_anomalies(values: list[Decimal], window: int, k: Decimal) -> list[int]:

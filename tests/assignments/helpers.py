@@ -8,8 +8,8 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.definitions.helpers import URL as DEFINITIONS_URL
-from tests.definitions.helpers import body as definition_body
+from tests.support.problems import URL as DEFINITIONS_URL
+from tests.support.problems import body as definition_body
 
 URL = "/api/kpis/assignments"
 

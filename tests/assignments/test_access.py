@@ -11,7 +11,7 @@ from kpi_service.core.access import can_manage
 from kpi_service.core.auth import Principal, Role
 from tests.assignments.helpers import URL, assign, body, definition, listed_ids
 from tests.conftest import bearer
-from tests.definitions.helpers import assert_problem
+from tests.support.problems import assert_problem
 
 ADMIN = bearer("boss", "admin")
 MANAGER = bearer("m1", "manager", teams=["t1"])

@@ -9,8 +9,8 @@ import pytest
 from httpx import AsyncClient
 
 from tests.assignments.helpers import URL, assign, body, definition, listed_ids, today
-from tests.definitions.helpers import URL as DEFINITIONS_URL
-from tests.definitions.helpers import assert_problem, error_locs, instant
+from tests.support.problems import URL as DEFINITIONS_URL
+from tests.support.problems import assert_problem, error_locs, instant
 
 
 @pytest.fixture

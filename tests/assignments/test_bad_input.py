@@ -9,7 +9,7 @@ import pytest
 from httpx import AsyncClient
 
 from tests.assignments.helpers import URL, assign, body, definition
-from tests.definitions.helpers import assert_problem
+from tests.support.problems import assert_problem
 
 BAD_CREATE: list[dict[str, Any]] = [
     {"subject_id": "a\x00b"}, {"subject_id": "line\nbreak"}, {"subject_id": ""},

@@ -11,8 +11,8 @@ from sqlalchemy import event
 from kpi_service.core.database import Database
 from tests.assignments.helpers import URL, assign, body, definition, listed_ids, today
 from tests.conftest import bearer
-from tests.definitions.helpers import URL as DEFINITIONS_URL
-from tests.definitions.helpers import assert_problem, error_locs
+from tests.support.problems import URL as DEFINITIONS_URL
+from tests.support.problems import assert_problem, error_locs
 
 BULK = f"{URL}/bulk"
 

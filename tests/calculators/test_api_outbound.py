@@ -12,10 +12,10 @@ from httpx import ASGITransport, AsyncClient
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.calculators.http_fixtures import SourceServer
 from tests.conftest import make_settings
-from tests.definitions.helpers import assert_problem
-from tests.support import create_definition, measurements, recalculate
+from tests.support.api import create_definition, measurements, recalculate
+from tests.support.problems import assert_problem
+from tests.support.source import SourceServer
 
 DEFINITIONS = "/api/kpis/definitions"
 INTERNAL_HOSTS = ["127.0.0.1", "localhost", "10.1.2.3", "172.16.0.1", "192.168.1.1",

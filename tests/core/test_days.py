@@ -11,7 +11,7 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.support import assign, create_definition
+from tests.support.api import assign, create_definition
 
 OUTSIDE = ("0001-01-01", "0002-01-01", "1899-12-31", "3000-01-01", "9999-12-30", "9999-12-31")
 EDGES = ("1900-01-01", "2999-12-31")

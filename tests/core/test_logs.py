@@ -27,7 +27,7 @@ from kpi_service.core import logs
 from kpi_service.core.context import request_id
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
-from tests.support import assign, create_definition
+from tests.support.api import assign, create_definition
 
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
 

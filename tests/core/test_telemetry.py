@@ -17,10 +17,10 @@ from sqlalchemy import text
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.alerts.helpers import make_channel, make_rule, record, run_and_settle, week
-from tests.alerts.receiver import SECRET, SECRET_ENV, Receiver
 from tests.conftest import make_settings
-from tests.support import assign, create_definition, create_support_cases, wait_for_run
+from tests.support.alerts import make_channel, make_rule, record, run_and_settle, week
+from tests.support.api import assign, create_definition, create_support_cases, wait_for_run
+from tests.support.receiver import SECRET, SECRET_ENV, Receiver
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 REQUESTS = "kpi_http_request_duration_seconds"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.definitions.helpers import URL, assert_problem, body, create
+from tests.support.problems import URL, assert_problem, body, create
 
 BAD_FIELDS: list[dict[str, Any]] = [
     {"name": "Cases\x00resolved"}, {"name": "bell\x07"}, {"name": ""}, {"name": "x" * 201},

@@ -8,7 +8,7 @@ import pytest
 from httpx import AsyncClient
 
 from tests.conftest import bearer
-from tests.definitions.helpers import (
+from tests.support.problems import (
     URL,
     assert_problem,
     body,

@@ -9,7 +9,7 @@ import pytest
 from httpx import AsyncClient
 
 from tests.conftest import bearer
-from tests.definitions.helpers import URL, body
+from tests.support.problems import URL, body
 
 # A distinctive text, to look for anywhere in an answer.
 SQL = ("SELECT u AS subject_id, 7 AS value /* secret_source_table */ "

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.definitions.helpers import URL, assert_problem, body, create, error_locs
+from tests.support.problems import URL, assert_problem, body, create, error_locs
 
 TEAM_SQL = ("SELECT u AS subject_id, 1 AS value "
             "FROM unnest(CAST(:subject_ids AS text[])) AS u")

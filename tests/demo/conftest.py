@@ -19,7 +19,7 @@ from kpi_service.core.settings import Settings
 from kpi_service.demo.loader import load_demo
 from kpi_service.models import CalculationRun
 from tests.conftest import create_database, make_settings
-from tests.support import plain_dsn
+from tests.support.api import plain_dsn
 
 TZ = "America/New_York"
 COUNTED = ("public.support_cases", "public.leads", "public.contacts", "public.kpi_demo_state",

@@ -9,8 +9,8 @@ from datetime import datetime
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.calculators.http_fixtures import SourceServer
-from tests.support import assign, create_definition, measurements, recalculate
+from tests.support.api import assign, create_definition, measurements, recalculate
+from tests.support.source import SourceServer
 
 RETRIES = 2  # three attempts at most
 TIMEOUT_S = 0.5

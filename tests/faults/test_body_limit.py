@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import JWT_SECRET
-from tests.faults.service import (
+from tests.support.processes import (
     QUIET_SCHEDULE,
     free_port,
     service_env,

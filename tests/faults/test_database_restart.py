@@ -22,8 +22,8 @@ from kpi_service.core.database import Database
 from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.migrations import upgrade
 from kpi_service.runs.background import BackgroundRuns
-from tests.calculators.http_fixtures import SourceServer
-from tests.faults.service import (
+from tests.support.api import assign, create_definition, wait_for_run
+from tests.support.processes import (
     QUIET_SCHEDULE,
     Child,
     fetch,
@@ -31,7 +31,7 @@ from tests.faults.service import (
     terminate,
     wait_ready,
 )
-from tests.support import assign, create_definition, wait_for_run
+from tests.support.source import SourceServer
 
 OUTAGE_S = 4.0
 HANG_BOUND_S = 10.0  # no answer may take longer (the client's own timeout is a bit above)

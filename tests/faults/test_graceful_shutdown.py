@@ -16,8 +16,8 @@ import httpx
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.calculators.http_fixtures import SourceServer
-from tests.faults.service import (
+from tests.support.api import assign, create_definition, recalculate, wait_for_run
+from tests.support.processes import (
     QUIET_SCHEDULE,
     checksum,
     fetch,
@@ -27,7 +27,7 @@ from tests.faults.service import (
     wait_exit,
     wait_ready,
 )
-from tests.support import assign, create_definition, recalculate, wait_for_run
+from tests.support.source import SourceServer
 
 FIRST = date(2026, 6, 1)
 DAYS = 40

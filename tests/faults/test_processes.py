@@ -14,9 +14,14 @@ from httpx import AsyncClient
 from kpi_service.core.database import Database
 from kpi_service.runs.background import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
-from tests.calculators.http_fixtures import SourceServer
 from tests.conftest import make_settings
-from tests.faults.service import (
+from tests.support.api import (
+    assign,
+    create_definition,
+    create_support_cases,
+    wait_for_run,
+)
+from tests.support.processes import (
     checksum,
     fetch,
     serve,
@@ -25,12 +30,7 @@ from tests.faults.service import (
     terminate,
     wait_ready,
 )
-from tests.support import (
-    assign,
-    create_definition,
-    create_support_cases,
-    wait_for_run,
-)
+from tests.support.source import SourceServer
 
 
 async def test_two_replicas_ticking_every_second_run_each_occurrence_once(

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from tests.conftest import make_settings
-from tests.faults.service import execute, fetch
-from tests.support import assign, create_definition, measurements, recalculate
+from tests.support.api import assign, create_definition, measurements, recalculate
+from tests.support.processes import execute, fetch
 
 TIMEOUT_MS = 500
 ROW_CAP = 100

@@ -34,7 +34,7 @@ from kpi_service.core.migrations import upgrade
 from kpi_service.core.settings import AuthMode
 from tests.conftest import SERVICE_TOKEN, bearer, create_database, make_settings
 from tests.fuzz.conftest import FIGURES
-from tests.support import assign, create_definition
+from tests.support.api import assign, create_definition
 
 # Random examples per operation (the schema-examples and coverage phases add about 70 more):
 # most without auth, where nothing is spent on credentials; each mode is its own test, so its

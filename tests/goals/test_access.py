@@ -10,7 +10,7 @@ from httpx import AsyncClient
 
 from kpi_service.core.database import Database
 from tests.conftest import bearer
-from tests.goals.helpers import GOALS, listed
+from tests.support.goals import GOALS, listed
 
 ADMIN = bearer("boss", "admin")
 MEMBER_42, MEMBER_43 = bearer("42", "member"), bearer("43", "member")

@@ -16,8 +16,8 @@ from kpi_service.core.settings import Settings
 from kpi_service.goals.service import after_run
 from kpi_service.models import CalculationRun
 from kpi_service.runs.followers import FOLLOWERS
-from tests.goals.helpers import GOALS, given, goal, listed, manual_kpi, record, set_goal
-from tests.support import assign, create_definition, recalculate, statements_sent
+from tests.support.api import assign, create_definition, recalculate, statements_sent
+from tests.support.goals import GOALS, given, goal, listed, manual_kpi, record, set_goal
 
 
 async def stamps(db: Database) -> dict[int, datetime | None]:

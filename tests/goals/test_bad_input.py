@@ -9,8 +9,8 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.goals.helpers import GOALS, manual_kpi, set_goal
-from tests.support import create_definition
+from tests.support.api import create_definition
+from tests.support.goals import GOALS, manual_kpi, set_goal
 
 GOAL = {"definition_key": "calls", "user_id": "42", "period_kind": "monthly",
         "period_start": "2026-03-01", "target_value": 10}

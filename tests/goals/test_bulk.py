@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from tests.conftest import bearer
-from tests.goals.helpers import GOALS, given, listed, manual_kpi, six
-from tests.support import create_definition
+from tests.support.api import create_definition
+from tests.support.goals import GOALS, given, listed, manual_kpi, six
 
 BULK = f"{GOALS}/bulk"
 # Seed 003 section 1.B, byte for byte.

@@ -11,7 +11,7 @@ from httpx import ASGITransport, AsyncClient
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from tests.conftest import make_settings
-from tests.goals.helpers import GOALS, goal, listed, manual_kpi, set_goal
+from tests.support.goals import GOALS, goal, listed, manual_kpi, set_goal
 
 FIELDS = {"id", "user_id", "definition_id", "definition_key", "target_type", "rollup",
           "period_kind", "period_start", "period_end", "target_value", "current_value",

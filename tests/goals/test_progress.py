@@ -12,7 +12,8 @@ from typing import Any
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.goals.helpers import (
+from tests.support.api import assign, statements_sent
+from tests.support.goals import (
     GOALS,
     expected_progress,
     expected_status,
@@ -24,7 +25,6 @@ from tests.goals.helpers import (
     set_goal,
     six,
 )
-from tests.support import assign, statements_sent
 
 ROLLUPS = ("sum", "avg", "min", "max", "last")
 TARGET_TYPES = ("higher_better", "lower_better", "exact")

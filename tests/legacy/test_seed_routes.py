@@ -11,7 +11,7 @@ from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode
 from tests.conftest import bearer, make_settings
-from tests.support import create_definition, create_support_cases
+from tests.support.api import create_definition, create_support_cases
 
 
 def at(month: int, day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:

@@ -10,7 +10,7 @@ from httpx import AsyncClient
 
 from kpi_service.core.database import Database
 from tests.conftest import bearer
-from tests.support import assign, create_definition, statements_sent
+from tests.support.api import assign, create_definition, statements_sent
 
 KPI_KEYS = ["id", "target_value", "weight", "start_date", "kpi_definition_id", "key", "name",
             "description", "unit", "target_type", "category", "latest_measurement"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.calculators.http_fixtures import SourceServer
-from tests.support import create_definition, measurements, recalculate
+from tests.support.api import create_definition, measurements, recalculate
+from tests.support.source import SourceServer
 
 
 async def test_a_failing_subject_makes_the_run_partial_and_the_rest_is_stored(

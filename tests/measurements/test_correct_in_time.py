@@ -16,7 +16,7 @@ from httpx import AsyncClient
 
 from kpi_service.cli import _run_verify
 from kpi_service.core.settings import Settings
-from tests.support import assign, create_definition, recalculate
+from tests.support.api import assign, create_definition, recalculate
 
 D = Decimal
 USERS = ("u1", "u2", "u3", "u4")  # all in team t1

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from tests.conftest import bearer
-from tests.support import assign, create_definition, measurements, recalculate
+from tests.support.api import assign, create_definition, measurements, recalculate
 
 OCT, NOV = "2026-10-01", "2026-11-01"
 

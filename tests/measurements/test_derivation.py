@@ -23,8 +23,8 @@ from kpi_service.core.settings import Settings
 from kpi_service.measurements.derivation import Drift, drift
 from kpi_service.runs.background import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
-from tests.metrics.helpers import status_of, trend_of
-from tests.support import assign, create_definition, measurements, recalculate
+from tests.support.api import assign, create_definition, measurements, recalculate
+from tests.support.metrics import status_of, trend_of
 
 SIX = Decimal("0.000001")
 

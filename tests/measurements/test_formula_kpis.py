@@ -14,7 +14,7 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.support import (
+from tests.support.api import (
     assign,
     create_definition,
     create_support_cases,

@@ -10,7 +10,7 @@ from httpx import AsyncClient
 
 from kpi_service.core.database import Database
 from tests.conftest import bearer
-from tests.support import assign, create_definition, measurements
+from tests.support.api import assign, create_definition, measurements
 
 
 async def _manual(client: AsyncClient, **fields: Any) -> tuple[dict, dict]:

@@ -14,7 +14,7 @@ from httpx import ASGITransport, AsyncClient
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from tests.conftest import make_settings
-from tests.support import (
+from tests.support.api import (
     assign,
     create_definition,
     create_support_cases,

@@ -17,7 +17,7 @@ from kpi_service.measurements import service
 from kpi_service.measurements.schemas import RecalculateRequest
 from kpi_service.runs import execution
 from kpi_service.runs.repository import RunRepository
-from tests.support import (
+from tests.support.api import (
     assign,
     create_definition,
     create_support_cases,

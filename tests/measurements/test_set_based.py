@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support import (
+from tests.support.api import (
     create_definition,
     create_support_cases,
     run_finished_unobserved,

@@ -8,8 +8,8 @@ from typing import Any
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.calculators.http_fixtures import SourceServer
-from tests.support import assign, create_definition, measurements, recalculate
+from tests.support.api import assign, create_definition, measurements, recalculate
+from tests.support.source import SourceServer
 
 WEEK = "2026-11-09"
 TEAMS = {"1": "A", "2": "A", "3": "A", "4": "B", "5": "B"}

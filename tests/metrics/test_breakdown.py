@@ -19,7 +19,7 @@ from sqlalchemy import text
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from tests.conftest import bearer, make_settings
-from tests.support import assign, create_definition
+from tests.support.api import assign, create_definition
 
 URL = "/api/kpis/metrics/breakdown"
 ZONE = "Europe/Berlin"

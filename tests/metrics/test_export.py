@@ -15,10 +15,10 @@ from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from tests.conftest import bearer
-from tests.metrics.helpers import METRICS, hand_worked_team, held, manual_kpi, ok, record
-from tests.security.helpers import app_routes
 from tests.security.test_auth import assert_problem
-from tests.support import create_definition
+from tests.support.api import create_definition
+from tests.support.metrics import METRICS, hand_worked_team, held, manual_kpi, ok, record
+from tests.support.routes import app_routes
 
 EXPORT = "/api/kpis/metrics/export.csv"
 FEB = "2026-02-10"

@@ -18,7 +18,7 @@ from httpx import ASGITransport, AsyncClient
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from tests.conftest import bearer, make_settings
-from tests.support import assign, create_definition
+from tests.support.api import assign, create_definition
 
 FORECAST = "/api/kpis/metrics/forecast"
 ADMIN = bearer("boss", "admin")

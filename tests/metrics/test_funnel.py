@@ -18,8 +18,8 @@ from sqlalchemy import text
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from tests.conftest import bearer, make_settings
-from tests.metrics.helpers import held, manual_kpi, record
-from tests.support import assign, create_definition, recalculate
+from tests.support.api import assign, create_definition, recalculate
+from tests.support.metrics import held, manual_kpi, record
 
 URL = "/api/kpis/metrics/funnel"
 ZONE = "America/New_York"

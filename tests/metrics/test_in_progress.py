@@ -9,7 +9,7 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.metrics.helpers import held, manual_kpi, ok, record
+from tests.support.metrics import held, manual_kpi, ok, record
 
 # The test settings' organisation time zone is UTC.
 

@@ -11,7 +11,9 @@ from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from tests.conftest import bearer
-from tests.metrics.helpers import (
+from tests.metrics.test_scorecard import compilations
+from tests.security.test_auth import assert_problem
+from tests.support.metrics import (
     KPIS,
     MONTHS,
     Held,
@@ -27,8 +29,6 @@ from tests.metrics.helpers import (
     statements_as_team_grows,
     view,
 )
-from tests.metrics.test_scorecard import compilations
-from tests.security.test_auth import assert_problem
 
 FEB = "2026-02-10"
 ROW = ("user_id", "team_id", "rank", "percentile", "previous_rank", "rank_change")

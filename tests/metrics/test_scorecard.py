@@ -14,7 +14,8 @@ from sqlalchemy import event
 
 from kpi_service.core.database import Database
 from tests.conftest import bearer
-from tests.metrics.helpers import (
+from tests.security.test_auth import api, assert_problem
+from tests.support.metrics import (
     MONTHS,
     Held,
     change_of,
@@ -32,7 +33,6 @@ from tests.metrics.helpers import (
     view,
     weighted,
 )
-from tests.security.test_auth import api, assert_problem
 
 D = Decimal
 FEB = "2026-02-10"

@@ -13,8 +13,8 @@ import pytest
 from httpx import AsyncClient
 
 from tests.conftest import bearer
-from tests.metrics.helpers import achieved, change_of, num, ok, q, status_of, trend_of
-from tests.support import assign, create_definition, recalculate
+from tests.support.api import assign, create_definition, recalculate
+from tests.support.metrics import achieved, change_of, num, ok, q, status_of, trend_of
 
 URL = "/api/kpis/metrics/summary"
 WEEK = date(2026, 2, 9)  # a Monday

@@ -9,7 +9,9 @@ from httpx import AsyncClient
 
 from kpi_service.core.database import Database
 from tests.conftest import bearer
-from tests.metrics.helpers import (
+from tests.metrics.test_scorecard import compilations
+from tests.security.test_auth import assert_problem
+from tests.support.metrics import (
     KPIS,
     MONTHS,
     Held,
@@ -27,8 +29,6 @@ from tests.metrics.helpers import (
     view,
     weighted,
 )
-from tests.metrics.test_scorecard import compilations
-from tests.security.test_auth import assert_problem
 
 FEB = "2026-02-10"
 # How the data set's KPIs combine across members (the unit's default roll-up).

@@ -16,8 +16,8 @@ from httpx import AsyncClient
 
 from kpi_service.core.database import Database
 from tests.conftest import bearer
-from tests.metrics.helpers import achieved, q
-from tests.support import assign, create_definition, recalculate, statements_sent
+from tests.support.api import assign, create_definition, recalculate, statements_sent
+from tests.support.metrics import achieved, q
 
 TS = "/api/kpis/metrics/timeseries"
 ADMIN = bearer("boss", "admin")

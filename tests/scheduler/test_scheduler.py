@@ -16,7 +16,7 @@ from kpi_service.engine.periods import PeriodKind, containing
 from kpi_service.runs.background import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
 from tests.conftest import make_settings
-from tests.support import assign, create_definition, create_support_cases, wait_for_run
+from tests.support.api import assign, create_definition, create_support_cases, wait_for_run
 
 DAY = date(2026, 11, 18)
 

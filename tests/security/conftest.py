@@ -9,7 +9,7 @@ import pytest
 from httpx import ASGITransport, AsyncClient, Response
 
 from tests.conftest import bearer
-from tests.support import wait_for_run
+from tests.support.api import wait_for_run
 
 ADMIN = bearer("boss", "admin")
 WEEK = "2026-01-05"

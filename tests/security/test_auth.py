@@ -22,8 +22,8 @@ from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode, Environment
 from tests.conftest import JWT_SECRET, SERVICE_TOKEN, bearer, make_settings
-from tests.security.helpers import snapshot
-from tests.security.matrix import BY_ID, LISTS, VIEWS
+from tests.support.access_matrix import BY_ID, LISTS, VIEWS
+from tests.support.routes import snapshot
 
 # The tables other tests took from here before the matrix held them, still offered here.
 __all__ = ["BY_ID", "LISTS", "VIEWS", "api", "assert_problem"]

@@ -1,5 +1,5 @@
 """Every route of the app, sent as every kind of caller, answers as the access matrix says
-(tests/security/matrix.py), and a refused request changes nothing stored."""
+(tests/support/access_matrix.py), and a refused request changes nothing stored."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode
 from tests.conftest import JWT_SECRET, SERVICE_TOKEN
 from tests.security.conftest import ADMIN, listed, made, settle
-from tests.security.helpers import served_routes, snapshot
-from tests.security.matrix import (
+from tests.security.test_auth import api, claims, hand_made, with_token
+from tests.support.access_matrix import (
     ANONYMOUS,
     CALLERS,
     PUBLIC,
@@ -29,7 +29,7 @@ from tests.security.matrix import (
     Route,
     may_see,
 )
-from tests.security.test_auth import api, claims, hand_made, with_token
+from tests.support.routes import served_routes, snapshot
 
 # Sample ids for requests that are refused before any row is looked at.
 PLACEHOLDERS = {"definition_id": 1, "key": "calls", "assignment_id": 1,
@@ -42,7 +42,8 @@ def test_the_matrix_covers_every_route() -> None:
     named = [(r.method, r.path) for r in ROUTES]
     assert len(named) == len(set(named)), "a route is named twice"
     served = served_routes()
-    assert served - set(named) == set(), "add these routes to ROUTES in tests/security/matrix.py"
+    assert served - set(named) == set(), \
+        "add these routes to ROUTES in tests/support/access_matrix.py"
     assert set(named) - served == set(), "ROUTES names routes the app does not serve"
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from httpx import AsyncClient, Response
 
-from tests.support import assign, create_definition
+from tests.support.api import assign, create_definition
 
 GOALS = "/api/kpis/goals"
 SIX_PLACES = Decimal("0.000001")

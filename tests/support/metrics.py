@@ -11,7 +11,7 @@ from typing import Any
 from httpx import AsyncClient, Response
 
 from kpi_service.core.database import Database
-from tests.support import assign, create_definition, statements_sent
+from tests.support.api import assign, create_definition, statements_sent
 
 METRICS = "/api/kpis/metrics"
 

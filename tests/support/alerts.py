@@ -8,8 +8,8 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.alerts.receiver import SECRET_ENV, Receiver
-from tests.support import assign, create_definition, wait_for_run
+from tests.support.api import assign, create_definition, wait_for_run
+from tests.support.receiver import SECRET_ENV, Receiver
 
 RULES = "/api/kpis/alerts/rules"
 CHANNELS = "/api/kpis/alerts/channels"
