@@ -10,9 +10,9 @@ from httpx import ASGITransport, AsyncClient
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.alerts.conftest import QUICK
-from tests.conftest import make_settings
-from tests.support.alerts import CHANNELS, DELIVERIES, breach, listed, run_and_settle, week
+from tests.support.alerts import CHANNELS, DELIVERIES, QUICK, breach, run_and_settle, week
+from tests.support.api import listed
+from tests.support.app import make_settings
 from tests.support.problems import assert_problem
 from tests.support.receiver import SECRET_ENV, Receiver
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import JWT_SECRET
+from tests.support.app import JWT_SECRET
 from tests.support.processes import (
     QUIET_SCHEDULE,
     free_port,

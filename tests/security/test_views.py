@@ -13,9 +13,9 @@ from typing import Any
 
 from httpx import AsyncClient, Response
 
-from tests.conftest import bearer
-from tests.security.test_auth import ACME_ADMIN, ADMIN, assert_problem
 from tests.support.access_matrix import ROUTES, VIEWS, csv_rows
+from tests.support.auth import ACME_ADMIN, ADMIN, bearer
+from tests.support.problems import assert_problem
 
 M = "/api/kpis/metrics"
 

@@ -1,71 +1,117 @@
-"""Helpers the tests share: a `support_cases` source table and API shortcuts."""
+"""The one set of API factories the tests use: define a KPI, assign it, record a value,
+list, recalculate and wait for a run; each checks the answer's status."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-import asyncpg
 from httpx import ASGITransport, AsyncClient
-from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
 
-from kpi_service.core.database import Database, async_url
+from tests.support.auth import ADMIN
 
-
-def plain_dsn(url: str) -> str:
-    """A database URL as asyncpg takes it."""
-    return make_url(async_url(url)).set(drivername="postgresql").render_as_string(False)
+DEFINITIONS = "/api/kpis/definitions"
+ASSIGNMENTS = "/api/kpis/assignments"
+MEASUREMENTS = "/api/kpis/measurements"
+FINISHED = ("succeeded", "partial", "failed")
 
 
-Case = tuple[int, str, datetime, datetime | None]  # assigned_to, status, created_at, resolved_at
+def definition_body(key: str = "cases_resolved", **fields: Any) -> dict[str, Any]:
+    """A valid create body for a manual weekly KPI, named after its key unless told."""
+    values: dict[str, Any] = {
+        "key": key, "name": key.replace("_", " ").capitalize(), "unit": "count",
+        "target_type": "higher_better", "aggregation_period": "weekly",
+        "calculation_type": "manual",
+    }
+    values.update(fields)
+    return values
 
 
-async def create_support_cases(db: Database, cases: Iterable[Case]) -> None:
-    """The seed's `support_cases` table in the source (= test) database, with these rows."""
-    async with db.engine.begin() as conn:
-        await conn.execute(text("DROP TABLE IF EXISTS public.support_cases"))
-        await conn.execute(text(
-            "CREATE TABLE public.support_cases (id serial PRIMARY KEY, assigned_to integer, "
-            "status text NOT NULL, created_at timestamptz NOT NULL, resolved_at timestamptz)"))
-        rows = [{"a": a, "s": s, "c": c, "r": r} for a, s, c, r in cases]
-        if rows:
-            await conn.execute(text(
-                "INSERT INTO public.support_cases (assigned_to, status, created_at, resolved_at) "
-                "VALUES (:a, :s, :c, :r)"), rows)
-
-
-async def create_definition(client: AsyncClient, **fields: Any) -> dict[str, Any]:
-    body = {"unit": "count", "target_type": "higher_better", "aggregation_period": "weekly",
-            "calculation_type": "manual", "config": {}, **fields}
-    body.setdefault("name", body["key"].replace("_", " ").title())
-    response = await client.post("/api/kpis/definitions", json=body)
+async def define(client: AsyncClient, key: str = "cases_resolved", *,
+                 headers: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:
+    """Create a definition through the API (201); the stored definition."""
+    response = await client.post(DEFINITIONS, json=definition_body(key, **fields),
+                                 headers=headers)
     assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
+    created: dict[str, Any] = response.json()
+    return created
 
 
-async def assign(client: AsyncClient, definition_id: int, subject_id: str,
-                 target_value: float, **fields: Any) -> dict[str, Any]:
-    body = {"definition_id": definition_id, "subject_type": "user", "subject_id": subject_id,
-            "target_value": target_value, **fields}
-    response = await client.post("/api/kpis/assignments", json=body)
+async def manual_kpi(client: AsyncClient, key: str, **fields: Any) -> dict[str, Any]:
+    """A manual monthly KPI (override any field)."""
+    return await define(client, key, **{"aggregation_period": "monthly", **fields})
+
+
+def assignment_body(definition_id: int | None, subject_id: str | None = "42",
+                    **fields: Any) -> dict[str, Any]:
+    """A valid create body for a user assignment (target 10); None values are left out."""
+    values: dict[str, Any] = {"definition_id": definition_id, "subject_type": "user",
+                              "subject_id": subject_id, "target_value": 10}
+    values.update(fields)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+async def assign(client: AsyncClient, definition_id: int, subject_id: str | None = "42",
+                 target_value: Any = 10, *, headers: dict[str, str] | None = None,
+                 **fields: Any) -> dict[str, Any]:
+    """Create an assignment through the API (201); the stored assignment."""
+    response = await client.post(
+        ASSIGNMENTS, headers=headers,
+        json=assignment_body(definition_id, subject_id, target_value=target_value, **fields))
     assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
+    created: dict[str, Any] = response.json()
+    return created
 
 
-async def measurements(client: AsyncClient, **params: Any) -> list[dict[str, Any]]:
-    response = await client.get("/api/kpis/measurements", params={"limit": 500, **params})
+async def record(client: AsyncClient, assignment_id: int, period_start: date | str, value: Any,
+                 *, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """Record a manual value for the period starting then (200); the stored measurement. A
+    Decimal is sent as a JSON number, anything else as it is (a string stays a string)."""
+    response = await client.put(
+        f"{ASSIGNMENTS}/{assignment_id}/measurements/{period_start}", headers=headers,
+        json={"value": float(value) if isinstance(value, Decimal) else value})
     assert response.status_code == 200, response.text
+    stored: dict[str, Any] = response.json()
+    return stored
+
+
+async def listed(client: AsyncClient, url: str, headers: dict[str, str] | None = None,
+                 **params: Any) -> list[dict[str, Any]]:
+    """Every item of a list route (one page of 500)."""
+    response = await client.get(url, headers=headers, params={"limit": 500, **params})
+    assert response.status_code == 200, (url, response.text)
     items: list[dict[str, Any]] = response.json()["items"]
     return items
 
 
-FINISHED = ("succeeded", "partial", "failed")
+async def measurements(client: AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    return await listed(client, MEASUREMENTS, **params)
+
+
+async def listed_ids(client: AsyncClient, headers: dict[str, str] | None = None,
+                     **params: Any) -> list[int]:
+    """The ids of every assignment a list request returns (all pages)."""
+    ids: list[int] = []
+    cursor: str | None = None
+    while True:
+        query = params | ({"cursor": cursor} if cursor else {})
+        response = await client.get(ASSIGNMENTS, params=query, headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        ids += [a["id"] for a in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return ids
+
+
+async def made(client: AsyncClient, method: str, url: str, body: Any,
+               headers: dict[str, str] = ADMIN) -> Any:
+    """The answer's JSON to a request that must succeed (as the admin of `default`)."""
+    response = await client.request(method, url, json=body, headers=headers)
+    assert response.status_code in (200, 201, 202), (method, url, response.text)
+    return response.json()
 
 
 async def wait_for_run(client: AsyncClient, run_id: int, *, within: float = 60.0,
@@ -84,49 +130,18 @@ async def wait_for_run(client: AsyncClient, run_id: int, *, within: float = 60.0
 
 async def recalculate(client: AsyncClient, **body: Any) -> dict[str, Any]:
     """Ask for a recalculation (202) and wait for the run to finish; the finished run."""
-    response = await client.post("/api/kpis/measurements/recalculate", json=body)
+    response = await client.post(f"{MEASUREMENTS}/recalculate", json=body)
     assert response.status_code == 202, response.text
     return await wait_for_run(client, response.json()["id"])
 
 
-@asynccontextmanager
-async def statements_sent(db: Database) -> AsyncIterator[list[str]]:
-    """Every statement the service's engine and the source pools send inside the block, in
-    order."""
-    sent: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        sent.append(statement)
-
-    engines = [db.engine, *(engine for _, engine in db.sources.engines())]
-    for engine in engines:
-        event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        for engine in engines:
-            event.remove(engine.sync_engine, "before_cursor_execute", record)
+async def idle(client: AsyncClient) -> None:
+    """Wait until the app's background work (runs and what follows them) is over."""
+    transport = client._transport
+    assert isinstance(transport, ASGITransport)
+    await transport.app.state.runs.idle()  # type: ignore[attr-defined]
 
 
-async def run_finished_unobserved(database_url: str, run_id: int,
-                                  client: AsyncClient | None = None) -> dict[str, Any]:
-    """The run once finished, polled on a connection of its own (not the service's engine,
-    so statement counts stay exact); with the client, also once the app's background work
-    for it (the followers after the run) has ended, so that work is counted every time."""
-    conn = await asyncpg.connect(plain_dsn(database_url))
-    try:
-        for _ in range(1200):
-            row = await conn.fetchrow("SELECT status, computed FROM kpi.calculation_runs "
-                                      "WHERE id = $1", run_id)
-            if row is not None and row["status"] in FINISHED:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError(f"run {run_id} did not finish")
-    finally:
-        await conn.close()
-    if client is not None:
-        transport = client._transport
-        assert isinstance(transport, ASGITransport)
-        await transport.app.state.runs.idle()  # type: ignore[attr-defined]
-    return dict(row)
+def instant(text: str) -> datetime:
+    """A timestamp from the API, for comparing in time rather than as text."""
+    return datetime.fromisoformat(text)
