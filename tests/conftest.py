@@ -8,16 +8,12 @@ import os
 import shutil
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
-import jwt
 import pytest
 from httpx import ASGITransport, AsyncClient
-from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -25,10 +21,11 @@ from kpi_service.app import create_app
 from kpi_service.core.database import Database, async_url
 from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.migrations import upgrade
-from kpi_service.core.settings import AuthMode, Environment, Settings
+from kpi_service.core.settings import AuthMode, Settings
 from kpi_service.models import Base
-from tests.calculators.http_fixtures import SourceServer
-from tests.support import plain_dsn
+from tests.support.app import make_settings
+from tests.support.database import Server, create_database, plain_dsn
+from tests.support.source import SourceServer
 
 SLOW_SUITES = ("fuzz", "faults", "clients")
 
@@ -42,11 +39,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
-JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
-SERVICE_TOKEN = "test-service-token"
-
-
-def _server_url() -> Iterator[tuple[str, Callable[[str], str], Callable[[str], None]]]:
+def _server_url() -> Iterator[Server]:
     external = os.environ.get("KPI_DATABASE_URL")
     if external:
         base = make_url(async_url(external))
@@ -75,30 +68,13 @@ def _server_url() -> Iterator[tuple[str, Callable[[str], str], Callable[[str], N
 
 
 @pytest.fixture(scope="session")
-def server() -> Iterator[tuple[str, Callable[[str], str], Callable[[str], None]]]:
+def server() -> Iterator[Server]:
     """A PostgreSQL server for the whole run."""
     yield from _server_url()
 
 
-def create_database(server: tuple[str, Callable[[str], str], Callable[[str], None]],
-                    prefix: str) -> str:
-    """A new empty database on the test server; returns its URL."""
-    _, url_of, _ = server
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-
-    async def go() -> None:
-        conn = await asyncpg.connect(plain_dsn(url_of("postgres")))
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
-    return url_of(name)
-
-
 @pytest.fixture(scope="session")
-def database_url(server: tuple[str, Callable[[str], str], Callable[[str], None]]) -> Iterator[str]:
+def database_url(server: Server) -> Iterator[str]:
     """A fresh database, upgraded to head by the real migrations."""
     url = create_database(server, "kpi_test")
     started = time.monotonic()
@@ -106,24 +82,6 @@ def database_url(server: tuple[str, Callable[[str], str], Callable[[str], None]]
     print(f"\nmigrated test database in {time.monotonic() - started:.2f}s")
     yield url
     server[2](make_url(url).database or "")
-
-
-def make_settings(url: str, **overrides: Any) -> Settings:
-    """Settings for a test app, independent of the developer's environment and .env."""
-    values: dict[str, Any] = {
-        "env": Environment.TEST,
-        "database_url": SecretStr(url),
-        "auth_mode": AuthMode.NONE,
-        "jwt_secret": SecretStr(JWT_SECRET),
-        "service_token": SecretStr(SERVICE_TOKEN),
-        "timezone": "UTC",
-        # The source role the service creates; external test servers may ask its password.
-        "source_role_password": SecretStr("kpi-test-source"),
-        # The tests' HTTP sources and webhook receivers listen on 127.0.0.1.
-        "outbound_allow": "127.0.0.0/8",
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="session")
@@ -160,18 +118,9 @@ async def client(db: Database, settings: Settings) -> AsyncIterator[AsyncClient]
         yield c
 
 
-def bearer(user: str, role: str, tenant: str = "default", teams: list[str] | None = None,
-           **claims: Any) -> dict[str, str]:
-    """An Authorization header with a valid HS256 token for that identity."""
-    payload: dict[str, Any] = {"sub": user, "role": role, "tenant": tenant,
-                               "teams": teams or [], "exp": int(time.time()) + 3600}
-    payload.update(claims)
-    return {"Authorization": "Bearer " + jwt.encode(payload, JWT_SECRET, algorithm="HS256")}
-
-
 @pytest.fixture(scope="module")
 def source() -> Iterator[SourceServer]:
-    """A fake external HTTP source on 127.0.0.1 (see tests/calculators/http_fixtures.py)."""
+    """A fake external HTTP source on 127.0.0.1 (see tests/support/source.py)."""
     server = SourceServer()
     server.start()
     yield server

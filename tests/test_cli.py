@@ -19,7 +19,8 @@ from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from kpi_service.core.embedded import EmbeddedPostgres
-from tests.support import assign, create_definition, create_support_cases, measurements
+from tests.support.api import assign, define, measurements
+from tests.support.database import create_support_cases
 
 
 def _free_port() -> int:
@@ -99,9 +100,9 @@ async def test_backfill_computes_the_range_with_a_progress_bar(
     await create_support_cases(db, [(1, "resolved", monday, monday + timedelta(hours=1)),
                                     (1, "resolved", monday + timedelta(days=7),
                                      monday + timedelta(days=7, hours=2))])
-    d = await create_definition(client, key="cases_resolved", calculation_type="query",
+    d = await define(client, key="cases_resolved", calculation_type="query",
                                 config={"query_key": "cases_resolved_count"})
-    await create_definition(client, key="other", calculation_type="query",
+    await define(client, key="other", calculation_type="query",
                             config={"query_key": "cases_resolved_count"})
     await assign(client, d["id"], "1", 1, start_date="2026-10-01")
 
@@ -140,7 +141,7 @@ def _verify(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedPro
 
 async def test_verify_reports_figures_corrupted_in_sql_and_fix_rederives_them(
         client: httpx.AsyncClient, db: Database, database_url: str, tmp_path: Path) -> None:
-    d = await create_definition(client, key="csat", aggregation_period="monthly")
+    d = await define(client, key="csat", aggregation_period="monthly")
     a = await assign(client, d["id"], "7", 100, start_date="2025-01-01")
     ids = []
     for month, value in (("2025-01-01", 70), ("2025-02-01", 90), ("2025-03-01", 120)):

@@ -10,12 +10,9 @@ from httpx import ASGITransport, AsyncClient
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode
-from tests.alerts.receiver import SECRET, SECRET_ENV, Receiver
-from tests.conftest import make_settings
-
-# Retries come quickly and a hanging receiver is cut soon: tests wait for the outcome.
-QUICK = {"webhook_backoff_seconds": 0.01, "webhook_timeout_seconds": 0.5,
-         "webhook_attempts": 3}
+from tests.support.alerts import QUICK
+from tests.support.app import make_settings
+from tests.support.receiver import SECRET, SECRET_ENV, Receiver
 
 
 @pytest.fixture(scope="module")

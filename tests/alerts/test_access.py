@@ -7,22 +7,20 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.alerts.helpers import (
+from tests.support.alerts import (
     ALERTS,
     CHANNELS,
     DELIVERIES,
     RULES,
-    listed,
     make_channel,
     make_rule,
-    record,
     run_and_settle,
     week,
 )
-from tests.alerts.receiver import Receiver
-from tests.conftest import bearer
+from tests.support.api import listed, record
+from tests.support.auth import ADMIN, bearer
+from tests.support.receiver import Receiver
 
-ADMIN = bearer("boss", "admin")
 ACME = bearer("boss", "admin", tenant="acme")
 MEMBER42, MEMBER43 = bearer("42", "member"), bearer("43", "member")
 MANAGER_T1 = bearer("m1", "manager", teams=["t1"])

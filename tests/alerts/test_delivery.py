@@ -13,20 +13,10 @@ from sqlalchemy import text
 from kpi_service.alerts.delivery_service import retry_pending
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.alerts.conftest import QUICK
-from tests.alerts.helpers import (
-    ALERTS,
-    CHANNELS,
-    DELIVERIES,
-    breach,
-    listed,
-    record,
-    run_and_settle,
-    week,
-)
-from tests.alerts.receiver import SECRET, Receiver
-from tests.conftest import make_settings
-from tests.support import assign, wait_for_run
+from tests.support.alerts import ALERTS, CHANNELS, DELIVERIES, QUICK, breach, run_and_settle, week
+from tests.support.api import assign, listed, record, wait_for_run
+from tests.support.app import make_settings
+from tests.support.receiver import SECRET, Receiver
 
 
 async def test_two_errors_then_success_is_three_logged_attempts(api: AsyncClient,

@@ -9,18 +9,9 @@ from decimal import Decimal
 
 from httpx import AsyncClient
 
-from tests.alerts.helpers import (
-    ALERTS,
-    DELIVERIES,
-    listed,
-    make_channel,
-    make_rule,
-    record,
-    run_and_settle,
-    week,
-)
-from tests.alerts.receiver import Receiver
-from tests.support import assign, create_definition
+from tests.support.alerts import ALERTS, DELIVERIES, make_channel, make_rule, run_and_settle, week
+from tests.support.api import assign, define, listed, record
+from tests.support.receiver import Receiver
 
 WEEKS = 14
 WINDOW = 5
@@ -82,7 +73,7 @@ def random_values(rng: random.Random) -> dict[int, Decimal]:
 async def test_random_anomalies_match_a_plain_recomputation(api: AsyncClient,
                                                             receiver: Receiver) -> None:
     rng = random.Random(20261121)
-    kpi = await create_definition(api, key="tickets")
+    kpi = await define(api, key="tickets")
     hook = await make_channel(api, receiver, "/random")
     rule = await make_rule(api, kpi["id"], {"kind": "anomaly", "window": WINDOW, "z": float(K)},
                            [hook["id"]])
@@ -124,7 +115,7 @@ async def test_random_anomalies_match_a_plain_recomputation(api: AsyncClient,
 
 async def test_pending_until_enough_periods_then_firing(api: AsyncClient,
                                                         receiver: Receiver) -> None:
-    kpi = await create_definition(api, key="backlog", target_type="lower_better")
+    kpi = await define(api, key="backlog", target_type="lower_better")
     a42 = await assign(api, kpi["id"], "42", 50, start_date=week(1).isoformat())
     hook = await make_channel(api, receiver, "/pending")
     await make_rule(api, kpi["id"], {"kind": "value_threshold", "direction": "above",
@@ -164,7 +155,7 @@ async def test_pending_until_enough_periods_then_firing(api: AsyncClient,
 
 
 async def test_change_against_the_previous_period(api: AsyncClient, receiver: Receiver) -> None:
-    kpi = await create_definition(api, key="revenue", unit="currency")
+    kpi = await define(api, key="revenue", unit="currency")
     hook = await make_channel(api, receiver, "/change")
     await make_rule(api, kpi["id"], {"kind": "change_pct", "direction": "down", "limit": 20},
                     [hook["id"]])
@@ -196,7 +187,7 @@ async def test_change_against_the_previous_period(api: AsyncClient, receiver: Re
 
 async def test_a_later_breach_reopens_as_a_new_alert(api: AsyncClient,
                                                      receiver: Receiver) -> None:
-    kpi = await create_definition(api, key="nps", unit="none")
+    kpi = await define(api, key="nps", unit="none")
     a42 = await assign(api, kpi["id"], "42", 50, start_date=week(1).isoformat())
     hook = await make_channel(api, receiver, "/reopen")
     await make_rule(api, kpi["id"], {"kind": "achievement_below", "threshold": 90,

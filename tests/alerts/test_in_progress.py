@@ -19,17 +19,9 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.alerts.helpers import (
-    ALERTS,
-    DELIVERIES,
-    evaluate_and_settle,
-    listed,
-    make_channel,
-    make_rule,
-    record,
-)
-from tests.alerts.receiver import Receiver
-from tests.support import assign, create_definition
+from tests.support.alerts import ALERTS, DELIVERIES, evaluate_and_settle, make_channel, make_rule
+from tests.support.api import assign, define, listed, record
+from tests.support.receiver import Receiver
 
 TARGET = 1_000_000
 SIX = Decimal("0.000001")
@@ -105,7 +97,7 @@ def figures(alert: dict[str, Any]) -> tuple[Any, ...]:
 
 async def subjects(c: AsyncClient, kind: str, *names: str, **fields: Any,
                    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    kpi = await create_definition(c, key="calls", aggregation_period=kind, **fields)
+    kpi = await define(c, key="calls", aggregation_period=kind, **fields)
     held = {name: await assign(c, kpi["id"], name, TARGET, start_date="2020-01-01")
             for name in names}
     return kpi, held

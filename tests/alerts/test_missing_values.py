@@ -8,19 +8,17 @@ from httpx import AsyncClient
 
 from kpi_service.alerts.evaluation_jobs import evaluate_overdue
 from kpi_service.core.database import Database
-from tests.alerts.conftest import QUICK
-from tests.alerts.helpers import (
+from tests.support.alerts import (
     ALERTS,
+    QUICK,
     evaluate_and_settle,
-    listed,
     make_channel,
     make_rule,
-    record,
     run_and_settle,
 )
-from tests.alerts.receiver import Receiver
-from tests.conftest import make_settings
-from tests.support import assign, create_definition
+from tests.support.api import assign, define, listed, record
+from tests.support.app import make_settings
+from tests.support.receiver import Receiver
 
 DAYS = 3
 
@@ -49,7 +47,7 @@ def latest_overdue(count: int) -> list[date]:
 
 async def test_missing_values_open_on_demand_and_resolve_once_recorded(
         api: AsyncClient, receiver: Receiver) -> None:
-    kpi = await create_definition(api, key="visits")
+    kpi = await define(api, key="visits")
     start = this_monday() - timedelta(weeks=8)
     a42 = await assign(api, kpi["id"], "42", 5, start_date=start.isoformat())
     a43 = await assign(api, kpi["id"], "43", 5, start_date=start.isoformat())
@@ -94,7 +92,7 @@ async def test_missing_values_open_on_demand_and_resolve_once_recorded(
 
 async def test_an_explicit_range_and_a_subject_filter(api: AsyncClient,
                                                       receiver: Receiver) -> None:
-    kpi = await create_definition(api, key="visits")
+    kpi = await define(api, key="visits")
     first = date(2026, 3, 2)
     for subject in ("42", "43"):
         await assign(api, kpi["id"], subject, 5, start_date=first.isoformat(),
@@ -112,7 +110,7 @@ async def test_an_explicit_range_and_a_subject_filter(api: AsyncClient,
 
 
 async def test_evaluate_refuses_what_it_cannot_do(api: AsyncClient) -> None:
-    kpi = await create_definition(api, key="visits")
+    kpi = await define(api, key="visits")
     rule = await make_rule(api, kpi["id"], {"kind": "missing_value"}, [], is_active=False)
     for body in ({"rule_ids": [rule["id"]]}, {"rule_ids": [999]}, {"rule_ids": []},
                  {"period_start": "2026-02-01", "period_end": "2026-01-01"},
@@ -125,7 +123,7 @@ async def test_evaluate_refuses_what_it_cannot_do(api: AsyncClient) -> None:
 
 async def test_the_overdue_job_evaluates_missing_value_rules(api: AsyncClient, receiver: Receiver,
                                                       db: Database, database_url: str) -> None:
-    kpi = await create_definition(api, key="visits")
+    kpi = await define(api, key="visits")
     start = this_monday() - timedelta(weeks=3)
     await assign(api, kpi["id"], "42", 5, start_date=start.isoformat())
     hook = await make_channel(api, receiver, "/job")

@@ -10,11 +10,11 @@ from httpx import ASGITransport, AsyncClient
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.alerts.conftest import QUICK
-from tests.alerts.helpers import CHANNELS, DELIVERIES, breach, listed, run_and_settle, week
-from tests.alerts.receiver import SECRET_ENV, Receiver
-from tests.conftest import make_settings
-from tests.definitions.helpers import assert_problem
+from tests.support.alerts import CHANNELS, DELIVERIES, QUICK, breach, run_and_settle, week
+from tests.support.api import listed
+from tests.support.app import make_settings
+from tests.support.problems import assert_problem
+from tests.support.receiver import SECRET_ENV, Receiver
 
 INTERNAL_URLS = ["http://127.0.0.1:8080/hook", "http://localhost/hook", "http://10.1.2.3/hook",
                  "http://172.16.0.1/hook", "http://192.168.1.1/hook",

@@ -7,24 +7,22 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.alerts.helpers import (
+from tests.support.alerts import (
     ALERTS,
     CHANNELS,
     DELIVERIES,
     RULES,
-    listed,
     make_channel,
     make_rule,
-    record,
     run_and_settle,
     week,
 )
-from tests.alerts.receiver import Receiver
-from tests.support import assign, create_definition
+from tests.support.api import assign, define, listed, record
+from tests.support.receiver import Receiver
 
 
 async def test_rule_crud(api: AsyncClient, receiver: Receiver) -> None:
-    kpi = await create_definition(api, key="calls")
+    kpi = await define(api, key="calls")
     hook = await make_channel(api, receiver, "/crud")
     created = await api.post(RULES, json={
         "definition_key": "calls", "name": "Low calls",
@@ -68,7 +66,7 @@ async def test_rule_crud(api: AsyncClient, receiver: Receiver) -> None:
 async def test_deleting_a_rule_takes_its_alerts_and_deleting_a_channel_keeps_the_log(
         api: AsyncClient, receiver: Receiver) -> None:
     receiver.state.plan("/down", "500")
-    kpi = await create_definition(api, key="calls")
+    kpi = await define(api, key="calls")
     a42 = await assign(api, kpi["id"], "42", 10, start_date=week(1).isoformat())
     ok, down = await make_channel(api, receiver, "/ok"), await make_channel(api, receiver, "/down")
     rule = await make_rule(api, kpi["id"], {"kind": "achievement_below", "threshold": 80},
@@ -134,7 +132,7 @@ BAD_CONDITIONS: list[tuple[str, Any]] = [
 
 @pytest.mark.parametrize(("flaw", "condition"), BAD_CONDITIONS, ids=[f for f, _ in BAD_CONDITIONS])
 async def test_bad_conditions_are_422(api: AsyncClient, flaw: str, condition: Any) -> None:
-    kpi = await create_definition(api, key="calls")
+    kpi = await define(api, key="calls")
     response = await api.post(RULES, json={"definition_id": kpi["id"], "name": "Bad",
                                            "condition": condition})
     assert response.status_code == 422, (flaw, response.text)
@@ -144,8 +142,8 @@ async def test_bad_conditions_are_422(api: AsyncClient, flaw: str, condition: An
 
 async def test_rules_that_do_not_fit_their_kpi_or_channels_are_422(api: AsyncClient,
                                                                    receiver: Receiver) -> None:
-    manual = await create_definition(api, key="calls")
-    computed = await create_definition(api, key="resolved", calculation_type="query",
+    manual = await define(api, key="calls")
+    computed = await define(api, key="resolved", calculation_type="query",
                                        config={"query_key": "cases_resolved_count"})
     hook = await make_channel(api, receiver, "/fit")
     base = {"name": "R", "condition": {"kind": "anomaly"}}

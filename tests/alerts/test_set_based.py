@@ -11,8 +11,9 @@ from kpi_service.alerts.schemas import EvaluateRequest
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
-from tests.alerts.helpers import ALERTS, listed, make_rule, record, week
-from tests.support import assign, create_definition, statements_sent
+from tests.support.alerts import ALERTS, make_rule, week
+from tests.support.api import assign, define, listed, record
+from tests.support.database import statements_sent
 
 VALUES = [10, 11, 10, 9, 30, 8]
 CONDITIONS = [
@@ -28,7 +29,7 @@ CONDITIONS = [
 async def kpi_with_subjects(c: AsyncClient, key: str, subjects: int) -> list[int]:
     """A manual KPI whose subjects all recorded VALUES over weeks 1-6 (week 7 left
     missing), watched by one rule of each kind; the rule ids."""
-    kpi = await create_definition(c, key=key)
+    kpi = await define(c, key=key)
     for i in range(subjects):
         made = await assign(c, kpi["id"], f"{key}-{i}", 11, start_date=week(1).isoformat(),
                             end_date=(week(7) + timedelta(days=6)).isoformat())

@@ -10,18 +10,9 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.alerts.helpers import (
-    ALERTS,
-    DELIVERIES,
-    listed,
-    make_channel,
-    make_rule,
-    record,
-    run_and_settle,
-    week,
-)
-from tests.alerts.receiver import Receiver
-from tests.support import assign, create_definition
+from tests.support.alerts import ALERTS, DELIVERIES, make_channel, make_rule, run_and_settle, week
+from tests.support.api import assign, define, listed, record
+from tests.support.receiver import Receiver
 
 
 def expected_anomalies(values: list[Decimal], window: int, k: Decimal) -> list[int]:
@@ -46,7 +37,7 @@ def only(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def test_forced_anomaly_fires_once_and_recovers_once(api: AsyncClient,
                                                            receiver: Receiver) -> None:
-    kpi = await create_definition(api, key="calls")
+    kpi = await define(api, key="calls")
     a42 = await assign(api, kpi["id"], "42", 10, start_date=week(1).isoformat())
     hook = await make_channel(api, receiver, "/ops")
     rule = await make_rule(api, kpi["id"], {"kind": "anomaly", "window": 4, "z": 3},
@@ -105,7 +96,7 @@ def expected_decline_weeks(values: list[Decimal], periods: int) -> list[int]:
 
 async def test_forced_decline_fires_once_and_recovers_once(api: AsyncClient,
                                                            receiver: Receiver) -> None:
-    kpi = await create_definition(api, key="handle_time", unit="minutes",
+    kpi = await define(api, key="handle_time", unit="minutes",
                                   target_type="lower_better")
     a42 = await assign(api, kpi["id"], "42", 6, start_date=week(1).isoformat())
     a43 = await assign(api, kpi["id"], "43", 6, start_date=week(1).isoformat())
@@ -148,7 +139,7 @@ async def test_forced_decline_fires_once_and_recovers_once(api: AsyncClient,
 
 async def test_oscillating_within_the_margin_does_not_flap(api: AsyncClient,
                                                            receiver: Receiver) -> None:
-    kpi = await create_definition(api, key="quality")
+    kpi = await define(api, key="quality")
     a42 = await assign(api, kpi["id"], "42", 100, start_date=week(1).isoformat())
     with_margin = await make_channel(api, receiver, "/margin")
     without = await make_channel(api, receiver, "/bare")
@@ -177,7 +168,7 @@ async def test_oscillating_within_the_margin_does_not_flap(api: AsyncClient,
 
 async def test_an_event_kpi_spike_fires_after_its_run(api: AsyncClient,
                                                       receiver: Receiver) -> None:
-    kpi = await create_definition(api, key="calls_made", calculation_type="event",
+    kpi = await define(api, key="calls_made", calculation_type="event",
                                   config={"event_type": "call", "aggregate": "count"})
     await assign(api, kpi["id"], "42", 5, start_date=week(1).isoformat())
     hook = await make_channel(api, receiver, "/events")

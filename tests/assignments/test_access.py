@@ -9,11 +9,12 @@ from httpx import AsyncClient
 
 from kpi_service.core.access import can_manage
 from kpi_service.core.auth import Principal, Role
-from tests.assignments.helpers import URL, assign, body, definition, listed_ids
-from tests.conftest import bearer
-from tests.definitions.helpers import assert_problem
+from tests.support.api import ASSIGNMENTS as URL
+from tests.support.api import assign, define, listed_ids
+from tests.support.api import assignment_body as body
+from tests.support.auth import ADMIN, bearer
+from tests.support.problems import assert_problem
 
-ADMIN = bearer("boss", "admin")
 MANAGER = bearer("m1", "manager", teams=["t1"])
 MEMBER = bearer("42", "member")
 OTHER_TENANT = bearer("boss", "admin", tenant="acme")
@@ -22,8 +23,8 @@ OTHER_TENANT = bearer("boss", "admin", tenant="acme")
 @pytest.fixture
 async def world(jwt_client: AsyncClient) -> dict[str, dict[str, Any]]:
     """Assignments across two teams, a manager's own, and team subjects, made by an admin."""
-    kpi = await definition(jwt_client, headers=ADMIN)
-    team_kpi = await definition(jwt_client, "team_output", scope="team", headers=ADMIN)
+    kpi = await define(jwt_client, headers=ADMIN)
+    team_kpi = await define(jwt_client, "team_output", scope="team", headers=ADMIN)
 
     async def make(subject_id: str, team_id: str | None, team: bool = False,
                    start: str = "2025-01-01", end: str | None = None) -> dict[str, Any]:

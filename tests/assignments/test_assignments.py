@@ -8,15 +8,27 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.assignments.helpers import URL, assign, body, definition, listed_ids, today
-from tests.definitions.helpers import URL as DEFINITIONS_URL
-from tests.definitions.helpers import assert_problem, error_locs, instant
+from tests.support.api import (
+    ASSIGNMENTS as URL,
+)
+from tests.support.api import (
+    DEFINITIONS,
+    assign,
+    define,
+    instant,
+    listed_ids,
+)
+from tests.support.api import (
+    assignment_body as body,
+)
+from tests.support.app import today
+from tests.support.problems import assert_problem, error_locs
 
 
 @pytest.fixture
 async def kpi(client: AsyncClient) -> dict[str, Any]:
     """A user-scope manual definition."""
-    return await definition(client)
+    return await define(client)
 
 
 async def test_create_with_defaults(client: AsyncClient, kpi: dict[str, Any]) -> None:
@@ -75,7 +87,7 @@ async def test_exactly_one_definition_reference(client: AsyncClient, kpi: dict[s
 
 async def test_inactive_definition_is_a_conflict(client: AsyncClient,
                                                  kpi: dict[str, Any]) -> None:
-    await client.delete(f"{DEFINITIONS_URL}/{kpi['id']}")
+    await client.delete(f"{DEFINITIONS}/{kpi['id']}")
     problem = assert_problem(await client.post(URL, json=body(kpi["id"])), 409)
     assert "inactive" in problem["detail"]
     assert await listed_ids(client) == []
@@ -83,7 +95,7 @@ async def test_inactive_definition_is_a_conflict(client: AsyncClient,
 
 async def test_subject_type_must_match_the_scope(client: AsyncClient,
                                                  kpi: dict[str, Any]) -> None:
-    team_kpi = await definition(client, "team_output", scope="team")
+    team_kpi = await define(client, "team_output", scope="team")
     cases = [(kpi["id"], "team"), (team_kpi["id"], "user"), (kpi["id"], "organization")]
     for definition_id, subject_type in cases:
         response = await client.post(URL, json=body(definition_id, subject_type=subject_type))
@@ -94,7 +106,7 @@ async def test_subject_type_must_match_the_scope(client: AsyncClient,
 
 
 async def test_organization_subject_is_the_tenant(client: AsyncClient) -> None:
-    org_kpi = await definition(client, "revenue", scope="organization", unit="currency")
+    org_kpi = await define(client, "revenue", scope="organization", unit="currency")
     created = await assign(client, org_kpi["id"], None, subject_type="organization",
                            target_value=1_000_000)
     assert (created["subject_type"], created["subject_id"]) == ("organization", "default")
@@ -133,14 +145,14 @@ async def test_same_definition_subject_and_start_is_a_conflict(client: AsyncClie
     # Another start date, subject or definition is a different assignment.
     await assign(client, kpi["id"], "42", start_date="2025-02-01")
     await assign(client, kpi["id"], "43", start_date="2025-01-01")
-    other = await definition(client, "other_kpi")
+    other = await define(client, "other_kpi")
     await assign(client, other["id"], "42", start_date="2025-01-01")
     assert len(await listed_ids(client)) == 4
 
 
 async def test_list_filters(client: AsyncClient, kpi: dict[str, Any]) -> None:
-    other = await definition(client, "other_kpi")
-    team_kpi = await definition(client, "team_output", scope="team")
+    other = await define(client, "other_kpi")
+    team_kpi = await define(client, "team_output", scope="team")
     a = await assign(client, kpi["id"], "42", team_id="t1", start_date="2025-01-01",
                      end_date="2025-01-31")
     b = await assign(client, kpi["id"], "43", team_id="t2", start_date="2025-01-15")

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.assignments.helpers import URL, assign, body, definition
-from tests.definitions.helpers import assert_problem
+from tests.support.api import ASSIGNMENTS as URL
+from tests.support.api import assign, define
+from tests.support.api import assignment_body as body
+from tests.support.problems import assert_problem
 
 BAD_CREATE: list[dict[str, Any]] = [
     {"subject_id": "a\x00b"}, {"subject_id": "line\nbreak"}, {"subject_id": ""},
@@ -34,7 +36,7 @@ BAD_UPDATE: list[dict[str, Any]] = [
 @pytest.fixture
 async def existing(client: AsyncClient) -> dict[str, Any]:
     """One stored assignment that bad requests must leave untouched."""
-    kpi = await definition(client)
+    kpi = await define(client)
     return await assign(client, kpi["id"], "42", start_date="2025-01-01", team_id="t1")
 
 

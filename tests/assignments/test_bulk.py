@@ -9,10 +9,12 @@ from httpx import AsyncClient
 from sqlalchemy import event
 
 from kpi_service.core.database import Database
-from tests.assignments.helpers import URL, assign, body, definition, listed_ids, today
-from tests.conftest import bearer
-from tests.definitions.helpers import URL as DEFINITIONS_URL
-from tests.definitions.helpers import assert_problem, error_locs
+from tests.support.api import ASSIGNMENTS as URL
+from tests.support.api import DEFINITIONS, assign, define, listed_ids
+from tests.support.api import assignment_body as body
+from tests.support.app import today
+from tests.support.auth import bearer
+from tests.support.problems import assert_problem, error_locs
 
 BULK = f"{URL}/bulk"
 
@@ -20,12 +22,12 @@ BULK = f"{URL}/bulk"
 @pytest.fixture
 async def kpi(client: AsyncClient) -> dict[str, Any]:
     """A user-scope manual definition."""
-    return await definition(client)
+    return await define(client)
 
 
 async def test_bulk_creates_every_item_in_order(client: AsyncClient,
                                                 kpi: dict[str, Any]) -> None:
-    other = await definition(client, "other_kpi")
+    other = await define(client, "other_kpi")
     items = [
         body(kpi["id"], "42", target_value=10),
         {"definition_key": "other_kpi", "subject_type": "user", "subject_id": "42",
@@ -100,8 +102,8 @@ async def test_conflict_with_stored_assignments(client: AsyncClient,
 
 
 async def test_inactive_definition_in_a_batch(client: AsyncClient, kpi: dict[str, Any]) -> None:
-    old = await definition(client, "old_kpi")
-    await client.delete(f"{DEFINITIONS_URL}/{old['id']}")
+    old = await define(client, "old_kpi")
+    await client.delete(f"{DEFINITIONS}/{old['id']}")
     items = [body(kpi["id"], "42"), body(old["id"], "42")]
     problem = assert_problem(await client.post(BULK, json={"items": items}), 409)
     assert error_locs(problem) == [["body", "items", 1]]
@@ -128,7 +130,7 @@ async def test_batch_size_limits(client: AsyncClient, kpi: dict[str, Any]) -> No
 
 async def test_manager_batch_outside_their_teams_is_forbidden(jwt_client: AsyncClient) -> None:
     admin = bearer("boss", "admin")
-    kpi = await definition(jwt_client, headers=admin)
+    kpi = await define(jwt_client, headers=admin)
     manager = bearer("m1", "manager", teams=["t1"])
     items = [body(kpi["id"], "42", team_id="t1"), body(kpi["id"], "43", team_id="t2"),
              body(kpi["id"], "44")]

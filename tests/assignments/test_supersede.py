@@ -11,9 +11,12 @@ from httpx import AsyncClient
 from sqlalchemy import event
 
 from kpi_service.core.database import Database
-from tests.assignments.helpers import URL, assign, body, definition, listed_ids, today
-from tests.conftest import bearer
-from tests.definitions.helpers import assert_problem, error_locs
+from tests.support.api import ASSIGNMENTS as URL
+from tests.support.api import assign, define, listed_ids, record
+from tests.support.api import assignment_body as body
+from tests.support.app import today
+from tests.support.auth import bearer
+from tests.support.problems import assert_problem, error_locs
 
 BULK = f"{URL}/bulk"
 SCORECARD = "/api/kpis/metrics/scorecard"
@@ -25,13 +28,7 @@ WEEK_1, WEEK_2, WEEK_3 = "2025-01-06", "2025-01-13", "2025-01-20"
 @pytest.fixture
 async def kpi(client: AsyncClient) -> dict[str, Any]:
     """A user-scope weekly manual definition, higher is better."""
-    return await definition(client)
-
-
-async def record(client: AsyncClient, assignment_id: int, week: str, value: float) -> None:
-    response = await client.put(f"{URL}/{assignment_id}/measurements/{week}",
-                                json={"value": value})
-    assert response.status_code in (200, 201), response.text
+    return await define(client)
 
 
 async def measured_weeks(client: AsyncClient, assignment_id: int) -> dict[str, float]:
@@ -206,7 +203,7 @@ async def test_bulk_conflicts_name_each_item(client: AsyncClient, kpi: dict[str,
 
 async def test_a_manager_supersedes_only_within_their_teams(jwt_client: AsyncClient) -> None:
     admin = bearer("boss", "admin")
-    kpi = await definition(jwt_client, headers=admin)
+    kpi = await define(jwt_client, headers=admin)
     held = await assign(jwt_client, kpi["id"], "42", headers=admin, team_id="t2",
                         start_date="2025-01-01")
     manager = bearer("m1", "manager", teams=["t1"])

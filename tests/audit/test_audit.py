@@ -9,8 +9,8 @@ from typing import Any
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.conftest import bearer
-from tests.security.test_auth import assert_problem
+from tests.support.auth import bearer
+from tests.support.problems import assert_problem
 
 URL = "/api/kpis/audit"
 ANN, BOB = bearer("ann", "admin"), bearer("bob", "admin")

@@ -20,7 +20,7 @@ from kpi_service.calculators.api_adapters import pointer_tokens, resolve_pointer
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
 from kpi_service.core.outbound import parse_allow
 from kpi_service.engine.periods import PeriodKind, containing
-from tests.calculators.http_fixtures import SourceServer, SourceState
+from tests.support.source import SourceServer, SourceState
 
 SECRET = "tok-3f9a-very-secret-value"
 ENV = {"KPI_SECRET_CRM_TOKEN": SECRET}

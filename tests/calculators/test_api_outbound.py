@@ -12,10 +12,10 @@ from httpx import ASGITransport, AsyncClient
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.calculators.http_fixtures import SourceServer
-from tests.conftest import make_settings
-from tests.definitions.helpers import assert_problem
-from tests.support import create_definition, measurements, recalculate
+from tests.support.api import define, measurements, recalculate
+from tests.support.app import make_settings
+from tests.support.problems import assert_problem
+from tests.support.source import SourceServer
 
 DEFINITIONS = "/api/kpis/definitions"
 INTERNAL_HOSTS = ["127.0.0.1", "localhost", "10.1.2.3", "172.16.0.1", "192.168.1.1",
@@ -79,7 +79,7 @@ async def test_an_internal_base_url_of_a_named_adapter_is_refused(strict: AsyncC
 async def test_a_change_to_an_internal_url_is_refused_and_nothing_changes(
         strict: AsyncClient) -> None:
     public = json_source("https://crm.example.com/kpi/{subject_id}")
-    created = await create_definition(strict, **definition("crm", public))
+    created = await define(strict, **definition("crm", public))
     for url in ("http://169.254.169.254/latest/{subject_id}", "http://[::ffff:10.0.0.1]/x"):
         response = await strict.patch(f"{DEFINITIONS}/{created['id']}",
                                       json={"config": json_source(url)})
@@ -91,7 +91,7 @@ async def test_a_change_to_an_internal_url_is_refused_and_nothing_changes(
 
 async def test_the_allow_list_opens_its_ranges_when_saved(on_premise: AsyncClient) -> None:
     for n, host in enumerate(["127.0.0.1", "localhost", "[::1]", "[::ffff:127.0.0.1]"]):
-        await create_definition(on_premise, **definition(f"crm{n}", json_source(
+        await define(on_premise, **definition(f"crm{n}", json_source(
             f"http://{host}:8080/kpi/{{subject_id}}")))
     response = await on_premise.post(DEFINITIONS, json=definition("lan", json_source(
         "http://10.1.2.3/kpi/{subject_id}")))
@@ -106,8 +106,8 @@ async def test_a_source_refused_when_connecting_gets_no_request_and_the_run_goes
     state = source.reset()
     state.values = {"1": 12, "2": 7}
     url = f"http://{host}:{source.port}/kpi/{{subject_id}}"
-    crm = await create_definition(on_premise, **definition("crm", json_source(url)))
-    calls = await create_definition(strict, key="calls", calculation_type="event",
+    crm = await define(on_premise, **definition("crm", json_source(url)))
+    calls = await define(strict, key="calls", calculation_type="event",
                                     config={"event_type": "call", "aggregate": "count"})
     items = [{"definition_id": d["id"], "subject_type": "user", "subject_id": u,
               "target_value": 10, "start_date": "2026-11-01"}

@@ -12,7 +12,7 @@ from kpi_service.calculators import query
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest
 from kpi_service.core.database import Database
 from kpi_service.engine.periods import PeriodKind, containing
-from tests.conftest import make_settings
+from tests.support.app import make_settings
 
 
 def _request(sql: str, subjects: list[str]) -> CalculationRequest:

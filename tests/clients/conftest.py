@@ -17,7 +17,7 @@ from types import ModuleType
 import httpx
 import pytest
 
-from tests.clients.test_spec import SPEC_FILE
+from tests.support.spec import SPEC_FILE
 
 PACKAGE = "kpi_service_client"
 

@@ -13,8 +13,8 @@ from types import ModuleType
 from typing import Any
 
 from kpi_service.core.database import Database
-from tests.clients.test_spec import committed, operations
-from tests.support import create_support_cases
+from tests.support.database import create_support_cases
+from tests.support.spec import committed, operations
 
 WEEKS = (date(2026, 5, 25), date(2026, 6, 1))  # two Mondays, long closed
 SUPPORT = "support"

@@ -16,24 +16,11 @@ import pytest
 from kpi_service.app import create_app
 from kpi_service.core.openapi import render
 from kpi_service.core.settings import AuthMode
-from tests.conftest import make_settings
+from tests.support.app import make_settings
+from tests.support.spec import SPEC_FILE, committed, operations
 
-ROOT = Path(__file__).resolve().parents[2]
-SPEC_FILE = ROOT / "docs" / "openapi.json"
 REGENERATE = ".venv/bin/kpi-service openapi > docs/openapi.json"
-METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 UNUSED_DB = "postgresql://spec@127.0.0.1/unused"
-
-
-def committed() -> dict[str, Any]:
-    spec: dict[str, Any] = json.loads(SPEC_FILE.read_text(encoding="utf-8"))
-    return spec
-
-
-def operations(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every operation of a spec by "METHOD /path"."""
-    return {f"{method.upper()} {path}": op for path, item in spec["paths"].items()
-            for method, op in item.items() if method in METHODS}
 
 
 def _compare(kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:

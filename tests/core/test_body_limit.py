@@ -14,7 +14,8 @@ from sqlalchemy import text
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode
-from tests.conftest import bearer, make_settings
+from tests.support.app import make_settings
+from tests.support.auth import bearer
 
 LIMIT = 4096
 

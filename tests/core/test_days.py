@@ -11,7 +11,7 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.support import assign, create_definition
+from tests.support.api import assign, define
 
 OUTSIDE = ("0001-01-01", "0002-01-01", "1899-12-31", "3000-01-01", "9999-12-30", "9999-12-31")
 EDGES = ("1900-01-01", "2999-12-31")
@@ -46,8 +46,8 @@ def _requests(day: str, kpi: int, assignment: int) -> list[tuple[str, str, Any]]
 
 
 async def test_days_outside_the_calendar_we_keep_are_refused(client: AsyncClient) -> None:
-    kpi = (await create_definition(client, key="calls"))["id"]
-    await create_definition(client, key="other")
+    kpi = (await define(client, key="calls"))["id"]
+    await define(client, key="other")
     assignment = (await assign(client, kpi, "1", 10, start_date="2026-01-05"))["id"]
     for day in OUTSIDE:
         for method, url, body in _requests(day, kpi, assignment):

@@ -18,7 +18,7 @@ import yaml
 from kpi_service.cli import build_parser
 from kpi_service.core.migrations import head_revision, migrations_dir
 from kpi_service.core.settings import Settings
-from tests.security.helpers import app_routes
+from tests.support.routes import app_routes
 
 ROOT = Path(__file__).resolve().parents[2]
 # Read by code outside Settings: secrets named by KPI and channel configs, the scripts' path,

@@ -27,7 +27,7 @@ from kpi_service.core import logs
 from kpi_service.core.context import request_id
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
-from tests.support import assign, create_definition
+from tests.support.api import assign, define
 
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
 
@@ -62,7 +62,7 @@ async def test_an_access_line_carries_the_callers_request_id_and_the_route(
         db: Database, settings: Settings, lines: io.StringIO) -> None:
     app = create_app(settings, database=db)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
-        kpi = await create_definition(c, key="calls")
+        kpi = await define(c, key="calls")
         made = await assign(c, kpi["id"], "7", 10)
         lines.truncate(0)
         lines.seek(0)

@@ -25,7 +25,7 @@ from kpi_service.core.migrations import (
     upgrade,
 )
 from kpi_service.models import SCHEMA
-from tests.conftest import create_database
+from tests.support.database import create_database
 
 Server = tuple[str, Callable[[str], str], Callable[[str], None]]
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 
 from kpi_service.core.database import Database
 from kpi_service.core.errors import database_unreachable
-from tests.support import plain_dsn
+from tests.support.database import plain_dsn
 
 
 async def _end(url: str, pid: int) -> None:

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from kpi_service.core import outbound
 from kpi_service.core.outbound import OutboundRefused, check_url, parse_allow, refusal
 from kpi_service.core.settings import Settings
-from tests.local_http import LocalServer
+from tests.support.http import LocalServer
 
 LOOPBACK = parse_allow("127.0.0.0/8,::1/128")
 LIMITS = httpx.Limits(max_connections=2)

@@ -7,7 +7,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from kpi_service.app import create_app
-from tests.conftest import make_settings
+from tests.support.app import make_settings
 
 ERRORS = {"400", "401", "403", "404", "409", "413", "422", "503"}
 

@@ -9,7 +9,7 @@ from httpx import AsyncClient
 
 from kpi_service.app import create_app
 from kpi_service.core.schemas import MAX_ID
-from tests.conftest import make_settings
+from tests.support.app import make_settings
 
 # pydantic's names for bounds; JSON Schema spells them minimum, maximum, exclusive*.
 NOT_JSON_SCHEMA = {"ge", "le", "gt", "lt"}

@@ -17,10 +17,11 @@ from sqlalchemy import text
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.alerts.helpers import make_channel, make_rule, record, run_and_settle, week
-from tests.alerts.receiver import SECRET, SECRET_ENV, Receiver
-from tests.conftest import make_settings
-from tests.support import assign, create_definition, create_support_cases, wait_for_run
+from tests.support.alerts import make_channel, make_rule, run_and_settle, week
+from tests.support.api import assign, define, record, wait_for_run
+from tests.support.app import make_settings
+from tests.support.database import create_support_cases
+from tests.support.receiver import SECRET, SECRET_ENV, Receiver
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 REQUESTS = "kpi_http_request_duration_seconds"
@@ -70,7 +71,7 @@ async def finished(api: AsyncClient, app: FastAPI, **body: Any) -> dict[str, Any
 
 async def test_requests_are_counted_under_their_route_template(
         api: AsyncClient, db: Database, settings: Any) -> None:
-    kpi = await create_definition(api, key="calls")
+    kpi = await define(api, key="calls")
     ids = [(await assign(api, kpi["id"], str(user), 10))["id"] for user in (7, 8, 9)]
     for assignment_id in ids:
         assert (await api.get(f"/api/kpis/assignments/{assignment_id}")).status_code == 200
@@ -155,7 +156,7 @@ async def test_runs_count_once_by_status_and_calculations_by_calculator(
     weeks = 3
     events = _events(rng, users, weeks)
     assert (await api.post("/api/kpis/events", json={"events": events})).status_code == 200
-    calls = await create_definition(api, key="calls", calculation_type="event",
+    calls = await define(api, key="calls", calculation_type="event",
                                     config={"event_type": "call", "aggregate": "count"})
     for user in users:
         await assign(api, calls["id"], user, 5, start_date=MONDAY.isoformat())
@@ -177,7 +178,7 @@ async def test_runs_count_once_by_status_and_calculations_by_calculator(
 
     # A query KPI whose source table is missing fails as a whole: with the event KPI the run
     # is partial, alone it fails.
-    resolved = await create_definition(api, key="resolved", calculation_type="query",
+    resolved = await define(api, key="resolved", calculation_type="query",
                                        config={"query_key": "cases_resolved_count"})
     await assign(api, resolved["id"], users[0], 5, start_date=MONDAY.isoformat())
     mixed = await finished(api, app, period_start=MONDAY.isoformat())
@@ -200,7 +201,7 @@ async def test_a_calculation_inside_a_request_is_a_finished_run_too(
         api: AsyncClient, db: Database) -> None:
     monday = datetime(2026, 11, 9, 9, tzinfo=UTC)
     await create_support_cases(db, [(1, "resolved", monday, monday + timedelta(hours=3))])
-    kpi = await create_definition(api, key="cases_resolved", calculation_type="query",
+    kpi = await define(api, key="cases_resolved", calculation_type="query",
                                   config={"query_key": "cases_resolved_count"})
     made = await assign(api, kpi["id"], "1", 3)
     before = await scrape(api)
@@ -271,7 +272,7 @@ async def test_webhook_attempts_and_deliveries_by_outcome(
         quick: AsyncClient, receiver_server: Receiver) -> None:
     receiver_server.state.plan("/flaky", "500", "503", "ok")
     receiver_server.state.plan("/down", "502")
-    kpi = await create_definition(quick, key="calls")
+    kpi = await define(quick, key="calls")
     a42 = await assign(quick, kpi["id"], "42", 10, start_date=week(1).isoformat())
     hooks = [(await make_channel(quick, receiver_server, path))["id"]
              for path in ("/flaky", "/down")]

@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.definitions.helpers import URL, assert_problem, body, create
+from tests.support.api import DEFINITIONS as URL
+from tests.support.api import define
+from tests.support.api import definition_body as body
+from tests.support.problems import assert_problem
 
 BAD_FIELDS: list[dict[str, Any]] = [
     {"name": "Cases\x00resolved"}, {"name": "bell\x07"}, {"name": ""}, {"name": "x" * 201},
@@ -28,7 +31,7 @@ BAD_KEYS = ["Bad-Key", "1abc", "a" * 64, "", "key\x00", "_x", "kéy"]
 @pytest.fixture
 async def existing(client: AsyncClient) -> dict[str, Any]:
     """One stored definition that bad requests must leave untouched."""
-    return await create(client, "existing")
+    return await define(client, "existing")
 
 
 async def assert_unchanged(client: AsyncClient, existing: dict[str, Any]) -> None:

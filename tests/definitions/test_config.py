@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.definitions.helpers import URL, assert_problem, body, create, error_locs
+from tests.support.api import DEFINITIONS as URL
+from tests.support.api import define
+from tests.support.api import definition_body as body
+from tests.support.problems import assert_problem, error_locs
 
 SUBJECT_SQL = ("SELECT u AS subject_id, 1 AS value "
                "FROM unnest(CAST(:subject_ids AS text[])) AS u")
@@ -68,13 +71,13 @@ async def test_config_that_does_not_fit_is_refused(client: AsyncClient, calculat
 ])
 async def test_query_configs_that_fit_are_stored(client: AsyncClient,
                                                  config: dict[str, Any]) -> None:
-    created = await create(client, calculation_type="query", config=config)
+    created = await define(client, calculation_type="query", config=config)
     assert created["config"] == config
     assert (await client.get(f"{URL}/{created['id']}")).json()["config"] == config
 
 
 async def test_update_checks_the_config_too(client: AsyncClient) -> None:
-    created = await create(client, calculation_type="query",
+    created = await define(client, calculation_type="query",
                            config={"query_key": "cases_resolved_count"})
     url = f"{URL}/{created['id']}"
     for change, loc in [
@@ -91,7 +94,7 @@ async def test_update_checks_the_config_too(client: AsyncClient) -> None:
 
 
 async def test_manual_config_must_stay_empty_on_update(client: AsyncClient) -> None:
-    created = await create(client)
+    created = await define(client)
     url = f"{URL}/{created['id']}"
     problem = assert_problem(await client.patch(url, json={"config": {"a": 1}}), 422)
     assert ["body", "config"] in error_locs(problem)
@@ -108,8 +111,8 @@ async def test_manual_config_must_stay_empty_on_update(client: AsyncClient) -> N
 ])
 async def test_formulas_without_a_bounded_result_are_refused_when_saved(
         client: AsyncClient, expression: str, variables: dict[str, str]) -> None:
-    await create(client, key="resolved")
-    await create(client, key="hours")
+    await define(client, key="resolved")
+    await define(client, key="hours")
     response = await client.post(URL, json=body(
         key="rate", calculation_type="formula",
         config={"expression": expression, "variables": variables}))
@@ -118,7 +121,7 @@ async def test_formulas_without_a_bounded_result_are_refused_when_saved(
     assert problem["detail"].startswith("The formula is refused: ")
     assert len((await client.get(URL)).json()["items"]) == 2  # the two inputs only
 
-    created = await create(client, key="ratio", calculation_type="formula",
+    created = await define(client, key="ratio", calculation_type="formula",
                            config={"expression": "x * 2", "variables": {"x": "resolved"}})
     url = f"{URL}/{created['id']}"
     change = {"config": {"expression": expression, "variables": variables}}
@@ -131,8 +134,8 @@ async def test_formulas_without_a_bounded_result_are_refused_when_saved(
     "resolved / hours * 100", "resolved ** 2 / hours", "resolved ** 0.5 + hours * 0",
     "(resolved / hours) ** (1 / 3)"])
 async def test_ordinary_formulas_are_stored(client: AsyncClient, expression: str) -> None:
-    await create(client, key="resolved")
-    await create(client, key="hours")
+    await define(client, key="resolved")
+    await define(client, key="hours")
     config = {"expression": expression, "variables": {"resolved": "resolved", "hours": "hours"}}
-    created = await create(client, key="rate", calculation_type="formula", config=config)
+    created = await define(client, key="rate", calculation_type="formula", config=config)
     assert created["config"] == config

@@ -7,19 +7,15 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.conftest import bearer
-from tests.definitions.helpers import (
-    URL,
-    assert_problem,
-    body,
-    create,
-    error_locs,
-    instant,
-)
+from tests.support.api import DEFINITIONS as URL
+from tests.support.api import define, instant
+from tests.support.api import definition_body as body
+from tests.support.auth import bearer
+from tests.support.problems import assert_problem, error_locs
 
 
 async def test_create_returns_the_stored_definition_with_defaults(client: AsyncClient) -> None:
-    created = await create(client, description="Closed tickets", category="support")
+    created = await define(client, description="Closed tickets", category="support")
 
     assert created["id"] >= 1
     assert created["key"] == "cases_resolved"
@@ -47,11 +43,11 @@ async def test_create_returns_the_stored_definition_with_defaults(client: AsyncC
     ("minutes", "avg"), ("days", "avg"), ("none", "last"),
 ])
 async def test_rollup_defaults_from_the_unit(client: AsyncClient, unit: str, rollup: str) -> None:
-    assert (await create(client, unit=unit))["rollup"] == rollup
+    assert (await define(client, unit=unit))["rollup"] == rollup
 
 
 async def test_explicit_settings_are_kept(client: AsyncClient) -> None:
-    created = await create(client, unit="percent", rollup="max", warning_threshold=90.5,
+    created = await define(client, unit="percent", rollup="max", warning_threshold=90.5,
                            score_cap=200, scope="team", is_active=False)
     assert (created["unit"], created["rollup"], created["scope"]) == ("percent", "max", "team")
     assert created["warning_threshold"] == 90.5
@@ -60,7 +56,7 @@ async def test_explicit_settings_are_kept(client: AsyncClient) -> None:
 
 
 async def test_duplicate_key_is_a_conflict_and_stores_nothing(client: AsyncClient) -> None:
-    first = await create(client)
+    first = await define(client)
     problem = assert_problem(await client.post(URL, json=body(name="Other")), 409)
     assert "cases_resolved" in problem["detail"]
     listed = (await client.get(URL)).json()["items"]
@@ -76,12 +72,12 @@ async def test_unknown_ids_and_keys_are_404(client: AsyncClient) -> None:
 
 
 async def test_list_filters(client: AsyncClient) -> None:
-    sales = await create(client, "deals", category="sales")
-    support = await create(client, "tickets", category="support")
-    query = await create(client, "resolution", category="support", calculation_type="query",
+    sales = await define(client, "deals", category="sales")
+    support = await define(client, "tickets", category="support")
+    query = await define(client, "resolution", category="support", calculation_type="query",
                          config={"query_key": "avg_resolution_time"}, unit="hours",
                          target_type="lower_better")
-    inactive = await create(client, "old", category="sales", is_active=False)
+    inactive = await define(client, "old", category="sales", is_active=False)
 
     async def ids(**params: Any) -> list[int]:
         response = await client.get(URL, params=params)
@@ -98,7 +94,7 @@ async def test_list_filters(client: AsyncClient) -> None:
 
 
 async def test_pages_cover_every_definition_exactly_once(client: AsyncClient) -> None:
-    created = {(await create(client, f"kpi_{i}"))["id"] for i in range(7)}
+    created = {(await define(client, f"kpi_{i}"))["id"] for i in range(7)}
     seen: list[int] = []
     sizes: list[int] = []
     cursor: str | None = None
@@ -124,7 +120,7 @@ async def test_malformed_cursor_is_422(client: AsyncClient) -> None:
     {"version": 7}, {"created_by": "someone"},
 ])
 async def test_immutable_fields_are_refused(client: AsyncClient, change: dict[str, Any]) -> None:
-    created = await create(client)
+    created = await define(client)
     problem = assert_problem(await client.patch(f"{URL}/{created['id']}", json=change), 422)
     assert ["body", next(iter(change))] in error_locs(problem)
     assert (await client.get(f"{URL}/{created['id']}")).json() == created
@@ -133,7 +129,7 @@ async def test_immutable_fields_are_refused(client: AsyncClient, change: dict[st
 @pytest.mark.parametrize("field", ["name", "unit", "target_type", "calculation_type", "config",
                                    "rollup", "warning_threshold", "score_cap", "is_active"])
 async def test_required_fields_cannot_be_nulled(client: AsyncClient, field: str) -> None:
-    created = await create(client)
+    created = await define(client)
     problem = assert_problem(await client.patch(f"{URL}/{created['id']}", json={field: None}),
                              422)
     assert ["body", field] in error_locs(problem)
@@ -141,7 +137,7 @@ async def test_required_fields_cannot_be_nulled(client: AsyncClient, field: str)
 
 
 async def test_descriptive_changes_keep_the_version(client: AsyncClient) -> None:
-    created = await create(client, description="old", category="support")
+    created = await define(client, description="old", category="support")
     response = await client.patch(f"{URL}/{created['id']}", json={
         "name": "Resolved cases", "description": None, "category": "service", "is_active": False,
     })
@@ -163,7 +159,7 @@ async def test_descriptive_changes_keep_the_version(client: AsyncClient) -> None
 ])
 async def test_calculation_changes_raise_the_version(client: AsyncClient,
                                                      change: dict[str, Any]) -> None:
-    created = await create(client)
+    created = await define(client)
     response = await client.patch(f"{URL}/{created['id']}", json=change)
     assert response.status_code == 200, response.text
     updated = response.json()
@@ -176,7 +172,7 @@ async def test_calculation_changes_raise_the_version(client: AsyncClient,
 
 
 async def test_query_config_change_raises_the_version(client: AsyncClient) -> None:
-    created = await create(client, calculation_type="query",
+    created = await define(client, calculation_type="query",
                            config={"query_key": "cases_resolved_count"})
     response = await client.patch(f"{URL}/{created['id']}",
                                   json={"config": {"query_key": "avg_resolution_time"}})
@@ -186,7 +182,7 @@ async def test_query_config_change_raises_the_version(client: AsyncClient) -> No
 
 
 async def test_changing_the_type_to_manual_clears_the_config(client: AsyncClient) -> None:
-    created = await create(client, calculation_type="query",
+    created = await define(client, calculation_type="query",
                            config={"query_key": "cases_resolved_count"})
     updated = (await client.patch(f"{URL}/{created['id']}",
                                   json={"calculation_type": "manual"})).json()
@@ -195,7 +191,7 @@ async def test_changing_the_type_to_manual_clears_the_config(client: AsyncClient
 
 
 async def test_deactivate_keeps_the_definition(client: AsyncClient) -> None:
-    created = await create(client)
+    created = await define(client)
     response = await client.delete(f"{URL}/{created['id']}")
     assert response.status_code == 200, response.text
     assert response.json()["is_active"] is False
@@ -238,7 +234,7 @@ async def test_another_tenant_sees_nothing(jwt_client: AsyncClient) -> None:
 
 
 async def test_every_mutation_is_audited(client: AsyncClient) -> None:
-    created = await create(client)
+    created = await define(client)
     updated = (await client.patch(f"{URL}/{created['id']}", json={"score_cap": 120})).json()
     deactivated = (await client.delete(f"{URL}/{created['id']}")).json()
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.conftest import bearer
-from tests.definitions.helpers import URL, body
+from tests.support.api import DEFINITIONS as URL
+from tests.support.api import definition_body as body
+from tests.support.auth import bearer
 
 # A distinctive text, to look for anywhere in an answer.
 SQL = ("SELECT u AS subject_id, 7 AS value /* secret_source_table */ "

@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.definitions.helpers import URL, assert_problem, body, create, error_locs
+from tests.support.api import DEFINITIONS as URL
+from tests.support.api import define
+from tests.support.api import definition_body as body
+from tests.support.problems import assert_problem, error_locs
 
 TEAM_SQL = ("SELECT u AS subject_id, 1 AS value "
             "FROM unnest(CAST(:subject_ids AS text[])) AS u")
@@ -61,13 +64,13 @@ async def test_subjects_that_cannot_work_are_refused(
 async def test_the_setting_is_stored_explicitly(
         client: AsyncClient, scope: str, calculation_type: str, config: dict[str, Any],
         extra: dict[str, Any], stored: dict[str, Any]) -> None:
-    created = await create(client, scope=scope, calculation_type=calculation_type,
+    created = await define(client, scope=scope, calculation_type=calculation_type,
                            config=config, **extra)
     assert created["config"] == stored
 
 
 async def test_update_keeps_rollup_and_subjects_consistent(client: AsyncClient) -> None:
-    created = await create(client, scope="team", calculation_type="query", config=BUILTIN)
+    created = await define(client, scope="team", calculation_type="query", config=BUILTIN)
     url = f"{URL}/{created['id']}"
     for change, loc in [
         ({"rollup": "last"}, ROLLUP),

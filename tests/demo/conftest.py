@@ -4,10 +4,8 @@ into other tests), in a time zone with daylight saving; counts taken after each 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -15,35 +13,15 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from kpi_service.core.migrations import upgrade
-from kpi_service.core.settings import Settings
 from kpi_service.demo.loader import load_demo
-from kpi_service.models import CalculationRun
-from tests.conftest import create_database, make_settings
-from tests.support import plain_dsn
+from tests.support.app import make_settings
+from tests.support.database import Server, create_database, plain_dsn
+from tests.support.demo import TZ, LoadedDemo
 
-TZ = "America/New_York"
 COUNTED = ("public.support_cases", "public.leads", "public.contacts", "public.kpi_demo_state",
            "kpi.events", "kpi.definitions", "kpi.assignments", "kpi.assignment_targets",
            "kpi.measurements", "kpi.measurement_revisions", "kpi.goals", "kpi.alert_rules",
            "kpi.alerts")
-
-
-@dataclass(frozen=True)
-class LoadedDemo:
-    """What the loads left: runs, row counts after each load, and where to read."""
-
-    dsn: str
-    settings: Settings
-    runs: tuple[CalculationRun | None, CalculationRun | None]
-    counts: tuple[dict[str, int], dict[str, int]]
-    days_before: tuple[date, date]  # yesterday in TZ before the first load and after the last
-
-    async def rows(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(self.dsn)
-        try:
-            return list(await conn.fetch(sql, *args))
-        finally:
-            await conn.close()
 
 
 async def _counts(dsn: str) -> dict[str, int]:
@@ -59,7 +37,7 @@ def _yesterday() -> date:
 
 
 @pytest.fixture(scope="package")
-def demo(server: tuple[str, Callable[[str], str], Callable[[str], None]]) -> Iterator[LoadedDemo]:
+def demo(server: Server) -> Iterator[LoadedDemo]:
     url = create_database(server, "kpi_demo")
     upgrade(url)
     settings = make_settings(url, timezone=TZ, scheduler_enabled=False)

@@ -13,7 +13,7 @@ import pytest
 
 from kpi_service.demo.loader import DemoMismatch, load_demo
 from kpi_service.demo.people import DemoSize, Window
-from tests.demo.conftest import TZ, LoadedDemo
+from tests.support.demo import TZ, LoadedDemo
 
 LOCAL = ZoneInfo(TZ)
 AGENTS = [str(n) for n in range(101, 113)]

@@ -9,7 +9,7 @@ from httpx import ASGITransport, AsyncClient
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.demo.conftest import LoadedDemo
+from tests.support.demo import LoadedDemo
 
 
 def _today(demo: LoadedDemo) -> date:

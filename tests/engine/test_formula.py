@@ -1,51 +1,25 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
-from typing import TypeAlias
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from kpi_service.engine.formula import (
     Formula,
     FormulaError,
     parse_formula,
 )
-
-
-def formula(expression: str, *names: str) -> Formula:
-    """The formula with each name bound to the KPI key kpi_<name>."""
-    return parse_formula(expression, {name: f"kpi_{name}" for name in names})
-
-
-def evaluate(expression: str, **values: str | None) -> tuple[Decimal | None, str | None]:
-    """Evaluate with the given variables (declared in the formula), written as decimal text."""
-    numbers = {name: None if text is None else Decimal(text) for name, text in values.items()}
-    return formula(expression, *values).evaluate(numbers)
-
-
-def value(expression: str, **values: str | None) -> str:
-    result, reason = evaluate(expression, **values)
-    assert reason is None, reason
-    return str(result)
-
-
-EXPONENT = "must be a constant from -10 to 10, without variables"
-COMPARISONS = "is not allowed; use <, <=, >, >=, == or !="
-NAME_RULE = (
-    "must be a letter or _ then letters, digits or _, and not a Python keyword or function name"
+from tests.support.formulas import (
+    COMPARISONS,
+    EXPONENT,
+    NAME_RULE,
+    evaluate,
+    formula,
+    refusal,
+    value,
 )
-
-
-def refusal(expression: str, *names: str) -> str:
-    with pytest.raises(FormulaError) as caught:
-        formula(expression, *names)
-    return str(caught.value)
-
 
 # --- arithmetic -------------------------------------------------------------------------------
 
@@ -429,87 +403,3 @@ def test_formula_keeps_its_inputs_and_compares_by_them() -> None:
     assert first.variables == {"a": "kpi_a"}
     assert first == Formula("a * 2", {"a": "kpi_a"})
     assert first != Formula("a*2", {"a": "kpi_a"})
-
-
-# --- property: the evaluator against exact fractions ------------------------------------------
-
-Tree: TypeAlias = int | str | tuple[str, "Tree", "Tree"]
-NAMES = ("a", "b", "c")
-leaves = st.integers(0, 9) | st.sampled_from(NAMES)
-
-
-Extend: TypeAlias = Callable[[st.SearchStrategy[Tree]], st.SearchStrategy[Tree]]
-
-
-def _branches(operators: str, divisors: st.SearchStrategy[Tree] | None = None) -> Extend:
-    def extend(children: st.SearchStrategy[Tree]) -> st.SearchStrategy[Tree]:
-        ring = st.tuples(st.sampled_from(operators), children, children)
-        if divisors is None:
-            return ring
-        return ring | st.tuples(st.just("/"), children, divisors)
-
-    return extend
-
-
-# Divisors are built without division: a divisor that is exactly zero as a fraction but
-# 1e-50 after 50-digit rounding (1/3*3 - 1) would make the two sides disagree for a reason
-# that is not a bug. Sums and products of these small decimals are exact in 50 digits.
-divisors = st.recursive(leaves, _branches("+-*"), max_leaves=4)
-trees = st.recursive(leaves, _branches("+-*", divisors), max_leaves=10)
-
-
-def render(tree: Tree) -> str:
-    if isinstance(tree, tuple):
-        op, left, right = tree
-        return f"({render(left)} {op} {render(right)})"
-    return str(tree)
-
-
-def names_in(tree: Tree) -> set[str]:
-    if isinstance(tree, tuple):
-        return names_in(tree[1]) | names_in(tree[2])
-    return {tree} if isinstance(tree, str) else set()
-
-
-def exact(tree: Tree, env: dict[str, Fraction]) -> Fraction:
-    if isinstance(tree, int):
-        return Fraction(tree)
-    if isinstance(tree, str):
-        return env[tree]
-    op, left, right = tree
-    a, b = exact(left, env), exact(right, env)
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    return a / b  # ZeroDivisionError when b == 0
-
-
-@given(
-    trees,
-    st.fixed_dictionaries(
-        {name: st.decimals("-100", "100", places=2, allow_nan=False) for name in NAMES}
-    ),
-)
-def test_matches_exact_fractions(tree: Tree, env: dict[str, Decimal]) -> None:
-    used = sorted(names_in(tree))
-    result, reason = formula(render(tree), *used).evaluate({name: env[name] for name in used})
-    try:
-        expected = exact(tree, {name: Fraction(env[name]) for name in used})
-    except ZeroDivisionError:
-        assert result is None
-        assert reason is not None and reason.startswith("division by zero in ")
-        return
-    if abs(expected) > 10**15:
-        assert (result, reason) == (None, "result out of range")
-        return
-    assert reason is None and result is not None
-    millionths = expected * 10**6
-    floor = math.floor(millionths)
-    if abs(millionths - floor - Fraction(1, 2)) < Fraction(1, 10**12):
-        # Exactly halfway (or as near as 50 digits can tell): either neighbour is fair.
-        assert Fraction(result) * 10**6 in (floor, floor + 1)
-    else:
-        assert Fraction(result) == Fraction(round(millionths), 10**6)  # round(): half to even

@@ -10,7 +10,7 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.conftest import bearer
+from tests.support.auth import bearer
 
 
 def event(user: str, kind: str, at: datetime, **fields: Any) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from datetime import datetime
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.calculators.http_fixtures import SourceServer
-from tests.support import assign, create_definition, measurements, recalculate
+from tests.support.api import assign, define, measurements, recalculate
+from tests.support.source import SourceServer
 
 RETRIES = 2  # three attempts at most
 TIMEOUT_S = 0.5
@@ -25,10 +25,10 @@ async def test_hanging_failing_and_garbage_subjects_fail_alone_and_the_run_goes_
     state.plan("fails", "500")
     state.plan("garbage", "malformed")
     state.plan("nan", "nan")
-    api = await create_definition(client, key="crm_score", calculation_type="api", config={
+    api = await define(client, key="crm_score", calculation_type="api", config={
         "adapter": "http_json", "url": source.base_url + "/kpi/{subject_id}",
         "value_pointer": "/data/value", "timeout_s": TIMEOUT_S, "retries": RETRIES})
-    query = await create_definition(client, key="tickets", calculation_type="query", config={
+    query = await define(client, key="tickets", calculation_type="query", config={
         "sql": "SELECT subject_id, value FROM (VALUES ('good1', 4), ('hangs', 9)) "
                "AS t(subject_id, value) WHERE subject_id = ANY(:subject_ids)"})
     subjects = ["good1", "good2", "hangs", "fails", "garbage", "nan", "typed"]

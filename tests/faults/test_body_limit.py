@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import JWT_SECRET
-from tests.faults.service import (
+from tests.support.app import JWT_SECRET
+from tests.support.processes import (
     QUIET_SCHEDULE,
     free_port,
     service_env,

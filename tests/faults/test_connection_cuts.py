@@ -23,9 +23,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from kpi_service.core.migrations import upgrade
-from tests.conftest import create_database
-from tests.faults.service import QUIET_SCHEDULE, Child, fetch, serve, terminate, wait_ready
-from tests.support import plain_dsn
+from tests.support.database import create_database, plain_dsn
+from tests.support.processes import QUIET_SCHEDULE, Child, fetch, serve, terminate, wait_ready
 
 CUTTING_S = 12.0
 BATCH = 100  # events per batch

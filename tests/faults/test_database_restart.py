@@ -22,16 +22,9 @@ from kpi_service.core.database import Database
 from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.migrations import upgrade
 from kpi_service.runs.background import BackgroundRuns
-from tests.calculators.http_fixtures import SourceServer
-from tests.faults.service import (
-    QUIET_SCHEDULE,
-    Child,
-    fetch,
-    serve,
-    terminate,
-    wait_ready,
-)
-from tests.support import assign, create_definition, wait_for_run
+from tests.support.api import assign, define, wait_for_run
+from tests.support.processes import QUIET_SCHEDULE, Child, fetch, serve, terminate, wait_ready
+from tests.support.source import SourceServer
 
 OUTAGE_S = 4.0
 HANG_BOUND_S = 10.0  # no answer may take longer (the client's own timeout is a bit above)
@@ -244,7 +237,7 @@ async def test_a_connection_cut_mid_run_leaves_the_run_to_be_resumed_not_failed(
     state = source.reset()
     state.values = {"1": 4, "2": 5.25}
     state.delay_s = 0.2  # the pair's transaction waits on the source meanwhile
-    d = await create_definition(client, key="crm_daily", aggregation_period="daily",
+    d = await define(client, key="crm_daily", aggregation_period="daily",
                                 calculation_type="api", config={
                                     "adapter": "http_json",
                                     "url": source.base_url + "/kpi/{subject_id}",

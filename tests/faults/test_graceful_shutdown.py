@@ -16,8 +16,8 @@ import httpx
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.calculators.http_fixtures import SourceServer
-from tests.faults.service import (
+from tests.support.api import assign, define, recalculate, wait_for_run
+from tests.support.processes import (
     QUIET_SCHEDULE,
     checksum,
     fetch,
@@ -27,7 +27,7 @@ from tests.faults.service import (
     wait_exit,
     wait_ready,
 )
-from tests.support import assign, create_definition, recalculate, wait_for_run
+from tests.support.source import SourceServer
 
 FIRST = date(2026, 6, 1)
 DAYS = 40
@@ -66,11 +66,11 @@ async def test_sigterm_lets_the_request_finish_and_leaves_the_run_resumable_at_o
     state.delay_s = 0.15  # forty days of three subjects: some six seconds of backfill
     state.slow_s = 2.0
     state.plan("9", "slow")  # the request in flight waits two seconds on the source
-    daily = await create_definition(client, key="crm_daily", aggregation_period="daily",
+    daily = await define(client, key="crm_daily", aggregation_period="daily",
                                     calculation_type="api", config=_api_config(source))
     for user in ("1", "2", "3"):
         await assign(client, daily["id"], user, 10, start_date="2026-01-01")
-    weekly = await create_definition(client, key="crm_weekly", calculation_type="api",
+    weekly = await define(client, key="crm_weekly", calculation_type="api",
                                      config=_api_config(source))
     slow = await assign(client, weekly["id"], "9", 40, start_date="2026-01-01")
 
@@ -154,10 +154,10 @@ async def test_a_request_outlasting_the_grace_is_cut_and_the_process_still_exits
     state.delay_s = 0.15
     state.slow_s = 60.0  # far beyond the grace: only the cut ends it
     state.plan("9", "slow")
-    daily = await create_definition(client, key="crm_daily", aggregation_period="daily",
+    daily = await define(client, key="crm_daily", aggregation_period="daily",
                                     calculation_type="api", config=_api_config(source))
     await assign(client, daily["id"], "1", 10, start_date="2026-01-01")
-    weekly = await create_definition(client, key="crm_weekly", calculation_type="api",
+    weekly = await define(client, key="crm_weekly", calculation_type="api",
                                      config={**_api_config(source), "timeout_s": 60})
     hung = await assign(client, weekly["id"], "9", 40, start_date="2026-01-01")
 

@@ -14,9 +14,10 @@ from httpx import AsyncClient
 from kpi_service.core.database import Database
 from kpi_service.runs.background import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
-from tests.calculators.http_fixtures import SourceServer
-from tests.conftest import make_settings
-from tests.faults.service import (
+from tests.support.api import assign, define, wait_for_run
+from tests.support.app import make_settings
+from tests.support.database import create_support_cases
+from tests.support.processes import (
     checksum,
     fetch,
     serve,
@@ -25,12 +26,7 @@ from tests.faults.service import (
     terminate,
     wait_ready,
 )
-from tests.support import (
-    assign,
-    create_definition,
-    create_support_cases,
-    wait_for_run,
-)
+from tests.support.source import SourceServer
 
 
 async def test_two_replicas_ticking_every_second_run_each_occurrence_once(
@@ -40,7 +36,7 @@ async def test_two_replicas_ticking_every_second_run_each_occurrence_once(
     noon = datetime.combine(yesterday, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
     await create_support_cases(db, [(u, "resolved", noon, noon + timedelta(minutes=i))
                                     for u in (1, 2, 3) for i in range(u)])
-    d = await create_definition(client, key="resolved_daily", aggregation_period="daily",
+    d = await define(client, key="resolved_daily", aggregation_period="daily",
                                 calculation_type="query",
                                 config={"query_key": "cases_resolved_count"})
     for user in ("1", "2", "3"):
@@ -89,7 +85,7 @@ async def test_a_backfill_killed_mid_run_is_resumed_to_the_clean_result(
     state = source.reset()
     state.values = {"1": 12, "2": 7.5, "3": 30}
     state.delay_s = 0.15
-    d = await create_definition(client, key="crm_daily", aggregation_period="daily",
+    d = await define(client, key="crm_daily", aggregation_period="daily",
                                 calculation_type="api", config={
                                     "adapter": "http_json",
                                     "url": source.base_url + "/kpi/{subject_id}",

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.conftest import make_settings
-from tests.faults.service import execute, fetch
-from tests.support import assign, create_definition, measurements, recalculate
+from tests.support.api import assign, define, measurements, recalculate
+from tests.support.app import make_settings
+from tests.support.processes import execute, fetch
 
 TIMEOUT_MS = 500
 ROW_CAP = 100
@@ -140,7 +140,7 @@ async def test_hostile_sql_in_a_run_is_cut_and_the_run_goes_on(
     for key, sql in [("good", GOOD), ("settings", SETTINGS), ("lock", LOCK),
                      *((k, v[0]) for k, v in CUT.items()),
                      *((k, GOOD) for k in REFUSED)]:
-        d = await create_definition(sandboxed, key=key, calculation_type="query",
+        d = await define(sandboxed, key=key, calculation_type="query",
                                     config={"sql": sql})
         ids[key] = d["id"]
         for subject in ("1", "2"):

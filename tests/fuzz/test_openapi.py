@@ -32,9 +32,11 @@ from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from kpi_service.core.migrations import upgrade
 from kpi_service.core.settings import AuthMode
-from tests.conftest import SERVICE_TOKEN, bearer, create_database, make_settings
-from tests.fuzz.conftest import FIGURES
-from tests.support import assign, create_definition
+from tests.support.api import assign, define
+from tests.support.app import SERVICE_TOKEN, make_settings
+from tests.support.auth import bearer
+from tests.support.database import create_database
+from tests.support.figures import FIGURES
 
 # Random examples per operation (the schema-examples and coverage phases add about 70 more):
 # most without auth, where nothing is spent on credentials; each mode is its own test, so its
@@ -75,8 +77,8 @@ async def _seed(url: str) -> None:
     db = Database.connect(url, db_settings)
     app = create_app(db_settings, database=db)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
-        kpi = await create_definition(c, key="calls")
-        await create_definition(c, key="talk_time", calculation_type="event", unit="minutes",
+        kpi = await define(c, key="calls")
+        await define(c, key="talk_time", calculation_type="event", unit="minutes",
                                 config={"event_type": "call", "aggregate": "sum"})
         assignment = await assign(c, kpi["id"], "1", 10, team_id="t1", start_date="2026-01-05")
         for url_, body in [

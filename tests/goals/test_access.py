@@ -9,14 +9,12 @@ import pytest
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.conftest import bearer
-from tests.goals.helpers import GOALS, listed
+from tests.support.auth import ACME_ADMIN, ADMIN, bearer
+from tests.support.goals import GOALS, items_of
 
-ADMIN = bearer("boss", "admin")
 MEMBER_42, MEMBER_43 = bearer("42", "member"), bearer("43", "member")
 MANAGER_T1 = bearer("m1", "manager", teams=["t1"])
 MANAGER_T2 = bearer("m2", "manager", teams=["t2"])
-ACME_ADMIN = bearer("boss", "admin", tenant="acme")
 MONTH = {"period_kind": "monthly", "period_start": "2026-03-01"}
 
 
@@ -50,7 +48,7 @@ async def world(jwt_client: AsyncClient, db: Database) -> dict[str, int]:
 
 
 async def _ids(c: AsyncClient, headers: dict[str, str], **params: Any) -> list[int]:
-    return [g["id"] for g in listed(await c.get(GOALS, headers=headers,
+    return [g["id"] for g in items_of(await c.get(GOALS, headers=headers,
                                                 params={"limit": 500, **params}))]
 
 
@@ -83,7 +81,7 @@ async def test_members_see_and_manage_their_own_goals_only(jwt_client: AsyncClie
     deleted = await c.delete(f"{GOALS}/{mine['id']}", headers=MEMBER_42)
     assert deleted.status_code == 200, deleted.text
     assert (await c.get(theirs, headers=MEMBER_43)).status_code == 200
-    audit = listed(await c.get("/api/kpis/audit", headers=ADMIN,
+    audit = items_of(await c.get("/api/kpis/audit", headers=ADMIN,
                                params={"entity_type": "goal", "limit": 500}))
     assert [(e["actor"], e["action"]) for e in audit if e["actor"] == "42"] == [
         ("42", "delete"), ("42", "update"), ("42", "create"), ("42", "create")]
@@ -122,7 +120,7 @@ async def test_admins_see_everything_and_another_tenant_nothing(
         jwt_client: AsyncClient, world: dict[str, int]) -> None:
     c = jwt_client
     assert await _ids(c, ADMIN) == [world["g42"], world["g43"]]
-    before = [g for g in listed(await c.get(GOALS, headers=ADMIN))]
+    before = [g for g in items_of(await c.get(GOALS, headers=ADMIN))]
     assert await _ids(c, ACME_ADMIN) == []
     for params in ({"user_id": "42"}, {"definition_id": world["kpi"]},
                    {"definition_key": "calls"}):
@@ -141,4 +139,4 @@ async def test_admins_see_everything_and_another_tenant_nothing(
     bulk = await c.put(f"{GOALS}/bulk", headers=ACME_ADMIN, json={
         "period": "monthly", "user_id": "42", "goals": {"calls": 1}})
     assert bulk.status_code == 422 and "calls" in bulk.json()["detail"], bulk.text
-    assert listed(await c.get(GOALS, headers=ADMIN)) == before
+    assert items_of(await c.get(GOALS, headers=ADMIN)) == before

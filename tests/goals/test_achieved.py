@@ -16,8 +16,9 @@ from kpi_service.core.settings import Settings
 from kpi_service.goals.service import after_run
 from kpi_service.models import CalculationRun
 from kpi_service.runs.followers import FOLLOWERS
-from tests.goals.helpers import GOALS, given, goal, listed, manual_kpi, record, set_goal
-from tests.support import assign, create_definition, recalculate, statements_sent
+from tests.support.api import assign, define, manual_kpi, recalculate, record
+from tests.support.database import statements_sent
+from tests.support.goals import GOALS, given, goal, items_of, set_goal
 
 
 async def stamps(db: Database) -> dict[int, datetime | None]:
@@ -54,7 +55,7 @@ def calls(user: str, *days: str) -> list[dict[str, Any]]:
 async def test_a_run_stamps_the_goals_it_brings_to_100_percent(
         client: AsyncClient, db: Database, settings: Settings) -> None:
     assert after_run in FOLLOWERS
-    kpi = await create_definition(client, key="calls", aggregation_period="daily",
+    kpi = await define(client, key="calls", aggregation_period="daily",
                                   calculation_type="event",
                                   config={"event_type": "call", "aggregate": "count"})
     for user in ("42", "43"):
@@ -91,8 +92,8 @@ async def test_a_run_stamps_the_goals_it_brings_to_100_percent(
 
 async def test_the_follower_judges_exactly_the_runs_goals_in_two_statements(
         client: AsyncClient, db: Database, settings: Settings) -> None:
-    calls_kpi = await manual_kpi(client, "calls", period="daily")
-    emails_kpi = await manual_kpi(client, "emails", period="daily")
+    calls_kpi = await manual_kpi(client, "calls", aggregation_period="daily")
+    emails_kpi = await manual_kpi(client, "emails", aggregation_period="daily")
     made = {}
     for name, key, user, start in (("reached", "calls", "42", "2026-01-01"),
                                    ("short", "calls", "43", "2026-01-01"),
@@ -122,7 +123,7 @@ async def test_the_follower_judges_exactly_the_runs_goals_in_two_statements(
 
 async def test_manual_values_are_noticed_when_goals_are_read_and_the_stamp_stays(
         client: AsyncClient, db: Database, settings: Settings) -> None:
-    kpi = await manual_kpi(client, "calls", period="daily")
+    kpi = await manual_kpi(client, "calls", aggregation_period="daily")
     assignment = await given(client, kpi, "42", {"2026-01-05": 6})
     made = await set_goal(client, definition_key="calls", user_id="42", period_kind="monthly",
                           period_start="2026-01-01", target_value=10)
@@ -141,7 +142,7 @@ async def test_manual_values_are_noticed_when_goals_are_read_and_the_stamp_stays
                                                                              first)
     await record(client, assignment, "2026-01-07", 10)
     assert (await goal(client, made["id"]))["achieved_at"] == first
-    assert listed(await client.get(GOALS))[0]["achieved_at"] == first
+    assert items_of(await client.get(GOALS))[0]["achieved_at"] == first
     plan = [[kpi["id"], "2026-01-07", "2026-01-07"]]
     await after_run(db, settings, CalculationRun(tenant_id="default", plan=plan))
     assert (await goal(client, made["id"]))["achieved_at"] == first
@@ -149,7 +150,7 @@ async def test_manual_values_are_noticed_when_goals_are_read_and_the_stamp_stays
 
 async def test_a_goal_reached_already_is_stamped_when_set_and_a_new_target_is_judged_afresh(
         client: AsyncClient, db: Database) -> None:
-    kpi = await manual_kpi(client, "calls", period="daily")
+    kpi = await manual_kpi(client, "calls", aggregation_period="daily")
     await given(client, kpi, "42", {"2026-01-05": 8})
     made = await set_goal(client, definition_key="calls", user_id="42", period_kind="monthly",
                           period_start="2026-01-01", target_value=8)

@@ -9,8 +9,8 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.goals.helpers import GOALS, manual_kpi, set_goal
-from tests.support import create_definition
+from tests.support.api import define, manual_kpi
+from tests.support.goals import GOALS, set_goal
 
 GOAL = {"definition_key": "calls", "user_id": "42", "period_kind": "monthly",
         "period_start": "2026-03-01", "target_value": 10}
@@ -26,14 +26,14 @@ async def _counts(db: Database) -> tuple[int, int]:
 
 @pytest.fixture
 async def kpis(client: AsyncClient, db: Database) -> dict[str, Any]:
-    calls = await manual_kpi(client, "calls", period="daily")
-    await manual_kpi(client, "churn", period="quarterly", unit="percent")
-    await manual_kpi(client, "weekly_calls", period="weekly")
-    await manual_kpi(client, "monthly_calls", period="monthly")
-    await create_definition(client, key="team_calls", scope="team", aggregation_period="daily")
-    await create_definition(client, key="org_calls", scope="organization",
+    calls = await manual_kpi(client, "calls", aggregation_period="daily")
+    await manual_kpi(client, "churn", aggregation_period="quarterly", unit="percent")
+    await manual_kpi(client, "weekly_calls", aggregation_period="weekly")
+    await manual_kpi(client, "monthly_calls", aggregation_period="monthly")
+    await define(client, key="team_calls", scope="team", aggregation_period="daily")
+    await define(client, key="org_calls", scope="organization",
                             aggregation_period="daily")
-    old = await manual_kpi(client, "old_calls", period="daily")
+    old = await manual_kpi(client, "old_calls", aggregation_period="daily")
     assert (await client.delete(f"/api/kpis/definitions/{old['id']}")).status_code == 200
     existing = await set_goal(client, **GOAL)
     return {"calls": calls["id"], "goal": existing["id"]}

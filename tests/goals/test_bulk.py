@@ -12,9 +12,10 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.conftest import bearer
-from tests.goals.helpers import GOALS, given, listed, manual_kpi, six
-from tests.support import create_definition
+from tests.support.api import define, manual_kpi
+from tests.support.auth import ADMIN, bearer
+from tests.support.expected import q
+from tests.support.goals import GOALS, given, items_of
 
 BULK = f"{GOALS}/bulk"
 # Seed 003 section 1.B, byte for byte.
@@ -26,7 +27,6 @@ SEED_BODY = {
         "responseTimeHours": 2.0,
     },
 }
-ADMIN = bearer("boss", "admin")
 AGENT = bearer("agent123", "member")
 
 
@@ -89,9 +89,9 @@ async def test_the_seeds_body_creates_then_sets_the_agents_goals(
     assert fresh.status_code == 200, fresh.text
     assert {(g["period_start"], g["period_end"]) for g in fresh.json()["items"]} == {
         ("2027-01-01", "2027-03-31")}
-    assert len(listed(await c.get(GOALS, headers=AGENT, params={"limit": 500}))) == 6
+    assert len(items_of(await c.get(GOALS, headers=AGENT, params={"limit": 500}))) == 6
 
-    audit = listed(await c.get("/api/kpis/audit", headers=ADMIN,
+    audit = items_of(await c.get("/api/kpis/audit", headers=ADMIN,
                                params={"entity_type": "goal", "limit": 500}))
     assert sorted(e["action"] for e in audit) == ["create"] * 6 + ["update"] * 2
     updates = {e["entity_id"]: (e["before"]["target_value"], e["after"]["target_value"])
@@ -105,8 +105,8 @@ def _month_end(day: date) -> date:
 
 
 async def test_the_answer_carries_progress(client: AsyncClient, db: Database) -> None:
-    calls = await manual_kpi(client, "calls", period="daily")
-    csat = await manual_kpi(client, "csat", period="weekly", unit="percent")
+    calls = await manual_kpi(client, "calls", aggregation_period="daily")
+    csat = await manual_kpi(client, "csat", aggregation_period="weekly", unit="percent")
     await given(client, calls, "42", {"2026-03-02": 4, "2026-03-20": 5, "2026-04-01": 9})
     await given(client, csat, "42", {"2026-03-02": "80.5", "2026-03-09": 91, "2026-03-30": 60})
     response = await client.post(BULK, json={"period": "monthly", "period_start": "2026-03-31",
@@ -119,16 +119,16 @@ async def test_the_answer_carries_progress(client: AsyncClient, db: Database) ->
         9, 90, "at_risk")
     # csat (avg): weeks starting 2 March, 9 March and 30 March (its start is in March):
     # (80.5 + 91 + 60) / 3 = 77.166667 (six places), 85.740741% of 90.
-    mean = six((Decimal("80.5") + 91 + 60) / 3)
+    mean = q((Decimal("80.5") + 91 + 60) / 3)
     assert Decimal(str(csat_goal["current_value"])) == mean
-    assert Decimal(str(csat_goal["progress"])) == six(mean / 90 * 100)
+    assert Decimal(str(csat_goal["progress"])) == q(mean / 90 * 100)
     assert csat_goal["periods_counted"] == 3 and csat_goal["status"] == "at_risk"
 
 
 async def test_refused_maps_store_nothing(client: AsyncClient, db: Database) -> None:
-    await manual_kpi(client, "calls", period="daily")
-    await create_definition(client, key="team_calls", scope="team", aggregation_period="daily")
-    await manual_kpi(client, "churn", period="quarterly", unit="percent")
+    await manual_kpi(client, "calls", aggregation_period="daily")
+    await define(client, key="team_calls", scope="team", aggregation_period="daily")
+    await manual_kpi(client, "churn", aggregation_period="quarterly", unit="percent")
     body = {"period": "monthly", "period_start": "2026-03-01", "user_id": "42"}
     await client.post(BULK, json={**body, "goals": {"calls": 1}})
     before = await _stored(db)
@@ -183,7 +183,7 @@ async def test_managers_and_admins_act_for_someone(jwt_client: AsyncClient,
 
 
 async def test_custom_ranges_in_bulk(client: AsyncClient, db: Database) -> None:
-    await manual_kpi(client, "calls", period="daily")
+    await manual_kpi(client, "calls", aggregation_period="daily")
     base = {"period": "custom", "user_id": "42", "goals": {"calls": 3}}
     made = await client.post(BULK, json={**base, "period_start": "2026-03-10",
                                          "period_end": "2026-04-09"})

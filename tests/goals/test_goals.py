@@ -10,8 +10,9 @@ from httpx import ASGITransport, AsyncClient
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.conftest import make_settings
-from tests.goals.helpers import GOALS, goal, listed, manual_kpi, set_goal
+from tests.support.api import manual_kpi
+from tests.support.app import make_settings
+from tests.support.goals import GOALS, goal, items_of, set_goal
 
 FIELDS = {"id", "user_id", "definition_id", "definition_key", "target_type", "rollup",
           "period_kind", "period_start", "period_end", "target_value", "current_value",
@@ -20,7 +21,7 @@ FIELDS = {"id", "user_id", "definition_id", "definition_key", "target_type", "ro
 
 
 async def test_create_read_change_delete(client: AsyncClient, db: Database) -> None:
-    calls = await manual_kpi(client, "calls", period="daily")
+    calls = await manual_kpi(client, "calls", aggregation_period="daily")
     created = await set_goal(client, definition_key="calls", user_id="42",
                              period_kind="monthly", period_start="2026-02-14", target_value=40)
     assert set(created) == FIELDS
@@ -72,10 +73,10 @@ async def test_create_read_change_delete(client: AsyncClient, db: Database) -> N
     assert (await client.delete(f"{GOALS}/{custom['id']}")).status_code == 404
     assert (await client.patch(f"{GOALS}/{custom['id']}",
                                json={"target_value": 1})).status_code == 404
-    assert [g["id"] for g in listed(await client.get(GOALS))] == [
+    assert [g["id"] for g in items_of(await client.get(GOALS))] == [
         created["id"], by_id["id"], yearly["id"]]
 
-    audit = listed(await client.get("/api/kpis/audit", params={"entity_type": "goal"}))
+    audit = items_of(await client.get("/api/kpis/audit", params={"entity_type": "goal"}))
     actions = sorted((e["action"], e["entity_id"]) for e in audit)
     assert actions == sorted([("create", str(created["id"])), ("create", str(by_id["id"])),
                               ("create", str(yearly["id"])), ("create", str(custom["id"])),
@@ -90,7 +91,7 @@ async def test_create_read_change_delete(client: AsyncClient, db: Database) -> N
 
 async def test_a_second_goal_for_the_same_range_conflicts(client: AsyncClient,
                                                           db: Database) -> None:
-    await manual_kpi(client, "calls", period="weekly")
+    await manual_kpi(client, "calls", aggregation_period="weekly")
     body = {"definition_key": "calls", "user_id": "42", "period_kind": "monthly",
             "period_start": "2026-01-01", "target_value": 10}
     first = await set_goal(client, **body)
@@ -107,8 +108,8 @@ async def test_a_second_goal_for_the_same_range_conflicts(client: AsyncClient,
 
 
 async def test_list_filters_and_pages(client: AsyncClient, db: Database) -> None:
-    calls = await manual_kpi(client, "calls", period="daily")
-    await manual_kpi(client, "revenue", period="monthly", unit="currency")
+    calls = await manual_kpi(client, "calls", aggregation_period="daily")
+    await manual_kpi(client, "revenue", aggregation_period="monthly", unit="currency")
     made: list[dict[str, Any]] = []
     for user, key, kind, start, end in [
         ("42", "calls", "monthly", "2026-01-01", None),
@@ -123,7 +124,7 @@ async def test_list_filters_and_pages(client: AsyncClient, db: Database) -> None
     ids = [g["id"] for g in made]
 
     async def ids_for(**params: Any) -> list[int]:
-        return [g["id"] for g in listed(await client.get(GOALS, params=params))]
+        return [g["id"] for g in items_of(await client.get(GOALS, params=params))]
 
     assert await ids_for() == ids
     assert await ids_for(user_id="43") == ids[3:]
@@ -154,7 +155,7 @@ async def test_defaults_are_the_caller_and_the_current_period_in_the_time_zone(
         app = create_app(make_settings(database_url, timezone=zone), database=db)
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
             key = zone.split("/")[1].lower()
-            await manual_kpi(c, key, period="daily")
+            await manual_kpi(c, key, aggregation_period="daily")
             today = datetime.now(ZoneInfo(zone)).date()
             created = await set_goal(c, definition_key=key, period_kind="monthly",
                                      target_value=5)

@@ -12,19 +12,10 @@ from typing import Any
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.goals.helpers import (
-    GOALS,
-    expected_progress,
-    expected_status,
-    given,
-    goal,
-    listed,
-    manual_kpi,
-    record,
-    set_goal,
-    six,
-)
-from tests.support import assign, statements_sent
+from tests.support.api import assign, manual_kpi, record
+from tests.support.database import statements_sent
+from tests.support.expected import achieved, q, status_of
+from tests.support.goals import GOALS, given, goal, items_of, set_goal
 
 ROLLUPS = ("sum", "avg", "min", "max", "last")
 TARGET_TYPES = ("higher_better", "lower_better", "exact")
@@ -35,7 +26,7 @@ def rolled(values: list[Decimal], rollup: str) -> Decimal:
     if rollup == "sum":
         return sum(values, Decimal(0))
     if rollup == "avg":
-        return six(sum(values, Decimal(0)) / len(values))
+        return q(sum(values, Decimal(0)) / len(values))
     if rollup == "min":
         return min(values)
     if rollup == "max":
@@ -52,7 +43,7 @@ def assert_progress(read: dict[str, Any], values: list[Decimal], rollup: str,
         assert read["reason"], context
         return
     current = rolled(values, rollup)
-    progress = six(expected_progress(current, target, target_type))
+    progress = q(achieved(current, target, target_type))
     assert Decimal(str(read["current_value"])) == current, (context, read)
     assert Decimal(str(read["progress"])) == progress, (context, read)
     # A range still running is judged only once it ends, unless a growing total reached it.
@@ -61,7 +52,7 @@ def assert_progress(read: dict[str, Any], values: list[Decimal], rollup: str,
         assert read["is_final"] is (end < today), (context, read)
     growing = rollup == "sum" and target_type == "higher_better" and min(values) >= 0
     settled = read["is_final"] or (growing and progress >= 100)
-    assert read["status"] == (expected_status(progress) if settled else "in_progress"), (
+    assert read["status"] == (status_of(progress) if settled else "in_progress"), (
         context, read)
     assert read["periods_counted"] == len(values) and read["reason"] is None, (context, read)
 
@@ -112,7 +103,7 @@ async def test_a_random_data_set(client: AsyncClient, db: Database) -> None:
     series: list[Series] = []
     for key, period in kpis:
         rollup, target_type = rng.choice(ROLLUPS), rng.choice(TARGET_TYPES)
-        kpi = await manual_kpi(client, key, period=period, rollup=rollup,
+        kpi = await manual_kpi(client, key, aggregation_period=period, rollup=rollup,
                                target_type=target_type, unit="none")
         for user in ("u1", "u2", "u3", "u4"):
             if period == "daily":
@@ -142,7 +133,7 @@ async def test_a_random_data_set(client: AsyncClient, db: Database) -> None:
                                   target_value=str(target))
             expected[made["id"]] = (s, s.within(first, last), target)
 
-    items = listed(await client.get(GOALS, params={"limit": 500}))
+    items = items_of(await client.get(GOALS, params={"limit": 500}))
     assert len(items) == len(expected) == 48
     for read in items:
         s, values, target = expected[read["id"]]
@@ -156,7 +147,7 @@ async def test_a_random_data_set(client: AsyncClient, db: Database) -> None:
 
 async def test_periods_straddling_the_edge_count_where_they_start(client: AsyncClient,
                                                                   db: Database) -> None:
-    weekly = await manual_kpi(client, "visits", period="weekly")
+    weekly = await manual_kpi(client, "visits", aggregation_period="weekly")
     # Weeks starting 23 March, 30 March (ends 5 April), 6 April and 27 April (ends 3 May).
     await given(client, weekly, "42", {"2026-03-23": 5, "2026-03-30": 7, "2026-04-06": 11,
                                        "2026-04-27": 13})
@@ -175,7 +166,7 @@ async def test_periods_straddling_the_edge_count_where_they_start(client: AsyncC
 
 
 async def test_custom_ranges_over_daily_values(client: AsyncClient, db: Database) -> None:
-    daily = await manual_kpi(client, "calls", period="daily", rollup="avg")
+    daily = await manual_kpi(client, "calls", aggregation_period="daily", rollup="avg")
     days = {date(2026, 1, 25) + timedelta(days=n): Decimal(n * 3 % 7) for n in range(20)}
     await given(client, daily, "42", {d.isoformat(): str(v) for d, v in days.items()})
     for start, end in ((date(2026, 1, 28), date(2026, 2, 3)), (date(2026, 2, 13),
@@ -190,8 +181,8 @@ async def test_custom_ranges_over_daily_values(client: AsyncClient, db: Database
 
 async def test_only_the_users_own_aligned_values_of_that_kpi_count(client: AsyncClient,
                                                                    db: Database) -> None:
-    calls = await manual_kpi(client, "calls", period="monthly")
-    other = await manual_kpi(client, "emails", period="monthly")
+    calls = await manual_kpi(client, "calls", aggregation_period="monthly")
+    other = await manual_kpi(client, "emails", aggregation_period="monthly")
     first = await given(client, calls, "42", {"2026-01-01": 10, "2026-02-01": 20},
                         start="2026-01-01")
     await given(client, calls, "43", {"2026-01-01": 1000, "2026-02-01": 1000},
@@ -214,7 +205,7 @@ async def test_only_the_users_own_aligned_values_of_that_kpi_count(client: Async
 
 async def test_a_page_of_goals_costs_the_same_statements_however_many(
         client: AsyncClient, db: Database) -> None:
-    calls = await manual_kpi(client, "calls", period="daily")
+    calls = await manual_kpi(client, "calls", aggregation_period="daily")
 
     async def statements_for(users: int) -> Counter[str]:
         for n in range(users):
@@ -223,7 +214,7 @@ async def test_a_page_of_goals_costs_the_same_statements_however_many(
             await set_goal(client, definition_key="calls", user_id=user,
                            period_kind="monthly", period_start="2026-01-01", target_value=100)
         async with statements_sent(db) as sent:
-            page = listed(await client.get(GOALS, params={"limit": 500,
+            page = items_of(await client.get(GOALS, params={"limit": 500,
                                                           "definition_key": "calls"}))
         assert all(g["current_value"] == 7 for g in page)
         return Counter(statement.split()[0].upper() for statement in sent)

@@ -10,8 +10,10 @@ from httpx import ASGITransport, AsyncClient
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode
-from tests.conftest import bearer, make_settings
-from tests.support import create_definition, create_support_cases
+from tests.support.api import define
+from tests.support.app import make_settings
+from tests.support.auth import bearer
+from tests.support.database import create_support_cases
 
 
 def at(month: int, day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
@@ -28,14 +30,14 @@ CASES = [
 
 
 async def _seed_definitions(client: AsyncClient) -> None:
-    await create_definition(client, key="avg_resolution_time", name="Average Resolution Time",
+    await define(client, key="avg_resolution_time", name="Average Resolution Time",
                             unit="hours", target_type="lower_better", calculation_type="query",
                             category="customer_support",
                             config={"query_key": "avg_resolution_time"})
-    await create_definition(client, key="cases_resolved", name="Cases Resolved",
+    await define(client, key="cases_resolved", name="Cases Resolved",
                             calculation_type="query", category="customer_support",
                             config={"query_key": "cases_resolved_count"})
-    await create_definition(client, key="quality_review", name="Quality Review",
+    await define(client, key="quality_review", name="Quality Review",
                             unit="percent", category="customer_support")
 
 

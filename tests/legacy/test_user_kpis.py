@@ -9,23 +9,14 @@ from typing import Any
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.conftest import bearer
-from tests.support import assign, create_definition, statements_sent
+from tests.support.api import assign, define, record
+from tests.support.auth import ADMIN, bearer
+from tests.support.database import statements_sent
 
 KPI_KEYS = ["id", "target_value", "weight", "start_date", "kpi_definition_id", "key", "name",
             "description", "unit", "target_type", "category", "latest_measurement"]
 LATEST_KEYS = ["actual_value", "achievement_percentage", "period_start", "period_end",
                "calculated_at", "is_final", "pace"]
-ADMIN = bearer("boss", "admin")
-
-
-async def record(client: AsyncClient, assignment_id: int, start: str, value: float,
-                 headers: dict[str, str] | None = None) -> dict[str, Any]:
-    response = await client.put(f"/api/kpis/assignments/{assignment_id}/measurements/{start}",
-                                json={"value": value}, headers=headers)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def patch(client: AsyncClient, assignment_id: int, **body: Any) -> None:
@@ -37,14 +28,14 @@ async def test_current_kpis_with_target_in_force_and_latest_value(client: AsyncC
                                                                   db: Database) -> None:
     today = datetime.now(UTC).date()  # the organisation's time zone is UTC here
     yesterday, tomorrow = today - timedelta(days=1), today + timedelta(days=1)
-    calls = await create_definition(client, key="calls", name="Calls", unit="count",
+    calls = await define(client, key="calls", name="Calls", unit="count",
                                     aggregation_period="monthly", category="sales",
                                     description="Calls made")
-    handle = await create_definition(client, key="handle_time", name="Handle time",
+    handle = await define(client, key="handle_time", name="Handle time",
                                      unit="minutes", target_type="lower_better",
                                      aggregation_period="monthly")
-    ended = await create_definition(client, key="visits", aggregation_period="monthly")
-    retired = await create_definition(client, key="emails", aggregation_period="monthly")
+    ended = await define(client, key="visits", aggregation_period="monthly")
+    retired = await define(client, key="emails", aggregation_period="monthly")
     mine = await assign(client, calls["id"], "7", 10, weight=40, start_date="2025-01-01")
     slow = await assign(client, handle["id"], "7", 20, weight=60, start_date="2025-01-01")
     gone = await assign(client, ended["id"], "7", 5, start_date="2025-01-01")
@@ -132,7 +123,7 @@ async def test_who_sees_whose_kpis(jwt_client: AsyncClient, db: Database) -> Non
 async def test_a_date_far_back_still_lists_a_kpi_that_has_not_started(
         client: AsyncClient, db: Database) -> None:
     """The seed lists assignments that have not ended, started or not."""
-    definition = await create_definition(client, key="calls", aggregation_period="monthly")
+    definition = await define(client, key="calls", aggregation_period="monthly")
     later = (datetime.now(UTC).date() + timedelta(days=40)).replace(day=1)
     upcoming = await assign(client, definition["id"], "7", 10, start_date=later.isoformat())
     [kpi] = (await client.get("/kpis/users/7")).json()["kpis"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.calculators.http_fixtures import SourceServer
-from tests.support import create_definition, measurements, recalculate
+from tests.support.api import define, measurements, recalculate
+from tests.support.source import SourceServer
 
 
 async def test_a_failing_subject_makes_the_run_partial_and_the_rest_is_stored(
@@ -14,7 +14,7 @@ async def test_a_failing_subject_makes_the_run_partial_and_the_rest_is_stored(
     state = source.reset()
     state.values = {"1": 12, "2": 7.5}
     state.plan("3", "500")
-    d = await create_definition(client, key="crm_score", calculation_type="api", config={
+    d = await define(client, key="crm_score", calculation_type="api", config={
         "adapter": "http_json", "url": source.base_url + "/kpi/{subject_id}",
         "value_pointer": "/data/value", "retries": 1, "timeout_s": 5})
     items = [{"definition_id": d["id"], "subject_type": "user", "subject_id": u,

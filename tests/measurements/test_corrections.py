@@ -10,8 +10,8 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.conftest import bearer
-from tests.support import assign, create_definition, measurements, recalculate
+from tests.support.api import assign, define, measurements, recalculate
+from tests.support.auth import bearer
 
 OCT, NOV = "2026-10-01", "2026-11-01"
 
@@ -19,7 +19,7 @@ OCT, NOV = "2026-10-01", "2026-11-01"
 async def _closed_csat(client: AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
     """A monthly manual KPI (target 90) of user 7 in team support, October recorded as 72
     and November as 81, both months then closed."""
-    d = await create_definition(client, key="csat", unit="percent",
+    d = await define(client, key="csat", unit="percent",
                                 aggregation_period="monthly")
     a = await assign(client, d["id"], "7", 90, start_date="2026-01-01", team_id="support")
     for month, value in ((OCT, 72), (NOV, 81)):

@@ -23,8 +23,8 @@ from kpi_service.core.settings import Settings
 from kpi_service.measurements.derivation import Drift, drift
 from kpi_service.runs.background import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
-from tests.metrics.helpers import status_of, trend_of
-from tests.support import assign, create_definition, measurements, recalculate
+from tests.support.api import assign, define, measurements, recalculate
+from tests.support.expected import status_of, trend_of
 
 SIX = Decimal("0.000001")
 
@@ -108,7 +108,7 @@ async def no_drift(db: Database, settings: Settings) -> Drift:
 
 
 async def manual_kpi(client: AsyncClient, key: str = "csat", **fields: Any) -> dict[str, Any]:
-    return await create_definition(client, key=key, aggregation_period="monthly", **fields)
+    return await define(client, key=key, aggregation_period="monthly", **fields)
 
 
 # --- each dependency path -----------------------------------------------------------------
@@ -143,7 +143,7 @@ async def test_values_recorded_out_of_order_complete_the_later_comparison(
 
 async def test_a_late_event_recalculated_into_september_moves_octobers_change(
         client: AsyncClient, db: Database, settings: Settings) -> None:
-    d = await create_definition(client, key="calls", aggregation_period="monthly",
+    d = await define(client, key="calls", aggregation_period="monthly",
                                 calculation_type="event",
                                 config={"event_type": "call", "aggregate": "count"})
     await assign(client, d["id"], "7", 50, start_date="2025-01-01")

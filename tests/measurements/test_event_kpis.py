@@ -23,8 +23,8 @@ from sqlalchemy import text
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.conftest import make_settings
-from tests.support import measurements, recalculate
+from tests.support.api import measurements, recalculate
+from tests.support.app import make_settings
 
 TENANT = "default"
 MONDAY = datetime(2025, 10, 27)  # local; US summer time ends on Sunday 2 November 2025

@@ -14,13 +14,8 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.support import (
-    assign,
-    create_definition,
-    create_support_cases,
-    measurements,
-    recalculate,
-)
+from tests.support.api import assign, define, measurements, recalculate
+from tests.support.database import create_support_cases
 
 WEEK = "2026-11-09"
 
@@ -33,9 +28,9 @@ async def _record(client: AsyncClient, assignment: dict[str, Any], value: float)
 
 async def test_formula_uses_this_periods_values_and_explains_missing_ones(
         client: AsyncClient, db: Database) -> None:
-    resolved = await create_definition(client, key="resolved")
-    hours = await create_definition(client, key="hours_worked", unit="hours")
-    rate = await create_definition(client, key="resolved_per_hour", calculation_type="formula",
+    resolved = await define(client, key="resolved")
+    hours = await define(client, key="hours_worked", unit="hours")
+    rate = await define(client, key="resolved_per_hour", calculation_type="formula",
                                    config={"expression": "round(resolved / hours * 100, 1)",
                                            "variables": {"resolved": "resolved",
                                                          "hours": "hours_worked"}})
@@ -59,10 +54,10 @@ async def test_formula_uses_this_periods_values_and_explains_missing_ones(
 
 
 async def test_loops_between_formulas_are_refused(client: AsyncClient, db: Database) -> None:
-    await create_definition(client, key="base")
-    await create_definition(client, key="f_a", calculation_type="formula",
+    await define(client, key="base")
+    await define(client, key="f_a", calculation_type="formula",
                             config={"expression": "b * 2", "variables": {"b": "base"}})
-    f_b = await create_definition(client, key="f_b", calculation_type="formula",
+    f_b = await define(client, key="f_b", calculation_type="formula",
                                   config={"expression": "a + 1", "variables": {"a": "f_a"}})
     response = await client.patch(f"/api/kpis/definitions/{f_b['id']}", json={
         "config": {"expression": "a + b", "variables": {"a": "f_a", "b": "f_b"}}})
@@ -77,9 +72,9 @@ async def test_loops_between_formulas_are_refused(client: AsyncClient, db: Datab
 
 async def test_a_run_computes_inputs_before_the_formula(client: AsyncClient,
                                                        db: Database) -> None:
-    await create_definition(client, key="zz_source", calculation_type="event",
+    await define(client, key="zz_source", calculation_type="event",
                             config={"event_type": "call", "aggregate": "count"})
-    f = await create_definition(client, key="aa_double", calculation_type="formula",
+    f = await define(client, key="aa_double", calculation_type="formula",
                                 config={"expression": "n * 2", "variables": {"n": "zz_source"}})
     source = (await client.get("/api/kpis/definitions/by-key/zz_source")).json()
     await assign(client, source["id"], "1", 1, start_date="2026-11-01")
@@ -123,16 +118,16 @@ async def test_formulas_over_computed_kpis_match_a_plain_python_recomputation(
                      and monday <= datetime.fromisoformat(c["occurred_at"]) < in_week)
               for u in users}
 
-    keys = {"resolved": await create_definition(client, key="resolved", calculation_type="query",
+    keys = {"resolved": await define(client, key="resolved", calculation_type="query",
                                                 config={"query_key": "cases_resolved_count"}),
-            "calls": await create_definition(client, key="calls", calculation_type="event",
+            "calls": await define(client, key="calls", calculation_type="event",
                                              config={"event_type": "call",
                                                      "aggregate": "count"})}
-    keys["per_call"] = await create_definition(
+    keys["per_call"] = await define(
         client, key="per_call", calculation_type="formula",
         config={"expression": "round(r / c * 100, 2)",
                 "variables": {"r": "resolved", "c": "calls"}})
-    keys["blend"] = await create_definition(
+    keys["blend"] = await define(
         client, key="blend", calculation_type="formula",
         config={"expression": "max(r - c, 0) + min(r, c) / 3 if c > 0 else r * 2",
                 "variables": {"r": "resolved", "c": "calls"}})
@@ -166,8 +161,8 @@ async def test_formulas_over_computed_kpis_match_a_plain_python_recomputation(
 
 async def test_a_formula_stored_before_the_exponent_rule_fails_its_run_for_the_same_reason(
         client: AsyncClient, db: Database) -> None:
-    base = await create_definition(client, key="base")
-    power = await create_definition(client, key="power", calculation_type="formula",
+    base = await define(client, key="base")
+    power = await define(client, key="power", calculation_type="formula",
                                     config={"expression": "b ** 2", "variables": {"b": "base"}})
     await _record(client, await assign(client, base["id"], "1", 1, start_date="2026-11-01"), 3)
     await assign(client, power["id"], "1", 1, start_date="2026-11-01")

@@ -9,12 +9,12 @@ import pytest
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.conftest import bearer
-from tests.support import assign, create_definition, measurements
+from tests.support.api import assign, define, measurements
+from tests.support.auth import bearer
 
 
 async def _manual(client: AsyncClient, **fields: Any) -> tuple[dict, dict]:
-    d = await create_definition(client, key="csat", unit="percent", aggregation_period="monthly",
+    d = await define(client, key="csat", unit="percent", aggregation_period="monthly",
                                 **fields)
     a = await assign(client, d["id"], "7", 90, start_date="2026-01-01", team_id="support")
     return d, a
@@ -49,7 +49,7 @@ async def test_record_then_correct_keeps_the_first_value_as_a_revision(
 
 async def test_refusals_change_nothing(client: AsyncClient, db: Database) -> None:
     _, a = await _manual(client)
-    query = await create_definition(client, key="resolved", calculation_type="query",
+    query = await define(client, key="resolved", calculation_type="query",
                                     config={"query_key": "cases_resolved_count"})
     qa = await assign(client, query["id"], "7", 5, start_date="2026-01-01")
     base = f"/api/kpis/assignments/{a['id']}/measurements"

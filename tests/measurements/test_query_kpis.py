@@ -13,14 +13,9 @@ from httpx import ASGITransport, AsyncClient
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.conftest import make_settings
-from tests.support import (
-    assign,
-    create_definition,
-    create_support_cases,
-    measurements,
-    recalculate,
-)
+from tests.support.api import assign, define, measurements, recalculate
+from tests.support.app import make_settings
+from tests.support.database import create_support_cases
 
 UTC_ = UTC
 WEEK = "2026-11-09"  # Monday; the week ends Sunday 2026-11-15
@@ -48,10 +43,10 @@ CASES = [
 
 async def _setup(client: AsyncClient, db: Database) -> dict[str, dict]:
     await create_support_cases(db, CASES)
-    avg = await create_definition(client, key="avg_resolution_time", unit="hours",
+    avg = await define(client, key="avg_resolution_time", unit="hours",
                                   target_type="lower_better", calculation_type="query",
                                   config={"query_key": "avg_resolution_time"})
-    count = await create_definition(client, key="cases_resolved", calculation_type="query",
+    count = await define(client, key="cases_resolved", calculation_type="query",
                                     config={"query_key": "cases_resolved_count"})
     start = "2026-10-01"
     ids = {}
@@ -146,7 +141,7 @@ async def test_days_follow_the_organisation_time_zone(db: Database, database_url
             # Monday 00:30 Berlin is Sunday 23:30 UTC: inside
             (1, "resolved", at(9, 0, tz=berlin), at(9, 0, 30, tz=berlin)),
         ])
-        count = await create_definition(client, key="cases_resolved", calculation_type="query",
+        count = await define(client, key="cases_resolved", calculation_type="query",
                                         config={"query_key": "cases_resolved_count"})
         await assign(client, count["id"], "1", 5, start_date="2026-11-01")
         assert (await recalculate(client, period_start=WEEK))["computed"] == 1
@@ -157,7 +152,7 @@ async def test_days_follow_the_organisation_time_zone(db: Database, database_url
 async def test_only_assignments_overlapping_the_period_are_computed(
         client: AsyncClient, db: Database) -> None:
     await create_support_cases(db, CASES)
-    count = await create_definition(client, key="cases_resolved", calculation_type="query",
+    count = await define(client, key="cases_resolved", calculation_type="query",
                                     config={"query_key": "cases_resolved_count"})
     await assign(client, count["id"], "1", 4, start_date="2026-11-16")   # starts after the week
     await assign(client, count["id"], "2", 4, start_date="2026-10-01", end_date="2026-11-08")
@@ -170,7 +165,7 @@ async def test_only_assignments_overlapping_the_period_are_computed(
 async def test_effective_dated_target_applies_from_its_date(
         client: AsyncClient, db: Database) -> None:
     await create_support_cases(db, CASES)
-    count = await create_definition(client, key="cases_resolved", calculation_type="query",
+    count = await define(client, key="cases_resolved", calculation_type="query",
                                     config={"query_key": "cases_resolved_count"})
     a = await assign(client, count["id"], "1", 4, start_date="2026-10-01")
     response = await client.patch(f"/api/kpis/assignments/{a['id']}",
@@ -190,7 +185,7 @@ async def test_admin_sql_kpi_runs_sandboxed(client: AsyncClient, db: Database) -
            "WHERE status = 'resolved' AND resolved_at >= :period_start "
            "AND resolved_at < :period_end AND assigned_to::text = ANY(:subject_ids) "
            "GROUP BY assigned_to")
-    d = await create_definition(client, key="custom_count", calculation_type="query",
+    d = await define(client, key="custom_count", calculation_type="query",
                                 config={"sql": sql})
     for user in ("1", "2", "3"):
         await assign(client, d["id"], user, 2, start_date="2026-10-01")
@@ -206,7 +201,7 @@ async def test_sql_that_fails_at_run_time_makes_the_run_fail_not_the_request(
     await create_support_cases(db, CASES)
     sql = ("SELECT assigned_to::text AS subject_id, 1 / (count(*) - count(*)) AS value "
            "FROM support_cases WHERE assigned_to::text = ANY(:subject_ids) GROUP BY assigned_to")
-    d = await create_definition(client, key="broken", calculation_type="query",
+    d = await define(client, key="broken", calculation_type="query",
                                 config={"sql": sql})
     await assign(client, d["id"], "1", 2, start_date="2026-10-01")
     run = await recalculate(client, period_start=WEEK)
@@ -218,7 +213,7 @@ async def test_sql_that_fails_at_run_time_makes_the_run_fail_not_the_request(
 
 
 async def test_recalculation_range_is_bounded(client: AsyncClient) -> None:
-    await create_definition(client, key="daily_thing", aggregation_period="daily")
+    await define(client, key="daily_thing", aggregation_period="daily")
     today = datetime.now(UTC).date()
     response = await client.post("/api/kpis/measurements/recalculate", json={
         "period_start": (today - timedelta(days=6000)).isoformat(),
@@ -236,11 +231,11 @@ async def test_values_are_stored_at_six_places_half_to_even_in_json_and_csv(
     await create_support_cases(db, [(4, "resolved", at(9, 8), at(9, 9)),
                                     (4, "resolved", at(10, 8), at(10, 9)),
                                     (4, "resolved", at(11, 8), at(11, 10))])
-    avg = await create_definition(client, key="avg_resolution_time", unit="hours",
+    avg = await define(client, key="avg_resolution_time", unit="hours",
                                   target_type="lower_better", calculation_type="query",
                                   config={"query_key": "avg_resolution_time"})
     await assign(client, avg["id"], "4", 2, start_date="2026-10-01")
-    manual = await create_definition(client, key="hours_logged", unit="hours")
+    manual = await define(client, key="hours_logged", unit="hours")
     logged = await assign(client, manual["id"], "4", 40, start_date="2026-10-01")
     response = await client.put(
         f"/api/kpis/assignments/{logged['id']}/measurements/{WEEK}",

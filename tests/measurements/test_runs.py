@@ -17,14 +17,8 @@ from kpi_service.measurements import service
 from kpi_service.measurements.schemas import RecalculateRequest
 from kpi_service.runs import execution
 from kpi_service.runs.repository import RunRepository
-from tests.support import (
-    assign,
-    create_definition,
-    create_support_cases,
-    measurements,
-    recalculate,
-    wait_for_run,
-)
+from tests.support.api import assign, define, measurements, recalculate, wait_for_run
+from tests.support.database import create_support_cases
 
 WEEKS = ["2026-10-19", "2026-10-26", "2026-11-02", "2026-11-09"]
 
@@ -41,7 +35,7 @@ async def _world(client: AsyncClient, db: Database) -> dict[str, Any]:
         cases += [(1, "resolved", at(tuesday, 8), at(tuesday, 9 + i)) for i in range(k + 1)]
         cases.append((2, "resolved", at(tuesday, 8), at(tuesday, 10)))
     await create_support_cases(db, cases)
-    d = await create_definition(client, key="cases_resolved", calculation_type="query",
+    d = await define(client, key="cases_resolved", calculation_type="query",
                                 config={"query_key": "cases_resolved_count"})
     for user in ("1", "2"):
         await assign(client, d["id"], user, 2, start_date="2026-10-01")
@@ -71,7 +65,7 @@ async def test_recalculation_answers_a_queued_run_that_then_finishes(
 async def test_period_kind_filter_and_restate_needs_a_reason(
         client: AsyncClient, db: Database) -> None:
     await _world(client, db)
-    monthly = await create_definition(client, key="monthly_thing", aggregation_period="monthly",
+    monthly = await define(client, key="monthly_thing", aggregation_period="monthly",
                                       calculation_type="query",
                                       config={"query_key": "cases_resolved_count"})
     await assign(client, monthly["id"], "1", 2, start_date="2026-10-01")
@@ -120,7 +114,7 @@ async def test_a_closed_period_is_frozen_until_restated_with_who_and_why(
 
 async def test_only_ended_periods_close_and_manual_values_freeze(
         client: AsyncClient, db: Database) -> None:
-    d = await create_definition(client, key="csat")
+    d = await define(client, key="csat")
     a = await assign(client, d["id"], "1", 4, start_date="2026-10-01")
     put = await client.put(f"/api/kpis/assignments/{a['id']}/measurements/{WEEKS[0]}",
                            json={"value": 4.5})

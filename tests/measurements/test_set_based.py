@@ -8,12 +8,8 @@ from datetime import UTC, datetime, timedelta
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support import (
-    create_definition,
-    create_support_cases,
-    run_finished_unobserved,
-    statements_sent,
-)
+from tests.support.api import define
+from tests.support.database import create_support_cases, run_finished_unobserved, statements_sent
 
 WEEK = "2026-11-09"
 
@@ -23,7 +19,7 @@ async def _statements_for(client: AsyncClient, db: Database, database_url: str,
     start = datetime(2026, 11, 9, 9, tzinfo=UTC)
     await create_support_cases(db, [(u, "resolved", start, start + timedelta(hours=u))
                                     for u in range(1, users + 1)])
-    d = await create_definition(client, key=f"resolved_{users}", calculation_type="query",
+    d = await define(client, key=f"resolved_{users}", calculation_type="query",
                                 config={"query_key": "avg_resolution_time"})
     items = [{"definition_id": d["id"], "subject_type": "user", "subject_id": str(u),
               "target_value": 5, "start_date": "2026-11-01"} for u in range(1, users + 1)]

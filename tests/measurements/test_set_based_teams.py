@@ -9,12 +9,8 @@ from datetime import UTC, datetime, timedelta
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support import (
-    create_definition,
-    create_support_cases,
-    run_finished_unobserved,
-    statements_sent,
-)
+from tests.support.api import define
+from tests.support.database import create_support_cases, run_finished_unobserved, statements_sent
 
 WEEK = "2026-11-09"
 
@@ -24,11 +20,11 @@ async def _statements_for(client: AsyncClient, db: Database, database_url: str,
     start = datetime(2026, 11, 9, 9, tzinfo=UTC)
     await create_support_cases(db, [(u, "resolved", start, start + timedelta(hours=u))
                                     for u in range(1, members + 1)])
-    d = await create_definition(client, key=f"team_resolved_{members}", scope="team",
+    d = await define(client, key=f"team_resolved_{members}", scope="team",
                                 calculation_type="query", unit="hours",
                                 config={"query_key": "avg_resolution_time"})
     # Members spread over three teams; each user's team comes from a user assignment.
-    csat = await create_definition(client, key=f"csat_{members}", unit="percent")
+    csat = await define(client, key=f"csat_{members}", unit="percent")
     items = [{"definition_id": csat["id"], "subject_type": "user", "subject_id": str(u),
               "team_id": "ABC"[u % 3], "target_value": 90, "start_date": "2026-11-01"}
              for u in range(1, members + 1)]

@@ -8,18 +8,18 @@ from typing import Any
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.calculators.http_fixtures import SourceServer
-from tests.support import assign, create_definition, measurements, recalculate
+from tests.support.api import assign, define, measurements, recalculate
+from tests.support.source import SourceServer
 
 WEEK = "2026-11-09"
 TEAMS = {"1": "A", "2": "A", "3": "A", "4": "B", "5": "B"}
 
 
 async def _setup(client: AsyncClient, source: SourceServer, **config: Any) -> dict[str, Any]:
-    csat = await create_definition(client, key="csat", unit="percent")
+    csat = await define(client, key="csat", unit="percent")
     for user, team in TEAMS.items():
         await assign(client, csat["id"], user, 90, start_date="2026-10-01", team_id=team)
-    d = await create_definition(client, key="team_pipeline", scope="team", unit="currency",
+    d = await define(client, key="team_pipeline", scope="team", unit="currency",
                                 calculation_type="api", config={
                                     "adapter": "http_json",
                                     "url": source.base_url + "/kpi/{subject_id}",

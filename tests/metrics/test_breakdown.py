@@ -18,8 +18,9 @@ from sqlalchemy import text
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.conftest import bearer, make_settings
-from tests.support import assign, create_definition
+from tests.support.api import assign, define
+from tests.support.app import make_settings
+from tests.support.auth import bearer
 
 URL = "/api/kpis/metrics/breakdown"
 ZONE = "Europe/Berlin"
@@ -143,9 +144,9 @@ def rows_of(body: dict[str, Any]) -> dict[Any, Any]:
 
 
 async def _lead_kpis(client: AsyncClient) -> None:
-    await create_definition(client, key="leads", calculation_type="event",
+    await define(client, key="leads", calculation_type="event",
                             config={"event_type": "lead", "aggregate": "count"})
-    await create_definition(client, key="phone_call_p90", unit="minutes",
+    await define(client, key="phone_call_p90", unit="minutes",
                             calculation_type="event",
                             config={"event_type": "call", "aggregate": "p90",
                                     "property": "duration", "filter": {"channel": "phone"}})
@@ -258,7 +259,7 @@ async def leads_table(db: Database) -> AsyncIterator[list[tuple[str, datetime]]]
 async def test_a_query_kpi_by_a_column_matches_a_plain_python_count(
         client: AsyncClient, leads_table: list[tuple[str, datetime]]) -> None:
     for key, rollup in (("leads_per_agent", "sum"), ("leads_avg", "avg")):
-        d = await create_definition(client, key=key, calculation_type="query", rollup=rollup,
+        d = await define(client, key=key, calculation_type="query", rollup=rollup,
                                     config={"sql": SQL})
         for agent in AGENTS:
             await assign(client, d["id"], agent, 10, team_id=TEAM_OF[agent],
@@ -288,9 +289,9 @@ async def test_a_query_kpi_by_a_column_matches_a_plain_python_count(
 
 async def test_a_query_kpi_cannot_be_split_by_a_column_it_lacks(
         client: AsyncClient, leads_table: list[tuple[str, datetime]]) -> None:
-    await create_definition(client, key="leads_per_agent", calculation_type="query",
+    await define(client, key="leads_per_agent", calculation_type="query",
                             config={"sql": SQL})
-    await create_definition(client, key="resolved", calculation_type="query",
+    await define(client, key="resolved", calculation_type="query",
                             config={"query_key": "cases_resolved_count"})
     base = {"start": "2026-03-23", "end": "2026-04-05"}
     for params, word in (
@@ -369,9 +370,9 @@ async def test_who_may_read_which_breakdown(jwt_client: AsyncClient) -> None:
     {"dimension": "lead_source", "definition_key": "leads", "group": "x"},
 ])
 async def test_bad_input_is_a_422_problem(client: AsyncClient, params: dict[str, Any]) -> None:
-    await create_definition(client, key="leads", calculation_type="event",
+    await define(client, key="leads", calculation_type="event",
                             config={"event_type": "lead", "aggregate": "count"})
-    await create_definition(client, key="typed_by_hand")
+    await define(client, key="typed_by_hand")
     response = await client.get(URL, params={"start": "2026-03-01", "end": "2026-03-31",
                                              **params})
     assert response.status_code == 422, response.text

@@ -16,7 +16,8 @@ from httpx import ASGITransport, AsyncClient
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.conftest import bearer, make_settings
+from tests.support.app import make_settings
+from tests.support.auth import bearer
 
 URL = "/api/kpis/metrics/cohorts"
 WEEKS = (1, 4, 12)

@@ -14,11 +14,11 @@ from httpx import AsyncClient, Response
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.conftest import bearer
-from tests.metrics.helpers import METRICS, hand_worked_team, held, manual_kpi, ok, record
-from tests.security.helpers import app_routes
-from tests.security.test_auth import assert_problem
-from tests.support import create_definition
+from tests.support.api import define, manual_kpi, record
+from tests.support.auth import bearer
+from tests.support.metrics import METRICS, hand_worked_team, held, ok
+from tests.support.problems import assert_problem
+from tests.support.routes import app_routes
 
 EXPORT = "/api/kpis/metrics/export.csv"
 FEB = "2026-02-10"
@@ -47,7 +47,7 @@ def parsed(response: Response) -> list[dict[str, str]]:
 async def twenty_thousand(client: AsyncClient, db: Database) -> list[dict[str, Any]]:
     """20 users x 1000 days of a daily KPI, inserted by one statement; the rows expected
     back, computed here from the same formulas."""
-    daily = await create_definition(client, key="calls", aggregation_period="daily")
+    daily = await define(client, key="calls", aggregation_period="daily")
     users = [f"u{i:02d}" for i in range(19)] + ["+evil"]
     created = await client.post("/api/kpis/assignments/bulk", json={"items": [
         {"definition_id": daily["id"], "subject_type": "user", "subject_id": user,
@@ -229,7 +229,7 @@ async def every_view_data(client: AsyncClient) -> None:
         "start_date": "2025-01-01"})
     assert org.status_code == 201, org.text
     await record(client, org.json()["id"], "2026-01-01", 900)
-    await create_definition(client, key="calls_made", calculation_type="event",
+    await define(client, key="calls_made", calculation_type="event",
                             config={"event_type": "call", "aggregate": "count"})
     events = [{"id": str(uuid.UUID(int=i + 1)), "user_id": user, "team_id": "t1",
                "type": kind, "occurred_at": f"2026-01-{day:02d}T10:00:00Z",

@@ -17,11 +17,11 @@ from httpx import ASGITransport, AsyncClient
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.conftest import bearer, make_settings
-from tests.support import assign, create_definition
+from tests.support.api import assign, define, record
+from tests.support.app import make_settings
+from tests.support.auth import ADMIN, bearer
 
 FORECAST = "/api/kpis/metrics/forecast"
-ADMIN = bearer("boss", "admin")
 
 
 # --- Student t, independently: Simpson's rule over the density, bisection for quantiles ----
@@ -111,15 +111,6 @@ async def forecast(client: AsyncClient, headers: dict[str, str] | None = None,
     return body
 
 
-async def record(client: AsyncClient, assignment_id: int, start: date, value: float,
-                 headers: dict[str, str] | None = None) -> dict[str, Any]:
-    response = await client.put(f"/api/kpis/assignments/{assignment_id}/measurements/{start}",
-                                json={"value": value}, headers=headers)
-    assert response.status_code == 200, response.text
-    stored: dict[str, Any] = response.json()
-    return stored
-
-
 def elapsed(start: date, end: date, at: datetime, zone: ZoneInfo = ZoneInfo("UTC")) -> float:
     """The share of [start 00:00, end + 1 day 00:00) in the zone before `at`."""
     begin = datetime(start.year, start.month, start.day, tzinfo=zone)
@@ -136,7 +127,7 @@ async def test_a_monthly_sum_kpi_with_pace_trend_and_outlook(client: AsyncClient
     current = month_start(today)
     history, horizon = 8, 4
     first = month_start(today, history)
-    definition = await create_definition(client, key="revenue", unit="currency",
+    definition = await define(client, key="revenue", unit="currency",
                                          aggregation_period="monthly")
     held = await assign(client, definition["id"], "7", 190, start_date=first.isoformat())
     rng = random.Random(42)
@@ -193,7 +184,7 @@ async def test_pace_counts_the_month_in_the_organisations_time_zone(
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
         today = datetime.now(zone).date()
         current = month_start(today)
-        definition = await create_definition(client, key="sales", unit="currency",
+        definition = await define(client, key="sales", unit="currency",
                                              aggregation_period="monthly")
         held = await assign(client, definition["id"], "7", 1000,
                             start_date=month_start(today, 3).isoformat())
@@ -214,7 +205,7 @@ async def test_pace_counts_the_month_in_the_organisations_time_zone(
 async def test_not_enough_history_no_pace_and_the_target_in_force(client: AsyncClient,
                                                                    db: Database) -> None:
     today = datetime.now(UTC).date()
-    definition = await create_definition(client, key="deals", aggregation_period="monthly")
+    definition = await define(client, key="deals", aggregation_period="monthly")
     held = await assign(client, definition["id"], "7", 10,
                         start_date=month_start(today, 24).isoformat())
     changed = await client.patch(f"/api/kpis/assignments/{held['id']}", json={
@@ -241,7 +232,7 @@ async def test_not_enough_history_no_pace_and_the_target_in_force(client: AsyncC
 async def test_an_average_lower_better_kpi_paces_at_its_value(client: AsyncClient,
                                                                db: Database) -> None:
     today = datetime.now(UTC).date()
-    definition = await create_definition(client, key="handle_time", unit="hours",
+    definition = await define(client, key="handle_time", unit="hours",
                                          target_type="lower_better",
                                          aggregation_period="monthly")
     assert definition["rollup"] == "avg"
@@ -269,7 +260,7 @@ async def test_points_on_a_line_give_certain_verdicts(client: AsyncClient,
                                              ("up_far", "higher_better", 61, "unlikely"),
                                              ("level", "exact", 60, "likely"),
                                              ("level_off", "exact", 80, "unlikely")):
-        definition = await create_definition(client, key=key, target_type=target_type,
+        definition = await define(client, key=key, target_type=target_type,
                                              aggregation_period="monthly")
         held = await assign(client, definition["id"], "7", target,
                             start_date=month_start(today, 4).isoformat())
@@ -287,7 +278,7 @@ async def test_points_on_a_line_give_certain_verdicts(client: AsyncClient,
 
 async def test_a_team_forecast_from_its_members(client: AsyncClient, db: Database) -> None:
     today = datetime.now(UTC).date()
-    definition = await create_definition(client, key="calls", aggregation_period="monthly")
+    definition = await define(client, key="calls", aggregation_period="monthly")
     team_values: dict[int, float] = {}
     for user, target, scale in (("u1", 10, 1.0), ("u2", 20, 2.0), ("u3", 5, 0.5)):
         held = await assign(client, definition["id"], user, target, team_id="A",

@@ -17,9 +17,10 @@ from sqlalchemy import text
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.conftest import bearer, make_settings
-from tests.metrics.helpers import held, manual_kpi, record
-from tests.support import assign, create_definition, recalculate
+from tests.support.api import assign, define, manual_kpi, recalculate, record
+from tests.support.app import make_settings
+from tests.support.auth import bearer
+from tests.support.metrics import held
 
 URL = "/api/kpis/metrics/funnel"
 ZONE = "America/New_York"
@@ -190,7 +191,7 @@ async def _contact_kpis(client: AsyncClient) -> None:
         sql = ("SELECT owner_id AS subject_id, count(*) AS value FROM activity_contacts "
                f"WHERE {condition} AND owner_id = ANY(:subject_ids) "
                "AND created_at >= :period_start AND created_at < :period_end GROUP BY owner_id")
-        d = await create_definition(client, key=key, calculation_type="query",
+        d = await define(client, key=key, calculation_type="query",
                                     config={"sql": sql})
         for user, team in TEAM_OF.items():
             await assign(client, d["id"], user, 10, team_id=team, start_date="2026-01-01")
@@ -223,7 +224,7 @@ async def test_kpi_stages_from_contacts_match_a_plain_python_count(
 
 
 async def test_members_values_combine_per_period_by_the_rollup(client: AsyncClient) -> None:
-    rate = await create_definition(client, key="contact_rate", unit="percent")  # avg
+    rate = await define(client, key="contact_rate", unit="percent")  # avg
     values = {("u1", "2026-03-02"): 50, ("u2", "2026-03-02"): 70, ("u1", "2026-03-09"): 90,
               ("u3", "2026-03-09"): 10}
     held = {u: (await assign(client, rate["id"], u, 80, team_id="t1" if u != "u3" else "t2",
@@ -243,8 +244,8 @@ async def test_members_values_combine_per_period_by_the_rollup(client: AsyncClie
 
 async def test_kpi_and_event_stages_mix_and_a_kpi_without_value_is_null(
         client: AsyncClient) -> None:
-    d = await create_definition(client, key="leads_assigned", aggregation_period="daily")
-    quiet = await create_definition(client, key="quiet_kpi", aggregation_period="daily")
+    d = await define(client, key="leads_assigned", aggregation_period="daily")
+    quiet = await define(client, key="quiet_kpi", aggregation_period="daily")
     a = await assign(client, d["id"], "42", 5, start_date="2026-01-01")
     await assign(client, quiet["id"], "42", 5, start_date="2026-01-01")
     for day, value in (("2026-02-02", 6), ("2026-02-03", 4), ("2026-02-05", 2.5),
@@ -336,9 +337,9 @@ async def test_who_may_read_which_funnel(jwt_client: AsyncClient) -> None:
      "subject_type": "team", "subject_id": "t1"},
 ])
 async def test_bad_input_is_a_422_problem(client: AsyncClient, params: dict[str, Any]) -> None:
-    await create_definition(client, key="per_team", scope="team")
-    await create_definition(client, key="per_org", scope="organization")
-    await create_definition(client, key="latest_only", unit="none")  # rolls up by `last`
+    await define(client, key="per_team", scope="team")
+    await define(client, key="per_org", scope="organization")
+    await define(client, key="latest_only", unit="none")  # rolls up by `last`
     response = await client.get(URL, params=params)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"

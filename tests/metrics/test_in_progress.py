@@ -9,7 +9,8 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.metrics.helpers import held, manual_kpi, ok, record
+from tests.support.api import manual_kpi, record
+from tests.support.metrics import held, ok
 
 # The test settings' organisation time zone is UTC.
 

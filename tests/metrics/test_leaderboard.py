@@ -10,25 +10,21 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.conftest import bearer
-from tests.metrics.helpers import (
+from tests.support.api import manual_kpi, record
+from tests.support.auth import bearer
+from tests.support.database import compilations
+from tests.support.expected import achieved, competition, num, q
+from tests.support.metrics import (
     KPIS,
     MONTHS,
     Held,
-    achieved,
-    competition,
     held,
-    manual_kpi,
-    num,
     ok,
-    q,
     random_dataset,
-    record,
     statements_as_team_grows,
     view,
 )
-from tests.metrics.test_scorecard import compilations
-from tests.security.test_auth import assert_problem
+from tests.support.problems import assert_problem
 
 FEB = "2026-02-10"
 ROW = ("user_id", "team_id", "rank", "percentile", "previous_rank", "rank_change")

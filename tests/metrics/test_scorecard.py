@@ -2,57 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from httpx import AsyncClient
-from sqlalchemy import event
 
 from kpi_service.core.database import Database
-from tests.conftest import bearer
-from tests.metrics.helpers import (
+from tests.support.api import manual_kpi, record
+from tests.support.app import app_client
+from tests.support.auth import bearer
+from tests.support.database import compilations
+from tests.support.expected import change_of, dense, num, status_of, trend_of, weighted
+from tests.support.metrics import (
     MONTHS,
     Held,
-    change_of,
-    dense,
     hand_worked_team,
     held,
-    manual_kpi,
-    num,
     ok,
     random_dataset,
-    record,
     statements_as_team_grows,
-    status_of,
-    trend_of,
     view,
-    weighted,
 )
-from tests.security.test_auth import api, assert_problem
+from tests.support.problems import assert_problem
 
 D = Decimal
 FEB = "2026-02-10"
-
-
-@asynccontextmanager
-async def compilations(db: Database) -> AsyncIterator[list[int]]:
-    """The identity of the compiled form of every statement sent inside the block, in order
-    (SQLAlchemy hands out the same one for a statement it found in its cache)."""
-    compiled: list[int] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-               executemany: bool) -> None:
-        compiled.append(id(context.compiled))
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield compiled
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
 
 
 def strings(tree: Any) -> set[str]:
@@ -324,7 +300,7 @@ async def test_default_period_is_the_latest_final_in_the_time_zone(
     for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):
         yesterday = datetime.now(UTC).astimezone(ZoneInfo(zone)).date() - timedelta(days=1)
         await record(client, assignment, yesterday.isoformat(), 7)
-        async with api(db, database_url, timezone=zone) as local:
+        async with app_client(db, database_url, timezone=zone) as local:
             card = await ok(local, "scorecard", user_id="ann", period_kind="daily")
         assert card["period_start"] == card["period_end"] == yesterday.isoformat(), zone
         assert card["kpis"][0]["value"] == 7 and card["is_final"] is True

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.conftest import bearer
-from tests.metrics.helpers import achieved, change_of, num, ok, q, status_of, trend_of
-from tests.support import assign, create_definition, recalculate
+from tests.support.api import assign, define, recalculate
+from tests.support.auth import bearer
+from tests.support.expected import achieved, change_of, num, q, status_of, trend_of
+from tests.support.metrics import ok
 
 URL = "/api/kpis/metrics/summary"
 WEEK = date(2026, 2, 9)  # a Monday
@@ -76,7 +77,7 @@ async def _random_user_kpis(client: AsyncClient, seed: int) -> dict[str, list[An
     rng = random.Random(seed)
     cases: dict[str, list[Any]] = {}
     for key, target_type, warning in KPIS:
-        d = await create_definition(client, key=key, target_type=target_type,
+        d = await define(client, key=key, target_type=target_type,
                                     warning_threshold=float(warning))
         cases[key] = []
         for n in range(24):
@@ -102,7 +103,7 @@ async def _bystanders(client: AsyncClient) -> None:
     await assign(client, calls["id"], "late", 10, start_date="2026-02-16")
     await assign(client, calls["id"], "gone", 10, start_date="2026-01-05",
                  end_date="2026-02-08")
-    old = await create_definition(client, key="old_kpi")
+    old = await define(client, key="old_kpi")
     kept = await assign(client, old["id"], "u1", 10, start_date="2026-01-05")
     await put(client, kept["id"], WEEK.isoformat(), 3)
     assert (await client.delete(f"/api/kpis/definitions/{old['id']}")).status_code in (200, 204)
@@ -113,7 +114,7 @@ async def test_the_distribution_matches_a_plain_python_count(client: AsyncClient
                                                              seed: int) -> None:
     cases = await _random_user_kpis(client, seed)
     await _bystanders(client)
-    monthly = await create_definition(client, key="revenue", aggregation_period="monthly",
+    monthly = await define(client, key="revenue", aggregation_period="monthly",
                                       unit="currency")
     m = await assign(client, monthly["id"], "u1", 1000, start_date="2026-01-01")
     await put(client, m["id"], "2026-02-01", 1500)
@@ -149,7 +150,7 @@ async def test_the_default_period_is_each_kinds_latest_final_one(client: AsyncCl
     today = datetime.now(UTC).date()
     this_monday = today - timedelta(days=today.weekday())
     last_week = this_monday - timedelta(days=7)
-    d = await create_definition(client, key="calls")
+    d = await define(client, key="calls")
     a = await assign(client, d["id"], "u1", 10, start_date="2020-01-06")
     b = await assign(client, d["id"], "u2", 10, start_date="2020-01-06")
     await put(client, a["id"], last_week.isoformat(), 11)
@@ -173,25 +174,25 @@ async def test_organisation_kpis_show_their_latest_values(client: AsyncClient) -
     assert (await client.post("/api/kpis/events", json={"events": events})).status_code == 200
     targets = {"dau": 10, "wau": 20, "mau": 25}
     for key, period in (("dau", "daily"), ("wau", "weekly"), ("mau", "monthly")):
-        d = await create_definition(client, key=key, aggregation_period=period,
+        d = await define(client, key=key, aggregation_period=period,
                                     scope="organization", calculation_type="event",
                                     config={"event_type": "login",
                                             "aggregate": "distinct_users"})
         await assign(client, d["id"], "default", targets[key], subject_type="organization",
                      start_date="2026-01-01")
-    mrr = await create_definition(client, key="mrr", aggregation_period="monthly",
+    mrr = await define(client, key="mrr", aggregation_period="monthly",
                                   scope="organization", unit="currency")
     a = await assign(client, mrr["id"], "default", 12000, subject_type="organization",
                      start_date="2026-01-01")
     await put(client, a["id"], "2026-01-01", 10000)
     await put(client, a["id"], "2026-02-01", 12500)
-    await create_definition(client, key="arr", aggregation_period="yearly",
+    await define(client, key="arr", aggregation_period="yearly",
                             scope="organization", unit="currency")
     run = await recalculate(client, period_start="2026-02-15", period_end="2026-02-22")
     assert run["status"] == "succeeded", run
     # A formula over MRR: March has no MRR yet, so its measurement has no value; the summary
     # shows February's, the last one known.
-    await create_definition(client, key="arr_monthly", aggregation_period="monthly",
+    await define(client, key="arr_monthly", aggregation_period="monthly",
                             scope="organization", unit="currency", calculation_type="formula",
                             config={"expression": "m * 12", "variables": {"m": "mrr"}})
     arr = await client.get("/api/kpis/definitions/by-key/arr_monthly")
@@ -332,7 +333,7 @@ def month_end(first: date) -> date:
 
 async def org_kpi(client: AsyncClient, key: str, target: float, **fields: Any) -> int:
     """An organisation-scope manual KPI assigned to the organisation; the assignment id."""
-    d = await create_definition(client, key=key, scope="organization", **fields)
+    d = await define(client, key=key, scope="organization", **fields)
     made = await assign(client, d["id"], "default", target, subject_type="organization",
                         start_date="2020-01-01")
     assignment_id: int = made["id"]
@@ -357,10 +358,10 @@ async def test_period_kind_and_date_choose_the_periods_shown(client: AsyncClient
         await put(client, mrr, month, value)
     for week, value in (("2026-02-02", 40), ("2026-02-09", 55)):
         await put(client, signups, week, value)
-    calls = await create_definition(client, key="calls", aggregation_period="monthly")
+    calls = await define(client, key="calls", aggregation_period="monthly")
     held = await assign(client, calls["id"], "u1", 10, start_date="2026-01-01")
     await put(client, held["id"], "2026-02-01", 7)
-    weekly = await create_definition(client, key="visits")
+    weekly = await define(client, key="visits")
     await assign(client, weekly["id"], "u1", 10, start_date="2026-01-01")
 
     body = await ok(client, "summary", period_kind="monthly", date="2026-02-14")
@@ -415,7 +416,7 @@ async def test_by_default_the_latest_ended_period_and_the_one_in_progress_with_i
     for month, (revenue, score) in months.items():
         await put(client, mrr, month.isoformat(), float(revenue))
         await put(client, nps, month.isoformat(), float(score))
-    calls = await create_definition(client, key="calls", aggregation_period="monthly")
+    calls = await define(client, key="calls", aggregation_period="monthly")
     held = await assign(client, calls["id"], "u1", 10, start_date="2020-01-01")
     await put(client, held["id"], last_month.isoformat(), 9)
     await put(client, held["id"], this_month.isoformat(), 1)

@@ -8,27 +8,22 @@ from typing import Any
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.conftest import bearer
-from tests.metrics.helpers import (
+from tests.support.api import manual_kpi, record
+from tests.support.auth import bearer
+from tests.support.database import compilations
+from tests.support.expected import dense, num, q, status_of, weighted
+from tests.support.metrics import (
     KPIS,
     MONTHS,
     Held,
-    dense,
     hand_worked_team,
     held,
-    manual_kpi,
-    num,
     ok,
-    q,
     random_dataset,
-    record,
     statements_as_team_grows,
-    status_of,
     view,
-    weighted,
 )
-from tests.metrics.test_scorecard import compilations
-from tests.security.test_auth import assert_problem
+from tests.support.problems import assert_problem
 
 FEB = "2026-02-10"
 # How the data set's KPIs combine across members (the unit's default roll-up).

@@ -15,12 +15,12 @@ import pytest
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.conftest import bearer
-from tests.metrics.helpers import achieved, q
-from tests.support import assign, create_definition, recalculate, statements_sent
+from tests.support.api import assign, define, recalculate, record
+from tests.support.auth import ADMIN, bearer
+from tests.support.database import statements_sent
+from tests.support.expected import achieved, q
 
 TS = "/api/kpis/metrics/timeseries"
-ADMIN = bearer("boss", "admin")
 
 Values = dict[date, Decimal]
 
@@ -174,13 +174,6 @@ async def series(client: AsyncClient, headers: dict[str, str] | None = None,
     return body
 
 
-async def record(client: AsyncClient, assignment_id: int, start: date, value: Decimal | int,
-                 headers: dict[str, str] | None = None) -> None:
-    response = await client.put(f"/api/kpis/assignments/{assignment_id}/measurements/{start}",
-                                json={"value": float(value)}, headers=headers)
-    assert response.status_code == 200, response.text
-
-
 async def retarget(client: AsyncClient, assignment_id: int, target: int, start: date) -> None:
     response = await client.patch(f"/api/kpis/assignments/{assignment_id}", json={
         "target_value": target, "target_effective_from": start.isoformat()})
@@ -206,7 +199,7 @@ async def test_a_random_daily_series_by_every_rollup_and_grain(
     rng = random.Random(20250125)
     days = [DATA_FIRST + timedelta(days=i) for i in range((DATA_LAST - DATA_FIRST).days + 1)]
     for key, (unit, rollup, target_type, before, after) in ROLLUPS.items():
-        definition = await create_definition(client, key=key, unit=unit, rollup=rollup,
+        definition = await define(client, key=key, unit=unit, rollup=rollup,
                                              target_type=target_type,
                                              aggregation_period="daily")
         assignment = await assign(client, definition["id"], "7", before,
@@ -236,7 +229,7 @@ async def test_a_random_daily_series_by_every_rollup_and_grain(
 
 
 async def test_one_statement_answers_a_series(client: AsyncClient, db: Database) -> None:
-    definition = await create_definition(client, key="calls", aggregation_period="daily")
+    definition = await define(client, key="calls", aggregation_period="daily")
     assignment = await assign(client, definition["id"], "7", 10, start_date="2025-01-01")
     await record(client, assignment["id"], date(2025, 1, 2), 4)
     async with statements_sent(db) as sent:
@@ -249,7 +242,7 @@ async def test_one_statement_answers_a_series(client: AsyncClient, db: Database)
 
 async def test_weeks_straddling_months_go_by_their_thursday(client: AsyncClient,
                                                             db: Database) -> None:
-    definition = await create_definition(client, key="deals", aggregation_period="weekly")
+    definition = await define(client, key="deals", aggregation_period="weekly")
     assignment = await assign(client, definition["id"], "7", 10, start_date="2025-01-01")
     # Mondays from 2025-06-23 to 2025-08-04; the week of June 30 (Thursday July 3) is July's,
     # the week of July 28 (Thursday July 31) is July's, the week of August 4 is August's.
@@ -277,7 +270,7 @@ async def test_weeks_straddling_months_go_by_their_thursday(client: AsyncClient,
 
 async def test_gaps_stay_gaps_and_no_data_is_no_value(client: AsyncClient,
                                                       db: Database) -> None:
-    definition = await create_definition(client, key="calls", aggregation_period="monthly")
+    definition = await define(client, key="calls", aggregation_period="monthly")
     assignment = await assign(client, definition["id"], "7", 10, start_date="2025-01-01")
     await record(client, assignment["id"], date(2025, 1, 1), 12)
     await record(client, assignment["id"], date(2025, 4, 1), 6)
@@ -304,7 +297,7 @@ async def test_gaps_stay_gaps_and_no_data_is_no_value(client: AsyncClient,
 
 async def test_lower_better_with_zero_targets_and_the_default_end(
         client: AsyncClient, db: Database) -> None:
-    definition = await create_definition(client, key="defects", unit="count",
+    definition = await define(client, key="defects", unit="count",
                                          target_type="lower_better",
                                          aggregation_period="monthly")
     assignment = await assign(client, definition["id"], "7", 0, start_date="2025-01-01")
@@ -334,7 +327,7 @@ async def test_points_are_scored_as_the_definition_and_assignment_now_say(
         client: AsyncClient, db: Database) -> None:
     """A point at the KPI's own grain is scored by today's threshold and baseline, and from
     its value as shown (six decimals), whatever was stored when the value was recorded."""
-    definition = await create_definition(client, key="revenue", aggregation_period="daily")
+    definition = await define(client, key="revenue", aggregation_period="daily")
     held = await assign(client, definition["id"], "7", 3, start_date="2025-01-01")
     days = [date(2025, 5, 1) + timedelta(days=i) for i in range(4)]
     # 1.0000005 is shown as 1.000000 (half to even): 33.333333%, not 33.333350%.
@@ -406,7 +399,7 @@ async def test_a_team_and_the_organisation_derive_from_members_event_kpi(
                        for i, m in enumerate(calls)]
     response = await client.post("/api/kpis/events", json={"events": events})
     assert response.json()["accepted"] == len(events), response.text
-    definition = await create_definition(client, key="call_minutes", unit="minutes",
+    definition = await define(client, key="call_minutes", unit="minutes",
                                          calculation_type="event",
                                          config={"event_type": "call", "aggregate": "avg"})
     assert definition["rollup"] == "avg"
@@ -459,7 +452,7 @@ async def test_a_team_and_the_organisation_derive_from_members_event_kpi(
 
 async def test_a_team_with_its_own_assignment_shows_it(client: AsyncClient,
                                                        db: Database) -> None:
-    own = await create_definition(client, key="nps", unit="none", rollup="last",
+    own = await define(client, key="nps", unit="none", rollup="last",
                                   scope="team", aggregation_period="monthly")
     team = await assign(client, own["id"], "A", 50, subject_type="team",
                         start_date="2025-01-01")
@@ -472,7 +465,7 @@ async def test_a_team_with_its_own_assignment_shows_it(client: AsyncClient,
     assert [(p["value"], p["target"], p["achievement"]) for p in body["points"]] == [
         (52, 50, 104)]
     # A user-scope KPI rolled up by `last` cannot be combined over a team's members.
-    user_kpi = await create_definition(client, key="mood", unit="none",
+    user_kpi = await define(client, key="mood", unit="none",
                                        aggregation_period="monthly")
     await assign(client, user_kpi["id"], "u1", 5, start_date="2025-01-01", team_id="A")
     refused = await client.get(TS, params={"definition_key": "mood", "subject_type": "team",
@@ -484,7 +477,7 @@ async def test_a_team_with_its_own_assignment_shows_it(client: AsyncClient,
 # --- refusals and access ------------------------------------------------------------------
 
 async def test_bad_requests_are_clear_problems(client: AsyncClient, db: Database) -> None:
-    await create_definition(client, key="calls", aggregation_period="weekly")
+    await define(client, key="calls", aggregation_period="weekly")
     base = {"definition_key": "calls", "subject_id": "7", "start": "2025-01-01"}
     after_today = (datetime.now(UTC).date() + timedelta(days=2)).isoformat()
     cases: list[tuple[dict[str, str], int, list[str] | None]] = [
@@ -520,7 +513,7 @@ async def test_bad_requests_are_clear_problems(client: AsyncClient, db: Database
         if loc is not None:
             assert [e["loc"] for e in response.json()["errors"]] == [loc], (params,
                                                                           response.text)
-    daily = await create_definition(client, key="visits", aggregation_period="daily")
+    daily = await define(client, key="visits", aggregation_period="daily")
     assert daily["aggregation_period"] == "daily"
     too_long = await client.get(TS, params={"definition_key": "visits", "subject_id": "7",
                                             "start": "2020-01-01", "end": "2025-01-05"})
@@ -573,7 +566,7 @@ async def test_who_sees_which_series(jwt_client: AsyncClient, db: Database) -> N
 
 async def test_seed_003_revenue_trends(client: AsyncClient, db: Database) -> None:
     """Seed 003 section E: daily, weekly or monthly revenue, best day, month total and change."""
-    revenue = await create_definition(client, key="revenue", unit="currency",
+    revenue = await define(client, key="revenue", unit="currency",
                                       aggregation_period="daily")
     held = await assign(client, revenue["id"], "agent7", 400, start_date="2025-04-01")
     rng = random.Random(3)

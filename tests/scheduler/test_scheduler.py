@@ -15,8 +15,9 @@ from kpi_service.core.settings import Settings
 from kpi_service.engine.periods import PeriodKind, containing
 from kpi_service.runs.background import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
-from tests.conftest import make_settings
-from tests.support import assign, create_definition, create_support_cases, wait_for_run
+from tests.support.api import assign, define, wait_for_run
+from tests.support.app import make_settings
+from tests.support.database import create_support_cases
 
 DAY = date(2026, 11, 18)
 
@@ -42,7 +43,7 @@ async def _daily_world(client: AsyncClient, db: Database) -> None:
               datetime(2026, 11, 18, 9 + i, tzinfo=UTC)) for u in (1, 2, 3) for i in range(u)]
     await create_support_cases(db, cases)
     for key, kind in (("resolved_daily", "daily"), ("resolved_weekly", "weekly")):
-        d = await create_definition(client, key=key, aggregation_period=kind,
+        d = await define(client, key=key, aggregation_period=kind,
                                     calculation_type="query",
                                     config={"query_key": "cases_resolved_count"})
         for user in ("1", "2", "3"):
@@ -141,7 +142,7 @@ async def test_the_alert_jobs_are_scheduled_and_find_a_missing_manual_value(
         assert jobs["alert-deliveries"].trigger.interval.total_seconds() == 45
     finally:
         scheduler.shutdown()
-    kpi = await create_definition(client, key="visits", calculation_type="manual")
+    kpi = await define(client, key="visits", calculation_type="manual")
     monday = containing(PeriodKind.WEEKLY, datetime.now(UTC).date()).start
     await assign(client, kpi["id"], "42", 5, start_date=(monday - timedelta(weeks=4)).isoformat())
     rule = await client.post("/api/kpis/alerts/rules", json={

@@ -6,37 +6,12 @@ import asyncio
 from typing import Any
 
 import pytest
-from httpx import ASGITransport, AsyncClient, Response
+from httpx import AsyncClient
 
-from tests.conftest import bearer
-from tests.support import wait_for_run
+from tests.support.api import idle, listed, made, wait_for_run
+from tests.support.auth import ADMIN
 
-ADMIN = bearer("boss", "admin")
 WEEK = "2026-01-05"
-
-
-async def settle(client: AsyncClient) -> None:
-    """Wait until the app's background work (runs and what follows them) is over."""
-    transport = client._transport
-    assert isinstance(transport, ASGITransport)
-    await transport.app.state.runs.idle()  # type: ignore[attr-defined]
-
-
-async def made(client: AsyncClient, method: str, url: str, body: Any,
-               headers: dict[str, str] = ADMIN) -> Any:
-    """The answer's JSON to a request that must succeed."""
-    response: Response = await client.request(method, url, json=body, headers=headers)
-    assert response.status_code in (200, 201, 202), (method, url, response.text)
-    return response.json()
-
-
-async def listed(client: AsyncClient, url: str, headers: dict[str, str] = ADMIN,
-                 **params: Any) -> list[Any]:
-    """Every item of a list route (one page of 500)."""
-    response = await client.get(url, headers=headers, params={"limit": 500, **params})
-    assert response.status_code == 200, (url, response.text)
-    items: list[Any] = response.json()["items"]
-    return items
 
 
 @pytest.fixture
@@ -94,13 +69,13 @@ async def default_data(jwt_client: AsyncClient) -> dict[str, Any]:
     assert events["accepted"] == 3, events
     run = await made(c, "POST", "/api/kpis/measurements/recalculate", {"period_start": WEEK})
     await wait_for_run(c, run["id"], headers=ADMIN)
-    await settle(c)  # the run's alert evaluation and its deliveries follow it
+    await idle(c)  # the run's alert evaluation and its deliveries follow it
     for _ in range(500):
-        deliveries = await listed(c, "/api/kpis/alerts/deliveries")
+        deliveries = await listed(c, "/api/kpis/alerts/deliveries", ADMIN)
         if deliveries and all(d["status"] != "pending" for d in deliveries):
             break
         await asyncio.sleep(0.02)
-    alerts = {a["subject_id"]: a["id"] for a in await listed(c, "/api/kpis/alerts")}
+    alerts = {a["subject_id"]: a["id"] for a in await listed(c, "/api/kpis/alerts", ADMIN)}
     goal = await made(c, "POST", "/api/kpis/goals", {
         "definition_key": "calls", "user_id": "42", "period_kind": "monthly",
         "period_start": "2026-01-01", "target_value": 40})

@@ -2,72 +2,27 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from httpx import ASGITransport, AsyncClient, Response
+from httpx import AsyncClient
 from pydantic import SecretStr, ValidationError
 
-from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode, Environment
-from tests.conftest import JWT_SECRET, SERVICE_TOKEN, bearer, make_settings
-from tests.security.helpers import snapshot
-from tests.security.matrix import BY_ID, LISTS, VIEWS
-
-# The tables other tests took from here before the matrix held them, still offered here.
-__all__ = ["BY_ID", "LISTS", "VIEWS", "api", "assert_problem"]
+from tests.support.api import listed
+from tests.support.app import JWT_SECRET, SERVICE_TOKEN, app_client, make_settings
+from tests.support.auth import ACME_ADMIN, ADMIN, b64url, bearer, claims, hand_made, with_token
+from tests.support.database import snapshot
+from tests.support.problems import assert_problem
 
 DEFINITIONS = "/api/kpis/definitions"
-ADMIN = bearer("boss", "admin")
-ACME_ADMIN = bearer("boss", "admin", tenant="acme")
-
-
-@asynccontextmanager
-async def api(db: Database, database_url: str, **overrides: Any) -> AsyncIterator[AsyncClient]:
-    """A client on an app built with these settings, sharing the test database."""
-    app = create_app(make_settings(database_url, **overrides), database=db)
-    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
-        yield c
-
-
-def assert_problem(response: Response, status: int, context: object = "") -> None:
-    assert response.status_code == status, (context, response.status_code, response.text)
-    assert response.headers["content-type"] == "application/problem+json", context
-    assert response.json()["status"] == status, context
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def claims(**changes: Any) -> dict[str, Any]:
-    """Valid claims for an admin of `default`; a change of None removes the claim."""
-    values: dict[str, Any] = {"sub": "boss", "tenant": "default", "role": "admin",
-                              "teams": [], "exp": int(time.time()) + 600}
-    values.update(changes)
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def hand_made(header: dict[str, Any], payload: dict[str, Any], key: bytes | None,
-              digest: Callable[..., Any] = hashlib.sha256) -> str:
-    """A JWT assembled by hand: an HMAC (SHA-256 unless told) over header.payload with `key`,
-    or no signature."""
-    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(payload).encode())}"
-    if key is None:
-        return signing_input + "."
-    signature = hmac.new(key, signing_input.encode(), digest).digest()
-    return f"{signing_input}.{b64url(signature)}"
 
 
 def rsa_pair() -> tuple[bytes, bytes]:
@@ -78,10 +33,6 @@ def rsa_pair() -> tuple[bytes, bytes]:
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
                                            serialization.PublicFormat.SubjectPublicKeyInfo)
     return private, public
-
-
-def with_token(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # --- jwt ---------------------------------------------------------------------------------
@@ -145,7 +96,7 @@ async def test_jwt_refusals_are_401_problems(jwt_client: AsyncClient) -> None:
 
 
 async def test_jwt_audience_is_checked_when_configured(db: Database, database_url: str) -> None:
-    async with api(db, database_url, auth_mode=AuthMode.JWT, jwt_audience="kpi") as c:
+    async with app_client(db, database_url, auth_mode=AuthMode.JWT, jwt_audience="kpi") as c:
         ok = await c.get(DEFINITIONS, headers=bearer("boss", "admin", aud="kpi"))
         assert ok.status_code == 200, ok.text
         for name, headers in (("another audience", bearer("boss", "admin", aud="other")),
@@ -157,7 +108,7 @@ async def test_rs256_accepts_its_key_and_refuses_key_confusion(db: Database,
                                                               database_url: str) -> None:
     private, public = rsa_pair()
     other_private, _ = rsa_pair()
-    async with api(db, database_url, auth_mode=AuthMode.JWT, jwt_secret=None,
+    async with app_client(db, database_url, auth_mode=AuthMode.JWT, jwt_secret=None,
                    jwt_public_key=SecretStr(public.decode())) as c:
         signed = jwt.encode(claims(), private, algorithm="RS256")
         ok = await c.get(DEFINITIONS, headers=with_token(signed))
@@ -202,15 +153,8 @@ async def _assignment(c: AsyncClient, headers: dict[str, str], definition_id: in
     return created
 
 
-async def _listed(c: AsyncClient, url: str, headers: dict[str, str]) -> list[Any]:
-    response = await c.get(url, headers=headers, params={"limit": 500})
-    assert response.status_code == 200, response.text
-    items: list[Any] = response.json()["items"]
-    return items
-
-
 async def test_trusted_headers(db: Database, database_url: str) -> None:
-    async with api(db, database_url, auth_mode=AuthMode.TRUSTED_HEADERS) as c:
+    async with app_client(db, database_url, auth_mode=AuthMode.TRUSTED_HEADERS) as c:
         admin = bff("boss", "admin")
         for name, headers in {
             "no service token": {k: v for k, v in admin.items() if k != "X-Service-Token"},
@@ -238,23 +182,23 @@ async def test_trusted_headers(db: Database, database_url: str) -> None:
         a44 = await _assignment(c, admin, kpi, "44", "t3")
 
         url = "/api/kpis/assignments"
-        assert [a["id"] for a in await _listed(c, url, admin)] == [a42, a43, a44]
-        assert [a["id"] for a in await _listed(c, url, bff("42", "member"))] == [a42]
-        assert [a["id"] for a in await _listed(c, url, bff("43", "member"))] == [a43]
-        assert await _listed(c, url, bff("99", "member")) == []
+        assert [a["id"] for a in await listed(c, url, admin)] == [a42, a43, a44]
+        assert [a["id"] for a in await listed(c, url, bff("42", "member"))] == [a42]
+        assert [a["id"] for a in await listed(c, url, bff("43", "member"))] == [a43]
+        assert await listed(c, url, bff("99", "member")) == []
         manager = bff("m1", "manager", teams="t1, t3")
-        assert [a["id"] for a in await _listed(c, url, manager)] == [a42, a44]
+        assert [a["id"] for a in await listed(c, url, manager)] == [a42, a44]
         assert_problem(await c.get(f"{url}/{a43}", headers=manager), 404)
         # X-Tenant-Id names the tenant; the default tenant is the settings' one.
-        assert [d["id"] for d in await _listed(c, DEFINITIONS, bff("boss", "admin",
+        assert [d["id"] for d in await listed(c, DEFINITIONS, bff("boss", "admin",
                                                                      tenant="default"))] == [kpi]
         acme = bff("boss", "admin", tenant="acme")
-        assert await _listed(c, DEFINITIONS, acme) == []
-        assert await _listed(c, url, acme) == []
+        assert await listed(c, DEFINITIONS, acme) == []
+        assert await listed(c, url, acme) == []
         assert_problem(await c.get(f"{url}/{a42}", headers=acme), 404)
         assert_problem(await c.get(f"{DEFINITIONS}/{kpi}", headers=acme), 404)
 
-        audit = await _listed(c, "/api/kpis/audit", admin)
+        audit = await listed(c, "/api/kpis/audit", admin)
         assert {(e["actor"], e["actor_role"]) for e in audit} == {("boss", "admin")}
         assert len(audit) == 4
 

@@ -13,8 +13,9 @@ import pytest
 from httpx import AsyncClient, Response
 
 from kpi_service.core.database import Database
-from tests.security.helpers import app_routes, snapshot
-from tests.support import create_support_cases, wait_for_run
+from tests.support.api import wait_for_run
+from tests.support.database import create_support_cases, snapshot
+from tests.support.routes import app_routes
 
 NO_BODY = object()
 SENTINEL = "__RAW_LITERAL__"

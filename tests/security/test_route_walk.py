@@ -1,5 +1,5 @@
 """Every route of the app, sent as every kind of caller, answers as the access matrix says
-(tests/security/matrix.py), and a refused request changes nothing stored."""
+(tests/support/access_matrix.py), and a refused request changes nothing stored."""
 
 from __future__ import annotations
 
@@ -14,10 +14,7 @@ from httpx import AsyncClient, Response
 
 from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode
-from tests.conftest import JWT_SECRET, SERVICE_TOKEN
-from tests.security.conftest import ADMIN, listed, made, settle
-from tests.security.helpers import served_routes, snapshot
-from tests.security.matrix import (
+from tests.support.access_matrix import (
     ANONYMOUS,
     CALLERS,
     PUBLIC,
@@ -29,7 +26,11 @@ from tests.security.matrix import (
     Route,
     may_see,
 )
-from tests.security.test_auth import api, claims, hand_made, with_token
+from tests.support.api import idle, listed, made
+from tests.support.app import JWT_SECRET, SERVICE_TOKEN, app_client
+from tests.support.auth import ADMIN, claims, hand_made, with_token
+from tests.support.database import snapshot
+from tests.support.routes import served_routes
 
 # Sample ids for requests that are refused before any row is looked at.
 PLACEHOLDERS = {"definition_id": 1, "key": "calls", "assignment_id": 1,
@@ -42,7 +43,8 @@ def test_the_matrix_covers_every_route() -> None:
     named = [(r.method, r.path) for r in ROUTES]
     assert len(named) == len(set(named)), "a route is named twice"
     served = served_routes()
-    assert served - set(named) == set(), "add these routes to ROUTES in tests/security/matrix.py"
+    assert served - set(named) == set(), \
+        "add these routes to ROUTES in tests/support/access_matrix.py"
     assert set(named) - served == set(), "ROUTES names routes the app does not serve"
 
 
@@ -106,7 +108,7 @@ async def _own(c: AsyncClient, route: Route, url: str, caller: Caller,
         assert route.shows is not None and caller.tenant != TENANT
         return "another tenant sees our data" if route.shows(response) else None
     admin = await c.request(route.method, url, params=route.params, headers=ADMIN)
-    known = Known({a["id"]: a for a in await listed(c, "/api/kpis/assignments")})
+    known = Known({a["id"]: a for a in await listed(c, "/api/kpis/assignments", ADMIN)})
     ours, seen = route.rows(admin, known), route.rows(response, known)
     if not ours:
         return "the walk's data shows nothing here, even to the admin"
@@ -156,7 +158,7 @@ async def test_every_route_answers_every_caller_as_the_matrix_says(
                     problem = await _own(c, route, url, caller, response)
                 else:
                     problem = _judged(route, expected, response)
-            await settle(c)
+            await idle(c)
             if route.writes and expected is Outcome.OK:
                 if caller.tenant != TENANT and await snapshot(db, TENANT) != ours:
                     problem = "another tenant's allowed write changed our rows"
@@ -206,7 +208,7 @@ async def refusing(request: pytest.FixtureRequest, db: Database,
     """A client on an app of that auth mode, and the credentials it must refuse."""
     mode = AuthMode(request.param)
     bad = _bad_bearers() if mode is AuthMode.JWT else _bad_bff_headers()
-    async with api(db, database_url, auth_mode=mode) as c:
+    async with app_client(db, database_url, auth_mode=mode) as c:
         yield c, bad
 
 

@@ -20,9 +20,11 @@ from kpi_service.app import create_app
 from kpi_service.calculators import query
 from kpi_service.core.database import Database, async_url
 from kpi_service.core.settings import AuthMode, Environment, NamedSource
-from tests.conftest import bearer, create_database, make_settings
-from tests.faults.service import execute, fetch
-from tests.support import wait_for_run
+from tests.support.api import wait_for_run
+from tests.support.app import make_settings
+from tests.support.auth import bearer
+from tests.support.database import create_database
+from tests.support.processes import execute, fetch
 
 Server = tuple[str, Callable[[str], str], Callable[[str], None]]
 WEEK = "2026-11-09"

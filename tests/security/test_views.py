@@ -2,7 +2,7 @@
 another's, a manager their team's only.
 
 The views' parameters and their test of whether an answer shows any data are the access
-matrix's (tests/security/matrix.py), which the route walk sends as every caller; the data is
+matrix's (tests/support/access_matrix.py), which the route walk sends as every caller; the data is
 `default_data` (tests/security/conftest.py).
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 
 from httpx import AsyncClient, Response
 
-from tests.conftest import bearer
-from tests.security.matrix import ROUTES, VIEWS, csv_rows
-from tests.security.test_auth import ACME_ADMIN, ADMIN, assert_problem
+from tests.support.access_matrix import ROUTES, VIEWS, csv_rows
+from tests.support.auth import ACME_ADMIN, ADMIN, bearer
+from tests.support.problems import assert_problem
 
 M = "/api/kpis/metrics"
 

@@ -16,7 +16,7 @@ from httpx import AsyncClient
 
 from kpi_service.cli import _run_verify
 from kpi_service.core.settings import Settings
-from tests.support import assign, create_definition, recalculate
+from tests.support.api import assign, define, recalculate
 
 D = Decimal
 USERS = ("u1", "u2", "u3", "u4")  # all in team t1
@@ -155,7 +155,7 @@ async def build_and_change(client: AsyncClient) -> tuple[World, dict[int, Any]]:
                                                    "target_type": "lower_better"}),
                         ("calls", {"calculation_type": "event", "config": {
                             "event_type": "call", "aggregate": "count"}})):
-        made = await create_definition(client, key=key, aggregation_period="monthly", **fields)
+        made = await define(client, key=key, aggregation_period="monthly", **fields)
         w.ids[key] = made["id"]
     u1d, u1h, u1c = (await w.hold("deals", "u1", 10, 50), await w.hold("handle", "u1", 2, 25),
                      await w.hold("calls", "u1", 40, 25))

@@ -1,14 +1,11 @@
-"""Helpers the security tests share."""
+"""The routes the app serves, walked from its router (included routers and plain routes)."""
 
 from __future__ import annotations
 
 from fastapi.routing import APIRoute, iter_route_contexts
-from sqlalchemy import text
 
 from kpi_service.app import create_app
-from kpi_service.core.database import Database
-from kpi_service.models import Base
-from tests.conftest import make_settings
+from tests.support.app import make_settings
 
 
 def served_routes() -> set[tuple[str, str]]:
@@ -35,14 +32,3 @@ def app_routes(prefix: str = "/") -> set[tuple[str, str]]:
     assert len(found) >= 10, "the walk sees the routes of included routers"
     return found
 
-
-async def snapshot(db: Database, tenant: str | None = None) -> dict[str, tuple[int, str]]:
-    """Row count and checksum of every table of the service (of one tenant's rows, if named)."""
-    where = "" if tenant is None else " WHERE r.tenant_id = :tenant"
-    union = " UNION ALL ".join(
-        f"SELECT '{t.name}', count(*), "
-        f"md5(coalesce(string_agg(r::text, ',' ORDER BY r::text), '')) "
-        f"FROM {t.schema}.{t.name} AS r{where}" for t in Base.metadata.sorted_tables)
-    async with db.engine.connect() as conn:
-        rows = await conn.execute(text(union), {"tenant": tenant} if tenant else {})
-        return {name: (count, digest) for name, count, digest in rows}

@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from tests.support import plain_dsn
+from tests.support.database import plain_dsn
 
 # The scheduler runs (its sweeps resume runs) but starts none: no catch-up, and a daily
 # schedule that does not fire during a test.

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.local_http import LocalServer
+from tests.support.http import LocalServer
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,8 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.support import (
-    assign,
-    create_definition,
-    create_support_cases,
-    measurements,
-    recalculate,
-)
+from tests.support.api import assign, define, measurements, recalculate
+from tests.support.database import create_support_cases
 
 WEEK = "2026-11-09"  # Monday; the week ends Sunday 2026-11-15
 WEEK_START = datetime(2026, 11, 9, tzinfo=UTC)
@@ -75,7 +70,7 @@ def expected(members: Sequence[str], per_user: Callable[[str], float | None],
 
 async def _members(client: AsyncClient) -> None:
     """Users 1-6 with a user KPI recording their team; user 7 left team C before the week."""
-    csat = await create_definition(client, key="csat", unit="percent")
+    csat = await define(client, key="csat", unit="percent")
     for user, team in TEAMS.items():
         await assign(client, csat["id"], user, 90, start_date="2026-10-01", team_id=team)
     await assign(client, csat["id"], "7", 90, start_date="2026-10-01", end_date="2026-11-08",
@@ -84,7 +79,7 @@ async def _members(client: AsyncClient) -> None:
 
 async def _team_kpi(client: AsyncClient, key: str, query_key: str, rollup: str,
                     scope: str = "team", **fields: Any) -> dict[str, Any]:
-    d = await create_definition(client, key=key, scope=scope, calculation_type="query",
+    d = await define(client, key=key, scope=scope, calculation_type="query",
                                 config={"query_key": query_key}, rollup=rollup, **fields)
     subjects = ["A", "B", "C"] if scope == "team" else [None]
     for subject in subjects:
@@ -167,7 +162,7 @@ async def test_team_own_source_groups_by_a_team_column(client: AsyncClient,
     sql = ("SELECT team AS subject_id, count(*) AS value FROM support_cases "
            "WHERE status = 'resolved' AND resolved_at >= :period_start "
            "AND resolved_at < :period_end AND team = ANY(:subject_ids) GROUP BY team")
-    d = await create_definition(client, key="team_cases_own", scope="team",
+    d = await define(client, key="team_cases_own", scope="team",
                                 calculation_type="query", config={"sql": sql, "subjects": "own"})
     assert d["config"] == {"sql": sql, "subjects": "own"}
     for team in ("A", "B", "C", "D"):
@@ -189,7 +184,7 @@ async def test_organisation_own_source_gets_the_tenant_as_subject(client: AsyncC
     sql = ("SELECT s AS subject_id, (SELECT count(*) FROM support_cases WHERE status = "
            "'resolved' AND resolved_at >= :period_start AND resolved_at < :period_end) "
            "AS value FROM unnest(CAST(:subject_ids AS text[])) AS s")
-    d = await create_definition(client, key="all_cases", scope="organization",
+    d = await define(client, key="all_cases", scope="organization",
                                 calculation_type="query", config={"sql": sql, "subjects": "own"})
     await assign(client, d["id"], None, 10, subject_type="organization",
                  start_date="2026-10-01")
@@ -212,7 +207,7 @@ async def test_membership_follows_the_assignments_in_force(client: AsyncClient,
     cases = [(8, "resolved", at(d, 8), at(d, 9)) for d in (3, 10, 12, 17, 18, 19)]
     cases += [(9, "resolved", at(d, 8), at(d, 9)) for d in (4, 11, 17)]
     await create_support_cases(db, cases)
-    csat = await create_definition(client, key="csat", unit="percent")
+    csat = await define(client, key="csat", unit="percent")
     spans = [
         ("8", "A", date(2026, 10, 1), date(2026, 11, 11)),   # moves from A to B mid-week
         ("8", "B", date(2026, 11, 12), None),

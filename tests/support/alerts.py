@@ -1,4 +1,5 @@
-"""API shortcuts of the alert tests, and waiting for an evaluation's webhooks to settle."""
+"""API shortcuts of the alert tests (channels, rules, a breach), apps with quick retries,
+and waiting for an evaluation's webhooks to settle."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.alerts.receiver import SECRET_ENV, Receiver
-from tests.support import assign, create_definition, wait_for_run
+from tests.support.api import assign, define, listed, record, wait_for_run
+from tests.support.receiver import SECRET_ENV, Receiver
 
 RULES = "/api/kpis/alerts/rules"
 CHANNELS = "/api/kpis/alerts/channels"
 ALERTS = "/api/kpis/alerts"
 DELIVERIES = "/api/kpis/alerts/deliveries"
 MONDAY = date(2026, 1, 5)
+# Retries come quickly and a hanging receiver is cut soon: tests wait for the outcome.
+QUICK = {"webhook_backoff_seconds": 0.01, "webhook_timeout_seconds": 0.5,
+         "webhook_attempts": 3}
 
 
 def week(n: int) -> date:
@@ -44,33 +48,15 @@ async def make_rule(c: AsyncClient, definition_id: int, condition: dict[str, Any
     return created
 
 
-async def record(c: AsyncClient, assignment_id: int, period_start: date, value: Any,
-                 headers: dict[str, str] | None = None) -> dict[str, Any]:
-    response = await c.put(
-        f"/api/kpis/assignments/{assignment_id}/measurements/{period_start.isoformat()}",
-        json={"value": value}, headers=headers)
-    assert response.status_code == 200, response.text
-    stored: dict[str, Any] = response.json()
-    return stored
-
-
 async def breach(c: AsyncClient, receiver: Receiver, path: str,
                  **channel: Any) -> dict[str, Any]:
     """A KPI at 50% of target and a rule below 80% notifying `path`: one firing delivery."""
-    kpi = await create_definition(c, key="calls")
+    kpi = await define(c, "calls")
     a42 = await assign(c, kpi["id"], "42", 10, start_date=week(1).isoformat())
     hook = await make_channel(c, receiver, path, **channel)
     await make_rule(c, kpi["id"], {"kind": "achievement_below", "threshold": 80}, [hook["id"]])
     await record(c, a42["id"], week(1), 5)
     return hook
-
-
-async def listed(c: AsyncClient, url: str, headers: dict[str, str] | None = None,
-                 **params: Any) -> list[dict[str, Any]]:
-    response = await c.get(url, params={"limit": 500, **params}, headers=headers)
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
 
 
 async def stamps(c: AsyncClient, headers: dict[str, str] | None = None) -> dict[int, Any]:

@@ -15,7 +15,7 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.conftest import bearer
+from tests.support.auth import bearer
 
 T0 = datetime(2026, 10, 14, 9, 0, tzinfo=UTC)
 URL = "/api/kpis/events"

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.local_http import LocalServer
+from tests.support.http import LocalServer
 
 SECRET = "receiver-secret-for-tests-0123456789"
 SECRET_ENV = "KPI_WEBHOOK_SECRET_TESTS"

@@ -1,25 +1,22 @@
-"""Shortcuts the standing-view tests share: manual KPIs, assignments, recorded values."""
+"""Shortcuts the standing-view tests share: held KPIs, the views, hand-worked and random
+data sets recorded through the API."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from httpx import AsyncClient, Response
 
 from kpi_service.core.database import Database
-from tests.support import assign, create_definition, statements_sent
+from tests.support.api import assign, manual_kpi, record
+from tests.support.database import statements_sent
+from tests.support.expected import achieved, capped
 
 METRICS = "/api/kpis/metrics"
-
-
-async def manual_kpi(client: AsyncClient, key: str, **fields: Any) -> dict[str, Any]:
-    """A manual monthly KPI (override any field)."""
-    return await create_definition(client, key=key, **{"aggregation_period": "monthly",
-                                                        **fields})
 
 
 async def held(client: AsyncClient, definition: dict[str, Any], user: str, target: Any, *,
@@ -30,17 +27,6 @@ async def held(client: AsyncClient, definition: dict[str, Any], user: str, targe
                            weight=weight, start_date=start, **fields)
     assignment_id: int = created["id"]
     return assignment_id
-
-
-async def record(client: AsyncClient, assignment_id: int, period_start: str,
-                 value: Any) -> dict[str, Any]:
-    """Record a manual value; the stored measurement."""
-    response = await client.put(
-        f"/api/kpis/assignments/{assignment_id}/measurements/{period_start}",
-        json={"value": value if isinstance(value, int | float) else float(Decimal(value))})
-    assert response.status_code == 200, response.text
-    measured: dict[str, Any] = response.json()
-    return measured
 
 
 async def view(client: AsyncClient, name: str, headers: dict[str, str] | None = None,
@@ -81,87 +67,6 @@ async def hand_worked_team(client: AsyncClient) -> dict[str, int]:
         for name, value in values.items():
             await record(client, ids[name], month, value)
     return ids
-
-
-# --- plain-Python expectations (DESIGN.md section 4), independent of the engine -------------
-
-SIX = Decimal("0.000001")
-CAP = Decimal(150)
-
-
-def q(value: Decimal) -> Decimal:
-    """Six decimal places, half to even, as every stored percentage."""
-    return value.quantize(SIX, rounding=ROUND_HALF_EVEN) + 0
-
-
-def achieved(actual: Decimal, target: Decimal, target_type: str) -> Decimal:
-    """Achievement in percent for a target of zero or more."""
-    if target_type == "higher_better":
-        if target == 0:
-            return Decimal(100) if actual >= 0 else Decimal(0)
-        return q(actual / target * 100)
-    if target_type == "lower_better":
-        if target == 0:
-            return Decimal(100) if actual <= 0 else Decimal(0)
-        return Decimal(100) if actual <= 0 else q(target / actual * 100)
-    if target == 0:
-        return Decimal(100) if actual == 0 else Decimal(0)
-    return q(max(Decimal(0), 100 - abs(actual - target) / abs(target) * 100))
-
-
-def capped(achievement: Decimal, cap: Decimal = CAP) -> Decimal:
-    return q(max(Decimal(0), min(achievement, cap)))
-
-
-def status_of(achievement: Decimal, warning: Decimal = Decimal(80)) -> str:
-    if achievement >= 100:
-        return "met"
-    return "at_risk" if achievement >= warning else "off_track"
-
-
-def change_of(actual: Decimal, previous: Decimal | None) -> Decimal | None:
-    if previous is None or previous == 0:
-        return None
-    return q((actual - previous) / abs(previous) * 100)
-
-
-def trend_of(actual: Decimal, previous: Decimal | None, target_type: str,
-             target: Decimal) -> str | None:
-    if previous is None:
-        return None
-    if target_type == "higher_better":
-        better, worse = actual, previous
-    elif target_type == "lower_better":
-        better, worse = previous, actual
-    else:
-        better, worse = abs(previous - target), abs(actual - target)
-    return "improving" if better > worse else "declining" if better < worse else "flat"
-
-
-def weighted(pairs: Iterable[tuple[Decimal, Decimal | None]]) -> Decimal | None:
-    """sum(weight x score) / sum(weight) over scored items of positive weight."""
-    scored = [(w, s) for w, s in pairs if s is not None and w > 0]
-    if not scored:
-        return None
-    return q(sum(w * s for w, s in scored) / sum(w for w, _ in scored))
-
-
-def dense(scores: dict[str, Decimal | None]) -> dict[str, int]:
-    """1 + how many distinct scores are higher."""
-    distinct = {s for s in scores.values() if s is not None}
-    return {k: 1 + sum(1 for o in distinct if o > s) for k, s in scores.items()
-            if s is not None}
-
-
-def competition(scores: dict[str, Decimal | None]) -> dict[str, int]:
-    """1 + how many scores are higher."""
-    present = [s for s in scores.values() if s is not None]
-    return {k: 1 + sum(1 for o in present if o > s) for k, s in scores.items() if s is not None}
-
-
-def num(value: Decimal | None) -> float | None:
-    """A Decimal as the API's JSON number."""
-    return None if value is None else float(value)
 
 
 # --- a random data set, recorded through the API ---------------------------------------------

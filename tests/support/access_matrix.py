@@ -24,7 +24,7 @@ from typing import Any
 
 from httpx import Response
 
-from tests.conftest import bearer
+from tests.support.auth import bearer
 
 TENANT = "default"
 

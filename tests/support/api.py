@@ -1,0 +1,147 @@
+"""The one set of API factories the tests use: define a KPI, assign it, record a value,
+list, recalculate and wait for a run; each checks the answer's status."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from httpx import ASGITransport, AsyncClient
+
+from tests.support.auth import ADMIN
+
+DEFINITIONS = "/api/kpis/definitions"
+ASSIGNMENTS = "/api/kpis/assignments"
+MEASUREMENTS = "/api/kpis/measurements"
+FINISHED = ("succeeded", "partial", "failed")
+
+
+def definition_body(key: str = "cases_resolved", **fields: Any) -> dict[str, Any]:
+    """A valid create body for a manual weekly KPI, named after its key unless told."""
+    values: dict[str, Any] = {
+        "key": key, "name": key.replace("_", " ").capitalize(), "unit": "count",
+        "target_type": "higher_better", "aggregation_period": "weekly",
+        "calculation_type": "manual",
+    }
+    values.update(fields)
+    return values
+
+
+async def define(client: AsyncClient, key: str = "cases_resolved", *,
+                 headers: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:
+    """Create a definition through the API (201); the stored definition."""
+    response = await client.post(DEFINITIONS, json=definition_body(key, **fields),
+                                 headers=headers)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def manual_kpi(client: AsyncClient, key: str, **fields: Any) -> dict[str, Any]:
+    """A manual monthly KPI (override any field)."""
+    return await define(client, key, **{"aggregation_period": "monthly", **fields})
+
+
+def assignment_body(definition_id: int | None, subject_id: str | None = "42",
+                    **fields: Any) -> dict[str, Any]:
+    """A valid create body for a user assignment (target 10); None values are left out."""
+    values: dict[str, Any] = {"definition_id": definition_id, "subject_type": "user",
+                              "subject_id": subject_id, "target_value": 10}
+    values.update(fields)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+async def assign(client: AsyncClient, definition_id: int, subject_id: str | None = "42",
+                 target_value: Any = 10, *, headers: dict[str, str] | None = None,
+                 **fields: Any) -> dict[str, Any]:
+    """Create an assignment through the API (201); the stored assignment."""
+    response = await client.post(
+        ASSIGNMENTS, headers=headers,
+        json=assignment_body(definition_id, subject_id, target_value=target_value, **fields))
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def record(client: AsyncClient, assignment_id: int, period_start: date | str, value: Any,
+                 *, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """Record a manual value for the period starting then (200); the stored measurement. A
+    Decimal is sent as a JSON number, anything else as it is (a string stays a string)."""
+    response = await client.put(
+        f"{ASSIGNMENTS}/{assignment_id}/measurements/{period_start}", headers=headers,
+        json={"value": float(value) if isinstance(value, Decimal) else value})
+    assert response.status_code == 200, response.text
+    stored: dict[str, Any] = response.json()
+    return stored
+
+
+async def listed(client: AsyncClient, url: str, headers: dict[str, str] | None = None,
+                 **params: Any) -> list[dict[str, Any]]:
+    """Every item of a list route (one page of 500)."""
+    response = await client.get(url, headers=headers, params={"limit": 500, **params})
+    assert response.status_code == 200, (url, response.text)
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def measurements(client: AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    return await listed(client, MEASUREMENTS, **params)
+
+
+async def listed_ids(client: AsyncClient, headers: dict[str, str] | None = None,
+                     **params: Any) -> list[int]:
+    """The ids of every assignment a list request returns (all pages)."""
+    ids: list[int] = []
+    cursor: str | None = None
+    while True:
+        query = params | ({"cursor": cursor} if cursor else {})
+        response = await client.get(ASSIGNMENTS, params=query, headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        ids += [a["id"] for a in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return ids
+
+
+async def made(client: AsyncClient, method: str, url: str, body: Any,
+               headers: dict[str, str] = ADMIN) -> Any:
+    """The answer's JSON to a request that must succeed (as the admin of `default`)."""
+    response = await client.request(method, url, json=body, headers=headers)
+    assert response.status_code in (200, 201, 202), (method, url, response.text)
+    return response.json()
+
+
+async def wait_for_run(client: AsyncClient, run_id: int, *, within: float = 60.0,
+                       headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """Poll a run until it has finished, as a client of the API would."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        response = await client.get(f"/api/kpis/runs/{run_id}", headers=headers)
+        assert response.status_code == 200, response.text
+        run: dict[str, Any] = response.json()
+        if run["status"] in FINISHED:
+            return run
+        assert asyncio.get_running_loop().time() < deadline, f"run {run_id} unfinished: {run}"
+        await asyncio.sleep(0.05)
+
+
+async def recalculate(client: AsyncClient, **body: Any) -> dict[str, Any]:
+    """Ask for a recalculation (202) and wait for the run to finish; the finished run."""
+    response = await client.post(f"{MEASUREMENTS}/recalculate", json=body)
+    assert response.status_code == 202, response.text
+    return await wait_for_run(client, response.json()["id"])
+
+
+async def idle(client: AsyncClient) -> None:
+    """Wait until the app's background work (runs and what follows them) is over."""
+    transport = client._transport
+    assert isinstance(transport, ASGITransport)
+    await transport.app.state.runs.idle()  # type: ignore[attr-defined]
+
+
+def instant(text: str) -> datetime:
+    """A timestamp from the API, for comparing in time rather than as text."""
+    return datetime.fromisoformat(text)

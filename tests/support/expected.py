@@ -1,0 +1,85 @@
+"""What the API should answer, worked out again in plain Python from DESIGN.md section 4,
+independent of the engine: achievement, score, status, trend, change, weighted means, ranks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import ROUND_HALF_EVEN, Decimal
+
+SIX = Decimal("0.000001")
+CAP = Decimal(150)
+
+
+def q(value: Decimal) -> Decimal:
+    """Six decimal places, half to even, as every stored percentage."""
+    return value.quantize(SIX, rounding=ROUND_HALF_EVEN) + 0
+
+
+def achieved(actual: Decimal, target: Decimal, target_type: str) -> Decimal:
+    """Achievement in percent for a target of zero or more."""
+    if target_type == "higher_better":
+        if target == 0:
+            return Decimal(100) if actual >= 0 else Decimal(0)
+        return q(actual / target * 100)
+    if target_type == "lower_better":
+        if target == 0:
+            return Decimal(100) if actual <= 0 else Decimal(0)
+        return Decimal(100) if actual <= 0 else q(target / actual * 100)
+    if target == 0:
+        return Decimal(100) if actual == 0 else Decimal(0)
+    return q(max(Decimal(0), 100 - abs(actual - target) / abs(target) * 100))
+
+
+def capped(achievement: Decimal, cap: Decimal = CAP) -> Decimal:
+    return q(max(Decimal(0), min(achievement, cap)))
+
+
+def status_of(achievement: Decimal, warning: Decimal = Decimal(80)) -> str:
+    if achievement >= 100:
+        return "met"
+    return "at_risk" if achievement >= warning else "off_track"
+
+
+def change_of(actual: Decimal, previous: Decimal | None) -> Decimal | None:
+    if previous is None or previous == 0:
+        return None
+    return q((actual - previous) / abs(previous) * 100)
+
+
+def trend_of(actual: Decimal, previous: Decimal | None, target_type: str,
+             target: Decimal) -> str | None:
+    if previous is None:
+        return None
+    if target_type == "higher_better":
+        better, worse = actual, previous
+    elif target_type == "lower_better":
+        better, worse = previous, actual
+    else:
+        better, worse = abs(previous - target), abs(actual - target)
+    return "improving" if better > worse else "declining" if better < worse else "flat"
+
+
+def weighted(pairs: Iterable[tuple[Decimal, Decimal | None]]) -> Decimal | None:
+    """sum(weight x score) / sum(weight) over scored items of positive weight."""
+    scored = [(w, s) for w, s in pairs if s is not None and w > 0]
+    if not scored:
+        return None
+    return q(sum(w * s for w, s in scored) / sum(w for w, _ in scored))
+
+
+def dense(scores: dict[str, Decimal | None]) -> dict[str, int]:
+    """1 + how many distinct scores are higher."""
+    distinct = {s for s in scores.values() if s is not None}
+    return {k: 1 + sum(1 for o in distinct if o > s) for k, s in scores.items()
+            if s is not None}
+
+
+def competition(scores: dict[str, Decimal | None]) -> dict[str, int]:
+    """1 + how many scores are higher."""
+    present = [s for s in scores.values() if s is not None]
+    return {k: 1 + sum(1 for o in present if o > s) for k, s in scores.items() if s is not None}
+
+
+def num(value: Decimal | None) -> float | None:
+    """A Decimal as the API's JSON number."""
+    return None if value is None else float(value)
