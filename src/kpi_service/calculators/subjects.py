@@ -81,6 +81,7 @@ def validate(scope: str, calculation_type: str, config: Mapping[str, Any],
                                   "'members'")
     if mode is SubjectMode.MEMBERS and rollup not in MEMBER_ROLLUPS:
         own = "" if only_users else ", or subjects 'own'"
-        raise SubjectsConfigError("rollup", f"{rollup!r} cannot combine the members' values; "
+        # Quoted by hand: the repr of a Rollup member is not its value.
+        raise SubjectsConfigError("rollup", f"'{rollup}' cannot combine the members' values; "
                                   f"use one of {', '.join(sorted(MEMBER_ROLLUPS))}{own}")
     return {SUBJECTS_KEY: mode.value}

@@ -111,7 +111,7 @@ def rolled_value(measured: Measured, rollup: str) -> Decimal | None:
             return measured.maximum
         case Rollup.LAST:
             return measured.last
-    raise ValueError(f"unknown rollup {rollup!r}")
+    raise ValueError(f"unknown rollup '{rollup}'")
 
 
 @dataclass(frozen=True, slots=True)

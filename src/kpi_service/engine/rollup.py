@@ -49,7 +49,7 @@ class RolledUp:
 
 def _check(rollup: str) -> None:
     if rollup not in MEMBER_ROLLUPS:
-        raise ValueError(f"rollup {rollup!r} cannot combine members' values; "
+        raise ValueError(f"rollup '{rollup}' cannot combine members' values; "
                          f"use one of {', '.join(sorted(MEMBER_ROLLUPS))}")
 
 

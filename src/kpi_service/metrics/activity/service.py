@@ -271,7 +271,7 @@ def _check_kpi_stage(definition: Definition | None, key: str, subject_type: Subj
     if definition.scope not in _STAGE_SCOPES[subject_type]:
         reason = f"KPI {key!r} is measured per {definition.scope}, not for a {subject_type}"
     elif definition.scope != subject_type and definition.rollup not in MEMBER_ROLLUPS:
-        reason = (f"KPI {key!r} rolls up by {definition.rollup!r}, which cannot combine the "
+        reason = (f"KPI {key!r} rolls up by '{definition.rollup}', which cannot combine the "
                   f"{subject_type}'s members")
     if reason:
         raise InvalidInput(f"{reason}.", errors=[field_error(loc, reason)])
