@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.core.access import visible_alerts
 from kpi_service.core.auth import Principal
 from kpi_service.core.sql import among
+from kpi_service.engine.alerting import AlertStatus
 from kpi_service.models import Alert, AlertRule, Definition
 
 AlertRow = Row[Alert, str, str, str]
@@ -90,7 +91,8 @@ class AlertRepository:
         """The rule's open alerts, and its alerts of periods starting on these days."""
         stmt = select(Alert).where(
             Alert.tenant_id == tenant_id, Alert.rule_id == rule_id,
-            or_(Alert.status.in_(("pending", "firing")), among(Alert.period_start, starts)))
+            or_(Alert.status.in_((AlertStatus.PENDING, AlertStatus.FIRING)),
+                among(Alert.period_start, starts)))
         return (await self.session.scalars(stmt)).all()
 
     async def insert(self, rows: Sequence[dict[str, Any]]) -> dict[tuple[Any, ...], int]:

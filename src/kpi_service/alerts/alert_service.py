@@ -12,10 +12,11 @@ from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Conflict, Forbidden, NotFound
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.engine.alerting import AlertStatus
 from kpi_service.models import Alert
 
 ENTITY = "alert"
-OPEN = ("pending", "firing")
+OPEN = (AlertStatus.PENDING, AlertStatus.FIRING)
 
 
 def to_read(row: AlertRow) -> AlertRead:
@@ -77,7 +78,7 @@ async def acknowledge(session: AsyncSession, principal: Principal, alert_id: int
     shown = await get_alert(session, principal, alert_id)
     if principal.role is Role.MEMBER:
         raise Forbidden("Only managers and admins acknowledge alerts.")
-    if shown.status == "resolved":
+    if shown.status == AlertStatus.RESOLVED:
         raise Conflict(f"Alert {alert_id} is resolved; only open alerts are acknowledged.")
     if shown.acknowledged_at is not None:
         return shown

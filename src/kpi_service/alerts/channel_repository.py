@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.core.sql import among
-from kpi_service.models import AlertChannel, AlertDelivery, AlertRule
+from kpi_service.models import AlertChannel, AlertDelivery, AlertRule, DeliveryStatus
 
 
 class ChannelRepository:
@@ -69,8 +69,8 @@ class ChannelRepository:
         await self.session.execute(
             update(AlertDelivery)
             .where(AlertDelivery.tenant_id == tenant, AlertDelivery.channel_id == channel_id,
-                   AlertDelivery.status == "pending")
-            .values(status="cancelled", next_attempt_at=None,
+                   AlertDelivery.status == DeliveryStatus.PENDING)
+            .values(status=DeliveryStatus.CANCELLED, next_attempt_at=None,
                     last_error="the channel was deleted"))
         await self.session.delete(channel)
         await self.session.flush()

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from kpi_service.core.sql import among
-from kpi_service.models import AlertChannel, AlertDelivery, AlertDeliveryAttempt
+from kpi_service.models import AlertChannel, AlertDelivery, AlertDeliveryAttempt, DeliveryStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ class DeliveryRepository:
         if not rows:
             return 0
         stmt = (insert(AlertDelivery)
-                .values(status="pending", next_attempt_at=func.now())
+                .values(status=DeliveryStatus.PENDING, next_attempt_at=func.now())
                 .on_conflict_do_nothing(index_elements=["tenant_id", "alert_id", "channel_id",
                                                         "event"])
                 .returning(AlertDelivery.id))
@@ -77,9 +77,10 @@ class DeliveryRepository:
         waiting = exists().where(earlier.tenant_id == AlertDelivery.tenant_id,
                                  earlier.alert_id == AlertDelivery.alert_id,
                                  earlier.channel_id == AlertDelivery.channel_id,
-                                 earlier.id < AlertDelivery.id, earlier.status == "pending")
+                                 earlier.id < AlertDelivery.id,
+                                 earlier.status == DeliveryStatus.PENDING)
         due = (select(AlertDelivery.tenant_id, AlertDelivery.id)
-               .where(AlertDelivery.status == "pending",
+               .where(AlertDelivery.status == DeliveryStatus.PENDING,
                       AlertDelivery.next_attempt_at <= func.now(), ~waiting)
                .order_by(AlertDelivery.next_attempt_at).limit(limit)
                .with_for_update(skip_locked=True))
@@ -93,7 +94,8 @@ class DeliveryRepository:
         (its next attempt is no longer the one this process scheduled)."""
         found = await self._claim(
             (AlertDelivery.tenant_id == claimed.tenant_id) & (AlertDelivery.id == claimed.id)
-            & (AlertDelivery.status == "pending") & (AlertDelivery.next_attempt_at == expected),
+            & (AlertDelivery.status == DeliveryStatus.PENDING)
+            & (AlertDelivery.next_attempt_at == expected),
             lease)
         return found[0] if found else None
 
@@ -102,11 +104,13 @@ class DeliveryRepository:
                      retry_in: float | None) -> datetime | None:
         """Log one attempt and move the delivery on: delivered, due again in `retry_in`
         seconds, or failed. When the next attempt is due (None: there is none)."""
-        status = "delivered" if delivered else "pending" if retry_in is not None else "failed"
+        status = (DeliveryStatus.DELIVERED if delivered
+                  else DeliveryStatus.PENDING if retry_in is not None else DeliveryStatus.FAILED)
         next_at = None if retry_in is None else _later(retry_in)
         stmt = (update(AlertDelivery)
                 .where(AlertDelivery.tenant_id == claimed.tenant_id,
-                       AlertDelivery.id == claimed.id, AlertDelivery.status == "pending",
+                       AlertDelivery.id == claimed.id,
+                       AlertDelivery.status == DeliveryStatus.PENDING,
                        AlertDelivery.attempts == claimed.attempt)
                 .values(status=status, last_status_code=status_code, last_error=error,
                         next_attempt_at=next_at,
