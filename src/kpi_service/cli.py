@@ -21,6 +21,7 @@ from kpi_service.core import logs
 from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.migrations import upgrade
 from kpi_service.core.settings import Settings, get_settings
+from kpi_service.models import RunStatus
 
 log = logging.getLogger("kpi_service")
 
@@ -141,7 +142,8 @@ async def _run_backfill(args: argparse.Namespace, settings: Settings) -> int:
         f"{run.skipped} skipped in {seconds:.1f}s\n")
     for error in run.errors:
         sys.stdout.write(f"  {json.dumps(error)}\n")
-    return {"succeeded": 0, "partial": 3}.get(run.status, 1)
+    exit_codes: dict[str, int] = {RunStatus.SUCCEEDED: 0, RunStatus.PARTIAL: 3}
+    return exit_codes.get(run.status, 1)
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:

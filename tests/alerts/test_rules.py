@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from httpx import AsyncClient
 
+from kpi_service.alerts.schemas import Condition
+from kpi_service.models import RuleKind
 from tests.support.alerts import (
     ALERTS,
     CHANNELS,
@@ -194,3 +196,10 @@ async def test_bad_channels_are_422(api: AsyncClient, flaw: str, change: dict[st
     response = await api.post(CHANNELS, json=body)
     assert response.status_code == 422, (flaw, response.text)
     assert await listed(api, CHANNELS) == []
+
+
+def test_the_conditions_are_the_rule_kinds_the_table_allows() -> None:
+    # The discriminator needs a Literal per condition; together they are the RuleKind enum.
+    conditions = get_args(get_args(Condition)[0])
+    kinds = [get_args(c.model_fields["kind"].annotation) for c in conditions]
+    assert sorted(kind for (kind,) in kinds) == sorted(RuleKind)

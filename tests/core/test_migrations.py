@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import date, timedelta
@@ -12,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import CheckConstraint, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kpi_service.core.database import Database
 from kpi_service.core.migrations import (
     current_revision,
     downgrade,
@@ -24,7 +26,7 @@ from kpi_service.core.migrations import (
     schema_drift,
     upgrade,
 )
-from kpi_service.models import SCHEMA
+from kpi_service.models import SCHEMA, Base
 from tests.support.database import create_database
 
 Server = tuple[str, Callable[[str], str], Callable[[str], None]]
@@ -195,3 +197,20 @@ async def test_stored_values_are_rounded_half_to_even(fresh: tuple[str, AsyncEng
     assert [tuple(row) for row in stored] == [(e, e, e) for e in expected]
     # Values with six places or fewer are left as they were written.
     assert [str(row[0]) for row in stored][5:] == ["12.5", "7"]
+
+
+async def test_vocabulary_checks_hold_the_values_the_migrations_allow(db: Database) -> None:
+    # The models build `x IN (...)` checks from their enums (one_of); Alembic does not compare
+    # checks, so the values are compared with the migrated database's here.
+    quoted = re.compile(r"'([^']*)'")
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE contype = 'c' AND connamespace = CAST(:schema AS regnamespace)"),
+            {"schema": SCHEMA})
+        migrated = {name: set(quoted.findall(definition)) for name, definition in rows}
+    modelled = {str(c.name): set(quoted.findall(str(c.sqltext)))
+                for table in Base.metadata.tables.values() for c in table.constraints
+                if isinstance(c, CheckConstraint) and " IN (" in str(c.sqltext)}
+    assert len(modelled) == 16
+    assert {name: migrated.get(name) for name in modelled} == modelled

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from httpx import AsyncClient
+from pydantic import BaseModel, ValidationError
 
 from kpi_service.app import create_app
-from kpi_service.core.schemas import MAX_ID
+from kpi_service.core.schemas import MAX_ID, Choice
+from kpi_service.engine.rollup import Rollup
 from tests.support.app import make_settings
 
 # pydantic's names for bounds; JSON Schema spells them minimum, maximum, exclusive*.
@@ -108,3 +111,24 @@ async def test_null_and_stray_keys_are_still_refused(client: AsyncClient) -> Non
     bulk = await client.put("/api/kpis/goals/bulk", json={"period": "monthly",
                                                           "goals": {"9calls": 5}})
     assert bulk.status_code == 422
+
+
+class _Rolled(BaseModel):
+    rollup: Choice[Rollup]
+    other: Choice[Rollup] | None = None
+
+
+def test_a_choice_is_the_enum_member_published_and_refused_as_a_literal() -> None:
+    assert _Rolled.model_validate({"rollup": "avg"}).rollup is Rollup.AVG
+    assert _Rolled.model_validate_json('{"rollup": "max"}').rollup is Rollup.MAX
+    assert _Rolled(rollup=Rollup.SUM).model_dump_json() == '{"rollup":"sum","other":null}'
+    literal = {"enum": ["sum", "avg", "last", "min", "max"], "type": "string"}
+    published = _Rolled.model_json_schema()
+    assert published["properties"]["rollup"] == {**literal, "title": "Rollup"}
+    assert published["properties"]["other"]["anyOf"] == [literal, {"type": "null"}]
+    assert "$defs" not in published
+    with pytest.raises(ValidationError) as refused:
+        _Rolled.model_validate({"rollup": "median"})
+    (error,) = refused.value.errors()
+    assert (error["type"], error["msg"]) == (
+        "literal_error", "Input should be 'sum', 'avg', 'last', 'min' or 'max'")

@@ -15,10 +15,11 @@ from kpi_service.core.access import visible_alerts
 from kpi_service.core.auth import Principal
 from kpi_service.core.repository import Filters, Repository, equal_to, keyset
 from kpi_service.core.sql import among
+from kpi_service.engine.alerting import AlertStatus
 from kpi_service.models import Alert, AlertRule, Definition, joins
 
 AlertRow = Row[Alert, str, str, str]
-OPEN = ("pending", "firing")
+OPEN = (AlertStatus.PENDING, AlertStatus.FIRING)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Conflict, Forbidden, NotFound
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.engine.alerting import AlertStatus
 from kpi_service.models import Alert
 
 ENTITY = "alert"
@@ -59,7 +60,7 @@ async def acknowledge(session: AsyncSession, principal: Principal, alert_id: int
     shown = await get_alert(session, principal, alert_id)
     if principal.role is Role.MEMBER:
         raise Forbidden("Only managers and admins acknowledge alerts.")
-    if shown.status == "resolved":
+    if shown.status == AlertStatus.RESOLVED:
         raise Conflict(f"Alert {alert_id} is resolved; only open alerts are acknowledged.")
     if shown.acknowledged_at is not None:
         return shown

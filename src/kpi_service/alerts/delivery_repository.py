@@ -13,7 +13,13 @@ from sqlalchemy.orm import aliased
 
 from kpi_service.core.repository import Filters, Repository, equal_to
 from kpi_service.core.sql import among
-from kpi_service.models import AlertChannel, AlertDelivery, AlertDeliveryAttempt, joins
+from kpi_service.models import (
+    AlertChannel,
+    AlertDelivery,
+    AlertDeliveryAttempt,
+    DeliveryStatus,
+    joins,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +69,7 @@ class DeliveryRepository(Repository[AlertDelivery]):
         if not rows:
             return 0
         stmt = (insert(AlertDelivery)
-                .values(status="pending", next_attempt_at=func.now())
+                .values(status=DeliveryStatus.PENDING, next_attempt_at=func.now())
                 .on_conflict_do_nothing(index_elements=["tenant_id", "alert_id", "channel_id",
                                                         "event"])
                 .returning(AlertDelivery.id))
@@ -86,9 +92,10 @@ class DeliveryRepository(Repository[AlertDelivery]):
         waiting = exists().where(earlier.tenant_id == AlertDelivery.tenant_id,
                                  earlier.alert_id == AlertDelivery.alert_id,
                                  earlier.channel_id == AlertDelivery.channel_id,
-                                 earlier.id < AlertDelivery.id, earlier.status == "pending")
+                                 earlier.id < AlertDelivery.id,
+                                 earlier.status == DeliveryStatus.PENDING)
         due = (select(AlertDelivery.tenant_id, AlertDelivery.id)
-               .where(AlertDelivery.status == "pending",
+               .where(AlertDelivery.status == DeliveryStatus.PENDING,
                       AlertDelivery.next_attempt_at <= func.now(), ~waiting)
                .order_by(AlertDelivery.next_attempt_at).limit(limit)
                .with_for_update(skip_locked=True))
@@ -102,7 +109,8 @@ class DeliveryRepository(Repository[AlertDelivery]):
         (its next attempt is no longer the one this process scheduled)."""
         found = await self._claim(
             self.in_tenant(claimed.tenant_id) & (AlertDelivery.id == claimed.id)
-            & (AlertDelivery.status == "pending") & (AlertDelivery.next_attempt_at == expected),
+            & (AlertDelivery.status == DeliveryStatus.PENDING)
+            & (AlertDelivery.next_attempt_at == expected),
             lease)
         return found[0] if found else None
 
@@ -111,11 +119,13 @@ class DeliveryRepository(Repository[AlertDelivery]):
                      retry_in: float | None) -> datetime | None:
         """Log one attempt and move the delivery on: delivered, due again in `retry_in`
         seconds, or failed. When the next attempt is due (None: there is none)."""
-        status = "delivered" if delivered else "pending" if retry_in is not None else "failed"
+        status = (DeliveryStatus.DELIVERED if delivered
+                  else DeliveryStatus.PENDING if retry_in is not None else DeliveryStatus.FAILED)
         next_at = None if retry_in is None else _later(retry_in)
         stmt = (update(AlertDelivery)
                 .where(self.in_tenant(claimed.tenant_id),
-                       AlertDelivery.id == claimed.id, AlertDelivery.status == "pending",
+                       AlertDelivery.id == claimed.id,
+                       AlertDelivery.status == DeliveryStatus.PENDING,
                        AlertDelivery.attempts == claimed.attempt)
                 .values(status=status, last_status_code=status_code, last_error=error,
                         next_attempt_at=next_at,
@@ -135,8 +145,8 @@ class DeliveryRepository(Repository[AlertDelivery]):
         await self.session.execute(
             update(AlertDelivery)
             .where(self.in_tenant(tenant_id), AlertDelivery.channel_id == channel_id,
-                   AlertDelivery.status == "pending")
-            .values(status="cancelled", next_attempt_at=None, last_error=reason))
+                   AlertDelivery.status == DeliveryStatus.PENDING)
+            .values(status=DeliveryStatus.CANCELLED, next_attempt_at=None, last_error=reason))
 
 
 class AttemptRepository(Repository[AlertDeliveryAttempt]):

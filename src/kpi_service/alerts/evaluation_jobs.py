@@ -15,7 +15,7 @@ from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import Period, PeriodKind, aligned_or_custom
-from kpi_service.models import CalculationRun, Definition
+from kpi_service.models import CalculationRun, Definition, RuleKind
 from kpi_service.runs.plan import RunPlan
 
 log = logging.getLogger(__name__)
@@ -67,13 +67,14 @@ async def evaluate_overdue(database: Database, settings: Settings) -> int:
     overdue periods (no run finds a value that was never recorded), then their webhooks.
     How many rules were evaluated."""
     async with database.sessions() as session:
-        tenants = await RuleRepository(session).tenants_with("missing_value")
+        tenants = await RuleRepository(session).tenants_with(RuleKind.MISSING_VALUE)
     evaluated = 0
     for tenant_id in tenants:
         now = datetime.now(UTC)
         today = settings.today(now)
         async with database.unit_of_work() as session:
-            rules = await RuleRepository(session).to_evaluate(tenant_id, kind="missing_value")
+            rules = await RuleRepository(session).to_evaluate(tenant_id,
+                                                              kind=RuleKind.MISSING_VALUE)
             periods = await on_demand(session, tenant_id, rules, today=today)
             outcome = await evaluate(session, tenant_id, rules, periods, today=today, now=now,
                                      tz=settings.tz)

@@ -202,7 +202,7 @@ async def _missing(session: AsyncSession, rule: AlertRule, definition: Definitio
     existing = await AlertRepository(session).open_or_of_periods(
         rule.tenant_id, rule.id, [p.start for p in periods])
     judged = {(p.start, p.end) for p in periods}
-    judged |= {(a.period_start, a.period_end) for a in existing if a.status != "resolved"}
+    judged |= {(a.period_start, a.period_end) for a in existing if a.status != AlertStatus.RESOLVED}
     seen: dict[Track, list[alerting.Observation]] = defaultdict(list)
     for item in await ObservationRepository(session).due(
             rule.tenant_id, definition.id, sorted(judged), subject_id=rule.subject_id):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Body, Path, Query
 
@@ -17,12 +17,10 @@ from kpi_service.alerts.evaluation_service import Outcome
 from kpi_service.alerts.schemas import (
     Acknowledgement,
     AlertRead,
-    AlertStatus,
     ChannelCreate,
     ChannelRead,
     ChannelUpdate,
     DeliveryRead,
-    DeliveryStatus,
     EvaluateRequest,
     EvaluationRead,
     RuleCreate,
@@ -31,8 +29,9 @@ from kpi_service.alerts.schemas import (
 )
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import DatabaseDep, SessionDep, SettingsDep
-from kpi_service.core.schemas import Id, Limit, Page, ShortText, SubjectRef
-from kpi_service.models import AlertChannel
+from kpi_service.core.schemas import Choice, Id, Limit, Page, ShortText, SubjectRef
+from kpi_service.engine.alerting import AlertStatus
+from kpi_service.models import AlertChannel, DeliveryStatus, SubjectType
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -127,7 +126,7 @@ async def delete_channel(channel_id: ChannelId, session: SessionDep,
 async def list_deliveries(session: SessionDep, principal: PrincipalDep,
                           alert_id: Annotated[Id | None, Query()] = None,
                           channel_id: Annotated[Id | None, Query()] = None,
-                          status: Annotated[DeliveryStatus | None, Query()] = None,
+                          status: Annotated[Choice[DeliveryStatus] | None, Query()] = None,
                           cursor: Cursor = None,
                           limit: Annotated[Limit, Query()] = 50) -> Page[DeliveryRead]:
     """Webhook deliveries newest first, each with every attempt (admins only)."""
@@ -152,10 +151,10 @@ async def evaluate(body: EvaluateRequest, session: SessionDep, settings: Setting
 @router.get("", operation_id="listAlerts", response_model=Page[AlertRead])
 async def list_alerts(
     session: SessionDep, principal: PrincipalDep,
-    status: Annotated[AlertStatus | None, Query()] = None,
+    status: Annotated[Choice[AlertStatus] | None, Query()] = None,
     rule_id: Annotated[Id | None, Query()] = None,
     definition_id: Annotated[Id | None, Query()] = None,
-    subject_type: Annotated[Literal["user", "team", "organization"] | None, Query()] = None,
+    subject_type: Annotated[Choice[SubjectType] | None, Query()] = None,
     subject_id: Annotated[SubjectRef | None, Query()] = None,
     cursor: Cursor = None, limit: Annotated[Limit, Query()] = 50,
 ) -> Page[AlertRead]:

@@ -17,7 +17,7 @@ from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.definitions.repository import DefinitionRepository
-from kpi_service.models import AlertRule, Definition
+from kpi_service.models import AlertRule, CalculationType, Definition
 
 RULE = "alert_rule"
 CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
@@ -64,7 +64,8 @@ async def _definition(session: AsyncSession, tenant_id: str, body: RuleCreate) -
 
 
 def _check_condition(definition: Definition, condition: Condition) -> None:
-    if isinstance(condition, MissingValue) and definition.calculation_type != "manual":
+    if (isinstance(condition, MissingValue)
+            and definition.calculation_type != CalculationType.MANUAL):
         reason = (f"KPI {definition.key!r} is computed ({definition.calculation_type}); "
                   "missing values are watched on manual KPIs only")
         raise InvalidInput(f"The condition does not fit the KPI: {reason}.",

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from kpi_service.core.schemas import (
+    Choice,
     Day,
     Id,
     Input,
@@ -23,10 +24,8 @@ from kpi_service.core.schemas import (
     number_default,
     refuse_null,
 )
-
-Severity = Literal["warning", "critical"]
-AlertStatus = Literal["pending", "firing", "resolved"]
-DeliveryStatus = Literal["pending", "delivered", "failed", "cancelled"]
+from kpi_service.engine.alerting import AlertStatus, ChangeDirection, Direction, Notice
+from kpi_service.models import DeliveryStatus, Severity
 
 # A percentage or an amount that widens a threshold before an alert clears.
 Margin = Annotated[Number, Field(ge=0)]
@@ -55,7 +54,7 @@ class ValueThreshold(Input):
     """The value above (or below) `threshold`; clears `clear_margin` back on the good side."""
 
     kind: Literal["value_threshold"]
-    direction: Literal["above", "below"]
+    direction: Choice[Direction]
     threshold: Number
     clear_margin: Margin = number_default(0)
     for_periods: ForPeriods = 1
@@ -70,7 +69,7 @@ class ChangePct(Input):
     clears within `limit - clear_margin`."""
 
     kind: Literal["change_pct"]
-    direction: Literal["up", "down", "either"] = "either"
+    direction: Choice[ChangeDirection] = ChangeDirection.EITHER
     limit: Annotated[Number, Field(gt=0, le=1_000_000)]
     clear_margin: Margin = number_default(0)
     for_periods: ForPeriods = 1
@@ -130,7 +129,7 @@ class RuleCreate(Input):
     condition: Condition
     subject_id: SubjectRef | None = Field(
         default=None, description="Watch this one subject only; omitted: every subject.")
-    severity: Severity = "warning"
+    severity: Choice[Severity] = Severity.WARNING
     channel_ids: ChannelIds = Field(default_factory=list)
     is_active: bool = True
 
@@ -152,7 +151,7 @@ class RuleUpdate(Input):
     name: Name | None = None
     condition: Condition | None = None
     subject_id: SubjectRef | None = Field(default=None, description="null: every subject.")
-    severity: Severity | None = None
+    severity: Choice[Severity] | None = None
     channel_ids: ChannelIds | None = None
     is_active: bool | None = None
 
@@ -171,7 +170,7 @@ class RuleRead(Output):
     name: str
     condition: Condition
     subject_id: str | None
-    severity: Severity
+    severity: Choice[Severity]
     channel_ids: list[int]
     is_active: bool
     last_evaluated_at: datetime | None
@@ -258,8 +257,8 @@ class AlertRead(Output):
     period_end: date
     last_period_start: date
     last_period_end: date
-    status: AlertStatus
-    severity: Severity
+    status: Choice[AlertStatus]
+    severity: Choice[Severity]
     streak: int
     value: OutNumber | None = Field(description="The actual value of the last judged period.")
     observed: OutNumber | None = Field(
@@ -296,8 +295,8 @@ class DeliveryRead(Output):
     id: int
     alert_id: int
     channel_id: int
-    event: Literal["firing", "resolved"]
-    status: DeliveryStatus
+    event: Choice[Notice]
+    status: Choice[DeliveryStatus]
     attempts: int
     next_attempt_at: datetime | None
     last_status_code: int | None
@@ -339,8 +338,8 @@ class EvaluationRead(Output):
 
 class PayloadAlert(Output):
     id: int
-    status: AlertStatus
-    severity: Severity
+    status: Choice[AlertStatus]
+    severity: Choice[Severity]
     period_start: date
     period_end: date
     last_period_start: date

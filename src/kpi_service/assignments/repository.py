@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from kpi_service.core.repository import Filters, Repository, equal_to, keyset
-from kpi_service.models import Assignment, AssignmentTarget, Definition, joins
+from kpi_service.models import Assignment, AssignmentTarget, Definition, SubjectType, joins
 
 # (definition_id, subject_type, subject_id, start_date): what makes an assignment unique.
 NaturalKey = tuple[int, str, str, date]
@@ -53,7 +53,8 @@ class AssignmentFilters(Filters):
     def more_conditions(self) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = []
         if self.user_id is not None:
-            found += [Assignment.subject_type == "user", Assignment.subject_id == self.user_id]
+            found += [Assignment.subject_type == SubjectType.USER,
+                      Assignment.subject_id == self.user_id]
         if self.active_on is not None:
             found.append(in_force_during(Assignment.start_date, Assignment.end_date,
                                          self.active_on, self.active_on))

@@ -15,11 +15,11 @@ from kpi_service.assignments.schemas import (
     AssignmentList,
     AssignmentRead,
     AssignmentUpdate,
-    SubjectType,
 )
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
-from kpi_service.core.schemas import Day, Id, Limit, Page, ShortText, SubjectRef
+from kpi_service.core.schemas import Choice, Day, Id, Limit, Page, ShortText, SubjectRef
+from kpi_service.models import SubjectType
 
 router = APIRouter(prefix="/assignments", tags=["assignments"])
 
@@ -49,7 +49,7 @@ async def list_assignments(
     principal: PrincipalDep,
     settings: SettingsDep,
     user_id: Annotated[SubjectRef | None, Query(description="A user's own assignments.")] = None,
-    subject_type: Annotated[SubjectType | None, Query()] = None,
+    subject_type: Annotated[Choice[SubjectType] | None, Query()] = None,
     subject_id: Annotated[SubjectRef | None, Query()] = None,
     team_id: Annotated[SubjectRef | None, Query()] = None,
     definition_id: Annotated[Id | None, Query()] = None,

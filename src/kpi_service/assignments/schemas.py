@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, model_validator
 
 from kpi_service.core.schemas import (
+    Choice,
     Day,
     Id,
     Input,
@@ -20,8 +21,7 @@ from kpi_service.core.schemas import (
     number_default,
     refuse_null,
 )
-
-SubjectType = Literal["user", "team", "organization"]
+from kpi_service.models import SubjectType
 
 MAX_BULK = 1000
 
@@ -31,7 +31,7 @@ class AssignmentCreate(Input):
 
     definition_id: Id | None = None
     definition_key: Key | None = None
-    subject_type: SubjectType
+    subject_type: Choice[SubjectType]
     subject_id: SubjectRef | None = Field(
         default=None, description="Required for user and team; the tenant for organization.")
     team_id: SubjectRef | None = None
@@ -102,7 +102,7 @@ class AssignmentRead(Output):
     id: int
     definition_id: int
     definition_key: str
-    subject_type: SubjectType
+    subject_type: Choice[SubjectType]
     subject_id: str
     team_id: str | None
     target_value: OutNumber

@@ -39,7 +39,7 @@ from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.measurements.derivation import rederive
-from kpi_service.models import Assignment, AssignmentTarget, Definition
+from kpi_service.models import Assignment, AssignmentTarget, Definition, SubjectType
 
 ENTITY = "assignment"
 
@@ -187,7 +187,7 @@ def _row(principal: Principal, body: AssignmentCreate, definition: Definition | 
             [*loc, "subject_type"],
             f"KPI {definition.key!r} is measured per {definition.scope}, not {body.subject_type}"))
     subject_id = body.subject_id
-    if body.subject_type == "organization":
+    if body.subject_type == SubjectType.ORGANIZATION:
         if subject_id not in (None, principal.tenant_id):
             refusals.invalid.append(field_error(
                 [*loc, "subject_id"], "an organization assignment is for the caller's tenant"))

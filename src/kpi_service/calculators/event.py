@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.calculators.base import CalculationRequest, ConfigError, Outcome
 from kpi_service.core.sql import among
 from kpi_service.engine.achievement import quantize
-from kpi_service.models import Event
+from kpi_service.models import Event, SubjectType
 
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95}
 AGGREGATES = frozenset({"count", "sum", "avg", "min", "max", "distinct_users", *PERCENTILES})
@@ -79,15 +79,15 @@ def aggregate_of(aggregate: str, prop: str | None) -> Any:
 
 
 def _group(scope: str) -> Any:
-    if scope == "team":
+    if scope == SubjectType.TEAM:
         return Event.team_id
-    if scope == "organization":
+    if scope == SubjectType.ORGANIZATION:
         return Event.tenant_id
     return Event.user_id
 
 
 async def calculate(request: CalculationRequest, session: AsyncSession,
-                    scope: str = "user") -> dict[str, Outcome]:
+                    scope: str = SubjectType.USER) -> dict[str, Outcome]:
     """Values for every due subject from one statement over the period's events."""
     config = request.config
     start, end = request.period.instants(request.tz)

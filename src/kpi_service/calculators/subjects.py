@@ -14,10 +14,11 @@ from typing import Any
 from kpi_service.calculators import api_adapters
 from kpi_service.calculators.base import ConfigError
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
+from kpi_service.models import CalculationType, SubjectType
 
 SUBJECTS_KEY = "subjects"
 # Sources that can be asked for any subject; event KPIs group by the event's own team.
-TYPES_WITH_SUBJECTS = frozenset({"query", "api"})
+TYPES_WITH_SUBJECTS = frozenset({CalculationType.QUERY, CalculationType.API})
 # Sources that only know users, so a team id given to them would measure nothing (or a
 # user who happens to share the id).
 _USER_ONLY_ADAPTERS = frozenset({api_adapters.INTERCOM, api_adapters.AIRCALL})
@@ -42,16 +43,17 @@ def source_config(config: Mapping[str, Any]) -> dict[str, Any]:
 def subject_mode(scope: str, calculation_type: str,
                  config: Mapping[str, Any]) -> SubjectMode | None:
     """How a stored definition's subjects reach its source; None when they are passed as is."""
-    if scope == "user" or calculation_type not in TYPES_WITH_SUBJECTS:
+    if scope == SubjectType.USER or calculation_type not in TYPES_WITH_SUBJECTS:
         return None
     return SubjectMode(config.get(SUBJECTS_KEY, SubjectMode.MEMBERS))
 
 
 def _only_users(calculation_type: str, config: Mapping[str, Any]) -> str | None:
-    if calculation_type == "query" and "query_key" in config:
+    if calculation_type == CalculationType.QUERY and "query_key" in config:
         return "the built-in queries measure users (support_cases.assigned_to)"
     adapter = config.get("adapter")
-    if calculation_type == "api" and isinstance(adapter, str) and adapter in _USER_ONLY_ADAPTERS:
+    if (calculation_type == CalculationType.API and isinstance(adapter, str)
+            and adapter in _USER_ONLY_ADAPTERS):
         return f"the {adapter} adapter measures users"
     return None
 
@@ -60,9 +62,9 @@ def validate(scope: str, calculation_type: str, config: Mapping[str, Any],
              rollup: str) -> dict[str, str]:
     """The `subjects` entry a definition's config stores ({} when it takes none)."""
     given = config.get(SUBJECTS_KEY)
-    if scope == "user" or calculation_type not in TYPES_WITH_SUBJECTS:
+    if scope == SubjectType.USER or calculation_type not in TYPES_WITH_SUBJECTS:
         if SUBJECTS_KEY in config:
-            where = "user KPIs" if scope == "user" else f"{calculation_type} KPIs"
+            where = "user KPIs" if scope == SubjectType.USER else f"{calculation_type} KPIs"
             raise SubjectsConfigError(SUBJECTS_KEY, f"{where} take no subjects setting; only "
                                       "team and organization KPIs of type query or api do")
         return {}
@@ -77,6 +79,7 @@ def validate(scope: str, calculation_type: str, config: Mapping[str, Any],
                                   "'members'")
     if mode is SubjectMode.MEMBERS and rollup not in MEMBER_ROLLUPS:
         own = "" if only_users else ", or subjects 'own'"
-        raise SubjectsConfigError("rollup", f"{rollup!r} cannot combine the members' values; "
+        # Quoted by hand: the repr of a Rollup member is not its value.
+        raise SubjectsConfigError("rollup", f"'{rollup}' cannot combine the members' values; "
                                   f"use one of {', '.join(sorted(MEMBER_ROLLUPS))}{own}")
     return {SUBJECTS_KEY: mode.value}

@@ -40,7 +40,7 @@ def _manages_user(teams: list[str], tenant_id: str,
     """SQL: the user (a column or a value) holds an assignment in one of these teams."""
     return exists().where(
         Assignment.tenant_id == tenant_id,
-        Assignment.subject_type == "user",
+        Assignment.subject_type == SubjectType.USER,
         Assignment.subject_id == user_id,
         among(Assignment.team_id, teams),
     )
@@ -61,10 +61,10 @@ def _seen(principal: Principal, tenant_id: QueryableAttribute[str], own: ColumnE
 def visible_assignments(principal: Principal) -> ColumnElement[bool]:
     """The SQL condition over `Assignment` selecting what the principal may see."""
     return _seen(principal, Assignment.tenant_id,
-                 and_(Assignment.subject_type == "user",
+                 and_(Assignment.subject_type == SubjectType.USER,
                       Assignment.subject_id == principal.user_id),
                  lambda teams: or_(among(Assignment.team_id, teams),
-                                   and_(Assignment.subject_type == "team",
+                                   and_(Assignment.subject_type == SubjectType.TEAM,
                                         among(Assignment.subject_id, teams))))
 
 
@@ -99,10 +99,10 @@ def can_manage(principal: Principal, subject_type: str, subject_id: str,
     if principal.role is Role.ADMIN:
         return True
     # The organisation as a whole is an admin's to assign, whatever team is named.
-    if principal.role is not Role.MANAGER or subject_type == "organization":
+    if principal.role is not Role.MANAGER or subject_type == SubjectType.ORGANIZATION:
         return False
     # A manager acts for the teams they manage, never for themselves as such.
-    return principal.manages(team_id) or (subject_type == "team"
+    return principal.manages(team_id) or (subject_type == SubjectType.TEAM
                                           and principal.manages(subject_id))
 
 

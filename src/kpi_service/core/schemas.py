@@ -9,7 +9,8 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar, overload
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, overload
 
 from pydantic import (
     AwareDatetime,
@@ -17,13 +18,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     PlainSerializer,
     StringConstraints,
     field_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, core_schema
 
 from kpi_service.core.errors import InvalidInput, field_error
 
@@ -85,6 +87,37 @@ Number = Annotated[Decimal, Field(allow_inf_nan=False, ge=-MAX_VALUE, le=MAX_VAL
 OutNumber = Annotated[Decimal, _as_float]
 Weight = Annotated[Decimal, Field(allow_inf_nan=False, ge=0, le=100), _as_float,
                    _PublishedAsNumber()]
+
+
+class _AsLiteral:
+    """Validates and publishes a field as the Literal of a StrEnum's values, handing the code
+    the enum member."""
+
+    def __init__(self, vocabulary: type[StrEnum]) -> None:
+        self.vocabulary = vocabulary
+
+    def __get_pydantic_core_schema__(self, source: object,
+                                     handler: GetCoreSchemaHandler) -> CoreSchema:
+        # A plain enum field would be a `$ref` component answering `enum` errors; clients
+        # know the inline `{"enum": [...]}` and its `literal_error` messages.
+        values = [member.value for member in self.vocabulary]
+        return core_schema.no_info_after_validator_function(
+            self.vocabulary, core_schema.literal_schema(values))
+
+
+_Vocabulary = TypeVar("_Vocabulary", bound=StrEnum)
+
+if TYPE_CHECKING:
+    # One value of a closed vocabulary: `unit: Choice[Unit]` is a `Unit` member.
+    Choice = Annotated[_Vocabulary, _AsLiteral]
+else:
+    class Choice:
+        """One value of a closed vocabulary: `unit: Choice[Unit]` is a `Unit` member."""
+
+        # The enum hides in the marker: FastAPI publishes a component for every Enum class
+        # it finds in an annotation, even one no schema refers to.
+        def __class_getitem__(cls, vocabulary: type[StrEnum]) -> object:
+            return Annotated[str, _AsLiteral(vocabulary)]
 
 
 def number_default(value: int) -> Any:

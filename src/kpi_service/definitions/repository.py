@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 
 from kpi_service.core.repository import Filters, Repository, equal_to
-from kpi_service.models import Definition
+from kpi_service.models import CalculationType, Definition
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,4 +66,4 @@ class DefinitionRepository(Repository[Definition]):
     async def formulas(self, tenant_id: str) -> Sequence[Definition]:
         """The tenant's active formula definitions."""
         return await self.all(self.select(tenant_id).where(
-            Definition.is_active.is_(True), Definition.calculation_type == "formula"))
+            Definition.is_active.is_(True), Definition.calculation_type == CalculationType.FORMULA))

@@ -8,15 +8,15 @@ from fastapi import APIRouter, Path, Query
 
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import DatabaseDep, SessionDep, SettingsDep
-from kpi_service.core.schemas import Id, Key, Limit, Page, ShortText
+from kpi_service.core.schemas import Choice, Id, Key, Limit, Page, ShortText
 from kpi_service.definitions import service
 from kpi_service.definitions.schemas import (
-    CalculationType,
     Category,
     DefinitionCreate,
     DefinitionRead,
     DefinitionUpdate,
 )
+from kpi_service.models import CalculationType
 
 router = APIRouter(prefix="/definitions", tags=["definitions"])
 
@@ -39,7 +39,7 @@ async def list_definitions(
     session: SessionDep,
     principal: PrincipalDep,
     category: Annotated[Category | None, Query()] = None,
-    calculation_type: Annotated[CalculationType | None, Query()] = None,
+    calculation_type: Annotated[Choice[CalculationType] | None, Query()] = None,
     is_active: Annotated[bool | None, Query()] = None,
     limit: Annotated[Limit, Query()] = 50,
     cursor: Annotated[ShortText | None, Query()] = None,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
 from kpi_service.core.schemas import (
+    Choice,
     Input,
     Key,
     LongText,
@@ -19,13 +20,10 @@ from kpi_service.core.schemas import (
     number_default,
     refuse_null,
 )
-
-Unit = Literal["count", "percent", "currency", "hours", "minutes", "days", "none"]
-TargetType = Literal["higher_better", "lower_better", "exact"]
-AggregationPeriod = Literal["daily", "weekly", "monthly", "quarterly", "yearly"]
-Scope = Literal["user", "team", "organization"]
-CalculationType = Literal["manual", "query", "event", "api", "formula"]
-Rollup = Literal["sum", "avg", "last", "min", "max"]
+from kpi_service.engine.achievement import TargetType
+from kpi_service.engine.periods import PeriodKind
+from kpi_service.engine.rollup import Rollup
+from kpi_service.models import CalculationType, SubjectType, Unit
 
 Category = Annotated[ShortText, Field(min_length=1)]
 WarningThreshold = Annotated[Number, Field(gt=0, le=100)]
@@ -34,10 +32,11 @@ ScoreCap = Annotated[Number, Field(gt=0, le=100_000)]
 Config = Annotated[dict[str, Any], Field(max_length=50)]
 
 # Counts and money add up over periods; rates and durations average; the rest keep the last.
-DEFAULT_ROLLUP: dict[str, Rollup] = {
-    "count": "sum", "currency": "sum",
-    "percent": "avg", "hours": "avg", "minutes": "avg", "days": "avg",
-    "none": "last",
+DEFAULT_ROLLUP: dict[Unit, Rollup] = {
+    Unit.COUNT: Rollup.SUM, Unit.CURRENCY: Rollup.SUM,
+    Unit.PERCENT: Rollup.AVG, Unit.HOURS: Rollup.AVG, Unit.MINUTES: Rollup.AVG,
+    Unit.DAYS: Rollup.AVG,
+    Unit.NONE: Rollup.LAST,
 }
 
 
@@ -48,13 +47,13 @@ class DefinitionCreate(Input):
     name: Name
     description: LongText | None = None
     category: Category | None = None
-    unit: Unit
-    target_type: TargetType
-    aggregation_period: AggregationPeriod
-    scope: Scope = "user"
-    calculation_type: CalculationType
+    unit: Choice[Unit]
+    target_type: Choice[TargetType]
+    aggregation_period: Choice[PeriodKind]
+    scope: Choice[SubjectType] = SubjectType.USER
+    calculation_type: Choice[CalculationType]
     config: Config = Field(default_factory=dict)
-    rollup: Rollup | None = Field(default=None, description="Defaults from the unit.")
+    rollup: Choice[Rollup] | None = Field(default=None, description="Defaults from the unit.")
     warning_threshold: WarningThreshold = number_default(80)
     score_cap: ScoreCap = number_default(150)
     is_active: bool = True
@@ -71,11 +70,11 @@ class DefinitionUpdate(Input):
     name: Name | None = None
     description: LongText | None = None
     category: Category | None = None
-    unit: Unit | None = None
-    target_type: TargetType | None = None
-    calculation_type: CalculationType | None = None
+    unit: Choice[Unit] | None = None
+    target_type: Choice[TargetType] | None = None
+    calculation_type: Choice[CalculationType] | None = None
     config: Config | None = None
-    rollup: Rollup | None = None
+    rollup: Choice[Rollup] | None = None
     warning_threshold: WarningThreshold | None = None
     score_cap: ScoreCap | None = None
     is_active: bool | None = None
@@ -95,17 +94,17 @@ class DefinitionRead(Output):
     name: str
     description: str | None
     category: str | None
-    unit: Unit
-    target_type: TargetType
-    aggregation_period: AggregationPeriod
-    scope: Scope
-    calculation_type: CalculationType
+    unit: Choice[Unit]
+    target_type: Choice[TargetType]
+    aggregation_period: Choice[PeriodKind]
+    scope: Choice[SubjectType]
+    calculation_type: Choice[CalculationType]
     config: dict[str, Any] = Field(
         description="As saved, except a query's SQL text (`sql`), which only admins see.")
     sql_hidden: bool = Field(
         default=False,
         description="True when the config holds SQL text left out for this caller's role.")
-    rollup: Rollup
+    rollup: Choice[Rollup]
     warning_threshold: OutNumber
     score_cap: OutNumber
     is_active: bool

@@ -27,7 +27,7 @@ from kpi_service.definitions.schemas import (
 from kpi_service.engine.formula import FormulaError, parse_formula
 from kpi_service.engine.formula_order import evaluation_order
 from kpi_service.measurements.derivation import rederive
-from kpi_service.models import Definition
+from kpi_service.models import CalculationType, Definition
 
 ENTITY = "definition"
 # A change to any of these can change computed values, so it raises `version`.
@@ -91,15 +91,15 @@ def _subjects(scope: str, calculation_type: str, config: dict[str, Any],
 async def _source_config(calculation_type: str, config: dict[str, Any], *,
                          tenant_id: str, sources: Sources,
                          settings: Settings) -> dict[str, Any]:
-    if calculation_type == "formula":
+    if calculation_type == CalculationType.FORMULA:
         return _formula_config(config)
-    if calculation_type == "event":
+    if calculation_type == CalculationType.EVENT:
         try:
             return event_calculator.validate_config(config)
         except event_calculator.EventConfigError as exc:
             raise InvalidInput(f"The event config is not usable: {exc}.", errors=[
                 field_error(["body", "config", exc.key], exc.reason)]) from None
-    if calculation_type == "api":
+    if calculation_type == CalculationType.API:
         try:
             api_calculator.validate_config(config, allow=settings.outbound_allow)
         except api_calculator.ApiConfigError as exc:
@@ -107,7 +107,7 @@ async def _source_config(calculation_type: str, config: dict[str, Any], *,
             raise InvalidInput(f"The api config is not usable: {exc}.",
                                errors=[field_error(loc, str(exc))]) from None
         return config
-    if calculation_type == "manual":
+    if calculation_type == CalculationType.MANUAL:
         if config:
             raise InvalidInput("A manual KPI takes no config.", errors=[
                 field_error(["body", "config"], "must be {} for calculation type manual")])
@@ -210,7 +210,7 @@ async def create(session: AsyncSession, principal: Principal, body: DefinitionCr
     values["config"] = await validate_config(
         body.calculation_type, body.config, scope=body.scope, rollup=values["rollup"],
         tenant_id=principal.tenant_id, sources=sources, settings=settings)
-    if body.calculation_type == "formula":
+    if body.calculation_type == CalculationType.FORMULA:
         await _check_formula_inputs(session, principal.tenant_id, body.key,
                                     body.aggregation_period, body.scope, values["config"])
     values["created_by"] = principal.user_id
@@ -263,7 +263,7 @@ async def update(session: AsyncSession, principal: Principal, definition_id: int
             calculation_type, config, scope=definition.scope,
             rollup=requested.get("rollup", definition.rollup), tenant_id=principal.tenant_id,
             sources=sources, settings=settings)
-        if calculation_type == "formula":
+        if calculation_type == CalculationType.FORMULA:
             await _check_formula_inputs(session, principal.tenant_id, definition.key,
                                         definition.aggregation_period, definition.scope,
                                         requested["config"])

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.assignments import service as assignments
-from kpi_service.assignments.schemas import AssignmentCreate, AssignmentRead, SubjectType
+from kpi_service.assignments.schemas import AssignmentCreate, AssignmentRead
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import NotFound
 from kpi_service.core.settings import Settings
@@ -31,6 +31,7 @@ from kpi_service.demo.people import (
 from kpi_service.engine.periods import PeriodKind, containing
 from kpi_service.measurements import service as measurements
 from kpi_service.measurements.schemas import ManualValue
+from kpi_service.models import SubjectType
 
 ASSIGN_CHUNK = 1000
 
@@ -229,21 +230,21 @@ def assignments_for(size: DemoSize, window: Window, support_start: date,
 
     for key, plan in SUPPORT_PLANS.items():
         for user in SUPPORT_USERS:
-            add(key, "user", user, SUPPORT_TEAM, plan, support_start)
-    weekly = {d["key"] for d in DEFINITIONS if d["aggregation_period"] == "weekly"}
+            add(key, SubjectType.USER, user, SUPPORT_TEAM, plan, support_start)
+    weekly = {d["key"] for d in DEFINITIONS if d["aggregation_period"] == PeriodKind.WEEKLY}
     for index, agent in enumerate(size.agent_ids):
         team = team_of(index)
         for key, plan in AGENT_PLANS.items():
             start = first_monday(window.events_start) if key in weekly else window.events_start
-            add(key, "user", agent, team, plan, start)
+            add(key, SubjectType.USER, agent, team, plan, start)
         if index < TEAM_SIZE:
-            add("revenue_daily", "user", agent, team, PILOT_PLAN, window.leads_start)
+            add("revenue_daily", SubjectType.USER, agent, team, PILOT_PLAN, window.leads_start)
     for team in size.teams:
-        add("team_revenue", "team", team, team, Plan(Decimal(8000 * TEAM_SIZE), Decimal(100)),
-            window.events_start)
+        add("team_revenue", SubjectType.TEAM, team, team,
+            Plan(Decimal(8000 * TEAM_SIZE), Decimal(100)), window.events_start)
     for key, plan in organization_plans(size).items():
         start = first_monday(window.events_start) if key in weekly else window.events_start
-        add(key, "organization", tenant, None, plan, start)
+        add(key, SubjectType.ORGANIZATION, tenant, None, plan, start)
     return bodies
 
 

@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from kpi_service.engine.achievement import quantize
 from kpi_service.engine.periods import PeriodKind, containing
-from kpi_service.engine.rollup import combine
+from kpi_service.engine.rollup import Rollup, combine
 
 _HUNDRED = Decimal(100)
 _UNITS = {PeriodKind.DAILY: "day", PeriodKind.WEEKLY: "week (Monday to Sunday)",
@@ -64,7 +64,7 @@ def over_periods(values: Sequence[tuple[date, Decimal | None]], rollup: str) -> 
     known = sorted((start, value) for start, value in values if value is not None)
     if not known:
         return None
-    if rollup == "last":
+    if rollup == Rollup.LAST:
         return known[-1][1]
     return quantize(combine([value for _, value in known], rollup))
 

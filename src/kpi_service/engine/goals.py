@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from kpi_service.engine.achievement import TargetType, achievement, quantize, status
 from kpi_service.engine.periods import Period, PeriodKind, containing, custom
+from kpi_service.engine.rollup import Rollup
 
 # A custom goal spans at most this many days (five years, leap days included).
 MAX_CUSTOM_DAYS = 5 * 366
@@ -99,18 +100,18 @@ def rolled_value(measured: Measured, rollup: str) -> Decimal | None:
     if measured.periods == 0:
         return None
     match rollup:
-        case "sum":
+        case Rollup.SUM:
             return measured.total
-        case "avg":
+        case Rollup.AVG:
             assert measured.total is not None
             return quantize(measured.total / Decimal(measured.periods))
-        case "min":
+        case Rollup.MIN:
             return measured.minimum
-        case "max":
+        case Rollup.MAX:
             return measured.maximum
-        case "last":
+        case Rollup.LAST:
             return measured.last
-    raise ValueError(f"unknown rollup {rollup!r}")
+    raise ValueError(f"unknown rollup '{rollup}'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,7 @@ def reaching_is_definitive(measured: Measured, *, rollup: str, target_type: str)
     """Whether reaching the target cannot be undone by later periods: a growing total (a
     `sum` of non-negative values, higher better) only grows; an average, a `last`, `min` or
     `max`, a lower-is-better or exact goal can still move away from the target."""
-    return (target_type == TargetType.HIGHER_BETTER.value and rollup == "sum"
+    return (target_type == TargetType.HIGHER_BETTER and rollup == Rollup.SUM
             and (measured.minimum is None or measured.minimum >= 0))
 
 

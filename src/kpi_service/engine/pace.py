@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 
 from kpi_service.engine.achievement import quantize
 from kpi_service.engine.periods import Period
+from kpi_service.engine.rollup import Rollup
 
 # Roll-ups whose value grows with the share of the period elapsed; the others (avg, last,
 # min, max) are already a value for the whole period, so their pace is the value so far.
-GROWING = frozenset({"sum"})
+GROWING = frozenset({Rollup.SUM})
 _MICRO = timedelta(microseconds=1)
 
 

@@ -5,10 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from enum import StrEnum
 from typing import Any
 
+
+class Rollup(StrEnum):
+    """How a KPI's values combine: over its periods, and over a team's members."""
+
+    SUM = "sum"
+    AVG = "avg"
+    LAST = "last"
+    MIN = "min"
+    MAX = "max"
+
+
 # `last` orders periods in time; members have no order, so it cannot combine them.
-MEMBER_ROLLUPS = frozenset({"sum", "avg", "min", "max"})
+MEMBER_ROLLUPS = frozenset({Rollup.SUM, Rollup.AVG, Rollup.MIN, Rollup.MAX})
 # How many failing members a team's reason and details name; the count is always exact.
 NAMED_FAILURES = 10
 # Results must not depend on whatever decimal context the calling thread happens to use.
@@ -37,7 +49,7 @@ class RolledUp:
 
 def _check(rollup: str) -> None:
     if rollup not in MEMBER_ROLLUPS:
-        raise ValueError(f"rollup {rollup!r} cannot combine members' values; "
+        raise ValueError(f"rollup '{rollup}' cannot combine members' values; "
                          f"use one of {', '.join(sorted(MEMBER_ROLLUPS))}")
 
 
@@ -47,12 +59,12 @@ def combine(values: Sequence[Decimal], rollup: str) -> Decimal:
     if not values:
         raise ValueError("there is no value to combine")
     with localcontext(_CONTEXT):
-        if rollup == "min":
+        if rollup == Rollup.MIN:
             return min(values)
-        if rollup == "max":
+        if rollup == Rollup.MAX:
             return max(values)
         total = sum(values, Decimal(0))
-        return total if rollup == "sum" else total / len(values)
+        return total if rollup == Rollup.SUM else total / len(values)
 
 
 def _failure(failed: Sequence[MemberValue], members: int) -> RolledUp:

@@ -32,7 +32,7 @@ from kpi_service.assignments.repository import in_force_during
 from kpi_service.core.repository import Filters, Repository, equal_to, keyset
 from kpi_service.core.sql import among
 from kpi_service.engine.goals import Measured
-from kpi_service.models import Assignment, Definition, Goal, Measurement, joins
+from kpi_service.models import Assignment, Definition, Goal, Measurement, SubjectType, joins
 
 # (user_id, definition_id, period_start, period_end): what makes a goal unique in a tenant.
 NaturalKey = tuple[str, int, date, date]
@@ -77,7 +77,7 @@ def _measured() -> Any:
         .join(Assignment, joins.assignment_of(Measurement))
         .where(Assignment.tenant_id == Goal.tenant_id,
                Assignment.definition_id == Goal.definition_id,
-               Assignment.subject_type == "user", Assignment.subject_id == Goal.user_id,
+               Assignment.subject_type == SubjectType.USER, Assignment.subject_id == Goal.user_id,
                Measurement.tenant_id == Goal.tenant_id, Measurement.aligned.is_(True),
                Measurement.actual_value.is_not(None),
                Measurement.period_start >= Goal.period_start,

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Path, Query
 
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
-from kpi_service.core.schemas import Day, Id, Key, Limit, Page, ShortText, SubjectRef
+from kpi_service.core.schemas import Choice, Day, Id, Key, Limit, Page, ShortText, SubjectRef
+from kpi_service.engine.goals import GoalPeriodKind
 from kpi_service.goals import service
 from kpi_service.goals.repository import GoalFilters
 from kpi_service.goals.schemas import (
     GoalBulk,
     GoalCreate,
     GoalList,
-    GoalPeriodKind,
     GoalRead,
     GoalUpdate,
 )
@@ -57,7 +57,7 @@ async def list_goals(
     user_id: Annotated[SubjectRef | None, Query(description="One user's goals.")] = None,
     definition_id: Annotated[Id | None, Query()] = None,
     definition_key: Annotated[Key | None, Query()] = None,
-    period_kind: Annotated[GoalPeriodKind | None, Query()] = None,
+    period_kind: Annotated[Choice[GoalPeriodKind] | None, Query()] = None,
     active_on: Annotated[Day | None, Query(description="Whose range holds this date.")] = None,
     limit: Annotated[Limit, Query()] = 50,
     cursor: Annotated[ShortText | None, Query()] = None,

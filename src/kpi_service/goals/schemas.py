@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
 from kpi_service.core.schemas import (
+    Choice,
     Day,
     Id,
     Input,
@@ -18,9 +19,8 @@ from kpi_service.core.schemas import (
     SubjectRef,
     refuse_null,
 )
+from kpi_service.engine.goals import GoalPeriodKind, GoalStatus
 
-GoalPeriodKind = Literal["monthly", "quarterly", "yearly", "custom"]
-GoalStatus = Literal["met", "at_risk", "off_track", "no_data", "in_progress"]
 # A bulk map's key: a KPI key, or its camelCase spelling as seed 003's client sends it.
 GoalKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}$")]
 
@@ -33,7 +33,7 @@ class GoalCreate(Input):
     definition_id: Id | None = None
     definition_key: Key | None = None
     user_id: SubjectRef | None = Field(default=None, description="Defaults to the caller.")
-    period_kind: GoalPeriodKind
+    period_kind: Choice[GoalPeriodKind]
     period_start: Day | None = Field(
         default=None, description="Any day of a calendar period (default: today, in the "
                                   "organisation's time zone); a custom goal's first day.")
@@ -50,7 +50,7 @@ class GoalCreate(Input):
 class GoalBulk(Input):
     """Seed 003's shape: targets by KPI key for one period of one user."""
 
-    period: GoalPeriodKind
+    period: Choice[GoalPeriodKind]
     # pydantic publishes the key pattern as patternProperties, which alone lets any key by.
     goals: Annotated[dict[GoalKey, Number], Field(min_length=1, max_length=MAX_BULK)] = Field(
         description="Target by KPI key (snake_case, or its camelCase spelling).",
@@ -70,7 +70,7 @@ class GoalUpdate(Input):
     """A new target or range; the KPI and the user never change."""
 
     target_value: Number | None = None
-    period_kind: GoalPeriodKind | None = None
+    period_kind: Choice[GoalPeriodKind] | None = None
     period_start: Day | None = None
     period_end: Day | None = None
 
@@ -86,7 +86,7 @@ class GoalRead(Output):
     definition_key: str
     target_type: str
     rollup: str
-    period_kind: GoalPeriodKind
+    period_kind: Choice[GoalPeriodKind]
     period_start: date
     period_end: date
     target_value: OutNumber
@@ -94,7 +94,7 @@ class GoalRead(Output):
         description="The values of the periods counted, combined by the KPI's rollup.")
     progress: OutNumber | None = Field(
         description="Percent of the target, direction-aware, unbounded; null without data.")
-    status: GoalStatus = Field(description="met, at_risk or off_track once the range has "
+    status: Choice[GoalStatus] = Field(description="met, at_risk or off_track once the range has "
                                "ended (or the goal is achieved); `in_progress` before; "
                                "no_data without a value.")
     is_final: bool = Field(description="The range (and the KPI period holding its last day) "

@@ -131,7 +131,7 @@ async def _for_user(session: AsyncSession, principal: Principal, user_id: str | 
 
 
 def _definition_problem(definition: Definition) -> str | None:
-    if definition.scope != "user":
+    if definition.scope != SubjectType.USER:
         return (f"KPI {definition.key!r} is measured per {definition.scope}; goals are set "
                 "on KPIs measured per user")
     if not definition.is_active:
@@ -320,7 +320,7 @@ async def update(session: AsyncSession, settings: Settings, principal: Principal
     kind = requested.get("period_kind", goal.period_kind)
     start = requested.get("period_start", goal.period_start)
     # An aligned goal's end follows from its start; a custom one keeps its end unless given.
-    end = requested.get("period_end", goal.period_end if kind == "custom" else None)
+    end = requested.get("period_end", goal.period_end if kind == GoalPeriodKind.CUSTOM else None)
     period = _period(kind, start, end, start)
     definition = await DefinitionRepository(session).get(principal.tenant_id,
                                                          goal.definition_id)

@@ -25,6 +25,7 @@ from kpi_service.legacy.schemas import LegacyAssign, LegacyCalculate
 from kpi_service.measurements.repository import MeasurementRepository
 from kpi_service.measurements.service import calculate_now, get_measurement
 from kpi_service.metrics.pace import in_progress, pace_of
+from kpi_service.models import CalculationType, SubjectType
 
 _DEFINITION_FIELDS = ("id", "key", "name", "description", "category", "calculation_type",
                       "config", "unit", "target_type", "aggregation_period", "scope",
@@ -46,7 +47,7 @@ async def assign(session: AsyncSession, settings: Settings, principal: Principal
                  body: LegacyAssign) -> int:
     """Assign a definition to a user (the seed's `user_kpis` row); returns its id."""
     created = await assignments.create(session, principal, AssignmentCreate(
-        definition_id=body.kpi_definition_id, subject_type="user", subject_id=user_id,
+        definition_id=body.kpi_definition_id, subject_type=SubjectType.USER, subject_id=user_id,
         target_value=body.target_value, weight=body.weight, start_date=body.start_date,
     ), settings=settings)
     return created.id
@@ -116,7 +117,7 @@ async def calculate(session: AsyncSession, sources: Sources, settings: Settings,
     definition = await DefinitionRepository(session).get(principal.tenant_id,
                                                          assignment.definition_id)
     assert definition is not None  # the foreign key guarantees it
-    if definition.calculation_type == "manual":
+    if definition.calculation_type == CalculationType.MANUAL:
         raise Conflict("Manual KPIs cannot be auto-calculated")
     period = aligned_or_custom(PeriodKind(definition.aggregation_period), body.period_start,
                                body.period_end)

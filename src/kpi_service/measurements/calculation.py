@@ -26,7 +26,7 @@ from kpi_service.measurements.derivation import (
 )
 from kpi_service.measurements.members import member_outcomes, through_members
 from kpi_service.measurements.repository import DueAssignment, MeasurementRepository
-from kpi_service.models import Definition
+from kpi_service.models import CalculationType, Definition, MeasurementSource
 
 MAX_RUN_ERRORS = 20
 
@@ -181,11 +181,11 @@ async def _outcomes(session: AsyncSession, sources: Sources, settings: Settings,
                     definition: Definition, request: CalculationRequest) -> dict[str, Outcome]:
     """Every due subject's outcome: from the source, or rolled up from its members' values."""
     async def calculate(of: CalculationRequest) -> dict[str, Outcome]:
-        if definition.calculation_type == "event":
+        if definition.calculation_type == CalculationType.EVENT:
             return await event.calculate(of, session, definition.scope)
-        if definition.calculation_type == "api":
+        if definition.calculation_type == CalculationType.API:
             return await api.calculate(of, allow=settings.outbound_allow)
-        if definition.calculation_type == "formula":
+        if definition.calculation_type == CalculationType.FORMULA:
             return await formula_outcomes(session, definition, of)
         return await query.calculate(of, sources, settings)
 
@@ -210,7 +210,7 @@ async def compute_period(session: AsyncSession, sources: Sources, settings: Sett
     tally = Tally()
     if not due:
         return tally
-    if definition.calculation_type == "manual":
+    if definition.calculation_type == CalculationType.MANUAL:
         if restate:
             return await rederive_recorded(session, settings, definition, period, due,
                                            run_id=run_id, actor=actor,
@@ -248,7 +248,8 @@ async def compute_period(session: AsyncSession, sources: Sources, settings: Sett
             details["no_value_reason"] = outcome.reason
         values[item.id] = (outcome.value, details)
     writer = MeasurementWriter(session, settings, actor)
-    written = await writer.write(definition, period, due, values, source="calculated",
-                                 run_id=run_id, reason=reason or f"recalculated by run {run_id}")
+    written = await writer.write(definition, period, due, values,
+                                 source=MeasurementSource.CALCULATED, run_id=run_id,
+                                 reason=reason or f"recalculated by run {run_id}")
     tally.add(written)
     return tally

@@ -13,7 +13,7 @@ from kpi_service.calculators.base import CalculationFailed, CalculationRequest, 
 from kpi_service.calculators.subjects import SubjectMode, subject_mode
 from kpi_service.engine.rollup import MEMBER_ROLLUPS, MemberValue, roll_up
 from kpi_service.measurements.repository import MeasurementRepository
-from kpi_service.models import Definition
+from kpi_service.models import Definition, SubjectType
 
 Calculate = Callable[[CalculationRequest], Awaitable[dict[str, Outcome]]]
 
@@ -52,7 +52,7 @@ async def member_outcomes(session: AsyncSession, definition: Definition,
     if definition.rollup not in MEMBER_ROLLUPS:
         raise CalculationFailed(f"rollup {definition.rollup!r} cannot combine members' values; "
                                 f"use one of {', '.join(sorted(MEMBER_ROLLUPS))}")
-    teams = None if definition.scope == "organization" else request.subject_ids
+    teams = None if definition.scope == SubjectType.ORGANIZATION else request.subject_ids
     members = await MeasurementRepository(session).members(
         request.tenant_id, teams, request.period.start, request.period.end)
     users = sorted({user for subject in request.subject_ids for user in members.get(subject, [])})

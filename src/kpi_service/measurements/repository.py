@@ -34,6 +34,7 @@ from kpi_service.models import (
     Definition,
     Measurement,
     MeasurementRevision,
+    SubjectType,
     joins,
 )
 
@@ -65,7 +66,8 @@ class MeasurementFilters(Filters):
     def more_conditions(self) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = []
         if self.user_id is not None:
-            found += [Assignment.subject_type == "user", Assignment.subject_id == self.user_id]
+            found += [Assignment.subject_type == SubjectType.USER,
+                      Assignment.subject_id == self.user_id]
         if self.period_from is not None:
             found.append(Measurement.period_end >= self.period_from)
         if self.period_to is not None:
@@ -130,7 +132,7 @@ def _current_with_latest() -> Select[*tuple[Any, ...]]:
         .join(Definition, joins.definition_of(Assignment))
         .outerjoin(latest, true())
         .where(Assignment.tenant_id == bindparam("tenant_id", type_=Text),
-               Assignment.subject_type == "user",
+               Assignment.subject_type == SubjectType.USER,
                Assignment.subject_id == bindparam("user_id", type_=Text),
                Definition.is_active.is_(True),
                (Assignment.end_date.is_(None)) | (Assignment.end_date >= today))
@@ -216,7 +218,8 @@ class MeasurementRepository(Repository[Measurement]):
         group = Assignment.team_id if team_ids is not None else Assignment.tenant_id
         stmt = (
             select(group, Assignment.subject_id).distinct()
-            .where(AssignmentRepository.in_tenant(tenant_id), Assignment.subject_type == "user",
+            .where(AssignmentRepository.in_tenant(tenant_id),
+                   Assignment.subject_type == SubjectType.USER,
                    Assignment.start_date <= end,
                    (Assignment.end_date.is_(None)) | (Assignment.end_date >= start))
             .order_by(group, Assignment.subject_id)

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from kpi_service.core.schemas import (
+    Choice,
     Day,
     Id,
     Input,
@@ -18,7 +19,7 @@ from kpi_service.core.schemas import (
     Output,
     SubjectRef,
 )
-from kpi_service.definitions.schemas import AggregationPeriod
+from kpi_service.engine.periods import PeriodKind
 
 
 class _MeasuredState(Output):
@@ -77,7 +78,7 @@ class RecalculateRequest(Input):
 
     period_start: Day
     period_end: Day | None = None
-    period_kind: AggregationPeriod | None = Field(
+    period_kind: Choice[PeriodKind] | None = Field(
         default=None, description="Only KPIs aggregated over this period kind.")
     definition_keys: list[Key] | None = Field(default=None, max_length=500)
     assignment_ids: list[Id] | None = Field(default=None, max_length=10_000)
@@ -99,7 +100,7 @@ class ClosePeriodsRequest(Input):
 
     period_start: Day
     period_end: Day | None = None
-    period_kind: AggregationPeriod | None = None
+    period_kind: Choice[PeriodKind] | None = None
     definition_keys: list[Key] | None = Field(default=None, max_length=500)
     reason: LongText | None = None
 
@@ -115,7 +116,7 @@ class ReopenPeriodsRequest(Input):
 
     period_start: Day
     period_end: Day | None = None
-    period_kind: AggregationPeriod | None = None
+    period_kind: Choice[PeriodKind] | None = None
     definition_keys: list[Key] | None = Field(default=None, max_length=500)
     reason: LongText = Field(description="Why the periods are reopened (kept in the audit log).")
 

@@ -27,7 +27,15 @@ from kpi_service.measurements.repository import (
     RevisionRepository,
 )
 from kpi_service.measurements.schemas import ManualValue, MeasurementRead, RecalculateRequest
-from kpi_service.models import CalculationRun, Definition, Measurement
+from kpi_service.models import (
+    CalculationRun,
+    CalculationType,
+    Definition,
+    Measurement,
+    MeasurementSource,
+    RunStatus,
+    RunTrigger,
+)
 from kpi_service.models import MeasurementRevision as Revision
 from kpi_service.runs.plan import new_run, order_pairs, run_status
 from kpi_service.runs.repository import RunRepository
@@ -112,7 +120,7 @@ async def record_manual(session: AsyncSession, settings: Settings, principal: Pr
     definition = await DefinitionRepository(session).get(principal.tenant_id,
                                                          assignment.definition_id)
     assert definition is not None  # the foreign key guarantees it
-    if definition.calculation_type != "manual":
+    if definition.calculation_type != CalculationType.MANUAL:
         raise NotManualKpi(definition.key, definition.calculation_type)
     if not definition.is_active:
         raise Conflict(f"KPI '{definition.key}' is deactivated.")
@@ -140,7 +148,7 @@ async def record_manual(session: AsyncSession, settings: Settings, principal: Pr
     writer = MeasurementWriter(session, settings, principal.user_id)
     change_reason = f"restated: {reason}" if closed else (reason or "manual entry")
     tally = await writer.write(definition, period, due, {assignment.id: (body.value, {})},
-                               source="manual", run_id=None, reason=change_reason,
+                               source=MeasurementSource.MANUAL, run_id=None, reason=change_reason,
                                comment=body.comment)
     measurement = await get_measurement(session, principal, tally.measurement_ids[assignment.id])
     after: dict[str, Any] = measurement.model_dump(mode="json")
@@ -189,9 +197,9 @@ async def calculate_now(session: AsyncSession, sources: Sources, settings: Setti
             principal.tenant_id, [(definition.id, period.start)]):
         raise PeriodClosed(f"The {definition.key} period starting {period.start} is closed.")
     now = datetime.now(UTC)
-    run = new_run(principal.tenant_id, "manual", [(definition, period)], first=period.start,
-                  last=period.end, filters=filters, requested_by=principal.user_id,
-                  status="running")
+    run = new_run(principal.tenant_id, RunTrigger.MANUAL, [(definition, period)],
+                  first=period.start, last=period.end, filters=filters,
+                  requested_by=principal.user_id, status=RunStatus.RUNNING)
     run.started_at = now
     await RunRepository(session).add_row(run)
     tally = await compute_period(session, sources, settings, definition, period, run_id=run.id,
@@ -231,7 +239,7 @@ async def recalculate(session: AsyncSession, principal: Principal,
         raise PeriodClosed(f"{len(closed)} of these periods are closed ({listed}). Set "
                            "`restate` with a `reason` to change them.")
     periods_per_definition = len(pairs) / max(len(definitions), 1)
-    trigger = "backfill" if periods_per_definition > 1 else "manual"
+    trigger = RunTrigger.BACKFILL if periods_per_definition > 1 else RunTrigger.MANUAL
     filters = body.model_dump(mode="json", exclude_none=True,
                               exclude={"restate", "reason"})
     run = await RunRepository(session).add_row(new_run(

@@ -1,4 +1,8 @@
-"""All tables, on one metadata for Alembic."""
+"""All tables, on one metadata for Alembic, and the vocabularies their columns hold.
+
+The vocabularies the engine already reasons in (TargetType, PeriodKind, Rollup,
+GoalPeriodKind, AlertStatus, Notice) stay in `kpi_service.engine`; the models use them.
+"""
 
 from kpi_service.models.alert import (
     Alert,
@@ -6,13 +10,18 @@ from kpi_service.models.alert import (
     AlertDelivery,
     AlertDeliveryAttempt,
     AlertRule,
+    DeliveryStatus,
+    RuleKind,
+    Severity,
 )
 from kpi_service.models.base import SCHEMA, Base
 from kpi_service.models.definition import (
     Assignment,
     AssignmentTarget,
+    CalculationType,
     Definition,
     SubjectType,
+    Unit,
 )
 from kpi_service.models.event import PARTITION_PREFIX, Event
 from kpi_service.models.goal import Goal
@@ -22,6 +31,9 @@ from kpi_service.models.measurement import (
     ClosedPeriod,
     Measurement,
     MeasurementRevision,
+    MeasurementSource,
+    RunStatus,
+    RunTrigger,
 )
 
 __all__ = [
@@ -37,11 +49,19 @@ __all__ = [
     "AuditEntry",
     "Base",
     "CalculationRun",
+    "CalculationType",
     "ClosedPeriod",
     "Definition",
+    "DeliveryStatus",
     "Event",
     "Goal",
     "Measurement",
     "MeasurementRevision",
+    "MeasurementSource",
+    "RuleKind",
+    "RunStatus",
+    "RunTrigger",
+    "Severity",
     "SubjectType",
+    "Unit",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -20,7 +21,35 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kpi_service.models.base import Base, CreatedAt, TenantId
+from kpi_service.engine.alerting import AlertStatus, Notice
+from kpi_service.models.base import Base, CreatedAt, TenantId, one_of
+
+
+class RuleKind(StrEnum):
+    """The condition an alert rule watches."""
+
+    ACHIEVEMENT_BELOW = "achievement_below"
+    VALUE_THRESHOLD = "value_threshold"
+    CHANGE_PCT = "change_pct"
+    ANOMALY = "anomaly"
+    CONSECUTIVE_DECLINES = "consecutive_declines"
+    MISSING_VALUE = "missing_value"
+
+
+class Severity(StrEnum):
+    """How urgent a rule's alerts are."""
+
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class DeliveryStatus(StrEnum):
+    """Where one notification to one channel is: queued, sent, given up, or called off."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class AlertChannel(Base):
@@ -47,10 +76,8 @@ class AlertRule(Base):
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "definition_id"],
                              ["kpi.definitions.tenant_id", "kpi.definitions.id"]),
-        CheckConstraint(
-            "kind IN ('achievement_below', 'value_threshold', 'change_pct', 'anomaly', "
-            "'consecutive_declines', 'missing_value')", name="kind"),
-        CheckConstraint("severity IN ('warning', 'critical')", name="severity"),
+        one_of("kind", RuleKind),
+        one_of("severity", Severity),
         Index(None, "tenant_id", "definition_id"),
     )
 
@@ -80,8 +107,8 @@ class Alert(Base):
                              ["kpi.alert_rules.tenant_id", "kpi.alert_rules.id"],
                              ondelete="CASCADE"),
         UniqueConstraint("tenant_id", "rule_id", "subject_type", "subject_id", "period_start"),
-        CheckConstraint("status IN ('pending', 'firing', 'resolved')", name="status"),
-        CheckConstraint("severity IN ('warning', 'critical')", name="severity"),
+        one_of("status", AlertStatus),
+        one_of("severity", Severity),
         CheckConstraint("last_period_start >= period_start", name="periods"),
         # Open alerts, newest first, for the summary view.
         Index("ix_alerts_open", "tenant_id", "opened_at",
@@ -125,9 +152,8 @@ class AlertDelivery(Base):
                              ["kpi.alerts.tenant_id", "kpi.alerts.id"], ondelete="CASCADE"),
         # A transition is notified once per channel, whoever queues it.
         UniqueConstraint("tenant_id", "alert_id", "channel_id", "event"),
-        CheckConstraint("event IN ('firing', 'resolved')", name="event"),
-        CheckConstraint("status IN ('pending', 'delivered', 'failed', 'cancelled')",
-                        name="status"),
+        one_of("event", Notice),
+        one_of("status", DeliveryStatus),
         # Pending deliveries by when they are due, for the retry sweep.
         Index("ix_alert_deliveries_due", "next_attempt_at",
               postgresql_where=text("status = 'pending'")),

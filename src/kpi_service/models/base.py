@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from sqlalchemy import BigInteger, DateTime, MetaData, Numeric, Text, func
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, MetaData, Numeric, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 
@@ -35,3 +36,9 @@ class Base(DeclarativeBase):
 TenantId = Annotated[str, mapped_column(Text, primary_key=True)]
 BigId = Annotated[int, mapped_column(BigInteger, primary_key=True, autoincrement=True)]
 CreatedAt = Annotated[datetime, mapped_column(server_default=func.now())]
+
+
+def one_of(column: str, vocabulary: type[StrEnum]) -> CheckConstraint:
+    """The CHECK, named after the column, that keeps it within the vocabulary's values."""
+    values = ", ".join(f"'{member.value}'" for member in vocabulary)
+    return CheckConstraint(f"{column} IN ({values})", name=column)

@@ -19,25 +19,51 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kpi_service.models.base import Base, CreatedAt, TenantId
+from kpi_service.engine.achievement import TargetType
+from kpi_service.engine.periods import PeriodKind
+from kpi_service.engine.rollup import Rollup
+from kpi_service.models.base import Base, CreatedAt, TenantId, one_of
+
+
+class Unit(StrEnum):
+    """What a KPI's values count or measure."""
+
+    COUNT = "count"
+    PERCENT = "percent"
+    CURRENCY = "currency"
+    HOURS = "hours"
+    MINUTES = "minutes"
+    DAYS = "days"
+    NONE = "none"
+
+
+class CalculationType(StrEnum):
+    """Where a KPI's values come from: recorded by hand or computed by a calculator."""
+
+    MANUAL = "manual"
+    QUERY = "query"
+    EVENT = "event"
+    API = "api"
+    FORMULA = "formula"
+
+
+# What a KPI is measured for (DESIGN.md section 3): the `subject_type` of an assignment,
+# and the `scope` of a definition.
+class SubjectType(StrEnum):
+    USER = "user"
+    TEAM = "team"
+    ORGANIZATION = "organization"
 
 
 class Definition(Base):
     __tablename__ = "definitions"
     __table_args__ = (
         UniqueConstraint("tenant_id", "key"),
-        CheckConstraint("target_type IN ('higher_better', 'lower_better', 'exact')",
-                        name="target_type"),
-        CheckConstraint(
-            "aggregation_period IN ('daily', 'weekly', 'monthly', 'quarterly', 'yearly')",
-            name="aggregation_period",
-        ),
-        CheckConstraint("scope IN ('user', 'team', 'organization')", name="scope"),
-        CheckConstraint("rollup IN ('sum', 'avg', 'last', 'min', 'max')", name="rollup"),
-        CheckConstraint(
-            "calculation_type IN ('manual', 'query', 'event', 'api', 'formula')",
-            name="calculation_type",
-        ),
+        one_of("target_type", TargetType),
+        one_of("aggregation_period", PeriodKind),
+        one_of("scope", SubjectType),
+        one_of("rollup", Rollup),
+        one_of("calculation_type", CalculationType),
         CheckConstraint("score_cap > 0", name="score_cap"),
         CheckConstraint("version >= 1", name="version"),
     )
@@ -64,13 +90,6 @@ class Definition(Base):
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
-# What a KPI is measured for (DESIGN.md section 3): the `subject_type` of an assignment.
-class SubjectType(StrEnum):
-    USER = "user"
-    TEAM = "team"
-    ORGANIZATION = "organization"
-
-
 class Assignment(Base):
     """A definition assigned to one subject (the seed's `user_kpis`)."""
 
@@ -79,7 +98,7 @@ class Assignment(Base):
         ForeignKeyConstraint(["tenant_id", "definition_id"],
                              ["kpi.definitions.tenant_id", "kpi.definitions.id"]),
         UniqueConstraint("tenant_id", "definition_id", "subject_type", "subject_id", "start_date"),
-        CheckConstraint("subject_type IN ('user', 'team', 'organization')", name="subject_type"),
+        one_of("subject_type", SubjectType),
         CheckConstraint("weight >= 0 AND weight <= 100", name="weight"),
         CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates"),
         Index(None, "tenant_id", "subject_type", "subject_id"),

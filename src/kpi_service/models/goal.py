@@ -16,7 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kpi_service.models.base import Base, CreatedAt, TenantId
+from kpi_service.engine.goals import GoalPeriodKind
+from kpi_service.models.base import Base, CreatedAt, TenantId, one_of
 
 
 class Goal(Base):
@@ -27,8 +28,7 @@ class Goal(Base):
         ForeignKeyConstraint(["tenant_id", "definition_id"],
                              ["kpi.definitions.tenant_id", "kpi.definitions.id"]),
         UniqueConstraint("tenant_id", "user_id", "definition_id", "period_start", "period_end"),
-        CheckConstraint("period_kind IN ('monthly', 'quarterly', 'yearly', 'custom')",
-                        name="period_kind"),
+        one_of("period_kind", GoalPeriodKind),
         CheckConstraint("period_end >= period_start", name="period"),
         Index(None, "tenant_id", "user_id", "period_start"),
         Index(None, "tenant_id", "definition_id"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -18,7 +19,33 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kpi_service.models.base import Base, CreatedAt, TenantId
+from kpi_service.models.base import Base, CreatedAt, TenantId, one_of
+
+
+class MeasurementSource(StrEnum):
+    """How a measurement's value got there."""
+
+    CALCULATED = "calculated"
+    MANUAL = "manual"
+    IMPORTED = "imported"
+
+
+class RunTrigger(StrEnum):
+    """What started a calculation run."""
+
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    BACKFILL = "backfill"
+
+
+class RunStatus(StrEnum):
+    """Where a calculation run is: waiting, running, or done and how well."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
 
 
 class Measurement(Base):
@@ -34,7 +61,7 @@ class Measurement(Base):
               unique=True, postgresql_where=text("aligned")),
         Index(None, "tenant_id", "definition_id", "period_start"),
         CheckConstraint("period_end >= period_start", name="period"),
-        CheckConstraint("source IN ('calculated', 'manual', 'imported')", name="source"),
+        one_of("source", MeasurementSource),
     )
 
     tenant_id: Mapped[TenantId]
@@ -100,10 +127,8 @@ class CalculationRun(Base):
 
     __tablename__ = "calculation_runs"
     __table_args__ = (
-        CheckConstraint("trigger IN ('schedule', 'manual', 'backfill')", name="trigger"),
-        CheckConstraint(
-            "status IN ('queued', 'running', 'succeeded', 'partial', 'failed')", name="status"
-        ),
+        one_of("trigger", RunTrigger),
+        one_of("status", RunStatus),
         # A scheduled occurrence runs once, whichever replica gets there first.
         Index("uq_calculation_runs_schedule_occurrence", "tenant_id", "trigger", "period_kind",
               "period_start", unique=True, postgresql_where=text("trigger = 'schedule'")),

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import Period, PeriodKind
-from kpi_service.models import CalculationRun
+from kpi_service.models import CalculationRun, RunTrigger
 from kpi_service.runs.plan import new_run, order_pairs
 from kpi_service.runs.repository import RunRepository
 
@@ -28,7 +28,7 @@ async def claim_occurrence(session: AsyncSession, tenant_id: str, kind: PeriodKi
     pairs = order_pairs(definitions, period.start, period.end)
     if not pairs:
         return None
-    run = new_run(tenant_id, "schedule", pairs, first=period.start, last=period.end,
+    run = new_run(tenant_id, RunTrigger.SCHEDULE, pairs, first=period.start, last=period.end,
                   filters={}, requested_by=None)
     values = {c.key: getattr(run, c.key) for c in CalculationRun.__table__.columns
               if getattr(run, c.key) is not None}

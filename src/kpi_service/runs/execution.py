@@ -25,7 +25,7 @@ from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import PeriodKind, aligned_or_custom
 from kpi_service.measurements.calculation import Tally, compute_period
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
-from kpi_service.models import CalculationRun, Definition
+from kpi_service.models import CalculationRun, Definition, RunStatus
 from kpi_service.runs.plan import RunPlan, run_status
 from kpi_service.runs.repository import RunRepository
 
@@ -181,10 +181,10 @@ async def _fail(database: Database, run: CalculationRun, worker: str) -> None:
     try:
         async with database.unit_of_work() as session:
             owned = await RunRepository(session).record(
-                run.tenant_id, run.id, worker, status="failed", finished_at=datetime.now(UTC),
-                errors=[*run.errors, error][-20:])
+                run.tenant_id, run.id, worker, status=RunStatus.FAILED,
+                finished_at=datetime.now(UTC), errors=[*run.errors, error][-20:])
         if owned:
-            telemetry.run_finished("failed", run.trigger)
+            telemetry.run_finished(RunStatus.FAILED, run.trigger)
     except Exception:
         log.warning("could not mark run %s failed", run.id, exc_info=True)
 

@@ -16,7 +16,7 @@ from kpi_service.engine.formula import FormulaError
 from kpi_service.engine.formula_order import evaluation_order
 from kpi_service.engine.periods import Period, PeriodKind, between
 from kpi_service.measurements.calculation import Tally
-from kpi_service.models import CalculationRun, Definition
+from kpi_service.models import CalculationRun, Definition, RunStatus
 
 Pair = tuple[Definition, Period]
 
@@ -81,7 +81,7 @@ def order_pairs(definitions: Sequence[Definition], first: date, last: date) -> l
 
 def new_run(tenant_id: str, trigger: str, pairs: Sequence[Pair], *, first: date, last: date,
             filters: dict[str, Any], requested_by: str | None, restate: bool = False,
-            reason: str | None = None, status: str = "queued") -> CalculationRun:
+            reason: str | None = None, status: str = RunStatus.QUEUED) -> CalculationRun:
     """A run row for these pairs, not yet started."""
     kinds = {p.kind.value if p.kind else None for _, p in pairs}
     now = datetime.now(UTC)
@@ -100,5 +100,5 @@ def new_run(tenant_id: str, trigger: str, pairs: Sequence[Pair], *, first: date,
 def run_status(tally: Tally) -> str:
     """succeeded, partial (some subjects failed) or failed (all that were tried failed)."""
     if tally.failed and not (tally.computed or tally.unchanged):
-        return "failed"
-    return "partial" if tally.failed else "succeeded"
+        return RunStatus.FAILED
+    return RunStatus.PARTIAL if tally.failed else RunStatus.SUCCEEDED

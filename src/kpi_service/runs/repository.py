@@ -9,9 +9,9 @@ from sqlalchemy import Interval, and_, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from kpi_service.core.repository import Repository
-from kpi_service.models import CalculationRun
+from kpi_service.models import CalculationRun, RunStatus
 
-UNFINISHED = ("queued", "running")
+UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 def _beaten_before(stale_after: timedelta) -> Any:
@@ -36,14 +36,14 @@ class RunRepository(Repository[CalculationRun]):
         nothing.
         """
         run = CalculationRun
-        resumed = run.status == "running"
+        resumed = run.status == RunStatus.RUNNING
         stmt = (
             update(run)
             .where(self.in_tenant(tenant_id), run.id == run_id,
                    run.status.in_(UNFINISHED),
-                   or_(and_(run.status == "queued", run.worker.is_(None)),
+                   or_(and_(run.status == RunStatus.QUEUED, run.worker.is_(None)),
                        run.heartbeat_at < _beaten_before(stale_after)))
-            .values(status="running", worker=worker, heartbeat_at=func.now(),
+            .values(status=RunStatus.RUNNING, worker=worker, heartbeat_at=func.now(),
                     started_at=func.coalesce(run.started_at, func.now()),
                     resumed=run.resumed + resumed.cast(run.resumed.type))
             .returning(run)
@@ -66,7 +66,7 @@ class RunRepository(Repository[CalculationRun]):
         """Refresh the heartbeat of a run this worker owns; False if it owns it no longer."""
         stmt = (update(CalculationRun)
                 .where(self.in_tenant(tenant_id), CalculationRun.id == run_id,
-                       CalculationRun.worker == worker, CalculationRun.status == "running")
+                       CalculationRun.worker == worker, CalculationRun.status == RunStatus.RUNNING)
                 .values(heartbeat_at=func.now())
                 .returning(CalculationRun.id))
         return (await self.session.execute(stmt)).first() is not None
@@ -75,7 +75,7 @@ class RunRepository(Repository[CalculationRun]):
         """Write a run's progress or outcome, if this worker still owns it."""
         stmt = (update(CalculationRun)
                 .where(self.in_tenant(tenant_id), CalculationRun.id == run_id,
-                       CalculationRun.worker == worker, CalculationRun.status == "running")
+                       CalculationRun.worker == worker, CalculationRun.status == RunStatus.RUNNING)
                 .values(heartbeat_at=func.now(), **values)
                 .returning(CalculationRun.id))
         return (await self.session.execute(stmt)).first() is not None
@@ -85,7 +85,7 @@ class RunRepository(Repository[CalculationRun]):
         await self.session.execute(
             update(CalculationRun)
             .where(self.in_tenant(tenant_id), CalculationRun.id == run_id,
-                   CalculationRun.worker == worker, CalculationRun.status == "running")
+                   CalculationRun.worker == worker, CalculationRun.status == RunStatus.RUNNING)
             .values(heartbeat_at=text("'epoch'::timestamptz")))
 
     async def add_occurrence(self, values: dict[str, Any]) -> int | None:

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.assignments.repository import in_force_during
 from kpi_service.core.sql import among
 from kpi_service.engine.periods import Period
-from kpi_service.models import Assignment, Definition, Measurement, joins
+from kpi_service.models import Assignment, Definition, Measurement, SubjectType, joins
 
 # Achievement buckets of the summary, in percent: [<50, 50-80, 80-100, 100-120, >=120).
 BUCKET_EDGES = (Decimal(50), Decimal(80), Decimal(100), Decimal(120))
@@ -63,7 +63,7 @@ def _held_by(scope: str, subject_type: str, subject_id: str) -> ColumnElement[bo
     members (by the assignment's team), or every user or team of the organisation."""
     if scope == subject_type:
         return and_(Assignment.subject_type == scope, Assignment.subject_id == subject_id)
-    if subject_type == "team":
+    if subject_type == SubjectType.TEAM:
         return and_(Assignment.subject_type == scope, Assignment.team_id == subject_id)
     return Assignment.subject_type == scope
 
@@ -126,7 +126,7 @@ class ActivityMeasurementRepository:
             .where(Measurement.tenant_id == Definition.tenant_id,
                    Measurement.definition_id == Definition.id, Measurement.aligned.is_(True),
                    Measurement.actual_value.is_not(None), Measurement.period_end <= last_day,
-                   Assignment.subject_type == "organization",
+                   Assignment.subject_type == SubjectType.ORGANIZATION,
                    Assignment.subject_id == tenant_id, _IN_FORCE)
             .order_by(Measurement.period_start.desc(), Assignment.start_date.desc(),
                       Assignment.id.desc())
@@ -136,7 +136,7 @@ class ActivityMeasurementRepository:
             select(Definition.key, Definition.name, Definition.unit,
                    Definition.aggregation_period, Definition.rollup, latest)
             .outerjoin(latest, true())
-            .where(Definition.tenant_id == tenant_id, Definition.scope == "organization",
+            .where(Definition.tenant_id == tenant_id, Definition.scope == SubjectType.ORGANIZATION,
                    Definition.is_active.is_(True), among(Definition.aggregation_period, kinds))
             .order_by(Definition.key)
         )
@@ -160,8 +160,8 @@ class ActivityMeasurementRepository:
             .join(chosen, and_(chosen.c.kind == Definition.aggregation_period,
                                chosen.c.period_start == Measurement.period_start))
             .where(Measurement.tenant_id == tenant_id, Measurement.aligned.is_(True),
-                   Assignment.subject_type == "organization",
-                   Assignment.subject_id == tenant_id, Definition.scope == "organization",
+                   Assignment.subject_type == SubjectType.ORGANIZATION,
+                   Assignment.subject_id == tenant_id, Definition.scope == SubjectType.ORGANIZATION,
                    _IN_FORCE)
             .order_by(Definition.key, Measurement.period_start, Assignment.start_date.desc(),
                       Assignment.id.desc())
@@ -191,8 +191,8 @@ class ActivityMeasurementRepository:
             .join(Definition, joins.definition_of(Assignment))
             .join(chosen, chosen.c.kind == Definition.aggregation_period)
             .outerjoin(Measurement, measured)
-            .where(Assignment.tenant_id == tenant_id, Assignment.subject_type == "user",
-                   Definition.scope == "user", Definition.is_active.is_(True),
+            .where(Assignment.tenant_id == tenant_id, Assignment.subject_type == SubjectType.USER,
+                   Definition.scope == SubjectType.USER, Definition.is_active.is_(True),
                    Assignment.start_date <= chosen.c.period_end,
                    Assignment.end_date.is_(None) | (Assignment.end_date >= chosen.c.period_start))
             .group_by(Definition.key, Definition.name, chosen.c.period_start,

@@ -13,8 +13,8 @@ from pydantic import (
     model_validator,
 )
 
-from kpi_service.core.schemas import Day, Input, Key, Limit, OutNumber, Output, SubjectRef
-from kpi_service.definitions.schemas import AggregationPeriod
+from kpi_service.core.schemas import Choice, Day, Input, Key, Limit, OutNumber, Output, SubjectRef
+from kpi_service.engine.periods import PeriodKind
 from kpi_service.events.schemas import EventType
 from kpi_service.metrics.pace import PeriodPace
 from kpi_service.models import SubjectType
@@ -70,7 +70,7 @@ class SummaryQuery(Input):
     """Which periods the summary shows: by default each kind's latest ended one (and the one
     in progress beside it), the periods holding `date`, or the range `start`..`end`."""
 
-    period_kind: AggregationPeriod | None = Field(
+    period_kind: Choice[PeriodKind] | None = Field(
         default=None, description="Only KPIs of this period kind (default: all).")
     date: Day | None = Field(
         default=None, description="A day of the periods to show (default: each kind's latest "

@@ -78,7 +78,7 @@ from kpi_service.metrics.activity.source_repository import (
     split_query,
 )
 from kpi_service.metrics.pace import pace_of
-from kpi_service.models import Definition, SubjectType
+from kpi_service.models import CalculationType, Definition, SubjectType
 
 # The summary shows the newest open alerts; the alerts list pages through all of them.
 OPEN_ALERTS_SHOWN = 50
@@ -105,7 +105,8 @@ async def summary(session: AsyncSession, settings: Settings, principal: Principa
     ranged: dict[str, list[tuple[date, Decimal | None]]] = {}
     if query.start is not None:
         ranged = await repo.stage_values(
-            principal.tenant_id, {r.key: "organization" for r in rows}, "organization",
+            principal.tenant_id, {r.key: SubjectType.ORGANIZATION for r in rows},
+            SubjectType.ORGANIZATION,
             principal.tenant_id, asked.start, asked.end)
     kpis = []
     for r in rows:
@@ -255,8 +256,11 @@ async def funnel(session: AsyncSession, settings: Settings, principal: Principal
 
 
 # Which KPI scopes a funnel subject can read: its own, or its members' combined per period.
-_STAGE_SCOPES = {SubjectType.USER: ("user",), SubjectType.TEAM: ("team", "user"),
-                 SubjectType.ORGANIZATION: ("organization", "team", "user")}
+_STAGE_SCOPES = {
+    SubjectType.USER: (SubjectType.USER,),
+    SubjectType.TEAM: (SubjectType.TEAM, SubjectType.USER),
+    SubjectType.ORGANIZATION: (SubjectType.ORGANIZATION, SubjectType.TEAM, SubjectType.USER),
+}
 
 
 def _check_kpi_stage(definition: Definition | None, key: str, subject_type: SubjectType,
@@ -270,7 +274,7 @@ def _check_kpi_stage(definition: Definition | None, key: str, subject_type: Subj
     if definition.scope not in _STAGE_SCOPES[subject_type]:
         reason = f"KPI {key!r} is measured per {definition.scope}, not for a {subject_type}"
     elif definition.scope != subject_type and definition.rollup not in MEMBER_ROLLUPS:
-        reason = (f"KPI {key!r} rolls up by {definition.rollup!r}, which cannot combine the "
+        reason = (f"KPI {key!r} rolls up by '{definition.rollup}', which cannot combine the "
                   f"{subject_type}'s members")
     if reason:
         raise InvalidInput(f"{reason}.", errors=[field_error(loc, reason)])
@@ -331,13 +335,13 @@ async def breakdown(session: AsyncSession, settings: Settings, principal: Princi
         raise InvalidInput(f"No KPI with key {query.definition_key!r}.", errors=[
             field_error(["query", "definition_key"], "no such KPI definition")])
     instants = custom(query.start, query.end).instants(settings.tz)
-    if definition.calculation_type == "event":
+    if definition.calculation_type == CalculationType.EVENT:
         scope = EventRange(principal.tenant_id, query.subject_type, subject_id, *instants)
         slices = await ActivityEventRepository(session).breakdown(
             scope, definition.config, query.dimension, convert_type=query.convert_type,
             convert_property=query.convert_property, limit=query.limit)
         rows = [_event_row(s) for s in slices]
-    elif definition.calculation_type == "query":
+    elif definition.calculation_type == CalculationType.QUERY:
         if query.convert_type is not None:
             raise InvalidInput("Conversions are counted for event KPIs only.", errors=[
                 field_error(["query", "convert_type"], "only for event KPIs")])

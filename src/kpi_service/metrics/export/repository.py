@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select
 
 from kpi_service.metrics.export.schemas import MeasurementExportQuery
-from kpi_service.models import Assignment, Definition, Measurement, joins
+from kpi_service.models import Assignment, Definition, Measurement, SubjectType, joins
 
 # The exported columns, in order (`details` stays out: JSON does not fit a cell).
 COLUMNS: list[Any] = [
@@ -35,7 +35,7 @@ def measurement_rows(tenant_id: str, visible: ColumnElement[bool],
     if query.assignment_id is not None:
         stmt = stmt.where(Measurement.assignment_id == query.assignment_id)
     if query.user_id is not None:
-        stmt = stmt.where(Assignment.subject_type == "user",
+        stmt = stmt.where(Assignment.subject_type == SubjectType.USER,
                           Assignment.subject_id == query.user_id)
     if query.definition_id is not None:
         stmt = stmt.where(Measurement.definition_id == query.definition_id)

@@ -39,7 +39,7 @@ from sqlalchemy.sql.expression import Grouping
 
 from kpi_service.assignments.repository import in_force_during
 from kpi_service.engine.periods import Period
-from kpi_service.models import Assignment, AssignmentTarget, Measurement
+from kpi_service.models import Assignment, AssignmentTarget, Measurement, SubjectType
 
 _AGGREGATES: dict[str, Callable[[Any], Any]] = {
     "sum": func.sum, "avg": func.avg, "min": func.min, "max": func.max}
@@ -126,9 +126,9 @@ def _latest(value: Any, order: Any, having: Any) -> Any:
 
 def _members_condition(members: str) -> ColumnElement[bool]:
     if members == "team":
-        return and_(_A.subject_type == "user",
+        return and_(_A.subject_type == SubjectType.USER,
                     _A.team_id == bindparam("subject_id", type_=Text))
-    return _A.subject_type != "organization"
+    return _A.subject_type != SubjectType.ORGANIZATION
 
 
 def _exact(value: Any) -> ColumnElement[bool]:
@@ -275,7 +275,7 @@ def _rolled_up(shape: _Shape, chosen: Any) -> Any:
 def _shape(r: SeriesRequest) -> _Shape:
     members: Literal["team", "organization"] | None = None
     if r.derive:
-        members = "team" if r.subject_type == "team" else "organization"
+        members = "team" if r.subject_type == SubjectType.TEAM else "organization"
     return _Shape(rollup=r.rollup, members=members, native=r.native and members is None,
                   target=r.target_for is not None)
 

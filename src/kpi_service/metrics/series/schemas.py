@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from kpi_service.core.schemas import Day, Input, Key, OutNumber, Output, SubjectRef
-from kpi_service.definitions.schemas import AggregationPeriod
+from kpi_service.core.schemas import Choice, Day, Input, Key, OutNumber, Output, SubjectRef
+from kpi_service.engine.periods import PeriodKind
 from kpi_service.metrics.pace import PeriodPace
 from kpi_service.models import SubjectType
 
@@ -39,7 +39,7 @@ class TimeseriesQuery(_SubjectQuery):
     start: Day = Field(description="First day of the range, inclusive.")
     end: Day | None = Field(default=None, description="Last day of the range, inclusive "
                             "(default: today in the organisation's time zone).")
-    grain: AggregationPeriod | None = Field(
+    grain: Choice[PeriodKind] | None = Field(
         default=None, description="Roll periods up to this grain (default: the KPI's own).")
 
     @field_validator("end")
@@ -112,7 +112,7 @@ class _SeriesHead(Output):
     unit: str
     target_type: str
     rollup: str
-    native_grain: AggregationPeriod
+    native_grain: Choice[PeriodKind]
     source: Source = Field(description="own: the subject's assignment; members: derived from "
                            "its members' measurements; none: neither exists.")
     members: int | None = Field(description="Members with an assignment in force in the "
@@ -120,7 +120,7 @@ class _SeriesHead(Output):
 
 
 class TimeseriesRead(_SeriesHead):
-    grain: AggregationPeriod
+    grain: Choice[PeriodKind]
     range_start: date
     range_end: date
     points: list[SeriesPoint]

@@ -86,7 +86,7 @@ def _source(rows: SeriesRows, kind: SubjectType,
     if definition.rollup not in MEMBER_ROLLUPS:
         raise InvalidInput(
             f"The {kind} has no assignment of KPI {definition.key!r}, and its members' values "
-            f"cannot be combined by the rollup {definition.rollup!r}.",
+            f"cannot be combined by the rollup '{definition.rollup}'.",
             errors=[field_error(["query", "subject_type"], "no own assignment to show")])
     return "members" if rows.members else "none"
 

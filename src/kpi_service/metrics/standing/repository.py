@@ -44,7 +44,14 @@ from sqlalchemy.orm import aliased
 
 from kpi_service.assignments.repository import in_force_during
 from kpi_service.engine.periods import Period
-from kpi_service.models import Assignment, AssignmentTarget, Definition, Measurement, joins
+from kpi_service.models import (
+    Assignment,
+    AssignmentTarget,
+    Definition,
+    Measurement,
+    SubjectType,
+    joins,
+)
 
 _TENANT = bindparam("tenant_id", type_=String)
 
@@ -140,7 +147,7 @@ def _standing(name: str, periods: int, *, kind: bool = False, definition: bool =
     (`_of_teams`; the caller filters on the teams). With `ranking`, the measurement's
     uncapped achievement and value too (`rank_achievement`, `rank_value`)."""
     start, end, dates = _dated(name, periods)
-    in_force = and_(Assignment.tenant_id == _TENANT, Assignment.subject_type == "user",
+    in_force = and_(Assignment.tenant_id == _TENANT, Assignment.subject_type == SubjectType.USER,
                     in_force_during(Assignment.start_date, Assignment.end_date, start, end))
     columns = (start.label("period_start"), end.label("period_end"),
                Assignment.subject_id, Assignment.definition_id,
@@ -181,7 +188,8 @@ def _standing(name: str, periods: int, *, kind: bool = False, definition: bool =
         # (through the team index), as an array, which PostgreSQL estimates at a few users
         # whatever the tenant's size.
         members = (select(func.array_agg(_RECORDED.subject_id.distinct()))
-                   .where(_RECORDED.tenant_id == _TENANT, _RECORDED.subject_type == "user",
+                   .where(_RECORDED.tenant_id == _TENANT,
+                          _RECORDED.subject_type == SubjectType.USER,
                           _of_teams(_RECORDED.team_id, teams))
                    .scalar_subquery())
         stmt = stmt.where(Assignment.subject_id == any_(cast(members, ARRAY(String))))

@@ -7,6 +7,7 @@ import datetime as dt
 from pydantic import Field
 
 from kpi_service.core.schemas import (
+    Choice,
     Day,
     Input,
     Key,
@@ -16,7 +17,7 @@ from kpi_service.core.schemas import (
     ShortText,
     SubjectRef,
 )
-from kpi_service.definitions.schemas import AggregationPeriod
+from kpi_service.engine.periods import PeriodKind
 from kpi_service.metrics.pace import PeriodPace
 
 _DAY = ("Any day inside the period; default: the latest final period (the one before the "
@@ -29,8 +30,9 @@ class ScorecardQuery(Input):
     """Whose scorecard, for which period, ranked within which team."""
 
     user_id: SubjectRef | None = Field(default=None, description="Default: the caller.")
-    period_kind: AggregationPeriod = Field(
-        default="monthly", description="The period's kind; only KPIs aggregated by it count.")
+    period_kind: Choice[PeriodKind] = Field(
+        default=PeriodKind.MONTHLY,
+        description="The period's kind; only KPIs aggregated by it count.")
     date: Day | None = Field(default=None, description=_DAY)
     team_id: SubjectRef | None = Field(
         default=None, description="The team to rank within; default: the team most of the "
@@ -41,8 +43,9 @@ class TeamQuery(Input):
     """Which team, for which period."""
 
     team_id: SubjectRef
-    period_kind: AggregationPeriod = Field(
-        default="monthly", description="The period's kind; only KPIs aggregated by it count.")
+    period_kind: Choice[PeriodKind] = Field(
+        default=PeriodKind.MONTHLY,
+        description="The period's kind; only KPIs aggregated by it count.")
     date: Day | None = Field(default=None, description=_DAY)
 
 

@@ -193,7 +193,7 @@ async def leaderboard(session: AsyncSession, settings: Settings, principal: Prin
         raise NotFound(f"KPI {query.definition_key!r} not found.")
     if not definition.is_active:
         raise Conflict(f"KPI {definition.key!r} is deactivated.")
-    if definition.scope != "user":
+    if definition.scope != SubjectType.USER:
         raise InvalidInput(f"Leaderboards rank users; KPI {definition.key!r} is measured for "
                            f"the {definition.scope}.",
                            errors=[field_error(["query", "definition_key"], "not user scope")])
