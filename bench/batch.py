@@ -71,16 +71,14 @@ class Result:
         return self.measurements / self.seconds if self.seconds else 0.0
 
 
-def in_child_process(function: Callable[[str], tuple[int, float]], dsn: str,
-                     name: str) -> Result:
+def in_child_process(function: Callable[[str], tuple[int, float]], dsn: str, name: str) -> Result:
     """Run a contender in a fresh interpreter, so its peak RSS is its own."""
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         rows, seconds, rss = pool.submit(_measured, function, dsn).result()
     return Result(name, seconds, rows, rss)
 
 
-def _measured(function: Callable[[str], tuple[int, float]],
-              dsn: str) -> tuple[int, float, float]:
+def _measured(function: Callable[[str], tuple[int, float]], dsn: str) -> tuple[int, float, float]:
     rows, seconds = function(dsn)
     return rows, seconds, own_peak_rss_mb()
 
@@ -137,8 +135,13 @@ async def create_bench_tables(dsn: str) -> None:
 
 # ------------------------------------------------------------------ (a) the engine
 
-ENGINE_ENV = {"KPI_TIMEZONE": "UTC", "KPI_ENV": "development", "KPI_AUTH_MODE": "none",
-              "KPI_LOG_LEVEL": "INFO", "KPI_DEFAULT_TENANT": TENANT}
+ENGINE_ENV = {
+    "KPI_TIMEZONE": "UTC",
+    "KPI_ENV": "development",
+    "KPI_AUTH_MODE": "none",
+    "KPI_LOG_LEVEL": "INFO",
+    "KPI_DEFAULT_TENANT": TENANT,
+}
 
 LAST_RUN = f"""
 SELECT id, status, computed, unchanged, failed,
@@ -149,8 +152,17 @@ FROM kpi.calculation_runs WHERE tenant_id = '{TENANT}' ORDER BY id DESC LIMIT 1"
 def engine_command() -> list[str]:
     """`kpi-service backfill` for the bench week, from the same virtual environment."""
     program = str(Path(sys.executable).with_name("kpi-service"))
-    return [program, "backfill", "--from", WEEK_START.isoformat(), "--to", WEEK_END.isoformat(),
-            "--tenant", TENANT, "--quiet"]
+    return [
+        program,
+        "backfill",
+        "--from",
+        WEEK_START.isoformat(),
+        "--to",
+        WEEK_END.isoformat(),
+        "--tenant",
+        TENANT,
+        "--quiet",
+    ]
 
 
 def run_engine(url: str, log_path: Path, name: str = "engine (kpi-service backfill)") -> Result:
@@ -160,8 +172,13 @@ def run_engine(url: str, log_path: Path, name: str = "engine (kpi-service backfi
     started = time.perf_counter()
     with log_path.open("w") as log:
         # wait4 gives this child's own peak RSS (RUSAGE_CHILDREN would mix in psql & co).
-        child = subprocess.Popen(engine_command(), env=env, stdout=log,  # noqa: S603
-                                 stderr=subprocess.STDOUT, cwd=log_path.parent)
+        child = subprocess.Popen(  # noqa: S603
+            engine_command(),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=log_path.parent,
+        )
         _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -171,8 +188,13 @@ def run_engine(url: str, log_path: Path, name: str = "engine (kpi-service backfi
     run = asyncio.run(_fetch_one(plain_dsn(url), LAST_RUN))
     if run["failed"]:
         raise RuntimeError(f"the engine's run {run['id']} failed for {run['failed']} rows")
-    return Result(name, seconds, run["computed"] + run["unchanged"], usage.ru_maxrss / 1024,
-                  run_seconds=run["seconds"])
+    return Result(
+        name,
+        seconds,
+        run["computed"] + run["unchanged"],
+        usage.ru_maxrss / 1024,
+        run_seconds=run["seconds"],
+    )
 
 
 async def _fetch_one(dsn: str, sql: str, *args: Any) -> dict[str, Any]:
@@ -189,26 +211,29 @@ async def _fetch_one(dsn: str, sql: str, *args: Any) -> dict[str, Any]:
 # index-only range scan of one user's rows. Created for its run only.
 SEED_INDEXES = {
     "bench_seed_cases": "public.support_cases (assigned_to, resolved_at) INCLUDE (created_at) "
-                        "WHERE status = 'resolved'",
-    "bench_seed_events": "kpi.events (tenant_id, user_id, type, occurred_at) "
-                         "INCLUDE (properties)",
+    "WHERE status = 'resolved'",
+    "bench_seed_events": "kpi.events (tenant_id, user_id, type, occurred_at) INCLUDE (properties)",
     "bench_seed_inputs": "bench.seed_measurements (subject_id, period_start)",
 }
 
-_CASES_OF_USER = ("FROM support_cases WHERE assigned_to = $1 AND status = 'resolved' "
-                  "AND resolved_at >= $2 AND resolved_at < $3")
-_CALLS_OF_USER = (f"FROM kpi.events WHERE tenant_id = '{TENANT}' AND user_id = $1 "
-                  "AND type = 'call' AND occurred_at >= $2 AND occurred_at < $3")
+_CASES_OF_USER = (
+    "FROM support_cases WHERE assigned_to = $1 AND status = 'resolved' "
+    "AND resolved_at >= $2 AND resolved_at < $3"
+)
+_CALLS_OF_USER = (
+    f"FROM kpi.events WHERE tenant_id = '{TENANT}' AND user_id = $1 "
+    "AND type = 'call' AND occurred_at >= $2 AND occurred_at < $3"
+)
 # Seed 000's queries, one user at a time (its COALESCE(..., 0) and its lost Sundays fixed,
 # so the values compare); for event KPIs the same shape over events.
 SEED_VALUE_SQL = {
     "avg_resolution_time": "SELECT AVG(EXTRACT(EPOCH FROM (resolved_at - created_at)) / 3600) "  # noqa: S608
-                           + _CASES_OF_USER,
+    + _CASES_OF_USER,
     "cases_resolved": "SELECT COUNT(*) " + _CASES_OF_USER,
     "calls_handled": "SELECT COUNT(*) " + _CALLS_OF_USER,
     "call_duration_p90": "SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY CASE WHEN "
-                         "jsonb_typeof(properties -> 'duration_s') = 'number' THEN "
-                         "(properties ->> 'duration_s')::numeric END) " + _CALLS_OF_USER,
+    "jsonb_typeof(properties -> 'duration_s') = 'number' THEN "
+    "(properties ->> 'duration_s')::numeric END) " + _CALLS_OF_USER,
 }
 SEED_INPUTS_SQL = """
 SELECT definition_id, actual_value FROM bench.seed_measurements
@@ -243,8 +268,11 @@ async def seed_indexes(dsn: str, *, create: bool) -> None:
     try:
         for name, target in SEED_INDEXES.items():
             schema = target.split(".", 1)[0]
-            sql = (f"CREATE INDEX {name} ON {target}" if create
-                   else f"DROP INDEX IF EXISTS {schema}.{name}")
+            sql = (
+                f"CREATE INDEX {name} ON {target}"
+                if create
+                else f"DROP INDEX IF EXISTS {schema}.{name}"
+            )
             await conn.execute(sql)
         if create:
             await conn.execute("VACUUM (ANALYZE) public.support_cases, kpi.events")
@@ -252,8 +280,9 @@ async def seed_indexes(dsn: str, *, create: bool) -> None:
         await conn.close()
 
 
-async def _seed_value(conn: asyncpg.Connection, due: asyncpg.Record,
-                      keys: dict[int, str]) -> Decimal | None:
+async def _seed_value(
+    conn: asyncpg.Connection, due: asyncpg.Record, keys: dict[int, str]
+) -> Decimal | None:
     if due["calculation_type"] != "formula":
         user: int | str = due["subject_id"]
         if due["key"] in ("avg_resolution_time", "cases_resolved"):
@@ -263,8 +292,10 @@ async def _seed_value(conn: asyncpg.Connection, due: asyncpg.Record,
     config = json.loads(due["config"])
     formula = parse_formula(config["expression"], config["variables"])
     ids = [i for i, key in keys.items() if key in config["variables"].values()]
-    stored = {keys[r["definition_id"]]: r["actual_value"] for r in await conn.fetch(
-        SEED_INPUTS_SQL, due["subject_id"], WEEK_START, ids)}
+    stored = {
+        keys[r["definition_id"]]: r["actual_value"]
+        for r in await conn.fetch(SEED_INPUTS_SQL, due["subject_id"], WEEK_START, ids)
+    }
     value, _ = formula.evaluate({n: stored.get(k) for n, k in config["variables"].items()})
     return value
 
@@ -272,13 +303,23 @@ async def _seed_value(conn: asyncpg.Connection, due: asyncpg.Record,
 async def _seed_one(conn: asyncpg.Connection, due: asyncpg.Record, keys: dict[int, str]) -> None:
     async with conn.transaction():  # BEGIN; SELECT; INSERT; COMMIT, as the seed's psycopg2
         actual = await _seed_value(conn, due, keys)
-        achievement = ach.achievement(actual, due["target_value"],
-                                      ach.TargetType(due["target_type"]))
+        achievement = ach.achievement(
+            actual, due["target_value"], ach.TargetType(due["target_type"])
+        )
         status = ach.status(achievement, due["warning_threshold"])
-        await conn.fetchval(SEED_INSERT, due["id"], due["definition_id"], due["subject_id"],
-                            WEEK_START, WEEK_END, actual, due["target_value"], achievement,
-                            ach.score(achievement, due["score_cap"]),
-                            None if status is None else status.value)
+        await conn.fetchval(
+            SEED_INSERT,
+            due["id"],
+            due["definition_id"],
+            due["subject_id"],
+            WEEK_START,
+            WEEK_END,
+            actual,
+            due["target_value"],
+            achievement,
+            ach.score(achievement, due["score_cap"]),
+            None if status is None else status.value,
+        )
 
 
 async def seed_design(dsn: str) -> tuple[int, float]:
@@ -303,12 +344,16 @@ def run_seed_design(dsn: str) -> tuple[int, float]:
 # ----------------------------------------------------------------------- (c) the floor
 
 _PERIOD = (f"TIMESTAMPTZ '{PERIOD_START.isoformat()}'", f"TIMESTAMPTZ '{PERIOD_END.isoformat()}'")
-_CASES_IN_WEEK = (f"FROM public.support_cases WHERE status = 'resolved' "
-                  f"AND resolved_at >= {_PERIOD[0]} AND resolved_at < {_PERIOD[1]} "
-                  "GROUP BY assigned_to")
-_CALLS_IN_WEEK = (f"FROM kpi.events WHERE tenant_id = '{TENANT}' AND type = 'call' "
-                  f"AND occurred_at >= {_PERIOD[0]} AND occurred_at < {_PERIOD[1]} "
-                  "GROUP BY user_id")
+_CASES_IN_WEEK = (
+    f"FROM public.support_cases WHERE status = 'resolved' "
+    f"AND resolved_at >= {_PERIOD[0]} AND resolved_at < {_PERIOD[1]} "
+    "GROUP BY assigned_to"
+)
+_CALLS_IN_WEEK = (
+    f"FROM kpi.events WHERE tenant_id = '{TENANT}' AND type = 'call' "
+    f"AND occurred_at >= {_PERIOD[0]} AND occurred_at < {_PERIOD[1]} "
+    "GROUP BY user_id"
+)
 _FORMULA_INPUTS = """
 SELECT r.subject_id, round(r.actual_value / NULLIF(c.actual_value, 0) * 100, 6)
 FROM bench.floor_measurements AS r
@@ -321,14 +366,19 @@ WHERE r.period_start = DATE '{week}'"""
 # Per definition: (subject_id, value) for every subject with data, and the value of a
 # subject without (the engine's `value_when_no_rows`: 0 for counts, else none).
 FLOOR_VALUES = {
-    "avg_resolution_time": ("SELECT assigned_to::text, avg(extract(epoch FROM resolved_at "  # noqa: S608
-                            "- created_at) / 3600) " + _CASES_IN_WEEK, "NULL"),
+    "avg_resolution_time": (
+        "SELECT assigned_to::text, avg(extract(epoch FROM resolved_at "  # noqa: S608
+        "- created_at) / 3600) " + _CASES_IN_WEEK,
+        "NULL",
+    ),
     "cases_resolved": ("SELECT assigned_to::text, count(*) " + _CASES_IN_WEEK, "0"),
     "calls_handled": ("SELECT user_id, count(*) " + _CALLS_IN_WEEK, "0"),
-    "call_duration_p90": ("SELECT user_id, percentile_cont(0.9) WITHIN GROUP (ORDER BY CASE "
-                          "WHEN jsonb_typeof(properties -> 'duration_s') = 'number' THEN "
-                          "(properties ->> 'duration_s')::numeric END) " + _CALLS_IN_WEEK,
-                          "NULL"),
+    "call_duration_p90": (
+        "SELECT user_id, percentile_cont(0.9) WITHIN GROUP (ORDER BY CASE "
+        "WHEN jsonb_typeof(properties -> 'duration_s') = 'number' THEN "
+        "(properties ->> 'duration_s')::numeric END) " + _CALLS_IN_WEEK,
+        "NULL",
+    ),
     "resolved_per_100_calls": (_FORMULA_INPUTS.format(week=WEEK_START), "NULL"),
 }
 
@@ -365,8 +415,9 @@ FORMULAS = frozenset({"resolved_per_100_calls"})
 def floor_statement(key: str) -> str:
     """The floor's INSERT ... SELECT for one definition."""
     values, no_rows = FLOOR_VALUES[key]
-    return FLOOR_INSERT.format(tenant=TENANT, key=key, values=values, no_rows=no_rows,
-                               start=WEEK_START, end=WEEK_END)
+    return FLOOR_INSERT.format(
+        tenant=TENANT, key=key, values=values, no_rows=no_rows, start=WEEK_START, end=WEEK_END
+    )
 
 
 async def floor(dsn: str) -> tuple[int, float]:
@@ -425,34 +476,60 @@ async def agreement(dsn: str) -> dict[str, Any]:
 def agreement_lines(check: dict[str, Any], with_seed: bool) -> list[str]:
     """The check, in words."""
     total = check["assignments"]
-    lines = [f"engine = floor for {check['engine_agrees']:,} of {total:,} assignments "
-             f"(value, achievement, status; {check['without_value']:,} without a value)"]
+    lines = [
+        f"engine = floor for {check['engine_agrees']:,} of {total:,} assignments "
+        f"(value, achievement, status; {check['without_value']:,} without a value)"
+    ]
     if with_seed:
         lines.append(f"seed   = floor for {check['seed_agrees']:,} of {total:,} assignments")
-    lines.append("checksums (sum of values): engine {engine_checksum}, floor {floor_checksum}, "
-                 "seed {seed_checksum}".format(**check))
+    lines.append(
+        "checksums (sum of values): engine {engine_checksum}, floor {floor_checksum}, "
+        "seed {seed_checksum}".format(**check)
+    )
     return lines
 
 
 def agrees(check: dict[str, Any], with_seed: bool) -> bool:
     return check["engine_agrees"] == check["assignments"] and (
-        not with_seed or check["seed_agrees"] == check["assignments"])
+        not with_seed or check["seed_agrees"] == check["assignments"]
+    )
 
 
 # ------------------------------------------------------------------------- the report
 
+
 def results_table(results: list[Result]) -> str:
     """The contenders, side by side."""
     floor_seconds = next((r.seconds for r in results if r.name.startswith("floor")), None)
-    rows = [[r.name, r.seconds, r.run_seconds, r.measurements, round(r.per_second),
-             r.rss_mb, r.seconds / floor_seconds if floor_seconds else None]
-            for r in results]
-    return markdown_table(["contender", "wall s", "own run s", "measurements",
-                           "measurements/s", "peak RSS MB", "x floor"], rows)
+    rows = [
+        [
+            r.name,
+            r.seconds,
+            r.run_seconds,
+            r.measurements,
+            round(r.per_second),
+            r.rss_mb,
+            r.seconds / floor_seconds if floor_seconds else None,
+        ]
+        for r in results
+    ]
+    return markdown_table(
+        [
+            "contender",
+            "wall s",
+            "own run s",
+            "measurements",
+            "measurements/s",
+            "peak RSS MB",
+            "x floor",
+        ],
+        rows,
+    )
 
 
 def target_lines(engine: Result, floor_result: Result, seed: Result | None) -> list[str]:
     """Each target of the issue, with the figure and whether it is met."""
+
     def verdict(ok: bool) -> str:
         return "met" if ok else "NOT MET"
 
@@ -466,12 +543,16 @@ def target_lines(engine: Result, floor_result: Result, seed: Result | None) -> l
     ]
     if seed is not None:
         vs_seed = seed.seconds / engine.seconds
-        lines.insert(1, f"seed / engine: {vs_seed:.1f}x faster (target >= {TARGET_VS_SEED}x): "
-                        f"{verdict(vs_seed >= TARGET_VS_SEED)}")
+        lines.insert(
+            1,
+            f"seed / engine: {vs_seed:.1f}x faster (target >= {TARGET_VS_SEED}x): "
+            f"{verdict(vs_seed >= TARGET_VS_SEED)}",
+        )
     return lines
 
 
 # --------------------------------------------------------------------------- the run
+
 
 @dataclass
 class Outcome:
@@ -493,8 +574,9 @@ def run_contenders(url: str, workdir: Path, *, with_seed: bool, rerun: bool) -> 
     results = [run_engine(url, workdir / "engine.log")]
     if rerun:
         asyncio.run(settle(dsn))
-        results.append(run_engine(url, workdir / "engine-rerun.log",
-                                  name="engine, re-run (nothing changed)"))
+        results.append(
+            run_engine(url, workdir / "engine-rerun.log", name="engine, re-run (nothing changed)")
+        )
     asyncio.run(settle(dsn))
     results.append(in_child_process(run_floor, dsn, "floor (INSERT ... SELECT)"))
     if with_seed:
@@ -516,15 +598,29 @@ def report(outcome: Outcome) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.batch", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="multiply users, cases and events (default 1: 10k, 2M, 5M)")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help=f"embedded server and logs (default {DEFAULT_WORKDIR})")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.batch",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply users, cases and events (default 1: 10k, 2M, 5M)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=DEFAULT_WORKDIR,
+        help=f"embedded server and logs (default {DEFAULT_WORKDIR})",
+    )
     parser.add_argument("--skip-seed", action="store_true", help="leave out the seed's design")
-    parser.add_argument("--no-rerun", action="store_true",
-                        help="leave out the engine's second run over unchanged data")
+    parser.add_argument(
+        "--no-rerun",
+        action="store_true",
+        help="leave out the engine's second run over unchanged data",
+    )
     return parser.parse_args(argv)
 
 
@@ -533,16 +629,20 @@ def main(argv: list[str] | None = None) -> int:
     spec = FULL.scaled(args.scale)
     args.workdir.mkdir(parents=True, exist_ok=True)
     print("machine:", load_line())
-    print(f"batch: {spec.users:,} users x 5 KPIs = {spec.assignments:,} assignments, "
-          f"{spec.cases:,} support cases, {spec.events:,} events, week {WEEK_START}..{WEEK_END}")
+    print(
+        f"batch: {spec.users:,} users x 5 KPIs = {spec.assignments:,} assignments, "
+        f"{spec.cases:,} support cases, {spec.events:,} events, week {WEEK_START}..{WEEK_END}"
+    )
     with bench_database("kpi_bench_batch", args.workdir) as url:
         dsn = plain_dsn(url)
-        print("server:", ", ".join(f"{k}={v}" for k, v in
-                                   asyncio.run(server_settings(dsn)).items()))
+        print(
+            "server:", ", ".join(f"{k}={v}" for k, v in asyncio.run(server_settings(dsn)).items())
+        )
         build = asyncio.run(build_data_set(dsn, spec))
         print(markdown_table(["data set", "s"], list(build.items())), "\n", flush=True)
-        outcome = run_contenders(url, args.workdir, with_seed=not args.skip_seed,
-                                 rerun=not args.no_rerun)
+        outcome = run_contenders(
+            url, args.workdir, with_seed=not args.skip_seed, rerun=not args.no_rerun
+        )
     print(report(outcome))
     return 0 if agrees(outcome.check, outcome.with_seed) else 1
 

@@ -47,8 +47,16 @@ SERVER_SETTINGS = {
     "maintenance_work_mem": "1GB",
     "checkpoint_timeout": "30min",
 }
-REPORTED_SETTINGS = ("server_version", "shared_buffers", "work_mem", "max_wal_size", "fsync",
-                     "synchronous_commit", "max_parallel_workers_per_gather", "jit")
+REPORTED_SETTINGS = (
+    "server_version",
+    "shared_buffers",
+    "work_mem",
+    "max_wal_size",
+    "fsync",
+    "synchronous_commit",
+    "max_parallel_workers_per_gather",
+    "jit",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,21 +74,57 @@ class DefinitionSpec:
 
 
 DEFINITIONS = (
-    DefinitionSpec("avg_resolution_time", "Average resolution time", "hours", "lower_better",
-                   "query", '{"query_key": "avg_resolution_time"}', "avg", 24),
-    DefinitionSpec("cases_resolved", "Cases resolved", "count", "higher_better", "query",
-                   '{"query_key": "cases_resolved_count"}', "sum", 120),
-    DefinitionSpec("calls_handled", "Calls handled", "count", "higher_better", "event",
-                   '{"event_type": "call", "aggregate": "count"}', "sum", 200),
-    DefinitionSpec("call_duration_p90", "Call duration, 90th percentile", "seconds",
-                   "lower_better", "event",
-                   '{"event_type": "call", "aggregate": "p90", "property": "duration_s"}',
-                   "max", 1500),
-    DefinitionSpec("resolved_per_100_calls", "Cases resolved per 100 calls", "ratio",
-                   "higher_better", "formula",
-                   '{"expression": "resolved / calls * 100", '
-                   '"variables": {"resolved": "cases_resolved", "calls": "calls_handled"}}',
-                   "avg", 55),
+    DefinitionSpec(
+        "avg_resolution_time",
+        "Average resolution time",
+        "hours",
+        "lower_better",
+        "query",
+        '{"query_key": "avg_resolution_time"}',
+        "avg",
+        24,
+    ),
+    DefinitionSpec(
+        "cases_resolved",
+        "Cases resolved",
+        "count",
+        "higher_better",
+        "query",
+        '{"query_key": "cases_resolved_count"}',
+        "sum",
+        120,
+    ),
+    DefinitionSpec(
+        "calls_handled",
+        "Calls handled",
+        "count",
+        "higher_better",
+        "event",
+        '{"event_type": "call", "aggregate": "count"}',
+        "sum",
+        200,
+    ),
+    DefinitionSpec(
+        "call_duration_p90",
+        "Call duration, 90th percentile",
+        "seconds",
+        "lower_better",
+        "event",
+        '{"event_type": "call", "aggregate": "p90", "property": "duration_s"}',
+        "max",
+        1500,
+    ),
+    DefinitionSpec(
+        "resolved_per_100_calls",
+        "Cases resolved per 100 calls",
+        "ratio",
+        "higher_better",
+        "formula",
+        '{"expression": "resolved / calls * 100", '
+        '"variables": {"resolved": "cases_resolved", "calls": "calls_handled"}}',
+        "avg",
+        55,
+    ),
 )
 
 
@@ -98,8 +142,11 @@ class DataSpec:
 
     def scaled(self, factor: float) -> DataSpec:
         """The same shape with every count multiplied by `factor`."""
-        return DataSpec(max(1, round(self.users * factor)), round(self.cases * factor),
-                        round(self.events * factor))
+        return DataSpec(
+            max(1, round(self.users * factor)),
+            round(self.cases * factor),
+            round(self.events * factor),
+        )
 
 
 # ---------------------------------------------------------------------------- server
@@ -112,20 +159,31 @@ def free_port() -> int:
 
 
 @contextmanager
-def service_process(url: str, env: dict[str, str], log: Path | None = None,
-                    ready_seconds: float = 120) -> Iterator[tuple[str, int]]:
+def service_process(
+    url: str, env: dict[str, str], log: Path | None = None, ready_seconds: float = 120
+) -> Iterator[tuple[str, int]]:
     """`kpi-service serve` in its own process on `url`, auth `none`, with `env` on top;
     yields its base URL and pid once /readyz answers, and stops it afterwards."""
     port = free_port()
-    environment = {**os.environ, "KPI_DATABASE_URL": url, "KPI_AUTH_MODE": "none",
-                   "KPI_ENV": "development", "KPI_LOG_LEVEL": "warning", **env}
+    environment = {
+        **os.environ,
+        "KPI_DATABASE_URL": url,
+        "KPI_AUTH_MODE": "none",
+        "KPI_ENV": "development",
+        "KPI_LOG_LEVEL": "warning",
+        **env,
+    }
     command = [str(Path(sys.executable).with_name("kpi-service")), "serve", "--port", str(port)]
     if log is None:
         process = subprocess.Popen(command, env=environment)  # noqa: S603
     else:
         with log.open("wb") as out:
-            process = subprocess.Popen(command, env=environment,  # noqa: S603
-                                       stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(  # noqa: S603
+                command,
+                env=environment,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + ready_seconds
@@ -136,8 +194,9 @@ def service_process(url: str, env: dict[str, str], log: Path | None = None,
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the service did not become ready"
-                                   + (f" (see {log})" if log else ""))
+                raise RuntimeError(
+                    "the service did not become ready" + (f" (see {log})" if log else "")
+                )
             time.sleep(0.3)
         yield base, process.pid
     finally:
@@ -147,7 +206,6 @@ def service_process(url: str, env: dict[str, str], log: Path | None = None,
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=30)
-
 
 
 def plain_dsn(url: str) -> str:
@@ -174,9 +232,12 @@ def _tune(server: EmbeddedPostgres) -> None:
             for name, value in SERVER_SETTINGS.items():
                 await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
             await conn.execute("SELECT pg_reload_conf()")
-            return bool(await conn.fetchval(
-                "SELECT bool_or(pending_restart) FROM pg_settings WHERE name = ANY($1::text[])",
-                list(SERVER_SETTINGS)))
+            return bool(
+                await conn.fetchval(
+                    "SELECT bool_or(pending_restart) FROM pg_settings WHERE name = ANY($1::text[])",
+                    list(SERVER_SETTINGS),
+                )
+            )
         finally:
             await conn.close()
 
@@ -194,8 +255,9 @@ async def _exists(dsn: str, name: str) -> bool:
 
 
 @contextmanager
-def bench_database(name: str, workdir: Path = DEFAULT_WORKDIR, *,
-                   reuse: bool = False) -> Iterator[str]:
+def bench_database(
+    name: str, workdir: Path = DEFAULT_WORKDIR, *, reuse: bool = False
+) -> Iterator[str]:
     """A fresh database `name` (or, with `reuse`, the one left by an earlier run), migrated
     to head, on KPI_DATABASE_URL's server (which needs CREATEDB) or on an embedded server in
     `workdir`; yields its service URL."""
@@ -204,8 +266,13 @@ def bench_database(name: str, workdir: Path = DEFAULT_WORKDIR, *,
         base = make_url(async_url(external))
         admin = plain_dsn(base.set(database="postgres").render_as_string(False))
         if not (reuse and asyncio.run(_exists(admin, name))):
-            asyncio.run(_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-                                 f'CREATE DATABASE "{name}"'))
+            asyncio.run(
+                _execute(
+                    admin,
+                    f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+                    f'CREATE DATABASE "{name}"',
+                )
+            )
         url = base.set(database=name).render_as_string(False)
         upgrade(url)
         yield url
@@ -247,14 +314,17 @@ async def settle(dsn: str) -> None:
 
 # ------------------------------------------------------------------------------ data
 
+
 def _instant_sql(seed_column: str) -> str:
     """An instant in the bench week with probability SHARE_IN_WEEK, else around it."""
     start = datetime.combine(WEEK_START, datetime.min.time(), UTC) - SPREAD_BEFORE
     days = (SPREAD_BEFORE + SPREAD_AFTER).days
-    return (f"CASE WHEN {seed_column} < {SHARE_IN_WEEK} "
-            f"THEN TIMESTAMPTZ '{WEEK_START.isoformat()} 00:00+00' "
-            "+ random() * INTERVAL '7 days' "
-            f"ELSE TIMESTAMPTZ '{start.isoformat()}' + random() * INTERVAL '{days} days' END")
+    return (
+        f"CASE WHEN {seed_column} < {SHARE_IN_WEEK} "
+        f"THEN TIMESTAMPTZ '{WEEK_START.isoformat()} 00:00+00' "
+        "+ random() * INTERVAL '7 days' "
+        f"ELSE TIMESTAMPTZ '{start.isoformat()}' + random() * INTERVAL '{days} days' END"
+    )
 
 
 CREATE_CASES = """
@@ -330,18 +400,25 @@ def _months() -> list[tuple[int, int]]:
 def partition_sql(year: int, month: int) -> str:
     """The monthly events partition, named and bounded as the service's repository does."""
     nxt_year, nxt_month = year + month // 12, month % 12 + 1
-    return (f"CREATE TABLE IF NOT EXISTS kpi.events_y{year:04d}m{month:02d} "
-            f"PARTITION OF kpi.events FOR VALUES FROM ('{year:04d}-{month:02d}-01 00:00+00') "
-            f"TO ('{nxt_year:04d}-{nxt_month:02d}-01 00:00+00')")
+    return (
+        f"CREATE TABLE IF NOT EXISTS kpi.events_y{year:04d}m{month:02d} "
+        f"PARTITION OF kpi.events FOR VALUES FROM ('{year:04d}-{month:02d}-01 00:00+00') "
+        f"TO ('{nxt_year:04d}-{nxt_month:02d}-01 00:00+00')"
+    )
 
 
 async def _definitions(conn: asyncpg.Connection, spec: DataSpec) -> None:
-    await conn.executemany(INSERT_DEFINITION, [
-        (d.key, d.name, d.unit, d.target_type, d.calculation_type, d.config, d.rollup)
-        for d in DEFINITIONS])
+    await conn.executemany(
+        INSERT_DEFINITION,
+        [
+            (d.key, d.name, d.unit, d.target_type, d.calculation_type, d.config, d.rollup)
+            for d in DEFINITIONS
+        ],
+    )
     await conn.execute(INSERT_ASSIGNMENTS, spec.users)
-    await conn.execute(INSERT_TARGETS, [d.key for d in DEFINITIONS],
-                       [d.target for d in DEFINITIONS])
+    await conn.execute(
+        INSERT_TARGETS, [d.key for d in DEFINITIONS], [d.target for d in DEFINITIONS]
+    )
 
 
 async def build_data_set(dsn: str, spec: DataSpec) -> dict[str, float]:
@@ -357,21 +434,25 @@ async def build_data_set(dsn: str, spec: DataSpec) -> dict[str, float]:
             await conn.execute(CREATE_CASES)
             await conn.execute(INSERT_CASES, spec.users, spec.cases)
             # The index the demo loader creates: the service's own query reads by period.
-            await conn.execute("CREATE INDEX support_cases_resolved_at "
-                               "ON public.support_cases (resolved_at)")
+            await conn.execute(
+                "CREATE INDEX support_cases_resolved_at ON public.support_cases (resolved_at)"
+            )
         with stopwatch(timings, f"{spec.events:,} events"):
             for year, month in _months():
                 await conn.execute(partition_sql(year, month))
             await conn.execute(INSERT_EVENTS, spec.users, spec.events)
         with stopwatch(timings, "vacuum, analyze"):
-            await conn.execute("VACUUM (ANALYZE) public.support_cases, kpi.events, "
-                               "kpi.definitions, kpi.assignments, kpi.assignment_targets")
+            await conn.execute(
+                "VACUUM (ANALYZE) public.support_cases, kpi.events, "
+                "kpi.definitions, kpi.assignments, kpi.assignment_targets"
+            )
     finally:
         await conn.close()
     return timings
 
 
 # ------------------------------------------------------------------- timing, tables
+
 
 @contextmanager
 def stopwatch(into: dict[str, float], label: str) -> Iterator[None]:
@@ -399,12 +480,16 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     """A GitHub Markdown table, numbers right-aligned."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    numeric = [all(_is_number(row[i]) for row in rows) and any(row[i] is not None for row in rows)
-               for i in range(len(headers))]
+    numeric = [
+        all(_is_number(row[i]) for row in rows) and any(row[i] is not None for row in rows)
+        for i in range(len(headers))
+    ]
 
     def line(values: Sequence[str]) -> str:
-        parts = [v.rjust(w) if num else v.ljust(w)
-                 for v, w, num in zip(values, widths, numeric, strict=True)]
+        parts = [
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ]
         return "| " + " | ".join(parts) + " |"
 
     rule = ["-" * (w - 1) + (":" if num else "-") for w, num in zip(widths, numeric, strict=True)]

@@ -52,26 +52,58 @@ def row(spec: DataSpec, build_seconds: float, outcome: Outcome) -> list[Any]:
     def per_event(seconds: float | None) -> float | None:
         return None if seconds is None else seconds / spec.events * 1e6
 
-    return [spec.events, spec.cases, build_seconds, engine.seconds, run, floor.seconds,
-            seed.seconds if seed else None, per_event(engine.seconds), per_event(run),
-            per_event(floor.seconds), per_event(seed.seconds if seed else None),
-            run / floor.seconds, engine.rss_mb]
+    return [
+        spec.events,
+        spec.cases,
+        build_seconds,
+        engine.seconds,
+        run,
+        floor.seconds,
+        seed.seconds if seed else None,
+        per_event(engine.seconds),
+        per_event(run),
+        per_event(floor.seconds),
+        per_event(seed.seconds if seed else None),
+        run / floor.seconds,
+        engine.rss_mb,
+    ]
 
 
-HEADERS = ["events", "cases", "build s", "engine wall s", "engine run s", "floor s", "seed s",
-           "engine wall us/event", "engine run us/event", "floor us/event", "seed us/event",
-           "engine run / floor", "engine peak RSS MB"]
+HEADERS = [
+    "events",
+    "cases",
+    "build s",
+    "engine wall s",
+    "engine run s",
+    "floor s",
+    "seed s",
+    "engine wall us/event",
+    "engine run us/event",
+    "floor us/event",
+    "seed us/event",
+    "engine run / floor",
+    "engine peak RSS MB",
+]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.growth", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1,2,5",
-                        help="millions of events, comma-separated (default 1,2,5)")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="multiply users, cases and events (default 1)")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help=f"embedded server and logs (default {DEFAULT_WORKDIR})")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.growth",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--sizes", default="1,2,5", help="millions of events, comma-separated (default 1,2,5)"
+    )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply users, cases and events (default 1)"
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=DEFAULT_WORKDIR,
+        help=f"embedded server and logs (default {DEFAULT_WORKDIR})",
+    )
     parser.add_argument("--skip-seed", action="store_true", help="leave out the seed's design")
     return parser.parse_args(argv)
 
@@ -83,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     rows, ok = [], True
     for size in (float(s) for s in args.sizes.split(",")):
         spec = spec_for(size, args.scale)
-        print(f"growth: {spec.users:,} users, {spec.cases:,} cases, {spec.events:,} events",
-              flush=True)
+        print(
+            f"growth: {spec.users:,} users, {spec.cases:,} cases, {spec.events:,} events",
+            flush=True,
+        )
         build_seconds, outcome = measure(spec, args.workdir, with_seed=not args.skip_seed)
         print("  " + "\n  ".join(agreement_lines(outcome.check, outcome.with_seed)), flush=True)
         ok = ok and agrees(outcome.check, outcome.with_seed)

@@ -87,9 +87,11 @@ def generate(batches: int, size: int, seed: int = 7) -> list[list[dict[str, Any]
                 "type": rng.choice(TYPES),
                 "occurred_at": (now - timedelta(seconds=rng.randrange(90 * 86_400))).isoformat(),
                 "value": round(rng.uniform(0, 1_000), 2),
-                "properties": {"duration": rng.randrange(5, 3_600),
-                               "channel": rng.choice(("phone", "chat", "mail")),
-                               "won": rng.random() < 0.3},
+                "properties": {
+                    "duration": rng.randrange(5, 3_600),
+                    "channel": rng.choice(("phone", "chat", "mail")),
+                    "won": rng.random() < 0.3,
+                },
             }
             if rng.random() < 0.2:
                 del event["team_id"]
@@ -100,9 +102,19 @@ def generate(batches: int, size: int, seed: int = 7) -> list[list[dict[str, Any]
 
 def as_records(batch: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """The rows a raw COPY into `kpi.events` takes for these events."""
-    return [(TENANT, uuid.UUID(e["id"]), datetime.fromisoformat(e["occurred_at"]),
-             e["user_id"], e.get("team_id"), e["type"], Decimal(str(e["value"])),
-             json.dumps(e["properties"])) for e in batch]
+    return [
+        (
+            TENANT,
+            uuid.UUID(e["id"]),
+            datetime.fromisoformat(e["occurred_at"]),
+            e["user_id"],
+            e.get("team_id"),
+            e["type"],
+            Decimal(str(e["value"])),
+            json.dumps(e["properties"]),
+        )
+        for e in batch
+    ]
 
 
 def service(url: str) -> AbstractContextManager[tuple[str, int]]:
@@ -112,15 +124,17 @@ def service(url: str) -> AbstractContextManager[tuple[str, int]]:
 
 async def post_one(client: httpx.AsyncClient, index: int, body: bytes) -> None:
     """Post one batch; anything but every event accepted is a failed benchmark."""
-    response = await client.post(EVENTS_URL, content=body,
-                                 headers={"content-type": "application/json"})
+    response = await client.post(
+        EVENTS_URL, content=body, headers={"content-type": "application/json"}
+    )
     result = response.json()
     if response.status_code != 200 or result["rejected"] or result["duplicates"]:
         raise RuntimeError(f"batch {index}: {response.status_code} {result}")
 
 
-async def post_all(base: str, pid: int, bodies: Sequence[bytes], size: int, connections: int,
-                   warmup: int) -> Figures:
+async def post_all(
+    base: str, pid: int, bodies: Sequence[bytes], size: int, connections: int, warmup: int
+) -> Figures:
     """Post every body over `connections` connections; time all but the first `warmup`."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(warmup, len(bodies)):
@@ -153,8 +167,9 @@ async def _execute(dsn: str, sql: str) -> Any:
         await conn.close()
 
 
-async def copy_all(dsn: str, batches: Sequence[list[tuple[Any, ...]]], connections: int,
-                   warmup: int) -> Figures:
+async def copy_all(
+    dsn: str, batches: Sequence[list[tuple[Any, ...]]], connections: int, warmup: int
+) -> Figures:
     """The same rows by `copy_records_to_table`, one transaction per batch, as many connections."""
     pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -163,8 +178,9 @@ async def copy_all(dsn: str, batches: Sequence[list[tuple[Any, ...]]], connectio
 
     async def copy_one(index: int) -> None:
         async with pool.acquire() as conn, conn.transaction():
-            await conn.copy_records_to_table("events", schema_name="kpi",
-                                             records=batches[index], columns=list(COLUMNS))
+            await conn.copy_records_to_table(
+                "events", schema_name="kpi", records=batches[index], columns=list(COLUMNS)
+            )
 
     async def worker() -> None:
         while not queue.empty():
@@ -182,28 +198,38 @@ async def copy_all(dsn: str, batches: Sequence[list[tuple[Any, ...]]], connectio
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=5_000)
     parser.add_argument("--connections", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help="where the embedded server lives (without KPI_DATABASE_URL)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=DEFAULT_WORKDIR,
+        help="where the embedded server lives (without KPI_DATABASE_URL)",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.warmup < args.batches:
         parser.error("--warmup must be below --batches")
     return args
 
 
-def run(url: str, args: argparse.Namespace, bodies: Sequence[bytes],
-        records: Sequence[list[tuple[Any, ...]]]) -> tuple[Figures, Figures]:
+def run(
+    url: str,
+    args: argparse.Namespace,
+    bodies: Sequence[bytes],
+    records: Sequence[list[tuple[Any, ...]]],
+) -> tuple[Figures, Figures]:
     """Both contenders on the same database, each from a settled, empty table."""
     dsn = plain_dsn(url)
     asyncio.run(settle(dsn))
     with service(url) as (base, pid):
-        http = asyncio.run(post_all(base, pid, bodies, args.batch_size, args.connections,
-                                    args.warmup))
+        http = asyncio.run(
+            post_all(base, pid, bodies, args.batch_size, args.connections, args.warmup)
+        )
     stored = asyncio.run(_execute(dsn, "SELECT count(*) FROM kpi.events"))
     if stored != args.batches * args.batch_size:
         raise RuntimeError(f"{stored} events stored, {args.batches * args.batch_size} sent")
@@ -219,8 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     batches = generate(args.batches, args.batch_size)
     bodies = [json.dumps({"events": b}).encode() for b in batches]
     records = [as_records(b) for b in batches]
-    print(f"{args.batches} batches x {args.batch_size} events, {args.connections} connection(s),"
-          f" {args.warmup} warm-up batches; {sum(map(len, bodies)) / 2**20:.0f} MiB of JSON")
+    print(
+        f"{args.batches} batches x {args.batch_size} events, {args.connections} connection(s),"
+        f" {args.warmup} warm-up batches; {sum(map(len, bodies)) / 2**20:.0f} MiB of JSON"
+    )
     print(load_line())
     with bench_database("kpi_bench_ingest", args.workdir) as url:
         http, copy = run(url, args, bodies, records)

@@ -48,16 +48,26 @@ def percentile(sorted_values: list[float], share: float) -> float:
     return sorted_values[rank - 1]
 
 
-async def _worker(client: httpx.AsyncClient, paths: list[str], first: int, step: int,
-                  counted_from: float, stop_at: float, tally: Tally) -> None:
+async def _worker(
+    client: httpx.AsyncClient,
+    paths: list[str],
+    first: int,
+    step: int,
+    counted_from: float,
+    stop_at: float,
+    tally: Tally,
+) -> None:
     index = first
     while (started := time.perf_counter()) < stop_at:
         path = paths[index % len(paths)]
         index += step
         try:
             response = await client.get(path)
-            failure = None if response.status_code == 200 else \
-                f"{response.status_code} {path}: {response.text[:200]}"
+            failure = (
+                None
+                if response.status_code == 200
+                else f"{response.status_code} {path}: {response.text[:200]}"
+            )
         except httpx.HTTPError as exc:
             failure = f"{type(exc).__name__} {path}: {exc}"
         if started < counted_from:
@@ -67,32 +77,52 @@ async def _worker(client: httpx.AsyncClient, paths: list[str], first: int, step:
             tally.error(failure)
 
 
-async def run(base_url: str, paths: list[str], concurrency: int, duration: float,
-              warmup: float, headers: dict[str, str]) -> dict[str, Any]:
+async def run(
+    base_url: str,
+    paths: list[str],
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    headers: dict[str, str],
+) -> dict[str, Any]:
     """Load the server for `warmup + duration` seconds; the figures of the last `duration`."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     tally = Tally()
     cpu_before = time.process_time()
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, headers=headers,
-                                 timeout=30.0) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, limits=limits, headers=headers, timeout=30.0
+    ) as client:
         now = time.perf_counter()
         counted_from, stop_at = now + warmup, now + warmup + duration
-        await asyncio.gather(*(_worker(client, paths, k, concurrency, counted_from, stop_at,
-                                       tally) for k in range(concurrency)))
+        await asyncio.gather(
+            *(
+                _worker(client, paths, k, concurrency, counted_from, stop_at, tally)
+                for k in range(concurrency)
+            )
+        )
         # Requests counted are those started in the window; the last ones end a little after.
         seconds = max(time.perf_counter(), stop_at) - counted_from
     ordered = sorted(tally.latencies)
     return {
-        "requests": len(ordered), "errors": tally.errors, "first_errors": tally.first_errors,
-        "seconds": round(seconds, 3), "rps": round(len(ordered) / seconds, 1),
+        "requests": len(ordered),
+        "errors": tally.errors,
+        "first_errors": tally.first_errors,
+        "seconds": round(seconds, 3),
+        "rps": round(len(ordered) / seconds, 1),
         "p50_ms": round(percentile(ordered, 0.50) * 1000, 2),
         "p95_ms": round(percentile(ordered, 0.95) * 1000, 2),
         "p99_ms": round(percentile(ordered, 0.99) * 1000, 2),
         "max_ms": round(ordered[-1] * 1000, 2) if ordered else math.nan,
         "concurrency": concurrency,
         # This process's own CPU per request: on a shared machine it is taken from the server.
-        "client_cpu_ms": round((time.process_time() - cpu_before) / max(len(ordered), 1)
-                               * duration / (duration + warmup) * 1000, 2),
+        "client_cpu_ms": round(
+            (time.process_time() - cpu_before)
+            / max(len(ordered), 1)
+            * duration
+            / (duration + warmup)
+            * 1000,
+            2,
+        ),
     }
 
 
@@ -112,11 +142,13 @@ def main() -> None:
     try:
         import uvloop
     except ImportError:
-        result = asyncio.run(run(args.base_url, paths, args.concurrency, args.duration,
-                                 args.warmup, headers))
+        result = asyncio.run(
+            run(args.base_url, paths, args.concurrency, args.duration, args.warmup, headers)
+        )
     else:
-        result = uvloop.run(run(args.base_url, paths, args.concurrency, args.duration,
-                                args.warmup, headers))
+        result = uvloop.run(
+            run(args.base_url, paths, args.concurrency, args.duration, args.warmup, headers)
+        )
     print(json.dumps(result))
 
 

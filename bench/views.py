@@ -60,14 +60,16 @@ TARGETS = ("scorecard", "team", "leaderboard", "timeseries", "legacy", "flask")
 
 # ------------------------------------------------------------------------------ build
 
+
 async def _demo_state(dsn: str) -> Any:
     conn = await asyncpg.connect(dsn)
     try:
         exists = await conn.fetchval("SELECT to_regclass('public.kpi_demo_state') IS NOT NULL")
         if not exists:
             return None
-        return await conn.fetchrow("SELECT last_day, agents, months, events_loaded "
-                                   "FROM public.kpi_demo_state")
+        return await conn.fetchrow(
+            "SELECT last_day, agents, months, events_loaded FROM public.kpi_demo_state"
+        )
     finally:
         await conn.close()
 
@@ -76,8 +78,13 @@ def build(url: str, users: int) -> dict[str, float]:
     """Load the demo at `users` agents unless this database holds it; seconds per step."""
     timings: dict[str, float] = {}
     dsn = plain_dsn(url)
-    settings = Settings(_env_file=None, database_url=SecretStr(url),
-                        timezone=TIMEZONE, scheduler_enabled=False, log_level="WARNING")
+    settings = Settings(
+        _env_file=None,
+        database_url=SecretStr(url),
+        timezone=TIMEZONE,
+        scheduler_enabled=False,
+        log_level="WARNING",
+    )
     state = asyncio.run(_demo_state(dsn))
     if state is None or not state["events_loaded"]:
         started = time.perf_counter()
@@ -85,8 +92,11 @@ def build(url: str, users: int) -> dict[str, float]:
         timings["demo loader"] = time.perf_counter() - started
         if run is None or run.status != "succeeded":
             raise RuntimeError(f"the demo's run did not succeed: {run and run.errors}")
-        print(f"demo loaded in {timings['demo loader']:.0f}s: run {run.id} computed "
-              f"{run.computed:,} measurements", flush=True)
+        print(
+            f"demo loaded in {timings['demo loader']:.0f}s: run {run.id} computed "
+            f"{run.computed:,} measurements",
+            flush=True,
+        )
     started = time.perf_counter()
     asyncio.run(build_seed_tables(dsn))
     timings["seed tables"] = time.perf_counter() - started
@@ -94,8 +104,8 @@ def build(url: str, users: int) -> dict[str, float]:
     return timings
 
 
-
 # ---------------------------------------------------------------------------- servers
+
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], what: str) -> None:
     deadline = time.monotonic() + 120
@@ -111,8 +121,9 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], what: str) -> None:
 
 
 @contextmanager
-def _server(command: Callable[[int], list[str]], env: dict[str, str], ready_path: str,
-            what: str) -> Iterator[tuple[str, int]]:
+def _server(
+    command: Callable[[int], list[str]], env: dict[str, str], ready_path: str, what: str
+) -> Iterator[tuple[str, int]]:
     """A server process on a free port of 127.0.0.1; yields its base URL and pid."""
     port = free_port()
     process = subprocess.Popen(command(port), env=env)  # noqa: S603
@@ -128,12 +139,19 @@ def _server(command: Callable[[int], list[str]], env: dict[str, str], ready_path
 def service(url: str) -> Any:
     """`kpi-service serve`: one uvicorn worker, auth `none`, no scheduler (its catch-up would
     compute periods during the measurement)."""
-    env = {**os.environ, "KPI_DATABASE_URL": url, "KPI_AUTH_MODE": "none",
-           "KPI_ENV": "development", "KPI_LOG_LEVEL": "warning", "KPI_TIMEZONE": TIMEZONE,
-           "KPI_SCHEDULER_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "KPI_DATABASE_URL": url,
+        "KPI_AUTH_MODE": "none",
+        "KPI_ENV": "development",
+        "KPI_LOG_LEVEL": "warning",
+        "KPI_TIMEZONE": TIMEZONE,
+        "KPI_SCHEDULER_ENABLED": "false",
+    }
     binary = str(Path(sys.executable).with_name("kpi-service"))
-    return _server(lambda port: [binary, "serve", "--port", str(port)], env, "/readyz",
-                   "the service")
+    return _server(
+        lambda port: [binary, "serve", "--port", str(port)], env, "/readyz", "the service"
+    )
 
 
 def seed_flask(url: str, threads: int) -> Any:
@@ -142,11 +160,27 @@ def seed_flask(url: str, threads: int) -> Any:
     generator is about to reuse are dropped)."""
     env = {**os.environ, "SEED_DSN": plain_dsn(url)}
     binary = str(Path(sys.executable).with_name("gunicorn"))
-    return _server(lambda port: [binary, "--workers", "1", "--worker-class", "gthread",
-                                 "--threads", str(threads), "--keep-alive", "5",
-                                 "--bind", f"127.0.0.1:{port}",
-                                 "--log-level", "warning", "bench.seed_flask:app"],
-                   env, "/kpis/users/0", "the seed's Flask app")
+    return _server(
+        lambda port: [
+            binary,
+            "--workers",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--keep-alive",
+            "5",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "bench.seed_flask:app",
+        ],
+        env,
+        "/kpis/users/0",
+        "the seed's Flask app",
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -183,6 +217,7 @@ def _children(pid: int) -> list[int]:
 
 # ------------------------------------------------------------------------------ paths
 
+
 def paths(target: str, last_day: date, users: int, count: int = 2000) -> list[str]:
     """The requests of one target, drawn with a fixed seed."""
     rng = random.Random(f"bench-views-{target}")
@@ -196,18 +231,25 @@ def paths(target: str, last_day: date, users: int, count: int = 2000) -> list[st
     for _ in range(count):
         day = rng.choice(month_days).isoformat()
         if target == "scorecard":
-            out.append(f"/api/kpis/metrics/scorecard?user_id={rng.choice(agents)}"
-                       f"&period_kind=monthly&date={day}")
+            out.append(
+                f"/api/kpis/metrics/scorecard?user_id={rng.choice(agents)}"
+                f"&period_kind=monthly&date={day}"
+            )
         elif target == "team":
-            out.append(f"/api/kpis/metrics/team?team_id={rng.choice(teams)}"
-                       f"&period_kind=monthly&date={day}")
+            out.append(
+                f"/api/kpis/metrics/team?team_id={rng.choice(teams)}&period_kind=monthly&date={day}"
+            )
         elif target == "leaderboard":
-            out.append(f"/api/kpis/metrics/leaderboard?definition_key={rng.choice(keys)}"
-                       f"&date={day}&limit=50")
+            out.append(
+                f"/api/kpis/metrics/leaderboard?definition_key={rng.choice(keys)}"
+                f"&date={day}&limit=50"
+            )
         elif target == "timeseries":
-            out.append(f"/api/kpis/metrics/timeseries?definition_key=revenue_daily"
-                       f"&subject_type=user&subject_id={rng.choice(agents[:TEAM_SIZE])}"
-                       f"&start={year}&end={last_day.isoformat()}")
+            out.append(
+                f"/api/kpis/metrics/timeseries?definition_key=revenue_daily"
+                f"&subject_type=user&subject_id={rng.choice(agents[:TEAM_SIZE])}"
+                f"&start={year}&end={last_day.isoformat()}"
+            )
         else:  # the seed's route, on the service and on the Flask design
             out.append(f"/kpis/users/{rng.choice(agents)}")
     return out
@@ -215,23 +257,42 @@ def paths(target: str, last_day: date, users: int, count: int = 2000) -> list[st
 
 # -------------------------------------------------------------------------------- run
 
-def load(base: str, pid: int, requests: list[str], args: argparse.Namespace,
-         workdir: Path) -> dict[str, Any]:
+
+def load(
+    base: str, pid: int, requests: list[str], args: argparse.Namespace, workdir: Path
+) -> dict[str, Any]:
     """Run the load generator in its own process against one server; its figures plus the
     server's and the database's CPU per request."""
     file = workdir / "paths.json"
     file.write_text(json.dumps(requests))
     before, db_before = cpu_seconds(pid), database_cpu_seconds(workdir)
     done = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "bench.loadgen", base, str(file), "--concurrency",
-         str(args.concurrency), "--duration", str(args.duration), "--warmup", str(args.warmup)],
-        capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            base,
+            str(file),
+            "--concurrency",
+            str(args.concurrency),
+            "--duration",
+            str(args.duration),
+            "--warmup",
+            str(args.warmup),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     figures: dict[str, Any] = json.loads(done.stdout)
     spent, db_after = cpu_seconds(pid) - before, database_cpu_seconds(workdir)
     total = max(figures["requests"] * (args.duration + args.warmup) / args.duration, 1)
     figures["server_cpu_ms"] = round(spent / total * 1000, 2)
-    figures["database_cpu_ms"] = (round((db_after - db_before) / total * 1000, 2)
-                                  if db_after is not None and db_before is not None else None)
+    figures["database_cpu_ms"] = (
+        round((db_after - db_before) / total * 1000, 2)
+        if db_after is not None and db_before is not None
+        else None
+    )
     return figures
 
 
@@ -253,10 +314,15 @@ def _same_answers(service_base: str, flask_base: str, users: list[str]) -> None:
         for k in seed:
             got, want = mine[k["id"]]["latest_measurement"], k["latest_measurement"]
             # The seed stores values at two places (DECIMAL(10, 2)), the service at six.
-            if (got is None) != (want is None) or (got and want and (
+            if (got is None) != (want is None) or (
+                got
+                and want
+                and (
                     got["period_start"] != want["period_start"]
                     or abs(float(got["actual_value"] or 0) - float(want["actual_value"] or 0))
-                    > 0.006)):
+                    > 0.006
+                )
+            ):
                 raise RuntimeError(f"user {user}, KPI {k['id']}: {got} != {want}")
 
 
@@ -268,8 +334,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--reuse", action="store_true", help="keep a database already built")
     parser.add_argument("--build-only", action="store_true")
-    parser.add_argument("--only", default=",".join(TARGETS),
-                        help=f"comma-separated, among {', '.join(TARGETS)}")
+    parser.add_argument(
+        "--only", default=",".join(TARGETS), help=f"comma-separated, among {', '.join(TARGETS)}"
+    )
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     args = parser.parse_args()
     chosen = [t for t in args.only.split(",") if t]
@@ -283,8 +350,10 @@ def main() -> None:
         if args.build_only:
             return
         state = asyncio.run(_demo_state(plain_dsn(url)))
-        print(f"{load_line()}; demo of {state['agents']:,} agents ending {state['last_day']}",
-              flush=True)
+        print(
+            f"{load_line()}; demo of {state['agents']:,} agents ending {state['last_day']}",
+            flush=True,
+        )
         rows = []
         with service(url) as (base, pid):
             for target in (t for t in chosen if t != "flask"):
@@ -300,12 +369,37 @@ def main() -> None:
                     figures = load(flask_base, flask_pid, requests, args, args.workdir)
                     rows.append(("flask (seed design)", figures))
                     print("flask", json.dumps(figures), flush=True)
-        print(markdown_table(
-            ["view", "requests/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors",
-             "server CPU ms/req", "database CPU ms/req", "client CPU ms/req"],
-            [(name, f["rps"], f["p50_ms"], f["p95_ms"], f["p99_ms"], f["max_ms"], f["errors"],
-              f["server_cpu_ms"], f["database_cpu_ms"], f["client_cpu_ms"])
-             for name, f in rows]))
+        print(
+            markdown_table(
+                [
+                    "view",
+                    "requests/s",
+                    "p50 ms",
+                    "p95 ms",
+                    "p99 ms",
+                    "max ms",
+                    "errors",
+                    "server CPU ms/req",
+                    "database CPU ms/req",
+                    "client CPU ms/req",
+                ],
+                [
+                    (
+                        name,
+                        f["rps"],
+                        f["p50_ms"],
+                        f["p95_ms"],
+                        f["p99_ms"],
+                        f["max_ms"],
+                        f["errors"],
+                        f["server_cpu_ms"],
+                        f["database_cpu_ms"],
+                        f["client_cpu_ms"],
+                    )
+                    for name, f in rows
+                ],
+            )
+        )
 
 
 if __name__ == "__main__":

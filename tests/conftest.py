@@ -46,16 +46,21 @@ def _server_url() -> Iterator[Server]:
 
         def run(sql: str) -> None:
             async def go() -> None:
-                conn = await asyncpg.connect(plain_dsn(base.set(database="postgres")
-                                                        .render_as_string(False)))
+                conn = await asyncpg.connect(
+                    plain_dsn(base.set(database="postgres").render_as_string(False))
+                )
                 try:
                     await conn.execute(sql)
                 finally:
                     await conn.close()
+
             asyncio.run(go())
 
-        yield (external, lambda name: base.set(database=name).render_as_string(False),
-               lambda name: run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        yield (
+            external,
+            lambda name: base.set(database=name).render_as_string(False),
+            lambda name: run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'),
+        )
         return
     workdir = Path(tempfile.mkdtemp(prefix="kpi-test-"))
     server = EmbeddedPostgres(workdir, durable=False)

@@ -43,7 +43,10 @@ def test_serve_demo_answers_the_seed_route_and_stops_its_database(tmp_path: Path
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "kpi_service.cli", "serve", "--demo", "--port", str(port)],
-        env=_env(data_dir), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=_env(data_dir),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 90
@@ -66,7 +69,8 @@ def test_serve_demo_answers_the_seed_route_and_stops_its_database(tmp_path: Path
         assert latest["Cases Resolved"]["period_start"] < time.strftime("%Y-%m-%d")
         agent = httpx.get(f"http://127.0.0.1:{port}/kpis/users/101").json()
         assert {"Conversion Rate", "Revenue", "Calls Made", "Daily Revenue"} <= {
-            k["name"] for k in agent["kpis"]}
+            k["name"] for k in agent["kpis"]
+        }
         assert all(k["latest_measurement"] is not None for k in agent["kpis"])
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -77,37 +81,70 @@ def test_serve_demo_answers_the_seed_route_and_stops_its_database(tmp_path: Path
 
 
 def test_openapi_has_unique_operation_ids() -> None:
-    out = subprocess.run([sys.executable, "-m", "kpi_service.cli", "openapi"],
-                         capture_output=True, check=True, env=_env(Path(".kpi-unused")))
+    out = subprocess.run(
+        [sys.executable, "-m", "kpi_service.cli", "openapi"],
+        capture_output=True,
+        check=True,
+        env=_env(Path(".kpi-unused")),
+    )
     spec = json.loads(out.stdout)
     ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
     assert len(ids) == len(set(ids))
-    assert {"listDefinitions", "recordMeasurement", "recalculateMeasurements",
-            "createAssignments"} <= set(ids)
+    assert {
+        "listDefinitions",
+        "recordMeasurement",
+        "recalculateMeasurements",
+        "createAssignments",
+    } <= set(ids)
 
 
 def _backfill(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
     env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test")
-    return subprocess.run([sys.executable, "-m", "kpi_service.cli", "backfill", *args],
-                          env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "kpi_service.cli", "backfill", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 async def test_backfill_computes_the_range_with_a_progress_bar(
-        client: httpx.AsyncClient, db: Database, database_url: str, tmp_path: Path) -> None:
+    client: httpx.AsyncClient, db: Database, database_url: str, tmp_path: Path
+) -> None:
     monday = datetime(2026, 11, 2, 10, tzinfo=UTC)
-    await create_support_cases(db, [(1, "resolved", monday, monday + timedelta(hours=1)),
-                                    (1, "resolved", monday + timedelta(days=7),
-                                     monday + timedelta(days=7, hours=2))])
-    d = await define(client, key="cases_resolved", calculation_type="query",
-                                config={"query_key": "cases_resolved_count"})
-    await define(client, key="other", calculation_type="query",
-                            config={"query_key": "cases_resolved_count"})
+    await create_support_cases(
+        db,
+        [
+            (1, "resolved", monday, monday + timedelta(hours=1)),
+            (1, "resolved", monday + timedelta(days=7), monday + timedelta(days=7, hours=2)),
+        ],
+    )
+    d = await define(
+        client,
+        key="cases_resolved",
+        calculation_type="query",
+        config={"query_key": "cases_resolved_count"},
+    )
+    await define(
+        client, key="other", calculation_type="query", config={"query_key": "cases_resolved_count"}
+    )
     await assign(client, d["id"], "1", 1, start_date="2026-10-01")
 
-    done = await asyncio.to_thread(_backfill, database_url, tmp_path, "--from", "2026-11-02",
-                                   "--to", "2026-11-15", "--definition", "cases_resolved")
+    done = await asyncio.to_thread(
+        _backfill,
+        database_url,
+        tmp_path,
+        "--from",
+        "2026-11-02",
+        "--to",
+        "2026-11-15",
+        "--definition",
+        "cases_resolved",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2/2 periods, 2 computed, 0 unchanged, 0 failed" in done.stdout
     assert "100%" in done.stderr  # the progress bar's last state
@@ -117,14 +154,18 @@ async def test_backfill_computes_the_range_with_a_progress_bar(
     assert (run["trigger"], run["requested_by"][:4]) == ("backfill", "cli:")
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--from", "2026-13-01", "--to", "2026-11-02"), "is not a date"),
-    (("--from", "2026-11-09", "--to", "2026-11-02"), "period_end is before period_start"),
-    (("--from", "2026-11-02", "--to", "2026-11-08", "--definition", "nope"), "nope"),
-    (("--from", "2026-11-02", "--to", "2026-11-08", "--restate"), "needs a reason"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--from", "2026-13-01", "--to", "2026-11-02"), "is not a date"),
+        (("--from", "2026-11-09", "--to", "2026-11-02"), "period_end is before period_start"),
+        (("--from", "2026-11-02", "--to", "2026-11-08", "--definition", "nope"), "nope"),
+        (("--from", "2026-11-02", "--to", "2026-11-08", "--restate"), "needs a reason"),
+    ],
+)
 async def test_backfill_refuses_bad_arguments_with_a_message(
-        database_url: str, tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    database_url: str, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
     done = await asyncio.to_thread(_backfill, database_url, tmp_path, *args)
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr
@@ -134,19 +175,27 @@ async def test_backfill_refuses_bad_arguments_with_a_message(
 def _verify(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
     env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test")
-    return subprocess.run([sys.executable, "-m", "kpi_service.cli", "verify", *args],
-                          env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "kpi_service.cli", "verify", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 async def test_verify_reports_figures_corrupted_in_sql_and_fix_rederives_them(
-        client: httpx.AsyncClient, db: Database, database_url: str, tmp_path: Path) -> None:
+    client: httpx.AsyncClient, db: Database, database_url: str, tmp_path: Path
+) -> None:
     d = await define(client, key="csat", aggregation_period="monthly")
     a = await assign(client, d["id"], "7", 100, start_date="2025-01-01")
     ids = []
     for month, value in (("2025-01-01", 70), ("2025-02-01", 90), ("2025-03-01", 120)):
-        answer = await client.put(f"/api/kpis/assignments/{a['id']}/measurements/{month}",
-                                  json={"value": value})
+        answer = await client.put(
+            f"/api/kpis/assignments/{a['id']}/measurements/{month}", json={"value": value}
+        )
         assert answer.status_code == 200, answer.text
         ids.append(answer.json()["id"])
     clean = await asyncio.to_thread(_verify, database_url, tmp_path)
@@ -154,20 +203,25 @@ async def test_verify_reports_figures_corrupted_in_sql_and_fix_rederives_them(
     assert "checked 3 measurements of 1 tenant(s): no drift" in clean.stdout
 
     async with db.engine.begin() as conn:
-        await conn.execute(text("UPDATE kpi.measurements SET achievement = 91, score = 91 "
-                                "WHERE id = :i"), {"i": ids[1]})
-        await conn.execute(text("UPDATE kpi.measurements SET change_pct = 1 WHERE id = :i"),
-                           {"i": ids[2]})
+        await conn.execute(
+            text("UPDATE kpi.measurements SET achievement = 91, score = 91 WHERE id = :i"),
+            {"i": ids[1]},
+        )
+        await conn.execute(
+            text("UPDATE kpi.measurements SET change_pct = 1 WHERE id = :i"), {"i": ids[2]}
+        )
     found = await asyncio.to_thread(_verify, database_url, tmp_path)
     assert found.returncode == 1, found.stdout + found.stderr
     lines = found.stdout.splitlines()
     assert "3 measurements of 1 tenant(s): 2 differ from a clean recomputation" in lines[0]
     assert lines[1:4] == ["  achievement: 1", "  change_pct: 1", "  score: 1"]
     # Expected: 90 / 100; (120 - 90) / 90.
-    assert f"  tenant default measurement {ids[1]} achievement: stored 91, " \
-           "expected 90.000000" in lines
-    assert f"  tenant default measurement {ids[2]} change_pct: stored 1, " \
-           "expected 33.333333" in lines
+    assert (
+        f"  tenant default measurement {ids[1]} achievement: stored 91, expected 90.000000" in lines
+    )
+    assert (
+        f"  tenant default measurement {ids[2]} change_pct: stored 1, expected 33.333333" in lines
+    )
     other = await asyncio.to_thread(_verify, database_url, tmp_path, "--tenant", "acme")
     assert other.returncode == 0 and "checked 0 measurements of tenant acme" in other.stdout
 
@@ -179,4 +233,6 @@ async def test_verify_reports_figures_corrupted_in_sql_and_fix_rederives_them(
     kept = (await client.get(f"/api/kpis/measurements/{ids[1]}/revisions")).json()
     kept = kept["items"] if isinstance(kept, dict) else kept
     assert (kept[0]["achievement"], kept[0]["change_reason"]) == (
-        91, "re-derived by kpi-service verify --fix")
+        91,
+        "re-derived by kpi-service verify --fix",
+    )

@@ -54,12 +54,16 @@ def _connect(settings: Settings) -> Database:
 async def _check_sources(db: Database, settings: Settings) -> None:
     """Create the service-kept source role and check every source's role; in production a
     source whose role could reach the service's data stops the start."""
-    unsafe = {name: state.problem for name, state in (await db.sources.check()).items()
-              if state.unsafe}
+    unsafe = {
+        name: state.problem for name, state in (await db.sources.check()).items() if state.unsafe
+    }
     if unsafe and settings.env is Environment.PRODUCTION:
         await db.dispose()
-        raise RuntimeError("source roles are not safe for tenant SQL: " + "; ".join(
-            f"{name}: {problem}" for name, problem in unsafe.items()) + " (docs/security.md)")
+        raise RuntimeError(
+            "source roles are not safe for tenant SQL: "
+            + "; ".join(f"{name}: {problem}" for name, problem in unsafe.items())
+            + " (docs/security.md)"
+        )
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -106,8 +110,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     openapi.install(app)
     document_problems(app)
 
-    for router in (definitions_router, assignments_router, measurements_router, goals_router,
-                   events_router, metrics_router, alerts_router, audit_router):
+    for router in (
+        definitions_router,
+        assignments_router,
+        measurements_router,
+        goals_router,
+        events_router,
+        metrics_router,
+        alerts_router,
+        audit_router,
+    ):
         app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     if settings.legacy_routes:
         app.include_router(legacy_router, responses=LEGACY_RESPONSES)
@@ -117,8 +129,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         """The process is alive."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], operation_id="getReadiness", response_model=Any,
-             responses={503: {"description": "Not ready"}})
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        operation_id="getReadiness",
+        response_model=Any,
+        responses={503: {"description": "Not ready"}},
+    )
     async def readyz(request: Request) -> Readiness | JSONResponse:
         """The database answers, its schema is at the newest migration, and no source's role
         could reach the service's data."""
@@ -131,15 +148,29 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             current = None
         head = head_revision()
         if current is None or current != head:
-            return problem_response(request, 503, "not-ready", "Not ready",
-                                    f"database revision {current}, expected {head}",
-                                    headers={"Retry-After": "5"})
+            return problem_response(
+                request,
+                503,
+                "not-ready",
+                "Not ready",
+                f"database revision {current}, expected {head}",
+                headers={"Retry-After": "5"},
+            )
         states = await db.sources.check()
         unsafe = [f"source {name}: {s.problem}" for name, s in states.items() if s.unsafe]
         if unsafe:
-            return problem_response(request, 503, "not-ready", "Not ready",
-                                    "; ".join(unsafe), headers={"Retry-After": "30"})
-        return {"status": "ready", "revision": current,
-                "sources": {name: "ok" if s.usable else s.problem for name, s in states.items()}}
+            return problem_response(
+                request,
+                503,
+                "not-ready",
+                "Not ready",
+                "; ".join(unsafe),
+                headers={"Retry-After": "30"},
+            )
+        return {
+            "status": "ready",
+            "revision": current,
+            "sources": {name: "ok" if s.usable else s.problem for name, s in states.items()},
+        }
 
     return app

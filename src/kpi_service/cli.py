@@ -76,10 +76,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"kpi-service: {exc}", file=sys.stderr)
                 return 2
         # uvicorn's own lines go through the same formatter; the app writes the access log.
-        uvicorn.run(create_app(bound), host=args.host, port=args.port,
-                    log_level=settings.log_level.lower(), proxy_headers=True,
-                    log_config=logs.config(settings.log_format, settings.log_level),
-                    access_log=False, timeout_graceful_shutdown=settings.shutdown_grace_seconds)
+        uvicorn.run(
+            create_app(bound),
+            host=args.host,
+            port=args.port,
+            log_level=settings.log_level.lower(),
+            proxy_headers=True,
+            log_config=logs.config(settings.log_format, settings.log_level),
+            access_log=False,
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        )
     return 0
 
 
@@ -110,23 +116,43 @@ async def _run_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
     url = settings.database_url.get_secret_value() if settings.database_url else ""
     db = Database.connect(url, settings)
-    principal = Principal(tenant_id=args.tenant or settings.default_tenant,
-                          user_id=f"cli:{_os_user()}", role=Role.ADMIN)
+    principal = Principal(
+        tenant_id=args.tenant or settings.default_tenant,
+        user_id=f"cli:{_os_user()}",
+        role=Role.ADMIN,
+    )
     try:
-        body = RecalculateRequest(period_start=args.start, period_end=args.end,
-                                  period_kind=args.kind, definition_keys=args.definition,
-                                  restate=args.restate, reason=args.reason)
+        body = RecalculateRequest(
+            period_start=args.start,
+            period_end=args.end,
+            period_kind=args.kind,
+            definition_keys=args.definition,
+            restate=args.restate,
+            reason=args.reason,
+        )
         async with db.unit_of_work() as session:
             queued = await service.recalculate(session, principal, body)
         started = time.monotonic()
-        with tqdm(total=queued.progress_total, unit="period", file=sys.stderr,
-                  disable=args.quiet, desc=f"run {queued.id}") as bar:
+        with tqdm(
+            total=queued.progress_total,
+            unit="period",
+            file=sys.stderr,
+            disable=args.quiet,
+            desc=f"run {queued.id}",
+        ) as bar:
+
             def advance(done: int, total: int) -> None:
                 bar.update(done - bar.n)
 
-            run = await execution.execute(db, settings, principal.tenant_id, queued.id,
-                                          execution.worker_name(), on_progress=advance,
-                                          followers=FOLLOWERS)
+            run = await execution.execute(
+                db,
+                settings,
+                principal.tenant_id,
+                queued.id,
+                execution.worker_name(),
+                on_progress=advance,
+                followers=FOLLOWERS,
+            )
     except (DomainError, ValidationError) as exc:
         sys.stderr.write(f"kpi-service backfill: {exc}\n")
         return 2
@@ -139,7 +165,8 @@ async def _run_backfill(args: argparse.Namespace, settings: Settings) -> int:
     sys.stdout.write(
         f"run {run.id} {run.status}: {run.progress_done}/{run.progress_total} periods, "
         f"{run.computed} computed, {run.unchanged} unchanged, {run.failed} failed, "
-        f"{run.skipped} skipped in {seconds:.1f}s\n")
+        f"{run.skipped} skipped in {seconds:.1f}s\n"
+    )
     for error in run.errors:
         sys.stdout.write(f"  {json.dumps(error)}\n")
     exit_codes: dict[str, int] = {RunStatus.SUCCEEDED: 0, RunStatus.PARTIAL: 3}
@@ -164,21 +191,28 @@ async def _run_verify(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.fix:
             async with db.sessions() as session:
-                tenants = [args.tenant] if args.tenant else await MeasurementRepository(
-                    session).tenants()
+                tenants = (
+                    [args.tenant] if args.tenant else await MeasurementRepository(session).tenants()
+                )
             for tenant_id in tenants:
                 async with db.unit_of_work() as session:
-                    fixed = await rederive(session, settings, tenant_id,
-                                           actor=f"cli:{_os_user()}",
-                                           reason="re-derived by kpi-service verify --fix")
+                    fixed = await rederive(
+                        session,
+                        settings,
+                        tenant_id,
+                        actor=f"cli:{_os_user()}",
+                        reason="re-derived by kpi-service verify --fix",
+                    )
                 sys.stdout.write(f"{tenant_id}: {fixed} measurements re-derived\n")
         found = Drift()
         async with db.sessions() as session:
             # One snapshot for every tenant; nothing is written.
-            await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, "
-                                       "READ ONLY"))
-            tenants = [args.tenant] if args.tenant else await MeasurementRepository(
-                session).tenants()
+            await session.execute(
+                text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            )
+            tenants = (
+                [args.tenant] if args.tenant else await MeasurementRepository(session).tenants()
+            )
             differing = 0
             for tenant_id in tenants:
                 differing += await drift(session, settings, tenant_id, found)
@@ -188,14 +222,18 @@ async def _run_verify(args: argparse.Namespace, settings: Settings) -> int:
     if found.clean:
         sys.stdout.write(f"checked {found.checked} measurements of {where}: no drift\n")
         return 0
-    sys.stdout.write(f"checked {found.checked} measurements of {where}: {differing} differ "
-                     "from a clean recomputation\n")
+    sys.stdout.write(
+        f"checked {found.checked} measurements of {where}: {differing} differ "
+        "from a clean recomputation\n"
+    )
     for column, count in sorted(found.per_column.items()):
         sys.stdout.write(f"  {column}: {count}\n")
     for e in found.examples:
-        sys.stdout.write(f"  tenant {e['tenant_id']} measurement {e['measurement_id']} "
-                         f"{e['column']}: stored {_shown(e['stored'])}, "
-                         f"expected {_shown(e['expected'])}\n")
+        sys.stdout.write(
+            f"  tenant {e['tenant_id']} measurement {e['measurement_id']} "
+            f"{e['column']}: stored {_shown(e['stored'])}, "
+            f"expected {_shown(e['expected'])}\n"
+        )
     return 1
 
 
@@ -236,35 +274,55 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="load the demo data set first")
-    serve.add_argument("--demo-users", type=_demo_users, default=12, metavar="N",
-                       help="sales agents in the demo (teams of 12; default 12)")
+    serve.add_argument(
+        "--demo-users",
+        type=_demo_users,
+        default=12,
+        metavar="N",
+        help="sales agents in the demo (teams of 12; default 12)",
+    )
     serve.set_defaults(handler=_serve)
     migrate = sub.add_parser("migrate", help="upgrade the database schema")
     migrate.add_argument("--revision", default="head")
     migrate.set_defaults(handler=_migrate)
     backfill = sub.add_parser(
-        "backfill", help="compute every period overlapping a date range, with a progress bar")
+        "backfill", help="compute every period overlapping a date range, with a progress bar"
+    )
     backfill.add_argument("--from", dest="start", type=_day, required=True, metavar="DATE")
     backfill.add_argument("--to", dest="end", type=_day, required=True, metavar="DATE")
-    backfill.add_argument("--definition", action="append", metavar="KEY",
-                          help="only this KPI (repeatable); default: every active KPI")
-    backfill.add_argument("--kind", choices=["daily", "weekly", "monthly", "quarterly",
-                                             "yearly"], help="only KPIs of this period kind")
+    backfill.add_argument(
+        "--definition",
+        action="append",
+        metavar="KEY",
+        help="only this KPI (repeatable); default: every active KPI",
+    )
+    backfill.add_argument(
+        "--kind",
+        choices=["daily", "weekly", "monthly", "quarterly", "yearly"],
+        help="only KPIs of this period kind",
+    )
     backfill.add_argument("--tenant", help="default: KPI_DEFAULT_TENANT")
-    backfill.add_argument("--restate", action="store_true",
-                          help="also change closed periods (needs --reason)")
+    backfill.add_argument(
+        "--restate", action="store_true", help="also change closed periods (needs --reason)"
+    )
     backfill.add_argument("--reason", help="why; kept on every changed measurement")
     backfill.add_argument("--quiet", action="store_true", help="no progress bar")
     backfill.set_defaults(handler=_backfill)
     verify = sub.add_parser(
-        "verify", help="recompute every figure derived from stored values; report drift "
-                       "(exit 1) or none (exit 0)")
+        "verify",
+        help="recompute every figure derived from stored values; report drift "
+        "(exit 1) or none (exit 0)",
+    )
     verify.add_argument("--tenant", help="only this tenant; default: every tenant")
-    verify.add_argument("--fix", action="store_true",
-                        help="first re-derive what drifted (each change keeps a revision)")
+    verify.add_argument(
+        "--fix",
+        action="store_true",
+        help="first re-derive what drifted (each change keeps a revision)",
+    )
     verify.set_defaults(handler=_verify)
     openapi = sub.add_parser(
-        "openapi", help="print the OpenAPI document of the default configuration")
+        "openapi", help="print the OpenAPI document of the default configuration"
+    )
     openapi.set_defaults(handler=_openapi)
     return parser
 

@@ -30,21 +30,45 @@ MANAGER_T1 = bearer("m1", "manager", teams=["t1"])
 async def world(jwt_api: AsyncClient, receiver: Receiver) -> dict[str, Any]:
     """Members 42 (team t1) and 43 (team t2) both under 80% of target: two firing alerts."""
     c = jwt_api
-    kpi = await c.post("/api/kpis/definitions", headers=ADMIN, json={
-        "key": "calls", "name": "Calls", "unit": "count", "target_type": "higher_better",
-        "aggregation_period": "weekly", "calculation_type": "manual"})
+    kpi = await c.post(
+        "/api/kpis/definitions",
+        headers=ADMIN,
+        json={
+            "key": "calls",
+            "name": "Calls",
+            "unit": "count",
+            "target_type": "higher_better",
+            "aggregation_period": "weekly",
+            "calculation_type": "manual",
+        },
+    )
     assert kpi.status_code == 201, kpi.text
     ids: dict[str, Any] = {"definition": kpi.json()["id"]}
     for subject, team in (("42", "t1"), ("43", "t2")):
-        made = await c.post("/api/kpis/assignments", headers=ADMIN, json={
-            "definition_id": ids["definition"], "subject_type": "user", "subject_id": subject,
-            "team_id": team, "target_value": 10, "start_date": week(1).isoformat()})
+        made = await c.post(
+            "/api/kpis/assignments",
+            headers=ADMIN,
+            json={
+                "definition_id": ids["definition"],
+                "subject_type": "user",
+                "subject_id": subject,
+                "team_id": team,
+                "target_value": 10,
+                "start_date": week(1).isoformat(),
+            },
+        )
         assert made.status_code == 201, made.text
         await record(c, made.json()["id"], week(1), 5, headers=ADMIN)
     ids["channel"] = (await make_channel(c, receiver, "/acl", headers=ADMIN))["id"]
-    ids["rule"] = (await make_rule(c, ids["definition"], {"kind": "achievement_below",
-                                                          "threshold": 80},
-                                   [ids["channel"]], headers=ADMIN))["id"]
+    ids["rule"] = (
+        await make_rule(
+            c,
+            ids["definition"],
+            {"kind": "achievement_below", "threshold": 80},
+            [ids["channel"]],
+            headers=ADMIN,
+        )
+    )["id"]
     await run_and_settle(c, headers=ADMIN, period_start=week(1).isoformat())
     alerts = {a["subject_id"]: a["id"] for a in await listed(c, ALERTS, ADMIN)}
     assert set(alerts) == {"42", "43"}
@@ -53,7 +77,8 @@ async def world(jwt_api: AsyncClient, receiver: Receiver) -> dict[str, Any]:
 
 
 async def test_members_and_managers_see_the_alerts_of_whom_they_see(
-        jwt_api: AsyncClient, world: dict[str, Any]) -> None:
+    jwt_api: AsyncClient, world: dict[str, Any]
+) -> None:
     c = jwt_api
     assert [a["id"] for a in await listed(c, ALERTS, MEMBER42)] == [world["alert42"]]
     assert [a["id"] for a in await listed(c, ALERTS, MANAGER_T1)] == [world["alert42"]]
@@ -62,18 +87,33 @@ async def test_members_and_managers_see_the_alerts_of_whom_they_see(
     for who in (MEMBER42, MANAGER_T1):
         assert (await c.get(f"{ALERTS}/{world['alert43']}", headers=who)).status_code == 404
     # Rules, channels, deliveries and evaluation are the admins' business.
-    for url in (RULES, CHANNELS, DELIVERIES, f"{RULES}/{world['rule']}",
-                f"{CHANNELS}/{world['channel']}"):
+    for url in (
+        RULES,
+        CHANNELS,
+        DELIVERIES,
+        f"{RULES}/{world['rule']}",
+        f"{CHANNELS}/{world['channel']}",
+    ):
         for who in (MEMBER42, MANAGER_T1):
             response = await c.get(url, headers=who)
             assert response.status_code == 403, (url, response.text)
     for method, url, body in (
-        ("POST", RULES, {"definition_id": world["definition"], "name": "Mine",
-                         "condition": {"kind": "anomaly"}}),
+        (
+            "POST",
+            RULES,
+            {
+                "definition_id": world["definition"],
+                "name": "Mine",
+                "condition": {"kind": "anomaly"},
+            },
+        ),
         ("PATCH", f"{RULES}/{world['rule']}", {"is_active": False}),
         ("DELETE", f"{RULES}/{world['rule']}", None),
-        ("POST", CHANNELS, {"name": "x", "url": "https://example.com/x",
-                            "secret_env": "KPI_WEBHOOK_SECRET_X"}),
+        (
+            "POST",
+            CHANNELS,
+            {"name": "x", "url": "https://example.com/x", "secret_env": "KPI_WEBHOOK_SECRET_X"},
+        ),
         ("PATCH", f"{CHANNELS}/{world['channel']}", {"name": "y"}),
         ("DELETE", f"{CHANNELS}/{world['channel']}", None),
         ("POST", f"{ALERTS}/evaluate", {}),
@@ -87,13 +127,17 @@ async def test_acknowledge(jwt_api: AsyncClient, world: dict[str, Any]) -> None:
     c = jwt_api
     url = f"{ALERTS}/{world['alert42']}/acknowledge"
     assert (await c.post(url, headers=MEMBER42)).status_code == 403
-    assert (await c.post(f"{ALERTS}/{world['alert43']}/acknowledge",
-                         headers=MANAGER_T1)).status_code == 404
+    assert (
+        await c.post(f"{ALERTS}/{world['alert43']}/acknowledge", headers=MANAGER_T1)
+    ).status_code == 404
     acked = await c.post(url, headers=MANAGER_T1, json={"note": "on it"})
     assert acked.status_code == 200, acked.text
     alert = acked.json()
     assert (alert["status"], alert["acknowledged_by"], alert["acknowledgement_note"]) == (
-        "firing", "m1", "on it")
+        "firing",
+        "m1",
+        "on it",
+    )
     assert alert["acknowledged_at"] is not None
     # A second acknowledgement keeps the first.
     again = await c.post(url, headers=ADMIN)
@@ -103,8 +147,9 @@ async def test_acknowledge(jwt_api: AsyncClient, world: dict[str, Any]) -> None:
     assert [(e["actor"], e["action"]) for e in entries] == [("m1", "acknowledge")]
 
 
-async def test_a_resolved_alert_is_not_acknowledged(jwt_api: AsyncClient,
-                                                    world: dict[str, Any]) -> None:
+async def test_a_resolved_alert_is_not_acknowledged(
+    jwt_api: AsyncClient, world: dict[str, Any]
+) -> None:
     c = jwt_api
     assignments = await listed(c, "/api/kpis/assignments", ADMIN, user_id="42")
     await record(c, assignments[0]["id"], week(2), 10, headers=ADMIN)
@@ -113,8 +158,7 @@ async def test_a_resolved_alert_is_not_acknowledged(jwt_api: AsyncClient,
     assert response.status_code == 409, response.text
 
 
-async def test_another_tenant_reaches_nothing(jwt_api: AsyncClient,
-                                              world: dict[str, Any]) -> None:
+async def test_another_tenant_reaches_nothing(jwt_api: AsyncClient, world: dict[str, Any]) -> None:
     c = jwt_api
     for url in (ALERTS, RULES, CHANNELS, DELIVERIES):
         assert await listed(c, url, ACME) == [], url
@@ -131,12 +175,12 @@ async def test_another_tenant_reaches_nothing(jwt_api: AsyncClient,
         response = await c.request(method, url, json=body, headers=ACME)
         assert response.status_code == 404, (method, url, response.text)
     # Our definition, channel and rule ids mean nothing to acme.
-    for body in ({"definition_id": world["definition"], "name": "x",
-                  "condition": {"kind": "anomaly"}},
-                 {"definition_key": "calls", "name": "x", "condition": {"kind": "anomaly"}}):
+    for body in (
+        {"definition_id": world["definition"], "name": "x", "condition": {"kind": "anomaly"}},
+        {"definition_key": "calls", "name": "x", "condition": {"kind": "anomaly"}},
+    ):
         assert (await c.post(RULES, json=body, headers=ACME)).status_code == 422
-    evaluated = await c.post(f"{ALERTS}/evaluate", json={"rule_ids": [world["rule"]]},
-                             headers=ACME)
+    evaluated = await c.post(f"{ALERTS}/evaluate", json={"rule_ids": [world["rule"]]}, headers=ACME)
     assert evaluated.status_code == 422, evaluated.text
     assert [a["acknowledged_at"] for a in await listed(c, ALERTS, ADMIN)] == [None, None]
     assert (await c.get(f"{RULES}/{world['rule']}", headers=ADMIN)).json()["is_active"]

@@ -70,13 +70,15 @@ def random_values(rng: random.Random) -> dict[int, Decimal]:
     return values
 
 
-async def test_random_anomalies_match_a_plain_recomputation(api: AsyncClient,
-                                                            receiver: Receiver) -> None:
+async def test_random_anomalies_match_a_plain_recomputation(
+    api: AsyncClient, receiver: Receiver
+) -> None:
     rng = random.Random(20261121)
     kpi = await define(api, key="tickets")
     hook = await make_channel(api, receiver, "/random")
-    rule = await make_rule(api, kpi["id"], {"kind": "anomaly", "window": WINDOW, "z": float(K)},
-                           [hook["id"]])
+    rule = await make_rule(
+        api, kpi["id"], {"kind": "anomaly", "window": WINDOW, "z": float(K)}, [hook["id"]]
+    )
     series = {f"u{i}": random_values(rng) for i in range(8)}
     for subject, values in series.items():
         assignment = await assign(api, kpi["id"], subject, 40, start_date=week(1).isoformat())
@@ -85,13 +87,14 @@ async def test_random_anomalies_match_a_plain_recomputation(api: AsyncClient,
     expected = [a for subject, values in series.items() for a in expected_alerts(subject, values)]
     assert len(expected) >= 3 and any(a.status == "resolved" for a in expected)
 
-    await run_and_settle(api, period_start=week(1).isoformat(),
-                         period_end=week(WEEKS).isoformat())
+    await run_and_settle(api, period_start=week(1).isoformat(), period_end=week(WEEKS).isoformat())
     found = await listed(api, ALERTS, rule_id=rule["id"])
-    assert sorted((a["subject_id"], a["period_start"], a["last_period_start"], a["status"])
-                  for a in found) == sorted(
+    assert sorted(
+        (a["subject_id"], a["period_start"], a["last_period_start"], a["status"]) for a in found
+    ) == sorted(
         (e.subject, week(e.opened).isoformat(), week(e.last).isoformat(), e.status)
-        for e in expected)
+        for e in expected
+    )
     by_key = {(a["subject_id"], a["period_start"]): a for a in found}
     for e in expected:
         observed = by_key[(e.subject, week(e.opened).isoformat())]["observed"]
@@ -107,20 +110,31 @@ async def test_random_anomalies_match_a_plain_recomputation(api: AsyncClient,
     assert len({r.delivery for r in receiver.state.received}) == len(deliveries) == fired + resolved
 
     # The last weeks again: the same values judge the same, nothing new is sent.
-    await run_and_settle(api, period_start=week(WEEKS - 2).isoformat(),
-                         period_end=week(WEEKS).isoformat())
+    await run_and_settle(
+        api, period_start=week(WEEKS - 2).isoformat(), period_end=week(WEEKS).isoformat()
+    )
     assert await listed(api, ALERTS, rule_id=rule["id"]) == found
     assert len(receiver.state.received) == fired + resolved
 
 
-async def test_pending_until_enough_periods_then_firing(api: AsyncClient,
-                                                        receiver: Receiver) -> None:
+async def test_pending_until_enough_periods_then_firing(
+    api: AsyncClient, receiver: Receiver
+) -> None:
     kpi = await define(api, key="backlog", target_type="lower_better")
     a42 = await assign(api, kpi["id"], "42", 50, start_date=week(1).isoformat())
     hook = await make_channel(api, receiver, "/pending")
-    await make_rule(api, kpi["id"], {"kind": "value_threshold", "direction": "above",
-                                     "threshold": 100, "clear_margin": 10, "for_periods": 2},
-                    [hook["id"]])
+    await make_rule(
+        api,
+        kpi["id"],
+        {
+            "kind": "value_threshold",
+            "direction": "above",
+            "threshold": 100,
+            "clear_margin": 10,
+            "for_periods": 2,
+        },
+        [hook["id"]],
+    )
     await record(api, a42["id"], week(1), 120)
     await run_and_settle(api, period_start=week(1).isoformat())
     [alert] = await listed(api, ALERTS)
@@ -148,17 +162,23 @@ async def test_pending_until_enough_periods_then_firing(api: AsyncClient,
     await run_and_settle(api, period_start=week(5).isoformat(), period_end=week(6).isoformat())
     newest, first = await listed(api, ALERTS)
     assert (newest["period_start"], newest["status"], newest["fired_at"]) == (
-        week(5).isoformat(), "resolved", None)
+        week(5).isoformat(),
+        "resolved",
+        None,
+    )
     assert first["status"] == "resolved"
     assert [r.payload["type"] for r in receiver.state.received] == [
-        "alert.firing", "alert.resolved"]
+        "alert.firing",
+        "alert.resolved",
+    ]
 
 
 async def test_change_against_the_previous_period(api: AsyncClient, receiver: Receiver) -> None:
     kpi = await define(api, key="revenue", unit="currency")
     hook = await make_channel(api, receiver, "/change")
-    await make_rule(api, kpi["id"], {"kind": "change_pct", "direction": "down", "limit": 20},
-                    [hook["id"]])
+    await make_rule(
+        api, kpi["id"], {"kind": "change_pct", "direction": "down", "limit": 20}, [hook["id"]]
+    )
     series = {"42": [100, 70, 69, 90], "43": [100, 81, 0, 50], "44": [0, 10, 100, None]}
     for subject, values in series.items():
         assignment = await assign(api, kpi["id"], subject, 100, start_date=week(1).isoformat())
@@ -180,23 +200,34 @@ async def test_change_against_the_previous_period(api: AsyncClient, receiver: Re
     found = await listed(api, ALERTS)
     # 42: -30% opens, -1.4% clears (no margin); 43: -19% is fine, -100% opens, then the
     # change from 0 is unknown, so the alert stays open.
-    assert sorted((a["subject_id"], a["period_start"], a["status"], a["observed"])
-                  for a in found) == [("42", week(2).isoformat(), "resolved", -1.428571),
-                                      ("43", week(3).isoformat(), "firing", -100)]
+    assert sorted(
+        (a["subject_id"], a["period_start"], a["status"], a["observed"]) for a in found
+    ) == [
+        ("42", week(2).isoformat(), "resolved", -1.428571),
+        ("43", week(3).isoformat(), "firing", -100),
+    ]
 
 
-async def test_a_later_breach_reopens_as_a_new_alert(api: AsyncClient,
-                                                     receiver: Receiver) -> None:
+async def test_a_later_breach_reopens_as_a_new_alert(api: AsyncClient, receiver: Receiver) -> None:
     kpi = await define(api, key="nps", unit="none")
     a42 = await assign(api, kpi["id"], "42", 50, start_date=week(1).isoformat())
     hook = await make_channel(api, receiver, "/reopen")
-    await make_rule(api, kpi["id"], {"kind": "achievement_below", "threshold": 90,
-                                     "clear_margin": 0}, [hook["id"]])
+    await make_rule(
+        api,
+        kpi["id"],
+        {"kind": "achievement_below", "threshold": 90, "clear_margin": 0},
+        [hook["id"]],
+    )
     for n, value in enumerate([40, 50, 40], start=1):  # 80%, 100%, 80%
         await record(api, a42["id"], week(n), value)
         await run_and_settle(api, period_start=week(n).isoformat())
     found = await listed(api, ALERTS)
     assert [(a["period_start"], a["status"]) for a in found] == [
-        (week(3).isoformat(), "firing"), (week(1).isoformat(), "resolved")]
+        (week(3).isoformat(), "firing"),
+        (week(1).isoformat(), "resolved"),
+    ]
     assert [r.payload["alert"]["id"] for r in receiver.state.received] == [
-        found[1]["id"], found[1]["id"], found[0]["id"]]
+        found[1]["id"],
+        found[1]["id"],
+        found[0]["id"],
+    ]

@@ -26,28 +26,52 @@ from tests.support.receiver import Receiver
 async def test_rule_crud(api: AsyncClient, receiver: Receiver) -> None:
     kpi = await define(api, key="calls")
     hook = await make_channel(api, receiver, "/crud")
-    created = await api.post(RULES, json={
-        "definition_key": "calls", "name": "Low calls",
-        "condition": {"kind": "achievement_below", "threshold": 75.5},
-        "channel_ids": [hook["id"]], "subject_id": "42"})
+    created = await api.post(
+        RULES,
+        json={
+            "definition_key": "calls",
+            "name": "Low calls",
+            "condition": {"kind": "achievement_below", "threshold": 75.5},
+            "channel_ids": [hook["id"]],
+            "subject_id": "42",
+        },
+    )
     assert created.status_code == 201, created.text
     rule = created.json()
     assert rule["definition_id"] == kpi["id"] and rule["definition_key"] == "calls"
     # Defaults are stated, numbers are JSON numbers.
-    assert rule["condition"] == {"kind": "achievement_below", "threshold": 75.5,
-                                 "clear_margin": 5.0, "for_periods": 1,
-                                 "on_projection": False}
+    assert rule["condition"] == {
+        "kind": "achievement_below",
+        "threshold": 75.5,
+        "clear_margin": 5.0,
+        "for_periods": 1,
+        "on_projection": False,
+    }
     assert (rule["severity"], rule["is_active"], rule["subject_id"]) == ("warning", True, "42")
     assert rule["last_evaluated_at"] is None
     assert (await api.get(f"{RULES}/{rule['id']}")).json() == rule
 
-    changed = await api.patch(f"{RULES}/{rule['id']}", json={
-        "condition": {"kind": "achievement_below", "threshold": 60, "clear_margin": 2,
-                      "for_periods": 3}, "severity": "critical", "subject_id": None})
+    changed = await api.patch(
+        f"{RULES}/{rule['id']}",
+        json={
+            "condition": {
+                "kind": "achievement_below",
+                "threshold": 60,
+                "clear_margin": 2,
+                "for_periods": 3,
+            },
+            "severity": "critical",
+            "subject_id": None,
+        },
+    )
     assert changed.status_code == 200, changed.text
-    assert changed.json()["condition"] == {"kind": "achievement_below", "threshold": 60,
-                                           "clear_margin": 2, "for_periods": 3,
-                                           "on_projection": False}
+    assert changed.json()["condition"] == {
+        "kind": "achievement_below",
+        "threshold": 60,
+        "clear_margin": 2,
+        "for_periods": 3,
+        "on_projection": False,
+    }
     assert (changed.json()["severity"], changed.json()["subject_id"]) == ("critical", None)
     other = await make_rule(api, kpi["id"], {"kind": "anomaly"}, [], is_active=False)
     assert other["condition"] == {"kind": "anomaly", "window": 8, "z": 3, "for_periods": 1}
@@ -66,17 +90,21 @@ async def test_rule_crud(api: AsyncClient, receiver: Receiver) -> None:
 
 
 async def test_deleting_a_rule_takes_its_alerts_and_deleting_a_channel_keeps_the_log(
-        api: AsyncClient, receiver: Receiver) -> None:
+    api: AsyncClient, receiver: Receiver
+) -> None:
     receiver.state.plan("/down", "500")
     kpi = await define(api, key="calls")
     a42 = await assign(api, kpi["id"], "42", 10, start_date=week(1).isoformat())
     ok, down = await make_channel(api, receiver, "/ok"), await make_channel(api, receiver, "/down")
-    rule = await make_rule(api, kpi["id"], {"kind": "achievement_below", "threshold": 80},
-                           [ok["id"], down["id"]])
+    rule = await make_rule(
+        api, kpi["id"], {"kind": "achievement_below", "threshold": 80}, [ok["id"], down["id"]]
+    )
     await record(api, a42["id"], week(1), 5)
     await run_and_settle(api, period_start=week(1).isoformat())
     assert {(d["channel_id"], d["status"]) for d in await listed(api, DELIVERIES)} == {
-        (ok["id"], "delivered"), (down["id"], "failed")}
+        (ok["id"], "delivered"),
+        (down["id"], "failed"),
+    }
 
     assert (await api.delete(f"{CHANNELS}/{down['id']}")).status_code == 200
     assert (await api.get(f"{RULES}/{rule['id']}")).json()["channel_ids"] == [ok["id"]]
@@ -90,16 +118,32 @@ async def test_deleting_a_rule_takes_its_alerts_and_deleting_a_channel_keeps_the
 
 async def test_channel_crud(api: AsyncClient, receiver: Receiver) -> None:
     hook = await make_channel(api, receiver, "/a")
-    assert set(hook) == {"id", "name", "url", "secret_env", "created_by", "created_at",
-                         "updated_at"}
-    taken = await api.post(CHANNELS, json={"name": "a", "url": receiver.url("/b"),
-                                           "secret_env": "KPI_WEBHOOK_SECRET_OTHER"})
+    assert set(hook) == {
+        "id",
+        "name",
+        "url",
+        "secret_env",
+        "created_by",
+        "created_at",
+        "updated_at",
+    }
+    taken = await api.post(
+        CHANNELS,
+        json={"name": "a", "url": receiver.url("/b"), "secret_env": "KPI_WEBHOOK_SECRET_OTHER"},
+    )
     assert taken.status_code == 409, taken.text
-    changed = await api.patch(f"{CHANNELS}/{hook['id']}", json={
-        "url": "https://hooks.example.com/kpi?team=7", "secret_env": "KPI_WEBHOOK_SECRET_OPS"})
+    changed = await api.patch(
+        f"{CHANNELS}/{hook['id']}",
+        json={
+            "url": "https://hooks.example.com/kpi?team=7",
+            "secret_env": "KPI_WEBHOOK_SECRET_OPS",
+        },
+    )
     assert changed.status_code == 200, changed.text
     assert (changed.json()["url"], changed.json()["secret_env"]) == (
-        "https://hooks.example.com/kpi?team=7", "KPI_WEBHOOK_SECRET_OPS")
+        "https://hooks.example.com/kpi?team=7",
+        "KPI_WEBHOOK_SECRET_OPS",
+    )
     assert (await api.get(f"{CHANNELS}/{hook['id']}")).json() == changed.json()
 
 
@@ -135,31 +179,40 @@ BAD_CONDITIONS: list[tuple[str, Any]] = [
 @pytest.mark.parametrize(("flaw", "condition"), BAD_CONDITIONS, ids=[f for f, _ in BAD_CONDITIONS])
 async def test_bad_conditions_are_422(api: AsyncClient, flaw: str, condition: Any) -> None:
     kpi = await define(api, key="calls")
-    response = await api.post(RULES, json={"definition_id": kpi["id"], "name": "Bad",
-                                           "condition": condition})
+    response = await api.post(
+        RULES, json={"definition_id": kpi["id"], "name": "Bad", "condition": condition}
+    )
     assert response.status_code == 422, (flaw, response.text)
     assert response.headers["content-type"] == "application/problem+json"
     assert await listed(api, RULES) == []
 
 
-async def test_rules_that_do_not_fit_their_kpi_or_channels_are_422(api: AsyncClient,
-                                                                   receiver: Receiver) -> None:
+async def test_rules_that_do_not_fit_their_kpi_or_channels_are_422(
+    api: AsyncClient, receiver: Receiver
+) -> None:
     manual = await define(api, key="calls")
-    computed = await define(api, key="resolved", calculation_type="query",
-                                       config={"query_key": "cases_resolved_count"})
+    computed = await define(
+        api, key="resolved", calculation_type="query", config={"query_key": "cases_resolved_count"}
+    )
     hook = await make_channel(api, receiver, "/fit")
     base = {"name": "R", "condition": {"kind": "anomaly"}}
     for flaw, body in [
-        ("missing values of a computed KPI", {**base, "definition_id": computed["id"],
-                                              "condition": {"kind": "missing_value"}}),
+        (
+            "missing values of a computed KPI",
+            {**base, "definition_id": computed["id"], "condition": {"kind": "missing_value"}},
+        ),
         ("an unknown definition", {**base, "definition_id": 999}),
         ("an unknown key", {**base, "definition_key": "nope"}),
-        ("two definition references", {**base, "definition_id": manual["id"],
-                                       "definition_key": "calls"}),
+        (
+            "two definition references",
+            {**base, "definition_id": manual["id"], "definition_key": "calls"},
+        ),
         ("no definition", base),
         ("an unknown channel", {**base, "definition_id": manual["id"], "channel_ids": [999]}),
-        ("a channel twice", {**base, "definition_id": manual["id"],
-                             "channel_ids": [hook["id"], hook["id"]]}),
+        (
+            "a channel twice",
+            {**base, "definition_id": manual["id"], "channel_ids": [hook["id"], hook["id"]]},
+        ),
         ("an unknown severity", {**base, "definition_id": manual["id"], "severity": "meh"}),
         ("a subject with NUL", {**base, "definition_id": manual["id"], "subject_id": "4\u00002"}),
     ]:
@@ -178,21 +231,28 @@ async def test_rules_that_do_not_fit_their_kpi_or_channels_are_422(api: AsyncCli
     assert (await api.get(f"{RULES}/{rule['id']}")).json() == rule
 
 
-@pytest.mark.parametrize(("flaw", "change"), [
-    ("ftp", {"url": "ftp://example.com/hook"}),
-    ("no scheme", {"url": "example.com/hook"}),
-    ("credentials", {"url": "https://user:pass@example.com/hook"}),
-    ("a fragment", {"url": "https://example.com/hook#x"}),
-    ("a space", {"url": "https://example.com/a hook"}),
-    ("a bad port", {"url": "https://example.com:99999/hook"}),
-    ("a lowercase secret name", {"secret_env": "kpi_webhook_secret_ops"}),
-    ("another prefix", {"secret_env": "KPI_JWT_SECRET"}),
-    ("a bare prefix", {"secret_env": "KPI_WEBHOOK_SECRET_"}),
-    ("the secret itself", {"secret": "s3cret"}),
-])
+@pytest.mark.parametrize(
+    ("flaw", "change"),
+    [
+        ("ftp", {"url": "ftp://example.com/hook"}),
+        ("no scheme", {"url": "example.com/hook"}),
+        ("credentials", {"url": "https://user:pass@example.com/hook"}),
+        ("a fragment", {"url": "https://example.com/hook#x"}),
+        ("a space", {"url": "https://example.com/a hook"}),
+        ("a bad port", {"url": "https://example.com:99999/hook"}),
+        ("a lowercase secret name", {"secret_env": "kpi_webhook_secret_ops"}),
+        ("another prefix", {"secret_env": "KPI_JWT_SECRET"}),
+        ("a bare prefix", {"secret_env": "KPI_WEBHOOK_SECRET_"}),
+        ("the secret itself", {"secret": "s3cret"}),
+    ],
+)
 async def test_bad_channels_are_422(api: AsyncClient, flaw: str, change: dict[str, Any]) -> None:
-    body = {"name": "ops", "url": "https://example.com/hook",
-            "secret_env": "KPI_WEBHOOK_SECRET_OPS", **change}
+    body = {
+        "name": "ops",
+        "url": "https://example.com/hook",
+        "secret_env": "KPI_WEBHOOK_SECRET_OPS",
+        **change,
+    }
     response = await api.post(CHANNELS, json=body)
     assert response.status_code == 422, (flaw, response.text)
     assert await listed(api, CHANNELS) == []

@@ -31,8 +31,14 @@ async def kpi_with_subjects(c: AsyncClient, key: str, subjects: int) -> list[int
     missing), watched by one rule of each kind; the rule ids."""
     kpi = await define(c, key=key)
     for i in range(subjects):
-        made = await assign(c, kpi["id"], f"{key}-{i}", 11, start_date=week(1).isoformat(),
-                            end_date=(week(7) + timedelta(days=6)).isoformat())
+        made = await assign(
+            c,
+            kpi["id"],
+            f"{key}-{i}",
+            11,
+            start_date=week(1).isoformat(),
+            end_date=(week(7) + timedelta(days=6)).isoformat(),
+        )
         for n, value in enumerate(VALUES, start=1):
             await record(c, made["id"], week(n), value)
     return [(await make_rule(c, kpi["id"], condition, []))["id"] for condition in CONDITIONS]
@@ -46,8 +52,9 @@ async def evaluated(db: Database, settings: Settings, rules: list[int]) -> list[
     return sent
 
 
-async def test_statements_do_not_grow_with_subjects(api: AsyncClient, db: Database,
-                                                    settings: Settings) -> None:
+async def test_statements_do_not_grow_with_subjects(
+    api: AsyncClient, db: Database, settings: Settings
+) -> None:
     few = await kpi_with_subjects(api, "few", 2)
     many = await kpi_with_subjects(api, "many", 25)
     sent_few = await evaluated(db, settings, few)
@@ -60,4 +67,6 @@ async def test_statements_do_not_grow_with_subjects(api: AsyncClient, db: Databa
     for alert in await listed(api, ALERTS):
         by_rule.setdefault(alert["rule_id"], set()).add(alert["subject_id"])
     assert {r: len(by_rule.get(r, ())) for r in few + many} == {
-        **{r: 2 for r in few}, **{r: 25 for r in many}}
+        **{r: 2 for r in few},
+        **{r: 25 for r in many},
+    }

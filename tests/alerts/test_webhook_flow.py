@@ -20,7 +20,7 @@ def expected_anomalies(values: list[Decimal], window: int, k: Decimal) -> list[i
     standard deviation, at least three of them), as `statistics` computes it."""
     found = []
     for i, value in enumerate(values):
-        history = values[max(0, i - window):i]
+        history = values[max(0, i - window) : i]
         if len(history) < 3:
             continue
         mean, std = statistics.mean(history), statistics.stdev(history)
@@ -35,13 +35,13 @@ def only(items: list[dict[str, Any]]) -> dict[str, Any]:
     return items[0]
 
 
-async def test_forced_anomaly_fires_once_and_recovers_once(api: AsyncClient,
-                                                           receiver: Receiver) -> None:
+async def test_forced_anomaly_fires_once_and_recovers_once(
+    api: AsyncClient, receiver: Receiver
+) -> None:
     kpi = await define(api, key="calls")
     a42 = await assign(api, kpi["id"], "42", 10, start_date=week(1).isoformat())
     hook = await make_channel(api, receiver, "/ops")
-    rule = await make_rule(api, kpi["id"], {"kind": "anomaly", "window": 4, "z": 3},
-                           [hook["id"]])
+    rule = await make_rule(api, kpi["id"], {"kind": "anomaly", "window": 4, "z": 3}, [hook["id"]])
     values = [Decimal(v) for v in ("10", "12", "11", "13", "30")]
     for n, value in enumerate(values, start=1):
         await record(api, a42["id"], week(n), str(value))
@@ -50,7 +50,10 @@ async def test_forced_anomaly_fires_once_and_recovers_once(api: AsyncClient,
     await run_and_settle(api, period_start=week(1).isoformat(), period_end=week(5).isoformat())
     alert = only(await listed(api, ALERTS))
     assert (alert["status"], alert["period_start"], alert["subject_id"]) == (
-        "firing", week(5).isoformat(), "42")
+        "firing",
+        week(5).isoformat(),
+        "42",
+    )
     history = values[:4]
     z = (values[4] - statistics.mean(history)) / statistics.stdev(history)
     assert abs(Decimal(str(alert["observed"])) - z) < Decimal("1e-6")
@@ -73,7 +76,9 @@ async def test_forced_anomaly_fires_once_and_recovers_once(api: AsyncClient,
     alert = only(await listed(api, ALERTS))
     assert alert["status"] == "resolved" and alert["last_period_start"] == week(6).isoformat()
     assert [r.payload["type"] for r in receiver.state.to("/ops")] == [
-        "alert.firing", "alert.resolved"]
+        "alert.firing",
+        "alert.resolved",
+    ]
     assert all(r.signed for r in receiver.state.received)
 
     # The same runs again: nothing changes, nothing is sent.
@@ -84,25 +89,29 @@ async def test_forced_anomaly_fires_once_and_recovers_once(api: AsyncClient,
     assert len(receiver.state.received) == 2
     deliveries = await listed(api, DELIVERIES)
     assert sorted((d["event"], d["status"], d["attempts"]) for d in deliveries) == [
-        ("firing", "delivered", 1), ("resolved", "delivered", 1)]
+        ("firing", "delivered", 1),
+        ("resolved", "delivered", 1),
+    ]
 
 
 def expected_decline_weeks(values: list[Decimal], periods: int) -> list[int]:
     """Weeks (1-based) ending `periods` consecutive worsenings of a lower-is-better KPI."""
     worse = [i > 0 and values[i] > values[i - 1] for i in range(len(values))]
-    return [i + 1 for i in range(len(values))
-            if i + 1 >= periods and all(worse[i - periods + 1:i + 1])]
+    return [
+        i + 1
+        for i in range(len(values))
+        if i + 1 >= periods and all(worse[i - periods + 1 : i + 1])
+    ]
 
 
-async def test_forced_decline_fires_once_and_recovers_once(api: AsyncClient,
-                                                           receiver: Receiver) -> None:
-    kpi = await define(api, key="handle_time", unit="minutes",
-                                  target_type="lower_better")
+async def test_forced_decline_fires_once_and_recovers_once(
+    api: AsyncClient, receiver: Receiver
+) -> None:
+    kpi = await define(api, key="handle_time", unit="minutes", target_type="lower_better")
     a42 = await assign(api, kpi["id"], "42", 6, start_date=week(1).isoformat())
     a43 = await assign(api, kpi["id"], "43", 6, start_date=week(1).isoformat())
     hook = await make_channel(api, receiver, "/declines")
-    await make_rule(api, kpi["id"], {"kind": "consecutive_declines", "periods": 3},
-                    [hook["id"]])
+    await make_rule(api, kpi["id"], {"kind": "consecutive_declines", "periods": 3}, [hook["id"]])
     worsening = [Decimal(v) for v in ("5", "6", "7", "8")]
     steady = [Decimal(v) for v in ("6", "7", "7", "8")]  # a flat week breaks the streak
     for n, (w, s) in enumerate(zip(worsening, steady, strict=True), start=1):
@@ -114,7 +123,10 @@ async def test_forced_decline_fires_once_and_recovers_once(api: AsyncClient,
     await run_and_settle(api, period_start=week(1).isoformat(), period_end=week(4).isoformat())
     alert = only(await listed(api, ALERTS))
     assert (alert["subject_id"], alert["status"], alert["period_start"]) == (
-        "42", "firing", week(4).isoformat())
+        "42",
+        "firing",
+        week(4).isoformat(),
+    )
     assert (alert["observed"], alert["threshold"]) == (3, 3)
     sent = only(receiver.state.to("/declines"))
     assert sent.signed and sent.payload["type"] == "alert.firing"
@@ -126,7 +138,9 @@ async def test_forced_decline_fires_once_and_recovers_once(api: AsyncClient,
     alert = only(await listed(api, ALERTS))
     assert alert["status"] == "resolved" and alert["resolved_at"] is not None
     assert [r.payload["type"] for r in receiver.state.to("/declines")] == [
-        "alert.firing", "alert.resolved"]
+        "alert.firing",
+        "alert.resolved",
+    ]
     resolved = receiver.state.to("/declines")[1]
     assert resolved.signed and resolved.payload["alert"]["resolved_at"] is not None
     assert resolved.payload["alert"]["last_period_start"] == week(5).isoformat()
@@ -137,16 +151,25 @@ async def test_forced_decline_fires_once_and_recovers_once(api: AsyncClient,
     assert len(receiver.state.received) == 2
 
 
-async def test_oscillating_within_the_margin_does_not_flap(api: AsyncClient,
-                                                           receiver: Receiver) -> None:
+async def test_oscillating_within_the_margin_does_not_flap(
+    api: AsyncClient, receiver: Receiver
+) -> None:
     kpi = await define(api, key="quality")
     a42 = await assign(api, kpi["id"], "42", 100, start_date=week(1).isoformat())
     with_margin = await make_channel(api, receiver, "/margin")
     without = await make_channel(api, receiver, "/bare")
-    await make_rule(api, kpi["id"], {"kind": "achievement_below", "threshold": 80,
-                                     "clear_margin": 5}, [with_margin["id"]])
-    bare = await make_rule(api, kpi["id"], {"kind": "achievement_below", "threshold": 80,
-                                            "clear_margin": 0}, [without["id"]])
+    await make_rule(
+        api,
+        kpi["id"],
+        {"kind": "achievement_below", "threshold": 80, "clear_margin": 5},
+        [with_margin["id"]],
+    )
+    bare = await make_rule(
+        api,
+        kpi["id"],
+        {"kind": "achievement_below", "threshold": 80, "clear_margin": 0},
+        [without["id"]],
+    )
     # Achievement = value (target 100): under 80 breaches, 85 or more clears with the margin.
     values = [79, 82, 78, 84, 79, 86]
     for n, value in enumerate(values, start=1):
@@ -155,9 +178,12 @@ async def test_oscillating_within_the_margin_does_not_flap(api: AsyncClient,
 
     margin = [a for a in await listed(api, ALERTS) if a["rule_id"] != bare["id"]]
     assert [(a["period_start"], a["status"], a["last_period_start"]) for a in margin] == [
-        (week(1).isoformat(), "resolved", week(6).isoformat())]
+        (week(1).isoformat(), "resolved", week(6).isoformat())
+    ]
     assert [r.payload["type"] for r in receiver.state.to("/margin")] == [
-        "alert.firing", "alert.resolved"]
+        "alert.firing",
+        "alert.resolved",
+    ]
     # Without a margin, every crossing is a transition: one alert per dip below 80.
     dips = [n for n, v in enumerate(values, start=1) if v < 80 and (n == 1 or values[n - 2] >= 80)]
     flapping = await listed(api, ALERTS, rule_id=bare["id"])
@@ -166,17 +192,27 @@ async def test_oscillating_within_the_margin_does_not_flap(api: AsyncClient,
     assert all(r.signed for r in receiver.state.received)
 
 
-async def test_an_event_kpi_spike_fires_after_its_run(api: AsyncClient,
-                                                      receiver: Receiver) -> None:
-    kpi = await define(api, key="calls_made", calculation_type="event",
-                                  config={"event_type": "call", "aggregate": "count"})
+async def test_an_event_kpi_spike_fires_after_its_run(api: AsyncClient, receiver: Receiver) -> None:
+    kpi = await define(
+        api,
+        key="calls_made",
+        calculation_type="event",
+        config={"event_type": "call", "aggregate": "count"},
+    )
     await assign(api, kpi["id"], "42", 5, start_date=week(1).isoformat())
     hook = await make_channel(api, receiver, "/events")
     await make_rule(api, kpi["id"], {"kind": "anomaly", "window": 4, "z": 3}, [hook["id"]])
     counts = [5, 6, 5, 6, 20]
-    events = [{"id": str(uuid.UUID(int=n * 1000 + i)), "user_id": "42", "type": "call",
-               "occurred_at": f"{week(n).isoformat()}T09:{i:02d}:00Z"}
-              for n, count in enumerate(counts, start=1) for i in range(count)]
+    events = [
+        {
+            "id": str(uuid.UUID(int=n * 1000 + i)),
+            "user_id": "42",
+            "type": "call",
+            "occurred_at": f"{week(n).isoformat()}T09:{i:02d}:00Z",
+        }
+        for n, count in enumerate(counts, start=1)
+        for i in range(count)
+    ]
     ingested = await api.post("/api/kpis/events", json={"events": events})
     assert ingested.status_code == 200 and ingested.json()["accepted"] == sum(counts)
     assert expected_anomalies([Decimal(c) for c in counts], 4, Decimal(3)) == [5]
@@ -184,7 +220,10 @@ async def test_an_event_kpi_spike_fires_after_its_run(api: AsyncClient,
     await run_and_settle(api, period_start=week(1).isoformat(), period_end=week(5).isoformat())
     alert = only(await listed(api, ALERTS))
     assert (alert["period_start"], alert["status"], alert["value"]) == (
-        week(5).isoformat(), "firing", 20)
+        week(5).isoformat(),
+        "firing",
+        20,
+    )
     z = (20 - statistics.mean(counts[:4])) / statistics.stdev(counts[:4])
     assert abs(alert["observed"] - z) < 1e-5
     sent = only(receiver.state.to("/events"))

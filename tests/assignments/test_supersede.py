@@ -32,28 +32,32 @@ async def kpi(client: AsyncClient) -> dict[str, Any]:
 
 
 async def measured_weeks(client: AsyncClient, assignment_id: int) -> dict[str, float]:
-    response = await client.get("/api/kpis/measurements",
-                                params={"assignment_id": assignment_id, "limit": 500})
+    response = await client.get(
+        "/api/kpis/measurements", params={"assignment_id": assignment_id, "limit": 500}
+    )
     assert response.status_code == 200, response.text
     return {m["period_start"]: m["actual_value"] for m in response.json()["items"]}
 
 
 async def scorecard_row(client: AsyncClient, user_id: str, day: str) -> dict[str, Any]:
-    response = await client.get(SCORECARD, params={"user_id": user_id, "period_kind": "weekly",
-                                                   "date": day})
+    response = await client.get(
+        SCORECARD, params={"user_id": user_id, "period_kind": "weekly", "date": day}
+    )
     assert response.status_code == 200, response.text
     [row] = response.json()["kpis"]
     return dict(row)
 
 
 async def audited(client: AsyncClient, action: str) -> list[dict[str, Any]]:
-    response = await client.get("/api/kpis/audit",
-                                params={"entity_type": "assignment", "limit": 500})
+    response = await client.get(
+        "/api/kpis/audit", params={"entity_type": "assignment", "limit": 500}
+    )
     return [e for e in response.json()["items"] if e["action"] == action]
 
 
-async def test_a_new_assignment_supersedes_the_one_in_force(client: AsyncClient,
-                                                            kpi: dict[str, Any]) -> None:
+async def test_a_new_assignment_supersedes_the_one_in_force(
+    client: AsyncClient, kpi: dict[str, Any]
+) -> None:
     old = await assign(client, kpi["id"], "42", start_date=WEEK_1, target_value=10)
     for week, value in ((WEEK_1, 8), (WEEK_2, 12), (WEEK_3, 5)):
         await record(client, old["id"], week, value)
@@ -101,34 +105,44 @@ async def test_a_new_assignment_supersedes_the_one_in_force(client: AsyncClient,
     assert created["after"] == new
 
 
-async def test_an_earlier_end_date_is_moved_earlier(client: AsyncClient,
-                                                    kpi: dict[str, Any]) -> None:
+async def test_an_earlier_end_date_is_moved_earlier(
+    client: AsyncClient, kpi: dict[str, Any]
+) -> None:
     old = await assign(client, kpi["id"], "42", start_date="2025-01-01", end_date="2025-12-31")
     await assign(client, kpi["id"], "42", start_date="2025-07-01", end_date="2025-09-30")
     # The new one takes over from its start; the old one does not resume after it.
     assert (await client.get(f"{URL}/{old['id']}")).json()["end_date"] == "2025-06-30"
 
 
-async def test_what_is_not_superseded_is_a_conflict_naming_it(client: AsyncClient,
-                                                              kpi: dict[str, Any]) -> None:
+async def test_what_is_not_superseded_is_a_conflict_naming_it(
+    client: AsyncClient, kpi: dict[str, Any]
+) -> None:
     held = await assign(client, kpi["id"], "42", start_date="2025-03-01", end_date="2025-08-31")
     cases = [
         # Asked not to supersede.
-        (body(kpi["id"], "42", start_date="2025-05-01", supersede=False),
-         f"Assignment {held['id']} gives this KPI to user '42' from 2025-03-01 to 2025-08-31; "
-         "with supersede true (the default) it would end on 2025-04-30"),
+        (
+            body(kpi["id"], "42", start_date="2025-05-01", supersede=False),
+            f"Assignment {held['id']} gives this KPI to user '42' from 2025-03-01 to 2025-08-31; "
+            "with supersede true (the default) it would end on 2025-04-30",
+        ),
         # Starting before the one in force and running into it: it would be lost whole.
-        (body(kpi["id"], "42", start_date="2025-01-01"),
-         f"Assignment {held['id']} gives this KPI to user '42' from 2025-03-01 to 2025-08-31, "
-         "overlapping these dates; only an assignment that started earlier is superseded: "
-         "end or change it first"),
-        (body(kpi["id"], "42", start_date="2025-02-01", end_date="2025-03-01"),
-         f"Assignment {held['id']} gives this KPI to user '42' from 2025-03-01 to 2025-08-31, "
-         "overlapping these dates; only an assignment that started earlier is superseded: "
-         "end or change it first"),
+        (
+            body(kpi["id"], "42", start_date="2025-01-01"),
+            f"Assignment {held['id']} gives this KPI to user '42' from 2025-03-01 to 2025-08-31, "
+            "overlapping these dates; only an assignment that started earlier is superseded: "
+            "end or change it first",
+        ),
+        (
+            body(kpi["id"], "42", start_date="2025-02-01", end_date="2025-03-01"),
+            f"Assignment {held['id']} gives this KPI to user '42' from 2025-03-01 to 2025-08-31, "
+            "overlapping these dates; only an assignment that started earlier is superseded: "
+            "end or change it first",
+        ),
         # The same start date.
-        (body(kpi["id"], "42", start_date="2025-03-01"),
-         f"Assignment {held['id']} already gives this KPI to user '42' from 2025-03-01"),
+        (
+            body(kpi["id"], "42", start_date="2025-03-01"),
+            f"Assignment {held['id']} already gives this KPI to user '42' from 2025-03-01",
+        ),
     ]
     for payload, detail in cases:
         problem = assert_problem(await client.post(URL, json=payload), 409)
@@ -139,19 +153,29 @@ async def test_what_is_not_superseded_is_a_conflict_naming_it(client: AsyncClien
     assert await audited(client, "supersede") == []
 
     # Dates that do not overlap it need no superseding, before or after.
-    before = await assign(client, kpi["id"], "42", start_date="2025-01-01", end_date="2025-02-28",
-                          supersede=False)
+    before = await assign(
+        client, kpi["id"], "42", start_date="2025-01-01", end_date="2025-02-28", supersede=False
+    )
     after = await assign(client, kpi["id"], "42", start_date="2025-09-01", supersede=False)
     assert (await client.get(f"{URL}/{held['id']}")).json() == held
     assert await listed_ids(client) == [held["id"], before["id"], after["id"]]
 
 
 async def test_bulk_supersedes_in_one_statement_for_all_items(
-        client: AsyncClient, db: Database, kpi: dict[str, Any]) -> None:
+    client: AsyncClient, db: Database, kpi: dict[str, Any]
+) -> None:
     users = [f"u{i}" for i in range(50)]
-    olds = (await client.post(BULK, json={"items": [
-        body(kpi["id"], user, start_date="2025-01-01", target_value=10) for user in users[:40]
-    ]})).json()["items"]
+    olds = (
+        await client.post(
+            BULK,
+            json={
+                "items": [
+                    body(kpi["id"], user, start_date="2025-01-01", target_value=10)
+                    for user in users[:40]
+                ]
+            },
+        )
+    ).json()["items"]
     statements: list[str] = []
 
     def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -193,8 +217,10 @@ async def test_bulk_conflicts_name_each_item(client: AsyncClient, kpi: dict[str,
     del items[1]
     problem = assert_problem(await client.post(BULK, json={"items": items}), 409)
     assert error_locs(problem) == [["body", "items", 1]]
-    assert f"assignment {held['id']} gives this KPI to user '43' from 2025-03-01 with no end " \
-           "date" in problem["detail"]
+    assert (
+        f"assignment {held['id']} gives this KPI to user '43' from 2025-03-01 with no end "
+        "date" in problem["detail"]
+    )
     assert await listed_ids(client) == [held["id"]]
     del items[1]
     response = await client.post(BULK, json={"items": items})
@@ -204,27 +230,33 @@ async def test_bulk_conflicts_name_each_item(client: AsyncClient, kpi: dict[str,
 async def test_a_manager_supersedes_only_within_their_teams(jwt_client: AsyncClient) -> None:
     admin = bearer("boss", "admin")
     kpi = await define(jwt_client, headers=admin)
-    held = await assign(jwt_client, kpi["id"], "42", headers=admin, team_id="t2",
-                        start_date="2025-01-01")
+    held = await assign(
+        jwt_client, kpi["id"], "42", headers=admin, team_id="t2", start_date="2025-01-01"
+    )
     manager = bearer("m1", "manager", teams=["t1"])
-    response = await jwt_client.post(URL, headers=manager, json=body(
-        kpi["id"], "42", team_id="t1", start_date="2025-06-01"))
+    response = await jwt_client.post(
+        URL, headers=manager, json=body(kpi["id"], "42", team_id="t1", start_date="2025-06-01")
+    )
     problem = assert_problem(response, 403)
     assert problem["detail"] == (
         f"Assignment {held['id']} gives this KPI to user '42' from 2025-01-01 with no end date, "
-        "in a team you do not manage: it cannot be superseded")
+        "in a team you do not manage: it cannot be superseded"
+    )
     assert (await jwt_client.get(f"{URL}/{held['id']}", headers=admin)).json() == held
 
 
-async def test_a_later_end_date_may_not_reach_the_next_assignment(client: AsyncClient,
-                                                                  kpi: dict[str, Any]) -> None:
+async def test_a_later_end_date_may_not_reach_the_next_assignment(
+    client: AsyncClient, kpi: dict[str, Any]
+) -> None:
     old = await assign(client, kpi["id"], "42", start_date="2025-01-01")
     new = await assign(client, kpi["id"], "42", start_date="2025-02-01")
     url = f"{URL}/{old['id']}"
     for end in (None, "2025-02-01"):
         problem = assert_problem(await client.patch(url, json={"end_date": end}), 409)
-        assert problem["detail"] == (f"Assignment {new['id']} gives this KPI to user '42' from "
-                                     "2025-02-01 with no end date, within these dates.")
+        assert problem["detail"] == (
+            f"Assignment {new['id']} gives this KPI to user '42' from "
+            "2025-02-01 with no end date, within these dates."
+        )
         assert error_locs(problem) == [["body", "end_date"]]
     assert (await client.get(url)).json()["end_date"] == "2025-01-31"
     earlier = await client.patch(url, json={"end_date": "2025-01-20"})
@@ -233,8 +265,9 @@ async def test_a_later_end_date_may_not_reach_the_next_assignment(client: AsyncC
     assert back.status_code == 200, back.text
 
 
-async def test_superseding_from_today_ends_the_old_one_yesterday(client: AsyncClient,
-                                                                 kpi: dict[str, Any]) -> None:
+async def test_superseding_from_today_ends_the_old_one_yesterday(
+    client: AsyncClient, kpi: dict[str, Any]
+) -> None:
     old = await assign(client, kpi["id"], "42", start_date="2025-01-01")
     new = await assign(client, kpi["id"], "42")  # no start date: today
     yesterday = (today() - timedelta(days=1)).isoformat()

@@ -18,10 +18,22 @@ from tests.support.problems import assert_problem
 from tests.support.source import SourceServer
 
 DEFINITIONS = "/api/kpis/definitions"
-INTERNAL_HOSTS = ["127.0.0.1", "localhost", "10.1.2.3", "172.16.0.1", "192.168.1.1",
-                  "169.254.169.254", "[::1]", "[fd00::1]", "[::ffff:127.0.0.1]"]
-BAD_SCHEME_URLS = ["file:///etc/passwd", "gopher://example.com/{subject_id}",
-                   "ftp://example.com/{subject_id}"]
+INTERNAL_HOSTS = [
+    "127.0.0.1",
+    "localhost",
+    "10.1.2.3",
+    "172.16.0.1",
+    "192.168.1.1",
+    "169.254.169.254",
+    "[::1]",
+    "[fd00::1]",
+    "[::ffff:127.0.0.1]",
+]
+BAD_SCHEME_URLS = [
+    "file:///etc/passwd",
+    "gopher://example.com/{subject_id}",
+    "ftp://example.com/{subject_id}",
+]
 
 
 async def app_client(db: Database, database_url: str, allow: str) -> AsyncIterator[AsyncClient]:
@@ -46,19 +58,33 @@ async def on_premise(db: Database, database_url: str) -> AsyncIterator[AsyncClie
 
 
 def json_source(url: str) -> dict[str, Any]:
-    return {"adapter": "http_json", "url": url, "value_pointer": "/data/value", "retries": 2,
-            "timeout_s": 5}
+    return {
+        "adapter": "http_json",
+        "url": url,
+        "value_pointer": "/data/value",
+        "retries": 2,
+        "timeout_s": 5,
+    }
 
 
 def definition(key: str, config: dict[str, Any]) -> dict[str, Any]:
-    return {"key": key, "name": key.title(), "unit": "count", "target_type": "higher_better",
-            "aggregation_period": "weekly", "calculation_type": "api", "config": config}
+    return {
+        "key": key,
+        "name": key.title(),
+        "unit": "count",
+        "target_type": "higher_better",
+        "aggregation_period": "weekly",
+        "calculation_type": "api",
+        "config": config,
+    }
 
 
-@pytest.mark.parametrize("url", [f"http://{host}:8080/kpi/{{subject_id}}"
-                                 for host in INTERNAL_HOSTS] + BAD_SCHEME_URLS)
+@pytest.mark.parametrize(
+    "url", [f"http://{host}:8080/kpi/{{subject_id}}" for host in INTERNAL_HOSTS] + BAD_SCHEME_URLS
+)
 async def test_an_internal_or_non_http_source_url_is_refused_when_saved(
-        strict: AsyncClient, url: str) -> None:
+    strict: AsyncClient, url: str
+) -> None:
     response = await strict.post(DEFINITIONS, json=definition("crm", json_source(url)))
     problem = assert_problem(response, 422)
     assert [e["loc"] for e in problem["errors"]] == [["body", "config", "url"]]
@@ -66,10 +92,14 @@ async def test_an_internal_or_non_http_source_url_is_refused_when_saved(
 
 
 @pytest.mark.parametrize("host", INTERNAL_HOSTS)
-async def test_an_internal_base_url_of_a_named_adapter_is_refused(strict: AsyncClient,
-                                                                  host: str) -> None:
-    config = {"adapter": "intercom_median_first_response", "base_url": f"https://{host}",
-              "auth": {"secret_env": "KPI_SECRET_INTERCOM"}}
+async def test_an_internal_base_url_of_a_named_adapter_is_refused(
+    strict: AsyncClient, host: str
+) -> None:
+    config = {
+        "adapter": "intercom_median_first_response",
+        "base_url": f"https://{host}",
+        "auth": {"secret_env": "KPI_SECRET_INTERCOM"},
+    }
     response = await strict.post(DEFINITIONS, json=definition("intercom", config))
     problem = assert_problem(response, 422)
     assert [e["loc"] for e in problem["errors"]] == [["body", "config", "base_url"]]
@@ -77,12 +107,14 @@ async def test_an_internal_base_url_of_a_named_adapter_is_refused(strict: AsyncC
 
 
 async def test_a_change_to_an_internal_url_is_refused_and_nothing_changes(
-        strict: AsyncClient) -> None:
+    strict: AsyncClient,
+) -> None:
     public = json_source("https://crm.example.com/kpi/{subject_id}")
     created = await define(strict, **definition("crm", public))
     for url in ("http://169.254.169.254/latest/{subject_id}", "http://[::ffff:10.0.0.1]/x"):
-        response = await strict.patch(f"{DEFINITIONS}/{created['id']}",
-                                      json={"config": json_source(url)})
+        response = await strict.patch(
+            f"{DEFINITIONS}/{created['id']}", json={"config": json_source(url)}
+        )
         problem = assert_problem(response, 422)
         assert [e["loc"] for e in problem["errors"]] == [["body", "config", "url"]]
     stored = (await strict.get(f"{DEFINITIONS}/{created['id']}")).json()
@@ -91,49 +123,80 @@ async def test_a_change_to_an_internal_url_is_refused_and_nothing_changes(
 
 async def test_the_allow_list_opens_its_ranges_when_saved(on_premise: AsyncClient) -> None:
     for n, host in enumerate(["127.0.0.1", "localhost", "[::1]", "[::ffff:127.0.0.1]"]):
-        await define(on_premise, **definition(f"crm{n}", json_source(
-            f"http://{host}:8080/kpi/{{subject_id}}")))
-    response = await on_premise.post(DEFINITIONS, json=definition("lan", json_source(
-        "http://10.1.2.3/kpi/{subject_id}")))
+        await define(
+            on_premise,
+            **definition(f"crm{n}", json_source(f"http://{host}:8080/kpi/{{subject_id}}")),
+        )
+    response = await on_premise.post(
+        DEFINITIONS, json=definition("lan", json_source("http://10.1.2.3/kpi/{subject_id}"))
+    )
     assert_problem(response, 422)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 async def test_a_source_refused_when_connecting_gets_no_request_and_the_run_goes_on(
-        strict: AsyncClient, on_premise: AsyncClient, source: SourceServer, host: str) -> None:
+    strict: AsyncClient, on_premise: AsyncClient, source: SourceServer, host: str
+) -> None:
     # Saved while loopback was allowed (or written before the rule): the connection is
     # what is refused now, for a literal address and for a name resolving to loopback.
     state = source.reset()
     state.values = {"1": 12, "2": 7}
     url = f"http://{host}:{source.port}/kpi/{{subject_id}}"
     crm = await define(on_premise, **definition("crm", json_source(url)))
-    calls = await define(strict, key="calls", calculation_type="event",
-                                    config={"event_type": "call", "aggregate": "count"})
-    items = [{"definition_id": d["id"], "subject_type": "user", "subject_id": u,
-              "target_value": 10, "start_date": "2026-11-01"}
-             for d in (crm, calls) for u in ("1", "2")]
-    assert (await strict.post("/api/kpis/assignments/bulk", json={"items": items})
-            ).status_code == 201
-    sent = await strict.post("/api/kpis/events", json={"events": [
-        {"id": str(uuid.uuid4()), "user_id": "1", "type": "call",
-         "occurred_at": "2026-11-10T10:00:00Z"}]})
+    calls = await define(
+        strict,
+        key="calls",
+        calculation_type="event",
+        config={"event_type": "call", "aggregate": "count"},
+    )
+    items = [
+        {
+            "definition_id": d["id"],
+            "subject_type": "user",
+            "subject_id": u,
+            "target_value": 10,
+            "start_date": "2026-11-01",
+        }
+        for d in (crm, calls)
+        for u in ("1", "2")
+    ]
+    assert (
+        await strict.post("/api/kpis/assignments/bulk", json={"items": items})
+    ).status_code == 201
+    sent = await strict.post(
+        "/api/kpis/events",
+        json={
+            "events": [
+                {
+                    "id": str(uuid.uuid4()),
+                    "user_id": "1",
+                    "type": "call",
+                    "occurred_at": "2026-11-10T10:00:00Z",
+                }
+            ]
+        },
+    )
     assert sent.json()["accepted"] == 1
 
     run = await recalculate(strict, period_start="2026-11-09")
     assert (run["status"], run["computed"], run["failed"]) == ("partial", 2, 2)
     assert state.seen == []  # not one request, not one retry
     reasons = {(e["definition"], e["subject_id"]): e["error"] for e in run["errors"]}
-    refused = ("the source is refused: the host resolves to a loopback address; internal "
-               "addresses are refused unless KPI_OUTBOUND_ALLOW opens them")
+    refused = (
+        "the source is refused: the host resolves to a loopback address; internal "
+        "addresses are refused unless KPI_OUTBOUND_ALLOW opens them"
+    )
     assert reasons == {("crm", "1"): refused, ("crm", "2"): refused}
-    got = {(m["definition_id"], m["subject_id"]): m["actual_value"]
-           for m in await measurements(strict)}
+    got = {
+        (m["definition_id"], m["subject_id"]): m["actual_value"] for m in await measurements(strict)
+    }
     assert got == {(calls["id"], "1"): 1, (calls["id"], "2"): 0}
 
     # The same definition, run where loopback is allowed, reaches the source as before.
     run = await recalculate(on_premise, period_start="2026-11-09")
     assert (run["status"], run["failed"]) == ("succeeded", 0)
     assert sorted(s.path for s in state.seen) == ["/kpi/1", "/kpi/2"]
-    got = {(m["definition_id"], m["subject_id"]): m["actual_value"]
-           for m in await measurements(strict)}
+    got = {
+        (m["definition_id"], m["subject_id"]): m["actual_value"] for m in await measurements(strict)
+    }
     assert (got[(crm["id"], "1")], got[(crm["id"], "2")]) == (12, 7)

@@ -110,9 +110,7 @@ def test_check_trims_and_removes_trailing_semicolons() -> None:
     assert checked.sql == "SELECT s.id AS subject_id, s.score AS value FROM scores s"
 
 
-@pytest.mark.parametrize(
-    "tail", [";", " ;; ", "; -- done", ";\n/* end */ ;"]
-)
+@pytest.mark.parametrize("tail", [";", " ;; ", "; -- done", ";\n/* end */ ;"])
 def test_trailing_semicolons_and_comments_are_removed(tail: str) -> None:
     assert check_select(OK_COLUMNS + tail).sql == OK_COLUMNS
 
@@ -221,8 +219,16 @@ def test_refuses_data_modifying_cte(cte: str, kind: str) -> None:
 
 def _forbidden_examples() -> list[str]:
     names = {f.replace("*", "x") for f in FORBIDDEN_FUNCTIONS}
-    return sorted(names | {"dblink_exec", "pg_advisory_xact_lock", "pg_try_advisory_lock",
-                           "pg_stat_reset_shared", "pg_sleep_for"})
+    return sorted(
+        names
+        | {
+            "dblink_exec",
+            "pg_advisory_xact_lock",
+            "pg_try_advisory_lock",
+            "pg_stat_reset_shared",
+            "pg_sleep_for",
+        }
+    )
 
 
 @pytest.mark.parametrize("name", _forbidden_examples())
@@ -234,7 +240,7 @@ def test_refuses_dangerous_functions(name: str) -> None:
     ("expression", "name"),
     [
         ("pg_catalog.set_config('statement_timeout', '0', true)", "set_config"),
-        ('"pg_catalog"."set_config"(\'a\', \'b\', true)', "set_config"),
+        ("\"pg_catalog\".\"set_config\"('a', 'b', true)", "set_config"),
         ("PG_SLEEP(100)", "pg_sleep"),
         ("(SELECT max(x) FROM generate_series(1, pg_sleep(1)::text::int) x)", "pg_sleep"),
         # Attribute notation calls the function too: (0.1::float8).pg_sleep sleeps.
@@ -351,8 +357,10 @@ def test_wrap_for_run_compiles_parses_and_caps(sql: str, parameters: set[str]) -
 def test_wrap_for_run_adds_a_quoted_extra_column_and_refuses_anything_else() -> None:
     sql = "SELECT owner AS subject_id, 1 AS value, region FROM leads"
     wrapped = wrap_for_run(check_select(sql), 5, extra_column="region")
-    assert wrapped.startswith('SELECT q.subject_id::text AS subject_id, q.value::numeric AS '
-                              'value, q."region"::text AS dimension FROM (')
+    assert wrapped.startswith(
+        "SELECT q.subject_id::text AS subject_id, q.value::numeric AS "
+        'value, q."region"::text AS dimension FROM ('
+    )
     assert len(pglast.parse_sql(compile_like_runner(wrapped)[0])) == 1
     for bad in ('region" FROM x; --', "a b", "", "1st", "région"):
         with pytest.raises(ValueError, match="extra_column"):
@@ -366,15 +374,24 @@ def test_replay_matches_sqlalchemy(sql: str, parameters: set[str]) -> None:
     compiled, order = compile_like_runner(wrapped)
     real = re.sub(r"\$(\d+)", lambda m: ":" + order[int(m.group(1)) - 1], compiled)
     names = {v: k for k, v in _PLACEHOLDER.items()}
-    replay = re.sub(r"\$\d+", lambda m: ":" + names[m.group()], _replay_sqlalchemy(
-        wrapped, frozenset(parameters)))
+    replay = re.sub(
+        r"\$\d+",
+        lambda m: ":" + names[m.group()],
+        _replay_sqlalchemy(wrapped, frozenset(parameters)),
+    )
     assert real == replay
 
 
 def test_runner_sql_keeps_literals_and_comments_verbatim() -> None:
     compiled, order = compile_like_runner(wrap_for_run(check_select(CASTS + " -- :foo"), 1))
-    for piece in ["'12:30'::time", "E'\\\\x:y'", "$$a:period_x$$", '"weird:name"', "'a:b'",
-                  "-- :foo\n"]:
+    for piece in [
+        "'12:30'::time",
+        "E'\\\\x:y'",
+        "$$a:period_x$$",
+        '"weird:name"',
+        "'a:b'",
+        "-- :foo\n",
+    ]:
         assert piece in compiled
     assert order == ["subject_ids"]
 

@@ -27,13 +27,31 @@ def python_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleTy
     """The package openapi-python-client generates, imported; any generator warning fails."""
     out = tmp_path_factory.mktemp("generated") / PACKAGE
     # The generator formats its output with ruff (its post hooks), which lives beside python.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
-                                 f"{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "openapi_python_client", "generate", "--path", str(SPEC_FILE),
-         "--output-path", str(out), "--meta", "none", "--fail-on-warning"],
-        env=env, capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "openapi_python_client",
+            "generate",
+            "--path",
+            str(SPEC_FILE),
+            "--output-path",
+            str(out),
+            "--meta",
+            "none",
+            "--fail-on-warning",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, f"openapi-python-client failed:\n{done.stdout}{done.stderr}"
     assert "Warning" not in done.stdout + done.stderr, done.stdout + done.stderr
     print(f"\ngenerated the Python client in {time.monotonic() - started:.2f}s")
@@ -57,15 +75,24 @@ def _free_port() -> int:
 def live_service(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`kpi-service serve` in a process of its own on the test database; its base URL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
-    env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test", KPI_AUTH_MODE="none",
-               KPI_SCHEDULER_ENABLED="false", KPI_TIMEZONE="UTC")
+    env.update(
+        KPI_DATABASE_URL=database_url,
+        KPI_ENV="test",
+        KPI_AUTH_MODE="none",
+        KPI_SCHEDULER_ENABLED="false",
+        KPI_TIMEZONE="UTC",
+    )
     port = _free_port()
     workdir = tmp_path_factory.mktemp("serve")
     log = workdir / "service.log"  # a file, not a pipe: nobody reads it while it runs
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kpi_service.cli", "serve", "--port", str(port)], env=env,
-            cwd=workdir, stdout=sink, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "kpi_service.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=workdir,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

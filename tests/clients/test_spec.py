@@ -24,33 +24,46 @@ UNUSED_DB = "postgresql://spec@127.0.0.1/unused"
 
 
 def _compare(kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    return [f"  {kind} {name}: " + ("added" if name not in old else
-                                     "removed" if name not in new else "changed")
-            for name in sorted(old.keys() | new.keys()) if old.get(name) != new.get(name)]
+    return [
+        f"  {kind} {name}: "
+        + ("added" if name not in old else "removed" if name not in new else "changed")
+        for name in sorted(old.keys() | new.keys())
+        if old.get(name) != new.get(name)
+    ]
 
 
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """What changed from the committed spec to the app's, by operation and by schema."""
     lines = _compare("operation", operations(old), operations(new))
-    lines += _compare("schema", old.get("components", {}).get("schemas", {}),
-                      new.get("components", {}).get("schemas", {}))
-    rest = ({k: v for k, v in spec.items() if k not in ("paths", "components")}
-            for spec in (old, new))
+    lines += _compare(
+        "schema",
+        old.get("components", {}).get("schemas", {}),
+        new.get("components", {}).get("schemas", {}),
+    )
+    rest = (
+        {k: v for k, v in spec.items() if k not in ("paths", "components")} for spec in (old, new)
+    )
     return lines + _compare("top-level", *rest)
 
 
 def mismatch(old: dict[str, Any], new: dict[str, Any]) -> str:
-    return ("docs/openapi.json is not the app's OpenAPI spec. If the API change is intended, "
-            f"regenerate it with `{REGENERATE}`, review the diff (a removed operation or "
-            "field, or a new required one, breaks clients) and commit it.\nDiffering:\n"
-            + "\n".join(differences(old, new)))
+    return (
+        "docs/openapi.json is not the app's OpenAPI spec. If the API change is intended, "
+        f"regenerate it with `{REGENERATE}`, review the diff (a removed operation or "
+        "field, or a new required one, breaks clients) and commit it.\nDiffering:\n"
+        + "\n".join(differences(old, new))
+    )
 
 
-@pytest.mark.parametrize("overrides", [
-    {},
-    {"auth_mode": AuthMode.JWT},
-    {"auth_mode": AuthMode.TRUSTED_HEADERS, "root_path": "/behind/a/proxy"},
-], ids=["none", "jwt", "trusted_headers+root_path"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"auth_mode": AuthMode.JWT},
+        {"auth_mode": AuthMode.TRUSTED_HEADERS, "root_path": "/behind/a/proxy"},
+    ],
+    ids=["none", "jwt", "trusted_headers+root_path"],
+)
 def test_the_committed_spec_is_the_apps(overrides: dict[str, Any]) -> None:
     app = create_app(make_settings(UNUSED_DB, **overrides))
     spec = json.loads(render(app.openapi()))
@@ -61,10 +74,21 @@ def test_the_regenerate_command_prints_the_committed_file_byte_for_byte(tmp_path
     # Whatever the environment sets (an .env file included), the document is the default one.
     (tmp_path / ".env").write_text("KPI_LEGACY_ROUTES=false\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
-    env.update(KPI_ROOT_PATH="/elsewhere", KPI_LEGACY_ROUTES="false", KPI_AUTH_MODE="jwt",
-               KPI_JWT_SECRET="x" * 40, PYTHONHASHSEED="12345")
-    out = subprocess.run([sys.executable, "-m", "kpi_service.cli", "openapi"], env=env,
-                         cwd=tmp_path, capture_output=True, check=True, timeout=60).stdout
+    env.update(
+        KPI_ROOT_PATH="/elsewhere",
+        KPI_LEGACY_ROUTES="false",
+        KPI_AUTH_MODE="jwt",
+        KPI_JWT_SECRET="x" * 40,
+        PYTHONHASHSEED="12345",
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "kpi_service.cli", "openapi"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
     if out != SPEC_FILE.read_bytes():
         pytest.fail(mismatch(committed(), json.loads(out)))
     assert out.endswith(b"}\n") and out.startswith(b'{\n  "openapi": "3.')
@@ -97,8 +121,11 @@ def test_every_operation_has_a_unique_id_a_tag_and_responses() -> None:
     assert [name for name, op in ops.items() if not op.get("tags")] == []
     assert [name for name, op in ops.items() if not op.get("responses")] == []
     # A success response is declared for each: clients type their results by it.
-    assert [name for name, op in ops.items()
-            if not any(code.startswith("2") for code in op["responses"])] == []
+    assert [
+        name
+        for name, op in ops.items()
+        if not any(code.startswith("2") for code in op["responses"])
+    ] == []
 
 
 def test_schemas_have_distinct_titles_and_every_reference_resolves() -> None:
@@ -122,4 +149,4 @@ def test_schemas_have_distinct_titles_and_every_reference_resolves() -> None:
     walk(spec)
     prefix = "#/components/schemas/"
     assert all(r.startswith(prefix) for r in refs), refs
-    assert sorted(r for r in refs if r[len(prefix):] not in schemas) == []
+    assert sorted(r for r in refs if r[len(prefix) :] not in schemas) == []

@@ -56,8 +56,11 @@ def _variables_in(text: str) -> set[str]:
 
 @pytest.mark.parametrize("name", ["Dockerfile", "docker-compose.yml", ".env.example"])
 def test_every_variable_a_deployment_file_names_is_a_setting(name: str) -> None:
-    unknown = {v for v in _variables_in((ROOT / name).read_text())
-               if v not in _settings_variables() and not NOT_SETTINGS.match(v)}
+    unknown = {
+        v
+        for v in _variables_in((ROOT / name).read_text())
+        if v not in _settings_variables() and not NOT_SETTINGS.match(v)
+    }
     assert unknown == set(), f"{name} names variables no code reads"
 
 
@@ -86,19 +89,19 @@ def test_the_image_command_and_health_check_are_real() -> None:
     assert (args.command, args.host, args.port) == ("serve", "0.0.0.0", 8000)  # noqa: S104 (in a container)
 
     [check] = _instruction(runtime, "HEALTHCHECK")
-    probe = yaml.safe_load(check[check.index("CMD") + 3:].strip())
+    probe = yaml.safe_load(check[check.index("CMD") + 3 :].strip())
     urls = re.findall(r"http://127\.0\.0\.1:(\d+)(/\w+)", shlex.join(probe))
     assert urls == [("8000", "/healthz")]
     assert ("GET", "/healthz") in app_routes()
 
 
 def test_the_image_finds_the_migrations_where_it_copies_them(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runtime = _stages(_dockerfile())[-1]
     env = dict(re.findall(r"(KPI_\w+)=(\S+)", " ".join(_instruction(runtime, "ENV"))))
     copies = [line.split() for line in _instruction(runtime, "COPY")]
-    assert ["migrations", "./migrations"] in copies and "/app" in _instruction(runtime,
-                                                                                "WORKDIR")
+    assert ["migrations", "./migrations"] in copies and "/app" in _instruction(runtime, "WORKDIR")
     assert env["KPI_MIGRATIONS_DIR"] == "/app/migrations"
     # The same layout elsewhere: the scripts are found by the variable alone.
     shutil.copytree(ROOT / "migrations", tmp_path / "migrations")
@@ -108,17 +111,26 @@ def test_the_image_finds_the_migrations_where_it_copies_them(
 
 
 def test_compose_runs_postgresql_16_and_a_production_service(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     services = _compose()["services"]
     assert services["db"]["image"] == "postgres:16"
     kpi = services["kpi"]
     assert kpi["depends_on"]["db"]["condition"] == "service_healthy"
     assert kpi["build"] == "."
     # The service's settings as compose would pass them (its defaults for the ${...} parts).
-    environment = {key: re.sub(r"\$\{(\w+):[-?]([^}]*)\}",
-                               lambda m: "a-secret-of-32-characters-or-more" if m.group(1) ==
-                               "KPI_JWT_SECRET" else m.group(2), str(value))
-                   for key, value in kpi["environment"].items()}
+    environment = {
+        key: re.sub(
+            r"\$\{(\w+):[-?]([^}]*)\}",
+            lambda m: (
+                "a-secret-of-32-characters-or-more"
+                if m.group(1) == "KPI_JWT_SECRET"
+                else m.group(2)
+            ),
+            str(value),
+        )
+        for key, value in kpi["environment"].items()
+    }
     for key in list(Settings.model_fields):
         monkeypatch.delenv(f"KPI_{key.upper()}", raising=False)
     for key, value in environment.items():

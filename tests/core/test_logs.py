@@ -59,21 +59,27 @@ def access(out: io.StringIO) -> list[dict[str, Any]]:
 
 
 async def test_an_access_line_carries_the_callers_request_id_and_the_route(
-        db: Database, settings: Settings, lines: io.StringIO) -> None:
+    db: Database, settings: Settings, lines: io.StringIO
+) -> None:
     app = create_app(settings, database=db)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
         kpi = await define(c, key="calls")
         made = await assign(c, kpi["id"], "7", 10)
         lines.truncate(0)
         lines.seek(0)
-        response = await c.get(f"/api/kpis/assignments/{made['id']}",
-                               headers={"X-Request-ID": "abc"})
+        response = await c.get(
+            f"/api/kpis/assignments/{made['id']}", headers={"X-Request-ID": "abc"}
+        )
     assert response.status_code == 200 and response.headers["x-request-id"] == "abc"
     [line] = access(lines)
     assert line["request_id"] == "abc"
     assert (line["level"], line["method"], line["path"], line["route"], line["status"]) == (
-        "INFO", "GET", f"/api/kpis/assignments/{made['id']}",
-        "/api/kpis/assignments/{assignment_id}", 200)
+        "INFO",
+        "GET",
+        f"/api/kpis/assignments/{made['id']}",
+        "/api/kpis/assignments/{assignment_id}",
+        200,
+    )
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
     assert datetime.fromisoformat(line["time"]).utcoffset() is not None
     assert line["message"].startswith(f"GET /api/kpis/assignments/{made['id']} 200 ")
@@ -81,7 +87,8 @@ async def test_an_access_line_carries_the_callers_request_id_and_the_route(
 
 @pytest.mark.parametrize("offered", [None, "", "has spaces", "x" * 129, "a/b", "é".encode()])
 async def test_without_a_usable_request_id_one_is_made_echoed_and_logged(
-        db: Database, settings: Settings, lines: io.StringIO, offered: str | bytes | None) -> None:
+    db: Database, settings: Settings, lines: io.StringIO, offered: str | bytes | None
+) -> None:
     app = create_app(settings, database=db)
     headers = {} if offered is None else {"X-Request-ID": offered}
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
@@ -94,16 +101,21 @@ async def test_without_a_usable_request_id_one_is_made_echoed_and_logged(
 
 
 async def test_every_line_of_a_request_has_its_id_and_none_outside(
-        db: Database, settings: Settings, lines: io.StringIO) -> None:
+    db: Database, settings: Settings, lines: io.StringIO
+) -> None:
     app = create_app(settings, database=db)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
         await c.get("/healthz", headers={"X-Request-ID": "req-1"})
         await c.get("/healthz", headers={"X-Request-ID": "req-2"})
     logging.getLogger("kpi_service.outside").warning("between requests")
-    mine = [r for r in records(lines)
-            if r["logger"] in ("kpi_service.access", "kpi_service.outside")]
+    mine = [
+        r for r in records(lines) if r["logger"] in ("kpi_service.access", "kpi_service.outside")
+    ]
     assert [(r["request_id"], r["message"].split(" ")[0]) for r in mine] == [
-        ("req-1", "GET"), ("req-2", "GET"), (None, "between")]
+        ("req-1", "GET"),
+        ("req-2", "GET"),
+        (None, "between"),
+    ]
 
 
 def test_passwords_in_urls_never_reach_a_line(lines: io.StringIO) -> None:
@@ -116,12 +128,14 @@ def test_passwords_in_urls_never_reach_a_line(lines: io.StringIO) -> None:
     assert [r["message"] for r in records(lines) if r["logger"] == "kpi_service.test"] == [
         "connecting to postgresql://kpi:***@db:5432/kpi",
         "source postgres://reader:***@warehouse/app and https://user:***@host/x",
-        "no credentials: postgresql://kpi@db/kpi, mail a@b.c"]
+        "no credentials: postgresql://kpi@db/kpi, mail a@b.c",
+    ]
 
 
 def test_text_lines_for_a_terminal() -> None:
-    record = logging.LogRecord("kpi_service.x", logging.WARNING, __file__, 1, "odd %s", ("one",),
-                               None)
+    record = logging.LogRecord(
+        "kpi_service.x", logging.WARNING, __file__, 1, "odd %s", ("one",), None
+    )
     token = request_id.set("abc")
     try:
         logs.ContextFilter().filter(record)
@@ -151,15 +165,22 @@ def _free_port() -> int:
         return port
 
 
-def test_serve_writes_only_json_lines_uvicorns_included(database_url: str,
-                                                       tmp_path: Path) -> None:
+def test_serve_writes_only_json_lines_uvicorns_included(database_url: str, tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
-    env.update(KPI_DATABASE_URL=database_url, KPI_SCHEDULER_ENABLED="false",
-               KPI_LOG_FORMAT="json", KPI_LOG_LEVEL="info")
+    env.update(
+        KPI_DATABASE_URL=database_url,
+        KPI_SCHEDULER_ENABLED="false",
+        KPI_LOG_FORMAT="json",
+        KPI_LOG_LEVEL="info",
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "kpi_service.cli", "serve", "--port", str(port)],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     healthy = 0
     try:
@@ -171,8 +192,9 @@ def test_serve_writes_only_json_lines_uvicorns_included(database_url: str,
                 healthy += httpx.get(f"{base}/healthz", timeout=1).status_code == 200
             except httpx.TransportError:
                 time.sleep(0.1)
-        answer = httpx.get(f"{base}/api/kpis/assignments/424242",
-                           headers={"X-Request-ID": "abc"}, timeout=5)
+        answer = httpx.get(
+            f"{base}/api/kpis/assignments/424242", headers={"X-Request-ID": "abc"}, timeout=5
+        )
         assert answer.status_code == 404 and answer.headers["x-request-id"] == "abc"
         scraped = httpx.get(f"{base}/metrics", timeout=5).text
     finally:
@@ -184,11 +206,15 @@ def test_serve_writes_only_json_lines_uvicorns_included(database_url: str,
     assert "uvicorn.error" in loggers and "uvicorn.access" not in loggers
     assert not any("color_message" in line for line in lines)
     assert any("Application startup complete" in line["message"] for line in lines)
-    [line] = [r for r in lines if r["logger"] == "kpi_service.access"
-              and r["request_id"] == "abc"]
+    [line] = [r for r in lines if r["logger"] == "kpi_service.access" and r["request_id"] == "abc"]
     assert (line["route"], line["status"], line["path"]) == (
-        "/api/kpis/assignments/{assignment_id}", 404, "/api/kpis/assignments/424242")
+        "/api/kpis/assignments/{assignment_id}",
+        404,
+        "/api/kpis/assignments/424242",
+    )
     # One access line per request: the health checks that answered, the 404, the scrape.
     assert sum(r["logger"] == "kpi_service.access" for r in lines) == healthy + 2
-    assert (f'kpi_http_request_duration_seconds_count{{method="GET",route="/healthz",'
-            f'status="200"}} {float(healthy)}') in scraped
+    assert (
+        f'kpi_http_request_duration_seconds_count{{method="GET",route="/healthz",'
+        f'status="200"}} {float(healthy)}'
+    ) in scraped

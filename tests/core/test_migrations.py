@@ -31,10 +31,23 @@ from tests.support.database import create_database
 
 Server = tuple[str, Callable[[str], str], Callable[[str], None]]
 
-MODEL_TABLES = {"definitions", "assignments", "assignment_targets", "measurements",
-                "measurement_revisions", "calculation_runs", "audit_entries", "events",
-                "closed_periods", "goals", "alert_channels", "alert_rules", "alerts",
-                "alert_deliveries", "alert_delivery_attempts"}
+MODEL_TABLES = {
+    "definitions",
+    "assignments",
+    "assignment_targets",
+    "measurements",
+    "measurement_revisions",
+    "calculation_runs",
+    "audit_entries",
+    "events",
+    "closed_periods",
+    "goals",
+    "alert_channels",
+    "alert_rules",
+    "alerts",
+    "alert_deliveries",
+    "alert_delivery_attempts",
+}
 
 
 _diff = schema_drift
@@ -63,9 +76,10 @@ async def _diff_of(engine: AsyncEngine) -> list[Any]:
 
 async def _tables(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as conn:
-        rows = await conn.execute(text(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = :schema"),
-            {"schema": SCHEMA})
+        rows = await conn.execute(
+            text("SELECT table_name FROM information_schema.tables WHERE table_schema = :schema"),
+            {"schema": SCHEMA},
+        )
         return {r[0] for r in rows}
 
 
@@ -81,8 +95,9 @@ async def test_models_and_migrations_agree(fresh: tuple[str, AsyncEngine]) -> No
 
     # And it notices a drift, so the empty diff above means something.
     async with engine.begin() as conn:
-        await conn.execute(text(f"ALTER TABLE {SCHEMA}.assignments ALTER COLUMN team_id "
-                                "TYPE varchar(10)"))
+        await conn.execute(
+            text(f"ALTER TABLE {SCHEMA}.assignments ALTER COLUMN team_id TYPE varchar(10)")
+        )
         await conn.execute(text(f"DROP INDEX {SCHEMA}.ix_audit_entries_tenant_id_at"))
     drift = await _diff_of(engine)
     kinds = sorted(op[0][0] if isinstance(op, list) else op[0] for op in drift)
@@ -135,25 +150,36 @@ async def test_downgrade_to_base_and_up_again_with_rows(fresh: tuple[str, AsyncE
     assert await _diff_of(engine) == []
 
 
-
-async def test_replicas_upgrading_together_all_succeed(fresh: tuple[str, AsyncEngine],
-                                                       tmp_path: Path) -> None:
+async def test_replicas_upgrading_together_all_succeed(
+    fresh: tuple[str, AsyncEngine], tmp_path: Path
+) -> None:
     url, engine = fresh
     # Three processes upgrade an empty database at once (Alembic's context is process-wide,
     # so threads would not do): one builds the schema, the others wait for its lock, then
     # find nothing to do.
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
     env["KPI_DATABASE_URL"] = url
-    procs = [await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kpi_service.cli", "migrate", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT) for _ in range(3)]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "kpi_service.cli",
+            "migrate",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        for _ in range(3)
+    ]
     outputs = [await proc.communicate() for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0], outputs
     assert await current_revision(engine) == head_revision()
     assert await _tables(engine) == MODEL_TABLES | {"alembic_version"}
     async with engine.connect() as conn:
-        versions = (await conn.execute(text("SELECT count(*) FROM kpi.alembic_version"))
-                    ).scalar_one()
+        versions = (
+            await conn.execute(text("SELECT count(*) FROM kpi.alembic_version"))
+        ).scalar_one()
     assert versions == 1
 
 
@@ -161,8 +187,7 @@ async def test_stored_values_are_rounded_half_to_even(fresh: tuple[str, AsyncEng
 
     url, engine = fresh
     await asyncio.to_thread(upgrade, url, "0005")
-    raw = ["33.333333333333336", "1.0000005", "1.0000015", "-2.0000025", "-2.00000251",
-           "12.5", "7"]
+    raw = ["33.333333333333336", "1.0000005", "1.0000015", "-2.0000025", "-2.00000251", "12.5", "7"]
     async with engine.begin() as conn:
         for statement in (
             "INSERT INTO kpi.definitions (tenant_id, id, key, name, unit, target_type, "
@@ -170,30 +195,46 @@ async def test_stored_values_are_rounded_half_to_even(fresh: tuple[str, AsyncEng
             "'calls', 'Calls', 'count', 'higher_better', 'weekly', 'user', 'manual', 'sum')",
             "INSERT INTO kpi.assignments (tenant_id, id, definition_id, subject_type, "
             "subject_id, weight, start_date) VALUES ('default', 1, 1, 'user', '42', 100, "
-            "'2026-01-05')"):
+            "'2026-01-05')",
+        ):
             await conn.execute(text(statement))
         for i, value in enumerate(raw, start=1):
-            await conn.execute(text(
-                "INSERT INTO kpi.measurements (tenant_id, id, assignment_id, definition_id, "
-                "period_start, period_end, aligned, actual_value, previous_value, is_final, "
-                "source, definition_version, revision) VALUES ('default', :i, 1, 1, :s, :e, "
-                "true, CAST(:v AS numeric), CAST(:v AS numeric), true, 'manual', 1, 2)"),
-                {"i": i, "v": value, "s": date(2026, 1, 5) + timedelta(weeks=i),
-                 "e": date(2026, 1, 11) + timedelta(weeks=i)})
-            await conn.execute(text(
-                "INSERT INTO kpi.measurement_revisions (tenant_id, measurement_id, revision, "
-                "actual_value, source, details, definition_version, calculated_at) VALUES "
-                "('default', :i, 1, CAST(:v AS numeric), 'manual', '{}', 1, now())"),
-                {"i": i, "v": value})
+            await conn.execute(
+                text(
+                    "INSERT INTO kpi.measurements (tenant_id, id, assignment_id, definition_id, "
+                    "period_start, period_end, aligned, actual_value, previous_value, is_final, "
+                    "source, definition_version, revision) VALUES ('default', :i, 1, 1, :s, :e, "
+                    "true, CAST(:v AS numeric), CAST(:v AS numeric), true, 'manual', 1, 2)"
+                ),
+                {
+                    "i": i,
+                    "v": value,
+                    "s": date(2026, 1, 5) + timedelta(weeks=i),
+                    "e": date(2026, 1, 11) + timedelta(weeks=i),
+                },
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO kpi.measurement_revisions (tenant_id, measurement_id, revision, "
+                    "actual_value, source, details, definition_version, calculated_at) VALUES "
+                    "('default', :i, 1, CAST(:v AS numeric), 'manual', '{}', 1, now())"
+                ),
+                {"i": i, "v": value},
+            )
     await asyncio.to_thread(upgrade, url)
     six = Decimal("0.000001")
     expected = [Decimal(v).quantize(six, rounding=ROUND_HALF_EVEN) for v in raw]
-    assert [str(e) for e in expected[1:5]] == ["1.000000", "1.000002", "-2.000002",
-                                               "-2.000003"]
+    assert [str(e) for e in expected[1:5]] == ["1.000000", "1.000002", "-2.000002", "-2.000003"]
     async with engine.connect() as conn:
-        stored = (await conn.execute(text(
-            "SELECT m.actual_value, m.previous_value, r.actual_value FROM kpi.measurements m "
-            "JOIN kpi.measurement_revisions r ON r.measurement_id = m.id ORDER BY m.id"))).all()
+        stored = (
+            await conn.execute(
+                text(
+                    "SELECT m.actual_value, m.previous_value, r.actual_value FROM "
+                    "kpi.measurements m "
+                    "JOIN kpi.measurement_revisions r ON r.measurement_id = m.id ORDER BY m.id"
+                )
+            )
+        ).all()
     assert [tuple(row) for row in stored] == [(e, e, e) for e in expected]
     # Values with six places or fewer are left as they were written.
     assert [str(row[0]) for row in stored][5:] == ["12.5", "7"]
@@ -204,13 +245,19 @@ async def test_vocabulary_checks_hold_the_values_the_migrations_allow(db: Databa
     # checks, so the values are compared with the migrated database's here.
     quoted = re.compile(r"'([^']*)'")
     async with db.engine.connect() as conn:
-        rows = await conn.execute(text(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE contype = 'c' AND connamespace = CAST(:schema AS regnamespace)"),
-            {"schema": SCHEMA})
+        rows = await conn.execute(
+            text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE contype = 'c' AND connamespace = CAST(:schema AS regnamespace)"
+            ),
+            {"schema": SCHEMA},
+        )
         migrated = {name: set(quoted.findall(definition)) for name, definition in rows}
-    modelled = {str(c.name): set(quoted.findall(str(c.sqltext)))
-                for table in Base.metadata.tables.values() for c in table.constraints
-                if isinstance(c, CheckConstraint) and " IN (" in str(c.sqltext)}
+    modelled = {
+        str(c.name): set(quoted.findall(str(c.sqltext)))
+        for table in Base.metadata.tables.values()
+        for c in table.constraints
+        if isinstance(c, CheckConstraint) and " IN (" in str(c.sqltext)
+    }
     assert len(modelled) == 16
     assert {name: migrated.get(name) for name in modelled} == modelled

@@ -22,7 +22,8 @@ async def _end(url: str, pid: int) -> None:
 
 
 async def test_every_error_of_a_connection_the_database_ended_is_an_outage(
-        database_url: str) -> None:
+    database_url: str,
+) -> None:
     conn = await asyncpg.connect(plain_dsn(database_url))
     await conn.execute("CREATE TEMP TABLE t (n int)")
     await _end(database_url, conn.get_server_pid())
@@ -41,8 +42,11 @@ async def test_every_error_of_a_connection_the_database_ended_is_an_outage(
             break
     for attempt in range(2):  # and once it knows
         try:
-            await (conn.copy_records_to_table("t", records=[(1,)]) if attempt
-                   else conn.fetchval("SELECT 1"))
+            await (
+                conn.copy_records_to_table("t", records=[(1,)])
+                if attempt
+                else conn.fetchval("SELECT 1")
+            )
         except Exception as exc:
             raised.append(exc)
     assert len(raised) >= 3 and conn.is_closed()
@@ -50,8 +54,9 @@ async def test_every_error_of_a_connection_the_database_ended_is_an_outage(
     assert any("connection is closed" in str(e) for e in raised)
 
 
-async def test_a_session_whose_connection_was_ended_reports_an_outage(db: Database,
-                                                                      database_url: str) -> None:
+async def test_a_session_whose_connection_was_ended_reports_an_outage(
+    db: Database, database_url: str
+) -> None:
     async with db.sessions() as session:
         pid = await session.scalar(text("SELECT pg_backend_pid()"))
         await _end(database_url, int(pid))
@@ -74,10 +79,12 @@ async def test_a_wrong_statement_is_not_an_outage(db: Database, database_url: st
     conn = await asyncpg.connect(plain_dsn(database_url))
     wrong: list[BaseException] = []
     try:
-        for call in (conn.fetchval("SELECT $1::int", 1, 2),  # the driver refuses: arity
-                     conn.fetchval("SELEC 1"),
-                     conn.fetchval("SELECT 1/0"),
-                     conn.copy_records_to_table("no_such_table", records=[(1,)])):
+        for call in (
+            conn.fetchval("SELECT $1::int", 1, 2),  # the driver refuses: arity
+            conn.fetchval("SELEC 1"),
+            conn.fetchval("SELECT 1/0"),
+            conn.copy_records_to_table("no_such_table", records=[(1,)]),
+        ):
             try:
                 await call
             except Exception as exc:

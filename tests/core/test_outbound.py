@@ -36,8 +36,9 @@ class Counting:
 
     def __init__(self, **options: Any) -> None:
         self.hosts: list[str] = []
-        self.server = LocalServer(Starlette(routes=[Route("/{path:path}", self._answer)]),
-                                  "counting server", **options)
+        self.server = LocalServer(
+            Starlette(routes=[Route("/{path:path}", self._answer)]), "counting server", **options
+        )
 
     async def _answer(self, request: Request) -> PlainTextResponse:
         self.hosts.append(request.headers["host"])
@@ -64,36 +65,49 @@ def counting(counting_server: Counting) -> Counting:
 
 # --- which addresses are internal --------------------------------------------------------
 
-@pytest.mark.parametrize(("address", "reason"), [
-    ("127.0.0.1", "a loopback address"),
-    ("127.255.0.9", "a loopback address"),
-    ("::1", "a loopback address"),
-    ("0.0.0.0", "an unspecified address"),  # noqa: S104 -- an address, not a bind
-    ("::", "an unspecified address"),
-    ("169.254.169.254", "a link-local address"),
-    ("fe80::1", "a link-local address"),
-    ("10.1.2.3", "a private address"),
-    ("172.16.0.1", "a private address"),
-    ("172.31.255.254", "a private address"),
-    ("192.168.1.1", "a private address"),
-    ("fd00::1", "a private address"),
-    ("fc00::1", "a private address"),
-    ("100.64.0.1", "a non-public address"),
-    ("100.127.255.254", "a non-public address"),
-    ("224.0.0.1", "a multicast address"),
-    ("ff02::1", "a multicast address"),
-    ("240.0.0.1", "a reserved address"),
-    ("255.255.255.255", "a reserved address"),
-    ("::ffff:127.0.0.1", "a loopback address"),
-    ("::ffff:169.254.169.254", "a link-local address"),
-    ("::ffff:10.0.0.1", "a private address"),
-])
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("127.0.0.1", "a loopback address"),
+        ("127.255.0.9", "a loopback address"),
+        ("::1", "a loopback address"),
+        ("0.0.0.0", "an unspecified address"),  # noqa: S104 -- an address, not a bind
+        ("::", "an unspecified address"),
+        ("169.254.169.254", "a link-local address"),
+        ("fe80::1", "a link-local address"),
+        ("10.1.2.3", "a private address"),
+        ("172.16.0.1", "a private address"),
+        ("172.31.255.254", "a private address"),
+        ("192.168.1.1", "a private address"),
+        ("fd00::1", "a private address"),
+        ("fc00::1", "a private address"),
+        ("100.64.0.1", "a non-public address"),
+        ("100.127.255.254", "a non-public address"),
+        ("224.0.0.1", "a multicast address"),
+        ("ff02::1", "a multicast address"),
+        ("240.0.0.1", "a reserved address"),
+        ("255.255.255.255", "a reserved address"),
+        ("::ffff:127.0.0.1", "a loopback address"),
+        ("::ffff:169.254.169.254", "a link-local address"),
+        ("::ffff:10.0.0.1", "a private address"),
+    ],
+)
 def test_internal_addresses_are_refused(address: str, reason: str) -> None:
     assert refusal(ipaddress.ip_address(address), ()) == reason
 
 
-@pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "172.32.0.1", "100.128.0.1",
-                                     "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.215.14",
+        "8.8.8.8",
+        "172.32.0.1",
+        "100.128.0.1",
+        "2606:4700:4700::1111",
+        "::ffff:8.8.8.8",
+    ],
+)
 def test_public_addresses_pass(address: str) -> None:
     assert refusal(ipaddress.ip_address(address), ()) is None
 
@@ -111,18 +125,20 @@ def test_the_allow_list_opens_exactly_its_ranges() -> None:
 def test_the_setting_reads_a_comma_separated_cidr_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KPI_OUTBOUND_ALLOW", "10.0.0.0/8,::1/128")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert settings.outbound_allow == (ipaddress.ip_network("10.0.0.0/8"),
-                                       ipaddress.ip_network("::1/128"))
+    assert settings.outbound_allow == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    )
     monkeypatch.setenv("KPI_OUTBOUND_ALLOW", "")
     assert Settings(_env_file=None).outbound_allow == ()  # type: ignore[call-arg]
     monkeypatch.delenv("KPI_OUTBOUND_ALLOW")
     assert Settings(_env_file=None).outbound_allow == ()  # type: ignore[call-arg]
 
 
-@pytest.mark.parametrize("value", ["nope", "10.0.0.1/8", "10.0.0.0/33", "10.0.0.0/8;1.2.3.0/24",
-                                   "::1/129"])
-def test_an_invalid_cidr_is_a_settings_error(monkeypatch: pytest.MonkeyPatch,
-                                             value: str) -> None:
+@pytest.mark.parametrize(
+    "value", ["nope", "10.0.0.1/8", "10.0.0.0/33", "10.0.0.0/8;1.2.3.0/24", "::1/129"]
+)
+def test_an_invalid_cidr_is_a_settings_error(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("KPI_OUTBOUND_ALLOW", value)
     with pytest.raises(ValidationError, match="outbound_allow"):
         Settings(_env_file=None)  # type: ignore[call-arg]
@@ -131,16 +147,35 @@ def test_an_invalid_cidr_is_a_settings_error(monkeypatch: pytest.MonkeyPatch,
 # --- at save: the URL itself, no DNS -----------------------------------------------------
 
 INTERNAL_URLS = [
-    "http://127.0.0.1/x", "http://127.0.0.1:8080/x", "http://localhost/x", "http://LOCALHOST./x",
-    "http://api.localhost/x", "http://10.1.2.3/x", "http://172.16.0.1/x",
-    "http://192.168.1.1/x", "http://169.254.169.254/latest/meta-data/", "http://[::1]/x",
-    "http://[fd00::1]/x", "http://[::ffff:127.0.0.1]/x", "http://[fe80::1]/x",
-    "http://0.0.0.0/x", "http://[::]/x", "http://100.64.0.1/x", "http://224.0.0.1/x",
+    "http://127.0.0.1/x",
+    "http://127.0.0.1:8080/x",
+    "http://localhost/x",
+    "http://LOCALHOST./x",
+    "http://api.localhost/x",
+    "http://10.1.2.3/x",
+    "http://172.16.0.1/x",
+    "http://192.168.1.1/x",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[::1]/x",
+    "http://[fd00::1]/x",
+    "http://[::ffff:127.0.0.1]/x",
+    "http://[fe80::1]/x",
+    "http://0.0.0.0/x",
+    "http://[::]/x",
+    "http://100.64.0.1/x",
+    "http://224.0.0.1/x",
     # Legacy spellings a resolver reads as 127.0.0.1.
-    "http://127.1/x", "http://2130706433/x", "http://0x7f.0.0.1/x", "http://0177.0.0.1/x",
+    "http://127.1/x",
+    "http://2130706433/x",
+    "http://0x7f.0.0.1/x",
+    "http://0177.0.0.1/x",
 ]
-BAD_SCHEMES = ["file:///etc/passwd", "gopher://example.com/x", "ftp://example.com/x",
-               "dict://example.com:11211/"]
+BAD_SCHEMES = [
+    "file:///etc/passwd",
+    "gopher://example.com/x",
+    "ftp://example.com/x",
+    "dict://example.com:11211/",
+]
 
 
 @pytest.mark.parametrize("url", INTERNAL_URLS)
@@ -155,10 +190,16 @@ def test_other_schemes_are_refused_whatever_is_allowed(url: str) -> None:
         check_url(url, parse_allow("0.0.0.0/0,::/0"))
 
 
-@pytest.mark.parametrize("url", ["https://api.example.com/v1", "http://8.8.8.8/x",
-                                 "https://[2606:4700:4700::1111]/x",
-                                 # Never resolved when saved: .invalid has no DNS answer.
-                                 "https://no-such-host.invalid/x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.example.com/v1",
+        "http://8.8.8.8/x",
+        "https://[2606:4700:4700::1111]/x",
+        # Never resolved when saved: .invalid has no DNS answer.
+        "https://no-such-host.invalid/x",
+    ],
+)
 def test_public_urls_and_ordinary_names_are_accepted_when_saved(url: str) -> None:
     check_url(url, ())
 
@@ -174,13 +215,15 @@ def test_the_allow_list_opens_hosts_when_saved() -> None:
 
 # --- at connect: every resolved address is checked, and it is the one connected to -----
 
+
 async def get(allow: tuple[Any, ...], url: str) -> httpx.Response:
     async with outbound.client(allow, limits=LIMITS, timeout=5) as http:
         return await http.get(url)
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]", "127.1",
-                                  "2130706433"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]", "127.1", "2130706433"]
+)
 async def test_a_refused_address_gets_no_request(counting: Counting, host: str) -> None:
     with pytest.raises(OutboundRefused, match="resolves to a loopback address"):
         await get((), f"http://{host}:{counting.port}/x")
@@ -200,20 +243,24 @@ class Recording(httpcore.AsyncNetworkBackend):
         self.inner = httpcore.AnyIOBackend()
         self.hosts: list[str] = []
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109
-                          local_address: str | None = None,
-                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
         self.hosts.append(host)
-        return await self.inner.connect_tcp(host, port, timeout=timeout,
-                                            local_address=local_address,
-                                            socket_options=socket_options)
+        return await self.inner.connect_tcp(
+            host, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)
 
 
-async def test_the_connection_goes_to_the_checked_address_not_the_name(
-        counting: Counting) -> None:
+async def test_the_connection_goes_to_the_checked_address_not_the_name(counting: Counting) -> None:
     # Connecting by name would let a second DNS answer (rebinding) differ from the checked one.
     recording = Recording()
     backend = outbound.GuardedBackend(LOOPBACK, inner=recording)
@@ -225,7 +272,8 @@ async def test_the_connection_goes_to_the_checked_address_not_the_name(
 
 
 async def test_proxies_from_the_environment_are_not_used(
-        counting: Counting, monkeypatch: pytest.MonkeyPatch) -> None:
+    counting: Counting, monkeypatch: pytest.MonkeyPatch
+) -> None:
     proxy = Counting()
     proxy.server.start()
     try:
@@ -246,37 +294,52 @@ async def test_a_name_that_does_not_resolve_is_a_connection_error() -> None:
         await get((), "http://no-such-host.invalid/x")
 
 
-def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str,
-                 signer: ec.EllipticCurvePrivateKey, *, ca: bool) -> x509.Certificate:
+def _certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: str,
+    signer: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool,
+) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
-    builder = (x509.CertificateBuilder()
-               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(hours=1))
-               .not_valid_after(now + dt.timedelta(hours=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if not ca:
         # The name only, no IP: verifying against 127.0.0.1 would fail.
         builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False
+        )
     return builder.sign(signer, hashes.SHA256())
 
 
 async def test_https_keeps_the_name_for_sni_and_the_certificate(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(
-        ec.SECP256R1())
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca_key, leaf_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
     ca = _certificate("test CA", ca_key, "test CA", ca_key, ca=True)
     leaf = _certificate("localhost", leaf_key, "test CA", ca_key, ca=False)
     pem = serialization.Encoding.PEM
     (tmp_path / "ca.pem").write_bytes(ca.public_bytes(pem))
     (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(pem))
-    (tmp_path / "leaf.key").write_bytes(leaf_key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (tmp_path / "leaf.key").write_bytes(
+        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
-    server = Counting(ssl_certfile=str(tmp_path / "leaf.pem"),
-                      ssl_keyfile=str(tmp_path / "leaf.key"))
+    server = Counting(
+        ssl_certfile=str(tmp_path / "leaf.pem"), ssl_keyfile=str(tmp_path / "leaf.key")
+    )
     server.server.start()
     try:
         response = await get(LOOPBACK, f"https://localhost:{server.port}/x")

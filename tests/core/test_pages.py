@@ -24,14 +24,15 @@ def test_a_page_of_read_models_keeps_its_items_and_cursor() -> None:
     items = [_ItemRead(id=1, name="a"), _ItemRead(id=2, name="b")]
     page = Page[_ItemRead].of(Slice(items, "after-2"))
     assert page.model_dump(mode="json") == {
-        "items": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], "next_cursor": "after-2"}
+        "items": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+        "next_cursor": "after-2",
+    }
     assert page.items[0] is items[0]
 
 
 def test_rows_go_through_the_converter_one_by_one() -> None:
     page = Page[_ItemRead].of(Slice([_Row(3, "c")], None), _ItemRead.model_validate)
-    assert page.model_dump(mode="json") == {"items": [{"id": 3, "name": "c"}],
-                                            "next_cursor": None}
+    assert page.model_dump(mode="json") == {"items": [{"id": 3, "name": "c"}], "next_cursor": None}
 
 
 def test_the_page_names_its_item_type() -> None:

@@ -18,7 +18,7 @@ def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 def _schema_of(op: dict[str, Any], status: str) -> tuple[str, str]:
     """The one media type declared for that status, and the component its schema names."""
-    (media_type, content), = op["responses"][status]["content"].items()
+    ((media_type, content),) = op["responses"][status]["content"].items()
     return media_type, content["schema"]["$ref"].rsplit("/", 1)[1]
 
 
@@ -49,8 +49,11 @@ async def test_answers_have_the_declared_shape(client: AsyncClient) -> None:
     assert invalid.status_code == 422
     assert invalid.headers["content-type"] == "application/problem+json"
     body = invalid.json()
-    assert {"type", "title", "status", "detail"} <= set(body) <= {
-        "type", "title", "status", "detail", "instance", "errors"}
+    assert (
+        {"type", "title", "status", "detail"}
+        <= set(body)
+        <= {"type", "title", "status", "detail", "instance", "errors"}
+    )
     assert body["errors"][0]["loc"] == ["path", "definition_id"]
     assert set(body["errors"][0]) == {"loc", "msg", "type"}
 
@@ -59,8 +62,9 @@ async def test_answers_have_the_declared_shape(client: AsyncClient) -> None:
     assert missing.headers["content-type"] == "application/problem+json"
     assert "errors" not in missing.json()
 
-    legacy = await client.post("/kpis/calculate/999", json={"period_start": "2026-01-05",
-                                                            "period_end": "2026-01-11"})
+    legacy = await client.post(
+        "/kpis/calculate/999", json={"period_start": "2026-01-05", "period_end": "2026-01-11"}
+    )
     assert legacy.status_code == 404
     assert legacy.headers["content-type"] == "application/json"
     assert set(legacy.json()) == {"error"}

@@ -40,28 +40,43 @@ def test_bounds_are_json_schema_keywords() -> None:
 
 def test_numbers_are_published_as_json_numbers() -> None:
     spec = create_app(make_settings("postgresql://unused@127.0.0.1/unused")).openapi()
-    either = [s for s in _schemas(spec) for branch in [s.get("anyOf", [])]
-              if {"number", "string"} <= {b.get("type") for b in branch}]
+    either = [
+        s
+        for s in _schemas(spec)
+        for branch in [s.get("anyOf", [])]
+        if {"number", "string"} <= {b.get("type") for b in branch}
+    ]
     assert either == []
     numbers = [s for s in _schemas(spec) if s["type"] == "number" and "default" in s]
     assert len(numbers) >= 7
     assert all(type(s["default"]) in (int, float) for s in numbers), numbers
     weight = spec["components"]["schemas"]["AssignmentCreate"]["properties"]["weight"]
     assert (weight["type"], weight["minimum"], weight["maximum"], weight["default"]) == (
-        "number", 0, 100, 100)
-    threshold = spec["components"]["schemas"]["DefinitionCreate"]["properties"][
-        "warning_threshold"]
+        "number",
+        0,
+        100,
+        100,
+    )
+    threshold = spec["components"]["schemas"]["DefinitionCreate"]["properties"]["warning_threshold"]
     assert (threshold["exclusiveMinimum"], threshold["maximum"], threshold["default"]) == (
-        0, 100, 80)
+        0,
+        100,
+        80,
+    )
 
 
 def test_what_is_refused_is_not_published_as_valid() -> None:
     spec = create_app(make_settings("postgresql://unused@127.0.0.1/unused")).openapi()
     schemas = spec["components"]["schemas"]
     # PATCH fields that may be omitted but never be null (refuse_null).
-    for model, field in [("DefinitionUpdate", "unit"), ("DefinitionUpdate", "name"),
-                         ("AssignmentUpdate", "weight"), ("GoalUpdate", "target_value"),
-                         ("RuleUpdate", "severity"), ("ChannelUpdate", "url")]:
+    for model, field in [
+        ("DefinitionUpdate", "unit"),
+        ("DefinitionUpdate", "name"),
+        ("AssignmentUpdate", "weight"),
+        ("GoalUpdate", "target_value"),
+        ("RuleUpdate", "severity"),
+        ("ChannelUpdate", "url"),
+    ]:
         published = schemas[model]["properties"][field]
         assert "null" not in str(published), (model, field, published)
         assert "anyOf" in published or "type" in published or "$ref" in published
@@ -78,38 +93,67 @@ async def test_ids_are_still_bounded_and_never_booleans(client: AsyncClient) -> 
         assert response.status_code == 422, bad
     response = await client.get("/api/kpis/assignments", params={"definition_id": MAX_ID})
     assert response.status_code == 200
-    response = await client.post("/api/kpis/goals", json={
-        "definition_id": True, "target_value": 1, "period_kind": "monthly",
-        "period_start": "2026-01-01"})
+    response = await client.post(
+        "/api/kpis/goals",
+        json={
+            "definition_id": True,
+            "target_value": 1,
+            "period_kind": "monthly",
+            "period_start": "2026-01-01",
+        },
+    )
     assert response.status_code == 422
     assert ["body", "definition_id"] in [e["loc"] for e in response.json()["errors"]]
 
 
 async def test_number_defaults_are_decimals_and_strings_still_read(client: AsyncClient) -> None:
-    created = await client.post("/api/kpis/definitions", json={
-        "key": "calls", "name": "Calls", "unit": "count", "target_type": "higher_better",
-        "aggregation_period": "weekly", "calculation_type": "manual"})
+    created = await client.post(
+        "/api/kpis/definitions",
+        json={
+            "key": "calls",
+            "name": "Calls",
+            "unit": "count",
+            "target_type": "higher_better",
+            "aggregation_period": "weekly",
+            "calculation_type": "manual",
+        },
+    )
     assert created.status_code == 201, created.text
     assert (created.json()["warning_threshold"], created.json()["score_cap"]) == (80, 150)
-    assigned = await client.post("/api/kpis/assignments", json={
-        "definition_id": created.json()["id"], "subject_type": "user", "subject_id": "7",
-        "target_value": "12.5"})
+    assigned = await client.post(
+        "/api/kpis/assignments",
+        json={
+            "definition_id": created.json()["id"],
+            "subject_type": "user",
+            "subject_id": "7",
+            "target_value": "12.5",
+        },
+    )
     assert assigned.status_code == 201, assigned.text
     assert (assigned.json()["weight"], assigned.json()["target_value"]) == (100, 12.5)
 
 
 async def test_null_and_stray_keys_are_still_refused(client: AsyncClient) -> None:
-    created = await client.post("/api/kpis/definitions", json={
-        "key": "calls", "name": "Calls", "unit": "count", "target_type": "higher_better",
-        "aggregation_period": "weekly", "calculation_type": "manual"})
+    created = await client.post(
+        "/api/kpis/definitions",
+        json={
+            "key": "calls",
+            "name": "Calls",
+            "unit": "count",
+            "target_type": "higher_better",
+            "aggregation_period": "weekly",
+            "calculation_type": "manual",
+        },
+    )
     assert created.status_code == 201, created.text
     url = f"/api/kpis/definitions/{created.json()['id']}"
     assert (await client.patch(url, json={"unit": None})).status_code == 422
     cleared = await client.patch(url, json={"category": None, "unit": "hours"})
     assert cleared.status_code == 200, cleared.text
     assert (cleared.json()["category"], cleared.json()["unit"]) == (None, "hours")
-    bulk = await client.put("/api/kpis/goals/bulk", json={"period": "monthly",
-                                                          "goals": {"9calls": 5}})
+    bulk = await client.put(
+        "/api/kpis/goals/bulk", json={"period": "monthly", "goals": {"9calls": 5}}
+    )
     assert bulk.status_code == 422
 
 
@@ -131,4 +175,6 @@ def test_a_choice_is_the_enum_member_published_and_refused_as_a_literal() -> Non
         _Rolled.model_validate({"rollup": "median"})
     (error,) = refused.value.errors()
     assert (error["type"], error["msg"]) == (
-        "literal_error", "Input should be 'sum', 'avg', 'last', 'min' or 'max'")
+        "literal_error",
+        "Input should be 'sum', 'avg', 'last', 'min' or 'max'",
+    )

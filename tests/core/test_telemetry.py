@@ -30,8 +30,11 @@ MONDAY = date(2026, 3, 2)
 
 
 def parse(exposition: str) -> Samples:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(exposition) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(exposition)
+        for s in family.samples
+    }
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -70,7 +73,8 @@ async def finished(api: AsyncClient, app: FastAPI, **body: Any) -> dict[str, Any
 
 
 async def test_requests_are_counted_under_their_route_template(
-        api: AsyncClient, db: Database, settings: Any) -> None:
+    api: AsyncClient, db: Database, settings: Any
+) -> None:
     kpi = await define(api, key="calls")
     ids = [(await assign(api, kpi["id"], str(user), 10))["id"] for user in (7, 8, 9)]
     for assignment_id in ids:
@@ -85,15 +89,17 @@ async def test_requests_are_counted_under_their_route_template(
     count = REQUESTS + "_count"
     assert value(samples, count, method="GET", route=ASSIGNMENT, status="200") == 3
     assert value(samples, count, method="GET", route=ASSIGNMENT, status="404") == 2
-    assert value(samples, count, method="POST", route="/api/kpis/definitions",
-                 status="201") == 1
-    assert value(samples, count, method="POST", route="/api/kpis/assignments",
-                 status="201") == 3
+    assert value(samples, count, method="POST", route="/api/kpis/definitions", status="201") == 1
+    assert value(samples, count, method="POST", route="/api/kpis/assignments", status="201") == 3
     assert value(samples, count, method="GET", route="unmatched", status="404") == 2
     assert value(samples, count, method="other", route="/healthz", status="405") == 1
     # Every histogram's +Inf bucket holds all its requests.
-    assert value(samples, REQUESTS + "_bucket", method="GET", route=ASSIGNMENT, status="200",
-                 le="+Inf") == 3
+    assert (
+        value(
+            samples, REQUESTS + "_bucket", method="GET", route=ASSIGNMENT, status="200", le="+Inf"
+        )
+        == 3
+    )
     # Route labels are templates of the API (or `unmatched`), never a raw path.
     templates = set(api_paths(api))
     routes = {dict(labels)["route"] for name, labels in samples if name == count}
@@ -115,7 +121,8 @@ def api_paths(api: AsyncClient) -> list[str]:
 
 
 async def test_metrics_stay_out_of_the_schema_and_speak_openmetrics_on_request(
-        api: AsyncClient) -> None:
+    api: AsyncClient,
+) -> None:
     assert "/metrics" not in api_paths(api)
     plain = await api.get("/metrics")
     assert plain.headers["content-type"].startswith("text/plain")
@@ -127,12 +134,14 @@ async def test_metrics_stay_out_of_the_schema_and_speak_openmetrics_on_request(
     assert negotiated.text.rstrip().endswith("# EOF")
 
 
-async def test_a_metrics_token_is_required_when_configured(db: Database,
-                                                           database_url: str) -> None:
+async def test_a_metrics_token_is_required_when_configured(db: Database, database_url: str) -> None:
     app = create_app(make_settings(database_url, metrics_token="scrape-me"), database=db)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
-        for headers in ({}, {"Authorization": "Bearer wrong"},
-                        {"Authorization": "Basic scrape-me"}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": "Basic scrape-me"},
+        ):
             refused = await c.get("/metrics", headers=headers)
             assert refused.status_code == 401, headers
             assert refused.headers["content-type"] == "application/problem+json"
@@ -144,20 +153,32 @@ async def test_a_metrics_token_is_required_when_configured(db: Database,
 
 def _events(rng: random.Random, users: list[str], weeks: int) -> list[dict[str, Any]]:
     start = datetime(MONDAY.year, MONDAY.month, MONDAY.day, 12, tzinfo=UTC)
-    return [{"id": str(uuid.uuid4()), "user_id": user, "type": "call",
-             "occurred_at": (start + timedelta(days=rng.randrange(7 * weeks))).isoformat()}
-            for user in users for _ in range(rng.randint(0, 4))]
+    return [
+        {
+            "id": str(uuid.uuid4()),
+            "user_id": user,
+            "type": "call",
+            "occurred_at": (start + timedelta(days=rng.randrange(7 * weeks))).isoformat(),
+        }
+        for user in users
+        for _ in range(rng.randint(0, 4))
+    ]
 
 
 async def test_runs_count_once_by_status_and_calculations_by_calculator(
-        api: AsyncClient, app: FastAPI) -> None:
+    api: AsyncClient, app: FastAPI
+) -> None:
     rng = random.Random(20261121)
     users = [str(100 + i) for i in range(rng.randint(3, 9))]
     weeks = 3
     events = _events(rng, users, weeks)
     assert (await api.post("/api/kpis/events", json={"events": events})).status_code == 200
-    calls = await define(api, key="calls", calculation_type="event",
-                                    config={"event_type": "call", "aggregate": "count"})
+    calls = await define(
+        api,
+        key="calls",
+        calculation_type="event",
+        config={"event_type": "call", "aggregate": "count"},
+    )
     for user in users:
         await assign(api, calls["id"], user, 5, start_date=MONDAY.isoformat())
 
@@ -166,53 +187,86 @@ async def test_runs_count_once_by_status_and_calculations_by_calculator(
     run = await finished(api, app, period_start=MONDAY.isoformat(), period_end=end.isoformat())
     assert (run["status"], run["computed"]) == ("succeeded", len(users) * weeks)
     after = await scrape(api)
-    assert delta(before, after, "kpi_runs_finished_total", status="succeeded",
-                 trigger="backfill") == 1
-    assert delta(before, after, "kpi_runs_finished_total", status="succeeded",
-                 trigger="manual") == 0
+    assert (
+        delta(before, after, "kpi_runs_finished_total", status="succeeded", trigger="backfill") == 1
+    )
+    assert (
+        delta(before, after, "kpi_runs_finished_total", status="succeeded", trigger="manual") == 0
+    )
     # One calculator call per (KPI, week), each answering for every assigned user.
-    assert delta(before, after, "kpi_calculation_duration_seconds_count", calculator="event",
-                 outcome="ok") == weeks
+    assert (
+        delta(
+            before,
+            after,
+            "kpi_calculation_duration_seconds_count",
+            calculator="event",
+            outcome="ok",
+        )
+        == weeks
+    )
     assert delta(before, after, "kpi_calculation_rows_total", calculator="event") == (
-        len(users) * weeks)
+        len(users) * weeks
+    )
 
     # A query KPI whose source table is missing fails as a whole: with the event KPI the run
     # is partial, alone it fails.
-    resolved = await define(api, key="resolved", calculation_type="query",
-                                       config={"query_key": "cases_resolved_count"})
+    resolved = await define(
+        api, key="resolved", calculation_type="query", config={"query_key": "cases_resolved_count"}
+    )
     await assign(api, resolved["id"], users[0], 5, start_date=MONDAY.isoformat())
     mixed = await finished(api, app, period_start=MONDAY.isoformat())
-    alone = await finished(api, app, period_start=MONDAY.isoformat(),
-                           definition_keys=["resolved"])
+    alone = await finished(api, app, period_start=MONDAY.isoformat(), definition_keys=["resolved"])
     assert (mixed["status"], alone["status"]) == ("partial", "failed")
     last = await scrape(api)
     for status in ("partial", "failed"):
-        assert delta(after, last, "kpi_runs_finished_total", status=status,
-                     trigger="manual") == 1
-    assert delta(after, last, "kpi_runs_finished_total", status="succeeded",
-                 trigger="manual") == 0
-    assert delta(after, last, "kpi_calculation_duration_seconds_count", calculator="query",
-                 outcome="failed") == 2
+        assert delta(after, last, "kpi_runs_finished_total", status=status, trigger="manual") == 1
+    assert delta(after, last, "kpi_runs_finished_total", status="succeeded", trigger="manual") == 0
+    assert (
+        delta(
+            after,
+            last,
+            "kpi_calculation_duration_seconds_count",
+            calculator="query",
+            outcome="failed",
+        )
+        == 2
+    )
     assert delta(after, last, "kpi_calculation_rows_total", calculator="query") == 0
     assert delta(after, last, "kpi_calculation_rows_total", calculator="event") == len(users)
 
 
 async def test_a_calculation_inside_a_request_is_a_finished_run_too(
-        api: AsyncClient, db: Database) -> None:
+    api: AsyncClient, db: Database
+) -> None:
     monday = datetime(2026, 11, 9, 9, tzinfo=UTC)
     await create_support_cases(db, [(1, "resolved", monday, monday + timedelta(hours=3))])
-    kpi = await define(api, key="cases_resolved", calculation_type="query",
-                                  config={"query_key": "cases_resolved_count"})
+    kpi = await define(
+        api,
+        key="cases_resolved",
+        calculation_type="query",
+        config={"query_key": "cases_resolved_count"},
+    )
     made = await assign(api, kpi["id"], "1", 3)
     before = await scrape(api)
-    answer = await api.post(f"/kpis/calculate/{made['id']}",
-                            json={"period_start": "2026-11-09", "period_end": "2026-11-15"})
+    answer = await api.post(
+        f"/kpis/calculate/{made['id']}",
+        json={"period_start": "2026-11-09", "period_end": "2026-11-15"},
+    )
     assert answer.status_code == 200, answer.text
     after = await scrape(api)
-    assert delta(before, after, "kpi_runs_finished_total", status="succeeded",
-                 trigger="manual") == 1
-    assert delta(before, after, "kpi_calculation_duration_seconds_count", calculator="query",
-                 outcome="ok") == 1
+    assert (
+        delta(before, after, "kpi_runs_finished_total", status="succeeded", trigger="manual") == 1
+    )
+    assert (
+        delta(
+            before,
+            after,
+            "kpi_calculation_duration_seconds_count",
+            calculator="query",
+            outcome="ok",
+        )
+        == 1
+    )
     assert delta(before, after, "kpi_calculation_rows_total", calculator="query") == 1
 
 
@@ -221,24 +275,34 @@ async def test_events_are_counted_by_outcome(api: AsyncClient) -> None:
     t0 = datetime(2026, 3, 3, 9, tzinfo=UTC)
 
     def event() -> dict[str, Any]:
-        return {"id": str(uuid.uuid4()), "user_id": str(rng.randint(1, 5)), "type": "call",
-                "occurred_at": (t0 + timedelta(minutes=rng.randint(0, 9999))).isoformat()}
+        return {
+            "id": str(uuid.uuid4()),
+            "user_id": str(rng.randint(1, 5)),
+            "type": "call",
+            "occurred_at": (t0 + timedelta(minutes=rng.randint(0, 9999))).isoformat(),
+        }
 
     stored = [event() for _ in range(rng.randint(3, 8))]
     before = await scrape(api)
     assert (await api.post("/api/kpis/events", json={"events": stored})).status_code == 200
     new = [event() for _ in range(rng.randint(4, 12))]
-    again = rng.sample(stored, rng.randint(1, len(stored)))   # stored before
-    repeated = [dict(new[0]), dict(new[1])]                   # twice in the same batch
-    bad = [{**event(), "user_id": None}, {**event(), "occurred_at": "1999-12-31T00:00:00Z"},
-           {"id": "not-a-uuid", "type": "call"}]
+    again = rng.sample(stored, rng.randint(1, len(stored)))  # stored before
+    repeated = [dict(new[0]), dict(new[1])]  # twice in the same batch
+    bad = [
+        {**event(), "user_id": None},
+        {**event(), "occurred_at": "1999-12-31T00:00:00Z"},
+        {"id": "not-a-uuid", "type": "call"},
+    ]
     batch = [*new, *again, *repeated, *bad]
     rng.shuffle(batch)
     k, d, r = len(batch), len(again) + len(repeated), len(bad)
     answer = await api.post("/api/kpis/events", json={"events": batch})
     assert answer.status_code == 200, answer.text
-    assert (answer.json()["accepted"], answer.json()["duplicates"],
-            answer.json()["rejected"]) == (k - d - r, d, r)
+    assert (answer.json()["accepted"], answer.json()["duplicates"], answer.json()["rejected"]) == (
+        k - d - r,
+        d,
+        r,
+    )
     after = await scrape(api)
     name = "kpi_events_ingested_total"
     assert delta(before, after, name, outcome="accepted") == len(stored) + k - d - r
@@ -255,27 +319,36 @@ def receiver_server() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-async def quick(db: Database, database_url: str, receiver_server: Receiver,
-                monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AsyncClient]:
+async def quick(
+    db: Database, database_url: str, receiver_server: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[AsyncClient]:
     """An app with quick webhook retries (3 attempts), the receiver's secret set."""
     monkeypatch.setenv(SECRET_ENV, SECRET)
     receiver_server.reset()
-    app = create_app(make_settings(database_url, webhook_backoff_seconds=0.01,
-                                   webhook_timeout_seconds=0.5, webhook_attempts=3),
-                     database=db)
+    app = create_app(
+        make_settings(
+            database_url,
+            webhook_backoff_seconds=0.01,
+            webhook_timeout_seconds=0.5,
+            webhook_attempts=3,
+        ),
+        database=db,
+    )
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
         yield c
     await app.state.runs.shutdown()
 
 
 async def test_webhook_attempts_and_deliveries_by_outcome(
-        quick: AsyncClient, receiver_server: Receiver) -> None:
+    quick: AsyncClient, receiver_server: Receiver
+) -> None:
     receiver_server.state.plan("/flaky", "500", "503", "ok")
     receiver_server.state.plan("/down", "502")
     kpi = await define(quick, key="calls")
     a42 = await assign(quick, kpi["id"], "42", 10, start_date=week(1).isoformat())
-    hooks = [(await make_channel(quick, receiver_server, path))["id"]
-             for path in ("/flaky", "/down")]
+    hooks = [
+        (await make_channel(quick, receiver_server, path))["id"] for path in ("/flaky", "/down")
+    ]
     await make_rule(quick, kpi["id"], {"kind": "achievement_below", "threshold": 80}, hooks)
     await record(quick, a42["id"], week(1), 5)
     before = await scrape(quick)
@@ -293,8 +366,7 @@ async def test_webhook_attempts_and_deliveries_by_outcome(
 
 
 async def test_pool_gauges_and_a_pool_timeout_answers_503(database_url: str, db: Database) -> None:
-    settings = make_settings(database_url, db_pool_size=1, db_max_overflow=0,
-                             db_pool_timeout=0.2)
+    settings = make_settings(database_url, db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.2)
     small = Database.connect(database_url, settings)
     app = create_app(settings, database=small)
     try:
@@ -317,9 +389,7 @@ async def test_pool_gauges_and_a_pool_timeout_answers_503(database_url: str, db:
             assert (await c.get("/api/kpis/definitions")).status_code == 200
             samples = await scrape(c)
         count = REQUESTS + "_count"
-        assert value(samples, count, method="GET", route="/api/kpis/definitions",
-                     status="503") == 1
-        assert value(samples, count, method="GET", route="/api/kpis/definitions",
-                     status="200") == 2
+        assert value(samples, count, method="GET", route="/api/kpis/definitions", status="503") == 1
+        assert value(samples, count, method="GET", route="/api/kpis/definitions", status="200") == 2
     finally:
         await small.dispose()

@@ -14,15 +14,32 @@ from tests.support.api import definition_body as body
 from tests.support.problems import assert_problem
 
 BAD_FIELDS: list[dict[str, Any]] = [
-    {"name": "Cases\x00resolved"}, {"name": "bell\x07"}, {"name": ""}, {"name": "x" * 201},
-    {"name": 123}, {"name": None},
-    {"description": "NUL \x00 inside"}, {"category": "sup\x00port"}, {"category": ""},
-    {"unit": "parsecs"}, {"target_type": "up"}, {"rollup": "median"},
-    {"calculation_type": "magic"}, {"scope": "galaxy"}, {"aggregation_period": "hourly"},
-    {"warning_threshold": 0}, {"warning_threshold": 100.01}, {"warning_threshold": -5},
-    {"warning_threshold": "abc"}, {"score_cap": 0}, {"score_cap": 100_001},
-    {"score_cap": 10**30}, {"config": "not an object"}, {"config": [1, 2]},
-    {"is_active": "maybe"}, {"colour": "blue"},
+    {"name": "Cases\x00resolved"},
+    {"name": "bell\x07"},
+    {"name": ""},
+    {"name": "x" * 201},
+    {"name": 123},
+    {"name": None},
+    {"description": "NUL \x00 inside"},
+    {"category": "sup\x00port"},
+    {"category": ""},
+    {"unit": "parsecs"},
+    {"target_type": "up"},
+    {"rollup": "median"},
+    {"calculation_type": "magic"},
+    {"scope": "galaxy"},
+    {"aggregation_period": "hourly"},
+    {"warning_threshold": 0},
+    {"warning_threshold": 100.01},
+    {"warning_threshold": -5},
+    {"warning_threshold": "abc"},
+    {"score_cap": 0},
+    {"score_cap": 100_001},
+    {"score_cap": 10**30},
+    {"config": "not an object"},
+    {"config": [1, 2]},
+    {"is_active": "maybe"},
+    {"colour": "blue"},
 ]
 
 BAD_KEYS = ["Bad-Key", "1abc", "a" * 64, "", "key\x00", "_x", "kéy"]
@@ -40,15 +57,17 @@ async def assert_unchanged(client: AsyncClient, existing: dict[str, Any]) -> Non
 
 
 @pytest.mark.parametrize("change", BAD_FIELDS, ids=[next(iter(c)) for c in BAD_FIELDS])
-async def test_bad_create_fields(client: AsyncClient, existing: dict[str, Any],
-                                 change: dict[str, Any]) -> None:
+async def test_bad_create_fields(
+    client: AsyncClient, existing: dict[str, Any], change: dict[str, Any]
+) -> None:
     assert_problem(await client.post(URL, json=body("fresh", **change)), 422)
     await assert_unchanged(client, existing)
 
 
 @pytest.mark.parametrize("change", BAD_FIELDS, ids=[next(iter(c)) for c in BAD_FIELDS])
-async def test_bad_update_fields(client: AsyncClient, existing: dict[str, Any],
-                                 change: dict[str, Any]) -> None:
+async def test_bad_update_fields(
+    client: AsyncClient, existing: dict[str, Any], change: dict[str, Any]
+) -> None:
     response = await client.patch(f"{URL}/{existing['id']}", json=change)
     assert_problem(response, 422)
     await assert_unchanged(client, existing)
@@ -60,16 +79,20 @@ async def test_bad_keys(client: AsyncClient, existing: dict[str, Any], key: str)
     await assert_unchanged(client, existing)
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"key": "k", "name": "n", "unit": "count", "target_type": "exact", '
-    b'"aggregation_period": "daily", "calculation_type": "manual", "score_cap": NaN}',
-    b'{"key": "k", "name": "n", "unit": "count", "target_type": "exact", '
-    b'"aggregation_period": "daily", "calculation_type": "manual", "warning_threshold": Infinity}',
-    b'{"key": "k", "name": ',
-    b"[]",
-    b"null",
-    b"\xff\xfe",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"key": "k", "name": "n", "unit": "count", "target_type": "exact", '
+        b'"aggregation_period": "daily", "calculation_type": "manual", "score_cap": NaN}',
+        b'{"key": "k", "name": "n", "unit": "count", "target_type": "exact", '
+        b'"aggregation_period": "daily", "calculation_type": "manual", "warning_threshold": '
+        b"Infinity}",
+        b'{"key": "k", "name": ',
+        b"[]",
+        b"null",
+        b"\xff\xfe",
+    ],
+)
 async def test_bad_json(client: AsyncClient, existing: dict[str, Any], raw: bytes) -> None:
     response = await client.post(URL, content=raw, headers={"content-type": "application/json"})
     assert response.status_code in (400, 422), response.text
@@ -78,16 +101,29 @@ async def test_bad_json(client: AsyncClient, existing: dict[str, Any], raw: byte
 
 
 async def test_nan_in_an_update(client: AsyncClient, existing: dict[str, Any]) -> None:
-    response = await client.patch(f"{URL}/{existing['id']}", content=b'{"score_cap": NaN}',
-                                  headers={"content-type": "application/json"})
+    response = await client.patch(
+        f"{URL}/{existing['id']}",
+        content=b'{"score_cap": NaN}',
+        headers={"content-type": "application/json"},
+    )
     assert_problem(response, 422)
     await assert_unchanged(client, existing)
 
 
-@pytest.mark.parametrize("path", [
-    "/9223372036854775808", "/99999999999999999999999", "/0", "/-1", "/abc", "/1.5",
-    "/by-key/BAD", "/by-key/%00", "/by-key/" + "a" * 70,
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/9223372036854775808",
+        "/99999999999999999999999",
+        "/0",
+        "/-1",
+        "/abc",
+        "/1.5",
+        "/by-key/BAD",
+        "/by-key/%00",
+        "/by-key/" + "a" * 70,
+    ],
+)
 async def test_bad_path_ids(client: AsyncClient, existing: dict[str, Any], path: str) -> None:
     for method in ("GET", "PATCH", "DELETE"):
         if path.startswith("/by-key") and method != "GET":
@@ -99,20 +135,32 @@ async def test_bad_path_ids(client: AsyncClient, existing: dict[str, Any], path:
     await assert_unchanged(client, existing)
 
 
-@pytest.mark.parametrize("params", [
-    {"category": "a\x00b"}, {"category": "tab\there"}, {"limit": 0}, {"limit": 501},
-    {"limit": "many"}, {"limit": 2**64}, {"is_active": "maybe"}, {"calculation_type": "magic"},
-    {"cursor": "\x00"}, {"cursor": "x" * 500},
-    {"cursor": "eyJhZnRlciI6IDkyMjMzNzIwMzY4NTQ3NzU4MDh9"},  # {"after": 2**63}
-])
-async def test_bad_query_parameters(client: AsyncClient, existing: dict[str, Any],
-                                    params: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"category": "a\x00b"},
+        {"category": "tab\there"},
+        {"limit": 0},
+        {"limit": 501},
+        {"limit": "many"},
+        {"limit": 2**64},
+        {"is_active": "maybe"},
+        {"calculation_type": "magic"},
+        {"cursor": "\x00"},
+        {"cursor": "x" * 500},
+        {"cursor": "eyJhZnRlciI6IDkyMjMzNzIwMzY4NTQ3NzU4MDh9"},  # {"after": 2**63}
+    ],
+)
+async def test_bad_query_parameters(
+    client: AsyncClient, existing: dict[str, Any], params: dict[str, Any]
+) -> None:
     assert_problem(await client.get(URL, params=params), 422)
     await assert_unchanged(client, existing)
 
 
-async def test_huge_body_values_do_not_reach_the_database(client: AsyncClient,
-                                                          existing: dict[str, Any]) -> None:
+async def test_huge_body_values_do_not_reach_the_database(
+    client: AsyncClient, existing: dict[str, Any]
+) -> None:
     deep: Any = {}
     for _ in range(30):
         deep = {"a": deep}
@@ -121,6 +169,7 @@ async def test_huge_body_values_do_not_reach_the_database(client: AsyncClient,
     wide = {f"k{i}": i for i in range(60)}
     assert_problem(await client.post(URL, json=body("wide", config=wide)), 422)
     text = json.dumps(body("longtext", description="x" * 4001))
-    assert_problem(await client.post(URL, content=text,
-                                     headers={"content-type": "application/json"}), 422)
+    assert_problem(
+        await client.post(URL, content=text, headers={"content-type": "application/json"}), 422
+    )
     await assert_unchanged(client, existing)

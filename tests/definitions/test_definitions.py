@@ -38,17 +38,32 @@ async def test_create_returns_the_stored_definition_with_defaults(client: AsyncC
     assert by_id.json() == by_key.json() == created
 
 
-@pytest.mark.parametrize(("unit", "rollup"), [
-    ("count", "sum"), ("currency", "sum"), ("percent", "avg"), ("hours", "avg"),
-    ("minutes", "avg"), ("days", "avg"), ("none", "last"),
-])
+@pytest.mark.parametrize(
+    ("unit", "rollup"),
+    [
+        ("count", "sum"),
+        ("currency", "sum"),
+        ("percent", "avg"),
+        ("hours", "avg"),
+        ("minutes", "avg"),
+        ("days", "avg"),
+        ("none", "last"),
+    ],
+)
 async def test_rollup_defaults_from_the_unit(client: AsyncClient, unit: str, rollup: str) -> None:
     assert (await define(client, unit=unit))["rollup"] == rollup
 
 
 async def test_explicit_settings_are_kept(client: AsyncClient) -> None:
-    created = await define(client, unit="percent", rollup="max", warning_threshold=90.5,
-                           score_cap=200, scope="team", is_active=False)
+    created = await define(
+        client,
+        unit="percent",
+        rollup="max",
+        warning_threshold=90.5,
+        score_cap=200,
+        scope="team",
+        is_active=False,
+    )
     assert (created["unit"], created["rollup"], created["scope"]) == ("percent", "max", "team")
     assert created["warning_threshold"] == 90.5
     assert created["score_cap"] == 200
@@ -74,9 +89,15 @@ async def test_unknown_ids_and_keys_are_404(client: AsyncClient) -> None:
 async def test_list_filters(client: AsyncClient) -> None:
     sales = await define(client, "deals", category="sales")
     support = await define(client, "tickets", category="support")
-    query = await define(client, "resolution", category="support", calculation_type="query",
-                         config={"query_key": "avg_resolution_time"}, unit="hours",
-                         target_type="lower_better")
+    query = await define(
+        client,
+        "resolution",
+        category="support",
+        calculation_type="query",
+        config={"query_key": "avg_resolution_time"},
+        unit="hours",
+        target_type="lower_better",
+    )
     inactive = await define(client, "old", category="sales", is_active=False)
 
     async def ids(**params: Any) -> list[int]:
@@ -115,10 +136,16 @@ async def test_malformed_cursor_is_422(client: AsyncClient) -> None:
     assert ["query", "cursor"] in error_locs(problem)
 
 
-@pytest.mark.parametrize("change", [
-    {"key": "renamed"}, {"aggregation_period": "monthly"}, {"scope": "team"},
-    {"version": 7}, {"created_by": "someone"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"key": "renamed"},
+        {"aggregation_period": "monthly"},
+        {"scope": "team"},
+        {"version": 7},
+        {"created_by": "someone"},
+    ],
+)
 async def test_immutable_fields_are_refused(client: AsyncClient, change: dict[str, Any]) -> None:
     created = await define(client)
     problem = assert_problem(await client.patch(f"{URL}/{created['id']}", json=change), 422)
@@ -126,21 +153,38 @@ async def test_immutable_fields_are_refused(client: AsyncClient, change: dict[st
     assert (await client.get(f"{URL}/{created['id']}")).json() == created
 
 
-@pytest.mark.parametrize("field", ["name", "unit", "target_type", "calculation_type", "config",
-                                   "rollup", "warning_threshold", "score_cap", "is_active"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "name",
+        "unit",
+        "target_type",
+        "calculation_type",
+        "config",
+        "rollup",
+        "warning_threshold",
+        "score_cap",
+        "is_active",
+    ],
+)
 async def test_required_fields_cannot_be_nulled(client: AsyncClient, field: str) -> None:
     created = await define(client)
-    problem = assert_problem(await client.patch(f"{URL}/{created['id']}", json={field: None}),
-                             422)
+    problem = assert_problem(await client.patch(f"{URL}/{created['id']}", json={field: None}), 422)
     assert ["body", field] in error_locs(problem)
     assert (await client.get(f"{URL}/{created['id']}")).json() == created
 
 
 async def test_descriptive_changes_keep_the_version(client: AsyncClient) -> None:
     created = await define(client, description="old", category="support")
-    response = await client.patch(f"{URL}/{created['id']}", json={
-        "name": "Resolved cases", "description": None, "category": "service", "is_active": False,
-    })
+    response = await client.patch(
+        f"{URL}/{created['id']}",
+        json={
+            "name": "Resolved cases",
+            "description": None,
+            "category": "service",
+            "is_active": False,
+        },
+    )
     assert response.status_code == 200, response.text
     updated = response.json()
     assert updated["name"] == "Resolved cases"
@@ -152,13 +196,20 @@ async def test_descriptive_changes_keep_the_version(client: AsyncClient) -> None
     assert updated["created_at"] == created["created_at"]
 
 
-@pytest.mark.parametrize("change", [
-    {"target_type": "lower_better"}, {"unit": "hours"}, {"rollup": "max"},
-    {"warning_threshold": 70}, {"score_cap": 120},
-    {"calculation_type": "query", "config": {"query_key": "cases_resolved_count"}},
-])
-async def test_calculation_changes_raise_the_version(client: AsyncClient,
-                                                     change: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"target_type": "lower_better"},
+        {"unit": "hours"},
+        {"rollup": "max"},
+        {"warning_threshold": 70},
+        {"score_cap": 120},
+        {"calculation_type": "query", "config": {"query_key": "cases_resolved_count"}},
+    ],
+)
+async def test_calculation_changes_raise_the_version(
+    client: AsyncClient, change: dict[str, Any]
+) -> None:
     created = await define(client)
     response = await client.patch(f"{URL}/{created['id']}", json=change)
     assert response.status_code == 200, response.text
@@ -172,22 +223,25 @@ async def test_calculation_changes_raise_the_version(client: AsyncClient,
 
 
 async def test_query_config_change_raises_the_version(client: AsyncClient) -> None:
-    created = await define(client, calculation_type="query",
-                           config={"query_key": "cases_resolved_count"})
-    response = await client.patch(f"{URL}/{created['id']}",
-                                  json={"config": {"query_key": "avg_resolution_time"}})
+    created = await define(
+        client, calculation_type="query", config={"query_key": "cases_resolved_count"}
+    )
+    response = await client.patch(
+        f"{URL}/{created['id']}", json={"config": {"query_key": "avg_resolution_time"}}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["config"] == {"query_key": "avg_resolution_time"}
     assert response.json()["version"] == 2
 
 
 async def test_changing_the_type_to_manual_clears_the_config(client: AsyncClient) -> None:
-    created = await define(client, calculation_type="query",
-                           config={"query_key": "cases_resolved_count"})
-    updated = (await client.patch(f"{URL}/{created['id']}",
-                                  json={"calculation_type": "manual"})).json()
-    assert (updated["calculation_type"], updated["config"], updated["version"]) == (
-        "manual", {}, 2)
+    created = await define(
+        client, calculation_type="query", config={"query_key": "cases_resolved_count"}
+    )
+    updated = (
+        await client.patch(f"{URL}/{created['id']}", json={"calculation_type": "manual"})
+    ).json()
+    assert (updated["calculation_type"], updated["config"], updated["version"]) == ("manual", {}, 2)
 
 
 async def test_deactivate_keeps_the_definition(client: AsyncClient) -> None:
@@ -198,8 +252,9 @@ async def test_deactivate_keeps_the_definition(client: AsyncClient) -> None:
     assert response.json()["version"] == 1
     fetched = (await client.get(f"{URL}/{created['id']}")).json()
     assert fetched["is_active"] is False
-    assert [d["id"] for d in (await client.get(URL, params={"is_active": False})).json()
-            ["items"]] == [created["id"]]
+    assert [
+        d["id"] for d in (await client.get(URL, params={"is_active": False})).json()["items"]
+    ] == [created["id"]]
 
 
 async def test_roles_admin_writes_everyone_reads(jwt_client: AsyncClient) -> None:
@@ -210,8 +265,9 @@ async def test_roles_admin_writes_everyone_reads(jwt_client: AsyncClient) -> Non
         assert (await jwt_client.get(URL, headers=who)).json()["items"] == [created]
         assert (await jwt_client.get(f"{URL}/{created['id']}", headers=who)).json() == created
         assert_problem(await jwt_client.post(URL, json=body("other"), headers=who), 403)
-        assert_problem(await jwt_client.patch(f"{URL}/{created['id']}", json={"name": "x"},
-                                              headers=who), 403)
+        assert_problem(
+            await jwt_client.patch(f"{URL}/{created['id']}", json={"name": "x"}, headers=who), 403
+        )
         assert_problem(await jwt_client.delete(f"{URL}/{created['id']}", headers=who), 403)
     assert (await jwt_client.get(f"{URL}/{created['id']}", headers=admin)).json() == created
     assert len((await jwt_client.get(URL, headers=admin)).json()["items"]) == 1
@@ -223,8 +279,9 @@ async def test_another_tenant_sees_nothing(jwt_client: AsyncClient) -> None:
     assert (await jwt_client.get(URL, headers=other)).json()["items"] == []
     assert_problem(await jwt_client.get(f"{URL}/{created['id']}", headers=other), 404)
     assert_problem(await jwt_client.get(f"{URL}/by-key/cases_resolved", headers=other), 404)
-    assert_problem(await jwt_client.patch(f"{URL}/{created['id']}", json={"name": "x"},
-                                          headers=other), 404)
+    assert_problem(
+        await jwt_client.patch(f"{URL}/{created['id']}", json={"name": "x"}, headers=other), 404
+    )
     assert_problem(await jwt_client.delete(f"{URL}/{created['id']}", headers=other), 404)
     # The same key is free in another tenant.
     theirs = await jwt_client.post(URL, json=body(), headers=other)
@@ -241,7 +298,8 @@ async def test_every_mutation_is_audited(client: AsyncClient) -> None:
     response = await client.get("/api/kpis/audit", params={"entity_type": "definition"})
     entries = list(reversed(response.json()["items"]))
     assert [(e["action"], e["entity_id"]) for e in entries] == [
-        ("create", str(created["id"])), ("update", str(created["id"])),
+        ("create", str(created["id"])),
+        ("update", str(created["id"])),
         ("deactivate", str(created["id"])),
     ]
     assert entries[0]["before"] is None and entries[0]["after"]["key"] == "cases_resolved"

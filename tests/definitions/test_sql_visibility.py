@@ -13,33 +13,48 @@ from tests.support.api import definition_body as body
 from tests.support.auth import bearer
 
 # A distinctive text, to look for anywhere in an answer.
-SQL = ("SELECT u AS subject_id, 7 AS value /* secret_source_table */ "
-       "FROM unnest(CAST(:subject_ids AS text[])) AS u")
+SQL = (
+    "SELECT u AS subject_id, 7 AS value /* secret_source_table */ "
+    "FROM unnest(CAST(:subject_ids AS text[])) AS u"
+)
 ADMIN = bearer("1", "admin")
 READERS = {"manager": bearer("2", "manager", teams=["support"]), "member": bearer("3", "member")}
 
 
 async def _define(client: AsyncClient) -> dict[str, dict[str, Any]]:
     made = {}
-    for key, config in [("handwritten", {"sql": SQL}),
-                        ("builtin", {"query_key": "cases_resolved_count"})]:
-        response = await client.post(URL, headers=ADMIN, json=body(
-            key, calculation_type="query", config=config))
+    for key, config in [
+        ("handwritten", {"sql": SQL}),
+        ("builtin", {"query_key": "cases_resolved_count"}),
+    ]:
+        response = await client.post(
+            URL, headers=ADMIN, json=body(key, calculation_type="query", config=config)
+        )
         assert response.status_code == 201, response.text
         made[key] = response.json()
     assert made["handwritten"]["config"] == {"sql": SQL}
     assert made["handwritten"]["sql_hidden"] is False
     # The member's own assignment in the manager's team: the legacy user view embeds it.
-    response = await client.post("/api/kpis/assignments", headers=ADMIN, json={
-        "definition_id": made["handwritten"]["id"], "subject_type": "user", "subject_id": "3",
-        "team_id": "support", "target_value": 5, "weight": 50,
-        "start_date": "2026-01-05"})
+    response = await client.post(
+        "/api/kpis/assignments",
+        headers=ADMIN,
+        json={
+            "definition_id": made["handwritten"]["id"],
+            "subject_type": "user",
+            "subject_id": "3",
+            "team_id": "support",
+            "target_value": 5,
+            "weight": 50,
+            "start_date": "2026-01-05",
+        },
+    )
     assert response.status_code == 201, response.text
     return made
 
 
-async def _reads(client: AsyncClient, headers: dict[str, str],
-                 made: dict[str, dict[str, Any]]) -> dict[str, Any]:
+async def _reads(
+    client: AsyncClient, headers: dict[str, str], made: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """Every answer that carries the hand-written definition, by route."""
     definition = made["handwritten"]
     answers = {
@@ -55,15 +70,19 @@ async def _reads(client: AsyncClient, headers: dict[str, str],
     legacy = {d["key"]: d for d in answers["legacy list"].json()["definitions"]}
     [user_kpi] = answers["legacy user"].json()["kpis"]
     assert "config" not in user_kpi  # the seed's user view embeds no config at all
-    return {"list": listed["handwritten"], "get": answers["get"].json(),
-            "by-key": answers["by-key"].json(), "legacy": legacy["handwritten"],
-            "builtin": listed["builtin"], "builtin legacy": legacy["builtin"],
-            "texts": [r.text for r in answers.values()]}
+    return {
+        "list": listed["handwritten"],
+        "get": answers["get"].json(),
+        "by-key": answers["by-key"].json(),
+        "legacy": legacy["handwritten"],
+        "builtin": listed["builtin"],
+        "builtin legacy": legacy["builtin"],
+        "texts": [r.text for r in answers.values()],
+    }
 
 
 @pytest.mark.parametrize("role", sorted(READERS))
-async def test_managers_and_members_get_no_sql_text(jwt_client: AsyncClient,
-                                                    role: str) -> None:
+async def test_managers_and_members_get_no_sql_text(jwt_client: AsyncClient, role: str) -> None:
     made = await _define(jwt_client)
     seen = await _reads(jwt_client, READERS[role], made)
     for route in ("list", "get", "by-key"):
@@ -92,10 +111,10 @@ async def test_admins_read_the_sql_text_everywhere(jwt_client: AsyncClient) -> N
         assert seen[route]["config"]["sql"] == SQL
     assert seen["legacy"]["config"] == {"sql": SQL}
     assert "sql_hidden" not in seen["legacy"]  # the seed's shape, unchanged for admins
-    audit = await jwt_client.get("/api/kpis/audit", headers=ADMIN,
-                                 params={"entity_type": "definition"})
+    audit = await jwt_client.get(
+        "/api/kpis/audit", headers=ADMIN, params={"entity_type": "definition"}
+    )
     assert audit.status_code == 200
-    created = [e for e in audit.json()["items"]
-               if e["entity_id"] == str(made["handwritten"]["id"])]
+    created = [e for e in audit.json()["items"] if e["entity_id"] == str(made["handwritten"]["id"])]
     assert created[0]["after"]["config"]["sql"] == SQL
     assert created[0]["after"] == made["handwritten"]  # as the admin read it

@@ -12,60 +12,90 @@ from tests.support.api import define
 from tests.support.api import definition_body as body
 from tests.support.problems import assert_problem, error_locs
 
-TEAM_SQL = ("SELECT u AS subject_id, 1 AS value "
-            "FROM unnest(CAST(:subject_ids AS text[])) AS u")
+TEAM_SQL = "SELECT u AS subject_id, 1 AS value FROM unnest(CAST(:subject_ids AS text[])) AS u"
 BUILTIN = {"query_key": "cases_resolved_count"}
-HTTP = {"adapter": "http_json", "url": "https://crm.example/teams/{subject_id}",
-        "value_pointer": "/value"}
+HTTP = {
+    "adapter": "http_json",
+    "url": "https://crm.example/teams/{subject_id}",
+    "value_pointer": "/value",
+}
 AIRCALL = {"adapter": "aircall_calls_per_user", "auth": {"secret_env": "KPI_SECRET_AIRCALL"}}
 EVENT = {"event_type": "call", "aggregate": "count"}
 SUBJECTS = ["body", "config", "subjects"]
 ROLLUP = ["body", "rollup"]
 
 
-@pytest.mark.parametrize(("scope", "calculation_type", "config", "extra", "loc"), [
-    ("user", "query", {**BUILTIN, "subjects": "members"}, {}, SUBJECTS),
-    ("user", "api", {**HTTP, "subjects": "own"}, {}, SUBJECTS),
-    ("team", "event", {**EVENT, "subjects": "members"}, {}, SUBJECTS),
-    ("team", "manual", {"subjects": "members"}, {}, SUBJECTS),
-    ("organization", "formula", {"expression": "1", "variables": {}, "subjects": "own"}, {},
-     SUBJECTS),
-    ("team", "query", {**BUILTIN, "subjects": "everyone"}, {}, SUBJECTS),
-    ("team", "query", {**BUILTIN, "subjects": None}, {}, SUBJECTS),
-    ("team", "query", {**BUILTIN, "subjects": ["own"]}, {}, SUBJECTS),
-    ("team", "query", {**BUILTIN, "subjects": "own"}, {}, SUBJECTS),
-    ("organization", "api", {**AIRCALL, "subjects": "own"}, {}, SUBJECTS),
-    ("team", "query", BUILTIN, {"rollup": "last"}, ROLLUP),
-    ("team", "api", {**HTTP, "subjects": "members"}, {"rollup": "last"}, ROLLUP),
-    # unit none defaults to rollup last, which cannot combine members either
-    ("organization", "query", {"sql": TEAM_SQL}, {"unit": "none"}, ROLLUP),
-])
+@pytest.mark.parametrize(
+    ("scope", "calculation_type", "config", "extra", "loc"),
+    [
+        ("user", "query", {**BUILTIN, "subjects": "members"}, {}, SUBJECTS),
+        ("user", "api", {**HTTP, "subjects": "own"}, {}, SUBJECTS),
+        ("team", "event", {**EVENT, "subjects": "members"}, {}, SUBJECTS),
+        ("team", "manual", {"subjects": "members"}, {}, SUBJECTS),
+        (
+            "organization",
+            "formula",
+            {"expression": "1", "variables": {}, "subjects": "own"},
+            {},
+            SUBJECTS,
+        ),
+        ("team", "query", {**BUILTIN, "subjects": "everyone"}, {}, SUBJECTS),
+        ("team", "query", {**BUILTIN, "subjects": None}, {}, SUBJECTS),
+        ("team", "query", {**BUILTIN, "subjects": ["own"]}, {}, SUBJECTS),
+        ("team", "query", {**BUILTIN, "subjects": "own"}, {}, SUBJECTS),
+        ("organization", "api", {**AIRCALL, "subjects": "own"}, {}, SUBJECTS),
+        ("team", "query", BUILTIN, {"rollup": "last"}, ROLLUP),
+        ("team", "api", {**HTTP, "subjects": "members"}, {"rollup": "last"}, ROLLUP),
+        # unit none defaults to rollup last, which cannot combine members either
+        ("organization", "query", {"sql": TEAM_SQL}, {"unit": "none"}, ROLLUP),
+    ],
+)
 async def test_subjects_that_cannot_work_are_refused(
-        client: AsyncClient, scope: str, calculation_type: str, config: dict[str, Any],
-        extra: dict[str, Any], loc: list[str]) -> None:
-    response = await client.post(URL, json=body(scope=scope, calculation_type=calculation_type,
-                                                config=config, **extra))
+    client: AsyncClient,
+    scope: str,
+    calculation_type: str,
+    config: dict[str, Any],
+    extra: dict[str, Any],
+    loc: list[str],
+) -> None:
+    response = await client.post(
+        URL, json=body(scope=scope, calculation_type=calculation_type, config=config, **extra)
+    )
     problem = assert_problem(response, 422)
     assert error_locs(problem) == [loc]
     assert (await client.get(URL)).json()["items"] == []
 
 
-@pytest.mark.parametrize(("scope", "calculation_type", "config", "extra", "stored"), [
-    ("team", "query", BUILTIN, {}, {**BUILTIN, "subjects": "members"}),
-    ("organization", "query", {"sql": TEAM_SQL}, {}, {"sql": TEAM_SQL, "subjects": "members"}),
-    ("team", "query", {"sql": TEAM_SQL, "subjects": "own"}, {"unit": "none"},
-     {"sql": TEAM_SQL, "subjects": "own"}),
-    ("team", "api", HTTP, {"rollup": "max"}, {**HTTP, "subjects": "members"}),
-    ("team", "api", {**HTTP, "subjects": "own"}, {}, {**HTTP, "subjects": "own"}),
-    ("organization", "api", AIRCALL, {}, {**AIRCALL, "subjects": "members"}),
-    ("user", "query", BUILTIN, {}, BUILTIN),
-    ("team", "event", EVENT, {"unit": "none"}, EVENT),
-])
+@pytest.mark.parametrize(
+    ("scope", "calculation_type", "config", "extra", "stored"),
+    [
+        ("team", "query", BUILTIN, {}, {**BUILTIN, "subjects": "members"}),
+        ("organization", "query", {"sql": TEAM_SQL}, {}, {"sql": TEAM_SQL, "subjects": "members"}),
+        (
+            "team",
+            "query",
+            {"sql": TEAM_SQL, "subjects": "own"},
+            {"unit": "none"},
+            {"sql": TEAM_SQL, "subjects": "own"},
+        ),
+        ("team", "api", HTTP, {"rollup": "max"}, {**HTTP, "subjects": "members"}),
+        ("team", "api", {**HTTP, "subjects": "own"}, {}, {**HTTP, "subjects": "own"}),
+        ("organization", "api", AIRCALL, {}, {**AIRCALL, "subjects": "members"}),
+        ("user", "query", BUILTIN, {}, BUILTIN),
+        ("team", "event", EVENT, {"unit": "none"}, EVENT),
+    ],
+)
 async def test_the_setting_is_stored_explicitly(
-        client: AsyncClient, scope: str, calculation_type: str, config: dict[str, Any],
-        extra: dict[str, Any], stored: dict[str, Any]) -> None:
-    created = await define(client, scope=scope, calculation_type=calculation_type,
-                           config=config, **extra)
+    client: AsyncClient,
+    scope: str,
+    calculation_type: str,
+    config: dict[str, Any],
+    extra: dict[str, Any],
+    stored: dict[str, Any],
+) -> None:
+    created = await define(
+        client, scope=scope, calculation_type=calculation_type, config=config, **extra
+    )
     assert created["config"] == stored
 
 

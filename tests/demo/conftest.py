@@ -18,10 +18,21 @@ from tests.support.app import make_settings
 from tests.support.database import Server, create_database, plain_dsn
 from tests.support.demo import TZ, LoadedDemo
 
-COUNTED = ("public.support_cases", "public.leads", "public.contacts", "public.kpi_demo_state",
-           "kpi.events", "kpi.definitions", "kpi.assignments", "kpi.assignment_targets",
-           "kpi.measurements", "kpi.measurement_revisions", "kpi.goals", "kpi.alert_rules",
-           "kpi.alerts")
+COUNTED = (
+    "public.support_cases",
+    "public.leads",
+    "public.contacts",
+    "public.kpi_demo_state",
+    "kpi.events",
+    "kpi.definitions",
+    "kpi.assignments",
+    "kpi.assignment_targets",
+    "kpi.measurements",
+    "kpi.measurement_revisions",
+    "kpi.goals",
+    "kpi.alert_rules",
+    "kpi.alerts",
+)
 
 
 async def _counts(dsn: str) -> dict[str, int]:
@@ -47,6 +58,7 @@ def demo(server: Server) -> Iterator[LoadedDemo]:
     first_counts = asyncio.run(_counts(dsn))
     second = asyncio.run(load_demo(settings))
     second_counts = asyncio.run(_counts(dsn))
-    yield LoadedDemo(dsn, settings, (first, second), (first_counts, second_counts),
-                     (before, _yesterday()))
+    yield LoadedDemo(
+        dsn, settings, (first, second), (first_counts, second_counts), (before, _yesterday())
+    )
     server[2](make_url(url).database or "")

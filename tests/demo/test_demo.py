@@ -30,7 +30,11 @@ async def _value(demo: LoadedDemo, key: str, subject: str, start: date) -> Decim
         "SELECT m.actual_value FROM kpi.measurements m "
         "JOIN kpi.definitions d ON d.id = m.definition_id "
         "JOIN kpi.assignments a ON a.id = m.assignment_id "
-        "WHERE d.key = $1 AND a.subject_id = $2 AND m.period_start = $3", key, subject, start)
+        "WHERE d.key = $1 AND a.subject_id = $2 AND m.period_start = $3",
+        key,
+        subject,
+        start,
+    )
     assert len(rows) == 1, (key, subject, start, rows)
     value: Decimal | None = rows[0]["actual_value"]
     return value
@@ -65,34 +69,62 @@ async def test_the_history_computes_without_failures(demo: LoadedDemo) -> None:
     for run in demo.runs:
         assert run is not None
         assert (run.status, run.failed, run.errors) == ("succeeded", 0, [])
-    keys = {r["key"] for r in await demo.rows(
-        "SELECT DISTINCT d.key FROM kpi.measurements m "
-        "JOIN kpi.definitions d ON d.id = m.definition_id WHERE m.actual_value IS NOT NULL")}
-    assert {"avg_resolution_time", "cases_resolved", "customer_satisfaction", "leads_handled",
-            "conversion_rate", "response_time_hours", "satisfaction_score", "funnel_assigned",
-            "funnel_contacted", "funnel_interested", "funnel_won", "calls_made", "emails_sent",
-            "call_duration_p90", "revenue", "conversions", "revenue_daily", "team_revenue",
-            "dau", "wau", "mau", "new_signups", "mrr", "arr"} <= keys
+    keys = {
+        r["key"]
+        for r in await demo.rows(
+            "SELECT DISTINCT d.key FROM kpi.measurements m "
+            "JOIN kpi.definitions d ON d.id = m.definition_id WHERE m.actual_value IS NOT NULL"
+        )
+    }
+    assert {
+        "avg_resolution_time",
+        "cases_resolved",
+        "customer_satisfaction",
+        "leads_handled",
+        "conversion_rate",
+        "response_time_hours",
+        "satisfaction_score",
+        "funnel_assigned",
+        "funnel_contacted",
+        "funnel_interested",
+        "funnel_won",
+        "calls_made",
+        "emails_sent",
+        "call_duration_p90",
+        "revenue",
+        "conversions",
+        "revenue_daily",
+        "team_revenue",
+        "dau",
+        "wau",
+        "mau",
+        "new_signups",
+        "mrr",
+        "arr",
+    } <= keys
 
 
 async def test_the_window_ends_yesterday_in_the_organisation_time_zone(demo: LoadedDemo) -> None:
     window = await _window(demo)
     assert window.last_day in set(demo.days_before)
-    [span] = await demo.rows("SELECT min(occurred_at) AS first, max(occurred_at) AS last "
-                             "FROM kpi.events")
+    [span] = await demo.rows(
+        "SELECT min(occurred_at) AS first, max(occurred_at) AS last FROM kpi.events"
+    )
     assert _local_day(span["last"]) == window.last_day
     assert _local_day(span["first"]) == window.events_start
     assert window.events_start.day == 1
     assert (window.last_day - window.events_start).days >= 6 * 28
-    [leads] = await demo.rows("SELECT min(created_at) AS first, max(created_at) AS last "
-                              "FROM public.leads")
+    [leads] = await demo.rows(
+        "SELECT min(created_at) AS first, max(created_at) AS last FROM public.leads"
+    )
     assert _local_day(leads["first"]) >= window.leads_start
     assert (window.last_day - window.leads_start).days >= 365
     assert _local_day(leads["last"]) <= window.last_day
 
 
 async def test_conversion_rate_response_time_and_satisfaction_match_the_leads(
-        demo: LoadedDemo) -> None:
+    demo: LoadedDemo,
+) -> None:
     window = await _window(demo)
     rng = random.Random(4)
     month = _month_days(window.events_start + timedelta(days=40))[0].replace(day=1)
@@ -101,42 +133,61 @@ async def test_conversion_rate_response_time_and_satisfaction_match_the_leads(
         leads = await demo.rows("SELECT * FROM public.leads WHERE assigned_agent_id = $1", agent)
         created = [r for r in leads if first <= _local_day(r["created_at"]) <= last]
         converted = sum(1 for r in created if r["disposition"] == "converted")
-        assert _close(await _value(demo, "conversion_rate", agent, month),
-                      Decimal(100) * converted / len(created))
+        assert _close(
+            await _value(demo, "conversion_rate", agent, month),
+            Decimal(100) * converted / len(created),
+        )
         assert await _value(demo, "leads_handled", agent, month) == len(created)
-        contacted = [r for r in leads if r["contacted_at"] is not None
-                     and first <= _local_day(r["contacted_at"]) <= last]
+        contacted = [
+            r
+            for r in leads
+            if r["contacted_at"] is not None and first <= _local_day(r["contacted_at"]) <= last
+        ]
         hours = [r["response_time_hours"] for r in contacted]
-        assert _close(await _value(demo, "response_time_hours", agent, month),
-                      sum(hours, Decimal(0)) / len(hours))
-        ratings = [r["satisfaction_rating"] for r in contacted
-                   if r["satisfaction_rating"] is not None]
-        assert _close(await _value(demo, "satisfaction_score", agent, month),
-                      Decimal(sum(ratings)) / len(ratings))
+        assert _close(
+            await _value(demo, "response_time_hours", agent, month),
+            sum(hours, Decimal(0)) / len(hours),
+        )
+        ratings = [
+            r["satisfaction_rating"] for r in contacted if r["satisfaction_rating"] is not None
+        ]
+        assert _close(
+            await _value(demo, "satisfaction_score", agent, month),
+            Decimal(sum(ratings)) / len(ratings),
+        )
 
 
 async def test_calls_in_a_week_and_revenue_in_a_month_match_the_rows(demo: LoadedDemo) -> None:
     window = await _window(demo)
     rng = random.Random(9)
     agent = rng.choice(AGENTS)
-    calls = await demo.rows("SELECT occurred_at, value FROM kpi.events "
-                            "WHERE user_id = $1 AND type = 'call'", agent)
+    calls = await demo.rows(
+        "SELECT occurred_at, value FROM kpi.events WHERE user_id = $1 AND type = 'call'", agent
+    )
     monday = window.events_start + timedelta(days=-window.events_start.weekday() % 7 + 7 * 5)
-    in_week = [c for c in calls if monday <= _local_day(c["occurred_at"]) <= monday
-               + timedelta(days=6)]
+    in_week = [
+        c for c in calls if monday <= _local_day(c["occurred_at"]) <= monday + timedelta(days=6)
+    ]
     assert in_week
     assert await _value(demo, "calls_made", agent, monday) == len(in_week)
     # Revenue from conversion events equals the revenue of the leads converted that month.
     month = date(monday.year, monday.month, 1)
     first, last = _month_days(month)
-    leads = await demo.rows("SELECT converted_at, revenue FROM public.leads "
-                            "WHERE assigned_agent_id = $1 AND converted_at IS NOT NULL", agent)
+    leads = await demo.rows(
+        "SELECT converted_at, revenue FROM public.leads "
+        "WHERE assigned_agent_id = $1 AND converted_at IS NOT NULL",
+        agent,
+    )
     won = [r["revenue"] for r in leads if first <= _local_day(r["converted_at"]) <= last]
     assert await _value(demo, "revenue", agent, month) == sum(won, Decimal(0))
     assert await _value(demo, "conversions", agent, month) == len(won)
-    team = [r["revenue"] for r in await demo.rows(
-        "SELECT converted_at, revenue FROM public.leads WHERE converted_at IS NOT NULL")
-        if first <= _local_day(r["converted_at"]) <= last]
+    team = [
+        r["revenue"]
+        for r in await demo.rows(
+            "SELECT converted_at, revenue FROM public.leads WHERE converted_at IS NOT NULL"
+        )
+        if first <= _local_day(r["converted_at"]) <= last
+    ]
     assert await _value(demo, "team_revenue", "sales-1", month) == sum(team, Decimal(0))
 
 
@@ -145,9 +196,13 @@ async def test_the_call_duration_percentile_matches_a_plain_python_p90(demo: Loa
     month = _month_days(window.events_start + timedelta(days=70))[0].replace(day=1)
     first, last = _month_days(month)
     agent = AGENTS[5]
-    minutes = sorted(r["value"] for r in await demo.rows(
-        "SELECT occurred_at, value FROM kpi.events WHERE user_id = $1 AND type = 'call'", agent)
-        if first <= _local_day(r["occurred_at"]) <= last)
+    minutes = sorted(
+        r["value"]
+        for r in await demo.rows(
+            "SELECT occurred_at, value FROM kpi.events WHERE user_id = $1 AND type = 'call'", agent
+        )
+        if first <= _local_day(r["occurred_at"]) <= last
+    )
     # Continuous percentile (PostgreSQL's percentile_cont): interpolate at (n - 1) * 0.9.
     position = Decimal(len(minutes) - 1) * Decimal("0.9")
     below = int(position)
@@ -159,14 +214,19 @@ async def test_funnel_steps_count_contacts_at_or_beyond_each_stage(demo: LoadedD
     window = await _window(demo)
     month = _month_days(window.events_start + timedelta(days=100))[0].replace(day=1)
     first, last = _month_days(month)
-    rank = {"needs_outreach": 0, "contacted": 1, "closed_lost": 1, "interested": 2,
-            "closed_won": 3}
+    rank = {"needs_outreach": 0, "contacted": 1, "closed_lost": 1, "interested": 2, "closed_won": 3}
     for agent in AGENTS[:4]:
-        stages = Counter(rank[r["funnel_stage"]] for r in await demo.rows(
-            "SELECT funnel_stage, created_at FROM public.contacts WHERE owner_id = $1", agent)
-            if first <= _local_day(r["created_at"]) <= last)
-        steps = [await _value(demo, key, agent, month) for key in
-                 ("funnel_assigned", "funnel_contacted", "funnel_interested", "funnel_won")]
+        stages = Counter(
+            rank[r["funnel_stage"]]
+            for r in await demo.rows(
+                "SELECT funnel_stage, created_at FROM public.contacts WHERE owner_id = $1", agent
+            )
+            if first <= _local_day(r["created_at"]) <= last
+        )
+        steps = [
+            await _value(demo, key, agent, month)
+            for key in ("funnel_assigned", "funnel_contacted", "funnel_interested", "funnel_won")
+        ]
         assert steps == [sum(n for r, n in stages.items() if r >= k) for k in range(4)]
         assert steps == sorted(steps, reverse=True)
 
@@ -183,11 +243,13 @@ async def test_active_users_signups_and_recurring_revenue(demo: LoadedDemo) -> N
     assert await _value(demo, "mau", "default", month) == len(monthly)
     signups = await demo.rows("SELECT occurred_at FROM kpi.events WHERE type = 'signup'")
     assert await _value(demo, "new_signups", "default", month) == sum(
-        1 for r in signups if first <= _local_day(r["occurred_at"]) <= last)
+        1 for r in signups if first <= _local_day(r["occurred_at"]) <= last
+    )
     recorded = await demo.rows(
         "SELECT m.period_start, m.actual_value, d.key FROM kpi.measurements m "
         "JOIN kpi.definitions d ON d.id = m.definition_id WHERE d.key IN ('mrr', 'arr') "
-        "ORDER BY m.period_start")
+        "ORDER BY m.period_start"
+    )
     mrr = {r["period_start"]: r["actual_value"] for r in recorded if r["key"] == "mrr"}
     arr = {r["period_start"]: r["actual_value"] for r in recorded if r["key"] == "arr"}
     assert len(mrr) >= 6 and min(mrr) == window.events_start
@@ -197,15 +259,23 @@ async def test_active_users_signups_and_recurring_revenue(demo: LoadedDemo) -> N
 async def test_daily_revenue_has_a_year_of_days_with_zero_on_quiet_days(demo: LoadedDemo) -> None:
     window = await _window(demo)
     agent = AGENTS[0]
-    series = {r["period_start"]: r["actual_value"] for r in await demo.rows(
-        "SELECT m.period_start, m.actual_value FROM kpi.measurements m "
-        "JOIN kpi.definitions d ON d.id = m.definition_id "
-        "JOIN kpi.assignments a ON a.id = m.assignment_id "
-        "WHERE d.key = 'revenue_daily' AND a.subject_id = $1", agent)}
+    series = {
+        r["period_start"]: r["actual_value"]
+        for r in await demo.rows(
+            "SELECT m.period_start, m.actual_value FROM kpi.measurements m "
+            "JOIN kpi.definitions d ON d.id = m.definition_id "
+            "JOIN kpi.assignments a ON a.id = m.assignment_id "
+            "WHERE d.key = 'revenue_daily' AND a.subject_id = $1",
+            agent,
+        )
+    }
     assert len(series) == (window.last_day - window.leads_start).days + 1 >= 365
     won: dict[date, Decimal] = {}
-    for r in await demo.rows("SELECT converted_at, revenue FROM public.leads "
-                             "WHERE assigned_agent_id = $1 AND converted_at IS NOT NULL", agent):
+    for r in await demo.rows(
+        "SELECT converted_at, revenue FROM public.leads "
+        "WHERE assigned_agent_id = $1 AND converted_at IS NOT NULL",
+        agent,
+    ):
         day = _local_day(r["converted_at"])
         won[day] = won.get(day, Decimal(0)) + r["revenue"]
     assert series == {day: won.get(day, Decimal(0)) for day in series}
@@ -219,18 +289,23 @@ async def test_another_size_on_the_same_database_is_refused(demo: LoadedDemo) ->
 
 async def test_the_pilot_team_has_monthly_and_quarterly_goals(demo: LoadedDemo) -> None:
     window = await _window(demo)
-    held = await demo.rows("SELECT g.user_id, g.period_kind, g.period_start, d.key "
-                           "FROM kpi.goals g JOIN kpi.definitions d ON d.id = g.definition_id")
+    held = await demo.rows(
+        "SELECT g.user_id, g.period_kind, g.period_start, d.key "
+        "FROM kpi.goals g JOIN kpi.definitions d ON d.id = g.definition_id"
+    )
     assert {r["user_id"] for r in held} == set(AGENTS)
     last_month = _month_days(window.last_day.replace(day=1) - timedelta(days=1))[0].replace(day=1)
     assert {(r["period_kind"], r["period_start"]) for r in held} == {
-        ("monthly", last_month), ("monthly", window.last_day.replace(day=1)),
-        ("quarterly", date(window.last_day.year, (window.last_day.month - 1) // 3 * 3 + 1, 1))}
+        ("monthly", last_month),
+        ("monthly", window.last_day.replace(day=1)),
+        ("quarterly", date(window.last_day.year, (window.last_day.month - 1) // 3 * 3 + 1, 1)),
+    }
     assert {r["key"] for r in held} == {"conversions", "revenue", "response_time_hours"}
 
 
 async def test_the_conversion_rule_covers_every_month_below_80_percent_of_target(
-        demo: LoadedDemo) -> None:
+    demo: LoadedDemo,
+) -> None:
     window = await _window(demo)
     months = []
     month = window.events_start
@@ -241,12 +316,17 @@ async def test_the_conversion_rule_covers_every_month_below_80_percent_of_target
     episodes = await demo.rows(
         "SELECT a.subject_id, a.period_start, a.last_period_start FROM kpi.alerts a "
         "JOIN kpi.alert_rules r ON r.id = a.rule_id "
-        "WHERE r.name = 'Conversion rate below 80% of target'")
+        "WHERE r.name = 'Conversion rate below 80% of target'"
+    )
     assert episodes
     for agent in AGENTS:
-        created = [(_local_day(r["created_at"]), r["disposition"]) for r in await demo.rows(
-            "SELECT created_at, disposition FROM public.leads WHERE assigned_agent_id = $1",
-            agent)]
+        created = [
+            (_local_day(r["created_at"]), r["disposition"])
+            for r in await demo.rows(
+                "SELECT created_at, disposition FROM public.leads WHERE assigned_agent_id = $1",
+                agent,
+            )
+        ]
         breached = set()
         for month in months:
             last = _month_days(month)[1]
@@ -259,5 +339,6 @@ async def test_the_conversion_rule_covers_every_month_below_80_percent_of_target
         mine = [e for e in episodes if e["subject_id"] == agent]
         # An episode opens on a breach, and every breach lies inside an episode.
         assert {e["period_start"] for e in mine} <= breached
-        assert all(any(e["period_start"] <= m <= e["last_period_start"] for e in mine)
-                   for m in breached)
+        assert all(
+            any(e["period_start"] <= m <= e["last_period_start"] for e in mine) for m in breached
+        )

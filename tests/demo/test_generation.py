@@ -48,8 +48,12 @@ def test_nothing_happens_outside_the_window() -> None:
 
 @pytest.mark.parametrize("value", ["0", "-3", "x", "100001"])
 def test_the_demo_size_must_be_a_sensible_number(value: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "kpi_service.cli", "serve", "--demo",
-                           "--demo-users", value], capture_output=True, text=True, timeout=60,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "kpi_service.cli", "serve", "--demo", "--demo-users", value],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2
     assert "--demo-users: must be a whole number from 1 to 100000" in done.stderr

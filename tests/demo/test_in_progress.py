@@ -22,7 +22,8 @@ async def test_no_alert_is_open_on_a_period_in_progress(demo: LoadedDemo) -> Non
     assert [a for a in alerts if a["period_end"] >= today] == []
     # The demo has measurements of periods in progress, which the rules did not judge.
     in_progress = await demo.rows(
-        "SELECT count(*) AS n FROM kpi.measurements WHERE period_end >= $1", today)
+        "SELECT count(*) AS n FROM kpi.measurements WHERE period_end >= $1", today
+    )
     assert in_progress[0]["n"] > 0 or today.day == 1
 
 
@@ -33,8 +34,7 @@ async def test_the_firing_alerts_answered_are_all_of_ended_periods(demo: LoadedD
     app = create_app(demo.settings, database=database)
     try:
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
-            response = await c.get("/api/kpis/alerts", params={"status": "firing",
-                                                               "limit": 500})
+            response = await c.get("/api/kpis/alerts", params={"status": "firing", "limit": 500})
     finally:
         await database.dispose()
     assert response.status_code == 200, response.text
@@ -42,16 +42,17 @@ async def test_the_firing_alerts_answered_are_all_of_ended_periods(demo: LoadedD
     firing = await demo.rows("SELECT count(*) AS n FROM kpi.alerts WHERE status = 'firing'")
     assert (len(page["items"]), page["next_cursor"]) == (firing[0]["n"], None)
     assert page["items"], "the demo has firing alerts on ended periods"
-    assert [a for a in page["items"]
-            if date.fromisoformat(a["last_period_end"]) >= today] == []
+    assert [a for a in page["items"] if date.fromisoformat(a["last_period_end"]) >= today] == []
 
 
 async def test_no_goal_of_a_range_in_progress_is_achieved_unless_a_growing_sum(
-        demo: LoadedDemo) -> None:
+    demo: LoadedDemo,
+) -> None:
     today = _today(demo)
     goals = await demo.rows(
         "SELECT g.id, g.period_end, g.achieved_at, d.rollup, d.target_type, "
-        "d.aggregation_period FROM kpi.goals g JOIN kpi.definitions d ON d.id = g.definition_id")
+        "d.aggregation_period FROM kpi.goals g JOIN kpi.definitions d ON d.id = g.definition_id"
+    )
     for goal in goals:
         # The KPI period holding the goal's last day must be over before it settles.
         last = goal["period_end"]

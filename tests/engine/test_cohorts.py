@@ -20,7 +20,11 @@ from kpi_service.engine.cohorts import (
 
 def test_cohort_months_run_oldest_first_across_a_year() -> None:
     assert cohort_months(date(2026, 2, 17), 4) == [
-        date(2025, 11, 1), date(2025, 12, 1), date(2026, 1, 1), date(2026, 2, 1)]
+        date(2025, 11, 1),
+        date(2025, 12, 1),
+        date(2026, 1, 1),
+        date(2026, 2, 1),
+    ]
     assert cohort_months(date(2026, 1, 31), 1) == [date(2026, 1, 1)]
     assert len(cohort_months(date(2026, 1, 1), 36)) == 36
     assert cohort_months(date(2026, 1, 1), 36)[0] == date(2023, 2, 1)
@@ -42,8 +46,10 @@ def test_retention_weeks_are_exact_hours_across_a_time_change() -> None:
     assert start == datetime(2025, 11, 6, 16, 0, tzinfo=UTC)
     assert start.astimezone(ny).hour == 11
     assert end - start == timedelta(hours=168)
-    assert retention_window(signup, 12) == (signup.astimezone(UTC) + timedelta(hours=2016),
-                                            signup.astimezone(UTC) + timedelta(hours=2184))
+    assert retention_window(signup, 12) == (
+        signup.astimezone(UTC) + timedelta(hours=2016),
+        signup.astimezone(UTC) + timedelta(hours=2184),
+    )
     with pytest.raises(ValueError, match="aware"):
         retention_window(datetime(2025, 10, 30, 12, 0), 1)
 

@@ -280,12 +280,20 @@ def test_no_value_with_reason(expression: str, values: dict[str, str], reason: s
         ("a ** (b - b)", f"the exponent in a ** (b - b) {EXPONENT}"),  # always 0, still a variable
         ("a ** min(2, b)", f"the exponent in a ** min(2, b) {EXPONENT}"),
         ("a ** (1 / 0)", "the exponent in a ** (1 / 0) has no value: division by zero in 1 / 0"),
-        ("a * 1e16", "the number 1e16 is larger than 1000000000000000, the largest value a"
-                     " formula can give"),
-        ("a + " + "9" * 16, f"the number {'9' * 16} is larger than 1000000000000000, the"
-                            " largest value a formula can give"),
-        ("a / 1e999999999", "the number 1e999999999 is larger than 1000000000000000, the"
-                            " largest value a formula can give"),
+        (
+            "a * 1e16",
+            "the number 1e16 is larger than 1000000000000000, the largest value a formula can give",
+        ),
+        (
+            "a + " + "9" * 16,
+            f"the number {'9' * 16} is larger than 1000000000000000, the"
+            " largest value a formula can give",
+        ),
+        (
+            "a / 1e999999999",
+            "the number 1e999999999 is larger than 1000000000000000, the"
+            " largest value a formula can give",
+        ),
         ("a +", "the expression is not valid: invalid syntax"),
         ("a; a", "the expression is not valid: invalid syntax at character 2"),
         (" a)", "the expression is not valid: unmatched ')' at character 3"),

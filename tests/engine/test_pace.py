@@ -37,8 +37,9 @@ def test_a_day_with_a_dst_change_counts_its_real_hours() -> None:
     assert share == Decimal(11) / Decimal(23)
 
 
-@pytest.mark.parametrize("as_of", [datetime(2026, 11, 1, tzinfo=UTC),
-                                   datetime(2027, 2, 1, tzinfo=UTC)])
+@pytest.mark.parametrize(
+    "as_of", [datetime(2026, 11, 1, tzinfo=UTC), datetime(2027, 2, 1, tzinfo=UTC)]
+)
 def test_the_share_stays_between_zero_and_one(as_of: datetime) -> None:
     share = elapsed_share(DECEMBER, ZoneInfo("UTC"), as_of)
     assert share == (Decimal(0) if as_of.year == 2026 else Decimal(1))

@@ -46,6 +46,7 @@ def utc_length(period: Period, tz: ZoneInfo) -> timedelta:
     first, last = period.instants(tz)
     return last.astimezone(UTC) - first.astimezone(UTC)
 
+
 # --- local_today --------------------------------------------------------------------------
 
 
@@ -178,8 +179,8 @@ def test_instants_of_a_day_skipped_entirely_are_empty() -> None:
     assert first.astimezone(UTC) == last.astimezone(UTC) == datetime(2011, 12, 30, 10, tzinfo=UTC)
 
 
-
 # --- properties ---------------------------------------------------------------------------
+
 
 @given(day=days_strategy, tz=st.sampled_from(ZONES))
 def test_instants_of_consecutive_days_are_contiguous(day: date, tz: ZoneInfo) -> None:

@@ -24,15 +24,16 @@ from kpi_service.engine.ranking import (
 D = Decimal
 SIX = D("0.000001")
 
-scores_st = st.decimals(min_value=0, max_value=150, places=2, allow_nan=False,
-                        allow_infinity=False)
+scores_st = st.decimals(min_value=0, max_value=150, places=2, allow_nan=False, allow_infinity=False)
 # Few distinct values, so ties are common.
 tied_st = st.sampled_from([D("0"), D("50"), D("99.5"), D("100"), D("150")])
-maybe_scores = st.dictionaries(st.text(min_size=1, max_size=3),
-                               st.one_of(st.none(), scores_st, tied_st), max_size=25)
+maybe_scores = st.dictionaries(
+    st.text(min_size=1, max_size=3), st.one_of(st.none(), scores_st, tied_st), max_size=25
+)
 
 
 # --- overall scores ----------------------------------------------------------------------
+
 
 def test_overall_from_totals_hand_worked() -> None:
     # Weights 50 and 25 over scores 120 and 90: (6000 + 2250) / 75 = 110.
@@ -43,10 +44,17 @@ def test_overall_from_totals_hand_worked() -> None:
     assert overall_from_totals(D(0), D(0)) is None
 
 
-@given(st.lists(st.tuples(st.decimals(min_value=0, max_value=100, places=2),
-                          st.one_of(st.none(), scores_st)), max_size=12))
+@given(
+    st.lists(
+        st.tuples(
+            st.decimals(min_value=0, max_value=100, places=2), st.one_of(st.none(), scores_st)
+        ),
+        max_size=12,
+    )
+)
 def test_overall_from_totals_is_the_weighted_mean_of_scored_items(
-        items: list[tuple[Decimal, Decimal | None]]) -> None:
+    items: list[tuple[Decimal, Decimal | None]],
+) -> None:
     scored = [(w, s) for w, s in items if s is not None and w > 0]
     weighted = sum((w * s for w, s in scored), D(0)) if scored else None
     weights = sum((w for w, _ in scored), D(0)) if scored else None
@@ -54,10 +62,12 @@ def test_overall_from_totals_is_the_weighted_mean_of_scored_items(
     if scored:
         exact = sum(w * s for w, s in scored) / sum(w for w, _ in scored)
         assert overall_from_totals(weighted, weights) == exact.quantize(
-            SIX, rounding=ROUND_HALF_EVEN)
+            SIX, rounding=ROUND_HALF_EVEN
+        )
 
 
 # --- ranks -------------------------------------------------------------------------------
+
 
 def test_ranks_hand_worked() -> None:
     scores = {"a": D(90), "b": D(80), "c": D(80), "d": D(70), "e": None}
@@ -80,11 +90,14 @@ def test_ranks_by_brute_force(scores: dict[str, Decimal | None]) -> None:
     present = {k: s for k, s in scores.items() if s is not None}
     distinct = set(present.values())
     assert dense_ranks(scores) == {
-        k: 1 + sum(1 for other in distinct if other > s) for k, s in present.items()}
+        k: 1 + sum(1 for other in distinct if other > s) for k, s in present.items()
+    }
     assert competition_ranks(scores) == {
-        k: 1 + sum(1 for other in present.values() if other > s) for k, s in present.items()}
+        k: 1 + sum(1 for other in present.values() if other > s) for k, s in present.items()
+    }
     assert below_counts(scores) == {
-        k: sum(1 for other in present.values() if other < s) for k, s in present.items()}
+        k: sum(1 for other in present.values() if other < s) for k, s in present.items()
+    }
 
 
 @given(maybe_scores)
@@ -100,9 +113,17 @@ def test_dense_ranks_have_no_gaps_and_order_by_score(scores: dict[str, Decimal |
 
 # --- percentiles and rank changes --------------------------------------------------------
 
-@pytest.mark.parametrize(("below", "ranked", "expected"), [
-    (3, 4, "100"), (0, 4, "0"), (1, 4, "33.333333"), (2, 3, "100"), (1, 3, "50"),
-])
+
+@pytest.mark.parametrize(
+    ("below", "ranked", "expected"),
+    [
+        (3, 4, "100"),
+        (0, 4, "0"),
+        (1, 4, "33.333333"),
+        (2, 3, "100"),
+        (1, 3, "50"),
+    ],
+)
 def test_percentile_hand_worked(below: int, ranked: int, expected: str) -> None:
     assert percentile(below, ranked) == D(expected)
 
@@ -144,13 +165,15 @@ def test_rank_change() -> None:
 
 # --- team totals -------------------------------------------------------------------------
 
+
 def cells(*rows: tuple[str | None, str | None, str | None]) -> list[Cell]:
     return [Cell(None if v is None else D(v), None if a is None else D(a), s) for v, a, s in rows]
 
 
 def test_column_totals_hand_worked() -> None:
-    column = cells(("10", "100", "met"), ("6", "60", "off_track"), ("8.5", "85", "at_risk"),
-                   (None, None, None))
+    column = cells(
+        ("10", "100", "met"), ("6", "60", "off_track"), ("8.5", "85", "at_risk"), (None, None, None)
+    )
     totals = column_totals(column, "sum")
     assert (totals.members, totals.measured) == (4, 3)
     assert totals.value_sum == D("24.5") and totals.value_total == D("24.5")
@@ -166,14 +189,23 @@ def test_column_totals_hand_worked() -> None:
 
 def test_column_totals_without_values() -> None:
     totals = column_totals(cells((None, None, None)), "sum")
-    assert (totals.members, totals.measured, totals.value_sum, totals.value_mean,
-            totals.value_total, totals.achievement_mean) == (1, 0, None, None, None, None)
+    assert (
+        totals.members,
+        totals.measured,
+        totals.value_sum,
+        totals.value_mean,
+        totals.value_total,
+        totals.achievement_mean,
+    ) == (1, 0, None, None, None, None)
     assert column_totals([], "avg").members == 0
 
 
-@given(st.lists(st.one_of(st.none(), st.decimals(min_value=-1000, max_value=1000, places=3)),
-                max_size=15),
-       st.sampled_from(["sum", "avg", "min", "max"]))
+@given(
+    st.lists(
+        st.one_of(st.none(), st.decimals(min_value=-1000, max_value=1000, places=3)), max_size=15
+    ),
+    st.sampled_from(["sum", "avg", "min", "max"]),
+)
 def test_column_totals_by_plain_python(rows: list[Decimal | None], rollup: str) -> None:
     column = [Cell(v, None if v is None else v * 2, None) for v in rows]
     values = [v for v in rows if v is not None]
@@ -185,8 +217,9 @@ def test_column_totals_by_plain_python(rows: list[Decimal | None], rollup: str) 
     assert totals.value_sum == sum(values)
     mean = statistics.fmean(values)
     assert totals.value_mean is not None and abs(float(totals.value_mean) - mean) < 1e-6
-    expected = {"sum": sum(values), "avg": D(str(mean)), "min": min(values),
-                "max": max(values)}[rollup]
+    expected = {"sum": sum(values), "avg": D(str(mean)), "min": min(values), "max": max(values)}[
+        rollup
+    ]
     assert totals.value_total is not None and abs(totals.value_total - expected) < D("1e-6")
     assert totals.achievement_mean is not None
     assert abs(float(totals.achievement_mean) - 2 * mean) < 1e-6

@@ -18,9 +18,15 @@ def values(*numbers: str | None) -> list[MemberValue]:
     return [MemberValue(f"u{i}", None if n is None else D(n)) for i, n in enumerate(numbers)]
 
 
-@pytest.mark.parametrize(("rollup", "expected"), [
-    ("sum", "10.5"), ("avg", "3.5"), ("min", "1.5"), ("max", "6"),
-])
+@pytest.mark.parametrize(
+    ("rollup", "expected"),
+    [
+        ("sum", "10.5"),
+        ("avg", "3.5"),
+        ("min", "1.5"),
+        ("max", "6"),
+    ],
+)
 def test_members_without_value_are_left_out(rollup: str, expected: str) -> None:
     # 1.5 + 3 + 6 = 10.5 over the three members with a value; the mean is 3.5, not 2.625.
     rolled = roll_up(values("1.5", None, "3", "6"), rollup)
@@ -54,8 +60,11 @@ def test_a_failed_member_fails_the_team_and_is_named() -> None:
     rolled = roll_up(members, "sum")
     assert rolled.failed and rolled.value is None
     assert rolled.reason == "1 of 3 members failed (agent7: the source answered 500)"
-    assert rolled.details == {"members": 3, "members_failed": 1, "failed_members": [
-        {"subject_id": "agent7", "reason": "the source answered 500"}]}
+    assert rolled.details == {
+        "members": 3,
+        "members_failed": 1,
+        "failed_members": [{"subject_id": "agent7", "reason": "the source answered 500"}],
+    }
 
 
 def test_many_failures_name_the_first_ones_and_count_all() -> None:
@@ -83,8 +92,9 @@ def test_avg_does_not_depend_on_the_callers_decimal_context() -> None:
         assert combine([D("1000.01"), D("0.001")], "sum") == D("1000.011")
 
 
-numbers = st.decimals(min_value=-10**9, max_value=10**9, places=4, allow_nan=False,
-                      allow_infinity=False)
+numbers = st.decimals(
+    min_value=-(10**9), max_value=10**9, places=4, allow_nan=False, allow_infinity=False
+)
 
 
 @given(st.lists(st.one_of(st.none(), numbers), max_size=30))
@@ -98,7 +108,11 @@ def test_matches_a_plain_recomputation(raw: list[Decimal | None]) -> None:
             continue
         # statistics.mean of Decimals is exact (it sums Fractions); fmean's floats lose
         # digits when large values of opposite signs cancel.
-        expected = {"sum": sum(present), "min": min(present), "max": max(present),
-                    "avg": statistics.mean(present)}[rollup]
+        expected = {
+            "sum": sum(present),
+            "min": min(present),
+            "max": max(present),
+            "avg": statistics.mean(present),
+        }[rollup]
         assert rolled.value is not None
         assert float(rolled.value) == pytest.approx(float(expected), rel=1e-12, abs=1e-9)

@@ -57,10 +57,12 @@ def test_grain_order() -> None:
         layout(M, W, date(2026, 1, 1), date(2026, 3, 1))
 
 
-@given(st.sampled_from(GRAINS), st.dates(min_value=date(1900, 1, 1), max_value=date(2999, 1, 1)),
-       st.integers(min_value=0, max_value=800))
-def test_native_count_counts_what_between_lists(kind: PeriodKind, first: date,
-                                                days: int) -> None:
+@given(
+    st.sampled_from(GRAINS),
+    st.dates(min_value=date(1900, 1, 1), max_value=date(2999, 1, 1)),
+    st.integers(min_value=0, max_value=800),
+)
+def test_native_count_counts_what_between_lists(kind: PeriodKind, first: date, days: int) -> None:
     last = first + timedelta(days=days)
     assert native_count(kind, first, last) == len(between(kind, first, last))
 
@@ -79,9 +81,15 @@ def test_a_weekly_kpi_by_month_counts_four_or_five_weeks() -> None:
     buckets = layout(W, M, date(2026, 3, 1), date(2026, 4, 30))
     # March 2026: Thursdays 5, 12, 19, 26 -> 4 weeks; April: 2, 9, 16, 23, 30 -> 5 weeks.
     assert [(b.period.start, b.expected) for b in buckets] == [
-        (date(2026, 3, 1), 4), (date(2026, 4, 1), 5)]
+        (date(2026, 3, 1), 4),
+        (date(2026, 4, 1), 5),
+    ]
     assert [w.start for w in buckets[0].in_range] == [
-        date(2026, 3, 2), date(2026, 3, 9), date(2026, 3, 16), date(2026, 3, 23)]
+        date(2026, 3, 2),
+        date(2026, 3, 9),
+        date(2026, 3, 16),
+        date(2026, 3, 23),
+    ]
     # The week of Monday March 30 (Thursday April 2) is April's, and overlaps the range.
     assert buckets[1].in_range[0].start == date(2026, 3, 30)
     assert len(buckets[1].in_range) == 5
@@ -90,21 +98,31 @@ def test_a_weekly_kpi_by_month_counts_four_or_five_weeks() -> None:
 def test_native_grain_is_one_period_per_bucket() -> None:
     buckets = layout(W, W, date(2026, 3, 4), date(2026, 3, 18))
     assert [(b.period.start, b.expected, len(b.in_range)) for b in buckets] == [
-        (date(2026, 3, 2), 1, 1), (date(2026, 3, 9), 1, 1), (date(2026, 3, 16), 1, 1)]
+        (date(2026, 3, 2), 1, 1),
+        (date(2026, 3, 9), 1, 1),
+        (date(2026, 3, 16), 1, 1),
+    ]
 
 
-@given(st.sampled_from(GRAINS), st.sampled_from(GRAINS),
-       st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 1, 1)),
-       st.integers(min_value=0, max_value=400))
+@given(
+    st.sampled_from(GRAINS),
+    st.sampled_from(GRAINS),
+    st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 1, 1)),
+    st.integers(min_value=0, max_value=400),
+)
 def test_every_native_period_in_the_range_lands_in_exactly_one_bucket(
-        native: PeriodKind, grain: PeriodKind, first: date, days: int) -> None:
+    native: PeriodKind, grain: PeriodKind, first: date, days: int
+) -> None:
     if is_finer(grain, native):
         return
     last = first + timedelta(days=days)
     buckets = layout(native, grain, first, last)
     placed = [p for b in buckets for p in b.in_range]
-    assert placed == [p for p in between(native, first, last)
-                      if bucket_of(native, grain, p) in {b.period for b in buckets}]
+    assert placed == [
+        p
+        for p in between(native, first, last)
+        if bucket_of(native, grain, p) in {b.period for b in buckets}
+    ]
     assert len(placed) == len(set(placed))
     for b in buckets:
         assert all(bucket_of(native, grain, p) == b.period for p in b.in_range)
@@ -116,8 +134,13 @@ def _points(*values: int | None) -> list[tuple[Period, Decimal | None, Decimal |
     out = []
     for i, v in enumerate(values):
         month = containing(M, start.replace(month=i + 1))
-        out.append((month, None if v is None else Decimal(v),
-                    None if v is None else Decimal(100 - abs(v - 10))))
+        out.append(
+            (
+                month,
+                None if v is None else Decimal(v),
+                None if v is None else Decimal(100 - abs(v - 10)),
+            )
+        )
     return out
 
 

@@ -14,9 +14,16 @@ from kpi_service.engine.statistics import fit_line, t_cdf, t_quantile
 
 # Student t quantiles as printed in the usual tables (e.g. NIST/SEMATECH e-Handbook 1.3.6.7.2).
 TABLE = [  # (df, upper-tail probability, t)
-    (1, 0.10, 3.078), (1, 0.025, 12.706), (2, 0.05, 2.920), (3, 0.025, 3.182),
-    (5, 0.10, 1.476), (10, 0.025, 2.228), (10, 0.10, 1.372), (20, 0.05, 1.725),
-    (30, 0.005, 2.750), (100, 0.025, 1.984),
+    (1, 0.10, 3.078),
+    (1, 0.025, 12.706),
+    (2, 0.05, 2.920),
+    (3, 0.025, 3.182),
+    (5, 0.10, 1.476),
+    (10, 0.025, 2.228),
+    (10, 0.10, 1.372),
+    (20, 0.05, 1.725),
+    (30, 0.005, 2.750),
+    (100, 0.025, 1.984),
 ]
 
 
@@ -40,8 +47,9 @@ def test_t_cdf_with_one_and_two_degrees_has_its_closed_forms(x: float) -> None:
 @given(p=probabilities)
 def test_t_quantile_with_one_and_two_degrees_has_its_closed_forms(p: float) -> None:
     assert t_quantile(p, 1) == pytest.approx(math.tan(math.pi * (p - 0.5)), rel=1e-9, abs=1e-9)
-    assert t_quantile(p, 2) == pytest.approx((2 * p - 1) / math.sqrt(2 * p * (1 - p)),
-                                             rel=1e-9, abs=1e-9)
+    assert t_quantile(p, 2) == pytest.approx(
+        (2 * p - 1) / math.sqrt(2 * p * (1 - p)), rel=1e-9, abs=1e-9
+    )
 
 
 @given(p=probabilities, df=st.integers(min_value=1, max_value=500))
@@ -52,9 +60,14 @@ def test_t_quantile_inverts_the_cdf_and_is_symmetric(p: float, df: int) -> None:
 
 
 def test_refusals() -> None:
-    for call in (lambda: t_quantile(0, 3), lambda: t_quantile(1, 3), lambda: t_cdf(1, 0),
-                 lambda: fit_line([1, 2], [1, 2]), lambda: fit_line([1, 1, 1], [1, 2, 3]),
-                 lambda: fit_line([1, 2, 3], [1, 2])):
+    for call in (
+        lambda: t_quantile(0, 3),
+        lambda: t_quantile(1, 3),
+        lambda: t_cdf(1, 0),
+        lambda: fit_line([1, 2], [1, 2]),
+        lambda: fit_line([1, 1, 1], [1, 2, 3]),
+        lambda: fit_line([1, 2, 3], [1, 2]),
+    ):
         with pytest.raises(ValueError):
             call()
     fit = fit_line([0, 1, 2], [1, 2, 4])
@@ -87,16 +100,21 @@ def test_a_hand_worked_fit_and_interval() -> None:
 @st.composite
 def samples(draw: st.DrawFn) -> tuple[list[float], list[float]]:
     n = draw(st.integers(min_value=3, max_value=30))
-    xs = sorted(draw(st.lists(st.integers(min_value=-50, max_value=200), min_size=n,
-                              max_size=n, unique=True)))
-    ys = draw(st.lists(st.floats(min_value=-1e4, max_value=1e4, allow_nan=False), min_size=n,
-                       max_size=n))
+    xs = sorted(
+        draw(
+            st.lists(st.integers(min_value=-50, max_value=200), min_size=n, max_size=n, unique=True)
+        )
+    )
+    ys = draw(
+        st.lists(st.floats(min_value=-1e4, max_value=1e4, allow_nan=False), min_size=n, max_size=n)
+    )
     return [float(x) for x in xs], ys
 
 
 @given(samples())
 def test_the_fit_matches_the_standard_library_and_the_hand_formulas(
-        data: tuple[list[float], list[float]]) -> None:
+    data: tuple[list[float], list[float]],
+) -> None:
     xs, ys = data
     fit = fit_line(xs, ys)
     expected = statistics.linear_regression(xs, ys)
@@ -110,7 +128,8 @@ def test_the_fit_matches_the_standard_library_and_the_hand_formulas(
 
 @given(samples(), st.floats(min_value=-100, max_value=300))
 def test_intervals_hold_the_prediction_and_95_is_wider_than_80(
-        data: tuple[list[float], list[float]], x: float) -> None:
+    data: tuple[list[float], list[float]], x: float
+) -> None:
     fit = fit_line(*data)
     low80, high80 = fit.prediction_interval(x, 0.80)
     low95, high95 = fit.prediction_interval(x, 0.95)
@@ -123,7 +142,8 @@ def test_intervals_hold_the_prediction_and_95_is_wider_than_80(
 
 @given(samples(), st.floats(min_value=0, max_value=200), st.floats(min_value=0.1, max_value=100))
 def test_intervals_widen_with_distance_from_the_mean_x(
-        data: tuple[list[float], list[float]], near: float, further: float) -> None:
+    data: tuple[list[float], list[float]], near: float, further: float
+) -> None:
     fit = fit_line(*data)
     assume(fit.residual_se > 0)
     closer = fit.x_mean + near
@@ -135,12 +155,15 @@ def test_intervals_widen_with_distance_from_the_mean_x(
     assert mirrored_high - mirrored_low == pytest.approx(high - low, rel=1e-9)
 
 
-@given(st.integers(min_value=-1000, max_value=1000), st.integers(min_value=-50, max_value=50),
-       st.lists(st.integers(min_value=-100, max_value=400), min_size=3, max_size=25,
-                unique=True),
-       st.floats(min_value=-100, max_value=500))
-def test_points_on_a_line_give_zero_width_intervals(intercept: int, slope: int,
-                                                     xs: list[int], x: float) -> None:
+@given(
+    st.integers(min_value=-1000, max_value=1000),
+    st.integers(min_value=-50, max_value=50),
+    st.lists(st.integers(min_value=-100, max_value=400), min_size=3, max_size=25, unique=True),
+    st.floats(min_value=-100, max_value=500),
+)
+def test_points_on_a_line_give_zero_width_intervals(
+    intercept: int, slope: int, xs: list[int], x: float
+) -> None:
     ys = [intercept + slope * v for v in xs]
     fit = fit_line([float(v) for v in xs], [float(y) for y in ys])
     assert fit.residual_se == 0
@@ -157,7 +180,8 @@ def test_points_on_a_line_give_zero_width_intervals(intercept: int, slope: int,
 
 @given(samples(), st.floats(min_value=-1e4, max_value=1e4), st.floats(min_value=0, max_value=1e3))
 def test_probabilities_are_complementary_and_monotone(
-        data: tuple[list[float], list[float]], threshold: float, step: float) -> None:
+    data: tuple[list[float], list[float]], threshold: float, step: float
+) -> None:
     fit = fit_line(*data)
     assume(fit.residual_se > 0)
     x = max(data[0]) + 1
@@ -166,4 +190,5 @@ def test_probabilities_are_complementary_and_monotone(
     assert 0 <= above <= 1
     assert fit.probability_at_least(x, threshold + step) <= above + 1e-12
     assert fit.probability_between(x, threshold, threshold + step) == pytest.approx(
-        fit.probability_at_most(x, threshold + step) - below, abs=1e-12)
+        fit.probability_at_most(x, threshold + step) - below, abs=1e-12
+    )

@@ -14,8 +14,13 @@ from tests.support.auth import bearer
 
 
 def event(user: str, kind: str, at: datetime, **fields: Any) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "user_id": user, "type": kind,
-            "occurred_at": at.isoformat(), **fields}
+    return {
+        "id": str(uuid.uuid4()),
+        "user_id": user,
+        "type": kind,
+        "occurred_at": at.isoformat(),
+        **fields,
+    }
 
 
 T0 = datetime(2026, 9, 30, 23, 30, tzinfo=UTC)
@@ -27,13 +32,16 @@ async def _count(db: Database) -> int:
 
 
 async def test_a_batch_keeps_valid_items_and_reports_the_others(
-        client: AsyncClient, db: Database) -> None:
-    good = [event("1", "call", T0, value=30, team_id="support"),
-            event("2", "email", T0 + timedelta(hours=1), properties={"to": "x@y.z"})]
+    client: AsyncClient, db: Database
+) -> None:
+    good = [
+        event("1", "call", T0, value=30, team_id="support"),
+        event("2", "email", T0 + timedelta(hours=1), properties={"to": "x@y.z"}),
+    ]
     bad = [
-        {**event("1", "call", T0), "user_id": "a\u0000b"},             # NUL
+        {**event("1", "call", T0), "user_id": "a\u0000b"},  # NUL
         {**event("1", "call", T0), "occurred_at": "2026-09-30T10:00:00"},  # no offset
-        event("1", "call", datetime.now(UTC) + timedelta(days=30)),    # far future
+        event("1", "call", datetime.now(UTC) + timedelta(days=30)),  # far future
         {**event("1", "call", T0), "id": "not-a-uuid"},
         event("1", "Bad Type", T0),
         event("1", "call", T0, value=1e300),
@@ -62,20 +70,32 @@ async def test_repeats_inside_a_batch_are_duplicates(client: AsyncClient, db: Da
 
 
 async def test_partitions_are_made_per_month_as_needed(client: AsyncClient, db: Database) -> None:
-    months = [datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC),
-              datetime(2026, 3, 15, tzinfo=UTC)]
-    body = (await client.post("/api/kpis/events", json={
-        "events": [event("1", "login", m) for m in months]})).json()
+    months = [
+        datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2026, 3, 15, tzinfo=UTC),
+    ]
+    body = (
+        await client.post(
+            "/api/kpis/events", json={"events": [event("1", "login", m) for m in months]}
+        )
+    ).json()
     assert body["accepted"] == 3
     async with db.engine.connect() as conn:
-        rows = await conn.execute(text(
-            "SELECT c.relname, count(e.*) FROM pg_inherits i "
-            "JOIN pg_class c ON c.oid = i.inhrelid "
-            "LEFT JOIN kpi.events e ON e.tableoid = c.oid "
-            "WHERE i.inhparent = 'kpi.events'::regclass GROUP BY c.relname"))
+        rows = await conn.execute(
+            text(
+                "SELECT c.relname, count(e.*) FROM pg_inherits i "
+                "JOIN pg_class c ON c.oid = i.inhrelid "
+                "LEFT JOIN kpi.events e ON e.tableoid = c.oid "
+                "WHERE i.inhparent = 'kpi.events'::regclass GROUP BY c.relname"
+            )
+        )
         found = dict(rows.all())
     assert {k: v for k, v in found.items() if v} == {
-        "events_y2025m12": 1, "events_y2026m01": 1, "events_y2026m03": 1}
+        "events_y2025m12": 1,
+        "events_y2026m01": 1,
+        "events_y2026m03": 1,
+    }
 
 
 async def test_batch_limits(client: AsyncClient, db: Database) -> None:
@@ -90,16 +110,25 @@ async def test_batch_limits(client: AsyncClient, db: Database) -> None:
 
 
 async def test_timeline_pages_newest_first_with_filters_and_privacy(
-        client: AsyncClient, jwt_client: AsyncClient, db: Database) -> None:
-    sent = [event("1", ("call", "email", "login")[i % 3], T0 - timedelta(minutes=7 * i),
-                  team_id="support")
-            for i in range(25)]
+    client: AsyncClient, jwt_client: AsyncClient, db: Database
+) -> None:
+    sent = [
+        event(
+            "1", ("call", "email", "login")[i % 3], T0 - timedelta(minutes=7 * i), team_id="support"
+        )
+        for i in range(25)
+    ]
     sent += [event("2", "call", T0 - timedelta(minutes=i), team_id="sales") for i in range(5)]
     assert (await client.post("/api/kpis/events", json={"events": sent})).json()["accepted"] == 30
 
-    expected = [e["id"] for e in sorted(
-        (e for e in sent if e["user_id"] == "1" and e["type"] != "login"),
-        key=lambda e: (e["occurred_at"], e["id"]), reverse=True)]
+    expected = [
+        e["id"]
+        for e in sorted(
+            (e for e in sent if e["user_id"] == "1" and e["type"] != "login"),
+            key=lambda e: (e["occurred_at"], e["id"]),
+            reverse=True,
+        )
+    ]
     seen, cursor = [], None
     while True:
         params: dict[str, Any] = {"user_id": "1", "type": ["call", "email"], "limit": 4}
@@ -114,13 +143,15 @@ async def test_timeline_pages_newest_first_with_filters_and_privacy(
 
     member = await jwt_client.get("/api/kpis/events", headers=bearer("2", "member"))
     assert {e["user_id"] for e in member.json()["items"]} == {"2"}
-    manager = await jwt_client.get("/api/kpis/events", params={"limit": 500},
-                                   headers=bearer("m", "manager", teams=["sales"]))
+    manager = await jwt_client.get(
+        "/api/kpis/events", params={"limit": 500}, headers=bearer("m", "manager", teams=["sales"])
+    )
     assert len(manager.json()["items"]) == 5
     other = await jwt_client.get("/api/kpis/events", headers=bearer("x", "admin", tenant="acme"))
     assert other.json()["items"] == []
-    forbidden = await jwt_client.post("/api/kpis/events", headers=bearer("2", "member"),
-                                      json={"events": [event("2", "call", T0)]})
+    forbidden = await jwt_client.post(
+        "/api/kpis/events", headers=bearer("2", "member"), json={"events": [event("2", "call", T0)]}
+    )
     assert forbidden.status_code == 403
     bad_cursor = await client.get("/api/kpis/events", params={"cursor": "bm9wZQ"})
     assert bad_cursor.status_code == 422

@@ -38,13 +38,26 @@ def one_by_one(items: list[Any]) -> tuple[list[str], list[tuple[int, list[str], 
     return list(dict.fromkeys(kept)), errors
 
 
-GOOD = {"user_id": "7", "type": "call", "occurred_at": "2026-11-02T10:00:00+01:00",
-        "value": 3.5, "properties": {"outcome": "won"}}
+GOOD = {
+    "user_id": "7",
+    "type": "call",
+    "occurred_at": "2026-11-02T10:00:00+01:00",
+    "value": 3.5,
+    "properties": {"outcome": "won"},
+}
 FLAWS: list[dict[str, Any]] = [
-    {"user_id": ""}, {"type": "Call"}, {"occurred_at": "2026-11-02T10:00:00"},
-    {"occurred_at": "1999-01-01T00:00:00Z"}, {"occurred_at": "2030-01-01T00:00:00Z"},
-    {"value": "lots"}, {"value": 1e16}, {"properties": {"x": float("inf")}},
-    {"properties": {"k": "a\u0000"}}, {"extra": True}, {"team_id": None}, {"value": None},
+    {"user_id": ""},
+    {"type": "Call"},
+    {"occurred_at": "2026-11-02T10:00:00"},
+    {"occurred_at": "1999-01-01T00:00:00Z"},
+    {"occurred_at": "2030-01-01T00:00:00Z"},
+    {"value": "lots"},
+    {"value": 1e16},
+    {"properties": {"x": float("inf")}},
+    {"properties": {"k": "a\u0000"}},
+    {"extra": True},
+    {"team_id": None},
+    {"value": None},
 ]
 ITEMS = st.one_of(
     st.builds(lambda: dict(GOOD)),
@@ -55,11 +68,9 @@ ITEMS = st.one_of(
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(ITEMS, st.integers(0, 5)), max_size=25))
-def test_bulk_checking_answers_as_item_by_item_checking(
-        drawn: list[tuple[Any, int]]) -> None:
+def test_bulk_checking_answers_as_item_by_item_checking(drawn: list[tuple[Any, int]]) -> None:
     ids = [uuid.UUID(int=n + 1) for n in range(6)]  # few ids: repeats happen
-    items = [{**item, "id": str(ids[n])} if isinstance(item, dict) else item
-             for item, n in drawn]
+    items = [{**item, "id": str(ids[n])} if isinstance(item, dict) else item for item, n in drawn]
     kept, errors = one_by_one(items)
     batch = check_batch(items, "default", NOW)
     assert [str(row.id) for row in batch.rows] == kept

@@ -25,9 +25,12 @@ async def _drop(db: Database, names: list[str]) -> None:
 
 async def _attached(db: Database) -> set[str]:
     async with db.engine.connect() as conn:
-        rows = await conn.execute(text(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = 'kpi.events'::regclass"))
+        rows = await conn.execute(
+            text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'kpi.events'::regclass"
+            )
+        )
         return {r[0] for r in rows}
 
 
@@ -53,14 +56,18 @@ async def test_this_month_and_three_ahead_are_made_once(db: Database) -> None:
 async def test_only_the_missing_months_are_made(db: Database) -> None:
     assert await _prepare(db, date(2031, 12, 5), months_ahead=0) == ["events_y2031m12"]
     assert sorted(await _prepare(db, date(2031, 11, 5))) == [
-        "events_y2031m11", "events_y2032m01", "events_y2032m02"]
+        "events_y2031m11",
+        "events_y2032m01",
+        "events_y2032m02",
+    ]
     assert await _prepare(db, date(2031, 12, 31), months_ahead=2) == []
 
 
 @pytest.mark.usefixtures("no_future_partitions")
 async def test_two_replicas_at_once_make_each_partition_once(db: Database) -> None:
-    first, second = await asyncio.gather(_prepare(db, date(2031, 11, 2)),
-                                         _prepare(db, date(2031, 11, 2)))
+    first, second = await asyncio.gather(
+        _prepare(db, date(2031, 11, 2)), _prepare(db, date(2031, 11, 2))
+    )
     assert sorted(first + second) == AHEAD
     assert set(AHEAD) <= await _attached(db)
 
@@ -77,12 +84,16 @@ async def test_events_land_in_their_month_partition(db: Database) -> None:
     }
     async with db.engine.begin() as conn:
         for at in instants:
-            await conn.execute(text(
-                "INSERT INTO kpi.events (tenant_id, id, occurred_at, user_id, type) "
-                "VALUES ('default', :id, :at, '1', 'call')"),
-                {"id": uuid.uuid4(), "at": datetime.fromisoformat(at)})
-        rows = await conn.execute(text(
-            "SELECT occurred_at, tableoid::regclass::text FROM kpi.events"))
+            await conn.execute(
+                text(
+                    "INSERT INTO kpi.events (tenant_id, id, occurred_at, user_id, type) "
+                    "VALUES ('default', :id, :at, '1', 'call')"
+                ),
+                {"id": uuid.uuid4(), "at": datetime.fromisoformat(at)},
+            )
+        rows = await conn.execute(
+            text("SELECT occurred_at, tableoid::regclass::text FROM kpi.events")
+        )
         found = {at: partition for at, partition in rows}
     assert {at: found[datetime.fromisoformat(at)] for at in instants} == instants
 
@@ -92,13 +103,16 @@ async def test_months_ahead_must_not_be_negative(db: Database) -> None:
         await _prepare(db, date(2031, 11, 15), months_ahead=-1)
 
 
-async def test_ingested_events_use_partitions_made_ahead(client: AsyncClient,
-                                                         db: Database) -> None:
+async def test_ingested_events_use_partitions_made_ahead(client: AsyncClient, db: Database) -> None:
     now = datetime.now(UTC)
     await _prepare(db, now.date(), months_ahead=1)
     expected = f"kpi.events_y{now.year:04d}m{now.month:02d}"
-    event = {"id": str(uuid.uuid4()), "user_id": "1", "type": "call",
-             "occurred_at": now.isoformat()}
+    event = {
+        "id": str(uuid.uuid4()),
+        "user_id": "1",
+        "type": "call",
+        "occurred_at": now.isoformat(),
+    }
     body = (await client.post("/api/kpis/events", json={"events": [event]})).json()
     assert body["accepted"] == 1
     async with db.engine.connect() as conn:

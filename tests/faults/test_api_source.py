@@ -17,7 +17,8 @@ TIMEOUT_S = 0.5
 
 
 async def test_hanging_failing_and_garbage_subjects_fail_alone_and_the_run_goes_on(
-        client: AsyncClient, db: Database, source: SourceServer) -> None:
+    client: AsyncClient, db: Database, source: SourceServer
+) -> None:
     state = source.reset()
     state.values = {"good1": 12, "good2": "7.5", "typed": {"nested": 1}}
     state.slow_s = 5.0  # ten times the timeout: only the cut ends it
@@ -25,12 +26,27 @@ async def test_hanging_failing_and_garbage_subjects_fail_alone_and_the_run_goes_
     state.plan("fails", "500")
     state.plan("garbage", "malformed")
     state.plan("nan", "nan")
-    api = await define(client, key="crm_score", calculation_type="api", config={
-        "adapter": "http_json", "url": source.base_url + "/kpi/{subject_id}",
-        "value_pointer": "/data/value", "timeout_s": TIMEOUT_S, "retries": RETRIES})
-    query = await define(client, key="tickets", calculation_type="query", config={
-        "sql": "SELECT subject_id, value FROM (VALUES ('good1', 4), ('hangs', 9)) "
-               "AS t(subject_id, value) WHERE subject_id = ANY(:subject_ids)"})
+    api = await define(
+        client,
+        key="crm_score",
+        calculation_type="api",
+        config={
+            "adapter": "http_json",
+            "url": source.base_url + "/kpi/{subject_id}",
+            "value_pointer": "/data/value",
+            "timeout_s": TIMEOUT_S,
+            "retries": RETRIES,
+        },
+    )
+    query = await define(
+        client,
+        key="tickets",
+        calculation_type="query",
+        config={
+            "sql": "SELECT subject_id, value FROM (VALUES ('good1', 4), ('hangs', 9)) "
+            "AS t(subject_id, value) WHERE subject_id = ANY(:subject_ids)"
+        },
+    )
     subjects = ["good1", "good2", "hangs", "fails", "garbage", "nan", "typed"]
     for subject in subjects:
         await assign(client, api["id"], subject, 10, start_date="2026-11-01")
@@ -53,11 +69,24 @@ async def test_hanging_failing_and_garbage_subjects_fail_alone_and_the_run_goes_
     }
     # Bounded: timeouts and 5xx were tried exactly 1 + retries times; a 200 that is garbage
     # is not retried (asking again gets the same garbage); the good subjects once each.
-    assert dict(state.attempts) == {"good1": 1, "good2": 1, "hangs": RETRIES + 1,
-                                    "fails": RETRIES + 1, "garbage": 1, "nan": 1, "typed": 1}
+    assert dict(state.attempts) == {
+        "good1": 1,
+        "good2": 1,
+        "hangs": RETRIES + 1,
+        "fails": RETRIES + 1,
+        "garbage": 1,
+        "nan": 1,
+        "typed": 1,
+    }
 
-    stored = {(m["definition_id"], m["subject_id"]): (m["actual_value"], m["achievement"])
-              for m in await measurements(client)}
+    stored = {
+        (m["definition_id"], m["subject_id"]): (m["actual_value"], m["achievement"])
+        for m in await measurements(client)
+    }
     # 12/10 and 7.5/10 of the api KPI; 4/8 and 9/8 of the query KPI: worked by hand.
-    assert stored == {(api["id"], "good1"): (12, 120.0), (api["id"], "good2"): (7.5, 75.0),
-                      (query["id"], "good1"): (4, 50.0), (query["id"], "hangs"): (9, 112.5)}
+    assert stored == {
+        (api["id"], "good1"): (12, 120.0),
+        (api["id"], "good2"): (7.5, 75.0),
+        (query["id"], "good1"): (4, 50.0),
+        (query["id"], "hangs"): (9, 112.5),
+    }

@@ -46,20 +46,28 @@ def _hundred_mb() -> Iterator[bytes]:
 def _post(base_url: str, headers: dict[str, str]) -> int | None:
     """POST 100 MB of events, unauthenticated; the status, if the refusal outran the close."""
     try:
-        response = httpx.post(f"{base_url}/api/kpis/events", content=_hundred_mb(),
-                              headers={"Content-Type": "application/json", **headers},
-                              timeout=60)
+        response = httpx.post(
+            f"{base_url}/api/kpis/events",
+            content=_hundred_mb(),
+            headers={"Content-Type": "application/json", **headers},
+            timeout=60,
+        )
     except httpx.TransportError:  # the server closed before the client finished sending
         return None
     return response.status_code
 
 
 def test_unauthenticated_hundred_mb_bodies_are_refused_without_being_held(
-        database_url: str, tmp_path: Path) -> None:
+    database_url: str, tmp_path: Path
+) -> None:
     port = free_port()
-    env = {**service_env(database_url, **QUIET_SCHEDULE), "KPI_AUTH_MODE": "jwt",
-           "KPI_JWT_SECRET": JWT_SECRET, "KPI_LOG_LEVEL": "WARNING",
-           "KPI_MAX_BODY_BYTES": str(1024 * 1024)}
+    env = {
+        **service_env(database_url, **QUIET_SCHEDULE),
+        "KPI_AUTH_MODE": "jwt",
+        "KPI_JWT_SECRET": JWT_SECRET,
+        "KPI_LOG_LEVEL": "WARNING",
+        "KPI_MAX_BODY_BYTES": str(1024 * 1024),
+    }
     child = start(["serve", "--port", str(port)], env, tmp_path, port)
     try:
         wait_ready(child)

@@ -54,10 +54,12 @@ class Load:
         self.statuses[response.status_code] += 1
         if response.status_code == 200:
             return True
-        if not (response.status_code == 503
-                and response.headers.get("content-type") == "application/problem+json"
-                and response.headers.get("retry-after")
-                and response.json()["status"] == 503):
+        if not (
+            response.status_code == 503
+            and response.headers.get("content-type") == "application/problem+json"
+            and response.headers.get("retry-after")
+            and response.json()["status"] == 503
+        ):
             self.bad.append(f"{method} {path}: {response.status_code} {response.text[:300]}")
         return False
 
@@ -65,9 +67,16 @@ class Load:
         batch: list[dict[str, object]] = []
         while not self.stop:
             if not batch:  # a batch refused with 503 is sent again as it was (idempotency)
-                batch = [{"id": str(uuid.uuid4()), "user_id": user, "type": "call",
-                          "occurred_at": f"2026-01-{1 + i % 28:02d}T12:00:00Z", "value": i}
-                         for i in range(BATCH)]
+                batch = [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "user_id": user,
+                        "type": "call",
+                        "occurred_at": f"2026-01-{1 + i % 28:02d}T12:00:00Z",
+                        "value": i,
+                    }
+                    for i in range(BATCH)
+                ]
             if await self._send("POST", "/api/kpis/events", {"events": batch}):
                 self.events_acked.update(uuid.UUID(str(e["id"])) for e in batch)
                 batch = []
@@ -78,8 +87,9 @@ class Load:
         day = 0
         while not self.stop:
             when = (FIRST_DAY + timedelta(days=day)).isoformat()
-            if await self._send("PUT", f"/api/kpis/assignments/{assignment_id}/measurements/"
-                                f"{when}", {"value": day}):
+            if await self._send(
+                "PUT", f"/api/kpis/assignments/{assignment_id}/measurements/{when}", {"value": day}
+            ):
                 acked.add(day)
             day += 1
             await asyncio.sleep(0.005)
@@ -91,10 +101,13 @@ async def _cut(url: str, stop: asyncio.Event) -> int:
     cut = 0
     try:
         while not stop.is_set():
-            cut += len(await conn.fetch(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = 'kpi-service' AND datname = current_database() "
-                "AND pid <> pg_backend_pid()"))
+            cut += len(
+                await conn.fetch(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'kpi-service' AND datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            )
             await asyncio.sleep(0.03)
     finally:
         await conn.close()
@@ -111,21 +124,44 @@ def own_database(server: Server) -> Iterator[str]:
 
 
 async def test_connections_cut_under_copy_writes_answer_503_and_lose_nothing(
-        own_database: str, tmp_path: Path) -> None:
+    own_database: str, tmp_path: Path
+) -> None:
     url = own_database
-    child: Child = serve(url, tmp_path, KPI_RUN_HEARTBEAT_SECONDS="0.5",
-                         KPI_RUN_STALE_SECONDS="2", **QUIET_SCHEDULE)
+    child: Child = serve(
+        url, tmp_path, KPI_RUN_HEARTBEAT_SECONDS="0.5", KPI_RUN_STALE_SECONDS="2", **QUIET_SCHEDULE
+    )
     try:
         await asyncio.to_thread(wait_ready, child)
         async with httpx.AsyncClient(base_url=child.base_url, timeout=30) as http:
-            definition = (await http.post("/api/kpis/definitions", json={
-                "key": "calls", "name": "Calls", "unit": "count",
-                "target_type": "higher_better", "aggregation_period": "daily",
-                "calculation_type": "manual", "config": {}})).json()["id"]
-            assignments = [(await http.post("/api/kpis/assignments", json={
-                "definition_id": definition, "subject_type": "user", "subject_id": user,
-                "target_value": 10, "start_date": FIRST_DAY.isoformat()})).json()["id"]
-                for user in ("1", "2")]
+            definition = (
+                await http.post(
+                    "/api/kpis/definitions",
+                    json={
+                        "key": "calls",
+                        "name": "Calls",
+                        "unit": "count",
+                        "target_type": "higher_better",
+                        "aggregation_period": "daily",
+                        "calculation_type": "manual",
+                        "config": {},
+                    },
+                )
+            ).json()["id"]
+            assignments = [
+                (
+                    await http.post(
+                        "/api/kpis/assignments",
+                        json={
+                            "definition_id": definition,
+                            "subject_type": "user",
+                            "subject_id": user,
+                            "target_value": 10,
+                            "start_date": FIRST_DAY.isoformat(),
+                        },
+                    )
+                ).json()["id"]
+                for user in ("1", "2")
+            ]
             run_id = await _start_backfill(http)
             load = Load(http)
             workers = [asyncio.create_task(load.events(str(u))) for u in range(4)]
@@ -141,29 +177,50 @@ async def test_connections_cut_under_copy_writes_answer_503_and_lose_nothing(
             # Nothing poisoned stays in the pool: with no more cuts, every write succeeds.
             during, load.statuses = load.statuses, Counter()
             for _ in range(20):
-                assert await load._send("POST", "/api/kpis/events", {"events": [
-                    {"id": str(uuid.uuid4()), "user_id": "9", "type": "call",
-                     "occurred_at": "2026-01-02T12:00:00Z"}]}), load.bad[-1:]
+                assert await load._send(
+                    "POST",
+                    "/api/kpis/events",
+                    {
+                        "events": [
+                            {
+                                "id": str(uuid.uuid4()),
+                                "user_id": "9",
+                                "type": "call",
+                                "occurred_at": "2026-01-02T12:00:00Z",
+                            }
+                        ]
+                    },
+                ), load.bad[-1:]
             run = await _finished(http, run_id)
         alive = child.proc.poll() is None
-        stored_events = await fetch(url, "SELECT id, count(*) AS n FROM kpi.events "
-                                         "WHERE id = ANY($1::uuid[]) GROUP BY id",
-                                    list(load.events_acked))
-        stored_values = await fetch(url, "SELECT m.assignment_id, m.period_start, "
-                                         "m.actual_value FROM kpi.measurements m JOIN "
-                                         "kpi.definitions d ON d.id = m.definition_id "
-                                         "WHERE d.key = 'calls'")
-        sales = await fetch(url, "SELECT m.period_start, m.actual_value FROM kpi.measurements m "
-                                 "JOIN kpi.definitions d ON d.id = m.definition_id "
-                                 "WHERE d.key = 'sales' ORDER BY 1")
+        stored_events = await fetch(
+            url,
+            "SELECT id, count(*) AS n FROM kpi.events WHERE id = ANY($1::uuid[]) GROUP BY id",
+            list(load.events_acked),
+        )
+        stored_values = await fetch(
+            url,
+            "SELECT m.assignment_id, m.period_start, "
+            "m.actual_value FROM kpi.measurements m JOIN "
+            "kpi.definitions d ON d.id = m.definition_id "
+            "WHERE d.key = 'calls'",
+        )
+        sales = await fetch(
+            url,
+            "SELECT m.period_start, m.actual_value FROM kpi.measurements m "
+            "JOIN kpi.definitions d ON d.id = m.definition_id "
+            "WHERE d.key = 'sales' ORDER BY 1",
+        )
     finally:
         code, output = terminate(child)
 
-    print(f"\n{cut} connections cut in {CUTTING_S:.0f}s; {sum(during.values())} answers: "
-          f"{dict(during)}; {len(load.events_acked)} events and "
-          f"{sum(map(len, load.days_acked.values()))} values acknowledged; the backfill "
-          f"{run['status']} ({run['failed']} failed), "
-          f"resumed {run['resumed']}x")
+    print(
+        f"\n{cut} connections cut in {CUTTING_S:.0f}s; {sum(during.values())} answers: "
+        f"{dict(during)}; {len(load.events_acked)} events and "
+        f"{sum(map(len, load.days_acked.values()))} values acknowledged; the backfill "
+        f"{run['status']} ({run['failed']} failed), "
+        f"resumed {run['resumed']}x"
+    )
     assert alive and code == 0, output[-3000:]
     assert cut > 20  # the cuts did land
     assert load.bad == [], (len(load.bad), load.bad[:5], output[-3000:])
@@ -172,8 +229,10 @@ async def test_connections_cut_under_copy_writes_answer_503_and_lose_nothing(
     assert {r["id"] for r in stored_events} == load.events_acked
     assert {r["n"] for r in stored_events} == {1}
     # Each acknowledged value is stored, as sent.
-    stored = {(r["assignment_id"], (r["period_start"] - FIRST_DAY).days): r["actual_value"]
-              for r in stored_values}
+    stored = {
+        (r["assignment_id"], (r["period_start"] - FIRST_DAY).days): r["actual_value"]
+        for r in stored_values
+    }
     acked = {(a, d) for a, days in load.days_acked.items() for d in days}
     assert len(acked) > 5
     assert {k: stored.get(k) for k in acked} == {(a, d): Decimal(d) for a, d in acked}
@@ -182,26 +241,57 @@ async def test_connections_cut_under_copy_writes_answer_503_and_lose_nothing(
     assert (run["status"], run["progress_done"], run["failed"]) == ("succeeded", RUN_DAYS, 0)
     assert run["resumed"] >= 1
     assert [(r["period_start"], r["actual_value"]) for r in sales] == [
-        (RUN_START + timedelta(days=i), Decimal(i % 4)) for i in range(RUN_DAYS)]
+        (RUN_START + timedelta(days=i), Decimal(i % 4)) for i in range(RUN_DAYS)
+    ]
 
 
 async def _start_backfill(http: httpx.AsyncClient) -> int:
     """An event KPI counting one user's sales per day, backfilled over RUN_DAYS days."""
-    sales = [{"id": str(uuid.uuid4()), "user_id": "r", "type": "sale",
-              "occurred_at": f"{RUN_START + timedelta(days=i)}T10:{n:02d}:00Z"}
-             for i in range(RUN_DAYS) for n in range(i % 4)]
+    sales = [
+        {
+            "id": str(uuid.uuid4()),
+            "user_id": "r",
+            "type": "sale",
+            "occurred_at": f"{RUN_START + timedelta(days=i)}T10:{n:02d}:00Z",
+        }
+        for i in range(RUN_DAYS)
+        for n in range(i % 4)
+    ]
     assert (await http.post("/api/kpis/events", json={"events": sales})).status_code == 200
-    definition = (await http.post("/api/kpis/definitions", json={
-        "key": "sales", "name": "Sales", "unit": "count", "target_type": "higher_better",
-        "aggregation_period": "daily", "calculation_type": "event",
-        "config": {"event_type": "sale", "aggregate": "count"}})).json()["id"]
-    assert (await http.post("/api/kpis/assignments", json={
-        "definition_id": definition, "subject_type": "user", "subject_id": "r",
-        "target_value": 2, "start_date": RUN_START.isoformat()})).status_code == 201
-    response = await http.post("/api/kpis/measurements/recalculate", json={
-        "period_start": RUN_START.isoformat(),
-        "period_end": (RUN_START + timedelta(days=RUN_DAYS - 1)).isoformat(),
-        "definition_keys": ["sales"]})
+    definition = (
+        await http.post(
+            "/api/kpis/definitions",
+            json={
+                "key": "sales",
+                "name": "Sales",
+                "unit": "count",
+                "target_type": "higher_better",
+                "aggregation_period": "daily",
+                "calculation_type": "event",
+                "config": {"event_type": "sale", "aggregate": "count"},
+            },
+        )
+    ).json()["id"]
+    assert (
+        await http.post(
+            "/api/kpis/assignments",
+            json={
+                "definition_id": definition,
+                "subject_type": "user",
+                "subject_id": "r",
+                "target_value": 2,
+                "start_date": RUN_START.isoformat(),
+            },
+        )
+    ).status_code == 201
+    response = await http.post(
+        "/api/kpis/measurements/recalculate",
+        json={
+            "period_start": RUN_START.isoformat(),
+            "period_end": (RUN_START + timedelta(days=RUN_DAYS - 1)).isoformat(),
+            "definition_keys": ["sales"],
+        },
+    )
     assert response.status_code == 202, response.text
     return int(response.json()["id"])
 

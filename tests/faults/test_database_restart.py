@@ -67,28 +67,38 @@ class Traffic:
                 day = len(self.tried)
                 self.tried.append(day)
                 when = (FIRST_DAY + timedelta(days=day)).isoformat()
-                answer = await self._send(http, "PUT", f"/api/kpis/assignments/"
-                                          f"{self.assignment_id}/measurements/{when}",
-                                          {"value": day})
+                answer = await self._send(
+                    http,
+                    "PUT",
+                    f"/api/kpis/assignments/{self.assignment_id}/measurements/{when}",
+                    {"value": day},
+                )
                 if answer.status == 200:
                     self.written.append(day)
                 for path in ("/api/kpis/definitions", "/readyz", "/healthz"):
                     await self._send(http, "GET", path)
                 await asyncio.sleep(0.02)
 
-    async def _send(self, http: httpx.AsyncClient, method: str, path: str,
-                    body: object = None) -> Answer:
+    async def _send(
+        self, http: httpx.AsyncClient, method: str, path: str, body: object = None
+    ) -> Answer:
         sent, started = self.phase, time.monotonic()
         try:
             response = await http.request(method, path, json=body)
         except httpx.HTTPError as exc:
-            answer = Answer(path, sent, self.phase, None, error=repr(exc),
-                            seconds=time.monotonic() - started)
+            answer = Answer(
+                path, sent, self.phase, None, error=repr(exc), seconds=time.monotonic() - started
+            )
         else:
-            answer = Answer(path, sent, self.phase, response.status_code,
-                            response.headers.get("content-type", ""),
-                            response.headers.get("retry-after"),
-                            seconds=time.monotonic() - started)
+            answer = Answer(
+                path,
+                sent,
+                self.phase,
+                response.status_code,
+                response.headers.get("content-type", ""),
+                response.headers.get("retry-after"),
+                seconds=time.monotonic() - started,
+            )
         self.answers.append(answer)
         return answer
 
@@ -99,32 +109,63 @@ def _kind(path: str) -> str:
 
 async def _setup(http: httpx.AsyncClient, source: SourceServer) -> tuple[int, int]:
     """A manual daily KPI assigned to one user, and an api daily KPI for three users."""
+
     async def post(path: str, body: dict[str, object]) -> int:
         response = await http.post(path, json=body)
         assert response.status_code in (201, 202), response.text
         return int(response.json()["id"])
 
     common = {"unit": "count", "target_type": "higher_better", "aggregation_period": "daily"}
-    manual = await post("/api/kpis/definitions", {**common, "key": "calls", "name": "Calls",
-                                                  "calculation_type": "manual", "config": {}})
-    crm = await post("/api/kpis/definitions", {
-        **common, "key": "crm", "name": "CRM", "calculation_type": "api",
-        "config": {"adapter": "http_json", "url": source.base_url + "/kpi/{subject_id}",
-                   "value_pointer": "/data/value", "timeout_s": 5}})
-    assignment = await post("/api/kpis/assignments", {
-        "definition_id": manual, "subject_type": "user", "subject_id": "7",
-        "target_value": 10, "start_date": FIRST_DAY.isoformat()})
+    manual = await post(
+        "/api/kpis/definitions",
+        {**common, "key": "calls", "name": "Calls", "calculation_type": "manual", "config": {}},
+    )
+    crm = await post(
+        "/api/kpis/definitions",
+        {
+            **common,
+            "key": "crm",
+            "name": "CRM",
+            "calculation_type": "api",
+            "config": {
+                "adapter": "http_json",
+                "url": source.base_url + "/kpi/{subject_id}",
+                "value_pointer": "/data/value",
+                "timeout_s": 5,
+            },
+        },
+    )
+    assignment = await post(
+        "/api/kpis/assignments",
+        {
+            "definition_id": manual,
+            "subject_type": "user",
+            "subject_id": "7",
+            "target_value": 10,
+            "start_date": FIRST_DAY.isoformat(),
+        },
+    )
     for user in source.state.values:
-        await post("/api/kpis/assignments", {
-            "definition_id": crm, "subject_type": "user", "subject_id": user,
-            "target_value": 10, "start_date": "2026-01-01"})
-    run = await post("/api/kpis/measurements/recalculate", {
-        "period_start": "2026-03-01", "period_end": "2026-04-19", "definition_keys": ["crm"]})
+        await post(
+            "/api/kpis/assignments",
+            {
+                "definition_id": crm,
+                "subject_type": "user",
+                "subject_id": user,
+                "target_value": 10,
+                "start_date": "2026-01-01",
+            },
+        )
+    run = await post(
+        "/api/kpis/measurements/recalculate",
+        {"period_start": "2026-03-01", "period_end": "2026-04-19", "definition_keys": ["crm"]},
+    )
     return assignment, run
 
 
 async def test_the_database_restarts_under_traffic_and_the_service_recovers_by_itself(
-        tmp_path: Path, source: SourceServer) -> None:
+    tmp_path: Path, source: SourceServer
+) -> None:
     state = source.reset()
     state.values = {"1": 12, "2": 7.5, "3": 30}
     state.delay_s = 0.1  # 50 days of three subjects: the backfill outlasts the outage
@@ -138,8 +179,13 @@ async def test_the_database_restarts_under_traffic_and_the_service_recovers_by_i
         server.ensure_database("kpi")
         url = server.url("kpi")
         await asyncio.to_thread(upgrade, url)
-        child = serve(url, tmp_path, KPI_RUN_HEARTBEAT_SECONDS="0.5", KPI_RUN_STALE_SECONDS="2",
-                      **QUIET_SCHEDULE)
+        child = serve(
+            url,
+            tmp_path,
+            KPI_RUN_HEARTBEAT_SECONDS="0.5",
+            KPI_RUN_STALE_SECONDS="2",
+            **QUIET_SCHEDULE,
+        )
         await asyncio.to_thread(wait_ready, child)
         async with httpx.AsyncClient(base_url=child.base_url, timeout=30) as http:
             assignment, run_id = await _setup(http, source)
@@ -176,23 +222,29 @@ async def test_the_database_restarts_under_traffic_and_the_service_recovers_by_i
 
     answers = traffic.answers
     down = [a for a in answers if a.sent == a.answered == "down"]
-    print(f"\n{len(answers)} requests, {len(down)} while PostgreSQL was down: "
-          f"{dict(Counter((_kind(a.path), a.status) for a in down))}; all: "
-          f"{dict(Counter((_kind(a.path), a.status) for a in answers))}; slowest "
-          f"{max(a.seconds for a in answers):.2f}s; recovered {recovered_after:.2f}s after "
-          f"PostgreSQL was up; {len(traffic.written)} of {len(traffic.tried)} writes "
-          f"acknowledged; run {run['id']} at {before['progress_done']}/50 when it stopped, "
-          f"resumed {run['resumed']}x")
+    print(
+        f"\n{len(answers)} requests, {len(down)} while PostgreSQL was down: "
+        f"{dict(Counter((_kind(a.path), a.status) for a in down))}; all: "
+        f"{dict(Counter((_kind(a.path), a.status) for a in answers))}; slowest "
+        f"{max(a.seconds for a in answers):.2f}s; recovered {recovered_after:.2f}s after "
+        f"PostgreSQL was up; {len(traffic.written)} of {len(traffic.tried)} writes "
+        f"acknowledged; run {run['id']} at {before['progress_done']}/50 when it stopped, "
+        f"resumed {run['resumed']}x"
+    )
     assert alive and ready == 200
     assert code == 0, output[-3000:]
     assert [a for a in answers if a.error or a.seconds > HANG_BOUND_S] == []
     # Every answer, whatever the phase: a success, or 503 problem+json with Retry-After.
     assert {a.status for a in answers} <= {200, 503}
     unavailable = [a for a in answers if a.status == 503]
-    assert all(a.content_type == "application/problem+json" and a.retry_after
-               for a in unavailable), unavailable[:5]
+    assert all(
+        a.content_type == "application/problem+json" and a.retry_after for a in unavailable
+    ), unavailable[:5]
     assert {(_kind(a.path), a.status) for a in down} == {
-        ("api", 503), ("/readyz", 503), ("/healthz", 200)}
+        ("api", 503),
+        ("/readyz", 503),
+        ("/healthz", 200),
+    }
     assert all(a.status == 200 for a in answers if a.sent == "up again")
 
     # Every acknowledged write is stored, once; nothing is stored that was not sent.
@@ -203,8 +255,11 @@ async def test_the_database_restarts_under_traffic_and_the_service_recovers_by_i
     assert before["status"] == "running" and before["progress_done"] < 50
     assert (run["status"], run["progress_done"], run["progress_total"]) == ("succeeded", 50, 50)
     assert run["resumed"] >= 1
-    assert values == {(u, RUN_START + timedelta(days=i)): (Decimal(str(v)), 1)
-                      for u, v in state.values.items() for i in range(50)}
+    assert values == {
+        (u, RUN_START + timedelta(days=i)): (Decimal(str(v)), 1)
+        for u, v in state.values.items()
+        for i in range(50)
+    }
 
 
 RUN_START = date(2026, 3, 1)
@@ -222,62 +277,91 @@ async def _wait_run(http: httpx.AsyncClient, run_id: int) -> dict[str, Any]:
 
 async def _stored(url: str) -> tuple[set[int], dict[tuple[str, date], tuple[Decimal, int]]]:
     """The days of the manual KPI stored; the api KPI's (subject, day) -> (value, copies)."""
-    rows = await fetch(url, "SELECT d.key, a.subject_id, m.period_start, m.actual_value "
-                            "FROM kpi.measurements m JOIN kpi.assignments a "
-                            "ON a.id = m.assignment_id JOIN kpi.definitions d "
-                            "ON d.id = m.definition_id")
+    rows = await fetch(
+        url,
+        "SELECT d.key, a.subject_id, m.period_start, m.actual_value "
+        "FROM kpi.measurements m JOIN kpi.assignments a "
+        "ON a.id = m.assignment_id JOIN kpi.definitions d "
+        "ON d.id = m.definition_id",
+    )
     days = {(r["period_start"] - FIRST_DAY).days for r in rows if r["key"] == "calls"}
-    copies = Counter((r["subject_id"], r["period_start"], r["actual_value"])
-                     for r in rows if r["key"] == "crm")
+    copies = Counter(
+        (r["subject_id"], r["period_start"], r["actual_value"]) for r in rows if r["key"] == "crm"
+    )
     return days, {(u, d): (v, n) for (u, d, v), n in copies.items()}
 
 
 async def test_a_connection_cut_mid_run_leaves_the_run_to_be_resumed_not_failed(
-        client: AsyncClient, db: Database, database_url: str, source: SourceServer) -> None:
+    client: AsyncClient, db: Database, database_url: str, source: SourceServer
+) -> None:
     state = source.reset()
     state.values = {"1": 4, "2": 5.25}
     state.delay_s = 0.2  # the pair's transaction waits on the source meanwhile
-    d = await define(client, key="crm_daily", aggregation_period="daily",
-                                calculation_type="api", config={
-                                    "adapter": "http_json",
-                                    "url": source.base_url + "/kpi/{subject_id}",
-                                    "value_pointer": "/data/value", "timeout_s": 5})
+    d = await define(
+        client,
+        key="crm_daily",
+        aggregation_period="daily",
+        calculation_type="api",
+        config={
+            "adapter": "http_json",
+            "url": source.base_url + "/kpi/{subject_id}",
+            "value_pointer": "/data/value",
+            "timeout_s": 5,
+        },
+    )
     for user in state.values:
         await assign(client, d["id"], user, 10, start_date="2026-01-01")
-    response = await client.post("/api/kpis/measurements/recalculate", json={
-        "period_start": "2026-05-01", "period_end": "2026-05-10"})
+    response = await client.post(
+        "/api/kpis/measurements/recalculate",
+        json={"period_start": "2026-05-01", "period_end": "2026-05-10"},
+    )
     run_id = response.json()["id"]
 
     # Cut the run's own connection while its pair's transaction waits on the source (a
     # proxy restart or a failover does this); the database itself stays up.
     deadline = time.monotonic() + 30
     while True:
-        cut = await fetch(database_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                        "WHERE application_name = 'kpi-service' "
-                                        "AND state = 'idle in transaction' "
-                                        "AND datname = current_database() "
-                                        # the pair's transaction, idle while it waits on
-                                        # the source (0.2 s a request), not a brief one
-                                        "AND clock_timestamp() - state_change "
-                                        "> interval '100 milliseconds'")
+        cut = await fetch(
+            database_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'kpi-service' "
+            "AND state = 'idle in transaction' "
+            "AND datname = current_database() "
+            # the pair's transaction, idle while it waits on
+            # the source (0.2 s a request), not a brief one
+            "AND clock_timestamp() - state_change "
+            "> interval '100 milliseconds'",
+        )
         if cut:
             break
         assert time.monotonic() < deadline, "the run never waited on the source"
         await asyncio.sleep(0.01)
     runs: BackgroundRuns = client._transport.app.state.runs  # type: ignore[attr-defined]
     await runs.idle()
-    [row] = await fetch(database_url, "SELECT status, progress_done, heartbeat_at "
-                                      "FROM kpi.calculation_runs WHERE id = $1", run_id)
+    [row] = await fetch(
+        database_url,
+        "SELECT status, progress_done, heartbeat_at FROM kpi.calculation_runs WHERE id = $1",
+        run_id,
+    )
     # Released, not failed: its heartbeat is made stale so the next sweep takes it up.
     assert row["status"] == "running" and row["progress_done"] < 10
     assert row["heartbeat_at"].year == 1970
     assert await runs.sweep() == 1
     run = await wait_for_run(client, run_id)
     assert (run["status"], run["progress_done"], run["resumed"], run["computed"]) == (
-        "succeeded", 10, 1, 20)
-    rows = await fetch(database_url, "SELECT a.subject_id, m.period_start, m.actual_value "
-                                     "FROM kpi.measurements m JOIN kpi.assignments a "
-                                     "ON a.id = m.assignment_id ORDER BY 1, 2")
+        "succeeded",
+        10,
+        1,
+        20,
+    )
+    rows = await fetch(
+        database_url,
+        "SELECT a.subject_id, m.period_start, m.actual_value "
+        "FROM kpi.measurements m JOIN kpi.assignments a "
+        "ON a.id = m.assignment_id ORDER BY 1, 2",
+    )
     assert [(r["subject_id"], r["period_start"], r["actual_value"]) for r in rows] == [
         (u, date(2026, 5, 1) + timedelta(days=i), Decimal(str(v)))
-        for u, v in state.values.items() for i in range(10)]
+        for u, v in state.values.items()
+        for i in range(10)
+    ]

@@ -35,61 +35,84 @@ EXIT_BOUND_S = 30.0
 
 
 def _api_config(source: SourceServer) -> dict[str, object]:
-    return {"adapter": "http_json", "url": source.base_url + "/kpi/{subject_id}",
-            "value_pointer": "/data/value", "timeout_s": 10}
+    return {
+        "adapter": "http_json",
+        "url": source.base_url + "/kpi/{subject_id}",
+        "value_pointer": "/data/value",
+        "timeout_s": 10,
+    }
 
 
 def _errors_logged(output: str) -> list[str]:
     """Lines logged at ERROR, in the JSON or the text format."""
-    return [line for line in output.splitlines()
-            if '"level": "ERROR"' in line or " ERROR " in line]
+    return [line for line in output.splitlines() if '"level": "ERROR"' in line or " ERROR " in line]
 
 
 async def _run_row(url: str, run_id: int) -> dict[str, object]:
-    [row] = await fetch(url, "SELECT status, worker, progress_done, progress_total, "
-                             "heartbeat_at, finished_at FROM kpi.calculation_runs "
-                             "WHERE id = $1", run_id)
+    [row] = await fetch(
+        url,
+        "SELECT status, worker, progress_done, progress_total, "
+        "heartbeat_at, finished_at FROM kpi.calculation_runs "
+        "WHERE id = $1",
+        run_id,
+    )
     return dict(row)
 
 
 async def _days_stored(url: str, definition_id: int) -> Counter[date]:
-    rows = await fetch(url, "SELECT period_start FROM kpi.measurements "
-                            "WHERE definition_id = $1", definition_id)
+    rows = await fetch(
+        url, "SELECT period_start FROM kpi.measurements WHERE definition_id = $1", definition_id
+    )
     return Counter(r["period_start"] for r in rows)
 
 
 async def test_sigterm_lets_the_request_finish_and_leaves_the_run_resumable_at_once(
-        client: AsyncClient, db: Database, database_url: str, source: SourceServer,
-        tmp_path: Path) -> None:
+    client: AsyncClient, db: Database, database_url: str, source: SourceServer, tmp_path: Path
+) -> None:
     state = source.reset()
     state.values = {"1": 12, "2": 7.5, "3": 30, "9": 42}
     state.delay_s = 0.15  # forty days of three subjects: some six seconds of backfill
     state.slow_s = 2.0
     state.plan("9", "slow")  # the request in flight waits two seconds on the source
-    daily = await define(client, key="crm_daily", aggregation_period="daily",
-                                    calculation_type="api", config=_api_config(source))
+    daily = await define(
+        client,
+        key="crm_daily",
+        aggregation_period="daily",
+        calculation_type="api",
+        config=_api_config(source),
+    )
     for user in ("1", "2", "3"):
         await assign(client, daily["id"], user, 10, start_date="2026-01-01")
-    weekly = await define(client, key="crm_weekly", calculation_type="api",
-                                     config=_api_config(source))
+    weekly = await define(
+        client, key="crm_weekly", calculation_type="api", config=_api_config(source)
+    )
     slow = await assign(client, weekly["id"], "9", 40, start_date="2026-01-01")
 
     child = serve(database_url, tmp_path, **QUIET_SCHEDULE)
     await asyncio.to_thread(wait_ready, child)
     async with httpx.AsyncClient(base_url=child.base_url, timeout=30) as http:
-        response = await http.post("/api/kpis/measurements/recalculate", json={
-            "period_start": FIRST.isoformat(),
-            "period_end": (FIRST + timedelta(days=DAYS - 1)).isoformat(),
-            "definition_keys": ["crm_daily"]})
+        response = await http.post(
+            "/api/kpis/measurements/recalculate",
+            json={
+                "period_start": FIRST.isoformat(),
+                "period_end": (FIRST + timedelta(days=DAYS - 1)).isoformat(),
+                "definition_keys": ["crm_daily"],
+            },
+        )
         assert response.status_code == 202, response.text
         run_id = response.json()["id"]
+
         async def started() -> bool:
             return int((await _run_row(database_url, run_id))["progress_done"]) >= 3
 
         await until(started, "the backfill's third period")
-        in_flight = asyncio.create_task(http.post(
-            f"/kpis/calculate/{slow['id']}",
-            json={"period_start": "2026-06-01", "period_end": "2026-06-07"}))
+        in_flight = asyncio.create_task(
+            http.post(
+                f"/kpis/calculate/{slow['id']}",
+                json={"period_start": "2026-06-01", "period_end": "2026-06-07"},
+            )
+        )
+
         async def on_the_source() -> bool:  # the request is inside the service, waiting
             return state.attempts["9"] > 0
 
@@ -102,8 +125,10 @@ async def test_sigterm_lets_the_request_finish_and_leaves_the_run_resumable_at_o
     stopped = await _run_row(database_url, run_id)
     days = await _days_stored(database_url, daily["id"])
 
-    print(f"\nin-flight request {answer.status_code} after SIGTERM; exit {code} "
-          f"{exited_after:.2f}s after SIGTERM; run stopped at {stopped['progress_done']}/{DAYS}")
+    print(
+        f"\nin-flight request {answer.status_code} after SIGTERM; exit {code} "
+        f"{exited_after:.2f}s after SIGTERM; run stopped at {stopped['progress_done']}/{DAYS}"
+    )
     assert answer.status_code == 200, answer.text
     assert answer.json()["measurement"]["actual_value"] == 42
     assert code == 0, output[-3000:]
@@ -127,51 +152,73 @@ async def test_sigterm_lets_the_request_finish_and_leaves_the_run_resumable_at_o
     assert code == 0, output[-3000:]
     assert (run["status"], run["progress_done"], run["resumed"]) == ("succeeded", DAYS, 1)
     assert run["computed"] == 3 * DAYS
-    rows = await fetch(database_url, "SELECT a.subject_id, m.period_start, m.actual_value "
-                                     "FROM kpi.measurements m JOIN kpi.assignments a "
-                                     "ON a.id = m.assignment_id WHERE m.definition_id = $1",
-                       daily["id"])
+    rows = await fetch(
+        database_url,
+        "SELECT a.subject_id, m.period_start, m.actual_value "
+        "FROM kpi.measurements m JOIN kpi.assignments a "
+        "ON a.id = m.assignment_id WHERE m.definition_id = $1",
+        daily["id"],
+    )
     assert Counter((r["subject_id"], r["period_start"], r["actual_value"]) for r in rows) == {
         (u, FIRST + timedelta(days=i), Decimal(str(state.values[u]))): 1
-        for u in ("1", "2", "3") for i in range(DAYS)}
+        for u in ("1", "2", "3")
+        for i in range(DAYS)
+    }
 
     # The same range computed from scratch by a clean run gives the same measurements.
     resumed = await checksum(database_url)
-    await fetch(database_url, "DELETE FROM kpi.measurements WHERE definition_id = $1",
-                daily["id"])
-    clean = await recalculate(client, period_start=FIRST.isoformat(),
-                              period_end=(FIRST + timedelta(days=DAYS - 1)).isoformat(),
-                              definition_keys=["crm_daily"])
+    await fetch(database_url, "DELETE FROM kpi.measurements WHERE definition_id = $1", daily["id"])
+    clean = await recalculate(
+        client,
+        period_start=FIRST.isoformat(),
+        period_end=(FIRST + timedelta(days=DAYS - 1)).isoformat(),
+        definition_keys=["crm_daily"],
+    )
     assert (clean["status"], clean["computed"]) == ("succeeded", 3 * DAYS)
     assert await checksum(database_url) == resumed
 
 
 async def test_a_request_outlasting_the_grace_is_cut_and_the_process_still_exits(
-        client: AsyncClient, db: Database, database_url: str, source: SourceServer,
-        tmp_path: Path) -> None:
+    client: AsyncClient, db: Database, database_url: str, source: SourceServer, tmp_path: Path
+) -> None:
     state = source.reset()
     state.values = {"1": 12, "9": 42}
     state.delay_s = 0.15
     state.slow_s = 60.0  # far beyond the grace: only the cut ends it
     state.plan("9", "slow")
-    daily = await define(client, key="crm_daily", aggregation_period="daily",
-                                    calculation_type="api", config=_api_config(source))
+    daily = await define(
+        client,
+        key="crm_daily",
+        aggregation_period="daily",
+        calculation_type="api",
+        config=_api_config(source),
+    )
     await assign(client, daily["id"], "1", 10, start_date="2026-01-01")
-    weekly = await define(client, key="crm_weekly", calculation_type="api",
-                                     config={**_api_config(source), "timeout_s": 60})
+    weekly = await define(
+        client,
+        key="crm_weekly",
+        calculation_type="api",
+        config={**_api_config(source), "timeout_s": 60},
+    )
     hung = await assign(client, weekly["id"], "9", 40, start_date="2026-01-01")
 
-    child = serve(database_url, tmp_path, **QUIET_SCHEDULE,
-                  KPI_SHUTDOWN_GRACE_SECONDS="1")
+    child = serve(database_url, tmp_path, **QUIET_SCHEDULE, KPI_SHUTDOWN_GRACE_SECONDS="1")
     await asyncio.to_thread(wait_ready, child)
     async with httpx.AsyncClient(base_url=child.base_url, timeout=90) as http:
-        response = await http.post("/api/kpis/measurements/recalculate", json={
-            "period_start": FIRST.isoformat(),
-            "period_end": (FIRST + timedelta(days=DAYS - 1)).isoformat()})
+        response = await http.post(
+            "/api/kpis/measurements/recalculate",
+            json={
+                "period_start": FIRST.isoformat(),
+                "period_end": (FIRST + timedelta(days=DAYS - 1)).isoformat(),
+            },
+        )
         run_id = response.json()["id"]
-        in_flight = asyncio.create_task(http.post(
-            f"/kpis/calculate/{hung['id']}",
-            json={"period_start": "2026-06-01", "period_end": "2026-06-07"}))
+        in_flight = asyncio.create_task(
+            http.post(
+                f"/kpis/calculate/{hung['id']}",
+                json={"period_start": "2026-06-01", "period_end": "2026-06-07"},
+            )
+        )
 
         async def on_the_source() -> bool:
             return state.attempts["9"] > 0

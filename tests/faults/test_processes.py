@@ -30,20 +30,35 @@ from tests.support.source import SourceServer
 
 
 async def test_two_replicas_ticking_every_second_run_each_occurrence_once(
-        client: AsyncClient, db: Database, database_url: str, tmp_path: Path) -> None:
+    client: AsyncClient, db: Database, database_url: str, tmp_path: Path
+) -> None:
     today = datetime.now(UTC).date()
     yesterday = today - timedelta(days=1)
     noon = datetime.combine(yesterday, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
-    await create_support_cases(db, [(u, "resolved", noon, noon + timedelta(minutes=i))
-                                    for u in (1, 2, 3) for i in range(u)])
-    d = await define(client, key="resolved_daily", aggregation_period="daily",
-                                calculation_type="query",
-                                config={"query_key": "cases_resolved_count"})
+    await create_support_cases(
+        db,
+        [(u, "resolved", noon, noon + timedelta(minutes=i)) for u in (1, 2, 3) for i in range(u)],
+    )
+    d = await define(
+        client,
+        key="resolved_daily",
+        aggregation_period="daily",
+        calculation_type="query",
+        config={"query_key": "cases_resolved_count"},
+    )
     for user in ("1", "2", "3"):
         await assign(client, d["id"], user, 2, start_date="2026-01-01")
 
-    procs = [serve(database_url, tmp_path, KPI_SCHEDULE_DAILY="* * * * * *",
-                   KPI_SCHEDULER_CATCHUP="2", KPI_LOG_LEVEL="INFO") for _ in range(2)]
+    procs = [
+        serve(
+            database_url,
+            tmp_path,
+            KPI_SCHEDULE_DAILY="* * * * * *",
+            KPI_SCHEDULER_CATCHUP="2",
+            KPI_LOG_LEVEL="INFO",
+        )
+        for _ in range(2)
+    ]
     try:
         for child in procs:
             wait_ready(child)
@@ -51,52 +66,80 @@ async def test_two_replicas_ticking_every_second_run_each_occurrence_once(
     finally:
         outputs = [terminate(child)[1] for child in procs]
     for output in outputs:  # both ticked, many times (whatever the log format)
-        ticks = [line for line in output.splitlines()
-                 if "Running job" in line and "Scheduler.tick" in line]
+        ticks = [
+            line
+            for line in output.splitlines()
+            if "Running job" in line and "Scheduler.tick" in line
+        ]
         assert len(ticks) >= 3, output[-3000:]
 
-    runs = await fetch(database_url, "SELECT period_start, status, worker, finished_at "
-                                      "FROM kpi.calculation_runs ORDER BY period_start")
+    runs = await fetch(
+        database_url,
+        "SELECT period_start, status, worker, finished_at "
+        "FROM kpi.calculation_runs ORDER BY period_start",
+    )
     # The catch-up's two days (the day before yesterday, yesterday), each exactly once.
     assert [(r["period_start"], r["status"]) for r in runs] == [
-        (yesterday - timedelta(days=1), "succeeded"), (yesterday, "succeeded")]
+        (yesterday - timedelta(days=1), "succeeded"),
+        (yesterday, "succeeded"),
+    ]
     # The replicas may finish the two days in either order; when yesterday came first, the
     # day before's values re-derived its comparison (a second revision), as they must.
     rederived = runs[1]["finished_at"] < runs[0]["finished_at"]
-    rows = await fetch(database_url, "SELECT m.period_start, a.subject_id, m.actual_value, "
-                                      "m.previous_value, m.revision FROM kpi.measurements m "
-                                      "JOIN kpi.assignments a ON a.id = m.assignment_id "
-                                      "ORDER BY 1, 2")
-    assert [(r["period_start"], r["subject_id"], int(r["actual_value"]), r["previous_value"],
-             r["revision"]) for r in rows] == [
+    rows = await fetch(
+        database_url,
+        "SELECT m.period_start, a.subject_id, m.actual_value, "
+        "m.previous_value, m.revision FROM kpi.measurements m "
+        "JOIN kpi.assignments a ON a.id = m.assignment_id "
+        "ORDER BY 1, 2",
+    )
+    assert [
+        (
+            r["period_start"],
+            r["subject_id"],
+            int(r["actual_value"]),
+            r["previous_value"],
+            r["revision"],
+        )
+        for r in rows
+    ] == [
         *((yesterday - timedelta(days=1), u, 0, None, 1) for u in ("1", "2", "3")),
-        *((yesterday, u, int(u), 0, 2 if rederived else 1) for u in ("1", "2", "3"))]
+        *((yesterday, u, int(u), 0, 2 if rederived else 1) for u in ("1", "2", "3")),
+    ]
 
 
 async def _progress(url: str, run_id: int) -> int:
-    [row] = await fetch(url, "SELECT progress_done FROM kpi.calculation_runs WHERE id = $1",
-                        run_id)
+    [row] = await fetch(url, "SELECT progress_done FROM kpi.calculation_runs WHERE id = $1", run_id)
     return int(row["progress_done"])
 
 
 async def test_a_backfill_killed_mid_run_is_resumed_to_the_clean_result(
-        client: AsyncClient, db: Database, database_url: str, source: SourceServer,
-        tmp_path: Path) -> None:
+    client: AsyncClient, db: Database, database_url: str, source: SourceServer, tmp_path: Path
+) -> None:
     state = source.reset()
     state.values = {"1": 12, "2": 7.5, "3": 30}
     state.delay_s = 0.15
-    d = await define(client, key="crm_daily", aggregation_period="daily",
-                                calculation_type="api", config={
-                                    "adapter": "http_json",
-                                    "url": source.base_url + "/kpi/{subject_id}",
-                                    "value_pointer": "/data/value", "timeout_s": 5})
+    d = await define(
+        client,
+        key="crm_daily",
+        aggregation_period="daily",
+        calculation_type="api",
+        config={
+            "adapter": "http_json",
+            "url": source.base_url + "/kpi/{subject_id}",
+            "value_pointer": "/data/value",
+            "timeout_s": 5,
+        },
+    )
     for user in state.values:
         await assign(client, d["id"], user, 10, start_date="2026-01-01")
     first, last = date(2026, 10, 1), date(2026, 10, 30)
 
-    child = start(["backfill", "--from", first.isoformat(), "--to", last.isoformat()],
-                  service_env(database_url, KPI_RUN_HEARTBEAT_SECONDS="0.5",
-                              KPI_RUN_STALE_SECONDS="2"), tmp_path)
+    child = start(
+        ["backfill", "--from", first.isoformat(), "--to", last.isoformat()],
+        service_env(database_url, KPI_RUN_HEARTBEAT_SECONDS="0.5", KPI_RUN_STALE_SECONDS="2"),
+        tmp_path,
+    )
     try:
         run_id = None
         deadline = time.monotonic() + 60
@@ -128,17 +171,23 @@ async def test_a_backfill_killed_mid_run_is_resumed_to_the_clean_result(
     assert run["computed"] == 90
 
     # Every (subject, day) once, with the source's value; a clean run changes nothing.
-    rows = await fetch(database_url, "SELECT a.subject_id, count(*) AS n, "
-                                      "count(DISTINCT m.period_start) AS days, "
-                                      "min(m.actual_value) AS lo, max(m.actual_value) AS hi "
-                                      "FROM kpi.measurements m JOIN kpi.assignments a "
-                                      "ON a.id = m.assignment_id GROUP BY 1 ORDER BY 1")
-    got: dict[str, Any] = {r["subject_id"]: (r["n"], r["days"], float(r["lo"]), float(r["hi"]))
-                           for r in rows}
+    rows = await fetch(
+        database_url,
+        "SELECT a.subject_id, count(*) AS n, "
+        "count(DISTINCT m.period_start) AS days, "
+        "min(m.actual_value) AS lo, max(m.actual_value) AS hi "
+        "FROM kpi.measurements m JOIN kpi.assignments a "
+        "ON a.id = m.assignment_id GROUP BY 1 ORDER BY 1",
+    )
+    got: dict[str, Any] = {
+        r["subject_id"]: (r["n"], r["days"], float(r["lo"]), float(r["hi"])) for r in rows
+    }
     assert got == {u: (30, 30, float(v), float(v)) for u, v in state.values.items()}
     resumed = await checksum(database_url)
-    response = await client.post("/api/kpis/measurements/recalculate", json={
-        "period_start": first.isoformat(), "period_end": last.isoformat()})
+    response = await client.post(
+        "/api/kpis/measurements/recalculate",
+        json={"period_start": first.isoformat(), "period_end": last.isoformat()},
+    )
     clean = await wait_for_run(client, response.json()["id"])
     assert (clean["computed"], clean["unchanged"]) == (0, 90)
     assert await checksum(database_url) == resumed

@@ -44,15 +44,22 @@ from tests.support.figures import FIGURES
 SCALE = float(os.environ.get("KPI_FUZZ_SCALE", "1"))
 EXAMPLES = {AuthMode.NONE: 250, AuthMode.JWT: 100, AuthMode.TRUSTED_HEADERS: 100}
 
-CHECKS = [schemathesis.checks.not_a_server_error, response_schema_conformance,
-          status_code_conformance, content_type_conformance]
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+]
 
 # The happy path of each mode: an admin of the default tenant, where the seed rows live.
 CREDENTIALS: dict[AuthMode, Callable[[], dict[str, str]]] = {
     AuthMode.NONE: dict,
     AuthMode.JWT: lambda: bearer("fuzz-admin", "admin"),
-    AuthMode.TRUSTED_HEADERS: lambda: {"X-Service-Token": SERVICE_TOKEN,
-                                       "X-User-Id": "fuzz-admin", "X-User-Role": "admin"},
+    AuthMode.TRUSTED_HEADERS: lambda: {
+        "X-Service-Token": SERVICE_TOKEN,
+        "X-User-Id": "fuzz-admin",
+        "X-User-Role": "admin",
+    },
 }
 
 # The document as the app builds it; each mode's live app must serve exactly this one.
@@ -78,22 +85,56 @@ async def _seed(url: str) -> None:
     app = create_app(db_settings, database=db)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
         kpi = await define(c, key="calls")
-        await define(c, key="talk_time", calculation_type="event", unit="minutes",
-                                config={"event_type": "call", "aggregate": "sum"})
+        await define(
+            c,
+            key="talk_time",
+            calculation_type="event",
+            unit="minutes",
+            config={"event_type": "call", "aggregate": "sum"},
+        )
         assignment = await assign(c, kpi["id"], "1", 10, team_id="t1", start_date="2026-01-05")
         for url_, body in [
             (f"/api/kpis/assignments/{assignment['id']}/measurements/2026-01-05", {"value": 12}),
-            ("/api/kpis/goals", {"definition_id": kpi["id"], "user_id": "1",
-                                 "period_kind": "monthly", "period_start": "2026-01-01",
-                                 "target_value": 40}),
-            ("/api/kpis/alerts/channels", {"name": "ops", "url": "http://127.0.0.1:9/hook",
-                                           "secret_env": "KPI_WEBHOOK_SECRET_OPS"}),
-            ("/api/kpis/alerts/rules", {"definition_id": kpi["id"], "name": "low",
-                                        "condition": {"kind": "achievement_below",
-                                                      "threshold": 90}}),
-            ("/api/kpis/events", {"events": [{
-                "id": "00000000-0000-4000-8000-000000000001", "user_id": "1", "type": "call",
-                "occurred_at": "2026-01-06T10:00:00Z", "value": 3}]}),
+            (
+                "/api/kpis/goals",
+                {
+                    "definition_id": kpi["id"],
+                    "user_id": "1",
+                    "period_kind": "monthly",
+                    "period_start": "2026-01-01",
+                    "target_value": 40,
+                },
+            ),
+            (
+                "/api/kpis/alerts/channels",
+                {
+                    "name": "ops",
+                    "url": "http://127.0.0.1:9/hook",
+                    "secret_env": "KPI_WEBHOOK_SECRET_OPS",
+                },
+            ),
+            (
+                "/api/kpis/alerts/rules",
+                {
+                    "definition_id": kpi["id"],
+                    "name": "low",
+                    "condition": {"kind": "achievement_below", "threshold": 90},
+                },
+            ),
+            (
+                "/api/kpis/events",
+                {
+                    "events": [
+                        {
+                            "id": "00000000-0000-4000-8000-000000000001",
+                            "user_id": "1",
+                            "type": "call",
+                            "occurred_at": "2026-01-06T10:00:00Z",
+                            "value": 3,
+                        }
+                    ]
+                },
+            ),
         ]:
             method = c.put if "/measurements/" in url_ else c.post
             response = await method(url_, json=body)
@@ -102,8 +143,9 @@ async def _seed(url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def fuzz_database(server: tuple[str, Callable[[str], str], Callable[[str], None]],
-                  ) -> Iterator[str]:
+def fuzz_database(
+    server: tuple[str, Callable[[str], str], Callable[[str], None]],
+) -> Iterator[str]:
     """A database of its own: the fuzzer's writes never meet another test's rows."""
     url = create_database(server, "kpi_fuzz")
     upgrade(url)
@@ -123,18 +165,27 @@ def target(request: pytest.FixtureRequest, fuzz_database: str) -> Iterator[Targe
     yield fuzzed
     asgi.shutdown_lifespans()
     answers = ", ".join(f"{code}: {n}" for code, n in sorted(fuzzed.statuses.items()))
-    FIGURES.append(f"{mode}: {len(fuzzed.operations)} operations, "
-                   f"{fuzzed.statuses.total()} requests ({answers})")
+    FIGURES.append(
+        f"{mode}: {len(fuzzed.operations)} operations, "
+        f"{fuzzed.statuses.total()} requests ({answers})"
+    )
 
 
 def fuzz_settings(mode: AuthMode) -> settings:
     """Reproducible runs (derandomized, no example database) of that mode's size."""
-    return settings(max_examples=round(EXAMPLES[mode] * SCALE), derandomize=True,
-                    database=None, deadline=None,
-                    # Constrained schemas make many draws; a database answers every request.
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                           HealthCheck.data_too_large,
-                                           HealthCheck.large_base_example])
+    return settings(
+        max_examples=round(EXAMPLES[mode] * SCALE),
+        derandomize=True,
+        database=None,
+        deadline=None,
+        # Constrained schemas make many draws; a database answers every request.
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.filter_too_much,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
+    )
 
 
 def send(case: schemathesis.Case, target: Target) -> None:

@@ -19,15 +19,17 @@ OCT, NOV = "2026-10-01", "2026-11-01"
 async def _closed_csat(client: AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
     """A monthly manual KPI (target 90) of user 7 in team support, October recorded as 72
     and November as 81, both months then closed."""
-    d = await define(client, key="csat", unit="percent",
-                                aggregation_period="monthly")
+    d = await define(client, key="csat", unit="percent", aggregation_period="monthly")
     a = await assign(client, d["id"], "7", 90, start_date="2026-01-01", team_id="support")
     for month, value in ((OCT, 72), (NOV, 81)):
-        put = await client.put(f"/api/kpis/assignments/{a['id']}/measurements/{month}",
-                               json={"value": value})
+        put = await client.put(
+            f"/api/kpis/assignments/{a['id']}/measurements/{month}", json={"value": value}
+        )
         assert put.status_code == 200, put.text
-    closed = await client.post("/api/kpis/periods/close", json={
-        "period_start": OCT, "period_end": "2026-11-30", "reason": "month-end close"})
+    closed = await client.post(
+        "/api/kpis/periods/close",
+        json={"period_start": OCT, "period_end": "2026-11-30", "reason": "month-end close"},
+    )
     assert closed.status_code == 200, closed.text
     assert len(closed.json()["closed"]) == 2
     return d, a
@@ -48,7 +50,8 @@ async def _audit(client: AsyncClient, entity_type: str) -> list[dict[str, Any]]:
 
 
 async def test_a_closed_manual_value_is_restated_only_with_a_reason(
-        client: AsyncClient, db: Database) -> None:
+    client: AsyncClient, db: Database
+) -> None:
     _, a = await _closed_csat(client)
     url = f"/api/kpis/assignments/{a['id']}/measurements/{OCT}"
 
@@ -71,8 +74,9 @@ async def test_a_closed_manual_value_is_restated_only_with_a_reason(
     assert rev["achievement"] == pytest.approx(72 / 90 * 100, abs=1e-4)
     assert rev["change_reason"] == "restated: survey recount"
 
-    [entry] = [e for e in await _audit(client, "measurement")
-               if e["action"] == "measurement.restate"]
+    [entry] = [
+        e for e in await _audit(client, "measurement") if e["action"] == "measurement.restate"
+    ]
     assert entry["entity_id"] == str(m["id"]) and entry["actor"] == "local-admin"
     assert (entry["before"]["actual_value"], entry["after"]["actual_value"]) == (72, 85)
     assert entry["after"]["reason"] == "survey recount"
@@ -82,24 +86,31 @@ async def test_a_closed_manual_value_is_restated_only_with_a_reason(
 
 
 async def test_an_admin_reopens_a_closed_period_and_values_are_recorded_freely_again(
-        client: AsyncClient, db: Database) -> None:
+    client: AsyncClient, db: Database
+) -> None:
     _, a = await _closed_csat(client)
     url = f"/api/kpis/assignments/{a['id']}/measurements/{OCT}"
     without_reason = await client.post("/api/kpis/periods/reopen", json={"period_start": OCT})
     assert without_reason.status_code == 422
 
-    reopened = await client.post("/api/kpis/periods/reopen", json={
-        "period_start": OCT, "definition_keys": ["csat"], "reason": "late survey results"})
+    reopened = await client.post(
+        "/api/kpis/periods/reopen",
+        json={"period_start": OCT, "definition_keys": ["csat"], "reason": "late survey results"},
+    )
     assert reopened.status_code == 200, reopened.text
     body = reopened.json()
     assert body["not_closed"] == 0
     [period] = body["reopened"]
     assert (period["definition_key"], period["period_start"], period["period_end"]) == (
-        "csat", OCT, "2026-10-31")
+        "csat",
+        OCT,
+        "2026-10-31",
+    )
     assert (period["closed_by"], period["reason"]) == ("local-admin", "month-end close")
 
-    again = await client.post("/api/kpis/periods/reopen", json={
-        "period_start": OCT, "reason": "twice"})
+    again = await client.post(
+        "/api/kpis/periods/reopen", json={"period_start": OCT, "reason": "twice"}
+    )
     assert again.status_code == 404, again.text
     assert again.headers["content-type"] == "application/problem+json"
 
@@ -109,8 +120,9 @@ async def test_an_admin_reopens_a_closed_period_and_values_are_recorded_freely_a
     [rev] = await _revisions(client, put.json()["id"])
     assert (rev["actual_value"], rev["change_reason"]) == (72, "manual entry")
     # November was not reopened.
-    nov = await client.put(f"/api/kpis/assignments/{a['id']}/measurements/{NOV}",
-                           json={"value": 70})
+    nov = await client.put(
+        f"/api/kpis/assignments/{a['id']}/measurements/{NOV}", json={"value": 70}
+    )
     assert nov.status_code == 409
 
     [entry] = [e for e in await _audit(client, "periods") if e["action"] == "periods.reopen"]
@@ -123,37 +135,48 @@ async def test_an_admin_reopens_a_closed_period_and_values_are_recorded_freely_a
     assert [c["period_start"] for c in closed.json()["closed"]] == [OCT]
 
 
-async def test_only_admins_reopen(jwt_client: AsyncClient, client: AsyncClient,
-                                  db: Database) -> None:
+async def test_only_admins_reopen(
+    jwt_client: AsyncClient, client: AsyncClient, db: Database
+) -> None:
     _, a = await _closed_csat(client)
     body = {"period_start": OCT, "reason": "mine to reopen"}
     for headers in (bearer("m1", "manager", teams=["support"]), bearer("7", "member")):
         response = await jwt_client.post("/api/kpis/periods/reopen", json=body, headers=headers)
         assert response.status_code == 403, response.text
         assert response.headers["content-type"] == "application/problem+json"
-    refused = await jwt_client.post("/api/kpis/periods/reopen", json=body,
-                                    headers=bearer("boss", "admin", tenant="acme"))
+    refused = await jwt_client.post(
+        "/api/kpis/periods/reopen", json=body, headers=bearer("boss", "admin", tenant="acme")
+    )
     assert refused.status_code == 404
     # October is still closed.
-    put = await client.put(f"/api/kpis/assignments/{a['id']}/measurements/{OCT}",
-                           json={"value": 1})
+    put = await client.put(f"/api/kpis/assignments/{a['id']}/measurements/{OCT}", json={"value": 1})
     assert put.status_code == 409
     assert [e for e in await _audit(client, "periods") if e["action"] == "periods.reopen"] == []
 
 
 async def test_a_restatement_run_re_derives_closed_manual_figures_from_the_stored_value(
-        client: AsyncClient, db: Database) -> None:
+    client: AsyncClient, db: Database
+) -> None:
     d, a = await _closed_csat(client)
     # A target of 120 from September, written past the API so that nothing but the run
     # re-derives: October and November were judged against 90.
     async with db.engine.begin() as conn:
-        await conn.execute(text(
-            "INSERT INTO kpi.assignment_targets (tenant_id, assignment_id, effective_from, "
-            "target_value, set_by) VALUES ('default', :a, '2026-09-01', 120, 'ops')"),
-            {"a": a["id"]})
+        await conn.execute(
+            text(
+                "INSERT INTO kpi.assignment_targets (tenant_id, assignment_id, effective_from, "
+                "target_value, set_by) VALUES ('default', :a, '2026-09-01', 120, 'ops')"
+            ),
+            {"a": a["id"]},
+        )
 
-    run = await recalculate(client, period_start=OCT, period_end="2026-11-30",
-                            definition_keys=["csat"], restate=True, reason="new target")
+    run = await recalculate(
+        client,
+        period_start=OCT,
+        period_end="2026-11-30",
+        definition_keys=["csat"],
+        restate=True,
+        reason="new target",
+    )
     assert run["status"] == "succeeded" and run["failed"] == 0
 
     got = {m["period_start"]: m for m in await measurements(client)}
@@ -161,13 +184,13 @@ async def test_a_restatement_run_re_derives_closed_manual_figures_from_the_store
     for month, value, previous in ((OCT, 72, None), (NOV, 81, 72)):
         m = got[month]
         achievement = value / 120 * 100  # 60 and 67.5: both off track
-        assert (m["actual_value"], m["source"], m["previous_value"]) == (value, "manual",
-                                                                         previous)
+        assert (m["actual_value"], m["source"], m["previous_value"]) == (value, "manual", previous)
         assert m["target_value"] == 120
         assert m["achievement"] == pytest.approx(achievement, abs=1e-4)
         assert m["score"] == pytest.approx(min(achievement, d["score_cap"]), abs=1e-4)
-        assert m["status"] == ("met" if achievement >= 100 else
-                               "at_risk" if achievement >= warning else "off_track")
+        assert m["status"] == (
+            "met" if achievement >= 100 else "at_risk" if achievement >= warning else "off_track"
+        )
         [revision] = await _revisions(client, m["id"])
         # The value itself is untouched; its earlier figures against 90 are kept.
         assert (revision["revision"], revision["actual_value"]) == (1, value)

@@ -31,12 +31,12 @@ SIX = Decimal("0.000001")
 
 # --- plain-Python recomputation (independent of the service's code) ---------------------
 
+
 def _six(x: Decimal) -> Decimal:
     return x.quantize(SIX, rounding=ROUND_HALF_EVEN)
 
 
-def _achievement(actual: Decimal, target: Decimal, kind: str,
-                 baseline: Decimal | None) -> Decimal:
+def _achievement(actual: Decimal, target: Decimal, kind: str, baseline: Decimal | None) -> Decimal:
     """For positive targets and values only, as the tests use."""
     if baseline is not None:
         if target == baseline:
@@ -50,14 +50,24 @@ def _achievement(actual: Decimal, target: Decimal, kind: str,
     return _six(max(Decimal(0), 100 - abs(actual - target) / abs(target) * 100))
 
 
-def expected(actual: Decimal, previous: Decimal | None, target: Decimal, kind: str,
-             threshold: Decimal, cap: Decimal, baseline: Decimal | None = None,
-             ) -> dict[str, Any]:
+def expected(
+    actual: Decimal,
+    previous: Decimal | None,
+    target: Decimal,
+    kind: str,
+    threshold: Decimal,
+    cap: Decimal,
+    baseline: Decimal | None = None,
+) -> dict[str, Any]:
     achievement = _achievement(actual, target, kind, baseline)
-    change = None if previous is None or previous == 0 else _six(
-        (actual - previous) / abs(previous) * 100)
+    change = (
+        None
+        if previous is None or previous == 0
+        else _six((actual - previous) / abs(previous) * 100)
+    )
     return {
-        "target_value": float(target), "achievement": float(achievement),
+        "target_value": float(target),
+        "achievement": float(achievement),
         "score": float(_six(max(Decimal(0), min(achievement, cap)))),
         "status": status_of(achievement, threshold),
         "previous_value": None if previous is None else float(previous),
@@ -67,8 +77,18 @@ def expected(actual: Decimal, previous: Decimal | None, target: Decimal, kind: s
 
 
 def derived(m: dict[str, Any]) -> dict[str, Any]:
-    return {k: m[k] for k in ("target_value", "achievement", "score", "status",
-                              "previous_value", "change_pct", "trend")}
+    return {
+        k: m[k]
+        for k in (
+            "target_value",
+            "achievement",
+            "score",
+            "status",
+            "previous_value",
+            "change_pct",
+            "trend",
+        )
+    }
 
 
 def months(year: int) -> list[date]:
@@ -79,10 +99,12 @@ def month_end(first: date) -> date:
     return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
 
 
-async def put(client: AsyncClient, assignment: dict[str, Any], month: date | str,
-              value: float) -> dict[str, Any]:
+async def put(
+    client: AsyncClient, assignment: dict[str, Any], month: date | str, value: float
+) -> dict[str, Any]:
     response = await client.put(
-        f"/api/kpis/assignments/{assignment['id']}/measurements/{month}", json={"value": value})
+        f"/api/kpis/assignments/{assignment['id']}/measurements/{month}", json={"value": value}
+    )
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -113,18 +135,24 @@ async def manual_kpi(client: AsyncClient, key: str = "csat", **fields: Any) -> d
 
 # --- each dependency path -----------------------------------------------------------------
 
+
 async def test_values_recorded_out_of_order_complete_the_later_comparison(
-        client: AsyncClient, db: Database, settings: Settings) -> None:
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
     d = await manual_kpi(client)
     a = await assign(client, d["id"], "7", 100, start_date="2025-01-01")
     november = await put(client, a, "2025-11-01", 90)
     assert (november["previous_value"], november["change_pct"], november["trend"]) == (
-        None, None, None)
+        None,
+        None,
+        None,
+    )
 
     await put(client, a, "2025-10-01", 75)
     got = await by_period(client)
-    assert derived(got["2025-11-01"]) == expected(Decimal(90), Decimal(75), Decimal(100),
-                                                  "higher_better", Decimal(80), Decimal(150))
+    assert derived(got["2025-11-01"]) == expected(
+        Decimal(90), Decimal(75), Decimal(100), "higher_better", Decimal(80), Decimal(150)
+    )
     assert got["2025-11-01"]["change_pct"] == 20.0  # (90 - 75) / 75
     assert got["2025-11-01"]["revision"] == 2
     [kept] = await revisions(client, november["id"])
@@ -134,48 +162,63 @@ async def test_values_recorded_out_of_order_complete_the_later_comparison(
     await put(client, a, "2025-12-01", 100)
     await put(client, a, "2025-10-01", 120)
     got = await by_period(client)
-    assert derived(got["2025-11-01"]) == expected(Decimal(90), Decimal(120), Decimal(100),
-                                                  "higher_better", Decimal(80), Decimal(150))
+    assert derived(got["2025-11-01"]) == expected(
+        Decimal(90), Decimal(120), Decimal(100), "higher_better", Decimal(80), Decimal(150)
+    )
     assert got["2025-11-01"]["trend"] == "declining"
     assert got["2025-12-01"]["previous_value"] == 90 and got["2025-12-01"]["revision"] == 1
     assert (await no_drift(db, settings)).clean
 
 
 async def test_a_late_event_recalculated_into_september_moves_octobers_change(
-        client: AsyncClient, db: Database, settings: Settings) -> None:
-    d = await define(client, key="calls", aggregation_period="monthly",
-                                calculation_type="event",
-                                config={"event_type": "call", "aggregate": "count"})
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    d = await define(
+        client,
+        key="calls",
+        aggregation_period="monthly",
+        calculation_type="event",
+        config={"event_type": "call", "aggregate": "count"},
+    )
     await assign(client, d["id"], "7", 50, start_date="2025-01-01")
 
     async def calls(day: date, count: int) -> None:
-        events = [{"id": str(uuid.uuid4()), "user_id": "7", "type": "call",
-                   "occurred_at": datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
-                   .isoformat()} for _ in range(count)]
+        events = [
+            {
+                "id": str(uuid.uuid4()),
+                "user_id": "7",
+                "type": "call",
+                "occurred_at": datetime(day.year, day.month, day.day, 12, tzinfo=UTC).isoformat(),
+            }
+            for _ in range(count)
+        ]
         answer = await client.post("/api/kpis/events", json={"events": events})
-        assert answer.status_code in (200, 202) and answer.json()["accepted"] == count, \
-            answer.text
+        assert answer.status_code in (200, 202) and answer.json()["accepted"] == count, answer.text
 
     await calls(date(2025, 9, 10), 51)
     await calls(date(2025, 10, 10), 60)
     await recalculate(client, period_start="2025-09-01", period_end="2025-10-31")
     october = (await by_period(client))["2025-10-01"]
-    assert (october["previous_value"], october["change_pct"]) == (51, pytest.approx(
-        float(_six(Decimal(9) / 51 * 100))))
+    assert (october["previous_value"], october["change_pct"]) == (
+        51,
+        pytest.approx(float(_six(Decimal(9) / 51 * 100))),
+    )
 
     await calls(date(2025, 9, 30), 1)  # arrives late
     await recalculate(client, period_start="2025-09-01")  # September only
     got = await by_period(client)
     assert got["2025-09-01"]["actual_value"] == 52
-    assert derived(got["2025-10-01"]) == expected(Decimal(60), Decimal(52), Decimal(50),
-                                                  "higher_better", Decimal(80), Decimal(150))
+    assert derived(got["2025-10-01"]) == expected(
+        Decimal(60), Decimal(52), Decimal(50), "higher_better", Decimal(80), Decimal(150)
+    )
     [kept] = await revisions(client, october["id"])
     assert kept["change_reason"] == "re-derived: previous period changed"
     assert (await no_drift(db, settings)).clean
 
 
 async def test_an_earlier_dated_target_rederives_the_periods_it_covers_only(
-        client: AsyncClient, db: Database, settings: Settings) -> None:
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
     d = await manual_kpi(client)
     a = await assign(client, d["id"], "7", 100, start_date="2025-01-01")
     values = {m: Decimal(60 + 5 * i) for i, m in enumerate(months(2025)[:6])}
@@ -183,15 +226,18 @@ async def test_an_earlier_dated_target_rederives_the_periods_it_covers_only(
         await put(client, a, month, float(value))
     before = await by_period(client)
 
-    patch = await client.patch(f"/api/kpis/assignments/{a['id']}", json={
-        "target_value": 70, "target_effective_from": "2025-04-01"})
+    patch = await client.patch(
+        f"/api/kpis/assignments/{a['id']}",
+        json={"target_value": 70, "target_effective_from": "2025-04-01"},
+    )
     assert patch.status_code == 200, patch.text
     got = await by_period(client)
     previous = None
     for month, value in values.items():
         target = Decimal(70) if month >= date(2025, 4, 1) else Decimal(100)
         assert derived(got[month.isoformat()]) == expected(
-            value, previous, target, "higher_better", Decimal(80), Decimal(150)), month
+            value, previous, target, "higher_better", Decimal(80), Decimal(150)
+        ), month
         previous = value
     for month in ("2025-01-01", "2025-02-01", "2025-03-01"):
         assert got[month] == before[month]  # not even a new revision
@@ -199,28 +245,41 @@ async def test_an_earlier_dated_target_rederives_the_periods_it_covers_only(
         assert got[month]["revision"] == before[month]["revision"] + 1
         [kept] = await revisions(client, got[month]["id"])
         assert (kept["target_value"], kept["change_reason"]) == (
-            100, "re-derived: target or baseline changed")
+            100,
+            "re-derived: target or baseline changed",
+        )
 
     # A baseline re-derives every period of the assignment.
     patch = await client.patch(f"/api/kpis/assignments/{a['id']}", json={"baseline_value": 50})
     assert patch.status_code == 200, patch.text
     got = await by_period(client)
-    assert got["2025-02-01"]["achievement"] == pytest.approx(float(_six(
-        (Decimal(65) - 50) / (100 - 50) * 100)))
-    assert got["2025-05-01"]["achievement"] == pytest.approx(float(_six(
-        (Decimal(80) - 50) / (70 - 50) * 100)))
+    assert got["2025-02-01"]["achievement"] == pytest.approx(
+        float(_six((Decimal(65) - 50) / (100 - 50) * 100))
+    )
+    assert got["2025-05-01"]["achievement"] == pytest.approx(
+        float(_six((Decimal(80) - 50) / (70 - 50) * 100))
+    )
     assert (await no_drift(db, settings)).clean
 
 
-@pytest.mark.parametrize(("change", "kind", "threshold", "cap"), [
-    ({"warning_threshold": 95}, "higher_better", Decimal(95), Decimal(150)),
-    ({"score_cap": 110}, "higher_better", Decimal(80), Decimal(110)),
-    ({"target_type": "lower_better"}, "lower_better", Decimal(80), Decimal(150)),
-    ({"target_type": "exact"}, "exact", Decimal(80), Decimal(150)),
-])
+@pytest.mark.parametrize(
+    ("change", "kind", "threshold", "cap"),
+    [
+        ({"warning_threshold": 95}, "higher_better", Decimal(95), Decimal(150)),
+        ({"score_cap": 110}, "higher_better", Decimal(80), Decimal(110)),
+        ({"target_type": "lower_better"}, "lower_better", Decimal(80), Decimal(150)),
+        ({"target_type": "exact"}, "exact", Decimal(80), Decimal(150)),
+    ],
+)
 async def test_a_definition_change_rederives_all_its_measurements(
-        client: AsyncClient, db: Database, settings: Settings, change: dict[str, Any],
-        kind: str, threshold: Decimal, cap: Decimal) -> None:
+    client: AsyncClient,
+    db: Database,
+    settings: Settings,
+    change: dict[str, Any],
+    kind: str,
+    threshold: Decimal,
+    cap: Decimal,
+) -> None:
     d = await manual_kpi(client)
     other = await manual_kpi(client, key="other")
     a = await assign(client, d["id"], "7", 100, start_date="2025-01-01")
@@ -239,13 +298,16 @@ async def test_a_definition_change_rederives_all_its_measurements(
         previous = None
         for month, value in zip(months(2025), values[subject], strict=False):
             m = got[month.isoformat()]
-            assert derived(m) == expected(Decimal(value), previous, target, kind, threshold,
-                                          cap), (subject, month)
+            assert derived(m) == expected(Decimal(value), previous, target, kind, threshold, cap), (
+                subject,
+                month,
+            )
             previous = Decimal(value)
             if m["revision"] > 1:
                 kept = await revisions(client, m["id"])
                 assert kept[0]["change_reason"] == (
-                    "re-derived: target type, threshold or score cap changed")
+                    "re-derived: target type, threshold or score cap changed"
+                )
     # The change did rewrite something (each parameter moves at least one figure here) ...
     assert any(m["revision"] > 1 for m in await measurements(client, definition_key="csat"))
     # ... and nothing of another KPI.
@@ -254,7 +316,8 @@ async def test_a_definition_change_rederives_all_its_measurements(
 
 
 async def test_periods_that_ended_are_final_on_read_and_stored_by_the_daily_job(
-        client: AsyncClient, db: Database, settings: Settings) -> None:
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
     d = await manual_kpi(client)
     today = datetime.now(UTC).date()
     a = await assign(client, d["id"], "7", 100, start_date="2025-01-01")
@@ -263,11 +326,11 @@ async def test_periods_that_ended_are_final_on_read_and_stored_by_the_daily_job(
     assert (ended["is_final"], current["is_final"]) == (True, False)
     # As if March had been written while it was still in progress.
     async with db.engine.begin() as conn:
-        await conn.execute(text("UPDATE kpi.measurements SET is_final = false WHERE id = :i"),
-                           {"i": ended["id"]})
+        await conn.execute(
+            text("UPDATE kpi.measurements SET is_final = false WHERE id = :i"), {"i": ended["id"]}
+        )
     found = await no_drift(db, settings)
-    assert (found.per_column, found.examples[0]["measurement_id"]) == ({"is_final": 1},
-                                                                      ended["id"])
+    assert (found.per_column, found.examples[0]["measurement_id"]) == ({"is_final": 1}, ended["id"])
     read = (await client.get(f"/api/kpis/measurements/{ended['id']}")).json()
     assert read["is_final"] is True  # reads do not wait for the job
 
@@ -291,19 +354,24 @@ async def test_periods_that_ended_are_final_on_read_and_stored_by_the_daily_job(
 
 # --- any sequence of operations -----------------------------------------------------------
 
+
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_a_random_sequence_of_changes_leaves_no_drift(
-        client: AsyncClient, db: Database, settings: Settings, seed: int) -> None:
+    client: AsyncClient, db: Database, settings: Settings, seed: int
+) -> None:
     rng = random.Random(seed)
     year = months(2025)[:8]
     d = await manual_kpi(client)
-    state: dict[str, Any] = {"kind": "higher_better", "threshold": Decimal(80),
-                             "cap": Decimal(150)}
+    state: dict[str, Any] = {"kind": "higher_better", "threshold": Decimal(80), "cap": Decimal(150)}
     subjects = {}
     for subject in ("7", "8"):
         a = await assign(client, d["id"], subject, 100, start_date="2025-01-01")
-        subjects[subject] = {"a": a, "values": {}, "targets": {date(2025, 1, 1): Decimal(100)},
-                             "baseline": None}
+        subjects[subject] = {
+            "a": a,
+            "values": {},
+            "targets": {date(2025, 1, 1): Decimal(100)},
+            "baseline": None,
+        }
     for _ in range(45):
         s = subjects[rng.choice(sorted(subjects))]
         op = rng.choice(["value", "value", "value", "target", "baseline", "definition"])
@@ -313,15 +381,18 @@ async def test_a_random_sequence_of_changes_leaves_no_drift(
             s["values"][month] = value
         elif op == "target":
             month, target = rng.choice(year), Decimal(rng.randint(20, 150))
-            patch = await client.patch(f"/api/kpis/assignments/{s['a']['id']}", json={
-                "target_value": float(target), "target_effective_from": month.isoformat()})
+            patch = await client.patch(
+                f"/api/kpis/assignments/{s['a']['id']}",
+                json={"target_value": float(target), "target_effective_from": month.isoformat()},
+            )
             assert patch.status_code == 200, patch.text
             s["targets"][month] = target
         elif op == "baseline" and state["kind"] != "exact":
             baseline = rng.choice([None, Decimal(rng.randint(0, 10))])
-            patch = await client.patch(f"/api/kpis/assignments/{s['a']['id']}",
-                                       json={"baseline_value": None if baseline is None
-                                             else float(baseline)})
+            patch = await client.patch(
+                f"/api/kpis/assignments/{s['a']['id']}",
+                json={"baseline_value": None if baseline is None else float(baseline)},
+            )
             assert patch.status_code == 200, patch.text
             s["baseline"] = baseline
         elif op == "definition":
@@ -346,7 +417,7 @@ async def test_a_random_sequence_of_changes_leaves_no_drift(
             previous = s["values"].get((month - timedelta(days=1)).replace(day=1))
             baseline = s["baseline"] if state["kind"] != "exact" else None
             assert derived(got[month.isoformat()]) == expected(
-                value, previous, target, state["kind"], state["threshold"], state["cap"],
-                baseline), (seed, subject, month)
+                value, previous, target, state["kind"], state["threshold"], state["cap"], baseline
+            ), (seed, subject, month)
     found = await no_drift(db, settings)
     assert found.clean and found.checked == sum(len(s["values"]) for s in subjects.values())

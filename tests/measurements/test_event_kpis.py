@@ -45,12 +45,18 @@ class Case:
     def week(self) -> tuple[datetime, datetime]:
         """The week's half-open instant range in the organisation's time zone."""
         tz = ZoneInfo(self.zone)
-        return (MONDAY.replace(tzinfo=tz).astimezone(UTC),
-                (MONDAY + timedelta(days=7)).replace(tzinfo=tz).astimezone(UTC))
+        return (
+            MONDAY.replace(tzinfo=tz).astimezone(UTC),
+            (MONDAY + timedelta(days=7)).replace(tzinfo=tz).astimezone(UTC),
+        )
 
 
-CASES = [Case(1, "America/New_York"), Case(2, "Asia/Kolkata"), Case(3, "UTC"),
-         Case(4, "America/New_York")]
+CASES = [
+    Case(1, "America/New_York"),
+    Case(2, "Asia/Kolkata"),
+    Case(3, "UTC"),
+    Case(4, "America/New_York"),
+]
 
 
 def _number(rng: random.Random) -> float | int:
@@ -60,23 +66,24 @@ def _number(rng: random.Random) -> float | int:
 
 
 def _properties(rng: random.Random) -> dict[str, Any]:
-    props: dict[str, Any] = {"channel": rng.choice(["phone", "chat", "mail"]),
-                             "vip": rng.random() < 0.3}
+    props: dict[str, Any] = {
+        "channel": rng.choice(["phone", "chat", "mail"]),
+        "vip": rng.random() < 0.3,
+    }
     roll = rng.random()
     if roll < 0.7:
         props["duration"] = _number(rng)
     elif roll < 0.8:
         props["duration"] = "n/a"  # not a number: ignored by aggregates over it
     elif roll < 0.85:
-        props["duration"] = True   # a boolean is not a number either
+        props["duration"] = True  # a boolean is not a number either
     return props
 
 
 def _instants(rng: random.Random, case: Case, count: int) -> list[datetime]:
     start, end = case.week
     edges = [start, start - timedelta(microseconds=1), end, end - timedelta(microseconds=1)]
-    spread = [start + timedelta(seconds=rng.randint(-2 * 86_400, 9 * 86_400))
-              for _ in range(count)]
+    spread = [start + timedelta(seconds=rng.randint(-2 * 86_400, 9 * 86_400)) for _ in range(count)]
     return edges + spread
 
 
@@ -87,9 +94,11 @@ def generate_events(case: Case) -> list[dict[str, Any]]:
     for at in _instants(rng, case, rng.randint(250, 400)):
         event: dict[str, Any] = {
             "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "user_id": rng.choice(USERS[:-1]), "type": rng.choice(TYPES),
+            "user_id": rng.choice(USERS[:-1]),
+            "type": rng.choice(TYPES),
             "occurred_at": at.astimezone(ZoneInfo(case.zone)).isoformat(),
-            "properties": _properties(rng)}
+            "properties": _properties(rng),
+        }
         if rng.random() < 0.85:
             event["team_id"] = rng.choice(TEAMS)
         if rng.random() < 0.85:
@@ -108,18 +117,22 @@ def random_configs(rng: random.Random) -> list[dict[str, Any]]:
         if aggregate not in ("count", "distinct_users") and rng.random() < 0.5:
             config["property"] = "duration"
         if rng.random() < 0.4:
-            config["filter"] = rng.choice([{"channel": "phone"}, {"vip": True},
-                                           {"channel": "chat", "vip": False}])
+            config["filter"] = rng.choice(
+                [{"channel": "phone"}, {"vip": True}, {"channel": "chat", "vip": False}]
+            )
         configs.append(config)
     return configs
 
 
 # -- the plain-Python recomputation -------------------------------------------------------
 
+
 def _matches(properties: dict[str, Any], wanted: dict[str, Any]) -> bool:
     # JSON containment: true is not 1, "1" is not 1.
-    return all(k in properties and type(properties[k]) is type(v) and properties[k] == v
-               for k, v in wanted.items())
+    return all(
+        k in properties and type(properties[k]) is type(v) and properties[k] == v
+        for k, v in wanted.items()
+    )
 
 
 def _measured(event: dict[str, Any], prop: str | None) -> Decimal | None:
@@ -150,23 +163,35 @@ def _aggregate(aggregate: str, rows: list[dict[str, Any]], prop: str | None) -> 
     with localcontext() as ctx:
         ctx.prec = 60
         simple: dict[str, Callable[[list[Decimal]], Decimal]] = {
-            "sum": lambda v: sum(v, Decimal(0)), "min": min, "max": max,
-            "avg": lambda v: sum(v, Decimal(0)) / len(v)}
-        exact = (simple[aggregate](xs) if aggregate in simple
-                 else _percentile(xs, QUANTILES[aggregate]))
+            "sum": lambda v: sum(v, Decimal(0)),
+            "min": min,
+            "max": max,
+            "avg": lambda v: sum(v, Decimal(0)) / len(v),
+        }
+        exact = (
+            simple[aggregate](xs) if aggregate in simple else _percentile(xs, QUANTILES[aggregate])
+        )
         return exact.quantize(SIX_PLACES, rounding=ROUND_HALF_EVEN)
 
 
-def expected_value(events: list[dict[str, Any]], case: Case, config: dict[str, Any],
-                   scope: str, subject: str) -> Decimal | None:
+def expected_value(
+    events: list[dict[str, Any]], case: Case, config: dict[str, Any], scope: str, subject: str
+) -> Decimal | None:
     start, end = case.week
-    group = {"user": lambda e: e["user_id"], "team": lambda e: e.get("team_id"),
-             "organization": lambda e: TENANT}[scope]
+    group = {
+        "user": lambda e: e["user_id"],
+        "team": lambda e: e.get("team_id"),
+        "organization": lambda e: TENANT,
+    }[scope]
     unique = {e["id"]: e for e in reversed(events)}.values()
-    rows = [e for e in unique
-            if e["type"] == config["event_type"] and group(e) == subject
-            and start <= datetime.fromisoformat(e["occurred_at"]) < end
-            and _matches(e["properties"], config.get("filter", {}))]
+    rows = [
+        e
+        for e in unique
+        if e["type"] == config["event_type"]
+        and group(e) == subject
+        and start <= datetime.fromisoformat(e["occurred_at"]) < end
+        and _matches(e["properties"], config.get("filter", {}))
+    ]
     return _aggregate(config["aggregate"], rows, config.get("property"))
 
 
@@ -176,8 +201,9 @@ SUBJECTS = {"user": USERS, "team": [*TEAMS, "nobody"], "organization": [TENANT]}
 
 
 @pytest.fixture
-async def zoned(request: pytest.FixtureRequest, db: Database,
-                database_url: str) -> AsyncIterator[AsyncClient]:
+async def zoned(
+    request: pytest.FixtureRequest, db: Database, database_url: str
+) -> AsyncIterator[AsyncClient]:
     """A client on an app whose organisation lives in the case's time zone."""
     app = create_app(make_settings(database_url, timezone=request.param.zone), database=db)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
@@ -191,14 +217,30 @@ async def _define(client: AsyncClient, case: Case) -> dict[str, tuple[str, dict[
     for scope, subjects in SUBJECTS.items():
         for i, config in enumerate(random_configs(rng)):
             key = f"{scope[:3]}_{i}_{config['aggregate']}"
-            answer = await client.post("/api/kpis/definitions", json={
-                "key": key, "name": key, "unit": "count", "target_type": "higher_better",
-                "aggregation_period": "weekly", "scope": scope, "calculation_type": "event",
-                "config": config})
+            answer = await client.post(
+                "/api/kpis/definitions",
+                json={
+                    "key": key,
+                    "name": key,
+                    "unit": "count",
+                    "target_type": "higher_better",
+                    "aggregation_period": "weekly",
+                    "scope": scope,
+                    "calculation_type": "event",
+                    "config": config,
+                },
+            )
             assert answer.status_code == 201, answer.text
-            items = [{"definition_id": answer.json()["id"], "subject_type": scope,
-                      "subject_id": s, "target_value": 10, "start_date": "2025-10-01"}
-                     for s in subjects]
+            items = [
+                {
+                    "definition_id": answer.json()["id"],
+                    "subject_type": scope,
+                    "subject_id": s,
+                    "target_value": 10,
+                    "start_date": "2025-10-01",
+                }
+                for s in subjects
+            ]
             bulk = await client.post("/api/kpis/assignments/bulk", json={"items": items})
             assert bulk.status_code == 201, bulk.text
             made[key] = (scope, config)
@@ -207,17 +249,21 @@ async def _define(client: AsyncClient, case: Case) -> dict[str, tuple[str, dict[
 
 async def _stored(db: Database) -> dict[tuple[str, str], Decimal | None]:
     async with db.engine.connect() as conn:
-        rows = await conn.execute(text(
-            "SELECT d.key, a.subject_id, m.actual_value FROM kpi.measurements m "
-            "JOIN kpi.assignments a ON a.tenant_id = m.tenant_id AND a.id = m.assignment_id "
-            "JOIN kpi.definitions d ON d.tenant_id = a.tenant_id AND d.id = a.definition_id "
-            "WHERE m.period_start = '2025-10-27'"))
+        rows = await conn.execute(
+            text(
+                "SELECT d.key, a.subject_id, m.actual_value FROM kpi.measurements m "
+                "JOIN kpi.assignments a ON a.tenant_id = m.tenant_id AND a.id = m.assignment_id "
+                "JOIN kpi.definitions d ON d.tenant_id = a.tenant_id AND d.id = a.definition_id "
+                "WHERE m.period_start = '2025-10-27'"
+            )
+        )
         return {(k, s): v for k, s, v in rows}
 
 
 @pytest.mark.parametrize("zoned", CASES, indirect=True, ids=lambda c: f"{c.seed}-{c.zone}")
 async def test_every_aggregate_and_scope_matches_a_plain_python_recomputation(
-        zoned: AsyncClient, db: Database, request: pytest.FixtureRequest) -> None:
+    zoned: AsyncClient, db: Database, request: pytest.FixtureRequest
+) -> None:
     case: Case = request.node.callspec.params["zoned"]
     events = generate_events(case)
     answer = await zoned.post("/api/kpis/events", json={"events": events})
@@ -229,14 +275,22 @@ async def test_every_aggregate_and_scope_matches_a_plain_python_recomputation(
     assert (run["status"], run["computed"]) == ("succeeded", due), run
 
     stored = await _stored(db)
-    wanted = {(key, subject): expected_value(events, case, config, scope, subject)
-              for key, (scope, config) in definitions.items() for subject in SUBJECTS[scope]}
+    wanted = {
+        (key, subject): expected_value(events, case, config, scope, subject)
+        for key, (scope, config) in definitions.items()
+        for subject in SUBJECTS[scope]
+    }
     assert stored.keys() == wanted.keys()
     wrong = {k: (stored[k], v) for k, v in wanted.items() if stored[k] != v}
     assert not wrong, f"seed {case.seed} ({case.zone}): stored != expected for {wrong}"
-    served = {(m["definition_key"], m["subject_id"]): m["actual_value"]
-              for m in await measurements(zoned, limit=500)}
+    served = {
+        (m["definition_key"], m["subject_id"]): m["actual_value"]
+        for m in await measurements(zoned, limit=500)
+    }
     assert served == {k: None if v is None else float(v) for k, v in wanted.items()}
     # The user who sent nothing: counts are zero, the others have no value.
-    assert {stored[(k, USERS[-1])] for k, (s, c) in definitions.items() if s == "user"
-            and c["aggregate"] in ("count", "distinct_users")} == {Decimal(0)}
+    assert {
+        stored[(k, USERS[-1])]
+        for k, (s, c) in definitions.items()
+        if s == "user" and c["aggregate"] in ("count", "distinct_users")
+    } == {Decimal(0)}

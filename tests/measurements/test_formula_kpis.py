@@ -22,31 +22,40 @@ WEEK = "2026-11-09"
 
 async def _record(client: AsyncClient, assignment: dict[str, Any], value: float) -> None:
     response = await client.put(
-        f"/api/kpis/assignments/{assignment['id']}/measurements/{WEEK}", json={"value": value})
+        f"/api/kpis/assignments/{assignment['id']}/measurements/{WEEK}", json={"value": value}
+    )
     assert response.status_code == 200, response.text
 
 
 async def test_formula_uses_this_periods_values_and_explains_missing_ones(
-        client: AsyncClient, db: Database) -> None:
+    client: AsyncClient, db: Database
+) -> None:
     resolved = await define(client, key="resolved")
     hours = await define(client, key="hours_worked", unit="hours")
-    rate = await define(client, key="resolved_per_hour", calculation_type="formula",
-                                   config={"expression": "round(resolved / hours * 100, 1)",
-                                           "variables": {"resolved": "resolved",
-                                                         "hours": "hours_worked"}})
+    rate = await define(
+        client,
+        key="resolved_per_hour",
+        calculation_type="formula",
+        config={
+            "expression": "round(resolved / hours * 100, 1)",
+            "variables": {"resolved": "resolved", "hours": "hours_worked"},
+        },
+    )
     users = {"1": (30, 40), "2": (10, 0), "3": (5, None)}
     for user, (r, h) in users.items():
-        await _record(client, await assign(client, resolved["id"], user, 1,
-                                           start_date="2026-11-01"), r)
+        await _record(
+            client, await assign(client, resolved["id"], user, 1, start_date="2026-11-01"), r
+        )
         if h is not None:
-            await _record(client, await assign(client, hours["id"], user, 1,
-                                               start_date="2026-11-01"), h)
+            await _record(
+                client, await assign(client, hours["id"], user, 1, start_date="2026-11-01"), h
+            )
         await assign(client, rate["id"], user, 50, start_date="2026-11-01")
     run = await recalculate(client, period_start=WEEK, definition_keys=["resolved_per_hour"])
     assert run["status"] == "succeeded", run
     got = {m["subject_id"]: m for m in await measurements(client, definition_key=rate["key"])}
-    assert got["1"]["actual_value"] == pytest.approx(75.0)       # round(30 / 40 * 100, 1)
-    assert got["1"]["achievement"] == pytest.approx(150.0)       # 75 / 50
+    assert got["1"]["actual_value"] == pytest.approx(75.0)  # round(30 / 40 * 100, 1)
+    assert got["1"]["achievement"] == pytest.approx(150.0)  # 75 / 50
     assert got["2"]["actual_value"] is None
     assert "division by zero" in got["2"]["details"]["no_value_reason"]
     assert got["3"]["actual_value"] is None
@@ -55,34 +64,65 @@ async def test_formula_uses_this_periods_values_and_explains_missing_ones(
 
 async def test_loops_between_formulas_are_refused(client: AsyncClient, db: Database) -> None:
     await define(client, key="base")
-    await define(client, key="f_a", calculation_type="formula",
-                            config={"expression": "b * 2", "variables": {"b": "base"}})
-    f_b = await define(client, key="f_b", calculation_type="formula",
-                                  config={"expression": "a + 1", "variables": {"a": "f_a"}})
-    response = await client.patch(f"/api/kpis/definitions/{f_b['id']}", json={
-        "config": {"expression": "a + b", "variables": {"a": "f_a", "b": "f_b"}}})
+    await define(
+        client,
+        key="f_a",
+        calculation_type="formula",
+        config={"expression": "b * 2", "variables": {"b": "base"}},
+    )
+    f_b = await define(
+        client,
+        key="f_b",
+        calculation_type="formula",
+        config={"expression": "a + 1", "variables": {"a": "f_a"}},
+    )
+    response = await client.patch(
+        f"/api/kpis/definitions/{f_b['id']}",
+        json={"config": {"expression": "a + b", "variables": {"a": "f_a", "b": "f_b"}}},
+    )
     assert response.status_code == 422
     assert "loop" in response.json()["detail"] or "itself" in response.json()["detail"]
-    mismatch = await client.post("/api/kpis/definitions", json={
-        "key": "monthly_f", "name": "M", "unit": "count", "target_type": "higher_better",
-        "aggregation_period": "monthly", "calculation_type": "formula",
-        "config": {"expression": "b", "variables": {"b": "base"}}})
+    mismatch = await client.post(
+        "/api/kpis/definitions",
+        json={
+            "key": "monthly_f",
+            "name": "M",
+            "unit": "count",
+            "target_type": "higher_better",
+            "aggregation_period": "monthly",
+            "calculation_type": "formula",
+            "config": {"expression": "b", "variables": {"b": "base"}},
+        },
+    )
     assert mismatch.status_code == 422 and "period" in mismatch.json()["detail"]
 
 
-async def test_a_run_computes_inputs_before_the_formula(client: AsyncClient,
-                                                       db: Database) -> None:
-    await define(client, key="zz_source", calculation_type="event",
-                            config={"event_type": "call", "aggregate": "count"})
-    f = await define(client, key="aa_double", calculation_type="formula",
-                                config={"expression": "n * 2", "variables": {"n": "zz_source"}})
+async def test_a_run_computes_inputs_before_the_formula(client: AsyncClient, db: Database) -> None:
+    await define(
+        client,
+        key="zz_source",
+        calculation_type="event",
+        config={"event_type": "call", "aggregate": "count"},
+    )
+    f = await define(
+        client,
+        key="aa_double",
+        calculation_type="formula",
+        config={"expression": "n * 2", "variables": {"n": "zz_source"}},
+    )
     source = (await client.get("/api/kpis/definitions/by-key/zz_source")).json()
     await assign(client, source["id"], "1", 1, start_date="2026-11-01")
     await assign(client, f["id"], "1", 1, start_date="2026-11-01")
-    events = [{"id": f"00000000-0000-4000-8000-00000000000{i}", "user_id": "1", "type": "call",
-               "occurred_at": f"2026-11-1{i}T12:00:00Z"} for i in range(3)]
-    assert (await client.post("/api/kpis/events", json={"events": events})).json()[
-        "accepted"] == 3
+    events = [
+        {
+            "id": f"00000000-0000-4000-8000-00000000000{i}",
+            "user_id": "1",
+            "type": "call",
+            "occurred_at": f"2026-11-1{i}T12:00:00Z",
+        }
+        for i in range(3)
+    ]
+    assert (await client.post("/api/kpis/events", json={"events": events})).json()["accepted"] == 3
     run = await recalculate(client, period_start=WEEK)
     assert run["computed"] == 2
     got = {m["definition_key"]: m["actual_value"] for m in await measurements(client)}
@@ -92,7 +132,8 @@ async def test_a_run_computes_inputs_before_the_formula(client: AsyncClient,
 
 @pytest.mark.parametrize("seed", [7, 2026])
 async def test_formulas_over_computed_kpis_match_a_plain_python_recomputation(
-        client: AsyncClient, db: Database, seed: int) -> None:
+    client: AsyncClient, db: Database, seed: int
+) -> None:
     """Random cases and calls (unknown to the test's expectations until drawn), a query KPI
     and an event KPI computed from them, and two formulas over those."""
     rng = random.Random(seed)
@@ -102,40 +143,82 @@ async def test_formulas_over_computed_kpis_match_a_plain_python_recomputation(
     for user in users:
         for _ in range(rng.randint(0, 6)):
             created = monday + timedelta(minutes=rng.randint(-3000, 10000))
-            cases.append((int(user), "resolved", created,
-                          created + timedelta(minutes=rng.randint(1, 3000))))
+            cases.append(
+                (int(user), "resolved", created, created + timedelta(minutes=rng.randint(1, 3000)))
+            )
         for _ in range(rng.randint(0, 5)):
-            calls.append({"id": str(uuid.UUID(int=rng.getrandbits(128))), "user_id": user,
-                          "type": "call", "occurred_at": (monday + timedelta(
-                              minutes=rng.randint(-2000, 12000))).isoformat()})
+            calls.append(
+                {
+                    "id": str(uuid.UUID(int=rng.getrandbits(128))),
+                    "user_id": user,
+                    "type": "call",
+                    "occurred_at": (
+                        monday + timedelta(minutes=rng.randint(-2000, 12000))
+                    ).isoformat(),
+                }
+            )
     await create_support_cases(db, cases)
     if calls:
         assert (await client.post("/api/kpis/events", json={"events": calls})).status_code == 200
     in_week = monday + timedelta(days=7)
-    resolved = {u: sum(1 for a, _, _, r in cases if str(a) == u and monday <= r < in_week)
-                for u in users}
-    called = {u: sum(1 for c in calls if c["user_id"] == u
-                     and monday <= datetime.fromisoformat(c["occurred_at"]) < in_week)
-              for u in users}
+    resolved = {
+        u: sum(1 for a, _, _, r in cases if str(a) == u and monday <= r < in_week) for u in users
+    }
+    called = {
+        u: sum(
+            1
+            for c in calls
+            if c["user_id"] == u and monday <= datetime.fromisoformat(c["occurred_at"]) < in_week
+        )
+        for u in users
+    }
 
-    keys = {"resolved": await define(client, key="resolved", calculation_type="query",
-                                                config={"query_key": "cases_resolved_count"}),
-            "calls": await define(client, key="calls", calculation_type="event",
-                                             config={"event_type": "call",
-                                                     "aggregate": "count"})}
+    keys = {
+        "resolved": await define(
+            client,
+            key="resolved",
+            calculation_type="query",
+            config={"query_key": "cases_resolved_count"},
+        ),
+        "calls": await define(
+            client,
+            key="calls",
+            calculation_type="event",
+            config={"event_type": "call", "aggregate": "count"},
+        ),
+    }
     keys["per_call"] = await define(
-        client, key="per_call", calculation_type="formula",
-        config={"expression": "round(r / c * 100, 2)",
-                "variables": {"r": "resolved", "c": "calls"}})
+        client,
+        key="per_call",
+        calculation_type="formula",
+        config={
+            "expression": "round(r / c * 100, 2)",
+            "variables": {"r": "resolved", "c": "calls"},
+        },
+    )
     keys["blend"] = await define(
-        client, key="blend", calculation_type="formula",
-        config={"expression": "max(r - c, 0) + min(r, c) / 3 if c > 0 else r * 2",
-                "variables": {"r": "resolved", "c": "calls"}})
+        client,
+        key="blend",
+        calculation_type="formula",
+        config={
+            "expression": "max(r - c, 0) + min(r, c) / 3 if c > 0 else r * 2",
+            "variables": {"r": "resolved", "c": "calls"},
+        },
+    )
     for d in keys.values():
-        items = [{"definition_id": d["id"], "subject_type": "user", "subject_id": u,
-                  "target_value": 3, "start_date": "2026-11-01"} for u in users]
-        assert (await client.post("/api/kpis/assignments/bulk",
-                                  json={"items": items})).status_code == 201
+        items = [
+            {
+                "definition_id": d["id"],
+                "subject_type": "user",
+                "subject_id": u,
+                "target_value": 3,
+                "start_date": "2026-11-01",
+            }
+            for u in users
+        ]
+        assert (
+            await client.post("/api/kpis/assignments/bulk", json={"items": items})
+        ).status_code == 201
     run = await recalculate(client, period_start=WEEK)
     assert run["status"] == "succeeded", run
 
@@ -145,32 +228,40 @@ async def test_formulas_over_computed_kpis_match_a_plain_python_recomputation(
         return (Decimal(r) * 100 / Decimal(c)).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
     def blend(r: int, c: int) -> Fraction:
-        return max(Fraction(r - c), Fraction(0)) + Fraction(min(r, c), 3) if c > 0 else \
-            Fraction(r * 2)
+        return (
+            max(Fraction(r - c), Fraction(0)) + Fraction(min(r, c), 3) if c > 0 else Fraction(r * 2)
+        )
 
-    got = {(m["definition_key"], m["subject_id"]): m["actual_value"]
-           for m in await measurements(client)}
+    got = {
+        (m["definition_key"], m["subject_id"]): m["actual_value"]
+        for m in await measurements(client)
+    }
     for u in users:
         assert got[("resolved", u)] == resolved[u]
         assert got[("calls", u)] == called[u]
         expected = per_call(resolved[u], called[u])
         assert got[("per_call", u)] == (None if expected is None else float(expected)), u
-        assert got[("blend", u)] == pytest.approx(float(blend(resolved[u], called[u])),
-                                                  abs=1e-6), u
+        assert got[("blend", u)] == pytest.approx(float(blend(resolved[u], called[u])), abs=1e-6), u
 
 
 async def test_a_formula_stored_before_the_exponent_rule_fails_its_run_for_the_same_reason(
-        client: AsyncClient, db: Database) -> None:
+    client: AsyncClient, db: Database
+) -> None:
     base = await define(client, key="base")
-    power = await define(client, key="power", calculation_type="formula",
-                                    config={"expression": "b ** 2", "variables": {"b": "base"}})
+    power = await define(
+        client,
+        key="power",
+        calculation_type="formula",
+        config={"expression": "b ** 2", "variables": {"b": "base"}},
+    )
     await _record(client, await assign(client, base["id"], "1", 1, start_date="2026-11-01"), 3)
     await assign(client, power["id"], "1", 1, start_date="2026-11-01")
     # As a definition saved by an older version: the exponent is a variable.
     async with db.engine.begin() as conn:
-        await conn.execute(text("UPDATE kpi.definitions SET config = CAST(:config AS jsonb) "
-                                "WHERE key = 'power'"),
-                           {"config": '{"expression": "b ** b", "variables": {"b": "base"}}'})
+        await conn.execute(
+            text("UPDATE kpi.definitions SET config = CAST(:config AS jsonb) WHERE key = 'power'"),
+            {"config": '{"expression": "b ** b", "variables": {"b": "base"}}'},
+        )
     run = await recalculate(client, period_start=WEEK, definition_keys=["power"])
     assert (run["status"], run["computed"], run["failed"]) == ("failed", 0, 1), run
     reason = "the exponent in b ** b must be a constant from -10 to 10, without variables"

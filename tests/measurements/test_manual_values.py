@@ -14,14 +14,14 @@ from tests.support.auth import bearer
 
 
 async def _manual(client: AsyncClient, **fields: Any) -> tuple[dict, dict]:
-    d = await define(client, key="csat", unit="percent", aggregation_period="monthly",
-                                **fields)
+    d = await define(client, key="csat", unit="percent", aggregation_period="monthly", **fields)
     a = await assign(client, d["id"], "7", 90, start_date="2026-01-01", team_id="support")
     return d, a
 
 
 async def test_record_then_correct_keeps_the_first_value_as_a_revision(
-        client: AsyncClient, db: Database) -> None:
+    client: AsyncClient, db: Database
+) -> None:
     _, a = await _manual(client)
     url = f"/api/kpis/assignments/{a['id']}/measurements/2026-10-01"
     first = await client.put(url, json={"value": 72, "comment": "survey of October"})
@@ -37,11 +37,15 @@ async def test_record_then_correct_keeps_the_first_value_as_a_revision(
     assert second["achievement"] == pytest.approx(110.0) and second["status"] == "met"
     revisions = (await client.get(f"/api/kpis/measurements/{m['id']}/revisions")).json()["items"]
     assert [(r["revision"], r["actual_value"], r["comment"]) for r in revisions] == [
-        (1, 72, "survey of October")]
+        (1, 72, "survey of October")
+    ]
     assert revisions[0]["change_reason"] == "manual entry"
 
-    nov = (await client.put(f"/api/kpis/assignments/{a['id']}/measurements/2026-11-01",
-                            json={"value": 45})).json()
+    nov = (
+        await client.put(
+            f"/api/kpis/assignments/{a['id']}/measurements/2026-11-01", json={"value": 45}
+        )
+    ).json()
     assert nov["previous_value"] == 99 and nov["trend"] == "declining"
     assert nov["change_pct"] == pytest.approx((45 - 99) / 99 * 100, abs=1e-4)
     assert nov["is_final"] is (date(2026, 11, 30) < datetime.now(UTC).date())
@@ -49,14 +53,18 @@ async def test_record_then_correct_keeps_the_first_value_as_a_revision(
 
 async def test_refusals_change_nothing(client: AsyncClient, db: Database) -> None:
     _, a = await _manual(client)
-    query = await define(client, key="resolved", calculation_type="query",
-                                    config={"query_key": "cases_resolved_count"})
+    query = await define(
+        client,
+        key="resolved",
+        calculation_type="query",
+        config={"query_key": "cases_resolved_count"},
+    )
     qa = await assign(client, query["id"], "7", 5, start_date="2026-01-01")
     base = f"/api/kpis/assignments/{a['id']}/measurements"
     cases = [
         (f"/api/kpis/assignments/{qa['id']}/measurements/2026-10-05", {"value": 3}, 409),
-        (f"{base}/2026-10-02", {"value": 3}, 422),           # not the first day of a month
-        (f"{base}/2025-12-01", {"value": 3}, 422),           # before the assignment starts
+        (f"{base}/2026-10-02", {"value": 3}, 422),  # not the first day of a month
+        (f"{base}/2025-12-01", {"value": 3}, 422),  # before the assignment starts
         (f"{base}/2026-10-01", {"value": "NaN"}, 422),
         (f"{base}/2026-10-01", {"value": 1e300}, 422),
         (f"{base}/2026-10-01", {"value": 3, "extra": 1}, 422),
@@ -69,36 +77,42 @@ async def test_refusals_change_nothing(client: AsyncClient, db: Database) -> Non
         response = await client.put(url, json=body)
         assert response.status_code == status, (url, body, response.text)
         assert response.headers["content-type"] == "application/problem+json"
-    bad_json = await client.put(f"{base}/2026-10-01", content=b'{"value": NaN',
-                                headers={"content-type": "application/json"})
+    bad_json = await client.put(
+        f"{base}/2026-10-01", content=b'{"value": NaN', headers={"content-type": "application/json"}
+    )
     assert bad_json.status_code in (400, 422)
     assert await measurements(client) == []
 
 
-async def test_roles_for_recording(jwt_client: AsyncClient, client: AsyncClient,
-                                   db: Database) -> None:
+async def test_roles_for_recording(
+    jwt_client: AsyncClient, client: AsyncClient, db: Database
+) -> None:
     _, a = await _manual(client)
     url = f"/api/kpis/assignments/{a['id']}/measurements/2026-10-01"
     member = await jwt_client.put(url, json={"value": 1}, headers=bearer("7", "member"))
     assert member.status_code == 403
     stranger = await jwt_client.put(url, json={"value": 1}, headers=bearer("8", "member"))
     assert stranger.status_code == 404
-    other_team = await jwt_client.put(url, json={"value": 1},
-                                      headers=bearer("m2", "manager", teams=["sales"]))
+    other_team = await jwt_client.put(
+        url, json={"value": 1}, headers=bearer("m2", "manager", teams=["sales"])
+    )
     assert other_team.status_code == 404
-    other_tenant = await jwt_client.put(url, json={"value": 1},
-                                        headers=bearer("boss", "admin", tenant="acme"))
+    other_tenant = await jwt_client.put(
+        url, json={"value": 1}, headers=bearer("boss", "admin", tenant="acme")
+    )
     assert other_tenant.status_code == 404
-    manager = await jwt_client.put(url, json={"value": 81},
-                                   headers=bearer("m1", "manager", teams=["support"]))
+    manager = await jwt_client.put(
+        url, json={"value": 81}, headers=bearer("m1", "manager", teams=["support"])
+    )
     assert manager.status_code == 200 and manager.json()["recorded_by"] == "m1"
     seen = await jwt_client.get("/api/kpis/measurements", headers=bearer("7", "member"))
     assert [m["actual_value"] for m in seen.json()["items"]] == [81]
     hidden = await jwt_client.get("/api/kpis/measurements", headers=bearer("8", "member"))
     assert hidden.json()["items"] == []
     mid = manager.json()["id"]
-    assert (await jwt_client.get(f"/api/kpis/measurements/{mid}",
-                                 headers=bearer("8", "member"))).status_code == 404
+    assert (
+        await jwt_client.get(f"/api/kpis/measurements/{mid}", headers=bearer("8", "member"))
+    ).status_code == 404
     audit = (await client.get("/api/kpis/audit", params={"entity_type": "measurement"})).json()
     assert [e["actor"] for e in audit["items"]] == ["m1"]
 
@@ -108,7 +122,8 @@ async def test_listing_pages_through_everything(client: AsyncClient, db: Databas
     for month in range(1, 8):
         response = await client.put(
             f"/api/kpis/assignments/{a['id']}/measurements/2026-{month:02d}-01",
-            json={"value": month})
+            json={"value": month},
+        )
         assert response.status_code == 200
     seen, cursor = [], None
     while True:
@@ -133,7 +148,10 @@ async def test_an_omitted_comment_keeps_the_stored_one(client: AsyncClient, db: 
     await client.put(url, json={"value": 70, "comment": "first survey"})
     changed = (await client.put(url, json={"value": 75})).json()
     assert (changed["actual_value"], changed["comment"], changed["revision"]) == (
-        75, "first survey", 2)
+        75,
+        "first survey",
+        2,
+    )
     same = (await client.put(url, json={"value": 75})).json()
     assert same["revision"] == 2  # nothing changed, nothing rewritten
     recommented = (await client.put(url, json={"value": 75, "comment": "corrected"})).json()

@@ -14,20 +14,37 @@ from tests.support.database import create_support_cases, run_finished_unobserved
 WEEK = "2026-11-09"
 
 
-async def _statements_for(client: AsyncClient, db: Database, database_url: str,
-                          users: int) -> Counter[str]:
+async def _statements_for(
+    client: AsyncClient, db: Database, database_url: str, users: int
+) -> Counter[str]:
     start = datetime(2026, 11, 9, 9, tzinfo=UTC)
-    await create_support_cases(db, [(u, "resolved", start, start + timedelta(hours=u))
-                                    for u in range(1, users + 1)])
-    d = await define(client, key=f"resolved_{users}", calculation_type="query",
-                                config={"query_key": "avg_resolution_time"})
-    items = [{"definition_id": d["id"], "subject_type": "user", "subject_id": str(u),
-              "target_value": 5, "start_date": "2026-11-01"} for u in range(1, users + 1)]
-    assert (await client.post("/api/kpis/assignments/bulk", json={"items": items})).status_code \
-        == 201
+    await create_support_cases(
+        db, [(u, "resolved", start, start + timedelta(hours=u)) for u in range(1, users + 1)]
+    )
+    d = await define(
+        client,
+        key=f"resolved_{users}",
+        calculation_type="query",
+        config={"query_key": "avg_resolution_time"},
+    )
+    items = [
+        {
+            "definition_id": d["id"],
+            "subject_type": "user",
+            "subject_id": str(u),
+            "target_value": 5,
+            "start_date": "2026-11-01",
+        }
+        for u in range(1, users + 1)
+    ]
+    assert (
+        await client.post("/api/kpis/assignments/bulk", json={"items": items})
+    ).status_code == 201
     async with statements_sent(db) as sent:
-        response = await client.post("/api/kpis/measurements/recalculate", json={
-            "period_start": WEEK, "definition_keys": [d["key"]]})
+        response = await client.post(
+            "/api/kpis/measurements/recalculate",
+            json={"period_start": WEEK, "definition_keys": [d["key"]]},
+        )
         assert response.status_code == 202, response.text
         run = await run_finished_unobserved(database_url, response.json()["id"], client)
     assert run["computed"] == users, run
@@ -35,7 +52,8 @@ async def _statements_for(client: AsyncClient, db: Database, database_url: str,
 
 
 async def test_statement_count_does_not_depend_on_the_number_of_subjects(
-        client: AsyncClient, db: Database, database_url: str) -> None:
+    client: AsyncClient, db: Database, database_url: str
+) -> None:
     few = await _statements_for(client, db, database_url, 3)
     many = await _statements_for(client, db, database_url, 300)
     assert few == many, (few, many)

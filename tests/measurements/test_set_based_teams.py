@@ -15,35 +15,64 @@ from tests.support.database import create_support_cases, run_finished_unobserved
 WEEK = "2026-11-09"
 
 
-async def _statements_for(client: AsyncClient, db: Database, database_url: str,
-                          members: int) -> tuple[Counter[str], list[str]]:
+async def _statements_for(
+    client: AsyncClient, db: Database, database_url: str, members: int
+) -> tuple[Counter[str], list[str]]:
     start = datetime(2026, 11, 9, 9, tzinfo=UTC)
-    await create_support_cases(db, [(u, "resolved", start, start + timedelta(hours=u))
-                                    for u in range(1, members + 1)])
-    d = await define(client, key=f"team_resolved_{members}", scope="team",
-                                calculation_type="query", unit="hours",
-                                config={"query_key": "avg_resolution_time"})
+    await create_support_cases(
+        db, [(u, "resolved", start, start + timedelta(hours=u)) for u in range(1, members + 1)]
+    )
+    d = await define(
+        client,
+        key=f"team_resolved_{members}",
+        scope="team",
+        calculation_type="query",
+        unit="hours",
+        config={"query_key": "avg_resolution_time"},
+    )
     # Members spread over three teams; each user's team comes from a user assignment.
     csat = await define(client, key=f"csat_{members}", unit="percent")
-    items = [{"definition_id": csat["id"], "subject_type": "user", "subject_id": str(u),
-              "team_id": "ABC"[u % 3], "target_value": 90, "start_date": "2026-11-01"}
-             for u in range(1, members + 1)]
-    items += [{"definition_id": d["id"], "subject_type": "team", "subject_id": team,
-               "target_value": 5, "start_date": "2026-11-01"} for team in "ABC"]
-    assert (await client.post("/api/kpis/assignments/bulk", json={"items": items})).status_code \
-        == 201
+    items = [
+        {
+            "definition_id": csat["id"],
+            "subject_type": "user",
+            "subject_id": str(u),
+            "team_id": "ABC"[u % 3],
+            "target_value": 90,
+            "start_date": "2026-11-01",
+        }
+        for u in range(1, members + 1)
+    ]
+    items += [
+        {
+            "definition_id": d["id"],
+            "subject_type": "team",
+            "subject_id": team,
+            "target_value": 5,
+            "start_date": "2026-11-01",
+        }
+        for team in "ABC"
+    ]
+    assert (
+        await client.post("/api/kpis/assignments/bulk", json={"items": items})
+    ).status_code == 201
     async with statements_sent(db) as sent:
-        response = await client.post("/api/kpis/measurements/recalculate", json={
-            "period_start": WEEK, "definition_keys": [d["key"]]})
+        response = await client.post(
+            "/api/kpis/measurements/recalculate",
+            json={"period_start": WEEK, "definition_keys": [d["key"]]},
+        )
         assert response.status_code == 202, response.text
         run = await run_finished_unobserved(database_url, response.json()["id"], client)
     assert run["computed"] == 3, run
-    return (Counter(statement.split()[0].upper() for statement in sent),
-            [statement for statement in sent if "support_cases" in statement])
+    return (
+        Counter(statement.split()[0].upper() for statement in sent),
+        [statement for statement in sent if "support_cases" in statement],
+    )
 
 
 async def test_team_statement_count_does_not_depend_on_the_number_of_members(
-        client: AsyncClient, db: Database, database_url: str) -> None:
+    client: AsyncClient, db: Database, database_url: str
+) -> None:
     few, few_source = await _statements_for(client, db, database_url, 3)
     many, many_source = await _statements_for(client, db, database_url, 300)
     assert few == many, (few, many)

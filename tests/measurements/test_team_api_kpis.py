@@ -19,19 +19,29 @@ async def _setup(client: AsyncClient, source: SourceServer, **config: Any) -> di
     csat = await define(client, key="csat", unit="percent")
     for user, team in TEAMS.items():
         await assign(client, csat["id"], user, 90, start_date="2026-10-01", team_id=team)
-    d = await define(client, key="team_pipeline", scope="team", unit="currency",
-                                calculation_type="api", config={
-                                    "adapter": "http_json",
-                                    "url": source.base_url + "/kpi/{subject_id}",
-                                    "value_pointer": "/data/value", "retries": 0,
-                                    "timeout_s": 5, **config})
+    d = await define(
+        client,
+        key="team_pipeline",
+        scope="team",
+        unit="currency",
+        calculation_type="api",
+        config={
+            "adapter": "http_json",
+            "url": source.base_url + "/kpi/{subject_id}",
+            "value_pointer": "/data/value",
+            "retries": 0,
+            "timeout_s": 5,
+            **config,
+        },
+    )
     for team in ("A", "B", "C"):
         await assign(client, d["id"], team, 20, subject_type="team", start_date="2026-10-01")
     return d
 
 
-async def test_team_api_kpi_sums_its_members_values(client: AsyncClient, db: Database,
-                                                   source: SourceServer) -> None:
+async def test_team_api_kpi_sums_its_members_values(
+    client: AsyncClient, db: Database, source: SourceServer
+) -> None:
     state = source.reset()
     state.values = {"1": 12, "2": 7.5, "4": 5, "5": "1.25", "A": 999}
     d = await _setup(client, source)
@@ -51,8 +61,9 @@ async def test_team_api_kpi_sums_its_members_values(client: AsyncClient, db: Dat
     assert got["A"]["details"]["adapter"] == "http_json"
 
 
-async def test_a_failing_member_fails_its_team_only(client: AsyncClient, db: Database,
-                                                   source: SourceServer) -> None:
+async def test_a_failing_member_fails_its_team_only(
+    client: AsyncClient, db: Database, source: SourceServer
+) -> None:
     state = source.reset()
     state.values = {"1": 12, "2": 7.5, "3": 1, "4": 5}
     state.plan("5", "500")
@@ -67,8 +78,9 @@ async def test_a_failing_member_fails_its_team_only(client: AsyncClient, db: Dat
     assert got == {"A": 20.5, "C": None}
 
 
-async def test_team_api_kpi_from_the_teams_own_endpoint(client: AsyncClient, db: Database,
-                                                        source: SourceServer) -> None:
+async def test_team_api_kpi_from_the_teams_own_endpoint(
+    client: AsyncClient, db: Database, source: SourceServer
+) -> None:
     state = source.reset()
     state.values = {"A": 40, "B": "12.5", "1": 1}
     d = await _setup(client, source, subjects="own")

@@ -32,9 +32,15 @@ def months_back(last_day: date, months: int) -> list[date]:
     return firsts[::-1]
 
 
-def expected(events: list[dict[str, Any]], zone: str, last_day: date, months: int,
-             now: datetime, signup: str = "signup",
-             activity: str | None = None) -> list[dict[str, Any]]:
+def expected(
+    events: list[dict[str, Any]],
+    zone: str,
+    last_day: date,
+    months: int,
+    now: datetime,
+    signup: str = "signup",
+    activity: str | None = None,
+) -> list[dict[str, Any]]:
     """The cohorts as a client would count them from the raw events."""
     tz = ZoneInfo(zone)
     unique = list({e["id"]: e for e in events}.values())
@@ -45,27 +51,38 @@ def expected(events: list[dict[str, Any]], zone: str, last_day: date, months: in
             firsts[e["user_id"]] = min(at[e["id"]], firsts.get(e["user_id"], at[e["id"]]))
     out = []
     for month in months_back(last_day, months):
-        members = {u: t for u, t in firsts.items()
-                   if t.astimezone(tz).date().replace(day=1) == month}
+        members = {
+            u: t for u, t in firsts.items() if t.astimezone(tz).date().replace(day=1) == month
+        }
         row: dict[str, Any] = {"month": month.isoformat(), "size": len(members)}
         for week in WEEKS:
-            over = bool(members) and all(t + timedelta(days=7 * (week + 1)) <= now
-                                         for t in members.values())
-            kept = sum(1 for u, t in members.items() if any(
-                e["user_id"] == u
-                and (e["type"] == activity if activity else e["type"] != signup)
-                and t + timedelta(days=7 * week) <= at[e["id"]] < t + timedelta(days=7 * week + 7)
-                for e in unique))
+            over = bool(members) and all(
+                t + timedelta(days=7 * (week + 1)) <= now for t in members.values()
+            )
+            kept = sum(
+                1
+                for u, t in members.items()
+                if any(
+                    e["user_id"] == u
+                    and (e["type"] == activity if activity else e["type"] != signup)
+                    and t + timedelta(days=7 * week)
+                    <= at[e["id"]]
+                    < t + timedelta(days=7 * week + 7)
+                    for e in unique
+                )
+            )
             row[f"week_{week}_retained"] = kept if over else None
-            row[f"week_{week}_pct"] = (float((Decimal(kept) / len(members) * 100).quantize(
-                SIX, rounding=ROUND_HALF_EVEN)) if over else None)
+            row[f"week_{week}_pct"] = (
+                float((Decimal(kept) / len(members) * 100).quantize(SIX, rounding=ROUND_HALF_EVEN))
+                if over
+                else None
+            )
         out.append(row)
     return out
 
 
 def event(user: str, kind: str, at: datetime) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "user_id": user, "type": kind,
-            "occurred_at": at.isoformat()}
+    return {"id": str(uuid.uuid4()), "user_id": user, "type": kind, "occurred_at": at.isoformat()}
 
 
 def random_events(seed: int) -> list[dict[str, Any]]:
@@ -86,22 +103,27 @@ def random_events(seed: int) -> list[dict[str, Any]]:
             kind = rng.choice(["login", "login", "call", "email"])
             events.append(event(user, kind, signup + timedelta(hours=rng.randint(0, 100 * 24))))
         week = rng.choice(WEEKS)
-        for edge in (timedelta(days=7 * week), timedelta(days=7 * week + 7),
-                     timedelta(days=7 * week + 7, microseconds=-1)):
+        for edge in (
+            timedelta(days=7 * week),
+            timedelta(days=7 * week + 7),
+            timedelta(days=7 * week + 7, microseconds=-1),
+        ):
             if rng.random() < 0.5:
                 events.append(event(user, rng.choice(["login", "call"]), signup + edge))
     return events + [dict(e) for e in rng.sample(events, 5)]
 
 
-async def ingest(client: AsyncClient, events: list[dict[str, Any]],
-                 headers: dict[str, str] | None = None) -> None:
+async def ingest(
+    client: AsyncClient, events: list[dict[str, Any]], headers: dict[str, str] | None = None
+) -> None:
     response = await client.post("/api/kpis/events", json={"events": events}, headers=headers)
     assert response.status_code == 200 and response.json()["rejected"] == 0, response.text
 
 
 @pytest.mark.parametrize(("seed", "activity"), [(61, None), (62, "login"), (63, None)])
-async def test_random_cohorts_match_a_plain_python_count(client: AsyncClient, seed: int,
-                                                         activity: str | None) -> None:
+async def test_random_cohorts_match_a_plain_python_count(
+    client: AsyncClient, seed: int, activity: str | None
+) -> None:
     events = random_events(seed)
     await ingest(client, events)
     params: dict[str, Any] = {"last_month": "2025-06-15", "months": 6}
@@ -111,8 +133,7 @@ async def test_random_cohorts_match_a_plain_python_count(client: AsyncClient, se
     assert response.status_code == 200, response.text
     body = response.json()
     now = datetime.now(UTC)
-    assert body["cohorts"] == expected(events, "UTC", date(2025, 6, 15), 6, now,
-                                       activity=activity)
+    assert body["cohorts"] == expected(events, "UTC", date(2025, 6, 15), 6, now, activity=activity)
     assert (body["signup_type"], body["activity_type"]) == ("signup", activity)
     assert all(c["size"] for c in body["cohorts"]), "every month has signups"
 
@@ -169,8 +190,9 @@ async def test_weeks_not_over_yet_are_null_not_zero(client: AsyncClient) -> None
     for n, days_ago in enumerate((2, 20, 40, 100, 130)):
         signup = now - timedelta(days=days_ago)
         events.append(event(f"u{n}", "signup", signup))
-        events += [event(f"u{n}", "login", signup + timedelta(days=d))
-                   for d in (8, 30, 88) if d < days_ago]
+        events += [
+            event(f"u{n}", "login", signup + timedelta(days=d)) for d in (8, 30, 88) if d < days_ago
+        ]
     await ingest(client, events)
     body = (await client.get(URL, params={"months": 6})).json()
     today = now.date()
@@ -182,31 +204,53 @@ async def test_weeks_not_over_yet_are_null_not_zero(client: AsyncClient) -> None
     assert latest["week_12_retained"] is None and latest["week_12_pct"] is None
 
 
-async def test_members_are_refused_and_other_tenants_see_nothing(
-        jwt_client: AsyncClient) -> None:
+async def test_members_are_refused_and_other_tenants_see_nothing(jwt_client: AsyncClient) -> None:
     admin = bearer("boss", "admin")
-    await ingest(jwt_client, [event("42", "signup", datetime(2025, 3, 3, tzinfo=UTC)),
-                              event("42", "login", datetime(2025, 3, 11, tzinfo=UTC))],
-                 headers=admin)
+    await ingest(
+        jwt_client,
+        [
+            event("42", "signup", datetime(2025, 3, 3, tzinfo=UTC)),
+            event("42", "login", datetime(2025, 3, 11, tzinfo=UTC)),
+        ],
+        headers=admin,
+    )
     params = {"last_month": "2025-03-01", "months": 1}
     member = await jwt_client.get(URL, params=params, headers=bearer("42", "member"))
     assert member.status_code == 403
-    manager = await jwt_client.get(URL, params=params,
-                                   headers=bearer("m1", "manager", teams=["t1"]))
+    manager = await jwt_client.get(
+        URL, params=params, headers=bearer("m1", "manager", teams=["t1"])
+    )
     assert manager.status_code == 200
-    assert manager.json()["cohorts"] == [{
-        "month": "2025-03-01", "size": 1, "week_1_retained": 1, "week_1_pct": 100.0,
-        "week_4_retained": 0, "week_4_pct": 0.0, "week_12_retained": 0, "week_12_pct": 0.0}]
-    acme = await jwt_client.get(URL, params=params,
-                                headers=bearer("boss", "admin", tenant="acme"))
+    assert manager.json()["cohorts"] == [
+        {
+            "month": "2025-03-01",
+            "size": 1,
+            "week_1_retained": 1,
+            "week_1_pct": 100.0,
+            "week_4_retained": 0,
+            "week_4_pct": 0.0,
+            "week_12_retained": 0,
+            "week_12_pct": 0.0,
+        }
+    ]
+    acme = await jwt_client.get(URL, params=params, headers=bearer("boss", "admin", tenant="acme"))
     assert [c["size"] for c in acme.json()["cohorts"]] == [0]
 
 
-@pytest.mark.parametrize("params", [
-    {"months": 0}, {"months": 37}, {"months": "six"}, {"activity_type": "signup"},
-    {"signup_type": "Sign Up"}, {"last_month": "2025-13-01"}, {"tenant": "acme"},
-    {"last_month": "0001-01-01"}, {"last_month": "9999-12-31"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"months": 0},
+        {"months": 37},
+        {"months": "six"},
+        {"activity_type": "signup"},
+        {"signup_type": "Sign Up"},
+        {"last_month": "2025-13-01"},
+        {"tenant": "acme"},
+        {"last_month": "0001-01-01"},
+        {"last_month": "9999-12-31"},
+    ],
+)
 async def test_bad_input_is_a_422_problem(client: AsyncClient, params: dict[str, Any]) -> None:
     response = await client.get(URL, params=params)
     assert response.status_code == 422, response.text

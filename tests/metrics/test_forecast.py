@@ -26,6 +26,7 @@ FORECAST = "/api/kpis/metrics/forecast"
 
 # --- Student t, independently: Simpson's rule over the density, bisection for quantiles ----
 
+
 def t_density(x: float, df: int) -> float:
     log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
     return math.exp(log_c - (df + 1) / 2 * math.log1p(x * x / df))
@@ -54,6 +55,7 @@ def test_the_independent_t_matches_printed_tables() -> None:
 
 
 # --- plain-Python model -------------------------------------------------------------------
+
 
 def month_start(day: date, back: int = 0) -> date:
     index = day.year * 12 + day.month - 1 - back
@@ -96,13 +98,19 @@ def verdict(p: float) -> str:
 
 # --- API shortcuts ------------------------------------------------------------------------
 
-async def forecast(client: AsyncClient, headers: dict[str, str] | None = None,
-                   zone: ZoneInfo = ZoneInfo("UTC"), **params: Any) -> dict[str, Any]:
+
+async def forecast(
+    client: AsyncClient,
+    headers: dict[str, str] | None = None,
+    zone: ZoneInfo = ZoneInfo("UTC"),
+    **params: Any,
+) -> dict[str, Any]:
     """The forecast, asked until the organisation's day did not change meanwhile."""
     for _ in range(3):
         before = datetime.now(zone).date()
-        response = await client.get(FORECAST, headers=headers, params={
-            k: v for k, v in params.items() if v is not None})
+        response = await client.get(
+            FORECAST, headers=headers, params={k: v for k, v in params.items() if v is not None}
+        )
         assert response.status_code == 200, response.text
         if datetime.now(zone).date() == before:
             break
@@ -121,14 +129,15 @@ def elapsed(start: date, end: date, at: datetime, zone: ZoneInfo = ZoneInfo("UTC
 
 # --- the cases ----------------------------------------------------------------------------
 
-async def test_a_monthly_sum_kpi_with_pace_trend_and_outlook(client: AsyncClient,
-                                                              db: Database) -> None:
+
+async def test_a_monthly_sum_kpi_with_pace_trend_and_outlook(
+    client: AsyncClient, db: Database
+) -> None:
     today = datetime.now(UTC).date()
     current = month_start(today)
     history, horizon = 8, 4
     first = month_start(today, history)
-    definition = await define(client, key="revenue", unit="currency",
-                                         aggregation_period="monthly")
+    definition = await define(client, key="revenue", unit="currency", aggregation_period="monthly")
     held = await assign(client, definition["id"], "7", 190, start_date=first.isoformat())
     rng = random.Random(42)
     points = []
@@ -142,8 +151,9 @@ async def test_a_monthly_sum_kpi_with_pace_trend_and_outlook(client: AsyncClient
     stored = await record(client, held["id"], current, now_value)
     assert stored["is_final"] is False
 
-    body = await forecast(client, definition_key="revenue", subject_id="7",
-                          history=history, horizon=horizon)
+    body = await forecast(
+        client, definition_key="revenue", subject_id="7", history=history, horizon=horizon
+    )
     assert (body["source"], body["current_period_start"]) == ("own", current.isoformat())
     # Pace: a sum scales the value so far by the share of the month elapsed when it was taken.
     share = elapsed(current, month_end(current), datetime.fromisoformat(stored["calculated_at"]))
@@ -161,7 +171,8 @@ async def test_a_monthly_sum_kpi_with_pace_trend_and_outlook(client: AsyncClient
     assert trend["intercept"] == pytest.approx(model.intercept, abs=1e-6)
     assert trend["residual_se"] == pytest.approx(model.s, abs=1e-6)
     assert [p["period_start"] for p in body["projections"]] == [
-        month_start(today, -k).isoformat() for k in range(horizon)]
+        month_start(today, -k).isoformat() for k in range(horizon)
+    ]
     for k, projection in enumerate(body["projections"]):
         x = history + k
         assert projection["value"] == pytest.approx(model.predict(x), abs=1e-6)
@@ -178,38 +189,45 @@ async def test_a_monthly_sum_kpi_with_pace_trend_and_outlook(client: AsyncClient
 
 
 async def test_pace_counts_the_month_in_the_organisations_time_zone(
-        db: Database, database_url: str) -> None:
+    db: Database, database_url: str
+) -> None:
     zone = ZoneInfo("Pacific/Auckland")  # 13 hours ahead of UTC in November
     app = create_app(make_settings(database_url, timezone=zone.key), database=db)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
         today = datetime.now(zone).date()
         current = month_start(today)
-        definition = await define(client, key="sales", unit="currency",
-                                             aggregation_period="monthly")
-        held = await assign(client, definition["id"], "7", 1000,
-                            start_date=month_start(today, 3).isoformat())
+        definition = await define(
+            client, key="sales", unit="currency", aggregation_period="monthly"
+        )
+        held = await assign(
+            client, definition["id"], "7", 1000, start_date=month_start(today, 3).isoformat()
+        )
         for back, value in ((3, 700), (2, 820), (1, 930)):
             await record(client, held["id"], month_start(today, back), value)
         stored = await record(client, held["id"], current, 250)
-        body = await forecast(client, zone=zone, definition_key="sales", subject_id="7",
-                              history=3)
+        body = await forecast(client, zone=zone, definition_key="sales", subject_id="7", history=3)
     assert body["current_period_start"] == current.isoformat()
-    share = elapsed(current, month_end(current), datetime.fromisoformat(stored["calculated_at"]),
-                    zone)
+    share = elapsed(
+        current, month_end(current), datetime.fromisoformat(stored["calculated_at"]), zone
+    )
     assert body["pace"]["elapsed_fraction"] == pytest.approx(share, abs=1e-6)
     assert body["pace"]["projected"] == pytest.approx(250 / share, rel=1e-6)
     model = Model([(0, 700.0), (1, 820.0), (2, 930.0)])
     assert body["outlook"]["probability"] == pytest.approx(model.p_at_least(3, 1000), abs=1e-6)
 
 
-async def test_not_enough_history_no_pace_and_the_target_in_force(client: AsyncClient,
-                                                                   db: Database) -> None:
+async def test_not_enough_history_no_pace_and_the_target_in_force(
+    client: AsyncClient, db: Database
+) -> None:
     today = datetime.now(UTC).date()
     definition = await define(client, key="deals", aggregation_period="monthly")
-    held = await assign(client, definition["id"], "7", 10,
-                        start_date=month_start(today, 24).isoformat())
-    changed = await client.patch(f"/api/kpis/assignments/{held['id']}", json={
-        "target_value": 14, "target_effective_from": month_start(today).isoformat()})
+    held = await assign(
+        client, definition["id"], "7", 10, start_date=month_start(today, 24).isoformat()
+    )
+    changed = await client.patch(
+        f"/api/kpis/assignments/{held['id']}",
+        json={"target_value": 14, "target_effective_from": month_start(today).isoformat()},
+    )
     assert changed.status_code == 200, changed.text
     await record(client, held["id"], month_start(today, 1), 9)
     await record(client, held["id"], month_start(today, 5), 8)
@@ -217,33 +235,45 @@ async def test_not_enough_history_no_pace_and_the_target_in_force(client: AsyncC
     body = await forecast(client, definition_key="deals", subject_id="7")
     assert body["pace"] is None and "no value" in body["pace_reason"]
     assert body["trend"] is None and body["projections"] == []
-    assert body["trend_reason"] == ("not enough history: 2 of the last 12 ended periods have "
-                                    "a value; at least 3 are needed")
-    assert body["outlook"] == {"period_start": month_start(today).isoformat(),
-                               "period_end": month_end(month_start(today)).isoformat(),
-                               "target": 14, "expected": None, "probability": None,
-                               "verdict": "not_enough_history"}
+    assert body["trend_reason"] == (
+        "not enough history: 2 of the last 12 ended periods have a value; at least 3 are needed"
+    )
+    assert body["outlook"] == {
+        "period_start": month_start(today).isoformat(),
+        "period_end": month_end(month_start(today)).isoformat(),
+        "target": 14,
+        "expected": None,
+        "probability": None,
+        "verdict": "not_enough_history",
+    }
     longer = await forecast(client, definition_key="deals", subject_id="7", history=14)
     assert longer["trend"]["periods_used"] == 3 and len(longer["projections"]) == 3
     nothing = await forecast(client, definition_key="deals", subject_id="8")
     assert nothing["source"] == "none" and nothing["outlook"]["verdict"] == "no_target"
 
 
-async def test_an_average_lower_better_kpi_paces_at_its_value(client: AsyncClient,
-                                                               db: Database) -> None:
+async def test_an_average_lower_better_kpi_paces_at_its_value(
+    client: AsyncClient, db: Database
+) -> None:
     today = datetime.now(UTC).date()
-    definition = await define(client, key="handle_time", unit="hours",
-                                         target_type="lower_better",
-                                         aggregation_period="monthly")
+    definition = await define(
+        client,
+        key="handle_time",
+        unit="hours",
+        target_type="lower_better",
+        aggregation_period="monthly",
+    )
     assert definition["rollup"] == "avg"
-    held = await assign(client, definition["id"], "7", 5,
-                        start_date=month_start(today, 6).isoformat())
+    held = await assign(
+        client, definition["id"], "7", 5, start_date=month_start(today, 6).isoformat()
+    )
     values = [7.5, 7.1, 6.0, 6.4, 5.2, 5.5]
     for back, value in zip(range(6, 0, -1), values, strict=True):
         await record(client, held["id"], month_start(today, back), value)
     await record(client, held["id"], month_start(today), 4.0)
-    body = await forecast(client, definition_key="handle_time", subject_id="7", history=6,
-                          horizon=1)
+    body = await forecast(
+        client, definition_key="handle_time", subject_id="7", history=6, horizon=1
+    )
     assert body["pace"]["projected"] == 4.0  # an average is not scaled
     assert body["pace"]["achievement"] == pytest.approx(125.0) and body["pace"]["status"] == "met"
     model = Model(list(enumerate(values)))
@@ -253,24 +283,27 @@ async def test_an_average_lower_better_kpi_paces_at_its_value(client: AsyncClien
     assert body["outlook"]["verdict"] == verdict(p)
 
 
-async def test_points_on_a_line_give_certain_verdicts(client: AsyncClient,
-                                                      db: Database) -> None:
+async def test_points_on_a_line_give_certain_verdicts(client: AsyncClient, db: Database) -> None:
     today = datetime.now(UTC).date()
-    for key, target_type, target, wanted in (("up", "higher_better", 60, "likely"),
-                                             ("up_far", "higher_better", 61, "unlikely"),
-                                             ("level", "exact", 60, "likely"),
-                                             ("level_off", "exact", 80, "unlikely")):
-        definition = await define(client, key=key, target_type=target_type,
-                                             aggregation_period="monthly")
-        held = await assign(client, definition["id"], "7", target,
-                            start_date=month_start(today, 4).isoformat())
+    for key, target_type, target, wanted in (
+        ("up", "higher_better", 60, "likely"),
+        ("up_far", "higher_better", 61, "unlikely"),
+        ("level", "exact", 60, "likely"),
+        ("level_off", "exact", 80, "unlikely"),
+    ):
+        definition = await define(
+            client, key=key, target_type=target_type, aggregation_period="monthly"
+        )
+        held = await assign(
+            client, definition["id"], "7", target, start_date=month_start(today, 4).isoformat()
+        )
         for x in range(4):  # 20, 30, 40, 50: the next month is 60 exactly
             await record(client, held["id"], month_start(today, 4 - x), 20 + 10 * x)
-        body = await forecast(client, definition_key=key, subject_id="7", history=4,
-                              horizon=2)
+        body = await forecast(client, definition_key=key, subject_id="7", history=4, horizon=2)
         assert body["trend"]["residual_se"] == 0 and body["trend"]["slope"] == 10
-        assert [(p["value"], p["lower_95"], p["upper_95"], p["lower_80"])
-                for p in body["projections"]] == [(60, 60, 60, 60), (70, 70, 70, 70)]
+        assert [
+            (p["value"], p["lower_95"], p["upper_95"], p["lower_80"]) for p in body["projections"]
+        ] == [(60, 60, 60, 60), (70, 70, 70, 70)]
         # Exact 80 +- 20% of 80 = [64, 96] misses 60; exact 60 lands on it.
         assert body["outlook"]["verdict"] == wanted, key
         assert body["outlook"]["probability"] == (1 if wanted == "likely" else 0)
@@ -281,21 +314,27 @@ async def test_a_team_forecast_from_its_members(client: AsyncClient, db: Databas
     definition = await define(client, key="calls", aggregation_period="monthly")
     team_values: dict[int, float] = {}
     for user, target, scale in (("u1", 10, 1.0), ("u2", 20, 2.0), ("u3", 5, 0.5)):
-        held = await assign(client, definition["id"], user, target, team_id="A",
-                            start_date=month_start(today, 5).isoformat())
+        held = await assign(
+            client,
+            definition["id"],
+            user,
+            target,
+            team_id="A",
+            start_date=month_start(today, 5).isoformat(),
+        )
         for x in range(5):
             if user == "u3" and x == 1:
                 continue
             value = round(scale * (10 + 3 * x + (x % 2)), 2)
             await record(client, held["id"], month_start(today, 5 - x), value)
             team_values[x] = team_values.get(x, 0) + value
-    body = await forecast(client, definition_key="calls", subject_type="team", subject_id="A",
-                          history=5, horizon=2)
+    body = await forecast(
+        client, definition_key="calls", subject_type="team", subject_id="A", history=5, horizon=2
+    )
     assert (body["source"], body["members"]) == ("members", 3)
     model = Model(sorted(team_values.items()))
     assert body["trend"]["slope"] == pytest.approx(model.slope, abs=1e-6)
-    assert body["projections"][1]["upper_95"] == pytest.approx(model.interval(6, 0.95)[1],
-                                                               abs=1e-5)
+    assert body["projections"][1]["upper_95"] == pytest.approx(model.interval(6, 0.95)[1], abs=1e-5)
     # No member has a value this month: the target is the members' targets in force, summed.
     assert body["outlook"]["target"] == 35 and body["pace"] is None
     assert body["outlook"]["probability"] == pytest.approx(model.p_at_least(5, 35), abs=1e-6)
@@ -303,34 +342,58 @@ async def test_a_team_forecast_from_its_members(client: AsyncClient, db: Databas
 
 async def test_refusals_and_access(jwt_client: AsyncClient, db: Database) -> None:
     c = jwt_client
-    d = await c.post("/api/kpis/definitions", headers=ADMIN, json={
-        "key": "calls", "name": "Calls", "unit": "count", "target_type": "higher_better",
-        "aggregation_period": "monthly", "calculation_type": "manual"})
+    d = await c.post(
+        "/api/kpis/definitions",
+        headers=ADMIN,
+        json={
+            "key": "calls",
+            "name": "Calls",
+            "unit": "count",
+            "target_type": "higher_better",
+            "aggregation_period": "monthly",
+            "calculation_type": "manual",
+        },
+    )
     assert d.status_code == 201, d.text
     for user, team in (("42", "t1"), ("43", "t1")):
-        a = await c.post("/api/kpis/assignments", headers=ADMIN, json={
-            "definition_id": d.json()["id"], "subject_type": "user", "subject_id": user,
-            "team_id": team, "target_value": 10, "start_date": "2025-01-01"})
+        a = await c.post(
+            "/api/kpis/assignments",
+            headers=ADMIN,
+            json={
+                "definition_id": d.json()["id"],
+                "subject_type": "user",
+                "subject_id": user,
+                "team_id": team,
+                "target_value": 10,
+                "start_date": "2025-01-01",
+            },
+        )
         assert a.status_code == 201, a.text
     member = bearer("42", "member")
     assert (await forecast(c, member, definition_key="calls"))["subject_id"] == "42"
     manager = bearer("m", "manager", teams=["t1"])
-    assert (await forecast(c, manager, definition_key="calls", subject_type="team",
-                           subject_id="t1"))["members"] == 2
+    assert (
+        await forecast(c, manager, definition_key="calls", subject_type="team", subject_id="t1")
+    )["members"] == 2
     cases = [
-        (member, {"subject_id": "43"}, 404), (member, {"subject_type": "team",
-                                                       "subject_id": "t1"}, 404),
+        (member, {"subject_id": "43"}, 404),
+        (member, {"subject_type": "team", "subject_id": "t1"}, 404),
         (member, {"subject_type": "organization"}, 403),
         (bearer("x", "manager", teams=["t2"]), {"subject_id": "42"}, 404),
         (bearer("boss", "admin", tenant="acme"), {"subject_id": "42"}, 404),
-        (ADMIN, {"history": 2}, 422), (ADMIN, {"history": 731}, 422),
-        (ADMIN, {"horizon": 0}, 422), (ADMIN, {"horizon": 25}, 422),
-        (ADMIN, {"horizon": "two"}, 422), (ADMIN, {"grain": "weekly"}, 422),
+        (ADMIN, {"history": 2}, 422),
+        (ADMIN, {"history": 731}, 422),
+        (ADMIN, {"horizon": 0}, 422),
+        (ADMIN, {"horizon": 25}, 422),
+        (ADMIN, {"horizon": "two"}, 422),
+        (ADMIN, {"grain": "weekly"}, 422),
         (ADMIN, {"definition_key": "nope"}, 404),
-        (ADMIN, {"key": "calls"}, 422), (ADMIN, {"subject_type": "team"}, 422),
+        (ADMIN, {"key": "calls"}, 422),
+        (ADMIN, {"subject_type": "team"}, 422),
     ]
     for headers, params, status in cases:
-        response = await c.get(FORECAST, headers=headers,
-                               params={"definition_key": "calls", **params})
+        response = await c.get(
+            FORECAST, headers=headers, params={"definition_key": "calls", **params}
+        )
         assert response.status_code == status, (params, response.text)
         assert response.headers["content-type"] == "application/problem+json"

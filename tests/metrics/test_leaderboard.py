@@ -33,9 +33,15 @@ ROW = ("user_id", "team_id", "rank", "percentile", "previous_rank", "rank_change
 async def calls_board(client: AsyncClient) -> dict[str, Any]:
     """Seven users on `calls` (target 10): values of January and February 2026."""
     calls = await manual_kpi(client, "calls")
-    users = {"ann": ("t1", 10, 12), "bob": ("t1", 5, 12), "cid": ("t1", 20, 15),
-             "gus": ("t1", None, 25), "dee": ("t2", 9, 8), "eve": ("t2", None, 5),
-             "fay": ("t2", 3, None)}
+    users = {
+        "ann": ("t1", 10, 12),
+        "bob": ("t1", 5, 12),
+        "cid": ("t1", 20, 15),
+        "gus": ("t1", None, 25),
+        "dee": ("t2", 9, 8),
+        "eve": ("t2", None, 5),
+        "fay": ("t2", 3, None),
+    }
     for user, (team, january, february) in users.items():
         assignment = await held(client, calls, user, 10, team=team)
         for month, value in (("2026-01-01", january), ("2026-02-01", february)):
@@ -51,9 +57,13 @@ def rows(board: dict[str, Any]) -> list[tuple[Any, ...]]:
 async def test_hand_worked_leaderboard(client: AsyncClient) -> None:
     await calls_board(client)
     board = await ok(client, "leaderboard", definition_key="calls", date=FEB)
-    assert (board["definition_key"], board["period_kind"], board["period_start"],
-            board["period_end"], board["team_id"]) == ("calls", "monthly", "2026-02-01",
-                                                      "2026-02-28", None)
+    assert (
+        board["definition_key"],
+        board["period_kind"],
+        board["period_start"],
+        board["period_end"],
+        board["team_id"],
+    ) == ("calls", "monthly", "2026-02-01", "2026-02-28", None)
     # February achievements (uncapped: the cap is for weighted scores only): gus 250, cid
     # 150, ann and bob 120, dee 80, eve 50, fay none. Competition ranks 1, 2, 3, 3, 5, 6;
     # percentile = others strictly below / 5.
@@ -70,15 +80,27 @@ async def test_hand_worked_leaderboard(client: AsyncClient) -> None:
     ]
     gus = board["items"][0]
     assert (gus["value"], gus["target"], gus["achievement"], gus["score"], gus["status"]) == (
-        25, 10, 250, 150, "met")
+        25,
+        10,
+        250,
+        150,
+        "met",
+    )
     fay = board["items"][-1]
     assert (fay["value"], fay["target"], fay["achievement"], fay["status"]) == (
-        None, 10, None, None)
+        None,
+        10,
+        None,
+        None,
+    )
 
     t2 = await ok(client, "leaderboard", definition_key="calls", date=FEB, team_id="t2")
     assert (t2["team_id"], t2["population"], t2["ranked"]) == ("t2", 3, 2)
-    assert rows(t2) == [("dee", "t2", 1, 100, 1, 0), ("eve", "t2", 2, 0, None, None),
-                        ("fay", "t2", None, None, 2, None)]
+    assert rows(t2) == [
+        ("dee", "t2", 1, 100, 1, 0),
+        ("eve", "t2", 2, 0, None, None),
+        ("fay", "t2", None, None, 2, None),
+    ]
 
 
 async def test_the_assignment_in_force_last_ranks(client: AsyncClient) -> None:
@@ -88,23 +110,33 @@ async def test_the_assignment_in_force_last_ranks(client: AsyncClient) -> None:
     new = await held(client, calls, "ann", 20, team="t2", start="2026-02-15")
     bob = await held(client, calls, "bob", 10, team="t1")
     await held(client, calls, "cid", 10, team="t2")
-    for assignment, month, value in ((old, "2026-01-01", 10), (old, "2026-02-01", 30),
-                                     (new, "2026-02-01", 10), (bob, "2026-01-01", 5),
-                                     (bob, "2026-02-01", 8)):
+    for assignment, month, value in (
+        (old, "2026-01-01", 10),
+        (old, "2026-02-01", 30),
+        (new, "2026-02-01", 10),
+        (bob, "2026-01-01", 5),
+        (bob, "2026-02-01", 8),
+    ):
         await record(client, assignment, month, value)
     # February: bob 80, ann 10 / 20 = 50 (her new assignment; the old one's 150 is not
     # hers any more), cid unmeasured. January: ann 100 (t1), bob 50.
     board = await ok(client, "leaderboard", definition_key="calls", date=FEB)
     assert (board["population"], board["ranked"]) == (3, 2)
-    assert rows(board) == [("bob", "t1", 1, 100, 2, 1), ("ann", "t2", 2, 0, 1, -1),
-                           ("cid", "t2", None, None, None, None)]
+    assert rows(board) == [
+        ("bob", "t1", 1, 100, 2, 1),
+        ("ann", "t2", 2, 0, 1, -1),
+        ("cid", "t2", None, None, None, None),
+    ]
     ann = board["items"][1]
     assert (ann["value"], ann["target"], ann["achievement"], ann["score"]) == (10, 20, 50, 50)
     assert board["items"][2]["target"] == 10
     # Among t2, ann was not ranked in January (she was in t1); among t1, bob was second.
     t2 = await ok(client, "leaderboard", definition_key="calls", date=FEB, team_id="t2")
     assert (t2["population"], t2["ranked"], rows(t2)) == (
-        2, 1, [("ann", "t2", 1, None, None, None), ("cid", "t2", None, None, None, None)])
+        2,
+        1,
+        [("ann", "t2", 1, None, None, None), ("cid", "t2", None, None, None, None)],
+    )
     t1 = await ok(client, "leaderboard", definition_key="calls", date=FEB, team_id="t1")
     assert (t1["population"], rows(t1)) == (1, [("bob", "t1", 1, None, 2, 1)])
 
@@ -114,8 +146,9 @@ async def test_pages(client: AsyncClient) -> None:
     seen: list[str] = []
     cursor = None
     for _ in range(4):
-        page = await ok(client, "leaderboard", definition_key="calls", date=FEB, limit=2,
-                        cursor=cursor)
+        page = await ok(
+            client, "leaderboard", definition_key="calls", date=FEB, limit=2, cursor=cursor
+        )
         seen += [item["user_id"] for item in page["items"]]
         assert page["population"] == 7
         cursor = page["next_cursor"]
@@ -131,13 +164,13 @@ async def test_access(client: AsyncClient, jwt_client: AsyncClient) -> None:
     await calls_board(client)
 
     async def board(headers: dict[str, str], **params: Any) -> dict[str, Any]:
-        return await ok(jwt_client, "leaderboard", headers, definition_key="calls", date=FEB,
-                        **params)
+        return await ok(
+            jwt_client, "leaderboard", headers, definition_key="calls", date=FEB, **params
+        )
 
     # A member: their own row and the population's size, nothing of the others.
     ann = await board(bearer("ann", "member"))
-    assert (ann["population"], ann["ranked"], rows(ann)) == (7, 6, [("ann", "t1", 3, 40, 2,
-                                                                      -1)])
+    assert (ann["population"], ann["ranked"], rows(ann)) == (7, 6, [("ann", "t1", 3, 40, 2, -1)])
     assert ann["next_cursor"] is None
     fay = await board(bearer("fay", "member"))
     assert rows(fay) == [("fay", "t2", None, None, 5, None)]
@@ -146,24 +179,48 @@ async def test_access(client: AsyncClient, jwt_client: AsyncClient) -> None:
     # Within their own team: gus and cid above ann and bob (tied): nobody below ann.
     in_team = await board(bearer("ann", "member"), team_id="t1")
     assert (in_team["population"], rows(in_team)) == (4, [("ann", "t1", 3, 0, 2, -1)])
-    assert_problem(await view(jwt_client, "leaderboard", bearer("ann", "member"),
-                              definition_key="calls", team_id="t2"), 404)
+    assert_problem(
+        await view(
+            jwt_client, "leaderboard", bearer("ann", "member"), definition_key="calls", team_id="t2"
+        ),
+        404,
+    )
     # A manager ranks the members of the teams they manage.
     t1 = await board(bearer("m1", "manager", teams=["t1"]))
-    assert [r[:3] for r in rows(t1)] == [("gus", "t1", 1), ("cid", "t1", 2), ("ann", "t1", 3),
-                                         ("bob", "t1", 3)]
+    assert [r[:3] for r in rows(t1)] == [
+        ("gus", "t1", 1),
+        ("cid", "t1", 2),
+        ("ann", "t1", 3),
+        ("bob", "t1", 3),
+    ]
     assert t1["population"] == 4
     both = await board(bearer("m9", "manager", teams=["t1", "t2"]))
     assert both["population"] == 7 and len(both["items"]) == 7
-    assert_problem(await view(jwt_client, "leaderboard", bearer("m1", "manager", teams=["t1"]),
-                              definition_key="calls", team_id="t2"), 404)
+    assert_problem(
+        await view(
+            jwt_client,
+            "leaderboard",
+            bearer("m1", "manager", teams=["t1"]),
+            definition_key="calls",
+            team_id="t2",
+        ),
+        404,
+    )
     # Another tenant does not know the KPI at all.
-    assert_problem(await view(jwt_client, "leaderboard", bearer("boss", "admin", tenant="acme"),
-                              definition_key="calls"), 404)
+    assert_problem(
+        await view(
+            jwt_client,
+            "leaderboard",
+            bearer("boss", "admin", tenant="acme"),
+            definition_key="calls",
+        ),
+        404,
+    )
 
 
-def expected_board(data: list[Held], key: str, month: str,
-                   team: str | None = None) -> dict[str, Any]:
+def expected_board(
+    data: list[Held], key: str, month: str, team: str | None = None
+) -> dict[str, Any]:
     """The leaderboard recomputed in plain Python from the recorded rows."""
     held_rows = [h for h in data if h.key == key and team in (None, h.team)]
     # Ranked by uncapped achievement; the capped score is only shown.
@@ -171,23 +228,31 @@ def expected_board(data: list[Held], key: str, month: str,
     achievements = {h.user: h.achievement(month) for h in held_rows}
     before = MONTHS[MONTHS.index(month) - 1] if MONTHS.index(month) else None
     ranks = competition(achievements)
-    previous = (competition({h.user: h.achievement(before) for h in held_rows}) if before
-                else {})
+    previous = competition({h.user: h.achievement(before) for h in held_rows}) if before else {}
     ranked = [a for a in achievements.values() if a is not None]
     items = []
-    for h in sorted(held_rows, key=lambda h: (h.user not in ranks, ranks.get(h.user, 0),
-                                              h.user)):
+    for h in sorted(held_rows, key=lambda h: (h.user not in ranks, ranks.get(h.user, 0), h.user)):
         rank, score, mine = ranks.get(h.user), scores[h.user], achievements[h.user]
         below = sum(1 for a in ranked if mine is not None and a < mine)
-        items.append({
-            "user_id": h.user, "team_id": h.team, "rank": rank,
-            "percentile": None if rank is None or len(ranked) == 1
-            else num(q(Decimal(below) / (len(ranked) - 1) * 100)),
-            "previous_rank": previous.get(h.user),
-            "rank_change": None if rank is None or h.user not in previous
-            else previous[h.user] - rank,
-            "value": num(h.values.get(month)), "target": num(h.target),
-            "achievement": num(h.achievement(month)), "score": num(score), "pace": None})
+        items.append(
+            {
+                "user_id": h.user,
+                "team_id": h.team,
+                "rank": rank,
+                "percentile": None
+                if rank is None or len(ranked) == 1
+                else num(q(Decimal(below) / (len(ranked) - 1) * 100)),
+                "previous_rank": previous.get(h.user),
+                "rank_change": None
+                if rank is None or h.user not in previous
+                else previous[h.user] - rank,
+                "value": num(h.values.get(month)),
+                "target": num(h.target),
+                "achievement": num(h.achievement(month)),
+                "score": num(score),
+                "pace": None,
+            }
+        )
     return {"population": len(held_rows), "ranked": len(ranked), "items": items}
 
 
@@ -196,12 +261,14 @@ async def test_random_data_set_recomputed_in_plain_python(client: AsyncClient) -
     for key in KPIS:
         for month in MONTHS:
             for team in (None, "t1"):
-                got = await ok(client, "leaderboard", definition_key=key, date=month,
-                               team_id=team, limit=500)
+                got = await ok(
+                    client, "leaderboard", definition_key=key, date=month, team_id=team, limit=500
+                )
                 for item in got["items"]:
                     del item["status"]
-                assert {k: got[k] for k in ("population", "ranked", "items")} == \
-                    expected_board(data, key, month, team), (key, month, team)
+                assert {k: got[k] for k in ("population", "ranked", "items")} == expected_board(
+                    data, key, month, team
+                ), (key, month, team)
 
 
 async def test_periods_are_the_kpis_own(client: AsyncClient) -> None:
@@ -209,7 +276,10 @@ async def test_periods_are_the_kpis_own(client: AsyncClient) -> None:
     await record(client, await held(client, weekly, "ann", 10), "2026-02-09", 5)
     board = await ok(client, "leaderboard", definition_key="weekly_calls", date=FEB)
     assert (board["period_kind"], board["period_start"], board["period_end"]) == (
-        "weekly", "2026-02-09", "2026-02-15")
+        "weekly",
+        "2026-02-09",
+        "2026-02-15",
+    )
     # Alone in the ranking: rank 1, nobody to compare with, hence no percentile.
     assert rows(board) == [("ann", "t1", 1, None, None, None)]
     latest = await ok(client, "leaderboard", definition_key="weekly_calls")
@@ -225,17 +295,23 @@ async def test_refusals(client: AsyncClient) -> None:
     gone = await manual_kpi(client, "gone")
     assert (await client.delete(f"/api/kpis/definitions/{gone['id']}")).status_code < 300
     assert_problem(await view(client, "leaderboard", definition_key="gone"), 409)
-    for params in ({}, {"definition_key": "Calls"}, {"definition_key": "calls", "limit": 0},
-                   {"definition_key": "calls", "limit": 501},
-                   {"definition_key": "calls", "date": "2026-02-30"},
-                   {"definition_key": "calls", "period_kind": "monthly"}):
+    for params in (
+        {},
+        {"definition_key": "Calls"},
+        {"definition_key": "calls", "limit": 0},
+        {"definition_key": "calls", "limit": 501},
+        {"definition_key": "calls", "date": "2026-02-30"},
+        {"definition_key": "calls", "period_kind": "monthly"},
+    ):
         assert_problem(await view(client, "leaderboard", **params), 422, params)
 
 
-async def test_statements_do_not_grow_with_the_population(client: AsyncClient,
-                                                          db: Database) -> None:
-    seen = await statements_as_team_grows(client, db, (2, 15), "leaderboard",
-                                          definition_key="calls", date=FEB)
+async def test_statements_do_not_grow_with_the_population(
+    client: AsyncClient, db: Database
+) -> None:
+    seen = await statements_as_team_grows(
+        client, db, (2, 15), "leaderboard", definition_key="calls", date=FEB
+    )
     assert [(count, board["population"]) for count, board in seen] == [(2, 2), (2, 15)]
 
 
@@ -244,11 +320,18 @@ async def test_statements_are_compiled_once(client: AsyncClient, db: Database) -
     for teams in ((None, None, None), ("t1", "t2", "t1")):
         await ok(client, "leaderboard", definition_key="calls", date=FEB, team_id=teams[0])
         seen = []
-        for team, day, limit in zip(teams, (FEB, "2026-01-20", "2026-03-02"), (50, 3, 10),
-                                    strict=True):
+        for team, day, limit in zip(
+            teams, (FEB, "2026-01-20", "2026-03-02"), (50, 3, 10), strict=True
+        ):
             async with compilations(db) as compiled:
-                await ok(client, "leaderboard", definition_key="calls", date=day, limit=limit,
-                         team_id=team)
+                await ok(
+                    client,
+                    "leaderboard",
+                    definition_key="calls",
+                    date=day,
+                    limit=limit,
+                    team_id=team,
+                )
             seen.append(compiled)
         # The ranked rows' statement (after the definition's) is compiled once for any period,
         # page size and team.
@@ -268,7 +351,8 @@ async def test_the_cap_does_not_make_ties(client: AsyncClient) -> None:
     board = await ok(client, "leaderboard", definition_key="conversions", date=FEB)
     assert [(i["user_id"], i["rank"], i["achievement"], i["score"]) for i in board["items"]] == [
         (u, ranks[u], num(achievements[u]), num(min(achievements[u], Decimal(100))))
-        for u in sorted(values, key=lambda u: (ranks[u], u))]
+        for u in sorted(values, key=lambda u: (ranks[u], u))
+    ]
     # The overall scores keep the cap: ann and bob both score 100 on their scorecards.
     for user in ("ann", "bob"):
         card = await ok(client, "scorecard", user_id=user, period_kind="monthly", date=FEB)
@@ -278,17 +362,17 @@ async def test_the_cap_does_not_make_ties(client: AsyncClient) -> None:
 async def test_direction_aware_achievement(client: AsyncClient) -> None:
     # Lower is better: 2 hours on a target of 4 (200) beats 3 (133.33), which beats 4 (100);
     # exact: 95 and 105 on a target of 100 both miss by 5% and tie, 100 is first.
-    handle = await manual_kpi(client, "handle_time", unit="hours",
-                              target_type="lower_better")
+    handle = await manual_kpi(client, "handle_time", unit="hours", target_type="lower_better")
     quality = await manual_kpi(client, "quality", unit="percent", target_type="exact")
     for key, definition, target, values in (
-            ("handle_time", handle, 4, {"ann": 3, "bob": 2, "cid": 4, "dee": 9}),
-            ("quality", quality, 100, {"ann": 95, "bob": 100, "cid": 105, "dee": 40})):
+        ("handle_time", handle, 4, {"ann": 3, "bob": 2, "cid": 4, "dee": 9}),
+        ("quality", quality, 100, {"ann": 95, "bob": 100, "cid": 105, "dee": 40}),
+    ):
         for user, value in values.items():
-            await record(client, await held(client, definition, user, target), "2026-02-01",
-                         value)
-        expected = competition({u: achieved(Decimal(v), Decimal(target), KPIS[key][1])
-                                for u, v in values.items()})
+            await record(client, await held(client, definition, user, target), "2026-02-01", value)
+        expected = competition(
+            {u: achieved(Decimal(v), Decimal(target), KPIS[key][1]) for u, v in values.items()}
+        )
         board = await ok(client, "leaderboard", definition_key=key, date=FEB)
         assert {i["user_id"]: i["rank"] for i in board["items"]} == expected, key
     assert expected == {"bob": 1, "ann": 2, "cid": 2, "dee": 4}
@@ -298,16 +382,22 @@ async def test_by_value_where_there_is_no_target(client: AsyncClient, db: Databa
     # The API always stores a target; a measurement stored without one (DESIGN.md 4 allows
     # it) has a value and no achievement: it ranks after those with one, by value in the
     # KPI's direction, and an `exact` KPI has no direction to rank values by.
-    for key, target_type in (("calls", "higher_better"), ("handle_time", "lower_better"),
-                             ("quality", "exact")):
+    for key, target_type in (
+        ("calls", "higher_better"),
+        ("handle_time", "lower_better"),
+        ("quality", "exact"),
+    ):
         definition = await manual_kpi(client, key, target_type=target_type)
         for user, value in {"ann": 3, "bob": 5, "cid": 5, "dee": 8, "eve": 4}.items():
             await record(client, await held(client, definition, user, 4), "2026-02-01", value)
     async with db.engine.begin() as conn:
-        await conn.execute(text(
-            "UPDATE kpi.measurements SET target_value = NULL, achievement = NULL, score = NULL,"
-            " status = NULL FROM kpi.assignments a WHERE a.id = assignment_id"
-            " AND a.subject_id <> 'eve'"))
+        await conn.execute(
+            text(
+                "UPDATE kpi.measurements SET target_value = NULL, achievement = NULL, score = NULL,"
+                " status = NULL FROM kpi.assignments a WHERE a.id = assignment_id"
+                " AND a.subject_id <> 'eve'"
+            )
+        )
     expected = {
         # eve has a target and an achievement; the others follow by value.
         "calls": {"eve": 1, "dee": 2, "bob": 3, "cid": 3, "ann": 5},

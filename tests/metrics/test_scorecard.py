@@ -43,8 +43,13 @@ def strings(tree: Any) -> set[str]:
 async def test_hand_worked_scorecard(client: AsyncClient) -> None:
     ids = await hand_worked_team(client)
     card = await ok(client, "scorecard", user_id="ann", period_kind="monthly", date=FEB)
-    assert (card["user_id"], card["period_kind"], card["period_start"], card["period_end"],
-            card["is_final"]) == ("ann", "monthly", "2026-02-01", "2026-02-28", True)
+    assert (
+        card["user_id"],
+        card["period_kind"],
+        card["period_start"],
+        card["period_end"],
+        card["is_final"],
+    ) == ("ann", "monthly", "2026-02-01", "2026-02-28", True)
     kpis = {k["definition_key"]: k for k in card["kpis"]}
     assert list(kpis) == ["calls", "handle_time", "quality"]
     # calls 12 of 10 = 120 %; handle time 2 / 1.6 = 125 % (lower is better, from 4 h: -60 %,
@@ -55,8 +60,18 @@ async def test_hand_worked_scorecard(client: AsyncClient) -> None:
         "handle_time": (1.6, 2, 125, 125, "met", 4, -60, "improving", 25, ids["ann_handle"]),
         "quality": (81, 90, 90, 90, "at_risk", 90, -10, "declining", 25, ids["ann_quality"]),
     }
-    fields = ("value", "target", "achievement", "score", "status", "previous_value",
-              "change_pct", "trend", "weight", "assignment_id")
+    fields = (
+        "value",
+        "target",
+        "achievement",
+        "score",
+        "status",
+        "previous_value",
+        "change_pct",
+        "trend",
+        "weight",
+        "assignment_id",
+    )
     for key, values in expected.items():
         assert tuple(kpis[key][f] for f in fields) == values, key
         assert kpis[key]["measured"] is True and kpis[key]["team_id"] == "t1"
@@ -66,8 +81,15 @@ async def test_hand_worked_scorecard(client: AsyncClient) -> None:
     assert card["overall_score"] == 113.75
     # February in t1: cid 150 (20 of 10, capped), ann and bob 113.75, dee unmeasured.
     # January: cid 150, bob 100, ann (50 x 80 + 25 x 50 + 25 x 100) / 100 = 77.5, dee 50.
-    assert card["team"] == {"team_id": "t1", "score": 113.75, "rank": 2, "team_size": 4,
-                            "ranked": 3, "previous_rank": 3, "rank_change": 1}
+    assert card["team"] == {
+        "team_id": "t1",
+        "score": 113.75,
+        "rank": 2,
+        "team_size": 4,
+        "ranked": 3,
+        "previous_rank": 3,
+        "rank_change": 1,
+    }
     assert card["teams"] == ["t1"]
 
     bob = await ok(client, "scorecard", user_id="bob", date=FEB)
@@ -76,11 +98,25 @@ async def test_hand_worked_scorecard(client: AsyncClient) -> None:
     assert dee["overall_score"] is None
     assert dee["kpis"][0]["measured"] is False and dee["kpis"][0]["value"] is None
     assert dee["kpis"][0]["target"] == 10
-    assert dee["team"] == {"team_id": "t1", "score": None, "rank": None, "team_size": 4,
-                           "ranked": 3, "previous_rank": 4, "rank_change": None}
+    assert dee["team"] == {
+        "team_id": "t1",
+        "score": None,
+        "rank": None,
+        "team_size": 4,
+        "ranked": 3,
+        "previous_rank": 4,
+        "rank_change": None,
+    }
     eve = await ok(client, "scorecard", user_id="eve", date=FEB)
-    assert eve["team"] == {"team_id": "t2", "score": 150, "rank": 1, "team_size": 1,
-                           "ranked": 1, "previous_rank": None, "rank_change": None}
+    assert eve["team"] == {
+        "team_id": "t2",
+        "score": 150,
+        "rank": 1,
+        "team_size": 1,
+        "ranked": 1,
+        "previous_rank": None,
+        "rank_change": None,
+    }
 
 
 async def test_seed_003_personal_kpis_are_answered_by_scorecards(client: AsyncClient) -> None:
@@ -106,15 +142,16 @@ async def test_seed_003_personal_kpis_are_answered_by_scorecards(client: AsyncCl
     may = [150, 140, 110, 105, 95, 90, 85, 80, 70, 60, 50, 40, 30, 20]
     april = [150, 140, 130, 120, 100, 95, 90, 85, 80, 70, 60, 50, 40, 30]
     for i, (now, before) in enumerate(zip(may, april, strict=True)):
-        colleague = await held(client, definitions["revenue"], f"agent{i:03d}", 100,
-                               team="sales")
+        colleague = await held(client, definitions["revenue"], f"agent{i:03d}", 100, team="sales")
         await record(client, colleague, "2026-04-01", before)
         await record(client, colleague, "2026-05-01", now)
 
-    card = await ok(client, "scorecard", user_id="agent123", period_kind="monthly",
-                    date="2026-05-31")
-    this_week = await ok(client, "scorecard", user_id="agent123", period_kind="weekly",
-                         date="2026-05-31")
+    card = await ok(
+        client, "scorecard", user_id="agent123", period_kind="monthly", date="2026-05-31"
+    )
+    this_week = await ok(
+        client, "scorecard", user_id="agent123", period_kind="weekly", date="2026-05-31"
+    )
     kpis = {k["definition_key"]: k for k in card["kpis"]}
     answered = {
         "kpis": {
@@ -144,11 +181,25 @@ async def test_seed_003_personal_kpis_are_answered_by_scorecards(client: AsyncCl
     # Trends: (47 - 43) / 43, (68.1 - 60.75) / 60.75, (12450 - 10488) / 10488,
     # (1.2 - 1.5) / 1.5 (negative: faster), (4.7 - 4.5) / 4.5.
     assert answered == {
-        "kpis": {"leadsHandled": 47, "leadsThisWeek": 12, "conversionRate": 68.1,
-                 "totalRevenue": 12450, "responseTimeHours": 1.2, "satisfactionScore": 4.7,
-                 "satisfactionCount": 23, "teamRanking": 3, "totalAgents": 15},
-        "trends": {"leads": 9.302326, "conversion": 12.098765, "revenue": 18.707094,
-                   "response": -20, "satisfaction": 4.444444, "ranking": 2},
+        "kpis": {
+            "leadsHandled": 47,
+            "leadsThisWeek": 12,
+            "conversionRate": 68.1,
+            "totalRevenue": 12450,
+            "responseTimeHours": 1.2,
+            "satisfactionScore": 4.7,
+            "satisfactionCount": 23,
+            "teamRanking": 3,
+            "totalAgents": 15,
+        },
+        "trends": {
+            "leads": 9.302326,
+            "conversion": 12.098765,
+            "revenue": 18.707094,
+            "response": -20,
+            "satisfaction": 4.444444,
+            "ranking": 2,
+        },
     }
     assert kpis["response_time_hours"]["trend"] == "improving"
 
@@ -162,32 +213,55 @@ def expected_card(data: list[Held], user: str, month: str) -> dict[str, Any]:
         value = h.values.get(month)
         previous = h.values.get(before) if before else None
         achievement = h.achievement(month)
-        kpis.append({
-            "definition_key": h.key, "assignment_id": h.assignment_id, "team_id": h.team,
-            "weight": num(h.weight), "target": num(h.target), "value": num(value),
-            "measured": value is not None, "achievement": num(achievement),
-            "score": num(h.score(month)),
-            "status": None if achievement is None else status_of(achievement),
-            # Previous value, change and trend are the stored measurement's: none without one.
-            "previous_value": None if value is None else num(previous),
-            "change_pct": None if value is None else num(change_of(value, previous)),
-            "trend": None if value is None else trend_of(value, previous, h.target_type,
-                                                         h.target),
-        })
+        kpis.append(
+            {
+                "definition_key": h.key,
+                "assignment_id": h.assignment_id,
+                "team_id": h.team,
+                "weight": num(h.weight),
+                "target": num(h.target),
+                "value": num(value),
+                "measured": value is not None,
+                "achievement": num(achievement),
+                "score": num(h.score(month)),
+                "status": None if achievement is None else status_of(achievement),
+                # Previous value, change and trend are the stored measurement's: none without one.
+                "previous_value": None if value is None else num(previous),
+                "change_pct": None if value is None else num(change_of(value, previous)),
+                "trend": None
+                if value is None
+                else trend_of(value, previous, h.target_type, h.target),
+            }
+        )
 
     def scores(of_month: str | None) -> dict[str, Decimal | None]:
         members = {h.user for h in data if h.team == mine[0].team}
-        return {m: weighted((h.weight, h.score(of_month)) for h in data if h.user == m)
-                for m in members} if of_month else {}
+        return (
+            {
+                m: weighted((h.weight, h.score(of_month)) for h in data if h.user == m)
+                for m in members
+            }
+            if of_month
+            else {}
+        )
 
     now, then = scores(month), scores(before)
     rank, previous_rank = dense(now).get(user), dense(then).get(user)
-    team = {"team_id": mine[0].team, "score": num(now[user]), "rank": rank,
-            "team_size": len(now), "ranked": len(dense(now)), "previous_rank": previous_rank,
-            "rank_change": None if rank is None or previous_rank is None
-            else previous_rank - rank}
-    return {"overall_score": num(weighted((h.weight, h.score(month)) for h in mine)),
-            "kpis": kpis, "team": team, "teams": [mine[0].team]}
+    team = {
+        "team_id": mine[0].team,
+        "score": num(now[user]),
+        "rank": rank,
+        "team_size": len(now),
+        "ranked": len(dense(now)),
+        "previous_rank": previous_rank,
+        "rank_change": None if rank is None or previous_rank is None else previous_rank - rank,
+    }
+    return {
+        "overall_score": num(weighted((h.weight, h.score(month)) for h in mine)),
+        "kpis": kpis,
+        "team": team,
+        "teams": [mine[0].team],
+    }
 
 
 async def test_random_data_set_recomputed_in_plain_python(client: AsyncClient) -> None:
@@ -199,16 +273,32 @@ async def test_random_data_set_recomputed_in_plain_python(client: AsyncClient) -
     assert any(len(h.values) < len(MONTHS) for h in data)
     ranks = [expected_card(data, u, MONTHS[1])["team"] for u in users]
     assert len({(t["team_id"], t["rank"]) for t in ranks if t["rank"]}) < sum(
-        1 for t in ranks if t["rank"])
-    compared = ("definition_key", "assignment_id", "team_id", "weight", "target", "value",
-                "measured", "achievement", "score", "status", "previous_value", "change_pct",
-                "trend")
+        1 for t in ranks if t["rank"]
+    )
+    compared = (
+        "definition_key",
+        "assignment_id",
+        "team_id",
+        "weight",
+        "target",
+        "value",
+        "measured",
+        "achievement",
+        "score",
+        "status",
+        "previous_value",
+        "change_pct",
+        "trend",
+    )
     for month in MONTHS:
         for user in users:
             card = await ok(client, "scorecard", user_id=user, date=month)
-            got = {"overall_score": card["overall_score"], "team": card["team"],
-                   "teams": card["teams"],
-                   "kpis": [{f: k[f] for f in compared} for k in card["kpis"]]}
+            got = {
+                "overall_score": card["overall_score"],
+                "team": card["team"],
+                "teams": card["teams"],
+                "kpis": [{f: k[f] for f in compared} for k in card["kpis"]],
+            }
             assert got == expected_card(data, user, month), (month, user)
 
 
@@ -219,20 +309,28 @@ async def test_edge_values(client: AsyncClient) -> None:
     less = await manual_kpi(client, "less", unit="hours", target_type="lower_better")
     exact = await manual_kpi(client, "exact", unit="none", target_type="exact")
     warned = await manual_kpi(client, "warned", warning_threshold=50)
-    rows = [(more, 1, 3, 10), (zero, 0, 3, 10), (less, 2, 0, 30), (exact, 0, 1, 30),
-            (warned, 10, 6, 0)]
+    rows = [
+        (more, 1, 3, 10),
+        (zero, 0, 3, 10),
+        (less, 2, 0, 30),
+        (exact, 0, 1, 30),
+        (warned, 10, 6, 0),
+    ]
     for definition, target, value, weight in rows:
         assignment = await held(client, definition, "zed", target, weight=weight)
         await record(client, assignment, "2026-03-01", value)
     card = await ok(client, "scorecard", user_id="zed", date="2026-03-31")
-    got = {k["definition_key"]: (k["achievement"], k["score"], k["status"])
-           for k in card["kpis"]}
+    got = {k["definition_key"]: (k["achievement"], k["score"], k["status"]) for k in card["kpis"]}
     # 3 of 1: 300 %, scored at this KPI's cap of 200. Target 0, higher is better, 3 >= 0:
     # 100. Lower is better, 0 h against 2: 100. Exact 0 missed by 1: 0. 6 of 10 is 60 %:
     # at risk above this KPI's threshold of 50.
-    assert got == {"more": (300, 200, "met"), "zero": (100, 100, "met"),
-                   "less": (100, 100, "met"), "exact": (0, 0, "off_track"),
-                   "warned": (60, 60, "at_risk")}
+    assert got == {
+        "more": (300, 200, "met"),
+        "zero": (100, 100, "met"),
+        "less": (100, 100, "met"),
+        "exact": (0, 0, "off_track"),
+        "warned": (60, 60, "at_risk"),
+    }
     # The weight-0 KPI does not count: (10 x 200 + 10 x 100 + 30 x 100 + 30 x 0) / 80.
     assert card["overall_score"] == 75
 
@@ -246,13 +344,17 @@ async def test_only_the_period_kind_and_the_latest_assignment_count(client: Asyn
     await record(client, old, "2026-02-01", 10)
     await record(client, new, "2026-02-01", 10)
     card = await ok(client, "scorecard", user_id="ann", date=FEB)
-    assert [(k["definition_key"], k["assignment_id"], k["target"], k["achievement"])
-            for k in card["kpis"]] == [("monthly_kpi", new, 20, 50)]
+    assert [
+        (k["definition_key"], k["assignment_id"], k["target"], k["achievement"])
+        for k in card["kpis"]
+    ] == [("monthly_kpi", new, 20, 50)]
     assert card["overall_score"] == 50
     # A new target from March: February keeps the one it was measured with, March shows
     # the new one (not measured yet); deactivated KPIs leave the scorecard.
-    patched = await client.patch(f"/api/kpis/assignments/{new}", json={
-        "target_value": 25, "target_effective_from": "2026-03-01"})
+    patched = await client.patch(
+        f"/api/kpis/assignments/{new}",
+        json={"target_value": 25, "target_effective_from": "2026-03-01"},
+    )
     assert patched.status_code == 200, patched.text
     march = await ok(client, "scorecard", user_id="ann", date="2026-03-05")
     assert [(k["target"], k["measured"]) for k in march["kpis"]] == [(25, False)]
@@ -269,9 +371,15 @@ async def test_only_the_period_kind_and_the_latest_assignment_count(client: Asyn
 
 async def test_several_teams(client: AsyncClient) -> None:
     a, b, c = [await manual_kpi(client, k) for k in ("ka", "kb", "kc")]
-    ids = [await held(client, kpi, user, 10, team=team)
-           for kpi, user, team in ((a, "ann", "t2"), (b, "ann", "t2"), (c, "ann", "t1"),
-                                   (c, "bob", "t1"))]
+    ids = [
+        await held(client, kpi, user, 10, team=team)
+        for kpi, user, team in (
+            (a, "ann", "t2"),
+            (b, "ann", "t2"),
+            (c, "ann", "t1"),
+            (c, "bob", "t1"),
+        )
+    ]
     for assignment, value in zip(ids, (10, 5, 20, 30), strict=True):
         await record(client, assignment, "2026-02-01", value)
     card = await ok(client, "scorecard", user_id="ann", date=FEB)
@@ -282,8 +390,15 @@ async def test_several_teams(client: AsyncClient) -> None:
     assert card["team"]["score"] == 75  # t2's KPIs only: (100 + 50) / 2
     in_t1 = await ok(client, "scorecard", user_id="ann", date=FEB, team_id="t1")
     # In t1 ann (150 on kc) ties bob (30 of 10 -> 150).
-    assert in_t1["team"] == {"team_id": "t1", "score": 150, "rank": 1, "team_size": 2,
-                             "ranked": 2, "previous_rank": None, "rank_change": None}
+    assert in_t1["team"] == {
+        "team_id": "t1",
+        "score": 150,
+        "rank": 1,
+        "team_size": 2,
+        "ranked": 2,
+        "previous_rank": None,
+        "rank_change": None,
+    }
     response = await view(client, "scorecard", user_id="ann", date=FEB, team_id="t9")
     assert_problem(response, 422)
     assert response.json()["errors"][0]["loc"] == ["query", "team_id"]
@@ -294,7 +409,8 @@ async def test_several_teams(client: AsyncClient) -> None:
 
 
 async def test_default_period_is_the_latest_final_in_the_time_zone(
-        db: Database, database_url: str, client: AsyncClient) -> None:
+    db: Database, database_url: str, client: AsyncClient
+) -> None:
     daily = await manual_kpi(client, "daily_calls", aggregation_period="daily")
     assignment = await held(client, daily, "ann", 10, start="2020-01-01")
     for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):
@@ -306,8 +422,10 @@ async def test_default_period_is_the_latest_final_in_the_time_zone(
         assert card["kpis"][0]["value"] == 7 and card["is_final"] is True
     # Kiritimati (UTC+14) and Pago Pago (UTC-11) are never on the same day.
     now = datetime.now(UTC)
-    assert now.astimezone(ZoneInfo("Pacific/Kiritimati")).date() != \
-        now.astimezone(ZoneInfo("Pacific/Pago_Pago")).date()
+    assert (
+        now.astimezone(ZoneInfo("Pacific/Kiritimati")).date()
+        != now.astimezone(ZoneInfo("Pacific/Pago_Pago")).date()
+    )
     month = await ok(client, "scorecard", user_id="ann")
     this_month = datetime.now(UTC).date().replace(day=1)
     assert month["period_end"] == (this_month - timedelta(days=1)).isoformat()
@@ -324,8 +442,15 @@ async def test_access(client: AsyncClient, jwt_client: AsyncClient) -> None:
     assert own["team"]["team_size"] == 4 and len(own["kpis"]) == 4
     # Rank and size only: nobody else's id or score appears anywhere in the answer.
     assert strings(own) & {"bob", "cid", "dee", "eve"} == set()
-    assert set(own["team"]) == {"team_id", "score", "rank", "team_size", "ranked",
-                                "previous_rank", "rank_change"}
+    assert set(own["team"]) == {
+        "team_id",
+        "score",
+        "rank",
+        "team_size",
+        "ranked",
+        "previous_rank",
+        "rank_change",
+    }
     for who in ("bob", "eve", "nobody"):
         response = await view(jwt_client, "scorecard", member, user_id=who, date=FEB)
         assert_problem(response, 404, who)
@@ -339,22 +464,33 @@ async def test_access(client: AsyncClient, jwt_client: AsyncClient) -> None:
     other_manager = bearer("m3", "manager", teams=["t3"])
     assert_problem(await view(jwt_client, "scorecard", other_manager, user_id="ann"), 404)
     # Another tenant's admin finds nothing of ours.
-    acme = await ok(jwt_client, "scorecard", bearer("boss", "admin", tenant="acme"),
-                    user_id="ann", date=FEB)
+    acme = await ok(
+        jwt_client, "scorecard", bearer("boss", "admin", tenant="acme"), user_id="ann", date=FEB
+    )
     assert (acme["kpis"], acme["team"], acme["teams"], acme["overall_score"]) == (
-        [], None, [], None)
+        [],
+        None,
+        [],
+        None,
+    )
 
 
 async def test_bad_input_is_a_problem(client: AsyncClient) -> None:
-    for params in ({"period_kind": "hourly"}, {"date": "2026-13-01"}, {"date": "1800-01-01"},
-                   {"date": "3000-01-01"}, {"user_id": "x" * 65}, {"team_id": ""},
-                   {"unknown": "1"}, {"user_id": "a\x00b"}):
+    for params in (
+        {"period_kind": "hourly"},
+        {"date": "2026-13-01"},
+        {"date": "1800-01-01"},
+        {"date": "3000-01-01"},
+        {"user_id": "x" * 65},
+        {"team_id": ""},
+        {"unknown": "1"},
+        {"user_id": "a\x00b"},
+    ):
         assert_problem(await view(client, "scorecard", **params), 422, params)
 
 
 async def test_statements_do_not_grow_with_the_team(client: AsyncClient, db: Database) -> None:
-    seen = await statements_as_team_grows(client, db, (2, 12), "scorecard", user_id="u00",
-                                          date=FEB)
+    seen = await statements_as_team_grows(client, db, (2, 12), "scorecard", user_id="u00", date=FEB)
     counts = [count for count, _ in seen]
     assert counts[0] == counts[1] <= 4, counts
     assert [card["team"]["team_size"] for _, card in seen] == [2, 12]
@@ -364,8 +500,11 @@ async def test_statements_are_compiled_once(client: AsyncClient, db: Database) -
     await hand_worked_team(client)
     await ok(client, "scorecard", user_id="ann", date=FEB)
     seen = []
-    for params in ({"user_id": "bob", "date": FEB}, {"user_id": "eve", "date": "2026-01-20"},
-                   {"user_id": "cid", "date": "2026-02-01", "team_id": "t1"}):
+    for params in (
+        {"user_id": "bob", "date": FEB},
+        {"user_id": "eve", "date": "2026-01-20"},
+        {"user_id": "cid", "date": "2026-02-01", "team_id": "t1"},
+    ):
         async with compilations(db) as compiled:
             await ok(client, "scorecard", **params)
         seen.append(compiled)

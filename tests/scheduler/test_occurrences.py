@@ -26,14 +26,18 @@ def test_an_occurrence_computes_the_newest_ended_period() -> None:
     assert day.start == date(2026, 11, 21)
 
 
-@pytest.mark.parametrize(("now", "expected"), [
-    # 12:00: the occurrences of the 19th, 20th and 21st (01:00) have fired.
-    (datetime(2026, 11, 21, 12, tzinfo=UTC), [18, 19, 20]),
-    # 00:30: today's 01:00 occurrence (for the 20th) is still to come.
-    (datetime(2026, 11, 21, 0, 30, tzinfo=UTC), [17, 18, 19]),
-])
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # 12:00: the occurrences of the 19th, 20th and 21st (01:00) have fired.
+        (datetime(2026, 11, 21, 12, tzinfo=UTC), [18, 19, 20]),
+        # 00:30: today's 01:00 occurrence (for the 20th) is still to come.
+        (datetime(2026, 11, 21, 0, 30, tzinfo=UTC), [17, 18, 19]),
+    ],
+)
 def test_missed_daily_occurrences_are_those_whose_time_has_passed(
-        now: datetime, expected: list[int]) -> None:
+    now: datetime, expected: list[int]
+) -> None:
     trigger = cron_trigger("0 1 * * *", UTC_ZONE)
     periods = missed(PeriodKind.DAILY, trigger, UTC_ZONE, now, 3)
     assert [p.start for p in periods] == [date(2026, 11, d) for d in expected]
@@ -43,10 +47,10 @@ def test_missed_daily_occurrences_are_those_whose_time_has_passed(
 def test_missed_weekly_occurrences_oldest_first() -> None:
     trigger = cron_trigger("0 2 * * mon", UTC_ZONE)
     # Saturday 21 November: the Mondays 16th, 9th, 2nd fired for the three weeks before.
-    periods = missed(PeriodKind.WEEKLY, trigger, UTC_ZONE,
-                     datetime(2026, 11, 21, 12, tzinfo=UTC), 3)
-    assert [p.start for p in periods] == [date(2026, 10, 26), date(2026, 11, 2),
-                                          date(2026, 11, 9)]
+    periods = missed(
+        PeriodKind.WEEKLY, trigger, UTC_ZONE, datetime(2026, 11, 21, 12, tzinfo=UTC), 3
+    )
+    assert [p.start for p in periods] == [date(2026, 10, 26), date(2026, 11, 2), date(2026, 11, 9)]
 
 
 def test_no_catch_up_when_count_is_zero() -> None:
@@ -63,5 +67,4 @@ def test_bad_cron_lines_are_refused(line: str) -> None:
 def test_six_fields_put_seconds_first() -> None:
     trigger = cron_trigger("*/5 * * * * *", UTC_ZONE)
     start = datetime(2026, 11, 21, 12, 0, 1, tzinfo=UTC)
-    assert trigger.get_next_fire_time(None, start) == datetime(2026, 11, 21, 12, 0, 5,
-                                                               tzinfo=UTC)
+    assert trigger.get_next_fire_time(None, start) == datetime(2026, 11, 21, 12, 0, 5, tzinfo=UTC)

@@ -29,8 +29,14 @@ async def replicas(database_url: str) -> AsyncIterator[list[Scheduler]]:
     made = []
     for _ in range(2):
         database = Database.connect(database_url, settings)
-        made.append((database, Scheduler(lambda d=database: d, settings,
-                                         BackgroundRuns(lambda d=database: d, settings))))
+        made.append(
+            (
+                database,
+                Scheduler(
+                    lambda d=database: d, settings, BackgroundRuns(lambda d=database: d, settings)
+                ),
+            )
+        )
     yield [s for _, s in made]
     for database, scheduler in made:
         await scheduler.runs.shutdown()
@@ -39,13 +45,25 @@ async def replicas(database_url: str) -> AsyncIterator[list[Scheduler]]:
 
 async def _daily_world(client: AsyncClient, db: Database) -> None:
     """User u resolves u cases on the 18th; a daily and a weekly KPI for users 1-3."""
-    cases = [(u, "resolved", datetime(2026, 11, 18, 8, tzinfo=UTC),
-              datetime(2026, 11, 18, 9 + i, tzinfo=UTC)) for u in (1, 2, 3) for i in range(u)]
+    cases = [
+        (
+            u,
+            "resolved",
+            datetime(2026, 11, 18, 8, tzinfo=UTC),
+            datetime(2026, 11, 18, 9 + i, tzinfo=UTC),
+        )
+        for u in (1, 2, 3)
+        for i in range(u)
+    ]
     await create_support_cases(db, cases)
     for key, kind in (("resolved_daily", "daily"), ("resolved_weekly", "weekly")):
-        d = await define(client, key=key, aggregation_period=kind,
-                                    calculation_type="query",
-                                    config={"query_key": "cases_resolved_count"})
+        d = await define(
+            client,
+            key=key,
+            aggregation_period=kind,
+            calculation_type="query",
+            config={"query_key": "cases_resolved_count"},
+        )
         for user in ("1", "2", "3"):
             await assign(client, d["id"], user, 2, start_date="2026-11-01")
 
@@ -56,7 +74,8 @@ async def _rows(db: Database, sql: str) -> list[tuple[object, ...]]:
 
 
 async def test_two_replicas_firing_together_run_the_occurrence_once(
-        client: AsyncClient, db: Database, replicas: list[Scheduler]) -> None:
+    client: AsyncClient, db: Database, replicas: list[Scheduler]
+) -> None:
     await _daily_world(client, db)
     period = containing(PeriodKind.DAILY, DAY)
     for _ in range(3):  # and again, as a cron firing every few seconds would
@@ -67,17 +86,20 @@ async def test_two_replicas_firing_together_run_the_occurrence_once(
         else:
             assert claimed == [[], []]
     run = await wait_for_run(client, run_id)
-    assert (run["trigger"], run["period_kind"], run["status"]) == ("schedule", "daily",
-                                                                    "succeeded")
+    assert (run["trigger"], run["period_kind"], run["status"]) == ("schedule", "daily", "succeeded")
     assert await _rows(db, "SELECT count(*) FROM kpi.calculation_runs") == [(1,)]
-    values = await _rows(db, "SELECT a.subject_id, m.actual_value FROM kpi.measurements m "
-                             "JOIN kpi.assignments a ON a.id = m.assignment_id "
-                             "ORDER BY a.subject_id")
+    values = await _rows(
+        db,
+        "SELECT a.subject_id, m.actual_value FROM kpi.measurements m "
+        "JOIN kpi.assignments a ON a.id = m.assignment_id "
+        "ORDER BY a.subject_id",
+    )
     assert [(s, int(v)) for s, v in values] == [("1", 1), ("2", 2), ("3", 3)]
 
 
 async def test_catch_up_claims_each_missed_occurrence_once(
-        client: AsyncClient, db: Database, replicas: list[Scheduler]) -> None:
+    client: AsyncClient, db: Database, replicas: list[Scheduler]
+) -> None:
     await _daily_world(client, db)
     now = datetime(2026, 11, 21, 12, tzinfo=UTC)  # Saturday
     first, second = await asyncio.gather(*(r.catch_up(now) for r in replicas))
@@ -85,24 +107,36 @@ async def test_catch_up_claims_each_missed_occurrence_once(
     for run_id in first + second:
         await wait_for_run(client, run_id)
     # Daily: the 19th and the 20th; weekly: the weeks of the 9th and the 2nd.
-    occurrences = await _rows(db, "SELECT period_kind, period_start FROM kpi.calculation_runs "
-                                  "WHERE trigger = 'schedule' ORDER BY 1, 2")
-    assert occurrences == [("daily", date(2026, 11, 19)), ("daily", date(2026, 11, 20)),
-                           ("weekly", date(2026, 11, 2)), ("weekly", date(2026, 11, 9))]
+    occurrences = await _rows(
+        db,
+        "SELECT period_kind, period_start FROM kpi.calculation_runs "
+        "WHERE trigger = 'schedule' ORDER BY 1, 2",
+    )
+    assert occurrences == [
+        ("daily", date(2026, 11, 19)),
+        ("daily", date(2026, 11, 20)),
+        ("weekly", date(2026, 11, 2)),
+        ("weekly", date(2026, 11, 9)),
+    ]
     assert await replicas[0].catch_up(now) == []
-    weekly = await _rows(db, "SELECT m.period_start, count(*), sum(m.actual_value) "
-                             "FROM kpi.measurements m WHERE m.period_end - m.period_start = 6 "
-                             "GROUP BY 1 ORDER BY 1")
+    weekly = await _rows(
+        db,
+        "SELECT m.period_start, count(*), sum(m.actual_value) "
+        "FROM kpi.measurements m WHERE m.period_end - m.period_start = 6 "
+        "GROUP BY 1 ORDER BY 1",
+    )
     # The cases of the 18th lie in the week of the 16th, not scheduled before the 23rd.
     assert weekly == [(date(2026, 11, 2), 3, 0), (date(2026, 11, 9), 3, 0)]
 
 
 async def test_a_scheduled_run_leaves_closed_periods_alone(
-        client: AsyncClient, db: Database, settings: Settings,
-        replicas: list[Scheduler]) -> None:
+    client: AsyncClient, db: Database, settings: Settings, replicas: list[Scheduler]
+) -> None:
     await _daily_world(client, db)
-    closed = await client.post("/api/kpis/periods/close", json={
-        "period_start": DAY.isoformat(), "definition_keys": ["resolved_daily"]})
+    closed = await client.post(
+        "/api/kpis/periods/close",
+        json={"period_start": DAY.isoformat(), "definition_keys": ["resolved_daily"]},
+    )
     assert closed.status_code == 200, closed.text
     [run_id] = await replicas[0].occur(PeriodKind.DAILY, containing(PeriodKind.DAILY, DAY))
     run = await wait_for_run(client, run_id)
@@ -111,10 +145,13 @@ async def test_a_scheduled_run_leaves_closed_periods_alone(
 
 
 async def test_the_partitions_job_creates_months_ahead_once(
-        db: Database, database_url: str) -> None:
+    db: Database, database_url: str
+) -> None:
     today = datetime.now(UTC).date()
-    ahead = [(today.year + (today.month - 1 + k) // 12, (today.month - 1 + k) % 12 + 1)
-             for k in range(15)]
+    ahead = [
+        (today.year + (today.month - 1 + k) // 12, (today.month - 1 + k) % 12 + 1)
+        for k in range(15)
+    ]
     names = [f"events_y{y:04d}m{m:02d}" for y, m in ahead]
     async with db.engine.begin() as conn:  # the far months, should an earlier run have made them
         for name in names[12:]:
@@ -124,15 +161,20 @@ async def test_the_partitions_job_creates_months_ahead_once(
     created = await scheduler.partitions()
     assert set(names[12:]) <= set(created) <= set(names)
     assert await scheduler.partitions() == []
-    attached = await _rows(db, "SELECT c.relname FROM pg_inherits i JOIN pg_class c "
-                               "ON c.oid = i.inhrelid WHERE i.inhparent = 'kpi.events'::regclass")
+    attached = await _rows(
+        db,
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c "
+        "ON c.oid = i.inhrelid WHERE i.inhparent = 'kpi.events'::regclass",
+    )
     assert set(names) <= {r[0] for r in attached}
 
 
 async def test_the_alert_jobs_are_scheduled_and_find_a_missing_manual_value(
-        client: AsyncClient, db: Database, database_url: str) -> None:
-    settings = make_settings(database_url, schedule_overdue_values="30 7 * * *",
-                             alert_sweep_seconds=45)
+    client: AsyncClient, db: Database, database_url: str
+) -> None:
+    settings = make_settings(
+        database_url, schedule_overdue_values="30 7 * * *", alert_sweep_seconds=45
+    )
     scheduler = Scheduler(lambda: db, settings, BackgroundRuns(lambda: db, settings))
     scheduler.start()
     try:
@@ -145,13 +187,19 @@ async def test_the_alert_jobs_are_scheduled_and_find_a_missing_manual_value(
     kpi = await define(client, key="visits", calculation_type="manual")
     monday = containing(PeriodKind.WEEKLY, datetime.now(UTC).date()).start
     await assign(client, kpi["id"], "42", 5, start_date=(monday - timedelta(weeks=4)).isoformat())
-    rule = await client.post("/api/kpis/alerts/rules", json={
-        "definition_id": kpi["id"], "name": "visits missing",
-        "condition": {"kind": "missing_value", "days": 0, "lookback_periods": 1}})
+    rule = await client.post(
+        "/api/kpis/alerts/rules",
+        json={
+            "definition_id": kpi["id"],
+            "name": "visits missing",
+            "condition": {"kind": "missing_value", "days": 0, "lookback_periods": 1},
+        },
+    )
     assert rule.status_code == 201, rule.text
     assert await scheduler.overdue_values() == 1
     alerts = (await client.get("/api/kpis/alerts")).json()["items"]
     # The latest ended week has no value: one alert, for it.
     assert [(a["subject_id"], a["period_start"]) for a in alerts] == [
-        ("42", (monday - timedelta(weeks=1)).isoformat())]
+        ("42", (monday - timedelta(weeks=1)).isoformat())
+    ]
     assert await scheduler.deliveries() == 0

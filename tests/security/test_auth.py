@@ -28,14 +28,17 @@ DEFINITIONS = "/api/kpis/definitions"
 def rsa_pair() -> tuple[bytes, bytes]:
     """A fresh RSA key pair as (private PEM, public PEM)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return private, public
 
 
 # --- jwt ---------------------------------------------------------------------------------
+
 
 def tampered(secret: bytes) -> str:
     """A validly signed token whose payload was then swapped for another tenant's."""
@@ -49,20 +52,26 @@ def refused_hs256_headers() -> dict[str, dict[str, str]]:
     hs = {"alg": "HS256", "typ": "JWT"}
     secret = JWT_SECRET.encode()
     return {
-        "expired": with_token(jwt.encode(claims(exp=int(time.time()) - 60), JWT_SECRET,
-                                         algorithm="HS256")),
-        "not yet valid": with_token(jwt.encode(claims(nbf=int(time.time()) + 600), JWT_SECRET,
-                                               algorithm="HS256")),
+        "expired": with_token(
+            jwt.encode(claims(exp=int(time.time()) - 60), JWT_SECRET, algorithm="HS256")
+        ),
+        "not yet valid": with_token(
+            jwt.encode(claims(nbf=int(time.time()) + 600), JWT_SECRET, algorithm="HS256")
+        ),
         "alg none": with_token(hand_made({"alg": "none", "typ": "JWT"}, claims(), None)),
         "alg none with a signature": with_token(
-            hand_made({"alg": "none", "typ": "JWT"}, claims(), secret)),
-        "wrong secret": with_token(jwt.encode(
-            claims(), "another-secret-that-is-also-long-enough", algorithm="HS256")),
-        "RS256 with a random key": with_token(jwt.encode(claims(), other_private,
-                                                         algorithm="RS256")),
+            hand_made({"alg": "none", "typ": "JWT"}, claims(), secret)
+        ),
+        "wrong secret": with_token(
+            jwt.encode(claims(), "another-secret-that-is-also-long-enough", algorithm="HS256")
+        ),
+        "RS256 with a random key": with_token(
+            jwt.encode(claims(), other_private, algorithm="RS256")
+        ),
         # Only the configured algorithm is accepted, even with the right secret.
-        "HS512 with the right secret": with_token(hand_made(
-            {"alg": "HS512", "typ": "JWT"}, claims(), secret, hashlib.sha512)),
+        "HS512 with the right secret": with_token(
+            hand_made({"alg": "HS512", "typ": "JWT"}, claims(), secret, hashlib.sha512)
+        ),
         "tampered payload": with_token(tampered(secret)),
         "no sub": with_token(hand_made(hs, claims(sub=None), secret)),
         "no tenant": with_token(hand_made(hs, claims(tenant=None), secret)),
@@ -99,31 +108,42 @@ async def test_jwt_audience_is_checked_when_configured(db: Database, database_ur
     async with app_client(db, database_url, auth_mode=AuthMode.JWT, jwt_audience="kpi") as c:
         ok = await c.get(DEFINITIONS, headers=bearer("boss", "admin", aud="kpi"))
         assert ok.status_code == 200, ok.text
-        for name, headers in (("another audience", bearer("boss", "admin", aud="other")),
-                              ("no audience", bearer("boss", "admin"))):
+        for name, headers in (
+            ("another audience", bearer("boss", "admin", aud="other")),
+            ("no audience", bearer("boss", "admin")),
+        ):
             assert_problem(await c.get(DEFINITIONS, headers=headers), 401, name)
 
 
-async def test_rs256_accepts_its_key_and_refuses_key_confusion(db: Database,
-                                                              database_url: str) -> None:
+async def test_rs256_accepts_its_key_and_refuses_key_confusion(
+    db: Database, database_url: str
+) -> None:
     private, public = rsa_pair()
     other_private, _ = rsa_pair()
-    async with app_client(db, database_url, auth_mode=AuthMode.JWT, jwt_secret=None,
-                   jwt_public_key=SecretStr(public.decode())) as c:
+    async with app_client(
+        db,
+        database_url,
+        auth_mode=AuthMode.JWT,
+        jwt_secret=None,
+        jwt_public_key=SecretStr(public.decode()),
+    ) as c:
         signed = jwt.encode(claims(), private, algorithm="RS256")
         ok = await c.get(DEFINITIONS, headers=with_token(signed))
         assert ok.status_code == 200, ok.text
         refused = {
             # The classic confusion: HMAC keyed with the public key's PEM text.
             "HS256 keyed with the public PEM": hand_made(
-                {"alg": "HS256", "typ": "JWT"}, claims(), public),
+                {"alg": "HS256", "typ": "JWT"}, claims(), public
+            ),
             "HS256 keyed with the stripped public PEM": hand_made(
-                {"alg": "HS256", "typ": "JWT"}, claims(), public.strip()),
+                {"alg": "HS256", "typ": "JWT"}, claims(), public.strip()
+            ),
             "HS256 with the test secret": jwt.encode(claims(), JWT_SECRET, algorithm="HS256"),
             "RS256 by another key": jwt.encode(claims(), other_private, algorithm="RS256"),
             "alg none": hand_made({"alg": "none", "typ": "JWT"}, claims(), None),
-            "RS256 expired": jwt.encode(claims(exp=int(time.time()) - 60), private,
-                                        algorithm="RS256"),
+            "RS256 expired": jwt.encode(
+                claims(exp=int(time.time()) - 60), private, algorithm="RS256"
+            ),
             "RS256 without tenant": jwt.encode(claims(tenant=None), private, algorithm="RS256"),
         }
         for name, token in refused.items():
@@ -132,8 +152,14 @@ async def test_rs256_accepts_its_key_and_refuses_key_confusion(db: Database,
 
 # --- trusted headers ---------------------------------------------------------------------
 
-def bff(user: str, role: str, tenant: str | None = None, teams: str | None = None,
-        token: str = SERVICE_TOKEN) -> dict[str, str]:
+
+def bff(
+    user: str,
+    role: str,
+    tenant: str | None = None,
+    teams: str | None = None,
+    token: str = SERVICE_TOKEN,
+) -> dict[str, str]:
     """The headers the BFF forwards."""
     headers = {"X-Service-Token": token, "X-User-Id": user, "X-User-Role": role}
     if tenant is not None:
@@ -143,11 +169,25 @@ def bff(user: str, role: str, tenant: str | None = None, teams: str | None = Non
     return headers
 
 
-async def _assignment(c: AsyncClient, headers: dict[str, str], definition_id: int,
-                      subject_id: str, team_id: str | None = None) -> int:
-    response = await c.post("/api/kpis/assignments", headers=headers, json={
-        "definition_id": definition_id, "subject_type": "user", "subject_id": subject_id,
-        "team_id": team_id, "target_value": 10, "start_date": "2026-01-05"})
+async def _assignment(
+    c: AsyncClient,
+    headers: dict[str, str],
+    definition_id: int,
+    subject_id: str,
+    team_id: str | None = None,
+) -> int:
+    response = await c.post(
+        "/api/kpis/assignments",
+        headers=headers,
+        json={
+            "definition_id": definition_id,
+            "subject_type": "user",
+            "subject_id": subject_id,
+            "team_id": team_id,
+            "target_value": 10,
+            "start_date": "2026-01-05",
+        },
+    )
     assert response.status_code == 201, response.text
     created: int = response.json()["id"]
     return created
@@ -171,9 +211,18 @@ async def test_trusted_headers(db: Database, database_url: str) -> None:
         }.items():
             assert_problem(await c.get(DEFINITIONS, headers=headers), 401, name)
 
-        created = await c.post(DEFINITIONS, headers=admin, json={
-            "key": "calls", "name": "Calls", "unit": "count", "target_type": "higher_better",
-            "aggregation_period": "weekly", "calculation_type": "manual"})
+        created = await c.post(
+            DEFINITIONS,
+            headers=admin,
+            json={
+                "key": "calls",
+                "name": "Calls",
+                "unit": "count",
+                "target_type": "higher_better",
+                "aggregation_period": "weekly",
+                "calculation_type": "manual",
+            },
+        )
         assert created.status_code == 201, created.text
         assert created.json()["created_by"] == "boss"
         kpi = created.json()["id"]
@@ -190,8 +239,9 @@ async def test_trusted_headers(db: Database, database_url: str) -> None:
         assert [a["id"] for a in await listed(c, url, manager)] == [a42, a44]
         assert_problem(await c.get(f"{url}/{a43}", headers=manager), 404)
         # X-Tenant-Id names the tenant; the default tenant is the settings' one.
-        assert [d["id"] for d in await listed(c, DEFINITIONS, bff("boss", "admin",
-                                                                     tenant="default"))] == [kpi]
+        assert [
+            d["id"] for d in await listed(c, DEFINITIONS, bff("boss", "admin", tenant="default"))
+        ] == [kpi]
         acme = bff("boss", "admin", tenant="acme")
         assert await listed(c, DEFINITIONS, acme) == []
         assert await listed(c, url, acme) == []
@@ -205,13 +255,18 @@ async def test_trusted_headers(db: Database, database_url: str) -> None:
 
 # --- settings ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("overrides", "reason"), [
-    ({"auth_mode": AuthMode.NONE, "env": Environment.PRODUCTION}, "production"),
-    ({"auth_mode": AuthMode.JWT, "jwt_secret": None, "jwt_public_key": None}, "KPI_JWT_SECRET"),
-    ({"auth_mode": AuthMode.TRUSTED_HEADERS, "service_token": None}, "KPI_SERVICE_TOKEN"),
-])
-def test_settings_refuse_unsafe_auth(database_url: str, overrides: dict[str, Any],
-                                     reason: str) -> None:
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"auth_mode": AuthMode.NONE, "env": Environment.PRODUCTION}, "production"),
+        ({"auth_mode": AuthMode.JWT, "jwt_secret": None, "jwt_public_key": None}, "KPI_JWT_SECRET"),
+        ({"auth_mode": AuthMode.TRUSTED_HEADERS, "service_token": None}, "KPI_SERVICE_TOKEN"),
+    ],
+)
+def test_settings_refuse_unsafe_auth(
+    database_url: str, overrides: dict[str, Any], reason: str
+) -> None:
     with pytest.raises(ValidationError, match=reason):
         make_settings(database_url, **overrides)
 
@@ -223,8 +278,10 @@ def test_settings_accept_real_auth_in_production(database_url: str) -> None:
 
 # --- tenant isolation beyond the walk ---------------------------------------------------
 
-async def test_another_tenant_reaches_nothing(jwt_client: AsyncClient, db: Database,
-                                              default_data: dict[str, Any]) -> None:
+
+async def test_another_tenant_reaches_nothing(
+    jwt_client: AsyncClient, db: Database, default_data: dict[str, Any]
+) -> None:
     """What the walk (test_route_walk.py) does not send: filters naming our ids or keys, and
     the seed's routes' shapes, as another tenant's admin."""
     c, ids = jwt_client, default_data
@@ -240,8 +297,7 @@ async def test_another_tenant_reaches_nothing(jwt_client: AsyncClient, db: Datab
         ("/api/kpis/events", {"user_id": "42"}),
         ("/api/kpis/alerts", {"rule_id": ids["rule_id"]}),
         ("/api/kpis/alerts/deliveries", {"channel_id": ids["channel_id"]}),
-        ("/api/kpis/audit", {"entity_type": "definition",
-                             "entity_id": str(ids["definition_id"])}),
+        ("/api/kpis/audit", {"entity_type": "definition", "entity_id": str(ids["definition_id"])}),
     ):
         response = await c.get(url, params=params, headers=ACME_ADMIN)
         assert response.status_code == 200 and response.json()["items"] == [], (url, params)
@@ -249,10 +305,21 @@ async def test_another_tenant_reaches_nothing(jwt_client: AsyncClient, db: Datab
         assert ours.json()["items"], ("the filter finds our rows", url, params)
     # Our definition is unknown to acme, whether it assigns or recalculates with it.
     refused = [
-        ("POST", "/api/kpis/assignments", {"definition_key": "calls", "subject_type": "user",
-                                            "subject_id": "42", "target_value": 1}),
-        ("POST", "/api/kpis/measurements/recalculate", {"period_start": "2026-01-05",
-                                                         "definition_keys": ["calls"]}),
+        (
+            "POST",
+            "/api/kpis/assignments",
+            {
+                "definition_key": "calls",
+                "subject_type": "user",
+                "subject_id": "42",
+                "target_value": 1,
+            },
+        ),
+        (
+            "POST",
+            "/api/kpis/measurements/recalculate",
+            {"period_start": "2026-01-05", "definition_keys": ["calls"]},
+        ),
         ("POST", "/api/kpis/alerts/evaluate", {"rule_ids": [ids["rule_id"]]}),
     ]
     for method, url, body in refused:
@@ -262,10 +329,14 @@ async def test_another_tenant_reaches_nothing(jwt_client: AsyncClient, db: Datab
     legacy = await c.get("/kpis/users/42", headers=ACME_ADMIN)
     assert legacy.status_code == 200 and legacy.json() == {"user_id": 42, "kpis": []}
     assert (await c.get("/kpis/definitions", headers=ACME_ADMIN)).json() == {"definitions": []}
-    calc = await c.post(f"/kpis/calculate/{ids['event_assignment_id']}", headers=ACME_ADMIN,
-                        json={"period_start": "2026-01-05", "period_end": "2026-01-11"})
+    calc = await c.post(
+        f"/kpis/calculate/{ids['event_assignment_id']}",
+        headers=ACME_ADMIN,
+        json={"period_start": "2026-01-05", "period_end": "2026-01-11"},
+    )
     assert calc.status_code == 404 and "error" in calc.json(), calc.text
     assert await snapshot(db) == before
-    revisions = await c.get(f"/api/kpis/measurements/{ids['measurement_id']}/revisions",
-                            headers=ADMIN)
+    revisions = await c.get(
+        f"/api/kpis/measurements/{ids['measurement_id']}/revisions", headers=ADMIN
+    )
     assert [r["actual_value"] for r in revisions.json()["items"]] == [10]

@@ -62,129 +62,275 @@ class Route:
 
 def routes(ids: dict[str, int]) -> dict[str, Route]:
     """Every mutation route with a body, and a body each accepts (sent last, in this order)."""
-    assignment = {"definition_id": ids["manual"], "subject_type": "user", "subject_id": "77",
-                  "team_id": "t1", "target_value": 10, "weight": 50, "baseline_value": 0,
-                  "start_date": "2026-01-05", "end_date": "2026-12-31"}
+    assignment = {
+        "definition_id": ids["manual"],
+        "subject_type": "user",
+        "subject_id": "77",
+        "team_id": "t1",
+        "target_value": 10,
+        "weight": 50,
+        "baseline_value": 0,
+        "start_date": "2026-01-05",
+        "end_date": "2026-12-31",
+    }
     return {
         "create definition": Route(
-            "POST", "/api/kpis/definitions",
-            {"key": "fresh_kpi", "name": "Fresh", "description": "d", "category": "c",
-             "unit": "count", "target_type": "higher_better", "aggregation_period": "weekly",
-             "calculation_type": "manual", "config": {}, "warning_threshold": 80,
-             "score_cap": 150},
+            "POST",
+            "/api/kpis/definitions",
+            {
+                "key": "fresh_kpi",
+                "name": "Fresh",
+                "description": "d",
+                "category": "c",
+                "unit": "count",
+                "target_type": "higher_better",
+                "aggregation_period": "weekly",
+                "calculation_type": "manual",
+                "config": {},
+                "warning_threshold": 80,
+                "score_cap": 150,
+            },
             texts=("key", "name", "description", "category", "unit", "target_type"),
-            numbers=("warning_threshold", "score_cap")),
+            numbers=("warning_threshold", "score_cap"),
+        ),
         "update definition": Route(
-            "PATCH", "/api/kpis/definitions/{definition_id}",
+            "PATCH",
+            "/api/kpis/definitions/{definition_id}",
             {"name": "Renamed", "description": "d", "warning_threshold": 70},
             {"definition_id": ids["manual"]},
             texts=("name", "description", "category", "rollup"),
-            numbers=("warning_threshold", "score_cap")),
+            numbers=("warning_threshold", "score_cap"),
+        ),
         "create assignment": Route(
-            "POST", "/api/kpis/assignments", assignment,
+            "POST",
+            "/api/kpis/assignments",
+            assignment,
             texts=("subject_id", "team_id", "subject_type"),
-            numbers=("target_value", "weight", "baseline_value"), ids=("definition_id",),
-            dates=("start_date", "end_date")),
+            numbers=("target_value", "weight", "baseline_value"),
+            ids=("definition_id",),
+            dates=("start_date", "end_date"),
+        ),
         "bulk assignments": Route(
-            "POST", "/api/kpis/assignments/bulk",
-            {"items": [{**assignment, "subject_id": "78"}, {**assignment, "subject_id": "79"}]}),
+            "POST",
+            "/api/kpis/assignments/bulk",
+            {"items": [{**assignment, "subject_id": "78"}, {**assignment, "subject_id": "79"}]},
+        ),
         "update assignment": Route(
-            "PATCH", "/api/kpis/assignments/{assignment_id}",
-            {"target_value": 12, "target_effective_from": "2026-02-02", "weight": 40,
-             "team_id": "t1"},
+            "PATCH",
+            "/api/kpis/assignments/{assignment_id}",
+            {
+                "target_value": 12,
+                "target_effective_from": "2026-02-02",
+                "weight": 40,
+                "team_id": "t1",
+            },
             {"assignment_id": ids["assignment"]},
-            texts=("team_id",), numbers=("target_value", "weight", "baseline_value"),
-            dates=("target_effective_from", "end_date")),
+            texts=("team_id",),
+            numbers=("target_value", "weight", "baseline_value"),
+            dates=("target_effective_from", "end_date"),
+        ),
         "end assignment": Route(
-            "POST", "/api/kpis/assignments/{assignment_id}/end", {"end_date": "2026-12-31"},
-            {"assignment_id": ids["assignment"]}, dates=("end_date",), body_optional=True),
+            "POST",
+            "/api/kpis/assignments/{assignment_id}/end",
+            {"end_date": "2026-12-31"},
+            {"assignment_id": ids["assignment"]},
+            dates=("end_date",),
+            body_optional=True,
+        ),
         "record measurement": Route(
-            "PUT", "/api/kpis/assignments/{assignment_id}/measurements/{period_start}",
+            "PUT",
+            "/api/kpis/assignments/{assignment_id}/measurements/{period_start}",
             {"value": 5, "comment": "by hand", "reason": "survey recount"},
             {"assignment_id": ids["assignment"], "period_start": "2026-01-12"},
-            texts=("comment", "reason"), numbers=("value",)),
+            texts=("comment", "reason"),
+            numbers=("value",),
+        ),
         "recalculate": Route(
-            "POST", "/api/kpis/measurements/recalculate",
-            {"period_start": "2026-01-05", "period_end": "2026-01-11",
-             "definition_keys": ["calls"], "assignment_ids": [ids["assignment"]],
-             "subject_ids": ["42"], "period_kind": "weekly", "reason": "source fixed"},
-            texts=("reason",), dates=("period_start", "period_end")),
+            "POST",
+            "/api/kpis/measurements/recalculate",
+            {
+                "period_start": "2026-01-05",
+                "period_end": "2026-01-11",
+                "definition_keys": ["calls"],
+                "assignment_ids": [ids["assignment"]],
+                "subject_ids": ["42"],
+                "period_kind": "weekly",
+                "reason": "source fixed",
+            },
+            texts=("reason",),
+            dates=("period_start", "period_end"),
+        ),
         "close periods": Route(
-            "POST", "/api/kpis/periods/close",
-            {"period_start": "2026-01-05", "period_end": "2026-01-11",
-             "definition_keys": ["calls"], "period_kind": "weekly", "reason": "month end"},
-            texts=("reason",), dates=("period_start", "period_end")),
+            "POST",
+            "/api/kpis/periods/close",
+            {
+                "period_start": "2026-01-05",
+                "period_end": "2026-01-11",
+                "definition_keys": ["calls"],
+                "period_kind": "weekly",
+                "reason": "month end",
+            },
+            texts=("reason",),
+            dates=("period_start", "period_end"),
+        ),
         "reopen periods": Route(
-            "POST", "/api/kpis/periods/reopen",
-            {"period_start": "2026-01-05", "period_end": "2026-01-11",
-             "definition_keys": ["calls"], "period_kind": "weekly", "reason": "late invoice"},
-            texts=("reason",), dates=("period_start", "period_end")),
+            "POST",
+            "/api/kpis/periods/reopen",
+            {
+                "period_start": "2026-01-05",
+                "period_end": "2026-01-11",
+                "definition_keys": ["calls"],
+                "period_kind": "weekly",
+                "reason": "late invoice",
+            },
+            texts=("reason",),
+            dates=("period_start", "period_end"),
+        ),
         "create goal": Route(
-            "POST", "/api/kpis/goals",
-            {"definition_key": "calls", "user_id": "42", "period_kind": "custom",
-             "period_start": "2026-01-05", "period_end": "2026-01-25", "target_value": 30},
-            texts=("definition_key", "user_id", "period_kind"), numbers=("target_value",),
-            dates=("period_start", "period_end")),
+            "POST",
+            "/api/kpis/goals",
+            {
+                "definition_key": "calls",
+                "user_id": "42",
+                "period_kind": "custom",
+                "period_start": "2026-01-05",
+                "period_end": "2026-01-25",
+                "target_value": 30,
+            },
+            texts=("definition_key", "user_id", "period_kind"),
+            numbers=("target_value",),
+            dates=("period_start", "period_end"),
+        ),
         "create goals": Route(
-            "POST", "/api/kpis/goals/bulk",
-            {"period": "quarterly", "period_start": "2026-01-01", "user_id": "42",
-             "goals": {"calls": 40}},
-            texts=("period", "user_id"), dates=("period_start", "period_end")),
+            "POST",
+            "/api/kpis/goals/bulk",
+            {
+                "period": "quarterly",
+                "period_start": "2026-01-01",
+                "user_id": "42",
+                "goals": {"calls": 40},
+            },
+            texts=("period", "user_id"),
+            dates=("period_start", "period_end"),
+        ),
         "set goals": Route(
-            "PUT", "/api/kpis/goals/bulk",
-            {"period": "monthly", "period_start": "2026-01-01", "user_id": "42",
-             "goals": {"calls": 20}},
-            texts=("period", "user_id"), dates=("period_start", "period_end")),
+            "PUT",
+            "/api/kpis/goals/bulk",
+            {
+                "period": "monthly",
+                "period_start": "2026-01-01",
+                "user_id": "42",
+                "goals": {"calls": 20},
+            },
+            texts=("period", "user_id"),
+            dates=("period_start", "period_end"),
+        ),
         "update goal": Route(
-            "PATCH", "/api/kpis/goals/{goal_id}",
+            "PATCH",
+            "/api/kpis/goals/{goal_id}",
             {"target_value": 25, "period_kind": "monthly", "period_start": "2026-02-01"},
             {"goal_id": ids["goal"]},
-            texts=("period_kind",), numbers=("target_value",),
-            dates=("period_start", "period_end")),
+            texts=("period_kind",),
+            numbers=("target_value",),
+            dates=("period_start", "period_end"),
+        ),
         # Item-level refusals of events are per item (200 with `errors`): tests/events covers
         # them; here the batch itself is attacked.
         "ingest events": Route(
-            "POST", "/api/kpis/events",
-            {"events": [{"id": "7d3c1f8e-5b0a-4e61-9d2a-0c5e3a9b1f20", "user_id": "42",
-                         "type": "call", "occurred_at": "2026-01-06T10:00:00Z", "value": 3}]}),
+            "POST",
+            "/api/kpis/events",
+            {
+                "events": [
+                    {
+                        "id": "7d3c1f8e-5b0a-4e61-9d2a-0c5e3a9b1f20",
+                        "user_id": "42",
+                        "type": "call",
+                        "occurred_at": "2026-01-06T10:00:00Z",
+                        "value": 3,
+                    }
+                ]
+            },
+        ),
         "legacy assign": Route(
-            "POST", "/kpis/users/{user_id}/kpis/assign",
-            {"kpi_definition_id": ids["manual"], "target_value": 5, "weight": 20,
-             "start_date": "2026-01-05", "assigned_by": 7},
+            "POST",
+            "/kpis/users/{user_id}/kpis/assign",
+            {
+                "kpi_definition_id": ids["manual"],
+                "target_value": 5,
+                "weight": 20,
+                "start_date": "2026-01-05",
+                "assigned_by": 7,
+            },
             {"user_id": "80"},
-            numbers=("target_value", "weight"), ids=("kpi_definition_id",),
-            dates=("start_date",)),
+            numbers=("target_value", "weight"),
+            ids=("kpi_definition_id",),
+            dates=("start_date",),
+        ),
         "legacy calculate": Route(
-            "POST", "/kpis/calculate/{user_kpi_id}",
+            "POST",
+            "/kpis/calculate/{user_kpi_id}",
             {"period_start": "2026-01-07", "period_end": "2026-01-13"},
-            {"user_kpi_id": ids["query_assignment"]}, dates=("period_start", "period_end")),
+            {"user_kpi_id": ids["query_assignment"]},
+            dates=("period_start", "period_end"),
+        ),
         "create alert channel": Route(
-            "POST", "/api/kpis/alerts/channels",
-            {"name": "pager", "url": "https://hooks.example.com/kpi",
-             "secret_env": "KPI_WEBHOOK_SECRET_PAGER"},
-            texts=("name", "url", "secret_env")),
+            "POST",
+            "/api/kpis/alerts/channels",
+            {
+                "name": "pager",
+                "url": "https://hooks.example.com/kpi",
+                "secret_env": "KPI_WEBHOOK_SECRET_PAGER",
+            },
+            texts=("name", "url", "secret_env"),
+        ),
         "update alert channel": Route(
-            "PATCH", "/api/kpis/alerts/channels/{channel_id}",
+            "PATCH",
+            "/api/kpis/alerts/channels/{channel_id}",
             {"name": "ops2", "url": "https://hooks.example.com/ops"},
-            {"channel_id": ids["channel"]}, texts=("name", "url", "secret_env")),
+            {"channel_id": ids["channel"]},
+            texts=("name", "url", "secret_env"),
+        ),
         "create alert rule": Route(
-            "POST", "/api/kpis/alerts/rules",
-            {"definition_id": ids["manual"], "name": "Low calls", "subject_id": "42",
-             "condition": {"kind": "achievement_below", "threshold": 80, "clear_margin": 5,
-                           "for_periods": 1},
-             "severity": "critical", "channel_ids": [ids["channel"]], "is_active": True},
-            texts=("name", "subject_id", "severity"), ids=("definition_id",)),
+            "POST",
+            "/api/kpis/alerts/rules",
+            {
+                "definition_id": ids["manual"],
+                "name": "Low calls",
+                "subject_id": "42",
+                "condition": {
+                    "kind": "achievement_below",
+                    "threshold": 80,
+                    "clear_margin": 5,
+                    "for_periods": 1,
+                },
+                "severity": "critical",
+                "channel_ids": [ids["channel"]],
+                "is_active": True,
+            },
+            texts=("name", "subject_id", "severity"),
+            ids=("definition_id",),
+        ),
         "update alert rule": Route(
-            "PATCH", "/api/kpis/alerts/rules/{rule_id}",
+            "PATCH",
+            "/api/kpis/alerts/rules/{rule_id}",
             {"name": "Lower calls", "severity": "warning", "subject_id": "42"},
-            {"rule_id": ids["rule"]}, texts=("name", "severity", "subject_id")),
+            {"rule_id": ids["rule"]},
+            texts=("name", "severity", "subject_id"),
+        ),
         "acknowledge alert": Route(
-            "POST", "/api/kpis/alerts/{alert_id}/acknowledge", {"note": "on it"},
-            {"alert_id": ids["alert"]}, texts=("note",), body_optional=True),
+            "POST",
+            "/api/kpis/alerts/{alert_id}/acknowledge",
+            {"note": "on it"},
+            {"alert_id": ids["alert"]},
+            texts=("note",),
+            body_optional=True,
+        ),
         "evaluate alerts": Route(
-            "POST", "/api/kpis/alerts/evaluate",
+            "POST",
+            "/api/kpis/alerts/evaluate",
             {"rule_ids": [ids["rule"]], "period_start": "2026-01-05", "period_end": "2026-01-11"},
-            dates=("period_start", "period_end")),
+            dates=("period_start", "period_end"),
+        ),
     }
 
 
@@ -206,27 +352,66 @@ def flaws(*cases: tuple[str, Any]) -> list[tuple[str, Any]]:
 
 
 # Per kind of field: (what is wrong, the value sent).
-BAD_TEXT = flaws(("a number", 123), ("a boolean", True), ("an array", ["a"]),
-                 ("an object", {"a": 1}), ("NUL inside", "a\u0000b"), ("only NUL", "\u0000"),
-                 ("100 KB", HUGE))
-BAD_NUMBER = flaws(("text", "ten"), ("a boolean", True), ("an array", [1]),
-                   ("an object", {"v": 1}), ("'NaN' text", "NaN"), ("'Infinity' text", "Infinity"),
-                   ("past 1e15", 1e15 + 2), ("past -1e15", -1e15 - 2), ("1e300", 1e300),
-                   ("past int64", INT64), ("10**30", 10**30), ("NUL", "1\u0000"))
+BAD_TEXT = flaws(
+    ("a number", 123),
+    ("a boolean", True),
+    ("an array", ["a"]),
+    ("an object", {"a": 1}),
+    ("NUL inside", "a\u0000b"),
+    ("only NUL", "\u0000"),
+    ("100 KB", HUGE),
+)
+BAD_NUMBER = flaws(
+    ("text", "ten"),
+    ("a boolean", True),
+    ("an array", [1]),
+    ("an object", {"v": 1}),
+    ("'NaN' text", "NaN"),
+    ("'Infinity' text", "Infinity"),
+    ("past 1e15", 1e15 + 2),
+    ("past -1e15", -1e15 - 2),
+    ("1e300", 1e300),
+    ("past int64", INT64),
+    ("10**30", 10**30),
+    ("NUL", "1\u0000"),
+)
 BAD_NUMBER_LITERALS = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"]
-BAD_ID = flaws(("past int32 (unknown)", INT32), ("past int64", INT64), ("past uint64", 2**64),
-               ("negative", -1), ("zero", 0), ("a fraction", 1.5), ("text", "one"),
-               ("NUL", "1\u0000"), ("an array", [1]), ("a boolean", True), ("null", None))
-BAD_DATE = flaws(("2026-02-30", "2026-02-30"), ("month 13", "2026-13-01"),
-                 ("year 0", "0000-01-01"), ("year 10000", "10000-01-01"),
-                 ("NUL after it", "2026-01-05\u0000"), ("a word", "yesterday"), ("100 KB", HUGE),
-                 ("an array", ["2026-01-05"]), ("an object", {"y": 2026}))
-BAD_EXTRA = flaws(("an unknown key", {"evil": 1}), ("a tenant_id", {"tenant_id": "acme"}),
-                  ("an id", {"id": 1}), ("a NUL key", {"\u0000": 1}), ("a 100 KB key", {HUGE: 1}))
+BAD_ID = flaws(
+    ("past int32 (unknown)", INT32),
+    ("past int64", INT64),
+    ("past uint64", 2**64),
+    ("negative", -1),
+    ("zero", 0),
+    ("a fraction", 1.5),
+    ("text", "one"),
+    ("NUL", "1\u0000"),
+    ("an array", [1]),
+    ("a boolean", True),
+    ("null", None),
+)
+BAD_DATE = flaws(
+    ("2026-02-30", "2026-02-30"),
+    ("month 13", "2026-13-01"),
+    ("year 0", "0000-01-01"),
+    ("year 10000", "10000-01-01"),
+    ("NUL after it", "2026-01-05\u0000"),
+    ("a word", "yesterday"),
+    ("100 KB", HUGE),
+    ("an array", ["2026-01-05"]),
+    ("an object", {"y": 2026}),
+)
+BAD_EXTRA = flaws(
+    ("an unknown key", {"evil": 1}),
+    ("a tenant_id", {"tenant_id": "acme"}),
+    ("an id", {"id": 1}),
+    ("a NUL key", {"\u0000": 1}),
+    ("a 100 KB key", {HUGE: 1}),
+)
 
 
 def field_attempts(name: str, route: Route) -> Iterator[Attempt]:
     """The valid body with one field of the wrong type, NUL-laden, huge or out of range."""
+
     def body(flaw: str, **change: Any) -> Attempt:
         return Attempt(name, flaw, route.method, route.url(), {**route.valid, **change})
 
@@ -237,13 +422,23 @@ def field_attempts(name: str, route: Route) -> Iterator[Attempt]:
         for flaw, value in BAD_NUMBER:
             yield body(f"{key} is {flaw}", **{key: value})
         for literal in BAD_NUMBER_LITERALS:
-            yield Attempt(name, f"{key} is the literal {literal}", route.method, route.url(),
-                          raw=raw_with(route.valid, key, literal))
+            yield Attempt(
+                name,
+                f"{key} is the literal {literal}",
+                route.method,
+                route.url(),
+                raw=raw_with(route.valid, key, literal),
+            )
     for key in route.ids:
         for flaw, value in BAD_ID:
             yield body(f"{key} is {flaw}", **{key: value})
-        yield Attempt(name, f"{key} is the literal NaN", route.method, route.url(),
-                      raw=raw_with(route.valid, key, "NaN"))
+        yield Attempt(
+            name,
+            f"{key} is the literal NaN",
+            route.method,
+            route.url(),
+            raw=raw_with(route.valid, key, "NaN"),
+        )
     for key in route.dates:
         for flaw, value in BAD_DATE:
             yield body(f"{key} is {flaw}", **{key: value})
@@ -277,8 +472,14 @@ def body_attempts(name: str, route: Route) -> Iterator[Attempt]:
     if not route.body_optional:  # on /end, no body and null both mean "end today"
         shapes += [("empty", b"", "application/json"), ("null", b"null", "application/json")]
     for flaw, raw, content_type in shapes:
-        yield Attempt(name, f"the body is {flaw}", route.method, route.url(), raw=raw,
-                      content_type=content_type)
+        yield Attempt(
+            name,
+            f"the body is {flaw}",
+            route.method,
+            route.url(),
+            raw=raw,
+            content_type=content_type,
+        )
 
 
 WRITING_SQL = [
@@ -294,8 +495,10 @@ WRITING_SQL = [
 
 def rule_attempts(ids: dict[str, int], all_routes: dict[str, Route]) -> Iterator[Attempt]:
     """Well-typed values the rules refuse: reversed or huge ranges, deep config, writing SQL."""
-    def body(name: str, flaw: str, change: dict[str, Any], *, merge: bool = True,
-             **params: Any) -> Attempt:
+
+    def body(
+        name: str, flaw: str, change: dict[str, Any], *, merge: bool = True, **params: Any
+    ) -> Attempt:
         route = all_routes[name]
         sent = {**route.valid, **change} if merge else change
         return Attempt(name, flaw, route.method, route.url(**params), sent)
@@ -305,16 +508,23 @@ def rule_attempts(ids: dict[str, int], all_routes: dict[str, Route]) -> Iterator
         ("end before start", {"start_date": "2026-03-02", "end_date": "2026-03-01"}),
         ("two definition references", {"definition_key": "calls"}),
         ("a subject_id past 64 characters", {"subject_id": "1" * 65}),
-        ("a weight over 100", {"weight": 101}), ("a negative weight", {"weight": -1}),
+        ("a weight over 100", {"weight": 101}),
+        ("a negative weight", {"weight": -1}),
         ("an assignment that exists", {"subject_id": "42", "end_date": None}),
         ("an unknown subject type", {"subject_type": "planet"}),
     ):
         yield body("create assignment", flaw, change)
-    yield body("create assignment", "no definition reference",
-               {k: v for k, v in item.items() if k != "definition_id"}, merge=False)
+    yield body(
+        "create assignment",
+        "no definition reference",
+        {k: v for k, v in item.items() if k != "definition_id"},
+        merge=False,
+    )
     items = all_routes["bulk assignments"].valid["items"]
     for flaw, value in flaws(
-        ("empty", []), ("an object", {"0": items[0]}), ("a list of lists", [[items[0]]]),
+        ("empty", []),
+        ("an object", {"0": items[0]}),
+        ("a list of lists", [[items[0]]]),
         ("1001 items", [{**items[0], "subject_id": str(i)} for i in range(1001)]),
         ("one item twice", [items[0], items[0]]),
         ("one item ending before it starts", [items[0], {**items[1], "end_date": "2026-01-04"}]),
@@ -328,19 +538,24 @@ def rule_attempts(ids: dict[str, int], all_routes: dict[str, Route]) -> Iterator
     for flaw, change in flaws(
         ("end before start", {"end_date": "2026-01-04"}),
         ("a target date without a target", {"target_effective_from": "2026-02-02"}),
-        ("a null weight", {"weight": None}), ("a null target", {"target_value": None}),
+        ("a null weight", {"weight": None}),
+        ("a null target", {"target_value": None}),
     ):
         yield body("update assignment", flaw, change, merge=False)
     yield body("end assignment", "end before start", {"end_date": "2026-01-04"})
     for flaw, period in flaws(
-        ("not the start of a week", "2026-01-13"), ("before the assignment starts", "2025-12-29"),
-        ("2026-02-30", "2026-02-30"), ("month 13", "2026-13-01"), ("NUL", "%00"),
-        ("NUL after the date", "2026-01-12%00"), ("year 99999", "99999-01-04"),
-        ("negative", "-1"), ("60 KB", LONG),
+        ("not the start of a week", "2026-01-13"),
+        ("before the assignment starts", "2025-12-29"),
+        ("2026-02-30", "2026-02-30"),
+        ("month 13", "2026-13-01"),
+        ("NUL", "%00"),
+        ("NUL after the date", "2026-01-12%00"),
+        ("year 99999", "99999-01-04"),
+        ("negative", "-1"),
+        ("60 KB", LONG),
     ):
         yield body("record measurement", f"period_start is {flaw}", {}, period_start=period)
-    yield body("record measurement", "a computed KPI", {},
-               assignment_id=ids["query_assignment"])
+    yield body("record measurement", "a computed KPI", {}, assignment_id=ids["query_assignment"])
     yield body("record measurement", "a comment past 4000 characters", {"comment": "c" * 4001})
     for flaw, change in flaws(
         ("end before start", {"period_start": "2026-01-12", "period_end": "2026-01-11"}),
@@ -365,8 +580,13 @@ def rule_attempts(ids: dict[str, int], all_routes: dict[str, Route]) -> Iterator
         yield body("legacy calculate", flaw, change)
     yield body("legacy calculate", "a manual KPI", {}, user_kpi_id=ids["assignment"])
     for flaw, value in flaws(
-        ("past int64", INT64), ("past uint64", 2**64), ("negative", -7), ("a boolean", True),
-        ("NUL", "7\u0000"), ("100 KB", HUGE), ("an object", {"id": 7}),
+        ("past int64", INT64),
+        ("past uint64", 2**64),
+        ("negative", -7),
+        ("a boolean", True),
+        ("NUL", "7\u0000"),
+        ("100 KB", HUGE),
+        ("an object", {"id": 7}),
     ):
         yield body("legacy assign", f"assigned_by is {flaw}", {"assigned_by": value})
     yield body("legacy assign", "a weight over 100", {"weight": 100.5})
@@ -378,47 +598,80 @@ def rule_attempts(ids: dict[str, int], all_routes: dict[str, Route]) -> Iterator
         ("a user id with NUL", {"user_id": "4\u00002"}),
         ("a range of 20 years", {"period_start": "2006-01-01"}),
         ("an end that is not the month's", {"period_kind": "monthly"}),
-        ("the goal that exists", {"period_kind": "monthly", "period_start": "2026-01-01",
-                                  "period_end": None}),
+        (
+            "the goal that exists",
+            {"period_kind": "monthly", "period_start": "2026-01-01", "period_end": None},
+        ),
     ):
         yield body("create goal", flaw, change)
     for name in ("create goals", "set goals"):
         for flaw, goals in flaws(
-            ("empty", {}), ("a list", [{"calls": 1}]), ("an unknown key", {"nope": 1}),
-            ("a key with NUL", {"calls\u0000": 1}), ("a key of 100 KB", {HUGE: 1}),
-            ("a NaN target", {"calls": "NaN"}), ("the same KPI twice", {"calls": 1, "Calls": 2}),
+            ("empty", {}),
+            ("a list", [{"calls": 1}]),
+            ("an unknown key", {"nope": 1}),
+            ("a key with NUL", {"calls\u0000": 1}),
+            ("a key of 100 KB", {HUGE: 1}),
+            ("a NaN target", {"calls": "NaN"}),
+            ("the same KPI twice", {"calls": 1, "Calls": 2}),
             ("101 keys", {f"k{i}": 1 for i in range(101)}),
         ):
             yield body(name, f"goals is {flaw}", {"goals": goals})
     yield body("create goals", "the goals that exist", {"period": "monthly"})
     for flaw, change in flaws(
-        ("a null target", {"target_value": None}), ("a null start", {"period_start": None}),
+        ("a null target", {"target_value": None}),
+        ("a null start", {"period_start": None}),
         ("a custom end before its start", {"period_kind": "custom", "period_end": "2026-01-01"}),
-        ("a KPI change", {"definition_key": "resolved"}), ("a user change", {"user_id": "43"}),
+        ("a KPI change", {"definition_key": "resolved"}),
+        ("a user change", {"user_id": "43"}),
     ):
         yield body("update goal", flaw, change, merge=False)
 
     # Config: nested past any sensible depth, the wrong shape, or SQL that writes or stalls.
-    deep = (b'{"key": "deep", "name": "Deep", "unit": "count", "target_type": "exact", '
-            b'"aggregation_period": "daily", "calculation_type": "manual", "config": '
-            + b'{"a":' * DEEP + b"1" + b"}" * DEEP + b"}")
-    yield Attempt("create definition", f"config is nested {DEEP} deep", "POST",
-                  "/api/kpis/definitions", raw=deep)
+    deep = (
+        b'{"key": "deep", "name": "Deep", "unit": "count", "target_type": "exact", '
+        b'"aggregation_period": "daily", "calculation_type": "manual", "config": '
+        + b'{"a":' * DEEP
+        + b"1"
+        + b"}" * DEEP
+        + b"}"
+    )
+    yield Attempt(
+        "create definition",
+        f"config is nested {DEEP} deep",
+        "POST",
+        "/api/kpis/definitions",
+        raw=deep,
+    )
     for name in ("create definition", "update definition"):
         for flaw, config in flaws(
-            ("nested 200 deep", nested(200)), ("nested 900 deep", nested(900)),
-            ("a list", [1]), ("a string", "{}"), ("51 keys", {f"k{i}": i for i in range(51)}),
+            ("nested 200 deep", nested(200)),
+            ("nested 900 deep", nested(900)),
+            ("a list", [1]),
+            ("a string", "{}"),
+            ("51 keys", {f"k{i}": i for i in range(51)}),
             ("not empty for a manual KPI", {"query_key": "cases_resolved_count"}),
             ("a NUL key", {"\u0000": 1}),
         ):
             yield body(name, f"config is {flaw}", {"config": config})
-    query = {"key": "evil_sql", "name": "Evil", "unit": "count", "target_type": "higher_better",
-             "aggregation_period": "weekly", "calculation_type": "query"}
+    query = {
+        "key": "evil_sql",
+        "name": "Evil",
+        "unit": "count",
+        "target_type": "higher_better",
+        "aggregation_period": "weekly",
+        "calculation_type": "query",
+    }
     for sql in WRITING_SQL:
-        yield body("create definition", f"SQL {sql!r}", {**query, "config": {"sql": sql}},
-                   merge=False)
-        yield body("update definition", f"SQL {sql!r}", {"config": {"sql": sql}}, merge=False,
-                   definition_id=ids["query"])
+        yield body(
+            "create definition", f"SQL {sql!r}", {**query, "config": {"sql": sql}}, merge=False
+        )
+        yield body(
+            "update definition",
+            f"SQL {sql!r}",
+            {"config": {"sql": sql}},
+            merge=False,
+            definition_id=ids["query"],
+        )
     for flaw, config in flaws(
         ("an unknown built-in", {"query_key": "drop_tables"}),
         ("SQL with NUL", {"sql": "SELECT '1' AS subject_id, 1 AS value\u0000; DROP TABLE x"}),
@@ -426,10 +679,12 @@ def rule_attempts(ids: dict[str, int], all_routes: dict[str, Route]) -> Iterator
         ("SQL and a built-in", {"sql": "SELECT 1", "query_key": "cases_resolved_count"}),
         ("SQL nested deep", {"sql": nested(200)}),
     ):
-        yield body("create definition", f"config is {flaw}", {**query, "config": config},
-                   merge=False)
+        yield body(
+            "create definition", f"config is {flaw}", {**query, "config": config}, merge=False
+        )
     for flaw, change in flaws(
-        ("a key that exists", {"key": "calls"}), ("a key past 63 characters", {"key": "k" * 64}),
+        ("a key that exists", {"key": "calls"}),
+        ("a key past 63 characters", {"key": "k" * 64}),
         ("a key with capitals", {"key": "Calls"}),
         ("a type not available yet", {"calculation_type": "formula"}),
         ("a warning threshold of 0", {"warning_threshold": 0}),
@@ -437,18 +692,36 @@ def rule_attempts(ids: dict[str, int], all_routes: dict[str, Route]) -> Iterator
     ):
         yield body("create definition", flaw, change)
     for flaw, change in flaws(
-        ("a null name", {"name": None}), ("a null config", {"config": None}),
-        ("a key change", {"key": "renamed"}), ("a period change", {"aggregation_period": "daily"}),
+        ("a null name", {"name": None}),
+        ("a null config", {"config": None}),
+        ("a key change", {"key": "renamed"}),
+        ("a period change", {"aggregation_period": "daily"}),
     ):
         yield body("update definition", flaw, change, merge=False)
 
 
-BAD_PATH_IDS = [("past int32 (unknown)", str(INT32)), ("past int64", str(INT64)),
-                ("past uint64", str(2**64)), ("10**30", "1" + "0" * 30), ("negative", "-1"),
-                ("zero", "0"), ("a word", "abc"), ("NUL", "%00"), ("1 then NUL", "1%00"),
-                ("a fraction", "1.5"), ("an exponent", "1e3"), ("hexadecimal", "0x1")]
-BAD_USER_IDS = [("NUL", "%00"), ("NUL inside", "4%002"), ("a newline", "4%0A2"),
-                ("DEL", "%7F"), ("65 characters", "1" * 65), ("60 KB", LONG)]
+BAD_PATH_IDS = [
+    ("past int32 (unknown)", str(INT32)),
+    ("past int64", str(INT64)),
+    ("past uint64", str(2**64)),
+    ("10**30", "1" + "0" * 30),
+    ("negative", "-1"),
+    ("zero", "0"),
+    ("a word", "abc"),
+    ("NUL", "%00"),
+    ("1 then NUL", "1%00"),
+    ("a fraction", "1.5"),
+    ("an exponent", "1e3"),
+    ("hexadecimal", "0x1"),
+]
+BAD_USER_IDS = [
+    ("NUL", "%00"),
+    ("NUL inside", "4%002"),
+    ("a newline", "4%0A2"),
+    ("DEL", "%7F"),
+    ("65 characters", "1" * 65),
+    ("60 KB", LONG),
+]
 
 
 def path_attempts(all_routes: dict[str, Route]) -> Iterator[Attempt]:
@@ -459,34 +732,63 @@ def path_attempts(all_routes: dict[str, Route]) -> Iterator[Attempt]:
             if not param.endswith("id"):
                 continue
             for flaw, bad in bad_values:
-                yield Attempt(name, f"{param} is {flaw}", route.method,
-                              route.url(**{param: bad}), route.valid)
+                yield Attempt(
+                    name, f"{param} is {flaw}", route.method, route.url(**{param: bad}), route.valid
+                )
     for flaw, bad in BAD_PATH_IDS:
-        yield Attempt("deactivate definition", f"definition_id is {flaw}", "DELETE",
-                      f"/api/kpis/definitions/{bad}")
+        yield Attempt(
+            "deactivate definition",
+            f"definition_id is {flaw}",
+            "DELETE",
+            f"/api/kpis/definitions/{bad}",
+        )
     for flaw, bad in BAD_PATH_IDS:
         yield Attempt("delete goal", f"goal_id is {flaw}", "DELETE", f"/api/kpis/goals/{bad}")
     for kind in ("rules", "channels"):
         for flaw, bad in BAD_PATH_IDS:
-            yield Attempt(f"delete alert {kind}", f"id is {flaw}", "DELETE",
-                          f"/api/kpis/alerts/{kind}/{bad}")
+            yield Attempt(
+                f"delete alert {kind}", f"id is {flaw}", "DELETE", f"/api/kpis/alerts/{kind}/{bad}"
+            )
     for flaw, bad in BAD_USER_IDS:
         yield Attempt("legacy user", f"user_id is {flaw}", "GET", f"/kpis/users/{bad}")
 
 
-LISTS = ["/api/kpis/definitions", "/api/kpis/assignments", "/api/kpis/measurements",
-         "/api/kpis/runs", "/api/kpis/audit", "/api/kpis/goals", "/api/kpis/alerts",
-         "/api/kpis/alerts/rules", "/api/kpis/alerts/channels", "/api/kpis/alerts/deliveries"]
-BAD_LIMITS = [("past int32", str(INT32)), ("past int64", str(INT64)), ("past uint64", str(2**64)),
-              ("negative", "-1"), ("zero", "0"), ("501", "501"), ("NUL", "%00"),
-              ("1 then NUL", "1%00"), ("a word", "many"), ("a fraction", "1.5"),
-              ("NaN", "NaN"), ("Infinity", "Infinity"), ("60 KB", LONG)]
+LISTS = [
+    "/api/kpis/definitions",
+    "/api/kpis/assignments",
+    "/api/kpis/measurements",
+    "/api/kpis/runs",
+    "/api/kpis/audit",
+    "/api/kpis/goals",
+    "/api/kpis/alerts",
+    "/api/kpis/alerts/rules",
+    "/api/kpis/alerts/channels",
+    "/api/kpis/alerts/deliveries",
+]
+BAD_LIMITS = [
+    ("past int32", str(INT32)),
+    ("past int64", str(INT64)),
+    ("past uint64", str(2**64)),
+    ("negative", "-1"),
+    ("zero", "0"),
+    ("501", "501"),
+    ("NUL", "%00"),
+    ("1 then NUL", "1%00"),
+    ("a word", "many"),
+    ("a fraction", "1.5"),
+    ("NaN", "NaN"),
+    ("Infinity", "Infinity"),
+    ("60 KB", LONG),
+]
 BAD_QUERIES = [
-    ("/api/kpis/definitions", "category=a%00b"), ("/api/kpis/definitions", "is_active=maybe"),
-    ("/api/kpis/definitions", "cursor=%00"), ("/api/kpis/definitions", f"cursor={LONG}"),
+    ("/api/kpis/definitions", "category=a%00b"),
+    ("/api/kpis/definitions", "is_active=maybe"),
+    ("/api/kpis/definitions", "cursor=%00"),
+    ("/api/kpis/definitions", f"cursor={LONG}"),
     ("/api/kpis/definitions", "cursor=eyJhZnRlciI6IDkyMjMzNzIwMzY4NTQ3NzU4MDh9"),  # 2**63
     ("/api/kpis/assignments", f"definition_id={INT64}"),
-    ("/api/kpis/assignments", "definition_id=%00"), ("/api/kpis/assignments", "user_id=%00"),
+    ("/api/kpis/assignments", "definition_id=%00"),
+    ("/api/kpis/assignments", "user_id=%00"),
     ("/api/kpis/assignments", f"subject_id={LONG}"),
     ("/api/kpis/assignments", "active_on=2026-02-30"),
     ("/api/kpis/assignments", "subject_type=planet"),
@@ -495,12 +797,18 @@ BAD_QUERIES = [
     ("/api/kpis/measurements", "period_from=2026-02-30"),
     ("/api/kpis/measurements", "period_from=2026-02-01&period_to=2026-01-01"),
     ("/api/kpis/runs", "cursor=not-a-cursor"),
-    ("/api/kpis/audit", "entity_id=%00"), ("/api/kpis/audit", f"entity_type={LONG}"),
-    ("/api/kpis/goals", "user_id=%00"), ("/api/kpis/goals", "active_on=2026-02-30"),
-    ("/api/kpis/goals", "period_kind=weekly"), ("/api/kpis/goals", f"definition_id={INT64}"),
-    ("/api/kpis/alerts", "status=open"), ("/api/kpis/alerts", "subject_id=%00"),
-    ("/api/kpis/alerts", f"rule_id={INT64}"), ("/api/kpis/alerts", "subject_type=planet"),
-    ("/api/kpis/alerts/rules", "is_active=maybe"), ("/api/kpis/alerts/rules", "cursor=%00"),
+    ("/api/kpis/audit", "entity_id=%00"),
+    ("/api/kpis/audit", f"entity_type={LONG}"),
+    ("/api/kpis/goals", "user_id=%00"),
+    ("/api/kpis/goals", "active_on=2026-02-30"),
+    ("/api/kpis/goals", "period_kind=weekly"),
+    ("/api/kpis/goals", f"definition_id={INT64}"),
+    ("/api/kpis/alerts", "status=open"),
+    ("/api/kpis/alerts", "subject_id=%00"),
+    ("/api/kpis/alerts", f"rule_id={INT64}"),
+    ("/api/kpis/alerts", "subject_type=planet"),
+    ("/api/kpis/alerts/rules", "is_active=maybe"),
+    ("/api/kpis/alerts/rules", "cursor=%00"),
     ("/api/kpis/alerts/deliveries", "status=sent"),
     ("/api/kpis/alerts/deliveries", f"alert_id={2**64}"),
 ]
@@ -560,8 +868,9 @@ async def world(client: AsyncClient, db: Database) -> dict[str, int]:
     """A manual and a query KPI, one assignment of each, a recorded value, a run, a goal,
     and the source table the query KPI reads."""
     monday = datetime(2026, 1, 5, 9, tzinfo=UTC)
-    await create_support_cases(db, [(42, "resolved", monday, monday + timedelta(hours=h))
-                                    for h in (1, 2, 3)])
+    await create_support_cases(
+        db, [(42, "resolved", monday, monday + timedelta(hours=h)) for h in (1, 2, 3)]
+    )
 
     async def made(method: str, url: str, body: dict[str, Any]) -> int:
         response = await client.request(method, url, json=body)
@@ -572,42 +881,97 @@ async def world(client: AsyncClient, db: Database) -> dict[str, int]:
         return made_id
 
     kpi = {"unit": "count", "target_type": "higher_better", "aggregation_period": "weekly"}
-    manual = await made("POST", "/api/kpis/definitions", {
-        **kpi, "key": "calls", "name": "Calls", "calculation_type": "manual"})
-    query = await made("POST", "/api/kpis/definitions", {
-        **kpi, "key": "resolved", "name": "Resolved", "calculation_type": "query",
-        "config": {"query_key": "cases_resolved_count"}})
-    common = {"subject_type": "user", "subject_id": "42", "target_value": 3,
-              "start_date": "2026-01-05"}
+    manual = await made(
+        "POST",
+        "/api/kpis/definitions",
+        {**kpi, "key": "calls", "name": "Calls", "calculation_type": "manual"},
+    )
+    query = await made(
+        "POST",
+        "/api/kpis/definitions",
+        {
+            **kpi,
+            "key": "resolved",
+            "name": "Resolved",
+            "calculation_type": "query",
+            "config": {"query_key": "cases_resolved_count"},
+        },
+    )
+    common = {
+        "subject_type": "user",
+        "subject_id": "42",
+        "target_value": 3,
+        "start_date": "2026-01-05",
+    }
     assignment = await made("POST", "/api/kpis/assignments", {**common, "definition_id": manual})
-    query_assignment = await made("POST", "/api/kpis/assignments",
-                                  {**common, "definition_id": query})
-    await made("PUT", f"/api/kpis/assignments/{assignment}/measurements/2026-01-05",
-               {"value": 2})
+    query_assignment = await made(
+        "POST", "/api/kpis/assignments", {**common, "definition_id": query}
+    )
+    await made("PUT", f"/api/kpis/assignments/{assignment}/measurements/2026-01-05", {"value": 2})
     await made("POST", "/api/kpis/measurements/recalculate", {"period_start": "2026-01-05"})
-    goal = await made("POST", "/api/kpis/goals", {
-        "definition_key": "calls", "user_id": "42", "period_kind": "monthly",
-        "period_start": "2026-01-01", "target_value": 10})
-    channel = await made("POST", "/api/kpis/alerts/channels", {
-        "name": "ops", "url": "https://hooks.example.com/ops",
-        "secret_env": "KPI_WEBHOOK_SECRET_OPS"})
-    rule = await made("POST", "/api/kpis/alerts/rules", {
-        "definition_id": manual, "name": "Low", "condition": {"kind": "achievement_below",
-                                                              "threshold": 80}})
+    goal = await made(
+        "POST",
+        "/api/kpis/goals",
+        {
+            "definition_key": "calls",
+            "user_id": "42",
+            "period_kind": "monthly",
+            "period_start": "2026-01-01",
+            "target_value": 10,
+        },
+    )
+    channel = await made(
+        "POST",
+        "/api/kpis/alerts/channels",
+        {
+            "name": "ops",
+            "url": "https://hooks.example.com/ops",
+            "secret_env": "KPI_WEBHOOK_SECRET_OPS",
+        },
+    )
+    rule = await made(
+        "POST",
+        "/api/kpis/alerts/rules",
+        {
+            "definition_id": manual,
+            "name": "Low",
+            "condition": {"kind": "achievement_below", "threshold": 80},
+        },
+    )
     # 2 of 3 is 67%: evaluated now, the rule opens an alert for 42.
-    evaluated = await client.post("/api/kpis/alerts/evaluate", json={
-        "rule_ids": [rule], "period_start": "2026-01-05"})
+    evaluated = await client.post(
+        "/api/kpis/alerts/evaluate", json={"rule_ids": [rule], "period_start": "2026-01-05"}
+    )
     assert evaluated.status_code == 200 and evaluated.json()["opened"] == 1, evaluated.text
     alert = (await client.get("/api/kpis/alerts")).json()["items"][0]["id"]
-    return {"manual": manual, "query": query, "assignment": assignment,
-            "query_assignment": query_assignment, "goal": goal, "channel": channel,
-            "rule": rule, "alert": alert}
+    return {
+        "manual": manual,
+        "query": query,
+        "assignment": assignment,
+        "query_assignment": query_assignment,
+        "goal": goal,
+        "channel": channel,
+        "rule": rule,
+        "alert": alert,
+    }
 
 
 def test_every_mutation_route_is_attacked() -> None:
-    attacked = {(route.method, route.path) for route in routes(
-        {"manual": 1, "query": 2, "assignment": 3, "query_assignment": 4, "goal": 5,
-         "channel": 6, "rule": 7, "alert": 8}).values()}
+    attacked = {
+        (route.method, route.path)
+        for route in routes(
+            {
+                "manual": 1,
+                "query": 2,
+                "assignment": 3,
+                "query_assignment": 4,
+                "goal": 5,
+                "channel": 6,
+                "rule": 7,
+                "alert": 8,
+            }
+        ).values()
+    }
     attacked.add(("DELETE", "/api/kpis/definitions/{definition_id}"))
     attacked.add(("DELETE", "/api/kpis/goals/{goal_id}"))
     attacked.add(("DELETE", "/api/kpis/alerts/rules/{rule_id}"))
@@ -617,19 +981,22 @@ def test_every_mutation_route_is_attacked() -> None:
 
 
 async def test_hostile_requests_are_refused_and_change_nothing(
-        client: AsyncClient, db: Database, world: dict[str, int]) -> None:
+    client: AsyncClient, db: Database, world: dict[str, int]
+) -> None:
     attempts = all_attempts(world)
     assert len(attempts) > 700
     before = await snapshot(db)
-    assert before["audit_entries"][0] == 10, \
+    assert before["audit_entries"][0] == 10, (
         "2 definitions, 2 assignments, 1 value, 1 run, 1 goal, an alert channel, rule, evaluation"
+    )
     failures: list[str] = []
     for attempt in attempts:
         response = await send(client, attempt)
         reason = improper(attempt, response)
         if (after := await snapshot(db)) != before:
             reason = f"answered {response.status_code}, yet it changed " + ", ".join(
-                sorted(t for t in after if after[t] != before.get(t)))
+                sorted(t for t in after if after[t] != before.get(t))
+            )
             before = after  # so the next attempt is judged on its own
         if reason is not None:
             failures.append(f"{attempt}: {reason}")
@@ -637,8 +1004,7 @@ async def test_hostile_requests_are_refused_and_change_nothing(
 
     # The bodies the attempts started from are accepted: each refusal was the flaw's doing.
     for name, route in routes(world).items():
-        response = await send(client, Attempt(name, "none", route.method, route.url(),
-                                              route.valid))
+        response = await send(client, Attempt(name, "none", route.method, route.url(), route.valid))
         assert response.status_code in (200, 201, 202), (name, response.text)
         assert await snapshot(db) != before, f"{name} wrote nothing"
         before = await snapshot(db)

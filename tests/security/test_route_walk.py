@@ -33,18 +33,31 @@ from tests.support.database import snapshot
 from tests.support.routes import served_routes
 
 # Sample ids for requests that are refused before any row is looked at.
-PLACEHOLDERS = {"definition_id": 1, "key": "calls", "assignment_id": 1,
-                "period_start": "2026-01-05", "measurement_id": 1, "run_id": 1, "goal_id": 1,
-                "rule_id": 1, "channel_id": 1, "alert_id": 1, "user_id": "42",
-                "new_user": "77", "event_assignment_id": 1, "n": 1}
+PLACEHOLDERS = {
+    "definition_id": 1,
+    "key": "calls",
+    "assignment_id": 1,
+    "period_start": "2026-01-05",
+    "measurement_id": 1,
+    "run_id": 1,
+    "goal_id": 1,
+    "rule_id": 1,
+    "channel_id": 1,
+    "alert_id": 1,
+    "user_id": "42",
+    "new_user": "77",
+    "event_assignment_id": 1,
+    "n": 1,
+}
 
 
 def test_the_matrix_covers_every_route() -> None:
     named = [(r.method, r.path) for r in ROUTES]
     assert len(named) == len(set(named)), "a route is named twice"
     served = served_routes()
-    assert served - set(named) == set(), \
+    assert served - set(named) == set(), (
         "add these routes to ROUTES in tests/support/access_matrix.py"
+    )
     assert set(named) - served == set(), "ROUTES names routes the app does not serve"
 
 
@@ -64,25 +77,65 @@ def test_the_matrix_is_well_formed() -> None:
 async def _fresh(c: AsyncClient, kind: str, n: int) -> dict[str, Any]:
     """A new row of that kind (made by the admin) for one case to act on."""
     if kind == "definition":
-        made_id = (await made(c, "POST", "/api/kpis/definitions", {
-            "key": f"victim_{n}", "name": "Victim", "unit": "count",
-            "target_type": "higher_better", "aggregation_period": "weekly",
-            "calculation_type": "manual"}))["id"]
+        made_id = (
+            await made(
+                c,
+                "POST",
+                "/api/kpis/definitions",
+                {
+                    "key": f"victim_{n}",
+                    "name": "Victim",
+                    "unit": "count",
+                    "target_type": "higher_better",
+                    "aggregation_period": "weekly",
+                    "calculation_type": "manual",
+                },
+            )
+        )["id"]
         return {"definition_id": made_id}
     if kind == "goal":
-        made_id = (await made(c, "POST", "/api/kpis/goals", {
-            "definition_key": "calls", "user_id": "42", "period_kind": "yearly",
-            "period_start": f"{2100 + n}-01-01", "target_value": 1}))["id"]
+        made_id = (
+            await made(
+                c,
+                "POST",
+                "/api/kpis/goals",
+                {
+                    "definition_key": "calls",
+                    "user_id": "42",
+                    "period_kind": "yearly",
+                    "period_start": f"{2100 + n}-01-01",
+                    "target_value": 1,
+                },
+            )
+        )["id"]
         return {"goal_id": made_id}
     if kind == "rule":
-        made_id = (await made(c, "POST", "/api/kpis/alerts/rules", {
-            "definition_key": "calls", "name": f"Victim {n}",
-            "condition": {"kind": "achievement_below", "threshold": 1}}))["id"]
+        made_id = (
+            await made(
+                c,
+                "POST",
+                "/api/kpis/alerts/rules",
+                {
+                    "definition_key": "calls",
+                    "name": f"Victim {n}",
+                    "condition": {"kind": "achievement_below", "threshold": 1},
+                },
+            )
+        )["id"]
         return {"rule_id": made_id}
     assert kind == "channel"
-    made_id = (await made(c, "POST", "/api/kpis/alerts/channels", {
-        "name": f"victim-{n}", "url": "http://127.0.0.1:9/hook",
-        "secret_env": "KPI_WEBHOOK_SECRET_NOT_SET_IN_TESTS"}))["id"]
+    made_id = (
+        await made(
+            c,
+            "POST",
+            "/api/kpis/alerts/channels",
+            {
+                "name": f"victim-{n}",
+                "url": "http://127.0.0.1:9/hook",
+                "secret_env": "KPI_WEBHOOK_SECRET_NOT_SET_IN_TESTS",
+            },
+        )
+    )["id"]
     return {"channel_id": made_id}
 
 
@@ -93,14 +146,17 @@ def _refusal(route: Route, response: Response, status: int) -> str | None:
     if route.legacy:
         if not isinstance(response.json().get("error"), str):
             return f"no 'error' in {response.text[:200]}"
-    elif (response.headers.get("content-type") != "application/problem+json"
-          or response.json().get("status") != status):
+    elif (
+        response.headers.get("content-type") != "application/problem+json"
+        or response.json().get("status") != status
+    ):
         return f"not a problem+json of status {status}: {response.text[:200]}"
     return None
 
 
-async def _own(c: AsyncClient, route: Route, url: str, caller: Caller,
-               response: Response) -> str | None:
+async def _own(
+    c: AsyncClient, route: Route, url: str, caller: Caller, response: Response
+) -> str | None:
     """Why this list or view shows rows the caller may not see (or misses some), if so."""
     if response.status_code != 200:
         return f"answered {response.status_code}: {response.text[:300]}"
@@ -133,7 +189,8 @@ def _judged(route: Route, expected: Outcome | str, response: Response) -> str | 
 
 
 async def test_every_route_answers_every_caller_as_the_matrix_says(
-        jwt_client: AsyncClient, db: Database, default_data: dict[str, Any]) -> None:
+    jwt_client: AsyncClient, db: Database, default_data: dict[str, Any]
+) -> None:
     c = jwt_client
     failures: list[str] = []
     tally: Counter[str] = Counter()
@@ -149,8 +206,9 @@ async def test_every_route_answers_every_caller_as_the_matrix_says(
             expected = route.outcome(caller)
             url, body = route.request(ids)
             try:
-                response = await c.request(route.method, url, params=route.params, json=body,
-                                           headers=caller.headers())
+                response = await c.request(
+                    route.method, url, params=route.params, json=body, headers=caller.headers()
+                )
             except Exception as exc:  # the app's own error, re-raised by the test transport
                 problem: str | None = f"raised {exc!r}"[:300]
             else:
@@ -164,28 +222,35 @@ async def test_every_route_answers_every_caller_as_the_matrix_says(
                     problem = "another tenant's allowed write changed our rows"
                 full, ours = await snapshot(db), await snapshot(db, TENANT)
             elif (after := await snapshot(db)) != full:
-                problem = (problem or "") + " and changed " + ", ".join(
-                    sorted(t for t in after if after[t] != full[t]))
+                problem = (
+                    (problem or "")
+                    + " and changed "
+                    + ", ".join(sorted(t for t in after if after[t] != full[t]))
+                )
                 full, ours = after, await snapshot(db, TENANT)
             tally[str(expected)] += 1
             if problem is not None:
-                failures.append(f"{route.method} {route.path} as {caller.name} "
-                                f"(expected {expected}): {problem}")
+                failures.append(
+                    f"{route.method} {route.path} as {caller.name} (expected {expected}): {problem}"
+                )
     print(f"\nroute walk: {len(ROUTES)} routes, {n} cases: {dict(sorted(tally.items()))}")
     assert not failures, f"{len(failures)} of {n} cases:\n" + "\n".join(failures)
 
 
 # --- no credentials, or bad ones: 401 on every route but the public ones -----------------
 
+
 def _bad_bearers() -> dict[str, dict[str, str]]:
     hs = {"alg": "HS256", "typ": "JWT"}
     return {
         "no credentials": {},
-        "expired": with_token(jwt.encode(claims(exp=int(time.time()) - 60), JWT_SECRET,
-                                         algorithm="HS256")),
+        "expired": with_token(
+            jwt.encode(claims(exp=int(time.time()) - 60), JWT_SECRET, algorithm="HS256")
+        ),
         "alg none": with_token(hand_made({"alg": "none", "typ": "JWT"}, claims(), None)),
-        "wrong key": with_token(jwt.encode(claims(), "another-secret-that-is-long-enough-too",
-                                           algorithm="HS256")),
+        "wrong key": with_token(
+            jwt.encode(claims(), "another-secret-that-is-long-enough-too", algorithm="HS256")
+        ),
         "no tenant claim": with_token(hand_made(hs, claims(tenant=None), JWT_SECRET.encode())),
         "no role claim": with_token(hand_made(hs, claims(role=None), JWT_SECRET.encode())),
     }
@@ -203,8 +268,9 @@ def _bad_bff_headers() -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture(params=["jwt", "trusted_headers"])
-async def refusing(request: pytest.FixtureRequest, db: Database,
-                   database_url: str) -> AsyncIterator[tuple[AsyncClient, dict[str, Any]]]:
+async def refusing(
+    request: pytest.FixtureRequest, db: Database, database_url: str
+) -> AsyncIterator[tuple[AsyncClient, dict[str, Any]]]:
     """A client on an app of that auth mode, and the credentials it must refuse."""
     mode = AuthMode(request.param)
     bad = _bad_bearers() if mode is AuthMode.JWT else _bad_bff_headers()
@@ -213,15 +279,17 @@ async def refusing(request: pytest.FixtureRequest, db: Database,
 
 
 async def test_bad_credentials_are_refused_on_every_route(
-        refusing: tuple[AsyncClient, dict[str, dict[str, str]]], db: Database) -> None:
+    refusing: tuple[AsyncClient, dict[str, dict[str, str]]], db: Database
+) -> None:
     c, bad = refusing
     before = await snapshot(db)
     failures = []
     for route in ROUTES:
         url, body = route.request(PLACEHOLDERS)
         for name, headers in bad.items():
-            response = await c.request(route.method, url, params=route.params, json=body,
-                                       headers=headers)
+            response = await c.request(
+                route.method, url, params=route.params, json=body, headers=headers
+            )
             if route.expect == PUBLIC:
                 problem = _judged(route, PUBLIC, response)
             else:

@@ -29,8 +29,10 @@ from tests.support.processes import execute, fetch
 Server = tuple[str, Callable[[str], str], Callable[[str], None]]
 WEEK = "2026-11-09"
 A, B = bearer("admin-a", "admin", "tenant-a"), bearer("admin-b", "admin", "tenant-b")
-LEAK = ("SELECT s AS subject_id, (SELECT sum(actual_value) FROM kpi.measurements "
-        "WHERE tenant_id <> :tenant_id) AS value FROM unnest(CAST(:subject_ids AS text[])) AS s")
+LEAK = (
+    "SELECT s AS subject_id, (SELECT sum(actual_value) FROM kpi.measurements "
+    "WHERE tenant_id <> :tenant_id) AS value FROM unnest(CAST(:subject_ids AS text[])) AS s"
+)
 # Readable only by the source role's betters: each must fail at run time, whatever the guard.
 BEHIND_THE_GUARD = {
     "kpi_table": "SELECT count(*) FROM kpi.measurements",
@@ -47,42 +49,61 @@ ALTER TABLE public.deals ENABLE ROW LEVEL SECURITY;
 CREATE POLICY deals_by_tenant ON public.deals
     USING (tenant_id = current_setting('kpi.tenant_id', true));
 """
-DEALS = ("SELECT user_id AS subject_id, sum(amount) AS value, min(note) AS note FROM deals "
-         "WHERE user_id = ANY(:subject_ids) GROUP BY user_id")
+DEALS = (
+    "SELECT user_id AS subject_id, sum(amount) AS value, min(note) AS note FROM deals "
+    "WHERE user_id = ANY(:subject_ids) GROUP BY user_id"
+)
 
 
 def kpi(key: str, sql: str, **config: Any) -> dict[str, Any]:
-    return {"key": key, "name": key, "unit": "count", "target_type": "higher_better",
-            "aggregation_period": "weekly", "calculation_type": "query",
-            "config": {"sql": sql, **config}}
+    return {
+        "key": key,
+        "name": key,
+        "unit": "count",
+        "target_type": "higher_better",
+        "aggregation_period": "weekly",
+        "calculation_type": "query",
+        "config": {"sql": sql, **config},
+    }
 
 
-async def _tenant_kpi(client: AsyncClient, headers: dict[str, str], key: str, sql: str,
-                      **config: Any) -> int:
-    response = await client.post("/api/kpis/definitions", json=kpi(key, sql, **config),
-                                 headers=headers)
+async def _tenant_kpi(
+    client: AsyncClient, headers: dict[str, str], key: str, sql: str, **config: Any
+) -> int:
+    response = await client.post(
+        "/api/kpis/definitions", json=kpi(key, sql, **config), headers=headers
+    )
     assert response.status_code == 201, response.text
     definition_id: int = response.json()["id"]
     for subject in ("1", "2"):
-        response = await client.post("/api/kpis/assignments", headers=headers, json={
-            "definition_id": definition_id, "subject_type": "user", "subject_id": subject,
-            "target_value": 10, "start_date": "2026-11-01"})
+        response = await client.post(
+            "/api/kpis/assignments",
+            headers=headers,
+            json={
+                "definition_id": definition_id,
+                "subject_type": "user",
+                "subject_id": subject,
+                "target_value": 10,
+                "start_date": "2026-11-01",
+            },
+        )
         assert response.status_code == 201, response.text
     return definition_id
 
 
 async def _run(client: AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
-    response = await client.post("/api/kpis/measurements/recalculate", headers=headers,
-                                 json={"period_start": WEEK})
+    response = await client.post(
+        "/api/kpis/measurements/recalculate", headers=headers, json={"period_start": WEEK}
+    )
     assert response.status_code == 202, response.text
     return await wait_for_run(client, response.json()["id"], headers=headers)
 
 
 async def _values(client: AsyncClient, headers: dict[str, str]) -> dict[tuple[int, str], Any]:
-    response = await client.get("/api/kpis/measurements", headers=headers,
-                                params={"limit": 500})
-    return {(m["definition_id"], m["subject_id"]): m["actual_value"]
-            for m in response.json()["items"]}
+    response = await client.get("/api/kpis/measurements", headers=headers, params={"limit": 500})
+    return {
+        (m["definition_id"], m["subject_id"]): m["actual_value"] for m in response.json()["items"]
+    }
 
 
 @pytest.fixture
@@ -98,21 +119,34 @@ async def tenants(db: Database, database_url: str) -> AsyncIterator[AsyncClient]
 
 
 async def test_the_provisioned_source_role_reads_sources_and_nothing_of_kpi(
-        db: Database, database_url: str) -> None:
-    await execute(database_url, "DROP TABLE IF EXISTS public.later; "
-                                "CREATE TABLE public.later (x int)")
+    db: Database, database_url: str
+) -> None:
+    await execute(
+        database_url, "DROP TABLE IF EXISTS public.later; CREATE TABLE public.later (x int)"
+    )
     await db.sources.engine("default", None)  # creates the role on first use
-    [role] = await fetch(database_url, """
+    [role] = await fetch(
+        database_url,
+        """
         SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, rolcanlogin,
                has_schema_privilege('kpi_source', 'kpi', 'USAGE') AS kpi_usage,
                has_table_privilege('kpi_source', 'kpi.measurements', 'SELECT') AS kpi_select,
                has_table_privilege('kpi_source', 'public.later', 'SELECT') AS source_select,
                has_table_privilege('kpi_source', 'public.later', 'INSERT') AS source_insert
-        FROM pg_roles WHERE rolname = 'kpi_source'""")
-    assert dict(role) == {"rolsuper": False, "rolcreaterole": False, "rolcreatedb": False,
-                          "rolreplication": False, "rolbypassrls": False, "rolcanlogin": True,
-                          "kpi_usage": False, "kpi_select": False, "source_select": True,
-                          "source_insert": False}
+        FROM pg_roles WHERE rolname = 'kpi_source'""",
+    )
+    assert dict(role) == {
+        "rolsuper": False,
+        "rolcreaterole": False,
+        "rolcreatedb": False,
+        "rolreplication": False,
+        "rolbypassrls": False,
+        "rolcanlogin": True,
+        "kpi_usage": False,
+        "kpi_select": False,
+        "source_select": True,
+        "source_insert": False,
+    }
     engine = await db.sources.engine("default", None)
     async with engine.connect() as conn:
         assert await conn.scalar(text("SELECT current_user")) == "kpi_source"
@@ -120,12 +154,14 @@ async def test_the_provisioned_source_role_reads_sources_and_nothing_of_kpi(
 
 
 async def test_tenant_sql_over_kpi_and_the_catalogs_is_refused_when_saved(
-        tenants: AsyncClient) -> None:
-    for key, sql in {"leak": LEAK, **{k: f"SELECT '1' AS subject_id, ({s}) AS value"
-                                     for k, s in BEHIND_THE_GUARD.items()},
-                     "views": "SELECT '1' AS subject_id, count(*) AS value FROM pg_tables",
-                     "info": "SELECT '1' AS subject_id, count(*) AS value "
-                             "FROM information_schema.tables"}.items():
+    tenants: AsyncClient,
+) -> None:
+    for key, sql in {
+        "leak": LEAK,
+        **{k: f"SELECT '1' AS subject_id, ({s}) AS value" for k, s in BEHIND_THE_GUARD.items()},
+        "views": "SELECT '1' AS subject_id, count(*) AS value FROM pg_tables",
+        "info": "SELECT '1' AS subject_id, count(*) AS value FROM information_schema.tables",
+    }.items():
         response = await tenants.post("/api/kpis/definitions", json=kpi(key, sql), headers=B)
         assert response.status_code == 422, (key, response.text)
         assert response.json()["errors"][0]["loc"] == ["body", "config", "sql"], key
@@ -133,39 +169,59 @@ async def test_tenant_sql_over_kpi_and_the_catalogs_is_refused_when_saved(
 
 
 async def test_tenant_sql_stored_behind_the_guard_sees_nothing_at_run_time(
-        db: Database, database_url: str, settings: Any) -> None:
+    db: Database, database_url: str, settings: Any
+) -> None:
     # The second line alone: the source role's own privileges, whatever SQL reaches it.
     engine = await db.sources.engine("tenant-b", None)
     for key, sql in BEHIND_THE_GUARD.items():
         with pytest.raises(Exception) as failure:
-            await query._fetch(engine, f"SELECT '1', ({sql})", {"tenant_id": "tenant-b"},
-                               settings, "UTC", 10)
+            await query._fetch(
+                engine, f"SELECT '1', ({sql})", {"tenant_id": "tenant-b"}, settings, "UTC", 10
+            )
         assert getattr(getattr(failure.value, "orig", None), "sqlstate", None) == "42501", key
 
 
 async def test_a_stored_leak_fails_its_run_and_its_breakdown_without_data(
-        tenants: AsyncClient, database_url: str) -> None:
+    tenants: AsyncClient, database_url: str
+) -> None:
     # Tenant A has measurements worth leaking.
     a_id = await _tenant_kpi(tenants, A, "a_deals", DEALS)
     assert (await _run(tenants, A))["status"] == "succeeded"
     b_id = await _tenant_kpi(tenants, B, "b_deals", DEALS)
-    await fetch(database_url, "UPDATE kpi.definitions SET config = $1::jsonb WHERE id = $2",
-                json.dumps({"sql": LEAK}), b_id)
+    await fetch(
+        database_url,
+        "UPDATE kpi.definitions SET config = $1::jsonb WHERE id = $2",
+        json.dumps({"sql": LEAK}),
+        b_id,
+    )
     run = await _run(tenants, B)
     assert (run["status"], run["failed"]) == ("failed", 2)
     assert "kpi.measurements" in run["errors"][0]["error"]
     assert await _values(tenants, B) == {}
-    response = await tenants.get("/api/kpis/metrics/breakdown", headers=B, params={
-        "definition_key": "b_deals", "dimension": "note", "subject_type": "organization",
-        "start": "2026-11-09", "end": "2026-11-15"})
+    response = await tenants.get(
+        "/api/kpis/metrics/breakdown",
+        headers=B,
+        params={
+            "definition_key": "b_deals",
+            "dimension": "note",
+            "subject_type": "organization",
+            "start": "2026-11-09",
+            "end": "2026-11-15",
+        },
+    )
     assert response.status_code == 422, response.text
     assert "kpi.measurements" in response.json()["detail"]
     assert a_id != b_id
 
 
 async def test_a_shared_source_shows_each_tenant_its_own_rows(tenants: AsyncClient) -> None:
-    rows = [("tenant-a", "1", 100), ("tenant-a", "1", 20), ("tenant-a", "2", 5),
-            ("tenant-b", "1", 7), ("tenant-b", "2", 1000)]
+    rows = [
+        ("tenant-a", "1", 100),
+        ("tenant-a", "1", 20),
+        ("tenant-a", "2", 5),
+        ("tenant-b", "1", 7),
+        ("tenant-b", "2", 1000),
+    ]
 
     def expected(tenant: str) -> dict[str, Decimal]:
         out: dict[str, Decimal] = {}
@@ -179,8 +235,9 @@ async def test_a_shared_source_shows_each_tenant_its_own_rows(tenants: AsyncClie
         definition_id = await _tenant_kpi(tenants, headers, "sums", sums)
         assert (await _run(tenants, headers))["status"] == "succeeded"
         values = await _values(tenants, headers)
-        assert {s: Decimal(str(v)) for (d, s), v in values.items() if d == definition_id} == \
-            expected(tenant)
+        assert {
+            s: Decimal(str(v)) for (d, s), v in values.items() if d == definition_id
+        } == expected(tenant)
 
 
 async def test_errors_never_quote_another_tenants_data(tenants: AsyncClient) -> None:
@@ -192,13 +249,22 @@ async def test_errors_never_quote_another_tenants_data(tenants: AsyncClient) -> 
     assert run["status"] == "failed"
     text_of_run = json.dumps(run)
     assert "a_calls" not in text_of_run and "invalid input syntax" not in text_of_run
-    assert run["errors"][0]["error"] == ("the query failed: a value could not be converted or "
-                                         "computed (SQLSTATE 22P02)")
+    assert run["errors"][0]["error"] == (
+        "the query failed: a value could not be converted or computed (SQLSTATE 22P02)"
+    )
     fetched = await tenants.get(f"/api/kpis/runs/{run['id']}", headers=A)
     assert "a_calls" not in fetched.text
-    breakdown = await tenants.get("/api/kpis/metrics/breakdown", headers=A, params={
-        "definition_key": "casts", "dimension": "subject_id", "subject_type": "organization",
-        "start": "2026-11-09", "end": "2026-11-15"})
+    breakdown = await tenants.get(
+        "/api/kpis/metrics/breakdown",
+        headers=A,
+        params={
+            "definition_key": "casts",
+            "dimension": "subject_id",
+            "subject_type": "organization",
+            "start": "2026-11-09",
+            "end": "2026-11-15",
+        },
+    )
     assert breakdown.status_code == 422 and "a_calls" not in breakdown.text
 
 
@@ -216,40 +282,59 @@ def named_source(server: Server) -> Iterator[str]:
     server[2](make_url(url).database or "")
 
 
-async def test_named_sources_belong_to_their_tenants(db: Database, database_url: str,
-                                                     server: Server, named_source: str) -> None:
+async def test_named_sources_belong_to_their_tenants(
+    db: Database, database_url: str, server: Server, named_source: str
+) -> None:
     await db.sources.engine("default", None)  # the kpi_source role exists from here on
-    await execute(named_source, "CREATE TABLE public.calls (user_id text, n int); "
-                                "INSERT INTO public.calls VALUES ('1', 4), ('1', 5), ('2', 1); "
-                                "GRANT SELECT ON public.calls TO kpi_source")
-    crm = NamedSource(url=SecretStr(_role_url(server, named_source, "kpi_source",
-                                              "kpi-test-source")), tenants=["tenant-a"])
-    settings = make_settings(database_url, auth_mode=AuthMode.JWT, sources={"crm": crm},
-                             source_tenants="tenant-a,tenant-b")
+    await execute(
+        named_source,
+        "CREATE TABLE public.calls (user_id text, n int); "
+        "INSERT INTO public.calls VALUES ('1', 4), ('1', 5), ('2', 1); "
+        "GRANT SELECT ON public.calls TO kpi_source",
+    )
+    crm = NamedSource(
+        url=SecretStr(_role_url(server, named_source, "kpi_source", "kpi-test-source")),
+        tenants=["tenant-a"],
+    )
+    settings = make_settings(
+        database_url,
+        auth_mode=AuthMode.JWT,
+        sources={"crm": crm},
+        source_tenants="tenant-a,tenant-b",
+    )
     database = Database.connect(database_url, settings)
     app = create_app(settings, database=database)
-    calls = ("SELECT user_id AS subject_id, sum(n) AS value FROM calls "
-             "WHERE user_id = ANY(:subject_ids) GROUP BY user_id")
+    calls = (
+        "SELECT user_id AS subject_id, sum(n) AS value FROM calls "
+        "WHERE user_id = ANY(:subject_ids) GROUP BY user_id"
+    )
     try:
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
             a_id = await _tenant_kpi(c, A, "calls", calls, source="crm")
             assert (await _run(c, A))["status"] == "succeeded"
-            assert {s: v for (d, s), v in (await _values(c, A)).items() if d == a_id} == \
-                {"1": 9, "2": 1}
+            assert {s: v for (d, s), v in (await _values(c, A)).items() if d == a_id} == {
+                "1": 9,
+                "2": 1,
+            }
             # Tenant B can neither name A's source nor tell it from one that does not exist.
             for name in ("crm", "nope"):
-                response = await c.post("/api/kpis/definitions", headers=B,
-                                        json=kpi(f"b_{name}", calls, source=name))
+                response = await c.post(
+                    "/api/kpis/definitions", headers=B, json=kpi(f"b_{name}", calls, source=name)
+                )
                 assert response.status_code == 422, response.text
                 problem = response.json()
                 assert problem["errors"][0]["loc"] == ["body", "config", "source"]
                 assert problem["errors"][0]["msg"] == (
-                    f"unknown source {name!r}; this tenant's sources: default")
+                    f"unknown source {name!r}; this tenant's sources: default"
+                )
             # Stored behind the check, B's definition still cannot reach it at run time.
             b_id = await _tenant_kpi(c, B, "b_calls", "SELECT '1' AS subject_id, 1 AS value")
-            await fetch(database_url, "UPDATE kpi.definitions SET config = $1::jsonb "
-                                      "WHERE id = $2", json.dumps({"sql": calls,
-                                                                   "source": "crm"}), b_id)
+            await fetch(
+                database_url,
+                "UPDATE kpi.definitions SET config = $1::jsonb WHERE id = $2",
+                json.dumps({"sql": calls, "source": "crm"}),
+                b_id,
+            )
             run = await _run(c, B)
             assert run["status"] == "failed"
             assert run["errors"][0]["error"].startswith("unknown source 'crm'")
@@ -270,18 +355,34 @@ async def unsafe_role(server: Server, database_url: str) -> AsyncIterator[Callab
     await execute(database_url, f"DROP OWNED BY {role}; DROP ROLE {role}")
 
 
-@pytest.mark.parametrize(("grant", "problem"), [
-    ("GRANT USAGE ON SCHEMA kpi TO {role}", "it has a privilege on schema kpi"),
-    ("GRANT SELECT ON kpi.measurements TO {role}", "it has a privilege on table kpi.measurements"),
-    ("GRANT INSERT ON public.deals_target TO {role}", "it may write to deals_target"),
-    ("ALTER ROLE {role} CREATEROLE", "it may create roles, databases or replicate, or bypasses "
-                                     "row-level security"),
-])
+@pytest.mark.parametrize(
+    ("grant", "problem"),
+    [
+        ("GRANT USAGE ON SCHEMA kpi TO {role}", "it has a privilege on schema kpi"),
+        (
+            "GRANT SELECT ON kpi.measurements TO {role}",
+            "it has a privilege on table kpi.measurements",
+        ),
+        ("GRANT INSERT ON public.deals_target TO {role}", "it may write to deals_target"),
+        (
+            "ALTER ROLE {role} CREATEROLE",
+            "it may create roles, databases or replicate, or bypasses row-level security",
+        ),
+    ],
+)
 async def test_an_unsafe_source_role_is_refused_everywhere(
-        db: Database, database_url: str, server: Server, unsafe_role: Callable[[str], str],
-        grant: str, problem: str) -> None:
-    await execute(database_url, "DROP TABLE IF EXISTS public.deals_target; "
-                                "CREATE TABLE public.deals_target (x int); " + unsafe_role(grant))
+    db: Database,
+    database_url: str,
+    server: Server,
+    unsafe_role: Callable[[str], str],
+    grant: str,
+    problem: str,
+) -> None:
+    await execute(
+        database_url,
+        "DROP TABLE IF EXISTS public.deals_target; "
+        "CREATE TABLE public.deals_target (x int); " + unsafe_role(grant),
+    )
     role = unsafe_role("{role}")
     url = _role_url(server, database_url, role, "unsafe")
     settings = make_settings(database_url, source_database_url=SecretStr(url))
@@ -290,14 +391,19 @@ async def test_an_unsafe_source_role_is_refused_everywhere(
     refused = f"its database role is not safe for tenant SQL ({problem})"
     try:
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
-            response = await c.post("/api/kpis/definitions",
-                                    json=kpi("k", "SELECT '1' AS subject_id, 1 AS value"))
+            response = await c.post(
+                "/api/kpis/definitions", json=kpi("k", "SELECT '1' AS subject_id, 1 AS value")
+            )
             assert response.status_code == 422 and refused in response.text, response.text
             ready = await c.get("/readyz")
             assert ready.status_code == 503 and problem in ready.json()["detail"]
         # In production the service does not start with it.
-        production = make_settings(database_url, source_database_url=SecretStr(url),
-                                   env=Environment.PRODUCTION, auth_mode=AuthMode.JWT)
+        production = make_settings(
+            database_url,
+            source_database_url=SecretStr(url),
+            env=Environment.PRODUCTION,
+            auth_mode=AuthMode.JWT,
+        )
         prod_app = create_app(production)
         with pytest.raises(RuntimeError, match="not safe for tenant SQL"):
             async with prod_app.router.lifespan_context(prod_app):
@@ -325,11 +431,13 @@ async def test_a_superuser_source_is_refused(db: Database, database_url: str) ->
 
 
 async def test_a_source_that_cannot_be_reached_fails_its_kpis_not_the_service(
-        db: Database, database_url: str) -> None:
+    db: Database, database_url: str
+) -> None:
     # Nothing listens on port 1: the run fails its pairs (it is not a service outage, which
     # would release the run to be resumed forever), and saving says why.
-    down = NamedSource(url=SecretStr("postgresql://kpi_source:x@127.0.0.1:1/none"),
-                       tenants=["default"])
+    down = NamedSource(
+        url=SecretStr("postgresql://kpi_source:x@127.0.0.1:1/none"), tenants=["default"]
+    )
     settings = make_settings(database_url, sources={"down": down})
     database = Database.connect(database_url, settings)
     app = create_app(settings, database=database)
@@ -339,19 +447,27 @@ async def test_a_source_that_cannot_be_reached_fails_its_kpis_not_the_service(
             response = await c.post("/api/kpis/definitions", json=kpi("k", sql, source="down"))
             assert response.status_code == 422, response.text
             assert response.json()["errors"][0] == {
-                "loc": ["body", "config", "source"], "type": "value_error",
-                "msg": "source 'down' could not be reached (ConnectionRefusedError)"}
+                "loc": ["body", "config", "source"],
+                "type": "value_error",
+                "msg": "source 'down' could not be reached (ConnectionRefusedError)",
+            }
             definition_id = await _tenant_kpi(c, {}, "k", sql)
-            await fetch(database_url, "UPDATE kpi.definitions SET config = $1::jsonb "
-                                      "WHERE id = $2", json.dumps({"sql": sql, "source": "down"}),
-                        definition_id)
+            await fetch(
+                database_url,
+                "UPDATE kpi.definitions SET config = $1::jsonb WHERE id = $2",
+                json.dumps({"sql": sql, "source": "down"}),
+                definition_id,
+            )
             run = await _run(c, {})
             assert (run["status"], run["failed"]) == ("failed", 2)
             assert run["errors"][0]["error"] == (
-                "source 'down' could not be reached (ConnectionRefusedError)")
+                "source 'down' could not be reached (ConnectionRefusedError)"
+            )
             ready = await c.get("/readyz")
             assert ready.status_code == 200
             assert ready.json()["sources"] == {
-                "default": "ok", "down": "not reachable (ConnectionRefusedError)"}
+                "default": "ok",
+                "down": "not reachable (ConnectionRefusedError)",
+            }
     finally:
         await database.dispose()

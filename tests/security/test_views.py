@@ -21,15 +21,17 @@ M = "/api/kpis/metrics"
 
 # path -> (parameters, "does this answer show any data?")
 CASES: dict[str, tuple[dict[str, Any], Callable[[Response], bool]]] = {
-    r.path: (r.params, r.shows) for r in ROUTES if r.path in VIEWS and r.shows is not None}
+    r.path: (r.params, r.shows) for r in ROUTES if r.path in VIEWS and r.shows is not None
+}
 
 
 def test_every_view_has_parameters_and_a_test_of_its_data() -> None:
     assert set(CASES) == set(VIEWS)
 
 
-async def test_another_tenant_sees_nothing_in_any_view(jwt_client: AsyncClient,
-                                                       default_data: dict[str, Any]) -> None:
+async def test_another_tenant_sees_nothing_in_any_view(
+    jwt_client: AsyncClient, default_data: dict[str, Any]
+) -> None:
     for path, (params, shows) in CASES.items():
         ours = await jwt_client.get(path, params=params, headers=ADMIN)
         assert ours.status_code == 200 and shows(ours), (path, ours.text)
@@ -40,8 +42,9 @@ async def test_another_tenant_sees_nothing_in_any_view(jwt_client: AsyncClient,
             assert theirs.status_code == 200 and not shows(theirs), (path, theirs.text)
 
 
-async def test_a_member_sees_nothing_of_another_member(jwt_client: AsyncClient,
-                                                       default_data: dict[str, Any]) -> None:
+async def test_a_member_sees_nothing_of_another_member(
+    jwt_client: AsyncClient, default_data: dict[str, Any]
+) -> None:
     c, member = jwt_client, bearer("43", "member")
     for view in ("scorecard", "team", "timeseries", "forecast"):
         params, _ = CASES[f"{M}/{view}"]
@@ -62,16 +65,17 @@ async def test_a_member_sees_nothing_of_another_member(jwt_client: AsyncClient,
         assert refused.status_code in (403, 404), (view, refused.text)
 
 
-async def test_a_manager_sees_their_team_only(jwt_client: AsyncClient,
-                                              default_data: dict[str, Any]) -> None:
+async def test_a_manager_sees_their_team_only(
+    jwt_client: AsyncClient, default_data: dict[str, Any]
+) -> None:
     c, manager = jwt_client, bearer("m2", "manager", teams=["t2"])
     for view in ("scorecard", "team", "timeseries", "forecast"):
         params, _ = CASES[f"{M}/{view}"]
         assert_problem(await c.get(f"{M}/{view}", params=params, headers=manager), 404, view)
-    board = await c.get(f"{M}/leaderboard", params=CASES[f"{M}/leaderboard"][0],
-                        headers=manager)
+    board = await c.get(f"{M}/leaderboard", params=CASES[f"{M}/leaderboard"][0], headers=manager)
     assert [row["user_id"] for row in board.json()["items"]] == ["43"]
-    own_team = await c.get(f"{M}/team", params={**CASES[f"{M}/team"][0], "team_id": "t2"},
-                           headers=manager)
+    own_team = await c.get(
+        f"{M}/team", params={**CASES[f"{M}/team"][0], "team_id": "t2"}, headers=manager
+    )
     assert own_team.status_code == 200
     assert [m["user_id"] for m in own_team.json()["members"]] == ["43"]

@@ -21,19 +21,26 @@ FINISHED = ("succeeded", "partial", "failed")
 def definition_body(key: str = "cases_resolved", **fields: Any) -> dict[str, Any]:
     """A valid create body for a manual weekly KPI, named after its key unless told."""
     values: dict[str, Any] = {
-        "key": key, "name": key.replace("_", " ").capitalize(), "unit": "count",
-        "target_type": "higher_better", "aggregation_period": "weekly",
+        "key": key,
+        "name": key.replace("_", " ").capitalize(),
+        "unit": "count",
+        "target_type": "higher_better",
+        "aggregation_period": "weekly",
         "calculation_type": "manual",
     }
     values.update(fields)
     return values
 
 
-async def define(client: AsyncClient, key: str = "cases_resolved", *,
-                 headers: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:
+async def define(
+    client: AsyncClient,
+    key: str = "cases_resolved",
+    *,
+    headers: dict[str, str] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
     """Create a definition through the API (201); the stored definition."""
-    response = await client.post(DEFINITIONS, json=definition_body(key, **fields),
-                                 headers=headers)
+    response = await client.post(DEFINITIONS, json=definition_body(key, **fields), headers=headers)
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
@@ -44,41 +51,63 @@ async def manual_kpi(client: AsyncClient, key: str, **fields: Any) -> dict[str, 
     return await define(client, key, **{"aggregation_period": "monthly", **fields})
 
 
-def assignment_body(definition_id: int | None, subject_id: str | None = "42",
-                    **fields: Any) -> dict[str, Any]:
+def assignment_body(
+    definition_id: int | None, subject_id: str | None = "42", **fields: Any
+) -> dict[str, Any]:
     """A valid create body for a user assignment (target 10); None values are left out."""
-    values: dict[str, Any] = {"definition_id": definition_id, "subject_type": "user",
-                              "subject_id": subject_id, "target_value": 10}
+    values: dict[str, Any] = {
+        "definition_id": definition_id,
+        "subject_type": "user",
+        "subject_id": subject_id,
+        "target_value": 10,
+    }
     values.update(fields)
     return {k: v for k, v in values.items() if v is not None}
 
 
-async def assign(client: AsyncClient, definition_id: int, subject_id: str | None = "42",
-                 target_value: Any = 10, *, headers: dict[str, str] | None = None,
-                 **fields: Any) -> dict[str, Any]:
+async def assign(
+    client: AsyncClient,
+    definition_id: int,
+    subject_id: str | None = "42",
+    target_value: Any = 10,
+    *,
+    headers: dict[str, str] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
     """Create an assignment through the API (201); the stored assignment."""
     response = await client.post(
-        ASSIGNMENTS, headers=headers,
-        json=assignment_body(definition_id, subject_id, target_value=target_value, **fields))
+        ASSIGNMENTS,
+        headers=headers,
+        json=assignment_body(definition_id, subject_id, target_value=target_value, **fields),
+    )
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
 
 
-async def record(client: AsyncClient, assignment_id: int, period_start: date | str, value: Any,
-                 *, headers: dict[str, str] | None = None) -> dict[str, Any]:
+async def record(
+    client: AsyncClient,
+    assignment_id: int,
+    period_start: date | str,
+    value: Any,
+    *,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Record a manual value for the period starting then (200); the stored measurement. A
     Decimal is sent as a JSON number, anything else as it is (a string stays a string)."""
     response = await client.put(
-        f"{ASSIGNMENTS}/{assignment_id}/measurements/{period_start}", headers=headers,
-        json={"value": float(value) if isinstance(value, Decimal) else value})
+        f"{ASSIGNMENTS}/{assignment_id}/measurements/{period_start}",
+        headers=headers,
+        json={"value": float(value) if isinstance(value, Decimal) else value},
+    )
     assert response.status_code == 200, response.text
     stored: dict[str, Any] = response.json()
     return stored
 
 
-async def listed(client: AsyncClient, url: str, headers: dict[str, str] | None = None,
-                 **params: Any) -> list[dict[str, Any]]:
+async def listed(
+    client: AsyncClient, url: str, headers: dict[str, str] | None = None, **params: Any
+) -> list[dict[str, Any]]:
     """Every item of a list route (one page of 500)."""
     response = await client.get(url, headers=headers, params={"limit": 500, **params})
     assert response.status_code == 200, (url, response.text)
@@ -90,8 +119,9 @@ async def measurements(client: AsyncClient, **params: Any) -> list[dict[str, Any
     return await listed(client, MEASUREMENTS, **params)
 
 
-async def listed_ids(client: AsyncClient, headers: dict[str, str] | None = None,
-                     **params: Any) -> list[int]:
+async def listed_ids(
+    client: AsyncClient, headers: dict[str, str] | None = None, **params: Any
+) -> list[int]:
     """The ids of every assignment a list request returns (all pages)."""
     ids: list[int] = []
     cursor: str | None = None
@@ -106,16 +136,18 @@ async def listed_ids(client: AsyncClient, headers: dict[str, str] | None = None,
             return ids
 
 
-async def made(client: AsyncClient, method: str, url: str, body: Any,
-               headers: dict[str, str] = ADMIN) -> Any:
+async def made(
+    client: AsyncClient, method: str, url: str, body: Any, headers: dict[str, str] = ADMIN
+) -> Any:
     """The answer's JSON to a request that must succeed (as the admin of `default`)."""
     response = await client.request(method, url, json=body, headers=headers)
     assert response.status_code in (200, 201, 202), (method, url, response.text)
     return response.json()
 
 
-async def wait_for_run(client: AsyncClient, run_id: int, *, within: float = 60.0,
-                       headers: dict[str, str] | None = None) -> dict[str, Any]:
+async def wait_for_run(
+    client: AsyncClient, run_id: int, *, within: float = 60.0, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Poll a run until it has finished, as a client of the API would."""
     deadline = asyncio.get_running_loop().time() + within
     while True:

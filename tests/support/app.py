@@ -42,8 +42,9 @@ def today() -> date:
 
 
 @asynccontextmanager
-async def app_client(db: Database, database_url: str,
-                     **overrides: Any) -> AsyncIterator[AsyncClient]:
+async def app_client(
+    db: Database, database_url: str, **overrides: Any
+) -> AsyncIterator[AsyncClient]:
     """A client on an app built with these settings, sharing the test database."""
     app = create_app(make_settings(database_url, **overrides), database=db)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:

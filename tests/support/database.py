@@ -51,14 +51,22 @@ async def create_support_cases(db: Database, cases: Iterable[Case]) -> None:
     """The seed's `support_cases` table in the source (= test) database, with these rows."""
     async with db.engine.begin() as conn:
         await conn.execute(text("DROP TABLE IF EXISTS public.support_cases"))
-        await conn.execute(text(
-            "CREATE TABLE public.support_cases (id serial PRIMARY KEY, assigned_to integer, "
-            "status text NOT NULL, created_at timestamptz NOT NULL, resolved_at timestamptz)"))
+        await conn.execute(
+            text(
+                "CREATE TABLE public.support_cases (id serial PRIMARY KEY, assigned_to integer, "
+                "status text NOT NULL, created_at timestamptz NOT NULL, resolved_at timestamptz)"
+            )
+        )
         rows = [{"a": a, "s": s, "c": c, "r": r} for a, s, c, r in cases]
         if rows:
-            await conn.execute(text(
-                "INSERT INTO public.support_cases (assigned_to, status, created_at, resolved_at) "
-                "VALUES (:a, :s, :c, :r)"), rows)
+            await conn.execute(
+                text(
+                    "INSERT INTO public.support_cases (assigned_to, status, created_at, "
+                    "resolved_at) "
+                    "VALUES (:a, :s, :c, :r)"
+                ),
+                rows,
+            )
 
 
 @asynccontextmanager
@@ -86,8 +94,9 @@ async def compilations(db: Database) -> AsyncIterator[list[int]]:
     (SQLAlchemy hands out the same one for a statement it found in its cache)."""
     compiled: list[int] = []
 
-    def on_statement(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-                     executemany: bool) -> None:
+    def on_statement(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         compiled.append(id(context.compiled))
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", on_statement)
@@ -103,22 +112,26 @@ async def snapshot(db: Database, tenant: str | None = None) -> dict[str, tuple[i
     union = " UNION ALL ".join(
         f"SELECT '{t.name}', count(*), "
         f"md5(coalesce(string_agg(r::text, ',' ORDER BY r::text), '')) "
-        f"FROM {t.schema}.{t.name} AS r{where}" for t in Base.metadata.sorted_tables)
+        f"FROM {t.schema}.{t.name} AS r{where}"
+        for t in Base.metadata.sorted_tables
+    )
     async with db.engine.connect() as conn:
         rows = await conn.execute(text(union), {"tenant": tenant} if tenant else {})
         return {name: (count, digest) for name, count, digest in rows}
 
 
-async def run_finished_unobserved(database_url: str, run_id: int,
-                                  client: AsyncClient | None = None) -> dict[str, Any]:
+async def run_finished_unobserved(
+    database_url: str, run_id: int, client: AsyncClient | None = None
+) -> dict[str, Any]:
     """The run once finished, polled on a connection of its own (not the service's engine,
     so statement counts stay exact); with the client, also once the app's background work
     for it (the followers after the run) has ended, so that work is counted every time."""
     conn = await asyncpg.connect(plain_dsn(database_url))
     try:
         for _ in range(1200):
-            row = await conn.fetchrow("SELECT status, computed FROM kpi.calculation_runs "
-                                      "WHERE id = $1", run_id)
+            row = await conn.fetchrow(
+                "SELECT status, computed FROM kpi.calculation_runs WHERE id = $1", run_id
+            )
             if row is not None and row["status"] in FINISHED:
                 break
             await asyncio.sleep(0.05)

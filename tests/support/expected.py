@@ -46,8 +46,9 @@ def change_of(actual: Decimal, previous: Decimal | None) -> Decimal | None:
     return q((actual - previous) / abs(previous) * 100)
 
 
-def trend_of(actual: Decimal, previous: Decimal | None, target_type: str,
-             target: Decimal) -> str | None:
+def trend_of(
+    actual: Decimal, previous: Decimal | None, target_type: str, target: Decimal
+) -> str | None:
     if previous is None:
         return None
     if target_type == "higher_better":
@@ -70,8 +71,7 @@ def weighted(pairs: Iterable[tuple[Decimal, Decimal | None]]) -> Decimal | None:
 def dense(scores: dict[str, Decimal | None]) -> dict[str, int]:
     """1 + how many distinct scores are higher."""
     distinct = {s for s in scores.values() if s is not None}
-    return {k: 1 + sum(1 for o in distinct if o > s) for k, s in scores.items()
-            if s is not None}
+    return {k: 1 + sum(1 for o in distinct if o > s) for k, s in scores.items() if s is not None}
 
 
 def competition(scores: dict[str, Decimal | None]) -> dict[str, int]:

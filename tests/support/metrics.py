@@ -19,25 +19,46 @@ from tests.support.expected import achieved, capped
 METRICS = "/api/kpis/metrics"
 
 
-async def held(client: AsyncClient, definition: dict[str, Any], user: str, target: Any, *,
-               team: str | None = "t1", weight: Any = 100,
-               start: str = "2025-01-01", **fields: Any) -> int:
+async def held(
+    client: AsyncClient,
+    definition: dict[str, Any],
+    user: str,
+    target: Any,
+    *,
+    team: str | None = "t1",
+    weight: Any = 100,
+    start: str = "2025-01-01",
+    **fields: Any,
+) -> int:
     """Assign a KPI to a user (team, weight, start date); the assignment id."""
-    created = await assign(client, definition["id"], user, target, team_id=team,
-                           weight=weight, start_date=start, **fields)
+    created = await assign(
+        client,
+        definition["id"],
+        user,
+        target,
+        team_id=team,
+        weight=weight,
+        start_date=start,
+        **fields,
+    )
     assignment_id: int = created["id"]
     return assignment_id
 
 
-async def view(client: AsyncClient, name: str, headers: dict[str, str] | None = None,
-               **params: Any) -> Response:
+async def view(
+    client: AsyncClient, name: str, headers: dict[str, str] | None = None, **params: Any
+) -> Response:
     """GET a metrics view with these query parameters (None values left out)."""
-    return await client.get(f"{METRICS}/{name}", headers=headers,
-                            params={k: v for k, v in params.items() if v is not None})
+    return await client.get(
+        f"{METRICS}/{name}",
+        headers=headers,
+        params={k: v for k, v in params.items() if v is not None},
+    )
 
 
-async def ok(client: AsyncClient, name: str, headers: dict[str, str] | None = None,
-             **params: Any) -> dict[str, Any]:
+async def ok(
+    client: AsyncClient, name: str, headers: dict[str, str] | None = None, **params: Any
+) -> dict[str, Any]:
     """A metrics view that must answer 200; its JSON."""
     response = await view(client, name, headers, **params)
     assert response.status_code == 200, response.text
@@ -59,10 +80,15 @@ async def hand_worked_team(client: AsyncClient) -> dict[str, int]:
         "dee": await held(client, calls, "dee", 10),
         "eve": await held(client, calls, "eve", 10, team="t2"),
     }
-    january = {"ann_calls": 8, "ann_handle": 4, "ann_quality": 90, "bob": 10, "cid": 20,
-               "dee": 5}
-    february = {"ann_calls": 12, "ann_handle": 1.6, "ann_quality": 81, "bob": 11.375,
-                "cid": 20, "eve": 30}
+    january = {"ann_calls": 8, "ann_handle": 4, "ann_quality": 90, "bob": 10, "cid": 20, "dee": 5}
+    february = {
+        "ann_calls": 12,
+        "ann_handle": 1.6,
+        "ann_quality": 81,
+        "bob": 11.375,
+        "cid": 20,
+        "eve": 30,
+    }
     for month, values in (("2026-01-01", january), ("2026-02-01", february)):
         for name, value in values.items():
             await record(client, ids[name], month, value)
@@ -108,8 +134,10 @@ async def random_dataset(client: AsyncClient, seed: int, users: int = 14) -> lis
     """Users in teams t1/t2 holding the three KPIs (most of them), random targets (zero
     sometimes), weights (zero sometimes) and values from a small set (ties), some missing."""
     rng = random.Random(seed)
-    definitions = {key: await manual_kpi(client, key, unit=unit, target_type=target_type)
-                   for key, (unit, target_type) in KPIS.items()}
+    definitions = {
+        key: await manual_kpi(client, key, unit=unit, target_type=target_type)
+        for key, (unit, target_type) in KPIS.items()
+    }
     held_rows = []
     for i in range(users):
         user, team = f"u{i:02d}", "t1" if i % 2 else "t2"
@@ -118,8 +146,9 @@ async def random_dataset(client: AsyncClient, seed: int, users: int = 14) -> lis
                 continue
             target = Decimal(rng.choice([0, 5, 10, 10, 20]))
             weight = Decimal(rng.choice([0, 10, 25, 50, 100, 100]))
-            assignment_id = await held(client, definitions[key], user, int(target),
-                                       team=team, weight=int(weight))
+            assignment_id = await held(
+                client, definitions[key], user, int(target), team=team, weight=int(weight)
+            )
             held_rows.append(Held(assignment_id, user, team, key, target, weight))
     for month in MONTHS:  # in order: each value's previous one is already stored
         for row in held_rows:
@@ -130,8 +159,9 @@ async def random_dataset(client: AsyncClient, seed: int, users: int = 14) -> lis
     return held_rows
 
 
-async def statements_as_team_grows(client: AsyncClient, db: Database, sizes: Iterable[int],
-                                   name: str, **params: Any) -> list[tuple[int, Any]]:
+async def statements_as_team_grows(
+    client: AsyncClient, db: Database, sizes: Iterable[int], name: str, **params: Any
+) -> list[tuple[int, Any]]:
     """Users u00, u01, ... join team t1 with a manual `calls` KPI valued for February 2026,
     up to each size in turn; after each, one request to the view: (statements sent, body)."""
     kpi = await manual_kpi(client, "calls")

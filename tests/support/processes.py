@@ -28,8 +28,13 @@ def service_env(database_url: str, **extra: str) -> dict[str, str]:
     """This environment without any KPI_ setting, plus the database and test defaults."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
     # The fault tests' sources and receivers listen on 127.0.0.1.
-    env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test", KPI_AUTH_MODE="none",
-               KPI_OUTBOUND_ALLOW="127.0.0.0/8", **extra)
+    env.update(
+        KPI_DATABASE_URL=database_url,
+        KPI_ENV="test",
+        KPI_AUTH_MODE="none",
+        KPI_OUTBOUND_ALLOW="127.0.0.0/8",
+        **extra,
+    )
     return env
 
 
@@ -64,8 +69,13 @@ def start(args: list[str], env: dict[str, str], cwd: Path, port: int = 0) -> Chi
     """`kpi-service <args>` in a child process."""
     log = cwd / f"kpi-service-{args[0]}-{free_port()}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "kpi_service.cli", *args], env=env,
-                                cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kpi_service.cli", *args],
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     return Child(proc, log, port)
 
 
@@ -135,8 +145,11 @@ async def execute(url: str, script: str) -> None:
 
 async def checksum(url: str) -> tuple[int, str]:
     """How many measurements there are and a digest of their computed columns."""
-    [row] = await fetch(url, "SELECT count(*) AS n, md5(string_agg(concat_ws('|', "
-                             "assignment_id, period_start, actual_value, achievement, score, "
-                             "status, previous_value, trend), ',' ORDER BY assignment_id, "
-                             "period_start)) AS digest FROM kpi.measurements")
+    [row] = await fetch(
+        url,
+        "SELECT count(*) AS n, md5(string_agg(concat_ws('|', "
+        "assignment_id, period_start, actual_value, achievement, score, "
+        "status, previous_value, trend), ',' ORDER BY assignment_id, "
+        "period_start)) AS digest FROM kpi.measurements",
+    )
     return int(row["n"]), str(row["digest"])

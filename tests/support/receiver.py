@@ -47,8 +47,9 @@ def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
     offered = headers.get("x-kpi-signature", "")
     if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > 300:
         return False
-    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body,
-                        hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
+    ).hexdigest()
     return hmac.compare_digest(offered, f"sha256={expected}")
 
 
@@ -95,8 +96,11 @@ class Receiver:
         if behaviour == "hang":
             await asyncio.sleep(state.hang_s)
         if behaviour.isdigit():
-            return JSONResponse({"error": behaviour}, status_code=int(behaviour),
-                                headers={"Retry-After": "0"} if behaviour == "429" else None)
+            return JSONResponse(
+                {"error": behaviour},
+                status_code=int(behaviour),
+                headers={"Retry-After": "0"} if behaviour == "429" else None,
+            )
         return JSONResponse({"ok": True})
 
     def start(self) -> None:

@@ -98,9 +98,15 @@ class SourceServer:
     async def _record(self, request: Request) -> SourceState:
         state = self.state
         raw = await request.body()
-        state.seen.append(Seen(request.url.path, request.scope["raw_path"],
-                               dict(request.query_params), dict(request.headers),
-                               json.loads(raw) if raw else None))
+        state.seen.append(
+            Seen(
+                request.url.path,
+                request.scope["raw_path"],
+                dict(request.query_params),
+                dict(request.headers),
+                json.loads(raw) if raw else None,
+            )
+        )
         return state
 
     async def kpi_value(self, request: Request) -> Response:
@@ -115,14 +121,16 @@ class SourceServer:
         finally:
             state.in_flight -= 1
 
-    async def _answer(self, state: SourceState, behaviour: str, subject: str,
-                      request: Request) -> Response:
+    async def _answer(
+        self, state: SourceState, behaviour: str, subject: str, request: Request
+    ) -> Response:
         match behaviour:
             case "500" | "404":
                 return JSONResponse({"error": behaviour}, status_code=int(behaviour))
             case "429":
-                return JSONResponse({"error": "slow down"}, status_code=429,
-                                    headers={"Retry-After": "0"})
+                return JSONResponse(
+                    {"error": "slow down"}, status_code=429, headers={"Retry-After": "0"}
+                )
             case "slow":
                 await asyncio.sleep(state.slow_s)
             case "malformed":
@@ -148,17 +156,30 @@ class SourceServer:
         if state.behaviour(assignee) == "500":
             return JSONResponse({"type": "error.list"}, status_code=500)
         after, before = int(where[("created_at", ">")]), int(where[("created_at", "<")])
-        matching = [c for c in state.conversations if str(c["admin_assignee_id"]) == assignee
-                    and after < c["created_at"] < before]
+        matching = [
+            c
+            for c in state.conversations
+            if str(c["admin_assignee_id"]) == assignee and after < c["created_at"] < before
+        ]
         pagination = body.get("pagination", {})
         size = min(int(pagination.get("per_page", 20)), state.intercom_page_size)
         offset = _offset(pagination["starting_after"]) if "starting_after" in pagination else 0
-        pages: dict[str, Any] = {"type": "pages", "page": offset // size + 1, "per_page": size,
-                                 "total_pages": max(1, -(-len(matching) // size))}
+        pages: dict[str, Any] = {
+            "type": "pages",
+            "page": offset // size + 1,
+            "per_page": size,
+            "total_pages": max(1, -(-len(matching) // size)),
+        }
         if offset + size < len(matching):
             pages["next"] = {"page": offset // size + 2, "starting_after": _cursor(offset + size)}
-        return JSONResponse({"type": "conversation.list", "total_count": len(matching),
-                             "conversations": matching[offset:offset + size], "pages": pages})
+        return JSONResponse(
+            {
+                "type": "conversation.list",
+                "total_count": len(matching),
+                "conversations": matching[offset : offset + size],
+                "pages": pages,
+            }
+        )
 
     async def aircall_calls(self, request: Request) -> Response:
         """GET /v1/calls, shaped after Aircall's calls listing with numbered pages."""
@@ -168,23 +189,35 @@ class SourceServer:
         size = min(int(query.get("per_page", 20)), 50, state.aircall_page_size)
         page = int(query.get("page", 1))
         matching = [c for c in state.calls if start <= c["started_at"] <= to]
-        chunk = matching[(page - 1) * size:page * size]
+        chunk = matching[(page - 1) * size : page * size]
         following = None
         if page * size < len(matching):
             following = str(request.url.include_query_params(page=page + 1))
             if state.aircall_foreign_next:
                 following = f"https://elsewhere.example/v1/calls?page={page + 1}"
-        return JSONResponse({"calls": chunk, "meta": {
-            "count": len(chunk), "total": len(matching), "current_page": page, "per_page": size,
-            "next_page_link": following, "previous_page_link": None}})
+        return JSONResponse(
+            {
+                "calls": chunk,
+                "meta": {
+                    "count": len(chunk),
+                    "total": len(matching),
+                    "current_page": page,
+                    "per_page": size,
+                    "next_page_link": following,
+                    "previous_page_link": None,
+                },
+            }
+        )
 
     def start(self) -> None:
         """Bind a free port and serve until stop()."""
-        app = Starlette(routes=[
-            Route("/kpi/{subject_id:path}", self.kpi_value),
-            Route("/conversations/search", self.intercom_search, methods=["POST"]),
-            Route("/v1/calls", self.aircall_calls),
-        ])
+        app = Starlette(
+            routes=[
+                Route("/kpi/{subject_id:path}", self.kpi_value),
+                Route("/conversations/search", self.intercom_search, methods=["POST"]),
+                Route("/v1/calls", self.aircall_calls),
+            ]
+        )
         self._local = LocalServer(app, "the fake source")
         self.port = self._local.start()
 

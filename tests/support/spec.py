@@ -18,5 +18,9 @@ def committed() -> dict[str, Any]:
 
 def operations(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every operation of a spec by "METHOD /path"."""
-    return {f"{method.upper()} {path}": op for path, item in spec["paths"].items()
-            for method, op in item.items() if method in METHODS}
+    return {
+        f"{method.upper()} {path}": op
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    }

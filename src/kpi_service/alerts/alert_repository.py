@@ -50,8 +50,9 @@ class AlertRepository(Repository[Alert]):
     async def _rows(self, stmt: Select[Alert, str, str, str]) -> Sequence[AlertRow]:
         return (await self.session.execute(stmt)).all()
 
-    async def page_rows(self, principal: Principal, filters: AlertFilters, *,
-                        after: int | None, limit: int) -> Sequence[AlertRow]:
+    async def page_rows(
+        self, principal: Principal, filters: AlertFilters, *, after: int | None, limit: int
+    ) -> Sequence[AlertRow]:
         """Up to `limit + 1` listing rows (see `_listing`) before the id `after`, newest
         first."""
         stmt = self._listing(principal).where(*filters.conditions())
@@ -64,47 +65,59 @@ class AlertRepository(Repository[Alert]):
 
     async def open_rows(self, principal: Principal, limit: int) -> Sequence[AlertRow]:
         """Up to `limit` listing rows of pending and firing alerts, latest opened first."""
-        stmt = (self._listing(principal).where(Alert.status.in_(OPEN))
-                .order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(limit))
+        stmt = (
+            self._listing(principal)
+            .where(Alert.status.in_(OPEN))
+            .order_by(Alert.opened_at.desc(), Alert.id.desc())
+            .limit(limit)
+        )
         return await self._rows(stmt)
 
     async def for_update(self, tenant_id: str, alert_id: int) -> Alert | None:
         """The tenant's alert with that id, locked until the transaction ends."""
         return await self.one_or_none(
-            self.select(tenant_id).where(Alert.id == alert_id).with_for_update())
+            self.select(tenant_id).where(Alert.id == alert_id).with_for_update()
+        )
 
     async def acknowledge(self, alert: Alert, by: str, note: str | None) -> None:
         """Stamp the alert acknowledged now by `by`, with the note."""
-        await self.update(alert, {"acknowledged_at": func.now(), "acknowledged_by": by,
-                                  "acknowledgement_note": note})
+        await self.update(
+            alert,
+            {"acknowledged_at": func.now(), "acknowledged_by": by, "acknowledgement_note": note},
+        )
 
-    async def latest_by_subject(self, tenant_id: str, rule_id: int,
-                                subject_ids: Sequence[str]) -> Sequence[Alert]:
+    async def latest_by_subject(
+        self, tenant_id: str, rule_id: int, subject_ids: Sequence[str]
+    ) -> Sequence[Alert]:
         """Each subject's latest alert of the rule (the one opened in the latest period)."""
         if not subject_ids:
             return []
-        stmt = (self.select(tenant_id)
-                .where(Alert.rule_id == rule_id, among(Alert.subject_id, subject_ids))
-                .ext(distinct_on(Alert.subject_type, Alert.subject_id))
-                .order_by(Alert.subject_type, Alert.subject_id, Alert.period_start.desc()))
+        stmt = (
+            self.select(tenant_id)
+            .where(Alert.rule_id == rule_id, among(Alert.subject_id, subject_ids))
+            .ext(distinct_on(Alert.subject_type, Alert.subject_id))
+            .order_by(Alert.subject_type, Alert.subject_id, Alert.period_start.desc())
+        )
         return await self.all(stmt)
 
     async def withdraw_in_progress(self, tenant_id: str, rule_id: int, today: date) -> int:
         """Delete the rule's alerts opened on a period not ended on `today` (with their
         deliveries): judged too early, they never stood; how many."""
-        stmt = (delete(Alert)
-                .where(self.in_tenant(tenant_id), Alert.rule_id == rule_id,
-                       Alert.period_end >= today)
-                .execution_options(synchronize_session=False))
+        stmt = (
+            delete(Alert)
+            .where(self.in_tenant(tenant_id), Alert.rule_id == rule_id, Alert.period_end >= today)
+            .execution_options(synchronize_session=False)
+        )
         result = await self.session.execute(stmt)
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def open_or_of_periods(self, tenant_id: str, rule_id: int,
-                                 starts: Sequence[date]) -> Sequence[Alert]:
+    async def open_or_of_periods(
+        self, tenant_id: str, rule_id: int, starts: Sequence[date]
+    ) -> Sequence[Alert]:
         """The rule's open alerts, and its alerts of periods starting on these days."""
         stmt = self.select(tenant_id).where(
-            Alert.rule_id == rule_id,
-            or_(Alert.status.in_(OPEN), among(Alert.period_start, starts)))
+            Alert.rule_id == rule_id, or_(Alert.status.in_(OPEN), among(Alert.period_start, starts))
+        )
         return await self.all(stmt)
 
     async def insert(self, rows: Sequence[dict[str, Any]]) -> dict[tuple[Any, ...], int]:
@@ -114,10 +127,17 @@ class AlertRepository(Repository[Alert]):
         # On the table, not the entity: the ORM would leave out None values and split the
         # rows into one statement per combination of them.
         table = cast(Table, Alert.__table__)
-        stmt = insert(table).returning(table.c.id, table.c.rule_id, table.c.subject_type,
-                                       table.c.subject_id, table.c.period_start)
-        return {tuple(key): alert_id
-                for alert_id, *key in (await self.session.execute(stmt, list(rows))).all()}
+        stmt = insert(table).returning(
+            table.c.id,
+            table.c.rule_id,
+            table.c.subject_type,
+            table.c.subject_id,
+            table.c.period_start,
+        )
+        return {
+            tuple(key): alert_id
+            for alert_id, *key in (await self.session.execute(stmt, list(rows))).all()
+        }
 
     async def update_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """Update alerts by primary key (tenant_id, id), all in one executemany."""

@@ -26,15 +26,23 @@ def to_read(row: AlertRow) -> AlertRead:
     return AlertRead.model_validate(data)
 
 
-async def list_alerts(session: AsyncSession, principal: Principal, *,
-                      status: str | None = None, rule_id: int | None = None,
-                      definition_id: int | None = None, subject_type: str | None = None,
-                      subject_id: str | None = None, cursor: str | None = None,
-                      limit: int = 50) -> Slice[AlertRead]:
+async def list_alerts(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    status: str | None = None,
+    rule_id: int | None = None,
+    definition_id: int | None = None,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Slice[AlertRead]:
     """Alerts the caller may see, newest first, filtered."""
     filters = AlertFilters(status, rule_id, definition_id, subject_type, subject_id)
-    rows = await AlertRepository(session).page_rows(principal, filters,
-                                                    after=decode_cursor(cursor), limit=limit)
+    rows = await AlertRepository(session).page_rows(
+        principal, filters, after=decode_cursor(cursor), limit=limit
+    )
     page = slice_of(rows, limit, lambda r: r[0].id)
     return Slice([to_read(r) for r in page.items], page.next_cursor)
 
@@ -47,14 +55,16 @@ async def get_alert(session: AsyncSession, principal: Principal, alert_id: int) 
     return to_read(row)
 
 
-async def open_alerts(session: AsyncSession, principal: Principal,
-                      limit: int = 50) -> list[AlertRead]:
+async def open_alerts(
+    session: AsyncSession, principal: Principal, limit: int = 50
+) -> list[AlertRead]:
     """Pending and firing alerts the caller may see, newest first (for the summary view)."""
     return [to_read(r) for r in await AlertRepository(session).open_rows(principal, limit)]
 
 
-async def acknowledge(session: AsyncSession, principal: Principal, alert_id: int,
-                      note: str | None) -> AlertRead:
+async def acknowledge(
+    session: AsyncSession, principal: Principal, alert_id: int, note: str | None
+) -> AlertRead:
     """Mark an open alert as seen by the caller (admins, and managers who see it); it keeps
     its status, and a second acknowledgement keeps the first."""
     shown = await get_alert(session, principal, alert_id)
@@ -68,9 +78,17 @@ async def acknowledge(session: AsyncSession, principal: Principal, alert_id: int
     alert = await repo.for_update(principal.tenant_id, alert_id)
     assert alert is not None
     await repo.acknowledge(alert, principal.user_id, note)
-    await audit.record(session, principal, "acknowledge", ENTITY, alert_id,
-                       before={"acknowledged_at": None},
-                       after={"acknowledged_at": alert.acknowledged_at.isoformat()
-                              if alert.acknowledged_at else None,
-                              "acknowledged_by": principal.user_id, "note": note})
+    await audit.record(
+        session,
+        principal,
+        "acknowledge",
+        ENTITY,
+        alert_id,
+        before={"acknowledged_at": None},
+        after={
+            "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
+            "acknowledged_by": principal.user_id,
+            "note": note,
+        },
+    )
     return await get_alert(session, principal, alert_id)

@@ -34,29 +34,38 @@ def _check_url(url: str, allow: Sequence[outbound.Network]) -> None:
     try:
         outbound.check_url(url, allow)
     except outbound.OutboundRefused as exc:
-        raise InvalidInput(f"The webhook URL is refused: {exc}.",
-                           errors=[field_error(["body", "url"], str(exc))]) from None
+        raise InvalidInput(
+            f"The webhook URL is refused: {exc}.", errors=[field_error(["body", "url"], str(exc))]
+        ) from None
 
 
-async def create_channel(session: AsyncSession, principal: Principal, body: ChannelCreate, *,
-                         allow: Sequence[outbound.Network]) -> AlertChannel:
+async def create_channel(
+    session: AsyncSession,
+    principal: Principal,
+    body: ChannelCreate,
+    *,
+    allow: Sequence[outbound.Network],
+) -> AlertChannel:
     """Store a new webhook (admins only); names are unique in the tenant, and the URL may
     not reach an internal address outside the `allow` ranges."""
     _require_admin(principal)
     _check_url(body.url, allow)
     repo = ChannelRepository(session)
     if await repo.get_by_name(principal.tenant_id, body.name) is not None:
-        raise Conflict(f"An alert channel named {body.name!r} already exists.",
-                       errors=[field_error(["body", "name"], "already used in this tenant")])
-    channel = await repo.add(principal.tenant_id, {**body.model_dump(),
-                                                   "created_by": principal.user_id})
-    await audit.record(session, principal, "create", CHANNEL, channel.id,
-                       after=_channel_snapshot(channel))
+        raise Conflict(
+            f"An alert channel named {body.name!r} already exists.",
+            errors=[field_error(["body", "name"], "already used in this tenant")],
+        )
+    channel = await repo.add(
+        principal.tenant_id, {**body.model_dump(), "created_by": principal.user_id}
+    )
+    await audit.record(
+        session, principal, "create", CHANNEL, channel.id, after=_channel_snapshot(channel)
+    )
     return channel
 
 
-async def get_channel(session: AsyncSession, principal: Principal,
-                      channel_id: int) -> AlertChannel:
+async def get_channel(session: AsyncSession, principal: Principal, channel_id: int) -> AlertChannel:
     """One webhook (admins only)."""
     _require_admin(principal)
     channel = await ChannelRepository(session).get(principal.tenant_id, channel_id)
@@ -65,44 +74,66 @@ async def get_channel(session: AsyncSession, principal: Principal,
     return channel
 
 
-async def list_channels(session: AsyncSession, principal: Principal, *, cursor: str | None,
-                        limit: int) -> Slice[AlertChannel]:
+async def list_channels(
+    session: AsyncSession, principal: Principal, *, cursor: str | None, limit: int
+) -> Slice[AlertChannel]:
     """The tenant's webhooks in id order (admins only)."""
     _require_admin(principal)
-    rows = await ChannelRepository(session).page(principal.tenant_id,
-                                                 after=decode_cursor(cursor), limit=limit)
+    rows = await ChannelRepository(session).page(
+        principal.tenant_id, after=decode_cursor(cursor), limit=limit
+    )
     return slice_of(rows, limit, lambda c: c.id)
 
 
-async def update_channel(session: AsyncSession, principal: Principal, channel_id: int,
-                         body: ChannelUpdate, *,
-                         allow: Sequence[outbound.Network]) -> AlertChannel:
+async def update_channel(
+    session: AsyncSession,
+    principal: Principal,
+    channel_id: int,
+    body: ChannelUpdate,
+    *,
+    allow: Sequence[outbound.Network],
+) -> AlertChannel:
     """Change a webhook (admins only); pending retries use the new URL and secret."""
     channel = await get_channel(session, principal, channel_id)
     if body.url is not None:
         _check_url(body.url, allow)
     repo = ChannelRepository(session)
-    if body.name is not None and body.name != channel.name and (
-            await repo.get_by_name(principal.tenant_id, body.name)) is not None:
-        raise Conflict(f"An alert channel named {body.name!r} already exists.",
-                       errors=[field_error(["body", "name"], "already used in this tenant")])
+    if (
+        body.name is not None
+        and body.name != channel.name
+        and (await repo.get_by_name(principal.tenant_id, body.name)) is not None
+    ):
+        raise Conflict(
+            f"An alert channel named {body.name!r} already exists.",
+            errors=[field_error(["body", "name"], "already used in this tenant")],
+        )
     before = _channel_snapshot(channel)
     channel = await repo.update(channel, body.model_dump(exclude_unset=True))
-    await audit.record(session, principal, "update", CHANNEL, channel.id, before=before,
-                       after=_channel_snapshot(channel))
+    await audit.record(
+        session,
+        principal,
+        "update",
+        CHANNEL,
+        channel.id,
+        before=before,
+        after=_channel_snapshot(channel),
+    )
     return channel
 
 
-async def delete_channel(session: AsyncSession, principal: Principal,
-                         channel_id: int) -> ChannelRead:
+async def delete_channel(
+    session: AsyncSession, principal: Principal, channel_id: int
+) -> ChannelRead:
     """Delete a webhook (admins only): rules stop naming it, its pending deliveries are
     cancelled, its delivery log stays."""
     channel = await get_channel(session, principal, channel_id)
     gone = ChannelRead.model_validate(channel)
     await RuleRepository(session).drop_channel(principal.tenant_id, channel_id)
-    await DeliveryRepository(session).cancel_pending(principal.tenant_id, channel_id,
-                                                     "the channel was deleted")
+    await DeliveryRepository(session).cancel_pending(
+        principal.tenant_id, channel_id, "the channel was deleted"
+    )
     await ChannelRepository(session).remove(channel)
-    await audit.record(session, principal, "delete", CHANNEL, channel_id,
-                       before=gone.model_dump(mode="json"))
+    await audit.record(
+        session, principal, "delete", CHANNEL, channel_id, before=gone.model_dump(mode="json")
+    )
     return gone

@@ -51,9 +51,17 @@ def _later(seconds: float) -> ColumnElement[datetime]:
     return func.now() + literal(timedelta(seconds=seconds), Interval())
 
 
-_RETURNED = (AlertDelivery.tenant_id, AlertDelivery.id, AlertDelivery.alert_id,
-             AlertDelivery.attempts, AlertDelivery.event, AlertDelivery.body, AlertChannel.url,
-             AlertChannel.secret_env, AlertDelivery.next_attempt_at)
+_RETURNED = (
+    AlertDelivery.tenant_id,
+    AlertDelivery.id,
+    AlertDelivery.alert_id,
+    AlertDelivery.attempts,
+    AlertDelivery.event,
+    AlertDelivery.body,
+    AlertChannel.url,
+    AlertChannel.secret_env,
+    AlertDelivery.next_attempt_at,
+)
 
 
 class DeliveryRepository(Repository[AlertDelivery]):
@@ -68,18 +76,21 @@ class DeliveryRepository(Repository[AlertDelivery]):
         queued again. How many were queued."""
         if not rows:
             return 0
-        stmt = (insert(AlertDelivery)
-                .values(status=DeliveryStatus.PENDING, next_attempt_at=func.now())
-                .on_conflict_do_nothing(index_elements=["tenant_id", "alert_id", "channel_id",
-                                                        "event"])
-                .returning(AlertDelivery.id))
+        stmt = (
+            insert(AlertDelivery)
+            .values(status=DeliveryStatus.PENDING, next_attempt_at=func.now())
+            .on_conflict_do_nothing(index_elements=["tenant_id", "alert_id", "channel_id", "event"])
+            .returning(AlertDelivery.id)
+        )
         return len((await self.session.scalars(stmt, list(rows))).all())
 
     async def _claim(self, condition: ColumnElement[bool], lease: float) -> list[Claimed]:
-        stmt = (update(AlertDelivery)
-                .where(joins.channel_of(AlertDelivery), condition)
-                .values(attempts=AlertDelivery.attempts + 1, next_attempt_at=_later(lease))
-                .returning(*_RETURNED))
+        stmt = (
+            update(AlertDelivery)
+            .where(joins.channel_of(AlertDelivery), condition)
+            .values(attempts=AlertDelivery.attempts + 1, next_attempt_at=_later(lease))
+            .returning(*_RETURNED)
+        )
         return [Claimed(*row) for row in (await self.session.execute(stmt)).all()]
 
     async def claim_due(self, tenant_id: str | None, lease: float, limit: int) -> list[Claimed]:
@@ -89,54 +100,91 @@ class DeliveryRepository(Repository[AlertDelivery]):
         earlier = aliased(AlertDelivery)
         # A receiver hears of an alert's transitions in order: a delivery waits while an
         # earlier one of the same alert to the same channel is still pending.
-        waiting = exists().where(earlier.tenant_id == AlertDelivery.tenant_id,
-                                 earlier.alert_id == AlertDelivery.alert_id,
-                                 earlier.channel_id == AlertDelivery.channel_id,
-                                 earlier.id < AlertDelivery.id,
-                                 earlier.status == DeliveryStatus.PENDING)
-        due = (select(AlertDelivery.tenant_id, AlertDelivery.id)
-               .where(AlertDelivery.status == DeliveryStatus.PENDING,
-                      AlertDelivery.next_attempt_at <= func.now(), ~waiting)
-               .order_by(AlertDelivery.next_attempt_at).limit(limit)
-               .with_for_update(skip_locked=True))
+        waiting = exists().where(
+            earlier.tenant_id == AlertDelivery.tenant_id,
+            earlier.alert_id == AlertDelivery.alert_id,
+            earlier.channel_id == AlertDelivery.channel_id,
+            earlier.id < AlertDelivery.id,
+            earlier.status == DeliveryStatus.PENDING,
+        )
+        due = (
+            select(AlertDelivery.tenant_id, AlertDelivery.id)
+            .where(
+                AlertDelivery.status == DeliveryStatus.PENDING,
+                AlertDelivery.next_attempt_at <= func.now(),
+                ~waiting,
+            )
+            .order_by(AlertDelivery.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
         if tenant_id is not None:
             due = due.where(self.in_tenant(tenant_id))
-        return await self._claim(tuple_(AlertDelivery.tenant_id, AlertDelivery.id).in_(due),
-                                 lease)
+        return await self._claim(tuple_(AlertDelivery.tenant_id, AlertDelivery.id).in_(due), lease)
 
     async def reclaim(self, claimed: Claimed, expected: datetime, lease: float) -> Claimed | None:
         """Take the delivery again for its next attempt, unless someone else took it since
         (its next attempt is no longer the one this process scheduled)."""
         found = await self._claim(
-            self.in_tenant(claimed.tenant_id) & (AlertDelivery.id == claimed.id)
+            self.in_tenant(claimed.tenant_id)
+            & (AlertDelivery.id == claimed.id)
             & (AlertDelivery.status == DeliveryStatus.PENDING)
             & (AlertDelivery.next_attempt_at == expected),
-            lease)
+            lease,
+        )
         return found[0] if found else None
 
-    async def record(self, claimed: Claimed, *, status_code: int | None, error: str | None,
-                     duration_ms: int, delivered: bool,
-                     retry_in: float | None) -> datetime | None:
+    async def record(
+        self,
+        claimed: Claimed,
+        *,
+        status_code: int | None,
+        error: str | None,
+        duration_ms: int,
+        delivered: bool,
+        retry_in: float | None,
+    ) -> datetime | None:
         """Log one attempt and move the delivery on: delivered, due again in `retry_in`
         seconds, or failed. When the next attempt is due (None: there is none)."""
-        status = (DeliveryStatus.DELIVERED if delivered
-                  else DeliveryStatus.PENDING if retry_in is not None else DeliveryStatus.FAILED)
+        status = (
+            DeliveryStatus.DELIVERED
+            if delivered
+            else DeliveryStatus.PENDING
+            if retry_in is not None
+            else DeliveryStatus.FAILED
+        )
         next_at = None if retry_in is None else _later(retry_in)
-        stmt = (update(AlertDelivery)
-                .where(self.in_tenant(claimed.tenant_id),
-                       AlertDelivery.id == claimed.id,
-                       AlertDelivery.status == DeliveryStatus.PENDING,
-                       AlertDelivery.attempts == claimed.attempt)
-                .values(status=status, last_status_code=status_code, last_error=error,
-                        next_attempt_at=next_at,
-                        delivered_at=func.now() if delivered else None)
-                .returning(AlertDelivery.next_attempt_at))
+        stmt = (
+            update(AlertDelivery)
+            .where(
+                self.in_tenant(claimed.tenant_id),
+                AlertDelivery.id == claimed.id,
+                AlertDelivery.status == DeliveryStatus.PENDING,
+                AlertDelivery.attempts == claimed.attempt,
+            )
+            .values(
+                status=status,
+                last_status_code=status_code,
+                last_error=error,
+                next_attempt_at=next_at,
+                delivered_at=func.now() if delivered else None,
+            )
+            .returning(AlertDelivery.next_attempt_at)
+        )
         owned = (await self.session.execute(stmt)).one_or_none()
         following = owned[0] if owned is not None else None
-        self.session.add(AlertDeliveryAttempt(
-            tenant_id=claimed.tenant_id, delivery_id=claimed.id, attempt=claimed.attempt,
-            url=claimed.url, status_code=status_code, error=error, duration_ms=duration_ms,
-            next_retry_at=following))
+        self.session.add(
+            AlertDeliveryAttempt(
+                tenant_id=claimed.tenant_id,
+                delivery_id=claimed.id,
+                attempt=claimed.attempt,
+                url=claimed.url,
+                status_code=status_code,
+                error=error,
+                duration_ms=duration_ms,
+                next_retry_at=following,
+            )
+        )
         await self.session.flush()
         return following
 
@@ -144,9 +192,13 @@ class DeliveryRepository(Repository[AlertDelivery]):
         """Cancel the tenant's pending deliveries to the channel, with the reason."""
         await self.session.execute(
             update(AlertDelivery)
-            .where(self.in_tenant(tenant_id), AlertDelivery.channel_id == channel_id,
-                   AlertDelivery.status == DeliveryStatus.PENDING)
-            .values(status=DeliveryStatus.CANCELLED, next_attempt_at=None, last_error=reason))
+            .where(
+                self.in_tenant(tenant_id),
+                AlertDelivery.channel_id == channel_id,
+                AlertDelivery.status == DeliveryStatus.PENDING,
+            )
+            .values(status=DeliveryStatus.CANCELLED, next_attempt_at=None, last_error=reason)
+        )
 
 
 class AttemptRepository(Repository[AlertDeliveryAttempt]):
@@ -154,12 +206,18 @@ class AttemptRepository(Repository[AlertDeliveryAttempt]):
 
     model = AlertDeliveryAttempt
 
-    async def of_deliveries(self, tenant_id: str,
-                            delivery_ids: Sequence[int]) -> Sequence[AlertDeliveryAttempt]:
+    async def of_deliveries(
+        self, tenant_id: str, delivery_ids: Sequence[int]
+    ) -> Sequence[AlertDeliveryAttempt]:
         """Every attempt of these deliveries, oldest first."""
         if not delivery_ids:
             return []
         return await self.all(
-            self.select(tenant_id).where(among(AlertDeliveryAttempt.delivery_id, delivery_ids))
-            .order_by(AlertDeliveryAttempt.delivery_id, AlertDeliveryAttempt.attempt,
-                      AlertDeliveryAttempt.id))
+            self.select(tenant_id)
+            .where(among(AlertDeliveryAttempt.delivery_id, delivery_ids))
+            .order_by(
+                AlertDeliveryAttempt.delivery_id,
+                AlertDeliveryAttempt.attempt,
+                AlertDeliveryAttempt.id,
+            )
+        )

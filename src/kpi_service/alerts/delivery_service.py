@@ -61,23 +61,35 @@ async def queue(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
     return await DeliveryRepository(session).queue(rows)
 
 
-async def list_deliveries(session: AsyncSession, principal: Principal, *,
-                          alert_id: int | None, channel_id: int | None, status: str | None,
-                          cursor: str | None, limit: int) -> Slice[DeliveryRead]:
+async def list_deliveries(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    alert_id: int | None,
+    channel_id: int | None,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Slice[DeliveryRead]:
     """Deliveries newest first, each with its log of attempts (admins only)."""
     if not principal.is_admin:
         raise Forbidden("Only admins can read the delivery log.")
     filters = DeliveryFilters(alert_id, channel_id, status)
-    rows = await DeliveryRepository(session).page(principal.tenant_id, filters,
-                                                  after=decode_cursor(cursor), limit=limit)
+    rows = await DeliveryRepository(session).page(
+        principal.tenant_id, filters, after=decode_cursor(cursor), limit=limit
+    )
     page = slice_of(rows, limit, lambda d: d.id)
     attempts: dict[int, list[Any]] = defaultdict(list)
-    for item in await AttemptRepository(session).of_deliveries(principal.tenant_id,
-                                                               [d.id for d in page.items]):
+    for item in await AttemptRepository(session).of_deliveries(
+        principal.tenant_id, [d.id for d in page.items]
+    ):
         attempts[item.delivery_id].append(item)
-    items = [DeliveryRead.model_validate({**{c.key: getattr(d, c.key)
-                                             for c in type(d).__table__.columns},
-                                          "log": attempts[d.id]}) for d in page.items]
+    items = [
+        DeliveryRead.model_validate(
+            {**{c.key: getattr(d, c.key) for c in type(d).__table__.columns}, "log": attempts[d.id]}
+        )
+        for d in page.items
+    ]
     return Slice(items, page.next_cursor)
 
 
@@ -112,9 +124,12 @@ async def attempt(client: httpx.AsyncClient, settings: Settings, claimed: Claime
     body = claimed.body.encode()
     timestamp = str(int(time.time()))
     headers = {
-        "Content-Type": "application/json", "User-Agent": USER_AGENT,
-        EVENT_HEADER: f"alert.{claimed.event}", DELIVERY_HEADER: str(claimed.id),
-        TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature(secret.encode(), timestamp, body),
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        EVENT_HEADER: f"alert.{claimed.event}",
+        DELIVERY_HEADER: str(claimed.id),
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: signature(secret.encode(), timestamp, body),
     }
     timeout = settings.webhook_timeout_seconds
     started = time.monotonic()
@@ -125,8 +140,9 @@ async def attempt(client: httpx.AsyncClient, settings: Settings, claimed: Claime
     try:
         # The whole exchange is bounded, not each read: a receiver trickling bytes is cut too.
         async with asyncio.timeout(timeout):
-            async with client.stream("POST", claimed.url, content=body,
-                                     headers=headers) as response:
+            async with client.stream(
+                "POST", claimed.url, content=body, headers=headers
+            ) as response:
                 code, after = response.status_code, response.headers.get("retry-after")
     except (TimeoutError, httpx.TimeoutException):
         return Result(None, f"no answer within {timeout:g} s", took(), retryable=True)
@@ -158,8 +174,13 @@ def _lease(settings: Settings) -> float:
     return settings.webhook_timeout_seconds + _LEASE_SLACK_S
 
 
-async def _follow(database: Database, settings: Settings, client: httpx.AsyncClient,
-                  slots: asyncio.Semaphore, claimed: Claimed) -> None:
+async def _follow(
+    database: Database,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    slots: asyncio.Semaphore,
+    claimed: Claimed,
+) -> None:
     """Attempt a claimed delivery until it is delivered, given up, or taken by another."""
     current: Claimed | None = claimed
     while current is not None:
@@ -170,34 +191,48 @@ async def _follow(database: Database, settings: Settings, client: httpx.AsyncCli
             retry_in = backoff(settings, current.attempt, result.retry_after)
         async with database.unit_of_work() as session:
             following = await DeliveryRepository(session).record(
-                current, status_code=result.status_code, error=result.error,
-                duration_ms=result.duration_ms, delivered=result.delivered, retry_in=retry_in)
+                current,
+                status_code=result.status_code,
+                error=result.error,
+                duration_ms=result.duration_ms,
+                delivered=result.delivered,
+                retry_in=retry_in,
+            )
         telemetry.webhook_attempted(result.delivered, retry=retry_in is not None)
-        log.info("webhook delivery %s (alert %s, %s) attempt %s: %s", current.id,
-                 current.alert_id, current.event, current.attempt,
-                 "delivered" if result.delivered else result.error)
+        log.info(
+            "webhook delivery %s (alert %s, %s) attempt %s: %s",
+            current.id,
+            current.alert_id,
+            current.event,
+            current.attempt,
+            "delivered" if result.delivered else result.error,
+        )
         if following is None or retry_in is None:
             return
         await asyncio.sleep(retry_in)
         async with database.unit_of_work() as session:
-            current = await DeliveryRepository(session).reclaim(current, following,
-                                                                _lease(settings))
+            current = await DeliveryRepository(session).reclaim(
+                current, following, _lease(settings)
+            )
 
 
-async def deliver_due(database: Database, settings: Settings, *, tenant_id: str | None = None,
-                      limit: int = 500) -> int:
+async def deliver_due(
+    database: Database, settings: Settings, *, tenant_id: str | None = None, limit: int = 500
+) -> int:
     """Send the pending deliveries that are due (one tenant's, or every tenant's), following
     each through its retries; how many were taken up."""
     taken = 0
     limits = httpx.Limits(max_connections=settings.webhook_concurrency)
-    async with outbound.client(settings.outbound_allow, limits=limits,
-                               timeout=settings.webhook_timeout_seconds) as client:
+    async with outbound.client(
+        settings.outbound_allow, limits=limits, timeout=settings.webhook_timeout_seconds
+    ) as client:
         # A delivery that waited for an earlier one of its alert is due once that one is
         # done, so rounds go on until nothing is due (a few at most: firing, resolved).
         for _ in range(_ROUNDS):
             async with database.unit_of_work() as session:
-                claimed = await DeliveryRepository(session).claim_due(tenant_id,
-                                                                      _lease(settings), limit)
+                claimed = await DeliveryRepository(session).claim_due(
+                    tenant_id, _lease(settings), limit
+                )
             if not claimed:
                 break
             taken += len(claimed)
@@ -205,12 +240,13 @@ async def deliver_due(database: Database, settings: Settings, *, tenant_id: str 
     return taken
 
 
-async def _follow_all(database: Database, settings: Settings, client: httpx.AsyncClient,
-                      claimed: Sequence[Claimed]) -> None:
+async def _follow_all(
+    database: Database, settings: Settings, client: httpx.AsyncClient, claimed: Sequence[Claimed]
+) -> None:
     slots = asyncio.Semaphore(settings.webhook_concurrency)
     outcomes = await asyncio.gather(
-        *(_follow(database, settings, client, slots, c) for c in claimed),
-        return_exceptions=True)
+        *(_follow(database, settings, client, slots, c) for c in claimed), return_exceptions=True
+    )
     # Each delivery is on its own: one that hit a database error stays leased and is taken
     # up again when its lease runs out, without holding back the others.
     for claimed_one, outcome in zip(claimed, outcomes, strict=True):

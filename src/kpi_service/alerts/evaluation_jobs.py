@@ -21,16 +21,14 @@ from kpi_service.runs.plan import RunPlan
 log = logging.getLogger(__name__)
 
 
-def run_periods(plan: RunPlan,
-                definitions: Mapping[int, Definition]) -> dict[int, list[Period]]:
+def run_periods(plan: RunPlan, definitions: Mapping[int, Definition]) -> dict[int, list[Period]]:
     """The aligned periods of a run's plan, by definition id."""
     found: dict[int, set[Period]] = defaultdict(set)
     for step in plan:
         definition = definitions.get(step.definition_id)
         if definition is None:
             continue
-        period = aligned_or_custom(PeriodKind(definition.aggregation_period), step.start,
-                                   step.end)
+        period = aligned_or_custom(PeriodKind(definition.aggregation_period), step.start, step.end)
         if period.is_aligned:
             found[definition.id].add(period)
     return {d: sorted(p, key=lambda x: x.start) for d, p in found.items()}
@@ -45,20 +43,32 @@ async def after_run(database: Database, settings: Settings, run: CalculationRun)
         return
     now = datetime.now(UTC)
     async with database.unit_of_work() as session:
-        to_evaluate = await RuleRepository(session).to_evaluate(run.tenant_id,
-                                                                definition_ids=definition_ids)
+        to_evaluate = await RuleRepository(session).to_evaluate(
+            run.tenant_id, definition_ids=definition_ids
+        )
         # Most runs watch nothing: one statement, and done.
         if not to_evaluate:
             return
         definitions = await DefinitionRepository(session).by_ids(run.tenant_id, definition_ids)
         by_definition = run_periods(plan, definitions)
         outcome = await evaluate(
-            session, run.tenant_id, to_evaluate,
+            session,
+            run.tenant_id,
+            to_evaluate,
             {r.id: by_definition.get(r.definition_id, []) for r in to_evaluate},
-            today=settings.today(now), now=now, tz=settings.tz)
+            today=settings.today(now),
+            now=now,
+            tz=settings.tz,
+        )
     if outcome.opened or outcome.fired or outcome.resolved:
-        log.info("alerts after run %s of %s: %s opened, %s fired, %s resolved", run.id,
-                 run.tenant_id, outcome.opened, outcome.fired, outcome.resolved)
+        log.info(
+            "alerts after run %s of %s: %s opened, %s fired, %s resolved",
+            run.id,
+            run.tenant_id,
+            outcome.opened,
+            outcome.fired,
+            outcome.resolved,
+        )
     await delivery_service.deliver_due(database, settings, tenant_id=run.tenant_id)
 
 
@@ -73,11 +83,13 @@ async def evaluate_overdue(database: Database, settings: Settings) -> int:
         now = datetime.now(UTC)
         today = settings.today(now)
         async with database.unit_of_work() as session:
-            rules = await RuleRepository(session).to_evaluate(tenant_id,
-                                                              kind=RuleKind.MISSING_VALUE)
+            rules = await RuleRepository(session).to_evaluate(
+                tenant_id, kind=RuleKind.MISSING_VALUE
+            )
             periods = await on_demand(session, tenant_id, rules, today=today)
-            outcome = await evaluate(session, tenant_id, rules, periods, today=today, now=now,
-                                     tz=settings.tz)
+            outcome = await evaluate(
+                session, tenant_id, rules, periods, today=today, now=now, tz=settings.tz
+            )
         evaluated += outcome.rules
         await delivery_service.deliver_due(database, settings, tenant_id=tenant_id)
     return evaluated

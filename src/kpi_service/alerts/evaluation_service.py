@@ -65,18 +65,26 @@ def judge(condition: Condition, point: Point) -> alerting.Judgement:
         case AchievementBelow():
             return alerting.below(point.achievement, condition.threshold, condition.clear_margin)
         case ValueThreshold():
-            return alerting.value_crosses(point.actual_value,
-                                          alerting.Direction(condition.direction),
-                                          condition.threshold, condition.clear_margin)
+            return alerting.value_crosses(
+                point.actual_value,
+                alerting.Direction(condition.direction),
+                condition.threshold,
+                condition.clear_margin,
+            )
         case ChangePct():
-            return alerting.change_beyond(point.actual_value, point.previous_value,
-                                          alerting.ChangeDirection(condition.direction),
-                                          condition.limit, condition.clear_margin)
+            return alerting.change_beyond(
+                point.actual_value,
+                point.previous_value,
+                alerting.ChangeDirection(condition.direction),
+                condition.limit,
+                condition.clear_margin,
+            )
         case Anomaly():
             return alerting.anomaly(point.actual_value, point.history, condition.z)
         case ConsecutiveDeclines():
-            return alerting.declines(point.actual_value is not None, point.declining,
-                                     condition.periods)
+            return alerting.declines(
+                point.actual_value is not None, point.declining, condition.periods
+            )
     raise ValueError(f"{condition.kind} is not judged from measurements")
 
 
@@ -94,8 +102,12 @@ class Projection:
     details: dict[str, Decimal | None]
 
 
-def on_pace(point: Point, period: Period, definition: Definition, tz: ZoneInfo,
-            ) -> Projection | None:
+def on_pace(
+    point: Point,
+    period: Period,
+    definition: Definition,
+    tz: ZoneInfo,
+) -> Projection | None:
     """The point of a period in progress projected on its pace; None when there is nothing
     to project yet."""
     if point.calculated_at is None:
@@ -104,10 +116,13 @@ def on_pace(point: Point, period: Period, definition: Definition, tz: ZoneInfo,
     value = pace_rules.projected(point.actual_value, definition.rollup, share)
     if value is None:
         return None
-    achieved = ach.achievement(value, point.target_value,
-                               ach.TargetType(definition.target_type), point.baseline_value)
-    return Projection(dataclasses.replace(point, actual_value=value, achievement=achieved),
-                      {"projected_value": value, "elapsed_fraction": ach.quantize(share)})
+    achieved = ach.achievement(
+        value, point.target_value, ach.TargetType(definition.target_type), point.baseline_value
+    )
+    return Projection(
+        dataclasses.replace(point, actual_value=value, achievement=achieved),
+        {"projected_value": value, "elapsed_fraction": ach.quantize(share)},
+    )
 
 
 def for_periods(condition: Condition) -> int:
@@ -116,10 +131,20 @@ def for_periods(condition: Condition) -> int:
 
 
 def _tracked(alert: Alert) -> Tracked:
-    return Tracked(alert.period_start, alert.period_end, AlertStatus(alert.status), alert.streak,
-                   alert.last_period_start, alert.last_period_end, alert.value, alert.observed,
-                   alert.threshold, _decimals(alert.details), fired=alert.fired_at is not None,
-                   id=alert.id)
+    return Tracked(
+        alert.period_start,
+        alert.period_end,
+        AlertStatus(alert.status),
+        alert.streak,
+        alert.last_period_start,
+        alert.last_period_end,
+        alert.value,
+        alert.observed,
+        alert.threshold,
+        _decimals(alert.details),
+        fired=alert.fired_at is not None,
+        id=alert.id,
+    )
 
 
 @dataclass
@@ -154,9 +179,15 @@ def _back(kind: PeriodKind, start: date, count: int) -> date:
     return period.start
 
 
-async def _measured(session: AsyncSession, rule: AlertRule, definition: Definition,
-                    condition: Condition, periods: Sequence[Period], today: date,
-                    tz: ZoneInfo) -> tuple[list[Change], int]:
+async def _measured(
+    session: AsyncSession,
+    rule: AlertRule,
+    definition: Definition,
+    condition: Condition,
+    periods: Sequence[Period],
+    today: date,
+    tz: ZoneInfo,
+) -> tuple[list[Change], int]:
     """The rule's alert changes over the periods: ended periods on their values, the period in
     progress only for a rule that opts in to projections, on its pace. A rule that does not
     first withdraws the alerts it opened on periods not ended yet (judged too early)."""
@@ -165,7 +196,8 @@ async def _measured(session: AsyncSession, rule: AlertRule, definition: Definiti
     withdrawn = 0
     if not projecting:
         withdrawn = await AlertRepository(session).withdraw_in_progress(
-            rule.tenant_id, rule.id, today)
+            rule.tenant_id, rule.id, today
+        )
         periods = [p for p in periods if p.end < today]
         if not periods:
             return [], withdrawn
@@ -173,9 +205,15 @@ async def _measured(session: AsyncSession, rule: AlertRule, definition: Definiti
     streak = condition.periods if isinstance(condition, ConsecutiveDeclines) else 1
     starts = [p.start for p in periods]
     points = await ObservationRepository(session).points(
-        rule.tenant_id, definition.id, kind, starts,
-        load_from=_back(kind, min(starts), max(history, streak - 1, 1)), history=history,
-        streak=streak, subject_id=rule.subject_id)
+        rule.tenant_id,
+        definition.id,
+        kind,
+        starts,
+        load_from=_back(kind, min(starts), max(history, streak - 1, 1)),
+        history=history,
+        streak=streak,
+        subject_id=rule.subject_id,
+    )
     seen: dict[Track, list[alerting.Observation]] = defaultdict(list)
     for point in points:
         if point.period_end < today:
@@ -185,38 +223,57 @@ async def _measured(session: AsyncSession, rule: AlertRule, definition: Definiti
             if projection is None:
                 continue
             judged = judge(condition, projection.point)
-            judgement = dataclasses.replace(judged,
-                                            details={**judged.details, **projection.details})
+            judgement = dataclasses.replace(
+                judged, details={**judged.details, **projection.details}
+            )
             projected = True
         # The alert shows the value so far; what was compared (observed) is the projection.
-        seen[(point.subject_type, point.subject_id)].append(alerting.Observation(
-            point.period_start, point.period_end, point.actual_value, judgement, projected))
+        seen[(point.subject_type, point.subject_id)].append(
+            alerting.Observation(
+                point.period_start, point.period_end, point.actual_value, judgement, projected
+            )
+        )
     alerts = await AlertRepository(session).latest_by_subject(
-        rule.tenant_id, rule.id, sorted({subject for _, subject in seen}))
+        rule.tenant_id, rule.id, sorted({subject for _, subject in seen})
+    )
     latest: dict[Track, Alert] = {(a.subject_type, a.subject_id): a for a in alerts}
     return _advance(rule, definition, seen, latest, for_periods(condition)), withdrawn
 
 
-async def _missing(session: AsyncSession, rule: AlertRule, definition: Definition,
-                   condition: MissingValue, periods: Sequence[Period], today: date) -> list[Change]:
+async def _missing(
+    session: AsyncSession,
+    rule: AlertRule,
+    definition: Definition,
+    condition: MissingValue,
+    periods: Sequence[Period],
+    today: date,
+) -> list[Change]:
     existing = await AlertRepository(session).open_or_of_periods(
-        rule.tenant_id, rule.id, [p.start for p in periods])
+        rule.tenant_id, rule.id, [p.start for p in periods]
+    )
     judged = {(p.start, p.end) for p in periods}
     judged |= {(a.period_start, a.period_end) for a in existing if a.status != AlertStatus.RESOLVED}
     seen: dict[Track, list[alerting.Observation]] = defaultdict(list)
     for item in await ObservationRepository(session).due(
-            rule.tenant_id, definition.id, sorted(judged), subject_id=rule.subject_id):
+        rule.tenant_id, definition.id, sorted(judged), subject_id=rule.subject_id
+    ):
         judgement = alerting.missing(item.has_value, item.period_end, today, condition.days)
         seen[(item.subject_type, item.subject_id, item.period_start.isoformat())].append(
-            alerting.Observation(item.period_start, item.period_end, None, judgement))
-    latest: dict[Track, Alert] = {(a.subject_type, a.subject_id, a.period_start.isoformat()): a
-                                  for a in existing}
+            alerting.Observation(item.period_start, item.period_end, None, judgement)
+        )
+    latest: dict[Track, Alert] = {
+        (a.subject_type, a.subject_id, a.period_start.isoformat()): a for a in existing
+    }
     return _advance(rule, definition, seen, latest, 1)
 
 
-def _advance(rule: AlertRule, definition: Definition,
-             seen: Mapping[Track, list[alerting.Observation]], latest: Mapping[Track, Alert],
-             needed: int) -> list[Change]:
+def _advance(
+    rule: AlertRule,
+    definition: Definition,
+    seen: Mapping[Track, list[alerting.Observation]],
+    latest: Mapping[Track, Alert],
+    needed: int,
+) -> list[Change]:
     changes = []
     for track, observations in seen.items():
         alert = latest.get(track)
@@ -227,8 +284,9 @@ def _advance(rule: AlertRule, definition: Definition,
     return changes
 
 
-def periods_of(definition: Definition, condition: Condition, today: date,
-               first: date | None, last: date | None) -> list[Period]:
+def periods_of(
+    definition: Definition, condition: Condition, today: date, first: date | None, last: date | None
+) -> list[Period]:
     """The periods a rule is evaluated over on demand: those overlapping [first, last], or
     by default the latest final period, and the period in progress for a rule projecting it
     (missing values: the latest overdue periods)."""
@@ -249,23 +307,40 @@ def periods_of(definition: Definition, condition: Condition, today: date,
     return sorted(found, key=lambda p: p.start)
 
 
-async def on_demand(session: AsyncSession, tenant_id: str, rules: Sequence[AlertRule], *,
-                    today: date, first: date | None = None,
-                    last: date | None = None) -> dict[int, list[Period]]:
+async def on_demand(
+    session: AsyncSession,
+    tenant_id: str,
+    rules: Sequence[AlertRule],
+    *,
+    today: date,
+    first: date | None = None,
+    last: date | None = None,
+) -> dict[int, list[Period]]:
     """The periods each rule is evaluated over on demand (see `periods_of`), by rule id."""
     definitions = await DefinitionRepository(session).by_ids(
-        tenant_id, sorted({r.definition_id for r in rules}))
-    return {r.id: periods_of(definitions[r.definition_id], condition_of(r), today, first, last)
-            for r in rules}
+        tenant_id, sorted({r.definition_id for r in rules})
+    )
+    return {
+        r.id: periods_of(definitions[r.definition_id], condition_of(r), today, first, last)
+        for r in rules
+    }
 
 
-async def evaluate(session: AsyncSession, tenant_id: str, to_evaluate: Sequence[AlertRule],
-                   periods: Mapping[int, Sequence[Period]], *, today: date,
-                   now: datetime, tz: ZoneInfo) -> Outcome:
+async def evaluate(
+    session: AsyncSession,
+    tenant_id: str,
+    to_evaluate: Sequence[AlertRule],
+    periods: Mapping[int, Sequence[Period]],
+    *,
+    today: date,
+    now: datetime,
+    tz: ZoneInfo,
+) -> Outcome:
     """Evaluate each rule over its periods (by rule id) and write what changed; periods not
     ended on `today` are judged only by rules projecting them (on their pace, in tz)."""
     definitions = await DefinitionRepository(session).by_ids(
-        tenant_id, sorted({r.definition_id for r in to_evaluate}))
+        tenant_id, sorted({r.definition_id for r in to_evaluate})
+    )
     outcome = Outcome(rules=len(to_evaluate))
     for rule in to_evaluate:
         definition, judged = definitions.get(rule.definition_id), periods.get(rule.id, ())
@@ -275,8 +350,9 @@ async def evaluate(session: AsyncSession, tenant_id: str, to_evaluate: Sequence[
         if isinstance(condition, MissingValue):
             outcome.changes += await _missing(session, rule, definition, condition, judged, today)
         else:
-            changes, withdrawn = await _measured(session, rule, definition, condition, judged,
-                                                 today, tz)
+            changes, withdrawn = await _measured(
+                session, rule, definition, condition, judged, today, tz
+            )
             outcome.changes += changes
             outcome.withdrawn += withdrawn
     await _write(session, tenant_id, outcome, now)
@@ -288,9 +364,14 @@ def _row(change: Change, now: datetime) -> dict[str, Any]:
     alert, before = change.alert, change.existing
     fired = any(n.notice is Notice.FIRING for n in alert.notices)
     return {
-        "tenant_id": change.rule.tenant_id, "status": alert.status.value, "streak": alert.streak,
-        "last_period_start": alert.last_start, "last_period_end": alert.last_end,
-        "value": alert.value, "observed": alert.observed, "threshold": alert.threshold,
+        "tenant_id": change.rule.tenant_id,
+        "status": alert.status.value,
+        "streak": alert.streak,
+        "last_period_start": alert.last_start,
+        "last_period_end": alert.last_end,
+        "value": alert.value,
+        "observed": alert.observed,
+        "threshold": alert.threshold,
         "details": stored_details(alert.details),
         "fired_at": now if fired else (before.fired_at if before else None),
         "resolved_at": now if alert.status is AlertStatus.RESOLVED else None,
@@ -301,23 +382,42 @@ def _row(change: Change, now: datetime) -> dict[str, Any]:
 async def _write(session: AsyncSession, tenant_id: str, outcome: Outcome, now: datetime) -> None:
     repo = AlertRepository(session)
     new = [c for c in outcome.changes if c.existing is None]
-    rows = [{**_row(c, now), "rule_id": c.rule.id, "definition_id": c.definition.id,
-             "subject_type": c.subject_type, "subject_id": c.subject_id,
-             "period_start": c.alert.period_start, "period_end": c.alert.period_end,
-             "severity": c.rule.severity, "opened_at": now} for c in new]
+    rows = [
+        {
+            **_row(c, now),
+            "rule_id": c.rule.id,
+            "definition_id": c.definition.id,
+            "subject_type": c.subject_type,
+            "subject_id": c.subject_id,
+            "period_start": c.alert.period_start,
+            "period_end": c.alert.period_end,
+            "severity": c.rule.severity,
+            "opened_at": now,
+        }
+        for c in new
+    ]
     ids = await repo.insert(rows)
     for change in new:
-        change.alert.id = ids[(change.rule.id, change.subject_type, change.subject_id,
-                               change.alert.period_start)]
-    await repo.update_many([{**_row(c, now), "id": c.existing.id}
-                            for c in outcome.changes if c.existing is not None])
+        change.alert.id = ids[
+            (change.rule.id, change.subject_type, change.subject_id, change.alert.period_start)
+        ]
+    await repo.update_many(
+        [{**_row(c, now), "id": c.existing.id} for c in outcome.changes if c.existing is not None]
+    )
     queued = []
     for change in outcome.changes:
         for snapshot in change.alert.notices:
             body = payload(change, snapshot, now)
-            queued += [{"tenant_id": tenant_id, "alert_id": change.alert.id, "channel_id": channel,
-                        "event": snapshot.notice.value, "body": body}
-                       for channel in change.rule.channel_ids]
+            queued += [
+                {
+                    "tenant_id": tenant_id,
+                    "alert_id": change.alert.id,
+                    "channel_id": channel,
+                    "event": snapshot.notice.value,
+                    "body": body,
+                }
+                for channel in change.rule.channel_ids
+            ]
     outcome.opened = len(new)
     outcome.fired = sum(n.notice is Notice.FIRING for c in outcome.changes for n in c.alert.notices)
     outcome.resolved = sum(c.alert.status is AlertStatus.RESOLVED for c in outcome.changes)
@@ -328,49 +428,85 @@ def payload(change: Change, snapshot: Snapshot, now: datetime) -> str:
     """The JSON body that notifies one transition, as it will be signed and sent."""
     alert, before, rule = change.alert, change.existing, change.rule
     assert alert.id is not None
-    fired_at = now if any(n.notice is Notice.FIRING for n in alert.notices) else (
-        before.fired_at if before else None)
+    fired_at = (
+        now
+        if any(n.notice is Notice.FIRING for n in alert.notices)
+        else (before.fired_at if before else None)
+    )
     body = WebhookPayload(
         type=f"alert.{snapshot.notice.value}",
         tenant_id=rule.tenant_id,
         alert=PayloadAlert(
-            id=alert.id, status=snapshot.status.value, severity=rule.severity,
-            period_start=alert.period_start, period_end=alert.period_end,
-            last_period_start=snapshot.last_start, last_period_end=snapshot.last_end,
-            value=snapshot.value, observed=snapshot.observed, threshold=snapshot.threshold,
-            details=snapshot.details, opened_at=before.opened_at if before else now,
+            id=alert.id,
+            status=snapshot.status.value,
+            severity=rule.severity,
+            period_start=alert.period_start,
+            period_end=alert.period_end,
+            last_period_start=snapshot.last_start,
+            last_period_end=snapshot.last_end,
+            value=snapshot.value,
+            observed=snapshot.observed,
+            threshold=snapshot.threshold,
+            details=snapshot.details,
+            opened_at=before.opened_at if before else now,
             fired_at=fired_at,
-            resolved_at=now if snapshot.notice is Notice.RESOLVED else None),
-        rule={"id": rule.id, "name": rule.name, "severity": rule.severity,
-              "condition": condition_of(rule).model_dump(mode="json")},
-        definition={"id": change.definition.id, "key": change.definition.key,
-                    "name": change.definition.name},
+            resolved_at=now if snapshot.notice is Notice.RESOLVED else None,
+        ),
+        rule={
+            "id": rule.id,
+            "name": rule.name,
+            "severity": rule.severity,
+            "condition": condition_of(rule).model_dump(mode="json"),
+        },
+        definition={
+            "id": change.definition.id,
+            "key": change.definition.key,
+            "name": change.definition.name,
+        },
         subject={"type": change.subject_type, "id": change.subject_id},
     )
     return body.model_dump_json()
 
 
-async def evaluate_now(session: AsyncSession, settings: Settings, principal: Principal,
-                       body: EvaluateRequest) -> Outcome:
+async def evaluate_now(
+    session: AsyncSession, settings: Settings, principal: Principal, body: EvaluateRequest
+) -> Outcome:
     """Evaluate active rules now (admins only): the one way missing manual values are found
     between runs. Deliveries are queued; the caller sends them once this commits."""
     if not principal.is_admin:
         raise Forbidden("Only admins can evaluate alert rules.")
-    rules = await RuleRepository(session).to_evaluate(principal.tenant_id,
-                                                      rule_ids=body.rule_ids)
+    rules = await RuleRepository(session).to_evaluate(principal.tenant_id, rule_ids=body.rule_ids)
     unknown = sorted(set(body.rule_ids or ()) - {r.id for r in rules})
     if unknown:
-        raise InvalidInput(f"No such active alert rules: {', '.join(map(str, unknown))}.",
-                           errors=[field_error(["body", "rule_ids"], "unknown or inactive rule")])
+        raise InvalidInput(
+            f"No such active alert rules: {', '.join(map(str, unknown))}.",
+            errors=[field_error(["body", "rule_ids"], "unknown or inactive rule")],
+        )
     now = datetime.now(UTC)
     today = settings.today(now)
-    periods = await on_demand(session, principal.tenant_id, rules, today=today,
-                              first=body.period_start, last=body.period_end)
-    outcome = await evaluate(session, principal.tenant_id, rules, periods, today=today, now=now,
-                             tz=settings.tz)
-    await audit.record(session, principal, "evaluate", "alert_rules",
-                       ",".join(str(r.id) for r in rules)[:1000] or "none",
-                       after={"rules": outcome.rules, "opened": outcome.opened,
-                              "fired": outcome.fired, "resolved": outcome.resolved,
-                              "deliveries": outcome.deliveries})
+    periods = await on_demand(
+        session,
+        principal.tenant_id,
+        rules,
+        today=today,
+        first=body.period_start,
+        last=body.period_end,
+    )
+    outcome = await evaluate(
+        session, principal.tenant_id, rules, periods, today=today, now=now, tz=settings.tz
+    )
+    await audit.record(
+        session,
+        principal,
+        "evaluate",
+        "alert_rules",
+        ",".join(str(r.id) for r in rules)[:1000] or "none",
+        after={
+            "rules": outcome.rules,
+            "opened": outcome.opened,
+            "fired": outcome.fired,
+            "resolved": outcome.resolved,
+            "deliveries": outcome.deliveries,
+        },
+    )
     return outcome

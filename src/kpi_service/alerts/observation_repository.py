@@ -19,8 +19,13 @@ from kpi_service.engine.periods import PeriodKind
 from kpi_service.models import Measurement
 
 # A period kind as (months, days), the length of one step back in a RANGE frame.
-_STEP = {PeriodKind.DAILY: (0, 1), PeriodKind.WEEKLY: (0, 7), PeriodKind.MONTHLY: (1, 0),
-         PeriodKind.QUARTERLY: (3, 0), PeriodKind.YEARLY: (12, 0)}
+_STEP = {
+    PeriodKind.DAILY: (0, 1),
+    PeriodKind.WEEKLY: (0, 7),
+    PeriodKind.MONTHLY: (1, 0),
+    PeriodKind.QUARTERLY: (3, 0),
+    PeriodKind.YEARLY: (12, 0),
+}
 
 
 _SERIES = """
@@ -116,9 +121,18 @@ class ObservationRepository(Repository[Measurement]):
 
     model = Measurement
 
-    async def points(self, tenant_id: str, definition_id: int, kind: PeriodKind,
-                     starts: Sequence[date], *, load_from: date, history: int, streak: int,
-                     subject_id: str | None) -> list[Point]:
+    async def points(
+        self,
+        tenant_id: str,
+        definition_id: int,
+        kind: PeriodKind,
+        starts: Sequence[date],
+        *,
+        load_from: date,
+        history: int,
+        streak: int,
+        subject_id: str | None,
+    ) -> list[Point]:
         """The definition's aligned measurements of the periods starting on `starts`, each with
         the previous period's value, the non-null values of the `history` periods before it,
         and how many of the `streak` periods up to it declined (rows from `load_from` on feed
@@ -126,29 +140,56 @@ class ObservationRepository(Repository[Measurement]):
         if not starts:
             return []
         params: dict[str, object] = {
-            "tenant_id": tenant_id, "definition_id": definition_id, "load_from": load_from,
-            "load_to": max(starts), "starts": sorted(set(starts)),
-            **_steps(kind, "step", 1), **_steps(kind, "history", history),
+            "tenant_id": tenant_id,
+            "definition_id": definition_id,
+            "load_from": load_from,
+            "load_to": max(starts),
+            "starts": sorted(set(starts)),
+            **_steps(kind, "step", 1),
+            **_steps(kind, "history", history),
             **_steps(kind, "streak", streak - 1),
         }
         subject = _of_subject(params, subject_id)
         rows = await self.session.execute(text(_SERIES.format(subject=subject)), params)
-        return [Point(r.subject_type, r.subject_id, r.period_start, r.period_end, r.actual_value,
-                      r.achievement, r.previous_value, list(r.history or ()), int(r.declining),
-                      r.target_value, r.baseline_value, r.calculated_at)
-                for r in rows]
+        return [
+            Point(
+                r.subject_type,
+                r.subject_id,
+                r.period_start,
+                r.period_end,
+                r.actual_value,
+                r.achievement,
+                r.previous_value,
+                list(r.history or ()),
+                int(r.declining),
+                r.target_value,
+                r.baseline_value,
+                r.calculated_at,
+            )
+            for r in rows
+        ]
 
-    async def due(self, tenant_id: str, definition_id: int,
-                  periods: Sequence[tuple[date, date]], *, subject_id: str | None) -> list[Due]:
+    async def due(
+        self,
+        tenant_id: str,
+        definition_id: int,
+        periods: Sequence[tuple[date, date]],
+        *,
+        subject_id: str | None,
+    ) -> list[Due]:
         """Every subject due for each period (its assignment overlaps it), and whether a value
         is recorded for it."""
         if not periods:
             return []
         params: dict[str, object] = {
-            "tenant_id": tenant_id, "definition_id": definition_id,
-            "starts": [p[0] for p in periods], "ends": [p[1] for p in periods],
+            "tenant_id": tenant_id,
+            "definition_id": definition_id,
+            "starts": [p[0] for p in periods],
+            "ends": [p[1] for p in periods],
         }
         subject = _of_subject(params, subject_id)
         rows = await self.session.execute(text(_MISSING.format(subject=subject)), params)
-        return [Due(r.subject_type, r.subject_id, r.period_start, r.period_end, bool(r.has_value))
-                for r in rows]
+        return [
+            Due(r.subject_type, r.subject_id, r.period_start, r.period_end, bool(r.has_value))
+            for r in rows
+        ]

@@ -42,21 +42,29 @@ Cursor = Annotated[ShortText | None, Query()]
 
 
 @router.post("/rules", operation_id="createAlertRule", response_model=RuleRead, status_code=201)
-async def create_rule(body: RuleCreate, session: SessionDep,
-                      principal: PrincipalDep) -> RuleRead:
+async def create_rule(body: RuleCreate, session: SessionDep, principal: PrincipalDep) -> RuleRead:
     """Watch a KPI with a rule (admins only)."""
     return await rule_service.create_rule(session, principal, body)
 
 
 @router.get("/rules", operation_id="listAlertRules", response_model=Page[RuleRead])
-async def list_rules(session: SessionDep, principal: PrincipalDep,
-                     definition_id: Annotated[Id | None, Query()] = None,
-                     is_active: Annotated[bool | None, Query()] = None,
-                     cursor: Cursor = None,
-                     limit: Annotated[Limit, Query()] = 50) -> Page[RuleRead]:
+async def list_rules(
+    session: SessionDep,
+    principal: PrincipalDep,
+    definition_id: Annotated[Id | None, Query()] = None,
+    is_active: Annotated[bool | None, Query()] = None,
+    cursor: Cursor = None,
+    limit: Annotated[Limit, Query()] = 50,
+) -> Page[RuleRead]:
     """The tenant's alert rules in id order (admins only)."""
-    page = await rule_service.list_rules(session, principal, cursor=cursor, limit=limit,
-                                         definition_id=definition_id, is_active=is_active)
+    page = await rule_service.list_rules(
+        session,
+        principal,
+        cursor=cursor,
+        limit=limit,
+        definition_id=definition_id,
+        is_active=is_active,
+    )
     return Page[RuleRead].of(page)
 
 
@@ -67,115 +75,160 @@ async def get_rule(rule_id: RuleId, session: SessionDep, principal: PrincipalDep
 
 
 @router.patch("/rules/{rule_id}", operation_id="updateAlertRule", response_model=RuleRead)
-async def update_rule(rule_id: RuleId, body: RuleUpdate, session: SessionDep,
-                      principal: PrincipalDep) -> RuleRead:
+async def update_rule(
+    rule_id: RuleId, body: RuleUpdate, session: SessionDep, principal: PrincipalDep
+) -> RuleRead:
     """Change an alert rule (admins only); its KPI and its condition's kind never change."""
     return await rule_service.update_rule(session, principal, rule_id, body)
 
 
 @router.delete("/rules/{rule_id}", operation_id="deleteAlertRule", response_model=RuleRead)
-async def delete_rule(rule_id: RuleId, session: SessionDep,
-                      principal: PrincipalDep) -> RuleRead:
+async def delete_rule(rule_id: RuleId, session: SessionDep, principal: PrincipalDep) -> RuleRead:
     """Delete an alert rule with its alerts and their deliveries (admins only)."""
     return await rule_service.delete_rule(session, principal, rule_id)
 
 
-@router.post("/channels", operation_id="createAlertChannel", response_model=ChannelRead,
-             status_code=201)
-async def create_channel(body: ChannelCreate, session: SessionDep, settings: SettingsDep,
-                         principal: PrincipalDep) -> AlertChannel:
+@router.post(
+    "/channels", operation_id="createAlertChannel", response_model=ChannelRead, status_code=201
+)
+async def create_channel(
+    body: ChannelCreate, session: SessionDep, settings: SettingsDep, principal: PrincipalDep
+) -> AlertChannel:
     """Add a webhook (admins only); its secret stays in the environment variable it names,
     and its URL may not reach an internal address."""
-    return await channel_service.create_channel(session, principal, body,
-                                                allow=settings.outbound_allow)
+    return await channel_service.create_channel(
+        session, principal, body, allow=settings.outbound_allow
+    )
 
 
 @router.get("/channels", operation_id="listAlertChannels", response_model=Page[ChannelRead])
-async def list_channels(session: SessionDep, principal: PrincipalDep, cursor: Cursor = None,
-                        limit: Annotated[Limit, Query()] = 50) -> Page[ChannelRead]:
+async def list_channels(
+    session: SessionDep,
+    principal: PrincipalDep,
+    cursor: Cursor = None,
+    limit: Annotated[Limit, Query()] = 50,
+) -> Page[ChannelRead]:
     """The tenant's webhooks in id order (admins only)."""
     page = await channel_service.list_channels(session, principal, cursor=cursor, limit=limit)
     return Page[ChannelRead].of(page, ChannelRead.model_validate)
 
 
 @router.get("/channels/{channel_id}", operation_id="getAlertChannel", response_model=ChannelRead)
-async def get_channel(channel_id: ChannelId, session: SessionDep,
-                      principal: PrincipalDep) -> AlertChannel:
+async def get_channel(
+    channel_id: ChannelId, session: SessionDep, principal: PrincipalDep
+) -> AlertChannel:
     """One webhook (admins only)."""
     return await channel_service.get_channel(session, principal, channel_id)
 
 
-@router.patch("/channels/{channel_id}", operation_id="updateAlertChannel",
-              response_model=ChannelRead)
-async def update_channel(channel_id: ChannelId, body: ChannelUpdate, session: SessionDep,
-                         settings: SettingsDep, principal: PrincipalDep) -> AlertChannel:
+@router.patch(
+    "/channels/{channel_id}", operation_id="updateAlertChannel", response_model=ChannelRead
+)
+async def update_channel(
+    channel_id: ChannelId,
+    body: ChannelUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+) -> AlertChannel:
     """Change a webhook (admins only); its URL may not reach an internal address."""
-    return await channel_service.update_channel(session, principal, channel_id, body,
-                                                allow=settings.outbound_allow)
+    return await channel_service.update_channel(
+        session, principal, channel_id, body, allow=settings.outbound_allow
+    )
 
 
-@router.delete("/channels/{channel_id}", operation_id="deleteAlertChannel",
-               response_model=ChannelRead)
-async def delete_channel(channel_id: ChannelId, session: SessionDep,
-                         principal: PrincipalDep) -> ChannelRead:
+@router.delete(
+    "/channels/{channel_id}", operation_id="deleteAlertChannel", response_model=ChannelRead
+)
+async def delete_channel(
+    channel_id: ChannelId, session: SessionDep, principal: PrincipalDep
+) -> ChannelRead:
     """Delete a webhook (admins only); its pending deliveries are cancelled."""
     return await channel_service.delete_channel(session, principal, channel_id)
 
 
 @router.get("/deliveries", operation_id="listAlertDeliveries", response_model=Page[DeliveryRead])
-async def list_deliveries(session: SessionDep, principal: PrincipalDep,
-                          alert_id: Annotated[Id | None, Query()] = None,
-                          channel_id: Annotated[Id | None, Query()] = None,
-                          status: Annotated[Choice[DeliveryStatus] | None, Query()] = None,
-                          cursor: Cursor = None,
-                          limit: Annotated[Limit, Query()] = 50) -> Page[DeliveryRead]:
+async def list_deliveries(
+    session: SessionDep,
+    principal: PrincipalDep,
+    alert_id: Annotated[Id | None, Query()] = None,
+    channel_id: Annotated[Id | None, Query()] = None,
+    status: Annotated[Choice[DeliveryStatus] | None, Query()] = None,
+    cursor: Cursor = None,
+    limit: Annotated[Limit, Query()] = 50,
+) -> Page[DeliveryRead]:
     """Webhook deliveries newest first, each with every attempt (admins only)."""
-    page = await delivery_service.list_deliveries(session, principal, alert_id=alert_id,
-                                                  channel_id=channel_id, status=status,
-                                                  cursor=cursor, limit=limit)
+    page = await delivery_service.list_deliveries(
+        session,
+        principal,
+        alert_id=alert_id,
+        channel_id=channel_id,
+        status=status,
+        cursor=cursor,
+        limit=limit,
+    )
     return Page[DeliveryRead].of(page)
 
 
 @router.post("/evaluate", operation_id="evaluateAlerts", response_model=EvaluationRead)
-async def evaluate(body: EvaluateRequest, session: SessionDep, settings: SettingsDep,
-                   database: DatabaseDep, principal: PrincipalDep,
-                   background: BackgroundTasks) -> Outcome:
+async def evaluate(
+    body: EvaluateRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    database: DatabaseDep,
+    principal: PrincipalDep,
+    background: BackgroundTasks,
+) -> Outcome:
     """Evaluate active rules now (admins only); webhooks go out after the answer."""
     outcome = await evaluation_service.evaluate_now(session, settings, principal, body)
     # Sent once the response is on its way, hence after the alerts are committed.
-    background.add_task(delivery_service.deliver_due, database, settings,
-                                 tenant_id=principal.tenant_id)
+    background.add_task(
+        delivery_service.deliver_due, database, settings, tenant_id=principal.tenant_id
+    )
     return outcome
 
 
 @router.get("", operation_id="listAlerts", response_model=Page[AlertRead])
 async def list_alerts(
-    session: SessionDep, principal: PrincipalDep,
+    session: SessionDep,
+    principal: PrincipalDep,
     status: Annotated[Choice[AlertStatus] | None, Query()] = None,
     rule_id: Annotated[Id | None, Query()] = None,
     definition_id: Annotated[Id | None, Query()] = None,
     subject_type: Annotated[Choice[SubjectType] | None, Query()] = None,
     subject_id: Annotated[SubjectRef | None, Query()] = None,
-    cursor: Cursor = None, limit: Annotated[Limit, Query()] = 50,
+    cursor: Cursor = None,
+    limit: Annotated[Limit, Query()] = 50,
 ) -> Page[AlertRead]:
     """Alerts the caller may see, newest first."""
-    page = await alert_service.list_alerts(session, principal, status=status, rule_id=rule_id,
-                                           definition_id=definition_id,
-                                           subject_type=subject_type, subject_id=subject_id,
-                                           cursor=cursor, limit=limit)
+    page = await alert_service.list_alerts(
+        session,
+        principal,
+        status=status,
+        rule_id=rule_id,
+        definition_id=definition_id,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        cursor=cursor,
+        limit=limit,
+    )
     return Page[AlertRead].of(page)
 
 
 @router.get("/{alert_id}", operation_id="getAlert", response_model=AlertRead)
-async def get_alert(alert_id: AlertId, session: SessionDep,
-                    principal: PrincipalDep) -> AlertRead:
+async def get_alert(alert_id: AlertId, session: SessionDep, principal: PrincipalDep) -> AlertRead:
     """One alert."""
     return await alert_service.get_alert(session, principal, alert_id)
 
 
 @router.post("/{alert_id}/acknowledge", operation_id="acknowledgeAlert", response_model=AlertRead)
-async def acknowledge(alert_id: AlertId, session: SessionDep, principal: PrincipalDep,
-                      body: Annotated[Acknowledgement | None, Body()] = None) -> AlertRead:
+async def acknowledge(
+    alert_id: AlertId,
+    session: SessionDep,
+    principal: PrincipalDep,
+    body: Annotated[Acknowledgement | None, Body()] = None,
+) -> AlertRead:
     """Mark an open alert as seen (admins, and managers who see it); it stays open."""
-    return await alert_service.acknowledge(session, principal, alert_id,
-                                                 body.note if body else None)
+    return await alert_service.acknowledge(
+        session, principal, alert_id, body.note if body else None
+    )

@@ -29,44 +29,59 @@ class RuleRepository(Repository[AlertRule]):
     model = AlertRule
 
     def _with_key(self, tenant_id: str) -> Select[AlertRule, str]:
-        return (select(AlertRule, Definition.key)
-                .join(Definition, joins.definition_of(AlertRule))
-                .where(self.in_tenant(tenant_id)))
+        return (
+            select(AlertRule, Definition.key)
+            .join(Definition, joins.definition_of(AlertRule))
+            .where(self.in_tenant(tenant_id))
+        )
 
     async def get_with_key(self, tenant_id: str, rule_id: int) -> RuleRow | None:
         """The rule and its definition's key."""
         stmt = self._with_key(tenant_id).where(AlertRule.id == rule_id)
         return (await self.session.execute(stmt)).one_or_none()
 
-    async def page_rows(self, tenant_id: str, filters: RuleFilters, *, after: int | None,
-                        limit: int) -> Sequence[RuleRow]:
+    async def page_rows(
+        self, tenant_id: str, filters: RuleFilters, *, after: int | None, limit: int
+    ) -> Sequence[RuleRow]:
         """Up to `limit + 1` rules (with definition keys) after the id `after`."""
         stmt = self._with_key(tenant_id).where(*filters.conditions())
         return (await self.session.execute(keyset(stmt, AlertRule.id, after, limit))).all()
 
     async def remove(self, rule: AlertRule) -> None:
         """Delete the rule; its alerts and their deliveries go with it (foreign keys)."""
-        await self.session.execute(delete(AlertRule).where(self.in_tenant(rule.tenant_id),
-                                                           AlertRule.id == rule.id))
+        await self.session.execute(
+            delete(AlertRule).where(self.in_tenant(rule.tenant_id), AlertRule.id == rule.id)
+        )
 
     async def drop_channel(self, tenant_id: str, channel_id: int) -> None:
         """Make the tenant's rules stop naming the channel (it is being deleted)."""
         await self.session.execute(
             update(AlertRule)
             .where(self.in_tenant(tenant_id), AlertRule.channel_ids.contains([channel_id]))
-            .values(channel_ids=func.array_remove(AlertRule.channel_ids, channel_id),
-                    updated_at=func.now()))
+            .values(
+                channel_ids=func.array_remove(AlertRule.channel_ids, channel_id),
+                updated_at=func.now(),
+            )
+        )
 
     async def tenants_with(self, kind: str) -> list[str]:
         """Tenants with an active rule of this kind (for a job over every tenant)."""
-        stmt = (select(AlertRule.tenant_id).distinct()
-                .where(AlertRule.kind == kind, AlertRule.is_active.is_(True))
-                .order_by(AlertRule.tenant_id))
+        stmt = (
+            select(AlertRule.tenant_id)
+            .distinct()
+            .where(AlertRule.kind == kind, AlertRule.is_active.is_(True))
+            .order_by(AlertRule.tenant_id)
+        )
         return list((await self.session.scalars(stmt)).all())
 
-    async def to_evaluate(self, tenant_id: str, *, definition_ids: Sequence[int] | None = None,
-                          rule_ids: Sequence[int] | None = None,
-                          kind: str | None = None) -> Sequence[AlertRule]:
+    async def to_evaluate(
+        self,
+        tenant_id: str,
+        *,
+        definition_ids: Sequence[int] | None = None,
+        rule_ids: Sequence[int] | None = None,
+        kind: str | None = None,
+    ) -> Sequence[AlertRule]:
         """Active rules (of these definitions, with these ids, of this kind), locked in id
         order so two evaluations of one rule take turns."""
         stmt = self.select(tenant_id).where(AlertRule.is_active.is_(True))
@@ -82,5 +97,7 @@ class RuleRepository(Repository[AlertRule]):
         """Record when these rules were last evaluated."""
         if rule_ids:
             await self.session.execute(
-                update(AlertRule).where(self.in_tenant(tenant_id), among(AlertRule.id, rule_ids))
-                .values(last_evaluated_at=at))
+                update(AlertRule)
+                .where(self.in_tenant(tenant_id), among(AlertRule.id, rule_ids))
+                .values(last_evaluated_at=at)
+            )

@@ -30,8 +30,10 @@ def condition_of(rule: AlertRule) -> Condition:
 
 def stored_params(condition: Condition) -> dict[str, Any]:
     """A condition as stored: its parameters (decimals as exact text), without the kind."""
-    return {k: str(v) if isinstance(v, Decimal) else v
-            for k, v in condition.model_dump(exclude={"kind"}).items()}
+    return {
+        k: str(v) if isinstance(v, Decimal) else v
+        for k, v in condition.model_dump(exclude={"kind"}).items()
+    }
 
 
 def _require_admin(principal: Principal) -> None:
@@ -58,25 +60,35 @@ async def _definition(session: AsyncSession, tenant_id: str, body: RuleCreate) -
         assert body.definition_key is not None
         found, loc = await repo.get_by_key(tenant_id, body.definition_key), "definition_key"
     if found is None:
-        raise InvalidInput("No such KPI definition in this tenant.",
-                           errors=[field_error(["body", loc], "unknown KPI definition")])
+        raise InvalidInput(
+            "No such KPI definition in this tenant.",
+            errors=[field_error(["body", loc], "unknown KPI definition")],
+        )
     return found
 
 
 def _check_condition(definition: Definition, condition: Condition) -> None:
-    if (isinstance(condition, MissingValue)
-            and definition.calculation_type != CalculationType.MANUAL):
-        reason = (f"KPI {definition.key!r} is computed ({definition.calculation_type}); "
-                  "missing values are watched on manual KPIs only")
-        raise InvalidInput(f"The condition does not fit the KPI: {reason}.",
-                           errors=[field_error(["body", "condition", "kind"], reason)])
+    if (
+        isinstance(condition, MissingValue)
+        and definition.calculation_type != CalculationType.MANUAL
+    ):
+        reason = (
+            f"KPI {definition.key!r} is computed ({definition.calculation_type}); "
+            "missing values are watched on manual KPIs only"
+        )
+        raise InvalidInput(
+            f"The condition does not fit the KPI: {reason}.",
+            errors=[field_error(["body", "condition", "kind"], reason)],
+        )
 
 
 async def _check_channels(session: AsyncSession, tenant_id: str, ids: list[int]) -> None:
     unknown = sorted(set(ids) - await ChannelRepository(session).existing(tenant_id, ids))
     if unknown:
-        raise InvalidInput(f"No such alert channels: {', '.join(map(str, unknown))}.",
-                           errors=[field_error(["body", "channel_ids"], "unknown channel id")])
+        raise InvalidInput(
+            f"No such alert channels: {', '.join(map(str, unknown))}.",
+            errors=[field_error(["body", "channel_ids"], "unknown channel id")],
+        )
 
 
 async def create_rule(session: AsyncSession, principal: Principal, body: RuleCreate) -> RuleRead:
@@ -85,13 +97,23 @@ async def create_rule(session: AsyncSession, principal: Principal, body: RuleCre
     definition = await _definition(session, principal.tenant_id, body)
     _check_condition(definition, body.condition)
     await _check_channels(session, principal.tenant_id, body.channel_ids)
-    rule = await RuleRepository(session).add(principal.tenant_id, {
-        "definition_id": definition.id, "name": body.name, "kind": body.condition.kind,
-        "params": stored_params(body.condition), "subject_id": body.subject_id,
-        "severity": body.severity, "channel_ids": body.channel_ids,
-        "is_active": body.is_active, "created_by": principal.user_id})
-    await audit.record(session, principal, "create", RULE, rule.id,
-                       after=_rule_snapshot(rule, definition.key))
+    rule = await RuleRepository(session).add(
+        principal.tenant_id,
+        {
+            "definition_id": definition.id,
+            "name": body.name,
+            "kind": body.condition.kind,
+            "params": stored_params(body.condition),
+            "subject_id": body.subject_id,
+            "severity": body.severity,
+            "channel_ids": body.channel_ids,
+            "is_active": body.is_active,
+            "created_by": principal.user_id,
+        },
+    )
+    await audit.record(
+        session, principal, "create", RULE, rule.id, after=_rule_snapshot(rule, definition.key)
+    )
     return rule_read(rule, definition.key)
 
 
@@ -108,20 +130,30 @@ async def get_rule(session: AsyncSession, principal: Principal, rule_id: int) ->
     return rule_read(*await _rule(session, principal, rule_id))
 
 
-async def list_rules(session: AsyncSession, principal: Principal, *, cursor: str | None,
-                     limit: int, definition_id: int | None,
-                     is_active: bool | None) -> Slice[RuleRead]:
+async def list_rules(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    cursor: str | None,
+    limit: int,
+    definition_id: int | None,
+    is_active: bool | None,
+) -> Slice[RuleRead]:
     """The tenant's rules in id order (admins only)."""
     _require_admin(principal)
-    rows = await RuleRepository(session).page_rows(principal.tenant_id,
-                                                   RuleFilters(definition_id, is_active),
-                                                   after=decode_cursor(cursor), limit=limit)
+    rows = await RuleRepository(session).page_rows(
+        principal.tenant_id,
+        RuleFilters(definition_id, is_active),
+        after=decode_cursor(cursor),
+        limit=limit,
+    )
     page = slice_of(rows, limit, lambda r: r[0].id)
     return Slice([rule_read(rule, key) for rule, key in page.items], page.next_cursor)
 
 
-async def update_rule(session: AsyncSession, principal: Principal, rule_id: int,
-                      body: RuleUpdate) -> RuleRead:
+async def update_rule(
+    session: AsyncSession, principal: Principal, rule_id: int, body: RuleUpdate
+) -> RuleRead:
     """Change a rule (admins only); open alerts follow the new condition from the next
     evaluation on."""
     rule, key = await _rule(session, principal, rule_id)
@@ -129,18 +161,22 @@ async def update_rule(session: AsyncSession, principal: Principal, rule_id: int,
     values = body.model_dump(exclude_unset=True, exclude={"condition"})
     if body.condition is not None:
         if body.condition.kind != rule.kind:
-            raise InvalidInput("A rule's kind never changes; create another rule.", errors=[
-                field_error(["body", "condition", "kind"], f"must stay {rule.kind}")])
-        definition = await DefinitionRepository(session).get(principal.tenant_id,
-                                                              rule.definition_id)
+            raise InvalidInput(
+                "A rule's kind never changes; create another rule.",
+                errors=[field_error(["body", "condition", "kind"], f"must stay {rule.kind}")],
+            )
+        definition = await DefinitionRepository(session).get(
+            principal.tenant_id, rule.definition_id
+        )
         assert definition is not None  # definitions are deactivated, never deleted
         _check_condition(definition, body.condition)
         values["params"] = stored_params(body.condition)
     if body.channel_ids is not None:
         await _check_channels(session, principal.tenant_id, body.channel_ids)
     rule = await RuleRepository(session).update(rule, values)
-    await audit.record(session, principal, "update", RULE, rule.id, before=before,
-                       after=_rule_snapshot(rule, key))
+    await audit.record(
+        session, principal, "update", RULE, rule.id, before=before, after=_rule_snapshot(rule, key)
+    )
     return rule_read(rule, key)
 
 
@@ -150,6 +186,7 @@ async def delete_rule(session: AsyncSession, principal: Principal, rule_id: int)
     rule, key = await _rule(session, principal, rule_id)
     gone = rule_read(rule, key)
     await RuleRepository(session).remove(rule)
-    await audit.record(session, principal, "delete", RULE, rule_id,
-                       before=gone.model_dump(mode="json"))
+    await audit.record(
+        session, principal, "delete", RULE, rule_id, before=gone.model_dump(mode="json")
+    )
     return gone

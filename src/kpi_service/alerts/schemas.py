@@ -30,8 +30,16 @@ from kpi_service.models import DeliveryStatus, Severity
 # A percentage or an amount that widens a threshold before an alert clears.
 Margin = Annotated[Number, Field(ge=0)]
 # How many consecutive breaching periods open an alert as `firing` (1: the first does).
-ForPeriods = Annotated[int, Field(ge=1, le=52, description=(
-    "Consecutive breaching periods before the alert fires; until then it is pending."))]
+ForPeriods = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=52,
+        description=(
+            "Consecutive breaching periods before the alert fires; until then it is pending."
+        ),
+    ),
+]
 SecretEnv = Annotated[str, StringConstraints(pattern=r"^KPI_WEBHOOK_SECRET_[A-Z0-9_]{1,64}$")]
 MAX_CHANNELS = 20
 MAX_EVALUATED_DAYS = 5 * 366
@@ -44,10 +52,14 @@ class AchievementBelow(Input):
     threshold: Annotated[Number, Field(gt=0, le=100_000)]
     clear_margin: Margin = number_default(5)
     for_periods: ForPeriods = 1
-    on_projection: bool = Field(default=False, description=(
-        "Also judge the period in progress on its pace (its value projected to the period's "
-        "end): the alert then says the period is projected to miss. Default: only ended "
-        "periods are judged."))
+    on_projection: bool = Field(
+        default=False,
+        description=(
+            "Also judge the period in progress on its pace (its value projected to the period's "
+            "end): the alert then says the period is projected to miss. Default: only ended "
+            "periods are judged."
+        ),
+    )
 
 
 class ValueThreshold(Input):
@@ -58,10 +70,14 @@ class ValueThreshold(Input):
     threshold: Number
     clear_margin: Margin = number_default(0)
     for_periods: ForPeriods = 1
-    on_projection: bool = Field(default=False, description=(
-        "Also judge the period in progress on its pace (its value projected to the period's "
-        "end): the alert then says the period is projected to miss. Default: only ended "
-        "periods are judged."))
+    on_projection: bool = Field(
+        default=False,
+        description=(
+            "Also judge the period in progress on its pace (its value projected to the period's "
+            "end): the alert then says the period is projected to miss. Default: only ended "
+            "periods are judged."
+        ),
+    )
 
 
 class ChangePct(Input):
@@ -128,7 +144,8 @@ class RuleCreate(Input):
     name: Name
     condition: Condition
     subject_id: SubjectRef | None = Field(
-        default=None, description="Watch this one subject only; omitted: every subject.")
+        default=None, description="Watch this one subject only; omitted: every subject."
+    )
     severity: Choice[Severity] = Severity.WARNING
     channel_ids: ChannelIds = Field(default_factory=list)
     is_active: bool = True
@@ -207,9 +224,12 @@ class ChannelCreate(Input):
 
     name: Name
     url: WebhookUrl
-    secret_env: SecretEnv = Field(description=(
-        "Name of the environment variable (KPI_WEBHOOK_SECRET_*) holding the HMAC key; "
-        "the secret itself is never stored or shown."))
+    secret_env: SecretEnv = Field(
+        description=(
+            "Name of the environment variable (KPI_WEBHOOK_SECRET_*) holding the HMAC key; "
+            "the secret itself is never stored or shown."
+        )
+    )
 
     @field_validator("url")
     @classmethod
@@ -263,7 +283,8 @@ class AlertRead(Output):
     value: OutNumber | None = Field(description="The actual value of the last judged period.")
     observed: OutNumber | None = Field(
         description="What the rule compared: achievement, value, change %, z-score, number "
-                    "of declines or days overdue.")
+        "of declines or days overdue."
+    )
     threshold: OutNumber | None
     details: dict[str, OutNumber | None]
     opened_at: datetime

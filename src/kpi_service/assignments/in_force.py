@@ -31,8 +31,11 @@ class Refusals:
         return ("body", "items", index) if self.bulk else ("body",)
 
     def raise_any(self) -> None:
-        for errors, kind in ((self.invalid, InvalidInput), (self.forbidden, Forbidden),
-                             (self.conflicts, Conflict)):
+        for errors, kind in (
+            (self.invalid, InvalidInput),
+            (self.forbidden, Forbidden),
+            (self.conflicts, Conflict),
+        ):
             if errors:
                 first, more = errors[0], f" ({len(errors)} problems in all)" * (len(errors) > 1)
                 # Said as the validation errors are: "items.3.subject_id: why".
@@ -50,8 +53,9 @@ def overlaps(start: date, end: date | None, other_start: date, other_end: date |
     return (end is None or other_start <= end) and (other_end is None or other_end >= start)
 
 
-def refuse_overlaps_within(rows: Sequence[dict[str, Any]], indexes: Sequence[int],
-                            refusals: Refusals) -> None:
+def refuse_overlaps_within(
+    rows: Sequence[dict[str, Any]], indexes: Sequence[int], refusals: Refusals
+) -> None:
     """Items of one request never overlap each other for the same KPI and subject."""
     kept: dict[SubjectKpi, list[tuple[int, date, date | None]]] = defaultdict(list)
     for index, row in zip(indexes, rows, strict=True):
@@ -59,9 +63,12 @@ def refuse_overlaps_within(rows: Sequence[dict[str, Any]], indexes: Sequence[int
         earlier = kept[subject_kpi(row)]
         clash = next((i for i, s, e in earlier if overlaps(start, end, s, e)), None)
         if clash is not None:
-            refusals.conflicts.append(field_error(
-                refusals.loc(index), f"overlaps item {clash}: the same KPI and subject on "
-                                     "overlapping dates"))
+            refusals.conflicts.append(
+                field_error(
+                    refusals.loc(index),
+                    f"overlaps item {clash}: the same KPI and subject on overlapping dates",
+                )
+            )
         else:
             earlier.append((index, start, end))
 
@@ -69,8 +76,10 @@ def refuse_overlaps_within(rows: Sequence[dict[str, Any]], indexes: Sequence[int
 def held_by(held: Assignment) -> str:
     """How a 409 names the assignment in force: its id, subject and dates."""
     until = f"to {held.end_date.isoformat()}" if held.end_date else "with no end date"
-    return (f"assignment {held.id} gives this KPI to {held.subject_type} {held.subject_id!r} "
-            f"from {held.start_date.isoformat()} {until}")
+    return (
+        f"assignment {held.id} gives this KPI to {held.subject_type} {held.subject_id!r} "
+        f"from {held.start_date.isoformat()} {until}"
+    )
 
 
 @dataclass
@@ -82,8 +91,13 @@ class Ending:
     end_date: date
 
 
-def superseded(principal: Principal, rows: Sequence[dict[str, Any]], indexes: Sequence[int],
-                held: Sequence[tuple[int, Assignment]], refusals: Refusals) -> dict[int, Ending]:
+def superseded(
+    principal: Principal,
+    rows: Sequence[dict[str, Any]],
+    indexes: Sequence[int],
+    held: Sequence[tuple[int, Assignment]],
+    refusals: Refusals,
+) -> dict[int, Ending]:
     """The stored assignments the new rows supersede, by id; refusals noted for the rest.
 
     A new assignment supersedes the ones in force on its start date that started before it:
@@ -95,20 +109,42 @@ def superseded(principal: Principal, rows: Sequence[dict[str, Any]], indexes: Se
         row, loc = rows[position], refusals.loc(indexes[position])
         start: date = row["start_date"]
         if stored.start_date == start:
-            refusals.conflicts.append(field_error(loc, (
-                f"assignment {stored.id} already gives this KPI to {stored.subject_type} "
-                f"{stored.subject_id!r} from {start.isoformat()}")))
+            refusals.conflicts.append(
+                field_error(
+                    loc,
+                    (
+                        f"assignment {stored.id} already gives this KPI to {stored.subject_type} "
+                        f"{stored.subject_id!r} from {start.isoformat()}"
+                    ),
+                )
+            )
         elif stored.start_date > start:
-            refusals.conflicts.append(field_error(loc, (
-                f"{held_by(stored)}, overlapping these dates; only an assignment that "
-                "started earlier is superseded: end or change it first")))
+            refusals.conflicts.append(
+                field_error(
+                    loc,
+                    (
+                        f"{held_by(stored)}, overlapping these dates; only an assignment that "
+                        "started earlier is superseded: end or change it first"
+                    ),
+                )
+            )
         elif not row["_supersede"]:
-            refusals.conflicts.append(field_error(loc, (
-                f"{held_by(stored)}; with supersede true (the default) it would end on "
-                f"{(start - timedelta(days=1)).isoformat()}")))
+            refusals.conflicts.append(
+                field_error(
+                    loc,
+                    (
+                        f"{held_by(stored)}; with supersede true (the default) it would end on "
+                        f"{(start - timedelta(days=1)).isoformat()}"
+                    ),
+                )
+            )
         elif not can_manage(principal, stored.subject_type, stored.subject_id, stored.team_id):
-            refusals.forbidden.append(field_error(loc, (
-                f"{held_by(stored)}, in a team you do not manage: it cannot be superseded")))
+            refusals.forbidden.append(
+                field_error(
+                    loc,
+                    (f"{held_by(stored)}, in a team you do not manage: it cannot be superseded"),
+                )
+            )
         else:
             end = start - timedelta(days=1)
             if stored.id not in ends or end < ends[stored.id].end_date:
@@ -116,15 +152,18 @@ def superseded(principal: Principal, rows: Sequence[dict[str, Any]], indexes: Se
     return ends
 
 
-async def refuse_later_overlap(repo: AssignmentRepository, principal: Principal,
-                                assignment: Assignment, end_date: date | None) -> None:
+async def refuse_later_overlap(
+    repo: AssignmentRepository, principal: Principal, assignment: Assignment, end_date: date | None
+) -> None:
     """A later end date must not reach into the next assignment of the KPI and subject."""
     pair = (assignment.definition_id, assignment.subject_type, assignment.subject_id)
     await repo.lock_subjects(principal.tenant_id, [pair])
-    held = await repo.overlapping(principal.tenant_id,
-                                  [(0, *pair, assignment.start_date, end_date)])
+    held = await repo.overlapping(
+        principal.tenant_id, [(0, *pair, assignment.start_date, end_date)]
+    )
     others = [stored for _, stored in held if stored.id != assignment.id]
     if others:
         msg = f"{held_by(others[0])}, within these dates"
-        raise Conflict(msg[:1].upper() + msg[1:] + ".",
-                       errors=[field_error(["body", "end_date"], msg)])
+        raise Conflict(
+            msg[:1].upper() + msg[1:] + ".", errors=[field_error(["body", "end_date"], msg)]
+        )

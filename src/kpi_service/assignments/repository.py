@@ -53,16 +53,22 @@ class AssignmentFilters(Filters):
     def more_conditions(self) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = []
         if self.user_id is not None:
-            found += [Assignment.subject_type == SubjectType.USER,
-                      Assignment.subject_id == self.user_id]
+            found += [
+                Assignment.subject_type == SubjectType.USER,
+                Assignment.subject_id == self.user_id,
+            ]
         if self.active_on is not None:
-            found.append(in_force_during(Assignment.start_date, Assignment.end_date,
-                                         self.active_on, self.active_on))
+            found.append(
+                in_force_during(
+                    Assignment.start_date, Assignment.end_date, self.active_on, self.active_on
+                )
+            )
         return found
 
 
-def in_force_during(start_date: Any, end_date: Any, period_start: Any,
-                    period_end: Any) -> ColumnElement[bool]:
+def in_force_during(
+    start_date: Any, end_date: Any, period_start: Any, period_end: Any
+) -> ColumnElement[bool]:
     """An assignment dated [start_date, end_date] (null: open) is in force during some of
     [period_start, period_end]: only then does a measurement of that period show for it."""
     return and_(start_date <= period_end, or_(end_date.is_(None), end_date >= period_start))
@@ -77,20 +83,29 @@ class AssignmentRepository(Repository[Assignment]):
 
     model = Assignment
 
-    async def get_where(self, condition: ColumnElement[bool],
-                      assignment_id: int) -> Assignment | None:
+    async def get_where(
+        self, condition: ColumnElement[bool], assignment_id: int
+    ) -> Assignment | None:
         """The assignment with that id, if it meets the condition."""
-        return await self.one_or_none(select(Assignment).where(condition,
-                                                               Assignment.id == assignment_id))
+        return await self.one_or_none(
+            select(Assignment).where(condition, Assignment.id == assignment_id)
+        )
 
-    async def get_with_key(self, condition: ColumnElement[bool],
-                           assignment_id: int) -> tuple[Assignment, str] | None:
+    async def get_with_key(
+        self, condition: ColumnElement[bool], assignment_id: int
+    ) -> tuple[Assignment, str] | None:
         """The assignment with that id and its definition's key, if it meets the condition."""
         stmt = _with_key().where(condition, Assignment.id == assignment_id)
         return (await self.session.execute(stmt)).one_or_none()
 
-    async def page_rows(self, condition: ColumnElement[bool], filters: AssignmentFilters, *,
-                        after: int | None, limit: int) -> Sequence[tuple[Assignment, str]]:
+    async def page_rows(
+        self,
+        condition: ColumnElement[bool],
+        filters: AssignmentFilters,
+        *,
+        after: int | None,
+        limit: int,
+    ) -> Sequence[tuple[Assignment, str]]:
         """Up to `limit + 1` assignments (with definition keys) after the id `after`."""
         stmt = _with_key().where(condition, *filters.conditions())
         return (await self.session.execute(keyset(stmt, Assignment.id, after, limit))).all()
@@ -99,30 +114,51 @@ class AssignmentRepository(Repository[Assignment]):
         """Serialise the requests that change who holds these (definition, subject) pairs,
         until the transaction ends (taken in one order, so two requests cannot deadlock)."""
         keys = sorted({f"kpi-assign:{tenant_id}:{d}:{t}:{s}" for d, t, s in pairs})
-        ordered = (select(func.unnest(bindparam("keys", keys, type_=ARRAY(Text))).label("key"))
-                   .order_by("key").subquery("ordered"))
+        ordered = (
+            select(func.unnest(bindparam("keys", keys, type_=ARRAY(Text))).label("key"))
+            .order_by("key")
+            .subquery("ordered")
+        )
         await self.session.execute(
-            select(func.pg_advisory_xact_lock(func.hashtextextended(ordered.c.key, 0))))
+            select(func.pg_advisory_xact_lock(func.hashtextextended(ordered.c.key, 0)))
+        )
 
-    async def overlapping(self, tenant_id: str,
-                          spans: Sequence[Span]) -> list[tuple[int, Assignment]]:
+    async def overlapping(
+        self, tenant_id: str, spans: Sequence[Span]
+    ) -> list[tuple[int, Assignment]]:
         """The stored assignments whose dates overlap each span (its index in `spans`, the
         assignment), for all spans in one statement, by index then start date."""
         if not spans:
             return []
-        wanted = values(column("i", Integer), column("definition_id", BigInteger),
-                        column("subject_type", Text), column("subject_id", Text),
-                        column("start_date", Date), column("end_date", Date),
-                        # An open end as the last day: a NULL in VALUES would have no type.
-                        name="wanted").data([(*span[:5], span[5] or date.max) for span in spans])
+        wanted = values(
+            column("i", Integer),
+            column("definition_id", BigInteger),
+            column("subject_type", Text),
+            column("subject_id", Text),
+            column("start_date", Date),
+            column("end_date", Date),
+            # An open end as the last day: a NULL in VALUES would have no type.
+            name="wanted",
+        ).data([(*span[:5], span[5] or date.max) for span in spans])
         stmt = (
             select(wanted.c.i, Assignment)
-            .join(wanted, and_(Assignment.definition_id == wanted.c.definition_id,
-                               Assignment.subject_type == wanted.c.subject_type,
-                               Assignment.subject_id == wanted.c.subject_id))
-            .where(self.in_tenant(tenant_id),
-                   in_force_during(Assignment.start_date, Assignment.end_date,
-                                   wanted.c.start_date, wanted.c.end_date))
+            .join(
+                wanted,
+                and_(
+                    Assignment.definition_id == wanted.c.definition_id,
+                    Assignment.subject_type == wanted.c.subject_type,
+                    Assignment.subject_id == wanted.c.subject_id,
+                ),
+            )
+            .where(
+                self.in_tenant(tenant_id),
+                in_force_during(
+                    Assignment.start_date,
+                    Assignment.end_date,
+                    wanted.c.start_date,
+                    wanted.c.end_date,
+                ),
+            )
             .order_by(wanted.c.i, Assignment.start_date, Assignment.id)
         )
         return [(i, a) for i, a in (await self.session.execute(stmt)).all()]
@@ -131,13 +167,16 @@ class AssignmentRepository(Repository[Assignment]):
         """Set these assignments' end dates (id: end) in one statement; the rows as stored."""
         if not ends:
             return []
-        given = values(column("id", BigInteger), column("end_date", Date),
-                       name="given").data(sorted(ends.items()))
-        stmt = (update(Assignment)
-                .where(self.in_tenant(tenant_id), Assignment.id == given.c.id)
-                .values(end_date=given.c.end_date, updated_at=func.now())
-                .returning(Assignment)
-                .execution_options(synchronize_session=False, populate_existing=True))
+        given = values(column("id", BigInteger), column("end_date", Date), name="given").data(
+            sorted(ends.items())
+        )
+        stmt = (
+            update(Assignment)
+            .where(self.in_tenant(tenant_id), Assignment.id == given.c.id)
+            .values(end_date=given.c.end_date, updated_at=func.now())
+            .returning(Assignment)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
         return (await self.session.scalars(stmt)).all()
 
     async def add_many(self, rows: Sequence[dict[str, Any]]) -> list[Assignment]:
@@ -146,10 +185,13 @@ class AssignmentRepository(Repository[Assignment]):
         # (tenant_id given, id generated), so match the rows up by their natural key instead.
         stmt = insert(Assignment).returning(Assignment)
         inserted = (await self.session.scalars(stmt, list(rows))).all()
-        by_key = {(a.definition_id, a.subject_type, a.subject_id, a.start_date): a
-                  for a in inserted}
-        return [by_key[(r["definition_id"], r["subject_type"], r["subject_id"], r["start_date"])]
-                for r in rows]
+        by_key = {
+            (a.definition_id, a.subject_type, a.subject_id, a.start_date): a for a in inserted
+        }
+        return [
+            by_key[(r["definition_id"], r["subject_type"], r["subject_id"], r["start_date"])]
+            for r in rows
+        ]
 
 
 class TargetRepository(Repository[AssignmentTarget]):
@@ -162,22 +204,35 @@ class TargetRepository(Repository[AssignmentTarget]):
         stmt = insert(AssignmentTarget).returning(AssignmentTarget, sort_by_parameter_order=True)
         return (await self.session.scalars(stmt, list(rows))).all()
 
-    async def set_target(self, tenant_id: str, assignment_id: int, effective_from: date,
-                         target_value: Decimal, set_by: str) -> None:
+    async def set_target(
+        self,
+        tenant_id: str,
+        assignment_id: int,
+        effective_from: date,
+        target_value: Decimal,
+        set_by: str,
+    ) -> None:
         """Add the target from that date on, or replace the one already set for that date."""
         stmt = pg_insert(AssignmentTarget).values(
-            tenant_id=tenant_id, assignment_id=assignment_id, effective_from=effective_from,
-            target_value=target_value, set_by=set_by,
+            tenant_id=tenant_id,
+            assignment_id=assignment_id,
+            effective_from=effective_from,
+            target_value=target_value,
+            set_by=set_by,
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["tenant_id", "assignment_id", "effective_from"],
-            set_={"target_value": stmt.excluded.target_value, "set_by": stmt.excluded.set_by,
-                  "created_at": func.now()},
+            set_={
+                "target_value": stmt.excluded.target_value,
+                "set_by": stmt.excluded.set_by,
+                "created_at": func.now(),
+            },
         )
         await self.session.execute(stmt)
 
-    async def of_assignments(self, tenant_id: str,
-                             assignment_ids: Sequence[int]) -> Sequence[AssignmentTarget]:
+    async def of_assignments(
+        self, tenant_id: str, assignment_ids: Sequence[int]
+    ) -> Sequence[AssignmentTarget]:
         """Every target of those assignments, by assignment then effective date."""
         if not assignment_ids:
             return []

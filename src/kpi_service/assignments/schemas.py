@@ -33,7 +33,8 @@ class AssignmentCreate(Input):
     definition_key: Key | None = None
     subject_type: Choice[SubjectType]
     subject_id: SubjectRef | None = Field(
-        default=None, description="Required for user and team; the tenant for organization.")
+        default=None, description="Required for user and team; the tenant for organization."
+    )
     team_id: SubjectRef | None = None
     target_value: Number
     weight: Weight = number_default(100)
@@ -43,8 +44,9 @@ class AssignmentCreate(Input):
     supersede: bool = Field(
         default=True,
         description="When the subject already has this KPI from an earlier start date, that "
-                    "assignment ends the day before this one starts (its history stays). "
-                    "false: answer 409 naming the assignment in force instead.")
+        "assignment ends the day before this one starts (its history stays). "
+        "false: answer 409 naming the assignment in force instead.",
+    )
 
     @model_validator(mode="after")
     def _one_definition_reference(self) -> AssignmentCreate:
@@ -77,8 +79,10 @@ class AssignmentUpdate(Input):
 
     @model_validator(mode="after")
     def _date_needs_target(self) -> AssignmentUpdate:
-        if "target_effective_from" in self.model_fields_set \
-                and "target_value" not in self.model_fields_set:
+        if (
+            "target_effective_from" in self.model_fields_set
+            and "target_value" not in self.model_fields_set
+        ):
             raise ValueError("target_effective_from needs a target_value")
         return self
 

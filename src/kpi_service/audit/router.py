@@ -24,15 +24,24 @@ async def list_audit_entries(
     action: Annotated[ShortText | None, Query(description="e.g. create, update, delete")] = None,
     entity_type: Annotated[ShortText | None, Query()] = None,
     entity_id: Annotated[ShortText | None, Query()] = None,
-    since: Annotated[Instant | None, Query(
-        description="Entries at or after this instant (ISO 8601 with an offset).")] = None,
-    until: Annotated[Instant | None, Query(
-        description="Entries before this instant (ISO 8601 with an offset).")] = None,
+    since: Annotated[
+        Instant | None,
+        Query(description="Entries at or after this instant (ISO 8601 with an offset)."),
+    ] = None,
+    until: Annotated[
+        Instant | None, Query(description="Entries before this instant (ISO 8601 with an offset).")
+    ] = None,
     cursor: Annotated[ShortText | None, Query()] = None,
     limit: Annotated[Limit, Query()] = 50,
 ) -> Page[AuditEntryRead]:
     """The tenant's audit entries, newest first, narrowed by actor, action, entity and time."""
-    filters = AuditFilters(actor=actor, action=action, entity_type=entity_type,
-                           entity_id=entity_id, since=since, until=until)
+    filters = AuditFilters(
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        since=since,
+        until=until,
+    )
     page = await service.list_entries(session, principal, filters, cursor=cursor, limit=limit)
     return Page[AuditEntryRead].of(page, AuditEntryRead.model_validate)

@@ -15,8 +15,14 @@ from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.models import AuditEntry
 
 
-def entry(principal: Principal, action: str, entity_type: str, entity_id: object,
-          before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+def entry(
+    principal: Principal,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> dict[str, Any]:
     """The row of one audit entry (JSON-ready `before`/`after` snapshots)."""
     return {
         "tenant_id": principal.tenant_id,
@@ -31,9 +37,15 @@ def entry(principal: Principal, action: str, entity_type: str, entity_id: object
     }
 
 
-async def record(session: AsyncSession, principal: Principal, action: str, entity_type: str,
-                 entity_id: object, before: dict[str, Any] | None = None,
-                 after: dict[str, Any] | None = None) -> None:
+async def record(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
     """Write one audit entry in the caller's transaction."""
     AuditRepository(session).add_entry(
         AuditEntry(**entry(principal, action, entity_type, entity_id, before, after))
@@ -45,14 +57,22 @@ async def record_many(session: AsyncSession, entries: Sequence[dict[str, Any]]) 
     await AuditRepository(session).add_many(entries)
 
 
-async def list_entries(session: AsyncSession, principal: Principal, filters: AuditFilters, *,
-                       cursor: str | None, limit: int) -> Slice[AuditEntry]:
+async def list_entries(
+    session: AsyncSession,
+    principal: Principal,
+    filters: AuditFilters,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> Slice[AuditEntry]:
     """Audit entries of the caller's tenant, newest first (admins only), filtered."""
     if not principal.is_admin:
         raise Forbidden("Only admins can read the audit log.")
     if filters.since is not None and filters.until is not None and filters.until <= filters.since:
-        raise InvalidInput("until is not after since.",
-                           errors=[field_error(["query", "until"], "not after since")])
-    rows = await AuditRepository(session).page(principal.tenant_id, filters,
-                                               after=decode_cursor(cursor), limit=limit)
+        raise InvalidInput(
+            "until is not after since.", errors=[field_error(["query", "until"], "not after since")]
+        )
+    rows = await AuditRepository(session).page(
+        principal.tenant_id, filters, after=decode_cursor(cursor), limit=limit
+    )
     return slice_of(rows, limit, lambda e: e.id)

@@ -29,8 +29,10 @@ _ADAPTER_KEYS = {
     # Its pages are read one after the other, so a concurrency setting would mean nothing.
     adapters.AIRCALL: _COMMON_KEYS | {"base_url"},
 }
-_DEFAULT_BASE_URLS = {adapters.INTERCOM: "https://api.intercom.io",
-                      adapters.AIRCALL: "https://api.aircall.io"}
+_DEFAULT_BASE_URLS = {
+    adapters.INTERCOM: "https://api.intercom.io",
+    adapters.AIRCALL: "https://api.aircall.io",
+}
 _AUTH_KEYS = frozenset({"header", "scheme", "secret_env"})
 
 
@@ -78,8 +80,9 @@ def _check_url(url: str, key: str) -> None:
     if not parts.hostname:
         raise ApiConfigError(f"{key} must name a host", key)
     if parts.username is not None or parts.password is not None:
-        raise ApiConfigError(f"{key} must not carry credentials; name a secret in "
-                             "auth.secret_env", key)
+        raise ApiConfigError(
+            f"{key} must not carry credentials; name a secret in auth.secret_env", key
+        )
 
 
 def _url_template(config: Mapping[str, Any]) -> str:
@@ -93,10 +96,10 @@ def _url_template(config: Mapping[str, Any]) -> str:
     head = template.split("{", 1)[0]
     # A placeholder in the scheme, host or port would let subject ids choose the server.
     if names and not (urlsplit(head).path or "?" in head):
-        raise ApiConfigError("url: placeholders may only appear in the path or the query string",
-                             "url")
-    _check_url(adapters.render_url(template, dict.fromkeys(adapters.URL_PLACEHOLDERS, "x")),
-               "url")
+        raise ApiConfigError(
+            "url: placeholders may only appear in the path or the query string", "url"
+        )
+    _check_url(adapters.render_url(template, dict.fromkeys(adapters.URL_PLACEHOLDERS, "x")), "url")
     return template
 
 
@@ -127,12 +130,15 @@ def _auth(value: Any) -> Auth:
         raise ApiConfigError("auth must be an object with secret_env (and header, scheme)")
     unknown = set(value) - _AUTH_KEYS
     if unknown:
-        raise ApiConfigError(f"auth has unknown keys: {', '.join(sorted(map(str, unknown)))} "
-                             "(the secret itself is never stored; name it in secret_env)")
+        raise ApiConfigError(
+            f"auth has unknown keys: {', '.join(sorted(map(str, unknown)))} "
+            "(the secret itself is never stored; name it in secret_env)"
+        )
     secret_env = value.get("secret_env")
     if not isinstance(secret_env, str) or not _SECRET_ENV.fullmatch(secret_env):
-        raise ApiConfigError("auth.secret_env must name an environment variable matching "
-                             "KPI_SECRET_[A-Z0-9_]+")
+        raise ApiConfigError(
+            "auth.secret_env must name an environment variable matching KPI_SECRET_[A-Z0-9_]+"
+        )
     header = value.get("header", "Authorization")
     if not isinstance(header, str) or not _HEADER_NAME.fullmatch(header):
         raise ApiConfigError("auth.header must be an HTTP header name")
@@ -149,8 +155,7 @@ def _integer(config: Mapping[str, Any], key: str, default: int, low: int, high: 
     return value
 
 
-def _seconds(config: Mapping[str, Any], key: str, default: float, low: float,
-             high: float) -> float:
+def _seconds(config: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:
     value = config.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ApiConfigError(f"{key} must be a number of seconds from {low:g} to {high:g}")
@@ -166,8 +171,9 @@ def parse_config(config: Mapping[str, Any]) -> ApiConfig:
         raise ApiConfigError(f"adapter must be one of: {', '.join(sorted(_ADAPTER_KEYS))}")
     unknown = set(config) - _ADAPTER_KEYS[adapter]
     if unknown:
-        raise ApiConfigError(f"unknown keys for the {adapter} adapter: "
-                             + ", ".join(sorted(map(str, unknown))))
+        raise ApiConfigError(
+            f"unknown keys for the {adapter} adapter: " + ", ".join(sorted(map(str, unknown)))
+        )
     if adapter == adapters.HTTP_JSON:
         endpoint, pointer = _url_template(config), _value_pointer(config)
         auth = None if config.get("auth") is None else _auth(config["auth"])
@@ -177,7 +183,10 @@ def parse_config(config: Mapping[str, Any]) -> ApiConfig:
             raise ApiConfigError(f"auth is required for the {adapter} adapter")
         auth = _auth(config["auth"])
     return ApiConfig(
-        adapter=adapter, endpoint=endpoint, value_pointer=pointer, auth=auth,
+        adapter=adapter,
+        endpoint=endpoint,
+        value_pointer=pointer,
+        auth=auth,
         timeout_s=_seconds(config, "timeout_s", 10, 0.1, 60),
         retries=_integer(config, "retries", 2, 0, 5),
         concurrency=_integer(config, "concurrency", 8, 1, 32),
@@ -210,23 +219,29 @@ def _headers(auth: Auth | None, env: Mapping[str, str]) -> dict[str, str]:
     return headers
 
 
-async def _run(config: ApiConfig, request: CalculationRequest, fetcher: adapters.Fetcher,
-               ) -> dict[str, Outcome]:
+async def _run(
+    config: ApiConfig,
+    request: CalculationRequest,
+    fetcher: adapters.Fetcher,
+) -> dict[str, Outcome]:
     match config.adapter:
         case adapters.HTTP_JSON:
-            return await adapters.http_json(fetcher, request, config.endpoint,
-                                            config.value_pointer)
+            return await adapters.http_json(fetcher, request, config.endpoint, config.value_pointer)
         case adapters.INTERCOM:
-            return await adapters.intercom_median_first_response(fetcher, request,
-                                                                 config.endpoint)
+            return await adapters.intercom_median_first_response(fetcher, request, config.endpoint)
         case adapters.AIRCALL:
             return await adapters.aircall_calls_per_user(fetcher, request, config.endpoint)
     raise CalculationFailed(f"no adapter {config.adapter!r}")
 
 
-async def calculate(request: CalculationRequest, *, allow: Sequence[outbound.Network],
-                    client: httpx.AsyncClient | None = None, backoff_base: float = 0.5,
-                    env: Mapping[str, str] | None = None) -> dict[str, Outcome]:
+async def calculate(
+    request: CalculationRequest,
+    *,
+    allow: Sequence[outbound.Network],
+    client: httpx.AsyncClient | None = None,
+    backoff_base: float = 0.5,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Outcome]:
     """Values for every due subject from the external source the definition's config names;
     only public addresses and the `allow` ranges are reached (checked at connect time)."""
     try:
@@ -238,12 +253,19 @@ async def calculate(request: CalculationRequest, *, allow: Sequence[outbound.Net
         return {}
 
     def fetcher(http: httpx.AsyncClient) -> adapters.Fetcher:
-        return adapters.Fetcher(http, headers, config.timeout_s, config.retries,
-                                asyncio.Semaphore(config.concurrency), backoff_base)
+        return adapters.Fetcher(
+            http,
+            headers,
+            config.timeout_s,
+            config.retries,
+            asyncio.Semaphore(config.concurrency),
+            backoff_base,
+        )
 
     if client is not None:
         return await _run(config, request, fetcher(client))
-    limits = httpx.Limits(max_connections=config.concurrency,
-                          max_keepalive_connections=config.concurrency)
+    limits = httpx.Limits(
+        max_connections=config.concurrency, max_keepalive_connections=config.concurrency
+    )
     async with outbound.client(allow, limits=limits, timeout=config.timeout_s) as own:
         return await _run(config, request, fetcher(own))

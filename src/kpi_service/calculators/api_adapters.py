@@ -24,8 +24,16 @@ HTTP_JSON = "http_json"
 INTERCOM = "intercom_median_first_response"
 AIRCALL = "aircall_calls_per_user"
 
-URL_PLACEHOLDERS = frozenset({"subject_id", "period_start", "period_end",
-                              "period_start_date", "period_end_date", "tenant_id"})
+URL_PLACEHOLDERS = frozenset(
+    {
+        "subject_id",
+        "period_start",
+        "period_end",
+        "period_start_date",
+        "period_end_date",
+        "tenant_id",
+    }
+)
 MAX_RESPONSE_BYTES = 1024 * 1024
 BACKOFF_CAP_S = 10.0
 INTERCOM_MAX_PAGES = 20
@@ -89,35 +97,49 @@ class Fetcher:
                 status = None
             except OutboundRefused as exc:
                 # Asking again would reach the same address: refused once is refused.
-                raise SourceError(f"the source is refused: {exc}", status=None,
-                                  attempts=attempt) from None
+                raise SourceError(
+                    f"the source is refused: {exc}", status=None, attempts=attempt
+                ) from None
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 # The exception text may quote the URL; its type is enough to act on.
-                raise SourceError(f"the request failed ({type(exc).__name__})", status=None,
-                                  attempts=attempt) from None
+                raise SourceError(
+                    f"the request failed ({type(exc).__name__})", status=None, attempts=attempt
+                ) from None
             else:
                 if 200 <= status < 300:
                     return Answer(status, _decode_json(body, status, attempt), attempt)
                 if status != 429 and status < 500:
-                    raise SourceError(f"the source answered {status}", status=status,
-                                      attempts=attempt)
+                    raise SourceError(
+                        f"the source answered {status}", status=status, attempts=attempt
+                    )
                 failure = f"the source answered {status}"
                 retry_after = _retry_after(headers)
             if attempt > self.retries:
-                raise SourceError(f"{failure} ({attempt} attempts)", status=status,
-                                  attempts=attempt)
+                raise SourceError(
+                    f"{failure} ({attempt} attempts)", status=status, attempts=attempt
+                )
             await asyncio.sleep(self._delay(attempt - 1, retry_after))
 
-    async def _once(self, method: str, url: str, json_body: Any,
-                    attempt: int) -> tuple[int, httpx.Headers, bytes]:
+    async def _once(
+        self, method: str, url: str, json_body: Any, attempt: int
+    ) -> tuple[int, httpx.Headers, bytes]:
         # httpx's timeout bounds each phase; this one bounds the whole attempt (slow drips too).
-        async with asyncio.timeout(self.timeout_s), self.client.stream(
-                method, url, headers=self.headers, json=json_body, timeout=self.timeout_s,
-                follow_redirects=False) as response:
+        async with (
+            asyncio.timeout(self.timeout_s),
+            self.client.stream(
+                method,
+                url,
+                headers=self.headers,
+                json=json_body,
+                timeout=self.timeout_s,
+                follow_redirects=False,
+            ) as response,
+        ):
             if not 200 <= response.status_code < 300:
                 return response.status_code, response.headers, b""
-            too_large = SourceError("the response is larger than 1 MB",
-                                    status=response.status_code, attempts=attempt)
+            too_large = SourceError(
+                "the response is larger than 1 MB", status=response.status_code, attempts=attempt
+            )
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
                 raise too_large
@@ -222,8 +244,9 @@ def url_placeholders(template: str) -> list[str]:
         if name is None:
             continue
         if name not in URL_PLACEHOLDERS:
-            raise ValueError(f"unknown placeholder {{{name}}}; known: "
-                             + ", ".join(sorted(URL_PLACEHOLDERS)))
+            raise ValueError(
+                f"unknown placeholder {{{name}}}; known: " + ", ".join(sorted(URL_PLACEHOLDERS))
+            )
         if spec or conversion:
             raise ValueError(f"placeholder {{{name}}} takes no format spec or conversion")
         names.append(name)
@@ -245,13 +268,15 @@ def _unix_bounds(request: CalculationRequest) -> tuple[int, int]:
     return int(start.timestamp()), int(end.timestamp())
 
 
-async def _per_subject(subjects: Iterable[str],
-                       compute: Callable[[str], Coroutine[Any, Any, Outcome]],
-                       ) -> dict[str, Outcome]:
+async def _per_subject(
+    subjects: Iterable[str],
+    compute: Callable[[str], Coroutine[Any, Any, Outcome]],
+) -> dict[str, Outcome]:
     tasks: dict[str, asyncio.Task[Outcome]]
     async with asyncio.TaskGroup() as group:
-        tasks = {subject: group.create_task(compute(subject))
-                 for subject in dict.fromkeys(subjects)}
+        tasks = {
+            subject: group.create_task(compute(subject)) for subject in dict.fromkeys(subjects)
+        }
     return {subject: task.result() for subject, task in tasks.items()}
 
 
@@ -260,15 +285,19 @@ def _failed(exc: SourceError, details: dict[str, Any]) -> Outcome:
     return Outcome(None, exc.reason, failed=True, details=details)
 
 
-async def http_json(fetcher: Fetcher, request: CalculationRequest, url_template: str,
-                    pointer: str) -> dict[str, Outcome]:
+async def http_json(
+    fetcher: Fetcher, request: CalculationRequest, url_template: str, pointer: str
+) -> dict[str, Outcome]:
     """One GET per subject, reading the number at the JSON pointer of each answer."""
     tokens = pointer_tokens(pointer)
     start, end = request.period.instants(request.tz)
-    shared = {"period_start": _utc(start), "period_end": _utc(end),
-              "period_start_date": request.period.start.isoformat(),
-              "period_end_date": request.period.end.isoformat(),
-              "tenant_id": request.tenant_id}
+    shared = {
+        "period_start": _utc(start),
+        "period_end": _utc(end),
+        "period_start_date": request.period.start.isoformat(),
+        "period_end_date": request.period.end.isoformat(),
+        "tenant_id": request.tenant_id,
+    }
     where = pointer or "the document root"
 
     async def one(subject: str) -> Outcome:
@@ -288,8 +317,12 @@ async def http_json(fetcher: Fetcher, request: CalculationRequest, url_template:
         number = as_number(found)
         if number is None:
             # The type only, never the value: a source could echo the credentials back.
-            return Outcome(None, f"the value at {where} is not a usable number "
-                           f"({_json_type(found)})", failed=True, details=details)
+            return Outcome(
+                None,
+                f"the value at {where} is not a usable number ({_json_type(found)})",
+                failed=True,
+                details=details,
+            )
         return Outcome(number, details=details)
 
     return await _per_subject(request.subject_ids, one)
@@ -301,11 +334,14 @@ def _intercom_query(subject: str, start: int, end: int, cursor: str | None) -> d
     if cursor is not None:
         pagination["starting_after"] = cursor
     return {
-        "query": {"operator": "AND", "value": [
-            {"field": "admin_assignee_id", "operator": "=", "value": subject},
-            {"field": "created_at", "operator": ">", "value": str(start - 1)},
-            {"field": "created_at", "operator": "<", "value": str(end)},
-        ]},
+        "query": {
+            "operator": "AND",
+            "value": [
+                {"field": "admin_assignee_id", "operator": "=", "value": subject},
+                {"field": "created_at", "operator": ">", "value": str(start - 1)},
+                {"field": "created_at", "operator": "<", "value": str(end)},
+            ],
+        },
         "pagination": pagination,
     }
 
@@ -336,24 +372,26 @@ def _intercom_page(body: Any) -> tuple[list[Decimal], str | None]:
     return reply_seconds, cursor
 
 
-async def intercom_median_first_response(fetcher: Fetcher, request: CalculationRequest,
-                                         base_url: str) -> dict[str, Outcome]:
+async def intercom_median_first_response(
+    fetcher: Fetcher, request: CalculationRequest, base_url: str
+) -> dict[str, Outcome]:
     """Per admin, the median first admin reply time in minutes of conversations in the period."""
     start, end = _unix_bounds(request)
     url = f"{base_url}/conversations/search"
 
     async def one(subject: str) -> Outcome:
-        details: dict[str, Any] = {"adapter": INTERCOM, "status": None, "attempts": 0,
-                                   "pages": 0}
+        details: dict[str, Any] = {"adapter": INTERCOM, "status": None, "attempts": 0, "pages": 0}
         reply_seconds: list[Decimal] = []
         cursors: set[str] = set()
         cursor: str | None = None
         try:
             for page in range(1, INTERCOM_MAX_PAGES + 1):
-                answer = await fetcher.fetch("POST", url,
-                                             json_body=_intercom_query(subject, start, end, cursor))
-                details.update(status=answer.status, attempts=details["attempts"] + answer.attempts,
-                               pages=page)
+                answer = await fetcher.fetch(
+                    "POST", url, json_body=_intercom_query(subject, start, end, cursor)
+                )
+                details.update(
+                    status=answer.status, attempts=details["attempts"] + answer.attempts, pages=page
+                )
                 seconds, cursor = _intercom_page(answer.body)
                 reply_seconds += seconds
                 if cursor is None:
@@ -363,15 +401,20 @@ async def intercom_median_first_response(fetcher: Fetcher, request: CalculationR
                 cursors.add(cursor)
             else:
                 # A median of the first pages only would be silently wrong.
-                return Outcome(None, f"more than {INTERCOM_MAX_PAGES} pages of conversations",
-                               failed=True, details=details)
+                return Outcome(
+                    None,
+                    f"more than {INTERCOM_MAX_PAGES} pages of conversations",
+                    failed=True,
+                    details=details,
+                )
         except SourceError as exc:
             return _failed(exc, details)
         except UnexpectedShape as exc:
             return Outcome(None, str(exc), failed=True, details=details)
         if not reply_seconds:
-            return Outcome(None, "no conversation with an admin reply in the period",
-                           details=details)
+            return Outcome(
+                None, "no conversation with an admin reply in the period", details=details
+            )
         return Outcome(statistics.median(reply_seconds) / 60, details=details)
 
     return await _per_subject(request.subject_ids, one)
@@ -397,17 +440,22 @@ def _aircall_page(body: Any) -> tuple[list[str], str | None]:
 
 def _origin(url: str) -> tuple[str, str | None, int | None]:
     parts = urlsplit(url)
-    return parts.scheme.lower(), parts.hostname, parts.port or {"http": 80, "https": 443}.get(
-        parts.scheme.lower())
+    return (
+        parts.scheme.lower(),
+        parts.hostname,
+        parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower()),
+    )
 
 
-async def aircall_calls_per_user(fetcher: Fetcher, request: CalculationRequest,
-                                 base_url: str) -> dict[str, Outcome]:
+async def aircall_calls_per_user(
+    fetcher: Fetcher, request: CalculationRequest, base_url: str
+) -> dict[str, Outcome]:
     """Per user, the number of calls in the period, from one listing shared by all subjects."""
     start, end = _unix_bounds(request)
     # `to` is inclusive and call times are whole seconds, so end - 1 keeps the end exclusive.
     url = f"{base_url}/v1/calls?" + urlencode(
-        {"from": start, "to": end - 1, "per_page": AIRCALL_PER_PAGE, "page": 1, "order": "asc"})
+        {"from": start, "to": end - 1, "per_page": AIRCALL_PER_PAGE, "page": 1, "order": "asc"}
+    )
     counts: Counter[str] = Counter()
     attempts = status = 0
     for page in range(1, AIRCALL_MAX_PAGES + 1):
@@ -426,9 +474,18 @@ async def aircall_calls_per_user(fetcher: Fetcher, request: CalculationRequest,
             raise CalculationFailed("the calls listing links its next page to another host")
         url = following
     else:
-        raise CalculationFailed(f"the calls listing has more than {AIRCALL_MAX_PAGES} pages "
-                                "for the period; counts would be incomplete")
-    details = {"adapter": AIRCALL, "status": status, "attempts": attempts, "pages": page,
-               "calls": sum(counts.values())}
-    return {subject: Outcome(Decimal(counts[subject]), details=dict(details))
-            for subject in dict.fromkeys(request.subject_ids)}
+        raise CalculationFailed(
+            f"the calls listing has more than {AIRCALL_MAX_PAGES} pages "
+            "for the period; counts would be incomplete"
+        )
+    details = {
+        "adapter": AIRCALL,
+        "status": status,
+        "attempts": attempts,
+        "pages": page,
+        "calls": sum(counts.values()),
+    }
+    return {
+        subject: Outcome(Decimal(counts[subject]), details=dict(details))
+        for subject in dict.fromkeys(request.subject_ids)
+    }

@@ -44,4 +44,3 @@ class CalculationRequest:
 
 class CalculationFailed(Exception):
     """The whole (definition, period) could not be computed; the message says why."""
-

@@ -34,19 +34,18 @@ BUILTIN_QUERIES: dict[str, BuiltinQuery] = {
         BuiltinQuery(
             key="avg_resolution_time",
             description="Average hours from creation to resolution of the cases resolved "
-                        "in the period (no resolved case: no value).",
+            "in the period (no resolved case: no value).",
             unit="hours",
             sql="SELECT assigned_to::text AS subject_id, "  # noqa: S608 (constant text)
-                "AVG(EXTRACT(EPOCH FROM (resolved_at - created_at)) / 3600) AS value"
-                + _RESOLVED_IN_PERIOD,
+            "AVG(EXTRACT(EPOCH FROM (resolved_at - created_at)) / 3600) AS value"
+            + _RESOLVED_IN_PERIOD,
             value_when_no_rows=None,
         ),
         BuiltinQuery(
             key="cases_resolved_count",
             description="Number of cases resolved in the period.",
             unit="count",
-            sql="SELECT assigned_to::text AS subject_id, COUNT(*) AS value"
-                + _RESOLVED_IN_PERIOD,
+            sql="SELECT assigned_to::text AS subject_id, COUNT(*) AS value" + _RESOLVED_IN_PERIOD,
             value_when_no_rows=Decimal(0),
         ),
     )

@@ -44,8 +44,11 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if prop is not None and aggregate in _COUNTING:
         raise EventConfigError("property", f"{aggregate} counts events; it takes no property")
     flt = config.get("filter", {})
-    if not isinstance(flt, dict) or len(flt) > 10 or not all(
-            isinstance(k, str) and _PROPERTY.match(k) and _scalar(v) for k, v in flt.items()):
+    if (
+        not isinstance(flt, dict)
+        or len(flt) > 10
+        or not all(isinstance(k, str) and _PROPERTY.match(k) and _scalar(v) for k, v in flt.items())
+    ):
         raise EventConfigError("filter", "at most 10 property: value pairs of plain values")
     return {k: v for k, v in config.items() if k in _KEYS}
 
@@ -53,8 +56,9 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
 def _scalar(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" not in value and len(value) <= 200
-    return isinstance(value, bool | int) or (isinstance(value, float) and value == value
-                                             and abs(value) != float("inf"))
+    return isinstance(value, bool | int) or (
+        isinstance(value, float) and value == value and abs(value) != float("inf")
+    )
 
 
 def measured_value(prop: str | None) -> Any:
@@ -86,17 +90,22 @@ def _group(scope: str) -> Any:
     return Event.user_id
 
 
-async def calculate(request: CalculationRequest, session: AsyncSession,
-                    scope: str = SubjectType.USER) -> dict[str, Outcome]:
+async def calculate(
+    request: CalculationRequest, session: AsyncSession, scope: str = SubjectType.USER
+) -> dict[str, Outcome]:
     """Values for every due subject from one statement over the period's events."""
     config = request.config
     start, end = request.period.instants(request.tz)
     group = _group(scope)
     stmt = (
         select(group, aggregate_of(config["aggregate"], config.get("property")))
-        .where(Event.tenant_id == request.tenant_id, Event.type == config["event_type"],
-               Event.occurred_at >= start, Event.occurred_at < end,
-               among(group, request.subject_ids))
+        .where(
+            Event.tenant_id == request.tenant_id,
+            Event.type == config["event_type"],
+            Event.occurred_at >= start,
+            Event.occurred_at < end,
+            among(group, request.subject_ids),
+        )
         .group_by(group)
     )
     if config.get("filter"):

@@ -37,8 +37,14 @@ def prepare(config: dict[str, Any], row_cap: int) -> PreparedQuery:
     return PreparedQuery("sql", wrap_for_run(checked, row_cap), None)
 
 
-async def _fetch(engine: AsyncEngine, sql: str, params: dict[str, Any], settings: Settings,
-                 tz_name: str, row_cap: int) -> list[tuple[Any, Any]]:
+async def _fetch(
+    engine: AsyncEngine,
+    sql: str,
+    params: dict[str, Any],
+    settings: Settings,
+    tz_name: str,
+    row_cap: int,
+) -> list[tuple[Any, Any]]:
     async with sandbox(engine, settings, params["tenant_id"], tz_name) as conn:
         result = await conn.execute(text(sql), params)
         rows = [(r[0], r[1]) for r in result.fetchmany(row_cap + 1)]
@@ -57,8 +63,9 @@ def _params(request: CalculationRequest) -> dict[str, Any]:
     }
 
 
-def _outcomes(rows: list[tuple[Any, Any]], request: CalculationRequest,
-              prepared: PreparedQuery) -> dict[str, Outcome]:
+def _outcomes(
+    rows: list[tuple[Any, Any]], request: CalculationRequest, prepared: PreparedQuery
+) -> dict[str, Outcome]:
     due = set(request.subject_ids)
     seen: dict[str, list[Any]] = {}
     for subject, value in rows:
@@ -74,21 +81,30 @@ def _outcomes(rows: list[tuple[Any, Any]], request: CalculationRequest,
             else:
                 out[subject] = Outcome(None, reason="no data for the period", details=details)
         elif len(values) > 1:
-            out[subject] = Outcome(None, reason=f"the query returned {len(values)} rows for "
-                                   "this subject (expected one)", failed=True, details=details)
+            out[subject] = Outcome(
+                None,
+                reason=f"the query returned {len(values)} rows for this subject (expected one)",
+                failed=True,
+                details=details,
+            )
         elif values[0] is None:
             out[subject] = Outcome(None, reason="the query returned no value", details=details)
         else:
             try:
                 out[subject] = Outcome(Decimal(values[0]), details=details)
             except (InvalidOperation, TypeError, ValueError):
-                out[subject] = Outcome(None, reason="the query returned a non-numeric value",
-                                       failed=True, details=details)
+                out[subject] = Outcome(
+                    None,
+                    reason="the query returned a non-numeric value",
+                    failed=True,
+                    details=details,
+                )
     return out
 
 
-async def calculate(request: CalculationRequest, sources: Sources,
-                    settings: Settings) -> dict[str, Outcome]:
+async def calculate(
+    request: CalculationRequest, sources: Sources, settings: Settings
+) -> dict[str, Outcome]:
     """Values for every due subject, from one statement on the tenant's source database."""
     try:
         prepared = prepare(request.config, settings.query_row_cap)
@@ -96,8 +112,9 @@ async def calculate(request: CalculationRequest, sources: Sources,
         raise CalculationFailed(f"the query configuration is not usable: {exc}") from exc
     try:
         engine = await sources.engine(request.tenant_id, request.config.get("source"))
-        rows = await _fetch(engine, prepared.sql, _params(request), settings,
-                            request.tz.key, settings.query_row_cap)
+        rows = await _fetch(
+            engine, prepared.sql, _params(request), settings, request.tz.key, settings.query_row_cap
+        )
     except SourceUnavailable as exc:
         raise CalculationFailed(str(exc)) from None
     except DBAPIError as exc:
@@ -106,15 +123,17 @@ async def calculate(request: CalculationRequest, sources: Sources,
     return _outcomes(rows, request, prepared)
 
 
-async def verify_sql(sources: Sources, tenant_id: str, source: str | None, sql: str,
-                     settings: Settings) -> None:
+async def verify_sql(
+    sources: Sources, tenant_id: str, source: str | None, sql: str, settings: Settings
+) -> None:
     """Refuse admin SQL that breaks the contract or does not run on the tenant's source."""
     loc = ["body", "config", "sql"]
     try:
         checked = check_select(sql)
     except UnsafeSql as exc:
-        raise InvalidInput(f"The SQL is refused: {exc}", errors=[field_error(loc, str(exc))]) \
-            from None
+        raise InvalidInput(
+            f"The SQL is refused: {exc}", errors=[field_error(loc, str(exc))]
+        ) from None
     now = datetime.now(UTC)
     params = {"subject_ids": [], "period_start": now, "period_end": now, "tenant_id": tenant_id}
     probe = f"SELECT * FROM ({wrap_for_run(checked, 1)}) AS probe LIMIT 0"  # noqa: S608
@@ -122,10 +141,15 @@ async def verify_sql(sources: Sources, tenant_id: str, source: str | None, sql: 
         engine = await sources.engine(tenant_id, source)
         await _fetch(engine, probe, params, settings, "UTC", 1)
     except SourceUnavailable as exc:
-        raise InvalidInput(f"The source is not usable: {exc}.",
-                           errors=[field_error(["body", "config", "source"], str(exc))]) from None
+        raise InvalidInput(
+            f"The source is not usable: {exc}.",
+            errors=[field_error(["body", "config", "source"], str(exc))],
+        ) from None
     except DBAPIError as exc:
-        reason = (f"it does not run on the source database: "
-                  f"{describe_failure(exc, f'tenant {tenant_id}, SQL checked at save')}")
-        raise InvalidInput(f"The SQL is refused: {reason}.",
-                           errors=[field_error(loc, reason)]) from None
+        reason = (
+            f"it does not run on the source database: "
+            f"{describe_failure(exc, f'tenant {tenant_id}, SQL checked at save')}"
+        )
+        raise InvalidInput(
+            f"The SQL is refused: {reason}.", errors=[field_error(loc, reason)]
+        ) from None

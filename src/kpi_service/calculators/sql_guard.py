@@ -23,7 +23,8 @@ class UnsafeSql(ValueError):
 
 
 ALLOWED_PARAMETERS: frozenset[str] = frozenset(
-    {"subject_ids", "period_start", "period_end", "tenant_id"})
+    {"subject_ids", "period_start", "period_end", "tenant_id"}
+)
 MAX_SQL_LENGTH = 20_000
 
 # The runner uses a READ ONLY transaction, which already refuses writes to tables.  This list
@@ -32,26 +33,81 @@ MAX_SQL_LENGTH = 20_000
 # side channels and remote calls (dblink*, http*, pg_notify, lo_export), functions that run SQL
 # given as text, which this check cannot see (query_to_xml, ts_stat, crosstab), and server
 # administration.  A trailing "*" means "any name with this prefix".
-FORBIDDEN_FUNCTIONS: frozenset[str] = frozenset({
-    "set_config", "pg_sleep", "pg_sleep_for", "pg_sleep_until", "pg_read_file",
-    "pg_read_binary_file", "pg_ls_dir", "pg_ls_*", "pg_stat_file", "lo_import", "lo_export",
-    "lo_from_bytea", "lo_put", "lo_unlink", "dblink", "dblink_*", "pg_background_*",
-    "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile",
-    "pg_advisory_*", "pg_try_advisory_*", "pg_notify", "txid_current", "pg_current_xact_id",
-    "nextval", "setval", "query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema",
-    "query_to_json", "cursor_to_xml", "cursor_to_xmlschema", "table_to_xml", "table_to_xmlschema",
-    "table_to_xml_and_xmlschema", "schema_to_xml*", "database_to_xml*", "ts_stat", "ts_rewrite",
-    "crosstab*", "connectby", "http", "http_*", "pg_logical_emit_message", "pg_logical_slot_*",
-    "pg_replication_*", "pg_create_*", "pg_drop_replication_slot", "pg_copy_*", "pg_switch_wal",
-    "pg_promote", "pg_backup_*", "pg_start_backup", "pg_stop_backup", "pg_export_snapshot",
-    "pg_file_*", "pg_logdir_ls", "pg_import_system_collations", "pg_stat_reset",
-    "pg_stat_reset_*", "pg_stat_statements_reset", "pg_log_*", "pg_wal_replay_*",
-})
+FORBIDDEN_FUNCTIONS: frozenset[str] = frozenset(
+    {
+        "set_config",
+        "pg_sleep",
+        "pg_sleep_for",
+        "pg_sleep_until",
+        "pg_read_file",
+        "pg_read_binary_file",
+        "pg_ls_dir",
+        "pg_ls_*",
+        "pg_stat_file",
+        "lo_import",
+        "lo_export",
+        "lo_from_bytea",
+        "lo_put",
+        "lo_unlink",
+        "dblink",
+        "dblink_*",
+        "pg_background_*",
+        "pg_terminate_backend",
+        "pg_cancel_backend",
+        "pg_reload_conf",
+        "pg_rotate_logfile",
+        "pg_advisory_*",
+        "pg_try_advisory_*",
+        "pg_notify",
+        "txid_current",
+        "pg_current_xact_id",
+        "nextval",
+        "setval",
+        "query_to_xml",
+        "query_to_xmlschema",
+        "query_to_xml_and_xmlschema",
+        "query_to_json",
+        "cursor_to_xml",
+        "cursor_to_xmlschema",
+        "table_to_xml",
+        "table_to_xmlschema",
+        "table_to_xml_and_xmlschema",
+        "schema_to_xml*",
+        "database_to_xml*",
+        "ts_stat",
+        "ts_rewrite",
+        "crosstab*",
+        "connectby",
+        "http",
+        "http_*",
+        "pg_logical_emit_message",
+        "pg_logical_slot_*",
+        "pg_replication_*",
+        "pg_create_*",
+        "pg_drop_replication_slot",
+        "pg_copy_*",
+        "pg_switch_wal",
+        "pg_promote",
+        "pg_backup_*",
+        "pg_start_backup",
+        "pg_stop_backup",
+        "pg_export_snapshot",
+        "pg_file_*",
+        "pg_logdir_ls",
+        "pg_import_system_collations",
+        "pg_stat_reset",
+        "pg_stat_reset_*",
+        "pg_stat_statements_reset",
+        "pg_log_*",
+        "pg_wal_replay_*",
+    }
+)
 _FORBIDDEN_PREFIXES = tuple(f[:-1] for f in FORBIDDEN_FUNCTIONS if f.endswith("*"))
 # Tenant SQL reads the tenant's source tables, never the service's schema or the catalogs: the
 # source role cannot read `kpi` anyway (core/sources.py), and refusing at save says so plainly.
 FORBIDDEN_SCHEMAS: frozenset[str] = frozenset(
-    {"kpi", "pg_catalog", "information_schema", "pg_toast"})
+    {"kpi", "pg_catalog", "information_schema", "pg_toast"}
+)
 
 # Mirrors SQLAlchemy 2.1's TextClause bind regex and its "\:" un-escape (sql/compiler.py);
 # tests/calculators/test_sql_guard.py compares this replay with the real text().compile().
@@ -61,13 +117,20 @@ _PLACEHOLDER = {name: f"${i}" for i, name in enumerate(sorted(ALLOWED_PARAMETERS
 _NAME_RUN = re.compile(r"\w+")
 # Tokens that may hold a colon which is not a parameter: literals, quoted names, comments, ":"
 # and ":=".  "::" (TYPECAST) is left alone because text() never touches a double colon.
-_COLON_TOKENS = frozenset({"SCONST", "USCONST", "IDENT", "UIDENT", "SQL_COMMENT", "C_COMMENT",
-                           "ASCII_58", "COLON_EQUALS"})
+_COLON_TOKENS = frozenset(
+    {"SCONST", "USCONST", "IDENT", "UIDENT", "SQL_COMMENT", "C_COMMENT", "ASCII_58", "COLON_EQUALS"}
+)
 _TAIL_TOKENS = frozenset({"ASCII_59", "SQL_COMMENT", "C_COMMENT"})
-_WRITE_LABELS = {ast.InsertStmt: "INSERT", ast.UpdateStmt: "UPDATE", ast.DeleteStmt: "DELETE",
-                 ast.MergeStmt: "MERGE"}
-_WRAPPER = ("SELECT q.subject_id::text AS subject_id, q.value::numeric AS value{extra} "
-            "FROM (\n{body}\n) AS q LIMIT {limit}")
+_WRITE_LABELS = {
+    ast.InsertStmt: "INSERT",
+    ast.UpdateStmt: "UPDATE",
+    ast.DeleteStmt: "DELETE",
+    ast.MergeStmt: "MERGE",
+}
+_WRAPPER = (
+    "SELECT q.subject_id::text AS subject_id, q.value::numeric AS value{extra} "
+    "FROM (\n{body}\n) AS q LIMIT {limit}"
+)
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -121,8 +184,12 @@ def _analyse(sql: str) -> tuple[str, frozenset[str], str]:
     runner_sql = _replay_sqlalchemy(_WRAPPER.format(body=body, limit=2, extra=""), parameters)
     wrapped = _parse(runner_sql, "The SQL cannot be used as a subquery")
     outer = wrapped[0].stmt if len(wrapped) == 1 else None
-    if not (isinstance(outer, ast.SelectStmt) and outer.fromClause
-            and len(outer.fromClause) == 1 and isinstance(outer.fromClause[0], ast.RangeSubselect)):
+    if not (
+        isinstance(outer, ast.SelectStmt)
+        and outer.fromClause
+        and len(outer.fromClause) == 1
+        and isinstance(outer.fromClause[0], ast.RangeSubselect)
+    ):
         raise UnsafeSql("The SQL cannot be used as a subquery of the KPI runner.")
     for node in _walk(outer):
         _check_node(node)
@@ -192,6 +259,7 @@ def _render_for_text(sql: str) -> tuple[str, frozenset[str]]:
 
 def _replay_sqlalchemy(text: str, parameters: frozenset[str]) -> str:
     """Return what PostgreSQL receives after text() binds parameters as $n and un-escapes colons."""
+
     def bind(match: re.Match[str]) -> str:
         if (name := match.group(1)) not in parameters:
             raise UnsafeSql(f"The SQL would bind an unexpected parameter :{name}.")
@@ -259,8 +327,10 @@ def _check_node(node: ast.Node) -> None:
     """Refuse writes, SELECT INTO, locking clauses and dangerous functions anywhere in the tree."""
     kind = type(node).__name__
     if kind.endswith("Stmt") and not isinstance(node, ast.SelectStmt | ast.RawStmt):
-        raise UnsafeSql(f"The SQL contains a {kind.removesuffix('Stmt').upper()} statement; "
-                        "only reading is allowed.")
+        raise UnsafeSql(
+            f"The SQL contains a {kind.removesuffix('Stmt').upper()} statement; "
+            "only reading is allowed."
+        )
     if isinstance(node, ast.IntoClause):
         raise UnsafeSql("SELECT ... INTO is not allowed because it creates a table.")
     if isinstance(node, ast.LockingClause):
@@ -269,8 +339,10 @@ def _check_node(node: ast.Node) -> None:
         schema, name = (node.schemaname or "").lower(), (node.relname or "").lower()
         if schema in FORBIDDEN_SCHEMAS or schema.startswith("pg_") or name.startswith("pg_"):
             shown = f"{schema}.{name}" if schema else name
-            raise UnsafeSql(f"The SQL reads {shown}; KPI SQL reads the tenant's source tables, "
-                            "not the service's schema or the system catalogs.")
+            raise UnsafeSql(
+                f"The SQL reads {shown}; KPI SQL reads the tenant's source tables, "
+                "not the service's schema or the system catalogs."
+            )
     parts: tuple[object, ...] = ()
     if isinstance(node, ast.FuncCall):
         parts = (node.funcname or ())[-1:]

@@ -35,8 +35,9 @@ def confined_to(principal: Principal) -> str | None:
     return principal.user_id if principal.role is Role.MEMBER else None
 
 
-def _manages_user(teams: list[str], tenant_id: str,
-                  user_id: QueryableAttribute[str] | str) -> ColumnElement[bool]:
+def _manages_user(
+    teams: list[str], tenant_id: str, user_id: QueryableAttribute[str] | str
+) -> ColumnElement[bool]:
     """SQL: the user (a column or a value) holds an assignment in one of these teams."""
     return exists().where(
         Assignment.tenant_id == tenant_id,
@@ -46,8 +47,12 @@ def _manages_user(teams: list[str], tenant_id: str,
     )
 
 
-def _seen(principal: Principal, tenant_id: QueryableAttribute[str], own: ColumnElement[bool],
-          of_teams: Callable[[list[str]], ColumnElement[bool]]) -> ColumnElement[bool]:
+def _seen(
+    principal: Principal,
+    tenant_id: QueryableAttribute[str],
+    own: ColumnElement[bool],
+    of_teams: Callable[[list[str]], ColumnElement[bool]],
+) -> ColumnElement[bool]:
     """The rows of the tenant for an admin; else one's own, and a manager's teams' rows."""
     in_tenant = tenant_id == principal.tenant_id
     teams = managed_teams(principal)
@@ -60,18 +65,27 @@ def _seen(principal: Principal, tenant_id: QueryableAttribute[str], own: ColumnE
 
 def visible_assignments(principal: Principal) -> ColumnElement[bool]:
     """The SQL condition over `Assignment` selecting what the principal may see."""
-    return _seen(principal, Assignment.tenant_id,
-                 and_(Assignment.subject_type == SubjectType.USER,
-                      Assignment.subject_id == principal.user_id),
-                 lambda teams: or_(among(Assignment.team_id, teams),
-                                   and_(Assignment.subject_type == SubjectType.TEAM,
-                                        among(Assignment.subject_id, teams))))
+    return _seen(
+        principal,
+        Assignment.tenant_id,
+        and_(
+            Assignment.subject_type == SubjectType.USER, Assignment.subject_id == principal.user_id
+        ),
+        lambda teams: or_(
+            among(Assignment.team_id, teams),
+            and_(Assignment.subject_type == SubjectType.TEAM, among(Assignment.subject_id, teams)),
+        ),
+    )
 
 
 def visible_goals(principal: Principal) -> ColumnElement[bool]:
     """The SQL condition over `Goal`: an admin's tenant, one's own goals, and a manager's users'."""
-    return _seen(principal, Goal.tenant_id, Goal.user_id == principal.user_id,
-                 lambda teams: _manages_user(teams, principal.tenant_id, Goal.user_id))
+    return _seen(
+        principal,
+        Goal.tenant_id,
+        Goal.user_id == principal.user_id,
+        lambda teams: _manages_user(teams, principal.tenant_id, Goal.user_id),
+    )
 
 
 def visible_alerts(principal: Principal) -> ColumnElement[bool]:
@@ -79,22 +93,30 @@ def visible_alerts(principal: Principal) -> ColumnElement[bool]:
     in_tenant = Alert.tenant_id == principal.tenant_id
     if principal.is_admin:
         return in_tenant
-    return and_(in_tenant, exists().where(
-        visible_assignments(principal),
-        Assignment.definition_id == Alert.definition_id,
-        Assignment.subject_type == Alert.subject_type,
-        Assignment.subject_id == Alert.subject_id,
-    ))
+    return and_(
+        in_tenant,
+        exists().where(
+            visible_assignments(principal),
+            Assignment.definition_id == Alert.definition_id,
+            Assignment.subject_type == Alert.subject_type,
+            Assignment.subject_id == Alert.subject_id,
+        ),
+    )
 
 
 def visible_events(principal: Principal) -> ColumnElement[bool]:
     """Admins see every event of the tenant, managers their teams' and their own, members theirs."""
-    return _seen(principal, Event.tenant_id, Event.user_id == principal.user_id,
-                 lambda teams: among(Event.team_id, teams))
+    return _seen(
+        principal,
+        Event.tenant_id,
+        Event.user_id == principal.user_id,
+        lambda teams: among(Event.team_id, teams),
+    )
 
 
-def can_manage(principal: Principal, subject_type: str, subject_id: str,
-               team_id: str | None) -> bool:
+def can_manage(
+    principal: Principal, subject_type: str, subject_id: str, team_id: str | None
+) -> bool:
     """Whether the principal may create, change, end (and record values of) such an assignment."""
     if principal.role is Role.ADMIN:
         return True
@@ -102,12 +124,14 @@ def can_manage(principal: Principal, subject_type: str, subject_id: str,
     if principal.role is not Role.MANAGER or subject_type == SubjectType.ORGANIZATION:
         return False
     # A manager acts for the teams they manage, never for themselves as such.
-    return principal.manages(team_id) or (subject_type == SubjectType.TEAM
-                                          and principal.manages(subject_id))
+    return principal.manages(team_id) or (
+        subject_type == SubjectType.TEAM and principal.manages(subject_id)
+    )
 
 
-async def require_readable(session: AsyncSession, principal: Principal,
-                           subject_type: SubjectType, subject_id: str | None) -> None:
+async def require_readable(
+    session: AsyncSession, principal: Principal, subject_type: SubjectType, subject_id: str | None
+) -> None:
     """Refuse unless the principal may read this subject's views.
 
     A user's views: the user, a manager of one of their teams, an admin. A team's: its
@@ -127,7 +151,10 @@ async def require_readable(session: AsyncSession, principal: Principal,
     if subject_id == principal.user_id:
         return
     teams = managed_teams(principal)
-    if subject_id is not None and teams and await session.scalar(
-            select(_manages_user(teams, principal.tenant_id, subject_id))):
+    if (
+        subject_id is not None
+        and teams
+        and await session.scalar(select(_manages_user(teams, principal.tenant_id, subject_id)))
+    ):
         return
     raise NotFound(f"User {subject_id!r} not found.")

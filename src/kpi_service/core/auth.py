@@ -76,14 +76,20 @@ def _from_jwt(request: Request, settings: Settings) -> Principal:
         key, algorithms = settings.jwt_secret.get_secret_value(), ["HS256"]
     try:
         claims = jwt.decode(
-            token, key, algorithms=algorithms, audience=settings.jwt_audience,
-            options={"require": ["exp", "sub", "tenant", "role"],
-                     "verify_aud": settings.jwt_audience is not None},
+            token,
+            key,
+            algorithms=algorithms,
+            audience=settings.jwt_audience,
+            options={
+                "require": ["exp", "sub", "tenant", "role"],
+                "verify_aud": settings.jwt_audience is not None,
+            },
         )
     except jwt.PyJWTError as exc:
         raise Unauthenticated(f"The bearer token is not valid: {exc}.") from None
-    return _principal(claims.get("tenant"), claims.get("sub"), claims.get("role"),
-                      claims.get("teams", []))
+    return _principal(
+        claims.get("tenant"), claims.get("sub"), claims.get("role"), claims.get("teams", [])
+    )
 
 
 def _from_headers(request: Request, settings: Settings) -> Principal:
@@ -93,8 +99,12 @@ def _from_headers(request: Request, settings: Settings) -> Principal:
     if not hmac.compare_digest(offered.encode(), expected):
         raise Unauthenticated("The service token is missing or wrong.")
     h = request.headers
-    return _principal(h.get("x-tenant-id", settings.default_tenant), h.get("x-user-id"),
-                      h.get("x-user-role"), h.get("x-user-teams", ""))
+    return _principal(
+        h.get("x-tenant-id", settings.default_tenant),
+        h.get("x-user-id"),
+        h.get("x-user-role"),
+        h.get("x-user-teams", ""),
+    )
 
 
 def has_credentials(request: Request) -> bool:

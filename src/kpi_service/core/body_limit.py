@@ -67,9 +67,13 @@ class BodyLimit(HttpMiddleware):
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(
-            Request(scope), 413, "payload-too-large", "Payload too large",
+            Request(scope),
+            413,
+            "payload-too-large",
+            "Payload too large",
             f"The request body is larger than {self.max_bytes} bytes (KPI_MAX_BODY_BYTES).",
-            headers={"Connection": "close"})
+            headers={"Connection": "close"},
+        )
         await response(scope, receive, send)
 
 

@@ -21,8 +21,9 @@ def cron_trigger(expression: str, tz: ZoneInfo) -> CronTrigger:
     elif len(parts) == 6:
         fields = dict(zip(("second", *_FIELDS), parts, strict=True))
     else:
-        raise ValueError(f"{expression!r} has {len(parts)} fields; a cron line has 5 (or 6 "
-                         "with seconds first)")
+        raise ValueError(
+            f"{expression!r} has {len(parts)} fields; a cron line has 5 (or 6 with seconds first)"
+        )
     # Crontab counts weekdays from Sunday = 0; APScheduler from Monday = 0. Names are the
     # same in both, so plain numbers are refused rather than silently shifted by a day.
     if any(ch.isdigit() for ch in fields["day_of_week"]):

@@ -20,10 +20,15 @@ from kpi_service.core.sources import Sources
 
 def async_url(url: str) -> str:
     """The SQLAlchemy asyncpg form of a PostgreSQL URL given in any usual spelling."""
-    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql+psycopg2://",
-                   "postgresql://", "postgres://"):
+    for prefix in (
+        "postgresql+asyncpg://",
+        "postgresql+psycopg://",
+        "postgresql+psycopg2://",
+        "postgresql://",
+        "postgres://",
+    ):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     raise ValueError("the database URL must start with postgresql:// or postgres://")
 
 
@@ -41,8 +46,11 @@ class Database:
         """The service database's engine and the sources of the settings (connected lazily)."""
         # A request waiting longer than pool_timeout for a connection gets 503 (core.errors);
         # recycling replaces connections before a proxy or firewall drops them when idle.
-        waits = {"pool_timeout": settings.db_pool_timeout,
-                 "pool_recycle": settings.db_pool_recycle, "pool_pre_ping": True}
+        waits = {
+            "pool_timeout": settings.db_pool_timeout,
+            "pool_recycle": settings.db_pool_recycle,
+            "pool_pre_ping": True,
+        }
         engine = create_async_engine(
             async_url(url),
             pool_size=settings.db_pool_size,
@@ -54,9 +62,12 @@ class Database:
 
         def source_pool(source_url: str, name: str) -> AsyncEngine:
             return create_async_engine(
-                async_url(source_url), pool_size=5, max_overflow=5,
+                async_url(source_url),
+                pool_size=5,
+                max_overflow=5,
                 connect_args={"server_settings": {"application_name": f"kpi-source-{name}"}},
-                **waits)
+                **waits,
+            )
 
         sources = Sources.configure(async_url(url), engine, settings, source_pool)
         return cls(engine=engine, sessions=sessions, sources=sources)

@@ -72,8 +72,17 @@ class EmbeddedPostgres:
         if not self.durable:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         self._run(
-            "pg_ctl", "-D", str(self.pgdata), "-l", str(self.pgdata / "server.log"),
-            "-w", "-t", "60", "-o", " ".join(options), "start",
+            "pg_ctl",
+            "-D",
+            str(self.pgdata),
+            "-l",
+            str(self.pgdata / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            " ".join(options),
+            "start",
         )
         self.started_here = True
         log.info("embedded PostgreSQL started (socket in %s)", self.socket_dir)
@@ -99,14 +108,34 @@ class EmbeddedPostgres:
 
     def _psql(self, database: str, sql: str) -> str:
         return self._run(
-            "psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", str(self.socket_dir),
-            "-U", _SUPERUSER, "-d", database, "-c", sql,
+            "psql",
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(self.socket_dir),
+            "-U",
+            _SUPERUSER,
+            "-d",
+            database,
+            "-c",
+            sql,
         )
 
     def _initdb(self) -> None:
         self._run(
-            "initdb", "-D", str(self.pgdata), "-U", _SUPERUSER, "--auth=trust",
-            "--encoding=UTF8", "--locale=C", "--no-instructions",
+            "initdb",
+            "-D",
+            str(self.pgdata),
+            "-U",
+            _SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-instructions",
         )
 
     def _running(self) -> bool:
@@ -141,9 +170,16 @@ class EmbeddedPostgres:
         except KeyError:
             useradd = shutil.which("useradd") or "/usr/sbin/useradd"
             subprocess.run(  # noqa: S603
-                [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                 _ROOT_RUN_USER],
-                check=True, capture_output=True,
+                [
+                    useradd,
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    _ROOT_RUN_USER,
+                ],
+                check=True,
+                capture_output=True,
             )
             return pwd.getpwnam(_ROOT_RUN_USER)
 
@@ -165,13 +201,21 @@ class EmbeddedPostgres:
     def _run(self, program: str, *args: str) -> str:
         kwargs: dict[str, Any] = {}
         if self._run_as is not None:
-            kwargs = {"user": self._run_as.pw_uid, "group": self._run_as.pw_gid,
-                      "extra_groups": [], "cwd": "/"}
+            kwargs = {
+                "user": self._run_as.pw_uid,
+                "group": self._run_as.pw_gid,
+                "extra_groups": [],
+                "cwd": "/",
+            }
         env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
         started = time.monotonic()
         result = subprocess.run(  # noqa: S603
             [str(self._bin / program), *args],
-            capture_output=True, text=True, env=env, check=False, **kwargs,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            **kwargs,
         )
         if result.returncode != 0:
             tail = self._log_tail()

@@ -62,9 +62,15 @@ def field_error(loc: Sequence[str | int], msg: str, kind: str = "value_error") -
     return {"loc": list(loc), "msg": msg, "type": kind}
 
 
-def problem_response(request: Request, status: int, code: str, title: str, detail: str,
-                     errors: Sequence[dict[str, Any]] = (),
-                     headers: dict[str, str] | None = None) -> JSONResponse:
+def problem_response(
+    request: Request,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    errors: Sequence[dict[str, Any]] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     """The one error shape: problem+json, or the seed's `{"error"}` on its routes."""
     if request.url.path.startswith(LEGACY_PREFIX):
         # The seed's BFF reads `error` from the body: keep its shape on its routes.
@@ -98,8 +104,14 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     assert isinstance(exc, RequestValidationError)
     errors = _validation_errors(exc)
     if any(e["type"] == "json_invalid" for e in errors):
-        return problem_response(request, 400, "malformed-json", "Malformed JSON",
-                         "The request body is not valid JSON.", errors)
+        return problem_response(
+            request,
+            400,
+            "malformed-json",
+            "Malformed JSON",
+            "The request body is not valid JSON.",
+            errors,
+        )
     summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:3])
     return problem_response(request, 422, "invalid-input", "Invalid input", summary, errors)
 
@@ -110,14 +122,19 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     title = titles.get(exc.status_code, "HTTP error")
     detail = exc.detail if isinstance(exc.detail, str) else title
     code = title.lower().replace(" ", "-")
-    return problem_response(request, exc.status_code, code, title, detail,
-                     headers=dict(exc.headers or {}) or None)
+    return problem_response(
+        request, exc.status_code, code, title, detail, headers=dict(exc.headers or {}) or None
+    )
 
 
 # What the database (or asyncpg, for COPY through the raw connection) raises: every error of
 # either kind is answered here, never as a bare 500 from the catch-all.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (
-    DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+    DBAPIError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 # asyncpg's words for a connection the server ended under it: the socket is gone, or the
 # protocol still waits for the end of an operation the server will never finish (the
 # server's farewell arrived while the connection was idle). The service never shares a
@@ -151,7 +168,8 @@ def database_unreachable(exc: BaseException) -> bool:
         if sqlstate(link).startswith(("08", "57P")):
             return True
         if isinstance(link, asyncpg.InterfaceError | asyncpg.InternalClientError) and any(
-                words in str(link) for words in _BROKEN_CONNECTION):
+            words in str(link) for words in _BROKEN_CONNECTION
+        ):
             return True
     return False
 
@@ -161,11 +179,17 @@ async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DATABASE_ERRORS)
     code = sqlstate(exc)
     if isinstance(exc, IntegrityError) or code.startswith("23"):
-        return problem_response(request, 409, "conflict", "Conflict",
-                         "The request conflicts with data already stored.")
+        return problem_response(
+            request, 409, "conflict", "Conflict", "The request conflicts with data already stored."
+        )
     if code.startswith("22"):
-        return problem_response(request, 422, "invalid-input", "Invalid input",
-                         "A value is out of the range that can be stored.")
+        return problem_response(
+            request,
+            422,
+            "invalid-input",
+            "Invalid input",
+            "A value is out of the range that can be stored.",
+        )
     if database_unreachable(exc):
         return unavailable(request, "The database is not reachable; retry shortly.", 5)
     log.exception("database error on %s %s", request.method, request.url.path)
@@ -185,16 +209,26 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _internal(request)
 
 
-def unavailable(request: Request, detail: str, retry_after: int,
-                **headers: str) -> JSONResponse:
+def unavailable(request: Request, detail: str, retry_after: int, **headers: str) -> JSONResponse:
     """503: the client may retry after that many seconds (here, or on another replica)."""
-    return problem_response(request, 503, "unavailable", "Service unavailable", detail,
-                            headers={"Retry-After": str(retry_after), **headers})
+    return problem_response(
+        request,
+        503,
+        "unavailable",
+        "Service unavailable",
+        detail,
+        headers={"Retry-After": str(retry_after), **headers},
+    )
 
 
 def _internal(request: Request) -> JSONResponse:
-    return problem_response(request, 500, "internal", "Internal server error",
-                            "The server could not complete the request.")
+    return problem_response(
+        request,
+        500,
+        "internal",
+        "Internal server error",
+        "The server could not complete the request.",
+    )
 
 
 class ShutdownCut(HttpMiddleware):
@@ -213,9 +247,12 @@ class ShutdownCut(HttpMiddleware):
             await self.app(scope, receive, watched)
         except asyncio.CancelledError:
             if not started:
-                response = unavailable(Request(scope),
-                                       "The service is shutting down; retry shortly.", 1,
-                                       Connection="close")
+                response = unavailable(
+                    Request(scope),
+                    "The service is shutting down; retry shortly.",
+                    1,
+                    Connection="close",
+                )
                 await response(scope, receive, send)
             raise
 

@@ -38,17 +38,23 @@ class ContextFilter(logging.Filter):
 
 
 class _Json(JsonFormatter):
-    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord,
-                   message_dict: dict[str, Any]) -> None:
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
         log_data["time"] = None  # the key comes first; the library fills it in last
         super().add_fields(log_data, record, message_dict)
 
 
 def json_formatter() -> logging.Formatter:
     """time (UTC), level, logger, message, request_id, then `extra` fields and exc_info."""
-    return _Json("{levelname}{name}{message}{request_id}", style="{",
-                 rename_fields={"levelname": "level", "name": "logger"}, timestamp="time",
-                 reserved_attrs=_NOT_FIELDS, json_ensure_ascii=False)
+    return _Json(
+        "{levelname}{name}{message}{request_id}",
+        style="{",
+        rename_fields={"levelname": "level", "name": "logger"},
+        timestamp="time",
+        reserved_attrs=_NOT_FIELDS,
+        json_ensure_ascii=False,
+    )
 
 
 class TextFormatter(logging.Formatter):
@@ -72,13 +78,21 @@ def config(log_format: str, level: str) -> dict[str, Any]:
         "disable_existing_loggers": False,
         "filters": {"context": {"()": ContextFilter}},
         "formatters": {"json": {"()": json_formatter}, "text": {"()": TextFormatter}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                                "formatter": log_format, "filters": ["context"]}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": log_format,
+                "filters": ["context"],
+            }
+        },
         "root": {"handlers": ["stderr"], "level": level},
         # uvicorn's loggers hand their records to the root handler; its access log is off
         # (the app writes one line per request with the route and the request id).
-        "loggers": {name: {"handlers": [], "propagate": True, "level": level}
-                    for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+        "loggers": {
+            name: {"handlers": [], "propagate": True, "level": level}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
     }
 
 

@@ -24,8 +24,9 @@ def migration_engine(url: str) -> AsyncEngine:
     With PostgreSQL's default search_path (`"$user", public`) a role named `kpi` would make
     our schema the default one, and autogenerate would then compare it as schema-less.
     """
-    return create_async_engine(async_url(url),
-                               connect_args={"server_settings": {"search_path": "public"}})
+    return create_async_engine(
+        async_url(url), connect_args={"server_settings": {"search_path": "public"}}
+    )
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
@@ -99,11 +100,12 @@ async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at (read directly: /readyz asks on every probe, and
     Alembic's migration context logs a line each time it is made)."""
     async with engine.connect() as connection:
-        table = await connection.scalar(text("SELECT to_regclass(:name)::text"),
-                                        {"name": f"{SCHEMA}.alembic_version"})
+        table = await connection.scalar(
+            text("SELECT to_regclass(:name)::text"), {"name": f"{SCHEMA}.alembic_version"}
+        )
         if table is None:
             return None
         revision = await connection.scalar(
-            text(f"SELECT version_num FROM {SCHEMA}.alembic_version"))  # noqa: S608 (constant)
+            text(f"SELECT version_num FROM {SCHEMA}.alembic_version")  # noqa: S608 (constant)
+        )
         return None if revision is None else str(revision)
-

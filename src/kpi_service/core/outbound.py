@@ -35,8 +35,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Names that are this machine whatever DNS says (RFC 6761; Debian's /etc/hosts aliases).
-_LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost",
-                          "ip6-loopback"})
+_LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 _LOOPBACK: tuple[Address, ...] = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
 _SCHEMES = ("http", "https")
 
@@ -56,16 +55,22 @@ def parse_allow(text: str) -> tuple[Network, ...]:
         try:
             networks.append(ipaddress.ip_network(entry))
         except ValueError as exc:
-            raise ValueError(f"not a list of CIDR ranges such as 10.0.0.0/8,::1/128: {exc}",
-                             ) from None
+            raise ValueError(
+                f"not a list of CIDR ranges such as 10.0.0.0/8,::1/128: {exc}",
+            ) from None
     return tuple(networks)
 
 
 def _kind(address: Address) -> str | None:
     """What makes an address internal, or None for a publicly routable one."""
-    checks = (("a loopback", address.is_loopback), ("an unspecified", address.is_unspecified),
-              ("a link-local", address.is_link_local), ("a multicast", address.is_multicast),
-              ("a reserved", address.is_reserved), ("a private", address.is_private))
+    checks = (
+        ("a loopback", address.is_loopback),
+        ("an unspecified", address.is_unspecified),
+        ("a link-local", address.is_link_local),
+        ("a multicast", address.is_multicast),
+        ("a reserved", address.is_reserved),
+        ("a private", address.is_private),
+    )
     for kind, hit in checks:
         if hit:
             return f"{kind} address"
@@ -118,16 +123,19 @@ def check_url(url: str, allow: Sequence[Network]) -> None:
         return
     reasons = [refusal(candidate, allow) for candidate in candidates]
     if all(reasons):
-        raise OutboundRefused(f"its host is {reasons[0]}; internal addresses are refused "
-                              "unless KPI_OUTBOUND_ALLOW opens them")
+        raise OutboundRefused(
+            f"its host is {reasons[0]}; internal addresses are refused "
+            "unless KPI_OUTBOUND_ALLOW opens them"
+        )
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network backend, connecting only to checked addresses: it resolves the
     host, refuses it if any address is internal, and connects to the checked addresses."""
 
-    def __init__(self, allow: Sequence[Network],
-                 inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(
+        self, allow: Sequence[Network], inner: httpcore.AsyncNetworkBackend | None = None
+    ) -> None:
         self._allow = tuple(allow)
         self._inner = inner or httpcore.AnyIOBackend()
 
@@ -144,37 +152,49 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
 
     # The signatures are httpcore's, timeout parameters included.
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109
-                          local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None,
-                          ) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         addresses = await self._resolve(host, port, timeout)
         for address in addresses:
             reason = refusal(address, self._allow)
             if reason is not None:
-                raise OutboundRefused(f"the host resolves to {reason}; internal addresses "
-                                      "are refused unless KPI_OUTBOUND_ALLOW opens them")
+                raise OutboundRefused(
+                    f"the host resolves to {reason}; internal addresses "
+                    "are refused unless KPI_OUTBOUND_ALLOW opens them"
+                )
         failure: httpcore.ConnectError | None = None
         for address in addresses:
             try:
-                return await self._inner.connect_tcp(str(address), port, timeout=timeout,
-                                                     local_address=local_address,
-                                                     socket_options=socket_options)
+                return await self._inner.connect_tcp(
+                    str(address),
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
             except httpcore.ConnectError as exc:  # the next address may answer
                 failure = exc
         raise failure or httpcore.ConnectError("the host name has no address")
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,  # noqa: ASYNC109
-                                  socket_options: Iterable[Any] | None = None,
-                                  ) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         raise OutboundRefused("unix sockets are refused")
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
 
 
-def client(allow: Sequence[Network], *, limits: httpx.Limits,
-           timeout: float) -> httpx.AsyncClient:
+def client(allow: Sequence[Network], *, limits: httpx.Limits, timeout: float) -> httpx.AsyncClient:
     """An HTTP client for user-supplied URLs: internal addresses refused at connect time
     (OutboundRefused), no redirects, no proxy or .netrc from the environment."""
     # Certificates as httpx finds them by default (certifi, or SSL_CERT_FILE / SSL_CERT_DIR).
@@ -185,8 +205,12 @@ def client(allow: Sequence[Network], *, limits: httpx.Limits,
     if not isinstance(getattr(transport, "_pool", None), httpcore.AsyncConnectionPool):
         raise RuntimeError("this httpx version keeps its connection pool elsewhere")
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=tls, max_connections=limits.max_connections,
+        ssl_context=tls,
+        max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry, network_backend=GuardedBackend(allow))
-    return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False,
-                             trust_env=False)
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=GuardedBackend(allow),
+    )
+    return httpx.AsyncClient(
+        transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+    )

@@ -38,8 +38,12 @@ class LegacyError(TypedDict):
     error: str
 
 
-_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.",
-                                "schema": {"type": "integer"}}}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer"},
+    }
+}
 
 _WHY = {
     400: "The body is not valid JSON.",

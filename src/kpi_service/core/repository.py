@@ -46,8 +46,9 @@ class Filters:
         return []
 
 
-def keyset(stmt: S, id_column: Any, after: int | None, limit: int, *,
-           newest_first: bool = False) -> S:
+def keyset(
+    stmt: S, id_column: Any, after: int | None, limit: int, *, newest_first: bool = False
+) -> S:
     """Up to `limit + 1` rows after the id `after`, in id order (descending with
     `newest_first`): the extra row only says there is more (see `core.schemas.slice_of`)."""
     if after is not None:
@@ -86,14 +87,16 @@ class Repository(Generic[M]):
         """The tenant's row with that id, if any."""
         return await self.one_or_none(self.select(tenant_id).where(self.model.id == row_id))
 
-    async def page(self, tenant_id: str, filters: Filters | None = None, *, after: int | None,
-                   limit: int) -> Sequence[M]:
+    async def page(
+        self, tenant_id: str, filters: Filters | None = None, *, after: int | None, limit: int
+    ) -> Sequence[M]:
         """Up to `limit + 1` of the tenant's rows matching `filters` after the id `after`."""
         stmt = self.select(tenant_id)
         if filters is not None:
             stmt = stmt.where(*filters.conditions())
-        return await self.all(keyset(stmt, self.model.id, after, limit,
-                                     newest_first=self.newest_first))
+        return await self.all(
+            keyset(stmt, self.model.id, after, limit, newest_first=self.newest_first)
+        )
 
     async def add(self, tenant_id: str, values: dict[str, Any]) -> M:
         """Insert a row and return it with its server-set columns."""

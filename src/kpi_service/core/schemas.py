@@ -49,8 +49,9 @@ def _not_a_boolean(value: object) -> object:
 Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_not_a_boolean)]
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 SubjectRef = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_PRINTABLE)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_PRINTABLE,
-                                        strip_whitespace=True)]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=_PRINTABLE, strip_whitespace=True)
+]
 ShortText = Annotated[str, StringConstraints(max_length=100, pattern=_PRINTABLE)]
 LongText = Annotated[str, StringConstraints(max_length=4000, pattern=_PRINTABLE_MULTILINE)]
 
@@ -59,8 +60,10 @@ LongText = Annotated[str, StringConstraints(max_length=4000, pattern=_PRINTABLE_
 Day = Annotated[dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(2999, 12, 31))]
 # An instant a client may name: with its UTC offset (a bare local time is ambiguous), within
 # the same calendar as `Day`.
-Instant = Annotated[AwareDatetime, Field(ge=dt.datetime(1900, 1, 1, tzinfo=dt.UTC),
-                                         le=dt.datetime(3000, 1, 1, tzinfo=dt.UTC))]
+Instant = Annotated[
+    AwareDatetime,
+    Field(ge=dt.datetime(1900, 1, 1, tzinfo=dt.UTC), le=dt.datetime(3000, 1, 1, tzinfo=dt.UTC)),
+]
 
 _as_float = PlainSerializer(float, return_type=float, when_used="json")
 
@@ -69,8 +72,9 @@ class _PublishedAsNumber:
     """A Decimal field documented as the JSON number clients send, not as number-or-string."""
 
     @staticmethod
-    def __get_pydantic_json_schema__(schema: CoreSchema,
-                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+    def __get_pydantic_json_schema__(
+        schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
         # pydantic also reads numeric strings, and publishes any string as valid: generated
         # clients then type the field `float | str` and a fuzzer sends words.
         published = handler(schema)
@@ -81,12 +85,17 @@ class _PublishedAsNumber:
 
 
 # A value a client may send: finite, within what any KPI sensibly holds.
-Number = Annotated[Decimal, Field(allow_inf_nan=False, ge=-MAX_VALUE, le=MAX_VALUE), _as_float,
-                   _PublishedAsNumber()]
+Number = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False, ge=-MAX_VALUE, le=MAX_VALUE),
+    _as_float,
+    _PublishedAsNumber(),
+]
 # A value we send back: a JSON number.
 OutNumber = Annotated[Decimal, _as_float]
-Weight = Annotated[Decimal, Field(allow_inf_nan=False, ge=0, le=100), _as_float,
-                   _PublishedAsNumber()]
+Weight = Annotated[
+    Decimal, Field(allow_inf_nan=False, ge=0, le=100), _as_float, _PublishedAsNumber()
+]
 
 
 class _AsLiteral:
@@ -96,13 +105,15 @@ class _AsLiteral:
     def __init__(self, vocabulary: type[StrEnum]) -> None:
         self.vocabulary = vocabulary
 
-    def __get_pydantic_core_schema__(self, source: object,
-                                     handler: GetCoreSchemaHandler) -> CoreSchema:
+    def __get_pydantic_core_schema__(
+        self, source: object, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
         # A plain enum field would be a `$ref` component answering `enum` errors; clients
         # know the inline `{"enum": [...]}` and its `literal_error` messages.
         values = [member.value for member in self.vocabulary]
         return core_schema.no_info_after_validator_function(
-            self.vocabulary, core_schema.literal_schema(values))
+            self.vocabulary, core_schema.literal_schema(values)
+        )
 
 
 _Vocabulary = TypeVar("_Vocabulary", bound=StrEnum)
@@ -111,6 +122,7 @@ if TYPE_CHECKING:
     # One value of a closed vocabulary: `unit: Choice[Unit]` is a `Unit` member.
     Choice = Annotated[_Vocabulary, _AsLiteral]
 else:
+
     class Choice:
         """One value of a closed vocabulary: `unit: Choice[Unit]` is a `Unit` member."""
 
@@ -145,13 +157,18 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     @classmethod
-    def __get_pydantic_json_schema__(cls, schema: CoreSchema,
-                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
         # A field typed `X | None = None` only to be omittable is published without the
         # `null` that `refuse_null` refuses.
         published = handler(schema)
-        never_null = {field for d in cls.__pydantic_decorators__.field_validators.values()
-                      if getattr(d.func, "__func__", None) is _not_null for field in d.info.fields}
+        never_null = {
+            field
+            for d in cls.__pydantic_decorators__.field_validators.values()
+            if getattr(d.func, "__func__", None) is _not_null
+            for field in d.info.fields
+        }
         properties = handler.resolve_ref_schema(published).get("properties", {})
         for name in never_null & properties.keys():
             properties[name] = _without_null(properties[name])
@@ -216,8 +233,10 @@ def decode_cursor(cursor: str | None) -> int | None:
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
         after = None
     if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_ID:
-        raise InvalidInput("The cursor is not one this service issued.",
-                           errors=[field_error(["query", "cursor"], "malformed cursor")])
+        raise InvalidInput(
+            "The cursor is not one this service issued.",
+            errors=[field_error(["query", "cursor"], "malformed cursor")],
+        )
     return after
 
 

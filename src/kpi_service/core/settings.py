@@ -149,18 +149,22 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"KPI_SCHEDULE_{kind.upper()}: {exc}") from None
         if self.run_heartbeat_seconds * 2 > self.run_stale_seconds:
-            raise ValueError("KPI_RUN_HEARTBEAT_SECONDS must be at most half of "
-                             "KPI_RUN_STALE_SECONDS, or live runs would look stale")
+            raise ValueError(
+                "KPI_RUN_HEARTBEAT_SECONDS must be at most half of "
+                "KPI_RUN_STALE_SECONDS, or live runs would look stale"
+            )
         return self
 
     @field_validator("source_schemas")
     @classmethod
     def _schema_names(cls, value: str) -> str:
         names = [name.strip() for name in value.split(",") if name.strip()]
-        if not names or any(not re.match(_NAME, name) or name == "kpi" or
-                            name.startswith("pg_") for name in names):
-            raise ValueError("a comma-separated list of plain schema names other than kpi and "
-                             "the system schemas")
+        if not names or any(
+            not re.match(_NAME, name) or name == "kpi" or name.startswith("pg_") for name in names
+        ):
+            raise ValueError(
+                "a comma-separated list of plain schema names other than kpi and the system schemas"
+            )
         return ",".join(names)
 
     @field_validator("sources")
@@ -168,8 +172,10 @@ class Settings(BaseSettings):
     def _source_names(cls, value: dict[str, NamedSource]) -> dict[str, NamedSource]:
         for name in value:
             if not re.match(_NAME, name) or name == "default":
-                raise ValueError(f"source name {name!r}: lower-case letters, digits and _, "
-                                 "not 'default' (that is KPI_SOURCE_DATABASE_URL)")
+                raise ValueError(
+                    f"source name {name!r}: lower-case letters, digits and _, "
+                    "not 'default' (that is KPI_SOURCE_DATABASE_URL)"
+                )
         return value
 
     @model_validator(mode="after")

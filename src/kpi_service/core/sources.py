@@ -44,35 +44,49 @@ class SourceUnavailable(Exception):
 # What a source role must not be or hold; each query answers one problem, or NULL.
 _ROLE_PROBLEMS = (
     ("SELECT 'it is a superuser' FROM pg_roles WHERE rolname = current_user AND rolsuper"),
-    ("SELECT 'it may create roles, databases or replicate, or bypasses row-level security' "
-     "FROM pg_roles WHERE rolname = current_user AND (rolcreaterole OR rolcreatedb OR "
-     "rolreplication OR rolbypassrls)"),
-    ("SELECT 'it is a member of ' || r.rolname FROM pg_roles r WHERE r.rolname IN "
-     "('pg_read_all_data', 'pg_write_all_data', 'pg_read_server_files', "
-     "'pg_write_server_files', 'pg_execute_server_program', 'pg_read_all_settings', "
-     "'pg_read_all_stats', 'pg_monitor') AND pg_has_role(current_user, r.oid, 'USAGE') "
-     "LIMIT 1"),
-    (f"SELECT 'it has a privilege on schema {SCHEMA}' "
-     f"WHERE to_regnamespace('{SCHEMA}') IS NOT NULL AND "
-     f"(has_schema_privilege('{SCHEMA}', 'USAGE') OR has_schema_privilege('{SCHEMA}', 'CREATE'))"),
-    (f"SELECT 'it has a privilege on table ' || c.oid::regclass::text "  # noqa: S608
-     f"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-     f"WHERE n.nspname = '{SCHEMA}' AND (has_table_privilege(c.oid, 'SELECT') OR "
-     "has_table_privilege(c.oid, 'INSERT') OR has_table_privilege(c.oid, 'UPDATE') OR "
-     "has_table_privilege(c.oid, 'DELETE')) LIMIT 1"),
-    ("SELECT 'it may write to ' || c.oid::regclass::text FROM pg_class c "
-     "JOIN pg_namespace n ON n.oid = c.relnamespace "
-     "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') "
-     "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-     "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' "
-     "AND (has_table_privilege(c.oid, 'INSERT') OR has_table_privilege(c.oid, 'UPDATE') "
-     "OR has_table_privilege(c.oid, 'DELETE') OR has_table_privilege(c.oid, 'TRUNCATE')) "
-     "LIMIT 1"),
-    ("SELECT 'it may create objects in schema ' || n.nspname FROM pg_namespace n "
-     "WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' "
-     "AND has_schema_privilege(n.oid, 'CREATE') LIMIT 1"),
-    ("SELECT 'it may create schemas in the database' "
-     "WHERE has_database_privilege(current_database(), 'CREATE')"),
+    (
+        "SELECT 'it may create roles, databases or replicate, or bypasses row-level security' "
+        "FROM pg_roles WHERE rolname = current_user AND (rolcreaterole OR rolcreatedb OR "
+        "rolreplication OR rolbypassrls)"
+    ),
+    (
+        "SELECT 'it is a member of ' || r.rolname FROM pg_roles r WHERE r.rolname IN "
+        "('pg_read_all_data', 'pg_write_all_data', 'pg_read_server_files', "
+        "'pg_write_server_files', 'pg_execute_server_program', 'pg_read_all_settings', "
+        "'pg_read_all_stats', 'pg_monitor') AND pg_has_role(current_user, r.oid, 'USAGE') "
+        "LIMIT 1"
+    ),
+    (
+        f"SELECT 'it has a privilege on schema {SCHEMA}' "
+        f"WHERE to_regnamespace('{SCHEMA}') IS NOT NULL AND "
+        f"(has_schema_privilege('{SCHEMA}', 'USAGE') OR has_schema_privilege('{SCHEMA}', 'CREATE'))"
+    ),
+    (
+        f"SELECT 'it has a privilege on table ' || c.oid::regclass::text "  # noqa: S608
+        f"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        f"WHERE n.nspname = '{SCHEMA}' AND (has_table_privilege(c.oid, 'SELECT') OR "
+        "has_table_privilege(c.oid, 'INSERT') OR has_table_privilege(c.oid, 'UPDATE') OR "
+        "has_table_privilege(c.oid, 'DELETE')) LIMIT 1"
+    ),
+    (
+        "SELECT 'it may write to ' || c.oid::regclass::text FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+        "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' "
+        "AND (has_table_privilege(c.oid, 'INSERT') OR has_table_privilege(c.oid, 'UPDATE') "
+        "OR has_table_privilege(c.oid, 'DELETE') OR has_table_privilege(c.oid, 'TRUNCATE')) "
+        "LIMIT 1"
+    ),
+    (
+        "SELECT 'it may create objects in schema ' || n.nspname FROM pg_namespace n "
+        "WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' "
+        "AND has_schema_privilege(n.oid, 'CREATE') LIMIT 1"
+    ),
+    (
+        "SELECT 'it may create schemas in the database' "
+        "WHERE has_database_privilege(current_database(), 'CREATE')"
+    ),
 )
 
 
@@ -114,35 +128,47 @@ def _tenants(spec: list[str]) -> frozenset[str] | None:
 class Sources:
     """Every configured source, found by (tenant, name), never by name alone."""
 
-    def __init__(self, sources: dict[str, Source], settings: Settings,
-                 service_engine: AsyncEngine) -> None:
+    def __init__(
+        self, sources: dict[str, Source], settings: Settings, service_engine: AsyncEngine
+    ) -> None:
         self._sources = sources
         self._settings = settings
         self._service_engine = service_engine
 
     @classmethod
-    def configure(cls, service_url: str, service_engine: AsyncEngine, settings: Settings,
-                  pool: Callable[[str, str], AsyncEngine]) -> Sources:
+    def configure(
+        cls,
+        service_url: str,
+        service_engine: AsyncEngine,
+        settings: Settings,
+        pool: Callable[[str, str], AsyncEngine],
+    ) -> Sources:
         """The sources of the settings, each with a pool made by `pool(url, name)`; no
         connection is made until one is used."""
         sources: dict[str, Source] = {}
         default_tenants = _tenants(settings.source_tenants.split(","))
         if settings.source_database_url is not None:
-            sources[DEFAULT_SOURCE] = Source(DEFAULT_SOURCE, pool(
-                settings.source_database_url.get_secret_value(), DEFAULT_SOURCE),
-                default_tenants)
+            sources[DEFAULT_SOURCE] = Source(
+                DEFAULT_SOURCE,
+                pool(settings.source_database_url.get_secret_value(), DEFAULT_SOURCE),
+                default_tenants,
+            )
         else:
             password = settings.source_role_password
             url = make_url(service_url).set(
                 username=settings.source_role,
-                password=password.get_secret_value() if password else None)
+                password=password.get_secret_value() if password else None,
+            )
             sources[DEFAULT_SOURCE] = Source(
-                DEFAULT_SOURCE, pool(url.render_as_string(hide_password=False),
-                                               DEFAULT_SOURCE),
-                default_tenants, provisioned_role=settings.source_role)
+                DEFAULT_SOURCE,
+                pool(url.render_as_string(hide_password=False), DEFAULT_SOURCE),
+                default_tenants,
+                provisioned_role=settings.source_role,
+            )
         for name, named in settings.sources.items():
-            sources[name] = Source(name, pool(named.url.get_secret_value(), name),
-                                   _tenants(named.tenants))
+            sources[name] = Source(
+                name, pool(named.url.get_secret_value(), name), _tenants(named.tenants)
+            )
         return cls(sources, settings, service_engine)
 
     def names(self, tenant_id: str) -> list[str]:
@@ -154,19 +180,24 @@ class Sources:
         known to be safe; another tenant's source is as unknown as a missing one."""
         source = self._sources.get(name or DEFAULT_SOURCE)
         if source is None or not source.serves(tenant_id):
-            raise SourceUnavailable(f"unknown source {name or DEFAULT_SOURCE!r}; this tenant's "
-                                    f"sources: {', '.join(self.names(tenant_id)) or 'none'}")
+            raise SourceUnavailable(
+                f"unknown source {name or DEFAULT_SOURCE!r}; this tenant's "
+                f"sources: {', '.join(self.names(tenant_id)) or 'none'}"
+            )
         if not source.checked:
             async with source.lock:
                 if not source.checked:
                     try:
                         await self._prepare(source)
                     except (DBAPIError, OSError, PoolTimeout) as exc:
-                        raise SourceUnavailable(f"source {source.name!r} could not be reached "
-                                                f"({_why(exc)})") from None
+                        raise SourceUnavailable(
+                            f"source {source.name!r} could not be reached ({_why(exc)})"
+                        ) from None
         if source.problem is not None:
-            raise SourceUnavailable(f"source {source.name!r} is refused: its database role is "
-                                    f"not safe for tenant SQL ({source.problem})")
+            raise SourceUnavailable(
+                f"source {source.name!r} is refused: its database role is "
+                f"not safe for tenant SQL ({source.problem})"
+            )
         return source.engine
 
     async def check(self) -> dict[str, SourceState]:
@@ -177,17 +208,14 @@ class Sources:
             async with source.lock:
                 try:
                     await self._prepare(source)
-                    found[source.name] = SourceState(source.problem is None, True,
-                                                     source.problem)
+                    found[source.name] = SourceState(source.problem is None, True, source.problem)
                 except (DBAPIError, OSError, PoolTimeout) as exc:
-                    found[source.name] = SourceState(False, False,
-                                                     f"not reachable ({_why(exc)})")
+                    found[source.name] = SourceState(False, False, f"not reachable ({_why(exc)})")
         return found
 
     async def _prepare(self, source: Source) -> None:
         if source.provisioned_role is not None and not source.provisioned:
-            await provision_role(self._service_engine, source.provisioned_role,
-                                 self._settings)
+            await provision_role(self._service_engine, source.provisioned_role, self._settings)
             source.provisioned = True
         async with source.engine.connect() as conn:
             source.problem = await role_problem(conn)
@@ -229,32 +257,47 @@ async def provision_role(service_engine: AsyncEngine, role: str, settings: Setti
     for attempt in range(3):
         try:
             async with service_engine.begin() as conn:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                                   {"k": _PROVISION_LOCK})
-                if await conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"),
-                                     {"r": role}) is None:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PROVISION_LOCK})
+                if (
+                    await conn.scalar(
+                        text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}
+                    )
+                    is None
+                ):
                     await conn.execute(text(f"CREATE ROLE {quoted} LOGIN"))
-                await conn.execute(text(
-                    f"ALTER ROLE {quoted} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-                    "NOREPLICATION NOBYPASSRLS NOINHERIT"))
+                await conn.execute(
+                    text(
+                        f"ALTER ROLE {quoted} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                        "NOREPLICATION NOBYPASSRLS NOINHERIT"
+                    )
+                )
                 if password is not None:
-                    statement = await conn.scalar(text("SELECT format('ALTER ROLE %I PASSWORD "
-                                                       "%L', CAST(:r AS text), "
-                                                       "CAST(:p AS text))"),
-                                                  {"r": role, "p": password.get_secret_value()})
+                    statement = await conn.scalar(
+                        text(
+                            "SELECT format('ALTER ROLE %I PASSWORD "
+                            "%L', CAST(:r AS text), "
+                            "CAST(:p AS text))"
+                        ),
+                        {"r": role, "p": password.get_secret_value()},
+                    )
                     await conn.execute(text(str(statement)))
                 await conn.execute(text(f"REVOKE ALL ON SCHEMA {SCHEMA} FROM {quoted}"))
-                await conn.execute(text(
-                    f"REVOKE ALL ON ALL TABLES IN SCHEMA {SCHEMA} FROM {quoted}"))
+                await conn.execute(
+                    text(f"REVOKE ALL ON ALL TABLES IN SCHEMA {SCHEMA} FROM {quoted}")
+                )
                 for schema in settings.source_schema_list:
-                    if await conn.scalar(text("SELECT to_regnamespace(:s)"),
-                                         {"s": schema}) is None:
+                    if await conn.scalar(text("SELECT to_regnamespace(:s)"), {"s": schema}) is None:
                         continue
                     await conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO {quoted}'))
-                    await conn.execute(text(
-                        f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO {quoted}'))
-                    await conn.execute(text(f'ALTER DEFAULT PRIVILEGES IN SCHEMA "{schema}" '
-                                            f"GRANT SELECT ON TABLES TO {quoted}"))
+                    await conn.execute(
+                        text(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO {quoted}')
+                    )
+                    await conn.execute(
+                        text(
+                            f'ALTER DEFAULT PRIVILEGES IN SCHEMA "{schema}" '
+                            f"GRANT SELECT ON TABLES TO {quoted}"
+                        )
+                    )
             return
         except DBAPIError as exc:
             # Roles are shared by every database of a server: another database's service may
@@ -262,31 +305,34 @@ async def provision_role(service_engine: AsyncEngine, role: str, settings: Setti
             # updated"); anything else (no right to create roles) is left to the role check.
             if sqlstate(exc) in ("42710", "23505", "XX000", "40001") and attempt < 2:
                 continue
-            log.warning("could not provision the source role %s (SQLSTATE %s)", role,
-                        sqlstate(exc) or "none")
+            log.warning(
+                "could not provision the source role %s (SQLSTATE %s)",
+                role,
+                sqlstate(exc) or "none",
+            )
             return
 
 
 @asynccontextmanager
-async def sandbox(engine: AsyncEngine, settings: Settings, tenant_id: str,
-                  tz_name: str) -> AsyncIterator[AsyncConnection]:
+async def sandbox(
+    engine: AsyncEngine, settings: Settings, tenant_id: str, tz_name: str
+) -> AsyncIterator[AsyncConnection]:
     """A source connection in a READ ONLY transaction with the statement timeout, the
     tenant's zone and `kpi.tenant_id`; rolled back and reset (or dropped) afterwards."""
     try:
         conn = await engine.connect()
     except (DBAPIError, OSError, PoolTimeout) as exc:
         # The source is down or its pool is full: this source's problem, not the service's.
-        raise SourceUnavailable(f"the source database could not be reached ({_why(exc)})") \
-            from None
+        raise SourceUnavailable(f"the source database could not be reached ({_why(exc)})") from None
     try:
         await conn.begin()
         await conn.execute(text("SET TRANSACTION READ ONLY"))
         # SET LOCAL takes no bind parameters; the value comes from validated settings.
-        await conn.execute(text(
-            f"SET LOCAL statement_timeout = {int(settings.query_timeout_ms)}"))
-        await conn.execute(text("SELECT set_config('TimeZone', :tz, true), "
-                                "set_config(:name, :tenant, true)"),
-                           {"tz": tz_name, "name": TENANT_SETTING, "tenant": tenant_id})
+        await conn.execute(text(f"SET LOCAL statement_timeout = {int(settings.query_timeout_ms)}"))
+        await conn.execute(
+            text("SELECT set_config('TimeZone', :tz, true), set_config(:name, :tenant, true)"),
+            {"tz": tz_name, "name": TENANT_SETTING, "tenant": tenant_id},
+        )
         yield conn
     finally:
         await _reset(conn)
@@ -335,8 +381,14 @@ def describe_failure(exc: DBAPIError, context: str) -> str:
     """What failed, in our words and the SQLSTATE only; the driver's message, which may
     quote source data, goes to the log alone."""
     code = sqlstate(exc)
-    reason = next((words for prefix, words in _REASONS if code.startswith(prefix)),
-                  "the source database refused it")
-    log.warning("source query failed (%s): SQLSTATE %s: %s", context, code or "none",
-                (str(exc.orig or exc).strip().splitlines() or ["?"])[0][:300])
+    reason = next(
+        (words for prefix, words in _REASONS if code.startswith(prefix)),
+        "the source database refused it",
+    )
+    log.warning(
+        "source query failed (%s): SQLSTATE %s: %s",
+        context,
+        code or "none",
+        (str(exc.orig or exc).strip().splitlines() or ["?"])[0][:300],
+    )
     return f"{reason} (SQLSTATE {code})" if code else reason

@@ -48,24 +48,44 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 RUNS_FINISHED = Counter(
-    "kpi_runs_finished", "Calculation runs that reached a final status, by status and trigger.",
-    ["status", "trigger"], registry=None)
+    "kpi_runs_finished",
+    "Calculation runs that reached a final status, by status and trigger.",
+    ["status", "trigger"],
+    registry=None,
+)
 CALCULATION_SECONDS = Histogram(
     "kpi_calculation_duration_seconds",
     "Time a calculator took for one (KPI, period), all its subjects at once.",
-    ["calculator", "outcome"], buckets=_SECONDS, registry=None)
+    ["calculator", "outcome"],
+    buckets=_SECONDS,
+    registry=None,
+)
 CALCULATION_ROWS = Counter(
-    "kpi_calculation_rows", "Subject values (rows) calculators produced.", ["calculator"],
-    registry=None)
+    "kpi_calculation_rows",
+    "Subject values (rows) calculators produced.",
+    ["calculator"],
+    registry=None,
+)
 EVENTS_INGESTED = Counter(
-    "kpi_events_ingested", "Events sent for ingestion, by outcome.", ["outcome"], registry=None)
+    "kpi_events_ingested", "Events sent for ingestion, by outcome.", ["outcome"], registry=None
+)
 WEBHOOK_ATTEMPTS = Counter(
-    "kpi_webhook_attempts", "Alert webhook POSTs, by outcome.", ["outcome"], registry=None)
+    "kpi_webhook_attempts", "Alert webhook POSTs, by outcome.", ["outcome"], registry=None
+)
 WEBHOOK_DELIVERIES = Counter(
-    "kpi_webhook_deliveries", "Alert webhook deliveries that reached a final state, by outcome.",
-    ["outcome"], registry=None)
-_WORK: tuple[Collector, ...] = (RUNS_FINISHED, CALCULATION_SECONDS, CALCULATION_ROWS,
-                                 EVENTS_INGESTED, WEBHOOK_ATTEMPTS, WEBHOOK_DELIVERIES)
+    "kpi_webhook_deliveries",
+    "Alert webhook deliveries that reached a final state, by outcome.",
+    ["outcome"],
+    registry=None,
+)
+_WORK: tuple[Collector, ...] = (
+    RUNS_FINISHED,
+    CALCULATION_SECONDS,
+    CALCULATION_ROWS,
+    EVENTS_INGESTED,
+    WEBHOOK_ATTEMPTS,
+    WEBHOOK_DELIVERIES,
+)
 
 # Known label values are exported at 0 from the start: a rate over a missing series is empty.
 for _outcome in ("accepted", "duplicate", "rejected"):
@@ -83,8 +103,9 @@ def run_finished(status: str, trigger: str) -> None:
 
 def calculated(calculator: str, seconds: float, rows: int, *, failed: bool = False) -> None:
     """A calculator answered for one (KPI, period): how long, and how many subject values."""
-    CALCULATION_SECONDS.labels(calculator=calculator,
-                               outcome="failed" if failed else "ok").observe(seconds)
+    CALCULATION_SECONDS.labels(calculator=calculator, outcome="failed" if failed else "ok").observe(
+        seconds
+    )
     CALCULATION_ROWS.labels(calculator=calculator).inc(rows)
 
 
@@ -110,15 +131,20 @@ class PoolCollector(Collector):
         self._database = database
 
     def collect(self) -> Iterable[Metric]:
-        size = GaugeMetricFamily("kpi_db_pool_size", "Connections the pool keeps open.",
-                                 labels=["database"])
-        overflow = GaugeMetricFamily("kpi_db_pool_max_overflow",
-                                     "Connections the pool may open beyond its size.",
-                                     labels=["database"])
-        used = GaugeMetricFamily("kpi_db_pool_checked_out", "Connections in use.",
-                                 labels=["database"])
-        idle = GaugeMetricFamily("kpi_db_pool_idle", "Open connections waiting in the pool.",
-                                 labels=["database"])
+        size = GaugeMetricFamily(
+            "kpi_db_pool_size", "Connections the pool keeps open.", labels=["database"]
+        )
+        overflow = GaugeMetricFamily(
+            "kpi_db_pool_max_overflow",
+            "Connections the pool may open beyond its size.",
+            labels=["database"],
+        )
+        used = GaugeMetricFamily(
+            "kpi_db_pool_checked_out", "Connections in use.", labels=["database"]
+        )
+        idle = GaugeMetricFamily(
+            "kpi_db_pool_idle", "Open connections waiting in the pool.", labels=["database"]
+        )
         for name, pool in self._pools():
             size.add_metric([name], pool.size())
             overflow.add_metric([name], getattr(pool, "_max_overflow", 0))
@@ -139,13 +165,21 @@ class Telemetry:
 
     def __init__(self, database: Callable[[], Database | None]) -> None:
         self.registry = CollectorRegistry()
-        for collector in (*_WORK, PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR,
-                          PoolCollector(database)):
+        for collector in (
+            *_WORK,
+            PROCESS_COLLECTOR,
+            PLATFORM_COLLECTOR,
+            GC_COLLECTOR,
+            PoolCollector(database),
+        ):
             self.registry.register(collector)
         self.requests = Histogram(
             "kpi_http_request_duration_seconds",
             "HTTP requests by method, route template and status, until the response is sent.",
-            ["method", "route", "status"], buckets=_SECONDS, registry=self.registry)
+            ["method", "route", "status"],
+            buckets=_SECONDS,
+            registry=self.registry,
+        )
         self._templates: dict[int, str] | None = None
 
     def route_of(self, scope: Scope) -> str:
@@ -161,8 +195,11 @@ class Telemetry:
 
 def _templates(app: FastAPI) -> dict[int, str]:
     """Each route object's full path template, prefixes of included routers too."""
-    return {id(context.original_route): context.path_format
-            for context in iter_route_contexts(app.routes) if context.path_format is not None}
+    return {
+        id(context.original_route): context.path_format
+        for context in iter_route_contexts(app.routes)
+        if context.path_format is not None
+    }
 
 
 class TelemetryMiddleware(HttpMiddleware):
@@ -188,13 +225,24 @@ class TelemetryMiddleware(HttpMiddleware):
             seconds = time.perf_counter() - started
             method = scope["method"] if scope["method"] in _METHODS else "other"
             route = self.telemetry.route_of(scope)
-            self.telemetry.requests.labels(method=method, route=route,
-                                           status=str(status)).observe(seconds)
+            self.telemetry.requests.labels(method=method, route=route, status=str(status)).observe(
+                seconds
+            )
             duration_ms = round(seconds * 1000, 3)
-            access_log.info("%s %s %s %.1f ms", scope["method"], scope["path"], status,
-                            duration_ms, extra={"method": scope["method"],
-                                                "path": scope["path"], "route": route,
-                                                "status": status, "duration_ms": duration_ms})
+            access_log.info(
+                "%s %s %s %.1f ms",
+                scope["method"],
+                scope["path"],
+                status,
+                duration_ms,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                },
+            )
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -214,9 +262,13 @@ def install(app: FastAPI, settings: Settings) -> None:
         """The Prometheus exposition of this process."""
         if token is not None and not _bearer_matches(request, token):
             return problem_response(
-                request, 401, "unauthenticated", "Authentication required",
+                request,
+                401,
+                "unauthenticated",
+                "Authentication required",
                 "The metrics need the bearer token of KPI_METRICS_TOKEN.",
-                headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(telemetry.registry), media_type=content_type)
 

@@ -34,8 +34,9 @@ class DefinitionRepository(Repository[Definition]):
         """The tenant's definition with that key, if any."""
         return await self.one_or_none(self.select(tenant_id).where(Definition.key == key))
 
-    async def find(self, tenant_id: str, *, ids: Sequence[int] = (),
-                   keys: Sequence[str] = ()) -> Sequence[Definition]:
+    async def find(
+        self, tenant_id: str, *, ids: Sequence[int] = (), keys: Sequence[str] = ()
+    ) -> Sequence[Definition]:
         """The tenant's definitions among those ids or keys (one round trip)."""
         if not ids and not keys:
             return []
@@ -46,8 +47,9 @@ class DefinitionRepository(Repository[Definition]):
             conditions.append(Definition.key.in_(keys))
         return await self.all(self.select(tenant_id).where(or_(*conditions)))
 
-    async def active(self, tenant_id: str, *,
-                     keys: Sequence[str] | None = None) -> Sequence[Definition]:
+    async def active(
+        self, tenant_id: str, *, keys: Sequence[str] | None = None
+    ) -> Sequence[Definition]:
         """The tenant's active definitions (optionally only those keys) by category and name."""
         stmt = self.select(tenant_id).where(Definition.is_active.is_(True))
         if keys is not None:
@@ -57,13 +59,21 @@ class DefinitionRepository(Repository[Definition]):
 
     async def tenants_with(self, aggregation_period: str) -> list[str]:
         """Tenants with an active definition of this period kind (the scheduler's list)."""
-        stmt = (select(Definition.tenant_id).distinct()
-                .where(Definition.is_active.is_(True),
-                       Definition.aggregation_period == aggregation_period)
-                .order_by(Definition.tenant_id))
+        stmt = (
+            select(Definition.tenant_id)
+            .distinct()
+            .where(
+                Definition.is_active.is_(True), Definition.aggregation_period == aggregation_period
+            )
+            .order_by(Definition.tenant_id)
+        )
         return list((await self.session.scalars(stmt)).all())
 
     async def formulas(self, tenant_id: str) -> Sequence[Definition]:
         """The tenant's active formula definitions."""
-        return await self.all(self.select(tenant_id).where(
-            Definition.is_active.is_(True), Definition.calculation_type == CalculationType.FORMULA))
+        return await self.all(
+            self.select(tenant_id).where(
+                Definition.is_active.is_(True),
+                Definition.calculation_type == CalculationType.FORMULA,
+            )
+        )

@@ -23,14 +23,16 @@ router = APIRouter(prefix="/definitions", tags=["definitions"])
 DefinitionId = Annotated[Id, Path(description="The definition's id.")]
 
 
-@router.post("", operation_id="createDefinition", response_model=DefinitionRead,
-             status_code=201)
-async def create_definition(body: DefinitionCreate, session: SessionDep,
-                            principal: PrincipalDep, db: DatabaseDep,
-                            settings: SettingsDep) -> DefinitionRead:
+@router.post("", operation_id="createDefinition", response_model=DefinitionRead, status_code=201)
+async def create_definition(
+    body: DefinitionCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+) -> DefinitionRead:
     """Define a new KPI (admins only)."""
-    created = await service.create(session, principal, body, sources=db.sources,
-                                   settings=settings)
+    created = await service.create(session, principal, body, sources=db.sources, settings=settings)
     return service.readable(principal, created)
 
 
@@ -45,41 +47,56 @@ async def list_definitions(
     cursor: Annotated[ShortText | None, Query()] = None,
 ) -> Page[DefinitionRead]:
     """The tenant's KPI definitions, in id order, one page at a time (SQL text: admins only)."""
-    page = await service.list_definitions(session, principal, cursor=cursor, limit=limit,
-                                          category=category, calculation_type=calculation_type,
-                                          is_active=is_active)
+    page = await service.list_definitions(
+        session,
+        principal,
+        cursor=cursor,
+        limit=limit,
+        category=category,
+        calculation_type=calculation_type,
+        is_active=is_active,
+    )
     return Page[DefinitionRead].of(page, lambda d: service.readable(principal, d))
 
 
 @router.get("/by-key/{key}", operation_id="getDefinitionByKey", response_model=DefinitionRead)
-async def get_definition_by_key(key: Annotated[Key, Path()], session: SessionDep,
-                                principal: PrincipalDep) -> DefinitionRead:
+async def get_definition_by_key(
+    key: Annotated[Key, Path()], session: SessionDep, principal: PrincipalDep
+) -> DefinitionRead:
     """One KPI definition, by its key (SQL text: admins only)."""
     return service.readable(principal, await service.get_by_key(session, principal, key))
 
 
 @router.get("/{definition_id}", operation_id="getDefinition", response_model=DefinitionRead)
-async def get_definition(definition_id: DefinitionId, session: SessionDep,
-                         principal: PrincipalDep) -> DefinitionRead:
+async def get_definition(
+    definition_id: DefinitionId, session: SessionDep, principal: PrincipalDep
+) -> DefinitionRead:
     """One KPI definition, by its id (SQL text: admins only)."""
     return service.readable(principal, await service.get(session, principal, definition_id))
 
 
-@router.patch("/{definition_id}", operation_id="updateDefinition",
-              response_model=DefinitionRead)
-async def update_definition(definition_id: DefinitionId, body: DefinitionUpdate,
-                            session: SessionDep, principal: PrincipalDep, db: DatabaseDep,
-                            settings: SettingsDep) -> DefinitionRead:
+@router.patch("/{definition_id}", operation_id="updateDefinition", response_model=DefinitionRead)
+async def update_definition(
+    definition_id: DefinitionId,
+    body: DefinitionUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+) -> DefinitionRead:
     """Change a KPI definition (admins only); key, period and scope never change."""
-    updated = await service.update(session, principal, definition_id, body,
-                                   sources=db.sources, settings=settings)
+    updated = await service.update(
+        session, principal, definition_id, body, sources=db.sources, settings=settings
+    )
     return service.readable(principal, updated)
 
 
-@router.delete("/{definition_id}", operation_id="deactivateDefinition",
-               response_model=DefinitionRead)
-async def deactivate_definition(definition_id: DefinitionId, session: SessionDep,
-                                principal: PrincipalDep) -> DefinitionRead:
+@router.delete(
+    "/{definition_id}", operation_id="deactivateDefinition", response_model=DefinitionRead
+)
+async def deactivate_definition(
+    definition_id: DefinitionId, session: SessionDep, principal: PrincipalDep
+) -> DefinitionRead:
     """Deactivate a KPI definition (admins only); its history stays."""
     deactivated = await service.deactivate(session, principal, definition_id)
     return service.readable(principal, deactivated)

@@ -33,8 +33,11 @@ Config = Annotated[dict[str, Any], Field(max_length=50)]
 
 # Counts and money add up over periods; rates and durations average; the rest keep the last.
 DEFAULT_ROLLUP: dict[Unit, Rollup] = {
-    Unit.COUNT: Rollup.SUM, Unit.CURRENCY: Rollup.SUM,
-    Unit.PERCENT: Rollup.AVG, Unit.HOURS: Rollup.AVG, Unit.MINUTES: Rollup.AVG,
+    Unit.COUNT: Rollup.SUM,
+    Unit.CURRENCY: Rollup.SUM,
+    Unit.PERCENT: Rollup.AVG,
+    Unit.HOURS: Rollup.AVG,
+    Unit.MINUTES: Rollup.AVG,
     Unit.DAYS: Rollup.AVG,
     Unit.NONE: Rollup.LAST,
 }
@@ -60,8 +63,17 @@ class DefinitionCreate(Input):
 
 
 # Fields a PATCH may set but never clear: an explicit null is refused, not stored.
-_NOT_NULL = ("name", "unit", "target_type", "calculation_type", "config", "rollup",
-             "warning_threshold", "score_cap", "is_active")
+_NOT_NULL = (
+    "name",
+    "unit",
+    "target_type",
+    "calculation_type",
+    "config",
+    "rollup",
+    "warning_threshold",
+    "score_cap",
+    "is_active",
+)
 
 
 class DefinitionUpdate(Input):
@@ -86,8 +98,9 @@ class DefinitionRead(Output):
     """A KPI definition as stored (a query's SQL text for admins only)."""
 
     # `sql_hidden` has a default for reading ORM rows, yet every answer carries it.
-    model_config = ConfigDict(from_attributes=True,
-                              json_schema_serialization_defaults_required=True)
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
 
     id: int
     key: str
@@ -100,10 +113,12 @@ class DefinitionRead(Output):
     scope: Choice[SubjectType]
     calculation_type: Choice[CalculationType]
     config: dict[str, Any] = Field(
-        description="As saved, except a query's SQL text (`sql`), which only admins see.")
+        description="As saved, except a query's SQL text (`sql`), which only admins see."
+    )
     sql_hidden: bool = Field(
         default=False,
-        description="True when the config holds SQL text left out for this caller's role.")
+        description="True when the config holds SQL text left out for this caller's role.",
+    )
     rollup: Choice[Rollup]
     warning_threshold: OutNumber
     score_cap: OutNumber

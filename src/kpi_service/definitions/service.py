@@ -31,8 +31,17 @@ from kpi_service.models import CalculationType, Definition
 
 ENTITY = "definition"
 # A change to any of these can change computed values, so it raises `version`.
-CALCULATION_FIELDS = frozenset({"target_type", "calculation_type", "config", "unit", "rollup",
-                                "warning_threshold", "score_cap"})
+CALCULATION_FIELDS = frozenset(
+    {
+        "target_type",
+        "calculation_type",
+        "config",
+        "unit",
+        "rollup",
+        "warning_threshold",
+        "score_cap",
+    }
+)
 # Stored measurements derive achievement, score, status and trend from these: a change
 # re-derives them (values are not recalculated; that takes a run).
 DERIVATION_FIELDS = frozenset({"target_type", "warning_threshold", "score_cap"})
@@ -68,49 +77,74 @@ def _require_admin(principal: Principal, action: str) -> None:
         raise Forbidden(f"Only admins can {action} KPI definitions.")
 
 
-async def validate_config(calculation_type: str, config: dict[str, Any], *, scope: str,
-                          rollup: str, tenant_id: str, sources: Sources,
-                          settings: Settings) -> dict[str, Any]:
+async def validate_config(
+    calculation_type: str,
+    config: dict[str, Any],
+    *,
+    scope: str,
+    rollup: str,
+    tenant_id: str,
+    sources: Sources,
+    settings: Settings,
+) -> dict[str, Any]:
     """The config if it fits the calculation type and scope, else `InvalidInput` naming the
     field; a team or organisation query or api KPI stores its `subjects` setting explicitly."""
-    checked = await _source_config(calculation_type, subjects.source_config(config),
-                                   tenant_id=tenant_id, sources=sources, settings=settings)
+    checked = await _source_config(
+        calculation_type,
+        subjects.source_config(config),
+        tenant_id=tenant_id,
+        sources=sources,
+        settings=settings,
+    )
     return {**checked, **_subjects(scope, calculation_type, config, rollup)}
 
 
-def _subjects(scope: str, calculation_type: str, config: dict[str, Any],
-              rollup: str) -> dict[str, str]:
+def _subjects(
+    scope: str, calculation_type: str, config: dict[str, Any], rollup: str
+) -> dict[str, str]:
     try:
         return subjects.validate(scope, calculation_type, config, rollup)
     except subjects.SubjectsConfigError as exc:
         loc = ["body", "rollup"] if exc.key == "rollup" else ["body", "config", exc.key]
-        raise InvalidInput(f"The {exc.key} setting is not usable: {exc.reason}.",
-                           errors=[field_error(loc, exc.reason)]) from None
+        raise InvalidInput(
+            f"The {exc.key} setting is not usable: {exc.reason}.",
+            errors=[field_error(loc, exc.reason)],
+        ) from None
 
 
-async def _source_config(calculation_type: str, config: dict[str, Any], *,
-                         tenant_id: str, sources: Sources,
-                         settings: Settings) -> dict[str, Any]:
+async def _source_config(
+    calculation_type: str,
+    config: dict[str, Any],
+    *,
+    tenant_id: str,
+    sources: Sources,
+    settings: Settings,
+) -> dict[str, Any]:
     if calculation_type == CalculationType.FORMULA:
         return _formula_config(config)
     if calculation_type == CalculationType.EVENT:
         try:
             return event_calculator.validate_config(config)
         except event_calculator.EventConfigError as exc:
-            raise InvalidInput(f"The event config is not usable: {exc}.", errors=[
-                field_error(["body", "config", exc.key], exc.reason)]) from None
+            raise InvalidInput(
+                f"The event config is not usable: {exc}.",
+                errors=[field_error(["body", "config", exc.key], exc.reason)],
+            ) from None
     if calculation_type == CalculationType.API:
         try:
             api_calculator.validate_config(config, allow=settings.outbound_allow)
         except api_calculator.ApiConfigError as exc:
             loc = ["body", "config", *([exc.key] if exc.key else [])]
-            raise InvalidInput(f"The api config is not usable: {exc}.",
-                               errors=[field_error(loc, str(exc))]) from None
+            raise InvalidInput(
+                f"The api config is not usable: {exc}.", errors=[field_error(loc, str(exc))]
+            ) from None
         return config
     if calculation_type == CalculationType.MANUAL:
         if config:
-            raise InvalidInput("A manual KPI takes no config.", errors=[
-                field_error(["body", "config"], "must be {} for calculation type manual")])
+            raise InvalidInput(
+                "A manual KPI takes no config.",
+                errors=[field_error(["body", "config"], "must be {} for calculation type manual")],
+            )
         return {}
     return await _validate_query_config(config, tenant_id, sources, settings)
 
@@ -119,74 +153,101 @@ def _formula_config(config: dict[str, Any]) -> dict[str, Any]:
     loc = ["body", "config"]
     extra = sorted(set(config) - {"expression", "variables"})
     if extra:
-        raise InvalidInput("A formula KPI's config holds expression and variables only.",
-                           errors=[field_error([*loc, k], "unknown config key") for k in extra])
+        raise InvalidInput(
+            "A formula KPI's config holds expression and variables only.",
+            errors=[field_error([*loc, k], "unknown config key") for k in extra],
+        )
     expression, variables = config.get("expression"), config.get("variables", {})
-    if not isinstance(expression, str) or not isinstance(variables, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in variables.items()):
-        raise InvalidInput("A formula needs an expression and variables naming KPI keys.",
-                           errors=[field_error(loc, "expression: text, variables: {name: key}")])
+    if (
+        not isinstance(expression, str)
+        or not isinstance(variables, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in variables.items())
+    ):
+        raise InvalidInput(
+            "A formula needs an expression and variables naming KPI keys.",
+            errors=[field_error(loc, "expression: text, variables: {name: key}")],
+        )
     try:
         parse_formula(expression, variables)
     except FormulaError as exc:
-        raise InvalidInput(f"The formula is refused: {exc}",
-                           errors=[field_error([*loc, "expression"], str(exc))]) from None
+        raise InvalidInput(
+            f"The formula is refused: {exc}", errors=[field_error([*loc, "expression"], str(exc))]
+        ) from None
     return {"expression": expression, "variables": dict(variables)}
 
 
-async def _check_formula_inputs(session: AsyncSession, tenant_id: str, key: str,
-                                aggregation_period: str, scope: str,
-                                config: dict[str, Any]) -> None:
+async def _check_formula_inputs(
+    session: AsyncSession,
+    tenant_id: str,
+    key: str,
+    aggregation_period: str,
+    scope: str,
+    config: dict[str, Any],
+) -> None:
     """The KPIs a formula uses exist, share its period and scope, and form no loop."""
     loc = ["body", "config", "variables"]
     repo = DefinitionRepository(session)
     used = set(config["variables"].values())
     found = {d.key: d for d in await repo.find(tenant_id, keys=sorted(used - {key}))}
     for name in sorted(used - set(found) - {key}):
-        raise InvalidInput(f"The formula uses {name!r}, which is not a KPI of this tenant.",
-                           errors=[field_error(loc, f"unknown KPI key {name}")])
+        raise InvalidInput(
+            f"The formula uses {name!r}, which is not a KPI of this tenant.",
+            errors=[field_error(loc, f"unknown KPI key {name}")],
+        )
     for d in found.values():
         if (d.aggregation_period, d.scope) != (aggregation_period, scope):
-            reason = (f"{d.key} is {d.aggregation_period} per {d.scope}; the formula is "
-                      f"{aggregation_period} per {scope}")
-            raise InvalidInput(f"The formula's inputs must share its period and scope: {reason}.",
-                               errors=[field_error(loc, reason)])
-    graph = {d.key: list(d.config.get("variables", {}).values())
-             for d in await repo.formulas(tenant_id)}
+            reason = (
+                f"{d.key} is {d.aggregation_period} per {d.scope}; the formula is "
+                f"{aggregation_period} per {scope}"
+            )
+            raise InvalidInput(
+                f"The formula's inputs must share its period and scope: {reason}.",
+                errors=[field_error(loc, reason)],
+            )
+    graph = {
+        d.key: list(d.config.get("variables", {}).values()) for d in await repo.formulas(tenant_id)
+    }
     graph[key] = sorted(used)
     try:
         evaluation_order(graph)
     except FormulaError as exc:
-        raise InvalidInput(f"The formula is refused: {exc}",
-                           errors=[field_error(loc, str(exc))]) from None
+        raise InvalidInput(
+            f"The formula is refused: {exc}", errors=[field_error(loc, str(exc))]
+        ) from None
 
 
-async def _validate_query_config(config: dict[str, Any], tenant_id: str, sources: Sources,
-                                 settings: Settings) -> dict[str, Any]:
+async def _validate_query_config(
+    config: dict[str, Any], tenant_id: str, sources: Sources, settings: Settings
+) -> dict[str, Any]:
     loc = ["body", "config"]
     named = {"source": config["source"]} if "source" in config else {}
     if not isinstance(named.get("source", ""), str):
-        raise InvalidInput("The source must be the name of one of the tenant's sources.",
-                           errors=[field_error([*loc, "source"], "must be a source name")])
+        raise InvalidInput(
+            "The source must be the name of one of the tenant's sources.",
+            errors=[field_error([*loc, "source"], "must be a source name")],
+        )
     config = {key: value for key, value in config.items() if key != "source"}
     if set(config) not in ({"query_key"}, {"sql"}):
         extra = sorted(set(config) - {"query_key", "sql"})
         errors = [field_error([*loc, key], "unknown config key") for key in extra]
         msg = "must hold exactly one of query_key or sql"
-        raise InvalidInput(f"A query KPI's config {msg}.",
-                           errors=errors or [field_error(loc, msg)])
+        raise InvalidInput(f"A query KPI's config {msg}.", errors=errors or [field_error(loc, msg)])
     if "query_key" in config:
         query_key = config["query_key"]
         if not isinstance(query_key, str) or query_key not in BUILTIN_QUERIES:
             known = ", ".join(sorted(BUILTIN_QUERIES))
             msg = f"unknown built-in query; known: {known}"
-            raise InvalidInput(f"The query_key is not a built-in query (known: {known}).",
-                               errors=[field_error([*loc, "query_key"], msg)])
+            raise InvalidInput(
+                f"The query_key is not a built-in query (known: {known}).",
+                errors=[field_error([*loc, "query_key"], msg)],
+            )
         try:
             await sources.engine(tenant_id, named.get("source"))
         except SourceUnavailable as exc:
-            raise InvalidInput(f"The source is not usable: {exc}.",
-                               errors=[field_error([*loc, "source"], str(exc))]) from None
+            raise InvalidInput(
+                f"The source is not usable: {exc}.",
+                errors=[field_error([*loc, "source"], str(exc))],
+            ) from None
         return {"query_key": query_key, **named}
     sql = config["sql"]
     # verify_sql judges the statement itself; NUL cannot even reach the database.
@@ -197,37 +258,65 @@ async def _validate_query_config(config: dict[str, Any], tenant_id: str, sources
     return {"sql": sql, **named}
 
 
-async def create(session: AsyncSession, principal: Principal, body: DefinitionCreate, *,
-                 sources: Sources, settings: Settings) -> Definition:
+async def create(
+    session: AsyncSession,
+    principal: Principal,
+    body: DefinitionCreate,
+    *,
+    sources: Sources,
+    settings: Settings,
+) -> Definition:
     """Store a new definition (admins only); a key already used in the tenant is a conflict."""
     _require_admin(principal, "create")
     repo = DefinitionRepository(session)
     if await repo.get_by_key(principal.tenant_id, body.key) is not None:
-        raise Conflict(f"A KPI definition with key {body.key!r} already exists.",
-                       errors=[field_error(["body", "key"], "already used in this tenant")])
+        raise Conflict(
+            f"A KPI definition with key {body.key!r} already exists.",
+            errors=[field_error(["body", "key"], "already used in this tenant")],
+        )
     values = body.model_dump()
     values["rollup"] = body.rollup or DEFAULT_ROLLUP[body.unit]
     values["config"] = await validate_config(
-        body.calculation_type, body.config, scope=body.scope, rollup=values["rollup"],
-        tenant_id=principal.tenant_id, sources=sources, settings=settings)
+        body.calculation_type,
+        body.config,
+        scope=body.scope,
+        rollup=values["rollup"],
+        tenant_id=principal.tenant_id,
+        sources=sources,
+        settings=settings,
+    )
     if body.calculation_type == CalculationType.FORMULA:
-        await _check_formula_inputs(session, principal.tenant_id, body.key,
-                                    body.aggregation_period, body.scope, values["config"])
+        await _check_formula_inputs(
+            session,
+            principal.tenant_id,
+            body.key,
+            body.aggregation_period,
+            body.scope,
+            values["config"],
+        )
     values["created_by"] = principal.user_id
     definition = await repo.add(principal.tenant_id, values)
-    await audit.record(session, principal, "create", ENTITY, definition.id,
-                       after=snapshot(definition))
+    await audit.record(
+        session, principal, "create", ENTITY, definition.id, after=snapshot(definition)
+    )
     return definition
 
 
-async def list_definitions(session: AsyncSession, principal: Principal, *, cursor: str | None,
-                           limit: int, category: str | None = None,
-                           calculation_type: str | None = None,
-                           is_active: bool | None = None) -> Slice[Definition]:
+async def list_definitions(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    cursor: str | None,
+    limit: int,
+    category: str | None = None,
+    calculation_type: str | None = None,
+    is_active: bool | None = None,
+) -> Slice[Definition]:
     """One page of the tenant's definitions, in id order."""
     filters = DefinitionFilters(category, calculation_type, is_active)
-    rows = await DefinitionRepository(session).page(principal.tenant_id, filters,
-                                                    after=decode_cursor(cursor), limit=limit)
+    rows = await DefinitionRepository(session).page(
+        principal.tenant_id, filters, after=decode_cursor(cursor), limit=limit
+    )
     return slice_of(rows, limit, lambda d: d.id)
 
 
@@ -247,9 +336,15 @@ async def get_by_key(session: AsyncSession, principal: Principal, key: str) -> D
     return definition
 
 
-async def update(session: AsyncSession, principal: Principal, definition_id: int,
-                 body: DefinitionUpdate, *, sources: Sources,
-                 settings: Settings) -> Definition:
+async def update(
+    session: AsyncSession,
+    principal: Principal,
+    definition_id: int,
+    body: DefinitionUpdate,
+    *,
+    sources: Sources,
+    settings: Settings,
+) -> Definition:
     """Apply a partial change (admins only); calculation changes raise the version."""
     definition = await get(session, principal, definition_id)
     _require_admin(principal, "change")
@@ -260,39 +355,69 @@ async def update(session: AsyncSession, principal: Principal, definition_id: int
         changes_type = calculation_type != definition.calculation_type
         config = requested.get("config", {} if changes_type else definition.config)
         requested["config"] = await validate_config(
-            calculation_type, config, scope=definition.scope,
-            rollup=requested.get("rollup", definition.rollup), tenant_id=principal.tenant_id,
-            sources=sources, settings=settings)
+            calculation_type,
+            config,
+            scope=definition.scope,
+            rollup=requested.get("rollup", definition.rollup),
+            tenant_id=principal.tenant_id,
+            sources=sources,
+            settings=settings,
+        )
         if calculation_type == CalculationType.FORMULA:
-            await _check_formula_inputs(session, principal.tenant_id, definition.key,
-                                        definition.aggregation_period, definition.scope,
-                                        requested["config"])
+            await _check_formula_inputs(
+                session,
+                principal.tenant_id,
+                definition.key,
+                definition.aggregation_period,
+                definition.scope,
+                requested["config"],
+            )
     elif "rollup" in requested:
         # A new rollup must still be able to combine the members' values.
-        _subjects(definition.scope, definition.calculation_type, definition.config,
-                  requested["rollup"])
-    changes = {name: value for name, value in requested.items()
-               if getattr(definition, name) != value}
+        _subjects(
+            definition.scope, definition.calculation_type, definition.config, requested["rollup"]
+        )
+    changes = {
+        name: value for name, value in requested.items() if getattr(definition, name) != value
+    }
     before = snapshot(definition)
     if CALCULATION_FIELDS & changes.keys():
         changes["version"] = definition.version + 1
     definition = await DefinitionRepository(session).update(definition, changes)
     if DERIVATION_FIELDS & changes.keys():
-        await rederive(session, settings, principal.tenant_id, definition_ids=[definition.id],
-                       actor=principal.user_id,
-                       reason="re-derived: target type, threshold or score cap changed")
-    await audit.record(session, principal, "update", ENTITY, definition.id,
-                       before=before, after=snapshot(definition))
+        await rederive(
+            session,
+            settings,
+            principal.tenant_id,
+            definition_ids=[definition.id],
+            actor=principal.user_id,
+            reason="re-derived: target type, threshold or score cap changed",
+        )
+    await audit.record(
+        session,
+        principal,
+        "update",
+        ENTITY,
+        definition.id,
+        before=before,
+        after=snapshot(definition),
+    )
     return definition
 
 
-async def deactivate(session: AsyncSession, principal: Principal,
-                     definition_id: int) -> Definition:
+async def deactivate(session: AsyncSession, principal: Principal, definition_id: int) -> Definition:
     """Mark a definition inactive (admins only); its assignments and history stay."""
     definition = await get(session, principal, definition_id)
     _require_admin(principal, "deactivate")
     before = snapshot(definition)
     definition = await DefinitionRepository(session).update(definition, {"is_active": False})
-    await audit.record(session, principal, "deactivate", ENTITY, definition.id,
-                       before=before, after=snapshot(definition))
+    await audit.record(
+        session,
+        principal,
+        "deactivate",
+        ENTITY,
+        definition.id,
+        before=before,
+        after=snapshot(definition),
+    )
     return definition

@@ -24,8 +24,13 @@ CLOSING = {"Referrals": 0.6, "Web Forms": 0.45, "Cold Calls": 0.35, "Partners": 
 REVENUE = {"Referrals": 1.3, "Web Forms": 1.0, "Cold Calls": 0.8, "Partners": 1.6}
 FUNNEL = ("needs_outreach", "contacted", "interested", "closed_won", "closed_lost")
 # How far along the funnel each stage is; a lost contact had been contacted.
-STAGE_RANK = {"needs_outreach": 0, "contacted": 1, "interested": 2, "closed_won": 3,
-              "closed_lost": 1}
+STAGE_RANK = {
+    "needs_outreach": 0,
+    "contacted": 1,
+    "interested": 2,
+    "closed_won": 3,
+    "closed_lost": 1,
+}
 COMPANIES = ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell")
 
 
@@ -70,29 +75,43 @@ def agent_leads(agent_index: int, window: Window) -> Iterator[Lead]:
             yield _lead(rng, talent, agent, window, window.at(day, rng.uniform(7, 19)))
 
 
-def _lead(rng: random.Random, talent: float, agent: str, window: Window,
-          created: datetime) -> Lead:
+def _lead(rng: random.Random, talent: float, agent: str, window: Window, created: datetime) -> Lead:
     source = rng.choices(SOURCES, weights=SOURCE_WEIGHTS)[0]
     hours = rng.expovariate(talent / 1.5)
     contacted = created + timedelta(hours=hours)
     if rng.random() >= 0.9 or contacted >= window.end:
         return Lead(agent, source, created, None, None, None, "new", None, None, None)
     response = Decimal(str(round(hours, 2)))
-    rating = (rng.choices((1, 2, 3, 4, 5), weights=(1, 2, 5, 10, 8 * talent))[0]
-              if rng.random() < 0.5 else None)
+    rating = (
+        rng.choices((1, 2, 3, 4, 5), weights=(1, 2, 5, 10, 8 * talent))[0]
+        if rng.random() < 0.5
+        else None
+    )
     interested = contacted + timedelta(hours=rng.uniform(2, 96))
     if rng.random() >= INTEREST[source] or interested >= window.end:
         disposition = "lost" if rng.random() < 0.7 else "contacted"
-        return Lead(agent, source, created, contacted, None, None, disposition, response,
-                    rating, None)
+        return Lead(
+            agent, source, created, contacted, None, None, disposition, response, rating, None
+        )
     converted = interested + timedelta(hours=rng.uniform(4, 240))
     if rng.random() >= CLOSING[source] * talent or converted >= window.end:
         disposition = "lost" if rng.random() < 0.6 else "interested"
-        return Lead(agent, source, created, contacted, interested, None, disposition, response,
-                    rating, None)
+        return Lead(
+            agent, source, created, contacted, interested, None, disposition, response, rating, None
+        )
     revenue = Decimal(round(rng.randint(300, 2000) * REVENUE[source] * 100)) / 100
-    return Lead(agent, source, created, contacted, interested, converted, "converted",
-                response, rating, revenue)
+    return Lead(
+        agent,
+        source,
+        created,
+        contacted,
+        interested,
+        converted,
+        "converted",
+        response,
+        rating,
+        revenue,
+    )
 
 
 def agent_contacts(agent_index: int, window: Window) -> Iterator[Contact]:

@@ -33,11 +33,24 @@ log = logging.getLogger(__name__)
 PLANS = ("free", "starter", "pro")
 
 
-def _event(rng: random.Random, user: str, team: str | None, kind: str, at: datetime,
-           value: Decimal | None = None, **properties: Any) -> dict[str, Any]:
-    return {"id": uuid.UUID(int=rng.getrandbits(128), version=4), "user_id": user,
-            "team_id": team, "type": kind, "occurred_at": at, "value": value,
-            "properties": properties}
+def _event(
+    rng: random.Random,
+    user: str,
+    team: str | None,
+    kind: str,
+    at: datetime,
+    value: Decimal | None = None,
+    **properties: Any,
+) -> dict[str, Any]:
+    return {
+        "id": uuid.UUID(int=rng.getrandbits(128), version=4),
+        "user_id": user,
+        "team_id": team,
+        "type": kind,
+        "occurred_at": at,
+        "value": value,
+        "properties": properties,
+    }
 
 
 def agent_events(agent_index: int, window: Window, first_lead_id: int) -> Iterator[dict[str, Any]]:
@@ -50,15 +63,30 @@ def agent_events(agent_index: int, window: Window, first_lead_id: int) -> Iterat
         yield _event(rng, agent, team, "login", window.at(day, rng.uniform(7.5, 9.5)))
         for _ in range(rng.randint(3, 9)):
             minutes = Decimal(str(round(rng.lognormvariate(1.8, 0.7), 1)))
-            yield _event(rng, agent, team, "call", window.at(day, rng.uniform(9, 18)), minutes,
-                         direction=rng.choice(("outbound", "outbound", "inbound")))
+            yield _event(
+                rng,
+                agent,
+                team,
+                "call",
+                window.at(day, rng.uniform(9, 18)),
+                minutes,
+                direction=rng.choice(("outbound", "outbound", "inbound")),
+            )
         for _ in range(rng.randint(1, 6)):
             yield _event(rng, agent, team, "email", window.at(day, rng.uniform(8, 19)))
     start = window.at(window.events_start, 0)
     for n, lead in enumerate(agent_leads(agent_index, window)):
         if lead.converted_at is not None and lead.converted_at >= start:
-            yield _event(rng, agent, team, "conversion", lead.converted_at, lead.revenue,
-                         lead_source=lead.source, lead_id=first_lead_id + n)
+            yield _event(
+                rng,
+                agent,
+                team,
+                "conversion",
+                lead.converted_at,
+                lead.revenue,
+                lead_source=lead.source,
+                lead_id=first_lead_id + n,
+            )
 
 
 def manager_events(team: str, window: Window) -> Iterator[dict[str, Any]]:
@@ -77,11 +105,18 @@ def customer_events(count: int, window: Window) -> Iterator[dict[str, Any]]:
         user = f"c{n:05d}"
         signup_day = rng.choice(all_days)
         signed_up = window.at(signup_day, rng.uniform(0, 23))
-        yield _event(rng, user, None, "signup", signed_up, plan=rng.choice(PLANS),
-                     channel=rng.choice(SOURCES))
+        yield _event(
+            rng,
+            user,
+            None,
+            "signup",
+            signed_up,
+            plan=rng.choice(PLANS),
+            channel=rng.choice(SOURCES),
+        )
         week = 0
         while (week_start := signup_day + timedelta(weeks=week)) <= window.last_day:
-            if rng.random() < 0.15 + 0.7 * 0.8 ** week:
+            if rng.random() < 0.15 + 0.7 * 0.8**week:
                 for _ in range(rng.randint(1, 3)):
                     day = week_start + timedelta(days=rng.randint(0, 6))
                     at = window.at(day, rng.uniform(6, 23))

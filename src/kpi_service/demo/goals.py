@@ -16,13 +16,17 @@ from kpi_service.goals import service as goals
 from kpi_service.goals.schemas import GoalBulk, GoalRead
 
 # Monthly goals per agent: the base target, varied a little per agent.
-MONTHLY = {"conversions": Decimal(9), "revenue": Decimal(9000),
-           "response_time_hours": Decimal("2.0")}
+MONTHLY = {
+    "conversions": Decimal(9),
+    "revenue": Decimal(9000),
+    "response_time_hours": Decimal("2.0"),
+}
 QUARTERLY = {"revenue": Decimal(27000)}
 
 
-async def ensure_goals(session: AsyncSession, settings: Settings, admin: Principal,
-                       size: DemoSize, window: Window) -> list[GoalRead]:
+async def ensure_goals(
+    session: AsyncSession, settings: Settings, admin: Principal, size: DemoSize, window: Window
+) -> list[GoalRead]:
     """Monthly goals of `sales-1`'s agents for the last two months of the window (the second
     one may still be running) and a quarterly revenue goal for the current quarter."""
     rng = random.Random("demo-goals")
@@ -31,17 +35,26 @@ async def ensure_goals(session: AsyncSession, settings: Settings, admin: Princip
     for agent in size.agent_ids[:TEAM_SIZE]:
         ambition = Decimal(str(round(rng.uniform(0.85, 1.2), 2)))
         for month in months:
-            targets = {key: (value * ambition).quantize(value) if key != "response_time_hours"
-                       else value for key, value in MONTHLY.items()}
+            targets = {
+                key: (value * ambition).quantize(value) if key != "response_time_hours" else value
+                for key, value in MONTHLY.items()
+            }
             stored += await _set(session, settings, admin, agent, "monthly", month, targets)
         quarter = {key: (value * ambition).quantize(value) for key, value in QUARTERLY.items()}
-        stored += await _set(session, settings, admin, agent, "quarterly", window.last_day,
-                             quarter)
+        stored += await _set(session, settings, admin, agent, "quarterly", window.last_day, quarter)
     return stored
 
 
-async def _set(session: AsyncSession, settings: Settings, admin: Principal, agent: str,
-               period: str, day: date, targets: dict[str, Decimal]) -> list[GoalRead]:
-    body = GoalBulk.model_validate({"period": period, "goals": targets,
-                                    "period_start": day, "user_id": agent})
+async def _set(
+    session: AsyncSession,
+    settings: Settings,
+    admin: Principal,
+    agent: str,
+    period: str,
+    day: date,
+    targets: dict[str, Decimal],
+) -> list[GoalRead]:
+    body = GoalBulk.model_validate(
+        {"period": period, "goals": targets, "period_start": day, "user_id": agent}
+    )
     return await goals.set_many(session, settings, admin, body)

@@ -50,16 +50,23 @@ async def _window(engine: AsyncEngine, settings: Settings, size: DemoSize) -> tu
     yesterday = settings.today() - timedelta(days=1)
     async with engine.begin() as conn:
         await conn.execute(text(_CREATE_STATE))
-        await conn.execute(text(
-            "INSERT INTO public.kpi_demo_state (id, last_day, agents, months) "
-            "VALUES (1, :day, :agents, :months) ON CONFLICT (id) DO NOTHING"),
-            {"day": yesterday, "agents": size.agents, "months": size.months})
-        row = (await conn.execute(text(
-            "SELECT last_day, agents, months, events_loaded FROM public.kpi_demo_state"))).one()
+        await conn.execute(
+            text(
+                "INSERT INTO public.kpi_demo_state (id, last_day, agents, months) "
+                "VALUES (1, :day, :agents, :months) ON CONFLICT (id) DO NOTHING"
+            ),
+            {"day": yesterday, "agents": size.agents, "months": size.months},
+        )
+        row = (
+            await conn.execute(
+                text("SELECT last_day, agents, months, events_loaded FROM public.kpi_demo_state")
+            )
+        ).one()
     if (row.agents, row.months) != (size.agents, size.months):
         raise DemoMismatch(
             f"this database holds the demo for {row.agents} agents over {row.months} months; "
-            f"{size.agents} agents over {size.months} months need a fresh database")
+            f"{size.agents} agents over {size.months} months need a fresh database"
+        )
     return Window(row.last_day, row.months, settings.tz), bool(row.events_loaded)
 
 
@@ -71,7 +78,8 @@ async def _mark_events_loaded(engine: AsyncEngine) -> None:
 def support_start(window: Window) -> date:
     """The first Monday of the support team's 13 weeks, which end with the last full week."""
     return containing(PeriodKind.WEEKLY, window.last_day).start - timedelta(
-        weeks=sources.SUPPORT_WEEKS)
+        weeks=sources.SUPPORT_WEEKS
+    )
 
 
 async def load_demo(settings: Settings, size: DemoSize | None = None) -> CalculationRun | None:
@@ -94,21 +102,35 @@ async def load_demo(settings: Settings, size: DemoSize | None = None) -> Calcula
             await _mark_events_loaded(db.engine)
             log.info("demo: %s events stored", stored)
         async with db.unit_of_work() as session:
-            created = await catalog.ensure_catalog(session, admin, settings, db.sources,
-                                                   size, window, first_monday)
-            await catalog.record_manual_values(session, settings, admin, created, size, window,
-                                               first_monday)
+            created = await catalog.ensure_catalog(
+                session, admin, settings, db.sources, size, window, first_monday
+            )
+            await catalog.record_manual_values(
+                session, settings, admin, created, size, window, first_monday
+            )
             await goals.ensure_goals(session, settings, admin, size, window)
             await alerts.ensure_rules(session, admin)
         async with db.unit_of_work() as session:
-            queued = await measurements.recalculate(session, admin, RecalculateRequest(
-                period_start=min(window.leads_start, first_monday), period_end=window.last_day))
-        run = await execution.execute(db, settings, queued.tenant_id, queued.id,
-                                      execution.worker_name(), followers=FOLLOWERS)
+            queued = await measurements.recalculate(
+                session,
+                admin,
+                RecalculateRequest(
+                    period_start=min(window.leads_start, first_monday), period_end=window.last_day
+                ),
+            )
+        run = await execution.execute(
+            db, settings, queued.tenant_id, queued.id, execution.worker_name(), followers=FOLLOWERS
+        )
         if run is not None:
-            log.info("demo: run %s %s: %s computed, %s unchanged, %s failed (%.1fs in all)",
-                     run.id, run.status, run.computed, run.unchanged, run.failed,
-                     time.perf_counter() - started)
+            log.info(
+                "demo: run %s %s: %s computed, %s unchanged, %s failed (%.1fs in all)",
+                run.id,
+                run.status,
+                run.computed,
+                run.unchanged,
+                run.failed,
+                time.perf_counter() - started,
+            )
         return run
     finally:
         await db.dispose()

@@ -69,11 +69,30 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS contacts_owner_stage ON public.contacts (owner_id, funnel_stage)",
 )
 
-LEAD_COLUMNS = ("id", "assigned_agent_id", "source", "created_at", "contacted_at",
-                "interested_at", "converted_at", "disposition", "response_time_hours",
-                "satisfaction_rating", "revenue")
-CONTACT_COLUMNS = ("id", "name", "email", "company", "status", "funnel_stage", "owner_id",
-                   "created_at", "updated_at")
+LEAD_COLUMNS = (
+    "id",
+    "assigned_agent_id",
+    "source",
+    "created_at",
+    "contacted_at",
+    "interested_at",
+    "converted_at",
+    "disposition",
+    "response_time_hours",
+    "satisfaction_rating",
+    "revenue",
+)
+CONTACT_COLUMNS = (
+    "id",
+    "name",
+    "email",
+    "company",
+    "status",
+    "funnel_stage",
+    "owner_id",
+    "created_at",
+    "updated_at",
+)
 
 
 def generate_cases(first_monday: date, weeks: int, tz: Any) -> list[dict[str, Any]]:
@@ -85,18 +104,29 @@ def generate_cases(first_monday: date, weeks: int, tz: Any) -> list[dict[str, An
         for user in SUPPORT_USERS:
             for _ in range(rng.randint(3, 11)):
                 created = datetime.combine(monday, time(0), tz) + timedelta(
-                    minutes=rng.randint(0, 7 * 24 * 60 - 1))
+                    minutes=rng.randint(0, 7 * 24 * 60 - 1)
+                )
                 hours = rng.choice([0.5, 1, 2, 4, 8, 12, 20, 30, 48, 70])
                 resolved = created + timedelta(hours=hours)
                 status = "open" if rng.random() < 0.1 else "resolved"
-                cases.append({"a": int(user), "s": status, "c": created,
-                              "r": resolved if status == "resolved" else None})
+                cases.append(
+                    {
+                        "a": int(user),
+                        "s": status,
+                        "c": created,
+                        "r": resolved if status == "resolved" else None,
+                    }
+                )
             # Every week, a case resolved on Sunday a few minutes before midnight.
-            sunday_late = datetime.combine(monday + timedelta(days=6), time(23, 50 + week % 9),
-                                           tz)
-            cases.append({"a": int(user), "s": "resolved",
-                          "c": sunday_late - timedelta(hours=rng.choice([1, 3, 6])),
-                          "r": sunday_late})
+            sunday_late = datetime.combine(monday + timedelta(days=6), time(23, 50 + week % 9), tz)
+            cases.append(
+                {
+                    "a": int(user),
+                    "s": "resolved",
+                    "c": sunday_late - timedelta(hours=rng.choice([1, 3, 6])),
+                    "r": sunday_late,
+                }
+            )
     return cases
 
 
@@ -105,12 +135,14 @@ async def _is_empty(conn: AsyncConnection, table: str) -> bool:
     return found.first() is None
 
 
-async def _copy(conn: AsyncConnection, table: str, columns: Sequence[str],
-                rows: Iterable[tuple[Any, ...]]) -> None:
+async def _copy(
+    conn: AsyncConnection, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> None:
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
-    await driver.copy_records_to_table(table, schema_name="public", records=list(rows),
-                                       columns=list(columns))
+    await driver.copy_records_to_table(
+        table, schema_name="public", records=list(rows), columns=list(columns)
+    )
 
 
 async def _fill_cases(conn: AsyncConnection, first_monday: date, window: Window) -> int:
@@ -122,9 +154,13 @@ async def _fill_cases(conn: AsyncConnection, first_monday: date, window: Window)
         if case["r"] is not None and case["r"] >= window.end:
             case.update(s="open", r=None)
         rows.append(case)
-    await conn.execute(text(
-        "INSERT INTO public.support_cases (assigned_to, status, created_at, resolved_at) "
-        "VALUES (:a, :s, :c, :r)"), rows)
+    await conn.execute(
+        text(
+            "INSERT INTO public.support_cases (assigned_to, status, created_at, resolved_at) "
+            "VALUES (:a, :s, :c, :r)"
+        ),
+        rows,
+    )
     return len(rows)
 
 
@@ -132,11 +168,21 @@ async def _fill_crm(conn: AsyncConnection, size: DemoSize, window: Window) -> tu
     leads = contacts = 0
     for first in range(0, size.agents, AGENTS_PER_CHUNK):
         chunk = range(first, min(first + AGENTS_PER_CHUNK, size.agents))
-        lead_rows = [(leads + n + 1, *lead) for n, lead in enumerate(
-            lead for i in chunk for lead in agent_leads(i, window))]
-        contact_rows = [(contacts + n + 1, f"Contact {contacts + n + 1}",
-                         f"contact{contacts + n + 1}@example.com", *c[1:4], c[0], *c[4:])
-                        for n, c in enumerate(c for i in chunk for c in agent_contacts(i, window))]
+        lead_rows = [
+            (leads + n + 1, *lead)
+            for n, lead in enumerate(lead for i in chunk for lead in agent_leads(i, window))
+        ]
+        contact_rows = [
+            (
+                contacts + n + 1,
+                f"Contact {contacts + n + 1}",
+                f"contact{contacts + n + 1}@example.com",
+                *c[1:4],
+                c[0],
+                *c[4:],
+            )
+            for n, c in enumerate(c for i in chunk for c in agent_contacts(i, window))
+        ]
         await _copy(conn, "leads", LEAD_COLUMNS, lead_rows)
         await _copy(conn, "contacts", CONTACT_COLUMNS, contact_rows)
         leads += len(lead_rows)
@@ -144,15 +190,17 @@ async def _fill_crm(conn: AsyncConnection, size: DemoSize, window: Window) -> tu
     return leads, contacts
 
 
-async def ensure_sources(source: AsyncEngine, size: DemoSize, window: Window,
-                         first_monday: date) -> None:
+async def ensure_sources(
+    source: AsyncEngine, size: DemoSize, window: Window, first_monday: date
+) -> None:
     """Create the source tables and fill each one that is empty."""
     async with source.begin() as conn:
         for ddl in (_CREATE_CASES, _CREATE_LEADS, _CREATE_CONTACTS):
             await conn.execute(text(ddl))
         if await _is_empty(conn, "support_cases"):
-            log.info("demo: %s support cases created", await _fill_cases(conn, first_monday,
-                                                                          window))
+            log.info(
+                "demo: %s support cases created", await _fill_cases(conn, first_monday, window)
+            )
         if await _is_empty(conn, "leads") and await _is_empty(conn, "contacts"):
             leads, contacts = await _fill_crm(conn, size, window)
             log.info("demo: %s leads and %s contacts created", leads, contacts)

@@ -100,16 +100,22 @@ def above(observed: Decimal | None, threshold: Decimal, margin: Decimal) -> Judg
     return Judgement(verdict, observed, threshold)
 
 
-def value_crosses(value: Decimal | None, direction: Direction, threshold: Decimal,
-                  margin: Decimal) -> Judgement:
+def value_crosses(
+    value: Decimal | None, direction: Direction, threshold: Decimal, margin: Decimal
+) -> Judgement:
     """The value is above (or below) the threshold."""
     if direction is Direction.ABOVE:
         return above(value, threshold, margin)
     return below(value, threshold, margin)
 
 
-def change_beyond(actual: Decimal | None, previous: Decimal | None, direction: ChangeDirection,
-                  limit: Decimal, margin: Decimal) -> Judgement:
+def change_beyond(
+    actual: Decimal | None,
+    previous: Decimal | None,
+    direction: ChangeDirection,
+    limit: Decimal,
+    margin: Decimal,
+) -> Judgement:
     """The change in percent versus the previous period goes beyond the limit that way."""
     change = change_pct(actual, previous)
     if change is None:
@@ -237,9 +243,14 @@ class Tracked:
         return self.status is not AlertStatus.RESOLVED
 
     def _see(self, seen: Observation) -> None:
-        latest = {"value": seen.value, "observed": seen.judgement.observed,
-                  "threshold": seen.judgement.threshold, "details": dict(seen.judgement.details),
-                  "last_start": seen.period_start, "last_end": seen.period_end}
+        latest = {
+            "value": seen.value,
+            "observed": seen.judgement.observed,
+            "threshold": seen.judgement.threshold,
+            "details": dict(seen.judgement.details),
+            "last_start": seen.period_start,
+            "last_end": seen.period_end,
+        }
         for name, value in latest.items():
             if getattr(self, name) != value:
                 setattr(self, name, value)
@@ -254,9 +265,18 @@ class Tracked:
             self._notify(Notice.RESOLVED)
 
     def _notify(self, notice: Notice) -> None:
-        self.notices.append(Snapshot(notice, self.status, self.last_start, self.last_end,
-                                     self.value, self.observed, self.threshold,
-                                     dict(self.details)))
+        self.notices.append(
+            Snapshot(
+                notice,
+                self.status,
+                self.last_start,
+                self.last_end,
+                self.value,
+                self.observed,
+                self.threshold,
+                dict(self.details),
+            )
+        )
 
     def step(self, seen: Observation, for_periods: int) -> None:
         """Apply one observation of this alert's latest period or a later one."""
@@ -265,8 +285,9 @@ class Tracked:
             return
         later = seen.period_start > self.last_start
         self._see(seen)
-        if verdict is Verdict.CLEAR or (verdict is Verdict.HOLD
-                                        and self.status is AlertStatus.PENDING):
+        if verdict is Verdict.CLEAR or (
+            verdict is Verdict.HOLD and self.status is AlertStatus.PENDING
+        ):
             # A pace that recovers says where the period is heading, not how it ended.
             if not seen.projected:
                 self._move(AlertStatus.RESOLVED)
@@ -280,17 +301,28 @@ class Tracked:
 
 def opened(seen: Observation, for_periods: int) -> Tracked:
     """A new alert for a breach: pending, or firing at once when one period is enough."""
-    alert = Tracked(seen.period_start, seen.period_end, AlertStatus.PENDING, 1, seen.period_start,
-                    seen.period_end, seen.value, seen.judgement.observed,
-                    seen.judgement.threshold, dict(seen.judgement.details), fired=False,
-                    changed=True)
+    alert = Tracked(
+        seen.period_start,
+        seen.period_end,
+        AlertStatus.PENDING,
+        1,
+        seen.period_start,
+        seen.period_end,
+        seen.value,
+        seen.judgement.observed,
+        seen.judgement.threshold,
+        dict(seen.judgement.details),
+        fired=False,
+        changed=True,
+    )
     if for_periods <= 1:
         alert._move(AlertStatus.FIRING)
     return alert
 
 
-def advance(latest: Tracked | None, observations: Iterable[Observation],
-            for_periods: int) -> list[Tracked]:
+def advance(
+    latest: Tracked | None, observations: Iterable[Observation], for_periods: int
+) -> list[Tracked]:
     """Apply a subject's observations, oldest first, to its latest alert; the alerts changed
     or opened.
 
@@ -308,7 +340,8 @@ def advance(latest: Tracked | None, observations: Iterable[Observation],
             if current.changed and current not in touched:
                 touched.append(current)
         elif seen.judgement.verdict is Verdict.BREACH and (
-                current is None or seen.period_start > current.last_start):
+            current is None or seen.period_start > current.last_start
+        ):
             current = opened(seen, for_periods)
             touched.append(current)
     return touched

@@ -52,8 +52,9 @@ class Retention:
     percent: Decimal | None
 
 
-def retention(size: int, retained: int, latest_signup: datetime | None, week: int,
-              now: datetime) -> Retention:
+def retention(
+    size: int, retained: int, latest_signup: datetime | None, week: int, now: datetime
+) -> Retention:
     """A cohort's retention in a week: counts once the week has ended for all its members;
     an empty cohort has nothing to report."""
     if size == 0 or latest_signup is None or not week_elapsed(latest_signup, week, now):

@@ -213,8 +213,10 @@ class _Checker:
         if not number.is_finite():
             raise FormulaError(f"{text} is not a decimal number")
         if number.copy_abs() > MAX_LITERAL:  # abs() would round, and trap, in the context
-            raise FormulaError(f"the number {text} is larger than {MAX_LITERAL:f}, the largest"
-                               " value a formula can give")
+            raise FormulaError(
+                f"the number {text} is larger than {MAX_LITERAL:f}, the largest"
+                " value a formula can give"
+            )
         return number
 
     def exponent(self, node: ast.BinOp) -> Decimal:
@@ -228,10 +230,12 @@ class _Checker:
         # Inner powers are checked before this one (children first): this is bounded work.
         try:
             value = _Evaluation(self.literals, self.exponents, self.variables, {}).number(
-                node.right)
+                node.right
+            )
         except _NoValue as exc:
-            raise FormulaError(f"the exponent in {ast.unparse(node)} has no value: "
-                               f"{exc.reason}") from None
+            raise FormulaError(
+                f"the exponent in {ast.unparse(node)} has no value: {exc.reason}"
+            ) from None
         if abs(value) > MAX_EXPONENT:
             raise FormulaError(_exponent_reason(node))
         return value
@@ -320,9 +324,13 @@ def _parse(expression: str, variables: Mapping[str, str]) -> tuple[ast.expr, _Ch
 class _Evaluation:
     """One evaluation of a checked tree for one set of variable values."""
 
-    def __init__(self, literals: Mapping[ast.Constant, Decimal],
-                 exponents: Mapping[ast.BinOp, Decimal], variables: Mapping[str, str],
-                 values: Mapping[str, Decimal | None]) -> None:
+    def __init__(
+        self,
+        literals: Mapping[ast.Constant, Decimal],
+        exponents: Mapping[ast.BinOp, Decimal],
+        variables: Mapping[str, str],
+        values: Mapping[str, Decimal | None],
+    ) -> None:
         self.literals = literals
         self.exponents = exponents
         self.variables = variables
@@ -427,8 +435,9 @@ class Formula:
         """Return (value, None) from the values of the variables by name, or (None, reason)."""
         with localcontext(_CONTEXT):
             try:
-                result = _Evaluation(self._literals, self._exponents, self.variables,
-                                     values).number(self._tree)
+                result = _Evaluation(
+                    self._literals, self._exponents, self.variables, values
+                ).number(self._tree)
             except _NoValue as exc:
                 return None, exc.reason
             if not result.is_finite() or abs(result) > _RESULT_LIMIT:

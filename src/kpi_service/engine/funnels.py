@@ -12,9 +12,13 @@ from kpi_service.engine.periods import PeriodKind, containing
 from kpi_service.engine.rollup import Rollup, combine
 
 _HUNDRED = Decimal(100)
-_UNITS = {PeriodKind.DAILY: "day", PeriodKind.WEEKLY: "week (Monday to Sunday)",
-          PeriodKind.MONTHLY: "month", PeriodKind.QUARTERLY: "quarter",
-          PeriodKind.YEARLY: "year"}
+_UNITS = {
+    PeriodKind.DAILY: "day",
+    PeriodKind.WEEKLY: "week (Monday to Sunday)",
+    PeriodKind.MONTHLY: "month",
+    PeriodKind.QUARTERLY: "quarter",
+    PeriodKind.YEARLY: "year",
+}
 # Results must not depend on whatever decimal context the calling thread happens to use.
 _CONTEXT = Context(prec=50, rounding=ROUND_HALF_EVEN)
 
@@ -54,8 +58,13 @@ def across_members(rows: Sequence[tuple[date, Decimal | None]], rollup: str) -> 
     for start, value in rows:
         if value is not None:
             by_period.setdefault(start, []).append(value)
-    return over_periods([(start, values[0] if len(values) == 1 else combine(values, rollup))
-                         for start, values in by_period.items()], rollup)
+    return over_periods(
+        [
+            (start, values[0] if len(values) == 1 else combine(values, rollup))
+            for start, values in by_period.items()
+        ],
+        rollup,
+    )
 
 
 def over_periods(values: Sequence[tuple[date, Decimal | None]], rollup: str) -> Decimal | None:
@@ -87,7 +96,11 @@ def no_count_reason(key: str, kind: PeriodKind, start: date, end: date, subject:
     unit = _UNITS[kind]
     covered = whole_periods(kind, start, end)
     if covered is None:
-        return (f"KPI {key!r} is computed per {unit}; the range {start}..{end} does not "
-                f"cover a whole {unit.split(' ')[0]}.")
-    return (f"KPI {key!r} has no value for {subject} in its periods inside the range "
-            f"({covered[0]}..{covered[1]}).")
+        return (
+            f"KPI {key!r} is computed per {unit}; the range {start}..{end} does not "
+            f"cover a whole {unit.split(' ')[0]}."
+        )
+    return (
+        f"KPI {key!r} has no value for {subject} in its periods inside the range "
+        f"({covered[0]}..{covered[1]})."
+    )

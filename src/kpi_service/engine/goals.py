@@ -14,8 +14,13 @@ from kpi_service.engine.rollup import Rollup
 # A custom goal spans at most this many days (five years, leap days included).
 MAX_CUSTOM_DAYS = 5 * 366
 _HUNDRED = Decimal(100)
-_GRAIN = {PeriodKind.DAILY: 0, PeriodKind.WEEKLY: 1, PeriodKind.MONTHLY: 2,
-          PeriodKind.QUARTERLY: 3, PeriodKind.YEARLY: 4}
+_GRAIN = {
+    PeriodKind.DAILY: 0,
+    PeriodKind.WEEKLY: 1,
+    PeriodKind.MONTHLY: 2,
+    PeriodKind.QUARTERLY: 3,
+    PeriodKind.YEARLY: 4,
+}
 
 
 class GoalPeriodKind(StrEnum):
@@ -55,13 +60,16 @@ def goal_period(kind: GoalPeriodKind, start: date, end: date | None) -> Period:
         if end < start:
             raise GoalPeriodError("period_end", "must not be before period_start")
         if (end - start).days + 1 > MAX_CUSTOM_DAYS:
-            raise GoalPeriodError("period_end", f"a custom goal spans at most {MAX_CUSTOM_DAYS} "
-                                                "days")
+            raise GoalPeriodError(
+                "period_end", f"a custom goal spans at most {MAX_CUSTOM_DAYS} days"
+            )
         return custom(start, end)
     period = containing(PeriodKind(kind.value), start)
     if end is not None and end != period.end:
-        raise GoalPeriodError("period_end", f"the {kind} period holding {start.isoformat()} "
-                                            f"ends on {period.end.isoformat()}")
+        raise GoalPeriodError(
+            "period_end",
+            f"the {kind} period holding {start.isoformat()} ends on {period.end.isoformat()}",
+        )
     return period
 
 
@@ -76,11 +84,15 @@ def check_fits(kind: GoalPeriodKind, goal: Period, kpi_kind: PeriodKind) -> None
     """Refuse a goal that no measurement of the KPI could ever count towards: a calendar goal
     finer than the KPI's periods, or a range in which none of them starts."""
     if kind is not GoalPeriodKind.CUSTOM and _GRAIN[PeriodKind(kind.value)] < _GRAIN[kpi_kind]:
-        raise GoalPeriodError("period_kind", f"a {kind} goal cannot be set on a KPI measured "
-                                             f"{kpi_kind}")
+        raise GoalPeriodError(
+            "period_kind", f"a {kind} goal cannot be set on a KPI measured {kpi_kind}"
+        )
     if first_start_in(kpi_kind, goal) is None:
-        raise GoalPeriodError("period_end", f"no {kpi_kind} period of the KPI starts in "
-                                            f"{goal.start.isoformat()}..{goal.end.isoformat()}")
+        raise GoalPeriodError(
+            "period_end",
+            f"no {kpi_kind} period of the KPI starts in "
+            f"{goal.start.isoformat()}..{goal.end.isoformat()}",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +142,24 @@ class GoalProgress:
         return self.progress is not None and self.progress >= _HUNDRED
 
 
-def goal_progress(measured: Measured, *, rollup: str, target: Decimal, target_type: str,
-                  warning_threshold: Decimal) -> GoalProgress:
+def goal_progress(
+    measured: Measured,
+    *,
+    rollup: str,
+    target: Decimal,
+    target_type: str,
+    warning_threshold: Decimal,
+) -> GoalProgress:
     """Progress against the target, direction-aware exactly as a measurement's achievement."""
     value = rolled_value(measured, rollup)
     if value is None:
-        return GoalProgress(None, None, GoalStatus.NO_DATA, 0,
-                            "no measured value in a period starting within the goal's range")
+        return GoalProgress(
+            None,
+            None,
+            GoalStatus.NO_DATA,
+            0,
+            "no measured value in a period starting within the goal's range",
+        )
     progress = achievement(value, target, TargetType(target_type))
     judged = status(progress, warning_threshold)
     assert progress is not None and judged is not None
@@ -153,22 +176,42 @@ def reaching_is_definitive(measured: Measured, *, rollup: str, target_type: str)
     """Whether reaching the target cannot be undone by later periods: a growing total (a
     `sum` of non-negative values, higher better) only grows; an average, a `last`, `min` or
     `max`, a lower-is-better or exact goal can still move away from the target."""
-    return (target_type == TargetType.HIGHER_BETTER and rollup == Rollup.SUM
-            and (measured.minimum is None or measured.minimum >= 0))
+    return (
+        target_type == TargetType.HIGHER_BETTER
+        and rollup == Rollup.SUM
+        and (measured.minimum is None or measured.minimum >= 0)
+    )
 
 
-def is_achieved(progress: GoalProgress, measured: Measured, *, rollup: str, target_type: str,
-                goal: Period, kpi_kind: PeriodKind, today: date) -> bool:
+def is_achieved(
+    progress: GoalProgress,
+    measured: Measured,
+    *,
+    rollup: str,
+    target_type: str,
+    goal: Period,
+    kpi_kind: PeriodKind,
+    today: date,
+) -> bool:
     """Whether the goal counts achieved on `today`: reached, and either its range has ended
     (its last counted period too) or reaching it is definitive."""
     if not progress.reached:
         return False
     return today > settles_on(goal, kpi_kind) or reaching_is_definitive(
-        measured, rollup=rollup, target_type=target_type)
+        measured, rollup=rollup, target_type=target_type
+    )
 
 
-def stamped_too_early(stamped_on: date, measured: Measured, *, rollup: str, target_type: str,
-                      goal: Period, kpi_kind: PeriodKind) -> bool:
+def stamped_too_early(
+    stamped_on: date,
+    measured: Measured,
+    *,
+    rollup: str,
+    target_type: str,
+    goal: Period,
+    kpi_kind: PeriodKind,
+) -> bool:
     """Whether an achievement stamped on that (local) day came before the result was settled."""
     return stamped_on <= settles_on(goal, kpi_kind) and not reaching_is_definitive(
-        measured, rollup=rollup, target_type=target_type)
+        measured, rollup=rollup, target_type=target_type
+    )

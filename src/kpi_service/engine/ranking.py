@@ -43,8 +43,7 @@ def competition_ranks(scores: Mapping[K, Decimal | None]) -> dict[K, int]:
     """Standard competition ranks (1, 2, 2, 4): one plus how many scored strictly higher."""
     ascending = sorted(s for s in scores.values() if s is not None)
     total = len(ascending)
-    return {k: 1 + total - bisect_right(ascending, s) for k, s in scores.items()
-            if s is not None}
+    return {k: 1 + total - bisect_right(ascending, s) for k, s in scores.items() if s is not None}
 
 
 def below_counts(scores: Mapping[K, Decimal | None]) -> dict[K, int]:
@@ -108,14 +107,18 @@ def column_totals(cells: Sequence[Cell], rollup: str) -> ColumnTotals:
     with localcontext(_CONTEXT):
         value_sum = sum(values, Decimal(0)) if values else None
         value_mean = quantize(value_sum / len(values)) if value_sum is not None else None
-        total = (quantize(combine(values, rollup)) if values and rollup in MEMBER_ROLLUPS
-                 else None)
-        achievement_mean = (quantize(sum(achievements, Decimal(0)) / len(achievements))
-                            if achievements else None)
+        total = quantize(combine(values, rollup)) if values and rollup in MEMBER_ROLLUPS else None
+        achievement_mean = (
+            quantize(sum(achievements, Decimal(0)) / len(achievements)) if achievements else None
+        )
     return ColumnTotals(
-        members=len(cells), measured=len(values), value_sum=value_sum, value_mean=value_mean,
-        value_total=total, achievement_mean=achievement_mean,
-        met=statuses.count(Status.MET.value), at_risk=statuses.count(Status.AT_RISK.value),
+        members=len(cells),
+        measured=len(values),
+        value_sum=value_sum,
+        value_mean=value_mean,
+        value_total=total,
+        achievement_mean=achievement_mean,
+        met=statuses.count(Status.MET.value),
+        at_risk=statuses.count(Status.AT_RISK.value),
         off_track=statuses.count(Status.OFF_TRACK.value),
     )
-

@@ -49,8 +49,10 @@ class RolledUp:
 
 def _check(rollup: str) -> None:
     if rollup not in MEMBER_ROLLUPS:
-        raise ValueError(f"rollup '{rollup}' cannot combine members' values; "
-                         f"use one of {', '.join(sorted(MEMBER_ROLLUPS))}")
+        raise ValueError(
+            f"rollup '{rollup}' cannot combine members' values; "
+            f"use one of {', '.join(sorted(MEMBER_ROLLUPS))}"
+        )
 
 
 def combine(values: Sequence[Decimal], rollup: str) -> Decimal:
@@ -73,8 +75,11 @@ def _failure(failed: Sequence[MemberValue], members: int) -> RolledUp:
     more = f"; and {len(failed) - len(named)} more" if len(failed) > len(named) else ""
     # A value over the other members only would be silently wrong, so the team fails.
     reason = f"{len(failed)} of {members} members failed ({listed}{more})"
-    details = {"members": members, "members_failed": len(failed),
-               "failed_members": [{"subject_id": m.member, "reason": m.reason} for m in named]}
+    details = {
+        "members": members,
+        "members_failed": len(failed),
+        "failed_members": [{"subject_id": m.member, "reason": m.reason} for m in named],
+    }
     return RolledUp(None, reason, failed=True, details=details)
 
 

@@ -12,8 +12,13 @@ from kpi_service.engine.achievement import TargetType, change_pct, quantize
 from kpi_service.engine.periods import Period, PeriodKind, between, containing
 
 # From the finest grain to the coarsest.
-GRAINS = (PeriodKind.DAILY, PeriodKind.WEEKLY, PeriodKind.MONTHLY, PeriodKind.QUARTERLY,
-          PeriodKind.YEARLY)
+GRAINS = (
+    PeriodKind.DAILY,
+    PeriodKind.WEEKLY,
+    PeriodKind.MONTHLY,
+    PeriodKind.QUARTERLY,
+    PeriodKind.YEARLY,
+)
 _THURSDAY = timedelta(days=3)
 _WEEK_TAIL = timedelta(days=6)
 # Differences of stored values are exact with this much precision (they hold 28+6 digits).
@@ -71,8 +76,7 @@ def _natives(native: PeriodKind, grain: PeriodKind, bucket: Period) -> list[Peri
         return [bucket]
     # A week anchored in the bucket may begin up to six days before it.
     start = bucket.start - _WEEK_TAIL if native is PeriodKind.WEEKLY else bucket.start
-    return [p for p in between(native, start, bucket.end)
-            if bucket_of(native, grain, p) == bucket]
+    return [p for p in between(native, start, bucket.end) if bucket_of(native, grain, p) == bucket]
 
 
 def layout(native: PeriodKind, grain: PeriodKind, first: date, last: date) -> list[Bucket]:
@@ -124,8 +128,9 @@ def _best(valued: list[Valued], target_type: TargetType) -> Valued | None:
     return max(scored, key=lambda v: v.achievement or 0) if scored else None
 
 
-def summarize(points: Sequence[tuple[Period, Decimal | None, Decimal | None]],
-              target_type: TargetType) -> Summary:
+def summarize(
+    points: Sequence[tuple[Period, Decimal | None, Decimal | None]], target_type: TargetType
+) -> Summary:
     """Latest, lowest, highest and best points (ties: the earliest) and the changes, from
     (period, value, achievement) oldest first; points without a value are skipped."""
     valued = [Valued(p, v, a) for p, v, a in points if v is not None]
@@ -137,8 +142,12 @@ def summarize(points: Sequence[tuple[Period, Decimal | None, Decimal | None]],
     with localcontext(_CONTEXT):
         change = quantize(latest.value - first.value)
     return Summary(
-        points_with_value=len(valued), latest=latest,
-        minimum=min(valued, key=lambda v: v.value), maximum=max(valued, key=lambda v: v.value),
-        best=_best(valued, target_type), change=change,
+        points_with_value=len(valued),
+        latest=latest,
+        minimum=min(valued, key=lambda v: v.value),
+        maximum=max(valued, key=lambda v: v.value),
+        best=_best(valued, target_type),
+        change=change,
         change_pct=change_pct(latest.value, first.value),
-        change_from_previous_pct=change_pct(latest.value, previous))
+        change_from_previous_pct=change_pct(latest.value, previous),
+    )

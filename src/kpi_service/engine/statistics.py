@@ -111,5 +111,11 @@ def fit_line(xs: Sequence[float], ys: Sequence[float]) -> LineFit:
     if math.sqrt(sse / n) <= _NOISE * scale:
         # Points on a line leave only rounding noise: the spread is zero, not 1e-16.
         sse = 0.0
-    return LineFit(n=n, slope=slope, intercept=intercept, x_mean=x_mean, sxx=sxx,
-                   residual_se=math.sqrt(sse / (n - 2)))
+    return LineFit(
+        n=n,
+        slope=slope,
+        intercept=intercept,
+        x_mean=x_mean,
+        sxx=sxx,
+        residual_se=math.sqrt(sse / (n - 2)),
+    )

@@ -35,7 +35,8 @@ def _refusals(items: Sequence[Any], exc: ValidationError) -> dict[int, list[Item
             refused[index] = [ItemError(index=index, reason="an event must be a JSON object")]
         else:
             refused.setdefault(index, []).append(
-                ItemError(index=index, reason=str(e["msg"]), loc=[str(p) for p in loc]))
+                ItemError(index=index, reason=str(e["msg"]), loc=[str(p) for p in loc])
+            )
     return refused
 
 
@@ -51,8 +52,9 @@ def _validate_all(items: Sequence[Any]) -> tuple[list[tuple[int, EventIn]], list
     return list(zip(kept, events, strict=True)), errors
 
 
-def validate_batch(items: Sequence[Any],
-                   now: datetime) -> tuple[list[tuple[int, EventIn]], list[ItemError]]:
+def validate_batch(
+    items: Sequence[Any], now: datetime
+) -> tuple[list[tuple[int, EventIn]], list[ItemError]]:
     """The valid events (with their index) and one error list entry per refused field."""
     checked, errors = _validate_all(items)
     latest = now + FUTURE_SLACK
@@ -61,15 +63,28 @@ def validate_batch(items: Sequence[Any],
         if EARLIEST <= event.occurred_at <= latest:
             valid.append((index, event))
         else:
-            errors.append(ItemError(index=index, loc=["occurred_at"],
-                                    reason="occurred_at is before 2000 or in the future"))
+            errors.append(
+                ItemError(
+                    index=index,
+                    loc=["occurred_at"],
+                    reason="occurred_at is before 2000 or in the future",
+                )
+            )
     errors.sort(key=lambda e: e.index)
     return valid, errors
 
 
 def _row(tenant_id: str, event: EventIn) -> EventRow:
-    return EventRow(tenant_id, event.id, event.occurred_at, event.user_id, event.team_id,
-                    event.type, event.value, properties_json(event.properties))
+    return EventRow(
+        tenant_id,
+        event.id,
+        event.occurred_at,
+        event.user_id,
+        event.team_id,
+        event.type,
+        event.value,
+        properties_json(event.properties),
+    )
 
 
 @dataclass(frozen=True, slots=True)

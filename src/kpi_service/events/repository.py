@@ -44,10 +44,15 @@ class EventRepository:
         self.session = session
 
     async def existing_partitions(self) -> set[str]:
-        rows = await self.session.execute(text(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
-            "WHERE n.nspname = :schema AND p.relname = 'events'"), {"schema": SCHEMA})
+        rows = await self.session.execute(
+            text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = "
+                "p.relnamespace "
+                "WHERE n.nspname = :schema AND p.relname = 'events'"
+            ),
+            {"schema": SCHEMA},
+        )
         return {r[0] for r in rows}
 
     async def ensure_partitions(self, months: Iterable[tuple[int, int]]) -> list[str]:
@@ -55,18 +60,20 @@ class EventRepository:
         wanted = {partition_name(y, m): (y, m) for y, m in months}
         if not set(wanted) - await self.existing_partitions():
             return []
-        await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                                   {"k": _PARTITION_LOCK})
+        await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PARTITION_LOCK})
         # Another session may have made some while we waited for the lock.
         missing = sorted(set(wanted) - await self.existing_partitions())
         for name in missing:
             year, month = wanted[name]
             nxt = (year + month // 12, month % 12 + 1)
             # Names and bounds are built from integers only: nothing from the client.
-            await self.session.execute(text(
-                f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{name} PARTITION OF {SCHEMA}.events "
-                f"FOR VALUES FROM ('{year:04d}-{month:02d}-01 00:00+00') "
-                f"TO ('{nxt[0]:04d}-{nxt[1]:02d}-01 00:00+00')"))
+            await self.session.execute(
+                text(
+                    f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{name} PARTITION OF {SCHEMA}.events "
+                    f"FOR VALUES FROM ('{year:04d}-{month:02d}-01 00:00+00') "
+                    f"TO ('{nxt[0]:04d}-{nxt[1]:02d}-01 00:00+00')"
+                )
+            )
         return missing
 
     async def insert_new(self, rows: Sequence[EventRow]) -> int:
@@ -78,24 +85,31 @@ class EventRepository:
             # Usually none is stored yet: one COPY straight into the table, in a savepoint
             # (the driver's: the session's would not be emitted before a statement of its own).
             async with driver.transaction():
-                await driver.copy_records_to_table("events", schema_name=SCHEMA, records=rows,
-                                                   columns=_COLUMNS)
+                await driver.copy_records_to_table(
+                    "events", schema_name=SCHEMA, records=rows, columns=_COLUMNS
+                )
             return len(rows)
         except UniqueViolationError:
             return await self._insert_skipping_stored(rows)
 
     async def _insert_skipping_stored(self, rows: Sequence[EventRow]) -> int:
         """COPY the rows into a staging table, then add those not stored yet."""
-        await self.session.execute(text(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (tenant_id text, id uuid, "
-            "occurred_at timestamptz, user_id text, team_id text, type text, value numeric, "
-            "properties jsonb) ON COMMIT DELETE ROWS"))
+        await self.session.execute(
+            text(
+                f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (tenant_id text, id uuid, "
+                "occurred_at timestamptz, user_id text, team_id text, type text, value numeric, "
+                "properties jsonb) ON COMMIT DELETE ROWS"
+            )
+        )
         driver = await self._driver()
         await driver.copy_records_to_table(_STAGING, records=rows, columns=_COLUMNS)
         columns = ", ".join(_COLUMNS)
-        result = await self.session.execute(text(
-            f"INSERT INTO {SCHEMA}.events ({columns}) SELECT {columns} FROM {_STAGING} "  # noqa: S608
-            "ON CONFLICT DO NOTHING"))
+        result = await self.session.execute(
+            text(
+                f"INSERT INTO {SCHEMA}.events ({columns}) SELECT {columns} FROM {_STAGING} "  # noqa: S608
+                "ON CONFLICT DO NOTHING"
+            )
+        )
         await self.session.execute(text(f"TRUNCATE {_STAGING}"))
         inserted: int = result.rowcount  # type: ignore[attr-defined]
         return inserted
@@ -106,9 +120,16 @@ class EventRepository:
         raw = await connection.get_raw_connection()
         return raw.driver_connection
 
-    async def timeline(self, tenant_id: str, visible: ColumnElement[bool], *,
-                       user_id: str | None, types: Sequence[str] | None,
-                       before: tuple[datetime, Any] | None, limit: int) -> Sequence[Event]:
+    async def timeline(
+        self,
+        tenant_id: str,
+        visible: ColumnElement[bool],
+        *,
+        user_id: str | None,
+        types: Sequence[str] | None,
+        before: tuple[datetime, Any] | None,
+        limit: int,
+    ) -> Sequence[Event]:
         """Newest first, keyset-paginated on (occurred_at, id)."""
         stmt = select(Event).where(Event.tenant_id == tenant_id, visible)
         if user_id is not None:

@@ -42,21 +42,24 @@ router = APIRouter(prefix="/events", tags=["events"], route_class=_BulkRoute)
 
 
 @router.post("", operation_id="ingestEvents", response_model=IngestResult)
-async def ingest_events(session: SessionDep, principal: PrincipalDep,
-                        body: EventBatch) -> IngestResult:
+async def ingest_events(
+    session: SessionDep, principal: PrincipalDep, body: EventBatch
+) -> IngestResult:
     """Store up to 10,000 events; re-sent ids are counted as duplicates, bad items reported."""
     return await service.ingest(session, principal, body.events)
 
 
 @router.get("", operation_id="listEvents", response_model=Page[EventRead])
 async def list_events(
-    session: SessionDep, principal: PrincipalDep,
+    session: SessionDep,
+    principal: PrincipalDep,
     user_id: Annotated[SubjectRef | None, Query()] = None,
     type: Annotated[list[EventType] | None, Query(max_length=20)] = None,
     cursor: Annotated[ShortText | None, Query(max_length=300)] = None,
     limit: Annotated[Limit, Query()] = 50,
 ) -> Page[EventRead]:
     """A timeline of events, newest first, optionally for one user and some types."""
-    page = await service.timeline(session, principal, user_id=user_id, types=type,
-                                  cursor=cursor, limit=limit)
+    page = await service.timeline(
+        session, principal, user_id=user_id, types=type, cursor=cursor, limit=limit
+    )
     return Page[EventRead].of(page, EventRead.model_validate)

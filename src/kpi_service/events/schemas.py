@@ -45,8 +45,7 @@ def _clean(value: Any, depth: int = 0) -> Any:
 
 def _suspicious(data: bytes) -> bool:
     # Cheap scans of the encoded text; a hit (perhaps only inside a string) means a full walk.
-    return (_SUSPECT.search(data) is not None
-            or data.count(b"{") + data.count(b"[") > MAX_DEPTH)
+    return _SUSPECT.search(data) is not None or data.count(b"{") + data.count(b"[") > MAX_DEPTH
 
 
 def check_properties(value: dict[str, Any]) -> None:
@@ -58,8 +57,10 @@ def check_properties(value: dict[str, Any]) -> None:
     if _suspicious(data):
         _clean(value)
     # The limit is on `json.dumps` text; only a value near it pays for computing that.
-    if (len(data) * _WORST_EXPANSION > MAX_PROPERTIES_BYTES
-            and len(json.dumps(value)) > MAX_PROPERTIES_BYTES):
+    if (
+        len(data) * _WORST_EXPANSION > MAX_PROPERTIES_BYTES
+        and len(json.dumps(value)) > MAX_PROPERTIES_BYTES
+    ):
         raise ValueError(f"properties take more than {MAX_PROPERTIES_BYTES} bytes as JSON")
 
 
@@ -119,4 +120,3 @@ class EventRead(Output):
     value: OutNumber | None
     properties: dict[str, Any]
     received_at: datetime
-

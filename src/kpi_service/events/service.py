@@ -24,8 +24,7 @@ from kpi_service.events.schemas import IngestResult
 from kpi_service.models import Event
 
 
-async def ingest(session: AsyncSession, principal: Principal,
-                 items: Sequence[Any]) -> IngestResult:
+async def ingest(session: AsyncSession, principal: Principal, items: Sequence[Any]) -> IngestResult:
     """Store the valid events not stored yet; report duplicates and refusals per item."""
     if not principal.is_admin:
         raise Forbidden("Only admins (or the ingesting service) send events.")
@@ -34,14 +33,20 @@ async def ingest(session: AsyncSession, principal: Principal,
     await repo.ensure_partitions(batch.months)
     inserted = await repo.insert_new(batch.rows)
     rejected = len({e.index for e in batch.errors})
-    result = IngestResult(accepted=inserted, duplicates=batch.valid - inserted,
-                          rejected=rejected, errors=batch.errors)
+    result = IngestResult(
+        accepted=inserted, duplicates=batch.valid - inserted, rejected=rejected, errors=batch.errors
+    )
     telemetry.events_ingested(inserted, result.duplicates, rejected)
     if inserted:
-        await audit.record(session, principal, "events.ingest", "event_batch",
-                           f"{len(items)} items", None,
-                           {"accepted": inserted, "duplicates": result.duplicates,
-                            "rejected": rejected})
+        await audit.record(
+            session,
+            principal,
+            "events.ingest",
+            "event_batch",
+            f"{len(items)} items",
+            None,
+            {"accepted": inserted, "duplicates": result.duplicates, "rejected": rejected},
+        )
     return result
 
 
@@ -51,8 +56,9 @@ def _months(today: date, months_ahead: int) -> list[tuple[int, int]]:
     return [(n // 12, n % 12 + 1) for n in range(first, first + months_ahead + 1)]
 
 
-async def prepare_partitions(session: AsyncSession, today: date,
-                             months_ahead: int = 3) -> list[str]:
+async def prepare_partitions(
+    session: AsyncSession, today: date, months_ahead: int = 3
+) -> list[str]:
     """Create the partitions of this UTC month and the next ones; the names of those created."""
     if months_ahead < 0:
         raise ValueError("months_ahead must not be negative")
@@ -74,15 +80,29 @@ def _decode(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
             raise ValueError("naive")
         return at, uuid.UUID(data["id"])
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise InvalidInput("The cursor is not one this service issued.",
-                           errors=[field_error(["query", "cursor"], "malformed cursor")]) from None
+        raise InvalidInput(
+            "The cursor is not one this service issued.",
+            errors=[field_error(["query", "cursor"], "malformed cursor")],
+        ) from None
 
 
-async def timeline(session: AsyncSession, principal: Principal, *, user_id: str | None,
-                   types: list[str] | None, cursor: str | None, limit: int) -> Slice[Event]:
+async def timeline(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    user_id: str | None,
+    types: list[str] | None,
+    cursor: str | None,
+    limit: int,
+) -> Slice[Event]:
     """Events the caller may see, newest first."""
     rows = await EventRepository(session).timeline(
-        principal.tenant_id, visible_events(principal), user_id=user_id, types=types,
-        before=_decode(cursor), limit=limit)
+        principal.tenant_id,
+        visible_events(principal),
+        user_id=user_id,
+        types=types,
+        before=_decode(cursor),
+        limit=limit,
+    )
     items = list(rows[:limit])
     return Slice(items, _encode(items[-1]) if len(rows) > limit else None)

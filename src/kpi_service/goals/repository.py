@@ -72,29 +72,41 @@ def _measured() -> Any:
     starting within its range, each under an assignment in force in it; a period measured
     under two assignments counts once, with the value of the assignment that started later."""
     per_period = (
-        select(Measurement.period_start.label("period_start"),
-               Measurement.actual_value.label("value"))
+        select(
+            Measurement.period_start.label("period_start"), Measurement.actual_value.label("value")
+        )
         .join(Assignment, joins.assignment_of(Measurement))
-        .where(Assignment.tenant_id == Goal.tenant_id,
-               Assignment.definition_id == Goal.definition_id,
-               Assignment.subject_type == SubjectType.USER, Assignment.subject_id == Goal.user_id,
-               Measurement.tenant_id == Goal.tenant_id, Measurement.aligned.is_(True),
-               Measurement.actual_value.is_not(None),
-               Measurement.period_start >= Goal.period_start,
-               Measurement.period_start <= Goal.period_end,
-               in_force_during(Assignment.start_date, Assignment.end_date,
-                               Measurement.period_start, Measurement.period_end))
+        .where(
+            Assignment.tenant_id == Goal.tenant_id,
+            Assignment.definition_id == Goal.definition_id,
+            Assignment.subject_type == SubjectType.USER,
+            Assignment.subject_id == Goal.user_id,
+            Measurement.tenant_id == Goal.tenant_id,
+            Measurement.aligned.is_(True),
+            Measurement.actual_value.is_not(None),
+            Measurement.period_start >= Goal.period_start,
+            Measurement.period_start <= Goal.period_end,
+            in_force_during(
+                Assignment.start_date,
+                Assignment.end_date,
+                Measurement.period_start,
+                Measurement.period_end,
+            ),
+        )
         .ext(distinct_on(Measurement.period_start))
         .order_by(Measurement.period_start, Assignment.start_date.desc(), Assignment.id.desc())
         .correlate(Goal)
         .subquery("per_period")
     )
     value = per_period.c.value
-    latest = func.array_agg(aggregate_order_by(value, per_period.c.period_start.desc()),
-                            type_=ARRAY(value.type))
+    latest = func.array_agg(
+        aggregate_order_by(value, per_period.c.period_start.desc()), type_=ARRAY(value.type)
+    )
     return select(
-        func.count().label("periods"), func.sum(value).label("total"),
-        func.min(value).label("minimum"), func.max(value).label("maximum"),
+        func.count().label("periods"),
+        func.sum(value).label("total"),
+        func.min(value).label("minimum"),
+        func.max(value).label("maximum"),
         latest[1].label("last"),
     ).lateral("measured")
 
@@ -102,10 +114,19 @@ def _measured() -> Any:
 def _with_progress() -> Select[Any]:
     measured = _measured()
     return (
-        select(Goal, Definition.key, Definition.target_type, Definition.rollup,
-               Definition.warning_threshold, measured.c.periods, measured.c.total,
-               measured.c.minimum, measured.c.maximum, measured.c.last,
-               Definition.aggregation_period)
+        select(
+            Goal,
+            Definition.key,
+            Definition.target_type,
+            Definition.rollup,
+            Definition.warning_threshold,
+            measured.c.periods,
+            measured.c.total,
+            measured.c.minimum,
+            measured.c.maximum,
+            measured.c.last,
+            Definition.aggregation_period,
+        )
         .join(Definition, joins.definition_of(Goal))
         .join(measured, true())
         # Rows may have been changed behind the identity map's back (achieved_at stamps).
@@ -115,8 +136,15 @@ def _with_progress() -> Select[Any]:
 
 def _row(row: Any) -> GoalRow:
     goal, key, target_type, rollup, threshold, periods, total, minimum, maximum, last, kind = row
-    return GoalRow(goal, key, target_type, rollup, threshold,
-                   Measured(periods, total, minimum, maximum, last), kind)
+    return GoalRow(
+        goal,
+        key,
+        target_type,
+        rollup,
+        threshold,
+        Measured(periods, total, minimum, maximum, last),
+        kind,
+    )
 
 
 class GoalRepository(Repository[Goal]):
@@ -137,25 +165,39 @@ class GoalRepository(Repository[Goal]):
         stmt = _with_progress().where(self.in_tenant(tenant_id), among(Goal.id, ids))
         return await self._rows(stmt.order_by(Goal.id))
 
-    async def page_rows(self, condition: ColumnElement[bool], filters: GoalFilters, *,
-                        after: int | None, limit: int) -> list[GoalRow]:
+    async def page_rows(
+        self, condition: ColumnElement[bool], filters: GoalFilters, *, after: int | None, limit: int
+    ) -> list[GoalRow]:
         """Up to `limit + 1` goals after the id `after`, with their progress inputs."""
         stmt = _with_progress().where(condition, *filters.conditions())
         return await self._rows(keyset(stmt, Goal.id, after, limit))
 
-    async def touched_by(self, tenant_id: str, definition_ids: Sequence[int],
-                         starts: Sequence[date]) -> list[GoalRow]:
+    async def touched_by(
+        self, tenant_id: str, definition_ids: Sequence[int], starts: Sequence[date]
+    ) -> list[GoalRow]:
         """Goals in whose range one of these (definition, period start) pairs falls, with
         their progress inputs."""
-        plan = func.unnest(literal(list(definition_ids), ARRAY(BigInteger)),
-                           literal(list(starts), ARRAY(Date))).table_valued(
-            "definition_id", "period_start").render_derived("plan")
-        touched = exists().select_from(plan).where(
-            plan.c.definition_id == Goal.definition_id,
-            plan.c.period_start >= Goal.period_start, plan.c.period_start <= Goal.period_end)
-        stmt = _with_progress().where(self.in_tenant(tenant_id),
-                                      among(Goal.definition_id, sorted(set(definition_ids))),
-                                      touched)
+        plan = (
+            func.unnest(
+                literal(list(definition_ids), ARRAY(BigInteger)), literal(list(starts), ARRAY(Date))
+            )
+            .table_valued("definition_id", "period_start")
+            .render_derived("plan")
+        )
+        touched = (
+            exists()
+            .select_from(plan)
+            .where(
+                plan.c.definition_id == Goal.definition_id,
+                plan.c.period_start >= Goal.period_start,
+                plan.c.period_start <= Goal.period_end,
+            )
+        )
+        stmt = _with_progress().where(
+            self.in_tenant(tenant_id),
+            among(Goal.definition_id, sorted(set(definition_ids))),
+            touched,
+        )
         return await self._rows(stmt.order_by(Goal.id))
 
     async def existing(self, tenant_id: str, keys: Sequence[NaturalKey]) -> dict[NaturalKey, Goal]:
@@ -178,44 +220,56 @@ class GoalRepository(Repository[Goal]):
         inserted = pg_insert(Goal).values(list(rows))
         changed = Goal.target_value != inserted.excluded.target_value
         stmt = inserted.on_conflict_do_update(
-            index_elements=["tenant_id", "user_id", "definition_id", "period_start",
-                            "period_end"],
-            set_={"period_kind": inserted.excluded.period_kind,
-                  "target_value": inserted.excluded.target_value, "updated_at": func.now(),
-                  "achieved_at": case((changed, null()), else_=Goal.achieved_at)},
-        ).returning(Goal.user_id, Goal.definition_id, Goal.period_start, Goal.period_end,
-                    Goal.id)
+            index_elements=["tenant_id", "user_id", "definition_id", "period_start", "period_end"],
+            set_={
+                "period_kind": inserted.excluded.period_kind,
+                "target_value": inserted.excluded.target_value,
+                "updated_at": func.now(),
+                "achieved_at": case((changed, null()), else_=Goal.achieved_at),
+            },
+        ).returning(Goal.user_id, Goal.definition_id, Goal.period_start, Goal.period_end, Goal.id)
         ids = {(u, d, s, e): i for u, d, s, e, i in (await self.session.execute(stmt)).all()}
-        return [ids[(r["user_id"], r["definition_id"], r["period_start"], r["period_end"])]
-                for r in rows]
+        return [
+            ids[(r["user_id"], r["definition_id"], r["period_start"], r["period_end"])]
+            for r in rows
+        ]
 
     async def update_by_id(self, tenant_id: str, goal_id: int, values: dict[str, Any]) -> None:
         """Apply changes to one goal and stamp `updated_at` (the row is not loaded: goals are
         read with their progress, never as plain rows)."""
-        stmt = (update(Goal).where(self.in_tenant(tenant_id), Goal.id == goal_id)
-                .values(**values, updated_at=func.now())
-                .execution_options(synchronize_session=False))
+        stmt = (
+            update(Goal)
+            .where(self.in_tenant(tenant_id), Goal.id == goal_id)
+            .values(**values, updated_at=func.now())
+            .execution_options(synchronize_session=False)
+        )
         await self.session.execute(stmt)
 
     async def delete(self, tenant_id: str, goal_id: int) -> None:
         """Remove one goal."""
-        await self.session.execute(delete(Goal).where(self.in_tenant(tenant_id),
-                                                      Goal.id == goal_id))
+        await self.session.execute(
+            delete(Goal).where(self.in_tenant(tenant_id), Goal.id == goal_id)
+        )
 
     async def clear_achieved(self, tenant_id: str, ids: Sequence[int]) -> None:
         """Remove these goals' achievement stamps (stamped before their result was settled)."""
         if ids:
             await self.session.execute(
-                update(Goal).where(self.in_tenant(tenant_id), among(Goal.id, ids))
-                .values(achieved_at=None).execution_options(synchronize_session=False))
+                update(Goal)
+                .where(self.in_tenant(tenant_id), among(Goal.id, ids))
+                .values(achieved_at=None)
+                .execution_options(synchronize_session=False)
+            )
 
-    async def mark_achieved(self, tenant_id: str,
-                            ids: Sequence[int]) -> dict[int, datetime | None]:
+    async def mark_achieved(self, tenant_id: str, ids: Sequence[int]) -> dict[int, datetime | None]:
         """Stamp these goals achieved now unless they already are; the stamp each holds."""
         if not ids:
             return {}
-        stmt = (update(Goal).where(self.in_tenant(tenant_id), among(Goal.id, ids))
-                .values(achieved_at=func.coalesce(Goal.achieved_at, func.now()))
-                .returning(Goal.id, Goal.achieved_at)
-                .execution_options(synchronize_session=False))
+        stmt = (
+            update(Goal)
+            .where(self.in_tenant(tenant_id), among(Goal.id, ids))
+            .values(achieved_at=func.coalesce(Goal.achieved_at, func.now()))
+            .returning(Goal.id, Goal.achieved_at)
+            .execution_options(synchronize_session=False)
+        )
         return {i: at for i, at in (await self.session.execute(stmt)).all()}

@@ -35,8 +35,10 @@ class GoalCreate(Input):
     user_id: SubjectRef | None = Field(default=None, description="Defaults to the caller.")
     period_kind: Choice[GoalPeriodKind]
     period_start: Day | None = Field(
-        default=None, description="Any day of a calendar period (default: today, in the "
-                                  "organisation's time zone); a custom goal's first day.")
+        default=None,
+        description="Any day of a calendar period (default: today, in the "
+        "organisation's time zone); a custom goal's first day.",
+    )
     period_end: Day | None = Field(default=None, description="Required for custom goals.")
     target_value: Number
 
@@ -54,10 +56,13 @@ class GoalBulk(Input):
     # pydantic publishes the key pattern as patternProperties, which alone lets any key by.
     goals: Annotated[dict[GoalKey, Number], Field(min_length=1, max_length=MAX_BULK)] = Field(
         description="Target by KPI key (snake_case, or its camelCase spelling).",
-        json_schema_extra={"additionalProperties": False})
+        json_schema_extra={"additionalProperties": False},
+    )
     period_start: Day | None = Field(
-        default=None, description="Any day of the period (default: today, in the "
-                                  "organisation's time zone); a custom range's first day.")
+        default=None,
+        description="Any day of the period (default: today, in the "
+        "organisation's time zone); a custom range's first day.",
+    )
     period_end: Day | None = Field(default=None, description="Required for custom goals.")
     user_id: SubjectRef | None = Field(default=None, description="Defaults to the caller.")
 
@@ -91,20 +96,27 @@ class GoalRead(Output):
     period_end: date
     target_value: OutNumber
     current_value: OutNumber | None = Field(
-        description="The values of the periods counted, combined by the KPI's rollup.")
+        description="The values of the periods counted, combined by the KPI's rollup."
+    )
     progress: OutNumber | None = Field(
-        description="Percent of the target, direction-aware, unbounded; null without data.")
-    status: Choice[GoalStatus] = Field(description="met, at_risk or off_track once the range has "
-                               "ended (or the goal is achieved); `in_progress` before; "
-                               "no_data without a value.")
-    is_final: bool = Field(description="The range (and the KPI period holding its last day) "
-                           "has ended: the result can no longer change with new periods.")
+        description="Percent of the target, direction-aware, unbounded; null without data."
+    )
+    status: Choice[GoalStatus] = Field(
+        description="met, at_risk or off_track once the range has "
+        "ended (or the goal is achieved); `in_progress` before; "
+        "no_data without a value."
+    )
+    is_final: bool = Field(
+        description="The range (and the KPI period holding its last day) "
+        "has ended: the result can no longer change with new periods."
+    )
     periods_counted: int = Field(description="Measured periods starting within the range.")
     reason: str | None = Field(description="Why there is no progress, when there is none.")
     achieved_at: datetime | None = Field(
         description="When the goal counted achieved: a growing total (higher-better sum of "
-                    "non-negative values) as soon as it reaches its target, any other goal "
-                    "only once its range has ended with the target reached.")
+        "non-negative values) as soon as it reaches its target, any other goal "
+        "only once its range has ended with the target reached."
+    )
     created_by: str | None
     created_at: datetime
     updated_at: datetime

@@ -43,8 +43,13 @@ Loc = list[str | int]
 
 def progress_of(row: GoalRow) -> GoalProgress:
     """A goal's progress from what its periods hold, as its KPI rolls them up."""
-    return goal_progress(row.measured, rollup=row.rollup, target=row.goal.target_value,
-                         target_type=row.target_type, warning_threshold=row.warning_threshold)
+    return goal_progress(
+        row.measured,
+        rollup=row.rollup,
+        target=row.goal.target_value,
+        target_type=row.target_type,
+        warning_threshold=row.warning_threshold,
+    )
 
 
 def _range(row: GoalRow) -> Period:
@@ -53,21 +58,33 @@ def _range(row: GoalRow) -> Period:
 
 def achieved_now(row: GoalRow, progress: GoalProgress, day: date) -> bool:
     """Whether the goal counts achieved on `day` (see `engine.goals.is_achieved`)."""
-    return is_achieved(progress, row.measured, rollup=row.rollup, target_type=row.target_type,
-                       goal=_range(row), kpi_kind=PeriodKind(row.aggregation_period), today=day)
+    return is_achieved(
+        progress,
+        row.measured,
+        rollup=row.rollup,
+        target_type=row.target_type,
+        goal=_range(row),
+        kpi_kind=PeriodKind(row.aggregation_period),
+        today=day,
+    )
 
 
 def premature(row: GoalRow, settings: Settings) -> bool:
     """Whether the goal's stored achievement stamp came before its result was settled."""
     stamp = row.goal.achieved_at
     return stamp is not None and stamped_too_early(
-        settings.today(stamp), row.measured, rollup=row.rollup,
-        target_type=row.target_type, goal=_range(row),
-        kpi_kind=PeriodKind(row.aggregation_period))
+        settings.today(stamp),
+        row.measured,
+        rollup=row.rollup,
+        target_type=row.target_type,
+        goal=_range(row),
+        kpi_kind=PeriodKind(row.aggregation_period),
+    )
 
 
-def _read(row: GoalRow, progress: GoalProgress, achieved_at: datetime | None,
-          day: date) -> GoalRead:
+def _read(
+    row: GoalRow, progress: GoalProgress, achieved_at: datetime | None, day: date
+) -> GoalRead:
     goal = row.goal
     final = day > settles_on(_range(row), PeriodKind(row.aggregation_period))
     status = progress.status
@@ -75,36 +92,51 @@ def _read(row: GoalRow, progress: GoalProgress, achieved_at: datetime | None,
         # Not judged met, at risk or off track before the range is over.
         status = GoalStatus.IN_PROGRESS
     return GoalRead(
-        id=goal.id, user_id=goal.user_id, definition_id=goal.definition_id,
-        definition_key=row.definition_key, target_type=row.target_type, rollup=row.rollup,
+        id=goal.id,
+        user_id=goal.user_id,
+        definition_id=goal.definition_id,
+        definition_key=row.definition_key,
+        target_type=row.target_type,
+        rollup=row.rollup,
         period_kind=goal.period_kind,
-        period_start=goal.period_start, period_end=goal.period_end,
-        target_value=goal.target_value, current_value=progress.current_value,
-        progress=progress.progress, status=status.value, is_final=final,
-        periods_counted=progress.periods_counted, reason=progress.reason,
-        achieved_at=achieved_at, created_by=goal.created_by, created_at=goal.created_at,
+        period_start=goal.period_start,
+        period_end=goal.period_end,
+        target_value=goal.target_value,
+        current_value=progress.current_value,
+        progress=progress.progress,
+        status=status.value,
+        is_final=final,
+        periods_counted=progress.periods_counted,
+        reason=progress.reason,
+        achieved_at=achieved_at,
+        created_by=goal.created_by,
+        created_at=goal.created_at,
         updated_at=goal.updated_at,
     )
 
 
-async def settle(session: AsyncSession, settings: Settings, tenant_id: str,
-                 rows: Sequence[GoalRow]) -> dict[int, datetime | None]:
+async def settle(
+    session: AsyncSession, settings: Settings, tenant_id: str, rows: Sequence[GoalRow]
+) -> dict[int, datetime | None]:
     """Bring the goals' achievement stamps up to date: stamps made before the result was
     settled are cleared, goals achieved now and not stamped are stamped now (a statement
     each); every goal's stamp."""
     day = settings.today()
     cleared = [row.goal.id for row in rows if premature(row, settings)]
-    held = {row.goal.id: None if row.goal.id in cleared else row.goal.achieved_at
-            for row in rows}
-    achieved = [row.goal.id for row in rows
-                if held[row.goal.id] is None and achieved_now(row, progress_of(row), day)]
+    held = {row.goal.id: None if row.goal.id in cleared else row.goal.achieved_at for row in rows}
+    achieved = [
+        row.goal.id
+        for row in rows
+        if held[row.goal.id] is None and achieved_now(row, progress_of(row), day)
+    ]
     goals = GoalRepository(session)
     await goals.clear_achieved(tenant_id, cleared)
     return {**held, **await goals.mark_achieved(tenant_id, achieved)}
 
 
-async def _reads(session: AsyncSession, settings: Settings, tenant_id: str,
-                 rows: Sequence[GoalRow]) -> list[GoalRead]:
+async def _reads(
+    session: AsyncSession, settings: Settings, tenant_id: str, rows: Sequence[GoalRow]
+) -> list[GoalRead]:
     """The goals as the API shows them, their stamps brought up to date first (`settle`), so
     a value recorded since the last run is not missed."""
     stamps = await settle(session, settings, tenant_id, rows)
@@ -118,8 +150,7 @@ def _json(read: GoalRead) -> dict[str, Any]:
 
 def _invalid(loc: Loc, reason: str) -> NoReturn:
     where = ".".join(str(part) for part in loc[1:])
-    raise InvalidInput(f"{where}: {reason}" if where else reason,
-                       errors=[field_error(loc, reason)])
+    raise InvalidInput(f"{where}: {reason}" if where else reason, errors=[field_error(loc, reason)])
 
 
 async def _for_user(session: AsyncSession, principal: Principal, user_id: str | None) -> str:
@@ -132,8 +163,10 @@ async def _for_user(session: AsyncSession, principal: Principal, user_id: str | 
 
 def _definition_problem(definition: Definition) -> str | None:
     if definition.scope != SubjectType.USER:
-        return (f"KPI {definition.key!r} is measured per {definition.scope}; goals are set "
-                "on KPIs measured per user")
+        return (
+            f"KPI {definition.key!r} is measured per {definition.scope}; goals are set "
+            "on KPIs measured per user"
+        )
     if not definition.is_active:
         return f"KPI {definition.key!r} is inactive"
     return None
@@ -161,29 +194,44 @@ def _misfit(kind: str, period: Period, definition: Definition) -> GoalPeriodErro
     return None
 
 
-def _row(principal: Principal, user_id: str, definition: Definition, kind: str, period: Period,
-         target: Any) -> dict[str, Any]:
-    return {"tenant_id": principal.tenant_id, "user_id": user_id,
-            "definition_id": definition.id, "period_kind": kind,
-            "period_start": period.start, "period_end": period.end, "target_value": target,
-            "created_by": principal.user_id}
+def _row(
+    principal: Principal,
+    user_id: str,
+    definition: Definition,
+    kind: str,
+    period: Period,
+    target: Any,
+) -> dict[str, Any]:
+    return {
+        "tenant_id": principal.tenant_id,
+        "user_id": user_id,
+        "definition_id": definition.id,
+        "period_kind": kind,
+        "period_start": period.start,
+        "period_end": period.end,
+        "target_value": target,
+        "created_by": principal.user_id,
+    }
 
 
 def _key(row: dict[str, Any]) -> NaturalKey:
     return row["user_id"], row["definition_id"], row["period_start"], row["period_end"]
 
 
-async def _stored(session: AsyncSession, settings: Settings, principal: Principal,
-                  ids: Sequence[int]) -> list[GoalRead]:
+async def _stored(
+    session: AsyncSession, settings: Settings, principal: Principal, ids: Sequence[int]
+) -> list[GoalRead]:
     """These goals as stored now, in the order of `ids`."""
     rows = {r.goal.id: r for r in await GoalRepository(session).by_ids(principal.tenant_id, ids)}
-    reads = {r.id: r for r in await _reads(session, settings, principal.tenant_id,
-                                                   list(rows.values()))}
+    reads = {
+        r.id: r for r in await _reads(session, settings, principal.tenant_id, list(rows.values()))
+    }
     return [reads[i] for i in ids]
 
 
-async def create(session: AsyncSession, settings: Settings, principal: Principal,
-                 body: GoalCreate) -> GoalRead:
+async def create(
+    session: AsyncSession, settings: Settings, principal: Principal, body: GoalCreate
+) -> GoalRead:
     """Set a new goal for the caller, or for a user they manage."""
     user = await _for_user(session, principal, body.user_id)
     repo = DefinitionRepository(session)
@@ -207,8 +255,10 @@ async def create(session: AsyncSession, settings: Settings, principal: Principal
     taken = await goals.existing(principal.tenant_id, [_key(row)])
     if taken:
         (held,) = taken.values()
-        raise Conflict(f"Goal {held.id} already sets {definition.key!r} for user {user!r} "
-                       f"over {period.start.isoformat()}..{period.end.isoformat()}.")
+        raise Conflict(
+            f"Goal {held.id} already sets {definition.key!r} for user {user!r} "
+            f"over {period.start.isoformat()}..{period.end.isoformat()}."
+        )
     (goal_id,) = await goals.add_many([row])
     (created,) = await _stored(session, settings, principal, [goal_id])
     await audit.record(session, principal, "create", ENTITY, goal_id, after=_json(created))
@@ -220,14 +270,19 @@ def _kpi_key(given: str) -> str:
     return _CAMEL_HUMP.sub("_", given).lower()
 
 
-async def _bulk_rows(session: AsyncSession, settings: Settings, principal: Principal,
-                     body: GoalBulk) -> list[dict[str, Any]]:
+async def _bulk_rows(
+    session: AsyncSession, settings: Settings, principal: Principal, body: GoalBulk
+) -> list[dict[str, Any]]:
     """One goal row per entry of the map, or a 422 naming every entry that is refused."""
     user = await _for_user(session, principal, body.user_id)
     period = _period(body.period, body.period_start, body.period_end, settings.today())
     keys = {given: _kpi_key(given) for given in body.goals}
-    found = {d.key: d for d in await DefinitionRepository(session).find(
-        principal.tenant_id, keys=sorted(set(keys.values())))}
+    found = {
+        d.key: d
+        for d in await DefinitionRepository(session).find(
+            principal.tenant_id, keys=sorted(set(keys.values()))
+        )
+    }
     errors: list[dict[str, Any]] = []
     unknown = [given for given, key in keys.items() if key not in found]
     for given in unknown:
@@ -255,8 +310,9 @@ async def _bulk_rows(session: AsyncSession, settings: Settings, principal: Princ
     return rows
 
 
-async def create_many(session: AsyncSession, settings: Settings, principal: Principal,
-                      body: GoalBulk) -> list[GoalRead]:
+async def create_many(
+    session: AsyncSession, settings: Settings, principal: Principal, body: GoalBulk
+) -> list[GoalRead]:
     """Create a goal per KPI of the map, all or none (409 when one already exists)."""
     rows = await _bulk_rows(session, settings, principal, body)
     goals = GoalRepository(session)
@@ -265,33 +321,54 @@ async def create_many(session: AsyncSession, settings: Settings, principal: Prin
         listed = ", ".join(f"goal {g.id} (KPI {g.definition_id})" for g in taken.values())
         raise Conflict(f"These goals exist already: {listed}. PUT sets them instead.")
     created = await _stored(session, settings, principal, await goals.add_many(rows))
-    await audit.record_many(session, [
-        audit.entry(principal, "create", ENTITY, read.id, None, _json(read)) for read in created])
+    await audit.record_many(
+        session,
+        [audit.entry(principal, "create", ENTITY, read.id, None, _json(read)) for read in created],
+    )
     return created
 
 
-async def set_many(session: AsyncSession, settings: Settings, principal: Principal,
-                   body: GoalBulk) -> list[GoalRead]:
+async def set_many(
+    session: AsyncSession, settings: Settings, principal: Principal, body: GoalBulk
+) -> list[GoalRead]:
     """Create the goals of the map, or set the targets of those that exist for that period."""
     rows = await _bulk_rows(session, settings, principal, body)
     goals = GoalRepository(session)
     taken = await goals.existing(principal.tenant_id, [_key(r) for r in rows])
-    before = {r.id: r for r in await _stored(session, settings, principal,
-                                             [g.id for g in taken.values()])}
+    before = {
+        r.id: r for r in await _stored(session, settings, principal, [g.id for g in taken.values()])
+    }
     stored = await _stored(session, settings, principal, await goals.upsert_many(rows))
-    await audit.record_many(session, [
-        audit.entry(principal, "update" if read.id in before else "create", ENTITY, read.id,
-                    _json(before[read.id]) if read.id in before else None, _json(read))
-        for read in stored])
+    await audit.record_many(
+        session,
+        [
+            audit.entry(
+                principal,
+                "update" if read.id in before else "create",
+                ENTITY,
+                read.id,
+                _json(before[read.id]) if read.id in before else None,
+                _json(read),
+            )
+            for read in stored
+        ],
+    )
     return stored
 
 
-async def list_goals(session: AsyncSession, settings: Settings, principal: Principal,
-                     filters: GoalFilters, *,
-                     cursor: str | None, limit: int) -> Slice[GoalRead]:
+async def list_goals(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    filters: GoalFilters,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> Slice[GoalRead]:
     """One page of the goals the caller may see, in id order, each with its progress."""
-    rows = await GoalRepository(session).page_rows(visible_goals(principal), filters,
-                                                   after=decode_cursor(cursor), limit=limit)
+    rows = await GoalRepository(session).page_rows(
+        visible_goals(principal), filters, after=decode_cursor(cursor), limit=limit
+    )
     page = slice_of(rows, limit, lambda row: row.goal.id)
     return Slice(await _reads(session, settings, principal.tenant_id, page.items), page.next_cursor)
 
@@ -303,16 +380,19 @@ async def _visible(session: AsyncSession, principal: Principal, goal_id: int) ->
     return row
 
 
-async def get(session: AsyncSession, settings: Settings, principal: Principal,
-              goal_id: int) -> GoalRead:
+async def get(
+    session: AsyncSession, settings: Settings, principal: Principal, goal_id: int
+) -> GoalRead:
     """One goal the caller may see, with its progress."""
-    (read,) = await _reads(session, settings, principal.tenant_id,
-                           [await _visible(session, principal, goal_id)])
+    (read,) = await _reads(
+        session, settings, principal.tenant_id, [await _visible(session, principal, goal_id)]
+    )
     return read
 
 
-async def update(session: AsyncSession, settings: Settings, principal: Principal, goal_id: int,
-                 body: GoalUpdate) -> GoalRead:
+async def update(
+    session: AsyncSession, settings: Settings, principal: Principal, goal_id: int, body: GoalUpdate
+) -> GoalRead:
     """Change a goal's target or range; a changed goal's achievement is judged afresh."""
     row = await _visible(session, principal, goal_id)
     (before,) = await _reads(session, settings, principal.tenant_id, [row])
@@ -322,35 +402,40 @@ async def update(session: AsyncSession, settings: Settings, principal: Principal
     # An aligned goal's end follows from its start; a custom one keeps its end unless given.
     end = requested.get("period_end", goal.period_end if kind == GoalPeriodKind.CUSTOM else None)
     period = _period(kind, start, end, start)
-    definition = await DefinitionRepository(session).get(principal.tenant_id,
-                                                         goal.definition_id)
+    definition = await DefinitionRepository(session).get(principal.tenant_id, goal.definition_id)
     assert definition is not None  # the foreign key guarantees it
     misfit = _misfit(kind, period, definition)
     if misfit is not None:
         _invalid(["body", misfit.field], misfit.reason)
-    changes: dict[str, Any] = {"period_kind": kind, "period_start": period.start,
-                               "period_end": period.end,
-                               "target_value": requested.get("target_value", goal.target_value)}
+    changes: dict[str, Any] = {
+        "period_kind": kind,
+        "period_start": period.start,
+        "period_end": period.end,
+        "target_value": requested.get("target_value", goal.target_value),
+    }
     changes = {k: v for k, v in changes.items() if getattr(goal, k) != v}
     goals = GoalRepository(session)
     moved = (goal.user_id, goal.definition_id, period.start, period.end)
     if {"period_start", "period_end"} & changes.keys():
         taken = await goals.existing(principal.tenant_id, [moved])
         if taken:
-            raise Conflict(f"Goal {taken[moved].id} already covers that range for this KPI "
-                           "and user.")
+            raise Conflict(
+                f"Goal {taken[moved].id} already covers that range for this KPI and user."
+            )
     if changes.keys() - {"period_kind"}:
         changes["achieved_at"] = None
     if changes:
         await goals.update_by_id(principal.tenant_id, goal.id, changes)
     (after,) = await _stored(session, settings, principal, [goal.id])
-    await audit.record(session, principal, "update", ENTITY, goal.id, before=_json(before),
-                       after=_json(after))
+    await audit.record(
+        session, principal, "update", ENTITY, goal.id, before=_json(before), after=_json(after)
+    )
     return after
 
 
-async def delete(session: AsyncSession, settings: Settings, principal: Principal,
-                 goal_id: int) -> GoalRead:
+async def delete(
+    session: AsyncSession, settings: Settings, principal: Principal, goal_id: int
+) -> GoalRead:
     """Remove a goal; the answer is the goal as it was."""
     row = await _visible(session, principal, goal_id)
     (before,) = await _reads(session, settings, principal.tenant_id, [row])
@@ -367,6 +452,5 @@ async def after_run(database: Database, settings: Settings, run: CalculationRun)
         return
     async with database.unit_of_work() as session:
         goals = GoalRepository(session)
-        rows = await goals.touched_by(run.tenant_id, [d for d, _ in pairs],
-                                      [s for _, s in pairs])
+        rows = await goals.touched_by(run.tenant_id, [d for d, _ in pairs], [s for _, s in pairs])
         await settle(session, settings, run.tenant_id, rows)

@@ -31,8 +31,19 @@ from kpi_service.models import CalculationType, Definition, MeasurementSource
 MAX_RUN_ERRORS = 20
 
 # What a recalculation compares to decide whether a stored measurement changed.
-_COMPARED = ("actual_value", "target_value", "achievement", "score", "status", "previous_value",
-             "change_pct", "trend", "is_final", "source", "comment")
+_COMPARED = (
+    "actual_value",
+    "target_value",
+    "achievement",
+    "score",
+    "status",
+    "previous_value",
+    "change_pct",
+    "trend",
+    "is_final",
+    "source",
+    "comment",
+)
 
 
 @dataclass
@@ -46,11 +57,15 @@ class Tally:
     errors: list[dict[str, Any]] = field(default_factory=list)
     measurement_ids: dict[int, int] = field(default_factory=dict)
 
-    def error(self, definition: Definition, period: Period, message: str,
-              subject_id: str | None = None) -> None:
+    def error(
+        self, definition: Definition, period: Period, message: str, subject_id: str | None = None
+    ) -> None:
         if len(self.errors) < MAX_RUN_ERRORS:
-            entry = {"definition": definition.key, "period_start": period.start.isoformat(),
-                     "error": message}
+            entry = {
+                "definition": definition.key,
+                "period_start": period.start.isoformat(),
+                "error": message,
+            }
             if subject_id is not None:
                 entry["subject_id"] = subject_id
             self.errors.append(entry)
@@ -61,7 +76,7 @@ class Tally:
         self.failed += other.failed
         self.skipped += other.skipped
         room = MAX_RUN_ERRORS - len(self.errors)
-        self.errors.extend(other.errors[:max(room, 0)])
+        self.errors.extend(other.errors[: max(room, 0)])
         self.measurement_ids.update(other.measurement_ids)
 
 
@@ -78,9 +93,18 @@ class MeasurementWriter:
         self.settings = settings
         self.actor = actor
 
-    async def write(self, definition: Definition, period: Period, due: Sequence[DueAssignment],
-                    values: dict[int, tuple[Decimal | None, dict[str, Any]]], *, source: str,
-                    run_id: int | None, reason: str, comment: str | None = None) -> Tally:
+    async def write(
+        self,
+        definition: Definition,
+        period: Period,
+        due: Sequence[DueAssignment],
+        values: dict[int, tuple[Decimal | None, dict[str, Any]]],
+        *,
+        source: str,
+        run_id: int | None,
+        reason: str,
+        comment: str | None = None,
+    ) -> Tally:
         """Store the values (by assignment id) of one period; unchanged rows are not rewritten."""
         tally = Tally()
         ids = [d.id for d in due if d.id in values]
@@ -99,8 +123,7 @@ class MeasurementWriter:
             if item.id not in values:
                 continue
             actual, details = values[item.id]
-            row = measurement_values(definition, period, item, actual, previous.get(item.id),
-                                     today)
+            row = measurement_values(definition, period, item, actual, previous.get(item.id), today)
             old = existing.get(item.id)
             # No comment given keeps the one stored (a recalculation never has one).
             row["source"] = source
@@ -114,11 +137,18 @@ class MeasurementWriter:
             if old is None or old.actual_value != actual:
                 moved.append(item.id)
             row.update(
-                tenant_id=tenant, assignment_id=item.id, definition_id=definition.id,
-                period_start=period.start, period_end=period.end, aligned=period.is_aligned,
-                details=details, run_id=run_id,
-                definition_version=definition.version, recorded_by=self.actor,
-                revision=(old.revision + 1) if old is not None else 1, calculated_at=now,
+                tenant_id=tenant,
+                assignment_id=item.id,
+                definition_id=definition.id,
+                period_start=period.start,
+                period_end=period.end,
+                aligned=period.is_aligned,
+                details=details,
+                run_id=run_id,
+                definition_version=definition.version,
+                recorded_by=self.actor,
+                revision=(old.revision + 1) if old is not None else 1,
+                calculated_at=now,
             )
             rows.append(row)
         await self.repo.add_revisions(revisions)
@@ -128,20 +158,36 @@ class MeasurementWriter:
             # The following period's previous value, change and trend are derived from this
             # one's value; re-derived from what is stored, whatever path wrote it.
             following = period.end + timedelta(days=1)
-            await rederive(self.repo.session, self.settings, tenant, assignment_ids=moved,
-                           since=following, until=following, actor=self.actor,
-                           reason="re-derived: previous period changed")
+            await rederive(
+                self.repo.session,
+                self.settings,
+                tenant,
+                assignment_ids=moved,
+                since=following,
+                until=following,
+                actor=self.actor,
+                reason="re-derived: previous period changed",
+            )
         return tally
 
 
-async def rederive_recorded(session: AsyncSession, settings: Settings, definition: Definition,
-                            period: Period, due: Sequence[DueAssignment], *, run_id: int | None,
-                            actor: str | None, reason: str) -> Tally:
+async def rederive_recorded(
+    session: AsyncSession,
+    settings: Settings,
+    definition: Definition,
+    period: Period,
+    due: Sequence[DueAssignment],
+    *,
+    run_id: int | None,
+    actor: str | None,
+    reason: str,
+) -> Tally:
     """Re-derive the figures of one period's recorded values (target in force, achievement,
     score, status, change, trend, finality) without touching the values: each is written
     back as it is stored, so only derived columns that differ change (with a revision)."""
     stored = await MeasurementRepository(session).for_period(
-        definition.tenant_id, [d.id for d in due], period.start, period.end)
+        definition.tenant_id, [d.id for d in due], period.start, period.end
+    )
     # Subjects with no recorded value have nothing to re-derive.
     tally = Tally(skipped=len(due) - len(stored))
     by_source: dict[str, dict[int, tuple[Decimal | None, dict[str, Any]]]] = {}
@@ -149,13 +195,17 @@ async def rederive_recorded(session: AsyncSession, settings: Settings, definitio
         by_source.setdefault(row.source, {})[assignment_id] = (row.actual_value, row.details)
     writer = MeasurementWriter(session, settings, actor)
     for source, values in sorted(by_source.items()):
-        tally.add(await writer.write(definition, period, due, values, source=source,
-                                     run_id=run_id, reason=reason))
+        tally.add(
+            await writer.write(
+                definition, period, due, values, source=source, run_id=run_id, reason=reason
+            )
+        )
     return tally
 
 
-async def formula_outcomes(session: AsyncSession, definition: Definition,
-                           request: CalculationRequest) -> dict[str, Outcome]:
+async def formula_outcomes(
+    session: AsyncSession, definition: Definition, request: CalculationRequest
+) -> dict[str, Outcome]:
     """Evaluate a formula per subject from the stored values of the KPIs it uses."""
     try:
         formula = parse_formula(definition.config["expression"], definition.config["variables"])
@@ -163,23 +213,35 @@ async def formula_outcomes(session: AsyncSession, definition: Definition,
         raise CalculationFailed(f"the formula is not usable: {exc}") from exc
     keys = sorted(set(formula.variables.values()))
     stored = await MeasurementRepository(session).values_of(
-        definition.tenant_id, keys, request.period.start, request.period.end,
-        definition.scope, request.subject_ids)
+        definition.tenant_id,
+        keys,
+        request.period.start,
+        request.period.end,
+        definition.scope,
+        request.subject_ids,
+    )
     out = {}
     for subject in request.subject_ids:
         inputs = {name: stored.get((subject, key)) for name, key in formula.variables.items()}
         value, reason = formula.evaluate(inputs)
         details: dict[str, Any] = {
-            "inputs": {n: None if v is None else str(v) for n, v in inputs.items()}}
+            "inputs": {n: None if v is None else str(v) for n, v in inputs.items()}
+        }
         if reason:
             details["no_value_reason"] = reason
         out[subject] = Outcome(value, reason, details=details)
     return out
 
 
-async def _outcomes(session: AsyncSession, sources: Sources, settings: Settings,
-                    definition: Definition, request: CalculationRequest) -> dict[str, Outcome]:
+async def _outcomes(
+    session: AsyncSession,
+    sources: Sources,
+    settings: Settings,
+    definition: Definition,
+    request: CalculationRequest,
+) -> dict[str, Outcome]:
     """Every due subject's outcome: from the source, or rolled up from its members' values."""
+
     async def calculate(of: CalculationRequest) -> dict[str, Outcome]:
         if definition.calculation_type == CalculationType.EVENT:
             return await event.calculate(of, session, definition.scope)
@@ -194,48 +256,72 @@ async def _outcomes(session: AsyncSession, sources: Sources, settings: Settings,
     return await calculate(request)
 
 
-async def compute_period(session: AsyncSession, sources: Sources, settings: Settings,
-                         definition: Definition, period: Period, *, run_id: int | None,
-                         actor: str | None, assignment_ids: Sequence[int] | None = None,
-                         subject_ids: Sequence[str] | None = None,
-                         require_overlap: bool = True, reason: str | None = None,
-                         restate: bool = False) -> Tally:
+async def compute_period(
+    session: AsyncSession,
+    sources: Sources,
+    settings: Settings,
+    definition: Definition,
+    period: Period,
+    *,
+    run_id: int | None,
+    actor: str | None,
+    assignment_ids: Sequence[int] | None = None,
+    subject_ids: Sequence[str] | None = None,
+    require_overlap: bool = True,
+    reason: str | None = None,
+    restate: bool = False,
+) -> Tally:
     """Compute one (definition, period) for every due subject with one source round trip;
     a restatement re-derives manual KPIs' stored values too."""
     repo = MeasurementRepository(session)
     due = await repo.due_assignments(
-        definition.tenant_id, definition.id, period.start, period.end,
-        assignment_ids=assignment_ids, subject_ids=subject_ids, require_overlap=require_overlap,
+        definition.tenant_id,
+        definition.id,
+        period.start,
+        period.end,
+        assignment_ids=assignment_ids,
+        subject_ids=subject_ids,
+        require_overlap=require_overlap,
     )
     tally = Tally()
     if not due:
         return tally
     if definition.calculation_type == CalculationType.MANUAL:
         if restate:
-            return await rederive_recorded(session, settings, definition, period, due,
-                                           run_id=run_id, actor=actor,
-                                           reason=reason or f"restated by run {run_id}")
+            return await rederive_recorded(
+                session,
+                settings,
+                definition,
+                period,
+                due,
+                run_id=run_id,
+                actor=actor,
+                reason=reason or f"restated by run {run_id}",
+            )
         # Manual values are recorded, not computed.
         tally.skipped = len(due)
         return tally
     subjects = sorted({d.subject_id for d in due})
     request = CalculationRequest(
-        tenant_id=definition.tenant_id, definition_key=definition.key,
+        tenant_id=definition.tenant_id,
+        definition_key=definition.key,
         calculation_type=definition.calculation_type,
-        config=source_config(definition.config), period=period, subject_ids=subjects,
+        config=source_config(definition.config),
+        period=period,
+        subject_ids=subjects,
         tz=settings.tz,
     )
     started = time.perf_counter()
     try:
         outcomes = await _outcomes(session, sources, settings, definition, request)
     except CalculationFailed as exc:
-        telemetry.calculated(definition.calculation_type, time.perf_counter() - started, 0,
-                             failed=True)
+        telemetry.calculated(
+            definition.calculation_type, time.perf_counter() - started, 0, failed=True
+        )
         tally.failed = len(due)
         tally.error(definition, period, str(exc))
         return tally
-    telemetry.calculated(definition.calculation_type, time.perf_counter() - started,
-                         len(outcomes))
+    telemetry.calculated(definition.calculation_type, time.perf_counter() - started, len(outcomes))
     values: dict[int, tuple[Decimal | None, dict[str, Any]]] = {}
     for item in due:
         outcome = outcomes.get(item.subject_id) or Outcome(None, "no outcome", failed=True)
@@ -248,8 +334,14 @@ async def compute_period(session: AsyncSession, sources: Sources, settings: Sett
             details["no_value_reason"] = outcome.reason
         values[item.id] = (outcome.value, details)
     writer = MeasurementWriter(session, settings, actor)
-    written = await writer.write(definition, period, due, values,
-                                 source=MeasurementSource.CALCULATED, run_id=run_id,
-                                 reason=reason or f"recalculated by run {run_id}")
+    written = await writer.write(
+        definition,
+        period,
+        due,
+        values,
+        source=MeasurementSource.CALCULATED,
+        run_id=run_id,
+        reason=reason or f"recalculated by run {run_id}",
+    )
     tally.add(written)
     return tally

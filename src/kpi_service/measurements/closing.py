@@ -23,15 +23,19 @@ from kpi_service.measurements.service import MAX_PAIRS, active_definitions
 from kpi_service.runs.plan import Pair, order_pairs
 
 
-async def _pairs(session: AsyncSession, principal: Principal,
-                 body: ClosePeriodsRequest | ReopenPeriodsRequest) -> list[Pair]:
+async def _pairs(
+    session: AsyncSession, principal: Principal, body: ClosePeriodsRequest | ReopenPeriodsRequest
+) -> list[Pair]:
     """Every period of the matching KPIs overlapping the request's range."""
-    definitions = await active_definitions(session, principal, body.definition_keys,
-                                           body.period_kind)
+    definitions = await active_definitions(
+        session, principal, body.definition_keys, body.period_kind
+    )
     pairs = order_pairs(definitions, body.period_start, body.period_end or body.period_start)
     if len(pairs) > MAX_PAIRS:
-        raise InvalidInput(f"That is {len(pairs)} (KPI, period) pairs; at most {MAX_PAIRS}.",
-                           errors=[field_error(["body", "period_end"], "range too large")])
+        raise InvalidInput(
+            f"That is {len(pairs)} (KPI, period) pairs; at most {MAX_PAIRS}.",
+            errors=[field_error(["body", "period_end"], "range too large")],
+        )
     return pairs
 
 
@@ -39,8 +43,9 @@ def _span(body: ClosePeriodsRequest | ReopenPeriodsRequest) -> str:
     return f"{body.period_start}..{body.period_end or body.period_start}"
 
 
-async def close_periods(session: AsyncSession, settings: Settings, principal: Principal,
-                        body: ClosePeriodsRequest) -> ClosePeriodsResult:
+async def close_periods(
+    session: AsyncSession, settings: Settings, principal: Principal, body: ClosePeriodsRequest
+) -> ClosePeriodsResult:
     """Close every period of the matching KPIs overlapping the range; all must have ended."""
     if not principal.is_admin:
         raise Forbidden("Only admins close periods.")
@@ -50,42 +55,91 @@ async def close_periods(session: AsyncSession, settings: Settings, principal: Pr
     if open_ones:
         raise InvalidInput(
             f"Only periods that have ended can be closed; one ends on {open_ones[0]}.",
-            errors=[field_error(["body", "period_end" if body.period_end else "period_start"],
-                                "the period has not ended")])
+            errors=[
+                field_error(
+                    ["body", "period_end" if body.period_end else "period_start"],
+                    "the period has not ended",
+                )
+            ],
+        )
     now = datetime.now(UTC)
-    rows = [{"tenant_id": principal.tenant_id, "definition_id": d.id, "period_start": p.start,
-             "period_end": p.end, "closed_by": principal.user_id, "reason": body.reason,
-             "closed_at": now} for d, p in pairs]
+    rows = [
+        {
+            "tenant_id": principal.tenant_id,
+            "definition_id": d.id,
+            "period_start": p.start,
+            "period_end": p.end,
+            "closed_by": principal.user_id,
+            "reason": body.reason,
+            "closed_at": now,
+        }
+        for d, p in pairs
+    ]
     done = set(await ClosedPeriodRepository(session).close(rows))
-    closed = [ClosedPeriodRead(definition_key=d.key, period_start=p.start, period_end=p.end,
-                               closed_by=principal.user_id, reason=body.reason, closed_at=now)
-              for d, p in pairs if (d.id, p.start) in done]
+    closed = [
+        ClosedPeriodRead(
+            definition_key=d.key,
+            period_start=p.start,
+            period_end=p.end,
+            closed_by=principal.user_id,
+            reason=body.reason,
+            closed_at=now,
+        )
+        for d, p in pairs
+        if (d.id, p.start) in done
+    ]
     result = ClosePeriodsResult(closed=closed, already_closed=len(pairs) - len(closed))
     if closed:
-        await audit.record(session, principal, "periods.close", "periods", _span(body), None,
-                           {"closed": len(closed), "reason": body.reason})
+        await audit.record(
+            session,
+            principal,
+            "periods.close",
+            "periods",
+            _span(body),
+            None,
+            {"closed": len(closed), "reason": body.reason},
+        )
     return result
 
 
-async def reopen_periods(session: AsyncSession, principal: Principal,
-                         body: ReopenPeriodsRequest) -> ReopenPeriodsResult:
+async def reopen_periods(
+    session: AsyncSession, principal: Principal, body: ReopenPeriodsRequest
+) -> ReopenPeriodsResult:
     """Reopen the closed periods of the matching KPIs overlapping the range (admins only);
     404 when none of them is closed."""
     if not principal.is_admin:
         raise Forbidden("Only admins reopen periods.")
     pairs = await _pairs(session, principal, body)
-    rows = await ClosedPeriodRepository(session).reopen(principal.tenant_id,
-                                                        [(d.id, p.start) for d, p in pairs])
+    rows = await ClosedPeriodRepository(session).reopen(
+        principal.tenant_id, [(d.id, p.start) for d, p in pairs]
+    )
     if not rows:
-        raise NotFound(f"No period of these KPIs between {body.period_start} and "
-                       f"{body.period_end or body.period_start} is closed.")
+        raise NotFound(
+            f"No period of these KPIs between {body.period_start} and "
+            f"{body.period_end or body.period_start} is closed."
+        )
     keys = {d.id: d.key for d, _ in pairs}
     reopened = sorted(
-        (ClosedPeriodRead(definition_key=keys[r.definition_id], period_start=r.period_start,
-                          period_end=r.period_end, closed_by=r.closed_by, reason=r.reason,
-                          closed_at=r.closed_at) for r in rows),
-        key=lambda c: (c.period_start, c.definition_key))
-    await audit.record(session, principal, "periods.reopen", "periods", _span(body),
-                       {"closed": [c.model_dump(mode="json") for c in reopened]},
-                       {"reopened": len(reopened), "reason": body.reason})
+        (
+            ClosedPeriodRead(
+                definition_key=keys[r.definition_id],
+                period_start=r.period_start,
+                period_end=r.period_end,
+                closed_by=r.closed_by,
+                reason=r.reason,
+                closed_at=r.closed_at,
+            )
+            for r in rows
+        ),
+        key=lambda c: (c.period_start, c.definition_key),
+    )
+    await audit.record(
+        session,
+        principal,
+        "periods.reopen",
+        "periods",
+        _span(body),
+        {"closed": [c.model_dump(mode="json") for c in reopened]},
+        {"reopened": len(reopened), "reason": body.reason},
+    )
     return ReopenPeriodsResult(reopened=reopened, not_closed=len(pairs) - len(reopened))

@@ -30,15 +30,28 @@ from kpi_service.measurements.repository import DueAssignment, MeasurementReposi
 from kpi_service.models import Definition, Measurement
 
 # The derived columns, in the order `verify` reports them.
-DERIVED = ("target_value", "achievement", "score", "status", "previous_value", "change_pct",
-           "trend", "is_final")
+DERIVED = (
+    "target_value",
+    "achievement",
+    "score",
+    "status",
+    "previous_value",
+    "change_pct",
+    "trend",
+    "is_final",
+)
 # The columns a write carries (all but the id).
 _WRITTEN = [c.name for c in Measurement.__table__.columns if c.name != "id"]
 
 
-def measurement_values(definition: Definition, period: Period, due: DueAssignment,
-                       actual: Decimal | None, previous: Decimal | None,
-                       today: date) -> dict[str, Any]:
+def measurement_values(
+    definition: Definition,
+    period: Period,
+    due: DueAssignment,
+    actual: Decimal | None,
+    previous: Decimal | None,
+    today: date,
+) -> dict[str, Any]:
     """The value and its derived columns: target, achievement, score, status, change, trend,
     finality (the one way they are derived)."""
     # Every calculator's value (and a manual one) is stored as every figure is: six places,
@@ -63,17 +76,25 @@ def _value(member: ach.Status | ach.Trend | None) -> str | None:
     return None if member is None else member.value
 
 
-def revision_of(existing: Any, changed_by: str | None,
-                reason: str | None) -> dict[str, Any]:
+def revision_of(existing: Any, changed_by: str | None, reason: str | None) -> dict[str, Any]:
     """The revision row that keeps a measurement's state before a change."""
     return {
-        "tenant_id": existing.tenant_id, "measurement_id": existing.id,
-        "revision": existing.revision, "actual_value": existing.actual_value,
-        "target_value": existing.target_value, "achievement": existing.achievement,
-        "score": existing.score, "status": existing.status, "source": existing.source,
-        "details": existing.details, "comment": existing.comment, "run_id": existing.run_id,
-        "definition_version": existing.definition_version, "recorded_by": existing.recorded_by,
-        "calculated_at": existing.calculated_at, "changed_by": changed_by,
+        "tenant_id": existing.tenant_id,
+        "measurement_id": existing.id,
+        "revision": existing.revision,
+        "actual_value": existing.actual_value,
+        "target_value": existing.target_value,
+        "achievement": existing.achievement,
+        "score": existing.score,
+        "status": existing.status,
+        "source": existing.source,
+        "details": existing.details,
+        "comment": existing.comment,
+        "run_id": existing.run_id,
+        "definition_version": existing.definition_version,
+        "recorded_by": existing.recorded_by,
+        "calculated_at": existing.calculated_at,
+        "changed_by": changed_by,
         "change_reason": reason,
     }
 
@@ -81,19 +102,26 @@ def revision_of(existing: Any, changed_by: str | None,
 def _expected(row: Any, today: date) -> dict[str, Any]:
     """What a stored row's derived columns should be, from `derivation_inputs`' row."""
     definition: Definition = row.Definition
-    period = aligned_or_custom(PeriodKind(definition.aggregation_period), row.period_start,
-                               row.period_end)
-    due = DueAssignment(id=row.assignment_id, subject_type=row.a_subject_type,
-                        subject_id=row.a_subject_id, team_id=row.a_team_id,
-                        weight=row.a_weight, baseline_value=row.a_baseline,
-                        target_value=row.target_in_force)
+    period = aligned_or_custom(
+        PeriodKind(definition.aggregation_period), row.period_start, row.period_end
+    )
+    due = DueAssignment(
+        id=row.assignment_id,
+        subject_type=row.a_subject_type,
+        subject_id=row.a_subject_id,
+        team_id=row.a_team_id,
+        weight=row.a_weight,
+        baseline_value=row.a_baseline,
+        target_value=row.target_in_force,
+    )
     previous = row.previous_stored if row.aligned else None
     values = measurement_values(definition, period, due, row.actual_value, previous, today)
     return {name: values[name] for name in DERIVED}
 
 
-async def _recomputed(session: AsyncSession, stmt: Any,
-                      today: date) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
+async def _recomputed(
+    session: AsyncSession, stmt: Any, today: date
+) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
     """Each stored row of `derivation_inputs`' statement with its expected derived columns,
     streamed (the statement runs once; rows are not all held in memory)."""
     result = await session.stream(stmt.execution_options(yield_per=2000))
@@ -101,11 +129,19 @@ async def _recomputed(session: AsyncSession, stmt: Any,
         yield row, _expected(row, today)
 
 
-async def rederive(session: AsyncSession, settings: Settings, tenant_id: str, *,
-                   definition_ids: Sequence[int] | None = None,
-                   assignment_ids: Sequence[int] | None = None, since: date | None = None,
-                   until: date | None = None, unfinal_only: bool = False,
-                   actor: str | None, reason: str) -> int:
+async def rederive(
+    session: AsyncSession,
+    settings: Settings,
+    tenant_id: str,
+    *,
+    definition_ids: Sequence[int] | None = None,
+    assignment_ids: Sequence[int] | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    unfinal_only: bool = False,
+    actor: str | None,
+    reason: str,
+) -> int:
     """Re-derive the tenant's stored measurements in scope from stored values only, and write
     the rows whose derived figures changed (in bulk, each keeping a revision); how many.
 
@@ -114,15 +150,21 @@ async def rederive(session: AsyncSession, settings: Settings, tenant_id: str, *,
     whose period has ended.
     """
     if (definition_ids is not None and not definition_ids) or (
-            assignment_ids is not None and not assignment_ids):
+        assignment_ids is not None and not assignment_ids
+    ):
         return 0
     today = settings.today()
     repo = MeasurementRepository(session)
     if definition_ids is not None:  # as the writer does: no write of theirs runs meanwhile
         await repo.lock_definitions(tenant_id, definition_ids)
-    stmt = repo.derivation_inputs(tenant_id, definition_ids=definition_ids,
-                                  assignment_ids=assignment_ids, since=since, until=until,
-                                  unfinal_before=today if unfinal_only else None)
+    stmt = repo.derivation_inputs(
+        tenant_id,
+        definition_ids=definition_ids,
+        assignment_ids=assignment_ids,
+        since=since,
+        until=until,
+        unfinal_before=today if unfinal_only else None,
+    )
     rows, revisions = [], []
     async for stored, expected in _recomputed(session, stmt, today):
         if all(getattr(stored, name) == value for name, value in expected.items()):
@@ -147,8 +189,14 @@ async def finalize_ended(database: Database, settings: Settings) -> int:
     for tenant_id in tenants:
         async with database.unit_of_work() as session:
             await MeasurementRepository(session).lock_tenant(tenant_id, "finalize")
-            changed += await rederive(session, settings, tenant_id, unfinal_only=True,
-                                      actor=None, reason="re-derived: period ended")
+            changed += await rederive(
+                session,
+                settings,
+                tenant_id,
+                unfinal_only=True,
+                actor=None,
+                reason="re-derived: period ended",
+            )
     return changed
 
 
@@ -165,14 +213,20 @@ class Drift:
         return not self.per_column
 
 
-async def drift(session: AsyncSession, settings: Settings, tenant_id: str, found: Drift, *,
-                examples: int = 20) -> int:
+async def drift(
+    session: AsyncSession, settings: Settings, tenant_id: str, found: Drift, *, examples: int = 20
+) -> int:
     """Add the drift of one tenant's stored measurements to `found` (read-only); how many
     of its measurements differ."""
     today = settings.today()
     stmt = MeasurementRepository(session).derivation_inputs(
-        tenant_id, definition_ids=None, assignment_ids=None, since=None, until=None,
-        unfinal_before=None)
+        tenant_id,
+        definition_ids=None,
+        assignment_ids=None,
+        since=None,
+        until=None,
+        unfinal_before=None,
+    )
     differing = 0
     async for row, expected in _recomputed(session, stmt, today):
         found.checked += 1
@@ -181,7 +235,13 @@ async def drift(session: AsyncSession, settings: Settings, tenant_id: str, found
         for name in wrong:
             found.per_column[name] += 1
             if len(found.examples) < examples:
-                found.examples.append({"tenant_id": tenant_id, "measurement_id": row.id,
-                                       "column": name, "stored": getattr(row, name),
-                                       "expected": expected[name]})
+                found.examples.append(
+                    {
+                        "tenant_id": tenant_id,
+                        "measurement_id": row.id,
+                        "column": name,
+                        "stored": getattr(row, name),
+                        "expected": expected[name],
+                    }
+                )
     return differing

@@ -37,25 +37,41 @@ def _shared(details: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def _rolled(members: Sequence[str], per_user: Mapping[str, Outcome], rollup: str) -> Outcome:
     outcomes = [per_user.get(m) or Outcome(None, "no outcome", failed=True) for m in members]
-    rolled = roll_up([MemberValue(m, o.value, o.reason, o.failed)
-                      for m, o in zip(members, outcomes, strict=True)], rollup)
-    details = {**_shared([o.details for o in outcomes]), "subjects": SubjectMode.MEMBERS.value,
-               **rolled.details}
+    rolled = roll_up(
+        [
+            MemberValue(m, o.value, o.reason, o.failed)
+            for m, o in zip(members, outcomes, strict=True)
+        ],
+        rollup,
+    )
+    details = {
+        **_shared([o.details for o in outcomes]),
+        "subjects": SubjectMode.MEMBERS.value,
+        **rolled.details,
+    }
     return Outcome(rolled.value, rolled.reason, rolled.failed, details)
 
 
-async def member_outcomes(session: AsyncSession, definition: Definition,
-                          request: CalculationRequest, calculate: Calculate,
-                          ) -> dict[str, Outcome]:
+async def member_outcomes(
+    session: AsyncSession,
+    definition: Definition,
+    request: CalculationRequest,
+    calculate: Calculate,
+) -> dict[str, Outcome]:
     """Each due team's (or the organisation's) outcome from its members' values, computed
     for all members of all due subjects in one request to the source."""
     if definition.rollup not in MEMBER_ROLLUPS:
-        raise CalculationFailed(f"rollup {definition.rollup!r} cannot combine members' values; "
-                                f"use one of {', '.join(sorted(MEMBER_ROLLUPS))}")
+        raise CalculationFailed(
+            f"rollup {definition.rollup!r} cannot combine members' values; "
+            f"use one of {', '.join(sorted(MEMBER_ROLLUPS))}"
+        )
     teams = None if definition.scope == SubjectType.ORGANIZATION else request.subject_ids
     members = await MeasurementRepository(session).members(
-        request.tenant_id, teams, request.period.start, request.period.end)
+        request.tenant_id, teams, request.period.start, request.period.end
+    )
     users = sorted({user for subject in request.subject_ids for user in members.get(subject, [])})
     per_user = await calculate(replace(request, subject_ids=users)) if users else {}
-    return {subject: _rolled(members.get(subject, []), per_user, definition.rollup)
-            for subject in request.subject_ids}
+    return {
+        subject: _rolled(members.get(subject, []), per_user, definition.rollup)
+        for subject in request.subject_ids
+    }

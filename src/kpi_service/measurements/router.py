@@ -35,10 +35,11 @@ async def _runs(request: Request) -> BackgroundRuns:
 RunsDep = Annotated[BackgroundRuns, Depends(_runs)]
 
 
-@router.get("/measurements", operation_id="listMeasurements",
-            response_model=Page[MeasurementRead])
+@router.get("/measurements", operation_id="listMeasurements", response_model=Page[MeasurementRead])
 async def list_measurements(
-    session: SessionDep, principal: PrincipalDep, settings: SettingsDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
     assignment_id: Annotated[Id | None, Query()] = None,
     user_id: Annotated[SubjectRef | None, Query()] = None,
     definition_id: Annotated[Id | None, Query()] = None,
@@ -50,53 +51,89 @@ async def list_measurements(
 ) -> Page[MeasurementRead]:
     """Measurements the caller may see."""
     page = await service.list_measurements(
-        session, principal, assignment_id=assignment_id, user_id=user_id,
-        definition_id=definition_id, definition_key=definition_key, period_from=period_from,
-        period_to=period_to, cursor=cursor, limit=limit, today=settings.today())
+        session,
+        principal,
+        assignment_id=assignment_id,
+        user_id=user_id,
+        definition_id=definition_id,
+        definition_key=definition_key,
+        period_from=period_from,
+        period_to=period_to,
+        cursor=cursor,
+        limit=limit,
+        today=settings.today(),
+    )
     return Page[MeasurementRead].of(page)
 
 
-@router.get("/measurements/{measurement_id}", operation_id="getMeasurement",
-            response_model=MeasurementRead)
-async def get_measurement(session: SessionDep, principal: PrincipalDep, settings: SettingsDep,
-                          measurement_id: Annotated[Id, Path()]) -> MeasurementRead:
+@router.get(
+    "/measurements/{measurement_id}", operation_id="getMeasurement", response_model=MeasurementRead
+)
+async def get_measurement(
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    measurement_id: Annotated[Id, Path()],
+) -> MeasurementRead:
     """One measurement."""
-    return await service.get_measurement(session, principal, measurement_id,
-                                         today=settings.today())
+    return await service.get_measurement(session, principal, measurement_id, today=settings.today())
 
 
-@router.get("/measurements/{measurement_id}/revisions", operation_id="listMeasurementRevisions",
-            response_model=Page[RevisionRead])
-async def list_revisions(session: SessionDep, principal: PrincipalDep,
-                         measurement_id: Annotated[Id, Path()],
-                         cursor: Annotated[ShortText | None, Query()] = None,
-                         limit: Annotated[Limit, Query()] = 50) -> Page[RevisionRead]:
+@router.get(
+    "/measurements/{measurement_id}/revisions",
+    operation_id="listMeasurementRevisions",
+    response_model=Page[RevisionRead],
+)
+async def list_revisions(
+    session: SessionDep,
+    principal: PrincipalDep,
+    measurement_id: Annotated[Id, Path()],
+    cursor: Annotated[ShortText | None, Query()] = None,
+    limit: Annotated[Limit, Query()] = 50,
+) -> Page[RevisionRead]:
     """Earlier states of a measurement, newest first: who changed it, when and why."""
-    page = await service.list_revisions(session, principal, measurement_id, cursor=cursor,
-                                        limit=limit)
+    page = await service.list_revisions(
+        session, principal, measurement_id, cursor=cursor, limit=limit
+    )
     return Page[RevisionRead].of(page, RevisionRead.model_validate)
 
 
-@router.put("/assignments/{assignment_id}/measurements/{period_start}",
-            operation_id="recordMeasurement", response_model=MeasurementRead)
-async def record_measurement(session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
-                             assignment_id: Annotated[Id, Path()],
-                             period_start: Annotated[Day, Path()],
-                             body: ManualValue) -> MeasurementRead:
+@router.put(
+    "/assignments/{assignment_id}/measurements/{period_start}",
+    operation_id="recordMeasurement",
+    response_model=MeasurementRead,
+)
+async def record_measurement(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    assignment_id: Annotated[Id, Path()],
+    period_start: Annotated[Day, Path()],
+    body: ManualValue,
+) -> MeasurementRead:
     """Record the value of a manual KPI for the period starting on `period_start`.
 
     A closed period's value is restated only with a `reason` (409 without one); the earlier
     value is kept as a revision with that reason, and the change is audited.
     """
-    return await service.record_manual(session, settings, principal, assignment_id,
-                                       period_start, body)
+    return await service.record_manual(
+        session, settings, principal, assignment_id, period_start, body
+    )
 
 
-@router.post("/measurements/recalculate", operation_id="recalculateMeasurements",
-             response_model=RunRead, status_code=status.HTTP_202_ACCEPTED)
-async def recalculate(session: SessionDep, principal: PrincipalDep, runs: RunsDep,
-                      background: BackgroundTasks,
-                      body: RecalculateRequest) -> CalculationRun:
+@router.post(
+    "/measurements/recalculate",
+    operation_id="recalculateMeasurements",
+    response_model=RunRead,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+async def recalculate(
+    session: SessionDep,
+    principal: PrincipalDep,
+    runs: RunsDep,
+    background: BackgroundTasks,
+    body: RecalculateRequest,
+) -> CalculationRun:
     """Queue a recalculation of the matching KPIs for every period overlapping the range.
 
     Answers `202` with the queued run; `GET /runs/{id}` shows its progress until it ends.
@@ -108,31 +145,37 @@ async def recalculate(session: SessionDep, principal: PrincipalDep, runs: RunsDe
 
 
 @router.post("/periods/close", operation_id="closePeriods", response_model=ClosePeriodsResult)
-async def close_periods(session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
-                        body: ClosePeriodsRequest) -> ClosePeriodsResult:
+async def close_periods(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, body: ClosePeriodsRequest
+) -> ClosePeriodsResult:
     """Freeze the measurements of ended periods; only a restatement changes them after."""
     return await closing.close_periods(session, settings, principal, body)
 
 
 @router.post("/periods/reopen", operation_id="reopenPeriods", response_model=ReopenPeriodsResult)
-async def reopen_periods(session: SessionDep, principal: PrincipalDep,
-                         body: ReopenPeriodsRequest) -> ReopenPeriodsResult:
+async def reopen_periods(
+    session: SessionDep, principal: PrincipalDep, body: ReopenPeriodsRequest
+) -> ReopenPeriodsResult:
     """Reopen closed periods (admins, with a `reason`): they are recalculated and recorded
     as any open period again. 404 when none of the matching periods is closed."""
     return await closing.reopen_periods(session, principal, body)
 
 
 @router.get("/runs", operation_id="listRuns", response_model=Page[RunRead])
-async def list_runs(session: SessionDep, principal: PrincipalDep,
-                    cursor: Annotated[ShortText | None, Query()] = None,
-                    limit: Annotated[Limit, Query()] = 50) -> Page[RunRead]:
+async def list_runs(
+    session: SessionDep,
+    principal: PrincipalDep,
+    cursor: Annotated[ShortText | None, Query()] = None,
+    limit: Annotated[Limit, Query()] = 50,
+) -> Page[RunRead]:
     """Calculation runs, newest first."""
     page = await service.list_runs(session, principal, cursor=cursor, limit=limit)
     return Page[RunRead].of(page, RunRead.model_validate)
 
 
 @router.get("/runs/{run_id}", operation_id="getRun", response_model=RunRead)
-async def get_run(session: SessionDep, principal: PrincipalDep,
-                  run_id: Annotated[Id, Path()]) -> CalculationRun:
+async def get_run(
+    session: SessionDep, principal: PrincipalDep, run_id: Annotated[Id, Path()]
+) -> CalculationRun:
     """One calculation run: status, counts, progress and first errors."""
     return await service.get_run(session, principal, run_id)

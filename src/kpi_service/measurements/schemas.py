@@ -69,8 +69,10 @@ class ManualValue(Input):
     value: Number
     comment: LongText | None = None
     reason: LongText | None = Field(
-        default=None, description="Why the value changes (kept on the revision). Required "
-                                  "to restate the value of a closed period.")
+        default=None,
+        description="Why the value changes (kept on the revision). Required "
+        "to restate the value of a closed period.",
+    )
 
 
 class RecalculateRequest(Input):
@@ -79,7 +81,8 @@ class RecalculateRequest(Input):
     period_start: Day
     period_end: Day | None = None
     period_kind: Choice[PeriodKind] | None = Field(
-        default=None, description="Only KPIs aggregated over this period kind.")
+        default=None, description="Only KPIs aggregated over this period kind."
+    )
     definition_keys: list[Key] | None = Field(default=None, max_length=500)
     assignment_ids: list[Id] | None = Field(default=None, max_length=10_000)
     subject_ids: list[SubjectRef] | None = Field(default=None, max_length=10_000)
@@ -145,7 +148,8 @@ class ClosePeriodsResult(Output):
 
 class ReopenPeriodsResult(Output):
     reopened: list[ClosedPeriodRead] = Field(
-        description="Periods reopened by this request, as they were closed (by whom, why).")
+        description="Periods reopened by this request, as they were closed (by whom, why)."
+    )
     not_closed: int = Field(description="Matching periods that were not closed.")
 
 

@@ -52,8 +52,10 @@ class NotManualKpi(Conflict):
     """Values of a computed KPI cannot be recorded by hand."""
 
     def __init__(self, key: str, calculation_type: str) -> None:
-        super().__init__(f"KPI '{key}' is computed ({calculation_type}); only manual KPIs take "
-                         "recorded values. Recalculate it instead.")
+        super().__init__(
+            f"KPI '{key}' is computed ({calculation_type}); only manual KPIs take "
+            "recorded values. Recalculate it instead."
+        )
 
 
 def to_read(row: Any, today: date | None = None) -> MeasurementRead:
@@ -67,58 +69,91 @@ def to_read(row: Any, today: date | None = None) -> MeasurementRead:
     return MeasurementRead.model_validate(data)
 
 
-async def get_measurement(session: AsyncSession, principal: Principal,
-                          measurement_id: int, *, today: date | None = None) -> MeasurementRead:
+async def get_measurement(
+    session: AsyncSession, principal: Principal, measurement_id: int, *, today: date | None = None
+) -> MeasurementRead:
     """One measurement the caller may see."""
     repo = MeasurementRepository(session)
     stmt = repo.listing(principal.tenant_id, visible_assignments(principal)).where(
-        Measurement.id == measurement_id)
+        Measurement.id == measurement_id
+    )
     rows = await repo.rows(stmt)
     if not rows:
         raise NotFound(f"Measurement {measurement_id} not found.")
     return to_read(rows[0], today)
 
 
-async def list_measurements(session: AsyncSession, principal: Principal, *,
-                            assignment_id: int | None = None, user_id: str | None = None,
-                            definition_id: int | None = None, definition_key: str | None = None,
-                            period_from: date | None = None, period_to: date | None = None,
-                            cursor: str | None = None, limit: int = 50,
-                            today: date | None = None) -> Slice[MeasurementRead]:
+async def list_measurements(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    assignment_id: int | None = None,
+    user_id: str | None = None,
+    definition_id: int | None = None,
+    definition_key: str | None = None,
+    period_from: date | None = None,
+    period_to: date | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+    today: date | None = None,
+) -> Slice[MeasurementRead]:
     """Measurements the caller may see, oldest id first, filtered."""
     if period_from and period_to and period_to < period_from:
-        raise InvalidInput("period_to is before period_from.",
-                           errors=[field_error(["query", "period_to"], "before period_from")])
-    filters = MeasurementFilters(assignment_id, user_id, definition_id, definition_key,
-                                 period_from, period_to)
+        raise InvalidInput(
+            "period_to is before period_from.",
+            errors=[field_error(["query", "period_to"], "before period_from")],
+        )
+    filters = MeasurementFilters(
+        assignment_id, user_id, definition_id, definition_key, period_from, period_to
+    )
     rows = await MeasurementRepository(session).page_rows(
-        principal.tenant_id, visible_assignments(principal), filters,
-        after=decode_cursor(cursor), limit=limit)
+        principal.tenant_id,
+        visible_assignments(principal),
+        filters,
+        after=decode_cursor(cursor),
+        limit=limit,
+    )
     page = slice_of(rows, limit, lambda r: r[0].id)
     return Slice([to_read(r, today) for r in page.items], page.next_cursor)
 
 
-async def list_revisions(session: AsyncSession, principal: Principal, measurement_id: int, *,
-                         cursor: str | None = None, limit: int = 50) -> Slice[Revision]:
+async def list_revisions(
+    session: AsyncSession,
+    principal: Principal,
+    measurement_id: int,
+    *,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Slice[Revision]:
     """Earlier states of a visible measurement, newest first, one page at a time."""
     await get_measurement(session, principal, measurement_id)
     rows = await RevisionRepository(session).page(
-        principal.tenant_id, RevisionFilters(measurement_id), after=decode_cursor(cursor),
-        limit=limit)
+        principal.tenant_id,
+        RevisionFilters(measurement_id),
+        after=decode_cursor(cursor),
+        limit=limit,
+    )
     return slice_of(rows, limit, lambda r: r.id)
 
 
-async def record_manual(session: AsyncSession, settings: Settings, principal: Principal,
-                        assignment_id: int, period_start: date,
-                        body: ManualValue) -> MeasurementRead:
+async def record_manual(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    assignment_id: int,
+    period_start: date,
+    body: ManualValue,
+) -> MeasurementRead:
     """Record a manual KPI's value for the period starting on `period_start`."""
     assignment = await get_visible(session, principal, assignment_id)
-    if not can_manage(principal, assignment.subject_type, assignment.subject_id,
-                      assignment.team_id):
+    if not can_manage(
+        principal, assignment.subject_type, assignment.subject_id, assignment.team_id
+    ):
         raise Forbidden("Only admins and the subject's managers record values.")
     repo = MeasurementRepository(session)
-    definition = await DefinitionRepository(session).get(principal.tenant_id,
-                                                         assignment.definition_id)
+    definition = await DefinitionRepository(session).get(
+        principal.tenant_id, assignment.definition_id
+    )
     assert definition is not None  # the foreign key guarantees it
     if definition.calculation_type != CalculationType.MANUAL:
         raise NotManualKpi(definition.key, definition.calculation_type)
@@ -130,82 +165,130 @@ async def record_manual(session: AsyncSession, settings: Settings, principal: Pr
         raise InvalidInput(
             f"{period_start} is not the start of a {definition.aggregation_period} period; "
             f"the period holding it starts on {period.start}.",
-            errors=[field_error(loc, "not the first day of a period")])
-    if assignment.start_date > period.end or (assignment.end_date is not None
-                                              and assignment.end_date < period.start):
-        raise InvalidInput("The assignment is not in force during that period.",
-                           errors=[field_error(loc, "outside the assignment's dates")])
+            errors=[field_error(loc, "not the first day of a period")],
+        )
+    if assignment.start_date > period.end or (
+        assignment.end_date is not None and assignment.end_date < period.start
+    ):
+        raise InvalidInput(
+            "The assignment is not in force during that period.",
+            errors=[field_error(loc, "outside the assignment's dates")],
+        )
     reason = body.reason.strip() if body.reason else None
-    closed = await ClosedPeriodRepository(session).closed(principal.tenant_id,
-                                                          [(definition.id, period.start)])
+    closed = await ClosedPeriodRepository(session).closed(
+        principal.tenant_id, [(definition.id, period.start)]
+    )
     if closed and not reason:
-        raise PeriodClosed(f"The period starting {period.start} is closed; its values are "
-                           "frozen. To restate this value, send it again with a `reason` "
-                           "(kept on the revision and in the audit log).")
+        raise PeriodClosed(
+            f"The period starting {period.start} is closed; its values are "
+            "frozen. To restate this value, send it again with a `reason` "
+            "(kept on the revision and in the audit log)."
+        )
     before = await _stored(session, principal, assignment.id, period)
-    due = await repo.due_assignments(principal.tenant_id, definition.id, period.start,
-                                     period.end, assignment_ids=[assignment.id])
+    due = await repo.due_assignments(
+        principal.tenant_id, definition.id, period.start, period.end, assignment_ids=[assignment.id]
+    )
     writer = MeasurementWriter(session, settings, principal.user_id)
     change_reason = f"restated: {reason}" if closed else (reason or "manual entry")
-    tally = await writer.write(definition, period, due, {assignment.id: (body.value, {})},
-                               source=MeasurementSource.MANUAL, run_id=None, reason=change_reason,
-                               comment=body.comment)
+    tally = await writer.write(
+        definition,
+        period,
+        due,
+        {assignment.id: (body.value, {})},
+        source=MeasurementSource.MANUAL,
+        run_id=None,
+        reason=change_reason,
+        comment=body.comment,
+    )
     measurement = await get_measurement(session, principal, tally.measurement_ids[assignment.id])
     after: dict[str, Any] = measurement.model_dump(mode="json")
     if reason:
         after["reason"] = reason
-    await audit.record(session, principal,
-                       "measurement.restate" if closed else "measurement.record",
-                       "measurement", measurement.id,
-                       None if before is None else before.model_dump(mode="json"), after)
+    await audit.record(
+        session,
+        principal,
+        "measurement.restate" if closed else "measurement.record",
+        "measurement",
+        measurement.id,
+        None if before is None else before.model_dump(mode="json"),
+        after,
+    )
     return measurement
 
 
-async def _stored(session: AsyncSession, principal: Principal, assignment_id: int,
-                  period: Period) -> MeasurementRead | None:
+async def _stored(
+    session: AsyncSession, principal: Principal, assignment_id: int, period: Period
+) -> MeasurementRead | None:
     """The measurement of an assignment for exactly this period, if one is stored."""
     repo = MeasurementRepository(session)
     stmt = repo.listing(principal.tenant_id, visible_assignments(principal)).where(
-        Measurement.assignment_id == assignment_id, Measurement.period_start == period.start,
-        Measurement.period_end == period.end)
+        Measurement.assignment_id == assignment_id,
+        Measurement.period_start == period.start,
+        Measurement.period_end == period.end,
+    )
     rows = await repo.rows(stmt)
     return to_read(rows[0]) if rows else None
 
 
-async def active_definitions(session: AsyncSession, principal: Principal,
-                             keys: list[str] | None,
-                             period_kind: str | None = None) -> list[Definition]:
+async def active_definitions(
+    session: AsyncSession,
+    principal: Principal,
+    keys: list[str] | None,
+    period_kind: str | None = None,
+) -> list[Definition]:
     """The active definitions with these keys (all if None), of one period kind if given."""
-    definitions = list(await DefinitionRepository(session).active(principal.tenant_id,
-                                                                  keys=keys))
+    definitions = list(await DefinitionRepository(session).active(principal.tenant_id, keys=keys))
     if keys is not None:
         unknown = sorted(set(keys) - {d.key for d in definitions})
         if unknown:
-            raise InvalidInput(f"Unknown or inactive KPI keys: {', '.join(unknown)}.",
-                               errors=[field_error(["body", "definition_keys"], "unknown key")])
+            raise InvalidInput(
+                f"Unknown or inactive KPI keys: {', '.join(unknown)}.",
+                errors=[field_error(["body", "definition_keys"], "unknown key")],
+            )
     if period_kind is not None:
         definitions = [d for d in definitions if d.aggregation_period == period_kind]
     return definitions
 
 
-async def calculate_now(session: AsyncSession, sources: Sources, settings: Settings,
-                        principal: Principal, definition: Definition, period: Period,
-                        filters: dict[str, Any]) -> tuple[CalculationRun, Tally]:
+async def calculate_now(
+    session: AsyncSession,
+    sources: Sources,
+    settings: Settings,
+    principal: Principal,
+    definition: Definition,
+    period: Period,
+    filters: dict[str, Any],
+) -> tuple[CalculationRun, Tally]:
     """One (definition, period) computed inside the caller's transaction, as a finished run
     (the seed's calculate route answers with the measurement itself)."""
     if period.is_aligned and await ClosedPeriodRepository(session).closed(
-            principal.tenant_id, [(definition.id, period.start)]):
+        principal.tenant_id, [(definition.id, period.start)]
+    ):
         raise PeriodClosed(f"The {definition.key} period starting {period.start} is closed.")
     now = datetime.now(UTC)
-    run = new_run(principal.tenant_id, RunTrigger.MANUAL, [(definition, period)],
-                  first=period.start, last=period.end, filters=filters,
-                  requested_by=principal.user_id, status=RunStatus.RUNNING)
+    run = new_run(
+        principal.tenant_id,
+        RunTrigger.MANUAL,
+        [(definition, period)],
+        first=period.start,
+        last=period.end,
+        filters=filters,
+        requested_by=principal.user_id,
+        status=RunStatus.RUNNING,
+    )
     run.started_at = now
     await RunRepository(session).add_row(run)
-    tally = await compute_period(session, sources, settings, definition, period, run_id=run.id,
-                                 actor=principal.user_id,
-                                 assignment_ids=filters.get("assignment_ids"),
-                                 require_overlap=False)
+    tally = await compute_period(
+        session,
+        sources,
+        settings,
+        definition,
+        period,
+        run_id=run.id,
+        actor=principal.user_id,
+        assignment_ids=filters.get("assignment_ids"),
+        require_overlap=False,
+    )
     for name in ("computed", "unchanged", "failed", "skipped", "errors"):
         setattr(run, name, getattr(tally, name))
     run.progress_done, run.status, run.finished_at = 1, run_status(tally), datetime.now(UTC)
@@ -214,8 +297,9 @@ async def calculate_now(session: AsyncSession, sources: Sources, settings: Setti
     return run, tally
 
 
-async def recalculate(session: AsyncSession, principal: Principal,
-                      body: RecalculateRequest) -> CalculationRun:
+async def recalculate(
+    session: AsyncSession, principal: Principal, body: RecalculateRequest
+) -> CalculationRun:
     """Queue a run over every period of the matching definitions overlapping the range.
 
     The caller commits, then hands the run to a worker (`execution.execute`); the run's
@@ -223,31 +307,52 @@ async def recalculate(session: AsyncSession, principal: Principal,
     """
     if not principal.is_admin:
         raise Forbidden("Only admins recalculate.")
-    definitions = await active_definitions(session, principal, body.definition_keys,
-                                           body.period_kind)
+    definitions = await active_definitions(
+        session, principal, body.definition_keys, body.period_kind
+    )
     last = body.period_end or body.period_start
     pairs = order_pairs(definitions, body.period_start, last)
     if len(pairs) > MAX_PAIRS:
-        raise InvalidInput(f"That is {len(pairs)} (KPI, period) pairs; at most {MAX_PAIRS} "
-                           "per request. Narrow the range or the KPIs.",
-                           errors=[field_error(["body", "period_end"], "range too large")])
+        raise InvalidInput(
+            f"That is {len(pairs)} (KPI, period) pairs; at most {MAX_PAIRS} "
+            "per request. Narrow the range or the KPIs.",
+            errors=[field_error(["body", "period_end"], "range too large")],
+        )
     closed = await ClosedPeriodRepository(session).closed(
-        principal.tenant_id, [(d.id, p.start) for d, p in pairs])
+        principal.tenant_id, [(d.id, p.start) for d, p in pairs]
+    )
     if closed and not body.restate:
         keys = {d.id: d.key for d in definitions}
         listed = ", ".join(f"{keys[d]} {s}" for d, s in sorted(closed)[:10])
-        raise PeriodClosed(f"{len(closed)} of these periods are closed ({listed}). Set "
-                           "`restate` with a `reason` to change them.")
+        raise PeriodClosed(
+            f"{len(closed)} of these periods are closed ({listed}). Set "
+            "`restate` with a `reason` to change them."
+        )
     periods_per_definition = len(pairs) / max(len(definitions), 1)
     trigger = RunTrigger.BACKFILL if periods_per_definition > 1 else RunTrigger.MANUAL
-    filters = body.model_dump(mode="json", exclude_none=True,
-                              exclude={"restate", "reason"})
-    run = await RunRepository(session).add_row(new_run(
-        principal.tenant_id, trigger, pairs, first=body.period_start, last=last,
-        filters=filters, requested_by=principal.user_id, restate=body.restate,
-        reason=body.reason))
-    await audit.record(session, principal, "measurements.recalculate", "run", run.id, None,
-                       {"periods": len(pairs), "restate": body.restate, "reason": body.reason})
+    filters = body.model_dump(mode="json", exclude_none=True, exclude={"restate", "reason"})
+    run = await RunRepository(session).add_row(
+        new_run(
+            principal.tenant_id,
+            trigger,
+            pairs,
+            first=body.period_start,
+            last=last,
+            filters=filters,
+            requested_by=principal.user_id,
+            restate=body.restate,
+            reason=body.reason,
+        )
+    )
+    await audit.record(
+        session,
+        principal,
+        "measurements.recalculate",
+        "run",
+        run.id,
+        None,
+        {"periods": len(pairs), "restate": body.restate, "reason": body.reason},
+    )
     return run
 
 
@@ -261,11 +366,13 @@ async def get_run(session: AsyncSession, principal: Principal, run_id: int) -> C
     return run
 
 
-async def list_runs(session: AsyncSession, principal: Principal, *, cursor: str | None,
-                    limit: int) -> Slice[CalculationRun]:
+async def list_runs(
+    session: AsyncSession, principal: Principal, *, cursor: str | None, limit: int
+) -> Slice[CalculationRun]:
     """Runs of the caller's tenant, newest first."""
     if principal.role is Role.MEMBER:
         raise Forbidden("Runs are visible to admins and managers.")
-    rows = await RunRepository(session).page(principal.tenant_id, after=decode_cursor(cursor),
-                                             limit=limit)
+    rows = await RunRepository(session).page(
+        principal.tenant_id, after=decode_cursor(cursor), limit=limit
+    )
     return slice_of(rows, limit, lambda r: r.id)

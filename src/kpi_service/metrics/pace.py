@@ -23,12 +23,14 @@ class PeriodPace(Output):
     """Where a period still in progress is heading, from its value so far."""
 
     elapsed_fraction: OutNumber = Field(
-        description="Share of the period elapsed when the value was taken.")
+        description="Share of the period elapsed when the value was taken."
+    )
     as_of: datetime = Field(description="When the value so far was taken.")
     projected: OutNumber | None = Field(
         description="The value projected to the period's end: a sum KPI's value divided by "
-                    "the share elapsed; any other roll-up's value as it is. None before any "
-                    "of the period has elapsed.")
+        "the share elapsed; any other roll-up's value as it is. None before any "
+        "of the period has elapsed."
+    )
 
 
 def in_progress(period: Period, today: date) -> bool:
@@ -36,16 +38,18 @@ def in_progress(period: Period, today: date) -> bool:
     return period.end >= today
 
 
-def pace_of(settings: Settings, period: Period, rollup: str, value: Decimal | None,
-            as_of: datetime | None) -> PeriodPace | None:
+def pace_of(
+    settings: Settings, period: Period, rollup: str, value: Decimal | None, as_of: datetime | None
+) -> PeriodPace | None:
     """The pace of a value of a period in progress taken at `as_of` (None without one)."""
     if value is None or as_of is None:
         return None
     share = pace.elapsed_share(period, settings.tz, as_of)
     fraction = quantize(share)
     assert fraction is not None
-    return PeriodPace(elapsed_fraction=fraction, as_of=as_of,
-                      projected=pace.projected(value, rollup, share))
+    return PeriodPace(
+        elapsed_fraction=fraction, as_of=as_of, projected=pace.projected(value, rollup, share)
+    )
 
 
 def unjudged(measured: dict[str, Any]) -> dict[str, Any]:

@@ -74,8 +74,9 @@ class AlertRule(Base):
 
     __tablename__ = "alert_rules"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "definition_id"],
-                             ["kpi.definitions.tenant_id", "kpi.definitions.id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "definition_id"], ["kpi.definitions.tenant_id", "kpi.definitions.id"]
+        ),
         one_of("kind", RuleKind),
         one_of("severity", Severity),
         Index(None, "tenant_id", "definition_id"),
@@ -89,8 +90,9 @@ class AlertRule(Base):
     params: Mapped[dict[str, Any]]
     subject_id: Mapped[str | None]
     severity: Mapped[str]
-    channel_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger),
-                                                   server_default=text("'{}'::bigint[]"))
+    channel_ids: Mapped[list[int]] = mapped_column(
+        ARRAY(BigInteger), server_default=text("'{}'::bigint[]")
+    )
     is_active: Mapped[bool] = mapped_column(server_default=text("true"))
     last_evaluated_at: Mapped[datetime | None]
     created_by: Mapped[str | None]
@@ -103,16 +105,22 @@ class Alert(Base):
 
     __tablename__ = "alerts"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "rule_id"],
-                             ["kpi.alert_rules.tenant_id", "kpi.alert_rules.id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "rule_id"],
+            ["kpi.alert_rules.tenant_id", "kpi.alert_rules.id"],
+            ondelete="CASCADE",
+        ),
         UniqueConstraint("tenant_id", "rule_id", "subject_type", "subject_id", "period_start"),
         one_of("status", AlertStatus),
         one_of("severity", Severity),
         CheckConstraint("last_period_start >= period_start", name="periods"),
         # Open alerts, newest first, for the summary view.
-        Index("ix_alerts_open", "tenant_id", "opened_at",
-              postgresql_where=text("status IN ('pending', 'firing')")),
+        Index(
+            "ix_alerts_open",
+            "tenant_id",
+            "opened_at",
+            postgresql_where=text("status IN ('pending', 'firing')"),
+        ),
         Index(None, "tenant_id", "definition_id"),
     )
 
@@ -148,15 +156,19 @@ class AlertDelivery(Base):
 
     __tablename__ = "alert_deliveries"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "alert_id"],
-                             ["kpi.alerts.tenant_id", "kpi.alerts.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "alert_id"], ["kpi.alerts.tenant_id", "kpi.alerts.id"], ondelete="CASCADE"
+        ),
         # A transition is notified once per channel, whoever queues it.
         UniqueConstraint("tenant_id", "alert_id", "channel_id", "event"),
         one_of("event", Notice),
         one_of("status", DeliveryStatus),
         # Pending deliveries by when they are due, for the retry sweep.
-        Index("ix_alert_deliveries_due", "next_attempt_at",
-              postgresql_where=text("status = 'pending'")),
+        Index(
+            "ix_alert_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
         Index(None, "tenant_id", "channel_id"),
     )
 
@@ -183,9 +195,11 @@ class AlertDeliveryAttempt(Base):
 
     __tablename__ = "alert_delivery_attempts"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "delivery_id"],
-                             ["kpi.alert_deliveries.tenant_id", "kpi.alert_deliveries.id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "delivery_id"],
+            ["kpi.alert_deliveries.tenant_id", "kpi.alert_deliveries.id"],
+            ondelete="CASCADE",
+        ),
         Index(None, "tenant_id", "delivery_id"),
     )
 

@@ -95,8 +95,9 @@ class Assignment(Base):
 
     __tablename__ = "assignments"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "definition_id"],
-                             ["kpi.definitions.tenant_id", "kpi.definitions.id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "definition_id"], ["kpi.definitions.tenant_id", "kpi.definitions.id"]
+        ),
         UniqueConstraint("tenant_id", "definition_id", "subject_type", "subject_id", "start_date"),
         one_of("subject_type", SubjectType),
         CheckConstraint("weight >= 0 AND weight <= 100", name="weight"),
@@ -125,9 +126,11 @@ class AssignmentTarget(Base):
 
     __tablename__ = "assignment_targets"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "assignment_id"],
-                             ["kpi.assignments.tenant_id", "kpi.assignments.id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "assignment_id"],
+            ["kpi.assignments.tenant_id", "kpi.assignments.id"],
+            ondelete="CASCADE",
+        ),
     )
 
     tenant_id: Mapped[TenantId]

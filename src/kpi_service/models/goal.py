@@ -25,8 +25,9 @@ class Goal(Base):
 
     __tablename__ = "goals"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "definition_id"],
-                             ["kpi.definitions.tenant_id", "kpi.definitions.id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "definition_id"], ["kpi.definitions.tenant_id", "kpi.definitions.id"]
+        ),
         UniqueConstraint("tenant_id", "user_id", "definition_id", "period_start", "period_end"),
         one_of("period_kind", GoalPeriodKind),
         CheckConstraint("period_end >= period_start", name="period"),

@@ -53,12 +53,19 @@ class Measurement(Base):
 
     __tablename__ = "measurements"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "assignment_id"],
-                             ["kpi.assignments.tenant_id", "kpi.assignments.id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "assignment_id"], ["kpi.assignments.tenant_id", "kpi.assignments.id"]
+        ),
         UniqueConstraint("tenant_id", "assignment_id", "period_start", "period_end"),
         # Among periods aligned to the definition, one measurement per period start.
-        Index("uq_measurements_aligned_period", "tenant_id", "assignment_id", "period_start",
-              unique=True, postgresql_where=text("aligned")),
+        Index(
+            "uq_measurements_aligned_period",
+            "tenant_id",
+            "assignment_id",
+            "period_start",
+            unique=True,
+            postgresql_where=text("aligned"),
+        ),
         Index(None, "tenant_id", "definition_id", "period_start"),
         CheckConstraint("period_end >= period_start", name="period"),
         one_of("source", MeasurementSource),
@@ -95,9 +102,11 @@ class MeasurementRevision(Base):
 
     __tablename__ = "measurement_revisions"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "measurement_id"],
-                             ["kpi.measurements.tenant_id", "kpi.measurements.id"],
-                             ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["tenant_id", "measurement_id"],
+            ["kpi.measurements.tenant_id", "kpi.measurements.id"],
+            ondelete="CASCADE",
+        ),
         Index(None, "tenant_id", "measurement_id", "revision"),
     )
 
@@ -130,12 +139,22 @@ class CalculationRun(Base):
         one_of("trigger", RunTrigger),
         one_of("status", RunStatus),
         # A scheduled occurrence runs once, whichever replica gets there first.
-        Index("uq_calculation_runs_schedule_occurrence", "tenant_id", "trigger", "period_kind",
-              "period_start", unique=True, postgresql_where=text("trigger = 'schedule'")),
+        Index(
+            "uq_calculation_runs_schedule_occurrence",
+            "tenant_id",
+            "trigger",
+            "period_kind",
+            "period_start",
+            unique=True,
+            postgresql_where=text("trigger = 'schedule'"),
+        ),
         Index(None, "tenant_id", "created_at"),
         # Unfinished runs, found by their heartbeat when a replica looks for stale ones.
-        Index("ix_calculation_runs_unfinished", "heartbeat_at",
-              postgresql_where=text("status IN ('queued', 'running')")),
+        Index(
+            "ix_calculation_runs_unfinished",
+            "heartbeat_at",
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
     )
 
     tenant_id: Mapped[TenantId]
@@ -172,8 +191,9 @@ class ClosedPeriod(Base):
 
     __tablename__ = "closed_periods"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "definition_id"],
-                             ["kpi.definitions.tenant_id", "kpi.definitions.id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "definition_id"], ["kpi.definitions.tenant_id", "kpi.definitions.id"]
+        ),
         CheckConstraint("period_end >= period_start", name="period"),
     )
 
@@ -190,8 +210,10 @@ class AuditEntry(Base):
     """One mutation: who did what to which entity, before and after."""
 
     __tablename__ = "audit_entries"
-    __table_args__ = (Index(None, "tenant_id", "at"),
-                      Index(None, "tenant_id", "entity_type", "entity_id"))
+    __table_args__ = (
+        Index(None, "tenant_id", "at"),
+        Index(None, "tenant_id", "entity_type", "entity_id"),
+    )
 
     tenant_id: Mapped[TenantId]
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

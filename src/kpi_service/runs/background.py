@@ -14,8 +14,12 @@ from kpi_service.runs.execution import Follower, execute, stale_runs, worker_nam
 class BackgroundRuns:
     """Runs executing in this process's event loop, cancelled (and released) on shutdown."""
 
-    def __init__(self, database: Callable[[], Database], settings: Settings,
-                 followers: Sequence[Follower] = ()) -> None:
+    def __init__(
+        self,
+        database: Callable[[], Database],
+        settings: Settings,
+        followers: Sequence[Follower] = (),
+    ) -> None:
         self._database = database
         self._settings = settings
         self._followers = tuple(followers)
@@ -27,9 +31,17 @@ class BackgroundRuns:
         key = (tenant_id, run_id)
         if key in self._tasks:
             return
-        task = asyncio.create_task(execute(self._database(), self._settings, tenant_id, run_id,
-                                           self.worker, followers=self._followers),
-                                   name=f"run-{tenant_id}-{run_id}")
+        task = asyncio.create_task(
+            execute(
+                self._database(),
+                self._settings,
+                tenant_id,
+                run_id,
+                self.worker,
+                followers=self._followers,
+            ),
+            name=f"run-{tenant_id}-{run_id}",
+        )
         self._tasks[key] = task
         task.add_done_callback(lambda _: self._tasks.pop(key, None))
 

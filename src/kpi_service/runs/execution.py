@@ -46,9 +46,15 @@ class LostRun(Exception):
     """Another process took the run over (this one was presumed dead)."""
 
 
-async def execute(database: Database, settings: Settings, tenant_id: str, run_id: int,
-                  worker: str, on_progress: Progress | None = None,
-                  followers: Sequence[Follower] = ()) -> CalculationRun | None:
+async def execute(
+    database: Database,
+    settings: Settings,
+    tenant_id: str,
+    run_id: int,
+    worker: str,
+    on_progress: Progress | None = None,
+    followers: Sequence[Follower] = (),
+) -> CalculationRun | None:
     """Claim the run and compute its remaining pairs, then hand the finished run to each
     follower; None if it is not ours to run."""
     stale_after = timedelta(seconds=settings.run_stale_seconds)
@@ -57,8 +63,13 @@ async def execute(database: Database, settings: Settings, tenant_id: str, run_id
     if run is None:
         return None
     if run.resumed:
-        log.info("resuming run %s of %s at pair %s/%s", run.id, tenant_id, run.progress_done,
-                 run.progress_total)
+        log.info(
+            "resuming run %s of %s at pair %s/%s",
+            run.id,
+            tenant_id,
+            run.progress_done,
+            run.progress_total,
+        )
     beat = asyncio.create_task(_heartbeat(database, settings, tenant_id, run_id, worker))
     try:
         finished = await _work(database, settings, run, worker, on_progress)
@@ -72,8 +83,11 @@ async def execute(database: Database, settings: Settings, tenant_id: str, run_id
         if database_unreachable(exc):
             # Nothing is wrong with the run: its last pair rolled back; any process resumes it
             # (at once if the release gets through, else once its heartbeat is stale).
-            log.warning("run %s of %s stopped: the database is unreachable; it will be "
-                        "resumed", run_id, tenant_id)
+            log.warning(
+                "run %s of %s stopped: the database is unreachable; it will be resumed",
+                run_id,
+                tenant_id,
+            )
             await _release(database, tenant_id, run_id, worker)
             return None
         log.exception("run %s of %s failed", run_id, tenant_id)
@@ -86,77 +100,124 @@ async def execute(database: Database, settings: Settings, tenant_id: str, run_id
     return finished
 
 
-async def _follow(database: Database, settings: Settings, run: CalculationRun,
-                  followers: Sequence[Follower]) -> None:
+async def _follow(
+    database: Database, settings: Settings, run: CalculationRun, followers: Sequence[Follower]
+) -> None:
     # The measurements are stored whatever a follower does; its failure is its own, and
     # the next run of the same KPIs evaluates them again.
     for follower in followers:
         try:
             await follower(database, settings, run)
         except Exception:
-            log.exception("%s failed after run %s of %s", getattr(follower, "__qualname__",
-                                                                  follower), run.id,
-                          run.tenant_id)
+            log.exception(
+                "%s failed after run %s of %s",
+                getattr(follower, "__qualname__", follower),
+                run.id,
+                run.tenant_id,
+            )
 
 
-async def _work(database: Database, settings: Settings, run: CalculationRun, worker: str,
-                on_progress: Progress | None) -> CalculationRun:
+async def _work(
+    database: Database,
+    settings: Settings,
+    run: CalculationRun,
+    worker: str,
+    on_progress: Progress | None,
+) -> CalculationRun:
     plan = RunPlan.decode(run.plan)
     async with database.sessions() as session:
-        definitions = await DefinitionRepository(session).by_ids(run.tenant_id,
-                                                                 plan.definition_ids())
-    total = Tally(computed=run.computed, unchanged=run.unchanged, failed=run.failed,
-                  skipped=run.skipped, errors=list(run.errors))
+        definitions = await DefinitionRepository(session).by_ids(
+            run.tenant_id, plan.definition_ids()
+        )
+    total = Tally(
+        computed=run.computed,
+        unchanged=run.unchanged,
+        failed=run.failed,
+        skipped=run.skipped,
+        errors=list(run.errors),
+    )
     for index in range(run.progress_done, len(plan)):
         step = plan.steps[index]
         async with database.unit_of_work() as session:
-            tally = await _pair(session, database, settings, run,
-                                definitions.get(step.definition_id), step.start, step.end)
+            tally = await _pair(
+                session,
+                database,
+                settings,
+                run,
+                definitions.get(step.definition_id),
+                step.start,
+                step.end,
+            )
             total.add(tally)
             total.measurement_ids.clear()
             owned = await RunRepository(session).record(
-                run.tenant_id, run.id, worker, progress_done=index + 1,
-                computed=total.computed, unchanged=total.unchanged, failed=total.failed,
-                skipped=total.skipped, errors=total.errors)
+                run.tenant_id,
+                run.id,
+                worker,
+                progress_done=index + 1,
+                computed=total.computed,
+                unchanged=total.unchanged,
+                failed=total.failed,
+                skipped=total.skipped,
+                errors=total.errors,
+            )
             if not owned:
                 raise LostRun
         if on_progress is not None:
             on_progress(index + 1, len(plan))
     async with database.unit_of_work() as session:
         repo = RunRepository(session)
-        if not await repo.record(run.tenant_id, run.id, worker, status=run_status(total),
-                                 finished_at=datetime.now(UTC)):
+        if not await repo.record(
+            run.tenant_id, run.id, worker, status=run_status(total), finished_at=datetime.now(UTC)
+        ):
             raise LostRun
         finished = await repo.get(run.tenant_id, run.id)
     assert finished is not None
     return finished
 
 
-async def _pair(session: AsyncSession, database: Database, settings: Settings, run: CalculationRun,
-                definition: Definition | None, start: date, end: date) -> Tally:
+async def _pair(
+    session: AsyncSession,
+    database: Database,
+    settings: Settings,
+    run: CalculationRun,
+    definition: Definition | None,
+    start: date,
+    end: date,
+) -> Tally:
     tally = Tally()
     if definition is None:
-        tally.errors.append({"period_start": start.isoformat(),
-                             "error": "the KPI no longer exists"})
+        tally.errors.append(
+            {"period_start": start.isoformat(), "error": "the KPI no longer exists"}
+        )
         return tally
     period = aligned_or_custom(PeriodKind(definition.aggregation_period), start, end)
-    closed = await ClosedPeriodRepository(session).closed(run.tenant_id,
-                                                          [(definition.id, start)])
+    closed = await ClosedPeriodRepository(session).closed(run.tenant_id, [(definition.id, start)])
     if closed and not run.restate:
-        tally.error(definition, period, "the period is closed; recalculate it with restate "
-                                        "to change it")
+        tally.error(
+            definition, period, "the period is closed; recalculate it with restate to change it"
+        )
         return tally
     reason = f"restated by run {run.id}: {run.reason}" if run.restate else None
     filters = run.filters
-    return await compute_period(session, database.sources, settings, definition, period,
-                                run_id=run.id, actor=run.requested_by,
-                                assignment_ids=filters.get("assignment_ids"),
-                                subject_ids=filters.get("subject_ids"), reason=reason,
-                                restate=run.restate)
+    return await compute_period(
+        session,
+        database.sources,
+        settings,
+        definition,
+        period,
+        run_id=run.id,
+        actor=run.requested_by,
+        assignment_ids=filters.get("assignment_ids"),
+        subject_ids=filters.get("subject_ids"),
+        reason=reason,
+        restate=run.restate,
+    )
 
 
-async def _heartbeat(database: Database, settings: Settings, tenant_id: str, run_id: int,
-                     worker: str) -> None:
+async def _heartbeat(
+    database: Database, settings: Settings, tenant_id: str, run_id: int, worker: str
+) -> None:
     """Beat while the run works, so no other process takes it for dead."""
     while True:
         await asyncio.sleep(settings.run_heartbeat_seconds)
@@ -181,17 +242,24 @@ async def _fail(database: Database, run: CalculationRun, worker: str) -> None:
     try:
         async with database.unit_of_work() as session:
             owned = await RunRepository(session).record(
-                run.tenant_id, run.id, worker, status=RunStatus.FAILED,
-                finished_at=datetime.now(UTC), errors=[*run.errors, error][-20:])
+                run.tenant_id,
+                run.id,
+                worker,
+                status=RunStatus.FAILED,
+                finished_at=datetime.now(UTC),
+                errors=[*run.errors, error][-20:],
+            )
         if owned:
             telemetry.run_finished(RunStatus.FAILED, run.trigger)
     except Exception:
         log.warning("could not mark run %s failed", run.id, exc_info=True)
 
 
-async def stale_runs(database: Database, settings: Settings,
-                     limit: int = 10) -> list[tuple[str, int]]:
+async def stale_runs(
+    database: Database, settings: Settings, limit: int = 10
+) -> list[tuple[str, int]]:
     """Unfinished runs of any tenant whose process stopped beating: (tenant, run id)."""
     async with database.sessions() as session:
-        return await RunRepository(session).stale(timedelta(seconds=settings.run_stale_seconds),
-                                                  limit)
+        return await RunRepository(session).stale(
+            timedelta(seconds=settings.run_stale_seconds), limit
+        )

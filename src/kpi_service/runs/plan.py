@@ -44,9 +44,14 @@ class RunPlan:
     @classmethod
     def decode(cls, stored: Sequence[Sequence[Any]]) -> RunPlan:
         """The plan a run row stores."""
-        return cls(tuple(PlannedPeriod(int(definition_id), date.fromisoformat(start),
-                                       date.fromisoformat(end))
-                         for definition_id, start, end in stored))
+        return cls(
+            tuple(
+                PlannedPeriod(
+                    int(definition_id), date.fromisoformat(start), date.fromisoformat(end)
+                )
+                for definition_id, start, end in stored
+            )
+        )
 
     def encode(self) -> list[list[Any]]:
         """The plan as a run row stores it."""
@@ -67,33 +72,59 @@ def order_pairs(definitions: Sequence[Definition], first: date, last: date) -> l
     """Every period of each definition overlapping [first, last], oldest period first;
     within a period, formula KPIs after the KPIs they use."""
     try:
-        order = evaluation_order({d.key: list(d.config.get("variables", {}).values())
-                                  for d in definitions})
+        order = evaluation_order(
+            {d.key: list(d.config.get("variables", {}).values()) for d in definitions}
+        )
     except FormulaError as exc:  # refused when saved; only a hand-edited database gets here
         raise Conflict(f"The KPIs cannot be ordered: {exc}") from None
     rank = {key: i for i, key in enumerate(order)}
     return sorted(
-        ((d, p) for d in definitions
-         for p in between(PeriodKind(d.aggregation_period), first, last)),
+        (
+            (d, p)
+            for d in definitions
+            for p in between(PeriodKind(d.aggregation_period), first, last)
+        ),
         key=lambda pair: (pair[1].start, rank[pair[0].key], pair[0].id),
     )
 
 
-def new_run(tenant_id: str, trigger: str, pairs: Sequence[Pair], *, first: date, last: date,
-            filters: dict[str, Any], requested_by: str | None, restate: bool = False,
-            reason: str | None = None, status: str = RunStatus.QUEUED) -> CalculationRun:
+def new_run(
+    tenant_id: str,
+    trigger: str,
+    pairs: Sequence[Pair],
+    *,
+    first: date,
+    last: date,
+    filters: dict[str, Any],
+    requested_by: str | None,
+    restate: bool = False,
+    reason: str | None = None,
+    status: str = RunStatus.QUEUED,
+) -> CalculationRun:
     """A run row for these pairs, not yet started."""
     kinds = {p.kind.value if p.kind else None for _, p in pairs}
     now = datetime.now(UTC)
     return CalculationRun(
-        tenant_id=tenant_id, trigger=trigger,
+        tenant_id=tenant_id,
+        trigger=trigger,
         period_kind=kinds.pop() if len(kinds) == 1 else None,
         period_start=min((p.start for _, p in pairs), default=first),
         period_end=max((p.end for _, p in pairs), default=last),
-        filters=filters, status=status, restate=restate, reason=reason,
+        filters=filters,
+        status=status,
+        restate=restate,
+        reason=reason,
         plan=RunPlan.of(pairs).encode(),
-        progress_total=len(pairs), progress_done=0, computed=0, unchanged=0, failed=0,
-        skipped=0, errors=[], requested_by=requested_by, heartbeat_at=now, resumed=0,
+        progress_total=len(pairs),
+        progress_done=0,
+        computed=0,
+        unchanged=0,
+        failed=0,
+        skipped=0,
+        errors=[],
+        requested_by=requested_by,
+        heartbeat_at=now,
+        resumed=0,
     )
 
 

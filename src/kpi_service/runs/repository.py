@@ -27,8 +27,9 @@ class RunRepository(Repository[CalculationRun]):
     model = CalculationRun
     newest_first = True
 
-    async def claim(self, tenant_id: str, run_id: int, worker: str,
-                    stale_after: timedelta) -> CalculationRun | None:
+    async def claim(
+        self, tenant_id: str, run_id: int, worker: str, stale_after: timedelta
+    ) -> CalculationRun | None:
         """Take a run to execute: a queued one, or one whose owner stopped beating.
 
         One UPDATE decides: of two processes claiming at once, the second re-reads the
@@ -39,13 +40,22 @@ class RunRepository(Repository[CalculationRun]):
         resumed = run.status == RunStatus.RUNNING
         stmt = (
             update(run)
-            .where(self.in_tenant(tenant_id), run.id == run_id,
-                   run.status.in_(UNFINISHED),
-                   or_(and_(run.status == RunStatus.QUEUED, run.worker.is_(None)),
-                       run.heartbeat_at < _beaten_before(stale_after)))
-            .values(status=RunStatus.RUNNING, worker=worker, heartbeat_at=func.now(),
-                    started_at=func.coalesce(run.started_at, func.now()),
-                    resumed=run.resumed + resumed.cast(run.resumed.type))
+            .where(
+                self.in_tenant(tenant_id),
+                run.id == run_id,
+                run.status.in_(UNFINISHED),
+                or_(
+                    and_(run.status == RunStatus.QUEUED, run.worker.is_(None)),
+                    run.heartbeat_at < _beaten_before(stale_after),
+                ),
+            )
+            .values(
+                status=RunStatus.RUNNING,
+                worker=worker,
+                heartbeat_at=func.now(),
+                started_at=func.coalesce(run.started_at, func.now()),
+                resumed=run.resumed + resumed.cast(run.resumed.type),
+            )
             .returning(run)
             .execution_options(synchronize_session=False)
         )
@@ -56,37 +66,59 @@ class RunRepository(Repository[CalculationRun]):
 
         The one statement that crosses tenants: the process resumes work, it serves nobody.
         """
-        stmt = (select(CalculationRun.tenant_id, CalculationRun.id)
-                .where(CalculationRun.status.in_(UNFINISHED),
-                       CalculationRun.heartbeat_at < _beaten_before(stale_after))
-                .order_by(CalculationRun.heartbeat_at).limit(limit))
+        stmt = (
+            select(CalculationRun.tenant_id, CalculationRun.id)
+            .where(
+                CalculationRun.status.in_(UNFINISHED),
+                CalculationRun.heartbeat_at < _beaten_before(stale_after),
+            )
+            .order_by(CalculationRun.heartbeat_at)
+            .limit(limit)
+        )
         return [(t, i) for t, i in (await self.session.execute(stmt)).all()]
 
     async def beat(self, tenant_id: str, run_id: int, worker: str) -> bool:
         """Refresh the heartbeat of a run this worker owns; False if it owns it no longer."""
-        stmt = (update(CalculationRun)
-                .where(self.in_tenant(tenant_id), CalculationRun.id == run_id,
-                       CalculationRun.worker == worker, CalculationRun.status == RunStatus.RUNNING)
-                .values(heartbeat_at=func.now())
-                .returning(CalculationRun.id))
+        stmt = (
+            update(CalculationRun)
+            .where(
+                self.in_tenant(tenant_id),
+                CalculationRun.id == run_id,
+                CalculationRun.worker == worker,
+                CalculationRun.status == RunStatus.RUNNING,
+            )
+            .values(heartbeat_at=func.now())
+            .returning(CalculationRun.id)
+        )
         return (await self.session.execute(stmt)).first() is not None
 
     async def record(self, tenant_id: str, run_id: int, worker: str, **values: Any) -> bool:
         """Write a run's progress or outcome, if this worker still owns it."""
-        stmt = (update(CalculationRun)
-                .where(self.in_tenant(tenant_id), CalculationRun.id == run_id,
-                       CalculationRun.worker == worker, CalculationRun.status == RunStatus.RUNNING)
-                .values(heartbeat_at=func.now(), **values)
-                .returning(CalculationRun.id))
+        stmt = (
+            update(CalculationRun)
+            .where(
+                self.in_tenant(tenant_id),
+                CalculationRun.id == run_id,
+                CalculationRun.worker == worker,
+                CalculationRun.status == RunStatus.RUNNING,
+            )
+            .values(heartbeat_at=func.now(), **values)
+            .returning(CalculationRun.id)
+        )
         return (await self.session.execute(stmt)).first() is not None
 
     async def release(self, tenant_id: str, run_id: int, worker: str) -> None:
         """Give a run up on shutdown: its heartbeat is made stale so any process resumes it."""
         await self.session.execute(
             update(CalculationRun)
-            .where(self.in_tenant(tenant_id), CalculationRun.id == run_id,
-                   CalculationRun.worker == worker, CalculationRun.status == RunStatus.RUNNING)
-            .values(heartbeat_at=text("'epoch'::timestamptz")))
+            .where(
+                self.in_tenant(tenant_id),
+                CalculationRun.id == run_id,
+                CalculationRun.worker == worker,
+                CalculationRun.status == RunStatus.RUNNING,
+            )
+            .values(heartbeat_at=text("'epoch'::timestamptz"))
+        )
 
     async def add_occurrence(self, values: dict[str, Any]) -> int | None:
         """Insert a scheduled occurrence's run unless one exists; its id, or None if taken.
@@ -94,14 +126,21 @@ class RunRepository(Repository[CalculationRun]):
         A transaction-level advisory lock on the occurrence serialises replicas that fire
         together; the unique index on (tenant, trigger, kind, start) is the guarantee.
         """
-        key = f"kpi-schedule:{values['tenant_id']}:{values['period_kind']}:" \
-              f"{values['period_start'].isoformat()}"
-        await self.session.execute(select(func.pg_advisory_xact_lock(
-            func.hashtextextended(key, 0))))
-        stmt = (pg_insert(CalculationRun).values(**values)
-                .on_conflict_do_nothing(
-                    index_elements=["tenant_id", "trigger", "period_kind", "period_start"],
-                    index_where=text("trigger = 'schedule'"))
-                .returning(CalculationRun.id))
+        key = (
+            f"kpi-schedule:{values['tenant_id']}:{values['period_kind']}:"
+            f"{values['period_start'].isoformat()}"
+        )
+        await self.session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
+        )
+        stmt = (
+            pg_insert(CalculationRun)
+            .values(**values)
+            .on_conflict_do_nothing(
+                index_elements=["tenant_id", "trigger", "period_kind", "period_start"],
+                index_where=text("trigger = 'schedule'"),
+            )
+            .returning(CalculationRun.id)
+        )
         row = (await self.session.execute(stmt)).first()
         return None if row is None else int(row[0])

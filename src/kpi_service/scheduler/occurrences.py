@@ -15,8 +15,9 @@ def period_of(kind: PeriodKind, at: datetime, tz: ZoneInfo) -> Period:
     return latest_final(kind, local_today(tz, at))
 
 
-def missed(kind: PeriodKind, trigger: CronTrigger, tz: ZoneInfo, now: datetime,
-           count: int) -> list[Period]:
+def missed(
+    kind: PeriodKind, trigger: CronTrigger, tz: ZoneInfo, now: datetime, count: int
+) -> list[Period]:
     """The periods of the `count` newest occurrences that should have fired by now, oldest
     first (whether they did is for the run rows to say)."""
     due: list[Period] = []

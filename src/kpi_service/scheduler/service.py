@@ -28,15 +28,21 @@ from kpi_service.scheduler.occurrences import missed, period_of
 
 log = logging.getLogger(__name__)
 
-KINDS = (PeriodKind.DAILY, PeriodKind.WEEKLY, PeriodKind.MONTHLY, PeriodKind.QUARTERLY,
-         PeriodKind.YEARLY)
+KINDS = (
+    PeriodKind.DAILY,
+    PeriodKind.WEEKLY,
+    PeriodKind.MONTHLY,
+    PeriodKind.QUARTERLY,
+    PeriodKind.YEARLY,
+)
 
 
 class Scheduler:
     """The jobs of one process; runs they claim execute in `runs` (this process)."""
 
-    def __init__(self, database: Callable[[], Database], settings: Settings,
-                 runs: BackgroundRuns) -> None:
+    def __init__(
+        self, database: Callable[[], Database], settings: Settings, runs: BackgroundRuns
+    ) -> None:
         self._database = database
         self.settings = settings
         self.runs = runs
@@ -47,28 +53,65 @@ class Scheduler:
         tz = self.settings.tz
         scheduler = AsyncIOScheduler(timezone=tz)
         for kind in KINDS:
-            scheduler.add_job(self.tick, cron_trigger(self.settings.schedule(kind.value), tz),
-                              args=[kind], id=f"calculate-{kind.value}", coalesce=True,
-                              max_instances=1, misfire_grace_time=None)
+            scheduler.add_job(
+                self.tick,
+                cron_trigger(self.settings.schedule(kind.value), tz),
+                args=[kind],
+                id=f"calculate-{kind.value}",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=None,
+            )
         sweep_every = max(self.settings.run_stale_seconds / 2, 1)
-        scheduler.add_job(self.sweep, "interval", seconds=sweep_every, id="stale-runs",
-                          coalesce=True, max_instances=1, next_run_time=datetime.now(tz))
-        scheduler.add_job(self.partitions, cron_trigger("30 0 * * *", tz), id="partitions",
-                          coalesce=True, max_instances=1, next_run_time=datetime.now(tz))
+        scheduler.add_job(
+            self.sweep,
+            "interval",
+            seconds=sweep_every,
+            id="stale-runs",
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(tz),
+        )
+        scheduler.add_job(
+            self.partitions,
+            cron_trigger("30 0 * * *", tz),
+            id="partitions",
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(tz),
+        )
         # Just after midnight, and at start: periods that ended are stored final.
-        scheduler.add_job(self.finalize, cron_trigger("5 0 * * *", tz), id="finalize",
-                          coalesce=True, max_instances=1, next_run_time=datetime.now(tz))
-        scheduler.add_job(self.overdue_values,
-                          cron_trigger(self.settings.schedule_overdue_values, tz),
-                          id="overdue-values", coalesce=True, max_instances=1)
-        scheduler.add_job(self.deliveries, "interval", seconds=self.settings.alert_sweep_seconds,
-                          id="alert-deliveries", coalesce=True, max_instances=1,
-                          next_run_time=datetime.now(tz))
+        scheduler.add_job(
+            self.finalize,
+            cron_trigger("5 0 * * *", tz),
+            id="finalize",
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(tz),
+        )
+        scheduler.add_job(
+            self.overdue_values,
+            cron_trigger(self.settings.schedule_overdue_values, tz),
+            id="overdue-values",
+            coalesce=True,
+            max_instances=1,
+        )
+        scheduler.add_job(
+            self.deliveries,
+            "interval",
+            seconds=self.settings.alert_sweep_seconds,
+            id="alert-deliveries",
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(tz),
+        )
         scheduler.add_job(self.catch_up, id="catch-up", next_run_time=datetime.now(tz))
         scheduler.start()
         self._scheduler = scheduler
-        log.info("scheduler started (%s)", ", ".join(
-            f"{k.value} '{self.settings.schedule(k.value)}'" for k in KINDS))
+        log.info(
+            "scheduler started (%s)",
+            ", ".join(f"{k.value} '{self.settings.schedule(k.value)}'" for k in KINDS),
+        )
 
     def shutdown(self) -> None:
         if self._scheduler is not None and self._scheduler.running:
@@ -89,8 +132,9 @@ class Scheduler:
             async with database.unit_of_work() as session:
                 run_id = await claim_occurrence(session, tenant_id, kind, period)
             if run_id is not None:
-                log.info("scheduled %s run %s of %s for %s", kind.value, run_id, tenant_id,
-                         period.start)
+                log.info(
+                    "scheduled %s run %s of %s for %s", kind.value, run_id, tenant_id, period.start
+                )
                 await self.runs.submit(tenant_id, run_id)
                 claimed.append(run_id)
         return claimed
@@ -101,8 +145,9 @@ class Scheduler:
         claimed = []
         for kind in KINDS:
             trigger = cron_trigger(self.settings.schedule(kind.value), self.settings.tz)
-            for period in missed(kind, trigger, self.settings.tz, now,
-                                 self.settings.scheduler_catchup):
+            for period in missed(
+                kind, trigger, self.settings.tz, now, self.settings.scheduler_catchup
+            ):
                 claimed += await self.occur(kind, period)
         return claimed
 
@@ -114,7 +159,8 @@ class Scheduler:
         """Event partitions for this month and the months ahead."""
         async with self._database().unit_of_work() as session:
             created: list[str] = await prepare_partitions(
-                session, datetime.now(UTC).date(), self.settings.partitions_ahead_months)
+                session, datetime.now(UTC).date(), self.settings.partitions_ahead_months
+            )
         if created:
             log.info("created event partitions %s", ", ".join(created))
         return created

@@ -34,8 +34,12 @@ class EventRange:
             subject = table.user_id == self.subject_id
         elif self.subject_type is SubjectType.TEAM:
             subject = table.team_id == self.subject_id
-        return and_(table.tenant_id == self.tenant_id, table.occurred_at >= self.start,
-                    table.occurred_at < self.end, subject)
+        return and_(
+            table.tenant_id == self.tenant_id,
+            table.occurred_at >= self.start,
+            table.occurred_at < self.end,
+            subject,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +73,9 @@ class ActivityEventRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def stage_counts(self, scope: EventRange,
-                           types: Sequence[str]) -> dict[str, tuple[int, int]]:
+    async def stage_counts(
+        self, scope: EventRange, types: Sequence[str]
+    ) -> dict[str, tuple[int, int]]:
         """(events, distinct users) per event type, in one grouped statement."""
         stmt = (
             select(Event.type, func.count(), func.count(distinct(Event.user_id)))
@@ -79,9 +84,16 @@ class ActivityEventRepository:
         )
         return {t: (n, users) for t, n, users in (await self.session.execute(stmt)).all()}
 
-    async def breakdown(self, scope: EventRange, config: Mapping[str, Any], dimension: str, *,
-                        convert_type: str | None, convert_property: str | None,
-                        limit: int) -> list[EventSlice]:
+    async def breakdown(
+        self,
+        scope: EventRange,
+        config: Mapping[str, Any],
+        dimension: str,
+        *,
+        convert_type: str | None,
+        convert_property: str | None,
+        limit: int,
+    ) -> list[EventSlice]:
         """An event KPI per value of a property, with conversions of another type, busiest
         value first; at most `limit + 1` values (the extra one says there are more)."""
         dim = Event.properties[dimension].astext
@@ -91,15 +103,18 @@ class ActivityEventRepository:
         prop = config.get("property")
         count = func.count().filter(is_kpi).label("count")
         columns: list[Any] = [
-            dim.label("dimension_value"), count,
+            dim.label("dimension_value"),
+            count,
             aggregate_of(config["aggregate"], prop).filter(is_kpi),
             func.sum(measured_value(prop)).filter(is_kpi),
         ]
         types = [config["event_type"]]
         if convert_type is not None:
             is_conversion = Event.type == convert_type
-            columns += [func.count().filter(is_conversion),
-                        func.sum(measured_value(convert_property)).filter(is_conversion)]
+            columns += [
+                func.count().filter(is_conversion),
+                func.sum(measured_value(convert_property)).filter(is_conversion),
+            ]
             types.append(convert_type)
         stmt = (
             select(*columns)
@@ -111,51 +126,84 @@ class ActivityEventRepository:
         out = []
         for row in (await self.session.execute(stmt)).all():
             conversions, conversion_value = (row[4], row[5]) if convert_type else (None, None)
-            out.append(EventSlice(row[0], row[1], row[2], row[3], conversions,
-                                  conversion_value))
+            out.append(EventSlice(row[0], row[1], row[2], row[3], conversions, conversion_value))
         return out
 
-    async def cohorts(self, tenant_id: str, *, signup_type: str, activity_type: str | None,
-                      window: tuple[datetime, datetime], active: tuple[datetime, datetime],
-                      tz_name: str, weeks: Sequence[int]) -> list[CohortRow]:
+    async def cohorts(
+        self,
+        tenant_id: str,
+        *,
+        signup_type: str,
+        activity_type: str | None,
+        window: tuple[datetime, datetime],
+        active: tuple[datetime, datetime],
+        tz_name: str,
+        weeks: Sequence[int],
+    ) -> list[CohortRow]:
         """Users whose first signup falls in the window (none earlier), by local signup month,
         with how many had an activity event in each week after signing up; the activity scan
         reads only the `active` instants."""
         start, end = window
         firsts = (
             select(Event.user_id, func.min(Event.occurred_at).label("signup_at"))
-            .where(Event.tenant_id == tenant_id, Event.type == signup_type,
-                   Event.occurred_at < end)
+            .where(Event.tenant_id == tenant_id, Event.type == signup_type, Event.occurred_at < end)
             .group_by(Event.user_id)
             .having(func.min(Event.occurred_at) >= start)
             .cte("firsts")
         )
         members = select(
-            firsts.c.user_id, firsts.c.signup_at,
-            func.date_trunc("month", func.timezone(tz_name, firsts.c.signup_at)).cast(Date)
+            firsts.c.user_id,
+            firsts.c.signup_at,
+            func.date_trunc("month", func.timezone(tz_name, firsts.c.signup_at))
+            .cast(Date)
             .label("month"),
         ).cte("members")
         activity = Event.__table__.alias("activity")
-        is_activity = (activity.c.type == activity_type if activity_type is not None
-                       else activity.c.type != signup_type)
+        is_activity = (
+            activity.c.type == activity_type
+            if activity_type is not None
+            else activity.c.type != signup_type
+        )
         hits = (
-            select(members.c.user_id, *[
-                func.bool_or(and_(activity.c.occurred_at >= members.c.signup_at + _hours(k),
-                                  activity.c.occurred_at < members.c.signup_at + _hours(k + 1)))
-                .label(f"week_{k}") for k in weeks])
-            .select_from(members.join(activity, and_(
-                activity.c.tenant_id == tenant_id, activity.c.user_id == members.c.user_id,
-                activity.c.occurred_at >= active[0], activity.c.occurred_at < active[1],
-                is_activity)))
+            select(
+                members.c.user_id,
+                *[
+                    func.bool_or(
+                        and_(
+                            activity.c.occurred_at >= members.c.signup_at + _hours(k),
+                            activity.c.occurred_at < members.c.signup_at + _hours(k + 1),
+                        )
+                    ).label(f"week_{k}")
+                    for k in weeks
+                ],
+            )
+            .select_from(
+                members.join(
+                    activity,
+                    and_(
+                        activity.c.tenant_id == tenant_id,
+                        activity.c.user_id == members.c.user_id,
+                        activity.c.occurred_at >= active[0],
+                        activity.c.occurred_at < active[1],
+                        is_activity,
+                    ),
+                )
+            )
             .group_by(members.c.user_id)
             .cte("hits")
         )
         stmt = (
-            select(members.c.month, func.count(), func.max(members.c.signup_at),
-                   *[func.count().filter(hits.c[f"week_{k}"]) for k in weeks])
+            select(
+                members.c.month,
+                func.count(),
+                func.max(members.c.signup_at),
+                *[func.count().filter(hits.c[f"week_{k}"]) for k in weeks],
+            )
             .select_from(members.outerjoin(hits, hits.c.user_id == members.c.user_id))
             .group_by(members.c.month)
             .order_by(members.c.month)
         )
-        return [CohortRow(row[0], row[1], row[2], dict(zip(weeks, row[3:], strict=True)))
-                for row in (await self.session.execute(stmt)).all()]
+        return [
+            CohortRow(row[0], row[1], row[2], dict(zip(weeks, row[3:], strict=True)))
+            for row in (await self.session.execute(stmt)).all()
+        ]

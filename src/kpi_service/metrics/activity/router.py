@@ -24,8 +24,12 @@ router = APIRouter()
 
 
 @router.get("/summary", operation_id="getSummary", response_model=SummaryRead)
-async def get_summary(session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
-                      query: Annotated[SummaryQuery, Query()]) -> SummaryRead:
+async def get_summary(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    query: Annotated[SummaryQuery, Query()],
+) -> SummaryRead:
     """The organisation's KPIs (latest ended period, the period in progress with its pace,
     or a range combined by rollup), the users' achievement distribution for ended periods,
     and open alerts; for managers and admins."""
@@ -33,24 +37,35 @@ async def get_summary(session: SessionDep, settings: SettingsDep, principal: Pri
 
 
 @router.get("/funnel", operation_id="getFunnel", response_model=FunnelRead)
-async def get_funnel(session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
-                     query: Annotated[FunnelQuery, Query()]) -> FunnelRead:
+async def get_funnel(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    query: Annotated[FunnelQuery, Query()],
+) -> FunnelRead:
     """Ordered stages (KPIs or event types) of a user, team or the organisation over a date
     range, with conversions from the previous and the first stage."""
     return await service.funnel(session, settings, principal, query)
 
 
 @router.get("/breakdown", operation_id="getBreakdown", response_model=BreakdownRead)
-async def get_breakdown(session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
-                        database: DatabaseDep,
-                        query: Annotated[BreakdownQuery, Query()]) -> BreakdownRead:
+async def get_breakdown(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    database: DatabaseDep,
+    query: Annotated[BreakdownQuery, Query()],
+) -> BreakdownRead:
     """A KPI split by an event property or a column of its query, with conversions."""
-    return await service.breakdown(session, settings, principal, query,
-                                   sources=database.sources)
+    return await service.breakdown(session, settings, principal, query, sources=database.sources)
 
 
 @router.get("/cohorts", operation_id="getCohorts", response_model=CohortsRead)
-async def get_cohorts(session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
-                      query: Annotated[CohortsQuery, Query()]) -> CohortsRead:
+async def get_cohorts(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    query: Annotated[CohortsQuery, Query()],
+) -> CohortsRead:
     """Monthly signup cohorts with retention in weeks 1, 4 and 12; for managers and admins."""
     return await service.cohorts(session, settings, principal, query)

@@ -24,8 +24,9 @@ MAX_RANGE_DAYS = 5 * 366
 MAX_STAGES = 20
 MAX_COHORT_MONTHS = 36
 
-Stage = Annotated[str, StringConstraints(
-    pattern=r"^(kpi:[a-z][a-z0-9_]{0,62}|event:[a-z][a-z0-9_.:\-]{0,63})$")]
+Stage = Annotated[
+    str, StringConstraints(pattern=r"^(kpi:[a-z][a-z0-9_]{0,62}|event:[a-z][a-z0-9_.:\-]{0,63})$")
+]
 # An event property or a query column: plain names only, they reach SQL as identifiers.
 Dimension = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 
@@ -35,10 +36,13 @@ class _SubjectRange(Input):
 
     subject_type: SubjectType = Field(
         default=SubjectType.ORGANIZATION,
-        description="user, team (events with that team_id) or organization.")
+        description="user, team (events with that team_id) or organization.",
+    )
     subject_id: SubjectRef | None = Field(
-        default=None, validate_default=True,
-        description="Required for user and team; the tenant for organization.")
+        default=None,
+        validate_default=True,
+        description="Required for user and team; the tenant for organization.",
+    )
     start: Day = Field(description="First day of the range, inclusive.")
     end: Day = Field(description="Last day of the range, inclusive.")
 
@@ -66,21 +70,30 @@ class _SubjectRange(Input):
 
 # --- summary -----------------------------------------------------------------------------
 
+
 class SummaryQuery(Input):
     """Which periods the summary shows: by default each kind's latest ended one (and the one
     in progress beside it), the periods holding `date`, or the range `start`..`end`."""
 
     period_kind: Choice[PeriodKind] | None = Field(
-        default=None, description="Only KPIs of this period kind (default: all).")
+        default=None, description="Only KPIs of this period kind (default: all)."
+    )
     date: Day | None = Field(
-        default=None, description="A day of the periods to show (default: each kind's latest "
-                                  "ended period and the period in progress).")
+        default=None,
+        description="A day of the periods to show (default: each kind's latest "
+        "ended period and the period in progress).",
+    )
     start: Day | None = Field(
-        default=None, description="First day of a range, inclusive (with end; not with "
-                                  "date): each organisation KPI combined over its periods "
-                                  "lying in the range.")
-    end: Day | None = Field(default=None, validate_default=True,
-                            description="Last day of the range, inclusive (with start).")
+        default=None,
+        description="First day of a range, inclusive (with end; not with "
+        "date): each organisation KPI combined over its periods "
+        "lying in the range.",
+    )
+    end: Day | None = Field(
+        default=None,
+        validate_default=True,
+        description="Last day of the range, inclusive (with start).",
+    )
 
     # Field validators (not a model one) so that a refusal names the parameter at fault.
     @field_validator("start")
@@ -138,7 +151,8 @@ class InProgressValue(Output):
     target: OutNumber | None
     pace: PeriodPace | None = Field(
         description="Where the value so far is heading (as every view shows it); null when "
-                    "not measured yet.")
+        "not measured yet."
+    )
 
 
 class RangeValue(Output):
@@ -147,12 +161,15 @@ class RangeValue(Output):
     start: date
     end: date
     rollup: str
-    value: OutNumber | None = Field(description="sum, mean, last, minimum or maximum of the "
-                                                "periods' values (null: none measured).")
+    value: OutNumber | None = Field(
+        description="sum, mean, last, minimum or maximum of the "
+        "periods' values (null: none measured)."
+    )
     periods_in_range: int = Field(description="The KPI's periods lying wholly in the range.")
     periods_measured: int = Field(description="Those with a value.")
     includes_in_progress: bool = Field(
-        description="The range holds the period in progress, counted with its value so far.")
+        description="The range holds the period in progress, counted with its value so far."
+    )
 
 
 class OrganizationKpi(Output):
@@ -166,9 +183,11 @@ class OrganizationKpi(Output):
     rollup: str
     current: EndedValue | None = Field(
         description="Default and range: the latest ended period with a value (by the range's "
-                    "end); date: the ended period holding it.")
+        "end); date: the ended period holding it."
+    )
     in_progress: InProgressValue | None = Field(
-        description="The period holding today, when the asked-for days include it.")
+        description="The period holding today, when the asked-for days include it."
+    )
     range: RangeValue | None = Field(description="Only with start and end.")
 
 
@@ -224,29 +243,35 @@ class OpenAlert(Output):
 
 
 class SummaryRead(Output):
-    today: date = Field(description="The day the summary was made, in the organisation's "
-                                    "time zone.")
+    today: date = Field(
+        description="The day the summary was made, in the organisation's time zone."
+    )
     start: date | None
     end: date | None
     kpis: list[OrganizationKpi] = Field(description="Active organisation-scope KPIs, by key.")
-    periods: list[SummaryPeriod] = Field(description="The period of each kind the "
-                                                     "distribution covers.")
+    periods: list[SummaryPeriod] = Field(
+        description="The period of each kind the distribution covers."
+    )
     distribution: list[KpiDistribution] = Field(
-        description="Per active user KPI, by key; ended periods only.")
+        description="Per active user KPI, by key; ended periods only."
+    )
     overall: Distribution = Field(description="Every KPI's distribution added together.")
     open_alerts: list[OpenAlert] = Field(
         description="Alerts pending or firing that the caller may see, newest first (at "
-                    "most 50; GET /alerts lists them all).")
+        "most 50; GET /alerts lists them all)."
+    )
 
 
 # --- funnel ------------------------------------------------------------------------------
+
 
 class FunnelQuery(_SubjectRange):
     """Ordered stages: `kpi:<key>` (the subject's value of that KPI) or `event:<type>`."""
 
     stages: list[Stage] = Field(min_length=1, max_length=MAX_STAGES)
     count: Literal["events", "users"] = Field(
-        default="events", description="What an event stage counts: events or distinct users.")
+        default="events", description="What an event stage counts: events or distinct users."
+    )
 
     @model_validator(mode="after")
     def _distinct_stages(self) -> FunnelQuery:
@@ -261,12 +286,16 @@ class FunnelStage(Output):
     key: str = Field(description="The KPI key or event type.")
     count: OutNumber | None = Field(description="None: the KPI has no value in the range.")
     reason: str | None = Field(
-        default=None, description="Why `count` is None: no whole period of the KPI lies in "
-                                  "the range, or it has no value in those that do.")
-    conversion_from_previous: OutNumber | None = Field(description="Percent; None for the "
-                                                       "first stage or a previous 0 or None.")
-    conversion_from_first: OutNumber | None = Field(description="Percent; None when the first "
-                                                    "stage is 0 or None.")
+        default=None,
+        description="Why `count` is None: no whole period of the KPI lies in "
+        "the range, or it has no value in those that do.",
+    )
+    conversion_from_previous: OutNumber | None = Field(
+        description="Percent; None for the first stage or a previous 0 or None."
+    )
+    conversion_from_first: OutNumber | None = Field(
+        description="Percent; None when the first stage is 0 or None."
+    )
 
 
 class FunnelRead(Output):
@@ -280,17 +309,21 @@ class FunnelRead(Output):
 
 # --- breakdown ---------------------------------------------------------------------------
 
+
 class BreakdownQuery(_SubjectRange):
     """A KPI split by an event property (event KPIs) or an extra column (query KPIs)."""
 
     definition_key: Key = Field(description="The KPI definition's key.")
     dimension: Dimension
     convert_type: EventType | None = Field(
-        default=None, description="Event KPIs: conversions are events of this type with the "
-                                  "same dimension value.")
+        default=None,
+        description="Event KPIs: conversions are events of this type with the "
+        "same dimension value.",
+    )
     convert_property: Dimension | None = Field(
-        default=None, description="Numeric property of the conversion events to sum "
-                                  "(default: their value).")
+        default=None,
+        description="Numeric property of the conversion events to sum (default: their value).",
+    )
     limit: Limit = 100
 
     @model_validator(mode="after")
@@ -324,15 +357,18 @@ class BreakdownRead(Output):
 
 # --- cohorts -----------------------------------------------------------------------------
 
+
 class CohortsQuery(Input):
     """Monthly signup cohorts and who was active in weeks 1, 4 and 12 after signing up."""
 
     months: int = Field(default=6, ge=1, le=MAX_COHORT_MONTHS)
     last_month: Day | None = Field(
-        default=None, description="A day of the newest cohort's month (default: today).")
+        default=None, description="A day of the newest cohort's month (default: today)."
+    )
     signup_type: EventType = "signup"
     activity_type: EventType | None = Field(
-        default=None, description="Activity that retains (default: any type but signup_type).")
+        default=None, description="Activity that retains (default: any type but signup_type)."
+    )
 
     @model_validator(mode="after")
     def _types_differ(self) -> CohortsQuery:

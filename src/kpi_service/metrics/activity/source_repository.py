@@ -35,8 +35,9 @@ class SourceSlice:
 def _split_statement(config: Mapping[str, Any], dimension: str, row_cap: int) -> str:
     """The KPI's checked, capped statement grouped by `dimension` (a validated plain name)."""
     if "query_key" in config:
-        raise SourceSplitError(f"built-in query {config['query_key']!r} returns no column "
-                               "besides subject_id and value")
+        raise SourceSplitError(
+            f"built-in query {config['query_key']!r} returns no column besides subject_id and value"
+        )
     capped = wrap_for_run(check_select(config["sql"]), row_cap, extra_column=dimension)
     mine = "b.subject_id = ANY(CAST(:subject_ids AS text[]))"
     # Every row counts against the cap, the asked subjects' or not (as in the calculator).
@@ -49,15 +50,27 @@ def _split_statement(config: Mapping[str, Any], dimension: str, row_cap: int) ->
     )
 
 
-async def split_query(engine: AsyncEngine, settings: Settings, config: Mapping[str, Any],
-                      dimension: str, *, tenant_id: str, subject_ids: Sequence[str],
-                      instants: tuple[datetime, datetime], tz_name: str) -> list[SourceSlice]:
+async def split_query(
+    engine: AsyncEngine,
+    settings: Settings,
+    config: Mapping[str, Any],
+    dimension: str,
+    *,
+    tenant_id: str,
+    subject_ids: Sequence[str],
+    instants: tuple[datetime, datetime],
+    tz_name: str,
+) -> list[SourceSlice]:
     """The KPI's rows for these subjects and instants, per value of the dimension column; one
     statement in a READ ONLY transaction with the statement timeout and the row cap."""
     cap = settings.query_row_cap
     statement = _split_statement(config, dimension, cap)
-    params = {"subject_ids": list(subject_ids), "period_start": instants[0].astimezone(UTC),
-              "period_end": instants[1].astimezone(UTC), "tenant_id": tenant_id}
+    params = {
+        "subject_ids": list(subject_ids),
+        "period_start": instants[0].astimezone(UTC),
+        "period_end": instants[1].astimezone(UTC),
+        "tenant_id": tenant_id,
+    }
     async with sandbox(engine, settings, tenant_id, tz_name) as conn:
         rows = (await conn.execute(text(statement), params)).all()
     if rows and rows[0][6] > cap:

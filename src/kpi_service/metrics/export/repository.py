@@ -11,19 +11,36 @@ from kpi_service.models import Assignment, Definition, Measurement, SubjectType,
 
 # The exported columns, in order (`details` stays out: JSON does not fit a cell).
 COLUMNS: list[Any] = [
-    Measurement.id, Measurement.assignment_id, Definition.key.label("definition_key"),
-    Assignment.subject_type, Assignment.subject_id, Assignment.team_id,
-    Measurement.period_start, Measurement.period_end, Measurement.aligned,
-    Measurement.actual_value, Measurement.target_value, Measurement.achievement,
-    Measurement.score, Measurement.status, Measurement.previous_value, Measurement.change_pct,
-    Measurement.trend, Measurement.is_final, Measurement.source, Measurement.revision,
-    Measurement.recorded_by, Measurement.calculated_at, Measurement.comment,
+    Measurement.id,
+    Measurement.assignment_id,
+    Definition.key.label("definition_key"),
+    Assignment.subject_type,
+    Assignment.subject_id,
+    Assignment.team_id,
+    Measurement.period_start,
+    Measurement.period_end,
+    Measurement.aligned,
+    Measurement.actual_value,
+    Measurement.target_value,
+    Measurement.achievement,
+    Measurement.score,
+    Measurement.status,
+    Measurement.previous_value,
+    Measurement.change_pct,
+    Measurement.trend,
+    Measurement.is_final,
+    Measurement.source,
+    Measurement.revision,
+    Measurement.recorded_by,
+    Measurement.calculated_at,
+    Measurement.comment,
 ]
 HEADER = [c.key for c in COLUMNS]
 
 
-def measurement_rows(tenant_id: str, visible: ColumnElement[bool],
-                     query: MeasurementExportQuery) -> Select[Any]:
+def measurement_rows(
+    tenant_id: str, visible: ColumnElement[bool], query: MeasurementExportQuery
+) -> Select[Any]:
     """Measurements of the tenant the caller may see, filtered, oldest id first."""
     stmt = (
         select(*COLUMNS)
@@ -35,8 +52,9 @@ def measurement_rows(tenant_id: str, visible: ColumnElement[bool],
     if query.assignment_id is not None:
         stmt = stmt.where(Measurement.assignment_id == query.assignment_id)
     if query.user_id is not None:
-        stmt = stmt.where(Assignment.subject_type == SubjectType.USER,
-                          Assignment.subject_id == query.user_id)
+        stmt = stmt.where(
+            Assignment.subject_type == SubjectType.USER, Assignment.subject_id == query.user_id
+        )
     if query.definition_id is not None:
         stmt = stmt.where(Measurement.definition_id == query.definition_id)
     if query.definition_key is not None:

@@ -36,11 +36,12 @@ class Export:
 async def _rows_in_chunks(header: list[str], rows: list[list[Any]]) -> AsyncIterator[str]:
     yield lines([header])
     for start in range(0, len(rows), CHUNK):
-        yield lines(rows[start:start + CHUNK])
+        yield lines(rows[start : start + CHUNK])
 
 
-async def _measurements(database: Database, principal: Principal,
-                        query: MeasurementExportQuery) -> AsyncIterator[str]:
+async def _measurements(
+    database: Database, principal: Principal, query: MeasurementExportQuery
+) -> AsyncIterator[str]:
     # The request's session is committed and closed before a streamed body runs: this
     # connection is the export's own, held only while the rows are read.
     stmt = measurement_rows(principal.tenant_id, visible_assignments(principal), query)
@@ -51,8 +52,14 @@ async def _measurements(database: Database, principal: Principal,
             yield lines(chunk)
 
 
-async def export(session: AsyncSession, settings: Settings, principal: Principal,
-                 database: Database, view: str, params: QueryParams) -> Export:
+async def export(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    database: Database,
+    view: str,
+    params: QueryParams,
+) -> Export:
     """Check the view and its parameters, compute a metrics view, and give the CSV to send;
     measurements are read as the body is sent, never all at once."""
     today = settings.today().isoformat()
@@ -62,8 +69,10 @@ async def export(session: AsyncSession, settings: Settings, principal: Principal
         return Export(filename, _measurements(database, principal, query))
     entry = VIEWS.get(view)
     if entry is None:
-        raise InvalidInput(f"Unknown view {view!r}; one of: {', '.join(EXPORTABLE)}.",
-                           errors=[field_error(["query", "view"], "unknown view")])
+        raise InvalidInput(
+            f"Unknown view {view!r}; one of: {', '.join(EXPORTABLE)}.",
+            errors=[field_error(["query", "view"], "unknown view")],
+        )
     view_query = parse(entry.query, params, skip="view")
     extra = {"sources": database.sources} if entry.source else {}
     response = await entry.compute(session, settings, principal, view_query, **extra)

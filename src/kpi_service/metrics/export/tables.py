@@ -48,8 +48,7 @@ def _columns(model: type[BaseModel], prefix: str = "") -> list[Column]:
     for name, field in model.model_fields.items():
         nested = _model(field.annotation)
         if nested is not None:
-            found += [Column(f"{prefix}{name}_{c.name}", (name, *c.path))
-                      for c in _columns(nested)]
+            found += [Column(f"{prefix}{name}_{c.name}", (name, *c.path)) for c in _columns(nested)]
         elif _item_model(field.annotation) is None:
             found.append(Column(prefix + name, (name,)))
     return found

@@ -56,18 +56,20 @@ class ExportView:
 
 
 VIEWS: dict[str, ExportView] = {
-    "scorecard": ExportView(ScorecardQuery, standing.scorecard,
-                            Table(ScorecardRead, ("kpis",))),
+    "scorecard": ExportView(ScorecardQuery, standing.scorecard, Table(ScorecardRead, ("kpis",))),
     "team": ExportView(TeamQuery, standing.team_view, Table(TeamViewRead, ("members", "cells"))),
-    "leaderboard": ExportView(LeaderboardQuery, standing.leaderboard,
-                              Table(LeaderboardRead, ("items",))),
-    "timeseries": ExportView(TimeseriesQuery, series.timeseries,
-                             Table(TimeseriesRead, ("points",))),
+    "leaderboard": ExportView(
+        LeaderboardQuery, standing.leaderboard, Table(LeaderboardRead, ("items",))
+    ),
+    "timeseries": ExportView(
+        TimeseriesQuery, series.timeseries, Table(TimeseriesRead, ("points",))
+    ),
     "forecast": ExportView(ForecastQuery, series.forecast, Table(ForecastRead, ("projections",))),
     "summary": ExportView(SummaryQuery, activity.summary, Table(SummaryRead, ("kpis",))),
     "funnel": ExportView(FunnelQuery, activity.funnel, Table(FunnelRead, ("stages",))),
-    "breakdown": ExportView(BreakdownQuery, activity.breakdown, Table(BreakdownRead, ("rows",)),
-                            source=True),
+    "breakdown": ExportView(
+        BreakdownQuery, activity.breakdown, Table(BreakdownRead, ("rows",)), source=True
+    ),
     "cohorts": ExportView(CohortsQuery, activity.cohorts, Table(CohortsRead, ("cohorts",))),
 }
 check([v.table for v in VIEWS.values()])
@@ -76,8 +78,11 @@ check([v.table for v in VIEWS.values()])
 def parse(model: type[Input], params: QueryParams, skip: str) -> Any:
     """The query parameters (but `skip`) as the view's query model, as FastAPI would read
     them: repeated keys make a list where the model takes one, else the last one counts."""
-    lists = {field.alias or name for name, field in model.model_fields.items()
-             if get_origin(unwrap_optional(field.annotation)) is list}
+    lists = {
+        field.alias or name
+        for name, field in model.model_fields.items()
+        if get_origin(unwrap_optional(field.annotation)) is list
+    }
     data: dict[str, Any] = {}
     for key in dict.fromkeys(params.keys()):
         if key != skip:

@@ -42,7 +42,11 @@ from kpi_service.engine.periods import Period
 from kpi_service.models import Assignment, AssignmentTarget, Measurement, SubjectType
 
 _AGGREGATES: dict[str, Callable[[Any], Any]] = {
-    "sum": func.sum, "avg": func.avg, "min": func.min, "max": func.max}
+    "sum": func.sum,
+    "avg": func.avg,
+    "min": func.min,
+    "max": func.max,
+}
 # Plain table columns: the rows are read as tuples, without the ORM's per-row work.
 _A = Assignment.__table__.c
 _M = Measurement.__table__.c
@@ -126,8 +130,9 @@ def _latest(value: Any, order: Any, having: Any) -> Any:
 
 def _members_condition(members: str) -> ColumnElement[bool]:
     if members == "team":
-        return and_(_A.subject_type == SubjectType.USER,
-                    _A.team_id == bindparam("subject_id", type_=Text))
+        return and_(
+            _A.subject_type == SubjectType.USER, _A.team_id == bindparam("subject_id", type_=Text)
+        )
     return _A.subject_type != SubjectType.ORGANIZATION
 
 
@@ -142,9 +147,14 @@ def _target_in_force(assignment_id: Any) -> Any:
 
     def pick(*conditions: Any, newest: bool) -> Any:
         order = _T.effective_from
-        return (select(_T.target_value)
-                .where(_T.tenant_id == tenant, _T.assignment_id == assignment_id, *conditions)
-                .order_by(order.desc() if newest else order.asc()).limit(1).scalar_subquery())
+        return (
+            select(_T.target_value)
+            .where(_T.tenant_id == tenant, _T.assignment_id == assignment_id, *conditions)
+            .order_by(order.desc() if newest else order.asc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
     # Before its first target took effect, an assignment's first target is the one it has.
     return func.coalesce(pick(_T.effective_from <= day, newest=True), pick(newest=False))
 
@@ -170,12 +180,20 @@ def _statement(shape: _Shape) -> Select[Any]:
     definition = bindparam("definition_id", type_=BigInteger)
     cols = (_A.id, _A.subject_id, _A.start_date, _A.end_date, _A.baseline_value, _A.updated_at)
     mine = and_(_A.tenant_id == tenant, _A.definition_id == definition)
-    own = select(*cols).where(mine, _A.subject_type == bindparam("subject_type", type_=Text),
-                              _A.subject_id == bindparam("subject_id", type_=Text)).cte("own")
+    own = (
+        select(*cols)
+        .where(
+            mine,
+            _A.subject_type == bindparam("subject_type", type_=Text),
+            _A.subject_id == bindparam("subject_id", type_=Text),
+        )
+        .cte("own")
+    )
     src = own
     if shape.members is not None:
-        members = select(*cols).where(mine, _members_condition(shape.members),
-                                      ~exists(select(own.c.id)))
+        members = select(*cols).where(
+            mine, _members_condition(shape.members), ~exists(select(own.c.id))
+        )
         src = union_all(select(*own.c), members).cte("src")
 
     # The periods read, ascending, and their buckets: width_bucket finds a period's place by
@@ -184,26 +202,40 @@ def _statement(shape: _Shape) -> Select[Any]:
     starts = Grouping(bindparam("starts", type_=ARRAY(Date)))
     indexes = Grouping(bindparam("indexes", type_=ARRAY(Integer)))
     place = func.width_bucket(_M.period_start, starts, type_=Integer)
-    stored = and_(_M.definition_version == bindparam("version", type_=Integer),
-                  # The assignment (its baseline) has not changed since the row was scored.
-                  _M.calculated_at >= src.c.updated_at, _exact(_M.actual_value),
-                  _exact(_M.target_value), _exact(src.c.baseline_value))
+    stored = and_(
+        _M.definition_version == bindparam("version", type_=Integer),
+        # The assignment (its baseline) has not changed since the row was scored.
+        _M.calculated_at >= src.c.updated_at,
+        _exact(_M.actual_value),
+        _exact(_M.target_value),
+        _exact(src.c.baseline_value),
+    )
     scores = (_M.achievement, _M.status, stored.label("stored")) if shape.native else ()
     chosen = (
-        select(src.c.subject_id, _M.period_start, _M.actual_value.label("value"),
-               _M.target_value.label("target"), src.c.baseline_value.label("baseline"),
-               _M.is_final, _M.calculated_at, indexes[place].label("bucket"), *scores)
+        select(
+            src.c.subject_id,
+            _M.period_start,
+            _M.actual_value.label("value"),
+            _M.target_value.label("target"),
+            src.c.baseline_value.label("baseline"),
+            _M.is_final,
+            _M.calculated_at,
+            indexes[place].label("bucket"),
+            *scores,
+        )
         # A subject with two assignments in one period counts once: the newer one. A
         # measurement of a period after its assignment ended (superseded) is history only.
         .ext(distinct_on(src.c.subject_id, _M.period_start))
         .select_from(src)
         .join(Measurement.__table__, and_(_M.tenant_id == tenant, _M.assignment_id == src.c.id))
-        .where(_M.definition_id == definition, _M.aligned.is_(True),
-               in_force_during(src.c.start_date, src.c.end_date, _M.period_start,
-                               _M.period_end),
-               _M.period_start >= bindparam("first", type_=Date),
-               _M.period_start <= bindparam("last", type_=Date),
-               starts[place] == _M.period_start)
+        .where(
+            _M.definition_id == definition,
+            _M.aligned.is_(True),
+            in_force_during(src.c.start_date, src.c.end_date, _M.period_start, _M.period_end),
+            _M.period_start >= bindparam("first", type_=Date),
+            _M.period_start <= bindparam("last", type_=Date),
+            starts[place] == _M.period_start,
+        )
         .order_by(src.c.subject_id, _M.period_start, src.c.start_date.desc())
         .cte("chosen")
     )
@@ -211,22 +243,49 @@ def _statement(shape: _Shape) -> Select[Any]:
     range_end = bindparam("range_end", type_=Date)
     in_range = in_force_during(src.c.start_date, src.c.end_date, range_start, range_end)
     own_count = select(func.count()).select_from(own).scalar_subquery()
-    member_count = (select(func.count(distinct(src.c.subject_id))).where(in_range)
-                    .scalar_subquery())
+    member_count = select(func.count(distinct(src.c.subject_id))).where(in_range).scalar_subquery()
     one = select(literal(1).label("one")).subquery("one")
     head = (own_count, member_count, _target(shape, src))
     if shape.native:
         c = chosen.c
         has = c.value.isnot(None)
-        return (select(*head, c.bucket, c.value, case((has, c.target)),
-                       case((has, c.baseline)), case((has, 1), else_=0), c.is_final,
-                       c.calculated_at, null(), c.achievement, c.status, c.stored)
-                .select_from(one).outerjoin(chosen, true()).order_by(c.bucket))
+        return (
+            select(
+                *head,
+                c.bucket,
+                c.value,
+                case((has, c.target)),
+                case((has, c.baseline)),
+                case((has, 1), else_=0),
+                c.is_final,
+                c.calculated_at,
+                null(),
+                c.achievement,
+                c.status,
+                c.stored,
+            )
+            .select_from(one)
+            .outerjoin(chosen, true())
+            .order_by(c.bucket)
+        )
     buckets = _rolled_up(shape, chosen)
     b = buckets.c
-    return (select(*head, b.bucket, b.value, b.target, b.baseline, b.measured, b.final,
-                   b.calculated_at, b.members_measured)
-            .select_from(one).outerjoin(buckets, true()).order_by(b.bucket))
+    return (
+        select(
+            *head,
+            b.bucket,
+            b.value,
+            b.target,
+            b.baseline,
+            b.measured,
+            b.final,
+            b.calculated_at,
+            b.members_measured,
+        )
+        .select_from(one)
+        .outerjoin(buckets, true())
+        .order_by(b.bucket)
+    )
 
 
 def _rolled_up(shape: _Shape, chosen: Any) -> Any:
@@ -237,47 +296,76 @@ def _rolled_up(shape: _Shape, chosen: Any) -> Any:
     newcomers: Any = cast(null(), Integer)
     if shape.members is not None:
         # Members with a value in a bucket, counted at their first valued period of it.
-        first = (func.row_number().over(partition_by=(c.bucket, c.subject_id),
-                                        order_by=(c.value.is_(None), c.period_start)) == 1)
+        first = (
+            func.row_number().over(
+                partition_by=(c.bucket, c.subject_id), order_by=(c.value.is_(None), c.period_start)
+            )
+            == 1
+        )
         ranked = select(chosen, first.label("first")).subquery("ranked")
         newcomers = func.count().filter(and_(ranked.c.first, ranked.c.value.isnot(None)))
     r = ranked.c
     has_r = r.value.isnot(None)
-    per_period = select(
-        r.bucket, r.period_start, _combine(rollup, r.value).label("value"),
-        _combine(rollup, r.target).filter(has_r).label("target"),
-        case((func.count(r.baseline).filter(has_r) == func.count(r.value),
-              _combine(rollup, r.baseline).filter(has_r))).label("baseline"),
-        func.bool_and(r.is_final).label("final"),
-        func.max(r.calculated_at).label("calculated_at"),
-        newcomers.label("newcomers"),
-    ).group_by(r.bucket, r.period_start).cte("per_period")
+    per_period = (
+        select(
+            r.bucket,
+            r.period_start,
+            _combine(rollup, r.value).label("value"),
+            _combine(rollup, r.target).filter(has_r).label("target"),
+            case(
+                (
+                    func.count(r.baseline).filter(has_r) == func.count(r.value),
+                    _combine(rollup, r.baseline).filter(has_r),
+                )
+            ).label("baseline"),
+            func.bool_and(r.is_final).label("final"),
+            func.max(r.calculated_at).label("calculated_at"),
+            newcomers.label("newcomers"),
+        )
+        .group_by(r.bucket, r.period_start)
+        .cte("per_period")
+    )
     p = per_period.c
     has_p = p.value.isnot(None)
     if rollup in _AGGREGATES:
         combine = _AGGREGATES[rollup]
         value, target = combine(p.value), combine(p.target).filter(has_p)
-        baseline = case((func.count(p.baseline).filter(has_p) == func.count(p.value),
-                         combine(p.baseline).filter(has_p)))
+        baseline = case(
+            (
+                func.count(p.baseline).filter(has_p) == func.count(p.value),
+                combine(p.baseline).filter(has_p),
+            )
+        )
     else:
         value = _latest(p.value, p.period_start, has_p)
         target = _latest(p.target, p.period_start, has_p)
         baseline = _latest(p.baseline, p.period_start, has_p)
-    return select(
-        p.bucket, value.label("value"), target.label("target"),
-        baseline.label("baseline"), func.count(p.value).label("measured"),
-        func.bool_and(p.final).label("final"),
-        func.max(p.calculated_at).label("calculated_at"),
-        func.sum(p.newcomers).cast(Integer).label("members_measured"),
-    ).group_by(p.bucket).subquery("buckets")
+    return (
+        select(
+            p.bucket,
+            value.label("value"),
+            target.label("target"),
+            baseline.label("baseline"),
+            func.count(p.value).label("measured"),
+            func.bool_and(p.final).label("final"),
+            func.max(p.calculated_at).label("calculated_at"),
+            func.sum(p.newcomers).cast(Integer).label("members_measured"),
+        )
+        .group_by(p.bucket)
+        .subquery("buckets")
+    )
 
 
 def _shape(r: SeriesRequest) -> _Shape:
     members: Literal["team", "organization"] | None = None
     if r.derive:
         members = "team" if r.subject_type == SubjectType.TEAM else "organization"
-    return _Shape(rollup=r.rollup, members=members, native=r.native and members is None,
-                  target=r.target_for is not None)
+    return _Shape(
+        rollup=r.rollup,
+        members=members,
+        native=r.native and members is None,
+        target=r.target_for is not None,
+    )
 
 
 class SeriesRepository:
@@ -290,12 +378,16 @@ class SeriesRepository:
         shape = _shape(r)
         starts = r.starts
         params: dict[str, Any] = {
-            "tenant_id": r.tenant_id, "definition_id": r.definition_id,
-            "subject_type": r.subject_type, "subject_id": r.subject_id,
-            "starts": list(starts), "indexes": list(r.indexes),
+            "tenant_id": r.tenant_id,
+            "definition_id": r.definition_id,
+            "subject_type": r.subject_type,
+            "subject_id": r.subject_id,
+            "starts": list(starts),
+            "indexes": list(r.indexes),
             "first": starts[0] if starts else r.range_start,
             "last": starts[-1] if starts else r.range_start,
-            "range_start": r.range_start, "range_end": r.range_end,
+            "range_start": r.range_start,
+            "range_end": r.range_end,
             # No version matches -1: without one, stored scores are never reused.
             "version": r.version if r.version is not None else -1,
         }
@@ -305,5 +397,6 @@ class SeriesRepository:
         head = rows[0]
         end = None if shape.native else 11
         buckets = [BucketRow(*row[3:end]) for row in rows if row[3] is not None]
-        return SeriesRows(own=head[0] > 0, members=head[1], target_in_force=head[2],
-                          buckets=buckets)
+        return SeriesRows(
+            own=head[0] > 0, members=head[1], target_in_force=head[2], buckets=buckets
+        )

@@ -19,11 +19,14 @@ Verdict = Literal["likely", "uncertain", "unlikely", "not_enough_history", "no_t
 class _SubjectQuery(Input):
     definition_key: Key = Field(description="The KPI definition's key.")
     subject_type: SubjectType = Field(
-        default=SubjectType.USER, description="user, team or organization.")
+        default=SubjectType.USER, description="user, team or organization."
+    )
     subject_id: SubjectRef | None = Field(
-        default=None, validate_default=True,
+        default=None,
+        validate_default=True,
         description="A user or team id; omitted for the organisation. A user series without "
-                    "it is the caller's own.")
+        "it is the caller's own.",
+    )
 
     @field_validator("subject_id")
     @classmethod
@@ -37,10 +40,14 @@ class TimeseriesQuery(_SubjectQuery):
     """A KPI for a subject over a date range, at its own grain or a coarser one."""
 
     start: Day = Field(description="First day of the range, inclusive.")
-    end: Day | None = Field(default=None, description="Last day of the range, inclusive "
-                            "(default: today in the organisation's time zone).")
+    end: Day | None = Field(
+        default=None,
+        description="Last day of the range, inclusive "
+        "(default: today in the organisation's time zone).",
+    )
     grain: Choice[PeriodKind] | None = Field(
-        default=None, description="Roll periods up to this grain (default: the KPI's own).")
+        default=None, description="Roll periods up to this grain (default: the KPI's own)."
+    )
 
     @field_validator("end")
     @classmethod
@@ -54,11 +61,16 @@ class TimeseriesQuery(_SubjectQuery):
 class ForecastQuery(_SubjectQuery):
     """A KPI's outlook for a subject: pace of the current period and a linear trend."""
 
-    history: int = Field(default=12, ge=3, le=730,
-                         description="Ended periods before the current one the trend is fitted "
-                         "on (those without a value are left out; at least 3 must have one).")
-    horizon: int = Field(default=3, ge=1, le=24,
-                         description="Periods projected, the current one first.")
+    history: int = Field(
+        default=12,
+        ge=3,
+        le=730,
+        description="Ended periods before the current one the trend is fitted "
+        "on (those without a value are left out; at least 3 must have one).",
+    )
+    horizon: int = Field(
+        default=3, ge=1, le=24, description="Periods projected, the current one first."
+    )
 
 
 class SeriesPoint(Output):
@@ -76,10 +88,12 @@ class SeriesPoint(Output):
     periods_in_range: int = Field(description="Of those, the ones overlapping the range.")
     periods_measured: int = Field(description="Of those, the ones with a value.")
     members_measured: int | None = Field(
-        description="Members with a value in the bucket, for a series derived from members.")
+        description="Members with a value in the bucket, for a series derived from members."
+    )
     pace: PeriodPace | None = Field(
         description="For a bucket in progress (status `in_progress`): where its value so far "
-                    "is heading.")
+        "is heading."
+    )
 
 
 class PointValue(Output):
@@ -97,12 +111,14 @@ class SeriesSummary(Output):
     latest: PointValue | None
     minimum: PointValue | None
     maximum: PointValue | None
-    best: PointValue | None = Field(description="Best by the KPI's direction (exact: closest "
-                                    "to its target).")
+    best: PointValue | None = Field(
+        description="Best by the KPI's direction (exact: closest to its target)."
+    )
     change: OutNumber | None = Field(description="Latest value minus the first one.")
     change_pct: OutNumber | None
     change_from_previous_pct: OutNumber | None = Field(
-        description="Latest point against the point just before it.")
+        description="Latest point against the point just before it."
+    )
 
 
 class _SeriesHead(Output):
@@ -113,10 +129,13 @@ class _SeriesHead(Output):
     target_type: str
     rollup: str
     native_grain: Choice[PeriodKind]
-    source: Source = Field(description="own: the subject's assignment; members: derived from "
-                           "its members' measurements; none: neither exists.")
-    members: int | None = Field(description="Members with an assignment in force in the "
-                                "range, for a derived series.")
+    source: Source = Field(
+        description="own: the subject's assignment; members: derived from "
+        "its members' measurements; none: neither exists."
+    )
+    members: int | None = Field(
+        description="Members with an assignment in force in the range, for a derived series."
+    )
 
 
 class TimeseriesRead(_SeriesHead):
@@ -132,8 +151,10 @@ class PaceRead(Output):
 
     value: OutNumber
     projected: OutNumber
-    elapsed_fraction: OutNumber = Field(description="Share of the period elapsed when the "
-                                        "value was taken (sum KPIs are scaled by it).")
+    elapsed_fraction: OutNumber = Field(
+        description="Share of the period elapsed when the "
+        "value was taken (sum KPIs are scaled by it)."
+    )
     as_of: datetime
     target: OutNumber | None
     achievement: OutNumber | None

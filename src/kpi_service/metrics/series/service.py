@@ -55,14 +55,16 @@ LIKELY = 0.75
 LEVELS = (0.80, 0.95)
 
 
-async def _subject(session: AsyncSession, principal: Principal,
-                   kind: SubjectType, subject_id: str | None) -> tuple[SubjectType, str]:
+async def _subject(
+    session: AsyncSession, principal: Principal, kind: SubjectType, subject_id: str | None
+) -> tuple[SubjectType, str]:
     """The subject the caller may read (404 or 403 otherwise), with its stored id."""
     if kind is SubjectType.ORGANIZATION:
         if subject_id not in (None, principal.tenant_id):
-            raise InvalidInput("The organisation is the caller's own; omit subject_id.",
-                               errors=[field_error(["query", "subject_id"],
-                                                   "not allowed for the organization")])
+            raise InvalidInput(
+                "The organisation is the caller's own; omit subject_id.",
+                errors=[field_error(["query", "subject_id"], "not allowed for the organization")],
+            )
         await require_readable(session, principal, kind, None)
         return kind, principal.tenant_id
     stored = subject_id if subject_id is not None else principal.user_id
@@ -77,8 +79,9 @@ async def _definition(session: AsyncSession, principal: Principal, key: str) -> 
     return definition
 
 
-def _source(rows: SeriesRows, kind: SubjectType,
-            definition: Definition) -> Literal["own", "members", "none"]:
+def _source(
+    rows: SeriesRows, kind: SubjectType, definition: Definition
+) -> Literal["own", "members", "none"]:
     if rows.own:
         return "own"
     if kind is SubjectType.USER:
@@ -87,36 +90,61 @@ def _source(rows: SeriesRows, kind: SubjectType,
         raise InvalidInput(
             f"The {kind} has no assignment of KPI {definition.key!r}, and its members' values "
             f"cannot be combined by the rollup '{definition.rollup}'.",
-            errors=[field_error(["query", "subject_type"], "no own assignment to show")])
+            errors=[field_error(["query", "subject_type"], "no own assignment to show")],
+        )
     return "members" if rows.members else "none"
 
 
-def _head(definition: Definition, kind: SubjectType, subject_id: str,
-          rows: SeriesRows) -> dict[str, object]:
+def _head(
+    definition: Definition, kind: SubjectType, subject_id: str, rows: SeriesRows
+) -> dict[str, object]:
     source = _source(rows, kind, definition)
-    return {"definition_key": definition.key, "subject_type": kind.value,
-            "subject_id": subject_id, "unit": definition.unit,
-            "target_type": definition.target_type, "rollup": definition.rollup,
-            "native_grain": definition.aggregation_period, "source": source,
-            "members": rows.members if source == "members" else None}
+    return {
+        "definition_key": definition.key,
+        "subject_type": kind.value,
+        "subject_id": subject_id,
+        "unit": definition.unit,
+        "target_type": definition.target_type,
+        "rollup": definition.rollup,
+        "native_grain": definition.aggregation_period,
+        "source": source,
+        "members": rows.members if source == "members" else None,
+    }
 
 
-def _request(principal: Principal, definition: Definition, kind: SubjectType,
-             subject_id: str, starts: Sequence[date], indexes: Sequence[int], first: date,
-             last: date, target_for: Period | None = None,
-             native: bool = True) -> SeriesRequest:
+def _request(
+    principal: Principal,
+    definition: Definition,
+    kind: SubjectType,
+    subject_id: str,
+    starts: Sequence[date],
+    indexes: Sequence[int],
+    first: date,
+    last: date,
+    target_for: Period | None = None,
+    native: bool = True,
+) -> SeriesRequest:
     return SeriesRequest(
-        tenant_id=principal.tenant_id, definition_id=definition.id,
-        subject_type=kind.value, subject_id=subject_id, rollup=definition.rollup,
-        starts=starts, indexes=indexes, range_start=first, range_end=last,
+        tenant_id=principal.tenant_id,
+        definition_id=definition.id,
+        subject_type=kind.value,
+        subject_id=subject_id,
+        rollup=definition.rollup,
+        starts=starts,
+        indexes=indexes,
+        range_start=first,
+        range_end=last,
         derive=kind is not SubjectType.USER and definition.rollup in MEMBER_ROLLUPS,
-        target_for=target_for, native=native, version=definition.version)
+        target_for=target_for,
+        native=native,
+        version=definition.version,
+    )
 
 
-def _scored(definition: Definition, value: Decimal | None, target: Decimal | None,
-            baseline: Decimal | None) -> tuple[Decimal | None, str | None]:
-    achievement = ach.achievement(value, target, ach.TargetType(definition.target_type),
-                                  baseline)
+def _scored(
+    definition: Definition, value: Decimal | None, target: Decimal | None, baseline: Decimal | None
+) -> tuple[Decimal | None, str | None]:
+    achievement = ach.achievement(value, target, ach.TargetType(definition.target_type), baseline)
     status = ach.status(achievement, definition.warning_threshold)
     return achievement, None if status is None else status.value
 
@@ -139,47 +167,65 @@ class _Point(TypedDict):
     pace: PeriodPace | None
 
 
-def _point(definition: Definition, settings: Settings, period: Period, expected: int,
-           in_range: int, row: BucketRow | None, derived: bool, today: date) -> _Point:
+def _point(
+    definition: Definition,
+    settings: Settings,
+    period: Period,
+    expected: int,
+    in_range: int,
+    row: BucketRow | None,
+    derived: bool,
+    today: date,
+) -> _Point:
     value = target = achievement = None
     status: str | None = None
     if row is not None and row.value is not None:
         if row.stored:
             # One measurement, scored by this version of the definition against the same
             # target and baseline, all within six decimals: its stored score is the score.
-            value, target, achievement, status = row.value, row.target, row.achievement, \
-                row.status
+            value, target, achievement, status = row.value, row.target, row.achievement, row.status
         else:
             value, target = ach.quantize(row.value), ach.quantize(row.target)
-            achievement, status = _scored(definition, value, target,
-                                          ach.quantize(row.baseline))
+            achievement, status = _scored(definition, value, target, ach.quantize(row.baseline))
     measured = row.measured if row else 0
     pace = None
     if in_progress(period, today):
         # Not judged before it ends: no status colour, its pace instead.
         status = IN_PROGRESS if value is not None else None
-        pace = pace_of(settings, period, definition.rollup, value,
-                       row.calculated_at if row else None)
+        pace = pace_of(
+            settings, period, definition.rollup, value, row.calculated_at if row else None
+        )
     return {
-        "period_start": period.start, "period_end": period.end, "value": value,
-        "target": target, "achievement": achievement, "status": status,
+        "period_start": period.start,
+        "period_end": period.end,
+        "value": value,
+        "target": target,
+        "achievement": achievement,
+        "status": status,
         "is_final": period.end < today and (row.final if row else True),
-        "complete": measured == expected, "periods_expected": expected,
-        "periods_in_range": in_range, "periods_measured": measured,
+        "complete": measured == expected,
+        "periods_expected": expected,
+        "periods_in_range": in_range,
+        "periods_measured": measured,
         "members_measured": (row.members_measured if row else 0) if derived else None,
-        "pace": pace}
+        "pace": pace,
+    }
 
 
 def _named(valued: Valued | None) -> dict[str, object] | None:
     if valued is None:
         return None
-    return {"period_start": valued.period.start, "period_end": valued.period.end,
-            "value": valued.value}
+    return {
+        "period_start": valued.period.start,
+        "period_end": valued.period.end,
+        "value": valued.value,
+    }
 
 
 @functools.lru_cache(maxsize=32)
-def _plan(native: PeriodKind, grain: PeriodKind, first: date,
-          last: date) -> tuple[tuple[Bucket, ...], tuple[date, ...], tuple[int, ...]]:
+def _plan(
+    native: PeriodKind, grain: PeriodKind, first: date, last: date
+) -> tuple[tuple[Bucket, ...], tuple[date, ...], tuple[int, ...]]:
     """A range's buckets, and the native periods read (ascending) with their bucket's index.
 
     Kept for the ranges asked most (a year up to today, for every user alike): laying out
@@ -190,54 +236,94 @@ def _plan(native: PeriodKind, grain: PeriodKind, first: date,
     return buckets, tuple(s for s, _ in placed), tuple(i for _, i in placed)
 
 
-async def timeseries(session: AsyncSession, settings: Settings, principal: Principal,
-                     query: TimeseriesQuery) -> TimeseriesRead:
+async def timeseries(
+    session: AsyncSession, settings: Settings, principal: Principal, query: TimeseriesQuery
+) -> TimeseriesRead:
     """A KPI's values for a subject over a range, at its grain or rolled up to a coarser one."""
     kind, subject_id = await _subject(session, principal, query.subject_type, query.subject_id)
     definition = await _definition(session, principal, query.definition_key)
     native = PeriodKind(definition.aggregation_period)
     grain = PeriodKind(query.grain) if query.grain is not None else native
     if is_finer(grain, native):
-        raise InvalidInput(f"KPI {definition.key!r} is measured {native}; it can be shown "
-                           f"{native} or coarser, not {grain}.",
-                           errors=[field_error(["query", "grain"], "finer than the KPI's own")])
+        raise InvalidInput(
+            f"KPI {definition.key!r} is measured {native}; it can be shown "
+            f"{native} or coarser, not {grain}.",
+            errors=[field_error(["query", "grain"], "finer than the KPI's own")],
+        )
     today = settings.today()
     first = query.start
     last = query.end if query.end is not None else today
     if last < first:
         # Only an omitted end can get here: a given one is checked by the query model.
-        raise InvalidInput(f"The range starts after today ({last}), its default end.",
-                           errors=[field_error(["query", "start"], "after today, the default "
-                                               "end")])
+        raise InvalidInput(
+            f"The range starts after today ({last}), its default end.",
+            errors=[field_error(["query", "start"], "after today, the default end")],
+        )
     if native_count(native, first, last) > MAX_PERIODS:
-        raise InvalidInput(f"The range holds more than {MAX_PERIODS} {native} periods; "
-                           "ask for a shorter one.",
-                           errors=[field_error(["query", "start"], "range too long")])
+        raise InvalidInput(
+            f"The range holds more than {MAX_PERIODS} {native} periods; ask for a shorter one.",
+            errors=[field_error(["query", "start"], "range too long")],
+        )
     buckets, starts, indexes = _plan(native, grain, first, last)
     rows = await SeriesRepository(session).series(
-        _request(principal, definition, kind, subject_id, starts, indexes, first, last,
-                 native=grain is native))
+        _request(
+            principal,
+            definition,
+            kind,
+            subject_id,
+            starts,
+            indexes,
+            first,
+            last,
+            native=grain is native,
+        )
+    )
     head = _head(definition, kind, subject_id, rows)
     found = {row.bucket: row for row in rows.buckets}
     derived = head["source"] == "members"
-    points = [_point(definition, settings, b.period, b.expected, len(b.in_range),
-                     found.get(i), derived, today) for i, b in enumerate(buckets)]
+    points = [
+        _point(
+            definition,
+            settings,
+            b.period,
+            b.expected,
+            len(b.in_range),
+            found.get(i),
+            derived,
+            today,
+        )
+        for i, b in enumerate(buckets)
+    ]
     # The summary compares ended periods only: a period in progress is not a result yet.
-    summary = summarize([(b.period, p["value"], p["achievement"]) if p["pace"] is None
-                         and not in_progress(b.period, today) else (b.period, None, None)
-                         for b, p in zip(buckets, points, strict=True)],
-                        ach.TargetType(definition.target_type))
+    summary = summarize(
+        [
+            (b.period, p["value"], p["achievement"])
+            if p["pace"] is None and not in_progress(b.period, today)
+            else (b.period, None, None)
+            for b, p in zip(buckets, points, strict=True)
+        ],
+        ach.TargetType(definition.target_type),
+    )
     # Plain values validated once, in pydantic's core, rather than a model per point.
-    return TimeseriesRead.model_validate({
-        **head, "grain": grain.value, "range_start": first, "range_end": last,
-        "points": points,
-        "summary": {
-            "points_with_value": summary.points_with_value, "latest": _named(summary.latest),
-            "minimum": _named(summary.minimum), "maximum": _named(summary.maximum),
-            "best": _named(summary.best), "change": summary.change,
-            "change_pct": summary.change_pct,
-            "change_from_previous_pct": summary.change_from_previous_pct},
-    })
+    return TimeseriesRead.model_validate(
+        {
+            **head,
+            "grain": grain.value,
+            "range_start": first,
+            "range_end": last,
+            "points": points,
+            "summary": {
+                "points_with_value": summary.points_with_value,
+                "latest": _named(summary.latest),
+                "minimum": _named(summary.minimum),
+                "maximum": _named(summary.maximum),
+                "best": _named(summary.best),
+                "change": summary.change,
+                "change_pct": summary.change_pct,
+                "change_from_previous_pct": summary.change_from_previous_pct,
+            },
+        }
+    )
 
 
 def _decimal(x: float) -> Decimal:
@@ -246,8 +332,13 @@ def _decimal(x: float) -> Decimal:
     return quantized
 
 
-def _pace(definition: Definition, settings: Settings, period: Period, row: BucketRow | None,
-          target: Decimal | None) -> tuple[PaceRead | None, str | None]:
+def _pace(
+    definition: Definition,
+    settings: Settings,
+    period: Period,
+    row: BucketRow | None,
+    target: Decimal | None,
+) -> tuple[PaceRead | None, str | None]:
     if row is None or row.value is None or row.calculated_at is None:
         return None, "no value has been recorded for the current period yet"
     value = ach.quantize(row.value)
@@ -258,13 +349,20 @@ def _pace(definition: Definition, settings: Settings, period: Period, row: Bucke
         return None, "the current period's value was taken before any of it had elapsed"
     baseline = ach.quantize(row.baseline)
     achievement, status = _scored(definition, projected, target, baseline)
-    return PaceRead(value=value, projected=projected, elapsed_fraction=ach.quantize(fraction),
-                    as_of=row.calculated_at, target=target, achievement=achievement,
-                    status=status), None
+    return PaceRead(
+        value=value,
+        projected=projected,
+        elapsed_fraction=ach.quantize(fraction),
+        as_of=row.calculated_at,
+        target=target,
+        achievement=achievement,
+        status=status,
+    ), None
 
 
-def _probability(definition: Definition, fit: LineFit, x: float, target: Decimal,
-                 baseline: Decimal | None) -> float:
+def _probability(
+    definition: Definition, fit: LineFit, x: float, target: Decimal, baseline: Decimal | None
+) -> float:
     """P(the period's value meets its target) under the fit; an exact KPI counts as met
     within its warning band, since a continuous value hits a point with probability 0."""
     t = float(target)
@@ -294,8 +392,9 @@ def _window(native: PeriodKind, today: date, history: int) -> list[Period]:
     return periods[::-1]
 
 
-async def forecast(session: AsyncSession, settings: Settings, principal: Principal,
-                   query: ForecastQuery) -> ForecastRead:
+async def forecast(
+    session: AsyncSession, settings: Settings, principal: Principal, query: ForecastQuery
+) -> ForecastRead:
     """Pace of the current period, a linear trend of the next ones with prediction
     intervals, and how likely the current period's target is to be met."""
     kind, subject_id = await _subject(session, principal, query.subject_type, query.subject_id)
@@ -304,36 +403,64 @@ async def forecast(session: AsyncSession, settings: Settings, principal: Princip
     today = settings.today()
     periods = _window(native, today, query.history)
     current, n = periods[-1], query.history
-    rows = await SeriesRepository(session).series(_request(
-        principal, definition, kind, subject_id, [p.start for p in periods],
-        range(len(periods)), periods[0].start, current.end, target_for=current))
+    rows = await SeriesRepository(session).series(
+        _request(
+            principal,
+            definition,
+            kind,
+            subject_id,
+            [p.start for p in periods],
+            range(len(periods)),
+            periods[0].start,
+            current.end,
+            target_for=current,
+        )
+    )
     head = _head(definition, kind, subject_id, rows)
     found = {row.bucket: row for row in rows.buckets}
     now_row = found.get(n)
-    target = ach.quantize(now_row.target if now_row and now_row.target is not None
-                          else rows.target_in_force)
+    target = ach.quantize(
+        now_row.target if now_row and now_row.target is not None else rows.target_in_force
+    )
     pace, pace_reason = _pace(definition, settings, current, now_row, target)
 
-    history = [(float(i), float(row.value)) for i, row in sorted(found.items())
-               if i < n and row.value is not None]
+    history = [
+        (float(i), float(row.value))
+        for i, row in sorted(found.items())
+        if i < n and row.value is not None
+    ]
     fit, trend, trend_reason, projections = None, None, None, []
     if len(history) < MIN_POINTS:
-        trend_reason = (f"not enough history: {len(history)} of the last {n} ended periods "
-                        f"have a value; at least {MIN_POINTS} are needed")
+        trend_reason = (
+            f"not enough history: {len(history)} of the last {n} ended periods "
+            f"have a value; at least {MIN_POINTS} are needed"
+        )
     else:
         fit = fit_line([x for x, _ in history], [y for _, y in history])
-        trend = TrendRead(window_start=periods[0].start, periods_used=fit.n,
-                          slope=_decimal(fit.slope), intercept=_decimal(fit.intercept),
-                          residual_se=_decimal(fit.residual_se))
+        trend = TrendRead(
+            window_start=periods[0].start,
+            periods_used=fit.n,
+            slope=_decimal(fit.slope),
+            intercept=_decimal(fit.intercept),
+            residual_se=_decimal(fit.residual_se),
+        )
         period = current
         for step in range(query.horizon):
             x = float(n + step)
-            (low80, high80), (low95, high95) = (fit.prediction_interval(x, level)
-                                                for level in LEVELS)
-            projections.append(Projection(
-                period_start=period.start, period_end=period.end,
-                value=_decimal(fit.predict(x)), lower_80=_decimal(low80),
-                upper_80=_decimal(high80), lower_95=_decimal(low95), upper_95=_decimal(high95)))
+            (low80, high80), (low95, high95) = (
+                fit.prediction_interval(x, level) for level in LEVELS
+            )
+            projections.append(
+                Projection(
+                    period_start=period.start,
+                    period_end=period.end,
+                    value=_decimal(fit.predict(x)),
+                    lower_80=_decimal(low80),
+                    upper_80=_decimal(high80),
+                    lower_95=_decimal(low95),
+                    upper_95=_decimal(high95),
+                )
+            )
             period = period.next()
 
     probability: float | None = None
@@ -346,12 +473,25 @@ async def forecast(session: AsyncSession, settings: Settings, principal: Princip
         baseline = ach.quantize(now_row.baseline) if now_row else None
         probability = _probability(definition, fit, float(n), target, baseline)
         verdict = _verdict(probability)
-    outlook = Outlook(period_start=current.start, period_end=current.end, target=target,
-                      expected=_decimal(fit.predict(float(n))) if fit else None,
-                      probability=None if probability is None else _decimal(probability),
-                      verdict=verdict)
-    return ForecastRead.model_validate({
-        **head, "today": today, "current_period_start": current.start,
-        "current_period_end": current.end, "pace": pace, "pace_reason": pace_reason,
-        "trend": trend, "trend_reason": trend_reason, "projections": projections,
-        "outlook": outlook})
+    outlook = Outlook(
+        period_start=current.start,
+        period_end=current.end,
+        target=target,
+        expected=_decimal(fit.predict(float(n))) if fit else None,
+        probability=None if probability is None else _decimal(probability),
+        verdict=verdict,
+    )
+    return ForecastRead.model_validate(
+        {
+            **head,
+            "today": today,
+            "current_period_start": current.start,
+            "current_period_end": current.end,
+            "pace": pace,
+            "pace_reason": pace_reason,
+            "trend": trend,
+            "trend_reason": trend_reason,
+            "projections": projections,
+            "outlook": outlook,
+        }
+    )

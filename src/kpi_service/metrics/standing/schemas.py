@@ -20,10 +20,12 @@ from kpi_service.core.schemas import (
 from kpi_service.engine.periods import PeriodKind
 from kpi_service.metrics.pace import PeriodPace
 
-_DAY = ("Any day inside the period; default: the latest final period (the one before the "
-        "current one in the organisation's time zone). A day of the period in progress shows "
-        "it with `is_final: false`: values so far with their pace, status `in_progress`, "
-        "provisional ranks.")
+_DAY = (
+    "Any day inside the period; default: the latest final period (the one before the "
+    "current one in the organisation's time zone). A day of the period in progress shows "
+    "it with `is_final: false`: values so far with their pace, status `in_progress`, "
+    "provisional ranks."
+)
 
 
 class ScorecardQuery(Input):
@@ -32,11 +34,14 @@ class ScorecardQuery(Input):
     user_id: SubjectRef | None = Field(default=None, description="Default: the caller.")
     period_kind: Choice[PeriodKind] = Field(
         default=PeriodKind.MONTHLY,
-        description="The period's kind; only KPIs aggregated by it count.")
+        description="The period's kind; only KPIs aggregated by it count.",
+    )
     date: Day | None = Field(default=None, description=_DAY)
     team_id: SubjectRef | None = Field(
-        default=None, description="The team to rank within; default: the team most of the "
-                                  "user's KPIs are recorded under (ties: the first by id).")
+        default=None,
+        description="The team to rank within; default: the team most of the "
+        "user's KPIs are recorded under (ties: the first by id).",
+    )
 
 
 class TeamQuery(Input):
@@ -45,7 +50,8 @@ class TeamQuery(Input):
     team_id: SubjectRef
     period_kind: Choice[PeriodKind] = Field(
         default=PeriodKind.MONTHLY,
-        description="The period's kind; only KPIs aggregated by it count.")
+        description="The period's kind; only KPIs aggregated by it count.",
+    )
     date: Day | None = Field(default=None, description=_DAY)
 
 
@@ -63,9 +69,11 @@ class _Period(Output):
     period_kind: str
     period_start: dt.date
     period_end: dt.date
-    is_final: bool = Field(description="The period's last day is over; when false, the "
-                           "period is in progress: statuses are `in_progress`, change and "
-                           "trend are not given, and ranks are provisional.")
+    is_final: bool = Field(
+        description="The period's last day is over; when false, the "
+        "period is in progress: statuses are `in_progress`, change and "
+        "trend are not given, and ranks are provisional."
+    )
 
 
 class _Measured(Output):
@@ -73,10 +81,12 @@ class _Measured(Output):
     target: OutNumber | None = Field(description="The target in force for the period.")
     achievement: OutNumber | None = Field(description="Percent, unbounded.")
     score: OutNumber | None = Field(description="Achievement capped by the KPI's score cap.")
-    status: str | None = Field(description="met, at_risk, off_track; `in_progress` for a "
-                               "value of a period not ended yet.")
+    status: str | None = Field(
+        description="met, at_risk, off_track; `in_progress` for a value of a period not ended yet."
+    )
     pace: PeriodPace | None = Field(
-        description="For a period in progress: where its value so far is heading.")
+        description="For a period in progress: where its value so far is heading."
+    )
 
 
 class ScorecardKpi(_Measured):
@@ -96,7 +106,8 @@ class ScorecardKpi(_Measured):
 class TeamStanding(Output):
     team_id: str
     score: OutNumber | None = Field(
-        description="The user's overall score over the KPIs recorded under this team.")
+        description="The user's overall score over the KPIs recorded under this team."
+    )
     rank: int | None = Field(description="Dense rank of overall scores within the team.")
     team_size: int = Field(description="Members with a KPI of this kind in the period.")
     ranked: int = Field(description="Members with an overall score, hence a rank.")
@@ -107,7 +118,8 @@ class TeamStanding(Output):
 class ScorecardRead(_Period):
     user_id: str
     overall_score: OutNumber | None = Field(
-        description="sum(weight x score) / sum(weight) over the measured KPIs.")
+        description="sum(weight x score) / sum(weight) over the measured KPIs."
+    )
     kpis: list[ScorecardKpi]
     team: TeamStanding | None
     teams: list[str] = Field(description="Every team the user's KPIs are recorded under.")
@@ -138,7 +150,8 @@ class TeamKpi(Output):
     value_mean: OutNumber | None
     value_total: OutNumber | None = Field(
         description="The values combined by the KPI's roll-up: the sum for counts and money, "
-                    "the mean for rates and durations, min or max; none for `last`.")
+        "the mean for rates and durations, min or max; none for `last`."
+    )
     achievement_mean: OutNumber | None
     met: int
     at_risk: int
@@ -158,7 +171,8 @@ class LeaderboardRow(_Measured):
     team_id: str | None
     rank: int | None = Field(description="Competition rank (1, 2, 2, 4) by score.")
     percentile: OutNumber | None = Field(
-        description="Percent of the other ranked users with a strictly lower score.")
+        description="Percent of the other ranked users with a strictly lower score."
+    )
     previous_rank: int | None
     rank_change: int | None = Field(description="Positions moved up since the previous period.")
 

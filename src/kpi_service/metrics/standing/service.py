@@ -51,18 +51,25 @@ def _period(kind: str, day: date | None, today: date) -> Period:
 
 
 def _period_fields(kind: str, period: Period, today: date) -> dict[str, Any]:
-    return {"period_kind": kind, "period_start": period.start, "period_end": period.end,
-            "is_final": period.end < today}
+    return {
+        "period_kind": kind,
+        "period_start": period.start,
+        "period_end": period.end,
+        "is_final": period.end < today,
+    }
 
 
-def _measured(row: Any, settings: Settings, period: Period, today: date, rollup: str,
-              *extra: str) -> dict[str, Any]:
+def _measured(
+    row: Any, settings: Settings, period: Period, today: date, rollup: str, *extra: str
+) -> dict[str, Any]:
     """A row's measured fields; a period in progress shows its pace and no verdict."""
     shown = {name: getattr(row, name) for name in (*_MEASURED, *extra)}
     if not in_progress(period, today):
         return {**shown, "pace": None}
-    return {**unjudged(shown),
-            "pace": pace_of(settings, period, rollup, row.value, row.calculated_at)}
+    return {
+        **unjudged(shown),
+        "pace": pace_of(settings, period, rollup, row.value, row.calculated_at),
+    }
 
 
 def _default_team(team_ids: Sequence[str]) -> str | None:
@@ -73,53 +80,77 @@ def _default_team(team_ids: Sequence[str]) -> str | None:
     return min(counts, key=lambda team: (-counts[team], team))
 
 
-async def _team_standing(repo: StandingRepository, tenant_id: str, kind: str, period: Period,
-                         team_id: str, user_id: str) -> TeamStanding:
+async def _team_standing(
+    repo: StandingRepository, tenant_id: str, kind: str, period: Period, team_id: str, user_id: str
+) -> TeamStanding:
     previous = period.previous()
     rows = await repo.team_scores(tenant_id, kind, [period, previous], team_id)
     scores: dict[date, dict[str, Any]] = {period.start: {}, previous.start: {}}
     for row in rows:
         scores[row.period_start][row.subject_id] = ranking.overall_from_totals(
-            row.weighted_sum, row.weight_sum)
+            row.weighted_sum, row.weight_sum
+        )
     now = ranking.dense_ranks(scores[period.start])
     before = ranking.dense_ranks(scores[previous.start])
     rank, previous_rank = now.get(user_id), before.get(user_id)
     return TeamStanding(
-        team_id=team_id, score=scores[period.start].get(user_id), rank=rank,
-        team_size=len(scores[period.start]), ranked=len(now), previous_rank=previous_rank,
-        rank_change=ranking.rank_change(previous_rank, rank))
+        team_id=team_id,
+        score=scores[period.start].get(user_id),
+        rank=rank,
+        team_size=len(scores[period.start]),
+        ranked=len(now),
+        previous_rank=previous_rank,
+        rank_change=ranking.rank_change(previous_rank, rank),
+    )
 
 
-async def scorecard(session: AsyncSession, settings: Settings, principal: Principal,
-                    query: ScorecardQuery) -> ScorecardRead:
+async def scorecard(
+    session: AsyncSession, settings: Settings, principal: Principal, query: ScorecardQuery
+) -> ScorecardRead:
     """A user's KPIs of one period with their overall score and standing in their team."""
     user_id = query.user_id or principal.user_id
     await require_readable(session, principal, SubjectType.USER, user_id)
     today = settings.today()
     period = _period(query.period_kind, query.date, today)
     repo = StandingRepository(session)
-    rows = await repo.user_kpis(principal.tenant_id, query.period_kind, period, user_id,
-                                visible_assignments(principal))
-    kpis = [ScorecardKpi(
-        assignment_id=r.assignment_id, definition_key=r.key, name=r.name, unit=r.unit,
-        target_type=r.target_type, weight=r.weight, team_id=r.team_id, measured=r.measured,
-        previous_value=r.previous_value,
-        **_measured(r, settings, period, today, r.rollup, "change_pct", "trend"))
-        for r in rows]
+    rows = await repo.user_kpis(
+        principal.tenant_id, query.period_kind, period, user_id, visible_assignments(principal)
+    )
+    kpis = [
+        ScorecardKpi(
+            assignment_id=r.assignment_id,
+            definition_key=r.key,
+            name=r.name,
+            unit=r.unit,
+            target_type=r.target_type,
+            weight=r.weight,
+            team_id=r.team_id,
+            measured=r.measured,
+            previous_value=r.previous_value,
+            **_measured(r, settings, period, today, r.rollup, "change_pct", "trend"),
+        )
+        for r in rows
+    ]
     recorded_under = [r.team_id for r in rows if r.team_id is not None]
     team_id = query.team_id or _default_team(recorded_under)
     if query.team_id is not None and query.team_id not in recorded_under:
         raise InvalidInput(
             f"None of the user's KPIs of that period is recorded under team {query.team_id!r}.",
-            errors=[field_error(["query", "team_id"], "not one of the user's teams")])
+            errors=[field_error(["query", "team_id"], "not one of the user's teams")],
+        )
     team = None
     if team_id is not None:
-        team = await _team_standing(repo, principal.tenant_id, query.period_kind, period,
-                                    team_id, user_id)
+        team = await _team_standing(
+            repo, principal.tenant_id, query.period_kind, period, team_id, user_id
+        )
     return ScorecardRead(
-        user_id=user_id, **_period_fields(query.period_kind, period, today),
-        overall_score=overall_score((r.weight, r.score) for r in rows), kpis=kpis, team=team,
-        teams=sorted(set(recorded_under)))
+        user_id=user_id,
+        **_period_fields(query.period_kind, period, today),
+        overall_score=overall_score((r.weight, r.score) for r in rows),
+        kpis=kpis,
+        team=team,
+        teams=sorted(set(recorded_under)),
+    )
 
 
 def _team_kpis(rows: Sequence[Any], judged: bool) -> list[TeamKpi]:
@@ -130,45 +161,79 @@ def _team_kpis(rows: Sequence[Any], judged: bool) -> list[TeamKpi]:
     for key, cells in columns.items():
         first = cells[0]
         totals = ranking.column_totals(
-            [ranking.Cell(c.value, c.achievement, c.status if judged else None)
-             for c in cells], first.rollup)
-        kpis.append(TeamKpi(
-            definition_key=key, name=first.name, unit=first.unit,
-            target_type=first.target_type, rollup=first.rollup, members=totals.members,
-            measured=totals.measured, value_sum=totals.value_sum, value_mean=totals.value_mean,
-            value_total=totals.value_total, achievement_mean=totals.achievement_mean,
-            met=totals.met, at_risk=totals.at_risk, off_track=totals.off_track))
+            [ranking.Cell(c.value, c.achievement, c.status if judged else None) for c in cells],
+            first.rollup,
+        )
+        kpis.append(
+            TeamKpi(
+                definition_key=key,
+                name=first.name,
+                unit=first.unit,
+                target_type=first.target_type,
+                rollup=first.rollup,
+                members=totals.members,
+                measured=totals.measured,
+                value_sum=totals.value_sum,
+                value_mean=totals.value_mean,
+                value_total=totals.value_total,
+                achievement_mean=totals.achievement_mean,
+                met=totals.met,
+                at_risk=totals.at_risk,
+                off_track=totals.off_track,
+            )
+        )
     return kpis
 
 
-async def team_view(session: AsyncSession, settings: Settings, principal: Principal,
-                    query: TeamQuery) -> TeamViewRead:
+async def team_view(
+    session: AsyncSession, settings: Settings, principal: Principal, query: TeamQuery
+) -> TeamViewRead:
     """A team's members x KPIs for one period, with overall scores, ranks and totals."""
     await require_readable(session, principal, SubjectType.TEAM, query.team_id)
     today = settings.today()
     period = _period(query.period_kind, query.date, today)
-    rows = await StandingRepository(session).team_cells(principal.tenant_id, query.period_kind,
-                                                        period, query.team_id)
+    rows = await StandingRepository(session).team_cells(
+        principal.tenant_id, query.period_kind, period, query.team_id
+    )
     by_member: dict[str, list[Any]] = {}
     for row in rows:
         by_member.setdefault(row.subject_id, []).append(row)
-    scores = {member: overall_score((c.weight, c.score) for c in cells)
-              for member, cells in by_member.items()}
+    scores = {
+        member: overall_score((c.weight, c.score) for c in cells)
+        for member, cells in by_member.items()
+    }
     ranks = ranking.dense_ranks(scores)
-    members = [TeamMember(
-        user_id=member, overall_score=scores[member], rank=ranks.get(member),
-        cells=[TeamCell(definition_key=c.key, assignment_id=c.assignment_id, weight=c.weight,
-                        **_measured(c, settings, period, today, c.rollup)) for c in cells])
-        for member, cells in by_member.items()]
+    members = [
+        TeamMember(
+            user_id=member,
+            overall_score=scores[member],
+            rank=ranks.get(member),
+            cells=[
+                TeamCell(
+                    definition_key=c.key,
+                    assignment_id=c.assignment_id,
+                    weight=c.weight,
+                    **_measured(c, settings, period, today, c.rollup),
+                )
+                for c in cells
+            ],
+        )
+        for member, cells in by_member.items()
+    ]
     members.sort(key=lambda m: (m.rank is None, m.rank or 0, m.user_id))
     return TeamViewRead(
-        team_id=query.team_id, **_period_fields(query.period_kind, period, today),
-        team_size=len(members), ranked=len(ranks),
-        kpis=_team_kpis(rows, not in_progress(period, today)), members=members)
+        team_id=query.team_id,
+        **_period_fields(query.period_kind, period, today),
+        team_size=len(members),
+        ranked=len(ranks),
+        kpis=_team_kpis(rows, not in_progress(period, today)),
+        members=members,
+    )
 
 
-async def _leaderboard_teams(session: AsyncSession, principal: Principal,
-                             team_id: str | None) -> list[str] | None:
+async def _leaderboard_teams(
+    session: AsyncSession, principal: Principal, team_id: str | None
+) -> list[str] | None:
     """The teams whose members the caller may rank (None: the whole tenant)."""
     if principal.role is Role.MEMBER:
         return None if team_id is None else [team_id]
@@ -179,12 +244,16 @@ async def _leaderboard_teams(session: AsyncSession, principal: Principal,
 
 
 # Where there is no target, values rank in the KPI's direction (`exact` has none).
-_VALUE_ORDER = {"higher_better": ValueOrder.HIGHER_FIRST, "lower_better": ValueOrder.LOWER_FIRST,
-                "exact": ValueOrder.NONE}
+_VALUE_ORDER = {
+    "higher_better": ValueOrder.HIGHER_FIRST,
+    "lower_better": ValueOrder.LOWER_FIRST,
+    "exact": ValueOrder.NONE,
+}
 
 
-async def leaderboard(session: AsyncSession, settings: Settings, principal: Principal,
-                      query: LeaderboardQuery) -> LeaderboardRead:
+async def leaderboard(
+    session: AsyncSession, settings: Settings, principal: Principal, query: LeaderboardQuery
+) -> LeaderboardRead:
     """Users ranked by their uncapped achievement of one KPI in one period (by value where they
     have no target); a member sees their own row."""
     tenant = principal.tenant_id
@@ -194,9 +263,11 @@ async def leaderboard(session: AsyncSession, settings: Settings, principal: Prin
     if not definition.is_active:
         raise Conflict(f"KPI {definition.key!r} is deactivated.")
     if definition.scope != SubjectType.USER:
-        raise InvalidInput(f"Leaderboards rank users; KPI {definition.key!r} is measured for "
-                           f"the {definition.scope}.",
-                           errors=[field_error(["query", "definition_key"], "not user scope")])
+        raise InvalidInput(
+            f"Leaderboards rank users; KPI {definition.key!r} is measured for "
+            f"the {definition.scope}.",
+            errors=[field_error(["query", "definition_key"], "not user scope")],
+        )
     teams = await _leaderboard_teams(session, principal, query.team_id)
     only = confined_to(principal)
     today = settings.today()
@@ -204,28 +275,46 @@ async def leaderboard(session: AsyncSession, settings: Settings, principal: Prin
     offset = decode_cursor(query.cursor) or 0
     repo = StandingRepository(session)
     by_value = _VALUE_ORDER[definition.target_type]
-    rows = await repo.leaderboard(tenant, definition.id, period, period.previous(),
-                                  by_value=by_value, teams=teams, user_id=only, offset=offset,
-                                  limit=query.limit + 1)
+    rows = await repo.leaderboard(
+        tenant,
+        definition.id,
+        period,
+        period.previous(),
+        by_value=by_value,
+        teams=teams,
+        user_id=only,
+        offset=offset,
+        limit=query.limit + 1,
+    )
     if only is not None and query.team_id is not None and not rows:
         # A member ranks only among a team they belong to; others stay invisible.
         raise NotFound(f"Team {query.team_id!r} not found.")
     if rows:
         population, ranked = rows[0].population, rows[0].ranked
     else:
-        population, ranked = await repo.population(tenant, definition.id, period, teams,
-                                                   by_value)
-    items = [LeaderboardRow(
-        user_id=r.subject_id, team_id=r.team_id, rank=r.rank,
-        percentile=None if r.rank is None else ranking.percentile(r.below, r.ranked),
-        previous_rank=r.previous_rank,
-        rank_change=ranking.rank_change(r.previous_rank, r.rank),
-        **_measured(r, settings, period, today, definition.rollup))
-        for r in rows[:query.limit]]
+        population, ranked = await repo.population(tenant, definition.id, period, teams, by_value)
+    items = [
+        LeaderboardRow(
+            user_id=r.subject_id,
+            team_id=r.team_id,
+            rank=r.rank,
+            percentile=None if r.rank is None else ranking.percentile(r.below, r.ranked),
+            previous_rank=r.previous_rank,
+            rank_change=ranking.rank_change(r.previous_rank, r.rank),
+            **_measured(r, settings, period, today, definition.rollup),
+        )
+        for r in rows[: query.limit]
+    ]
     more = len(rows) > query.limit
     return LeaderboardRead(
-        definition_key=definition.key, name=definition.name, unit=definition.unit,
-        target_type=definition.target_type, team_id=query.team_id,
+        definition_key=definition.key,
+        name=definition.name,
+        unit=definition.unit,
+        target_type=definition.target_type,
+        team_id=query.team_id,
         **_period_fields(definition.aggregation_period, period, today),
-        population=population, ranked=ranked, items=items,
-        next_cursor=encode_cursor(offset + query.limit) if more else None)
+        population=population,
+        ranked=ranked,
+        items=items,
+        next_cursor=encode_cursor(offset + query.limit) if more else None,
+    )
