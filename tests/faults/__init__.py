@@ -26,7 +26,7 @@ issue's, fault by fault.
   ::test_sigterm_lets_the_request_finish_and_leaves_the_run_resumable_at_once, and
   ::test_a_request_outlasting_the_grace_is_cut_and_the_process_still_exits.
 
-Unit-level neighbours: tests/calculators/test_api_calculator.py (each source failure alone),
+Unit-level neighbours: tests/calculators/test_api_http_json.py (each source failure alone),
 tests/calculators/test_query_sandbox.py and test_sql_guard.py (the sandbox and the parser),
 tests/measurements/test_runs.py (resumption inside one process).
 """

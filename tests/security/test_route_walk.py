@@ -14,11 +14,11 @@ from httpx import AsyncClient, Response
 
 from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode
-from tests.support.access_matrix import (
+from tests.support.access_matrix import ROUTES
+from tests.support.access_rules import (
     ANONYMOUS,
     CALLERS,
     PUBLIC,
-    ROUTES,
     TENANT,
     Caller,
     Known,

@@ -13,7 +13,8 @@ from typing import Any
 
 from httpx import AsyncClient, Response
 
-from tests.support.access_matrix import ROUTES, VIEWS, csv_rows
+from tests.support.access_matrix import ROUTES, VIEWS
+from tests.support.access_rules import csv_rows
 from tests.support.auth import ACME_ADMIN, ADMIN, bearer
 from tests.support.problems import assert_problem
 

@@ -1,0 +1,135 @@
+"""GET /metrics/breakdown: who may read which breakdown, and the problems bad input gets."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from tests.support.api import define
+from tests.support.auth import bearer
+from tests.support.breakdown import URL
+
+
+async def test_who_may_read_which_breakdown(jwt_client: AsyncClient) -> None:
+    c, admin = jwt_client, bearer("boss", "admin")
+    d = await c.post(
+        "/api/kpis/definitions",
+        headers=admin,
+        json={
+            "key": "leads",
+            "name": "Leads",
+            "unit": "count",
+            "target_type": "higher_better",
+            "aggregation_period": "weekly",
+            "calculation_type": "event",
+            "config": {"event_type": "lead", "aggregate": "count"},
+        },
+    )
+    assert d.status_code == 201, d.text
+    for user, team in (("42", "t1"), ("43", "t2")):
+        made = await c.post(
+            "/api/kpis/assignments",
+            headers=admin,
+            json={
+                "definition_id": d.json()["id"],
+                "subject_type": "user",
+                "subject_id": user,
+                "team_id": team,
+                "target_value": 1,
+                "start_date": "2026-01-05",
+            },
+        )
+        assert made.status_code == 201, made.text
+    events = [
+        {
+            "id": str(uuid.uuid4()),
+            "user_id": u,
+            "team_id": t,
+            "type": "lead",
+            "occurred_at": "2026-01-06T10:00:00Z",
+            "properties": {"lead_source": "web"},
+        }
+        for u, t in (("42", "t1"), ("43", "t2"), ("43", "t2"))
+    ]
+    assert (
+        await c.post("/api/kpis/events", headers=admin, json={"events": events})
+    ).status_code == 200
+
+    async def ask(
+        headers: dict[str, str], subject_type: str, subject_id: str | None = None
+    ) -> tuple[int, Any]:
+        params = {
+            "definition_key": "leads",
+            "dimension": "lead_source",
+            "subject_type": subject_type,
+            "start": "2026-01-05",
+            "end": "2026-01-11",
+        }
+        if subject_id:
+            params["subject_id"] = subject_id
+        response = await c.get(URL, params=params, headers=headers)
+        return response.status_code, response.json()
+
+    member, manager = bearer("42", "member"), bearer("m1", "manager", teams=["t1"])
+    code, body = await ask(member, "user", "42")
+    assert code == 200 and [(r["dimension_value"], r["count"]) for r in body["rows"]] == [
+        ("web", 1)
+    ]
+    assert (await ask(member, "user", "43"))[0] == 404
+    assert (await ask(member, "team", "t1"))[0] == 404
+    assert (await ask(member, "organization"))[0] == 403
+    assert (await ask(manager, "team", "t1"))[1]["rows"][0]["count"] == 1
+    assert (await ask(manager, "team", "t2"))[0] == 404
+    assert (await ask(manager, "user", "43"))[0] == 404
+    assert (await ask(manager, "organization"))[1]["rows"][0]["count"] == 3
+    # Another tenant does not know our KPI, and its own of that key sees only its events.
+    acme = bearer("boss", "admin", tenant="acme")
+    assert (await ask(acme, "organization"))[0] == 422
+    made = await c.post(
+        "/api/kpis/definitions",
+        headers=acme,
+        json={
+            "key": "leads",
+            "name": "Leads",
+            "unit": "count",
+            "target_type": "higher_better",
+            "aggregation_period": "weekly",
+            "calculation_type": "event",
+            "config": {"event_type": "lead", "aggregate": "count"},
+        },
+    )
+    assert made.status_code == 201, made.text
+    assert (await ask(acme, "organization"))[1]["rows"] == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"dimension": "lead_source", "definition_key": "no_such_kpi"},
+        {"dimension": "lead_source", "definition_key": "typed_by_hand"},
+        {"dimension": "lead-source", "definition_key": "leads"},
+        {"dimension": "a" * 65, "definition_key": "leads"},
+        {"dimension": "lead_source", "definition_key": "leads", "convert_property": "revenue"},
+        {"dimension": "lead_source", "definition_key": "leads", "convert_type": "Bad Type"},
+        {"dimension": "lead_source", "definition_key": "leads", "limit": 0},
+        {"dimension": "lead_source", "definition_key": "leads", "limit": 501},
+        {"dimension": "lead_source", "definition_key": "leads", "end": "2026-01-01"},
+        {"dimension": "lead_source", "definition_key": "leads", "subject_type": "team"},
+        {"dimension": "lead_source", "definition_key": "leads", "subject_type": "planet"},
+        {"dimension": "lead_source", "definition_key": "leads", "group": "x"},
+    ],
+)
+async def test_bad_input_is_a_422_problem(client: AsyncClient, params: dict[str, Any]) -> None:
+    await define(
+        client,
+        key="leads",
+        calculation_type="event",
+        config={"event_type": "lead", "aggregate": "count"},
+    )
+    await define(client, key="typed_by_hand")
+    response = await client.get(URL, params={"start": "2026-03-01", "end": "2026-03-31", **params})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"

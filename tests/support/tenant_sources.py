@@ -1,0 +1,65 @@
+"""Two tenants' query KPIs over SQL of their own: the admins, the definitions and
+assignments, a run of the week and the values it stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from httpx import AsyncClient
+
+from tests.support.api import wait_for_run
+from tests.support.auth import bearer
+
+WEEK = "2026-11-09"
+A, B = bearer("admin-a", "admin", "tenant-a"), bearer("admin-b", "admin", "tenant-b")
+
+
+def kpi(key: str, sql: str, **config: Any) -> dict[str, Any]:
+    return {
+        "key": key,
+        "name": key,
+        "unit": "count",
+        "target_type": "higher_better",
+        "aggregation_period": "weekly",
+        "calculation_type": "query",
+        "config": {"sql": sql, **config},
+    }
+
+
+async def tenant_kpi(
+    client: AsyncClient, headers: dict[str, str], key: str, sql: str, **config: Any
+) -> int:
+    response = await client.post(
+        "/api/kpis/definitions", json=kpi(key, sql, **config), headers=headers
+    )
+    assert response.status_code == 201, response.text
+    definition_id: int = response.json()["id"]
+    for subject in ("1", "2"):
+        response = await client.post(
+            "/api/kpis/assignments",
+            headers=headers,
+            json={
+                "definition_id": definition_id,
+                "subject_type": "user",
+                "subject_id": subject,
+                "target_value": 10,
+                "start_date": "2026-11-01",
+            },
+        )
+        assert response.status_code == 201, response.text
+    return definition_id
+
+
+async def run_week(client: AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    response = await client.post(
+        "/api/kpis/measurements/recalculate", headers=headers, json={"period_start": WEEK}
+    )
+    assert response.status_code == 202, response.text
+    return await wait_for_run(client, response.json()["id"], headers=headers)
+
+
+async def stored_values(client: AsyncClient, headers: dict[str, str]) -> dict[tuple[int, str], Any]:
+    response = await client.get("/api/kpis/measurements", headers=headers, params={"limit": 500})
+    return {
+        (m["definition_id"], m["subject_id"]): m["actual_value"] for m in response.json()["items"]
+    }
