@@ -211,13 +211,14 @@ def test_progress_matches_a_plain_recomputation(
     result = goal_progress(
         measured, rollup=rollup, target=target, target_type=target_type, warning_threshold=D(80)
     )
-    plain = {
+    plain_by_rollup: dict[str, Decimal | float] = {
         "sum": sum(periods, D(0)),
         "min": min(periods),
         "max": max(periods),
         "last": periods[-1],
         "avg": statistics.fmean(float(p) for p in periods),
-    }[rollup]
+    }
+    plain = plain_by_rollup[rollup]
     assert result.current_value is not None and result.progress is not None
     assert float(result.current_value) == pytest.approx(float(plain), abs=1e-6)
     a, t = float(result.current_value), float(target)
