@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -299,14 +300,14 @@ def test_any_other_goal_waits_for_its_range_to_end(
 
 def test_a_stamp_before_the_result_was_settled_is_too_early() -> None:
     measured = Measured(1, Decimal(4), Decimal(4), Decimal(4), Decimal(4))
-    early = {
+    early: dict[str, Any] = {
         "rollup": "avg",
         "target_type": "higher_better",
         "goal": DEC,
         "kpi_kind": PeriodKind.MONTHLY,
     }
-    assert stamped_too_early(SIXTH, measured, **early)  # type: ignore[arg-type]
-    assert not stamped_too_early(JAN_2, measured, **early)  # type: ignore[arg-type]
+    assert stamped_too_early(SIXTH, measured, **early)
+    assert not stamped_too_early(JAN_2, measured, **early)
     # A growing total reached on the 6th was settled then.
     assert not stamped_too_early(
         SIXTH,

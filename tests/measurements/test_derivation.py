@@ -337,7 +337,8 @@ async def test_periods_that_ended_are_final_on_read_and_stored_by_the_daily_job(
     scheduler = Scheduler(lambda: db, settings, BackgroundRuns(lambda: db, settings))
     scheduler.start()
     try:
-        jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}  # type: ignore[union-attr]
+        assert scheduler._scheduler is not None
+        jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}
         assert str(jobs["finalize"].trigger.fields[5]) == "0"  # hour
     finally:
         scheduler.shutdown()

@@ -174,7 +174,8 @@ async def test_the_alert_jobs_are_scheduled_and_find_a_missing_manual_value(
     scheduler = Scheduler(lambda: db, settings, BackgroundRuns(lambda: db, settings))
     scheduler.start()
     try:
-        jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}  # type: ignore[union-attr]
+        assert scheduler._scheduler is not None
+        jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}
         assert str(jobs["overdue-values"].trigger.fields[5]) == "7"  # hour
         assert str(jobs["overdue-values"].trigger.fields[6]) == "30"  # minute
         assert jobs["alert-deliveries"].trigger.interval.total_seconds() == 45
