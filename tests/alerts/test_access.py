@@ -175,11 +175,11 @@ async def test_another_tenant_reaches_nothing(jwt_api: AsyncClient, world: dict[
         response = await c.request(method, url, json=body, headers=ACME)
         assert response.status_code == 404, (method, url, response.text)
     # Our definition, channel and rule ids mean nothing to acme.
-    for body in (
+    for rule in (
         {"definition_id": world["definition"], "name": "x", "condition": {"kind": "anomaly"}},
         {"definition_key": "calls", "name": "x", "condition": {"kind": "anomaly"}},
     ):
-        assert (await c.post(RULES, json=body, headers=ACME)).status_code == 422
+        assert (await c.post(RULES, json=rule, headers=ACME)).status_code == 422
     evaluated = await c.post(f"{ALERTS}/evaluate", json={"rule_ids": [world["rule"]]}, headers=ACME)
     assert evaluated.status_code == 422, evaluated.text
     assert [a["acknowledged_at"] for a in await listed(c, ALERTS, ADMIN)] == [None, None]

@@ -179,7 +179,11 @@ async def test_change_against_the_previous_period(api: AsyncClient, receiver: Re
     await make_rule(
         api, kpi["id"], {"kind": "change_pct", "direction": "down", "limit": 20}, [hook["id"]]
     )
-    series = {"42": [100, 70, 69, 90], "43": [100, 81, 0, 50], "44": [0, 10, 100, None]}
+    series: dict[str, list[int | None]] = {
+        "42": [100, 70, 69, 90],
+        "43": [100, 81, 0, 50],
+        "44": [0, 10, 100, None],
+    }
     for subject, values in series.items():
         assignment = await assign(api, kpi["id"], subject, 100, start_date=week(1).isoformat())
         for n, value in enumerate(values, start=1):

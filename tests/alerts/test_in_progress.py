@@ -401,7 +401,7 @@ async def test_once_the_period_has_ended_the_same_alert_is_judged_on_the_final_f
         name: a["id"] for name, a in alerts.items()
     }
     # ann and cy still miss (below 80), bob made it (90 >= 80 + the default margin of 5).
-    expected = {
+    expected: dict[str, tuple[Any, ...]] = {
         name: (
             name,
             yesterday.isoformat(),

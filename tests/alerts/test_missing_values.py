@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from httpx import AsyncClient
 
@@ -37,7 +38,8 @@ def overdue(monday: date) -> bool:
 
 
 def latest_overdue(count: int) -> list[date]:
-    mondays, monday = [], this_monday()
+    mondays: list[date] = []
+    monday = this_monday()
     while len(mondays) < count:
         if overdue(monday):
             mondays.append(monday)
@@ -122,7 +124,7 @@ async def test_an_explicit_range_and_a_subject_filter(api: AsyncClient, receiver
 async def test_evaluate_refuses_what_it_cannot_do(api: AsyncClient) -> None:
     kpi = await define(api, key="visits")
     rule = await make_rule(api, kpi["id"], {"kind": "missing_value"}, [], is_active=False)
-    for body in (
+    bad: list[dict[str, Any]] = [
         {"rule_ids": [rule["id"]]},
         {"rule_ids": [999]},
         {"rule_ids": []},
@@ -130,7 +132,8 @@ async def test_evaluate_refuses_what_it_cannot_do(api: AsyncClient) -> None:
         {"period_end": "2026-01-01"},
         {"period_start": "2000-01-01", "period_end": "2026-01-01"},
         {"rules": [1]},
-    ):
+    ]
+    for body in bad:
         response = await api.post(f"{ALERTS}/evaluate", json=body)
         assert response.status_code == 422, (body, response.text)
 

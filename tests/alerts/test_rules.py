@@ -219,14 +219,14 @@ async def test_rules_that_do_not_fit_their_kpi_or_channels_are_422(
         response = await api.post(RULES, json=body)
         assert response.status_code == 422, (flaw, response.text)
     rule = await make_rule(api, manual["id"], {"kind": "missing_value", "days": 2}, [])
-    for flaw, body in [
+    for flaw, change in [
         ("another kind", {"condition": {"kind": "anomaly"}}),
         ("a null name", {"name": None}),
         ("a null condition", {"condition": None}),
         ("an unknown channel", {"channel_ids": [999]}),
         ("an unknown key", {"definition_id": computed["id"]}),
     ]:
-        response = await api.patch(f"{RULES}/{rule['id']}", json=body)
+        response = await api.patch(f"{RULES}/{rule['id']}", json=change)
         assert response.status_code == 422, (flaw, response.text)
     assert (await api.get(f"{RULES}/{rule['id']}")).json() == rule
 

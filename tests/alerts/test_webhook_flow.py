@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import TypeVar
 
 from httpx import AsyncClient
 
@@ -30,7 +30,10 @@ def expected_anomalies(values: list[Decimal], window: int, k: Decimal) -> list[i
     return found
 
 
-def only(items: list[dict[str, Any]]) -> dict[str, Any]:
+T = TypeVar("T")
+
+
+def only(items: list[T]) -> T:
     assert len(items) == 1, items
     return items[0]
 

@@ -135,7 +135,7 @@ def test_compose_runs_postgresql_16_and_a_production_service(
         monkeypatch.delenv(f"KPI_{key.upper()}", raising=False)
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.env.value == "production" and settings.auth_mode.value == "jwt"
     assert settings.database_url is not None
     assert "@db:5432/kpi" in settings.database_url.get_secret_value()

@@ -124,15 +124,15 @@ def test_the_allow_list_opens_exactly_its_ranges() -> None:
 
 def test_the_setting_reads_a_comma_separated_cidr_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KPI_OUTBOUND_ALLOW", "10.0.0.0/8,::1/128")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.outbound_allow == (
         ipaddress.ip_network("10.0.0.0/8"),
         ipaddress.ip_network("::1/128"),
     )
     monkeypatch.setenv("KPI_OUTBOUND_ALLOW", "")
-    assert Settings(_env_file=None).outbound_allow == ()  # type: ignore[call-arg]
+    assert Settings(_env_file=None).outbound_allow == ()
     monkeypatch.delenv("KPI_OUTBOUND_ALLOW")
-    assert Settings(_env_file=None).outbound_allow == ()  # type: ignore[call-arg]
+    assert Settings(_env_file=None).outbound_allow == ()
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_the_setting_reads_a_comma_separated_cidr_list(monkeypatch: pytest.Monke
 def test_an_invalid_cidr_is_a_settings_error(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("KPI_OUTBOUND_ALLOW", value)
     with pytest.raises(ValidationError, match="outbound_allow"):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)
 
 
 # --- at save: the URL itself, no DNS -----------------------------------------------------

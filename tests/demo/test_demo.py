@@ -227,8 +227,9 @@ async def test_funnel_steps_count_contacts_at_or_beyond_each_stage(demo: LoadedD
             await _value(demo, key, agent, month)
             for key in ("funnel_assigned", "funnel_contacted", "funnel_interested", "funnel_won")
         ]
-        assert steps == [sum(n for r, n in stages.items() if r >= k) for k in range(4)]
-        assert steps == sorted(steps, reverse=True)
+        counts = [sum(n for r, n in stages.items() if r >= k) for k in range(4)]
+        assert steps == counts
+        assert counts == sorted(counts, reverse=True)
 
 
 async def test_active_users_signups_and_recurring_revenue(demo: LoadedDemo) -> None:

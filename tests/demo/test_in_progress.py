@@ -30,7 +30,9 @@ async def test_no_alert_is_open_on_a_period_in_progress(demo: LoadedDemo) -> Non
 async def test_the_firing_alerts_answered_are_all_of_ended_periods(demo: LoadedDemo) -> None:
     """`GET /alerts?status=firing` as the BFF asks it: every period judged has ended."""
     today = _today(demo)
-    database = Database.connect(demo.settings.database_url.get_secret_value(), demo.settings)
+    url = demo.settings.database_url
+    assert url is not None
+    database = Database.connect(url.get_secret_value(), demo.settings)
     app = create_app(demo.settings, database=database)
     try:
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:

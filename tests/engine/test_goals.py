@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -211,13 +212,14 @@ def test_progress_matches_a_plain_recomputation(
     result = goal_progress(
         measured, rollup=rollup, target=target, target_type=target_type, warning_threshold=D(80)
     )
-    plain = {
+    plain_by_rollup: dict[str, Decimal | float] = {
         "sum": sum(periods, D(0)),
         "min": min(periods),
         "max": max(periods),
         "last": periods[-1],
         "avg": statistics.fmean(float(p) for p in periods),
-    }[rollup]
+    }
+    plain = plain_by_rollup[rollup]
     assert result.current_value is not None and result.progress is not None
     assert float(result.current_value) == pytest.approx(float(plain), abs=1e-6)
     a, t = float(result.current_value), float(target)
@@ -298,14 +300,14 @@ def test_any_other_goal_waits_for_its_range_to_end(
 
 def test_a_stamp_before_the_result_was_settled_is_too_early() -> None:
     measured = Measured(1, Decimal(4), Decimal(4), Decimal(4), Decimal(4))
-    early = {
+    early: dict[str, Any] = {
         "rollup": "avg",
         "target_type": "higher_better",
         "goal": DEC,
         "kpi_kind": PeriodKind.MONTHLY,
     }
-    assert stamped_too_early(SIXTH, measured, **early)  # type: ignore[arg-type]
-    assert not stamped_too_early(JAN_2, measured, **early)  # type: ignore[arg-type]
+    assert stamped_too_early(SIXTH, measured, **early)
+    assert not stamped_too_early(JAN_2, measured, **early)
     # A growing total reached on the 6th was settled then.
     assert not stamped_too_early(
         SIXTH,

@@ -60,7 +60,7 @@ def test_overall_from_totals_is_the_weighted_mean_of_scored_items(
     weights = sum((w for w, _ in scored), D(0)) if scored else None
     assert overall_from_totals(weighted, weights) == overall_score(items)
     if scored:
-        exact = sum(w * s for w, s in scored) / sum(w for w, _ in scored)
+        exact = sum((w * s for w, s in scored), D(0)) / sum((w for w, _ in scored), D(0))
         assert overall_from_totals(weighted, weights) == exact.quantize(
             SIX, rounding=ROUND_HALF_EVEN
         )

@@ -90,7 +90,7 @@ async def test_partitions_are_made_per_month_as_needed(client: AsyncClient, db: 
                 "WHERE i.inhparent = 'kpi.events'::regclass GROUP BY c.relname"
             )
         )
-        found = dict(rows.all())
+        found: dict[str, int] = dict(rows.all())
     assert {k: v for k, v in found.items() if v} == {
         "events_y2025m12": 1,
         "events_y2026m01": 1,

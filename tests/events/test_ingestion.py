@@ -21,7 +21,8 @@ _ONE = TypeAdapter(EventIn)
 
 def one_by_one(items: list[Any]) -> tuple[list[str], list[tuple[int, list[str], str]]]:
     """The reference: each item validated on its own, as a careful reader would."""
-    kept, errors = [], []
+    kept: list[str] = []
+    errors: list[tuple[int, list[str], str]] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             errors.append((index, [], "an event must be a JSON object"))

@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 from httpx import AsyncClient
@@ -48,7 +49,7 @@ def _errors_logged(output: str) -> list[str]:
     return [line for line in output.splitlines() if '"level": "ERROR"' in line or " ERROR " in line]
 
 
-async def _run_row(url: str, run_id: int) -> dict[str, object]:
+async def _run_row(url: str, run_id: int) -> dict[str, Any]:
     [row] = await fetch(
         url,
         "SELECT status, worker, progress_done, progress_total, "

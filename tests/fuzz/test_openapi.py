@@ -14,6 +14,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 import pytest
 import schemathesis
@@ -37,6 +38,9 @@ from tests.support.app import SERVICE_TOKEN, make_settings
 from tests.support.auth import bearer
 from tests.support.database import create_database
 from tests.support.figures import FIGURES
+
+if TYPE_CHECKING:
+    from schemathesis.specs.openapi.schemas import OpenApiCase
 
 # Random examples per operation (the schema-examples and coverage phases add about 70 more):
 # most without auth, where nothing is spent on credentials; each mode is its own test, so its
@@ -159,7 +163,8 @@ def target(request: pytest.FixtureRequest, fuzz_database: str) -> Iterator[Targe
     """The app in one auth mode, started (and connected) on schemathesis's event loop."""
     mode: AuthMode = request.param
     app = create_app(make_settings(fuzz_database, auth_mode=mode, scheduler_enabled=False))
-    with asgi.get_client(app) as client:
+    # Starlette types the ASGI messages as MutableMapping, schemathesis as dict.
+    with asgi.get_client(cast(asgi.ASGIApp, app)) as client:
         assert client.get("/openapi.json").json() == SPEC
     fuzzed = Target(mode, app, CREDENTIALS[mode]())
     yield fuzzed
@@ -188,7 +193,7 @@ def fuzz_settings(mode: AuthMode) -> settings:
     )
 
 
-def send(case: schemathesis.Case, target: Target) -> None:
+def send(case: OpenApiCase, target: Target) -> None:
     """One generated request with the mode's credentials, and every check on its answer."""
     response = case.call_and_validate(headers=target.headers, checks=CHECKS, app=target.app)
     target.operations.add(case.operation.label)
@@ -198,19 +203,19 @@ def send(case: schemathesis.Case, target: Target) -> None:
 @pytest.mark.parametrize("target", [AuthMode.NONE], indirect=True, ids=str)
 @fuzz_settings(AuthMode.NONE)
 @schema.parametrize()
-def test_without_auth(case: schemathesis.Case, target: Target) -> None:
+def test_without_auth(case: OpenApiCase, target: Target) -> None:
     send(case, target)
 
 
 @pytest.mark.parametrize("target", [AuthMode.JWT], indirect=True, ids=str)
 @fuzz_settings(AuthMode.JWT)
 @schema.parametrize()
-def test_with_a_bearer_token(case: schemathesis.Case, target: Target) -> None:
+def test_with_a_bearer_token(case: OpenApiCase, target: Target) -> None:
     send(case, target)
 
 
 @pytest.mark.parametrize("target", [AuthMode.TRUSTED_HEADERS], indirect=True, ids=str)
 @fuzz_settings(AuthMode.TRUSTED_HEADERS)
 @schema.parametrize()
-def test_with_trusted_headers(case: schemathesis.Case, target: Target) -> None:
+def test_with_trusted_headers(case: OpenApiCase, target: Target) -> None:
     send(case, target)

@@ -190,9 +190,11 @@ async def test_admins_see_everything_and_another_tenant_nothing(
             response = await c.request(method, f"{GOALS}/{goal_id}", json=body, headers=ACME_ADMIN)
             assert response.status_code == 404, (method, response.text)
     # Our KPI is unknown to acme, by key or id.
-    for body in ({"definition_key": "calls"}, {"definition_id": world["kpi"]}):
+    for reference in ({"definition_key": "calls"}, {"definition_id": world["kpi"]}):
         response = await c.post(
-            GOALS, headers=ACME_ADMIN, json={**body, "user_id": "42", **MONTH, "target_value": 1}
+            GOALS,
+            headers=ACME_ADMIN,
+            json={**reference, "user_id": "42", **MONTH, "target_value": 1},
         )
         assert response.status_code == 422, response.text
     bulk = await c.put(

@@ -12,7 +12,7 @@ from kpi_service.core.database import Database
 from tests.support.api import define, manual_kpi
 from tests.support.goals import GOALS, set_goal
 
-GOAL = {
+GOAL: dict[str, Any] = {
     "definition_key": "calls",
     "user_id": "42",
     "period_kind": "monthly",

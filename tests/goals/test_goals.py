@@ -158,7 +158,7 @@ async def test_a_second_goal_for_the_same_range_conflicts(
     client: AsyncClient, db: Database
 ) -> None:
     await manual_kpi(client, "calls", aggregation_period="weekly")
-    body = {
+    body: dict[str, Any] = {
         "definition_key": "calls",
         "user_id": "42",
         "period_kind": "monthly",

@@ -176,10 +176,10 @@ async def test_a_random_data_set(client: AsyncClient, db: Database) -> None:
     items = items_of(await client.get(GOALS, params={"limit": 500}))
     assert len(items) == len(expected) == 48
     for read in items:
-        s, values, target = expected[read["id"]]
+        s, within, target = expected[read["id"]]
         assert_progress(
             read,
-            values,
+            within,
             s.rollup,
             target,
             s.target_type,

@@ -239,11 +239,11 @@ async def test_an_earlier_dated_target_rederives_the_periods_it_covers_only(
             value, previous, target, "higher_better", Decimal(80), Decimal(150)
         ), month
         previous = value
-    for month in ("2025-01-01", "2025-02-01", "2025-03-01"):
-        assert got[month] == before[month]  # not even a new revision
-    for month in ("2025-04-01", "2025-05-01", "2025-06-01"):
-        assert got[month]["revision"] == before[month]["revision"] + 1
-        [kept] = await revisions(client, got[month]["id"])
+    for start in ("2025-01-01", "2025-02-01", "2025-03-01"):
+        assert got[start] == before[start]  # not even a new revision
+    for start in ("2025-04-01", "2025-05-01", "2025-06-01"):
+        assert got[start]["revision"] == before[start]["revision"] + 1
+        [kept] = await revisions(client, got[start]["id"])
         assert (kept["target_value"], kept["change_reason"]) == (
             100,
             "re-derived: target or baseline changed",
@@ -337,7 +337,8 @@ async def test_periods_that_ended_are_final_on_read_and_stored_by_the_daily_job(
     scheduler = Scheduler(lambda: db, settings, BackgroundRuns(lambda: db, settings))
     scheduler.start()
     try:
-        jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}  # type: ignore[union-attr]
+        assert scheduler._scheduler is not None
+        jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}
         assert str(jobs["finalize"].trigger.fields[5]) == "0"  # hour
     finally:
         scheduler.shutdown()
@@ -363,7 +364,7 @@ async def test_a_random_sequence_of_changes_leaves_no_drift(
     year = months(2025)[:8]
     d = await manual_kpi(client)
     state: dict[str, Any] = {"kind": "higher_better", "threshold": Decimal(80), "cap": Decimal(150)}
-    subjects = {}
+    subjects: dict[str, dict[str, Any]] = {}
     for subject in ("7", "8"):
         a = await assign(client, d["id"], subject, 100, start_date="2025-01-01")
         subjects[subject] = {
@@ -398,15 +399,15 @@ async def test_a_random_sequence_of_changes_leaves_no_drift(
         elif op == "definition":
             name = rng.choice(["target_type", "warning_threshold", "score_cap"])
             if name == "target_type":
-                value: Any = rng.choice(["higher_better", "lower_better"])
-                state["kind"] = value
+                setting: str | float = rng.choice(["higher_better", "lower_better"])
+                state["kind"] = setting
             elif name == "warning_threshold":
                 state["threshold"] = Decimal(rng.randint(50, 99))
-                value = float(state["threshold"])
+                setting = float(state["threshold"])
             else:
                 state["cap"] = Decimal(rng.randint(100, 200))
-                value = float(state["cap"])
-            patch = await client.patch(f"/api/kpis/definitions/{d['id']}", json={name: value})
+                setting = float(state["cap"])
+            patch = await client.patch(f"/api/kpis/definitions/{d['id']}", json={name: setting})
             assert patch.status_code == 200, patch.text
 
     for subject, s in subjects.items():

@@ -178,7 +178,7 @@ def expected_value(
     events: list[dict[str, Any]], case: Case, config: dict[str, Any], scope: str, subject: str
 ) -> Decimal | None:
     start, end = case.week
-    group = {
+    group: Callable[[dict[str, Any]], str | None] = {
         "user": lambda e: e["user_id"],
         "team": lambda e: e.get("team_id"),
         "organization": lambda e: TENANT,

@@ -13,7 +13,7 @@ from tests.support.api import assign, define, measurements
 from tests.support.auth import bearer
 
 
-async def _manual(client: AsyncClient, **fields: Any) -> tuple[dict, dict]:
+async def _manual(client: AsyncClient, **fields: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     d = await define(client, key="csat", unit="percent", aggregation_period="monthly", **fields)
     a = await assign(client, d["id"], "7", 90, start_date="2026-01-01", team_id="support")
     return d, a

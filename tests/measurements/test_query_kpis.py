@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -42,7 +43,7 @@ CASES = [
 ]
 
 
-async def _setup(client: AsyncClient, db: Database) -> dict[str, dict]:
+async def _setup(client: AsyncClient, db: Database) -> dict[str, dict[str, Any]]:
     await create_support_cases(db, CASES)
     avg = await define(
         client,

@@ -330,7 +330,7 @@ async def check_standings(w: World, month: date) -> None:
     # One KPI's leaderboard: competition ranks by uncapped achievement.
     now, then = (
         {
-            u: f and f["achievement"]
+            u: f["achievement"] if f else None
             for u in USERS
             if w.shown(u, "deals", on)
             for f in [w.shown_figures(u, "deals", on)]
@@ -385,15 +385,17 @@ async def test_every_view_equals_a_clean_recomputation_after_changes_in_time(
         )
         points = {p["period_start"]: p for p in series["points"]}
         for month in MONTHS:
-            p, f = points[month.isoformat()], w.shown_figures(user, "deals", month)
+            p, shown = points[month.isoformat()], w.shown_figures(user, "deals", month)
             assert (p["value"], p["target"], p["achievement"], p["status"], p["is_final"]) == (
-                (f["value"], f["target"], f["achievement"], f["status"], True)
-                if f
+                (shown["value"], shown["target"], shown["achievement"], shown["status"], True)
+                if shown
                 else (None, None, None, None, True)
             ), (user, month)
 
     for goal_id, (user, key, last, target) in goals.items():  # goals over ended ranges
-        counted = [f["value"] for m in MONTHS if m <= last if (f := w.shown_figures(user, key, m))]
+        counted = [
+            shown["value"] for m in MONTHS if m <= last if (shown := w.shown_figures(user, key, m))
+        ]
         total = sum(counted, D(0))
         value = total if key == "deals" else six(total / len(counted))  # sum / avg roll-up
         progress = achievement(w.kpis[key], value, D(target))

@@ -141,8 +141,10 @@ async def test_random_cohorts_match_a_plain_python_count(
 NY = ZoneInfo("America/New_York")
 
 
-def local(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=NY)  # type: ignore[misc]
+def local(
+    year: int, month: int, day: int, hour: int, minute: int, second: int = 0, micro: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=NY)
 
 
 @pytest.fixture
@@ -214,7 +216,7 @@ async def test_members_are_refused_and_other_tenants_see_nothing(jwt_client: Asy
         ],
         headers=admin,
     )
-    params = {"last_month": "2025-03-01", "months": 1}
+    params: dict[str, str | int] = {"last_month": "2025-03-01", "months": 1}
     member = await jwt_client.get(URL, params=params, headers=bearer("42", "member"))
     assert member.status_code == 403
     manager = await jwt_client.get(

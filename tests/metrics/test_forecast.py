@@ -375,7 +375,7 @@ async def test_refusals_and_access(jwt_client: AsyncClient, db: Database) -> Non
     assert (
         await forecast(c, manager, definition_key="calls", subject_type="team", subject_id="t1")
     )["members"] == 2
-    cases = [
+    cases: list[tuple[dict[str, str], dict[str, str | int], int]] = [
         (member, {"subject_id": "43"}, 404),
         (member, {"subject_type": "team", "subject_id": "t1"}, 404),
         (member, {"subject_type": "organization"}, 403),

@@ -160,7 +160,8 @@ def expected_team(data: list[Held], team: str, month: str) -> dict[str, Any]:
         values = [h.values[month] for h in column if month in h.values]
         achievements = [a for h in column if (a := h.achievement(month)) is not None]
         statuses = [status_of(a) for a in achievements]
-        mean = q(sum(values) / len(values)) if values else None
+        total = sum(values, Decimal(0))
+        mean = q(total / len(values)) if values else None
         kpis.append(
             {
                 "definition_key": key,
@@ -169,10 +170,10 @@ def expected_team(data: list[Held], team: str, month: str) -> dict[str, Any]:
                 "rollup": ROLLUPS[key],
                 "members": len(column),
                 "measured": len(values),
-                "value_sum": num(sum(values)) if values else None,
+                "value_sum": num(total) if values else None,
                 "value_mean": num(mean),
-                "value_total": num(sum(values) if ROLLUPS[key] == "sum" and values else mean),
-                "achievement_mean": num(q(sum(achievements) / len(achievements)))
+                "value_total": num(total if ROLLUPS[key] == "sum" and values else mean),
+                "achievement_mean": num(q(sum(achievements, Decimal(0)) / len(achievements)))
                 if achievements
                 else None,
                 "met": statuses.count("met"),
@@ -274,14 +275,15 @@ async def test_access(client: AsyncClient, jwt_client: AsyncClient) -> None:
 
 
 async def test_bad_input_is_a_problem(client: AsyncClient) -> None:
-    for params in (
+    bad: list[dict[str, Any]] = [
         {},
         {"team_id": ""},
         {"team_id": "t1", "period_kind": "fortnightly"},
         {"team_id": "t1", "date": "yesterday"},
         {"team_id": "t1", "extra": "1"},
         {"team_id": "t" * 65},
-    ):
+    ]
+    for params in bad:
         assert_problem(await view(client, "team", **params), 422, params)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from httpx import AsyncClient
@@ -26,17 +27,12 @@ DAY = date(2026, 11, 18)
 async def replicas(database_url: str) -> AsyncIterator[list[Scheduler]]:
     """Two schedulers, each with its own connection pool and run worker: two processes."""
     settings = make_settings(database_url, scheduler_catchup=2)
-    made = []
-    for _ in range(2):
-        database = Database.connect(database_url, settings)
-        made.append(
-            (
-                database,
-                Scheduler(
-                    lambda d=database: d, settings, BackgroundRuns(lambda d=database: d, settings)
-                ),
-            )
-        )
+
+    def replica(database: Database) -> tuple[Database, Scheduler]:
+        runs = BackgroundRuns(lambda: database, settings)
+        return database, Scheduler(lambda: database, settings, runs)
+
+    made = [replica(Database.connect(database_url, settings)) for _ in range(2)]
     yield [s for _, s in made]
     for database, scheduler in made:
         await scheduler.runs.shutdown()
@@ -68,7 +64,7 @@ async def _daily_world(client: AsyncClient, db: Database) -> None:
             await assign(client, d["id"], user, 2, start_date="2026-11-01")
 
 
-async def _rows(db: Database, sql: str) -> list[tuple[object, ...]]:
+async def _rows(db: Database, sql: str) -> list[tuple[Any, ...]]:
     async with db.engine.connect() as conn:
         return [tuple(r) for r in (await conn.execute(text(sql))).all()]
 
@@ -178,7 +174,8 @@ async def test_the_alert_jobs_are_scheduled_and_find_a_missing_manual_value(
     scheduler = Scheduler(lambda: db, settings, BackgroundRuns(lambda: db, settings))
     scheduler.start()
     try:
-        jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}  # type: ignore[union-attr]
+        assert scheduler._scheduler is not None
+        jobs = {job.id: job for job in scheduler._scheduler.get_jobs()}
         assert str(jobs["overdue-values"].trigger.fields[5]) == "7"  # hour
         assert str(jobs["overdue-values"].trigger.fields[6]) == "30"  # minute
         assert jobs["alert-deliveries"].trigger.interval.total_seconds() == 45

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from httpx import AsyncClient
 
@@ -17,8 +17,22 @@ CHANNELS = "/api/kpis/alerts/channels"
 ALERTS = "/api/kpis/alerts"
 DELIVERIES = "/api/kpis/alerts/deliveries"
 MONDAY = date(2026, 1, 5)
+
+
+class QuickDelivery(TypedDict):
+    """The delivery settings of the alert tests' apps."""
+
+    webhook_backoff_seconds: float
+    webhook_timeout_seconds: float
+    webhook_attempts: int
+
+
 # Retries come quickly and a hanging receiver is cut soon: tests wait for the outcome.
-QUICK = {"webhook_backoff_seconds": 0.01, "webhook_timeout_seconds": 0.5, "webhook_attempts": 3}
+QUICK: QuickDelivery = {
+    "webhook_backoff_seconds": 0.01,
+    "webhook_timeout_seconds": 0.5,
+    "webhook_attempts": 3,
+}
 
 
 def week(n: int) -> date:

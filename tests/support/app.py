@@ -33,7 +33,7 @@ def make_settings(url: str, **overrides: Any) -> Settings:
         "outbound_allow": "127.0.0.0/8",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def today() -> date:

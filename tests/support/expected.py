@@ -3,7 +3,7 @@ independent of the engine: achievement, score, status, trend, change, weighted m
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 
 SIX = Decimal("0.000001")
@@ -65,16 +65,16 @@ def weighted(pairs: Iterable[tuple[Decimal, Decimal | None]]) -> Decimal | None:
     scored = [(w, s) for w, s in pairs if s is not None and w > 0]
     if not scored:
         return None
-    return q(sum(w * s for w, s in scored) / sum(w for w, _ in scored))
+    return q(sum((w * s for w, s in scored), Decimal(0)) / sum((w for w, _ in scored), Decimal(0)))
 
 
-def dense(scores: dict[str, Decimal | None]) -> dict[str, int]:
+def dense(scores: Mapping[str, Decimal | None]) -> dict[str, int]:
     """1 + how many distinct scores are higher."""
     distinct = {s for s in scores.values() if s is not None}
     return {k: 1 + sum(1 for o in distinct if o > s) for k, s in scores.items() if s is not None}
 
 
-def competition(scores: dict[str, Decimal | None]) -> dict[str, int]:
+def competition(scores: Mapping[str, Decimal | None]) -> dict[str, int]:
     """1 + how many scores are higher."""
     present = [s for s in scores.values() if s is not None]
     return {k: 1 + sum(1 for o in present if o > s) for k, s in scores.items() if s is not None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from httpx import AsyncClient, Response
@@ -15,7 +16,7 @@ async def given(
     client: AsyncClient,
     definition: dict[str, Any],
     user: str,
-    values: dict[str, float | str],
+    values: Mapping[str, float | str],
     *,
     team: str | None = None,
     start: str = "2025-01-01",
