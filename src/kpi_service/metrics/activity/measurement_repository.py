@@ -28,23 +28,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.assignments.repository import in_force_during
 from kpi_service.core.sql import among
 from kpi_service.engine.periods import Period
+from kpi_service.metrics.measured import JUDGED
 from kpi_service.models import Assignment, Definition, Measurement, SubjectType, joins
 
 # Achievement buckets of the summary, in percent: [<50, 50-80, 80-100, 100-120, >=120).
 BUCKET_EDGES = (Decimal(50), Decimal(80), Decimal(100), Decimal(120))
 STATUSES = ("met", "at_risk", "off_track")
-# A measurement's columns the summary shows.
+# A measurement's columns the summary shows, named as it shows them.
 _MEASURED = (
     Measurement.period_start,
     Measurement.period_end,
-    Measurement.actual_value,
-    Measurement.target_value,
-    Measurement.achievement,
-    Measurement.status,
-    Measurement.previous_value,
-    Measurement.change_pct,
-    Measurement.trend,
-    Measurement.calculated_at,
+    Measurement.actual_value.label("value"),
+    Measurement.target_value.label("target"),
+    *JUDGED,
 )
 
 # A measurement shows for the assignment in force in its period (a superseded one's later
@@ -173,7 +169,7 @@ class ActivityMeasurementRepository:
         )
         stmt = (
             select(
-                Definition.key,
+                Definition.key.label("definition_key"),
                 Definition.name,
                 Definition.unit,
                 Definition.aggregation_period,
