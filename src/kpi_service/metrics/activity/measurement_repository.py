@@ -23,10 +23,11 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.dialects.postgresql import distinct_on
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.assignments.repository import in_force_during
+from kpi_service.assignments.repository import AssignmentRepository, in_force_during
+from kpi_service.core.repository import Repository
 from kpi_service.core.sql import among
+from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import Period
 from kpi_service.metrics.measured import JUDGED
 from kpi_service.models import Assignment, Definition, Measurement, SubjectType, joins
@@ -88,9 +89,10 @@ def _bucket_conditions() -> list[Any]:
     return conditions
 
 
-class ActivityMeasurementRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class ActivityMeasurementRepository(Repository[Measurement]):
+    """The tenant's measurements as the funnel and the summary read them."""
+
+    model = Measurement
 
     async def stage_values(
         self,
@@ -120,7 +122,7 @@ class ActivityMeasurementRepository:
             .join(Assignment, joins.assignment_of(Measurement))
             .join(Definition, joins.definition_of(Measurement))
             .where(
-                Measurement.tenant_id == tenant_id,
+                self.in_tenant(tenant_id),
                 held,
                 Measurement.aligned.is_(True),
                 _IN_FORCE,
@@ -178,7 +180,7 @@ class ActivityMeasurementRepository:
             )
             .outerjoin(latest, true())
             .where(
-                Definition.tenant_id == tenant_id,
+                DefinitionRepository.in_tenant(tenant_id),
                 Definition.scope == SubjectType.ORGANIZATION,
                 Definition.is_active.is_(True),
                 among(Definition.aggregation_period, kinds),
@@ -212,7 +214,7 @@ class ActivityMeasurementRepository:
                 ),
             )
             .where(
-                Measurement.tenant_id == tenant_id,
+                self.in_tenant(tenant_id),
                 Measurement.aligned.is_(True),
                 Assignment.subject_type == SubjectType.ORGANIZATION,
                 Assignment.subject_id == tenant_id,
@@ -264,7 +266,7 @@ class ActivityMeasurementRepository:
             .join(chosen, chosen.c.kind == Definition.aggregation_period)
             .outerjoin(Measurement, measured)
             .where(
-                Assignment.tenant_id == tenant_id,
+                AssignmentRepository.in_tenant(tenant_id),
                 Assignment.subject_type == SubjectType.USER,
                 Definition.scope == SubjectType.USER,
                 Definition.is_active.is_(True),

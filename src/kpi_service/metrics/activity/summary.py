@@ -3,6 +3,7 @@ users' measurements of ended periods stand."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -103,16 +104,6 @@ async def summarize(
             )
         )
     distribution = await repo.distribution(principal.tenant_id, ended)
-    per_kpi = [
-        KpiDistribution(
-            definition_key=d.definition_key,
-            name=d.name,
-            period_start=d.period_start,
-            period_end=d.period_end,
-            **_counts(d),
-        )
-        for d in distribution
-    ]
     alerts = [
         OpenAlert.model_validate(a.model_dump())
         for a in await open_alerts(session, principal, limit=OPEN_ALERTS_SHOWN)
@@ -131,7 +122,7 @@ async def summarize(
             )
             for p in periods
         ],
-        distribution=per_kpi,
+        distribution=[_kpi_distribution(d) for d in distribution],
         overall=_overall(distribution),
         open_alerts=alerts,
     )
@@ -208,13 +199,11 @@ def _buckets(counts: list[int]) -> list[AchievementBucket]:
     ]
 
 
-def _counts(row: DistributionRow) -> dict[str, object]:
-    return {
-        "assignments": row.assignments,
-        **row.statuses,
-        "no_value": row.no_value,
-        "buckets": _buckets(row.buckets),
-    }
+def _kpi_distribution(row: DistributionRow) -> KpiDistribution:
+    """One KPI's counts for its period, named as the row names them (statuses spread)."""
+    return KpiDistribution.model_validate(
+        {**asdict(row), **row.statuses, "buckets": _buckets(row.buckets)}
+    )
 
 
 def _overall(rows: list[DistributionRow]) -> Distribution:
