@@ -23,28 +23,25 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.dialects.postgresql import distinct_on
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.assignments.repository import in_force_during
+from kpi_service.assignments.repository import AssignmentRepository, in_force_during
+from kpi_service.core.repository import Repository
 from kpi_service.core.sql import among
+from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import Period
+from kpi_service.metrics.measured import JUDGED
 from kpi_service.models import Assignment, Definition, Measurement, SubjectType, joins
 
 # Achievement buckets of the summary, in percent: [<50, 50-80, 80-100, 100-120, >=120).
 BUCKET_EDGES = (Decimal(50), Decimal(80), Decimal(100), Decimal(120))
 STATUSES = ("met", "at_risk", "off_track")
-# A measurement's columns the summary shows.
+# A measurement's columns the summary shows, named as it shows them.
 _MEASURED = (
     Measurement.period_start,
     Measurement.period_end,
-    Measurement.actual_value,
-    Measurement.target_value,
-    Measurement.achievement,
-    Measurement.status,
-    Measurement.previous_value,
-    Measurement.change_pct,
-    Measurement.trend,
-    Measurement.calculated_at,
+    Measurement.actual_value.label("value"),
+    Measurement.target_value.label("target"),
+    *JUDGED,
 )
 
 # A measurement shows for the assignment in force in its period (a superseded one's later
@@ -92,9 +89,10 @@ def _bucket_conditions() -> list[Any]:
     return conditions
 
 
-class ActivityMeasurementRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class ActivityMeasurementRepository(Repository[Measurement]):
+    """The tenant's measurements as the funnel and the summary read them."""
+
+    model = Measurement
 
     async def stage_values(
         self,
@@ -124,7 +122,7 @@ class ActivityMeasurementRepository:
             .join(Assignment, joins.assignment_of(Measurement))
             .join(Definition, joins.definition_of(Measurement))
             .where(
-                Measurement.tenant_id == tenant_id,
+                self.in_tenant(tenant_id),
                 held,
                 Measurement.aligned.is_(True),
                 _IN_FORCE,
@@ -173,7 +171,7 @@ class ActivityMeasurementRepository:
         )
         stmt = (
             select(
-                Definition.key,
+                Definition.key.label("definition_key"),
                 Definition.name,
                 Definition.unit,
                 Definition.aggregation_period,
@@ -182,7 +180,7 @@ class ActivityMeasurementRepository:
             )
             .outerjoin(latest, true())
             .where(
-                Definition.tenant_id == tenant_id,
+                DefinitionRepository.in_tenant(tenant_id),
                 Definition.scope == SubjectType.ORGANIZATION,
                 Definition.is_active.is_(True),
                 among(Definition.aggregation_period, kinds),
@@ -216,7 +214,7 @@ class ActivityMeasurementRepository:
                 ),
             )
             .where(
-                Measurement.tenant_id == tenant_id,
+                self.in_tenant(tenant_id),
                 Measurement.aligned.is_(True),
                 Assignment.subject_type == SubjectType.ORGANIZATION,
                 Assignment.subject_id == tenant_id,
@@ -268,7 +266,7 @@ class ActivityMeasurementRepository:
             .join(chosen, chosen.c.kind == Definition.aggregation_period)
             .outerjoin(Measurement, measured)
             .where(
-                Assignment.tenant_id == tenant_id,
+                AssignmentRepository.in_tenant(tenant_id),
                 Assignment.subject_type == SubjectType.USER,
                 Definition.scope == SubjectType.USER,
                 Definition.is_active.is_(True),

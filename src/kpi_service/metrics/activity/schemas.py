@@ -31,6 +31,15 @@ Stage = Annotated[
 Dimension = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 
 
+def _within_bounds(start: date, end: date) -> date:
+    """The range's end, once the range is known to run forwards and not too far."""
+    if end < start:
+        raise ValueError("end is before start")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise ValueError(f"the range spans more than {MAX_RANGE_DAYS} days")
+    return end
+
+
 class _SubjectRange(Input):
     """A subject and an inclusive range of local dates (the organisation's time zone)."""
 
@@ -61,11 +70,7 @@ class _SubjectRange(Input):
         start = info.data.get("start")
         if start is None:
             return end
-        if end < start:
-            raise ValueError("end is before start")
-        if (end - start).days + 1 > MAX_RANGE_DAYS:
-            raise ValueError(f"the range spans more than {MAX_RANGE_DAYS} days")
-        return end
+        return _within_bounds(start, end)
 
 
 # --- summary -----------------------------------------------------------------------------
@@ -117,11 +122,7 @@ class SummaryQuery(Input):
             return end
         if start is None:
             raise ValueError("end needs start")
-        if end < start:
-            raise ValueError("end is before start")
-        if (end - start).days + 1 > MAX_RANGE_DAYS:
-            raise ValueError(f"the range spans more than {MAX_RANGE_DAYS} days")
-        return end
+        return _within_bounds(start, end)
 
 
 class EndedValue(Output):

@@ -1,4 +1,5 @@
-"""The raw measurements export's statement: the caller's visible rows, in id order."""
+"""The raw measurements export's statement: the caller's visible rows, in id order, narrowed
+by the filters `listMeasurements` takes."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select
 
-from kpi_service.metrics.export.schemas import MeasurementExportQuery
-from kpi_service.models import Assignment, Definition, Measurement, SubjectType, joins
+from kpi_service.measurements.repository import MeasurementFilters, MeasurementRepository
+from kpi_service.models import Assignment, Definition, Measurement, joins
 
 # The exported columns, in order (`details` stays out: JSON does not fit a cell).
 COLUMNS: list[Any] = [
@@ -39,28 +40,13 @@ HEADER = [c.key for c in COLUMNS]
 
 
 def measurement_rows(
-    tenant_id: str, visible: ColumnElement[bool], query: MeasurementExportQuery
+    tenant_id: str, visible: ColumnElement[bool], filters: MeasurementFilters
 ) -> Select[Any]:
     """Measurements of the tenant the caller may see, filtered, oldest id first."""
-    stmt = (
+    return (
         select(*COLUMNS)
         .join(Assignment, joins.assignment_of(Measurement))
         .join(Definition, joins.definition_of(Measurement))
-        .where(Measurement.tenant_id == tenant_id, visible)
+        .where(MeasurementRepository.in_tenant(tenant_id), visible, *filters.conditions())
         .order_by(Measurement.id)
     )
-    if query.assignment_id is not None:
-        stmt = stmt.where(Measurement.assignment_id == query.assignment_id)
-    if query.user_id is not None:
-        stmt = stmt.where(
-            Assignment.subject_type == SubjectType.USER, Assignment.subject_id == query.user_id
-        )
-    if query.definition_id is not None:
-        stmt = stmt.where(Measurement.definition_id == query.definition_id)
-    if query.definition_key is not None:
-        stmt = stmt.where(Definition.key == query.definition_key)
-    if query.first is not None:
-        stmt = stmt.where(Measurement.period_end >= query.first)
-    if query.last is not None:
-        stmt = stmt.where(Measurement.period_start <= query.last)
-    return stmt

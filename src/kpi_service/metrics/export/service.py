@@ -14,6 +14,7 @@ from kpi_service.core.auth import Principal
 from kpi_service.core.database import Database
 from kpi_service.core.errors import InvalidInput, field_error
 from kpi_service.core.settings import Settings
+from kpi_service.measurements.repository import MeasurementFilters
 from kpi_service.metrics.export.csv_text import lines
 from kpi_service.metrics.export.repository import HEADER, measurement_rows
 from kpi_service.metrics.export.schemas import MeasurementExportQuery
@@ -44,7 +45,10 @@ async def _measurements(
 ) -> AsyncIterator[str]:
     # The request's session is committed and closed before a streamed body runs: this
     # connection is the export's own, held only while the rows are read.
-    stmt = measurement_rows(principal.tenant_id, visible_assignments(principal), query)
+    # The export's filters are the list's, but for the range's two spellings.
+    same = query.model_dump(include={"assignment_id", "user_id", "definition_id", "definition_key"})
+    filters = MeasurementFilters(**same, period_from=query.first, period_to=query.last)
+    stmt = measurement_rows(principal.tenant_id, visible_assignments(principal), filters)
     yield lines([HEADER])
     async with database.engine.connect() as connection:
         result = await connection.stream(stmt.execution_options(yield_per=CHUNK))

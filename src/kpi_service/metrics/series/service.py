@@ -16,8 +16,7 @@ from kpi_service.core.errors import InvalidInput, NotFound, field_error
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import achievement as ach
-from kpi_service.engine import pace as pace_rules
-from kpi_service.engine.periods import Period, PeriodKind, containing
+from kpi_service.engine.periods import Period, PeriodKind
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
 from kpi_service.engine.series import (
     Bucket,
@@ -27,8 +26,8 @@ from kpi_service.engine.series import (
     native_count,
     summarize,
 )
-from kpi_service.engine.statistics import MIN_POINTS, LineFit, fit_line
 from kpi_service.metrics.pace import IN_PROGRESS, PeriodPace, in_progress, pace_of
+from kpi_service.metrics.series.forecast import pace_of_current, project, scored, window
 from kpi_service.metrics.series.repository import (
     BucketRow,
     SeriesRepository,
@@ -38,21 +37,13 @@ from kpi_service.metrics.series.repository import (
 from kpi_service.metrics.series.schemas import (
     ForecastQuery,
     ForecastRead,
-    Outlook,
-    PaceRead,
-    Projection,
     TimeseriesQuery,
     TimeseriesRead,
-    TrendRead,
-    Verdict,
 )
 from kpi_service.models import Definition, SubjectType
 
 # Five years of daily values: the most native periods one series reads.
 MAX_PERIODS = 5 * 366
-# A target is `likely` met from this probability on, `unlikely` below its complement.
-LIKELY = 0.75
-LEVELS = (0.80, 0.95)
 
 
 async def _subject(
@@ -112,41 +103,41 @@ def _head(
     }
 
 
-def _request(
+async def _series(
+    session: AsyncSession,
     principal: Principal,
     definition: Definition,
-    kind: SubjectType,
-    subject_id: str,
+    subject: tuple[SubjectType, str],
     starts: Sequence[date],
     indexes: Sequence[int],
     first: date,
     last: date,
+    *,
     target_for: Period | None = None,
     native: bool = True,
-) -> SeriesRequest:
-    return SeriesRequest(
-        tenant_id=principal.tenant_id,
-        definition_id=definition.id,
-        subject_type=kind.value,
-        subject_id=subject_id,
-        rollup=definition.rollup,
-        starts=starts,
-        indexes=indexes,
-        range_start=first,
-        range_end=last,
-        derive=kind is not SubjectType.USER and definition.rollup in MEMBER_ROLLUPS,
-        target_for=target_for,
-        native=native,
-        version=definition.version,
+) -> tuple[dict[str, object], SeriesRows, dict[int, BucketRow]]:
+    """The subject's rows of the KPI for these native periods (placed in the buckets
+    `indexes`), with the answer's head and the rows by bucket."""
+    kind, subject_id = subject
+    rows = await SeriesRepository(session).series(
+        SeriesRequest(
+            tenant_id=principal.tenant_id,
+            definition_id=definition.id,
+            subject_type=kind.value,
+            subject_id=subject_id,
+            rollup=definition.rollup,
+            starts=starts,
+            indexes=indexes,
+            range_start=first,
+            range_end=last,
+            derive=kind is not SubjectType.USER and definition.rollup in MEMBER_ROLLUPS,
+            target_for=target_for,
+            native=native,
+            version=definition.version,
+        )
     )
-
-
-def _scored(
-    definition: Definition, value: Decimal | None, target: Decimal | None, baseline: Decimal | None
-) -> tuple[Decimal | None, str | None]:
-    achievement = ach.achievement(value, target, ach.TargetType(definition.target_type), baseline)
-    status = ach.status(achievement, definition.warning_threshold)
-    return achievement, None if status is None else status.value
+    head = _head(definition, kind, subject_id, rows)
+    return head, rows, {row.bucket: row for row in rows.buckets}
 
 
 class _Point(TypedDict):
@@ -186,7 +177,7 @@ def _point(
             value, target, achievement, status = row.value, row.target, row.achievement, row.status
         else:
             value, target = ach.quantize(row.value), ach.quantize(row.target)
-            achievement, status = _scored(definition, value, target, ach.quantize(row.baseline))
+            achievement, status = scored(definition, value, target, ach.quantize(row.baseline))
     measured = row.measured if row else 0
     pace = None
     if in_progress(period, today):
@@ -240,7 +231,7 @@ async def timeseries(
     session: AsyncSession, settings: Settings, principal: Principal, query: TimeseriesQuery
 ) -> TimeseriesRead:
     """A KPI's values for a subject over a range, at its grain or rolled up to a coarser one."""
-    kind, subject_id = await _subject(session, principal, query.subject_type, query.subject_id)
+    subject = await _subject(session, principal, query.subject_type, query.subject_id)
     definition = await _definition(session, principal, query.definition_key)
     native = PeriodKind(definition.aggregation_period)
     grain = PeriodKind(query.grain) if query.grain is not None else native
@@ -265,21 +256,17 @@ async def timeseries(
             errors=[field_error(["query", "start"], "range too long")],
         )
     buckets, starts, indexes = _plan(native, grain, first, last)
-    rows = await SeriesRepository(session).series(
-        _request(
-            principal,
-            definition,
-            kind,
-            subject_id,
-            starts,
-            indexes,
-            first,
-            last,
-            native=grain is native,
-        )
+    head, _, found = await _series(
+        session,
+        principal,
+        definition,
+        subject,
+        starts,
+        indexes,
+        first,
+        last,
+        native=grain is native,
     )
-    head = _head(definition, kind, subject_id, rows)
-    found = {row.bucket: row for row in rows.buckets}
     derived = head["source"] == "members"
     points = [
         _point(
@@ -326,160 +313,34 @@ async def timeseries(
     )
 
 
-def _decimal(x: float) -> Decimal:
-    quantized = ach.quantize(Decimal(repr(x)))
-    assert quantized is not None
-    return quantized
-
-
-def _pace(
-    definition: Definition,
-    settings: Settings,
-    period: Period,
-    row: BucketRow | None,
-    target: Decimal | None,
-) -> tuple[PaceRead | None, str | None]:
-    if row is None or row.value is None or row.calculated_at is None:
-        return None, "no value has been recorded for the current period yet"
-    value = ach.quantize(row.value)
-    assert value is not None
-    fraction = pace_rules.elapsed_share(period, settings.tz, row.calculated_at)
-    projected = pace_rules.projected(value, definition.rollup, fraction)
-    if projected is None:
-        return None, "the current period's value was taken before any of it had elapsed"
-    baseline = ach.quantize(row.baseline)
-    achievement, status = _scored(definition, projected, target, baseline)
-    return PaceRead(
-        value=value,
-        projected=projected,
-        elapsed_fraction=ach.quantize(fraction),
-        as_of=row.calculated_at,
-        target=target,
-        achievement=achievement,
-        status=status,
-    ), None
-
-
-def _probability(
-    definition: Definition, fit: LineFit, x: float, target: Decimal, baseline: Decimal | None
-) -> float:
-    """P(the period's value meets its target) under the fit; an exact KPI counts as met
-    within its warning band, since a continuous value hits a point with probability 0."""
-    t = float(target)
-    kind = ach.TargetType(definition.target_type)
-    if kind is ach.TargetType.EXACT:
-        tolerance = abs(t) * (100 - float(definition.warning_threshold)) / 100
-        return fit.probability_between(x, t - tolerance, t + tolerance)
-    # With a baseline, achievement grows from the baseline towards the target, whichever
-    # way that is; met means at or beyond the target in that direction.
-    at_least = kind is ach.TargetType.HIGHER_BETTER
-    if baseline is not None and baseline != target:
-        at_least = target > baseline
-    return fit.probability_at_least(x, t) if at_least else fit.probability_at_most(x, t)
-
-
-def _verdict(probability: float) -> Verdict:
-    if probability >= LIKELY:
-        return "likely"
-    return "unlikely" if probability < 1 - LIKELY else "uncertain"
-
-
-def _window(native: PeriodKind, today: date, history: int) -> list[Period]:
-    """The `history` ended periods before the current one, then the current one."""
-    periods = [containing(native, today)]
-    for _ in range(history):
-        periods.append(periods[-1].previous())
-    return periods[::-1]
-
-
 async def forecast(
     session: AsyncSession, settings: Settings, principal: Principal, query: ForecastQuery
 ) -> ForecastRead:
     """Pace of the current period, a linear trend of the next ones with prediction
     intervals, and how likely the current period's target is to be met."""
-    kind, subject_id = await _subject(session, principal, query.subject_type, query.subject_id)
+    subject = await _subject(session, principal, query.subject_type, query.subject_id)
     definition = await _definition(session, principal, query.definition_key)
-    native = PeriodKind(definition.aggregation_period)
     today = settings.today()
-    periods = _window(native, today, query.history)
-    current, n = periods[-1], query.history
-    rows = await SeriesRepository(session).series(
-        _request(
-            principal,
-            definition,
-            kind,
-            subject_id,
-            [p.start for p in periods],
-            range(len(periods)),
-            periods[0].start,
-            current.end,
-            target_for=current,
-        )
+    periods = window(PeriodKind(definition.aggregation_period), today, query.history)
+    current = periods[-1]
+    head, rows, found = await _series(
+        session,
+        principal,
+        definition,
+        subject,
+        [p.start for p in periods],
+        range(len(periods)),
+        periods[0].start,
+        current.end,
+        target_for=current,
     )
-    head = _head(definition, kind, subject_id, rows)
-    found = {row.bucket: row for row in rows.buckets}
-    now_row = found.get(n)
+    now_row = found.get(query.history)
     target = ach.quantize(
         now_row.target if now_row and now_row.target is not None else rows.target_in_force
     )
-    pace, pace_reason = _pace(definition, settings, current, now_row, target)
-
-    history = [
-        (float(i), float(row.value))
-        for i, row in sorted(found.items())
-        if i < n and row.value is not None
-    ]
-    fit, trend, trend_reason, projections = None, None, None, []
-    if len(history) < MIN_POINTS:
-        trend_reason = (
-            f"not enough history: {len(history)} of the last {n} ended periods "
-            f"have a value; at least {MIN_POINTS} are needed"
-        )
-    else:
-        fit = fit_line([x for x, _ in history], [y for _, y in history])
-        trend = TrendRead(
-            window_start=periods[0].start,
-            periods_used=fit.n,
-            slope=_decimal(fit.slope),
-            intercept=_decimal(fit.intercept),
-            residual_se=_decimal(fit.residual_se),
-        )
-        period = current
-        for step in range(query.horizon):
-            x = float(n + step)
-            (low80, high80), (low95, high95) = (
-                fit.prediction_interval(x, level) for level in LEVELS
-            )
-            projections.append(
-                Projection(
-                    period_start=period.start,
-                    period_end=period.end,
-                    value=_decimal(fit.predict(x)),
-                    lower_80=_decimal(low80),
-                    upper_80=_decimal(high80),
-                    lower_95=_decimal(low95),
-                    upper_95=_decimal(high95),
-                )
-            )
-            period = period.next()
-
-    probability: float | None = None
-    verdict: Verdict
-    if target is None:
-        verdict = "no_target"
-    elif fit is None:
-        verdict = "not_enough_history"
-    else:
-        baseline = ach.quantize(now_row.baseline) if now_row else None
-        probability = _probability(definition, fit, float(n), target, baseline)
-        verdict = _verdict(probability)
-    outlook = Outlook(
-        period_start=current.start,
-        period_end=current.end,
-        target=target,
-        expected=_decimal(fit.predict(float(n))) if fit else None,
-        probability=None if probability is None else _decimal(probability),
-        verdict=verdict,
+    pace, pace_reason = pace_of_current(definition, settings, current, now_row, target)
+    trend, trend_reason, projections, outlook = project(
+        definition, periods, found, target, query.horizon
     )
     return ForecastRead.model_validate(
         {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import date
 from typing import Any
 
@@ -56,6 +57,16 @@ def _period_fields(kind: str, period: Period, today: date) -> dict[str, Any]:
         "period_start": period.start,
         "period_end": period.end,
         "is_final": period.end < today,
+    }
+
+
+def _described(kpi: Any) -> dict[str, Any]:
+    """How a view names a KPI (`kpi`: its definition, or a row carrying its fields)."""
+    return {
+        "definition_key": kpi.key,
+        "name": kpi.name,
+        "unit": kpi.unit,
+        "target_type": kpi.target_type,
     }
 
 
@@ -116,18 +127,14 @@ async def scorecard(
     rows = await repo.user_kpis(
         principal.tenant_id, query.period_kind, period, user_id, visible_assignments(principal)
     )
+    # A row holds the rest of a KPI's fields (assignment, weight, team, previous value) as named.
     kpis = [
-        ScorecardKpi(
-            assignment_id=r.assignment_id,
-            definition_key=r.key,
-            name=r.name,
-            unit=r.unit,
-            target_type=r.target_type,
-            weight=r.weight,
-            team_id=r.team_id,
-            measured=r.measured,
-            previous_value=r.previous_value,
-            **_measured(r, settings, period, today, r.rollup, "change_pct", "trend"),
+        ScorecardKpi.model_validate(
+            {
+                **r._mapping,
+                **_described(r),
+                **_measured(r, settings, period, today, r.rollup, "change_pct", "trend"),
+            }
         )
         for r in rows
     ]
@@ -158,30 +165,13 @@ def _team_kpis(rows: Sequence[Any], judged: bool) -> list[TeamKpi]:
     for row in rows:
         columns.setdefault(row.key, []).append(row)
     kpis = []
-    for key, cells in columns.items():
+    for cells in columns.values():
         first = cells[0]
         totals = ranking.column_totals(
             [ranking.Cell(c.value, c.achievement, c.status if judged else None) for c in cells],
             first.rollup,
         )
-        kpis.append(
-            TeamKpi(
-                definition_key=key,
-                name=first.name,
-                unit=first.unit,
-                target_type=first.target_type,
-                rollup=first.rollup,
-                members=totals.members,
-                measured=totals.measured,
-                value_sum=totals.value_sum,
-                value_mean=totals.value_mean,
-                value_total=totals.value_total,
-                achievement_mean=totals.achievement_mean,
-                met=totals.met,
-                at_risk=totals.at_risk,
-                off_track=totals.off_track,
-            )
-        )
+        kpis.append(TeamKpi(**_described(first), rollup=first.rollup, **asdict(totals)))
     return kpis
 
 
@@ -307,10 +297,7 @@ async def leaderboard(
     ]
     more = len(rows) > query.limit
     return LeaderboardRead(
-        definition_key=definition.key,
-        name=definition.name,
-        unit=definition.unit,
-        target_type=definition.target_type,
+        **_described(definition),
         team_id=query.team_id,
         **_period_fields(definition.aggregation_period, period, today),
         population=population,
