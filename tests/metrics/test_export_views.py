@@ -74,7 +74,7 @@ def same(cell: str, value: Any) -> bool:
         return Decimal(cell) == Decimal(str(value))
     if isinstance(value, list):
         return cell == ";".join(str(v) for v in value)
-    return cell == value
+    return bool(cell == value)
 
 
 def flat(item: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -200,7 +200,7 @@ async def test_every_view_exports_its_main_table(client: AsyncClient) -> None:
 
 async def test_bad_requests_are_problems_not_csv(client: AsyncClient) -> None:
     await hand_worked_team(client)
-    for params, status in (
+    bad: list[tuple[dict[str, Any], int]] = [
         ({"view": "nope"}, 422),
         ({"view": "Scorecard"}, 422),
         ({"view": "scorecard", "period_kind": "hourly"}, 422),
@@ -213,7 +213,8 @@ async def test_bad_requests_are_problems_not_csv(client: AsyncClient) -> None:
         ({"view": "measurements", "limit": "10"}, 422),
         ({"start": "2026-01-01", "period_from": "2026-01-01"}, 422),
         ({"start": "2026-01-02", "end": "2026-01-01"}, 422),
-    ):
+    ]
+    for params, status in bad:
         response = await export(client, **params)
         assert_problem(response, status, params)
     unknown = (await export(client, view="nope")).json()
@@ -222,11 +223,12 @@ async def test_bad_requests_are_problems_not_csv(client: AsyncClient) -> None:
     period = (await export(client, view="scorecard", period_kind="hourly")).json()
     assert period["errors"][0]["loc"] == ["query", "period_kind"]
     # The view's own parameter names, refusals located as the view locates them.
-    for params, named in (
+    renamed: list[tuple[dict[str, Any], list[str]]] = [
         ({"key": "calls", "start": "2026-01-01"}, ["definition_key", "key"]),
         ({"definition_key": "calls", "from": "2026-01-01"}, ["start", "from"]),
         ({"definition_key": "calls", "start": "2026-02-01", "end": "2026-01-31"}, ["end"]),
-    ):
+    ]
+    for params, named in renamed:
         refused = await export(client, view="timeseries", subject_id="ann", **params)
         assert_problem(refused, 422, params)
         assert [e["loc"] for e in refused.json()["errors"]] == [

@@ -76,7 +76,7 @@ async def test_access(client: AsyncClient, jwt_client: AsyncClient) -> None:
 
 
 async def test_bad_input_is_a_problem(client: AsyncClient) -> None:
-    for params in (
+    refused: list[dict[str, Any]] = [
         {"period_kind": "hourly"},
         {"date": "2026-13-01"},
         {"date": "1800-01-01"},
@@ -85,7 +85,8 @@ async def test_bad_input_is_a_problem(client: AsyncClient) -> None:
         {"team_id": ""},
         {"unknown": "1"},
         {"user_id": "a\x00b"},
-    ):
+    ]
+    for params in refused:
         assert_problem(await view(client, "scorecard", **params), 422, params)
 
 
@@ -100,11 +101,12 @@ async def test_statements_are_compiled_once(client: AsyncClient, db: Database) -
     await hand_worked_team(client)
     await ok(client, "scorecard", user_id="ann", date=FEB)
     seen = []
-    for params in (
+    asked: list[dict[str, Any]] = [
         {"user_id": "bob", "date": FEB},
         {"user_id": "eve", "date": "2026-01-20"},
         {"user_id": "cid", "date": "2026-02-01", "team_id": "t1"},
-    ):
+    ]
+    for params in asked:
         async with compilations(db) as compiled:
             await ok(client, "scorecard", **params)
         seen.append(compiled)

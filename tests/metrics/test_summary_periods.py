@@ -4,6 +4,7 @@ period and the one in progress), a range combined by each KPI's rollup; recomput
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -205,11 +206,11 @@ async def test_by_default_the_latest_ended_period_and_the_one_in_progress_with_i
     assert all(p["is_final"] for p in body["periods"])
 
 
-ROLLUPS = {
-    "sum": sum,
+ROLLUPS: dict[str, Callable[[list[Decimal]], Decimal]] = {
+    "sum": lambda xs: sum(xs, Decimal(0)),
     "min": min,
     "max": max,
-    "avg": lambda xs: sum(xs) / len(xs),
+    "avg": lambda xs: sum(xs, Decimal(0)) / len(xs),
     "last": lambda xs: xs[-1],
 }
 
@@ -263,7 +264,7 @@ async def test_a_range_combines_each_kpi_by_its_rollup(client: AsyncClient) -> N
         if start <= w and w + timedelta(days=6) <= end
     ]
     assert kpis["weekly_sum"]["range"]["value"] == num(
-        sum(v for w, v in weeks.items() if w in full_weeks)
+        sum((v for w, v in weeks.items() if w in full_weeks), Decimal(0))
     )
     assert (
         kpis["weekly_sum"]["range"]["periods_in_range"],

@@ -123,8 +123,8 @@ async def test_who_sees_which_series(jwt_client: AsyncClient, db: Database) -> N
     assert (own["subject_id"], own["points"][0]["value"]) == ("42", 2)
     assert (await series(c, member, subject_id="42", **params))["points"][0]["value"] == 2
     manager = bearer("m1", "manager", teams=["t1"])
-    team = await series(c, manager, subject_type="team", subject_id="t1", **params)
-    assert (team["source"], team["points"][0]["value"]) == ("members", 2 + 3)
+    of_team = await series(c, manager, subject_type="team", subject_id="t1", **params)
+    assert (of_team["source"], of_team["points"][0]["value"]) == ("members", 2 + 3)
     assert (await series(c, manager, subject_id="43", **params))["points"][0]["value"] == 3
     org = await series(c, manager, subject_type="organization", **params)
     assert org["points"][0]["value"] == 2 + 3 + 4 and org["subject_id"] == "default"

@@ -280,7 +280,12 @@ async def test_points_are_scored_as_the_definition_and_assignment_now_say(
     # 1.0000005 is shown as 1.000000 (half to even): 33.333333%, not 33.333350%.
     for day, value in zip(days[:3], ("1.0000005", "2.4", "3.3"), strict=True):
         await record(client, held["id"], day, Decimal(value))
-    params = {"definition_key": "revenue", "subject_id": "7", "start": days[0], "end": days[-1]}
+    params: dict[str, Any] = {
+        "definition_key": "revenue",
+        "subject_id": "7",
+        "start": days[0],
+        "end": days[-1],
+    }
 
     def scored(points: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         return [(p["value"], p["achievement"], p["status"]) for p in points]
@@ -362,7 +367,7 @@ async def test_seed_003_revenue_trends(client: AsyncClient, db: Database) -> Non
         start=date(2025, 4, 1),
         end=date(2025, 5, 31),
     )
-    total_april, total_may = sum(april.values()), sum(may.values())
+    total_april, total_may = sum(april.values(), Decimal(0)), sum(may.values(), Decimal(0))
     assert [p["value"] for p in monthly["points"]] == [float(total_april), float(total_may)]
     assert monthly["summary"]["latest"]["value"] == float(total_may)
     assert monthly["summary"]["change_from_previous_pct"] == pytest.approx(

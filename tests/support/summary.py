@@ -28,7 +28,7 @@ def bucket(value: Decimal) -> int:
 
 def tally(cases: list[tuple[Decimal | None, Decimal, str, Decimal]]) -> dict[str, Any]:
     """Counts a client would make from (value, target, target type, warning) per user."""
-    out = {
+    out: dict[str, Any] = {
         "assignments": len(cases),
         "met": 0,
         "at_risk": 0,
