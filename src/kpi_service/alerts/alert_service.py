@@ -10,7 +10,7 @@ from kpi_service.alerts.alert_repository import AlertFilters, AlertRepository, A
 from kpi_service.alerts.schemas import AlertRead
 from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal, Role
-from kpi_service.core.errors import Conflict, Forbidden, NotFound
+from kpi_service.core.errors import Conflict, Forbidden, found
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.engine.alerting import AlertStatus
 from kpi_service.models import Alert
@@ -50,9 +50,7 @@ async def list_alerts(
 async def get_alert(session: AsyncSession, principal: Principal, alert_id: int) -> AlertRead:
     """One alert the caller may see."""
     row = await AlertRepository(session).get_row(principal, alert_id)
-    if row is None:
-        raise NotFound(f"Alert {alert_id} not found.")
-    return to_read(row)
+    return to_read(found(row, f"Alert {alert_id} not found."))
 
 
 async def open_alerts(

@@ -14,7 +14,7 @@ from kpi_service.alerts.schemas import ChannelCreate, ChannelRead, ChannelUpdate
 from kpi_service.audit import service as audit
 from kpi_service.core import outbound
 from kpi_service.core.auth import Principal
-from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
+from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, field_error, found
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.models import AlertChannel
 
@@ -69,9 +69,7 @@ async def get_channel(session: AsyncSession, principal: Principal, channel_id: i
     """One webhook (admins only)."""
     _require_admin(principal)
     channel = await ChannelRepository(session).get(principal.tenant_id, channel_id)
-    if channel is None:
-        raise NotFound(f"Alert channel {channel_id} not found.")
-    return channel
+    return found(channel, f"Alert channel {channel_id} not found.")
 
 
 async def list_channels(

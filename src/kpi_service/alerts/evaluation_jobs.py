@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from kpi_service.alerts import delivery_service
-from kpi_service.alerts.evaluation_service import evaluate, on_demand
+from kpi_service.alerts.evaluation_periods import on_demand
+from kpi_service.alerts.evaluation_service import evaluate
 from kpi_service.alerts.rule_repository import RuleRepository
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings

@@ -1,9 +1,10 @@
 """Evaluating alert rules over stored measurements, on demand and for the jobs
 (`evaluation_jobs`).
 
-Per rule: one statement loads what it judges for all its subjects, one loads their latest
-alerts; the pure state machine (`engine.alerting`) decides; then all rules' alert changes
-and the deliveries they notify are written in bulk, in the caller's transaction.
+Per rule, over the periods `evaluation_periods` picks: one statement loads what it judges
+for all its subjects, one loads their latest alerts; `judging` and the pure state machine
+(`engine.alerting`) decide; then all rules' alert changes and the deliveries they notify
+are written in bulk, in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,19 +22,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.alerts import delivery_service
 from kpi_service.alerts.alert_repository import AlertRepository
-from kpi_service.alerts.observation_repository import ObservationRepository, Point
+from kpi_service.alerts.evaluation_periods import on_demand
+from kpi_service.alerts.judging import for_periods, judge, on_pace, projects
+from kpi_service.alerts.observation_repository import ObservationRepository
 from kpi_service.alerts.rule_repository import RuleRepository
 from kpi_service.alerts.rule_service import condition_of
 from kpi_service.alerts.schemas import (
-    AchievementBelow,
     Anomaly,
-    ChangePct,
     Condition,
     ConsecutiveDeclines,
     EvaluateRequest,
     MissingValue,
     PayloadAlert,
-    ValueThreshold,
     WebhookPayload,
 )
 from kpi_service.audit import service as audit
@@ -41,11 +41,9 @@ from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Forbidden, InvalidInput, field_error
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
-from kpi_service.engine import achievement as ach
 from kpi_service.engine import alerting
-from kpi_service.engine import pace as pace_rules
 from kpi_service.engine.alerting import AlertStatus, Notice, Snapshot, Tracked
-from kpi_service.engine.periods import Period, PeriodKind, between, containing
+from kpi_service.engine.periods import Period, PeriodKind, containing
 from kpi_service.models import Alert, AlertRule, Definition
 
 Track = tuple[str, ...]
@@ -57,77 +55,6 @@ def stored_details(details: Mapping[str, Decimal | None]) -> dict[str, str | Non
 
 def _decimals(details: Mapping[str, Any]) -> dict[str, Decimal | None]:
     return {k: None if v is None else Decimal(str(v)) for k, v in details.items()}
-
-
-def judge(condition: Condition, point: Point) -> alerting.Judgement:
-    """How one (subject, period) stands against a measurement-based condition."""
-    match condition:
-        case AchievementBelow():
-            return alerting.below(point.achievement, condition.threshold, condition.clear_margin)
-        case ValueThreshold():
-            return alerting.value_crosses(
-                point.actual_value,
-                alerting.Direction(condition.direction),
-                condition.threshold,
-                condition.clear_margin,
-            )
-        case ChangePct():
-            return alerting.change_beyond(
-                point.actual_value,
-                point.previous_value,
-                alerting.ChangeDirection(condition.direction),
-                condition.limit,
-                condition.clear_margin,
-            )
-        case Anomaly():
-            return alerting.anomaly(point.actual_value, point.history, condition.z)
-        case ConsecutiveDeclines():
-            return alerting.declines(
-                point.actual_value is not None, point.declining, condition.periods
-            )
-    raise ValueError(f"{condition.kind} is not judged from measurements")
-
-
-def projects(condition: Condition) -> bool:
-    """Whether the rule also judges the period in progress, on its pace."""
-    return bool(getattr(condition, "on_projection", False))
-
-
-@dataclass(frozen=True, slots=True)
-class Projection:
-    """A period in progress as a projecting rule judges it: its point with the value (and
-    achievement) projected to the period's end, and what the alert shows of the projection."""
-
-    point: Point
-    details: dict[str, Decimal | None]
-
-
-def on_pace(
-    point: Point,
-    period: Period,
-    definition: Definition,
-    tz: ZoneInfo,
-) -> Projection | None:
-    """The point of a period in progress projected on its pace; None when there is nothing
-    to project yet."""
-    if point.calculated_at is None:
-        return None
-    share = pace_rules.elapsed_share(period, tz, point.calculated_at)
-    value = pace_rules.projected(point.actual_value, definition.rollup, share)
-    if value is None:
-        return None
-    achieved = ach.achievement(
-        value, point.target_value, ach.TargetType(definition.target_type), point.baseline_value
-    )
-    return Projection(
-        dataclasses.replace(point, actual_value=value, achievement=achieved),
-        {"projected_value": value, "elapsed_fraction": ach.quantize(share)},
-    )
-
-
-def for_periods(condition: Condition) -> int:
-    """Consecutive breaching periods before an alert fires."""
-    return getattr(condition, "for_periods", 1)
 
 
 def _tracked(alert: Alert) -> Tracked:
@@ -282,48 +209,6 @@ def _advance(
             existing = alert if touched.id is not None else None
             changes.append(Change(rule, definition, track[0], track[1], touched, existing))
     return changes
-
-
-def periods_of(
-    definition: Definition, condition: Condition, today: date, first: date | None, last: date | None
-) -> list[Period]:
-    """The periods a rule is evaluated over on demand: those overlapping [first, last], or
-    by default the latest final period, and the period in progress for a rule projecting it
-    (missing values: the latest overdue periods)."""
-    kind = PeriodKind(definition.aggregation_period)
-    if first is not None:
-        return between(kind, first, last or first)
-    if not isinstance(condition, MissingValue):
-        current = containing(kind, today)
-        return [current.previous(), current] if projects(condition) else [current.previous()]
-    # The latest period whose last day is more than `days` days ago, and those before it.
-    cutoff = today - timedelta(days=condition.days + 1)
-    period = containing(kind, cutoff)
-    if period.end > cutoff:
-        period = period.previous()
-    found = [period]
-    while len(found) < condition.lookback_periods:
-        found.append(found[-1].previous())
-    return sorted(found, key=lambda p: p.start)
-
-
-async def on_demand(
-    session: AsyncSession,
-    tenant_id: str,
-    rules: Sequence[AlertRule],
-    *,
-    today: date,
-    first: date | None = None,
-    last: date | None = None,
-) -> dict[int, list[Period]]:
-    """The periods each rule is evaluated over on demand (see `periods_of`), by rule id."""
-    definitions = await DefinitionRepository(session).by_ids(
-        tenant_id, sorted({r.definition_id for r in rules})
-    )
-    return {
-        r.id: periods_of(definitions[r.definition_id], condition_of(r), today, first, last)
-        for r in rules
-    }
 
 
 async def evaluate(

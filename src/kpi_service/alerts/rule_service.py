@@ -14,7 +14,7 @@ from kpi_service.alerts.rule_repository import RuleFilters, RuleRepository
 from kpi_service.alerts.schemas import Condition, MissingValue, RuleCreate, RuleRead, RuleUpdate
 from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal
-from kpi_service.core.errors import Forbidden, InvalidInput, NotFound, field_error
+from kpi_service.core.errors import Forbidden, InvalidInput, field_error, found
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.models import AlertRule, CalculationType, Definition
@@ -119,10 +119,9 @@ async def create_rule(session: AsyncSession, principal: Principal, body: RuleCre
 
 async def _rule(session: AsyncSession, principal: Principal, rule_id: int) -> tuple[AlertRule, str]:
     _require_admin(principal)
-    found = await RuleRepository(session).get_with_key(principal.tenant_id, rule_id)
-    if found is None:
-        raise NotFound(f"Alert rule {rule_id} not found.")
-    return found[0], found[1]
+    row = await RuleRepository(session).get_with_key(principal.tenant_id, rule_id)
+    rule, key = found(row, f"Alert rule {rule_id} not found.")
+    return rule, key
 
 
 async def get_rule(session: AsyncSession, principal: Principal, rule_id: int) -> RuleRead:

@@ -14,7 +14,6 @@ from kpi_service.core.schemas import (
     Day,
     Id,
     Input,
-    Key,
     LongText,
     Name,
     Number,
@@ -24,6 +23,7 @@ from kpi_service.core.schemas import (
     number_default,
     refuse_null,
 )
+from kpi_service.definitions.schemas import DefinitionReference
 from kpi_service.engine.alerting import AlertStatus, ChangeDirection, Direction, Notice
 from kpi_service.models import DeliveryStatus, Severity
 
@@ -40,6 +40,17 @@ ForPeriods = Annotated[
         ),
     ),
 ]
+# Whether a rule also judges the period in progress, projected on its pace.
+OnProjection = Annotated[
+    bool,
+    Field(
+        description=(
+            "Also judge the period in progress on its pace (its value projected to the period's "
+            "end): the alert then says the period is projected to miss. Default: only ended "
+            "periods are judged."
+        ),
+    ),
+]
 SecretEnv = Annotated[str, StringConstraints(pattern=r"^KPI_WEBHOOK_SECRET_[A-Z0-9_]{1,64}$")]
 MAX_CHANNELS = 20
 MAX_EVALUATED_DAYS = 5 * 366
@@ -52,14 +63,7 @@ class AchievementBelow(Input):
     threshold: Annotated[Number, Field(gt=0, le=100_000)]
     clear_margin: Margin = number_default(5)
     for_periods: ForPeriods = 1
-    on_projection: bool = Field(
-        default=False,
-        description=(
-            "Also judge the period in progress on its pace (its value projected to the period's "
-            "end): the alert then says the period is projected to miss. Default: only ended "
-            "periods are judged."
-        ),
-    )
+    on_projection: OnProjection = False
 
 
 class ValueThreshold(Input):
@@ -70,14 +74,7 @@ class ValueThreshold(Input):
     threshold: Number
     clear_margin: Margin = number_default(0)
     for_periods: ForPeriods = 1
-    on_projection: bool = Field(
-        default=False,
-        description=(
-            "Also judge the period in progress on its pace (its value projected to the period's "
-            "end): the alert then says the period is projected to miss. Default: only ended "
-            "periods are judged."
-        ),
-    )
+    on_projection: OnProjection = False
 
 
 class ChangePct(Input):
@@ -136,11 +133,9 @@ def _distinct(ids: list[int]) -> list[int]:
     return ids
 
 
-class RuleCreate(Input):
+class RuleCreate(DefinitionReference):
     """A new alert rule on a definition (named by `definition_id` or `definition_key`)."""
 
-    definition_id: Id | None = None
-    definition_key: Key | None = None
     name: Name
     condition: Condition
     subject_id: SubjectRef | None = Field(
@@ -154,12 +149,6 @@ class RuleCreate(Input):
     @classmethod
     def _distinct_channels(cls, value: list[int]) -> list[int]:
         return _distinct(value)
-
-    @model_validator(mode="after")
-    def _one_definition_reference(self) -> RuleCreate:
-        if (self.definition_id is None) == (self.definition_key is None):
-            raise ValueError("give exactly one of definition_id or definition_key")
-        return self
 
 
 class RuleUpdate(Input):

@@ -10,9 +10,7 @@ from pydantic import Field, model_validator
 from kpi_service.core.schemas import (
     Choice,
     Day,
-    Id,
     Input,
-    Key,
     Number,
     OutNumber,
     Output,
@@ -21,16 +19,15 @@ from kpi_service.core.schemas import (
     number_default,
     refuse_null,
 )
+from kpi_service.definitions.schemas import DefinitionReference
 from kpi_service.models import SubjectType
 
 MAX_BULK = 1000
 
 
-class AssignmentCreate(Input):
+class AssignmentCreate(DefinitionReference):
     """A new assignment; name the definition by `definition_id` or `definition_key`."""
 
-    definition_id: Id | None = None
-    definition_key: Key | None = None
     subject_type: Choice[SubjectType]
     subject_id: SubjectRef | None = Field(
         default=None, description="Required for user and team; the tenant for organization."
@@ -47,12 +44,6 @@ class AssignmentCreate(Input):
         "assignment ends the day before this one starts (its history stays). "
         "false: answer 409 naming the assignment in force instead.",
     )
-
-    @model_validator(mode="after")
-    def _one_definition_reference(self) -> AssignmentCreate:
-        if (self.definition_id is None) == (self.definition_key is None):
-            raise ValueError("give exactly one of definition_id or definition_key")
-        return self
 
 
 class AssignmentBulkCreate(Input):

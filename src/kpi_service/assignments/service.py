@@ -2,111 +2,41 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal
 from typing import Any, NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.assignments.in_force import (
-    Ending,
-    Loc,
-    Refusals,
-    refuse_later_overlap,
-    refuse_overlaps_within,
-    subject_kpi,
-    superseded,
-)
+from kpi_service.assignments.creation import create_all
+from kpi_service.assignments.in_force import refuse_later_overlap
+from kpi_service.assignments.reads import ENTITY, as_json, to_reads
 from kpi_service.assignments.repository import (
     AssignmentFilters,
     AssignmentRepository,
-    NaturalKey,
     TargetRepository,
 )
 from kpi_service.assignments.schemas import (
     AssignmentCreate,
     AssignmentRead,
     AssignmentUpdate,
-    TargetRead,
 )
 from kpi_service.audit import service as audit
 from kpi_service.core.access import can_manage, visible_assignments
-from kpi_service.core.auth import Principal, Role
-from kpi_service.core.errors import Forbidden, InvalidInput, NotFound, field_error
+from kpi_service.core.auth import Principal
+from kpi_service.core.errors import Forbidden, InvalidInput, field_error, found
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
-from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.measurements.derivation import rederive
-from kpi_service.models import Assignment, AssignmentTarget, Definition, SubjectType
-
-ENTITY = "assignment"
-
-
-def target_on(targets: Sequence[AssignmentTarget], day: date) -> Decimal | None:
-    """The target in force on `day`: the latest one effective on or before it."""
-    in_force = [t for t in targets if t.effective_from <= day]
-    return max(in_force, key=lambda t: t.effective_from).target_value if in_force else None
-
-
-def _read(
-    assignment: Assignment, definition_key: str, targets: Sequence[AssignmentTarget], day: date
-) -> AssignmentRead:
-    ordered = sorted(targets, key=lambda t: t.effective_from)
-    current = target_on(ordered, day)
-    return AssignmentRead.model_validate(
-        {
-            "id": assignment.id,
-            "definition_id": assignment.definition_id,
-            "definition_key": definition_key,
-            "subject_type": assignment.subject_type,
-            "subject_id": assignment.subject_id,
-            "team_id": assignment.team_id,
-            # Before it starts, an assignment shows the target it will start with.
-            "target_value": current if current is not None else ordered[0].target_value,
-            "weight": assignment.weight,
-            "baseline_value": assignment.baseline_value,
-            "start_date": assignment.start_date,
-            "end_date": assignment.end_date,
-            "is_active": assignment.start_date <= day
-            and (assignment.end_date is None or assignment.end_date >= day),
-            "assigned_by": assignment.assigned_by,
-            "created_at": assignment.created_at,
-            "updated_at": assignment.updated_at,
-            "targets": [TargetRead.model_validate(t) for t in ordered],
-        }
-    )
-
-
-async def _reads(
-    session: AsyncSession, tenant_id: str, rows: Sequence[tuple[Assignment, str]], day: date
-) -> list[AssignmentRead]:
-    targets = await TargetRepository(session).of_assignments(tenant_id, [a.id for a, _ in rows])
-    by_assignment: dict[int, list[AssignmentTarget]] = defaultdict(list)
-    for target in targets:
-        by_assignment[target.assignment_id].append(target)
-    return [_read(a, key, by_assignment[a.id], day) for a, key in rows]
-
-
-def _json(read: AssignmentRead) -> dict[str, Any]:
-    return read.model_dump(mode="json")
-
-
-def _definition_of(
-    body: AssignmentCreate, by_id: dict[int, Definition], by_key: dict[str, Definition]
-) -> Definition | None:
-    if body.definition_id is not None:
-        return by_id.get(body.definition_id)
-    return by_key.get(body.definition_key or "")
+from kpi_service.models import Assignment
 
 
 async def create(
     session: AsyncSession, principal: Principal, body: AssignmentCreate, *, settings: Settings
 ) -> AssignmentRead:
     """Assign a definition to a subject, with its first target from the start date."""
-    (created,) = await _create(session, principal, [body], bulk=False, settings=settings)
-    await audit.record(session, principal, "create", ENTITY, created.id, after=_json(created))
+    (created,) = await create_all(session, principal, [body], bulk=False, settings=settings)
+    await audit.record(session, principal, "create", ENTITY, created.id, after=as_json(created))
     return created
 
 
@@ -118,189 +48,15 @@ async def create_many(
     settings: Settings,
 ) -> list[AssignmentRead]:
     """Create all these assignments, or none when any of them is refused."""
-    created = await _create(session, principal, bodies, bulk=True, settings=settings)
+    created = await create_all(session, principal, bodies, bulk=True, settings=settings)
     await audit.record_many(
         session,
-        [audit.entry(principal, "create", ENTITY, read.id, None, _json(read)) for read in created],
+        [
+            audit.entry(principal, "create", ENTITY, read.id, None, as_json(read))
+            for read in created
+        ],
     )
     return created
-
-
-async def _create(
-    session: AsyncSession,
-    principal: Principal,
-    bodies: Sequence[AssignmentCreate],
-    *,
-    bulk: bool,
-    settings: Settings,
-) -> list[AssignmentRead]:
-    if principal.role is Role.MEMBER:
-        raise Forbidden("Members cannot assign KPIs.")
-    day = settings.today()
-    definitions = await DefinitionRepository(session).find(
-        principal.tenant_id,
-        ids=sorted({b.definition_id for b in bodies if b.definition_id is not None}),
-        keys=sorted({b.definition_key for b in bodies if b.definition_key is not None}),
-    )
-    by_id = {d.id: d for d in definitions}
-    by_key = {d.key: d for d in definitions}
-    refusals = Refusals(bulk=bulk)
-    rows: list[dict[str, Any]] = []
-    indexes: list[int] = []
-    first_index: dict[NaturalKey, int] = {}
-    for index, body in enumerate(bodies):
-        loc = refusals.loc(index)
-        row = _row(principal, body, _definition_of(body, by_id, by_key), loc, day, refusals)
-        if row is None:
-            continue
-        natural = (row["definition_id"], row["subject_type"], row["subject_id"], row["start_date"])
-        if natural in first_index:
-            refusals.conflicts.append(
-                field_error(
-                    loc,
-                    f"repeats item {first_index[natural]}: the same KPI, subject and start date",
-                )
-            )
-            continue
-        first_index[natural] = index
-        rows.append(row)
-        indexes.append(index)
-    refuse_overlaps_within(rows, indexes, refusals)
-    refusals.raise_any()
-    repo = AssignmentRepository(session)
-    await repo.lock_subjects(principal.tenant_id, [subject_kpi(row) for row in rows])
-    held = await repo.overlapping(
-        principal.tenant_id,
-        [
-            (position, *subject_kpi(row), row["start_date"], row["end_date"])
-            for position, row in enumerate(rows)
-        ],
-    )
-    ends = superseded(principal, rows, indexes, held, refusals)
-    refusals.forbidden.sort(key=lambda e: e["loc"])
-    refusals.conflicts.sort(key=lambda e: e["loc"])
-    refusals.raise_any()
-    await _supersede(session, principal, ends, day)
-    return await _insert(session, principal, rows, day)
-
-
-async def _supersede(
-    session: AsyncSession, principal: Principal, ends: dict[int, Ending], day: date
-) -> None:
-    """End the superseded assignments (one statement), each change audited."""
-    if not ends:
-        return
-    repo = AssignmentRepository(session)
-    targets: dict[int, list[AssignmentTarget]] = defaultdict(list)
-    for target in await TargetRepository(session).of_assignments(principal.tenant_id, list(ends)):
-        targets[target.assignment_id].append(target)
-    before = {i: _read(e.assignment, e.definition_key, targets[i], day) for i, e in ends.items()}
-    ended = await repo.end_on(principal.tenant_id, {i: e.end_date for i, e in ends.items()})
-    after = [_read(a, ends[a.id].definition_key, targets[a.id], day) for a in ended]
-    await audit.record_many(
-        session,
-        [
-            audit.entry(
-                principal, "supersede", ENTITY, read.id, _json(before[read.id]), _json(read)
-            )
-            for read in after
-        ],
-    )
-
-
-def _row(
-    principal: Principal,
-    body: AssignmentCreate,
-    definition: Definition | None,
-    loc: Loc,
-    day: date,
-    refusals: Refusals,
-) -> dict[str, Any] | None:
-    """The row for one create body, or None after noting why it is refused."""
-    if definition is None:
-        name = "definition_id" if body.definition_id is not None else "definition_key"
-        refusals.invalid.append(field_error([*loc, name], "no such KPI definition"))
-        return None
-    problems = len(refusals.invalid)
-    if body.subject_type != definition.scope:
-        refusals.invalid.append(
-            field_error(
-                [*loc, "subject_type"],
-                f"KPI {definition.key!r} is measured per {definition.scope}, not "
-                f"{body.subject_type}",
-            )
-        )
-    subject_id = body.subject_id
-    if body.subject_type == SubjectType.ORGANIZATION:
-        if subject_id not in (None, principal.tenant_id):
-            refusals.invalid.append(
-                field_error(
-                    [*loc, "subject_id"], "an organization assignment is for the caller's tenant"
-                )
-            )
-        subject_id = principal.tenant_id
-    elif subject_id is None:
-        refusals.invalid.append(
-            field_error([*loc, "subject_id"], f"required for subject_type {body.subject_type}")
-        )
-    start = body.start_date or day
-    if body.end_date is not None and body.end_date < start:
-        refusals.invalid.append(
-            field_error(
-                [*loc, "end_date"], f"must not be before the start date {start.isoformat()}"
-            )
-        )
-    if len(refusals.invalid) > problems or subject_id is None:
-        return None
-    if not can_manage(principal, body.subject_type, subject_id, body.team_id):
-        refusals.forbidden.append(
-            field_error(loc, "you may assign KPIs only within the teams you manage")
-        )
-        return None
-    if not definition.is_active:
-        refusals.conflicts.append(
-            field_error(loc, f"KPI definition {definition.key!r} is inactive")
-        )
-        return None
-    return {
-        "tenant_id": principal.tenant_id,
-        "definition_id": definition.id,
-        "subject_type": body.subject_type,
-        "subject_id": subject_id,
-        "team_id": body.team_id,
-        "weight": body.weight,
-        "baseline_value": body.baseline_value,
-        "start_date": start,
-        "end_date": body.end_date,
-        "assigned_by": principal.user_id,
-        "_definition_key": definition.key,
-        "_target_value": body.target_value,
-        "_supersede": body.supersede,
-    }
-
-
-async def _insert(
-    session: AsyncSession, principal: Principal, rows: list[dict[str, Any]], day: date
-) -> list[AssignmentRead]:
-    repo = AssignmentRepository(session)
-    keys = [row.pop("_definition_key") for row in rows]
-    for row in rows:
-        del row["_supersede"]
-    target_values = [row.pop("_target_value") for row in rows]
-    assignments = await repo.add_many(rows)
-    targets = await TargetRepository(session).add_many(
-        [
-            {
-                "tenant_id": principal.tenant_id,
-                "assignment_id": a.id,
-                "effective_from": a.start_date,
-                "target_value": value,
-                "set_by": principal.user_id,
-            }
-            for a, value in zip(assignments, target_values, strict=True)
-        ]
-    )
-    return [_read(a, key, [t], day) for a, key, t in zip(assignments, keys, targets, strict=True)]
 
 
 async def list_assignments(
@@ -317,7 +73,7 @@ async def list_assignments(
         visible_assignments(principal), filters, after=decode_cursor(cursor), limit=limit
     )
     page = slice_of(rows, limit, lambda row: row[0].id)
-    items = await _reads(session, principal.tenant_id, page.items, settings.today())
+    items = await to_reads(session, principal.tenant_id, page.items, settings.today())
     return Slice(items=items, next_cursor=page.next_cursor)
 
 
@@ -328,21 +84,25 @@ async def get_visible(
     assignment = await AssignmentRepository(session).get_where(
         visible_assignments(principal), assignment_id
     )
-    if assignment is None:
-        raise NotFound(f"Assignment {assignment_id} does not exist.")
-    return assignment
+    return found(assignment, f"Assignment {assignment_id} does not exist.")
+
+
+async def _visible_row(
+    session: AsyncSession, principal: Principal, assignment_id: int
+) -> tuple[Assignment, str]:
+    """The assignment with its definition's key, if the principal may see it."""
+    row = await AssignmentRepository(session).get_with_key(
+        visible_assignments(principal), assignment_id
+    )
+    return found(row, f"Assignment {assignment_id} does not exist.")
 
 
 async def get(
     session: AsyncSession, principal: Principal, assignment_id: int, *, settings: Settings
 ) -> AssignmentRead:
     """One visible assignment with all its targets."""
-    row = await AssignmentRepository(session).get_with_key(
-        visible_assignments(principal), assignment_id
-    )
-    if row is None:
-        raise NotFound(f"Assignment {assignment_id} does not exist.")
-    (read,) = await _reads(session, principal.tenant_id, [row], settings.today())
+    row = await _visible_row(session, principal, assignment_id)
+    (read,) = await to_reads(session, principal.tenant_id, [row], settings.today())
     return read
 
 
@@ -350,16 +110,13 @@ async def _managed(
     session: AsyncSession, principal: Principal, assignment_id: int, day: date
 ) -> tuple[Assignment, AssignmentRead]:
     """The assignment and its current view, if the principal may change it."""
-    repo = AssignmentRepository(session)
-    row = await repo.get_with_key(visible_assignments(principal), assignment_id)
-    if row is None:
-        raise NotFound(f"Assignment {assignment_id} does not exist.")
+    row = await _visible_row(session, principal, assignment_id)
     assignment = row[0]
     if not can_manage(
         principal, assignment.subject_type, assignment.subject_id, assignment.team_id
     ):
         raise Forbidden("You may change only assignments within the teams you manage.")
-    (read,) = await _reads(session, principal.tenant_id, [row], day)
+    (read,) = await to_reads(session, principal.tenant_id, [row], day)
     return assignment, read
 
 
@@ -465,10 +222,16 @@ async def _audited(
     before: AssignmentRead,
     day: date,
 ) -> AssignmentRead:
-    (after,) = await _reads(
+    (after,) = await to_reads(
         session, principal.tenant_id, [(assignment, before.definition_key)], day
     )
     await audit.record(
-        session, principal, action, ENTITY, assignment.id, before=_json(before), after=_json(after)
+        session,
+        principal,
+        action,
+        ENTITY,
+        assignment.id,
+        before=as_json(before),
+        after=as_json(after),
     )
     return after

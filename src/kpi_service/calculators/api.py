@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from kpi_service.calculators import api_adapters as adapters
+from kpi_service.calculators.api_fetcher import Fetcher
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
 from kpi_service.core import outbound
 
@@ -222,7 +223,7 @@ def _headers(auth: Auth | None, env: Mapping[str, str]) -> dict[str, str]:
 async def _run(
     config: ApiConfig,
     request: CalculationRequest,
-    fetcher: adapters.Fetcher,
+    fetcher: Fetcher,
 ) -> dict[str, Outcome]:
     match config.adapter:
         case adapters.HTTP_JSON:
@@ -252,8 +253,8 @@ async def calculate(
     if not request.subject_ids:
         return {}
 
-    def fetcher(http: httpx.AsyncClient) -> adapters.Fetcher:
-        return adapters.Fetcher(
+    def fetcher(http: httpx.AsyncClient) -> Fetcher:
+        return Fetcher(
             http,
             headers,
             config.timeout_s,

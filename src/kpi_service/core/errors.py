@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 LEGACY_PREFIX = "/kpis/"
+
+T = TypeVar("T")
 
 
 class DomainError(Exception):
@@ -55,6 +57,13 @@ class Forbidden(DomainError):
 
 class Unauthenticated(DomainError):
     status, code, title = 401, "unauthenticated", "Authentication required"
+
+
+def found(row: T | None, message: str) -> T:
+    """The row a lookup found, else `NotFound(message)`."""
+    if row is None:
+        raise NotFound(message)
+    return row
 
 
 def field_error(loc: Sequence[str | int], msg: str, kind: str = "value_error") -> dict[str, Any]:

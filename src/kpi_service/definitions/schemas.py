@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from kpi_service.core.schemas import (
     Choice,
+    Id,
     Input,
     Key,
     LongText,
@@ -41,6 +42,19 @@ DEFAULT_ROLLUP: dict[Unit, Rollup] = {
     Unit.DAYS: Rollup.AVG,
     Unit.NONE: Rollup.LAST,
 }
+
+
+class DefinitionReference(Input):
+    """A body naming a KPI definition by exactly one of `definition_id` or `definition_key`."""
+
+    definition_id: Id | None = None
+    definition_key: Key | None = None
+
+    @model_validator(mode="after")
+    def _one_definition_reference(self) -> Self:
+        if (self.definition_id is None) == (self.definition_key is None):
+            raise ValueError("give exactly one of definition_id or definition_key")
+        return self
 
 
 class DefinitionCreate(Input):

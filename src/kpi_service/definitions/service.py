@@ -13,7 +13,7 @@ from kpi_service.calculators import subjects
 from kpi_service.calculators.builtin import BUILTIN_QUERIES
 from kpi_service.calculators.query import verify_sql
 from kpi_service.core.auth import Principal
-from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
+from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, field_error, found
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources, SourceUnavailable
@@ -323,17 +323,13 @@ async def list_definitions(
 async def get(session: AsyncSession, principal: Principal, definition_id: int) -> Definition:
     """The tenant's definition with that id, else `NotFound`."""
     definition = await DefinitionRepository(session).get(principal.tenant_id, definition_id)
-    if definition is None:
-        raise NotFound(f"KPI definition {definition_id} does not exist.")
-    return definition
+    return found(definition, f"KPI definition {definition_id} does not exist.")
 
 
 async def get_by_key(session: AsyncSession, principal: Principal, key: str) -> Definition:
     """The tenant's definition with that key, else `NotFound`."""
     definition = await DefinitionRepository(session).get_by_key(principal.tenant_id, key)
-    if definition is None:
-        raise NotFound(f"KPI definition {key!r} does not exist.")
-    return definition
+    return found(definition, f"KPI definition {key!r} does not exist.")
 
 
 async def update(

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 from asyncpg.exceptions import UniqueViolationError
-from sqlalchemy import ColumnElement, select, text, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, text, tuple_
 
+from kpi_service.core.repository import Filters, Repository, equal_to
 from kpi_service.models import PARTITION_PREFIX, SCHEMA, Event
 
 
@@ -39,9 +40,21 @@ def partition_name(year: int, month: int) -> str:
     return f"{PARTITION_PREFIX}{year:04d}m{month:02d}"
 
 
-class EventRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+@dataclass(frozen=True, slots=True)
+class EventFilters(Filters):
+    """What a timeline may be narrowed to; None (or no types) means any."""
+
+    user_id: str | None = equal_to(Event.user_id)
+    types: Sequence[str] | None = None
+
+    def more_conditions(self) -> list[ColumnElement[bool]]:
+        return [Event.type.in_(list(self.types))] if self.types else []
+
+
+class EventRepository(Repository[Event]):
+    """Writes and reads of `kpi.events` (partitioned by month) for one session."""
+
+    model = Event
 
     async def existing_partitions(self) -> set[str]:
         rows = await self.session.execute(
@@ -124,19 +137,14 @@ class EventRepository:
         self,
         tenant_id: str,
         visible: ColumnElement[bool],
+        filters: EventFilters,
         *,
-        user_id: str | None,
-        types: Sequence[str] | None,
         before: tuple[datetime, Any] | None,
         limit: int,
     ) -> Sequence[Event]:
         """Newest first, keyset-paginated on (occurred_at, id)."""
-        stmt = select(Event).where(Event.tenant_id == tenant_id, visible)
-        if user_id is not None:
-            stmt = stmt.where(Event.user_id == user_id)
-        if types:
-            stmt = stmt.where(Event.type.in_(list(types)))
+        stmt = self.select(tenant_id).where(visible, *filters.conditions())
         if before is not None:
             stmt = stmt.where(tuple_(Event.occurred_at, Event.id) < tuple_(*before))
         stmt = stmt.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(limit + 1)
-        return (await self.session.scalars(stmt)).all()
+        return await self.all(stmt)

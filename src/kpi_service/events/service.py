@@ -19,7 +19,7 @@ from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Forbidden, InvalidInput, field_error
 from kpi_service.core.schemas import Slice
 from kpi_service.events.ingestion import check_batch
-from kpi_service.events.repository import EventRepository
+from kpi_service.events.repository import EventFilters, EventRepository
 from kpi_service.events.schemas import IngestResult
 from kpi_service.models import Event
 
@@ -99,8 +99,7 @@ async def timeline(
     rows = await EventRepository(session).timeline(
         principal.tenant_id,
         visible_events(principal),
-        user_id=user_id,
-        types=types,
+        EventFilters(user_id, types),
         before=_decode(cursor),
         limit=limit,
     )

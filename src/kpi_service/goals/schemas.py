@@ -5,20 +5,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints
 
 from kpi_service.core.schemas import (
     Choice,
     Day,
-    Id,
     Input,
-    Key,
     Number,
     OutNumber,
     Output,
     SubjectRef,
     refuse_null,
 )
+from kpi_service.definitions.schemas import DefinitionReference
 from kpi_service.engine.goals import GoalPeriodKind, GoalStatus
 
 # A bulk map's key: a KPI key, or its camelCase spelling as seed 003's client sends it.
@@ -27,11 +26,9 @@ GoalKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}
 MAX_BULK = 100
 
 
-class GoalCreate(Input):
+class GoalCreate(DefinitionReference):
     """A new goal; name the KPI by `definition_id` or `definition_key`."""
 
-    definition_id: Id | None = None
-    definition_key: Key | None = None
     user_id: SubjectRef | None = Field(default=None, description="Defaults to the caller.")
     period_kind: Choice[GoalPeriodKind]
     period_start: Day | None = Field(
@@ -41,12 +38,6 @@ class GoalCreate(Input):
     )
     period_end: Day | None = Field(default=None, description="Required for custom goals.")
     target_value: Number
-
-    @model_validator(mode="after")
-    def _one_definition_reference(self) -> GoalCreate:
-        if (self.definition_id is None) == (self.definition_key is None):
-            raise ValueError("give exactly one of definition_id or definition_key")
-        return self
 
 
 class GoalBulk(Input):

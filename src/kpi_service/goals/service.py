@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any, NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,23 +13,18 @@ from kpi_service.audit import service as audit
 from kpi_service.core.access import require_readable, visible_goals
 from kpi_service.core.auth import Principal
 from kpi_service.core.database import Database
-from kpi_service.core.errors import Conflict, InvalidInput, NotFound, field_error
+from kpi_service.core.errors import Conflict, InvalidInput, field_error, found
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.goals import (
     GoalPeriodError,
     GoalPeriodKind,
-    GoalProgress,
-    GoalStatus,
     check_fits,
     goal_period,
-    goal_progress,
-    is_achieved,
-    settles_on,
-    stamped_too_early,
 )
 from kpi_service.engine.periods import Period, PeriodKind
+from kpi_service.goals.progress import settle, to_reads
 from kpi_service.goals.repository import GoalFilters, GoalRepository, GoalRow, NaturalKey
 from kpi_service.goals.schemas import GoalBulk, GoalCreate, GoalRead, GoalUpdate
 from kpi_service.models import CalculationRun, Definition, SubjectType
@@ -39,109 +34,6 @@ ENTITY = "goal"
 _CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 Loc = list[str | int]
-
-
-def progress_of(row: GoalRow) -> GoalProgress:
-    """A goal's progress from what its periods hold, as its KPI rolls them up."""
-    return goal_progress(
-        row.measured,
-        rollup=row.rollup,
-        target=row.goal.target_value,
-        target_type=row.target_type,
-        warning_threshold=row.warning_threshold,
-    )
-
-
-def _range(row: GoalRow) -> Period:
-    return Period(None, row.goal.period_start, row.goal.period_end)
-
-
-def achieved_now(row: GoalRow, progress: GoalProgress, day: date) -> bool:
-    """Whether the goal counts achieved on `day` (see `engine.goals.is_achieved`)."""
-    return is_achieved(
-        progress,
-        row.measured,
-        rollup=row.rollup,
-        target_type=row.target_type,
-        goal=_range(row),
-        kpi_kind=PeriodKind(row.aggregation_period),
-        today=day,
-    )
-
-
-def premature(row: GoalRow, settings: Settings) -> bool:
-    """Whether the goal's stored achievement stamp came before its result was settled."""
-    stamp = row.goal.achieved_at
-    return stamp is not None and stamped_too_early(
-        settings.today(stamp),
-        row.measured,
-        rollup=row.rollup,
-        target_type=row.target_type,
-        goal=_range(row),
-        kpi_kind=PeriodKind(row.aggregation_period),
-    )
-
-
-def _read(
-    row: GoalRow, progress: GoalProgress, achieved_at: datetime | None, day: date
-) -> GoalRead:
-    goal = row.goal
-    final = day > settles_on(_range(row), PeriodKind(row.aggregation_period))
-    status = progress.status
-    if not final and achieved_at is None and status is not GoalStatus.NO_DATA:
-        # Not judged met, at risk or off track before the range is over.
-        status = GoalStatus.IN_PROGRESS
-    return GoalRead(
-        id=goal.id,
-        user_id=goal.user_id,
-        definition_id=goal.definition_id,
-        definition_key=row.definition_key,
-        target_type=row.target_type,
-        rollup=row.rollup,
-        period_kind=goal.period_kind,
-        period_start=goal.period_start,
-        period_end=goal.period_end,
-        target_value=goal.target_value,
-        current_value=progress.current_value,
-        progress=progress.progress,
-        status=status.value,
-        is_final=final,
-        periods_counted=progress.periods_counted,
-        reason=progress.reason,
-        achieved_at=achieved_at,
-        created_by=goal.created_by,
-        created_at=goal.created_at,
-        updated_at=goal.updated_at,
-    )
-
-
-async def settle(
-    session: AsyncSession, settings: Settings, tenant_id: str, rows: Sequence[GoalRow]
-) -> dict[int, datetime | None]:
-    """Bring the goals' achievement stamps up to date: stamps made before the result was
-    settled are cleared, goals achieved now and not stamped are stamped now (a statement
-    each); every goal's stamp."""
-    day = settings.today()
-    cleared = [row.goal.id for row in rows if premature(row, settings)]
-    held = {row.goal.id: None if row.goal.id in cleared else row.goal.achieved_at for row in rows}
-    achieved = [
-        row.goal.id
-        for row in rows
-        if held[row.goal.id] is None and achieved_now(row, progress_of(row), day)
-    ]
-    goals = GoalRepository(session)
-    await goals.clear_achieved(tenant_id, cleared)
-    return {**held, **await goals.mark_achieved(tenant_id, achieved)}
-
-
-async def _reads(
-    session: AsyncSession, settings: Settings, tenant_id: str, rows: Sequence[GoalRow]
-) -> list[GoalRead]:
-    """The goals as the API shows them, their stamps brought up to date first (`settle`), so
-    a value recorded since the last run is not missed."""
-    stamps = await settle(session, settings, tenant_id, rows)
-    day = settings.today()
-    return [_read(row, progress_of(row), stamps[row.goal.id], day) for row in rows]
 
 
 def _json(read: GoalRead) -> dict[str, Any]:
@@ -224,7 +116,7 @@ async def _stored(
     """These goals as stored now, in the order of `ids`."""
     rows = {r.goal.id: r for r in await GoalRepository(session).by_ids(principal.tenant_id, ids)}
     reads = {
-        r.id: r for r in await _reads(session, settings, principal.tenant_id, list(rows.values()))
+        r.id: r for r in await to_reads(session, settings, principal.tenant_id, list(rows.values()))
     }
     return [reads[i] for i in ids]
 
@@ -277,22 +169,22 @@ async def _bulk_rows(
     user = await _for_user(session, principal, body.user_id)
     period = _period(body.period, body.period_start, body.period_end, settings.today())
     keys = {given: _kpi_key(given) for given in body.goals}
-    found = {
+    defined = {
         d.key: d
         for d in await DefinitionRepository(session).find(
             principal.tenant_id, keys=sorted(set(keys.values()))
         )
     }
     errors: list[dict[str, Any]] = []
-    unknown = [given for given, key in keys.items() if key not in found]
+    unknown = [given for given, key in keys.items() if key not in defined]
     for given in unknown:
         errors.append(field_error(["body", "goals", given], "no such KPI definition"))
     named: dict[str, str] = {}
     rows = []
     for given, key in keys.items():
-        if key not in found:
+        if key not in defined:
             continue
-        definition = found[key]
+        definition = defined[key]
         misfit = _misfit(body.period, period, definition)
         problem = _definition_problem(definition) or (misfit.reason if misfit else None)
         if key in named:
@@ -370,21 +262,21 @@ async def list_goals(
         visible_goals(principal), filters, after=decode_cursor(cursor), limit=limit
     )
     page = slice_of(rows, limit, lambda row: row.goal.id)
-    return Slice(await _reads(session, settings, principal.tenant_id, page.items), page.next_cursor)
+    return Slice(
+        await to_reads(session, settings, principal.tenant_id, page.items), page.next_cursor
+    )
 
 
 async def _visible(session: AsyncSession, principal: Principal, goal_id: int) -> GoalRow:
     row = await GoalRepository(session).get_where(visible_goals(principal), goal_id)
-    if row is None:
-        raise NotFound(f"Goal {goal_id} does not exist.")
-    return row
+    return found(row, f"Goal {goal_id} does not exist.")
 
 
 async def get(
     session: AsyncSession, settings: Settings, principal: Principal, goal_id: int
 ) -> GoalRead:
     """One goal the caller may see, with its progress."""
-    (read,) = await _reads(
+    (read,) = await to_reads(
         session, settings, principal.tenant_id, [await _visible(session, principal, goal_id)]
     )
     return read
@@ -395,7 +287,7 @@ async def update(
 ) -> GoalRead:
     """Change a goal's target or range; a changed goal's achievement is judged afresh."""
     row = await _visible(session, principal, goal_id)
-    (before,) = await _reads(session, settings, principal.tenant_id, [row])
+    (before,) = await to_reads(session, settings, principal.tenant_id, [row])
     goal, requested = row.goal, body.model_dump(exclude_unset=True)
     kind = requested.get("period_kind", goal.period_kind)
     start = requested.get("period_start", goal.period_start)
@@ -438,7 +330,7 @@ async def delete(
 ) -> GoalRead:
     """Remove a goal; the answer is the goal as it was."""
     row = await _visible(session, principal, goal_id)
-    (before,) = await _reads(session, settings, principal.tenant_id, [row])
+    (before,) = await to_reads(session, settings, principal.tenant_id, [row])
     await GoalRepository(session).delete(principal.tenant_id, goal_id)
     await audit.record(session, principal, "delete", ENTITY, goal_id, before=_json(before))
     return before

@@ -22,7 +22,7 @@ from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.definitions.service import visible_config
 from kpi_service.engine.periods import Period, PeriodKind, aligned_or_custom
 from kpi_service.legacy.schemas import LegacyAssign, LegacyCalculate
-from kpi_service.measurements.repository import MeasurementRepository
+from kpi_service.measurements.listing_repository import ListingRepository
 from kpi_service.measurements.service import calculate_now, get_measurement
 from kpi_service.metrics.pace import in_progress, pace_of
 from kpi_service.models import CalculationType, SubjectType
@@ -101,7 +101,7 @@ async def user_kpis(
     # An admin sees the whole tenant, which the statement is scoped to already: without an
     # extra condition it stays the one statement compiled once.
     visible = None if principal.is_admin else visible_assignments(principal)
-    rows = await MeasurementRepository(session).current_with_latest(
+    rows = await ListingRepository(session).current_with_latest(
         principal.tenant_id, user_id, today, visible
     )
     return [

@@ -20,6 +20,7 @@ from kpi_service.core.sources import Sources
 from kpi_service.engine.formula import FormulaError, parse_formula
 from kpi_service.engine.periods import Period
 from kpi_service.measurements.derivation import (
+    DERIVED,
     measurement_values,
     rederive,
     revision_of,
@@ -31,19 +32,7 @@ from kpi_service.models import CalculationType, Definition, MeasurementSource
 MAX_RUN_ERRORS = 20
 
 # What a recalculation compares to decide whether a stored measurement changed.
-_COMPARED = (
-    "actual_value",
-    "target_value",
-    "achievement",
-    "score",
-    "status",
-    "previous_value",
-    "change_pct",
-    "trend",
-    "is_final",
-    "source",
-    "comment",
-)
+_COMPARED = ("actual_value", *DERIVED, "source", "comment")
 
 
 @dataclass

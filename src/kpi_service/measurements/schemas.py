@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Self
 
 from pydantic import Field, model_validator
 
@@ -98,35 +98,34 @@ class RecalculateRequest(Input):
         return self
 
 
-class ClosePeriodsRequest(Input):
-    """Close the periods holding `period_start` (to `period_end`) of the matching KPIs."""
+class PeriodsRequest(Input):
+    """The periods holding `period_start` (to `period_end`) of the matching KPIs."""
 
     period_start: Day
     period_end: Day | None = None
     period_kind: Choice[PeriodKind] | None = None
     definition_keys: list[Key] | None = Field(default=None, max_length=500)
-    reason: LongText | None = None
 
     @model_validator(mode="after")
-    def _ordered(self) -> ClosePeriodsRequest:
+    def _ordered(self) -> Self:
         if self.period_end is not None and self.period_end < self.period_start:
             raise ValueError("period_end is before period_start")
         return self
 
 
-class ReopenPeriodsRequest(Input):
+class ClosePeriodsRequest(PeriodsRequest):
+    """Close the periods holding `period_start` (to `period_end`) of the matching KPIs."""
+
+    reason: LongText | None = None
+
+
+class ReopenPeriodsRequest(PeriodsRequest):
     """Reopen the closed periods holding `period_start` (to `period_end`) of the matching KPIs."""
 
-    period_start: Day
-    period_end: Day | None = None
-    period_kind: Choice[PeriodKind] | None = None
-    definition_keys: list[Key] | None = Field(default=None, max_length=500)
     reason: LongText = Field(description="Why the periods are reopened (kept in the audit log).")
 
     @model_validator(mode="after")
-    def _ordered(self) -> ReopenPeriodsRequest:
-        if self.period_end is not None and self.period_end < self.period_start:
-            raise ValueError("period_end is before period_start")
+    def _reasoned(self) -> ReopenPeriodsRequest:
         if not self.reason.strip():
             raise ValueError("reopening needs a reason")
         return self

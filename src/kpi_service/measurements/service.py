@@ -12,7 +12,7 @@ from kpi_service.audit import service as audit
 from kpi_service.core import telemetry
 from kpi_service.core.access import can_manage, visible_assignments
 from kpi_service.core.auth import Principal, Role
-from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
+from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error, found
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
@@ -20,12 +20,13 @@ from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import Period, PeriodKind, containing
 from kpi_service.measurements.calculation import MeasurementWriter, Tally, compute_period
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
-from kpi_service.measurements.repository import (
+from kpi_service.measurements.listing_repository import (
+    ListingRepository,
     MeasurementFilters,
-    MeasurementRepository,
     RevisionFilters,
     RevisionRepository,
 )
+from kpi_service.measurements.repository import MeasurementRepository
 from kpi_service.measurements.schemas import ManualValue, MeasurementRead, RecalculateRequest
 from kpi_service.models import (
     CalculationRun,
@@ -73,11 +74,9 @@ async def get_measurement(
     session: AsyncSession, principal: Principal, measurement_id: int, *, today: date | None = None
 ) -> MeasurementRead:
     """One measurement the caller may see."""
-    repo = MeasurementRepository(session)
-    stmt = repo.listing(principal.tenant_id, visible_assignments(principal)).where(
-        Measurement.id == measurement_id
+    rows = await ListingRepository(session).matching(
+        principal.tenant_id, visible_assignments(principal), Measurement.id == measurement_id
     )
-    rows = await repo.rows(stmt)
     if not rows:
         raise NotFound(f"Measurement {measurement_id} not found.")
     return to_read(rows[0], today)
@@ -106,7 +105,7 @@ async def list_measurements(
     filters = MeasurementFilters(
         assignment_id, user_id, definition_id, definition_key, period_from, period_to
     )
-    rows = await MeasurementRepository(session).page_rows(
+    rows = await ListingRepository(session).page_rows(
         principal.tenant_id,
         visible_assignments(principal),
         filters,
@@ -220,13 +219,13 @@ async def _stored(
     session: AsyncSession, principal: Principal, assignment_id: int, period: Period
 ) -> MeasurementRead | None:
     """The measurement of an assignment for exactly this period, if one is stored."""
-    repo = MeasurementRepository(session)
-    stmt = repo.listing(principal.tenant_id, visible_assignments(principal)).where(
+    rows = await ListingRepository(session).matching(
+        principal.tenant_id,
+        visible_assignments(principal),
         Measurement.assignment_id == assignment_id,
         Measurement.period_start == period.start,
         Measurement.period_end == period.end,
     )
-    rows = await repo.rows(stmt)
     return to_read(rows[0]) if rows else None
 
 
@@ -361,9 +360,7 @@ async def get_run(session: AsyncSession, principal: Principal, run_id: int) -> C
     if principal.role is Role.MEMBER:
         raise Forbidden("Runs are visible to admins and managers.")
     run = await RunRepository(session).get(principal.tenant_id, run_id)
-    if run is None:
-        raise NotFound(f"Run {run_id} not found.")
-    return run
+    return found(run, f"Run {run_id} not found.")
 
 
 async def list_runs(

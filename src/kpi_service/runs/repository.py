@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Interval, and_, func, literal, or_, select, text, update
+from sqlalchemy import Interval, Update, and_, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from kpi_service.core.repository import Repository
@@ -77,31 +77,23 @@ class RunRepository(Repository[CalculationRun]):
         )
         return [(t, i) for t, i in (await self.session.execute(stmt)).all()]
 
+    def _owned(self, tenant_id: str, run_id: int, worker: str) -> Update:
+        """An UPDATE of the run, limited to while this worker owns it (running, in its name)."""
+        return update(CalculationRun).where(
+            self.in_tenant(tenant_id),
+            CalculationRun.id == run_id,
+            CalculationRun.worker == worker,
+            CalculationRun.status == RunStatus.RUNNING,
+        )
+
     async def beat(self, tenant_id: str, run_id: int, worker: str) -> bool:
         """Refresh the heartbeat of a run this worker owns; False if it owns it no longer."""
-        stmt = (
-            update(CalculationRun)
-            .where(
-                self.in_tenant(tenant_id),
-                CalculationRun.id == run_id,
-                CalculationRun.worker == worker,
-                CalculationRun.status == RunStatus.RUNNING,
-            )
-            .values(heartbeat_at=func.now())
-            .returning(CalculationRun.id)
-        )
-        return (await self.session.execute(stmt)).first() is not None
+        return await self.record(tenant_id, run_id, worker)
 
     async def record(self, tenant_id: str, run_id: int, worker: str, **values: Any) -> bool:
-        """Write a run's progress or outcome, if this worker still owns it."""
+        """Write a run's progress or outcome (and its heartbeat), if this worker still owns it."""
         stmt = (
-            update(CalculationRun)
-            .where(
-                self.in_tenant(tenant_id),
-                CalculationRun.id == run_id,
-                CalculationRun.worker == worker,
-                CalculationRun.status == RunStatus.RUNNING,
-            )
+            self._owned(tenant_id, run_id, worker)
             .values(heartbeat_at=func.now(), **values)
             .returning(CalculationRun.id)
         )
@@ -110,14 +102,7 @@ class RunRepository(Repository[CalculationRun]):
     async def release(self, tenant_id: str, run_id: int, worker: str) -> None:
         """Give a run up on shutdown: its heartbeat is made stale so any process resumes it."""
         await self.session.execute(
-            update(CalculationRun)
-            .where(
-                self.in_tenant(tenant_id),
-                CalculationRun.id == run_id,
-                CalculationRun.worker == worker,
-                CalculationRun.status == RunStatus.RUNNING,
-            )
-            .values(heartbeat_at=text("'epoch'::timestamptz"))
+            self._owned(tenant_id, run_id, worker).values(heartbeat_at=text("'epoch'::timestamptz"))
         )
 
     async def add_occurrence(self, values: dict[str, Any]) -> int | None:

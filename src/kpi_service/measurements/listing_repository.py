@@ -1,0 +1,171 @@
+"""What the API lists and shows of measurements: each with its subject and KPI key, a user's
+current KPIs with their latest value (the seed's view), and the revisions of one."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, Date, Select, Text, bindparam, select, true
+
+from kpi_service.core.repository import Filters, Repository, equal_to, keyset
+from kpi_service.measurements.repository import target_in_force
+from kpi_service.models import (
+    Assignment,
+    Definition,
+    Measurement,
+    MeasurementRevision,
+    SubjectType,
+    joins,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementFilters(Filters):
+    """What a list of measurements may be narrowed to; None means any. `period_from`: periods
+    ending on or after it; `period_to`: periods starting on or before it."""
+
+    assignment_id: int | None = equal_to(Measurement.assignment_id)
+    user_id: str | None = None
+    definition_id: int | None = equal_to(Measurement.definition_id)
+    definition_key: str | None = equal_to(Definition.key)
+    period_from: date | None = None
+    period_to: date | None = None
+
+    def more_conditions(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.user_id is not None:
+            found += [
+                Assignment.subject_type == SubjectType.USER,
+                Assignment.subject_id == self.user_id,
+            ]
+        if self.period_from is not None:
+            found.append(Measurement.period_end >= self.period_from)
+        if self.period_to is not None:
+            found.append(Measurement.period_start <= self.period_to)
+        return found
+
+
+@functools.cache
+def _current_with_latest() -> Select[*tuple[Any, ...]]:
+    """`current_with_latest`'s statement, built and compiled once: plain columns (no ORM
+    objects), every value a bound parameter."""
+    today = bindparam("today", type_=Date)
+    latest = (
+        select(
+            Measurement.id,
+            Measurement.actual_value,
+            Measurement.achievement,
+            Measurement.period_start,
+            Measurement.period_end,
+            Measurement.calculated_at,
+        )
+        .where(joins.assignment_of(Measurement))
+        .order_by(Measurement.period_start.desc(), Measurement.period_end.desc())
+        .limit(1)
+        .correlate(Assignment)
+        .lateral("latest")
+    )
+    return (
+        select(
+            Assignment.id,
+            Assignment.weight,
+            Assignment.start_date,
+            Definition.id,
+            Definition.key,
+            Definition.name,
+            Definition.description,
+            Definition.unit,
+            Definition.target_type,
+            Definition.category,
+            target_in_force(today).label("target_value"),
+            latest.c.id,
+            latest.c.actual_value,
+            latest.c.achievement,
+            latest.c.period_start,
+            latest.c.period_end,
+            latest.c.calculated_at,
+            Definition.rollup,
+        )
+        .join(Definition, joins.definition_of(Assignment))
+        .outerjoin(latest, true())
+        .where(
+            Assignment.tenant_id == bindparam("tenant_id", type_=Text),
+            Assignment.subject_type == SubjectType.USER,
+            Assignment.subject_id == bindparam("user_id", type_=Text),
+            Definition.is_active.is_(True),
+            (Assignment.end_date.is_(None)) | (Assignment.end_date >= today),
+        )
+        .order_by(Assignment.id)
+    )
+
+
+class ListingRepository(Repository[Measurement]):
+    """Reads of `kpi.measurements` as the API lists them, scoped by what the caller may see."""
+
+    model = Measurement
+
+    def listing(
+        self, tenant_id: str, visible: ColumnElement[bool]
+    ) -> Select[Measurement, str, str, str]:
+        """Measurements with their subject and definition key, as the caller may see them."""
+        return (
+            select(Measurement, Assignment.subject_type, Assignment.subject_id, Definition.key)
+            .join(Assignment, joins.assignment_of(Measurement))
+            .join(Definition, joins.definition_of(Measurement))
+            .where(self.in_tenant(tenant_id), visible)
+        )
+
+    async def rows(self, stmt: Select[Measurement, str, str, str]) -> Sequence[Any]:
+        result: Sequence[Any] = (await self.session.execute(stmt)).all()
+        return result
+
+    async def matching(
+        self, tenant_id: str, visible: ColumnElement[bool], *conditions: ColumnElement[bool]
+    ) -> Sequence[Any]:
+        """The listing rows (see `listing`) that meet the conditions."""
+        return await self.rows(self.listing(tenant_id, visible).where(*conditions))
+
+    async def page_rows(
+        self,
+        tenant_id: str,
+        visible: ColumnElement[bool],
+        filters: MeasurementFilters,
+        *,
+        after: int | None,
+        limit: int,
+    ) -> Sequence[Any]:
+        """Up to `limit + 1` listing rows (see `listing`) after the id `after`."""
+        stmt = self.listing(tenant_id, visible).where(*filters.conditions())
+        return await self.rows(keyset(stmt, Measurement.id, after, limit))
+
+    async def current_with_latest(
+        self, tenant_id: str, user_id: str, today: date, visible: ColumnElement[bool] | None = None
+    ) -> Sequence[Any]:
+        """A user's current assignments, each with its definition's fields, the target in
+        force today and the latest measurement (aligned or not), in one statement; `visible`
+        narrows them further (None: everything in the tenant)."""
+        stmt = _current_with_latest()
+        if visible is not None:
+            stmt = stmt.where(visible)
+        params = {"tenant_id": tenant_id, "user_id": user_id, "today": today}
+        result: Sequence[Any] = (await self.session.execute(stmt, params)).all()
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionFilters(Filters):
+    """Whose revisions a list shows; None means any."""
+
+    measurement_id: int | None = equal_to(MeasurementRevision.measurement_id)
+
+
+class RevisionRepository(Repository[MeasurementRevision]):
+    """Reads of `kpi.measurement_revisions` (kept by `MeasurementRepository.add_revisions`);
+    pages of them show the newest first."""
+
+    model = MeasurementRevision
+    newest_first = True
