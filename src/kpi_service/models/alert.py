@@ -7,22 +7,20 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    ForeignKeyConstraint,
-    Identity,
-    Index,
-    Integer,
-    UniqueConstraint,
-    func,
-    text,
-)
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kpi_service.engine.alerting import AlertStatus, Notice
-from kpi_service.models.base import Base, CreatedAt, TenantId, one_of
+from kpi_service.models.base import (
+    Base,
+    CreatedAt,
+    TenantKeyed,
+    Timestamped,
+    UpdatedAt,
+    one_of,
+    tenant_fk,
+)
 
 
 class RuleKind(StrEnum):
@@ -52,38 +50,30 @@ class DeliveryStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-class AlertChannel(Base):
+class AlertChannel(TenantKeyed, Timestamped, Base):
     """A webhook: where alerts are posted, and the environment variable holding the key that
     signs them (the secret itself is never stored)."""
 
     __tablename__ = "alert_channels"
     __table_args__ = (UniqueConstraint("tenant_id", "name"),)
 
-    tenant_id: Mapped[TenantId]
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     name: Mapped[str]
     url: Mapped[str]
     secret_env: Mapped[str]
     created_by: Mapped[str | None]
-    created_at: Mapped[CreatedAt]
-    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
-class AlertRule(Base):
+class AlertRule(TenantKeyed, Timestamped, Base):
     """A condition watched on one KPI definition, for one subject or all of them."""
 
     __tablename__ = "alert_rules"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "definition_id"], ["kpi.definitions.tenant_id", "kpi.definitions.id"]
-        ),
+        tenant_fk("definition_id", "definitions"),
         one_of("kind", RuleKind),
         one_of("severity", Severity),
         Index(None, "tenant_id", "definition_id"),
     )
 
-    tenant_id: Mapped[TenantId]
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     definition_id: Mapped[int] = mapped_column(BigInteger)
     name: Mapped[str]
     kind: Mapped[str]
@@ -96,20 +86,14 @@ class AlertRule(Base):
     is_active: Mapped[bool] = mapped_column(server_default=text("true"))
     last_evaluated_at: Mapped[datetime | None]
     created_by: Mapped[str | None]
-    created_at: Mapped[CreatedAt]
-    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
-class Alert(Base):
+class Alert(TenantKeyed, Base):
     """What a rule found for one subject, from the period it opened in to the last judged."""
 
     __tablename__ = "alerts"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "rule_id"],
-            ["kpi.alert_rules.tenant_id", "kpi.alert_rules.id"],
-            ondelete="CASCADE",
-        ),
+        tenant_fk("rule_id", "alert_rules", ondelete="CASCADE"),
         UniqueConstraint("tenant_id", "rule_id", "subject_type", "subject_id", "period_start"),
         one_of("status", AlertStatus),
         one_of("severity", Severity),
@@ -124,8 +108,6 @@ class Alert(Base):
         Index(None, "tenant_id", "definition_id"),
     )
 
-    tenant_id: Mapped[TenantId]
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     rule_id: Mapped[int] = mapped_column(BigInteger)
     definition_id: Mapped[int] = mapped_column(BigInteger)
     subject_type: Mapped[str]
@@ -148,17 +130,15 @@ class Alert(Base):
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None]
     acknowledgement_note: Mapped[str | None]
-    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[UpdatedAt]
 
 
-class AlertDelivery(Base):
+class AlertDelivery(TenantKeyed, Base):
     """One notification of one alert transition to one channel, until delivered or given up."""
 
     __tablename__ = "alert_deliveries"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "alert_id"], ["kpi.alerts.tenant_id", "kpi.alerts.id"], ondelete="CASCADE"
-        ),
+        tenant_fk("alert_id", "alerts", ondelete="CASCADE"),
         # A transition is notified once per channel, whoever queues it.
         UniqueConstraint("tenant_id", "alert_id", "channel_id", "event"),
         one_of("event", Notice),
@@ -172,8 +152,6 @@ class AlertDelivery(Base):
         Index(None, "tenant_id", "channel_id"),
     )
 
-    tenant_id: Mapped[TenantId]
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     alert_id: Mapped[int] = mapped_column(BigInteger)
     # No foreign key: the log outlives a deleted channel (its pending deliveries are cancelled).
     channel_id: Mapped[int] = mapped_column(BigInteger)
@@ -190,21 +168,15 @@ class AlertDelivery(Base):
     created_at: Mapped[CreatedAt]
 
 
-class AlertDeliveryAttempt(Base):
+class AlertDeliveryAttempt(TenantKeyed, Base):
     """One HTTP attempt of a delivery: what answered, how long it took, what comes next."""
 
     __tablename__ = "alert_delivery_attempts"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "delivery_id"],
-            ["kpi.alert_deliveries.tenant_id", "kpi.alert_deliveries.id"],
-            ondelete="CASCADE",
-        ),
+        tenant_fk("delivery_id", "alert_deliveries", ondelete="CASCADE"),
         Index(None, "tenant_id", "delivery_id"),
     )
 
-    tenant_id: Mapped[TenantId]
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     delivery_id: Mapped[int] = mapped_column(BigInteger)
     attempt: Mapped[int] = mapped_column(Integer)
     url: Mapped[str]

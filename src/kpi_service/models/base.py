@@ -7,9 +7,19 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, MetaData, Numeric, Text, func
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKeyConstraint,
+    Identity,
+    MetaData,
+    Numeric,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SCHEMA = "kpi"
 
@@ -34,8 +44,34 @@ class Base(DeclarativeBase):
 
 
 TenantId = Annotated[str, mapped_column(Text, primary_key=True)]
-BigId = Annotated[int, mapped_column(BigInteger, primary_key=True, autoincrement=True)]
 CreatedAt = Annotated[datetime, mapped_column(server_default=func.now())]
+UpdatedAt = Annotated[datetime, mapped_column(server_default=func.now())]
+
+
+class TenantKeyed:
+    """Mixin: the key `(tenant_id, id)`, the id drawn from an identity column.
+
+    The sort orders keep the two key columns first in the table, as the migrations have them.
+    """
+
+    tenant_id: Mapped[TenantId] = mapped_column(sort_order=-2)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True, sort_order=-1)
+
+
+class Timestamped:
+    """Mixin: when the row was created and last changed, last in the table."""
+
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+def tenant_fk(column: str, table: str, *, ondelete: str | None = None) -> ForeignKeyConstraint:
+    """The foreign key from `(tenant_id, column)` to the key `(tenant_id, id)` of `table`."""
+    return ForeignKeyConstraint(
+        ["tenant_id", column],
+        [f"{SCHEMA}.{table}.tenant_id", f"{SCHEMA}.{table}.id"],
+        ondelete=ondelete,
+    )
 
 
 def one_of(column: str, vocabulary: type[StrEnum]) -> CheckConstraint:

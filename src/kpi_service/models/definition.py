@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    ForeignKeyConstraint,
-    Identity,
-    Index,
-    UniqueConstraint,
-    func,
-    text,
-)
+from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kpi_service.engine.achievement import TargetType
 from kpi_service.engine.periods import PeriodKind
 from kpi_service.engine.rollup import Rollup
-from kpi_service.models.base import Base, CreatedAt, TenantId, one_of
+from kpi_service.models.base import (
+    Base,
+    CreatedAt,
+    TenantId,
+    TenantKeyed,
+    Timestamped,
+    one_of,
+    tenant_fk,
+)
 
 
 class Unit(StrEnum):
@@ -55,7 +54,7 @@ class SubjectType(StrEnum):
     ORGANIZATION = "organization"
 
 
-class Definition(Base):
+class Definition(TenantKeyed, Timestamped, Base):
     __tablename__ = "definitions"
     __table_args__ = (
         UniqueConstraint("tenant_id", "key"),
@@ -68,8 +67,6 @@ class Definition(Base):
         CheckConstraint("version >= 1", name="version"),
     )
 
-    tenant_id: Mapped[TenantId]
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     key: Mapped[str]
     name: Mapped[str]
     description: Mapped[str | None]
@@ -86,18 +83,14 @@ class Definition(Base):
     is_active: Mapped[bool] = mapped_column(server_default=text("true"))
     version: Mapped[int] = mapped_column(server_default=text("1"))
     created_by: Mapped[str | None]
-    created_at: Mapped[CreatedAt]
-    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
-class Assignment(Base):
+class Assignment(TenantKeyed, Timestamped, Base):
     """A definition assigned to one subject (the seed's `user_kpis`)."""
 
     __tablename__ = "assignments"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "definition_id"], ["kpi.definitions.tenant_id", "kpi.definitions.id"]
-        ),
+        tenant_fk("definition_id", "definitions"),
         UniqueConstraint("tenant_id", "definition_id", "subject_type", "subject_id", "start_date"),
         one_of("subject_type", SubjectType),
         CheckConstraint("weight >= 0 AND weight <= 100", name="weight"),
@@ -106,8 +99,6 @@ class Assignment(Base):
         Index(None, "tenant_id", "team_id"),
     )
 
-    tenant_id: Mapped[TenantId]
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     definition_id: Mapped[int] = mapped_column(BigInteger)
     subject_type: Mapped[str]
     subject_id: Mapped[str]
@@ -117,21 +108,13 @@ class Assignment(Base):
     start_date: Mapped[date]
     end_date: Mapped[date | None]
     assigned_by: Mapped[str | None]
-    created_at: Mapped[CreatedAt]
-    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class AssignmentTarget(Base):
     """The target of an assignment from a date on; earlier periods keep the earlier target."""
 
     __tablename__ = "assignment_targets"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "assignment_id"],
-            ["kpi.assignments.tenant_id", "kpi.assignments.id"],
-            ondelete="CASCADE",
-        ),
-    )
+    __table_args__ = (tenant_fk("assignment_id", "assignments", ondelete="CASCADE"),)
 
     tenant_id: Mapped[TenantId]
     assignment_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -5,29 +5,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    ForeignKeyConstraint,
-    Identity,
-    Index,
-    UniqueConstraint,
-    func,
-)
+from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kpi_service.engine.goals import GoalPeriodKind
-from kpi_service.models.base import Base, CreatedAt, TenantId, one_of
+from kpi_service.models.base import Base, TenantKeyed, Timestamped, one_of, tenant_fk
 
 
-class Goal(Base):
+class Goal(TenantKeyed, Timestamped, Base):
     """One user's target for one KPI over one date range (a month, quarter, year or custom)."""
 
     __tablename__ = "goals"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "definition_id"], ["kpi.definitions.tenant_id", "kpi.definitions.id"]
-        ),
+        tenant_fk("definition_id", "definitions"),
         UniqueConstraint("tenant_id", "user_id", "definition_id", "period_start", "period_end"),
         one_of("period_kind", GoalPeriodKind),
         CheckConstraint("period_end >= period_start", name="period"),
@@ -35,8 +25,6 @@ class Goal(Base):
         Index(None, "tenant_id", "definition_id"),
     )
 
-    tenant_id: Mapped[TenantId]
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     user_id: Mapped[str]
     definition_id: Mapped[int] = mapped_column(BigInteger)
     period_kind: Mapped[str]
@@ -45,5 +33,3 @@ class Goal(Base):
     target_value: Mapped[Decimal]
     achieved_at: Mapped[datetime | None]
     created_by: Mapped[str | None]
-    created_at: Mapped[CreatedAt]
-    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

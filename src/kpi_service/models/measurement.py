@@ -7,19 +7,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    ForeignKeyConstraint,
-    Identity,
-    Index,
-    UniqueConstraint,
-    func,
-    text,
-)
+from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kpi_service.models.base import Base, CreatedAt, TenantId, one_of
+from kpi_service.models.base import Base, CreatedAt, TenantId, TenantKeyed, one_of, tenant_fk
 
 
 class MeasurementSource(StrEnum):
@@ -48,14 +39,12 @@ class RunStatus(StrEnum):
     FAILED = "failed"
 
 
-class Measurement(Base):
+class Measurement(TenantKeyed, Base):
     """The value of one assignment for one period, recalculated in place."""
 
     __tablename__ = "measurements"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "assignment_id"], ["kpi.assignments.tenant_id", "kpi.assignments.id"]
-        ),
+        tenant_fk("assignment_id", "assignments"),
         UniqueConstraint("tenant_id", "assignment_id", "period_start", "period_end"),
         # Among periods aligned to the definition, one measurement per period start.
         Index(
@@ -71,8 +60,6 @@ class Measurement(Base):
         one_of("source", MeasurementSource),
     )
 
-    tenant_id: Mapped[TenantId]
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     assignment_id: Mapped[int] = mapped_column(BigInteger)
     definition_id: Mapped[int] = mapped_column(BigInteger)
     period_start: Mapped[date]
@@ -97,21 +84,15 @@ class Measurement(Base):
     calculated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
-class MeasurementRevision(Base):
+class MeasurementRevision(TenantKeyed, Base):
     """A measurement as it was before a change: who changed it, when and why."""
 
     __tablename__ = "measurement_revisions"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "measurement_id"],
-            ["kpi.measurements.tenant_id", "kpi.measurements.id"],
-            ondelete="CASCADE",
-        ),
+        tenant_fk("measurement_id", "measurements", ondelete="CASCADE"),
         Index(None, "tenant_id", "measurement_id", "revision"),
     )
 
-    tenant_id: Mapped[TenantId]
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     measurement_id: Mapped[int] = mapped_column(BigInteger)
     revision: Mapped[int]
     actual_value: Mapped[Decimal | None]
@@ -131,7 +112,7 @@ class MeasurementRevision(Base):
     changed_at: Mapped[CreatedAt]
 
 
-class CalculationRun(Base):
+class CalculationRun(TenantKeyed, Base):
     """One calculation over a period range: what was asked, how it went."""
 
     __tablename__ = "calculation_runs"
@@ -157,8 +138,6 @@ class CalculationRun(Base):
         ),
     )
 
-    tenant_id: Mapped[TenantId]
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     trigger: Mapped[str]
     period_kind: Mapped[str | None]
     period_start: Mapped[date]
@@ -191,9 +170,7 @@ class ClosedPeriod(Base):
 
     __tablename__ = "closed_periods"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant_id", "definition_id"], ["kpi.definitions.tenant_id", "kpi.definitions.id"]
-        ),
+        tenant_fk("definition_id", "definitions"),
         CheckConstraint("period_end >= period_start", name="period"),
     )
 
@@ -206,7 +183,7 @@ class ClosedPeriod(Base):
     closed_at: Mapped[CreatedAt]
 
 
-class AuditEntry(Base):
+class AuditEntry(TenantKeyed, Base):
     """One mutation: who did what to which entity, before and after."""
 
     __tablename__ = "audit_entries"
@@ -215,8 +192,6 @@ class AuditEntry(Base):
         Index(None, "tenant_id", "entity_type", "entity_id"),
     )
 
-    tenant_id: Mapped[TenantId]
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     at: Mapped[CreatedAt]
     actor: Mapped[str]
     actor_role: Mapped[str]

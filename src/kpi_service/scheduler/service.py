@@ -13,6 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from apscheduler.util import undefined
 
 from kpi_service.alerts.delivery_service import retry_pending
 from kpi_service.alerts.evaluation_jobs import evaluate_overdue
@@ -62,50 +64,30 @@ class Scheduler:
                 max_instances=1,
                 misfire_grace_time=None,
             )
-        sweep_every = max(self.settings.run_stale_seconds / 2, 1)
-        scheduler.add_job(
-            self.sweep,
-            "interval",
-            seconds=sweep_every,
-            id="stale-runs",
-            coalesce=True,
-            max_instances=1,
-            next_run_time=datetime.now(tz),
-        )
-        scheduler.add_job(
-            self.partitions,
-            cron_trigger("30 0 * * *", tz),
-            id="partitions",
-            coalesce=True,
-            max_instances=1,
-            next_run_time=datetime.now(tz),
-        )
-        # Just after midnight, and at start: periods that ended are stored final.
-        scheduler.add_job(
-            self.finalize,
-            cron_trigger("5 0 * * *", tz),
-            id="finalize",
-            coalesce=True,
-            max_instances=1,
-            next_run_time=datetime.now(tz),
-        )
-        scheduler.add_job(
-            self.overdue_values,
-            cron_trigger(self.settings.schedule_overdue_values, tz),
-            id="overdue-values",
-            coalesce=True,
-            max_instances=1,
-        )
-        scheduler.add_job(
-            self.deliveries,
-            "interval",
-            seconds=self.settings.alert_sweep_seconds,
-            id="alert-deliveries",
-            coalesce=True,
-            max_instances=1,
-            next_run_time=datetime.now(tz),
-        )
-        scheduler.add_job(self.catch_up, id="catch-up", next_run_time=datetime.now(tz))
+        now = datetime.now(tz)
+        settings = self.settings
+        stale_sweep = IntervalTrigger(seconds=max(settings.run_stale_seconds / 2, 1), timezone=tz)
+        delivery_sweep = IntervalTrigger(seconds=settings.alert_sweep_seconds, timezone=tz)
+        overdue = cron_trigger(settings.schedule_overdue_values, tz)
+        # The housekeeping jobs: (job, id, trigger, whether it also runs at once).
+        housekeeping = [
+            (self.sweep, "stale-runs", stale_sweep, True),
+            (self.partitions, "partitions", cron_trigger("30 0 * * *", tz), True),
+            # Just after midnight, and at start: periods that ended are stored final.
+            (self.finalize, "finalize", cron_trigger("5 0 * * *", tz), True),
+            (self.overdue_values, "overdue-values", overdue, False),
+            (self.deliveries, "alert-deliveries", delivery_sweep, True),
+        ]
+        for job, job_id, trigger, at_once in housekeeping:
+            scheduler.add_job(
+                job,
+                trigger,
+                id=job_id,
+                coalesce=True,
+                max_instances=1,
+                next_run_time=now if at_once else undefined,
+            )
+        scheduler.add_job(self.catch_up, id="catch-up", next_run_time=now)
         scheduler.start()
         self._scheduler = scheduler
         log.info(
