@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select
 
-from kpi_service.measurements.repository import MeasurementFilters, MeasurementRepository
+from kpi_service.measurements.listing_repository import MeasurementFilters
+from kpi_service.measurements.repository import MeasurementRepository
 from kpi_service.models import Assignment, Definition, Measurement, joins
 
 # The exported columns, in order (`details` stays out: JSON does not fit a cell).

@@ -14,7 +14,7 @@ from kpi_service.core.auth import Principal
 from kpi_service.core.database import Database
 from kpi_service.core.errors import InvalidInput, field_error
 from kpi_service.core.settings import Settings
-from kpi_service.measurements.repository import MeasurementFilters
+from kpi_service.measurements.listing_repository import MeasurementFilters
 from kpi_service.metrics.export.csv_text import lines
 from kpi_service.metrics.export.repository import HEADER, measurement_rows
 from kpi_service.metrics.export.schemas import MeasurementExportQuery
