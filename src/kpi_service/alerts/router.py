@@ -29,7 +29,14 @@ from kpi_service.alerts.schemas import (
 )
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import DatabaseDep, SessionDep, SettingsDep
-from kpi_service.core.schemas import Choice, Id, Limit, Page, ShortText, SubjectRef
+from kpi_service.core.schemas import (
+    Choice,
+    Cursor,
+    Id,
+    Page,
+    PageSize,
+    SubjectRef,
+)
 from kpi_service.engine.alerting import AlertStatus
 from kpi_service.models import AlertChannel, DeliveryStatus, SubjectType
 
@@ -38,7 +45,6 @@ router = APIRouter(prefix="/alerts", tags=["alerts"])
 RuleId = Annotated[Id, Path(description="The alert rule's id.")]
 ChannelId = Annotated[Id, Path(description="The alert channel's id.")]
 AlertId = Annotated[Id, Path(description="The alert's id.")]
-Cursor = Annotated[ShortText | None, Query()]
 
 
 @router.post("/rules", operation_id="createAlertRule", response_model=RuleRead, status_code=201)
@@ -54,7 +60,7 @@ async def list_rules(
     definition_id: Annotated[Id | None, Query()] = None,
     is_active: Annotated[bool | None, Query()] = None,
     cursor: Cursor = None,
-    limit: Annotated[Limit, Query()] = 50,
+    limit: PageSize = 50,
 ) -> Page[RuleRead]:
     """The tenant's alert rules in id order (admins only)."""
     page = await rule_service.list_rules(
@@ -106,7 +112,7 @@ async def list_channels(
     session: SessionDep,
     principal: PrincipalDep,
     cursor: Cursor = None,
-    limit: Annotated[Limit, Query()] = 50,
+    limit: PageSize = 50,
 ) -> Page[ChannelRead]:
     """The tenant's webhooks in id order (admins only)."""
     page = await channel_service.list_channels(session, principal, cursor=cursor, limit=limit)
@@ -155,7 +161,7 @@ async def list_deliveries(
     channel_id: Annotated[Id | None, Query()] = None,
     status: Annotated[Choice[DeliveryStatus] | None, Query()] = None,
     cursor: Cursor = None,
-    limit: Annotated[Limit, Query()] = 50,
+    limit: PageSize = 50,
 ) -> Page[DeliveryRead]:
     """Webhook deliveries newest first, each with every attempt (admins only)."""
     page = await delivery_service.list_deliveries(
@@ -198,7 +204,7 @@ async def list_alerts(
     subject_type: Annotated[Choice[SubjectType] | None, Query()] = None,
     subject_id: Annotated[SubjectRef | None, Query()] = None,
     cursor: Cursor = None,
-    limit: Annotated[Limit, Query()] = 50,
+    limit: PageSize = 50,
 ) -> Page[AlertRead]:
     """Alerts the caller may see, newest first."""
     page = await alert_service.list_alerts(

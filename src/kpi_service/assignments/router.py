@@ -18,7 +18,15 @@ from kpi_service.assignments.schemas import (
 )
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
-from kpi_service.core.schemas import Choice, Day, Id, Limit, Page, ShortText, SubjectRef
+from kpi_service.core.schemas import (
+    Choice,
+    Cursor,
+    Day,
+    Id,
+    Page,
+    PageSize,
+    SubjectRef,
+)
 from kpi_service.models import SubjectType
 
 router = APIRouter(prefix="/assignments", tags=["assignments"])
@@ -56,8 +64,8 @@ async def list_assignments(
     team_id: Annotated[SubjectRef | None, Query()] = None,
     definition_id: Annotated[Id | None, Query()] = None,
     active_on: Annotated[Day | None, Query(description="In force on this date.")] = None,
-    limit: Annotated[Limit, Query()] = 50,
-    cursor: Annotated[ShortText | None, Query()] = None,
+    limit: PageSize = 50,
+    cursor: Cursor = None,
 ) -> Page[AssignmentRead]:
     """The assignments the caller may see, in id order, one page at a time."""
     filters = AssignmentFilters(

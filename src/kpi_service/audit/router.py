@@ -11,7 +11,7 @@ from kpi_service.audit.repository import AuditFilters
 from kpi_service.audit.schemas import AuditEntryRead
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep
-from kpi_service.core.schemas import Instant, Limit, Page, ShortText, SubjectRef
+from kpi_service.core.schemas import Cursor, Instant, Page, PageSize, ShortText, SubjectRef
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -31,8 +31,8 @@ async def list_audit_entries(
     until: Annotated[
         Instant | None, Query(description="Entries before this instant (ISO 8601 with an offset).")
     ] = None,
-    cursor: Annotated[ShortText | None, Query()] = None,
-    limit: Annotated[Limit, Query()] = 50,
+    cursor: Cursor = None,
+    limit: PageSize = 50,
 ) -> Page[AuditEntryRead]:
     """The tenant's audit entries, newest first, narrowed by actor, action, entity and time."""
     filters = AuditFilters(

@@ -12,6 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, overload
 
+from fastapi import Query
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -216,6 +217,9 @@ class Page(BaseModel, Generic[T]):
 
 
 Limit = Annotated[int, Field(ge=1, le=500)]
+# The paging query parameters of the list routes: `cursor: Cursor = None, limit: PageSize = 50`.
+Cursor = Annotated[ShortText | None, Query()]
+PageSize = Annotated[Limit, Query()]
 
 
 def encode_cursor(last_id: int) -> str:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import DatabaseDep, SessionDep, SettingsDep
-from kpi_service.core.schemas import Choice, Id, Key, Limit, Page, ShortText
+from kpi_service.core.schemas import Choice, Cursor, Id, Key, Page, PageSize
 from kpi_service.definitions import service
 from kpi_service.definitions.schemas import (
     Category,
@@ -43,8 +43,8 @@ async def list_definitions(
     category: Annotated[Category | None, Query()] = None,
     calculation_type: Annotated[Choice[CalculationType] | None, Query()] = None,
     is_active: Annotated[bool | None, Query()] = None,
-    limit: Annotated[Limit, Query()] = 50,
-    cursor: Annotated[ShortText | None, Query()] = None,
+    limit: PageSize = 50,
+    cursor: Cursor = None,
 ) -> Page[DefinitionRead]:
     """The tenant's KPI definitions, in id order, one page at a time (SQL text: admins only)."""
     page = await service.list_definitions(

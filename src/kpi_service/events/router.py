@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep
-from kpi_service.core.schemas import Limit, Page, ShortText, SubjectRef
+from kpi_service.core.schemas import Page, PageSize, ShortText, SubjectRef
 from kpi_service.events import service
 from kpi_service.events.ingestion import collector_paused
 from kpi_service.events.schemas import EventBatch, EventRead, EventType, IngestResult
@@ -56,7 +56,7 @@ async def list_events(
     user_id: Annotated[SubjectRef | None, Query()] = None,
     type: Annotated[list[EventType] | None, Query(max_length=20)] = None,
     cursor: Annotated[ShortText | None, Query(max_length=300)] = None,
-    limit: Annotated[Limit, Query()] = 50,
+    limit: PageSize = 50,
 ) -> Page[EventRead]:
     """A timeline of events, newest first, optionally for one user and some types."""
     page = await service.timeline(

@@ -8,7 +8,16 @@ from fastapi import APIRouter, Path, Query
 
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
-from kpi_service.core.schemas import Choice, Day, Id, Key, Limit, Page, ShortText, SubjectRef
+from kpi_service.core.schemas import (
+    Choice,
+    Cursor,
+    Day,
+    Id,
+    Key,
+    Page,
+    PageSize,
+    SubjectRef,
+)
 from kpi_service.engine.goals import GoalPeriodKind
 from kpi_service.goals import service
 from kpi_service.goals.repository import GoalFilters
@@ -62,8 +71,8 @@ async def list_goals(
     definition_key: Annotated[Key | None, Query()] = None,
     period_kind: Annotated[Choice[GoalPeriodKind] | None, Query()] = None,
     active_on: Annotated[Day | None, Query(description="Whose range holds this date.")] = None,
-    limit: Annotated[Limit, Query()] = 50,
-    cursor: Annotated[ShortText | None, Query()] = None,
+    limit: PageSize = 50,
+    cursor: Cursor = None,
 ) -> Page[GoalRead]:
     """The goals the caller may see, in id order, each with its progress."""
     filters = GoalFilters(

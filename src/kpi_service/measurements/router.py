@@ -8,7 +8,15 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, s
 
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
-from kpi_service.core.schemas import Day, Id, Key, Limit, Page, ShortText, SubjectRef
+from kpi_service.core.schemas import (
+    Cursor,
+    Day,
+    Id,
+    Key,
+    Page,
+    PageSize,
+    SubjectRef,
+)
 from kpi_service.measurements import closing, service
 from kpi_service.measurements.schemas import (
     ClosePeriodsRequest,
@@ -46,8 +54,8 @@ async def list_measurements(
     definition_key: Annotated[Key | None, Query()] = None,
     period_from: Annotated[Day | None, Query(description="periods ending on or after")] = None,
     period_to: Annotated[Day | None, Query(description="periods starting on or before")] = None,
-    cursor: Annotated[ShortText | None, Query()] = None,
-    limit: Annotated[Limit, Query()] = 50,
+    cursor: Cursor = None,
+    limit: PageSize = 50,
 ) -> Page[MeasurementRead]:
     """Measurements the caller may see."""
     page = await service.list_measurements(
@@ -88,8 +96,8 @@ async def list_revisions(
     session: SessionDep,
     principal: PrincipalDep,
     measurement_id: Annotated[Id, Path()],
-    cursor: Annotated[ShortText | None, Query()] = None,
-    limit: Annotated[Limit, Query()] = 50,
+    cursor: Cursor = None,
+    limit: PageSize = 50,
 ) -> Page[RevisionRead]:
     """Earlier states of a measurement, newest first: who changed it, when and why."""
     page = await service.list_revisions(
@@ -165,8 +173,8 @@ async def reopen_periods(
 async def list_runs(
     session: SessionDep,
     principal: PrincipalDep,
-    cursor: Annotated[ShortText | None, Query()] = None,
-    limit: Annotated[Limit, Query()] = 50,
+    cursor: Cursor = None,
+    limit: PageSize = 50,
 ) -> Page[RunRead]:
     """Calculation runs, newest first."""
     page = await service.list_runs(session, principal, cursor=cursor, limit=limit)

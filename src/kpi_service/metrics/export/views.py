@@ -1,16 +1,24 @@
-"""The exportable views: one entry each (its query model, service function, main table)."""
+"""The metrics views: one entry each (its query model, service function, main table), which
+the export runs and each view's own route serves."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, get_origin
+from typing import Annotated, Any, get_origin
 
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import QueryParams
 
+from kpi_service.core.auth import Principal, PrincipalDep
+from kpi_service.core.database import Database
+from kpi_service.core.deps import DatabaseDep, SessionDep, SettingsDep
 from kpi_service.core.errors import InvalidInput, field_error
 from kpi_service.core.schemas import Input
+from kpi_service.core.settings import Settings
 from kpi_service.metrics.activity import service as activity
 from kpi_service.metrics.activity.schemas import (
     BreakdownQuery,
@@ -46,13 +54,25 @@ ViewFunction = Callable[..., Awaitable[BaseModel]]
 
 @dataclass(frozen=True)
 class ExportView:
-    """A metrics view as the export runs it."""
+    """A metrics view as its route and the export run it."""
 
     query: type[Input]
     compute: ViewFunction
     table: Table
     # The view reads the tenant's sources (a query KPI's own data), passed as `sources`.
     source: bool = False
+
+    async def run(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        principal: Principal,
+        database: Database,
+        query: Any,
+    ) -> BaseModel:
+        """The view's answer to `query` (an instance of its query model)."""
+        extra = {"sources": database.sources} if self.source else {}
+        return await self.compute(session, settings, principal, query, **extra)
 
 
 VIEWS: dict[str, ExportView] = {
@@ -73,6 +93,35 @@ VIEWS: dict[str, ExportView] = {
     "cohorts": ExportView(CohortsQuery, activity.cohorts, Table(CohortsRead, ("cohorts",))),
 }
 check([v.table for v in VIEWS.values()])
+
+
+def add_route(
+    router: APIRouter, path: str, operation_id: str, view: ExportView, description: str
+) -> None:
+    """Serve a view at GET `path`: its query model's fields are the query parameters, its
+    response model the answer."""
+
+    async def endpoint(
+        session: SessionDep,
+        settings: SettingsDep,
+        principal: PrincipalDep,
+        database: DatabaseDep,
+        query: Input,
+    ) -> BaseModel:
+        return await view.run(session, settings, principal, database, query)
+
+    # Set after the fact: an annotation written in the signature cannot name `view.query`.
+    endpoint.__annotations__["query"] = Annotated[view.query, Query()]
+    router.add_api_route(
+        path,
+        endpoint,
+        methods=["GET"],
+        operation_id=operation_id,
+        response_model=view.table.response,
+        description=description,
+        # The route's name makes the published summary: getTeamView -> "Get Team View".
+        name=re.sub(r"(?<!^)(?=[A-Z])", "_", operation_id).lower(),
+    )
 
 
 def parse(model: type[Input], params: QueryParams, skip: str) -> Any:
