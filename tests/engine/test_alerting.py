@@ -11,14 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kpi_service.engine.alerting import (
-    AlertStatus,
-    ChangeDirection,
-    Direction,
     Judgement,
-    Notice,
     Observation,
     Tracked,
-    Verdict,
     advance,
     anomaly,
     below,
@@ -29,6 +24,7 @@ from kpi_service.engine.alerting import (
     value_crosses,
     z_score,
 )
+from kpi_service.engine.vocabulary import AlertStatus, ChangeDirection, Direction, Notice, Verdict
 
 D = Decimal
 MONDAY = date(2026, 1, 5)

@@ -42,8 +42,9 @@ from kpi_service.core.errors import Forbidden, InvalidInput, field_error
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import alerting
-from kpi_service.engine.alerting import AlertStatus, Notice, Snapshot, Tracked
-from kpi_service.engine.periods import Period, PeriodKind, containing
+from kpi_service.engine.alerting import Snapshot, Tracked
+from kpi_service.engine.periods import Period, containing
+from kpi_service.engine.vocabulary import AlertStatus, Notice, PeriodKind
 from kpi_service.models import Alert, AlertRule, Definition
 
 Track = tuple[str, ...]

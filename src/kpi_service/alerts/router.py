@@ -30,7 +30,7 @@ from kpi_service.alerts.schemas import (
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import DatabaseDep, SessionDep, SettingsDep
 from kpi_service.core.schemas import Choice, Id, Limit, Page, ShortText, SubjectRef
-from kpi_service.engine.alerting import AlertStatus
+from kpi_service.engine.vocabulary import AlertStatus
 from kpi_service.models import AlertChannel, DeliveryStatus, SubjectType
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])

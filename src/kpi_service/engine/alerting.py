@@ -12,53 +12,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Context, Decimal, localcontext
-from enum import StrEnum
 
 from kpi_service.engine.achievement import change_pct, quantize
+from kpi_service.engine.vocabulary import AlertStatus, ChangeDirection, Direction, Notice, Verdict
 
 # Square roots and ratios of the z-score at a precision no KPI value comes near.
 _CONTEXT = Context(prec=50)
 # Fewer earlier values than this give no z-score at all (a spread of two points is noise).
 MIN_HISTORY = 3
-
-
-class Verdict(StrEnum):
-    """How one period of one subject stands against a rule."""
-
-    BREACH = "breach"
-    HOLD = "hold"
-    CLEAR = "clear"
-    UNKNOWN = "unknown"
-
-
-class Direction(StrEnum):
-    """Which side of a threshold, or which way of a change, breaches."""
-
-    ABOVE = "above"
-    BELOW = "below"
-
-
-class ChangeDirection(StrEnum):
-    """Which changes versus the previous period breach."""
-
-    UP = "up"
-    DOWN = "down"
-    EITHER = "either"
-
-
-class AlertStatus(StrEnum):
-    """Where an alert is in its life: pending, then firing, then resolved."""
-
-    PENDING = "pending"
-    FIRING = "firing"
-    RESOLVED = "resolved"
-
-
-class Notice(StrEnum):
-    """Transitions that are notified to the rule's channels."""
-
-    FIRING = "firing"
-    RESOLVED = "resolved"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
 from kpi_service.core.schemas import Choice, Day, Id, Key, Limit, Page, ShortText, SubjectRef
-from kpi_service.engine.goals import GoalPeriodKind
+from kpi_service.engine.vocabulary import GoalPeriodKind
 from kpi_service.goals import service
 from kpi_service.goals.repository import GoalFilters
 from kpi_service.goals.schemas import (
