@@ -47,6 +47,7 @@ from bench.common import (
 )
 from kpi_service.engine import achievement as ach
 from kpi_service.engine.formula import parse_formula
+from kpi_service.engine.vocabulary import TargetType
 
 FULL = DataSpec(users=10_000, cases=2_000_000, events=5_000_000)
 PERIOD_START = datetime.combine(WEEK_START, datetime.min.time(), UTC)
@@ -303,9 +304,7 @@ async def _seed_value(
 async def _seed_one(conn: asyncpg.Connection, due: asyncpg.Record, keys: dict[int, str]) -> None:
     async with conn.transaction():  # BEGIN; SELECT; INSERT; COMMIT, as the seed's psycopg2
         actual = await _seed_value(conn, due, keys)
-        achievement = ach.achievement(
-            actual, due["target_value"], ach.TargetType(due["target_type"])
-        )
+        achievement = ach.achievement(actual, due["target_value"], TargetType(due["target_type"]))
         status = ach.status(achievement, due["warning_threshold"])
         await conn.fetchval(
             SEED_INSERT,

@@ -46,7 +46,8 @@ from bench.views import cpu_seconds, database_cpu_seconds
 from kpi_service.core.settings import Settings
 from kpi_service.demo.loader import load_demo
 from kpi_service.demo.people import DemoSize
-from kpi_service.engine.periods import PeriodKind, containing
+from kpi_service.engine.periods import containing
+from kpi_service.engine.vocabulary import PeriodKind
 
 DATABASE = "kpi_bench_soak"
 DEFAULT_WORKDIR = Path("/tmp/kpi-bench-soak")  # noqa: S108 (a scratch place, never committed)

@@ -11,7 +11,8 @@ from sqlalchemy import text
 from kpi_service.calculators import query
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest
 from kpi_service.core.database import Database
-from kpi_service.engine.periods import PeriodKind, containing
+from kpi_service.engine.periods import containing
+from kpi_service.engine.vocabulary import PeriodKind
 from tests.support.app import make_settings
 
 

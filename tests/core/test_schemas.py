@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from kpi_service.app import create_app
 from kpi_service.core.schemas import MAX_ID, Choice
-from kpi_service.engine.rollup import Rollup
+from kpi_service.engine.vocabulary import Rollup
 from tests.support.app import make_settings
 
 # pydantic's names for bounds; JSON Schema spells them minimum, maximum, exclusive*.

@@ -6,9 +6,6 @@ from decimal import Decimal, localcontext
 import pytest
 
 from kpi_service.engine.achievement import (
-    Status,
-    TargetType,
-    Trend,
     achievement,
     change_pct,
     overall_score,
@@ -17,6 +14,7 @@ from kpi_service.engine.achievement import (
     status,
     trend,
 )
+from kpi_service.engine.vocabulary import Status, TargetType, Trend
 
 HIGHER = TargetType.HIGHER_BETTER
 LOWER = TargetType.LOWER_BETTER

@@ -9,9 +9,6 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from kpi_service.engine.achievement import (
-    Status,
-    TargetType,
-    Trend,
     achievement,
     change_pct,
     overall_score,
@@ -20,6 +17,7 @@ from kpi_service.engine.achievement import (
     status,
     trend,
 )
+from kpi_service.engine.vocabulary import Status, TargetType, Trend
 
 HIGHER = TargetType.HIGHER_BETTER
 LOWER = TargetType.LOWER_BETTER

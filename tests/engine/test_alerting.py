@@ -11,14 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kpi_service.engine.alerting import (
-    AlertStatus,
-    ChangeDirection,
-    Direction,
     Judgement,
-    Notice,
     Observation,
     Tracked,
-    Verdict,
     advance,
     anomaly,
     below,
@@ -29,6 +24,7 @@ from kpi_service.engine.alerting import (
     value_crosses,
     z_score,
 )
+from kpi_service.engine.vocabulary import AlertStatus, ChangeDirection, Direction, Notice, Verdict
 
 D = Decimal
 MONDAY = date(2026, 1, 5)
@@ -171,7 +167,7 @@ def test_a_breach_fires_at_once_and_a_clear_resolves_it() -> None:
     alert.notices.clear()
     [same] = advance(alert, [seen(2, Verdict.CLEAR, "9")], 1)
     assert same is alert and alert.status is AlertStatus.RESOLVED
-    assert alert.last_start == week(2) and alert.value == D(9)
+    assert alert.latest.start == week(2) and alert.latest.value == D(9)
     assert [n.notice for n in alert.notices] == [Notice.RESOLVED]
 
 
@@ -187,7 +183,7 @@ def test_holding_within_the_margin_does_not_flap() -> None:
     touched = advance(None, [seen(n, v) for n, v in enumerate(verdicts, start=1)], 1)
     assert len(touched) == 1
     assert [n.notice for n in touched[0].notices] == [Notice.FIRING, Notice.RESOLVED]
-    assert touched[0].last_start == week(6)
+    assert touched[0].latest.start == week(6)
 
 
 def test_pending_until_enough_consecutive_breaches() -> None:
@@ -218,12 +214,7 @@ def test_the_same_values_again_change_nothing() -> None:
         alert.period_end,
         alert.status,
         alert.streak,
-        alert.last_start,
-        alert.last_end,
-        alert.value,
-        alert.observed,
-        alert.threshold,
-        dict(alert.details),
+        alert.latest,
         alert.fired,
         id=1,
     )
@@ -237,7 +228,7 @@ def test_an_open_alert_ignores_older_periods_and_unknowns() -> None:
     [alert] = advance(None, [seen(5, Verdict.BREACH)], 1)
     alert.changed, alert.notices = False, []
     assert advance(alert, [seen(4, Verdict.CLEAR), seen(6, Verdict.UNKNOWN)], 1) == []
-    assert alert.status is AlertStatus.FIRING and alert.last_start == week(5)
+    assert alert.status is AlertStatus.FIRING and alert.latest.start == week(5)
 
 
 def test_a_corrected_value_of_the_same_period_resolves() -> None:
@@ -263,10 +254,10 @@ def test_a_projection_fires_but_only_the_final_figure_resolves() -> None:
     alert.notices.clear()
     # The pace recovers: the alert shows it, and stays open.
     advance(alert, [projected(5, Verdict.CLEAR, "9")], 1)
-    assert (alert.status, alert.value, alert.notices) == (AlertStatus.FIRING, D(9), [])
+    assert (alert.status, alert.latest.value, alert.notices) == (AlertStatus.FIRING, D(9), [])
     # The period ends below: the same alert, on the final figure, still firing.
     advance(alert, [seen(5, Verdict.BREACH, "4")], 1)
-    assert (alert.status, alert.value, alert.streak, alert.notices) == (
+    assert (alert.status, alert.latest.value, alert.streak, alert.notices) == (
         AlertStatus.FIRING,
         D(4),
         1,
@@ -274,7 +265,7 @@ def test_a_projection_fires_but_only_the_final_figure_resolves() -> None:
     )
     # A pending alert is not resolved by a projection either.
     [pending] = advance(None, [seen(1, Verdict.BREACH), projected(2, Verdict.HOLD, "1")], 2)
-    assert (pending.status, pending.last_start) == (AlertStatus.PENDING, week(2))
+    assert (pending.status, pending.latest.start) == (AlertStatus.PENDING, week(2))
     advance(pending, [seen(2, Verdict.CLEAR)], 2)
     assert pending.status is AlertStatus.RESOLVED and pending.notices == []
 
@@ -287,4 +278,4 @@ def test_a_backfill_replays_every_transition_in_order() -> None:
         (week(4), AlertStatus.FIRING),
     ]
     assert [n.notice for n in touched[0].notices] == [Notice.FIRING, Notice.RESOLVED]
-    assert touched[1].last_start == week(5)
+    assert touched[1].latest.start == week(5)

@@ -18,7 +18,7 @@ from kpi_service.engine.funnels import (
     percent,
     whole_periods,
 )
-from kpi_service.engine.periods import PeriodKind
+from kpi_service.engine.vocabulary import PeriodKind
 
 D = Decimal
 

@@ -14,8 +14,6 @@ from hypothesis import strategies as st
 from kpi_service.engine.goals import (
     MAX_CUSTOM_DAYS,
     GoalPeriodError,
-    GoalPeriodKind,
-    GoalStatus,
     Measured,
     check_fits,
     first_start_in,
@@ -26,7 +24,8 @@ from kpi_service.engine.goals import (
     settles_on,
     stamped_too_early,
 )
-from kpi_service.engine.periods import Period, PeriodKind
+from kpi_service.engine.periods import Period
+from kpi_service.engine.vocabulary import GoalPeriodKind, GoalStatus, PeriodKind
 
 D = Decimal
 MONTHLY, QUARTERLY, YEARLY, CUSTOM = (

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kpi_service.engine.pace import elapsed_share, projected
-from kpi_service.engine.periods import PeriodKind, containing
+from kpi_service.engine.periods import containing
+from kpi_service.engine.vocabulary import PeriodKind
 
 DECEMBER = containing(PeriodKind.MONTHLY, date(2026, 12, 6))
 

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from kpi_service.engine.periods import (
     Period,
-    PeriodKind,
     between,
     containing,
     elapsed_fraction,
     is_final,
     local_today,
 )
+from kpi_service.engine.vocabulary import PeriodKind
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

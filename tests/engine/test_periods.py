@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from kpi_service.engine.periods import (
     Period,
-    PeriodKind,
     aligned_or_custom,
     between,
     containing,
@@ -20,6 +19,7 @@ from kpi_service.engine.periods import (
     is_final,
     latest_final,
 )
+from kpi_service.engine.vocabulary import PeriodKind
 
 days_strategy = st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31))
 kinds_strategy = st.sampled_from(list(PeriodKind))

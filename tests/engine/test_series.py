@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kpi_service.engine.achievement import TargetType
-from kpi_service.engine.periods import Period, PeriodKind, between, containing
+from kpi_service.engine.periods import Period, between, containing
 from kpi_service.engine.series import (
     GRAINS,
     bucket_of,
@@ -19,6 +18,7 @@ from kpi_service.engine.series import (
     native_count,
     summarize,
 )
+from kpi_service.engine.vocabulary import PeriodKind, TargetType
 
 D, W, M, Q, Y = GRAINS
 

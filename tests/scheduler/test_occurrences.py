@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kpi_service.core.cron import cron_trigger
-from kpi_service.engine.periods import PeriodKind
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.scheduler.occurrences import missed, period_of
 
 UTC_ZONE = ZoneInfo("UTC")

@@ -13,7 +13,8 @@ from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
-from kpi_service.engine.periods import PeriodKind, containing
+from kpi_service.engine.periods import containing
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.runs.background import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
 from tests.support.api import assign, define, wait_for_run

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 from kpi_service.calculators import api
 from kpi_service.calculators.base import CalculationRequest, Outcome
 from kpi_service.core.outbound import parse_allow
-from kpi_service.engine.periods import PeriodKind, containing
+from kpi_service.engine.periods import containing
+from kpi_service.engine.vocabulary import PeriodKind
 from tests.support.source import SourceServer
 
 SECRET = "tok-3f9a-very-secret-value"

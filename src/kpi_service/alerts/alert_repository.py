@@ -15,7 +15,7 @@ from kpi_service.core.access import visible_alerts
 from kpi_service.core.auth import Principal
 from kpi_service.core.repository import Filters, Repository, equal_to, keyset
 from kpi_service.core.sql import among
-from kpi_service.engine.alerting import AlertStatus
+from kpi_service.engine.vocabulary import AlertStatus
 from kpi_service.models import Alert, AlertRule, Definition, joins
 
 AlertRow = Row[Alert, str, str, str]

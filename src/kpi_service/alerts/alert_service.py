@@ -12,7 +12,7 @@ from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Conflict, Forbidden, found
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
-from kpi_service.engine.alerting import AlertStatus
+from kpi_service.engine.vocabulary import AlertStatus
 from kpi_service.models import Alert
 
 ENTITY = "alert"

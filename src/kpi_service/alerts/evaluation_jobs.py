@@ -15,7 +15,8 @@ from kpi_service.alerts.rule_repository import RuleRepository
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
-from kpi_service.engine.periods import Period, PeriodKind, aligned_or_custom
+from kpi_service.engine.periods import Period, aligned_or_custom
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.models import CalculationRun, Definition, RuleKind
 from kpi_service.runs.plan import RunPlan
 

@@ -11,7 +11,8 @@ from kpi_service.alerts.judging import projects
 from kpi_service.alerts.rule_service import condition_of
 from kpi_service.alerts.schemas import Condition, MissingValue
 from kpi_service.definitions.repository import DefinitionRepository
-from kpi_service.engine.periods import Period, PeriodKind, between, containing
+from kpi_service.engine.periods import Period, between, containing
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.models import AlertRule, Definition
 
 

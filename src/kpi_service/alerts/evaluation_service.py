@@ -42,8 +42,9 @@ from kpi_service.core.errors import Forbidden, InvalidInput, field_error
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import alerting
-from kpi_service.engine.alerting import AlertStatus, Notice, Snapshot, Tracked
-from kpi_service.engine.periods import Period, PeriodKind, containing
+from kpi_service.engine.alerting import Latest, Snapshot, Tracked
+from kpi_service.engine.periods import Period, containing
+from kpi_service.engine.vocabulary import AlertStatus, Notice, PeriodKind
 from kpi_service.models import Alert, AlertRule, Definition
 
 Track = tuple[str, ...]
@@ -63,12 +64,14 @@ def _tracked(alert: Alert) -> Tracked:
         alert.period_end,
         AlertStatus(alert.status),
         alert.streak,
-        alert.last_period_start,
-        alert.last_period_end,
-        alert.value,
-        alert.observed,
-        alert.threshold,
-        _decimals(alert.details),
+        Latest(
+            alert.last_period_start,
+            alert.last_period_end,
+            alert.value,
+            alert.observed,
+            alert.threshold,
+            _decimals(alert.details),
+        ),
         fired=alert.fired_at is not None,
         id=alert.id,
     )
@@ -252,12 +255,12 @@ def _row(change: Change, now: datetime) -> dict[str, Any]:
         "tenant_id": change.rule.tenant_id,
         "status": alert.status.value,
         "streak": alert.streak,
-        "last_period_start": alert.last_start,
-        "last_period_end": alert.last_end,
-        "value": alert.value,
-        "observed": alert.observed,
-        "threshold": alert.threshold,
-        "details": stored_details(alert.details),
+        "last_period_start": alert.latest.start,
+        "last_period_end": alert.latest.end,
+        "value": alert.latest.value,
+        "observed": alert.latest.observed,
+        "threshold": alert.latest.threshold,
+        "details": stored_details(alert.latest.details),
         "fired_at": now if fired else (before.fired_at if before else None),
         "resolved_at": now if alert.status is AlertStatus.RESOLVED else None,
         "updated_at": now,
@@ -327,12 +330,12 @@ def payload(change: Change, snapshot: Snapshot, now: datetime) -> str:
             severity=rule.severity,
             period_start=alert.period_start,
             period_end=alert.period_end,
-            last_period_start=snapshot.last_start,
-            last_period_end=snapshot.last_end,
-            value=snapshot.value,
-            observed=snapshot.observed,
-            threshold=snapshot.threshold,
-            details=snapshot.details,
+            last_period_start=snapshot.latest.start,
+            last_period_end=snapshot.latest.end,
+            value=snapshot.latest.value,
+            observed=snapshot.latest.observed,
+            threshold=snapshot.latest.threshold,
+            details=snapshot.latest.details,
             opened_at=before.opened_at if before else now,
             fired_at=fired_at,
             resolved_at=now if snapshot.notice is Notice.RESOLVED else None,

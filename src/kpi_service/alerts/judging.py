@@ -21,6 +21,7 @@ from kpi_service.engine import achievement as ach
 from kpi_service.engine import alerting
 from kpi_service.engine import pace as pace_rules
 from kpi_service.engine.periods import Period
+from kpi_service.engine.vocabulary import ChangeDirection, Direction, TargetType
 from kpi_service.models import Definition
 
 
@@ -32,7 +33,7 @@ def judge(condition: Condition, point: Point) -> alerting.Judgement:
         case ValueThreshold():
             return alerting.value_crosses(
                 point.actual_value,
-                alerting.Direction(condition.direction),
+                Direction(condition.direction),
                 condition.threshold,
                 condition.clear_margin,
             )
@@ -40,7 +41,7 @@ def judge(condition: Condition, point: Point) -> alerting.Judgement:
             return alerting.change_beyond(
                 point.actual_value,
                 point.previous_value,
-                alerting.ChangeDirection(condition.direction),
+                ChangeDirection(condition.direction),
                 condition.limit,
                 condition.clear_margin,
             )
@@ -82,7 +83,7 @@ def on_pace(
     if value is None:
         return None
     achieved = ach.achievement(
-        value, point.target_value, ach.TargetType(definition.target_type), point.baseline_value
+        value, point.target_value, TargetType(definition.target_type), point.baseline_value
     )
     return Projection(
         dataclasses.replace(point, actual_value=value, achievement=achieved),

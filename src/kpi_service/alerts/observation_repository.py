@@ -15,7 +15,7 @@ from decimal import Decimal
 from sqlalchemy import text
 
 from kpi_service.core.repository import Repository
-from kpi_service.engine.periods import PeriodKind
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.models import Measurement
 
 # A period kind as (months, days), the length of one step back in a RANGE frame.

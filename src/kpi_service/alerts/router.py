@@ -37,7 +37,7 @@ from kpi_service.core.schemas import (
     PageSize,
     SubjectRef,
 )
-from kpi_service.engine.alerting import AlertStatus
+from kpi_service.engine.vocabulary import AlertStatus
 from kpi_service.models import AlertChannel, DeliveryStatus, SubjectType
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])

@@ -21,9 +21,7 @@ from kpi_service.core.schemas import (
     number_default,
     refuse_null,
 )
-from kpi_service.engine.achievement import TargetType
-from kpi_service.engine.periods import PeriodKind
-from kpi_service.engine.rollup import Rollup
+from kpi_service.engine.vocabulary import PeriodKind, Rollup, TargetType
 from kpi_service.models import CalculationType, SubjectType, Unit
 
 Category = Annotated[ShortText, Field(min_length=1)]

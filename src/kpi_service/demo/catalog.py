@@ -29,7 +29,8 @@ from kpi_service.demo.people import (
     Window,
     team_of,
 )
-from kpi_service.engine.periods import PeriodKind, containing
+from kpi_service.engine.periods import containing
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.measurements import service as measurements
 from kpi_service.measurements.schemas import ManualValue
 from kpi_service.models import SubjectType

@@ -22,7 +22,8 @@ from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.demo import alerts, catalog, events, goals, sources
 from kpi_service.demo.people import DemoSize, Window
-from kpi_service.engine.periods import PeriodKind, containing
+from kpi_service.engine.periods import containing
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.measurements import service as measurements
 from kpi_service.measurements.schemas import RecalculateRequest
 from kpi_service.models import CalculationRun

@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
-from enum import StrEnum
 from typing import ParamSpec, TypeVar, assert_never
+
+from kpi_service.engine.vocabulary import Status, TargetType, Trend
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -18,30 +19,6 @@ _QUANTUM = Decimal(1).scaleb(-_PLACES)
 _PRECISION = 50
 # Results must not depend on whatever decimal context the calling thread happens to use.
 _CONTEXT = Context(prec=_PRECISION, rounding=ROUND_HALF_EVEN)
-
-
-class TargetType(StrEnum):
-    """Which direction of a KPI value counts as good."""
-
-    HIGHER_BETTER = "higher_better"
-    LOWER_BETTER = "lower_better"
-    EXACT = "exact"
-
-
-class Status(StrEnum):
-    """Traffic-light classification of an achievement."""
-
-    MET = "met"
-    AT_RISK = "at_risk"
-    OFF_TRACK = "off_track"
-
-
-class Trend(StrEnum):
-    """Direction of a KPI value against the previous period, judged by its target type."""
-
-    IMPROVING = "improving"
-    DECLINING = "declining"
-    FLAT = "flat"
 
 
 def _in_context(function: Callable[_P, _R]) -> Callable[_P, _R]:

@@ -9,56 +9,17 @@ open (`pending`), fire and resolve once each.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from decimal import Context, Decimal, localcontext
-from enum import StrEnum
 
 from kpi_service.engine.achievement import change_pct, quantize
+from kpi_service.engine.vocabulary import AlertStatus, ChangeDirection, Direction, Notice, Verdict
 
 # Square roots and ratios of the z-score at a precision no KPI value comes near.
 _CONTEXT = Context(prec=50)
 # Fewer earlier values than this give no z-score at all (a spread of two points is noise).
 MIN_HISTORY = 3
-
-
-class Verdict(StrEnum):
-    """How one period of one subject stands against a rule."""
-
-    BREACH = "breach"
-    HOLD = "hold"
-    CLEAR = "clear"
-    UNKNOWN = "unknown"
-
-
-class Direction(StrEnum):
-    """Which side of a threshold, or which way of a change, breaches."""
-
-    ABOVE = "above"
-    BELOW = "below"
-
-
-class ChangeDirection(StrEnum):
-    """Which changes versus the previous period breach."""
-
-    UP = "up"
-    DOWN = "down"
-    EITHER = "either"
-
-
-class AlertStatus(StrEnum):
-    """Where an alert is in its life: pending, then firing, then resolved."""
-
-    PENDING = "pending"
-    FIRING = "firing"
-    RESOLVED = "resolved"
-
-
-class Notice(StrEnum):
-    """Transitions that are notified to the rule's channels."""
-
-    FIRING = "firing"
-    RESOLVED = "resolved"
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,17 +167,36 @@ class Observation:
 
 
 @dataclass(frozen=True, slots=True)
+class Latest:
+    """An alert's latest judged period: its value, and what the rule compared it with."""
+
+    start: date
+    end: date
+    value: Decimal | None
+    observed: Decimal | None
+    threshold: Decimal | None
+    details: dict[str, Decimal | None]
+
+    @classmethod
+    def of(cls, seen: Observation) -> Latest:
+        judged = seen.judgement
+        return cls(
+            seen.period_start,
+            seen.period_end,
+            seen.value,
+            judged.observed,
+            judged.threshold,
+            dict(judged.details),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """What an alert said when a transition was notified."""
 
     notice: Notice
     status: AlertStatus
-    last_start: date
-    last_end: date
-    value: Decimal | None
-    observed: Decimal | None
-    threshold: Decimal | None
-    details: dict[str, Decimal | None]
+    latest: Latest
 
 
 @dataclass
@@ -227,12 +207,7 @@ class Tracked:
     period_end: date
     status: AlertStatus
     streak: int
-    last_start: date
-    last_end: date
-    value: Decimal | None
-    observed: Decimal | None
-    threshold: Decimal | None
-    details: dict[str, Decimal | None]
+    latest: Latest
     fired: bool
     id: int | None = None
     changed: bool = False
@@ -243,18 +218,15 @@ class Tracked:
         return self.status is not AlertStatus.RESOLVED
 
     def _see(self, seen: Observation) -> None:
-        latest = {
-            "value": seen.value,
-            "observed": seen.judgement.observed,
-            "threshold": seen.judgement.threshold,
-            "details": dict(seen.judgement.details),
-            "last_start": seen.period_start,
-            "last_end": seen.period_end,
+        # Only what differs is taken: an equal value keeps the digits it was stored with.
+        now = Latest.of(seen)
+        differs = {
+            f.name: getattr(now, f.name)
+            for f in fields(Latest)
+            if getattr(now, f.name) != getattr(self.latest, f.name)
         }
-        for name, value in latest.items():
-            if getattr(self, name) != value:
-                setattr(self, name, value)
-                self.changed = True
+        if differs:
+            self.latest, self.changed = replace(self.latest, **differs), True
 
     def _move(self, status: AlertStatus) -> None:
         self.status, self.changed = status, True
@@ -265,25 +237,14 @@ class Tracked:
             self._notify(Notice.RESOLVED)
 
     def _notify(self, notice: Notice) -> None:
-        self.notices.append(
-            Snapshot(
-                notice,
-                self.status,
-                self.last_start,
-                self.last_end,
-                self.value,
-                self.observed,
-                self.threshold,
-                dict(self.details),
-            )
-        )
+        self.notices.append(Snapshot(notice, self.status, self.latest))
 
     def step(self, seen: Observation, for_periods: int) -> None:
         """Apply one observation of this alert's latest period or a later one."""
         verdict = seen.judgement.verdict
         if verdict is Verdict.UNKNOWN:
             return
-        later = seen.period_start > self.last_start
+        later = seen.period_start > self.latest.start
         self._see(seen)
         if verdict is Verdict.CLEAR or (
             verdict is Verdict.HOLD and self.status is AlertStatus.PENDING
@@ -306,12 +267,7 @@ def opened(seen: Observation, for_periods: int) -> Tracked:
         seen.period_end,
         AlertStatus.PENDING,
         1,
-        seen.period_start,
-        seen.period_end,
-        seen.value,
-        seen.judgement.observed,
-        seen.judgement.threshold,
-        dict(seen.judgement.details),
+        Latest.of(seen),
         fired=False,
         changed=True,
     )
@@ -333,14 +289,14 @@ def advance(
     touched: list[Tracked] = []
     current = latest
     for seen in sorted(observations, key=lambda o: o.period_start):
-        if current is not None and seen.period_start < current.last_start:
+        if current is not None and seen.period_start < current.latest.start:
             continue
         if current is not None and current.active:
             current.step(seen, for_periods)
             if current.changed and current not in touched:
                 touched.append(current)
         elif seen.judgement.verdict is Verdict.BREACH and (
-            current is None or seen.period_start > current.last_start
+            current is None or seen.period_start > current.latest.start
         ):
             current = opened(seen, for_periods)
             touched.append(current)

@@ -8,8 +8,9 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from kpi_service.engine.achievement import quantize
-from kpi_service.engine.periods import PeriodKind, containing
-from kpi_service.engine.rollup import Rollup, combine
+from kpi_service.engine.periods import containing
+from kpi_service.engine.rollup import combine
+from kpi_service.engine.vocabulary import PeriodKind, Rollup
 
 _HUNDRED = Decimal(100)
 _UNITS = {

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from enum import StrEnum
 
-from kpi_service.engine.achievement import TargetType, achievement, quantize, status
-from kpi_service.engine.periods import Period, PeriodKind, containing, custom
-from kpi_service.engine.rollup import Rollup
+from kpi_service.engine.achievement import achievement, quantize, status
+from kpi_service.engine.periods import Period, containing, custom
+from kpi_service.engine.vocabulary import GoalPeriodKind, GoalStatus, PeriodKind, Rollup, TargetType
 
 # A custom goal spans at most this many days (five years, leap days included).
 MAX_CUSTOM_DAYS = 5 * 366
@@ -21,25 +20,6 @@ _GRAIN = {
     PeriodKind.QUARTERLY: 3,
     PeriodKind.YEARLY: 4,
 }
-
-
-class GoalPeriodKind(StrEnum):
-    """The calendar periods a goal may cover, or `custom` dates."""
-
-    MONTHLY = "monthly"
-    QUARTERLY = "quarterly"
-    YEARLY = "yearly"
-    CUSTOM = "custom"
-
-
-class GoalStatus(StrEnum):
-    """Where a goal stands: the achievement statuses, or no data yet."""
-
-    MET = "met"
-    AT_RISK = "at_risk"
-    OFF_TRACK = "off_track"
-    NO_DATA = "no_data"
-    IN_PROGRESS = "in_progress"
 
 
 class GoalPeriodError(ValueError):

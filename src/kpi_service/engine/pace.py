@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from kpi_service.engine.achievement import quantize
 from kpi_service.engine.periods import Period
-from kpi_service.engine.rollup import Rollup
+from kpi_service.engine.vocabulary import Rollup
 
 # Roll-ups whose value grows with the share of the period elapsed; the others (avg, last,
 # min, max) are already a value for the whole period, so their pace is the value so far.

@@ -6,21 +6,12 @@ import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from typing import assert_never
 from zoneinfo import ZoneInfo
 
+from kpi_service.engine.vocabulary import PeriodKind
+
 _ONE_DAY = timedelta(days=1)
-
-
-class PeriodKind(StrEnum):
-    """Granularity of an aligned reporting period."""
-
-    DAILY = "daily"
-    WEEKLY = "weekly"
-    MONTHLY = "monthly"
-    QUARTERLY = "quarterly"
-    YEARLY = "yearly"
 
 
 def _month_end(year: int, month: int) -> date:

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import TypeVar
 
-from kpi_service.engine.achievement import Status, quantize
+from kpi_service.engine.achievement import quantize
 from kpi_service.engine.rollup import MEMBER_ROLLUPS, combine
+from kpi_service.engine.vocabulary import Status
 
 K = TypeVar("K", bound=Hashable)
 

@@ -5,19 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
-from enum import StrEnum
 from typing import Any
 
-
-class Rollup(StrEnum):
-    """How a KPI's values combine: over its periods, and over a team's members."""
-
-    SUM = "sum"
-    AVG = "avg"
-    LAST = "last"
-    MIN = "min"
-    MAX = "max"
-
+from kpi_service.engine.vocabulary import Rollup
 
 # `last` orders periods in time; members have no order, so it cannot combine them.
 MEMBER_ROLLUPS = frozenset({Rollup.SUM, Rollup.AVG, Rollup.MIN, Rollup.MAX})

@@ -8,8 +8,9 @@ from datetime import date, timedelta
 from decimal import Context, Decimal, localcontext
 from typing import NamedTuple
 
-from kpi_service.engine.achievement import TargetType, change_pct, quantize
-from kpi_service.engine.periods import Period, PeriodKind, between, containing
+from kpi_service.engine.achievement import change_pct, quantize
+from kpi_service.engine.periods import Period, between, containing
+from kpi_service.engine.vocabulary import PeriodKind, TargetType
 
 # From the finest grain to the coarsest.
 GRAINS = (

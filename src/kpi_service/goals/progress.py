@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.core.settings import Settings
 from kpi_service.engine.goals import (
     GoalProgress,
-    GoalStatus,
     goal_progress,
     is_achieved,
     settles_on,
     stamped_too_early,
 )
-from kpi_service.engine.periods import Period, PeriodKind
+from kpi_service.engine.periods import Period
+from kpi_service.engine.vocabulary import GoalStatus, PeriodKind
 from kpi_service.goals.repository import GoalRepository, GoalRow
 from kpi_service.goals.schemas import GoalRead
 from kpi_service.models import Goal

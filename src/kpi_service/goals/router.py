@@ -18,7 +18,7 @@ from kpi_service.core.schemas import (
     PageSize,
     SubjectRef,
 )
-from kpi_service.engine.goals import GoalPeriodKind
+from kpi_service.engine.vocabulary import GoalPeriodKind
 from kpi_service.goals import service
 from kpi_service.goals.repository import GoalFilters
 from kpi_service.goals.schemas import (

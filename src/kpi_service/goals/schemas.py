@@ -18,7 +18,7 @@ from kpi_service.core.schemas import (
     refuse_null,
 )
 from kpi_service.definitions.schemas import DefinitionReference
-from kpi_service.engine.goals import GoalPeriodKind, GoalStatus
+from kpi_service.engine.vocabulary import GoalPeriodKind, GoalStatus
 
 # A bulk map's key: a KPI key, or its camelCase spelling as seed 003's client sends it.
 GoalKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}$")]

@@ -17,13 +17,9 @@ from kpi_service.core.errors import Conflict, InvalidInput, field_error, found
 from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
-from kpi_service.engine.goals import (
-    GoalPeriodError,
-    GoalPeriodKind,
-    check_fits,
-    goal_period,
-)
-from kpi_service.engine.periods import Period, PeriodKind
+from kpi_service.engine.goals import GoalPeriodError, check_fits, goal_period
+from kpi_service.engine.periods import Period
+from kpi_service.engine.vocabulary import GoalPeriodKind, PeriodKind
 from kpi_service.goals.progress import settle, to_reads
 from kpi_service.goals.repository import GoalFilters, GoalRepository, GoalRow, NaturalKey
 from kpi_service.goals.schemas import GoalBulk, GoalCreate, GoalRead, GoalUpdate

@@ -25,7 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.engine import achievement as ach
-from kpi_service.engine.periods import Period, PeriodKind, aligned_or_custom
+from kpi_service.engine.periods import Period, aligned_or_custom
+from kpi_service.engine.vocabulary import PeriodKind, Status, TargetType, Trend
 from kpi_service.measurements.repository import DueAssignment, MeasurementRepository
 from kpi_service.models import Definition, Measurement
 
@@ -57,7 +58,7 @@ def measurement_values(
     # Every calculator's value (and a manual one) is stored as every figure is: six places,
     # half to even; everything below is derived from the stored value.
     actual, previous = ach.quantize(actual), ach.quantize(previous)
-    target_type = ach.TargetType(definition.target_type)
+    target_type = TargetType(definition.target_type)
     achievement = ach.achievement(actual, due.target_value, target_type, due.baseline_value)
     return {
         "actual_value": actual,
@@ -72,7 +73,7 @@ def measurement_values(
     }
 
 
-def _value(member: ach.Status | ach.Trend | None) -> str | None:
+def _value(member: Status | Trend | None) -> str | None:
     return None if member is None else member.value
 
 

@@ -19,7 +19,7 @@ from kpi_service.core.schemas import (
     Output,
     SubjectRef,
 )
-from kpi_service.engine.periods import PeriodKind
+from kpi_service.engine.vocabulary import PeriodKind
 
 
 class _MeasuredState(Output):

@@ -17,7 +17,8 @@ from kpi_service.core.schemas import Slice, decode_cursor, slice_of
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
 from kpi_service.definitions.repository import DefinitionRepository
-from kpi_service.engine.periods import Period, PeriodKind, containing
+from kpi_service.engine.periods import Period, containing
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.measurements.calculation import MeasurementWriter, Tally, compute_period
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
 from kpi_service.measurements.listing_repository import (

@@ -1,7 +1,8 @@
 """All tables, on one metadata for Alembic, and the vocabularies their columns hold.
 
 The vocabularies the engine already reasons in (TargetType, PeriodKind, Rollup,
-GoalPeriodKind, AlertStatus, Notice) stay in `kpi_service.engine`; the models use them.
+GoalPeriodKind, AlertStatus, Notice) are in `kpi_service.engine.vocabulary`; the models use
+them.
 """
 
 from kpi_service.models.alert import (
@@ -10,19 +11,9 @@ from kpi_service.models.alert import (
     AlertDelivery,
     AlertDeliveryAttempt,
     AlertRule,
-    DeliveryStatus,
-    RuleKind,
-    Severity,
 )
 from kpi_service.models.base import SCHEMA, Base
-from kpi_service.models.definition import (
-    Assignment,
-    AssignmentTarget,
-    CalculationType,
-    Definition,
-    SubjectType,
-    Unit,
-)
+from kpi_service.models.definition import Assignment, AssignmentTarget, Definition
 from kpi_service.models.event import PARTITION_PREFIX, Event
 from kpi_service.models.goal import Goal
 from kpi_service.models.measurement import (
@@ -31,9 +22,17 @@ from kpi_service.models.measurement import (
     ClosedPeriod,
     Measurement,
     MeasurementRevision,
+)
+from kpi_service.models.vocabulary import (
+    CalculationType,
+    DeliveryStatus,
     MeasurementSource,
+    RuleKind,
     RunStatus,
     RunTrigger,
+    Severity,
+    SubjectType,
+    Unit,
 )
 
 __all__ = [

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kpi_service.engine.alerting import AlertStatus, Notice
+from kpi_service.engine.vocabulary import AlertStatus, Notice
 from kpi_service.models.base import (
     Base,
     CreatedAt,
@@ -21,33 +20,7 @@ from kpi_service.models.base import (
     one_of,
     tenant_fk,
 )
-
-
-class RuleKind(StrEnum):
-    """The condition an alert rule watches."""
-
-    ACHIEVEMENT_BELOW = "achievement_below"
-    VALUE_THRESHOLD = "value_threshold"
-    CHANGE_PCT = "change_pct"
-    ANOMALY = "anomaly"
-    CONSECUTIVE_DECLINES = "consecutive_declines"
-    MISSING_VALUE = "missing_value"
-
-
-class Severity(StrEnum):
-    """How urgent a rule's alerts are."""
-
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-
-class DeliveryStatus(StrEnum):
-    """Where one notification to one channel is: queued, sent, given up, or called off."""
-
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+from kpi_service.models.vocabulary import DeliveryStatus, RuleKind, Severity
 
 
 class AlertChannel(TenantKeyed, Timestamped, Base):

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kpi_service.engine.achievement import TargetType
-from kpi_service.engine.periods import PeriodKind
-from kpi_service.engine.rollup import Rollup
+from kpi_service.engine.vocabulary import PeriodKind, Rollup, TargetType
 from kpi_service.models.base import (
     Base,
     CreatedAt,
@@ -22,36 +19,7 @@ from kpi_service.models.base import (
     one_of,
     tenant_fk,
 )
-
-
-class Unit(StrEnum):
-    """What a KPI's values count or measure."""
-
-    COUNT = "count"
-    PERCENT = "percent"
-    CURRENCY = "currency"
-    HOURS = "hours"
-    MINUTES = "minutes"
-    DAYS = "days"
-    NONE = "none"
-
-
-class CalculationType(StrEnum):
-    """Where a KPI's values come from: recorded by hand or computed by a calculator."""
-
-    MANUAL = "manual"
-    QUERY = "query"
-    EVENT = "event"
-    API = "api"
-    FORMULA = "formula"
-
-
-# What a KPI is measured for (DESIGN.md section 3): the `subject_type` of an assignment,
-# and the `scope` of a definition.
-class SubjectType(StrEnum):
-    USER = "user"
-    TEAM = "team"
-    ORGANIZATION = "organization"
+from kpi_service.models.vocabulary import CalculationType, SubjectType
 
 
 class Definition(TenantKeyed, Timestamped, Base):

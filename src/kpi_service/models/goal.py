@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kpi_service.engine.goals import GoalPeriodKind
+from kpi_service.engine.vocabulary import GoalPeriodKind
 from kpi_service.models.base import Base, TenantKeyed, Timestamped, one_of, tenant_fk
 
 

@@ -4,39 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kpi_service.models.base import Base, CreatedAt, TenantId, TenantKeyed, one_of, tenant_fk
-
-
-class MeasurementSource(StrEnum):
-    """How a measurement's value got there."""
-
-    CALCULATED = "calculated"
-    MANUAL = "manual"
-    IMPORTED = "imported"
-
-
-class RunTrigger(StrEnum):
-    """What started a calculation run."""
-
-    SCHEDULE = "schedule"
-    MANUAL = "manual"
-    BACKFILL = "backfill"
-
-
-class RunStatus(StrEnum):
-    """Where a calculation run is: waiting, running, or done and how well."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    PARTIAL = "partial"
-    FAILED = "failed"
+from kpi_service.models.vocabulary import MeasurementSource, RunStatus, RunTrigger
 
 
 class Measurement(TenantKeyed, Base):

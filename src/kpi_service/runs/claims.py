@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.definitions.repository import DefinitionRepository
-from kpi_service.engine.periods import Period, PeriodKind
+from kpi_service.engine.periods import Period
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.models import CalculationRun, RunTrigger
 from kpi_service.runs.plan import new_run, order_pairs
 from kpi_service.runs.repository import RunRepository

@@ -22,7 +22,8 @@ from kpi_service.core.database import Database
 from kpi_service.core.errors import database_unreachable
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
-from kpi_service.engine.periods import PeriodKind, aligned_or_custom
+from kpi_service.engine.periods import aligned_or_custom
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.measurements.calculation import Tally, compute_period
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
 from kpi_service.models import CalculationRun, Definition, RunStatus

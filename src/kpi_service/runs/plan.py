@@ -14,7 +14,8 @@ from typing import Any
 from kpi_service.core.errors import Conflict
 from kpi_service.engine.formula import FormulaError
 from kpi_service.engine.formula_order import evaluation_order
-from kpi_service.engine.periods import Period, PeriodKind, between
+from kpi_service.engine.periods import Period, between
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.measurements.calculation import Tally
 from kpi_service.models import CalculationRun, Definition, RunStatus
 

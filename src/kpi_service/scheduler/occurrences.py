@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from kpi_service.engine.periods import Period, PeriodKind, latest_final, local_today
+from kpi_service.engine.periods import Period, latest_final, local_today
+from kpi_service.engine.vocabulary import PeriodKind
 
 
 def period_of(kind: PeriodKind, at: datetime, tz: ZoneInfo) -> Period:

@@ -21,7 +21,8 @@ from kpi_service.alerts.evaluation_jobs import evaluate_overdue
 from kpi_service.core.cron import cron_trigger
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
-from kpi_service.engine.periods import Period, PeriodKind
+from kpi_service.engine.periods import Period
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.events.service import prepare_partitions
 from kpi_service.measurements.derivation import finalize_ended
 from kpi_service.runs.background import BackgroundRuns

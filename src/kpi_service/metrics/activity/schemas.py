@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from kpi_service.core.schemas import Choice, Day, Input, Key, Limit, OutNumber, Output, SubjectRef
-from kpi_service.engine.periods import PeriodKind
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.events.schemas import EventType
 from kpi_service.metrics.pace import PeriodPace
 from kpi_service.models import SubjectType

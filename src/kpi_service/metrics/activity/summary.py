@@ -14,15 +14,8 @@ from kpi_service.alerts.alert_service import open_alerts
 from kpi_service.core.auth import Principal
 from kpi_service.core.settings import Settings
 from kpi_service.engine.funnels import over_periods
-from kpi_service.engine.periods import (
-    Period,
-    PeriodKind,
-    between,
-    containing,
-    custom,
-    is_final,
-    latest_final,
-)
+from kpi_service.engine.periods import Period, between, containing, custom, is_final, latest_final
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.metrics.activity.measurement_repository import (
     BUCKET_EDGES,
     ActivityMeasurementRepository,

@@ -9,8 +9,9 @@ from decimal import Decimal
 from kpi_service.core.settings import Settings
 from kpi_service.engine import achievement as ach
 from kpi_service.engine import pace as pace_rules
-from kpi_service.engine.periods import Period, PeriodKind, containing
+from kpi_service.engine.periods import Period, containing
 from kpi_service.engine.statistics import MIN_POINTS, LineFit, fit_line
+from kpi_service.engine.vocabulary import PeriodKind, TargetType
 from kpi_service.metrics.series.repository import BucketRow
 from kpi_service.metrics.series.schemas import Outlook, PaceRead, Projection, TrendRead, Verdict
 from kpi_service.models import Definition
@@ -24,7 +25,7 @@ def scored(
     definition: Definition, value: Decimal | None, target: Decimal | None, baseline: Decimal | None
 ) -> tuple[Decimal | None, str | None]:
     """The achievement and status of a value against the target, by the KPI's rules."""
-    achievement = ach.achievement(value, target, ach.TargetType(definition.target_type), baseline)
+    achievement = ach.achievement(value, target, TargetType(definition.target_type), baseline)
     status = ach.status(achievement, definition.warning_threshold)
     return achievement, None if status is None else status.value
 
@@ -78,13 +79,13 @@ def _probability(
     """P(the period's value meets its target) under the fit; an exact KPI counts as met
     within its warning band, since a continuous value hits a point with probability 0."""
     t = float(target)
-    kind = ach.TargetType(definition.target_type)
-    if kind is ach.TargetType.EXACT:
+    kind = TargetType(definition.target_type)
+    if kind is TargetType.EXACT:
         tolerance = abs(t) * (100 - float(definition.warning_threshold)) / 100
         return fit.probability_between(x, t - tolerance, t + tolerance)
     # With a baseline, achievement grows from the baseline towards the target, whichever
     # way that is; met means at or beyond the target in that direction.
-    at_least = kind is ach.TargetType.HIGHER_BETTER
+    at_least = kind is TargetType.HIGHER_BETTER
     if baseline is not None and baseline != target:
         at_least = target > baseline
     return fit.probability_at_least(x, t) if at_least else fit.probability_at_most(x, t)

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from kpi_service.core.schemas import Choice, Day, Input, Key, OutNumber, Output, SubjectRef
-from kpi_service.engine.periods import PeriodKind
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.metrics.pace import PeriodPace
 from kpi_service.models import SubjectType
 

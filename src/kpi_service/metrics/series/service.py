@@ -16,7 +16,7 @@ from kpi_service.core.errors import InvalidInput, NotFound, field_error
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import achievement as ach
-from kpi_service.engine.periods import Period, PeriodKind
+from kpi_service.engine.periods import Period
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
 from kpi_service.engine.series import (
     Bucket,
@@ -26,6 +26,7 @@ from kpi_service.engine.series import (
     native_count,
     summarize,
 )
+from kpi_service.engine.vocabulary import PeriodKind, TargetType
 from kpi_service.metrics.pace import IN_PROGRESS, PeriodPace, in_progress, pace_of
 from kpi_service.metrics.series.forecast import pace_of_current, project, scored, window
 from kpi_service.metrics.series.repository import (
@@ -289,7 +290,7 @@ async def timeseries(
             else (b.period, None, None)
             for b, p in zip(buckets, points, strict=True)
         ],
-        ach.TargetType(definition.target_type),
+        TargetType(definition.target_type),
     )
     # Plain values validated once, in pydantic's core, rather than a model per point.
     return TimeseriesRead.model_validate(

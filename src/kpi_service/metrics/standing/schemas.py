@@ -17,7 +17,7 @@ from kpi_service.core.schemas import (
     ShortText,
     SubjectRef,
 )
-from kpi_service.engine.periods import PeriodKind
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.metrics.pace import PeriodPace
 
 _DAY = (

@@ -23,7 +23,8 @@ from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import ranking
 from kpi_service.engine.achievement import overall_score
-from kpi_service.engine.periods import Period, PeriodKind, containing, latest_final
+from kpi_service.engine.periods import Period, containing, latest_final
+from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.metrics.pace import in_progress, pace_of, unjudged
 from kpi_service.metrics.standing.repository import StandingRepository, ValueOrder
 from kpi_service.metrics.standing.schemas import (
