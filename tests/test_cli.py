@@ -74,7 +74,8 @@ def test_serve_demo_answers_the_seed_route_and_stops_its_database(tmp_path: Path
         assert all(k["latest_measurement"] is not None for k in agent["kpis"])
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
+        code = proc.wait(timeout=60)
+        assert code == 0, proc.stdout.read().decode()[-4000:] if proc.stdout else code
     server = EmbeddedPostgres(data_dir)
     assert not (server.socket_dir / ".s.PGSQL.5432").exists(), "embedded server left running"
     assert not (server.pgdata / "postmaster.pid").exists()
