@@ -122,14 +122,8 @@ async def _run_backfill(args: argparse.Namespace, settings: Settings) -> int:
         role=Role.ADMIN,
     )
     try:
-        body = RecalculateRequest(
-            period_start=args.start,
-            period_end=args.end,
-            period_kind=args.kind,
-            definition_keys=args.definition,
-            restate=args.restate,
-            reason=args.reason,
-        )
+        # The options are named (`dest`) for the request's fields.
+        body = RecalculateRequest.model_validate(args, from_attributes=True)
         async with db.unit_of_work() as session:
             queued = await service.recalculate(session, principal, body)
         started = time.monotonic()
@@ -288,16 +282,18 @@ def build_parser() -> argparse.ArgumentParser:
     backfill = sub.add_parser(
         "backfill", help="compute every period overlapping a date range, with a progress bar"
     )
-    backfill.add_argument("--from", dest="start", type=_day, required=True, metavar="DATE")
-    backfill.add_argument("--to", dest="end", type=_day, required=True, metavar="DATE")
+    backfill.add_argument("--from", dest="period_start", type=_day, required=True, metavar="DATE")
+    backfill.add_argument("--to", dest="period_end", type=_day, required=True, metavar="DATE")
     backfill.add_argument(
         "--definition",
+        dest="definition_keys",
         action="append",
         metavar="KEY",
         help="only this KPI (repeatable); default: every active KPI",
     )
     backfill.add_argument(
         "--kind",
+        dest="period_kind",
         choices=["daily", "weekly", "monthly", "quarterly", "yearly"],
         help="only KPIs of this period kind",
     )

@@ -28,8 +28,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from kpi_service.core.repository import Filters, Repository, equal_to, keyset
-from kpi_service.models import Assignment, AssignmentTarget, Definition, SubjectType, joins
+from kpi_service.core.access import held_by
+from kpi_service.core.repository import Filters, Repository, equal_to, keyset, where
+from kpi_service.models import Assignment, AssignmentTarget, Definition, joins
 
 # (definition_id, subject_type, subject_id, start_date): what makes an assignment unique.
 NaturalKey = tuple[int, str, str, date]
@@ -39,39 +40,26 @@ SubjectKpi = tuple[int, str, str]
 Span = tuple[int, int, str, str, date, date | None]
 
 
-@dataclass(frozen=True, slots=True)
-class AssignmentFilters(Filters):
-    """What a list of assignments may be narrowed to; None means any."""
-
-    user_id: str | None = None
-    subject_type: str | None = equal_to(Assignment.subject_type)
-    subject_id: str | None = equal_to(Assignment.subject_id)
-    team_id: str | None = equal_to(Assignment.team_id)
-    definition_id: int | None = equal_to(Assignment.definition_id)
-    active_on: date | None = None
-
-    def more_conditions(self) -> list[ColumnElement[bool]]:
-        found: list[ColumnElement[bool]] = []
-        if self.user_id is not None:
-            found += [
-                Assignment.subject_type == SubjectType.USER,
-                Assignment.subject_id == self.user_id,
-            ]
-        if self.active_on is not None:
-            found.append(
-                in_force_during(
-                    Assignment.start_date, Assignment.end_date, self.active_on, self.active_on
-                )
-            )
-        return found
-
-
 def in_force_during(
     start_date: Any, end_date: Any, period_start: Any, period_end: Any
 ) -> ColumnElement[bool]:
     """An assignment dated [start_date, end_date] (null: open) is in force during some of
     [period_start, period_end]: only then does a measurement of that period show for it."""
     return and_(start_date <= period_end, or_(end_date.is_(None), end_date >= period_start))
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentFilters(Filters):
+    """What a list of assignments may be narrowed to; None means any."""
+
+    user_id: str | None = where(held_by)
+    subject_type: str | None = equal_to(Assignment.subject_type)
+    subject_id: str | None = equal_to(Assignment.subject_id)
+    team_id: str | None = equal_to(Assignment.team_id)
+    definition_id: int | None = equal_to(Assignment.definition_id)
+    active_on: date | None = where(
+        lambda day: in_force_during(Assignment.start_date, Assignment.end_date, day, day)
+    )
 
 
 def _with_key() -> Select[Assignment, str]:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert
+from sqlalchemy import insert
 
-from kpi_service.core.repository import Filters, Repository, equal_to
+from kpi_service.core.repository import Filters, Repository, equal_to, where
 from kpi_service.models import AuditEntry
 
 
@@ -22,16 +22,8 @@ class AuditFilters(Filters):
     action: str | None = equal_to(AuditEntry.action)
     entity_type: str | None = equal_to(AuditEntry.entity_type)
     entity_id: str | None = equal_to(AuditEntry.entity_id)
-    since: datetime | None = None
-    until: datetime | None = None
-
-    def more_conditions(self) -> list[ColumnElement[bool]]:
-        found: list[ColumnElement[bool]] = []
-        if self.since is not None:
-            found.append(AuditEntry.at >= self.since)
-        if self.until is not None:
-            found.append(AuditEntry.at < self.until)
-        return found
+    since: datetime | None = where(lambda at: AuditEntry.at >= at)
+    until: datetime | None = where(lambda at: AuditEntry.at < at)
 
 
 class AuditRepository(Repository[AuditEntry]):

@@ -35,15 +35,17 @@ def confined_to(principal: Principal) -> str | None:
     return principal.user_id if principal.role is Role.MEMBER else None
 
 
+def held_by(user_id: QueryableAttribute[str] | ColumnElement[str] | str) -> ColumnElement[bool]:
+    """SQL: the assignment is the user's own (the user a column or a value)."""
+    return and_(Assignment.subject_type == SubjectType.USER, Assignment.subject_id == user_id)
+
+
 def _manages_user(
     teams: list[str], tenant_id: str, user_id: QueryableAttribute[str] | str
 ) -> ColumnElement[bool]:
     """SQL: the user (a column or a value) holds an assignment in one of these teams."""
     return exists().where(
-        Assignment.tenant_id == tenant_id,
-        Assignment.subject_type == SubjectType.USER,
-        Assignment.subject_id == user_id,
-        among(Assignment.team_id, teams),
+        Assignment.tenant_id == tenant_id, held_by(user_id), among(Assignment.team_id, teams)
     )
 
 
@@ -68,9 +70,7 @@ def visible_assignments(principal: Principal) -> ColumnElement[bool]:
     return _seen(
         principal,
         Assignment.tenant_id,
-        and_(
-            Assignment.subject_type == SubjectType.USER, Assignment.subject_id == principal.user_id
-        ),
+        held_by(principal.user_id),
         lambda teams: or_(
             among(Assignment.team_id, teams),
             and_(Assignment.subject_type == SubjectType.TEAM, among(Assignment.subject_id, teams)),

@@ -11,7 +11,7 @@ one place that maps them to problems (a unique or foreign key violation is a 409
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import field, fields
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
@@ -22,28 +22,29 @@ M = TypeVar("M")
 S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 
 
+def where(condition: Callable[[Any], ColumnElement[bool]]) -> Any:
+    """A `Filters` field that narrows the list to `condition(value)` when set; None (its
+    default) means any."""
+    return field(default=None, metadata={"condition": condition})
+
+
 def equal_to(column: Any) -> Any:
-    """A `Filters` field that narrows the list to `column = value` (`IS` for a boolean) when
-    set; None (its default) means any."""
-    return field(default=None, metadata={"column": column})
+    """A `Filters` field that narrows the list to `column = value` (`IS` for a boolean)."""
+    return where(lambda value: column.is_(value) if isinstance(value, bool) else column == value)
 
 
 class Filters:
-    """What a list may be narrowed to: a frozen dataclass per list, handed to its repository.
-    Fields made with `equal_to` are compared for equality; `more_conditions` adds the rest."""
+    """What a list may be narrowed to: a frozen dataclass per list, handed to its repository,
+    whose fields say their condition (made with `where` or `equal_to`)."""
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """The conditions of the filters that are set."""
         found = []
         for each in fields(cast(Any, self)):
-            column, value = each.metadata.get("column"), getattr(self, each.name)
-            if column is not None and value is not None:
-                found.append(column.is_(value) if isinstance(value, bool) else column == value)
-        return found + self.more_conditions()
-
-    def more_conditions(self) -> list[ColumnElement[bool]]:
-        """Conditions other than equality (ranges, pairs of columns)."""
-        return []
+            value = getattr(self, each.name)
+            if value is not None:
+                found.append(each.metadata["condition"](value))
+        return found
 
 
 def keyset(

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from asyncpg.exceptions import UniqueViolationError
 from sqlalchemy import ColumnElement, text, tuple_
 
-from kpi_service.core.repository import Filters, Repository, equal_to
+from kpi_service.core.repository import Filters, Repository, equal_to, where
 from kpi_service.models import PARTITION_PREFIX, SCHEMA, Event
 
 
@@ -42,13 +42,10 @@ def partition_name(year: int, month: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class EventFilters(Filters):
-    """What a timeline may be narrowed to; None (or no types) means any."""
+    """What a timeline may be narrowed to; None means any."""
 
     user_id: str | None = equal_to(Event.user_id)
-    types: Sequence[str] | None = None
-
-    def more_conditions(self) -> list[ColumnElement[bool]]:
-        return [Event.type.in_(list(self.types))] if self.types else []
+    types: Sequence[str] | None = where(lambda types: Event.type.in_(list(types)))
 
 
 class EventRepository(Repository[Event]):

@@ -99,7 +99,7 @@ async def timeline(
     rows = await EventRepository(session).timeline(
         principal.tenant_id,
         visible_events(principal),
-        EventFilters(user_id, types),
+        EventFilters(user_id, types or None),  # no types: any
         before=_decode(cursor),
         limit=limit,
     )

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Select,
+    and_,
     case,
     delete,
     exists,
@@ -29,10 +30,11 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, distinct_o
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from kpi_service.assignments.repository import in_force_during
-from kpi_service.core.repository import Filters, Repository, equal_to, keyset
+from kpi_service.core.access import held_by
+from kpi_service.core.repository import Filters, Repository, equal_to, keyset, where
 from kpi_service.core.sql import among
 from kpi_service.engine.goals import Measured
-from kpi_service.models import Assignment, Definition, Goal, Measurement, SubjectType, joins
+from kpi_service.models import Assignment, Definition, Goal, Measurement, joins
 
 # (user_id, definition_id, period_start, period_end): what makes a goal unique in a tenant.
 NaturalKey = tuple[str, int, date, date]
@@ -46,12 +48,9 @@ class GoalFilters(Filters):
     definition_id: int | None = equal_to(Goal.definition_id)
     definition_key: str | None = equal_to(Definition.key)
     period_kind: str | None = equal_to(Goal.period_kind)
-    active_on: date | None = None
-
-    def more_conditions(self) -> list[ColumnElement[bool]]:
-        if self.active_on is None:
-            return []
-        return [Goal.period_start <= self.active_on, Goal.period_end >= self.active_on]
+    active_on: date | None = where(
+        lambda day: and_(Goal.period_start <= day, Goal.period_end >= day)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +78,7 @@ def _measured() -> Any:
         .where(
             Assignment.tenant_id == Goal.tenant_id,
             Assignment.definition_id == Goal.definition_id,
-            Assignment.subject_type == SubjectType.USER,
-            Assignment.subject_id == Goal.user_id,
+            held_by(Goal.user_id),
             Measurement.tenant_id == Goal.tenant_id,
             Measurement.aligned.is_(True),
             Measurement.actual_value.is_not(None),

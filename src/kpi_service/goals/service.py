@@ -23,7 +23,7 @@ from kpi_service.engine.vocabulary import GoalPeriodKind, PeriodKind
 from kpi_service.goals.progress import settle, to_reads
 from kpi_service.goals.repository import GoalFilters, GoalRepository, GoalRow, NaturalKey
 from kpi_service.goals.schemas import GoalBulk, GoalCreate, GoalRead, GoalUpdate
-from kpi_service.models import CalculationRun, Definition, SubjectType
+from kpi_service.models import CalculationRun, Definition, Goal, SubjectType
 from kpi_service.runs.plan import RunPlan
 
 ENTITY = "goal"
@@ -160,8 +160,9 @@ def _kpi_key(given: str) -> str:
 
 async def _bulk_rows(
     session: AsyncSession, settings: Settings, principal: Principal, body: GoalBulk
-) -> list[dict[str, Any]]:
-    """One goal row per entry of the map, or a 422 naming every entry that is refused."""
+) -> tuple[list[dict[str, Any]], dict[NaturalKey, Goal]]:
+    """One goal row per entry of the map (or a 422 naming every entry that is refused), and
+    the goals already set for those users, KPIs and periods."""
     user = await _for_user(session, principal, body.user_id)
     period = _period(body.period, body.period_start, body.period_end, settings.today())
     keys = {given: _kpi_key(given) for given in body.goals}
@@ -195,20 +196,21 @@ async def _bulk_rows(
     if errors:
         first = errors[0]
         raise InvalidInput(f"goals.{first['loc'][-1]}: {first['msg']}", errors=errors)
-    return rows
+    return rows, await GoalRepository(session).existing(
+        principal.tenant_id, [_key(r) for r in rows]
+    )
 
 
 async def create_many(
     session: AsyncSession, settings: Settings, principal: Principal, body: GoalBulk
 ) -> list[GoalRead]:
     """Create a goal per KPI of the map, all or none (409 when one already exists)."""
-    rows = await _bulk_rows(session, settings, principal, body)
-    goals = GoalRepository(session)
-    taken = await goals.existing(principal.tenant_id, [_key(r) for r in rows])
+    rows, taken = await _bulk_rows(session, settings, principal, body)
     if taken:
         listed = ", ".join(f"goal {g.id} (KPI {g.definition_id})" for g in taken.values())
         raise Conflict(f"These goals exist already: {listed}. PUT sets them instead.")
-    created = await _stored(session, settings, principal, await goals.add_many(rows))
+    added = await GoalRepository(session).add_many(rows)
+    created = await _stored(session, settings, principal, added)
     await audit.record_many(
         session,
         [audit.entry(principal, "create", ENTITY, read.id, None, _json(read)) for read in created],
@@ -220,13 +222,12 @@ async def set_many(
     session: AsyncSession, settings: Settings, principal: Principal, body: GoalBulk
 ) -> list[GoalRead]:
     """Create the goals of the map, or set the targets of those that exist for that period."""
-    rows = await _bulk_rows(session, settings, principal, body)
-    goals = GoalRepository(session)
-    taken = await goals.existing(principal.tenant_id, [_key(r) for r in rows])
+    rows, taken = await _bulk_rows(session, settings, principal, body)
     before = {
         r.id: r for r in await _stored(session, settings, principal, [g.id for g in taken.values()])
     }
-    stored = await _stored(session, settings, principal, await goals.upsert_many(rows))
+    upserted = await GoalRepository(session).upsert_many(rows)
+    stored = await _stored(session, settings, principal, upserted)
     await audit.record_many(
         session,
         [

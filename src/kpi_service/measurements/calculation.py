@@ -27,7 +27,7 @@ from kpi_service.measurements.derivation import (
 )
 from kpi_service.measurements.members import member_outcomes, through_members
 from kpi_service.measurements.repository import DueAssignment, MeasurementRepository
-from kpi_service.models import CalculationType, Definition, MeasurementSource
+from kpi_service.models import CalculationRun, CalculationType, Definition, MeasurementSource
 
 MAX_RUN_ERRORS = 20
 
@@ -249,27 +249,24 @@ async def compute_period(
     session: AsyncSession,
     sources: Sources,
     settings: Settings,
+    run: CalculationRun,
     definition: Definition,
     period: Period,
     *,
-    run_id: int | None,
-    actor: str | None,
-    assignment_ids: Sequence[int] | None = None,
-    subject_ids: Sequence[str] | None = None,
     require_overlap: bool = True,
-    reason: str | None = None,
-    restate: bool = False,
 ) -> Tally:
-    """Compute one (definition, period) for every due subject with one source round trip;
-    a restatement re-derives manual KPIs' stored values too."""
+    """Compute one (definition, period) of a run for every due subject its filters leave,
+    with one source round trip; a restatement re-derives manual KPIs' stored values too."""
+    run_id, actor, restate = run.id, run.requested_by, run.restate
+    reason = f"restated by run {run_id}: {run.reason}" if restate else None
     repo = MeasurementRepository(session)
     due = await repo.due_assignments(
         definition.tenant_id,
         definition.id,
         period.start,
         period.end,
-        assignment_ids=assignment_ids,
-        subject_ids=subject_ids,
+        assignment_ids=run.filters.get("assignment_ids"),
+        subject_ids=run.filters.get("subject_ids"),
         require_overlap=require_overlap,
     )
     tally = Tally()

@@ -62,29 +62,20 @@ async def close_periods(
                 )
             ],
         )
-    now = datetime.now(UTC)
+    stamp = {"closed_by": principal.user_id, "reason": body.reason, "closed_at": datetime.now(UTC)}
     rows = [
         {
             "tenant_id": principal.tenant_id,
             "definition_id": d.id,
             "period_start": p.start,
             "period_end": p.end,
-            "closed_by": principal.user_id,
-            "reason": body.reason,
-            "closed_at": now,
+            **stamp,
         }
         for d, p in pairs
     ]
     done = set(await ClosedPeriodRepository(session).close(rows))
     closed = [
-        ClosedPeriodRead(
-            definition_key=d.key,
-            period_start=p.start,
-            period_end=p.end,
-            closed_by=principal.user_id,
-            reason=body.reason,
-            closed_at=now,
-        )
+        ClosedPeriodRead(definition_key=d.key, period_start=p.start, period_end=p.end, **stamp)
         for d, p in pairs
         if (d.id, p.start) in done
     ]

@@ -106,17 +106,8 @@ def _expected(row: Any, today: date) -> dict[str, Any]:
     period = aligned_or_custom(
         PeriodKind(definition.aggregation_period), row.period_start, row.period_end
     )
-    due = DueAssignment(
-        id=row.assignment_id,
-        subject_type=row.a_subject_type,
-        subject_id=row.a_subject_id,
-        team_id=row.a_team_id,
-        weight=row.a_weight,
-        baseline_value=row.a_baseline,
-        target_value=row.target_in_force,
-    )
     previous = row.previous_stored if row.aligned else None
-    values = measurement_values(definition, period, due, row.actual_value, previous, today)
+    values = measurement_values(definition, period, row.due, row.actual_value, previous, today)
     return {name: values[name] for name in DERIVED}
 
 

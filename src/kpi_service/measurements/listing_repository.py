@@ -11,14 +11,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Date, Select, Text, bindparam, select, true
 
-from kpi_service.core.repository import Filters, Repository, equal_to, keyset
+from kpi_service.core.access import held_by
+from kpi_service.core.repository import Filters, Repository, equal_to, keyset, where
 from kpi_service.measurements.repository import target_in_force
 from kpi_service.models import (
     Assignment,
     Definition,
     Measurement,
     MeasurementRevision,
-    SubjectType,
     joins,
 )
 
@@ -29,24 +29,11 @@ class MeasurementFilters(Filters):
     ending on or after it; `period_to`: periods starting on or before it."""
 
     assignment_id: int | None = equal_to(Measurement.assignment_id)
-    user_id: str | None = None
+    user_id: str | None = where(held_by)
     definition_id: int | None = equal_to(Measurement.definition_id)
     definition_key: str | None = equal_to(Definition.key)
-    period_from: date | None = None
-    period_to: date | None = None
-
-    def more_conditions(self) -> list[ColumnElement[bool]]:
-        found: list[ColumnElement[bool]] = []
-        if self.user_id is not None:
-            found += [
-                Assignment.subject_type == SubjectType.USER,
-                Assignment.subject_id == self.user_id,
-            ]
-        if self.period_from is not None:
-            found.append(Measurement.period_end >= self.period_from)
-        if self.period_to is not None:
-            found.append(Measurement.period_start <= self.period_to)
-        return found
+    period_from: date | None = where(lambda day: Measurement.period_end >= day)
+    period_to: date | None = where(lambda day: Measurement.period_start <= day)
 
 
 @functools.cache
@@ -94,8 +81,7 @@ def _current_with_latest() -> Select[*tuple[Any, ...]]:
         .outerjoin(latest, true())
         .where(
             Assignment.tenant_id == bindparam("tenant_id", type_=Text),
-            Assignment.subject_type == SubjectType.USER,
-            Assignment.subject_id == bindparam("user_id", type_=Text),
+            held_by(bindparam("user_id", type_=Text)),
             Definition.is_active.is_(True),
             (Assignment.end_date.is_(None)) | (Assignment.end_date >= today),
         )

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
     Select,
     and_,
     func,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.orm import Bundle
 
 from kpi_service.assignments.repository import AssignmentRepository
 from kpi_service.core.repository import Repository
@@ -84,6 +86,33 @@ def target_in_force(period_end: date | ColumnElement[date]) -> Any:
     return func.coalesce(latest, first)
 
 
+class _DueBundle(Bundle[DueAssignment]):
+    """Columns that come back as one `DueAssignment` per row."""
+
+    def create_row_processor(
+        self,
+        query: Select[Any],
+        procs: Sequence[Callable[[Row[Any]], Any]],
+        labels: Sequence[str],
+    ) -> Callable[[Row[Any]], DueAssignment]:
+        return lambda row: DueAssignment(*(proc(row) for proc in procs))
+
+
+def due_assignment(period_end: date | ColumnElement[date]) -> _DueBundle:
+    """The enclosing query's assignment as due for a period ending on `period_end` (see
+    `target_in_force`), selected as one `DueAssignment` named `due`."""
+    return _DueBundle(
+        "due",
+        Assignment.id,
+        Assignment.subject_type,
+        Assignment.subject_id,
+        Assignment.team_id,
+        Assignment.weight,
+        Assignment.baseline_value,
+        target_in_force(period_end).label("target_value"),
+    )
+
+
 class MeasurementRepository(Repository[Measurement]):
     """Reads and writes of `kpi.measurements` and their revisions for one session."""
 
@@ -113,15 +142,7 @@ class MeasurementRepository(Repository[Measurement]):
         require_overlap: bool = True,
     ) -> list[DueAssignment]:
         """Assignments of a definition due for [start, end], each with its target in force."""
-        stmt = select(
-            Assignment.id,
-            Assignment.subject_type,
-            Assignment.subject_id,
-            Assignment.team_id,
-            Assignment.weight,
-            Assignment.baseline_value,
-            target_in_force(end).label("target_value"),
-        ).where(
+        stmt = select(due_assignment(end)).where(
             AssignmentRepository.in_tenant(tenant_id), Assignment.definition_id == definition_id
         )
         if require_overlap:
@@ -133,8 +154,7 @@ class MeasurementRepository(Repository[Measurement]):
             stmt = stmt.where(among(Assignment.id, assignment_ids))
         if subject_ids is not None:
             stmt = stmt.where(among(Assignment.subject_id, subject_ids))
-        rows = (await self.session.execute(stmt.order_by(Assignment.id))).all()
-        return [DueAssignment(*row) for row in rows]
+        return list((await self.session.scalars(stmt.order_by(Assignment.id))).all())
 
     async def for_period(
         self, tenant_id: str, assignment_ids: Sequence[int], start: date, end: date
@@ -222,8 +242,8 @@ class MeasurementRepository(Repository[Measurement]):
         unfinal_before: date | None,
     ) -> Select[Any]:
         """Stored measurements with everything their derived figures depend on, in one
-        statement: the row (its columns), its definition, its assignment's fields, the
-        target in force at the period's end and the previous aligned period's stored value.
+        statement: the row (its columns), its definition, its assignment (`due`, as due for
+        the period) and the previous aligned period's stored value.
 
         `since`: periods ending on or after it; `until`: periods starting on or before it;
         `unfinal_before`: only rows stored as not final whose period ended before that day.
@@ -233,12 +253,7 @@ class MeasurementRepository(Repository[Measurement]):
             select(
                 *Measurement.__table__.columns,
                 Definition,
-                Assignment.subject_type.label("a_subject_type"),
-                Assignment.subject_id.label("a_subject_id"),
-                Assignment.team_id.label("a_team_id"),
-                Assignment.weight.label("a_weight"),
-                Assignment.baseline_value.label("a_baseline"),
-                target_in_force(Measurement.__table__.c.period_end).label("target_in_force"),
+                due_assignment(Measurement.__table__.c.period_end),
                 prev.c.actual_value.label("previous_stored"),
             )
             .join(Assignment, joins.assignment_of(Measurement))

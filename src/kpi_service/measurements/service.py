@@ -279,15 +279,7 @@ async def calculate_now(
     run.started_at = now
     await RunRepository(session).add_row(run)
     tally = await compute_period(
-        session,
-        sources,
-        settings,
-        definition,
-        period,
-        run_id=run.id,
-        actor=principal.user_id,
-        assignment_ids=filters.get("assignment_ids"),
-        require_overlap=False,
+        session, sources, settings, run, definition, period, require_overlap=False
     )
     for name in ("computed", "unchanged", "failed", "skipped", "errors"):
         setattr(run, name, getattr(tally, name))

@@ -199,21 +199,7 @@ async def _pair(
             definition, period, "the period is closed; recalculate it with restate to change it"
         )
         return tally
-    reason = f"restated by run {run.id}: {run.reason}" if run.restate else None
-    filters = run.filters
-    return await compute_period(
-        session,
-        database.sources,
-        settings,
-        definition,
-        period,
-        run_id=run.id,
-        actor=run.requested_by,
-        assignment_ids=filters.get("assignment_ids"),
-        subject_ids=filters.get("subject_ids"),
-        reason=reason,
-        restate=run.restate,
-    )
+    return await compute_period(session, database.sources, settings, run, definition, period)
 
 
 async def _heartbeat(
