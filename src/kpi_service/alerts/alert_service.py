@@ -29,17 +29,12 @@ def to_read(row: AlertRow) -> AlertRead:
 async def list_alerts(
     session: AsyncSession,
     principal: Principal,
+    filters: AlertFilters,
     *,
-    status: str | None = None,
-    rule_id: int | None = None,
-    definition_id: int | None = None,
-    subject_type: str | None = None,
-    subject_id: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> Slice[AlertRead]:
     """Alerts the caller may see, newest first, filtered."""
-    filters = AlertFilters(status, rule_id, definition_id, subject_type, subject_id)
     rows = await AlertRepository(session).page_rows(
         principal, filters, after=decode_cursor(cursor), limit=limit
     )

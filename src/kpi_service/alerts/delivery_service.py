@@ -64,17 +64,15 @@ async def queue(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
 async def list_deliveries(
     session: AsyncSession,
     principal: Principal,
+    filters: DeliveryFilters,
     *,
-    alert_id: int | None,
-    channel_id: int | None,
-    status: str | None,
     cursor: str | None,
     limit: int,
 ) -> Slice[DeliveryRead]:
-    """Deliveries newest first, each with its log of attempts (admins only)."""
+    """Deliveries matching `filters` newest first, each with its log of attempts (admins
+    only)."""
     if not principal.is_admin:
         raise Forbidden("Only admins can read the delivery log.")
-    filters = DeliveryFilters(alert_id, channel_id, status)
     rows = await DeliveryRepository(session).page(
         principal.tenant_id, filters, after=decode_cursor(cursor), limit=limit
     )

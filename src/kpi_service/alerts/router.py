@@ -13,32 +13,30 @@ from kpi_service.alerts import (
     evaluation_service,
     rule_service,
 )
+from kpi_service.alerts.alert_repository import AlertFilters
+from kpi_service.alerts.delivery_repository import DeliveryFilters
 from kpi_service.alerts.evaluation_service import Outcome
+from kpi_service.alerts.rule_repository import RuleFilters
 from kpi_service.alerts.schemas import (
     Acknowledgement,
+    AlertQuery,
     AlertRead,
     ChannelCreate,
     ChannelRead,
     ChannelUpdate,
+    DeliveryQuery,
     DeliveryRead,
     EvaluateRequest,
     EvaluationRead,
     RuleCreate,
+    RuleQuery,
     RuleRead,
     RuleUpdate,
 )
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import DatabaseDep, SessionDep, SettingsDep
-from kpi_service.core.schemas import (
-    Choice,
-    Cursor,
-    Id,
-    Page,
-    PageSize,
-    SubjectRef,
-)
-from kpi_service.engine.vocabulary import AlertStatus
-from kpi_service.models import AlertChannel, DeliveryStatus, SubjectType
+from kpi_service.core.schemas import Cursor, Id, Page, PageSize
+from kpi_service.models import AlertChannel
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -57,20 +55,13 @@ async def create_rule(body: RuleCreate, session: SessionDep, principal: Principa
 async def list_rules(
     session: SessionDep,
     principal: PrincipalDep,
-    definition_id: Annotated[Id | None, Query()] = None,
-    is_active: Annotated[bool | None, Query()] = None,
+    query: Annotated[RuleQuery, Query()],
     cursor: Cursor = None,
     limit: PageSize = 50,
 ) -> Page[RuleRead]:
     """The tenant's alert rules in id order (admins only)."""
-    page = await rule_service.list_rules(
-        session,
-        principal,
-        cursor=cursor,
-        limit=limit,
-        definition_id=definition_id,
-        is_active=is_active,
-    )
+    filters = RuleFilters(**query.model_dump())
+    page = await rule_service.list_rules(session, principal, filters, cursor=cursor, limit=limit)
     return Page[RuleRead].of(page)
 
 
@@ -157,21 +148,14 @@ async def delete_channel(
 async def list_deliveries(
     session: SessionDep,
     principal: PrincipalDep,
-    alert_id: Annotated[Id | None, Query()] = None,
-    channel_id: Annotated[Id | None, Query()] = None,
-    status: Annotated[Choice[DeliveryStatus] | None, Query()] = None,
+    query: Annotated[DeliveryQuery, Query()],
     cursor: Cursor = None,
     limit: PageSize = 50,
 ) -> Page[DeliveryRead]:
     """Webhook deliveries newest first, each with every attempt (admins only)."""
+    filters = DeliveryFilters(**query.model_dump())
     page = await delivery_service.list_deliveries(
-        session,
-        principal,
-        alert_id=alert_id,
-        channel_id=channel_id,
-        status=status,
-        cursor=cursor,
-        limit=limit,
+        session, principal, filters, cursor=cursor, limit=limit
     )
     return Page[DeliveryRead].of(page)
 
@@ -198,26 +182,13 @@ async def evaluate(
 async def list_alerts(
     session: SessionDep,
     principal: PrincipalDep,
-    status: Annotated[Choice[AlertStatus] | None, Query()] = None,
-    rule_id: Annotated[Id | None, Query()] = None,
-    definition_id: Annotated[Id | None, Query()] = None,
-    subject_type: Annotated[Choice[SubjectType] | None, Query()] = None,
-    subject_id: Annotated[SubjectRef | None, Query()] = None,
+    query: Annotated[AlertQuery, Query()],
     cursor: Cursor = None,
     limit: PageSize = 50,
 ) -> Page[AlertRead]:
     """Alerts the caller may see, newest first."""
-    page = await alert_service.list_alerts(
-        session,
-        principal,
-        status=status,
-        rule_id=rule_id,
-        definition_id=definition_id,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        cursor=cursor,
-        limit=limit,
-    )
+    filters = AlertFilters(**query.model_dump())
+    page = await alert_service.list_alerts(session, principal, filters, cursor=cursor, limit=limit)
     return Page[AlertRead].of(page)
 
 

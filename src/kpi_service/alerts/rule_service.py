@@ -132,19 +132,15 @@ async def get_rule(session: AsyncSession, principal: Principal, rule_id: int) ->
 async def list_rules(
     session: AsyncSession,
     principal: Principal,
+    filters: RuleFilters,
     *,
     cursor: str | None,
     limit: int,
-    definition_id: int | None,
-    is_active: bool | None,
 ) -> Slice[RuleRead]:
-    """The tenant's rules in id order (admins only)."""
+    """The tenant's rules matching `filters`, in id order (admins only)."""
     _require_admin(principal)
     rows = await RuleRepository(session).page_rows(
-        principal.tenant_id,
-        RuleFilters(definition_id, is_active),
-        after=decode_cursor(cursor),
-        limit=limit,
+        principal.tenant_id, filters, after=decode_cursor(cursor), limit=limit
     )
     page = slice_of(rows, limit, lambda r: r[0].id)
     return Slice([rule_read(rule, key) for rule, key in page.items], page.next_cursor)

@@ -14,6 +14,7 @@ from kpi_service.core.schemas import (
     Day,
     Id,
     Input,
+    ListQuery,
     LongText,
     Name,
     Number,
@@ -25,7 +26,7 @@ from kpi_service.core.schemas import (
 )
 from kpi_service.definitions.schemas import DefinitionReference
 from kpi_service.engine.vocabulary import AlertStatus, ChangeDirection, Direction, Notice
-from kpi_service.models import DeliveryStatus, Severity
+from kpi_service.models import DeliveryStatus, Severity, SubjectType
 
 # A percentage or an amount that widens a threshold before an alert clears.
 Margin = Annotated[Number, Field(ge=0)]
@@ -131,6 +132,13 @@ def _distinct(ids: list[int]) -> list[int]:
     if len(set(ids)) != len(ids):
         raise ValueError("channel ids must be distinct")
     return ids
+
+
+class RuleQuery(ListQuery):
+    """What the list of alert rules may be narrowed to."""
+
+    definition_id: Id | None = None
+    is_active: bool | None = None
 
 
 class RuleCreate(DefinitionReference):
@@ -285,6 +293,16 @@ class AlertRead(Output):
     updated_at: datetime
 
 
+class AlertQuery(ListQuery):
+    """What the list of alerts may be narrowed to."""
+
+    status: Choice[AlertStatus] | None = None
+    rule_id: Id | None = None
+    definition_id: Id | None = None
+    subject_type: Choice[SubjectType] | None = None
+    subject_id: SubjectRef | None = None
+
+
 class Acknowledgement(Input):
     """Who looked at an alert is the caller; a note is optional."""
 
@@ -299,6 +317,14 @@ class AttemptRead(Output):
     duration_ms: int
     next_retry_at: datetime | None
     attempted_at: datetime
+
+
+class DeliveryQuery(ListQuery):
+    """What the delivery log may be narrowed to."""
+
+    alert_id: Id | None = None
+    channel_id: Id | None = None
+    status: Choice[DeliveryStatus] | None = None
 
 
 class DeliveryRead(Output):

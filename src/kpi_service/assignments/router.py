@@ -13,21 +13,13 @@ from kpi_service.assignments.schemas import (
     AssignmentCreate,
     AssignmentEnd,
     AssignmentList,
+    AssignmentQuery,
     AssignmentRead,
     AssignmentUpdate,
 )
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
-from kpi_service.core.schemas import (
-    Choice,
-    Cursor,
-    Day,
-    Id,
-    Page,
-    PageSize,
-    SubjectRef,
-)
-from kpi_service.models import SubjectType
+from kpi_service.core.schemas import Cursor, Id, Page, PageSize
 
 router = APIRouter(prefix="/assignments", tags=["assignments"])
 
@@ -58,24 +50,12 @@ async def list_assignments(
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
-    user_id: Annotated[SubjectRef | None, Query(description="A user's own assignments.")] = None,
-    subject_type: Annotated[Choice[SubjectType] | None, Query()] = None,
-    subject_id: Annotated[SubjectRef | None, Query()] = None,
-    team_id: Annotated[SubjectRef | None, Query()] = None,
-    definition_id: Annotated[Id | None, Query()] = None,
-    active_on: Annotated[Day | None, Query(description="In force on this date.")] = None,
+    query: Annotated[AssignmentQuery, Query()],
     limit: PageSize = 50,
     cursor: Cursor = None,
 ) -> Page[AssignmentRead]:
     """The assignments the caller may see, in id order, one page at a time."""
-    filters = AssignmentFilters(
-        user_id=user_id,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        team_id=team_id,
-        definition_id=definition_id,
-        active_on=active_on,
-    )
+    filters = AssignmentFilters(**query.model_dump())
     page = await service.list_assignments(
         session, principal, filters, cursor=cursor, limit=limit, settings=settings
     )

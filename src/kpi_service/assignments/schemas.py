@@ -10,7 +10,9 @@ from pydantic import Field, model_validator
 from kpi_service.core.schemas import (
     Choice,
     Day,
+    Id,
     Input,
+    ListQuery,
     Number,
     OutNumber,
     Output,
@@ -82,6 +84,17 @@ class AssignmentEnd(Input):
     """When an assignment ends (inclusive); default today."""
 
     end_date: Day | None = None
+
+
+class AssignmentQuery(ListQuery):
+    """What the list of assignments may be narrowed to."""
+
+    user_id: SubjectRef | None = Field(default=None, description="A user's own assignments.")
+    subject_type: Choice[SubjectType] | None = None
+    subject_id: SubjectRef | None = None
+    team_id: SubjectRef | None = None
+    definition_id: Id | None = None
+    active_on: Day | None = Field(default=None, description="In force on this date.")
 
 
 class TargetRead(Output):

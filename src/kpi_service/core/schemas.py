@@ -187,6 +187,12 @@ class Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class ListQuery(BaseModel):
+    """What a list route may be narrowed to: its query parameters (each None when not given),
+    which the route turns into its repository's filters. Unknown parameters are ignored,
+    unlike a body's unknown keys."""
+
+
 T = TypeVar("T")
 S = TypeVar("S")
 

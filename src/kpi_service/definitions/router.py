@@ -8,15 +8,15 @@ from fastapi import APIRouter, Path, Query
 
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import DatabaseDep, SessionDep, SettingsDep
-from kpi_service.core.schemas import Choice, Cursor, Id, Key, Page, PageSize
+from kpi_service.core.schemas import Cursor, Id, Key, Page, PageSize
 from kpi_service.definitions import service
+from kpi_service.definitions.repository import DefinitionFilters
 from kpi_service.definitions.schemas import (
-    Category,
     DefinitionCreate,
+    DefinitionQuery,
     DefinitionRead,
     DefinitionUpdate,
 )
-from kpi_service.models import CalculationType
 
 router = APIRouter(prefix="/definitions", tags=["definitions"])
 
@@ -40,22 +40,13 @@ async def create_definition(
 async def list_definitions(
     session: SessionDep,
     principal: PrincipalDep,
-    category: Annotated[Category | None, Query()] = None,
-    calculation_type: Annotated[Choice[CalculationType] | None, Query()] = None,
-    is_active: Annotated[bool | None, Query()] = None,
+    query: Annotated[DefinitionQuery, Query()],
     limit: PageSize = 50,
     cursor: Cursor = None,
 ) -> Page[DefinitionRead]:
     """The tenant's KPI definitions, in id order, one page at a time (SQL text: admins only)."""
-    page = await service.list_definitions(
-        session,
-        principal,
-        cursor=cursor,
-        limit=limit,
-        category=category,
-        calculation_type=calculation_type,
-        is_active=is_active,
-    )
+    filters = DefinitionFilters(**query.model_dump())
+    page = await service.list_definitions(session, principal, filters, cursor=cursor, limit=limit)
     return Page[DefinitionRead].of(page, lambda d: service.readable(principal, d))
 
 

@@ -12,6 +12,7 @@ from kpi_service.core.schemas import (
     Id,
     Input,
     Key,
+    ListQuery,
     LongText,
     Name,
     Number,
@@ -104,6 +105,14 @@ class DefinitionUpdate(Input):
     is_active: bool | None = None
 
     _not_null = refuse_null(*_NOT_NULL)
+
+
+class DefinitionQuery(ListQuery):
+    """What the list of definitions may be narrowed to."""
+
+    category: Category | None = None
+    calculation_type: Choice[CalculationType] | None = None
+    is_active: bool | None = None
 
 
 class DefinitionRead(Output):

@@ -305,15 +305,12 @@ async def create(
 async def list_definitions(
     session: AsyncSession,
     principal: Principal,
+    filters: DefinitionFilters,
     *,
     cursor: str | None,
     limit: int,
-    category: str | None = None,
-    calculation_type: str | None = None,
-    is_active: bool | None = None,
 ) -> Slice[Definition]:
-    """One page of the tenant's definitions, in id order."""
-    filters = DefinitionFilters(category, calculation_type, is_active)
+    """One page of the tenant's definitions matching `filters`, in id order."""
     rows = await DefinitionRepository(session).page(
         principal.tenant_id, filters, after=decode_cursor(cursor), limit=limit
     )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.alerts import rule_service
+from kpi_service.alerts.rule_repository import RuleFilters
 from kpi_service.alerts.schemas import RuleCreate, RuleRead
 from kpi_service.core.auth import Principal
 
@@ -38,9 +39,7 @@ RULES: list[dict[str, Any]] = [
 
 async def ensure_rules(session: AsyncSession, admin: Principal) -> list[RuleRead]:
     """Create the rules whose name is not used yet; returns those created."""
-    held = await rule_service.list_rules(
-        session, admin, cursor=None, limit=500, definition_id=None, is_active=None
-    )
+    held = await rule_service.list_rules(session, admin, RuleFilters(), cursor=None, limit=500)
     names = {rule.name for rule in held.items}
     return [
         await rule_service.create_rule(session, admin, RuleCreate.model_validate(fields))

@@ -8,23 +8,14 @@ from fastapi import APIRouter, Path, Query
 
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
-from kpi_service.core.schemas import (
-    Choice,
-    Cursor,
-    Day,
-    Id,
-    Key,
-    Page,
-    PageSize,
-    SubjectRef,
-)
-from kpi_service.engine.vocabulary import GoalPeriodKind
+from kpi_service.core.schemas import Cursor, Id, Page, PageSize
 from kpi_service.goals import service
 from kpi_service.goals.repository import GoalFilters
 from kpi_service.goals.schemas import (
     GoalBulk,
     GoalCreate,
     GoalList,
+    GoalQuery,
     GoalRead,
     GoalUpdate,
 )
@@ -66,22 +57,12 @@ async def list_goals(
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
-    user_id: Annotated[SubjectRef | None, Query(description="One user's goals.")] = None,
-    definition_id: Annotated[Id | None, Query()] = None,
-    definition_key: Annotated[Key | None, Query()] = None,
-    period_kind: Annotated[Choice[GoalPeriodKind] | None, Query()] = None,
-    active_on: Annotated[Day | None, Query(description="Whose range holds this date.")] = None,
+    query: Annotated[GoalQuery, Query()],
     limit: PageSize = 50,
     cursor: Cursor = None,
 ) -> Page[GoalRead]:
     """The goals the caller may see, in id order, each with its progress."""
-    filters = GoalFilters(
-        user_id=user_id,
-        definition_id=definition_id,
-        definition_key=definition_key,
-        period_kind=period_kind,
-        active_on=active_on,
-    )
+    filters = GoalFilters(**query.model_dump())
     page = await service.list_goals(
         session, settings, principal, filters, cursor=cursor, limit=limit
     )

@@ -10,7 +10,10 @@ from pydantic import Field, StringConstraints
 from kpi_service.core.schemas import (
     Choice,
     Day,
+    Id,
     Input,
+    Key,
+    ListQuery,
     Number,
     OutNumber,
     Output,
@@ -71,6 +74,16 @@ class GoalUpdate(Input):
     period_end: Day | None = None
 
     _not_null = refuse_null(*_NOT_NULL)
+
+
+class GoalQuery(ListQuery):
+    """What the list of goals may be narrowed to."""
+
+    user_id: SubjectRef | None = Field(default=None, description="One user's goals.")
+    definition_id: Id | None = None
+    definition_key: Key | None = None
+    period_kind: Choice[GoalPeriodKind] | None = None
+    active_on: Day | None = Field(default=None, description="Whose range holds this date.")
 
 
 class GoalRead(Output):

@@ -8,20 +8,14 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, s
 
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
-from kpi_service.core.schemas import (
-    Cursor,
-    Day,
-    Id,
-    Key,
-    Page,
-    PageSize,
-    SubjectRef,
-)
+from kpi_service.core.schemas import Cursor, Day, Id, Page, PageSize
 from kpi_service.measurements import closing, service
+from kpi_service.measurements.listing_repository import MeasurementFilters
 from kpi_service.measurements.schemas import (
     ClosePeriodsRequest,
     ClosePeriodsResult,
     ManualValue,
+    MeasurementQuery,
     MeasurementRead,
     RecalculateRequest,
     ReopenPeriodsRequest,
@@ -48,28 +42,14 @@ async def list_measurements(
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
-    assignment_id: Annotated[Id | None, Query()] = None,
-    user_id: Annotated[SubjectRef | None, Query()] = None,
-    definition_id: Annotated[Id | None, Query()] = None,
-    definition_key: Annotated[Key | None, Query()] = None,
-    period_from: Annotated[Day | None, Query(description="periods ending on or after")] = None,
-    period_to: Annotated[Day | None, Query(description="periods starting on or before")] = None,
+    query: Annotated[MeasurementQuery, Query()],
     cursor: Cursor = None,
     limit: PageSize = 50,
 ) -> Page[MeasurementRead]:
     """Measurements the caller may see."""
+    filters = MeasurementFilters(**query.model_dump())
     page = await service.list_measurements(
-        session,
-        principal,
-        assignment_id=assignment_id,
-        user_id=user_id,
-        definition_id=definition_id,
-        definition_key=definition_key,
-        period_from=period_from,
-        period_to=period_to,
-        cursor=cursor,
-        limit=limit,
-        today=settings.today(),
+        session, principal, filters, cursor=cursor, limit=limit, today=settings.today()
     )
     return Page[MeasurementRead].of(page)
 

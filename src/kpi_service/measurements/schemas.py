@@ -13,6 +13,7 @@ from kpi_service.core.schemas import (
     Id,
     Input,
     Key,
+    ListQuery,
     LongText,
     Number,
     OutNumber,
@@ -20,6 +21,17 @@ from kpi_service.core.schemas import (
     SubjectRef,
 )
 from kpi_service.engine.vocabulary import PeriodKind
+
+
+class MeasurementQuery(ListQuery):
+    """What the list of measurements may be narrowed to."""
+
+    assignment_id: Id | None = None
+    user_id: SubjectRef | None = None
+    definition_id: Id | None = None
+    definition_key: Key | None = None
+    period_from: Day | None = Field(default=None, description="periods ending on or after")
+    period_to: Day | None = Field(default=None, description="periods starting on or before")
 
 
 class _MeasuredState(Output):

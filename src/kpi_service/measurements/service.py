@@ -86,26 +86,19 @@ async def get_measurement(
 async def list_measurements(
     session: AsyncSession,
     principal: Principal,
+    filters: MeasurementFilters,
     *,
-    assignment_id: int | None = None,
-    user_id: str | None = None,
-    definition_id: int | None = None,
-    definition_key: str | None = None,
-    period_from: date | None = None,
-    period_to: date | None = None,
     cursor: str | None = None,
     limit: int = 50,
     today: date | None = None,
 ) -> Slice[MeasurementRead]:
     """Measurements the caller may see, oldest id first, filtered."""
-    if period_from and period_to and period_to < period_from:
+    start, end = filters.period_from, filters.period_to
+    if start and end and end < start:
         raise InvalidInput(
             "period_to is before period_from.",
             errors=[field_error(["query", "period_to"], "before period_from")],
         )
-    filters = MeasurementFilters(
-        assignment_id, user_id, definition_id, definition_key, period_from, period_to
-    )
     rows = await ListingRepository(session).page_rows(
         principal.tenant_id,
         visible_assignments(principal),
