@@ -12,11 +12,9 @@ from httpx import AsyncClient
 from tests.support.api import define, manual_kpi, record
 from tests.support.auth import bearer
 from tests.support.export import EXPORT, export, parsed
-from tests.support.metrics import METRICS, hand_worked_team, held, ok
+from tests.support.metrics import FEB, METRICS, hand_worked_team, held, ok
 from tests.support.problems import assert_problem
 from tests.support.routes import app_routes
-
-FEB = "2026-02-10"
 
 
 async def test_team_view_export_hand_worked(client: AsyncClient) -> None:

@@ -15,6 +15,7 @@ from tests.support.auth import bearer
 from tests.support.database import compilations
 from tests.support.expected import achieved, competition, num, q
 from tests.support.metrics import (
+    FEB,
     KPIS,
     MONTHS,
     Held,
@@ -26,7 +27,6 @@ from tests.support.metrics import (
 )
 from tests.support.problems import assert_problem
 
-FEB = "2026-02-10"
 ROW = ("user_id", "team_id", "rank", "percentile", "previous_rank", "rank_change")
 
 

@@ -11,6 +11,7 @@ from tests.support.api import manual_kpi, record
 from tests.support.auth import bearer
 from tests.support.database import compilations
 from tests.support.metrics import (
+    FEB,
     hand_worked_team,
     held,
     ok,
@@ -18,8 +19,6 @@ from tests.support.metrics import (
     view,
 )
 from tests.support.problems import assert_problem
-
-FEB = "2026-02-10"
 
 
 def strings(tree: Any) -> set[str]:

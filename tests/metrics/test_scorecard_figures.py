@@ -11,6 +11,7 @@ from httpx import AsyncClient
 from tests.support.api import manual_kpi, record
 from tests.support.expected import change_of, dense, num, status_of, trend_of, weighted
 from tests.support.metrics import (
+    FEB,
     MONTHS,
     Held,
     hand_worked_team,
@@ -18,8 +19,6 @@ from tests.support.metrics import (
     ok,
     random_dataset,
 )
-
-FEB = "2026-02-10"
 
 
 async def test_hand_worked_scorecard(client: AsyncClient) -> None:

@@ -12,13 +12,12 @@ from kpi_service.core.database import Database
 from tests.support.api import manual_kpi, record
 from tests.support.app import app_client
 from tests.support.metrics import (
+    FEB,
     held,
     ok,
     view,
 )
 from tests.support.problems import assert_problem
-
-FEB = "2026-02-10"
 
 
 async def test_only_the_period_kind_and_the_latest_assignment_count(client: AsyncClient) -> None:

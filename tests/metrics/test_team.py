@@ -13,6 +13,7 @@ from tests.support.auth import bearer
 from tests.support.database import compilations
 from tests.support.expected import dense, num, q, status_of, weighted
 from tests.support.metrics import (
+    FEB,
     KPIS,
     MONTHS,
     Held,
@@ -25,7 +26,6 @@ from tests.support.metrics import (
 )
 from tests.support.problems import assert_problem
 
-FEB = "2026-02-10"
 # How the data set's KPIs combine across members (the unit's default roll-up).
 ROLLUPS = {"calls": "sum", "handle_time": "avg", "quality": "avg"}
 

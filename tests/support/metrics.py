@@ -103,6 +103,8 @@ KPIS = {  # key: (unit, target_type)
     "quality": ("percent", "exact"),
 }
 MONTHS = ("2026-01-01", "2026-02-01")
+# A day of the hand-worked team's second month.
+FEB = "2026-02-10"
 
 
 @dataclass

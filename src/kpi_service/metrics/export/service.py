@@ -78,7 +78,6 @@ async def export(
             errors=[field_error(["query", "view"], "unknown view")],
         )
     view_query = parse(entry.query, params, skip="view")
-    extra = {"sources": database.sources} if entry.source else {}
-    response = await entry.compute(session, settings, principal, view_query, **extra)
+    response = await entry.run(session, settings, principal, database, view_query)
     table = entry.table
     return Export(filename, _rows_in_chunks(table.header(), list(table.values(response))))
