@@ -17,7 +17,7 @@ from tests.support.alerts import (
     run_and_settle,
     week,
 )
-from tests.support.api import listed, record
+from tests.support.api import assign, define, listed, record
 from tests.support.auth import ADMIN, bearer
 from tests.support.receiver import Receiver
 
@@ -30,35 +30,17 @@ MANAGER_T1 = bearer("m1", "manager", teams=["t1"])
 async def world(jwt_api: AsyncClient, receiver: Receiver) -> dict[str, Any]:
     """Members 42 (team t1) and 43 (team t2) both under 80% of target: two firing alerts."""
     c = jwt_api
-    kpi = await c.post(
-        "/api/kpis/definitions",
-        headers=ADMIN,
-        json={
-            "key": "calls",
-            "name": "Calls",
-            "unit": "count",
-            "target_type": "higher_better",
-            "aggregation_period": "weekly",
-            "calculation_type": "manual",
-        },
-    )
-    assert kpi.status_code == 201, kpi.text
-    ids: dict[str, Any] = {"definition": kpi.json()["id"]}
+    ids: dict[str, Any] = {"definition": (await define(c, "calls", headers=ADMIN))["id"]}
     for subject, team in (("42", "t1"), ("43", "t2")):
-        made = await c.post(
-            "/api/kpis/assignments",
+        made = await assign(
+            c,
+            ids["definition"],
+            subject,
             headers=ADMIN,
-            json={
-                "definition_id": ids["definition"],
-                "subject_type": "user",
-                "subject_id": subject,
-                "team_id": team,
-                "target_value": 10,
-                "start_date": week(1).isoformat(),
-            },
+            team_id=team,
+            start_date=week(1).isoformat(),
         )
-        assert made.status_code == 201, made.text
-        await record(c, made.json()["id"], week(1), 5, headers=ADMIN)
+        await record(c, made["id"], week(1), 5, headers=ADMIN)
     ids["channel"] = (await make_channel(c, receiver, "/acl", headers=ADMIN))["id"]
     ids["rule"] = (
         await make_rule(

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from kpi_service.app import create_app
 from kpi_service.core.schemas import MAX_ID, Choice
 from kpi_service.engine.vocabulary import Rollup
+from tests.support.api import define
 from tests.support.app import make_settings
 
 # pydantic's names for bounds; JSON Schema spells them minimum, maximum, exclusive*.
@@ -134,19 +135,8 @@ async def test_number_defaults_are_decimals_and_strings_still_read(client: Async
 
 
 async def test_null_and_stray_keys_are_still_refused(client: AsyncClient) -> None:
-    created = await client.post(
-        "/api/kpis/definitions",
-        json={
-            "key": "calls",
-            "name": "Calls",
-            "unit": "count",
-            "target_type": "higher_better",
-            "aggregation_period": "weekly",
-            "calculation_type": "manual",
-        },
-    )
-    assert created.status_code == 201, created.text
-    url = f"/api/kpis/definitions/{created.json()['id']}"
+    kpi = await define(client, "calls")
+    url = f"/api/kpis/definitions/{kpi['id']}"
     assert (await client.patch(url, json={"unit": None})).status_code == 422
     cleared = await client.patch(url, json={"category": None, "unit": "hours"})
     assert cleared.status_code == 200, cleared.text

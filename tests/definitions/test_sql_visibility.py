@@ -9,7 +9,7 @@ import pytest
 from httpx import AsyncClient
 
 from tests.support.api import DEFINITIONS as URL
-from tests.support.api import definition_body as body
+from tests.support.api import assign, define
 from tests.support.auth import bearer
 
 # A distinctive text, to look for anywhere in an answer.
@@ -27,28 +27,22 @@ async def _define(client: AsyncClient) -> dict[str, dict[str, Any]]:
         ("handwritten", {"sql": SQL}),
         ("builtin", {"query_key": "cases_resolved_count"}),
     ]:
-        response = await client.post(
-            URL, headers=ADMIN, json=body(key, calculation_type="query", config=config)
+        made[key] = await define(
+            client, key, headers=ADMIN, calculation_type="query", config=config
         )
-        assert response.status_code == 201, response.text
-        made[key] = response.json()
     assert made["handwritten"]["config"] == {"sql": SQL}
     assert made["handwritten"]["sql_hidden"] is False
     # The member's own assignment in the manager's team: the legacy user view embeds it.
-    response = await client.post(
-        "/api/kpis/assignments",
+    await assign(
+        client,
+        made["handwritten"]["id"],
+        "3",
+        5,
         headers=ADMIN,
-        json={
-            "definition_id": made["handwritten"]["id"],
-            "subject_type": "user",
-            "subject_id": "3",
-            "team_id": "support",
-            "target_value": 5,
-            "weight": 50,
-            "start_date": "2026-01-05",
-        },
+        team_id="support",
+        weight=50,
+        start_date="2026-01-05",
     )
-    assert response.status_code == 201, response.text
     return made
 
 

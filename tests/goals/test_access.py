@@ -9,6 +9,7 @@ import pytest
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
+from tests.support.api import assign, define, record
 from tests.support.auth import ACME_ADMIN, ADMIN, bearer
 from tests.support.goals import GOALS, items_of
 
@@ -31,39 +32,12 @@ async def _post(
 async def world(jwt_client: AsyncClient, db: Database) -> dict[str, int]:
     """A KPI assigned to 42 (team t1) and 43 (team t2); a goal of each, set by an admin."""
     c = jwt_client
-    kpi = await _post(
-        c,
-        "/api/kpis/definitions",
-        {
-            "key": "calls",
-            "name": "Calls",
-            "unit": "count",
-            "target_type": "higher_better",
-            "aggregation_period": "daily",
-            "calculation_type": "manual",
-        },
-        ADMIN,
-    )
+    kpi = await define(c, "calls", headers=ADMIN, aggregation_period="daily")
     for user, team in (("42", "t1"), ("43", "t2")):
-        assignment = await _post(
-            c,
-            "/api/kpis/assignments",
-            {
-                "definition_id": kpi["id"],
-                "subject_type": "user",
-                "subject_id": user,
-                "team_id": team,
-                "target_value": 1,
-                "start_date": "2026-01-01",
-            },
-            ADMIN,
+        assignment = await assign(
+            c, kpi["id"], user, 1, headers=ADMIN, team_id=team, start_date="2026-01-01"
         )
-        put = await c.put(
-            f"/api/kpis/assignments/{assignment['id']}/measurements/2026-03-02",
-            json={"value": 7},
-            headers=ADMIN,
-        )
-        assert put.status_code == 200, put.text
+        await record(c, assignment["id"], "2026-03-02", 7, headers=ADMIN)
     g42 = await _post(
         c, GOALS, {"definition_key": "calls", "user_id": "42", **MONTH, "target_value": 10}, ADMIN
     )

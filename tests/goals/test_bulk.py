@@ -12,7 +12,7 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.support.api import define, manual_kpi
+from tests.support.api import assign, define, manual_kpi
 from tests.support.auth import ADMIN, bearer
 from tests.support.expected import q
 from tests.support.goals import GOALS, given, items_of
@@ -36,19 +36,15 @@ async def _seed_kpis(client: AsyncClient) -> None:
         ("revenue", "currency", "higher_better"),
         ("response_time_hours", "hours", "lower_better"),
     ):
-        response = await client.post(
-            "/api/kpis/definitions",
+        await define(
+            client,
+            key,
             headers=ADMIN,
-            json={
-                "key": key,
-                "name": key,
-                "unit": unit,
-                "target_type": target_type,
-                "aggregation_period": "daily",
-                "calculation_type": "manual",
-            },
+            name=key,
+            unit=unit,
+            target_type=target_type,
+            aggregation_period="daily",
         )
-        assert response.status_code == 201, response.text
 
 
 async def _stored(db: Database) -> list[tuple[Any, ...]]:
@@ -200,33 +196,9 @@ async def test_refused_maps_store_nothing(client: AsyncClient, db: Database) -> 
 
 async def test_managers_and_admins_act_for_someone(jwt_client: AsyncClient, db: Database) -> None:
     c = jwt_client
-    response = await c.post(
-        "/api/kpis/definitions",
-        headers=ADMIN,
-        json={
-            "key": "calls",
-            "name": "Calls",
-            "unit": "count",
-            "target_type": "higher_better",
-            "aggregation_period": "daily",
-            "calculation_type": "manual",
-        },
-    )
-    kpi = response.json()["id"]
+    kpi = (await define(c, "calls", headers=ADMIN, aggregation_period="daily"))["id"]
     for user, team in (("42", "t1"), ("43", "t2")):
-        assigned = await c.post(
-            "/api/kpis/assignments",
-            headers=ADMIN,
-            json={
-                "definition_id": kpi,
-                "subject_type": "user",
-                "subject_id": user,
-                "team_id": team,
-                "target_value": 1,
-                "start_date": "2026-01-01",
-            },
-        )
-        assert assigned.status_code == 201, assigned.text
+        await assign(c, kpi, user, 1, headers=ADMIN, team_id=team, start_date="2026-01-01")
     manager = bearer("m1", "manager", teams=["t1"])
     body = {"period": "monthly", "period_start": "2026-05-01", "goals": {"calls": 30}}
     mine = await c.post(BULK, headers=manager, json={**body, "user_id": "42"})

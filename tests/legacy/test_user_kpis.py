@@ -9,7 +9,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import assign, define, record
+from tests.support.api import assign, define, manual_kpi, record
 from tests.support.auth import ADMIN, bearer
 from tests.support.database import statements_sent
 
@@ -140,32 +140,8 @@ async def test_current_kpis_with_target_in_force_and_latest_value(
 
 async def test_who_sees_whose_kpis(jwt_client: AsyncClient, db: Database) -> None:
     c = jwt_client
-    d = await c.post(
-        "/api/kpis/definitions",
-        headers=ADMIN,
-        json={
-            "key": "calls",
-            "name": "Calls",
-            "unit": "count",
-            "target_type": "higher_better",
-            "aggregation_period": "monthly",
-            "calculation_type": "manual",
-        },
-    )
-    assert d.status_code == 201, d.text
-    e = await c.post(
-        "/api/kpis/definitions",
-        headers=ADMIN,
-        json={
-            "key": "emails",
-            "name": "E-mails",
-            "unit": "count",
-            "target_type": "higher_better",
-            "aggregation_period": "monthly",
-            "calculation_type": "manual",
-        },
-    )
-    assert e.status_code == 201, e.text
+    d = await manual_kpi(c, "calls", headers=ADMIN)
+    e = await manual_kpi(c, "emails", name="E-mails", headers=ADMIN)
     held: dict[tuple[str, str], int] = {}
     # User 43 holds one KPI in team t1 and another in team t2.
     for user, team, start, kpi in (
@@ -173,20 +149,8 @@ async def test_who_sees_whose_kpis(jwt_client: AsyncClient, db: Database) -> Non
         ("43", "t1", "2025-01-01", d),
         ("43", "t2", "2025-02-01", e),
     ):
-        a = await c.post(
-            "/api/kpis/assignments",
-            headers=ADMIN,
-            json={
-                "definition_id": kpi.json()["id"],
-                "subject_type": "user",
-                "subject_id": user,
-                "team_id": team,
-                "target_value": 10,
-                "start_date": start,
-            },
-        )
-        assert a.status_code == 201, a.text
-        held[(user, team)] = a.json()["id"]
+        a = await assign(c, kpi["id"], user, headers=ADMIN, team_id=team, start_date=start)
+        held[(user, team)] = a["id"]
 
     async def listed(user: str, headers: dict[str, str]) -> list[int]:
         response = await c.get(f"/kpis/users/{user}", headers=headers)

@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.support.api import measurements, recalculate
+from tests.support.api import define, measurements, recalculate
 from tests.support.app import make_settings
 
 TENANT = "default"
@@ -217,23 +217,12 @@ async def _define(client: AsyncClient, case: Case) -> dict[str, tuple[str, dict[
     for scope, subjects in SUBJECTS.items():
         for i, config in enumerate(random_configs(rng)):
             key = f"{scope[:3]}_{i}_{config['aggregate']}"
-            answer = await client.post(
-                "/api/kpis/definitions",
-                json={
-                    "key": key,
-                    "name": key,
-                    "unit": "count",
-                    "target_type": "higher_better",
-                    "aggregation_period": "weekly",
-                    "scope": scope,
-                    "calculation_type": "event",
-                    "config": config,
-                },
+            answer = await define(
+                client, key, name=key, scope=scope, calculation_type="event", config=config
             )
-            assert answer.status_code == 201, answer.text
             items = [
                 {
-                    "definition_id": answer.json()["id"],
+                    "definition_id": answer["id"],
                     "subject_type": scope,
                     "subject_id": s,
                     "target_value": 10,

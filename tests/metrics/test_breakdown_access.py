@@ -8,41 +8,17 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.support.api import define
+from tests.support.api import assign, define
 from tests.support.auth import bearer
 from tests.support.breakdown import URL
 
 
 async def test_who_may_read_which_breakdown(jwt_client: AsyncClient) -> None:
     c, admin = jwt_client, bearer("boss", "admin")
-    d = await c.post(
-        "/api/kpis/definitions",
-        headers=admin,
-        json={
-            "key": "leads",
-            "name": "Leads",
-            "unit": "count",
-            "target_type": "higher_better",
-            "aggregation_period": "weekly",
-            "calculation_type": "event",
-            "config": {"event_type": "lead", "aggregate": "count"},
-        },
-    )
-    assert d.status_code == 201, d.text
+    leads = {"calculation_type": "event", "config": {"event_type": "lead", "aggregate": "count"}}
+    d = await define(c, "leads", headers=admin, **leads)
     for user, team in (("42", "t1"), ("43", "t2")):
-        made = await c.post(
-            "/api/kpis/assignments",
-            headers=admin,
-            json={
-                "definition_id": d.json()["id"],
-                "subject_type": "user",
-                "subject_id": user,
-                "team_id": team,
-                "target_value": 1,
-                "start_date": "2026-01-05",
-            },
-        )
-        assert made.status_code == 201, made.text
+        await assign(c, d["id"], user, 1, headers=admin, team_id=team, start_date="2026-01-05")
     events = [
         {
             "id": str(uuid.uuid4()),
@@ -88,20 +64,7 @@ async def test_who_may_read_which_breakdown(jwt_client: AsyncClient) -> None:
     # Another tenant does not know our KPI, and its own of that key sees only its events.
     acme = bearer("boss", "admin", tenant="acme")
     assert (await ask(acme, "organization"))[0] == 422
-    made = await c.post(
-        "/api/kpis/definitions",
-        headers=acme,
-        json={
-            "key": "leads",
-            "name": "Leads",
-            "unit": "count",
-            "target_type": "higher_better",
-            "aggregation_period": "weekly",
-            "calculation_type": "event",
-            "config": {"event_type": "lead", "aggregate": "count"},
-        },
-    )
-    assert made.status_code == 201, made.text
+    await define(c, "leads", headers=acme, **leads)
     assert (await ask(acme, "organization"))[1]["rows"] == []
 
 

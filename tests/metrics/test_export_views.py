@@ -9,7 +9,7 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.support.api import define, manual_kpi, record
+from tests.support.api import assign, define, manual_kpi, record
 from tests.support.auth import bearer
 from tests.support.export import EXPORT, export, parsed
 from tests.support.metrics import FEB, METRICS, hand_worked_team, held, ok
@@ -90,17 +90,10 @@ async def every_view_data(client: AsyncClient) -> None:
     """Something for each view to show: the hand-worked team, an organisation KPI, events."""
     await hand_worked_team(client)
     mrr = await manual_kpi(client, "mrr", unit="currency", scope="organization")
-    org = await client.post(
-        "/api/kpis/assignments",
-        json={
-            "definition_id": mrr["id"],
-            "subject_type": "organization",
-            "target_value": 1000,
-            "start_date": "2025-01-01",
-        },
+    org = await assign(
+        client, mrr["id"], None, 1000, subject_type="organization", start_date="2025-01-01"
     )
-    assert org.status_code == 201, org.text
-    await record(client, org.json()["id"], "2026-01-01", 900)
+    await record(client, org["id"], "2026-01-01", 900)
     await define(
         client,
         key="calls_made",

@@ -17,7 +17,7 @@ from httpx import ASGITransport, AsyncClient
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.support.api import assign, define, record
+from tests.support.api import assign, define, manual_kpi, record
 from tests.support.app import make_settings
 from tests.support.auth import ADMIN, bearer
 
@@ -342,33 +342,9 @@ async def test_a_team_forecast_from_its_members(client: AsyncClient, db: Databas
 
 async def test_refusals_and_access(jwt_client: AsyncClient, db: Database) -> None:
     c = jwt_client
-    d = await c.post(
-        "/api/kpis/definitions",
-        headers=ADMIN,
-        json={
-            "key": "calls",
-            "name": "Calls",
-            "unit": "count",
-            "target_type": "higher_better",
-            "aggregation_period": "monthly",
-            "calculation_type": "manual",
-        },
-    )
-    assert d.status_code == 201, d.text
+    d = await manual_kpi(c, "calls", headers=ADMIN)
     for user, team in (("42", "t1"), ("43", "t1")):
-        a = await c.post(
-            "/api/kpis/assignments",
-            headers=ADMIN,
-            json={
-                "definition_id": d.json()["id"],
-                "subject_type": "user",
-                "subject_id": user,
-                "team_id": team,
-                "target_value": 10,
-                "start_date": "2025-01-01",
-            },
-        )
-        assert a.status_code == 201, a.text
+        await assign(c, d["id"], user, headers=ADMIN, team_id=team, start_date="2025-01-01")
     member = bearer("42", "member")
     assert (await forecast(c, member, definition_key="calls"))["subject_id"] == "42"
     manager = bearer("m", "manager", teams=["t1"])

@@ -10,7 +10,7 @@ import pytest
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import define, manual_kpi, record
+from tests.support.api import assign, define, manual_kpi, record
 from tests.support.auth import bearer
 from tests.support.funnel import URL
 from tests.support.metrics import held
@@ -18,32 +18,9 @@ from tests.support.metrics import held
 
 async def _people(c: AsyncClient) -> None:
     admin = bearer("boss", "admin")
-    d = await c.post(
-        "/api/kpis/definitions",
-        headers=admin,
-        json={
-            "key": "calls",
-            "name": "Calls",
-            "unit": "count",
-            "target_type": "higher_better",
-            "aggregation_period": "weekly",
-            "calculation_type": "manual",
-        },
-    )
+    d = await define(c, "calls", headers=admin)
     for user, team in (("42", "t1"), ("43", "t2")):
-        made = await c.post(
-            "/api/kpis/assignments",
-            headers=admin,
-            json={
-                "definition_id": d.json()["id"],
-                "subject_type": "user",
-                "subject_id": user,
-                "team_id": team,
-                "target_value": 1,
-                "start_date": "2026-01-05",
-            },
-        )
-        assert made.status_code == 201, made.text
+        await assign(c, d["id"], user, 1, headers=admin, team_id=team, start_date="2026-01-05")
     events = [
         {
             "id": str(uuid.uuid4()),

@@ -7,41 +7,18 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from tests.support.api import assign, define, manual_kpi, record
 from tests.support.auth import bearer
 from tests.support.summary import URL
 
 
 async def test_members_are_refused_and_other_tenants_see_nothing(jwt_client: AsyncClient) -> None:
     c, admin = jwt_client, bearer("boss", "admin")
-    d = await c.post(
-        "/api/kpis/definitions",
-        headers=admin,
-        json={
-            "key": "mrr",
-            "name": "MRR",
-            "unit": "currency",
-            "target_type": "higher_better",
-            "aggregation_period": "monthly",
-            "scope": "organization",
-            "calculation_type": "manual",
-        },
+    d = await manual_kpi(c, "mrr", name="MRR", unit="currency", scope="organization", headers=admin)
+    made = await assign(
+        c, d["id"], None, 5, headers=admin, subject_type="organization", start_date="2026-01-01"
     )
-    made = await c.post(
-        "/api/kpis/assignments",
-        headers=admin,
-        json={
-            "definition_id": d.json()["id"],
-            "subject_type": "organization",
-            "target_value": 5,
-            "start_date": "2026-01-01",
-        },
-    )
-    put_ = await c.put(
-        f"/api/kpis/assignments/{made.json()['id']}/measurements/2026-01-01",
-        headers=admin,
-        json={"value": 7},
-    )
-    assert put_.status_code == 200, put_.text
+    await record(c, made["id"], "2026-01-01", 7, headers=admin)
     member = await c.get(URL, headers=bearer("42", "member"))
     assert member.status_code == 403
     assert member.headers["content-type"] == "application/problem+json"
@@ -70,44 +47,17 @@ async def test_bad_input_is_a_422_problem(client: AsyncClient, params: dict[str,
 
 async def test_open_alerts_are_those_the_caller_may_see(jwt_client: AsyncClient) -> None:
     c, admin = jwt_client, bearer("boss", "admin")
-    d = await c.post(
-        "/api/kpis/definitions",
-        headers=admin,
-        json={
-            "key": "calls",
-            "name": "Calls",
-            "unit": "count",
-            "target_type": "higher_better",
-            "aggregation_period": "weekly",
-            "calculation_type": "manual",
-        },
-    )
+    d = await define(c, "calls", headers=admin)
     held = {}
     for user, team, value in (("42", "t1", 3), ("43", "t2", 5), ("44", "t1", 10)):
-        made = await c.post(
-            "/api/kpis/assignments",
-            headers=admin,
-            json={
-                "definition_id": d.json()["id"],
-                "subject_type": "user",
-                "subject_id": user,
-                "team_id": team,
-                "target_value": 10,
-                "start_date": "2026-01-05",
-            },
-        )
-        held[user] = made.json()["id"]
-        put_ = await c.put(
-            f"/api/kpis/assignments/{held[user]}/measurements/2026-01-05",
-            headers=admin,
-            json={"value": value},
-        )
-        assert put_.status_code == 200, put_.text
+        made = await assign(c, d["id"], user, headers=admin, team_id=team, start_date="2026-01-05")
+        held[user] = made["id"]
+        await record(c, held[user], "2026-01-05", value, headers=admin)
     rule = await c.post(
         "/api/kpis/alerts/rules",
         headers=admin,
         json={
-            "definition_id": d.json()["id"],
+            "definition_id": d["id"],
             "name": "Calls below 80 %",
             "severity": "critical",
             "condition": {"kind": "achievement_below", "threshold": 80},

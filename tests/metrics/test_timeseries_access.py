@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import define, record
+from tests.support.api import assign, define, manual_kpi, record
 from tests.support.auth import ADMIN, bearer
 from tests.support.timeseries import TS, series
 
@@ -87,35 +87,11 @@ async def test_bad_requests_are_clear_problems(client: AsyncClient, db: Database
 
 async def test_who_sees_which_series(jwt_client: AsyncClient, db: Database) -> None:
     c = jwt_client
-    d = await c.post(
-        "/api/kpis/definitions",
-        headers=ADMIN,
-        json={
-            "key": "calls",
-            "name": "Calls",
-            "unit": "count",
-            "target_type": "higher_better",
-            "aggregation_period": "monthly",
-            "calculation_type": "manual",
-        },
-    )
-    assert d.status_code == 201, d.text
+    d = await manual_kpi(c, "calls", headers=ADMIN)
     held = {}
     for user, team in (("42", "t1"), ("43", "t1"), ("44", "t2")):
-        a = await c.post(
-            "/api/kpis/assignments",
-            headers=ADMIN,
-            json={
-                "definition_id": d.json()["id"],
-                "subject_type": "user",
-                "subject_id": user,
-                "team_id": team,
-                "target_value": 10,
-                "start_date": "2025-01-01",
-            },
-        )
-        assert a.status_code == 201, a.text
-        held[user] = a.json()["id"]
+        a = await assign(c, d["id"], user, headers=ADMIN, team_id=team, start_date="2025-01-01")
+        held[user] = a["id"]
         await record(c, held[user], date(2025, 1, 1), int(user) - 40, headers=ADMIN)
     params = {"definition_key": "calls", "start": "2025-01-01", "end": "2025-01-31"}
     member = bearer("42", "member")

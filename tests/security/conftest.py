@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.support.api import idle, listed, made, wait_for_run
+from tests.support.api import assign, define, idle, listed, made, manual_kpi, record, wait_for_run
 from tests.support.auth import ADMIN
 
 WEEK = "2026-01-05"
@@ -22,38 +22,16 @@ async def default_data(jwt_client: AsyncClient) -> dict[str, Any]:
     recalculation run, a goal of 42's, and an alert rule (calls under 130%) whose alerts (42
     and 43) were notified to a channel whose secret is not set (so delivery failed at once)."""
     c = jwt_client
-    kpi = {"unit": "count", "target_type": "higher_better", "aggregation_period": "weekly"}
-    calls = await made(
+    calls = await define(c, "calls", headers=ADMIN)
+    conversions = await define(
         c,
-        "POST",
-        "/api/kpis/definitions",
-        {**kpi, "key": "calls", "name": "Calls", "calculation_type": "manual"},
+        "conversions",
+        headers=ADMIN,
+        calculation_type="event",
+        config={"event_type": "conversion", "aggregate": "count"},
     )
-    conversions = await made(
-        c,
-        "POST",
-        "/api/kpis/definitions",
-        {
-            **kpi,
-            "key": "conversions",
-            "name": "Conversions",
-            "calculation_type": "event",
-            "config": {"event_type": "conversion", "aggregate": "count"},
-        },
-    )
-    mrr = await made(
-        c,
-        "POST",
-        "/api/kpis/definitions",
-        {
-            "key": "mrr",
-            "name": "MRR",
-            "unit": "currency",
-            "target_type": "higher_better",
-            "aggregation_period": "monthly",
-            "scope": "organization",
-            "calculation_type": "manual",
-        },
+    mrr = await manual_kpi(
+        c, "mrr", name="MRR", unit="currency", scope="organization", headers=ADMIN
     )
     channel = await made(
         c,
@@ -79,46 +57,21 @@ async def default_data(jwt_client: AsyncClient) -> dict[str, Any]:
     ids: dict[str, Any] = {}
     for user, team, name in (("42", "t1", "assignment_id"), ("43", "t2", "other_assignment_id")):
         ids[name] = (
-            await made(
-                c,
-                "POST",
-                "/api/kpis/assignments",
-                {
-                    "definition_id": calls["id"],
-                    "subject_type": "user",
-                    "subject_id": user,
-                    "team_id": team,
-                    "target_value": 10,
-                    "start_date": WEEK,
-                },
-            )
+            await assign(c, calls["id"], user, headers=ADMIN, team_id=team, start_date=WEEK)
         )["id"]
         ids[name.replace("assignment", "event_assignment")] = (
-            await made(
-                c,
-                "POST",
-                "/api/kpis/assignments",
-                {
-                    "definition_id": conversions["id"],
-                    "subject_type": "user",
-                    "subject_id": user,
-                    "team_id": team,
-                    "target_value": 5,
-                    "start_date": "2025-10-01",
-                },
+            await assign(
+                c, conversions["id"], user, 5, headers=ADMIN, team_id=team, start_date="2025-10-01"
             )
         )["id"]
-    org = await made(
+    org = await assign(
         c,
-        "POST",
-        "/api/kpis/assignments",
-        {
-            "definition_id": mrr["id"],
-            "subject_type": "organization",
-            "subject_id": "default",
-            "target_value": 1000,
-            "start_date": "2025-10-01",
-        },
+        mrr["id"],
+        "default",
+        1000,
+        headers=ADMIN,
+        subject_type="organization",
+        start_date="2025-10-01",
     )
     recorded: dict[int, int] = {}
     for assignment, period, value in (
@@ -127,14 +80,7 @@ async def default_data(jwt_client: AsyncClient) -> dict[str, Any]:
         (ids["other_assignment_id"], WEEK, 7),
         (org["id"], "2026-01-01", 900),
     ):
-        recorded[assignment] = (
-            await made(
-                c,
-                "PUT",
-                f"/api/kpis/assignments/{assignment}/measurements/{period}",
-                {"value": value},
-            )
-        )["id"]
+        recorded[assignment] = (await record(c, assignment, period, value, headers=ADMIN))["id"]
     events = await made(
         c,
         "POST",

@@ -16,7 +16,7 @@ from pydantic import SecretStr, ValidationError
 
 from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode, Environment
-from tests.support.api import listed
+from tests.support.api import assign, define, listed
 from tests.support.app import JWT_SECRET, SERVICE_TOKEN, app_client, make_settings
 from tests.support.auth import ACME_ADMIN, ADMIN, b64url, bearer, claims, hand_made, with_token
 from tests.support.database import snapshot
@@ -169,30 +169,6 @@ def bff(
     return headers
 
 
-async def _assignment(
-    c: AsyncClient,
-    headers: dict[str, str],
-    definition_id: int,
-    subject_id: str,
-    team_id: str | None = None,
-) -> int:
-    response = await c.post(
-        "/api/kpis/assignments",
-        headers=headers,
-        json={
-            "definition_id": definition_id,
-            "subject_type": "user",
-            "subject_id": subject_id,
-            "team_id": team_id,
-            "target_value": 10,
-            "start_date": "2026-01-05",
-        },
-    )
-    assert response.status_code == 201, response.text
-    created: int = response.json()["id"]
-    return created
-
-
 async def test_trusted_headers(db: Database, database_url: str) -> None:
     async with app_client(db, database_url, auth_mode=AuthMode.TRUSTED_HEADERS) as c:
         admin = bff("boss", "admin")
@@ -211,24 +187,13 @@ async def test_trusted_headers(db: Database, database_url: str) -> None:
         }.items():
             assert_problem(await c.get(DEFINITIONS, headers=headers), 401, name)
 
-        created = await c.post(
-            DEFINITIONS,
-            headers=admin,
-            json={
-                "key": "calls",
-                "name": "Calls",
-                "unit": "count",
-                "target_type": "higher_better",
-                "aggregation_period": "weekly",
-                "calculation_type": "manual",
-            },
-        )
-        assert created.status_code == 201, created.text
-        assert created.json()["created_by"] == "boss"
-        kpi = created.json()["id"]
-        a42 = await _assignment(c, admin, kpi, "42", "t1")
-        a43 = await _assignment(c, admin, kpi, "43", "t2")
-        a44 = await _assignment(c, admin, kpi, "44", "t3")
+        created = await define(c, "calls", headers=admin)
+        assert created["created_by"] == "boss"
+        kpi = created["id"]
+        a42, a43, a44 = [
+            (await assign(c, kpi, u, headers=admin, team_id=t, start_date="2026-01-05"))["id"]
+            for u, t in (("42", "t1"), ("43", "t2"), ("44", "t3"))
+        ]
 
         url = "/api/kpis/assignments"
         assert [a["id"] for a in await listed(c, url, admin)] == [a42, a43, a44]

@@ -11,7 +11,7 @@ import pytest
 from httpx import AsyncClient, Response
 
 from kpi_service.core.database import Database
-from tests.support.api import wait_for_run
+from tests.support.api import assign, define, record, wait_for_run
 from tests.support.database import create_support_cases, snapshot
 from tests.support.malformed_requests import (
     body_attempts,
@@ -81,34 +81,18 @@ async def world(client: AsyncClient, db: Database) -> dict[str, int]:
             await wait_for_run(client, made_id)
         return made_id
 
-    kpi = {"unit": "count", "target_type": "higher_better", "aggregation_period": "weekly"}
-    manual = await made(
-        "POST",
-        "/api/kpis/definitions",
-        {**kpi, "key": "calls", "name": "Calls", "calculation_type": "manual"},
-    )
-    query = await made(
-        "POST",
-        "/api/kpis/definitions",
-        {
-            **kpi,
-            "key": "resolved",
-            "name": "Resolved",
-            "calculation_type": "query",
-            "config": {"query_key": "cases_resolved_count"},
-        },
-    )
-    common = {
-        "subject_type": "user",
-        "subject_id": "42",
-        "target_value": 3,
-        "start_date": "2026-01-05",
-    }
-    assignment = await made("POST", "/api/kpis/assignments", {**common, "definition_id": manual})
-    query_assignment = await made(
-        "POST", "/api/kpis/assignments", {**common, "definition_id": query}
-    )
-    await made("PUT", f"/api/kpis/assignments/{assignment}/measurements/2026-01-05", {"value": 2})
+    manual = (await define(client, "calls"))["id"]
+    query = (
+        await define(
+            client,
+            "resolved",
+            calculation_type="query",
+            config={"query_key": "cases_resolved_count"},
+        )
+    )["id"]
+    assignment = (await assign(client, manual, "42", 3, start_date="2026-01-05"))["id"]
+    query_assignment = (await assign(client, query, "42", 3, start_date="2026-01-05"))["id"]
+    await record(client, assignment, "2026-01-05", 2)
     await made("POST", "/api/kpis/measurements/recalculate", {"period_start": "2026-01-05"})
     goal = await made(
         "POST",

@@ -26,7 +26,7 @@ from tests.support.access_rules import (
     Route,
     may_see,
 )
-from tests.support.api import idle, listed, made
+from tests.support.api import define, idle, listed, made
 from tests.support.app import JWT_SECRET, SERVICE_TOKEN, app_client
 from tests.support.auth import ADMIN, claims, hand_made, with_token
 from tests.support.database import snapshot
@@ -77,22 +77,8 @@ def test_the_matrix_is_well_formed() -> None:
 async def _fresh(c: AsyncClient, kind: str, n: int) -> dict[str, Any]:
     """A new row of that kind (made by the admin) for one case to act on."""
     if kind == "definition":
-        made_id = (
-            await made(
-                c,
-                "POST",
-                "/api/kpis/definitions",
-                {
-                    "key": f"victim_{n}",
-                    "name": "Victim",
-                    "unit": "count",
-                    "target_type": "higher_better",
-                    "aggregation_period": "weekly",
-                    "calculation_type": "manual",
-                },
-            )
-        )["id"]
-        return {"definition_id": made_id}
+        victim = await define(c, f"victim_{n}", name="Victim", headers=ADMIN)
+        return {"definition_id": victim["id"]}
     if kind == "goal":
         made_id = (
             await made(

@@ -7,7 +7,7 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.support.api import wait_for_run
+from tests.support.api import assign, define, wait_for_run
 from tests.support.auth import bearer
 
 WEEK = "2026-11-09"
@@ -29,24 +29,9 @@ def kpi(key: str, sql: str, **config: Any) -> dict[str, Any]:
 async def tenant_kpi(
     client: AsyncClient, headers: dict[str, str], key: str, sql: str, **config: Any
 ) -> int:
-    response = await client.post(
-        "/api/kpis/definitions", json=kpi(key, sql, **config), headers=headers
-    )
-    assert response.status_code == 201, response.text
-    definition_id: int = response.json()["id"]
+    definition_id: int = (await define(client, headers=headers, **kpi(key, sql, **config)))["id"]
     for subject in ("1", "2"):
-        response = await client.post(
-            "/api/kpis/assignments",
-            headers=headers,
-            json={
-                "definition_id": definition_id,
-                "subject_type": "user",
-                "subject_id": subject,
-                "target_value": 10,
-                "start_date": "2026-11-01",
-            },
-        )
-        assert response.status_code == 201, response.text
+        await assign(client, definition_id, subject, headers=headers, start_date="2026-11-01")
     return definition_id
 
 
