@@ -15,7 +15,7 @@ from kpi_service.audit import service as audit
 from kpi_service.core import outbound
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, field_error, found
-from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.core.schemas import Slice
 from kpi_service.models import AlertChannel
 
 CHANNEL = "alert_channel"
@@ -77,10 +77,7 @@ async def list_channels(
 ) -> Slice[AlertChannel]:
     """The tenant's webhooks in id order (admins only)."""
     _require_admin(principal)
-    rows = await ChannelRepository(session).page(
-        principal.tenant_id, after=decode_cursor(cursor), limit=limit
-    )
-    return slice_of(rows, limit, lambda c: c.id)
+    return await ChannelRepository(session).page(principal.tenant_id, cursor=cursor, limit=limit)
 
 
 async def update_channel(

@@ -218,7 +218,7 @@ class Page(BaseModel, Generic[T]):
         # An unparametrised Page would reach FastAPI as another class, validated afresh.
         if not cls.__pydantic_generic_metadata__["args"]:
             raise TypeError("Page.of is called on Page[ItemRead], not on Page")
-        items = page.items if convert is None else [convert(item) for item in page.items]
+        items = page.items if convert is None else page.map(convert).items
         return cls(items=items, next_cursor=page.next_cursor)
 
 
@@ -256,6 +256,10 @@ class Slice(Generic[T]):
 
     items: list[T]
     next_cursor: str | None
+
+    def map(self, convert: Callable[[T], S]) -> Slice[S]:
+        """The same page with each item through `convert`."""
+        return Slice([convert(item) for item in self.items], self.next_cursor)
 
 
 def slice_of(rows: Sequence[T], limit: int, key: Callable[[T], int]) -> Slice[T]:
