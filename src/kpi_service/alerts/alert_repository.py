@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from kpi_service.core.access import visible_alerts
 from kpi_service.core.auth import Principal
 from kpi_service.core.repository import Filters, Repository, equal_to
-from kpi_service.core.schemas import Slice
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.sql import among
 from kpi_service.engine.vocabulary import AlertStatus
 from kpi_service.models import Alert, AlertRule, Definition, joins
@@ -54,11 +54,10 @@ class AlertRepository(Repository[Alert]):
         return (await self.session.execute(stmt)).all()
 
     async def page_rows(
-        self, principal: Principal, filters: AlertFilters, *, cursor: str | None, limit: int
+        self, principal: Principal, filters: AlertFilters, paging: Paging
     ) -> Slice[AlertRow]:
         """One page of the listing rows (see `_listing`) matching `filters`, newest first."""
-        stmt = self._listing(principal).where(*filters.conditions())
-        return await self.page_of(stmt, cursor=cursor, limit=limit)
+        return await self.page_of(self._listing(principal).where(*filters.conditions()), paging)
 
     async def get_row(self, principal: Principal, alert_id: int) -> AlertRow | None:
         """The listing row of the alert with that id, if the principal may see it."""

@@ -11,7 +11,7 @@ from kpi_service.alerts.schemas import AlertRead
 from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Conflict, Forbidden, found
-from kpi_service.core.schemas import Slice
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.engine.vocabulary import AlertStatus
 from kpi_service.models import Alert
 
@@ -30,12 +30,10 @@ async def list_alerts(
     session: AsyncSession,
     principal: Principal,
     filters: AlertFilters,
-    *,
-    cursor: str | None = None,
-    limit: int = 50,
+    paging: Paging,
 ) -> Slice[AlertRead]:
     """Alerts the caller may see, newest first, filtered."""
-    page = await AlertRepository(session).page_rows(principal, filters, cursor=cursor, limit=limit)
+    page = await AlertRepository(session).page_rows(principal, filters, paging)
     return page.map(to_read)
 
 

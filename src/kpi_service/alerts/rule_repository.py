@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Row, Select, delete, func, select, update
 
 from kpi_service.core.repository import Filters, Repository, equal_to
-from kpi_service.core.schemas import Slice
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.sql import among
 from kpi_service.models import AlertRule, Definition, joins
 
@@ -42,11 +42,10 @@ class RuleRepository(Repository[AlertRule]):
         return (await self.session.execute(stmt)).one_or_none()
 
     async def page_rows(
-        self, tenant_id: str, filters: RuleFilters, *, cursor: str | None, limit: int
+        self, tenant_id: str, filters: RuleFilters, paging: Paging
     ) -> Slice[RuleRow]:
         """One page of the rules matching `filters`, with their definitions' keys."""
-        stmt = self._with_key(tenant_id).where(*filters.conditions())
-        return await self.page_of(stmt, cursor=cursor, limit=limit)
+        return await self.page_of(self._with_key(tenant_id).where(*filters.conditions()), paging)
 
     async def remove(self, rule: AlertRule) -> None:
         """Delete the rule; its alerts and their deliveries go with it (foreign keys)."""

@@ -15,7 +15,7 @@ from kpi_service.alerts.schemas import Condition, MissingValue, RuleCreate, Rule
 from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Forbidden, InvalidInput, field_error, found
-from kpi_service.core.schemas import Slice
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.models import AlertRule, CalculationType, Definition
 
@@ -133,15 +133,11 @@ async def list_rules(
     session: AsyncSession,
     principal: Principal,
     filters: RuleFilters,
-    *,
-    cursor: str | None,
-    limit: int,
+    paging: Paging,
 ) -> Slice[RuleRead]:
     """The tenant's rules matching `filters`, in id order (admins only)."""
     _require_admin(principal)
-    page = await RuleRepository(session).page_rows(
-        principal.tenant_id, filters, cursor=cursor, limit=limit
-    )
+    page = await RuleRepository(session).page_rows(principal.tenant_id, filters, paging)
     return page.map(lambda row: rule_read(*row))
 
 

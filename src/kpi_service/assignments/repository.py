@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from kpi_service.core.access import held_by
 from kpi_service.core.repository import Filters, Repository, equal_to, where
-from kpi_service.core.schemas import Slice
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.models import Assignment, AssignmentTarget, Definition, joins
 
 # (definition_id, subject_type, subject_id, start_date): what makes an assignment unique.
@@ -92,14 +92,12 @@ class AssignmentRepository(Repository[Assignment]):
         self,
         condition: ColumnElement[bool],
         filters: AssignmentFilters,
-        *,
-        cursor: str | None,
-        limit: int,
+        paging: Paging,
     ) -> Slice[Row[Assignment, str]]:
         """One page of the assignments meeting the condition and filters, with their
         definitions' keys."""
         stmt = _with_key().where(condition, *filters.conditions())
-        return await self.page_of(stmt, cursor=cursor, limit=limit)
+        return await self.page_of(stmt, paging)
 
     async def lock_subjects(self, tenant_id: str, pairs: Sequence[SubjectKpi]) -> None:
         """Serialise the requests that change who holds these (definition, subject) pairs,

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast
 from sqlalchemy import ColumnElement, Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.core.schemas import Paging, Slice, decode_cursor, slice_of
 
 M = TypeVar("M")
 Ts = TypeVarTuple("Ts")
@@ -83,29 +83,27 @@ class Repository(Generic[M]):
         return await self.one_or_none(self.select(tenant_id).where(self.model.id == row_id))
 
     async def page(
-        self, tenant_id: str, filters: Filters | None = None, *, cursor: str | None, limit: int
+        self, tenant_id: str, paging: Paging, filters: Filters | None = None
     ) -> Slice[M]:
-        """One page of the tenant's rows matching `filters`, from the cursor on."""
+        """The page `paging` asks for of the tenant's rows matching `filters`."""
         stmt = self.select(tenant_id)
         if filters is not None:
             stmt = stmt.where(*filters.conditions())
-        return (await self.page_of(stmt, cursor=cursor, limit=limit)).map(lambda row: row[0])
+        return (await self.page_of(stmt, paging)).map(lambda row: row[0])
 
-    async def page_of(
-        self, stmt: Select[M, *Ts], *, cursor: str | None, limit: int
-    ) -> Slice[Row[M, *Ts]]:
-        """One page of the rows `stmt` finds (this table's row first in each), from the cursor
-        on: in id order, or newest first when `newest_first`. A malformed cursor is the
-        client's `InvalidInput`."""
-        after = decode_cursor(cursor)
+    async def page_of(self, stmt: Select[M, *Ts], paging: Paging) -> Slice[Row[M, *Ts]]:
+        """The page `paging` asks for of the rows `stmt` finds (this table's row first in each):
+        in id order, or newest first when `newest_first`. A malformed cursor is the client's
+        `InvalidInput`."""
+        after = decode_cursor(paging.cursor)
         id_column = self.model.id
         if after is not None:
             stmt = stmt.where(id_column < after if self.newest_first else id_column > after)
         order = id_column.desc() if self.newest_first else id_column
         # One row more than the page: it only says there is more.
-        rows = (await self.session.execute(stmt.order_by(order).limit(limit + 1))).all()
+        rows = (await self.session.execute(stmt.order_by(order).limit(paging.limit + 1))).all()
         # M is any table: that its rows have an `id` is known from `model`, not from M.
-        return slice_of(rows, limit, lambda row: cast(Any, row[0]).id)
+        return slice_of(rows, paging.limit, lambda row: cast(Any, row[0]).id)
 
     async def add(self, tenant_id: str, values: dict[str, Any]) -> M:
         """Insert a row and return it with its server-set columns."""

@@ -223,9 +223,19 @@ class Page(BaseModel, Generic[T]):
 
 
 Limit = Annotated[int, Field(ge=1, le=500)]
-# The paging query parameters of the list routes: `cursor: Cursor = None, limit: PageSize = 50`.
+# The paging query parameters of the list routes: `cursor: Cursor = None, limit: PageSize = 50`,
+# handed on as `Paging(cursor, limit)`.
 Cursor = Annotated[ShortText | None, Query()]
 PageSize = Annotated[Limit, Query()]
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """Which page of a list is asked for: the one after `cursor` (None: the first), of at most
+    `limit` items."""
+
+    cursor: str | None = None
+    limit: int = 50
 
 
 def encode_cursor(last_id: int) -> str:

@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from kpi_service.assignments.repository import in_force_during
 from kpi_service.core.access import held_by
 from kpi_service.core.repository import Filters, Repository, equal_to, where
-from kpi_service.core.schemas import Slice
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.sql import among
 from kpi_service.engine.goals import Measured
 from kpi_service.models import Assignment, Definition, Goal, Measurement, joins
@@ -168,14 +168,12 @@ class GoalRepository(Repository[Goal]):
         self,
         condition: ColumnElement[bool],
         filters: GoalFilters,
-        *,
-        cursor: str | None,
-        limit: int,
+        paging: Paging,
     ) -> Slice[GoalRow]:
         """One page of the goals meeting the condition and filters, with their progress
         inputs."""
         stmt = _with_progress().where(condition, *filters.conditions())
-        return (await self.page_of(stmt, cursor=cursor, limit=limit)).map(_row)
+        return (await self.page_of(stmt, paging)).map(_row)
 
     async def touched_by(
         self, tenant_id: str, definition_ids: Sequence[int], starts: Sequence[date]

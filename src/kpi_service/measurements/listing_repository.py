@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Date, Row, Select, Text, bindparam, select
 
 from kpi_service.core.access import held_by
 from kpi_service.core.repository import Filters, Repository, equal_to, where
-from kpi_service.core.schemas import Slice
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.measurements.repository import target_in_force
 from kpi_service.models import (
     Assignment,
@@ -121,13 +121,11 @@ class ListingRepository(Repository[Measurement]):
         tenant_id: str,
         visible: ColumnElement[bool],
         filters: MeasurementFilters,
-        *,
-        cursor: str | None,
-        limit: int,
+        paging: Paging,
     ) -> Slice[Row[Measurement, str, str, str]]:
         """One page of the listing rows (see `listing`) matching `filters`."""
         stmt = self.listing(tenant_id, visible).where(*filters.conditions())
-        return await self.page_of(stmt, cursor=cursor, limit=limit)
+        return await self.page_of(stmt, paging)
 
     async def current_with_latest(
         self, tenant_id: str, user_id: str, today: date, visible: ColumnElement[bool] | None = None
