@@ -13,7 +13,8 @@ from sqlalchemy.dialects.postgresql import distinct_on
 
 from kpi_service.core.access import visible_alerts
 from kpi_service.core.auth import Principal
-from kpi_service.core.repository import Filters, Repository, equal_to, keyset
+from kpi_service.core.repository import Filters, Repository, equal_to
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.sql import among
 from kpi_service.engine.vocabulary import AlertStatus
 from kpi_service.models import Alert, AlertRule, Definition, joins
@@ -34,9 +35,11 @@ class AlertFilters(Filters):
 
 
 class AlertRepository(Repository[Alert]):
-    """Reads and writes of `kpi.alerts` for one session."""
+    """Reads and writes of `kpi.alerts` for one session; pages of them show the newest
+    first."""
 
     model = Alert
+    newest_first = True
 
     def _listing(self, principal: Principal) -> Select[Alert, str, str, str]:
         """Alerts the principal may see, with their rule's name and kind and KPI key."""
@@ -51,12 +54,10 @@ class AlertRepository(Repository[Alert]):
         return (await self.session.execute(stmt)).all()
 
     async def page_rows(
-        self, principal: Principal, filters: AlertFilters, *, after: int | None, limit: int
-    ) -> Sequence[AlertRow]:
-        """Up to `limit + 1` listing rows (see `_listing`) before the id `after`, newest
-        first."""
-        stmt = self._listing(principal).where(*filters.conditions())
-        return await self._rows(keyset(stmt, Alert.id, after, limit, newest_first=True))
+        self, principal: Principal, filters: AlertFilters, paging: Paging
+    ) -> Slice[AlertRow]:
+        """One page of the listing rows (see `_listing`) matching `filters`, newest first."""
+        return await self.page_of(self._listing(principal).where(*filters.conditions()), paging)
 
     async def get_row(self, principal: Principal, alert_id: int) -> AlertRow | None:
         """The listing row of the alert with that id, if the principal may see it."""

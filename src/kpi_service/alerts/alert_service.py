@@ -11,7 +11,7 @@ from kpi_service.alerts.schemas import AlertRead
 from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Conflict, Forbidden, found
-from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.engine.vocabulary import AlertStatus
 from kpi_service.models import Alert
 
@@ -30,16 +30,11 @@ async def list_alerts(
     session: AsyncSession,
     principal: Principal,
     filters: AlertFilters,
-    *,
-    cursor: str | None = None,
-    limit: int = 50,
+    paging: Paging,
 ) -> Slice[AlertRead]:
     """Alerts the caller may see, newest first, filtered."""
-    rows = await AlertRepository(session).page_rows(
-        principal, filters, after=decode_cursor(cursor), limit=limit
-    )
-    page = slice_of(rows, limit, lambda r: r[0].id)
-    return Slice([to_read(r) for r in page.items], page.next_cursor)
+    page = await AlertRepository(session).page_rows(principal, filters, paging)
+    return page.map(to_read)
 
 
 async def get_alert(session: AsyncSession, principal: Principal, alert_id: int) -> AlertRead:

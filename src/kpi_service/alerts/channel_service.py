@@ -15,7 +15,7 @@ from kpi_service.audit import service as audit
 from kpi_service.core import outbound
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, field_error, found
-from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.models import AlertChannel
 
 CHANNEL = "alert_channel"
@@ -73,14 +73,11 @@ async def get_channel(session: AsyncSession, principal: Principal, channel_id: i
 
 
 async def list_channels(
-    session: AsyncSession, principal: Principal, *, cursor: str | None, limit: int
+    session: AsyncSession, principal: Principal, paging: Paging
 ) -> Slice[AlertChannel]:
     """The tenant's webhooks in id order (admins only)."""
     _require_admin(principal)
-    rows = await ChannelRepository(session).page(
-        principal.tenant_id, after=decode_cursor(cursor), limit=limit
-    )
-    return slice_of(rows, limit, lambda c: c.id)
+    return await ChannelRepository(session).page(principal.tenant_id, paging)
 
 
 async def update_channel(

@@ -34,7 +34,7 @@ from kpi_service.core import outbound, telemetry
 from kpi_service.core.auth import Principal
 from kpi_service.core.database import Database
 from kpi_service.core.errors import Forbidden
-from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,18 +65,13 @@ async def list_deliveries(
     session: AsyncSession,
     principal: Principal,
     filters: DeliveryFilters,
-    *,
-    cursor: str | None,
-    limit: int,
+    paging: Paging,
 ) -> Slice[DeliveryRead]:
     """Deliveries matching `filters` newest first, each with its log of attempts (admins
     only)."""
     if not principal.is_admin:
         raise Forbidden("Only admins can read the delivery log.")
-    rows = await DeliveryRepository(session).page(
-        principal.tenant_id, filters, after=decode_cursor(cursor), limit=limit
-    )
-    page = slice_of(rows, limit, lambda d: d.id)
+    page = await DeliveryRepository(session).page(principal.tenant_id, paging, filters)
     attempts: dict[int, list[Any]] = defaultdict(list)
     for item in await AttemptRepository(session).of_deliveries(
         principal.tenant_id, [d.id for d in page.items]

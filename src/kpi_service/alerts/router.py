@@ -35,7 +35,7 @@ from kpi_service.alerts.schemas import (
 )
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import DatabaseDep, SessionDep, SettingsDep
-from kpi_service.core.schemas import Cursor, Id, Page, PageSize
+from kpi_service.core.schemas import Cursor, Id, Page, PageSize, Paging
 from kpi_service.models import AlertChannel
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -61,7 +61,7 @@ async def list_rules(
 ) -> Page[RuleRead]:
     """The tenant's alert rules in id order (admins only)."""
     filters = RuleFilters(**query.model_dump())
-    page = await rule_service.list_rules(session, principal, filters, cursor=cursor, limit=limit)
+    page = await rule_service.list_rules(session, principal, filters, Paging(cursor, limit))
     return Page[RuleRead].of(page)
 
 
@@ -106,7 +106,7 @@ async def list_channels(
     limit: PageSize = 50,
 ) -> Page[ChannelRead]:
     """The tenant's webhooks in id order (admins only)."""
-    page = await channel_service.list_channels(session, principal, cursor=cursor, limit=limit)
+    page = await channel_service.list_channels(session, principal, Paging(cursor, limit))
     return Page[ChannelRead].of(page, ChannelRead.model_validate)
 
 
@@ -155,7 +155,7 @@ async def list_deliveries(
     """Webhook deliveries newest first, each with every attempt (admins only)."""
     filters = DeliveryFilters(**query.model_dump())
     page = await delivery_service.list_deliveries(
-        session, principal, filters, cursor=cursor, limit=limit
+        session, principal, filters, Paging(cursor, limit)
     )
     return Page[DeliveryRead].of(page)
 
@@ -188,7 +188,7 @@ async def list_alerts(
 ) -> Page[AlertRead]:
     """Alerts the caller may see, newest first."""
     filters = AlertFilters(**query.model_dump())
-    page = await alert_service.list_alerts(session, principal, filters, cursor=cursor, limit=limit)
+    page = await alert_service.list_alerts(session, principal, filters, Paging(cursor, limit))
     return Page[AlertRead].of(page)
 
 

@@ -8,7 +8,8 @@ from datetime import datetime
 
 from sqlalchemy import Row, Select, delete, func, select, update
 
-from kpi_service.core.repository import Filters, Repository, equal_to, keyset
+from kpi_service.core.repository import Filters, Repository, equal_to
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.sql import among
 from kpi_service.models import AlertRule, Definition, joins
 
@@ -41,11 +42,10 @@ class RuleRepository(Repository[AlertRule]):
         return (await self.session.execute(stmt)).one_or_none()
 
     async def page_rows(
-        self, tenant_id: str, filters: RuleFilters, *, after: int | None, limit: int
-    ) -> Sequence[RuleRow]:
-        """Up to `limit + 1` rules (with definition keys) after the id `after`."""
-        stmt = self._with_key(tenant_id).where(*filters.conditions())
-        return (await self.session.execute(keyset(stmt, AlertRule.id, after, limit))).all()
+        self, tenant_id: str, filters: RuleFilters, paging: Paging
+    ) -> Slice[RuleRow]:
+        """One page of the rules matching `filters`, with their definitions' keys."""
+        return await self.page_of(self._with_key(tenant_id).where(*filters.conditions()), paging)
 
     async def remove(self, rule: AlertRule) -> None:
         """Delete the rule; its alerts and their deliveries go with it (foreign keys)."""

@@ -15,7 +15,7 @@ from kpi_service.alerts.schemas import Condition, MissingValue, RuleCreate, Rule
 from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Forbidden, InvalidInput, field_error, found
-from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.models import AlertRule, CalculationType, Definition
 
@@ -133,17 +133,12 @@ async def list_rules(
     session: AsyncSession,
     principal: Principal,
     filters: RuleFilters,
-    *,
-    cursor: str | None,
-    limit: int,
+    paging: Paging,
 ) -> Slice[RuleRead]:
     """The tenant's rules matching `filters`, in id order (admins only)."""
     _require_admin(principal)
-    rows = await RuleRepository(session).page_rows(
-        principal.tenant_id, filters, after=decode_cursor(cursor), limit=limit
-    )
-    page = slice_of(rows, limit, lambda r: r[0].id)
-    return Slice([rule_read(rule, key) for rule, key in page.items], page.next_cursor)
+    page = await RuleRepository(session).page_rows(principal.tenant_id, filters, paging)
+    return page.map(lambda row: rule_read(*row))
 
 
 async def update_rule(

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Integer,
+    Row,
     Select,
     Text,
     and_,
@@ -29,7 +30,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from kpi_service.core.access import held_by
-from kpi_service.core.repository import Filters, Repository, equal_to, keyset, where
+from kpi_service.core.repository import Filters, Repository, equal_to, where
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.models import Assignment, AssignmentTarget, Definition, joins
 
 # (definition_id, subject_type, subject_id, start_date): what makes an assignment unique.
@@ -90,13 +92,12 @@ class AssignmentRepository(Repository[Assignment]):
         self,
         condition: ColumnElement[bool],
         filters: AssignmentFilters,
-        *,
-        after: int | None,
-        limit: int,
-    ) -> Sequence[tuple[Assignment, str]]:
-        """Up to `limit + 1` assignments (with definition keys) after the id `after`."""
+        paging: Paging,
+    ) -> Slice[Row[Assignment, str]]:
+        """One page of the assignments meeting the condition and filters, with their
+        definitions' keys."""
         stmt = _with_key().where(condition, *filters.conditions())
-        return (await self.session.execute(keyset(stmt, Assignment.id, after, limit))).all()
+        return await self.page_of(stmt, paging)
 
     async def lock_subjects(self, tenant_id: str, pairs: Sequence[SubjectKpi]) -> None:
         """Serialise the requests that change who holds these (definition, subject) pairs,

@@ -19,7 +19,7 @@ from kpi_service.assignments.schemas import (
 )
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
-from kpi_service.core.schemas import Cursor, Id, Page, PageSize
+from kpi_service.core.schemas import Cursor, Id, Page, PageSize, Paging
 
 router = APIRouter(prefix="/assignments", tags=["assignments"])
 
@@ -57,7 +57,7 @@ async def list_assignments(
     """The assignments the caller may see, in id order, one page at a time."""
     filters = AssignmentFilters(**query.model_dump())
     page = await service.list_assignments(
-        session, principal, filters, cursor=cursor, limit=limit, settings=settings
+        session, principal, filters, Paging(cursor, limit), settings=settings
     )
     return Page[AssignmentRead].of(page)
 

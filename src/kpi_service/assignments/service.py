@@ -25,7 +25,7 @@ from kpi_service.audit import service as audit
 from kpi_service.core.access import can_manage, visible_assignments
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Forbidden, InvalidInput, field_error, found
-from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.settings import Settings
 from kpi_service.measurements.derivation import rederive
 from kpi_service.models import Assignment
@@ -63,16 +63,14 @@ async def list_assignments(
     session: AsyncSession,
     principal: Principal,
     filters: AssignmentFilters,
+    paging: Paging,
     *,
-    cursor: str | None,
-    limit: int,
     settings: Settings,
 ) -> Slice[AssignmentRead]:
     """One page of the assignments the principal may see, in id order."""
-    rows = await AssignmentRepository(session).page_rows(
-        visible_assignments(principal), filters, after=decode_cursor(cursor), limit=limit
+    page = await AssignmentRepository(session).page_rows(
+        visible_assignments(principal), filters, paging
     )
-    page = slice_of(rows, limit, lambda row: row[0].id)
     items = await to_reads(session, principal.tenant_id, page.items, settings.today())
     return Slice(items=items, next_cursor=page.next_cursor)
 

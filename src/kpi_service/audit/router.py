@@ -11,7 +11,7 @@ from kpi_service.audit.repository import AuditFilters
 from kpi_service.audit.schemas import AuditEntryRead, AuditQuery
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep
-from kpi_service.core.schemas import Cursor, Page, PageSize
+from kpi_service.core.schemas import Cursor, Page, PageSize, Paging
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -26,5 +26,5 @@ async def list_audit_entries(
 ) -> Page[AuditEntryRead]:
     """The tenant's audit entries, newest first, narrowed by actor, action, entity and time."""
     filters = AuditFilters(**query.model_dump())
-    page = await service.list_entries(session, principal, filters, cursor=cursor, limit=limit)
+    page = await service.list_entries(session, principal, filters, Paging(cursor, limit))
     return Page[AuditEntryRead].of(page, AuditEntryRead.model_validate)

@@ -11,7 +11,7 @@ from kpi_service.audit.repository import AuditFilters, AuditRepository
 from kpi_service.core.auth import Principal
 from kpi_service.core.context import request_id
 from kpi_service.core.errors import Forbidden, InvalidInput, field_error
-from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.models import AuditEntry
 
 
@@ -61,9 +61,7 @@ async def list_entries(
     session: AsyncSession,
     principal: Principal,
     filters: AuditFilters,
-    *,
-    cursor: str | None,
-    limit: int,
+    paging: Paging,
 ) -> Slice[AuditEntry]:
     """Audit entries of the caller's tenant, newest first (admins only), filtered."""
     if not principal.is_admin:
@@ -72,7 +70,4 @@ async def list_entries(
         raise InvalidInput(
             "until is not after since.", errors=[field_error(["query", "until"], "not after since")]
         )
-    rows = await AuditRepository(session).page(
-        principal.tenant_id, filters, after=decode_cursor(cursor), limit=limit
-    )
-    return slice_of(rows, limit, lambda e: e.id)
+    return await AuditRepository(session).page(principal.tenant_id, paging, filters)

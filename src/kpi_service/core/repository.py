@@ -2,8 +2,9 @@
 
 One table per repository (`model`), one session, never a commit: the unit of work commits.
 What each domain used to write again lives here once: the tenant scope, one row by id, a
-keyset page, add (insert, flush, read back the server-set columns), update (stamping
-`updated_at`), and a filters object turned into conditions.
+keyset page from a cursor (of the table, or of a statement joining more to it), add (insert,
+flush, read back the server-set columns), update (stamping `updated_at`), and a filters
+object turned into conditions.
 
 Database errors are not caught here nor in any repository: they reach `core.errors`, the
 one place that maps them to problems (a unique or foreign key violation is a 409).
@@ -13,13 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import field, fields
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kpi_service.core.schemas import Paging, Slice, decode_cursor, slice_of
+
 M = TypeVar("M")
-S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
+Ts = TypeVarTuple("Ts")
 
 
 def where(condition: Callable[[Any], ColumnElement[bool]]) -> Any:
@@ -47,21 +50,12 @@ class Filters:
         return found
 
 
-def keyset(
-    stmt: S, id_column: Any, after: int | None, limit: int, *, newest_first: bool = False
-) -> S:
-    """Up to `limit + 1` rows after the id `after`, in id order (descending with
-    `newest_first`): the extra row only says there is more (see `core.schemas.slice_of`)."""
-    if after is not None:
-        stmt = stmt.where(id_column < after if newest_first else id_column > after)
-    return stmt.order_by(id_column.desc() if newest_first else id_column).limit(limit + 1)
-
-
 class Repository(Generic[M]):
     """Reads and writes of `model` for one session, scoped by tenant."""
 
     model: ClassVar[type[Any]]
-    # Lists of this table show the newest first (audit, deliveries) rather than the oldest.
+    # Pages of this table show the newest first (alerts, audit, deliveries, revisions, runs)
+    # rather than the oldest.
     newest_first: ClassVar[bool] = False
 
     def __init__(self, session: AsyncSession) -> None:
@@ -89,15 +83,27 @@ class Repository(Generic[M]):
         return await self.one_or_none(self.select(tenant_id).where(self.model.id == row_id))
 
     async def page(
-        self, tenant_id: str, filters: Filters | None = None, *, after: int | None, limit: int
-    ) -> Sequence[M]:
-        """Up to `limit + 1` of the tenant's rows matching `filters` after the id `after`."""
+        self, tenant_id: str, paging: Paging, filters: Filters | None = None
+    ) -> Slice[M]:
+        """The page `paging` asks for of the tenant's rows matching `filters`."""
         stmt = self.select(tenant_id)
         if filters is not None:
             stmt = stmt.where(*filters.conditions())
-        return await self.all(
-            keyset(stmt, self.model.id, after, limit, newest_first=self.newest_first)
-        )
+        return (await self.page_of(stmt, paging)).map(lambda row: row[0])
+
+    async def page_of(self, stmt: Select[M, *Ts], paging: Paging) -> Slice[Row[M, *Ts]]:
+        """The page `paging` asks for of the rows `stmt` finds (this table's row first in each):
+        in id order, or newest first when `newest_first`. A malformed cursor is the client's
+        `InvalidInput`."""
+        after = decode_cursor(paging.cursor)
+        id_column = self.model.id
+        if after is not None:
+            stmt = stmt.where(id_column < after if self.newest_first else id_column > after)
+        order = id_column.desc() if self.newest_first else id_column
+        # One row more than the page: it only says there is more.
+        rows = (await self.session.execute(stmt.order_by(order).limit(paging.limit + 1))).all()
+        # M is any table: that its rows have an `id` is known from `model`, not from M.
+        return slice_of(rows, paging.limit, lambda row: cast(Any, row[0]).id)
 
     async def add(self, tenant_id: str, values: dict[str, Any]) -> M:
         """Insert a row and return it with its server-set columns."""

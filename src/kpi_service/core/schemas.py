@@ -218,14 +218,24 @@ class Page(BaseModel, Generic[T]):
         # An unparametrised Page would reach FastAPI as another class, validated afresh.
         if not cls.__pydantic_generic_metadata__["args"]:
             raise TypeError("Page.of is called on Page[ItemRead], not on Page")
-        items = page.items if convert is None else [convert(item) for item in page.items]
+        items = page.items if convert is None else page.map(convert).items
         return cls(items=items, next_cursor=page.next_cursor)
 
 
 Limit = Annotated[int, Field(ge=1, le=500)]
-# The paging query parameters of the list routes: `cursor: Cursor = None, limit: PageSize = 50`.
+# The paging query parameters of the list routes: `cursor: Cursor = None, limit: PageSize = 50`,
+# handed on as `Paging(cursor, limit)`.
 Cursor = Annotated[ShortText | None, Query()]
 PageSize = Annotated[Limit, Query()]
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """Which page of a list is asked for: the one after `cursor` (None: the first), of at most
+    `limit` items."""
+
+    cursor: str | None = None
+    limit: int = 50
 
 
 def encode_cursor(last_id: int) -> str:
@@ -256,6 +266,10 @@ class Slice(Generic[T]):
 
     items: list[T]
     next_cursor: str | None
+
+    def map(self, convert: Callable[[T], S]) -> Slice[S]:
+        """The same page with each item through `convert`."""
+        return Slice([convert(item) for item in self.items], self.next_cursor)
 
 
 def slice_of(rows: Sequence[T], limit: int, key: Callable[[T], int]) -> Slice[T]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import DatabaseDep, SessionDep, SettingsDep
-from kpi_service.core.schemas import Cursor, Id, Key, Page, PageSize
+from kpi_service.core.schemas import Cursor, Id, Key, Page, PageSize, Paging
 from kpi_service.definitions import service
 from kpi_service.definitions.repository import DefinitionFilters
 from kpi_service.definitions.schemas import (
@@ -46,7 +46,7 @@ async def list_definitions(
 ) -> Page[DefinitionRead]:
     """The tenant's KPI definitions, in id order, one page at a time (SQL text: admins only)."""
     filters = DefinitionFilters(**query.model_dump())
-    page = await service.list_definitions(session, principal, filters, cursor=cursor, limit=limit)
+    page = await service.list_definitions(session, principal, filters, Paging(cursor, limit))
     return Page[DefinitionRead].of(page, lambda d: service.readable(principal, d))
 
 

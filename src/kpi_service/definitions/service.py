@@ -14,7 +14,7 @@ from kpi_service.calculators.builtin import BUILTIN_QUERIES
 from kpi_service.calculators.query import verify_sql
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, field_error, found
-from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources, SourceUnavailable
 from kpi_service.definitions.repository import DefinitionFilters, DefinitionRepository
@@ -306,15 +306,10 @@ async def list_definitions(
     session: AsyncSession,
     principal: Principal,
     filters: DefinitionFilters,
-    *,
-    cursor: str | None,
-    limit: int,
+    paging: Paging,
 ) -> Slice[Definition]:
     """One page of the tenant's definitions matching `filters`, in id order."""
-    rows = await DefinitionRepository(session).page(
-        principal.tenant_id, filters, after=decode_cursor(cursor), limit=limit
-    )
-    return slice_of(rows, limit, lambda d: d.id)
+    return await DefinitionRepository(session).page(principal.tenant_id, paging, filters)
 
 
 async def get(session: AsyncSession, principal: Principal, definition_id: int) -> Definition:

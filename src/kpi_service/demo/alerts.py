@@ -11,6 +11,7 @@ from kpi_service.alerts import rule_service
 from kpi_service.alerts.rule_repository import RuleFilters
 from kpi_service.alerts.schemas import RuleCreate, RuleRead
 from kpi_service.core.auth import Principal
+from kpi_service.core.schemas import Paging
 
 RULES: list[dict[str, Any]] = [
     {
@@ -39,7 +40,7 @@ RULES: list[dict[str, Any]] = [
 
 async def ensure_rules(session: AsyncSession, admin: Principal) -> list[RuleRead]:
     """Create the rules whose name is not used yet; returns those created."""
-    held = await rule_service.list_rules(session, admin, RuleFilters(), cursor=None, limit=500)
+    held = await rule_service.list_rules(session, admin, RuleFilters(), Paging(limit=500))
     names = {rule.name for rule in held.items}
     return [
         await rule_service.create_rule(session, admin, RuleCreate.model_validate(fields))

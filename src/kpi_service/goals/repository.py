@@ -31,7 +31,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from kpi_service.assignments.repository import in_force_during
 from kpi_service.core.access import held_by
-from kpi_service.core.repository import Filters, Repository, equal_to, keyset, where
+from kpi_service.core.repository import Filters, Repository, equal_to, where
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.sql import among
 from kpi_service.engine.goals import Measured
 from kpi_service.models import Assignment, Definition, Goal, Measurement, joins
@@ -164,11 +165,15 @@ class GoalRepository(Repository[Goal]):
         return await self._rows(stmt.order_by(Goal.id))
 
     async def page_rows(
-        self, condition: ColumnElement[bool], filters: GoalFilters, *, after: int | None, limit: int
-    ) -> list[GoalRow]:
-        """Up to `limit + 1` goals after the id `after`, with their progress inputs."""
+        self,
+        condition: ColumnElement[bool],
+        filters: GoalFilters,
+        paging: Paging,
+    ) -> Slice[GoalRow]:
+        """One page of the goals meeting the condition and filters, with their progress
+        inputs."""
         stmt = _with_progress().where(condition, *filters.conditions())
-        return await self._rows(keyset(stmt, Goal.id, after, limit))
+        return (await self.page_of(stmt, paging)).map(_row)
 
     async def touched_by(
         self, tenant_id: str, definition_ids: Sequence[int], starts: Sequence[date]

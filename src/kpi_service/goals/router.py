@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
-from kpi_service.core.schemas import Cursor, Id, Page, PageSize
+from kpi_service.core.schemas import Cursor, Id, Page, PageSize, Paging
 from kpi_service.goals import service
 from kpi_service.goals.repository import GoalFilters
 from kpi_service.goals.schemas import (
@@ -63,9 +63,7 @@ async def list_goals(
 ) -> Page[GoalRead]:
     """The goals the caller may see, in id order, each with its progress."""
     filters = GoalFilters(**query.model_dump())
-    page = await service.list_goals(
-        session, settings, principal, filters, cursor=cursor, limit=limit
-    )
+    page = await service.list_goals(session, settings, principal, filters, Paging(cursor, limit))
     return Page[GoalRead].of(page)
 
 

@@ -14,7 +14,7 @@ from kpi_service.core.access import require_readable, visible_goals
 from kpi_service.core.auth import Principal
 from kpi_service.core.database import Database
 from kpi_service.core.errors import Conflict, InvalidInput, field_error, found
-from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.goals import GoalPeriodError, check_fits, goal_period
@@ -250,15 +250,10 @@ async def list_goals(
     settings: Settings,
     principal: Principal,
     filters: GoalFilters,
-    *,
-    cursor: str | None,
-    limit: int,
+    paging: Paging,
 ) -> Slice[GoalRead]:
     """One page of the goals the caller may see, in id order, each with its progress."""
-    rows = await GoalRepository(session).page_rows(
-        visible_goals(principal), filters, after=decode_cursor(cursor), limit=limit
-    )
-    page = slice_of(rows, limit, lambda row: row.goal.id)
+    page = await GoalRepository(session).page_rows(visible_goals(principal), filters, paging)
     return Slice(
         await to_reads(session, settings, principal.tenant_id, page.items), page.next_cursor
     )

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Select, Text, bindparam, select, true
+from sqlalchemy import ColumnElement, Date, Row, Select, Text, bindparam, select, true
 
 from kpi_service.core.access import held_by
-from kpi_service.core.repository import Filters, Repository, equal_to, keyset, where
+from kpi_service.core.repository import Filters, Repository, equal_to, where
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.measurements.repository import target_in_force
 from kpi_service.models import (
     Assignment,
@@ -120,13 +121,11 @@ class ListingRepository(Repository[Measurement]):
         tenant_id: str,
         visible: ColumnElement[bool],
         filters: MeasurementFilters,
-        *,
-        after: int | None,
-        limit: int,
-    ) -> Sequence[Any]:
-        """Up to `limit + 1` listing rows (see `listing`) after the id `after`."""
+        paging: Paging,
+    ) -> Slice[Row[Measurement, str, str, str]]:
+        """One page of the listing rows (see `listing`) matching `filters`."""
         stmt = self.listing(tenant_id, visible).where(*filters.conditions())
-        return await self.rows(keyset(stmt, Measurement.id, after, limit))
+        return await self.page_of(stmt, paging)
 
     async def current_with_latest(
         self, tenant_id: str, user_id: str, today: date, visible: ColumnElement[bool] | None = None

@@ -8,7 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, s
 
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
-from kpi_service.core.schemas import Cursor, Day, Id, Page, PageSize
+from kpi_service.core.schemas import Cursor, Day, Id, Page, PageSize, Paging
 from kpi_service.measurements import closing, service
 from kpi_service.measurements.listing_repository import MeasurementFilters
 from kpi_service.measurements.schemas import (
@@ -49,7 +49,7 @@ async def list_measurements(
     """Measurements the caller may see."""
     filters = MeasurementFilters(**query.model_dump())
     page = await service.list_measurements(
-        session, principal, filters, cursor=cursor, limit=limit, today=settings.today()
+        session, principal, filters, Paging(cursor, limit), today=settings.today()
     )
     return Page[MeasurementRead].of(page)
 
@@ -80,9 +80,7 @@ async def list_revisions(
     limit: PageSize = 50,
 ) -> Page[RevisionRead]:
     """Earlier states of a measurement, newest first: who changed it, when and why."""
-    page = await service.list_revisions(
-        session, principal, measurement_id, cursor=cursor, limit=limit
-    )
+    page = await service.list_revisions(session, principal, measurement_id, Paging(cursor, limit))
     return Page[RevisionRead].of(page, RevisionRead.model_validate)
 
 
@@ -157,7 +155,7 @@ async def list_runs(
     limit: PageSize = 50,
 ) -> Page[RunRead]:
     """Calculation runs, newest first."""
-    page = await service.list_runs(session, principal, cursor=cursor, limit=limit)
+    page = await service.list_runs(session, principal, Paging(cursor, limit))
     return Page[RunRead].of(page, RunRead.model_validate)
 
 

@@ -13,7 +13,7 @@ from kpi_service.core import telemetry
 from kpi_service.core.access import can_manage, visible_assignments
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error, found
-from kpi_service.core.schemas import Slice, decode_cursor, slice_of
+from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
 from kpi_service.definitions.repository import DefinitionRepository
@@ -87,9 +87,8 @@ async def list_measurements(
     session: AsyncSession,
     principal: Principal,
     filters: MeasurementFilters,
+    paging: Paging,
     *,
-    cursor: str | None = None,
-    limit: int = 50,
     today: date | None = None,
 ) -> Slice[MeasurementRead]:
     """Measurements the caller may see, oldest id first, filtered."""
@@ -99,34 +98,23 @@ async def list_measurements(
             "period_to is before period_from.",
             errors=[field_error(["query", "period_to"], "before period_from")],
         )
-    rows = await ListingRepository(session).page_rows(
-        principal.tenant_id,
-        visible_assignments(principal),
-        filters,
-        after=decode_cursor(cursor),
-        limit=limit,
+    page = await ListingRepository(session).page_rows(
+        principal.tenant_id, visible_assignments(principal), filters, paging
     )
-    page = slice_of(rows, limit, lambda r: r[0].id)
-    return Slice([to_read(r, today) for r in page.items], page.next_cursor)
+    return page.map(lambda row: to_read(row, today))
 
 
 async def list_revisions(
     session: AsyncSession,
     principal: Principal,
     measurement_id: int,
-    *,
-    cursor: str | None = None,
-    limit: int = 50,
+    paging: Paging,
 ) -> Slice[Revision]:
     """Earlier states of a visible measurement, newest first, one page at a time."""
     await get_measurement(session, principal, measurement_id)
-    rows = await RevisionRepository(session).page(
-        principal.tenant_id,
-        RevisionFilters(measurement_id),
-        after=decode_cursor(cursor),
-        limit=limit,
+    return await RevisionRepository(session).page(
+        principal.tenant_id, paging, RevisionFilters(measurement_id)
     )
-    return slice_of(rows, limit, lambda r: r.id)
 
 
 async def record_manual(
@@ -350,12 +338,9 @@ async def get_run(session: AsyncSession, principal: Principal, run_id: int) -> C
 
 
 async def list_runs(
-    session: AsyncSession, principal: Principal, *, cursor: str | None, limit: int
+    session: AsyncSession, principal: Principal, paging: Paging
 ) -> Slice[CalculationRun]:
     """Runs of the caller's tenant, newest first."""
     if principal.role is Role.MEMBER:
         raise Forbidden("Runs are visible to admins and managers.")
-    rows = await RunRepository(session).page(
-        principal.tenant_id, after=decode_cursor(cursor), limit=limit
-    )
-    return slice_of(rows, limit, lambda r: r.id)
+    return await RunRepository(session).page(principal.tenant_id, paging)
