@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.core.access import require_readable
 from kpi_service.core.auth import Principal
-from kpi_service.core.errors import InvalidInput, NotFound, field_error
+from kpi_service.core.errors import InvalidInput, field_error, found
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import achievement as ach
@@ -66,9 +66,7 @@ async def _subject(
 
 async def _definition(session: AsyncSession, principal: Principal, key: str) -> Definition:
     definition = await DefinitionRepository(session).get_by_key(principal.tenant_id, key)
-    if definition is None:
-        raise NotFound(f"KPI {key!r} not found.")
-    return definition
+    return found(definition, f"KPI {key!r} not found.")
 
 
 def _source(

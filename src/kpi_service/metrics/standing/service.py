@@ -17,7 +17,7 @@ from kpi_service.core.access import (
     visible_assignments,
 )
 from kpi_service.core.auth import Principal, Role
-from kpi_service.core.errors import Conflict, InvalidInput, NotFound, field_error
+from kpi_service.core.errors import Conflict, InvalidInput, NotFound, field_error, found
 from kpi_service.core.schemas import decode_cursor, encode_cursor
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
@@ -248,9 +248,10 @@ async def leaderboard(
     """Users ranked by their uncapped achievement of one KPI in one period (by value where they
     have no target); a member sees their own row."""
     tenant = principal.tenant_id
-    definition = await DefinitionRepository(session).get_by_key(tenant, query.definition_key)
-    if definition is None:
-        raise NotFound(f"KPI {query.definition_key!r} not found.")
+    definition = found(
+        await DefinitionRepository(session).get_by_key(tenant, query.definition_key),
+        f"KPI {query.definition_key!r} not found.",
+    )
     if not definition.is_active:
         raise Conflict(f"KPI {definition.key!r} is deactivated.")
     if definition.scope != SubjectType.USER:
