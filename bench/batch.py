@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from multiprocessing import get_context
 from pathlib import Path
@@ -30,28 +29,22 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import (
-    DEFAULT_WORKDIR,
+from bench.common import DEFAULT_WORKDIR, bench_database, plain_dsn, server_settings, settle
+from bench.dataset import (
+    PERIOD_END,
+    PERIOD_START,
     TENANT,
     WEEK_END,
     WEEK_START,
     DataSpec,
-    bench_database,
     build_data_set,
-    load_line,
-    markdown_table,
-    own_peak_rss_mb,
-    plain_dsn,
-    server_settings,
-    settle,
 )
+from bench.figures import load_line, markdown_table, own_peak_rss_mb
 from kpi_service.engine import achievement as ach
 from kpi_service.engine.formula import parse_formula
 from kpi_service.engine.vocabulary import TargetType
 
 FULL = DataSpec(users=10_000, cases=2_000_000, events=5_000_000)
-PERIOD_START = datetime.combine(WEEK_START, datetime.min.time(), UTC)
-PERIOD_END = PERIOD_START + timedelta(days=7)  # end exclusive: the next Monday, 00:00
 TARGET_VS_FLOOR = 1.5
 TARGET_VS_SEED = 20.0
 TARGET_RSS_MB = 300.0

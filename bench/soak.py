@@ -40,7 +40,8 @@ import asyncpg
 import httpx
 from pydantic import SecretStr
 
-from bench.common import bench_database, load_line, markdown_table, plain_dsn, service_process
+from bench.common import bench_database, plain_dsn, service_process
+from bench.figures import load_line, markdown_table
 from bench.loadgen import percentile
 from bench.views import cpu_seconds, database_cpu_seconds
 from kpi_service.core.settings import Settings
