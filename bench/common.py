@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -204,5 +205,14 @@ async def settle(dsn: str) -> None:
         # On an external server we may lack the right; the figures are noisier there.
         with suppress(asyncpg.InsufficientPrivilegeError):
             await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
+async def fetch_one(dsn: str, sql: str, *args: Any) -> dict[str, Any]:
+    """The first row of a query, as a dict (empty without one)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return dict(await conn.fetchrow(sql, *args) or {})
     finally:
         await conn.close()

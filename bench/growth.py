@@ -14,7 +14,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from bench.batch import Outcome, agreement_lines, agrees, run_contenders
+from bench.batch import run_contenders
+from bench.batch_report import Outcome, agreement_lines, agrees
 from bench.common import DEFAULT_WORKDIR, bench_database, plain_dsn
 from bench.dataset import DataSpec, build_data_set
 from bench.figures import load_line, markdown_table
