@@ -14,16 +14,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from bench.batch import Outcome, agreement_lines, agrees, run_contenders
-from bench.common import (
-    DEFAULT_WORKDIR,
-    DataSpec,
-    bench_database,
-    build_data_set,
-    load_line,
-    markdown_table,
-    plain_dsn,
-)
+from bench.batch import run_contenders
+from bench.batch_report import Outcome, agreement_lines, agrees
+from bench.common import DEFAULT_WORKDIR, bench_database, plain_dsn
+from bench.dataset import DataSpec, build_data_set
+from bench.figures import load_line, markdown_table
 
 USERS = 10_000
 CASES_PER_EVENT = 0.4

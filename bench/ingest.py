@@ -36,7 +36,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.common import bench_database, load_line, plain_dsn, service_process, settle
+from bench.common import bench_database, plain_dsn, service_process, settle
+from bench.figures import load_line
 
 TENANT = "default"
 TYPES = ("call", "email", "login", "deal.won", "ticket:closed", "page_view")

@@ -38,14 +38,8 @@ import asyncpg
 import httpx
 from pydantic import SecretStr
 
-from bench.common import (
-    bench_database,
-    free_port,
-    load_line,
-    markdown_table,
-    plain_dsn,
-    settle,
-)
+from bench.common import bench_database, free_port, plain_dsn, settle
+from bench.figures import load_line, markdown_table
 from bench.seed_flask import build_seed_tables
 from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.settings import Settings
