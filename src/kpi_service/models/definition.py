@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kpi_service.engine.vocabulary import PeriodKind, Rollup, TargetType
@@ -45,6 +46,9 @@ class Definition(TenantKeyed, Timestamped, Base):
     scope: Mapped[str]
     calculation_type: Mapped[str]
     config: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    # The window each period's value is computed over (None: the period itself); the
+    # column is named `time_window` because WINDOW is reserved in PostgreSQL.
+    window: Mapped[Any] = mapped_column("time_window", JSONB, nullable=True)
     rollup: Mapped[str]
     warning_threshold: Mapped[Decimal] = mapped_column(server_default=text("80"))
     score_cap: Mapped[Decimal] = mapped_column(server_default=text("150"))
@@ -87,6 +91,7 @@ class AssignmentTarget(Base):
     tenant_id: Mapped[TenantId]
     assignment_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     effective_from: Mapped[date] = mapped_column(primary_key=True)
-    target_value: Mapped[Decimal]
+    # None: tracked without a target from this date on (no achievement, no score).
+    target_value: Mapped[Decimal | None]
     set_by: Mapped[str | None]
     created_at: Mapped[CreatedAt]
