@@ -36,7 +36,7 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(event_type, str) or not EVENT_TYPE.match(event_type):
         raise EventConfigError("event_type", "an event type such as 'call' is required")
     aggregate = config.get("aggregate")
-    if aggregate not in AGGREGATES:
+    if not isinstance(aggregate, str) or aggregate not in AGGREGATES:
         raise EventConfigError("aggregate", f"one of {', '.join(sorted(AGGREGATES))}")
     prop = config.get("property")
     if prop is not None and (not isinstance(prop, str) or not PROPERTY_NAME.match(prop)):
