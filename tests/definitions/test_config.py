@@ -44,6 +44,7 @@ async def assert_nothing_stored(client: AsyncClient) -> None:
             ["body", "config", "event_type"],
         ),
         ("event", {"event_type": "call", "aggregate": "median"}, ["body", "config", "aggregate"]),
+        ("event", {"event_type": "call", "aggregate": ["sum"]}, ["body", "config", "aggregate"]),
         (
             "event",
             {"event_type": "call", "aggregate": "count", "property": "x"},

@@ -20,8 +20,8 @@ AGGREGATES = frozenset({"count", "sum", "avg", "min", "max", "distinct_users", *
 # Counting aggregates give 0 for a subject without events; the others give no value.
 _COUNTING = frozenset({"count", "distinct_users"})
 _KEYS = frozenset({"event_type", "aggregate", "property", "filter"})
-_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:\-]{0,63}$")
-_PROPERTY = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:\-]{0,63}$")
+PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
 class EventConfigError(ConfigError):
@@ -33,13 +33,13 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     for key in sorted(set(config) - _KEYS):
         raise EventConfigError(key, "unknown config key")
     event_type = config.get("event_type")
-    if not isinstance(event_type, str) or not _EVENT_TYPE.match(event_type):
+    if not isinstance(event_type, str) or not EVENT_TYPE.match(event_type):
         raise EventConfigError("event_type", "an event type such as 'call' is required")
     aggregate = config.get("aggregate")
-    if aggregate not in AGGREGATES:
+    if not isinstance(aggregate, str) or aggregate not in AGGREGATES:
         raise EventConfigError("aggregate", f"one of {', '.join(sorted(AGGREGATES))}")
     prop = config.get("property")
-    if prop is not None and (not isinstance(prop, str) or not _PROPERTY.match(prop)):
+    if prop is not None and (not isinstance(prop, str) or not PROPERTY_NAME.match(prop)):
         raise EventConfigError("property", "a property name of letters, digits and _")
     if prop is not None and aggregate in _COUNTING:
         raise EventConfigError("property", f"{aggregate} counts events; it takes no property")
@@ -47,13 +47,17 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if (
         not isinstance(flt, dict)
         or len(flt) > 10
-        or not all(isinstance(k, str) and _PROPERTY.match(k) and _scalar(v) for k, v in flt.items())
+        or not all(
+            isinstance(k, str) and PROPERTY_NAME.match(k) and is_plain_value(v)
+            for k, v in flt.items()
+        )
     ):
         raise EventConfigError("filter", "at most 10 property: value pairs of plain values")
     return {k: v for k, v in config.items() if k in _KEYS}
 
 
-def _scalar(value: Any) -> bool:
+def is_plain_value(value: Any) -> bool:
+    """Whether a config may compare a property with value: short text, a boolean or a number."""
     if isinstance(value, str):
         return "\x00" not in value and len(value) <= 200
     return isinstance(value, bool | int) or (

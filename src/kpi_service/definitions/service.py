@@ -10,6 +10,7 @@ from kpi_service.audit import service as audit
 from kpi_service.calculators import api as api_calculator
 from kpi_service.calculators import event as event_calculator
 from kpi_service.calculators import subjects
+from kpi_service.calculators import subscription as subscription_calculator
 from kpi_service.calculators.builtin import BUILTIN_QUERIES
 from kpi_service.calculators.query import verify_sql
 from kpi_service.core.auth import Principal
@@ -92,6 +93,7 @@ async def validate_config(
     checked = await _source_config(
         calculation_type,
         subjects.source_config(config),
+        scope=scope,
         tenant_id=tenant_id,
         sources=sources,
         settings=settings,
@@ -116,12 +118,22 @@ async def _source_config(
     calculation_type: str,
     config: dict[str, Any],
     *,
+    scope: str,
     tenant_id: str,
     sources: Sources,
     settings: Settings,
 ) -> dict[str, Any]:
     if calculation_type == CalculationType.FORMULA:
         return _formula_config(config)
+    if calculation_type == CalculationType.SUBSCRIPTION:
+        try:
+            return subscription_calculator.validate_config(config, scope)
+        except subscription_calculator.SubscriptionConfigError as exc:
+            loc = ["body", "scope"] if exc.key == "scope" else ["body", "config", exc.key]
+            raise InvalidInput(
+                f"The subscription config is not usable: {exc}.",
+                errors=[field_error(loc, exc.reason)],
+            ) from None
     if calculation_type == CalculationType.EVENT:
         try:
             return event_calculator.validate_config(config)

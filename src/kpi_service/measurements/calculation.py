@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.calculators import api, event, query
+from kpi_service.calculators import api, event, query, subscription
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
 from kpi_service.calculators.subjects import source_config
 from kpi_service.core import telemetry
@@ -238,6 +238,8 @@ async def _outcomes(
             return await api.calculate(of, allow=settings.outbound_allow)
         if definition.calculation_type == CalculationType.FORMULA:
             return await formula_outcomes(session, definition, of)
+        if definition.calculation_type == CalculationType.SUBSCRIPTION:
+            return await subscription.calculate(of, session)
         return await query.calculate(of, sources, settings)
 
     if through_members(definition):

@@ -27,6 +27,7 @@ class CalculationType(StrEnum):
     EVENT = "event"
     API = "api"
     FORMULA = "formula"
+    SUBSCRIPTION = "subscription"
 
 
 # What a KPI is measured for (DESIGN.md section 3): the `subject_type` of an assignment,
