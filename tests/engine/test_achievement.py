@@ -8,13 +8,15 @@ import pytest
 from kpi_service.engine.achievement import (
     achievement,
     change_pct,
+    change_since,
+    movement,
     overall_score,
     quantize,
     score,
     status,
     trend,
 )
-from kpi_service.engine.vocabulary import Status, TargetType, Trend
+from kpi_service.engine.vocabulary import Movement, Status, TargetType, Trend
 
 HIGHER = TargetType.HIGHER_BETTER
 LOWER = TargetType.LOWER_BETTER
@@ -296,6 +298,32 @@ def test_change_pct(actual: str, previous: str, expected: str) -> None:
 
 def test_change_pct_zero_change_has_no_sign() -> None:
     assert str(change_pct(d("-3"), d("-3"))) == "0.000000"
+
+
+# --- seed 004: movement and change since the previous recording -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("actual", "previous", "expected"),
+    [
+        ("5", "4", Movement.UP),
+        ("4", "5", Movement.DOWN),  # direction-blind: even for a lower_better KPI
+        ("4", "4.000", Movement.NEUTRAL),
+        ("4", None, Movement.NEUTRAL),
+        (None, "4", Movement.NEUTRAL),
+    ],
+)
+def test_movement(actual: str | None, previous: str | None, expected: Movement) -> None:
+    assert (
+        movement(None if actual is None else d(actual), None if previous is None else d(previous))
+        == expected
+    )
+
+
+def test_change_since_is_zero_without_a_previous_value_and_none_after_zero() -> None:
+    assert change_since(d("45000"), None) == 0
+    assert change_since(d("45000"), d("0")) is None
+    assert change_since(d("47500"), d("45000")) == d("5.555556")  # 2500 / 45000 * 100
 
 
 @pytest.mark.parametrize(

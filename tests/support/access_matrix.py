@@ -158,6 +158,14 @@ ROUTES: list[Route] = [
         "ok ok 404 403 404 404",
         {"value": 12},
     ),
+    # Seed 004's value history and quick update: read and recorded as the two rows above.
+    Route("GET", f"{A}/assignments/{{assignment_id}}/history", "ok ok 404 ok 404 404"),
+    Route(
+        "POST",
+        f"{A}/assignments/{{assignment_id}}/update-value",
+        "ok ok 404 403 404 404",
+        {"current_value": 12},
+    ),
     Route("POST", f"{A}/measurements/recalculate", "ok 403 403 403 403 ok", {"period_start": WEEK}),
     Route(
         "POST",

@@ -105,6 +105,22 @@ async def record(
     return stored
 
 
+async def value_history(
+    client: AsyncClient,
+    assignment_id: int,
+    *,
+    headers: dict[str, str] | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """Seed 004's history of a manual KPI's assignment (200): `days`, `limit` as given."""
+    response = await client.get(
+        f"{ASSIGNMENTS}/{assignment_id}/history", headers=headers, params=params
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
 async def listed(
     client: AsyncClient, url: str, headers: dict[str, str] | None = None, **params: Any
 ) -> list[dict[str, Any]]:

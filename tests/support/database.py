@@ -106,6 +106,16 @@ async def compilations(db: Database) -> AsyncIterator[list[int]]:
         event.remove(db.engine.sync_engine, "before_cursor_execute", on_statement)
 
 
+async def backdate(db: Database, measurement_id: int, recorded_at: datetime) -> None:
+    """Set when a measurement's current value was recorded (`calculated_at`), as if it had been
+    recorded then; a later change keeps that time on the revision it adds."""
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE kpi.measurements SET calculated_at = :at WHERE id = :id"),
+            {"at": recorded_at, "id": measurement_id},
+        )
+
+
 async def snapshot(db: Database, tenant: str | None = None) -> dict[str, tuple[int, str]]:
     """Row count and checksum of every table of the service (of one tenant's rows, if named)."""
     where = "" if tenant is None else " WHERE r.tenant_id = :tenant"

@@ -83,3 +83,15 @@ def competition(scores: Mapping[str, Decimal | None]) -> dict[str, int]:
 def num(value: Decimal | None) -> float | None:
     """A Decimal as the API's JSON number."""
     return None if value is None else float(value)
+
+
+def movement_of(actual: Decimal | None, previous: Decimal | None) -> str:
+    """Seed 004's trend: up, down, or neutral when equal or nothing came before."""
+    if actual is None or previous is None or actual == previous:
+        return "neutral"
+    return "up" if actual > previous else "down"
+
+
+def change_since_previous(actual: Decimal, previous: Decimal | None) -> Decimal | None:
+    """Seed 004's percentage_change: 0 with no previous value, none after a previous 0."""
+    return Decimal(0) if previous is None else change_of(actual, previous)

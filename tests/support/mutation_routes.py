@@ -113,6 +113,15 @@ def routes(ids: dict[str, int]) -> dict[str, Route]:
             numbers=("target_value", "weight", "baseline_value"),
             dates=("target_effective_from", "end_date"),
         ),
+        # Before "end assignment": the period holding today must stay in the assignment's dates.
+        "update value": Route(
+            "POST",
+            "/api/kpis/assignments/{assignment_id}/update-value",
+            {"current_value": 5, "comment": "by hand"},
+            {"assignment_id": ids["assignment"]},
+            texts=("comment",),
+            numbers=("current_value",),
+        ),
         "end assignment": Route(
             "POST",
             "/api/kpis/assignments/{assignment_id}/end",

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import ParamSpec, TypeVar, assert_never
 
-from kpi_service.engine.vocabulary import Status, TargetType, Trend
+from kpi_service.engine.vocabulary import Movement, Status, TargetType, Trend
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -123,6 +123,20 @@ def change_pct(actual: Decimal | None, previous: Decimal | None) -> Decimal | No
     if actual is None or previous is None or previous == 0:
         return None
     return quantize((actual - previous) / abs(previous) * _HUNDRED)
+
+
+def movement(actual: Decimal | None, previous: Decimal | None) -> Movement:
+    """Return whether actual is above, below or level with previous (neutral without both)."""
+    if actual is None or previous is None or actual == previous:
+        return Movement.NEUTRAL
+    return Movement.UP if actual > previous else Movement.DOWN
+
+
+def change_since(actual: Decimal | None, previous: Decimal | None) -> Decimal | None:
+    """Return `change_pct`, but 0 when there is no previous value (seed 004's default)."""
+    if previous is None:
+        return _ZERO
+    return change_pct(actual, previous)
 
 
 def _compare(better: Decimal, worse: Decimal) -> Trend:

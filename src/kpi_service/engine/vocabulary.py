@@ -40,6 +40,15 @@ class Trend(StrEnum):
     FLAT = "flat"
 
 
+class Movement(StrEnum):
+    """Direction of a value against the one recorded before it, whatever the KPI's direction
+    (seed 004's `trend`)."""
+
+    UP = "up"
+    DOWN = "down"
+    NEUTRAL = "neutral"
+
+
 class Rollup(StrEnum):
     """How a KPI's values combine: over its periods, and over a team's members."""
 

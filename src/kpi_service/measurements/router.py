@@ -9,7 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, s
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import SessionDep, SettingsDep
 from kpi_service.core.schemas import Cursor, Day, Id, Page, PageSize, Paging
-from kpi_service.measurements import closing, service
+from kpi_service.measurements import closing, history, service
 from kpi_service.measurements.listing_repository import MeasurementFilters
 from kpi_service.measurements.schemas import (
     ClosePeriodsRequest,
@@ -22,6 +22,9 @@ from kpi_service.measurements.schemas import (
     ReopenPeriodsResult,
     RevisionRead,
     RunRead,
+    ValueHistory,
+    ValueHistoryQuery,
+    ValueUpdate,
 )
 from kpi_service.models import CalculationRun
 from kpi_service.runs.background import BackgroundRuns
@@ -105,6 +108,40 @@ async def record_measurement(
     return await service.record_manual(
         session, settings, principal, assignment_id, period_start, body
     )
+
+
+@router.get(
+    "/assignments/{assignment_id}/history",
+    operation_id="getValueHistory",
+    response_model=ValueHistory,
+)
+async def get_value_history(
+    session: SessionDep,
+    principal: PrincipalDep,
+    assignment_id: Annotated[Id, Path()],
+    query: Annotated[ValueHistoryQuery, Query()],
+) -> ValueHistory:
+    """Seed 004's KPI history: a manual KPI's latest recorded value, its trend and change
+    against the value recorded before it, and every value recorded in the last `days` days
+    (corrections included, newest first). A computed KPI answers 409: see the timeseries."""
+    return await history.value_history(session, principal, assignment_id, query)
+
+
+@router.post(
+    "/assignments/{assignment_id}/update-value",
+    operation_id="updateCurrentValue",
+    response_model=ValueHistory,
+)
+async def update_value(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    assignment_id: Annotated[Id, Path()],
+    body: ValueUpdate,
+) -> ValueHistory:
+    """Seed 004's quick update: record a manual KPI's value for its period holding today (as
+    `recordMeasurement` does) and answer its history of the last 30 days."""
+    return await history.update_value(session, settings, principal, assignment_id, body)
 
 
 @router.post(

@@ -20,7 +20,7 @@ from kpi_service.core.schemas import (
     Output,
     SubjectRef,
 )
-from kpi_service.engine.vocabulary import PeriodKind
+from kpi_service.engine.vocabulary import Movement, PeriodKind
 
 
 class MeasurementQuery(ListQuery):
@@ -85,6 +85,58 @@ class ManualValue(Input):
         description="Why the value changes (kept on the revision). Required "
         "to restate the value of a closed period.",
     )
+
+
+class ValueHistoryQuery(Input):
+    """How much of a manual KPI's value history to show (seed 004's `?days=&limit=`)."""
+
+    days: int = Field(
+        default=30, ge=1, le=3660, description="Values recorded in the last `days` days."
+    )
+    limit: int = Field(default=100, ge=1, le=1000, description="At most this many, newest first.")
+
+
+class ValueUpdate(Input):
+    """Seed 004's quick update: the value of the period in progress."""
+
+    current_value: Number
+    comment: LongText | None = None
+
+
+class RecordedValue(Output):
+    """One value as it was recorded, with the target and achievement it had."""
+
+    value: OutNumber | None
+    target: OutNumber | None
+    percentage_complete: OutNumber | None = Field(
+        description="The value's achievement of its target, in percent (direction-aware)."
+    )
+    recorded_at: datetime = Field(description="When this value was recorded.")
+    period_start: date
+    period_end: date
+
+
+class ValueHistory(Output):
+    """A manual KPI's assignment as seed 004's KPI: its latest recorded value, how it moved
+    from the value recorded before it, and the values recorded over the last days."""
+
+    assignment_id: int
+    definition_key: str
+    name: str
+    unit: str
+    current_value: OutNumber | None = Field(description="The latest recorded value.")
+    target: OutNumber | None = Field(description="The target in force for its period.")
+    percentage_complete: OutNumber | None
+    trend: Choice[Movement] = Field(
+        description="The latest value against the one recorded before it, whatever its "
+        "period: up, down, or neutral (equal, or nothing before it)."
+    )
+    percentage_change: OutNumber | None = Field(
+        description="(latest - previous) / |previous| x 100; 0 with no previous value, "
+        "null when the previous value is 0."
+    )
+    updated_at: datetime | None = Field(description="When the latest value was recorded.")
+    history: list[RecordedValue]
 
 
 class RecalculateRequest(Input):

@@ -30,6 +30,7 @@ from kpi_service.measurements.listing_repository import (
 from kpi_service.measurements.repository import MeasurementRepository
 from kpi_service.measurements.schemas import ManualValue, MeasurementRead, RecalculateRequest
 from kpi_service.models import (
+    Assignment,
     CalculationRun,
     CalculationType,
     Definition,
@@ -117,6 +118,27 @@ async def list_revisions(
     )
 
 
+async def recordable(
+    session: AsyncSession, principal: Principal, assignment_id: int
+) -> tuple[Assignment, Definition]:
+    """A visible assignment of an active manual KPI whose values the principal may record, and
+    its definition (404 unseen, 403 not theirs to record, 409 computed or deactivated)."""
+    assignment = await get_visible(session, principal, assignment_id)
+    if not can_manage(
+        principal, assignment.subject_type, assignment.subject_id, assignment.team_id
+    ):
+        raise Forbidden("Only admins and the subject's managers record values.")
+    definition = await DefinitionRepository(session).get(
+        principal.tenant_id, assignment.definition_id
+    )
+    assert definition is not None  # the foreign key guarantees it
+    if definition.calculation_type != CalculationType.MANUAL:
+        raise NotManualKpi(definition.key, definition.calculation_type)
+    if not definition.is_active:
+        raise Conflict(f"KPI '{definition.key}' is deactivated.")
+    return assignment, definition
+
+
 async def record_manual(
     session: AsyncSession,
     settings: Settings,
@@ -126,20 +148,7 @@ async def record_manual(
     body: ManualValue,
 ) -> MeasurementRead:
     """Record a manual KPI's value for the period starting on `period_start`."""
-    assignment = await get_visible(session, principal, assignment_id)
-    if not can_manage(
-        principal, assignment.subject_type, assignment.subject_id, assignment.team_id
-    ):
-        raise Forbidden("Only admins and the subject's managers record values.")
-    repo = MeasurementRepository(session)
-    definition = await DefinitionRepository(session).get(
-        principal.tenant_id, assignment.definition_id
-    )
-    assert definition is not None  # the foreign key guarantees it
-    if definition.calculation_type != CalculationType.MANUAL:
-        raise NotManualKpi(definition.key, definition.calculation_type)
-    if not definition.is_active:
-        raise Conflict(f"KPI '{definition.key}' is deactivated.")
+    assignment, definition = await recordable(session, principal, assignment_id)
     period = containing(PeriodKind(definition.aggregation_period), period_start)
     loc = ["path", "period_start"]
     if period.start != period_start:
@@ -148,13 +157,52 @@ async def record_manual(
             f"the period holding it starts on {period.start}.",
             errors=[field_error(loc, "not the first day of a period")],
         )
-    if assignment.start_date > period.end or (
-        assignment.end_date is not None and assignment.end_date < period.start
-    ):
+    if not _in_force(assignment, period):
         raise InvalidInput(
             "The assignment is not in force during that period.",
             errors=[field_error(loc, "outside the assignment's dates")],
         )
+    return await _record(session, settings, principal, assignment, definition, period, body)
+
+
+def _in_force(assignment: Assignment, period: Period) -> bool:
+    return assignment.start_date <= period.end and (
+        assignment.end_date is None or assignment.end_date >= period.start
+    )
+
+
+async def record_today(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    assignment: Assignment,
+    definition: Definition,
+    body: ManualValue,
+) -> MeasurementRead:
+    """Record the value of a `recordable` assignment for its definition's period holding
+    today in the organisation's time zone (409 when the assignment is not in force then)."""
+    period = containing(PeriodKind(definition.aggregation_period), settings.today())
+    if not _in_force(assignment, period):
+        raise Conflict(
+            f"The assignment is not in force during the current period ({period.start} to "
+            f"{period.end}); record another period's value with "
+            "PUT /assignments/{assignment_id}/measurements/{period_start}."
+        )
+    return await _record(session, settings, principal, assignment, definition, period, body)
+
+
+async def _record(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    assignment: Assignment,
+    definition: Definition,
+    period: Period,
+    body: ManualValue,
+) -> MeasurementRead:
+    """Store a checked manual value for one of its definition's periods: closed periods only
+    with a reason, the earlier value kept as a revision, the change audited."""
+    repo = MeasurementRepository(session)
     reason = body.reason.strip() if body.reason else None
     closed = await ClosedPeriodRepository(session).closed(
         principal.tenant_id, [(definition.id, period.start)]

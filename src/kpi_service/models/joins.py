@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_
 
 from kpi_service.models.alert import AlertChannel, AlertRule
 from kpi_service.models.definition import Assignment, Definition
+from kpi_service.models.measurement import Measurement
 
 
 def definition_of(of: Any) -> ColumnElement[bool]:
@@ -25,6 +26,11 @@ def definition_of(of: Any) -> ColumnElement[bool]:
 def assignment_of(of: Any) -> ColumnElement[bool]:
     """The assignment `of.assignment_id` names, in the same tenant."""
     return and_(Assignment.tenant_id == of.tenant_id, Assignment.id == of.assignment_id)
+
+
+def measurement_of(of: Any) -> ColumnElement[bool]:
+    """The measurement `of.measurement_id` names, in the same tenant."""
+    return and_(Measurement.tenant_id == of.tenant_id, Measurement.id == of.measurement_id)
 
 
 def rule_of(of: Any) -> ColumnElement[bool]:
