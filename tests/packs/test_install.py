@@ -15,6 +15,7 @@ from kpi_service.packs.registry import PACKS
 from kpi_service.packs.specs import query_kpi
 from kpi_service.packs.support import SUPPORT
 from tests.support.api import define, listed, measurements, recalculate
+from tests.support.app import today
 from tests.support.database import snapshot
 from tests.support.packs import WEEK_START, install, outcomes, source_table
 
@@ -126,3 +127,12 @@ async def test_an_upgrade_keeps_every_measurement_and_raises_only_the_changed_ve
     assert len(await listed(client, "/api/kpis/audit")) == audited + 4
     listed_packs = (await client.get("/api/kpis/packs")).json()
     assert {p["name"]: p["installed_version"] for p in listed_packs}["support"] == 2
+
+
+async def test_without_data_or_a_date_the_assignments_start_this_month(
+    client: AsyncClient,
+) -> None:
+    # No contacts table at all: nothing to cover, so the current month.
+    report = await install(client, "crm")
+    assert report["from_date"] == today().replace(day=1).isoformat()
+    assert {a["start_date"] for a in report["assignments_created"]} == {report["from_date"]}

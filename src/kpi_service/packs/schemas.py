@@ -115,13 +115,3 @@ class InstallReport(Output):
     definitions: list[DefinitionOutcome]
     assignments_created: list[AssignmentMade]
     rules_created: list[RuleMade]
-
-    @property
-    def changed(self) -> bool:
-        """Whether the install stored anything."""
-        return (
-            any(d.outcome in (Outcome.CREATED, Outcome.UPDATED) for d in self.definitions)
-            or bool(self.assignments_created)
-            or bool(self.rules_created)
-            or self.previous_version != self.version
-        )

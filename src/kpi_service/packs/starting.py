@@ -41,6 +41,13 @@ async def _first_row(
     return _local_day(first, settings)
 
 
+async def _source(sources: Sources, tenant_id: str) -> AsyncEngine | None:
+    try:
+        return await sources.engine(tenant_id, None)
+    except SourceUnavailable:
+        return None
+
+
 async def default_start(
     session: AsyncSession, sources: Sources, settings: Settings, tenant_id: str, pack: Pack
 ) -> date:
@@ -48,11 +55,8 @@ async def default_start(
     its events occurred; without any, the first day of the current month."""
     found: list[date] = []
     tables = [r for r in pack.reads if r.kind is SourceKind.TABLE and r.dated_by]
-    if tables:
-        try:
-            engine = await sources.engine(tenant_id, None)
-        except SourceUnavailable:
-            tables = []
+    engine = await _source(sources, tenant_id) if tables else None
+    if engine is not None:
         for source in tables:
             if (day := await _first_row(engine, settings, tenant_id, source)) is not None:
                 found.append(day)
