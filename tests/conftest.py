@@ -111,7 +111,9 @@ async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     tables = ", ".join(f"{t.schema}.{t.name}" for t in Base.metadata.sorted_tables)
     async with database.engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        await conn.execute(text("DROP TABLE IF EXISTS public.support_cases"))
+        await conn.execute(
+            text("DROP TABLE IF EXISTS public.support_cases, public.leads, public.contacts")
+        )
     yield
 
 

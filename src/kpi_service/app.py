@@ -28,6 +28,7 @@ from kpi_service.goals.router import router as goals_router
 from kpi_service.legacy.router import router as legacy_router
 from kpi_service.measurements.router import router as measurements_router
 from kpi_service.metrics.router import router as metrics_router
+from kpi_service.packs.router import router as packs_router
 from kpi_service.runs.background import BackgroundRuns
 from kpi_service.runs.followers import FOLLOWERS
 from kpi_service.scheduler.service import Scheduler
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         events_router,
         metrics_router,
         alerts_router,
+        packs_router,
         audit_router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)

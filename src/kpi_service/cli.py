@@ -1,4 +1,4 @@
-"""The `kpi-service` command: serve, migrate, backfill, verify, openapi."""
+"""The `kpi-service` command: serve, migrate, backfill, verify, packs, openapi."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.migrations import upgrade
 from kpi_service.core.settings import Settings, get_settings
 from kpi_service.models import RunStatus
+from kpi_service.packs.command import add_parser as add_packs_parser
 
 log = logging.getLogger("kpi_service")
 
@@ -249,6 +250,13 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _packs(args: argparse.Namespace, settings: Settings) -> int:
+    from kpi_service.packs import command
+
+    with database_url(settings) as url:
+        return command.run(args, settings, url, f"cli:{_os_user()}")
+
+
 def _openapi(args: argparse.Namespace, settings: Settings) -> int:
     from kpi_service.app import create_app
     from kpi_service.core import openapi
@@ -316,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="first re-derive what drifted (each change keeps a revision)",
     )
     verify.set_defaults(handler=_verify)
+    add_packs_parser(sub).set_defaults(handler=_packs)
     openapi = sub.add_parser(
         "openapi", help="print the OpenAPI document of the default configuration"
     )

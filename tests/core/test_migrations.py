@@ -47,6 +47,7 @@ MODEL_TABLES = {
     "alerts",
     "alert_deliveries",
     "alert_delivery_attempts",
+    "pack_installs",
 }
 
 

@@ -151,4 +151,5 @@ async def default_data(jwt_client: AsyncClient) -> dict[str, Any]:
         "channel_id": channel["id"],
         "alert_id": alerts["42"],
         "other_alert_id": alerts["43"],
+        "pack": "support",
     }

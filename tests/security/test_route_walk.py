@@ -48,6 +48,7 @@ PLACEHOLDERS = {
     "new_user": "77",
     "event_assignment_id": 1,
     "n": 1,
+    "pack": "support",
 }
 
 

@@ -306,6 +306,16 @@ ROUTES: list[Route] = [
     Route(
         "POST", f"{A}/alerts/{{alert_id}}/acknowledge", "ok ok 404 403 404 404", {"note": "seen"}
     ),
+    # --- packs: the admins' (each tenant installs in its own) -----------------------------
+    Route("GET", f"{A}/packs", "ok 403 403 403 403 ok"),
+    Route("GET", f"{A}/packs/{{name}}", "ok 403 403 403 403 ok", names={"name": "pack"}),
+    Route(
+        "POST",
+        f"{A}/packs/{{name}}/install",
+        "ok 403 403 403 403 ok",
+        {"users": [{"user_id": "42", "team_id": "t1"}]},
+        names={"name": "pack"},
+    ),
     # --- audit ---------------------------------------------------------------------------
     Route("GET", f"{A}/audit", "own 403 403 403 403 own", params=ALL, rows=tenant_rows),
     # --- the seed's routes (errors as {"error": ...}) ------------------------------------

@@ -318,6 +318,13 @@ def routes(ids: dict[str, int]) -> dict[str, Route]:
             texts=("note",),
             body_optional=True,
         ),
+        "install pack": Route(
+            "POST",
+            "/api/kpis/packs/{name}/install",
+            {"from": "2026-01-01", "users": [{"user_id": "77", "team_id": "t1"}]},
+            {"name": "support"},
+            dates=("from",),
+        ),
         "evaluate alerts": Route(
             "POST",
             "/api/kpis/alerts/evaluate",

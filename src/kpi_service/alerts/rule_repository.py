@@ -47,6 +47,13 @@ class RuleRepository(Repository[AlertRule]):
         """One page of the rules matching `filters`, with their definitions' keys."""
         return await self.page_of(self._with_key(tenant_id).where(*filters.conditions()), paging)
 
+    async def existing_names(self, tenant_id: str, names: Sequence[str]) -> set[str]:
+        """Which of these names the tenant's rules already carry."""
+        stmt = select(AlertRule.name).where(
+            self.in_tenant(tenant_id), AlertRule.name.in_(list(names))
+        )
+        return set((await self.session.scalars(stmt)).all())
+
     async def remove(self, rule: AlertRule) -> None:
         """Delete the rule; its alerts and their deliveries go with it (foreign keys)."""
         await self.session.execute(

@@ -152,6 +152,16 @@ class AssignmentRepository(Repository[Assignment]):
         )
         return [(i, a) for i, a in (await self.session.execute(stmt)).all()]
 
+    async def holders(self, tenant_id: str, definition_ids: Sequence[int]) -> set[SubjectKpi]:
+        """Every (definition, subject type, subject) holding an assignment of these
+        definitions, in force or not."""
+        stmt = (
+            select(Assignment.definition_id, Assignment.subject_type, Assignment.subject_id)
+            .distinct()
+            .where(self.in_tenant(tenant_id), Assignment.definition_id.in_(list(definition_ids)))
+        )
+        return {(d, t, s) for d, t, s in (await self.session.execute(stmt)).all()}
+
     async def end_on(self, tenant_id: str, ends: dict[int, date]) -> Sequence[Assignment]:
         """Set these assignments' end dates (id: end) in one statement; the rows as stored."""
         if not ends:

@@ -51,7 +51,7 @@ def subject_mode(
 
 def _only_users(calculation_type: str, config: Mapping[str, Any]) -> str | None:
     if calculation_type == CalculationType.QUERY and "query_key" in config:
-        return "the built-in queries measure users (support_cases.assigned_to)"
+        return "the built-in queries measure users (the owner column of their table)"
     adapter = config.get("adapter")
     if (
         calculation_type == CalculationType.API

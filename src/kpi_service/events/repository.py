@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from asyncpg.exceptions import UniqueViolationError
-from sqlalchemy import ColumnElement, text, tuple_
+from sqlalchemy import ColumnElement, func, select, text, tuple_
 
 from kpi_service.core.repository import Filters, Repository, equal_to, where
 from kpi_service.models import PARTITION_PREFIX, SCHEMA, Event
@@ -52,6 +52,14 @@ class EventRepository(Repository[Event]):
     """Writes and reads of `kpi.events` (partitioned by month) for one session."""
 
     model = Event
+
+    async def first_occurrence(self, tenant_id: str, types: Sequence[str]) -> datetime | None:
+        """When the tenant's earliest event of these types occurred, if any."""
+        stmt = select(func.min(Event.occurred_at)).where(
+            self.in_tenant(tenant_id), Event.type.in_(list(types))
+        )
+        first: datetime | None = await self.session.scalar(stmt)
+        return first
 
     async def existing_partitions(self) -> set[str]:
         rows = await self.session.execute(

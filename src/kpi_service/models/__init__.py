@@ -23,6 +23,7 @@ from kpi_service.models.measurement import (
     Measurement,
     MeasurementRevision,
 )
+from kpi_service.models.pack import PackInstall
 from kpi_service.models.vocabulary import (
     CalculationType,
     DeliveryStatus,
@@ -57,6 +58,7 @@ __all__ = [
     "Measurement",
     "MeasurementRevision",
     "MeasurementSource",
+    "PackInstall",
     "RuleKind",
     "RunStatus",
     "RunTrigger",

@@ -1,0 +1,132 @@
+"""The agent pack: seed 003's personal analytics over its leads table."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
+from kpi_service.packs.specs import query_kpi, rule
+
+_MONTHLY = {"category": "sales", "period": "monthly"}
+
+AGENT = Pack(
+    name="agent",
+    version=1,
+    title="Sales agents",
+    summary="Leads handled, conversion rate, revenue, response time and satisfaction per "
+    "agent, monthly (leads weekly too), from the leads table (seed 003); ranked with the "
+    "seed's weights: conversion 40, satisfaction 35, response time 25.",
+    definitions=(
+        query_kpi(
+            "agent_leads_handled",
+            "Leads handled",
+            "leads_created_count",
+            target_type="higher_better",
+            **_MONTHLY,
+        ),
+        query_kpi(
+            "agent_leads_this_week",
+            "Leads this week",
+            "leads_created_count",
+            target_type="higher_better",
+            category="sales",
+            period="weekly",
+        ),
+        query_kpi(
+            "agent_conversion_rate",
+            "Conversion rate",
+            "lead_conversion_rate",
+            target_type="higher_better",
+            **_MONTHLY,
+        ),
+        query_kpi(
+            "agent_revenue", "Revenue", "lead_revenue", target_type="higher_better", **_MONTHLY
+        ),
+        query_kpi(
+            "agent_response_time",
+            "Response time",
+            "lead_response_time",
+            target_type="lower_better",
+            **_MONTHLY,
+        ),
+        query_kpi(
+            "agent_satisfaction",
+            "Satisfaction score",
+            "lead_satisfaction",
+            target_type="higher_better",
+            rollup="avg",
+            **_MONTHLY,
+        ),
+        query_kpi(
+            "agent_satisfaction_count",
+            "Satisfaction ratings",
+            "lead_satisfaction_count",
+            target_type="higher_better",
+            **_MONTHLY,
+        ),
+        query_kpi(
+            "agent_org_revenue",
+            "Revenue of all agents",
+            "lead_revenue",
+            target_type="higher_better",
+            scope="organization",
+            description="Revenue of the leads converted in the month by all agents with a KPI "
+            "assignment (the sum of their values).",
+            **_MONTHLY,
+        ),
+        query_kpi(
+            "agent_org_leads",
+            "Leads of all agents",
+            "leads_created_count",
+            target_type="higher_better",
+            scope="organization",
+            description="Leads created in the month for all agents with a KPI assignment "
+            "(the sum of their values).",
+            **_MONTHLY,
+        ),
+    ),
+    organisation=(
+        Assigned("agent_org_revenue", Decimal(100_000)),
+        Assigned("agent_org_leads", Decimal(400)),
+    ),
+    users=(
+        Assigned("agent_leads_handled", Decimal(40), Decimal(0)),
+        Assigned("agent_leads_this_week", Decimal(10), Decimal(0)),
+        Assigned("agent_conversion_rate", Decimal(30), Decimal(40)),
+        Assigned("agent_revenue", Decimal(15_000), Decimal(0)),
+        Assigned("agent_response_time", Decimal(2), Decimal(25)),
+        Assigned("agent_satisfaction", Decimal("4.5"), Decimal(35)),
+        Assigned("agent_satisfaction_count", Decimal(20), Decimal(0)),
+    ),
+    alerts=(
+        rule(
+            "Agents: conversion below target",
+            "agent_conversion_rate",
+            {"kind": "achievement_below", "threshold": 80},
+        ),
+        rule(
+            "Agents: revenue falling three months running",
+            "agent_revenue",
+            {"kind": "consecutive_declines", "periods": 3},
+        ),
+    ),
+    reads=(
+        SourceRead(
+            SourceKind.TABLE,
+            "leads",
+            (
+                "id",
+                "assigned_agent_id",
+                "created_at",
+                "contacted_at",
+                "converted_at",
+                "disposition",
+                "response_time_hours",
+                "satisfaction_rating",
+                "revenue",
+            ),
+            "created_at",
+            "seed 003",
+        ),
+    ),
+)

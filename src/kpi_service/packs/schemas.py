@@ -1,0 +1,117 @@
+"""Packs as the API shows them, an install request, and what an install did."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from kpi_service.core.schemas import Choice, Day, Input, OutNumber, Output, SubjectRef
+from kpi_service.models import SubjectType
+from kpi_service.packs.model import SourceKind
+
+MAX_USERS = 1000
+
+
+class PackUser(Input):
+    """A user to assign the pack's user KPIs to, and the team the assignments record."""
+
+    user_id: SubjectRef
+    team_id: SubjectRef | None = None
+
+
+class InstallRequest(Input):
+    """Where an install starts and whom it assigns the pack's user KPIs to."""
+
+    start: Day | None = Field(
+        default=None,
+        alias="from",
+        description="The start date of the organisation (and user) assignments the install "
+        "creates. Default: the date of an earlier install of the pack, else the first day of "
+        "the earliest month with rows in the pack's source tables (or its events), else the "
+        "first day of the current month.",
+    )
+    users: Annotated[list[PackUser], Field(max_length=MAX_USERS)] = Field(
+        default_factory=list,
+        description="Assign the pack's user KPIs (with its targets and weights) to these users.",
+    )
+
+
+class AssignedRead(Output):
+    key: str
+    target_value: OutNumber | None
+    weight: OutNumber
+
+
+class SourceReadOut(Output):
+    kind: Choice[SourceKind]
+    name: str
+    columns: list[str]
+    dated_by: str | None
+    origin: str
+
+
+class PackSummary(Output):
+    """A pack offered, and the version of it this tenant installed (null: none)."""
+
+    name: str
+    version: int
+    title: str
+    summary: str
+    installed_version: int | None
+
+
+class PackRead(PackSummary):
+    """A pack in full: its KPIs as definition bodies, the assignments it makes, its alert
+    rule templates and the tables (or events) that feed it."""
+
+    definitions: list[dict[str, Any]]
+    organisation_assignments: list[AssignedRead]
+    user_assignments: list[AssignedRead]
+    alert_templates: list[dict[str, Any]]
+    reads: list[SourceReadOut]
+
+
+class Outcome(StrEnum):
+    """What an install did with one of the pack's definitions."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    CONFLICT = "conflict"
+
+
+class DefinitionOutcome(Output):
+    key: str
+    outcome: Choice[Outcome]
+    definition_id: int | None
+    version: int | None
+    reason: str | None = None
+
+
+class AssignmentMade(Output):
+    definition_key: str
+    subject_type: Choice[SubjectType]
+    subject_id: str
+    assignment_id: int
+    start_date: date
+
+
+class RuleMade(Output):
+    name: str
+    definition_key: str
+    rule_id: int
+
+
+class InstallReport(Output):
+    """What an install did: per definition, and the assignments and rules it created."""
+
+    pack: str
+    version: int
+    previous_version: int | None
+    from_date: date
+    definitions: list[DefinitionOutcome]
+    assignments_created: list[AssignmentMade]
+    rules_created: list[RuleMade]

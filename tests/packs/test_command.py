@@ -1,0 +1,79 @@
+"""`kpi-service packs list | show | install` run as a process against the test database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from httpx import AsyncClient
+
+from kpi_service.packs.registry import PACKS
+from tests.support.api import listed
+from tests.support.auth import bearer
+
+ACME = bearer("boss", "admin", tenant="acme")
+
+
+def _packs(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
+    env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test")
+    return subprocess.run(
+        [sys.executable, "-m", "kpi_service.cli", "packs", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def _run(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(_packs, database_url, cwd, *args)
+
+
+async def test_the_command_installs_a_pack_in_a_tenant_once(
+    jwt_client: AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    args = ("install", "crm", "--tenant", "acme", "--from", "2026-10-01", "--user", "7:t1")
+    done = await _run(database_url, tmp_path, *args, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert {d["outcome"] for d in report["definitions"]} == {"created"}
+    assert report["from_date"] == "2026-10-01"
+    pack = PACKS.get("crm")
+    assert pack is not None
+    assert len(report["assignments_created"]) == len(pack.organisation) + len(pack.users)
+    stored = await listed(jwt_client, "/api/kpis/assignments", ACME)
+    assert {(a["subject_id"], a["team_id"]) for a in stored if a["subject_type"] == "user"} == {
+        ("7", "t1")
+    }
+    assert {a["start_date"] for a in stored} == {"2026-10-01"}
+    assert await listed(jwt_client, "/api/kpis/definitions", bearer("boss", "admin")) == []
+
+    again = await _run(database_url, tmp_path, *args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    lines = again.stdout.splitlines()
+    assert lines[0].startswith("pack crm version 1 (installed before: 1)")
+    assert sum(1 for line in lines if line.startswith("  unchanged ")) == len(pack.definitions)
+    assert "assignments created: 0" in lines and "alert rules created: 0" in lines
+
+    shown = await _run(database_url, tmp_path, "list", "--tenant", "acme")
+    assert shown.returncode == 0, shown.stderr
+    installed = {line.split()[0]: line.split()[4] for line in shown.stdout.splitlines()}
+    assert installed == {"agent": "-", "crm": "1", "support": "-"}
+
+
+async def test_the_command_shows_a_pack_and_refuses_an_unknown_one(
+    database_url: str, tmp_path: Path
+) -> None:
+    shown = await _run(database_url, tmp_path, "show", "support")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["reads"][0]["name"] == "support_cases"
+    unknown = await _run(database_url, tmp_path, "install", "saas")
+    assert unknown.returncode == 2
+    assert "no pack named 'saas'" in unknown.stderr and "Traceback" not in unknown.stderr

@@ -1,0 +1,138 @@
+"""Installing a pack: twice changes nothing, another definition with a pack's key is left
+alone, and an upgrade changes only what the new version changed, keeping every measurement."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from httpx import AsyncClient
+
+from kpi_service.core.database import Database
+from kpi_service.packs.model import Assigned, Pack
+from kpi_service.packs.registry import PACKS
+from kpi_service.packs.specs import query_kpi
+from kpi_service.packs.support import SUPPORT
+from tests.support.api import define, listed, measurements, recalculate
+from tests.support.app import today
+from tests.support.database import snapshot
+from tests.support.packs import WEEK_START, install, outcomes, source_table
+
+USERS = {"users": [{"user_id": "1", "team_id": "t1"}, {"user_id": "2", "team_id": "t2"}]}
+MON = datetime(2026, 11, 9, 9, tzinfo=UTC)
+H = timedelta(hours=1)
+CASES = [
+    (1, "resolved", MON, MON + 5 * H, MON + H, 0),
+    (2, "resolved", MON + H, MON + 3 * H, MON + 2 * H, 1),
+    (2, "open", MON + 9 * H, None, None, 0),
+]
+
+
+def _version_2() -> Pack:
+    """Support at version 2: resolution time rolled up by its maximum, a KPI added."""
+    changed = {**SUPPORT.definition("support_resolution_time"), "rollup": "max"}
+    added = query_kpi(
+        "support_org_backlog",
+        "Open cases of the team",
+        "case_backlog",
+        category="customer_support",
+        target_type="lower_better",
+        period="weekly",
+        scope="organization",
+        rollup="sum",
+    )
+    return replace(
+        SUPPORT,
+        version=2,
+        definitions=(
+            *(changed if d["key"] == "support_resolution_time" else d for d in SUPPORT.definitions),
+            added,
+        ),
+        organisation=(*SUPPORT.organisation, Assigned("support_org_backlog", Decimal(20))),
+    )
+
+
+async def test_installing_twice_changes_nothing(client: AsyncClient, db: Database) -> None:
+    await source_table(db, "support_cases", CASES)
+    first = await install(client, "support", USERS)
+    assert first["previous_version"] is None
+    before = await snapshot(db)
+
+    again = await install(client, "support", USERS)
+    assert set(outcomes(again).values()) == {"unchanged"}
+    assert (again["assignments_created"], again["rules_created"]) == ([], [])
+    assert (again["previous_version"], again["from_date"]) == (1, first["from_date"])
+    assert await snapshot(db) == before  # no row, no version, no audit entry more
+
+
+async def test_a_definition_the_pack_did_not_install_is_left_alone(client: AsyncClient) -> None:
+    mine = await define(client, "support_backlog", name="Our own backlog", unit="count")
+    report = await install(client, "support", USERS)
+    [conflict] = [d for d in report["definitions"] if d["outcome"] == "conflict"]
+    assert (conflict["key"], conflict["definition_id"]) == ("support_backlog", mine["id"])
+    assert "did not install" in conflict["reason"]
+    [stored] = [
+        d for d in await listed(client, "/api/kpis/definitions") if d["key"] == "support_backlog"
+    ]
+    assert stored == mine  # not overwritten, version 1
+    # Nothing of the pack's is hung on it: no assignment, no alert rule.
+    held = [
+        a for a in await listed(client, "/api/kpis/assignments") if a["definition_id"] == mine["id"]
+    ]
+    assert held == []
+    assert "Support: backlog over 25" not in {r["name"] for r in report["rules_created"]}
+    # Installing again still reports it, and still leaves it alone.
+    assert outcomes(await install(client, "support", USERS))["support_backlog"] == "conflict"
+
+
+async def test_an_upgrade_keeps_every_measurement_and_raises_only_the_changed_version(
+    client: AsyncClient, db: Database
+) -> None:
+    await source_table(db, "support_cases", CASES)
+    first = await install(client, "support", USERS)
+    await recalculate(client, period_start=WEEK_START)
+    kept = await measurements(client)
+    assert kept and all(m["actual_value"] is not None for m in kept)
+    versions = {d["key"]: d["version"] for d in await listed(client, "/api/kpis/definitions")}
+    audited = len(await listed(client, "/api/kpis/audit"))
+
+    with PACKS.registered(_version_2()):
+        report = await install(client, "support")
+        done = outcomes(report)
+        assert done.pop("support_resolution_time") == "updated"
+        assert done.pop("support_org_backlog") == "created"
+        assert set(done.values()) == {"unchanged"}
+        assert report["previous_version"] == 1 and report["version"] == 2
+        # The added organisation KPI is assigned from the first install's date.
+        [made] = report["assignments_created"]
+        assert (made["definition_key"], made["start_date"]) == (
+            "support_org_backlog",
+            first["from_date"],
+        )
+        after = await snapshot(db)
+        assert outcomes(await install(client, "support")) == outcomes(report) | {
+            "support_resolution_time": "unchanged",
+            "support_org_backlog": "unchanged",
+        }
+        assert await snapshot(db) == after
+
+    assert await measurements(client) == kept
+    now = {d["key"]: d for d in await listed(client, "/api/kpis/definitions")}
+    raised = {k for k, v in versions.items() if now[k]["version"] != v}
+    assert raised == {"support_resolution_time"}
+    assert now["support_resolution_time"]["version"] == 2
+    assert now["support_resolution_time"]["rollup"] == "max"
+    # The update, the new definition, its assignment and the upgrade itself.
+    assert len(await listed(client, "/api/kpis/audit")) == audited + 4
+    listed_packs = (await client.get("/api/kpis/packs")).json()
+    assert {p["name"]: p["installed_version"] for p in listed_packs}["support"] == 2
+
+
+async def test_without_data_or_a_date_the_assignments_start_this_month(
+    client: AsyncClient,
+) -> None:
+    # No contacts table at all: nothing to cover, so the current month.
+    report = await install(client, "crm")
+    assert report["from_date"] == today().replace(day=1).isoformat()
+    assert {a["start_date"] for a in report["assignments_created"]} == {report["from_date"]}

@@ -1,0 +1,124 @@
+"""Packs in tests: the source tables of their contracts (docs/packs.md) filled with rows,
+installing through the API, and the stored values by KPI key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from httpx import AsyncClient
+from sqlalchemy import text
+
+from kpi_service.core.database import Database
+from tests.support.api import DEFINITIONS, listed, measurements
+
+PACKS = "/api/kpis/packs"
+# The closed periods the pack tests compute: the ISO week of 9 November 2026 and its month.
+WEEK = (datetime(2026, 11, 9, tzinfo=UTC), datetime(2026, 11, 16, tzinfo=UTC))
+MONTH = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+WEEK_START, MONTH_START = "2026-11-09", "2026-11-01"
+
+# The contract's columns (docs/packs.md), each table holding only what the packs read.
+TABLES = {
+    "support_cases": (
+        "id serial PRIMARY KEY, assigned_to integer, status text NOT NULL, "
+        "created_at timestamptz NOT NULL, resolved_at timestamptz, "
+        "first_response_at timestamptz, reopened_count integer NOT NULL DEFAULT 0"
+    ),
+    "leads": (
+        "id serial PRIMARY KEY, assigned_agent_id varchar(50) NOT NULL, "
+        "created_at timestamptz NOT NULL, contacted_at timestamptz, converted_at timestamptz, "
+        "disposition text NOT NULL, response_time_hours numeric(6, 2), "
+        "satisfaction_rating integer, revenue numeric(12, 2)"
+    ),
+    "contacts": (
+        "id serial PRIMARY KEY, owner_id varchar(50) NOT NULL, funnel_stage text NOT NULL, "
+        "created_at timestamptz NOT NULL"
+    ),
+}
+COLUMNS = {
+    "support_cases": (
+        "assigned_to",
+        "status",
+        "created_at",
+        "resolved_at",
+        "first_response_at",
+        "reopened_count",
+    ),
+    "leads": (
+        "assigned_agent_id",
+        "created_at",
+        "contacted_at",
+        "converted_at",
+        "disposition",
+        "response_time_hours",
+        "satisfaction_rating",
+        "revenue",
+    ),
+    "contacts": ("owner_id", "funnel_stage", "created_at"),
+}
+
+
+async def source_table(db: Database, table: str, rows: Iterable[Sequence[Any]]) -> None:
+    """The contract's table in the source (= test) database, holding these rows (values in
+    the order of `COLUMNS[table]`)."""
+    columns = COLUMNS[table]
+    async with db.engine.begin() as conn:
+        await conn.execute(text(f"DROP TABLE IF EXISTS public.{table}"))
+        await conn.execute(text(f"CREATE TABLE public.{table} ({TABLES[table]})"))
+        given = [dict(zip(columns, row, strict=True)) for row in rows]
+        if given:
+            names = ", ".join(columns)
+            marks = ", ".join(f":{c}" for c in columns)
+            await conn.execute(
+                text(f"INSERT INTO public.{table} ({names}) VALUES ({marks})"),
+                given,
+            )
+
+
+async def install(
+    client: AsyncClient,
+    name: str,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Install a pack through the API (200); the report."""
+    response = await client.post(f"{PACKS}/{name}/install", json=body or {}, headers=headers)
+    assert response.status_code == 200, response.text
+    report: dict[str, Any] = response.json()
+    return report
+
+
+def outcomes(report: dict[str, Any]) -> dict[str, str]:
+    """Each definition key of an install report and what the install did with it."""
+    return {d["key"]: d["outcome"] for d in report["definitions"]}
+
+
+async def stored_by_key(client: AsyncClient) -> dict[tuple[str, str, str], Decimal | None]:
+    """Every stored value by (KPI key, subject id, period start)."""
+    keys = {d["id"]: d["key"] for d in await listed(client, DEFINITIONS)}
+    return {
+        (keys[m["definition_id"]], m["subject_id"], m["period_start"]): (
+            None if m["actual_value"] is None else Decimal(str(m["actual_value"]))
+        )
+        for m in await measurements(client)
+    }
+
+
+def hours(start: datetime, end: datetime) -> Decimal:
+    """The hours between two instants, exactly."""
+    return Decimal(int((end - start).total_seconds())) / 3600
+
+
+def within(instant: datetime | None, period: tuple[datetime, datetime]) -> bool:
+    return instant is not None and period[0] <= instant < period[1]
+
+
+def mean(values: Sequence[Decimal]) -> Decimal:
+    return sum(values, Decimal(0)) / len(values)
+
+
+def first_of_month(instant: datetime) -> date:
+    return instant.date().replace(day=1)
