@@ -93,7 +93,7 @@ async def test_every_agent_kpi_has_the_value_of_its_rows(client: AsyncClient, db
     await install(
         client,
         "agent",
-        {"from": "2026-10-01", "users": [{"user_id": a, "team_id": "sales"} for a in AGENTS]},
+        {"start_date": "2026-10-01", "users": [{"user_id": a, "team_id": "sales"} for a in AGENTS]},
     )
     # A day of the week that is also in the month: both periods are computed.
     run = await recalculate(client, period_start="2026-11-11")

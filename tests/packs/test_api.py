@@ -75,9 +75,9 @@ async def test_managers_and_members_are_refused(
 async def test_an_unknown_pack_or_a_bad_body_is_a_problem(client: AsyncClient) -> None:
     assert_problem(await client.get(f"{ROUTE}/saas"), 404)
     assert_problem(await client.post(f"{ROUTE}/saas/install", json={}), 404)
-    bad = await client.post(f"{ROUTE}/crm/install", json={"from": "2026-02-30"})
+    bad = await client.post(f"{ROUTE}/crm/install", json={"start_date": "2026-02-30"})
     assert_problem(bad, 422)
-    assert "from" in bad.text
+    assert "start_date" in bad.text
     bad = await client.post(f"{ROUTE}/crm/install", json={"users": [{"team_id": "t1"}]})
     assert_problem(bad, 422)
     assert "user_id" in bad.text

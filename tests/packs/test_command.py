@@ -44,7 +44,7 @@ async def test_the_command_installs_a_pack_in_a_tenant_once(
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert {d["outcome"] for d in report["definitions"]} == {"created"}
-    assert report["from_date"] == "2026-10-01"
+    assert report["start_date"] == "2026-10-01"
     pack = PACKS.get("crm")
     assert pack is not None
     assert len(report["assignments_created"]) == len(pack.organisation) + len(pack.users)

@@ -62,7 +62,7 @@ async def test_installing_twice_changes_nothing(client: AsyncClient, db: Databas
     again = await install(client, "support", USERS)
     assert set(outcomes(again).values()) == {"unchanged"}
     assert (again["assignments_created"], again["rules_created"]) == ([], [])
-    assert (again["previous_version"], again["from_date"]) == (1, first["from_date"])
+    assert (again["previous_version"], again["start_date"]) == (1, first["start_date"])
     assert await snapshot(db) == before  # no row, no version, no audit entry more
 
 
@@ -108,7 +108,7 @@ async def test_an_upgrade_keeps_every_measurement_and_raises_only_the_changed_ve
         [made] = report["assignments_created"]
         assert (made["definition_key"], made["start_date"]) == (
             "support_org_backlog",
-            first["from_date"],
+            first["start_date"],
         )
         after = await snapshot(db)
         assert outcomes(await install(client, "support")) == outcomes(report) | {
@@ -134,5 +134,5 @@ async def test_without_data_or_a_date_the_assignments_start_this_month(
 ) -> None:
     # No contacts table at all: nothing to cover, so the current month.
     report = await install(client, "crm")
-    assert report["from_date"] == today().replace(day=1).isoformat()
-    assert {a["start_date"] for a in report["assignments_created"]} == {report["from_date"]}
+    assert report["start_date"] == today().replace(day=1).isoformat()
+    assert {a["start_date"] for a in report["assignments_created"]} == {report["start_date"]}

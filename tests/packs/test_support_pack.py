@@ -90,7 +90,7 @@ async def test_every_support_kpi_has_the_value_of_its_rows(
     )
     assert set(outcomes(report).values()) == {"created"}
     # The default start: the first day of the month of the earliest case.
-    assert report["from_date"] == first_of_month(min(c[2] for c in CASES)).isoformat()
+    assert report["start_date"] == first_of_month(min(c[2] for c in CASES)).isoformat()
     assert len(report["assignments_created"]) == 1 + 5 * len(AGENTS)
     assert {r["name"] for r in report["rules_created"]} == {
         "Support: slow first response",

@@ -38,7 +38,7 @@ def report_lines(report: InstallReport) -> Iterator[str]:
     was = report.previous_version or "none"
     yield (
         f"pack {report.pack} version {report.version} (installed before: {was}), "
-        f"assignments from {report.from_date.isoformat()}"
+        f"assignments from {report.start_date.isoformat()}"
     )
     for d in report.definitions:
         where = f" (id {d.definition_id}, version {d.version})" if d.definition_id else ""
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, settings: Settings, url: str, user: str) -> in
                 return (await service.show(session, principal, args.name)).model_dump_json(
                     indent=2
                 ) + "\n"
-            body = InstallRequest.model_validate({"from": args.start, "users": args.users})
+            body = InstallRequest.model_validate({"start_date": args.start, "users": args.users})
             report = await service.install(
                 session, principal, args.name, body, sources=db.sources, settings=bound
             )

@@ -25,9 +25,8 @@ class PackUser(Input):
 class InstallRequest(Input):
     """Where an install starts and whom it assigns the pack's user KPIs to."""
 
-    start: Day | None = Field(
+    start_date: Day | None = Field(
         default=None,
-        alias="from",
         description="The start date of the organisation (and user) assignments the install "
         "creates. Default: the date of an earlier install of the pack, else the first day of "
         "the earliest month with rows in the pack's source tables (or its events), else the "
@@ -111,7 +110,7 @@ class InstallReport(Output):
     pack: str
     version: int
     previous_version: int | None
-    from_date: date
+    start_date: date
     definitions: list[DefinitionOutcome]
     assignments_created: list[AssignmentMade]
     rules_created: list[RuleMade]

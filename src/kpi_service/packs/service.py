@@ -294,8 +294,8 @@ async def install(
             f"Version {previous} of pack {pack.name!r} is installed; this service offers "
             f"version {pack.version} only."
         )
-    if body.start is not None:
-        start = body.start
+    if body.start_date is not None:
+        start = body.start_date
     elif installed is not None:
         start = installed.from_date
     else:
@@ -333,7 +333,7 @@ async def install(
         pack=pack.name,
         version=pack.version,
         previous_version=previous,
-        from_date=start,
+        start_date=start,
         definitions=work.outcomes,
         assignments_created=made,
         rules_created=rules,
