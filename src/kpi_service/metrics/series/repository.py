@@ -37,9 +37,9 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import Grouping
 
-from kpi_service.assignments.repository import in_force_during
+from kpi_service.assignments.repository import in_force_during, target_as_of
 from kpi_service.engine.periods import Period
-from kpi_service.models import Assignment, AssignmentTarget, Measurement, SubjectType
+from kpi_service.models import Assignment, Measurement, SubjectType
 
 _AGGREGATES: dict[str, Callable[[Any], Any]] = {
     "sum": func.sum,
@@ -50,7 +50,6 @@ _AGGREGATES: dict[str, Callable[[Any], Any]] = {
 # Plain table columns: the rows are read as tuples, without the ORM's per-row work.
 _A = Assignment.__table__.c
 _M = Measurement.__table__.c
-_T = AssignmentTarget.__table__.c
 _PLACES = 6
 
 
@@ -141,30 +140,12 @@ def _exact(value: Any) -> ColumnElement[bool]:
     return or_(value.is_(None), value == func.round(value, literal_column(str(_PLACES))))
 
 
-def _target_in_force(assignment_id: Any) -> Any:
-    tenant = bindparam("tenant_id", type_=Text)
-    day = bindparam("target_end", type_=Date)
-
-    def pick(*conditions: Any, newest: bool) -> Any:
-        order = _T.effective_from
-        return (
-            select(_T.target_value)
-            .where(_T.tenant_id == tenant, _T.assignment_id == assignment_id, *conditions)
-            .order_by(order.desc() if newest else order.asc())
-            .limit(1)
-            .scalar_subquery()
-        )
-
-    # Before its first target took effect, an assignment's first target is the one it has.
-    return func.coalesce(pick(_T.effective_from <= day, newest=True), pick(newest=False))
-
-
 def _target(shape: _Shape, src: Any) -> Any:
     if not shape.target:
         return literal(None, Numeric).label("target_in_force")
     start, end = bindparam("target_start", type_=Date), bindparam("target_end", type_=Date)
     in_force = (
-        select(_target_in_force(src.c.id).label("target"))
+        select(target_as_of(bindparam("tenant_id", type_=Text), src.c.id, end).label("target"))
         .ext(distinct_on(src.c.subject_id))
         .where(in_force_during(src.c.start_date, src.c.end_date, start, end))
         .order_by(src.c.subject_id, src.c.start_date.desc())
