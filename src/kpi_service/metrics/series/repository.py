@@ -122,6 +122,16 @@ def _combine(rollup: str, value: Any) -> Any:
     return _AGGREGATES.get(rollup, func.max)(value)
 
 
+def _whole(rollup: str, part: Any, value: Any) -> Any:
+    """A target's or baseline's combination over the rows with a value, only when every one of
+    them has one: a combined value judged against the targets of some of its parts would
+    overstate it (an assignment without a target is left out of achievement, not counted)."""
+    has = value.isnot(None)
+    return case(
+        (func.count(part).filter(has) == func.count(value), _combine(rollup, part).filter(has))
+    )
+
+
 def _latest(value: Any, order: Any, having: Any) -> Any:
     ordered = func.array_agg(aggregate_order_by(value, order.desc()), type_=ARRAY(Numeric))
     return ordered.filter(having)[1]
@@ -151,7 +161,9 @@ def _target(shape: _Shape, src: Any) -> Any:
         .order_by(src.c.subject_id, src.c.start_date.desc())
         .subquery("in_force")
     )
-    return select(_combine(shape.rollup, in_force.c.target)).scalar_subquery()
+    # Members without a target leave the combined target out, as `_whole` does.
+    combined = _combine(shape.rollup, in_force.c.target)
+    return select(case((func.count(in_force.c.target) == func.count(), combined))).scalar_subquery()
 
 
 @functools.cache
@@ -286,19 +298,13 @@ def _rolled_up(shape: _Shape, chosen: Any) -> Any:
         ranked = select(chosen, first.label("first")).subquery("ranked")
         newcomers = func.count().filter(and_(ranked.c.first, ranked.c.value.isnot(None)))
     r = ranked.c
-    has_r = r.value.isnot(None)
     per_period = (
         select(
             r.bucket,
             r.period_start,
             _combine(rollup, r.value).label("value"),
-            _combine(rollup, r.target).filter(has_r).label("target"),
-            case(
-                (
-                    func.count(r.baseline).filter(has_r) == func.count(r.value),
-                    _combine(rollup, r.baseline).filter(has_r),
-                )
-            ).label("baseline"),
+            _whole(rollup, r.target, r.value).label("target"),
+            _whole(rollup, r.baseline, r.value).label("baseline"),
             func.bool_and(r.is_final).label("final"),
             func.max(r.calculated_at).label("calculated_at"),
             newcomers.label("newcomers"),
@@ -310,13 +316,8 @@ def _rolled_up(shape: _Shape, chosen: Any) -> Any:
     has_p = p.value.isnot(None)
     if rollup in _AGGREGATES:
         combine = _AGGREGATES[rollup]
-        value, target = combine(p.value), combine(p.target).filter(has_p)
-        baseline = case(
-            (
-                func.count(p.baseline).filter(has_p) == func.count(p.value),
-                combine(p.baseline).filter(has_p),
-            )
-        )
+        value = combine(p.value)
+        target, baseline = _whole(rollup, p.target, p.value), _whole(rollup, p.baseline, p.value)
     else:
         value = _latest(p.value, p.period_start, has_p)
         target = _latest(p.target, p.period_start, has_p)
