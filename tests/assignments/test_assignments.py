@@ -309,7 +309,6 @@ async def test_update_other_fields(client: AsyncClient, kpi: dict[str, Any]) -> 
     "change",
     [
         {"weight": None},
-        {"target_value": None},
         {"end_date": "2024-12-31"},
         {"weight": 101},
         {"start_date": "2025-02-01"},

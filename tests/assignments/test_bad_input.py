@@ -24,7 +24,6 @@ BAD_CREATE: list[dict[str, Any]] = [
     {"target_value": 1e16},
     {"target_value": -1e16},
     {"target_value": "abc"},
-    {"target_value": None},
     {"target_value": [1]},
     {"weight": 101},
     {"weight": -1},

@@ -20,10 +20,10 @@ from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
-from kpi_service.measurements.derivation import Drift, drift
 from kpi_service.runs.background import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
 from tests.support.api import assign, define, measurements, recalculate
+from tests.support.derivation import no_drift
 from tests.support.expected import status_of, trend_of
 
 SIX = Decimal("0.000001")
@@ -120,13 +120,6 @@ async def revisions(client: AsyncClient, measurement_id: int) -> list[dict[str, 
     body = response.json()
     items: list[dict[str, Any]] = body["items"] if isinstance(body, dict) else body
     return items
-
-
-async def no_drift(db: Database, settings: Settings) -> Drift:
-    found = Drift()
-    async with db.sessions() as session:
-        await drift(session, settings, "default", found)
-    return found
 
 
 async def manual_kpi(client: AsyncClient, key: str = "csat", **fields: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 from httpx import AsyncClient
-from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from tests.support.api import manual_kpi, record
@@ -378,10 +377,10 @@ async def test_direction_aware_achievement(client: AsyncClient) -> None:
     assert expected == {"bob": 1, "ann": 2, "cid": 2, "dee": 4}
 
 
-async def test_by_value_where_there_is_no_target(client: AsyncClient, db: Database) -> None:
-    # The API always stores a target; a measurement stored without one (DESIGN.md 4 allows
-    # it) has a value and no achievement: it ranks after those with one, by value in the
-    # KPI's direction, and an `exact` KPI has no direction to rank values by.
+async def test_by_value_where_there_is_no_target(client: AsyncClient) -> None:
+    # A measurement without a target has a value and no achievement: it ranks after those
+    # with one, by value in the KPI's direction, and an `exact` KPI has no direction to rank
+    # values by. Only eve has a target.
     for key, target_type in (
         ("calls", "higher_better"),
         ("handle_time", "lower_better"),
@@ -389,15 +388,8 @@ async def test_by_value_where_there_is_no_target(client: AsyncClient, db: Databa
     ):
         definition = await manual_kpi(client, key, target_type=target_type)
         for user, value in {"ann": 3, "bob": 5, "cid": 5, "dee": 8, "eve": 4}.items():
-            await record(client, await held(client, definition, user, 4), "2026-02-01", value)
-    async with db.engine.begin() as conn:
-        await conn.execute(
-            text(
-                "UPDATE kpi.measurements SET target_value = NULL, achievement = NULL, score = NULL,"
-                " status = NULL FROM kpi.assignments a WHERE a.id = assignment_id"
-                " AND a.subject_id <> 'eve'"
-            )
-        )
+            target = 4 if user == "eve" else None
+            await record(client, await held(client, definition, user, target), "2026-02-01", value)
     expected = {
         # eve has a target and an achievement; the others follow by value.
         "calls": {"eve": 1, "dee": 2, "bob": 3, "cid": 3, "ann": 5},

@@ -13,7 +13,7 @@ import pytest
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import assign, define, record
+from tests.support.api import assign, define, record, retarget
 from tests.support.database import statements_sent
 from tests.support.expected import q
 from tests.support.timeseries import (
@@ -21,7 +21,6 @@ from tests.support.timeseries import (
     assert_points,
     assert_summary,
     expected_points,
-    retarget,
     series,
 )
 

@@ -54,7 +54,8 @@ async def manual_kpi(client: AsyncClient, key: str, **fields: Any) -> dict[str, 
 def assignment_body(
     definition_id: int | None, subject_id: str | None = "42", **fields: Any
 ) -> dict[str, Any]:
-    """A valid create body for a user assignment (target 10); None values are left out."""
+    """A valid create body for a user assignment (target 10); None values are left out (a
+    `target_value` of None: the assignment is tracked without a target)."""
     values: dict[str, Any] = {
         "definition_id": definition_id,
         "subject_type": "user",
@@ -74,7 +75,8 @@ async def assign(
     headers: dict[str, str] | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
-    """Create an assignment through the API (201); the stored assignment."""
+    """Create an assignment through the API (201); the stored assignment (`target_value`
+    None: without a target)."""
     response = await client.post(
         ASSIGNMENTS,
         headers=headers,
@@ -83,6 +85,23 @@ async def assign(
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
+
+
+async def retarget(
+    client: AsyncClient, assignment_id: int, target: Any, start: date | str
+) -> dict[str, Any]:
+    """Set an assignment's target from a date on (200; None: no target from then on); the
+    assignment as stored."""
+    response = await client.patch(
+        f"{ASSIGNMENTS}/{assignment_id}",
+        json={
+            "target_value": float(target) if isinstance(target, Decimal) else target,
+            "target_effective_from": str(start),
+        },
+    )
+    assert response.status_code == 200, response.text
+    changed: dict[str, Any] = response.json()
+    return changed
 
 
 async def record(

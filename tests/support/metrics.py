@@ -30,7 +30,8 @@ async def held(
     start: str = "2025-01-01",
     **fields: Any,
 ) -> int:
-    """Assign a KPI to a user (team, weight, start date); the assignment id."""
+    """Assign a KPI to a user (team, weight, start date; target None: without one); the
+    assignment id."""
     created = await assign(
         client,
         definition["id"],

@@ -188,11 +188,3 @@ async def series(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-async def retarget(client: AsyncClient, assignment_id: int, target: int, start: date) -> None:
-    response = await client.patch(
-        f"/api/kpis/assignments/{assignment_id}",
-        json={"target_value": target, "target_effective_from": start.isoformat()},
-    )
-    assert response.status_code == 200, response.text

@@ -20,16 +20,18 @@ ENTITY = "assignment"
 
 
 def target_on(targets: Sequence[AssignmentTarget], day: date) -> Decimal | None:
-    """The target in force on `day`: the latest one effective on or before it."""
+    """The target in force on `day`: the latest one effective on or before it (None when it
+    leaves the target out); before the first one takes effect, the first one."""
     in_force = [t for t in targets if t.effective_from <= day]
-    return max(in_force, key=lambda t: t.effective_from).target_value if in_force else None
+    if not in_force:
+        return min(targets, key=lambda t: t.effective_from).target_value
+    return max(in_force, key=lambda t: t.effective_from).target_value
 
 
 def to_read(
     assignment: Assignment, definition_key: str, targets: Sequence[AssignmentTarget], day: date
 ) -> AssignmentRead:
     ordered = sorted(targets, key=lambda t: t.effective_from)
-    current = target_on(ordered, day)
     return AssignmentRead.model_validate(
         {
             "id": assignment.id,
@@ -39,7 +41,7 @@ def to_read(
             "subject_id": assignment.subject_id,
             "team_id": assignment.team_id,
             # Before it starts, an assignment shows the target it will start with.
-            "target_value": current if current is not None else ordered[0].target_value,
+            "target_value": target_on(ordered, day),
             "weight": assignment.weight,
             "baseline_value": assignment.baseline_value,
             "start_date": assignment.start_date,

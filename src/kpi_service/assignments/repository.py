@@ -50,6 +50,27 @@ def in_force_during(
     return and_(start_date <= period_end, or_(end_date.is_(None), end_date >= period_start))
 
 
+def target_as_of(tenant_id: Any, assignment_id: Any, day: Any) -> Any:
+    """The target of an assignment in force on `day`, as a scalar subquery (each argument a
+    value or a column of the enclosing query): the latest one effective on or before it, its
+    value None when it leaves the target out; before the first one takes effect (only the
+    seed's calculate route computes such a range), the first one."""
+    effective_from = AssignmentTarget.effective_from
+    # One row, not `coalesce(latest, first)`: a target left out is a null to keep, not to
+    # replace. Those in force come first, the latest of them; else the earliest to come.
+    return (
+        select(AssignmentTarget.target_value)
+        .where(
+            AssignmentTarget.tenant_id == tenant_id,
+            AssignmentTarget.assignment_id == assignment_id,
+        )
+        .order_by(effective_from > day, func.abs(effective_from - day))
+        .limit(1)
+        .correlate_except(AssignmentTarget)
+        .scalar_subquery()
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AssignmentFilters(Filters):
     """What a list of assignments may be narrowed to; None means any."""
@@ -208,10 +229,11 @@ class TargetRepository(Repository[AssignmentTarget]):
         tenant_id: str,
         assignment_id: int,
         effective_from: date,
-        target_value: Decimal,
+        target_value: Decimal | None,
         set_by: str,
     ) -> None:
-        """Add the target from that date on, or replace the one already set for that date."""
+        """Add the target from that date on (None: no target from then on), or replace the
+        one already set for that date."""
         stmt = pg_insert(AssignmentTarget).values(
             tenant_id=tenant_id,
             assignment_id=assignment_id,

@@ -35,7 +35,11 @@ class AssignmentCreate(DefinitionReference):
         default=None, description="Required for user and team; the tenant for organization."
     )
     team_id: SubjectRef | None = None
-    target_value: Number
+    target_value: Number | None = Field(
+        default=None,
+        description="Omitted or null: the KPI is tracked without a target (measured, charted "
+        "and alerted on values; no achievement, left out of weighted scores).",
+    )
     weight: Weight = number_default(100)
     baseline_value: Number | None = None
     start_date: Day | None = Field(default=None, description="Defaults to today.")
@@ -55,13 +59,17 @@ class AssignmentBulkCreate(Input):
 
 
 # Fields a PATCH may set but never clear: an explicit null is refused, not stored.
-_NOT_NULL = ("target_value", "target_effective_from", "weight")
+_NOT_NULL = ("target_effective_from", "weight")
 
 
 class AssignmentUpdate(Input):
     """A partial change; a new target applies from `target_effective_from` (default today)."""
 
-    target_value: Number | None = None
+    target_value: Number | None = Field(
+        default=None,
+        description="The target from `target_effective_from` on; null: no target from then on "
+        "(tracked without one until a later date sets one again).",
+    )
     target_effective_from: Day | None = None
     weight: Weight | None = None
     baseline_value: Number | None = None
@@ -101,7 +109,7 @@ class TargetRead(Output):
     """The target from a date on."""
 
     effective_from: date
-    target_value: OutNumber
+    target_value: OutNumber | None = Field(description="null: no target from this date on.")
 
 
 class AssignmentRead(Output):
@@ -113,7 +121,9 @@ class AssignmentRead(Output):
     subject_type: Choice[SubjectType]
     subject_id: str
     team_id: str | None
-    target_value: OutNumber
+    target_value: OutNumber | None = Field(
+        description="The target in force today; null: none (tracked without a target)."
+    )
     weight: OutNumber
     baseline_value: OutNumber | None
     start_date: date

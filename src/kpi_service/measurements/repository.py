@@ -22,13 +22,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Bundle
 
-from kpi_service.assignments.repository import AssignmentRepository
+from kpi_service.assignments.repository import AssignmentRepository, target_as_of
 from kpi_service.core.repository import Repository
 from kpi_service.core.sql import among
 from kpi_service.models import (
     SCHEMA,
     Assignment,
-    AssignmentTarget,
     Definition,
     Measurement,
     MeasurementRevision,
@@ -64,26 +63,8 @@ class DueAssignment:
 
 def target_in_force(period_end: date | ColumnElement[date]) -> Any:
     """The target of the enclosing query's assignment in force on `period_end` (a date, or a
-    column of the enclosing query, such as a measurement's period end)."""
-    latest = (
-        select(AssignmentTarget.target_value)
-        .where(joins.assignment_of(AssignmentTarget), AssignmentTarget.effective_from <= period_end)
-        .order_by(AssignmentTarget.effective_from.desc())
-        .limit(1)
-        .correlate_except(AssignmentTarget)
-        .scalar_subquery()
-    )
-    # Before the first target took effect (only reachable through the seed's calculate
-    # route, which may compute any range), the first target is the only one there is.
-    first = (
-        select(AssignmentTarget.target_value)
-        .where(joins.assignment_of(AssignmentTarget))
-        .order_by(AssignmentTarget.effective_from.asc())
-        .limit(1)
-        .correlate(Assignment)
-        .scalar_subquery()
-    )
-    return func.coalesce(latest, first)
+    column of the enclosing query, such as a measurement's period end; see `target_as_of`)."""
+    return target_as_of(Assignment.tenant_id, Assignment.id, period_end)
 
 
 class _DueBundle(Bundle[DueAssignment]):

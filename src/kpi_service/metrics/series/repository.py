@@ -37,9 +37,9 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import Grouping
 
-from kpi_service.assignments.repository import in_force_during
+from kpi_service.assignments.repository import in_force_during, target_as_of
 from kpi_service.engine.periods import Period
-from kpi_service.models import Assignment, AssignmentTarget, Measurement, SubjectType
+from kpi_service.models import Assignment, Measurement, SubjectType
 
 _AGGREGATES: dict[str, Callable[[Any], Any]] = {
     "sum": func.sum,
@@ -50,7 +50,6 @@ _AGGREGATES: dict[str, Callable[[Any], Any]] = {
 # Plain table columns: the rows are read as tuples, without the ORM's per-row work.
 _A = Assignment.__table__.c
 _M = Measurement.__table__.c
-_T = AssignmentTarget.__table__.c
 _PLACES = 6
 
 
@@ -123,6 +122,16 @@ def _combine(rollup: str, value: Any) -> Any:
     return _AGGREGATES.get(rollup, func.max)(value)
 
 
+def _whole(rollup: str, part: Any, value: Any) -> Any:
+    """A target's or baseline's combination over the rows with a value, only when every one of
+    them has one: a combined value judged against the targets of some of its parts would
+    overstate it (an assignment without a target is left out of achievement, not counted)."""
+    has = value.isnot(None)
+    return case(
+        (func.count(part).filter(has) == func.count(value), _combine(rollup, part).filter(has))
+    )
+
+
 def _latest(value: Any, order: Any, having: Any) -> Any:
     ordered = func.array_agg(aggregate_order_by(value, order.desc()), type_=ARRAY(Numeric))
     return ordered.filter(having)[1]
@@ -141,36 +150,20 @@ def _exact(value: Any) -> ColumnElement[bool]:
     return or_(value.is_(None), value == func.round(value, literal_column(str(_PLACES))))
 
 
-def _target_in_force(assignment_id: Any) -> Any:
-    tenant = bindparam("tenant_id", type_=Text)
-    day = bindparam("target_end", type_=Date)
-
-    def pick(*conditions: Any, newest: bool) -> Any:
-        order = _T.effective_from
-        return (
-            select(_T.target_value)
-            .where(_T.tenant_id == tenant, _T.assignment_id == assignment_id, *conditions)
-            .order_by(order.desc() if newest else order.asc())
-            .limit(1)
-            .scalar_subquery()
-        )
-
-    # Before its first target took effect, an assignment's first target is the one it has.
-    return func.coalesce(pick(_T.effective_from <= day, newest=True), pick(newest=False))
-
-
 def _target(shape: _Shape, src: Any) -> Any:
     if not shape.target:
         return literal(None, Numeric).label("target_in_force")
     start, end = bindparam("target_start", type_=Date), bindparam("target_end", type_=Date)
     in_force = (
-        select(_target_in_force(src.c.id).label("target"))
+        select(target_as_of(bindparam("tenant_id", type_=Text), src.c.id, end).label("target"))
         .ext(distinct_on(src.c.subject_id))
         .where(in_force_during(src.c.start_date, src.c.end_date, start, end))
         .order_by(src.c.subject_id, src.c.start_date.desc())
         .subquery("in_force")
     )
-    return select(_combine(shape.rollup, in_force.c.target)).scalar_subquery()
+    # Members without a target leave the combined target out, as `_whole` does.
+    combined = _combine(shape.rollup, in_force.c.target)
+    return select(case((func.count(in_force.c.target) == func.count(), combined))).scalar_subquery()
 
 
 @functools.cache
@@ -305,19 +298,13 @@ def _rolled_up(shape: _Shape, chosen: Any) -> Any:
         ranked = select(chosen, first.label("first")).subquery("ranked")
         newcomers = func.count().filter(and_(ranked.c.first, ranked.c.value.isnot(None)))
     r = ranked.c
-    has_r = r.value.isnot(None)
     per_period = (
         select(
             r.bucket,
             r.period_start,
             _combine(rollup, r.value).label("value"),
-            _combine(rollup, r.target).filter(has_r).label("target"),
-            case(
-                (
-                    func.count(r.baseline).filter(has_r) == func.count(r.value),
-                    _combine(rollup, r.baseline).filter(has_r),
-                )
-            ).label("baseline"),
+            _whole(rollup, r.target, r.value).label("target"),
+            _whole(rollup, r.baseline, r.value).label("baseline"),
             func.bool_and(r.is_final).label("final"),
             func.max(r.calculated_at).label("calculated_at"),
             newcomers.label("newcomers"),
@@ -329,13 +316,8 @@ def _rolled_up(shape: _Shape, chosen: Any) -> Any:
     has_p = p.value.isnot(None)
     if rollup in _AGGREGATES:
         combine = _AGGREGATES[rollup]
-        value, target = combine(p.value), combine(p.target).filter(has_p)
-        baseline = case(
-            (
-                func.count(p.baseline).filter(has_p) == func.count(p.value),
-                combine(p.baseline).filter(has_p),
-            )
-        )
+        value = combine(p.value)
+        target, baseline = _whole(rollup, p.target, p.value), _whole(rollup, p.baseline, p.value)
     else:
         value = _latest(p.value, p.period_start, has_p)
         target = _latest(p.target, p.period_start, has_p)

@@ -29,6 +29,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     cast,
     column,
     func,
@@ -37,12 +38,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, array, distinct_on
 from sqlalchemy.orm import aliased
 
-from kpi_service.assignments.repository import in_force_during
+from kpi_service.assignments.repository import in_force_during, target_as_of
 from kpi_service.engine.periods import Period
 from kpi_service.metrics.measured import JUDGED
 from kpi_service.models import (
     Assignment,
-    AssignmentTarget,
     Definition,
     Measurement,
     SubjectType,
@@ -71,29 +71,6 @@ def dates(name: str, periods: Sequence[Period]) -> dict[str, date]:
     return values
 
 
-def _target(assignment_id: Any, period_end: Any) -> Any:
-    """The target in force on the period's last day (before the first one took effect, the
-    first one: the measurements' own rule, `measurements.repository.target_in_force`)."""
-    of_assignment = and_(
-        AssignmentTarget.tenant_id == TENANT, AssignmentTarget.assignment_id == assignment_id
-    )
-    latest = (
-        select(AssignmentTarget.target_value)
-        .where(of_assignment, AssignmentTarget.effective_from <= period_end)
-        .order_by(AssignmentTarget.effective_from.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    first = (
-        select(AssignmentTarget.target_value)
-        .where(of_assignment)
-        .order_by(AssignmentTarget.effective_from.asc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    return func.coalesce(latest, first)
-
-
 def of_teams(team_id: Any, teams: Teams) -> ColumnElement[bool]:
     """The row's team is `:team_id` (ONE), or one of the array `:teams` (ANY)."""
     # One team is a scalar parameter, not a one-element array: with an array of unknown
@@ -111,7 +88,11 @@ def _measured(assignment_id: Any, period_end: Any) -> list[Any]:
     return [
         Measurement.id.is_not(None).label("measured"),
         Measurement.actual_value.label("value"),
-        func.coalesce(Measurement.target_value, _target(assignment_id, period_end)).label("target"),
+        # A measured row shows the target its measurement was judged against (None: none).
+        case(
+            (Measurement.id.is_not(None), Measurement.target_value),
+            else_=target_as_of(TENANT, assignment_id, period_end),
+        ).label("target"),
         *JUDGED,
     ]
 
