@@ -80,7 +80,7 @@ async def assert_nothing_stored(client: AsyncClient) -> None:
         (
             "formula",
             {"expression": "a", "variables": {"a": "no_such_kpi"}},
-            ["body", "config", "variables"],
+            ["body", "config", "variables", "a"],
         ),
         ("formula", {"expression": "a", "variables": {"a": "k"}, "x": 1}, ["body", "config", "x"]),
     ],

@@ -140,6 +140,13 @@ async def value_history(
     return answer
 
 
+async def ingest(client: AsyncClient, events: list[dict[str, Any]]) -> None:
+    """Ingest events through the API; every one must be accepted."""
+    response = await client.post("/api/kpis/events", json={"events": events})
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == len(events), response.text
+
+
 async def listed(
     client: AsyncClient, url: str, headers: dict[str, str] | None = None, **params: Any
 ) -> list[dict[str, Any]]:

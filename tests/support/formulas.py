@@ -1,13 +1,19 @@
-"""Shortcuts of the formula tests: parse with names bound, evaluate from decimal text, and
-the refusal texts they expect."""
+"""Shortcuts of the formula tests: parse with names bound, evaluate from decimal text, the
+refusal texts they expect, and the share-of-team-revenue KPIs the scope tests build on."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import pytest
+from httpx import AsyncClient
 
 from kpi_service.engine.formula import Formula, FormulaError, parse_formula
+from tests.support.api import define
+
+CENT = Decimal("0.01")
+TEAM_INPUT = {"kpi": "revenue_team", "scope": "team"}
 
 
 def formula(expression: str, *names: str) -> Formula:
@@ -38,3 +44,26 @@ def refusal(expression: str, *names: str) -> str:
     with pytest.raises(FormulaError) as caught:
         formula(expression, *names)
     return str(caught.value)
+
+
+def percent(part: Decimal | int, whole: Decimal | int) -> float:
+    """part / whole * 100, rounded half up to two places, as the API shows it."""
+    return float((Decimal(part) / Decimal(whole) * 100).quantize(CENT, ROUND_HALF_UP))
+
+
+async def share_of_team_revenue(client: AsyncClient, **team_fields: Any) -> dict[str, Any]:
+    """Manual weekly `revenue` per user and `revenue_team` per team (manual unless
+    `team_fields` say otherwise), and the formula `share` of a user's revenue in its team's,
+    in percent."""
+    await define(client, "revenue", unit="currency")
+    await define(client, "revenue_team", unit="currency", scope="team", **team_fields)
+    return await define(
+        client,
+        "share",
+        unit="percent",
+        calculation_type="formula",
+        config={
+            "expression": "round(mine / team * 100, 2)",
+            "variables": {"mine": "revenue", "team": TEAM_INPUT},
+        },
+    )

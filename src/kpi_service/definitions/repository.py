@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 
 from kpi_service.core.repository import Filters, Repository, equal_to
 from kpi_service.models import CalculationType, Definition
@@ -29,6 +29,24 @@ class DefinitionRepository(Repository[Definition]):
         """The tenant's definitions with these ids, by id."""
         stmt = self.select(tenant_id).where(Definition.id.in_(list(ids)))
         return {d.id: d for d in await self.all(stmt)}
+
+    async def for_run(
+        self, tenant_id: str, ids: Sequence[int]
+    ) -> tuple[dict[int, Definition], list[Definition]]:
+        """The tenant's definitions with these ids, by id, and its active formulas (which
+        follow what the run changes), in one statement."""
+        formula = and_(
+            Definition.is_active.is_(True), Definition.calculation_type == CalculationType.FORMULA
+        )
+        found = await self.all(
+            self.select(tenant_id).where(or_(Definition.id.in_(list(ids)), formula))
+        )
+        wanted = set(ids)
+        by_id = {d.id: d for d in found if d.id in wanted}
+        formulas = [
+            d for d in found if d.is_active and d.calculation_type == CalculationType.FORMULA
+        ]
+        return by_id, formulas
 
     async def get_by_key(self, tenant_id: str, key: str) -> Definition | None:
         """The tenant's definition with that key, if any."""

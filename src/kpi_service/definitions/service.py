@@ -18,6 +18,7 @@ from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, field_err
 from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources, SourceUnavailable
+from kpi_service.definitions.formula_config import check_formula_inputs, formula_config
 from kpi_service.definitions.repository import DefinitionFilters, DefinitionRepository
 from kpi_service.definitions.schemas import (
     DEFAULT_ROLLUP,
@@ -25,8 +26,6 @@ from kpi_service.definitions.schemas import (
     DefinitionRead,
     DefinitionUpdate,
 )
-from kpi_service.engine.formula import FormulaError, parse_formula
-from kpi_service.engine.formula_order import evaluation_order
 from kpi_service.measurements.derivation import rederive
 from kpi_service.models import CalculationType, Definition
 
@@ -124,7 +123,7 @@ async def _source_config(
     settings: Settings,
 ) -> dict[str, Any]:
     if calculation_type == CalculationType.FORMULA:
-        return _formula_config(config)
+        return formula_config(config)
     if calculation_type == CalculationType.SUBSCRIPTION:
         try:
             return subscription_calculator.validate_config(config, scope)
@@ -159,73 +158,6 @@ async def _source_config(
             )
         return {}
     return await _validate_query_config(config, tenant_id, sources, settings)
-
-
-def _formula_config(config: dict[str, Any]) -> dict[str, Any]:
-    loc = ["body", "config"]
-    extra = sorted(set(config) - {"expression", "variables"})
-    if extra:
-        raise InvalidInput(
-            "A formula KPI's config holds expression and variables only.",
-            errors=[field_error([*loc, k], "unknown config key") for k in extra],
-        )
-    expression, variables = config.get("expression"), config.get("variables", {})
-    if (
-        not isinstance(expression, str)
-        or not isinstance(variables, dict)
-        or not all(isinstance(k, str) and isinstance(v, str) for k, v in variables.items())
-    ):
-        raise InvalidInput(
-            "A formula needs an expression and variables naming KPI keys.",
-            errors=[field_error(loc, "expression: text, variables: {name: key}")],
-        )
-    try:
-        parse_formula(expression, variables)
-    except FormulaError as exc:
-        raise InvalidInput(
-            f"The formula is refused: {exc}", errors=[field_error([*loc, "expression"], str(exc))]
-        ) from None
-    return {"expression": expression, "variables": dict(variables)}
-
-
-async def _check_formula_inputs(
-    session: AsyncSession,
-    tenant_id: str,
-    key: str,
-    aggregation_period: str,
-    scope: str,
-    config: dict[str, Any],
-) -> None:
-    """The KPIs a formula uses exist, share its period and scope, and form no loop."""
-    loc = ["body", "config", "variables"]
-    repo = DefinitionRepository(session)
-    used = set(config["variables"].values())
-    found = {d.key: d for d in await repo.find(tenant_id, keys=sorted(used - {key}))}
-    for name in sorted(used - set(found) - {key}):
-        raise InvalidInput(
-            f"The formula uses {name!r}, which is not a KPI of this tenant.",
-            errors=[field_error(loc, f"unknown KPI key {name}")],
-        )
-    for d in found.values():
-        if (d.aggregation_period, d.scope) != (aggregation_period, scope):
-            reason = (
-                f"{d.key} is {d.aggregation_period} per {d.scope}; the formula is "
-                f"{aggregation_period} per {scope}"
-            )
-            raise InvalidInput(
-                f"The formula's inputs must share its period and scope: {reason}.",
-                errors=[field_error(loc, reason)],
-            )
-    graph = {
-        d.key: list(d.config.get("variables", {}).values()) for d in await repo.formulas(tenant_id)
-    }
-    graph[key] = sorted(used)
-    try:
-        evaluation_order(graph)
-    except FormulaError as exc:
-        raise InvalidInput(
-            f"The formula is refused: {exc}", errors=[field_error(loc, str(exc))]
-        ) from None
 
 
 async def _validate_query_config(
@@ -298,7 +230,7 @@ async def create(
         settings=settings,
     )
     if body.calculation_type == CalculationType.FORMULA:
-        await _check_formula_inputs(
+        await check_formula_inputs(
             session,
             principal.tenant_id,
             body.key,
@@ -364,7 +296,7 @@ async def update(
             settings=settings,
         )
         if calculation_type == CalculationType.FORMULA:
-            await _check_formula_inputs(
+            await check_formula_inputs(
                 session,
                 principal.tenant_id,
                 definition.key,

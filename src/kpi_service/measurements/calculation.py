@@ -17,7 +17,6 @@ from kpi_service.calculators.subjects import source_config
 from kpi_service.core import telemetry
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
-from kpi_service.engine.formula import FormulaError, parse_formula
 from kpi_service.engine.periods import Period
 from kpi_service.measurements.derivation import (
     DERIVED,
@@ -25,6 +24,7 @@ from kpi_service.measurements.derivation import (
     rederive,
     revision_of,
 )
+from kpi_service.measurements.formulas import formula_outcomes
 from kpi_service.measurements.members import member_outcomes, through_members
 from kpi_service.measurements.repository import DueAssignment, MeasurementRepository
 from kpi_service.models import CalculationRun, CalculationType, Definition, MeasurementSource
@@ -45,6 +45,8 @@ class Tally:
     skipped: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     measurement_ids: dict[int, int] = field(default_factory=dict)
+    # Subjects whose stored value changed: the formulas reading them follow (`following`).
+    moved: set[str] = field(default_factory=set)
 
     def error(
         self, definition: Definition, period: Period, message: str, subject_id: str | None = None
@@ -67,6 +69,7 @@ class Tally:
         room = MAX_RUN_ERRORS - len(self.errors)
         self.errors.extend(other.errors[: max(room, 0)])
         self.measurement_ids.update(other.measurement_ids)
+        self.moved.update(other.moved)
 
 
 def _unchanged(existing: Any, row: dict[str, Any]) -> bool:
@@ -125,6 +128,7 @@ class MeasurementWriter:
                 revisions.append(revision_of(old, self.actor, reason))
             if old is None or old.actual_value != actual:
                 moved.append(item.id)
+                tally.moved.add(item.subject_id)
             row.update(
                 tenant_id=tenant,
                 assignment_id=item.id,
@@ -192,34 +196,27 @@ async def rederive_recorded(
     return tally
 
 
-async def formula_outcomes(
-    session: AsyncSession, definition: Definition, request: CalculationRequest
-) -> dict[str, Outcome]:
-    """Evaluate a formula per subject from the stored values of the KPIs it uses."""
-    try:
-        formula = parse_formula(definition.config["expression"], definition.config["variables"])
-    except (FormulaError, KeyError) as exc:
-        raise CalculationFailed(f"the formula is not usable: {exc}") from exc
-    keys = sorted(set(formula.variables.values()))
-    stored = await MeasurementRepository(session).values_of(
-        definition.tenant_id,
-        keys,
-        request.period.start,
-        request.period.end,
-        definition.scope,
-        request.subject_ids,
-    )
-    out = {}
-    for subject in request.subject_ids:
-        inputs = {name: stored.get((subject, key)) for name, key in formula.variables.items()}
-        value, reason = formula.evaluate(inputs)
-        details: dict[str, Any] = {
-            "inputs": {n: None if v is None else str(v) for n, v in inputs.items()}
-        }
-        if reason:
-            details["no_value_reason"] = reason
-        out[subject] = Outcome(value, reason, details=details)
-    return out
+def outcome_values(
+    definition: Definition,
+    period: Period,
+    due: Sequence[DueAssignment],
+    outcomes: dict[str, Outcome],
+    tally: Tally,
+) -> dict[int, tuple[Decimal | None, dict[str, Any]]]:
+    """The value and details to store per due assignment, from its subject's outcome; a
+    failed outcome is counted and reported in `tally` instead."""
+    values: dict[int, tuple[Decimal | None, dict[str, Any]]] = {}
+    for item in due:
+        outcome = outcomes.get(item.subject_id) or Outcome(None, "no outcome", failed=True)
+        if outcome.failed:
+            tally.failed += 1
+            tally.error(definition, period, outcome.reason or "failed", item.subject_id)
+            continue
+        details = dict(outcome.details)
+        if outcome.reason:
+            details["no_value_reason"] = outcome.reason
+        values[item.id] = (outcome.value, details)
+    return values
 
 
 async def _outcomes(
@@ -228,8 +225,10 @@ async def _outcomes(
     settings: Settings,
     definition: Definition,
     request: CalculationRequest,
+    teams: dict[str, str | None],
 ) -> dict[str, Outcome]:
-    """Every due subject's outcome: from the source, or rolled up from its members' values."""
+    """Every due subject's outcome: from the source, or rolled up from its members' values
+    (`teams`: each subject's team, as its assignment records it)."""
 
     async def calculate(of: CalculationRequest) -> dict[str, Outcome]:
         if definition.calculation_type == CalculationType.EVENT:
@@ -237,7 +236,7 @@ async def _outcomes(
         if definition.calculation_type == CalculationType.API:
             return await api.calculate(of, allow=settings.outbound_allow)
         if definition.calculation_type == CalculationType.FORMULA:
-            return await formula_outcomes(session, definition, of)
+            return await formula_outcomes(session, definition, of, teams)
         if definition.calculation_type == CalculationType.SUBSCRIPTION:
             return await subscription.calculate(of, session)
         return await query.calculate(of, sources, settings)
@@ -299,9 +298,11 @@ async def compute_period(
         subject_ids=subjects,
         tz=settings.tz,
     )
+    # A user's team, for formulas reading it: its latest assignment's, which supersedes.
+    teams = {d.subject_id: d.team_id for d in due}
     started = time.perf_counter()
     try:
-        outcomes = await _outcomes(session, sources, settings, definition, request)
+        outcomes = await _outcomes(session, sources, settings, definition, request, teams)
     except CalculationFailed as exc:
         telemetry.calculated(
             definition.calculation_type, time.perf_counter() - started, 0, failed=True
@@ -310,17 +311,7 @@ async def compute_period(
         tally.error(definition, period, str(exc))
         return tally
     telemetry.calculated(definition.calculation_type, time.perf_counter() - started, len(outcomes))
-    values: dict[int, tuple[Decimal | None, dict[str, Any]]] = {}
-    for item in due:
-        outcome = outcomes.get(item.subject_id) or Outcome(None, "no outcome", failed=True)
-        if outcome.failed:
-            tally.failed += 1
-            tally.error(definition, period, outcome.reason or "failed", item.subject_id)
-            continue
-        details = dict(outcome.details)
-        if outcome.reason:
-            details["no_value_reason"] = outcome.reason
-        values[item.id] = (outcome.value, details)
+    values = outcome_values(definition, period, due, outcomes, tally)
     writer = MeasurementWriter(session, settings, actor)
     written = await writer.write(
         definition,

@@ -15,8 +15,10 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
+    exists,
     func,
     insert,
+    or_,
     select,
     text,
 )
@@ -46,6 +48,15 @@ _MERGE = (
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _UPSERTED if c not in _KEY)
     + " RETURNING assignment_id, id"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ValuesWanted:
+    """Stored values to read: these KPIs' values for these subjects of one type."""
+
+    subject_type: str
+    keys: Sequence[str]
+    subject_ids: Sequence[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +132,10 @@ class MeasurementRepository(Repository[Measurement]):
         assignment_ids: Sequence[int] | None = None,
         subject_ids: Sequence[str] | None = None,
         require_overlap: bool = True,
+        measured_only: bool = False,
     ) -> list[DueAssignment]:
-        """Assignments of a definition due for [start, end], each with its target in force."""
+        """Assignments of a definition due for [start, end], each with its target in force
+        (`measured_only`: only those with a measurement stored for exactly [start, end])."""
         stmt = select(due_assignment(end)).where(
             AssignmentRepository.in_tenant(tenant_id), Assignment.definition_id == definition_id
         )
@@ -135,6 +148,14 @@ class MeasurementRepository(Repository[Measurement]):
             stmt = stmt.where(among(Assignment.id, assignment_ids))
         if subject_ids is not None:
             stmt = stmt.where(among(Assignment.subject_id, subject_ids))
+        if measured_only:
+            stmt = stmt.where(
+                exists().where(
+                    joins.assignment_of(Measurement),
+                    Measurement.period_start == start,
+                    Measurement.period_end == end,
+                )
+            )
         return list((await self.session.scalars(stmt.order_by(Assignment.id))).all())
 
     async def for_period(
@@ -163,29 +184,38 @@ class MeasurementRepository(Repository[Measurement]):
         return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
 
     async def values_of(
-        self,
-        tenant_id: str,
-        keys: Sequence[str],
-        start: date,
-        end: date,
-        subject_type: str,
-        subject_ids: Sequence[str],
-    ) -> dict[tuple[str, str], Decimal | None]:
-        """Actual values of other KPIs for the same period and subjects, by (subject, key)."""
+        self, tenant_id: str, start: date, end: date, wanted: Sequence[ValuesWanted]
+    ) -> dict[tuple[str, str, str], Decimal | None]:
+        """Actual values of KPIs for exactly [start, end], by (subject type, subject id, key),
+        for every (subject type, keys, subject ids) wanted, in one statement."""
+        if not wanted:
+            return {}
         stmt = (
-            select(Assignment.subject_id, Definition.key, Measurement.actual_value)
+            select(
+                Assignment.subject_type,
+                Assignment.subject_id,
+                Definition.key,
+                Measurement.actual_value,
+            )
             .join(Assignment, joins.assignment_of(Measurement))
             .join(Definition, joins.definition_of(Measurement))
             .where(
                 self.in_tenant(tenant_id),
-                Definition.key.in_(list(keys)),
                 Measurement.period_start == start,
                 Measurement.period_end == end,
-                Assignment.subject_type == subject_type,
-                among(Assignment.subject_id, subject_ids),
+                or_(
+                    *(
+                        and_(
+                            Assignment.subject_type == w.subject_type,
+                            among(Definition.key, w.keys),
+                            among(Assignment.subject_id, w.subject_ids),
+                        )
+                        for w in wanted
+                    )
+                ),
             )
         )
-        return {(s, k): v for s, k, v in (await self.session.execute(stmt)).all()}
+        return {(t, s, k): v for t, s, k, v in (await self.session.execute(stmt)).all()}
 
     async def members(
         self, tenant_id: str, team_ids: Sequence[str] | None, start: date, end: date

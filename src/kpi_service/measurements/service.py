@@ -21,6 +21,7 @@ from kpi_service.engine.periods import Period, containing
 from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.measurements.calculation import MeasurementWriter, Tally, compute_period
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
+from kpi_service.measurements.following import follow_inputs
 from kpi_service.measurements.listing_repository import (
     ListingRepository,
     MeasurementFilters,
@@ -229,6 +230,17 @@ async def _record(
         reason=change_reason,
         comment=body.comment,
     )
+    await follow_inputs(
+        session,
+        settings,
+        definition,
+        period,
+        tally.moved,
+        run_id=None,
+        actor=principal.user_id,
+        reason=change_reason,
+        restate=bool(closed),
+    )
     measurement = await get_measurement(session, principal, tally.measurement_ids[assignment.id])
     after: dict[str, Any] = measurement.model_dump(mode="json")
     if reason:
@@ -309,6 +321,18 @@ async def calculate_now(
     await RunRepository(session).add_row(run)
     tally = await compute_period(
         session, sources, settings, run, definition, period, require_overlap=False
+    )
+    tally.add(
+        await follow_inputs(
+            session,
+            settings,
+            definition,
+            period,
+            tally.moved,
+            run_id=run.id,
+            actor=principal.user_id,
+            reason=f"run {run.id}",
+        )
     )
     for name in ("computed", "unchanged", "failed", "skipped", "errors"):
         setattr(run, name, getattr(tally, name))

@@ -13,6 +13,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +27,7 @@ from kpi_service.engine.periods import aligned_or_custom
 from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.measurements.calculation import Tally, compute_period
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
+from kpi_service.measurements.following import follow_inputs
 from kpi_service.models import CalculationRun, Definition, RunStatus
 from kpi_service.runs.plan import RunPlan, run_status
 from kpi_service.runs.repository import RunRepository
@@ -41,6 +43,15 @@ Follower = Callable[[Database, Settings, CalculationRun], Awaitable[None]]
 def worker_name() -> str:
     """This process, as run rows name their owner."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Following:
+    """What a step's changes are followed by: the tenant's formulas as the run began, but
+    not those a later step of the same dates computes anyway."""
+
+    formulas: Sequence[Definition]
+    computed_later: frozenset[int]
 
 
 class LostRun(Exception):
@@ -126,8 +137,12 @@ async def _work(
     on_progress: Progress | None,
 ) -> CalculationRun:
     plan = RunPlan.decode(run.plan)
+    # Formulas a later step computes anyway need not follow their inputs' steps, unless the
+    # run is narrowed to some subjects (its formula steps then compute only those).
+    narrowed = any(run.filters.get(f) is not None for f in ("assignment_ids", "subject_ids"))
+    later = None if narrowed else plan.computed_later()
     async with database.sessions() as session:
-        definitions = await DefinitionRepository(session).by_ids(
+        definitions, formulas = await DefinitionRepository(session).for_run(
             run.tenant_id, plan.definition_ids()
         )
     total = Tally(
@@ -148,9 +163,11 @@ async def _work(
                 definitions.get(step.definition_id),
                 step.start,
                 step.end,
+                Following(formulas, frozenset() if later is None else later[index]),
             )
             total.add(tally)
             total.measurement_ids.clear()
+            total.moved.clear()
             owned = await RunRepository(session).record(
                 run.tenant_id,
                 run.id,
@@ -185,6 +202,7 @@ async def _pair(
     definition: Definition | None,
     start: date,
     end: date,
+    following: Following,
 ) -> Tally:
     tally = Tally()
     if definition is None:
@@ -199,7 +217,23 @@ async def _pair(
             definition, period, "the period is closed; recalculate it with restate to change it"
         )
         return tally
-    return await compute_period(session, database.sources, settings, run, definition, period)
+    tally = await compute_period(session, database.sources, settings, run, definition, period)
+    reason = f"restated by run {run.id}: {run.reason}" if run.restate else f"run {run.id}"
+    followed = await follow_inputs(
+        session,
+        settings,
+        definition,
+        period,
+        tally.moved,
+        run_id=run.id,
+        actor=run.requested_by,
+        reason=reason,
+        restate=run.restate,
+        formulas=following.formulas,
+        computed_later=following.computed_later,
+    )
+    tally.add(followed)
+    return tally
 
 
 async def _heartbeat(

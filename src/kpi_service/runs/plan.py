@@ -13,6 +13,7 @@ from typing import Any
 
 from kpi_service.core.errors import Conflict
 from kpi_service.engine.formula import FormulaError
+from kpi_service.engine.formula_inputs import used_keys
 from kpi_service.engine.formula_order import evaluation_order
 from kpi_service.engine.periods import Period, between
 from kpi_service.engine.vocabulary import PeriodKind
@@ -62,6 +63,16 @@ class RunPlan:
         """The definitions the plan computes, ascending, each once."""
         return sorted({s.definition_id for s in self.steps})
 
+    def computed_later(self) -> list[frozenset[int]]:
+        """For each step, the definitions later steps compute for the same dates."""
+        seen: dict[tuple[date, date], set[int]] = {}
+        later = []
+        for step in reversed(self.steps):
+            same = seen.setdefault((step.start, step.end), set())
+            later.append(frozenset(same))
+            same.add(step.definition_id)
+        return later[::-1]
+
     def __len__(self) -> int:
         return len(self.steps)
 
@@ -73,9 +84,7 @@ def order_pairs(definitions: Sequence[Definition], first: date, last: date) -> l
     """Every period of each definition overlapping [first, last], oldest period first;
     within a period, formula KPIs after the KPIs they use."""
     try:
-        order = evaluation_order(
-            {d.key: list(d.config.get("variables", {}).values()) for d in definitions}
-        )
+        order = evaluation_order({d.key: used_keys(d.config.get("variables")) for d in definitions})
     except FormulaError as exc:  # refused when saved; only a hand-edited database gets here
         raise Conflict(f"The KPIs cannot be ordered: {exc}") from None
     rank = {key: i for i, key in enumerate(order)}
