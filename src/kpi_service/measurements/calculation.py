@@ -19,6 +19,7 @@ from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
 from kpi_service.engine.formula import FormulaError, parse_formula
 from kpi_service.engine.periods import Period
+from kpi_service.engine.windows import Window
 from kpi_service.measurements.derivation import (
     DERIVED,
     measurement_values,
@@ -288,6 +289,12 @@ async def compute_period(
         tally.skipped = len(due)
         return tally
     subjects = sorted({d.subject_id for d in due})
+    try:
+        window = Window.of(definition.window)
+    except ValueError as exc:
+        tally.failed = len(due)
+        tally.error(definition, period, f"the window is not usable: {exc}")
+        return tally
     request = CalculationRequest(
         tenant_id=definition.tenant_id,
         definition_key=definition.key,
@@ -296,6 +303,7 @@ async def compute_period(
         period=period,
         subject_ids=subjects,
         tz=settings.tz,
+        window=window,
     )
     started = time.perf_counter()
     try:
