@@ -19,6 +19,7 @@ from httpx import AsyncClient
 from kpi_service.core.database import Database
 from tests.support.api import assign, define, measurements, recalculate
 from tests.support.app import app_client
+from tests.support.summary import URL as SUMMARY
 
 ZONE = "Europe/Berlin"
 TZ = ZoneInfo(ZONE)
@@ -126,6 +127,11 @@ async def test_rolling_dau_wau_mau_across_dst_changes(berlin: AsyncClient) -> No
                 checked += 1
             day += timedelta(days=1)
     assert checked == len(got) == 66
+    # The executive summary names each organisation KPI's window.
+    summary = (await berlin.get(SUMMARY, params={"date": "2026-03-31"})).json()
+    assert {k["definition_key"]: k["window"] for k in summary["kpis"]} == {
+        key: {"days": days} for key, days in ROLLING.items()
+    }
 
 
 TO_DATE = {
