@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kpi_service.engine.periods import Period
+from kpi_service.engine.windows import Window, WindowRange, window_range
 
 
 class ConfigError(ValueError):
@@ -31,7 +32,8 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class CalculationRequest:
-    """One definition, one period, every subject due for it."""
+    """One definition, one period, every subject due for it; with a window, each value
+    covers the window ending at the period's end instead of the period."""
 
     tenant_id: str
     definition_key: str
@@ -40,6 +42,16 @@ class CalculationRequest:
     period: Period
     subject_ids: list[str]
     tz: ZoneInfo
+    window: Window | None = None
+
+    @property
+    def span(self) -> WindowRange:
+        """The days the values cover: the period, or the window ending at its end."""
+        return window_range(self.period, self.window)
+
+    def span_details(self) -> dict[str, Any]:
+        """What a measurement's details record of a window (nothing without one)."""
+        return {} if self.window is None else {"window": self.span.details()}
 
 
 class CalculationFailed(Exception):

@@ -97,9 +97,10 @@ def _group(scope: str) -> Any:
 async def calculate(
     request: CalculationRequest, session: AsyncSession, scope: str = SubjectType.USER
 ) -> dict[str, Outcome]:
-    """Values for every due subject from one statement over the period's events."""
+    """Values for every due subject from one statement over the events of the period (or
+    of its window)."""
     config = request.config
-    start, end = request.period.instants(request.tz)
+    start, end = request.span.instants(request.tz)
     group = _group(scope)
     stmt = (
         select(group, aggregate_of(config["aggregate"], config.get("property")))
@@ -115,7 +116,11 @@ async def calculate(
     if config.get("filter"):
         stmt = stmt.where(Event.properties.contains(config["filter"]))
     values = {str(k): v for k, v in (await session.execute(stmt)).all()}
-    details = {"event_type": config["event_type"], "aggregate": config["aggregate"]}
+    details = {
+        "event_type": config["event_type"],
+        "aggregate": config["aggregate"],
+        **request.span_details(),
+    }
     counting = config["aggregate"] in _COUNTING
     out = {}
     for subject in request.subject_ids:

@@ -54,7 +54,8 @@ async def _fetch(
 
 
 def _params(request: CalculationRequest) -> dict[str, Any]:
-    start, end = request.period.instants(request.tz)
+    # With a window, `:period_start` / `:period_end` are the window's bounds.
+    start, end = request.span.instants(request.tz)
     return {
         "subject_ids": list(request.subject_ids),
         "period_start": start.astimezone(UTC),
@@ -71,7 +72,7 @@ def _outcomes(
     for subject, value in rows:
         if subject is not None and str(subject) in due:
             seen.setdefault(str(subject), []).append(value)
-    details = {"query": prepared.label, "rows": len(rows)}
+    details = {"query": prepared.label, "rows": len(rows), **request.span_details()}
     out: dict[str, Outcome] = {}
     for subject in request.subject_ids:
         values = seen.get(subject)

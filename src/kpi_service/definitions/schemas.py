@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Discriminator, Field, Tag, model_validator
 
 from kpi_service.core.schemas import (
     Choice,
@@ -22,7 +22,8 @@ from kpi_service.core.schemas import (
     number_default,
     refuse_null,
 )
-from kpi_service.engine.vocabulary import PeriodKind, Rollup, TargetType
+from kpi_service.engine.vocabulary import PeriodKind, Rollup, TargetType, ToDate
+from kpi_service.engine.windows import MAX_DAYS
 from kpi_service.models import CalculationType, SubjectType, Unit
 
 Category = Annotated[ShortText, Field(min_length=1)]
@@ -41,6 +42,49 @@ DEFAULT_ROLLUP: dict[Unit, Rollup] = {
     Unit.DAYS: Rollup.AVG,
     Unit.NONE: Rollup.LAST,
 }
+
+
+class TrailingDays(Input):
+    """The N local days ending at each period's end."""
+
+    days: Annotated[int, Field(strict=True, ge=1, le=MAX_DAYS)]
+
+    def __str__(self) -> str:
+        """The window as a CSV export shows it."""
+        return f"{self.days} days"
+
+
+class PeriodToDate(Input):
+    """From the first day of the month, quarter or year holding each period's end to it."""
+
+    to_date: Choice[ToDate]
+
+    def __str__(self) -> str:
+        """The window as a CSV export shows it."""
+        return f"{self.to_date} to date"
+
+
+def _window_kind(value: Any) -> str:
+    # One branch judges a value, so a refusal names one reason rather than three.
+    if isinstance(value, PeriodToDate) or (isinstance(value, dict) and "to_date" in value):
+        return "to_date"
+    if isinstance(value, TrailingDays | dict):
+        return "days"
+    return "all"
+
+
+WindowShape = Annotated[
+    Annotated[TrailingDays, Tag("days")]
+    | Annotated[PeriodToDate, Tag("to_date")]
+    | Annotated[Literal["all"], Tag("all")],
+    Discriminator(_window_kind),
+]
+WINDOW_DOC = (
+    "What each period's value covers: null the period itself; "
+    '`{"days": N}` the N local days ending at its end (1 to 3660); `{"to_date": '
+    '"month" | "quarter" | "year"}` its month, quarter or year to date; `"all"` '
+    "everything up to its end."
+)
 
 
 class DefinitionReference(Input):
@@ -69,7 +113,12 @@ class DefinitionCreate(Input):
     scope: Choice[SubjectType] = SubjectType.USER
     calculation_type: Choice[CalculationType]
     config: Config = Field(default_factory=dict)
-    rollup: Choice[Rollup] | None = Field(default=None, description="Defaults from the unit.")
+    rollup: Choice[Rollup] | None = Field(
+        default=None, description="Defaults from the unit; `last` with a window."
+    )
+    window: WindowShape | None = Field(
+        default=None, description=WINDOW_DOC + " Event and query KPIs only."
+    )
     warning_threshold: WarningThreshold = number_default(80)
     score_cap: ScoreCap = number_default(150)
     is_active: bool = True
@@ -100,6 +149,7 @@ class DefinitionUpdate(Input):
     calculation_type: Choice[CalculationType] | None = None
     config: Config | None = None
     rollup: Choice[Rollup] | None = None
+    window: WindowShape | None = Field(default=None, description=WINDOW_DOC)
     warning_threshold: WarningThreshold | None = None
     score_cap: ScoreCap | None = None
     is_active: bool | None = None
@@ -141,6 +191,7 @@ class DefinitionRead(Output):
         description="True when the config holds SQL text left out for this caller's role.",
     )
     rollup: Choice[Rollup]
+    window: WindowShape | None = Field(description=WINDOW_DOC)
     warning_threshold: OutNumber
     score_cap: OutNumber
     is_active: bool

@@ -26,6 +26,8 @@ from kpi_service.definitions.schemas import (
     DefinitionRead,
     DefinitionUpdate,
 )
+from kpi_service.definitions.windows import check_window, rollup_with_window
+from kpi_service.engine.vocabulary import Rollup
 from kpi_service.measurements.derivation import rederive
 from kpi_service.models import CalculationType, Definition
 
@@ -38,6 +40,7 @@ CALCULATION_FIELDS = frozenset(
         "config",
         "unit",
         "rollup",
+        "window",
         "warning_threshold",
         "score_cap",
     }
@@ -219,7 +222,10 @@ async def create(
             errors=[field_error(["body", "key"], "already used in this tenant")],
         )
     values = body.model_dump()
-    values["rollup"] = body.rollup or DEFAULT_ROLLUP[body.unit]
+    # Values of overlapping windows do not add up: a windowed KPI keeps its last by default.
+    default = DEFAULT_ROLLUP[body.unit] if body.window is None else Rollup.LAST
+    values["rollup"] = body.rollup or default
+    check_window(values["window"], body.calculation_type, body.aggregation_period, values["rollup"])
     values["config"] = await validate_config(
         body.calculation_type,
         body.config,
@@ -281,6 +287,16 @@ async def update(
     definition = await get(session, principal, definition_id)
     _require_admin(principal, "change")
     requested = body.model_dump(exclude_unset=True)
+    window = requested.get("window", definition.window)
+    if "rollup" not in requested and "window" in requested:
+        # As at creation: a window set without a rollup does not keep `sum`.
+        requested["rollup"] = rollup_with_window(requested["window"], definition.rollup)
+    check_window(
+        window,
+        requested.get("calculation_type", definition.calculation_type),
+        definition.aggregation_period,
+        requested.get("rollup", definition.rollup),
+    )
     if "calculation_type" in requested or "config" in requested:
         calculation_type = requested.get("calculation_type", definition.calculation_type)
         # A new type without a config starts from an empty one rather than the old type's.

@@ -115,3 +115,11 @@ class Notice(StrEnum):
 
     FIRING = "firing"
     RESOLVED = "resolved"
+
+
+class ToDate(StrEnum):
+    """The calendar period a period-to-date window starts at."""
+
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"

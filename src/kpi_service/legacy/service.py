@@ -127,7 +127,13 @@ async def user_kpis(
                 "period_end": p_end,
                 "calculated_at": calculated_at,
                 **_finality(
-                    settings, Period(None, p_start, p_end), today, rollup, actual, calculated_at
+                    settings,
+                    Period(None, p_start, p_end),
+                    today,
+                    rollup,
+                    actual,
+                    calculated_at,
+                    window,
                 ),
             },
         }
@@ -150,6 +156,7 @@ async def user_kpis(
             p_end,
             calculated_at,
             rollup,
+            window,
         ) in rows
     ]
 
@@ -161,11 +168,12 @@ def _finality(
     rollup: str,
     actual: Decimal | None,
     calculated_at: datetime,
+    window: Any,
 ) -> dict[str, Any]:
     """Whether the measurement's period has ended, and the pace of one still in progress."""
     if not in_progress(period, today):
         return {"is_final": True, "pace": None}
-    pace = pace_of(settings, period, rollup, actual, calculated_at)
+    pace = pace_of(settings, period, rollup, actual, calculated_at, window=window)
     return {
         "is_final": False,
         "pace": None

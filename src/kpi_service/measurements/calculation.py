@@ -18,6 +18,7 @@ from kpi_service.core import telemetry
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
 from kpi_service.engine.periods import Period
+from kpi_service.engine.windows import Window
 from kpi_service.measurements.derivation import (
     DERIVED,
     measurement_values,
@@ -289,6 +290,12 @@ async def compute_period(
         tally.skipped = len(due)
         return tally
     subjects = sorted({d.subject_id for d in due})
+    try:
+        window = Window.of(definition.window)
+    except ValueError as exc:
+        tally.failed = len(due)
+        tally.error(definition, period, f"the window is not usable: {exc}")
+        return tally
     request = CalculationRequest(
         tenant_id=definition.tenant_id,
         definition_key=definition.key,
@@ -297,6 +304,7 @@ async def compute_period(
         period=period,
         subject_ids=subjects,
         tz=settings.tz,
+        window=window,
     )
     # A user's team, for formulas reading it: its latest assignment's, which supersedes.
     teams = {d.subject_id: d.team_id for d in due}

@@ -77,6 +77,7 @@ def _current_with_latest() -> Select[*tuple[Any, ...]]:
             latest.c.period_end,
             latest.c.calculated_at,
             Definition.rollup,
+            Definition.window,
         )
         .join(Definition, joins.definition_of(Assignment))
         .outerjoin(latest, true())

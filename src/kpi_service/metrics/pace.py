@@ -29,7 +29,8 @@ class PeriodPace(Output):
     projected: OutNumber | None = Field(
         description="The value projected to the period's end: a sum KPI's value divided by "
         "the share elapsed; any other roll-up's value as it is. None before any "
-        "of the period has elapsed."
+        "of the period has elapsed, and for a KPI with a window (its value covers the "
+        "window, not the period so far, so it is no accumulation to project)."
     )
 
 
@@ -39,17 +40,23 @@ def in_progress(period: Period, today: date) -> bool:
 
 
 def pace_of(
-    settings: Settings, period: Period, rollup: str, value: Decimal | None, as_of: datetime | None
+    settings: Settings,
+    period: Period,
+    rollup: str,
+    value: Decimal | None,
+    as_of: datetime | None,
+    *,
+    window: Any,
 ) -> PeriodPace | None:
-    """The pace of a value of a period in progress taken at `as_of` (None without one)."""
+    """The pace of a value of a period in progress taken at `as_of` (None without one); a
+    windowed KPI (`window` not None) gets no projection."""
     if value is None or as_of is None:
         return None
     share = pace.elapsed_share(period, settings.tz, as_of)
     fraction = quantize(share)
     assert fraction is not None
-    return PeriodPace(
-        elapsed_fraction=fraction, as_of=as_of, projected=pace.projected(value, rollup, share)
-    )
+    projected = None if window is not None else pace.projected(value, rollup, share)
+    return PeriodPace(elapsed_fraction=fraction, as_of=as_of, projected=projected)
 
 
 def unjudged(measured: dict[str, Any]) -> dict[str, Any]:

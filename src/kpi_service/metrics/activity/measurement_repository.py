@@ -176,6 +176,7 @@ class ActivityMeasurementRepository(Repository[Measurement]):
                 Definition.unit,
                 Definition.aggregation_period,
                 Definition.rollup,
+                Definition.window,
                 latest,
             )
             .outerjoin(latest, true())

@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from kpi_service.core.schemas import Choice, Day, Input, Key, Limit, OutNumber, Output, SubjectRef
+from kpi_service.definitions.schemas import WINDOW_DOC, WindowShape
 from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.events.schemas import EventType
 from kpi_service.metrics.pace import PeriodPace
@@ -182,6 +183,7 @@ class OrganizationKpi(Output):
     unit: str
     aggregation_period: str
     rollup: str
+    window: WindowShape | None = Field(description=WINDOW_DOC)
     current: EndedValue | None = Field(
         description="Default and range: the latest ended period with a value (by the range's "
         "end); date: the ended period holding it."

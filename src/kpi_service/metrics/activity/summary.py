@@ -86,7 +86,7 @@ async def summarize(
         in_progress = None
         if _overlap(now, asked):
             at_now = exact.get((r.definition_key, now.start))
-            in_progress = _in_progress(settings, now, at_now, r.rollup)
+            in_progress = _in_progress(settings, now, at_now, r)
         within = None
         if query.start is not None:
             within = _range(kind, asked, ranged.get(r.definition_key, []), r.rollup, today)
@@ -145,8 +145,9 @@ def _ended(period: Period | None, row: Any) -> EndedValue:
     )
 
 
-def _in_progress(settings: Settings, period: Period, row: Any, rollup: str) -> InProgressValue:
-    """The period in progress: value so far and pace, without any judgement."""
+def _in_progress(settings: Settings, period: Period, row: Any, kpi: Any) -> InProgressValue:
+    """The period in progress: value so far and pace, without any judgement (`kpi`: the row
+    naming the KPI, with its rollup and window)."""
     value = row.value if row is not None else None
     return InProgressValue(
         period_start=period.start,
@@ -155,7 +156,12 @@ def _in_progress(settings: Settings, period: Period, row: Any, rollup: str) -> I
         value=value,
         target=row.target if row is not None else None,
         pace=pace_of(
-            settings, period, rollup, value, row.calculated_at if row is not None else None
+            settings,
+            period,
+            kpi.rollup,
+            value,
+            row.calculated_at if row is not None else None,
+            window=kpi.window,
         ),
     )
 

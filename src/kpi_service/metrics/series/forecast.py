@@ -52,6 +52,11 @@ def pace_of_current(
     target: Decimal | None,
 ) -> tuple[PaceRead | None, str | None]:
     """Where the current period's value is heading, or why that cannot be said."""
+    if definition.window is not None:
+        return None, (
+            "the KPI has a window: its value covers the window, not the period so far, "
+            "so there is no pace to project"
+        )
     if row is None or row.value is None or row.calculated_at is None:
         return None, "no value has been recorded for the current period yet"
     value = ach.quantize(row.value)

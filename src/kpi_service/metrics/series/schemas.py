@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from kpi_service.core.schemas import Choice, Day, Input, Key, OutNumber, Output, SubjectRef
+from kpi_service.definitions.schemas import WINDOW_DOC, WindowShape
 from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.metrics.pace import PeriodPace
 from kpi_service.models import SubjectType
@@ -128,6 +129,7 @@ class _SeriesHead(Output):
     unit: str
     target_type: str
     rollup: str
+    window: WindowShape | None = Field(description=WINDOW_DOC)
     native_grain: Choice[PeriodKind]
     source: Source = Field(
         description="own: the subject's assignment; members: derived from "
@@ -198,7 +200,10 @@ class ForecastRead(_SeriesHead):
     today: date
     current_period_start: date
     current_period_end: date
-    pace: PaceRead | None
+    pace: PaceRead | None = Field(
+        description="The current period's pace; none for a KPI with a window (its value "
+        "covers the window, not the period so far: nothing accumulates to project)."
+    )
     pace_reason: str | None
     trend: TrendRead | None
     trend_reason: str | None

@@ -96,6 +96,7 @@ def _head(
         "unit": definition.unit,
         "target_type": definition.target_type,
         "rollup": definition.rollup,
+        "window": definition.window,
         "native_grain": definition.aggregation_period,
         "source": source,
         "members": rows.members if source == "members" else None,
@@ -183,7 +184,12 @@ def _point(
         # Not judged before it ends: no status colour, its pace instead.
         status = IN_PROGRESS if value is not None else None
         pace = pace_of(
-            settings, period, definition.rollup, value, row.calculated_at if row else None
+            settings,
+            period,
+            definition.rollup,
+            value,
+            row.calculated_at if row else None,
+            window=definition.window,
         )
     return {
         "period_start": period.start,

@@ -51,6 +51,7 @@ def _user_kpis() -> Select[*tuple[Any, ...]]:
             Definition.unit,
             Definition.target_type,
             Definition.rollup,
+            Definition.window,
         )
         .join(Assignment, and_(Assignment.tenant_id == TENANT, Assignment.id == s.c.assignment_id))
         .join(Definition, and_(Definition.tenant_id == TENANT, Definition.id == s.c.definition_id))
@@ -95,6 +96,7 @@ def _team_cells() -> Select[*tuple[Any, ...]]:
             Definition.unit,
             Definition.target_type,
             Definition.rollup,
+            Definition.window,
         )
         .join(Definition, and_(Definition.tenant_id == TENANT, Definition.id == s.c.definition_id))
         .where(of_teams(s.c.team_id, Teams.ONE))

@@ -17,6 +17,7 @@ from kpi_service.core.schemas import (
     ShortText,
     SubjectRef,
 )
+from kpi_service.definitions.schemas import WINDOW_DOC, WindowShape
 from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.metrics.pace import PeriodPace
 
@@ -95,6 +96,7 @@ class ScorecardKpi(_Measured):
     name: str
     unit: str
     target_type: str
+    window: WindowShape | None = Field(description=WINDOW_DOC)
     weight: OutNumber
     team_id: str | None
     measured: bool = Field(description="A measurement of the period is stored.")
@@ -143,6 +145,7 @@ class TeamKpi(Output):
     name: str
     unit: str
     target_type: str
+    window: WindowShape | None = Field(description=WINDOW_DOC)
     rollup: str
     members: int = Field(description="Members with this KPI.")
     measured: int = Field(description="Members with a value.")
@@ -182,6 +185,7 @@ class LeaderboardRead(_Period):
     name: str
     unit: str
     target_type: str
+    window: WindowShape | None = Field(description=WINDOW_DOC)
     team_id: str | None
     population: int = Field(description="Users with this KPI in the period (in the filter).")
     ranked: int = Field(description="Users with a score, hence a rank.")

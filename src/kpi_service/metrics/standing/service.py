@@ -68,19 +68,28 @@ def _described(kpi: Any) -> dict[str, Any]:
         "name": kpi.name,
         "unit": kpi.unit,
         "target_type": kpi.target_type,
+        "window": kpi.window,
     }
 
 
 def _measured(
-    row: Any, settings: Settings, period: Period, today: date, rollup: str, *extra: str
+    row: Any,
+    settings: Settings,
+    period: Period,
+    today: date,
+    kpi: Any,
+    *extra: str,
 ) -> dict[str, Any]:
-    """A row's measured fields; a period in progress shows its pace and no verdict."""
+    """A row's measured fields; a period in progress shows its pace and no verdict (`kpi`:
+    the definition, or a row carrying its rollup and window)."""
     shown = {name: getattr(row, name) for name in (*_MEASURED, *extra)}
     if not in_progress(period, today):
         return {**shown, "pace": None}
     return {
         **unjudged(shown),
-        "pace": pace_of(settings, period, rollup, row.value, row.calculated_at),
+        "pace": pace_of(
+            settings, period, kpi.rollup, row.value, row.calculated_at, window=kpi.window
+        ),
     }
 
 
@@ -134,7 +143,7 @@ async def scorecard(
             {
                 **r._mapping,
                 **_described(r),
-                **_measured(r, settings, period, today, r.rollup, "change_pct", "trend"),
+                **_measured(r, settings, period, today, r, "change_pct", "trend"),
             }
         )
         for r in rows
@@ -204,7 +213,7 @@ async def team_view(
                     definition_key=c.key,
                     assignment_id=c.assignment_id,
                     weight=c.weight,
-                    **_measured(c, settings, period, today, c.rollup),
+                    **_measured(c, settings, period, today, c),
                 )
                 for c in cells
             ],
@@ -293,7 +302,7 @@ async def leaderboard(
             percentile=None if r.rank is None else ranking.percentile(r.below, r.ranked),
             previous_rank=r.previous_rank,
             rank_change=ranking.rank_change(r.previous_rank, r.rank),
-            **_measured(r, settings, period, today, definition.rollup),
+            **_measured(r, settings, period, today, definition),
         )
         for r in rows[: query.limit]
     ]
