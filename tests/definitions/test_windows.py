@@ -150,7 +150,11 @@ async def test_changes_that_break_a_window_are_refused_and_change_nothing(
     for target, change, reason in (
         (url, {"rollup": "sum"}, "rollup 'sum'"),
         (url, {"calculation_type": "manual", "config": {}}, "manual KPIs take no window"),
-        (f"{URL}/{monthly['id']}", {"window": {"to_date": "month"}}, "not longer than"),
+        (
+            f"{URL}/{monthly['id']}",
+            {"window": {"to_date": "month"}, "rollup": "last"},
+            "not longer than",
+        ),
     ):
         problem = assert_problem(await client.patch(target, json=change), 422, change)
         assert error_locs(problem) == [WINDOW] and reason in problem["detail"], problem
@@ -161,8 +165,13 @@ async def test_changes_that_break_a_window_are_refused_and_change_nothing(
 async def test_a_window_change_raises_the_version_and_is_audited(client: AsyncClient) -> None:
     created = await logins(client)  # a count: rollup sum
     url = f"{URL}/{created['id']}"
-    windowed = (await client.patch(url, json={"window": {"days": 7}})).json()
-    # Setting a window without a rollup does not keep sum, as at creation.
+    # A window on a KPI that sums is refused rather than its rollup changed behind the
+    # caller's back: the answer says which rollups fit.
+    problem = assert_problem(await client.patch(url, json={"window": {"days": 7}}), 422, url)
+    assert error_locs(problem) == [WINDOW] and "use last, avg, min or max" in problem["detail"]
+    assert (await client.get(url)).json() == created
+    change = {"window": {"days": 7}, "rollup": "last"}
+    windowed = (await client.patch(url, json=change)).json()
     assert (windowed["window"], windowed["rollup"], windowed["version"]) == ({"days": 7}, "last", 2)
     same = (await client.patch(url, json={"window": {"days": 7}, "name": "Weekly"})).json()
     assert (same["version"], same["name"]) == (2, "Weekly")

@@ -26,7 +26,7 @@ from kpi_service.definitions.schemas import (
     DefinitionRead,
     DefinitionUpdate,
 )
-from kpi_service.definitions.windows import check_window, rollup_with_window
+from kpi_service.definitions.windows import check_window
 from kpi_service.engine.vocabulary import Rollup
 from kpi_service.measurements.derivation import rederive
 from kpi_service.models import CalculationType, Definition
@@ -288,9 +288,6 @@ async def update(
     _require_admin(principal, "change")
     requested = body.model_dump(exclude_unset=True)
     window = requested.get("window", definition.window)
-    if "rollup" not in requested and "window" in requested:
-        # As at creation: a window set without a rollup does not keep `sum`.
-        requested["rollup"] = rollup_with_window(requested["window"], definition.rollup)
     check_window(
         window,
         requested.get("calculation_type", definition.calculation_type),

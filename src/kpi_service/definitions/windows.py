@@ -1,4 +1,4 @@
-"""Which definitions may compute over a window, and the rollup a windowed one keeps."""
+"""Which definitions may compute over a window."""
 
 from __future__ import annotations
 
@@ -11,12 +11,6 @@ from kpi_service.models import CalculationType
 
 # The types whose source can be asked for any range of days: a window needs that.
 WINDOWED_TYPES = frozenset({CalculationType.EVENT, CalculationType.QUERY})
-
-
-def rollup_with_window(window: Any, rollup: str) -> str:
-    """The rollup a definition keeps when a change sets its window without naming one:
-    values of overlapping windows do not add up, so `sum` becomes `last` (as at creation)."""
-    return Rollup.LAST if window is not None and rollup == Rollup.SUM else rollup
 
 
 def check_window(window: Any, calculation_type: str, aggregation_period: str, rollup: str) -> None:
