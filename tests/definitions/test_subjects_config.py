@@ -14,6 +14,8 @@ from tests.support.problems import assert_problem, error_locs
 
 TEAM_SQL = "SELECT u AS subject_id, 1 AS value FROM unnest(CAST(:subject_ids AS text[])) AS u"
 BUILTIN = {"query_key": "cases_resolved_count"}
+ORG_BUILTIN = {"query_key": "cases_resolved_count_org"}
+QUERY_KEY = ["body", "config", "query_key"]
 HTTP = {
     "adapter": "http_json",
     "url": "https://crm.example/teams/{subject_id}",
@@ -48,6 +50,10 @@ ROLLUP = ["body", "rollup"]
         ("team", "api", {**HTTP, "subjects": "members"}, {"rollup": "last"}, ROLLUP),
         # unit none defaults to rollup last, which cannot combine members either
         ("organization", "query", {"sql": TEAM_SQL}, {"unit": "none"}, ROLLUP),
+        # An organisation built-in measures the organisation, never users or teams.
+        ("user", "query", ORG_BUILTIN, {}, QUERY_KEY),
+        ("team", "query", {**ORG_BUILTIN, "subjects": "own"}, {}, QUERY_KEY),
+        ("organization", "query", {**ORG_BUILTIN, "subjects": "members"}, {}, SUBJECTS),
     ],
 )
 async def test_subjects_that_cannot_work_are_refused(
@@ -82,6 +88,13 @@ async def test_subjects_that_cannot_work_are_refused(
         ("team", "api", {**HTTP, "subjects": "own"}, {}, {**HTTP, "subjects": "own"}),
         ("organization", "api", AIRCALL, {}, {**AIRCALL, "subjects": "members"}),
         ("user", "query", BUILTIN, {}, BUILTIN),
+        (
+            "organization",
+            "query",
+            ORG_BUILTIN,
+            {"rollup": "last"},
+            {**ORG_BUILTIN, "subjects": "own"},
+        ),
         ("team", "event", EVENT, {"unit": "none"}, EVENT),
     ],
 )

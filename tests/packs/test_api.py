@@ -10,7 +10,7 @@ from kpi_service.packs.registry import PACKS
 from tests.support.auth import bearer
 from tests.support.packs import PACKS as ROUTE
 from tests.support.packs import install
-from tests.support.problems import assert_problem
+from tests.support.problems import assert_problem, error_locs
 
 ADMIN = bearer("boss", "admin")
 OTHER_ADMIN = bearer("boss", "admin", tenant="acme")
@@ -44,13 +44,20 @@ async def test_a_pack_shows_its_kpis_assignments_alerts_and_tables(client: Async
         "agent_response_time": 25,
     }
     assert [a["key"] for a in shown["organisation_assignments"]] == [
-        "agent_org_revenue",
         "agent_org_leads",
+        "agent_org_revenue",
+        "agent_org_conversion_rate",
+        "agent_org_response_time",
+        "agent_org_satisfaction",
     ]
     assert [t["name"] for t in shown["alert_templates"]] == [t["name"] for t in pack.alerts]
     [leads] = shown["reads"]
     assert (leads["kind"], leads["name"], leads["dated_by"]) == ("table", "leads", "created_at")
     assert "satisfaction_rating" in leads["columns"]
+    assert leads["user_column"] == "assigned_agent_id"
+    # The organisation's stocks of the crm pack are tracked without a target.
+    crm = (await client.get(f"{ROUTE}/crm")).json()["organisation_assignments"]
+    assert {a["target_value"] for a in crm if a["key"].startswith("crm_org_stage_")} == {None}
 
 
 @pytest.mark.parametrize(
@@ -81,4 +88,6 @@ async def test_an_unknown_pack_or_a_bad_body_is_a_problem(client: AsyncClient) -
     bad = await client.post(f"{ROUTE}/crm/install", json={"users": [{"team_id": "t1"}]})
     assert_problem(bad, 422)
     assert "user_id" in bad.text
+    bad = await client.post(f"{ROUTE}/crm/install", json={"users_from_sources": "maybe"})
+    assert "users_from_sources" in str(error_locs(assert_problem(bad, 422)))
     assert {p["installed_version"] for p in (await client.get(ROUTE)).json()} == {None}

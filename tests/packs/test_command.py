@@ -7,13 +7,16 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from httpx import AsyncClient
 
+from kpi_service.core.database import Database
 from kpi_service.packs.registry import PACKS
 from tests.support.api import listed
 from tests.support.auth import bearer
+from tests.support.packs import source_table
 
 ACME = bearer("boss", "admin", tenant="acme")
 
@@ -77,3 +80,15 @@ async def test_the_command_shows_a_pack_and_refuses_an_unknown_one(
     unknown = await _run(database_url, tmp_path, "install", "saas")
     assert unknown.returncode == 2
     assert "no pack named 'saas'" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+async def test_the_command_assigns_the_users_of_the_source_tables(
+    jwt_client: AsyncClient, db: Database, database_url: str, tmp_path: Path
+) -> None:
+    monday = datetime(2026, 11, 9, 8, tzinfo=UTC)
+    await source_table(db, "support_cases", [(4, "open", monday, None, None, 0)])
+    args = ("install", "support", "--tenant", "acme", "--users-from-sources", "--user", "5:t1")
+    done = await _run(database_url, tmp_path, *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    stored = await listed(jwt_client, "/api/kpis/assignments", ACME, subject_type="user")
+    assert {(a["subject_id"], a["team_id"]) for a in stored} == {("4", None), ("5", "t1")}

@@ -1,6 +1,7 @@
 """The crm pack on a fresh tenant: seed 004's contacts as its contract describes them,
-computed for a closed week: every stage count and funnel step equals the one worked out here
-from the rows and the documented rule for blocked and lost contacts."""
+computed for a closed week: every stage count and funnel step, the organisation's with no
+owner assigned and the owners' found in the rows, equals the one worked out here from the
+rows and the documented rule for blocked and lost contacts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from decimal import Decimal
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
+from kpi_service.packs.crm import CRM
 from tests.support.api import recalculate
 from tests.support.packs import WEEK, WEEK_START, install, source_table, stored_by_key, within
 
@@ -40,7 +42,8 @@ MON = datetime(2026, 11, 9, 8, tzinfo=UTC)
 H = timedelta(hours=5)
 # owner_id, funnel_stage, created_at: every stage in the week for owner a1, a few for a2,
 # some created before the week (stocks only) and one after it (in nothing).
-CONTACTS = [
+Contact = tuple[str, str, datetime]
+CONTACTS: list[Contact] = [
     *(("a1", stage, MON + n * H) for n, stage in enumerate(STAGES)),
     ("a1", "closed_won", MON + 30 * H),
     ("a1", "negotiation", MON - 10 * 24 * H),
@@ -49,14 +52,20 @@ CONTACTS = [
     ("a2", "blocked", MON + 4 * H),
     ("a2", "needs_outreach", MON - 3 * 24 * H),
     ("a2", "closed_won", WEEK[1] + H),
+    # Owner a3: a contact won in the week, one lost before it.
+    ("a3", "closed_won", MON + 7 * H),
+    ("a3", "closed_lost", MON - 2 * 24 * H),
 ]
-OWNERS = ("a1", "a2")
+# Each organisation KPI and the user KPI whose figure it is over every contact.
+ORGANISATION = {f"crm_org_stage_{stage}": f"crm_stage_{stage}" for stage in STAGES} | {
+    f"crm_org_funnel_{step}": f"crm_funnel_{step}" for step in STEPS
+}
 
 
-def expected(owner: str) -> dict[str, Decimal]:
-    mine = [c for c in CONTACTS if c[0] == owner]
-    before_end = [c for c in mine if c[2] < WEEK[1]]
-    created = [c for c in mine if within(c[2], WEEK)]
+def figures(contacts: list[Contact]) -> dict[str, Decimal]:
+    """Each user KPI's figure for the week over these contacts."""
+    before_end = [c for c in contacts if c[2] < WEEK[1]]
+    created = [c for c in contacts if within(c[2], WEEK)]
     values = {
         f"crm_stage_{stage}": Decimal(sum(1 for c in before_end if c[1] == stage))
         for stage in STAGES
@@ -66,23 +75,35 @@ def expected(owner: str) -> dict[str, Decimal]:
     return values
 
 
-async def test_every_crm_kpi_has_the_value_of_its_rows(client: AsyncClient, db: Database) -> None:
+def organisation_values() -> dict[tuple[str, str, str], Decimal | None]:
+    everyone = figures(CONTACTS)
+    return {(org, "default", WEEK_START): everyone[user] for org, user in ORGANISATION.items()}
+
+
+async def test_the_organisation_kpis_have_the_values_of_all_rows_without_users(
+    client: AsyncClient, db: Database
+) -> None:
+    assert set(ORGANISATION) == {a.key for a in CRM.organisation}
+    report = await install(client, "crm", {"start_date": "2026-11-01"})
+    assert len(report["definitions"]) == 2 * (len(STAGES) + len(STEPS))
+    assert {a["subject_type"] for a in report["assignments_created"]} == {"organization"}
     await source_table(db, "contacts", CONTACTS)
-    report = await install(
-        client, "crm", {"users": [{"user_id": o, "team_id": "crm"} for o in OWNERS]}
-    )
-    assert len(report["definitions"]) == len(STAGES) + len(STEPS) + 2
+
+    run = await recalculate(client, period_start=WEEK_START)
+    assert run["status"] == "succeeded", run
+    assert await stored_by_key(client) == organisation_values()
+
+
+async def test_with_the_users_of_the_rows_every_kpi_has_the_value_of_its_rows(
+    client: AsyncClient, db: Database
+) -> None:
+    await source_table(db, "contacts", CONTACTS)
+    await install(client, "crm", {"users_from_sources": True})
     run = await recalculate(client, period_start=WEEK_START)
     assert run["status"] == "succeeded", run
 
-    stored = await stored_by_key(client)
-    want = {owner: expected(owner) for owner in OWNERS}
-    for owner, values in want.items():
-        for key, value in values.items():
-            assert stored[(key, owner, WEEK_START)] == value, (key, owner)
-    for org_key, user_key in (
-        ("crm_org_contacts", "crm_funnel_assigned"),
-        ("crm_org_won", "crm_funnel_won"),
-    ):
-        assert stored[(org_key, "default", WEEK_START)] == sum(want[o][user_key] for o in OWNERS)
-    assert len(stored) == 2 + (len(STAGES) + len(STEPS)) * len(OWNERS)
+    want = organisation_values()
+    for owner in sorted({c[0] for c in CONTACTS}):
+        mine = figures([c for c in CONTACTS if c[0] == owner])
+        want |= {(key, owner, WEEK_START): value for key, value in mine.items()}
+    assert await stored_by_key(client) == want

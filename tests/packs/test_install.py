@@ -33,14 +33,13 @@ def _version_2() -> Pack:
     """Support at version 2: resolution time rolled up by its maximum, a KPI added."""
     changed = {**SUPPORT.definition("support_resolution_time"), "rollup": "max"}
     added = query_kpi(
-        "support_org_backlog",
-        "Open cases of the team",
-        "case_backlog",
+        "support_org_reopen_rate",
+        "Reopen rate, all agents",
+        "reopen_rate_org",
         category="customer_support",
         target_type="lower_better",
         period="weekly",
         scope="organization",
-        rollup="sum",
     )
     return replace(
         SUPPORT,
@@ -49,7 +48,7 @@ def _version_2() -> Pack:
             *(changed if d["key"] == "support_resolution_time" else d for d in SUPPORT.definitions),
             added,
         ),
-        organisation=(*SUPPORT.organisation, Assigned("support_org_backlog", Decimal(20))),
+        organisation=(*SUPPORT.organisation, Assigned("support_org_reopen_rate", Decimal(5))),
     )
 
 
@@ -101,19 +100,19 @@ async def test_an_upgrade_keeps_every_measurement_and_raises_only_the_changed_ve
         report = await install(client, "support")
         done = outcomes(report)
         assert done.pop("support_resolution_time") == "updated"
-        assert done.pop("support_org_backlog") == "created"
+        assert done.pop("support_org_reopen_rate") == "created"
         assert set(done.values()) == {"unchanged"}
         assert report["previous_version"] == 1 and report["version"] == 2
         # The added organisation KPI is assigned from the first install's date.
         [made] = report["assignments_created"]
         assert (made["definition_key"], made["start_date"]) == (
-            "support_org_backlog",
+            "support_org_reopen_rate",
             first["start_date"],
         )
         after = await snapshot(db)
         assert outcomes(await install(client, "support")) == outcomes(report) | {
             "support_resolution_time": "unchanged",
-            "support_org_backlog": "unchanged",
+            "support_org_reopen_rate": "unchanged",
         }
         assert await snapshot(db) == after
 

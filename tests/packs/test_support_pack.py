@@ -1,6 +1,6 @@
-"""The support pack on a fresh tenant: installed with two agents, fed seed 000's cases as its
-contract describes them, computed for a closed week: every KPI's value equals the one worked
-out here from the rows."""
+"""The support pack on a fresh tenant, fed seed 000's cases as its contract describes them and
+computed for a closed week: the organisation's KPIs have the values of all the rows with no
+user assigned, and with the users found in the rows every user KPI has its agent's."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from decimal import Decimal
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import recalculate
-from tests.support.expected import q
+from kpi_service.packs.support import SUPPORT
+from tests.support.api import listed, recalculate
 from tests.support.packs import (
     WEEK,
     WEEK_START,
@@ -20,7 +20,9 @@ from tests.support.packs import (
     install,
     mean,
     outcomes,
+    percent,
     source_table,
+    stored_as,
     stored_by_key,
     within,
 )
@@ -28,7 +30,7 @@ from tests.support.packs import (
 MON = datetime(2026, 11, 9, 9, tzinfo=UTC)
 H = timedelta(hours=1)
 # assigned_to, status, created_at, resolved_at, first_response_at, reopened_count
-Case = tuple[int, str, datetime, datetime | None, datetime | None, int]
+Case = tuple[int | None, str, datetime, datetime | None, datetime | None, int]
 CASES: list[Case] = [
     # Agent 1: two resolved in the week (one reopened), one still open, one from October
     # still open at the week's end, one resolved after it.
@@ -43,8 +45,18 @@ CASES: list[Case] = [
     (2, "resolved", MON + 30 * H, MON + 40 * H, MON + 34 * H, 0),
     # Resolved the week before: in no figure of this week.
     (2, "resolved", MON - 100 * H, MON - 90 * H, MON - 99 * H, 3),
+    # Agent 3: one open case, unanswered: a backlog, no resolution or response time.
+    (3, "open", MON + 5 * H, None, None, 0),
+    # Nobody's: the organisation's figures count it, no agent's does.
+    (None, "resolved", MON + 3 * H, MON + 9 * H, MON + 4 * H, 1),
 ]
-AGENTS = ("1", "2")
+# Each organisation KPI and the user KPI whose figure it is over every case.
+ORGANISATION = {
+    "support_org_cases_resolved": "support_cases_resolved",
+    "support_org_resolution_time": "support_resolution_time",
+    "support_org_first_response_time": "support_first_response_time",
+    "support_org_backlog": "support_backlog",
+}
 
 
 def _resolved_hours(case: Case) -> Decimal:
@@ -57,55 +69,70 @@ def _response_hours(case: Case) -> Decimal:
     return hours(case[2], case[4])
 
 
-def expected() -> dict[str, dict[str, Decimal]]:
-    """Each user KPI's value per agent for the week, from the rows."""
+def figures(cases: list[Case]) -> dict[str, Decimal | None]:
+    """Each user KPI's figure for the week over these cases (None: no value)."""
     end = WEEK[1]
-    out: dict[str, dict[str, Decimal]] = {}
-    for agent in AGENTS:
-        mine = [c for c in CASES if str(c[0]) == agent]
-        resolved = [c for c in mine if c[1] == "resolved" and within(c[3], WEEK)]
-        answered = [c for c in mine if within(c[2], WEEK) and c[4] is not None]
-        out[agent] = {
-            "support_cases_resolved": Decimal(len(resolved)),
-            "support_resolution_time": mean([_resolved_hours(c) for c in resolved]),
-            "support_first_response_time": mean([_response_hours(c) for c in answered]),
-            "support_reopen_rate": Decimal(100)
-            * sum(1 for c in resolved if c[5] > 0)
-            / len(resolved),
-            "support_backlog": Decimal(
-                sum(1 for c in mine if c[2] < end and (c[3] is None or c[3] >= end))
-            ),
-        }
-    return out
+    resolved = [c for c in cases if c[1] == "resolved" and within(c[3], WEEK)]
+    answered = [c for c in cases if within(c[2], WEEK) and c[4] is not None]
+    return {
+        "support_cases_resolved": Decimal(len(resolved)),
+        "support_resolution_time": mean([_resolved_hours(c) for c in resolved]),
+        "support_first_response_time": mean([_response_hours(c) for c in answered]),
+        "support_reopen_rate": percent(sum(1 for c in resolved if c[5] > 0), len(resolved)),
+        "support_backlog": Decimal(
+            sum(1 for c in cases if c[2] < end and (c[3] is None or c[3] >= end))
+        ),
+    }
 
 
-async def test_every_support_kpi_has_the_value_of_its_rows(
+def organisation_values() -> dict[tuple[str, str, str], Decimal | None]:
+    everyone = figures(CASES)
+    return {(org, "default", WEEK_START): stored_as(everyone[u]) for org, u in ORGANISATION.items()}
+
+
+async def test_the_organisation_kpis_have_the_values_of_all_rows_without_users(
+    client: AsyncClient, db: Database
+) -> None:
+    assert set(ORGANISATION) == {a.key for a in SUPPORT.organisation}
+    report = await install(client, "support", {"start_date": "2026-11-01"})
+    made = {(a["definition_key"], a["subject_type"]) for a in report["assignments_created"]}
+    assert made == {(key, "organization") for key in ORGANISATION}
+    # The cases arrive after the install.
+    await source_table(db, "support_cases", CASES)
+
+    run = await recalculate(client, period_start=WEEK_START)
+    assert run["status"] == "succeeded", run
+    assert await stored_by_key(client) == organisation_values()
+
+
+async def test_with_the_users_of_the_rows_every_kpi_has_the_value_of_its_rows(
     client: AsyncClient, db: Database
 ) -> None:
     await source_table(db, "support_cases", CASES)
     report = await install(
         client,
         "support",
-        {"users": [{"user_id": "1", "team_id": "t1"}, {"user_id": "2", "team_id": "t1"}]},
+        {"users_from_sources": True, "users": [{"user_id": "1", "team_id": "t1"}]},
     )
     assert set(outcomes(report).values()) == {"created"}
     # The default start: the first day of the month of the earliest case.
     assert report["start_date"] == first_of_month(min(c[2] for c in CASES)).isoformat()
-    assert len(report["assignments_created"]) == 1 + 5 * len(AGENTS)
     assert {r["name"] for r in report["rules_created"]} == {
         "Support: slow first response",
         "Support: backlog over 25",
     }
+    agents = sorted({str(c[0]) for c in CASES if c[0] is not None})
+    teams = {
+        a["subject_id"]: a["team_id"]
+        for a in await listed(client, "/api/kpis/assignments", subject_type="user")
+    }
+    # The team of a user named in `users`; none known for the others.
+    assert teams == {"1": "t1", "2": None, "3": None}
 
     run = await recalculate(client, period_start=WEEK_START)
     assert run["status"] == "succeeded", run
-
-    stored = await stored_by_key(client)
-    want = expected()
-    for agent, values in want.items():
-        for key, value in values.items():
-            assert stored[(key, agent, WEEK_START)] == q(value), (key, agent)
-    # The organisation's cases: its agents' cases added up.
-    org = sum(want[a]["support_cases_resolved"] for a in AGENTS)
-    assert stored[("support_org_cases_resolved", "default", WEEK_START)] == org
-    assert len(stored) == 1 + 5 * len(AGENTS)
+    want = organisation_values()
+    for agent in agents:
+        mine = figures([c for c in CASES if str(c[0]) == agent])
+        want |= {(key, agent, WEEK_START): stored_as(value) for key, value in mine.items()}
+    assert await stored_by_key(client) == want

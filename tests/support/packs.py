@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from tests.support.api import DEFINITIONS, listed, measurements
+from tests.support.expected import q
 
 PACKS = "/api/kpis/packs"
 # The closed periods the pack tests compute: the ISO week of 9 November 2026 and its month.
@@ -116,8 +117,19 @@ def within(instant: datetime | None, period: tuple[datetime, datetime]) -> bool:
     return instant is not None and period[0] <= instant < period[1]
 
 
-def mean(values: Sequence[Decimal]) -> Decimal:
-    return sum(values, Decimal(0)) / len(values)
+def mean(values: Sequence[Decimal]) -> Decimal | None:
+    """The average, or None (no value) for no values."""
+    return sum(values, Decimal(0)) / len(values) if values else None
+
+
+def percent(part: int, whole: int) -> Decimal | None:
+    """`part` of `whole` in percent, or None (no value) when `whole` is 0."""
+    return Decimal(100) * part / whole if whole else None
+
+
+def stored_as(value: Decimal | None) -> Decimal | None:
+    """A value as stored (six decimal places), or None for no value."""
+    return None if value is None else q(value)
 
 
 def first_of_month(instant: datetime) -> date:

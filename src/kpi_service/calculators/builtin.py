@@ -7,7 +7,10 @@
 - seed 004's `contacts(id, owner_id, funnel_stage, created_at)`.
 
 Each takes `:subject_ids` (user ids as text), `:period_start` and `:period_end` (instants,
-end exclusive) and returns `subject_id` and `value`. docs/packs.md states what each measures.
+end exclusive) and returns `subject_id` and `value`. Each has an organisation variant,
+`<key>_org`, that measures every row of its table (whoever owns it) and answers one row per
+given subject id (an organisation KPI's: the tenant's). docs/packs.md states what each
+measures.
 """
 
 from __future__ import annotations
@@ -26,31 +29,23 @@ def _in_period(column: str) -> str:
     return f"{column} >= {_START} AND {column} < {_END}"
 
 
-_RESOLVED_IN_PERIOD = f"""
-FROM support_cases
-WHERE assigned_to::text = ANY({_SUBJECTS})
-  AND status = 'resolved'
-  AND {_in_period("resolved_at")}
-GROUP BY assigned_to
-"""
-
-
-def _per_subject(aggregate: str, table: str, owner: str, condition: str) -> str:
-    """One row per due subject, those without rows included (counts give them 0)."""
+def _grouped(aggregate: str, table: str, owner: str, condition: str) -> str:
+    """One row per user that has rows; the others get the query's `value_when_no_rows`."""
     return (
-        f"SELECT s.subject AS subject_id, {aggregate} AS value "  # noqa: S608 (constant text)
-        f"FROM unnest({_SUBJECTS}) AS s(subject) "
-        f"LEFT JOIN {table} AS t ON t.{owner}::text = s.subject AND {condition} "
-        "GROUP BY s.subject"
+        f"SELECT t.{owner}::text AS subject_id, {aggregate} AS value "  # noqa: S608
+        f"FROM {table} AS t WHERE t.{owner}::text = ANY({_SUBJECTS}) AND {condition} "
+        f"GROUP BY t.{owner}"
     )
 
 
-def _grouped(aggregate: str, table: str, owner: str, condition: str) -> str:
-    """One row per subject that has rows (an average of nothing is no value)."""
+def _whole(aggregate: str, table: str, condition: str) -> str:
+    """The organisation's figure over every row, whoever owns it: one row per given subject
+    (the organisation's id), none when no row matches."""
     return (
-        f"SELECT {owner}::text AS subject_id, {aggregate} AS value "  # noqa: S608
-        f"FROM {table} WHERE {owner}::text = ANY({_SUBJECTS}) AND {condition} "
-        f"GROUP BY {owner}"
+        f"SELECT s.subject AS subject_id, w.value "  # noqa: S608 (constant text)
+        f"FROM unnest({_SUBJECTS}) AS s(subject) "
+        f"CROSS JOIN (SELECT {aggregate} AS value FROM {table} AS t WHERE {condition} "
+        "HAVING COUNT(*) > 0) AS w"
     )
 
 
@@ -97,142 +92,182 @@ def reached(step: int) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class BuiltinQuery:
-    """A named, reviewed query; `value_when_no_rows` is what a subject without rows gets."""
+    """A named, reviewed query; `value_when_no_rows` is what a subject without rows gets.
+    `organisation`: it answers for the organisation over every row of its table (the
+    subject ids it is given only label its one row), not per user."""
 
     key: str
     description: str
     unit: str
     sql: str
     value_when_no_rows: Decimal | None
+    organisation: bool = False
 
 
-def _support() -> tuple[BuiltinQuery, ...]:
+ORGANISATION_SUFFIX = "_org"
+
+
+@dataclass(frozen=True, slots=True)
+class _Measure:
+    """What a built-in measures, over the rows of `table` (aliased `t`) meeting `condition`;
+    `owner` is the column naming the user. `counts`: a count or a sum, 0 without rows (else
+    no value: an average of nothing)."""
+
+    key: str
+    description: str
+    unit: str
+    aggregate: str
+    table: str
+    owner: str
+    condition: str
+    counts: bool
+
+    def queries(self) -> tuple[BuiltinQuery, BuiltinQuery]:
+        """The per-user query and the organisation's (key `<key>_org`)."""
+        zero = Decimal(0) if self.counts else None
+        return (
+            BuiltinQuery(
+                key=self.key,
+                description=self.description,
+                unit=self.unit,
+                sql=_grouped(self.aggregate, self.table, self.owner, self.condition),
+                value_when_no_rows=zero,
+            ),
+            BuiltinQuery(
+                key=self.key + ORGANISATION_SUFFIX,
+                description=f"{self.description} The organisation's figure: every row of "
+                f"{self.table}, whoever {self.owner} names.",
+                unit=self.unit,
+                sql=_whole(self.aggregate, self.table, self.condition),
+                value_when_no_rows=zero,
+                organisation=True,
+            ),
+        )
+
+
+def _support() -> tuple[_Measure, ...]:
+    resolved = f"t.status = 'resolved' AND {_in_period('t.resolved_at')}"
     open_at_end = f"t.created_at < {_END} AND (t.resolved_at IS NULL OR t.resolved_at >= {_END})"
+    hours_to = "AVG(EXTRACT(EPOCH FROM (t.{0} - t.created_at)) / 3600)"
     return (
-        BuiltinQuery(
+        _Measure(
             key="avg_resolution_time",
             description="Average hours from creation to resolution of the cases resolved "
             "in the period (no resolved case: no value).",
             unit="hours",
-            sql="SELECT assigned_to::text AS subject_id, "  # noqa: S608 (constant text)
-            "AVG(EXTRACT(EPOCH FROM (resolved_at - created_at)) / 3600) AS value"
-            + _RESOLVED_IN_PERIOD,
-            value_when_no_rows=None,
+            aggregate=hours_to.format("resolved_at"),
+            table="support_cases",
+            owner="assigned_to",
+            condition=resolved,
+            counts=False,
         ),
-        BuiltinQuery(
+        _Measure(
             key="cases_resolved_count",
             description="Number of cases resolved in the period.",
             unit="count",
-            sql="SELECT assigned_to::text AS subject_id, COUNT(*) AS value" + _RESOLVED_IN_PERIOD,
-            value_when_no_rows=Decimal(0),
+            aggregate="COUNT(*)",
+            table="support_cases",
+            owner="assigned_to",
+            condition=resolved,
+            counts=True,
         ),
-        BuiltinQuery(
+        _Measure(
             key="first_response_time",
             description="Average hours from creation to first response of the cases created "
             "in the period that have a first response (none: no value).",
             unit="hours",
-            sql=_grouped(
-                "AVG(EXTRACT(EPOCH FROM (first_response_at - created_at)) / 3600)",
-                "support_cases",
-                "assigned_to",
-                f"{_in_period('created_at')} AND first_response_at IS NOT NULL",
-            ),
-            value_when_no_rows=None,
+            aggregate=hours_to.format("first_response_at"),
+            table="support_cases",
+            owner="assigned_to",
+            condition=f"{_in_period('t.created_at')} AND t.first_response_at IS NOT NULL",
+            counts=False,
         ),
-        BuiltinQuery(
+        _Measure(
             key="reopen_rate",
             description="Percent of the cases resolved in the period that were reopened "
             "(reopened_count > 0); no resolved case: no value.",
             unit="percent",
-            sql=_grouped(
-                "100.0 * COUNT(*) FILTER (WHERE reopened_count > 0) / COUNT(*)",
-                "support_cases",
-                "assigned_to",
-                f"status = 'resolved' AND {_in_period('resolved_at')}",
-            ),
-            value_when_no_rows=None,
+            aggregate="100.0 * COUNT(*) FILTER (WHERE t.reopened_count > 0) / COUNT(*)",
+            table="support_cases",
+            owner="assigned_to",
+            condition=resolved,
+            counts=False,
         ),
-        BuiltinQuery(
+        _Measure(
             key="case_backlog",
             description="Cases open at the period's end: created before it and not resolved "
             "before it (a stock).",
             unit="count",
-            sql=_per_subject("COUNT(t.id)", "support_cases", "assigned_to", open_at_end),
-            value_when_no_rows=Decimal(0),
+            aggregate="COUNT(*)",
+            table="support_cases",
+            owner="assigned_to",
+            condition=open_at_end,
+            counts=True,
         ),
     )
 
 
-def _leads() -> tuple[BuiltinQuery, ...]:
+def _lead(
+    key: str, description: str, unit: str, aggregate: str, condition: str, *, counts: bool
+) -> _Measure:
+    return _Measure(
+        key, description, unit, aggregate, "leads", "assigned_agent_id", condition, counts
+    )
+
+
+def _leads() -> tuple[_Measure, ...]:
+    created = _in_period("t.created_at")
     contacted = _in_period("t.contacted_at")
     return (
-        BuiltinQuery(
-            key="leads_created_count",
-            description="Leads created in the period.",
-            unit="count",
-            sql=_per_subject(
-                "COUNT(t.id)", "leads", "assigned_agent_id", _in_period("t.created_at")
-            ),
-            value_when_no_rows=Decimal(0),
+        _lead(
+            "leads_created_count",
+            "Leads created in the period.",
+            "count",
+            "COUNT(*)",
+            created,
+            counts=True,
         ),
-        BuiltinQuery(
-            key="lead_conversion_rate",
-            description="Percent of the leads created in the period whose disposition is "
-            "converted (no lead: no value).",
-            unit="percent",
-            sql=_grouped(
-                "100.0 * COUNT(*) FILTER (WHERE disposition = 'converted') / COUNT(*)",
-                "leads",
-                "assigned_agent_id",
-                _in_period("created_at"),
-            ),
-            value_when_no_rows=None,
+        _lead(
+            "lead_conversion_rate",
+            "Percent of the leads created in the period whose disposition is converted "
+            "(no lead: no value).",
+            "percent",
+            "100.0 * COUNT(*) FILTER (WHERE t.disposition = 'converted') / COUNT(*)",
+            created,
+            counts=False,
         ),
-        BuiltinQuery(
-            key="lead_revenue",
-            description="Revenue of the leads converted in the period.",
-            unit="currency",
-            sql=_per_subject(
-                "COALESCE(SUM(t.revenue), 0)",
-                "leads",
-                "assigned_agent_id",
-                _in_period("t.converted_at"),
-            ),
-            value_when_no_rows=Decimal(0),
+        _lead(
+            "lead_revenue",
+            "Revenue of the leads converted in the period.",
+            "currency",
+            "COALESCE(SUM(t.revenue), 0)",
+            _in_period("t.converted_at"),
+            counts=True,
         ),
-        BuiltinQuery(
-            key="lead_response_time",
-            description="Average response_time_hours of the leads contacted in the period.",
-            unit="hours",
-            sql=_grouped(
-                "AVG(response_time_hours)",
-                "leads",
-                "assigned_agent_id",
-                f"{_in_period('contacted_at')} AND response_time_hours IS NOT NULL",
-            ),
-            value_when_no_rows=None,
+        _lead(
+            "lead_response_time",
+            "Average response_time_hours of the leads contacted in the period.",
+            "hours",
+            "AVG(t.response_time_hours)",
+            f"{contacted} AND t.response_time_hours IS NOT NULL",
+            counts=False,
         ),
-        BuiltinQuery(
-            key="lead_satisfaction",
-            description="Average satisfaction_rating (1 to 5) of the leads contacted in the "
-            "period that were rated.",
-            unit="none",
-            sql=_grouped(
-                "AVG(satisfaction_rating)",
-                "leads",
-                "assigned_agent_id",
-                f"{_in_period('contacted_at')} AND satisfaction_rating IS NOT NULL",
-            ),
-            value_when_no_rows=None,
+        _lead(
+            "lead_satisfaction",
+            "Average satisfaction_rating (1 to 5) of the leads contacted in the period that "
+            "were rated.",
+            "none",
+            "AVG(t.satisfaction_rating)",
+            f"{contacted} AND t.satisfaction_rating IS NOT NULL",
+            counts=False,
         ),
-        BuiltinQuery(
-            key="lead_satisfaction_count",
-            description="Ratings given to the leads contacted in the period.",
-            unit="count",
-            sql=_per_subject(
-                "COUNT(t.satisfaction_rating)", "leads", "assigned_agent_id", contacted
-            ),
-            value_when_no_rows=Decimal(0),
+        _lead(
+            "lead_satisfaction_count",
+            "Ratings given to the leads contacted in the period.",
+            "count",
+            "COUNT(t.satisfaction_rating)",
+            contacted,
+            counts=True,
         ),
     )
 
@@ -241,40 +276,34 @@ def _listed(stages: tuple[str, ...]) -> str:
     return ", ".join(f"'{stage}'" for stage in stages)
 
 
-def _crm() -> tuple[BuiltinQuery, ...]:
+def _contacts(key: str, description: str, condition: str) -> _Measure:
+    return _Measure(key, description, "count", "COUNT(*)", "contacts", "owner_id", condition, True)
+
+
+def _crm() -> tuple[_Measure, ...]:
     stages = tuple(
-        BuiltinQuery(
-            key=f"contacts_in_{stage}",
-            description=f"Contacts created before the period's end that are in stage {stage} "
-            "when the run reads them (a stock: the table keeps no stage history).",
-            unit="count",
-            sql=_per_subject(
-                "COUNT(t.id)",
-                "contacts",
-                "owner_id",
-                f"t.funnel_stage = '{stage}' AND t.created_at < {_END}",
-            ),
-            value_when_no_rows=Decimal(0),
+        _contacts(
+            f"contacts_in_{stage}",
+            f"Contacts created before the period's end that are in stage {stage} when the "
+            "run reads them (a stock: the table keeps no stage history).",
+            f"t.funnel_stage = '{stage}' AND t.created_at < {_END}",
         )
         for stage in CRM_STAGES
     )
     funnel = tuple(
-        BuiltinQuery(
-            key=f"funnel_{name}",
-            description=f"Contacts created in the period that reached funnel step {name} "
+        _contacts(
+            f"funnel_{name}",
+            f"Contacts created in the period that reached funnel step {name} "
             f"(stage one of {', '.join(reached(step))}).",
-            unit="count",
-            sql=_per_subject(
-                "COUNT(t.id)",
-                "contacts",
-                "owner_id",
-                f"{_in_period('t.created_at')} AND t.funnel_stage IN ({_listed(reached(step))})",
-            ),
-            value_when_no_rows=Decimal(0),
+            f"{_in_period('t.created_at')} AND t.funnel_stage IN ({_listed(reached(step))})",
         )
         for step, name in enumerate(CRM_FUNNEL_STEPS)
     )
     return stages + funnel
 
 
-BUILTIN_QUERIES: dict[str, BuiltinQuery] = {q.key: q for q in (*_support(), *_leads(), *_crm())}
+# Each measure's per-user query, then the organisation's variants.
+_MEASURES = (*_support(), *_leads(), *_crm())
+BUILTIN_QUERIES: dict[str, BuiltinQuery] = {
+    q.key: q for pair in zip(*(m.queries() for m in _MEASURES), strict=True) for q in pair
+}

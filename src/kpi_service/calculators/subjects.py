@@ -2,7 +2,8 @@
 
 `{"subjects": "members"}` (the default) computes the KPI per member user and combines the
 members' values with the definition's rollup; `{"subjects": "own"}` passes the team ids (or
-the organisation's subject id) to the source itself.
+the organisation's subject id) to the source itself, and is the only (and default) setting
+of an organisation KPI on a built-in query's `_org` variant.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from kpi_service.calculators import api_adapters
 from kpi_service.calculators.base import ConfigError
+from kpi_service.calculators.builtin import BUILTIN_QUERIES
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
 from kpi_service.models import CalculationType, SubjectType
 
@@ -49,9 +51,24 @@ def subject_mode(
     return SubjectMode(config.get(SUBJECTS_KEY, SubjectMode.MEMBERS))
 
 
+def _organisation_builtin(calculation_type: str, config: Mapping[str, Any]) -> bool:
+    """Whether the config names a built-in query that measures the organisation itself."""
+    if calculation_type != CalculationType.QUERY:
+        return False
+    builtin = BUILTIN_QUERIES.get(str(config.get("query_key")))
+    return builtin is not None and builtin.organisation
+
+
 def _only_users(calculation_type: str, config: Mapping[str, Any]) -> str | None:
-    if calculation_type == CalculationType.QUERY and "query_key" in config:
-        return "the built-in queries measure users (the owner column of their table)"
+    if (
+        calculation_type == CalculationType.QUERY
+        and "query_key" in config
+        and not _organisation_builtin(calculation_type, config)
+    ):
+        return (
+            "this built-in query measures users (the owner column of its table); "
+            "its organisation variant ends in _org"
+        )
     adapter = config.get("adapter")
     if (
         calculation_type == CalculationType.API
@@ -67,6 +84,13 @@ def validate(
 ) -> dict[str, str]:
     """The `subjects` entry a definition's config stores ({} when it takes none)."""
     given = config.get(SUBJECTS_KEY)
+    organisation_builtin = _organisation_builtin(calculation_type, config)
+    if organisation_builtin and scope != SubjectType.ORGANIZATION:
+        raise SubjectsConfigError(
+            "query_key",
+            "this built-in query measures the organisation (every row of its table); "
+            f"a {scope} KPI takes the variant without _org",
+        )
     if scope == SubjectType.USER or calculation_type not in TYPES_WITH_SUBJECTS:
         if SUBJECTS_KEY in config:
             where = "user KPIs" if scope == SubjectType.USER else f"{calculation_type} KPIs"
@@ -83,7 +107,14 @@ def validate(
             "by the rollup) or 'own' (the source is asked for the "
             f"{scope} itself)",
         )
-    mode = SubjectMode(given or SubjectMode.MEMBERS)
+    # An organisation built-in answers for the organisation itself: `own` unless told.
+    mode = SubjectMode(given or (SubjectMode.OWN if organisation_builtin else SubjectMode.MEMBERS))
+    if organisation_builtin and mode is SubjectMode.MEMBERS:
+        raise SubjectsConfigError(
+            SUBJECTS_KEY,
+            "'members' cannot work: this built-in query measures the organisation, not its "
+            "users; use 'own'",
+        )
     only_users = _only_users(calculation_type, config)
     if mode is SubjectMode.OWN and only_users:
         raise SubjectsConfigError(SUBJECTS_KEY, f"'own' cannot work: {only_users}; use 'members'")

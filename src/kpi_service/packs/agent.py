@@ -1,4 +1,5 @@
-"""The agent pack: seed 003's personal analytics over its leads table."""
+"""The agent pack: seed 003's personal analytics over its leads table, per agent and for the
+organisation (over every lead)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,33 @@ from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
 from kpi_service.packs.specs import query_kpi, rule
 
 _MONTHLY = {"category": "sales", "period": "monthly"}
+# The organisation's figures over every lead (whoever it is assigned to): key, name, query,
+# direction and further definition fields.
+_ORGANISATION = (
+    ("agent_org_leads", "Leads, all agents", "leads_created_count_org", "higher_better", _MONTHLY),
+    ("agent_org_revenue", "Revenue, all agents", "lead_revenue_org", "higher_better", _MONTHLY),
+    (
+        "agent_org_conversion_rate",
+        "Conversion rate, all leads",
+        "lead_conversion_rate_org",
+        "higher_better",
+        _MONTHLY,
+    ),
+    (
+        "agent_org_response_time",
+        "Response time, all agents",
+        "lead_response_time_org",
+        "lower_better",
+        _MONTHLY,
+    ),
+    (
+        "agent_org_satisfaction",
+        "Satisfaction score, all agents",
+        "lead_satisfaction_org",
+        "higher_better",
+        {**_MONTHLY, "rollup": "avg"},
+    ),
+)
 
 AGENT = Pack(
     name="agent",
@@ -15,7 +43,8 @@ AGENT = Pack(
     title="Sales agents",
     summary="Leads handled, conversion rate, revenue, response time and satisfaction per "
     "agent, monthly (leads weekly too), from the leads table (seed 003); ranked with the "
-    "seed's weights: conversion 40, satisfaction 35, response time 25.",
+    "seed's weights: conversion 40, satisfaction 35, response time 25; and the "
+    "organisation's leads, revenue, conversion rate, response time and satisfaction.",
     definitions=(
         query_kpi(
             "agent_leads_handled",
@@ -64,30 +93,17 @@ AGENT = Pack(
             target_type="higher_better",
             **_MONTHLY,
         ),
-        query_kpi(
-            "agent_org_revenue",
-            "Revenue of all agents",
-            "lead_revenue",
-            target_type="higher_better",
-            scope="organization",
-            description="Revenue of the leads converted in the month by all agents with a KPI "
-            "assignment (the sum of their values).",
-            **_MONTHLY,
-        ),
-        query_kpi(
-            "agent_org_leads",
-            "Leads of all agents",
-            "leads_created_count",
-            target_type="higher_better",
-            scope="organization",
-            description="Leads created in the month for all agents with a KPI assignment "
-            "(the sum of their values).",
-            **_MONTHLY,
+        *(
+            query_kpi(key, name, query_key, target_type=direction, scope="organization", **fields)
+            for key, name, query_key, direction, fields in _ORGANISATION
         ),
     ),
     organisation=(
-        Assigned("agent_org_revenue", Decimal(100_000)),
         Assigned("agent_org_leads", Decimal(400)),
+        Assigned("agent_org_revenue", Decimal(100_000)),
+        Assigned("agent_org_conversion_rate", Decimal(30)),
+        Assigned("agent_org_response_time", Decimal(2)),
+        Assigned("agent_org_satisfaction", Decimal("4.5")),
     ),
     users=(
         Assigned("agent_leads_handled", Decimal(40), Decimal(0)),
@@ -127,6 +143,7 @@ AGENT = Pack(
             ),
             "created_at",
             "seed 003",
+            user_column="assigned_agent_id",
         ),
     ),
 )

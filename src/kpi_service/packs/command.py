@@ -80,7 +80,13 @@ def run(args: argparse.Namespace, settings: Settings, url: str, user: str) -> in
                 return (await service.show(session, principal, args.name)).model_dump_json(
                     indent=2
                 ) + "\n"
-            body = InstallRequest.model_validate({"start_date": args.start, "users": args.users})
+            body = InstallRequest.model_validate(
+                {
+                    "start_date": args.start,
+                    "users": args.users,
+                    "users_from_sources": args.users_from_sources,
+                }
+            )
             report = await service.install(
                 session, principal, args.name, body, sources=db.sources, settings=bound
             )
@@ -127,6 +133,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
         default=[],
         metavar="USER[:TEAM]",
         help="assign the pack's user KPIs to this user (repeatable)",
+    )
+    install.add_argument(
+        "--users-from-sources",
+        action="store_true",
+        help="also assign the pack's user KPIs to every user its source tables name "
+        "(run again to assign users who appear later)",
     )
     install.add_argument("--json", action="store_true", help="print the report as JSON")
     for each in (listing, show, install):

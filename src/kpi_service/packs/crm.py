@@ -21,13 +21,23 @@ _FUNNEL_TARGETS = {
     "won": (2, 50),
 }
 _STAGE_TARGETS = {stage: 5 for stage in CRM_STAGES} | {"blocked": 2, "closed_won": 2}
+# The organisation's weekly funnel targets (every contact, whoever owns it).
+_ORGANISATION_FUNNEL_TARGETS = {
+    "assigned": 100,
+    "contacted": 75,
+    "meeting_set": 30,
+    "proposal_sent": 20,
+    "negotiation": 15,
+    "won": 10,
+}
 
 CRM = Pack(
     name="crm",
     version=1,
     title="CRM funnel",
     summary="Contacts per funnel stage (a stock) and contacts created in the week that "
-    "reached each funnel step, per owner, weekly, from the contacts table (seed 004).",
+    "reached each funnel step, per owner and for the organisation (every contact), weekly, "
+    "from the contacts table (seed 004).",
     definitions=(
         *(
             query_kpi(
@@ -50,30 +60,37 @@ CRM = Pack(
             )
             for n, step in enumerate(CRM_FUNNEL_STEPS, start=1)
         ),
-        query_kpi(
-            "crm_org_contacts",
-            "Contacts created",
-            "funnel_assigned",
-            target_type="higher_better",
-            scope="organization",
-            description="Contacts created in the week for all owners with a KPI assignment "
-            "(the sum of their values).",
-            **_WEEKLY,
+        *(
+            query_kpi(
+                f"crm_org_stage_{stage}",
+                f"Contacts in {CRM_STAGE_TITLES[stage]}, all owners",
+                f"contacts_in_{stage}_org",
+                target_type="lower_better" if stage in _FEWER_IS_BETTER else "higher_better",
+                scope="organization",
+                rollup="last",
+                **_WEEKLY,
+            )
+            for stage in CRM_STAGES
         ),
-        query_kpi(
-            "crm_org_won",
-            "Contacts won",
-            "funnel_won",
-            target_type="higher_better",
-            scope="organization",
-            description="Contacts created in the week and won, for all owners with a KPI "
-            "assignment (the sum of their values).",
-            **_WEEKLY,
+        *(
+            query_kpi(
+                f"crm_org_funnel_{step}",
+                f"Funnel {n}: {step.replace('_', ' ')}, all owners",
+                f"funnel_{step}_org",
+                target_type="higher_better",
+                scope="organization",
+                **_WEEKLY,
+            )
+            for n, step in enumerate(CRM_FUNNEL_STEPS, start=1)
         ),
     ),
+    # The stocks are shown, not judged: no target; the funnel has the organisation's targets.
     organisation=(
-        Assigned("crm_org_contacts", Decimal(100)),
-        Assigned("crm_org_won", Decimal(10)),
+        *(Assigned(f"crm_org_stage_{stage}", None) for stage in CRM_STAGES),
+        *(
+            Assigned(f"crm_org_funnel_{step}", Decimal(target))
+            for step, target in _ORGANISATION_FUNNEL_TARGETS.items()
+        ),
     ),
     users=(
         *(
@@ -104,6 +121,7 @@ CRM = Pack(
             ("id", "owner_id", "funnel_stage", "created_at"),
             "created_at",
             "seed 004",
+            user_column="owner_id",
         ),
     ),
 )

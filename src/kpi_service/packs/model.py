@@ -38,14 +38,16 @@ class Assigned:
 
 @dataclass(frozen=True, slots=True)
 class SourceRead:
-    """A table (or an event type) the pack reads, the columns it needs, and the column that
-    dates its rows (the earliest of which sets the default `from` of an install)."""
+    """A table (or an event type) the pack reads, the columns it needs, the column that
+    dates its rows (the earliest of which sets the default `from` of an install), and the
+    column naming the user its per-user KPIs measure (read by `users_from_sources`)."""
 
     kind: SourceKind
     name: str
     columns: tuple[str, ...]
     dated_by: str | None
     origin: str
+    user_column: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,11 @@ class Pack:
             for each in assigned:
                 if scopes.get(each.key) != wanted:
                     raise ValueError(f"pack {self.name}: {each.key} is not a {wanted} KPI of it")
+        for read in self.reads:
+            if read.user_column is not None and read.user_column not in read.columns:
+                raise ValueError(
+                    f"pack {self.name}: {read.user_column} is not read from {read.name}"
+                )
         for spec in self.alerts:
             rule = RuleCreate.model_validate(spec)
             if rule.definition_key not in scopes:

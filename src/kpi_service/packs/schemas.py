@@ -36,6 +36,12 @@ class InstallRequest(Input):
         default_factory=list,
         description="Assign the pack's user KPIs (with its targets and weights) to these users.",
     )
+    users_from_sources: bool = Field(
+        default=False,
+        description="Also assign the pack's user KPIs to every user its source tables name "
+        "now (the column `user_column` of each of its `reads`), with no team unless `users` "
+        "gives one. Users who appear later are assigned by installing again with this set.",
+    )
 
 
 class AssignedRead(Output):
@@ -50,6 +56,9 @@ class SourceReadOut(Output):
     columns: list[str]
     dated_by: str | None
     origin: str
+    user_column: str | None = Field(
+        description="The column naming the user the per-user KPIs measure (null: none)."
+    )
 
 
 class PackSummary(Output):

@@ -40,6 +40,7 @@ from kpi_service.packs.schemas import (
     RuleMade,
     SourceReadOut,
 )
+from kpi_service.packs.sourced_users import users_in_sources
 from kpi_service.packs.starting import default_start
 
 ENTITY = "pack"
@@ -95,6 +96,7 @@ def describe(pack: Pack, installed_version: int | None) -> PackRead:
                 columns=list(r.columns),
                 dated_by=r.dated_by,
                 origin=r.origin,
+                user_column=r.user_column,
             )
             for r in pack.reads
         ],
@@ -309,8 +311,13 @@ async def install(
         upgrading=previous is not None and previous < pack.version,
         owned=dict(installed.definitions) if installed else {},
     )
+    users = list(body.users)
+    if body.users_from_sources:
+        named = {u.user_id for u in users}
+        found = await users_in_sources(sources, settings, principal.tenant_id, pack)
+        users += [PackUser(user_id=user) for user in found if user not in named]
     await work.definitions()
-    made = await work.assignments(start, body.users)
+    made = await work.assignments(start, users)
     rules = await work.rules()
     if installed is None or work.upgrading or work.owned != installed.definitions:
         before = _snapshot(installed) if installed else None

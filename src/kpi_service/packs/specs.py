@@ -22,12 +22,14 @@ def query_kpi(
     description: str | None = None,
     **fields: Any,
 ) -> Spec:
-    """A query KPI on a built-in query, its unit the query's; an organisation KPI combines
-    its members' values (the built-ins measure users)."""
+    """A query KPI on a built-in query, its unit the query's. A team or organisation KPI on a
+    per-user built-in combines its members' values; one on an organisation built-in (`_org`)
+    asks the source for the organisation itself."""
     builtin = BUILTIN_QUERIES[query_key]
     config: dict[str, Any] = {"query_key": query_key}
     if scope != SubjectType.USER:
-        config[SUBJECTS_KEY] = SubjectMode.MEMBERS.value
+        mode = SubjectMode.OWN if builtin.organisation else SubjectMode.MEMBERS
+        config[SUBJECTS_KEY] = mode.value
     return {
         "key": key,
         "name": name,

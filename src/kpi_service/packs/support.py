@@ -1,4 +1,5 @@
-"""The support pack: seed 000's support cases, per agent and for the organisation."""
+"""The support pack: seed 000's support cases, per agent and for the organisation (over every
+case, whether or not its agent holds KPI assignments)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,35 @@ from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
 from kpi_service.packs.specs import query_kpi, rule
 
 _KPI = {"category": "customer_support", "period": "weekly"}
+# The organisation's figures over every case (whoever it is assigned to): key, name, query.
+_ORGANISATION = (
+    (
+        "support_org_cases_resolved",
+        "Cases resolved, all agents",
+        "cases_resolved_count_org",
+        "higher_better",
+    ),
+    (
+        "support_org_resolution_time",
+        "Average resolution time, all agents",
+        "avg_resolution_time_org",
+        "lower_better",
+    ),
+    (
+        "support_org_first_response_time",
+        "First response time, all agents",
+        "first_response_time_org",
+        "lower_better",
+    ),
+)
 
 SUPPORT = Pack(
     name="support",
     version=1,
     title="Customer support",
     summary="Cases resolved, resolution and first-response times, reopen rate and backlog "
-    "per agent, weekly, from the support_cases table (seed 000).",
+    "per agent, and the organisation's cases resolved, times and backlog, weekly, from the "
+    "support_cases table (seed 000).",
     definitions=(
         query_kpi(
             "support_cases_resolved",
@@ -48,18 +71,27 @@ SUPPORT = Pack(
             rollup="last",
             **_KPI,
         ),
+        *(
+            query_kpi(key, name, query_key, target_type=direction, scope="organization", **_KPI)
+            for key, name, query_key, direction in _ORGANISATION
+        ),
         query_kpi(
-            "support_org_cases_resolved",
-            "Cases resolved by the team",
-            "cases_resolved_count",
-            target_type="higher_better",
+            "support_org_backlog",
+            "Open cases at the week's end, all agents",
+            "case_backlog_org",
+            target_type="lower_better",
             scope="organization",
-            description="Cases resolved in the week by all agents with a KPI assignment "
-            "(the sum of their values).",
+            rollup="last",
             **_KPI,
         ),
     ),
-    organisation=(Assigned("support_org_cases_resolved", Decimal(100)),),
+    organisation=(
+        Assigned("support_org_cases_resolved", Decimal(100)),
+        Assigned("support_org_resolution_time", Decimal(24)),
+        Assigned("support_org_first_response_time", Decimal(4)),
+        # How many open cases are too many depends on the team's size: no target.
+        Assigned("support_org_backlog", None),
+    ),
     users=(
         Assigned("support_cases_resolved", Decimal(20), Decimal(30)),
         Assigned("support_resolution_time", Decimal(24), Decimal(30)),
@@ -95,6 +127,7 @@ SUPPORT = Pack(
             ),
             "created_at",
             "seed 000",
+            user_column="assigned_to",
         ),
     ),
 )

@@ -1,0 +1,92 @@
+"""The users an install finds in the pack's source tables: every id in the column that names
+the user, read on the tenant's default source as the default start is."""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kpi_service.core.errors import InvalidInput, field_error, sqlstate
+from kpi_service.core.schemas import SubjectRef
+from kpi_service.core.settings import Settings
+from kpi_service.core.sources import Sources, SourceUnavailable, describe_failure, sandbox
+from kpi_service.packs.model import Pack, SourceKind, SourceRead
+
+log = logging.getLogger(__name__)
+
+FIELD = ["body", "users_from_sources"]
+UNDEFINED_TABLE = "42P01"
+_SUBJECT = TypeAdapter(SubjectRef)
+
+
+def _refused(reason: str) -> InvalidInput:
+    return InvalidInput(
+        f"The users could not be read from the pack's source tables: {reason}.",
+        errors=[field_error(FIELD, reason)],
+    )
+
+
+def _valid(user_id: str) -> bool:
+    try:
+        _SUBJECT.validate_python(user_id)
+    except ValidationError:
+        return False
+    return True
+
+
+async def _users_of(
+    engine: AsyncEngine, settings: Settings, tenant_id: str, table: SourceRead, column: str
+) -> list[str]:
+    # Names from the pack's catalogue (ours), quoted; no tenant text reaches this statement.
+    sql = (
+        f'SELECT DISTINCT CAST("{column}" AS text) FROM "{table.name}" '  # noqa: S608
+        f'WHERE "{column}" IS NOT NULL'
+    )
+    cap = settings.query_row_cap
+    try:
+        async with sandbox(engine, settings, tenant_id, settings.timezone) as conn:
+            found = [str(row[0]) for row in (await conn.execute(text(sql))).fetchmany(cap + 1)]
+    except SourceUnavailable as exc:
+        raise _refused(str(exc)) from None
+    except DBAPIError as exc:
+        why = describe_failure(exc, f"tenant {tenant_id}, users of {table.name}")
+        if sqlstate(exc) == UNDEFINED_TABLE:
+            return []  # not there yet: nobody to assign, as for the default start
+        raise _refused(f"{table.name}.{column}: {why}") from None
+    if len(found) > cap:
+        raise _refused(f"{table.name} names more than {cap} users (the row cap)")
+    skipped = [user for user in found if not _valid(user)]
+    if skipped:
+        log.warning(
+            "tenant %s: %d ids in %s.%s are not user ids (empty, control characters or over "
+            "64 characters) and get no assignments",
+            tenant_id,
+            len(skipped),
+            table.name,
+            column,
+        )
+    return [user for user in found if _valid(user)]
+
+
+async def users_in_sources(
+    sources: Sources, settings: Settings, tenant_id: str, pack: Pack
+) -> list[str]:
+    """Every user id in the pack's source tables (one statement per table), sorted; a table
+    that does not exist yet names nobody, a source that cannot be read is refused (422)."""
+    tables = [
+        (r, column) for r in pack.reads if r.kind is SourceKind.TABLE and (column := r.user_column)
+    ]
+    if not tables:
+        return []
+    try:
+        engine = await sources.engine(tenant_id, None)
+    except SourceUnavailable as exc:
+        raise _refused(str(exc)) from None
+    found: set[str] = set()
+    for table, column in tables:
+        found.update(await _users_of(engine, settings, tenant_id, table, column))
+    return sorted(found)
