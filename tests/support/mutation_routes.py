@@ -321,9 +321,9 @@ def routes(ids: dict[str, int]) -> dict[str, Route]:
         "install pack": Route(
             "POST",
             "/api/kpis/packs/{name}/install",
-            {"from": "2026-01-01", "users": [{"user_id": "77", "team_id": "t1"}]},
+            {"start_date": "2026-01-01", "users": [{"user_id": "77", "team_id": "t1"}]},
             {"name": "support"},
-            dates=("from",),
+            dates=("start_date",),
         ),
         "evaluate alerts": Route(
             "POST",
