@@ -51,6 +51,14 @@ async def test_a_pack_shows_its_kpis_assignments_alerts_and_tables(client: Async
     [leads] = shown["reads"]
     assert (leads["kind"], leads["name"], leads["dated_by"]) == ("table", "leads", "created_at")
     assert "satisfaction_rating" in leads["columns"]
+    # Seed 003's timeline items, as the seed names them.
+    assert [(a["event_type"], a["type"], a["title"], a["filter"]) for a in shown["activities"]] == [
+        ("call", "call", "Call Made", "calls"),
+        ("email", "email", "Email Sent", "emails"),
+        ("conversion", "conversion", "Lead Converted", "conversions"),
+        ("meeting", "meeting", "Meeting Scheduled", None),
+        ("assignment", "assignment", "Lead Assigned", None),
+    ]
 
 
 @pytest.mark.parametrize(
