@@ -58,6 +58,14 @@ async def test_a_pack_shows_its_kpis_assignments_alerts_and_tables(client: Async
     # The organisation's stocks of the crm pack are tracked without a target.
     crm = (await client.get(f"{ROUTE}/crm")).json()["organisation_assignments"]
     assert {a["target_value"] for a in crm if a["key"].startswith("crm_org_stage_")} == {None}
+    # Seed 003's timeline items, as the seed names them.
+    assert [(a["event_type"], a["type"], a["title"], a["filter"]) for a in shown["activities"]] == [
+        ("call", "call", "Call Made", "calls"),
+        ("email", "email", "Email Sent", "emails"),
+        ("conversion", "conversion", "Lead Converted", "conversions"),
+        ("meeting", "meeting", "Meeting Scheduled", None),
+        ("assignment", "assignment", "Lead Assigned", None),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
 
+from kpi_service.core.database import Database
 from tests.support.api import assign, define, idle, listed, made, manual_kpi, record, wait_for_run
+from tests.support.app import today
 from tests.support.auth import ADMIN
+from tests.support.packs import install_agents, lead, source_table
 
 WEEK = "2026-01-05"
 
 
 @pytest.fixture
-async def default_data(jwt_client: AsyncClient) -> dict[str, Any]:
+async def default_data(jwt_client: AsyncClient, db: Database) -> dict[str, Any]:
     """Users 42 (team t1) and 43 (t2) of tenant `default`: a manual KPI (calls: 42 recorded 10
     then 12 against 10, 43 recorded 7) and an event KPI (conversions) each, an organisation
     KPI (mrr 900 of 1000), events (a conversion, a signup and a login of 42's), a
     recalculation run, a goal of 42's, and an alert rule (calls under 130%) whose alerts (42
-    and 43) were notified to a channel whose secret is not set (so delivery failed at once)."""
+    and 43) were notified to a channel whose secret is not set (so delivery failed at once);
+    then the agent pack, installed for both from 60 days ago, and a lead of each yesterday."""
     c = jwt_client
     calls = await define(c, "calls", headers=ADMIN)
     conversions = await define(
@@ -135,6 +140,9 @@ async def default_data(jwt_client: AsyncClient) -> dict[str, Any]:
             "target_value": 40,
         },
     )
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    await source_table(db, "leads", [lead(user, yesterday) for user in ("42", "43")])
+    await install_agents(c, {"42": "t1", "43": "t2"}, today() - timedelta(days=60), ADMIN)
     return {
         **ids,
         "definition_id": calls["id"],

@@ -21,6 +21,7 @@ from typing import Any
 from tests.support.access_rules import (
     PUBLIC,
     Route,
+    activity_rows,
     alert_rows,
     assignment_rows,
     csv_rows,
@@ -269,6 +270,22 @@ ROUTES: list[Route] = [
         "ok ok 404 ok 404 404",
         params={"definition_key": "calls", "subject_id": "42"},
         shows=lambda r: r.json()["outlook"]["target"] is not None,
+    ),
+    # Seed 003's agent view reads the agent pack, which the other tenant has not installed.
+    Route(
+        "GET",
+        f"{M}/agent",
+        "ok ok 404 ok 404 409",
+        params={"user_id": "42"},
+        shows=lambda r: r.json()["kpis"]["leads_handled"] > 0,
+    ),
+    Route(
+        "GET",
+        f"{M}/activities",
+        "ok ok 404 ok 404 own",
+        params={"user_id": "42"},
+        rows=activity_rows,
+        shows=lambda r: bool(r.json()["activities"]),
     ),
     Route(
         "GET",

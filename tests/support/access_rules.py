@@ -25,6 +25,7 @@ class Outcome(StrEnum):
     OWN = "own"  # 200 with exactly the rows the caller may see (none of another tenant's)
     FORBIDDEN = "403"  # in sight, not theirs to do
     NOT_FOUND = "404"  # another tenant's, or out of the caller's sight
+    CONFLICT = "409"  # needs what the caller's tenant has not set up (a pack not installed)
     UNKNOWN = "422"  # the body or query names a row the caller cannot see: unknown to them
     UNAUTHENTICATED = "401"  # no valid credentials
 
@@ -148,6 +149,11 @@ def alert_rows(r: Response, k: Known) -> dict[Any, Subject | None]:
 
 def leaderboard_rows(r: Response, k: Known) -> dict[Any, Subject | None]:
     return {i["user_id"]: k.of_user(i["user_id"]) for i in r.json()["items"]}
+
+
+def activity_rows(r: Response, k: Known) -> dict[Any, Subject | None]:
+    """The items of the walk's timeline, user 42's (another tenant may hold events of a 42)."""
+    return {i["id"]: k.of_user("42") for i in r.json()["activities"]}
 
 
 def csv_rows(r: Response) -> list[dict[str, str]]:

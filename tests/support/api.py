@@ -15,6 +15,7 @@ from tests.support.auth import ADMIN
 DEFINITIONS = "/api/kpis/definitions"
 ASSIGNMENTS = "/api/kpis/assignments"
 MEASUREMENTS = "/api/kpis/measurements"
+EVENTS = "/api/kpis/events"
 FINISHED = ("succeeded", "partial", "failed")
 
 
@@ -140,13 +141,6 @@ async def value_history(
     return answer
 
 
-async def ingest(client: AsyncClient, events: list[dict[str, Any]]) -> None:
-    """Ingest events through the API; every one must be accepted."""
-    response = await client.post("/api/kpis/events", json={"events": events})
-    assert response.status_code == 200, response.text
-    assert response.json()["accepted"] == len(events), response.text
-
-
 async def listed(
     client: AsyncClient, url: str, headers: dict[str, str] | None = None, **params: Any
 ) -> list[dict[str, Any]]:
@@ -185,6 +179,15 @@ async def made(
     response = await client.request(method, url, json=body, headers=headers)
     assert response.status_code in (200, 201, 202), (method, url, response.text)
     return response.json()
+
+
+async def ingest(
+    client: AsyncClient, events: list[dict[str, Any]], headers: dict[str, str] | None = None
+) -> None:
+    """Send events through the API; every one must be stored."""
+    response = await client.post(EVENTS, json={"events": events}, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == len(events), response.text
 
 
 async def wait_for_run(

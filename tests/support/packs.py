@@ -3,7 +3,7 @@ installing through the API, and the stored values by KPI key."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -16,6 +16,8 @@ from tests.support.api import DEFINITIONS, listed, measurements
 from tests.support.expected import q
 
 PACKS = "/api/kpis/packs"
+AGENT_VIEW = "/api/kpis/metrics/agent"
+ACTIVITIES = "/api/kpis/metrics/activities"
 # The closed periods the pack tests compute: the ISO week of 9 November 2026 and its month.
 WEEK = (datetime(2026, 11, 9, tzinfo=UTC), datetime(2026, 11, 16, tzinfo=UTC))
 MONTH = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
@@ -90,6 +92,45 @@ async def install(
     assert response.status_code == 200, response.text
     report: dict[str, Any] = response.json()
     return report
+
+
+async def install_agents(
+    client: AsyncClient,
+    teams: Mapping[str, str],
+    start_date: date,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Install the agent pack with its user KPIs assigned to these users (user: team) from
+    `start_date`; the report."""
+    users = [{"user_id": user, "team_id": team} for user, team in teams.items()]
+    return await install(
+        client, "agent", {"start_date": start_date.isoformat(), "users": users}, headers
+    )
+
+
+def lead(
+    agent: str,
+    created: datetime,
+    *,
+    contacted: datetime | None = None,
+    converted: datetime | None = None,
+    disposition: str = "new",
+    response: str | None = None,
+    rating: int | None = None,
+    revenue: str | None = None,
+) -> tuple[Any, ...]:
+    """A row of the `leads` table in the order of `COLUMNS["leads"]` (hours and revenue
+    given as decimal text)."""
+    return (
+        agent,
+        created,
+        contacted,
+        converted,
+        disposition,
+        None if response is None else Decimal(response),
+        rating,
+        None if revenue is None else Decimal(revenue),
+    )
 
 
 def outcomes(report: dict[str, Any]) -> dict[str, str]:

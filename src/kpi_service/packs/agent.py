@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
+from kpi_service.packs.model import (
+    Activity,
+    ActivityFilter,
+    Assigned,
+    Pack,
+    SourceKind,
+    SourceRead,
+)
 from kpi_service.packs.specs import query_kpi, rule
 
 _MONTHLY = {"category": "sales", "period": "monthly"}
@@ -36,6 +43,26 @@ _ORGANISATION = (
         {**_MONTHLY, "rollup": "avg"},
     ),
 )
+
+# Seed 003 section A (GET /metrics/agent): each `kpis` field and the pack KPI computed over the
+# view's window for it; `leads_this_week` is computed over the last 7 days instead.
+SEED_KPIS = {
+    "leads_handled": "agent_leads_handled",
+    "conversion_rate": "agent_conversion_rate",
+    "total_revenue": "agent_revenue",
+    "response_time_hours": "agent_response_time",
+    "satisfaction_score": "agent_satisfaction",
+    "satisfaction_count": "agent_satisfaction_count",
+}
+SEED_WEEK_KPI = ("leads_this_week", "agent_leads_this_week")
+# Each of the seed's `trends` and the `kpis` field whose change it is.
+SEED_TRENDS = {
+    "leads": "leads_handled",
+    "conversion": "conversion_rate",
+    "revenue": "total_revenue",
+    "response": "response_time_hours",
+    "satisfaction": "satisfaction_score",
+}
 
 AGENT = Pack(
     name="agent",
@@ -145,5 +172,19 @@ AGENT = Pack(
             "seed 003",
             user_column="assigned_agent_id",
         ),
+    ),
+    # Seed 003 section F: the events an agent's timeline shows (other types are not listed).
+    activities=(
+        Activity("call", "call", "Call Made", ActivityFilter.CALLS, ("lead_name", "outcome")),
+        Activity("email", "email", "Email Sent", ActivityFilter.EMAILS, ("lead_name", "subject")),
+        Activity(
+            "conversion",
+            "conversion",
+            "Lead Converted",
+            ActivityFilter.CONVERSIONS,
+            ("lead_name", "product"),
+        ),
+        Activity("meeting", "meeting", "Meeting Scheduled", None, ("lead_name", "topic")),
+        Activity("assignment", "assignment", "Lead Assigned", None, ("lead_name", "lead_source")),
     ),
 )

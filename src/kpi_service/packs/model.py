@@ -26,6 +26,19 @@ class SourceKind(StrEnum):
     EVENTS = "events"  # events ingested through `POST /events`, by type
 
 
+class ActivityFilter(StrEnum):
+    """The filters of seed 003's activity timeline: every activity, or one kind of them."""
+
+    ALL = "all"
+    CALLS = "calls"
+    EMAILS = "emails"
+    CONVERSIONS = "conversions"
+
+
+# Between the property values a timeline item's description is made of.
+DESCRIPTION_SEPARATOR = " - "
+
+
 @dataclass(frozen=True, slots=True)
 class Assigned:
     """One of the pack's KPIs assigned with this target (None: tracked without one, once
@@ -51,10 +64,36 @@ class SourceRead:
 
 
 @dataclass(frozen=True, slots=True)
+class Activity:
+    """How the events of one type show in seed 003's activity timeline: the item's `type` and
+    `title`, the filter it falls under (None: only `all`), and the event properties whose
+    values, those present, make its description."""
+
+    event_type: str
+    type: str
+    title: str
+    filter: ActivityFilter | None
+    description: tuple[str, ...] = ()
+
+    def describe(self, properties: Mapping[str, Any]) -> str | None:
+        """The description of an event with these properties: the values of the description's
+        properties that are present (text or numbers, not empty), joined; None without any."""
+        present = [
+            str(value)
+            for key in self.description
+            if isinstance(value := properties.get(key), str | int | float)
+            and not isinstance(value, bool)
+            and str(value).strip()
+        ]
+        return DESCRIPTION_SEPARATOR.join(present) or None
+
+
+@dataclass(frozen=True, slots=True)
 class Pack:
     """One version of a pack. Its definitions are created in order (a formula after the KPIs
     it uses); `organisation` assigns its organisation KPIs to the tenant, `users` says the
-    target and weight its user KPIs get when an install names users."""
+    target and weight its user KPIs get when an install names users; `activities` say how
+    its events show in seed 003's activity timeline."""
 
     name: str
     version: int
@@ -65,6 +104,7 @@ class Pack:
     users: tuple[Assigned, ...]
     alerts: tuple[Spec, ...]
     reads: tuple[SourceRead, ...]
+    activities: tuple[Activity, ...] = ()
 
     def __post_init__(self) -> None:
         if self.version < 1:
@@ -91,6 +131,13 @@ class Pack:
             rule = RuleCreate.model_validate(spec)
             if rule.definition_key not in scopes:
                 raise ValueError(f"pack {self.name}: rule {rule.name!r} watches no KPI of it")
+        mapped = [a.event_type for a in self.activities]
+        if len(mapped) != len(set(mapped)):
+            raise ValueError(f"pack {self.name}: an event type is mapped to two activities")
+        if any(a.filter is ActivityFilter.ALL for a in self.activities):
+            raise ValueError(
+                f"pack {self.name}: every activity is under `all`; name another filter"
+            )
 
     @property
     def keys(self) -> list[str]:

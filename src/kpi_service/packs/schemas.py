@@ -10,7 +10,7 @@ from pydantic import Field
 
 from kpi_service.core.schemas import Choice, Day, Input, OutNumber, Output, SubjectRef
 from kpi_service.models import SubjectType
-from kpi_service.packs.model import SourceKind
+from kpi_service.packs.model import ActivityFilter, SourceKind
 
 MAX_USERS = 1000
 
@@ -61,6 +61,19 @@ class SourceReadOut(Output):
     )
 
 
+class ActivityRead(Output):
+    """How events of `event_type` show in the activity timeline (`GET /metrics/activities`)."""
+
+    event_type: str
+    type: str
+    title: str
+    filter: Choice[ActivityFilter] | None
+    description: list[str] = Field(
+        description="The event properties whose values, those present, make the description "
+        "(joined by ' - ')."
+    )
+
+
 class PackSummary(Output):
     """A pack offered, and the version of it this tenant installed (null: none)."""
 
@@ -73,13 +86,15 @@ class PackSummary(Output):
 
 class PackRead(PackSummary):
     """A pack in full: its KPIs as definition bodies, the assignments it makes, its alert
-    rule templates and the tables (or events) that feed it."""
+    rule templates, the tables (or events) that feed it, and how its events show in the
+    activity timeline."""
 
     definitions: list[dict[str, Any]]
     organisation_assignments: list[AssignedRead]
     user_assignments: list[AssignedRead]
     alert_templates: list[dict[str, Any]]
     reads: list[SourceReadOut]
+    activities: list[ActivityRead]
 
 
 class Outcome(StrEnum):

@@ -28,6 +28,7 @@ from kpi_service.packs.model import Assigned, Pack, Spec
 from kpi_service.packs.registry import PACKS
 from kpi_service.packs.repository import PackInstallRepository
 from kpi_service.packs.schemas import (
+    ActivityRead,
     AssignedRead,
     AssignmentMade,
     DefinitionOutcome,
@@ -99,6 +100,16 @@ def describe(pack: Pack, installed_version: int | None) -> PackRead:
                 user_column=r.user_column,
             )
             for r in pack.reads
+        ],
+        activities=[
+            ActivityRead(
+                event_type=a.event_type,
+                type=a.type,
+                title=a.title,
+                filter=a.filter,
+                description=list(a.description),
+            )
+            for a in pack.activities
         ],
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -24,8 +25,8 @@ def number(value: Decimal) -> str:
 
 
 def cell(value: object) -> str:
-    """One value as CSV cell text: numbers as `number` does, ISO dates, empty for None,
-    and text that a spreadsheet would read as a formula defused with a leading quote."""
+    """One value as CSV cell text: numbers as `number` does, ISO dates, empty for None, objects
+    as JSON, and text that a spreadsheet would read as a formula defused with a leading quote."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -40,7 +41,8 @@ def cell(value: object) -> str:
         return value.isoformat()
     if isinstance(value, list | tuple):
         return ";".join(cell(v) for v in value)
-    text = str(value)
+    # An object (an activity's metadata) as its JSON text.
+    text = json.dumps(value, sort_keys=True, default=str) if isinstance(value, dict) else str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 

@@ -30,6 +30,14 @@ from kpi_service.metrics.activity.schemas import (
     SummaryQuery,
     SummaryRead,
 )
+from kpi_service.metrics.agent import activities as agent_activities
+from kpi_service.metrics.agent import service as agent
+from kpi_service.metrics.agent.schemas import (
+    ActivitiesQuery,
+    ActivitiesRead,
+    AgentQuery,
+    AgentViewRead,
+)
 from kpi_service.metrics.export.tables import Table, check, unwrap_optional
 from kpi_service.metrics.series import service as series
 from kpi_service.metrics.series.schemas import (
@@ -91,6 +99,10 @@ VIEWS: dict[str, ExportView] = {
         BreakdownQuery, activity.breakdown, Table(BreakdownRead, ("rows",)), source=True
     ),
     "cohorts": ExportView(CohortsQuery, activity.cohorts, Table(CohortsRead, ("cohorts",))),
+    "agent": ExportView(AgentQuery, agent.agent_view, Table(AgentViewRead, ()), source=True),
+    "activities": ExportView(
+        ActivitiesQuery, agent_activities.activities, Table(ActivitiesRead, ("activities",))
+    ),
 }
 check([v.table for v in VIEWS.values()])
 
