@@ -13,6 +13,8 @@ from httpx import AsyncClient
 from kpi_service.core.database import Database
 from kpi_service.packs.model import Assigned, Pack
 from kpi_service.packs.registry import PACKS
+from kpi_service.packs.revenue import REVENUE
+from kpi_service.packs.saas import SAAS
 from kpi_service.packs.specs import query_kpi
 from kpi_service.packs.support import SUPPORT
 from tests.support.api import define, ingest, listed, measurements, recalculate
@@ -151,3 +153,15 @@ async def test_an_event_pack_starts_in_the_local_month_of_its_first_event(
         # The revenue pack reads subscription events only: none, so the current month.
         this_month = datetime.now(ZoneInfo(zone)).date().replace(day=1)
         assert (await install(tokyo, "revenue"))["start_date"] == this_month.isoformat()
+
+
+async def test_an_upgrade_changing_nothing_leaves_every_event_pack_kpi_unchanged(
+    client: AsyncClient,
+) -> None:
+    # Each stored definition (configs as the services store them, windows, rollups) reads
+    # as its spec: a later version of these packs updates only what it changes.
+    for pack in (SAAS, REVENUE):
+        await install(client, pack.name)
+        with PACKS.registered(replace(pack, version=2)):
+            report = await install(client, pack.name)
+        assert set(outcomes(report).values()) == {"unchanged"}, pack.name
