@@ -25,6 +25,8 @@ async def test_an_admin_lists_the_packs_with_the_tenants_installed_versions(
     assert {p["name"]: p["installed_version"] for p in ours} == {
         "agent": None,
         "crm": 1,
+        "revenue": None,
+        "saas": None,
         "support": None,
     }
     theirs = (await jwt_client.get(ROUTE, headers=OTHER_ADMIN)).json()
@@ -88,8 +90,8 @@ async def test_managers_and_members_are_refused(
 
 
 async def test_an_unknown_pack_or_a_bad_body_is_a_problem(client: AsyncClient) -> None:
-    assert_problem(await client.get(f"{ROUTE}/saas"), 404)
-    assert_problem(await client.post(f"{ROUTE}/saas/install", json={}), 404)
+    assert_problem(await client.get(f"{ROUTE}/billing"), 404)
+    assert_problem(await client.post(f"{ROUTE}/billing/install", json={}), 404)
     bad = await client.post(f"{ROUTE}/crm/install", json={"start_date": "2026-02-30"})
     assert_problem(bad, 422)
     assert "start_date" in bad.text

@@ -68,7 +68,7 @@ async def test_the_command_installs_a_pack_in_a_tenant_once(
     shown = await _run(database_url, tmp_path, "list", "--tenant", "acme")
     assert shown.returncode == 0, shown.stderr
     installed = {line.split()[0]: line.split()[4] for line in shown.stdout.splitlines()}
-    assert installed == {"agent": "-", "crm": "1", "support": "-"}
+    assert installed == {"agent": "-", "crm": "1", "revenue": "-", "saas": "-", "support": "-"}
 
 
 async def test_the_command_shows_a_pack_and_refuses_an_unknown_one(
@@ -77,9 +77,9 @@ async def test_the_command_shows_a_pack_and_refuses_an_unknown_one(
     shown = await _run(database_url, tmp_path, "show", "support")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["reads"][0]["name"] == "support_cases"
-    unknown = await _run(database_url, tmp_path, "install", "saas")
+    unknown = await _run(database_url, tmp_path, "install", "billing")
     assert unknown.returncode == 2
-    assert "no pack named 'saas'" in unknown.stderr and "Traceback" not in unknown.stderr
+    assert "no pack named 'billing'" in unknown.stderr and "Traceback" not in unknown.stderr
 
 
 async def test_the_command_assigns_the_users_of_the_source_tables(

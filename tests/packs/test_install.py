@@ -6,18 +6,21 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
 from kpi_service.packs.model import Assigned, Pack
 from kpi_service.packs.registry import PACKS
+from kpi_service.packs.revenue import REVENUE
+from kpi_service.packs.saas import SAAS
 from kpi_service.packs.specs import query_kpi
 from kpi_service.packs.support import SUPPORT
-from tests.support.api import define, listed, measurements, recalculate
-from tests.support.app import today
+from tests.support.api import define, ingest, listed, measurements, recalculate
+from tests.support.app import app_client, today
 from tests.support.database import snapshot
-from tests.support.packs import WEEK_START, install, outcomes, source_table
+from tests.support.packs import WEEK_START, event, install, outcomes, source_table
 
 USERS = {"users": [{"user_id": "1", "team_id": "t1"}, {"user_id": "2", "team_id": "t2"}]}
 MON = datetime(2026, 11, 9, 9, tzinfo=UTC)
@@ -135,3 +138,29 @@ async def test_without_data_or_a_date_the_assignments_start_this_month(
     report = await install(client, "crm")
     assert report["start_date"] == today().replace(day=1).isoformat()
     assert {a["start_date"] for a in report["assignments_created"]} == {report["start_date"]}
+
+
+async def test_an_event_pack_starts_in_the_local_month_of_its_first_event(
+    db: Database, database_url: str
+) -> None:
+    zone = "Asia/Tokyo"
+    async with app_client(db, database_url, timezone=zone) as tokyo:
+        # 20:00 UTC on 31 July is 1 August in Tokyo; the earlier call is no pack's event.
+        first = event("job", datetime(2026, 7, 31, 20, tzinfo=UTC))
+        await ingest(tokyo, [first, event("call", datetime(2026, 1, 5, tzinfo=UTC))])
+        assert (await install(tokyo, "saas"))["start_date"] == "2026-08-01"
+        # The revenue pack reads subscription events only: none, so the current month.
+        this_month = datetime.now(ZoneInfo(zone)).date().replace(day=1)
+        assert (await install(tokyo, "revenue"))["start_date"] == this_month.isoformat()
+
+
+async def test_an_upgrade_changing_nothing_leaves_every_event_pack_kpi_unchanged(
+    client: AsyncClient,
+) -> None:
+    # Each stored definition (configs as the services store them, windows, rollups) reads
+    # as its spec: a later version of these packs updates only what it changes.
+    for pack in (SAAS, REVENUE):
+        await install(client, pack.name)
+        with PACKS.registered(replace(pack, version=2)):
+            report = await install(client, pack.name)
+        assert set(outcomes(report).values()) == {"unchanged"}, pack.name

@@ -3,6 +3,8 @@ installing through the API, and the stored values by KPI key."""
 
 from __future__ import annotations
 
+import itertools
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -22,6 +24,8 @@ ACTIVITIES = "/api/kpis/metrics/activities"
 WEEK = (datetime(2026, 11, 9, tzinfo=UTC), datetime(2026, 11, 16, tzinfo=UTC))
 MONTH = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
 WEEK_START, MONTH_START = "2026-11-09", "2026-11-01"
+# The months the subscription packs compute: September to November 2026.
+MONTHS = [date(2026, 9, 1), date(2026, 10, 1), date(2026, 11, 1)]
 
 # The contract's columns (docs/packs.md), each table holding only what the packs read.
 TABLES = {
@@ -175,3 +179,63 @@ def stored_as(value: Decimal | None) -> Decimal | None:
 
 def first_of_month(instant: datetime) -> date:
     return instant.date().replace(day=1)
+
+
+_event_ids = itertools.count(1)
+
+
+def event(
+    kind: str, at: datetime, user: str = "system", value: Any = None, **properties: Any
+) -> dict[str, Any]:
+    """An event as `POST /events` takes it, with a fresh id."""
+    body: dict[str, Any] = {
+        "id": str(uuid.UUID(int=next(_event_ids))),
+        "user_id": user,
+        "type": kind,
+        "occurred_at": at.isoformat(),
+        "properties": properties,
+    }
+    if value is not None:
+        body["value"] = value
+    return body
+
+
+def _utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, us, tzinfo=UTC)
+
+
+# A subscription ledger (customer, instant, MRR from then on) across the month ends of
+# September to November 2026, with a year before for year-over-year growth: every month has
+# new, expansion, contraction or churn, and a comeback; every metric has a value in each.
+SUBSCRIPTIONS: list[tuple[str, datetime, str]] = [
+    ("A", _utc(2025, 10, 5, 9), "100"),  # paying since last year, upgraded in November
+    ("A", _utc(2026, 11, 10, 12), "150"),
+    ("B", _utc(2025, 6, 1, 8), "200"),  # cancels at October's last second, back in November
+    ("B", _utc(2026, 10, 31, 23, 59, 59), "0"),
+    ("B", _utc(2026, 11, 20, 16), "180"),
+    ("C", _utc(2026, 9, 15, 10), "50"),  # new in September, downgraded as November opens
+    ("C", _utc(2026, 11, 1), "30"),
+    ("D", _utc(2026, 8, 20, 10), "80"),  # churns in November
+    ("D", _utc(2026, 11, 25, 10), "0"),
+    ("E", _utc(2026, 11, 3, 10), "60"),  # new in November
+    ("F", _utc(2026, 10, 10, 10), "40"),  # starts and cancels inside October: no movement
+    ("F", _utc(2026, 10, 20, 10), "0"),
+    ("G", _utc(2026, 9, 1), "75"),  # new as September opens, upgraded in October,
+    ("G", _utc(2026, 10, 15, 10), "90"),
+    ("G", _utc(2026, 12, 1), "0"),  # cancelled as December opens: not November's churn
+    ("H", _utc(2026, 11, 12, 10), "20"),  # up and down inside November
+    ("H", _utc(2026, 11, 13, 10), "0"),
+    ("I", _utc(2026, 7, 10, 10), "30"),  # churns in September, back in October
+    ("I", _utc(2026, 9, 30, 23, 59, 59, 999999), "0"),
+    ("I", _utc(2026, 10, 5, 10), "35.50"),
+]
+
+
+def subscription_events() -> list[dict[str, Any]]:
+    """The ledger as subscription events (the contract of docs/packs.md)."""
+    return [
+        event("subscription", at, "billing", mrr, customer_id=customer)
+        for customer, at, mrr in SUBSCRIPTIONS
+    ]

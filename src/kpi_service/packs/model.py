@@ -10,8 +10,9 @@ from enum import StrEnum
 from typing import Any
 
 from kpi_service.alerts.schemas import RuleCreate
+from kpi_service.calculators.subscription import DEFAULT_EVENT_TYPE
 from kpi_service.definitions.schemas import DefinitionCreate
-from kpi_service.models import SubjectType
+from kpi_service.models import CalculationType, SubjectType
 
 # A definition as `POST /definitions` takes it, and an alert rule as `POST /alerts/rules`
 # takes it (naming its KPI by `definition_key`): whatever fields those bodies gain (a window,
@@ -88,6 +89,15 @@ class Activity:
         return DESCRIPTION_SEPARATOR.join(present) or None
 
 
+def event_type_read(body: DefinitionCreate) -> str | None:
+    """The type of the events a definition reads, if it reads events."""
+    if body.calculation_type == CalculationType.EVENT:
+        return str(body.config.get("event_type"))
+    if body.calculation_type == CalculationType.SUBSCRIPTION:
+        return str(body.config.get("event_type", DEFAULT_EVENT_TYPE))
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Pack:
     """One version of a pack. Its definitions are created in order (a formula after the KPIs
@@ -110,11 +120,18 @@ class Pack:
         if self.version < 1:
             raise ValueError(f"pack {self.name}: the version starts at 1")
         scopes: dict[str, str] = {}
+        listed = {r.name for r in self.reads if r.kind is SourceKind.EVENTS}
         for spec in self.definitions:
             body = DefinitionCreate.model_validate(spec)
             if body.key in scopes:
                 raise ValueError(f"pack {self.name}: KPI {body.key} is defined twice")
             scopes[body.key] = body.scope
+            # The default start of an install looks for the events of the types listed.
+            event_type = event_type_read(body)
+            if event_type is not None and event_type not in listed:
+                raise ValueError(
+                    f"pack {self.name}: {body.key} reads {event_type} events, not listed"
+                )
         for wanted, assigned in (
             (SubjectType.ORGANIZATION, self.organisation),
             (SubjectType.USER, self.users),

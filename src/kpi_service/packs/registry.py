@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from kpi_service.packs.agent import AGENT
 from kpi_service.packs.crm import CRM
 from kpi_service.packs.model import Pack
+from kpi_service.packs.revenue import REVENUE
+from kpi_service.packs.saas import SAAS
 from kpi_service.packs.support import SUPPORT
 
 
@@ -50,4 +52,4 @@ class PackRegistry:
         return [self._packs[name] for name in sorted(self._packs)]
 
 
-PACKS = PackRegistry((SUPPORT, AGENT, CRM))
+PACKS = PackRegistry((SUPPORT, AGENT, CRM, SAAS, REVENUE))

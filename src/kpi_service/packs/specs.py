@@ -1,4 +1,5 @@
-"""Shorthands for the catalogues: a query KPI's definition body and an alert rule's."""
+"""Shorthands for the catalogues: a definition body per calculation type (query, event,
+formula, subscription, manual), all built by `definition`, and an alert rule's body."""
 
 from __future__ import annotations
 
@@ -6,8 +7,73 @@ from typing import Any
 
 from kpi_service.calculators.builtin import BUILTIN_QUERIES
 from kpi_service.calculators.subjects import SUBJECTS_KEY, SubjectMode
-from kpi_service.models import SubjectType
+from kpi_service.calculators.subscription import DEFAULT_EVENT_TYPE
+from kpi_service.models import CalculationType, SubjectType, Unit
 from kpi_service.packs.model import Spec
+
+# The unit of each subscription metric: money, customers, percentages, or a plain ratio.
+SUBSCRIPTION_UNITS: dict[str, Unit] = {
+    **dict.fromkeys(
+        (
+            "mrr",
+            "arr",
+            "new_mrr",
+            "expansion_mrr",
+            "contraction_mrr",
+            "churned_mrr",
+            "reactivation_mrr",
+            "arpa",
+            "ltv",
+        ),
+        Unit.CURRENCY,
+    ),
+    **dict.fromkeys(
+        ("customers", "new_customers", "churned_customers", "reactivated_customers"), Unit.COUNT
+    ),
+    **dict.fromkeys(
+        (
+            "customer_churn_rate",
+            "revenue_churn_rate",
+            "nrr",
+            "grr",
+            "mrr_growth",
+            "mrr_growth_yoy",
+        ),
+        Unit.PERCENT,
+    ),
+    "quick_ratio": Unit.NONE,
+}
+
+
+def definition(
+    key: str,
+    name: str,
+    calculation_type: CalculationType,
+    config: dict[str, Any],
+    *,
+    unit: str,
+    category: str,
+    target_type: str,
+    period: str,
+    scope: str = SubjectType.USER,
+    description: str | None = None,
+    **fields: Any,
+) -> Spec:
+    """A definition body as `POST /definitions` takes it; `fields` adds any other field
+    (rollup, window, thresholds)."""
+    return {
+        "key": key,
+        "name": name,
+        "description": description,
+        "category": category,
+        "unit": unit,
+        "target_type": target_type,
+        "aggregation_period": period,
+        "scope": scope,
+        "calculation_type": calculation_type.value,
+        "config": config,
+        **fields,
+    }
 
 
 def query_kpi(
@@ -15,9 +81,6 @@ def query_kpi(
     name: str,
     query_key: str,
     *,
-    category: str,
-    target_type: str,
-    period: str,
     scope: str = SubjectType.USER,
     description: str | None = None,
     **fields: Any,
@@ -30,19 +93,70 @@ def query_kpi(
     if scope != SubjectType.USER:
         mode = SubjectMode.OWN if builtin.organisation else SubjectMode.MEMBERS
         config[SUBJECTS_KEY] = mode.value
-    return {
-        "key": key,
-        "name": name,
-        "description": description or builtin.description,
-        "category": category,
-        "unit": builtin.unit,
-        "target_type": target_type,
-        "aggregation_period": period,
-        "scope": scope,
-        "calculation_type": "query",
-        "config": config,
+    return definition(
+        key,
+        name,
+        CalculationType.QUERY,
+        config,
+        unit=builtin.unit,
+        scope=scope,
+        description=description or builtin.description,
         **fields,
-    }
+    )
+
+
+def event_kpi(
+    key: str,
+    name: str,
+    event_type: str,
+    aggregate: str,
+    *,
+    prop: str | None = None,
+    where: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Spec:
+    """An event KPI: `aggregate` over the events of `event_type` (of their `prop`, else their
+    value), those whose properties hold `where` only."""
+    config: dict[str, Any] = {"event_type": event_type, "aggregate": aggregate}
+    if prop is not None:
+        config["property"] = prop
+    if where:
+        config["filter"] = where
+    return definition(key, name, CalculationType.EVENT, config, **fields)
+
+
+def formula_kpi(
+    key: str, name: str, expression: str, variables: dict[str, Any], **fields: Any
+) -> Spec:
+    """A formula KPI over other KPIs (a variable names a key, or a key and a scope)."""
+    config = {"expression": expression, "variables": variables}
+    return definition(key, name, CalculationType.FORMULA, config, **fields)
+
+
+def subscription_kpi(
+    key: str,
+    name: str,
+    metric: str,
+    *,
+    event_type: str = DEFAULT_EVENT_TYPE,
+    **fields: Any,
+) -> Spec:
+    """An organisation KPI of a subscription metric, its unit the metric's."""
+    config = {"metric": metric, "event_type": event_type}
+    return definition(
+        key,
+        name,
+        CalculationType.SUBSCRIPTION,
+        config,
+        unit=SUBSCRIPTION_UNITS[metric],
+        scope=SubjectType.ORGANIZATION,
+        **fields,
+    )
+
+
+def manual_kpi(key: str, name: str, **fields: Any) -> Spec:
+    """A KPI whose values are recorded through the API."""
+    return definition(key, name, CalculationType.MANUAL, {}, **fields)
 
 
 def rule(name: str, key: str, condition: dict[str, Any], severity: str = "warning") -> Spec:

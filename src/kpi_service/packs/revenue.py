@@ -1,0 +1,173 @@
+"""The revenue pack: seed 002's subscription revenue metrics (MRR, ARR, movements, churn,
+retention, ARPA, LTV, quick ratio, month-over-month and year-over-year growth), monthly, for
+the organisation, from subscription events."""
+
+from __future__ import annotations
+
+from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
+from kpi_service.packs.specs import rule, subscription_kpi
+
+# metric: (name, target type, rollup, what the month's value is). Stocks keep the last
+# month's value over longer spans, movements add up, rates and ratios average.
+_METRICS: dict[str, tuple[str, str, str, str]] = {
+    "mrr": ("MRR", "higher_better", "last", "Monthly recurring revenue at the month's end."),
+    "arr": ("ARR", "higher_better", "last", "12 x MRR at the month's end."),
+    "customers": (
+        "Paying customers",
+        "higher_better",
+        "last",
+        "Customers with MRR above 0 at the month's end.",
+    ),
+    "arpa": (
+        "ARPA",
+        "higher_better",
+        "last",
+        "Average revenue per account: MRR / customers at the month's end.",
+    ),
+    "new_customers": (
+        "New customers",
+        "higher_better",
+        "sum",
+        "Customers paying at the month's end who never paid before it.",
+    ),
+    "reactivated_customers": (
+        "Reactivated customers",
+        "higher_better",
+        "sum",
+        "Customers paying at the month's end who paid before, but not at its start.",
+    ),
+    "churned_customers": (
+        "Churned customers",
+        "lower_better",
+        "sum",
+        "Customers paying at the month's start and not at its end.",
+    ),
+    "new_mrr": ("New MRR", "higher_better", "sum", "MRR of the new customers at the month's end."),
+    "reactivation_mrr": (
+        "Reactivation MRR",
+        "higher_better",
+        "sum",
+        "MRR of the reactivated customers at the month's end.",
+    ),
+    "expansion_mrr": (
+        "Expansion MRR",
+        "higher_better",
+        "sum",
+        "MRR gained by customers paying more at the month's end than at its start.",
+    ),
+    "contraction_mrr": (
+        "Contraction MRR",
+        "lower_better",
+        "sum",
+        "MRR lost by customers paying less (but above 0) at the month's end than at its start.",
+    ),
+    "churned_mrr": (
+        "Churned MRR",
+        "lower_better",
+        "sum",
+        "MRR at the month's start of the customers who churned.",
+    ),
+    "customer_churn_rate": (
+        "Customer churn rate",
+        "lower_better",
+        "avg",
+        "Churned customers / customers at the month's start x 100.",
+    ),
+    "revenue_churn_rate": (
+        "Revenue churn rate",
+        "lower_better",
+        "avg",
+        "(Churned + contraction MRR) / MRR at the month's start x 100.",
+    ),
+    "nrr": (
+        "Net revenue retention",
+        "higher_better",
+        "avg",
+        "(MRR at the start + expansion - contraction - churned) / MRR at the start x 100.",
+    ),
+    "grr": (
+        "Gross revenue retention",
+        "higher_better",
+        "avg",
+        "(MRR at the start - contraction - churned) / MRR at the start x 100.",
+    ),
+    "ltv": (
+        "Customer lifetime value",
+        "higher_better",
+        "avg",
+        "ARPA / (monthly customer churn rate / 100).",
+    ),
+    "quick_ratio": (
+        "SaaS quick ratio",
+        "higher_better",
+        "avg",
+        "(New + reactivation + expansion MRR) / (contraction + churned MRR).",
+    ),
+    "mrr_growth": (
+        "MRR growth, month over month",
+        "higher_better",
+        "avg",
+        "(MRR at the month's end - MRR at its start) / MRR at its start x 100.",
+    ),
+    "mrr_growth_yoy": (
+        "MRR growth, year over year",
+        "higher_better",
+        "avg",
+        "(MRR at the month's end - MRR a year before) / MRR a year before x 100.",
+    ),
+}
+
+_DEFINITIONS = tuple(
+    subscription_kpi(
+        f"revenue_{metric}",
+        name,
+        metric,
+        category="revenue",
+        period="monthly",
+        target_type=target_type,
+        rollup=rollup,
+        description=description,
+    )
+    for metric, (name, target_type, rollup, description) in _METRICS.items()
+)
+
+REVENUE = Pack(
+    name="revenue",
+    version=1,
+    title="Subscription revenue",
+    summary="Seed 002's revenue metrics for the organisation, monthly, from subscription "
+    "events: MRR, ARR, customers, ARPA, new, expansion, contraction, churned and "
+    "reactivation MRR and customers, churn rates, NRR, GRR, LTV, quick ratio, and MRR growth "
+    "month over month and year over year.",
+    definitions=_DEFINITIONS,
+    # Seed 002 sets no targets: every KPI is tracked without one.
+    organisation=tuple(Assigned(str(spec["key"]), None) for spec in _DEFINITIONS),
+    users=(),
+    alerts=(
+        rule(
+            "Revenue: net revenue retention below 100%",
+            "revenue_nrr",
+            {"kind": "value_threshold", "direction": "below", "threshold": 100},
+        ),
+        rule(
+            "Revenue: customer churn above 5%",
+            "revenue_customer_churn_rate",
+            {"kind": "value_threshold", "direction": "above", "threshold": 5},
+            "critical",
+        ),
+        rule(
+            "Revenue: MRR shrank",
+            "revenue_mrr_growth",
+            {"kind": "value_threshold", "direction": "below", "threshold": 0},
+        ),
+    ),
+    reads=(
+        SourceRead(
+            SourceKind.EVENTS,
+            "subscription",
+            ("occurred_at", "value", "properties.customer_id"),
+            "occurred_at",
+            "seed 002",
+        ),
+    ),
+)
