@@ -3,20 +3,24 @@
 `{"subjects": "members"}` (the default) computes the KPI per member user and combines the
 members' values with the definition's rollup; `{"subjects": "own"}` passes the team ids (or
 the organisation's subject id) to the source itself, and is the only (and default) setting
-of an organisation KPI on a built-in query's `_org` variant.
+of an organisation KPI on a built-in query's `_org` variant. `request_for` gives a
+calculator a stored definition's request, its config without that setting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from kpi_service.calculators import api_adapters
-from kpi_service.calculators.base import ConfigError
+from kpi_service.calculators.base import CalculationRequest, ConfigError
 from kpi_service.calculators.builtin import BUILTIN_QUERIES
+from kpi_service.engine.periods import Period
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
-from kpi_service.models import CalculationType, SubjectType
+from kpi_service.engine.windows import Window
+from kpi_service.models import CalculationType, Definition, SubjectType
 
 SUBJECTS_KEY = "subjects"
 # Sources that can be asked for any subject; event KPIs group by the event's own team.
@@ -40,6 +44,27 @@ class SubjectsConfigError(ConfigError):
 def source_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """The config the calculator reads: everything but the `subjects` setting."""
     return {key: value for key, value in config.items() if key != SUBJECTS_KEY}
+
+
+def request_for(
+    definition: Definition,
+    period: Period,
+    subject_ids: Iterable[str],
+    tz: ZoneInfo,
+    window: Window | None = None,
+) -> CalculationRequest:
+    """What a calculator is given to compute a stored definition for these subjects over the
+    period (or the window ending at its end)."""
+    return CalculationRequest(
+        tenant_id=definition.tenant_id,
+        definition_key=definition.key,
+        calculation_type=definition.calculation_type,
+        config=source_config(definition.config),
+        period=period,
+        subject_ids=sorted(set(subject_ids)),
+        tz=tz,
+        window=window,
+    )
 
 
 def subject_mode(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.calculators import api, event, query, subscription
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
-from kpi_service.calculators.subjects import source_config
+from kpi_service.calculators.subjects import request_for
 from kpi_service.core import telemetry
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
@@ -289,23 +289,14 @@ async def compute_period(
         # Manual values are recorded, not computed.
         tally.skipped = len(due)
         return tally
-    subjects = sorted({d.subject_id for d in due})
+    subjects = [d.subject_id for d in due]
     try:
         window = Window.of(definition.window)
     except ValueError as exc:
         tally.failed = len(due)
         tally.error(definition, period, f"the window is not usable: {exc}")
         return tally
-    request = CalculationRequest(
-        tenant_id=definition.tenant_id,
-        definition_key=definition.key,
-        calculation_type=definition.calculation_type,
-        config=source_config(definition.config),
-        period=period,
-        subject_ids=subjects,
-        tz=settings.tz,
-        window=window,
-    )
+    request = request_for(definition, period, subjects, settings.tz, window)
     # A user's team, for formulas reading it: its latest assignment's, which supersedes.
     teams = {d.subject_id: d.team_id for d in due}
     started = time.perf_counter()

@@ -9,8 +9,8 @@ from collections.abc import Collection, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.calculators.base import CalculationFailed, CalculationRequest
-from kpi_service.calculators.subjects import source_config
+from kpi_service.calculators.base import CalculationFailed
+from kpi_service.calculators.subjects import request_for
 from kpi_service.core.errors import Conflict
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
@@ -22,7 +22,7 @@ from kpi_service.measurements.calculation import MeasurementWriter, Tally, outco
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
 from kpi_service.measurements.formulas import formula_outcomes
 from kpi_service.measurements.repository import MeasurementRepository
-from kpi_service.models import Definition, MeasurementSource
+from kpi_service.models import CalculationRun, Definition, MeasurementSource
 
 
 async def follow_inputs(
@@ -93,6 +93,35 @@ async def follow_inputs(
     return tally
 
 
+async def follow_run(
+    session: AsyncSession,
+    settings: Settings,
+    run: CalculationRun,
+    changed: Definition,
+    period: Period,
+    subjects: Collection[str],
+    *,
+    formulas: Sequence[Definition] | None = None,
+    computed_later: Collection[int] = (),
+) -> Tally:
+    """`follow_inputs` for what one step of a run changed: the run is the actor and the
+    reason, and its restatement lets closed formula periods change."""
+    reason = f"restated by run {run.id}: {run.reason}" if run.restate else f"run {run.id}"
+    return await follow_inputs(
+        session,
+        settings,
+        changed,
+        period,
+        subjects,
+        run_id=run.id,
+        actor=run.requested_by,
+        reason=reason,
+        restate=run.restate,
+        formulas=formulas,
+        computed_later=computed_later,
+    )
+
+
 async def _recompute(
     session: AsyncSession,
     settings: Settings,
@@ -118,15 +147,7 @@ async def _recompute(
     )
     if not due:
         return tally
-    request = CalculationRequest(
-        tenant_id=formula.tenant_id,
-        definition_key=formula.key,
-        calculation_type=formula.calculation_type,
-        config=source_config(formula.config),
-        period=period,
-        subject_ids=sorted({d.subject_id for d in due}),
-        tz=settings.tz,
-    )
+    request = request_for(formula, period, (d.subject_id for d in due), settings.tz)
     try:
         outcomes = await formula_outcomes(
             session, formula, request, {d.subject_id: d.team_id for d in due}

@@ -21,7 +21,7 @@ from kpi_service.engine.periods import Period, containing
 from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.measurements.calculation import MeasurementWriter, Tally, compute_period
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
-from kpi_service.measurements.following import follow_inputs
+from kpi_service.measurements.following import follow_inputs, follow_run
 from kpi_service.measurements.listing_repository import (
     ListingRepository,
     MeasurementFilters,
@@ -322,18 +322,7 @@ async def calculate_now(
     tally = await compute_period(
         session, sources, settings, run, definition, period, require_overlap=False
     )
-    tally.add(
-        await follow_inputs(
-            session,
-            settings,
-            definition,
-            period,
-            tally.moved,
-            run_id=run.id,
-            actor=principal.user_id,
-            reason=f"run {run.id}",
-        )
-    )
+    tally.add(await follow_run(session, settings, run, definition, period, tally.moved))
     for name in ("computed", "unchanged", "failed", "skipped", "errors"):
         setattr(run, name, getattr(tally, name))
     run.progress_done, run.status, run.finished_at = 1, run_status(tally), datetime.now(UTC)

@@ -27,7 +27,7 @@ from kpi_service.engine.periods import aligned_or_custom
 from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.measurements.calculation import Tally, compute_period
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
-from kpi_service.measurements.following import follow_inputs
+from kpi_service.measurements.following import follow_run
 from kpi_service.models import CalculationRun, Definition, RunStatus
 from kpi_service.runs.plan import RunPlan, run_status
 from kpi_service.runs.repository import RunRepository
@@ -218,17 +218,13 @@ async def _pair(
         )
         return tally
     tally = await compute_period(session, database.sources, settings, run, definition, period)
-    reason = f"restated by run {run.id}: {run.reason}" if run.restate else f"run {run.id}"
-    followed = await follow_inputs(
+    followed = await follow_run(
         session,
         settings,
+        run,
         definition,
         period,
         tally.moved,
-        run_id=run.id,
-        actor=run.requested_by,
-        reason=reason,
-        restate=run.restate,
         formulas=following.formulas,
         computed_later=following.computed_later,
     )

@@ -11,8 +11,8 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.calculators import query as query_calculator
-from kpi_service.calculators.base import CalculationFailed, CalculationRequest
-from kpi_service.calculators.subjects import source_config
+from kpi_service.calculators.base import CalculationFailed
+from kpi_service.calculators.subjects import request_for
 from kpi_service.core.access import require_readable
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Conflict, NotFound
@@ -58,7 +58,6 @@ async def _values(
     definition: Definition,
     period: Period,
     agents: list[str],
-    tenant_id: str,
     sources: Sources,
     settings: Settings,
 ) -> dict[str, Decimal | None]:
@@ -68,15 +67,8 @@ async def _values(
             f"KPI {definition.key!r} is a {definition.calculation_type} KPI: the agent view "
             "computes the agent pack's query KPIs over its window."
         )
-    request = CalculationRequest(
-        tenant_id=tenant_id,
-        definition_key=definition.key,
-        calculation_type=definition.calculation_type,
-        config=source_config(definition.config),
-        period=period,
-        subject_ids=agents,
-        tz=settings.tz,
-    )
+    # Over the view's own window: the definition's window, if any, is not applied.
+    request = request_for(definition, period, agents, settings.tz)
     try:
         outcomes = await query_calculator.calculate(request, sources, settings)
     except CalculationFailed as exc:
@@ -150,8 +142,7 @@ async def agent_view(
 
     async def over(period: Period, keys: set[str]) -> dict[str, dict[str, Decimal | None]]:
         return {
-            key: await _values(kpis[key], period, agents, tenant_id, sources, settings)
-            for key in sorted(keys)
+            key: await _values(kpis[key], period, agents, sources, settings) for key in sorted(keys)
         }
 
     needed = set(SEED_KPIS.values()) | {user_kpis[a.definition_id].key for a in scored}
