@@ -29,6 +29,17 @@ from kpi_service.metrics.standing.relation import TENANT, Teams, dates, detailed
 from kpi_service.models import Assignment, Definition
 
 
+# What a standing row shows of its KPI's definition.
+_DEFINITION_SHOWN = (
+    Definition.key,
+    Definition.name,
+    Definition.unit,
+    Definition.target_type,
+    Definition.rollup,
+    Definition.window,
+)
+
+
 def _bound(values: dict[str, Any]) -> dict[str, Any]:
     """The parameters given a value: a filter left out (None) is not in the statement."""
     return {name: value for name, value in values.items() if value is not None}
@@ -46,12 +57,7 @@ def _user_kpis() -> Select[*tuple[Any, ...]]:
     return (
         select(
             s,
-            Definition.key,
-            Definition.name,
-            Definition.unit,
-            Definition.target_type,
-            Definition.rollup,
-            Definition.window,
+            *_DEFINITION_SHOWN,
         )
         .join(Assignment, and_(Assignment.tenant_id == TENANT, Assignment.id == s.c.assignment_id))
         .join(Definition, and_(Definition.tenant_id == TENANT, Definition.id == s.c.definition_id))
@@ -91,12 +97,7 @@ def _team_cells() -> Select[*tuple[Any, ...]]:
             s.c.score,
             s.c.status,
             s.c.calculated_at,
-            Definition.key,
-            Definition.name,
-            Definition.unit,
-            Definition.target_type,
-            Definition.rollup,
-            Definition.window,
+            *_DEFINITION_SHOWN,
         )
         .join(Definition, and_(Definition.tenant_id == TENANT, Definition.id == s.c.definition_id))
         .where(of_teams(s.c.team_id, Teams.ONE))
