@@ -28,7 +28,6 @@ from kpi_service.engine.periods import Period
 from kpi_service.metrics.standing.relation import TENANT, Teams, dates, detailed, of_teams, standing
 from kpi_service.models import Assignment, Definition
 
-
 # What a standing row shows of its KPI's definition.
 _DEFINITION_SHOWN = (
     Definition.key,
