@@ -46,7 +46,6 @@ class PlanFigures:
 
     statements: int = 0
     execution_ms: float = 0.0
-    jit_ms: float = 0.0  # compiling the statement's expressions, part of execution_ms
     rows_read: int = 0  # rows the table and index scans returned or filtered out
     buffers_mb: float = 0.0  # shared buffers hit or read
     temp_mb: float = 0.0  # written to temporary files (sorts, hashes beyond work_mem)
@@ -55,7 +54,6 @@ class PlanFigures:
         return PlanFigures(
             self.statements + other.statements,
             self.execution_ms + other.execution_ms,
-            self.jit_ms + other.jit_ms,
             self.rows_read + other.rows_read,
             self.buffers_mb + other.buffers_mb,
             self.temp_mb + other.temp_mb,
@@ -69,7 +67,6 @@ def plan_figures(explained: str | list[dict[str, Any]]) -> PlanFigures:
     return PlanFigures(
         statements=1,
         execution_ms=top["Execution Time"],
-        jit_ms=top.get("JIT", {}).get("Timing", {}).get("Total", 0.0),
         rows_read=_rows_read(plan),
         buffers_mb=(plan["Shared Hit Blocks"] + plan["Shared Read Blocks"]) * _BLOCK_MB,
         temp_mb=plan["Temp Written Blocks"] * _BLOCK_MB,
