@@ -74,6 +74,7 @@ class Contender:
     rss_mb: float
 
     def value(self, label: str) -> Decimal:
+        """The value the contender found under `label`."""
         return Decimal(self.work.values[label])
 
 
