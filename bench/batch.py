@@ -19,8 +19,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import asyncpg
@@ -32,26 +30,21 @@ from bench.common import (
     DEFAULT_WORKDIR,
     bench_database,
     fetch_one,
+    in_fresh_interpreter,
     plain_dsn,
     server_settings,
     settle,
 )
 from bench.dataset import TENANT, WEEK_END, WEEK_START, DataSpec, build_data_set
-from bench.figures import load_line, markdown_table, own_peak_rss_mb
+from bench.figures import load_line, markdown_table
 
 FULL = DataSpec(users=10_000, cases=2_000_000, events=5_000_000)
 
 
 def in_child_process(function: Callable[[str], tuple[int, float]], dsn: str, name: str) -> Result:
     """Run a contender in a fresh interpreter, so its peak RSS is its own."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        rows, seconds, rss = pool.submit(_measured, function, dsn).result()
+    (rows, seconds), rss = in_fresh_interpreter(function, dsn)
     return Result(name, seconds, rows, rss)
-
-
-def _measured(function: Callable[[str], tuple[int, float]], dsn: str) -> tuple[int, float, float]:
-    rows, seconds = function(dsn)
-    return rows, seconds, own_peak_rss_mb()
 
 
 # ------------------------------------------------------------------- bench tables

@@ -12,18 +12,23 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, suppress
+from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
+from bench.figures import own_peak_rss_mb
 from kpi_service.core.database import async_url
 from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.migrations import upgrade
+
+T = TypeVar("T")
 
 DEFAULT_WORKDIR = Path("/tmp/kpi-bench")  # noqa: S108 (a scratch place, never committed)
 
@@ -103,6 +108,17 @@ def service_process(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=30)
+
+
+def in_fresh_interpreter(function: Callable[..., T], *args: Any) -> tuple[T, float]:
+    """`function(*args)` in a fresh interpreter, with that process's peak RSS in MB: a
+    contender's memory is its own, not the benchmark's."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_measured, function, *args).result()
+
+
+def _measured(function: Callable[..., T], *args: Any) -> tuple[T, float]:
+    return function(*args), own_peak_rss_mb()
 
 
 def plain_dsn(url: str) -> str:

@@ -186,10 +186,8 @@ JOIN unnest($1::text[], $2::numeric[]) AS t(key, target) ON t.key = d.key
 WHERE a.tenant_id = '{TENANT}'"""  # noqa: S608
 
 
-def _months() -> list[tuple[int, int]]:
-    """The (year, month) pairs the data set's instants fall in."""
-    first = WEEK_START - SPREAD_BEFORE
-    last = WEEK_START + SPREAD_AFTER
+def months_between(first: date, last: date) -> list[tuple[int, int]]:
+    """The (year, month) pairs from `first`'s month to `last`'s, both included."""
     months = []
     year, month = first.year, first.month
     while (year, month) <= (last.year, last.month):
@@ -239,7 +237,9 @@ async def build_data_set(dsn: str, spec: DataSpec) -> dict[str, float]:
                 "CREATE INDEX support_cases_resolved_at ON public.support_cases (resolved_at)"
             )
         with stopwatch(timings, f"{spec.events:,} events"):
-            for year, month in _months():
+            for year, month in months_between(
+                WEEK_START - SPREAD_BEFORE, WEEK_START + SPREAD_AFTER
+            ):
                 await conn.execute(partition_sql(year, month))
             await conn.execute(INSERT_EVENTS, spec.users, spec.events)
         with stopwatch(timings, "vacuum, analyze"):
