@@ -85,7 +85,8 @@ class Window:
     @property
     def ledger_start(self) -> date:
         """Billing is older still: the subscription ledger starts two months before the leads
-        (14 months back by default), so the last ended month has a year-over-year growth."""
+        (14 months back by default), so the last ended months have a year-over-year growth
+        (none in the ledger's first year, and none at all with fewer than 6 months)."""
         return month_start(self.last_day, 2 * self.months + 2)
 
     @property
