@@ -68,9 +68,10 @@ def build(url: str, agents: int) -> float:
         log_level="WARNING",
     )
     started = time.perf_counter()
-    run = asyncio.run(load_demo(settings, DemoSize(agents=agents)))
-    if run is None or run.status != "succeeded":
-        raise RuntimeError(f"the demo's run did not succeed: {run and run.errors}")
+    runs = asyncio.run(load_demo(settings, DemoSize(agents=agents)))
+    failed = [run for run in runs if run.status != "succeeded"]
+    if not runs or failed:
+        raise RuntimeError(f"the demo's runs did not succeed: {[r.errors for r in failed]}")
     return time.perf_counter() - started
 
 

@@ -86,6 +86,12 @@ async def _all(client: httpx.AsyncClient, path: str) -> list[dict[str, Any]]:
     raise RuntimeError(f"{path}: too many pages")
 
 
+def _scale(target: float | None) -> float:
+    """What a manual value is drawn around: its target (the saas pack's finance KPIs are
+    tracked without one: a round figure then)."""
+    return 1000.0 if target is None else float(target)
+
+
 async def discover(client: httpx.AsyncClient, dsn: str, today: date) -> Catalog:
     """Definitions and assignments from the API; closed periods from the database (the API
     does not list them) so that manual values go to open periods only."""
@@ -120,7 +126,7 @@ async def discover(client: httpx.AsyncClient, dsn: str, today: date) -> Catalog:
             if (d["id"], period.start.isoformat()) in closed:
                 skipped += 1
             else:
-                manual.append((a["id"], period.start.isoformat(), float(a["target_value"])))
+                manual.append((a["id"], period.start.isoformat(), _scale(a["target_value"])))
             period = period.next()
     return Catalog(
         agents=agents,

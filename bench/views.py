@@ -82,13 +82,14 @@ def build(url: str, users: int) -> dict[str, float]:
     state = asyncio.run(_demo_state(dsn))
     if state is None or not state["events_loaded"]:
         started = time.perf_counter()
-        run = asyncio.run(load_demo(settings, DemoSize(agents=users)))
+        runs = asyncio.run(load_demo(settings, DemoSize(agents=users)))
         timings["demo loader"] = time.perf_counter() - started
-        if run is None or run.status != "succeeded":
-            raise RuntimeError(f"the demo's run did not succeed: {run and run.errors}")
+        failed = [run for run in runs if run.status != "succeeded"]
+        if not runs or failed:
+            raise RuntimeError(f"the demo's runs did not succeed: {[r.errors for r in failed]}")
         print(
-            f"demo loaded in {timings['demo loader']:.0f}s: run {run.id} computed "
-            f"{run.computed:,} measurements",
+            f"demo loaded in {timings['demo loader']:.0f}s: {len(runs)} runs computed "
+            f"{sum(run.computed for run in runs):,} measurements",
             flush=True,
         )
     started = time.perf_counter()
@@ -219,7 +220,7 @@ def paths(target: str, last_day: date, users: int, count: int = 2000) -> list[st
     teams = [f"sales-{k + 1}" for k in range((users + TEAM_SIZE - 1) // TEAM_SIZE)]
     # A day in the last full month, and in the month before: both are final, fully computed.
     month_days = [last_day.replace(day=1) - timedelta(days=d) for d in (1, 15, 32, 45)]
-    keys = ("revenue", "conversion_rate", "leads_handled", "response_time_hours")
+    keys = ("agent_revenue", "agent_conversion_rate", "agent_leads_handled", "agent_response_time")
     year = (last_day - timedelta(days=364)).isoformat()
     out = []
     for _ in range(count):

@@ -62,13 +62,21 @@ def test_serve_demo_answers_the_seed_route_and_stops_its_database(tmp_path: Path
         body = httpx.get(f"http://127.0.0.1:{port}/kpis/users/1").json()
         assert body["user_id"] == 1
         names = {k["name"] for k in body["kpis"]}
-        assert names == {"Average Resolution Time", "Cases Resolved", "Customer Satisfaction"}
+        # The support pack's KPIs, assigned to the support team.
+        assert names == {
+            "Cases resolved",
+            "Average resolution time",
+            "First response time",
+            "Reopen rate",
+            "Open cases at the week's end",
+        }
         latest = {k["name"]: k["latest_measurement"] for k in body["kpis"]}
-        assert latest["Cases Resolved"] is not None
+        assert latest["Cases resolved"] is not None
         # Computed through yesterday: the latest week may still be in progress.
-        assert latest["Cases Resolved"]["period_start"] < time.strftime("%Y-%m-%d")
+        assert latest["Cases resolved"]["period_start"] < time.strftime("%Y-%m-%d")
         agent = httpx.get(f"http://127.0.0.1:{port}/kpis/users/101").json()
-        assert {"Conversion Rate", "Revenue", "Calls Made", "Daily Revenue"} <= {
+        # The agent and crm packs' KPIs, and the demo's own.
+        assert {"Conversion rate", "Revenue", "Funnel 6: won", "Calls Made", "Daily Revenue"} <= {
             k["name"] for k in agent["kpis"]
         }
         assert all(k["latest_measurement"] is not None for k in agent["kpis"])

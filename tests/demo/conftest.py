@@ -32,6 +32,7 @@ COUNTED = (
     "kpi.goals",
     "kpi.alert_rules",
     "kpi.alerts",
+    "kpi.pack_installs",
 )
 
 

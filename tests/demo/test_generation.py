@@ -13,7 +13,9 @@ import pytest
 
 from kpi_service.demo.crm import agent_contacts, agent_leads
 from kpi_service.demo.events import all_events, customer_events
+from kpi_service.demo.ledger import ledger
 from kpi_service.demo.people import DemoSize, Window, manager_of, team_of
+from kpi_service.demo.product import operations_events
 
 WINDOW = Window(date(2026, 3, 31), 6, ZoneInfo("Europe/Paris"))  # spans the DST change
 
@@ -21,6 +23,7 @@ WINDOW = Window(date(2026, 3, 31), 6, ZoneInfo("Europe/Paris"))  # spans the DST
 def test_the_same_seed_gives_the_same_rows() -> None:
     assert list(agent_leads(3, WINDOW)) == list(agent_leads(3, WINDOW))
     assert list(agent_contacts(3, WINDOW)) == list(agent_contacts(3, WINDOW))
+    assert ledger(DemoSize(), WINDOW) == ledger(DemoSize(), WINDOW)
     first = list(islice(all_events(DemoSize(), WINDOW), 500))
     assert first == list(islice(all_events(DemoSize(), WINDOW), 500))
     assert len({e["id"] for e in first}) == 500
@@ -42,8 +45,26 @@ def test_nothing_happens_outside_the_window() -> None:
         done = [s for s in steps if s is not None]
         assert done == sorted(done) and done[-1] < end
         assert (lead.revenue is not None) == (lead.disposition == "converted")
-    for event in customer_events(50, WINDOW):
+    for event in [*customer_events(50, WINDOW), *operations_events(WINDOW)]:
         assert start <= event["occurred_at"] < end
+    changes = ledger(DemoSize(), WINDOW)
+    first = min(c.at for c in changes).astimezone(WINDOW.tz).date()
+    assert first.replace(day=1) == WINDOW.ledger_start == date(2025, 1, 1)
+    assert all(WINDOW.at(WINDOW.ledger_start, 0) <= c.at < end for c in changes)
+
+
+def test_contacts_stand_in_every_stage_of_seed_004() -> None:
+    stages = {c.funnel_stage for i in range(4) for c in agent_contacts(i, WINDOW)}
+    assert stages == {
+        "needs_outreach",
+        "contacted",
+        "meeting_set",
+        "proposal_sent",
+        "negotiation",
+        "blocked",
+        "closed_won",
+        "closed_lost",
+    }
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "x", "100001"])

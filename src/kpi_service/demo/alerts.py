@@ -1,5 +1,6 @@
-"""The demo's alert rules, created through the alerts service when missing (by name); they
-are judged after the history's run, so the demo opens its first alerts by itself."""
+"""The demo's own alert rules (beside the packs' templates), created through the alerts service
+when missing (by name); they are judged after the history's run, so the demo opens its first
+alerts by itself."""
 
 from __future__ import annotations
 
@@ -13,25 +14,17 @@ from kpi_service.alerts.schemas import RuleCreate, RuleRead
 from kpi_service.core.auth import Principal
 from kpi_service.core.schemas import Paging
 
+# The packs bring their own rules; these watch what theirs do not: an anomaly on the demo's
+# calls, and a manual figure not entered in time.
 RULES: list[dict[str, Any]] = [
-    {
-        "name": "Conversion rate below 80% of target",
-        "definition_key": "conversion_rate",
-        "condition": {"kind": "achievement_below", "threshold": 80},
-    },
     {
         "name": "Unusual number of calls",
         "definition_key": "calls_made",
         "condition": {"kind": "anomaly", "window": 8, "z": 2.5},
     },
     {
-        "name": "Revenue down three months running",
-        "definition_key": "revenue",
-        "condition": {"kind": "consecutive_declines", "periods": 3},
-    },
-    {
-        "name": "MRR not entered 5 days after month end",
-        "definition_key": "mrr",
+        "name": "Burn rate not entered 5 days after month end",
+        "definition_key": "saas_burn_rate",
         "condition": {"kind": "missing_value", "days": 5},
         "severity": "critical",
     },

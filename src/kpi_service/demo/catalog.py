@@ -1,13 +1,12 @@
-"""The demo's catalog in the database: its KPI definitions created, assigned (targets,
-weights, teams), and the values entered by hand: the support team's satisfaction and the
-organisation's MRR."""
+"""The demo's own KPIs (`demo.definitions`) created and assigned (targets, weights, teams),
+and the values entered by hand: the saas pack's finance figures, every month that ended."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,93 +20,48 @@ from kpi_service.core.sources import Sources
 from kpi_service.definitions import service as definitions
 from kpi_service.definitions.schemas import DefinitionCreate
 from kpi_service.demo.definitions import DEFINITIONS
-from kpi_service.demo.people import (
-    SUPPORT_TEAM,
-    SUPPORT_USERS,
-    TEAM_SIZE,
-    DemoSize,
-    Window,
-    team_of,
-)
+from kpi_service.demo.people import TEAM_SIZE, DemoSize, Window, team_of
 from kpi_service.engine.periods import containing
 from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.measurements import service as measurements
 from kpi_service.measurements.schemas import ManualValue
 from kpi_service.models import SubjectType
+from kpi_service.packs.schemas import AssignmentMade
 
 ASSIGN_CHUNK = 1000
+CENTS = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """How a definition is assigned: (target, weight), and to whom (see `assignments_for`)."""
+    """How a definition is assigned: its target and weight."""
 
     target: Decimal
     weight: Decimal
 
 
-# Monthly weights add up to 100; funnel steps feed the funnel view, not the score.
+# Every agent's: weight 0, so the agents rank with the packs' (seed 003's) weights.
 AGENT_PLANS = {
-    "leads_handled": Plan(Decimal(30), Decimal(10)),
-    "conversion_rate": Plan(Decimal(30), Decimal(20)),
-    "response_time_hours": Plan(Decimal(2), Decimal(15)),
-    "satisfaction_score": Plan(Decimal("4.2"), Decimal(15)),
-    "funnel_assigned": Plan(Decimal(17), Decimal(0)),
-    "funnel_contacted": Plan(Decimal(14), Decimal(0)),
-    "funnel_interested": Plan(Decimal(7), Decimal(0)),
-    "funnel_won": Plan(Decimal(3), Decimal(0)),
-    "call_duration_p90": Plan(Decimal(15), Decimal(5)),
-    "revenue": Plan(Decimal(8000), Decimal(25)),
-    "conversions": Plan(Decimal(8), Decimal(10)),
-    "calls_made": Plan(Decimal(30), Decimal(60)),
-    "emails_sent": Plan(Decimal(17), Decimal(40)),
-}
-SUPPORT_PLANS = {
-    "avg_resolution_time": Plan(Decimal(24), Decimal(40)),
-    "cases_resolved": Plan(Decimal(8), Decimal(40)),
-    "customer_satisfaction": Plan(Decimal(90), Decimal(20)),
+    "calls_made": Plan(Decimal(30), Decimal(0)),
+    "call_duration_p90": Plan(Decimal(15), Decimal(0)),
+    "conversions": Plan(Decimal(8), Decimal(0)),
 }
 PILOT_PLAN = Plan(Decimal(400), Decimal(100))  # revenue_daily, for team sales-1
-
-
-def organization_plans(size: DemoSize) -> dict[str, Plan]:
-    """Organisation targets grow with the demo's size."""
-    agents, customers = size.agents, size.customers
-    weight = Decimal(100)
-    return {
-        "dau": Plan(Decimal(agents + customers // 20), weight),
-        "wau": Plan(Decimal(agents + customers // 5), weight),
-        "mau": Plan(Decimal(agents + customers // 3), weight),
-        "new_signups": Plan(Decimal(customers // size.months), weight),
-        "mrr": Plan(mrr_base(size) * Decimal("1.2"), weight),
-        "arr": Plan(mrr_base(size) * Decimal("14.4"), weight),
-    }
-
-
-def mrr_base(size: DemoSize) -> Decimal:
-    """The MRR of the first month: 50,000 for the default team of 12 agents."""
-    return Decimal(50_000 * max(1, size.agents // TEAM_SIZE))
-
-
-def first_monday(day: date) -> date:
-    """The first Monday on or after `day` (weekly KPIs start on a whole week)."""
-    return day + timedelta(days=-day.weekday() % 7)
+TEAM_PLAN = Plan(Decimal(8000 * TEAM_SIZE), Decimal(100))  # team_revenue, for every team
 
 
 def assignments_for(
-    size: DemoSize, window: Window, support_start: date, definition_ids: dict[str, int], tenant: str
+    size: DemoSize, window: Window, definition_ids: dict[str, int]
 ) -> list[AssignmentCreate]:
     """The assignments of the definitions in `definition_ids` (those created now)."""
     bodies: list[AssignmentCreate] = []
 
-    def add(
-        key: str, subject_type: SubjectType, subject: str, team: str | None, plan: Plan, start: date
-    ) -> None:
+    def add(key: str, kind: SubjectType, subject: str, team: str, plan: Plan, start: date) -> None:
         if key in definition_ids:
             bodies.append(
                 AssignmentCreate(
                     definition_id=definition_ids[key],
-                    subject_type=subject_type,
+                    subject_type=kind,
                     subject_id=subject,
                     team_id=team,
                     target_value=plan.target,
@@ -116,29 +70,15 @@ def assignments_for(
                 )
             )
 
-    for key, plan in SUPPORT_PLANS.items():
-        for user in SUPPORT_USERS:
-            add(key, SubjectType.USER, user, SUPPORT_TEAM, plan, support_start)
-    weekly = {d["key"] for d in DEFINITIONS if d["aggregation_period"] == PeriodKind.WEEKLY}
     for index, agent in enumerate(size.agent_ids):
         team = team_of(index)
         for key, plan in AGENT_PLANS.items():
-            start = first_monday(window.events_start) if key in weekly else window.events_start
+            start = window.first_monday if key == "calls_made" else window.events_start
             add(key, SubjectType.USER, agent, team, plan, start)
         if index < TEAM_SIZE:
             add("revenue_daily", SubjectType.USER, agent, team, PILOT_PLAN, window.leads_start)
     for team in size.teams:
-        add(
-            "team_revenue",
-            SubjectType.TEAM,
-            team,
-            team,
-            Plan(Decimal(8000 * TEAM_SIZE), Decimal(100)),
-            window.events_start,
-        )
-    for key, plan in organization_plans(size).items():
-        start = first_monday(window.events_start) if key in weekly else window.events_start
-        add(key, SubjectType.ORGANIZATION, tenant, None, plan, start)
+        add("team_revenue", SubjectType.TEAM, team, team, TEAM_PLAN, window.events_start)
     return bodies
 
 
@@ -149,9 +89,8 @@ async def ensure_catalog(
     source: Sources,
     size: DemoSize,
     window: Window,
-    support_start: date,
 ) -> list[AssignmentRead]:
-    """Create the definitions missing by key and assign those; returns the new assignments."""
+    """Create the demo's definitions missing by key and assign those; the new assignments."""
     created: dict[str, int] = {}
     for fields in DEFINITIONS:
         try:
@@ -161,7 +100,7 @@ async def ensure_catalog(
                 session, admin, DefinitionCreate(**fields), sources=source, settings=settings
             )
             created[d.key] = d.id
-    bodies = assignments_for(size, window, support_start, created, admin.tenant_id)
+    bodies = assignments_for(size, window, created)
     made: list[AssignmentRead] = []
     for first in range(0, len(bodies), ASSIGN_CHUNK):
         made += await assignments.create_many(
@@ -170,39 +109,51 @@ async def ensure_catalog(
     return made
 
 
+def finance(months: Sequence[date]) -> dict[str, dict[date, Decimal]]:
+    """The saas pack's finance figures per month, by key: a burn that eases as revenue grows,
+    the runway the cash left gives at that burn, and the invoices still unpaid."""
+    rng = random.Random("demo-finance")
+    cash, burn = Decimal(2_400_000), Decimal(120_000)
+    figures: dict[str, dict[date, Decimal]] = {
+        key: {}
+        for key in (
+            "saas_burn_rate",
+            "saas_runway_months",
+            "saas_outstanding_invoices",
+            "saas_outstanding_invoices_value",
+        )
+    }
+    for month in months:
+        burn = (burn * Decimal(str(rng.uniform(0.9, 1.04)))).quantize(CENTS)
+        cash -= burn
+        invoices = rng.randint(8, 30)
+        figures["saas_burn_rate"][month] = burn
+        figures["saas_runway_months"][month] = (cash / burn).quantize(Decimal("0.1"))
+        figures["saas_outstanding_invoices"][month] = Decimal(invoices)
+        figures["saas_outstanding_invoices_value"][month] = (
+            invoices * Decimal(str(rng.uniform(800, 2500)))
+        ).quantize(CENTS)
+    return figures
+
+
 async def record_manual_values(
     session: AsyncSession,
     settings: Settings,
     admin: Principal,
-    created: Sequence[AssignmentRead],
-    size: DemoSize,
+    created: Sequence[AssignmentMade],
     window: Window,
-    support_start: date,
 ) -> None:
-    """Enter the support team's monthly satisfaction and the organisation's MRR for every
-    month that ended by the window's last day, for assignments created now."""
-    rng = random.Random(7)
-    for a in (a for a in created if a.definition_key == "customer_satisfaction"):
-        for month in _months(support_start, window.last_day):
+    """Enter the finance figures of every month of the events window that ended by its last
+    day, for the manual assignments created now."""
+    figures = finance(ended_months(window.events_start, window.last_day))
+    for made in created:
+        for month, value in figures.get(made.definition_key, {}).items():
             await measurements.record_manual(
-                session,
-                settings,
-                admin,
-                a.id,
-                month,
-                ManualValue(value=Decimal(rng.randint(70, 99))),
+                session, settings, admin, made.assignment_id, month, ManualValue(value=value)
             )
-    mrr = mrr_base(size)
-    growth = random.Random(11)
-    for a in (a for a in created if a.definition_key == "mrr"):
-        for month in _months(window.events_start, window.last_day):
-            await measurements.record_manual(
-                session, settings, admin, a.id, month, ManualValue(value=mrr)
-            )
-            mrr = (mrr * Decimal(1 + growth.uniform(0.01, 0.07))).quantize(Decimal("0.01"))
 
 
-def _months(first: date, last_day: date) -> list[date]:
+def ended_months(first: date, last_day: date) -> list[date]:
     """The starts of the months from the one holding `first` that end by `last_day`."""
     out = []
     month = containing(PeriodKind.MONTHLY, first)

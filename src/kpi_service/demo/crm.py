@@ -1,5 +1,5 @@
 """The demo's CRM rows, generated per agent from fixed seeds: seed 003's leads and seed 004's
-contacts.
+contacts (in every one of the seed's stages).
 
 Each agent's rows come from their own random stream, so agent 101 has the same leads whatever
 the demo's size, and the events step can regenerate the conversions the leads step stored.
@@ -22,16 +22,9 @@ SOURCE_WEIGHTS = (25, 35, 25, 15)
 INTEREST = {"Referrals": 0.75, "Web Forms": 0.6, "Cold Calls": 0.4, "Partners": 0.65}
 CLOSING = {"Referrals": 0.6, "Web Forms": 0.45, "Cold Calls": 0.35, "Partners": 0.5}
 REVENUE = {"Referrals": 1.3, "Web Forms": 1.0, "Cold Calls": 0.8, "Partners": 1.6}
-FUNNEL = ("needs_outreach", "contacted", "interested", "closed_won", "closed_lost")
-# How far along the funnel each stage is; a lost contact had been contacted.
-STAGE_RANK = {
-    "needs_outreach": 0,
-    "contacted": 1,
-    "interested": 2,
-    "closed_won": 3,
-    "closed_lost": 1,
-}
 COMPANIES = ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell")
+FIRST_NAMES = ("Ada", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hugo", "Iris", "Jon")
+LAST_NAMES = ("Abara", "Berg", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Haddad")
 
 
 class Lead(NamedTuple):
@@ -114,6 +107,19 @@ def _lead(rng: random.Random, talent: float, agent: str, window: Window, created
     )
 
 
+# A contact moving on from each stage of the seed's pipeline goes to the next one, or is
+# blocked or lost on the way (the chance of winning grows with the agent's skill).
+_PIPELINE = ("needs_outreach", "contacted", "meeting_set", "proposal_sent", "negotiation")
+_STATUS = {"closed_won": "customer", "meeting_set": "prospect", "proposal_sent": "prospect"}
+_STATUS |= {"negotiation": "prospect"}
+
+
+def lead_name(lead_id: int) -> str:
+    """The lead's person and company, as the activity timeline shows them."""
+    first, rest = FIRST_NAMES[lead_id % 10], lead_id // 10
+    return f"{first} {LAST_NAMES[rest % 8]} ({COMPANIES[rest // 8 % 8]})"
+
+
 def agent_contacts(agent_index: int, window: Window) -> Iterator[Contact]:
     """The agent's contacts created over the events window, oldest first."""
     rng = random.Random(f"demo-contacts-{agent_index}")
@@ -126,15 +132,15 @@ def agent_contacts(agent_index: int, window: Window) -> Iterator[Contact]:
             moved = created + timedelta(hours=rng.uniform(1, 480))
             if stage == "needs_outreach" or moved >= window.end:
                 stage, moved = "needs_outreach", created
-            status = {"closed_won": "customer", "interested": "prospect"}.get(stage, "lead")
+            status = _STATUS.get(stage, "lead")
             yield Contact(agent, rng.choice(COMPANIES), status, stage, created, moved)
 
 
 def _stage(rng: random.Random, talent: float) -> str:
-    if rng.random() >= 0.8:
-        return "needs_outreach"
-    if rng.random() >= 0.5:
-        return "closed_lost" if rng.random() < 0.5 else "contacted"
-    if rng.random() < 0.45 * talent:
-        return "closed_won"
-    return "closed_lost" if rng.random() < 0.6 else "interested"
+    """Where a new contact stands now: along the pipeline, blocked, lost or won."""
+    for step, stage in enumerate(_PIPELINE):
+        if rng.random() >= (0.8 if step == 0 else 0.55 + 0.15 * talent):
+            if step > 0 and rng.random() < 0.25:
+                return "blocked" if rng.random() < 0.4 else "closed_lost"
+            return stage
+    return "closed_won" if rng.random() < 0.5 * talent else "closed_lost"

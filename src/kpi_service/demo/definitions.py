@@ -1,282 +1,81 @@
-"""The demo's KPI definitions: the support team's, the sales agents' and the organisation's,
-as the bodies of `DefinitionCreate`."""
+"""The demo's own KPI definitions, beside the five packs it installs: only those that show
+something no pack does, as the bodies of `DefinitionCreate` (built with the packs'
+shorthands).
+
+- `calls_made`: a per-user count of events (weekly), watched by an anomaly rule;
+- `call_duration_p90`: a percentile of an event's value, per user;
+- `conversions`: per-user conversion events, which the breakdown splits by `lead_source`;
+- `revenue_daily`: a daily KPI on a built-in query, for the pilot team (`sales-1`) only, with
+  a year of history (the leads go back a year);
+- `team_revenue`: a team-scope KPI.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kpi_service.demo.queries import (
-    CONVERSION_RATE_SQL,
-    FUNNEL_STEPS,
-    LEADS_HANDLED_SQL,
-    RESPONSE_TIME_SQL,
-    REVENUE_DAILY_SQL,
-    SATISFACTION_SQL,
-    funnel_sql,
-)
+from kpi_service.models import SubjectType
+from kpi_service.packs.specs import event_kpi, query_kpi
 
+_SALES: dict[str, Any] = {"category": "sales"}
 
-def _definition(
-    key: str,
-    name: str,
-    unit: str,
-    target_type: str,
-    period: str,
-    calculation_type: str,
-    config: dict[str, Any],
-    *,
-    category: str = "sales",
-    scope: str = "user",
-    rollup: str | None = None,
-    description: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "key": key,
-        "name": name,
-        "description": description,
-        "category": category,
-        "unit": unit,
-        "target_type": target_type,
-        "aggregation_period": period,
-        "scope": scope,
-        "calculation_type": calculation_type,
-        "config": config,
-        "rollup": rollup,
-    }
-
-
-def _event(event_type: str, aggregate: str) -> dict[str, Any]:
-    return {"event_type": event_type, "aggregate": aggregate}
-
-
-SUPPORT = [
-    _definition(
-        "avg_resolution_time",
-        "Average Resolution Time",
-        "hours",
-        "lower_better",
-        "weekly",
-        "query",
-        {"query_key": "avg_resolution_time"},
-        category="customer_support",
-        description="Average time taken to resolve customer support cases",
-    ),
-    _definition(
-        "cases_resolved",
-        "Cases Resolved",
-        "count",
-        "higher_better",
-        "weekly",
-        "query",
-        {"query_key": "cases_resolved_count"},
-        category="customer_support",
-        description="Number of customer support cases successfully resolved",
-    ),
-    _definition(
-        "customer_satisfaction",
-        "Customer Satisfaction",
-        "percent",
-        "higher_better",
-        "monthly",
-        "manual",
-        {},
-        category="customer_support",
-        description="Share of satisfied customers in the monthly survey (entered by managers)",
-    ),
-]
-
-SALES = [
-    _definition(
-        "leads_handled",
-        "Leads Handled",
-        "count",
-        "higher_better",
-        "monthly",
-        "query",
-        {"sql": LEADS_HANDLED_SQL},
-        description="Leads assigned in the period",
-    ),
-    _definition(
-        "conversion_rate",
-        "Conversion Rate",
-        "percent",
-        "higher_better",
-        "monthly",
-        "query",
-        {"sql": CONVERSION_RATE_SQL},
-        description="Share of the period's new leads that converted",
-    ),
-    _definition(
-        "response_time_hours",
-        "Response Time",
-        "hours",
-        "lower_better",
-        "monthly",
-        "query",
-        {"sql": RESPONSE_TIME_SQL},
-        description="Average hours from a lead's arrival to first contact",
-    ),
-    _definition(
-        "satisfaction_score",
-        "Satisfaction Score",
-        "none",
-        "higher_better",
-        "monthly",
-        "query",
-        {"sql": SATISFACTION_SQL},
-        rollup="avg",
-        description="Average rating (1 to 5) of the leads contacted in the period",
-    ),
-    *(
-        _definition(
-            key,
-            name,
+DEFINITIONS: list[dict[str, Any]] = [
+    dict(spec)
+    for spec in (
+        event_kpi(
+            "calls_made",
+            "Calls Made",
+            "call",
             "count",
-            "higher_better",
-            "monthly",
-            "query",
-            {"sql": funnel_sql(stages)},
-            category="funnel",
-        )
-        for key, name, stages in FUNNEL_STEPS
-    ),
-    _definition(
-        "calls_made",
-        "Calls Made",
-        "count",
-        "higher_better",
-        "weekly",
-        "event",
-        _event("call", "count"),
-    ),
-    _definition(
-        "emails_sent",
-        "E-mails Sent",
-        "count",
-        "higher_better",
-        "weekly",
-        "event",
-        _event("email", "count"),
-    ),
-    _definition(
-        "call_duration_p90",
-        "Call Duration (90th percentile)",
-        "minutes",
-        "lower_better",
-        "monthly",
-        "event",
-        _event("call", "p90"),
-        rollup="max",
-    ),
-    _definition(
-        "revenue",
-        "Revenue",
-        "currency",
-        "higher_better",
-        "monthly",
-        "event",
-        _event("conversion", "sum"),
-    ),
-    _definition(
-        "conversions",
-        "Conversions",
-        "count",
-        "higher_better",
-        "monthly",
-        "event",
-        _event("conversion", "count"),
-    ),
-    _definition(
-        "revenue_daily",
-        "Daily Revenue",
-        "currency",
-        "higher_better",
-        "daily",
-        "query",
-        {"sql": REVENUE_DAILY_SQL},
-        description="Revenue of the leads converted that day (the pilot team)",
-    ),
-    _definition(
-        "team_revenue",
-        "Team Revenue",
-        "currency",
-        "higher_better",
-        "monthly",
-        "event",
-        _event("conversion", "sum"),
-        scope="team",
-    ),
+            unit="count",
+            target_type="higher_better",
+            period="weekly",
+            description="Calls the agent made in the week (call events).",
+            **_SALES,
+        ),
+        event_kpi(
+            "call_duration_p90",
+            "Call Duration (90th percentile)",
+            "call",
+            "p90",
+            unit="minutes",
+            target_type="lower_better",
+            period="monthly",
+            rollup="max",
+            description="The 90th percentile of the month's call minutes (the event's value).",
+            **_SALES,
+        ),
+        event_kpi(
+            "conversions",
+            "Conversions",
+            "conversion",
+            "count",
+            unit="count",
+            target_type="higher_better",
+            period="monthly",
+            description="Leads converted in the month (conversion events, with lead_source).",
+            **_SALES,
+        ),
+        query_kpi(
+            "revenue_daily",
+            "Daily Revenue",
+            "lead_revenue",
+            target_type="higher_better",
+            period="daily",
+            description="Revenue of the leads converted that day (the pilot team).",
+            **_SALES,
+        ),
+        event_kpi(
+            "team_revenue",
+            "Team Revenue",
+            "conversion",
+            "sum",
+            unit="currency",
+            target_type="higher_better",
+            period="monthly",
+            scope=SubjectType.TEAM,
+            description="Revenue of the conversions of the team's agents in the month.",
+            **_SALES,
+        ),
+    )
 ]
-
-ORGANIZATION = [
-    _definition(
-        "dau",
-        "Daily Active Users",
-        "count",
-        "higher_better",
-        "daily",
-        "event",
-        _event("login", "distinct_users"),
-        category="executive",
-        scope="organization",
-    ),
-    _definition(
-        "wau",
-        "Weekly Active Users",
-        "count",
-        "higher_better",
-        "weekly",
-        "event",
-        _event("login", "distinct_users"),
-        category="executive",
-        scope="organization",
-    ),
-    _definition(
-        "mau",
-        "Monthly Active Users",
-        "count",
-        "higher_better",
-        "monthly",
-        "event",
-        _event("login", "distinct_users"),
-        category="executive",
-        scope="organization",
-    ),
-    _definition(
-        "new_signups",
-        "New Signups",
-        "count",
-        "higher_better",
-        "monthly",
-        "event",
-        _event("signup", "count"),
-        category="executive",
-        scope="organization",
-    ),
-    _definition(
-        "mrr",
-        "Monthly Recurring Revenue",
-        "currency",
-        "higher_better",
-        "monthly",
-        "manual",
-        {},
-        category="executive",
-        scope="organization",
-        rollup="last",
-    ),
-    _definition(
-        "arr",
-        "Annual Recurring Revenue",
-        "currency",
-        "higher_better",
-        "monthly",
-        "formula",
-        {"expression": "mrr * 12", "variables": {"mrr": "mrr"}},
-        category="executive",
-        scope="organization",
-        rollup="last",
-    ),
-]
-
-DEFINITIONS = [*SUPPORT, *SALES, *ORGANIZATION]

@@ -18,10 +18,10 @@ from kpi_service.goals.schemas import GoalBulk, GoalRead
 # Monthly goals per agent: the base target, varied a little per agent.
 MONTHLY = {
     "conversions": Decimal(9),
-    "revenue": Decimal(9000),
-    "response_time_hours": Decimal("2.0"),
+    "agent_revenue": Decimal(9000),
+    "agent_response_time": Decimal("2.0"),
 }
-QUARTERLY = {"revenue": Decimal(27000)}
+QUARTERLY = {"agent_revenue": Decimal(27000)}
 
 
 async def ensure_goals(
@@ -36,7 +36,7 @@ async def ensure_goals(
         ambition = Decimal(str(round(rng.uniform(0.85, 1.2), 2)))
         for month in months:
             targets = {
-                key: (value * ambition).quantize(value) if key != "response_time_hours" else value
+                key: (value * ambition).quantize(value) if key != "agent_response_time" else value
                 for key, value in MONTHLY.items()
             }
             stored += await _set(session, settings, admin, agent, "monthly", month, targets)

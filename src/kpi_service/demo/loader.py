@@ -1,18 +1,21 @@
-"""The demo data set: a support team on the seed's cases, sales teams on leads, contacts and
-events, the organisation's executive KPIs, and their computed history.
+"""The demo data set: the five packs installed (support, agent, crm, saas, revenue) with a
+support team on the seed's cases, sales teams on leads, contacts and events, a product's
+events and subscription ledger for the organisation's KPIs, the demo's own KPIs, and their
+computed history.
 
 Idempotent: the day the demo ends on (yesterday at the first load) and its size are kept in
-`public.kpi_demo_state`; source rows and events are generated once from fixed seeds;
-definitions are created when missing (with their assignments and manual values); goals are
-set (a PUT: the same values again); alert rules are created when missing by name; the history
-is recalculated at every load, which changes nothing when nothing changed.
+`public.kpi_demo_state`; source rows and events are generated once from fixed seeds; the packs
+are installed again (a no-op for the same version) and the demo's definitions created when
+missing (with their assignments and manual values); goals are set (a PUT: the same values
+again); alert rules are created when missing by name; the history is recalculated at every
+load, which changes nothing when nothing changed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,12 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
-from kpi_service.demo import alerts, catalog, events, goals, sources
+from kpi_service.demo import alerts, catalog, events, goals, history, packs, sources
 from kpi_service.demo.people import DemoSize, Window
-from kpi_service.engine.periods import containing
-from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.measurements import service as measurements
-from kpi_service.measurements.schemas import RecalculateRequest
 from kpi_service.models import CalculationRun
 from kpi_service.runs import execution
 from kpi_service.runs.followers import FOLLOWERS
@@ -76,16 +76,9 @@ async def _mark_events_loaded(engine: AsyncEngine) -> None:
         await conn.execute(text("UPDATE public.kpi_demo_state SET events_loaded = true"))
 
 
-def support_start(window: Window) -> date:
-    """The first Monday of the support team's 13 weeks, which end with the last full week."""
-    return containing(PeriodKind.WEEKLY, window.last_day).start - timedelta(
-        weeks=sources.SUPPORT_WEEKS
-    )
-
-
-async def load_demo(settings: Settings, size: DemoSize | None = None) -> CalculationRun | None:
-    """Load (or refresh) the demo data set into the configured database; returns the run
-    that computed its history."""
+async def load_demo(settings: Settings, size: DemoSize | None = None) -> list[CalculationRun]:
+    """Load (or refresh) the demo data set into the configured database; returns the runs
+    that computed its history (`demo.history`)."""
     size = size or DemoSize()
     assert settings.database_url is not None
     db = Database.connect(settings.database_url.get_secret_value(), settings)
@@ -93,9 +86,8 @@ async def load_demo(settings: Settings, size: DemoSize | None = None) -> Calcula
     started = time.perf_counter()
     try:
         window, events_loaded = await _window(db.engine, settings, size)
-        first_monday = support_start(window)
         if settings.source_database_url is None:  # the default source is our own database
-            await sources.ensure_sources(db.engine, size, window, first_monday)
+            await sources.ensure_sources(db.engine, size, window)
         else:
             log.info("demo: the source database is external; its tables are left alone")
         if not events_loaded:
@@ -103,35 +95,50 @@ async def load_demo(settings: Settings, size: DemoSize | None = None) -> Calcula
             await _mark_events_loaded(db.engine)
             log.info("demo: %s events stored", stored)
         async with db.unit_of_work() as session:
-            created = await catalog.ensure_catalog(
-                session, admin, settings, db.sources, size, window, first_monday
+            installed = await packs.install_packs(
+                session, admin, settings, db.sources, size, window
             )
-            await catalog.record_manual_values(
-                session, settings, admin, created, size, window, first_monday
-            )
+            await catalog.ensure_catalog(session, admin, settings, db.sources, size, window)
+            await catalog.record_manual_values(session, settings, admin, installed, window)
             await goals.ensure_goals(session, settings, admin, size, window)
             await alerts.ensure_rules(session, admin)
+        runs = await _compute(db, settings, admin, window)
+        log.info(
+            "demo: %s runs: %s computed, %s unchanged, %s failed (%.1fs in all)",
+            len(runs),
+            sum(run.computed for run in runs),
+            sum(run.unchanged for run in runs),
+            sum(run.failed for run in runs),
+            time.perf_counter() - started,
+        )
+        return runs
+    finally:
+        await db.dispose()
+
+
+async def _compute(
+    db: Database, settings: Settings, admin: Principal, window: Window
+) -> list[CalculationRun]:
+    """Run the history's recalculations one after the other (each followed by the alert
+    rules and goals); the runs."""
+    runs: list[CalculationRun] = []
+    for body in history.requests(window):
         async with db.unit_of_work() as session:
-            queued = await measurements.recalculate(
-                session,
-                admin,
-                RecalculateRequest(
-                    period_start=min(window.leads_start, first_monday), period_end=window.last_day
-                ),
-            )
+            queued = await measurements.recalculate(session, admin, body)
         run = await execution.execute(
             db, settings, queued.tenant_id, queued.id, execution.worker_name(), followers=FOLLOWERS
         )
         if run is not None:
             log.info(
-                "demo: run %s %s: %s computed, %s unchanged, %s failed (%.1fs in all)",
+                "demo: run %s (%s from %s, %s KPIs) %s: %s computed, %s unchanged, %s failed",
                 run.id,
+                body.period_kind,
+                body.period_start,
+                len(body.definition_keys or ()),
                 run.status,
                 run.computed,
                 run.unchanged,
                 run.failed,
-                time.perf_counter() - started,
             )
-        return run
-    finally:
-        await db.dispose()
+            runs.append(run)
+    return runs

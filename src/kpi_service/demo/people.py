@@ -13,6 +13,7 @@ FIRST_AGENT = 101
 DEFAULT_AGENTS = TEAM_SIZE
 DEFAULT_MONTHS = 6
 MIN_CUSTOMERS = 600
+SUPPORT_WEEKS = 13  # the support team's weeks of cases, ending with the last full week
 SOURCES = ("Referrals", "Web Forms", "Cold Calls", "Partners")
 
 
@@ -80,6 +81,24 @@ class Window:
         """The CRM is older than the event tracking: leads go back twice as far (a year by
         default), so the daily revenue KPI has a year of history."""
         return month_start(self.last_day, 2 * self.months)
+
+    @property
+    def ledger_start(self) -> date:
+        """Billing is older still: the subscription ledger starts two months before the leads
+        (14 months back by default), so the last ended months have a year-over-year growth
+        (none in the ledger's first year, and none at all with fewer than 6 months)."""
+        return month_start(self.last_day, 2 * self.months + 2)
+
+    @property
+    def support_start(self) -> date:
+        """The Monday the support team's cases start on: `SUPPORT_WEEKS` weeks before the
+        week holding the last day."""
+        return self.last_day - timedelta(days=self.last_day.weekday(), weeks=SUPPORT_WEEKS)
+
+    @property
+    def first_monday(self) -> date:
+        """The first Monday of the events (weekly KPIs start on a whole week)."""
+        return self.events_start + timedelta(days=-self.events_start.weekday() % 7)
 
     def at(self, day: date, hours: float) -> datetime:
         """The instant `hours` after local midnight of `day`."""

@@ -1,5 +1,6 @@
-"""The demo's source tables in the public schema: the seed's `support_cases`, seed 003's
-`leads` and seed 004's `contacts`, each filled once (COPY, a chunk of agents at a time)."""
+"""The demo's source tables in the public schema, with the columns the packs read
+(docs/packs.md): the seed's `support_cases`, seed 003's `leads` and seed 004's `contacts`, each
+filled once (COPY, a chunk of agents at a time)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kpi_service.demo.crm import FUNNEL, agent_contacts, agent_leads
-from kpi_service.demo.people import SUPPORT_USERS, DemoSize, Window
+from kpi_service.calculators.builtin import CRM_STAGES
+from kpi_service.demo.crm import agent_contacts, agent_leads
+from kpi_service.demo.people import SUPPORT_USERS, SUPPORT_WEEKS, DemoSize, Window
 
 log = logging.getLogger(__name__)
 
-SUPPORT_WEEKS = 13
 AGENTS_PER_CHUNK = 200
 
 _CREATE_CASES = """
@@ -26,7 +27,9 @@ CREATE TABLE IF NOT EXISTS public.support_cases (
     assigned_to integer,
     status text NOT NULL,
     created_at timestamptz NOT NULL,
-    resolved_at timestamptz
+    resolved_at timestamptz,
+    first_response_at timestamptz,
+    reopened_count integer NOT NULL DEFAULT 0
 )"""
 
 _CREATE_LEADS = """
@@ -44,7 +47,7 @@ CREATE TABLE IF NOT EXISTS public.leads (
     revenue numeric(12, 2)
 )"""
 
-_STAGES = ", ".join(f"'{stage}'" for stage in FUNNEL)
+_STAGES = ", ".join(f"'{stage}'" for stage in CRM_STAGES)
 _CREATE_CONTACTS = f"""
 CREATE TABLE IF NOT EXISTS public.contacts (
     id bigint PRIMARY KEY,
@@ -61,6 +64,7 @@ CREATE TABLE IF NOT EXISTS public.contacts (
 # Each KPI reads one period's slice by one of these times, for many agents at once.
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS support_cases_resolved_at ON public.support_cases (resolved_at)",
+    "CREATE INDEX IF NOT EXISTS support_cases_created_at ON public.support_cases (created_at)",
     "CREATE INDEX IF NOT EXISTS leads_created_at ON public.leads (created_at)",
     "CREATE INDEX IF NOT EXISTS leads_contacted_at ON public.leads (contacted_at)",
     "CREATE INDEX IF NOT EXISTS leads_converted_at ON public.leads (converted_at)",
@@ -96,7 +100,8 @@ CONTACT_COLUMNS = (
 
 
 def generate_cases(first_monday: date, weeks: int, tz: Any) -> list[dict[str, Any]]:
-    """Deterministic cases: a few per user per week, some resolved late on Sunday night."""
+    """Deterministic cases: a few per user per week, some resolved late on Sunday night; most
+    answered within hours (some not yet), a few reopened before they were resolved."""
     rng = random.Random(20251001)
     cases: list[dict[str, Any]] = []
     for week in range(weeks):
@@ -109,22 +114,28 @@ def generate_cases(first_monday: date, weeks: int, tz: Any) -> list[dict[str, An
                 hours = rng.choice([0.5, 1, 2, 4, 8, 12, 20, 30, 48, 70])
                 resolved = created + timedelta(hours=hours)
                 status = "open" if rng.random() < 0.1 else "resolved"
+                answered = created + timedelta(hours=min(hours, rng.uniform(0.1, 8)))
                 cases.append(
                     {
                         "a": int(user),
                         "s": status,
                         "c": created,
                         "r": resolved if status == "resolved" else None,
+                        "f": None if status == "open" and rng.random() < 0.5 else answered,
+                        "n": rng.choice((1, 1, 2)) if rng.random() < 0.08 else 0,
                     }
                 )
             # Every week, a case resolved on Sunday a few minutes before midnight.
             sunday_late = datetime.combine(monday + timedelta(days=6), time(23, 50 + week % 9), tz)
+            created = sunday_late - timedelta(hours=rng.choice([1, 3, 6]))
             cases.append(
                 {
                     "a": int(user),
                     "s": "resolved",
-                    "c": sunday_late - timedelta(hours=rng.choice([1, 3, 6])),
+                    "c": created,
                     "r": sunday_late,
+                    "f": created + timedelta(minutes=30),
+                    "n": 0,
                 }
             )
     return cases
@@ -145,19 +156,21 @@ async def _copy(
     )
 
 
-async def _fill_cases(conn: AsyncConnection, first_monday: date, window: Window) -> int:
+async def _fill_cases(conn: AsyncConnection, window: Window) -> int:
     # The full weeks, then the days of the current week up to the window's last day.
     rows = []
-    for case in generate_cases(first_monday, SUPPORT_WEEKS + 1, window.tz):
+    for case in generate_cases(window.support_start, SUPPORT_WEEKS + 1, window.tz):
         if case["c"] >= window.end:
             continue
         if case["r"] is not None and case["r"] >= window.end:
             case.update(s="open", r=None)
+        if case["f"] is not None and case["f"] >= window.end:
+            case.update(f=None)
         rows.append(case)
     await conn.execute(
         text(
-            "INSERT INTO public.support_cases (assigned_to, status, created_at, resolved_at) "
-            "VALUES (:a, :s, :c, :r)"
+            "INSERT INTO public.support_cases (assigned_to, status, created_at, resolved_at, "
+            "first_response_at, reopened_count) VALUES (:a, :s, :c, :r, :f, :n)"
         ),
         rows,
     )
@@ -190,17 +203,13 @@ async def _fill_crm(conn: AsyncConnection, size: DemoSize, window: Window) -> tu
     return leads, contacts
 
 
-async def ensure_sources(
-    source: AsyncEngine, size: DemoSize, window: Window, first_monday: date
-) -> None:
+async def ensure_sources(source: AsyncEngine, size: DemoSize, window: Window) -> None:
     """Create the source tables and fill each one that is empty."""
     async with source.begin() as conn:
         for ddl in (_CREATE_CASES, _CREATE_LEADS, _CREATE_CONTACTS):
             await conn.execute(text(ddl))
         if await _is_empty(conn, "support_cases"):
-            log.info(
-                "demo: %s support cases created", await _fill_cases(conn, first_monday, window)
-            )
+            log.info("demo: %s support cases created", await _fill_cases(conn, window))
         if await _is_empty(conn, "leads") and await _is_empty(conn, "contacts"):
             leads, contacts = await _fill_crm(conn, size, window)
             log.info("demo: %s leads and %s contacts created", leads, contacts)
