@@ -28,15 +28,14 @@ from bench.batch_report import Outcome, Result, agreement, agrees, report
 from bench.batch_seed_design import run_seed_design, seed_indexes
 from bench.common import (
     DEFAULT_WORKDIR,
-    bench_database,
+    built_data_set,
     fetch_one,
     in_fresh_interpreter,
     plain_dsn,
-    server_settings,
     settle,
 )
 from bench.dataset import TENANT, WEEK_END, WEEK_START, DataSpec, build_data_set
-from bench.figures import load_line, markdown_table
+from bench.figures import load_line
 
 FULL = DataSpec(users=10_000, cases=2_000_000, events=5_000_000)
 
@@ -215,19 +214,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     spec = FULL.scaled(args.scale)
-    args.workdir.mkdir(parents=True, exist_ok=True)
     print("machine:", load_line())
     print(
         f"batch: {spec.users:,} users x 5 KPIs = {spec.assignments:,} assignments, "
         f"{spec.cases:,} support cases, {spec.events:,} events, week {WEEK_START}..{WEEK_END}"
     )
-    with bench_database("kpi_bench_batch", args.workdir) as url:
-        dsn = plain_dsn(url)
-        print(
-            "server:", ", ".join(f"{k}={v}" for k, v in asyncio.run(server_settings(dsn)).items())
-        )
-        build = asyncio.run(build_data_set(dsn, spec))
-        print(markdown_table(["data set", "s"], list(build.items())), "\n", flush=True)
+    with built_data_set("kpi_bench_batch", args.workdir, lambda dsn: build_data_set(dsn, spec)) as (
+        url,
+        _,
+    ):
         outcome = run_contenders(
             url, args.workdir, with_seed=not args.skip_seed, rerun=not args.no_rerun
         )

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from multiprocessing import get_context
@@ -23,7 +23,7 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from bench.figures import own_peak_rss_mb
+from bench.figures import markdown_table, own_peak_rss_mb
 from kpi_service.core.database import async_url
 from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.migrations import upgrade
@@ -202,6 +202,22 @@ def bench_database(
         yield url
     finally:
         server.stop()
+
+
+@contextmanager
+def built_data_set(
+    name: str, workdir: Path, build: Callable[[str], Coroutine[Any, Any, dict[str, float]]]
+) -> Iterator[tuple[str, str]]:
+    """A fresh bench database `name` with its data set built by `build(dsn)`: prints the
+    server's settings and the seconds each build step took, then yields (URL, DSN)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with bench_database(name, workdir) as url:
+        dsn = plain_dsn(url)
+        settings = asyncio.run(server_settings(dsn))
+        print("server:", ", ".join(f"{k}={v}" for k, v in settings.items()))
+        timings = asyncio.run(build(dsn))
+        print(markdown_table(["data set", "s"], list(timings.items())), "\n", flush=True)
+        yield url, dsn
 
 
 async def server_settings(dsn: str) -> dict[str, str]:

@@ -28,11 +28,10 @@ from typing import Any
 
 from bench.common import (
     DEFAULT_WORKDIR,
-    bench_database,
+    built_data_set,
     fetch_one,
     in_fresh_interpreter,
     plain_dsn,
-    server_settings,
     settle,
 )
 from bench.figures import load_line, markdown_table
@@ -264,20 +263,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     spec = FULL.scaled(args.scale)
-    args.workdir.mkdir(parents=True, exist_ok=True)
     print("machine:", load_line())
     print(
         f"revenue: ledger of {spec.customers:,} customers {LEDGER_FIRST}..{LEDGER_END} "
         f"(exclusive) with {spec.others_per_ledger_event}x other events; {spec.logins:,} logins "
         f"of {spec.users:,} users over {LOGIN_DAYS} days from {LOGINS_FIRST}"
     )
-    with bench_database("kpi_bench_revenue", args.workdir) as url:
-        dsn = plain_dsn(url)
-        print(
-            "server:", ", ".join(f"{k}={v}" for k, v in asyncio.run(server_settings(dsn)).items())
-        )
-        build = asyncio.run(build_revenue_data_set(dsn, spec))
-        print(markdown_table(["data set", "s"], list(build.items())), "\n", flush=True)
+    with built_data_set(
+        "kpi_bench_revenue", args.workdir, lambda dsn: build_revenue_data_set(dsn, spec)
+    ) as (url, dsn):
         print(f"subscription, month {MONTH.start}..{MONTH.end}:")
         revenue = subscription_contenders(url, args.repeat)
         print(f"windows, rolling 30-day MAU, {DAYS[0]}..{DAY}:")

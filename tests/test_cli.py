@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -21,6 +20,7 @@ from kpi_service.core.database import Database
 from kpi_service.core.embedded import EmbeddedPostgres
 from tests.support.api import assign, define, measurements
 from tests.support.database import create_support_cases
+from tests.support.processes import kpi_command
 
 
 def _free_port() -> int:
@@ -107,20 +107,6 @@ def test_openapi_has_unique_operation_ids() -> None:
     } <= set(ids)
 
 
-def _backfill(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
-    env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test")
-    return subprocess.run(
-        [sys.executable, "-m", "kpi_service.cli", "backfill", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 async def test_backfill_computes_the_range_with_a_progress_bar(
     client: httpx.AsyncClient, db: Database, database_url: str, tmp_path: Path
 ) -> None:
@@ -143,10 +129,10 @@ async def test_backfill_computes_the_range_with_a_progress_bar(
     )
     await assign(client, d["id"], "1", 1, start_date="2026-10-01")
 
-    done = await asyncio.to_thread(
-        _backfill,
+    done = await kpi_command(
         database_url,
         tmp_path,
+        "backfill",
         "--from",
         "2026-11-02",
         "--to",
@@ -175,24 +161,10 @@ async def test_backfill_computes_the_range_with_a_progress_bar(
 async def test_backfill_refuses_bad_arguments_with_a_message(
     database_url: str, tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
-    done = await asyncio.to_thread(_backfill, database_url, tmp_path, *args)
+    done = await kpi_command(database_url, tmp_path, "backfill", *args)
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
-
-
-def _verify(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
-    env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test")
-    return subprocess.run(
-        [sys.executable, "-m", "kpi_service.cli", "verify", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 async def test_verify_reports_figures_corrupted_in_sql_and_fix_rederives_them(
@@ -207,7 +179,7 @@ async def test_verify_reports_figures_corrupted_in_sql_and_fix_rederives_them(
         )
         assert answer.status_code == 200, answer.text
         ids.append(answer.json()["id"])
-    clean = await asyncio.to_thread(_verify, database_url, tmp_path)
+    clean = await kpi_command(database_url, tmp_path, "verify")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "checked 3 measurements of 1 tenant(s): no drift" in clean.stdout
 
@@ -219,7 +191,7 @@ async def test_verify_reports_figures_corrupted_in_sql_and_fix_rederives_them(
         await conn.execute(
             text("UPDATE kpi.measurements SET change_pct = 1 WHERE id = :i"), {"i": ids[2]}
         )
-    found = await asyncio.to_thread(_verify, database_url, tmp_path)
+    found = await kpi_command(database_url, tmp_path, "verify")
     assert found.returncode == 1, found.stdout + found.stderr
     lines = found.stdout.splitlines()
     assert "3 measurements of 1 tenant(s): 2 differ from a clean recomputation" in lines[0]
@@ -231,10 +203,10 @@ async def test_verify_reports_figures_corrupted_in_sql_and_fix_rederives_them(
     assert (
         f"  tenant default measurement {ids[2]} change_pct: stored 1, expected 33.333333" in lines
     )
-    other = await asyncio.to_thread(_verify, database_url, tmp_path, "--tenant", "acme")
+    other = await kpi_command(database_url, tmp_path, "verify", "--tenant", "acme")
     assert other.returncode == 0 and "checked 0 measurements of tenant acme" in other.stdout
 
-    fixed = await asyncio.to_thread(_verify, database_url, tmp_path, "--fix")
+    fixed = await kpi_command(database_url, tmp_path, "verify", "--fix")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "default: 2 measurements re-derived" in fixed.stdout and "no drift" in fixed.stdout
     m = (await client.get(f"/api/kpis/measurements/{ids[1]}")).json()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,26 +14,13 @@ from kpi_service.packs.registry import PACKS
 from tests.support.api import listed
 from tests.support.auth import bearer
 from tests.support.packs import source_table
+from tests.support.processes import kpi_command
 
 ACME = bearer("boss", "admin", tenant="acme")
 
 
-def _packs(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
-    env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test")
-    return subprocess.run(
-        [sys.executable, "-m", "kpi_service.cli", "packs", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 async def _run(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(_packs, database_url, cwd, *args)
+    return await kpi_command(database_url, cwd, "packs", *args)
 
 
 async def test_the_command_installs_a_pack_in_a_tenant_once(

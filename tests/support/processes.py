@@ -24,6 +24,23 @@ from tests.support.database import plain_dsn
 QUIET_SCHEDULE = {"KPI_SCHEDULER_CATCHUP": "0", "KPI_SCHEDULE_DAILY": "0 0 1 1 *"}
 
 
+async def kpi_command(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`kpi-service ARGS...` run to its end on this database (in a thread, so the test's
+    event loop keeps serving), with no KPI_ setting of this environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
+    env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test")
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "kpi_service.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def service_env(database_url: str, **extra: str) -> dict[str, str]:
     """This environment without any KPI_ setting, plus the database and test defaults."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
