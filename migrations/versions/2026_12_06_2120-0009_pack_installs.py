@@ -1,5 +1,6 @@
 """pack installs: which version of which pack each tenant installed, from which date its
-organisation assignments start, and the definitions the pack created (key -> id)
+organisation assignments start, the definitions the pack created (key -> id), and whether
+each run assigns its user KPIs to the users who appear in its source tables
 
 Revision ID: 0009
 Revises: 0008
@@ -30,6 +31,9 @@ def upgrade() -> None:
             postgresql.JSONB(astext_type=sa.Text()),
             server_default=sa.text("'{}'::jsonb"),
             nullable=False,
+        ),
+        sa.Column(
+            "follow_sources", sa.Boolean(), server_default=sa.text("false"), nullable=False
         ),
         sa.Column("installed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("installed_by", sa.Text(), nullable=False),

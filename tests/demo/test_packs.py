@@ -52,6 +52,24 @@ async def test_every_pack_kpi_has_a_value_for_its_latest_ended_period(demo: Load
     assert users == {"1", "2", "3", "4", "5"}
 
 
+async def test_the_demo_follows_the_sources_and_names_every_user_with_a_team(
+    demo: LoadedDemo,
+) -> None:
+    installs = await demo.rows("SELECT pack, follow_sources FROM kpi.pack_installs")
+    following = {"support", "agent", "crm"}  # the packs with user KPIs read from tables
+    assert {r["pack"]: r["follow_sources"] for r in installs} == {
+        name: name in following for name in INSTALLED
+    }
+    # Every user in the demo's tables is named with a team: following adds nobody teamless.
+    users = await demo.rows(
+        "SELECT DISTINCT subject_id, team_id, assigned_by FROM kpi.assignments "
+        "WHERE subject_type = 'user'"
+    )
+    assert users and {(r["team_id"] is None, r["assigned_by"]) for r in users} == {
+        (False, "demo-loader")
+    }
+
+
 async def _ledger(demo: LoadedDemo) -> dict[str, list[tuple[datetime, Decimal]]]:
     """Each customer's (instant, MRR from then on), in order."""
     rows = await demo.rows(

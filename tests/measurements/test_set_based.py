@@ -57,4 +57,4 @@ async def test_statement_count_does_not_depend_on_the_number_of_subjects(
     few = await _statements_for(client, db, database_url, 3)
     many = await _statements_for(client, db, database_url, 300)
     assert few == many, (few, many)
-    assert sum(few.values()) < 25
+    assert sum(few.values()) < 26  # with the packs following their sources (one per run)

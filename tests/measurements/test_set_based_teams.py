@@ -77,4 +77,5 @@ async def test_team_statement_count_does_not_depend_on_the_number_of_members(
     many, many_source = await _statements_for(client, db, database_url, 300)
     assert few == many, (few, many)
     assert len(few_source) == len(many_source) == 1  # every member of every team at once
-    assert sum(few.values()) < 26  # with the write lock of the definition (derivation)
+    # With the write lock of the definition (derivation) and the packs following their sources.
+    assert sum(few.values()) < 27

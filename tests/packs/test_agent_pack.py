@@ -114,7 +114,7 @@ async def test_the_organisation_kpis_have_the_values_of_all_rows_without_users(
     client: AsyncClient, db: Database
 ) -> None:
     assert set(ORGANISATION) == {a.key for a in AGENT.organisation}
-    report = await install(client, "agent", {"start_date": "2026-10-01"})
+    report = await install(client, "agent", {"start_date": "2026-10-01", "follow_sources": False})
     assert {a["subject_type"] for a in report["assignments_created"]} == {"organization"}
     await source_table(db, "leads", LEADS)
 
@@ -127,7 +127,7 @@ async def test_with_the_users_of_the_rows_every_kpi_has_the_value_of_its_rows(
     client: AsyncClient, db: Database
 ) -> None:
     await source_table(db, "leads", LEADS)
-    await install(client, "agent", {"start_date": "2026-10-01", "users_from_sources": True})
+    await install(client, "agent", {"start_date": "2026-10-01"})
     # A day of the week that is also in the month: both periods are computed.
     run = await recalculate(client, period_start="2026-11-11")
     assert run["status"] == "succeeded", run

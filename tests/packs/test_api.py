@@ -98,6 +98,10 @@ async def test_an_unknown_pack_or_a_bad_body_is_a_problem(client: AsyncClient) -
     bad = await client.post(f"{ROUTE}/crm/install", json={"users": [{"team_id": "t1"}]})
     assert_problem(bad, 422)
     assert "user_id" in bad.text
-    bad = await client.post(f"{ROUTE}/crm/install", json={"users_from_sources": "maybe"})
-    assert "users_from_sources" in str(error_locs(assert_problem(bad, 422)))
+    bad = await client.post(f"{ROUTE}/crm/install", json={"follow_sources": "maybe"})
+    assert error_locs(assert_problem(bad, 422)) == [["body", "follow_sources"]]
+    # The saas pack has no user KPIs: nothing to follow.
+    bad = await client.post(f"{ROUTE}/saas/install", json={"follow_sources": True})
+    assert error_locs(assert_problem(bad, 422)) == [["body", "follow_sources"]]
+    assert "no user KPIs read from source tables" in bad.text
     assert {p["installed_version"] for p in (await client.get(ROUTE)).json()} == {None}

@@ -24,14 +24,15 @@ async def _run(database_url: str, cwd: Path, *args: str) -> subprocess.Completed
 
 
 async def test_the_command_installs_a_pack_in_a_tenant_once(
-    jwt_client: AsyncClient, database_url: str, tmp_path: Path
+    jwt_client: AsyncClient, db: Database, database_url: str, tmp_path: Path
 ) -> None:
     args = ("install", "crm", "--tenant", "acme", "--from", "2026-10-01", "--user", "7:t1")
-    done = await _run(database_url, tmp_path, *args, "--json")
+    await source_table(db, "contacts", [("8", "contacted", datetime(2026, 11, 9, 8, tzinfo=UTC))])
+    done = await _run(database_url, tmp_path, *args, "--no-follow-sources", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert {d["outcome"] for d in report["definitions"]} == {"created"}
-    assert report["start_date"] == "2026-10-01"
+    assert (report["start_date"], report["follow_sources"]) == ("2026-10-01", False)
     pack = PACKS.get("crm")
     assert pack is not None
     assert len(report["assignments_created"]) == len(pack.organisation) + len(pack.users)
@@ -45,7 +46,9 @@ async def test_the_command_installs_a_pack_in_a_tenant_once(
     again = await _run(database_url, tmp_path, *args)
     assert again.returncode == 0, again.stdout + again.stderr
     lines = again.stdout.splitlines()
+    # Without the option, the earlier install's choice holds: "8" is still not assigned.
     assert lines[0].startswith("pack crm version 1 (installed before: 1)")
+    assert lines[0].endswith(", does not follow its sources")
     assert sum(1 for line in lines if line.startswith("  unchanged ")) == len(pack.definitions)
     assert "assignments created: 0" in lines and "alert rules created: 0" in lines
 
@@ -71,8 +74,9 @@ async def test_the_command_assigns_the_users_of_the_source_tables(
 ) -> None:
     monday = datetime(2026, 11, 9, 8, tzinfo=UTC)
     await source_table(db, "support_cases", [(4, "open", monday, None, None, 0)])
-    args = ("install", "support", "--tenant", "acme", "--users-from-sources", "--user", "5:t1")
+    args = ("install", "support", "--tenant", "acme", "--user", "5:t1")
     done = await _run(database_url, tmp_path, *args)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[0].endswith(", follows its sources")
     stored = await listed(jwt_client, "/api/kpis/assignments", ACME, subject_type="user")
     assert {(a["subject_id"], a["team_id"]) for a in stored} == {("4", None), ("5", "t1")}

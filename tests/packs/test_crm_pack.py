@@ -84,7 +84,7 @@ async def test_the_organisation_kpis_have_the_values_of_all_rows_without_users(
     client: AsyncClient, db: Database
 ) -> None:
     assert set(ORGANISATION) == {a.key for a in CRM.organisation}
-    report = await install(client, "crm", {"start_date": "2026-11-01"})
+    report = await install(client, "crm", {"start_date": "2026-11-01", "follow_sources": False})
     assert len(report["definitions"]) == 2 * (len(STAGES) + len(STEPS))
     assert {a["subject_type"] for a in report["assignments_created"]} == {"organization"}
     await source_table(db, "contacts", CONTACTS)
@@ -98,7 +98,7 @@ async def test_with_the_users_of_the_rows_every_kpi_has_the_value_of_its_rows(
     client: AsyncClient, db: Database
 ) -> None:
     await source_table(db, "contacts", CONTACTS)
-    await install(client, "crm", {"users_from_sources": True})
+    await install(client, "crm")
     run = await recalculate(client, period_start=WEEK_START)
     assert run["status"] == "succeeded", run
 

@@ -1,6 +1,7 @@
 """The support pack on a fresh tenant, fed seed 000's cases as its contract describes them and
 computed for a closed week: the organisation's KPIs have the values of all the rows with no
-user assigned, and with the users found in the rows every user KPI has its agent's."""
+user assigned, and with the users found in the rows (at the install, or by the run after they
+appear) every user KPI has its agent's."""
 
 from __future__ import annotations
 
@@ -85,16 +86,26 @@ def figures(cases: list[Case]) -> dict[str, Decimal | None]:
     }
 
 
-def organisation_values() -> dict[tuple[str, str, str], Decimal | None]:
-    everyone = figures(CASES)
+def organisation_values(cases: list[Case]) -> dict[tuple[str, str, str], Decimal | None]:
+    everyone = figures(cases)
     return {(org, "default", WEEK_START): stored_as(everyone[u]) for org, u in ORGANISATION.items()}
+
+
+def expected_values(cases: list[Case]) -> dict[tuple[str, str, str], Decimal | None]:
+    """Every value of the week: the organisation's, and each agent's over their cases."""
+    want = organisation_values(cases)
+    for agent in sorted({str(c[0]) for c in cases if c[0] is not None}):
+        mine = figures([c for c in cases if str(c[0]) == agent])
+        want |= {(key, agent, WEEK_START): stored_as(value) for key, value in mine.items()}
+    return want
 
 
 async def test_the_organisation_kpis_have_the_values_of_all_rows_without_users(
     client: AsyncClient, db: Database
 ) -> None:
     assert set(ORGANISATION) == {a.key for a in SUPPORT.organisation}
-    report = await install(client, "support", {"start_date": "2026-11-01"})
+    report = await install(client, "support", {"start_date": "2026-11-01", "follow_sources": False})
+    assert report["follow_sources"] is False
     made = {(a["definition_key"], a["subject_type"]) for a in report["assignments_created"]}
     assert made == {(key, "organization") for key in ORGANISATION}
     # The cases arrive after the install.
@@ -102,7 +113,9 @@ async def test_the_organisation_kpis_have_the_values_of_all_rows_without_users(
 
     run = await recalculate(client, period_start=WEEK_START)
     assert run["status"] == "succeeded", run
-    assert await stored_by_key(client) == organisation_values()
+    # Not following its sources, the install assigned nobody, and the run neither.
+    assert await stored_by_key(client) == organisation_values(CASES)
+    assert await listed(client, "/api/kpis/assignments", subject_type="user") == []
 
 
 async def test_with_the_users_of_the_rows_every_kpi_has_the_value_of_its_rows(
@@ -112,7 +125,7 @@ async def test_with_the_users_of_the_rows_every_kpi_has_the_value_of_its_rows(
     report = await install(
         client,
         "support",
-        {"users_from_sources": True, "users": [{"user_id": "1", "team_id": "t1"}]},
+        {"users": [{"user_id": "1", "team_id": "t1"}]},
     )
     assert set(outcomes(report).values()) == {"created"}
     # The default start: the first day of the month of the earliest case.
@@ -121,7 +134,6 @@ async def test_with_the_users_of_the_rows_every_kpi_has_the_value_of_its_rows(
         "Support: slow first response",
         "Support: backlog over 25",
     }
-    agents = sorted({str(c[0]) for c in CASES if c[0] is not None})
     teams = {
         a["subject_id"]: a["team_id"]
         for a in await listed(client, "/api/kpis/assignments", subject_type="user")
@@ -131,8 +143,48 @@ async def test_with_the_users_of_the_rows_every_kpi_has_the_value_of_its_rows(
 
     run = await recalculate(client, period_start=WEEK_START)
     assert run["status"] == "succeeded", run
-    want = organisation_values()
-    for agent in agents:
-        mine = figures([c for c in CASES if str(c[0]) == agent])
-        want |= {(key, agent, WEEK_START): stored_as(value) for key, value in mine.items()}
-    assert await stored_by_key(client) == want
+    assert await stored_by_key(client) == expected_values(CASES)
+
+
+async def test_the_users_who_appear_after_the_install_are_assigned_and_measured_by_the_runs(
+    client: AsyncClient, db: Database
+) -> None:
+    report = await install(client, "support", {"start_date": "2026-11-01"})
+    assert report["follow_sources"] is True
+    assert {a["subject_type"] for a in report["assignments_created"]} == {"organization"}
+    # The cases of agents 1 and 2 (and nobody's) arrive after the install.
+    first = [c for c in CASES if c[0] != 3]
+    await source_table(db, "support_cases", first)
+
+    run = await recalculate(client, period_start=WEEK_START)
+    assert run["status"] == "succeeded", run
+    stored = await stored_by_key(client)
+    assert stored == expected_values(first)
+    # Every support KPI has a value, the organisation's and each agent's.
+    users = {a.key for a in SUPPORT.users}
+    assert {key for key, _, _ in stored} == users | set(ORGANISATION)
+    assert None not in stored.values()
+    assigned = await listed(client, "/api/kpis/assignments", subject_type="user")
+    targets = {a.key: a.target for a in SUPPORT.users}
+    assert sorted((a["subject_id"], a["definition_key"]) for a in assigned) == sorted(
+        (agent, key) for agent in ("1", "2") for key in users
+    )
+    for a in assigned:
+        assert (a["team_id"], a["start_date"], a["assigned_by"]) == (
+            None,
+            "2026-11-01",
+            "pack:support",
+        )
+        want = targets[a["definition_key"]]
+        assert (None if want is None else Decimal(str(want))) == (
+            None if a["target_value"] is None else Decimal(str(a["target_value"]))
+        )
+
+    # Agent 3 appears: the next run assigns and measures them, and nobody else anew.
+    await source_table(db, "support_cases", CASES)
+    run = await recalculate(client, period_start=WEEK_START)
+    assert run["status"] == "succeeded", run
+    assert await stored_by_key(client) == expected_values(CASES)
+    now = await listed(client, "/api/kpis/assignments", subject_type="user")
+    assert [a for a in now if a["subject_id"] != "3"] == assigned
+    assert sorted(a["definition_key"] for a in now if a["subject_id"] == "3") == sorted(users)

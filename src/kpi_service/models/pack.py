@@ -13,8 +13,8 @@ from kpi_service.models.base import Base, TenantId, Timestamped
 
 class PackInstall(Timestamped, Base):
     """A pack installed in a tenant: its version, when and by whom, the date its organisation
-    assignments start from, and the definitions it created (key -> id), which alone an
-    upgrade may change."""
+    assignments start from, the definitions it created (key -> id), which alone an upgrade
+    may change, and whether runs assign its user KPIs to the users new in its sources."""
 
     __tablename__ = "pack_installs"
     __table_args__ = (CheckConstraint("version >= 1", name="version"),)
@@ -24,5 +24,6 @@ class PackInstall(Timestamped, Base):
     version: Mapped[int]
     from_date: Mapped[date]
     definitions: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    follow_sources: Mapped[bool] = mapped_column(server_default=text("false"))
     installed_at: Mapped[datetime]
     installed_by: Mapped[str]

@@ -36,9 +36,10 @@ def _user(value: str) -> dict[str, str | None]:
 def report_lines(report: InstallReport) -> Iterator[str]:
     """The install report as the command prints it."""
     was = report.previous_version or "none"
+    follows = "follows its sources" if report.follow_sources else "does not follow its sources"
     yield (
         f"pack {report.pack} version {report.version} (installed before: {was}), "
-        f"assignments from {report.start_date.isoformat()}"
+        f"assignments from {report.start_date.isoformat()}, {follows}"
     )
     for d in report.definitions:
         where = f" (id {d.definition_id}, version {d.version})" if d.definition_id else ""
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace, settings: Settings, url: str, user: str) -> in
                 {
                     "start_date": args.start,
                     "users": args.users,
-                    "users_from_sources": args.users_from_sources,
+                    "follow_sources": args.follow_sources,
                 }
             )
             report = await service.install(
@@ -135,10 +136,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
         help="assign the pack's user KPIs to this user (repeatable)",
     )
     install.add_argument(
-        "--users-from-sources",
-        action="store_true",
-        help="also assign the pack's user KPIs to every user its source tables name "
-        "(run again to assign users who appear later)",
+        "--no-follow-sources",
+        dest="follow_sources",
+        action="store_false",
+        default=None,
+        help="do not assign the pack's user KPIs to the users its source tables name, now and "
+        "at each run (default: as an earlier install chose, else follow where the pack can)",
     )
     install.add_argument("--json", action="store_true", help="print the report as JSON")
     for each in (listing, show, install):

@@ -54,7 +54,7 @@ class Assigned:
 class SourceRead:
     """A table (or an event type) the pack reads, the columns it needs, the column that
     dates its rows (the earliest of which sets the default `from` of an install), and the
-    column naming the user its per-user KPIs measure (read by `users_from_sources`)."""
+    column naming the user its per-user KPIs measure (read when an install follows sources)."""
 
     kind: SourceKind
     name: str

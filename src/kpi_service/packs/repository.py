@@ -32,6 +32,13 @@ class PackInstallRepository(Repository[PackInstall]):
         stmt = select(PackInstall.pack, PackInstall.version).where(self.in_tenant(tenant_id))
         return {pack: version for pack, version in (await self.session.execute(stmt)).all()}
 
+    async def following(self, tenant_id: str) -> list[str]:
+        """The packs the tenant installed that follow their sources, by name."""
+        stmt = select(PackInstall.pack).where(
+            self.in_tenant(tenant_id), PackInstall.follow_sources.is_(True)
+        )
+        return list((await self.session.scalars(stmt.order_by(PackInstall.pack))).all())
+
     async def record(
         self, tenant_id: str, current: PackInstall | None, values: dict[str, Any]
     ) -> PackInstall:

@@ -36,11 +36,13 @@ class InstallRequest(Input):
         default_factory=list,
         description="Assign the pack's user KPIs (with its targets and weights) to these users.",
     )
-    users_from_sources: bool = Field(
-        default=False,
-        description="Also assign the pack's user KPIs to every user its source tables name "
-        "now (the column `user_column` of each of its `reads`), with no team unless `users` "
-        "gives one. Users who appear later are assigned by installing again with this set.",
+    follow_sources: bool | None = Field(
+        default=None,
+        description="Assign the pack's user KPIs (with its targets and weights, no team unless "
+        "`users` gives one) to every user its source tables name (the column `user_column` "
+        "of each of its `reads`): now, and before every run to the users who appeared since. "
+        "Default: the choice of an earlier install of the pack, else true for a pack with user "
+        "KPIs and a `user_column` (support, agent, crm); true on any other pack is a 422.",
     )
 
 
@@ -135,6 +137,10 @@ class InstallReport(Output):
     version: int
     previous_version: int | None
     start_date: date
+    follow_sources: bool = Field(
+        description="Whether each run assigns the pack's user KPIs to the users new in its "
+        "source tables."
+    )
     definitions: list[DefinitionOutcome]
     assignments_created: list[AssignmentMade]
     rules_created: list[RuleMade]

@@ -12,18 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.alerts import rule_service
 from kpi_service.alerts.rule_repository import RuleRepository
 from kpi_service.alerts.schemas import RuleCreate
-from kpi_service.assignments import service as assignments
-from kpi_service.assignments.repository import AssignmentRepository
-from kpi_service.assignments.schemas import AssignmentCreate
 from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal
-from kpi_service.core.errors import Conflict, Forbidden, found
+from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, field_error, found
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
 from kpi_service.definitions import service as definitions
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.definitions.schemas import DEFAULT_ROLLUP, DefinitionCreate, DefinitionUpdate
 from kpi_service.models import Definition, PackInstall, SubjectType
+from kpi_service.packs.following import Wanted, assign, assign_source_users
 from kpi_service.packs.model import Assigned, Pack, Spec
 from kpi_service.packs.registry import PACKS
 from kpi_service.packs.repository import PackInstallRepository
@@ -41,7 +39,7 @@ from kpi_service.packs.schemas import (
     RuleMade,
     SourceReadOut,
 )
-from kpi_service.packs.sourced_users import users_in_sources
+from kpi_service.packs.sourced_users import can_follow
 from kpi_service.packs.starting import default_start
 
 ENTITY = "pack"
@@ -217,46 +215,13 @@ class _Installing:
         """Assign the pack's organisation KPIs to the tenant, and its user KPIs to `users`,
         where the subject holds no assignment of that KPI yet."""
         tenant = self.principal.tenant_id
-        wanted: list[tuple[Assigned, str, str, str | None]] = [
+        wanted: list[Wanted] = [
             (a, SubjectType.ORGANIZATION, tenant, None) for a in self.pack.organisation
         ]
         wanted += [
             (a, SubjectType.USER, u.user_id, u.team_id) for u in users for a in self.pack.users
         ]
-        wanted = [w for w in wanted if w[0].key in self.usable]
-        held = await AssignmentRepository(self.session).holders(
-            tenant, sorted({self.usable[a.key].id for a, *_ in wanted})
-        )
-        bodies = [
-            AssignmentCreate.model_validate(
-                {
-                    "definition_id": self.usable[a.key].id,
-                    "subject_type": subject_type,
-                    "subject_id": subject_id,
-                    "team_id": team_id,
-                    "target_value": a.target,
-                    "weight": a.weight,
-                    "start_date": start,
-                }
-            )
-            for a, subject_type, subject_id, team_id in wanted
-            if (self.usable[a.key].id, subject_type, subject_id) not in held
-        ]
-        if not bodies:
-            return []
-        made = await assignments.create_many(
-            self.session, self.principal, bodies, settings=self.settings
-        )
-        return [
-            AssignmentMade(
-                definition_key=a.definition_key,
-                subject_type=a.subject_type,
-                subject_id=a.subject_id,
-                assignment_id=a.id,
-                start_date=a.start_date,
-            )
-            for a in made
-        ]
+        return await assign(self.session, self.principal, self.settings, self.usable, start, wanted)
 
     async def rules(self) -> list[RuleMade]:
         """Create each alert rule template on a KPI of the pack whose name no rule has."""
@@ -275,12 +240,27 @@ class _Installing:
         return made
 
 
+def _follows(pack: Pack, body: InstallRequest, installed: PackInstall | None) -> bool:
+    """Whether the install follows the pack's sources: as asked, else as an earlier install
+    chose, else whenever the pack can."""
+    if body.follow_sources is None:
+        return installed.follow_sources if installed is not None else can_follow(pack)
+    if body.follow_sources and not can_follow(pack):
+        reason = "the pack has no user KPIs read from source tables"
+        raise InvalidInput(
+            f"Pack {pack.name!r} cannot follow its sources: {reason}.",
+            errors=[field_error(["body", "follow_sources"], reason)],
+        )
+    return body.follow_sources
+
+
 def _snapshot(row: PackInstall) -> dict[str, Any]:
     return {
         "pack": row.pack,
         "version": row.version,
         "from_date": row.from_date.isoformat(),
         "definitions": row.definitions,
+        "follow_sources": row.follow_sources,
         "installed_by": row.installed_by,
     }
 
@@ -322,15 +302,20 @@ async def install(
         upgrading=previous is not None and previous < pack.version,
         owned=dict(installed.definitions) if installed else {},
     )
-    users = list(body.users)
-    if body.users_from_sources:
-        named = {u.user_id for u in users}
-        found = await users_in_sources(sources, settings, principal.tenant_id, pack)
-        users += [PackUser(user_id=user) for user in found if user not in named]
+    follows = _follows(pack, body, installed)
     await work.definitions()
-    made = await work.assignments(start, users)
+    made = await work.assignments(start, list(body.users))
+    if follows:
+        made += await assign_source_users(
+            session, principal, settings, sources, pack, work.usable, start
+        )
     rules = await work.rules()
-    if installed is None or work.upgrading or work.owned != installed.definitions:
+    if (
+        installed is None
+        or work.upgrading
+        or work.owned != installed.definitions
+        or follows != installed.follow_sources
+    ):
         before = _snapshot(installed) if installed else None
         row = await repo.record(
             principal.tenant_id,
@@ -340,10 +325,16 @@ async def install(
                 "version": pack.version,
                 "from_date": installed.from_date if installed else start,
                 "definitions": work.owned,
+                "follow_sources": follows,
                 "installed_by": principal.user_id,
             },
         )
-        action = "install" if installed is None else "upgrade"
+        if installed is None:
+            action = "install"
+        elif work.upgrading or work.owned != installed.definitions:
+            action = "upgrade"
+        else:
+            action = "update"  # only whether it follows its sources changed
         await audit.record(
             session, principal, action, ENTITY, pack.name, before=before, after=_snapshot(row)
         )
@@ -352,6 +343,7 @@ async def install(
         version=pack.version,
         previous_version=previous,
         start_date=start,
+        follow_sources=follows,
         definitions=work.outcomes,
         assignments_created=made,
         rules_created=rules,

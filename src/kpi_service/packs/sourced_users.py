@@ -18,7 +18,7 @@ from kpi_service.packs.model import Pack, SourceKind, SourceRead
 
 log = logging.getLogger(__name__)
 
-FIELD = ["body", "users_from_sources"]
+FIELD = ["body", "follow_sources"]
 UNDEFINED_TABLE = "42P01"
 _SUBJECT = TypeAdapter(SubjectRef)
 
@@ -53,9 +53,9 @@ async def _users_of(
     except SourceUnavailable as exc:
         raise _refused(str(exc)) from None
     except DBAPIError as exc:
-        why = describe_failure(exc, f"tenant {tenant_id}, users of {table.name}")
         if sqlstate(exc) == UNDEFINED_TABLE:
-            return []  # not there yet: nobody to assign, as for the default start
+            return []  # not there yet: nobody to assign (and nothing to log at every run)
+        why = describe_failure(exc, f"tenant {tenant_id}, users of {table.name}")
         raise _refused(f"{table.name}.{column}: {why}") from None
     if len(found) > cap:
         raise _refused(f"{table.name} names more than {cap} users (the row cap)")
@@ -72,14 +72,23 @@ async def _users_of(
     return [user for user in found if _valid(user)]
 
 
+def _user_tables(pack: Pack) -> list[tuple[SourceRead, str]]:
+    return [
+        (r, column) for r in pack.reads if r.kind is SourceKind.TABLE and (column := r.user_column)
+    ]
+
+
+def can_follow(pack: Pack) -> bool:
+    """Whether the pack has user KPIs and a source table naming their users."""
+    return bool(pack.users) and bool(_user_tables(pack))
+
+
 async def users_in_sources(
     sources: Sources, settings: Settings, tenant_id: str, pack: Pack
 ) -> list[str]:
     """Every user id in the pack's source tables (one statement per table), sorted; a table
     that does not exist yet names nobody, a source that cannot be read is refused (422)."""
-    tables = [
-        (r, column) for r in pack.reads if r.kind is SourceKind.TABLE and (column := r.user_column)
-    ]
+    tables = _user_tables(pack)
     if not tables:
         return []
     try:

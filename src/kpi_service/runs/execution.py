@@ -29,6 +29,7 @@ from kpi_service.measurements.calculation import Tally, compute_period
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
 from kpi_service.measurements.following import follow_run
 from kpi_service.models import CalculationRun, Definition, RunStatus
+from kpi_service.packs import following
 from kpi_service.runs.plan import RunPlan, run_status
 from kpi_service.runs.repository import RunRepository
 
@@ -84,6 +85,7 @@ async def execute(
         )
     beat = asyncio.create_task(_heartbeat(database, settings, tenant_id, run_id, worker))
     try:
+        await _follow_sources(database, settings, tenant_id)
         finished = await _work(database, settings, run, worker, on_progress)
     except asyncio.CancelledError:
         await asyncio.shield(_release(database, tenant_id, run_id, worker))
@@ -110,6 +112,15 @@ async def execute(
     telemetry.run_finished(finished.status, finished.trigger)
     await _follow(database, settings, finished, followers)
     return finished
+
+
+async def _follow_sources(database: Database, settings: Settings, tenant_id: str) -> None:
+    # The run computes with the assignments there are whatever following the packs' sources
+    # does (a source it cannot read is logged there); the next run follows them again.
+    try:
+        await following.follow_sources(database, settings, tenant_id)
+    except Exception:
+        log.exception("following the packs' sources of %s failed", tenant_id)
 
 
 async def _follow(

@@ -1,26 +1,29 @@
-"""`users_from_sources`: an install assigns the pack's user KPIs to every user its source
-tables name, again on a later install to the users who appeared since (and to them only); a
-table not there yet names nobody, one that breaks the contract is refused."""
+"""`follow_sources` (the default where a pack can): an install assigns the pack's user KPIs to
+every user its source tables name, a later install or run to the users who appeared since (and
+to them only); a table not there yet names nobody; one that breaks the contract is refused at
+install and logged by a run, which goes on; a later install may turn following off."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from kpi_service.packs.crm import CRM
 from kpi_service.packs.support import SUPPORT
-from tests.support.api import listed
+from tests.support.api import listed, recalculate
 from tests.support.database import snapshot
-from tests.support.packs import PACKS, install, source_table
+from tests.support.packs import PACKS, WEEK_START, install, source_table
 from tests.support.problems import assert_problem, error_locs
 
 MON = datetime(2026, 11, 9, 8, tzinfo=UTC)
 H = timedelta(hours=1)
-FROM_SOURCES = {"start_date": "2026-11-01", "users_from_sources": True}
+FROM_SOURCES = {"start_date": "2026-11-01"}
 # Two owners, and two ids that are no user ids (empty, a control character): skipped.
 CONTACTS = [
     ("a1", "contacted", MON),
@@ -85,6 +88,56 @@ async def test_a_missing_table_names_nobody_and_a_table_without_the_column_is_re
     before = await snapshot(db)
     response = await client.post(f"{PACKS}/support/install", json=FROM_SOURCES)
     problem = assert_problem(response, 422)
-    assert error_locs(problem) == [["body", "users_from_sources"]]
+    assert error_locs(problem) == [["body", "follow_sources"]]
     assert "support_cases.assigned_to" in response.text
     assert await snapshot(db) == before
+
+
+async def test_a_later_install_turns_following_off_and_runs_then_assign_nobody(
+    client: AsyncClient, db: Database
+) -> None:
+    await source_table(db, "contacts", CONTACTS)
+    first = await install(client, "crm", FROM_SOURCES)
+    made = len(CRM.users)
+    assert (first["follow_sources"], _made_for(first)) == (True, {"a1": made, "a2": made})
+    off = await install(client, "crm", {"follow_sources": False})
+    assert (off["follow_sources"], off["assignments_created"]) == (False, [])
+    # Installing again without the option keeps the earlier choice.
+    assert (await install(client, "crm"))["follow_sources"] is False
+    changed = await listed(client, "/api/kpis/audit", entity_type="pack", action="update")
+    assert [(e["before"]["follow_sources"], e["after"]["follow_sources"]) for e in changed] == [
+        (True, False)
+    ]
+
+    held = await _user_assignments(client)
+    await source_table(db, "contacts", [*CONTACTS, ("a3", "contacted", MON + 5 * H)])
+    run = await recalculate(client, period_start=WEEK_START)
+    assert run["status"] == "succeeded", run
+    assert await _user_assignments(client) == held
+
+
+async def test_a_source_that_cannot_be_read_is_logged_and_the_run_goes_on(
+    client: AsyncClient, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    await install(client, "crm", FROM_SOURCES)
+    await install(client, "support", FROM_SOURCES)
+    # After the installs, the contacts table arrives without its user column; the cases fine.
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text("CREATE TABLE public.contacts (id serial PRIMARY KEY, funnel_stage text)")
+        )
+    await source_table(db, "support_cases", [(4, "open", MON, None, None, 0)])
+
+    support = SUPPORT.keys
+    with caplog.at_level(logging.WARNING, logger="kpi_service.packs.following"):
+        run = await recalculate(client, period_start=WEEK_START, definition_keys=support)
+    assert run["status"] == "succeeded", run
+    assert {(a["subject_id"], a["assigned_by"]) for a in await _user_assignments(client)} == {
+        ("4", "pack:support")
+    }
+    created = await listed(client, "/api/kpis/audit", actor="pack:support", action="create")
+    assert len(created) == len(SUPPORT.users)
+    assert {e["entity_type"] for e in created} == {"assignment"}
+    logged = [r for r in caplog.records if "pack crm" in r.getMessage()]
+    assert [r.levelno for r in logged] == [logging.WARNING]
+    assert "contacts.owner_id" in logged[0].getMessage()
