@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from httpx import AsyncClient
 
@@ -18,7 +17,7 @@ from kpi_service.packs.saas import SAAS
 from kpi_service.packs.specs import query_kpi
 from kpi_service.packs.support import SUPPORT
 from tests.support.api import define, ingest, listed, measurements, recalculate
-from tests.support.app import app_client, today
+from tests.support.app import app_client
 from tests.support.database import snapshot
 from tests.support.packs import WEEK_START, event, install, outcomes, source_table
 
@@ -131,12 +130,12 @@ async def test_an_upgrade_keeps_every_measurement_and_raises_only_the_changed_ve
     assert {p["name"]: p["installed_version"] for p in listed_packs}["support"] == 2
 
 
-async def test_without_data_or_a_date_the_assignments_start_this_month(
+async def test_without_data_or_a_date_the_assignments_cover_any_history_fed_later(
     client: AsyncClient,
 ) -> None:
-    # No contacts table at all: nothing to cover, so the current month.
+    # No contacts table at all: the data is fed after the install, whatever its dates.
     report = await install(client, "crm")
-    assert report["start_date"] == today().replace(day=1).isoformat()
+    assert report["start_date"] == "2000-01-01"
     assert {a["start_date"] for a in report["assignments_created"]} == {report["start_date"]}
 
 
@@ -149,9 +148,8 @@ async def test_an_event_pack_starts_in_the_local_month_of_its_first_event(
         first = event("job", datetime(2026, 7, 31, 20, tzinfo=UTC))
         await ingest(tokyo, [first, event("call", datetime(2026, 1, 5, tzinfo=UTC))])
         assert (await install(tokyo, "saas"))["start_date"] == "2026-08-01"
-        # The revenue pack reads subscription events only: none, so the current month.
-        this_month = datetime.now(ZoneInfo(zone)).date().replace(day=1)
-        assert (await install(tokyo, "revenue"))["start_date"] == this_month.isoformat()
+        # The revenue pack reads subscription events only: none, so any history fed later.
+        assert (await install(tokyo, "revenue"))["start_date"] == "2000-01-01"
 
 
 async def test_an_upgrade_changing_nothing_leaves_every_event_pack_kpi_unchanged(

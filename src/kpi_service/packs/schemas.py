@@ -29,8 +29,8 @@ class InstallRequest(Input):
         default=None,
         description="The start date of the organisation (and user) assignments the install "
         "creates. Default: the date of an earlier install of the pack, else the first day of "
-        "the earliest month with rows in the pack's source tables (or its events), else the "
-        "first day of the current month.",
+        "the earliest month with rows in the pack's source tables (or its events), else "
+        "2000-01-01, so that data fed after the install is covered.",
     )
     users: Annotated[list[PackUser], Field(max_length=MAX_USERS)] = Field(
         default_factory=list,

@@ -16,6 +16,10 @@ from kpi_service.packs.model import Pack, SourceKind, SourceRead
 
 log = logging.getLogger(__name__)
 
+# Where an install with no data to cover starts: far enough back for the history a tenant
+# feeds after installing (a pack is usually installed first, then fed).
+NO_DATA_START = date(2000, 1, 1)
+
 
 def _local_day(value: object, settings: Settings) -> date | None:
     if isinstance(value, datetime):
@@ -52,7 +56,8 @@ async def default_start(
     session: AsyncSession, sources: Sources, settings: Settings, tenant_id: str, pack: Pack
 ) -> date:
     """The first day of the earliest month in which the pack's source tables have rows or
-    its events occurred; without any, the first day of the current month."""
+    its events occurred; without any, `NO_DATA_START`, so that data fed after the install
+    is covered whatever its dates."""
     found: list[date] = []
     tables = [r for r in pack.reads if r.kind is SourceKind.TABLE and r.dated_by]
     engine = await _source(sources, tenant_id) if tables else None
@@ -65,4 +70,4 @@ async def default_start(
         first = await EventRepository(session).first_occurrence(tenant_id, types)
         if (day := _local_day(first, settings)) is not None:
             found.append(day)
-    return min(found, default=settings.today()).replace(day=1)
+    return min(found, default=NO_DATA_START).replace(day=1)
