@@ -32,9 +32,7 @@ def upgrade() -> None:
             server_default=sa.text("'{}'::jsonb"),
             nullable=False,
         ),
-        sa.Column(
-            "follow_sources", sa.Boolean(), server_default=sa.text("false"), nullable=False
-        ),
+        sa.Column("follow_sources", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("installed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("installed_by", sa.Text(), nullable=False),
         sa.Column(
