@@ -55,16 +55,19 @@ async def acknowledge(
 ) -> AlertRead:
     """Mark an open alert as seen by the caller (admins, and managers who see it); it keeps
     its status, and a second acknowledgement keeps the first."""
-    shown = await get_alert(session, principal, alert_id)
+    await get_alert(session, principal, alert_id)  # 404 unless the caller sees it
     if principal.role is Role.MEMBER:
         raise Forbidden("Only managers and admins acknowledge alerts.")
-    if shown.status == AlertStatus.RESOLVED:
-        raise Conflict(f"Alert {alert_id} is resolved; only open alerts are acknowledged.")
-    if shown.acknowledged_at is not None:
-        return shown
     repo = AlertRepository(session)
-    alert = await repo.for_update(principal.tenant_id, alert_id)
-    assert alert is not None
+    # Judged on the locked row: a concurrent acknowledgement, resolution or withdrawal
+    # between the read above and the lock is seen here, not overwritten.
+    alert = found(
+        await repo.for_update(principal.tenant_id, alert_id), f"Alert {alert_id} not found."
+    )
+    if alert.status == AlertStatus.RESOLVED:
+        raise Conflict(f"Alert {alert_id} is resolved; only open alerts are acknowledged.")
+    if alert.acknowledged_at is not None:
+        return await get_alert(session, principal, alert_id)  # the first one holds
     await repo.acknowledge(alert, principal.user_id, note)
     await audit.record(
         session,
