@@ -36,11 +36,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Targets left out cannot be made up: going back needs every assignment to have one.
+    # Targets left out cannot be made up, and a window dropped would silently change what a
+    # KPI computes: going back needs neither to be in use.
     op.execute(
         "DO $$ BEGIN IF EXISTS (SELECT 1 FROM kpi.assignment_targets WHERE target_value IS NULL)"
         " THEN RAISE EXCEPTION 'assignments without a target exist; set one before downgrading';"
         " END IF; END $$"
+    )
+    op.execute(
+        "DO $$ BEGIN IF EXISTS (SELECT 1 FROM kpi.definitions WHERE time_window IS NOT NULL)"
+        " THEN RAISE EXCEPTION 'definitions with a window exist; clear their windows before"
+        " downgrading'; END IF; END $$"
     )
     op.alter_column(
         "assignment_targets",

@@ -30,8 +30,9 @@ def downgrade() -> None:
     op.execute(
         "DO $$ BEGIN IF EXISTS (SELECT 1 FROM kpi.definitions"
         " WHERE calculation_type = 'subscription')"
-        " THEN RAISE EXCEPTION 'subscription KPI definitions exist; delete them before"
-        " downgrading'; END IF; END $$"
+        " THEN RAISE EXCEPTION 'subscription KPI definitions exist (deactivated ones too);"
+        " the API only deactivates, so removing them from kpi.definitions, with their"
+        " assignments and measurements, is a step of its own before downgrading'; END IF; END $$"
     )
     op.drop_constraint(op.f(_NAME), "definitions", type_="check", schema="kpi")
     op.create_check_constraint(op.f(_NAME), "definitions", _BEFORE, schema="kpi")

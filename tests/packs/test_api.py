@@ -105,3 +105,19 @@ async def test_an_unknown_pack_or_a_bad_body_is_a_problem(client: AsyncClient) -
     assert error_locs(assert_problem(bad, 422)) == [["body", "follow_sources"]]
     assert "no user KPIs read from source tables" in bad.text
     assert {p["installed_version"] for p in (await client.get(ROUTE)).json()} == {None}
+
+
+async def test_users_named_twice_or_for_a_pack_without_user_kpis_are_refused(
+    client: AsyncClient,
+) -> None:
+    twice = {"users": [{"user_id": "1"}, {"user_id": "1", "team_id": "t1"}]}
+    problem = assert_problem(await client.post(f"{ROUTE}/support/install", json=twice), 422)
+    assert error_locs(problem) == [["body", "users"]], problem
+    assert "named twice" in problem["detail"]
+    # saas measures the organisation only: users given to it are refused, not ignored.
+    problem = assert_problem(
+        await client.post(f"{ROUTE}/saas/install", json={"users": [{"user_id": "1"}]}), 422
+    )
+    assert error_locs(problem) == [["body", "users"]], problem
+    listed = (await client.get(ROUTE)).json()
+    assert {p["installed_version"] for p in listed} == {None}  # nothing was installed

@@ -87,6 +87,12 @@ WINDOW_DOC = (
 )
 
 
+def default_rollup(unit: str, window: Any) -> Rollup:
+    """The rollup a definition gets when none is given: from its unit, except that values of
+    overlapping windows do not add up, so a windowed one keeps its last."""
+    return DEFAULT_ROLLUP[Unit(unit)] if window is None else Rollup.LAST
+
+
 class DefinitionReference(Input):
     """A body naming a KPI definition by exactly one of `definition_id` or `definition_key`."""
 

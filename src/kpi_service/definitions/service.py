@@ -21,13 +21,12 @@ from kpi_service.core.sources import Sources, SourceUnavailable
 from kpi_service.definitions.formula_config import check_formula_inputs, formula_config
 from kpi_service.definitions.repository import DefinitionFilters, DefinitionRepository
 from kpi_service.definitions.schemas import (
-    DEFAULT_ROLLUP,
     DefinitionCreate,
     DefinitionRead,
     DefinitionUpdate,
+    default_rollup,
 )
 from kpi_service.definitions.windows import check_window
-from kpi_service.engine.vocabulary import Rollup
 from kpi_service.measurements.derivation import rederive
 from kpi_service.models import CalculationType, Definition
 
@@ -223,8 +222,7 @@ async def create(
         )
     values = body.model_dump()
     # Values of overlapping windows do not add up: a windowed KPI keeps its last by default.
-    default = DEFAULT_ROLLUP[body.unit] if body.window is None else Rollup.LAST
-    values["rollup"] = body.rollup or default
+    values["rollup"] = body.rollup or default_rollup(body.unit, body.window)
     check_window(values["window"], body.calculation_type, body.aggregation_period, values["rollup"])
     values["config"] = await validate_config(
         body.calculation_type,

@@ -9,10 +9,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.alerts import rule_service
-from kpi_service.alerts.rule_repository import RuleFilters
+from kpi_service.alerts.rule_repository import RuleRepository
 from kpi_service.alerts.schemas import RuleCreate, RuleRead
 from kpi_service.core.auth import Principal
-from kpi_service.core.schemas import Paging
 
 # The packs bring their own rules; these watch what theirs do not: an anomaly on the demo's
 # calls, and a manual figure not entered in time.
@@ -33,8 +32,9 @@ RULES: list[dict[str, Any]] = [
 
 async def ensure_rules(session: AsyncSession, admin: Principal) -> list[RuleRead]:
     """Create the rules whose name is not used yet; returns those created."""
-    held = await rule_service.list_rules(session, admin, RuleFilters(), Paging(limit=500))
-    names = {rule.name for rule in held.items}
+    names = await RuleRepository(session).existing_names(
+        admin.tenant_id, [str(fields["name"]) for fields in RULES]
+    )
     return [
         await rule_service.create_rule(session, admin, RuleCreate.model_validate(fields))
         for fields in RULES

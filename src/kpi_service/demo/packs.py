@@ -56,8 +56,15 @@ async def install_packs(
     made: list[AssignmentMade] = []
     for name in PACKS:
         people = users[name]
-        for first in range(0, max(len(people), 1), MAX_USERS):
-            body = InstallRequest(start_date=starts[name], users=people[first : first + MAX_USERS])
+        firsts = range(0, max(len(people), 1), MAX_USERS)
+        for first in firsts:
+            # Only the last slice follows the sources: an earlier one would assign the users
+            # of later slices first, without the teams their own slice gives them.
+            body = InstallRequest(
+                start_date=starts[name],
+                users=people[first : first + MAX_USERS],
+                follow_sources=None if first == firsts[-1] else False,
+            )
             report = await packs.install(
                 session, admin, name, body, sources=sources, settings=settings
             )

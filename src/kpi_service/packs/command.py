@@ -136,12 +136,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
         help="assign the pack's user KPIs to this user (repeatable)",
     )
     install.add_argument(
-        "--no-follow-sources",
-        dest="follow_sources",
-        action="store_false",
+        "--follow-sources",
+        action=argparse.BooleanOptionalAction,
         default=None,
-        help="do not assign the pack's user KPIs to the users its source tables name, now and "
-        "at each run (default: as an earlier install chose, else follow where the pack can)",
+        help="assign (or, with --no-follow-sources, do not) the pack's user KPIs to the users "
+        "its source tables name, now and at each run (default: as an earlier install chose, "
+        "else follow where the pack can)",
     )
     install.add_argument("--json", action="store_true", help="print the report as JSON")
     for each in (listing, show, install):

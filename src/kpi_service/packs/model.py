@@ -42,8 +42,8 @@ DESCRIPTION_SEPARATOR = " - "
 
 @dataclass(frozen=True, slots=True)
 class Assigned:
-    """One of the pack's KPIs assigned with this target (None: tracked without one, once
-    assignments may leave it out) and weight."""
+    """One of the pack's KPIs assigned with this target (None: tracked without one) and
+    weight."""
 
     key: str
     target: Decimal | None

@@ -6,7 +6,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from kpi_service.core.schemas import Choice, Day, Input, OutNumber, Output, SubjectRef
 from kpi_service.models import SubjectType
@@ -34,7 +34,8 @@ class InstallRequest(Input):
     )
     users: Annotated[list[PackUser], Field(max_length=MAX_USERS)] = Field(
         default_factory=list,
-        description="Assign the pack's user KPIs (with its targets and weights) to these users.",
+        description="Assign the pack's user KPIs (with its targets and weights) to these users "
+        "(each user once).",
     )
     follow_sources: bool | None = Field(
         default=None,
@@ -44,6 +45,16 @@ class InstallRequest(Input):
         "Default: the choice of an earlier install of the pack, else true for a pack with user "
         "KPIs and a `user_column` (support, agent, crm); true on any other pack is a 422.",
     )
+
+    @field_validator("users")
+    @classmethod
+    def _each_user_once(cls, users: list[PackUser]) -> list[PackUser]:
+        seen: set[str] = set()
+        for user in users:
+            if user.user_id in seen:
+                raise ValueError(f"user {user.user_id!r} is named twice")
+            seen.add(user.user_id)
+        return users
 
 
 class AssignedRead(Output):

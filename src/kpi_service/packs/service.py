@@ -19,7 +19,7 @@ from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
 from kpi_service.definitions import service as definitions
 from kpi_service.definitions.repository import DefinitionRepository
-from kpi_service.definitions.schemas import DEFAULT_ROLLUP, DefinitionCreate, DefinitionUpdate
+from kpi_service.definitions.schemas import DefinitionCreate, DefinitionUpdate, default_rollup
 from kpi_service.models import Definition, PackInstall, SubjectType
 from kpi_service.packs.following import Wanted, assign, assign_source_users
 from kpi_service.packs.model import Assigned, Pack, Spec
@@ -124,7 +124,7 @@ def spec_changes(spec: Spec, stored: Definition) -> dict[str, Any]:
     """The fields a definition update would change to bring `stored` to the pack's spec
     (whatever fields an update takes; `is_active` is the admin's, never the pack's)."""
     wanted = DefinitionCreate.model_validate(spec).model_dump()
-    wanted["rollup"] = wanted["rollup"] or DEFAULT_ROLLUP[wanted["unit"]]
+    wanted["rollup"] = wanted["rollup"] or default_rollup(wanted["unit"], wanted["window"])
     return {
         name: wanted[name]
         for name in DefinitionUpdate.model_fields
@@ -242,7 +242,14 @@ class _Installing:
 
 def _follows(pack: Pack, body: InstallRequest, installed: PackInstall | None) -> bool:
     """Whether the install follows the pack's sources: as asked, else as an earlier install
-    chose, else whenever the pack can."""
+    chose, else whenever the pack can. Users named for a pack without user KPIs are refused
+    rather than ignored."""
+    if body.users and not pack.users:
+        reason = "the pack has no user KPIs to assign"
+        raise InvalidInput(
+            f"Pack {pack.name!r} assigns no users: {reason}.",
+            errors=[field_error(["body", "users"], reason)],
+        )
     if body.follow_sources is None:
         return installed.follow_sources if installed is not None else can_follow(pack)
     if body.follow_sources and not can_follow(pack):
