@@ -263,6 +263,12 @@ async def test_a_later_end_date_may_not_reach_the_next_assignment(
     assert earlier.status_code == 200, earlier.text
     back = await client.patch(url, json={"end_date": "2025-01-31"})
     assert back.status_code == 200, back.text
+    # Ending it again (today by default, or a later day) is the same move: refused too.
+    for ended in ({}, {"end_date": "2025-03-01"}):
+        response = await client.post(f"{url}/end", json=ended)
+        problem = assert_problem(response, 409)
+        assert error_locs(problem) == [["body", "end_date"]], problem
+    assert (await client.get(url)).json()["end_date"] == "2025-01-31"
 
 
 async def test_superseding_from_today_ends_the_old_one_yesterday(

@@ -203,7 +203,11 @@ async def end(
     end_date = end_date or day
     if end_date < assignment.start_date:
         _before_start("end_date", assignment.start_date)
-    await AssignmentRepository(session).update(assignment, {"end_date": end_date})
+    repo = AssignmentRepository(session)
+    if assignment.end_date is not None and end_date > assignment.end_date:
+        # As a PATCH: a later end must not reach into the next assignment of the pair.
+        await refuse_later_overlap(repo, principal, assignment, end_date)
+    await repo.update(assignment, {"end_date": end_date})
     return await _audited(session, principal, "end", assignment, before, day)
 
 

@@ -48,7 +48,7 @@ class Definition(TenantKeyed, Timestamped, Base):
     config: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     # The window each period's value is computed over (None: the period itself); the
     # column is named `time_window` because WINDOW is reserved in PostgreSQL.
-    window: Mapped[Any] = mapped_column("time_window", JSONB, nullable=True)
+    window: Mapped[Any] = mapped_column("time_window", JSONB(none_as_null=True), nullable=True)
     rollup: Mapped[str]
     warning_threshold: Mapped[Decimal] = mapped_column(server_default=text("80"))
     score_cap: Mapped[Decimal] = mapped_column(server_default=text("150"))
