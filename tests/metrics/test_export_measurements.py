@@ -198,3 +198,11 @@ async def test_measurements_export_is_scoped(client: AsyncClient, jwt_client: As
     assert (
         empty.text.startswith("id,assignment_id,definition_key,") and empty.text.count("\r\n") == 1
     )
+
+
+async def test_dates_outside_the_days_any_view_takes_are_refused(client: AsyncClient) -> None:
+    # As listMeasurements: 1900-01-01 to 2999-12-31, a 422 naming the parameter.
+    for name, day in (("period_from", "0001-01-01"), ("end", "9999-12-31")):
+        response = await client.get(EXPORT, params={"view": "measurements", name: day})
+        assert response.status_code == 422, response.text
+        assert name in response.text

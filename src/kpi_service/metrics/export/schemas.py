@@ -6,7 +6,7 @@ import datetime as dt
 
 from pydantic import Field, model_validator
 
-from kpi_service.core.schemas import Id, Input, Key, SubjectRef
+from kpi_service.core.schemas import Day, Id, Input, Key, SubjectRef
 
 
 class MeasurementExportQuery(Input):
@@ -16,10 +16,10 @@ class MeasurementExportQuery(Input):
     user_id: SubjectRef | None = None
     definition_id: Id | None = None
     definition_key: Key | None = None
-    period_from: dt.date | None = Field(default=None, description="Periods ending on or after.")
-    period_to: dt.date | None = Field(default=None, description="Periods starting on or before.")
-    start: dt.date | None = Field(default=None, description="Same as period_from (seed 001).")
-    end: dt.date | None = Field(default=None, description="Same as period_to (seed 001).")
+    period_from: Day | None = Field(default=None, description="Periods ending on or after.")
+    period_to: Day | None = Field(default=None, description="Periods starting on or before.")
+    start: Day | None = Field(default=None, description="Same as period_from (seed 001).")
+    end: Day | None = Field(default=None, description="Same as period_to (seed 001).")
 
     @model_validator(mode="after")
     def _range(self) -> MeasurementExportQuery:
