@@ -9,11 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kpi_service.engine.periods import Period, between, containing
+from kpi_service.engine.periods import GRAINS, Period, between, containing, is_finer
 from kpi_service.engine.series import (
-    GRAINS,
     bucket_of,
-    is_finer,
     layout,
     native_count,
     summarize,

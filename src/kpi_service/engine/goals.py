@@ -7,19 +7,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from kpi_service.engine.achievement import achievement, quantize, status
-from kpi_service.engine.periods import Period, containing, custom
+from kpi_service.engine.periods import Period, containing, custom, is_finer
 from kpi_service.engine.vocabulary import GoalPeriodKind, GoalStatus, PeriodKind, Rollup, TargetType
 
 # A custom goal spans at most this many days (five years, leap days included).
 MAX_CUSTOM_DAYS = 5 * 366
 _HUNDRED = Decimal(100)
-_GRAIN = {
-    PeriodKind.DAILY: 0,
-    PeriodKind.WEEKLY: 1,
-    PeriodKind.MONTHLY: 2,
-    PeriodKind.QUARTERLY: 3,
-    PeriodKind.YEARLY: 4,
-}
 
 
 class GoalPeriodError(ValueError):
@@ -63,7 +56,7 @@ def first_start_in(kpi_kind: PeriodKind, goal: Period) -> date | None:
 def check_fits(kind: GoalPeriodKind, goal: Period, kpi_kind: PeriodKind) -> None:
     """Refuse a goal that no measurement of the KPI could ever count towards: a calendar goal
     finer than the KPI's periods, or a range in which none of them starts."""
-    if kind is not GoalPeriodKind.CUSTOM and _GRAIN[PeriodKind(kind.value)] < _GRAIN[kpi_kind]:
+    if kind is not GoalPeriodKind.CUSTOM and is_finer(PeriodKind(kind.value), kpi_kind):
         raise GoalPeriodError(
             "period_kind", f"a {kind} goal cannot be set on a KPI measured {kpi_kind}"
         )

@@ -37,7 +37,22 @@ def _bounds(kind: PeriodKind, day: date) -> tuple[date, date]:
             assert_never(kind)
 
 
-def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
+# From the finest grain to the coarsest.
+GRAINS = (
+    PeriodKind.DAILY,
+    PeriodKind.WEEKLY,
+    PeriodKind.MONTHLY,
+    PeriodKind.QUARTERLY,
+    PeriodKind.YEARLY,
+)
+
+
+def is_finer(grain: PeriodKind, than: PeriodKind) -> bool:
+    """Whether grain is finer than `than` (a KPI's values cannot be split into finer periods)."""
+    return GRAINS.index(grain) < GRAINS.index(than)
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     # Where local midnight falls in a DST gap (America/Santiago, America/Havana), fold=0
     # reads 00:00 with the pre-transition offset, which is exactly the instant the day
     # begins; the UTC round trip then shows it as the real wall time (01:00 new offset).
@@ -63,7 +78,7 @@ class Period:
 
     def instants(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
         """Return the half-open aware range [first day 00:00, day after the last 00:00) in tz."""
-        return _local_midnight(self.start, tz), _local_midnight(self.end + _ONE_DAY, tz)
+        return local_midnight(self.start, tz), local_midnight(self.end + _ONE_DAY, tz)
 
     def contains(self, day: date) -> bool:
         """Return whether day lies within the period."""

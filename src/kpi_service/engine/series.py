@@ -9,26 +9,13 @@ from decimal import Context, Decimal, localcontext
 from typing import NamedTuple
 
 from kpi_service.engine.achievement import change_pct, quantize
-from kpi_service.engine.periods import Period, between, containing
+from kpi_service.engine.periods import Period, between, containing, is_finer
 from kpi_service.engine.vocabulary import PeriodKind, TargetType
 
-# From the finest grain to the coarsest.
-GRAINS = (
-    PeriodKind.DAILY,
-    PeriodKind.WEEKLY,
-    PeriodKind.MONTHLY,
-    PeriodKind.QUARTERLY,
-    PeriodKind.YEARLY,
-)
 _THURSDAY = timedelta(days=3)
 _WEEK_TAIL = timedelta(days=6)
 # Differences of stored values are exact with this much precision (they hold 28+6 digits).
 _CONTEXT = Context(prec=50)
-
-
-def is_finer(grain: PeriodKind, than: PeriodKind) -> bool:
-    """Whether grain is finer than `than` (a KPI's values cannot be split into finer periods)."""
-    return GRAINS.index(grain) < GRAINS.index(than)
 
 
 def anchor(native: PeriodKind, grain: PeriodKind, period: Period) -> date:

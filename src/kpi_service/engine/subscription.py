@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kpi_service.engine.achievement import quantize
-from kpi_service.engine.periods import Period, custom
+from kpi_service.engine.periods import Period, local_midnight
 from kpi_service.engine.vocabulary import PeriodKind
 
 # A period's length in months, for a monthly churn rate: calendar kinds count their months,
@@ -90,7 +90,7 @@ def year_before_end(period: Period, tz: ZoneInfo) -> datetime:
         day = after.replace(year=after.year - 1)
     except ValueError:
         day = date(after.year - 1, 2, 28)
-    return custom(day, day).instants(tz)[0]
+    return local_midnight(day, tz)
 
 
 Ratio = Fraction | str  # a value, or the reason there is none

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kpi_service.engine.periods import Period, containing, custom
+from kpi_service.engine.periods import Period, containing, is_finer, local_midnight
 from kpi_service.engine.vocabulary import PeriodKind, ToDate
 
 ALL = "all"
@@ -22,8 +22,6 @@ _KIND_OF = {
     ToDate.QUARTER: PeriodKind.QUARTERLY,
     ToDate.YEAR: PeriodKind.YEARLY,
 }
-# Periods from shortest to longest: a to-date window must start before its period does.
-_LENGTH = {kind: rank for rank, kind in enumerate(PeriodKind)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +53,13 @@ class Window:
             return cls(to_date=ToDate(stored["to_date"]))
         raise ValueError(f"not a window: {stored!r}")
 
-    @property
-    def cumulative(self) -> bool:
-        """Whether the window holds everything up to the period's end."""
-        return self.days is None and self.to_date is None
-
 
 def refusal(window: Window, aggregation_period: PeriodKind) -> str | None:
     """Why a window cannot be used with a definition of that period (None: it can)."""
     if window.to_date is not None:
         kind = _KIND_OF[window.to_date]
-        if _LENGTH[kind] <= _LENGTH[aggregation_period]:
+        # A to-date window must start before its period does: a longer kind than the period.
+        if not is_finer(aggregation_period, kind):
             return (
                 f"a {window.to_date} to date window is not longer than a {aggregation_period} "
                 "period; use a longer one or no window"
@@ -83,8 +77,8 @@ class WindowRange:
     def instants(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
         """The half-open aware range [first day 00:00, day after the last 00:00) in tz, as a
         period's; with no first day, from `EARLIEST`."""
-        start, end = custom(self.first or self.last, self.last).instants(tz)
-        return (start if self.first is not None else EARLIEST), end
+        end = local_midnight(self.last + timedelta(days=1), tz)
+        return (EARLIEST if self.first is None else local_midnight(self.first, tz)), end
 
     def details(self) -> dict[str, str | None]:
         """The range as a measurement's details show it."""

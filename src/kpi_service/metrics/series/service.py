@@ -16,12 +16,11 @@ from kpi_service.core.errors import InvalidInput, field_error, found
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import achievement as ach
-from kpi_service.engine.periods import Period
+from kpi_service.engine.periods import Period, is_finer
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
 from kpi_service.engine.series import (
     Bucket,
     Valued,
-    is_finer,
     layout,
     native_count,
     summarize,
