@@ -3,6 +3,8 @@ percentiles and rank changes; a member sees only their own row."""
 
 from __future__ import annotations
 
+import base64
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -157,6 +159,10 @@ async def test_pages(client: AsyncClient) -> None:
     assert cursor is None
     response = await view(client, "leaderboard", definition_key="calls", cursor="bogus")
     assert_problem(response, 422)
+    # A cursor past every row, beyond what a 32-bit offset holds, is an empty last page.
+    far = base64.urlsafe_b64encode(json.dumps({"after": 2**40}).encode()).decode()
+    beyond = await ok(client, "leaderboard", definition_key="calls", date=FEB, cursor=far)
+    assert (beyond["items"], beyond["next_cursor"]) == ([], None)
 
 
 async def test_access(client: AsyncClient, jwt_client: AsyncClient) -> None:

@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Integer,
     Select,
@@ -157,7 +158,7 @@ def _leaderboard(teams: bool, user: bool, by_value: ValueOrder) -> Select[*tuple
     shown = (
         select(page)
         .order_by(page.c.rank.asc().nulls_last(), page.c.subject_id)
-        .offset(bindparam("offset", type_=Integer))
+        .offset(bindparam("offset", type_=BigInteger))
         .limit(bindparam("limit", type_=Integer))
     )
     if user:
