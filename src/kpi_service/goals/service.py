@@ -73,10 +73,11 @@ def _period(kind: str, start: date | None, end: date | None, day: date) -> Perio
         _invalid(["body", exc.field], exc.reason)
 
 
-def _misfit(kind: str, period: Period, definition: Definition) -> GoalPeriodError | None:
-    """Why the KPI's measurements could never count towards such a goal, if so."""
+def _misfit(kind: str, period: Period, aggregation_period: str) -> GoalPeriodError | None:
+    """Why the KPI's measurements (of that period kind) could never count towards such a
+    goal, if so."""
     try:
-        check_fits(GoalPeriodKind(kind), period, PeriodKind(definition.aggregation_period))
+        check_fits(GoalPeriodKind(kind), period, PeriodKind(aggregation_period))
     except GoalPeriodError as exc:
         return exc
     return None
@@ -135,7 +136,7 @@ async def create(
     if problem is not None:
         _invalid(["body", name], problem)
     period = _period(body.period_kind, body.period_start, body.period_end, settings.today())
-    misfit = _misfit(body.period_kind, period, definition)
+    misfit = _misfit(body.period_kind, period, definition.aggregation_period)
     if misfit is not None:
         _invalid(["body", misfit.field], misfit.reason)
     row = _row(principal, user, definition, body.period_kind, period, body.target_value)
@@ -182,7 +183,7 @@ async def _bulk_rows(
         if key not in defined:
             continue
         definition = defined[key]
-        misfit = _misfit(body.period, period, definition)
+        misfit = _misfit(body.period, period, definition.aggregation_period)
         problem = _definition_problem(definition) or (misfit.reason if misfit else None)
         if key in named:
             problem = f"names the same KPI as {named[key]!r}"
@@ -286,9 +287,7 @@ async def update(
     # An aligned goal's end follows from its start; a custom one keeps its end unless given.
     end = requested.get("period_end", goal.period_end if kind == GoalPeriodKind.CUSTOM else None)
     period = _period(kind, start, end, start)
-    definition = await DefinitionRepository(session).get(principal.tenant_id, goal.definition_id)
-    assert definition is not None  # the foreign key guarantees it
-    misfit = _misfit(kind, period, definition)
+    misfit = _misfit(kind, period, row.aggregation_period)  # the row carries its KPI's
     if misfit is not None:
         _invalid(["body", misfit.field], misfit.reason)
     changes: dict[str, Any] = {
