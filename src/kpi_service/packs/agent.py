@@ -13,7 +13,7 @@ from kpi_service.packs.model import (
     SourceKind,
     SourceRead,
 )
-from kpi_service.packs.specs import query_kpi, rule
+from kpi_service.packs.specs import achievement_below, consecutive_declines, query_kpi, rule
 
 _MONTHLY = {"category": "sales", "period": "monthly"}
 # The organisation's figures over every lead (whoever it is assigned to): key, name, query,
@@ -145,12 +145,12 @@ AGENT = Pack(
         rule(
             "Agents: conversion below target",
             "agent_conversion_rate",
-            {"kind": "achievement_below", "threshold": 80},
+            achievement_below(80),
         ),
         rule(
             "Agents: revenue falling three months running",
             "agent_revenue",
-            {"kind": "consecutive_declines", "periods": 3},
+            consecutive_declines(3),
         ),
     ),
     reads=(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kpi_service.calculators.builtin import CRM_FUNNEL_STEPS, CRM_STAGE_TITLES, CRM_STAGES
+from kpi_service.engine.vocabulary import Direction
 from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
-from kpi_service.packs.specs import query_kpi, rule
+from kpi_service.packs.specs import achievement_below, query_kpi, rule, value_threshold
 
 _WEEKLY = {"category": "crm", "period": "weekly"}
 # Stages a good week has fewer contacts in.
@@ -106,12 +107,12 @@ CRM = Pack(
         rule(
             "CRM: few contacts won",
             "crm_funnel_won",
-            {"kind": "achievement_below", "threshold": 50},
+            achievement_below(50),
         ),
         rule(
             "CRM: contacts piling up before outreach",
             "crm_stage_needs_outreach",
-            {"kind": "value_threshold", "direction": "above", "threshold": 15},
+            value_threshold(Direction.ABOVE, 15),
         ),
     ),
     reads=(

@@ -1,5 +1,6 @@
 """Shorthands for the catalogues: a definition body per calculation type (query, event,
-formula, subscription, manual), all built by `definition`, and an alert rule's body."""
+formula, subscription, manual), all built by `definition`, and an alert rule's body with its
+condition."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 from kpi_service.calculators.builtin import BUILTIN_QUERIES
 from kpi_service.calculators.subjects import SUBJECTS_KEY, SubjectMode
 from kpi_service.calculators.subscription import DEFAULT_EVENT_TYPE
-from kpi_service.models import CalculationType, SubjectType, Unit
+from kpi_service.engine.vocabulary import Direction
+from kpi_service.models import CalculationType, RuleKind, SubjectType, Unit
 from kpi_service.packs.model import Spec
 
 # The unit of each subscription metric: money, customers, percentages, or a plain ratio.
@@ -159,6 +161,25 @@ def manual_kpi(key: str, name: str, **fields: Any) -> Spec:
     return definition(key, name, CalculationType.MANUAL, {}, **fields)
 
 
-def rule(name: str, key: str, condition: dict[str, Any], severity: str = "warning") -> Spec:
+def rule(name: str, key: str, condition: Spec, severity: str = "warning") -> Spec:
     """An alert rule template on the pack's KPI `key`, for every subject."""
     return {"name": name, "definition_key": key, "condition": condition, "severity": severity}
+
+
+def achievement_below(threshold: int) -> Spec:
+    """A rule's condition: achievement (percent) below `threshold`."""
+    return {"kind": RuleKind.ACHIEVEMENT_BELOW.value, "threshold": threshold}
+
+
+def value_threshold(direction: Direction, threshold: int) -> Spec:
+    """A rule's condition: the value above (or below) `threshold`."""
+    return {
+        "kind": RuleKind.VALUE_THRESHOLD.value,
+        "direction": direction.value,
+        "threshold": threshold,
+    }
+
+
+def consecutive_declines(periods: int) -> Spec:
+    """A rule's condition: the value worsened in each of the last `periods` periods."""
+    return {"kind": RuleKind.CONSECUTIVE_DECLINES.value, "periods": periods}

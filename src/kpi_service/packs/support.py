@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from kpi_service.engine.vocabulary import Direction
 from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
-from kpi_service.packs.specs import query_kpi, rule
+from kpi_service.packs.specs import achievement_below, query_kpi, rule, value_threshold
 
 _KPI = {"category": "customer_support", "period": "weekly"}
 # The organisation's figures over every case (whoever it is assigned to): key, name, query.
@@ -103,12 +104,12 @@ SUPPORT = Pack(
         rule(
             "Support: slow first response",
             "support_first_response_time",
-            {"kind": "achievement_below", "threshold": 80},
+            achievement_below(80),
         ),
         rule(
             "Support: backlog over 25",
             "support_backlog",
-            {"kind": "value_threshold", "direction": "above", "threshold": 25},
+            value_threshold(Direction.ABOVE, 25),
             "critical",
         ),
     ),
