@@ -4,9 +4,10 @@ condition."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from kpi_service.calculators.builtin import BUILTIN_QUERIES
+from kpi_service.calculators.builtin import BUILTIN_QUERIES, ORGANISATION_SUFFIX
 from kpi_service.calculators.subjects import SUBJECTS_KEY, SubjectMode
 from kpi_service.calculators.subscription import DEFAULT_EVENT_TYPE
 from kpi_service.engine.vocabulary import Direction
@@ -104,6 +105,44 @@ def query_kpi(
         scope=scope,
         description=description or builtin.description,
         **fields,
+    )
+
+
+def organisation_query_kpi(key: str, name: str, query_key: str, **fields: Any) -> Spec:
+    """The organisation's query KPI on built-in `query_key`'s organisation variant: the same
+    measure over every row of its table, whoever owns it."""
+    return query_kpi(
+        key, name, query_key + ORGANISATION_SUFFIX, scope=SubjectType.ORGANIZATION, **fields
+    )
+
+
+# A measure a pack has per user and for the organisation: its key after the pack's prefix,
+# name, built-in query (the per-user one) and further definition fields.
+Measure = tuple[str, str, str, Mapping[str, Any]]
+
+
+def per_user_and_organisation(
+    prefix: str,
+    everyone: str,
+    measures: Sequence[Measure],
+    *,
+    users_only: Collection[str] = (),
+    **fields: Any,
+) -> tuple[Spec, ...]:
+    """A query KPI per user of each measure (`<prefix>_<key>`), then the organisation's of
+    each but those `users_only` names (`<prefix>_org_<key>`, named `<name>, <everyone>`)."""
+    return (
+        *(
+            query_kpi(f"{prefix}_{key}", name, query_key, **own, **fields)
+            for key, name, query_key, own in measures
+        ),
+        *(
+            organisation_query_kpi(
+                f"{prefix}_org_{key}", f"{name}, {everyone}", query_key, **own, **fields
+            )
+            for key, name, query_key, own in measures
+            if key not in users_only
+        ),
     )
 
 
