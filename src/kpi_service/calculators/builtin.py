@@ -145,73 +145,74 @@ class _Measure:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """A seed's source table (aliased `t`) and its column naming the user a row belongs to."""
+
+    name: str
+    owner: str
+
+    def measure(
+        self, key: str, description: str, unit: str, aggregate: str, condition: str, *, counts: bool
+    ) -> _Measure:
+        """A measure over the rows of this table meeting `condition`."""
+        return _Measure(key, description, unit, aggregate, self.name, self.owner, condition, counts)
+
+
+_CASES = _Table("support_cases", "assigned_to")
+_LEADS = _Table("leads", "assigned_agent_id")
+_CONTACTS = _Table("contacts", "owner_id")
+
+
 def _support() -> tuple[_Measure, ...]:
     resolved = f"t.status = 'resolved' AND {_in_period('t.resolved_at')}"
     open_at_end = f"t.created_at < {_END} AND (t.resolved_at IS NULL OR t.resolved_at >= {_END})"
     hours_to = "AVG(EXTRACT(EPOCH FROM (t.{0} - t.created_at)) / 3600)"
     return (
-        _Measure(
-            key="avg_resolution_time",
-            description="Average hours from creation to resolution of the cases resolved "
-            "in the period (no resolved case: no value).",
-            unit="hours",
-            aggregate=hours_to.format("resolved_at"),
-            table="support_cases",
-            owner="assigned_to",
-            condition=resolved,
+        _CASES.measure(
+            "avg_resolution_time",
+            "Average hours from creation to resolution of the cases resolved in the period "
+            "(no resolved case: no value).",
+            "hours",
+            hours_to.format("resolved_at"),
+            resolved,
             counts=False,
         ),
-        _Measure(
-            key="cases_resolved_count",
-            description="Number of cases resolved in the period.",
-            unit="count",
-            aggregate="COUNT(*)",
-            table="support_cases",
-            owner="assigned_to",
-            condition=resolved,
+        _CASES.measure(
+            "cases_resolved_count",
+            "Number of cases resolved in the period.",
+            "count",
+            "COUNT(*)",
+            resolved,
             counts=True,
         ),
-        _Measure(
-            key="first_response_time",
-            description="Average hours from creation to first response of the cases created "
-            "in the period that have a first response (none: no value).",
-            unit="hours",
-            aggregate=hours_to.format("first_response_at"),
-            table="support_cases",
-            owner="assigned_to",
-            condition=f"{_in_period('t.created_at')} AND t.first_response_at IS NOT NULL",
+        _CASES.measure(
+            "first_response_time",
+            "Average hours from creation to first response of the cases created in the period "
+            "that have a first response (none: no value).",
+            "hours",
+            hours_to.format("first_response_at"),
+            f"{_in_period('t.created_at')} AND t.first_response_at IS NOT NULL",
             counts=False,
         ),
-        _Measure(
-            key="reopen_rate",
-            description="Percent of the cases resolved in the period that were reopened "
+        _CASES.measure(
+            "reopen_rate",
+            "Percent of the cases resolved in the period that were reopened "
             "(reopened_count > 0); no resolved case: no value.",
-            unit="percent",
-            aggregate="100.0 * COUNT(*) FILTER (WHERE t.reopened_count > 0) / COUNT(*)",
-            table="support_cases",
-            owner="assigned_to",
-            condition=resolved,
+            "percent",
+            "100.0 * COUNT(*) FILTER (WHERE t.reopened_count > 0) / COUNT(*)",
+            resolved,
             counts=False,
         ),
-        _Measure(
-            key="case_backlog",
-            description="Cases open at the period's end: created before it and not resolved "
-            "before it (a stock).",
-            unit="count",
-            aggregate="COUNT(*)",
-            table="support_cases",
-            owner="assigned_to",
-            condition=open_at_end,
+        _CASES.measure(
+            "case_backlog",
+            "Cases open at the period's end: created before it and not resolved before it "
+            "(a stock).",
+            "count",
+            "COUNT(*)",
+            open_at_end,
             counts=True,
         ),
-    )
-
-
-def _lead(
-    key: str, description: str, unit: str, aggregate: str, condition: str, *, counts: bool
-) -> _Measure:
-    return _Measure(
-        key, description, unit, aggregate, "leads", "assigned_agent_id", condition, counts
     )
 
 
@@ -219,7 +220,7 @@ def _leads() -> tuple[_Measure, ...]:
     created = _in_period("t.created_at")
     contacted = _in_period("t.contacted_at")
     return (
-        _lead(
+        _LEADS.measure(
             "leads_created_count",
             "Leads created in the period.",
             "count",
@@ -227,7 +228,7 @@ def _leads() -> tuple[_Measure, ...]:
             created,
             counts=True,
         ),
-        _lead(
+        _LEADS.measure(
             "lead_conversion_rate",
             "Percent of the leads created in the period whose disposition is converted "
             "(no lead: no value).",
@@ -236,7 +237,7 @@ def _leads() -> tuple[_Measure, ...]:
             created,
             counts=False,
         ),
-        _lead(
+        _LEADS.measure(
             "lead_revenue",
             "Revenue of the leads converted in the period.",
             "currency",
@@ -244,7 +245,7 @@ def _leads() -> tuple[_Measure, ...]:
             _in_period("t.converted_at"),
             counts=True,
         ),
-        _lead(
+        _LEADS.measure(
             "lead_response_time",
             "Average response_time_hours of the leads contacted in the period.",
             "hours",
@@ -252,7 +253,7 @@ def _leads() -> tuple[_Measure, ...]:
             f"{contacted} AND t.response_time_hours IS NOT NULL",
             counts=False,
         ),
-        _lead(
+        _LEADS.measure(
             "lead_satisfaction",
             "Average satisfaction_rating (1 to 5) of the leads contacted in the period that "
             "were rated.",
@@ -261,7 +262,7 @@ def _leads() -> tuple[_Measure, ...]:
             f"{contacted} AND t.satisfaction_rating IS NOT NULL",
             counts=False,
         ),
-        _lead(
+        _LEADS.measure(
             "lead_satisfaction_count",
             "Ratings given to the leads contacted in the period.",
             "count",
@@ -276,26 +277,28 @@ def _listed(stages: tuple[str, ...]) -> str:
     return ", ".join(f"'{stage}'" for stage in stages)
 
 
-def _contacts(key: str, description: str, condition: str) -> _Measure:
-    return _Measure(key, description, "count", "COUNT(*)", "contacts", "owner_id", condition, True)
-
-
 def _crm() -> tuple[_Measure, ...]:
     stages = tuple(
-        _contacts(
+        _CONTACTS.measure(
             f"contacts_in_{stage}",
             f"Contacts created before the period's end that are in stage {stage} when the "
             "run reads them (a stock: the table keeps no stage history).",
+            "count",
+            "COUNT(*)",
             f"t.funnel_stage = '{stage}' AND t.created_at < {_END}",
+            counts=True,
         )
         for stage in CRM_STAGES
     )
     funnel = tuple(
-        _contacts(
+        _CONTACTS.measure(
             f"funnel_{name}",
             f"Contacts created in the period that reached funnel step {name} "
             f"(stage one of {', '.join(reached(step))}).",
+            "count",
+            "COUNT(*)",
             f"{_in_period('t.created_at')} AND t.funnel_stage IN ({_listed(reached(step))})",
+            counts=True,
         )
         for step, name in enumerate(CRM_FUNNEL_STEPS)
     )

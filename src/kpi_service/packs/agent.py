@@ -13,32 +13,38 @@ from kpi_service.packs.model import (
     SourceKind,
     SourceRead,
 )
-from kpi_service.packs.specs import query_kpi, rule
+from kpi_service.packs.specs import (
+    achievement_below,
+    consecutive_declines,
+    organisation_query_kpi,
+    query_kpi,
+    rule,
+)
 
 _MONTHLY = {"category": "sales", "period": "monthly"}
-# The organisation's figures over every lead (whoever it is assigned to): key, name, query,
-# direction and further definition fields.
+# The organisation's figures over every lead (whoever it is assigned to): key, name, the
+# per-user built-in query, direction and further definition fields.
 _ORGANISATION = (
-    ("agent_org_leads", "Leads, all agents", "leads_created_count_org", "higher_better", _MONTHLY),
-    ("agent_org_revenue", "Revenue, all agents", "lead_revenue_org", "higher_better", _MONTHLY),
+    ("agent_org_leads", "Leads, all agents", "leads_created_count", "higher_better", _MONTHLY),
+    ("agent_org_revenue", "Revenue, all agents", "lead_revenue", "higher_better", _MONTHLY),
     (
         "agent_org_conversion_rate",
         "Conversion rate, all leads",
-        "lead_conversion_rate_org",
+        "lead_conversion_rate",
         "higher_better",
         _MONTHLY,
     ),
     (
         "agent_org_response_time",
         "Response time, all agents",
-        "lead_response_time_org",
+        "lead_response_time",
         "lower_better",
         _MONTHLY,
     ),
     (
         "agent_org_satisfaction",
         "Satisfaction score, all agents",
-        "lead_satisfaction_org",
+        "lead_satisfaction",
         "higher_better",
         {**_MONTHLY, "rollup": "avg"},
     ),
@@ -121,7 +127,7 @@ AGENT = Pack(
             **_MONTHLY,
         ),
         *(
-            query_kpi(key, name, query_key, target_type=direction, scope="organization", **fields)
+            organisation_query_kpi(key, name, query_key, target_type=direction, **fields)
             for key, name, query_key, direction, fields in _ORGANISATION
         ),
     ),
@@ -145,12 +151,12 @@ AGENT = Pack(
         rule(
             "Agents: conversion below target",
             "agent_conversion_rate",
-            {"kind": "achievement_below", "threshold": 80},
+            achievement_below(80),
         ),
         rule(
             "Agents: revenue falling three months running",
             "agent_revenue",
-            {"kind": "consecutive_declines", "periods": 3},
+            consecutive_declines(3),
         ),
     ),
     reads=(

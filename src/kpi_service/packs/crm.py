@@ -5,8 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kpi_service.calculators.builtin import CRM_FUNNEL_STEPS, CRM_STAGE_TITLES, CRM_STAGES
+from kpi_service.engine.vocabulary import Direction
 from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
-from kpi_service.packs.specs import query_kpi, rule
+from kpi_service.packs.specs import (
+    Measure,
+    achievement_below,
+    per_user_and_organisation,
+    rule,
+    value_threshold,
+)
 
 _WEEKLY = {"category": "crm", "period": "weekly"}
 # Stages a good week has fewer contacts in.
@@ -31,6 +38,33 @@ _ORGANISATION_FUNNEL_TARGETS = {
     "won": 10,
 }
 
+
+# Per owner, and for the organisation over every contact (whoever owns it). A stage is a
+# stock: the week's last value.
+_MEASURES: tuple[Measure, ...] = (
+    *(
+        (
+            f"stage_{stage}",
+            f"Contacts in {CRM_STAGE_TITLES[stage]}",
+            f"contacts_in_{stage}",
+            {
+                "target_type": "lower_better" if stage in _FEWER_IS_BETTER else "higher_better",
+                "rollup": "last",
+            },
+        )
+        for stage in CRM_STAGES
+    ),
+    *(
+        (
+            f"funnel_{step}",
+            f"Funnel {n}: {step.replace('_', ' ')}",
+            f"funnel_{step}",
+            {"target_type": "higher_better"},
+        )
+        for n, step in enumerate(CRM_FUNNEL_STEPS, start=1)
+    ),
+)
+
 CRM = Pack(
     name="crm",
     version=1,
@@ -38,52 +72,7 @@ CRM = Pack(
     summary="Contacts per funnel stage (a stock) and contacts created in the week that "
     "reached each funnel step, per owner and for the organisation (every contact), weekly, "
     "from the contacts table (seed 004).",
-    definitions=(
-        *(
-            query_kpi(
-                f"crm_stage_{stage}",
-                f"Contacts in {CRM_STAGE_TITLES[stage]}",
-                f"contacts_in_{stage}",
-                target_type="lower_better" if stage in _FEWER_IS_BETTER else "higher_better",
-                rollup="last",
-                **_WEEKLY,
-            )
-            for stage in CRM_STAGES
-        ),
-        *(
-            query_kpi(
-                f"crm_funnel_{step}",
-                f"Funnel {n}: {step.replace('_', ' ')}",
-                f"funnel_{step}",
-                target_type="higher_better",
-                **_WEEKLY,
-            )
-            for n, step in enumerate(CRM_FUNNEL_STEPS, start=1)
-        ),
-        *(
-            query_kpi(
-                f"crm_org_stage_{stage}",
-                f"Contacts in {CRM_STAGE_TITLES[stage]}, all owners",
-                f"contacts_in_{stage}_org",
-                target_type="lower_better" if stage in _FEWER_IS_BETTER else "higher_better",
-                scope="organization",
-                rollup="last",
-                **_WEEKLY,
-            )
-            for stage in CRM_STAGES
-        ),
-        *(
-            query_kpi(
-                f"crm_org_funnel_{step}",
-                f"Funnel {n}: {step.replace('_', ' ')}, all owners",
-                f"funnel_{step}_org",
-                target_type="higher_better",
-                scope="organization",
-                **_WEEKLY,
-            )
-            for n, step in enumerate(CRM_FUNNEL_STEPS, start=1)
-        ),
-    ),
+    definitions=per_user_and_organisation("crm", "all owners", _MEASURES, **_WEEKLY),
     # The stocks are shown, not judged: no target; the funnel has the organisation's targets.
     organisation=(
         *(Assigned(f"crm_org_stage_{stage}", None) for stage in CRM_STAGES),
@@ -106,12 +95,12 @@ CRM = Pack(
         rule(
             "CRM: few contacts won",
             "crm_funnel_won",
-            {"kind": "achievement_below", "threshold": 50},
+            achievement_below(50),
         ),
         rule(
             "CRM: contacts piling up before outreach",
             "crm_stage_needs_outreach",
-            {"kind": "value_threshold", "direction": "above", "threshold": 15},
+            value_threshold(Direction.ABOVE, 15),
         ),
     ),
     reads=(

@@ -4,8 +4,9 @@ the organisation, from subscription events."""
 
 from __future__ import annotations
 
+from kpi_service.engine.vocabulary import Direction
 from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
-from kpi_service.packs.specs import rule, subscription_kpi
+from kpi_service.packs.specs import rule, subscription_kpi, value_threshold
 
 # metric: (name, target type, rollup, what the month's value is). Stocks keep the last
 # month's value over longer spans, movements add up, rates and ratios average.
@@ -147,18 +148,18 @@ REVENUE = Pack(
         rule(
             "Revenue: net revenue retention below 100%",
             "revenue_nrr",
-            {"kind": "value_threshold", "direction": "below", "threshold": 100},
+            value_threshold(Direction.BELOW, 100),
         ),
         rule(
             "Revenue: customer churn above 5%",
             "revenue_customer_churn_rate",
-            {"kind": "value_threshold", "direction": "above", "threshold": 5},
+            value_threshold(Direction.ABOVE, 5),
             "critical",
         ),
         rule(
             "Revenue: MRR shrank",
             "revenue_mrr_growth",
-            {"kind": "value_threshold", "direction": "below", "threshold": 0},
+            value_threshold(Direction.BELOW, 0),
         ),
     ),
     reads=(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kpi_service.engine.vocabulary import Direction
 from kpi_service.models import SubjectType
 from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
 from kpi_service.packs.specs import (
@@ -14,6 +15,7 @@ from kpi_service.packs.specs import (
     manual_kpi,
     rule,
     subscription_kpi,
+    value_threshold,
 )
 
 _ORG = SubjectType.ORGANIZATION
@@ -379,25 +381,25 @@ SAAS = Pack(
         rule(
             "SaaS: churn spike",
             "saas_customer_churn_rate",
-            {"kind": "value_threshold", "direction": "above", "threshold": 20},
+            value_threshold(Direction.ABOVE, 20),
             "critical",
         ),
         # Counts are whole: above 4 is 5 or more.
         rule(
             "SaaS: 5 or more payment failures in a day",
             "saas_payment_failures",
-            {"kind": "value_threshold", "direction": "above", "threshold": 4},
+            value_threshold(Direction.ABOVE, 4),
             "critical",
         ),
         rule(
             "SaaS: API error rate above 5%",
             "saas_api_error_rate",
-            {"kind": "value_threshold", "direction": "above", "threshold": 5},
+            value_threshold(Direction.ABOVE, 5),
         ),
         rule(
             "SaaS: job failure rate above 10%",
             "saas_job_failure_rate",
-            {"kind": "value_threshold", "direction": "above", "threshold": 10},
+            value_threshold(Direction.ABOVE, 10),
         ),
     ),
     reads=(

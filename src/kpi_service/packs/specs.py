@@ -1,14 +1,17 @@
 """Shorthands for the catalogues: a definition body per calculation type (query, event,
-formula, subscription, manual), all built by `definition`, and an alert rule's body."""
+formula, subscription, manual), all built by `definition`, and an alert rule's body with its
+condition."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from kpi_service.calculators.builtin import BUILTIN_QUERIES
+from kpi_service.calculators.builtin import BUILTIN_QUERIES, ORGANISATION_SUFFIX
 from kpi_service.calculators.subjects import SUBJECTS_KEY, SubjectMode
 from kpi_service.calculators.subscription import DEFAULT_EVENT_TYPE
-from kpi_service.models import CalculationType, SubjectType, Unit
+from kpi_service.engine.vocabulary import Direction
+from kpi_service.models import CalculationType, RuleKind, SubjectType, Unit
 from kpi_service.packs.model import Spec
 
 # The unit of each subscription metric: money, customers, percentages, or a plain ratio.
@@ -105,6 +108,44 @@ def query_kpi(
     )
 
 
+def organisation_query_kpi(key: str, name: str, query_key: str, **fields: Any) -> Spec:
+    """The organisation's query KPI on built-in `query_key`'s organisation variant: the same
+    measure over every row of its table, whoever owns it."""
+    return query_kpi(
+        key, name, query_key + ORGANISATION_SUFFIX, scope=SubjectType.ORGANIZATION, **fields
+    )
+
+
+# A measure a pack has per user and for the organisation: its key after the pack's prefix,
+# name, built-in query (the per-user one) and further definition fields.
+Measure = tuple[str, str, str, Mapping[str, Any]]
+
+
+def per_user_and_organisation(
+    prefix: str,
+    everyone: str,
+    measures: Sequence[Measure],
+    *,
+    users_only: Collection[str] = (),
+    **fields: Any,
+) -> tuple[Spec, ...]:
+    """A query KPI per user of each measure (`<prefix>_<key>`), then the organisation's of
+    each but those `users_only` names (`<prefix>_org_<key>`, named `<name>, <everyone>`)."""
+    return (
+        *(
+            query_kpi(f"{prefix}_{key}", name, query_key, **own, **fields)
+            for key, name, query_key, own in measures
+        ),
+        *(
+            organisation_query_kpi(
+                f"{prefix}_org_{key}", f"{name}, {everyone}", query_key, **own, **fields
+            )
+            for key, name, query_key, own in measures
+            if key not in users_only
+        ),
+    )
+
+
 def event_kpi(
     key: str,
     name: str,
@@ -159,6 +200,25 @@ def manual_kpi(key: str, name: str, **fields: Any) -> Spec:
     return definition(key, name, CalculationType.MANUAL, {}, **fields)
 
 
-def rule(name: str, key: str, condition: dict[str, Any], severity: str = "warning") -> Spec:
+def rule(name: str, key: str, condition: Spec, severity: str = "warning") -> Spec:
     """An alert rule template on the pack's KPI `key`, for every subject."""
     return {"name": name, "definition_key": key, "condition": condition, "severity": severity}
+
+
+def achievement_below(threshold: int) -> Spec:
+    """A rule's condition: achievement (percent) below `threshold`."""
+    return {"kind": RuleKind.ACHIEVEMENT_BELOW.value, "threshold": threshold}
+
+
+def value_threshold(direction: Direction, threshold: int) -> Spec:
+    """A rule's condition: the value above (or below) `threshold`."""
+    return {
+        "kind": RuleKind.VALUE_THRESHOLD.value,
+        "direction": direction.value,
+        "threshold": threshold,
+    }
+
+
+def consecutive_declines(periods: int) -> Spec:
+    """A rule's condition: the value worsened in each of the last `periods` periods."""
+    return {"kind": RuleKind.CONSECUTIVE_DECLINES.value, "periods": periods}

@@ -4,32 +4,31 @@ case, whether or not its agent holds KPI assignments)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
+from kpi_service.engine.vocabulary import Direction
 from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
-from kpi_service.packs.specs import query_kpi, rule
-
-_KPI = {"category": "customer_support", "period": "weekly"}
-# The organisation's figures over every case (whoever it is assigned to): key, name, query.
-_ORGANISATION = (
-    (
-        "support_org_cases_resolved",
-        "Cases resolved, all agents",
-        "cases_resolved_count_org",
-        "higher_better",
-    ),
-    (
-        "support_org_resolution_time",
-        "Average resolution time, all agents",
-        "avg_resolution_time_org",
-        "lower_better",
-    ),
-    (
-        "support_org_first_response_time",
-        "First response time, all agents",
-        "first_response_time_org",
-        "lower_better",
-    ),
+from kpi_service.packs.specs import (
+    Measure,
+    achievement_below,
+    per_user_and_organisation,
+    rule,
+    value_threshold,
 )
+
+_WEEKLY = {"category": "customer_support", "period": "weekly"}
+_HIGHER: dict[str, Any] = {"target_type": "higher_better"}
+_LOWER: dict[str, Any] = {"target_type": "lower_better"}
+# Per agent, and for the organisation over every case (whoever it is assigned to).
+_MEASURES: tuple[Measure, ...] = (
+    ("cases_resolved", "Cases resolved", "cases_resolved_count", _HIGHER),
+    ("resolution_time", "Average resolution time", "avg_resolution_time", _LOWER),
+    ("first_response_time", "First response time", "first_response_time", _LOWER),
+    ("reopen_rate", "Reopen rate", "reopen_rate", _LOWER),
+    ("backlog", "Open cases at the week's end", "case_backlog", {**_LOWER, "rollup": "last"}),
+)
+# The pack has no organisation reopen rate.
+_AGENTS_ONLY = {"reopen_rate"}
 
 SUPPORT = Pack(
     name="support",
@@ -38,52 +37,8 @@ SUPPORT = Pack(
     summary="Cases resolved, resolution and first-response times, reopen rate and backlog "
     "per agent, and the organisation's cases resolved, times and backlog, weekly, from the "
     "support_cases table (seed 000).",
-    definitions=(
-        query_kpi(
-            "support_cases_resolved",
-            "Cases resolved",
-            "cases_resolved_count",
-            target_type="higher_better",
-            **_KPI,
-        ),
-        query_kpi(
-            "support_resolution_time",
-            "Average resolution time",
-            "avg_resolution_time",
-            target_type="lower_better",
-            **_KPI,
-        ),
-        query_kpi(
-            "support_first_response_time",
-            "First response time",
-            "first_response_time",
-            target_type="lower_better",
-            **_KPI,
-        ),
-        query_kpi(
-            "support_reopen_rate", "Reopen rate", "reopen_rate", target_type="lower_better", **_KPI
-        ),
-        query_kpi(
-            "support_backlog",
-            "Open cases at the week's end",
-            "case_backlog",
-            target_type="lower_better",
-            rollup="last",
-            **_KPI,
-        ),
-        *(
-            query_kpi(key, name, query_key, target_type=direction, scope="organization", **_KPI)
-            for key, name, query_key, direction in _ORGANISATION
-        ),
-        query_kpi(
-            "support_org_backlog",
-            "Open cases at the week's end, all agents",
-            "case_backlog_org",
-            target_type="lower_better",
-            scope="organization",
-            rollup="last",
-            **_KPI,
-        ),
+    definitions=per_user_and_organisation(
+        "support", "all agents", _MEASURES, users_only=_AGENTS_ONLY, **_WEEKLY
     ),
     organisation=(
         Assigned("support_org_cases_resolved", Decimal(100)),
@@ -103,12 +58,12 @@ SUPPORT = Pack(
         rule(
             "Support: slow first response",
             "support_first_response_time",
-            {"kind": "achievement_below", "threshold": 80},
+            achievement_below(80),
         ),
         rule(
             "Support: backlog over 25",
             "support_backlog",
-            {"kind": "value_threshold", "direction": "above", "threshold": 25},
+            value_threshold(Direction.ABOVE, 25),
             "critical",
         ),
     ),
