@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.core.access import (
     confined_to,
     managed_teams,
+    readable_subject,
     require_readable,
     visible_assignments,
 )
@@ -129,8 +130,7 @@ async def scorecard(
     session: AsyncSession, settings: Settings, principal: Principal, query: ScorecardQuery
 ) -> ScorecardRead:
     """A user's KPIs of one period with their overall score and standing in their team."""
-    user_id = query.user_id or principal.user_id
-    await require_readable(session, principal, SubjectType.USER, user_id)
+    user_id = await readable_subject(session, principal, SubjectType.USER, query.user_id)
     today = settings.today()
     period = _period(query.period_kind, query.date, today)
     repo = StandingRepository(session)
