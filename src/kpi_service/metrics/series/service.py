@@ -16,7 +16,7 @@ from kpi_service.core.errors import InvalidInput, field_error, found
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import achievement as ach
-from kpi_service.engine.periods import Period, is_finer
+from kpi_service.engine.periods import Period, is_final, is_finer
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
 from kpi_service.engine.series import (
     Bucket,
@@ -180,7 +180,7 @@ def _point(
         "target": target,
         "achievement": achievement,
         "status": status,
-        "is_final": period.end < today and (row.final if row else True),
+        "is_final": is_final(period, today) and (row.final if row else True),
         "complete": measured == expected,
         "periods_expected": expected,
         "periods_in_range": in_range,

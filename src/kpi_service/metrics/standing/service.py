@@ -24,7 +24,7 @@ from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import ranking
 from kpi_service.engine.achievement import overall_score
-from kpi_service.engine.periods import Period, containing, latest_final
+from kpi_service.engine.periods import Period, containing, is_final, latest_final
 from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.metrics.pace import in_progress, pace_of, unjudged
 from kpi_service.metrics.standing.repository import StandingRepository, ValueOrder
@@ -58,7 +58,7 @@ def _period_fields(kind: str, period: Period, today: date) -> dict[str, Any]:
         "period_kind": kind,
         "period_start": period.start,
         "period_end": period.end,
-        "is_final": period.end < today,
+        "is_final": is_final(period, today),
     }
 
 
