@@ -31,6 +31,7 @@ from kpi_service.metrics.agent.schemas import (
     AgentViewRead,
     Window,
 )
+from kpi_service.metrics.teams import main_team
 from kpi_service.models import CalculationType, Definition, SubjectType
 from kpi_service.packs.agent import AGENT, SEED_KPIS, SEED_TRENDS, SEED_WEEK_KPI
 
@@ -130,7 +131,7 @@ async def agent_view(
             f"User {user_id!r} holds no KPI of the agent pack in force during "
             f"{window.start.isoformat()}..{window.end.isoformat()}."
         )
-    team_id = next((team for team in teams if team is not None), None)
+    team_id = main_team(teams)
     held = await repo.of_team(
         tenant_id, list(user_kpis), window, today, team_id=team_id, user_id=user_id
     )

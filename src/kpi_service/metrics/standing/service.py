@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date
@@ -42,6 +41,7 @@ from kpi_service.metrics.standing.schemas import (
     TeamStanding,
     TeamViewRead,
 )
+from kpi_service.metrics.teams import main_team
 from kpi_service.models import SubjectType
 
 _MEASURED = ("value", "target", "achievement", "score", "status")
@@ -94,14 +94,6 @@ def _measured(
     }
 
 
-def _default_team(team_ids: Sequence[str]) -> str | None:
-    """The team most KPIs are recorded under; ties go to the first by id."""
-    counts = Counter(team_ids)
-    if not counts:
-        return None
-    return min(counts, key=lambda team: (-counts[team], team))
-
-
 async def _team_standing(
     repo: StandingRepository, tenant_id: str, kind: str, period: Period, team_id: str, user_id: str
 ) -> TeamStanding:
@@ -149,7 +141,7 @@ async def scorecard(
         for r in rows
     ]
     recorded_under = [r.team_id for r in rows if r.team_id is not None]
-    team_id = query.team_id or _default_team(recorded_under)
+    team_id = query.team_id or main_team(recorded_under)
     if query.team_id is not None and query.team_id not in recorded_under:
         raise InvalidInput(
             f"None of the user's KPIs of that period is recorded under team {query.team_id!r}.",
