@@ -72,7 +72,6 @@ async def timeline(
 ) -> Slice[Event]:
     """Events the caller may see, newest first."""
     rows = await EventRepository(session).timeline(
-        principal.tenant_id,
         visible_events(principal),
         EventFilters(user_id, types or None),  # no types: any
         before=decode_timeline_cursor(cursor),
