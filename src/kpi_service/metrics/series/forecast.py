@@ -70,13 +70,7 @@ def pace_of_current(
     baseline = ach.quantize(row.baseline)
     achievement, status = scored(definition, pace.projected, target, baseline)
     return PaceRead(
-        value=value,
-        projected=pace.projected,
-        elapsed_fraction=pace.elapsed_fraction,
-        as_of=pace.as_of,
-        target=target,
-        achievement=achievement,
-        status=status,
+        value=value, **pace.model_dump(), target=target, achievement=achievement, status=status
     ), None
 
 
