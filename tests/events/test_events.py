@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +13,7 @@ from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from tests.support.auth import bearer
+from tests.support.problems import assert_problem, error_locs
 
 
 def event(user: str, kind: str, at: datetime, **fields: Any) -> dict[str, Any]:
@@ -155,3 +158,14 @@ async def test_timeline_pages_newest_first_with_filters_and_privacy(
     assert forbidden.status_code == 403
     bad_cursor = await client.get("/api/kpis/events", params={"cursor": "bm9wZQ"})
     assert bad_cursor.status_code == 422
+
+
+async def test_a_cursor_carrying_no_id_text_is_refused_not_a_server_error(
+    client: AsyncClient,
+) -> None:
+    for carried in (5, [1], True):
+        raw = json.dumps({"t": T0.isoformat(), "id": carried}).encode()
+        cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        for route in ("/api/kpis/events", "/api/kpis/metrics/activities"):
+            problem = assert_problem(await client.get(route, params={"cursor": cursor}), 422)
+            assert error_locs(problem) == [["query", "cursor"]], (route, carried)

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode
-from tests.support.api import DEFINITIONS, listed
+from tests.support.api import ASSIGNMENTS, DEFINITIONS, assign, listed
 from tests.support.app import app_client
 from tests.support.auth import ACME_ADMIN, ADMIN, bearer
 from tests.support.database import snapshot
@@ -368,3 +368,31 @@ async def test_the_view_exports_as_one_row(
     assert row["agent_id"] == "a4" and row["window_start"] == want["window"]["start"]
     assert row["kpis_team_ranking"] == str(want["kpis"]["team_ranking"])
     assert row["trends_ranking"] == str(want["trends"]["ranking"])
+
+
+async def test_the_team_is_the_one_most_of_the_agents_kpis_are_recorded_under(
+    c: AsyncClient, agents: tuple[date, list[tuple[Any, ...]]]
+) -> None:
+    # As the scorecard picks it: b1 moves one unweighted KPI to north mid-window, the other
+    # six (and that KPI's earlier assignment) stay recorded under south. The latest
+    # assignment to start is north's; the team is still south.
+    today, rows = agents
+    [kpi] = [d for d in await listed(c, DEFINITIONS, ADMIN) if d["key"] == "agent_leads_handled"]
+    [held] = await listed(c, ASSIGNMENTS, ADMIN, subject_id="b1", definition_id=kpi["id"])
+    ended = await c.post(
+        f"{ASSIGNMENTS}/{held['id']}/end",
+        json={"end_date": (today - 11 * D).isoformat()},
+        headers=ADMIN,
+    )
+    assert ended.status_code == 200, ended.text
+    await assign(
+        c,
+        kpi["id"],
+        "b1",
+        40,
+        weight=0,
+        team_id="north",
+        start_date=(today - 10 * D).isoformat(),
+        headers=ADMIN,
+    )
+    assert await view(c, user_id="b1") == expected_view(rows, "b1", today)

@@ -1,5 +1,5 @@
-"""A period still in progress in the standing views and the timeseries: marked, not judged,
-with its pace (value so far projected to the period's end); ended periods unchanged."""
+"""A period still in progress in the standing views, the timeseries and the forecast: marked,
+not judged, with its pace (value so far projected to the period's end); ended periods unchanged."""
 
 from __future__ import annotations
 
@@ -128,3 +128,17 @@ async def test_timeseries_marks_the_point_in_progress_and_summarises_ended_ones(
     )
     summary = series["summary"]
     assert summary["latest"]["value"] == 90 and summary["change_from_previous_pct"] is None
+
+
+async def test_the_forecast_paces_the_period_in_progress_as_the_timeseries_does(
+    client: AsyncClient,
+) -> None:
+    m = await _month_in_progress(client)
+    series = await ok(
+        client, "timeseries", definition_key="calls", subject_id="ann", start=m["start"].isoformat()
+    )
+    forecast = await ok(client, "forecast", definition_key="calls", subject_id="ann")
+    shown = series["points"][-1]["pace"]
+    pace = forecast["pace"]
+    assert (pace["value"], pace["projected"]) == (10, shown["projected"])
+    assert (pace["elapsed_fraction"], pace["as_of"]) == (shown["elapsed_fraction"], shown["as_of"])

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
 from kpi_service.core.auth import Principal, Role
-from kpi_service.core.errors import Forbidden, NotFound
+from kpi_service.core.errors import Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.sql import among
 from kpi_service.models import Alert, Assignment, Event, Goal, SubjectType
 
@@ -158,3 +158,22 @@ async def require_readable(
     ):
         return
     raise NotFound(f"User {subject_id!r} not found.")
+
+
+async def readable_subject(
+    session: AsyncSession, principal: Principal, subject_type: SubjectType, subject_id: str | None
+) -> str:
+    """The id of the subject whose views are asked for, once the caller may read them: the
+    tenant for the organisation (no other id), the caller for a user left unnamed."""
+    if subject_type is SubjectType.ORGANIZATION:
+        if subject_id not in (None, principal.tenant_id):
+            raise InvalidInput(
+                "The organisation's subject_id is the tenant's.",
+                errors=[field_error(["query", "subject_id"], "omit it for the organization")],
+            )
+        subject_id = principal.tenant_id
+    elif subject_type is SubjectType.USER and subject_id is None:
+        subject_id = principal.user_id
+    await require_readable(session, principal, subject_type, subject_id)
+    assert subject_id is not None  # the query models require a team's id
+    return subject_id

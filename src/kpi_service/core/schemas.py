@@ -6,6 +6,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -238,26 +239,66 @@ class Paging:
     limit: int = 50
 
 
+def _sealed(data: dict[str, Any]) -> str:
+    """An opaque cursor carrying `data`: its JSON in URL-safe base64, unpadded."""
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def _malformed() -> InvalidInput:
+    return InvalidInput(
+        "The cursor is not one this service issued.",
+        errors=[field_error(["query", "cursor"], "malformed cursor")],
+    )
+
+
+def _opened(cursor: str) -> dict[str, Any]:
+    """The data a cursor carries; one that carries none is the client's `InvalidInput`."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        data = None
+    if not isinstance(data, dict):
+        raise _malformed()
+    return data
+
+
 def encode_cursor(last_id: int) -> str:
     """An opaque cursor pointing after the row with that id."""
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+    return _sealed({"after": last_id})
 
 
 def decode_cursor(cursor: str | None) -> int | None:
     """The id a cursor points after; a malformed cursor is the client's error."""
     if cursor is None:
         return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        after = json.loads(raw)["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        after = None
+    after = _opened(cursor).get("after")
     if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_ID:
-        raise InvalidInput(
-            "The cursor is not one this service issued.",
-            errors=[field_error(["query", "cursor"], "malformed cursor")],
-        )
+        raise _malformed()
     return after
+
+
+def encode_timeline_cursor(at: dt.datetime, row_id: uuid.UUID) -> str:
+    """An opaque cursor pointing after the row at (`at`, `row_id`) of a timeline ordered on
+    (instant, id), newest first (the events timeline)."""
+    return _sealed({"t": at.isoformat(), "id": str(row_id)})
+
+
+def decode_timeline_cursor(cursor: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
+    """The (instant, id) a timeline cursor points after; a malformed cursor is the client's
+    error."""
+    if cursor is None:
+        return None
+    data = _opened(cursor)
+    at, row_id = data.get("t"), data.get("id")
+    if not isinstance(at, str) or not isinstance(row_id, str):
+        raise _malformed()
+    try:
+        instant, key = dt.datetime.fromisoformat(at), uuid.UUID(row_id)
+    except ValueError:
+        raise _malformed() from None
+    if instant.tzinfo is None:
+        raise _malformed()
+    return instant, key
 
 
 @dataclass

@@ -11,8 +11,9 @@ from typing import Any, NamedTuple
 
 from asyncpg.exceptions import UniqueViolationError
 from sqlalchemy import ColumnElement, func, select, text, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.core.repository import Filters, Repository, equal_to, where
+from kpi_service.core.repository import Filters, equal_to, where
 from kpi_service.models import PARTITION_PREFIX, SCHEMA, Event
 
 
@@ -48,15 +49,21 @@ class EventFilters(Filters):
     types: Sequence[str] | None = where(lambda types: Event.type.in_(list(types)))
 
 
-class EventRepository(Repository[Event]):
-    """Writes and reads of `kpi.events` (partitioned by month) for one session."""
+class EventRepository:
+    """Writes and reads of `kpi.events` (partitioned by month) for one session.
 
-    model = Event
+    Not on the repository base: rows are keyed by the client's UUID, written by COPY and
+    paged on (occurred_at, id), so its get, page, add and update do not apply; the one read
+    by tenant says so itself, the timeline reads under `visible_events` (tenant included).
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
 
     async def first_occurrence(self, tenant_id: str, types: Sequence[str]) -> datetime | None:
         """When the tenant's earliest event of these types occurred, if any."""
         stmt = select(func.min(Event.occurred_at)).where(
-            self.in_tenant(tenant_id), Event.type.in_(list(types))
+            Event.tenant_id == tenant_id, Event.type.in_(list(types))
         )
         first: datetime | None = await self.session.scalar(stmt)
         return first
@@ -140,16 +147,16 @@ class EventRepository(Repository[Event]):
 
     async def timeline(
         self,
-        tenant_id: str,
         visible: ColumnElement[bool],
         filters: EventFilters,
         *,
-        before: tuple[datetime, Any] | None,
+        before: tuple[datetime, uuid.UUID] | None,
         limit: int,
     ) -> Sequence[Event]:
-        """Newest first, keyset-paginated on (occurred_at, id)."""
-        stmt = self.select(tenant_id).where(visible, *filters.conditions())
+        """The `visible` events (a condition naming the tenant) after `before`, newest first,
+        keyset-paginated on (occurred_at, id): one more than `limit` says there are more."""
+        stmt = select(Event).where(visible, *filters.conditions())
         if before is not None:
             stmt = stmt.where(tuple_(Event.occurred_at, Event.id) < tuple_(*before))
         stmt = stmt.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(limit + 1)
-        return await self.all(stmt)
+        return (await self.session.scalars(stmt)).all()

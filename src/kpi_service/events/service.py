@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -16,8 +12,8 @@ from kpi_service.audit import service as audit
 from kpi_service.core import telemetry
 from kpi_service.core.access import visible_events
 from kpi_service.core.auth import Principal
-from kpi_service.core.errors import Forbidden, InvalidInput, field_error
-from kpi_service.core.schemas import Slice
+from kpi_service.core.errors import Forbidden
+from kpi_service.core.schemas import Slice, decode_timeline_cursor, encode_timeline_cursor
 from kpi_service.events.ingestion import check_batch
 from kpi_service.events.repository import EventFilters, EventRepository
 from kpi_service.events.schemas import IngestResult
@@ -65,27 +61,6 @@ async def prepare_partitions(
     return await EventRepository(session).ensure_partitions(_months(today, months_ahead))
 
 
-def _encode(event: Event) -> str:
-    raw = json.dumps({"t": event.occurred_at.isoformat(), "id": str(event.id)})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    if cursor is None:
-        return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        at = datetime.fromisoformat(data["t"])
-        if at.tzinfo is None:
-            raise ValueError("naive")
-        return at, uuid.UUID(data["id"])
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise InvalidInput(
-            "The cursor is not one this service issued.",
-            errors=[field_error(["query", "cursor"], "malformed cursor")],
-        ) from None
-
-
 async def timeline(
     session: AsyncSession,
     principal: Principal,
@@ -97,11 +72,13 @@ async def timeline(
 ) -> Slice[Event]:
     """Events the caller may see, newest first."""
     rows = await EventRepository(session).timeline(
-        principal.tenant_id,
         visible_events(principal),
         EventFilters(user_id, types or None),  # no types: any
-        before=_decode(cursor),
+        before=decode_timeline_cursor(cursor),
         limit=limit,
     )
     items = list(rows[:limit])
-    return Slice(items, _encode(items[-1]) if len(rows) > limit else None)
+    if len(rows) <= limit:
+        return Slice(items, None)
+    last = items[-1]
+    return Slice(items, encode_timeline_cursor(last.occurred_at, last.id))

@@ -12,7 +12,7 @@ from kpi_service.core.schemas import OutNumber, Output
 from kpi_service.core.settings import Settings
 from kpi_service.engine import pace
 from kpi_service.engine.achievement import quantize
-from kpi_service.engine.periods import Period
+from kpi_service.engine.periods import Period, is_final
 
 # The status of a value whose period has not ended: it is not judged met, at risk or off
 # track until it ends (its pace says where it is heading).
@@ -35,8 +35,8 @@ class PeriodPace(Output):
 
 
 def in_progress(period: Period, today: date) -> bool:
-    """Whether the period's last day has not passed yet."""
-    return period.end >= today
+    """Whether the period's last day has not passed yet (it is not final)."""
+    return not is_final(period, today)
 
 
 def pace_of(

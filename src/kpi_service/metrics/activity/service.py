@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.core.access import require_readable
+from kpi_service.core.access import readable_subject, require_readable
 from kpi_service.core.auth import Principal
-from kpi_service.core.errors import InvalidInput, field_error
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
 from kpi_service.metrics.activity import schemas
@@ -57,19 +56,3 @@ async def cohorts(
     """Monthly signup cohorts with retention in weeks 1, 4 and 12 after signing up."""
     await require_readable(session, principal, SubjectType.ORGANIZATION, principal.tenant_id)
     return await retention_by_month(session, settings, principal.tenant_id, query)
-
-
-async def readable_subject(
-    session: AsyncSession, principal: Principal, subject_type: SubjectType, subject_id: str | None
-) -> str:
-    """The subject's id (the tenant for the organisation) once the caller may read it."""
-    if subject_type is SubjectType.ORGANIZATION:
-        if subject_id not in (None, principal.tenant_id):
-            raise InvalidInput(
-                "The organisation's subject_id is the tenant's.",
-                errors=[field_error(["query", "subject_id"], "omit it for the organization")],
-            )
-        subject_id = principal.tenant_id
-    await require_readable(session, principal, subject_type, subject_id)
-    assert subject_id is not None  # the query model requires it for users and teams
-    return subject_id

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.core.access import require_readable
+from kpi_service.core.access import readable_subject
 from kpi_service.core.auth import Principal
 from kpi_service.core.settings import Settings
 from kpi_service.events import service as events
@@ -40,8 +40,7 @@ async def activities(
     session: AsyncSession, settings: Settings, principal: Principal, query: ActivitiesQuery
 ) -> ActivitiesRead:
     """One page of the timeline of a user the caller may read, under one filter."""
-    user_id = query.user_id or principal.user_id
-    await require_readable(session, principal, SubjectType.USER, user_id)
+    user_id = await readable_subject(session, principal, SubjectType.USER, query.user_id)
     shown = {
         a.event_type: a
         for a in AGENT.activities

@@ -48,11 +48,9 @@ class AgentRepository(Repository[Assignment]):
         self, tenant_id: str, user_id: str, definition_ids: Sequence[int], window: Period
     ) -> list[str | None]:
         """The team of each of the user's assignments of these KPIs in force during the
-        window, the latest to start first (empty: the user holds none)."""
-        stmt = (
-            select(Assignment.team_id)
-            .where(*self._during(tenant_id, definition_ids, window), held_by(user_id))
-            .order_by(Assignment.start_date.desc(), Assignment.id.desc())
+        window (None: recorded under none; empty: the user holds none)."""
+        stmt = select(Assignment.team_id).where(
+            *self._during(tenant_id, definition_ids, window), held_by(user_id)
         )
         return list((await self.session.scalars(stmt)).all())
 

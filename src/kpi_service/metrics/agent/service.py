@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.calculators import query as query_calculator
 from kpi_service.calculators.base import CalculationFailed
 from kpi_service.calculators.subjects import request_for
-from kpi_service.core.access import require_readable
+from kpi_service.core.access import readable_subject
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Conflict, NotFound
 from kpi_service.core.settings import Settings
@@ -31,6 +31,7 @@ from kpi_service.metrics.agent.schemas import (
     AgentViewRead,
     Window,
 )
+from kpi_service.metrics.teams import main_team
 from kpi_service.models import CalculationType, Definition, SubjectType
 from kpi_service.packs.agent import AGENT, SEED_KPIS, SEED_TRENDS, SEED_WEEK_KPI
 
@@ -114,8 +115,7 @@ async def agent_view(
 ) -> AgentViewRead:
     """Seed 003 section A for one agent the caller may read: the pack's KPIs over the `days`
     local days ending today against the `days` before, and the agent's rank in their team."""
-    user_id = query.user_id or principal.user_id
-    await require_readable(session, principal, SubjectType.USER, user_id)
+    user_id = await readable_subject(session, principal, SubjectType.USER, query.user_id)
     tenant_id = principal.tenant_id
     today = settings.today()
     window = custom(today - timedelta(days=query.days - 1), today)
@@ -131,7 +131,7 @@ async def agent_view(
             f"User {user_id!r} holds no KPI of the agent pack in force during "
             f"{window.start.isoformat()}..{window.end.isoformat()}."
         )
-    team_id = next((team for team in teams if team is not None), None)
+    team_id = main_team(teams)
     held = await repo.of_team(
         tenant_id, list(user_kpis), window, today, team_id=team_id, user_id=user_id
     )

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 from kpi_service.core.settings import Settings
 from kpi_service.engine import achievement as ach
-from kpi_service.engine import pace as pace_rules
 from kpi_service.engine.periods import Period, containing
 from kpi_service.engine.statistics import MIN_POINTS, LineFit, fit_line
 from kpi_service.engine.vocabulary import PeriodKind, TargetType
+from kpi_service.metrics.pace import pace_of
 from kpi_service.metrics.series.repository import BucketRow
 from kpi_service.metrics.series.schemas import Outlook, PaceRead, Projection, TrendRead, Verdict
 from kpi_service.models import Definition
@@ -61,20 +61,16 @@ def pace_of_current(
         return None, "no value has been recorded for the current period yet"
     value = ach.quantize(row.value)
     assert value is not None
-    fraction = pace_rules.elapsed_share(period, settings.tz, row.calculated_at)
-    projected = pace_rules.projected(value, definition.rollup, fraction)
-    if projected is None:
+    # The pace every view shows, judged against the target as the period's value would be.
+    pace = pace_of(
+        settings, period, definition.rollup, value, row.calculated_at, window=definition.window
+    )
+    if pace is None or pace.projected is None:
         return None, "the current period's value was taken before any of it had elapsed"
     baseline = ach.quantize(row.baseline)
-    achievement, status = scored(definition, projected, target, baseline)
+    achievement, status = scored(definition, pace.projected, target, baseline)
     return PaceRead(
-        value=value,
-        projected=projected,
-        elapsed_fraction=ach.quantize(fraction),
-        as_of=row.calculated_at,
-        target=target,
-        achievement=achievement,
-        status=status,
+        value=value, **pace.model_dump(), target=target, achievement=achievement, status=status
     ), None
 
 

@@ -10,13 +10,13 @@ from typing import Literal, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.core.access import require_readable
+from kpi_service.core.access import readable_subject
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import InvalidInput, field_error, found
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import achievement as ach
-from kpi_service.engine.periods import Period, is_finer
+from kpi_service.engine.periods import Period, is_final, is_finer
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
 from kpi_service.engine.series import (
     Bucket,
@@ -44,23 +44,6 @@ from kpi_service.models import Definition, SubjectType
 
 # Five years of daily values: the most native periods one series reads.
 MAX_PERIODS = 5 * 366
-
-
-async def _subject(
-    session: AsyncSession, principal: Principal, kind: SubjectType, subject_id: str | None
-) -> tuple[SubjectType, str]:
-    """The subject the caller may read (404 or 403 otherwise), with its stored id."""
-    if kind is SubjectType.ORGANIZATION:
-        if subject_id not in (None, principal.tenant_id):
-            raise InvalidInput(
-                "The organisation is the caller's own; omit subject_id.",
-                errors=[field_error(["query", "subject_id"], "not allowed for the organization")],
-            )
-        await require_readable(session, principal, kind, None)
-        return kind, principal.tenant_id
-    stored = subject_id if subject_id is not None else principal.user_id
-    await require_readable(session, principal, kind, stored)
-    return kind, stored
 
 
 async def _definition(session: AsyncSession, principal: Principal, key: str) -> Definition:
@@ -197,7 +180,7 @@ def _point(
         "target": target,
         "achievement": achievement,
         "status": status,
-        "is_final": period.end < today and (row.final if row else True),
+        "is_final": is_final(period, today) and (row.final if row else True),
         "complete": measured == expected,
         "periods_expected": expected,
         "periods_in_range": in_range,
@@ -235,7 +218,7 @@ async def timeseries(
     session: AsyncSession, settings: Settings, principal: Principal, query: TimeseriesQuery
 ) -> TimeseriesRead:
     """A KPI's values for a subject over a range, at its grain or rolled up to a coarser one."""
-    subject = await _subject(session, principal, query.subject_type, query.subject_id)
+    subject_id = await readable_subject(session, principal, query.subject_type, query.subject_id)
     definition = await _definition(session, principal, query.definition_key)
     native = PeriodKind(definition.aggregation_period)
     grain = PeriodKind(query.grain) if query.grain is not None else native
@@ -264,7 +247,7 @@ async def timeseries(
         session,
         principal,
         definition,
-        subject,
+        (query.subject_type, subject_id),
         starts,
         indexes,
         first,
@@ -322,7 +305,7 @@ async def forecast(
 ) -> ForecastRead:
     """Pace of the current period, a linear trend of the next ones with prediction
     intervals, and how likely the current period's target is to be met."""
-    subject = await _subject(session, principal, query.subject_type, query.subject_id)
+    subject_id = await readable_subject(session, principal, query.subject_type, query.subject_id)
     definition = await _definition(session, principal, query.definition_key)
     today = settings.today()
     periods = window(PeriodKind(definition.aggregation_period), today, query.history)
@@ -331,7 +314,7 @@ async def forecast(
         session,
         principal,
         definition,
-        subject,
+        (query.subject_type, subject_id),
         [p.start for p in periods],
         range(len(periods)),
         periods[0].start,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.core.access import (
     confined_to,
     managed_teams,
+    readable_subject,
     require_readable,
     visible_assignments,
 )
@@ -23,7 +23,7 @@ from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import ranking
 from kpi_service.engine.achievement import overall_score
-from kpi_service.engine.periods import Period, containing, latest_final
+from kpi_service.engine.periods import Period, containing, is_final, latest_final
 from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.metrics.pace import in_progress, pace_of, unjudged
 from kpi_service.metrics.standing.repository import StandingRepository, ValueOrder
@@ -41,6 +41,7 @@ from kpi_service.metrics.standing.schemas import (
     TeamStanding,
     TeamViewRead,
 )
+from kpi_service.metrics.teams import main_team
 from kpi_service.models import SubjectType
 
 _MEASURED = ("value", "target", "achievement", "score", "status")
@@ -57,7 +58,7 @@ def _period_fields(kind: str, period: Period, today: date) -> dict[str, Any]:
         "period_kind": kind,
         "period_start": period.start,
         "period_end": period.end,
-        "is_final": period.end < today,
+        "is_final": is_final(period, today),
     }
 
 
@@ -93,14 +94,6 @@ def _measured(
     }
 
 
-def _default_team(team_ids: Sequence[str]) -> str | None:
-    """The team most KPIs are recorded under; ties go to the first by id."""
-    counts = Counter(team_ids)
-    if not counts:
-        return None
-    return min(counts, key=lambda team: (-counts[team], team))
-
-
 async def _team_standing(
     repo: StandingRepository, tenant_id: str, kind: str, period: Period, team_id: str, user_id: str
 ) -> TeamStanding:
@@ -129,8 +122,7 @@ async def scorecard(
     session: AsyncSession, settings: Settings, principal: Principal, query: ScorecardQuery
 ) -> ScorecardRead:
     """A user's KPIs of one period with their overall score and standing in their team."""
-    user_id = query.user_id or principal.user_id
-    await require_readable(session, principal, SubjectType.USER, user_id)
+    user_id = await readable_subject(session, principal, SubjectType.USER, query.user_id)
     today = settings.today()
     period = _period(query.period_kind, query.date, today)
     repo = StandingRepository(session)
@@ -149,7 +141,7 @@ async def scorecard(
         for r in rows
     ]
     recorded_under = [r.team_id for r in rows if r.team_id is not None]
-    team_id = query.team_id or _default_team(recorded_under)
+    team_id = query.team_id or main_team(recorded_under)
     if query.team_id is not None and query.team_id not in recorded_under:
         raise InvalidInput(
             f"None of the user's KPIs of that period is recorded under team {query.team_id!r}.",
