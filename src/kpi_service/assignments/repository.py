@@ -50,6 +50,14 @@ def in_force_during(
     return and_(start_date <= period_end, or_(end_date.is_(None), end_date >= period_start))
 
 
+def is_in_force_during(assignment: Assignment, period_start: date, period_end: date) -> bool:
+    """`in_force_during` for an assignment already loaded: it is in force during some of
+    [period_start, period_end]."""
+    return assignment.start_date <= period_end and (
+        assignment.end_date is None or assignment.end_date >= period_start
+    )
+
+
 def target_as_of(tenant_id: Any, assignment_id: Any, day: Any) -> Any:
     """The target of an assignment in force on `day`, as a scalar subquery (each argument a
     value or a column of the enclosing query): the latest one effective on or before it, its

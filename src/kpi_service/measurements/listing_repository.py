@@ -85,6 +85,7 @@ def _current_with_latest() -> Select[*tuple[Any, ...]]:
             Assignment.tenant_id == bindparam("tenant_id", type_=Text),
             held_by(bindparam("user_id", type_=Text)),
             Definition.is_active.is_(True),
+            # Not ended (not `in_force_during` today): the seed lists those yet to start too.
             (Assignment.end_date.is_(None)) | (Assignment.end_date >= today),
         )
         .order_by(Assignment.id)

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kpi_service.assignments.repository import is_in_force_during
 from kpi_service.assignments.service import get_visible
 from kpi_service.audit import service as audit
 from kpi_service.core import telemetry
@@ -158,18 +159,12 @@ async def record_manual(
             f"the period holding it starts on {period.start}.",
             errors=[field_error(loc, "not the first day of a period")],
         )
-    if not _in_force(assignment, period):
+    if not is_in_force_during(assignment, period.start, period.end):
         raise InvalidInput(
             "The assignment is not in force during that period.",
             errors=[field_error(loc, "outside the assignment's dates")],
         )
     return await _record(session, settings, principal, assignment, definition, period, body)
-
-
-def _in_force(assignment: Assignment, period: Period) -> bool:
-    return assignment.start_date <= period.end and (
-        assignment.end_date is None or assignment.end_date >= period.start
-    )
 
 
 async def record_today(
@@ -183,7 +178,7 @@ async def record_today(
     """Record the value of a `recordable` assignment for its definition's period holding
     today in the organisation's time zone (409 when the assignment is not in force then)."""
     period = containing(PeriodKind(definition.aggregation_period), settings.today())
-    if not _in_force(assignment, period):
+    if not is_in_force_during(assignment, period.start, period.end):
         raise Conflict(
             f"The assignment is not in force during the current period ({period.start} to "
             f"{period.end}); record another period's value with "
