@@ -79,7 +79,9 @@ async def get_measurement(
 ) -> MeasurementRead:
     """One measurement the caller may see."""
     rows = await ListingRepository(session).matching(
-        principal.tenant_id, visible_assignments(principal), Measurement.id == measurement_id
+        principal.tenant_id,
+        visible_assignments(principal),
+        MeasurementFilters(measurement_id=measurement_id),
     )
     if not rows:
         raise NotFound(f"Measurement {measurement_id} not found.")
@@ -259,9 +261,7 @@ async def _stored(
     rows = await ListingRepository(session).matching(
         principal.tenant_id,
         visible_assignments(principal),
-        Measurement.assignment_id == assignment_id,
-        Measurement.period_start == period.start,
-        Measurement.period_end == period.end,
+        MeasurementFilters(assignment_id=assignment_id, period=period),
     )
     return to_read(rows[0]) if rows else None
 
