@@ -117,6 +117,17 @@ class AssignmentRepository(Repository[Assignment]):
         stmt = _with_key().where(condition, Assignment.id == assignment_id)
         return (await self.session.execute(stmt)).one_or_none()
 
+    async def get_with_definition(
+        self, condition: ColumnElement[bool], assignment_id: int
+    ) -> tuple[Assignment, Definition] | None:
+        """The assignment with that id and its definition, if it meets the condition."""
+        stmt = (
+            select(Assignment, Definition)
+            .join(Definition, joins.definition_of(Assignment))
+            .where(condition, Assignment.id == assignment_id)
+        )
+        return (await self.session.execute(stmt)).one_or_none()
+
     async def page_rows(
         self,
         condition: ColumnElement[bool],

@@ -28,7 +28,7 @@ from kpi_service.core.errors import Forbidden, InvalidInput, field_error, found
 from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.settings import Settings
 from kpi_service.measurements.derivation import rederive
-from kpi_service.models import Assignment
+from kpi_service.models import Assignment, Definition
 
 
 async def create(
@@ -83,6 +83,16 @@ async def get_visible(
         visible_assignments(principal), assignment_id
     )
     return found(assignment, f"Assignment {assignment_id} does not exist.")
+
+
+async def get_visible_with_definition(
+    session: AsyncSession, principal: Principal, assignment_id: int
+) -> tuple[Assignment, Definition]:
+    """The assignment and its definition if the principal may see it, else `NotFound`."""
+    row = await AssignmentRepository(session).get_with_definition(
+        visible_assignments(principal), assignment_id
+    )
+    return found(row, f"Assignment {assignment_id} does not exist.")
 
 
 async def _visible_row(

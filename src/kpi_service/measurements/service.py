@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.assignments.repository import is_in_force_during
-from kpi_service.assignments.service import get_visible
+from kpi_service.assignments.service import get_visible_with_definition
 from kpi_service.audit import service as audit
 from kpi_service.core import telemetry
 from kpi_service.core.access import can_manage, visible_assignments
@@ -127,15 +127,11 @@ async def recordable(
 ) -> tuple[Assignment, Definition]:
     """A visible assignment of an active manual KPI whose values the principal may record, and
     its definition (404 unseen, 403 not theirs to record, 409 computed or deactivated)."""
-    assignment = await get_visible(session, principal, assignment_id)
+    assignment, definition = await get_visible_with_definition(session, principal, assignment_id)
     if not can_manage(
         principal, assignment.subject_type, assignment.subject_id, assignment.team_id
     ):
         raise Forbidden("Only admins and the subject's managers record values.")
-    definition = await DefinitionRepository(session).get(
-        principal.tenant_id, assignment.definition_id
-    )
-    assert definition is not None  # the foreign key guarantees it
     if definition.calculation_type != CalculationType.MANUAL:
         raise NotManualKpi(definition.key, definition.calculation_type)
     if not definition.is_active:
