@@ -14,7 +14,6 @@ from sqlalchemy import (
     Date,
     Integer,
     Row,
-    Select,
     Text,
     and_,
     bindparam,
@@ -93,29 +92,10 @@ class AssignmentFilters(Filters):
     )
 
 
-def _with_key() -> Select[Assignment, str]:
-    return select(Assignment, Definition.key).join(Definition, joins.definition_of(Assignment))
-
-
 class AssignmentRepository(Repository[Assignment]):
     """Reads and writes of `kpi.assignments` and `kpi.assignment_targets` for one session."""
 
     model = Assignment
-
-    async def get_where(
-        self, condition: ColumnElement[bool], assignment_id: int
-    ) -> Assignment | None:
-        """The assignment with that id, if it meets the condition."""
-        return await self.one_or_none(
-            select(Assignment).where(condition, Assignment.id == assignment_id)
-        )
-
-    async def get_with_key(
-        self, condition: ColumnElement[bool], assignment_id: int
-    ) -> tuple[Assignment, str] | None:
-        """The assignment with that id and its definition's key, if it meets the condition."""
-        stmt = _with_key().where(condition, Assignment.id == assignment_id)
-        return (await self.session.execute(stmt)).one_or_none()
 
     async def get_with_definition(
         self, condition: ColumnElement[bool], assignment_id: int
@@ -136,7 +116,11 @@ class AssignmentRepository(Repository[Assignment]):
     ) -> Slice[Row[Assignment, str]]:
         """One page of the assignments meeting the condition and filters, with their
         definitions' keys."""
-        stmt = _with_key().where(condition, *filters.conditions())
+        stmt = (
+            select(Assignment, Definition.key)
+            .join(Definition, joins.definition_of(Assignment))
+            .where(condition, *filters.conditions())
+        )
         return await self.page_of(stmt, paging)
 
     async def lock_subjects(self, tenant_id: str, pairs: Sequence[SubjectKpi]) -> None:

@@ -75,16 +75,6 @@ async def list_assignments(
     return Slice(items=items, next_cursor=page.next_cursor)
 
 
-async def get_visible(
-    session: AsyncSession, principal: Principal, assignment_id: int
-) -> Assignment:
-    """The assignment if the principal may see it, else `NotFound`."""
-    assignment = await AssignmentRepository(session).get_where(
-        visible_assignments(principal), assignment_id
-    )
-    return found(assignment, f"Assignment {assignment_id} does not exist.")
-
-
 async def get_visible_with_definition(
     session: AsyncSession, principal: Principal, assignment_id: int
 ) -> tuple[Assignment, Definition]:
@@ -95,21 +85,12 @@ async def get_visible_with_definition(
     return found(row, f"Assignment {assignment_id} does not exist.")
 
 
-async def _visible_row(
-    session: AsyncSession, principal: Principal, assignment_id: int
-) -> tuple[Assignment, str]:
-    """The assignment with its definition's key, if the principal may see it."""
-    row = await AssignmentRepository(session).get_with_key(
-        visible_assignments(principal), assignment_id
-    )
-    return found(row, f"Assignment {assignment_id} does not exist.")
-
-
 async def get(
     session: AsyncSession, principal: Principal, assignment_id: int, *, settings: Settings
 ) -> AssignmentRead:
     """One visible assignment with all its targets."""
-    row = await _visible_row(session, principal, assignment_id)
+    assignment, definition = await get_visible_with_definition(session, principal, assignment_id)
+    row = (assignment, definition.key)
     (read,) = await to_reads(session, principal.tenant_id, [row], settings.today())
     return read
 
@@ -118,13 +99,12 @@ async def _managed(
     session: AsyncSession, principal: Principal, assignment_id: int, day: date
 ) -> tuple[Assignment, AssignmentRead]:
     """The assignment and its current view, if the principal may change it."""
-    row = await _visible_row(session, principal, assignment_id)
-    assignment = row[0]
+    assignment, definition = await get_visible_with_definition(session, principal, assignment_id)
     if not can_manage(
         principal, assignment.subject_type, assignment.subject_id, assignment.team_id
     ):
         raise Forbidden("You may change only assignments within the teams you manage.")
-    (read,) = await to_reads(session, principal.tenant_id, [row], day)
+    (read,) = await to_reads(session, principal.tenant_id, [(assignment, definition.key)], day)
     return assignment, read
 
 
