@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.assignments.repository import TargetRepository
+from kpi_service.assignments.repository import TargetRepository, is_in_force_during
 from kpi_service.assignments.schemas import AssignmentRead, TargetRead
 from kpi_service.models import Assignment, AssignmentTarget
 
@@ -21,7 +21,8 @@ ENTITY = "assignment"
 
 def target_on(targets: Sequence[AssignmentTarget], day: date) -> Decimal | None:
     """The target in force on `day`: the latest one effective on or before it (None when it
-    leaves the target out); before the first one takes effect, the first one."""
+    leaves the target out); before the first one takes effect, the first one. The SQL rule
+    `target_as_of` over targets already loaded (a read shows them all)."""
     in_force = [t for t in targets if t.effective_from <= day]
     if not in_force:
         return min(targets, key=lambda t: t.effective_from).target_value
@@ -46,8 +47,7 @@ def to_read(
             "baseline_value": assignment.baseline_value,
             "start_date": assignment.start_date,
             "end_date": assignment.end_date,
-            "is_active": assignment.start_date <= day
-            and (assignment.end_date is None or assignment.end_date >= day),
+            "is_active": is_in_force_during(assignment, day, day),
             "assigned_by": assignment.assigned_by,
             "created_at": assignment.created_at,
             "updated_at": assignment.updated_at,

@@ -14,7 +14,6 @@ from sqlalchemy import (
     Date,
     Integer,
     Row,
-    Select,
     Text,
     and_,
     bindparam,
@@ -48,6 +47,14 @@ def in_force_during(
     """An assignment dated [start_date, end_date] (null: open) is in force during some of
     [period_start, period_end]: only then does a measurement of that period show for it."""
     return and_(start_date <= period_end, or_(end_date.is_(None), end_date >= period_start))
+
+
+def is_in_force_during(assignment: Assignment, period_start: date, period_end: date) -> bool:
+    """`in_force_during` for an assignment already loaded: it is in force during some of
+    [period_start, period_end]."""
+    return assignment.start_date <= period_end and (
+        assignment.end_date is None or assignment.end_date >= period_start
+    )
 
 
 def target_as_of(tenant_id: Any, assignment_id: Any, day: Any) -> Any:
@@ -85,28 +92,20 @@ class AssignmentFilters(Filters):
     )
 
 
-def _with_key() -> Select[Assignment, str]:
-    return select(Assignment, Definition.key).join(Definition, joins.definition_of(Assignment))
-
-
 class AssignmentRepository(Repository[Assignment]):
     """Reads and writes of `kpi.assignments` and `kpi.assignment_targets` for one session."""
 
     model = Assignment
 
-    async def get_where(
+    async def get_with_definition(
         self, condition: ColumnElement[bool], assignment_id: int
-    ) -> Assignment | None:
-        """The assignment with that id, if it meets the condition."""
-        return await self.one_or_none(
-            select(Assignment).where(condition, Assignment.id == assignment_id)
+    ) -> tuple[Assignment, Definition] | None:
+        """The assignment with that id and its definition, if it meets the condition."""
+        stmt = (
+            select(Assignment, Definition)
+            .join(Definition, joins.definition_of(Assignment))
+            .where(condition, Assignment.id == assignment_id)
         )
-
-    async def get_with_key(
-        self, condition: ColumnElement[bool], assignment_id: int
-    ) -> tuple[Assignment, str] | None:
-        """The assignment with that id and its definition's key, if it meets the condition."""
-        stmt = _with_key().where(condition, Assignment.id == assignment_id)
         return (await self.session.execute(stmt)).one_or_none()
 
     async def page_rows(
@@ -117,7 +116,11 @@ class AssignmentRepository(Repository[Assignment]):
     ) -> Slice[Row[Assignment, str]]:
         """One page of the assignments meeting the condition and filters, with their
         definitions' keys."""
-        stmt = _with_key().where(condition, *filters.conditions())
+        stmt = (
+            select(Assignment, Definition.key)
+            .join(Definition, joins.definition_of(Assignment))
+            .where(condition, *filters.conditions())
+        )
         return await self.page_of(stmt, paging)
 
     async def lock_subjects(self, tenant_id: str, pairs: Sequence[SubjectKpi]) -> None:

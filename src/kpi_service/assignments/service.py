@@ -28,7 +28,7 @@ from kpi_service.core.errors import Forbidden, InvalidInput, field_error, found
 from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.settings import Settings
 from kpi_service.measurements.derivation import rederive
-from kpi_service.models import Assignment
+from kpi_service.models import Assignment, Definition
 
 
 async def create(
@@ -75,21 +75,11 @@ async def list_assignments(
     return Slice(items=items, next_cursor=page.next_cursor)
 
 
-async def get_visible(
+async def get_visible_with_definition(
     session: AsyncSession, principal: Principal, assignment_id: int
-) -> Assignment:
-    """The assignment if the principal may see it, else `NotFound`."""
-    assignment = await AssignmentRepository(session).get_where(
-        visible_assignments(principal), assignment_id
-    )
-    return found(assignment, f"Assignment {assignment_id} does not exist.")
-
-
-async def _visible_row(
-    session: AsyncSession, principal: Principal, assignment_id: int
-) -> tuple[Assignment, str]:
-    """The assignment with its definition's key, if the principal may see it."""
-    row = await AssignmentRepository(session).get_with_key(
+) -> tuple[Assignment, Definition]:
+    """The assignment and its definition if the principal may see it, else `NotFound`."""
+    row = await AssignmentRepository(session).get_with_definition(
         visible_assignments(principal), assignment_id
     )
     return found(row, f"Assignment {assignment_id} does not exist.")
@@ -99,7 +89,8 @@ async def get(
     session: AsyncSession, principal: Principal, assignment_id: int, *, settings: Settings
 ) -> AssignmentRead:
     """One visible assignment with all its targets."""
-    row = await _visible_row(session, principal, assignment_id)
+    assignment, definition = await get_visible_with_definition(session, principal, assignment_id)
+    row = (assignment, definition.key)
     (read,) = await to_reads(session, principal.tenant_id, [row], settings.today())
     return read
 
@@ -108,13 +99,12 @@ async def _managed(
     session: AsyncSession, principal: Principal, assignment_id: int, day: date
 ) -> tuple[Assignment, AssignmentRead]:
     """The assignment and its current view, if the principal may change it."""
-    row = await _visible_row(session, principal, assignment_id)
-    assignment = row[0]
+    assignment, definition = await get_visible_with_definition(session, principal, assignment_id)
     if not can_manage(
         principal, assignment.subject_type, assignment.subject_id, assignment.team_id
     ):
         raise Forbidden("You may change only assignments within the teams you manage.")
-    (read,) = await to_reads(session, principal.tenant_id, [row], day)
+    (read,) = await to_reads(session, principal.tenant_id, [(assignment, definition.key)], day)
     return assignment, read
 
 

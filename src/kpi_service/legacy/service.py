@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.assignments import service as assignments
 from kpi_service.assignments.schemas import AssignmentCreate
-from kpi_service.assignments.service import get_visible
+from kpi_service.assignments.service import get_visible_with_definition
 from kpi_service.audit import service as audit
 from kpi_service.core.access import visible_assignments
 from kpi_service.core.auth import Principal
@@ -203,13 +203,9 @@ async def calculate(
     body: LegacyCalculate,
 ) -> Calculated:
     """Compute exactly the inclusive date range given, aligned to a period or not."""
-    assignment = await get_visible(session, principal, assignment_id)
+    assignment, definition = await get_visible_with_definition(session, principal, assignment_id)
     if not principal.is_admin:
         raise Forbidden("Only admins recalculate.")
-    definition = await DefinitionRepository(session).get(
-        principal.tenant_id, assignment.definition_id
-    )
-    assert definition is not None  # the foreign key guarantees it
     if definition.calculation_type == CalculationType.MANUAL:
         raise Conflict("Manual KPIs cannot be auto-calculated")
     period = aligned_or_custom(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -220,6 +220,55 @@ def outcome_values(
     return values
 
 
+# What computes a definition's outcomes for a request: given each due subject's team.
+OutcomesOf = Callable[[CalculationRequest, dict[str, str | None]], Awaitable[dict[str, Outcome]]]
+
+
+async def compute_and_store(
+    session: AsyncSession,
+    settings: Settings,
+    definition: Definition,
+    period: Period,
+    due: Sequence[DueAssignment],
+    outcomes_of: OutcomesOf,
+    *,
+    run_id: int | None,
+    actor: str | None,
+    reason: str,
+) -> Tally:
+    """Compute the values of these due assignments of one (definition, period) with
+    `outcomes_of` and store them; a calculation that fails is counted in the tally."""
+    tally = Tally()
+    try:
+        window = Window.of(definition.window)
+    except ValueError as exc:
+        tally.failed = len(due)
+        tally.error(definition, period, f"the window is not usable: {exc}")
+        return tally
+    request = request_for(definition, period, (d.subject_id for d in due), settings.tz, window)
+    # A user's team, for formulas reading it: its latest assignment's, which supersedes.
+    teams = {d.subject_id: d.team_id for d in due}
+    try:
+        outcomes = await outcomes_of(request, teams)
+    except CalculationFailed as exc:
+        tally.failed = len(due)
+        tally.error(definition, period, str(exc))
+        return tally
+    values = outcome_values(definition, period, due, outcomes, tally)
+    writer = MeasurementWriter(session, settings, actor)
+    written = await writer.write(
+        definition,
+        period,
+        due,
+        values,
+        source=MeasurementSource.CALCULATED,
+        run_id=run_id,
+        reason=reason,
+    )
+    tally.add(written)
+    return tally
+
+
 async def _outcomes(
     session: AsyncSession,
     sources: Sources,
@@ -229,7 +278,7 @@ async def _outcomes(
     teams: dict[str, str | None],
 ) -> dict[str, Outcome]:
     """Every due subject's outcome: from the source, or rolled up from its members' values
-    (`teams`: each subject's team, as its assignment records it)."""
+    (`teams`: each subject's team, as its assignment records it); timed for telemetry."""
 
     async def calculate(of: CalculationRequest) -> dict[str, Outcome]:
         if definition.calculation_type == CalculationType.EVENT:
@@ -242,9 +291,19 @@ async def _outcomes(
             return await subscription.calculate(of, session)
         return await query.calculate(of, sources, settings)
 
-    if through_members(definition):
-        return await member_outcomes(session, definition, request, calculate)
-    return await calculate(request)
+    started = time.perf_counter()
+    try:
+        if through_members(definition):
+            outcomes = await member_outcomes(session, definition, request, calculate)
+        else:
+            outcomes = await calculate(request)
+    except CalculationFailed:
+        telemetry.calculated(
+            definition.calculation_type, time.perf_counter() - started, 0, failed=True
+        )
+        raise
+    telemetry.calculated(definition.calculation_type, time.perf_counter() - started, len(outcomes))
+    return outcomes
 
 
 async def compute_period(
@@ -271,9 +330,8 @@ async def compute_period(
         subject_ids=run.filters.get("subject_ids"),
         require_overlap=require_overlap,
     )
-    tally = Tally()
     if not due:
-        return tally
+        return Tally()
     if definition.calculation_type == CalculationType.MANUAL:
         if restate:
             return await rederive_recorded(
@@ -287,39 +345,15 @@ async def compute_period(
                 reason=reason or f"restated by run {run_id}",
             )
         # Manual values are recorded, not computed.
-        tally.skipped = len(due)
-        return tally
-    subjects = [d.subject_id for d in due]
-    try:
-        window = Window.of(definition.window)
-    except ValueError as exc:
-        tally.failed = len(due)
-        tally.error(definition, period, f"the window is not usable: {exc}")
-        return tally
-    request = request_for(definition, period, subjects, settings.tz, window)
-    # A user's team, for formulas reading it: its latest assignment's, which supersedes.
-    teams = {d.subject_id: d.team_id for d in due}
-    started = time.perf_counter()
-    try:
-        outcomes = await _outcomes(session, sources, settings, definition, request, teams)
-    except CalculationFailed as exc:
-        telemetry.calculated(
-            definition.calculation_type, time.perf_counter() - started, 0, failed=True
-        )
-        tally.failed = len(due)
-        tally.error(definition, period, str(exc))
-        return tally
-    telemetry.calculated(definition.calculation_type, time.perf_counter() - started, len(outcomes))
-    values = outcome_values(definition, period, due, outcomes, tally)
-    writer = MeasurementWriter(session, settings, actor)
-    written = await writer.write(
+        return Tally(skipped=len(due))
+    return await compute_and_store(
+        session,
+        settings,
         definition,
         period,
         due,
-        values,
-        source=MeasurementSource.CALCULATED,
+        lambda request, teams: _outcomes(session, sources, settings, definition, request, teams),
         run_id=run_id,
+        actor=actor,
         reason=reason or f"recalculated by run {run_id}",
     )
-    tally.add(written)
-    return tally

@@ -9,8 +9,6 @@ from collections.abc import Collection, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.calculators.base import CalculationFailed
-from kpi_service.calculators.subjects import request_for
 from kpi_service.core.errors import Conflict
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
@@ -18,11 +16,11 @@ from kpi_service.engine.formula import FormulaError
 from kpi_service.engine.formula_inputs import used_keys
 from kpi_service.engine.formula_order import evaluation_order
 from kpi_service.engine.periods import Period
-from kpi_service.measurements.calculation import MeasurementWriter, Tally, outcome_values
+from kpi_service.measurements.calculation import Tally, compute_and_store
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
 from kpi_service.measurements.formulas import formula_outcomes
 from kpi_service.measurements.repository import MeasurementRepository
-from kpi_service.models import CalculationRun, Definition, MeasurementSource
+from kpi_service.models import CalculationRun, Definition
 
 
 async def follow_inputs(
@@ -135,7 +133,6 @@ async def _recompute(
 ) -> Tally:
     """The formula's stored values of the period (of these subjects; None: all), recomputed
     and written where they differ."""
-    tally = Tally()
     due = await MeasurementRepository(session).due_assignments(
         formula.tenant_id,
         formula.id,
@@ -146,26 +143,15 @@ async def _recompute(
         measured_only=True,
     )
     if not due:
-        return tally
-    request = request_for(formula, period, (d.subject_id for d in due), settings.tz)
-    try:
-        outcomes = await formula_outcomes(
-            session, formula, request, {d.subject_id: d.team_id for d in due}
-        )
-    except CalculationFailed as exc:
-        tally.failed = len(due)
-        tally.error(formula, period, str(exc))
-        return tally
-    values = outcome_values(formula, period, due, outcomes, tally)
-    writer = MeasurementWriter(session, settings, actor)
-    written = await writer.write(
+        return Tally()
+    return await compute_and_store(
+        session,
+        settings,
         formula,
         period,
         due,
-        values,
-        source=MeasurementSource.CALCULATED,
+        lambda request, teams: formula_outcomes(session, formula, request, teams),
         run_id=run_id,
+        actor=actor,
         reason=reason,
     )
-    tally.add(written)
-    return tally

@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.assignments.service import get_visible
+from kpi_service.assignments.service import get_visible_with_definition
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Conflict
 from kpi_service.core.settings import Settings
-from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.achievement import change_since, movement
 from kpi_service.measurements import service
 from kpi_service.measurements.history_repository import HistoryRepository
@@ -45,11 +44,7 @@ async def value_history(
 ) -> ValueHistory:
     """A visible manual KPI's assignment with its values recorded in the last `query.days`
     days (at most `query.limit`, newest first) and its latest value's trend."""
-    assignment = await get_visible(session, principal, assignment_id)
-    definition = await DefinitionRepository(session).get(
-        principal.tenant_id, assignment.definition_id
-    )
-    assert definition is not None  # the foreign key guarantees it
+    assignment, definition = await get_visible_with_definition(session, principal, assignment_id)
     if definition.calculation_type != CalculationType.MANUAL:
         raise HistoryNotKept(definition.key, definition.calculation_type)
     return await _history(session, assignment, definition, query, now)

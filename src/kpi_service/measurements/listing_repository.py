@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Row, Select, Text, bindparam, select, true
+from sqlalchemy import ColumnElement, Date, Row, Select, Text, and_, bindparam, select, true
 
 from kpi_service.core.access import held_by
 from kpi_service.core.repository import Filters, Repository, equal_to, where
 from kpi_service.core.schemas import Paging, Slice
+from kpi_service.engine.periods import Period
 from kpi_service.measurements.repository import target_in_force
 from kpi_service.models import (
     Assignment,
@@ -27,7 +28,8 @@ from kpi_service.models import (
 @dataclass(frozen=True, slots=True)
 class MeasurementFilters(Filters):
     """What a list of measurements may be narrowed to; None means any. `period_from`: periods
-    ending on or after it; `period_to`: periods starting on or before it."""
+    ending on or after it; `period_to`: periods starting on or before it; `period`: exactly
+    that period."""
 
     assignment_id: int | None = equal_to(Measurement.assignment_id)
     user_id: str | None = where(held_by)
@@ -35,6 +37,12 @@ class MeasurementFilters(Filters):
     definition_key: str | None = equal_to(Definition.key)
     period_from: date | None = where(lambda day: Measurement.period_end >= day)
     period_to: date | None = where(lambda day: Measurement.period_start <= day)
+    measurement_id: int | None = equal_to(Measurement.id)
+    period: Period | None = where(
+        lambda period: and_(
+            Measurement.period_start == period.start, Measurement.period_end == period.end
+        )
+    )
 
 
 @functools.cache
@@ -85,6 +93,7 @@ def _current_with_latest() -> Select[*tuple[Any, ...]]:
             Assignment.tenant_id == bindparam("tenant_id", type_=Text),
             held_by(bindparam("user_id", type_=Text)),
             Definition.is_active.is_(True),
+            # Not ended (not `in_force_during` today): the seed lists those yet to start too.
             (Assignment.end_date.is_(None)) | (Assignment.end_date >= today),
         )
         .order_by(Assignment.id)
@@ -107,15 +116,12 @@ class ListingRepository(Repository[Measurement]):
             .where(self.in_tenant(tenant_id), visible)
         )
 
-    async def rows(self, stmt: Select[Measurement, str, str, str]) -> Sequence[Any]:
-        result: Sequence[Any] = (await self.session.execute(stmt)).all()
-        return result
-
     async def matching(
-        self, tenant_id: str, visible: ColumnElement[bool], *conditions: ColumnElement[bool]
-    ) -> Sequence[Any]:
-        """The listing rows (see `listing`) that meet the conditions."""
-        return await self.rows(self.listing(tenant_id, visible).where(*conditions))
+        self, tenant_id: str, visible: ColumnElement[bool], filters: MeasurementFilters
+    ) -> Sequence[Row[Measurement, str, str, str]]:
+        """Every listing row (see `listing`) matching `filters`."""
+        stmt = self.listing(tenant_id, visible).where(*filters.conditions())
+        return (await self.session.execute(stmt)).all()
 
     async def page_rows(
         self,

@@ -24,7 +24,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Bundle
 
-from kpi_service.assignments.repository import AssignmentRepository, target_as_of
+from kpi_service.assignments.repository import (
+    AssignmentRepository,
+    in_force_during,
+    target_as_of,
+)
 from kpi_service.core.repository import Repository
 from kpi_service.core.sql import among
 from kpi_service.models import (
@@ -141,8 +145,7 @@ class MeasurementRepository(Repository[Measurement]):
         )
         if require_overlap:
             stmt = stmt.where(
-                Assignment.start_date <= end,
-                (Assignment.end_date.is_(None)) | (Assignment.end_date >= start),
+                in_force_during(Assignment.start_date, Assignment.end_date, start, end)
             )
         if assignment_ids is not None:
             stmt = stmt.where(among(Assignment.id, assignment_ids))
@@ -230,8 +233,7 @@ class MeasurementRepository(Repository[Measurement]):
             .where(
                 AssignmentRepository.in_tenant(tenant_id),
                 Assignment.subject_type == SubjectType.USER,
-                Assignment.start_date <= end,
-                (Assignment.end_date.is_(None)) | (Assignment.end_date >= start),
+                in_force_during(Assignment.start_date, Assignment.end_date, start, end),
             )
             .order_by(group, Assignment.subject_id)
         )

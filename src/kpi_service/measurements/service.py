@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kpi_service.assignments.service import get_visible
+from kpi_service.assignments.repository import is_in_force_during
+from kpi_service.assignments.service import get_visible_with_definition
 from kpi_service.audit import service as audit
 from kpi_service.core import telemetry
 from kpi_service.core.access import can_manage, visible_assignments
@@ -78,7 +79,9 @@ async def get_measurement(
 ) -> MeasurementRead:
     """One measurement the caller may see."""
     rows = await ListingRepository(session).matching(
-        principal.tenant_id, visible_assignments(principal), Measurement.id == measurement_id
+        principal.tenant_id,
+        visible_assignments(principal),
+        MeasurementFilters(measurement_id=measurement_id),
     )
     if not rows:
         raise NotFound(f"Measurement {measurement_id} not found.")
@@ -124,15 +127,11 @@ async def recordable(
 ) -> tuple[Assignment, Definition]:
     """A visible assignment of an active manual KPI whose values the principal may record, and
     its definition (404 unseen, 403 not theirs to record, 409 computed or deactivated)."""
-    assignment = await get_visible(session, principal, assignment_id)
+    assignment, definition = await get_visible_with_definition(session, principal, assignment_id)
     if not can_manage(
         principal, assignment.subject_type, assignment.subject_id, assignment.team_id
     ):
         raise Forbidden("Only admins and the subject's managers record values.")
-    definition = await DefinitionRepository(session).get(
-        principal.tenant_id, assignment.definition_id
-    )
-    assert definition is not None  # the foreign key guarantees it
     if definition.calculation_type != CalculationType.MANUAL:
         raise NotManualKpi(definition.key, definition.calculation_type)
     if not definition.is_active:
@@ -158,18 +157,12 @@ async def record_manual(
             f"the period holding it starts on {period.start}.",
             errors=[field_error(loc, "not the first day of a period")],
         )
-    if not _in_force(assignment, period):
+    if not is_in_force_during(assignment, period.start, period.end):
         raise InvalidInput(
             "The assignment is not in force during that period.",
             errors=[field_error(loc, "outside the assignment's dates")],
         )
     return await _record(session, settings, principal, assignment, definition, period, body)
-
-
-def _in_force(assignment: Assignment, period: Period) -> bool:
-    return assignment.start_date <= period.end and (
-        assignment.end_date is None or assignment.end_date >= period.start
-    )
 
 
 async def record_today(
@@ -183,7 +176,7 @@ async def record_today(
     """Record the value of a `recordable` assignment for its definition's period holding
     today in the organisation's time zone (409 when the assignment is not in force then)."""
     period = containing(PeriodKind(definition.aggregation_period), settings.today())
-    if not _in_force(assignment, period):
+    if not is_in_force_during(assignment, period.start, period.end):
         raise Conflict(
             f"The assignment is not in force during the current period ({period.start} to "
             f"{period.end}); record another period's value with "
@@ -264,9 +257,7 @@ async def _stored(
     rows = await ListingRepository(session).matching(
         principal.tenant_id,
         visible_assignments(principal),
-        Measurement.assignment_id == assignment_id,
-        Measurement.period_start == period.start,
-        Measurement.period_end == period.end,
+        MeasurementFilters(assignment_id=assignment_id, period=period),
     )
     return to_read(rows[0]) if rows else None
 
