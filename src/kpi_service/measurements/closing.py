@@ -11,6 +11,7 @@ from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.settings import Settings
+from kpi_service.engine.periods import is_final
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
 from kpi_service.measurements.schemas import (
     ClosedPeriodRead,
@@ -51,7 +52,7 @@ async def close_periods(
         raise Forbidden("Only admins close periods.")
     pairs = await _pairs(session, principal, body)
     today = settings.today()
-    open_ones = sorted({p.end for _, p in pairs if p.end >= today})
+    open_ones = sorted({p.end for _, p in pairs if not is_final(p, today)})
     if open_ones:
         raise InvalidInput(
             f"Only periods that have ended can be closed; one ends on {open_ones[0]}.",

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.engine import achievement as ach
-from kpi_service.engine.periods import Period, aligned_or_custom
+from kpi_service.engine.periods import Period, aligned_or_custom, is_final
 from kpi_service.engine.vocabulary import PeriodKind, Status, TargetType, Trend
 from kpi_service.measurements.repository import DueAssignment, MeasurementRepository
 from kpi_service.models import Definition, Measurement
@@ -69,7 +69,7 @@ def measurement_values(
         "previous_value": previous,
         "change_pct": ach.change_pct(actual, previous),
         "trend": _value(ach.trend(actual, previous, target_type, due.target_value)),
-        "is_final": period.end < today,
+        "is_final": is_final(period, today),
     }
 
 

@@ -271,8 +271,12 @@ class ActivityMeasurementRepository(Repository[Measurement]):
                 Assignment.subject_type == SubjectType.USER,
                 Definition.scope == SubjectType.USER,
                 Definition.is_active.is_(True),
-                Assignment.start_date <= chosen.c.period_end,
-                Assignment.end_date.is_(None) | (Assignment.end_date >= chosen.c.period_start),
+                in_force_during(
+                    Assignment.start_date,
+                    Assignment.end_date,
+                    chosen.c.period_start,
+                    chosen.c.period_end,
+                ),
             )
             .group_by(Definition.key, Definition.name, chosen.c.period_start, chosen.c.period_end)
             .order_by(Definition.key)
