@@ -23,6 +23,7 @@ from kpi_service.definitions.repository import DefinitionFilters, DefinitionRepo
 from kpi_service.definitions.schemas import (
     DefinitionCreate,
     DefinitionRead,
+    DefinitionReference,
     DefinitionUpdate,
     default_rollup,
 )
@@ -270,6 +271,21 @@ async def get_by_key(session: AsyncSession, principal: Principal, key: str) -> D
     """The tenant's definition with that key, else `NotFound`."""
     definition = await DefinitionRepository(session).get_by_key(principal.tenant_id, key)
     return found(definition, f"KPI definition {key!r} does not exist.")
+
+
+async def referenced(
+    session: AsyncSession, tenant_id: str, reference: DefinitionReference
+) -> Definition:
+    """The tenant's definition a body names by id or key, else `InvalidInput` on that field."""
+    repo = DefinitionRepository(session)
+    if reference.definition_id is not None:
+        definition = await repo.get(tenant_id, reference.definition_id)
+    else:
+        definition = await repo.get_by_key(tenant_id, reference.definition_key or "")
+    if definition is None:
+        name, reason = reference.reference_field, "no such KPI definition"
+        raise InvalidInput(f"{name}: {reason}", errors=[field_error(["body", name], reason)])
+    return definition
 
 
 async def update(

@@ -16,6 +16,7 @@ from kpi_service.core.database import Database
 from kpi_service.core.errors import Conflict, InvalidInput, field_error, found
 from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.settings import Settings
+from kpi_service.definitions import service as definitions
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.goals import GoalPeriodError, check_fits, goal_period
 from kpi_service.engine.periods import Period
@@ -123,18 +124,10 @@ async def create(
 ) -> GoalRead:
     """Set a new goal for the caller, or for a user they manage."""
     user = await _for_user(session, principal, body.user_id)
-    repo = DefinitionRepository(session)
-    if body.definition_id is not None:
-        definition = await repo.get(principal.tenant_id, body.definition_id)
-        name = "definition_id"
-    else:
-        definition = await repo.get_by_key(principal.tenant_id, body.definition_key or "")
-        name = "definition_key"
-    if definition is None:
-        _invalid(["body", name], "no such KPI definition")
+    definition = await definitions.referenced(session, principal.tenant_id, body)
     problem = _definition_problem(definition)
     if problem is not None:
-        _invalid(["body", name], problem)
+        _invalid(["body", body.reference_field], problem)
     period = _period(body.period_kind, body.period_start, body.period_end, settings.today())
     misfit = _misfit(body.period_kind, period, definition.aggregation_period)
     if misfit is not None:
