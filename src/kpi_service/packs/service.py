@@ -88,27 +88,8 @@ def describe(pack: Pack, installed_version: int | None) -> PackRead:
         organisation_assignments=_assigned(pack.organisation),
         user_assignments=_assigned(pack.users),
         alert_templates=[dict(spec) for spec in pack.alerts],
-        reads=[
-            SourceReadOut(
-                kind=r.kind,
-                name=r.name,
-                columns=list(r.columns),
-                dated_by=r.dated_by,
-                origin=r.origin,
-                user_column=r.user_column,
-            )
-            for r in pack.reads
-        ],
-        activities=[
-            ActivityRead(
-                event_type=a.event_type,
-                type=a.type,
-                title=a.title,
-                filter=a.filter,
-                description=list(a.description),
-            )
-            for a in pack.activities
-        ],
+        reads=[SourceReadOut.model_validate(r) for r in pack.reads],
+        activities=[ActivityRead.model_validate(a) for a in pack.activities],
     )
 
 
