@@ -20,6 +20,7 @@ from tests.support.alerts import (
     week,
 )
 from tests.support.api import assign, define, listed, record
+from tests.support.problems import assert_problem
 from tests.support.receiver import Receiver
 
 
@@ -229,6 +230,18 @@ async def test_rules_that_do_not_fit_their_kpi_or_channels_are_422(
         response = await api.patch(f"{RULES}/{rule['id']}", json=change)
         assert response.status_code == 422, (flaw, response.text)
     assert (await api.get(f"{RULES}/{rule['id']}")).json() == rule
+
+
+async def test_an_unknown_kpi_is_refused_as_goals_and_assignments_refuse_it(
+    api: AsyncClient,
+) -> None:
+    base = {"name": "R", "condition": {"kind": "anomaly"}}
+    for name, value in [("definition_id", 999), ("definition_key", "nope")]:
+        problem = assert_problem(await api.post(RULES, json={**base, name: value}), 422, name)
+        assert problem["detail"] == f"{name}: no such KPI definition"
+        assert [(e["loc"], e["msg"]) for e in problem["errors"]] == [
+            (["body", name], "no such KPI definition")
+        ]
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from httpx import AsyncClient
+from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from kpi_service.packs.model import Assigned, Pack
@@ -20,6 +21,7 @@ from tests.support.api import define, idle, ingest, listed, measurements, recalc
 from tests.support.app import app_client
 from tests.support.database import snapshot
 from tests.support.packs import WEEK_START, event, install, outcomes, source_table
+from tests.support.problems import assert_problem, error_locs
 
 USERS = {"users": [{"user_id": "1", "team_id": "t1"}, {"user_id": "2", "team_id": "t2"}]}
 MON = datetime(2026, 11, 9, 9, tzinfo=UTC)
@@ -138,6 +140,24 @@ async def test_without_data_or_a_date_the_assignments_cover_any_history_fed_late
     report = await install(client, "crm")
     assert report["start_date"] == "2000-01-01"
     assert {a["start_date"] for a in report["assignments_created"]} == {report["start_date"]}
+
+
+async def test_a_source_table_whose_dates_cannot_be_read_is_refused_not_taken_for_no_data(
+    client: AsyncClient, db: Database
+) -> None:
+    # The cases table is there, without the column that dates its rows: no start is known.
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text("CREATE TABLE public.support_cases (id serial PRIMARY KEY, assigned_to text)")
+        )
+    before = await snapshot(db)
+    response = await client.post("/api/kpis/packs/support/install", json={})
+    assert error_locs(assert_problem(response, 422)) == [["body", "start_date"]]
+    assert "support_cases.created_at" in response.text
+    assert await snapshot(db) == before
+    # Given a start, nothing dates it from the table: the install goes ahead.
+    given = {"start_date": "2026-11-01"}
+    assert (await install(client, "support", given))["start_date"] == "2026-11-01"
 
 
 async def test_an_event_pack_starts_in_the_local_month_of_its_first_event(

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from kpi_service.alerts import delivery_service
 from kpi_service.alerts.evaluation_periods import on_demand
 from kpi_service.alerts.evaluation_service import evaluate
+from kpi_service.alerts.judging import Watch
 from kpi_service.alerts.rule_repository import RuleRepository
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
-from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import Period, aligned_or_custom
 from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.models import CalculationRun, Definition, RuleKind
@@ -45,19 +45,19 @@ async def after_run(database: Database, settings: Settings, run: CalculationRun)
         return
     now = datetime.now(UTC)
     async with database.unit_of_work() as session:
-        to_evaluate = await RuleRepository(session).to_evaluate(
+        found = await RuleRepository(session).to_evaluate(
             run.tenant_id, definition_ids=definition_ids
         )
         # Most runs watch nothing: one statement, and done.
-        if not to_evaluate:
+        if not found:
             return
-        definitions = await DefinitionRepository(session).by_ids(run.tenant_id, definition_ids)
-        by_definition = run_periods(plan, definitions)
+        watches = [Watch.of(*row) for row in found]
+        by_definition = run_periods(plan, {w.definition.id: w.definition for w in watches})
         outcome = await evaluate(
             session,
             run.tenant_id,
-            to_evaluate,
-            {r.id: by_definition.get(r.definition_id, []) for r in to_evaluate},
+            watches,
+            {w.rule.id: by_definition.get(w.definition.id, []) for w in watches},
             today=settings.today(now),
             now=now,
             tz=settings.tz,
@@ -85,12 +85,18 @@ async def evaluate_overdue(database: Database, settings: Settings) -> int:
         now = datetime.now(UTC)
         today = settings.today(now)
         async with database.unit_of_work() as session:
-            rules = await RuleRepository(session).to_evaluate(
+            found = await RuleRepository(session).to_evaluate(
                 tenant_id, kind=RuleKind.MISSING_VALUE
             )
-            periods = await on_demand(session, tenant_id, rules, today=today)
+            watches = [Watch.of(*row) for row in found]
             outcome = await evaluate(
-                session, tenant_id, rules, periods, today=today, now=now, tz=settings.tz
+                session,
+                tenant_id,
+                watches,
+                on_demand(watches, today=today),
+                today=today,
+                now=now,
+                tz=settings.tz,
             )
         evaluated += outcome.rules
         await delivery_service.deliver_due(database, settings, tenant_id=tenant_id)

@@ -5,15 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from kpi_service.alerts.judging import projects
-from kpi_service.alerts.rule_service import condition_of
+from kpi_service.alerts.judging import Watch, projects
 from kpi_service.alerts.schemas import Condition, MissingValue
-from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import Period, between, containing
 from kpi_service.engine.vocabulary import PeriodKind
-from kpi_service.models import AlertRule, Definition
+from kpi_service.models import Definition
 
 
 def periods_of(
@@ -39,20 +35,8 @@ def periods_of(
     return sorted(found, key=lambda p: p.start)
 
 
-async def on_demand(
-    session: AsyncSession,
-    tenant_id: str,
-    rules: Sequence[AlertRule],
-    *,
-    today: date,
-    first: date | None = None,
-    last: date | None = None,
+def on_demand(
+    watches: Sequence[Watch], *, today: date, first: date | None = None, last: date | None = None
 ) -> dict[int, list[Period]]:
     """The periods each rule is evaluated over on demand (see `periods_of`), by rule id."""
-    definitions = await DefinitionRepository(session).by_ids(
-        tenant_id, sorted({r.definition_id for r in rules})
-    )
-    return {
-        r.id: periods_of(definitions[r.definition_id], condition_of(r), today, first, last)
-        for r in rules
-    }
+    return {w.rule.id: periods_of(w.definition, w.condition, today, first, last) for w in watches}

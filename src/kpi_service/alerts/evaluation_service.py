@@ -23,13 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.alerts import delivery_service
 from kpi_service.alerts.alert_repository import AlertRepository
 from kpi_service.alerts.evaluation_periods import on_demand
-from kpi_service.alerts.judging import for_periods, judge, on_pace, projects
+from kpi_service.alerts.judging import Watch, for_periods, judge, on_pace, projects
 from kpi_service.alerts.observation_repository import ObservationRepository
 from kpi_service.alerts.rule_repository import RuleRepository
-from kpi_service.alerts.rule_service import condition_of
 from kpi_service.alerts.schemas import (
     Anomaly,
-    Condition,
     ConsecutiveDeclines,
     EvaluateRequest,
     MissingValue,
@@ -40,12 +38,11 @@ from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Forbidden, InvalidInput, field_error
 from kpi_service.core.settings import Settings
-from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import alerting
 from kpi_service.engine.alerting import Latest, Snapshot, Tracked
 from kpi_service.engine.periods import Period, containing
 from kpi_service.engine.vocabulary import AlertStatus, Notice, PeriodKind
-from kpi_service.models import Alert, AlertRule, Definition
+from kpi_service.models import Alert
 
 Track = tuple[str, ...]
 
@@ -81,8 +78,7 @@ def _tracked(alert: Alert) -> Tracked:
 class Change:
     """An alert opened or changed by this evaluation, with where it belongs."""
 
-    rule: AlertRule
-    definition: Definition
+    watch: Watch
     subject_type: str
     subject_id: str
     alert: Tracked
@@ -110,17 +106,12 @@ def _back(kind: PeriodKind, start: date, count: int) -> date:
 
 
 async def _measured(
-    session: AsyncSession,
-    rule: AlertRule,
-    definition: Definition,
-    condition: Condition,
-    periods: Sequence[Period],
-    today: date,
-    tz: ZoneInfo,
+    session: AsyncSession, watch: Watch, periods: Sequence[Period], today: date, tz: ZoneInfo
 ) -> tuple[list[Change], int]:
     """The rule's alert changes over the periods: ended periods on their values, the period in
     progress only for a rule that opts in to projections, on its pace. A rule that does not
     first withdraws the alerts it opened on periods not ended yet (judged too early)."""
+    rule, definition, condition = watch.rule, watch.definition, watch.condition
     kind = PeriodKind(definition.aggregation_period)
     projecting = projects(condition)
     withdrawn = 0
@@ -167,17 +158,17 @@ async def _measured(
         rule.tenant_id, rule.id, sorted({subject for _, subject in seen})
     )
     latest: dict[Track, Alert] = {(a.subject_type, a.subject_id): a for a in alerts}
-    return _advance(rule, definition, seen, latest, for_periods(condition)), withdrawn
+    return _advance(watch, seen, latest, for_periods(condition)), withdrawn
 
 
 async def _missing(
     session: AsyncSession,
-    rule: AlertRule,
-    definition: Definition,
+    watch: Watch,
     condition: MissingValue,
     periods: Sequence[Period],
     today: date,
 ) -> list[Change]:
+    rule = watch.rule
     existing = await AlertRepository(session).open_or_of_periods(
         rule.tenant_id, rule.id, [p.start for p in periods]
     )
@@ -185,7 +176,7 @@ async def _missing(
     judged |= {(a.period_start, a.period_end) for a in existing if a.status != AlertStatus.RESOLVED}
     seen: dict[Track, list[alerting.Observation]] = defaultdict(list)
     for item in await ObservationRepository(session).due(
-        rule.tenant_id, definition.id, sorted(judged), subject_id=rule.subject_id
+        rule.tenant_id, watch.definition.id, sorted(judged), subject_id=rule.subject_id
     ):
         judgement = alerting.missing(item.has_value, item.period_end, today, condition.days)
         seen[(item.subject_type, item.subject_id, item.period_start.isoformat())].append(
@@ -194,12 +185,11 @@ async def _missing(
     latest: dict[Track, Alert] = {
         (a.subject_type, a.subject_id, a.period_start.isoformat()): a for a in existing
     }
-    return _advance(rule, definition, seen, latest, 1)
+    return _advance(watch, seen, latest, 1)
 
 
 def _advance(
-    rule: AlertRule,
-    definition: Definition,
+    watch: Watch,
     seen: Mapping[Track, list[alerting.Observation]],
     latest: Mapping[Track, Alert],
     needed: int,
@@ -210,14 +200,14 @@ def _advance(
         current = None if alert is None else _tracked(alert)
         for touched in alerting.advance(current, observations, needed):
             existing = alert if touched.id is not None else None
-            changes.append(Change(rule, definition, track[0], track[1], touched, existing))
+            changes.append(Change(watch, track[0], track[1], touched, existing))
     return changes
 
 
 async def evaluate(
     session: AsyncSession,
     tenant_id: str,
-    to_evaluate: Sequence[AlertRule],
+    watches: Sequence[Watch],
     periods: Mapping[int, Sequence[Period]],
     *,
     today: date,
@@ -226,25 +216,19 @@ async def evaluate(
 ) -> Outcome:
     """Evaluate each rule over its periods (by rule id) and write what changed; periods not
     ended on `today` are judged only by rules projecting them (on their pace, in tz)."""
-    definitions = await DefinitionRepository(session).by_ids(
-        tenant_id, sorted({r.definition_id for r in to_evaluate})
-    )
-    outcome = Outcome(rules=len(to_evaluate))
-    for rule in to_evaluate:
-        definition, judged = definitions.get(rule.definition_id), periods.get(rule.id, ())
-        if definition is None or not judged:
+    outcome = Outcome(rules=len(watches))
+    for watch in watches:
+        judged = periods.get(watch.rule.id, ())
+        if not judged:
             continue
-        condition = condition_of(rule)
-        if isinstance(condition, MissingValue):
-            outcome.changes += await _missing(session, rule, definition, condition, judged, today)
+        if isinstance(watch.condition, MissingValue):
+            outcome.changes += await _missing(session, watch, watch.condition, judged, today)
         else:
-            changes, withdrawn = await _measured(
-                session, rule, definition, condition, judged, today, tz
-            )
+            changes, withdrawn = await _measured(session, watch, judged, today, tz)
             outcome.changes += changes
             outcome.withdrawn += withdrawn
     await _write(session, tenant_id, outcome, now)
-    await RuleRepository(session).stamp(tenant_id, [r.id for r in to_evaluate], now)
+    await RuleRepository(session).stamp(tenant_id, [w.rule.id for w in watches], now)
     return outcome
 
 
@@ -252,7 +236,7 @@ def _row(change: Change, now: datetime) -> dict[str, Any]:
     alert, before = change.alert, change.existing
     fired = any(n.notice is Notice.FIRING for n in alert.notices)
     return {
-        "tenant_id": change.rule.tenant_id,
+        "tenant_id": change.watch.rule.tenant_id,
         "status": alert.status.value,
         "streak": alert.streak,
         "last_period_start": alert.latest.start,
@@ -273,13 +257,13 @@ async def _write(session: AsyncSession, tenant_id: str, outcome: Outcome, now: d
     rows = [
         {
             **_row(c, now),
-            "rule_id": c.rule.id,
-            "definition_id": c.definition.id,
+            "rule_id": c.watch.rule.id,
+            "definition_id": c.watch.definition.id,
             "subject_type": c.subject_type,
             "subject_id": c.subject_id,
             "period_start": c.alert.period_start,
             "period_end": c.alert.period_end,
-            "severity": c.rule.severity,
+            "severity": c.watch.rule.severity,
             "opened_at": now,
         }
         for c in new
@@ -287,7 +271,12 @@ async def _write(session: AsyncSession, tenant_id: str, outcome: Outcome, now: d
     ids = await repo.insert(rows)
     for change in new:
         change.alert.id = ids[
-            (change.rule.id, change.subject_type, change.subject_id, change.alert.period_start)
+            (
+                change.watch.rule.id,
+                change.subject_type,
+                change.subject_id,
+                change.alert.period_start,
+            )
         ]
     await repo.update_many(
         [{**_row(c, now), "id": c.existing.id} for c in outcome.changes if c.existing is not None]
@@ -304,7 +293,7 @@ async def _write(session: AsyncSession, tenant_id: str, outcome: Outcome, now: d
                     "event": snapshot.notice.value,
                     "body": body,
                 }
-                for channel in change.rule.channel_ids
+                for channel in change.watch.rule.channel_ids
             ]
     outcome.opened = len(new)
     outcome.fired = sum(n.notice is Notice.FIRING for c in outcome.changes for n in c.alert.notices)
@@ -314,7 +303,12 @@ async def _write(session: AsyncSession, tenant_id: str, outcome: Outcome, now: d
 
 def payload(change: Change, snapshot: Snapshot, now: datetime) -> str:
     """The JSON body that notifies one transition, as it will be signed and sent."""
-    alert, before, rule = change.alert, change.existing, change.rule
+    alert, before, rule, definition = (
+        change.alert,
+        change.existing,
+        change.watch.rule,
+        change.watch.definition,
+    )
     assert alert.id is not None
     fired_at = (
         now
@@ -344,12 +338,12 @@ def payload(change: Change, snapshot: Snapshot, now: datetime) -> str:
             "id": rule.id,
             "name": rule.name,
             "severity": rule.severity,
-            "condition": condition_of(rule).model_dump(mode="json"),
+            "condition": change.watch.condition.model_dump(mode="json"),
         },
         definition={
-            "id": change.definition.id,
-            "key": change.definition.key,
-            "name": change.definition.name,
+            "id": definition.id,
+            "key": definition.key,
+            "name": definition.name,
         },
         subject={"type": change.subject_type, "id": change.subject_id},
     )
@@ -363,8 +357,9 @@ async def evaluate_now(
     between runs. Deliveries are queued; the caller sends them once this commits."""
     if not principal.is_admin:
         raise Forbidden("Only admins can evaluate alert rules.")
-    rules = await RuleRepository(session).to_evaluate(principal.tenant_id, rule_ids=body.rule_ids)
-    unknown = sorted(set(body.rule_ids or ()) - {r.id for r in rules})
+    found = await RuleRepository(session).to_evaluate(principal.tenant_id, rule_ids=body.rule_ids)
+    watches = [Watch.of(*row) for row in found]
+    unknown = sorted(set(body.rule_ids or ()) - {w.rule.id for w in watches})
     if unknown:
         raise InvalidInput(
             f"No such active alert rules: {', '.join(map(str, unknown))}.",
@@ -372,23 +367,16 @@ async def evaluate_now(
         )
     now = datetime.now(UTC)
     today = settings.today(now)
-    periods = await on_demand(
-        session,
-        principal.tenant_id,
-        rules,
-        today=today,
-        first=body.period_start,
-        last=body.period_end,
-    )
+    periods = on_demand(watches, today=today, first=body.period_start, last=body.period_end)
     outcome = await evaluate(
-        session, principal.tenant_id, rules, periods, today=today, now=now, tz=settings.tz
+        session, principal.tenant_id, watches, periods, today=today, now=now, tz=settings.tz
     )
     await audit.record(
         session,
         principal,
         "evaluate",
         "alert_rules",
-        ",".join(str(r.id) for r in rules)[:1000] or "none",
+        ",".join(str(w.rule.id) for w in watches)[:1000] or "none",
         after={
             "rules": outcome.rules,
             "opened": outcome.opened,

@@ -1,5 +1,6 @@
 """How an alert rule's condition judges one (subject, period) of measurements: as ended, or
-(for a rule that opts in) the period in progress projected on its pace."""
+(for a rule that opts in) the period in progress projected on its pace; the rule as it is
+judged (`Watch`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from kpi_service.alerts.observation_repository import Point
+from kpi_service.alerts.rule_service import condition_of
 from kpi_service.alerts.schemas import (
     AchievementBelow,
     Anomaly,
@@ -22,7 +24,21 @@ from kpi_service.engine import alerting
 from kpi_service.engine import pace as pace_rules
 from kpi_service.engine.periods import Period
 from kpi_service.engine.vocabulary import ChangeDirection, Direction, TargetType
-from kpi_service.models import Definition
+from kpi_service.models import AlertRule, Definition
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """A rule to evaluate, with the KPI definition it watches and its condition, parsed once."""
+
+    rule: AlertRule
+    definition: Definition
+    condition: Condition
+
+    @classmethod
+    def of(cls, rule: AlertRule, definition: Definition) -> Watch:
+        """The rule with its definition, its stored condition parsed."""
+        return cls(rule, definition, condition_of(rule))
 
 
 def judge(condition: Condition, point: Point) -> alerting.Judgement:

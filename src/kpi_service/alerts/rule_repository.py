@@ -88,17 +88,22 @@ class RuleRepository(Repository[AlertRule]):
         definition_ids: Sequence[int] | None = None,
         rule_ids: Sequence[int] | None = None,
         kind: str | None = None,
-    ) -> Sequence[AlertRule]:
-        """Active rules (of these definitions, with these ids, of this kind), locked in id
-        order so two evaluations of one rule take turns."""
-        stmt = self.select(tenant_id).where(AlertRule.is_active.is_(True))
+    ) -> Sequence[Row[AlertRule, Definition]]:
+        """Active rules (of these definitions, with these ids, of this kind) with their
+        definitions, locked in id order so two evaluations of one rule take turns."""
+        stmt = (
+            select(AlertRule, Definition)
+            .join(Definition, joins.definition_of(AlertRule))
+            .where(self.in_tenant(tenant_id), AlertRule.is_active.is_(True))
+        )
         if kind is not None:
             stmt = stmt.where(AlertRule.kind == kind)
         if definition_ids is not None:
             stmt = stmt.where(among(AlertRule.definition_id, definition_ids))
         if rule_ids is not None:
             stmt = stmt.where(among(AlertRule.id, rule_ids))
-        return await self.all(stmt.order_by(AlertRule.id).with_for_update(of=AlertRule))
+        stmt = stmt.order_by(AlertRule.id).with_for_update(of=AlertRule)
+        return (await self.session.execute(stmt)).all()
 
     async def stamp(self, tenant_id: str, rule_ids: Sequence[int], at: datetime) -> None:
         """Record when these rules were last evaluated."""

@@ -16,6 +16,7 @@ from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Forbidden, InvalidInput, field_error, found
 from kpi_service.core.schemas import Paging, Slice
+from kpi_service.definitions import service as definitions
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.models import AlertRule, CalculationType, Definition
 
@@ -52,21 +53,6 @@ def _rule_snapshot(rule: AlertRule, definition_key: str) -> dict[str, Any]:
     return rule_read(rule, definition_key).model_dump(mode="json")
 
 
-async def _definition(session: AsyncSession, tenant_id: str, body: RuleCreate) -> Definition:
-    repo = DefinitionRepository(session)
-    if body.definition_id is not None:
-        found, loc = await repo.get(tenant_id, body.definition_id), "definition_id"
-    else:
-        assert body.definition_key is not None
-        found, loc = await repo.get_by_key(tenant_id, body.definition_key), "definition_key"
-    if found is None:
-        raise InvalidInput(
-            "No such KPI definition in this tenant.",
-            errors=[field_error(["body", loc], "unknown KPI definition")],
-        )
-    return found
-
-
 def _check_condition(definition: Definition, condition: Condition) -> None:
     if (
         isinstance(condition, MissingValue)
@@ -94,7 +80,7 @@ async def _check_channels(session: AsyncSession, tenant_id: str, ids: list[int])
 async def create_rule(session: AsyncSession, principal: Principal, body: RuleCreate) -> RuleRead:
     """Store a new rule (admins only); it is evaluated after the KPI's next run."""
     _require_admin(principal)
-    definition = await _definition(session, principal.tenant_id, body)
+    definition = await definitions.referenced(session, principal.tenant_id, body)
     _check_condition(definition, body.condition)
     await _check_channels(session, principal.tenant_id, body.channel_ids)
     rule = await RuleRepository(session).add(

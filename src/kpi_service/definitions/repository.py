@@ -25,11 +25,6 @@ class DefinitionRepository(Repository[Definition]):
 
     model = Definition
 
-    async def by_ids(self, tenant_id: str, ids: Sequence[int]) -> dict[int, Definition]:
-        """The tenant's definitions with these ids, by id."""
-        stmt = self.select(tenant_id).where(Definition.id.in_(list(ids)))
-        return {d.id: d for d in await self.all(stmt)}
-
     async def for_run(
         self, tenant_id: str, ids: Sequence[int]
     ) -> tuple[dict[int, Definition], list[Definition]]:

@@ -105,6 +105,11 @@ class DefinitionReference(Input):
             raise ValueError("give exactly one of definition_id or definition_key")
         return self
 
+    @property
+    def reference_field(self) -> str:
+        """The field that names the definition: `definition_id` or `definition_key`."""
+        return "definition_id" if self.definition_id is not None else "definition_key"
+
 
 class DefinitionCreate(Input):
     """A new KPI definition."""

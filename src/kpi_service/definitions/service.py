@@ -11,6 +11,7 @@ from kpi_service.calculators import api as api_calculator
 from kpi_service.calculators import event as event_calculator
 from kpi_service.calculators import subjects
 from kpi_service.calculators import subscription as subscription_calculator
+from kpi_service.calculators.base import ConfigError
 from kpi_service.calculators.builtin import BUILTIN_QUERIES
 from kpi_service.calculators.query import verify_sql
 from kpi_service.core.auth import Principal
@@ -23,6 +24,7 @@ from kpi_service.definitions.repository import DefinitionFilters, DefinitionRepo
 from kpi_service.definitions.schemas import (
     DefinitionCreate,
     DefinitionRead,
+    DefinitionReference,
     DefinitionUpdate,
     default_rollup,
 )
@@ -108,11 +110,15 @@ def _subjects(
     try:
         return subjects.validate(scope, calculation_type, config, rollup)
     except subjects.SubjectsConfigError as exc:
-        loc = ["body", "rollup"] if exc.key == "rollup" else ["body", "config", exc.key]
-        raise InvalidInput(
-            f"The {exc.key} setting is not usable: {exc.reason}.",
-            errors=[field_error(loc, exc.reason)],
-        ) from None
+        message = f"The {exc.key} setting is not usable: {exc.reason}."
+        raise _refused(message, exc, body_field="rollup") from None
+
+
+def _refused(message: str, exc: ConfigError, *, body_field: str | None = None) -> InvalidInput:
+    """The 422 for a config its calculator refuses: on `body_field` when that field of the
+    body (not a config key) is at fault, else on the config key."""
+    loc = ["body", exc.key] if exc.key == body_field else ["body", "config", exc.key]
+    return InvalidInput(message, errors=[field_error(loc, exc.reason)])
 
 
 async def _source_config(
@@ -130,19 +136,13 @@ async def _source_config(
         try:
             return subscription_calculator.validate_config(config, scope)
         except subscription_calculator.SubscriptionConfigError as exc:
-            loc = ["body", "scope"] if exc.key == "scope" else ["body", "config", exc.key]
-            raise InvalidInput(
-                f"The subscription config is not usable: {exc}.",
-                errors=[field_error(loc, exc.reason)],
-            ) from None
+            message = f"The subscription config is not usable: {exc}."
+            raise _refused(message, exc, body_field="scope") from None
     if calculation_type == CalculationType.EVENT:
         try:
             return event_calculator.validate_config(config)
         except event_calculator.EventConfigError as exc:
-            raise InvalidInput(
-                f"The event config is not usable: {exc}.",
-                errors=[field_error(["body", "config", exc.key], exc.reason)],
-            ) from None
+            raise _refused(f"The event config is not usable: {exc}.", exc) from None
     if calculation_type == CalculationType.API:
         try:
             api_calculator.validate_config(config, allow=settings.outbound_allow)
@@ -270,6 +270,21 @@ async def get_by_key(session: AsyncSession, principal: Principal, key: str) -> D
     """The tenant's definition with that key, else `NotFound`."""
     definition = await DefinitionRepository(session).get_by_key(principal.tenant_id, key)
     return found(definition, f"KPI definition {key!r} does not exist.")
+
+
+async def referenced(
+    session: AsyncSession, tenant_id: str, reference: DefinitionReference
+) -> Definition:
+    """The tenant's definition a body names by id or key, else `InvalidInput` on that field."""
+    repo = DefinitionRepository(session)
+    if reference.definition_id is not None:
+        definition = await repo.get(tenant_id, reference.definition_id)
+    else:
+        definition = await repo.get_by_key(tenant_id, reference.definition_key or "")
+    if definition is None:
+        name, reason = reference.reference_field, "no such KPI definition"
+        raise InvalidInput(f"{name}: {reason}", errors=[field_error(["body", name], reason)])
+    return definition
 
 
 async def update(

@@ -203,13 +203,18 @@ class GoalRepository(Repository[Goal]):
         )
         return await self._rows(stmt.order_by(Goal.id))
 
-    async def existing(self, tenant_id: str, keys: Sequence[NaturalKey]) -> dict[NaturalKey, Goal]:
-        """The goals holding these natural keys in the tenant."""
+    async def existing(
+        self, tenant_id: str, keys: Sequence[NaturalKey]
+    ) -> dict[NaturalKey, GoalRow]:
+        """The goals holding these natural keys in the tenant, with their progress inputs."""
         if not keys:
             return {}
         columns = (Goal.user_id, Goal.definition_id, Goal.period_start, Goal.period_end)
-        goals = await self.all(self.select(tenant_id).where(tuple_(*columns).in_(list(keys))))
-        return {(g.user_id, g.definition_id, g.period_start, g.period_end): g for g in goals}
+        stmt = _with_progress().where(self.in_tenant(tenant_id), tuple_(*columns).in_(list(keys)))
+        return {
+            (r.goal.user_id, r.goal.definition_id, r.goal.period_start, r.goal.period_end): r
+            for r in await self._rows(stmt)
+        }
 
     async def add_many(self, rows: Sequence[dict[str, Any]]) -> list[int]:
         """Insert goals in one statement; their ids in the order given."""

@@ -16,6 +16,7 @@ from kpi_service.core.database import Database
 from kpi_service.core.errors import Conflict, InvalidInput, field_error, found
 from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.settings import Settings
+from kpi_service.definitions import service as definitions
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.goals import GoalPeriodError, check_fits, goal_period
 from kpi_service.engine.periods import Period
@@ -23,7 +24,7 @@ from kpi_service.engine.vocabulary import GoalPeriodKind, PeriodKind
 from kpi_service.goals.progress import settle, to_reads
 from kpi_service.goals.repository import GoalFilters, GoalRepository, GoalRow, NaturalKey
 from kpi_service.goals.schemas import GoalBulk, GoalCreate, GoalRead, GoalUpdate
-from kpi_service.models import CalculationRun, Definition, Goal, SubjectType
+from kpi_service.models import CalculationRun, Definition, SubjectType
 from kpi_service.runs.plan import RunPlan
 
 ENTITY = "goal"
@@ -123,18 +124,10 @@ async def create(
 ) -> GoalRead:
     """Set a new goal for the caller, or for a user they manage."""
     user = await _for_user(session, principal, body.user_id)
-    repo = DefinitionRepository(session)
-    if body.definition_id is not None:
-        definition = await repo.get(principal.tenant_id, body.definition_id)
-        name = "definition_id"
-    else:
-        definition = await repo.get_by_key(principal.tenant_id, body.definition_key or "")
-        name = "definition_key"
-    if definition is None:
-        _invalid(["body", name], "no such KPI definition")
+    definition = await definitions.referenced(session, principal.tenant_id, body)
     problem = _definition_problem(definition)
     if problem is not None:
-        _invalid(["body", name], problem)
+        _invalid(["body", body.reference_field], problem)
     period = _period(body.period_kind, body.period_start, body.period_end, settings.today())
     misfit = _misfit(body.period_kind, period, definition.aggregation_period)
     if misfit is not None:
@@ -145,7 +138,7 @@ async def create(
     if taken:
         (held,) = taken.values()
         raise Conflict(
-            f"Goal {held.id} already sets {definition.key!r} for user {user!r} "
+            f"Goal {held.goal.id} already sets {definition.key!r} for user {user!r} "
             f"over {period.start.isoformat()}..{period.end.isoformat()}."
         )
     (goal_id,) = await goals.add_many([row])
@@ -161,7 +154,7 @@ def _kpi_key(given: str) -> str:
 
 async def _bulk_rows(
     session: AsyncSession, settings: Settings, principal: Principal, body: GoalBulk
-) -> tuple[list[dict[str, Any]], dict[NaturalKey, Goal]]:
+) -> tuple[list[dict[str, Any]], dict[NaturalKey, GoalRow]]:
     """One goal row per entry of the map (or a 422 naming every entry that is refused), and
     the goals already set for those users, KPIs and periods."""
     user = await _for_user(session, principal, body.user_id)
@@ -208,7 +201,7 @@ async def create_many(
     """Create a goal per KPI of the map, all or none (409 when one already exists)."""
     rows, taken = await _bulk_rows(session, settings, principal, body)
     if taken:
-        listed = ", ".join(f"goal {g.id} (KPI {g.definition_id})" for g in taken.values())
+        listed = ", ".join(f"goal {r.goal.id} (KPI {r.goal.definition_id})" for r in taken.values())
         raise Conflict(f"These goals exist already: {listed}. PUT sets them instead.")
     added = await GoalRepository(session).add_many(rows)
     created = await _stored(session, settings, principal, added)
@@ -225,7 +218,8 @@ async def set_many(
     """Create the goals of the map, or set the targets of those that exist for that period."""
     rows, taken = await _bulk_rows(session, settings, principal, body)
     before = {
-        r.id: r for r in await _stored(session, settings, principal, [g.id for g in taken.values()])
+        r.id: r
+        for r in await to_reads(session, settings, principal.tenant_id, list(taken.values()))
     }
     upserted = await GoalRepository(session).upsert_many(rows)
     stored = await _stored(session, settings, principal, upserted)
@@ -303,7 +297,7 @@ async def update(
         taken = await goals.existing(principal.tenant_id, [moved])
         if taken:
             raise Conflict(
-                f"Goal {taken[moved].id} already covers that range for this KPI and user."
+                f"Goal {taken[moved].goal.id} already covers that range for this KPI and user."
             )
     if changes.keys() - {"period_kind"}:
         changes["achieved_at"] = None

@@ -21,7 +21,7 @@ from kpi_service.definitions import service as definitions
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.definitions.schemas import DefinitionCreate, DefinitionUpdate, default_rollup
 from kpi_service.models import Definition, PackInstall, SubjectType
-from kpi_service.packs.following import Wanted, assign, assign_source_users
+from kpi_service.packs.following import Wanted, assign
 from kpi_service.packs.model import Assigned, Pack, Spec
 from kpi_service.packs.registry import PACKS
 from kpi_service.packs.repository import PackInstallRepository
@@ -39,7 +39,7 @@ from kpi_service.packs.schemas import (
     RuleMade,
     SourceReadOut,
 )
-from kpi_service.packs.sourced_users import can_follow
+from kpi_service.packs.sourced_users import can_follow, users_in_sources
 from kpi_service.packs.starting import default_start
 
 ENTITY = "pack"
@@ -88,27 +88,8 @@ def describe(pack: Pack, installed_version: int | None) -> PackRead:
         organisation_assignments=_assigned(pack.organisation),
         user_assignments=_assigned(pack.users),
         alert_templates=[dict(spec) for spec in pack.alerts],
-        reads=[
-            SourceReadOut(
-                kind=r.kind,
-                name=r.name,
-                columns=list(r.columns),
-                dated_by=r.dated_by,
-                origin=r.origin,
-                user_column=r.user_column,
-            )
-            for r in pack.reads
-        ],
-        activities=[
-            ActivityRead(
-                event_type=a.event_type,
-                type=a.type,
-                title=a.title,
-                filter=a.filter,
-                description=list(a.description),
-            )
-            for a in pack.activities
-        ],
+        reads=[SourceReadOut.model_validate(r) for r in pack.reads],
+        activities=[ActivityRead.model_validate(a) for a in pack.activities],
     )
 
 
@@ -211,15 +192,25 @@ class _Installing:
         )
         self.outcome(current.key, Outcome.UPDATED, updated)
 
-    async def assignments(self, start: date, users: list[PackUser]) -> list[AssignmentMade]:
-        """Assign the pack's organisation KPIs to the tenant, and its user KPIs to `users`,
-        where the subject holds no assignment of that KPI yet."""
+    async def assignments(
+        self, start: date, users: list[PackUser], sourced: list[str]
+    ) -> list[AssignmentMade]:
+        """Assign the pack's organisation KPIs to the tenant, and its user KPIs to `users`
+        (with their teams) and to the users its sources name (`sourced`, no team), where the
+        subject holds no assignment of that KPI yet: one bulk create."""
         tenant = self.principal.tenant_id
         wanted: list[Wanted] = [
             (a, SubjectType.ORGANIZATION, tenant, None) for a in self.pack.organisation
         ]
         wanted += [
             (a, SubjectType.USER, u.user_id, u.team_id) for u in users for a in self.pack.users
+        ]
+        named = {u.user_id for u in users}
+        wanted += [
+            (a, SubjectType.USER, user, None)
+            for user in sourced
+            if user not in named
+            for a in self.pack.users
         ]
         return await assign(self.session, self.principal, self.settings, self.usable, start, wanted)
 
@@ -310,12 +301,12 @@ async def install(
         owned=dict(installed.definitions) if installed else {},
     )
     follows = _follows(pack, body, installed)
+    # Read before anything is made: a source that cannot be read refuses the install.
+    sourced = (
+        await users_in_sources(sources, settings, principal.tenant_id, pack) if follows else []
+    )
     await work.definitions()
-    made = await work.assignments(start, list(body.users))
-    if follows:
-        made += await assign_source_users(
-            session, principal, settings, sources, pack, work.usable, start
-        )
+    made = await work.assignments(start, list(body.users), sourced)
     rules = await work.rules()
     if (
         installed is None

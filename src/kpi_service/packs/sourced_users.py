@@ -1,25 +1,23 @@
 """The users an install finds in the pack's source tables: every id in the column that names
-the user, read on the tenant's default source as the default start is."""
+the user (read as `source_tables` reads them)."""
 
 from __future__ import annotations
 
 import logging
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kpi_service.core.errors import InvalidInput, field_error, sqlstate
+from kpi_service.core.errors import InvalidInput, field_error
 from kpi_service.core.schemas import SubjectRef
 from kpi_service.core.settings import Settings
-from kpi_service.core.sources import Sources, SourceUnavailable, describe_failure, sandbox
+from kpi_service.core.sources import Sources, SourceUnavailable
 from kpi_service.packs.model import Pack, SourceKind, SourceRead
+from kpi_service.packs.source_tables import read_table
 
 log = logging.getLogger(__name__)
 
 FIELD = ["body", "follow_sources"]
-UNDEFINED_TABLE = "42P01"
 _SUBJECT = TypeAdapter(SubjectRef)
 
 
@@ -47,16 +45,8 @@ async def _users_of(
         f'WHERE "{column}" IS NOT NULL'
     )
     cap = settings.query_row_cap
-    try:
-        async with sandbox(engine, settings, tenant_id, settings.timezone) as conn:
-            found = [str(row[0]) for row in (await conn.execute(text(sql))).fetchmany(cap + 1)]
-    except SourceUnavailable as exc:
-        raise _refused(str(exc)) from None
-    except DBAPIError as exc:
-        if sqlstate(exc) == UNDEFINED_TABLE:
-            return []  # not there yet: nobody to assign (and nothing to log at every run)
-        why = describe_failure(exc, f"tenant {tenant_id}, users of {table.name}")
-        raise _refused(f"{table.name}.{column}: {why}") from None
+    rows = await read_table(engine, settings, tenant_id, sql, f"{table.name}.{column}", cap + 1)
+    found = [str(row[0]) for row in rows]
     if len(found) > cap:
         raise _refused(f"{table.name} names more than {cap} users (the row cap)")
     skipped = [user for user in found if not _valid(user)]
@@ -91,11 +81,11 @@ async def users_in_sources(
     tables = _user_tables(pack)
     if not tables:
         return []
+    found: set[str] = set()
     try:
         engine = await sources.engine(tenant_id, None)
+        for table, column in tables:
+            found.update(await _users_of(engine, settings, tenant_id, table, column))
     except SourceUnavailable as exc:
         raise _refused(str(exc)) from None
-    found: set[str] = set()
-    for table, column in tables:
-        found.update(await _users_of(engine, settings, tenant_id, table, column))
     return sorted(found)

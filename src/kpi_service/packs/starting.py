@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import date, datetime
 
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from kpi_service.core.errors import InvalidInput, field_error
 from kpi_service.core.settings import Settings
-from kpi_service.core.sources import Sources, SourceUnavailable, describe_failure, sandbox
+from kpi_service.core.sources import Sources, SourceUnavailable
 from kpi_service.events.repository import EventRepository
 from kpi_service.packs.model import Pack, SourceKind, SourceRead
-
-log = logging.getLogger(__name__)
+from kpi_service.packs.source_tables import read_table
 
 # Where an install with no data to cover starts: far enough back for the history a tenant
 # feeds after installing (a pack is usually installed first, then fed).
 NO_DATA_START = date(2000, 1, 1)
+
+
+def _refused(reason: str) -> InvalidInput:
+    return InvalidInput(
+        f"The earliest data could not be read from the pack's source tables: {reason}; "
+        "give a start_date.",
+        errors=[field_error(["body", "start_date"], reason)],
+    )
 
 
 def _local_day(value: object, settings: Settings) -> date | None:
@@ -28,28 +33,14 @@ def _local_day(value: object, settings: Settings) -> date | None:
     return value if isinstance(value, date) else None
 
 
-async def _first_row(
+async def _first_day(
     engine: AsyncEngine, settings: Settings, tenant_id: str, source: SourceRead
 ) -> date | None:
     # Names from the pack's catalogue (ours), quoted; no tenant text reaches this statement.
     sql = f'SELECT min("{source.dated_by}") FROM "{source.name}"'  # noqa: S608
-    try:
-        async with sandbox(engine, settings, tenant_id, settings.timezone) as conn:
-            first = await conn.scalar(text(sql))
-    except SourceUnavailable:
-        return None
-    except DBAPIError as exc:
-        # Most often the table is not there yet: there is no data to cover.
-        describe_failure(exc, f"tenant {tenant_id}, earliest row of {source.name}")
-        return None
-    return _local_day(first, settings)
-
-
-async def _source(sources: Sources, tenant_id: str) -> AsyncEngine | None:
-    try:
-        return await sources.engine(tenant_id, None)
-    except SourceUnavailable:
-        return None
+    column = f"{source.name}.{source.dated_by}"
+    rows = await read_table(engine, settings, tenant_id, sql, column, 1)
+    return _local_day(rows[0][0], settings) if rows else None
 
 
 async def default_start(
@@ -57,14 +48,18 @@ async def default_start(
 ) -> date:
     """The first day of the earliest month in which the pack's source tables have rows or
     its events occurred; without any, `NO_DATA_START`, so that data fed after the install
-    is covered whatever its dates."""
+    is covered whatever its dates. A table that does not exist yet has no rows; a source
+    that cannot be read is refused (422 on `start_date`)."""
     found: list[date] = []
     tables = [r for r in pack.reads if r.kind is SourceKind.TABLE and r.dated_by]
-    engine = await _source(sources, tenant_id) if tables else None
-    if engine is not None:
-        for source in tables:
-            if (day := await _first_row(engine, settings, tenant_id, source)) is not None:
-                found.append(day)
+    if tables:
+        try:
+            engine = await sources.engine(tenant_id, None)
+            for source in tables:
+                if (day := await _first_day(engine, settings, tenant_id, source)) is not None:
+                    found.append(day)
+        except SourceUnavailable as exc:
+            raise _refused(str(exc)) from None
     types = [r.name for r in pack.reads if r.kind is SourceKind.EVENTS]
     if types:
         first = await EventRepository(session).first_occurrence(tenant_id, types)
