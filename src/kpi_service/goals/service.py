@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.audit import service as audit
-from kpi_service.core.access import require_readable, visible_goals
+from kpi_service.core.access import readable_subject, visible_goals
 from kpi_service.core.auth import Principal
 from kpi_service.core.database import Database
 from kpi_service.core.errors import Conflict, InvalidInput, field_error, found
@@ -40,14 +40,6 @@ def _json(read: GoalRead) -> dict[str, Any]:
 def _invalid(loc: Loc, reason: str) -> NoReturn:
     where = ".".join(str(part) for part in loc[1:])
     raise InvalidInput(f"{where}: {reason}" if where else reason, errors=[field_error(loc, reason)])
-
-
-async def _for_user(session: AsyncSession, principal: Principal, user_id: str | None) -> str:
-    """The user whose goals these are: the caller's own, or one they may manage (else 404)."""
-    user = user_id or principal.user_id
-    if user != principal.user_id:
-        await require_readable(session, principal, SubjectType.USER, user)
-    return user
 
 
 def _definition_problem(definition: Definition) -> str | None:
@@ -123,7 +115,7 @@ async def create(
     session: AsyncSession, settings: Settings, principal: Principal, body: GoalCreate
 ) -> GoalRead:
     """Set a new goal for the caller, or for a user they manage."""
-    user = await _for_user(session, principal, body.user_id)
+    user = await readable_subject(session, principal, SubjectType.USER, body.user_id)
     definition = await definitions.referenced(session, principal.tenant_id, body)
     problem = _definition_problem(definition)
     if problem is not None:
@@ -157,7 +149,7 @@ async def _bulk_rows(
 ) -> tuple[list[dict[str, Any]], dict[NaturalKey, GoalRow]]:
     """One goal row per entry of the map (or a 422 naming every entry that is refused), and
     the goals already set for those users, KPIs and periods."""
-    user = await _for_user(session, principal, body.user_id)
+    user = await readable_subject(session, principal, SubjectType.USER, body.user_id)
     period = _period(body.period, body.period_start, body.period_end, settings.today())
     keys = {given: _kpi_key(given) for given in body.goals}
     defined = {
