@@ -17,7 +17,7 @@ from kpi_service.packs.revenue import REVENUE
 from kpi_service.packs.saas import SAAS
 from kpi_service.packs.specs import query_kpi
 from kpi_service.packs.support import SUPPORT
-from tests.support.api import define, idle, ingest, listed, measurements, recalculate
+from tests.support.api import define, ingest, listed, measurements, recalculate
 from tests.support.app import app_client
 from tests.support.database import snapshot
 from tests.support.packs import WEEK_START, event, install, outcomes, source_table
@@ -95,7 +95,6 @@ async def test_an_upgrade_keeps_every_measurement_and_raises_only_the_changed_ve
     await source_table(db, "support_cases", CASES)
     first = await install(client, "support", USERS)
     await recalculate(client, period_start=WEEK_START)
-    await idle(client)  # the run's followers (alert evaluation) too, before any snapshot
     kept = await measurements(client)
     assert kept and all(m["actual_value"] is not None for m in kept)
     versions = {d["key"]: d["version"] for d in await listed(client, "/api/kpis/definitions")}

@@ -206,10 +206,13 @@ async def wait_for_run(
 
 
 async def recalculate(client: AsyncClient, **body: Any) -> dict[str, Any]:
-    """Ask for a recalculation (202) and wait for the run to finish; the finished run."""
+    """Ask for a recalculation (202) and wait for the run and what follows it (goals, alert
+    evaluation, deliveries) to finish, so a test reads settled rows; the finished run."""
     response = await client.post(f"{MEASUREMENTS}/recalculate", json=body)
     assert response.status_code == 202, response.text
-    return await wait_for_run(client, response.json()["id"])
+    run = await wait_for_run(client, response.json()["id"])
+    await idle(client)
+    return run
 
 
 async def idle(client: AsyncClient) -> None:
