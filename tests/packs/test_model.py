@@ -8,6 +8,8 @@ from dataclasses import replace
 import pytest
 
 from kpi_service.engine.subscription import METRICS
+from kpi_service.engine.vocabulary import PeriodKind, TargetType
+from kpi_service.models import SubjectType, Unit
 from kpi_service.packs.registry import PACKS
 from kpi_service.packs.revenue import REVENUE
 from kpi_service.packs.saas import SAAS
@@ -20,11 +22,11 @@ def test_a_kpi_reading_events_the_pack_does_not_list_is_refused() -> None:
         "Logouts",
         "logout",
         "count",
-        unit="count",
+        unit=Unit.COUNT,
         category="engagement",
-        target_type="higher_better",
-        period="daily",
-        scope="organization",
+        target_type=TargetType.HIGHER_BETTER,
+        period=PeriodKind.DAILY,
+        scope=SubjectType.ORGANIZATION,
     )
     with pytest.raises(ValueError, match="saas_logouts reads logout events, not listed"):
         replace(SAAS, definitions=(*SAAS.definitions, unlisted))
@@ -35,8 +37,8 @@ def test_a_kpi_reading_events_the_pack_does_not_list_is_refused() -> None:
         "mrr",
         event_type="billing",
         category="revenue",
-        target_type="higher_better",
-        period="monthly",
+        target_type=TargetType.HIGHER_BETTER,
+        period=PeriodKind.MONTHLY,
     )
     with pytest.raises(ValueError, match="reads billing events"):
         replace(REVENUE, definitions=(*REVENUE.definitions, billing))

@@ -10,8 +10,8 @@ from typing import Any
 from kpi_service.calculators.builtin import BUILTIN_QUERIES, ORGANISATION_SUFFIX
 from kpi_service.calculators.subjects import SUBJECTS_KEY, SubjectMode
 from kpi_service.calculators.subscription import DEFAULT_EVENT_TYPE
-from kpi_service.engine.vocabulary import Direction
-from kpi_service.models import CalculationType, RuleKind, SubjectType, Unit
+from kpi_service.engine.vocabulary import Direction, PeriodKind, TargetType
+from kpi_service.models import CalculationType, RuleKind, Severity, SubjectType, Unit
 from kpi_service.packs.model import Spec
 
 # The unit of each subscription metric: money, customers, percentages, or a plain ratio.
@@ -54,10 +54,10 @@ def definition(
     calculation_type: CalculationType,
     config: dict[str, Any],
     *,
-    unit: str,
+    unit: Unit,
     category: str,
-    target_type: str,
-    period: str,
+    target_type: TargetType,
+    period: PeriodKind,
     scope: str = SubjectType.USER,
     description: str | None = None,
     **fields: Any,
@@ -73,7 +73,7 @@ def definition(
         "target_type": target_type,
         "aggregation_period": period,
         "scope": scope,
-        "calculation_type": calculation_type.value,
+        "calculation_type": calculation_type,
         "config": config,
         **fields,
     }
@@ -101,7 +101,7 @@ def query_kpi(
         name,
         CalculationType.QUERY,
         config,
-        unit=builtin.unit,
+        unit=Unit(builtin.unit),
         scope=scope,
         description=description or builtin.description,
         **fields,
@@ -200,25 +200,21 @@ def manual_kpi(key: str, name: str, **fields: Any) -> Spec:
     return definition(key, name, CalculationType.MANUAL, {}, **fields)
 
 
-def rule(name: str, key: str, condition: Spec, severity: str = "warning") -> Spec:
+def rule(name: str, key: str, condition: Spec, severity: Severity = Severity.WARNING) -> Spec:
     """An alert rule template on the pack's KPI `key`, for every subject."""
     return {"name": name, "definition_key": key, "condition": condition, "severity": severity}
 
 
 def achievement_below(threshold: int) -> Spec:
     """A rule's condition: achievement (percent) below `threshold`."""
-    return {"kind": RuleKind.ACHIEVEMENT_BELOW.value, "threshold": threshold}
+    return {"kind": RuleKind.ACHIEVEMENT_BELOW, "threshold": threshold}
 
 
 def value_threshold(direction: Direction, threshold: int) -> Spec:
     """A rule's condition: the value above (or below) `threshold`."""
-    return {
-        "kind": RuleKind.VALUE_THRESHOLD.value,
-        "direction": direction.value,
-        "threshold": threshold,
-    }
+    return {"kind": RuleKind.VALUE_THRESHOLD, "direction": direction, "threshold": threshold}
 
 
 def consecutive_declines(periods: int) -> Spec:
     """A rule's condition: the value worsened in each of the last `periods` periods."""
-    return {"kind": RuleKind.CONSECUTIVE_DECLINES.value, "periods": periods}
+    return {"kind": RuleKind.CONSECUTIVE_DECLINES, "periods": periods}
