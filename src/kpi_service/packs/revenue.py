@@ -4,126 +4,100 @@ the organisation, from subscription events."""
 
 from __future__ import annotations
 
-from kpi_service.engine.vocabulary import Direction, PeriodKind, Rollup, TargetType
+from kpi_service.engine.vocabulary import Direction, PeriodKind, Rollup
 from kpi_service.models import Severity
 from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
 from kpi_service.packs.specs import rule, subscription_kpi, value_threshold
 
-# metric: (name, target type, rollup, what the month's value is). Stocks keep the last
-# month's value over longer spans, movements add up, rates and ratios average.
-_METRICS: dict[str, tuple[str, TargetType, Rollup, str]] = {
-    "mrr": (
-        "MRR",
-        TargetType.HIGHER_BETTER,
-        Rollup.LAST,
-        "Monthly recurring revenue at the month's end.",
-    ),
-    "arr": ("ARR", TargetType.HIGHER_BETTER, Rollup.LAST, "12 x MRR at the month's end."),
+# metric: (name, rollup, what the month's value is); its unit and target type are the
+# metric's (`SUBSCRIPTION_METRICS`). Stocks keep the last month's value over longer spans,
+# movements add up, rates and ratios average.
+_METRICS: dict[str, tuple[str, Rollup, str]] = {
+    "mrr": ("MRR", Rollup.LAST, "Monthly recurring revenue at the month's end."),
+    "arr": ("ARR", Rollup.LAST, "12 x MRR at the month's end."),
     "customers": (
         "Paying customers",
-        TargetType.HIGHER_BETTER,
         Rollup.LAST,
         "Customers with MRR above 0 at the month's end.",
     ),
     "arpa": (
         "ARPA",
-        TargetType.HIGHER_BETTER,
         Rollup.LAST,
         "Average revenue per account: MRR / customers at the month's end.",
     ),
     "new_customers": (
         "New customers",
-        TargetType.HIGHER_BETTER,
         Rollup.SUM,
         "Customers paying at the month's end who never paid before it.",
     ),
     "reactivated_customers": (
         "Reactivated customers",
-        TargetType.HIGHER_BETTER,
         Rollup.SUM,
         "Customers paying at the month's end who paid before, but not at its start.",
     ),
     "churned_customers": (
         "Churned customers",
-        TargetType.LOWER_BETTER,
         Rollup.SUM,
         "Customers paying at the month's start and not at its end.",
     ),
-    "new_mrr": (
-        "New MRR",
-        TargetType.HIGHER_BETTER,
-        Rollup.SUM,
-        "MRR of the new customers at the month's end.",
-    ),
+    "new_mrr": ("New MRR", Rollup.SUM, "MRR of the new customers at the month's end."),
     "reactivation_mrr": (
         "Reactivation MRR",
-        TargetType.HIGHER_BETTER,
         Rollup.SUM,
         "MRR of the reactivated customers at the month's end.",
     ),
     "expansion_mrr": (
         "Expansion MRR",
-        TargetType.HIGHER_BETTER,
         Rollup.SUM,
         "MRR gained by customers paying more at the month's end than at its start.",
     ),
     "contraction_mrr": (
         "Contraction MRR",
-        TargetType.LOWER_BETTER,
         Rollup.SUM,
         "MRR lost by customers paying less (but above 0) at the month's end than at its start.",
     ),
     "churned_mrr": (
         "Churned MRR",
-        TargetType.LOWER_BETTER,
         Rollup.SUM,
         "MRR at the month's start of the customers who churned.",
     ),
     "customer_churn_rate": (
         "Customer churn rate",
-        TargetType.LOWER_BETTER,
         Rollup.AVG,
         "Churned customers / customers at the month's start x 100.",
     ),
     "revenue_churn_rate": (
         "Revenue churn rate",
-        TargetType.LOWER_BETTER,
         Rollup.AVG,
         "(Churned + contraction MRR) / MRR at the month's start x 100.",
     ),
     "nrr": (
         "Net revenue retention",
-        TargetType.HIGHER_BETTER,
         Rollup.AVG,
         "(MRR at the start + expansion - contraction - churned) / MRR at the start x 100.",
     ),
     "grr": (
         "Gross revenue retention",
-        TargetType.HIGHER_BETTER,
         Rollup.AVG,
         "(MRR at the start - contraction - churned) / MRR at the start x 100.",
     ),
     "ltv": (
         "Customer lifetime value",
-        TargetType.HIGHER_BETTER,
         Rollup.AVG,
         "ARPA / (monthly customer churn rate / 100).",
     ),
     "quick_ratio": (
         "SaaS quick ratio",
-        TargetType.HIGHER_BETTER,
         Rollup.AVG,
         "(New + reactivation + expansion MRR) / (contraction + churned MRR).",
     ),
     "mrr_growth": (
         "MRR growth, month over month",
-        TargetType.HIGHER_BETTER,
         Rollup.AVG,
         "(MRR at the month's end - MRR at its start) / MRR at its start x 100.",
     ),
     "mrr_growth_yoy": (
         "MRR growth, year over year",
-        TargetType.HIGHER_BETTER,
         Rollup.AVG,
         "(MRR at the month's end - MRR a year before) / MRR a year before x 100.",
     ),
@@ -136,11 +110,10 @@ _DEFINITIONS = tuple(
         metric,
         category="revenue",
         period=PeriodKind.MONTHLY,
-        target_type=target_type,
         rollup=rollup,
         description=description,
     )
-    for metric, (name, target_type, rollup, description) in _METRICS.items()
+    for metric, (name, rollup, description) in _METRICS.items()
 )
 
 REVENUE = Pack(
