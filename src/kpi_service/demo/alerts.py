@@ -12,6 +12,7 @@ from kpi_service.alerts import rule_service
 from kpi_service.alerts.rule_repository import RuleRepository
 from kpi_service.alerts.schemas import RuleCreate, RuleRead
 from kpi_service.core.auth import Principal
+from kpi_service.models import RuleKind, Severity
 
 # The packs bring their own rules; these watch what theirs do not: an anomaly on the demo's
 # calls, and a manual figure not entered in time.
@@ -19,13 +20,13 @@ RULES: list[dict[str, Any]] = [
     {
         "name": "Unusual number of calls",
         "definition_key": "calls_made",
-        "condition": {"kind": "anomaly", "window": 8, "z": 2.5},
+        "condition": {"kind": RuleKind.ANOMALY, "window": 8, "z": 2.5},
     },
     {
         "name": "Burn rate not entered 5 days after month end",
         "definition_key": "saas_burn_rate",
-        "condition": {"kind": "missing_value", "days": 5},
-        "severity": "critical",
+        "condition": {"kind": RuleKind.MISSING_VALUE, "days": 5},
+        "severity": Severity.CRITICAL,
     },
 ]
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kpi_service.models import SubjectType
+from kpi_service.engine.vocabulary import PeriodKind, Rollup, TargetType
+from kpi_service.models import SubjectType, Unit
 from kpi_service.packs.specs import event_kpi, query_kpi
 
 _SALES: dict[str, Any] = {"category": "sales"}
@@ -27,9 +28,9 @@ DEFINITIONS: list[dict[str, Any]] = [
             "Calls Made",
             "call",
             "count",
-            unit="count",
-            target_type="higher_better",
-            period="weekly",
+            unit=Unit.COUNT,
+            target_type=TargetType.HIGHER_BETTER,
+            period=PeriodKind.WEEKLY,
             description="Calls the agent made in the week (call events).",
             **_SALES,
         ),
@@ -38,10 +39,10 @@ DEFINITIONS: list[dict[str, Any]] = [
             "Call Duration (90th percentile)",
             "call",
             "p90",
-            unit="minutes",
-            target_type="lower_better",
-            period="monthly",
-            rollup="max",
+            unit=Unit.MINUTES,
+            target_type=TargetType.LOWER_BETTER,
+            period=PeriodKind.MONTHLY,
+            rollup=Rollup.MAX,
             description="The 90th percentile of the month's call minutes (the event's value).",
             **_SALES,
         ),
@@ -50,9 +51,9 @@ DEFINITIONS: list[dict[str, Any]] = [
             "Conversions",
             "conversion",
             "count",
-            unit="count",
-            target_type="higher_better",
-            period="monthly",
+            unit=Unit.COUNT,
+            target_type=TargetType.HIGHER_BETTER,
+            period=PeriodKind.MONTHLY,
             description="Leads converted in the month (conversion events, with lead_source).",
             **_SALES,
         ),
@@ -60,8 +61,8 @@ DEFINITIONS: list[dict[str, Any]] = [
             "revenue_daily",
             "Daily Revenue",
             "lead_revenue",
-            target_type="higher_better",
-            period="daily",
+            target_type=TargetType.HIGHER_BETTER,
+            period=PeriodKind.DAILY,
             description="Revenue of the leads converted that day (the pilot team).",
             **_SALES,
         ),
@@ -70,9 +71,9 @@ DEFINITIONS: list[dict[str, Any]] = [
             "Team Revenue",
             "conversion",
             "sum",
-            unit="currency",
-            target_type="higher_better",
-            period="monthly",
+            unit=Unit.CURRENCY,
+            target_type=TargetType.HIGHER_BETTER,
+            period=PeriodKind.MONTHLY,
             scope=SubjectType.TEAM,
             description="Revenue of the conversions of the team's agents in the month.",
             **_SALES,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.core.auth import Principal
 from kpi_service.core.settings import Settings
 from kpi_service.demo.people import TEAM_SIZE, DemoSize, Window, month_start
+from kpi_service.engine.vocabulary import GoalPeriodKind
 from kpi_service.goals import service as goals
 from kpi_service.goals.schemas import GoalBulk, GoalRead
 
@@ -39,9 +40,13 @@ async def ensure_goals(
                 key: (value * ambition).quantize(value) if key != "agent_response_time" else value
                 for key, value in MONTHLY.items()
             }
-            stored += await _set(session, settings, admin, agent, "monthly", month, targets)
+            stored += await _set(
+                session, settings, admin, agent, GoalPeriodKind.MONTHLY, month, targets
+            )
         quarter = {key: (value * ambition).quantize(value) for key, value in QUARTERLY.items()}
-        stored += await _set(session, settings, admin, agent, "quarterly", window.last_day, quarter)
+        stored += await _set(
+            session, settings, admin, agent, GoalPeriodKind.QUARTERLY, window.last_day, quarter
+        )
     return stored
 
 
@@ -50,7 +55,7 @@ async def _set(
     settings: Settings,
     admin: Principal,
     agent: str,
-    period: str,
+    period: GoalPeriodKind,
     day: date,
     targets: dict[str, Decimal],
 ) -> list[GoalRead]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from kpi_service.engine.vocabulary import PeriodKind, Rollup, TargetType
 from kpi_service.packs.model import (
     Activity,
     ActivityFilter,
@@ -21,32 +22,44 @@ from kpi_service.packs.specs import (
     rule,
 )
 
-_MONTHLY = {"category": "sales", "period": "monthly"}
+_MONTHLY = {"category": "sales", "period": PeriodKind.MONTHLY}
 # The organisation's figures over every lead (whoever it is assigned to): key, name, the
 # per-user built-in query, direction and further definition fields.
 _ORGANISATION = (
-    ("agent_org_leads", "Leads, all agents", "leads_created_count", "higher_better", _MONTHLY),
-    ("agent_org_revenue", "Revenue, all agents", "lead_revenue", "higher_better", _MONTHLY),
+    (
+        "agent_org_leads",
+        "Leads, all agents",
+        "leads_created_count",
+        TargetType.HIGHER_BETTER,
+        _MONTHLY,
+    ),
+    (
+        "agent_org_revenue",
+        "Revenue, all agents",
+        "lead_revenue",
+        TargetType.HIGHER_BETTER,
+        _MONTHLY,
+    ),
     (
         "agent_org_conversion_rate",
         "Conversion rate, all leads",
         "lead_conversion_rate",
-        "higher_better",
+        TargetType.HIGHER_BETTER,
         _MONTHLY,
     ),
     (
         "agent_org_response_time",
         "Response time, all agents",
         "lead_response_time",
-        "lower_better",
+        TargetType.LOWER_BETTER,
         _MONTHLY,
     ),
     (
         "agent_org_satisfaction",
         "Satisfaction score, all agents",
         "lead_satisfaction",
-        "higher_better",
-        {**_MONTHLY, "rollup": "avg"},
+        TargetType.HIGHER_BETTER,
+        {**_MONTHLY, "rollup": Rollup.AVG},
     ),
 )
 
@@ -83,47 +96,51 @@ AGENT = Pack(
             "agent_leads_handled",
             "Leads handled",
             "leads_created_count",
-            target_type="higher_better",
+            target_type=TargetType.HIGHER_BETTER,
             **_MONTHLY,
         ),
         query_kpi(
             "agent_leads_this_week",
             "Leads this week",
             "leads_created_count",
-            target_type="higher_better",
+            target_type=TargetType.HIGHER_BETTER,
             category="sales",
-            period="weekly",
+            period=PeriodKind.WEEKLY,
         ),
         query_kpi(
             "agent_conversion_rate",
             "Conversion rate",
             "lead_conversion_rate",
-            target_type="higher_better",
+            target_type=TargetType.HIGHER_BETTER,
             **_MONTHLY,
         ),
         query_kpi(
-            "agent_revenue", "Revenue", "lead_revenue", target_type="higher_better", **_MONTHLY
+            "agent_revenue",
+            "Revenue",
+            "lead_revenue",
+            target_type=TargetType.HIGHER_BETTER,
+            **_MONTHLY,
         ),
         query_kpi(
             "agent_response_time",
             "Response time",
             "lead_response_time",
-            target_type="lower_better",
+            target_type=TargetType.LOWER_BETTER,
             **_MONTHLY,
         ),
         query_kpi(
             "agent_satisfaction",
             "Satisfaction score",
             "lead_satisfaction",
-            target_type="higher_better",
-            rollup="avg",
+            target_type=TargetType.HIGHER_BETTER,
+            rollup=Rollup.AVG,
             **_MONTHLY,
         ),
         query_kpi(
             "agent_satisfaction_count",
             "Satisfaction ratings",
             "lead_satisfaction_count",
-            target_type="higher_better",
+            target_type=TargetType.HIGHER_BETTER,
             **_MONTHLY,
         ),
         *(

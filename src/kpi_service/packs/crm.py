@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kpi_service.calculators.builtin import CRM_FUNNEL_STEPS, CRM_STAGE_TITLES, CRM_STAGES
-from kpi_service.engine.vocabulary import Direction
+from kpi_service.engine.vocabulary import Direction, PeriodKind, Rollup, TargetType
 from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
 from kpi_service.packs.specs import (
     Measure,
@@ -15,7 +15,7 @@ from kpi_service.packs.specs import (
     value_threshold,
 )
 
-_WEEKLY = {"category": "crm", "period": "weekly"}
+_WEEKLY = {"category": "crm", "period": PeriodKind.WEEKLY}
 # Stages a good week has fewer contacts in.
 _FEWER_IS_BETTER = frozenset({"needs_outreach", "blocked", "closed_lost"})
 # Suggested weekly targets and weights per funnel step (the stocks are shown, not scored).
@@ -48,8 +48,12 @@ _MEASURES: tuple[Measure, ...] = (
             f"Contacts in {CRM_STAGE_TITLES[stage]}",
             f"contacts_in_{stage}",
             {
-                "target_type": "lower_better" if stage in _FEWER_IS_BETTER else "higher_better",
-                "rollup": "last",
+                "target_type": (
+                    TargetType.LOWER_BETTER
+                    if stage in _FEWER_IS_BETTER
+                    else TargetType.HIGHER_BETTER
+                ),
+                "rollup": Rollup.LAST,
             },
         )
         for stage in CRM_STAGES
@@ -59,7 +63,7 @@ _MEASURES: tuple[Measure, ...] = (
             f"funnel_{step}",
             f"Funnel {n}: {step.replace('_', ' ')}",
             f"funnel_{step}",
-            {"target_type": "higher_better"},
+            {"target_type": TargetType.HIGHER_BETTER},
         )
         for n, step in enumerate(CRM_FUNNEL_STEPS, start=1)
     ),

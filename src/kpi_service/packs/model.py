@@ -119,7 +119,7 @@ class Pack:
     def __post_init__(self) -> None:
         if self.version < 1:
             raise ValueError(f"pack {self.name}: the version starts at 1")
-        scopes: dict[str, str] = {}
+        scopes: dict[str, SubjectType] = {}
         listed = {r.name for r in self.reads if r.kind is SourceKind.EVENTS}
         for spec in self.definitions:
             body = DefinitionCreate.model_validate(spec)

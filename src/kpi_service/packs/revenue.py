@@ -4,116 +4,101 @@ the organisation, from subscription events."""
 
 from __future__ import annotations
 
-from kpi_service.engine.vocabulary import Direction
+from kpi_service.engine.vocabulary import Direction, PeriodKind, Rollup
+from kpi_service.models import Severity
 from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
 from kpi_service.packs.specs import rule, subscription_kpi, value_threshold
 
-# metric: (name, target type, rollup, what the month's value is). Stocks keep the last
-# month's value over longer spans, movements add up, rates and ratios average.
-_METRICS: dict[str, tuple[str, str, str, str]] = {
-    "mrr": ("MRR", "higher_better", "last", "Monthly recurring revenue at the month's end."),
-    "arr": ("ARR", "higher_better", "last", "12 x MRR at the month's end."),
+# metric: (name, rollup, what the month's value is); its unit and target type are the
+# metric's (`SUBSCRIPTION_METRICS`). Stocks keep the last month's value over longer spans,
+# movements add up, rates and ratios average.
+_METRICS: dict[str, tuple[str, Rollup, str]] = {
+    "mrr": ("MRR", Rollup.LAST, "Monthly recurring revenue at the month's end."),
+    "arr": ("ARR", Rollup.LAST, "12 x MRR at the month's end."),
     "customers": (
         "Paying customers",
-        "higher_better",
-        "last",
+        Rollup.LAST,
         "Customers with MRR above 0 at the month's end.",
     ),
     "arpa": (
         "ARPA",
-        "higher_better",
-        "last",
+        Rollup.LAST,
         "Average revenue per account: MRR / customers at the month's end.",
     ),
     "new_customers": (
         "New customers",
-        "higher_better",
-        "sum",
+        Rollup.SUM,
         "Customers paying at the month's end who never paid before it.",
     ),
     "reactivated_customers": (
         "Reactivated customers",
-        "higher_better",
-        "sum",
+        Rollup.SUM,
         "Customers paying at the month's end who paid before, but not at its start.",
     ),
     "churned_customers": (
         "Churned customers",
-        "lower_better",
-        "sum",
+        Rollup.SUM,
         "Customers paying at the month's start and not at its end.",
     ),
-    "new_mrr": ("New MRR", "higher_better", "sum", "MRR of the new customers at the month's end."),
+    "new_mrr": ("New MRR", Rollup.SUM, "MRR of the new customers at the month's end."),
     "reactivation_mrr": (
         "Reactivation MRR",
-        "higher_better",
-        "sum",
+        Rollup.SUM,
         "MRR of the reactivated customers at the month's end.",
     ),
     "expansion_mrr": (
         "Expansion MRR",
-        "higher_better",
-        "sum",
+        Rollup.SUM,
         "MRR gained by customers paying more at the month's end than at its start.",
     ),
     "contraction_mrr": (
         "Contraction MRR",
-        "lower_better",
-        "sum",
+        Rollup.SUM,
         "MRR lost by customers paying less (but above 0) at the month's end than at its start.",
     ),
     "churned_mrr": (
         "Churned MRR",
-        "lower_better",
-        "sum",
+        Rollup.SUM,
         "MRR at the month's start of the customers who churned.",
     ),
     "customer_churn_rate": (
         "Customer churn rate",
-        "lower_better",
-        "avg",
+        Rollup.AVG,
         "Churned customers / customers at the month's start x 100.",
     ),
     "revenue_churn_rate": (
         "Revenue churn rate",
-        "lower_better",
-        "avg",
+        Rollup.AVG,
         "(Churned + contraction MRR) / MRR at the month's start x 100.",
     ),
     "nrr": (
         "Net revenue retention",
-        "higher_better",
-        "avg",
+        Rollup.AVG,
         "(MRR at the start + expansion - contraction - churned) / MRR at the start x 100.",
     ),
     "grr": (
         "Gross revenue retention",
-        "higher_better",
-        "avg",
+        Rollup.AVG,
         "(MRR at the start - contraction - churned) / MRR at the start x 100.",
     ),
     "ltv": (
         "Customer lifetime value",
-        "higher_better",
-        "avg",
+        Rollup.AVG,
         "ARPA / (monthly customer churn rate / 100).",
     ),
     "quick_ratio": (
         "SaaS quick ratio",
-        "higher_better",
-        "avg",
+        Rollup.AVG,
         "(New + reactivation + expansion MRR) / (contraction + churned MRR).",
     ),
     "mrr_growth": (
         "MRR growth, month over month",
-        "higher_better",
-        "avg",
+        Rollup.AVG,
         "(MRR at the month's end - MRR at its start) / MRR at its start x 100.",
     ),
     "mrr_growth_yoy": (
         "MRR growth, year over year",
-        "higher_better",
-        "avg",
+        Rollup.AVG,
         "(MRR at the month's end - MRR a year before) / MRR a year before x 100.",
     ),
 }
@@ -124,12 +109,11 @@ _DEFINITIONS = tuple(
         name,
         metric,
         category="revenue",
-        period="monthly",
-        target_type=target_type,
+        period=PeriodKind.MONTHLY,
         rollup=rollup,
         description=description,
     )
-    for metric, (name, target_type, rollup, description) in _METRICS.items()
+    for metric, (name, rollup, description) in _METRICS.items()
 )
 
 REVENUE = Pack(
@@ -154,7 +138,7 @@ REVENUE = Pack(
             "Revenue: customer churn above 5%",
             "revenue_customer_churn_rate",
             value_threshold(Direction.ABOVE, 5),
-            "critical",
+            Severity.CRITICAL,
         ),
         rule(
             "Revenue: MRR shrank",

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kpi_service.engine.vocabulary import Direction
-from kpi_service.models import SubjectType
+from kpi_service.engine.vocabulary import Direction, PeriodKind, Rollup, TargetType
+from kpi_service.models import Severity, SubjectType, Unit
 from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
 from kpi_service.packs.specs import (
     event_kpi,
@@ -19,15 +19,19 @@ from kpi_service.packs.specs import (
 )
 
 _ORG = SubjectType.ORGANIZATION
-_ENGAGEMENT: dict[str, Any] = {"category": "engagement", "period": "daily", "scope": _ORG}
-_ACTIVATION: dict[str, Any] = {"category": "activation", "period": "daily", "scope": _ORG}
-_OPERATIONS: dict[str, Any] = {"category": "operations", "period": "daily", "scope": _ORG}
-_AI: dict[str, Any] = {"category": "ai", "period": "daily", "scope": _ORG}
-_CUSTOMERS: dict[str, Any] = {"category": "customers", "period": "monthly"}
-_FINANCE: dict[str, Any] = {"category": "finance", "period": "monthly", "scope": _ORG}
+_ENGAGEMENT: dict[str, Any] = {"category": "engagement", "period": PeriodKind.DAILY, "scope": _ORG}
+_ACTIVATION: dict[str, Any] = {"category": "activation", "period": PeriodKind.DAILY, "scope": _ORG}
+_OPERATIONS: dict[str, Any] = {"category": "operations", "period": PeriodKind.DAILY, "scope": _ORG}
+_AI: dict[str, Any] = {"category": "ai", "period": PeriodKind.DAILY, "scope": _ORG}
+_CUSTOMERS: dict[str, Any] = {"category": "customers", "period": PeriodKind.MONTHLY}
+_FINANCE: dict[str, Any] = {"category": "finance", "period": PeriodKind.MONTHLY, "scope": _ORG}
 # Distinct users do not add up over days (a user active on two days would count twice):
 # over a week or a month the views show the average day.
-_DISTINCT: dict[str, Any] = {"unit": "count", "target_type": "higher_better", "rollup": "avg"}
+_DISTINCT: dict[str, Any] = {
+    "unit": Unit.COUNT,
+    "target_type": TargetType.HIGHER_BETTER,
+    "rollup": Rollup.AVG,
+}
 # The key actions that activate a user, by the KPI counting the users who took each.
 _ACTIONS = {
     "file_upload": ("saas_users_uploaded_file", "Users who uploaded a file"),
@@ -43,9 +47,9 @@ def _count(key: str, name: str, event_type: str, description: str, **fields: Any
         name,
         event_type,
         "count",
-        unit="count",
+        unit=Unit.COUNT,
         description=description,
-        **{"target_type": "higher_better", **fields},
+        **{"target_type": TargetType.HIGHER_BETTER, **fields},
     )
 
 
@@ -56,7 +60,7 @@ def _rate(key: str, name: str, part: str, whole: str, description: str, **fields
         name,
         "part * 100 / whole",
         {"part": part, "whole": whole},
-        unit="percent",
+        unit=Unit.PERCENT,
         description=description,
         **fields,
     )
@@ -80,7 +84,7 @@ _LOGINS = (
         "distinct_users",
         window={"days": 7},
         description="Users who logged in on the 7 days ending on the day.",
-        **{**_DISTINCT, "rollup": "last"},
+        **{**_DISTINCT, "rollup": Rollup.LAST},
         **_ENGAGEMENT,
     ),
     event_kpi(
@@ -90,7 +94,7 @@ _LOGINS = (
         "distinct_users",
         window={"days": 30},
         description="Users who logged in on the 30 days ending on the day.",
-        **{**_DISTINCT, "rollup": "last"},
+        **{**_DISTINCT, "rollup": Rollup.LAST},
         **_ENGAGEMENT,
     ),
     formula_kpi(
@@ -98,8 +102,8 @@ _LOGINS = (
         "DAU/MAU (stickiness)",
         "dau * 100 / mau",
         {"dau": "saas_dau", "mau": "saas_mau"},
-        unit="percent",
-        target_type="higher_better",
+        unit=Unit.PERCENT,
+        target_type=TargetType.HIGHER_BETTER,
         description="Daily active users as a percentage of the rolling 30-day active users.",
         **_ENGAGEMENT,
     ),
@@ -164,7 +168,7 @@ _JOBS = (
         "job",
         "Job events with status failed.",
         where={"status": "failed"},
-        target_type="lower_better",
+        target_type=TargetType.LOWER_BETTER,
         **_OPERATIONS,
     ),
     event_kpi(
@@ -173,9 +177,9 @@ _JOBS = (
         "job",
         "avg",
         prop="duration_sec",
-        unit="none",
-        target_type="lower_better",
-        rollup="avg",
+        unit=Unit.NONE,
+        target_type=TargetType.LOWER_BETTER,
+        rollup=Rollup.AVG,
         description="Mean duration_sec of the day's job events that carry one.",
         **_OPERATIONS,
     ),
@@ -185,7 +189,7 @@ _JOBS = (
         "saas_jobs_succeeded",
         "saas_jobs_total",
         "Jobs succeeded as a percentage of jobs run.",
-        target_type="higher_better",
+        target_type=TargetType.HIGHER_BETTER,
         **_OPERATIONS,
     ),
     _rate(
@@ -194,7 +198,7 @@ _JOBS = (
         "saas_jobs_failed",
         "saas_jobs_total",
         "Jobs failed as a percentage of jobs run.",
-        target_type="lower_better",
+        target_type=TargetType.LOWER_BETTER,
         **_OPERATIONS,
     ),
 )
@@ -213,7 +217,7 @@ _API = (
         "api_request",
         "API requests with error true.",
         where={"error": True},
-        target_type="lower_better",
+        target_type=TargetType.LOWER_BETTER,
         **_OPERATIONS,
     ),
     _rate(
@@ -222,7 +226,7 @@ _API = (
         "saas_api_errors",
         "saas_api_requests",
         "API errors as a percentage of API requests.",
-        target_type="lower_better",
+        target_type=TargetType.LOWER_BETTER,
         **_OPERATIONS,
     ),
     event_kpi(
@@ -231,9 +235,9 @@ _API = (
         "api_request",
         "p95",
         prop="latency_ms",
-        unit="none",
-        target_type="lower_better",
-        rollup="max",
+        unit=Unit.NONE,
+        target_type=TargetType.LOWER_BETTER,
+        rollup=Rollup.MAX,
         description="The 95th percentile (continuous) of the day's requests' latency_ms; "
         "over several days the views show the worst day's.",
         **_OPERATIONS,
@@ -243,7 +247,7 @@ _API = (
         "Payment failures",
         "payment_failed",
         "Failed payments (payment_failed events).",
-        target_type="lower_better",
+        target_type=TargetType.LOWER_BETTER,
         **_OPERATIONS,
     ),
 )
@@ -255,8 +259,8 @@ _AI_USAGE = (
         "ai_usage",
         "sum",
         prop="tokens",
-        unit="count",
-        target_type="lower_better",
+        unit=Unit.COUNT,
+        target_type=TargetType.LOWER_BETTER,
         description="Sum of the day's ai_usage tokens.",
         **_AI,
     ),
@@ -266,8 +270,8 @@ _AI_USAGE = (
         "ai_usage",
         "sum",
         prop="cost_usd",
-        unit="currency",
-        target_type="lower_better",
+        unit=Unit.CURRENCY,
+        target_type=TargetType.LOWER_BETTER,
         description="Sum of the day's ai_usage cost_usd.",
         **_AI,
     ),
@@ -278,8 +282,7 @@ _SUBSCRIPTIONS = (
         "saas_customers",
         "Customers",
         "customers",
-        target_type="higher_better",
-        rollup="last",
+        rollup=Rollup.LAST,
         description="Customers paying (MRR above 0) at the month's end.",
         **_CUSTOMERS,
     ),
@@ -287,7 +290,6 @@ _SUBSCRIPTIONS = (
         "saas_new_customers",
         "New customers",
         "new_customers",
-        target_type="higher_better",
         description="Customers paying at the month's end who never paid before it.",
         **_CUSTOMERS,
     ),
@@ -295,7 +297,6 @@ _SUBSCRIPTIONS = (
         "saas_churned_customers",
         "Churned customers",
         "churned_customers",
-        target_type="lower_better",
         description="Customers paying at the month's start and not at its end.",
         **_CUSTOMERS,
     ),
@@ -303,7 +304,6 @@ _SUBSCRIPTIONS = (
         "saas_reactivated_customers",
         "Reactivated customers",
         "reactivated_customers",
-        target_type="higher_better",
         description="Customers paying at the month's end who paid before, but not at its start.",
         **_CUSTOMERS,
     ),
@@ -311,7 +311,6 @@ _SUBSCRIPTIONS = (
         "saas_customer_churn_rate",
         "Customer churn rate",
         "customer_churn_rate",
-        target_type="lower_better",
         description="Churned customers as a percentage of the customers at the month's start.",
         **_CUSTOMERS,
     ),
@@ -321,36 +320,36 @@ _MANUAL = (
     manual_kpi(
         "saas_burn_rate",
         "Monthly cash burn",
-        unit="currency",
-        target_type="lower_better",
-        rollup="avg",
+        unit=Unit.CURRENCY,
+        target_type=TargetType.LOWER_BETTER,
+        rollup=Rollup.AVG,
         description="Net cash spent in the month, recorded by hand.",
         **_FINANCE,
     ),
     manual_kpi(
         "saas_runway_months",
         "Runway (months)",
-        unit="none",
-        target_type="higher_better",
-        rollup="last",
+        unit=Unit.NONE,
+        target_type=TargetType.HIGHER_BETTER,
+        rollup=Rollup.LAST,
         description="Months of cash left at the current burn, recorded by hand.",
         **_FINANCE,
     ),
     manual_kpi(
         "saas_outstanding_invoices",
         "Outstanding invoices",
-        unit="count",
-        target_type="lower_better",
-        rollup="last",
+        unit=Unit.COUNT,
+        target_type=TargetType.LOWER_BETTER,
+        rollup=Rollup.LAST,
         description="Invoices sent and not paid at the month's end, recorded by hand.",
         **_FINANCE,
     ),
     manual_kpi(
         "saas_outstanding_invoices_value",
         "Outstanding invoices value",
-        unit="currency",
-        target_type="lower_better",
-        rollup="last",
+        unit=Unit.CURRENCY,
+        target_type=TargetType.LOWER_BETTER,
+        rollup=Rollup.LAST,
         description="The amount of the invoices outstanding at the month's end, by hand.",
         **_FINANCE,
     ),
@@ -382,14 +381,14 @@ SAAS = Pack(
             "SaaS: churn spike",
             "saas_customer_churn_rate",
             value_threshold(Direction.ABOVE, 20),
-            "critical",
+            Severity.CRITICAL,
         ),
         # Counts are whole: above 4 is 5 or more.
         rule(
             "SaaS: 5 or more payment failures in a day",
             "saas_payment_failures",
             value_threshold(Direction.ABOVE, 4),
-            "critical",
+            Severity.CRITICAL,
         ),
         rule(
             "SaaS: API error rate above 5%",

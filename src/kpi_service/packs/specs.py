@@ -5,46 +5,48 @@ condition."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kpi_service.calculators.builtin import BUILTIN_QUERIES, ORGANISATION_SUFFIX
 from kpi_service.calculators.subjects import SUBJECTS_KEY, SubjectMode
 from kpi_service.calculators.subscription import DEFAULT_EVENT_TYPE
-from kpi_service.engine.vocabulary import Direction
-from kpi_service.models import CalculationType, RuleKind, SubjectType, Unit
+from kpi_service.engine.vocabulary import Direction, PeriodKind, TargetType
+from kpi_service.models import CalculationType, RuleKind, Severity, SubjectType, Unit
 from kpi_service.packs.model import Spec
 
-# The unit of each subscription metric: money, customers, percentages, or a plain ratio.
-SUBSCRIPTION_UNITS: dict[str, Unit] = {
-    **dict.fromkeys(
-        (
-            "mrr",
-            "arr",
-            "new_mrr",
-            "expansion_mrr",
-            "contraction_mrr",
-            "churned_mrr",
-            "reactivation_mrr",
-            "arpa",
-            "ltv",
-        ),
-        Unit.CURRENCY,
-    ),
-    **dict.fromkeys(
-        ("customers", "new_customers", "churned_customers", "reactivated_customers"), Unit.COUNT
-    ),
-    **dict.fromkeys(
-        (
-            "customer_churn_rate",
-            "revenue_churn_rate",
-            "nrr",
-            "grr",
-            "mrr_growth",
-            "mrr_growth_yoy",
-        ),
-        Unit.PERCENT,
-    ),
-    "quick_ratio": Unit.NONE,
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionMetric:
+    """What a subscription metric's values are (money, customers, a percentage or a plain
+    ratio) and which way is good."""
+
+    unit: Unit
+    target_type: TargetType
+
+
+# Each subscription metric's unit and direction: the same wherever a pack measures it.
+SUBSCRIPTION_METRICS: dict[str, SubscriptionMetric] = {
+    "mrr": SubscriptionMetric(Unit.CURRENCY, TargetType.HIGHER_BETTER),
+    "arr": SubscriptionMetric(Unit.CURRENCY, TargetType.HIGHER_BETTER),
+    "customers": SubscriptionMetric(Unit.COUNT, TargetType.HIGHER_BETTER),
+    "arpa": SubscriptionMetric(Unit.CURRENCY, TargetType.HIGHER_BETTER),
+    "new_customers": SubscriptionMetric(Unit.COUNT, TargetType.HIGHER_BETTER),
+    "reactivated_customers": SubscriptionMetric(Unit.COUNT, TargetType.HIGHER_BETTER),
+    "churned_customers": SubscriptionMetric(Unit.COUNT, TargetType.LOWER_BETTER),
+    "new_mrr": SubscriptionMetric(Unit.CURRENCY, TargetType.HIGHER_BETTER),
+    "reactivation_mrr": SubscriptionMetric(Unit.CURRENCY, TargetType.HIGHER_BETTER),
+    "expansion_mrr": SubscriptionMetric(Unit.CURRENCY, TargetType.HIGHER_BETTER),
+    "contraction_mrr": SubscriptionMetric(Unit.CURRENCY, TargetType.LOWER_BETTER),
+    "churned_mrr": SubscriptionMetric(Unit.CURRENCY, TargetType.LOWER_BETTER),
+    "customer_churn_rate": SubscriptionMetric(Unit.PERCENT, TargetType.LOWER_BETTER),
+    "revenue_churn_rate": SubscriptionMetric(Unit.PERCENT, TargetType.LOWER_BETTER),
+    "nrr": SubscriptionMetric(Unit.PERCENT, TargetType.HIGHER_BETTER),
+    "grr": SubscriptionMetric(Unit.PERCENT, TargetType.HIGHER_BETTER),
+    "ltv": SubscriptionMetric(Unit.CURRENCY, TargetType.HIGHER_BETTER),
+    "quick_ratio": SubscriptionMetric(Unit.NONE, TargetType.HIGHER_BETTER),
+    "mrr_growth": SubscriptionMetric(Unit.PERCENT, TargetType.HIGHER_BETTER),
+    "mrr_growth_yoy": SubscriptionMetric(Unit.PERCENT, TargetType.HIGHER_BETTER),
 }
 
 
@@ -54,10 +56,10 @@ def definition(
     calculation_type: CalculationType,
     config: dict[str, Any],
     *,
-    unit: str,
+    unit: Unit,
     category: str,
-    target_type: str,
-    period: str,
+    target_type: TargetType,
+    period: PeriodKind,
     scope: str = SubjectType.USER,
     description: str | None = None,
     **fields: Any,
@@ -73,7 +75,7 @@ def definition(
         "target_type": target_type,
         "aggregation_period": period,
         "scope": scope,
-        "calculation_type": calculation_type.value,
+        "calculation_type": calculation_type,
         "config": config,
         **fields,
     }
@@ -101,7 +103,7 @@ def query_kpi(
         name,
         CalculationType.QUERY,
         config,
-        unit=builtin.unit,
+        unit=Unit(builtin.unit),
         scope=scope,
         description=description or builtin.description,
         **fields,
@@ -182,14 +184,16 @@ def subscription_kpi(
     event_type: str = DEFAULT_EVENT_TYPE,
     **fields: Any,
 ) -> Spec:
-    """An organisation KPI of a subscription metric, its unit the metric's."""
+    """An organisation KPI of a subscription metric, its unit and target type the metric's."""
     config = {"metric": metric, "event_type": event_type}
+    measured = SUBSCRIPTION_METRICS[metric]
     return definition(
         key,
         name,
         CalculationType.SUBSCRIPTION,
         config,
-        unit=SUBSCRIPTION_UNITS[metric],
+        unit=measured.unit,
+        target_type=measured.target_type,
         scope=SubjectType.ORGANIZATION,
         **fields,
     )
@@ -200,25 +204,21 @@ def manual_kpi(key: str, name: str, **fields: Any) -> Spec:
     return definition(key, name, CalculationType.MANUAL, {}, **fields)
 
 
-def rule(name: str, key: str, condition: Spec, severity: str = "warning") -> Spec:
+def rule(name: str, key: str, condition: Spec, severity: Severity = Severity.WARNING) -> Spec:
     """An alert rule template on the pack's KPI `key`, for every subject."""
     return {"name": name, "definition_key": key, "condition": condition, "severity": severity}
 
 
 def achievement_below(threshold: int) -> Spec:
     """A rule's condition: achievement (percent) below `threshold`."""
-    return {"kind": RuleKind.ACHIEVEMENT_BELOW.value, "threshold": threshold}
+    return {"kind": RuleKind.ACHIEVEMENT_BELOW, "threshold": threshold}
 
 
 def value_threshold(direction: Direction, threshold: int) -> Spec:
     """A rule's condition: the value above (or below) `threshold`."""
-    return {
-        "kind": RuleKind.VALUE_THRESHOLD.value,
-        "direction": direction.value,
-        "threshold": threshold,
-    }
+    return {"kind": RuleKind.VALUE_THRESHOLD, "direction": direction, "threshold": threshold}
 
 
 def consecutive_declines(periods: int) -> Spec:
     """A rule's condition: the value worsened in each of the last `periods` periods."""
-    return {"kind": RuleKind.CONSECUTIVE_DECLINES.value, "periods": periods}
+    return {"kind": RuleKind.CONSECUTIVE_DECLINES, "periods": periods}

@@ -6,7 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from kpi_service.engine.vocabulary import Direction
+from kpi_service.engine.vocabulary import Direction, PeriodKind, Rollup, TargetType
+from kpi_service.models import Severity
 from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
 from kpi_service.packs.specs import (
     Measure,
@@ -16,16 +17,16 @@ from kpi_service.packs.specs import (
     value_threshold,
 )
 
-_WEEKLY = {"category": "customer_support", "period": "weekly"}
-_HIGHER: dict[str, Any] = {"target_type": "higher_better"}
-_LOWER: dict[str, Any] = {"target_type": "lower_better"}
+_WEEKLY = {"category": "customer_support", "period": PeriodKind.WEEKLY}
+_HIGHER: dict[str, Any] = {"target_type": TargetType.HIGHER_BETTER}
+_LOWER: dict[str, Any] = {"target_type": TargetType.LOWER_BETTER}
 # Per agent, and for the organisation over every case (whoever it is assigned to).
 _MEASURES: tuple[Measure, ...] = (
     ("cases_resolved", "Cases resolved", "cases_resolved_count", _HIGHER),
     ("resolution_time", "Average resolution time", "avg_resolution_time", _LOWER),
     ("first_response_time", "First response time", "first_response_time", _LOWER),
     ("reopen_rate", "Reopen rate", "reopen_rate", _LOWER),
-    ("backlog", "Open cases at the week's end", "case_backlog", {**_LOWER, "rollup": "last"}),
+    ("backlog", "Open cases at the week's end", "case_backlog", {**_LOWER, "rollup": Rollup.LAST}),
 )
 # The pack has no organisation reopen rate.
 _AGENTS_ONLY = {"reopen_rate"}
@@ -64,7 +65,7 @@ SUPPORT = Pack(
             "Support: backlog over 25",
             "support_backlog",
             value_threshold(Direction.ABOVE, 25),
-            "critical",
+            Severity.CRITICAL,
         ),
     ),
     reads=(
