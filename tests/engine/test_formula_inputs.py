@@ -13,6 +13,7 @@ from kpi_service.engine.formula_inputs import (
     stored_variables,
     used_keys,
 )
+from kpi_service.engine.vocabulary import SubjectType
 
 
 def test_a_plain_key_reads_the_formulas_own_subject_and_is_stored_as_it_came() -> None:
@@ -20,7 +21,7 @@ def test_a_plain_key_reads_the_formulas_own_subject_and_is_stored_as_it_came() -
     inputs = formula_inputs(variables)
     assert inputs == {
         "mine": FormulaInput("revenue"),
-        "team": FormulaInput("revenue_team", "team"),
+        "team": FormulaInput("revenue_team", SubjectType.TEAM),
     }
     assert inputs["mine"].reads("user") == "user"
     assert inputs["team"].reads("user") == "team"
@@ -61,11 +62,11 @@ def test_used_keys_of_stored_configs_are_sorted_and_lenient() -> None:
         ("user", FormulaInput("k"), "user"),
         ("team", FormulaInput("k"), "team"),
         ("organization", FormulaInput("k"), "organization"),
-        ("user", FormulaInput("k", "team"), "team"),
-        ("user", FormulaInput("k", "organization"), "organization"),
-        ("team", FormulaInput("k", "team"), "team"),  # the team itself
-        ("team", FormulaInput("k", "organization"), "organization"),
-        ("organization", FormulaInput("k", "organization"), "organization"),
+        ("user", FormulaInput("k", SubjectType.TEAM), "team"),
+        ("user", FormulaInput("k", SubjectType.ORGANIZATION), "organization"),
+        ("team", FormulaInput("k", SubjectType.TEAM), "team"),  # the team itself
+        ("team", FormulaInput("k", SubjectType.ORGANIZATION), "organization"),
+        ("organization", FormulaInput("k", SubjectType.ORGANIZATION), "organization"),
     ],
 )
 def test_own_and_wider_scopes_are_readable(
@@ -86,7 +87,7 @@ def test_own_and_wider_scopes_are_readable(
         ),
         (
             "organization",
-            FormulaInput("k", "team"),
+            FormulaInput("k", SubjectType.TEAM),
             "team",
             "k is measured per team, narrower than the formula's organization: "
             "there is no one team value per organization",
@@ -112,10 +113,15 @@ def test_own_and_wider_scopes_are_readable(
             "k is measured per organization, not per user; to read the organisation's value, "
             'bind it as {"kpi": "k", "scope": "organization"}',
         ),
-        ("user", FormulaInput("k", "team"), "user", "k is measured per user, not per team"),
         (
             "user",
-            FormulaInput("k", "organization"),
+            FormulaInput("k", SubjectType.TEAM),
+            "user",
+            "k is measured per user, not per team",
+        ),
+        (
+            "user",
+            FormulaInput("k", SubjectType.ORGANIZATION),
             "team",
             "k is measured per team, not per organization",
         ),
@@ -128,6 +134,6 @@ def test_narrower_and_misnamed_scopes_are_refused_with_the_reason(
 
 
 def test_a_different_period_is_refused_first() -> None:
-    assert input_refusal("user", "weekly", FormulaInput("k", "team"), "team", "monthly") == (
-        "k is monthly and the formula weekly: their values are of different periods"
-    )
+    assert input_refusal(
+        "user", "weekly", FormulaInput("k", SubjectType.TEAM), "team", "monthly"
+    ) == ("k is monthly and the formula weekly: their values are of different periods")

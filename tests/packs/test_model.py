@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 
 from kpi_service.engine.subscription import METRICS
-from kpi_service.engine.vocabulary import PeriodKind, TargetType
-from kpi_service.models import SubjectType, Unit
+from kpi_service.engine.vocabulary import PeriodKind, SubjectType, TargetType
+from kpi_service.models import Unit
 from kpi_service.packs.registry import PACKS
 from kpi_service.packs.revenue import REVENUE
 from kpi_service.packs.saas import SAAS

@@ -25,8 +25,14 @@ from kpi_service.core.schemas import (
     refuse_null,
 )
 from kpi_service.definitions.schemas import DefinitionReference
-from kpi_service.engine.vocabulary import AlertStatus, ChangeDirection, Direction, Notice
-from kpi_service.models import DeliveryStatus, Severity, SubjectType
+from kpi_service.engine.vocabulary import (
+    AlertStatus,
+    ChangeDirection,
+    Direction,
+    Notice,
+    SubjectType,
+)
+from kpi_service.models import DeliveryStatus, Severity
 
 # A percentage or an amount that widens a threshold before an alert clears.
 Margin = Annotated[Number, Field(ge=0)]

@@ -27,7 +27,8 @@ from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Forbidden, field_error
 from kpi_service.core.settings import Settings
 from kpi_service.definitions.repository import DefinitionRepository
-from kpi_service.models import AssignmentTarget, Definition, SubjectType
+from kpi_service.engine.vocabulary import SubjectType
+from kpi_service.models import AssignmentTarget, Definition
 
 
 def _definition_of(

@@ -22,7 +22,7 @@ from kpi_service.core.schemas import (
     refuse_null,
 )
 from kpi_service.definitions.schemas import DefinitionReference
-from kpi_service.models import SubjectType
+from kpi_service.engine.vocabulary import SubjectType
 
 MAX_BULK = 1000
 

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.calculators.base import CalculationRequest, ConfigError, Outcome
 from kpi_service.core.sql import among
 from kpi_service.engine.achievement import quantize
-from kpi_service.models import Event, SubjectType
+from kpi_service.engine.vocabulary import SubjectType
+from kpi_service.models import Event
 
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95}
 AGGREGATES = frozenset({"count", "sum", "avg", "min", "max", "distinct_users", *PERCENTILES})

@@ -19,8 +19,9 @@ from kpi_service.calculators.base import CalculationRequest, ConfigError
 from kpi_service.calculators.builtin import BUILTIN_QUERIES
 from kpi_service.engine.periods import Period
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
+from kpi_service.engine.vocabulary import SubjectType
 from kpi_service.engine.windows import Window
-from kpi_service.models import CalculationType, Definition, SubjectType
+from kpi_service.models import CalculationType, Definition
 
 SUBJECTS_KEY = "subjects"
 # Sources that can be asked for any subject; event KPIs group by the event's own team.

@@ -27,7 +27,8 @@ from kpi_service.engine.subscription import (
     months_of,
     year_before_end,
 )
-from kpi_service.models import Event, SubjectType
+from kpi_service.engine.vocabulary import SubjectType
+from kpi_service.models import Event
 
 DEFAULT_EVENT_TYPE = "subscription"
 _KEYS = frozenset({"metric", "event_type", "segment"})

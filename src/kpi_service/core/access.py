@@ -20,7 +20,8 @@ from sqlalchemy.orm import QueryableAttribute
 from kpi_service.core.auth import Principal, Role
 from kpi_service.core.errors import Forbidden, InvalidInput, NotFound, field_error
 from kpi_service.core.sql import among
-from kpi_service.models import Alert, Assignment, Event, Goal, SubjectType
+from kpi_service.engine.vocabulary import SubjectType
+from kpi_service.models import Alert, Assignment, Event, Goal
 
 
 def managed_teams(principal: Principal) -> list[str] | None:

@@ -22,9 +22,9 @@ from kpi_service.core.schemas import (
     number_default,
     refuse_null,
 )
-from kpi_service.engine.vocabulary import PeriodKind, Rollup, TargetType, ToDate
+from kpi_service.engine.vocabulary import PeriodKind, Rollup, SubjectType, TargetType, ToDate
 from kpi_service.engine.windows import MAX_DAYS
-from kpi_service.models import CalculationType, SubjectType, Unit
+from kpi_service.models import CalculationType, Unit
 
 Category = Annotated[ShortText, Field(min_length=1)]
 WarningThreshold = Annotated[Number, Field(gt=0, le=100)]

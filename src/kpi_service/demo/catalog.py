@@ -22,10 +22,9 @@ from kpi_service.definitions.schemas import DefinitionCreate
 from kpi_service.demo.definitions import DEFINITIONS
 from kpi_service.demo.people import TEAM_SIZE, DemoSize, Window, team_of
 from kpi_service.engine.periods import containing
-from kpi_service.engine.vocabulary import PeriodKind
+from kpi_service.engine.vocabulary import PeriodKind, SubjectType
 from kpi_service.measurements import service as measurements
 from kpi_service.measurements.schemas import ManualValue
-from kpi_service.models import SubjectType
 from kpi_service.packs.schemas import AssignmentMade
 
 ASSIGN_CHUNK = 1000

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kpi_service.engine.vocabulary import PeriodKind, Rollup, TargetType
-from kpi_service.models import SubjectType, Unit
+from kpi_service.engine.vocabulary import PeriodKind, Rollup, SubjectType, TargetType
+from kpi_service.models import Unit
 from kpi_service.packs.specs import event_kpi, query_kpi
 
 _SALES: dict[str, Any] = {"category": "sales"}

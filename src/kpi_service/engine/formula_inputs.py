@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kpi_service.engine.formula import FormulaError
+from kpi_service.engine.vocabulary import SubjectType
 
 # The subjects a value can be read for, narrowest first: a user is in a team, a team in the
 # organisation, so a formula reads its own subject's value or a wider one, never a narrower.
-SCOPES = ("user", "team", "organization")
+SCOPES = (SubjectType.USER, SubjectType.TEAM, SubjectType.ORGANIZATION)
 # The scopes a variable may name; a plain key reads the formula's own subject.
-NAMED_SCOPES = ("team", "organization")
+NAMED_SCOPES = (SubjectType.TEAM, SubjectType.ORGANIZATION)
 BOUND_TO = 'must be a KPI key or {"kpi": key, "scope": "team" or "organization"}'
 
 
@@ -30,7 +31,7 @@ class FormulaInput:
     """A variable's KPI key and whose value it reads (`scope` None: the formula's subject)."""
 
     key: str
-    scope: str | None = None
+    scope: SubjectType | None = None
 
     def reads(self, formula_scope: str) -> str:
         """The scope of the subject whose value is read for a subject of `formula_scope`."""
@@ -50,7 +51,7 @@ def formula_inputs(variables: Mapping[str, object]) -> dict[str, FormulaInput]:
         key, scope = bound["kpi"], bound["scope"]
         if not isinstance(key, str) or scope not in NAMED_SCOPES:
             raise FormulaInputError(name, BOUND_TO)
-        inputs[name] = FormulaInput(key, str(scope))
+        inputs[name] = FormulaInput(key, SubjectType(scope))
     return inputs
 
 
@@ -98,7 +99,7 @@ def input_refusal(
     if kpi_scope == read.reads(formula_scope):
         return None
     if read.scope is None:
-        whose = "the subject's team" if kpi_scope == "team" else "the organisation"
+        whose = "the subject's team" if kpi_scope == SubjectType.TEAM else "the organisation"
         return (
             f"{key} is measured per {kpi_scope}, not per {formula_scope}; to read "
             f'{whose}\'s value, bind it as {{"kpi": "{key}", "scope": "{kpi_scope}"}}'

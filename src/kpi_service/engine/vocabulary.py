@@ -1,9 +1,18 @@
-"""The closed vocabularies the engine reasons in: periods, targets, statuses, rollups, goals
-and alerts. The tables hold them too; `kpi_service.models.vocabulary` has the rest."""
+"""The closed vocabularies the engine reasons in: subjects, periods, targets, statuses,
+rollups, goals and alerts. The tables hold them too; `kpi_service.models.vocabulary` has the
+rest."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+
+# What a KPI is measured for (DESIGN.md section 3): the `subject_type` of an assignment,
+# and the `scope` of a definition. No docstring: it would become the API schema's description.
+class SubjectType(StrEnum):
+    USER = "user"
+    TEAM = "team"
+    ORGANIZATION = "organization"
 
 
 class PeriodKind(StrEnum):

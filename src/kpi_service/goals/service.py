@@ -20,11 +20,11 @@ from kpi_service.definitions import service as definitions
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.goals import GoalPeriodError, check_fits, goal_period
 from kpi_service.engine.periods import Period
-from kpi_service.engine.vocabulary import GoalPeriodKind, PeriodKind
+from kpi_service.engine.vocabulary import GoalPeriodKind, PeriodKind, SubjectType
 from kpi_service.goals.progress import settle, to_reads
 from kpi_service.goals.repository import GoalFilters, GoalRepository, GoalRow, NaturalKey
 from kpi_service.goals.schemas import GoalBulk, GoalCreate, GoalRead, GoalUpdate
-from kpi_service.models import CalculationRun, Definition, SubjectType
+from kpi_service.models import CalculationRun, Definition
 from kpi_service.runs.plan import RunPlan
 
 ENTITY = "goal"

@@ -21,12 +21,12 @@ from kpi_service.core.sources import Sources
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.definitions.service import visible_config
 from kpi_service.engine.periods import Period, aligned_or_custom
-from kpi_service.engine.vocabulary import PeriodKind
+from kpi_service.engine.vocabulary import PeriodKind, SubjectType
 from kpi_service.legacy.schemas import LegacyAssign, LegacyCalculate
 from kpi_service.measurements.listing_repository import ListingRepository
 from kpi_service.measurements.service import calculate_now, get_measurement
 from kpi_service.metrics.pace import in_progress, pace_of
-from kpi_service.models import CalculationType, SubjectType
+from kpi_service.models import CalculationType
 
 _DEFINITION_FIELDS = (
     "id",

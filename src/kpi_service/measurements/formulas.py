@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
 from kpi_service.engine.formula import FormulaError, parse_formula
 from kpi_service.engine.formula_inputs import FormulaInput, formula_inputs
+from kpi_service.engine.vocabulary import SubjectType
 from kpi_service.measurements.repository import MeasurementRepository, ValuesWanted
-from kpi_service.models import Definition, SubjectType
+from kpi_service.models import Definition
 
 
 def _subject_read(

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.calculators.base import CalculationFailed, CalculationRequest, Outcome
 from kpi_service.calculators.subjects import SubjectMode, subject_mode
 from kpi_service.engine.rollup import MEMBER_ROLLUPS, MemberValue, roll_up
+from kpi_service.engine.vocabulary import SubjectType
 from kpi_service.measurements.repository import MeasurementRepository
-from kpi_service.models import Definition, SubjectType
+from kpi_service.models import Definition
 
 Calculate = Callable[[CalculationRequest], Awaitable[dict[str, Outcome]]]
 

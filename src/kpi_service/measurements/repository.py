@@ -31,13 +31,13 @@ from kpi_service.assignments.repository import (
 )
 from kpi_service.core.repository import Repository
 from kpi_service.core.sql import among
+from kpi_service.engine.vocabulary import SubjectType
 from kpi_service.models import (
     SCHEMA,
     Assignment,
     Definition,
     Measurement,
     MeasurementRevision,
-    SubjectType,
     joins,
 )
 

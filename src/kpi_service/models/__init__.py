@@ -1,8 +1,7 @@
 """All tables, on one metadata for Alembic, and the vocabularies their columns hold.
 
-The vocabularies the engine already reasons in (TargetType, PeriodKind, Rollup,
-GoalPeriodKind, AlertStatus, Notice) are in `kpi_service.engine.vocabulary`; the models use
-them.
+The vocabularies the engine already reasons in (subject types, periods, targets, rollups,
+goals, alerts) are in `kpi_service.engine.vocabulary`; the models use them.
 """
 
 from kpi_service.models.alert import (
@@ -32,7 +31,6 @@ from kpi_service.models.vocabulary import (
     RunStatus,
     RunTrigger,
     Severity,
-    SubjectType,
     Unit,
 )
 
@@ -63,6 +61,5 @@ __all__ = [
     "RunStatus",
     "RunTrigger",
     "Severity",
-    "SubjectType",
     "Unit",
 ]

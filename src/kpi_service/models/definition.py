@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint, tex
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kpi_service.engine.vocabulary import PeriodKind, Rollup, TargetType
+from kpi_service.engine.vocabulary import PeriodKind, Rollup, SubjectType, TargetType
 from kpi_service.models.base import (
     Base,
     CreatedAt,
@@ -20,7 +20,7 @@ from kpi_service.models.base import (
     one_of,
     tenant_fk,
 )
-from kpi_service.models.vocabulary import CalculationType, SubjectType
+from kpi_service.models.vocabulary import CalculationType
 
 
 class Definition(TenantKeyed, Timestamped, Base):

@@ -1,5 +1,5 @@
-"""The closed vocabularies the tables hold that the engine does not reason in; the others
-(TargetType, PeriodKind, Rollup, GoalPeriodKind, AlertStatus, Notice) are in
+"""The closed vocabularies the tables hold that the engine does not reason in; those it
+reasons in (subject types, periods, targets, rollups, goals, alerts) are in
 `kpi_service.engine.vocabulary`."""
 
 from __future__ import annotations
@@ -28,14 +28,6 @@ class CalculationType(StrEnum):
     API = "api"
     FORMULA = "formula"
     SUBSCRIPTION = "subscription"
-
-
-# What a KPI is measured for (DESIGN.md section 3): the `subject_type` of an assignment,
-# and the `scope` of a definition. No docstring: it would become the API schema's description.
-class SubjectType(StrEnum):
-    USER = "user"
-    TEAM = "team"
-    ORGANIZATION = "organization"
 
 
 class MeasurementSource(StrEnum):

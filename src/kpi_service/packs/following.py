@@ -19,7 +19,8 @@ from kpi_service.core.errors import DomainError
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
 from kpi_service.definitions.repository import DefinitionRepository
-from kpi_service.models import Definition, SubjectType
+from kpi_service.engine.vocabulary import SubjectType
+from kpi_service.models import Definition
 from kpi_service.packs.model import Assigned, Pack
 from kpi_service.packs.registry import PACKS
 from kpi_service.packs.repository import PackInstallRepository

@@ -12,7 +12,8 @@ from typing import Any
 from kpi_service.alerts.schemas import RuleCreate
 from kpi_service.calculators.subscription import DEFAULT_EVENT_TYPE
 from kpi_service.definitions.schemas import DefinitionCreate
-from kpi_service.models import CalculationType, SubjectType
+from kpi_service.engine.vocabulary import SubjectType
+from kpi_service.models import CalculationType
 
 # A definition as `POST /definitions` takes it, and an alert rule as `POST /alerts/rules`
 # takes it (naming its KPI by `definition_key`): whatever fields those bodies gain (a window,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kpi_service.engine.vocabulary import Direction, PeriodKind, Rollup, TargetType
-from kpi_service.models import Severity, SubjectType, Unit
+from kpi_service.engine.vocabulary import Direction, PeriodKind, Rollup, SubjectType, TargetType
+from kpi_service.models import Severity, Unit
 from kpi_service.packs.model import Assigned, Pack, SourceKind, SourceRead
 from kpi_service.packs.specs import (
     event_kpi,

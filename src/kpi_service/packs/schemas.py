@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 
 from kpi_service.core.schemas import Choice, Day, Input, OutNumber, Output, SubjectRef
-from kpi_service.models import SubjectType
+from kpi_service.engine.vocabulary import SubjectType
 from kpi_service.packs.model import ActivityFilter, SourceKind
 
 MAX_USERS = 1000

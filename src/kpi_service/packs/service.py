@@ -20,7 +20,8 @@ from kpi_service.core.sources import Sources
 from kpi_service.definitions import service as definitions
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.definitions.schemas import DefinitionCreate, DefinitionUpdate, default_rollup
-from kpi_service.models import Definition, PackInstall, SubjectType
+from kpi_service.engine.vocabulary import SubjectType
+from kpi_service.models import Definition, PackInstall
 from kpi_service.packs.following import Wanted, assign
 from kpi_service.packs.model import Assigned, Pack, Spec
 from kpi_service.packs.registry import PACKS

@@ -11,8 +11,8 @@ from typing import Any
 from kpi_service.calculators.builtin import BUILTIN_QUERIES, ORGANISATION_SUFFIX
 from kpi_service.calculators.subjects import SUBJECTS_KEY, SubjectMode
 from kpi_service.calculators.subscription import DEFAULT_EVENT_TYPE
-from kpi_service.engine.vocabulary import Direction, PeriodKind, TargetType
-from kpi_service.models import CalculationType, RuleKind, Severity, SubjectType, Unit
+from kpi_service.engine.vocabulary import Direction, PeriodKind, SubjectType, TargetType
+from kpi_service.models import CalculationType, RuleKind, Severity, Unit
 from kpi_service.packs.model import Spec
 
 

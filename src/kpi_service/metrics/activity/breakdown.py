@@ -20,6 +20,7 @@ from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.achievement import quantize
 from kpi_service.engine.funnels import percent
 from kpi_service.engine.periods import custom
+from kpi_service.engine.vocabulary import SubjectType
 from kpi_service.measurements.repository import MeasurementRepository
 from kpi_service.metrics.activity.event_repository import (
     ActivityEventRepository,
@@ -32,7 +33,7 @@ from kpi_service.metrics.activity.source_repository import (
     SourceSplitError,
     split_query,
 )
-from kpi_service.models import CalculationType, Definition, SubjectType
+from kpi_service.models import CalculationType, Definition
 
 
 async def split_kpi(

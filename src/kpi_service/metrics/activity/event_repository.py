@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.calculators.event import aggregate_of, measured_value
 from kpi_service.core.sql import among
-from kpi_service.models import Event, SubjectType
+from kpi_service.engine.vocabulary import SubjectType
+from kpi_service.models import Event
 
 
 @dataclass(frozen=True, slots=True)

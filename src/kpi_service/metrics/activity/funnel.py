@@ -13,11 +13,11 @@ from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.funnels import across_members, conversions, no_count_reason
 from kpi_service.engine.periods import custom
 from kpi_service.engine.rollup import MEMBER_ROLLUPS
-from kpi_service.engine.vocabulary import PeriodKind
+from kpi_service.engine.vocabulary import PeriodKind, SubjectType
 from kpi_service.metrics.activity.event_repository import ActivityEventRepository, EventRange
 from kpi_service.metrics.activity.measurement_repository import ActivityMeasurementRepository
 from kpi_service.metrics.activity.schemas import FunnelQuery, FunnelRead, FunnelStage
-from kpi_service.models import Definition, SubjectType
+from kpi_service.models import Definition
 
 
 async def count_stages(

@@ -29,8 +29,9 @@ from kpi_service.core.repository import Repository
 from kpi_service.core.sql import among
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.periods import Period
+from kpi_service.engine.vocabulary import SubjectType
 from kpi_service.metrics.measured import JUDGED
-from kpi_service.models import Assignment, Definition, Measurement, SubjectType, joins
+from kpi_service.models import Assignment, Definition, Measurement, joins
 
 # Achievement buckets of the summary, in percent: [<50, 50-80, 80-100, 100-120, >=120).
 BUCKET_EDGES = (Decimal(50), Decimal(80), Decimal(100), Decimal(120))

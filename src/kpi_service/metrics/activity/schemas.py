@@ -15,10 +15,9 @@ from pydantic import (
 
 from kpi_service.core.schemas import Choice, Day, Input, Key, Limit, OutNumber, Output, SubjectRef
 from kpi_service.definitions.schemas import WINDOW_DOC, WindowShape
-from kpi_service.engine.vocabulary import PeriodKind
+from kpi_service.engine.vocabulary import PeriodKind, SubjectType
 from kpi_service.events.schemas import EventType
 from kpi_service.metrics.pace import PeriodPace
-from kpi_service.models import SubjectType
 
 # At most five years of days in one range.
 MAX_RANGE_DAYS = 5 * 366

@@ -9,12 +9,12 @@ from kpi_service.core.access import readable_subject, require_readable
 from kpi_service.core.auth import Principal
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
+from kpi_service.engine.vocabulary import SubjectType
 from kpi_service.metrics.activity import schemas
 from kpi_service.metrics.activity.breakdown import split_kpi
 from kpi_service.metrics.activity.cohorts import retention_by_month
 from kpi_service.metrics.activity.funnel import count_stages
 from kpi_service.metrics.activity.summary import summarize
-from kpi_service.models import SubjectType
 
 
 async def summary(

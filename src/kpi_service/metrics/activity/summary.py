@@ -15,7 +15,7 @@ from kpi_service.core.auth import Principal
 from kpi_service.core.settings import Settings
 from kpi_service.engine.funnels import over_periods
 from kpi_service.engine.periods import Period, between, containing, custom, is_final, latest_final
-from kpi_service.engine.vocabulary import PeriodKind
+from kpi_service.engine.vocabulary import PeriodKind, SubjectType
 from kpi_service.metrics.activity.measurement_repository import (
     BUCKET_EDGES,
     ActivityMeasurementRepository,
@@ -35,7 +35,6 @@ from kpi_service.metrics.activity.schemas import (
     SummaryRead,
 )
 from kpi_service.metrics.pace import pace_of
-from kpi_service.models import SubjectType
 
 # The summary shows the newest open alerts; the alerts list pages through all of them.
 OPEN_ALERTS_SHOWN = 50

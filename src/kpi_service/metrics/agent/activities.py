@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kpi_service.core.access import readable_subject
 from kpi_service.core.auth import Principal
 from kpi_service.core.settings import Settings
+from kpi_service.engine.vocabulary import SubjectType
 from kpi_service.events import service as events
 from kpi_service.metrics.agent.schemas import ActivitiesQuery, ActivitiesRead, ActivityItem
-from kpi_service.models import Event, SubjectType
+from kpi_service.models import Event
 from kpi_service.packs.agent import AGENT
 from kpi_service.packs.model import Activity, ActivityFilter
 

@@ -14,7 +14,8 @@ from kpi_service.assignments.repository import in_force_during, target_as_of
 from kpi_service.core.access import held_by
 from kpi_service.core.repository import Repository
 from kpi_service.engine.periods import Period
-from kpi_service.models import Assignment, SubjectType
+from kpi_service.engine.vocabulary import SubjectType
+from kpi_service.models import Assignment
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import ranking
 from kpi_service.engine.achievement import achievement, change_pct, overall_score, quantize, score
 from kpi_service.engine.periods import Period, custom
-from kpi_service.engine.vocabulary import TargetType
+from kpi_service.engine.vocabulary import SubjectType, TargetType
 from kpi_service.metrics.agent.repository import AgentAssignment, AgentRepository
 from kpi_service.metrics.agent.schemas import (
     AgentKpis,
@@ -32,7 +32,7 @@ from kpi_service.metrics.agent.schemas import (
     Window,
 )
 from kpi_service.metrics.teams import main_team
-from kpi_service.models import CalculationType, Definition, SubjectType
+from kpi_service.models import CalculationType, Definition
 from kpi_service.packs.agent import AGENT, SEED_KPIS, SEED_TRENDS, SEED_WEEK_KPI
 
 WEEK_DAYS = 7

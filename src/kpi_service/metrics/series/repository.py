@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ARRAY,
@@ -39,7 +39,8 @@ from sqlalchemy.sql.expression import Grouping
 
 from kpi_service.assignments.repository import in_force_during, target_as_of
 from kpi_service.engine.periods import Period
-from kpi_service.models import Assignment, Measurement, SubjectType
+from kpi_service.engine.vocabulary import SubjectType
+from kpi_service.models import Assignment, Measurement
 
 _AGGREGATES: dict[str, Callable[[Any], Any]] = {
     "sum": func.sum,
@@ -111,7 +112,7 @@ class _Shape:
 
     rollup: str
     # Whose measurements: the subject's own assignment only, or else its members'.
-    members: Literal["team", "organization"] | None
+    members: SubjectType | None
     # One subject and one native period per bucket: the rows are the measurements.
     native: bool
     target: bool
@@ -137,8 +138,8 @@ def _latest(value: Any, order: Any, having: Any) -> Any:
     return ordered.filter(having)[1]
 
 
-def _members_condition(members: str) -> ColumnElement[bool]:
-    if members == "team":
+def _members_condition(members: SubjectType) -> ColumnElement[bool]:
+    if members is SubjectType.TEAM:
         return and_(
             _A.subject_type == SubjectType.USER, _A.team_id == bindparam("subject_id", type_=Text)
         )
@@ -339,9 +340,11 @@ def _rolled_up(shape: _Shape, chosen: Any) -> Any:
 
 
 def _shape(r: SeriesRequest) -> _Shape:
-    members: Literal["team", "organization"] | None = None
+    members: SubjectType | None = None
     if r.derive:
-        members = "team" if r.subject_type == SubjectType.TEAM else "organization"
+        members = (
+            SubjectType.TEAM if r.subject_type == SubjectType.TEAM else SubjectType.ORGANIZATION
+        )
     return _Shape(
         rollup=r.rollup,
         members=members,

@@ -9,9 +9,8 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from kpi_service.core.schemas import Choice, Day, Input, Key, OutNumber, Output, SubjectRef
 from kpi_service.definitions.schemas import WINDOW_DOC, WindowShape
-from kpi_service.engine.vocabulary import PeriodKind
+from kpi_service.engine.vocabulary import PeriodKind, SubjectType
 from kpi_service.metrics.pace import PeriodPace
-from kpi_service.models import SubjectType
 
 Source = Literal["own", "members", "none"]
 Verdict = Literal["likely", "uncertain", "unlikely", "not_enough_history", "no_target"]

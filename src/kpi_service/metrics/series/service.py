@@ -25,7 +25,7 @@ from kpi_service.engine.series import (
     native_count,
     summarize,
 )
-from kpi_service.engine.vocabulary import PeriodKind, TargetType
+from kpi_service.engine.vocabulary import PeriodKind, SubjectType, TargetType
 from kpi_service.metrics.pace import IN_PROGRESS, PeriodPace, in_progress, pace_of
 from kpi_service.metrics.series.forecast import pace_of_current, project, scored, window
 from kpi_service.metrics.series.repository import (
@@ -40,7 +40,7 @@ from kpi_service.metrics.series.schemas import (
     TimeseriesQuery,
     TimeseriesRead,
 )
-from kpi_service.models import Definition, SubjectType
+from kpi_service.models import Definition
 
 # Five years of daily values: the most native periods one series reads.
 MAX_PERIODS = 5 * 366

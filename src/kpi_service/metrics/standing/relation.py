@@ -40,14 +40,9 @@ from sqlalchemy.orm import aliased
 
 from kpi_service.assignments.repository import in_force_during, target_as_of
 from kpi_service.engine.periods import Period
+from kpi_service.engine.vocabulary import SubjectType
 from kpi_service.metrics.measured import JUDGED
-from kpi_service.models import (
-    Assignment,
-    Definition,
-    Measurement,
-    SubjectType,
-    joins,
-)
+from kpi_service.models import Assignment, Definition, Measurement, joins
 
 TENANT = bindparam("tenant_id", type_=String)
 

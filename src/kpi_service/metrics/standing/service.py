@@ -24,7 +24,7 @@ from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine import ranking
 from kpi_service.engine.achievement import overall_score
 from kpi_service.engine.periods import Period, containing, is_final, latest_final
-from kpi_service.engine.vocabulary import PeriodKind
+from kpi_service.engine.vocabulary import PeriodKind, SubjectType
 from kpi_service.metrics.pace import in_progress, pace_of, unjudged
 from kpi_service.metrics.standing.repository import StandingRepository, ValueOrder
 from kpi_service.metrics.standing.schemas import (
@@ -42,7 +42,6 @@ from kpi_service.metrics.standing.schemas import (
     TeamViewRead,
 )
 from kpi_service.metrics.teams import main_team
-from kpi_service.models import SubjectType
 
 _MEASURED = ("value", "target", "achievement", "score", "status")
 
