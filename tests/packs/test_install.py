@@ -11,6 +11,7 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
+from kpi_service.engine.vocabulary import PeriodKind, SubjectType, TargetType
 from kpi_service.packs.model import Assigned, Pack
 from kpi_service.packs.registry import PACKS
 from kpi_service.packs.revenue import REVENUE
@@ -41,9 +42,9 @@ def _version_2() -> Pack:
         "Reopen rate, all agents",
         "reopen_rate_org",
         category="customer_support",
-        target_type="lower_better",
-        period="weekly",
-        scope="organization",
+        target_type=TargetType.LOWER_BETTER,
+        period=PeriodKind.WEEKLY,
+        scope=SubjectType.ORGANIZATION,
     )
     return replace(
         SUPPORT,

@@ -4,6 +4,7 @@ organisation (over every lead)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from kpi_service.engine.vocabulary import PeriodKind, Rollup, TargetType
 from kpi_service.packs.model import (
@@ -22,7 +23,7 @@ from kpi_service.packs.specs import (
     rule,
 )
 
-_MONTHLY = {"category": "sales", "period": PeriodKind.MONTHLY}
+_MONTHLY: dict[str, Any] = {"category": "sales", "period": PeriodKind.MONTHLY}
 # The organisation's figures over every lead (whoever it is assigned to): key, name, the
 # per-user built-in query, direction and further definition fields.
 _ORGANISATION = (

@@ -60,7 +60,7 @@ def definition(
     category: str,
     target_type: TargetType,
     period: PeriodKind,
-    scope: str = SubjectType.USER,
+    scope: SubjectType = SubjectType.USER,
     description: str | None = None,
     **fields: Any,
 ) -> Spec:
@@ -86,7 +86,7 @@ def query_kpi(
     name: str,
     query_key: str,
     *,
-    scope: str = SubjectType.USER,
+    scope: SubjectType = SubjectType.USER,
     description: str | None = None,
     **fields: Any,
 ) -> Spec:
