@@ -30,7 +30,7 @@ from kpi_service.measurements.router import router as measurements_router
 from kpi_service.metrics.router import router as metrics_router
 from kpi_service.packs.router import router as packs_router
 from kpi_service.runs.background import BackgroundRuns
-from kpi_service.runs.followers import FOLLOWERS
+from kpi_service.runs.hooks import HOOKS
 from kpi_service.scheduler.service import Scheduler
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = database
-    app.state.runs = BackgroundRuns(lambda: app.state.db, settings, FOLLOWERS)
+    app.state.runs = BackgroundRuns(lambda: app.state.db, settings, HOOKS)
     # Innermost of ours: ahead of routing, authentication and body parsing, yet timed, logged
     # and given its request id like any answer.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -113,7 +113,7 @@ async def _run_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from kpi_service.measurements import service
     from kpi_service.measurements.schemas import RecalculateRequest
     from kpi_service.runs import execution
-    from kpi_service.runs.followers import FOLLOWERS
+    from kpi_service.runs.hooks import HOOKS
 
     url = settings.database_url.get_secret_value() if settings.database_url else ""
     db = Database.connect(url, settings)
@@ -146,7 +146,7 @@ async def _run_backfill(args: argparse.Namespace, settings: Settings) -> int:
                 queued.id,
                 execution.worker_name(),
                 on_progress=advance,
-                followers=FOLLOWERS,
+                hooks=HOOKS,
             )
     except (DomainError, ValidationError) as exc:
         sys.stderr.write(f"kpi-service backfill: {exc}\n")

@@ -15,7 +15,7 @@ from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.goals.service import after_run
 from kpi_service.models import CalculationRun
-from kpi_service.runs.followers import FOLLOWERS
+from kpi_service.runs.hooks import HOOKS
 from tests.support.api import assign, define, manual_kpi, recalculate, record
 from tests.support.database import statements_sent
 from tests.support.goals import GOALS, given, goal, items_of, set_goal
@@ -63,7 +63,7 @@ def calls(user: str, *days: str) -> list[dict[str, Any]]:
 async def test_a_run_stamps_the_goals_it_brings_to_100_percent(
     client: AsyncClient, db: Database, settings: Settings
 ) -> None:
-    assert after_run in FOLLOWERS
+    assert after_run in HOOKS.after
     kpi = await define(
         client,
         key="calls",

@@ -28,7 +28,7 @@ from kpi_service.demo.people import DemoSize, Window
 from kpi_service.measurements import service as measurements
 from kpi_service.models import CalculationRun
 from kpi_service.runs import execution
-from kpi_service.runs.followers import FOLLOWERS
+from kpi_service.runs.hooks import HOOKS
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ async def _compute(
         async with db.unit_of_work() as session:
             queued = await measurements.recalculate(session, admin, body)
         run = await execution.execute(
-            db, settings, queued.tenant_id, queued.id, execution.worker_name(), followers=FOLLOWERS
+            db, settings, queued.tenant_id, queued.id, execution.worker_name(), hooks=HOOKS
         )
         if run is not None:
             log.info(

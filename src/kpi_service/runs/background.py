@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.models import CalculationRun
-from kpi_service.runs.execution import Follower, execute, stale_runs, worker_name
+from kpi_service.runs.execution import RunHooks, execute, stale_runs, worker_name
 
 
 class BackgroundRuns:
@@ -18,11 +18,11 @@ class BackgroundRuns:
         self,
         database: Callable[[], Database],
         settings: Settings,
-        followers: Sequence[Follower] = (),
+        hooks: RunHooks = RunHooks(),
     ) -> None:
         self._database = database
         self._settings = settings
-        self._followers = tuple(followers)
+        self._hooks = hooks
         self.worker = worker_name()
         self._tasks: dict[tuple[str, int], asyncio.Task[CalculationRun | None]] = {}
 
@@ -38,7 +38,7 @@ class BackgroundRuns:
                 tenant_id,
                 run_id,
                 self.worker,
-                followers=self._followers,
+                hooks=self._hooks,
             ),
             name=f"run-{tenant_id}-{run_id}",
         )

@@ -29,16 +29,27 @@ from kpi_service.measurements.calculation import Tally, compute_period
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
 from kpi_service.measurements.following import follow_run
 from kpi_service.models import CalculationRun, Definition, RunStatus
-from kpi_service.packs import following
 from kpi_service.runs.plan import RunPlan, run_status
 from kpi_service.runs.repository import RunRepository
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+# Work that prepares what a run computes (the assignments a pack's sources call for): each
+# gets the database, the settings and the run's tenant, before its first pair.
+Preparer = Callable[[Database, Settings, str], Awaitable[object]]
 # Work that reads a finished run's measurements (goals reached, alerts): each gets the
 # database, the settings and the finished run, after its last pair is committed.
 Follower = Callable[[Database, Settings, CalculationRun], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RunHooks:
+    """What comes before a run's first pair and after its last (`runs.hooks.HOOKS`); a hook
+    that fails is logged and the run goes on, as the next run does the hook's work again."""
+
+    before: Sequence[Preparer] = ()
+    after: Sequence[Follower] = ()
 
 
 def worker_name() -> str:
@@ -66,10 +77,10 @@ async def execute(
     run_id: int,
     worker: str,
     on_progress: Progress | None = None,
-    followers: Sequence[Follower] = (),
+    hooks: RunHooks = RunHooks(),
 ) -> CalculationRun | None:
-    """Claim the run and compute its remaining pairs, then hand the finished run to each
-    follower; None if it is not ours to run."""
+    """Claim the run, prepare it and compute its remaining pairs, then hand the finished run
+    to each follower; None if it is not ours to run."""
     stale_after = timedelta(seconds=settings.run_stale_seconds)
     async with database.unit_of_work() as session:
         run = await RunRepository(session).claim(tenant_id, run_id, worker, stale_after)
@@ -85,7 +96,7 @@ async def execute(
         )
     beat = asyncio.create_task(_heartbeat(database, settings, tenant_id, run_id, worker))
     try:
-        await _follow_sources(database, settings, tenant_id)
+        await _prepare(database, settings, tenant_id, hooks.before)
         finished = await _work(database, settings, run, worker, on_progress)
     except asyncio.CancelledError:
         await asyncio.shield(_release(database, tenant_id, run_id, worker))
@@ -110,17 +121,22 @@ async def execute(
     finally:
         beat.cancel()
     telemetry.run_finished(finished.status, finished.trigger)
-    await _follow(database, settings, finished, followers)
+    await _follow(database, settings, finished, hooks.after)
     return finished
 
 
-async def _follow_sources(database: Database, settings: Settings, tenant_id: str) -> None:
-    # The run computes with the assignments there are whatever following the packs' sources
-    # does (a source it cannot read is logged there); the next run follows them again.
-    try:
-        await following.follow_sources(database, settings, tenant_id)
-    except Exception:
-        log.exception("following the packs' sources of %s failed", tenant_id)
+async def _prepare(
+    database: Database, settings: Settings, tenant_id: str, preparers: Sequence[Preparer]
+) -> None:
+    # The run computes with what there is whatever a preparer does (a pack source it cannot
+    # read is logged there); the next run prepares again.
+    for prepare in preparers:
+        try:
+            await prepare(database, settings, tenant_id)
+        except Exception:
+            log.exception(
+                "%s failed before a run of %s", getattr(prepare, "__qualname__", prepare), tenant_id
+            )
 
 
 async def _follow(
