@@ -30,8 +30,8 @@ def test_a_page_of_read_models_keeps_its_items_and_cursor() -> None:
     assert page.items[0] is items[0]
 
 
-def test_rows_go_through_the_converter_one_by_one() -> None:
-    page = Page[_ItemRead].of(Slice([_Row(3, "c")], None), _ItemRead.model_validate)
+def test_rows_become_read_models_one_by_one_through_slice_map() -> None:
+    page = Page[_ItemRead].of(Slice([_Row(3, "c")], None).map(_ItemRead.model_validate))
     assert page.model_dump(mode="json") == {"items": [{"id": 3, "name": "c"}], "next_cursor": None}
 
 

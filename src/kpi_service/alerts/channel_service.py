@@ -45,7 +45,7 @@ async def create_channel(
     body: ChannelCreate,
     *,
     allow: Sequence[outbound.Network],
-) -> AlertChannel:
+) -> ChannelRead:
     """Store a new webhook (admins only); names are unique in the tenant, and the URL may
     not reach an internal address outside the `allow` ranges."""
     _require_admin(principal)
@@ -62,22 +62,28 @@ async def create_channel(
     await audit.record(
         session, principal, "create", CHANNEL, channel.id, after=_channel_snapshot(channel)
     )
-    return channel
+    return ChannelRead.model_validate(channel)
 
 
-async def get_channel(session: AsyncSession, principal: Principal, channel_id: int) -> AlertChannel:
-    """One webhook (admins only)."""
+async def _channel(session: AsyncSession, principal: Principal, channel_id: int) -> AlertChannel:
+    """The stored webhook with that id (admins only)."""
     _require_admin(principal)
     channel = await ChannelRepository(session).get(principal.tenant_id, channel_id)
     return found(channel, f"Alert channel {channel_id} not found.")
 
 
+async def get_channel(session: AsyncSession, principal: Principal, channel_id: int) -> ChannelRead:
+    """One webhook (admins only)."""
+    return ChannelRead.model_validate(await _channel(session, principal, channel_id))
+
+
 async def list_channels(
     session: AsyncSession, principal: Principal, paging: Paging
-) -> Slice[AlertChannel]:
+) -> Slice[ChannelRead]:
     """The tenant's webhooks in id order (admins only)."""
     _require_admin(principal)
-    return await ChannelRepository(session).page(principal.tenant_id, paging)
+    page = await ChannelRepository(session).page(principal.tenant_id, paging)
+    return page.map(ChannelRead.model_validate)
 
 
 async def update_channel(
@@ -87,9 +93,9 @@ async def update_channel(
     body: ChannelUpdate,
     *,
     allow: Sequence[outbound.Network],
-) -> AlertChannel:
+) -> ChannelRead:
     """Change a webhook (admins only); pending retries use the new URL and secret."""
-    channel = await get_channel(session, principal, channel_id)
+    channel = await _channel(session, principal, channel_id)
     if body.url is not None:
         _check_url(body.url, allow)
     repo = ChannelRepository(session)
@@ -113,7 +119,7 @@ async def update_channel(
         before=before,
         after=_channel_snapshot(channel),
     )
-    return channel
+    return ChannelRead.model_validate(channel)
 
 
 async def delete_channel(
@@ -121,7 +127,7 @@ async def delete_channel(
 ) -> ChannelRead:
     """Delete a webhook (admins only): rules stop naming it, its pending deliveries are
     cancelled, its delivery log stays."""
-    channel = await get_channel(session, principal, channel_id)
+    channel = await _channel(session, principal, channel_id)
     gone = ChannelRead.model_validate(channel)
     await RuleRepository(session).drop_channel(principal.tenant_id, channel_id)
     await DeliveryRepository(session).cancel_pending(

@@ -30,6 +30,7 @@ from kpi_service.alerts.schemas import (
     Anomaly,
     ConsecutiveDeclines,
     EvaluateRequest,
+    EvaluationRead,
     MissingValue,
     PayloadAlert,
     WebhookPayload,
@@ -352,7 +353,7 @@ def payload(change: Change, snapshot: Snapshot, now: datetime) -> str:
 
 async def evaluate_now(
     session: AsyncSession, settings: Settings, principal: Principal, body: EvaluateRequest
-) -> Outcome:
+) -> EvaluationRead:
     """Evaluate active rules now (admins only): the one way missing manual values are found
     between runs. Deliveries are queued; the caller sends them once this commits."""
     if not principal.is_admin:
@@ -371,18 +372,13 @@ async def evaluate_now(
     outcome = await evaluate(
         session, principal.tenant_id, watches, periods, today=today, now=now, tz=settings.tz
     )
+    done = EvaluationRead.model_validate(outcome)
     await audit.record(
         session,
         principal,
         "evaluate",
         "alert_rules",
         ",".join(str(w.rule.id) for w in watches)[:1000] or "none",
-        after={
-            "rules": outcome.rules,
-            "opened": outcome.opened,
-            "fired": outcome.fired,
-            "resolved": outcome.resolved,
-            "deliveries": outcome.deliveries,
-        },
+        after=done.model_dump(),
     )
-    return outcome
+    return done

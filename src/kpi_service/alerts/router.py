@@ -15,7 +15,6 @@ from kpi_service.alerts import (
 )
 from kpi_service.alerts.alert_repository import AlertFilters
 from kpi_service.alerts.delivery_repository import DeliveryFilters
-from kpi_service.alerts.evaluation_service import Outcome
 from kpi_service.alerts.rule_repository import RuleFilters
 from kpi_service.alerts.schemas import (
     Acknowledgement,
@@ -36,7 +35,6 @@ from kpi_service.alerts.schemas import (
 from kpi_service.core.auth import PrincipalDep
 from kpi_service.core.deps import DatabaseDep, SessionDep, SettingsDep
 from kpi_service.core.schemas import Cursor, Id, Page, PageSize, Paging
-from kpi_service.models import AlertChannel
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -90,7 +88,7 @@ async def delete_rule(rule_id: RuleId, session: SessionDep, principal: Principal
 )
 async def create_channel(
     body: ChannelCreate, session: SessionDep, settings: SettingsDep, principal: PrincipalDep
-) -> AlertChannel:
+) -> ChannelRead:
     """Add a webhook (admins only); its secret stays in the environment variable it names,
     and its URL may not reach an internal address."""
     return await channel_service.create_channel(
@@ -107,13 +105,13 @@ async def list_channels(
 ) -> Page[ChannelRead]:
     """The tenant's webhooks in id order (admins only)."""
     page = await channel_service.list_channels(session, principal, Paging(cursor, limit))
-    return Page[ChannelRead].of(page, ChannelRead.model_validate)
+    return Page[ChannelRead].of(page)
 
 
 @router.get("/channels/{channel_id}", operation_id="getAlertChannel", response_model=ChannelRead)
 async def get_channel(
     channel_id: ChannelId, session: SessionDep, principal: PrincipalDep
-) -> AlertChannel:
+) -> ChannelRead:
     """One webhook (admins only)."""
     return await channel_service.get_channel(session, principal, channel_id)
 
@@ -127,7 +125,7 @@ async def update_channel(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-) -> AlertChannel:
+) -> ChannelRead:
     """Change a webhook (admins only); its URL may not reach an internal address."""
     return await channel_service.update_channel(
         session, principal, channel_id, body, allow=settings.outbound_allow
@@ -168,7 +166,7 @@ async def evaluate(
     database: DatabaseDep,
     principal: PrincipalDep,
     background: BackgroundTasks,
-) -> Outcome:
+) -> EvaluationRead:
     """Evaluate active rules now (admins only); webhooks go out after the answer."""
     outcome = await evaluation_service.evaluate_now(session, settings, principal, body)
     # Sent once the response is on its way, hence after the alerts are committed.

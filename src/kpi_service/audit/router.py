@@ -27,4 +27,4 @@ async def list_audit_entries(
     """The tenant's audit entries, newest first, narrowed by actor, action, entity and time."""
     filters = AuditFilters(**query.model_dump())
     page = await service.list_entries(session, principal, filters, Paging(cursor, limit))
-    return Page[AuditEntryRead].of(page, AuditEntryRead.model_validate)
+    return Page[AuditEntryRead].of(page)

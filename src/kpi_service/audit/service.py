@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.audit.repository import AuditFilters, AuditRepository
+from kpi_service.audit.schemas import AuditEntryRead
 from kpi_service.core.auth import Principal
 from kpi_service.core.context import request_id
 from kpi_service.core.errors import Forbidden, InvalidInput, field_error
@@ -62,7 +63,7 @@ async def list_entries(
     principal: Principal,
     filters: AuditFilters,
     paging: Paging,
-) -> Slice[AuditEntry]:
+) -> Slice[AuditEntryRead]:
     """Audit entries of the caller's tenant, newest first (admins only), filtered."""
     if not principal.is_admin:
         raise Forbidden("Only admins can read the audit log.")
@@ -70,4 +71,5 @@ async def list_entries(
         raise InvalidInput(
             "until is not after since.", errors=[field_error(["query", "until"], "not after since")]
         )
-    return await AuditRepository(session).page(principal.tenant_id, paging, filters)
+    page = await AuditRepository(session).page(principal.tenant_id, paging, filters)
+    return page.map(AuditEntryRead.model_validate)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import (
@@ -204,23 +204,14 @@ class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
 
-    @overload
     @classmethod
-    def of(cls, page: Slice[T]) -> Page[T]: ...
-
-    @overload
-    @classmethod
-    def of(cls, page: Slice[S], convert: Callable[[S], T]) -> Page[T]: ...
-
-    @classmethod
-    def of(cls, page: Slice[Any], convert: Callable[[Any], T] | None = None) -> Page[T]:
-        """The response for a service's `Slice`, each item through `convert` when given;
-        called on the parametrised page (`Page[ItemRead].of(...)`), the route's response model."""
+    def of(cls, page: Slice[T]) -> Page[T]:
+        """The response for a service's `Slice` of read models; called on the parametrised
+        page (`Page[ItemRead].of(...)`), the route's response model."""
         # An unparametrised Page would reach FastAPI as another class, validated afresh.
         if not cls.__pydantic_generic_metadata__["args"]:
             raise TypeError("Page.of is called on Page[ItemRead], not on Page")
-        items = page.items if convert is None else page.map(convert).items
-        return cls(items=items, next_cursor=page.next_cursor)
+        return cls(items=page.items, next_cursor=page.next_cursor)
 
 
 Limit = Annotated[int, Field(ge=1, le=500)]

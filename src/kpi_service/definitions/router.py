@@ -32,8 +32,7 @@ async def create_definition(
     settings: SettingsDep,
 ) -> DefinitionRead:
     """Define a new KPI (admins only)."""
-    created = await service.create(session, principal, body, sources=db.sources, settings=settings)
-    return service.readable(principal, created)
+    return await service.create(session, principal, body, sources=db.sources, settings=settings)
 
 
 @router.get("", operation_id="listDefinitions", response_model=Page[DefinitionRead])
@@ -47,7 +46,7 @@ async def list_definitions(
     """The tenant's KPI definitions, in id order, one page at a time (SQL text: admins only)."""
     filters = DefinitionFilters(**query.model_dump())
     page = await service.list_definitions(session, principal, filters, Paging(cursor, limit))
-    return Page[DefinitionRead].of(page, lambda d: service.readable(principal, d))
+    return Page[DefinitionRead].of(page)
 
 
 @router.get("/by-key/{key}", operation_id="getDefinitionByKey", response_model=DefinitionRead)
@@ -55,7 +54,7 @@ async def get_definition_by_key(
     key: Annotated[Key, Path()], session: SessionDep, principal: PrincipalDep
 ) -> DefinitionRead:
     """One KPI definition, by its key (SQL text: admins only)."""
-    return service.readable(principal, await service.get_by_key(session, principal, key))
+    return await service.get_by_key(session, principal, key)
 
 
 @router.get("/{definition_id}", operation_id="getDefinition", response_model=DefinitionRead)
@@ -63,7 +62,7 @@ async def get_definition(
     definition_id: DefinitionId, session: SessionDep, principal: PrincipalDep
 ) -> DefinitionRead:
     """One KPI definition, by its id (SQL text: admins only)."""
-    return service.readable(principal, await service.get(session, principal, definition_id))
+    return await service.get(session, principal, definition_id)
 
 
 @router.patch("/{definition_id}", operation_id="updateDefinition", response_model=DefinitionRead)
@@ -76,10 +75,9 @@ async def update_definition(
     settings: SettingsDep,
 ) -> DefinitionRead:
     """Change a KPI definition (admins only); key, period and scope never change."""
-    updated = await service.update(
+    return await service.update(
         session, principal, definition_id, body, sources=db.sources, settings=settings
     )
-    return service.readable(principal, updated)
 
 
 @router.delete(
@@ -89,5 +87,4 @@ async def deactivate_definition(
     definition_id: DefinitionId, session: SessionDep, principal: PrincipalDep
 ) -> DefinitionRead:
     """Deactivate a KPI definition (admins only); its history stays."""
-    deactivated = await service.deactivate(session, principal, definition_id)
-    return service.readable(principal, deactivated)
+    return await service.deactivate(session, principal, definition_id)

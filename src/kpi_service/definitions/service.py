@@ -76,6 +76,20 @@ def readable(principal: Principal, definition: Definition) -> DefinitionRead:
     return read.model_copy(update={"config": config, "sql_hidden": True}) if hidden else read
 
 
+async def _audited(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    definition: Definition,
+    before: dict[str, Any] | None = None,
+) -> DefinitionRead:
+    """Audit `action` on a definition (its snapshot `before` it, and now) and answer it as
+    the caller may read it."""
+    after = snapshot(definition)
+    await audit.record(session, principal, action, ENTITY, definition.id, before, after)
+    return readable(principal, definition)
+
+
 def _require_admin(principal: Principal, action: str) -> None:
     if not principal.is_admin:
         raise Forbidden(f"Only admins can {action} KPI definitions.")
@@ -211,7 +225,7 @@ async def create(
     *,
     sources: Sources,
     settings: Settings,
-) -> Definition:
+) -> DefinitionRead:
     """Store a new definition (admins only); a key already used in the tenant is a conflict."""
     _require_admin(principal, "create")
     repo = DefinitionRepository(session)
@@ -244,10 +258,7 @@ async def create(
         )
     values["created_by"] = principal.user_id
     definition = await repo.add(principal.tenant_id, values)
-    await audit.record(
-        session, principal, "create", ENTITY, definition.id, after=snapshot(definition)
-    )
-    return definition
+    return await _audited(session, principal, "create", definition)
 
 
 async def list_definitions(
@@ -255,21 +266,28 @@ async def list_definitions(
     principal: Principal,
     filters: DefinitionFilters,
     paging: Paging,
-) -> Slice[Definition]:
-    """One page of the tenant's definitions matching `filters`, in id order."""
-    return await DefinitionRepository(session).page(principal.tenant_id, paging, filters)
+) -> Slice[DefinitionRead]:
+    """One page of the tenant's definitions matching `filters`, in id order, as the caller
+    may read them."""
+    page = await DefinitionRepository(session).page(principal.tenant_id, paging, filters)
+    return page.map(lambda definition: readable(principal, definition))
 
 
-async def get(session: AsyncSession, principal: Principal, definition_id: int) -> Definition:
-    """The tenant's definition with that id, else `NotFound`."""
+async def _stored(session: AsyncSession, principal: Principal, definition_id: int) -> Definition:
+    """The tenant's stored definition with that id, else `NotFound`."""
     definition = await DefinitionRepository(session).get(principal.tenant_id, definition_id)
     return found(definition, f"KPI definition {definition_id} does not exist.")
 
 
-async def get_by_key(session: AsyncSession, principal: Principal, key: str) -> Definition:
-    """The tenant's definition with that key, else `NotFound`."""
+async def get(session: AsyncSession, principal: Principal, definition_id: int) -> DefinitionRead:
+    """The tenant's definition with that id as the caller may read it, else `NotFound`."""
+    return readable(principal, await _stored(session, principal, definition_id))
+
+
+async def get_by_key(session: AsyncSession, principal: Principal, key: str) -> DefinitionRead:
+    """The tenant's definition with that key as the caller may read it, else `NotFound`."""
     definition = await DefinitionRepository(session).get_by_key(principal.tenant_id, key)
-    return found(definition, f"KPI definition {key!r} does not exist.")
+    return readable(principal, found(definition, f"KPI definition {key!r} does not exist."))
 
 
 async def referenced(
@@ -295,9 +313,9 @@ async def update(
     *,
     sources: Sources,
     settings: Settings,
-) -> Definition:
+) -> DefinitionRead:
     """Apply a partial change (admins only); calculation changes raise the version."""
-    definition = await get(session, principal, definition_id)
+    definition = await _stored(session, principal, definition_id)
     _require_admin(principal, "change")
     requested = body.model_dump(exclude_unset=True)
     window = requested.get("window", definition.window)
@@ -351,31 +369,15 @@ async def update(
             actor=principal.user_id,
             reason="re-derived: target type, threshold or score cap changed",
         )
-    await audit.record(
-        session,
-        principal,
-        "update",
-        ENTITY,
-        definition.id,
-        before=before,
-        after=snapshot(definition),
-    )
-    return definition
+    return await _audited(session, principal, "update", definition, before)
 
 
-async def deactivate(session: AsyncSession, principal: Principal, definition_id: int) -> Definition:
+async def deactivate(
+    session: AsyncSession, principal: Principal, definition_id: int
+) -> DefinitionRead:
     """Mark a definition inactive (admins only); its assignments and history stay."""
-    definition = await get(session, principal, definition_id)
+    definition = await _stored(session, principal, definition_id)
     _require_admin(principal, "deactivate")
     before = snapshot(definition)
     definition = await DefinitionRepository(session).update(definition, {"is_active": False})
-    await audit.record(
-        session,
-        principal,
-        "deactivate",
-        ENTITY,
-        definition.id,
-        before=before,
-        after=snapshot(definition),
-    )
-    return definition
+    return await _audited(session, principal, "deactivate", definition, before)

@@ -126,7 +126,7 @@ async def _compute(
         async with db.unit_of_work() as session:
             queued = await measurements.recalculate(session, admin, body)
         run = await execution.execute(
-            db, settings, queued.tenant_id, queued.id, execution.worker_name(), hooks=HOOKS
+            db, settings, admin.tenant_id, queued.id, execution.worker_name(), hooks=HOOKS
         )
         if run is not None:
             log.info(

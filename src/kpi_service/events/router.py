@@ -62,4 +62,4 @@ async def list_events(
     page = await service.timeline(
         session, principal, user_id=user_id, types=type, cursor=cursor, limit=limit
     )
-    return Page[EventRead].of(page, EventRead.model_validate)
+    return Page[EventRead].of(page)

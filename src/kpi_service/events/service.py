@@ -16,8 +16,7 @@ from kpi_service.core.errors import Forbidden
 from kpi_service.core.schemas import Slice, decode_timeline_cursor, encode_timeline_cursor
 from kpi_service.events.ingestion import check_batch
 from kpi_service.events.repository import EventFilters, EventRepository
-from kpi_service.events.schemas import IngestResult
-from kpi_service.models import Event
+from kpi_service.events.schemas import EventRead, IngestResult
 
 
 async def ingest(session: AsyncSession, principal: Principal, items: Sequence[Any]) -> IngestResult:
@@ -69,7 +68,7 @@ async def timeline(
     types: list[str] | None,
     cursor: str | None,
     limit: int,
-) -> Slice[Event]:
+) -> Slice[EventRead]:
     """Events the caller may see, newest first."""
     rows = await EventRepository(session).timeline(
         visible_events(principal),
@@ -77,7 +76,7 @@ async def timeline(
         before=decode_timeline_cursor(cursor),
         limit=limit,
     )
-    items = list(rows[:limit])
+    items = [EventRead.model_validate(row) for row in rows[:limit]]
     if len(rows) <= limit:
         return Slice(items, None)
     last = items[-1]

@@ -26,7 +26,6 @@ from kpi_service.measurements.schemas import (
     ValueHistoryQuery,
     ValueUpdate,
 )
-from kpi_service.models import CalculationRun
 from kpi_service.runs.background import BackgroundRuns
 
 router = APIRouter(tags=["measurements"])
@@ -84,7 +83,7 @@ async def list_revisions(
 ) -> Page[RevisionRead]:
     """Earlier states of a measurement, newest first: who changed it, when and why."""
     page = await service.list_revisions(session, principal, measurement_id, Paging(cursor, limit))
-    return Page[RevisionRead].of(page, RevisionRead.model_validate)
+    return Page[RevisionRead].of(page)
 
 
 @router.put(
@@ -156,14 +155,14 @@ async def recalculate(
     runs: RunsDep,
     background: BackgroundTasks,
     body: RecalculateRequest,
-) -> CalculationRun:
+) -> RunRead:
     """Queue a recalculation of the matching KPIs for every period overlapping the range.
 
     Answers `202` with the queued run; `GET /runs/{id}` shows its progress until it ends.
     """
     run = await service.recalculate(session, principal, body)
     # Started once the response is on its way, hence after the run row is committed.
-    background.add_task(runs.submit, run.tenant_id, run.id)
+    background.add_task(runs.submit, principal.tenant_id, run.id)
     return run
 
 
@@ -193,12 +192,12 @@ async def list_runs(
 ) -> Page[RunRead]:
     """Calculation runs, newest first."""
     page = await service.list_runs(session, principal, Paging(cursor, limit))
-    return Page[RunRead].of(page, RunRead.model_validate)
+    return Page[RunRead].of(page)
 
 
 @router.get("/runs/{run_id}", operation_id="getRun", response_model=RunRead)
 async def get_run(
     session: SessionDep, principal: PrincipalDep, run_id: Annotated[Id, Path()]
-) -> CalculationRun:
+) -> RunRead:
     """One calculation run: status, counts, progress and first errors."""
     return await service.get_run(session, principal, run_id)

@@ -30,7 +30,13 @@ from kpi_service.measurements.listing_repository import (
     RevisionRepository,
 )
 from kpi_service.measurements.repository import MeasurementRepository
-from kpi_service.measurements.schemas import ManualValue, MeasurementRead, RecalculateRequest
+from kpi_service.measurements.schemas import (
+    ManualValue,
+    MeasurementRead,
+    RecalculateRequest,
+    RevisionRead,
+    RunRead,
+)
 from kpi_service.models import (
     Assignment,
     CalculationRun,
@@ -41,7 +47,6 @@ from kpi_service.models import (
     RunStatus,
     RunTrigger,
 )
-from kpi_service.models import MeasurementRevision as Revision
 from kpi_service.runs.plan import new_run, order_pairs, run_status
 from kpi_service.runs.repository import RunRepository
 
@@ -114,12 +119,13 @@ async def list_revisions(
     principal: Principal,
     measurement_id: int,
     paging: Paging,
-) -> Slice[Revision]:
+) -> Slice[RevisionRead]:
     """Earlier states of a visible measurement, newest first, one page at a time."""
     await get_measurement(session, principal, measurement_id)
-    return await RevisionRepository(session).page(
+    page = await RevisionRepository(session).page(
         principal.tenant_id, paging, RevisionFilters(measurement_id)
     )
+    return page.map(RevisionRead.model_validate)
 
 
 async def recordable(
@@ -324,7 +330,7 @@ async def calculate_now(
 
 async def recalculate(
     session: AsyncSession, principal: Principal, body: RecalculateRequest
-) -> CalculationRun:
+) -> RunRead:
     """Queue a run over every period of the matching definitions overlapping the range.
 
     The caller commits, then hands the run to a worker (`execution.execute`); the run's
@@ -378,21 +384,20 @@ async def recalculate(
         None,
         {"periods": len(pairs), "restate": body.restate, "reason": body.reason},
     )
-    return run
+    return RunRead.model_validate(run)
 
 
-async def get_run(session: AsyncSession, principal: Principal, run_id: int) -> CalculationRun:
+async def get_run(session: AsyncSession, principal: Principal, run_id: int) -> RunRead:
     """One run of the caller's tenant (admins and managers)."""
     if principal.role is Role.MEMBER:
         raise Forbidden("Runs are visible to admins and managers.")
     run = await RunRepository(session).get(principal.tenant_id, run_id)
-    return found(run, f"Run {run_id} not found.")
+    return RunRead.model_validate(found(run, f"Run {run_id} not found."))
 
 
-async def list_runs(
-    session: AsyncSession, principal: Principal, paging: Paging
-) -> Slice[CalculationRun]:
+async def list_runs(session: AsyncSession, principal: Principal, paging: Paging) -> Slice[RunRead]:
     """Runs of the caller's tenant, newest first."""
     if principal.role is Role.MEMBER:
         raise Forbidden("Runs are visible to admins and managers.")
-    return await RunRepository(session).page(principal.tenant_id, paging)
+    page = await RunRepository(session).page(principal.tenant_id, paging)
+    return page.map(RunRead.model_validate)

@@ -20,7 +20,6 @@ from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
 from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.engine.vocabulary import SubjectType
-from kpi_service.models import Definition
 from kpi_service.packs.model import Assigned, Pack
 from kpi_service.packs.registry import PACKS
 from kpi_service.packs.repository import PackInstallRepository
@@ -37,21 +36,22 @@ async def assign(
     session: AsyncSession,
     principal: Principal,
     settings: Settings,
-    usable: Mapping[str, Definition],
+    usable: Mapping[str, int],
     start: date,
     wanted: Sequence[Wanted],
 ) -> list[AssignmentMade]:
-    """Create the wanted assignments of the usable definitions from `start`, where the subject
-    holds no assignment of that KPI yet (in force or not), in one bulk create, audited."""
+    """Create the wanted assignments of the usable definitions (their ids by key) from
+    `start`, where the subject holds no assignment of that KPI yet (in force or not), in one
+    bulk create, audited."""
     tenant = principal.tenant_id
     wanted = [w for w in wanted if w[0].key in usable]
     held = await AssignmentRepository(session).holders(
-        tenant, sorted({usable[a.key].id for a, *_ in wanted})
+        tenant, sorted({usable[a.key] for a, *_ in wanted})
     )
     bodies = [
         AssignmentCreate.model_validate(
             {
-                "definition_id": usable[a.key].id,
+                "definition_id": usable[a.key],
                 "subject_type": subject_type,
                 "subject_id": subject_id,
                 "team_id": team_id,
@@ -61,7 +61,7 @@ async def assign(
             }
         )
         for a, subject_type, subject_id, team_id in wanted
-        if (usable[a.key].id, subject_type, subject_id) not in held
+        if (usable[a.key], subject_type, subject_id) not in held
     ]
     if not bodies:
         return []
@@ -84,7 +84,7 @@ async def assign_source_users(
     settings: Settings,
     sources: Sources,
     pack: Pack,
-    usable: Mapping[str, Definition],
+    usable: Mapping[str, int],
     start: date,
 ) -> list[AssignmentMade]:
     """Assign the pack's user KPIs (its targets and weights, no team) from `start` to every
@@ -97,10 +97,11 @@ async def assign_source_users(
 
 async def _usable(
     session: AsyncSession, tenant_id: str, pack: Pack, owned: Mapping[str, int]
-) -> dict[str, Definition]:
-    """The pack's user KPIs that the install created and that are still active."""
+) -> dict[str, int]:
+    """The ids, by key, of the pack's user KPIs that the install created and that are still
+    active."""
     stored = await DefinitionRepository(session).find(tenant_id, keys=[a.key for a in pack.users])
-    return {d.key: d for d in stored if owned.get(d.key) == d.id and d.is_active}
+    return {d.key: d.id for d in stored if owned.get(d.key) == d.id and d.is_active}
 
 
 async def follow_sources(database: Database, settings: Settings, tenant_id: str) -> int:

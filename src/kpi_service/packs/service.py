@@ -19,7 +19,12 @@ from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
 from kpi_service.definitions import service as definitions
 from kpi_service.definitions.repository import DefinitionRepository
-from kpi_service.definitions.schemas import DefinitionCreate, DefinitionUpdate, default_rollup
+from kpi_service.definitions.schemas import (
+    DefinitionCreate,
+    DefinitionRead,
+    DefinitionUpdate,
+    default_rollup,
+)
 from kpi_service.engine.vocabulary import SubjectType
 from kpi_service.models import Definition, PackInstall
 from kpi_service.packs.following import Wanted, assign
@@ -125,11 +130,16 @@ class _Installing:
     settings: Settings
     upgrading: bool
     owned: dict[str, int]
-    usable: dict[str, Definition] = field(default_factory=dict)
+    # The ids of the pack's definitions assignments and rules may use, by key.
+    usable: dict[str, int] = field(default_factory=dict)
     outcomes: list[DefinitionOutcome] = field(default_factory=list)
 
     def outcome(
-        self, key: str, outcome: Outcome, d: Definition | None, reason: str | None = None
+        self,
+        key: str,
+        outcome: Outcome,
+        d: Definition | DefinitionRead | None,
+        reason: str | None = None,
     ) -> None:
         self.outcomes.append(
             DefinitionOutcome(
@@ -141,7 +151,7 @@ class _Installing:
             )
         )
         if d is not None and outcome is not Outcome.CONFLICT and d.is_active:
-            self.usable[key] = d
+            self.usable[key] = d.id
 
     async def definitions(self) -> None:
         """Create what is missing, bring what the pack made to its spec when upgrading, and

@@ -12,8 +12,8 @@ from kpi_service.core.auth import Principal
 from kpi_service.core.settings import Settings
 from kpi_service.engine.vocabulary import SubjectType
 from kpi_service.events import service as events
+from kpi_service.events.schemas import EventRead
 from kpi_service.metrics.agent.schemas import ActivitiesQuery, ActivitiesRead, ActivityItem
-from kpi_service.models import Event
 from kpi_service.packs.agent import AGENT
 from kpi_service.packs.model import Activity, ActivityFilter
 
@@ -23,7 +23,7 @@ def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def _item(event: Event, activity: Activity) -> ActivityItem:
+def _item(event: EventRead, activity: Activity) -> ActivityItem:
     metadata = dict(event.properties)
     if event.value is not None:
         metadata["value"] = _number(event.value)
