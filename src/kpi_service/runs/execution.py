@@ -96,7 +96,9 @@ async def execute(
         )
     beat = asyncio.create_task(_heartbeat(database, settings, tenant_id, run_id, worker))
     try:
-        await _prepare(database, settings, tenant_id, hooks.before)
+        await _call_hooks(
+            hooks.before, database, settings, tenant_id, when=f"before a run of {tenant_id}"
+        )
         finished = await _work(database, settings, run, worker, on_progress)
     except asyncio.CancelledError:
         await asyncio.shield(_release(database, tenant_id, run_id, worker))
@@ -121,39 +123,22 @@ async def execute(
     finally:
         beat.cancel()
     telemetry.run_finished(finished.status, finished.trigger)
-    await _follow(database, settings, finished, hooks.after)
+    await _call_hooks(
+        hooks.after, database, settings, finished, when=f"after run {run_id} of {tenant_id}"
+    )
     return finished
 
 
-async def _prepare(
-    database: Database, settings: Settings, tenant_id: str, preparers: Sequence[Preparer]
+async def _call_hooks(
+    hooks: Sequence[Callable[..., Awaitable[object]]], *args: object, when: str
 ) -> None:
-    # The run computes with what there is whatever a preparer does (a pack source it cannot
-    # read is logged there); the next run prepares again.
-    for prepare in preparers:
+    # A hook's failure is its own: the run computes with what there is (before it), its
+    # measurements are stored (after it), and the next run does the hook's work again.
+    for hook in hooks:
         try:
-            await prepare(database, settings, tenant_id)
+            await hook(*args)
         except Exception:
-            log.exception(
-                "%s failed before a run of %s", getattr(prepare, "__qualname__", prepare), tenant_id
-            )
-
-
-async def _follow(
-    database: Database, settings: Settings, run: CalculationRun, followers: Sequence[Follower]
-) -> None:
-    # The measurements are stored whatever a follower does; its failure is its own, and
-    # the next run of the same KPIs evaluates them again.
-    for follower in followers:
-        try:
-            await follower(database, settings, run)
-        except Exception:
-            log.exception(
-                "%s failed after run %s of %s",
-                getattr(follower, "__qualname__", follower),
-                run.id,
-                run.tenant_id,
-            )
+            log.exception("%s failed %s", getattr(hook, "__qualname__", hook), when)
 
 
 async def _work(
