@@ -28,7 +28,13 @@ from kpi_service.measurements.derivation import (
 from kpi_service.measurements.formulas import formula_outcomes
 from kpi_service.measurements.members import member_outcomes, through_members
 from kpi_service.measurements.repository import DueAssignment, MeasurementRepository
-from kpi_service.models import CalculationRun, CalculationType, Definition, MeasurementSource
+from kpi_service.models import (
+    CalculationRun,
+    CalculationType,
+    Definition,
+    MeasurementSource,
+    RunStatus,
+)
 
 MAX_RUN_ERRORS = 20
 
@@ -71,6 +77,13 @@ class Tally:
         self.errors.extend(other.errors[: max(room, 0)])
         self.measurement_ids.update(other.measurement_ids)
         self.moved.update(other.moved)
+
+    def status(self) -> RunStatus:
+        """The status of a run that tallied this: succeeded, partial (some subjects failed) or
+        failed (all that were tried failed)."""
+        if self.failed and not (self.computed or self.unchanged):
+            return RunStatus.FAILED
+        return RunStatus.PARTIAL if self.failed else RunStatus.SUCCEEDED
 
 
 def _unchanged(existing: Any, row: dict[str, Any]) -> bool:

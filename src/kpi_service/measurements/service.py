@@ -47,7 +47,7 @@ from kpi_service.models import (
     RunStatus,
     RunTrigger,
 )
-from kpi_service.runs.plan import new_run, order_pairs, run_status
+from kpi_service.runs.plan import new_run, order_pairs
 from kpi_service.runs.repository import RunRepository
 
 # One request may recalculate at most this many (definition, period) pairs.
@@ -322,7 +322,7 @@ async def calculate_now(
     tally.add(await follow_run(session, settings, run, definition, period, tally.moved))
     for name in ("computed", "unchanged", "failed", "skipped", "errors"):
         setattr(run, name, getattr(tally, name))
-    run.progress_done, run.status, run.finished_at = 1, run_status(tally), datetime.now(UTC)
+    run.progress_done, run.status, run.finished_at = 1, tally.status(), datetime.now(UTC)
     await session.flush()
     telemetry.run_finished(run.status, run.trigger)
     return run, tally

@@ -29,7 +29,7 @@ from kpi_service.measurements.calculation import Tally, compute_period
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
 from kpi_service.measurements.following import follow_run
 from kpi_service.models import CalculationRun, Definition, RunStatus
-from kpi_service.runs.plan import RunPlan, run_status
+from kpi_service.runs.plan import RunPlan
 from kpi_service.runs.repository import RunRepository
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ async def _work(
     async with database.unit_of_work() as session:
         repo = RunRepository(session)
         if not await repo.record(
-            run.tenant_id, run.id, worker, status=run_status(total), finished_at=datetime.now(UTC)
+            run.tenant_id, run.id, worker, status=total.status(), finished_at=datetime.now(UTC)
         ):
             raise LostRun
         finished = await repo.get(run.tenant_id, run.id)

@@ -17,7 +17,6 @@ from kpi_service.engine.formula_inputs import used_keys
 from kpi_service.engine.formula_order import evaluation_order
 from kpi_service.engine.periods import Period, between
 from kpi_service.engine.vocabulary import PeriodKind
-from kpi_service.measurements.calculation import Tally
 from kpi_service.models import CalculationRun, Definition, RunStatus
 
 Pair = tuple[Definition, Period]
@@ -136,10 +135,3 @@ def new_run(
         heartbeat_at=now,
         resumed=0,
     )
-
-
-def run_status(tally: Tally) -> str:
-    """succeeded, partial (some subjects failed) or failed (all that were tried failed)."""
-    if tally.failed and not (tally.computed or tally.unchanged):
-        return RunStatus.FAILED
-    return RunStatus.PARTIAL if tally.failed else RunStatus.SUCCEEDED
