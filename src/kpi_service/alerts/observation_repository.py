@@ -12,11 +12,17 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import Date, and_, column, false, func, literal, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 
+from kpi_service.assignments.repository import (
+    AssignmentFilters,
+    AssignmentRepository,
+    in_force_during,
+)
 from kpi_service.core.repository import Repository
 from kpi_service.engine.vocabulary import PeriodKind
-from kpi_service.models import Measurement
+from kpi_service.models import Assignment, Measurement, joins
 
 # A period kind as (months, days), the length of one step back in a RANGE frame.
 _STEP = {
@@ -28,15 +34,12 @@ _STEP = {
 }
 
 
-_SERIES = """
-WITH series AS (
-    SELECT a.subject_type, a.subject_id, m.period_start, m.period_end, m.actual_value,
-           m.achievement, m.trend, m.target_value, a.baseline_value, m.calculated_at
-    FROM kpi.measurements AS m
-    JOIN kpi.assignments AS a ON a.tenant_id = m.tenant_id AND a.id = m.assignment_id
-    WHERE m.tenant_id = :tenant_id AND m.definition_id = :definition_id AND m.aligned
-      AND m.period_start BETWEEN :load_from AND :load_to {subject}
-), judged AS (
+# The windows over the `series` CTE, as text: their frames are calendar ranges
+# (`make_interval`), and SQLAlchemy's frame bounds are numbers or bound values.
+_JUDGED = """
+SELECT subject_type, subject_id, period_start, period_end, actual_value, achievement,
+       previous_value, history, declining, target_value, baseline_value, calculated_at
+FROM (
     SELECT s.*,
         max(s.actual_value) OVER (
             w RANGE BETWEEN make_interval(months => :step_months, days => :step_days) PRECEDING
@@ -49,26 +52,9 @@ WITH series AS (
                 PRECEDING AND CURRENT ROW) AS declining
     FROM series AS s
     WINDOW w AS (PARTITION BY s.subject_type, s.subject_id ORDER BY s.period_start)
-)
-SELECT subject_type, subject_id, period_start, period_end, actual_value, achievement,
-       previous_value, history, declining, target_value, baseline_value, calculated_at
-FROM judged WHERE period_start = ANY(CAST(:starts AS date[]))
+) AS judged
+WHERE period_start = ANY(CAST(:starts AS date[]))
 ORDER BY subject_type, subject_id, period_start
-"""
-
-_MISSING = """
-SELECT a.subject_type, a.subject_id, p.period_start, p.period_end,
-       coalesce(bool_or(m.actual_value IS NOT NULL), false) AS has_value
-FROM kpi.assignments AS a
-CROSS JOIN unnest(CAST(:starts AS date[]), CAST(:ends AS date[])) AS p(period_start, period_end)
-LEFT JOIN kpi.measurements AS m
-    ON m.tenant_id = a.tenant_id AND m.assignment_id = a.id
-   AND m.period_start = p.period_start AND m.period_end = p.period_end
-WHERE a.tenant_id = :tenant_id AND a.definition_id = :definition_id
-  AND a.start_date <= p.period_end AND (a.end_date IS NULL OR a.end_date >= p.period_start)
-  {subject}
-GROUP BY a.subject_type, a.subject_id, p.period_start, p.period_end
-ORDER BY a.subject_type, a.subject_id, p.period_start
 """
 
 
@@ -106,18 +92,9 @@ def _steps(kind: PeriodKind, name: str, count: int) -> dict[str, int]:
     return {f"{name}_months": months * count, f"{name}_days": days * count}
 
 
-def _of_subject(params: dict[str, object], subject_id: str | None) -> str:
-    """The condition narrowing the statement to one subject (none: every subject), its
-    parameter added to `params`."""
-    if subject_id is None:
-        return ""
-    params["subject_id"] = subject_id
-    return "AND a.subject_id = :subject_id"
-
-
 class ObservationRepository(Repository[Measurement]):
-    """What the rules judge: the tenant's measurements, read with raw SQL (window functions)
-    for one session."""
+    """What the rules judge: the tenant's measurements with their windows, and the subjects
+    due a value, for one session."""
 
     model = Measurement
 
@@ -139,18 +116,38 @@ class ObservationRepository(Repository[Measurement]):
         the windows)."""
         if not starts:
             return []
-        params: dict[str, object] = {
-            "tenant_id": tenant_id,
-            "definition_id": definition_id,
-            "load_from": load_from,
-            "load_to": max(starts),
+        series = (
+            select(
+                Assignment.subject_type,
+                Assignment.subject_id,
+                Measurement.period_start,
+                Measurement.period_end,
+                Measurement.actual_value,
+                Measurement.achievement,
+                Measurement.trend,
+                Measurement.target_value,
+                Assignment.baseline_value,
+                Measurement.calculated_at,
+            )
+            .join(Assignment, joins.assignment_of(Measurement))
+            .where(
+                self.in_tenant(tenant_id),
+                Measurement.definition_id == definition_id,
+                Measurement.aligned,
+                Measurement.period_start.between(load_from, max(starts)),
+                *AssignmentFilters(subject_id=subject_id).conditions(),
+            )
+            .cte("series")
+        )
+        # `columns()` makes the text a SELECT, which can carry the CTE it reads.
+        judged = text(_JUDGED).columns().add_cte(series)
+        params = {
             "starts": sorted(set(starts)),
             **_steps(kind, "step", 1),
             **_steps(kind, "history", history),
             **_steps(kind, "streak", streak - 1),
         }
-        subject = _of_subject(params, subject_id)
-        rows = await self.session.execute(text(_SERIES.format(subject=subject)), params)
+        rows = await self.session.execute(judged, params)
         return [
             Point(
                 r.subject_type,
@@ -177,18 +174,51 @@ class ObservationRepository(Repository[Measurement]):
         *,
         subject_id: str | None,
     ) -> list[Due]:
-        """Every subject due for each period (its assignment overlaps it), and whether a value
-        is recorded for it."""
+        """Every subject due for each period (its assignment is in force during it), and
+        whether a value is recorded for it."""
         if not periods:
             return []
-        params: dict[str, object] = {
-            "tenant_id": tenant_id,
-            "definition_id": definition_id,
-            "starts": [p[0] for p in periods],
-            "ends": [p[1] for p in periods],
-        }
-        subject = _of_subject(params, subject_id)
-        rows = await self.session.execute(text(_MISSING.format(subject=subject)), params)
+        p = (
+            func.unnest(
+                literal([start for start, _ in periods], ARRAY(Date)),
+                literal([end for _, end in periods], ARRAY(Date)),
+            )
+            .table_valued(column("period_start", Date), column("period_end", Date))
+            .render_derived("p")
+        )
+        recorded = and_(
+            joins.assignment_of(Measurement),
+            Measurement.period_start == p.c.period_start,
+            Measurement.period_end == p.c.period_end,
+        )
+        due = (
+            select(
+                Assignment.subject_type,
+                Assignment.subject_id,
+                p.c.period_start,
+                p.c.period_end,
+                func.coalesce(func.bool_or(Measurement.actual_value.is_not(None)), false()).label(
+                    "has_value"
+                ),
+            )
+            .join(
+                p,
+                in_force_during(
+                    Assignment.start_date, Assignment.end_date, p.c.period_start, p.c.period_end
+                ),
+            )
+            .outerjoin(Measurement, recorded)
+            .where(
+                AssignmentRepository.in_tenant(tenant_id),
+                Assignment.definition_id == definition_id,
+                *AssignmentFilters(subject_id=subject_id).conditions(),
+            )
+            .group_by(
+                Assignment.subject_type, Assignment.subject_id, p.c.period_start, p.c.period_end
+            )
+            .order_by(Assignment.subject_type, Assignment.subject_id, p.c.period_start)
+        )
+        rows = await self.session.execute(due)
         return [
             Due(r.subject_type, r.subject_id, r.period_start, r.period_end, bool(r.has_value))
             for r in rows
