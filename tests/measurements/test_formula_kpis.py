@@ -14,7 +14,14 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.support.api import assign, define, measurements, recalculate
+from tests.support.api import (
+    assign,
+    assign_in_bulk,
+    assignment_body,
+    define,
+    measurements,
+    recalculate,
+)
 from tests.support.database import create_support_cases
 
 WEEK = "2026-11-09"
@@ -206,19 +213,10 @@ async def test_formulas_over_computed_kpis_match_a_plain_python_recomputation(
         },
     )
     for d in keys.values():
-        items = [
-            {
-                "definition_id": d["id"],
-                "subject_type": "user",
-                "subject_id": u,
-                "target_value": 3,
-                "start_date": "2026-11-01",
-            }
-            for u in users
-        ]
-        assert (
-            await client.post("/api/kpis/assignments/bulk", json={"items": items})
-        ).status_code == 201
+        await assign_in_bulk(
+            client,
+            [assignment_body(d["id"], u, target_value=3, start_date="2026-11-01") for u in users],
+        )
     run = await recalculate(client, period_start=WEEK)
     assert run["status"] == "succeeded", run
 
