@@ -24,7 +24,7 @@ from kpi_service.runs.background import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
 from tests.support.api import assign, define, measurements, recalculate
 from tests.support.derivation import no_drift
-from tests.support.expected import status_of, trend_of
+from tests.support.expected import month_end, status_of, trend_of
 
 SIX = Decimal("0.000001")
 
@@ -93,10 +93,6 @@ def derived(m: dict[str, Any]) -> dict[str, Any]:
 
 def months(year: int) -> list[date]:
     return [date(year, n, 1) for n in range(1, 13)]
-
-
-def month_end(first: date) -> date:
-    return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
 
 
 async def put(

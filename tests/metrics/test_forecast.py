@@ -20,6 +20,7 @@ from kpi_service.core.database import Database
 from tests.support.api import assign, define, manual_kpi, record
 from tests.support.app import make_settings
 from tests.support.auth import ADMIN, bearer
+from tests.support.expected import month_end, month_start
 
 FORECAST = "/api/kpis/metrics/forecast"
 
@@ -55,15 +56,6 @@ def test_the_independent_t_matches_printed_tables() -> None:
 
 
 # --- plain-Python model -------------------------------------------------------------------
-
-
-def month_start(day: date, back: int = 0) -> date:
-    index = day.year * 12 + day.month - 1 - back
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def month_end(start: date) -> date:
-    return month_start(start, -1) - timedelta(days=1)
 
 
 class Model:

@@ -1,9 +1,11 @@
 """What the API should answer, worked out again in plain Python from DESIGN.md section 4,
-independent of the engine: achievement, score, status, trend, change, weighted means, ranks."""
+independent of the engine: achievement, score, status, trend, change, weighted means, ranks,
+and the months periods fall in."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 SIX = Decimal("0.000001")
@@ -95,3 +97,14 @@ def movement_of(actual: Decimal | None, previous: Decimal | None) -> str:
 def change_since_previous(actual: Decimal, previous: Decimal | None) -> Decimal | None:
     """Seed 004's percentage_change: 0 with no previous value, none after a previous 0."""
     return Decimal(0) if previous is None else change_of(actual, previous)
+
+
+def month_start(day: date, back: int = 0) -> date:
+    """The first day of the month `back` months before day's (after it, for a negative one)."""
+    index = day.year * 12 + day.month - 1 - back
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def month_end(day: date) -> date:
+    """The last day of day's month."""
+    return month_start(day, -1) - timedelta(days=1)
