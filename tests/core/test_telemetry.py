@@ -21,6 +21,7 @@ from tests.support.alerts import make_channel, make_rule, run_and_settle, week
 from tests.support.api import assign, define, record, wait_for_run
 from tests.support.app import make_settings
 from tests.support.database import create_support_cases
+from tests.support.problems import assert_problem
 from tests.support.receiver import Receiver
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -143,8 +144,7 @@ async def test_a_metrics_token_is_required_when_configured(db: Database, databas
             {"Authorization": "Basic scrape-me"},
         ):
             refused = await c.get("/metrics", headers=headers)
-            assert refused.status_code == 401, headers
-            assert refused.headers["content-type"] == "application/problem+json"
+            assert_problem(refused, 401, headers)
             assert refused.headers["www-authenticate"].startswith("Bearer")
             assert "kpi_" not in refused.text
         allowed = await c.get("/metrics", headers={"Authorization": "bearer scrape-me"})
@@ -368,8 +368,7 @@ async def test_pool_gauges_and_a_pool_timeout_answers_503(database_url: str, db:
                 busy = await scrape(c)
                 assert value(busy, "kpi_db_pool_checked_out", database="service") == 1
                 refused = await c.get("/api/kpis/definitions")
-                assert refused.status_code == 503
-                assert refused.headers["content-type"] == "application/problem+json"
+                assert_problem(refused, 503)
                 assert int(refused.headers["retry-after"]) > 0
                 assert refused.json()["status"] == 503
             assert (await c.get("/api/kpis/definitions")).status_code == 200

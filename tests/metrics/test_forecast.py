@@ -21,6 +21,7 @@ from tests.support.api import assign, define, manual_kpi, record
 from tests.support.app import make_settings
 from tests.support.auth import ADMIN, bearer
 from tests.support.expected import month_end, month_start
+from tests.support.problems import assert_problem
 
 FORECAST = "/api/kpis/metrics/forecast"
 
@@ -363,5 +364,4 @@ async def test_refusals_and_access(jwt_client: AsyncClient, db: Database) -> Non
         response = await c.get(
             FORECAST, headers=headers, params={"definition_key": "calls", **params}
         )
-        assert response.status_code == status, (params, response.text)
-        assert response.headers["content-type"] == "application/problem+json"
+        assert_problem(response, status, params)
