@@ -1,12 +1,13 @@
 """What the API should answer, worked out again in plain Python from DESIGN.md section 4,
 independent of the engine: achievement, score, status, trend, change, weighted means, ranks,
-and the months periods fall in."""
+the months periods fall in and the events a subject's view counts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 SIX = Decimal("0.000001")
 CAP = Decimal(150)
@@ -108,3 +109,25 @@ def month_start(day: date, back: int = 0) -> date:
 def month_end(day: date) -> date:
     """The last day of day's month."""
     return month_start(day, -1) - timedelta(days=1)
+
+
+def events_of(
+    events: Iterable[dict[str, Any]],
+    subject_type: str,
+    subject_id: str | None,
+    start: datetime,
+    end: datetime,
+) -> list[dict[str, Any]]:
+    """The events a subject's view counts: each id once (the last one sent), occurred in
+    [start, end), the user's or the team's own (every event for the organisation)."""
+    unique = {e["id"]: e for e in events}.values()
+    return [
+        e
+        for e in unique
+        if start <= datetime.fromisoformat(e["occurred_at"]) < end
+        and (
+            subject_type == "organization"
+            or (subject_type == "user" and e["user_id"] == subject_id)
+            or (subject_type == "team" and e.get("team_id") == subject_id)
+        )
+    ]

@@ -66,6 +66,17 @@ COLUMNS = {
     ),
     "contacts": ("owner_id", "funnel_stage", "created_at"),
 }
+# Seed 004's contact stages (`contacts.funnel_stage`), in the funnel's order of docs/packs.md.
+CONTACT_STAGES = (
+    "needs_outreach",
+    "contacted",
+    "meeting_set",
+    "proposal_sent",
+    "negotiation",
+    "blocked",
+    "closed_won",
+    "closed_lost",
+)
 
 
 async def source_table(db: Database, table: str, rows: Iterable[Sequence[Any]]) -> None:
