@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import Any
 
 import pytest
 from httpx import AsyncClient
@@ -21,17 +20,11 @@ from tests.support.api import (
     define,
     measurements,
     recalculate,
+    record,
 )
 from tests.support.database import create_support_cases
 
 WEEK = "2026-11-09"
-
-
-async def _record(client: AsyncClient, assignment: dict[str, Any], value: float) -> None:
-    response = await client.put(
-        f"/api/kpis/assignments/{assignment['id']}/measurements/{WEEK}", json={"value": value}
-    )
-    assert response.status_code == 200, response.text
 
 
 async def test_formula_uses_this_periods_values_and_explains_missing_ones(
@@ -50,13 +43,11 @@ async def test_formula_uses_this_periods_values_and_explains_missing_ones(
     )
     users = {"1": (30, 40), "2": (10, 0), "3": (5, None)}
     for user, (r, h) in users.items():
-        await _record(
-            client, await assign(client, resolved["id"], user, 1, start_date="2026-11-01"), r
-        )
+        held = await assign(client, resolved["id"], user, 1, start_date="2026-11-01")
+        await record(client, held["id"], WEEK, r)
         if h is not None:
-            await _record(
-                client, await assign(client, hours["id"], user, 1, start_date="2026-11-01"), h
-            )
+            held = await assign(client, hours["id"], user, 1, start_date="2026-11-01")
+            await record(client, held["id"], WEEK, h)
         await assign(client, rate["id"], user, 50, start_date="2026-11-01")
     run = await recalculate(client, period_start=WEEK, definition_keys=["resolved_per_hour"])
     assert run["status"] == "succeeded", run
@@ -252,7 +243,8 @@ async def test_a_formula_stored_before_the_exponent_rule_fails_its_run_for_the_s
         calculation_type="formula",
         config={"expression": "b ** 2", "variables": {"b": "base"}},
     )
-    await _record(client, await assign(client, base["id"], "1", 1, start_date="2026-11-01"), 3)
+    held = await assign(client, base["id"], "1", 1, start_date="2026-11-01")
+    await record(client, held["id"], WEEK, 3)
     await assign(client, power["id"], "1", 1, start_date="2026-11-01")
     # As a definition saved by an older version: the exponent is a variable.
     async with db.engine.begin() as conn:

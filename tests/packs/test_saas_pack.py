@@ -18,11 +18,11 @@ from kpi_service.core.database import Database
 from kpi_service.packs.registry import PACKS
 from tests.support.alerts import ALERTS, run_and_settle
 from tests.support.api import ingest, listed, recalculate, record
-from tests.support.database import snapshot
 from tests.support.expected import q
 from tests.support.packs import (
     MONTH_START,
     MONTHS,
+    assert_installing_again_changes_nothing,
     event,
     install,
     outcomes,
@@ -236,12 +236,7 @@ async def test_installing_the_saas_pack_twice_changes_nothing(
 ) -> None:
     await ingest(client, subscription_events())
     first = await install(client, "saas")
-    before = await snapshot(db)
-    again = await install(client, "saas")
-    assert set(outcomes(again).values()) == {"unchanged"}
-    assert (again["assignments_created"], again["rules_created"]) == ([], [])
-    assert again["start_date"] == first["start_date"]
-    assert await snapshot(db) == before
+    await assert_installing_again_changes_nothing(client, db, "saas", first)
 
 
 def crafted_events() -> list[Event]:
