@@ -25,6 +25,7 @@ from kpi_service.core.settings import AuthMode, Settings
 from kpi_service.models import Base
 from tests.support.app import make_settings
 from tests.support.database import Server, create_database, plain_dsn
+from tests.support.receiver import SECRET, SECRET_ENV, Receiver
 from tests.support.source import SourceServer
 
 SLOW_SUITES = ("fuzz", "faults", "clients")
@@ -132,6 +133,23 @@ def source() -> Iterator[SourceServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def receiver_server() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 checking signatures (see tests/support/receiver.py)."""
+    server = Receiver()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def receiver(receiver_server: Receiver, monkeypatch: pytest.MonkeyPatch) -> Receiver:
+    """The receiver with a fresh state, and its secret in the service's environment."""
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    receiver_server.reset()
+    return receiver_server
 
 
 @pytest.fixture

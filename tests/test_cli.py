@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +18,7 @@ from kpi_service.core.database import Database
 from kpi_service.core.embedded import EmbeddedPostgres
 from tests.support.api import assign, define, measurements
 from tests.support.database import create_support_cases
-from tests.support.processes import kpi_command
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.support.processes import free_port, kpi_command, start, terminate, wait_ready
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -40,26 +31,11 @@ def test_serve_demo_answers_the_seed_route_and_stops_its_database(tmp_path: Path
     # A deep working directory: the socket path must stay short regardless.
     data_dir = tmp_path / ("deep-" * 12) / ".kpi"
     data_dir.parent.mkdir(parents=True)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kpi_service.cli", "serve", "--demo", "--port", str(port)],
-        env=_env(data_dir),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    port = free_port()
+    child = start(["serve", "--demo", "--port", str(port)], _env(data_dir), tmp_path, port)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the service did not become ready"
-            time.sleep(0.3)
-        body = httpx.get(f"http://127.0.0.1:{port}/kpis/users/1").json()
+        wait_ready(child, within=90)
+        body = httpx.get(f"{child.base_url}/kpis/users/1").json()
         assert body["user_id"] == 1
         names = {k["name"] for k in body["kpis"]}
         # The support pack's KPIs, assigned to the support team.
@@ -74,16 +50,15 @@ def test_serve_demo_answers_the_seed_route_and_stops_its_database(tmp_path: Path
         assert latest["Cases resolved"] is not None
         # Computed through yesterday: the latest week may still be in progress.
         assert latest["Cases resolved"]["period_start"] < time.strftime("%Y-%m-%d")
-        agent = httpx.get(f"http://127.0.0.1:{port}/kpis/users/101").json()
+        agent = httpx.get(f"{child.base_url}/kpis/users/101").json()
         # The agent and crm packs' KPIs, and the demo's own.
         assert {"Conversion rate", "Revenue", "Funnel 6: won", "Calls Made", "Daily Revenue"} <= {
             k["name"] for k in agent["kpis"]
         }
         assert all(k["latest_measurement"] is not None for k in agent["kpis"])
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=60)
-        assert code == 0, proc.stdout.read().decode()[-4000:] if proc.stdout else code
+        code, output = terminate(child, within=60)
+        assert code == 0, output[-4000:]
     server = EmbeddedPostgres(data_dir)
     assert not (server.socket_dir / ".s.PGSQL.5432").exists(), "embedded server left running"
     assert not (server.pgdata / "postmaster.pid").exists()

@@ -1,8 +1,9 @@
-"""Fixtures of the alert tests: a signed-webhook receiver and apps with quick retries."""
+"""Fixtures of the alert tests: apps with quick retries (the webhook receiver is the root
+conftest's)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from httpx import ASGITransport, AsyncClient
@@ -12,23 +13,6 @@ from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode
 from tests.support.alerts import QUICK
 from tests.support.app import make_settings
-from tests.support.receiver import SECRET, SECRET_ENV, Receiver
-
-
-@pytest.fixture(scope="module")
-def receiver_server() -> Iterator[Receiver]:
-    server = Receiver()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def receiver(receiver_server: Receiver, monkeypatch: pytest.MonkeyPatch) -> Receiver:
-    """The receiver with a fresh state, and its secret in the service's environment."""
-    monkeypatch.setenv(SECRET_ENV, SECRET)
-    receiver_server.reset()
-    return receiver_server
 
 
 @pytest.fixture

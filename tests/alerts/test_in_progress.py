@@ -21,6 +21,7 @@ from sqlalchemy import text
 from kpi_service.core.database import Database
 from tests.support.alerts import ALERTS, DELIVERIES, evaluate_and_settle, make_channel, make_rule
 from tests.support.api import assign, define, listed, record
+from tests.support.app import today
 from tests.support.receiver import Receiver
 
 TARGET = 1_000_000
@@ -43,10 +44,6 @@ def q(x: Decimal) -> Decimal:
 
 def num(x: Decimal | int) -> float:
     return float(x)
-
-
-def today() -> date:
-    return datetime.now(UTC).date()
 
 
 def bounds(kind: str, day: date) -> tuple[date, date]:

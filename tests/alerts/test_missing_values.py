@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from httpx import AsyncClient
@@ -18,14 +18,10 @@ from tests.support.alerts import (
     run_and_settle,
 )
 from tests.support.api import assign, define, listed, record
-from tests.support.app import make_settings
+from tests.support.app import make_settings, today
 from tests.support.receiver import Receiver
 
 DAYS = 3
-
-
-def today() -> date:
-    return datetime.now(UTC).date()  # the test settings' time zone is UTC
 
 
 def this_monday() -> date:

@@ -183,8 +183,7 @@ async def test_bad_conditions_are_422(api: AsyncClient, flaw: str, condition: An
     response = await api.post(
         RULES, json={"definition_id": kpi["id"], "name": "Bad", "condition": condition}
     )
-    assert response.status_code == 422, (flaw, response.text)
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, 422, flaw)
     assert await listed(api, RULES) == []
 
 

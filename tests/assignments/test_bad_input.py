@@ -129,8 +129,7 @@ async def test_bad_path_ids(client: AsyncClient, existing: dict[str, Any], path:
         ("POST", "/end", None),
     ):
         response = await client.request(method, URL + path + suffix, json=payload)
-        assert response.status_code == 422, (method, path, response.text)
-        assert response.headers["content-type"] == "application/problem+json"
+        assert_problem(response, 422, (method, path))
     await assert_unchanged(client, existing)
 
 

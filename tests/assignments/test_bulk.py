@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import event
 
 from kpi_service.core.database import Database
 from tests.support.api import ASSIGNMENTS as URL
@@ -14,6 +13,7 @@ from tests.support.api import DEFINITIONS, assign, define, listed_ids
 from tests.support.api import assignment_body as body
 from tests.support.app import today
 from tests.support.auth import bearer
+from tests.support.database import statements_sent
 from tests.support.problems import assert_problem, error_locs
 
 BULK = f"{URL}/bulk"
@@ -171,18 +171,11 @@ async def test_manager_batch_outside_their_teams_is_forbidden(jwt_client: AsyncC
 async def test_a_full_batch_takes_a_few_statements_and_keeps_its_order(
     client: AsyncClient, db: Database, kpi: dict[str, Any]
 ) -> None:
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement.split()[0] + " " + statement.split()[2])
-
     items = [body(kpi["id"], f"u{i}", target_value=i) for i in range(1000)]
-    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
-    try:
+    async with statements_sent(db) as sent:
         response = await client.post(BULK, json={"items": items})
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
     assert response.status_code == 201, response.text
+    statements = [s.split()[0] + " " + s.split()[2] for s in sent]
     assert [s for s in statements if s.startswith("INSERT")] == [
         "INSERT kpi.assignments",
         "INSERT kpi.assignment_targets",

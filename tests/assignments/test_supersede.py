@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import event
 
 from kpi_service.core.database import Database
 from tests.support.api import ASSIGNMENTS as URL
@@ -16,6 +15,7 @@ from tests.support.api import assign, define, listed_ids, record
 from tests.support.api import assignment_body as body
 from tests.support.app import today
 from tests.support.auth import bearer
+from tests.support.database import statements_sent
 from tests.support.problems import assert_problem, error_locs
 
 BULK = f"{URL}/bulk"
@@ -176,18 +176,11 @@ async def test_bulk_supersedes_in_one_statement_for_all_items(
             },
         )
     ).json()["items"]
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(" ".join(statement.split()[:3]))
-
     items = [body(kpi["id"], user, start_date="2025-02-01", target_value=20) for user in users]
-    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
-    try:
+    async with statements_sent(db) as sent:
         response = await client.post(BULK, json={"items": items})
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
     assert response.status_code == 201, response.text
+    statements = [" ".join(s.split()[:3]) for s in sent]
     news = response.json()["items"]
     # A fixed number of statements whatever the batch: one finds every overlap, one ends the
     # superseded assignments, one audits them.

@@ -12,7 +12,7 @@ from httpx import ASGITransport, AsyncClient
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.support.api import define, measurements, recalculate
+from tests.support.api import assign_in_bulk, assignment_body, define, measurements, recalculate
 from tests.support.app import make_settings
 from tests.support.problems import assert_problem
 from tests.support.source import SourceServer
@@ -150,19 +150,11 @@ async def test_a_source_refused_when_connecting_gets_no_request_and_the_run_goes
         config={"event_type": "call", "aggregate": "count"},
     )
     items = [
-        {
-            "definition_id": d["id"],
-            "subject_type": "user",
-            "subject_id": u,
-            "target_value": 10,
-            "start_date": "2026-11-01",
-        }
+        assignment_body(d["id"], u, start_date="2026-11-01")
         for d in (crm, calls)
         for u in ("1", "2")
     ]
-    assert (
-        await strict.post("/api/kpis/assignments/bulk", json={"items": items})
-    ).status_code == 201
+    await assign_in_bulk(strict, items)
     sent = await strict.post(
         "/api/kpis/events",
         json={

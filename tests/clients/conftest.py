@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-import httpx
 import pytest
 
+from tests.support.processes import serve, terminate, wait_ready
 from tests.support.spec import SPEC_FILE
 
 PACKAGE = "kpi_service_client"
@@ -64,52 +62,13 @@ def python_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleTy
             del sys.modules[name]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def live_service(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`kpi-service serve` in a process of its own on the test database; its base URL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
-    env.update(
-        KPI_DATABASE_URL=database_url,
-        KPI_ENV="test",
-        KPI_AUTH_MODE="none",
-        KPI_SCHEDULER_ENABLED="false",
-        KPI_TIMEZONE="UTC",
-    )
-    port = _free_port()
     workdir = tmp_path_factory.mktemp("serve")
-    log = workdir / "service.log"  # a file, not a pipe: nobody reads it while it runs
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kpi_service.cli", "serve", "--port", str(port)],
-            env=env,
-            cwd=workdir,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
+    child = serve(database_url, workdir, KPI_SCHEDULER_ENABLED="false", KPI_TIMEZONE="UTC")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()[-5000:]
-            try:
-                if httpx.get(f"{base_url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the service did not become ready"
-            time.sleep(0.2)
-        yield base_url
+        wait_ready(child)
+        yield child.base_url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(child)

@@ -16,6 +16,7 @@ from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode
 from tests.support.app import make_settings
 from tests.support.auth import bearer
+from tests.support.problems import assert_problem
 
 LIMIT = 4096
 
@@ -54,8 +55,7 @@ async def _stored(db: Database) -> int:
 
 
 def _assert_too_large(response: Any, path: str) -> None:
-    assert response.status_code == 413, response.text
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, 413)
     assert response.json() == {
         "type": "urn:kpi-service:problem:payload-too-large",
         "title": "Payload too large",

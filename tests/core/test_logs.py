@@ -9,7 +9,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from kpi_service.core.context import request_id
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from tests.support.api import assign, define
+from tests.support.processes import free_port
 
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
 
@@ -159,15 +159,8 @@ def test_an_exception_is_one_json_line_with_its_traceback(lines: io.StringIO) ->
     assert "ValueError: broken" in line["exc_info"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_serve_writes_only_json_lines_uvicorns_included(database_url: str, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
     env.update(
         KPI_DATABASE_URL=database_url,

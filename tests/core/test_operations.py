@@ -3,6 +3,7 @@
 from httpx import AsyncClient
 
 from kpi_service.core.migrations import head_revision
+from tests.support.problems import assert_problem
 
 
 async def test_healthz(client: AsyncClient) -> None:
@@ -19,6 +20,5 @@ async def test_readyz_reports_the_head_revision(client: AsyncClient) -> None:
 
 async def test_unknown_route_is_problem_json(client: AsyncClient) -> None:
     response = await client.get("/api/kpis/nope")
-    assert response.status_code == 404
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, 404)
     assert response.json()["status"] == 404

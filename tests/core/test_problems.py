@@ -8,6 +8,7 @@ from httpx import AsyncClient
 
 from kpi_service.app import create_app
 from tests.support.app import make_settings
+from tests.support.problems import assert_problem
 
 ERRORS = {"400", "401", "403", "404", "409", "413", "422", "503"}
 
@@ -46,8 +47,7 @@ def test_every_route_declares_its_error_answers() -> None:
 
 async def test_answers_have_the_declared_shape(client: AsyncClient) -> None:
     invalid = await client.get("/api/kpis/definitions/0")
-    assert invalid.status_code == 422
-    assert invalid.headers["content-type"] == "application/problem+json"
+    assert_problem(invalid, 422)
     body = invalid.json()
     assert (
         {"type", "title", "status", "detail"}
@@ -58,8 +58,7 @@ async def test_answers_have_the_declared_shape(client: AsyncClient) -> None:
     assert set(body["errors"][0]) == {"loc", "msg", "type"}
 
     missing = await client.get("/api/kpis/definitions/999")
-    assert missing.status_code == 404
-    assert missing.headers["content-type"] == "application/problem+json"
+    assert_problem(missing, 404)
     assert "errors" not in missing.json()
 
     legacy = await client.post(

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from kpi_service.app import create_app
 from kpi_service.core.schemas import MAX_ID, Choice
 from kpi_service.engine.vocabulary import Rollup
-from tests.support.api import define
+from tests.support.api import assign, define
 from tests.support.app import make_settings
 
 # pydantic's names for bounds; JSON Schema spells them minimum, maximum, exclusive*.
@@ -108,30 +108,10 @@ async def test_ids_are_still_bounded_and_never_booleans(client: AsyncClient) -> 
 
 
 async def test_number_defaults_are_decimals_and_strings_still_read(client: AsyncClient) -> None:
-    created = await client.post(
-        "/api/kpis/definitions",
-        json={
-            "key": "calls",
-            "name": "Calls",
-            "unit": "count",
-            "target_type": "higher_better",
-            "aggregation_period": "weekly",
-            "calculation_type": "manual",
-        },
-    )
-    assert created.status_code == 201, created.text
-    assert (created.json()["warning_threshold"], created.json()["score_cap"]) == (80, 150)
-    assigned = await client.post(
-        "/api/kpis/assignments",
-        json={
-            "definition_id": created.json()["id"],
-            "subject_type": "user",
-            "subject_id": "7",
-            "target_value": "12.5",
-        },
-    )
-    assert assigned.status_code == 201, assigned.text
-    assert (assigned.json()["weight"], assigned.json()["target_value"]) == (100, 12.5)
+    created = await define(client, "calls")
+    assert (created["warning_threshold"], created["score_cap"]) == (80, 150)
+    assigned = await assign(client, created["id"], "7", "12.5")
+    assert (assigned["weight"], assigned["target_value"]) == (100, 12.5)
 
 
 async def test_null_and_stray_keys_are_still_refused(client: AsyncClient) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,8 @@ from tests.support.alerts import make_channel, make_rule, run_and_settle, week
 from tests.support.api import assign, define, record, wait_for_run
 from tests.support.app import make_settings
 from tests.support.database import create_support_cases
-from tests.support.receiver import SECRET, SECRET_ENV, Receiver
+from tests.support.problems import assert_problem
+from tests.support.receiver import Receiver
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 REQUESTS = "kpi_http_request_duration_seconds"
@@ -143,8 +144,7 @@ async def test_a_metrics_token_is_required_when_configured(db: Database, databas
             {"Authorization": "Basic scrape-me"},
         ):
             refused = await c.get("/metrics", headers=headers)
-            assert refused.status_code == 401, headers
-            assert refused.headers["content-type"] == "application/problem+json"
+            assert_problem(refused, 401, headers)
             assert refused.headers["www-authenticate"].startswith("Bearer")
             assert "kpi_" not in refused.text
         allowed = await c.get("/metrics", headers={"Authorization": "bearer scrape-me"})
@@ -310,21 +310,9 @@ async def test_events_are_counted_by_outcome(api: AsyncClient) -> None:
     assert delta(before, after, name, outcome="rejected") == r
 
 
-@pytest.fixture(scope="module")
-def receiver_server() -> Iterator[Receiver]:
-    server = Receiver()
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-async def quick(
-    db: Database, database_url: str, receiver_server: Receiver, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[AsyncClient]:
+async def quick(db: Database, database_url: str, receiver: Receiver) -> AsyncIterator[AsyncClient]:
     """An app with quick webhook retries (3 attempts), the receiver's secret set."""
-    monkeypatch.setenv(SECRET_ENV, SECRET)
-    receiver_server.reset()
     app = create_app(
         make_settings(
             database_url,
@@ -340,21 +328,19 @@ async def quick(
 
 
 async def test_webhook_attempts_and_deliveries_by_outcome(
-    quick: AsyncClient, receiver_server: Receiver
+    quick: AsyncClient, receiver: Receiver
 ) -> None:
-    receiver_server.state.plan("/flaky", "500", "503", "ok")
-    receiver_server.state.plan("/down", "502")
+    receiver.state.plan("/flaky", "500", "503", "ok")
+    receiver.state.plan("/down", "502")
     kpi = await define(quick, key="calls")
     a42 = await assign(quick, kpi["id"], "42", 10, start_date=week(1).isoformat())
-    hooks = [
-        (await make_channel(quick, receiver_server, path))["id"] for path in ("/flaky", "/down")
-    ]
+    hooks = [(await make_channel(quick, receiver, path))["id"] for path in ("/flaky", "/down")]
     await make_rule(quick, kpi["id"], {"kind": "achievement_below", "threshold": 80}, hooks)
     await record(quick, a42["id"], week(1), 5)
     before = await scrape(quick)
     await run_and_settle(quick, period_start=week(1).isoformat())
     after = await scrape(quick)
-    assert len(receiver_server.state.received) == 6
+    assert len(receiver.state.received) == 6
     # /flaky: 500, 503 (retried), 200; /down: 502, 502 (retried), 502 (given up).
     attempts = "kpi_webhook_attempts_total"
     assert delta(before, after, attempts, outcome="retry") == 4
@@ -382,8 +368,7 @@ async def test_pool_gauges_and_a_pool_timeout_answers_503(database_url: str, db:
                 busy = await scrape(c)
                 assert value(busy, "kpi_db_pool_checked_out", database="service") == 1
                 refused = await c.get("/api/kpis/definitions")
-                assert refused.status_code == 503
-                assert refused.headers["content-type"] == "application/problem+json"
+                assert_problem(refused, 503)
                 assert int(refused.headers["retry-after"]) > 0
                 assert refused.json()["status"] == 503
             assert (await c.get("/api/kpis/definitions")).status_code == 200

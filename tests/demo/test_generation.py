@@ -16,6 +16,7 @@ from kpi_service.demo.events import all_events, customer_events
 from kpi_service.demo.ledger import ledger
 from kpi_service.demo.people import DemoSize, Window, manager_of, team_of
 from kpi_service.demo.product import operations_events
+from tests.support.packs import CONTACT_STAGES
 
 WINDOW = Window(date(2026, 3, 31), 6, ZoneInfo("Europe/Paris"))  # spans the DST change
 
@@ -55,16 +56,7 @@ def test_nothing_happens_outside_the_window() -> None:
 
 def test_contacts_stand_in_every_stage_of_seed_004() -> None:
     stages = {c.funnel_stage for i in range(4) for c in agent_contacts(i, WINDOW)}
-    assert stages == {
-        "needs_outreach",
-        "contacted",
-        "meeting_set",
-        "proposal_sent",
-        "negotiation",
-        "blocked",
-        "closed_won",
-        "closed_lost",
-    }
+    assert stages == set(CONTACT_STAGES)
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "x", "100001"])

@@ -17,15 +17,7 @@ from kpi_service.engine.achievement import (
     trend,
 )
 from kpi_service.engine.vocabulary import Movement, Status, TargetType, Trend
-
-HIGHER = TargetType.HIGHER_BETTER
-LOWER = TargetType.LOWER_BETTER
-EXACT = TargetType.EXACT
-
-
-def d(text: str) -> Decimal:
-    return Decimal(text)
-
+from tests.support.engine import EXACT, HIGHER, LOWER, d
 
 # --- quantize -----------------------------------------------------------------------------
 

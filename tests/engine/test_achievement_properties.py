@@ -18,14 +18,7 @@ from kpi_service.engine.achievement import (
     trend,
 )
 from kpi_service.engine.vocabulary import Status, TargetType, Trend
-
-HIGHER = TargetType.HIGHER_BETTER
-LOWER = TargetType.LOWER_BETTER
-EXACT = TargetType.EXACT
-
-
-def d(text: str) -> Decimal:
-    return Decimal(text)
+from tests.support.engine import EXACT, HIGHER, LOWER, d
 
 
 def numbers(low: str = "-1000000", high: str = "1000000") -> st.SearchStrategy[Decimal]:

@@ -10,7 +10,7 @@ from httpx import AsyncClient
 
 from kpi_service.core.database import Database
 from tests.support.api import assign, define, measurements, recalculate
-from tests.support.source import SourceServer
+from tests.support.source import SourceServer, value_config
 
 RETRIES = 2  # three attempts at most
 TIMEOUT_S = 0.5
@@ -30,13 +30,7 @@ async def test_hanging_failing_and_garbage_subjects_fail_alone_and_the_run_goes_
         client,
         key="crm_score",
         calculation_type="api",
-        config={
-            "adapter": "http_json",
-            "url": source.base_url + "/kpi/{subject_id}",
-            "value_pointer": "/data/value",
-            "timeout_s": TIMEOUT_S,
-            "retries": RETRIES,
-        },
+        config=value_config(source, timeout_s=TIMEOUT_S, retries=RETRIES),
     )
     query = await define(
         client,

@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from kpi_service.core.migrations import upgrade
+from tests.support.api import assign, define
 from tests.support.database import create_database, plain_dsn
 from tests.support.processes import QUIET_SCHEDULE, Child, fetch, serve, terminate, wait_ready
 
@@ -133,33 +134,9 @@ async def test_connections_cut_under_copy_writes_answer_503_and_lose_nothing(
     try:
         await asyncio.to_thread(wait_ready, child)
         async with httpx.AsyncClient(base_url=child.base_url, timeout=30) as http:
-            definition = (
-                await http.post(
-                    "/api/kpis/definitions",
-                    json={
-                        "key": "calls",
-                        "name": "Calls",
-                        "unit": "count",
-                        "target_type": "higher_better",
-                        "aggregation_period": "daily",
-                        "calculation_type": "manual",
-                        "config": {},
-                    },
-                )
-            ).json()["id"]
+            definition = await define(http, "calls", aggregation_period="daily", config={})
             assignments = [
-                (
-                    await http.post(
-                        "/api/kpis/assignments",
-                        json={
-                            "definition_id": definition,
-                            "subject_type": "user",
-                            "subject_id": user,
-                            "target_value": 10,
-                            "start_date": FIRST_DAY.isoformat(),
-                        },
-                    )
-                ).json()["id"]
+                (await assign(http, definition["id"], user, start_date=FIRST_DAY.isoformat()))["id"]
                 for user in ("1", "2")
             ]
             run_id = await _start_backfill(http)

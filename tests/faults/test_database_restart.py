@@ -22,9 +22,9 @@ from kpi_service.core.database import Database
 from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.migrations import upgrade
 from kpi_service.runs.background import BackgroundRuns
-from tests.support.api import assign, define, wait_for_run
+from tests.support.api import wait_for_run
 from tests.support.processes import QUIET_SCHEDULE, Child, fetch, serve, terminate, wait_ready
-from tests.support.source import SourceServer
+from tests.support.source import SourceServer, crm_daily_for_every_subject, value_config
 
 OUTAGE_S = 4.0
 HANG_BOUND_S = 10.0  # no answer may take longer (the client's own timeout is a bit above)
@@ -127,12 +127,7 @@ async def _setup(http: httpx.AsyncClient, source: SourceServer) -> tuple[int, in
             "key": "crm",
             "name": "CRM",
             "calculation_type": "api",
-            "config": {
-                "adapter": "http_json",
-                "url": source.base_url + "/kpi/{subject_id}",
-                "value_pointer": "/data/value",
-                "timeout_s": 5,
-            },
+            "config": value_config(source, timeout_s=5),
         },
     )
     assignment = await post(
@@ -297,20 +292,7 @@ async def test_a_connection_cut_mid_run_leaves_the_run_to_be_resumed_not_failed(
     state = source.reset()
     state.values = {"1": 4, "2": 5.25}
     state.delay_s = 0.2  # the pair's transaction waits on the source meanwhile
-    d = await define(
-        client,
-        key="crm_daily",
-        aggregation_period="daily",
-        calculation_type="api",
-        config={
-            "adapter": "http_json",
-            "url": source.base_url + "/kpi/{subject_id}",
-            "value_pointer": "/data/value",
-            "timeout_s": 5,
-        },
-    )
-    for user in state.values:
-        await assign(client, d["id"], user, 10, start_date="2026-01-01")
+    await crm_daily_for_every_subject(client, source)
     response = await client.post(
         "/api/kpis/measurements/recalculate",
         json={"period_start": "2026-05-01", "period_end": "2026-05-10"},

@@ -28,20 +28,11 @@ from tests.support.processes import (
     wait_exit,
     wait_ready,
 )
-from tests.support.source import SourceServer
+from tests.support.source import SourceServer, value_config
 
 FIRST = date(2026, 6, 1)
 DAYS = 40
 EXIT_BOUND_S = 30.0
-
-
-def _api_config(source: SourceServer) -> dict[str, object]:
-    return {
-        "adapter": "http_json",
-        "url": source.base_url + "/kpi/{subject_id}",
-        "value_pointer": "/data/value",
-        "timeout_s": 10,
-    }
 
 
 def _errors_logged(output: str) -> list[str]:
@@ -80,12 +71,12 @@ async def test_sigterm_lets_the_request_finish_and_leaves_the_run_resumable_at_o
         key="crm_daily",
         aggregation_period="daily",
         calculation_type="api",
-        config=_api_config(source),
+        config=value_config(source, timeout_s=10),
     )
     for user in ("1", "2", "3"):
         await assign(client, daily["id"], user, 10, start_date="2026-01-01")
     weekly = await define(
-        client, key="crm_weekly", calculation_type="api", config=_api_config(source)
+        client, key="crm_weekly", calculation_type="api", config=value_config(source, timeout_s=10)
     )
     slow = await assign(client, weekly["id"], "9", 40, start_date="2026-01-01")
 
@@ -192,14 +183,14 @@ async def test_a_request_outlasting_the_grace_is_cut_and_the_process_still_exits
         key="crm_daily",
         aggregation_period="daily",
         calculation_type="api",
-        config=_api_config(source),
+        config=value_config(source, timeout_s=10),
     )
     await assign(client, daily["id"], "1", 10, start_date="2026-01-01")
     weekly = await define(
         client,
         key="crm_weekly",
         calculation_type="api",
-        config={**_api_config(source), "timeout_s": 60},
+        config=value_config(source, timeout_s=60),
     )
     hung = await assign(client, weekly["id"], "9", 40, start_date="2026-01-01")
 

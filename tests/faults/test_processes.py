@@ -26,7 +26,7 @@ from tests.support.processes import (
     terminate,
     wait_ready,
 )
-from tests.support.source import SourceServer
+from tests.support.source import SourceServer, crm_daily_for_every_subject
 
 
 async def test_two_replicas_ticking_every_second_run_each_occurrence_once(
@@ -119,20 +119,7 @@ async def test_a_backfill_killed_mid_run_is_resumed_to_the_clean_result(
     state = source.reset()
     state.values = {"1": 12, "2": 7.5, "3": 30}
     state.delay_s = 0.15
-    d = await define(
-        client,
-        key="crm_daily",
-        aggregation_period="daily",
-        calculation_type="api",
-        config={
-            "adapter": "http_json",
-            "url": source.base_url + "/kpi/{subject_id}",
-            "value_pointer": "/data/value",
-            "timeout_s": 5,
-        },
-    )
-    for user in state.values:
-        await assign(client, d["id"], user, 10, start_date="2026-01-01")
+    await crm_daily_for_every_subject(client, source)
     first, last = date(2026, 10, 1), date(2026, 10, 30)
 
     child = start(

@@ -16,7 +16,9 @@ from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from tests.support.api import assign, define, measurements, recalculate
 from tests.support.app import make_settings
+from tests.support.problems import assert_problem
 from tests.support.processes import execute, fetch
+from tests.support.tenant_sources import kpi
 
 TIMEOUT_MS = 500
 ROW_CAP = 100
@@ -152,21 +154,8 @@ async def _settings_of_every_pooled_connection(
 
 async def test_hostile_sql_is_refused_when_saved(sandboxed: AsyncClient) -> None:
     for key, (sql, reason) in REFUSED.items():
-        response = await sandboxed.post(
-            "/api/kpis/definitions",
-            json={
-                "key": key,
-                "name": key,
-                "unit": "count",
-                "target_type": "higher_better",
-                "aggregation_period": "weekly",
-                "calculation_type": "query",
-                "config": {"sql": sql},
-            },
-        )
-        assert response.status_code == 422, (key, response.text)
-        assert response.headers["content-type"] == "application/problem+json"
-        problem = response.json()
+        response = await sandboxed.post("/api/kpis/definitions", json=kpi(key, sql))
+        problem = assert_problem(response, 422, key)
         assert problem["detail"] == f"The SQL is refused: {reason}", key
         assert problem["errors"][0]["loc"] == ["body", "config", "sql"]
     assert (await sandboxed.get("/api/kpis/definitions")).json()["items"] == []

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from kpi_service.core.database import Database
 from tests.support.api import define, manual_kpi
 from tests.support.goals import GOALS, set_goal
+from tests.support.problems import assert_problem
 
 GOAL: dict[str, Any] = {
     "definition_key": "calls",
@@ -132,8 +133,7 @@ async def test_create_refusals(
     before = await _counts(db)
     body = {k: v for k, v in {**GOAL, **change}.items() if v is not None}
     response = await client.post(GOALS, json=body)
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, status)
     if loc:
         assert [e["loc"][: len(loc)] for e in response.json()["errors"]][:1] == [loc]
     assert await _counts(db) == before
@@ -233,8 +233,7 @@ async def test_update_refusals(
 )
 async def test_list_refusals(client: AsyncClient, db: Database, query: str) -> None:
     response = await client.get(f"{GOALS}?{query}")
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, 422)
 
 
 @pytest.mark.parametrize("goal_id", ["0", "-1", "abc", str(2**63), "1.5"])

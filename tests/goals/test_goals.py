@@ -13,6 +13,7 @@ from kpi_service.core.database import Database
 from tests.support.api import manual_kpi
 from tests.support.app import make_settings
 from tests.support.goals import GOALS, goal, items_of, set_goal
+from tests.support.problems import assert_problem
 
 FIELDS = {
     "id",
@@ -167,8 +168,7 @@ async def test_a_second_goal_for_the_same_range_conflicts(
     }
     first = await set_goal(client, **body)
     again = await client.post(GOALS, json={**body, "period_start": "2026-01-31"})
-    assert again.status_code == 409, again.text
-    assert again.headers["content-type"] == "application/problem+json"
+    assert_problem(again, 409)
     # Another user, or another month, is another goal.
     await set_goal(client, **{**body, "user_id": "43"})
     february = await set_goal(client, **{**body, "period_start": "2026-02-01"})

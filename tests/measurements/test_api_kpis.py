@@ -5,8 +5,14 @@ from __future__ import annotations
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import define, measurements, recalculate
-from tests.support.source import SourceServer
+from tests.support.api import (
+    assign_in_bulk,
+    assignment_body,
+    define,
+    measurements,
+    recalculate,
+)
+from tests.support.source import SourceServer, value_config
 
 
 async def test_a_failing_subject_makes_the_run_partial_and_the_rest_is_stored(
@@ -19,27 +25,11 @@ async def test_a_failing_subject_makes_the_run_partial_and_the_rest_is_stored(
         client,
         key="crm_score",
         calculation_type="api",
-        config={
-            "adapter": "http_json",
-            "url": source.base_url + "/kpi/{subject_id}",
-            "value_pointer": "/data/value",
-            "retries": 1,
-            "timeout_s": 5,
-        },
+        config=value_config(source, retries=1, timeout_s=5),
     )
-    items = [
-        {
-            "definition_id": d["id"],
-            "subject_type": "user",
-            "subject_id": u,
-            "target_value": 10,
-            "start_date": "2026-11-01",
-        }
-        for u in ("1", "2", "3", "4")
-    ]
-    assert (
-        await client.post("/api/kpis/assignments/bulk", json={"items": items})
-    ).status_code == 201
+    await assign_in_bulk(
+        client, [assignment_body(d["id"], u, start_date="2026-11-01") for u in ("1", "2", "3", "4")]
+    )
     run = await recalculate(client, period_start="2026-11-09")
     assert (run["status"], run["computed"], run["failed"]) == ("partial", 3, 1)
     assert run["errors"][0]["subject_id"] == "3"

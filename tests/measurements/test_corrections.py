@@ -12,6 +12,7 @@ from sqlalchemy import text
 from kpi_service.core.database import Database
 from tests.support.api import assign, define, measurements, recalculate
 from tests.support.auth import bearer
+from tests.support.problems import assert_problem
 
 OCT, NOV = "2026-10-01", "2026-11-01"
 
@@ -57,8 +58,7 @@ async def test_a_closed_manual_value_is_restated_only_with_a_reason(
 
     for body in ({"value": 85}, {"value": 85, "reason": "   "}):
         refused = await client.put(url, json=body)
-        assert refused.status_code == 409, refused.text
-        assert refused.headers["content-type"] == "application/problem+json"
+        assert_problem(refused, 409)
         assert "closed" in refused.json()["detail"] and "`reason`" in refused.json()["detail"]
     [before] = await measurements(client, period_from=OCT, period_to=OCT)
     assert (before["actual_value"], before["revision"]) == (72, 1)
@@ -111,8 +111,7 @@ async def test_an_admin_reopens_a_closed_period_and_values_are_recorded_freely_a
     again = await client.post(
         "/api/kpis/periods/reopen", json={"period_start": OCT, "reason": "twice"}
     )
-    assert again.status_code == 404, again.text
-    assert again.headers["content-type"] == "application/problem+json"
+    assert_problem(again, 404)
 
     put = await client.put(url, json={"value": 88})
     assert put.status_code == 200, put.text
@@ -142,8 +141,7 @@ async def test_only_admins_reopen(
     body = {"period_start": OCT, "reason": "mine to reopen"}
     for headers in (bearer("m1", "manager", teams=["support"]), bearer("7", "member")):
         response = await jwt_client.post("/api/kpis/periods/reopen", json=body, headers=headers)
-        assert response.status_code == 403, response.text
-        assert response.headers["content-type"] == "application/problem+json"
+        assert_problem(response, 403)
     refused = await jwt_client.post(
         "/api/kpis/periods/reopen", json=body, headers=bearer("boss", "admin", tenant="acme")
     )

@@ -22,9 +22,9 @@ from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.runs.background import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
-from tests.support.api import assign, define, measurements, recalculate
+from tests.support.api import assign, define, measurements, recalculate, record
 from tests.support.derivation import no_drift
-from tests.support.expected import status_of, trend_of
+from tests.support.expected import month_end, status_of, trend_of
 
 SIX = Decimal("0.000001")
 
@@ -95,21 +95,6 @@ def months(year: int) -> list[date]:
     return [date(year, n, 1) for n in range(1, 13)]
 
 
-def month_end(first: date) -> date:
-    return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-
-
-async def put(
-    client: AsyncClient, assignment: dict[str, Any], month: date | str, value: float
-) -> dict[str, Any]:
-    response = await client.put(
-        f"/api/kpis/assignments/{assignment['id']}/measurements/{month}", json={"value": value}
-    )
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
 async def by_period(client: AsyncClient, **params: Any) -> dict[str, dict[str, Any]]:
     return {m["period_start"]: m for m in await measurements(client, **params)}
 
@@ -134,14 +119,14 @@ async def test_values_recorded_out_of_order_complete_the_later_comparison(
 ) -> None:
     d = await manual_kpi(client)
     a = await assign(client, d["id"], "7", 100, start_date="2025-01-01")
-    november = await put(client, a, "2025-11-01", 90)
+    november = await record(client, a["id"], "2025-11-01", 90)
     assert (november["previous_value"], november["change_pct"], november["trend"]) == (
         None,
         None,
         None,
     )
 
-    await put(client, a, "2025-10-01", 75)
+    await record(client, a["id"], "2025-10-01", 75)
     got = await by_period(client)
     assert derived(got["2025-11-01"]) == expected(
         Decimal(90), Decimal(75), Decimal(100), "higher_better", Decimal(80), Decimal(150)
@@ -152,8 +137,8 @@ async def test_values_recorded_out_of_order_complete_the_later_comparison(
     assert (kept["revision"], kept["change_reason"]) == (1, "re-derived: previous period changed")
 
     # A correction of October moves November's comparison again; December is untouched.
-    await put(client, a, "2025-12-01", 100)
-    await put(client, a, "2025-10-01", 120)
+    await record(client, a["id"], "2025-12-01", 100)
+    await record(client, a["id"], "2025-10-01", 120)
     got = await by_period(client)
     assert derived(got["2025-11-01"]) == expected(
         Decimal(90), Decimal(120), Decimal(100), "higher_better", Decimal(80), Decimal(150)
@@ -216,7 +201,7 @@ async def test_an_earlier_dated_target_rederives_the_periods_it_covers_only(
     a = await assign(client, d["id"], "7", 100, start_date="2025-01-01")
     values = {m: Decimal(60 + 5 * i) for i, m in enumerate(months(2025)[:6])}
     for month, value in values.items():
-        await put(client, a, month, float(value))
+        await record(client, a["id"], month, float(value))
     before = await by_period(client)
 
     patch = await client.patch(
@@ -281,8 +266,8 @@ async def test_a_definition_change_rederives_all_its_measurements(
     values = {"7": [90, 130, 85], "8": [60, 79, 120]}
     for assignment, subject in ((a, "7"), (b, "8")):
         for month, value in zip(months(2025), values[subject], strict=False):
-            await put(client, assignment, month, value)
-    await put(client, untouched, "2025-01-01", 90)
+            await record(client, assignment["id"], month, value)
+    await record(client, untouched["id"], "2025-01-01", 90)
 
     patch = await client.patch(f"/api/kpis/definitions/{d['id']}", json=change)
     assert patch.status_code == 200, patch.text
@@ -314,8 +299,8 @@ async def test_periods_that_ended_are_final_on_read_and_stored_by_the_daily_job(
     d = await manual_kpi(client)
     today = datetime.now(UTC).date()
     a = await assign(client, d["id"], "7", 100, start_date="2025-01-01")
-    ended = await put(client, a, "2025-03-01", 90)
-    current = await put(client, a, today.replace(day=1), 10)
+    ended = await record(client, a["id"], "2025-03-01", 90)
+    current = await record(client, a["id"], today.replace(day=1), 10)
     assert (ended["is_final"], current["is_final"]) == (True, False)
     # As if March had been written while it was still in progress.
     async with db.engine.begin() as conn:
@@ -371,7 +356,7 @@ async def test_a_random_sequence_of_changes_leaves_no_drift(
         op = rng.choice(["value", "value", "value", "target", "baseline", "definition"])
         if op == "value":
             month, value = rng.choice(year), Decimal(rng.randint(1, 200))
-            await put(client, s["a"], month, float(value))
+            await record(client, s["a"]["id"], month, float(value))
             s["values"][month] = value
         elif op == "target":
             month, target = rng.choice(year), Decimal(rng.randint(20, 150))

@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.support.api import define, measurements, recalculate
+from tests.support.api import assign_in_bulk, assignment_body, define, measurements, recalculate
 from tests.support.app import make_settings
 
 TENANT = "default"
@@ -221,17 +221,10 @@ async def _define(client: AsyncClient, case: Case) -> dict[str, tuple[str, dict[
                 client, key, name=key, scope=scope, calculation_type="event", config=config
             )
             items = [
-                {
-                    "definition_id": answer["id"],
-                    "subject_type": scope,
-                    "subject_id": s,
-                    "target_value": 10,
-                    "start_date": "2025-10-01",
-                }
+                assignment_body(answer["id"], s, subject_type=scope, start_date="2025-10-01")
                 for s in subjects
             ]
-            bulk = await client.post("/api/kpis/assignments/bulk", json={"items": items})
-            assert bulk.status_code == 201, bulk.text
+            await assign_in_bulk(client, items)
             made[key] = (scope, config)
     return made
 

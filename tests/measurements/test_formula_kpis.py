@@ -7,24 +7,24 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import Any
 
 import pytest
 from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.support.api import assign, define, measurements, recalculate
+from tests.support.api import (
+    assign,
+    assign_in_bulk,
+    assignment_body,
+    define,
+    measurements,
+    recalculate,
+    record,
+)
 from tests.support.database import create_support_cases
 
 WEEK = "2026-11-09"
-
-
-async def _record(client: AsyncClient, assignment: dict[str, Any], value: float) -> None:
-    response = await client.put(
-        f"/api/kpis/assignments/{assignment['id']}/measurements/{WEEK}", json={"value": value}
-    )
-    assert response.status_code == 200, response.text
 
 
 async def test_formula_uses_this_periods_values_and_explains_missing_ones(
@@ -43,13 +43,11 @@ async def test_formula_uses_this_periods_values_and_explains_missing_ones(
     )
     users = {"1": (30, 40), "2": (10, 0), "3": (5, None)}
     for user, (r, h) in users.items():
-        await _record(
-            client, await assign(client, resolved["id"], user, 1, start_date="2026-11-01"), r
-        )
+        held = await assign(client, resolved["id"], user, 1, start_date="2026-11-01")
+        await record(client, held["id"], WEEK, r)
         if h is not None:
-            await _record(
-                client, await assign(client, hours["id"], user, 1, start_date="2026-11-01"), h
-            )
+            held = await assign(client, hours["id"], user, 1, start_date="2026-11-01")
+            await record(client, held["id"], WEEK, h)
         await assign(client, rate["id"], user, 50, start_date="2026-11-01")
     run = await recalculate(client, period_start=WEEK, definition_keys=["resolved_per_hour"])
     assert run["status"] == "succeeded", run
@@ -206,19 +204,10 @@ async def test_formulas_over_computed_kpis_match_a_plain_python_recomputation(
         },
     )
     for d in keys.values():
-        items = [
-            {
-                "definition_id": d["id"],
-                "subject_type": "user",
-                "subject_id": u,
-                "target_value": 3,
-                "start_date": "2026-11-01",
-            }
-            for u in users
-        ]
-        assert (
-            await client.post("/api/kpis/assignments/bulk", json={"items": items})
-        ).status_code == 201
+        await assign_in_bulk(
+            client,
+            [assignment_body(d["id"], u, target_value=3, start_date="2026-11-01") for u in users],
+        )
     run = await recalculate(client, period_start=WEEK)
     assert run["status"] == "succeeded", run
 
@@ -254,7 +243,8 @@ async def test_a_formula_stored_before_the_exponent_rule_fails_its_run_for_the_s
         calculation_type="formula",
         config={"expression": "b ** 2", "variables": {"b": "base"}},
     )
-    await _record(client, await assign(client, base["id"], "1", 1, start_date="2026-11-01"), 3)
+    held = await assign(client, base["id"], "1", 1, start_date="2026-11-01")
+    await record(client, held["id"], WEEK, 3)
     await assign(client, power["id"], "1", 1, start_date="2026-11-01")
     # As a definition saved by an older version: the exponent is a variable.
     async with db.engine.begin() as conn:

@@ -11,6 +11,7 @@ from httpx import AsyncClient
 from kpi_service.core.database import Database
 from tests.support.api import assign, define, measurements
 from tests.support.auth import bearer
+from tests.support.problems import assert_problem
 
 
 async def _manual(client: AsyncClient, **fields: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -75,8 +76,7 @@ async def test_refusals_change_nothing(client: AsyncClient, db: Database) -> Non
     ]
     for url, body, status in cases:
         response = await client.put(url, json=body)
-        assert response.status_code == status, (url, body, response.text)
-        assert response.headers["content-type"] == "application/problem+json"
+        assert_problem(response, status, (url, body))
     bad_json = await client.put(
         f"{base}/2026-10-01", content=b'{"value": NaN', headers={"content-type": "application/json"}
     )
@@ -182,5 +182,4 @@ async def test_revisions_are_a_page_like_every_list(client: AsyncClient, db: Dat
     assert (seen, pages) == (expected, 2)
     for bad in ({"cursor": "bogus"}, {"limit": 0}, {"limit": 501}):
         response = await client.get(revisions, params=bad)
-        assert response.status_code == 422, (bad, response.text)
-        assert response.headers["content-type"] == "application/problem+json"
+        assert_problem(response, 422, bad)

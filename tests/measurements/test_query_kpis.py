@@ -17,6 +17,7 @@ from kpi_service.core.database import Database
 from tests.support.api import assign, define, measurements, recalculate
 from tests.support.app import make_settings
 from tests.support.database import create_support_cases
+from tests.support.problems import assert_problem
 
 UTC_ = UTC
 WEEK = "2026-11-09"  # Monday; the week ends Sunday 2026-11-15
@@ -262,8 +263,7 @@ async def test_recalculation_range_is_bounded(client: AsyncClient) -> None:
             "period_end": today.isoformat(),
         },
     )
-    assert response.status_code == 422
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, 422)
     assert await client.get("/api/kpis/runs") is not None
     assert (await client.get("/api/kpis/runs")).json()["items"] == []
 

@@ -19,6 +19,7 @@ from kpi_service.runs import execution
 from kpi_service.runs.repository import RunRepository
 from tests.support.api import assign, define, measurements, recalculate, wait_for_run
 from tests.support.database import create_support_cases
+from tests.support.problems import assert_problem
 
 WEEKS = ["2026-10-19", "2026-10-26", "2026-11-02", "2026-11-09"]
 
@@ -88,8 +89,7 @@ async def test_period_kind_filter_and_restate_needs_a_reason(
     response = await client.post(
         "/api/kpis/measurements/recalculate", json={"period_start": WEEKS[0], "restate": True}
     )
-    assert response.status_code == 422
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, 422)
 
 
 async def test_a_closed_period_is_frozen_until_restated_with_who_and_why(

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import define
-from tests.support.database import create_support_cases, run_finished_unobserved, statements_sent
+from tests.support.api import assign_in_bulk, assignment_body, define
+from tests.support.database import create_support_cases, recalculated_counting_statements
 
 WEEK = "2026-11-09"
 
@@ -28,25 +28,13 @@ async def _statements_for(
         config={"query_key": "avg_resolution_time"},
     )
     items = [
-        {
-            "definition_id": d["id"],
-            "subject_type": "user",
-            "subject_id": str(u),
-            "target_value": 5,
-            "start_date": "2026-11-01",
-        }
+        assignment_body(d["id"], str(u), target_value=5, start_date="2026-11-01")
         for u in range(1, users + 1)
     ]
-    assert (
-        await client.post("/api/kpis/assignments/bulk", json={"items": items})
-    ).status_code == 201
-    async with statements_sent(db) as sent:
-        response = await client.post(
-            "/api/kpis/measurements/recalculate",
-            json={"period_start": WEEK, "definition_keys": [d["key"]]},
-        )
-        assert response.status_code == 202, response.text
-        run = await run_finished_unobserved(database_url, response.json()["id"], client)
+    await assign_in_bulk(client, items)
+    run, sent = await recalculated_counting_statements(
+        client, db, database_url, period_start=WEEK, definition_keys=[d["key"]]
+    )
     assert run["computed"] == users, run
     return Counter(statement.split()[0].upper() for statement in sent)
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import define
-from tests.support.database import create_support_cases, run_finished_unobserved, statements_sent
+from tests.support.api import assign_in_bulk, assignment_body, define
+from tests.support.database import create_support_cases, recalculated_counting_statements
 
 WEEK = "2026-11-09"
 
@@ -33,36 +33,19 @@ async def _statements_for(
     # Members spread over three teams; each user's team comes from a user assignment.
     csat = await define(client, key=f"csat_{members}", unit="percent")
     items = [
-        {
-            "definition_id": csat["id"],
-            "subject_type": "user",
-            "subject_id": str(u),
-            "team_id": "ABC"[u % 3],
-            "target_value": 90,
-            "start_date": "2026-11-01",
-        }
+        assignment_body(
+            csat["id"], str(u), target_value=90, team_id="ABC"[u % 3], start_date="2026-11-01"
+        )
         for u in range(1, members + 1)
     ]
     items += [
-        {
-            "definition_id": d["id"],
-            "subject_type": "team",
-            "subject_id": team,
-            "target_value": 5,
-            "start_date": "2026-11-01",
-        }
+        assignment_body(d["id"], team, target_value=5, subject_type="team", start_date="2026-11-01")
         for team in "ABC"
     ]
-    assert (
-        await client.post("/api/kpis/assignments/bulk", json={"items": items})
-    ).status_code == 201
-    async with statements_sent(db) as sent:
-        response = await client.post(
-            "/api/kpis/measurements/recalculate",
-            json={"period_start": WEEK, "definition_keys": [d["key"]]},
-        )
-        assert response.status_code == 202, response.text
-        run = await run_finished_unobserved(database_url, response.json()["id"], client)
+    await assign_in_bulk(client, items)
+    run, sent = await recalculated_counting_statements(
+        client, db, database_url, period_start=WEEK, definition_keys=[d["key"]]
+    )
     assert run["computed"] == 3, run
     return (
         Counter(statement.split()[0].upper() for statement in sent),

@@ -9,7 +9,7 @@ from httpx import AsyncClient
 
 from kpi_service.core.database import Database
 from tests.support.api import assign, define, measurements, recalculate
-from tests.support.source import SourceServer
+from tests.support.source import SourceServer, value_config
 
 WEEK = "2026-11-09"
 TEAMS = {"1": "A", "2": "A", "3": "A", "4": "B", "5": "B"}
@@ -25,14 +25,7 @@ async def _setup(client: AsyncClient, source: SourceServer, **config: Any) -> di
         scope="team",
         unit="currency",
         calculation_type="api",
-        config={
-            "adapter": "http_json",
-            "url": source.base_url + "/kpi/{subject_id}",
-            "value_pointer": "/data/value",
-            "retries": 0,
-            "timeout_s": 5,
-            **config,
-        },
+        config=value_config(source, retries=0, timeout_s=5, **config),
     )
     for team in ("A", "B", "C"):
         await assign(client, d["id"], team, 20, subject_type="team", start_date="2026-10-01")

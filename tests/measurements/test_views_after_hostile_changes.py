@@ -8,7 +8,7 @@ import argparse
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import pytest
@@ -17,14 +17,11 @@ from httpx import AsyncClient
 from kpi_service.cli import _run_verify
 from kpi_service.core.settings import Settings
 from tests.support.api import assign, define, recalculate
+from tests.support.expected import q
 
 D = Decimal
 USERS = ("u1", "u2", "u3", "u4")  # all in team t1
 TODAY = datetime.now(UTC).date()
-
-
-def six(x: Decimal) -> Decimal:
-    return x.quantize(D("0.000001"), rounding=ROUND_HALF_EVEN)
 
 
 def end_of(month: date) -> date:
@@ -66,7 +63,7 @@ class Held:
 
 
 def achievement(kpi: Kpi, value: Decimal, target: Decimal) -> Decimal:
-    return six(value / target * 100 if kpi.kind == "higher_better" else target / value * 100)
+    return q(value / target * 100 if kpi.kind == "higher_better" else target / value * 100)
 
 
 def status(kpi: Kpi, ach: Decimal) -> str:
@@ -82,10 +79,10 @@ def figures(kpi: Kpi, h: Held, month: date) -> dict[str, Any]:
         "value": value,
         "target": target,
         "achievement": ach,
-        "score": six(max(D(0), min(ach, kpi.cap))),
+        "score": q(max(D(0), min(ach, kpi.cap))),
         "status": status(kpi, ach),
         "previous_value": prev,
-        "change_pct": six((value - prev) / abs(prev) * 100) if prev else None,
+        "change_pct": q((value - prev) / abs(prev) * 100) if prev else None,
         "trend": None
         if better is None
         else "improving"
@@ -184,7 +181,7 @@ class World:
     def overall(self, user: str, month: date) -> Decimal | None:
         scored = [(h.weight, f["score"]) for h, f in self.cells(user, month).values() if f]
         weight = sum((w for w, _ in scored), D(0))
-        return six(sum((w * s for w, s in scored), D(0)) / weight) if weight else None
+        return q(sum((w * s for w, s in scored), D(0)) / weight) if weight else None
 
     def team_scores(self, month: date) -> dict[str, Decimal | None]:
         return {u: self.overall(u, month) for u in USERS if self.cells(u, month)}
@@ -323,7 +320,7 @@ async def check_standings(w: World, month: date) -> None:
         assert [t[n] for n in ("measured", "value_sum", "achievement_mean", "met")] == [
             len(done),
             sum(f["value"] for f in done),
-            six(sum(f["achievement"] for f in done) / len(done)),
+            q(sum(f["achievement"] for f in done) / len(done)),
             sum(f["status"] == "met" for f in done),
         ], (t["definition_key"], month)
 
@@ -351,7 +348,7 @@ async def check_standings(w: World, month: date) -> None:
         u: (
             rank.get(u),
             a,
-            six(D(sum(x < a for x in pool)) / (len(pool) - 1) * 100) if a else None,
+            q(D(sum(x < a for x in pool)) / (len(pool) - 1) * 100) if a else None,
             previous.get(u),
         )
         for u, a in now.items()
@@ -397,7 +394,7 @@ async def test_every_view_equals_a_clean_recomputation_after_changes_in_time(
             shown["value"] for m in MONTHS if m <= last if (shown := w.shown_figures(user, key, m))
         ]
         total = sum(counted, D(0))
-        value = total if key == "deals" else six(total / len(counted))  # sum / avg roll-up
+        value = total if key == "deals" else q(total / len(counted))  # sum / avg roll-up
         progress = achievement(w.kpis[key], value, D(target))
         g = await w.send("GET", f"goals/{goal_id}")
         assert (

@@ -11,6 +11,7 @@ from httpx import AsyncClient
 from tests.support.api import assign, define
 from tests.support.auth import bearer
 from tests.support.breakdown import URL
+from tests.support.problems import assert_problem
 
 
 async def test_who_may_read_which_breakdown(jwt_client: AsyncClient) -> None:
@@ -94,5 +95,4 @@ async def test_bad_input_is_a_422_problem(client: AsyncClient, params: dict[str,
     )
     await define(client, key="typed_by_hand")
     response = await client.get(URL, params={"start": "2026-03-01", "end": "2026-03-31", **params})
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, 422)

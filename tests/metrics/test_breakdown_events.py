@@ -19,6 +19,7 @@ from kpi_service.core.database import Database
 from tests.support.api import define
 from tests.support.app import app_client
 from tests.support.breakdown import URL, rows_of, six
+from tests.support.expected import events_of
 
 ZONE = "Europe/Berlin"
 START, END = date(2026, 3, 23), date(2026, 4, 5)  # summer time starts on 29 March 2026
@@ -103,29 +104,12 @@ def p90(xs: list[Decimal]) -> Decimal:
     return xs[low] + (xs[low + 1] - xs[low]) * (position - low)
 
 
-def in_scope(
-    events: list[dict[str, Any]], subject_type: str, subject_id: str | None
-) -> list[dict[str, Any]]:
-    start, end = instants()
-    unique = {e["id"]: e for e in events}.values()
-    return [
-        e
-        for e in unique
-        if start <= datetime.fromisoformat(e["occurred_at"]) < end
-        and (
-            subject_type == "organization"
-            or (subject_type == "user" and e["user_id"] == subject_id)
-            or (subject_type == "team" and e.get("team_id") == subject_id)
-        )
-    ]
-
-
 def expected_lead_sources(
     events: list[dict[str, Any]], subject_type: str, subject_id: str | None, revenue: str | None
 ) -> dict[Any, Any]:
     """Per source: leads, leads (the KPI's count), sum of lead values, conversions, rate,
     revenue (the conversions' value, or their `revenue` property)."""
-    mine = in_scope(events, subject_type, subject_id)
+    mine = events_of(events, subject_type, subject_id, *instants())
     sources = {dimension_of(e, "lead_source") for e in mine if e["type"] in ("lead", "conversion")}
     out = {}
     for source in sources:
@@ -237,7 +221,7 @@ async def test_the_kpis_own_aggregate_and_filter_apply_per_value(zoned: AsyncCli
     ).json()
     calls = [
         e
-        for e in in_scope(events, "organization", None)
+        for e in events_of(events, "organization", None, *instants())
         if e["type"] == "call" and e["properties"]["channel"] == "phone"
     ]
     wanted = {}

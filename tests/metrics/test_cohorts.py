@@ -18,6 +18,7 @@ from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from tests.support.app import make_settings
 from tests.support.auth import bearer
+from tests.support.problems import assert_problem
 
 URL = "/api/kpis/metrics/cohorts"
 WEEKS = (1, 4, 12)
@@ -255,5 +256,4 @@ async def test_members_are_refused_and_other_tenants_see_nothing(jwt_client: Asy
 )
 async def test_bad_input_is_a_422_problem(client: AsyncClient, params: dict[str, Any]) -> None:
     response = await client.get(URL, params=params)
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, 422)

@@ -11,7 +11,7 @@ from httpx import AsyncClient, Response
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.support.api import define
+from tests.support.api import assign_in_bulk, assignment_body, define
 from tests.support.auth import bearer
 from tests.support.export import EXPORT, export, parsed
 from tests.support.metrics import hand_worked_team
@@ -26,24 +26,19 @@ async def twenty_thousand(client: AsyncClient, db: Database) -> list[dict[str, A
     back, computed here from the same formulas."""
     daily = await define(client, key="calls", aggregation_period="daily")
     users = [f"u{i:02d}" for i in range(19)] + ["+evil"]
-    created = await client.post(
-        "/api/kpis/assignments/bulk",
-        json={
-            "items": [
-                {
-                    "definition_id": daily["id"],
-                    "subject_type": "user",
-                    "subject_id": user,
-                    "team_id": "t1" if i % 2 else "t2",
-                    "target_value": 10,
-                    "start_date": FIRST_DAY.isoformat(),
-                }
-                for i, user in enumerate(users)
-            ]
-        },
+    created = await assign_in_bulk(
+        client,
+        [
+            assignment_body(
+                daily["id"],
+                user,
+                team_id="t1" if i % 2 else "t2",
+                start_date=FIRST_DAY.isoformat(),
+            )
+            for i, user in enumerate(users)
+        ],
     )
-    assert created.status_code == 201, created.text
-    held_by = [(a["id"], a["subject_id"], a["team_id"]) for a in created.json()["items"]]
+    held_by = [(a["id"], a["subject_id"], a["team_id"]) for a in created]
     async with db.engine.begin() as conn:
         await conn.execute(
             text("""

@@ -20,6 +20,8 @@ from kpi_service.core.database import Database
 from tests.support.api import assign, define, manual_kpi, record
 from tests.support.app import make_settings
 from tests.support.auth import ADMIN, bearer
+from tests.support.expected import month_end, month_start
+from tests.support.problems import assert_problem
 
 FORECAST = "/api/kpis/metrics/forecast"
 
@@ -55,15 +57,6 @@ def test_the_independent_t_matches_printed_tables() -> None:
 
 
 # --- plain-Python model -------------------------------------------------------------------
-
-
-def month_start(day: date, back: int = 0) -> date:
-    index = day.year * 12 + day.month - 1 - back
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def month_end(start: date) -> date:
-    return month_start(start, -1) - timedelta(days=1)
 
 
 class Model:
@@ -371,5 +364,4 @@ async def test_refusals_and_access(jwt_client: AsyncClient, db: Database) -> Non
         response = await c.get(
             FORECAST, headers=headers, params={"definition_key": "calls", **params}
         )
-        assert response.status_code == status, (params, response.text)
-        assert response.headers["content-type"] == "application/problem+json"
+        assert_problem(response, status, params)

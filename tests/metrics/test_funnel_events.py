@@ -16,6 +16,7 @@ from httpx import AsyncClient
 
 from kpi_service.core.database import Database
 from tests.support.app import app_client
+from tests.support.expected import events_of
 from tests.support.funnel import URL, expected_stages, served
 
 ZONE = "America/New_York"
@@ -67,18 +68,7 @@ def random_events(seed: int) -> list[dict[str, Any]]:
 def expected_counts(
     events: list[dict[str, Any]], subject_type: str, subject_id: str, count: str
 ) -> list[Decimal | None]:
-    start, end = local_range(ZONE, START, END)
-    unique = {e["id"]: e for e in events}.values()
-    mine = [
-        e
-        for e in unique
-        if start <= datetime.fromisoformat(e["occurred_at"]) < end
-        and (
-            subject_type == "organization"
-            or (subject_type == "user" and e["user_id"] == subject_id)
-            or (subject_type == "team" and e.get("team_id") == subject_id)
-        )
-    ]
+    mine = events_of(events, subject_type, subject_id, *local_range(ZONE, START, END))
     out: list[Decimal | None] = []
     for stage in STAGES:
         rows = [e for e in mine if e["type"] == stage]

@@ -14,6 +14,7 @@ from tests.support.api import assign, define, manual_kpi, record
 from tests.support.auth import bearer
 from tests.support.funnel import URL
 from tests.support.metrics import held
+from tests.support.problems import assert_problem
 
 
 async def _people(c: AsyncClient) -> None:
@@ -124,8 +125,7 @@ async def test_bad_input_is_a_422_problem(client: AsyncClient, params: dict[str,
     await define(client, key="per_org", scope="organization")
     await define(client, key="latest_only", unit="none")  # rolls up by `last`
     response = await client.get(URL, params=params)
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, 422)
 
 
 async def test_refusals_name_the_parameter_at_fault(client: AsyncClient) -> None:

@@ -9,6 +9,7 @@ from httpx import AsyncClient
 
 from tests.support.api import assign, define, manual_kpi, record
 from tests.support.auth import bearer
+from tests.support.problems import assert_problem
 from tests.support.summary import URL
 
 
@@ -20,8 +21,7 @@ async def test_members_are_refused_and_other_tenants_see_nothing(jwt_client: Asy
     )
     await record(c, made["id"], "2026-01-01", 7, headers=admin)
     member = await c.get(URL, headers=bearer("42", "member"))
-    assert member.status_code == 403
-    assert member.headers["content-type"] == "application/problem+json"
+    assert_problem(member, 403)
     manager = await c.get(URL, headers=bearer("m1", "manager", teams=["t1"]))
     assert manager.status_code == 200 and manager.json()["kpis"][0]["current"]["value"] == 7
     acme = (await c.get(URL, headers=bearer("boss", "admin", tenant="acme"))).json()
@@ -41,8 +41,7 @@ async def test_members_are_refused_and_other_tenants_see_nothing(jwt_client: Asy
 )
 async def test_bad_input_is_a_422_problem(client: AsyncClient, params: dict[str, Any]) -> None:
     response = await client.get(URL, params=params)
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, 422)
 
 
 async def test_open_alerts_are_those_the_caller_may_see(jwt_client: AsyncClient) -> None:

@@ -13,19 +13,19 @@ import pytest
 from httpx import AsyncClient
 
 from tests.support.api import assign, define, record
-from tests.support.expected import achieved, change_of, num, q, status_of, trend_of
+from tests.support.expected import (
+    achieved,
+    change_of,
+    month_end,
+    month_start,
+    num,
+    q,
+    status_of,
+    trend_of,
+)
 from tests.support.metrics import ok
+from tests.support.problems import assert_problem
 from tests.support.summary import URL, counts_of, tally
-
-
-def month_start(day: date, back: int = 0) -> date:
-    """The first day of the month `back` months before day's."""
-    index = day.year * 12 + day.month - 1 - back
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def month_end(first: date) -> date:
-    return month_start(first + timedelta(days=31)) - timedelta(days=1)
 
 
 async def org_kpi(client: AsyncClient, key: str, target: float, **fields: Any) -> int:
@@ -314,8 +314,7 @@ async def test_bad_ranges_are_422_problems_naming_the_field(
     client: AsyncClient, params: dict[str, Any], locs: list[list[str]]
 ) -> None:
     response = await client.get(URL, params=params)
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, 422)
     assert [e["loc"] for e in response.json()["errors"]] == locs
 
 

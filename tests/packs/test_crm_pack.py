@@ -13,18 +13,16 @@ from httpx import AsyncClient
 from kpi_service.core.database import Database
 from kpi_service.packs.crm import CRM
 from tests.support.api import recalculate
-from tests.support.packs import WEEK, WEEK_START, install, source_table, stored_by_key, within
-
-STAGES = (
-    "needs_outreach",
-    "contacted",
-    "meeting_set",
-    "proposal_sent",
-    "negotiation",
-    "blocked",
-    "closed_won",
-    "closed_lost",
+from tests.support.packs import (
+    CONTACT_STAGES,
+    WEEK,
+    WEEK_START,
+    install,
+    source_table,
+    stored_by_key,
+    within,
 )
+
 # docs/packs.md: the funnel's order; a blocked contact reached the first step only, a lost
 # one the second (it was contacted).
 REACHED = {
@@ -44,7 +42,7 @@ H = timedelta(hours=5)
 # some created before the week (stocks only) and one after it (in nothing).
 Contact = tuple[str, str, datetime]
 CONTACTS: list[Contact] = [
-    *(("a1", stage, MON + n * H) for n, stage in enumerate(STAGES)),
+    *(("a1", stage, MON + n * H) for n, stage in enumerate(CONTACT_STAGES)),
     ("a1", "closed_won", MON + 30 * H),
     ("a1", "negotiation", MON - 10 * 24 * H),
     ("a2", "contacted", MON + 2 * H),
@@ -57,7 +55,7 @@ CONTACTS: list[Contact] = [
     ("a3", "closed_lost", MON - 2 * 24 * H),
 ]
 # Each organisation KPI and the user KPI whose figure it is over every contact.
-ORGANISATION = {f"crm_org_stage_{stage}": f"crm_stage_{stage}" for stage in STAGES} | {
+ORGANISATION = {f"crm_org_stage_{stage}": f"crm_stage_{stage}" for stage in CONTACT_STAGES} | {
     f"crm_org_funnel_{step}": f"crm_funnel_{step}" for step in STEPS
 }
 
@@ -68,7 +66,7 @@ def figures(contacts: list[Contact]) -> dict[str, Decimal]:
     created = [c for c in contacts if within(c[2], WEEK)]
     values = {
         f"crm_stage_{stage}": Decimal(sum(1 for c in before_end if c[1] == stage))
-        for stage in STAGES
+        for stage in CONTACT_STAGES
     }
     for n, step in enumerate(STEPS, start=1):
         values[f"crm_funnel_{step}"] = Decimal(sum(1 for c in created if REACHED[c[1]] >= n))
@@ -85,7 +83,7 @@ async def test_the_organisation_kpis_have_the_values_of_all_rows_without_users(
 ) -> None:
     assert set(ORGANISATION) == {a.key for a in CRM.organisation}
     report = await install(client, "crm", {"start_date": "2026-11-01", "follow_sources": False})
-    assert len(report["definitions"]) == 2 * (len(STAGES) + len(STEPS))
+    assert len(report["definitions"]) == 2 * (len(CONTACT_STAGES) + len(STEPS))
     assert {a["subject_type"] for a in report["assignments_created"]} == {"organization"}
     await source_table(db, "contacts", CONTACTS)
 

@@ -21,7 +21,14 @@ from kpi_service.packs.support import SUPPORT
 from tests.support.api import define, ingest, listed, measurements, recalculate
 from tests.support.app import app_client
 from tests.support.database import snapshot
-from tests.support.packs import WEEK_START, event, install, outcomes, source_table
+from tests.support.packs import (
+    WEEK_START,
+    assert_installing_again_changes_nothing,
+    event,
+    install,
+    outcomes,
+    source_table,
+)
 from tests.support.problems import assert_problem, error_locs
 
 USERS = {"users": [{"user_id": "1", "team_id": "t1"}, {"user_id": "2", "team_id": "t2"}]}
@@ -61,13 +68,9 @@ async def test_installing_twice_changes_nothing(client: AsyncClient, db: Databas
     await source_table(db, "support_cases", CASES)
     first = await install(client, "support", USERS)
     assert first["previous_version"] is None
-    before = await snapshot(db)
 
-    again = await install(client, "support", USERS)
-    assert set(outcomes(again).values()) == {"unchanged"}
-    assert (again["assignments_created"], again["rules_created"]) == ([], [])
-    assert (again["previous_version"], again["start_date"]) == (1, first["start_date"])
-    assert await snapshot(db) == before  # no row, no version, no audit entry more
+    again = await assert_installing_again_changes_nothing(client, db, "support", first, USERS)
+    assert again["previous_version"] == 1
 
 
 async def test_a_definition_the_pack_did_not_install_is_left_alone(client: AsyncClient) -> None:

@@ -6,7 +6,7 @@ templates fire past their thresholds only; installing twice changes nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -16,9 +16,10 @@ from httpx import AsyncClient
 from kpi_service.core.database import Database
 from tests.support.alerts import ALERTS, run_and_settle
 from tests.support.api import ingest, listed, recalculate
-from tests.support.database import snapshot
+from tests.support.expected import month_end
 from tests.support.packs import (
     MONTHS,
+    assert_installing_again_changes_nothing,
     event,
     install,
     outcomes,
@@ -29,7 +30,7 @@ from tests.support.subscription import METRICS, expected, figures, ledger
 
 
 def month_figures(events: list[dict[str, Any]], month: date) -> dict[str, Any]:
-    last = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    last = month_end(month)
     return figures(ledger(events), "UTC", month, last)
 
 
@@ -75,12 +76,7 @@ async def test_installing_the_revenue_pack_twice_changes_nothing(
 ) -> None:
     await ingest(client, subscription_events())
     first = await install(client, "revenue")
-    before = await snapshot(db)
-    again = await install(client, "revenue")
-    assert set(outcomes(again).values()) == {"unchanged"}
-    assert (again["assignments_created"], again["rules_created"]) == ([], [])
-    assert again["start_date"] == first["start_date"]
-    assert await snapshot(db) == before
+    await assert_installing_again_changes_nothing(client, db, "revenue", first)
 
 
 # Each template, the metric it watches and when that metric is past the threshold.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from functools import partial
 from typing import Any
@@ -18,11 +18,11 @@ from kpi_service.core.database import Database
 from kpi_service.packs.registry import PACKS
 from tests.support.alerts import ALERTS, run_and_settle
 from tests.support.api import ingest, listed, recalculate, record
-from tests.support.database import snapshot
-from tests.support.expected import SIX, q
+from tests.support.expected import q
 from tests.support.packs import (
     MONTH_START,
     MONTHS,
+    assert_installing_again_changes_nothing,
     event,
     install,
     outcomes,
@@ -116,10 +116,6 @@ def on(events: list[Event], kind: str, first: date, last: date) -> list[Event]:
     ]
 
 
-def six(value: Decimal) -> Decimal:
-    return value.quantize(SIX, rounding=ROUND_HALF_EVEN) + 0
-
-
 def p95(xs: list[Decimal]) -> Decimal:
     # Continuous, as PostgreSQL's percentile_cont: between the two closest ranks.
     xs = sorted(xs)
@@ -166,13 +162,13 @@ def daily(events: list[Event], day: date) -> dict[str, Decimal | None]:
             "saas_jobs_total": Decimal(len(jobs)),
             "saas_jobs_succeeded": succeeded,
             "saas_jobs_failed": failed,
-            "saas_job_duration": six(sum(durations, Decimal(0)) / len(durations)),
+            "saas_job_duration": q(sum(durations, Decimal(0)) / len(durations)),
             "saas_job_success_rate": percent(succeeded, Decimal(len(jobs))),
             "saas_job_failure_rate": percent(failed, Decimal(len(jobs))),
             "saas_api_requests": Decimal(len(requests)),
             "saas_api_errors": errors,
             "saas_api_error_rate": percent(errors, Decimal(len(requests))),
-            "saas_api_latency_p95": six(p95(prop(requests, "latency_ms"))),
+            "saas_api_latency_p95": q(p95(prop(requests, "latency_ms"))),
             "saas_payment_failures": Decimal(len(of("payment_failed"))),
             "saas_ai_tokens": sum(prop(ai, "tokens"), Decimal(0)),
             "saas_ai_cost": sum(prop(ai, "cost_usd"), Decimal(0)),
@@ -240,12 +236,7 @@ async def test_installing_the_saas_pack_twice_changes_nothing(
 ) -> None:
     await ingest(client, subscription_events())
     first = await install(client, "saas")
-    before = await snapshot(db)
-    again = await install(client, "saas")
-    assert set(outcomes(again).values()) == {"unchanged"}
-    assert (again["assignments_created"], again["rules_created"]) == ([], [])
-    assert again["start_date"] == first["start_date"]
-    assert await snapshot(db) == before
+    await assert_installing_again_changes_nothing(client, db, "saas", first)
 
 
 def crafted_events() -> list[Event]:

@@ -88,6 +88,16 @@ async def assign(
     return created
 
 
+async def assign_in_bulk(
+    client: AsyncClient, items: list[dict[str, Any]], headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Create assignments in one bulk request (201); the stored assignments, in order."""
+    response = await client.post(f"{ASSIGNMENTS}/bulk", json={"items": items}, headers=headers)
+    assert response.status_code == 201, response.text
+    created: list[dict[str, Any]] = response.json()["items"]
+    return created
+
+
 async def retarget(
     client: AsyncClient, assignment_id: int, target: Any, start: date | str
 ) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from kpi_service.core.database import Database, async_url
 from kpi_service.models import Base
-from tests.support.api import FINISHED, idle
+from tests.support.api import FINISHED, MEASUREMENTS, idle
 
 # The test server: its maintenance URL, the URL of a database by name, and a dropper.
 Server = tuple[str, Callable[[str], str], Callable[[str], None]]
@@ -152,3 +152,15 @@ async def run_finished_unobserved(
     if client is not None:
         await idle(client)
     return dict(row)
+
+
+async def recalculated_counting_statements(
+    client: AsyncClient, db: Database, database_url: str, **body: Any
+) -> tuple[dict[str, Any], list[str]]:
+    """Ask for a recalculation (202) and catch every statement sent until the run and what
+    follows it have finished; the finished run and the statements, in order."""
+    async with statements_sent(db) as sent:
+        response = await client.post(f"{MEASUREMENTS}/recalculate", json=body)
+        assert response.status_code == 202, response.text
+        run = await run_finished_unobserved(database_url, response.json()["id"], client)
+    return run, sent

@@ -1,10 +1,13 @@
 """What the API should answer, worked out again in plain Python from DESIGN.md section 4,
-independent of the engine: achievement, score, status, trend, change, weighted means, ranks."""
+independent of the engine: achievement, score, status, trend, change, weighted means, ranks,
+the months periods fall in and the events a subject's view counts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 SIX = Decimal("0.000001")
 CAP = Decimal(150)
@@ -95,3 +98,36 @@ def movement_of(actual: Decimal | None, previous: Decimal | None) -> str:
 def change_since_previous(actual: Decimal, previous: Decimal | None) -> Decimal | None:
     """Seed 004's percentage_change: 0 with no previous value, none after a previous 0."""
     return Decimal(0) if previous is None else change_of(actual, previous)
+
+
+def month_start(day: date, back: int = 0) -> date:
+    """The first day of the month `back` months before day's (after it, for a negative one)."""
+    index = day.year * 12 + day.month - 1 - back
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def month_end(day: date) -> date:
+    """The last day of day's month."""
+    return month_start(day, -1) - timedelta(days=1)
+
+
+def events_of(
+    events: Iterable[dict[str, Any]],
+    subject_type: str,
+    subject_id: str | None,
+    start: datetime,
+    end: datetime,
+) -> list[dict[str, Any]]:
+    """The events a subject's view counts: each id once (the last one sent), occurred in
+    [start, end), the user's or the team's own (every event for the organisation)."""
+    unique = {e["id"]: e for e in events}.values()
+    return [
+        e
+        for e in unique
+        if start <= datetime.fromisoformat(e["occurred_at"]) < end
+        and (
+            subject_type == "organization"
+            or (subject_type == "user" and e["user_id"] == subject_id)
+            or (subject_type == "team" and e.get("team_id") == subject_id)
+        )
+    ]

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from tests.support.api import DEFINITIONS, listed, measurements
+from tests.support.database import snapshot
 from tests.support.expected import q
 
 PACKS = "/api/kpis/packs"
@@ -66,6 +67,17 @@ COLUMNS = {
     ),
     "contacts": ("owner_id", "funnel_stage", "created_at"),
 }
+# Seed 004's contact stages (`contacts.funnel_stage`), in the funnel's order of docs/packs.md.
+CONTACT_STAGES = (
+    "needs_outreach",
+    "contacted",
+    "meeting_set",
+    "proposal_sent",
+    "negotiation",
+    "blocked",
+    "closed_won",
+    "closed_lost",
+)
 
 
 async def source_table(db: Database, table: str, rows: Iterable[Sequence[Any]]) -> None:
@@ -96,6 +108,25 @@ async def install(
     assert response.status_code == 200, response.text
     report: dict[str, Any] = response.json()
     return report
+
+
+async def assert_installing_again_changes_nothing(
+    client: AsyncClient,
+    db: Database,
+    name: str,
+    first: dict[str, Any],
+    body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Install an installed pack again: every definition unchanged, no assignment or rule
+    created, the first install's start date, and not a row, version or audit entry more in
+    the database; the second report."""
+    before = await snapshot(db)
+    again = await install(client, name, body)
+    assert set(outcomes(again).values()) == {"unchanged"}
+    assert (again["assignments_created"], again["rules_created"]) == ([], [])
+    assert again["start_date"] == first["start_date"]
+    assert await snapshot(db) == before
+    return again
 
 
 async def install_agents(

@@ -1,4 +1,5 @@
-"""Fake external sources for the `api` calculator: a real Starlette app served by uvicorn."""
+"""Fake external sources for the `api` calculator: a real Starlette app served by uvicorn,
+and the KPI configs that read it."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from httpx import AsyncClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.support.api import assign, define
 from tests.support.http import LocalServer
 
 
@@ -225,3 +228,29 @@ class SourceServer:
         """Ask the server to exit and wait for its thread."""
         if self._local is not None:
             self._local.stop()
+
+
+def value_config(source: SourceServer, **fields: Any) -> dict[str, Any]:
+    """An `http_json` config reading `/data/value` of the source's `/kpi/{subject_id}`, with
+    these fields added (`timeout_s`, `retries`, ...)."""
+    return {
+        "adapter": "http_json",
+        "url": source.base_url + "/kpi/{subject_id}",
+        "value_pointer": "/data/value",
+        **fields,
+    }
+
+
+async def crm_daily_for_every_subject(client: AsyncClient, source: SourceServer) -> dict[str, Any]:
+    """`crm_daily`, a daily api KPI reading the source (5 s timeout), assigned (target 10, from
+    1 January 2026) to every subject the source holds a value for; the definition."""
+    definition = await define(
+        client,
+        key="crm_daily",
+        aggregation_period="daily",
+        calculation_type="api",
+        config=value_config(source, timeout_s=5),
+    )
+    for subject in source.state.values:
+        await assign(client, definition["id"], subject, 10, start_date="2026-01-01")
+    return definition

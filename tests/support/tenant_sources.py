@@ -7,7 +7,7 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.support.api import assign, define, wait_for_run
+from tests.support.api import assign, define, definition_body, wait_for_run
 from tests.support.auth import bearer
 
 WEEK = "2026-11-09"
@@ -15,15 +15,8 @@ A, B = bearer("admin-a", "admin", "tenant-a"), bearer("admin-b", "admin", "tenan
 
 
 def kpi(key: str, sql: str, **config: Any) -> dict[str, Any]:
-    return {
-        "key": key,
-        "name": key,
-        "unit": "count",
-        "target_type": "higher_better",
-        "aggregation_period": "weekly",
-        "calculation_type": "query",
-        "config": {"sql": sql, **config},
-    }
+    """A create body for a weekly query KPI over this SQL, named by its key."""
+    return definition_body(key, name=key, calculation_type="query", config={"sql": sql, **config})
 
 
 async def tenant_kpi(
