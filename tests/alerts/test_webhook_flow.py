@@ -11,7 +11,7 @@ from typing import TypeVar
 from httpx import AsyncClient
 
 from tests.support.alerts import ALERTS, DELIVERIES, make_channel, make_rule, run_and_settle, week
-from tests.support.api import assign, define, listed, record
+from tests.support.api import assign, define, event, ingest, listed, record
 from tests.support.receiver import Receiver
 
 
@@ -207,17 +207,11 @@ async def test_an_event_kpi_spike_fires_after_its_run(api: AsyncClient, receiver
     await make_rule(api, kpi["id"], {"kind": "anomaly", "window": 4, "z": 3}, [hook["id"]])
     counts = [5, 6, 5, 6, 20]
     events = [
-        {
-            "id": str(uuid.UUID(int=n * 1000 + i)),
-            "user_id": "42",
-            "type": "call",
-            "occurred_at": f"{week(n).isoformat()}T09:{i:02d}:00Z",
-        }
+        event("call", f"{week(n).isoformat()}T09:{i:02d}:00Z", id=uuid.UUID(int=n * 1000 + i))
         for n, count in enumerate(counts, start=1)
         for i in range(count)
     ]
-    ingested = await api.post("/api/kpis/events", json={"events": events})
-    assert ingested.status_code == 200 and ingested.json()["accepted"] == sum(counts)
+    await ingest(api, events)
     assert expected_anomalies([Decimal(c) for c in counts], 4, Decimal(3)) == [5]
 
     await run_and_settle(api, period_start=week(1).isoformat(), period_end=week(5).isoformat())

@@ -3,7 +3,6 @@ and refused again when connecting, with no request reaching a server on 127.0.0.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +11,15 @@ from httpx import ASGITransport, AsyncClient
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
-from tests.support.api import assign_in_bulk, assignment_body, define, measurements, recalculate
+from tests.support.api import (
+    assign_in_bulk,
+    assignment_body,
+    define,
+    event,
+    ingest,
+    measurements,
+    recalculate,
+)
 from tests.support.app import make_settings
 from tests.support.problems import assert_problem
 from tests.support.source import SourceServer
@@ -155,20 +162,7 @@ async def test_a_source_refused_when_connecting_gets_no_request_and_the_run_goes
         for u in ("1", "2")
     ]
     await assign_in_bulk(strict, items)
-    sent = await strict.post(
-        "/api/kpis/events",
-        json={
-            "events": [
-                {
-                    "id": str(uuid.uuid4()),
-                    "user_id": "1",
-                    "type": "call",
-                    "occurred_at": "2026-11-10T10:00:00Z",
-                }
-            ]
-        },
-    )
-    assert sent.json()["accepted"] == 1
+    await ingest(strict, [event("call", "2026-11-10T10:00:00Z", "1")])
 
     run = await recalculate(strict, period_start="2026-11-09")
     assert (run["status"], run["computed"], run["failed"]) == ("partial", 2, 2)

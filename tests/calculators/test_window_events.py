@@ -17,7 +17,7 @@ import pytest
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import assign, define, measurements, recalculate
+from tests.support.api import assign, define, event, ingest, measurements, recalculate
 from tests.support.app import app_client
 from tests.support.summary import URL as SUMMARY
 
@@ -61,23 +61,20 @@ def random_events(seed: int, kind: str, first: date, last: date) -> list[dict[st
     while day <= last:
         moments += [at for at in instants_of(rng, day) if rng.random() < 0.45]
         day += timedelta(days=1)
-    events = []
-    for at in moments:
-        event: dict[str, Any] = {
-            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "user_id": rng.choice(USERS),
-            "type": kind,
-            "occurred_at": at.astimezone(rng.choice([TZ, UTC])).isoformat(),
-        }
-        if kind == "sale":
-            event["value"] = rng.choice([rng.randint(1, 90), round(rng.uniform(1, 500), 2)])
-        events.append(event)
-    return events
-
-
-async def send(client: AsyncClient, events: list[dict[str, Any]]) -> None:
-    answer = await client.post("/api/kpis/events", json={"events": events})
-    assert answer.status_code == 200 and answer.json()["rejected"] == 0, answer.text
+    return [
+        event(
+            id=uuid.UUID(int=rng.getrandbits(128), version=4),
+            user_id=rng.choice(USERS),
+            event_type=kind,
+            occurred_at=at.astimezone(rng.choice([TZ, UTC])),
+            value=(
+                rng.choice([rng.randint(1, 90), round(rng.uniform(1, 500), 2)])
+                if kind == "sale"
+                else None
+            ),
+        )
+        for at in moments
+    ]
 
 
 def stored(rows: list[dict[str, Any]]) -> dict[tuple[str, str, date], dict[str, Any]]:
@@ -91,7 +88,7 @@ async def test_rolling_dau_wau_mau_across_dst_changes(berlin: AsyncClient) -> No
     logins = []
     for n, (first, last) in enumerate(SEASONS):
         logins += random_events(n + 1, "login", first - timedelta(days=35), last + timedelta(2))
-    await send(berlin, logins)
+    await ingest(berlin, logins)
     for key, days in ROLLING.items():
         made = await define(
             berlin,
@@ -176,7 +173,7 @@ def expected(
 
 async def test_to_date_and_all_for_sums_and_counts(berlin: AsyncClient) -> None:
     sales = random_events(7, "sale", date(2025, 12, 20), date(2026, 4, 8))
-    await send(berlin, sales)
+    await ingest(berlin, sales)
     for key, (period, aggregate, window) in TO_DATE.items():
         made = await define(
             berlin,

@@ -4,7 +4,6 @@ with a Content-Length or streamed without one, authenticated or not, on every ro
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from sqlalchemy import text
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode
+from tests.support.api import event
 from tests.support.app import make_settings
 from tests.support.auth import bearer
 from tests.support.problems import assert_problem
@@ -23,18 +23,7 @@ LIMIT = 4096
 
 def _batch_of_exactly(size: int) -> bytes:
     """A valid one-event batch, padded with JSON whitespace to `size` bytes."""
-    body = json.dumps(
-        {
-            "events": [
-                {
-                    "id": str(uuid.uuid4()),
-                    "user_id": "7",
-                    "type": "call",
-                    "occurred_at": "2026-03-02T10:00:00+00:00",
-                }
-            ]
-        }
-    ).encode()
+    body = json.dumps({"events": [event("call", "2026-03-02T10:00:00+00:00", "7")]}).encode()
     assert len(body) < size
     return body + b" " * (size - len(body))
 

@@ -4,7 +4,6 @@ calculations by calculator, events by outcome, webhooks by outcome, the pool."""
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,7 +17,7 @@ from sqlalchemy import text
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from tests.support.alerts import make_channel, make_rule, run_and_settle, week
-from tests.support.api import assign, define, record, wait_for_run
+from tests.support.api import assign, define, event, ingest, record, wait_for_run
 from tests.support.app import make_settings
 from tests.support.database import create_support_cases
 from tests.support.problems import assert_problem
@@ -154,12 +153,7 @@ async def test_a_metrics_token_is_required_when_configured(db: Database, databas
 def _events(rng: random.Random, users: list[str], weeks: int) -> list[dict[str, Any]]:
     start = datetime(MONDAY.year, MONDAY.month, MONDAY.day, 12, tzinfo=UTC)
     return [
-        {
-            "id": str(uuid.uuid4()),
-            "user_id": user,
-            "type": "call",
-            "occurred_at": (start + timedelta(days=rng.randrange(7 * weeks))).isoformat(),
-        }
+        event("call", start + timedelta(days=rng.randrange(7 * weeks)), user)
         for user in users
         for _ in range(rng.randint(0, 4))
     ]
@@ -171,8 +165,7 @@ async def test_runs_count_once_by_status_and_calculations_by_calculator(
     rng = random.Random(20261121)
     users = [str(100 + i) for i in range(rng.randint(3, 9))]
     weeks = 3
-    events = _events(rng, users, weeks)
-    assert (await api.post("/api/kpis/events", json={"events": events})).status_code == 200
+    await ingest(api, _events(rng, users, weeks))
     calls = await define(
         api,
         key="calls",
@@ -274,23 +267,22 @@ async def test_events_are_counted_by_outcome(api: AsyncClient) -> None:
     rng = random.Random(77)
     t0 = datetime(2026, 3, 3, 9, tzinfo=UTC)
 
-    def event() -> dict[str, Any]:
-        return {
-            "id": str(uuid.uuid4()),
-            "user_id": str(rng.randint(1, 5)),
-            "type": "call",
-            "occurred_at": (t0 + timedelta(minutes=rng.randint(0, 9999))).isoformat(),
-        }
+    def call() -> dict[str, Any]:
+        return event(
+            "call",
+            user_id=str(rng.randint(1, 5)),
+            occurred_at=t0 + timedelta(minutes=rng.randint(0, 9999)),
+        )
 
-    stored = [event() for _ in range(rng.randint(3, 8))]
+    stored = [call() for _ in range(rng.randint(3, 8))]
     before = await scrape(api)
-    assert (await api.post("/api/kpis/events", json={"events": stored})).status_code == 200
-    new = [event() for _ in range(rng.randint(4, 12))]
+    await ingest(api, stored)
+    new = [call() for _ in range(rng.randint(4, 12))]
     again = rng.sample(stored, rng.randint(1, len(stored)))  # stored before
     repeated = [dict(new[0]), dict(new[1])]  # twice in the same batch
     bad = [
-        {**event(), "user_id": None},
-        {**event(), "occurred_at": "1999-12-31T00:00:00Z"},
+        {**call(), "user_id": None},
+        {**call(), "occurred_at": "1999-12-31T00:00:00Z"},
         {"id": "not-a-uuid", "type": "call"},
     ]
     batch = [*new, *again, *repeated, *bad]

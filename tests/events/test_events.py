@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,19 +11,9 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
+from tests.support.api import event, ingest
 from tests.support.auth import bearer
 from tests.support.problems import assert_problem, error_locs
-
-
-def event(user: str, kind: str, at: datetime, **fields: Any) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()),
-        "user_id": user,
-        "type": kind,
-        "occurred_at": at.isoformat(),
-        **fields,
-    }
-
 
 T0 = datetime(2026, 9, 30, 23, 30, tzinfo=UTC)
 
@@ -38,18 +27,18 @@ async def test_a_batch_keeps_valid_items_and_reports_the_others(
     client: AsyncClient, db: Database
 ) -> None:
     good = [
-        event("1", "call", T0, value=30, team_id="support"),
-        event("2", "email", T0 + timedelta(hours=1), properties={"to": "x@y.z"}),
+        event("call", T0, "1", value=30, team_id="support"),
+        event("email", T0 + timedelta(hours=1), "2", properties={"to": "x@y.z"}),
     ]
     bad = [
-        {**event("1", "call", T0), "user_id": "a\u0000b"},  # NUL
-        {**event("1", "call", T0), "occurred_at": "2026-09-30T10:00:00"},  # no offset
-        event("1", "call", datetime.now(UTC) + timedelta(days=30)),  # far future
-        {**event("1", "call", T0), "id": "not-a-uuid"},
-        event("1", "Bad Type", T0),
-        event("1", "call", T0, value=1e300),
-        event("1", "call", T0, properties={"deep": "x" * 9000}),
-        {**event("1", "call", T0), "surprise": 1},
+        {**event("call", T0, "1"), "user_id": "a\u0000b"},  # NUL
+        {**event("call", T0, "1"), "occurred_at": "2026-09-30T10:00:00"},  # no offset
+        event("call", datetime.now(UTC) + timedelta(days=30), "1"),  # far future
+        {**event("call", T0, "1"), "id": "not-a-uuid"},
+        event("Bad Type", T0, "1"),
+        event("call", T0, "1", value=1e300),
+        event("call", T0, "1", properties={"deep": "x" * 9000}),
+        {**event("call", T0, "1"), "surprise": 1},
         "not an object",
     ]
     batch = [good[0], *bad, good[1]]
@@ -66,7 +55,7 @@ async def test_a_batch_keeps_valid_items_and_reports_the_others(
 
 
 async def test_repeats_inside_a_batch_are_duplicates(client: AsyncClient, db: Database) -> None:
-    one = event("1", "call", T0)
+    one = event("call", T0, "1")
     body = (await client.post("/api/kpis/events", json={"events": [one, one, one]})).json()
     assert (body["accepted"], body["duplicates"]) == (1, 2)
     assert await _count(db) == 1
@@ -78,12 +67,7 @@ async def test_partitions_are_made_per_month_as_needed(client: AsyncClient, db: 
         datetime(2026, 1, 1, tzinfo=UTC),
         datetime(2026, 3, 15, tzinfo=UTC),
     ]
-    body = (
-        await client.post(
-            "/api/kpis/events", json={"events": [event("1", "login", m) for m in months]}
-        )
-    ).json()
-    assert body["accepted"] == 3
+    await ingest(client, [event("login", m, "1") for m in months])
     async with db.engine.connect() as conn:
         rows = await conn.execute(
             text(
@@ -102,11 +86,11 @@ async def test_partitions_are_made_per_month_as_needed(client: AsyncClient, db: 
 
 
 async def test_batch_limits(client: AsyncClient, db: Database) -> None:
-    too_many = [event("1", "call", T0) for _ in range(10_001)]
+    too_many = [event("call", T0, "1") for _ in range(10_001)]
     response = await client.post("/api/kpis/events", json={"events": too_many})
     assert response.status_code == 422
     assert (await client.post("/api/kpis/events", json={"events": []})).status_code == 422
-    full = [event(str(i % 50), "call", T0 - timedelta(minutes=i)) for i in range(10_000)]
+    full = [event("call", T0 - timedelta(minutes=i), str(i % 50)) for i in range(10_000)]
     body = (await client.post("/api/kpis/events", json={"events": full})).json()
     assert body["accepted"] == 10_000
     assert await _count(db) == 10_000
@@ -117,12 +101,12 @@ async def test_timeline_pages_newest_first_with_filters_and_privacy(
 ) -> None:
     sent = [
         event(
-            "1", ("call", "email", "login")[i % 3], T0 - timedelta(minutes=7 * i), team_id="support"
+            ("call", "email", "login")[i % 3], T0 - timedelta(minutes=7 * i), "1", team_id="support"
         )
         for i in range(25)
     ]
-    sent += [event("2", "call", T0 - timedelta(minutes=i), team_id="sales") for i in range(5)]
-    assert (await client.post("/api/kpis/events", json={"events": sent})).json()["accepted"] == 30
+    sent += [event("call", T0 - timedelta(minutes=i), "2", team_id="sales") for i in range(5)]
+    await ingest(client, sent)
 
     expected = [
         e["id"]
@@ -153,7 +137,7 @@ async def test_timeline_pages_newest_first_with_filters_and_privacy(
     other = await jwt_client.get("/api/kpis/events", headers=bearer("x", "admin", tenant="acme"))
     assert other.json()["items"] == []
     forbidden = await jwt_client.post(
-        "/api/kpis/events", headers=bearer("2", "member"), json={"events": [event("2", "call", T0)]}
+        "/api/kpis/events", headers=bearer("2", "member"), json={"events": [event("call", T0, "2")]}
     )
     assert forbidden.status_code == 403
     bad_cursor = await client.get("/api/kpis/events", params={"cursor": "bm9wZQ"})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,20 +14,16 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
+from tests.support.api import event
 from tests.support.auth import bearer
 
 T0 = datetime(2026, 10, 14, 9, 0, tzinfo=UTC)
 URL = "/api/kpis/events"
 
 
-def event(user: str = "1", **fields: Any) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()),
-        "user_id": user,
-        "type": "call",
-        "occurred_at": T0.isoformat(),
-        **fields,
-    }
+def call(user: str = "1", occurred_at: datetime | str = T0, **fields: Any) -> dict[str, Any]:
+    """A call of the user's (1 unless told) at T0 (unless told), with a fresh id."""
+    return event("call", occurred_at, user, **fields)
 
 
 async def _stored(db: Database) -> list[tuple[str, str, str]]:
@@ -46,9 +41,9 @@ def _counts(body: dict[str, Any]) -> tuple[int, int, int]:
 async def test_a_batch_overlapping_stored_events_adds_only_the_new_ones(
     client: AsyncClient, db: Database
 ) -> None:
-    first = [event(str(i), value=i) for i in range(3)]
+    first = [call(str(i), value=i) for i in range(3)]
     assert _counts((await client.post(URL, json={"events": first})).json()) == (3, 0, 0)
-    later = [event(str(i), value=i) for i in range(3, 5)]
+    later = [call(str(i), value=i) for i in range(3, 5)]
     mixed = [later[0], *first, later[1]]
     assert _counts((await client.post(URL, json={"events": mixed})).json()) == (2, 3, 0)
     assert {r[1] for r in await _stored(db)} == {e["id"] for e in first + later}
@@ -57,7 +52,7 @@ async def test_a_batch_overlapping_stored_events_adds_only_the_new_ones(
 async def test_the_same_batch_sent_twice_at_once_is_stored_once(
     client: AsyncClient, db: Database
 ) -> None:
-    batch = [event(str(i % 7), value=i, properties={"n": i}) for i in range(400)]
+    batch = [call(str(i % 7), value=i, properties={"n": i}) for i in range(400)]
     answers = await asyncio.gather(*(client.post(URL, json={"events": batch}) for _ in range(2)))
     bodies = [a.json() for a in answers]
     assert sorted(b["accepted"] for b in bodies) == [0, 400]
@@ -68,7 +63,7 @@ async def test_the_same_batch_sent_twice_at_once_is_stored_once(
 async def test_each_tenant_has_its_own_events_with_the_same_ids(
     jwt_client: AsyncClient, db: Database
 ) -> None:
-    batch = [event("1"), event("2")]
+    batch = [call("1"), call("2")]
     for tenant in ("default", "acme"):
         answer = await jwt_client.post(
             URL, json={"events": batch}, headers=bearer("svc", "admin", tenant=tenant)
@@ -85,16 +80,16 @@ async def test_each_tenant_has_its_own_events_with_the_same_ids(
 async def test_every_refusal_names_its_item_field_and_reason(
     client: AsyncClient, db: Database
 ) -> None:
-    ok = event(properties={"outcome": "won", "tags": ["a", "b"]})
+    ok = call(properties={"outcome": "won", "tags": ["a", "b"]})
     body = json.dumps(
         {
             "events": [
                 ok,
                 "not an object",
-                {**event(), "type": "Bad Type", "value": "many"},
-                event(properties={"x": 1, "nested": {"ok": float("nan")}}),
-                event(properties={"k\u0000ey": 1}),
-                event(occurred_at="1999-12-31T23:59:59+00:00"),
+                {**call(), "type": "Bad Type", "value": "many"},
+                call(properties={"x": 1, "nested": {"ok": float("nan")}}),
+                call(properties={"k\u0000ey": 1}),
+                call(occurred_at="1999-12-31T23:59:59+00:00"),
             ]
         }
     )
@@ -131,8 +126,8 @@ def _properties_of_size(size: int, filler: str) -> dict[str, Any]:
 async def test_properties_may_take_8192_characters_of_json_and_no_more(
     client: AsyncClient, db: Database, filler: str
 ) -> None:
-    fits = event(properties=_properties_of_size(8192, filler))
-    too_big = event(properties=_properties_of_size(8193, filler))
+    fits = call(properties=_properties_of_size(8192, filler))
+    too_big = call(properties=_properties_of_size(8193, filler))
     result = (await client.post(URL, json={"events": [fits, too_big]})).json()
     assert _counts(result) == (1, 0, 1)
     assert result["errors"][0]["index"] == 1
@@ -147,12 +142,12 @@ def _nested(levels: int) -> dict[str, Any]:
 
 
 async def test_properties_may_nest_ten_levels(client: AsyncClient, db: Database) -> None:
-    deep_text = event(properties={"s": "{[" * 20})  # brackets inside a string do not nest
+    deep_text = call(properties={"s": "{[" * 20})  # brackets inside a string do not nest
     result = (
         await client.post(
             URL,
             json={
-                "events": [event(properties=_nested(10)), event(properties=_nested(11)), deep_text]
+                "events": [call(properties=_nested(10)), call(properties=_nested(11)), deep_text]
             },
         )
     ).json()
@@ -165,7 +160,7 @@ async def test_text_that_looks_suspicious_is_stored_as_sent(
     client: AsyncClient, db: Database
 ) -> None:
     props = {"note": "NaN and Infinity are words here", "path": "C:\\u0000x"}
-    result = (await client.post(URL, json={"events": [event(properties=props)]})).json()
+    result = (await client.post(URL, json={"events": [call(properties=props)]})).json()
     assert _counts(result) == (1, 0, 0)
     async with db.engine.connect() as conn:
         stored = await conn.scalar(text("SELECT properties FROM kpi.events"))
@@ -173,7 +168,7 @@ async def test_text_that_looks_suspicious_is_stored_as_sent(
 
 
 async def test_a_stored_batch_leaves_one_audit_entry(client: AsyncClient, db: Database) -> None:
-    batch = [event(str(i)) for i in range(5)] + [{"id": "nope"}]
+    batch = [call(str(i)) for i in range(5)] + [{"id": "nope"}]
     await client.post(URL, json={"events": batch})
     await client.post(URL, json={"events": batch[:2]})  # nothing new: no entry
     async with db.engine.connect() as conn:
@@ -194,7 +189,7 @@ async def test_the_event_instant_is_kept_whatever_offset_it_was_sent_with(
 ) -> None:
     sent = T0 + timedelta(minutes=30)
     offset = sent.astimezone(ZoneInfo("Asia/Kolkata"))
-    one = event(occurred_at=offset.isoformat())
+    one = call(occurred_at=offset.isoformat())
     assert _counts((await client.post(URL, json={"events": [one]})).json()) == (1, 0, 0)
     page = (await client.get(URL)).json()
     assert datetime.fromisoformat(page["items"][0]["occurred_at"]) == sent

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from kpi_service.core.database import Database
 from kpi_service.events.service import prepare_partitions
+from tests.support.api import event, ingest
 
 # Far enough ahead that no other test makes these months; spans a year end on purpose.
 AHEAD = ["events_y2031m11", "events_y2031m12", "events_y2032m01", "events_y2032m02"]
@@ -107,14 +108,7 @@ async def test_ingested_events_use_partitions_made_ahead(client: AsyncClient, db
     now = datetime.now(UTC)
     await _prepare(db, now.date(), months_ahead=1)
     expected = f"kpi.events_y{now.year:04d}m{now.month:02d}"
-    event = {
-        "id": str(uuid.uuid4()),
-        "user_id": "1",
-        "type": "call",
-        "occurred_at": now.isoformat(),
-    }
-    body = (await client.post("/api/kpis/events", json={"events": [event]})).json()
-    assert body["accepted"] == 1
+    await ingest(client, [event("call", now, "1")])
     async with db.engine.connect() as conn:
         partition = await conn.scalar(text("SELECT tableoid::regclass::text FROM kpi.events"))
     assert partition == expected

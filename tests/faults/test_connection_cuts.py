@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from kpi_service.core.migrations import upgrade
-from tests.support.api import assign, define
+from tests.support.api import assign, define, event, ingest
 from tests.support.database import create_database, plain_dsn
 from tests.support.processes import QUIET_SCHEDULE, Child, fetch, serve, terminate, wait_ready
 
@@ -69,13 +69,7 @@ class Load:
         while not self.stop:
             if not batch:  # a batch refused with 503 is sent again as it was (idempotency)
                 batch = [
-                    {
-                        "id": str(uuid.uuid4()),
-                        "user_id": user,
-                        "type": "call",
-                        "occurred_at": f"2026-01-{1 + i % 28:02d}T12:00:00Z",
-                        "value": i,
-                    }
+                    event("call", f"2026-01-{1 + i % 28:02d}T12:00:00Z", user, value=i)
                     for i in range(BATCH)
                 ]
             if await self._send("POST", "/api/kpis/events", {"events": batch}):
@@ -157,16 +151,7 @@ async def test_connections_cut_under_copy_writes_answer_503_and_lose_nothing(
                 assert await load._send(
                     "POST",
                     "/api/kpis/events",
-                    {
-                        "events": [
-                            {
-                                "id": str(uuid.uuid4()),
-                                "user_id": "9",
-                                "type": "call",
-                                "occurred_at": "2026-01-02T12:00:00Z",
-                            }
-                        ]
-                    },
+                    {"events": [event("call", "2026-01-02T12:00:00Z", "9")]},
                 ), load.bad[-1:]
             run = await _finished(http, run_id)
         alive = child.proc.poll() is None
@@ -225,16 +210,11 @@ async def test_connections_cut_under_copy_writes_answer_503_and_lose_nothing(
 async def _start_backfill(http: httpx.AsyncClient) -> int:
     """An event KPI counting one user's sales per day, backfilled over RUN_DAYS days."""
     sales = [
-        {
-            "id": str(uuid.uuid4()),
-            "user_id": "r",
-            "type": "sale",
-            "occurred_at": f"{RUN_START + timedelta(days=i)}T10:{n:02d}:00Z",
-        }
+        event("sale", f"{RUN_START + timedelta(days=i)}T10:{n:02d}:00Z", "r")
         for i in range(RUN_DAYS)
         for n in range(i % 4)
     ]
-    assert (await http.post("/api/kpis/events", json={"events": sales})).status_code == 200
+    await ingest(http, sales)
     definition = (
         await http.post(
             "/api/kpis/definitions",

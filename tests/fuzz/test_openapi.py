@@ -33,7 +33,7 @@ from kpi_service.app import create_app
 from kpi_service.core.database import Database
 from kpi_service.core.migrations import upgrade
 from kpi_service.core.settings import AuthMode
-from tests.support.api import assign, define
+from tests.support.api import assign, define, event
 from tests.support.app import SERVICE_TOKEN, make_settings
 from tests.support.auth import bearer
 from tests.support.database import create_database
@@ -129,13 +129,13 @@ async def _seed(url: str) -> None:
                 "/api/kpis/events",
                 {
                     "events": [
-                        {
-                            "id": "00000000-0000-4000-8000-000000000001",
-                            "user_id": "1",
-                            "type": "call",
-                            "occurred_at": "2026-01-06T10:00:00Z",
-                            "value": 3,
-                        }
+                        event(
+                            "call",
+                            "2026-01-06T10:00:00Z",
+                            "1",
+                            value=3,
+                            id="00000000-0000-4000-8000-000000000001",
+                        )
                     ]
                 },
             ),

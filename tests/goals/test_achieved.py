@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ from kpi_service.core.settings import Settings
 from kpi_service.goals.service import after_run
 from kpi_service.models import CalculationRun
 from kpi_service.runs.hooks import HOOKS
-from tests.support.api import assign, define, manual_kpi, recalculate, record
+from tests.support.api import assign, define, event, ingest, manual_kpi, recalculate, record
 from tests.support.database import statements_sent
 from tests.support.goals import GOALS, given, goal, items_of, set_goal
 
@@ -49,15 +48,7 @@ async def stored_run(db: Database, run_id: int) -> CalculationRun:
 
 
 def calls(user: str, *days: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": str(uuid.uuid4()),
-            "user_id": user,
-            "type": "call",
-            "occurred_at": f"{day}T10:00:00Z",
-        }
-        for day in days
-    ]
+    return [event("call", f"{day}T10:00:00Z", user) for day in days]
 
 
 async def test_a_run_stamps_the_goals_it_brings_to_100_percent(
@@ -89,16 +80,13 @@ async def test_a_run_stamps_the_goals_it_brings_to_100_percent(
         period_start="2026-01-01",
         target_value=3,
     )
-    sent = await client.post(
-        "/api/kpis/events",
-        json={
-            "events": [
-                *calls("42", "2026-01-05", "2026-01-05", "2026-01-06", "2026-01-06"),
-                *calls("43", "2026-01-05"),
-            ]
-        },
+    await ingest(
+        client,
+        [
+            *calls("42", "2026-01-05", "2026-01-05", "2026-01-06", "2026-01-06"),
+            *calls("43", "2026-01-05"),
+        ],
     )
-    assert sent.status_code == 200 and sent.json()["accepted"] == 5, sent.text
 
     run = await recalculate(client, period_start="2026-01-05")
     assert run["status"] == "succeeded", run

@@ -9,7 +9,6 @@ seeded random sequence of all of them leaves no drift.
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -22,7 +21,7 @@ from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.runs.background import BackgroundRuns
 from kpi_service.scheduler.service import Scheduler
-from tests.support.api import assign, define, measurements, recalculate, record
+from tests.support.api import assign, define, event, ingest, measurements, recalculate, record
 from tests.support.derivation import no_drift
 from tests.support.expected import month_end, status_of, trend_of
 
@@ -161,17 +160,8 @@ async def test_a_late_event_recalculated_into_september_moves_octobers_change(
     await assign(client, d["id"], "7", 50, start_date="2025-01-01")
 
     async def calls(day: date, count: int) -> None:
-        events = [
-            {
-                "id": str(uuid.uuid4()),
-                "user_id": "7",
-                "type": "call",
-                "occurred_at": datetime(day.year, day.month, day.day, 12, tzinfo=UTC).isoformat(),
-            }
-            for _ in range(count)
-        ]
-        answer = await client.post("/api/kpis/events", json={"events": events})
-        assert answer.status_code in (200, 202) and answer.json()["accepted"] == count, answer.text
+        noon = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+        await ingest(client, [event("call", noon, "7") for _ in range(count)])
 
     await calls(date(2025, 9, 10), 51)
     await calls(date(2025, 10, 10), 60)

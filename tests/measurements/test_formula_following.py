@@ -10,7 +10,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import assign, define, ingest, measurements, recalculate, record
+from tests.support.api import assign, define, event, ingest, measurements, recalculate, record
 from tests.support.formulas import percent, share_of_team_revenue
 
 WEEK = "2026-11-09"
@@ -103,14 +103,14 @@ async def test_a_run_of_the_team_input_alone_carries_the_shares_with_it(
     sales: list[dict[str, Any]] = []
 
     async def sell(team: str, value: int) -> None:
-        sale = {
-            "id": f"00000000-0000-4000-8000-{len(sales):012d}",
-            "user_id": "someone",
-            "team_id": team,
-            "type": "sale",
-            "value": value,
-            "occurred_at": f"2026-11-1{len(sales) % 5}T09:00:00Z",
-        }
+        sale = event(
+            "sale",
+            f"2026-11-1{len(sales) % 5}T09:00:00Z",
+            "someone",
+            team_id=team,
+            value=value,
+            id=f"00000000-0000-4000-8000-{len(sales):012d}",
+        )
         await ingest(client, [sale])
         sales.append(sale)
 

@@ -18,6 +18,8 @@ from tests.support.api import (
     assign_in_bulk,
     assignment_body,
     define,
+    event,
+    ingest,
     measurements,
     recalculate,
     record,
@@ -112,15 +114,10 @@ async def test_a_run_computes_inputs_before_the_formula(client: AsyncClient, db:
     await assign(client, source["id"], "1", 1, start_date="2026-11-01")
     await assign(client, f["id"], "1", 1, start_date="2026-11-01")
     events = [
-        {
-            "id": f"00000000-0000-4000-8000-00000000000{i}",
-            "user_id": "1",
-            "type": "call",
-            "occurred_at": f"2026-11-1{i}T12:00:00Z",
-        }
+        event("call", f"2026-11-1{i}T12:00:00Z", "1", id=f"00000000-0000-4000-8000-00000000000{i}")
         for i in range(3)
     ]
-    assert (await client.post("/api/kpis/events", json={"events": events})).json()["accepted"] == 3
+    await ingest(client, events)
     run = await recalculate(client, period_start=WEEK)
     assert run["computed"] == 2
     got = {m["definition_key"]: m["actual_value"] for m in await measurements(client)}
@@ -146,18 +143,16 @@ async def test_formulas_over_computed_kpis_match_a_plain_python_recomputation(
             )
         for _ in range(rng.randint(0, 5)):
             calls.append(
-                {
-                    "id": str(uuid.UUID(int=rng.getrandbits(128))),
-                    "user_id": user,
-                    "type": "call",
-                    "occurred_at": (
-                        monday + timedelta(minutes=rng.randint(-2000, 12000))
-                    ).isoformat(),
-                }
+                event(
+                    id=uuid.UUID(int=rng.getrandbits(128)),
+                    user_id=user,
+                    event_type="call",
+                    occurred_at=monday + timedelta(minutes=rng.randint(-2000, 12000)),
+                )
             )
     await create_support_cases(db, cases)
     if calls:
-        assert (await client.post("/api/kpis/events", json={"events": calls})).status_code == 200
+        await ingest(client, calls)
     in_week = monday + timedelta(days=7)
     resolved = {
         u: sum(1 for a, _, _, r in cases if str(a) == u and monday <= r < in_week) for u in users

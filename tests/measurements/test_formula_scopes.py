@@ -12,7 +12,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import assign, define, ingest, measurements, recalculate, record
+from tests.support.api import assign, define, event, ingest, measurements, recalculate, record
 from tests.support.formulas import percent, share_of_team_revenue
 
 WEEK = "2026-11-09"
@@ -98,12 +98,12 @@ async def test_a_user_formula_reads_the_organisations_value(
 def _events(rng: random.Random, kind: str, users: list[str], day: datetime) -> list[dict[str, Any]]:
     """Zero to three events of a kind per user at random times of the day."""
     return [
-        {
-            "id": str(uuid.UUID(int=rng.getrandbits(128))),
-            "user_id": user,
-            "type": kind,
-            "occurred_at": (day + timedelta(seconds=rng.randrange(86400))).isoformat(),
-        }
+        event(
+            id=uuid.UUID(int=rng.getrandbits(128)),
+            user_id=user,
+            event_type=kind,
+            occurred_at=day + timedelta(seconds=rng.randrange(86400)),
+        )
         for user in users
         for _ in range(rng.randint(0, 3))
     ]

@@ -5,7 +5,6 @@ every view compared with a plain-Python recomputation from the values put in, an
 from __future__ import annotations
 
 import argparse
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -16,7 +15,7 @@ from httpx import AsyncClient
 
 from kpi_service.cli import _run_verify
 from kpi_service.core.settings import Settings
-from tests.support.api import assign, define, recalculate
+from tests.support.api import assign, define, event, recalculate
 from tests.support.expected import q
 
 D = Decimal
@@ -142,23 +141,8 @@ class World:
 
     async def calls(self, h: Held, month: date, count: int, day: int = 10) -> None:
         at = datetime(month.year, month.month, day, 12, tzinfo=UTC).isoformat()
-        assert (
-            await self.send(
-                "POST",
-                "events",
-                {
-                    "events": [
-                        {
-                            "id": str(uuid.uuid4()),
-                            "user_id": h.user,
-                            "type": "call",
-                            "occurred_at": at,
-                        }
-                        for _ in range(count)
-                    ]
-                },
-            )
-        )["accepted"] == count
+        batch = {"events": [event("call", at, h.user) for _ in range(count)]}
+        assert (await self.send("POST", "events", batch))["accepted"] == count
         h.values[month] = h.values.get(month, D(0)) + count
 
     def shown(self, user: str, key: str, month: date) -> Held | None:

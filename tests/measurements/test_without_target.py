@@ -4,7 +4,6 @@ out) from a date re-derives the periods it reaches. Every figure is worked out h
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +15,8 @@ from tests.support.api import (
     MEASUREMENTS,
     assign,
     define,
+    event,
+    ingest,
     manual_kpi,
     measurements,
     recalculate,
@@ -84,18 +85,11 @@ async def test_event_kpi_without_a_target(client: AsyncClient) -> None:
         "2026-01-12": [Decimal(2), Decimal("1.25"), Decimal(1)],
     }
     events = [
-        {
-            "id": str(uuid.uuid4()),
-            "user_id": "42",
-            "type": "call",
-            "occurred_at": f"{monday[:8]}{int(monday[8:]) + i:02d}T10:00:00Z",
-            "value": float(value),
-        }
+        event("call", f"{monday[:8]}{int(monday[8:]) + i:02d}T10:00:00Z", value=float(value))
         for monday, values in minutes.items()
         for i, value in enumerate(values)
     ]
-    sent = await client.post("/api/kpis/events", json={"events": events})
-    assert sent.status_code == 200 and sent.json()["accepted"] == len(events), sent.text
+    await ingest(client, events)
     run = await recalculate(client, period_start="2026-01-05", period_end="2026-01-18")
     assert run["status"] == "succeeded", run
     sums = [sum(values, Decimal(0)) for values in minutes.values()]

@@ -14,7 +14,7 @@ from httpx import AsyncClient
 
 from kpi_service.core.database import Database
 from kpi_service.core.settings import AuthMode
-from tests.support.api import ingest, instant
+from tests.support.api import event, ingest, instant
 from tests.support.app import app_client
 from tests.support.auth import ACME_ADMIN, ADMIN, bearer
 from tests.support.export import export, parsed
@@ -33,21 +33,18 @@ T0 = datetime(2026, 11, 20, 9, tzinfo=UTC)
 H = timedelta(hours=1)
 
 
-def event(n: int, user: str, kind: str, at: datetime, **fields: Any) -> dict[str, Any]:
-    return {
-        "id": str(uuid.UUID(int=n * 7919 + 1, version=4)),
-        "user_id": user,
-        "team_id": "north" if user.startswith("a") else "south",
-        "type": kind,
-        "occurred_at": at.isoformat(),
-        **fields,
-    }
+def activity(n: int, user: str, kind: str, at: datetime, **fields: Any) -> dict[str, Any]:
+    """The user's event number n (its id from n); a-users are in team north, others south."""
+    team = "north" if user.startswith("a") else "south"
+    return event(kind, at, user, id=uuid.UUID(int=n * 7919 + 1, version=4), team_id=team, **fields)
 
 
 EVENTS = [
-    event(1, "a1", "call", T0 + H, properties={"lead_name": "John Smith", "outcome": "voicemail"}),
-    event(2, "a1", "email", T0 + 2 * H, properties={"lead_name": "Ann Lee", "leadId": "lead9"}),
-    event(
+    activity(
+        1, "a1", "call", T0 + H, properties={"lead_name": "John Smith", "outcome": "voicemail"}
+    ),
+    activity(2, "a1", "email", T0 + 2 * H, properties={"lead_name": "Ann Lee", "leadId": "lead9"}),
+    activity(
         3,
         "a1",
         "conversion",
@@ -59,13 +56,15 @@ EVENTS = [
             "leadId": "lead456",
         },
     ),
-    event(4, "a1", "meeting", T0 + 3 * H),  # the same instant: the id decides
-    event(5, "a1", "assignment", T0 + 4 * H, properties={"lead_name": "", "lead_source": "Web"}),
-    event(6, "a1", "signup", T0 + 5 * H),  # not mapped: not listed
-    event(7, "a1", "call", T0 + 6 * H, value=12.5, properties={"lead_name": 42, "outcome": "ok"}),
-    event(8, "a1", "conversion", T0 - 30 * 24 * H, value=100, properties={"product": "Home"}),
-    event(9, "a2", "call", T0 + 2 * H, properties={"lead_name": "Not a1's"}),
-    event(10, "b1", "email", T0 + H),
+    activity(4, "a1", "meeting", T0 + 3 * H),  # the same instant: the id decides
+    activity(5, "a1", "assignment", T0 + 4 * H, properties={"lead_name": "", "lead_source": "Web"}),
+    activity(6, "a1", "signup", T0 + 5 * H),  # not mapped: not listed
+    activity(
+        7, "a1", "call", T0 + 6 * H, value=12.5, properties={"lead_name": 42, "outcome": "ok"}
+    ),
+    activity(8, "a1", "conversion", T0 - 30 * 24 * H, value=100, properties={"product": "Home"}),
+    activity(9, "a2", "call", T0 + 2 * H, properties={"lead_name": "Not a1's"}),
+    activity(10, "b1", "email", T0 + H),
 ]
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
 
-from tests.support.api import assign, define
+from tests.support.api import assign, define, event, ingest
 from tests.support.auth import bearer
 from tests.support.breakdown import URL
 from tests.support.problems import assert_problem
@@ -21,19 +20,10 @@ async def test_who_may_read_which_breakdown(jwt_client: AsyncClient) -> None:
     for user, team in (("42", "t1"), ("43", "t2")):
         await assign(c, d["id"], user, 1, headers=admin, team_id=team, start_date="2026-01-05")
     events = [
-        {
-            "id": str(uuid.uuid4()),
-            "user_id": u,
-            "team_id": t,
-            "type": "lead",
-            "occurred_at": "2026-01-06T10:00:00Z",
-            "properties": {"lead_source": "web"},
-        }
+        event("lead", "2026-01-06T10:00:00Z", u, team_id=t, properties={"lead_source": "web"})
         for u, t in (("42", "t1"), ("43", "t2"), ("43", "t2"))
     ]
-    assert (
-        await c.post("/api/kpis/events", headers=admin, json={"events": events})
-    ).status_code == 200
+    await ingest(c, events, headers=admin)
 
     async def ask(
         headers: dict[str, str], subject_type: str, subject_id: str | None = None

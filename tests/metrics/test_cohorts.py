@@ -4,7 +4,6 @@ events (random, across a time change, weeks not over yet); access and bad input.
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -16,6 +15,7 @@ from httpx import ASGITransport, AsyncClient
 
 from kpi_service.app import create_app
 from kpi_service.core.database import Database
+from tests.support.api import event, ingest, ingest_with_repeats
 from tests.support.app import make_settings
 from tests.support.auth import bearer
 from tests.support.problems import assert_problem
@@ -82,10 +82,6 @@ def expected(
     return out
 
 
-def event(user: str, kind: str, at: datetime) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "user_id": user, "type": kind, "occurred_at": at.isoformat()}
-
-
 def random_events(seed: int) -> list[dict[str, Any]]:
     """Users signing up between December 2024 and mid-July 2025 (some twice), active at
     random and exactly on the edges of their retention weeks; some never active."""
@@ -95,14 +91,14 @@ def random_events(seed: int) -> list[dict[str, Any]]:
     for n in range(70):
         user = f"u{n}"
         signup = low + timedelta(seconds=rng.randint(0, 226 * 86_400))
-        events.append(event(user, "signup", signup))
+        events.append(event("signup", signup, user))
         if rng.random() < 0.2:
-            events.append(event(user, "signup", signup + timedelta(days=rng.randint(1, 60))))
+            events.append(event("signup", signup + timedelta(days=rng.randint(1, 60)), user))
         if rng.random() < 0.15:
             continue  # never active
         for _ in range(rng.randint(1, 12)):
             kind = rng.choice(["login", "login", "call", "email"])
-            events.append(event(user, kind, signup + timedelta(hours=rng.randint(0, 100 * 24))))
+            events.append(event(kind, signup + timedelta(hours=rng.randint(0, 100 * 24)), user))
         week = rng.choice(WEEKS)
         for edge in (
             timedelta(days=7 * week),
@@ -110,15 +106,8 @@ def random_events(seed: int) -> list[dict[str, Any]]:
             timedelta(days=7 * week + 7, microseconds=-1),
         ):
             if rng.random() < 0.5:
-                events.append(event(user, rng.choice(["login", "call"]), signup + edge))
+                events.append(event(rng.choice(["login", "call"]), signup + edge, user))
     return events + [dict(e) for e in rng.sample(events, 5)]
-
-
-async def ingest(
-    client: AsyncClient, events: list[dict[str, Any]], headers: dict[str, str] | None = None
-) -> None:
-    response = await client.post("/api/kpis/events", json={"events": events}, headers=headers)
-    assert response.status_code == 200 and response.json()["rejected"] == 0, response.text
 
 
 @pytest.mark.parametrize(("seed", "activity"), [(61, None), (62, "login"), (63, None)])
@@ -126,7 +115,7 @@ async def test_random_cohorts_match_a_plain_python_count(
     client: AsyncClient, seed: int, activity: str | None
 ) -> None:
     events = random_events(seed)
-    await ingest(client, events)
+    await ingest_with_repeats(client, events)
     params: dict[str, Any] = {"last_month": "2025-06-15", "months": 6}
     if activity:
         params["activity_type"] = activity
@@ -158,21 +147,21 @@ async def new_york(db: Database, database_url: str) -> AsyncIterator[AsyncClient
 async def test_months_and_weeks_in_the_organisations_time_zone(new_york: AsyncClient) -> None:
     events = [
         # Late on 31 October in New York is 1 November in UTC: an October signup.
-        event("oct_late", "signup", local(2025, 10, 31, 23, 30)),
-        event("nov_early", "signup", local(2025, 11, 1, 0, 30)),
-        event("oct_first", "signup", local(2025, 10, 1, 0, 0)),
+        event("signup", local(2025, 10, 31, 23, 30), "oct_late"),
+        event("signup", local(2025, 11, 1, 0, 30), "nov_early"),
+        event("signup", local(2025, 10, 1, 0, 0), "oct_first"),
         # A microsecond before October: a September cohort, even if signing up again later.
-        event("sep_last", "signup", local(2025, 9, 30, 23, 59, 59, 999_999)),
-        event("sep_last", "signup", local(2025, 10, 5, 12, 0)),
+        event("signup", local(2025, 9, 30, 23, 59, 59, 999_999), "sep_last"),
+        event("signup", local(2025, 10, 5, 12, 0), "sep_last"),
         # Signed up before summer time ended (2 November): week 1 starts 168 hours later,
         # at 11:00 on the wall clock, not 12:00.
-        event("dst", "signup", local(2025, 10, 30, 12, 0)),
-        event("dst", "login", local(2025, 11, 6, 11, 30)),
-        event("dst_early", "signup", local(2025, 10, 30, 12, 0)),
-        event("dst_early", "login", local(2025, 11, 6, 10, 30)),
-        event("oct_late", "call", local(2025, 11, 7, 23, 30) + timedelta(hours=1)),
+        event("signup", local(2025, 10, 30, 12, 0), "dst"),
+        event("login", local(2025, 11, 6, 11, 30), "dst"),
+        event("signup", local(2025, 10, 30, 12, 0), "dst_early"),
+        event("login", local(2025, 11, 6, 10, 30), "dst_early"),
+        event("call", local(2025, 11, 7, 23, 30) + timedelta(hours=1), "oct_late"),
         # 28 days of 24 hours after 00:30 EDT on 1 November is 23:30 EST on 28 November.
-        event("nov_early", "login", local(2025, 11, 28, 23, 45)),
+        event("login", local(2025, 11, 28, 23, 45), "nov_early"),
     ]
     await ingest(new_york, events)
     body = (await new_york.get(URL, params={"last_month": "2025-11-30", "months": 4})).json()
@@ -192,9 +181,9 @@ async def test_weeks_not_over_yet_are_null_not_zero(client: AsyncClient) -> None
     events = []
     for n, days_ago in enumerate((2, 20, 40, 100, 130)):
         signup = now - timedelta(days=days_ago)
-        events.append(event(f"u{n}", "signup", signup))
+        events.append(event("signup", signup, f"u{n}"))
         events += [
-            event(f"u{n}", "login", signup + timedelta(days=d)) for d in (8, 30, 88) if d < days_ago
+            event("login", signup + timedelta(days=d), f"u{n}") for d in (8, 30, 88) if d < days_ago
         ]
     await ingest(client, events)
     body = (await client.get(URL, params={"months": 6})).json()
@@ -212,8 +201,8 @@ async def test_members_are_refused_and_other_tenants_see_nothing(jwt_client: Asy
     await ingest(
         jwt_client,
         [
-            event("42", "signup", datetime(2025, 3, 3, tzinfo=UTC)),
-            event("42", "login", datetime(2025, 3, 11, tzinfo=UTC)),
+            event("signup", datetime(2025, 3, 3, tzinfo=UTC), "42"),
+            event("login", datetime(2025, 3, 11, tzinfo=UTC), "42"),
         ],
         headers=admin,
     )

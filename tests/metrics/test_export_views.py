@@ -13,7 +13,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import assign, define, manual_kpi, record
+from tests.support.api import assign, define, event, ingest, manual_kpi, record
 from tests.support.app import today
 from tests.support.auth import bearer
 from tests.support.export import EXPORT, export, parsed
@@ -116,14 +116,14 @@ async def every_view_data(client: AsyncClient, db: Database) -> None:
         config={"event_type": "call", "aggregate": "count"},
     )
     events = [
-        {
-            "id": str(uuid.UUID(int=i + 1)),
-            "user_id": user,
-            "team_id": "t1",
-            "type": kind,
-            "occurred_at": f"2026-01-{day:02d}T10:00:00Z",
-            "properties": {"source": source},
-        }
+        event(
+            kind,
+            f"2026-01-{day:02d}T10:00:00Z",
+            user,
+            team_id="t1",
+            properties={"source": source},
+            id=uuid.UUID(int=i + 1),
+        )
         for i, (user, kind, day, source) in enumerate(
             [
                 ("ann", "signup", 2, "web"),
@@ -134,8 +134,7 @@ async def every_view_data(client: AsyncClient, db: Database) -> None:
             ]
         )
     ]
-    stored = await client.post("/api/kpis/events", json={"events": events})
-    assert stored.status_code == 200 and stored.json()["accepted"] == 5, stored.text
+    await ingest(client, events)
 
 
 # Valid parameters for each view, and the list its CSV rows come from.

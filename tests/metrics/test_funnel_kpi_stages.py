@@ -4,7 +4,6 @@ members' values combined by the rollup, KPI and event stages mixed; by hand."""
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -14,7 +13,7 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.support.api import assign, define, recalculate
+from tests.support.api import assign, define, event, ingest, recalculate
 from tests.support.funnel import URL, expected_stages, served
 
 WEEKS = [date(2026, 3, 2), date(2026, 3, 9), date(2026, 3, 16)]
@@ -181,16 +180,7 @@ async def test_kpi_and_event_stages_mix_and_a_kpi_without_value_is_null(
             f"/api/kpis/assignments/{a['id']}/measurements/{day}", json={"value": value}
         )
         assert put.status_code == 200, put.text
-    events = [
-        {
-            "id": str(uuid.uuid4()),
-            "user_id": "42",
-            "type": "call",
-            "occurred_at": f"2026-02-0{d}T12:00:00Z",
-        }
-        for d in (2, 3, 4, 6, 7)
-    ]
-    assert (await client.post("/api/kpis/events", json={"events": events})).status_code == 200
+    await ingest(client, [event("call", f"2026-02-0{d}T12:00:00Z") for d in (2, 3, 4, 6, 7)])
     body = (
         await client.get(
             URL,

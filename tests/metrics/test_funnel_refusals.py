@@ -3,14 +3,13 @@ naming what is at fault."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import assign, define, manual_kpi, record
+from tests.support.api import assign, define, event, ingest, manual_kpi, record
 from tests.support.auth import bearer
 from tests.support.funnel import URL
 from tests.support.metrics import held
@@ -23,17 +22,9 @@ async def _people(c: AsyncClient) -> None:
     for user, team in (("42", "t1"), ("43", "t2")):
         await assign(c, d["id"], user, 1, headers=admin, team_id=team, start_date="2026-01-05")
     events = [
-        {
-            "id": str(uuid.uuid4()),
-            "user_id": u,
-            "team_id": t,
-            "type": "call",
-            "occurred_at": "2026-01-06T10:00:00Z",
-        }
-        for u, t in (("42", "t1"), ("43", "t2"))
+        event("call", "2026-01-06T10:00:00Z", u, team_id=t) for u, t in (("42", "t1"), ("43", "t2"))
     ]
-    sent = await c.post("/api/kpis/events", headers=admin, json={"events": events})
-    assert sent.json()["accepted"] == 2, sent.text
+    await ingest(c, events, headers=admin)
 
 
 async def test_who_may_read_which_funnel(jwt_client: AsyncClient) -> None:

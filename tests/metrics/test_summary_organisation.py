@@ -4,36 +4,29 @@ MRR by hand), recomputed in plain Python."""
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
 
 import pytest
 from httpx import AsyncClient
 
-from tests.support.api import assign, define, recalculate, record
+from tests.support.api import assign, define, event, ingest, recalculate, record
 from tests.support.expected import SIX
 from tests.support.summary import URL
-
-
-def _event(user: str, at: datetime) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()),
-        "user_id": user,
-        "type": "login",
-        "occurred_at": at.isoformat(),
-    }
 
 
 async def test_organisation_kpis_show_their_latest_values(client: AsyncClient) -> None:
     rng = random.Random(53)
     feb = datetime(2026, 2, 1, tzinfo=UTC)
     events = [
-        _event(f"u{rng.randint(1, 30)}", feb + timedelta(minutes=rng.randint(0, 40_000)))
+        event(
+            "login",
+            user_id=f"u{rng.randint(1, 30)}",
+            occurred_at=feb + timedelta(minutes=rng.randint(0, 40_000)),
+        )
         for _ in range(600)
     ]
-    assert (await client.post("/api/kpis/events", json={"events": events})).status_code == 200
+    await ingest(client, events)
     targets = {"dau": 10, "wau": 20, "mau": 25}
     for key, period in (("dau", "daily"), ("wau", "weekly"), ("mau", "monthly")):
         d = await define(

@@ -4,33 +4,20 @@ from their members' values, recomputed in plain Python."""
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import assign, define, recalculate, record
+from tests.support.api import assign, define, event, ingest, recalculate, record
 from tests.support.expected import achieved, q
 from tests.support.timeseries import TS, Values, combine, series
 
 MEMBERS = {"u1": "A", "u2": "A", "u3": "A", "u4": "B"}
 TARGETS = {"u1": 10, "u2": 20, "u3": 30, "u4": 40}
 WEEKS = [date(2025, 6, 23) + timedelta(weeks=i) for i in range(4)]  # to the week of 14 July
-
-
-def _event(user: str, day: date, minutes: int) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()),
-        "user_id": user,
-        "team_id": MEMBERS[user],
-        "type": "call",
-        "occurred_at": f"{day.isoformat()}T10:00:00Z",
-        "value": minutes,
-    }
 
 
 async def test_a_team_and_the_organisation_derive_from_members_event_kpi(
@@ -44,9 +31,17 @@ async def test_a_team_and_the_organisation_derive_from_members_event_kpi(
                 continue  # u3 made no call that week: no average, not a zero
             calls = [rng.randint(1, 30) for _ in range(rng.randint(1, 4))]
             minutes[(user, monday)] = calls
-            events += [_event(user, monday + timedelta(days=i % 7), m) for i, m in enumerate(calls)]
-    response = await client.post("/api/kpis/events", json={"events": events})
-    assert response.json()["accepted"] == len(events), response.text
+            events += [
+                event(
+                    "call",
+                    f"{monday + timedelta(days=i % 7)}T10:00:00Z",
+                    user,
+                    team_id=MEMBERS[user],
+                    value=m,
+                )
+                for i, m in enumerate(calls)
+            ]
+    await ingest(client, events)
     definition = await define(
         client,
         key="call_minutes",

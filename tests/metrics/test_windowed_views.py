@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from httpx import AsyncClient
 
-from tests.support.api import assign, define, recalculate
+from tests.support.api import assign, define, event, ingest, recalculate
 from tests.support.app import today
 from tests.support.export import export, parsed
 from tests.support.metrics import METRICS
@@ -32,11 +31,7 @@ async def test_views_show_the_window_and_give_it_no_pace_projection(client: Asyn
     # Logins just now and a day ago: the window holds all three, the day those of today.
     now = datetime.now(UTC)
     sent = [now - timedelta(seconds=1), now - timedelta(seconds=2), now - timedelta(days=1)]
-    events = [
-        {"id": str(uuid.uuid4()), "user_id": "42", "type": "login", "occurred_at": at.isoformat()}
-        for at in sent
-    ]
-    assert (await client.post("/api/kpis/events", json={"events": events})).status_code == 200
+    await ingest(client, [event("login", at) for at in sent])
     run = await recalculate(client, period_start=day.isoformat())
     assert run["status"] == "succeeded", run
 

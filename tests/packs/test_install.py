@@ -24,9 +24,9 @@ from tests.support.database import snapshot
 from tests.support.packs import (
     WEEK_START,
     assert_installing_again_changes_nothing,
-    event,
     install,
     outcomes,
+    pack_event,
     source_table,
 )
 from tests.support.problems import assert_problem, error_locs
@@ -169,8 +169,8 @@ async def test_an_event_pack_starts_in_the_local_month_of_its_first_event(
     zone = "Asia/Tokyo"
     async with app_client(db, database_url, timezone=zone) as tokyo:
         # 20:00 UTC on 31 July is 1 August in Tokyo; the earlier call is no pack's event.
-        first = event("job", datetime(2026, 7, 31, 20, tzinfo=UTC))
-        await ingest(tokyo, [first, event("call", datetime(2026, 1, 5, tzinfo=UTC))])
+        first = pack_event("job", datetime(2026, 7, 31, 20, tzinfo=UTC))
+        await ingest(tokyo, [first, pack_event("call", datetime(2026, 1, 5, tzinfo=UTC))])
         assert (await install(tokyo, "saas"))["start_date"] == "2026-08-01"
         # The revenue pack reads subscription events only: none, so any history fed later.
         assert (await install(tokyo, "revenue"))["start_date"] == "2000-01-01"

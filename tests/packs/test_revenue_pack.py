@@ -20,9 +20,9 @@ from tests.support.expected import month_end
 from tests.support.packs import (
     MONTHS,
     assert_installing_again_changes_nothing,
-    event,
     install,
     outcomes,
+    pack_event,
     stored_by_key,
     subscription_events,
 )
@@ -36,7 +36,7 @@ def month_figures(events: list[dict[str, Any]], month: date) -> dict[str, Any]:
 
 async def test_every_revenue_kpi_has_the_value_of_its_ledger(client: AsyncClient) -> None:
     # A login before the first subscription event: not an event the pack reads.
-    events = [*subscription_events(), event("login", datetime(2024, 3, 5, tzinfo=UTC), "u1")]
+    events = [*subscription_events(), pack_event("login", datetime(2024, 3, 5, tzinfo=UTC), "u1")]
     await ingest(client, events)
     report = await install(client, "revenue")
     assert set(outcomes(report).values()) == {"created"}

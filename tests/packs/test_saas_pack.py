@@ -23,9 +23,9 @@ from tests.support.packs import (
     MONTH_START,
     MONTHS,
     assert_installing_again_changes_nothing,
-    event,
     install,
     outcomes,
+    pack_event,
     stored_by_key,
     subscription_events,
 )
@@ -66,22 +66,25 @@ def generated_events(seed: int) -> list[Event]:
     day = date(2026, 10, 5)
     while day <= date(2026, 11, 16):
         for user in rng.sample(USERS, rng.randint(2, 8)):
-            out += [event("login", at(day, rng.randint(0, 1439)), user)]
+            out += [pack_event("login", at(day, rng.randint(0, 1439)), user)]
         day += timedelta(days=1)
     # A login exactly at the week's first instant and one a microsecond before it.
-    out += [event("login", at(DAYS[0]), "u1"), event("login", at(DAYS[0]) - timedelta.resolution)]
+    out += [
+        pack_event("login", at(DAYS[0]), "u1"),
+        pack_event("login", at(DAYS[0]) - timedelta.resolution),
+    ]
     for day in [DAYS[0] - timedelta(days=1), *DAYS, DAYS[-1] + timedelta(days=1)]:
         times = partial(random_times, rng, day)
         n = rng.randint(0, 99)
-        out += [event("signup", t, f"new{n}-{i}") for i, t in enumerate(times(0, 3))]
+        out += [pack_event("signup", t, f"new{n}-{i}") for i, t in enumerate(times(0, 3))]
         out += [
-            event("activation", t, rng.choice(USERS), action=rng.choice(list(ACTIONS)))
+            pack_event("activation", t, rng.choice(USERS), action=rng.choice(list(ACTIONS)))
             for t in times(1, 8)
         ]
-        out += [event("trial_started", t, rng.choice(USERS)) for t in times(0, 3)]
-        out += [event("trial_converted", t, rng.choice(USERS)) for t in times(0, 2)]
+        out += [pack_event("trial_started", t, rng.choice(USERS)) for t in times(0, 3)]
+        out += [pack_event("trial_converted", t, rng.choice(USERS)) for t in times(0, 2)]
         out += [
-            event(
+            pack_event(
                 "job",
                 t,
                 status=rng.choice(["succeeded"] * 4 + ["failed"]),
@@ -90,12 +93,12 @@ def generated_events(seed: int) -> list[Event]:
             for t in times(3, 9)
         ]
         out += [
-            event("api_request", t, error=rng.random() < 0.1, latency_ms=rng.randint(20, 900))
+            pack_event("api_request", t, error=rng.random() < 0.1, latency_ms=rng.randint(20, 900))
             for t in times(8, 25)
         ]
-        out += [event("payment_failed", t) for t in times(0, 6)]
+        out += [pack_event("payment_failed", t) for t in times(0, 6)]
         out += [
-            event(
+            pack_event(
                 "ai_usage",
                 t,
                 rng.choice(USERS),
@@ -243,16 +246,16 @@ def crafted_events() -> list[Event]:
     """Under the thresholds on 10 November (4 payment failures, exactly 5 % API errors,
     exactly 10 % failed jobs), over them on the 11th, well under on the 12th."""
     d10, d11, d12 = date(2026, 11, 10), date(2026, 11, 11), date(2026, 11, 12)
-    out = [event("payment_failed", at(d10, n)) for n in range(4)]
-    out += [event("payment_failed", at(d11, n)) for n in range(5)]
+    out = [pack_event("payment_failed", at(d10, n)) for n in range(4)]
+    out += [pack_event("payment_failed", at(d11, n)) for n in range(5)]
     for day, requests, errors, jobs, failed in (
         (d10, 20, 1, 10, 1),
         (d11, 50, 3, 9, 1),
         (d12, 10, 0, 5, 0),
     ):
-        out += [event("api_request", at(day, n), error=n < errors) for n in range(requests)]
+        out += [pack_event("api_request", at(day, n), error=n < errors) for n in range(requests)]
         out += [
-            event("job", at(day, n), status="failed" if n < failed else "succeeded")
+            pack_event("job", at(day, n), status="failed" if n < failed else "succeeded")
             for n in range(jobs)
         ]
     return out + subscription_events()

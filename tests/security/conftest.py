@@ -10,7 +10,18 @@ import pytest
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import assign, define, idle, listed, made, manual_kpi, record, wait_for_run
+from tests.support.api import (
+    assign,
+    define,
+    event,
+    idle,
+    ingest,
+    listed,
+    made,
+    manual_kpi,
+    record,
+    wait_for_run,
+)
 from tests.support.app import today
 from tests.support.auth import ADMIN
 from tests.support.packs import install_agents, lead, source_table
@@ -86,39 +97,32 @@ async def default_data(jwt_client: AsyncClient, db: Database) -> dict[str, Any]:
         (org["id"], "2026-01-01", 900),
     ):
         recorded[assignment] = (await record(c, assignment, period, value, headers=ADMIN))["id"]
-    events = await made(
+    await ingest(
         c,
-        "POST",
-        "/api/kpis/events",
-        {
-            "events": [
-                {
-                    "id": "6f1c0d7e-3a52-4c1e-9d57-000000000001",
-                    "user_id": "42",
-                    "team_id": "t1",
-                    "type": "conversion",
-                    "occurred_at": "2026-01-06T10:00:00Z",
-                    "value": 100,
-                    "properties": {"lead_source": "Referrals"},
-                },
-                {
-                    "id": "6f1c0d7e-3a52-4c1e-9d57-000000000002",
-                    "user_id": "42",
-                    "team_id": "t1",
-                    "type": "signup",
-                    "occurred_at": "2026-01-02T10:00:00Z",
-                },
-                {
-                    "id": "6f1c0d7e-3a52-4c1e-9d57-000000000003",
-                    "user_id": "42",
-                    "team_id": "t1",
-                    "type": "login",
-                    "occurred_at": "2026-01-10T10:00:00Z",
-                },
-            ]
-        },
+        [
+            event(
+                "conversion",
+                "2026-01-06T10:00:00Z",
+                team_id="t1",
+                value=100,
+                properties={"lead_source": "Referrals"},
+                id="6f1c0d7e-3a52-4c1e-9d57-000000000001",
+            ),
+            event(
+                "signup",
+                "2026-01-02T10:00:00Z",
+                team_id="t1",
+                id="6f1c0d7e-3a52-4c1e-9d57-000000000002",
+            ),
+            event(
+                "login",
+                "2026-01-10T10:00:00Z",
+                team_id="t1",
+                id="6f1c0d7e-3a52-4c1e-9d57-000000000003",
+            ),
+        ],
+        headers=ADMIN,
     )
-    assert events["accepted"] == 3, events
     run = await made(c, "POST", "/api/kpis/measurements/recalculate", {"period_start": WEEK})
     await wait_for_run(c, run["id"], headers=ADMIN)
     await idle(c)  # the run's alert evaluation and its deliveries follow it

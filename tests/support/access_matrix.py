@@ -34,6 +34,7 @@ from tests.support.access_rules import (
     measurement_rows,
     tenant_rows,
 )
+from tests.support.api import event
 
 
 def _month(n: int) -> str:
@@ -100,17 +101,10 @@ def _channel(i: dict[str, Any]) -> dict[str, Any]:
 
 
 def _event(i: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "events": [
-            {
-                "id": f"00000000-0000-4000-8000-{i['n']:012d}",
-                "user_id": "42",
-                "team_id": "t1",
-                "type": "call",
-                "occurred_at": "2026-01-07T10:00:00Z",
-            }
-        ]
-    }
+    call = event(
+        "call", "2026-01-07T10:00:00Z", team_id="t1", id=f"00000000-0000-4000-8000-{i['n']:012d}"
+    )
+    return {"events": [call]}
 
 
 WEEK = "2026-01-05"

@@ -1,9 +1,10 @@
-"""The one set of API factories the tests use: define a KPI, assign it, record a value,
-list, recalculate and wait for a run; each checks the answer's status."""
+"""The one set of API factories the tests use: define a KPI, assign it, record a value, send
+events, list, recalculate and wait for a run; each checks the answer's status."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -191,6 +192,30 @@ async def made(
     return response.json()
 
 
+def event(
+    event_type: str,
+    occurred_at: datetime | str,
+    user_id: str = "42",
+    *,
+    value: float | str | None = None,
+    properties: dict[str, Any] | None = None,
+    team_id: str | None = None,
+    id: uuid.UUID | str | None = None,
+) -> dict[str, Any]:
+    """An event as `POST /events` takes it: by default user 42's (the default assignment's
+    subject), with a fresh id; a datetime is sent in ISO form, a string as it is, and the
+    fields left None are left out."""
+    body: dict[str, Any] = {
+        "id": str(uuid.uuid4() if id is None else id),
+        "user_id": user_id,
+        "type": event_type,
+        "occurred_at": occurred_at if isinstance(occurred_at, str) else occurred_at.isoformat(),
+    }
+    optional = {"team_id": team_id, "value": value, "properties": properties}
+    body.update({k: v for k, v in optional.items() if v is not None})
+    return body
+
+
 async def ingest(
     client: AsyncClient, events: list[dict[str, Any]], headers: dict[str, str] | None = None
 ) -> None:
@@ -198,6 +223,15 @@ async def ingest(
     response = await client.post(EVENTS, json={"events": events}, headers=headers)
     assert response.status_code == 200, response.text
     assert response.json()["accepted"] == len(events), response.text
+
+
+async def ingest_with_repeats(
+    client: AsyncClient, events: list[dict[str, Any]], headers: dict[str, str] | None = None
+) -> None:
+    """Send events some of which repeat an id sent before; none may be refused (a repeat
+    counts as a duplicate)."""
+    response = await client.post(EVENTS, json={"events": events}, headers=headers)
+    assert response.status_code == 200 and response.json()["rejected"] == 0, response.text
 
 
 async def wait_for_run(

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support.api import event
+
 NO_BODY = object()
 
 
@@ -234,13 +236,12 @@ def routes(ids: dict[str, int]) -> dict[str, Route]:
             "/api/kpis/events",
             {
                 "events": [
-                    {
-                        "id": "7d3c1f8e-5b0a-4e61-9d2a-0c5e3a9b1f20",
-                        "user_id": "42",
-                        "type": "call",
-                        "occurred_at": "2026-01-06T10:00:00Z",
-                        "value": 3,
-                    }
+                    event(
+                        "call",
+                        "2026-01-06T10:00:00Z",
+                        value=3,
+                        id="7d3c1f8e-5b0a-4e61-9d2a-0c5e3a9b1f20",
+                    )
                 ]
             },
         ),

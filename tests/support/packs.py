@@ -14,7 +14,7 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.support.api import DEFINITIONS, listed, measurements
+from tests.support.api import DEFINITIONS, event, listed, measurements
 from tests.support.database import snapshot
 from tests.support.expected import q
 
@@ -215,20 +215,14 @@ def first_of_month(instant: datetime) -> date:
 _event_ids = itertools.count(1)
 
 
-def event(
+def pack_event(
     kind: str, at: datetime, user: str = "system", value: Any = None, **properties: Any
 ) -> dict[str, Any]:
-    """An event as `POST /events` takes it, with a fresh id."""
-    body: dict[str, Any] = {
-        "id": str(uuid.UUID(int=next(_event_ids))),
-        "user_id": user,
-        "type": kind,
-        "occurred_at": at.isoformat(),
-        "properties": properties,
-    }
-    if value is not None:
-        body["value"] = value
-    return body
+    """An event of a pack's contract: the system's unless a user is named, its properties as
+    keywords, ids in the order the events are made."""
+    return event(
+        kind, at, user, id=uuid.UUID(int=next(_event_ids)), value=value, properties=properties
+    )
 
 
 def _utc(
@@ -267,6 +261,6 @@ SUBSCRIPTIONS: list[tuple[str, datetime, str]] = [
 def subscription_events() -> list[dict[str, Any]]:
     """The ledger as subscription events (the contract of docs/packs.md)."""
     return [
-        event("subscription", at, "billing", mrr, customer_id=customer)
+        pack_event("subscription", at, "billing", mrr, customer_id=customer)
         for customer, at, mrr in SUBSCRIPTIONS
     ]
