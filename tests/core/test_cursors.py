@@ -51,6 +51,9 @@ def test_a_timeline_cursor_reads_as_the_events_timeline_has_always_issued_it() -
         _sealed({"t": "2026-01-01T00:00:00+00:00", "id": 5}),
         _sealed({"t": "2026-01-01T00:00:00+00:00", "id": [1]}),
         _sealed({"t": "2026-01-01T00:00:00+00:00", "id": True}),
+        # Instants with no UTC form: these too once escaped as a server error.
+        _sealed({"t": "0001-01-01T00:00:00+01:00", "id": str(uuid.UUID(int=1))}),
+        _sealed({"t": "9999-12-31T23:00:00-05:00", "id": str(uuid.UUID(int=1))}),
         _sealed({"after": 3}),
     ],
 )

@@ -13,6 +13,7 @@ from httpx import AsyncClient
 
 from kpi_service.core.database import Database
 from kpi_service.runs.background import BackgroundRuns
+from kpi_service.runs.execution import RunHooks
 from kpi_service.scheduler.service import Scheduler
 from tests.support.api import assign, define, wait_for_run
 from tests.support.app import make_settings
@@ -145,7 +146,7 @@ async def test_a_backfill_killed_mid_run_is_resumed_to_the_clean_result(
     # The next process up (here: the scheduler's sweep at start-up) finds it stale.
     settings = make_settings(database_url, run_heartbeat_seconds=0.5, run_stale_seconds=2)
     database = Database.connect(database_url, settings)
-    runs = BackgroundRuns(lambda: database, settings)
+    runs = BackgroundRuns(lambda: database, settings, RunHooks())
     try:
         assert await Scheduler(lambda: database, settings, runs).sweep() == 0  # not yet
         await asyncio.sleep(2.5)

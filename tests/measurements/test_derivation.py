@@ -20,6 +20,7 @@ from sqlalchemy import text
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
 from kpi_service.runs.background import BackgroundRuns
+from kpi_service.runs.execution import RunHooks
 from kpi_service.scheduler.service import Scheduler
 from tests.support.api import assign, define, event, ingest, measurements, recalculate, record
 from tests.support.derivation import no_drift
@@ -302,7 +303,7 @@ async def test_periods_that_ended_are_final_on_read_and_stored_by_the_daily_job(
     read = (await client.get(f"/api/kpis/measurements/{ended['id']}")).json()
     assert read["is_final"] is True  # reads do not wait for the job
 
-    scheduler = Scheduler(lambda: db, settings, BackgroundRuns(lambda: db, settings))
+    scheduler = Scheduler(lambda: db, settings, BackgroundRuns(lambda: db, settings, RunHooks()))
     scheduler.start()
     try:
         assert scheduler._scheduler is not None

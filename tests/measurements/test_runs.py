@@ -16,6 +16,7 @@ from kpi_service.core.settings import Settings
 from kpi_service.measurements import service
 from kpi_service.measurements.schemas import RecalculateRequest
 from kpi_service.runs import execution
+from kpi_service.runs.execution import RunHooks
 from kpi_service.runs.repository import RunRepository
 from tests.support.api import assign, define, measurements, recalculate, wait_for_run
 from tests.support.database import create_support_cases
@@ -201,12 +202,12 @@ async def test_a_run_whose_process_died_is_resumed_once_with_nothing_lost_or_dou
 
     with pytest.raises(Crash):
         await execution.execute(
-            db, settings, "default", run_id, "doomed", on_progress=die_after_two
+            db, settings, "default", run_id, "doomed", hooks=RunHooks(), on_progress=die_after_two
         )
     dead = (await client.get(f"/api/kpis/runs/{run_id}")).json()
     assert (dead["status"], dead["progress_done"], dead["computed"]) == ("running", 2, 4)
     # Alive-looking: nobody may take it yet.
-    assert await execution.execute(db, settings, "default", run_id, "eager") is None
+    assert await execution.execute(db, settings, "default", run_id, "eager", RunHooks()) is None
 
     async with db.unit_of_work() as session:  # time passes: the heartbeat goes stale
         await session.execute(
@@ -217,7 +218,7 @@ async def test_a_run_whose_process_died_is_resumed_once_with_nothing_lost_or_dou
             {"id": run_id},
         )
     assert await execution.stale_runs(db, settings) == [("default", run_id)]
-    resumed = await execution.execute(db, settings, "default", run_id, "heir")
+    resumed = await execution.execute(db, settings, "default", run_id, "heir", RunHooks())
     assert resumed is not None
     assert (resumed.status, resumed.progress_done, resumed.computed, resumed.resumed) == (
         "succeeded",

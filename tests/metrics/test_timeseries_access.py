@@ -9,6 +9,7 @@ from httpx import AsyncClient
 from kpi_service.core.database import Database
 from tests.support.api import assign, define, manual_kpi, record
 from tests.support.auth import ADMIN, bearer
+from tests.support.problems import assert_problem
 from tests.support.timeseries import TS, series
 
 
@@ -60,6 +61,19 @@ async def test_bad_requests_are_clear_problems(client: AsyncClient, db: Database
             assert response.headers["content-type"] == "application/problem+json"
         if loc is not None:
             assert [e["loc"] for e in response.json()["errors"]] == [loc], (params, response.text)
+    # The organisation's id is the tenant's, said as every view says it.
+    other = await client.get(
+        TS,
+        params={
+            "definition_key": "calls",
+            "subject_type": "organization",
+            "subject_id": "acme",
+            "start": "2025-01-01",
+        },
+    )
+    problem = assert_problem(other, 422)
+    assert problem["detail"] == "The organisation's subject_id is the tenant's."
+    assert problem["errors"][0]["msg"] == "omit it for the organization"
     daily = await define(client, key="visits", aggregation_period="daily")
     assert daily["aggregation_period"] == "daily"
     too_long = await client.get(

@@ -163,6 +163,27 @@ async def test_a_source_table_whose_dates_cannot_be_read_is_refused_not_taken_fo
     assert (await install(client, "support", given))["start_date"] == "2026-11-01"
 
 
+async def test_a_dating_column_that_holds_no_dates_is_refused_not_taken_for_no_data(
+    client: AsyncClient, db: Database
+) -> None:
+    # The column is there and has rows, but as text: its earliest value is not a day.
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE TABLE public.support_cases "
+                "(id serial PRIMARY KEY, assigned_to text, created_at text)"
+            )
+        )
+        await conn.execute(
+            text("INSERT INTO public.support_cases (assigned_to, created_at) VALUES ('42', 'x')")
+        )
+    before = await snapshot(db)
+    response = await client.post("/api/kpis/packs/support/install", json={})
+    assert error_locs(assert_problem(response, 422)) == [["body", "start_date"]]
+    assert "support_cases.created_at" in response.text
+    assert await snapshot(db) == before
+
+
 async def test_an_event_pack_starts_in_the_local_month_of_its_first_event(
     db: Database, database_url: str
 ) -> None:

@@ -16,6 +16,7 @@ from kpi_service.core.settings import Settings
 from kpi_service.engine.periods import containing
 from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.runs.background import BackgroundRuns
+from kpi_service.runs.execution import RunHooks
 from kpi_service.scheduler.service import Scheduler
 from tests.support.api import assign, define, wait_for_run
 from tests.support.app import make_settings
@@ -30,7 +31,7 @@ async def replicas(database_url: str) -> AsyncIterator[list[Scheduler]]:
     settings = make_settings(database_url, scheduler_catchup=2)
 
     def replica(database: Database) -> tuple[Database, Scheduler]:
-        runs = BackgroundRuns(lambda: database, settings)
+        runs = BackgroundRuns(lambda: database, settings, RunHooks())
         return database, Scheduler(lambda: database, settings, runs)
 
     made = [replica(Database.connect(database_url, settings)) for _ in range(2)]
@@ -154,7 +155,7 @@ async def test_the_partitions_job_creates_months_ahead_once(
         for name in names[12:]:
             await conn.execute(text(f"DROP TABLE IF EXISTS kpi.{name}"))
     settings = make_settings(database_url, partitions_ahead_months=14)
-    scheduler = Scheduler(lambda: db, settings, BackgroundRuns(lambda: db, settings))
+    scheduler = Scheduler(lambda: db, settings, BackgroundRuns(lambda: db, settings, RunHooks()))
     created = await scheduler.partitions()
     assert set(names[12:]) <= set(created) <= set(names)
     assert await scheduler.partitions() == []
@@ -172,7 +173,7 @@ async def test_the_alert_jobs_are_scheduled_and_find_a_missing_manual_value(
     settings = make_settings(
         database_url, schedule_overdue_values="30 7 * * *", alert_sweep_seconds=45
     )
-    scheduler = Scheduler(lambda: db, settings, BackgroundRuns(lambda: db, settings))
+    scheduler = Scheduler(lambda: db, settings, BackgroundRuns(lambda: db, settings, RunHooks()))
     scheduler.start()
     try:
         assert scheduler._scheduler is not None

@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 
 from kpi_service.alerts import delivery_service
 from kpi_service.alerts.evaluation_periods import on_demand
-from kpi_service.alerts.evaluation_service import evaluate
-from kpi_service.alerts.judging import Watch
+from kpi_service.alerts.evaluation_service import evaluate, watched
 from kpi_service.alerts.rule_repository import RuleRepository
 from kpi_service.core.database import Database
 from kpi_service.core.settings import Settings
@@ -45,13 +44,10 @@ async def after_run(database: Database, settings: Settings, run: CalculationRun)
         return
     now = datetime.now(UTC)
     async with database.unit_of_work() as session:
-        found = await RuleRepository(session).to_evaluate(
-            run.tenant_id, definition_ids=definition_ids
-        )
+        watches = await watched(session, run.tenant_id, definition_ids=definition_ids)
         # Most runs watch nothing: one statement, and done.
-        if not found:
+        if not watches:
             return
-        watches = [Watch.of(*row) for row in found]
         by_definition = run_periods(plan, {w.definition.id: w.definition for w in watches})
         outcome = await evaluate(
             session,
@@ -85,10 +81,7 @@ async def evaluate_overdue(database: Database, settings: Settings) -> int:
         now = datetime.now(UTC)
         today = settings.today(now)
         async with database.unit_of_work() as session:
-            found = await RuleRepository(session).to_evaluate(
-                tenant_id, kind=RuleKind.MISSING_VALUE
-            )
-            watches = [Watch.of(*row) for row in found]
+            watches = await watched(session, tenant_id, kind=RuleKind.MISSING_VALUE)
             outcome = await evaluate(
                 session,
                 tenant_id,

@@ -41,7 +41,7 @@ from kpi_service.core.errors import Forbidden, InvalidInput, field_error
 from kpi_service.core.settings import Settings
 from kpi_service.engine import alerting
 from kpi_service.engine.alerting import Latest, Snapshot, Tracked
-from kpi_service.engine.periods import Period, containing
+from kpi_service.engine.periods import Period, containing, has_ended, is_final
 from kpi_service.engine.vocabulary import AlertStatus, Notice, PeriodKind
 from kpi_service.models import Alert
 
@@ -120,7 +120,7 @@ async def _measured(
         withdrawn = await AlertRepository(session).withdraw_in_progress(
             rule.tenant_id, rule.id, today
         )
-        periods = [p for p in periods if p.end < today]
+        periods = [p for p in periods if is_final(p, today)]
         if not periods:
             return [], withdrawn
     history = condition.window if isinstance(condition, Anomaly) else 0
@@ -138,7 +138,7 @@ async def _measured(
     )
     seen: dict[Track, list[alerting.Observation]] = defaultdict(list)
     for point in points:
-        if point.period_end < today:
+        if has_ended(point.period_end, today):
             judgement, projected = judge(condition, point), False
         else:
             projection = on_pace(point, containing(kind, point.period_start), definition, tz)
@@ -203,6 +203,22 @@ def _advance(
             existing = alert if touched.id is not None else None
             changes.append(Change(watch, track[0], track[1], touched, existing))
     return changes
+
+
+async def watched(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    definition_ids: Sequence[int] | None = None,
+    rule_ids: Sequence[int] | None = None,
+    kind: str | None = None,
+) -> list[Watch]:
+    """The active rules to evaluate (so narrowed), each with its definition and its condition
+    parsed once, locked until the transaction ends (`RuleRepository.to_evaluate`)."""
+    found = await RuleRepository(session).to_evaluate(
+        tenant_id, definition_ids=definition_ids, rule_ids=rule_ids, kind=kind
+    )
+    return [Watch.of(*row) for row in found]
 
 
 async def evaluate(
@@ -358,8 +374,7 @@ async def evaluate_now(
     between runs. Deliveries are queued; the caller sends them once this commits."""
     if not principal.is_admin:
         raise Forbidden("Only admins can evaluate alert rules.")
-    found = await RuleRepository(session).to_evaluate(principal.tenant_id, rule_ids=body.rule_ids)
-    watches = [Watch.of(*row) for row in found]
+    watches = await watched(session, principal.tenant_id, rule_ids=body.rule_ids)
     unknown = sorted(set(body.rule_ids or ()) - {w.rule.id for w in watches})
     if unknown:
         raise InvalidInput(

@@ -10,7 +10,6 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from kpi_service.alerts.observation_repository import Point
-from kpi_service.alerts.rule_service import condition_of
 from kpi_service.alerts.schemas import (
     AchievementBelow,
     Anomaly,
@@ -18,6 +17,7 @@ from kpi_service.alerts.schemas import (
     Condition,
     ConsecutiveDeclines,
     ValueThreshold,
+    condition_of,
 )
 from kpi_service.engine import achievement as ach
 from kpi_service.engine import alerting

@@ -3,15 +3,20 @@ conditions as stored."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kpi_service.alerts.channel_repository import ChannelRepository
 from kpi_service.alerts.rule_repository import RuleFilters, RuleRepository
-from kpi_service.alerts.schemas import Condition, MissingValue, RuleCreate, RuleRead, RuleUpdate
+from kpi_service.alerts.schemas import (
+    Condition,
+    MissingValue,
+    RuleCreate,
+    RuleRead,
+    RuleUpdate,
+    stored_params,
+)
 from kpi_service.audit import service as audit
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Forbidden, InvalidInput, field_error, found
@@ -21,20 +26,6 @@ from kpi_service.definitions.repository import DefinitionRepository
 from kpi_service.models import AlertRule, CalculationType, Definition
 
 RULE = "alert_rule"
-CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
-
-
-def condition_of(rule: AlertRule) -> Condition:
-    """The rule's stored condition, as validated when it was saved."""
-    return CONDITION.validate_python({"kind": rule.kind, **rule.params})
-
-
-def stored_params(condition: Condition) -> dict[str, Any]:
-    """A condition as stored: its parameters (decimals as exact text), without the kind."""
-    return {
-        k: str(v) if isinstance(v, Decimal) else v
-        for k, v in condition.model_dump(exclude={"kind"}).items()
-    }
 
 
 def _require_admin(principal: Principal) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, TypeAdapter, field_validator, model_validator
 
 from kpi_service.core.schemas import (
     Choice,
@@ -32,7 +33,7 @@ from kpi_service.engine.vocabulary import (
     Notice,
     SubjectType,
 )
-from kpi_service.models import DeliveryStatus, Severity
+from kpi_service.models import AlertRule, DeliveryStatus, Severity
 
 # A percentage or an amount that widens a threshold before an alert clears.
 Margin = Annotated[Number, Field(ge=0)]
@@ -131,6 +132,23 @@ Condition = Annotated[
     AchievementBelow | ValueThreshold | ChangePct | Anomaly | ConsecutiveDeclines | MissingValue,
     Field(discriminator="kind"),
 ]
+
+CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
+
+
+def condition_of(rule: AlertRule) -> Condition:
+    """The rule's stored condition, as validated when it was saved."""
+    return CONDITION.validate_python({"kind": rule.kind, **rule.params})
+
+
+def stored_params(condition: Condition) -> dict[str, Any]:
+    """A condition as stored: its parameters (decimals as exact text), without the kind."""
+    return {
+        k: str(v) if isinstance(v, Decimal) else v
+        for k, v in condition.model_dump(exclude={"kind"}).items()
+    }
+
+
 ChannelIds = Annotated[list[Id], Field(max_length=MAX_CHANNELS)]
 
 

@@ -133,8 +133,7 @@ def _row(
 ) -> dict[str, Any] | None:
     """The row for one create body, or None after noting why it is refused."""
     if definition is None:
-        name = "definition_id" if body.definition_id is not None else "definition_key"
-        refusals.invalid.append(field_error([*loc, name], "no such KPI definition"))
+        refusals.invalid.append(field_error([*loc, body.reference_field], "no such KPI definition"))
         return None
     problems = len(refusals.invalid)
     if body.subject_type != definition.scope:

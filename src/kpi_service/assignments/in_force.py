@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from kpi_service.assignments.repository import AssignmentRepository, SubjectKpi
+from kpi_service.assignments.repository import AssignmentRepository, SubjectKpi, overlaps
 from kpi_service.core.access import can_manage
 from kpi_service.core.auth import Principal
 from kpi_service.core.errors import Conflict, Forbidden, InvalidInput, field_error
@@ -47,10 +47,6 @@ class Refusals:
 
 def subject_kpi(row: dict[str, Any]) -> SubjectKpi:
     return row["definition_id"], row["subject_type"], row["subject_id"]
-
-
-def overlaps(start: date, end: date | None, other_start: date, other_end: date | None) -> bool:
-    return (end is None or other_start <= end) and (other_end is None or other_end >= start)
 
 
 def refuse_overlaps_within(

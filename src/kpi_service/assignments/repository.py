@@ -49,12 +49,15 @@ def in_force_during(
     return and_(start_date <= period_end, or_(end_date.is_(None), end_date >= period_start))
 
 
+def overlaps(start: date, end: date | None, other_start: date, other_end: date | None) -> bool:
+    """Two date spans (an end None: open) share a day: `in_force_during` in Python."""
+    return (end is None or other_start <= end) and (other_end is None or other_end >= start)
+
+
 def is_in_force_during(assignment: Assignment, period_start: date, period_end: date) -> bool:
     """`in_force_during` for an assignment already loaded: it is in force during some of
     [period_start, period_end]."""
-    return assignment.start_date <= period_end and (
-        assignment.end_date is None or assignment.end_date >= period_start
-    )
+    return overlaps(assignment.start_date, assignment.end_date, period_start, period_end)
 
 
 def target_as_of(tenant_id: Any, assignment_id: Any, day: Any) -> Any:

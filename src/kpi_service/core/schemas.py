@@ -289,6 +289,11 @@ def decode_timeline_cursor(cursor: str | None) -> tuple[dt.datetime, uuid.UUID] 
         raise _malformed() from None
     if instant.tzinfo is None:
         raise _malformed()
+    try:
+        # An instant with no UTC form (year 1 east of Greenwich, 9999 west of it) is not sent.
+        instant.astimezone(dt.UTC)
+    except OverflowError:
+        raise _malformed() from None
     return instant, key
 
 

@@ -135,9 +135,14 @@ def between(kind: PeriodKind, first: date, last: date) -> list[Period]:
     return periods
 
 
+def has_ended(last_day: date, today: date) -> bool:
+    """Return whether a span ending on `last_day` is over on `today`."""
+    return last_day < today
+
+
 def is_final(period: Period, today: date) -> bool:
     """Return whether the period's last day is over, so its values can no longer change."""
-    return period.end < today
+    return has_ended(period.end, today)
 
 
 def latest_final(kind: PeriodKind, today: date) -> Period:

@@ -18,7 +18,7 @@ from kpi_service.core.schemas import Paging, Slice
 from kpi_service.core.settings import Settings
 from kpi_service.core.sources import Sources
 from kpi_service.definitions.repository import DefinitionRepository
-from kpi_service.engine.periods import Period, containing
+from kpi_service.engine.periods import Period, containing, has_ended
 from kpi_service.engine.vocabulary import PeriodKind
 from kpi_service.measurements.calculation import MeasurementWriter, Tally, compute_period
 from kpi_service.measurements.closing_repository import ClosedPeriodRepository
@@ -74,7 +74,7 @@ def to_read(row: Any, today: date | None = None) -> MeasurementRead:
     measurement, subject_type, subject_id, key = row
     data = {c.key: getattr(measurement, c.key) for c in Measurement.__table__.columns}
     data.update(subject_type=subject_type, subject_id=subject_id, definition_key=key)
-    if today is not None and measurement.period_end < today:
+    if today is not None and has_ended(measurement.period_end, today):
         data["is_final"] = True
     return MeasurementRead.model_validate(data)
 

@@ -40,7 +40,11 @@ async def _first_day(
     sql = f'SELECT min("{source.dated_by}") FROM "{source.name}"'  # noqa: S608
     column = f"{source.name}.{source.dated_by}"
     rows = await read_table(engine, settings, tenant_id, sql, column, 1)
-    return _local_day(rows[0][0], settings) if rows else None
+    earliest = rows[0][0] if rows else None
+    day = _local_day(earliest, settings)
+    if earliest is not None and day is None:
+        raise SourceUnavailable(f"{column}: holds {type(earliest).__name__}, not dates")
+    return day
 
 
 async def default_start(

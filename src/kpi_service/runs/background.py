@@ -18,7 +18,7 @@ class BackgroundRuns:
         self,
         database: Callable[[], Database],
         settings: Settings,
-        hooks: RunHooks = RunHooks(),
+        hooks: RunHooks,
     ) -> None:
         self._database = database
         self._settings = settings

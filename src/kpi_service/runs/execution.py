@@ -76,8 +76,8 @@ async def execute(
     tenant_id: str,
     run_id: int,
     worker: str,
+    hooks: RunHooks,
     on_progress: Progress | None = None,
-    hooks: RunHooks = RunHooks(),
 ) -> CalculationRun | None:
     """Claim the run, prepare it and compute its remaining pairs, then hand the finished run
     to each follower; None if it is not ours to run."""

@@ -62,9 +62,8 @@ def pace_of_current(
     value = ach.quantize(row.value)
     assert value is not None
     # The pace every view shows, judged against the target as the period's value would be.
-    pace = pace_of(
-        settings, period, definition.rollup, value, row.calculated_at, window=definition.window
-    )
+    # No window here (refused above), so the pace projects.
+    pace = pace_of(settings, period, definition.rollup, value, row.calculated_at, window=None)
     if pace is None or pace.projected is None:
         return None, "the current period's value was taken before any of it had elapsed"
     baseline = ach.quantize(row.baseline)
