@@ -12,7 +12,7 @@ UTC), ended ones are before it.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from httpx import AsyncClient
@@ -22,10 +22,10 @@ from kpi_service.core.database import Database
 from tests.support.alerts import ALERTS, DELIVERIES, evaluate_and_settle, make_channel, make_rule
 from tests.support.api import assign, define, listed, record
 from tests.support.app import today
+from tests.support.expected import month_start, num, q
 from tests.support.receiver import Receiver
 
 TARGET = 1_000_000
-SIX = Decimal("0.000001")
 FIGURES = (
     "subject_id",
     "period_start",
@@ -36,14 +36,6 @@ FIGURES = (
     "threshold",
     "details",
 )
-
-
-def q(x: Decimal) -> Decimal:
-    return x.quantize(SIX, rounding=ROUND_HALF_EVEN)
-
-
-def num(x: Decimal | int) -> float:
-    return float(x)
 
 
 def bounds(kind: str, day: date) -> tuple[date, date]:
@@ -58,10 +50,7 @@ def bounds(kind: str, day: date) -> tuple[date, date]:
     months = 1 if kind == "monthly" else 3
     first_month = (day.month - 1) // months * months + 1
     first = date(day.year, first_month, 1)
-    after = date(
-        first.year + (first_month + months - 1) // 12, (first_month + months - 1) % 12 + 1, 1
-    )
-    return first, after - timedelta(days=1)
+    return first, month_start(first, -months) - timedelta(days=1)
 
 
 def share(start: date, end: date, at: datetime) -> Decimal:

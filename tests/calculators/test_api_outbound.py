@@ -4,7 +4,6 @@ and refused again when connecting, with no request reaching a server on 127.0.0.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient
@@ -15,6 +14,7 @@ from tests.support.api import (
     assign_in_bulk,
     assignment_body,
     define,
+    definition_body,
     event,
     ingest,
     measurements,
@@ -22,7 +22,7 @@ from tests.support.api import (
 )
 from tests.support.app import make_settings
 from tests.support.problems import assert_problem
-from tests.support.source import SourceServer
+from tests.support.source import SourceServer, value_config
 
 DEFINITIONS = "/api/kpis/definitions"
 INTERNAL_HOSTS = [
@@ -64,35 +64,16 @@ async def on_premise(db: Database, database_url: str) -> AsyncIterator[AsyncClie
         yield c
 
 
-def json_source(url: str) -> dict[str, Any]:
-    return {
-        "adapter": "http_json",
-        "url": url,
-        "value_pointer": "/data/value",
-        "retries": 2,
-        "timeout_s": 5,
-    }
-
-
-def definition(key: str, config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "key": key,
-        "name": key.title(),
-        "unit": "count",
-        "target_type": "higher_better",
-        "aggregation_period": "weekly",
-        "calculation_type": "api",
-        "config": config,
-    }
-
-
 @pytest.mark.parametrize(
     "url", [f"http://{host}:8080/kpi/{{subject_id}}" for host in INTERNAL_HOSTS] + BAD_SCHEME_URLS
 )
 async def test_an_internal_or_non_http_source_url_is_refused_when_saved(
-    strict: AsyncClient, url: str
+    strict: AsyncClient, source: SourceServer, url: str
 ) -> None:
-    response = await strict.post(DEFINITIONS, json=definition("crm", json_source(url)))
+    config = value_config(source, url=url, retries=2, timeout_s=5)
+    response = await strict.post(
+        DEFINITIONS, json=definition_body("crm", calculation_type="api", config=config)
+    )
     problem = assert_problem(response, 422)
     assert [e["loc"] for e in problem["errors"]] == [["body", "config", "url"]]
     assert (await strict.get(DEFINITIONS)).json()["items"] == []
@@ -107,20 +88,24 @@ async def test_an_internal_base_url_of_a_named_adapter_is_refused(
         "base_url": f"https://{host}",
         "auth": {"secret_env": "KPI_SECRET_INTERCOM"},
     }
-    response = await strict.post(DEFINITIONS, json=definition("intercom", config))
+    response = await strict.post(
+        DEFINITIONS, json=definition_body("intercom", calculation_type="api", config=config)
+    )
     problem = assert_problem(response, 422)
     assert [e["loc"] for e in problem["errors"]] == [["body", "config", "base_url"]]
     assert "internal addresses are refused" in problem["errors"][0]["msg"]
 
 
 async def test_a_change_to_an_internal_url_is_refused_and_nothing_changes(
-    strict: AsyncClient,
+    strict: AsyncClient, source: SourceServer
 ) -> None:
-    public = json_source("https://crm.example.com/kpi/{subject_id}")
-    created = await define(strict, **definition("crm", public))
+    public = value_config(
+        source, url="https://crm.example.com/kpi/{subject_id}", retries=2, timeout_s=5
+    )
+    created = await define(strict, "crm", calculation_type="api", config=public)
     for url in ("http://169.254.169.254/latest/{subject_id}", "http://[::ffff:10.0.0.1]/x"):
         response = await strict.patch(
-            f"{DEFINITIONS}/{created['id']}", json={"config": json_source(url)}
+            f"{DEFINITIONS}/{created['id']}", json={"config": public | {"url": url}}
         )
         problem = assert_problem(response, 422)
         assert [e["loc"] for e in problem["errors"]] == [["body", "config", "url"]]
@@ -128,14 +113,16 @@ async def test_a_change_to_an_internal_url_is_refused_and_nothing_changes(
     assert (stored["config"]["url"], stored["version"]) == (public["url"], created["version"])
 
 
-async def test_the_allow_list_opens_its_ranges_when_saved(on_premise: AsyncClient) -> None:
+async def test_the_allow_list_opens_its_ranges_when_saved(
+    on_premise: AsyncClient, source: SourceServer
+) -> None:
     for n, host in enumerate(["127.0.0.1", "localhost", "[::1]", "[::ffff:127.0.0.1]"]):
-        await define(
-            on_premise,
-            **definition(f"crm{n}", json_source(f"http://{host}:8080/kpi/{{subject_id}}")),
-        )
+        url = f"http://{host}:8080/kpi/{{subject_id}}"
+        config = value_config(source, url=url, retries=2, timeout_s=5)
+        await define(on_premise, f"crm{n}", calculation_type="api", config=config)
+    lan = value_config(source, url="http://10.1.2.3/kpi/{subject_id}", retries=2, timeout_s=5)
     response = await on_premise.post(
-        DEFINITIONS, json=definition("lan", json_source("http://10.1.2.3/kpi/{subject_id}"))
+        DEFINITIONS, json=definition_body("lan", calculation_type="api", config=lan)
     )
     assert_problem(response, 422)
 
@@ -149,7 +136,8 @@ async def test_a_source_refused_when_connecting_gets_no_request_and_the_run_goes
     state = source.reset()
     state.values = {"1": 12, "2": 7}
     url = f"http://{host}:{source.port}/kpi/{{subject_id}}"
-    crm = await define(on_premise, **definition("crm", json_source(url)))
+    config = value_config(source, url=url, retries=2, timeout_s=5)
+    crm = await define(on_premise, "crm", calculation_type="api", config=config)
     calls = await define(
         strict,
         key="calls",

@@ -12,6 +12,7 @@ from decimal import Decimal
 from kpi_service.demo.packs import PACKS as INSTALLED
 from kpi_service.packs.registry import PACKS
 from tests.support.demo import LOCAL, LoadedDemo, local_day
+from tests.support.expected import month_start
 
 SIX = Decimal("0.000001")
 
@@ -23,8 +24,7 @@ def _latest_ended(kind: str, last_day: date) -> date:
         return last_day
     if kind == "weekly":
         return after - timedelta(days=after.weekday() + 7)
-    month = after.replace(day=1) - timedelta(days=1)
-    return month.replace(day=1)
+    return month_start(after, 1)
 
 
 async def test_every_pack_kpi_has_a_value_for_its_latest_ended_period(demo: LoadedDemo) -> None:
@@ -112,7 +112,7 @@ async def test_the_ledger_has_every_movement_some_at_a_month_start(demo: LoadedD
 async def test_revenue_figures_of_the_last_ended_month_match_a_replay(demo: LoadedDemo) -> None:
     window = await demo.window()
     month = _latest_ended("monthly", window.last_day)
-    after = (month + timedelta(days=32)).replace(day=1)
+    after = month_start(month, -1)
     start, end = (datetime(d.year, d.month, d.day, tzinfo=LOCAL) for d in (month, after))
     year_before = end.replace(year=end.year - 1)
     ledger = await _ledger(demo)

@@ -7,7 +7,6 @@ it loses its connection, never failed, then resumed to the right values."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -15,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -23,7 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from kpi_service.core.migrations import upgrade
-from tests.support.api import assign, define, event, ingest
+from tests.support.api import assign, define, event, ingest, start_recalculation, wait_for_run
 from tests.support.database import create_database, plain_dsn
 from tests.support.processes import QUIET_SCHEDULE, Child, fetch, serve, terminate, wait_ready
 
@@ -153,7 +151,7 @@ async def test_connections_cut_under_copy_writes_answer_503_and_lose_nothing(
                     "/api/kpis/events",
                     {"events": [event("call", "2026-01-02T12:00:00Z", "9")]},
                 ), load.bad[-1:]
-            run = await _finished(http, run_id)
+            run = await wait_for_run(http, run_id)
         alive = child.proc.poll() is None
         stored_events = await fetch(
             url,
@@ -208,56 +206,25 @@ async def test_connections_cut_under_copy_writes_answer_503_and_lose_nothing(
 
 
 async def _start_backfill(http: httpx.AsyncClient) -> int:
-    """An event KPI counting one user's sales per day, backfilled over RUN_DAYS days."""
+    """An event KPI counting one user's sales per day, backfilled over RUN_DAYS days; the
+    run's id, at once (the run goes on while the connections are cut)."""
     sales = [
         event("sale", f"{RUN_START + timedelta(days=i)}T10:{n:02d}:00Z", "r")
         for i in range(RUN_DAYS)
         for n in range(i % 4)
     ]
     await ingest(http, sales)
-    definition = (
-        await http.post(
-            "/api/kpis/definitions",
-            json={
-                "key": "sales",
-                "name": "Sales",
-                "unit": "count",
-                "target_type": "higher_better",
-                "aggregation_period": "daily",
-                "calculation_type": "event",
-                "config": {"event_type": "sale", "aggregate": "count"},
-            },
-        )
-    ).json()["id"]
-    assert (
-        await http.post(
-            "/api/kpis/assignments",
-            json={
-                "definition_id": definition,
-                "subject_type": "user",
-                "subject_id": "r",
-                "target_value": 2,
-                "start_date": RUN_START.isoformat(),
-            },
-        )
-    ).status_code == 201
-    response = await http.post(
-        "/api/kpis/measurements/recalculate",
-        json={
-            "period_start": RUN_START.isoformat(),
-            "period_end": (RUN_START + timedelta(days=RUN_DAYS - 1)).isoformat(),
-            "definition_keys": ["sales"],
-        },
+    definition = await define(
+        http,
+        "sales",
+        aggregation_period="daily",
+        calculation_type="event",
+        config={"event_type": "sale", "aggregate": "count"},
     )
-    assert response.status_code == 202, response.text
-    return int(response.json()["id"])
-
-
-async def _finished(http: httpx.AsyncClient, run_id: int) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
-        run: dict[str, Any] = (await http.get(f"/api/kpis/runs/{run_id}")).json()
-        if run["status"] not in ("queued", "running"):
-            return run
-        assert time.monotonic() < deadline, run
-        await asyncio.sleep(0.2)
+    await assign(http, definition["id"], "r", 2, start_date=RUN_START.isoformat())
+    return await start_recalculation(
+        http,
+        period_start=RUN_START.isoformat(),
+        period_end=(RUN_START + timedelta(days=RUN_DAYS - 1)).isoformat(),
+        definition_keys=["sales"],
+    )

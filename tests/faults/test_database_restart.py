@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
 from httpx import AsyncClient
@@ -22,9 +21,23 @@ from kpi_service.core.database import Database
 from kpi_service.core.embedded import EmbeddedPostgres
 from kpi_service.core.migrations import upgrade
 from kpi_service.runs.background import BackgroundRuns
-from tests.support.api import wait_for_run
-from tests.support.processes import QUIET_SCHEDULE, Child, fetch, serve, terminate, wait_ready
-from tests.support.source import SourceServer, crm_daily_for_every_subject, value_config
+from tests.support.api import (
+    assign,
+    crm_daily_for_every_subject,
+    define,
+    start_recalculation,
+    wait_for_run,
+)
+from tests.support.processes import (
+    LOOPBACK_OUTBOUND,
+    QUIET_SCHEDULE,
+    Child,
+    fetch,
+    serve,
+    terminate,
+    wait_ready,
+)
+from tests.support.source import SourceServer
 
 OUTAGE_S = 4.0
 HANG_BOUND_S = 10.0  # no answer may take longer (the client's own timeout is a bit above)
@@ -108,54 +121,16 @@ def _kind(path: str) -> str:
 
 
 async def _setup(http: httpx.AsyncClient, source: SourceServer) -> tuple[int, int]:
-    """A manual daily KPI assigned to one user, and an api daily KPI for three users."""
-
-    async def post(path: str, body: dict[str, object]) -> int:
-        response = await http.post(path, json=body)
-        assert response.status_code in (201, 202), response.text
-        return int(response.json()["id"])
-
-    common = {"unit": "count", "target_type": "higher_better", "aggregation_period": "daily"}
-    manual = await post(
-        "/api/kpis/definitions",
-        {**common, "key": "calls", "name": "Calls", "calculation_type": "manual", "config": {}},
+    """A manual daily KPI assigned to one user, and `crm_daily` for the source's users
+    backfilled over 50 days; the manual KPI's assignment and the run's id, at once (the run
+    goes on through the outage)."""
+    calls = await define(http, "calls", aggregation_period="daily", config={})
+    assignment = await assign(http, calls["id"], "7", start_date=FIRST_DAY.isoformat())
+    await crm_daily_for_every_subject(http, source)
+    run_id = await start_recalculation(
+        http, period_start="2026-03-01", period_end="2026-04-19", definition_keys=["crm_daily"]
     )
-    crm = await post(
-        "/api/kpis/definitions",
-        {
-            **common,
-            "key": "crm",
-            "name": "CRM",
-            "calculation_type": "api",
-            "config": value_config(source, timeout_s=5),
-        },
-    )
-    assignment = await post(
-        "/api/kpis/assignments",
-        {
-            "definition_id": manual,
-            "subject_type": "user",
-            "subject_id": "7",
-            "target_value": 10,
-            "start_date": FIRST_DAY.isoformat(),
-        },
-    )
-    for user in source.state.values:
-        await post(
-            "/api/kpis/assignments",
-            {
-                "definition_id": crm,
-                "subject_type": "user",
-                "subject_id": user,
-                "target_value": 10,
-                "start_date": "2026-01-01",
-            },
-        )
-    run = await post(
-        "/api/kpis/measurements/recalculate",
-        {"period_start": "2026-03-01", "period_end": "2026-04-19", "definition_keys": ["crm"]},
-    )
-    return assignment, run
+    return assignment["id"], run_id
 
 
 async def test_the_database_restarts_under_traffic_and_the_service_recovers_by_itself(
@@ -180,6 +155,7 @@ async def test_the_database_restarts_under_traffic_and_the_service_recovers_by_i
             KPI_RUN_HEARTBEAT_SECONDS="0.5",
             KPI_RUN_STALE_SECONDS="2",
             **QUIET_SCHEDULE,
+            **LOOPBACK_OUTBOUND,
         )
         await asyncio.to_thread(wait_ready, child)
         async with httpx.AsyncClient(base_url=child.base_url, timeout=30) as http:
@@ -204,7 +180,7 @@ async def test_the_database_restarts_under_traffic_and_the_service_recovers_by_i
             await asyncio.sleep(1)
             traffic.stop = True
             await asyncio.wait_for(driver, HANG_BOUND_S + 10)
-            run = await _wait_run(http, run_id)
+            run = await wait_for_run(http, run_id)
             ready = (await http.get("/readyz")).status_code
         alive = child.proc.poll() is None  # the same process throughout
         stored = await _stored(url)
@@ -260,16 +236,6 @@ async def test_the_database_restarts_under_traffic_and_the_service_recovers_by_i
 RUN_START = date(2026, 3, 1)
 
 
-async def _wait_run(http: httpx.AsyncClient, run_id: int) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
-        run: dict[str, Any] = (await http.get(f"/api/kpis/runs/{run_id}")).json()
-        if run["status"] in ("succeeded", "partial", "failed"):
-            return run
-        assert time.monotonic() < deadline, run
-        await asyncio.sleep(0.2)
-
-
 async def _stored(url: str) -> tuple[set[int], dict[tuple[str, date], tuple[Decimal, int]]]:
     """The days of the manual KPI stored; the api KPI's (subject, day) -> (value, copies)."""
     rows = await fetch(
@@ -281,7 +247,9 @@ async def _stored(url: str) -> tuple[set[int], dict[tuple[str, date], tuple[Deci
     )
     days = {(r["period_start"] - FIRST_DAY).days for r in rows if r["key"] == "calls"}
     copies = Counter(
-        (r["subject_id"], r["period_start"], r["actual_value"]) for r in rows if r["key"] == "crm"
+        (r["subject_id"], r["period_start"], r["actual_value"])
+        for r in rows
+        if r["key"] == "crm_daily"
     )
     return days, {(u, d): (v, n) for (u, d, v), n in copies.items()}
 
@@ -293,11 +261,7 @@ async def test_a_connection_cut_mid_run_leaves_the_run_to_be_resumed_not_failed(
     state.values = {"1": 4, "2": 5.25}
     state.delay_s = 0.2  # the pair's transaction waits on the source meanwhile
     await crm_daily_for_every_subject(client, source)
-    response = await client.post(
-        "/api/kpis/measurements/recalculate",
-        json={"period_start": "2026-05-01", "period_end": "2026-05-10"},
-    )
-    run_id = response.json()["id"]
+    run_id = await start_recalculation(client, period_start="2026-05-01", period_end="2026-05-10")
 
     # Cut the run's own connection while its pair's transaction waits on the source (a
     # proxy restart or a failover does this); the database itself stays up.

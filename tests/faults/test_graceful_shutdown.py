@@ -17,8 +17,9 @@ import httpx
 from httpx import AsyncClient
 
 from kpi_service.core.database import Database
-from tests.support.api import assign, define, recalculate, wait_for_run
+from tests.support.api import assign, define, recalculate, start_recalculation, wait_for_run
 from tests.support.processes import (
+    LOOPBACK_OUTBOUND,
     QUIET_SCHEDULE,
     checksum,
     fetch,
@@ -80,19 +81,15 @@ async def test_sigterm_lets_the_request_finish_and_leaves_the_run_resumable_at_o
     )
     slow = await assign(client, weekly["id"], "9", 40, start_date="2026-01-01")
 
-    child = serve(database_url, tmp_path, **QUIET_SCHEDULE)
+    child = serve(database_url, tmp_path, **QUIET_SCHEDULE, **LOOPBACK_OUTBOUND)
     await asyncio.to_thread(wait_ready, child)
     async with httpx.AsyncClient(base_url=child.base_url, timeout=30) as http:
-        response = await http.post(
-            "/api/kpis/measurements/recalculate",
-            json={
-                "period_start": FIRST.isoformat(),
-                "period_end": (FIRST + timedelta(days=DAYS - 1)).isoformat(),
-                "definition_keys": ["crm_daily"],
-            },
+        run_id = await start_recalculation(
+            http,
+            period_start=FIRST.isoformat(),
+            period_end=(FIRST + timedelta(days=DAYS - 1)).isoformat(),
+            definition_keys=["crm_daily"],
         )
-        assert response.status_code == 202, response.text
-        run_id = response.json()["id"]
 
         async def started() -> bool:
             return int((await _run_row(database_url, run_id))["progress_done"]) >= 3
@@ -135,7 +132,7 @@ async def test_sigterm_lets_the_request_finish_and_leaves_the_run_resumable_at_o
 
     # The next process resumes it at start-up, long before the stale timeout (120 s).
     state.delay_s = 0.02
-    successor = serve(database_url, tmp_path, **QUIET_SCHEDULE)
+    successor = serve(database_url, tmp_path, **QUIET_SCHEDULE, **LOOPBACK_OUTBOUND)
     try:
         await asyncio.to_thread(wait_ready, successor)
         run = await wait_for_run(client, run_id, within=30)
@@ -194,17 +191,20 @@ async def test_a_request_outlasting_the_grace_is_cut_and_the_process_still_exits
     )
     hung = await assign(client, weekly["id"], "9", 40, start_date="2026-01-01")
 
-    child = serve(database_url, tmp_path, **QUIET_SCHEDULE, KPI_SHUTDOWN_GRACE_SECONDS="1")
+    child = serve(
+        database_url,
+        tmp_path,
+        **QUIET_SCHEDULE,
+        **LOOPBACK_OUTBOUND,
+        KPI_SHUTDOWN_GRACE_SECONDS="1",
+    )
     await asyncio.to_thread(wait_ready, child)
     async with httpx.AsyncClient(base_url=child.base_url, timeout=90) as http:
-        response = await http.post(
-            "/api/kpis/measurements/recalculate",
-            json={
-                "period_start": FIRST.isoformat(),
-                "period_end": (FIRST + timedelta(days=DAYS - 1)).isoformat(),
-            },
+        run_id = await start_recalculation(
+            http,
+            period_start=FIRST.isoformat(),
+            period_end=(FIRST + timedelta(days=DAYS - 1)).isoformat(),
         )
-        run_id = response.json()["id"]
         in_flight = asyncio.create_task(
             http.post(
                 f"/kpis/calculate/{hung['id']}",

@@ -15,10 +15,17 @@ from kpi_service.core.database import Database
 from kpi_service.runs.background import BackgroundRuns
 from kpi_service.runs.execution import RunHooks
 from kpi_service.scheduler.service import Scheduler
-from tests.support.api import assign, define, wait_for_run
+from tests.support.api import (
+    assign,
+    crm_daily_for_every_subject,
+    define,
+    recalculate,
+    wait_for_run,
+)
 from tests.support.app import make_settings
 from tests.support.database import create_support_cases
 from tests.support.processes import (
+    LOOPBACK_OUTBOUND,
     checksum,
     fetch,
     serve,
@@ -27,7 +34,7 @@ from tests.support.processes import (
     terminate,
     wait_ready,
 )
-from tests.support.source import SourceServer, crm_daily_for_every_subject
+from tests.support.source import SourceServer
 
 
 async def test_two_replicas_ticking_every_second_run_each_occurrence_once(
@@ -125,7 +132,12 @@ async def test_a_backfill_killed_mid_run_is_resumed_to_the_clean_result(
 
     child = start(
         ["backfill", "--from", first.isoformat(), "--to", last.isoformat()],
-        service_env(database_url, KPI_RUN_HEARTBEAT_SECONDS="0.5", KPI_RUN_STALE_SECONDS="2"),
+        service_env(
+            database_url,
+            KPI_RUN_HEARTBEAT_SECONDS="0.5",
+            KPI_RUN_STALE_SECONDS="2",
+            **LOOPBACK_OUTBOUND,
+        ),
         tmp_path,
     )
     try:
@@ -172,11 +184,7 @@ async def test_a_backfill_killed_mid_run_is_resumed_to_the_clean_result(
     }
     assert got == {u: (30, 30, float(v), float(v)) for u, v in state.values.items()}
     resumed = await checksum(database_url)
-    response = await client.post(
-        "/api/kpis/measurements/recalculate",
-        json={"period_start": first.isoformat(), "period_end": last.isoformat()},
-    )
-    clean = await wait_for_run(client, response.json()["id"])
+    clean = await recalculate(client, period_start=first.isoformat(), period_end=last.isoformat())
     assert (clean["computed"], clean["unchanged"]) == (0, 90)
     assert await checksum(database_url) == resumed
     assert await fetch(database_url, "SELECT 1 FROM kpi.measurement_revisions") == []

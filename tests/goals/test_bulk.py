@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import calendar
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +13,7 @@ from sqlalchemy import text
 from kpi_service.core.database import Database
 from tests.support.api import assign, define, manual_kpi
 from tests.support.auth import ADMIN, bearer
-from tests.support.expected import q
+from tests.support.expected import month_end, month_start, q
 from tests.support.goals import GOALS, given, items_of
 
 BULK = f"{GOALS}/bulk"
@@ -94,9 +93,9 @@ async def test_the_seeds_body_creates_then_sets_the_agents_goals(
         (items[2]["id"], 1.5),
     ]
     assert [row[1:] for row in await _stored(db)] == [
-        ("conversions", "monthly", today.replace(day=1), _month_end(today), Decimal(20)),
-        ("revenue", "monthly", today.replace(day=1), _month_end(today), Decimal(15000)),
-        ("response_time_hours", "monthly", today.replace(day=1), _month_end(today), Decimal("1.5")),
+        ("conversions", "monthly", month_start(today), month_end(today), Decimal(20)),
+        ("revenue", "monthly", month_start(today), month_end(today), Decimal(15000)),
+        ("response_time_hours", "monthly", month_start(today), month_end(today), Decimal("1.5")),
     ]
     # PUT of the seed's body on a fresh period creates them (here: the next quarter's start).
     fresh = await c.put(
@@ -119,10 +118,6 @@ async def test_the_seeds_body_creates_then_sets_the_agents_goals(
     }
     assert updates == {str(items[0]["id"]): (15, 20), str(items[2]["id"]): (2.0, 1.5)}
     assert {e["actor"] for e in audit} == {"agent123"}
-
-
-def _month_end(day: date) -> date:
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
 async def test_the_answer_carries_progress(client: AsyncClient, db: Database) -> None:

@@ -9,8 +9,8 @@ seeded random sequence of all of them leaves no drift.
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -24,16 +24,9 @@ from kpi_service.runs.execution import RunHooks
 from kpi_service.scheduler.service import Scheduler
 from tests.support.api import assign, define, event, ingest, measurements, recalculate, record
 from tests.support.derivation import no_drift
-from tests.support.expected import month_end, status_of, trend_of
-
-SIX = Decimal("0.000001")
-
+from tests.support.expected import month_end, month_start, q, status_of, trend_of
 
 # --- plain-Python recomputation (independent of the service's code) ---------------------
-
-
-def _six(x: Decimal) -> Decimal:
-    return x.quantize(SIX, rounding=ROUND_HALF_EVEN)
 
 
 def _achievement(actual: Decimal, target: Decimal, kind: str, baseline: Decimal | None) -> Decimal:
@@ -42,12 +35,12 @@ def _achievement(actual: Decimal, target: Decimal, kind: str, baseline: Decimal 
         if target == baseline:
             met = actual >= target if kind == "higher_better" else actual <= target
             return Decimal(100) if met else Decimal(0)
-        return _six(max(Decimal(0), (actual - baseline) / (target - baseline) * 100))
+        return q(max(Decimal(0), (actual - baseline) / (target - baseline) * 100))
     if kind == "higher_better":
-        return _six(actual / target * 100)
+        return q(actual / target * 100)
     if kind == "lower_better":
-        return Decimal(100) if actual <= 0 else _six(target / actual * 100)
-    return _six(max(Decimal(0), 100 - abs(actual - target) / abs(target) * 100))
+        return Decimal(100) if actual <= 0 else q(target / actual * 100)
+    return q(max(Decimal(0), 100 - abs(actual - target) / abs(target) * 100))
 
 
 def expected(
@@ -61,14 +54,12 @@ def expected(
 ) -> dict[str, Any]:
     achievement = _achievement(actual, target, kind, baseline)
     change = (
-        None
-        if previous is None or previous == 0
-        else _six((actual - previous) / abs(previous) * 100)
+        None if previous is None or previous == 0 else q((actual - previous) / abs(previous) * 100)
     )
     return {
         "target_value": float(target),
         "achievement": float(achievement),
-        "score": float(_six(max(Decimal(0), min(achievement, cap)))),
+        "score": float(q(max(Decimal(0), min(achievement, cap)))),
         "status": status_of(achievement, threshold),
         "previous_value": None if previous is None else float(previous),
         "change_pct": None if change is None else float(change),
@@ -170,7 +161,7 @@ async def test_a_late_event_recalculated_into_september_moves_octobers_change(
     october = (await by_period(client))["2025-10-01"]
     assert (october["previous_value"], october["change_pct"]) == (
         51,
-        pytest.approx(float(_six(Decimal(9) / 51 * 100))),
+        pytest.approx(float(q(Decimal(9) / 51 * 100))),
     )
 
     await calls(date(2025, 9, 30), 1)  # arrives late
@@ -223,10 +214,10 @@ async def test_an_earlier_dated_target_rederives_the_periods_it_covers_only(
     assert patch.status_code == 200, patch.text
     got = await by_period(client)
     assert got["2025-02-01"]["achievement"] == pytest.approx(
-        float(_six((Decimal(65) - 50) / (100 - 50) * 100))
+        float(q((Decimal(65) - 50) / (100 - 50) * 100))
     )
     assert got["2025-05-01"]["achievement"] == pytest.approx(
-        float(_six((Decimal(80) - 50) / (70 - 50) * 100))
+        float(q((Decimal(80) - 50) / (70 - 50) * 100))
     )
     assert (await no_drift(db, settings)).clean
 
@@ -384,7 +375,7 @@ async def test_a_random_sequence_of_changes_leaves_no_drift(
         assert set(got) == {m.isoformat() for m in s["values"]}, (seed, subject)
         for month, value in s["values"].items():
             target = s["targets"][max(m for m in s["targets"] if m <= month_end(month))]
-            previous = s["values"].get((month - timedelta(days=1)).replace(day=1))
+            previous = s["values"].get(month_start(month, 1))
             baseline = s["baseline"] if state["kind"] != "exact" else None
             assert derived(got[month.isoformat()]) == expected(
                 value, previous, target, state["kind"], state["threshold"], state["cap"], baseline

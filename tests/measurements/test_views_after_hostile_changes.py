@@ -16,25 +16,15 @@ from httpx import AsyncClient
 from kpi_service.cli import _run_verify
 from kpi_service.core.settings import Settings
 from tests.support.api import assign, define, event, recalculate
-from tests.support.expected import q
+from tests.support.expected import month_end, month_start, q
 
 D = Decimal
 USERS = ("u1", "u2", "u3", "u4")  # all in team t1
 TODAY = datetime.now(UTC).date()
 
 
-def end_of(month: date) -> date:
-    return (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-
-
-def prior(month: date) -> date:
-    return (month - timedelta(days=1)).replace(day=1)
-
-
 # Four months that have ended: the sixth to the third before the current one.
-M1, M2, M3, M4 = MONTHS = [
-    date(TODAY.year - (TODAY.month <= k), (TODAY.month - k - 1) % 12 + 1, 1) for k in (6, 5, 4, 3)
-]
+M1, M2, M3, M4 = MONTHS = [month_start(TODAY, k) for k in (6, 5, 4, 3)]
 
 
 class Kpi(NamedTuple):
@@ -55,10 +45,10 @@ class Held:
     values: dict[date, Decimal] = field(default_factory=dict)
 
     def target(self, month: date) -> Decimal:  # the target in force on the period's last day
-        return self.targets[max(d for d in self.targets if d <= end_of(month))]
+        return self.targets[max(d for d in self.targets if d <= month_end(month))]
 
     def in_force(self, month: date) -> bool:
-        return self.start <= end_of(month) and (self.end is None or self.end >= month)
+        return self.start <= month_end(month) and (self.end is None or self.end >= month)
 
 
 def achievement(kpi: Kpi, value: Decimal, target: Decimal) -> Decimal:
@@ -71,7 +61,7 @@ def status(kpi: Kpi, ach: Decimal) -> str:
 
 def figures(kpi: Kpi, h: Held, month: date) -> dict[str, Any]:
     """Every derived figure of h's measurement of `month`, recomputed from the inputs."""
-    value, target, prev = h.values[month], h.target(month), h.values.get(prior(month))
+    value, target, prev = h.values[month], h.target(month), h.values.get(month_start(month, 1))
     ach = achievement(kpi, value, target)
     better = None if prev is None else (value - prev) * (1 if kpi.kind == "higher_better" else -1)
     return {
@@ -200,7 +190,7 @@ async def build_and_change(client: AsyncClient) -> tuple[World, dict[int, Any]]:
                 "user_id": spec[0],
                 "period_kind": "custom",
                 "period_start": M1.isoformat(),
-                "period_end": end_of(spec[2]).isoformat(),
+                "period_end": month_end(spec[2]).isoformat(),
                 "target_value": spec[3],
             },
         )
@@ -219,7 +209,7 @@ async def build_and_change(client: AsyncClient) -> tuple[World, dict[int, Any]]:
     for h, counts in ((u1c, (30, 41, 45, 38)), (u2c, (50, 39, 40, 44))):
         for month, count in zip(MONTHS, counts, strict=True):
             await w.calls(h, month, count)
-    await recalculate(client, period_start=M1.isoformat(), period_end=end_of(M4).isoformat())
+    await recalculate(client, period_start=M1.isoformat(), period_end=month_end(M4).isoformat())
     await w.calls(u1c, M2, 3, day=28)
     await w.calls(u2c, M2, 1, day=28)
     await recalculate(client, period_start=M2.isoformat())
@@ -235,7 +225,7 @@ async def build_and_change(client: AsyncClient) -> tuple[World, dict[int, Any]]:
     await w.send(
         "POST",
         "periods/close",
-        {"period_start": M3.isoformat(), "period_end": end_of(M4).isoformat()},
+        {"period_start": M3.isoformat(), "period_end": month_end(M4).isoformat()},
     )
     await w.send(
         "PATCH", f"definitions/{w.ids['deals']}", {"warning_threshold": 90, "score_cap": 120}
@@ -269,7 +259,7 @@ async def check_standings(w: World, month: date) -> None:
     day, metrics = month + timedelta(days=9), "metrics/"
     scores = w.team_scores(month)
     now_rank = ranks(scores, dense=True)
-    before = ranks(w.team_scores(prior(month)), dense=True)
+    before = ranks(w.team_scores(month_start(month, 1)), dense=True)
     for user in USERS:
         card = await w.send("GET", metrics + "scorecard", user_id=user, date=day)
         assert (card["is_final"], card["overall_score"]) == (True, scores[user])
@@ -316,7 +306,7 @@ async def check_standings(w: World, month: date) -> None:
             if w.shown(u, "deals", on)
             for f in [w.shown_figures(u, "deals", on)]
         }
-        for on in (month, prior(month))
+        for on in (month, month_start(month, 1))
     )
     pool, rank, previous = (
         [a for a in now.values() if a],
@@ -362,7 +352,7 @@ async def test_every_view_equals_a_clean_recomputation_after_changes_in_time(
             definition_key="deals",
             subject_id=user,
             start=M1,
-            end=end_of(M4),
+            end=month_end(M4),
         )
         points = {p["period_start"]: p for p in series["points"]}
         for month in MONTHS:

@@ -13,7 +13,7 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from kpi_service.core.database import Database
-from tests.support.api import assign, define, event, ingest, recalculate
+from tests.support.api import assign, define, event, ingest, recalculate, record
 from tests.support.funnel import URL, expected_stages, served
 
 WEEKS = [date(2026, 3, 2), date(2026, 3, 9), date(2026, 3, 16)]
@@ -176,10 +176,7 @@ async def test_kpi_and_event_stages_mix_and_a_kpi_without_value_is_null(
         ("2026-02-05", 2.5),
         ("2026-02-07", 100),
     ):  # the 7th is outside the range
-        put = await client.put(
-            f"/api/kpis/assignments/{a['id']}/measurements/{day}", json={"value": value}
-        )
-        assert put.status_code == 200, put.text
+        await record(client, a["id"], day, value)
     await ingest(client, [event("call", f"2026-02-0{d}T12:00:00Z") for d in (2, 3, 4, 6, 7)])
     body = (
         await client.get(

@@ -10,15 +10,10 @@ from typing import Any
 from httpx import AsyncClient
 
 from tests.support.api import manual_kpi, record
+from tests.support.expected import month_end, month_start, q
 from tests.support.metrics import held, ok
 
 # The test settings' organisation time zone is UTC.
-
-
-def _month(day: date) -> tuple[date, date]:
-    first = day.replace(day=1)
-    nxt = (first + timedelta(days=32)).replace(day=1)
-    return first, nxt - timedelta(days=1)
 
 
 def _pace(value: Decimal, calculated_at: str, start: date, end: date) -> float:
@@ -27,19 +22,18 @@ def _pace(value: Decimal, calculated_at: str, start: date, end: date) -> float:
     length = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1) - begin
     elapsed = datetime.fromisoformat(calculated_at) - begin
     return float(
-        round(
+        q(
             value
             * Decimal(length // timedelta(microseconds=1))
-            / Decimal(elapsed // timedelta(microseconds=1)),
-            6,
+            / Decimal(elapsed // timedelta(microseconds=1))
         )
     )
 
 
 async def _month_in_progress(client: AsyncClient) -> dict[str, Any]:
     today = datetime.now(UTC).date()
-    start, end = _month(today)
-    previous_start = _month(start - timedelta(days=1))[0]
+    start, end = month_start(today), month_end(today)
+    previous_start = month_start(today, 1)
     calls = await manual_kpi(client, "calls", unit="count")  # roll-up sum
     ann = await held(client, calls, "ann", 100, start="2020-01-01")
     bob = await held(client, calls, "bob", 100, start="2020-01-01")

@@ -18,7 +18,7 @@ from kpi_service.core.database import Database
 from kpi_service.packs.registry import PACKS
 from tests.support.alerts import ALERTS, run_and_settle
 from tests.support.api import ingest, listed, recalculate, record
-from tests.support.expected import q
+from tests.support.expected import month_end, q
 from tests.support.packs import (
     MONTH_START,
     MONTHS,
@@ -183,8 +183,7 @@ def daily(events: list[Event], day: date) -> dict[str, Decimal | None]:
 
 def customers(events: list[Event], month: date) -> dict[str, Decimal | None]:
     """The customer KPIs of a month, from the subscription ledger (tests/support/subscription)."""
-    last = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    f = figures(ledger(events), "UTC", month, last)
+    f = figures(ledger(events), "UTC", month, month_end(month))
     churn = Fraction(f["n_churn"] * 100, f["customers_start"]) if f["customers_start"] else None
     return {
         "saas_customers": Decimal(f["customers_end"]),

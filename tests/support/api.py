@@ -12,6 +12,7 @@ from typing import Any
 from httpx import ASGITransport, AsyncClient
 
 from tests.support.auth import ADMIN
+from tests.support.source import SourceServer, value_config
 
 DEFINITIONS = "/api/kpis/definitions"
 ASSIGNMENTS = "/api/kpis/assignments"
@@ -228,10 +229,14 @@ async def ingest(
 async def ingest_with_repeats(
     client: AsyncClient, events: list[dict[str, Any]], headers: dict[str, str] | None = None
 ) -> None:
-    """Send events some of which repeat an id sent before; none may be refused (a repeat
-    counts as a duplicate)."""
+    """Send events some of which repeat an id earlier in the batch, none stored before: each
+    id is stored once, every repeat counts as a duplicate, and none is refused."""
     response = await client.post(EVENTS, json={"events": events}, headers=headers)
-    assert response.status_code == 200 and response.json()["rejected"] == 0, response.text
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    accepted = len({e["id"] for e in events})
+    expected = {"accepted": accepted, "duplicates": len(events) - accepted, "rejected": 0}
+    assert {k: answer[k] for k in expected} == expected, response.text
 
 
 async def wait_for_run(
@@ -249,21 +254,45 @@ async def wait_for_run(
         await asyncio.sleep(0.05)
 
 
-async def recalculate(client: AsyncClient, **body: Any) -> dict[str, Any]:
-    """Ask for a recalculation (202) and wait for the run and what follows it (goals, alert
-    evaluation, deliveries) to finish, so a test reads settled rows; the finished run."""
+async def start_recalculation(client: AsyncClient, **body: Any) -> int:
+    """Ask for a recalculation (202); its run's id, without waiting for the run."""
     response = await client.post(f"{MEASUREMENTS}/recalculate", json=body)
     assert response.status_code == 202, response.text
-    run = await wait_for_run(client, response.json()["id"])
-    await idle(client)
+    run_id: int = response.json()["id"]
+    return run_id
+
+
+async def recalculate(client: AsyncClient, **body: Any) -> dict[str, Any]:
+    """Ask for a recalculation (202) and wait for its run to finish; the finished run. With an
+    in-process client (the app on an ASGITransport) also wait for what follows the run (goals,
+    alert evaluation, deliveries), so a test reads settled rows; a service in another process
+    cannot be asked, so there only the run is waited for."""
+    run = await wait_for_run(client, await start_recalculation(client, **body))
+    if isinstance(client._transport, ASGITransport):
+        await idle(client)
     return run
 
 
 async def idle(client: AsyncClient) -> None:
-    """Wait until the app's background work (runs and what follows them) is over."""
+    """Wait until the in-process app's background work (runs and what follows them) is over."""
     transport = client._transport
     assert isinstance(transport, ASGITransport)
     await transport.app.state.runs.idle()  # type: ignore[attr-defined]
+
+
+async def crm_daily_for_every_subject(client: AsyncClient, source: SourceServer) -> dict[str, Any]:
+    """`crm_daily`, a daily api KPI reading the fake source (5 s timeout), assigned (target 10,
+    from 1 January 2026) to every subject the source holds a value for; the definition."""
+    definition = await define(
+        client,
+        key="crm_daily",
+        aggregation_period="daily",
+        calculation_type="api",
+        config=value_config(source, timeout_s=5),
+    )
+    for subject in source.state.values:
+        await assign(client, definition["id"], subject, 10, start_date="2026-01-01")
+    return definition
 
 
 def instant(text: str) -> datetime:

@@ -13,7 +13,7 @@ from kpi_service.calculators.base import CalculationRequest, Outcome
 from kpi_service.core.outbound import parse_allow
 from kpi_service.engine.periods import containing
 from kpi_service.engine.vocabulary import PeriodKind
-from tests.support.source import SourceServer
+from tests.support.source import SourceServer, value_config
 
 SECRET = "tok-3f9a-very-secret-value"
 ENV = {"KPI_SECRET_CRM_TOKEN": SECRET}
@@ -41,16 +41,16 @@ def request_for(config: dict[str, Any], subjects: list[str]) -> CalculationReque
 
 
 def json_config(source: SourceServer, **overrides: Any) -> dict[str, Any]:
-    config = {
-        "adapter": "http_json",
+    """The source's value config as these tests read it: the period in the query, the
+    secret, a 2 s timeout, 2 retries, 4 at once (override any field)."""
+    defaults = {
         "url": source.base_url + "/kpi/{subject_id}?from={period_start}&to={period_end}",
-        "value_pointer": "/data/value",
         "auth": AUTH,
         "timeout_s": 2,
         "retries": 2,
         "concurrency": 4,
     }
-    return config | overrides
+    return value_config(source, **(defaults | overrides))
 
 
 async def calculate(

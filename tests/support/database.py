@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from kpi_service.core.database import Database, async_url
 from kpi_service.models import Base
-from tests.support.api import FINISHED, MEASUREMENTS, idle
+from tests.support.api import FINISHED, idle, start_recalculation
 
 # The test server: its maintenance URL, the URL of a database by name, and a dropper.
 Server = tuple[str, Callable[[str], str], Callable[[str], None]]
@@ -131,11 +131,11 @@ async def snapshot(db: Database, tenant: str | None = None) -> dict[str, tuple[i
 
 
 async def run_finished_unobserved(
-    database_url: str, run_id: int, client: AsyncClient | None = None
+    database_url: str, run_id: int, client: AsyncClient
 ) -> dict[str, Any]:
     """The run once finished, polled on a connection of its own (not the service's engine,
-    so statement counts stay exact); with the client, also once the app's background work
-    for it (the followers after the run) has ended, so that work is counted every time."""
+    so statement counts stay exact), and once the client's app has ended its background work
+    for it (the followers after the run), so that work is counted every time."""
     conn = await asyncpg.connect(plain_dsn(database_url))
     try:
         for _ in range(1200):
@@ -149,8 +149,7 @@ async def run_finished_unobserved(
             raise AssertionError(f"run {run_id} did not finish")
     finally:
         await conn.close()
-    if client is not None:
-        await idle(client)
+    await idle(client)
     return dict(row)
 
 
@@ -160,7 +159,6 @@ async def recalculated_counting_statements(
     """Ask for a recalculation (202) and catch every statement sent until the run and what
     follows it have finished; the finished run and the statements, in order."""
     async with statements_sent(db) as sent:
-        response = await client.post(f"{MEASUREMENTS}/recalculate", json=body)
-        assert response.status_code == 202, response.text
-        run = await run_finished_unobserved(database_url, response.json()["id"], client)
+        run_id = await start_recalculation(client, **body)
+        run = await run_finished_unobserved(database_url, run_id, client)
     return run, sent

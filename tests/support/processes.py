@@ -22,6 +22,9 @@ from tests.support.database import plain_dsn
 # The scheduler runs (its sweeps resume runs) but starts none: no catch-up, and a daily
 # schedule that does not fire during a test.
 QUIET_SCHEDULE = {"KPI_SCHEDULER_CATCHUP": "0", "KPI_SCHEDULE_DAILY": "0 0 1 1 *"}
+# Loopback opened to the service's outbound calls, for a test whose fake source listens on
+# 127.0.0.1 (refused otherwise, as every internal address).
+LOOPBACK_OUTBOUND = {"KPI_OUTBOUND_ALLOW": "127.0.0.0/8"}
 
 
 async def kpi_command(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -42,16 +45,10 @@ async def kpi_command(database_url: str, cwd: Path, *args: str) -> subprocess.Co
 
 
 def service_env(database_url: str, **extra: str) -> dict[str, str]:
-    """This environment without any KPI_ setting, plus the database and test defaults."""
+    """This environment without any KPI_ setting, plus the database, test defaults and these
+    settings (`QUIET_SCHEDULE`, `LOOPBACK_OUTBOUND`, ...)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_")}
-    # The fault tests' sources and receivers listen on 127.0.0.1.
-    env.update(
-        KPI_DATABASE_URL=database_url,
-        KPI_ENV="test",
-        KPI_AUTH_MODE="none",
-        KPI_OUTBOUND_ALLOW="127.0.0.0/8",
-        **extra,
-    )
+    env.update(KPI_DATABASE_URL=database_url, KPI_ENV="test", KPI_AUTH_MODE="none", **extra)
     return env
 
 

@@ -11,13 +11,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from httpx import AsyncClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.support.api import assign, define
 from tests.support.http import LocalServer
 
 
@@ -231,26 +229,11 @@ class SourceServer:
 
 
 def value_config(source: SourceServer, **fields: Any) -> dict[str, Any]:
-    """An `http_json` config reading `/data/value` of the source's `/kpi/{subject_id}`, with
-    these fields added (`timeout_s`, `retries`, ...)."""
+    """The `http_json` config of the tests: `/data/value` of the source's `/kpi/{subject_id}`,
+    with these fields added or replaced (`timeout_s`, `retries`, `auth`, another `url`, ...)."""
     return {
         "adapter": "http_json",
         "url": source.base_url + "/kpi/{subject_id}",
         "value_pointer": "/data/value",
         **fields,
     }
-
-
-async def crm_daily_for_every_subject(client: AsyncClient, source: SourceServer) -> dict[str, Any]:
-    """`crm_daily`, a daily api KPI reading the source (5 s timeout), assigned (target 10, from
-    1 January 2026) to every subject the source holds a value for; the definition."""
-    definition = await define(
-        client,
-        key="crm_daily",
-        aggregation_period="daily",
-        calculation_type="api",
-        config=value_config(source, timeout_s=5),
-    )
-    for subject in source.state.values:
-        await assign(client, definition["id"], subject, 10, start_date="2026-01-01")
-    return definition
