@@ -3,21 +3,13 @@ too early (on the 6th of a month: December after six days is judged by nobody)."
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
-from httpx import ASGITransport, AsyncClient
-
-from kpi_service.app import create_app
-from kpi_service.core.database import Database
 from tests.support.demo import LoadedDemo
 
 
-def _today(demo: LoadedDemo) -> date:
-    return datetime.now(UTC).astimezone(demo.settings.tz).date()
-
-
 async def test_no_alert_is_open_on_a_period_in_progress(demo: LoadedDemo) -> None:
-    today = _today(demo)
+    today = demo.settings.today()
     alerts = await demo.rows("SELECT period_start, period_end, last_period_end FROM kpi.alerts")
     assert [a for a in alerts if a["period_end"] >= today] == []
     # The demo has measurements of periods in progress, which the rules did not judge.
@@ -29,16 +21,9 @@ async def test_no_alert_is_open_on_a_period_in_progress(demo: LoadedDemo) -> Non
 
 async def test_the_firing_alerts_answered_are_all_of_ended_periods(demo: LoadedDemo) -> None:
     """`GET /alerts?status=firing` as the BFF asks it: every period judged has ended."""
-    today = _today(demo)
-    url = demo.settings.database_url
-    assert url is not None
-    database = Database.connect(url.get_secret_value(), demo.settings)
-    app = create_app(demo.settings, database=database)
-    try:
-        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
-            response = await c.get("/api/kpis/alerts", params={"status": "firing", "limit": 500})
-    finally:
-        await database.dispose()
+    today = demo.settings.today()
+    async with demo.client() as c:
+        response = await c.get("/api/kpis/alerts", params={"status": "firing", "limit": 500})
     assert response.status_code == 200, response.text
     page = response.json()
     firing = await demo.rows("SELECT count(*) AS n FROM kpi.alerts WHERE status = 'firing'")
@@ -50,7 +35,7 @@ async def test_the_firing_alerts_answered_are_all_of_ended_periods(demo: LoadedD
 async def test_no_goal_of_a_range_in_progress_is_achieved_unless_a_growing_sum(
     demo: LoadedDemo,
 ) -> None:
-    today = _today(demo)
+    today = demo.settings.today()
     goals = await demo.rows(
         "SELECT g.id, g.period_end, g.achieved_at, d.rollup, d.target_type, "
         "d.aggregation_period FROM kpi.goals g JOIN kpi.definitions d ON d.id = g.definition_id"
